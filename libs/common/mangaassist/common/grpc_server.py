@@ -1,0 +1,189 @@
+"""gRPC server bootstrap shared by the intent, retrieval and inference services.
+
+``GrpcApp`` owns one ``grpc.aio`` server with the standard health service (a real
+status: NOT_SERVING while starting or draining) and server reflection, and runs the
+lifecycle every service needs: bind → warm up → SERVING → wait for SIGTERM/SIGINT →
+NOT_SERVING → drain in-flight RPCs → close dependencies.
+
+``ServingInterceptor`` is the one place where RPCs get their server span (continuing the
+caller's trace from the metadata) and where exceptions become gRPC status codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.trace import Status, StatusCode, Tracer
+
+from mangaassist.common.errors import ServiceError
+from mangaassist.common.settings import ServiceSettings
+from mangaassist.common.telemetry import context_from_metadata
+
+logger = logging.getLogger(__name__)
+
+SERVER_OPTIONS: list[tuple[str, int]] = [
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+]
+
+
+class ServingInterceptor(grpc.aio.ServerInterceptor):
+    """Server span per RPC (named by ``span_names``) and exception → status mapping."""
+
+    def __init__(self, tracer: Tracer, span_names: Mapping[str, str]) -> None:
+        self._tracer = tracer
+        self._span_names = dict(span_names)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        span_name = self._span_names.get(method)
+        if handler is None or span_name is None:
+            return handler
+        parent = context_from_metadata(handler_call_details.invocation_metadata)
+        tracer = self._tracer
+
+        if handler.unary_unary is not None:
+            inner_uu: Any = handler.unary_unary  # an async function under grpc.aio
+
+            async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                with tracer.start_as_current_span(
+                    span_name, context=parent, attributes={"rpc.method": method}
+                ) as span:
+                    try:
+                        return await inner_uu(request, context)
+                    except ServiceError as exc:
+                        span.set_status(Status(StatusCode.ERROR, exc.code.name))
+                        await context.abort(exc.code, exc.message)
+                    except grpc.aio.AbortError:
+                        raise
+                    except Exception:
+                        span.set_status(Status(StatusCode.ERROR, "internal"))
+                        logger.exception("unhandled error in %s", method)
+                        await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+
+        if handler.unary_stream is not None:
+            inner_us: Any = handler.unary_stream  # an async generator function under grpc.aio
+
+            async def unary_stream(
+                request: Any, context: grpc.aio.ServicerContext[Any, Any]
+            ) -> AsyncIterator[Any]:
+                with tracer.start_as_current_span(
+                    span_name, context=parent, attributes={"rpc.method": method}
+                ) as span:
+                    try:
+                        async for message in inner_us(request, context):
+                            yield message
+                    except ServiceError as exc:
+                        span.set_status(Status(StatusCode.ERROR, exc.code.name))
+                        await context.abort(exc.code, exc.message)
+                    except grpc.aio.AbortError:
+                        raise
+                    except Exception:
+                        span.set_status(Status(StatusCode.ERROR, "internal"))
+                        logger.exception("unhandled error in %s", method)
+                        await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+
+class GrpcApp:
+    """One service process: server, health, reflection and the start/drain lifecycle.
+
+    ``service_names`` are the full proto names (``mangaassist.intent.v1.IntentService``)
+    whose health status this app reports; ``warm_up`` runs after the port is bound and
+    before the status turns SERVING; ``close`` runs after the server has drained.
+    """
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        service_names: list[str],
+        tracer: Tracer,
+        span_names: Mapping[str, str],
+        register: Callable[[grpc.aio.Server], None],
+        warm_up: Callable[[], Awaitable[None]] | None = None,
+        close: Callable[[], Awaitable[None]] | None = None,
+        drain_announce_s: float = 0.5,
+    ) -> None:
+        self._settings = settings
+        self._service_names = service_names
+        self._warm_up = warm_up
+        self._close = close
+        self._drain_announce_s = drain_announce_s
+        self._stop = asyncio.Event()
+        self.health = health.aio.HealthServicer()
+        self.server = grpc.aio.server(
+            interceptors=[ServingInterceptor(tracer, span_names)], options=SERVER_OPTIONS
+        )
+        register(self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME],
+            self.server,
+        )
+        self.port = self.server.add_insecure_port(f"{settings.host}:{settings.port}")
+        if self.port == 0:
+            raise RuntimeError(f"cannot bind {settings.host}:{settings.port}")
+
+    async def _set_all(self, status: int) -> None:
+        for name in ["", *self._service_names]:
+            await self.health.set(name, status)
+
+    def request_stop(self) -> None:
+        """Begin the drain (what SIGTERM and SIGINT do)."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Serve until asked to stop, then drain and close. Returns when fully stopped."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        await self._set_all(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.start()
+        logger.info(
+            "listening", extra={"address": f"{self._settings.host}:{self.port}"}
+        )
+        try:
+            if self._warm_up is not None:
+                await self._warm_up()
+            if not self._stop.is_set():
+                await self._set_all(health_pb2.HealthCheckResponse.SERVING)
+                logger.info("serving")
+            await self._stop.wait()
+        finally:
+            logger.info("draining", extra={"grace_s": self._settings.drain_grace_s})
+            # NOT_SERVING first, and keep answering health checks briefly, so balancers
+            # stop routing here before the listener goes away.
+            await self.health.enter_graceful_shutdown()
+            await asyncio.sleep(self._drain_announce_s)
+            await self.server.stop(self._settings.drain_grace_s)
+            if self._close is not None:
+                await self._close()
+            logger.info("stopped")

@@ -1,0 +1,34 @@
+"""Process entry for gRPC services: settings → logging → tracing → app lifecycle on uvloop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import uvloop
+from opentelemetry.trace import Tracer
+
+from mangaassist.common.grpc_server import GrpcApp
+from mangaassist.common.logging import setup_logging
+from mangaassist.common.settings import ServiceSettings
+from mangaassist.common.telemetry import setup_tracing
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def serve(name: str, settings_type: Callable[[], S], build_app: Callable[[S, Tracer], GrpcApp]) -> None:
+    """Run one service process until SIGTERM/SIGINT has drained it.
+
+    Settings are read and validated here, once; a bad setting fails the start.
+    """
+
+    async def main() -> None:
+        settings = settings_type()
+        setup_logging(name, settings.log_level)
+        provider, tracer = setup_tracing(name, settings.service_version)
+        try:
+            await build_app(settings, tracer).run()
+        finally:
+            provider.shutdown()
+
+    uvloop.run(main())

@@ -1,0 +1,23 @@
+"""Settings base shared by every service (pydantic-settings, one env prefix per service)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Fields every process has. Subclasses set ``env_prefix`` (e.g. ``MANGAASSIST_INTENT_``).
+
+    Settings are validated once, in ``main()``, and passed down; nothing reads the
+    environment at import time.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)
+    log_level: str = "INFO"
+    # Seconds in-flight RPCs get to finish after SIGTERM before they are cancelled.
+    drain_grace_s: float = Field(default=10.0, ge=0.0)
+    service_version: str = "0.1.0"

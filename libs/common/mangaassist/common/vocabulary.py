@@ -1,0 +1,29 @@
+"""Shared domain vocabulary from the contract: intents, genres, demographics, languages."""
+
+from typing import Final
+
+INTENTS: Final[tuple[str, ...]] = (
+    "product_recommendation",
+    "product_search",
+    "product_question",
+    "order_status",
+    "return_refund",
+    "shipping_info",
+    "payment",
+    "account",
+    "greeting",
+    "escalation",
+    "out_of_scope",
+)
+# Intents answered from the product catalog.
+PRODUCT_INTENTS: Final = frozenset({"product_recommendation", "product_search", "product_question"})
+
+GENRES: Final = frozenset(
+    {
+        "action", "adventure", "comedy", "drama", "fantasy", "horror", "mystery", "romance",
+        "sci-fi", "slice-of-life", "sports", "supernatural", "historical", "psychological",
+        "thriller", "mecha", "music", "cooking", "school", "isekai",
+    }
+)
+DEMOGRAPHICS: Final = frozenset({"shonen", "seinen", "shojo", "josei", "kodomo"})
+LANGUAGES: Final = frozenset({"ja", "en"})

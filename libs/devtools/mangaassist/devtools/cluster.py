@@ -1,0 +1,183 @@
+"""Start the local MangaAssist cluster as real processes and stop it cleanly.
+
+Used by ``make up`` (fixed default ports), by the integration tests and by the
+benchmarks (ephemeral ports, logs in a temp dir). Each service is ``python -m
+mangaassist.<svc>`` with its settings passed as environment variables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import grpc
+from grpc_health.v1 import health_pb2
+
+GRPC_SERVICES = {
+    "intent": "mangaassist.intent.v1.IntentService",
+    "retrieval": "mangaassist.retrieval.v1.RetrievalService",
+    "inference": "mangaassist.inference.v1.InferenceService",
+}
+DEFAULT_PORTS = {"intent": 50051, "retrieval": 50052, "inference": 50053, "orchestrator": 8080}
+
+
+def free_port() -> int:
+    """An ephemeral loopback port that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def grpc_status(address: str, service: str, timeout: float = 0.5) -> str:
+    """The health status name of ``service`` at ``address`` (``UNREACHABLE`` on error)."""
+    with grpc.insecure_channel(address) as channel:
+        check = channel.unary_unary(
+            "/grpc.health.v1.Health/Check",
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString,
+        )
+        try:
+            reply: health_pb2.HealthCheckResponse = check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout
+            )
+        except grpc.RpcError:
+            return "UNREACHABLE"
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+
+
+def http_health(url: str, timeout: float = 1.0) -> tuple[int, dict[str, object]]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+    except (OSError, ValueError):
+        return 0, {}
+
+
+@dataclass
+class Cluster:
+    """The four services as child processes.
+
+    ``env`` adds settings for every process; ``ports`` pins ports (default: ephemeral);
+    ``log_dir`` collects each process's output in ``<name>.log`` (default: inherit).
+    """
+
+    env: Mapping[str, str] = field(default_factory=dict)
+    ports: Mapping[str, int] | None = None
+    log_dir: Path | None = None
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _logs: list[IO[bytes]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.port = dict(self.ports) if self.ports else {name: free_port() for name in DEFAULT_PORTS}
+
+    def address(self, name: str) -> str:
+        return f"127.0.0.1:{self.port[name]}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.address('orchestrator')}/ws"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://{self.address('orchestrator')}/healthz"
+
+    def _env(self, name: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.env)
+        prefix = f"MANGAASSIST_{name.upper()}_"
+        env[prefix + "HOST"] = "127.0.0.1"
+        env[prefix + "PORT"] = str(self.port[name])
+        if name == "orchestrator":
+            for svc in GRPC_SERVICES:
+                env[f"{prefix}{svc.upper()}_TARGET"] = self.address(svc)
+        return env
+
+    def spawn(self, name: str) -> subprocess.Popen[bytes]:
+        """Start (or restart) one service process."""
+        out: IO[bytes] | None = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            out = (self.log_dir / f"{name}.log").open("ab")
+            self._logs.append(out)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", f"mangaassist.{name}"],
+            env=self._env(name), stdout=out, stderr=subprocess.STDOUT if out else None,
+        )
+        self.procs[name] = proc
+        return proc
+
+    def wait_serving(self, name: str, timeout: float = 180.0) -> None:
+        """Block until ``name`` reports SERVING (or its process dies / time runs out)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            proc = self.procs[name]
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode} while starting{self._tail(name)}")
+            if name == "orchestrator":
+                if http_health(self.health_url)[0] == 200:
+                    return
+            elif grpc_status(self.address(name), GRPC_SERVICES[name]) == "SERVING":
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"{name} did not become healthy in {timeout:.0f}s{self._tail(name)}")
+
+    def _tail(self, name: str) -> str:
+        if self.log_dir is None:
+            return ""
+        path = self.log_dir / f"{name}.log"
+        lines = path.read_text(errors="replace").splitlines()[-15:] if path.exists() else []
+        return "\n" + "\n".join(lines)
+
+    def start(self, timeout: float = 180.0) -> Cluster:
+        try:
+            for name in GRPC_SERVICES:
+                self.spawn(name)
+            self.spawn("orchestrator")
+            for name in [*GRPC_SERVICES, "orchestrator"]:
+                self.wait_serving(name, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def terminate(self, name: str, timeout: float = 20.0) -> int:
+        """SIGTERM one process and wait for it; SIGKILL if it will not stop."""
+        proc = self.procs[name]
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return int(proc.returncode)
+
+    def stop(self) -> dict[str, int]:
+        """Stop everything: orchestrator first (it drains), then the services."""
+        codes = {}
+        for name in ["orchestrator", *GRPC_SERVICES]:
+            if name in self.procs:
+                codes[name] = self.terminate(name)
+        for fh in self._logs:
+            fh.close()
+        self._logs.clear()
+        return codes
+
+    def __enter__(self) -> Cluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

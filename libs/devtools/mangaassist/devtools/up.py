@@ -1,0 +1,43 @@
+"""``make up``: run the local cluster in the foreground until Ctrl-C / SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from mangaassist.devtools.cluster import DEFAULT_PORTS, Cluster
+
+
+def main() -> int:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    cluster = Cluster(ports=DEFAULT_PORTS)
+    print("starting the MangaAssist local cluster (first start embeds the catalog)...", flush=True)
+    try:
+        cluster.start()
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"cluster failed to start: {exc}", file=sys.stderr)
+        return 1
+    print("\nMangaAssist is up:", flush=True)
+    print(f"  chat (WebSocket)  {cluster.ws_url}")
+    print(f"  health            {cluster.health_url}")
+    for name in ("intent", "retrieval", "inference"):
+        print(f"  {name:<17} grpc://{cluster.address(name)}")
+    print("Press Ctrl-C to stop.", flush=True)
+    while not stop.is_set():
+        if any(p.poll() is not None for p in cluster.procs.values()):
+            dead = [n for n, p in cluster.procs.items() if p.poll() is not None]
+            print(f"process(es) exited unexpectedly: {', '.join(dead)}; stopping", file=sys.stderr)
+            cluster.stop()
+            return 1
+        stop.wait(0.5)
+    print("stopping...", flush=True)
+    codes = cluster.stop()
+    print("stopped: " + ", ".join(f"{n}={c}" for n, c in codes.items()), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Inference service: streams answers from a foundation-model backend."""

@@ -1,0 +1,1 @@
+"""Intent service: classifies customer messages and routes them to a model tier."""

@@ -1,0 +1,180 @@
+"""The orchestrator's front door: the contract's WebSocket at ``/ws`` and ``GET /healthz``.
+
+Each connection reads frames in order and answers each query in its own task, so a
+slow answer never blocks the next frame and a bad frame only gets its own ``error``
+frame. Connections share nothing but the pipeline (and its gRPC channels).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from http import HTTPStatus
+from typing import Any
+
+import grpc
+import orjson
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from mangaassist.common.grpc_client import health_status
+from mangaassist.orchestrator.config import OrchestratorSettings
+from mangaassist.orchestrator.pipeline import Pipeline
+from mangaassist.orchestrator.schema import ErrorCode, error_frame
+
+logger = logging.getLogger(__name__)
+
+DOWNSTREAM_SERVICES = {
+    "intent": "mangaassist.intent.v1.IntentService",
+    "retrieval": "mangaassist.retrieval.v1.RetrievalService",
+    "inference": "mangaassist.inference.v1.InferenceService",
+}
+
+
+def _json_response(status: HTTPStatus, body: dict[str, Any]) -> Response:
+    payload = json.dumps(body).encode()
+    headers = Headers(
+        [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
+         ("Cache-Control", "no-store")]
+    )
+    return Response(status.value, status.phrase, headers, payload)
+
+
+class Orchestrator:
+    """Owns the WebSocket server, in-flight request tracking and the drain."""
+
+    def __init__(
+        self,
+        settings: OrchestratorSettings,
+        pipeline: Pipeline,
+        channels: dict[str, grpc.aio.Channel],
+    ) -> None:
+        self._s = settings
+        self._pipeline = pipeline
+        self._channels = channels
+        self._draining = False
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._server: Server | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        self._server = await serve(
+            self._connection,
+            self._s.host,
+            self._s.port,
+            process_request=self._http,
+            # Our own limit answers `too_large`; this one only stops abusive frames.
+            max_size=max(1 << 20, self._s.max_frame_bytes * 4),
+            compression=None,
+            ping_interval=20,
+            ping_timeout=20,
+        )
+        logger.info("listening", extra={"address": f"{self._s.host}:{self.port}"})
+
+    async def downstream_health(self) -> dict[str, str]:
+        names = list(self._channels)
+        results = await asyncio.gather(
+            *(health_status(self._channels[n], DOWNSTREAM_SERVICES[n], self._s.health_timeout_s) for n in names)
+        )
+        return dict(zip(names, results, strict=True))
+
+    async def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = request.path.split("?", 1)[0]
+        if path == "/healthz":
+            downstreams = await self.downstream_health()
+            bad = sorted(n for n, status in downstreams.items() if status != "SERVING")
+            if self._draining:
+                return _json_response(HTTPStatus.SERVICE_UNAVAILABLE,
+                                      {"status": "draining", "downstreams": downstreams})
+            if bad:
+                return _json_response(HTTPStatus.SERVICE_UNAVAILABLE,
+                                      {"status": "degraded", "not_serving": bad, "downstreams": downstreams})
+            return _json_response(HTTPStatus.OK, {"status": "ok", "downstreams": downstreams})
+        if path == "/ws":
+            return None
+        return _json_response(HTTPStatus.NOT_FOUND, {"error": "not found", "websocket": "/ws"})
+
+    async def _connection(self, ws: ServerConnection) -> None:
+        tasks: set[asyncio.Task[None]] = set()
+        send_lock = asyncio.Lock()
+
+        async def emit(frame: dict[str, Any]) -> None:
+            async with send_lock:
+                await ws.send(orjson.dumps(frame).decode())
+
+        async def reject(request_id: str | None, code: ErrorCode, message: str) -> None:
+            with contextlib.suppress(ConnectionClosed):
+                await emit(error_frame(request_id, code, message))
+
+        try:
+            async for message in ws:
+                received_at = time.perf_counter()
+                if isinstance(message, bytes):
+                    await reject(None, ErrorCode.INVALID_JSON, "frames must be UTF-8 JSON text")
+                    continue
+                if len(message.encode()) > self._s.max_frame_bytes:
+                    await reject(None, ErrorCode.TOO_LARGE,
+                                 f"frame is larger than {self._s.max_frame_bytes} bytes")
+                    continue
+                try:
+                    raw = orjson.loads(message)
+                except orjson.JSONDecodeError:
+                    await reject(None, ErrorCode.INVALID_JSON, "frame is not valid JSON")
+                    continue
+                if not isinstance(raw, dict):
+                    await reject(None, ErrorCode.INVALID_REQUEST, "frame must be a JSON object")
+                    continue
+                request_id = raw.get("request_id") if isinstance(raw.get("request_id"), str) else None
+                if self._draining:
+                    await reject(request_id, ErrorCode.UNAVAILABLE, "server is restarting; retry shortly")
+                    continue
+                if len(tasks) >= self._s.max_inflight_per_connection:
+                    await reject(request_id, ErrorCode.RATE_LIMITED,
+                                 f"at most {self._s.max_inflight_per_connection} queries in flight per connection")
+                    continue
+                task = asyncio.create_task(self._guarded(raw, received_at, emit, request_id))
+                tasks.add(task)
+                self._inflight.add(task)
+                task.add_done_callback(tasks.discard)
+                task.add_done_callback(self._inflight.discard)
+        except ConnectionClosed:
+            pass
+        finally:
+            # The client is gone: nobody can read these answers any more.
+            for task in tasks:
+                task.cancel()
+
+    async def _guarded(self, raw: dict[str, Any], received_at: float, emit: Any, request_id: str | None) -> None:
+        """Run one request; anything unexpected becomes `internal` for this request only."""
+        try:
+            await self._pipeline.handle(raw, received_at, emit)
+        except ConnectionClosed:
+            pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("request failed")
+            with contextlib.suppress(ConnectionClosed):
+                await emit(error_frame(request_id, ErrorCode.INTERNAL, "internal error"))
+
+    async def drain(self) -> None:
+        """Refuse new queries, let in-flight answers finish (up to the grace), then close."""
+        self._draining = True
+        logger.info("draining", extra={"inflight": len(self._inflight)})
+        if self._inflight:
+            _, pending = await asyncio.wait(set(self._inflight), timeout=self._s.drain_grace_s)
+            for task in pending:
+                task.cancel()
+        await self._pipeline.drain_background()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()

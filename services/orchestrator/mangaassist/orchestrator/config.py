@@ -1,0 +1,33 @@
+"""Orchestrator settings (env prefix ``MANGAASSIST_ORCHESTRATOR_``)."""
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from mangaassist.common.settings import ServiceSettings
+
+
+class OrchestratorSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="MANGAASSIST_ORCHESTRATOR_")
+
+    port: int = 8080
+    intent_target: str = "127.0.0.1:50051"
+    retrieval_target: str = "127.0.0.1:50052"
+    inference_target: str = "127.0.0.1:50053"
+
+    # Deadlines (seconds). Each call gets min(its own, what is left of the request's).
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    intent_timeout_s: float = Field(default=1.0, gt=0)
+    retrieval_timeout_s: float = Field(default=2.0, gt=0)
+    first_token_timeout_s: float = Field(default=10.0, gt=0)
+    health_timeout_s: float = Field(default=0.5, gt=0)
+
+    # Input limits: breaking one is the client's error, never a crash.
+    max_frame_bytes: int = Field(default=16_384, ge=256)
+    max_text_chars: int = Field(default=2_000, ge=1)
+    max_inflight_per_connection: int = Field(default=8, ge=1)
+    retrieval_k: int = Field(default=5, ge=1, le=50)
+
+    # Sessions (in memory until the DynamoDB store lands).
+    history_turns: int = Field(default=6, ge=0)
+    max_sessions: int = Field(default=10_000, ge=1)
+    session_ttl_s: float = Field(default=3_600.0, gt=0)

@@ -1,0 +1,1 @@
+"""Retrieval service: filtered vector search over the manga catalog."""
