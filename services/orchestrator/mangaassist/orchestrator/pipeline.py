@@ -47,7 +47,7 @@ Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
 ROUTE_MODEL = {intent_pb2.ROUTE_NONE: "none", intent_pb2.ROUTE_HAIKU: "haiku", intent_pb2.ROUTE_SONNET: "sonnet"}
 # What the customer's product cards show; the prompt gets the subset in PROMPT_FIELDS.
-CARD_FIELDS = ("asin", "title", "authors", "genres", "language", "volumes", "price_jpy",
+CARD_FIELDS = ("asin", "series_id", "title", "authors", "genres", "language", "volumes", "price_jpy",
                "in_stock", "stock_count", "synopsis_short")
 PROMPT_FIELDS = ("asin", "title", "authors", "genres", "price_jpy", "synopsis_short", "in_stock", "volumes")
 SYSTEM_PROMPT = (
@@ -96,6 +96,22 @@ def to_search_filters(frame: QueryFrame) -> common_pb2.SearchFilters:
     if f.max_price_jpy is not None:
         out.max_price_jpy = f.max_price_jpy
     return out
+
+
+def one_edition_per_series(
+    hits: list[common_pb2.Product], language: str, k: int
+) -> list[common_pb2.Product]:
+    """Best hit per series (in rank order), preferring the customer's language edition.
+
+    The catalog holds a Japanese and an English edition of many series; showing both
+    as separate picks wastes the customer's short list.
+    """
+    chosen: dict[str, common_pb2.Product] = {}
+    for p in hits:
+        kept = chosen.get(p.series_id)
+        if kept is None or (kept.language != language and p.language == language):
+            chosen[p.series_id] = p
+    return list(chosen.values())[:k]
 
 
 def product_dict(p: common_pb2.Product) -> dict[str, Any]:
@@ -205,7 +221,8 @@ class Pipeline:
                     reply = await self._d.intent.Classify(
                         intent_pb2.ClassifyRequest(
                             text=frame.text,
-                            language_hint=frame.filters.language or "" if frame.filters else "",
+                            # No hint: filters.language is the *edition* wanted, not the
+                            # language the customer writes in.
                             context=intent_pb2.SessionContext(
                                 previous_intents=session.intents[-self._s.history_turns:],
                                 turn_count=len(session.intents),
@@ -226,7 +243,8 @@ class Pipeline:
                 try:
                     reply: retrieval_pb2.SearchResponse = await self._d.retrieval.Search(
                         retrieval_pb2.SearchRequest(
-                            query=frame.text, k=self._s.retrieval_k,
+                            # Twice k, so one edition per series still leaves k picks.
+                            query=frame.text, k=min(2 * self._s.retrieval_k, 50),
                             filters=to_search_filters(frame), fields=CARD_FIELDS,
                         ),
                         timeout=remaining(self._s.retrieval_timeout_s),
@@ -254,7 +272,9 @@ class Pipeline:
         if intent in PRODUCT_INTENTS and not classified.abstained:
             if isinstance(found, RequestError):
                 raise found
-            products = [hit.product for hit in found.results]
+            products = one_edition_per_series(
+                [hit.product for hit in found.results], language, self._s.retrieval_k
+            )
         if isinstance(found, retrieval_pb2.SearchResponse):
             seg.timings_ms[spans.QUERY_EMBEDDING] = round(found.embedding_ms, 3)
 
