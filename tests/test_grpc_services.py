@@ -79,3 +79,35 @@ def test_inference_drains_on_sigterm(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
         log.close()
+
+
+def test_retrieval_returns_only_requested_fields_and_rejects_bad_filters(cluster: Cluster) -> None:
+    from mangaassist.proto.common.v1 import common_pb2
+    from mangaassist.proto.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
+
+    with grpc.insecure_channel(cluster.address("retrieval")) as channel:
+        stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
+        reply = stub.Search(
+            retrieval_pb2.SearchRequest(
+                query="volleyball", k=3, fields=["asin", "price_jpy"],
+                filters=common_pb2.SearchFilters(max_price_jpy=900, in_stock=True),
+            ),
+            timeout=10,
+        )
+        assert 1 <= len(reply.results) <= 3 and len(reply.query_embedding) == 384
+        for hit in reply.results:
+            assert hit.product.asin and hit.product.price_jpy <= 900
+            assert [f.name for f, _ in hit.product.ListFields()] == ["asin", "price_jpy"]
+        for bad in (
+            retrieval_pb2.SearchRequest(query="x", fields=["password"]),
+            retrieval_pb2.SearchRequest(query="x", filters=common_pb2.SearchFilters(genres=["cats"])),
+            retrieval_pb2.SearchRequest(query="x", filters=common_pb2.SearchFilters(min_price_jpy=9, max_price_jpy=1)),
+            retrieval_pb2.SearchRequest(query="   "),
+            retrieval_pb2.SearchRequest(query="x", k=1000),
+        ):
+            try:
+                stub.Search(bad, timeout=10)
+            except grpc.RpcError as exc:
+                assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT, bad  # type: ignore[attr-defined]
+            else:
+                raise AssertionError(f"accepted {bad}")

@@ -1,0 +1,116 @@
+"""The shared server bootstrap, in process on an ephemeral port: trace propagation,
+error mapping, health status through the lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from mangaassist.common.errors import invalid_argument
+from mangaassist.common.grpc_client import health_status, open_channel
+from mangaassist.common.grpc_server import GrpcApp
+from mangaassist.common.logging import JsonFormatter
+from mangaassist.common.settings import ServiceSettings
+from mangaassist.common.telemetry import outgoing_metadata
+from mangaassist.proto.intent.v1 import intent_pb2, intent_pb2_grpc
+
+SERVICE = "mangaassist.intent.v1.IntentService"
+
+
+class EchoIntent(intent_pb2_grpc.IntentServiceServicer):
+    """Unit-test servicer: fails on demand, otherwise echoes the text as the intent."""
+
+    async def Classify(self, request: intent_pb2.ClassifyRequest, context: Any) -> intent_pb2.ClassifyResponse:
+        if request.text == "bad":
+            raise invalid_argument("bad text")
+        if request.text == "boom":
+            raise RuntimeError("secret internal detail")
+        return intent_pb2.ClassifyResponse(intent=request.text)
+
+
+@pytest.fixture
+async def app_and_spans() -> AsyncIterator[tuple[GrpcApp, InMemorySpanExporter, TracerProvider, asyncio.Task[None]]]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    warm = asyncio.Event()
+
+    async def warm_up() -> None:
+        await warm.wait()
+
+    app = GrpcApp(
+        ServiceSettings(port=0, drain_grace_s=1.0),
+        service_names=[SERVICE],
+        tracer=provider.get_tracer("test"),
+        span_names={f"/{SERVICE}/Classify": "intent-classification"},
+        register=lambda s: intent_pb2_grpc.add_IntentServiceServicer_to_server(EchoIntent(), s),
+        warm_up=warm_up,
+        drain_announce_s=0.2,
+    )
+    task = asyncio.create_task(app.run())
+    app.warm = warm  # type: ignore[attr-defined]
+    yield app, exporter, provider, task
+    app.request_stop()
+    await task
+
+
+async def test_health_follows_the_lifecycle_and_errors_map_to_status(app_and_spans) -> None:  # type: ignore[no-untyped-def]
+    app, exporter, provider, task = app_and_spans
+    channel = open_channel(f"127.0.0.1:{app.port}")
+    await asyncio.sleep(0.1)
+    assert await health_status(channel, SERVICE, 1.0) == "NOT_SERVING"  # still warming up
+    app.warm.set()
+    for _ in range(50):
+        if await health_status(channel, SERVICE, 1.0) == "SERVING":
+            break
+        await asyncio.sleep(0.02)
+    assert await health_status(channel, SERVICE, 1.0) == "SERVING"
+
+    stub = intent_pb2_grpc.IntentServiceStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await stub.Classify(intent_pb2.ClassifyRequest(text="bad"))
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT and bad.value.details() == "bad text"
+    with pytest.raises(grpc.aio.AioRpcError) as boom:
+        await stub.Classify(intent_pb2.ClassifyRequest(text="boom"))
+    assert boom.value.code() == grpc.StatusCode.INTERNAL and "secret" not in (boom.value.details() or "")
+
+    # The caller's trace continues on the server: same trace id, server span is its child.
+    tracer = provider.get_tracer("client")
+    with tracer.start_as_current_span("ecs-orchestrator") as parent:
+        reply = await stub.Classify(intent_pb2.ClassifyRequest(text="greeting"), metadata=outgoing_metadata())
+    assert reply.intent == "greeting"
+    server_span = next(s for s in exporter.get_finished_spans()
+                       if s.name == "intent-classification" and s.status.is_ok)
+    assert server_span.context.trace_id == parent.get_span_context().trace_id
+    assert server_span.parent is not None and server_span.parent.span_id == parent.get_span_context().span_id
+
+    app.request_stop()
+    await asyncio.sleep(0.05)
+    assert await health_status(channel, SERVICE, 1.0) == "NOT_SERVING"  # draining
+    await task
+    await channel.close()
+
+
+def test_json_logs_carry_trace_ids_and_no_traceback() -> None:
+    provider = TracerProvider()
+    formatter = JsonFormatter("svc")
+    with provider.get_tracer("t").start_as_current_span("x") as span:
+        try:
+            raise ValueError("customer said something private")
+        except ValueError:
+            record = logging.LogRecord("l", logging.ERROR, __file__, 1, "failed %s", ("op",), None)
+            record.exc_info = sys.exc_info()
+            line = json.loads(formatter.format(record))
+    assert line["msg"] == "failed op" and line["service"] == "svc"
+    assert line["trace_id"] == format(span.get_span_context().trace_id, "032x")
+    assert line["exc_type"] == "ValueError" and "private" not in json.dumps(line)
