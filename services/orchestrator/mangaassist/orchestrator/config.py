@@ -1,6 +1,9 @@
 """Orchestrator settings (env prefix ``MANGAASSIST_ORCHESTRATOR_``)."""
 
-from pydantic import Field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from mangaassist.common.settings import ServiceSettings
@@ -27,7 +30,23 @@ class OrchestratorSettings(ServiceSettings):
     max_inflight_per_connection: int = Field(default=8, ge=1)
     retrieval_k: int = Field(default=5, ge=1, le=50)
 
-    # Sessions (in memory until the DynamoDB store lands).
+    # Sessions and orders. DynamoDB in AWS (standard credential chain) or any
+    # DynamoDB-compatible endpoint (moto locally); "memory" keeps sessions in process.
+    session_backend: Literal["dynamodb", "memory"] = "dynamodb"
+    aws_region: str = "ap-northeast-1"
+    dynamodb_endpoint_url: str | None = None
+    sessions_table: str = "mangaassist-sessions"
+    orders_table: str = "mangaassist-orders"
+    # Local conveniences: create tables / seed sample orders at start (off in AWS,
+    # where the stack owns the tables and the task role cannot create them).
+    create_tables: bool = False
+    seed_orders: bool = False
+    orders_seed_path: Path = Path(__file__).parent / "data" / "orders.json"
+    session_timeout_s: float = Field(default=0.5, gt=0)
     history_turns: int = Field(default=6, ge=0)
     max_sessions: int = Field(default=10_000, ge=1)
-    session_ttl_s: float = Field(default=3_600.0, gt=0)
+    session_ttl_s: float = Field(default=7 * 24 * 3_600.0, gt=0)
+    postprocess_max_pending: int = Field(default=1_000, ge=1)
+
+    # HS256 key that verifies customer sign-in tokens; unset = everyone is anonymous.
+    auth_secret: SecretStr | None = Field(default=None, min_length=32)
