@@ -16,6 +16,7 @@ from mangaassist.orchestrator.app import Orchestrator
 from mangaassist.orchestrator.auth import TokenVerifier
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore, OrderStore, load_orders
+from mangaassist.orchestrator.guards import Guards
 from mangaassist.orchestrator.pipeline import Downstreams, Pipeline
 from mangaassist.orchestrator.postprocess import PostProcessor
 from mangaassist.orchestrator.sessions import InMemorySessionStore, SessionOwnershipError, SessionStore
@@ -69,7 +70,8 @@ async def main() -> None:
         stack.callback(provider.shutdown)
         sessions, orders = await build_stores(settings, stack)
         post = PostProcessor(settings.postprocess_max_pending, permanent=(SessionOwnershipError,))
-        pipeline = Pipeline(settings, downstreams, sessions, orders, tracer, post)
+        guards = Guards(settings.breakers, settings.bulkhead_wait_s)
+        pipeline = Pipeline(settings, downstreams, sessions, orders, tracer, post, guards)
         secret = settings.auth_secret.get_secret_value() if settings.auth_secret else None
         app = Orchestrator(settings, pipeline, channels, TokenVerifier(secret))
         await app.start()

@@ -95,13 +95,24 @@ class Orchestrator:
         if path == "/healthz":
             downstreams = await self.downstream_health()
             bad = sorted(n for n, status in downstreams.items() if status != "SERVING")
+            breakers = {n: g.breaker.state for n, g in self._pipeline.guards.by_name.items()}
+            body: dict[str, Any] = {"downstreams": downstreams, "breakers": breakers}
             if self._draining:
-                return _json_response(HTTPStatus.SERVICE_UNAVAILABLE,
-                                      {"status": "draining", "downstreams": downstreams})
+                return _json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"status": "draining", **body})
             if bad:
-                return _json_response(HTTPStatus.SERVICE_UNAVAILABLE,
-                                      {"status": "degraded", "not_serving": bad, "downstreams": downstreams})
-            return _json_response(HTTPStatus.OK, {"status": "ok", "downstreams": downstreams})
+                return _json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"status": "degraded", "not_serving": bad, **body})
+            return _json_response(HTTPStatus.OK, {"status": "ok", **body})
+        if path == "/admin/status":
+            post = self._pipeline.post
+            return _json_response(
+                HTTPStatus.OK,
+                {
+                    "guards": self._pipeline.guards.snapshot(),
+                    "postprocess": {**vars(post.stats), "pending": post.pending},
+                    "inflight_requests": len(self._inflight),
+                    "channels": {n: str(c.get_state(try_to_connect=False).name) for n, c in self._channels.items()},
+                },
+            )
         if path == "/ws":
             return None
         return _json_response(HTTPStatus.NOT_FOUND, {"error": "not found", "websocket": "/ws"})

@@ -23,6 +23,13 @@ class OrchestratorSettings(ServiceSettings):
     retrieval_timeout_s: float = Field(default=2.0, gt=0)
     first_token_timeout_s: float = Field(default=10.0, gt=0)
     health_timeout_s: float = Field(default=0.5, gt=0)
+    # Retries one request may spend on transient failures of idempotent calls.
+    retry_budget: int = Field(default=2, ge=0)
+    # Breaker preset overrides per downstream family, e.g. {"bedrock": {"cooldown_s": 5}}
+    # (families: intent, retrieval, inference, dynamodb, redis).
+    breakers: dict[str, dict[str, float]] = Field(default_factory=dict)
+    # How long a call may wait for a bulkhead slot before it is refused.
+    bulkhead_wait_s: float = Field(default=0.25, gt=0)
 
     # Input limits: breaking one is the client's error, never a crash.
     max_frame_bytes: int = Field(default=16_384, ge=256)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import unicodedata
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,11 +25,13 @@ from opentelemetry.trace import Tracer
 from pydantic import ValidationError
 
 from mangaassist.common import spans
+from mangaassist.common.resilience import BreakerOpenError, BulkheadFullError
 from mangaassist.common.telemetry import outgoing_metadata
 from mangaassist.common.vocabulary import PRODUCT_INTENTS
 from mangaassist.orchestrator.auth import Identity
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.dynamo import OrderStore
+from mangaassist.orchestrator.guards import Guards, RetryBudget, idempotent
 from mangaassist.orchestrator.postprocess import PostProcessor
 from mangaassist.orchestrator.replies import documents_for, find_order_id, fixed_reply, order_reply
 from mangaassist.orchestrator.schema import (
@@ -48,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
+# Failures before the first token after which Sonnet's request is retried on Haiku.
+FALLBACK_CODES = frozenset({ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL})
 ROUTE_MODEL = {intent_pb2.ROUTE_NONE: "none", intent_pb2.ROUTE_HAIKU: "haiku", intent_pb2.ROUTE_SONNET: "sonnet"}
 # What the customer's product cards show; the prompt gets the subset in PROMPT_FIELDS.
 CARD_FIELDS = ("asin", "series_id", "title", "authors", "genres", "language", "volumes", "price_jpy",
@@ -74,6 +80,43 @@ def rpc_error(exc: grpc.aio.AioRpcError, what: str) -> RequestError:
         return RequestError(ErrorCode.INVALID_REQUEST, exc.details() or "invalid request")
     mapped, message = _RPC_ERRORS.get(code, (ErrorCode.INTERNAL, "the {what} service failed"))
     return RequestError(mapped, message.format(what=what))
+
+
+def rejected(exc: BreakerOpenError | BulkheadFullError, what: str) -> RequestError:
+    """A call our own guard refused: fail fast, tell the client to retry shortly."""
+    if isinstance(exc, BreakerOpenError):
+        return RequestError(ErrorCode.UNAVAILABLE, f"the {what} service is temporarily unavailable")
+    return RequestError(ErrorCode.UNAVAILABLE, f"the {what} service is busy; retry shortly")
+
+
+class LastGood:
+    """Last successful search results per query key: the retrieval fallback (seed: "cached results").
+
+    Bounded LRU with a TTL, so a long outage does not serve arbitrarily old stock data.
+    """
+
+    def __init__(self, max_keys: int = 2_000, ttl_s: float = 600.0) -> None:
+        self._data: OrderedDict[str, tuple[float, list[common_pb2.Product]]] = OrderedDict()
+        self._max = max_keys
+        self._ttl = ttl_s
+
+    @staticmethod
+    def key(frame: QueryFrame) -> str:
+        text = " ".join(unicodedata.normalize("NFKC", frame.text).lower().split())
+        filters = frame.filters.model_dump_json(exclude_none=True) if frame.filters else "{}"
+        return f"{text}|{filters}"
+
+    def put(self, key: str, products: list[common_pb2.Product]) -> None:
+        self._data.pop(key, None)
+        self._data[key] = (time.monotonic(), products)
+        while len(self._data) > self._max:
+            self._data.popitem(last=False)
+
+    def get(self, key: str) -> list[common_pb2.Product] | None:
+        entry = self._data.get(key)
+        if entry is None or time.monotonic() - entry[0] > self._ttl:
+            return None
+        return entry[1]
 
 
 @dataclass(frozen=True)
@@ -144,6 +187,7 @@ class Request:
     identity: Identity
     send_token: Callable[[str], Awaitable[None]]
     deadline: float
+    budget: RetryBudget
     fallbacks: list[str] = field(default_factory=list)
 
     def remaining(self, cap: float) -> float:
@@ -162,6 +206,7 @@ class Pipeline:
         orders: OrderStore | None,
         tracer: Tracer,
         post: PostProcessor,
+        guards: Guards,
     ) -> None:
         self._s = settings
         self._d = downstreams
@@ -169,6 +214,8 @@ class Pipeline:
         self._orders = orders
         self._tracer = tracer
         self.post = post
+        self.guards = guards
+        self._last_good = LastGood()
 
     async def handle(self, raw: dict[str, Any], received_at: float, emit: Emit, identity: Identity) -> None:
         """Answer one parsed frame: tokens then ``done``, or exactly one ``error`` frame."""
@@ -208,6 +255,7 @@ class Pipeline:
                         identity=identity,
                         send_token=send_token,
                         deadline=asyncio.get_running_loop().time() + self._s.request_timeout_s,
+                        budget=RetryBudget(self._s.retry_budget),
                     )
                     done = await asyncio.wait_for(self._answer(req), timeout=self._s.request_timeout_s)
                 seg.record(spans.REQUEST, received_at)
@@ -226,8 +274,8 @@ class Pipeline:
         """The conversation so far; a minimal empty session if the store is unreachable."""
         with req.seg.segment(spans.SESSION_LOAD):
             try:
-                session = await asyncio.wait_for(
-                    self._sessions.load(req.session_id), req.remaining(self._s.session_timeout_s)
+                session = await self.guards["dynamodb"].run(
+                    lambda: asyncio.wait_for(self._sessions.load(req.session_id), req.remaining(self._s.session_timeout_s))
                 )
             except Exception as exc:
                 logger.warning("session load failed; continuing without history", extra={"error": type(exc).__name__})
@@ -240,7 +288,7 @@ class Pipeline:
     async def _classify(self, req: Request, session: Session, parent: Any) -> intent_pb2.ClassifyResponse:
         with req.seg.segment(spans.INTENT, parent=parent) as span:
             try:
-                reply: intent_pb2.ClassifyResponse = await self._d.intent.Classify(
+                reply: intent_pb2.ClassifyResponse = await idempotent(self.guards["intent"], req.budget, lambda: self._d.intent.Classify(
                     intent_pb2.ClassifyRequest(
                         text=req.frame.text,
                         # No language hint: filters.language is the *edition* wanted, not the
@@ -252,9 +300,11 @@ class Pipeline:
                     ),
                     timeout=req.remaining(self._s.intent_timeout_s),
                     metadata=outgoing_metadata(),
-                )
+                ))
             except grpc.aio.AioRpcError as exc:
                 raise rpc_error(exc, "intent") from None
+            except (BreakerOpenError, BulkheadFullError) as exc:
+                raise rejected(exc, "intent") from None
             span.set_attribute("intent", reply.intent)
         return reply
 
@@ -262,7 +312,7 @@ class Pipeline:
         """Vector search; a failure is returned, not raised: non-product intents ignore it."""
         with req.seg.segment(spans.VECTOR_SEARCH):
             try:
-                reply: retrieval_pb2.SearchResponse = await self._d.retrieval.Search(
+                reply: retrieval_pb2.SearchResponse = await idempotent(self.guards["retrieval"], req.budget, lambda: self._d.retrieval.Search(
                     retrieval_pb2.SearchRequest(
                         # Twice k, so one edition per series still leaves k picks.
                         query=req.frame.text,
@@ -272,9 +322,11 @@ class Pipeline:
                     ),
                     timeout=req.remaining(self._s.retrieval_timeout_s),
                     metadata=outgoing_metadata(),
-                )
+                ))
             except grpc.aio.AioRpcError as exc:
                 return rpc_error(exc, "retrieval")
+            except (BreakerOpenError, BulkheadFullError) as exc:
+                return rejected(exc, "retrieval")
             return reply
 
     async def _answer(self, req: Request) -> dict[str, Any]:
@@ -303,9 +355,17 @@ class Pipeline:
         span.set_attribute("model", model)
         products: list[common_pb2.Product] = []
         if intent in PRODUCT_INTENTS and not classified.abstained:
+            key = LastGood.key(req.frame)
             if isinstance(found, RequestError):
-                raise found
-            products = one_edition_per_series([hit.product for hit in found.results], language, self._s.retrieval_k)
+                cached = self._last_good.get(key) if found.code is not ErrorCode.INVALID_REQUEST else None
+                if cached is None:
+                    raise found
+                hits = cached
+                req.fallbacks.append("retrieval:last_good")
+            else:
+                hits = [hit.product for hit in found.results]
+                self._last_good.put(key, hits)
+            products = one_edition_per_series(hits, language, self._s.retrieval_k)
         if isinstance(found, retrieval_pb2.SearchResponse):
             req.seg.timings_ms[spans.QUERY_EMBEDDING] = round(found.embedding_ms, 3)
 
@@ -340,9 +400,12 @@ class Pipeline:
         if classified.intent == "order_status" and order_id and not classified.abstained and self._orders:
             with req.seg.segment("dynamodb-order-lookup"):
                 try:
-                    order = await asyncio.wait_for(
-                        self._orders.get_for_customer(order_id, req.identity.customer_id),
-                        req.remaining(self._s.session_timeout_s),
+                    orders = self._orders
+                    order = await self.guards["dynamodb"].run(
+                        lambda: asyncio.wait_for(
+                            orders.get_for_customer(order_id, req.identity.customer_id),
+                            req.remaining(self._s.session_timeout_s),
+                        )
                     )
                 except TimeoutError:
                     raise RequestError(ErrorCode.TIMEOUT, "the order lookup did not answer in time") from None
@@ -378,34 +441,16 @@ class Pipeline:
             )
         pieces: list[str] = []
         with seg.segment(spans.BEDROCK_INVOKE, {"gen_ai.request.model": model}) as span:
-            call = self._d.inference.Generate(
-                request, timeout=req.remaining(self._s.request_timeout_s), metadata=outgoing_metadata()
-            )
-            stream_start: float | None = None
-            final: inference_pb2.GenerationDone | None = None
             try:
-                iterator = call.__aiter__()
-                while True:
-                    wait = req.remaining(self._s.first_token_timeout_s) if stream_start is None else None
-                    try:
-                        message = await asyncio.wait_for(anext(iterator), wait)
-                    except StopAsyncIteration:
-                        break
-                    except TimeoutError:
-                        raise RequestError(ErrorCode.TIMEOUT, "the model did not start answering in time") from None
-                    if message.HasField("token"):
-                        if stream_start is None:
-                            stream_start = time.perf_counter()
-                        pieces.append(message.token.text)
-                        await req.send_token(message.token.text)
-                    elif message.HasField("done"):
-                        final = message.done
-            except grpc.aio.AioRpcError as exc:
-                raise rpc_error(exc, "inference") from None
-            finally:
-                call.cancel()
-            if final is None:
-                raise RequestError(ErrorCode.STREAM_INTERRUPTED, "the answer stream ended early")
+                final, stream_start = await self._stream(req, request, pieces)
+            except RequestError as exc:
+                # The seed's fallback: Sonnet failing before its first token → Haiku.
+                if model != "sonnet" or pieces or exc.code not in FALLBACK_CODES:
+                    raise
+                req.fallbacks.append("model:sonnet->haiku")
+                span.set_attribute("fallback", "sonnet->haiku")
+                request.model = model = "haiku"
+                final, stream_start = await self._stream(req, request, pieces)
             if stream_start is not None:
                 seg.record(spans.RESPONSE_STREAMING, stream_start)
             span.set_attribute("gen_ai.usage.input_tokens", final.usage.input_tokens)
@@ -419,6 +464,44 @@ class Pipeline:
             "output_tokens": final.usage.output_tokens,
         }
         return "".join(pieces)
+
+    async def _stream(
+        self, req: Request, request: inference_pb2.GenerateRequest, pieces: list[str]
+    ) -> tuple[inference_pb2.GenerationDone, float | None]:
+        """Relay one Generate stream to the client; returns its final message and first-token time."""
+        stream_start: float | None = None
+        final: inference_pb2.GenerationDone | None = None
+        try:
+            async with self.guards[f"inference:{request.model}"].call():
+                call = self._d.inference.Generate(
+                    request, timeout=req.remaining(self._s.request_timeout_s), metadata=outgoing_metadata()
+                )
+                try:
+                    iterator = call.__aiter__()
+                    while True:
+                        wait = req.remaining(self._s.first_token_timeout_s) if stream_start is None else None
+                        try:
+                            message = await asyncio.wait_for(anext(iterator), wait)
+                        except StopAsyncIteration:
+                            break
+                        except TimeoutError:
+                            raise RequestError(ErrorCode.TIMEOUT, "the model did not start answering in time") from None
+                        if message.HasField("token"):
+                            if stream_start is None:
+                                stream_start = time.perf_counter()
+                            pieces.append(message.token.text)
+                            await req.send_token(message.token.text)
+                        elif message.HasField("done"):
+                            final = message.done
+                except grpc.aio.AioRpcError as exc:
+                    raise rpc_error(exc, "inference") from None
+                finally:
+                    call.cancel()
+                if final is None:
+                    raise RequestError(ErrorCode.STREAM_INTERRUPTED, "the answer stream ended early")
+        except (BreakerOpenError, BulkheadFullError) as exc:
+            raise rejected(exc, "inference") from None
+        return final, stream_start
 
     async def _after(self, req: Request, intent: str, answer: str) -> None:
         """Hand the session update to the post-processor (retried, flushed at drain)."""
