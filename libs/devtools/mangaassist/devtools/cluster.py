@@ -29,9 +29,16 @@ GRPC_SERVICES = {
     "retrieval": "mangaassist.retrieval.v1.RetrievalService",
     "inference": "mangaassist.inference.v1.InferenceService",
 }
-DEFAULT_PORTS = {"intent": 50051, "retrieval": 50052, "inference": 50053, "aws": 8092, "orchestrator": 8080}
-# Local stand-ins for AWS parts: name -> how to start it (the port is appended).
-STANDINS = {"aws": ["moto_server", "-H", "127.0.0.1", "-p"]}
+DEFAULT_PORTS = {
+    "intent": 50051, "retrieval": 50052, "inference": 50053, "aws": 8092,
+    "traces": 4317, "traces_http": 4319, "orchestrator": 8080,
+}
+# Local stand-ins (for AWS parts and the collector): name -> (command, readiness URL path).
+# "{port}" in a command is that stand-in's port.
+STANDINS: dict[str, tuple[list[str], str]] = {
+    "aws": (["{bin}/moto_server", "-H", "127.0.0.1", "-p", "{port}"], "/moto-api/data.json"),
+    "traces": (["{python}", "-m", "mangaassist.devtools.trace_receiver"], "/healthz"),
+}
 # Not a secret: signs the demo customers' tokens of the local cluster only.
 LOCAL_AUTH_SECRET = "local-development-only-not-a-secret"
 LOCAL_AWS_ENV = {
@@ -100,6 +107,10 @@ class Cluster:
         return f"ws://{self.address('orchestrator')}/ws"
 
     @property
+    def spans_url(self) -> str:
+        return f"http://127.0.0.1:{self.port['traces_http']}/spans"
+
+    @property
     def health_url(self) -> str:
         return f"http://{self.address('orchestrator')}/healthz"
 
@@ -110,6 +121,14 @@ class Cluster:
         env[prefix + "HOST"] = "127.0.0.1"
         env[prefix + "PORT"] = str(self.port[name])
         env.update(LOCAL_AWS_ENV)
+        if name == "traces":
+            env["MANGAASSIST_TRACES_PORT"] = str(self.port["traces"])
+            env["MANGAASSIST_TRACES_HTTP_PORT"] = str(self.port["traces_http"])
+        elif name not in STANDINS:
+            # Every mesh process exports its spans to the local receiver (OTLP/gRPC).
+            env.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://{self.address('traces')}")
+            env.setdefault("OTEL_EXPORTER_OTLP_INSECURE", "true")
+            env.setdefault("OTEL_BSP_SCHEDULE_DELAY", "500")
         if name == "orchestrator":
             for svc in GRPC_SERVICES:
                 env[f"{prefix}{svc.upper()}_TARGET"] = self.address(svc)
@@ -127,7 +146,8 @@ class Cluster:
             out = (self.log_dir / f"{name}.log").open("ab")
             self._logs.append(out)
         if name in STANDINS:
-            command = [str(Path(sys.executable).parent / STANDINS[name][0]), *STANDINS[name][1:], str(self.port[name])]
+            fill = {"bin": str(Path(sys.executable).parent), "python": sys.executable, "port": str(self.port[name])}
+            command = [part.format(**fill) for part in STANDINS[name][0]]
         else:
             command = [sys.executable, "-m", f"mangaassist.{name}"]
         proc = subprocess.Popen(
@@ -148,7 +168,8 @@ class Cluster:
                 if http_health(self.health_url)[0] == 200:
                     return
             elif name in STANDINS:
-                if http_health(f"http://{self.address(name)}/moto-api/data.json")[0] == 200:
+                port = self.port["traces_http"] if name == "traces" else self.port[name]
+                if http_health(f"http://127.0.0.1:{port}{STANDINS[name][1]}")[0] == 200:
                     return
             elif grpc_status(self.address(name), GRPC_SERVICES[name]) == "SERVING":
                 return
