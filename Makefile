@@ -5,7 +5,7 @@ PY := .venv/bin/python
 STAMP := .venv/.installed
 GRPCURL := .tools/grpcurl
 
-.PHONY: up test unit integration chat proto proto-check lint bench lock clean install tools
+.PHONY: up test unit integration chat proto proto-check lint bench profile lock clean install tools
 
 $(STAMP): requirements.lock scripts/bootstrap.sh
 	scripts/bootstrap.sh
@@ -44,6 +44,10 @@ lint: $(STAMP)
 ## bench: end-to-end and per-segment latency; writes bench/results/*.json
 bench: $(STAMP)
 	$(PY) -m bench.e2e
+
+## profile: drive load through the running mesh (make up) and write the latency report
+profile: $(STAMP)
+	@$(PY) -m mangaassist.devtools.profile
 
 ## lock: re-pin requirements.lock from requirements.in in a scratch venv
 lock:
