@@ -97,8 +97,8 @@ class DeploySettings:
             raise ValueError("guardrailId and guardrailVersion go together: give both or neither")
         if self.aoss_standby_replicas not in ("ENABLED", "DISABLED"):
             raise ValueError("aossStandbyReplicas must be ENABLED or DISABLED")
-        if not 1 <= self.max_azs <= 3:
-            raise ValueError("maxAzs must be 1, 2 or 3")
+        if not 2 <= self.max_azs <= 3:
+            raise ValueError("maxAzs must be 2 or 3 (an ALB needs subnets in at least two AZs)")
         if not 0 <= self.cache_replicas <= 5:
             raise ValueError("cacheReplicas must be between 0 and 5")
         if self.log_retention_days not in (7, 14, 30, 90, 365):
