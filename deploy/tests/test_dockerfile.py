@@ -6,8 +6,7 @@ import re
 
 import pytest
 from conftest import DEPLOY, REPO_ROOT
-
-from mangaassist_cdk.config import SERVICES
+from mangaassist_cdk.config import SERVICES, ServiceSpec
 
 DOCKERFILE = (DEPLOY / "Dockerfile").read_text()
 
@@ -31,8 +30,8 @@ def test_base_image_is_pinned_to_an_exact_python_311_patch() -> None:
 
 
 @pytest.mark.parametrize("spec", SERVICES, ids=lambda s: s.name)
-def test_service_image(spec: object) -> None:
-    name, port = spec.name, spec.port  # type: ignore[attr-defined]
+def test_service_image(spec: ServiceSpec) -> None:
+    name, port = spec.name, spec.port
     all_stages = stages()
     base, body = all_stages[name]
     assert base == "runtime"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 from conftest import DEPLOY, synth
-from mangaassist_cdk.config import SERVICES, DeploySettings
+from mangaassist_cdk.config import SERVICES, DeploySettings, ServiceSpec
 
 Resources = dict[str, dict[str, Any]]
 OfType = Callable[[str], Resources]
@@ -171,7 +171,7 @@ def test_one_service_and_task_definition_per_mesh_service(template: Template, of
 
 @pytest.mark.parametrize("spec", SERVICES, ids=lambda s: s.name)
 def test_each_task_has_its_image_health_check_and_an_adot_sidecar(
-    resources: Resources, spec: Any,
+    resources: Resources, spec: ServiceSpec,
 ) -> None:
     containers = {c["Name"]: c for c in task_containers(resources, spec.name)}
     assert set(containers) == {spec.name, "adot-collector"}
