@@ -354,6 +354,8 @@ def test_guardrail_is_created_and_wired_into_inference(template: Template, resou
     template.resource_count_is("AWS::Bedrock::GuardrailVersion", 1)
     env = env_of(next(c for c in task_containers(resources, "inference") if c["Name"] == "inference"))
     assert render(env["MANGAASSIST_INFERENCE_GUARDRAIL_ID"]) == "<Guardrail.GuardrailId>"
+    assert env["MANGAASSIST_INFERENCE_BACKEND"] == "bedrock"
+    assert env["MANGAASSIST_INFERENCE_HAIKU_MODEL_ID"] == DeploySettings().haiku_model_id
 
 
 def test_a_brought_guardrail_replaces_the_created_one(tmp_path: Path) -> None:

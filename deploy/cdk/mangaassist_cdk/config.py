@@ -43,6 +43,8 @@ class DeploySettings:
     # Bedrock: the two models the router chooses between (invoke is allowed on exactly these).
     haiku_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
     sonnet_model_id: str = "anthropic.claude-3-sonnet-20240229-v1:0"
+    # The inference backend the tasks run: Bedrock; "template-emulator" deploys without model calls.
+    inference_backend: str = "bedrock"
     # Bring your own guardrail (id + version), or leave empty and the stack creates one.
     guardrail_id: str = ""
     guardrail_version: str = ""
@@ -75,6 +77,7 @@ class DeploySettings:
         settings = cls(
             haiku_model_id=text("haikuModelId", cls.haiku_model_id),
             sonnet_model_id=text("sonnetModelId", cls.sonnet_model_id),
+            inference_backend=text("inferenceBackend", cls.inference_backend),
             guardrail_id=text("guardrailId", ""),
             guardrail_version=text("guardrailVersion", ""),
             certificate_arn=text("certificateArn", ""),

@@ -73,8 +73,9 @@ class MeshService:
 class MangaAssistStack(cdk.Stack):
     """Everything MangaAssist needs in one region, with no NAT gateway."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: DeploySettings, **kwargs: object) -> None:
-        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, scope: Construct, construct_id: str, *, settings: DeploySettings,
+                 env: cdk.Environment | None = None, description: str | None = None) -> None:
+        super().__init__(scope, construct_id, env=env, description=description)
         self.settings = settings
         self._scaling: dict[str, ecs.ScalableTaskCount] = {}
 
@@ -552,7 +553,7 @@ class MangaAssistStack(cdk.Stack):
             }
         if spec.name == "inference":
             return {
-                "MANGAASSIST_INFERENCE_BACKEND": "bedrock",
+                "MANGAASSIST_INFERENCE_BACKEND": self.settings.inference_backend,
                 "MANGAASSIST_INFERENCE_HAIKU_MODEL_ID": self.settings.haiku_model_id,
                 "MANGAASSIST_INFERENCE_SONNET_MODEL_ID": self.settings.sonnet_model_id,
                 "MANGAASSIST_INFERENCE_GUARDRAIL_ID": self.guardrail_id,
