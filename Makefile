@@ -68,7 +68,7 @@ compose-check: $(COMPOSE)
 ## deploy-check: everything under deploy/ offline: compose, image requirements, CDK synth + assertions, cfn-lint
 deploy-check: $(STAMP) $(DEPLOY_STAMP) $(COMPOSE) compose-check
 	$(PY) deploy/tools/service_requirements.py --check
-	JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 .venv-deploy/bin/python -m pytest -c deploy/pytest.ini
+	cd deploy && JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 ../.venv-deploy/bin/python -m pytest
 
 ## deploy-lock: re-pin deploy/requirements.lock from deploy/requirements.in in a scratch venv
 deploy-lock:
