@@ -29,7 +29,16 @@ GRPC_SERVICES = {
     "retrieval": "mangaassist.retrieval.v1.RetrievalService",
     "inference": "mangaassist.inference.v1.InferenceService",
 }
-DEFAULT_PORTS = {"intent": 50051, "retrieval": 50052, "inference": 50053, "orchestrator": 8080}
+DEFAULT_PORTS = {"intent": 50051, "retrieval": 50052, "inference": 50053, "aws": 8092, "orchestrator": 8080}
+# Local stand-ins for AWS parts: name -> how to start it (the port is appended).
+STANDINS = {"aws": ["moto_server", "-H", "127.0.0.1", "-p"]}
+# Not a secret: signs the demo customers' tokens of the local cluster only.
+LOCAL_AUTH_SECRET = "local-development-only-not-a-secret"
+LOCAL_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": "ap-northeast-1",
+}
 
 
 def free_port() -> int:
@@ -100,9 +109,14 @@ class Cluster:
         prefix = f"MANGAASSIST_{name.upper()}_"
         env[prefix + "HOST"] = "127.0.0.1"
         env[prefix + "PORT"] = str(self.port[name])
+        env.update(LOCAL_AWS_ENV)
         if name == "orchestrator":
             for svc in GRPC_SERVICES:
                 env[f"{prefix}{svc.upper()}_TARGET"] = self.address(svc)
+            env.setdefault(prefix + "DYNAMODB_ENDPOINT_URL", f"http://{self.address('aws')}")
+            env.setdefault(prefix + "CREATE_TABLES", "true")
+            env.setdefault(prefix + "SEED_ORDERS", "true")
+            env.setdefault(prefix + "AUTH_SECRET", LOCAL_AUTH_SECRET)
         return env
 
     def spawn(self, name: str) -> subprocess.Popen[bytes]:
@@ -112,8 +126,12 @@ class Cluster:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = (self.log_dir / f"{name}.log").open("ab")
             self._logs.append(out)
+        if name in STANDINS:
+            command = [str(Path(sys.executable).parent / STANDINS[name][0]), *STANDINS[name][1:], str(self.port[name])]
+        else:
+            command = [sys.executable, "-m", f"mangaassist.{name}"]
         proc = subprocess.Popen(
-            [sys.executable, "-m", f"mangaassist.{name}"],
+            command,
             env=self._env(name), stdout=out, stderr=subprocess.STDOUT if out else None,
         )
         self.procs[name] = proc
@@ -129,6 +147,9 @@ class Cluster:
             if name == "orchestrator":
                 if http_health(self.health_url)[0] == 200:
                     return
+            elif name in STANDINS:
+                if http_health(f"http://{self.address(name)}/moto-api/data.json")[0] == 200:
+                    return
             elif grpc_status(self.address(name), GRPC_SERVICES[name]) == "SERVING":
                 return
             time.sleep(0.1)
@@ -143,8 +164,10 @@ class Cluster:
 
     def start(self, timeout: float = 180.0) -> Cluster:
         try:
-            for name in GRPC_SERVICES:
+            for name in [*STANDINS, *GRPC_SERVICES]:
                 self.spawn(name)
+            for name in STANDINS:
+                self.wait_serving(name, timeout)
             self.spawn("orchestrator")
             for name in [*GRPC_SERVICES, "orchestrator"]:
                 self.wait_serving(name, timeout)
@@ -168,7 +191,7 @@ class Cluster:
     def stop(self) -> dict[str, int]:
         """Stop everything: orchestrator first (it drains), then the services."""
         codes = {}
-        for name in ["orchestrator", *GRPC_SERVICES]:
+        for name in ["orchestrator", *GRPC_SERVICES, *STANDINS]:
             if name in self.procs:
                 codes[name] = self.terminate(name)
         for fh in self._logs:
