@@ -98,6 +98,7 @@ def test_no_nat_gateway_and_tasks_live_in_isolated_subnets(template: Template, o
     ("logs", "Interface"),
     ("monitoring", "Interface"),
     ("xray", "Interface"),
+    ("secretsmanager", "Interface"),
     ("ecr.api", "Interface"),
     ("ecr.dkr", "Interface"),
     ("dynamodb", "Gateway"),
@@ -223,6 +224,24 @@ def test_service_connect_names_the_grpc_services_and_the_orchestrator_uses_them(
         assert env[f"MANGAASSIST_ORCHESTRATOR_{name.upper()}_TARGET"] == f"{name}:{port}"
 
 
+def test_orchestrator_gets_its_tables_region_and_sign_in_key(resources: Resources) -> None:
+    app = next(c for c in task_containers(resources, "orchestrator") if c["Name"] == "orchestrator")
+    env = env_of(app)
+    assert env["MANGAASSIST_ORCHESTRATOR_SESSION_BACKEND"] == "dynamodb"
+    assert render(env["MANGAASSIST_ORCHESTRATOR_AWS_REGION"]) == "<AWS::Region>"
+    sessions = logical_id(resources, "AWS::DynamoDB::Table", "Sessions")
+    assert render(env["MANGAASSIST_ORCHESTRATOR_SESSIONS_TABLE"]) == f"<{sessions}>"
+    assert "MANGAASSIST_ORCHESTRATOR_CREATE_TABLES" not in env  # the stack owns the tables
+    # The key comes from Secrets Manager at task start, never as plain text in the template.
+    secret = logical_id(resources, "AWS::SecretsManager::Secret", "AuthSecret")
+    assert "MANGAASSIST_ORCHESTRATOR_AUTH_SECRET" not in env
+    assert app["Secrets"] == [{"Name": "MANGAASSIST_ORCHESTRATOR_AUTH_SECRET", "ValueFrom": {"Ref": secret}}]
+    for spec in SERVICES:
+        if spec.name != "orchestrator":
+            own = next(c for c in task_containers(resources, spec.name) if c["Name"] == spec.name)
+            assert "Secrets" not in own
+
+
 def test_autoscaling_on_cpu_for_all_and_request_count(resources: Resources, of_type: OfType) -> None:
     targets = of_type("AWS::ApplicationAutoScaling::ScalableTarget")
     assert len(targets) == len(SERVICES)
@@ -287,7 +306,9 @@ def test_only_the_orchestrator_touches_dynamodb_and_only_the_two_tables(resource
         touched = {r for s in dynamo for r in resources_of(s)}
         assert touched == {f"<{sessions}.Arn>", f"<{orders}.Arn>"}
         orders_actions = {a for s in dynamo if resources_of(s) == [f"<{orders}.Arn>"] for a in actions(s)}
-        assert orders_actions <= {"dynamodb:GetItem", "dynamodb:Query"}, "orders are read-only"
+        assert orders_actions == {"dynamodb:GetItem"}, "orders are read-only"
+        all_actions = {a for s in dynamo for a in actions(s)}
+        assert all_actions == {"dynamodb:GetItem", "dynamodb:PutItem"}, "only what the session store calls"
 
 
 def test_only_retrieval_reaches_the_one_collection(resources: Resources, of_type: OfType) -> None:
@@ -325,8 +346,7 @@ def test_dynamodb_tables(template: Template) -> None:
         "BillingMode": "PAY_PER_REQUEST",
     })
     template.has_resource_properties("AWS::DynamoDB::Table", {
-        "KeySchema": [{"AttributeName": "customer_id", "KeyType": "HASH"},
-                      {"AttributeName": "order_id", "KeyType": "RANGE"}],
+        "KeySchema": [{"AttributeName": "order_id", "KeyType": "HASH"}],
         "BillingMode": "PAY_PER_REQUEST",
         "DeletionProtectionEnabled": True,
     })

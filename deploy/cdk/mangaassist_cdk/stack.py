@@ -38,6 +38,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_opensearchserverless as aoss
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
@@ -134,6 +135,8 @@ class MangaAssistStack(cdk.Stack):
             "Logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
             "Monitoring": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
             "XRay": ec2.InterfaceVpcEndpointAwsService.XRAY,
+            # The task execution role fetches the orchestrator's sign-in key at task start.
+            "SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
             "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
             "EcrDkr": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
         }
@@ -178,8 +181,7 @@ class MangaAssistStack(cdk.Stack):
         )
         self.orders = dynamodb.Table(
             self, "Orders",
-            partition_key=dynamodb.Attribute(name="customer_id", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="order_id", type=dynamodb.AttributeType.STRING),
+            partition_key=dynamodb.Attribute(name="order_id", type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
@@ -187,16 +189,22 @@ class MangaAssistStack(cdk.Stack):
             deletion_protection=True,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
+        # The HS256 key that verifies customer sign-in tokens (the orchestrator's AUTH_SECRET);
+        # the sign-in service that issues tokens reads the same secret.
+        self.auth_secret = secretsmanager.Secret(
+            self, "AuthSecret", description="MangaAssist: HS256 key for customer sign-in tokens",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True, include_space=False),
+        )
         orchestrator_role = self.mesh["orchestrator"].task_role
         orchestrator_role.add_to_policy(iam.PolicyStatement(
             sid="SessionsReadWrite",
-            actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-                     "dynamodb:ConditionCheckItem"],
+            actions=["dynamodb:GetItem", "dynamodb:PutItem"],
             resources=[self.sessions.table_arn],
         ))
         orchestrator_role.add_to_policy(iam.PolicyStatement(
             sid="OrdersRead",
-            actions=["dynamodb:GetItem", "dynamodb:Query"],
+            actions=["dynamodb:GetItem"],
             resources=[self.orders.table_arn],
         ))
 
@@ -415,6 +423,8 @@ class MangaAssistStack(cdk.Stack):
                       description="Point clients (mangaassist.orchestrator.client --url) here")
         cdk.CfnOutput(self, "SessionsTable", value=self.sessions.table_name)
         cdk.CfnOutput(self, "OrdersTable", value=self.orders.table_name)
+        cdk.CfnOutput(self, "AuthSecretArn", value=self.auth_secret.secret_arn,
+                      description="HS256 key your sign-in service signs customer tokens with")
         cdk.CfnOutput(self, "CollectionEndpoint", value=self.collection.attr_collection_endpoint)
         cdk.CfnOutput(self, "CacheEndpoint", value=self.cache.attr_primary_end_point_address)
 
@@ -463,6 +473,7 @@ class MangaAssistStack(cdk.Stack):
                                          timeout=cdk.Duration.seconds(3), retries=3,
                                          start_period=cdk.Duration.seconds(60)),
             stop_timeout=cdk.Duration.seconds(STOP_TIMEOUT_S),
+            secrets=self._service_secrets(spec),
         )
         collector = task.add_container(
             "adot-collector",
@@ -540,6 +551,12 @@ class MangaAssistStack(cdk.Stack):
                  if line.strip() and not line.lstrip().startswith("#")]
         return "\n".join(lines).replace(REGION_PLACEHOLDER, self.region) + "\n"
 
+    def _service_secrets(self, spec: ServiceSpec) -> dict[str, ecs.Secret] | None:
+        """Secrets injected at task start (read by the execution role, never in the template)."""
+        if spec.name == "orchestrator":
+            return {"MANGAASSIST_ORCHESTRATOR_AUTH_SECRET": ecs.Secret.from_secrets_manager(self.auth_secret)}
+        return None
+
     def _service_environment(self, spec: ServiceSpec) -> dict[str, str]:
         """Each service's own settings: where its downstreams and data live."""
         if spec.name == "orchestrator":
@@ -547,6 +564,8 @@ class MangaAssistStack(cdk.Stack):
                        for n in ("intent", "retrieval", "inference")}
             return {
                 **targets,
+                "MANGAASSIST_ORCHESTRATOR_SESSION_BACKEND": "dynamodb",
+                "MANGAASSIST_ORCHESTRATOR_AWS_REGION": self.region,
                 "MANGAASSIST_ORCHESTRATOR_SESSIONS_TABLE": self.sessions.table_name,
                 "MANGAASSIST_ORCHESTRATOR_ORDERS_TABLE": self.orders.table_name,
                 "MANGAASSIST_ORCHESTRATOR_REDIS_URL": f"rediss://{self.cache.attr_primary_end_point_address}:6379/0",
