@@ -98,3 +98,39 @@ async def test_orchestrator_sigterm_finishes_inflight_answers_and_exits_cleanly(
     assert await asyncio.to_thread(own_cluster.procs["orchestrator"].wait, 15) == 0
     own_cluster.spawn("orchestrator")
     await asyncio.to_thread(own_cluster.wait_serving, "orchestrator")
+
+
+FAULTS = {
+    "slow": {"FAULT_DELAY_MS": "3000"},  # far slower than the first-token budget
+    "errors": {"FAULT_ERROR_RATE": "1.0"},
+}
+MIXED = ["おすすめのホラーマンガは？ {n}", "hello {n}", "How much is shipping? {n}", "Recommend a sci-fi manga {n}"]
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+@pytest.mark.parametrize("victim", ["intent", "retrieval", "inference"])
+async def test_fault_matrix_every_request_ends_promptly_then_recovers(
+    own_cluster: Cluster, victim: str, fault: str
+) -> None:
+    """Slow or failing downstream: each request ends with an answer (maybe via a fallback)
+    or a contract error within the 2 s budget; nothing crashes; recovery after the fault."""
+    env = {f"MANGAASSIST_{victim.upper()}_{k}": v for k, v in FAULTS[fault].items()}
+    assert own_cluster.terminate(victim) == 0
+    own_cluster.spawn(victim, env)
+    await asyncio.to_thread(own_cluster.wait_serving, victim)
+    try:
+        async with connect(own_cluster.ws_url) as ws:
+            for n, template in enumerate(MIXED):
+                started = time.monotonic()
+                frames = await ask(ws, template.format(n=f"{victim}-{fault}-{n}"), request_id=f"f{n}")
+                elapsed = time.monotonic() - started
+                last = frames[-1]
+                assert last["type"] == "done" or last["code"] in ("unavailable", "timeout"), last
+                # 2 s budget; slack for this shared, loaded test machine.
+                assert elapsed < 2.6, f"{victim}/{fault}: {elapsed:.2f}s {last}"
+        assert all(p.poll() is None for p in own_cluster.procs.values())
+    finally:
+        own_cluster.terminate(victim)
+        own_cluster.spawn(victim)
+        await asyncio.to_thread(own_cluster.wait_serving, victim)
+    await answered_again(own_cluster)

@@ -96,6 +96,8 @@ class CircuitBreaker:
         self._on_change = on_change
         self._state = CLOSED
         self._window: deque[tuple[float, bool, bool]] = deque()  # (time, failed, slow)
+        self._failures = 0  # running counts over the window, so recording is O(1)
+        self._slows = 0
         self._opened_at = 0.0
         self._probe_attempts = 0
         self._probe_admitted = 0
@@ -119,6 +121,7 @@ class CircuitBreaker:
             self._probe_attempts = self._probe_admitted = self._probe_finished = self._probe_successes = 0
         if new == CLOSED:
             self._window.clear()
+            self._failures = self._slows = 0
         logger.warning("circuit %s: %s -> %s", self.name, old, new, extra={"breaker": self.name, "state": new})
         if self._on_change is not None:
             self._on_change(self.name, old, new)
@@ -157,11 +160,13 @@ class CircuitBreaker:
         now = self._clock()
         slow = self.config.slow_call_s is not None and duration_s >= self.config.slow_call_s
         self._window.append((now, not ok, slow))
+        self._failures += not ok
+        self._slows += slow
         while self._window and now - self._window[0][0] > self.config.window_s:
-            self._window.popleft()
-        calls = len(self._window)
-        failures = sum(1 for _, failed, _ in self._window if failed)
-        slows = sum(1 for _, _, s in self._window if s)
+            _, old_failed, old_slow = self._window.popleft()
+            self._failures -= old_failed
+            self._slows -= old_slow
+        calls, failures, slows = len(self._window), self._failures, self._slows
         c = self.config
         if (
             failures >= c.failure_threshold

@@ -119,8 +119,8 @@ class Cluster:
             env.setdefault(prefix + "AUTH_SECRET", LOCAL_AUTH_SECRET)
         return env
 
-    def spawn(self, name: str) -> subprocess.Popen[bytes]:
-        """Start (or restart) one service process."""
+    def spawn(self, name: str, extra_env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Start (or restart) one service process, optionally with extra settings."""
         out: IO[bytes] | None = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -132,7 +132,7 @@ class Cluster:
             command = [sys.executable, "-m", f"mangaassist.{name}"]
         proc = subprocess.Popen(
             command,
-            env=self._env(name), stdout=out, stderr=subprocess.STDOUT if out else None,
+            env={**self._env(name), **(extra_env or {})}, stdout=out, stderr=subprocess.STDOUT if out else None,
         )
         self.procs[name] = proc
         return proc

@@ -20,8 +20,10 @@ class OrchestratorSettings(ServiceSettings):
     # Deadlines (seconds). Each call gets min(its own, what is left of the request's).
     request_timeout_s: float = Field(default=30.0, gt=0)
     intent_timeout_s: float = Field(default=1.0, gt=0)
-    retrieval_timeout_s: float = Field(default=2.0, gt=0)
-    first_token_timeout_s: float = Field(default=10.0, gt=0)
+    retrieval_timeout_s: float = Field(default=1.5, gt=0)
+    # End-to-end budget until the first token reaches the customer; every call before it
+    # (session, intent, retrieval, model start) gets what is left of it.
+    first_token_budget_s: float = Field(default=2.0, gt=0)
     health_timeout_s: float = Field(default=0.5, gt=0)
     # Retries one request may spend on transient failures of idempotent calls.
     retry_budget: int = Field(default=2, ge=0)

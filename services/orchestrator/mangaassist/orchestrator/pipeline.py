@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
+SONNET_BUDGET_SHARE = 0.6
 # Failures before the first token after which Sonnet's request is retried on Haiku.
 FALLBACK_CODES = frozenset({ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL})
 ROUTE_MODEL = {intent_pb2.ROUTE_NONE: "none", intent_pb2.ROUTE_HAIKU: "haiku", intent_pb2.ROUTE_SONNET: "sonnet"}
@@ -186,13 +187,23 @@ class Request:
     session_id: str
     identity: Identity
     send_token: Callable[[str], Awaitable[None]]
-    deadline: float
+    first_token_deadline: float  # loop time by which the customer must see the first token
+    stream_deadline: float  # loop time by which the whole answer must be complete
     budget: RetryBudget
     fallbacks: list[str] = field(default_factory=list)
+    streaming: bool = False
 
     def remaining(self, cap: float) -> float:
-        """Seconds for the next call: its own cap or what is left of the request, if less."""
-        return max(0.001, min(cap, self.deadline - asyncio.get_running_loop().time()))
+        """Seconds for the next call: its own cap or what is left of the request's budget.
+
+        Until the first token is out, every call shares the first-token budget (2 s by
+        default); after that, the stream's own deadline applies.
+        """
+        deadline = self.stream_deadline if self.streaming else self.first_token_deadline
+        return max(0.001, min(cap, deadline - asyncio.get_running_loop().time()))
+
+    def stream_remaining(self) -> float:
+        return max(0.001, self.stream_deadline - asyncio.get_running_loop().time())
 
 
 class Pipeline:
@@ -247,6 +258,7 @@ class Pipeline:
                             )
                     request_id = frame.request_id or f"r-{uuid.uuid4().hex[:16]}"
                     root.set_attribute("request_id", request_id)
+                    now = asyncio.get_running_loop().time()
                     req = Request(
                         seg=seg,
                         frame=frame,
@@ -254,7 +266,8 @@ class Pipeline:
                         session_id=frame.session_id or f"s-{uuid.uuid4().hex}",
                         identity=identity,
                         send_token=send_token,
-                        deadline=asyncio.get_running_loop().time() + self._s.request_timeout_s,
+                        first_token_deadline=now + self._s.first_token_budget_s,
+                        stream_deadline=now + self._s.request_timeout_s,
                         budget=RetryBudget(self._s.retry_budget),
                     )
                     done = await asyncio.wait_for(self._answer(req), timeout=self._s.request_timeout_s)
@@ -474,12 +487,14 @@ class Pipeline:
         try:
             async with self.guards[f"inference:{request.model}"].call():
                 call = self._d.inference.Generate(
-                    request, timeout=req.remaining(self._s.request_timeout_s), metadata=outgoing_metadata()
+                    request, timeout=req.stream_remaining(), metadata=outgoing_metadata()
                 )
+                # Sonnet may use only part of the first-token budget, leaving Haiku time to step in.
+                share = SONNET_BUDGET_SHARE if request.model == "sonnet" else 1.0
                 try:
                     iterator = call.__aiter__()
                     while True:
-                        wait = req.remaining(self._s.first_token_timeout_s) if stream_start is None else None
+                        wait = req.remaining(self._s.first_token_budget_s) * share if stream_start is None else None
                         try:
                             message = await asyncio.wait_for(anext(iterator), wait)
                         except StopAsyncIteration:
@@ -489,6 +504,7 @@ class Pipeline:
                         if message.HasField("token"):
                             if stream_start is None:
                                 stream_start = time.perf_counter()
+                                req.streaming = True
                             pieces.append(message.token.text)
                             await req.send_token(message.token.text)
                         elif message.HasField("done"):
