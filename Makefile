@@ -5,7 +5,7 @@ PY := .venv/bin/python
 STAMP := .venv/.installed
 GRPCURL := .tools/grpcurl
 
-.PHONY: up test unit integration chat proto proto-check lint bench lock clean install tools
+.PHONY: up test unit integration chat proto proto-check lint bench lock clean install tools intent-model
 
 $(STAMP): requirements.lock scripts/bootstrap.sh
 	scripts/bootstrap.sh
@@ -44,6 +44,11 @@ lint: $(STAMP)
 ## bench: end-to-end and per-segment latency; writes bench/results/*.json
 bench: $(STAMP)
 	$(PY) -m bench.e2e
+	$(PY) -m bench.intent
+
+## intent-model: retrain the intent classifier on the train split, write its versioned artefact
+intent-model: $(STAMP)
+	$(PY) -m mangaassist.intent.train
 
 ## lock: re-pin requirements.lock from requirements.in in a scratch venv
 lock:
