@@ -22,9 +22,9 @@ from mangaassist.common.vocabulary import GENRES
 _NUM = r"(\d{1,3}(?:,\d{3})+|\d+)"
 
 ORDER_PATTERNS: tuple[re.Pattern[str], ...] = (
-    re.compile(r"(?<![\w-])(\d{3}-\d{7}-\d{7})(?![\w-])"),
-    re.compile(r"(?<![\w-])#?(ma-?\d{4}-\d{4,6})(?![\w-])", re.IGNORECASE),
-    re.compile(r"(?<![\w-])(\d{8}-\d{4})(?![\w-])"),
+    re.compile(r"(?<![0-9a-z-])(\d{3}-\d{7}-\d{7})(?![0-9a-z-])", re.IGNORECASE),
+    re.compile(r"(?<![0-9a-z-])#?(ma-?\d{4}-\d{4,6})(?![0-9a-z-])", re.IGNORECASE),
+    re.compile(r"(?<![0-9a-z-])(\d{8}-\d{4})(?![0-9a-z-])", re.IGNORECASE),
     re.compile(r"(?:注文(?:番号|no\.?|id|#)|order\s*(?:number|no\.?|id|#))\s*[:：#]?\s*([a-z0-9][a-z0-9-]{5,})",
                re.IGNORECASE),
 )
@@ -79,7 +79,18 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
     "school": ("学園", r"\bschool life\b", r"\bschool manga\b"),
 }
 assert set(GENRE_KEYWORDS) <= GENRES, "genre keywords must map onto the contract vocabulary"
-_GENRE_RES = {genre: re.compile("|".join(words)) for genre, words in GENRE_KEYWORDS.items()}
+
+
+def _ascii_bounds(word: str) -> str:
+    """``\\b`` treats kana as word characters (no boundary in 「SFと」): bound on ASCII only."""
+    if word.startswith(r"\b"):
+        word = "(?<![a-z0-9])" + word[2:]
+    if word.endswith(r"\b"):
+        word = word[:-2] + "(?![a-z0-9])"
+    return word
+
+
+_GENRE_RES = {genre: re.compile("|".join(map(_ascii_bounds, words))) for genre, words in GENRE_KEYWORDS.items()}
 _NEGATED_AFTER = re.compile(r"^\s*(?:以外|じゃない|じゃなく|ではない|ではなく|は(?:嫌|いや|苦手|なし|無し)|抜き|なし|無し)")
 _NEGATED_BEFORE = re.compile(r"(?:\bnot|\bno|\bnothing|\bwithout|\bexcept|\bbut not|n't|\bhate|\bdislike)\s+(?:\w+\s+){0,2}$")
 
