@@ -86,3 +86,8 @@ def test_genres_map_to_the_contract_vocabulary_and_exclusions_are_not_filters() 
 def test_nothing_found_in_small_talk() -> None:
     found = extract("hello! how are you?")
     assert found.order_ids == [] and found.titles == [] and found.genres == [] and found.max_price_jpy is None
+
+
+@pytest.mark.parametrize(("text", "in_stock"), [("在庫のある恋愛マンガ", True), ("horror manga in stock", True), ("hello", None)])
+def test_in_stock(text: str, in_stock: bool | None) -> None:
+    assert extract(text).in_stock is in_stock

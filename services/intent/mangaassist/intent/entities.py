@@ -3,7 +3,7 @@
 Order ids (the store's ``123-4567890-1234567`` and ``MA-2024-00123`` formats, and ids
 after 注文番号 / "order #"), titles (quoted, before a volume number, after "like" /
 before みたいな), volume numbers, price limits (「2000円以下」, "under ¥1,500",
-「予算3千円」), the edition language asked for (英語版, "in English") and genres
+「予算3千円」), the edition language asked for (英語版, "in English"), "in stock" and genres
 mapped onto the contract vocabulary. A genre the customer excludes (「ホラー以外」,
 "not romance") is reported as excluded, never as a filter.
 
@@ -54,6 +54,8 @@ LANGUAGE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("ja", re.compile(r"日本語版|日本語で|原書|\bin japanese\b|\bjapanese (?:edition|version|original|copy|copies)\b"
                       r"|\boriginal japanese\b")),
 )
+
+IN_STOCK = re.compile(r"在庫(?:の)?(?:ある|あり|有り)|すぐ(?:に)?(?:届く|買える)|\bin stock\b|\bavailable now\b|\bin-stock\b")
 
 # Keyword → contract genre. Short English words are whole-word matches.
 GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
@@ -119,6 +121,7 @@ class Entities:
     language: str | None = None  # the edition asked for, not the language of the message
     genres: list[str] = field(default_factory=list)
     excluded_genres: list[str] = field(default_factory=list)
+    in_stock: bool | None = None  # True when the customer asks for items in stock
 
 
 def _amount(number: str, multiplier: str | None) -> int | None:
@@ -175,6 +178,9 @@ def extract(text: str) -> Entities:
         if pattern.search(lower):
             out.language = language
             break
+
+    if IN_STOCK.search(lower):
+        out.in_stock = True
 
     for genre, pattern in _GENRE_RES.items():
         for match in pattern.finditer(lower):

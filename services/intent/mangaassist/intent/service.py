@@ -26,6 +26,8 @@ def entities_message(found: Entities) -> intent_pb2.Entities:
         out.min_price_jpy = found.min_price_jpy
     if found.language is not None:
         out.language = found.language
+    if found.in_stock is not None:
+        out.in_stock = found.in_stock
     return out
 
 

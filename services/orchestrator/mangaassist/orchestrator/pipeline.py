@@ -1,9 +1,14 @@
-"""The per-query pipeline: validate → {session → classify, vector search} → stream → done.
+"""The per-query pipeline: validate → session → classify → vector search → stream → done.
 
-Critical path: the session load and the classification run while retrieval embeds and
-searches, so the slowest branch (retrieval) sets the pace. Work that the customer does
-not wait for (the session update) runs after the ``done`` frame, as a tracked
-background task that drain waits for, so nothing is lost on shutdown.
+Critical path: classification runs *before* the search, because the intent service
+extracts filters from the message (「2000円以下」, "in English", a genre) and the search
+must use them when the client sent none. Running them in parallel would mean searching
+before those filters are known (or searching twice). Classification is a cheap hop
+(the numpy classifier takes tens of microseconds; the gRPC hop ~1 ms), so the
+sequence costs about that much per query; `bench/intent.py` and the README give the
+measured numbers. Work that the customer does not wait for (the session update) runs
+after the ``done`` frame, as a tracked background task that drain waits for, so
+nothing is lost on shutdown.
 """
 
 from __future__ import annotations
@@ -96,6 +101,34 @@ def to_search_filters(frame: QueryFrame) -> common_pb2.SearchFilters:
     if f.max_price_jpy is not None:
         out.max_price_jpy = f.max_price_jpy
     return out
+
+
+def with_inferred_filters(
+    client: common_pb2.SearchFilters, entities: intent_pb2.Entities
+) -> tuple[common_pb2.SearchFilters, dict[str, Any]]:
+    """Fill the filters the client left unset from the entities found in the message.
+
+    The client's own filters always win, field by field; excluded genres (「ホラー以外」)
+    are never turned into filters. Returns the merged filters and what was inferred,
+    which the ``done`` frame reports as ``inferred_filters``.
+    """
+    merged = common_pb2.SearchFilters()
+    merged.CopyFrom(client)
+    inferred: dict[str, Any] = {}
+    if not client.genres and entities.genres:
+        merged.genres.extend(entities.genres)
+        inferred["genres"] = list(entities.genres)
+    for name in ("language", "in_stock", "min_price_jpy", "max_price_jpy"):
+        if not client.HasField(name) and entities.HasField(name):
+            setattr(merged, name, getattr(entities, name))
+            inferred[name] = getattr(entities, name)
+    if merged.HasField("min_price_jpy") and merged.HasField("max_price_jpy") and merged.min_price_jpy > merged.max_price_jpy:
+        # An inferred bound that contradicts the client's own is dropped, not enforced.
+        for name in ("min_price_jpy", "max_price_jpy"):
+            if name in inferred:
+                merged.ClearField(name)  # type: ignore[arg-type]
+                del inferred[name]
+    return merged, inferred
 
 
 def one_edition_per_series(
@@ -236,16 +269,16 @@ class Pipeline:
                 span.set_attribute("intent", reply.intent)
             return session, reply
 
-        async def search() -> retrieval_pb2.SearchResponse | RequestError:
+        async def search(filters: common_pb2.SearchFilters) -> retrieval_pb2.SearchResponse | RequestError:
             # Every query is embedded once here; the reply's embedding is what the
-            # semantic cache will key on, so this runs even before the intent is known.
+            # semantic cache will key on, so this runs for every intent.
             with seg.segment(spans.VECTOR_SEARCH):
                 try:
                     reply: retrieval_pb2.SearchResponse = await self._d.retrieval.Search(
                         retrieval_pb2.SearchRequest(
                             # Twice k, so one edition per series still leaves k picks.
                             query=frame.text, k=min(2 * self._s.retrieval_k, 50),
-                            filters=to_search_filters(frame), fields=CARD_FIELDS,
+                            filters=filters, fields=CARD_FIELDS,
                         ),
                         timeout=remaining(self._s.retrieval_timeout_s),
                         metadata=outgoing_metadata(),
@@ -255,13 +288,12 @@ class Pipeline:
                 return reply
 
         with seg.segment(spans.PARALLEL_RETRIEVAL):
-            search_task = asyncio.create_task(search())
-            try:
-                session, classified = await session_then_classify()
-            except BaseException:
-                search_task.cancel()
-                raise
-            found = await search_task
+            session, classified = await session_then_classify()
+            filters = to_search_filters(frame)
+            inferred: dict[str, Any] = {}
+            if classified.intent in PRODUCT_INTENTS and not classified.abstained:
+                filters, inferred = with_inferred_filters(filters, classified.entities)
+            found = await search(filters)
 
         intent = classified.intent
         model = ROUTE_MODEL.get(classified.routing.route, "haiku")
@@ -290,6 +322,7 @@ class Pipeline:
             "language": language,
             "route_reason": classified.routing.reason,
             "confidence": round(classified.confidence, 4),
+            "inferred_filters": inferred,
         }
         if model == "none":
             answer = fixed_reply(intent, language, frame.text, classified.abstained)

@@ -167,12 +167,15 @@ class Entities(_message.Message):
     LANGUAGE_FIELD_NUMBER: _builtins.int
     GENRES_FIELD_NUMBER: _builtins.int
     EXCLUDED_GENRES_FIELD_NUMBER: _builtins.int
+    IN_STOCK_FIELD_NUMBER: _builtins.int
     max_price_jpy: _builtins.int
     """2000円以下, under ¥1,500"""
     min_price_jpy: _builtins.int
     """500円以上, over ¥500"""
     language: _builtins.str
     """edition asked for: "ja" (日本語版) or "en" (英語版, in English)"""
+    in_stock: _builtins.bool
+    """在庫あり, "in stock": set only when asked for"""
     @_builtins.property
     def order_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """"123-4567890-1234567", "MA-2024-00123", ids after 注文番号 / "order #" """
@@ -204,17 +207,22 @@ class Entities(_message.Message):
         language: _builtins.str | None = ...,
         genres: _abc.Iterable[_builtins.str] | None = ...,
         excluded_genres: _abc.Iterable[_builtins.str] | None = ...,
+        in_stock: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_min_price_jpy", b"_min_price_jpy", "language", b"language", "max_price_jpy", b"max_price_jpy", "min_price_jpy", b"min_price_jpy"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_min_price_jpy", b"_min_price_jpy", "in_stock", b"in_stock", "language", b"language", "max_price_jpy", b"max_price_jpy", "min_price_jpy", b"min_price_jpy"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_min_price_jpy", b"_min_price_jpy", "excluded_genres", b"excluded_genres", "genres", b"genres", "language", b"language", "max_price_jpy", b"max_price_jpy", "min_price_jpy", b"min_price_jpy", "order_ids", b"order_ids", "titles", b"titles", "volumes", b"volumes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_min_price_jpy", b"_min_price_jpy", "excluded_genres", b"excluded_genres", "genres", b"genres", "in_stock", b"in_stock", "language", b"language", "max_price_jpy", b"max_price_jpy", "min_price_jpy", b"min_price_jpy", "order_ids", b"order_ids", "titles", b"titles", "volumes", b"volumes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__in_stock: _TypeAlias = _typing.Literal["in_stock"]  # noqa: Y015
+    _WhichOneofArgType__in_stock: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock"]  # noqa: Y015
     _WhichOneofReturnType__language: _TypeAlias = _typing.Literal["language"]  # noqa: Y015
     _WhichOneofArgType__language: _TypeAlias = _typing.Literal["_language", b"_language"]  # noqa: Y015
     _WhichOneofReturnType__max_price_jpy: _TypeAlias = _typing.Literal["max_price_jpy"]  # noqa: Y015
     _WhichOneofArgType__max_price_jpy: _TypeAlias = _typing.Literal["_max_price_jpy", b"_max_price_jpy"]  # noqa: Y015
     _WhichOneofReturnType__min_price_jpy: _TypeAlias = _typing.Literal["min_price_jpy"]  # noqa: Y015
     _WhichOneofArgType__min_price_jpy: _TypeAlias = _typing.Literal["_min_price_jpy", b"_min_price_jpy"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__in_stock) -> _WhichOneofReturnType__in_stock | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__language) -> _WhichOneofReturnType__language | None: ...
     @_typing.overload
