@@ -51,8 +51,8 @@ def test_held_out_accuracy_floor_and_abstention_helps(model: IntentModel, exampl
     predictions = [model.predict(e.text) for e in test]
     correct = np.array([p.intent == e.intent for p, e in zip(predictions, test, strict=True)])
     answered = np.array([p.confidence >= model.threshold for p in predictions])
-    assert correct.mean() >= 0.68, f"held-out accuracy {correct.mean():.3f}"
-    assert correct[answered].mean() >= correct.mean() + 0.08
+    assert correct.mean() >= 0.74, f"held-out accuracy {correct.mean():.3f}"
+    assert correct[answered].mean() >= correct.mean() + 0.05
     assert 0.4 <= answered.mean() < 1.0
 
 
@@ -96,6 +96,7 @@ def test_explanation_names_the_words_that_decided(model: IntentModel) -> None:
     features = model.explain("I want a refund for my damaged book", "return_refund", top=5)
     assert features and all(weight > 0 for _, weight in features)
     assert any("refund" in name for name, _ in features)
+    assert features[0][0] == "lexicon:refund"  # the domain keyword group decided
 
 
 def test_round_trip_and_bad_artefacts_are_refused(model: IntentModel, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ chosen on the same validation predictions.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -32,6 +33,7 @@ import numpy.typing as npt
 FORMAT = "mangaassist-intent-linear/1"
 _WHITESPACE = re.compile(r"\s\s+")
 _WORD = re.compile(r"(?u)\b\w+\b")
+_TAG = re.compile(r"zz([a-z]+)zz")
 
 
 class ModelError(Exception):
@@ -61,9 +63,35 @@ def load_examples(path: Path) -> list[Example]:
     return examples
 
 
+# Domain keyword groups, written from the label definitions in the DATASHEET (not from
+# the test split). A message that hits a group gets a tag token (``zzrefundzz``) added
+# before vectorising, so the model can learn "a refund word is present" once instead of
+# from each spelling's n-grams separately: +3.5 points of grouped cross-validation
+# accuracy on the train split. The lexicon is part of the model: its hash is stored in
+# the artefact and checked at load.
+LEXICON: dict[str, str] = {
+    "refund": r"返品|返金|交換|refund|return|exchange|damaged|破損|汚れ|落丁|乱丁|間違っ|wrong (?:item|book|volume)|defect|不良|破れ|torn|misprint",
+    "order": r"注文|order|届かない|届いてない|まだ届|追跡|tracking|発送され|shipped|my package|荷物|配達状況|キャンセル|cancel",
+    "shipping": r"送料|配送|shipping|deliver|届くまで|何日|海外|international|overseas|customs|関税|コンビニ受け取り|置き配|日時指定|ship to|発送",
+    "payment": r"支払|払い|決済|\bpay|card|カード|クレジット|paypay|ポイント|points?\b|coupon|クーポン|領収書|receipt|invoice|請求|charged|代引|振込",
+    "account": r"アカウント|ログイン|login|log in|sign in|password|パスワード|メールアドレス|e-?mail|会員|退会|sign up|登録|二段階|2fa|newsletter|メルマガ|profile|プロフィール|username",
+    "greeting": r"^(?:hi|hello|hey|yo|こんにちは|こんばんは|おはよう|ありがとう|thanks|thank you|bye|さようなら|よろしく|ok|了解)|bot\b|ボット|何ができ|what can you do",
+    "escalation": r"人間|担当者|オペレーター|上司|責任者|human|agent|manager|supervisor|complain|苦情|クレーム|訴え|lawyer|弁護士|電話|phone|review|レビュー|消費者センター|最悪|worst|ふざけ|unacceptable|real person|contact",
+    "recommend": r"おすすめ|オススメ|お勧め|recommend|suggest|似た|みたいな|similar|プレゼント|gift|何を読|what should i read|ハマる|面白い(?:の|やつ)|looking for something|something like",
+    "search": r"在庫|in stock|stock|ありますか|ある\?|売って|sell|予約|pre-?order|入荷|restock|isbn|発売日|release|edition|版|セット|box set|グッズ|merch",
+    "question": r"何巻|完結|finished|ended|how many volumes|作者|author|出版社|publisher|あらすじ|plot|about\?|年齢|age|ふりがな|furigana|読む順|reading order|ページ|pages|違い|difference|worth|アニメ化|全何巻",
+    "oos": r"天気|weather|宿題|homework|code|python|javascript|レシピ|recipe|政治|politic|joke|冗談|旅行|travel|声優|voice actor|配信|stream|netflix|無料で読|free online|漫画村|raw|歌|song|株|stock market|ゲーム|game",
+}
+_LEXICON_RES = tuple((name, re.compile(pattern)) for name, pattern in LEXICON.items())
+LEXICON_SHA256 = hashlib.sha256(json.dumps(LEXICON, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
 def normalise(text: str) -> str:
-    """Fold width variants (ＡＢＣ→ABC, ｶﾅ→カナ) and case so n-grams match across styles."""
-    return unicodedata.normalize("NFKC", text).lower()
+    """Fold width variants (ＡＢＣ→ABC, ｶﾅ→カナ) and case so n-grams match across styles,
+    then append one tag token per lexicon group that fires."""
+    folded = unicodedata.normalize("NFKC", text).lower()
+    tags = [f"zz{name}zz" for name, pattern in _LEXICON_RES if pattern.search(folded)]
+    return f"{folded} {' '.join(tags)}" if tags else folded
 
 
 def char_wb_ngrams(text: str, min_n: int, max_n: int) -> list[str]:
@@ -217,7 +245,8 @@ class IntentModel:
             for block in self.blocks:
                 prefix = "char" if block.analyzer == "char_wb" else "word"
                 for gram, j in block.vocabulary.items():
-                    names[block.offset + j] = f"{prefix}:{gram!r}"
+                    tag = _TAG.fullmatch(gram) if prefix == "word" else None
+                    names[block.offset + j] = f"lexicon:{tag.group(1)}" if tag else f"{prefix}:{gram!r}"
             self._names = names
         return self._names
 
@@ -235,7 +264,7 @@ class IntentModel:
             arrays[f"vocab_{i}"] = np.asarray(grams)
             arrays[f"idf_{i}"] = block.idf
             spec.append({"analyzer": block.analyzer, "ngram_range": list(block.ngram_range)})
-        meta = {**self.metadata, "format": FORMAT, "blocks": spec}
+        meta = {**self.metadata, "format": FORMAT, "blocks": spec, "lexicon_sha256": LEXICON_SHA256}
         arrays["metadata"] = np.asarray(json.dumps(meta, ensure_ascii=False, sort_keys=True))
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as fh:
@@ -251,6 +280,8 @@ class IntentModel:
                 meta = json.loads(str(data["metadata"]))
                 if meta.get("format") != FORMAT:
                     raise ModelError(f"model file {path.name!r} has format {meta.get('format')!r}, expected {FORMAT!r}")
+                if meta.get("lexicon_sha256") != LEXICON_SHA256:
+                    raise ModelError(f"model file {path.name!r} was trained with another keyword lexicon: retrain it")
                 blocks = []
                 offset = 0
                 for i, spec in enumerate(meta["blocks"]):
