@@ -24,6 +24,7 @@ import itertools
 import json
 import platform
 import subprocess
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -177,7 +178,8 @@ async def in_process_latency(model: IntentModel, train: list[Example], texts: li
 
 async def grpc_latency(texts: list[str], calls: int) -> dict[str, Any]:
     """Sequential ``Classify`` calls to a real intent process on an ephemeral port."""
-    cluster = Cluster(log_dir=None)
+    logs = tempfile.TemporaryDirectory()
+    cluster = Cluster(log_dir=Path(logs.name))
     cluster.spawn("intent")
     try:
         cluster.wait_serving("intent", timeout=60)
@@ -193,6 +195,7 @@ async def grpc_latency(texts: list[str], calls: int) -> dict[str, Any]:
         await channel.close()
     finally:
         cluster.stop()
+        logs.cleanup()
     return {"p50_ms": pct(times, 50), "p95_ms": pct(times, 95), "calls": calls}
 
 
