@@ -17,7 +17,6 @@ class IntentSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="MANGAASSIST_INTENT_")
 
     port: int = 50051
-    dataset_path: Path = DATA_DIR / "intents.jsonl"
     model_path: Path = DEFAULT_MODEL_PATH
     # Below this top-class probability the classifier abstains (clarifying question).
     # Unset: use the threshold chosen on validation data and stored with the model.
