@@ -7,7 +7,7 @@ GRPCURL := .tools/grpcurl
 COMPOSE := .tools/docker-compose
 DEPLOY_STAMP := .venv-deploy/.installed
 
-.PHONY: up test unit integration chat proto proto-check lint bench profile lock clean install tools compose-check deploy-check deploy-lock
+.PHONY: up test unit integration chat proto proto-check lint bench profile lock clean install tools compose-check deploy-check deploy-lock intent-model
 
 $(STAMP): requirements.lock scripts/bootstrap.sh
 	scripts/bootstrap.sh
@@ -55,6 +55,12 @@ lint: $(STAMP)
 ## bench: end-to-end and per-segment latency; writes bench/results/*.json
 bench: $(STAMP)
 	$(PY) -m bench.e2e
+	$(PY) -m bench.resilience
+	$(PY) -m bench.intent
+
+## intent-model: retrain the intent classifier on the train split, write its versioned artefact
+intent-model: $(STAMP)
+	$(PY) -m mangaassist.intent.train
 
 ## profile: drive load through the running mesh (make up) and write the latency report
 profile: $(STAMP)
