@@ -5,7 +5,7 @@ PY := .venv/bin/python
 STAMP := .venv/.installed
 GRPCURL := .tools/grpcurl
 
-.PHONY: up test unit integration chat proto proto-check lint bench lock clean install tools
+.PHONY: up test unit integration chat proto proto-check lint bench lock clean install tools browser
 
 $(STAMP): requirements.lock scripts/bootstrap.sh
 	scripts/bootstrap.sh
@@ -17,12 +17,16 @@ $(GRPCURL): | $(STAMP)
 
 tools: $(GRPCURL)
 
+## browser: Debian's chromium (+ a Japanese font) for the chat page's browser tests, when missing
+browser:
+	scripts/install_chromium.sh
+
 ## up: run the whole local cluster in the foreground (Ctrl-C stops it)
 up: $(STAMP)
 	$(PY) -m mangaassist.devtools.up
 
 ## test: the full suite — stubs fresh, lint clean, unit + integration + end to end
-test: $(STAMP) $(GRPCURL) proto-check lint
+test: $(STAMP) $(GRPCURL) browser proto-check lint
 	$(PY) -m pytest
 
 ## chat: stream one answer in the terminal: make chat Q="おすすめのダークファンタジーは？"
