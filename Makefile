@@ -46,8 +46,9 @@ lint: $(STAMP)
 	.venv/bin/mypy
 
 ## bench: end-to-end and per-segment latency; writes bench/results/*.json
-bench: $(STAMP)
+bench: $(STAMP) browser
 	$(PY) -m bench.e2e
+	$(PY) -m bench.chat_page
 
 ## lock: re-pin requirements.lock from requirements.in in a scratch venv
 lock:

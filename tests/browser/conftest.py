@@ -8,8 +8,6 @@ and every request, and fails the test if the page did anything but load its own 
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,19 +16,16 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, WebSocket, async_playwright
 
+from mangaassist.devtools.browser import CHROMIUM_ARGS
+from mangaassist.devtools.browser import chromium_path as find_chromium
 from mangaassist.devtools.cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
-# Flags for a sandbox-less, offline machine: no background calls to Google's services.
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
 
 
 def chromium_path() -> str:
-    path = os.environ.get("MANGAASSIST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    path = find_chromium()
     if not path:
         pytest.fail("no chromium on PATH: run `make browser` (installs Debian's chromium) or set MANGAASSIST_CHROMIUM")
     return path

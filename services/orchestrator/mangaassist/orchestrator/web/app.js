@@ -121,9 +121,9 @@
     const frame = { type: "query", request_id: requestId, text };
     if (sessionId) frame.session_id = sessionId;
     if (filters) frame.filters = filters;
-    const turn = addTurn(requestId, text, filters);
+    // Send before building the turn's DOM (which forces a layout): frames for it arrive in later tasks.
     socket.send(JSON.stringify(frame));
-    turns.set(requestId, turn);
+    turns.set(requestId, addTurn(requestId, text, filters));
     return true;
   }
 
@@ -153,8 +153,11 @@
     if (frame.type === "token") {
       turn.tokens += 1;
       turn.body.append(frame.text);
-      if (turn.tokens === 1) { turn.caret.textContent = ""; turn.body.lang = langOf(frame.text); }
-      turn.caret.className = "typing streaming";
+      if (turn.tokens === 1) {
+        turn.caret.textContent = "";
+        turn.caret.className = "typing streaming";
+        turn.body.lang = langOf(frame.text);
+      }
     } else if (frame.type === "done") {
       finish(turn, frame);
     } else if (frame.type === "error") {
