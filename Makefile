@@ -7,7 +7,7 @@ GRPCURL := .tools/grpcurl
 COMPOSE := .tools/docker-compose
 DEPLOY_STAMP := .venv-deploy/.installed
 
-.PHONY: up test unit integration chat proto proto-check lint bench profile lock clean install tools compose-check deploy-check deploy-lock intent-model
+.PHONY: up test unit integration chat proto proto-check lint bench profile lock clean install tools compose-check deploy-check deploy-lock intent-model browser
 
 $(STAMP): requirements.lock scripts/bootstrap.sh
 	scripts/bootstrap.sh
@@ -28,12 +28,16 @@ $(DEPLOY_STAMP): deploy/requirements.lock
 	.venv-deploy/bin/python -m pip install --quiet --disable-pip-version-check -r deploy/requirements.lock
 	touch $@
 
+## browser: Debian's chromium (+ a Japanese font) for the chat page's browser tests, when missing
+browser:
+	scripts/install_chromium.sh
+
 ## up: run the whole local cluster in the foreground (Ctrl-C stops it)
 up: $(STAMP)
 	$(PY) -m mangaassist.devtools.up
 
 ## test: the full suite — stubs fresh, lint clean, unit + integration + end to end
-test: $(STAMP) $(GRPCURL) proto-check lint deploy-check
+test: $(STAMP) $(GRPCURL) browser proto-check lint deploy-check
 	$(PY) -m pytest
 
 ## chat: stream one answer in the terminal: make chat Q="おすすめのダークファンタジーは？"
@@ -53,7 +57,7 @@ lint: $(STAMP)
 	.venv/bin/mypy
 
 ## bench: end-to-end and per-segment latency; writes bench/results/*.json
-bench: $(STAMP)
+bench: $(STAMP) browser
 	$(PY) -m bench.e2e
 	$(PY) -m bench.resilience
 	$(PY) -m bench.intent
@@ -65,6 +69,7 @@ intent-model: $(STAMP)
 ## profile: drive load through the running mesh (make up) and write the latency report
 profile: $(STAMP)
 	@$(PY) -m mangaassist.devtools.profile
+	$(PY) -m bench.chat_page
 
 ## lock: re-pin requirements.lock from requirements.in in a scratch venv
 lock:
