@@ -5,7 +5,7 @@ PY := .venv/bin/python
 STAMP := .venv/.installed
 GRPCURL := .tools/grpcurl
 
-.PHONY: up test unit integration chat proto proto-check lint bench lock clean install tools
+.PHONY: up test unit integration chat proto proto-check lint bench lock clean install tools catalog
 
 $(STAMP): requirements.lock scripts/bootstrap.sh
 	scripts/bootstrap.sh
@@ -29,6 +29,10 @@ test: $(STAMP) $(GRPCURL) proto-check lint
 chat: $(STAMP)
 	$(PY) -m mangaassist.orchestrator.client "$(or $(Q),おすすめのダークファンタジーは？)"
 
+## catalog: build and save the retrieval index (volume documents, edition vectors, HNSW graph)
+catalog: $(STAMP)
+	$(PY) -m mangaassist.retrieval.ingest
+
 proto: $(STAMP)
 	scripts/gen_proto.sh libs/proto
 
@@ -44,6 +48,7 @@ lint: $(STAMP)
 ## bench: end-to-end and per-segment latency; writes bench/results/*.json
 bench: $(STAMP)
 	$(PY) -m bench.e2e
+	$(PY) -m bench.retrieval
 
 ## lock: re-pin requirements.lock from requirements.in in a scratch venv
 lock:

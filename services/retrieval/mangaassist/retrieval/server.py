@@ -10,32 +10,39 @@ from opentelemetry.trace import Tracer
 from mangaassist.common import spans
 from mangaassist.common.grpc_server import GrpcApp
 from mangaassist.proto.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
-from mangaassist.retrieval.catalog import load_catalog
 from mangaassist.retrieval.config import RetrievalSettings
 from mangaassist.retrieval.embedder import make_embedder
-from mangaassist.retrieval.service import Index, RetrievalServicer
-from mangaassist.retrieval.store import ExactStore, load_or_build_vectors
+from mangaassist.retrieval.engine import CatalogIndex, build_index, load_index, save_index
+from mangaassist.retrieval.service import RetrievalServicer
 
 logger = logging.getLogger(__name__)
 SERVICE_NAME = retrieval_pb2.DESCRIPTOR.services_by_name["RetrievalService"].full_name
 
 
-def build_index(settings: RetrievalSettings) -> Index:
-    """Load the catalog and its (cached) embeddings; blocking, run it off the loop."""
-    products = load_catalog(settings.catalog_path)
+def open_index(settings: RetrievalSettings) -> CatalogIndex:
+    """The saved index (``make catalog``) when it matches the catalog; else build and save it. Blocking."""
     embedder = make_embedder(settings.embedder)
-    vectors = load_or_build_vectors(products, embedder, settings.index_dir)
+    index = load_index(settings.catalog_path, embedder, settings.index_dir, settings.exact_max_rows,
+                       settings.exact_max_fraction, settings.ef_search)
+    if index is None or (index.store.hnsw is None) == settings.hnsw:
+        logger.info("building the catalog index")
+        index = build_index(settings.catalog_path, embedder, settings.index_dir, settings.hnsw,
+                            settings.exact_max_rows, settings.exact_max_fraction)
+        save_index(index, settings.catalog_path, settings.index_dir)
+    if index.store.hnsw is not None:
+        index.store.hnsw.ef_search = settings.ef_search
     embedder.embed_query("warm-up")
-    return Index(products=products, store=ExactStore(products, vectors), embedder=embedder)
+    return index
 
 
 def build_app(settings: RetrievalSettings, tracer: Tracer) -> GrpcApp:
-    servicer = RetrievalServicer(settings.default_k, settings.max_k, settings.max_query_chars)
+    servicer = RetrievalServicer(settings.default_k, settings.max_k, settings.max_query_chars,
+                                 settings.cache_entries, settings.cache_ttl_s, settings.hybrid)
 
     async def warm_up() -> None:
-        index = await asyncio.get_running_loop().run_in_executor(None, build_index, settings)
+        index = await asyncio.get_running_loop().run_in_executor(None, open_index, settings)
         servicer.ready(index)
-        logger.info("index ready", extra={"documents": len(index.products)})
+        logger.info("index ready", extra={"documents": len(index.products), "rows": int(index.vectors.shape[0])})
 
     async def close() -> None:
         servicer.close()
