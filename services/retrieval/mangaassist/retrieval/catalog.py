@@ -59,19 +59,19 @@ def stock_for(asin: str) -> int:
     return 0 if roll % 7 == 0 else 1 + roll % 40
 
 
-def _release_date(start_year: int, volume: int, volumes: int, ongoing: bool, series_id: str, lang: str) -> date:
+def _release_date(start_year: int, volume: int, volumes: int, series_id: str, lang: str) -> date:
     """Volumes spaced as a tankobon run is (about 3-5 months apart), English ~2 years later."""
     first = date(start_year, 1, 1) + timedelta(days=90 + _digest("d0", series_id) % 200)
     if lang == "en":
         first += timedelta(days=540 + _digest("d1", series_id) % 900)
-    gap = 95 + _digest("gap", series_id, lang) % 60
-    released = first + timedelta(days=gap * (volume - 1) + _digest("jit", series_id, lang, volume) % 21)
-    # A run can't be dated in the future; compress a long run into the time it has had.
     latest = date(2026, 10, 1)
-    if released > latest and volumes > 1:
-        span = (latest - first).days
-        released = first + timedelta(days=max(1, span) * (volume - 1) // (volumes - 1))
-    return min(released, latest)
+    first = min(first, latest - timedelta(days=30))
+    gap = 95 + _digest("gap", series_id, lang) % 60
+    # A run can't be dated in the future: a long run gets the spacing the time allows.
+    if volumes > 1 and first + timedelta(days=gap * (volumes - 1)) > latest:
+        gap = max(1, (latest - first).days // (volumes - 1))
+    jitter = _digest("jit", series_id, lang, volume) % max(1, min(21, gap // 2))
+    return first + timedelta(days=gap * (volume - 1) + jitter)
 
 
 def editions_from_series(s: dict[str, Any]) -> list[dict[str, Any]]:
@@ -112,8 +112,7 @@ def products_from_series(series: list[dict[str, Any]]) -> list[Product]:
                 pages = 176 + _digest("pages", edition_key, n) % 60
                 # Later volumes of long runs cost a little more (price revisions).
                 price = int(ed["price"]) + (22 if n > 60 else 0) + (11 if n > 100 else 0)
-                released = _release_date(int(s["start_year"]), max(n, 1), volumes, s["status"] == "ongoing",
-                                         s["series_id"], lang)
+                released = _release_date(int(s["start_year"]), max(n, 1), volumes, s["series_id"], lang)
                 products.append(
                     {
                         "asin": asin,

@@ -65,6 +65,11 @@ def edition_rows(products: list[Product]) -> tuple[np.ndarray, list[int]]:
     return rows, firsts
 
 
+def query_language(query: str) -> str:
+    """"ja" when the query has any kana or CJK ideograph, else "en"."""
+    return "ja" if any("\u3040" <= c <= "\u30ff" or "\u4e00" <= c <= "\u9fff" for c in query) else "en"
+
+
 class CatalogIndex:
     def __init__(self, products: list[Product], vectors: np.ndarray, embedder: Embedder,
                  hnsw: HnswIndex | None, exact_max_rows: int = 4096, exact_max_fraction: float = 0.02) -> None:
@@ -84,6 +89,7 @@ class CatalogIndex:
             tags.append([*p["tags"], *p["genres"]])
         self.names = NameIndex(names, tags)
         self._tag_vocabulary = sorted({t.lower() for row in tags for t in row}, key=len, reverse=True)
+        self._row_language = [products[i]["language"] for i in self.row_first]
         self._by_asin = {p["asin"]: i for i, p in enumerate(products)}
         self.version = 0
 
@@ -129,7 +135,11 @@ class CatalogIndex:
                 lexical = True
                 fused = rrf([order, [m.row for m in names], tag_rows])
                 strong = {m.row: m.score for m in names if m.score >= STRONG_NAME}
-                order = sorted(fused, key=lambda r: (-strong.get(r, 0.0), -fused[r], r))
+                # Equal name matches (an edition and its translation): the query's script decides.
+                lang = query_language(query)
+                langs = self._row_language
+                order = sorted(fused, key=lambda r: (-strong.get(r, 0.0), r in strong and langs[r] != lang,
+                                                     -fused[r], r))
         order = order[:k]
         wanted = volume_number(query) if hybrid else None
         # A named volume belongs to the named series; with no name matched, to any hit.

@@ -44,7 +44,7 @@ class Filters:
 class SearchResult:
     hits: list[tuple[int, float]]  # (vector row, cosine), best first
     candidates: int  # documents that passed the filters
-    plan: str  # "exact" or "hnsw"
+    plan: str  # "exact", "hnsw", or "exact-fallback" (HNSW found fewer than k matches)
 
 
 class FilterColumns:
@@ -250,6 +250,11 @@ class PlannedStore:
         chosen = plan or self.choose_plan(matching)
         if chosen == "hnsw" and self.hnsw is not None:
             hits = self.hnsw.search(query, k, row_mask)
+            if len(hits) < min(k, matching):
+                # The masked walk ran out of reachable matches (a selective filter the
+                # planner misjudged): score the matching rows exactly, so k still come back.
+                chosen = "exact-fallback"
+                hits = self.exact.search(query, k, None if row_mask is None else np.flatnonzero(row_mask))
         else:
             chosen = "exact"
             hits = self.exact.search(query, k, None if row_mask is None else np.flatnonzero(row_mask))
