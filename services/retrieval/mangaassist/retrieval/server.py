@@ -17,6 +17,8 @@ from mangaassist.retrieval.service import RetrievalServicer
 
 logger = logging.getLogger(__name__)
 SERVICE_NAME = retrieval_pb2.DESCRIPTOR.services_by_name["RetrievalService"].full_name
+# Not a request-path segment of the contract: the store's stock feed calls it.
+STOCK_UPDATE_SPAN = "retrieval-stock-update"
 
 
 def open_index(settings: RetrievalSettings) -> CatalogIndex:
@@ -51,7 +53,7 @@ def build_app(settings: RetrievalSettings, tracer: Tracer) -> GrpcApp:
         settings,
         service_names=[SERVICE_NAME],
         tracer=tracer,
-        span_names={f"/{SERVICE_NAME}/Search": spans.VECTOR_SEARCH},
+        span_names={f"/{SERVICE_NAME}/Search": spans.VECTOR_SEARCH, f"/{SERVICE_NAME}/UpdateStock": STOCK_UPDATE_SPAN},
         register=lambda server: retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server(servicer, server),
         warm_up=warm_up,
         close=close,

@@ -103,9 +103,9 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             raise invalid_argument("query must not be empty")
         if len(query) > self._max_chars:
             raise invalid_argument(f"query longer than {self._max_chars} characters")
-        if request.k > self._max_k:
-            raise invalid_argument(f"k must be at most {self._max_k}")
-        k = request.k if request.k > 0 else self._default_k
+        if request.k < 0 or request.k > self._max_k:
+            raise invalid_argument(f"k must be between 1 and {self._max_k} (0 means the default, {self._default_k})")
+        k = request.k or self._default_k
         fields = tuple(dict.fromkeys(request.fields)) or DEFAULT_FIELDS
         bad = sorted(set(fields) - PRODUCT_FIELDS - VOLUME_FIELDS)
         if bad:
