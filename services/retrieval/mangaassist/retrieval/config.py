@@ -29,7 +29,7 @@ class RetrievalSettings(ServiceSettings):
     max_query_chars: int = 2000
     # Vector search: faiss HNSW graph, and the planner's switch to exact search on the filtered subset.
     hnsw: bool = True
-    ef_search: int = Field(default=64, ge=1)
+    ef_search: int = Field(default=256, ge=1)
     exact_max_rows: int = Field(default=4096, ge=0)
     exact_max_fraction: float = Field(default=0.02, ge=0, le=1)
     # Fuse name (title / author / volume) and tag matches with the vector ranking.

@@ -224,7 +224,7 @@ def save_index(index: CatalogIndex, catalog_path: Path, index_dir: Path) -> Path
 
 
 def load_index(catalog_path: Path, embedder: Embedder, index_dir: Path, exact_max_rows: int = 4096,
-               exact_max_fraction: float = 0.02, ef_search: int = 64) -> CatalogIndex | None:
+               exact_max_fraction: float = 0.02, ef_search: int = 256) -> CatalogIndex | None:
     """The saved index for this catalog and embedder, or ``None`` when there is none (or it is stale)."""
     folder = index_dir / f"catalog-{catalog_key(catalog_path, embedder.name)}"
     try:

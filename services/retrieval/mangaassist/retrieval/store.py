@@ -50,27 +50,37 @@ class SearchResult:
 class FilterColumns:
     """Filterable document fields as compact numpy columns (codes, bitmasks), one row per document."""
 
-    def __init__(self, products: list[Product]) -> None:
-        self.size = len(products)
+    def __init__(self, language: list[str] | np.ndarray, demographic: list[str] | np.ndarray,
+                 price_jpy: np.ndarray, in_stock: np.ndarray, genre_bits: np.ndarray, genre_names: list[str]) -> None:
+        self.size = len(price_jpy)
         self._codes: dict[str, dict[str, int]] = {}
-        self._language = self._encode("language", [p["language"] for p in products])
-        self._demographic = self._encode("demographic", [p["demographic"] for p in products])
-        self._price = np.fromiter((p["price_jpy"] for p in products), dtype=np.int32, count=self.size)
-        self._in_stock = np.fromiter((p["in_stock"] for p in products), dtype=bool, count=self.size)
-        genres = sorted({g for p in products for g in p["genres"]})
-        if len(genres) > 63:
-            raise ValueError("at most 63 distinct genres fit the genre bitmask")
-        self._genre_bit = {g: np.uint64(1) << np.uint64(i) for i, g in enumerate(genres)}
-        bits = np.zeros(self.size, dtype=np.uint64)
-        for row, p in enumerate(products):
-            for g in p["genres"]:
-                bits[row] |= self._genre_bit[g]
-        self._genres = bits
+        self._language = self._encode("language", language)
+        self._demographic = self._encode("demographic", demographic)
+        self._price = np.asarray(price_jpy, dtype=np.int32)
+        self._in_stock = np.array(in_stock, dtype=bool)
+        if len(genre_names) > 64:
+            raise ValueError("at most 64 distinct genres fit the genre bitmask")
+        self._genre_bit = {g: np.uint64(1) << np.uint64(i) for i, g in enumerate(genre_names)}
+        self._genres = np.asarray(genre_bits, dtype=np.uint64)
 
-    def _encode(self, name: str, values: list[str]) -> np.ndarray:
-        codes = {v: i for i, v in enumerate(sorted(set(values)))}
-        self._codes[name] = codes
-        return np.fromiter((codes[v] for v in values), dtype=np.uint8, count=len(values))
+    def __len__(self) -> int:
+        return self.size
+
+    @classmethod
+    def from_products(cls, products: list[Product]) -> FilterColumns:
+        genres = sorted({g for p in products for g in p["genres"]})
+        bit = {g: 1 << i for i, g in enumerate(genres)}
+        bits = np.fromiter((sum(bit[g] for g in set(p["genres"])) for p in products), dtype=np.uint64,
+                           count=len(products))
+        return cls([p["language"] for p in products], [p["demographic"] for p in products],
+                   np.fromiter((p["price_jpy"] for p in products), dtype=np.int32, count=len(products)),
+                   np.fromiter((p["in_stock"] for p in products), dtype=bool, count=len(products)), bits, genres)
+
+    def _encode(self, name: str, values: list[str] | np.ndarray) -> np.ndarray:
+        """Strings → uint8 codes (vectorised: ``np.unique`` also serves million-row columns)."""
+        names, codes = np.unique(np.asarray(values), return_inverse=True)
+        self._codes[name] = {str(v): i for i, v in enumerate(names)}
+        return codes.astype(np.uint8)
 
     def set_in_stock(self, row: int, in_stock: bool) -> None:
         self._in_stock[row] = in_stock
@@ -141,7 +151,11 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 class ExactIndex:
-    """Brute-force inner product over (a subset of) the rows."""
+    """Brute-force inner product over (a subset of) the rows.
+
+    A matrix-vector product is memory-bound: run it with one BLAS thread (the service
+    limits BLAS to one thread at start), or threads fight over the two cores.
+    """
 
     def __init__(self, vectors: np.ndarray) -> None:
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -168,7 +182,7 @@ class HnswIndex:
         self.ef_search = ef_search
 
     @classmethod
-    def build(cls, vectors: np.ndarray, m: int = 32, ef_construction: int = 80, ef_search: int = 64) -> HnswIndex:
+    def build(cls, vectors: np.ndarray, m: int = 32, ef_construction: int = 80, ef_search: int = 256) -> HnswIndex:
         import faiss
 
         index = faiss.IndexHNSWFlat(vectors.shape[1], m, faiss.METRIC_INNER_PRODUCT)
@@ -177,7 +191,7 @@ class HnswIndex:
         return cls(index, ef_search)
 
     @classmethod
-    def load(cls, path: str, ef_search: int = 64) -> HnswIndex:
+    def load(cls, path: str, ef_search: int = 256) -> HnswIndex:
         import faiss
 
         return cls(faiss.read_index(path), ef_search)
@@ -210,7 +224,7 @@ class PlannedStore:
 
     def __init__(
         self,
-        products: list[Product],
+        products: list[Product] | FilterColumns,
         vectors: np.ndarray,
         doc_rows: np.ndarray | None = None,
         hnsw: HnswIndex | None = None,
@@ -221,7 +235,7 @@ class PlannedStore:
         self.rowmap = RowMap(rows)
         if self.rowmap.n_rows != vectors.shape[0]:
             raise ValueError("one vector per row is required")
-        self.columns = FilterColumns(products)
+        self.columns = products if isinstance(products, FilterColumns) else FilterColumns.from_products(products)
         self.exact = ExactIndex(vectors)
         self.hnsw = hnsw
         self.exact_max_rows = exact_max_rows
