@@ -153,7 +153,6 @@ def real_catalog(index: CatalogIndex) -> dict[str, Any]:
         }
 
     out.update(asyncio.run(run()))
-    servicer.close()
     return out
 
 
@@ -242,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         result["synthetic"].append(synthetic(n, index.vectors, query_vecs, args.ef_search, args.m,
                                              args.ef_construction))
         print_table(result)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        # Written after each size, so a long 1M run leaves the smaller sizes behind.
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     RESULTS.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print_table(result)
     print(f"wrote {RESULTS}")

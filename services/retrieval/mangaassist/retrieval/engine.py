@@ -72,7 +72,7 @@ def query_language(query: str) -> str:
 
 class CatalogIndex:
     def __init__(self, products: list[Product], vectors: np.ndarray, embedder: Embedder,
-                 hnsw: HnswIndex | None, exact_max_rows: int = 4096, exact_max_fraction: float = 0.02) -> None:
+                 hnsw: HnswIndex | None, exact_max_rows: int = 4096, exact_max_fraction: float = 0.08) -> None:
         self.products = products
         self.embedder = embedder
         self.doc_rows, self.row_first = edition_rows(products)
@@ -199,7 +199,7 @@ def _atomic_save(path: Path, array: np.ndarray) -> None:
 
 
 def build_index(catalog_path: Path, embedder: Embedder, index_dir: Path, hnsw: bool = True,
-                exact_max_rows: int = 4096, exact_max_fraction: float = 0.02) -> CatalogIndex:
+                exact_max_rows: int = 4096, exact_max_fraction: float = 0.08) -> CatalogIndex:
     """Documents from the catalog file, edition vectors (embedded or cached), HNSW graph."""
     products = load_catalog(catalog_path)
     _, firsts = edition_rows(products)
@@ -224,7 +224,7 @@ def save_index(index: CatalogIndex, catalog_path: Path, index_dir: Path) -> Path
 
 
 def load_index(catalog_path: Path, embedder: Embedder, index_dir: Path, exact_max_rows: int = 4096,
-               exact_max_fraction: float = 0.02, ef_search: int = 256) -> CatalogIndex | None:
+               exact_max_fraction: float = 0.08, ef_search: int = 256) -> CatalogIndex | None:
     """The saved index for this catalog and embedder, or ``None`` when there is none (or it is stale)."""
     folder = index_dir / f"catalog-{catalog_key(catalog_path, embedder.name)}"
     try:

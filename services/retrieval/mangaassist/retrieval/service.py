@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
@@ -16,6 +14,7 @@ from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from mangaassist.retrieval.cache import QueryCache, normalise_query
 from mangaassist.retrieval.catalog import Product
+from mangaassist.retrieval.embedder import EmbeddingError
 from mangaassist.retrieval.engine import CatalogIndex
 from mangaassist.retrieval.store import Filters
 
@@ -78,16 +77,16 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         self._hybrid = hybrid
         self._index: CatalogIndex | None = None
         self.cache: QueryCache[retrieval_pb2.SearchResponse] = QueryCache(cache_entries, cache_ttl_s)
-        # One thread: the embedding model is a shared native object; calls queue up here
-        # instead of contending, and the event loop stays free.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
 
     def ready(self, index: CatalogIndex) -> None:
         self._index = index
         self.cache.invalidate()
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+    async def close(self) -> None:
+        index = self._index
+        closer = getattr(index.embedder, "aclose", None) if index is not None else None
+        if closer is not None:
+            await closer()
 
     def _require_index(self) -> CatalogIndex:
         if self._index is None:
@@ -127,9 +126,11 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             return reply
 
         t0 = time.perf_counter()
-        vector = await asyncio.get_running_loop().run_in_executor(
-            self._executor, index.embedder.embed_query, index.query_text(query)
-        )
+        try:
+            vector = await index.embedder.aembed_query(index.query_text(query))
+        except EmbeddingError as exc:
+            code = grpc.StatusCode.RESOURCE_EXHAUSTED if exc.throttled else grpc.StatusCode.UNAVAILABLE
+            raise ServiceError(code, str(exc)) from exc
         t1 = time.perf_counter()
         outcome = index.search(query, vector, k, filters, hybrid=self._hybrid)
         t2 = time.perf_counter()
