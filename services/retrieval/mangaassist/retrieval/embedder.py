@@ -135,7 +135,7 @@ class TitanEmbedder:
                 from botocore.config import Config
 
                 config = Config(connect_timeout=self._timeout_s, read_timeout=self._timeout_s,
-                                retries={"max_attempts": 2, "mode": "standard"},
+                                retries={"total_max_attempts": 2, "mode": "standard"},
                                 max_pool_connections=self._max_pool)
                 context = aioboto3.Session().client("bedrock-runtime", region_name=self._region,
                                                     endpoint_url=self._endpoint_url, config=config)
