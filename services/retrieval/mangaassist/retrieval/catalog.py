@@ -87,7 +87,7 @@ def editions_from_series(s: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _short(text: str, language: str) -> str:
-    limit = 60 if language == "ja" else 140
+    limit = 80 if language == "ja" else 160
     if len(text) <= limit:
         return text
     cut = text[:limit]
