@@ -31,10 +31,10 @@ def top(index: CatalogIndex, query: str, k: int = 5, filters: Filters | None = N
 
 
 def title_queries(index: CatalogIndex) -> list[tuple[str, str]]:
-    """60 queries naming a title and a volume, JP and EN, spread over the catalog (deterministic)."""
+    """55 queries naming a title and a volume, JP and EN, spread over the catalog (deterministic)."""
     out: list[tuple[str, str]] = []
     editions = sorted({p["edition_key"] for p in index.products})
-    for j, key in enumerate(editions[::8]):
+    for j, key in enumerate(editions[::9]):
         docs = [p for p in index.products if p["edition_key"] == key]
         p = docs[(7 * j) % len(docs)]
         n = p["volume_number"]
@@ -43,6 +43,8 @@ def title_queries(index: CatalogIndex) -> list[tuple[str, str]]:
     return out
 
 
+# ~55 query embeddings: about a second on an idle box; generous for a loaded shared one.
+@pytest.mark.timeout(600)
 def test_exact_title_and_volume_queries_rank_the_item_first(index: CatalogIndex) -> None:
     queries = title_queries(index)
     assert len(queries) >= 50

@@ -204,9 +204,11 @@ class HnswIndex:
         faiss = self._faiss
         # ef must cover k, or the walk stops before k hits are found; under a filter only
         # a ``selectivity`` share of the visited nodes can be kept, so the walk widens by
-        # 1/selectivity (measured: 60 % match at ef 256 → recall 0.92, at ef 512 → 0.96).
+        # 1.5/selectivity (measured on 100k: 60 % match at ef 256 → recall@5 0.92,
+        # 427 → 0.945, 512 → 0.96, 1024 → 0.995).
+        ef = self.ef_search if row_mask is None else int(1.5 * self.ef_search / max(selectivity, 1e-6))
         params = faiss.SearchParametersHNSW()
-        params.efSearch = max(k, min(max_ef, int(self.ef_search / max(selectivity, 1e-6))))
+        params.efSearch = max(k, min(max_ef, ef))
         if row_mask is not None:
             bitmap = np.packbits(row_mask, bitorder="little")
             selector = faiss.IDSelectorBitmap(row_mask.size, faiss.swig_ptr(bitmap))
