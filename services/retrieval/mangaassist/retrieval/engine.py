@@ -163,10 +163,17 @@ class CatalogIndex:
         return docs[0]
 
 
-def catalog_key(catalog_path: Path, embedder_name: str) -> str:
-    digest = hashlib.sha256(catalog_path.read_bytes())
-    digest.update(f"{embedder_name}:{INDEX_FORMAT}".encode())
-    return digest.hexdigest()[:20]
+def catalog_key(products: list[Product], embedder_name: str) -> str:
+    """Content key of a saved index: the embedder, the format and every embedded passage.
+
+    Documents themselves are re-derived from the catalog file at start (fast); what is
+    saved (vectors, graph) depends only on the passages, so a change to the catalog file
+    or to the passage text makes the saved index stale.
+    """
+    _, firsts = edition_rows(products)
+    texts = [passage_text(products[i]) for i in firsts]
+    blob = json.dumps([embedder_name, INDEX_FORMAT, texts], ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()[:20]
 
 
 def embed_passages(texts: list[str], embedder: Embedder, batch: int = 64) -> np.ndarray:
@@ -210,7 +217,7 @@ def build_index(catalog_path: Path, embedder: Embedder, index_dir: Path, hnsw: b
 
 def save_index(index: CatalogIndex, catalog_path: Path, index_dir: Path) -> Path:
     """Write ``catalog-<key>/`` with vectors, the HNSW graph and a manifest; returns the folder."""
-    key = catalog_key(catalog_path, index.embedder.name)
+    key = catalog_key(index.products, index.embedder.name)
     folder = index_dir / f"catalog-{key}"
     folder.mkdir(parents=True, exist_ok=True)
     _atomic_save(folder / "vectors.npy", index.vectors)
@@ -226,12 +233,12 @@ def save_index(index: CatalogIndex, catalog_path: Path, index_dir: Path) -> Path
 def load_index(catalog_path: Path, embedder: Embedder, index_dir: Path, exact_max_rows: int = 4096,
                exact_max_fraction: float = 0.08, ef_search: int = 256) -> CatalogIndex | None:
     """The saved index for this catalog and embedder, or ``None`` when there is none (or it is stale)."""
-    folder = index_dir / f"catalog-{catalog_key(catalog_path, embedder.name)}"
+    products = load_catalog(catalog_path)
+    folder = index_dir / f"catalog-{catalog_key(products, embedder.name)}"
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    products = load_catalog(catalog_path)
     vectors: np.ndarray = np.load(folder / "vectors.npy")
     if manifest.get("documents") != len(products) or vectors.shape[1] != embedder.dim:
         return None
