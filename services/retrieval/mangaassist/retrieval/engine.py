@@ -88,7 +88,8 @@ class CatalogIndex:
             names.append(own + other + authors)
             tags.append([*p["tags"], *p["genres"]])
         self.names = NameIndex(names, tags)
-        self._tag_vocabulary = sorted({t.lower() for row in tags for t in row}, key=len, reverse=True)
+        self._tag_vocabulary = [(t, normalise(t)) for t in
+                                sorted({t.lower() for row in tags for t in row}, key=len, reverse=True)]
         self._row_language = [products[i]["language"] for i in self.row_first]
         self._by_asin = {p["asin"]: i for i, p in enumerate(products)}
         self.version = 0
@@ -101,7 +102,8 @@ class CatalogIndex:
     def _tag_terms(self, query: str) -> list[str]:
         text = f" {' '.join(normalise(w) for w in query.lower().split())} "
         spaced = f" {query.lower()} "
-        found = [t for t in self._tag_vocabulary if f" {t} " in spaced or (len(t) > 3 and f" {normalise(t)} " in text)]
+        found = [t for t, folded in self._tag_vocabulary
+                 if f" {t} " in spaced or (len(t) > 3 and f" {folded} " in text)]
         return [*glossary_terms(query), *found]
 
     def update_stock(self, asin: str, stock_count: int) -> bool:
