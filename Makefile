@@ -7,7 +7,7 @@ GRPCURL := .tools/grpcurl
 COMPOSE := .tools/docker-compose
 DEPLOY_STAMP := .venv-deploy/.installed
 
-.PHONY: up test unit integration chat proto proto-check lint bench profile lock clean install tools compose-check deploy-check deploy-lock intent-model browser
+.PHONY: up test unit integration chat proto proto-check lint bench profile lock clean install tools compose-check deploy-check deploy-lock intent-model browser catalog test-index
 
 $(STAMP): requirements.lock scripts/bootstrap.sh
 	scripts/bootstrap.sh
@@ -37,12 +37,21 @@ up: $(STAMP)
 	$(PY) -m mangaassist.devtools.up
 
 ## test: the full suite — stubs fresh, lint clean, unit + integration + end to end
-test: $(STAMP) $(GRPCURL) browser proto-check lint deploy-check
+test: $(STAMP) $(GRPCURL) browser proto-check lint deploy-check test-index
 	$(PY) -m pytest
 
 ## chat: stream one answer in the terminal: make chat Q="おすすめのダークファンタジーは？"
 chat: $(STAMP)
 	$(PY) -m mangaassist.orchestrator.client "$(or $(Q),おすすめのダークファンタジーは？)"
+
+## test-index: the retrieval index the tests' cluster loads, built before pytest so no test
+## waits for a first embedding (quick when the embeddings are already cached)
+test-index: $(STAMP)
+	MANGAASSIST_RETRIEVAL_INDEX_DIR=.cache/index $(PY) -m mangaassist.retrieval.ingest
+
+## catalog: build and save the retrieval index (volume documents, edition vectors, HNSW graph)
+catalog: $(STAMP)
+	$(PY) -m mangaassist.retrieval.ingest
 
 proto: $(STAMP)
 	scripts/gen_proto.sh libs/proto
@@ -61,6 +70,8 @@ bench: $(STAMP) browser
 	$(PY) -m bench.e2e
 	$(PY) -m bench.resilience
 	$(PY) -m bench.intent
+	$(PY) -m bench.chat_page
+	$(PY) -m bench.retrieval
 
 ## intent-model: retrain the intent classifier on the train split, write its versioned artefact
 intent-model: $(STAMP)
@@ -69,7 +80,6 @@ intent-model: $(STAMP)
 ## profile: drive load through the running mesh (make up) and write the latency report
 profile: $(STAMP)
 	@$(PY) -m mangaassist.devtools.profile
-	$(PY) -m bench.chat_page
 
 ## lock: re-pin requirements.lock from requirements.in in a scratch venv
 lock:
