@@ -4,6 +4,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 STAMP := .venv/.installed
 GRPCURL := .tools/grpcurl
+REDIS_LIBS := .tools/redis-libs/libssl.so.1.1
 
 .PHONY: up test unit integration chat proto proto-check lint bench lock clean install tools
 
@@ -15,14 +16,17 @@ install: $(STAMP)
 $(GRPCURL): | $(STAMP)
 	scripts/fetch_grpcurl.sh
 
-tools: $(GRPCURL)
+$(REDIS_LIBS): scripts/fetch_redis_stack.sh | $(STAMP)
+	scripts/fetch_redis_stack.sh
+
+tools: $(GRPCURL) $(REDIS_LIBS)
 
 ## up: run the whole local cluster in the foreground (Ctrl-C stops it)
-up: $(STAMP)
+up: $(STAMP) $(REDIS_LIBS)
 	$(PY) -m mangaassist.devtools.up
 
 ## test: the full suite — stubs fresh, lint clean, unit + integration + end to end
-test: $(STAMP) $(GRPCURL) proto-check lint
+test: $(STAMP) $(GRPCURL) $(REDIS_LIBS) proto-check lint
 	$(PY) -m pytest
 
 ## chat: stream one answer in the terminal: make chat Q="おすすめのダークファンタジーは？"
@@ -42,8 +46,9 @@ lint: $(STAMP)
 	.venv/bin/mypy
 
 ## bench: end-to-end and per-segment latency; writes bench/results/*.json
-bench: $(STAMP)
+bench: $(STAMP) $(REDIS_LIBS)
 	$(PY) -m bench.e2e
+	$(PY) -m bench.cache
 
 ## lock: re-pin requirements.lock from requirements.in in a scratch venv
 lock:
