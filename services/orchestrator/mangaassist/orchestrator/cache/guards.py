@@ -80,7 +80,7 @@ LEXICON: dict[str, tuple[str, ...]] = {
     "con:return": ("return", "returns", "refund", "refunds", "exchange", "返品", "返金", "交換"),
     "con:damaged": ("damaged", "broken", "torn", "defective", "wrong item", "破損", "汚損", "不良", "傷", "破れ"),
     "con:pay": ("payment", "pay", "credit card", "card", "paypay", "cash on delivery", "bank transfer",
-                "支払い", "支払", "払い", "決済", "クレジット", "カード", "代引き", "代金引換", "振込"),
+                "支払い", "支払", "払い", "払", "決済", "クレジット", "カード", "代引き", "代金引換", "振込"),
     "con:convenience": ("convenience store", "konbini", "コンビニ"),
     "con:installment": ("installment", "instalment", "installments", "分割"),
     "con:points": ("points", "point", "ポイント"),
@@ -155,7 +155,8 @@ LEXICON: dict[str, tuple[str, ...]] = {
         "take", "takes", "usually", "normally", "typically", "accept", "accepted", "use", "used", "using",
         "method", "methods", "way", "ways", "policy", "work", "works", "much is", "happen", "happens",
         "mean", "means", "offer", "offers", "provide", "allowed", "allow", "per", "each", "item", "items",
-        "product", "products", "japan", "japanese manga",
+        "product", "products", "japan", "japanese manga", "you'd", "you're", "you've", "i'll", "we're", "we'd",
+        "that's", "who's", "where's", "how's", "let's", "rules", "rule", "terms", "conditions",
         # Japanese nouns, verb stems and counters that do not change the answer
         "漫画", "マンガ", "まんが", "コミック", "コミックス", "作品", "本", "巻", "冊", "円", "シリーズ", "タイトル",
         "ジャンル", "在庫", "商品", "購入", "注文", "おすすめ", "オススメ", "お勧め", "お薦め", "教", "探", "知", "読",
@@ -165,7 +166,7 @@ LEXICON: dict[str, tuple[str, ...]] = {
         "ショップ", "サイト", "ストア", "当店", "通販", "本屋", "書店", "取り扱い", "取扱", "販売", "確認", "状況",
         "在庫状況", "有無", "手元", "欲しい", "求", "紹介", "教え", "聞", "質問", "問い合わせ", "他", "全部",
         "ページ", "キャラ", "キャラクター", "作風", "絵", "方々", "人", "用", "頼", "受付", "受け付け", "対象",
-        "必要", "利用可能", "可", "商品ページ", "注文後", "後", "前", "際", "時間", "予定", "可能性",
+        "必要", "利用可能", "可", "便", "誰", "似", "ルール", "ポリシー", "規定", "条件", "商品ページ", "注文後", "後", "前", "際", "時間", "予定", "可能性",
     ),
 }
 
