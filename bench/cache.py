@@ -270,11 +270,13 @@ def main() -> None:
     cal = asyncio.run(calibration(emb, embed_s))
     lat = asyncio.run(latency(emb, args.entries, args.lookups, cal["chosen_threshold"]))
     print_report(cal, lat)
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
     report = {
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "commit": commit.stdout.strip(),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "load_average_1m_at_end": round(os.getloadavg()[0], 1)},
         "calibration": cal,
         "latency": lat,
     }

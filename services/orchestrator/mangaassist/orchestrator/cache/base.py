@@ -110,7 +110,7 @@ class CacheConfig:
     operating point chosen on the calibration set (``bench/cache.py``, README).
     """
 
-    threshold: float = 0.90
+    threshold: float = 0.92
     ttl_s: float = 3_600.0
     k: int = 4  # nearest neighbours examined; the first that passes the guards wins
     max_entries: int = 50_000  # in-process cache only (Redis is bounded by its maxmemory policy)
