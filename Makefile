@@ -48,7 +48,7 @@ lint: $(STAMP)
 ## bench: end-to-end and per-segment latency; writes bench/results/*.json
 bench: $(STAMP) $(REDIS_LIBS)
 	$(PY) -m bench.e2e
-	$(PY) -m bench.cache
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m bench.cache
 
 ## lock: re-pin requirements.lock from requirements.in in a scratch venv
 lock:

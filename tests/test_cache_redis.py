@@ -117,12 +117,12 @@ async def test_different_filters_language_or_intent_never_match(cache: RedisSema
 
 
 async def test_entries_expire(redis_server: RedisStackServer) -> None:
-    cache = await open_cache(redis_server, ttl_s=0.5)
+    cache = await open_cache(redis_server, ttl_s=2.0)
     try:
         text = "Is Berserk volume 3 in stock?"
         await cache.store(key(text), emb(text), entry())
         assert await cache.lookup_exact(key(text)) is not None
-        await asyncio.sleep(0.7)
+        await asyncio.sleep(2.3)
         assert await cache.lookup_exact(key(text)) is None
         assert await cache.lookup_semantic(key(text), emb(text)) is None
         assert await cache.size() == 0
@@ -189,11 +189,10 @@ async def test_a_dead_server_means_misses_not_errors_and_the_breaker_opens() -> 
         for _ in range(3):
             assert await cache.lookup_exact(key(text)) is None
         assert cache.stats()["errors"] == 3
-        started = time.perf_counter()
         assert await cache.lookup_semantic(key(text), v) is None
         assert not await cache.store(key(text), v, entry())
-        assert time.perf_counter() - started < 0.1  # skipped, not waited for
-        assert cache.stats()["breaker_open"] == 2
+        stats = cache.stats()
+        assert stats["breaker_open"] == 2 and stats["errors"] == 3  # skipped without trying the server
         with pytest.raises(CacheUnavailable):
             await cache.invalidate_products(["B0BERSERK3"])
     finally:
