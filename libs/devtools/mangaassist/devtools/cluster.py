@@ -29,7 +29,23 @@ GRPC_SERVICES = {
     "retrieval": "mangaassist.retrieval.v1.RetrievalService",
     "inference": "mangaassist.inference.v1.InferenceService",
 }
-DEFAULT_PORTS = {"intent": 50051, "retrieval": 50052, "inference": 50053, "orchestrator": 8080}
+DEFAULT_PORTS = {
+    "intent": 50051, "retrieval": 50052, "inference": 50053, "aws": 8092,
+    "traces": 4317, "traces_http": 4319, "orchestrator": 8080,
+}
+# Local stand-ins (for AWS parts and the collector): name -> (command, readiness URL path).
+# "{port}" in a command is that stand-in's port.
+STANDINS: dict[str, tuple[list[str], str]] = {
+    "aws": (["{bin}/moto_server", "-H", "127.0.0.1", "-p", "{port}"], "/moto-api/data.json"),
+    "traces": (["{python}", "-m", "mangaassist.devtools.trace_receiver"], "/healthz"),
+}
+# Not a secret: signs the demo customers' tokens of the local cluster only.
+LOCAL_AUTH_SECRET = "local-development-only-not-a-secret"
+LOCAL_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": "ap-northeast-1",
+}
 
 
 def free_port() -> int:
@@ -91,6 +107,10 @@ class Cluster:
         return f"ws://{self.address('orchestrator')}/ws"
 
     @property
+    def spans_url(self) -> str:
+        return f"http://127.0.0.1:{self.port['traces_http']}/spans"
+
+    @property
     def health_url(self) -> str:
         return f"http://{self.address('orchestrator')}/healthz"
 
@@ -100,21 +120,39 @@ class Cluster:
         prefix = f"MANGAASSIST_{name.upper()}_"
         env[prefix + "HOST"] = "127.0.0.1"
         env[prefix + "PORT"] = str(self.port[name])
+        env.update(LOCAL_AWS_ENV)
+        if name == "traces":
+            env["MANGAASSIST_TRACES_PORT"] = str(self.port["traces"])
+            env["MANGAASSIST_TRACES_HTTP_PORT"] = str(self.port["traces_http"])
+        elif name not in STANDINS:
+            # Every mesh process exports its spans to the local receiver (OTLP/gRPC).
+            env.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://{self.address('traces')}")
+            env.setdefault("OTEL_EXPORTER_OTLP_INSECURE", "true")
+            env.setdefault("OTEL_BSP_SCHEDULE_DELAY", "500")
         if name == "orchestrator":
             for svc in GRPC_SERVICES:
                 env[f"{prefix}{svc.upper()}_TARGET"] = self.address(svc)
+            env.setdefault(prefix + "DYNAMODB_ENDPOINT_URL", f"http://{self.address('aws')}")
+            env.setdefault(prefix + "CREATE_TABLES", "true")
+            env.setdefault(prefix + "SEED_ORDERS", "true")
+            env.setdefault(prefix + "AUTH_SECRET", LOCAL_AUTH_SECRET)
         return env
 
-    def spawn(self, name: str) -> subprocess.Popen[bytes]:
-        """Start (or restart) one service process."""
+    def spawn(self, name: str, extra_env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Start (or restart) one service process, optionally with extra settings."""
         out: IO[bytes] | None = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = (self.log_dir / f"{name}.log").open("ab")
             self._logs.append(out)
+        if name in STANDINS:
+            fill = {"bin": str(Path(sys.executable).parent), "python": sys.executable, "port": str(self.port[name])}
+            command = [part.format(**fill) for part in STANDINS[name][0]]
+        else:
+            command = [sys.executable, "-m", f"mangaassist.{name}"]
         proc = subprocess.Popen(
-            [sys.executable, "-m", f"mangaassist.{name}"],
-            env=self._env(name), stdout=out, stderr=subprocess.STDOUT if out else None,
+            command,
+            env={**self._env(name), **(extra_env or {})}, stdout=out, stderr=subprocess.STDOUT if out else None,
         )
         self.procs[name] = proc
         return proc
@@ -128,6 +166,10 @@ class Cluster:
                 raise RuntimeError(f"{name} exited with {proc.returncode} while starting{self._tail(name)}")
             if name == "orchestrator":
                 if http_health(self.health_url)[0] == 200:
+                    return
+            elif name in STANDINS:
+                port = self.port["traces_http"] if name == "traces" else self.port[name]
+                if http_health(f"http://127.0.0.1:{port}{STANDINS[name][1]}")[0] == 200:
                     return
             elif grpc_status(self.address(name), GRPC_SERVICES[name]) == "SERVING":
                 return
@@ -143,8 +185,10 @@ class Cluster:
 
     def start(self, timeout: float = 180.0) -> Cluster:
         try:
-            for name in GRPC_SERVICES:
+            for name in [*STANDINS, *GRPC_SERVICES]:
                 self.spawn(name)
+            for name in STANDINS:
+                self.wait_serving(name, timeout)
             self.spawn("orchestrator")
             for name in [*GRPC_SERVICES, "orchestrator"]:
                 self.wait_serving(name, timeout)
@@ -168,7 +212,7 @@ class Cluster:
     def stop(self) -> dict[str, int]:
         """Stop everything: orchestrator first (it drains), then the services."""
         codes = {}
-        for name in ["orchestrator", *GRPC_SERVICES]:
+        for name in ["orchestrator", *GRPC_SERVICES, *STANDINS]:
             if name in self.procs:
                 codes[name] = self.terminate(name)
         for fh in self._logs:
