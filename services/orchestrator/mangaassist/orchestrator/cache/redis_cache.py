@@ -18,8 +18,9 @@ entries of the same language, filters and intent with their guard signatures and
 payloads, so a hit needs no second round trip.
 
 Lookups and stores never raise for Redis trouble: they count the error and report a
-miss / not-stored, and a small circuit breaker (the seed's Redis row: 3 failures in 10 s
-→ skip the cache for 5 s, close after 2 successes) keeps a dead cache from adding its
+miss / not-stored, and a circuit breaker (``mangaassist.common.resilience``, the seed's
+Redis preset: 3 failures in 10 s → skip the cache for 5 s, close after 2 successes; pass
+the orchestrator's own to see it in its status) keeps a dead cache from adding its
 timeout to every request. ``invalidate_products`` does raise (``CacheUnavailable``): a
 lost invalidation would serve stale prices, so its caller must retry.
 """
@@ -42,6 +43,7 @@ from redis.commands.search.query import Query
 from redis.exceptions import RedisError, ResponseError
 from redis.typing import EncodableT, FieldT
 
+from mangaassist.common.resilience import PRESETS, CircuitBreaker
 from mangaassist.orchestrator.cache.base import (
     CacheConfig,
     CacheEntry,
@@ -89,42 +91,6 @@ def _entry_from_json(blob: bytes | str) -> CacheEntry:
                       products=list(d["products"]), created_at=float(d["created_at"]))
 
 
-class CircuitBreaker:
-    """Closed → open after ``failures`` within ``window_s``; half-open after ``cooldown_s``;
-    closed again after ``successes`` in a row."""
-
-    def __init__(self, failures: int = 3, window_s: float = 10.0, cooldown_s: float = 5.0, successes: int = 2) -> None:
-        self.failures, self.window_s, self.cooldown_s, self.successes = failures, window_s, cooldown_s, successes
-        self._recent: list[float] = []
-        self._opened_at: float | None = None
-        self._ok_in_row = 0
-
-    @property
-    def state(self) -> str:
-        if self._opened_at is None:
-            return "closed"
-        return "open" if time.monotonic() - self._opened_at < self.cooldown_s else "half-open"
-
-    def allow(self) -> bool:
-        return self.state != "open"
-
-    def record_success(self) -> None:
-        if self._opened_at is not None:
-            self._ok_in_row += 1
-            if self._ok_in_row >= self.successes:
-                self._opened_at, self._recent, self._ok_in_row = None, [], 0
-
-    def record_failure(self) -> None:
-        now = time.monotonic()
-        self._ok_in_row = 0
-        if self._opened_at is not None:
-            self._opened_at = now  # a failed probe re-opens
-            return
-        self._recent = [t for t in self._recent if now - t < self.window_s] + [now]
-        if len(self._recent) >= self.failures:
-            self._opened_at = now
-
-
 class RedisSemanticCache:
     """The shared cache for every orchestrator task (ElastiCache in AWS, Redis Stack locally)."""
 
@@ -145,7 +111,7 @@ class RedisSemanticCache:
         self._index = f"{prefix}idx"
         self._op_timeout = op_timeout_s
         self._hnsw = {"M": hnsw_m, "EF_CONSTRUCTION": hnsw_ef_construction, "EF_RUNTIME": hnsw_ef_runtime}
-        self._breaker = breaker or CircuitBreaker()
+        self._breaker = breaker or CircuitBreaker("redis", PRESETS["redis"])
         self._stats = CacheStats()
         self._index_ready = False
         self._index_lock = asyncio.Lock()
@@ -216,7 +182,7 @@ class RedisSemanticCache:
 
     def _failed(self, what: str, exc: BaseException) -> None:
         self._stats.inc("errors")
-        self._breaker.record_failure()
+        self._breaker.record(False)
         if isinstance(exc, ResponseError) and "no such index" in str(exc).lower():
             self._index_ready = False
         log.warning("cache %s failed: %s", what, type(exc).__name__)
@@ -235,10 +201,13 @@ class RedisSemanticCache:
             async with asyncio.timeout(self._op_timeout):
                 blob = await self._r.hget(self._ekey(eid), "entry")
             entry = _entry_from_json(blob) if blob is not None else None
+        except asyncio.CancelledError:
+            self._breaker.release()  # the caller gave up (e.g. another source answered first)
+            raise
         except (RedisError, OSError, TimeoutError, ValueError, KeyError) as exc:
             self._failed("exact lookup", exc)
             return None
-        self._breaker.record_success()
+        self._breaker.record(True)
         if entry is None:
             self._stats.inc("exact_miss")
             return None
@@ -269,10 +238,13 @@ class RedisSemanticCache:
             candidates = sorted(
                 ((1.0 - float(_text(doc.dist)), doc) for doc in result.docs), key=lambda c: -c[0]
             )
+        except asyncio.CancelledError:
+            self._breaker.release()  # the caller gave up (e.g. another source answered first)
+            raise
         except (RedisError, OSError, TimeoutError, ValueError) as exc:
             self._failed("semantic lookup", exc)
             return None
-        self._breaker.record_success()
+        self._breaker.record(True)
         query_sig = signature(key.text)
         rejected = False
         for sim, doc in candidates:
@@ -322,6 +294,7 @@ class RedisSemanticCache:
                 if asins:
                     marks = await self._r.mget([f"{self._p}inv:{a}" for a in asins])
                     if any(m is not None and float(m) >= entry.created_at for m in marks):
+                        self._breaker.record(True)
                         self._stats.inc("store_stale")
                         return False
                 pipe = self._r.pipeline(transaction=False)
@@ -332,10 +305,13 @@ class RedisSemanticCache:
                     pipe.sadd(f"{self._p}asin:{asin}", eid)
                     pipe.pexpire(f"{self._p}asin:{asin}", ttl_ms)
                 await pipe.execute()
+        except asyncio.CancelledError:
+            self._breaker.release()  # the caller gave up (e.g. another source answered first)
+            raise
         except (RedisError, OSError, TimeoutError, ValueError) as exc:
             self._failed("store", exc)
             return False
-        self._breaker.record_success()
+        self._breaker.record(True)
         self._stats.inc("stored")
         return True
 
