@@ -4,6 +4,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 STAMP := .venv/.installed
 GRPCURL := .tools/grpcurl
+REDIS_LIBS := .tools/redis-libs/libssl.so.1.1
 COMPOSE := .tools/docker-compose
 DEPLOY_STAMP := .venv-deploy/.installed
 
@@ -17,10 +18,13 @@ install: $(STAMP)
 $(GRPCURL): | $(STAMP)
 	scripts/fetch_grpcurl.sh
 
+$(REDIS_LIBS): scripts/fetch_redis_stack.sh | $(STAMP)
+	scripts/fetch_redis_stack.sh
+
 $(COMPOSE): | $(STAMP)
 	scripts/fetch_compose.sh
 
-tools: $(GRPCURL) $(COMPOSE)
+tools: $(GRPCURL) $(COMPOSE) $(REDIS_LIBS)
 
 # The CDK / cfn-lint toolchain is heavy: it lives in its own venv so images and .venv stay lean.
 $(DEPLOY_STAMP): deploy/requirements.lock
@@ -33,11 +37,11 @@ browser:
 	scripts/install_chromium.sh
 
 ## up: run the whole local cluster in the foreground (Ctrl-C stops it)
-up: $(STAMP)
+up: $(STAMP) $(REDIS_LIBS)
 	$(PY) -m mangaassist.devtools.up
 
 ## test: the full suite — stubs fresh, lint clean, unit + integration + end to end
-test: $(STAMP) $(GRPCURL) browser proto-check lint deploy-check test-index
+test: $(STAMP) $(GRPCURL) $(REDIS_LIBS) browser proto-check lint deploy-check test-index
 	$(PY) -m pytest
 
 ## chat: stream one answer in the terminal: make chat Q="おすすめのダークファンタジーは？"
@@ -66,12 +70,13 @@ lint: $(STAMP)
 	.venv/bin/mypy
 
 ## bench: end-to-end and per-segment latency; writes bench/results/*.json
-bench: $(STAMP) browser
+bench: $(STAMP) $(REDIS_LIBS) browser
 	$(PY) -m bench.e2e
 	$(PY) -m bench.resilience
 	$(PY) -m bench.intent
 	$(PY) -m bench.chat_page
 	$(PY) -m bench.retrieval
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m bench.cache
 
 ## intent-model: retrain the intent classifier on the train split, write its versioned artefact
 intent-model: $(STAMP)

@@ -26,6 +26,9 @@ def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         tmp_path_factory.mktemp("fault-logs"),
         MANGAASSIST_INFERENCE_TOKEN_DELAY_MS="20",
         MANGAASSIST_ORCHESTRATOR_BREAKERS=cooldowns,
+        # Repeated questions would be answered by the semantic cache; these tests are about
+        # what happens when the mesh itself has to answer.
+        MANGAASSIST_ORCHESTRATOR_CACHE_ENABLED="false",
     )
     yield c
     c.stop()

@@ -24,6 +24,8 @@ from typing import IO
 import grpc
 from grpc_health.v1 import health_pb2
 
+from mangaassist.devtools.redis_server import ping
+
 GRPC_SERVICES = {
     "intent": "mangaassist.intent.v1.IntentService",
     "retrieval": "mangaassist.retrieval.v1.RetrievalService",
@@ -31,13 +33,14 @@ GRPC_SERVICES = {
 }
 DEFAULT_PORTS = {
     "intent": 50051, "retrieval": 50052, "inference": 50053, "aws": 8092,
-    "traces": 4317, "traces_http": 4319, "orchestrator": 8080,
+    "traces": 4317, "traces_http": 4319, "redis": 8093, "orchestrator": 8080,
 }
 # Local stand-ins (for AWS parts and the collector): name -> (command, readiness URL path).
 # "{port}" in a command is that stand-in's port.
 STANDINS: dict[str, tuple[list[str], str]] = {
     "aws": (["{bin}/moto_server", "-H", "127.0.0.1", "-p", "{port}"], "/moto-api/data.json"),
     "traces": (["{python}", "-m", "mangaassist.devtools.trace_receiver"], "/healthz"),
+    "redis": (["{python}", "-m", "mangaassist.devtools.redis_server", "{port}"], "PING"),
 }
 # Not a secret: signs the demo customers' tokens of the local cluster only.
 LOCAL_AUTH_SECRET = "local-development-only-not-a-secret"
@@ -136,6 +139,9 @@ class Cluster:
             env.setdefault(prefix + "CREATE_TABLES", "true")
             env.setdefault(prefix + "SEED_ORDERS", "true")
             env.setdefault(prefix + "AUTH_SECRET", LOCAL_AUTH_SECRET)
+            env.setdefault(prefix + "REDIS_URL", f"redis://{self.address('redis')}/0")
+            # One BLAS thread: the in-process vector maths are tiny; threads only contend.
+            env.setdefault("OPENBLAS_NUM_THREADS", "1")
         return env
 
     def spawn(self, name: str, extra_env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -166,6 +172,9 @@ class Cluster:
                 raise RuntimeError(f"{name} exited with {proc.returncode} while starting{self._tail(name)}")
             if name == "orchestrator":
                 if http_health(self.health_url)[0] == 200:
+                    return
+            elif name == "redis":
+                if ping("127.0.0.1", self.port[name]):
                     return
             elif name in STANDINS:
                 port = self.port["traces_http"] if name == "traces" else self.port[name]

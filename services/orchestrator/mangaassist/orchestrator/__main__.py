@@ -14,6 +14,7 @@ from mangaassist.common.logging import setup_logging
 from mangaassist.common.telemetry import setup_tracing
 from mangaassist.orchestrator.app import Orchestrator
 from mangaassist.orchestrator.auth import TokenVerifier
+from mangaassist.orchestrator.cache import CacheConfig, make_cache
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore, OrderStore, load_orders
 from mangaassist.orchestrator.guards import Guards
@@ -71,7 +72,13 @@ async def main() -> None:
         sessions, orders = await build_stores(settings, stack)
         post = PostProcessor(settings.postprocess_max_pending, permanent=(SessionOwnershipError,))
         guards = Guards(settings.breakers, settings.bulkhead_wait_s)
-        pipeline = Pipeline(settings, downstreams, sessions, orders, tracer, post, guards)
+        cache = None
+        if settings.cache_enabled:
+            cache = make_cache(
+                settings.redis_url, CacheConfig(threshold=settings.cache_threshold, ttl_s=settings.cache_ttl_s)
+            )
+            stack.push_async_callback(cache.close)
+        pipeline = Pipeline(settings, downstreams, sessions, orders, tracer, post, guards, cache)
         secret = settings.auth_secret.get_secret_value() if settings.auth_secret else None
         app = Orchestrator(settings, pipeline, channels, TokenVerifier(secret))
         await app.start()

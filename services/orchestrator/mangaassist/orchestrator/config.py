@@ -57,5 +57,12 @@ class OrchestratorSettings(ServiceSettings):
     session_ttl_s: float = Field(default=7 * 24 * 3_600.0, gt=0)
     postprocess_max_pending: int = Field(default=1_000, ge=1)
 
+    # Semantic cache: Redis/Valkey with vector search when ``redis_url`` is set
+    # (ElastiCache Valkey >= 8.2 in AWS, Redis Stack locally), else an in-process cache.
+    cache_enabled: bool = True
+    redis_url: str | None = None
+    cache_threshold: float = Field(default=0.92, gt=0.0, le=1.0)
+    cache_ttl_s: float = Field(default=3_600.0, gt=0)
+
     # HS256 key that verifies customer sign-in tokens; unset = everyone is anonymous.
     auth_secret: SecretStr | None = Field(default=None, min_length=32)

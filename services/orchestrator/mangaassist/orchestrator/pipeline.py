@@ -18,20 +18,23 @@ import unicodedata
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import grpc
+import numpy as np
 from google.protobuf.json_format import MessageToDict
 from opentelemetry import trace
 from opentelemetry.trace import Tracer
 from pydantic import ValidationError
 
 from mangaassist.common import spans
+from mangaassist.common.language import detect_language
 from mangaassist.common.resilience import BreakerOpenError, BulkheadFullError
 from mangaassist.common.telemetry import outgoing_metadata
 from mangaassist.common.vocabulary import PRODUCT_INTENTS
 from mangaassist.orchestrator.auth import Identity
+from mangaassist.orchestrator.cache import CacheEntry, CacheHit, CacheKey, SemanticCache, is_cacheable
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.dynamo import OrderStore
 from mangaassist.orchestrator.guards import Guards, RetryBudget, idempotent
@@ -223,6 +226,7 @@ class Request:
     budget: RetryBudget
     fallbacks: list[str] = field(default_factory=list)
     streaming: bool = False
+    started_wall: float = field(default_factory=time.time)  # when the answer's facts were read
 
     def remaining(self, cap: float) -> float:
         """Seconds for the next call: its own cap or what is left of the request's budget.
@@ -249,6 +253,7 @@ class Pipeline:
         tracer: Tracer,
         post: PostProcessor,
         guards: Guards,
+        cache: SemanticCache | None = None,
     ) -> None:
         self._s = settings
         self._d = downstreams
@@ -257,6 +262,7 @@ class Pipeline:
         self._tracer = tracer
         self.post = post
         self.guards = guards
+        self._cache = cache
         self._last_good = LastGood()
 
     async def handle(self, raw: dict[str, Any], received_at: float, emit: Emit, identity: Identity) -> None:
@@ -399,25 +405,56 @@ class Pipeline:
 
     async def _answer(self, req: Request) -> dict[str, Any]:
         orchestrator_ctx = trace.set_span_in_context(trace.get_current_span())
+        cache_key = CacheKey(
+            text=req.frame.text,
+            language=detect_language(req.frame.text),
+            filters=req.frame.filters.model_dump(exclude_none=True) if req.frame.filters else {},
+        )
+        tasks: list[asyncio.Task[Any]] = []
 
-        async def session_then_classify() -> tuple[Session, intent_pb2.ClassifyResponse]:
-            session = await self._load_session(req)
-            return session, await self._classify(req, session, orchestrator_ctx)
+        def start(coro: Any) -> asyncio.Task[Any]:
+            task = asyncio.create_task(coro)
+            tasks.append(task)
+            return task
 
-        with req.seg.segment(spans.PARALLEL_RETRIEVAL):
-            embed_task = asyncio.create_task(self._embed(req))
-            try:
-                session, classified = await session_then_classify()
-            except BaseException:
-                embed_task.cancel()
-                raise
-            filters = to_search_filters(req.frame)
-            inferred: dict[str, Any] = {}
-            if classified.intent in PRODUCT_INTENTS and not classified.abstained:
-                filters, inferred = with_inferred_filters(filters, classified.entities)
-            embedding = await embed_task
-            product = classified.intent in PRODUCT_INTENTS and not classified.abstained
-            found = await self._search(req, filters, embedding) if product else None
+        async def classify_after(session_task: asyncio.Task[Session]) -> intent_pb2.ClassifyResponse:
+            # Shielded: cancelling the classification (a cache hit) must not cancel the
+            # session load, which the cached answer still needs (ownership check).
+            return await self._classify(req, await asyncio.shield(session_task), orchestrator_ctx)
+
+        try:
+            with req.seg.segment(spans.PARALLEL_RETRIEVAL):
+                # The exact-cache check runs alongside the session load + classification and
+                # the query embedding; a hit makes the rest moot.
+                exact_task = start(self._cache_lookup(req, cache_key, None))
+                embed_task = start(self._embed(req))
+                session_task = start(self._load_session(req))
+                classify_task = start(classify_after(session_task))
+                hit = await exact_task
+                if hit is None:
+                    session, classified = await session_task, await classify_task
+                    filters = to_search_filters(req.frame)
+                    inferred: dict[str, Any] = {}
+                    product = classified.intent in PRODUCT_INTENTS and not classified.abstained
+                    if product:
+                        filters, inferred = with_inferred_filters(filters, classified.entities)
+                    embedding = await embed_task
+                    semantic = (
+                        embedding is not None and not classified.abstained
+                        and is_cacheable(classified.intent, flagged=False)
+                    )
+                    semantic_task = start(
+                        self._cache_lookup(req, replace(cache_key, intent=classified.intent), embedding)
+                    ) if semantic else None
+                    search_task = start(self._search(req, filters, embedding)) if product else None
+                    hit = await semantic_task if semantic_task is not None else None
+                    found = await search_task if hit is None and search_task is not None else None
+        finally:
+            for task in tasks:
+                if not task.done() and task is not session_task:
+                    task.cancel()
+        if hit is not None:
+            return await self._serve_cached(req, hit, await session_task)
 
         intent = classified.intent
         model = ROUTE_MODEL.get(classified.routing.route, "haiku")
@@ -425,6 +462,7 @@ class Pipeline:
         span = trace.get_current_span()
         span.set_attribute("intent", intent)
         span.set_attribute("model", model)
+        span.set_attribute("cache_hit", False)
         products: list[common_pb2.Product] = []
         if found is not None:
             key = LastGood.key(req.frame.text, filters)
@@ -462,7 +500,63 @@ class Pipeline:
         if req.fallbacks:
             done["fallbacks"] = req.fallbacks
         await self._after(req, intent, answer)
+        # Only a complete, model-written answer without any fallback is worth reusing.
+        if model != "none" and not req.fallbacks and is_cacheable(intent, flagged=bool(done.get("guardrail_flagged"))):
+            entry = CacheEntry(
+                answer=answer, intent=intent, model=str(done["model"]), products=done["products"],
+                created_at=req.started_wall,
+            )
+            await self._cache_write(replace(cache_key, intent=intent), embedding, entry)
         return done
+
+    async def _cache_lookup(self, req: Request, key: CacheKey, embedding: list[float] | None) -> CacheHit | None:
+        """One cache tier (exact when ``embedding`` is None); any cache failure is a miss."""
+        if self._cache is None:
+            return None
+        with req.seg.segment(spans.CACHE_LOOKUP, {"cache.tier": "exact" if embedding is None else "semantic"}):
+            try:
+                if embedding is None:
+                    return await self._cache.lookup_exact(key)
+                return await self._cache.lookup_semantic(key, np.asarray(embedding, dtype=np.float32))
+            except Exception as exc:
+                logger.warning("cache lookup failed; treating as a miss", extra={"error": type(exc).__name__})
+                return None
+
+    async def _serve_cached(self, req: Request, hit: CacheHit, session: Session) -> dict[str, Any]:
+        """Stream a cached answer at once and finish the request."""
+        span = trace.get_current_span()
+        span.set_attribute("cache_hit", True)
+        span.set_attribute("intent", hit.entry.intent)
+        await req.send_token(hit.entry.answer)
+        await self._after(req, hit.entry.intent, hit.entry.answer)
+        return {
+            "type": "done",
+            "request_id": req.request_id,
+            "session_id": req.session_id,
+            "intent": hit.entry.intent,
+            "model": hit.entry.model,
+            "cache_hit": True,
+            "cache_tier": hit.tier,
+            "products": hit.entry.products,
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+            "language": detect_language(req.frame.text),
+            "backend": "semantic-cache",
+        }
+
+    async def _cache_write(self, key: CacheKey, embedding: list[float] | None, entry: CacheEntry) -> None:
+        cache = self._cache
+        if cache is None:
+            return
+        vector = np.asarray(embedding, dtype=np.float32) if embedding is not None else None
+
+        async def write() -> None:
+            with (
+                self._tracer.start_as_current_span(spans.ASYNC_POSTPROCESSING),
+                self._tracer.start_as_current_span(spans.CACHE_WRITE),
+            ):
+                await cache.store(key, vector, entry)
+
+        await self.post.submit(spans.CACHE_WRITE, write)
 
     async def _deterministic(self, req: Request, classified: intent_pb2.ClassifyResponse, language: str) -> str:
         """Route ``none``: fixed replies, and order status straight from the orders table."""

