@@ -36,7 +36,7 @@ async def test_japanese_recommendation_streams_grounded_answer(ws: ClientConnect
     done = assert_well_formed(frames, "ja-1")
     assert done["intent"] == "product_recommendation"
     assert done["model"] in ("haiku", "sonnet")
-    assert done["backend"] == "template-emulator"
+    assert done["backend"] == "bedrock-emulator"
     assert done["session_id"] == "s-ja"
     assert len(done["products"]) >= 1
     text = "".join(f["text"] for f in frames[:-1])

@@ -20,7 +20,7 @@ from tests.conftest import ask, collect, start_cluster
 
 @pytest.fixture(scope="module")
 def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    c = start_cluster(tmp_path_factory.mktemp("fault-logs"), MANGAASSIST_INFERENCE_TOKEN_DELAY_MS="20")
+    c = start_cluster(tmp_path_factory.mktemp("fault-logs"), MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS="20")
     yield c
     c.stop()
 

@@ -2,7 +2,9 @@
 
 Used by ``make up`` (fixed default ports), by the integration tests and by the
 benchmarks (ephemeral ports, logs in a temp dir). Each service is ``python -m
-mangaassist.<svc>`` with its settings passed as environment variables.
+mangaassist.<svc>`` with its settings passed as environment variables. The local
+stand-ins for AWS (``STANDINS``: the Bedrock emulator) start first; the services are
+pointed at them unless the environment already says where to go.
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ GRPC_SERVICES = {
     "retrieval": "mangaassist.retrieval.v1.RetrievalService",
     "inference": "mangaassist.inference.v1.InferenceService",
 }
-DEFAULT_PORTS = {"intent": 50051, "retrieval": 50052, "inference": 50053, "orchestrator": 8080}
+DEFAULT_PORTS = {"intent": 50051, "retrieval": 50052, "inference": 50053, "orchestrator": 8080,
+                 "bedrock_emulator": 8091}
+# Local stand-ins for AWS: process name -> health URL path.
+STANDINS = {"bedrock_emulator": "/_emulator/health"}
 
 
 def free_port() -> int:
@@ -68,7 +73,7 @@ def http_health(url: str, timeout: float = 1.0) -> tuple[int, dict[str, object]]
 
 @dataclass
 class Cluster:
-    """The four services as child processes.
+    """The four services and the local AWS stand-ins as child processes.
 
     ``env`` adds settings for every process; ``ports`` pins ports (default: ephemeral);
     ``log_dir`` collects each process's output in ``<name>.log`` (default: inherit).
@@ -103,7 +108,14 @@ class Cluster:
         if name == "orchestrator":
             for svc in GRPC_SERVICES:
                 env[f"{prefix}{svc.upper()}_TARGET"] = self.address(svc)
+        if name == "inference":
+            # An explicit setting (even empty: real Bedrock) wins over the local emulator.
+            env.setdefault(prefix + "BEDROCK_ENDPOINT_URL", f"http://{self.address('bedrock_emulator')}")
         return env
+
+    def url(self, name: str) -> str:
+        """Base HTTP URL of a stand-in (e.g. the Bedrock emulator)."""
+        return f"http://{self.address(name)}"
 
     def spawn(self, name: str) -> subprocess.Popen[bytes]:
         """Start (or restart) one service process."""
@@ -126,7 +138,10 @@ class Cluster:
             proc = self.procs[name]
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with {proc.returncode} while starting{self._tail(name)}")
-            if name == "orchestrator":
+            if name in STANDINS:
+                if http_health(self.url(name) + STANDINS[name])[0] == 200:
+                    return
+            elif name == "orchestrator":
                 if http_health(self.health_url)[0] == 200:
                     return
             elif grpc_status(self.address(name), GRPC_SERVICES[name]) == "SERVING":
@@ -143,6 +158,10 @@ class Cluster:
 
     def start(self, timeout: float = 180.0) -> Cluster:
         try:
+            for name in STANDINS:
+                self.spawn(name)
+            for name in STANDINS:
+                self.wait_serving(name, timeout)
             for name in GRPC_SERVICES:
                 self.spawn(name)
             self.spawn("orchestrator")
@@ -168,7 +187,7 @@ class Cluster:
     def stop(self) -> dict[str, int]:
         """Stop everything: orchestrator first (it drains), then the services."""
         codes = {}
-        for name in ["orchestrator", *GRPC_SERVICES]:
+        for name in ["orchestrator", *GRPC_SERVICES, *STANDINS]:
             if name in self.procs:
                 codes[name] = self.terminate(name)
         for fh in self._logs:

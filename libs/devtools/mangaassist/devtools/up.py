@@ -25,6 +25,7 @@ def main() -> int:
     print(f"  health            {cluster.health_url}")
     for name in ("intent", "retrieval", "inference"):
         print(f"  {name:<17} grpc://{cluster.address(name)}")
+    print(f"  bedrock emulator  {cluster.url('bedrock_emulator')}")
     print("Press Ctrl-C to stop.", flush=True)
     while not stop.is_set():
         if any(p.poll() is not None for p in cluster.procs.values()):

@@ -186,7 +186,10 @@ class Pipeline:
                     )
                 seg.record(spans.REQUEST, received_at)
                 done["timings_ms"] = seg.timings_ms
+                followup = done.pop("_followup", None)
                 await emit(done)
+                if followup is not None:
+                    self._track(followup(emit))
             except RequestError as exc:
                 code = exc.code
                 if tokens_sent and code not in (ErrorCode.STREAM_INTERRUPTED,):
@@ -351,10 +354,13 @@ class Pipeline:
                         await send_token(message.token.text)
                     elif message.HasField("done"):
                         final = message.done
+                        break  # the output guardrail's verdict follows off the critical path
             except grpc.aio.AioRpcError as exc:
-                raise rpc_error(exc, "inference") from None
-            finally:
                 call.cancel()
+                raise rpc_error(exc, "inference") from None
+            except BaseException:
+                call.cancel()
+                raise
             if final is None:
                 raise RequestError(ErrorCode.STREAM_INTERRUPTED, "the answer stream ended early")
             if stream_start is not None:
@@ -368,8 +374,44 @@ class Pipeline:
         done["usage"] = {
             "input_tokens": final.usage.input_tokens,
             "output_tokens": final.usage.output_tokens,
+            "cost_usd": final.usage.cost_usd,
         }
+        # Inference issue: fallbacks are recorded; the output guardrail's verdict on the
+        # already-streamed answer arrives after `done` and becomes a `guardrail` frame.
+        done["fallback"] = (
+            {"from": final.fallback_from, "to": final.model, "reason": final.fallback_reason}
+            if final.fallback_from else None
+        )
+        request_id = done["request_id"]
+
+        async def guardrail_followup(emit: Emit) -> None:
+            try:
+                async for message in call:
+                    if message.HasField("guardrail") and message.guardrail.flagged:
+                        logger.warning("answer flagged after streaming",
+                                       extra={"categories": list(message.guardrail.categories)})
+                        await emit({"type": "guardrail", "request_id": request_id, "action": "flagged",
+                                    "categories": list(message.guardrail.categories),
+                                    "engine": message.guardrail.engine})
+            except grpc.aio.AioRpcError:
+                pass  # the verdict is advisory; the answer was already delivered
+            except Exception as exc:  # e.g. the client went away before the verdict
+                logger.info("guardrail frame not delivered", extra={"error": type(exc).__name__})
+            finally:
+                call.cancel()
+
+        done["_followup"] = guardrail_followup
         return "".join(pieces)
+
+    def _track(self, work: Awaitable[None]) -> None:
+        """Run ``work`` in the background, tracked so drain waits for it."""
+
+        async def run() -> None:
+            await work
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _after(self, session_id: str, intent: str, text: str, answer: str) -> None:
         """Fire-and-forget post-processing, tracked so drain can wait for it."""
