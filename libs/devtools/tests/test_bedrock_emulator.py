@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +15,7 @@ from botocore.exceptions import ClientError, EventStreamError
 from mangaassist.bedrock_emulator import eventstream
 from mangaassist.bedrock_emulator.app import parse_fault
 from mangaassist.bedrock_emulator.compose import chunk, compose, parse
+from mangaassist.devtools.emulator import EmulatorProcess
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 PROMPT = (
@@ -25,26 +25,12 @@ PROMPT = (
 )
 
 
-def control(url: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url + path, data=data or b"{}", method="POST")
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        out: dict[str, Any] = json.loads(resp.read())
-        return out
-
-
-def stats(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url + "/_emulator/stats", timeout=5) as resp:
-        out: dict[str, Any] = json.loads(resp.read())
-        return out
-
-
 @pytest.fixture
-async def client(emulator_url: str) -> AsyncIterator[Any]:
-    control(emulator_url, "/_emulator/reset", {})
+async def client(emulator: EmulatorProcess) -> AsyncIterator[Any]:
+    emulator.reset()
     session = aioboto3.Session(aws_access_key_id="t", aws_secret_access_key="t", region_name="us-east-1")
     config = AioConfig(retries={"mode": "standard", "max_attempts": 1}, max_pool_connections=10)
-    async with session.client("bedrock-runtime", endpoint_url=emulator_url, config=config) as c:
+    async with session.client("bedrock-runtime", endpoint_url=emulator.url, config=config) as c:
         yield c
 
 
@@ -158,11 +144,11 @@ async def test_cut_stream_raises_instead_of_ending_cleanly(client: Any) -> None:
     assert caught.type.__name__ in ("ClientPayloadError", "ResponseStreamingError", "ServerDisconnectedError")
 
 
-async def test_sequential_requests_reuse_one_connection(client: Any, emulator_url: str) -> None:
+async def test_sequential_requests_reuse_one_connection(client: Any, emulator: EmulatorProcess) -> None:
     for _ in range(30):
         response = await client.converse_stream(modelId=HAIKU, messages=messages())
         async for _event in response["stream"]:
             pass
-    counted = stats(emulator_url)
+    counted = emulator.stats()
     assert counted["by_operation"]["ConverseStream"] == 30
     assert counted["connections"] == 1

@@ -288,6 +288,9 @@ class Emulator:
                 await asyncio.sleep(gap)
             if fault.cut_after is not None and i >= fault.cut_after:
                 self.stats.faults["cut"] += 1
+                # Let the client read what was sent (a real cut comes some time after the
+                # last bytes; a FIN in the same read makes aiohttp drop the buffered data).
+                await asyncio.sleep(0.05)
                 if request.transport is not None:
                     request.transport.abort()
                 return response

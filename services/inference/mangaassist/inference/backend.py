@@ -55,7 +55,12 @@ class ModelTimeout(ModelError):
 
 
 class ModelStreamBroken(ModelError):
-    """The stream stopped before the model's stop event (cut, corrupt frame, stream error)."""
+    """The stream stopped before the model's stop event (cut, corrupt frame, stream error).
+
+    Another model may answer only if no token was sent yet; the servicer checks that.
+    """
+
+    retry_elsewhere = True
 
 
 class FoundationModel(Protocol):

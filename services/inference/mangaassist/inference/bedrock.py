@@ -97,7 +97,7 @@ class BedrockBackend:
             max_pool_connections=self._s.max_pool_connections,
             connect_timeout=self._s.connect_timeout_s,
             read_timeout=self._s.read_timeout_s,
-            retries={"mode": self._s.retry_mode, "max_attempts": self._s.max_attempts},
+            retries={"mode": self._s.retry_mode, "total_max_attempts": self._s.max_attempts},
             tcp_keepalive=True,
             connector_args={"keepalive_timeout": self._s.keepalive_idle_s},
         )

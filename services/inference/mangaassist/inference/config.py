@@ -39,7 +39,7 @@ class InferenceSettings(ServiceSettings):
     read_timeout_s: float = Field(default=30.0, gt=0)
     keepalive_idle_s: float = Field(default=60.0, gt=0)
     retry_mode: Literal["adaptive", "standard", "legacy"] = "adaptive"
-    max_attempts: int = Field(default=3, ge=1)
+    max_attempts: int = Field(default=3, ge=1)  # total attempts per call (the first + retries), as AWS SDKs count
     temperature: float = Field(default=0.2, ge=0.0, le=1.0)
     # Pre-warm at start (DNS, pool, a 1-token Haiku request); SERVING after at most this long.
     prewarm: bool = True
