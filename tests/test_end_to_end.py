@@ -24,7 +24,7 @@ def assert_well_formed(frames: list[dict[str, Any]], request_id: str) -> dict[st
     assert done["intent"] in INTENTS
     assert done["model"] in ("haiku", "sonnet", "none")
     assert done["cache_hit"] is False
-    assert set(done["usage"]) == {"input_tokens", "output_tokens"}
+    assert {"input_tokens", "output_tokens"} <= set(done["usage"])
     for segment in ("manga-assist-request", "ecs-orchestrator", "intent-classification",
                     "parallel-data-retrieval", "vector-search", "dynamodb-session-load"):
         assert segment in done["timings_ms"], segment

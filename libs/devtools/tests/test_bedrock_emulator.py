@@ -137,7 +137,7 @@ async def test_cut_stream_raises_instead_of_ending_cleanly(client: Any) -> None:
     with_fault(client, "cut-after=2")
     response = await client.converse_stream(modelId=HAIKU, messages=messages())
     seen = []
-    with pytest.raises(Exception) as caught:  # noqa: B017 - aiohttp's payload error, wrapped or not
+    with pytest.raises(Exception) as caught:
         async for event in response["stream"]:
             seen.append(event)
     assert "messageStop" not in str(seen)

@@ -19,11 +19,11 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za
 # Cards: 13-19 digits, optionally in groups separated by one space or dash.
 _CARD = re.compile(r"(?<![\d-])(?:\d{4}[ -]?){3}\d{1,7}(?![\d-])|(?<![\d-])\d{13,19}(?![\d-])")
 _PHONE = re.compile(
-    r"(?<![\w+-])(?:"
+    r"(?<![0-9A-Za-z+-])(?:"
     r"\+\d{1,3}[ -]?\(?\d{1,4}\)?(?:[ -]?\d{2,4}){2,3}"  # international: +81 90-1234-5678, +1 (415) 555-0100
     r"|0\d{1,4}-\d{1,4}-\d{3,4}"  # Japanese with dashes: 03-1234-5678, 090-1234-5678, 0120-123-456
     r"|0[5789]0\d{8}|0\d{9}"  # Japanese without: 09012345678 (mobile/IP), 0312345678 (landline)
-    r")(?![\w-])"
+    r")(?![0-9A-Za-z-])"
 )
 _INJECTION = [
     re.compile(p, re.I)
