@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 import orjson
-from google.protobuf.json_format import MessageToDict
 
 from mangaassist.inference.backend import Conversation
 from mangaassist.proto.common.v1 import common_pb2
@@ -32,10 +31,24 @@ def estimate_tokens(text: str) -> int:
     return len(_TOKEN.findall(text))
 
 
+_FIELDS = common_pb2.Product.DESCRIPTOR.fields_by_name
+
+
 def product_line(p: common_pb2.Product, fields: tuple[str, ...] = PROMPT_FIELDS) -> str:
-    """One product as a compact JSON line with only ``fields`` (absent fields omitted)."""
-    full = MessageToDict(p, preserving_proto_field_name=True)
-    return orjson.dumps({k: full[k] for k in fields if k in full}).decode()
+    """One product as a compact JSON line with only ``fields`` (absent/empty fields omitted)."""
+    out: dict[str, object] = {}
+    for name in fields:
+        field = _FIELDS[name]
+        value = getattr(p, name)
+        if field.is_repeated:
+            if value:
+                out[name] = list(value)
+        elif field.has_presence:
+            if p.HasField(name):  # type: ignore[arg-type]
+                out[name] = value
+        elif value:
+            out[name] = value
+    return orjson.dumps(out).decode()
 
 
 def user_message(prompt: inference_pb2.PromptParts, fields: tuple[str, ...] = PROMPT_FIELDS) -> str:
