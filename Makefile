@@ -41,9 +41,10 @@ lint: $(STAMP)
 	.venv/bin/ruff check .
 	.venv/bin/mypy
 
-## bench: end-to-end and per-segment latency; writes bench/results/*.json
+## bench: end-to-end and per-segment latency, then the inference levers; writes bench/results/*.json
 bench: $(STAMP)
 	$(PY) -m bench.e2e
+	$(PY) -m bench.inference
 
 ## lock: re-pin requirements.lock from requirements.in in a scratch venv
 lock:
