@@ -17,7 +17,8 @@ async def main() -> None:
     settings = EmulatorSettings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s bedrock-emulator %(levelname)s %(message)s")
     app, _ = build_app(settings)
-    runner = web.AppRunner(app, access_log=None)
+    # In-flight answers get a short grace on SIGTERM (a slow-first-token fault may sleep long).
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()

@@ -52,7 +52,11 @@ class EmulatorProcess:
 
     def stop(self) -> None:
         self.proc.terminate()
-        self.proc.wait(10)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def stats(url: str) -> dict[str, Any]:
