@@ -79,7 +79,8 @@ def test_inference_drains_on_sigterm(tmp_path: Path) -> None:
             time.sleep(0.1)
             assert grpc_status(address, service) == "NOT_SERVING"
             rest = list(stream)
-        assert rest[-1].HasField("done") and rest[-1].done.finish_reason == "end_turn"
+        assert rest[-2].HasField("done") and rest[-2].done.finish_reason == "end_turn"
+        assert rest[-1].HasField("guardrail") and not rest[-1].guardrail.flagged
         assert proc.wait(20) == 0
     finally:
         if proc.poll() is None:
