@@ -7,9 +7,9 @@ from mangaassist.orchestrator.sessions import InMemorySessionStore
 
 async def test_turns_accumulate_and_are_isolated() -> None:
     store = InMemorySessionStore(max_sessions=10, ttl_s=60)
-    await store.append("a", "greeting", "hi", "hello!")
-    await store.append("a", "product_search", "one piece?", "here")
-    await store.append("b", "payment", "paypay?", "yes")
+    await store.append("a", None, "greeting", "hi", "hello!")
+    await store.append("a", None, "product_search", "one piece?", "here")
+    await store.append("b", None, "payment", "paypay?", "yes")
     a = await store.load("a")
     assert a.intents == ["greeting", "product_search"]
     assert a.turns[-1] == ("assistant", "here")
@@ -20,12 +20,37 @@ async def test_turns_accumulate_and_are_isolated() -> None:
 async def test_oldest_sessions_are_evicted_beyond_the_limit() -> None:
     store = InMemorySessionStore(max_sessions=2, ttl_s=60)
     for sid in ("s1", "s2", "s3"):
-        await store.append(sid, "greeting", "hi", "hello")
+        await store.append(sid, None, "greeting", "hi", "hello")
     assert (await store.load("s1")).turns == []
     assert (await store.load("s3")).turns != []
 
 
 async def test_expired_sessions_start_fresh() -> None:
     store = InMemorySessionStore(max_sessions=2, ttl_s=0.0)
-    await store.append("s", "greeting", "hi", "hello")
+    await store.append("s", None, "greeting", "hi", "hello")
     assert (await store.load("s")).turns == []
+
+
+def test_old_turns_roll_into_a_bounded_summary() -> None:
+    from mangaassist.orchestrator.sessions import MAX_SUMMARY_CHARS, MAX_TURNS, Session
+
+    session = Session("s")
+    for i in range(200):
+        session = session.with_turn("product_search", f"question {i} " + "x" * 300, "answer " * 200, None)
+    assert len(session.turns) == MAX_TURNS and session.turns[-2][1].startswith("question 199")
+    assert "question 100" in session.summary or len(session.summary) == MAX_SUMMARY_CHARS
+    assert len(session.summary) <= MAX_SUMMARY_CHARS and session.version == 200
+
+
+async def test_another_customers_session_cannot_be_written() -> None:
+    import pytest
+
+    from mangaassist.orchestrator.sessions import SessionOwnershipError
+
+    store = InMemorySessionStore(max_sessions=10, ttl_s=60)
+    await store.append("s", "cust-1", "greeting", "hi", "hello")
+    with pytest.raises(SessionOwnershipError):
+        await store.append("s", "cust-2", "greeting", "hi", "hello")
+    with pytest.raises(SessionOwnershipError):
+        await store.append("s", None, "greeting", "hi", "hello")
+    assert (await store.load("s")).customer_id == "cust-1"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
@@ -39,9 +40,22 @@ SERVER_OPTIONS: list[tuple[str, int]] = [
 class ServingInterceptor(grpc.aio.ServerInterceptor):
     """Server span per RPC (named by ``span_names``) and exception → status mapping."""
 
-    def __init__(self, tracer: Tracer, span_names: Mapping[str, str]) -> None:
+    def __init__(
+        self, tracer: Tracer, span_names: Mapping[str, str], faults: ServiceSettings | None = None
+    ) -> None:
         self._tracer = tracer
         self._span_names = dict(span_names)
+        self._faults = faults if faults is not None and faults.faults_enabled else None
+
+    async def _inject_fault(self) -> None:
+        """Delay and/or fail the RPC as the fault settings say (only when enabled)."""
+        f = self._faults
+        if f is None:
+            return
+        if f.fault_delay_ms:
+            await asyncio.sleep(f.fault_delay_ms / 1000)
+        if f.fault_error_rate and random.random() < f.fault_error_rate:
+            raise ServiceError(grpc.StatusCode[f.fault_error_code], "injected fault")
 
     async def intercept_service(
         self,
@@ -64,6 +78,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
                     span_name, context=parent, attributes={"rpc.method": method}
                 ) as span:
                     try:
+                        await self._inject_fault()
                         return await inner_uu(request, context)
                     except ServiceError as exc:
                         span.set_status(Status(StatusCode.ERROR, exc.code.name))
@@ -91,6 +106,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
                     span_name, context=parent, attributes={"rpc.method": method}
                 ) as span:
                     try:
+                        await self._inject_fault()
                         async for message in inner_us(request, context):
                             yield message
                     except ServiceError as exc:
@@ -139,8 +155,13 @@ class GrpcApp:
         self._stop = asyncio.Event()
         self.health = health.aio.HealthServicer()
         self.server = grpc.aio.server(
-            interceptors=[ServingInterceptor(tracer, span_names)], options=SERVER_OPTIONS
+            interceptors=[ServingInterceptor(tracer, span_names, settings)], options=SERVER_OPTIONS
         )
+        if settings.faults_enabled:
+            logger.warning(
+                "fault injection is ON",
+                extra={"delay_ms": settings.fault_delay_ms, "error_rate": settings.fault_error_rate},
+            )
         register(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

@@ -21,3 +21,14 @@ class ServiceSettings(BaseSettings):
     # Seconds in-flight RPCs get to finish after SIGTERM before they are cancelled.
     drain_grace_s: float = Field(default=10.0, ge=0.0)
     service_version: str = "0.1.0"
+
+    # Fault injection, for resilience tests and drills (never set in normal operation):
+    # every RPC of the service is delayed by ``fault_delay_ms`` and fails with
+    # ``fault_error_code`` with probability ``fault_error_rate``.
+    fault_delay_ms: float = Field(default=0.0, ge=0.0)
+    fault_error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    fault_error_code: str = "UNAVAILABLE"
+
+    @property
+    def faults_enabled(self) -> bool:
+        return self.fault_delay_ms > 0 or self.fault_error_rate > 0

@@ -1,26 +1,55 @@
-"""OpenTelemetry setup and W3C trace-context propagation over gRPC metadata.
+"""OpenTelemetry setup, OTLP export, and trace-context propagation over gRPC metadata.
 
-Only the SDK provider is built here; exporting spans (OTLP to the ADOT collector) is
-configured by the standard ``OTEL_*`` variables once the observability work lands.
 Span attributes never carry customer text.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.propagators.aws import AwsXRayPropagator
+from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Tracer
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+
+def export_configured() -> bool:
+    """Whether the standard ``OTEL_*`` variables ask for OTLP trace export."""
+    if os.environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() == "none":
+        return False
+    return bool(os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
 
 
 def setup_tracing(service: str, version: str) -> tuple[TracerProvider, Tracer]:
-    """Build this process's tracer provider and a tracer for the service."""
-    provider = TracerProvider(
-        resource=Resource.create({"service.name": service, "service.version": version})
-    )
+    """Build this process's tracer provider and a tracer for the service.
+
+    Export is configured only by the standard variables (``OTEL_EXPORTER_OTLP_ENDPOINT``,
+    ``OTEL_EXPORTER_OTLP_INSECURE``, ``OTEL_TRACES_EXPORTER=none`` …): OTLP/gRPC to the ADOT
+    collector sidecar in AWS, to our local receiver under ``make up``. Spans leave in
+    batches from a background thread, off the request path. Propagation is W3C trace
+    context + baggage + the AWS X-Ray header unless ``OTEL_PROPAGATORS`` says otherwise.
+    """
+    resource = Resource.create({"service.name": service, "service.version": version})
+    if os.environ.get("ECS_CONTAINER_METADATA_URI_V4"):
+        from opentelemetry.sdk.extension.aws.resource.ecs import AwsEcsResourceDetector
+
+        resource = resource.merge(AwsEcsResourceDetector().detect())
+    provider = TracerProvider(resource=resource)
+    if export_configured():
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    if "OTEL_PROPAGATORS" not in os.environ:
+        propagate.set_global_textmap(
+            CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator(), AwsXRayPropagator()])
+        )
     return provider, provider.get_tracer(f"mangaassist.{service}", version)
 
 

@@ -2,9 +2,7 @@
 
 Used by ``make up`` (fixed default ports), by the integration tests and by the
 benchmarks (ephemeral ports, logs in a temp dir). Each service is ``python -m
-mangaassist.<svc>`` with its settings passed as environment variables. The local
-stand-ins for AWS (``STANDINS``: the Bedrock emulator) start first; the services are
-pointed at them unless the environment already says where to go.
+mangaassist.<svc>`` with its settings passed as environment variables.
 """
 
 from __future__ import annotations
@@ -31,10 +29,24 @@ GRPC_SERVICES = {
     "retrieval": "mangaassist.retrieval.v1.RetrievalService",
     "inference": "mangaassist.inference.v1.InferenceService",
 }
-DEFAULT_PORTS = {"intent": 50051, "retrieval": 50052, "inference": 50053, "orchestrator": 8080,
-                 "bedrock_emulator": 8091}
-# Local stand-ins for AWS: process name -> health URL path.
-STANDINS = {"bedrock_emulator": "/_emulator/health"}
+DEFAULT_PORTS = {
+    "intent": 50051, "retrieval": 50052, "inference": 50053, "aws": 8092,
+    "traces": 4317, "traces_http": 4319, "orchestrator": 8080, "bedrock_emulator": 8091,
+}
+# Local stand-ins (for AWS parts and the collector): name -> (command, readiness URL path).
+# "{port}" in a command is that stand-in's port.
+STANDINS: dict[str, tuple[list[str], str]] = {
+    "aws": (["{bin}/moto_server", "-H", "127.0.0.1", "-p", "{port}"], "/moto-api/data.json"),
+    "traces": (["{python}", "-m", "mangaassist.devtools.trace_receiver"], "/healthz"),
+    "bedrock_emulator": (["{python}", "-m", "mangaassist.bedrock_emulator"], "/_emulator/health"),
+}
+# Not a secret: signs the demo customers' tokens of the local cluster only.
+LOCAL_AUTH_SECRET = "local-development-only-not-a-secret"
+LOCAL_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": "ap-northeast-1",
+}
 
 
 def free_port() -> int:
@@ -73,7 +85,7 @@ def http_health(url: str, timeout: float = 1.0) -> tuple[int, dict[str, object]]
 
 @dataclass
 class Cluster:
-    """The four services and the local AWS stand-ins as child processes.
+    """The four services as child processes.
 
     ``env`` adds settings for every process; ``ports`` pins ports (default: ephemeral);
     ``log_dir`` collects each process's output in ``<name>.log`` (default: inherit).
@@ -96,6 +108,10 @@ class Cluster:
         return f"ws://{self.address('orchestrator')}/ws"
 
     @property
+    def spans_url(self) -> str:
+        return f"http://127.0.0.1:{self.port['traces_http']}/spans"
+
+    @property
     def health_url(self) -> str:
         return f"http://{self.address('orchestrator')}/healthz"
 
@@ -105,28 +121,46 @@ class Cluster:
         prefix = f"MANGAASSIST_{name.upper()}_"
         env[prefix + "HOST"] = "127.0.0.1"
         env[prefix + "PORT"] = str(self.port[name])
+        env.update(LOCAL_AWS_ENV)
+        if name == "traces":
+            env["MANGAASSIST_TRACES_PORT"] = str(self.port["traces"])
+            env["MANGAASSIST_TRACES_HTTP_PORT"] = str(self.port["traces_http"])
+        elif name not in STANDINS:
+            # Every mesh process exports its spans to the local receiver (OTLP/gRPC).
+            env.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://{self.address('traces')}")
+            env.setdefault("OTEL_EXPORTER_OTLP_INSECURE", "true")
+            env.setdefault("OTEL_BSP_SCHEDULE_DELAY", "500")
         if name == "orchestrator":
             for svc in GRPC_SERVICES:
                 env[f"{prefix}{svc.upper()}_TARGET"] = self.address(svc)
+            env.setdefault(prefix + "DYNAMODB_ENDPOINT_URL", f"http://{self.address('aws')}")
+            env.setdefault(prefix + "CREATE_TABLES", "true")
+            env.setdefault(prefix + "SEED_ORDERS", "true")
+            env.setdefault(prefix + "AUTH_SECRET", LOCAL_AUTH_SECRET)
         if name == "inference":
             # An explicit setting (even empty: real Bedrock) wins over the local emulator.
-            env.setdefault(prefix + "BEDROCK_ENDPOINT_URL", f"http://{self.address('bedrock_emulator')}")
+            env.setdefault(prefix + "BEDROCK_ENDPOINT_URL", self.url("bedrock_emulator"))
         return env
 
     def url(self, name: str) -> str:
         """Base HTTP URL of a stand-in (e.g. the Bedrock emulator)."""
         return f"http://{self.address(name)}"
 
-    def spawn(self, name: str) -> subprocess.Popen[bytes]:
-        """Start (or restart) one service process."""
+    def spawn(self, name: str, extra_env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Start (or restart) one service process, optionally with extra settings."""
         out: IO[bytes] | None = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = (self.log_dir / f"{name}.log").open("ab")
             self._logs.append(out)
+        if name in STANDINS:
+            fill = {"bin": str(Path(sys.executable).parent), "python": sys.executable, "port": str(self.port[name])}
+            command = [part.format(**fill) for part in STANDINS[name][0]]
+        else:
+            command = [sys.executable, "-m", f"mangaassist.{name}"]
         proc = subprocess.Popen(
-            [sys.executable, "-m", f"mangaassist.{name}"],
-            env=self._env(name), stdout=out, stderr=subprocess.STDOUT if out else None,
+            command,
+            env={**self._env(name), **(extra_env or {})}, stdout=out, stderr=subprocess.STDOUT if out else None,
         )
         self.procs[name] = proc
         return proc
@@ -138,11 +172,12 @@ class Cluster:
             proc = self.procs[name]
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with {proc.returncode} while starting{self._tail(name)}")
-            if name in STANDINS:
-                if http_health(self.url(name) + STANDINS[name])[0] == 200:
-                    return
-            elif name == "orchestrator":
+            if name == "orchestrator":
                 if http_health(self.health_url)[0] == 200:
+                    return
+            elif name in STANDINS:
+                port = self.port["traces_http"] if name == "traces" else self.port[name]
+                if http_health(f"http://127.0.0.1:{port}{STANDINS[name][1]}")[0] == 200:
                     return
             elif grpc_status(self.address(name), GRPC_SERVICES[name]) == "SERVING":
                 return
@@ -158,12 +193,13 @@ class Cluster:
 
     def start(self, timeout: float = 180.0) -> Cluster:
         try:
-            for name in STANDINS:
+            # Inference pre-warms against the Bedrock emulator, so it starts once that is up.
+            for name in [*STANDINS, *(svc for svc in GRPC_SERVICES if svc != "inference")]:
                 self.spawn(name)
+            self.wait_serving("bedrock_emulator", timeout)
+            self.spawn("inference")
             for name in STANDINS:
                 self.wait_serving(name, timeout)
-            for name in GRPC_SERVICES:
-                self.spawn(name)
             self.spawn("orchestrator")
             for name in [*GRPC_SERVICES, "orchestrator"]:
                 self.wait_serving(name, timeout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from contextlib import AsyncExitStack
 
 import uvloop
 
@@ -12,14 +13,37 @@ from mangaassist.common.grpc_client import open_channel
 from mangaassist.common.logging import setup_logging
 from mangaassist.common.telemetry import setup_tracing
 from mangaassist.orchestrator.app import Orchestrator
+from mangaassist.orchestrator.auth import TokenVerifier
 from mangaassist.orchestrator.config import OrchestratorSettings
+from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore, OrderStore, load_orders
+from mangaassist.orchestrator.guards import Guards
 from mangaassist.orchestrator.pipeline import Downstreams, Pipeline
-from mangaassist.orchestrator.sessions import InMemorySessionStore
+from mangaassist.orchestrator.postprocess import PostProcessor
+from mangaassist.orchestrator.sessions import InMemorySessionStore, SessionOwnershipError, SessionStore
 from mangaassist.proto.inference.v1 import inference_pb2_grpc
 from mangaassist.proto.intent.v1 import intent_pb2_grpc
 from mangaassist.proto.retrieval.v1 import retrieval_pb2_grpc
 
 logger = logging.getLogger("mangaassist.orchestrator")
+
+
+async def build_stores(
+    settings: OrchestratorSettings, stack: AsyncExitStack
+) -> tuple[SessionStore, OrderStore | None]:
+    """Session and order stores from settings; DynamoDB clients close with ``stack``."""
+    if settings.session_backend == "memory":
+        return InMemorySessionStore(settings.max_sessions, settings.session_ttl_s), None
+    db = DynamoClient(settings.aws_region, settings.dynamodb_endpoint_url)
+    await db.open()
+    stack.push_async_callback(db.close)
+    if settings.create_tables:
+        await db.ensure_table(settings.sessions_table, "session_id", ttl_attribute="expires_at")
+        await db.ensure_table(settings.orders_table, "order_id")
+    orders = OrderStore(db, settings.orders_table)
+    if settings.seed_orders:
+        created = await orders.seed(load_orders(settings.orders_seed_path))
+        logger.info("orders seeded", extra={"orders_created": created})
+    return DynamoSessionStore(db, settings.sessions_table, settings.session_ttl_s), orders
 
 
 async def main() -> None:
@@ -36,22 +60,24 @@ async def main() -> None:
         retrieval=retrieval_pb2_grpc.RetrievalServiceStub(channels["retrieval"]),
         inference=inference_pb2_grpc.InferenceServiceStub(channels["inference"]),
     )
-    sessions = InMemorySessionStore(settings.max_sessions, settings.session_ttl_s)
-    pipeline = Pipeline(settings, downstreams, sessions, tracer)
-    app = Orchestrator(settings, pipeline, channels)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    try:
+    async with AsyncExitStack() as stack:
+        for channel in channels.values():
+            stack.push_async_callback(channel.close)
+        stack.callback(provider.shutdown)
+        sessions, orders = await build_stores(settings, stack)
+        post = PostProcessor(settings.postprocess_max_pending, permanent=(SessionOwnershipError,))
+        guards = Guards(settings.breakers, settings.bulkhead_wait_s)
+        pipeline = Pipeline(settings, downstreams, sessions, orders, tracer, post, guards)
+        secret = settings.auth_secret.get_secret_value() if settings.auth_secret else None
+        app = Orchestrator(settings, pipeline, channels, TokenVerifier(secret))
         await app.start()
         await stop.wait()
         await app.drain()
-    finally:
-        for channel in channels.values():
-            await channel.close()
-        provider.shutdown()
-        logger.info("stopped")
+        logger.info("stopped", extra={"post": vars(post.stats)})
 
 
 if __name__ == "__main__":

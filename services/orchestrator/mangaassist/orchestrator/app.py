@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from mangaassist.common.grpc_client import health_status
+from mangaassist.orchestrator.auth import Identity, TokenVerifier
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.pipeline import Pipeline
 from mangaassist.orchestrator.schema import ErrorCode, error_frame
@@ -53,10 +54,12 @@ class Orchestrator:
         settings: OrchestratorSettings,
         pipeline: Pipeline,
         channels: dict[str, grpc.aio.Channel],
+        verifier: TokenVerifier,
     ) -> None:
         self._s = settings
         self._pipeline = pipeline
         self._channels = channels
+        self._verifier = verifier
         self._draining = False
         self._inflight: set[asyncio.Task[None]] = set()
         self._server: Server | None = None
@@ -92,13 +95,24 @@ class Orchestrator:
         if path == "/healthz":
             downstreams = await self.downstream_health()
             bad = sorted(n for n, status in downstreams.items() if status != "SERVING")
+            breakers = {n: g.breaker.state for n, g in self._pipeline.guards.by_name.items()}
+            body: dict[str, Any] = {"downstreams": downstreams, "breakers": breakers}
             if self._draining:
-                return _json_response(HTTPStatus.SERVICE_UNAVAILABLE,
-                                      {"status": "draining", "downstreams": downstreams})
+                return _json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"status": "draining", **body})
             if bad:
-                return _json_response(HTTPStatus.SERVICE_UNAVAILABLE,
-                                      {"status": "degraded", "not_serving": bad, "downstreams": downstreams})
-            return _json_response(HTTPStatus.OK, {"status": "ok", "downstreams": downstreams})
+                return _json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"status": "degraded", "not_serving": bad, **body})
+            return _json_response(HTTPStatus.OK, {"status": "ok", **body})
+        if path == "/admin/status":
+            post = self._pipeline.post
+            return _json_response(
+                HTTPStatus.OK,
+                {
+                    "guards": self._pipeline.guards.snapshot(),
+                    "postprocess": {**vars(post.stats), "pending": post.pending},
+                    "inflight_requests": len(self._inflight),
+                    "channels": {n: str(c.get_state(try_to_connect=False).name) for n, c in self._channels.items()},
+                },
+            )
         if path == "/ws":
             return None
         return _json_response(HTTPStatus.NOT_FOUND, {"error": "not found", "websocket": "/ws"})
@@ -106,6 +120,10 @@ class Orchestrator:
     async def _connection(self, ws: ServerConnection) -> None:
         tasks: set[asyncio.Task[None]] = set()
         send_lock = asyncio.Lock()
+        request = ws.request
+        identity = (
+            self._verifier.identify(request.path, request.headers.get("Authorization")) if request else Identity()
+        )
 
         async def emit(frame: dict[str, Any]) -> None:
             async with send_lock:
@@ -141,7 +159,7 @@ class Orchestrator:
                     await reject(request_id, ErrorCode.RATE_LIMITED,
                                  f"at most {self._s.max_inflight_per_connection} queries in flight per connection")
                     continue
-                task = asyncio.create_task(self._guarded(raw, received_at, emit, request_id))
+                task = asyncio.create_task(self._guarded(raw, received_at, emit, request_id, identity))
                 tasks.add(task)
                 self._inflight.add(task)
                 task.add_done_callback(tasks.discard)
@@ -153,10 +171,12 @@ class Orchestrator:
             for task in tasks:
                 task.cancel()
 
-    async def _guarded(self, raw: dict[str, Any], received_at: float, emit: Any, request_id: str | None) -> None:
+    async def _guarded(
+        self, raw: dict[str, Any], received_at: float, emit: Any, request_id: str | None, identity: Identity
+    ) -> None:
         """Run one request; anything unexpected becomes `internal` for this request only."""
         try:
-            await self._pipeline.handle(raw, received_at, emit)
+            await self._pipeline.handle(raw, received_at, emit, identity)
         except ConnectionClosed:
             pass
         except asyncio.CancelledError:
@@ -174,7 +194,7 @@ class Orchestrator:
             _, pending = await asyncio.wait(set(self._inflight), timeout=self._s.drain_grace_s)
             for task in pending:
                 task.cancel()
-        await self._pipeline.drain_background()
+        await self._pipeline.post.drain(self._s.drain_grace_s)
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

@@ -16,13 +16,16 @@ from typing import Any
 from websockets.asyncio.client import connect
 
 
-async def ask(url: str, text: str, session_id: str | None, filters: dict[str, Any] | None) -> int:
+async def ask(
+    url: str, text: str, session_id: str | None, filters: dict[str, Any] | None, token: str | None = None
+) -> int:
     frame: dict[str, Any] = {"type": "query", "request_id": f"cli-{uuid.uuid4().hex[:8]}", "text": text}
     if session_id:
         frame["session_id"] = session_id
     if filters:
         frame["filters"] = filters
-    async with connect(url, compression=None) as ws:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    async with connect(url, compression=None, additional_headers=headers) as ws:
         await ws.send(json.dumps(frame, ensure_ascii=False))
         async for message in ws:
             event = json.loads(message)
@@ -51,10 +54,11 @@ def main() -> int:
     parser.add_argument("--url", default="ws://127.0.0.1:8080/ws")
     parser.add_argument("--session", default=None, help="continue this session id")
     parser.add_argument("--filters", default=None, help='JSON, e.g. \'{"max_price_jpy": 1000}\'')
+    parser.add_argument("--token", default=None, help="customer sign-in token (for order questions)")
     args = parser.parse_args()
     filters = json.loads(args.filters) if args.filters else None
     try:
-        return asyncio.run(ask(args.url, args.text, args.session, filters))
+        return asyncio.run(ask(args.url, args.text, args.session, filters, args.token))
     except OSError as exc:
         print(f"cannot reach {args.url}: {exc.strerror or exc}", file=sys.stderr)
         return 2

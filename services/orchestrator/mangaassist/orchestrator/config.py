@@ -1,6 +1,9 @@
 """Orchestrator settings (env prefix ``MANGAASSIST_ORCHESTRATOR_``)."""
 
-from pydantic import Field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from mangaassist.common.settings import ServiceSettings
@@ -17,9 +20,18 @@ class OrchestratorSettings(ServiceSettings):
     # Deadlines (seconds). Each call gets min(its own, what is left of the request's).
     request_timeout_s: float = Field(default=30.0, gt=0)
     intent_timeout_s: float = Field(default=1.0, gt=0)
-    retrieval_timeout_s: float = Field(default=2.0, gt=0)
-    first_token_timeout_s: float = Field(default=10.0, gt=0)
+    retrieval_timeout_s: float = Field(default=1.5, gt=0)
+    # End-to-end budget until the first token reaches the customer; every call before it
+    # (session, intent, retrieval, model start) gets what is left of it.
+    first_token_budget_s: float = Field(default=2.0, gt=0)
     health_timeout_s: float = Field(default=0.5, gt=0)
+    # Retries one request may spend on transient failures of idempotent calls.
+    retry_budget: int = Field(default=2, ge=0)
+    # Breaker preset overrides per downstream family, e.g. {"bedrock": {"cooldown_s": 5}}
+    # (families: intent, retrieval, inference, dynamodb, redis).
+    breakers: dict[str, dict[str, float]] = Field(default_factory=dict)
+    # How long a call may wait for a bulkhead slot before it is refused.
+    bulkhead_wait_s: float = Field(default=0.25, gt=0)
 
     # Input limits: breaking one is the client's error, never a crash.
     max_frame_bytes: int = Field(default=16_384, ge=256)
@@ -27,7 +39,23 @@ class OrchestratorSettings(ServiceSettings):
     max_inflight_per_connection: int = Field(default=8, ge=1)
     retrieval_k: int = Field(default=5, ge=1, le=50)
 
-    # Sessions (in memory until the DynamoDB store lands).
+    # Sessions and orders. DynamoDB in AWS (standard credential chain) or any
+    # DynamoDB-compatible endpoint (moto locally); "memory" keeps sessions in process.
+    session_backend: Literal["dynamodb", "memory"] = "dynamodb"
+    aws_region: str = "ap-northeast-1"
+    dynamodb_endpoint_url: str | None = None
+    sessions_table: str = "mangaassist-sessions"
+    orders_table: str = "mangaassist-orders"
+    # Local conveniences: create tables / seed sample orders at start (off in AWS,
+    # where the stack owns the tables and the task role cannot create them).
+    create_tables: bool = False
+    seed_orders: bool = False
+    orders_seed_path: Path = Path(__file__).parent / "data" / "orders.json"
+    session_timeout_s: float = Field(default=0.5, gt=0)
     history_turns: int = Field(default=6, ge=0)
     max_sessions: int = Field(default=10_000, ge=1)
-    session_ttl_s: float = Field(default=3_600.0, gt=0)
+    session_ttl_s: float = Field(default=7 * 24 * 3_600.0, gt=0)
+    postprocess_max_pending: int = Field(default=1_000, ge=1)
+
+    # HS256 key that verifies customer sign-in tokens; unset = everyone is anonymous.
+    auth_secret: SecretStr | None = Field(default=None, min_length=32)

@@ -1,9 +1,9 @@
 """The per-query pipeline: validate → {session → classify, vector search} → stream → done.
 
 Critical path: the session load and the classification run while retrieval embeds and
-searches, so the slowest branch (retrieval) sets the pace. Work that the customer does
-not wait for (the session update) runs after the ``done`` frame, as a tracked
-background task that drain waits for, so nothing is lost on shutdown.
+searches, so the slowest branch (retrieval) sets the pace. Work the customer does not
+wait for (the session update) runs after the ``done`` frame in the ``PostProcessor``,
+which retries it and flushes it at shutdown, so nothing is lost.
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import unicodedata
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -23,10 +25,15 @@ from opentelemetry.trace import Tracer
 from pydantic import ValidationError
 
 from mangaassist.common import spans
+from mangaassist.common.resilience import BreakerOpenError, BulkheadFullError
 from mangaassist.common.telemetry import outgoing_metadata
 from mangaassist.common.vocabulary import PRODUCT_INTENTS
+from mangaassist.orchestrator.auth import Identity
 from mangaassist.orchestrator.config import OrchestratorSettings
-from mangaassist.orchestrator.replies import documents_for, fixed_reply
+from mangaassist.orchestrator.dynamo import OrderStore
+from mangaassist.orchestrator.guards import Guards, RetryBudget, idempotent
+from mangaassist.orchestrator.postprocess import PostProcessor
+from mangaassist.orchestrator.replies import documents_for, find_order_id, fixed_reply, order_reply
 from mangaassist.orchestrator.schema import (
     ErrorCode,
     QueryFrame,
@@ -45,6 +52,9 @@ logger = logging.getLogger(__name__)
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
+SONNET_BUDGET_SHARE = 0.6
+# Failures before the first token after which Sonnet's request is retried on Haiku.
+FALLBACK_CODES = frozenset({ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL})
 ROUTE_MODEL = {intent_pb2.ROUTE_NONE: "none", intent_pb2.ROUTE_HAIKU: "haiku", intent_pb2.ROUTE_SONNET: "sonnet"}
 # What the customer's product cards show; the prompt gets the subset in PROMPT_FIELDS.
 CARD_FIELDS = ("asin", "series_id", "title", "authors", "genres", "language", "volumes", "price_jpy",
@@ -71,6 +81,43 @@ def rpc_error(exc: grpc.aio.AioRpcError, what: str) -> RequestError:
         return RequestError(ErrorCode.INVALID_REQUEST, exc.details() or "invalid request")
     mapped, message = _RPC_ERRORS.get(code, (ErrorCode.INTERNAL, "the {what} service failed"))
     return RequestError(mapped, message.format(what=what))
+
+
+def rejected(exc: BreakerOpenError | BulkheadFullError, what: str) -> RequestError:
+    """A call our own guard refused: fail fast, tell the client to retry shortly."""
+    if isinstance(exc, BreakerOpenError):
+        return RequestError(ErrorCode.UNAVAILABLE, f"the {what} service is temporarily unavailable")
+    return RequestError(ErrorCode.UNAVAILABLE, f"the {what} service is busy; retry shortly")
+
+
+class LastGood:
+    """Last successful search results per query key: the retrieval fallback (seed: "cached results").
+
+    Bounded LRU with a TTL, so a long outage does not serve arbitrarily old stock data.
+    """
+
+    def __init__(self, max_keys: int = 2_000, ttl_s: float = 600.0) -> None:
+        self._data: OrderedDict[str, tuple[float, list[common_pb2.Product]]] = OrderedDict()
+        self._max = max_keys
+        self._ttl = ttl_s
+
+    @staticmethod
+    def key(frame: QueryFrame) -> str:
+        text = " ".join(unicodedata.normalize("NFKC", frame.text).lower().split())
+        filters = frame.filters.model_dump_json(exclude_none=True) if frame.filters else "{}"
+        return f"{text}|{filters}"
+
+    def put(self, key: str, products: list[common_pb2.Product]) -> None:
+        self._data.pop(key, None)
+        self._data[key] = (time.monotonic(), products)
+        while len(self._data) > self._max:
+            self._data.popitem(last=False)
+
+    def get(self, key: str) -> list[common_pb2.Product] | None:
+        entry = self._data.get(key)
+        if entry is None or time.monotonic() - entry[0] > self._ttl:
+            return None
+        return entry[1]
 
 
 @dataclass(frozen=True)
@@ -130,6 +177,35 @@ def prompt_product(p: common_pb2.Product) -> common_pb2.Product:
     return out
 
 
+@dataclass
+class Request:
+    """Per-request state shared by the pipeline's steps."""
+
+    seg: Segments
+    frame: QueryFrame
+    request_id: str
+    session_id: str
+    identity: Identity
+    send_token: Callable[[str], Awaitable[None]]
+    first_token_deadline: float  # loop time by which the customer must see the first token
+    stream_deadline: float  # loop time by which the whole answer must be complete
+    budget: RetryBudget
+    fallbacks: list[str] = field(default_factory=list)
+    streaming: bool = False
+
+    def remaining(self, cap: float) -> float:
+        """Seconds for the next call: its own cap or what is left of the request's budget.
+
+        Until the first token is out, every call shares the first-token budget (2 s by
+        default); after that, the stream's own deadline applies.
+        """
+        deadline = self.stream_deadline if self.streaming else self.first_token_deadline
+        return max(0.001, min(cap, deadline - asyncio.get_running_loop().time()))
+
+    def stream_remaining(self) -> float:
+        return max(0.001, self.stream_deadline - asyncio.get_running_loop().time())
+
+
 class Pipeline:
     """Answers one query frame; shared by every connection of the process."""
 
@@ -138,20 +214,21 @@ class Pipeline:
         settings: OrchestratorSettings,
         downstreams: Downstreams,
         sessions: SessionStore,
+        orders: OrderStore | None,
         tracer: Tracer,
+        post: PostProcessor,
+        guards: Guards,
     ) -> None:
         self._s = settings
         self._d = downstreams
         self._sessions = sessions
+        self._orders = orders
         self._tracer = tracer
-        self._background: set[asyncio.Task[None]] = set()
+        self.post = post
+        self.guards = guards
+        self._last_good = LastGood()
 
-    async def drain_background(self) -> None:
-        """Wait for fire-and-forget work (session updates) so none is lost at shutdown."""
-        while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)
-
-    async def handle(self, raw: dict[str, Any], received_at: float, emit: Emit) -> None:
+    async def handle(self, raw: dict[str, Any], received_at: float, emit: Emit, identity: Identity) -> None:
         """Answer one parsed frame: tokens then ``done``, or exactly one ``error`` frame."""
         request_id = raw.get("request_id") if isinstance(raw.get("request_id"), str) else None
         seg = Segments(self._tracer)
@@ -167,6 +244,8 @@ class Pipeline:
             try:
                 with seg.segment(spans.ORCHESTRATOR):
                     with seg.segment(spans.VALIDATION):
+                        if identity.error:
+                            raise RequestError(ErrorCode.UNAUTHORIZED, identity.error)
                         try:
                             frame = QueryFrame.model_validate(raw)
                         except ValidationError as exc:
@@ -178,22 +257,28 @@ class Pipeline:
                                 ErrorCode.TOO_LARGE, f"text is longer than {self._s.max_text_chars} characters"
                             )
                     request_id = frame.request_id or f"r-{uuid.uuid4().hex[:16]}"
-                    session_id = frame.session_id or f"s-{uuid.uuid4().hex}"
                     root.set_attribute("request_id", request_id)
-                    done = await asyncio.wait_for(
-                        self._answer(seg, frame, request_id, session_id, send_token),
-                        timeout=self._s.request_timeout_s,
+                    now = asyncio.get_running_loop().time()
+                    req = Request(
+                        seg=seg,
+                        frame=frame,
+                        request_id=request_id,
+                        session_id=frame.session_id or f"s-{uuid.uuid4().hex}",
+                        identity=identity,
+                        send_token=send_token,
+                        first_token_deadline=now + self._s.first_token_budget_s,
+                        stream_deadline=now + self._s.request_timeout_s,
+                        budget=RetryBudget(self._s.retry_budget),
                     )
+                    done = await asyncio.wait_for(self._answer(req), timeout=self._s.request_timeout_s)
                 seg.record(spans.REQUEST, received_at)
                 done["timings_ms"] = seg.timings_ms
                 followup = done.pop("_followup", None)
                 await emit(done)
                 if followup is not None:
-                    self._track(followup(emit))
+                    await self.post.submit("guardrail-verdict", lambda: followup(emit))
             except RequestError as exc:
-                code = exc.code
-                if tokens_sent and code not in (ErrorCode.STREAM_INTERRUPTED,):
-                    code = ErrorCode.STREAM_INTERRUPTED
+                code = ErrorCode.STREAM_INTERRUPTED if tokens_sent else exc.code
                 root.set_attribute("error.code", code.value)
                 await emit(error_frame(request_id, code, exc.message))
             except TimeoutError:
@@ -201,64 +286,76 @@ class Pipeline:
                 root.set_attribute("error.code", code.value)
                 await emit(error_frame(request_id, code, "the answer took too long"))
 
-    async def _answer(
-        self,
-        seg: Segments,
-        frame: QueryFrame,
-        request_id: str,
-        session_id: str,
-        send_token: Callable[[str], Awaitable[None]],
-    ) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._s.request_timeout_s
+    async def _load_session(self, req: Request) -> Session:
+        """The conversation so far; a minimal empty session if the store is unreachable."""
+        with req.seg.segment(spans.SESSION_LOAD):
+            try:
+                session = await self.guards["dynamodb"].run(
+                    lambda: asyncio.wait_for(self._sessions.load(req.session_id), req.remaining(self._s.session_timeout_s))
+                )
+            except Exception as exc:
+                logger.warning("session load failed; continuing without history", extra={"error": type(exc).__name__})
+                req.fallbacks.append("session")
+                return Session(req.session_id)
+        if not session.owned_by(req.identity.customer_id):
+            raise RequestError(ErrorCode.UNAUTHORIZED, "this conversation belongs to another account")
+        return session
+
+    async def _classify(self, req: Request, session: Session, parent: Any) -> intent_pb2.ClassifyResponse:
+        with req.seg.segment(spans.INTENT, parent=parent) as span:
+            try:
+                reply: intent_pb2.ClassifyResponse = await idempotent(self.guards["intent"], req.budget, lambda: self._d.intent.Classify(
+                    intent_pb2.ClassifyRequest(
+                        text=req.frame.text,
+                        # No language hint: filters.language is the *edition* wanted, not the
+                        # language the customer writes in.
+                        context=intent_pb2.SessionContext(
+                            previous_intents=session.intents[-self._s.history_turns :],
+                            turn_count=len(session.intents),
+                        ),
+                    ),
+                    timeout=req.remaining(self._s.intent_timeout_s),
+                    metadata=outgoing_metadata(),
+                ))
+            except grpc.aio.AioRpcError as exc:
+                raise rpc_error(exc, "intent") from None
+            except (BreakerOpenError, BulkheadFullError) as exc:
+                raise rejected(exc, "intent") from None
+            span.set_attribute("intent", reply.intent)
+        return reply
+
+    async def _search(self, req: Request) -> retrieval_pb2.SearchResponse | RequestError:
+        """Vector search; a failure is returned, not raised: non-product intents ignore it."""
+        with req.seg.segment(spans.VECTOR_SEARCH):
+            try:
+                reply: retrieval_pb2.SearchResponse = await idempotent(self.guards["retrieval"], req.budget, lambda: self._d.retrieval.Search(
+                    retrieval_pb2.SearchRequest(
+                        # Twice k, so one edition per series still leaves k picks.
+                        query=req.frame.text,
+                        k=min(2 * self._s.retrieval_k, 50),
+                        filters=to_search_filters(req.frame),
+                        fields=CARD_FIELDS,
+                    ),
+                    timeout=req.remaining(self._s.retrieval_timeout_s),
+                    metadata=outgoing_metadata(),
+                ))
+            except grpc.aio.AioRpcError as exc:
+                return rpc_error(exc, "retrieval")
+            except (BreakerOpenError, BulkheadFullError) as exc:
+                return rejected(exc, "retrieval")
+            return reply
+
+    async def _answer(self, req: Request) -> dict[str, Any]:
         orchestrator_ctx = trace.set_span_in_context(trace.get_current_span())
 
-        def remaining(cap: float) -> float:
-            return max(0.001, min(cap, deadline - loop.time()))
-
         async def session_then_classify() -> tuple[Session, intent_pb2.ClassifyResponse]:
-            with seg.segment(spans.SESSION_LOAD):
-                session = await self._sessions.load(session_id)
-            with seg.segment(spans.INTENT, parent=orchestrator_ctx) as span:
-                try:
-                    reply = await self._d.intent.Classify(
-                        intent_pb2.ClassifyRequest(
-                            text=frame.text,
-                            # No hint: filters.language is the *edition* wanted, not the
-                            # language the customer writes in.
-                            context=intent_pb2.SessionContext(
-                                previous_intents=session.intents[-self._s.history_turns:],
-                                turn_count=len(session.intents),
-                            ),
-                        ),
-                        timeout=remaining(self._s.intent_timeout_s),
-                        metadata=outgoing_metadata(),
-                    )
-                except grpc.aio.AioRpcError as exc:
-                    raise rpc_error(exc, "intent") from None
-                span.set_attribute("intent", reply.intent)
-            return session, reply
+            session = await self._load_session(req)
+            return session, await self._classify(req, session, orchestrator_ctx)
 
-        async def search() -> retrieval_pb2.SearchResponse | RequestError:
-            # Every query is embedded once here; the reply's embedding is what the
-            # semantic cache will key on, so this runs even before the intent is known.
-            with seg.segment(spans.VECTOR_SEARCH):
-                try:
-                    reply: retrieval_pb2.SearchResponse = await self._d.retrieval.Search(
-                        retrieval_pb2.SearchRequest(
-                            # Twice k, so one edition per series still leaves k picks.
-                            query=frame.text, k=min(2 * self._s.retrieval_k, 50),
-                            filters=to_search_filters(frame), fields=CARD_FIELDS,
-                        ),
-                        timeout=remaining(self._s.retrieval_timeout_s),
-                        metadata=outgoing_metadata(),
-                    )
-                except grpc.aio.AioRpcError as exc:
-                    return rpc_error(exc, "retrieval")
-                return reply
-
-        with seg.segment(spans.PARALLEL_RETRIEVAL):
-            search_task = asyncio.create_task(search())
+        with req.seg.segment(spans.PARALLEL_RETRIEVAL):
+            # Retrieval starts before the intent is known: embedding dominates its time,
+            # and running it alongside session + classification keeps it off the path.
+            search_task = asyncio.create_task(self._search(req))
             try:
                 session, classified = await session_then_classify()
             except BaseException:
@@ -269,22 +366,29 @@ class Pipeline:
         intent = classified.intent
         model = ROUTE_MODEL.get(classified.routing.route, "haiku")
         language = classified.language or "en"
-        trace.get_current_span().set_attribute("intent", intent)
-        trace.get_current_span().set_attribute("model", model)
+        span = trace.get_current_span()
+        span.set_attribute("intent", intent)
+        span.set_attribute("model", model)
         products: list[common_pb2.Product] = []
         if intent in PRODUCT_INTENTS and not classified.abstained:
+            key = LastGood.key(req.frame)
             if isinstance(found, RequestError):
-                raise found
-            products = one_edition_per_series(
-                [hit.product for hit in found.results], language, self._s.retrieval_k
-            )
+                cached = self._last_good.get(key) if found.code is not ErrorCode.INVALID_REQUEST else None
+                if cached is None:
+                    raise found
+                hits = cached
+                req.fallbacks.append("retrieval:last_good")
+            else:
+                hits = [hit.product for hit in found.results]
+                self._last_good.put(key, hits)
+            products = one_edition_per_series(hits, language, self._s.retrieval_k)
         if isinstance(found, retrieval_pb2.SearchResponse):
-            seg.timings_ms[spans.QUERY_EMBEDDING] = round(found.embedding_ms, 3)
+            req.seg.timings_ms[spans.QUERY_EMBEDDING] = round(found.embedding_ms, 3)
 
         done: dict[str, Any] = {
             "type": "done",
-            "request_id": request_id,
-            "session_id": session_id,
+            "request_id": req.request_id,
+            "session_id": req.session_id,
             "intent": intent,
             "model": model,
             "cache_hit": False,
@@ -295,27 +399,48 @@ class Pipeline:
             "confidence": round(classified.confidence, 4),
         }
         if model == "none":
-            answer = fixed_reply(intent, language, frame.text, classified.abstained)
+            answer = await self._deterministic(req, classified, language)
             done["backend"] = "deterministic"
-            with seg.segment(spans.RESPONSE_STREAMING):
-                await send_token(answer)
+            with req.seg.segment(spans.RESPONSE_STREAMING):
+                await req.send_token(answer)
         else:
-            answer = await self._generate(seg, frame, session, classified, products, model, send_token, remaining, done)
-        self._after(session_id, intent, frame.text, answer)
+            answer = await self._generate(req, session, classified, products, model, done)
+        if req.fallbacks:
+            done["fallbacks"] = req.fallbacks
+        await self._after(req, intent, answer)
         return done
+
+    async def _deterministic(self, req: Request, classified: intent_pb2.ClassifyResponse, language: str) -> str:
+        """Route ``none``: fixed replies, and order status straight from the orders table."""
+        order_id = find_order_id(req.frame.text)
+        if classified.intent == "order_status" and order_id and not classified.abstained and self._orders:
+            with req.seg.segment("dynamodb-order-lookup"):
+                try:
+                    orders = self._orders
+                    order = await self.guards["dynamodb"].run(
+                        lambda: asyncio.wait_for(
+                            orders.get_for_customer(order_id, req.identity.customer_id),
+                            req.remaining(self._s.session_timeout_s),
+                        )
+                    )
+                except TimeoutError:
+                    raise RequestError(ErrorCode.TIMEOUT, "the order lookup did not answer in time") from None
+                except Exception:
+                    raise RequestError(ErrorCode.UNAVAILABLE, "order lookup is unavailable; try again shortly") from None
+            if order is not None:
+                return order_reply(order, language)
+        return fixed_reply(classified.intent, language, req.frame.text, classified.abstained)
 
     async def _generate(
         self,
-        seg: Segments,
-        frame: QueryFrame,
+        req: Request,
         session: Session,
         classified: intent_pb2.ClassifyResponse,
         products: list[common_pb2.Product],
         model: str,
-        send_token: Callable[[str], Awaitable[None]],
-        remaining: Callable[[float], float],
         done: dict[str, Any],
     ) -> str:
+        seg = req.seg
         with seg.segment(spans.PROMPT_ASSEMBLY):
             history = session.turns[-2 * self._s.history_turns :] if self._s.history_turns else []
             request = inference_pb2.GenerateRequest(
@@ -324,7 +449,7 @@ class Pipeline:
                     system=SYSTEM_PROMPT,
                     history=[common_pb2.Turn(role=r, text=t) for r, t in history],
                     products=[prompt_product(p) for p in products],
-                    question=frame.text,
+                    question=req.frame.text,
                     documents=documents_for(classified.intent, classified.language),
                     language=classified.language or "en",
                     intent=classified.intent,
@@ -332,37 +457,16 @@ class Pipeline:
             )
         pieces: list[str] = []
         with seg.segment(spans.BEDROCK_INVOKE, {"gen_ai.request.model": model}) as span:
-            call = self._d.inference.Generate(
-                request, timeout=remaining(self._s.request_timeout_s), metadata=outgoing_metadata()
-            )
-            stream_start: float | None = None
-            final: inference_pb2.GenerationDone | None = None
             try:
-                iterator = call.__aiter__()
-                while True:
-                    wait = remaining(self._s.first_token_timeout_s) if stream_start is None else None
-                    try:
-                        message = await asyncio.wait_for(anext(iterator), wait)
-                    except StopAsyncIteration:
-                        break
-                    except TimeoutError:
-                        raise RequestError(ErrorCode.TIMEOUT, "the model did not start answering in time") from None
-                    if message.HasField("token"):
-                        if stream_start is None:
-                            stream_start = time.perf_counter()
-                        pieces.append(message.token.text)
-                        await send_token(message.token.text)
-                    elif message.HasField("done"):
-                        final = message.done
-                        break  # the output guardrail's verdict follows off the critical path
-            except grpc.aio.AioRpcError as exc:
-                call.cancel()
-                raise rpc_error(exc, "inference") from None
-            except BaseException:
-                call.cancel()
-                raise
-            if final is None:
-                raise RequestError(ErrorCode.STREAM_INTERRUPTED, "the answer stream ended early")
+                final, stream_start, call = await self._stream(req, request, pieces)
+            except RequestError as exc:
+                # The seed's fallback: Sonnet failing before its first token → Haiku.
+                if model != "sonnet" or pieces or exc.code not in FALLBACK_CODES:
+                    raise
+                req.fallbacks.append("model:sonnet->haiku")
+                span.set_attribute("fallback", "sonnet->haiku")
+                request.model = model = "haiku"
+                final, stream_start, call = await self._stream(req, request, pieces)
             if stream_start is not None:
                 seg.record(spans.RESPONSE_STREAMING, stream_start)
             span.set_attribute("gen_ai.usage.input_tokens", final.usage.input_tokens)
@@ -376,12 +480,15 @@ class Pipeline:
             "output_tokens": final.usage.output_tokens,
             "cost_usd": final.usage.cost_usd,
         }
-        # Inference issue: fallbacks are recorded; the output guardrail's verdict on the
-        # already-streamed answer arrives after `done` and becomes a `guardrail` frame.
+        # Inference issue: a fallback inside the inference service is recorded; the output
+        # guardrail's verdict on the already-streamed answer arrives after `done` and
+        # becomes a `guardrail` frame when it flags the answer.
         done["fallback"] = (
             {"from": final.fallback_from, "to": final.model, "reason": final.fallback_reason}
             if final.fallback_from else None
         )
+        if final.fallback_from:
+            req.fallbacks.append(f"model:{final.fallback_from}->{final.model}")
         request_id = done["request_id"]
 
         async def guardrail_followup(emit: Emit) -> None:
@@ -403,29 +510,61 @@ class Pipeline:
         done["_followup"] = guardrail_followup
         return "".join(pieces)
 
-    def _track(self, work: Awaitable[None]) -> None:
-        """Run ``work`` in the background, tracked so drain waits for it."""
+    async def _stream(
+        self, req: Request, request: inference_pb2.GenerateRequest, pieces: list[str]
+    ) -> tuple[inference_pb2.GenerationDone, float | None, Any]:
+        """Relay one Generate stream to the client; returns its final message, first-token time
+        and the call, still open for the output guardrail's verdict that follows ``done``."""
+        stream_start: float | None = None
+        final: inference_pb2.GenerationDone | None = None
+        try:
+            async with self.guards[f"inference:{request.model}"].call():
+                call = self._d.inference.Generate(
+                    request, timeout=req.stream_remaining(), metadata=outgoing_metadata()
+                )
+                # Sonnet may use only part of the first-token budget, leaving Haiku time to step in.
+                share = SONNET_BUDGET_SHARE if request.model == "sonnet" else 1.0
+                try:
+                    iterator = call.__aiter__()
+                    while True:
+                        wait = req.remaining(self._s.first_token_budget_s) * share if stream_start is None else None
+                        try:
+                            message = await asyncio.wait_for(anext(iterator), wait)
+                        except StopAsyncIteration:
+                            break
+                        except TimeoutError:
+                            raise RequestError(ErrorCode.TIMEOUT, "the model did not start answering in time") from None
+                        if message.HasField("token"):
+                            if stream_start is None:
+                                stream_start = time.perf_counter()
+                                req.streaming = True
+                            pieces.append(message.token.text)
+                            await req.send_token(message.token.text)
+                        elif message.HasField("done"):
+                            final = message.done
+                            break  # the output guardrail's verdict follows off the critical path
+                except grpc.aio.AioRpcError as exc:
+                    call.cancel()
+                    raise rpc_error(exc, "inference") from None
+                except BaseException:
+                    call.cancel()
+                    raise
+                if final is None:
+                    raise RequestError(ErrorCode.STREAM_INTERRUPTED, "the answer stream ended early")
+        except (BreakerOpenError, BulkheadFullError) as exc:
+            raise rejected(exc, "inference") from None
+        return final, stream_start, call
 
-        async def run() -> None:
-            await work
+    async def _after(self, req: Request, intent: str, answer: str) -> None:
+        """Hand the session update to the post-processor (retried, flushed at drain)."""
+        session_id, customer_id, text = req.session_id, req.identity.customer_id, req.frame.text
 
-        task = asyncio.create_task(run())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    def _after(self, session_id: str, intent: str, text: str, answer: str) -> None:
-        """Fire-and-forget post-processing, tracked so drain can wait for it."""
-
-        async def post() -> None:
+        async def update_session() -> None:
             with (
                 self._tracer.start_as_current_span(spans.ASYNC_POSTPROCESSING),
                 self._tracer.start_as_current_span(spans.SESSION_UPDATE),
             ):
-                try:
-                    await self._sessions.append(session_id, intent, text, answer)
-                except Exception:
-                    logger.exception("session update failed")
+                await self._sessions.append(session_id, customer_id, intent, text, answer)
 
-        task = asyncio.create_task(post())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        await self.post.submit(spans.SESSION_UPDATE, update_session)
+

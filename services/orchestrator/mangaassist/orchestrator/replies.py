@@ -6,6 +6,7 @@ The shop's policies are data the answer must quote, not something a model invent
 from __future__ import annotations
 
 import re
+from typing import Any
 
 ORDER_ID = re.compile(r"\b(\d{3}-\d{7}-\d{7}|MA-\d{4}-\d{5})\b", re.IGNORECASE)
 
@@ -32,11 +33,45 @@ FIXED_REPLIES: dict[str, dict[str, str]] = {
         "ja": "ご注文状況をお調べします。ご注文番号（例: 123-4567890-1234567）を教えてください。",
         "en": "I can check that for you. What is your order number (e.g. 123-4567890-1234567)?",
     },
-    "order_status_with_id": {
-        "ja": "ご注文番号 {order_id} を承りました。配送状況は「注文履歴」ページでリアルタイムにご確認いただけます。",
-        "en": "Thanks, order {order_id} noted. Its live delivery status is on your Order History page.",
+    "order_unknown": {
+        "ja": "ご注文番号 {order_id} は、お客様のアカウントでは見つかりませんでした。番号と、ログインしているアカウントをご確認ください。",
+        "en": "I couldn't find order {order_id} on your account. Please check the number and that you are signed in.",
     },
 }
+
+ORDER_STATUS: dict[str, dict[str, str]] = {
+    "processing": {"ja": "ただいま発送準備中です", "en": "is being prepared for shipping"},
+    "shipped": {"ja": "発送済みです", "en": "has shipped"},
+    "delivered": {"ja": "お届け済みです", "en": "was delivered"},
+    "cancelled": {"ja": "キャンセルされています", "en": "was cancelled"},
+}
+
+
+def order_reply(order: dict[str, Any], language: str) -> str:
+    """The deterministic status answer for one of the customer's own orders."""
+    ja = language == "ja"
+    status = ORDER_STATUS.get(str(order.get("status")), {"ja": str(order.get("status")), "en": str(order.get("status"))})
+    items = "、".join(f"{i['title']}×{i['qty']}" for i in order.get("items", [])) if ja else ", ".join(
+        f"{i['title']} x{i['qty']}" for i in order.get("items", [])
+    )
+    if ja:
+        text = f"ご注文 {order['order_id']}（{items}）は{status['ja']}。"
+        if order.get("status") == "shipped" and order.get("carrier"):
+            text += f"配送業者: {order['carrier']}、お問い合わせ番号: {order['tracking']}、お届け予定: {order['eta']}。"
+        elif order.get("status") == "processing" and order.get("eta"):
+            text += f"お届け予定日は{order['eta']}です。"
+        return text
+    text = f"Order {order['order_id']} ({items}) {status['en']}."
+    if order.get("status") == "shipped" and order.get("carrier"):
+        text += f" Carrier: {order['carrier']}, tracking number {order['tracking']}, expected {order['eta']}."
+    elif order.get("status") == "processing" and order.get("eta"):
+        text += f" Expected delivery: {order['eta']}."
+    return text
+
+
+def find_order_id(text: str) -> str | None:
+    match = ORDER_ID.search(text)
+    return match.group(1).upper() if match else None
 
 # Shop policy snippets per FAQ intent, in both languages.
 DOCUMENTS: dict[str, dict[str, list[str]]] = {
@@ -97,10 +132,10 @@ def fixed_reply(intent: str, language: str, text: str, abstained: bool) -> str:
     if abstained:
         return FIXED_REPLIES["clarify"][lang]
     if intent == "order_status":
-        match = ORDER_ID.search(text)
-        if match is None:
+        order_id = find_order_id(text)
+        if order_id is None:
             return FIXED_REPLIES["order_status_ask_id"][lang]
-        return FIXED_REPLIES["order_status_with_id"][lang].format(order_id=match.group(1).upper())
+        return FIXED_REPLIES["order_unknown"][lang].format(order_id=order_id)
     return FIXED_REPLIES.get(intent, FIXED_REPLIES["out_of_scope"])[lang]
 
 

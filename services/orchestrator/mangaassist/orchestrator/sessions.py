@@ -1,4 +1,10 @@
-"""Conversation sessions behind one protocol; in memory until the DynamoDB store lands."""
+"""Conversation sessions behind one protocol: DynamoDB (default) or process memory.
+
+A session holds the last turns of a conversation, a rolling summary of older ones,
+the intents seen so far and the customer who owns it. Turns are appended with
+optimistic concurrency (a version attribute and conditional writes), so two quick
+turns of the same session never overwrite one another.
+"""
 
 from __future__ import annotations
 
@@ -7,48 +13,90 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Protocol
 
+# Bounds that keep a session item far below DynamoDB's 400 KB limit:
+# 12 turns × ≤ 4,000 chars + a 1,000-char summary + 40 intents ≈ 60 KB at worst.
+MAX_TURNS = 12
+MAX_TURN_CHARS = 4_000
+MAX_SUMMARY_CHARS = 1_000
+MAX_INTENTS = 40
+
+
+class SessionOwnershipError(Exception):
+    """The session belongs to another customer (or to a signed-in one while anonymous)."""
+
 
 @dataclass
 class Session:
     session_id: str
     turns: list[tuple[str, str]] = field(default_factory=list)  # (role, text), oldest first
     intents: list[str] = field(default_factory=list)
+    summary: str = ""
+    customer_id: str | None = None
+    version: int = 0
+
+    def owned_by(self, customer_id: str | None) -> bool:
+        """Anyone may use an unowned session; an owned one only its customer."""
+        return self.customer_id is None or self.customer_id == customer_id
+
+    def with_turn(self, intent: str, user_text: str, answer: str, customer_id: str | None) -> Session:
+        """A copy with one more exchange; the oldest turns roll into the summary."""
+        turns = [*self.turns, ("user", user_text[:MAX_TURN_CHARS]), ("assistant", answer[:MAX_TURN_CHARS])]
+        summary = self.summary
+        if len(turns) > MAX_TURNS:
+            dropped, turns = turns[:-MAX_TURNS], turns[-MAX_TURNS:]
+            # Rolling summary: the customer's earlier questions, newest last, bounded.
+            earlier = " | ".join(text[:120] for role, text in dropped if role == "user")
+            summary = (f"{summary} | {earlier}" if summary else earlier)[-MAX_SUMMARY_CHARS:]
+        return Session(
+            session_id=self.session_id,
+            turns=turns,
+            intents=[*self.intents, intent][-MAX_INTENTS:],
+            summary=summary,
+            customer_id=self.customer_id or customer_id,
+            version=self.version + 1,
+        )
 
 
 class SessionStore(Protocol):
     async def load(self, session_id: str) -> Session:
-        """The session, or a new empty one."""
+        """The session, or a new empty one (version 0)."""
         ...
 
-    async def append(self, session_id: str, intent: str, user_text: str, answer: str) -> None:
-        """Record one finished turn."""
+    async def append(
+        self, session_id: str, customer_id: str | None, intent: str, user_text: str, answer: str
+    ) -> None:
+        """Record one finished exchange; raises ``SessionOwnershipError`` for another's session."""
+        ...
+
+    async def close(self) -> None:
         ...
 
 
 class InMemorySessionStore:
-    """Bounded LRU of sessions with an idle TTL, so memory cannot grow without limit."""
+    """Bounded LRU of sessions with an idle TTL: for a single process without DynamoDB."""
 
-    def __init__(self, max_sessions: int, ttl_s: float, max_turns: int = 40) -> None:
+    def __init__(self, max_sessions: int, ttl_s: float) -> None:
         self._data: OrderedDict[str, tuple[float, Session]] = OrderedDict()
         self._max = max_sessions
         self._ttl = ttl_s
-        self._max_turns = max_turns
 
     async def load(self, session_id: str) -> Session:
         entry = self._data.get(session_id)
         if entry is None or time.monotonic() - entry[0] > self._ttl:
             return Session(session_id)
-        stored = entry[1]
-        return Session(session_id, list(stored.turns), list(stored.intents))
+        s = entry[1]
+        return Session(s.session_id, list(s.turns), list(s.intents), s.summary, s.customer_id, s.version)
 
-    async def append(self, session_id: str, intent: str, user_text: str, answer: str) -> None:
-        now = time.monotonic()
-        entry = self._data.pop(session_id, None)
-        session = entry[1] if entry and now - entry[0] <= self._ttl else Session(session_id)
-        session.turns.extend([("user", user_text), ("assistant", answer)])
-        session.intents.append(intent)
-        del session.turns[: -self._max_turns]
-        del session.intents[: -self._max_turns]
-        self._data[session_id] = (now, session)
+    async def append(
+        self, session_id: str, customer_id: str | None, intent: str, user_text: str, answer: str
+    ) -> None:
+        session = await self.load(session_id)
+        if not session.owned_by(customer_id):
+            raise SessionOwnershipError(session_id)
+        self._data.pop(session_id, None)
+        self._data[session_id] = (time.monotonic(), session.with_turn(intent, user_text, answer, customer_id))
         while len(self._data) > self._max:
             self._data.popitem(last=False)
+
+    async def close(self) -> None:
+        self._data.clear()

@@ -44,7 +44,7 @@ def build_app(settings: RetrievalSettings, tracer: Tracer) -> GrpcApp:
         settings,
         service_names=[SERVICE_NAME],
         tracer=tracer,
-        span_names={f"/{SERVICE_NAME}/Search": spans.VECTOR_SEARCH},
+        span_names={f"/{SERVICE_NAME}/Search": spans.VECTOR_SEARCH, f"/{SERVICE_NAME}/Embed": spans.QUERY_EMBEDDING},
         register=lambda server: retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server(servicer, server),
         warm_up=warm_up,
         close=close,

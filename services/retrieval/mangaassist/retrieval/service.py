@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+import numpy as np
 from opentelemetry import trace
 
 from mangaassist.common.errors import ServiceError, invalid_argument
@@ -83,6 +84,26 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
+    async def _embed(self, index: Index, text: str) -> np.ndarray:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, index.embedder.embed_query, text)
+
+    async def Embed(
+        self, request: retrieval_pb2.EmbedRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> retrieval_pb2.EmbedResponse:
+        index = self._index
+        if index is None:
+            raise ServiceError(grpc.StatusCode.UNAVAILABLE, "index is still loading")
+        text = request.text.strip()
+        if not text:
+            raise invalid_argument("text must not be empty")
+        if len(text) > self._max_chars:
+            raise invalid_argument(f"text longer than {self._max_chars} characters")
+        t0 = time.perf_counter()
+        vector = await self._embed(index, text)
+        return retrieval_pb2.EmbedResponse(
+            embedding=vector.tolist(), embedding_ms=(time.perf_counter() - t0) * 1000, model=index.embedder.name
+        )
+
     async def Search(
         self, request: retrieval_pb2.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> retrieval_pb2.SearchResponse:
@@ -104,9 +125,12 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         filters = to_filters(request.filters)
 
         t0 = time.perf_counter()
-        vector = await asyncio.get_running_loop().run_in_executor(
-            self._executor, index.embedder.embed_query, query
-        )
+        if request.query_embedding:
+            if len(request.query_embedding) != index.embedder.dim:
+                raise invalid_argument(f"query_embedding must have {index.embedder.dim} dimensions")
+            vector = np.asarray(request.query_embedding, dtype=np.float32)
+        else:
+            vector = await self._embed(index, query)
         t1 = time.perf_counter()
         hits, candidates = index.store.search(vector, k, filters)
         t2 = time.perf_counter()
@@ -121,7 +145,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
                 for i, score in hits
             ],
             query_embedding=vector.tolist(),
-            embedding_ms=(t1 - t0) * 1000,
+            embedding_ms=(t1 - t0) * 1000 if not request.query_embedding else 0.0,
             search_ms=(t2 - t1) * 1000,
             candidates=candidates,
         )

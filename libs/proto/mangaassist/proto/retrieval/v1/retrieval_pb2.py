@@ -25,19 +25,23 @@ _sym_db = _symbol_database.Default()
 from mangaassist.proto.common.v1 import common_pb2 as mangaassist_dot_proto_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.mangaassist/proto/retrieval/v1/retrieval.proto\x12\x18mangaassist.retrieval.v1\x1a(mangaassist/proto/common/v1/common.proto\"p\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x35\n\x07\x66ilters\x18\x03 \x01(\x0b\x32$.mangaassist.common.v1.SearchFilters\x12\x0e\n\x06\x66ields\x18\x04 \x03(\t\"O\n\rScoredProduct\x12/\n\x07product\x18\x01 \x01(\x0b\x32\x1e.mangaassist.common.v1.Product\x12\r\n\x05score\x18\x02 \x01(\x02\"\xa0\x01\n\x0eSearchResponse\x12\x38\n\x07results\x18\x01 \x03(\x0b\x32\'.mangaassist.retrieval.v1.ScoredProduct\x12\x17\n\x0fquery_embedding\x18\x02 \x03(\x02\x12\x14\n\x0c\x65mbedding_ms\x18\x03 \x01(\x01\x12\x11\n\tsearch_ms\x18\x04 \x01(\x01\x12\x12\n\ncandidates\x18\x05 \x01(\x05\x32o\n\x10RetrievalService\x12[\n\x06Search\x12\'.mangaassist.retrieval.v1.SearchRequest\x1a(.mangaassist.retrieval.v1.SearchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.mangaassist/proto/retrieval/v1/retrieval.proto\x12\x18mangaassist.retrieval.v1\x1a(mangaassist/proto/common/v1/common.proto\"\x1c\n\x0c\x45mbedRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\"G\n\rEmbedResponse\x12\x11\n\tembedding\x18\x01 \x03(\x02\x12\x14\n\x0c\x65mbedding_ms\x18\x02 \x01(\x01\x12\r\n\x05model\x18\x03 \x01(\t\"\x89\x01\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x35\n\x07\x66ilters\x18\x03 \x01(\x0b\x32$.mangaassist.common.v1.SearchFilters\x12\x0e\n\x06\x66ields\x18\x04 \x03(\t\x12\x17\n\x0fquery_embedding\x18\x0f \x03(\x02\"O\n\rScoredProduct\x12/\n\x07product\x18\x01 \x01(\x0b\x32\x1e.mangaassist.common.v1.Product\x12\r\n\x05score\x18\x02 \x01(\x02\"\xa0\x01\n\x0eSearchResponse\x12\x38\n\x07results\x18\x01 \x03(\x0b\x32\'.mangaassist.retrieval.v1.ScoredProduct\x12\x17\n\x0fquery_embedding\x18\x02 \x03(\x02\x12\x14\n\x0c\x65mbedding_ms\x18\x03 \x01(\x01\x12\x11\n\tsearch_ms\x18\x04 \x01(\x01\x12\x12\n\ncandidates\x18\x05 \x01(\x05\x32\xc9\x01\n\x10RetrievalService\x12[\n\x06Search\x12\'.mangaassist.retrieval.v1.SearchRequest\x1a(.mangaassist.retrieval.v1.SearchResponse\x12X\n\x05\x45mbed\x12&.mangaassist.retrieval.v1.EmbedRequest\x1a\'.mangaassist.retrieval.v1.EmbedResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mangaassist.proto.retrieval.v1.retrieval_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SEARCHREQUEST']._serialized_start=118
-  _globals['_SEARCHREQUEST']._serialized_end=230
-  _globals['_SCOREDPRODUCT']._serialized_start=232
-  _globals['_SCOREDPRODUCT']._serialized_end=311
-  _globals['_SEARCHRESPONSE']._serialized_start=314
-  _globals['_SEARCHRESPONSE']._serialized_end=474
-  _globals['_RETRIEVALSERVICE']._serialized_start=476
-  _globals['_RETRIEVALSERVICE']._serialized_end=587
+  _globals['_EMBEDREQUEST']._serialized_start=118
+  _globals['_EMBEDREQUEST']._serialized_end=146
+  _globals['_EMBEDRESPONSE']._serialized_start=148
+  _globals['_EMBEDRESPONSE']._serialized_end=219
+  _globals['_SEARCHREQUEST']._serialized_start=222
+  _globals['_SEARCHREQUEST']._serialized_end=359
+  _globals['_SCOREDPRODUCT']._serialized_start=361
+  _globals['_SCOREDPRODUCT']._serialized_end=440
+  _globals['_SEARCHRESPONSE']._serialized_start=443
+  _globals['_SEARCHRESPONSE']._serialized_end=603
+  _globals['_RETRIEVALSERVICE']._serialized_start=606
+  _globals['_RETRIEVALSERVICE']._serialized_end=807
 # @@protoc_insertion_point(module_scope)

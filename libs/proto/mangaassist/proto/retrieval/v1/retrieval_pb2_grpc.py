@@ -39,6 +39,11 @@ class RetrievalServiceStub:
                 request_serializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.SearchRequest.SerializeToString,
                 response_deserializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.SearchResponse.FromString,
                 _registered_method=True)
+        self.Embed = channel.unary_unary(
+                '/mangaassist.retrieval.v1.RetrievalService/Embed',
+                request_serializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.EmbedRequest.SerializeToString,
+                response_deserializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.EmbedResponse.FromString,
+                _registered_method=True)
 
 
 class RetrievalServiceServicer:
@@ -50,6 +55,14 @@ class RetrievalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Embed(self, request, context):
+        """Embed a query once so the caller can use the vector for its semantic cache and
+        pass it back to Search, instead of embedding twice.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RetrievalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -57,6 +70,11 @@ def add_RetrievalServiceServicer_to_server(servicer, server):
                     servicer.Search,
                     request_deserializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.SearchRequest.FromString,
                     response_serializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.SearchResponse.SerializeToString,
+            ),
+            'Embed': grpc.unary_unary_rpc_method_handler(
+                    servicer.Embed,
+                    request_deserializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.EmbedRequest.FromString,
+                    response_serializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.EmbedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -86,6 +104,33 @@ class RetrievalService:
             '/mangaassist.retrieval.v1.RetrievalService/Search',
             mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.SearchRequest.SerializeToString,
             mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.SearchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Embed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mangaassist.retrieval.v1.RetrievalService/Embed',
+            mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.EmbedRequest.SerializeToString,
+            mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.EmbedResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,179 @@
+"""Latency budgets per segment (the seed's table, as data) and the analysis over them.
+
+Input is a list of *request records*: segment name → wall milliseconds for one request
+(from a ``done`` frame's ``timings_ms`` or from a trace's spans). Output: per-segment
+p50/p95 against budget, violations (p95 above budget by more than the alert threshold),
+the **bottleneck** — the segment that holds most of the time of the slowest 5 % of
+requests along the critical path — and regressions against a baseline judged by
+bootstrap noise rather than a fixed percentage.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+from mangaassist.common import spans as s
+
+Record = Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class Budget:
+    segment: str
+    budget_ms: float  # p95 target
+    alert_pct: float = 20.0  # alarm when p95 exceeds the budget by more than this
+
+
+# The seed's targets (architecture diagram and section 5 trace tree), p95.
+BUDGETS: dict[str, Budget] = {
+    b.segment: b
+    for b in (
+        Budget(s.REQUEST, 2000),
+        Budget(s.API_GATEWAY, 25),
+        Budget(s.VALIDATION, 1),
+        Budget(s.INTENT, 5),
+        Budget(s.CACHE_LOOKUP, 3),
+        Budget(s.SESSION_LOAD, 8),
+        Budget(s.VECTOR_SEARCH, 150),
+        Budget(s.PARALLEL_RETRIEVAL, 150),
+        Budget(s.PROMPT_ASSEMBLY, 5),
+        Budget(s.BEDROCK_INVOKE, 800),
+        Budget(s.MODEL_INFERENCE, 780),
+        Budget(s.GUARDRAILS, 40),
+        Budget(s.RESPONSE_STREAMING, 15),
+        Budget(s.CACHE_WRITE, 5),
+        Budget(s.SESSION_UPDATE, 8),
+        Budget(s.ANALYTICS_EMIT, 2),
+    )
+}
+
+# Sequential, non-overlapping steps from frame arrival to the last token. The parallel
+# step is blamed on its slower branch (vector search, or session load + classification).
+CRITICAL_PATH = (s.API_GATEWAY, s.VALIDATION, s.PARALLEL_RETRIEVAL, s.PROMPT_ASSEMBLY, s.BEDROCK_INVOKE)
+
+
+def p(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
+def attribute(record: Record) -> dict[str, float]:
+    """Split one request's time over critical-path segments (plus ``other``)."""
+    out: dict[str, float] = {}
+    for segment in CRITICAL_PATH:
+        ms = record.get(segment, 0.0)
+        if segment == s.PARALLEL_RETRIEVAL and ms:
+            search = record.get(s.VECTOR_SEARCH, 0.0)
+            control = record.get(s.SESSION_LOAD, 0.0) + record.get(s.INTENT, 0.0)
+            segment = s.VECTOR_SEARCH if search >= control else (
+                s.INTENT if record.get(s.INTENT, 0.0) >= record.get(s.SESSION_LOAD, 0.0) else s.SESSION_LOAD
+            )
+        out[segment] = out.get(segment, 0.0) + ms
+    total = record.get(s.REQUEST, sum(out.values()))
+    out["other"] = max(0.0, total - sum(out.values()))
+    return out
+
+
+@dataclass
+class Analysis:
+    segments: dict[str, dict[str, float]]
+    violations: list[str]
+    bottleneck: str | None
+    bottleneck_share: float
+    requests: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "segments": self.segments,
+            "violations": self.violations,
+            "bottleneck": self.bottleneck,
+            "bottleneck_share": self.bottleneck_share,
+        }
+
+
+def analyze(records: Sequence[Record], budgets: Mapping[str, Budget] = BUDGETS, tail: float = 0.05) -> Analysis:
+    by_segment: dict[str, list[float]] = defaultdict(list)
+    for r in records:
+        for name, ms in r.items():
+            by_segment[name].append(float(ms))
+    segments: dict[str, dict[str, float]] = {}
+    violations = []
+    for name, values in sorted(by_segment.items()):
+        row = {"p50": p(values, 50), "p95": p(values, 95), "n": float(len(values))}
+        budget = budgets.get(name)
+        if budget is not None:
+            row["budget_ms"] = budget.budget_ms
+            row["over_pct"] = 100.0 * (row["p95"] - budget.budget_ms) / budget.budget_ms
+            if row["over_pct"] > budget.alert_pct:
+                violations.append(name)
+        segments[name] = row
+    bottleneck, share = None, 0.0
+    if records:
+        slow = sorted(records, key=lambda r: r.get(s.REQUEST, 0.0), reverse=True)
+        slow = slow[: max(1, round(len(slow) * tail))]
+        blame: dict[str, float] = defaultdict(float)
+        for r in slow:
+            for name, ms in attribute(r).items():
+                blame[name] += ms
+        blame.pop("other", None)
+        total = sum(attribute(r).get("other", 0.0) for r in slow) + sum(blame.values())
+        if blame:
+            bottleneck = max(blame, key=lambda k: blame[k])
+            share = blame[bottleneck] / total if total else 0.0
+    return Analysis(segments, violations, bottleneck, share, len(records))
+
+
+def regressions(
+    baseline: Sequence[Record],
+    current: Sequence[Record],
+    *,
+    resamples: int = 2000,
+    alpha: float = 0.01,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """Segments whose p95 grew beyond run-to-run noise.
+
+    For each segment, bootstrap both runs' p95 and look at the distribution of the
+    difference; a segment regressed when even the low end of its (1 - alpha) interval,
+    Bonferroni-corrected over the segments compared, is above zero. The noise estimate
+    comes from the data of both runs, so a noisy segment needs a larger shift to alarm.
+    """
+    rng = np.random.default_rng(seed)
+    names = sorted({k for r in baseline for k in r} & {k for r in current for k in r})
+    z = NormalDist().inv_cdf(1 - alpha / max(1, len(names)))
+    found: dict[str, dict[str, float]] = {}
+    for name in names:
+        a = np.array([r[name] for r in baseline if name in r], dtype=float)
+        b = np.array([r[name] for r in current if name in r], dtype=float)
+        if len(a) < 20 or len(b) < 20:
+            continue
+        boot_a = np.percentile(rng.choice(a, (resamples, len(a))), 95, axis=1)
+        boot_b = np.percentile(rng.choice(b, (resamples, len(b))), 95, axis=1)
+        diff = boot_b - boot_a
+        # Normal interval on the bootstrap distribution: stable far into the tail, where an
+        # empirical quantile of a few thousand resamples would be a handful of points.
+        low = float(diff.mean() - z * diff.std(ddof=1))
+        if low > 0:
+            found[name] = {
+                "baseline_p95": float(np.percentile(a, 95)),
+                "current_p95": float(np.percentile(b, 95)),
+                "increase_low_ms": low,
+            }
+    return found
+
+
+def records_from_spans(spans: Iterable[Mapping[str, Any]]) -> list[dict[str, float]]:
+    """Request records from exported spans: one per trace that has a root request span."""
+    traces: dict[str, dict[str, float]] = defaultdict(dict)
+    for span in spans:
+        ms = (int(span["end_ns"]) - int(span["start_ns"])) / 1e6
+        record = traces[str(span["trace_id"])]
+        # A client span and its server span share a name; the client's encloses the server's.
+        record[str(span["name"])] = max(record.get(str(span["name"]), 0.0), ms)
+    return [r for r in traces.values() if s.REQUEST in r]

@@ -1,0 +1,210 @@
+"""DynamoDB access through aioboto3: the sessions table, the orders table, their setup.
+
+One long-lived client per process (pool of 25 connections, 1 s connect / 3 s read
+timeouts, adaptive retries — the seed's DynamoDB pool row), created at start and
+closed at stop. Locally it points at a moto server; in AWS at the regional endpoint
+(or the VPC gateway endpoint) through the standard credential chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from contextlib import AsyncExitStack
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aioboto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from mangaassist.orchestrator.sessions import Session, SessionOwnershipError
+
+logger = logging.getLogger(__name__)
+
+_SER = TypeSerializer()
+_DES = TypeDeserializer()
+APPEND_ATTEMPTS = 8
+
+
+def _to_item(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _SER.serialize(v) for k, v in data.items() if v is not None}
+
+
+def _from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _DES.deserialize(v) for k, v in item.items()}
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def load_orders(path: Path) -> list[dict[str, Any]]:
+    """The sample orders file (a JSON list of order items)."""
+    orders: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
+    return orders
+
+
+class DynamoClient:
+    """Owns the aioboto3 DynamoDB client for the process."""
+
+    def __init__(self, region: str, endpoint_url: str | None, max_connections: int = 25) -> None:
+        self._region = region
+        self._endpoint = endpoint_url
+        self._max = max_connections
+        self._stack = AsyncExitStack()
+        self.client: Any = None
+
+    async def open(self) -> None:
+        config = Config(
+            region_name=self._region,
+            max_pool_connections=self._max,
+            connect_timeout=1.0,
+            read_timeout=3.0,
+            retries={"max_attempts": 3, "mode": "adaptive"},
+            tcp_keepalive=True,
+        )
+        session = aioboto3.Session()
+        self.client = await self._stack.enter_async_context(
+            session.client("dynamodb", endpoint_url=self._endpoint, config=config)
+        )
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+    async def ensure_table(self, name: str, key: str, ttl_attribute: str | None = None) -> None:
+        """Create ``name`` (on-demand) unless it exists; idempotent across processes."""
+        try:
+            await self.client.describe_table(TableName=name)
+        except ClientError as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise
+            try:
+                await self.client.create_table(
+                    TableName=name,
+                    KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+                    AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+                    BillingMode="PAY_PER_REQUEST",
+                )
+            except ClientError as create_exc:
+                if _code(create_exc) != "ResourceInUseException":
+                    raise
+            for _ in range(100):
+                desc = await self.client.describe_table(TableName=name)
+                if desc["Table"]["TableStatus"] == "ACTIVE":
+                    break
+                await asyncio.sleep(0.05)
+            if ttl_attribute:
+                await self.client.update_time_to_live(
+                    TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute}
+                )
+
+
+class DynamoSessionStore:
+    """Sessions in DynamoDB: bounded items, TTL, optimistic concurrency on ``version``."""
+
+    def __init__(self, db: DynamoClient, table: str, ttl_s: float) -> None:
+        self._db = db
+        self._table = table
+        self._ttl = ttl_s
+
+    async def load(self, session_id: str) -> Session:
+        reply = await self._db.client.get_item(
+            TableName=self._table, Key={"session_id": {"S": session_id}}, ConsistentRead=True
+        )
+        if "Item" not in reply:
+            return Session(session_id)
+        data = _from_item(reply["Item"])
+        version = int(data.get("version", 0))
+        if float(data.get("expires_at", 0)) < time.time():
+            # TTL deletion is lazy; an expired item is an empty session that keeps its version.
+            return Session(session_id, version=version)
+        return Session(
+            session_id=session_id,
+            turns=[(t["r"], t["t"]) for t in data.get("turns", [])],
+            intents=list(data.get("intents", [])),
+            summary=str(data.get("summary", "")),
+            customer_id=data.get("customer_id"),
+            version=version,
+        )
+
+    async def append(
+        self, session_id: str, customer_id: str | None, intent: str, user_text: str, answer: str
+    ) -> None:
+        for _ in range(APPEND_ATTEMPTS):
+            current = await self.load(session_id)
+            if not current.owned_by(customer_id):
+                raise SessionOwnershipError(session_id)
+            new = current.with_turn(intent, user_text, answer, customer_id)
+            item = _to_item(
+                {
+                    "session_id": session_id,
+                    "customer_id": new.customer_id,
+                    "turns": [{"r": r, "t": t} for r, t in new.turns],
+                    "intents": new.intents,
+                    "summary": new.summary,
+                    "version": new.version,
+                    "updated_at": Decimal(str(round(time.time(), 3))),
+                    "expires_at": int(time.time() + self._ttl),
+                }
+            )
+            condition: dict[str, Any] = (
+                {"ConditionExpression": "attribute_not_exists(session_id)"}
+                if current.version == 0
+                else {
+                    "ConditionExpression": "version = :v",
+                    "ExpressionAttributeValues": {":v": {"N": str(current.version)}},
+                }
+            )
+            try:
+                await self._db.client.put_item(TableName=self._table, Item=item, **condition)
+                return
+            except ClientError as exc:
+                if _code(exc) != "ConditionalCheckFailedException":
+                    raise
+                # Another turn of this session landed first: re-read and append after it.
+        raise RuntimeError(f"session update lost {APPEND_ATTEMPTS} races in a row")
+
+    async def close(self) -> None:
+        """The shared client is closed by its owner."""
+
+
+class OrderStore:
+    """The orders table: read by order id; answers only the customer who placed the order."""
+
+    def __init__(self, db: DynamoClient, table: str) -> None:
+        self._db = db
+        self._table = table
+
+    async def get_for_customer(self, order_id: str, customer_id: str | None) -> dict[str, Any] | None:
+        """The order, or ``None`` when it does not exist *or* belongs to someone else.
+
+        Both cases look the same to the caller, so order ids cannot be probed.
+        """
+        if customer_id is None:
+            return None
+        reply = await self._db.client.get_item(TableName=self._table, Key={"order_id": {"S": order_id}})
+        if "Item" not in reply:
+            return None
+        order = _from_item(reply["Item"])
+        return order if order.get("customer_id") == customer_id else None
+
+    async def seed(self, orders: list[dict[str, Any]]) -> int:
+        """Insert the sample orders that are not there yet (idempotent)."""
+        created = 0
+        for order in orders:
+            try:
+                await self._db.client.put_item(
+                    TableName=self._table,
+                    Item=_to_item(order),
+                    ConditionExpression="attribute_not_exists(order_id)",
+                )
+                created += 1
+            except ClientError as exc:
+                if _code(exc) != "ConditionalCheckFailedException":
+                    raise
+        return created

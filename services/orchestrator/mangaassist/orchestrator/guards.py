@@ -1,0 +1,136 @@
+"""One breaker + bulkhead per downstream, and the retry policy for idempotent calls.
+
+Every outbound call of the pipeline goes through ``Guard.call()``: refused at once when
+the downstream's breaker is open (no network touched), limited by its bulkhead, timed,
+and its outcome recorded. Which errors count against a downstream is decided here, in
+one place: timeouts and unavailability do; a request the downstream rejected as
+invalid does not; a call we cancelled ourselves (a cache hit made it moot) is not
+recorded at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+import grpc
+from opentelemetry import trace
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from websockets.exceptions import ConnectionClosed
+
+from mangaassist.common.resilience import PRESETS, BreakerConfig, BreakerOpenError, Bulkhead, CircuitBreaker
+from mangaassist.orchestrator.schema import ErrorCode, RequestError
+
+T = TypeVar("T")
+
+NOT_FAILURES = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND})
+TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE})
+
+# Internal gRPC services have no row in the seed's table; they get the OpenSearch row's
+# shape with a 5-failure threshold.
+INTERNAL = BreakerConfig(failure_threshold=5, window_s=20, cooldown_s=10, recovery_successes=2)
+
+# name -> (breaker preset, bulkhead limit) — the seed's bulkhead sizes where it has them.
+DOWNSTREAMS: dict[str, tuple[BreakerConfig, int]] = {
+    "intent": (INTERNAL, 25),
+    "retrieval": (PRESETS["opensearch"], 25),
+    "inference:haiku": (PRESETS["bedrock"], 40),
+    "inference:sonnet": (PRESETS["bedrock"], 40),
+    "dynamodb": (PRESETS["dynamodb"], 20),
+    "redis": (PRESETS["redis"], 15),
+}
+
+
+# Contract errors that say the downstream failed (as opposed to the client or its input).
+DOWNSTREAM_FAULTS = frozenset(
+    {ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT, ErrorCode.STREAM_INTERRUPTED, ErrorCode.INTERNAL, ErrorCode.RATE_LIMITED}
+)
+
+
+def counts_as_failure(exc: BaseException) -> bool:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return exc.code() not in NOT_FAILURES
+    if isinstance(exc, RequestError):
+        return exc.code in DOWNSTREAM_FAULTS
+    # The customer hanging up mid-stream says nothing about the downstream.
+    return not isinstance(exc, asyncio.CancelledError | ConnectionClosed)
+
+
+class Guard:
+    def __init__(self, name: str, breaker: CircuitBreaker, bulkhead: Bulkhead) -> None:
+        self.name = name
+        self.breaker = breaker
+        self.bulkhead = bulkhead
+
+    @asynccontextmanager
+    async def call(self) -> AsyncIterator[None]:
+        """Admit one call (or raise ``BreakerOpenError`` / ``BulkheadFullError``) and record it."""
+        if not self.breaker.allow():
+            trace.get_current_span().set_attribute("breaker.rejected", self.name)
+            raise BreakerOpenError(self.name)
+        async with self.bulkhead:
+            start = time.perf_counter()
+            try:
+                yield
+            except asyncio.CancelledError:
+                self.breaker.release()
+                raise
+            except BaseException as exc:
+                self.breaker.record(not counts_as_failure(exc), time.perf_counter() - start)
+                raise
+            self.breaker.record(True, time.perf_counter() - start)
+
+    async def run(self, fn: Callable[[], Awaitable[T]]) -> T:
+        async with self.call():
+            return await fn()
+
+
+class Guards:
+    """The process's guards, built once from settings (presets overridable per name)."""
+
+    def __init__(self, overrides: dict[str, dict[str, float]] | None = None, queue_wait_s: float = 0.25) -> None:
+        self.by_name: dict[str, Guard] = {}
+        for name, (preset, limit) in DOWNSTREAMS.items():
+            family = name.split(":")[0]
+            config = BreakerConfig(**{**preset.__dict__, **(overrides or {}).get(family, {})})
+            self.by_name[name] = Guard(
+                name, CircuitBreaker(name, config), Bulkhead(name, limit, max_queue=limit, max_wait_s=queue_wait_s)
+            )
+
+    def __getitem__(self, name: str) -> Guard:
+        return self.by_name[name]
+
+    def snapshot(self) -> dict[str, dict[str, object]]:
+        return {
+            name: {"breaker": g.breaker.snapshot(), "bulkhead": g.bulkhead.snapshot()}
+            for name, g in self.by_name.items()
+        }
+
+
+class RetryBudget:
+    """Retries one request may spend across all its calls (no retry storms under outage)."""
+
+    def __init__(self, retries: int) -> None:
+        self.left = retries
+
+    def take(self, exc: BaseException) -> bool:
+        if isinstance(exc, grpc.aio.AioRpcError) and exc.code() in TRANSIENT and self.left > 0:
+            self.left -= 1
+            return True
+        return False
+
+
+async def idempotent(guard: Guard, budget: RetryBudget, fn: Callable[[], Awaitable[T]]) -> T:
+    """Run an idempotent call through its guard, retrying transient failures with full jitter."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception(budget.take),
+        wait=wait_random_exponential(multiplier=0.02, max=0.2),
+        stop=stop_after_attempt(3),
+        reraise=True,
+    ):
+        with attempt:
+            return await guard.run(fn)
+    raise AssertionError("unreachable: tenacity reraises the last error")

@@ -1,0 +1,112 @@
+"""The pipeline's fallbacks and breakers, with in-memory fake downstreams (unit test).
+
+Fakes stand in for the gRPC stubs only; the pipeline, guards and session store are real.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from opentelemetry.sdk.trace import TracerProvider
+
+from mangaassist.orchestrator.auth import Identity
+from mangaassist.orchestrator.config import OrchestratorSettings
+from mangaassist.orchestrator.guards import Guards
+from mangaassist.orchestrator.pipeline import Downstreams, Pipeline
+from mangaassist.orchestrator.postprocess import PostProcessor
+from mangaassist.orchestrator.sessions import InMemorySessionStore
+from mangaassist.proto.common.v1 import common_pb2
+from mangaassist.proto.inference.v1 import inference_pb2
+from mangaassist.proto.intent.v1 import intent_pb2
+from mangaassist.proto.retrieval.v1 import retrieval_pb2
+
+
+def unavailable() -> grpc.aio.AioRpcError:
+    return grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(), "down")
+
+
+class FakeIntent:
+    async def Classify(self, request: Any, **_: Any) -> intent_pb2.ClassifyResponse:
+        return intent_pb2.ClassifyResponse(
+            intent="product_recommendation", confidence=0.9, language="en",
+            routing=intent_pb2.RoutingDecision(route=intent_pb2.ROUTE_SONNET, reason="test"),
+        )
+
+
+class FakeRetrieval:
+    async def Search(self, request: Any, **_: Any) -> retrieval_pb2.SearchResponse:
+        product = common_pb2.Product(asin="B0X", series_id="x", title="X", price_jpy=500, language="en")
+        return retrieval_pb2.SearchResponse(results=[retrieval_pb2.ScoredProduct(product=product, score=0.9)])
+
+
+class FakeCall:
+    def __init__(self, model: str, sonnet_down: bool) -> None:
+        self.model = model
+        self.sonnet_down = sonnet_down
+
+    def cancel(self) -> bool:
+        return True
+
+    async def __aiter__(self) -> AsyncIterator[inference_pb2.GenerateResponse]:
+        if self.model == "sonnet" and self.sonnet_down:
+            raise unavailable()
+        yield inference_pb2.GenerateResponse(token=inference_pb2.TokenChunk(text="hi"))
+        yield inference_pb2.GenerateResponse(done=inference_pb2.GenerationDone(model=self.model, backend="fake"))
+
+
+class FakeInference:
+    def __init__(self) -> None:
+        self.sonnet_down = True
+        self.calls: list[str] = []
+
+    def Generate(self, request: inference_pb2.GenerateRequest, **_: Any) -> FakeCall:
+        self.calls.append(request.model)
+        return FakeCall(request.model, self.sonnet_down)
+
+
+def make_pipeline() -> tuple[Pipeline, FakeInference]:
+    inference = FakeInference()
+    downstreams = Downstreams(intent=FakeIntent(), retrieval=FakeRetrieval(), inference=inference)  # type: ignore[arg-type]
+    settings = OrchestratorSettings(session_backend="memory")
+    pipeline = Pipeline(
+        settings, downstreams, InMemorySessionStore(100, 60), None,
+        TracerProvider().get_tracer("t"), PostProcessor(), Guards(),
+    )
+    return pipeline, inference
+
+
+async def run(pipeline: Pipeline, n: int) -> dict[str, Any]:
+    frames: list[dict[str, Any]] = []
+
+    async def emit(frame: dict[str, Any]) -> None:
+        frames.append(json.loads(json.dumps(frame)))
+
+    await pipeline.handle({"type": "query", "text": "recommend", "request_id": f"r{n}"}, 0.0, emit, Identity())
+    return frames[-1]
+
+
+async def test_sonnet_down_is_answered_by_haiku_and_its_breaker_opens() -> None:
+    pipeline, inference = make_pipeline()
+    results = [await run(pipeline, n) for n in range(12)]
+    assert all(r["type"] == "done" and r["model"] == "haiku" for r in results)
+    assert all(r["fallbacks"] == ["model:sonnet->haiku"] for r in results)
+    # After 5 failures the Sonnet breaker is open: later requests skip Sonnet without a call.
+    assert inference.calls.count("sonnet") == 5
+    assert pipeline.guards["inference:sonnet"].breaker.state == "open"
+    await pipeline.post.drain(1.0)
+
+
+async def test_sonnet_recovered_is_used_again_after_the_cooldown() -> None:
+    pipeline, inference = make_pipeline()
+    for n in range(5):
+        await run(pipeline, n)
+    breaker = pipeline.guards["inference:sonnet"].breaker
+    assert breaker.state == "open"
+    inference.sonnet_down = False
+    breaker._opened_at -= breaker.config.cooldown_s  # the cooldown has passed
+    results = [await run(pipeline, n) for n in range(3)]
+    assert [r["model"] for r in results] == ["sonnet"] * 3 and breaker.state == "closed"
+    await pipeline.post.drain(1.0)
