@@ -4,8 +4,10 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 STAMP := .venv/.installed
 GRPCURL := .tools/grpcurl
+COMPOSE := .tools/docker-compose
+DEPLOY_STAMP := .venv-deploy/.installed
 
-.PHONY: up test unit integration chat proto proto-check lint bench lock clean install tools
+.PHONY: up test unit integration chat proto proto-check lint bench profile lock clean install tools compose-check deploy-check deploy-lock
 
 $(STAMP): requirements.lock scripts/bootstrap.sh
 	scripts/bootstrap.sh
@@ -15,14 +17,23 @@ install: $(STAMP)
 $(GRPCURL): | $(STAMP)
 	scripts/fetch_grpcurl.sh
 
-tools: $(GRPCURL)
+$(COMPOSE): | $(STAMP)
+	scripts/fetch_compose.sh
+
+tools: $(GRPCURL) $(COMPOSE)
+
+# The CDK / cfn-lint toolchain is heavy: it lives in its own venv so images and .venv stay lean.
+$(DEPLOY_STAMP): deploy/requirements.lock
+	@test -x .venv-deploy/bin/python || $${PYTHON:-python3.11} -m venv .venv-deploy
+	.venv-deploy/bin/python -m pip install --quiet --disable-pip-version-check -r deploy/requirements.lock
+	touch $@
 
 ## up: run the whole local cluster in the foreground (Ctrl-C stops it)
 up: $(STAMP)
 	$(PY) -m mangaassist.devtools.up
 
 ## test: the full suite — stubs fresh, lint clean, unit + integration + end to end
-test: $(STAMP) $(GRPCURL) proto-check lint
+test: $(STAMP) $(GRPCURL) proto-check lint deploy-check
 	$(PY) -m pytest
 
 ## chat: stream one answer in the terminal: make chat Q="おすすめのダークファンタジーは？"
@@ -46,10 +57,28 @@ bench: $(STAMP)
 	$(PY) -m bench.e2e
 	$(PY) -m bench.inference
 
+## profile: drive load through the running mesh (make up) and write the latency report
+profile: $(STAMP)
+	@$(PY) -m mangaassist.devtools.profile
+
 ## lock: re-pin requirements.lock from requirements.in in a scratch venv
 lock:
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && python3.11 -m venv "$$tmp/v" && \
 	"$$tmp/v/bin/pip" install -q -r requirements.in && "$$tmp/v/bin/pip" freeze > requirements.lock
 
+## compose-check: validate deploy/compose.yaml with the Compose binary (no engine needed)
+compose-check: $(COMPOSE)
+	$(COMPOSE) -f deploy/compose.yaml config --quiet && echo "deploy/compose.yaml is valid"
+
+## deploy-check: everything under deploy/ offline: compose, image requirements, CDK synth + assertions, cfn-lint
+deploy-check: $(STAMP) $(DEPLOY_STAMP) $(COMPOSE) compose-check
+	$(PY) deploy/tools/service_requirements.py --check
+	cd deploy && JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 ../.venv-deploy/bin/python -m pytest
+
+## deploy-lock: re-pin deploy/requirements.lock from deploy/requirements.in in a scratch venv
+deploy-lock:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && python3.11 -m venv "$$tmp/v" && \
+	"$$tmp/v/bin/pip" install -q -r deploy/requirements.in && "$$tmp/v/bin/pip" freeze > deploy/requirements.lock
+
 clean:
-	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .venv-deploy .tools .pytest_cache .mypy_cache .ruff_cache

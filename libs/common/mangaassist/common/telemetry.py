@@ -13,11 +13,23 @@ from opentelemetry import propagate
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.aws import AwsXRayPropagator
 from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import DefaultGetter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+
+class _LowerCaseGetter(DefaultGetter):
+    """Read carrier keys case-insensitively: gRPC lower-cases every metadata key."""
+
+    def get(self, carrier: Mapping[str, str], key: str) -> list[str] | None:  # type: ignore[override]
+        value = carrier.get(key.lower())
+        return [value] if value is not None else None
+
+
+_LOWER_CASE_GETTER = _LowerCaseGetter()
 
 
 def export_configured() -> bool:
@@ -57,7 +69,8 @@ def outgoing_metadata(extra: Iterable[tuple[str, str]] = ()) -> tuple[tuple[str,
     """gRPC metadata carrying the current trace context (``traceparent``) plus ``extra``."""
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
-    return tuple(carrier.items()) + tuple(extra)
+    # gRPC metadata keys must be lower case (the X-Ray propagator writes X-Amzn-Trace-Id).
+    return tuple((k.lower(), v) for k, v in carrier.items()) + tuple(extra)
 
 
 def context_from_metadata(
@@ -67,4 +80,4 @@ def context_from_metadata(
     carrier: Mapping[str, str] = {
         k: v for k, v in (metadata or ()) if isinstance(v, str)
     }
-    return propagate.extract(carrier)
+    return propagate.extract(carrier, getter=_LOWER_CASE_GETTER)

@@ -236,7 +236,9 @@ class Pipeline:
 
         async def send_token(text: str) -> None:
             nonlocal tokens_sent
+            started = time.perf_counter()
             await emit({"type": "token", "request_id": request_id, "text": text})
+            seg.add_delivery(started)
             tokens_sent += 1
 
         with seg.segment(spans.REQUEST) as root:
@@ -272,6 +274,7 @@ class Pipeline:
                     )
                     done = await asyncio.wait_for(self._answer(req), timeout=self._s.request_timeout_s)
                 seg.record(spans.REQUEST, received_at)
+                seg.close_delivery()
                 done["timings_ms"] = seg.timings_ms
                 followup = done.pop("_followup", None)
                 await emit(done)
@@ -401,8 +404,7 @@ class Pipeline:
         if model == "none":
             answer = await self._deterministic(req, classified, language)
             done["backend"] = "deterministic"
-            with req.seg.segment(spans.RESPONSE_STREAMING):
-                await req.send_token(answer)
+            await req.send_token(answer)
         else:
             answer = await self._generate(req, session, classified, products, model, done)
         if req.fallbacks:
@@ -458,7 +460,7 @@ class Pipeline:
         pieces: list[str] = []
         with seg.segment(spans.BEDROCK_INVOKE, {"gen_ai.request.model": model}) as span:
             try:
-                final, stream_start, call = await self._stream(req, request, pieces)
+                final, call = await self._stream(req, request, pieces)
             except RequestError as exc:
                 # The seed's fallback: Sonnet failing before its first token → Haiku.
                 if model != "sonnet" or pieces or exc.code not in FALLBACK_CODES:
@@ -466,9 +468,7 @@ class Pipeline:
                 req.fallbacks.append("model:sonnet->haiku")
                 span.set_attribute("fallback", "sonnet->haiku")
                 request.model = model = "haiku"
-                final, stream_start, call = await self._stream(req, request, pieces)
-            if stream_start is not None:
-                seg.record(spans.RESPONSE_STREAMING, stream_start)
+                final, call = await self._stream(req, request, pieces)
             span.set_attribute("gen_ai.usage.input_tokens", final.usage.input_tokens)
             span.set_attribute("gen_ai.usage.output_tokens", final.usage.output_tokens)
         seg.timings_ms[spans.MODEL_INFERENCE] = round(final.time_to_first_token_ms, 3)
@@ -512,9 +512,9 @@ class Pipeline:
 
     async def _stream(
         self, req: Request, request: inference_pb2.GenerateRequest, pieces: list[str]
-    ) -> tuple[inference_pb2.GenerationDone, float | None, Any]:
-        """Relay one Generate stream to the client; returns its final message, first-token time
-        and the call, still open for the output guardrail's verdict that follows ``done``."""
+    ) -> tuple[inference_pb2.GenerationDone, Any]:
+        """Relay one Generate stream to the client; returns its final message and the call,
+        still open for the output guardrail's verdict that follows ``done``."""
         stream_start: float | None = None
         final: inference_pb2.GenerationDone | None = None
         try:
@@ -553,7 +553,7 @@ class Pipeline:
                     raise RequestError(ErrorCode.STREAM_INTERRUPTED, "the answer stream ended early")
         except (BreakerOpenError, BulkheadFullError) as exc:
             raise rejected(exc, "inference") from None
-        return final, stream_start, call
+        return final, call
 
     async def _after(self, req: Request, intent: str, answer: str) -> None:
         """Hand the session update to the post-processor (retried, flushed at drain)."""

@@ -14,11 +14,15 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 
+from mangaassist.common import spans
+
 
 class Segments:
     def __init__(self, tracer: Tracer) -> None:
         self._tracer = tracer
         self.timings_ms: dict[str, float] = {}
+        self._delivery_s = 0.0
+        self._delivery_first: tuple[float, int] | None = None
 
     @contextmanager
     def segment(
@@ -40,6 +44,27 @@ class Segments:
                 raise
             finally:
                 self.record(name, start)
+
+    def add_delivery(self, started: float) -> None:
+        """Count one frame's send time toward ``response-streaming``.
+
+        The seed's ``response-streaming`` (5-15 ms) is the cost of delivering the stream,
+        not the model's generation time (that is ``bedrock-invoke``), so it is the sum of
+        the time spent sending token frames.
+        """
+        now = time.perf_counter()
+        if self._delivery_first is None:
+            self._delivery_first = (started, time.time_ns())
+        self._delivery_s += now - started
+
+    def close_delivery(self) -> None:
+        """Record ``response-streaming`` (and its span, anchored at the first token)."""
+        if self._delivery_first is None:
+            return
+        self.timings_ms[spans.RESPONSE_STREAMING] = round(self._delivery_s * 1000, 3)
+        start_ns = self._delivery_first[1]
+        span = self._tracer.start_span(spans.RESPONSE_STREAMING, start_time=start_ns)
+        span.end(end_time=start_ns + int(self._delivery_s * 1e9))
 
     def record(self, name: str, start: float, end: float | None = None) -> None:
         """Store ``name``'s wall time from ``start`` (a ``perf_counter`` reading)."""

@@ -1,0 +1,30 @@
+"""CDK entry point: ``cdk synth`` / ``cdk deploy`` run this (see cdk.json).
+
+Account and region come from the CLI's credentials (CDK_DEFAULT_ACCOUNT / _REGION); with
+neither set the stack synthesises environment-agnostic, which is how the tests run offline.
+Run from this directory (``python app.py`` puts it on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import aws_cdk as cdk
+from mangaassist_cdk.config import DeploySettings
+from mangaassist_cdk.stack import MangaAssistStack
+
+
+def build(app: cdk.App) -> MangaAssistStack:
+    settings = DeploySettings.from_context(app.node.try_get_context)
+    account, region = os.environ.get("CDK_DEFAULT_ACCOUNT"), os.environ.get("CDK_DEFAULT_REGION")
+    env = cdk.Environment(account=account, region=region) if account and region else None
+    stack = MangaAssistStack(app, "MangaAssist", settings=settings, env=env,
+                             description="MangaAssist chat assistant: gRPC mesh on ECS Fargate, no NAT")
+    cdk.Tags.of(stack).add("project", "mangaassist")
+    return stack
+
+
+if __name__ == "__main__":
+    application = cdk.App()
+    build(application)
+    application.synth()

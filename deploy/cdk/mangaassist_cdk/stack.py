@@ -1,0 +1,584 @@
+"""The MangaAssist stack: the seed's network design (section 6) on ECS Fargate.
+
+- A VPC with public subnets (only the load balancer lives there) and private *isolated*
+  subnets for every task: **no NAT gateway**. Every AWS call leaves through a VPC
+  endpoint — interface endpoints for Bedrock runtime, CloudWatch Logs and Monitoring,
+  X-Ray, ECR (api, dkr) and OpenSearch Serverless; gateway endpoints (free) for DynamoDB
+  and S3 (ECR keeps image layers in S3, so Fargate pulls images without a NAT).
+- One ECS service per mesh service, each with its own task definition, task role and
+  security group, an ADOT collector sidecar, container health checks and autoscaling.
+  The orchestrator finds the gRPC services through ECS Service Connect (Cloud Map
+  namespace + an Envoy proxy per task), which balances each gRPC *request* across tasks
+  — plain Cloud Map DNS would pin a long-lived HTTP/2 channel to one task.
+- Only the orchestrator may reach the internal services (security-group references);
+  only the load balancer may reach the orchestrator.
+- Data: DynamoDB sessions (TTL) and orders, an OpenSearch Serverless vector collection
+  with its encryption / network / data-access policies, an ElastiCache Valkey 8.2
+  replication group (vector search for the semantic cache), a Bedrock guardrail.
+- Public entry: an internet-facing ALB holding the WebSocket natively (the README
+  explains the choice over API Gateway WebSocket).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_bedrock as bedrock
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticache as elasticache
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_opensearchserverless as aoss
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_servicediscovery as servicediscovery
+from constructs import Construct
+
+from mangaassist_cdk.config import REPO_ROOT, SERVICES, DeploySettings, ServiceSpec
+
+NAMESPACE = "mangaassist.local"
+COLLECTION_NAME = "mangaassist-products"
+METRICS_LOG_GROUP = "/mangaassist/metrics"
+REGION_PLACEHOLDER = "${env:AWS_REGION}"
+PULL_THROUGH_PREFIX = "ecr-public"
+# Seconds a task gets after SIGTERM: the services drain for DRAIN_GRACE_S (10 s) first.
+STOP_TIMEOUT_S = 30
+RETENTION = {
+    7: logs.RetentionDays.ONE_WEEK, 14: logs.RetentionDays.TWO_WEEKS, 30: logs.RetentionDays.ONE_MONTH,
+    90: logs.RetentionDays.THREE_MONTHS, 365: logs.RetentionDays.ONE_YEAR,
+}
+# Files the image build never needs (also in .dockerignore); keeps asset staging small.
+ASSET_EXCLUDES = [
+    ".git", ".venv", ".venv-deploy", ".tools", ".cache", ".mypy_cache", ".ruff_cache",
+    ".pytest_cache", "**/__pycache__", "cdk.out", "deploy/cdk/cdk.out", "test-artifacts",
+    "bench/results", "tests",
+]
+
+
+@dataclass
+class MeshService:
+    spec: ServiceSpec
+    security_group: ec2.SecurityGroup
+    task_role: iam.Role
+    service: ecs.FargateService | None = None
+
+
+class MangaAssistStack(cdk.Stack):
+    """Everything MangaAssist needs in one region, with no NAT gateway."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: DeploySettings,
+                 env: cdk.Environment | None = None, description: str | None = None) -> None:
+        super().__init__(scope, construct_id, env=env, description=description)
+        self.settings = settings
+        self._scaling: dict[str, ecs.ScalableTaskCount] = {}
+
+        self.vpc = ec2.Vpc(
+            self, "Vpc",
+            max_azs=settings.max_azs,
+            nat_gateways=0,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
+                ec2.SubnetConfiguration(name="private", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=22),
+            ],
+        )
+        self.private_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+
+        self.mesh = {
+            spec.name: MeshService(
+                spec=spec,
+                security_group=ec2.SecurityGroup(
+                    self, f"{spec.name.title()}Sg", vpc=self.vpc, allow_all_outbound=True,
+                    description=f"MangaAssist {spec.name} tasks",
+                ),
+                task_role=iam.Role(
+                    self, f"{spec.name.title()}TaskRole",
+                    assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+                    description=f"MangaAssist {spec.name}: only what this service calls",
+                ),
+            )
+            for spec in SERVICES
+        }
+        orchestrator_sg = self.mesh["orchestrator"].security_group
+        for name, mesh in self.mesh.items():
+            if name != "orchestrator":
+                mesh.security_group.add_ingress_rule(
+                    orchestrator_sg, ec2.Port.tcp(mesh.spec.port), f"gRPC {name} from the orchestrator only",
+                )
+
+        self._endpoints()
+        self._data()
+        self._guardrail()
+        self._telemetry()
+        self._cluster()
+        self._services()
+
+    # ---- network -------------------------------------------------------------------
+
+    def _endpoints(self) -> None:
+        """Interface endpoints (private DNS) reachable only from the task security groups."""
+        self.endpoint_sg = ec2.SecurityGroup(
+            self, "EndpointSg", vpc=self.vpc, allow_all_outbound=False,
+            description="VPC interface endpoints: HTTPS from MangaAssist tasks",
+        )
+        for mesh in self.mesh.values():
+            self.endpoint_sg.add_ingress_rule(mesh.security_group, ec2.Port.tcp(443), f"HTTPS from {mesh.spec.name}")
+        interface = {
+            "BedrockRuntime": ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME,
+            "Logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+            "Monitoring": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
+            "XRay": ec2.InterfaceVpcEndpointAwsService.XRAY,
+            # The task execution role fetches the orchestrator's sign-in key at task start.
+            "SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+            "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
+            "EcrDkr": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
+        }
+        for name, service in interface.items():
+            self.vpc.add_interface_endpoint(
+                name, service=service, private_dns_enabled=True, subnets=self.private_subnets,
+                security_groups=[self.endpoint_sg], open=False,
+            )
+        self.vpc.add_gateway_endpoint("DynamoDb", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB,
+                                      subnets=[self.private_subnets])
+        self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3,
+                                      subnets=[self.private_subnets])
+
+        # OpenSearch Serverless has its own endpoint resource (an interface endpoint it manages).
+        self.aoss_endpoint_sg = ec2.SecurityGroup(
+            self, "AossEndpointSg", vpc=self.vpc, allow_all_outbound=False,
+            description="OpenSearch Serverless endpoint: HTTPS from retrieval",
+        )
+        self.aoss_endpoint_sg.add_ingress_rule(
+            self.mesh["retrieval"].security_group, ec2.Port.tcp(443), "HTTPS from retrieval",
+        )
+        self.aoss_endpoint = aoss.CfnVpcEndpoint(
+            self, "AossEndpoint",
+            name="mangaassist-aoss",
+            vpc_id=self.vpc.vpc_id,
+            subnet_ids=self.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED).subnet_ids,
+            security_group_ids=[self.aoss_endpoint_sg.security_group_id],
+        )
+
+    # ---- data ----------------------------------------------------------------------
+
+    def _data(self) -> None:
+        self.sessions = dynamodb.Table(
+            self, "Sessions",
+            partition_key=dynamodb.Attribute(name="session_id", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute="expires_at",
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True),
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        self.orders = dynamodb.Table(
+            self, "Orders",
+            partition_key=dynamodb.Attribute(name="order_id", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True),
+            deletion_protection=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        # The HS256 key that verifies customer sign-in tokens (the orchestrator's AUTH_SECRET);
+        # the sign-in service that issues tokens reads the same secret.
+        self.auth_secret = secretsmanager.Secret(
+            self, "AuthSecret", description="MangaAssist: HS256 key for customer sign-in tokens",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True, include_space=False),
+        )
+        orchestrator_role = self.mesh["orchestrator"].task_role
+        orchestrator_role.add_to_policy(iam.PolicyStatement(
+            sid="SessionsReadWrite",
+            actions=["dynamodb:GetItem", "dynamodb:PutItem"],
+            resources=[self.sessions.table_arn],
+        ))
+        orchestrator_role.add_to_policy(iam.PolicyStatement(
+            sid="OrdersRead",
+            actions=["dynamodb:GetItem"],
+            resources=[self.orders.table_arn],
+        ))
+
+        # OpenSearch Serverless: encryption and network policies must exist before the collection.
+        enc = aoss.CfnSecurityPolicy(
+            self, "AossEncryption", name="mangaassist-enc", type="encryption",
+            policy=json.dumps({
+                "Rules": [{"ResourceType": "collection", "Resource": [f"collection/{COLLECTION_NAME}"]}],
+                "AWSOwnedKey": True,
+            }),
+        )
+        net = aoss.CfnSecurityPolicy(
+            self, "AossNetwork", name="mangaassist-net", type="network",
+            policy=cdk.Fn.to_json_string([{
+                "Rules": [
+                    {"ResourceType": "collection", "Resource": [f"collection/{COLLECTION_NAME}"]},
+                ],
+                "AllowFromPublic": False,
+                "SourceVPCEs": [self.aoss_endpoint.attr_id],
+            }]),
+        )
+        self.collection = aoss.CfnCollection(
+            self, "Collection", name=COLLECTION_NAME, type="VECTORSEARCH",
+            standby_replicas=self.settings.aoss_standby_replicas,
+            description="MangaAssist product embeddings (k-NN)",
+        )
+        self.collection.node.add_dependency(enc, net)
+        retrieval_role = self.mesh["retrieval"].task_role
+        data_rules = [{
+            "Rules": [
+                {"ResourceType": "index", "Resource": [f"index/{COLLECTION_NAME}/*"],
+                 "Permission": ["aoss:ReadDocument", "aoss:DescribeIndex"]},
+            ],
+            "Principal": [retrieval_role.role_arn],
+        }]
+        if self.settings.aoss_admin_principals:
+            data_rules.append({
+                "Rules": [
+                    {"ResourceType": "index", "Resource": [f"index/{COLLECTION_NAME}/*"], "Permission": ["aoss:*"]},
+                    {"ResourceType": "collection", "Resource": [f"collection/{COLLECTION_NAME}"],
+                     "Permission": ["aoss:*"]},
+                ],
+                "Principal": list(self.settings.aoss_admin_principals),
+            })
+        aoss.CfnAccessPolicy(
+            self, "AossDataAccess", name="mangaassist-data", type="data",
+            policy=cdk.Fn.to_json_string(data_rules),
+        )
+        retrieval_role.add_to_policy(iam.PolicyStatement(
+            sid="VectorCollection", actions=["aoss:APIAccessAll"], resources=[self.collection.attr_arn],
+        ))
+
+        # ElastiCache Valkey (>= 8.2: vector search) for the semantic cache; TLS + encryption at rest.
+        self.cache_sg = ec2.SecurityGroup(
+            self, "CacheSg", vpc=self.vpc, allow_all_outbound=False,
+            description="Valkey semantic cache: from the orchestrator only",
+        )
+        self.cache_sg.add_ingress_rule(self.mesh["orchestrator"].security_group, ec2.Port.tcp(6379),
+                                       "Valkey from the orchestrator")
+        subnet_group = elasticache.CfnSubnetGroup(
+            self, "CacheSubnets", description="MangaAssist cache (private subnets)",
+            subnet_ids=self.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED).subnet_ids,
+        )
+        multi_az = self.settings.cache_replicas > 0 and self.settings.max_azs > 1
+        self.cache = elasticache.CfnReplicationGroup(
+            self, "Cache",
+            replication_group_description="MangaAssist semantic cache (Valkey vector search)",
+            engine="valkey",
+            engine_version="8.2",
+            cache_node_type=self.settings.cache_node_type,
+            num_node_groups=1,
+            replicas_per_node_group=self.settings.cache_replicas,
+            automatic_failover_enabled=multi_az,
+            multi_az_enabled=multi_az,
+            transit_encryption_enabled=True,
+            at_rest_encryption_enabled=True,
+            cache_subnet_group_name=subnet_group.ref,
+            security_group_ids=[self.cache_sg.security_group_id],
+            port=6379,
+        )
+
+    def _guardrail(self) -> None:
+        """A Bedrock guardrail (content filters + PII), or the one the user brings."""
+        if self.settings.guardrail_id:
+            self.guardrail_id = self.settings.guardrail_id
+            self.guardrail_version = self.settings.guardrail_version
+            self.guardrail_arn = cdk.Arn.format(cdk.ArnComponents(
+                service="bedrock", resource="guardrail", resource_name=self.settings.guardrail_id,
+                arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME), self)
+            return
+        strength = "HIGH"
+        guardrail = bedrock.CfnGuardrail(
+            self, "Guardrail",
+            name="mangaassist",
+            description="MangaAssist answers: harmful content and customer PII",
+            blocked_input_messaging="申し訳ありませんが、そのご質問にはお答えできません。 / Sorry, I can't help with that.",
+            blocked_outputs_messaging="申し訳ありませんが、その回答はお届けできません。 / Sorry, I can't provide that answer.",
+            content_policy_config=bedrock.CfnGuardrail.ContentPolicyConfigProperty(filters_config=[
+                bedrock.CfnGuardrail.ContentFilterConfigProperty(type=t, input_strength=strength, output_strength=strength)
+                for t in ("HATE", "INSULTS", "SEXUAL", "VIOLENCE", "MISCONDUCT")
+            ] + [bedrock.CfnGuardrail.ContentFilterConfigProperty(
+                type="PROMPT_ATTACK", input_strength=strength, output_strength="NONE")]),
+            sensitive_information_policy_config=bedrock.CfnGuardrail.SensitiveInformationPolicyConfigProperty(
+                pii_entities_config=[
+                    bedrock.CfnGuardrail.PiiEntityConfigProperty(type="EMAIL", action="ANONYMIZE"),
+                    bedrock.CfnGuardrail.PiiEntityConfigProperty(type="PHONE", action="ANONYMIZE"),
+                    bedrock.CfnGuardrail.PiiEntityConfigProperty(type="CREDIT_DEBIT_CARD_NUMBER", action="BLOCK"),
+                ]),
+        )
+        version = bedrock.CfnGuardrailVersion(self, "GuardrailVersion", guardrail_identifier=guardrail.attr_guardrail_id)
+        self.guardrail_id = guardrail.attr_guardrail_id
+        self.guardrail_version = version.attr_version
+        self.guardrail_arn = guardrail.attr_guardrail_arn
+
+    def _telemetry(self) -> None:
+        """Where the ADOT sidecars write: X-Ray (any resource: X-Ray has no resource ARNs) and EMF logs."""
+        self.metrics_log_group = logs.LogGroup(
+            self, "MetricsLogGroup", log_group_name=METRICS_LOG_GROUP,
+            retention=RETENTION[self.settings.log_retention_days],
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        for mesh in self.mesh.values():
+            mesh.task_role.add_to_policy(iam.PolicyStatement(
+                sid="Traces",
+                actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:PutSpans",
+                         "xray:PutSpansForIndexing", "xray:GetSamplingRules", "xray:GetSamplingTargets"],
+                resources=["*"],
+            ))
+            mesh.task_role.add_to_policy(iam.PolicyStatement(
+                sid="EmfMetrics",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=[self.metrics_log_group.log_group_arn],
+            ))
+
+        inference_role = self.mesh["inference"].task_role
+        inference_role.add_to_policy(iam.PolicyStatement(
+            sid="InvokeTheTwoModels",
+            actions=["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+            resources=[self.model_arn(self.settings.haiku_model_id), self.model_arn(self.settings.sonnet_model_id)],
+        ))
+        inference_role.add_to_policy(iam.PolicyStatement(
+            sid="ApplyTheGuardrail", actions=["bedrock:ApplyGuardrail"], resources=[self.guardrail_arn],
+        ))
+
+    def model_arn(self, model_id: str) -> str:
+        return cdk.Arn.format(cdk.ArnComponents(
+            service="bedrock", account="", resource="foundation-model", resource_name=model_id,
+            arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME), self)
+
+    # ---- compute -------------------------------------------------------------------
+
+    def _cluster(self) -> None:
+        self.cluster = ecs.Cluster(
+            self, "Cluster", vpc=self.vpc,
+            container_insights_v2=ecs.ContainerInsights.ENABLED,
+            default_cloud_map_namespace=ecs.CloudMapNamespaceOptions(
+                name=NAMESPACE, type=servicediscovery.NamespaceType.DNS_PRIVATE,
+                use_for_service_connect=True, vpc=self.vpc,
+            ),
+        )
+        # The ADOT image comes from ECR Public through a pull-through cache rule, so tasks
+        # pull it from private ECR over the VPC endpoints (ECR Public has no VPC endpoint).
+        ecr.CfnPullThroughCacheRule(
+            self, "EcrPublicCache", ecr_repository_prefix=PULL_THROUGH_PREFIX, upstream_registry_url="public.ecr.aws",
+        )
+        self.adot_image = (f"{self.account}.dkr.ecr.{self.region}.{self.url_suffix}/{PULL_THROUGH_PREFIX}/"
+                           f"aws-observability/aws-otel-collector:{self.settings.adot_image_tag}")
+
+    def _services(self) -> None:
+        alb_sg = ec2.SecurityGroup(self, "AlbSg", vpc=self.vpc, allow_all_outbound=False,
+                                   description="MangaAssist public WebSocket entry")
+        listener_port = 443 if self.settings.certificate_arn else 80
+        alb_sg.add_ingress_rule(ec2.Peer.ipv4(self.settings.ingress_cidr), ec2.Port.tcp(listener_port),
+                                "WebSocket clients")
+        orchestrator = self.mesh["orchestrator"]
+        orchestrator.security_group.add_ingress_rule(alb_sg, ec2.Port.tcp(orchestrator.spec.port),
+                                                     "WebSocket from the load balancer only")
+        alb_sg.add_egress_rule(orchestrator.security_group, ec2.Port.tcp(orchestrator.spec.port), "to the orchestrator")
+
+        # Internal services first, so their Service Connect names exist before the client.
+        for name in ("intent", "retrieval", "inference", "orchestrator"):
+            self._service(self.mesh[name])
+
+        self.alb = elbv2.ApplicationLoadBalancer(
+            self, "Alb", vpc=self.vpc, internet_facing=True, security_group=alb_sg,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+            # WebSockets stay open between queries: a long idle timeout, not the default 60 s.
+            idle_timeout=cdk.Duration.seconds(300),
+            drop_invalid_header_fields=True,
+        )
+        if self.settings.certificate_arn:
+            listener = self.alb.add_listener(
+                "Https", port=443, protocol=elbv2.ApplicationProtocol.HTTPS, open=False,
+                certificates=[acm.Certificate.from_certificate_arn(self, "Cert", self.settings.certificate_arn)],
+                ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+            )
+        else:
+            listener = self.alb.add_listener("Http", port=80, protocol=elbv2.ApplicationProtocol.HTTP, open=False)
+        assert orchestrator.service is not None
+        target_group = listener.add_targets(
+            "Orchestrator", port=orchestrator.spec.port, protocol=elbv2.ApplicationProtocol.HTTP,
+            targets=[orchestrator.service.load_balancer_target(container_name="orchestrator",
+                                                                container_port=orchestrator.spec.port)],
+            # Readiness: 200 only when every downstream SERVES; 503 while starting or draining.
+            health_check=elbv2.HealthCheck(path="/healthz", healthy_http_codes="200",
+                                           interval=cdk.Duration.seconds(10), timeout=cdk.Duration.seconds(5),
+                                           healthy_threshold_count=2, unhealthy_threshold_count=3),
+            deregistration_delay=cdk.Duration.seconds(STOP_TIMEOUT_S),
+        )
+        scaling = self._scaling[orchestrator.spec.name]
+        scaling.scale_on_request_count("RequestsPerTask", requests_per_target=300, target_group=target_group,
+                                       scale_in_cooldown=cdk.Duration.seconds(120),
+                                       scale_out_cooldown=cdk.Duration.seconds(30))
+        scheme = "wss" if self.settings.certificate_arn else "ws"
+        cdk.CfnOutput(self, "WebSocketUrl", value=f"{scheme}://{self.alb.load_balancer_dns_name}/ws",
+                      description="Point clients (mangaassist.orchestrator.client --url) here")
+        cdk.CfnOutput(self, "SessionsTable", value=self.sessions.table_name)
+        cdk.CfnOutput(self, "OrdersTable", value=self.orders.table_name)
+        cdk.CfnOutput(self, "AuthSecretArn", value=self.auth_secret.secret_arn,
+                      description="HS256 key your sign-in service signs customer tokens with")
+        cdk.CfnOutput(self, "CollectionEndpoint", value=self.collection.attr_collection_endpoint)
+        cdk.CfnOutput(self, "CacheEndpoint", value=self.cache.attr_primary_end_point_address)
+
+    def _service(self, mesh: MeshService) -> None:
+        spec = mesh.spec
+        task = ecs.FargateTaskDefinition(
+            self, f"{spec.name.title()}Task", cpu=spec.cpu, memory_limit_mib=spec.memory_mib,
+            task_role=mesh.task_role,
+            runtime_platform=ecs.RuntimePlatform(cpu_architecture=ecs.CpuArchitecture.X86_64,
+                                                 operating_system_family=ecs.OperatingSystemFamily.LINUX),
+        )
+        log_group = logs.LogGroup(self, f"{spec.name.title()}Logs",
+                                  retention=RETENTION[self.settings.log_retention_days],
+                                  removal_policy=cdk.RemovalPolicy.DESTROY)
+        prefix = f"MANGAASSIST_{spec.name.upper()}_"
+        environment = {
+            f"{prefix}HOST": "0.0.0.0",
+            f"{prefix}PORT": str(spec.port),
+            f"{prefix}LOG_LEVEL": "INFO",
+            "OTEL_SERVICE_NAME": spec.name,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            "OTEL_RESOURCE_ATTRIBUTES": "service.namespace=mangaassist,deployment.environment=aws",
+            "OTEL_PROPAGATORS": "tracecontext,xray",
+            "AWS_REGION": self.region,
+        }
+        environment.update(self._service_environment(spec))
+        image = ecs.ContainerImage.from_asset(
+            str(REPO_ROOT), file="deploy/Dockerfile", target=spec.name, exclude=ASSET_EXCLUDES,
+            platform=ecr_assets.Platform.LINUX_AMD64,
+        )
+        if spec.grpc:
+            probe = ["CMD", "python", "/app/healthprobe.py", "grpc", f"127.0.0.1:{spec.port}"]
+        else:
+            # Liveness only (503 = a downstream is not SERVING); the ALB checks readiness.
+            probe = ["CMD", "python", "/app/healthprobe.py", "http", f"http://127.0.0.1:{spec.port}/healthz",
+                     "--accept", "200,503"]
+        app = task.add_container(
+            spec.name, image=image, essential=True, environment=environment,
+            port_mappings=[ecs.PortMapping(
+                container_port=spec.port, name=spec.name,
+                app_protocol=ecs.AppProtocol.grpc if spec.grpc else ecs.AppProtocol.http,
+            )],
+            logging=ecs.LogDriver.aws_logs(stream_prefix=spec.name, log_group=log_group),
+            health_check=ecs.HealthCheck(command=probe, interval=cdk.Duration.seconds(10),
+                                         timeout=cdk.Duration.seconds(3), retries=3,
+                                         start_period=cdk.Duration.seconds(60)),
+            stop_timeout=cdk.Duration.seconds(STOP_TIMEOUT_S),
+            secrets=self._service_secrets(spec),
+        )
+        collector = task.add_container(
+            "adot-collector",
+            image=ecs.ContainerImage.from_registry(self.adot_image),
+            essential=False,
+            memory_reservation_mib=128,
+            environment={"AOT_CONFIG_CONTENT": self.collector_config(), "AWS_REGION": self.region},
+            logging=ecs.LogDriver.aws_logs(stream_prefix="adot", log_group=log_group),
+            health_check=ecs.HealthCheck(command=["CMD", "/healthcheck"], interval=cdk.Duration.seconds(10),
+                                         timeout=cdk.Duration.seconds(3), retries=3,
+                                         start_period=cdk.Duration.seconds(10)),
+        )
+        app.add_container_dependencies(ecs.ContainerDependency(
+            container=collector, condition=ecs.ContainerDependencyCondition.START))
+        # The execution role pulls the sidecar through the pull-through cache (first pull imports it).
+        task.obtain_execution_role().add_to_principal_policy(iam.PolicyStatement(
+            sid="PullAdotThroughCache",
+            actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchImportUpstreamImage",
+                     "ecr:CreateRepository"],
+            resources=[self.format_arn(service="ecr", resource="repository",
+                                       resource_name=f"{PULL_THROUGH_PREFIX}/*")],
+        ))
+
+        if spec.grpc:
+            connect = ecs.ServiceConnectProps(services=[ecs.ServiceConnectService(
+                port_mapping_name=spec.name, discovery_name=spec.name, dns_name=spec.name, port=spec.port,
+            )])
+        else:
+            connect = ecs.ServiceConnectProps()
+        service = ecs.FargateService(
+            self, f"{spec.name.title()}Service",
+            cluster=self.cluster, task_definition=task, desired_count=spec.min_tasks,
+            security_groups=[mesh.security_group], vpc_subnets=self.private_subnets, assign_public_ip=False,
+            service_connect_configuration=connect,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
+            min_healthy_percent=100, max_healthy_percent=200,
+            health_check_grace_period=cdk.Duration.seconds(90) if not spec.grpc else None,
+            enable_ecs_managed_tags=True, propagate_tags=ecs.PropagatedTagSource.SERVICE,
+        )
+        mesh.service = service
+
+        scaling = service.auto_scale_task_count(min_capacity=spec.min_tasks, max_capacity=spec.max_tasks)
+        scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=60,
+                                         scale_in_cooldown=cdk.Duration.seconds(120),
+                                         scale_out_cooldown=cdk.Duration.seconds(30))
+        if spec.grpc:
+            # Request count per task as Service Connect's proxies report it (gRPC requests).
+            scaling.scale_to_track_custom_metric(
+                "RequestsPerTask",
+                metric=cloudwatch.Metric(
+                    namespace="AWS/ECS", metric_name="RequestCountPerTarget", statistic="Sum",
+                    period=cdk.Duration.minutes(1),
+                    dimensions_map={"ClusterName": self.cluster.cluster_name,
+                                    "ServiceName": service.service_name,
+                                    "TargetDiscoveryName": spec.name},
+                ),
+                target_value=3000,
+                scale_in_cooldown=cdk.Duration.seconds(120),
+                scale_out_cooldown=cdk.Duration.seconds(30),
+            )
+        self._scaling[spec.name] = scaling
+        if not spec.grpc:
+            for name in ("intent", "retrieval", "inference"):
+                downstream = self.mesh[name].service
+                assert downstream is not None
+                service.node.add_dependency(downstream)
+
+    def collector_config(self) -> str:
+        """The collector config as the sidecar gets it (``AOT_CONFIG_CONTENT``).
+
+        Comment lines are dropped (they only cost environment-variable bytes) and the
+        region placeholder is resolved by CloudFormation to the stack's region.
+        """
+        lines = [line for line in self.settings.collector_config_text().splitlines()
+                 if line.strip() and not line.lstrip().startswith("#")]
+        return "\n".join(lines).replace(REGION_PLACEHOLDER, self.region) + "\n"
+
+    def _service_secrets(self, spec: ServiceSpec) -> dict[str, ecs.Secret] | None:
+        """Secrets injected at task start (read by the execution role, never in the template)."""
+        if spec.name == "orchestrator":
+            return {"MANGAASSIST_ORCHESTRATOR_AUTH_SECRET": ecs.Secret.from_secrets_manager(self.auth_secret)}
+        return None
+
+    def _service_environment(self, spec: ServiceSpec) -> dict[str, str]:
+        """Each service's own settings: where its downstreams and data live."""
+        if spec.name == "orchestrator":
+            targets = {f"MANGAASSIST_ORCHESTRATOR_{n.upper()}_TARGET": f"{n}:{self.mesh[n].spec.port}"
+                       for n in ("intent", "retrieval", "inference")}
+            return {
+                **targets,
+                "MANGAASSIST_ORCHESTRATOR_SESSION_BACKEND": "dynamodb",
+                "MANGAASSIST_ORCHESTRATOR_AWS_REGION": self.region,
+                "MANGAASSIST_ORCHESTRATOR_SESSIONS_TABLE": self.sessions.table_name,
+                "MANGAASSIST_ORCHESTRATOR_ORDERS_TABLE": self.orders.table_name,
+                "MANGAASSIST_ORCHESTRATOR_REDIS_URL": f"rediss://{self.cache.attr_primary_end_point_address}:6379/0",
+            }
+        if spec.name == "inference":
+            return {
+                "MANGAASSIST_INFERENCE_BACKEND": self.settings.inference_backend,
+                "MANGAASSIST_INFERENCE_HAIKU_MODEL_ID": self.settings.haiku_model_id,
+                "MANGAASSIST_INFERENCE_SONNET_MODEL_ID": self.settings.sonnet_model_id,
+                "MANGAASSIST_INFERENCE_GUARDRAIL_ID": self.guardrail_id,
+                "MANGAASSIST_INFERENCE_GUARDRAIL_VERSION": self.guardrail_version,
+            }
+        if spec.name == "retrieval":
+            return {"MANGAASSIST_RETRIEVAL_OPENSEARCH_ENDPOINT": self.collection.attr_collection_endpoint}
+        return {}
+

@@ -1,0 +1,54 @@
+"""The ADOT collector configs: every pipeline is wired to components that are defined."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import DEPLOY
+
+CONFIGS = [DEPLOY / "otel" / "collector.yaml", DEPLOY / "otel" / "collector-awsxray.yaml"]
+
+
+def load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(path.read_text())
+    return data
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_pipelines_reference_defined_components(path: Path) -> None:
+    config = load(path)
+    service = config["service"]
+    for extension in service["extensions"]:
+        assert extension in config["extensions"]
+    for name, pipeline in service["pipelines"].items():
+        for kind in ("receivers", "processors", "exporters"):
+            for component in pipeline.get(kind, []):
+                assert component in config[kind], f"{path.name}: {name} uses undefined {kind[:-1]} {component}"
+        # memory_limiter first, batch last: the collector's documented order.
+        assert pipeline["processors"][0] == "memory_limiter"
+        assert pipeline["processors"][-1].startswith("batch")
+    # The receiver listens only inside the task (localhost is shared in awsvpc mode).
+    for protocol in config["receivers"]["otlp"]["protocols"].values():
+        assert protocol["endpoint"].startswith("127.0.0.1:")
+
+
+def test_default_sends_traces_over_otlp_with_sigv4_to_xray_and_metrics_as_emf() -> None:
+    config = load(CONFIGS[0])
+    pipelines = config["service"]["pipelines"]
+    (trace_exporter,) = pipelines["traces"]["exporters"]
+    exporter = config["exporters"][trace_exporter]
+    assert trace_exporter.startswith("otlphttp")
+    assert exporter["traces_endpoint"] == "https://xray.${env:AWS_REGION}.amazonaws.com/v1/traces"
+    authenticator = exporter["auth"]["authenticator"]
+    assert authenticator.startswith("sigv4auth") and config["extensions"][authenticator]["service"] == "xray"
+    assert pipelines["metrics"]["exporters"] == ["awsemf"]
+    assert config["exporters"]["awsemf"]["namespace"] == "MangaAssist"
+    assert config["exporters"]["awsemf"]["log_group_name"] == "/mangaassist/metrics"
+
+
+def test_alternative_uses_the_awsxray_exporter() -> None:
+    config = load(CONFIGS[1])
+    assert config["service"]["pipelines"]["traces"]["exporters"] == ["awsxray"]

@@ -1,0 +1,407 @@
+"""The Fargate stack's design, asserted on the offline synthesis (aws_cdk.assertions).
+
+Each test states one property of the seed's network design or of least privilege that
+a later edit could silently break: no NAT, every endpoint, who may reach whom, what each
+task role may do, the sidecar, health checks and autoscaling.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+from conftest import DEPLOY, synth
+from mangaassist_cdk.config import SERVICES, DeploySettings, ServiceSpec
+
+Resources = dict[str, dict[str, Any]]
+OfType = Callable[[str], Resources]
+
+INTERNAL = {"intent": 50051, "retrieval": 50052, "inference": 50053}
+
+
+def render(value: Any) -> str:
+    """Flatten a CloudFormation string expression for matching: Refs become ``<Name>``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return f"<{value['Ref']}>"
+        if "Fn::Join" in value:
+            sep, parts = value["Fn::Join"]
+            return str(sep).join(render(p) for p in parts)
+        if "Fn::GetAtt" in value:
+            return "<{}.{}>".format(*value["Fn::GetAtt"])
+        if "Fn::Sub" in value:
+            return str(value["Fn::Sub"])
+    return json.dumps(value)
+
+
+def logical_id(resources: Resources, kind: str, prefix: str) -> str:
+    ids = [lid for lid, r in resources.items() if r["Type"] == kind and lid.startswith(prefix)]
+    assert len(ids) == 1, f"expected one {kind} named {prefix}*, found {ids}"
+    return ids[0]
+
+
+def role_statements(resources: Resources, role_prefix: str) -> list[dict[str, Any]]:
+    role = logical_id(resources, "AWS::IAM::Role", role_prefix)
+    statements: list[dict[str, Any]] = []
+    for r in resources.values():
+        if r["Type"] == "AWS::IAM::Policy" and {"Ref": role} in r["Properties"]["Roles"]:
+            statements.extend(r["Properties"]["PolicyDocument"]["Statement"])
+    assert "ManagedPolicyArns" not in resources[role]["Properties"], f"{role} must not carry managed policies"
+    return statements
+
+
+def actions(statement: dict[str, Any]) -> list[str]:
+    value = statement["Action"]
+    return [value] if isinstance(value, str) else list(value)
+
+
+def resources_of(statement: dict[str, Any]) -> list[str]:
+    value = statement["Resource"]
+    return [render(v) for v in (value if isinstance(value, list) else [value])]
+
+
+def task_containers(resources: Resources, service: str) -> list[dict[str, Any]]:
+    task = logical_id(resources, "AWS::ECS::TaskDefinition", f"{service.title()}Task")
+    containers: list[dict[str, Any]] = resources[task]["Properties"]["ContainerDefinitions"]
+    return containers
+
+
+def env_of(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["Name"]: e["Value"] for e in container.get("Environment", [])}
+
+
+# ---- network ---------------------------------------------------------------------------
+
+def test_no_nat_gateway_and_tasks_live_in_isolated_subnets(template: Template, of_type: OfType) -> None:
+    template.resource_count_is("AWS::EC2::NatGateway", 0)
+    template.resource_count_is("AWS::EC2::EIP", 0)
+    # No private route leads to the internet: the only 0.0.0.0/0 routes go to the IGW (public subnets).
+    for route in of_type("AWS::EC2::Route").values():
+        props = route["Properties"]
+        if props.get("DestinationCidrBlock") == "0.0.0.0/0":
+            assert "GatewayId" in props and "NatGatewayId" not in props
+    for service in of_type("AWS::ECS::Service").values():
+        network = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
+        assert network["AssignPublicIp"] == "DISABLED"
+        for subnet in network["Subnets"]:
+            assert "private" in subnet["Ref"].lower(), subnet
+
+
+@pytest.mark.parametrize(("suffix", "kind"), [
+    ("bedrock-runtime", "Interface"),
+    ("logs", "Interface"),
+    ("monitoring", "Interface"),
+    ("xray", "Interface"),
+    ("secretsmanager", "Interface"),
+    ("ecr.api", "Interface"),
+    ("ecr.dkr", "Interface"),
+    ("dynamodb", "Gateway"),
+    ("s3", "Gateway"),
+])
+def test_every_aws_call_has_a_vpc_endpoint(of_type: OfType, suffix: str, kind: str) -> None:
+    found = [r["Properties"] for r in of_type("AWS::EC2::VPCEndpoint").values()
+             if render(r["Properties"]["ServiceName"]) == f"com.amazonaws.<AWS::Region>.{suffix}"]
+    assert len(found) == 1, f"endpoint for {suffix}: {found}"
+    props = found[0]
+    assert props["VpcEndpointType"] == kind
+    if kind == "Interface":
+        assert props["PrivateDnsEnabled"] is True
+        assert all("private" in s["Ref"].lower() for s in props["SubnetIds"])
+
+
+def test_opensearch_serverless_is_reached_through_its_vpc_endpoint_only(
+    resources: Resources, of_type: OfType,
+) -> None:
+    endpoints = of_type("AWS::OpenSearchServerless::VpcEndpoint")
+    assert len(endpoints) == 1
+    endpoint_id = next(iter(endpoints))
+    network = [r for r in of_type("AWS::OpenSearchServerless::SecurityPolicy").values()
+               if r["Properties"]["Type"] == "network"]
+    assert len(network) == 1
+    policy = json.dumps(network[0]["Properties"]["Policy"])
+    assert '\\"AllowFromPublic\\":false' in policy
+    assert endpoint_id in policy
+
+
+def test_only_the_orchestrator_reaches_the_internal_services(resources: Resources, of_type: OfType) -> None:
+    sg = {name: logical_id(resources, "AWS::EC2::SecurityGroup", f"{name.title()}Sg") for name in
+          ("orchestrator", "intent", "retrieval", "inference")}
+    alb_sg = logical_id(resources, "AWS::EC2::SecurityGroup", "AlbSg")
+    ingress: dict[str, list[dict[str, Any]]] = {lid: [] for lid in sg.values()}
+    for rule in of_type("AWS::EC2::SecurityGroupIngress").values():
+        target = rule["Properties"]["GroupId"]["Fn::GetAtt"][0]
+        if target in ingress:
+            ingress[target].append(rule["Properties"])
+    for name, port in INTERNAL.items():
+        rules = ingress[sg[name]] + resources[sg[name]]["Properties"].get("SecurityGroupIngress", [])
+        assert rules, f"{name} has no ingress at all"
+        for rule in rules:
+            assert "CidrIp" not in rule and "CidrIpv6" not in rule, f"{name} open to a CIDR: {rule}"
+            assert rule["SourceSecurityGroupId"]["Fn::GetAtt"][0] == sg["orchestrator"], rule
+            assert rule["FromPort"] == rule["ToPort"] == port
+    orchestrator_rules = ingress[sg["orchestrator"]] + resources[sg["orchestrator"]]["Properties"].get(
+        "SecurityGroupIngress", [])
+    assert [r["SourceSecurityGroupId"]["Fn::GetAtt"][0] for r in orchestrator_rules] == [alb_sg]
+    cache_sg = logical_id(resources, "AWS::EC2::SecurityGroup", "CacheSg")
+    cache_rules = [r["Properties"] for r in of_type("AWS::EC2::SecurityGroupIngress").values()
+                   if r["Properties"]["GroupId"]["Fn::GetAtt"][0] == cache_sg]
+    assert [r["SourceSecurityGroupId"]["Fn::GetAtt"][0] for r in cache_rules] == [sg["orchestrator"]]
+
+
+# ---- the mesh --------------------------------------------------------------------------
+
+def test_one_service_and_task_definition_per_mesh_service(template: Template, of_type: OfType) -> None:
+    template.resource_count_is("AWS::ECS::Service", len(SERVICES))
+    template.resource_count_is("AWS::ECS::TaskDefinition", len(SERVICES))
+    task_defs = {s["Properties"]["TaskDefinition"]["Ref"] for s in of_type("AWS::ECS::Service").values()}
+    assert len(task_defs) == len(SERVICES)
+    template.all_resources_properties("AWS::ECS::Service", {
+        "LaunchType": "FARGATE",
+        "DeploymentConfiguration": Match.object_like({
+            "DeploymentCircuitBreaker": {"Enable": True, "Rollback": True},
+            "MinimumHealthyPercent": 100,
+        }),
+    })
+
+
+@pytest.mark.parametrize("spec", SERVICES, ids=lambda s: s.name)
+def test_each_task_has_its_image_health_check_and_an_adot_sidecar(
+    resources: Resources, spec: ServiceSpec,
+) -> None:
+    containers = {c["Name"]: c for c in task_containers(resources, spec.name)}
+    assert set(containers) == {spec.name, "adot-collector"}
+    app, sidecar = containers[spec.name], containers["adot-collector"]
+    assert app["Essential"] is True
+    assert app["PortMappings"][0]["ContainerPort"] == spec.port
+    probe = app["HealthCheck"]["Command"]
+    assert probe[:3] == ["CMD", "python", "/app/healthprobe.py"]
+    assert probe[3] == ("grpc" if spec.grpc else "http")
+    assert str(spec.port) in probe[4]
+    assert app["StopTimeout"] >= 15  # the service drains for 10 s after SIGTERM
+    env = env_of(app)
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4317"
+    assert env[f"MANGAASSIST_{spec.name.upper()}_HOST"] == "0.0.0.0"
+    assert {"Condition": "START", "ContainerName": "adot-collector"} in app["DependsOn"]
+    # The sidecar: ADOT from the ECR pull-through cache (no NAT), our config, its own health check.
+    assert "/ecr-public/aws-observability/aws-otel-collector:" in render(sidecar["Image"])
+    assert sidecar["Essential"] is False
+    assert sidecar["HealthCheck"]["Command"] == ["CMD", "/healthcheck"]
+    assert "AOT_CONFIG_CONTENT" in env_of(sidecar)
+
+
+def test_sidecar_gets_the_collector_config_file(resources: Resources) -> None:
+    source = (DEPLOY / "otel" / "collector.yaml").read_text()
+    expected = "\n".join(line for line in source.splitlines()
+                         if line.strip() and not line.lstrip().startswith("#")) + "\n"
+    expected = expected.replace("${env:AWS_REGION}", "<AWS::Region>")
+    for spec in SERVICES:
+        sidecar = next(c for c in task_containers(resources, spec.name) if c["Name"] == "adot-collector")
+        assert render(env_of(sidecar)["AOT_CONFIG_CONTENT"]) == expected
+
+
+def test_service_connect_names_the_grpc_services_and_the_orchestrator_uses_them(
+    resources: Resources,
+) -> None:
+    for name, port in INTERNAL.items():
+        service = resources[logical_id(resources, "AWS::ECS::Service", f"{name.title()}Service")]
+        connect = service["Properties"]["ServiceConnectConfiguration"]
+        assert connect["Enabled"] is True
+        assert connect["Services"] == [{"ClientAliases": [{"DnsName": name, "Port": port}],
+                                        "DiscoveryName": name, "PortName": name}]
+        app = next(c for c in task_containers(resources, name) if c["Name"] == name)
+        assert app["PortMappings"][0]["AppProtocol"] == "grpc"
+    orchestrator = resources[logical_id(resources, "AWS::ECS::Service", "OrchestratorService")]
+    connect = orchestrator["Properties"]["ServiceConnectConfiguration"]
+    assert connect["Enabled"] is True and "Services" not in connect  # client only
+    env = env_of(next(c for c in task_containers(resources, "orchestrator") if c["Name"] == "orchestrator"))
+    for name, port in INTERNAL.items():
+        assert env[f"MANGAASSIST_ORCHESTRATOR_{name.upper()}_TARGET"] == f"{name}:{port}"
+
+
+def test_orchestrator_gets_its_tables_region_and_sign_in_key(resources: Resources) -> None:
+    app = next(c for c in task_containers(resources, "orchestrator") if c["Name"] == "orchestrator")
+    env = env_of(app)
+    assert env["MANGAASSIST_ORCHESTRATOR_SESSION_BACKEND"] == "dynamodb"
+    assert render(env["MANGAASSIST_ORCHESTRATOR_AWS_REGION"]) == "<AWS::Region>"
+    sessions = logical_id(resources, "AWS::DynamoDB::Table", "Sessions")
+    assert render(env["MANGAASSIST_ORCHESTRATOR_SESSIONS_TABLE"]) == f"<{sessions}>"
+    assert "MANGAASSIST_ORCHESTRATOR_CREATE_TABLES" not in env  # the stack owns the tables
+    # The key comes from Secrets Manager at task start, never as plain text in the template.
+    secret = logical_id(resources, "AWS::SecretsManager::Secret", "AuthSecret")
+    assert "MANGAASSIST_ORCHESTRATOR_AUTH_SECRET" not in env
+    assert app["Secrets"] == [{"Name": "MANGAASSIST_ORCHESTRATOR_AUTH_SECRET", "ValueFrom": {"Ref": secret}}]
+    for spec in SERVICES:
+        if spec.name != "orchestrator":
+            own = next(c for c in task_containers(resources, spec.name) if c["Name"] == spec.name)
+            assert "Secrets" not in own
+
+
+def test_autoscaling_on_cpu_for_all_and_request_count(resources: Resources, of_type: OfType) -> None:
+    targets = of_type("AWS::ApplicationAutoScaling::ScalableTarget")
+    assert len(targets) == len(SERVICES)
+    by_target: dict[str, list[dict[str, Any]]] = {lid: [] for lid in targets}
+    for policy in of_type("AWS::ApplicationAutoScaling::ScalingPolicy").values():
+        by_target[policy["Properties"]["ScalingTargetId"]["Ref"]].append(policy["Properties"])
+    for spec in SERVICES:
+        target = logical_id(resources, "AWS::ApplicationAutoScaling::ScalableTarget", f"{spec.name.title()}Service")
+        props = targets[target]["Properties"]
+        assert (props["MinCapacity"], props["MaxCapacity"]) == (spec.min_tasks, spec.max_tasks)
+        configs = [p["TargetTrackingScalingPolicyConfiguration"] for p in by_target[target]]
+        predefined = {c.get("PredefinedMetricSpecification", {}).get("PredefinedMetricType") for c in configs}
+        assert "ECSServiceAverageCPUUtilization" in predefined
+        if spec.grpc:
+            custom = [c["CustomizedMetricSpecification"] for c in configs if "CustomizedMetricSpecification" in c]
+            assert [c["MetricName"] for c in custom] == ["RequestCountPerTarget"]
+            assert {"Name": "TargetDiscoveryName", "Value": spec.name} in custom[0]["Dimensions"]
+        else:
+            assert "ALBRequestCountPerTarget" in predefined
+
+
+def test_public_entry_is_an_alb_that_holds_websockets(template: Template) -> None:
+    template.has_resource_properties("AWS::ElasticLoadBalancingV2::LoadBalancer", {
+        "Scheme": "internet-facing",
+        "LoadBalancerAttributes": Match.array_with([{"Key": "idle_timeout.timeout_seconds", "Value": "300"}]),
+    })
+    template.has_resource_properties("AWS::ElasticLoadBalancingV2::TargetGroup", {
+        "Port": 8080, "TargetType": "ip", "HealthCheckPath": "/healthz", "Matcher": {"HttpCode": "200"},
+    })
+    template.resource_count_is("AWS::ApiGatewayV2::Api", 0)
+
+
+# ---- least privilege -------------------------------------------------------------------
+
+def test_only_inference_invokes_bedrock_and_only_the_two_models(resources: Resources) -> None:
+    for spec in SERVICES:
+        statements = role_statements(resources, f"{spec.name.title()}TaskRole")
+        bedrock = [s for s in statements if any(a.startswith("bedrock:") for a in actions(s))]
+        if spec.name != "inference":
+            assert not bedrock, f"{spec.name} may call Bedrock: {bedrock}"
+            continue
+        invoke = [s for s in bedrock if "bedrock:InvokeModel" in actions(s)]
+        assert len(invoke) == 1
+        assert sorted(actions(invoke[0])) == ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+        settings = DeploySettings()
+        assert sorted(resources_of(invoke[0])) == sorted(
+            f"arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/{m}"
+            for m in (settings.haiku_model_id, settings.sonnet_model_id))
+        guard = [s for s in bedrock if actions(s) == ["bedrock:ApplyGuardrail"]]
+        assert resources_of(guard[0]) == ["<Guardrail.GuardrailArn>"]
+
+
+def test_only_the_orchestrator_touches_dynamodb_and_only_the_two_tables(resources: Resources) -> None:
+    sessions = logical_id(resources, "AWS::DynamoDB::Table", "Sessions")
+    orders = logical_id(resources, "AWS::DynamoDB::Table", "Orders")
+    for spec in SERVICES:
+        dynamo = [s for s in role_statements(resources, f"{spec.name.title()}TaskRole")
+                  if any(a.startswith("dynamodb:") for a in actions(s))]
+        if spec.name != "orchestrator":
+            assert not dynamo, f"{spec.name} may call DynamoDB"
+            continue
+        touched = {r for s in dynamo for r in resources_of(s)}
+        assert touched == {f"<{sessions}.Arn>", f"<{orders}.Arn>"}
+        orders_actions = {a for s in dynamo if resources_of(s) == [f"<{orders}.Arn>"] for a in actions(s)}
+        assert orders_actions == {"dynamodb:GetItem"}, "orders are read-only"
+        all_actions = {a for s in dynamo for a in actions(s)}
+        assert all_actions == {"dynamodb:GetItem", "dynamodb:PutItem"}, "only what the session store calls"
+
+
+def test_only_retrieval_reaches_the_one_collection(resources: Resources, of_type: OfType) -> None:
+    collection = logical_id(resources, "AWS::OpenSearchServerless::Collection", "Collection")
+    for spec in SERVICES:
+        statements = [s for s in role_statements(resources, f"{spec.name.title()}TaskRole")
+                      if any(a.startswith("aoss:") for a in actions(s))]
+        if spec.name != "retrieval":
+            assert not statements
+            continue
+        assert [(actions(s), resources_of(s)) for s in statements] == [(["aoss:APIAccessAll"], [f"<{collection}.Arn>"])]
+    data = [r for r in of_type("AWS::OpenSearchServerless::AccessPolicy").values()
+            if r["Properties"]["Type"] == "data"]
+    assert len(data) == 1
+    policy = json.dumps(data[0]["Properties"]["Policy"])
+    retrieval_role = logical_id(resources, "AWS::IAM::Role", "RetrievalTaskRole")
+    assert retrieval_role in policy and "aoss:ReadDocument" in policy and "aoss:WriteDocument" not in policy
+
+
+def test_no_task_role_has_a_wildcard_resource_except_xray(resources: Resources) -> None:
+    for spec in SERVICES:
+        for statement in role_statements(resources, f"{spec.name.title()}TaskRole"):
+            if "*" in resources_of(statement):
+                assert all(a.startswith("xray:") for a in actions(statement)), statement
+            assert not any(a.endswith(":*") or a == "*" for a in actions(statement)), statement
+
+
+# ---- data stores -----------------------------------------------------------------------
+
+def test_dynamodb_tables(template: Template) -> None:
+    template.resource_count_is("AWS::DynamoDB::Table", 2)
+    template.has_resource_properties("AWS::DynamoDB::Table", {
+        "KeySchema": [{"AttributeName": "session_id", "KeyType": "HASH"}],
+        "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+        "BillingMode": "PAY_PER_REQUEST",
+    })
+    template.has_resource_properties("AWS::DynamoDB::Table", {
+        "KeySchema": [{"AttributeName": "order_id", "KeyType": "HASH"}],
+        "BillingMode": "PAY_PER_REQUEST",
+        "DeletionProtectionEnabled": True,
+    })
+
+
+def test_vector_collection_with_its_policies(template: Template, resources: Resources) -> None:
+    template.has_resource_properties("AWS::OpenSearchServerless::Collection", {"Type": "VECTORSEARCH"})
+    collection = resources[logical_id(resources, "AWS::OpenSearchServerless::Collection", "Collection")]
+    kinds = {resources[d]["Properties"]["Type"] for d in collection.get("DependsOn", [])}
+    assert kinds == {"encryption", "network"}
+
+
+def test_valkey_cache_with_vector_search_version_and_tls(of_type: OfType) -> None:
+    groups = list(of_type("AWS::ElastiCache::ReplicationGroup").values())
+    assert len(groups) == 1
+    props = groups[0]["Properties"]
+    assert props["Engine"] == "valkey"
+    major, minor = (int(x) for x in props["EngineVersion"].split(".")[:2])
+    assert (major, minor) >= (8, 2)
+    assert props["TransitEncryptionEnabled"] is True and props["AtRestEncryptionEnabled"] is True
+
+
+def test_guardrail_is_created_and_wired_into_inference(template: Template, resources: Resources) -> None:
+    template.resource_count_is("AWS::Bedrock::Guardrail", 1)
+    template.resource_count_is("AWS::Bedrock::GuardrailVersion", 1)
+    env = env_of(next(c for c in task_containers(resources, "inference") if c["Name"] == "inference"))
+    assert render(env["MANGAASSIST_INFERENCE_GUARDRAIL_ID"]) == "<Guardrail.GuardrailId>"
+    assert env["MANGAASSIST_INFERENCE_BACKEND"] == "bedrock"
+    assert env["MANGAASSIST_INFERENCE_HAIKU_MODEL_ID"] == DeploySettings().haiku_model_id
+
+
+def test_a_brought_guardrail_replaces_the_created_one(tmp_path: Path) -> None:
+    stack, _ = synth(tmp_path, {"guardrailId": "gr-abc123", "guardrailVersion": "3",
+                                   "certificateArn": "arn:aws:acm:ap-northeast-1:111122223333:certificate/x"})
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::Bedrock::Guardrail", 0)
+    template.has_resource_properties("AWS::IAM::Policy", {
+        "PolicyDocument": {"Statement": Match.array_with([Match.object_like({
+            "Action": "bedrock:ApplyGuardrail",
+            "Resource": {"Fn::Join": ["", Match.array_with([Match.string_like_regexp(":guardrail/gr-abc123$")])]},
+        })])},
+    })
+    # With a certificate the entry is HTTPS only.
+    template.has_resource_properties("AWS::ElasticLoadBalancingV2::Listener", {"Port": 443, "Protocol": "HTTPS"})
+    template.resource_properties_count_is("AWS::ElasticLoadBalancingV2::Listener", {"Port": 80}, 0)
+
+
+@pytest.mark.parametrize(("context", "message"), [
+    ({"guardrailId": "gr-1"}, "go together"),
+    ({"aossStandbyReplicas": "MAYBE"}, "ENABLED or DISABLED"),
+    ({"maxAzs": 7}, "maxAzs"),
+    ({"maxAzs": 1}, "at least two AZs"),
+    ({"logRetentionDays": 12}, "logRetentionDays"),
+    ({"collectorConfig": "deploy/otel/missing.yaml"}, "collectorConfig"),
+])
+def test_bad_settings_fail_synth_with_a_clear_message(context: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        DeploySettings.from_context(context.get)
