@@ -140,9 +140,11 @@ class TimedBackend:
     async def close(self) -> None:
         await self.inner.close()
 
-    async def stream(self, model: str, conversation: Conversation, max_tokens: int) -> AsyncGenerator[str | Finished, None]:
+    async def stream(
+        self, model: str, conversation: Conversation, max_tokens: int, fail_fast: bool = False
+    ) -> AsyncGenerator[str | Finished, None]:
         self.called, self.first_event = time.perf_counter(), 0.0
-        async for event in self.inner.stream(model, conversation, max_tokens):
+        async for event in self.inner.stream(model, conversation, max_tokens, fail_fast):
             if not self.first_event and isinstance(event, str):
                 self.first_event = time.perf_counter()
             yield event

@@ -61,6 +61,15 @@ async def test_sonnet_throttled_falls_back_to_haiku_and_says_so(emulator: Emulat
     assert emulator.stats()["by_model"] == {"sonnet": 1, "haiku": 1}
 
 
+async def test_sonnet_with_a_fallback_is_not_retried(emulator: EmulatorProcess) -> None:
+    """Backoff would eat the first-token budget that Haiku needs; Haiku itself keeps retries."""
+    emulator.faults({"model": "sonnet", "fault": "throttle"}, {"model": "haiku", "fault": "throttle", "count": 1})
+    async with inference(emulator, retry_mode="adaptive", max_attempts=3) as (stub, _, _):
+        done = next(m.done for m in await run(stub, request("sonnet")) if m.HasField("done"))
+    assert done.model == "haiku" and done.fallback_reason == "throttled"
+    assert emulator.stats()["by_model"] == {"sonnet": 1, "haiku": 2}
+
+
 async def test_sonnet_unavailable_falls_back(emulator: EmulatorProcess) -> None:
     emulator.faults({"model": "sonnet", "fault": "unavailable"})
     async with inference(emulator) as (stub, _, _):

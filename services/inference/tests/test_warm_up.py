@@ -37,8 +37,8 @@ def test_serving_only_after_the_warm_up_request(tmp_path: Path) -> None:
     emulator = EmulatorProcess(tmp_path / "emulator.log")
     try:
         run_until_serving(emulator.url, tmp_path / "on.log")
-        assert emulator.stats()["by_operation"] == {"Converse": 1}
-        assert emulator.stats()["by_model"] == {"haiku": 1}
+        assert emulator.stats()["by_operation"] == {"Converse": 2}  # one per client
+        assert emulator.stats()["by_model"] == {"haiku": 2}
         emulator.reset()
         run_until_serving(emulator.url, tmp_path / "off.log", MANGAASSIST_INFERENCE_PREWARM="false")
         assert emulator.stats()["requests"] == 0

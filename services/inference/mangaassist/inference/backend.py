@@ -78,7 +78,9 @@ class FoundationModel(Protocol):
         """Release clients/pools."""
 
     def stream(
-        self, model: str, conversation: Conversation, max_tokens: int
+        self, model: str, conversation: Conversation, max_tokens: int, fail_fast: bool = False
     ) -> AsyncGenerator[str | Finished, None]:
-        """Yield text chunks as they are produced, then exactly one ``Finished``."""
+        """Yield text chunks as they are produced, then exactly one ``Finished``.
+
+        ``fail_fast``: no SDK retries (a fallback model is waiting)."""
         ...

@@ -76,6 +76,7 @@ class BedrockBackend:
         self._s = settings
         self._stack = AsyncExitStack()
         self._client: Any = None
+        self._fail_fast_client: Any = None
         self.name = "bedrock"
 
     @property
@@ -93,45 +94,56 @@ class BedrockBackend:
             # signed, so give the signer placeholder keys rather than failing.
             extra = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
         session = aioboto3.Session(botocore_session=botocore_session, region_name=self._s.aws_region)
-        config = AioConfig(
-            max_pool_connections=self._s.max_pool_connections,
-            connect_timeout=self._s.connect_timeout_s,
-            read_timeout=self._s.read_timeout_s,
-            retries={"mode": self._s.retry_mode, "total_max_attempts": self._s.max_attempts},
-            tcp_keepalive=True,
-            connector_args={"keepalive_timeout": self._s.keepalive_idle_s},
-        )
+
+        def config(attempts: int) -> AioConfig:
+            return AioConfig(
+                max_pool_connections=self._s.max_pool_connections,
+                connect_timeout=self._s.connect_timeout_s,
+                read_timeout=self._s.read_timeout_s,
+                retries={"mode": self._s.retry_mode, "total_max_attempts": attempts},
+                tcp_keepalive=True,
+                connector_args={"keepalive_timeout": self._s.keepalive_idle_s},
+            )
+
         self._client = await self._stack.enter_async_context(
-            session.client("bedrock-runtime", endpoint_url=self._s.bedrock_endpoint_url, config=config, **extra)
+            session.client("bedrock-runtime", endpoint_url=self._s.bedrock_endpoint_url,
+                           config=config(self._s.max_attempts), **extra)
+        )
+        # Sonnet with Haiku behind it must not spend the first-token budget on backoff:
+        # its calls go through a twin client that does not retry.
+        self._fail_fast_client = await self._stack.enter_async_context(
+            session.client("bedrock-runtime", endpoint_url=self._s.bedrock_endpoint_url, config=config(1), **extra)
         )
         logger.info("bedrock client ready", extra={"endpoint": self._client.meta.endpoint_url,
                                                    "pool": self._s.max_pool_connections})
 
     async def warm_up(self) -> None:
-        """DNS, one pooled connection and a 1-token Haiku request."""
+        """DNS, then a 1-token Haiku request through each client (opens a pooled connection)."""
         url = urlparse(self.client.meta.endpoint_url)
         loop = asyncio.get_running_loop()
         await loop.getaddrinfo(url.hostname, url.port or (443 if url.scheme == "https" else 80))
         started = time.perf_counter()
-        response = await self.client.converse(
-            modelId=self._s.model_ids["haiku"],
-            messages=[{"role": "user", "content": [{"text": "ping"}]}],
-            inferenceConfig={"maxTokens": 1},
-        )
+        for client in (self.client, self._fail_fast_client):
+            response = await client.converse(
+                modelId=self._s.model_ids["haiku"],
+                messages=[{"role": "user", "content": [{"text": "ping"}]}],
+                inferenceConfig={"maxTokens": 1},
+            )
         self._note_endpoint(response)
         logger.info("bedrock pre-warmed", extra={"ms": round((time.perf_counter() - started) * 1000, 1)})
 
     async def close(self) -> None:
         await self._stack.aclose()
-        self._client = None
+        self._client = self._fail_fast_client = None
 
     def _note_endpoint(self, response: dict[str, Any]) -> None:
         headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
         self.name = "bedrock-emulator" if EMULATOR_HEADER in headers else "bedrock"
 
     async def stream(
-        self, model: str, conversation: Conversation, max_tokens: int
+        self, model: str, conversation: Conversation, max_tokens: int, fail_fast: bool = False
     ) -> AsyncGenerator[str | Finished, None]:
+        client = self._fail_fast_client if fail_fast and self._fail_fast_client is not None else self.client
         request = {
             "modelId": self._s.model_ids[model],
             "system": [{"text": conversation.system}],
@@ -139,7 +151,7 @@ class BedrockBackend:
             "inferenceConfig": {"maxTokens": max_tokens, "temperature": self._s.temperature},
         }
         try:
-            response = await self.client.converse_stream(**request)
+            response = await client.converse_stream(**request)
         except ClientError as exc:
             raise map_client_error(exc) from None
         except (TimeoutError, ConnectTimeoutError, ReadTimeoutError) as exc:

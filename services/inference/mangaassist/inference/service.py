@@ -131,7 +131,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         pending = ""  # sync mode: text held back until checked
         withheld = False
         for attempt, model in enumerate(models):
-            stream = self._backend.stream(model, conversation, max_tokens)
+            stream = self._backend.stream(model, conversation, max_tokens, fail_fast=attempt < len(models) - 1)
             try:
                 async for event in stream:
                     if isinstance(event, Finished):
