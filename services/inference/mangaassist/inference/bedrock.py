@@ -93,7 +93,8 @@ class BedrockBackend:
             # A local endpoint (the emulator) checks no signature; requests still get
             # signed, so give the signer placeholder keys rather than failing.
             extra = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-        session = aioboto3.Session(botocore_session=botocore_session, region_name=self._s.aws_region)
+        region = self._s.aws_region or botocore_session.get_config_variable("region") or "us-east-1"
+        session = aioboto3.Session(botocore_session=botocore_session, region_name=region)
 
         def config(attempts: int) -> AioConfig:
             return AioConfig(

@@ -1,9 +1,8 @@
 """Inference service settings (env prefix ``MANGAASSIST_INFERENCE_``).
 
-Locally the service talks to the Bedrock emulator at ``BEDROCK_ENDPOINT_URL``. For real
-Bedrock set ``MANGAASSIST_INFERENCE_BEDROCK_ENDPOINT_URL=`` (empty: the SDK's regional
-endpoint) and give the standard AWS credential chain something to find, e.g.
-``AWS_PROFILE=...`` (region: ``MANGAASSIST_INFERENCE_AWS_REGION``, default us-east-1).
+Unset ``BEDROCK_ENDPOINT_URL`` means real Bedrock (the SDK's regional endpoint, the
+standard AWS credential chain and region); the local cluster sets it to the
+Bedrock emulator.
 """
 
 from __future__ import annotations
@@ -21,13 +20,11 @@ class InferenceSettings(ServiceSettings):
 
     port: int = 50053
     backend: Literal["bedrock"] = "bedrock"
-    bedrock_endpoint_url: str | None = "http://127.0.0.1:8091"
-    aws_region: str = "us-east-1"
+    bedrock_endpoint_url: str | None = None
+    aws_region: str | None = None  # None: the SDK's own (AWS_REGION / profile), else us-east-1
     # Model (or inference-profile) ids per route.
-    model_ids: dict[str, str] = Field(default_factory=lambda: {
-        "haiku": "anthropic.claude-3-haiku-20240307-v1:0",
-        "sonnet": "anthropic.claude-3-sonnet-20240229-v1:0",
-    })
+    haiku_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
+    sonnet_model_id: str = "anthropic.claude-3-sonnet-20240229-v1:0"
     # USD per 1,000 (input, output) tokens (Bedrock on-demand list prices, us-east-1).
     pricing_usd_per_1k: dict[str, tuple[float, float]] = Field(default_factory=lambda: {
         "haiku": (0.00025, 0.00125),
@@ -52,8 +49,9 @@ class InferenceSettings(ServiceSettings):
     # Output guardrail: "async" checks the complete answer after it streamed, "sync" checks
     # chunks before they are released (slower first token), "off" skips it.
     output_guardrail: Literal["async", "sync", "off"] = "async"
-    # "local" rules, or Bedrock ApplyGuardrail with the id/version below.
-    guardrail_engine: Literal["local", "bedrock"] = "local"
+    # "local" rules, or Bedrock ApplyGuardrail with the id/version below ("auto": Bedrock
+    # when a guardrail id is set, else local).
+    guardrail_engine: Literal["auto", "local", "bedrock"] = "auto"
     guardrail_id: str = ""
     guardrail_version: str = "DRAFT"
     sync_guardrail_chars: int = Field(default=120, ge=1)
@@ -63,13 +61,15 @@ class InferenceSettings(ServiceSettings):
     def _empty_means_aws(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("model_ids")
-    @classmethod
-    def _both_models(cls, value: dict[str, str]) -> dict[str, str]:
-        missing = {"haiku", "sonnet"} - set(value)
-        if missing:
-            raise ValueError(f"model_ids needs an id for {sorted(missing)}")
-        return value
+    @property
+    def model_ids(self) -> dict[str, str]:
+        return {"haiku": self.haiku_model_id, "sonnet": self.sonnet_model_id}
+
+    @property
+    def output_engine(self) -> Literal["local", "bedrock"]:
+        if self.guardrail_engine == "auto":
+            return "bedrock" if self.guardrail_id else "local"
+        return self.guardrail_engine
 
     @model_validator(mode="after")
     def _guardrail_needs_id(self) -> InferenceSettings:

@@ -25,7 +25,7 @@ def build_app(settings: InferenceSettings, tracer: Tracer) -> GrpcApp:
     async def bedrock_output_check(text: str) -> tuple[bool, list[str]]:
         return await backend.apply_guardrail(text)
 
-    check: OutputCheck = bedrock_output_check if settings.guardrail_engine == "bedrock" else local_output_check
+    check: OutputCheck = bedrock_output_check if settings.output_engine == "bedrock" else local_output_check
     servicer = InferenceServicer(backend, settings, check)
 
     async def warm_up() -> None:

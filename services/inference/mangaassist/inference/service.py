@@ -216,7 +216,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         else:
             self.counters["output_passed"] += 1
         return inference_pb2.GenerateResponse(guardrail=inference_pb2.GuardrailVerdict(
-            flagged=flagged, categories=categories, engine=self._s.guardrail_engine,
+            flagged=flagged, categories=categories, engine=self._s.output_engine,
             check_ms=(time.perf_counter() - started) * 1000,
         ))
 
