@@ -14,8 +14,8 @@ import boto3
 import pytest
 
 from mangaassist.common import spans as s
-from mangaassist.common.detector import CloudWatchSink, XRaySource, run_once
 from mangaassist.devtools.cluster import LOCAL_AWS_ENV
+from mangaassist.observability.detector import CloudWatchSink, XRaySource, run_once
 from tests.test_dynamo import moto_url  # noqa: F401  (module-scoped moto server fixture)
 
 REGION = LOCAL_AWS_ENV["AWS_DEFAULT_REGION"]

@@ -12,8 +12,8 @@ from typing import Any
 from websockets.asyncio.client import connect
 
 from mangaassist.common import spans as s
-from mangaassist.common.budgets import records_from_spans
 from mangaassist.devtools.cluster import Cluster
+from mangaassist.observability.budgets import records_from_spans
 from tests.conftest import ask
 
 

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from websockets.asyncio.client import connect
 
 from mangaassist.common import spans as s
-from mangaassist.common.budgets import BUDGETS, analyze, records_from_spans, regressions
+from mangaassist.observability.budgets import BUDGETS, analyze, records_from_spans, regressions
 
 BASELINE = Path("bench/results/profile-baseline.json")
 WORKLOAD = [

@@ -7,7 +7,7 @@ Trace sources: the local trace receiver (``make up``) or AWS X-Ray
 p95 per segment and the bottleneck, ``PutMetricAlarm`` once per segment, and the alarm
 state set from the analysis so it flips without waiting for an evaluation period).
 
-    python -m mangaassist.common.detector        # settings: MANGAASSIST_DETECTOR_*
+    python -m mangaassist.observability.detector        # settings: MANGAASSIST_DETECTOR_*
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import aioboto3
 from botocore.config import Config
 from pydantic_settings import SettingsConfigDict
 
-from mangaassist.common.budgets import BUDGETS, Analysis, Record, analyze, records_from_spans
 from mangaassist.common.settings import ServiceSettings
+from mangaassist.observability.budgets import BUDGETS, Analysis, Record, analyze, records_from_spans
 
 logger = logging.getLogger(__name__)
 NAMESPACE = "MangaAssist/Latency"

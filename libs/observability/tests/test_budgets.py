@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mangaassist.common import spans as s
-from mangaassist.common.budgets import analyze, records_from_spans, regressions
+from mangaassist.observability.budgets import analyze, records_from_spans, regressions
 
 
 def synthetic(n: int, seed: int, slow: str | None = None, factor: float = 3.0) -> list[dict[str, float]]:
