@@ -7,7 +7,7 @@ GRPCURL := .tools/grpcurl
 COMPOSE := .tools/docker-compose
 DEPLOY_STAMP := .venv-deploy/.installed
 
-.PHONY: up test unit integration chat proto proto-check lint bench profile lock clean install tools compose-check deploy-check deploy-lock
+.PHONY: up test unit integration chat proto proto-check lint bench profile lock clean install tools compose-check deploy-check deploy-lock intent-model browser catalog test-index
 
 $(STAMP): requirements.lock scripts/bootstrap.sh
 	scripts/bootstrap.sh
@@ -28,17 +28,30 @@ $(DEPLOY_STAMP): deploy/requirements.lock
 	.venv-deploy/bin/python -m pip install --quiet --disable-pip-version-check -r deploy/requirements.lock
 	touch $@
 
+## browser: Debian's chromium (+ a Japanese font) for the chat page's browser tests, when missing
+browser:
+	scripts/install_chromium.sh
+
 ## up: run the whole local cluster in the foreground (Ctrl-C stops it)
 up: $(STAMP)
 	$(PY) -m mangaassist.devtools.up
 
 ## test: the full suite — stubs fresh, lint clean, unit + integration + end to end
-test: $(STAMP) $(GRPCURL) proto-check lint deploy-check
+test: $(STAMP) $(GRPCURL) browser proto-check lint deploy-check test-index
 	$(PY) -m pytest
 
 ## chat: stream one answer in the terminal: make chat Q="おすすめのダークファンタジーは？"
 chat: $(STAMP)
 	$(PY) -m mangaassist.orchestrator.client "$(or $(Q),おすすめのダークファンタジーは？)"
+
+## test-index: the retrieval index the tests' cluster loads, built before pytest so no test
+## waits for a first embedding (quick when the embeddings are already cached)
+test-index: $(STAMP)
+	MANGAASSIST_RETRIEVAL_INDEX_DIR=.cache/index $(PY) -m mangaassist.retrieval.ingest
+
+## catalog: build and save the retrieval index (volume documents, edition vectors, HNSW graph)
+catalog: $(STAMP)
+	$(PY) -m mangaassist.retrieval.ingest
 
 proto: $(STAMP)
 	scripts/gen_proto.sh libs/proto
@@ -52,10 +65,18 @@ lint: $(STAMP)
 	.venv/bin/ruff check .
 	.venv/bin/mypy
 
-## bench: end-to-end and per-segment latency, then the inference levers; writes bench/results/*.json
-bench: $(STAMP)
+## bench: end-to-end and per-segment latency, and each part's levers; writes bench/results/*.json
+bench: $(STAMP) browser
 	$(PY) -m bench.e2e
+	$(PY) -m bench.resilience
+	$(PY) -m bench.intent
+	$(PY) -m bench.chat_page
+	$(PY) -m bench.retrieval
 	$(PY) -m bench.inference
+
+## intent-model: retrain the intent classifier on the train split, write its versioned artefact
+intent-model: $(STAMP)
+	$(PY) -m mangaassist.intent.train
 
 ## profile: drive load through the running mesh (make up) and write the latency report
 profile: $(STAMP)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from mangaassist.common.vocabulary import INTENTS
+from mangaassist.common.vocabulary import INTENTS, PRODUCT_INTENTS
 from mangaassist.devtools.cluster import Cluster, http_health
 from tests.conftest import ask, collect
 
@@ -26,8 +26,10 @@ def assert_well_formed(frames: list[dict[str, Any]], request_id: str) -> dict[st
     assert done["cache_hit"] is False
     assert {"input_tokens", "output_tokens"} <= set(done["usage"])
     for segment in ("manga-assist-request", "ecs-orchestrator", "intent-classification",
-                    "parallel-data-retrieval", "vector-search", "dynamodb-session-load"):
+                    "parallel-data-retrieval", "query-embedding", "dynamodb-session-load"):
         assert segment in done["timings_ms"], segment
+    # Only product questions search the catalog.
+    assert ("vector-search" in done["timings_ms"]) == (done["intent"] in PRODUCT_INTENTS), done["timings_ms"]
     return done
 
 

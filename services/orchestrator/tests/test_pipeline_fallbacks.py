@@ -37,6 +37,9 @@ class FakeIntent:
 
 
 class FakeRetrieval:
+    async def Embed(self, request: Any, **_: Any) -> retrieval_pb2.EmbedResponse:
+        return retrieval_pb2.EmbedResponse(embedding=[0.1] * 4)
+
     async def Search(self, request: Any, **_: Any) -> retrieval_pb2.SearchResponse:
         product = common_pb2.Product(asin="B0X", series_id="x", title="X", price_jpy=500, language="en")
         return retrieval_pb2.SearchResponse(results=[retrieval_pb2.ScoredProduct(product=product, score=0.9)])

@@ -1,6 +1,6 @@
-"""Exact filtered search: filters hold exactly and k hits come back whenever k match.
+"""Filtered vector search: filters hold, k hits come back whenever k rows match, HNSW agrees with exact.
 
-Unit test with synthetic products and random unit vectors (no model involved).
+Unit test with synthetic products and random clustered unit vectors (no model involved).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mangaassist.retrieval.catalog import Product
-from mangaassist.retrieval.store import ExactStore, Filters
+from mangaassist.retrieval.store import Filters, HnswIndex, PlannedStore
 
 
 def synthetic_products(n: int) -> list[Product]:
@@ -28,21 +28,26 @@ def synthetic_products(n: int) -> list[Product]:
     ]
 
 
+def clustered(n: int, dim: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(20, dim))
+    v = centres[rng.integers(0, 20, n)] + 0.6 * rng.normal(size=(n, dim))
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
 @pytest.fixture(scope="module")
-def store_and_products() -> tuple[ExactStore, list[Product], np.ndarray]:
-    rng = np.random.default_rng(3)
-    products = synthetic_products(500)
-    vectors = rng.normal(size=(500, 32)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    return ExactStore(products, vectors), products, vectors
+def setup() -> tuple[list[Product], np.ndarray, HnswIndex]:
+    products = synthetic_products(3000)
+    vectors = clustered(3000, 32, 3)
+    return products, vectors, HnswIndex.build(vectors, m=16, ef_construction=80, ef_search=64)
 
 
-FILTERS = [
+FILTERS = [  # the fifth and sixth match ~1-3 % of documents
     Filters(),
     Filters(language="ja"),
     Filters(in_stock=True, max_price_jpy=1000),
     Filters(genres=frozenset({"horror"}), language="en"),
-    Filters(genres=frozenset({"romance", "sports"}), min_price_jpy=1500, in_stock=False),
+    Filters(genres=frozenset({"romance", "sports"}), min_price_jpy=1500, in_stock=True),
     Filters(demographic="seinen", max_price_jpy=600),
 ]
 
@@ -59,20 +64,77 @@ def matches(p: Product, f: Filters) -> bool:
 
 
 @pytest.mark.parametrize(("f", "k"), list(itertools.product(FILTERS, [1, 5, 20])))
-def test_filters_hold_and_results_equal_brute_force(store_and_products, f: Filters, k: int) -> None:  # type: ignore[no-untyped-def]
-    store, products, vectors = store_and_products
+def test_exact_plan_equals_brute_force(setup, f: Filters, k: int) -> None:  # type: ignore[no-untyped-def]
+    products, vectors, _ = setup
+    store = PlannedStore(products, vectors)
     query = vectors[11] * 0.6 + vectors[42] * 0.4
-    hits, candidates = store.search(query, k, f)
+    result = store.search(query, k, f)
     eligible = [i for i, p in enumerate(products) if matches(p, f)]
-    assert candidates == len(eligible)
-    assert len(hits) == min(k, len(eligible))
-    assert all(matches(products[i], f) for i, _ in hits)
-    expected = sorted(eligible, key=lambda i: -float(vectors[i] @ query))[: len(hits)]
-    assert [i for i, _ in hits] == expected
-    scores = [s for _, s in hits]
-    assert scores == sorted(scores, reverse=True)
+    assert result.plan == "exact" and result.candidates == len(eligible)
+    assert len(result.hits) == min(k, len(eligible))
+    expected = sorted(eligible, key=lambda i: -float(vectors[i] @ query))[: len(result.hits)]
+    assert [i for i, _ in result.hits] == expected
 
 
-def test_filter_matching_nothing_returns_nothing(store_and_products) -> None:  # type: ignore[no-untyped-def]
-    store, _, vectors = store_and_products
-    assert store.search(vectors[0], 5, Filters(max_price_jpy=1)) == ([], 0)
+@pytest.mark.parametrize("f", FILTERS)
+def test_planned_search_filters_during_search_with_high_recall(setup, f: Filters) -> None:  # type: ignore[no-untyped-def]
+    products, vectors, hnsw = setup
+    # Filters matching under 10 % of rows go exact; the rest walk the graph with the filter.
+    store = PlannedStore(products, vectors, hnsw=hnsw, exact_max_rows=0, exact_max_fraction=0.1)
+    rng = np.random.default_rng(7)
+    found = total = 0
+    for q in rng.integers(0, len(products), 40):
+        query = vectors[q]
+        got = store.search(query, 5, f)
+        want = store.search(query, 5, f, plan="exact")
+        if want.candidates == 0:
+            continue
+        assert got.plan == ("exact" if want.candidates < 300 else "hnsw")
+        # In-graph filtering: every hit passes, and k hits whenever k documents match.
+        assert all(matches(products[i], f) for i, _ in got.hits)
+        assert len(got.hits) == len(want.hits) == min(5, want.candidates)
+        found += len({i for i, _ in got.hits} & {i for i, _ in want.hits})
+        total += len(want.hits)
+    assert total > 0 and found / total >= 0.95
+
+
+def test_unfiltered_hnsw_needs_no_fallback(setup) -> None:  # type: ignore[no-untyped-def]
+    products, vectors, hnsw = setup
+    store = PlannedStore(products, vectors, hnsw=hnsw, exact_max_rows=0, exact_max_fraction=0.0)
+    assert {store.search(vectors[q], 5, Filters(language="ja")).plan for q in range(20)} == {"hnsw"}
+
+
+def test_planner_picks_exact_for_selective_filters(setup) -> None:  # type: ignore[no-untyped-def]
+    products, vectors, hnsw = setup
+    store = PlannedStore(products, vectors, hnsw=hnsw, exact_max_rows=100, exact_max_fraction=0.0)
+    assert store.search(vectors[0], 5, Filters()).plan == "hnsw"
+    selective = Filters(demographic="seinen", max_price_jpy=600, in_stock=True)
+    result = store.search(vectors[0], 5, selective)
+    assert result.candidates <= 100 and result.plan == "exact"
+
+
+def test_filter_matching_nothing_returns_nothing(setup) -> None:  # type: ignore[no-untyped-def]
+    products, vectors, hnsw = setup
+    store = PlannedStore(products, vectors, hnsw=hnsw)
+    result = store.search(vectors[0], 5, Filters(max_price_jpy=1))
+    assert result.hits == [] and result.candidates == 0
+
+
+def test_documents_sharing_a_row_are_one_hit(setup) -> None:  # type: ignore[no-untyped-def]
+    products, vectors, _ = setup
+    # 3 documents per row: a row matches when any of its documents does.
+    rows = np.repeat(np.arange(1000), 3)
+    store = PlannedStore(products, vectors[:1000], doc_rows=rows)
+    result = store.search(vectors[5], 10, Filters(language="ja"))
+    assert len({r for r, _ in result.hits}) == 10
+    for r, _ in result.hits:
+        assert any(products[d]["language"] == "ja" for d in range(3 * r, 3 * r + 3))
+
+
+def test_saved_graph_answers_the_same(setup, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _, vectors, hnsw = setup
+    hnsw.save(str(tmp_path / "g.faiss"))
+    again = HnswIndex.load(str(tmp_path / "g.faiss"), ef_search=64)
+    mask = np.zeros(len(vectors), dtype=bool)
+    mask[::3] = True
+    assert again.search(vectors[9], 5, mask) == hnsw.search(vectors[9], 5, mask)

@@ -165,7 +165,7 @@ class Cluster:
         self.procs[name] = proc
         return proc
 
-    def wait_serving(self, name: str, timeout: float = 180.0) -> None:
+    def wait_serving(self, name: str, timeout: float = 600.0) -> None:
         """Block until ``name`` reports SERVING (or its process dies / time runs out)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -191,7 +191,7 @@ class Cluster:
         lines = path.read_text(errors="replace").splitlines()[-15:] if path.exists() else []
         return "\n" + "\n".join(lines)
 
-    def start(self, timeout: float = 180.0) -> Cluster:
+    def start(self, timeout: float = 600.0) -> Cluster:
         try:
             # Inference pre-warms against the Bedrock emulator, so it starts once that is up.
             for name in [*STANDINS, *(svc for svc in GRPC_SERVICES if svc != "inference")]:

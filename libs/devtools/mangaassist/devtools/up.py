@@ -21,6 +21,7 @@ def main() -> int:
         print(f"cluster failed to start: {exc}", file=sys.stderr)
         return 1
     print("\nMangaAssist is up:", flush=True)
+    print(f"  chat window       http://{cluster.address('orchestrator')}/  (open in a browser)")
     print(f"  chat (WebSocket)  {cluster.ws_url}")
     print(f"  health            {cluster.health_url}")
     for name in ("intent", "retrieval", "inference"):

@@ -7,14 +7,19 @@ from pydantic_settings import SettingsConfigDict
 
 from mangaassist.common.settings import ServiceSettings
 
-DATA_DIR = Path(__file__).parent / "data"
+PACKAGE_DIR = Path(__file__).parent
+DATA_DIR = PACKAGE_DIR / "data"
+# The versioned artefact written by `make intent-model` and committed with the code.
+DEFAULT_MODEL_PATH = PACKAGE_DIR / "artefacts" / "intent-linear.npz"
 
 
 class IntentSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="MANGAASSIST_INTENT_")
 
     port: int = 50051
-    dataset_path: Path = DATA_DIR / "intents.jsonl"
+    model_path: Path = DEFAULT_MODEL_PATH
     # Below this top-class probability the classifier abstains (clarifying question).
-    abstain_threshold: float = Field(default=0.30, ge=0.0, le=1.0)
+    # Unset: use the threshold chosen on validation data and stored with the model.
+    abstain_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     max_text_chars: int = 4000
+    explain_top_features: int = Field(default=5, ge=1, le=50)

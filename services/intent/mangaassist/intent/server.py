@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from opentelemetry.trace import Tracer
@@ -10,7 +9,7 @@ from opentelemetry.trace import Tracer
 from mangaassist.common import spans
 from mangaassist.common.grpc_server import GrpcApp
 from mangaassist.intent.config import IntentSettings
-from mangaassist.intent.model import IntentModel, load_examples
+from mangaassist.intent.model import IntentModel
 from mangaassist.intent.service import IntentServicer
 from mangaassist.proto.intent.v1 import intent_pb2, intent_pb2_grpc
 
@@ -19,20 +18,17 @@ SERVICE_NAME = intent_pb2.DESCRIPTOR.services_by_name["IntentService"].full_name
 
 
 def build_app(settings: IntentSettings, tracer: Tracer) -> GrpcApp:
-    """The intent process: trains its model during warm-up, then serves."""
-    model = IntentModel()
-    servicer = IntentServicer(model, settings.abstain_threshold, settings.max_text_chars)
-
-    async def warm_up() -> None:
-        examples = load_examples(settings.dataset_path)
-        await asyncio.get_running_loop().run_in_executor(None, model.fit, examples)
-        logger.info("model trained", extra={"examples": len(examples), "intents": len(model.labels)})
-
+    """The intent process. Loads the trained artefact first: a missing or corrupt model
+    raises :class:`~mangaassist.intent.model.ModelError` and the process does not start."""
+    model = IntentModel.load(settings.model_path)
+    logger.info("model loaded", extra={"model_version": model.version, "intents": len(model.labels),
+                                       "threshold": model.threshold})
+    servicer = IntentServicer(model, settings.abstain_threshold, settings.max_text_chars,
+                              settings.explain_top_features)
     return GrpcApp(
         settings,
         service_names=[SERVICE_NAME],
         tracer=tracer,
         span_names={f"/{SERVICE_NAME}/Classify": spans.INTENT},
         register=lambda server: intent_pb2_grpc.add_IntentServiceServicer_to_server(servicer, server),
-        warm_up=warm_up,
     )

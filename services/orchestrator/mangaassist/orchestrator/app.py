@@ -1,4 +1,4 @@
-"""The orchestrator's front door: the contract's WebSocket at ``/ws`` and ``GET /healthz``.
+"""The orchestrator's front door: the contract's WebSocket at ``/ws``, ``GET /healthz`` and the chat page at ``GET /``.
 
 Each connection reads frames in order and answers each query in its own task, so a
 slow answer never blocks the next frame and a bad frame only gets its own ``error``
@@ -27,6 +27,7 @@ from mangaassist.orchestrator.auth import Identity, TokenVerifier
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.pipeline import Pipeline
 from mangaassist.orchestrator.schema import ErrorCode, error_frame
+from mangaassist.orchestrator.web import StaticSite
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class Orchestrator:
         self._draining = False
         self._inflight: set[asyncio.Task[None]] = set()
         self._server: Server | None = None
+        self._site = StaticSite()
 
     @property
     def port(self) -> int:
@@ -115,6 +117,9 @@ class Orchestrator:
             )
         if path == "/ws":
             return None
+        page = self._site.response(path, request.headers)
+        if page is not None:
+            return page
         return _json_response(HTTPStatus.NOT_FOUND, {"error": "not found", "websocket": "/ws"})
 
     async def _connection(self, ws: ServerConnection) -> None:

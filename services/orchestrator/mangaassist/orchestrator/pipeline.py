@@ -1,9 +1,12 @@
-"""The per-query pipeline: validate → {session → classify, vector search} → stream → done.
+"""The per-query pipeline: validate → {session → classify, embed} → search → stream → done.
 
-Critical path: the session load and the classification run while retrieval embeds and
-searches, so the slowest branch (retrieval) sets the pace. Work the customer does not
-wait for (the session update) runs after the ``done`` frame in the ``PostProcessor``,
-which retries it and flushes it at shutdown, so nothing is lost.
+Critical path: the query embedding (the costliest step before the model, ~10-20 ms)
+runs while the session loads and the message is classified. The search then runs with
+that embedding *and* the filters the intent service extracted from the message
+(「2000円以下」, "in English", a genre) when the client sent none — so it neither waits
+for the embedding nor searches before those filters are known. Work the customer does
+not wait for (the session update) runs after the ``done`` frame in the
+``PostProcessor``, which retries it and flushes it at shutdown, so nothing is lost.
 """
 
 from __future__ import annotations
@@ -102,10 +105,10 @@ class LastGood:
         self._ttl = ttl_s
 
     @staticmethod
-    def key(frame: QueryFrame) -> str:
-        text = " ".join(unicodedata.normalize("NFKC", frame.text).lower().split())
-        filters = frame.filters.model_dump_json(exclude_none=True) if frame.filters else "{}"
-        return f"{text}|{filters}"
+    def key(text: str, filters: common_pb2.SearchFilters) -> str:
+        """Normalised text + the effective filters (client's and inferred)."""
+        folded = " ".join(unicodedata.normalize("NFKC", text).lower().split())
+        return f"{folded}|{filters.SerializeToString(deterministic=True).hex()}"
 
     def put(self, key: str, products: list[common_pb2.Product]) -> None:
         self._data.pop(key, None)
@@ -143,6 +146,34 @@ def to_search_filters(frame: QueryFrame) -> common_pb2.SearchFilters:
     if f.max_price_jpy is not None:
         out.max_price_jpy = f.max_price_jpy
     return out
+
+
+def with_inferred_filters(
+    client: common_pb2.SearchFilters, entities: intent_pb2.Entities
+) -> tuple[common_pb2.SearchFilters, dict[str, Any]]:
+    """Fill the filters the client left unset from the entities found in the message.
+
+    The client's own filters always win, field by field; excluded genres (「ホラー以外」)
+    are never turned into filters. Returns the merged filters and what was inferred,
+    which the ``done`` frame reports as ``inferred_filters``.
+    """
+    merged = common_pb2.SearchFilters()
+    merged.CopyFrom(client)
+    inferred: dict[str, Any] = {}
+    if not client.genres and entities.genres:
+        merged.genres.extend(entities.genres)
+        inferred["genres"] = list(entities.genres)
+    for name in ("language", "in_stock", "min_price_jpy", "max_price_jpy"):
+        if not client.HasField(name) and entities.HasField(name):
+            setattr(merged, name, getattr(entities, name))
+            inferred[name] = getattr(entities, name)
+    if merged.HasField("min_price_jpy") and merged.HasField("max_price_jpy") and merged.min_price_jpy > merged.max_price_jpy:
+        # An inferred bound that contradicts the client's own is dropped, not enforced.
+        for name in ("min_price_jpy", "max_price_jpy"):
+            if name in inferred:
+                merged.ClearField(name)  # type: ignore[arg-type]
+                del inferred[name]
+    return merged, inferred
 
 
 def one_edition_per_series(
@@ -327,7 +358,27 @@ class Pipeline:
             span.set_attribute("intent", reply.intent)
         return reply
 
-    async def _search(self, req: Request) -> retrieval_pb2.SearchResponse | RequestError:
+    async def _embed(self, req: Request) -> list[float] | None:
+        """The query embedding, computed once per request (the semantic cache reuses it).
+
+        ``None`` when retrieval cannot embed now: the search then embeds by itself, or fails.
+        """
+        with req.seg.segment(spans.QUERY_EMBEDDING):
+            try:
+                reply: retrieval_pb2.EmbedResponse = await idempotent(
+                    self.guards["retrieval"], req.budget, lambda: self._d.retrieval.Embed(
+                        retrieval_pb2.EmbedRequest(text=req.frame.text),
+                        timeout=req.remaining(self._s.retrieval_timeout_s),
+                        metadata=outgoing_metadata(),
+                    )
+                )
+            except (grpc.aio.AioRpcError, BreakerOpenError, BulkheadFullError):
+                return None
+        return list(reply.embedding)
+
+    async def _search(
+        self, req: Request, filters: common_pb2.SearchFilters, embedding: list[float] | None
+    ) -> retrieval_pb2.SearchResponse | RequestError:
         """Vector search; a failure is returned, not raised: non-product intents ignore it."""
         with req.seg.segment(spans.VECTOR_SEARCH):
             try:
@@ -336,8 +387,9 @@ class Pipeline:
                         # Twice k, so one edition per series still leaves k picks.
                         query=req.frame.text,
                         k=min(2 * self._s.retrieval_k, 50),
-                        filters=to_search_filters(req.frame),
+                        filters=filters,
                         fields=CARD_FIELDS,
+                        query_embedding=embedding or [],
                     ),
                     timeout=req.remaining(self._s.retrieval_timeout_s),
                     metadata=outgoing_metadata(),
@@ -356,15 +408,19 @@ class Pipeline:
             return session, await self._classify(req, session, orchestrator_ctx)
 
         with req.seg.segment(spans.PARALLEL_RETRIEVAL):
-            # Retrieval starts before the intent is known: embedding dominates its time,
-            # and running it alongside session + classification keeps it off the path.
-            search_task = asyncio.create_task(self._search(req))
+            embed_task = asyncio.create_task(self._embed(req))
             try:
                 session, classified = await session_then_classify()
             except BaseException:
-                search_task.cancel()
+                embed_task.cancel()
                 raise
-            found = await search_task
+            filters = to_search_filters(req.frame)
+            inferred: dict[str, Any] = {}
+            if classified.intent in PRODUCT_INTENTS and not classified.abstained:
+                filters, inferred = with_inferred_filters(filters, classified.entities)
+            embedding = await embed_task
+            product = classified.intent in PRODUCT_INTENTS and not classified.abstained
+            found = await self._search(req, filters, embedding) if product else None
 
         intent = classified.intent
         model = ROUTE_MODEL.get(classified.routing.route, "haiku")
@@ -373,8 +429,8 @@ class Pipeline:
         span.set_attribute("intent", intent)
         span.set_attribute("model", model)
         products: list[common_pb2.Product] = []
-        if intent in PRODUCT_INTENTS and not classified.abstained:
-            key = LastGood.key(req.frame)
+        if found is not None:
+            key = LastGood.key(req.frame.text, filters)
             if isinstance(found, RequestError):
                 cached = self._last_good.get(key) if found.code is not ErrorCode.INVALID_REQUEST else None
                 if cached is None:
@@ -385,8 +441,6 @@ class Pipeline:
                 hits = [hit.product for hit in found.results]
                 self._last_good.put(key, hits)
             products = one_edition_per_series(hits, language, self._s.retrieval_k)
-        if isinstance(found, retrieval_pb2.SearchResponse):
-            req.seg.timings_ms[spans.QUERY_EMBEDDING] = round(found.embedding_ms, 3)
 
         done: dict[str, Any] = {
             "type": "done",
@@ -400,6 +454,7 @@ class Pipeline:
             "language": language,
             "route_reason": classified.routing.reason,
             "confidence": round(classified.confidence, 4),
+            "inferred_filters": inferred,
         }
         if model == "none":
             answer = await self._deterministic(req, classified, language)

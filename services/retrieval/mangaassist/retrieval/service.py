@@ -1,11 +1,8 @@
-"""RetrievalService servicer: embed the query once, filter exactly, return chosen fields."""
+"""RetrievalService servicer: embed the query once, hybrid filtered search, projected fields, cached results."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -16,20 +13,16 @@ from mangaassist.common.errors import ServiceError, invalid_argument
 from mangaassist.common.vocabulary import DEMOGRAPHICS, GENRES, LANGUAGES
 from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
+from mangaassist.retrieval.cache import QueryCache, normalise_query
 from mangaassist.retrieval.catalog import Product
-from mangaassist.retrieval.embedder import Embedder
-from mangaassist.retrieval.store import Filters, VectorStore
+from mangaassist.retrieval.embedder import EmbeddingError
+from mangaassist.retrieval.engine import CatalogIndex
+from mangaassist.retrieval.store import Filters
 
 PRODUCT_FIELDS: frozenset[str] = frozenset(common_pb2.Product.DESCRIPTOR.fields_by_name)
+VOLUME_FIELDS: frozenset[str] = frozenset(retrieval_pb2.Volume.DESCRIPTOR.fields_by_name)
 # The six fields the prompt needs (the seed's source-field selection).
 DEFAULT_FIELDS: tuple[str, ...] = ("asin", "title", "authors", "genres", "price_jpy", "synopsis_short")
-
-
-@dataclass(frozen=True)
-class Index:
-    products: list[Product]
-    store: VectorStore
-    embedder: Embedder
 
 
 def to_filters(f: common_pb2.SearchFilters) -> Filters:
@@ -57,42 +50,62 @@ def to_filters(f: common_pb2.SearchFilters) -> Filters:
     )
 
 
-def to_proto(product: Product, fields: tuple[str, ...]) -> common_pb2.Product:
-    message = common_pb2.Product()
+def _fill(message: Any, name: str, value: Any) -> None:
+    if isinstance(value, list):
+        getattr(message, name).extend(value)
+    else:
+        setattr(message, name, value)
+
+
+def to_result(product: Product, score: float, fields: tuple[str, ...]) -> retrieval_pb2.ScoredProduct:
+    """Only the requested fields go on the wire (the seed's ``_source.includes``)."""
+    out = retrieval_pb2.ScoredProduct(score=score)
+    product_msg = out.product
     for name in fields:
-        value = product[name]
-        if isinstance(value, list):
-            getattr(message, name).extend(value)
+        if name in PRODUCT_FIELDS:
+            _fill(product_msg, name, product[name])
         else:
-            setattr(message, name, value)
-    return message
+            _fill(out.volume, name, product[name])
+    return out
 
 
 class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
-    def __init__(self, default_k: int, max_k: int, max_query_chars: int) -> None:
+    def __init__(self, default_k: int, max_k: int, max_query_chars: int,
+                 cache_entries: int = 4096, cache_ttl_s: float = 300.0, hybrid: bool = True) -> None:
         self._default_k = default_k
         self._max_k = max_k
         self._max_chars = max_query_chars
-        self._index: Index | None = None
-        # One thread: the embedding model is a shared native object; calls queue up here
-        # instead of contending, and the event loop stays free.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
+        self._hybrid = hybrid
+        self._index: CatalogIndex | None = None
+        self.cache: QueryCache[retrieval_pb2.SearchResponse] = QueryCache(cache_entries, cache_ttl_s)
 
-    def ready(self, index: Index) -> None:
+    def ready(self, index: CatalogIndex) -> None:
         self._index = index
+        self.cache.invalidate()
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+    async def close(self) -> None:
+        index = self._index
+        closer = getattr(index.embedder, "aclose", None) if index is not None else None
+        if closer is not None:
+            await closer()
 
-    async def _embed(self, index: Index, text: str) -> np.ndarray:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, index.embedder.embed_query, text)
+    def _require_index(self) -> CatalogIndex:
+        if self._index is None:
+            raise ServiceError(grpc.StatusCode.UNAVAILABLE, "index is still loading")
+        return self._index
+
+    async def _embed(self, index: CatalogIndex, text: str) -> np.ndarray:
+        try:
+            return await index.embedder.aembed_query(index.query_text(text))
+        except EmbeddingError as exc:
+            code = grpc.StatusCode.RESOURCE_EXHAUSTED if exc.throttled else grpc.StatusCode.UNAVAILABLE
+            raise ServiceError(code, str(exc)) from exc
 
     async def Embed(
         self, request: retrieval_pb2.EmbedRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> retrieval_pb2.EmbedResponse:
-        index = self._index
-        if index is None:
-            raise ServiceError(grpc.StatusCode.UNAVAILABLE, "index is still loading")
+        """The query vector, computed once per request so callers can reuse it (semantic cache, Search)."""
+        index = self._require_index()
         text = request.text.strip()
         if not text:
             raise invalid_argument("text must not be empty")
@@ -107,22 +120,34 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
     async def Search(
         self, request: retrieval_pb2.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> retrieval_pb2.SearchResponse:
-        index = self._index
-        if index is None:
-            raise ServiceError(grpc.StatusCode.UNAVAILABLE, "index is still loading")
+        index = self._require_index()
         query = request.query.strip()
         if not query:
             raise invalid_argument("query must not be empty")
         if len(query) > self._max_chars:
             raise invalid_argument(f"query longer than {self._max_chars} characters")
         if request.k < 0 or request.k > self._max_k:
-            raise invalid_argument(f"k must be between 1 and {self._max_k}")
+            raise invalid_argument(f"k must be between 1 and {self._max_k} (0 means the default, {self._default_k})")
         k = request.k or self._default_k
         fields = tuple(dict.fromkeys(request.fields)) or DEFAULT_FIELDS
-        bad = sorted(set(fields) - PRODUCT_FIELDS)
+        bad = sorted(set(fields) - PRODUCT_FIELDS - VOLUME_FIELDS)
         if bad:
             raise invalid_argument(f"unknown field(s) {bad}")
         filters = to_filters(request.filters)
+        span = trace.get_current_span()
+        span.set_attribute("retrieval.k", k)
+
+        key = (normalise_query(query), filters, k, fields, index.version)
+        cached = self.cache.get(key)
+        if cached is not None:
+            span.set_attribute("retrieval.cache_hit", True)
+            span.set_attribute("retrieval.plan", cached.plan)
+            reply = retrieval_pb2.SearchResponse()
+            reply.CopyFrom(cached)
+            reply.cached = True
+            reply.embedding_ms = 0.0
+            reply.search_ms = 0.0
+            return reply
 
         t0 = time.perf_counter()
         if request.query_embedding:
@@ -132,20 +157,33 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         else:
             vector = await self._embed(index, query)
         t1 = time.perf_counter()
-        hits, candidates = index.store.search(vector, k, filters)
+        outcome = index.search(query, vector, k, filters, hybrid=self._hybrid)
         t2 = time.perf_counter()
 
-        span = trace.get_current_span()
-        span.set_attribute("retrieval.k", k)
-        span.set_attribute("retrieval.hits", len(hits))
-        span.set_attribute("retrieval.candidates", candidates)
-        return retrieval_pb2.SearchResponse(
-            results=[
-                retrieval_pb2.ScoredProduct(product=to_proto(index.products[i], fields), score=score)
-                for i, score in hits
-            ],
+        span.set_attribute("retrieval.cache_hit", False)
+        span.set_attribute("retrieval.plan", outcome.plan)
+        span.set_attribute("retrieval.hybrid", outcome.lexical)
+        span.set_attribute("retrieval.hits", len(outcome.hits))
+        span.set_attribute("retrieval.candidates", outcome.candidates)
+        reply = retrieval_pb2.SearchResponse(
+            results=[to_result(index.products[h.doc], h.score, fields) for h in outcome.hits],
             query_embedding=vector.tolist(),
-            embedding_ms=(t1 - t0) * 1000 if not request.query_embedding else 0.0,
+            embedding_ms=0.0 if request.query_embedding else (t1 - t0) * 1000,
             search_ms=(t2 - t1) * 1000,
-            candidates=candidates,
+            candidates=outcome.candidates,
+            plan=outcome.plan,
         )
+        if index.version == key[-1]:
+            self.cache.put(key, reply)
+        return reply
+
+    async def UpdateStock(
+        self, request: retrieval_pb2.UpdateStockRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> retrieval_pb2.UpdateStockResponse:
+        index = self._require_index()
+        if request.stock_count < 0:
+            raise invalid_argument("stock_count must not be negative")
+        if not index.update_stock(request.asin, request.stock_count):
+            raise ServiceError(grpc.StatusCode.NOT_FOUND, "no product with that asin")
+        self.cache.invalidate()
+        return retrieval_pb2.UpdateStockResponse(in_stock=request.stock_count > 0)

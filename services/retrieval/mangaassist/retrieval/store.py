@@ -1,24 +1,29 @@
-"""Vector stores behind one protocol. The local default is exact search with pre-filtering.
+"""Vector stores behind one protocol, with filters applied during the search.
 
-``ExactStore`` applies every filter as a boolean mask *before* scoring, so a filtered
-query returns k hits whenever at least k documents match, and filters hold exactly.
-At catalog sizes of a few thousand documents an exact dot product over the filtered
-rows costs microseconds; the HNSW and OpenSearch backends slot in behind ``VectorStore``.
+Documents (sellable volumes) and vector rows are distinct: every document points at one
+vector row (volumes of an edition share the edition's passage vector; a synthetic
+benchmark catalog has one row per document). A filter is evaluated per document and
+lifted to the vector rows ("some volume of this row passes"), so a search returns the
+best *rows* — one hit per edition — and never a row without a passing document.
+
+Two search plans over the same vectors:
+- ``exact``: a dot product over the matching rows only (pre-filtered brute force);
+- ``hnsw``: faiss ``IndexHNSWFlat`` with an ``IDSelectorBitmap`` built from the filter,
+  so non-matching rows are skipped *inside* the graph walk (a filtered query returns k
+  hits whenever ≥ k rows match, unlike post-filtering).
+``PlannedStore`` picks one per query from the filter's measured selectivity: when few rows
+match, scoring them exactly is cheaper than walking a graph where most nodes are masked.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from mangaassist.retrieval.catalog import Product, passage_text
-from mangaassist.retrieval.embedder import Embedder
+from mangaassist.retrieval.catalog import Product
 
 logger = logging.getLogger(__name__)
 
@@ -35,77 +40,241 @@ class Filters:
     demographic: str | None = None
 
 
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[tuple[int, float]]  # (vector row, cosine), best first
+    candidates: int  # documents that passed the filters
+    plan: str  # "exact", "hnsw", or "exact-fallback" (HNSW found fewer than k matches)
+
+
+class FilterColumns:
+    """Filterable document fields as compact numpy columns (codes, bitmasks), one row per document."""
+
+    def __init__(self, language: list[str] | np.ndarray, demographic: list[str] | np.ndarray,
+                 price_jpy: np.ndarray, in_stock: np.ndarray, genre_bits: np.ndarray, genre_names: list[str]) -> None:
+        self.size = len(price_jpy)
+        self._codes: dict[str, dict[str, int]] = {}
+        self._language = self._encode("language", language)
+        self._demographic = self._encode("demographic", demographic)
+        self._price = np.asarray(price_jpy, dtype=np.int32)
+        self._in_stock = np.array(in_stock, dtype=bool)
+        if len(genre_names) > 64:
+            raise ValueError("at most 64 distinct genres fit the genre bitmask")
+        self._genre_bit = {g: np.uint64(1) << np.uint64(i) for i, g in enumerate(genre_names)}
+        self._genres = np.asarray(genre_bits, dtype=np.uint64)
+
+    def __len__(self) -> int:
+        return self.size
+
+    @classmethod
+    def from_products(cls, products: list[Product]) -> FilterColumns:
+        genres = sorted({g for p in products for g in p["genres"]})
+        bit = {g: 1 << i for i, g in enumerate(genres)}
+        bits = np.fromiter((sum(bit[g] for g in set(p["genres"])) for p in products), dtype=np.uint64,
+                           count=len(products))
+        return cls([p["language"] for p in products], [p["demographic"] for p in products],
+                   np.fromiter((p["price_jpy"] for p in products), dtype=np.int32, count=len(products)),
+                   np.fromiter((p["in_stock"] for p in products), dtype=bool, count=len(products)), bits, genres)
+
+    def _encode(self, name: str, values: list[str] | np.ndarray) -> np.ndarray:
+        """Strings → uint8 codes (vectorised: ``np.unique`` also serves million-row columns)."""
+        names, codes = np.unique(np.asarray(values), return_inverse=True)
+        self._codes[name] = {str(v): i for i, v in enumerate(names)}
+        return codes.astype(np.uint8)
+
+    def set_in_stock(self, row: int, in_stock: bool) -> None:
+        self._in_stock[row] = in_stock
+
+    def mask(self, f: Filters) -> np.ndarray | None:
+        """Boolean mask of matching documents, or ``None`` when the filter matches everything."""
+        mask: np.ndarray | None = None
+
+        def both(m: np.ndarray) -> None:
+            nonlocal mask
+            mask = m if mask is None else mask & m
+
+        if f.genres:
+            want = np.uint64(0)
+            for g in f.genres:
+                want |= self._genre_bit.get(g, np.uint64(0))
+            both((self._genres & want) != 0)
+        for name, column, value in (("language", self._language, f.language),
+                                    ("demographic", self._demographic, f.demographic)):
+            if value is not None:
+                code = self._codes[name].get(value)
+                both(column == code if code is not None else np.zeros(self.size, dtype=bool))
+        if f.in_stock is not None:
+            both(self._in_stock if f.in_stock else ~self._in_stock)
+        if f.min_price_jpy is not None:
+            both(self._price >= f.min_price_jpy)
+        if f.max_price_jpy is not None:
+            both(self._price <= f.max_price_jpy)
+        return mask
+
+
+class RowMap:
+    """Which vector row each document uses; documents of one row are contiguous."""
+
+    def __init__(self, doc_rows: np.ndarray) -> None:
+        self.doc_rows = np.asarray(doc_rows, dtype=np.int64)
+        if self.doc_rows.size and np.any(np.diff(self.doc_rows) < 0):
+            raise ValueError("documents must be grouped by vector row in row order")
+        self.n_rows = int(self.doc_rows[-1]) + 1 if self.doc_rows.size else 0
+        self.identity = bool(np.array_equal(self.doc_rows, np.arange(self.doc_rows.size)))
+        counts = np.bincount(self.doc_rows, minlength=self.n_rows)
+        self.starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self.counts = counts
+
+    def lift(self, doc_mask: np.ndarray) -> np.ndarray:
+        """Row mask: a row matches when any of its documents does."""
+        if self.identity:
+            return doc_mask
+        return np.logical_or.reduceat(doc_mask, self.starts) & (self.counts > 0)
+
+    def docs(self, row: int) -> range:
+        start = int(self.starts[row])
+        return range(start, start + int(self.counts[row]))
+
+
 class VectorStore(Protocol):
-    def search(self, query: np.ndarray, k: int, filters: Filters) -> tuple[list[tuple[int, float]], int]:
-        """Top-k ``(document index, cosine)`` pairs, best first, and how many documents matched."""
+    def search(self, query: np.ndarray, k: int, filters: Filters) -> SearchResult:
+        """Top-k vector rows with at least one matching document, best first."""
         ...
 
 
-class ExactStore:
-    """Exact cosine search over the rows that pass the filters."""
-
-    def __init__(self, products: list[Product], vectors: np.ndarray) -> None:
-        if len(products) != vectors.shape[0]:
-            raise ValueError("one vector per product is required")
-        self._vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        self._language = np.array([p["language"] for p in products])
-        self._demographic = np.array([p["demographic"] for p in products])
-        self._price = np.array([p["price_jpy"] for p in products], dtype=np.int64)
-        self._in_stock = np.array([p["in_stock"] for p in products], dtype=bool)
-        genres = sorted({g for p in products for g in p["genres"]})
-        self._genre_col = {g: i for i, g in enumerate(genres)}
-        self._genres = np.zeros((len(products), len(genres)), dtype=bool)
-        for row, p in enumerate(products):
-            for g in p["genres"]:
-                self._genres[row, self._genre_col[g]] = True
-
-    def _mask(self, f: Filters) -> np.ndarray:
-        mask = np.ones(len(self._price), dtype=bool)
-        if f.genres:
-            cols = [self._genre_col[g] for g in f.genres if g in self._genre_col]
-            mask &= self._genres[:, cols].any(axis=1) if cols else False
-        if f.language is not None:
-            mask &= self._language == f.language
-        if f.demographic is not None:
-            mask &= self._demographic == f.demographic
-        if f.in_stock is not None:
-            mask &= self._in_stock == f.in_stock
-        if f.min_price_jpy is not None:
-            mask &= self._price >= f.min_price_jpy
-        if f.max_price_jpy is not None:
-            mask &= self._price <= f.max_price_jpy
-        return mask
-
-    def search(self, query: np.ndarray, k: int, filters: Filters) -> tuple[list[tuple[int, float]], int]:
-        rows = np.flatnonzero(self._mask(filters))
-        if rows.size == 0:
-            return [], 0
-        scores = self._vectors[rows] @ query.astype(np.float32)
-        top = min(k, rows.size)
-        best = np.argpartition(-scores, top - 1)[:top]
-        best = best[np.argsort(-scores[best], kind="stable")]
-        return [(int(rows[i]), float(scores[i])) for i in best], int(rows.size)
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    top = min(k, scores.size)
+    if top == 0:
+        return np.empty(0, dtype=np.int64)
+    best = np.argpartition(-scores, top - 1)[:top]
+    return best[np.argsort(-scores[best], kind="stable")]
 
 
-def load_or_build_vectors(products: list[Product], embedder: Embedder, index_dir: Path) -> np.ndarray:
-    """Passage embeddings for ``products``, cached on disk by content hash.
+class ExactIndex:
+    """Brute-force inner product over (a subset of) the rows.
 
-    The key covers the embedder and every embedded text, so a catalog or model change
-    rebuilds and a restart with the same inputs loads in milliseconds.
+    A matrix-vector product is memory-bound: run it with one BLAS thread (the service
+    limits BLAS to one thread at start), or threads fight over the two cores.
     """
-    texts = [passage_text(p) for p in products]
-    key = hashlib.sha256(json.dumps([embedder.name, texts], ensure_ascii=False).encode()).hexdigest()[:24]
-    path = index_dir / f"passages-{key}.npy"
-    if path.exists():
-        vectors: np.ndarray = np.load(path)
-        if vectors.shape == (len(texts), embedder.dim):
-            return vectors
-    logger.info("embedding catalog", extra={"documents": len(texts), "embedder": embedder.name})
-    vectors = np.vstack(
-        [embedder.embed_passages(texts[i : i + 64]) for i in range(0, len(texts), 64)]
-    ).astype(np.float32)
-    index_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, vectors)
-    tmp.replace(path)
-    return vectors
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def search(self, query: np.ndarray, k: int, rows: np.ndarray | None) -> list[tuple[int, float]]:
+        q = query.astype(np.float32, copy=False)
+        if rows is None:
+            scores = self.vectors @ q
+            best = _top_k(scores, k)
+            return [(int(i), float(scores[i])) for i in best]
+        scores = self.vectors[rows] @ q
+        best = _top_k(scores, k)
+        return [(int(rows[i]), float(scores[i])) for i in best]
+
+
+class HnswIndex:
+    """faiss HNSW (inner product on normalised vectors) searched with an in-graph ID filter."""
+
+    def __init__(self, index: Any, ef_search: int) -> None:
+        import faiss
+
+        self._faiss = faiss
+        self.index = index
+        self.ef_search = ef_search
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, m: int = 32, ef_construction: int = 80, ef_search: int = 256) -> HnswIndex:
+        import faiss
+
+        index = faiss.IndexHNSWFlat(vectors.shape[1], m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = ef_construction
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        return cls(index, ef_search)
+
+    @classmethod
+    def load(cls, path: str, ef_search: int = 256) -> HnswIndex:
+        import faiss
+
+        return cls(faiss.read_index(path), ef_search)
+
+    def save(self, path: str) -> None:
+        self._faiss.write_index(self.index, path)
+
+    def search(self, query: np.ndarray, k: int, row_mask: np.ndarray | None, selectivity: float = 1.0,
+               max_ef: int = 2048) -> list[tuple[int, float]]:
+        faiss = self._faiss
+        # ef must cover k, or the walk stops before k hits are found; under a filter only
+        # a ``selectivity`` share of the visited nodes can be kept, so the walk widens by
+        # 1.5/selectivity (measured on 100k: 60 % match at ef 256 → recall@5 0.92,
+        # 427 → 0.945, 512 → 0.96, 1024 → 0.995).
+        ef = self.ef_search if row_mask is None else int(1.5 * self.ef_search / max(selectivity, 1e-6))
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = max(k, min(max_ef, ef))
+        if row_mask is not None:
+            bitmap = np.packbits(row_mask, bitorder="little")
+            selector = faiss.IDSelectorBitmap(row_mask.size, faiss.swig_ptr(bitmap))
+            params.sel = selector
+        q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        scores, ids = self.index.search(q, k, params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+
+class PlannedStore:
+    """Filters lifted to rows, then exact or HNSW search chosen by selectivity.
+
+    The plan is ``exact`` when the matching rows are few (≤ ``exact_max_rows``) or a
+    small fraction of the index (≤ ``exact_max_fraction``), where a masked graph walk
+    would visit many nodes to find k survivors; ``hnsw`` otherwise. Without an HNSW
+    index every query is exact.
+    """
+
+    def __init__(
+        self,
+        products: list[Product] | FilterColumns,
+        vectors: np.ndarray,
+        doc_rows: np.ndarray | None = None,
+        hnsw: HnswIndex | None = None,
+        exact_max_rows: int = 4096,
+        exact_max_fraction: float = 0.08,
+    ) -> None:
+        rows = np.arange(len(products)) if doc_rows is None else doc_rows
+        self.rowmap = RowMap(rows)
+        if self.rowmap.n_rows != vectors.shape[0]:
+            raise ValueError("one vector per row is required")
+        self.columns = products if isinstance(products, FilterColumns) else FilterColumns.from_products(products)
+        self.exact = ExactIndex(vectors)
+        self.hnsw = hnsw
+        self.exact_max_rows = exact_max_rows
+        self.exact_max_fraction = exact_max_fraction
+
+    def doc_mask(self, filters: Filters) -> np.ndarray | None:
+        return self.columns.mask(filters)
+
+    def choose_plan(self, matching_rows: int) -> str:
+        if self.hnsw is None:
+            return "exact"
+        if matching_rows <= self.exact_max_rows or matching_rows <= self.exact_max_fraction * self.rowmap.n_rows:
+            return "exact"
+        return "hnsw"
+
+    def search(self, query: np.ndarray, k: int, filters: Filters, plan: str | None = None) -> SearchResult:
+        doc_mask = self.columns.mask(filters)
+        if doc_mask is None:
+            candidates, row_mask, matching = self.columns.size, None, self.rowmap.n_rows
+        else:
+            candidates = int(np.count_nonzero(doc_mask))
+            if candidates == 0:
+                return SearchResult([], 0, "exact")
+            row_mask = self.rowmap.lift(doc_mask)
+            matching = int(np.count_nonzero(row_mask))
+        chosen = plan or self.choose_plan(matching)
+        if chosen == "hnsw" and self.hnsw is not None:
+            hits = self.hnsw.search(query, k, row_mask, selectivity=matching / max(1, self.rowmap.n_rows))
+            if len(hits) < min(k, matching):
+                # The masked walk ran out of reachable matches (a selective filter the
+                # planner misjudged): score the matching rows exactly, so k still come back.
+                chosen = "exact-fallback"
+                hits = self.exact.search(query, k, None if row_mask is None else np.flatnonzero(row_mask))
+        else:
+            chosen = "exact"
+            hits = self.exact.search(query, k, None if row_mask is None else np.flatnonzero(row_mask))
+        return SearchResult(hits, candidates, chosen)

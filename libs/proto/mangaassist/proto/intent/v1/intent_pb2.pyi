@@ -77,9 +77,12 @@ class ClassifyRequest(_message.Message):
     TEXT_FIELD_NUMBER: _builtins.int
     LANGUAGE_HINT_FIELD_NUMBER: _builtins.int
     CONTEXT_FIELD_NUMBER: _builtins.int
+    EXPLAIN_FIELD_NUMBER: _builtins.int
     text: _builtins.str
     language_hint: _builtins.str
     """"ja", "en" or empty"""
+    explain: _builtins.bool
+    """also return the n-grams that drove the decision"""
     @_builtins.property
     def context(self) -> Global___SessionContext: ...
     def __init__(
@@ -88,10 +91,11 @@ class ClassifyRequest(_message.Message):
         text: _builtins.str = ...,
         language_hint: _builtins.str = ...,
         context: Global___SessionContext | None = ...,
+        explain: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "language_hint", b"language_hint", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "explain", b"explain", "language_hint", b"language_hint", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -150,6 +154,109 @@ class RoutingDecision(_message.Message):
 Global___RoutingDecision: _TypeAlias = RoutingDecision  # noqa: Y015
 
 @_typing.final
+class Entities(_message.Message):
+    """Structured facts found in the message (empty when absent)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_IDS_FIELD_NUMBER: _builtins.int
+    TITLES_FIELD_NUMBER: _builtins.int
+    VOLUMES_FIELD_NUMBER: _builtins.int
+    MAX_PRICE_JPY_FIELD_NUMBER: _builtins.int
+    MIN_PRICE_JPY_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    GENRES_FIELD_NUMBER: _builtins.int
+    EXCLUDED_GENRES_FIELD_NUMBER: _builtins.int
+    IN_STOCK_FIELD_NUMBER: _builtins.int
+    max_price_jpy: _builtins.int
+    """2000円以下, under ¥1,500"""
+    min_price_jpy: _builtins.int
+    """500円以上, over ¥500"""
+    language: _builtins.str
+    """edition asked for: "ja" (日本語版) or "en" (英語版, in English)"""
+    in_stock: _builtins.bool
+    """在庫あり, "in stock": set only when asked for"""
+    @_builtins.property
+    def order_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """"123-4567890-1234567", "MA-2024-00123", ids after 注文番号 / "order #" """
+
+    @_builtins.property
+    def titles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """as written by the customer (not resolved against the catalog)"""
+
+    @_builtins.property
+    def volumes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """105巻, vol. 12"""
+
+    @_builtins.property
+    def genres(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """contract genre vocabulary"""
+
+    @_builtins.property
+    def excluded_genres(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """ホラー以外, not romance: never use as a filter"""
+
+    def __init__(
+        self,
+        *,
+        order_ids: _abc.Iterable[_builtins.str] | None = ...,
+        titles: _abc.Iterable[_builtins.str] | None = ...,
+        volumes: _abc.Iterable[_builtins.int] | None = ...,
+        max_price_jpy: _builtins.int | None = ...,
+        min_price_jpy: _builtins.int | None = ...,
+        language: _builtins.str | None = ...,
+        genres: _abc.Iterable[_builtins.str] | None = ...,
+        excluded_genres: _abc.Iterable[_builtins.str] | None = ...,
+        in_stock: _builtins.bool | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_min_price_jpy", b"_min_price_jpy", "in_stock", b"in_stock", "language", b"language", "max_price_jpy", b"max_price_jpy", "min_price_jpy", b"min_price_jpy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_min_price_jpy", b"_min_price_jpy", "excluded_genres", b"excluded_genres", "genres", b"genres", "in_stock", b"in_stock", "language", b"language", "max_price_jpy", b"max_price_jpy", "min_price_jpy", b"min_price_jpy", "order_ids", b"order_ids", "titles", b"titles", "volumes", b"volumes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__in_stock: _TypeAlias = _typing.Literal["in_stock"]  # noqa: Y015
+    _WhichOneofArgType__in_stock: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock"]  # noqa: Y015
+    _WhichOneofReturnType__language: _TypeAlias = _typing.Literal["language"]  # noqa: Y015
+    _WhichOneofArgType__language: _TypeAlias = _typing.Literal["_language", b"_language"]  # noqa: Y015
+    _WhichOneofReturnType__max_price_jpy: _TypeAlias = _typing.Literal["max_price_jpy"]  # noqa: Y015
+    _WhichOneofArgType__max_price_jpy: _TypeAlias = _typing.Literal["_max_price_jpy", b"_max_price_jpy"]  # noqa: Y015
+    _WhichOneofReturnType__min_price_jpy: _TypeAlias = _typing.Literal["min_price_jpy"]  # noqa: Y015
+    _WhichOneofArgType__min_price_jpy: _TypeAlias = _typing.Literal["_min_price_jpy", b"_min_price_jpy"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__in_stock) -> _WhichOneofReturnType__in_stock | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__language) -> _WhichOneofReturnType__language | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_price_jpy) -> _WhichOneofReturnType__max_price_jpy | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_price_jpy) -> _WhichOneofReturnType__min_price_jpy | None: ...
+
+Global___Entities: _TypeAlias = Entities  # noqa: Y015
+
+@_typing.final
+class FeatureContribution(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FEATURE_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    feature: _builtins.str
+    """"char:'返品'" or "word:'refund'" """
+    weight: _builtins.float
+    """contribution to the predicted intent's logit"""
+    def __init__(
+        self,
+        *,
+        feature: _builtins.str = ...,
+        weight: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["feature", b"feature", "weight", b"weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FeatureContribution: _TypeAlias = FeatureContribution  # noqa: Y015
+
+@_typing.final
 class ClassifyResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -159,18 +266,32 @@ class ClassifyResponse(_message.Message):
     ROUTING_FIELD_NUMBER: _builtins.int
     LANGUAGE_FIELD_NUMBER: _builtins.int
     ABSTAINED_FIELD_NUMBER: _builtins.int
+    ENTITIES_FIELD_NUMBER: _builtins.int
+    EXPLANATION_FIELD_NUMBER: _builtins.int
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
     intent: _builtins.str
     confidence: _builtins.float
     language: _builtins.str
     """detected language of the message: "ja" or "en" """
     abstained: _builtins.bool
     """confidence below the threshold"""
+    model_version: _builtins.str
+    """the artefact that answered"""
+    threshold: _builtins.float
+    """the abstention threshold in force"""
     @_builtins.property
     def scores(self) -> _containers.RepeatedCompositeFieldContainer[Global___IntentScore]:
         """every intent, highest first"""
 
     @_builtins.property
     def routing(self) -> Global___RoutingDecision: ...
+    @_builtins.property
+    def entities(self) -> Global___Entities: ...
+    @_builtins.property
+    def explanation(self) -> _containers.RepeatedCompositeFieldContainer[Global___FeatureContribution]:
+        """only when the request set explain"""
+
     def __init__(
         self,
         *,
@@ -180,10 +301,14 @@ class ClassifyResponse(_message.Message):
         routing: Global___RoutingDecision | None = ...,
         language: _builtins.str = ...,
         abstained: _builtins.bool = ...,
+        entities: Global___Entities | None = ...,
+        explanation: _abc.Iterable[Global___FeatureContribution] | None = ...,
+        model_version: _builtins.str = ...,
+        threshold: _builtins.float = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["routing", b"routing"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entities", b"entities", "routing", b"routing"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["abstained", b"abstained", "confidence", b"confidence", "intent", b"intent", "language", b"language", "routing", b"routing", "scores", b"scores"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["abstained", b"abstained", "confidence", b"confidence", "entities", b"entities", "explanation", b"explanation", "intent", b"intent", "language", b"language", "model_version", b"model_version", "routing", b"routing", "scores", b"scores", "threshold", b"threshold"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -39,6 +39,11 @@ class RetrievalServiceStub:
                 request_serializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.SearchRequest.SerializeToString,
                 response_deserializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.SearchResponse.FromString,
                 _registered_method=True)
+        self.UpdateStock = channel.unary_unary(
+                '/mangaassist.retrieval.v1.RetrievalService/UpdateStock',
+                request_serializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.UpdateStockRequest.SerializeToString,
+                response_deserializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.UpdateStockResponse.FromString,
+                _registered_method=True)
         self.Embed = channel.unary_unary(
                 '/mangaassist.retrieval.v1.RetrievalService/Embed',
                 request_serializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.EmbedRequest.SerializeToString,
@@ -51,6 +56,13 @@ class RetrievalServiceServicer:
 
     def Search(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateStock(self, request, context):
+        """Change one volume's stock; cached search results are dropped.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -70,6 +82,11 @@ def add_RetrievalServiceServicer_to_server(servicer, server):
                     servicer.Search,
                     request_deserializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.SearchRequest.FromString,
                     response_serializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.SearchResponse.SerializeToString,
+            ),
+            'UpdateStock': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateStock,
+                    request_deserializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.UpdateStockRequest.FromString,
+                    response_serializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.UpdateStockResponse.SerializeToString,
             ),
             'Embed': grpc.unary_unary_rpc_method_handler(
                     servicer.Embed,
@@ -104,6 +121,33 @@ class RetrievalService:
             '/mangaassist.retrieval.v1.RetrievalService/Search',
             mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.SearchRequest.SerializeToString,
             mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.SearchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateStock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mangaassist.retrieval.v1.RetrievalService/UpdateStock',
+            mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.UpdateStockRequest.SerializeToString,
+            mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.UpdateStockResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,199 @@
+"""Entity extraction: the structured facts in a message that other services act on.
+
+Order ids (the store's ``123-4567890-1234567`` and ``MA-2024-00123`` formats, and ids
+after 注文番号 / "order #"), titles (quoted, before a volume number, after "like" /
+before みたいな), volume numbers, price limits (「2000円以下」, "under ¥1,500",
+「予算3千円」), the edition language asked for (英語版, "in English"), "in stock" and genres
+mapped onto the contract vocabulary. A genre the customer excludes (「ホラー以外」,
+"not romance") is reported as excluded, never as a filter.
+
+Everything is a regular expression over the NFKC-folded message (full-width digits
+and ￥ become ASCII), so extraction is deterministic and costs microseconds.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from mangaassist.common.vocabulary import GENRES
+
+_NUM = r"(\d{1,3}(?:,\d{3})+|\d+)"
+
+ORDER_PATTERNS: tuple[re.Pattern[str], ...] = (
+    re.compile(r"(?<![0-9a-z-])(\d{3}-\d{7}-\d{7})(?![0-9a-z-])", re.IGNORECASE),
+    re.compile(r"(?<![0-9a-z-])#?(ma-?\d{4}-\d{4,6})(?![0-9a-z-])", re.IGNORECASE),
+    re.compile(r"(?<![0-9a-z-])(\d{8}-\d{4})(?![0-9a-z-])", re.IGNORECASE),
+    re.compile(r"(?:注文(?:番号|no\.?|id|#)|order\s*(?:number|no\.?|id|#))\s*[:：#]?\s*([a-z0-9][a-z0-9-]{5,})",
+               re.IGNORECASE),
+)
+
+VOLUME_PATTERNS: tuple[re.Pattern[str], ...] = (
+    re.compile(r"第?\s*(\d{1,3})\s*巻"),
+    re.compile(r"\b(?:vol(?:ume)?\.?|book)\s*#?\s*(\d{1,3})\b", re.IGNORECASE),
+    re.compile(r"\b(\d{1,3})(?:st|nd|rd|th)\s+(?:volume|book)\b", re.IGNORECASE),
+)
+
+_YEN_SUFFIX = r"\s*(千|万)?\s*(?:円|yen|jpy)"
+MAX_PRICE_PATTERNS: tuple[re.Pattern[str], ...] = (
+    re.compile(_NUM + _YEN_SUFFIX + r"\s*(?:以下|以内|まで|未満|より安い)"),
+    re.compile(r"予算\s*(?:は|が)?\s*" + _NUM + _YEN_SUFFIX),
+    re.compile(r"(?:under|below|less than|cheaper than|up to|at most|no more than|max(?:imum)?|within|budget(?: of| is)?)"
+               r"\s*[¥$]?\s*" + _NUM + r"\s*(k|千|万)?\s*(?:円|yen|jpy)?", re.IGNORECASE),
+)
+MIN_PRICE_PATTERNS: tuple[re.Pattern[str], ...] = (
+    re.compile(_NUM + _YEN_SUFFIX + r"\s*(?:以上|より高い)"),
+    re.compile(r"(?:over|above|more than|at least)\s*[¥$]?\s*" + _NUM + r"\s*(k|千|万)?\s*(?:円|yen|jpy)?",
+               re.IGNORECASE),
+)
+_MULTIPLIER = {None: 1, "": 1, "k": 1000, "千": 1000, "万": 10000}
+
+LANGUAGE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("en", re.compile(r"英語版|英語で|英訳|英語の|\bin english\b|\benglish (?:edition|version|translation|copy|copies)\b")),
+    ("ja", re.compile(r"日本語版|日本語で|原書|\bin japanese\b|\bjapanese (?:edition|version|original|copy|copies)\b"
+                      r"|\boriginal japanese\b")),
+)
+
+IN_STOCK = re.compile(r"在庫(?:の)?(?:ある|あり|有り)|すぐ(?:に)?(?:届く|買える)|\bin stock\b|\bavailable now\b|\bin-stock\b")
+
+# Keyword → contract genre. Short English words are whole-word matches.
+GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "fantasy": ("ファンタジー", r"\bfantasy\b"),
+    "horror": ("ホラー", "怖い", r"\bhorror\b", r"\bscary\b"),
+    "romance": ("恋愛", "ラブコメ", "ラブストーリー", r"\bromance\b", r"\bromantic\b", r"\brom-?com\b", r"\blove stor"),
+    "mystery": ("ミステリー", "推理", "探偵", r"\bmystery\b", r"\bdetective\b"),
+    "sci-fi": (r"\bsf\b", r"\bsci-?fi\b", r"\bscience fiction\b"),
+    "sports": ("スポーツ", "サッカー", "野球", "バスケ", r"\bsports?\b", r"\bsoccer\b", r"\bbaseball\b", r"\bbasketball\b"),
+    "action": ("アクション", "バトル", r"\baction\b", r"\bbattle\b"),
+    "slice-of-life": ("日常", r"\bslice[- ]of[- ]life\b", r"\bcozy\b", r"\biyashikei\b"),
+    "historical": ("歴史", "時代物", "時代劇", r"\bhistorical\b", r"\bsamurai\b"),
+    "isekai": ("異世界", r"\bisekai\b"),
+    "cooking": ("グルメ", "料理", r"\bcooking\b", r"\bfood manga\b", r"\bgourmet\b"),
+    "music": ("音楽", "バンド", r"\bmusic\b", r"\bband manga\b"),
+    "mecha": ("ロボット", "メカ", r"\bmecha\b", r"\brobots?\b"),
+    "thriller": ("サスペンス", "スリラー", r"\bthriller\b", r"\bsuspense\b"),
+    "comedy": ("ギャグ", "コメディ", "笑える", r"\bcomedy\b", r"\bfunny\b"),
+    "drama": ("ヒューマンドラマ", r"\bdrama\b"),
+    "adventure": ("冒険", r"\badventure\b"),
+    "supernatural": ("妖怪", "怪異", "超常", r"\bsupernatural\b", r"\byokai\b"),
+    "psychological": ("心理", "サイコ", r"\bpsychological\b", r"\bmind games?\b"),
+    "school": ("学園", r"\bschool life\b", r"\bschool manga\b"),
+}
+assert set(GENRE_KEYWORDS) <= GENRES, "genre keywords must map onto the contract vocabulary"
+
+
+def _ascii_bounds(word: str) -> str:
+    """``\\b`` treats kana as word characters (no boundary in 「SFと」): bound on ASCII only."""
+    if word.startswith(r"\b"):
+        word = "(?<![a-z0-9])" + word[2:]
+    if word.endswith(r"\b"):
+        word = word[:-2] + "(?![a-z0-9])"
+    return word
+
+
+_GENRE_RES = {genre: re.compile("|".join(map(_ascii_bounds, words))) for genre, words in GENRE_KEYWORDS.items()}
+_NEGATED_AFTER = re.compile(r"^\s*(?:以外|じゃない|じゃなく|ではない|ではなく|は(?:嫌|いや|苦手|なし|無し)|抜き|なし|無し)")
+_NEGATED_BEFORE = re.compile(r"(?:\bnot|\bno|\bnothing|\bwithout|\bexcept|\bbut not|n't|\bhate|\bdislike)\s+(?:\w+\s+){0,2}$")
+
+_TITLE_CHARS = r"[\w\u3040-\u30ff\u3400-\u9fff・!?'’:&\-]"
+TITLE_PATTERNS: tuple[re.Pattern[str], ...] = (
+    re.compile(r"[「『\"“]([^」』\"”]{1,60})[」』\"”]"),
+    re.compile(r"(" + _TITLE_CHARS + r"(?:" + _TITLE_CHARS + r"| (?=\S)){0,40}?)\s*の\s*(?:第)?\s*\d{1,3}\s*巻"),
+    re.compile(r"(" + _TITLE_CHARS + r"{2,40}?)(?:みたいな|のような|っぽい|に似た)"),
+    re.compile(r"\b([A-Z][\w'’:!&\-]*(?:\s+(?:[A-Z0-9][\w'’:!&\-]*|no|of|the|to|wa|ga|na))*)\s+(?:vol(?:ume)?\.?)\s*\d",
+               re.IGNORECASE),
+    re.compile(r"\b(?i:like|similar to|such as|fans? of|do you (?:have|sell|carry)|is)\s+"
+               r"([A-Z0-9][\w'’:!&\-]*(?:\s+(?:[A-Z0-9][\w'’:!&\-]*|no|of|the|to|wa|ga|na))*)"),
+)
+# Words a title pattern can catch that are not titles.
+_NOT_TITLES = frozenset({"i", "it", "you", "there", "this", "that", "something", "anything", "one", "a", "the",
+                         "manga", "series", "english", "japanese", "何か", "なにか", "これ", "それ"})
+
+
+@dataclass
+class Entities:
+    order_ids: list[str] = field(default_factory=list)
+    titles: list[str] = field(default_factory=list)
+    volumes: list[int] = field(default_factory=list)
+    max_price_jpy: int | None = None
+    min_price_jpy: int | None = None
+    language: str | None = None  # the edition asked for, not the language of the message
+    genres: list[str] = field(default_factory=list)
+    excluded_genres: list[str] = field(default_factory=list)
+    in_stock: bool | None = None  # True when the customer asks for items in stock
+
+
+def _amount(number: str, multiplier: str | None) -> int | None:
+    value = int(number.replace(",", ""))
+    amount = value * _MULTIPLIER.get(multiplier.lower() if multiplier else None, 1)
+    return amount if 0 < amount <= 10_000_000 else None
+
+
+def _first_amount(patterns: tuple[re.Pattern[str], ...], text: str) -> int | None:
+    for pattern in patterns:
+        for match in pattern.finditer(text):
+            amount = _amount(match.group(1), match.group(2))
+            if amount is not None:
+                return amount
+    return None
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for item in items:
+        seen.setdefault(item, None)
+    return list(seen)
+
+
+def extract(text: str) -> Entities:
+    """Every entity found in ``text`` (lists keep first-seen order, without repeats)."""
+    folded = unicodedata.normalize("NFKC", text)
+    lower = folded.lower()
+    out = Entities()
+
+    order_spans: list[tuple[int, int]] = []
+    for pattern in ORDER_PATTERNS:
+        for match in pattern.finditer(folded):
+            order_spans.append(match.span(1))
+            out.order_ids.append(match.group(1).upper() if match.group(1)[:2].lower() == "ma" else match.group(1))
+    out.order_ids = _dedupe(out.order_ids)
+
+    def inside_order_id(pos: int) -> bool:
+        return any(a <= pos < b for a, b in order_spans)
+
+    volumes: list[int] = []
+    for pattern in VOLUME_PATTERNS:
+        for match in pattern.finditer(folded):
+            if not inside_order_id(match.start(1)):
+                volumes.append(int(match.group(1)))
+    out.volumes = sorted(set(volumes))
+
+    out.max_price_jpy = _first_amount(MAX_PRICE_PATTERNS, lower)
+    out.min_price_jpy = _first_amount(MIN_PRICE_PATTERNS, lower)
+    if out.min_price_jpy is not None and out.max_price_jpy is not None and out.min_price_jpy > out.max_price_jpy:
+        out.min_price_jpy = None
+
+    for language, pattern in LANGUAGE_PATTERNS:
+        if pattern.search(lower):
+            out.language = language
+            break
+
+    if IN_STOCK.search(lower):
+        out.in_stock = True
+
+    for genre, pattern in _GENRE_RES.items():
+        for match in pattern.finditer(lower):
+            negated = _NEGATED_AFTER.search(lower[match.end():]) or _NEGATED_BEFORE.search(lower[: match.start()])
+            (out.excluded_genres if negated else out.genres).append(genre)
+    out.excluded_genres = _dedupe(out.excluded_genres)
+    out.genres = [g for g in _dedupe(out.genres) if g not in out.excluded_genres]
+
+    titles: list[str] = []
+    for pattern in TITLE_PATTERNS:
+        for match in pattern.finditer(folded):
+            title = match.group(1).strip(" ・:-'’")
+            if len(title) >= 2 and title.lower() not in _NOT_TITLES and not inside_order_id(match.start(1)):
+                titles.append(title)
+    out.titles = _dedupe(titles)[:5]
+    return out

@@ -1,0 +1,93 @@
+"""Entity extraction on Japanese, English and mixed messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from mangaassist.common.vocabulary import GENRES
+from mangaassist.intent.entities import extract
+
+
+@pytest.mark.parametrize(
+    ("text", "order_id"),
+    [
+        ("注文 123-4567890-1234567 はいつ届きますか", "123-4567890-1234567"),
+        ("Where is MA-2024-00123?", "MA-2024-00123"),
+        ("#ma-2024-04401 not here yet", "MA-2024-04401"),
+        ("注文No.1029384756 まだ？", "1029384756"),
+        ("order number: A1B2C3D4 please check", "A1B2C3D4"),
+        ("２０２４０３１５－７７８１の状況", "20240315-7781"),
+    ],
+)
+def test_order_ids(text: str, order_id: str) -> None:
+    assert extract(text).order_ids == [order_id]
+
+
+def test_order_id_digits_are_not_volumes_or_prices() -> None:
+    found = extract("注文 123-4567890-1234567 の状況")
+    assert found.volumes == [] and found.max_price_jpy is None
+
+
+@pytest.mark.parametrize(
+    ("text", "max_price", "min_price"),
+    [
+        ("2000円以下の恋愛マンガ", 2000, None),
+        ("Any sports manga under ¥1,500?", 1500, None),
+        ("予算3千円でおすすめは？", 3000, None),
+        ("１５００円まででお願いします", 1500, None),
+        ("cheaper than 800 yen", 800, None),
+        ("I want something over ¥500 and under 2000 yen", 2000, 500),
+        ("1万円以内のセット", 10000, None),
+        ("おすすめのダークファンタジーは？", None, None),
+    ],
+)
+def test_price_limits(text: str, max_price: int | None, min_price: int | None) -> None:
+    found = extract(text)
+    assert (found.max_price_jpy, found.min_price_jpy) == (max_price, min_price)
+
+
+@pytest.mark.parametrize(
+    ("text", "titles", "volumes"),
+    [
+        ("ワンピースの105巻ある？", ["ワンピース"], [105]),
+        ("One Pieceの105巻ある？", ["One Piece"], [105]),
+        ("Chainsaw Man vol. 12 in stock?", ["Chainsaw Man"], [12]),
+        ("「葬送のフリーレン」の第3巻", ["葬送のフリーレン"], [3]),
+        ("something like Berserk but less grim", ["Berserk"], []),
+        ("呪術廻戦みたいな漫画ある？", ["呪術廻戦"], []),
+        ("Do you have Vinland Saga in English?", ["Vinland Saga"], []),
+    ],
+)
+def test_titles_and_volumes(text: str, titles: list[str], volumes: list[int]) -> None:
+    found = extract(text)
+    assert found.titles == titles and found.volumes == volumes
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [("英語版はありますか", "en"), ("Do you have it in English?", "en"), ("日本語版が欲しい", "ja"),
+     ("I'd like the Japanese edition", "ja"), ("おすすめは？", None)],
+)
+def test_edition_language(text: str, language: str | None) -> None:
+    assert extract(text).language == language
+
+
+def test_genres_map_to_the_contract_vocabulary_and_exclusions_are_not_filters() -> None:
+    found = extract("2000円以下で英語版のホラー以外のファンタジーを")
+    assert found.genres == ["fantasy"] and found.excluded_genres == ["horror"]
+    assert (found.max_price_jpy, found.language) == (2000, "en")
+    english = extract("a funny sports manga, but not romance")
+    assert set(english.genres) == {"sports", "comedy"} and english.excluded_genres == ["romance"]
+    assert set(extract("ラブコメとSFとミステリー").genres) == {"romance", "sci-fi", "mystery"}
+    for text in ("異世界もの", "cooking manga", "mecha"):
+        assert set(extract(text).genres) <= GENRES and extract(text).genres
+
+
+def test_nothing_found_in_small_talk() -> None:
+    found = extract("hello! how are you?")
+    assert found.order_ids == [] and found.titles == [] and found.genres == [] and found.max_price_jpy is None
+
+
+@pytest.mark.parametrize(("text", "in_stock"), [("在庫のある恋愛マンガ", True), ("horror manga in stock", True), ("hello", None)])
+def test_in_stock(text: str, in_stock: bool | None) -> None:
+    assert extract(text).in_stock is in_stock

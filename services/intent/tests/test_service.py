@@ -1,0 +1,88 @@
+"""IntentService over a real gRPC socket (in process, ephemeral port): the reply a caller sees."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from mangaassist.common.grpc_client import open_channel
+from mangaassist.intent.config import IntentSettings
+from mangaassist.intent.server import build_app
+from mangaassist.proto.intent.v1 import intent_pb2, intent_pb2_grpc
+
+
+@pytest.fixture(scope="module")
+async def served() -> AsyncIterator[tuple[intent_pb2_grpc.IntentServiceStub, InMemorySpanExporter]]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = build_app(IntentSettings(port=0, drain_grace_s=0.5), provider.get_tracer("test"))
+    task = asyncio.create_task(app.run())
+    channel = open_channel(f"127.0.0.1:{app.port}")
+    yield intent_pb2_grpc.IntentServiceStub(channel), exporter
+    await channel.close()
+    app.request_stop()
+    await task
+
+
+async def test_reply_carries_scores_route_reason_and_entities(served) -> None:  # type: ignore[no-untyped-def]
+    stub, exporter = served
+    reply = await stub.Classify(intent_pb2.ClassifyRequest(text="2000円以下で英語版のホラー以外のファンタジーのおすすめは？"))
+    assert reply.intent == "product_recommendation" and not reply.abstained
+    assert len(reply.scores) == 11 and reply.scores[0].intent == reply.intent
+    assert sum(s.score for s in reply.scores) == pytest.approx(1.0, abs=1e-4)
+    assert reply.routing.route == intent_pb2.ROUTE_SONNET and "multi_constraint" in reply.routing.features
+    assert "multi_constraint" in reply.routing.reason
+    e = reply.entities
+    assert (e.max_price_jpy, e.language, list(e.genres), list(e.excluded_genres)) == (2000, "en", ["fantasy"], ["horror"])
+    assert reply.language == "ja" and reply.model_version.startswith("intent-linear-")
+    assert not reply.explanation  # only on request
+    span = next(s for s in exporter.get_finished_spans() if s.name == "intent-classification")
+    assert span.attributes is not None
+    assert span.attributes["routing.model"] == "sonnet" and span.attributes["routing.reason"] == reply.routing.reason
+    assert "2000" not in str(dict(span.attributes))  # entity values stay off the span
+
+
+async def test_order_status_needs_no_model_and_returns_the_order_id(served) -> None:  # type: ignore[no-untyped-def]
+    stub, _ = served
+    reply = await stub.Classify(intent_pb2.ClassifyRequest(text="Where is my order MA-2024-00123?"))
+    assert reply.intent == "order_status" and reply.routing.route == intent_pb2.ROUTE_NONE
+    assert list(reply.entities.order_ids) == ["MA-2024-00123"]
+
+
+async def test_uncertain_message_abstains_and_asks(served) -> None:  # type: ignore[no-untyped-def]
+    stub, _ = served
+    reply = await stub.Classify(intent_pb2.ClassifyRequest(text="qwxz vbnm"))
+    assert reply.abstained and reply.confidence < reply.threshold
+    assert reply.routing.route == intent_pb2.ROUTE_NONE and "abstain" in reply.routing.features
+
+
+async def test_explain_flag_returns_contributing_features(served) -> None:  # type: ignore[no-untyped-def]
+    stub, _ = served
+    reply = await stub.Classify(intent_pb2.ClassifyRequest(text="返品したいです", explain=True))
+    assert reply.intent == "return_refund"
+    assert reply.explanation[0].feature == "lexicon:refund"
+    assert len(reply.explanation) == 5
+    assert all(f.weight > 0 for f in reply.explanation)
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        intent_pb2.ClassifyRequest(text="   "),
+        intent_pb2.ClassifyRequest(text="x" * 5000),
+        intent_pb2.ClassifyRequest(text="hi", language_hint="fr"),
+        intent_pb2.ClassifyRequest(text="hi", context=intent_pb2.SessionContext(turn_count=-1)),
+    ],
+)
+async def test_bad_input_is_invalid_argument(served, request_: intent_pb2.ClassifyRequest) -> None:  # type: ignore[no-untyped-def]
+    stub, _ = served
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.Classify(request_)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -1,0 +1,198 @@
+"""Name matching for hybrid search: character n-grams, no tokenizer, Japanese and English.
+
+Titles and author names are matched by how much of a *name* the query contains (its
+character bigrams found in the query), on two spellings of every string:
+- the NFKC-normalised, lower-cased text without spaces or punctuation (呪術廻戦, bluelock);
+- a romaji folding: kana are transliterated and long vowels collapsed, so 「ワンピース」
+  and "ONE PIECE"'s romaji "Wan Pisu" meet as ``wanpisu``, 「ブルーロック」 as ``burrokku``…
+
+Volume numbers are read from the query (「0巻」, 「第3巻」, "vol. 20", "volume 20", "#5").
+A small bilingual glossary maps Japanese genre / tag words (ダークファンタジー, 異世界, …)
+to the catalog's English tag vocabulary, so such queries can match tags lexically and
+the embedder sees the English term too.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass
+
+_KANA = {
+    "きゃ": "kya", "きゅ": "kyu", "きょ": "kyo", "しゃ": "sha", "しゅ": "shu", "しょ": "sho", "ちゃ": "cha",
+    "ちゅ": "chu", "ちょ": "cho", "にゃ": "nya", "にゅ": "nyu", "にょ": "nyo", "ひゃ": "hya", "ひゅ": "hyu",
+    "ひょ": "hyo", "みゃ": "mya", "みゅ": "myu", "みょ": "myo", "りゃ": "rya", "りゅ": "ryu", "りょ": "ryo",
+    "ぎゃ": "gya", "ぎゅ": "gyu", "ぎょ": "gyo", "じゃ": "ja", "じゅ": "ju", "じょ": "jo", "びゃ": "bya",
+    "びゅ": "byu", "びょ": "byo", "ぴゃ": "pya", "ぴゅ": "pyu", "ぴょ": "pyo", "てぃ": "ti", "でぃ": "di",
+    "ふぁ": "fa", "ふぃ": "fi", "ふぇ": "fe", "ふぉ": "fo", "うぃ": "wi", "うぇ": "we", "しぇ": "she",
+    "じぇ": "je", "ちぇ": "che", "ゔぁ": "va", "とぅ": "tu", "どぅ": "du",
+    "あ": "a", "い": "i", "う": "u", "え": "e", "お": "o", "か": "ka", "き": "ki", "く": "ku", "け": "ke",
+    "こ": "ko", "さ": "sa", "し": "shi", "す": "su", "せ": "se", "そ": "so", "た": "ta", "ち": "chi",
+    "つ": "tsu", "て": "te", "と": "to", "な": "na", "に": "ni", "ぬ": "nu", "ね": "ne", "の": "no",
+    "は": "ha", "ひ": "hi", "ふ": "fu", "へ": "he", "ほ": "ho", "ま": "ma", "み": "mi", "む": "mu",
+    "め": "me", "も": "mo", "や": "ya", "ゆ": "yu", "よ": "yo", "ら": "ra", "り": "ri", "る": "ru",
+    "れ": "re", "ろ": "ro", "わ": "wa", "ゐ": "i", "ゑ": "e", "を": "o", "ん": "n", "が": "ga", "ぎ": "gi",
+    "ぐ": "gu", "げ": "ge", "ご": "go", "ざ": "za", "じ": "ji", "ず": "zu", "ぜ": "ze", "ぞ": "zo",
+    "だ": "da", "ぢ": "ji", "づ": "zu", "で": "de", "ど": "do", "ば": "ba", "び": "bi", "ぶ": "bu",
+    "べ": "be", "ぼ": "bo", "ぱ": "pa", "ぴ": "pi", "ぷ": "pu", "ぺ": "pe", "ぽ": "po", "ゔ": "vu",
+    "ぁ": "a", "ぃ": "i", "ぅ": "u", "ぇ": "e", "ぉ": "o", "ゃ": "ya", "ゅ": "yu", "ょ": "yo", "ゎ": "wa",
+}
+
+# Japanese genre / tag words → the catalog's English tag and genre vocabulary.
+GLOSSARY: dict[str, str] = {
+    "ダークファンタジー": "dark fantasy", "ファンタジー": "fantasy", "異世界": "isekai", "転生": "reincarnation",
+    "ホラー": "horror", "ミステリー": "mystery", "推理": "detective", "探偵": "detective", "サスペンス": "thriller",
+    "恋愛": "romance", "ラブコメ": "rom-com", "初恋": "first love", "青春": "coming of age", "学園": "high school",
+    "スポーツ": "sports", "サッカー": "soccer", "野球": "baseball", "バスケ": "basketball", "バレー": "volleyball",
+    "ボクシング": "boxing", "格闘": "martial arts", "日常": "slice-of-life", "癒し": "iyashikei",
+    "料理": "cooking", "グルメ": "cooking", "歴史": "historical", "時代劇": "samurai", "侍": "samurai",
+    "忍者": "ninja", "戦争": "war", "ロボット": "mecha", "SF": "sci-fi", "宇宙": "space", "音楽": "music",
+    "バンド": "band", "復讐": "revenge", "悪魔": "demons", "鬼": "demons", "妖怪": "yokai", "幽霊": "ghosts",
+    "吸血鬼": "vampires", "ゾンビ": "zombies", "サバイバル": "survival", "終末": "post-apocalyptic",
+    "タイムリープ": "time travel", "タイムトラベル": "time travel", "魔法": "magic", "魔法少女": "magical girl",
+    "海賊": "pirates", "冒険": "adventure", "友情": "friendship", "家族": "family", "ギャグ": "gag",
+    "コメディ": "comedy", "心理戦": "psychological", "頭脳戦": "psychological", "ヤクザ": "yakuza",
+    "不良": "delinquent", "医療": "medical", "将棋": "shogi", "囲碁": "go", "アイドル": "idols",
+}
+
+_VOLUME_PATTERNS = (
+    re.compile(r"第?\s*(\d{1,3})\s*(?:巻|卷)"),
+    re.compile(r"(?:\b(?:vol(?:ume)?\.?|book)|#)\s*(\d{1,3})\b", re.IGNORECASE),
+)
+_DROP = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def normalise(text: str) -> str:
+    """NFKC, lower case, no spaces or punctuation."""
+    return _DROP.sub("", unicodedata.normalize("NFKC", text).lower())
+
+
+def _to_hiragana(text: str) -> str:
+    return "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in text)
+
+
+def romaji(text: str) -> str:
+    """Kana → romaji with long vowels and doubled letters collapsed; other characters kept."""
+    s = _to_hiragana(normalise(text))
+    out: list[str] = []
+    i = 0
+    while i < len(s):
+        pair, one = s[i : i + 2], s[i]
+        if pair in _KANA:
+            out.append(_KANA[pair])
+            i += 2
+        elif one == "っ":
+            i += 1  # geminate: dropped (collapsed below anyway)
+        elif one in _KANA:
+            out.append(_KANA[one])
+            i += 1
+        elif one == "ー":
+            i += 1
+        else:
+            out.append(one)
+            i += 1
+    folded = "".join(out)
+    folded = folded.replace("ou", "o").replace("ei", "e")
+    return re.sub(r"(.)\1+", r"\1", folded)
+
+
+def bigrams(text: str) -> set[str]:
+    if len(text) < 2:
+        return {text} if text else set()
+    return {text[i : i + 2] for i in range(len(text) - 1)}
+
+
+def volume_number(query: str) -> int | None:
+    """The volume a query names, if any: 「呪術廻戦の0巻」 → 0, "Blue Lock volume 20" → 20."""
+    text = unicodedata.normalize("NFKC", query)
+    for pattern in _VOLUME_PATTERNS:
+        m = pattern.search(text)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def strip_volume(query: str) -> str:
+    text = unicodedata.normalize("NFKC", query)
+    for pattern in _VOLUME_PATTERNS:
+        text = pattern.sub(" ", text)
+    return text
+
+
+def glossary_terms(query: str) -> list[str]:
+    """English catalog terms for the Japanese genre words in the query (longest match wins)."""
+    text = unicodedata.normalize("NFKC", query)
+    found: list[str] = []
+    for word in sorted(GLOSSARY, key=len, reverse=True):
+        if word in text:
+            found.append(GLOSSARY[word])
+            text = text.replace(word, " ")
+    return found
+
+
+@dataclass(frozen=True)
+class NameMatch:
+    row: int
+    score: float  # 0..1: how completely the best name is contained in the query
+
+
+class NameIndex:
+    """Bigram index over the names (titles, authors) of each vector row (edition)."""
+
+    def __init__(self, names: list[list[tuple[str, float]]], tags: list[list[str]]) -> None:
+        # names[row] = [(name, weight)]; weight < 1 for names not in the edition's own language.
+        self._postings: dict[str, list[int]] = defaultdict(list)
+        self._entries: list[tuple[int, int, float]] = []  # (row, bigram count, weight)
+        for row, row_names in enumerate(names):
+            for name, weight in row_names:
+                for form in {normalise(name), romaji(name)}:
+                    grams = bigrams(form)
+                    if len(form) < 2 or not grams:
+                        continue
+                    entry = len(self._entries)
+                    self._entries.append((row, len(grams), weight))
+                    for g in grams:
+                        self._postings[g].append(entry)
+        self._tag_rows: dict[str, set[int]] = defaultdict(set)
+        for row, row_tags in enumerate(tags):
+            for tag in row_tags:
+                self._tag_rows[tag.lower()].add(row)
+
+    def match(self, query: str, min_score: float = 0.5) -> list[NameMatch]:
+        """Rows whose names the query contains, best first."""
+        text = strip_volume(query)
+        hits: dict[int, int] = defaultdict(int)
+        for form in {normalise(text), romaji(text)}:
+            grams = bigrams(form)
+            seen: dict[int, int] = defaultdict(int)
+            for g in grams:
+                for entry in self._postings.get(g, ()):
+                    seen[entry] += 1
+            for entry, count in seen.items():
+                hits[entry] = max(hits[entry], count)
+        best: dict[int, float] = {}
+        for entry, count in hits.items():
+            row, size, weight = self._entries[entry]
+            score = weight * count / size
+            if score >= min_score and score > best.get(row, 0.0):
+                best[row] = score
+        return [NameMatch(r, s) for r, s in sorted(best.items(), key=lambda rs: (-rs[1], rs[0]))]
+
+    def tag_rows(self, terms: list[str]) -> list[int]:
+        """Rows carrying any of the tag/genre terms, rows with more of them first."""
+        counts: dict[int, int] = defaultdict(int)
+        for term in terms:
+            for row in self._tag_rows.get(term.lower(), ()):
+                counts[row] += 1
+        return [r for r, _ in sorted(counts.items(), key=lambda rc: (-rc[1], rc[0]))]
+
+
+def rrf(rankings: list[list[int]], k: int = 60, weights: list[float] | None = None) -> dict[int, float]:
+    """Reciprocal-rank fusion: Σ w / (k + rank) over the lists an item appears in."""
+    fused: dict[int, float] = defaultdict(float)
+    for i, ranking in enumerate(rankings):
+        w = 1.0 if weights is None else weights[i]
+        for rank, item in enumerate(ranking, start=1):
+            fused[item] += w / (k + rank)
+    return dict(fused)

@@ -1,0 +1,59 @@
+"""Name matching pieces: romaji folding, volume numbers, glossary, the bigram name index, RRF, the cache."""
+
+from __future__ import annotations
+
+import pytest
+
+from mangaassist.retrieval.cache import QueryCache, normalise_query
+from mangaassist.retrieval.lexical import NameIndex, glossary_terms, normalise, romaji, rrf, volume_number
+
+
+def test_romaji_folding_meets_across_scripts() -> None:
+    assert romaji("ワンピース") == romaji("Wan Pisu") == "wanpisu"
+    assert romaji("ブルーロック") == romaji("Buru Rokku")
+    assert normalise("ＯＮＥ　ＰＩＥＣＥ!") == "onepiece"
+
+
+@pytest.mark.parametrize(("query", "n"), [
+    ("呪術廻戦の0巻", 0), ("進撃の巨人 第３巻", 3), ("Blue Lock volume 20", 20), ("Naruto vol. 7", 7),
+    ("One Piece #100", 100), ("Kaiju No. 8", None), ("20th Century Boys", None), ("おすすめは？", None),
+])
+def test_volume_numbers(query: str, n: int | None) -> None:
+    assert volume_number(query) == n
+
+
+def test_glossary_prefers_the_longest_term() -> None:
+    assert glossary_terms("おすすめのダークファンタジーは？") == ["dark fantasy"]
+    assert glossary_terms("Any sports manga?") == []
+
+
+def test_name_index_ranks_contained_names_first() -> None:
+    index = NameIndex(
+        [[("ONE PIECE", 1.0), ("Wan Pisu", 0.9)], [("ワンパンマン", 1.0)], [("ブルーロック", 1.0), ("Blue Lock", 0.9)]],
+        [["pirates"], ["superpowers"], ["soccer"]],
+    )
+    assert index.match("ワンピース")[0].row == 0
+    top = index.match("Blue Lock volume 20")[0]
+    assert top.row == 2 and top.score == pytest.approx(0.9)
+    assert index.match("料理のおすすめ") == []
+    assert index.tag_rows(["soccer", "pirates"]) == [0, 2]
+
+
+def test_rrf_rewards_agreement() -> None:
+    fused = rrf([[1, 2, 3], [3, 1]])
+    assert max(fused, key=lambda r: fused[r]) == 1 and fused[3] > fused[2]
+
+
+def test_query_cache_ttl_lru_and_invalidation() -> None:
+    now = [0.0]
+    cache: QueryCache[str] = QueryCache(max_entries=2, ttl_s=10, clock=lambda: now[0])
+    cache.put(normalise_query("  ＢＥＲＳＥＲＫ  manga"), "a")
+    cache.put("b", "b")
+    assert cache.get("berserk manga") == "a"
+    cache.put("c", "c")  # evicts the least recently used: "b" ("berserk manga" was read since)
+    assert cache.get("b") is None and cache.get("c") == "c" and cache.get("berserk manga") == "a"
+    now[0] = 11
+    assert cache.get("c") is None
+    cache.put("d", "d")
+    cache.invalidate()
+    assert len(cache) == 0 and cache.get("d") is None

@@ -1,0 +1,69 @@
+"""The servicer in process, on the real catalog with the hashing embedder (no model): errors → statuses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+import pytest
+
+from mangaassist.common.errors import ServiceError
+from mangaassist.proto.retrieval.v1 import retrieval_pb2
+from mangaassist.retrieval.config import RetrievalSettings
+from mangaassist.retrieval.embedder import EmbeddingError, HashingEmbedder
+from mangaassist.retrieval.engine import CatalogIndex, build_index, load_index, save_index
+from mangaassist.retrieval.service import RetrievalServicer
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> CatalogIndex:
+    return build_index(RetrievalSettings().catalog_path, HashingEmbedder(64), tmp_path_factory.mktemp("idx"))
+
+
+class FailingEmbedder(HashingEmbedder):
+    """Test double: an embedder whose backend refuses (as Bedrock does when throttling or down)."""
+
+    def __init__(self, throttled: bool) -> None:
+        super().__init__(64)
+        self.throttled = throttled
+
+    async def aembed_query(self, text: str) -> np.ndarray:
+        raise EmbeddingError("backend said no", throttled=self.throttled)
+
+
+@pytest.mark.parametrize(("throttled", "code"), [(True, grpc.StatusCode.RESOURCE_EXHAUSTED),
+                                                 (False, grpc.StatusCode.UNAVAILABLE)])
+async def test_embedding_failures_become_clear_statuses(index: CatalogIndex, throttled: bool,
+                                                        code: grpc.StatusCode) -> None:
+    failing = CatalogIndex(index.products, index.vectors, FailingEmbedder(throttled), None)
+    servicer = RetrievalServicer(5, 100, 2000)
+    servicer.ready(failing)
+    context: Any = None
+    with pytest.raises(ServiceError) as err:
+        await servicer.Search(retrieval_pb2.SearchRequest(query="Berserk"), context)
+    assert err.value.code == code
+
+
+async def test_unready_service_is_unavailable() -> None:
+    context: Any = None
+    with pytest.raises(ServiceError) as err:
+        await RetrievalServicer(5, 100, 2000).Search(retrieval_pb2.SearchRequest(query="x"), context)
+    assert err.value.code == grpc.StatusCode.UNAVAILABLE
+
+
+def test_saved_index_loads_and_answers_the_same(index: CatalogIndex, tmp_path: Path) -> None:
+    path = RetrievalSettings().catalog_path
+    assert load_index(path, index.embedder, tmp_path) is None  # nothing saved yet
+    save_index(index, path, tmp_path)
+    loaded = load_index(path, index.embedder, tmp_path)
+    assert loaded is not None and len(loaded.products) == len(index.products)
+    assert (loaded.store.hnsw is None) == (index.store.hnsw is None)
+    q = index.embedder.embed_query("Blue Lock volume 20")
+    from mangaassist.retrieval.store import Filters
+
+    a = index.search("Blue Lock volume 20", q, 5, Filters())
+    b = loaded.search("Blue Lock volume 20", q, 5, Filters())
+    assert [h.doc for h in a.hits] == [h.doc for h in b.hits]
+    assert index.products[a.hits[0].doc]["volume_number"] == 20
