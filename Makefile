@@ -69,7 +69,7 @@ lint: $(STAMP)
 	.venv/bin/ruff check .
 	.venv/bin/mypy
 
-## bench: end-to-end and per-segment latency; writes bench/results/*.json
+## bench: end-to-end and per-segment latency, and each part's levers; writes bench/results/*.json
 bench: $(STAMP) $(REDIS_LIBS) browser
 	$(PY) -m bench.e2e
 	$(PY) -m bench.resilience
@@ -77,6 +77,7 @@ bench: $(STAMP) $(REDIS_LIBS) browser
 	$(PY) -m bench.chat_page
 	$(PY) -m bench.retrieval
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m bench.cache
+	$(PY) -m bench.inference
 
 ## intent-model: retrain the intent classifier on the train split, write its versioned artefact
 intent-model: $(STAMP)

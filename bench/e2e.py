@@ -139,7 +139,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as logs:
-        env = {"MANGAASSIST_INFERENCE_TOKEN_DELAY_MS": "0", "MANGAASSIST_LOG_LEVEL": "WARNING"}
+        env = {"MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS": "0", "MANGAASSIST_LOG_LEVEL": "WARNING"}
         for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR"):
             env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
         with Cluster(env=env, log_dir=Path(logs)) as cluster:

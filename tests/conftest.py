@@ -20,7 +20,9 @@ CACHE_ENV = {"MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index")}
 
 
 def start_cluster(log_dir: Path, **env: str) -> Cluster:
-    return Cluster(env={**CACHE_ENV, "MANGAASSIST_INFERENCE_TOKEN_DELAY_MS": "1", **env}, log_dir=log_dir).start()
+    base = {**CACHE_ENV, "MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE": "zero",
+            "MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS": "1"}
+    return Cluster(env={**base, **env}, log_dir=log_dir).start()
 
 
 @pytest.fixture(scope="session")

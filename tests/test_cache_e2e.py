@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from websockets.asyncio.client import ClientConnection
@@ -13,6 +14,8 @@ async def test_a_repeated_question_is_answered_from_the_cache_at_once(ws: Client
     first = await ask(ws, "Do you sell Chainsaw Man volume 1?", request_id="c1")
     assert first[-1]["type"] == "done" and first[-1]["cache_hit"] is False
     answer = "".join(f["text"] for f in first[:-1])
+    # The entry is written once the output guardrail has cleared the answer, just after `done`.
+    await asyncio.sleep(0.5)
     for n in range(3):  # includes hits that win the race against the session load
         started = time.monotonic()
         again = await ask(ws, "Do you sell Chainsaw Man volume 1?", request_id=f"c1-{n}")
@@ -25,6 +28,7 @@ async def test_a_repeated_question_is_answered_from_the_cache_at_once(ws: Client
 
 async def test_a_paraphrase_hits_and_a_negation_does_not(ws: ClientConnection) -> None:
     assert (await ask(ws, "Recommend some dark fantasy manga", request_id="s1"))[-1]["cache_hit"] is False
+    await asyncio.sleep(0.5)
     paraphrase = (await ask(ws, "Can you recommend dark fantasy manga?", request_id="s2"))[-1]
     assert paraphrase["cache_hit"] is True and paraphrase["cache_tier"] == "semantic", paraphrase
     negated = (await ask(ws, "Recommend some manga that is not dark fantasy", request_id="s3"))[-1]

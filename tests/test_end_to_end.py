@@ -23,7 +23,7 @@ def assert_well_formed(frames: list[dict[str, Any]], request_id: str) -> dict[st
     assert all(f["request_id"] == request_id for f in frames)
     assert done["intent"] in INTENTS
     assert done["model"] in ("haiku", "sonnet", "none")
-    assert set(done["usage"]) == {"input_tokens", "output_tokens"}
+    assert {"input_tokens", "output_tokens"} <= set(done["usage"])
     if done["cache_hit"]:  # a repeated question: answered by the semantic cache
         assert {"manga-assist-request", "cache-lookup"} <= set(done["timings_ms"]), done["timings_ms"]
         return done
@@ -36,11 +36,12 @@ def assert_well_formed(frames: list[dict[str, Any]], request_id: str) -> dict[st
 
 
 async def test_japanese_recommendation_streams_grounded_answer(ws: ClientConnection) -> None:
-    frames = await ask(ws, "おすすめのダークファンタジーは？", request_id="ja-1", session_id="s-ja")
+    # Worded apart from other tests' questions: a repeat would be served by the semantic cache.
+    frames = await ask(ws, "おすすめのダークファンタジーは？騎士が主人公の話", request_id="ja-1", session_id="s-ja")
     done = assert_well_formed(frames, "ja-1")
     assert done["intent"] == "product_recommendation"
     assert done["model"] in ("haiku", "sonnet")
-    assert done["backend"] == "template-emulator"
+    assert done["backend"] == "bedrock-emulator"
     assert done["session_id"] == "s-ja"
     assert len(done["products"]) >= 1
     text = "".join(f["text"] for f in frames[:-1])
@@ -53,7 +54,7 @@ async def test_japanese_recommendation_streams_grounded_answer(ws: ClientConnect
 
 async def test_english_query_with_filters_returns_only_matching_products(ws: ClientConnection) -> None:
     filters = {"max_price_jpy": 1000, "language": "ja", "in_stock": True, "genre": "sports"}
-    frames = await ask(ws, "Recommend a good sports manga", request_id="en-1", filters=filters)
+    frames = await ask(ws, "Recommend a good sports manga about a team", request_id="en-1", filters=filters)
     done = assert_well_formed(frames, "en-1")
     assert done["products"], "some in-stock Japanese sports manga under ¥1,000 exist"
     for p in done["products"]:

@@ -24,7 +24,7 @@ def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     cooldowns = json.dumps({f: {"cooldown_s": 0.5} for f in ("intent", "retrieval", "inference", "dynamodb", "redis")})
     c = start_cluster(
         tmp_path_factory.mktemp("fault-logs"),
-        MANGAASSIST_INFERENCE_TOKEN_DELAY_MS="20",
+        MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS="20",
         MANGAASSIST_ORCHESTRATOR_BREAKERS=cooldowns,
         # Repeated questions would be answered by the semantic cache; these tests are about
         # what happens when the mesh itself has to answer.

@@ -47,9 +47,15 @@ def test_grpcurl_lists_every_service_and_calls_classify(cluster: Cluster) -> Non
 
 def test_inference_drains_on_sigterm(tmp_path: Path) -> None:
     """NOT_SERVING at once, the in-flight stream still completes, exit status 0."""
-    port = free_port()
-    env = dict(os.environ, MANGAASSIST_INFERENCE_PORT=str(port), MANGAASSIST_INFERENCE_TOKEN_DELAY_MS="30")
+    port, emulator_port = free_port(), free_port()
     log = (tmp_path / "inference.log").open("wb")
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "mangaassist.bedrock_emulator"], stdout=log, stderr=log,
+        env=dict(os.environ, MANGAASSIST_BEDROCK_EMULATOR_PORT=str(emulator_port),
+                 MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS="30"),
+    )
+    env = dict(os.environ, MANGAASSIST_INFERENCE_PORT=str(port),
+               MANGAASSIST_INFERENCE_BEDROCK_ENDPOINT_URL=f"http://127.0.0.1:{emulator_port}")
     proc = subprocess.Popen([sys.executable, "-m", "mangaassist.inference"], env=env, stdout=log, stderr=log)
     address, service = f"127.0.0.1:{port}", "mangaassist.inference.v1.InferenceService"
     try:
@@ -73,11 +79,14 @@ def test_inference_drains_on_sigterm(tmp_path: Path) -> None:
             time.sleep(0.1)
             assert grpc_status(address, service) == "NOT_SERVING"
             rest = list(stream)
-        assert rest[-1].HasField("done") and rest[-1].done.finish_reason == "end_turn"
+        assert rest[-2].HasField("done") and rest[-2].done.finish_reason == "end_turn"
+        assert rest[-1].HasField("guardrail") and not rest[-1].guardrail.flagged
         assert proc.wait(20) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
+        emulator.terminate()
+        emulator.wait(10)
         log.close()
 
 

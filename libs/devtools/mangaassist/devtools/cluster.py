@@ -33,7 +33,7 @@ GRPC_SERVICES = {
 }
 DEFAULT_PORTS = {
     "intent": 50051, "retrieval": 50052, "inference": 50053, "aws": 8092,
-    "traces": 4317, "traces_http": 4319, "redis": 8093, "orchestrator": 8080,
+    "traces": 4317, "traces_http": 4319, "redis": 8093, "orchestrator": 8080, "bedrock_emulator": 8091,
 }
 # Local stand-ins (for AWS parts and the collector): name -> (command, readiness URL path).
 # "{port}" in a command is that stand-in's port.
@@ -41,6 +41,7 @@ STANDINS: dict[str, tuple[list[str], str]] = {
     "aws": (["{bin}/moto_server", "-H", "127.0.0.1", "-p", "{port}"], "/moto-api/data.json"),
     "traces": (["{python}", "-m", "mangaassist.devtools.trace_receiver"], "/healthz"),
     "redis": (["{python}", "-m", "mangaassist.devtools.redis_server", "{port}"], "PING"),
+    "bedrock_emulator": (["{python}", "-m", "mangaassist.bedrock_emulator"], "/_emulator/health"),
 }
 # Not a secret: signs the demo customers' tokens of the local cluster only.
 LOCAL_AUTH_SECRET = "local-development-only-not-a-secret"
@@ -142,7 +143,14 @@ class Cluster:
             env.setdefault(prefix + "REDIS_URL", f"redis://{self.address('redis')}/0")
             # One BLAS thread: the in-process vector maths are tiny; threads only contend.
             env.setdefault("OPENBLAS_NUM_THREADS", "1")
+        if name == "inference":
+            # An explicit setting (even empty: real Bedrock) wins over the local emulator.
+            env.setdefault(prefix + "BEDROCK_ENDPOINT_URL", self.url("bedrock_emulator"))
         return env
+
+    def url(self, name: str) -> str:
+        """Base HTTP URL of a stand-in (e.g. the Bedrock emulator)."""
+        return f"http://{self.address(name)}"
 
     def spawn(self, name: str, extra_env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
         """Start (or restart) one service process, optionally with extra settings."""
@@ -194,8 +202,11 @@ class Cluster:
 
     def start(self, timeout: float = 600.0) -> Cluster:
         try:
-            for name in [*STANDINS, *GRPC_SERVICES]:
+            # Inference pre-warms against the Bedrock emulator, so it starts once that is up.
+            for name in [*STANDINS, *(svc for svc in GRPC_SERVICES if svc != "inference")]:
                 self.spawn(name)
+            self.wait_serving("bedrock_emulator", timeout)
+            self.spawn("inference")
             for name in STANDINS:
                 self.wait_serving(name, timeout)
             self.spawn("orchestrator")

@@ -1,6 +1,15 @@
-"""Inference service settings (env prefix ``MANGAASSIST_INFERENCE_``)."""
+"""Inference service settings (env prefix ``MANGAASSIST_INFERENCE_``).
 
-from pydantic import Field
+Unset ``BEDROCK_ENDPOINT_URL`` means real Bedrock (the SDK's regional endpoint, the
+standard AWS credential chain and region); the local cluster sets it to the
+Bedrock emulator.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from mangaassist.common.settings import ServiceSettings
@@ -10,8 +19,60 @@ class InferenceSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="MANGAASSIST_INFERENCE_")
 
     port: int = 50053
-    backend: str = "template-emulator"
-    # Pause between streamed chunks of the local emulator (a real model streams ~10 ms/token).
-    token_delay_ms: float = Field(default=10.0, ge=0.0)
+    backend: Literal["bedrock"] = "bedrock"
+    bedrock_endpoint_url: str | None = None
+    aws_region: str | None = None  # None: the SDK's own (AWS_REGION / profile), else us-east-1
+    # Model (or inference-profile) ids per route.
+    haiku_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
+    sonnet_model_id: str = "anthropic.claude-3-sonnet-20240229-v1:0"
+    # USD per 1,000 (input, output) tokens (Bedrock on-demand list prices, us-east-1).
+    pricing_usd_per_1k: dict[str, tuple[float, float]] = Field(default_factory=lambda: {
+        "haiku": (0.00025, 0.00125),
+        "sonnet": (0.003, 0.015),
+    })
+    # One long-lived client per process (the seed's pool: 10 per task, 60 s idle keep-alive).
+    max_pool_connections: int = Field(default=10, ge=1)
+    connect_timeout_s: float = Field(default=2.0, gt=0)
+    read_timeout_s: float = Field(default=30.0, gt=0)
+    keepalive_idle_s: float = Field(default=60.0, gt=0)
+    retry_mode: Literal["adaptive", "standard", "legacy"] = "adaptive"
+    max_attempts: int = Field(default=3, ge=1)  # total attempts per call (the first + retries), as AWS SDKs count
+    temperature: float = Field(default=0.2, ge=0.0, le=1.0)
+    # Pre-warm at start (DNS, pool, a 1-token Haiku request); SERVING after at most this long.
+    prewarm: bool = True
+    warm_up_timeout_s: float = Field(default=10.0, gt=0)
+    # Sonnet throttled / unavailable / timed out before its first token -> answer with Haiku.
+    fallback_to_haiku: bool = True
+    history_token_budget: int = Field(default=600, ge=0)
     default_max_tokens: int = Field(default=512, ge=1)
     max_tokens_limit: int = Field(default=4096, ge=1)
+    # Output guardrail: "async" checks the complete answer after it streamed, "sync" checks
+    # chunks before they are released (slower first token), "off" skips it.
+    output_guardrail: Literal["async", "sync", "off"] = "async"
+    # "local" rules, or Bedrock ApplyGuardrail with the id/version below ("auto": Bedrock
+    # when a guardrail id is set, else local).
+    guardrail_engine: Literal["auto", "local", "bedrock"] = "auto"
+    guardrail_id: str = ""
+    guardrail_version: str = "DRAFT"
+    sync_guardrail_chars: int = Field(default=120, ge=1)
+
+    @field_validator("bedrock_endpoint_url")
+    @classmethod
+    def _empty_means_aws(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def model_ids(self) -> dict[str, str]:
+        return {"haiku": self.haiku_model_id, "sonnet": self.sonnet_model_id}
+
+    @property
+    def output_engine(self) -> Literal["local", "bedrock"]:
+        if self.guardrail_engine == "auto":
+            return "bedrock" if self.guardrail_id else "local"
+        return self.guardrail_engine
+
+    @model_validator(mode="after")
+    def _guardrail_needs_id(self) -> InferenceSettings:
+        if self.guardrail_engine == "bedrock" and not self.guardrail_id:
+            raise ValueError("guardrail_engine=bedrock needs guardrail_id")
+        return self

@@ -1,32 +1,50 @@
-"""Wire the inference servicer into the shared gRPC app."""
+"""Wire the inference servicer into the shared gRPC app: start, pre-warm, close the backend."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
 
 from opentelemetry.trace import Tracer
 
 from mangaassist.common import spans
 from mangaassist.common.grpc_server import GrpcApp
-from mangaassist.inference.backend import FoundationModel
+from mangaassist.inference.bedrock import BedrockBackend
 from mangaassist.inference.config import InferenceSettings
-from mangaassist.inference.service import InferenceServicer
-from mangaassist.inference.template_emulator import TemplateEmulator
+from mangaassist.inference.service import InferenceServicer, OutputCheck, local_output_check
 from mangaassist.proto.inference.v1 import inference_pb2, inference_pb2_grpc
+
+logger = logging.getLogger(__name__)
 
 SERVICE_NAME = inference_pb2.DESCRIPTOR.services_by_name["InferenceService"].full_name
 
 
-def make_backend(settings: InferenceSettings) -> FoundationModel:
-    if settings.backend == "template-emulator":
-        return TemplateEmulator(settings.token_delay_ms / 1000)
-    raise ValueError(f"unknown inference backend {settings.backend!r} (known: template-emulator)")
-
-
 def build_app(settings: InferenceSettings, tracer: Tracer) -> GrpcApp:
-    servicer = InferenceServicer(make_backend(settings), settings.default_max_tokens, settings.max_tokens_limit)
+    backend = BedrockBackend(settings)
+
+    async def bedrock_output_check(text: str) -> tuple[bool, list[str]]:
+        return await backend.apply_guardrail(text)
+
+    check: OutputCheck = bedrock_output_check if settings.output_engine == "bedrock" else local_output_check
+    servicer = InferenceServicer(backend, settings, check)
+
+    async def warm_up() -> None:
+        # Health stays NOT_SERVING until the client exists and (bounded) pre-warm ends.
+        await backend.start()
+        if not settings.prewarm:
+            return
+        try:
+            await asyncio.wait_for(backend.warm_up(), settings.warm_up_timeout_s)
+        except Exception as exc:
+            logger.warning("bedrock pre-warm did not finish; serving anyway",
+                           extra={"error": type(exc).__name__, "timeout_s": settings.warm_up_timeout_s})
+
     return GrpcApp(
         settings,
         service_names=[SERVICE_NAME],
         tracer=tracer,
         span_names={f"/{SERVICE_NAME}/Generate": spans.MODEL_INFERENCE},
         register=lambda server: inference_pb2_grpc.add_InferenceServiceServicer_to_server(servicer, server),
+        warm_up=warm_up,
+        close=backend.close,
     )

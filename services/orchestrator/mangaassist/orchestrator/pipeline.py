@@ -313,7 +313,11 @@ class Pipeline:
                 seg.record(spans.REQUEST, received_at)
                 seg.close_delivery()
                 done["timings_ms"] = seg.timings_ms
+                followup = done.pop("_followup", None)
+                cache_write = done.pop("_cache_write", None)
                 await emit(done)
+                if followup is not None or cache_write is not None:
+                    await self.post.submit("after-answer", self._after_answer(followup, cache_write, emit))
             except RequestError as exc:
                 code = ErrorCode.STREAM_INTERRUPTED if tokens_sent else exc.code
                 root.set_attribute("error.code", code.value)
@@ -501,13 +505,31 @@ class Pipeline:
             done["fallbacks"] = req.fallbacks
         await self._after(req, intent, answer)
         # Only a complete, model-written answer without any fallback is worth reusing.
-        if model != "none" and not req.fallbacks and is_cacheable(intent, flagged=bool(done.get("guardrail_flagged"))):
+        if model != "none" and not req.fallbacks and is_cacheable(intent, flagged=False):
             entry = CacheEntry(
                 answer=answer, intent=intent, model=str(done["model"]), products=done["products"],
                 created_at=req.started_wall,
             )
-            await self._cache_write(replace(cache_key, intent=intent), embedding, entry)
+            done["_cache_write"] = self._cache_write(replace(cache_key, intent=intent), embedding, entry)
         return done
+
+    @staticmethod
+    def _after_answer(
+        followup: Callable[[Emit], Awaitable[bool]] | None,
+        cache_write: Callable[[], Awaitable[None]] | None,
+        emit: Emit,
+    ) -> Callable[[], Awaitable[None]]:
+        """Off the critical path: wait for the output guardrail's verdict, then cache the
+        answer only if it was not flagged (a flagged answer is never reused)."""
+        verdict: list[bool] = []
+
+        async def job() -> None:
+            if not verdict:  # a retry of this job must not wait for the verdict twice
+                verdict.append(await followup(emit) if followup is not None else False)
+            if cache_write is not None and not verdict[0]:
+                await cache_write()
+
+        return job
 
     async def _cache_lookup(self, req: Request, key: CacheKey, embedding: list[float] | None) -> CacheHit | None:
         """One cache tier (exact when ``embedding`` is None); any cache failure is a miss."""
@@ -543,10 +565,13 @@ class Pipeline:
             "backend": "semantic-cache",
         }
 
-    async def _cache_write(self, key: CacheKey, embedding: list[float] | None, entry: CacheEntry) -> None:
+    def _cache_write(
+        self, key: CacheKey, embedding: list[float] | None, entry: CacheEntry
+    ) -> Callable[[], Awaitable[None]] | None:
+        """The cache write to run once the answer is known to be clean (see ``_after_answer``)."""
         cache = self._cache
         if cache is None:
-            return
+            return None
         vector = np.asarray(embedding, dtype=np.float32) if embedding is not None else None
 
         async def write() -> None:
@@ -556,7 +581,7 @@ class Pipeline:
             ):
                 await cache.store(key, vector, entry)
 
-        await self.post.submit(spans.CACHE_WRITE, write)
+        return write
 
     async def _deterministic(self, req: Request, classified: intent_pb2.ClassifyResponse, language: str) -> str:
         """Route ``none``: fixed replies, and order status straight from the orders table."""
@@ -606,7 +631,7 @@ class Pipeline:
         pieces: list[str] = []
         with seg.segment(spans.BEDROCK_INVOKE, {"gen_ai.request.model": model}) as span:
             try:
-                final = await self._stream(req, request, pieces)
+                final, call = await self._stream(req, request, pieces)
             except RequestError as exc:
                 # The seed's fallback: Sonnet failing before its first token → Haiku.
                 if model != "sonnet" or pieces or exc.code not in FALLBACK_CODES:
@@ -614,7 +639,7 @@ class Pipeline:
                 req.fallbacks.append("model:sonnet->haiku")
                 span.set_attribute("fallback", "sonnet->haiku")
                 request.model = model = "haiku"
-                final = await self._stream(req, request, pieces)
+                final, call = await self._stream(req, request, pieces)
             span.set_attribute("gen_ai.usage.input_tokens", final.usage.input_tokens)
             span.set_attribute("gen_ai.usage.output_tokens", final.usage.output_tokens)
         seg.timings_ms[spans.MODEL_INFERENCE] = round(final.time_to_first_token_ms, 3)
@@ -624,13 +649,47 @@ class Pipeline:
         done["usage"] = {
             "input_tokens": final.usage.input_tokens,
             "output_tokens": final.usage.output_tokens,
+            "cost_usd": final.usage.cost_usd,
         }
+        # Inference issue: a fallback inside the inference service is recorded; the output
+        # guardrail's verdict on the already-streamed answer arrives after `done` and
+        # becomes a `guardrail` frame when it flags the answer.
+        done["fallback"] = (
+            {"from": final.fallback_from, "to": final.model, "reason": final.fallback_reason}
+            if final.fallback_from else None
+        )
+        if final.fallback_from:
+            req.fallbacks.append(f"model:{final.fallback_from}->{final.model}")
+        request_id = done["request_id"]
+
+        async def guardrail_followup(emit: Emit) -> bool:
+            """Relay the output guardrail's verdict; True when it flagged the answer."""
+            flagged = False
+            try:
+                async for message in call:
+                    if message.HasField("guardrail") and message.guardrail.flagged:
+                        flagged = True
+                        logger.warning("answer flagged after streaming",
+                                       extra={"categories": list(message.guardrail.categories)})
+                        await emit({"type": "guardrail", "request_id": request_id, "action": "flagged",
+                                    "categories": list(message.guardrail.categories),
+                                    "engine": message.guardrail.engine})
+            except grpc.aio.AioRpcError:
+                pass  # the verdict is advisory; the answer was already delivered
+            except Exception as exc:  # e.g. the client went away before the verdict
+                logger.info("guardrail frame not delivered", extra={"error": type(exc).__name__})
+            finally:
+                call.cancel()
+            return flagged
+
+        done["_followup"] = guardrail_followup
         return "".join(pieces)
 
     async def _stream(
         self, req: Request, request: inference_pb2.GenerateRequest, pieces: list[str]
-    ) -> inference_pb2.GenerationDone:
-        """Relay one Generate stream to the client; returns its final message."""
+    ) -> tuple[inference_pb2.GenerationDone, Any]:
+        """Relay one Generate stream to the client; returns its final message and the call,
+        still open for the output guardrail's verdict that follows ``done``."""
         stream_start: float | None = None
         final: inference_pb2.GenerationDone | None = None
         try:
@@ -658,15 +717,18 @@ class Pipeline:
                             await req.send_token(message.token.text)
                         elif message.HasField("done"):
                             final = message.done
+                            break  # the output guardrail's verdict follows off the critical path
                 except grpc.aio.AioRpcError as exc:
-                    raise rpc_error(exc, "inference") from None
-                finally:
                     call.cancel()
+                    raise rpc_error(exc, "inference") from None
+                except BaseException:
+                    call.cancel()
+                    raise
                 if final is None:
                     raise RequestError(ErrorCode.STREAM_INTERRUPTED, "the answer stream ended early")
         except (BreakerOpenError, BulkheadFullError) as exc:
             raise rejected(exc, "inference") from None
-        return final
+        return final, call
 
     async def _after(self, req: Request, intent: str, answer: str) -> None:
         """Hand the session update to the post-processor (retried, flushed at drain)."""

@@ -115,17 +115,21 @@ class Usage(_message.Message):
 
     INPUT_TOKENS_FIELD_NUMBER: _builtins.int
     OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
+    COST_USD_FIELD_NUMBER: _builtins.int
     input_tokens: _builtins.int
     output_tokens: _builtins.int
+    cost_usd: _builtins.float
+    """from the pricing table in the inference settings"""
     def __init__(
         self,
         *,
         input_tokens: _builtins.int = ...,
         output_tokens: _builtins.int = ...,
+        cost_usd: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["input_tokens", b"input_tokens", "output_tokens", b"output_tokens"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_usd", b"cost_usd", "input_tokens", b"input_tokens", "output_tokens", b"output_tokens"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -140,15 +144,29 @@ class GenerationDone(_message.Message):
     MODEL_FIELD_NUMBER: _builtins.int
     BACKEND_FIELD_NUMBER: _builtins.int
     TIME_TO_FIRST_TOKEN_MS_FIELD_NUMBER: _builtins.int
+    FALLBACK_FROM_FIELD_NUMBER: _builtins.int
+    FALLBACK_REASON_FIELD_NUMBER: _builtins.int
+    PROMPT_BYTES_FIELD_NUMBER: _builtins.int
+    INPUT_GUARDRAIL_FIELD_NUMBER: _builtins.int
     finish_reason: _builtins.str
-    """"end_turn" or "max_tokens" """
+    """"end_turn", "max_tokens" or "guardrail_intervened" """
     model: _builtins.str
     """model that actually answered"""
     backend: _builtins.str
-    """what produced the text, e.g. "template-emulator" """
+    """what produced the text: "bedrock", "bedrock-emulator" or "guardrail" """
     time_to_first_token_ms: _builtins.float
+    fallback_from: _builtins.str
+    """the model first asked when another one answered, else "" """
+    fallback_reason: _builtins.str
+    """why: "throttled", "unavailable", "timeout", "stream_broken" """
+    prompt_bytes: _builtins.int
+    """size of the rendered prompt sent to the model"""
     @_builtins.property
     def usage(self) -> Global___Usage: ...
+    @_builtins.property
+    def input_guardrail(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """what the input check found, e.g. "pii:email", "prompt_injection" """
+
     def __init__(
         self,
         *,
@@ -157,14 +175,52 @@ class GenerationDone(_message.Message):
         model: _builtins.str = ...,
         backend: _builtins.str = ...,
         time_to_first_token_ms: _builtins.float = ...,
+        fallback_from: _builtins.str = ...,
+        fallback_reason: _builtins.str = ...,
+        prompt_bytes: _builtins.int = ...,
+        input_guardrail: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend", b"backend", "finish_reason", b"finish_reason", "model", b"model", "time_to_first_token_ms", b"time_to_first_token_ms", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend", b"backend", "fallback_from", b"fallback_from", "fallback_reason", b"fallback_reason", "finish_reason", b"finish_reason", "input_guardrail", b"input_guardrail", "model", b"model", "prompt_bytes", b"prompt_bytes", "time_to_first_token_ms", b"time_to_first_token_ms", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GenerationDone: _TypeAlias = GenerationDone  # noqa: Y015
+
+@_typing.final
+class GuardrailVerdict(_message.Message):
+    """The output guardrail's decision on the complete answer (sent after GenerationDone)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FLAGGED_FIELD_NUMBER: _builtins.int
+    CATEGORIES_FIELD_NUMBER: _builtins.int
+    ENGINE_FIELD_NUMBER: _builtins.int
+    CHECK_MS_FIELD_NUMBER: _builtins.int
+    flagged: _builtins.bool
+    engine: _builtins.str
+    """"local" or "bedrock" """
+    check_ms: _builtins.float
+    @_builtins.property
+    def categories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """e.g. "pii:phone", "prompt_leak" """
+
+    def __init__(
+        self,
+        *,
+        flagged: _builtins.bool = ...,
+        categories: _abc.Iterable[_builtins.str] | None = ...,
+        engine: _builtins.str = ...,
+        check_ms: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["categories", b"categories", "check_ms", b"check_ms", "engine", b"engine", "flagged", b"flagged"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GuardrailVerdict: _TypeAlias = GuardrailVerdict  # noqa: Y015
 
 @_typing.final
 class GenerateResponse(_message.Message):
@@ -172,21 +228,25 @@ class GenerateResponse(_message.Message):
 
     TOKEN_FIELD_NUMBER: _builtins.int
     DONE_FIELD_NUMBER: _builtins.int
+    GUARDRAIL_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def token(self) -> Global___TokenChunk: ...
     @_builtins.property
     def done(self) -> Global___GenerationDone: ...
+    @_builtins.property
+    def guardrail(self) -> Global___GuardrailVerdict: ...
     def __init__(
         self,
         *,
         token: Global___TokenChunk | None = ...,
         done: Global___GenerationDone | None = ...,
+        guardrail: Global___GuardrailVerdict | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "event", b"event", "token", b"token"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "event", b"event", "guardrail", b"guardrail", "token", b"token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "event", b"event", "token", b"token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "event", b"event", "guardrail", b"guardrail", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["token", "done"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["token", "done", "guardrail"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 

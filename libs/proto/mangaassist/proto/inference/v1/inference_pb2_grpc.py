@@ -45,7 +45,8 @@ class InferenceServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Generate(self, request, context):
-        """Streams token chunks, then exactly one final message.
+        """Streams token chunks, then exactly one GenerationDone, then (unless the output
+        guardrail is off or synchronous) one GuardrailVerdict on the complete answer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,0 +1,223 @@
+"""Amazon Bedrock through aioboto3 ``converse_stream`` — the production backend.
+
+One long-lived ``bedrock-runtime`` client per process, created at start: a pool of
+``max_pool_connections`` kept-alive connections (the seed: 10 per task, 60 s idle),
+2 s connect / 30 s read timeouts, adaptive retries. Pre-warm resolves the endpoint's
+DNS and sends a 1-token Haiku request so the first customer does not pay for the TCP
+and TLS handshakes. Locally ``endpoint_url`` points at the Bedrock emulator, which
+speaks the same wire protocol, so this exact code path is what the tests run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncGenerator
+from contextlib import AsyncExitStack
+from typing import Any
+from urllib.parse import urlparse
+
+import aioboto3
+import aiohttp
+from aiobotocore.config import AioConfig
+from aiobotocore.session import AioSession
+from botocore.eventstream import ChecksumMismatch, ParserError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    EventStreamError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
+
+from mangaassist.inference.backend import (
+    Conversation,
+    Finished,
+    ModelError,
+    ModelStreamBroken,
+    ModelThrottled,
+    ModelTimeout,
+    ModelUnavailable,
+)
+from mangaassist.inference.config import InferenceSettings
+
+logger = logging.getLogger(__name__)
+
+EMULATOR_HEADER = "x-mangaassist-emulator"
+_THROTTLED = {"ThrottlingException", "throttlingException", "ServiceQuotaExceededException", "TooManyRequestsException"}
+_UNAVAILABLE = {"ServiceUnavailableException", "serviceUnavailableException", "InternalServerException",
+                "internalServerException", "ModelNotReadyException"}
+_TIMEOUT = {"ModelTimeoutException"}
+
+
+def map_client_error(exc: ClientError) -> ModelError:
+    code = exc.response.get("Error", {}).get("Code", "")
+    message = f"bedrock {code or 'error'}"
+    if code in _THROTTLED:
+        return ModelThrottled(message)
+    if code in _UNAVAILABLE:
+        return ModelUnavailable(message)
+    if code in _TIMEOUT:
+        return ModelTimeout(message)
+    if code in ("modelStreamErrorException", "ModelStreamErrorException"):
+        return ModelStreamBroken(message)
+    return ModelError(message)
+
+
+class BedrockBackend:
+    """``FoundationModel`` over Bedrock ConverseStream (or the wire-compatible emulator)."""
+
+    def __init__(self, settings: InferenceSettings) -> None:
+        self._s = settings
+        self._stack = AsyncExitStack()
+        self._client: Any = None
+        self._fail_fast_client: Any = None
+        self.name = "bedrock"
+
+    @property
+    def client(self) -> Any:
+        """The shared ``bedrock-runtime`` client (also used by the Bedrock guardrail)."""
+        if self._client is None:
+            raise RuntimeError("BedrockBackend.start() has not run")
+        return self._client
+
+    async def start(self) -> None:
+        botocore_session = AioSession()
+        extra: dict[str, str] = {}
+        if self._s.bedrock_endpoint_url and await botocore_session.get_credentials() is None:
+            # A local endpoint (the emulator) checks no signature; requests still get
+            # signed, so give the signer placeholder keys rather than failing.
+            extra = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+        region = self._s.aws_region or botocore_session.get_config_variable("region") or "us-east-1"
+        session = aioboto3.Session(botocore_session=botocore_session, region_name=region)
+
+        def config(attempts: int) -> AioConfig:
+            return AioConfig(
+                max_pool_connections=self._s.max_pool_connections,
+                connect_timeout=self._s.connect_timeout_s,
+                read_timeout=self._s.read_timeout_s,
+                retries={"mode": self._s.retry_mode, "total_max_attempts": attempts},
+                tcp_keepalive=True,
+                connector_args={"keepalive_timeout": self._s.keepalive_idle_s},
+            )
+
+        self._client = await self._stack.enter_async_context(
+            session.client("bedrock-runtime", endpoint_url=self._s.bedrock_endpoint_url,
+                           config=config(self._s.max_attempts), **extra)
+        )
+        # Sonnet with Haiku behind it must not spend the first-token budget on backoff:
+        # its calls go through a twin client that does not retry.
+        self._fail_fast_client = await self._stack.enter_async_context(
+            session.client("bedrock-runtime", endpoint_url=self._s.bedrock_endpoint_url, config=config(1), **extra)
+        )
+        logger.info("bedrock client ready", extra={"endpoint": self._client.meta.endpoint_url,
+                                                   "pool": self._s.max_pool_connections})
+
+    async def warm_up(self) -> None:
+        """DNS, then a 1-token Haiku request through each client (opens a pooled connection)."""
+        url = urlparse(self.client.meta.endpoint_url)
+        loop = asyncio.get_running_loop()
+        await loop.getaddrinfo(url.hostname, url.port or (443 if url.scheme == "https" else 80))
+        started = time.perf_counter()
+        for client in (self.client, self._fail_fast_client):
+            response = await client.converse(
+                modelId=self._s.model_ids["haiku"],
+                messages=[{"role": "user", "content": [{"text": "ping"}]}],
+                inferenceConfig={"maxTokens": 1},
+            )
+        self._note_endpoint(response)
+        logger.info("bedrock pre-warmed", extra={"ms": round((time.perf_counter() - started) * 1000, 1)})
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+        self._client = self._fail_fast_client = None
+
+    def _note_endpoint(self, response: dict[str, Any]) -> None:
+        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        self.name = "bedrock-emulator" if EMULATOR_HEADER in headers else "bedrock"
+
+    async def stream(
+        self, model: str, conversation: Conversation, max_tokens: int, fail_fast: bool = False
+    ) -> AsyncGenerator[str | Finished, None]:
+        client = self._fail_fast_client if fail_fast and self._fail_fast_client is not None else self.client
+        request = {
+            "modelId": self._s.model_ids[model],
+            "system": [{"text": conversation.system}],
+            "messages": [{"role": role, "content": [{"text": text}]} for role, text in conversation.messages],
+            "inferenceConfig": {"maxTokens": max_tokens, "temperature": self._s.temperature},
+        }
+        try:
+            response = await client.converse_stream(**request)
+        except ClientError as exc:
+            raise map_client_error(exc) from None
+        except (TimeoutError, ConnectTimeoutError, ReadTimeoutError) as exc:
+            raise ModelTimeout(f"bedrock did not answer: {type(exc).__name__}") from None
+        except (EndpointConnectionError, ConnectionClosedError, aiohttp.ClientError, BotoCoreError) as exc:
+            raise ModelUnavailable(f"bedrock unreachable: {type(exc).__name__}") from None
+        self._note_endpoint(response)
+        events = response["stream"]
+        stop: str | None = None
+        usage: dict[str, int] = {}
+        latency_ms = 0.0
+        clean = False
+        try:
+            async for event in events:
+                if "contentBlockDelta" in event:
+                    text = event["contentBlockDelta"]["delta"].get("text")
+                    if text:
+                        yield text
+                elif "messageStop" in event:
+                    stop = event["messageStop"]["stopReason"]
+                elif "metadata" in event:
+                    usage = event["metadata"].get("usage", {})
+                    latency_ms = float(event["metadata"].get("metrics", {}).get("latencyMs", 0))
+            clean = True
+        except EventStreamError as exc:
+            error = map_client_error(exc)
+            raise (error if isinstance(error, ModelStreamBroken) else ModelStreamBroken(str(error))) from None
+        except (ChecksumMismatch, ParserError) as exc:
+            raise ModelStreamBroken(f"malformed event stream: {type(exc).__name__}") from None
+        except (TimeoutError, ReadTimeoutError) as exc:
+            raise ModelStreamBroken(f"bedrock stream stalled: {type(exc).__name__}") from None
+        except (ResponseStreamingError, aiohttp.ClientError, BotoCoreError) as exc:
+            raise ModelStreamBroken(f"bedrock stream cut: {type(exc).__name__}") from None
+        finally:
+            if not clean:
+                # A half-read response must not go back to the pool.
+                with contextlib.suppress(Exception):
+                    events.close()
+        if stop is None:
+            raise ModelStreamBroken("bedrock stream ended without a stop event")
+        yield Finished(
+            input_tokens=int(usage.get("inputTokens", 0)),
+            output_tokens=int(usage.get("outputTokens", 0)),
+            finish_reason=stop,
+            model=model,
+            model_latency_ms=latency_ms,
+        )
+
+    async def apply_guardrail(self, text: str) -> tuple[bool, list[str]]:
+        """Bedrock ApplyGuardrail on an answer: (intervened, categories)."""
+        try:
+            reply = await self.client.apply_guardrail(
+                guardrailIdentifier=self._s.guardrail_id, guardrailVersion=self._s.guardrail_version,
+                source="OUTPUT", content=[{"text": {"text": text}}],
+            )
+        except ClientError as exc:
+            raise map_client_error(exc) from None
+        categories: list[str] = []
+        for assessment in reply.get("assessments", []):
+            for entity in assessment.get("sensitiveInformationPolicy", {}).get("piiEntities", []):
+                categories.append(f"pii:{entity['type'].lower()}")
+            if assessment.get("wordPolicy", {}).get("customWords"):
+                categories.append("denied_words")
+            if assessment.get("contentPolicy", {}).get("filters"):
+                categories.append("content")
+            if assessment.get("topicPolicy", {}).get("topics"):
+                categories.append("denied_topic")
+        return reply.get("action") == "GUARDRAIL_INTERVENED", sorted(set(categories))

@@ -1,0 +1,95 @@
+"""Render ``PromptParts`` into the conversation sent to the model (payload minimisation).
+
+Only the product fields an answer needs go in (the seed's point: 25+ catalog fields,
+6-7 needed), as one compact JSON object per line; history is trimmed, newest first, to
+a token budget; the system prompt is fixed. Sections are XML-tagged, the layout
+Anthropic recommends for Claude (and what the local emulator reads back).
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+from mangaassist.inference.backend import Conversation
+from mangaassist.proto.common.v1 import common_pb2
+from mangaassist.proto.inference.v1 import inference_pb2
+
+SYSTEM_PROMPT = (
+    "You are MangaAssist, the shopping assistant of a Japanese manga store. Answer in the language "
+    "given in <language>, only from <products> and <documents>; never invent titles, prices or stock. "
+    "Keep answers short."
+)
+# What an answer may mention about a product.
+PROMPT_FIELDS = ("title", "authors", "genres", "volumes", "price_jpy", "in_stock", "synopsis_short")
+_TOKEN = re.compile(r"[A-Za-z0-9]+|[\u3040-\u30ff\u3400-\u9fff]|\S")
+
+
+def estimate_tokens(text: str) -> int:
+    """A cheap token estimate (a word, a CJK character or a symbol each)."""
+    return len(_TOKEN.findall(text))
+
+
+_FIELDS = common_pb2.Product.DESCRIPTOR.fields_by_name
+
+
+def product_line(p: common_pb2.Product, fields: tuple[str, ...] = PROMPT_FIELDS) -> str:
+    """One product as a compact JSON line with only ``fields`` (absent/empty fields omitted)."""
+    out: dict[str, object] = {}
+    for name in fields:
+        field = _FIELDS[name]
+        value = getattr(p, name)
+        if field.is_repeated:
+            if value:
+                out[name] = list(value)
+        elif field.has_presence:
+            if p.HasField(name):  # type: ignore[arg-type]
+                out[name] = value
+        elif value:
+            out[name] = value
+    return orjson.dumps(out).decode()
+
+
+def user_message(prompt: inference_pb2.PromptParts, fields: tuple[str, ...] = PROMPT_FIELDS) -> str:
+    parts = [f"<language>{prompt.language or 'en'}</language>"]
+    if prompt.intent:
+        parts.append(f"<intent>{prompt.intent}</intent>")
+    if prompt.products:
+        parts.append("<products>\n" + "\n".join(product_line(p, fields) for p in prompt.products) + "\n</products>")
+    if prompt.documents:
+        parts.append("<documents>\n" + "\n---\n".join(prompt.documents) + "\n</documents>")
+    parts.append(f"<question>{prompt.question}</question>")
+    return "\n".join(parts)
+
+
+def trim_history(turns: list[tuple[str, str]], budget_tokens: int) -> list[tuple[str, str]]:
+    """The newest turns that fit the budget, starting with a user turn, roles alternating."""
+    kept: list[tuple[str, str]] = []
+    used = 0
+    for role, text in reversed(turns):
+        cost = estimate_tokens(text)
+        if used + cost > budget_tokens:
+            break
+        kept.append((role, text))
+        used += cost
+    kept.reverse()
+    merged: list[tuple[str, str]] = []
+    for role, text in kept:
+        if role not in ("user", "assistant") or not text.strip():
+            continue
+        if merged and merged[-1][0] == role:
+            merged[-1] = (role, merged[-1][1] + "\n" + text)
+        else:
+            merged.append((role, text))
+    while merged and merged[0][0] != "user":
+        merged.pop(0)
+    # The question follows as a user message, so history must end with the assistant.
+    if merged and merged[-1][0] == "user":
+        merged.pop()
+    return merged
+
+
+def render(prompt: inference_pb2.PromptParts, history_budget_tokens: int) -> Conversation:
+    history = trim_history([(t.role, t.text) for t in prompt.history], history_budget_tokens)
+    return Conversation(system=SYSTEM_PROMPT, messages=[*history, ("user", user_message(prompt))])
