@@ -78,6 +78,7 @@ bench: $(STAMP) $(REDIS_LIBS) browser
 	$(PY) -m bench.retrieval
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m bench.cache
 	$(PY) -m bench.inference
+	$(PY) -m bench.dataplane
 
 ## intent-model: retrain the intent classifier on the train split, write its versioned artefact
 intent-model: $(STAMP)

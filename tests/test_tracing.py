@@ -27,7 +27,7 @@ async def test_one_trace_spans_every_service_without_customer_text(cluster: Clus
     marker = "ユニーク検索語xyzzy42"
     since = time.time_ns()
     async with connect(cluster.ws_url) as ws:
-        done = (await ask(ws, f"{marker} おすすめのファンタジー漫画", request_id="trace-1"))[-1]
+        done = (await ask(ws, f"{marker} おすすめのファンタジー漫画", request_id="trace-1", session_id="s-trace"))[-1]
     assert done["type"] == "done"
     spans: list[dict[str, Any]] = []
     for _ in range(50):  # exporters flush every 500 ms in the local cluster

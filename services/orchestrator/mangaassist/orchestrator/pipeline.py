@@ -329,6 +329,9 @@ class Pipeline:
 
     async def _load_session(self, req: Request) -> Session:
         """The conversation so far; a minimal empty session if the store is unreachable."""
+        if req.frame.session_id is None:
+            # The server just assigned this id: the conversation starts here, nothing to read.
+            return Session(req.session_id)
         with req.seg.segment(spans.SESSION_LOAD):
             try:
                 session = await self.guards["dynamodb"].run(

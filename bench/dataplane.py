@@ -1,0 +1,148 @@
+"""Data-plane benchmark: what a cache hit costs end to end, and whether session turns survive
+failing writes.
+
+    python -m bench.dataplane [--questions 40] [--repeats 5] [--turns 1000]
+
+1. Through the real WebSocket of a local cluster (Redis Stack cache, moto DynamoDB,
+   emulator at zero latency): each question once (a miss, answered by the model), then
+   its repeats (exact-tier hits) and a paraphrase (semantic tier), interleaved;
+   end-to-end p50/p95 per kind.
+2. 1,000 session turns through the post-processor into DynamoDB (moto), with 30 % of
+   the writes failing before they reach it: turns lost (from the items' versions).
+
+Prints tables and writes ``bench/results/dataplane.json``. Numbers, never pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from websockets.asyncio.client import ClientConnection, connect
+
+from mangaassist.devtools.cluster import LOCAL_AWS_ENV, Cluster
+from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore
+from mangaassist.orchestrator.postprocess import PostProcessor
+
+REPO = Path(__file__).resolve().parents[1]
+CALIBRATION = REPO / "services/orchestrator/mangaassist/orchestrator/cache/data/calibration.jsonl"
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+async def timed(ws: ClientConnection, text: str, request_id: str) -> tuple[float, dict[str, Any]]:
+    started = time.perf_counter()
+    await ws.send(json.dumps({"type": "query", "request_id": request_id, "text": text}, ensure_ascii=False))
+    while True:
+        frame = json.loads(await ws.recv())
+        if frame.get("request_id") == request_id and frame["type"] in ("done", "error"):
+            return (time.perf_counter() - started) * 1000, frame
+
+
+async def cache_latency(url: str, questions: int, repeats: int) -> dict[str, Any]:
+    pairs = [json.loads(line) for line in CALIBRATION.read_text(encoding="utf-8").splitlines() if line.strip()]
+    pairs = [p for p in pairs if p["label"] == "hit"][:questions]
+    kinds: dict[str, list[float]] = {"miss (model)": [], "exact hit": [], "semantic hit": [], "paraphrase missed": []}
+    async with connect(url, compression=None) as ws:
+        for i, pair in enumerate(pairs):
+            ms, done = await timed(ws, pair["a"], f"m{i}")
+            if done["type"] == "done" and not done["cache_hit"]:
+                kinds["miss (model)"].append(ms)
+        await asyncio.sleep(1.0)  # entries are written after the output guardrail's verdict
+        for r in range(repeats):
+            for i, pair in enumerate(pairs):
+                ms, done = await timed(ws, pair["a"], f"x{r}-{i}")
+                if done["type"] == "done" and done["cache_hit"]:
+                    kinds["exact hit"].append(ms)
+        for i, pair in enumerate(pairs):
+            ms, done = await timed(ws, pair["b"], f"p{i}")
+            if done["type"] == "done":
+                kinds["semantic hit" if done["cache_hit"] else "paraphrase missed"].append(ms)
+    return {k: {"n": len(v), "p50_ms": pct(v, 50), "p95_ms": pct(v, 95)} for k, v in kinds.items()}
+
+
+class FailingWrites:
+    """Benchmark double: the real DynamoDB store, with a share of appends failing first."""
+
+    def __init__(self, inner: DynamoSessionStore, rate: float, seed: int) -> None:
+        self.inner = inner
+        self.rate = rate
+        self.rng = random.Random(seed)
+        self.injected = 0
+
+    async def append(self, sid: str, turn: int) -> None:
+        if self.rng.random() < self.rate:
+            self.injected += 1
+            raise ConnectionError("injected write failure")
+        await self.inner.append(sid, None, "product_search", f"q{turn}", f"a{turn}")
+
+
+async def session_turns(moto_url: str, turns: int) -> dict[str, Any]:
+    os.environ.update(LOCAL_AWS_ENV)
+    db = DynamoClient(LOCAL_AWS_ENV["AWS_DEFAULT_REGION"], moto_url)
+    await db.open()
+    try:
+        await db.ensure_table("bench-sessions", "session_id", ttl_attribute="expires_at")
+        store = FailingWrites(DynamoSessionStore(db, "bench-sessions", ttl_s=3600), rate=0.3, seed=11)
+        post = PostProcessor(max_wait_s=0.05)
+        sessions = [f"s-{os.urandom(4).hex()}" for _ in range(50)]
+        per_session = turns // len(sessions)
+        started = time.perf_counter()
+        def job(sid: str, turn: int) -> Callable[[], Awaitable[None]]:
+            return lambda: store.append(sid, turn)
+
+        for turn in range(per_session):
+            for sid in sessions:
+                await post.submit("session-update", job(sid, turn))
+        await post.drain(120.0)
+        elapsed = time.perf_counter() - started
+        versions = [(await store.inner.load(sid)).version for sid in sessions]
+        return {
+            "turns": per_session * len(sessions),
+            "injected_failures": store.injected,
+            "retries": post.stats.failed_attempts,
+            "turns_lost": per_session * len(sessions) - sum(versions),
+            "seconds": round(elapsed, 2),
+        }
+    finally:
+        await db.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--questions", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--turns", type=int, default=1000)
+    args = parser.parse_args()
+    env = {"MANGAASSIST_INFERENCE_TOKEN_DELAY_MS": "0",
+           "MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index")}
+    for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR"):
+        env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
+    with tempfile.TemporaryDirectory() as logs, Cluster(env=env, log_dir=Path(logs)) as cluster:
+        cache = asyncio.run(cache_latency(cluster.ws_url, args.questions, args.repeats))
+        sessions = asyncio.run(session_turns(f"http://{cluster.address('aws')}", args.turns))
+    print(f"\n{'end to end (WebSocket)':<24}{'n':>6}{'p50 ms':>10}{'p95 ms':>10}")
+    for kind, row in cache.items():
+        print(f"{kind:<24}{row['n']:>6}{row['p50_ms']:>10.2f}{row['p95_ms']:>10.2f}")
+    print(f"\nsession turns: {sessions['turns']} written with {sessions['injected_failures']} injected failures, "
+          f"{sessions['retries']} retries, {sessions['turns_lost']} lost, {sessions['seconds']} s")
+    out = REPO / "bench" / "results" / "dataplane.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"benchmark": "dataplane", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                               "cache_end_to_end": cache, "session_turns": sessions}, indent=2) + "\n")
+    print(f"results written to bench/results/{out.name}")
+
+
+if __name__ == "__main__":
+    main()
