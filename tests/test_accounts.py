@@ -3,6 +3,7 @@ sessions persisted in DynamoDB (moto) and closed to other customers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import boto3
@@ -73,3 +74,21 @@ async def test_sessions_persist_in_dynamodb_and_stay_private(cluster: Cluster) -
     assert stored["customer_id"]["S"] == "cust-0003" and stored["version"]["N"] == "2"
     assert [t["M"]["t"]["S"] for t in stored["turns"]["L"]][0::2] == ["こんにちは", "おすすめの冒険マンガは？"]
     assert json.dumps(stored, ensure_ascii=False).count("cust-0002") == 0
+
+
+async def test_conversation_cost_adds_up_across_turns_and_is_stored(cluster: Cluster) -> None:
+    sid = "s-cost-test"
+    async with connect(cluster.ws_url, additional_headers=headers("cust-0001")) as ws:
+        first = (await ask(ws, "おすすめの歴史マンガは？武将が出てくるもの", request_id="k1", session_id=sid))[-1]
+        await asyncio.sleep(0.5)  # session updates land just after `done` (off the critical path)
+        second = (await ask(ws, "Recommend a cooking manga set in a restaurant", request_id="k2", session_id=sid))[-1]
+    assert first["cache_hit"] is False and second["cache_hit"] is False
+    one, two = first["usage"], second["usage"]
+    assert one["cost_usd"] > 0 and one["conversation_cost_usd"] == one["cost_usd"]
+    assert abs(two["conversation_cost_usd"] - (one["cost_usd"] + two["cost_usd"])) < 1e-6
+    client = boto3.client(
+        "dynamodb", endpoint_url=f"http://{cluster.address('aws')}", region_name=LOCAL_AWS_ENV["AWS_DEFAULT_REGION"],
+        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+    )
+    item = client.get_item(TableName="mangaassist-sessions", Key={"session_id": {"S": sid}}, ConsistentRead=True)
+    assert abs(float(item["Item"]["cost_usd"]["N"]) - two["conversation_cost_usd"]) < 1e-6

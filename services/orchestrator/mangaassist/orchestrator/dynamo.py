@@ -130,16 +130,23 @@ class DynamoSessionStore:
             summary=str(data.get("summary", "")),
             customer_id=data.get("customer_id"),
             version=version,
+            cost_usd=float(data.get("cost_usd", 0)),
         )
 
     async def append(
-        self, session_id: str, customer_id: str | None, intent: str, user_text: str, answer: str
+        self,
+        session_id: str,
+        customer_id: str | None,
+        intent: str,
+        user_text: str,
+        answer: str,
+        cost_usd: float = 0.0,
     ) -> None:
         for _ in range(APPEND_ATTEMPTS):
             current = await self.load(session_id)
             if not current.owned_by(customer_id):
                 raise SessionOwnershipError(session_id)
-            new = current.with_turn(intent, user_text, answer, customer_id)
+            new = current.with_turn(intent, user_text, answer, customer_id, cost_usd)
             item = _to_item(
                 {
                     "session_id": session_id,
@@ -148,6 +155,7 @@ class DynamoSessionStore:
                     "intents": new.intents,
                     "summary": new.summary,
                     "version": new.version,
+                    "cost_usd": Decimal(str(round(new.cost_usd, 8))),
                     "updated_at": Decimal(str(round(time.time(), 3))),
                     "expires_at": int(time.time() + self._ttl),
                 }

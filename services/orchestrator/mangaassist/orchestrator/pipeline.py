@@ -506,7 +506,10 @@ class Pipeline:
             answer = await self._generate(req, session, classified, products, model, done)
         if req.fallbacks:
             done["fallbacks"] = req.fallbacks
-        await self._after(req, intent, answer)
+        cost = float(done["usage"].get("cost_usd", 0.0))
+        # What the whole conversation has cost so far, this answer included.
+        done["usage"]["conversation_cost_usd"] = round(session.cost_usd + cost, 8)
+        await self._after(req, intent, answer, cost)
         # Only a complete, model-written answer without any fallback is worth reusing.
         if model != "none" and not req.fallbacks and is_cacheable(intent, flagged=False):
             entry = CacheEntry(
@@ -563,7 +566,8 @@ class Pipeline:
             "cache_hit": True,
             "cache_tier": hit.tier,
             "products": hit.entry.products,
-            "usage": {"input_tokens": 0, "output_tokens": 0},
+            "usage": {"input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0,
+                      "conversation_cost_usd": round(session.cost_usd, 8)},
             "language": detect_language(req.frame.text),
             "backend": "semantic-cache",
         }
@@ -733,7 +737,7 @@ class Pipeline:
             raise rejected(exc, "inference") from None
         return final, call
 
-    async def _after(self, req: Request, intent: str, answer: str) -> None:
+    async def _after(self, req: Request, intent: str, answer: str, cost_usd: float = 0.0) -> None:
         """Hand the session update to the post-processor (retried, flushed at drain)."""
         session_id, customer_id, text = req.session_id, req.identity.customer_id, req.frame.text
 
@@ -742,7 +746,7 @@ class Pipeline:
                 self._tracer.start_as_current_span(spans.ASYNC_POSTPROCESSING),
                 self._tracer.start_as_current_span(spans.SESSION_UPDATE),
             ):
-                await self._sessions.append(session_id, customer_id, intent, text, answer)
+                await self._sessions.append(session_id, customer_id, intent, text, answer, cost_usd)
 
         await self.post.submit(spans.SESSION_UPDATE, update_session)
 

@@ -33,12 +33,15 @@ class Session:
     summary: str = ""
     customer_id: str | None = None
     version: int = 0
+    cost_usd: float = 0.0  # model cost of the whole conversation so far
 
     def owned_by(self, customer_id: str | None) -> bool:
         """Anyone may use an unowned session; an owned one only its customer."""
         return self.customer_id is None or self.customer_id == customer_id
 
-    def with_turn(self, intent: str, user_text: str, answer: str, customer_id: str | None) -> Session:
+    def with_turn(
+        self, intent: str, user_text: str, answer: str, customer_id: str | None, cost_usd: float = 0.0
+    ) -> Session:
         """A copy with one more exchange; the oldest turns roll into the summary."""
         turns = [*self.turns, ("user", user_text[:MAX_TURN_CHARS]), ("assistant", answer[:MAX_TURN_CHARS])]
         summary = self.summary
@@ -54,6 +57,7 @@ class Session:
             summary=summary,
             customer_id=self.customer_id or customer_id,
             version=self.version + 1,
+            cost_usd=self.cost_usd + cost_usd,
         )
 
 
@@ -63,7 +67,13 @@ class SessionStore(Protocol):
         ...
 
     async def append(
-        self, session_id: str, customer_id: str | None, intent: str, user_text: str, answer: str
+        self,
+        session_id: str,
+        customer_id: str | None,
+        intent: str,
+        user_text: str,
+        answer: str,
+        cost_usd: float = 0.0,
     ) -> None:
         """Record one finished exchange; raises ``SessionOwnershipError`` for another's session."""
         ...
@@ -85,16 +95,24 @@ class InMemorySessionStore:
         if entry is None or time.monotonic() - entry[0] > self._ttl:
             return Session(session_id)
         s = entry[1]
-        return Session(s.session_id, list(s.turns), list(s.intents), s.summary, s.customer_id, s.version)
+        return Session(s.session_id, list(s.turns), list(s.intents), s.summary, s.customer_id, s.version, s.cost_usd)
 
     async def append(
-        self, session_id: str, customer_id: str | None, intent: str, user_text: str, answer: str
+        self,
+        session_id: str,
+        customer_id: str | None,
+        intent: str,
+        user_text: str,
+        answer: str,
+        cost_usd: float = 0.0,
     ) -> None:
         session = await self.load(session_id)
         if not session.owned_by(customer_id):
             raise SessionOwnershipError(session_id)
         self._data.pop(session_id, None)
-        self._data[session_id] = (time.monotonic(), session.with_turn(intent, user_text, answer, customer_id))
+        self._data[session_id] = (
+            time.monotonic(), session.with_turn(intent, user_text, answer, customer_id, cost_usd)
+        )
         while len(self._data) > self._max:
             self._data.popitem(last=False)
 
