@@ -79,6 +79,7 @@ bench: $(STAMP) $(REDIS_LIBS) browser
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m bench.cache
 	$(PY) -m bench.inference
 	$(PY) -m bench.dataplane
+	$(PY) -m bench.resilience_mesh
 
 ## intent-model: retrain the intent classifier on the train split, write its versioned artefact
 intent-model: $(STAMP)
