@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import boto3
 from websockets.asyncio.client import connect
@@ -18,6 +19,22 @@ ORDER = "249-1234567-7654321"  # a shipped order of cust-0001 in the seeded samp
 
 def headers(customer: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_token(LOCAL_AUTH_SECRET, customer)}"}
+
+
+async def stored_session(cluster: Cluster, sid: str, version: int) -> dict[str, Any]:
+    """The session item once ``version`` turns have landed (updates follow each `done`)."""
+    client = boto3.client(
+        "dynamodb", endpoint_url=f"http://{cluster.address('aws')}", region_name=LOCAL_AWS_ENV["AWS_DEFAULT_REGION"],
+        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+    )
+    item: dict[str, Any] = {}
+    for _ in range(50):
+        item = client.get_item(TableName="mangaassist-sessions", Key={"session_id": {"S": sid}},
+                               ConsistentRead=True).get("Item", {})
+        if item.get("version", {}).get("N") == str(version):
+            break
+        await asyncio.sleep(0.1)
+    return item
 
 
 def answer(frames: list[dict[str, object]]) -> str:
@@ -65,12 +82,7 @@ async def test_sessions_persist_in_dynamodb_and_stay_private(cluster: Cluster) -
     async with connect(cluster.ws_url) as ws:  # anonymous
         assert (await ask(ws, "hello", request_id="p4", session_id=sid))[-1]["code"] == "unauthorized"
 
-    client = boto3.client(
-        "dynamodb", endpoint_url=f"http://{cluster.address('aws')}", region_name=LOCAL_AWS_ENV["AWS_DEFAULT_REGION"],
-        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-    )
-    item = client.get_item(TableName="mangaassist-sessions", Key={"session_id": {"S": sid}}, ConsistentRead=True)
-    stored = item["Item"]
+    stored = await stored_session(cluster, sid, 2)
     assert stored["customer_id"]["S"] == "cust-0003" and stored["version"]["N"] == "2"
     assert [t["M"]["t"]["S"] for t in stored["turns"]["L"]][0::2] == ["こんにちは", "おすすめの冒険マンガは？"]
     assert json.dumps(stored, ensure_ascii=False).count("cust-0002") == 0
@@ -80,15 +92,12 @@ async def test_conversation_cost_adds_up_across_turns_and_is_stored(cluster: Clu
     sid = "s-cost-test"
     async with connect(cluster.ws_url, additional_headers=headers("cust-0001")) as ws:
         first = (await ask(ws, "おすすめの歴史マンガは？武将が出てくるもの", request_id="k1", session_id=sid))[-1]
-        await asyncio.sleep(0.5)  # session updates land just after `done` (off the critical path)
+        await stored_session(cluster, sid, 1)  # the first turn has landed (updates follow `done`)
         second = (await ask(ws, "Recommend a cooking manga set in a restaurant", request_id="k2", session_id=sid))[-1]
     assert first["cache_hit"] is False and second["cache_hit"] is False
     one, two = first["usage"], second["usage"]
     assert one["cost_usd"] > 0 and one["conversation_cost_usd"] == one["cost_usd"]
     assert abs(two["conversation_cost_usd"] - (one["cost_usd"] + two["cost_usd"])) < 1e-6
-    client = boto3.client(
-        "dynamodb", endpoint_url=f"http://{cluster.address('aws')}", region_name=LOCAL_AWS_ENV["AWS_DEFAULT_REGION"],
-        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-    )
-    item = client.get_item(TableName="mangaassist-sessions", Key={"session_id": {"S": sid}}, ConsistentRead=True)
+    item = {"Item": await stored_session(cluster, sid, 2)}
+    assert item["Item"]["version"]["N"] == "2"
     assert abs(float(item["Item"]["cost_usd"]["N"]) - two["conversation_cost_usd"]) < 1e-6
