@@ -10,12 +10,21 @@ from websockets.asyncio.client import ClientConnection
 from tests.conftest import ask
 
 
+async def cached(ws: ClientConnection, text: str) -> None:
+    """Wait until ``text`` is served from the cache: entries are written once the output
+    guardrail has cleared the answer, just after its `done`."""
+    for n in range(50):
+        if (await ask(ws, text, request_id=f"wait-{n}"))[-1].get("cache_hit"):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never cached: {text}")
+
+
 async def test_a_repeated_question_is_answered_from_the_cache_at_once(ws: ClientConnection) -> None:
     first = await ask(ws, "Do you sell Chainsaw Man volume 1?", request_id="c1")
     assert first[-1]["type"] == "done" and first[-1]["cache_hit"] is False
     answer = "".join(f["text"] for f in first[:-1])
-    # The entry is written once the output guardrail has cleared the answer, just after `done`.
-    await asyncio.sleep(0.5)
+    await cached(ws, "Do you sell Chainsaw Man volume 1?")
     for n in range(3):  # includes hits that win the race against the session load
         started = time.monotonic()
         again = await ask(ws, "Do you sell Chainsaw Man volume 1?", request_id=f"c1-{n}")
@@ -28,7 +37,7 @@ async def test_a_repeated_question_is_answered_from_the_cache_at_once(ws: Client
 
 async def test_a_paraphrase_hits_and_a_negation_does_not(ws: ClientConnection) -> None:
     assert (await ask(ws, "Recommend some dark fantasy manga", request_id="s1"))[-1]["cache_hit"] is False
-    await asyncio.sleep(0.5)
+    await cached(ws, "Recommend some dark fantasy manga")
     paraphrase = (await ask(ws, "Can you recommend dark fantasy manga?", request_id="s2"))[-1]
     assert paraphrase["cache_hit"] is True and paraphrase["cache_tier"] == "semantic", paraphrase
     negated = (await ask(ws, "Recommend some manga that is not dark fantasy", request_id="s3"))[-1]

@@ -80,5 +80,9 @@ async def test_a_flagged_answer_is_never_served_from_the_cache(ws: ClientConnect
     await asyncio.sleep(0.3)  # the after-answer work has run by now
     again = (await ask(ws, question, request_id="flag-2"))[-1]
     assert again["type"] == "done" and again["cache_hit"] is False
-    third = (await ask(ws, question, request_id="flag-3"))[-1]  # the clean answer is cached
-    assert third["cache_hit"] is True
+    for n in range(50):  # the clean answer is cached once its verdict is in
+        if (await ask(ws, question, request_id=f"flag-3-{n}"))[-1]["cache_hit"]:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the clean answer was never cached")
