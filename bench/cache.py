@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.common import pct
 from mangaassist.devtools.redis_server import RedisStackServer
 from mangaassist.orchestrator.cache import (
     CacheConfig,
@@ -51,10 +52,6 @@ CALIBRATION = REPO / "services/orchestrator/mangaassist/orchestrator/cache/data/
 THRESHOLDS = [round(0.80 + 0.01 * i, 2) for i in range(19)]
 MAX_WRONG_HIT = 0.01
 INTENT = "product_question"
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
 
 
 def load_pairs() -> list[dict[str, Any]]:

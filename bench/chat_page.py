@@ -26,7 +26,8 @@ from typing import Any
 from playwright.async_api import Browser, Response, async_playwright
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.e2e import QUERIES, RESULTS, pct
+from bench.common import pct
+from bench.e2e import QUERIES, RESULTS
 from mangaassist.devtools.browser import CHROMIUM_ARGS, chromium_path
 from mangaassist.devtools.cluster import Cluster
 

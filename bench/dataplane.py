@@ -26,28 +26,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 
+from bench.common import pct, timed
 from mangaassist.devtools.cluster import LOCAL_AWS_ENV, Cluster
 from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore
 from mangaassist.orchestrator.postprocess import PostProcessor
 
 REPO = Path(__file__).resolve().parents[1]
 CALIBRATION = REPO / "services/orchestrator/mangaassist/orchestrator/cache/data/calibration.jsonl"
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
-
-
-async def timed(ws: ClientConnection, text: str, request_id: str) -> tuple[float, dict[str, Any]]:
-    started = time.perf_counter()
-    await ws.send(json.dumps({"type": "query", "request_id": request_id, "text": text}, ensure_ascii=False))
-    while True:
-        frame = json.loads(await ws.recv())
-        if frame.get("request_id") == request_id and frame["type"] in ("done", "error"):
-            return (time.perf_counter() - started) * 1000, frame
 
 
 async def cache_latency(url: str, questions: int, repeats: int) -> dict[str, Any]:

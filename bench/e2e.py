@@ -22,9 +22,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 
+from bench.common import pct
 from mangaassist.devtools.cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,10 +48,6 @@ QUERIES: list[dict[str, Any]] = [
     {"text": "パスワードを忘れました"},
     {"text": "I want to talk to a human"},
 ]
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
 
 
 async def one_query(ws: ClientConnection, i: int, query: dict[str, Any]) -> dict[str, Any]:

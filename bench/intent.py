@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from bench.common import pct
 from mangaassist.common.grpc_client import open_channel
 from mangaassist.devtools.cluster import Cluster
 from mangaassist.intent.config import DATA_DIR, DEFAULT_MODEL_PATH
@@ -48,10 +49,6 @@ SHORT = {"product_recommendation": "rec", "product_search": "search", "product_q
          "order_status": "order", "return_refund": "return", "shipping_info": "ship", "payment": "pay",
          "account": "account", "greeting": "greet", "escalation": "escal", "out_of_scope": "oos"}
 CURVE = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
 
 
 def f1_table(y: list[str], p: list[str], labels: list[str]) -> dict[str, dict[str, float]]:

@@ -21,28 +21,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 
+from bench.common import pct, timed
 from mangaassist.devtools.cluster import Cluster
 from mangaassist.devtools.emulator import set_faults
 
 REPO = Path(__file__).resolve().parents[1]
 TITLES = ["ワンピース", "ナルト", "ブリーチ", "呪術廻戦", "鬼滅の刃", "チェンソーマン", "進撃の巨人", "ハイキュー",
           "スラムダンク", "ベルセルク", "モンスター", "ヴィンランド・サガ", "葬送のフリーレン", "キングダム"]
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
-
-
-async def timed(ws: ClientConnection, text: str, request_id: str) -> tuple[float, dict[str, Any]]:
-    started = time.perf_counter()
-    await ws.send(json.dumps({"type": "query", "request_id": request_id, "text": text}, ensure_ascii=False))
-    while True:
-        frame = json.loads(await ws.recv())
-        if frame.get("request_id") == request_id and frame["type"] in ("done", "error"):
-            return (time.perf_counter() - started) * 1000, frame
 
 
 async def sonnet_down(url: str, emulator: str, questions: int) -> dict[str, Any]:

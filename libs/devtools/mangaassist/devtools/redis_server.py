@@ -13,6 +13,7 @@ Used by the cache's integration tests, its benchmark and the local cluster::
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import shutil
@@ -172,11 +173,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with RedisStackServer(port=port) as server:
         print(f"redis stack (search) at {server.url}", flush=True)
-        try:
-            assert server.proc is not None
+        assert server.proc is not None
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: leave the block, which stops the server
             server.proc.wait()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

@@ -170,7 +170,7 @@ class Orchestrator:
                 task.add_done_callback(tasks.discard)
                 task.add_done_callback(self._inflight.discard)
         except ConnectionClosed:
-            pass
+            return  # the client hung up: the normal end of a connection
         finally:
             # The client is gone: nobody can read these answers any more.
             for task in tasks:
@@ -183,7 +183,7 @@ class Orchestrator:
         try:
             await self._pipeline.handle(raw, received_at, emit, identity)
         except ConnectionClosed:
-            pass
+            return  # the client hung up mid-answer; nobody is left to tell
         except asyncio.CancelledError:
             raise
         except Exception:
