@@ -15,6 +15,7 @@ import asyncio
 import logging
 import random
 import signal
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
@@ -24,6 +25,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.trace import Status, StatusCode, Tracer
 
 from mangaassist.common.errors import ServiceError
+from mangaassist.common.metrics import mesh_metrics
 from mangaassist.common.settings import ServiceSettings
 from mangaassist.common.telemetry import context_from_metadata
 
@@ -37,8 +39,16 @@ SERVER_OPTIONS: list[tuple[str, int]] = [
 ]
 
 
+def _abort_outcome(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    """The status a servicer aborted with (its name; ``UNKNOWN`` if the context has none)."""
+    code = context.code()
+    return code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+
+
 class ServingInterceptor(grpc.aio.ServerInterceptor):
-    """Server span per RPC (named by ``span_names``) and exception → status mapping."""
+    """Server span per RPC (named by ``span_names``), exception → status mapping, and the
+    RPC's latency and outcome as metrics (``mangaassist.segment.duration`` /
+    ``mangaassist.rpc.requests``)."""
 
     def __init__(
         self, tracer: Tracer, span_names: Mapping[str, str], faults: ServiceSettings | None = None
@@ -74,6 +84,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
             inner_uu: Any = handler.unary_unary  # an async function under grpc.aio
 
             async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                started, outcome = time.perf_counter(), "OK"
                 with tracer.start_as_current_span(
                     span_name, context=parent, attributes={"rpc.method": method}
                 ) as span:
@@ -81,14 +92,19 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
                         await self._inject_fault()
                         return await inner_uu(request, context)
                     except ServiceError as exc:
+                        outcome = exc.code.name
                         span.set_status(Status(StatusCode.ERROR, exc.code.name))
                         await context.abort(exc.code, exc.message)
                     except grpc.aio.AbortError:
+                        outcome = _abort_outcome(context)
                         raise
                     except Exception:
+                        outcome = grpc.StatusCode.INTERNAL.name
                         span.set_status(Status(StatusCode.ERROR, "internal"))
                         logger.exception("unhandled error in %s", method)
                         await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+                    finally:
+                        mesh_metrics().rpc(span_name, (time.perf_counter() - started) * 1000, outcome)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary,
@@ -102,6 +118,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
             async def unary_stream(
                 request: Any, context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
+                started, outcome = time.perf_counter(), "OK"
                 with tracer.start_as_current_span(
                     span_name, context=parent, attributes={"rpc.method": method}
                 ) as span:
@@ -110,14 +127,22 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
                         async for message in inner_us(request, context):
                             yield message
                     except ServiceError as exc:
+                        outcome = exc.code.name
                         span.set_status(Status(StatusCode.ERROR, exc.code.name))
                         await context.abort(exc.code, exc.message)
                     except grpc.aio.AbortError:
+                        outcome = _abort_outcome(context)
+                        raise
+                    except asyncio.CancelledError:
+                        outcome = grpc.StatusCode.CANCELLED.name
                         raise
                     except Exception:
+                        outcome = grpc.StatusCode.INTERNAL.name
                         span.set_status(Status(StatusCode.ERROR, "internal"))
                         logger.exception("unhandled error in %s", method)
                         await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+                    finally:
+                        mesh_metrics().rpc(span_name, (time.perf_counter() - started) * 1000, outcome)
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream,

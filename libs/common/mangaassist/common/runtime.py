@@ -1,4 +1,4 @@
-"""Process entry for gRPC services: settings → logging → tracing → app lifecycle on uvloop."""
+"""Process entry for gRPC services: settings → logging → tracing and metrics → app lifecycle on uvloop."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from opentelemetry.trace import Tracer
 
 from mangaassist.common.grpc_server import GrpcApp
 from mangaassist.common.logging import setup_logging
+from mangaassist.common.metrics import setup_metrics
 from mangaassist.common.settings import ServiceSettings
 from mangaassist.common.telemetry import setup_tracing
 
@@ -26,9 +27,11 @@ def serve(name: str, settings_type: Callable[[], S], build_app: Callable[[S, Tra
         settings = settings_type()
         setup_logging(name, settings.log_level)
         provider, tracer = setup_tracing(name, settings.service_version)
+        meters = setup_metrics(name, settings.service_version)
         try:
             await build_app(settings, tracer).run()
         finally:
             provider.shutdown()
+            meters.shutdown()
 
     uvloop.run(main())

@@ -39,6 +39,16 @@ def export_configured() -> bool:
     return bool(os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
 
 
+def resource_for(service: str, version: str) -> Resource:
+    """Service name/version (+ the ECS task's attributes when running in ECS)."""
+    resource = Resource.create({"service.name": service, "service.version": version})
+    if os.environ.get("ECS_CONTAINER_METADATA_URI_V4"):
+        from opentelemetry.sdk.extension.aws.resource.ecs import AwsEcsResourceDetector
+
+        resource = resource.merge(AwsEcsResourceDetector().detect())
+    return resource
+
+
 def setup_tracing(service: str, version: str) -> tuple[TracerProvider, Tracer]:
     """Build this process's tracer provider and a tracer for the service.
 
@@ -48,12 +58,7 @@ def setup_tracing(service: str, version: str) -> tuple[TracerProvider, Tracer]:
     batches from a background thread, off the request path. Propagation is W3C trace
     context + baggage + the AWS X-Ray header unless ``OTEL_PROPAGATORS`` says otherwise.
     """
-    resource = Resource.create({"service.name": service, "service.version": version})
-    if os.environ.get("ECS_CONTAINER_METADATA_URI_V4"):
-        from opentelemetry.sdk.extension.aws.resource.ecs import AwsEcsResourceDetector
-
-        resource = resource.merge(AwsEcsResourceDetector().detect())
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=resource_for(service, version))
     if export_configured():
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 

@@ -115,6 +115,10 @@ class Cluster:
         return f"http://127.0.0.1:{self.port['traces_http']}/spans"
 
     @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.port['traces_http']}/metrics"
+
+    @property
     def health_url(self) -> str:
         return f"http://{self.address('orchestrator')}/healthz"
 
@@ -129,10 +133,11 @@ class Cluster:
             env["MANGAASSIST_TRACES_PORT"] = str(self.port["traces"])
             env["MANGAASSIST_TRACES_HTTP_PORT"] = str(self.port["traces_http"])
         elif name not in STANDINS:
-            # Every mesh process exports its spans to the local receiver (OTLP/gRPC).
+            # Every mesh process exports its spans and metrics to the local receiver (OTLP/gRPC).
             env.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://{self.address('traces')}")
             env.setdefault("OTEL_EXPORTER_OTLP_INSECURE", "true")
             env.setdefault("OTEL_BSP_SCHEDULE_DELAY", "500")
+            env.setdefault("OTEL_METRIC_EXPORT_INTERVAL", "1000")
         if name == "orchestrator":
             for svc in GRPC_SERVICES:
                 env[f"{prefix}{svc.upper()}_TARGET"] = self.address(svc)

@@ -1,10 +1,12 @@
-"""A small local trace receiver: ``python -m mangaassist.devtools.trace_receiver``.
+"""A small local trace and metric receiver: ``python -m mangaassist.devtools.trace_receiver``.
 
 No OpenTelemetry/ADOT collector binary runs on these machines, so ``make up`` starts
-this instead. It accepts OTLP/gRPC ``TraceService/Export`` on 127.0.0.1:4317 (what every
-service's OTLP exporter sends), keeps the most recent spans in a bounded buffer, and
-serves them as JSON at ``GET http://127.0.0.1:4319/spans`` for the bottleneck detector
-and the profile report. It is a development tool, not part of any service.
+this instead. It accepts OTLP/gRPC ``TraceService/Export`` and ``MetricsService/Export``
+on 127.0.0.1:4317 (what every service's OTLP exporters send), keeps the most recent spans
+and metric points in bounded buffers, and serves them as JSON at
+``GET http://127.0.0.1:4319/spans`` and ``GET http://127.0.0.1:4319/metrics`` (both take
+``?since_ns=``; ``/metrics`` also ``&name=``) for the bottleneck detector, the profile
+report and the tests. It is a development tool, not part of any service.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import grpc
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.metrics.v1 import metrics_pb2
 
 MAX_SPANS = 200_000
+MAX_POINTS = 50_000
 
 
 def _value(v: AnyValue) -> Any:
@@ -46,9 +51,7 @@ class SpanBuffer:
     def add(self, request: trace_service_pb2.ExportTraceServiceRequest) -> None:
         batch = []
         for rs in request.resource_spans:
-            service = next(
-                (_value(a.value) for a in rs.resource.attributes if a.key == "service.name"), "unknown"
-            )
+            service = _service(list(rs.resource.attributes))
             for ss in rs.scope_spans:
                 for span in ss.spans:
                     batch.append(
@@ -73,6 +76,92 @@ class SpanBuffer:
             return [s for s in self._spans if s["start_ns"] >= start_ns]
 
 
+def _attributes(attributes: Any) -> dict[str, Any]:
+    return {a.key: _value(a.value) for a in attributes}
+
+
+def _service(attributes: list[KeyValue]) -> Any:
+    return next((_value(a.value) for a in attributes if a.key == "service.name"), "unknown")
+
+
+_TEMPORALITY = {
+    metrics_pb2.AGGREGATION_TEMPORALITY_DELTA: "delta",
+    metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE: "cumulative",
+}
+
+
+def _points(metric: metrics_pb2.Metric) -> list[dict[str, Any]]:
+    """One dict per data point of ``metric`` (histogram, exponential histogram, sum or gauge)."""
+    kind = metric.WhichOneof("data")
+    out: list[dict[str, Any]] = []
+    if kind == "histogram":
+        for hp in metric.histogram.data_points:
+            out.append({
+                "type": "histogram", "temporality": _TEMPORALITY.get(metric.histogram.aggregation_temporality),
+                "attributes": _attributes(hp.attributes), "start_ns": hp.start_time_unix_nano,
+                "time_ns": hp.time_unix_nano, "count": hp.count, "sum": hp.sum,
+                "min": hp.min if hp.HasField("min") else None, "max": hp.max if hp.HasField("max") else None,
+                "bounds": list(hp.explicit_bounds), "bucket_counts": list(hp.bucket_counts),
+            })
+    elif kind == "exponential_histogram":
+        for ep in metric.exponential_histogram.data_points:
+            out.append({
+                "type": "exponential_histogram",
+                "temporality": _TEMPORALITY.get(metric.exponential_histogram.aggregation_temporality),
+                "attributes": _attributes(ep.attributes), "start_ns": ep.start_time_unix_nano,
+                "time_ns": ep.time_unix_nano, "count": ep.count, "sum": ep.sum, "scale": ep.scale,
+                "zero_count": ep.zero_count, "positive_offset": ep.positive.offset,
+                "positive_bucket_counts": list(ep.positive.bucket_counts),
+            })
+    elif kind in ("sum", "gauge"):
+        data = getattr(metric, kind)
+        for np_ in data.data_points:
+            value = np_.as_double if np_.WhichOneof("value") == "as_double" else np_.as_int
+            point = {"type": kind, "attributes": _attributes(np_.attributes), "start_ns": np_.start_time_unix_nano,
+                     "time_ns": np_.time_unix_nano, "value": value}
+            if kind == "sum":
+                point["monotonic"] = data.is_monotonic
+                point["temporality"] = _TEMPORALITY.get(data.aggregation_temporality)
+            out.append(point)
+    return out
+
+
+class MetricBuffer:
+    """The most recent metric data points, flattened to dicts; thread-safe."""
+
+    def __init__(self, max_points: int = MAX_POINTS) -> None:
+        self._points: deque[dict[str, Any]] = deque(maxlen=max_points)
+        self._lock = threading.Lock()
+        self.received = 0
+
+    def add(self, request: metrics_service_pb2.ExportMetricsServiceRequest) -> None:
+        batch = []
+        for rm in request.resource_metrics:
+            service = _service(list(rm.resource.attributes))
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    for point in _points(metric):
+                        batch.append({"name": metric.name, "unit": metric.unit, "service": service, **point})
+        with self._lock:
+            self._points.extend(batch)
+            self.received += len(batch)
+
+    def since(self, start_ns: int, name: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [p for p in self._points if p["time_ns"] >= start_ns and (name is None or p["name"] == name)]
+
+
+class MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
+    def __init__(self, buffer: MetricBuffer) -> None:
+        self._buffer = buffer
+
+    async def Export(
+        self, request: metrics_service_pb2.ExportMetricsServiceRequest, context: Any
+    ) -> metrics_service_pb2.ExportMetricsServiceResponse:
+        self._buffer.add(request)
+        return metrics_service_pb2.ExportMetricsServiceResponse()
+
+
 class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     def __init__(self, buffer: SpanBuffer) -> None:
         self._buffer = buffer
@@ -84,13 +173,24 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
-def _http_handler(buffer: SpanBuffer) -> type[BaseHTTPRequestHandler]:
+def _http_handler(buffer: SpanBuffer, metrics: MetricBuffer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             url = urlsplit(self.path)
-            if url.path == "/spans":
-                since = int(parse_qs(url.query).get("since_ns", ["0"])[0] or 0)
+            query = parse_qs(url.query)
+            try:
+                since = int(query.get("since_ns", ["0"])[0] or 0)
+            except ValueError:
+                since = -1
+            if since < 0:
+                body = b'{"error": "since_ns must be a non-negative integer"}'
+                self.send_response(400)
+            elif url.path == "/spans":
                 body = json.dumps({"spans": buffer.since(since), "received": buffer.received}).encode()
+                self.send_response(200)
+            elif url.path == "/metrics":
+                name = query.get("name", [None])[0]
+                body = json.dumps({"points": metrics.since(since, name), "received": metrics.received}).encode()
                 self.send_response(200)
             elif url.path == "/healthz":
                 body = b'{"status": "ok"}'
@@ -110,18 +210,22 @@ def _http_handler(buffer: SpanBuffer) -> type[BaseHTTPRequestHandler]:
 
 
 async def serve(grpc_port: int, http_port: int) -> None:
-    buffer = SpanBuffer()
+    buffer, metric_buffer = SpanBuffer(), MetricBuffer()
     server = grpc.aio.server()
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(buffer), server)  # type: ignore[no-untyped-call]
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        MetricsService(metric_buffer), server
+    )
     server.add_insecure_port(f"127.0.0.1:{grpc_port}")
     await server.start()
-    http = ThreadingHTTPServer(("127.0.0.1", http_port), _http_handler(buffer))
+    http = ThreadingHTTPServer(("127.0.0.1", http_port), _http_handler(buffer, metric_buffer))
     threading.Thread(target=http.serve_forever, daemon=True).start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(f"trace receiver: OTLP/gRPC 127.0.0.1:{grpc_port}, spans at http://127.0.0.1:{http_port}/spans", flush=True)
+    print(f"trace receiver: OTLP/gRPC 127.0.0.1:{grpc_port}, spans and metrics at "
+          f"http://127.0.0.1:{http_port}/spans and /metrics", flush=True)
     await stop.wait()
     http.shutdown()
     await server.stop(1)

@@ -11,6 +11,7 @@ import uvloop
 
 from mangaassist.common.grpc_client import open_channel
 from mangaassist.common.logging import setup_logging
+from mangaassist.common.metrics import setup_metrics
 from mangaassist.common.telemetry import setup_tracing
 from mangaassist.orchestrator.app import Orchestrator
 from mangaassist.orchestrator.auth import TokenVerifier
@@ -51,6 +52,7 @@ async def main() -> None:
     settings = OrchestratorSettings()
     setup_logging("orchestrator", settings.log_level)
     provider, tracer = setup_tracing("orchestrator", settings.service_version)
+    meters = setup_metrics("orchestrator", settings.service_version)
     channels = {
         "intent": open_channel(settings.intent_target),
         "retrieval": open_channel(settings.retrieval_target),
@@ -69,6 +71,7 @@ async def main() -> None:
         for channel in channels.values():
             stack.push_async_callback(channel.close)
         stack.callback(provider.shutdown)
+        stack.callback(meters.shutdown)
         sessions, orders = await build_stores(settings, stack)
         post = PostProcessor(settings.postprocess_max_pending, permanent=(SessionOwnershipError,))
         guards = Guards(settings.breakers, settings.bulkhead_wait_s)

@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from mangaassist.common import spans
 from mangaassist.common.language import detect_language
+from mangaassist.common.metrics import mesh_metrics
 from mangaassist.common.resilience import BreakerOpenError, BulkheadFullError
 from mangaassist.common.telemetry import outgoing_metadata
 from mangaassist.common.vocabulary import PRODUCT_INTENTS
@@ -280,6 +281,7 @@ class Pipeline:
             seg.add_delivery(started)
             tokens_sent += 1
 
+        outcome, done = "ok", None
         with seg.segment(spans.REQUEST) as root:
             seg.record(spans.API_GATEWAY, received_at)
             try:
@@ -323,11 +325,20 @@ class Pipeline:
             except RequestError as exc:
                 code = ErrorCode.STREAM_INTERRUPTED if tokens_sent else exc.code
                 root.set_attribute("error.code", code.value)
+                outcome = code.value
                 await emit(error_frame(request_id, code, exc.message))
             except TimeoutError:
                 code = ErrorCode.STREAM_INTERRUPTED if tokens_sent else ErrorCode.TIMEOUT
                 root.set_attribute("error.code", code.value)
+                outcome = code.value
                 await emit(error_frame(request_id, code, "the answer took too long"))
+        # Metrics from the same measurement as timings_ms (bounded attributes, no text).
+        metrics = mesh_metrics()
+        metrics.segments(seg.timings_ms)
+        metrics.request(
+            intent=done.get("intent") if done else None, model=done.get("model") if done else None,
+            cache_hit=done.get("cache_hit") if done else False, outcome=outcome,
+        )
 
     async def _load_session(self, req: Request) -> Session:
         """The conversation so far; a minimal empty session if the store is unreachable."""
