@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +53,25 @@ def test_default_sends_traces_over_otlp_with_sigv4_to_xray_and_metrics_as_emf() 
 def test_alternative_uses_the_awsxray_exporter() -> None:
     config = load(CONFIGS[1])
     assert config["service"]["pipelines"]["traces"]["exporters"] == ["awsxray"]
+
+
+# The instruments the services export (libs/common/mangaassist/common/metrics.py) and the
+# attributes each carries; deploy tests run in their own venv, so they are listed here.
+INSTRUMENTS = {
+    "mangaassist.segment.duration": {"segment"},
+    "mangaassist.requests": {"intent", "model", "cache_hit", "outcome"},
+    "mangaassist.rpc.requests": {"segment", "outcome"},
+}
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_instrument_reaches_cloudwatch_with_bounded_dimensions(path: Path) -> None:
+    emf = load(path)["exporters"]["awsemf"]
+    assert emf["resource_to_telemetry_conversion"]["enabled"] is True  # service.name as a dimension
+    for name, attributes in INSTRUMENTS.items():
+        rules = [d for d in emf["metric_declarations"]
+                 if any(re.fullmatch(sel, name) for sel in d["metric_name_selectors"])]
+        assert len(rules) == 1, f"{path.name}: {name} matches {len(rules)} declarations"
+        for dimensions in rules[0]["dimensions"]:
+            # Only the service and the instrument's own bounded attributes: never task ids.
+            assert "service.name" in dimensions and set(dimensions) <= attributes | {"service.name"}

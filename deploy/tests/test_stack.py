@@ -186,6 +186,8 @@ def test_each_task_has_its_image_health_check_and_an_adot_sidecar(
     assert app["StopTimeout"] >= 15  # the service drains for 10 s after SIGTERM
     env = env_of(app)
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4317"
+    assert env["OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"] == "delta"
+    assert env["OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION"] == "base2_exponential_bucket_histogram"
     assert env[f"MANGAASSIST_{spec.name.upper()}_HOST"] == "0.0.0.0"
     assert {"Condition": "START", "ContainerName": "adot-collector"} in app["DependsOn"]
     # The sidecar: ADOT from the ECR pull-through cache (no NAT), our config, its own health check.

@@ -449,6 +449,11 @@ class MangaAssistStack(cdk.Stack):
             "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
             "OTEL_RESOURCE_ATTRIBUTES": "service.namespace=mangaassist,deployment.environment=aws",
             "OTEL_PROPAGATORS": "tracecontext,xray",
+            # Metrics for the awsemf exporter: delta temporality, and base-2 exponential
+            # histograms (the only kind it turns into CloudWatch percentiles), once a minute.
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta",
+            "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION": "base2_exponential_bucket_histogram",
+            "OTEL_METRIC_EXPORT_INTERVAL": "60000",
             "AWS_REGION": self.region,
         }
         environment.update(self._service_environment(spec))
