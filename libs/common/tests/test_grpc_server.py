@@ -114,3 +114,30 @@ def test_json_logs_carry_trace_ids_and_no_traceback() -> None:
     assert line["msg"] == "failed op" and line["service"] == "svc"
     assert line["trace_id"] == format(span.get_span_context().trace_id, "032x")
     assert line["exc_type"] == "ValueError" and "private" not in json.dumps(line)
+
+
+@pytest.mark.parametrize(("segments", "fails"), [(frozenset(), True), (frozenset({"intent-classification"}), True),
+                                                 (frozenset({"vector-search"}), False)])
+async def test_faults_hit_only_the_chosen_segments(segments: frozenset[str], fails: bool) -> None:
+    settings = ServiceSettings(port=0, drain_grace_s=0.5, fault_error_rate=1.0, fault_error_code="UNAVAILABLE",
+                               fault_segments=segments)
+    app = GrpcApp(
+        settings, service_names=[SERVICE], tracer=TracerProvider().get_tracer("test"),
+        span_names={f"/{SERVICE}/Classify": "intent-classification"},
+        register=lambda s: intent_pb2_grpc.add_IntentServiceServicer_to_server(EchoIntent(), s),
+        drain_announce_s=0.0,
+    )
+    task = asyncio.create_task(app.run())
+    channel = open_channel(f"127.0.0.1:{app.port}")
+    try:
+        stub = intent_pb2_grpc.IntentServiceStub(channel)
+        if fails:
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await stub.Classify(intent_pb2.ClassifyRequest(text="greeting"), timeout=5)
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        else:
+            assert (await stub.Classify(intent_pb2.ClassifyRequest(text="greeting"), timeout=5)).intent == "greeting"
+    finally:
+        await channel.close()
+        app.request_stop()
+        await task

@@ -57,10 +57,10 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
         self._span_names = dict(span_names)
         self._faults = faults if faults is not None and faults.faults_enabled else None
 
-    async def _inject_fault(self) -> None:
+    async def _inject_fault(self, span_name: str) -> None:
         """Delay and/or fail the RPC as the fault settings say (only when enabled)."""
         f = self._faults
-        if f is None:
+        if f is None or (f.fault_segments and span_name not in f.fault_segments):
             return
         if f.fault_delay_ms:
             await asyncio.sleep(f.fault_delay_ms / 1000)
@@ -89,7 +89,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
                     span_name, context=parent, attributes={"rpc.method": method}
                 ) as span:
                     try:
-                        await self._inject_fault()
+                        await self._inject_fault(span_name)
                         return await inner_uu(request, context)
                     except ServiceError as exc:
                         outcome = exc.code.name
@@ -123,7 +123,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
                     span_name, context=parent, attributes={"rpc.method": method}
                 ) as span:
                     try:
-                        await self._inject_fault()
+                        await self._inject_fault(span_name)
                         async for message in inner_us(request, context):
                             yield message
                     except ServiceError as exc:

@@ -24,10 +24,13 @@ class ServiceSettings(BaseSettings):
 
     # Fault injection, for resilience tests and drills (never set in normal operation):
     # every RPC of the service is delayed by ``fault_delay_ms`` and fails with
-    # ``fault_error_code`` with probability ``fault_error_rate``.
+    # ``fault_error_code`` with probability ``fault_error_rate``. ``fault_segments`` (JSON
+    # list of contract span names, e.g. ``["vector-search"]``) limits the faults to the RPCs
+    # of those segments; empty = every RPC.
     fault_delay_ms: float = Field(default=0.0, ge=0.0)
     fault_error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     fault_error_code: str = "UNAVAILABLE"
+    fault_segments: frozenset[str] = frozenset()
 
     @property
     def faults_enabled(self) -> bool:
