@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mangaassist.common import spans as s
-from mangaassist.observability.budgets import analyze, records_from_spans, regressions
+from mangaassist.observability.budgets import analyze, blame, records_from_spans, regressions
 
 
 def synthetic(n: int, seed: int, slow: str | None = None, factor: float = 3.0) -> list[dict[str, float]]:
@@ -62,3 +62,13 @@ def test_records_from_spans_keeps_the_enclosing_span_per_name() -> None:
         {"trace_id": "orphan", "name": s.INTENT, "start_ns": 0, "end_ns": 1},
     ]
     assert records_from_spans(spans) == [{s.REQUEST: 50.0, s.INTENT: 3.0}]
+
+
+def test_blame_names_the_slowed_segment_not_its_ancestors() -> None:
+    """A slow child also slows its parents; the child is named, for every slowed segment."""
+    for i, slow in enumerate([s.INTENT, s.VECTOR_SEARCH, s.SESSION_LOAD, s.BEDROCK_INVOKE]):
+        found = blame(synthetic(300, i), synthetic(300, i + 50, slow=slow))
+        assert found.segment == slow, (slow, found.regressions)
+        assert found.alarm
+    unchanged = blame(synthetic(300, 7), synthetic(300, 8))
+    assert unchanged.segment is None and not unchanged.alarm

@@ -58,6 +58,29 @@ BUDGETS: dict[str, Budget] = {
 CRITICAL_PATH = (s.API_GATEWAY, s.VALIDATION, s.PARALLEL_RETRIEVAL, s.PROMPT_ASSEMBLY, s.BEDROCK_INVOKE)
 
 
+# The seed's span tree (child -> parent), as the services emit it: a segment's time
+# includes its children's, so a slowdown in a child also shows in every ancestor.
+PARENT: dict[str, str] = {
+    s.API_GATEWAY: s.REQUEST, s.ORCHESTRATOR: s.REQUEST, s.RESPONSE_STREAMING: s.REQUEST,
+    s.VALIDATION: s.ORCHESTRATOR, s.INTENT: s.ORCHESTRATOR, s.CACHE_LOOKUP: s.ORCHESTRATOR,
+    s.PARALLEL_RETRIEVAL: s.ORCHESTRATOR, s.PROMPT_ASSEMBLY: s.ORCHESTRATOR, s.BEDROCK_INVOKE: s.ORCHESTRATOR,
+    s.ASYNC_POSTPROCESSING: s.ORCHESTRATOR,
+    s.QUERY_EMBEDDING: s.PARALLEL_RETRIEVAL, s.VECTOR_SEARCH: s.PARALLEL_RETRIEVAL, s.SESSION_LOAD: s.PARALLEL_RETRIEVAL,
+    s.MODEL_INFERENCE: s.BEDROCK_INVOKE, s.GUARDRAILS: s.BEDROCK_INVOKE, s.REQUEST_SERIALIZATION: s.BEDROCK_INVOKE,
+    s.NETWORK_TRANSIT: s.BEDROCK_INVOKE, s.RESPONSE_DESERIALIZATION: s.BEDROCK_INVOKE,
+    s.CACHE_WRITE: s.ASYNC_POSTPROCESSING, s.SESSION_UPDATE: s.ASYNC_POSTPROCESSING,
+    s.ANALYTICS_EMIT: s.ASYNC_POSTPROCESSING,
+}
+
+
+def ancestors(segment: str) -> set[str]:
+    out: set[str] = set()
+    while segment in PARENT:
+        segment = PARENT[segment]
+        out.add(segment)
+    return out
+
+
 def p(values: Sequence[float], q: float) -> float:
     return float(np.percentile(values, q)) if len(values) else float("nan")
 
@@ -136,8 +159,9 @@ def regressions(
     resamples: int = 2000,
     alpha: float = 0.01,
     seed: int = 0,
+    q: float = 95.0,
 ) -> dict[str, dict[str, float]]:
-    """Segments whose p95 grew beyond run-to-run noise.
+    """Segments whose p95 (or ``q``-th percentile) grew beyond run-to-run noise.
 
     For each segment, bootstrap both runs' p95 and look at the distribution of the
     difference; a segment regressed when even the low end of its (1 - alpha) interval,
@@ -153,8 +177,8 @@ def regressions(
         b = np.array([r[name] for r in current if name in r], dtype=float)
         if len(a) < 20 or len(b) < 20:
             continue
-        boot_a = np.percentile(rng.choice(a, (resamples, len(a))), 95, axis=1)
-        boot_b = np.percentile(rng.choice(b, (resamples, len(b))), 95, axis=1)
+        boot_a = np.percentile(rng.choice(a, (resamples, len(a))), q, axis=1)
+        boot_b = np.percentile(rng.choice(b, (resamples, len(b))), q, axis=1)
         diff = boot_b - boot_a
         # Normal interval on the bootstrap distribution: stable far into the tail, where an
         # empirical quantile of a few thousand resamples would be a handful of points.
@@ -163,6 +187,8 @@ def regressions(
             found[name] = {
                 "baseline_p95": float(np.percentile(a, 95)),
                 "current_p95": float(np.percentile(b, 95)),
+                "baseline_p50": float(np.percentile(a, 50)),
+                "current_p50": float(np.percentile(b, 50)),
                 "increase_low_ms": low,
             }
     return found
@@ -177,3 +203,32 @@ def records_from_spans(spans: Iterable[Mapping[str, Any]]) -> list[dict[str, flo
         # A client span and its server span share a name; the client's encloses the server's.
         record[str(span["name"])] = max(record.get(str(span["name"]), 0.0), ms)
     return [r for r in traces.values() if s.REQUEST in r]
+
+
+@dataclass
+class Blame:
+    """Which segment a latency change is blamed on, and every regression behind it."""
+
+    segment: str | None
+    regressions: dict[str, dict[str, float]]
+
+    @property
+    def alarm(self) -> bool:
+        return bool(self.regressions)
+
+
+def blame(baseline: Sequence[Record], current: Sequence[Record], *, q: float = 50.0, **kwargs: Any) -> Blame:
+    """Name the segment that got slower between two runs (``None`` if nothing did).
+
+    Segments whose median (``q``) grew beyond bootstrap noise (``regressions``) are
+    candidates — the median, because a slowdown shifts every request while a p95 from a
+    window of a few dozen requests is mostly noise on a shared machine; an
+    ancestor of another candidate is only carrying its child's slowdown (its time contains
+    the child's), so it is dropped; of the rest, the largest sure increase wins.
+    """
+    found = regressions(baseline, current, q=q, **kwargs)
+    covering = {a for name in found for a in ancestors(name)}
+    leaves = [name for name in found if name not in covering]
+    if not leaves:
+        return Blame(None, found)
+    return Blame(max(leaves, key=lambda n: found[n]["increase_low_ms"]), found)
