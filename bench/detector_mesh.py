@@ -78,7 +78,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as logs, Cluster(env=env, log_dir=Path(logs)) as cluster:
         result = asyncio.run(run(cluster, args.trials, args.window, args.concurrency))
     result["seconds"] = round(time.perf_counter() - started, 1)
-    print(f"\n| injected 3× slowdown | trials | named correctly | false alarms (unperturbed windows) |")
+    print("\n| injected 3× slowdown | trials | named correctly | false alarms (unperturbed windows) |")
     print("|---|---:|---:|---:|")
     for segment in slowdown.TARGETS:
         rows = [r for r in result["rows"] if r["injected"] == segment]

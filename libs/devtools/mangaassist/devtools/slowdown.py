@@ -31,8 +31,8 @@ from mangaassist.observability.detector import ReceiverSource
 # Product questions: every one goes the whole path (classify, embed, search, model).
 QUESTIONS = [
     "おすすめのダークファンタジーは？", "Recommend a sports manga for a 12 year old", "料理マンガでおすすめは？",
-    "Something like Monster but cheaper", "2000円以下の恋愛マンガ", "Any good isekai manga in English?",
-    "泣けるマンガを教えて", "A mystery manga for adults", "面白いスポーツ漫画は？", "Horror manga recommendations",
+    "Something like Monster but cheaper", "おすすめの恋愛マンガは？", "Recommend an isekai manga",
+    "おすすめのホラー漫画は？", "A mystery manga for adults", "おすすめのスポーツ漫画を教えて", "Horror manga recommendations",
     "歴史もののマンガでおすすめ", "Best slice of life manga",
 ]
 SERVICE_OF = {s.INTENT: "intent", s.QUERY_EMBEDDING: "retrieval", s.VECTOR_SEARCH: "retrieval"}

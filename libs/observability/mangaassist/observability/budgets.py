@@ -205,12 +205,22 @@ def records_from_spans(spans: Iterable[Mapping[str, Any]]) -> list[dict[str, flo
     return [r for r in traces.values() if s.REQUEST in r]
 
 
+# Work done after the answer has been sent (session and cache writes): it cannot make an
+# answer slower, so a change there is reported apart and never blamed for a slowdown.
+AFTER_ANSWER: frozenset[str] = frozenset(
+    name for name in {*PARENT, *PARENT.values()}
+    if name == s.ASYNC_POSTPROCESSING or s.ASYNC_POSTPROCESSING in ancestors(name)
+)
+
+
 @dataclass
 class Blame:
-    """Which segment a latency change is blamed on, and every regression behind it."""
+    """Which segment a latency change is blamed on, and the regressions behind it
+    (request path; ``after_answer`` holds those of the post-answer work)."""
 
     segment: str | None
     regressions: dict[str, dict[str, float]]
+    after_answer: dict[str, dict[str, float]]
 
     @property
     def alarm(self) -> bool:
@@ -224,11 +234,14 @@ def blame(baseline: Sequence[Record], current: Sequence[Record], *, q: float = 5
     candidates — the median, because a slowdown shifts every request while a p95 from a
     window of a few dozen requests is mostly noise on a shared machine; an
     ancestor of another candidate is only carrying its child's slowdown (its time contains
-    the child's), so it is dropped; of the rest, the largest sure increase wins.
+    the child's), so it is dropped; of the rest, the largest sure increase wins. Segments of
+    the work after the answer (``AFTER_ANSWER``) are reported apart, never blamed.
     """
-    found = regressions(baseline, current, q=q, **kwargs)
+    everything = regressions(baseline, current, q=q, **kwargs)
+    found = {k: v for k, v in everything.items() if k not in AFTER_ANSWER}
+    after = {k: v for k, v in everything.items() if k in AFTER_ANSWER}
     covering = {a for name in found for a in ancestors(name)}
     leaves = [name for name in found if name not in covering]
     if not leaves:
-        return Blame(None, found)
-    return Blame(max(leaves, key=lambda n: found[n]["increase_low_ms"]), found)
+        return Blame(None, found, after)
+    return Blame(max(leaves, key=lambda n: found[n]["increase_low_ms"]), found, after)
