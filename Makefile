@@ -80,6 +80,8 @@ bench: $(STAMP) $(REDIS_LIBS) browser
 	$(PY) -m bench.inference
 	$(PY) -m bench.dataplane
 	$(PY) -m bench.resilience_mesh
+	$(PY) -m bench.observability
+	$(PY) -m bench.detector_mesh
 
 ## intent-model: retrain the intent classifier on the train split, write its versioned artefact
 intent-model: $(STAMP)

@@ -67,8 +67,19 @@ def test_records_from_spans_keeps_the_enclosing_span_per_name() -> None:
 def test_blame_names_the_slowed_segment_not_its_ancestors() -> None:
     """A slow child also slows its parents; the child is named, for every slowed segment."""
     for i, slow in enumerate([s.INTENT, s.VECTOR_SEARCH, s.SESSION_LOAD, s.BEDROCK_INVOKE]):
-        found = blame(synthetic(300, i), synthetic(300, i + 50, slow=slow))
+        found = blame([synthetic(150, i), synthetic(150, i + 20)], synthetic(300, i + 50, slow=slow))
         assert found.segment == slow, (slow, found.regressions)
         assert found.alarm
-    unchanged = blame(synthetic(300, 7), synthetic(300, 8))
+    unchanged = blame([synthetic(300, 7)], synthetic(300, 8))
     assert unchanged.segment is None and not unchanged.alarm
+
+
+def test_drift_between_unchanged_windows_raises_the_bar() -> None:
+    """A shift as large as the baseline windows' own spread is not a regression."""
+    def shifted(seed: int, ms: float) -> list[dict[str, float]]:
+        return [{**r, s.BEDROCK_INVOKE: r[s.BEDROCK_INVOKE] + ms} for r in synthetic(200, seed)]
+
+    windows = [shifted(1, 0), shifted(2, 60), shifted(3, -40), shifted(4, 30)]
+    assert s.BEDROCK_INVOKE in regressions([r for w in windows for r in w], shifted(5, 70), q=50)
+    assert not blame(windows, shifted(5, 70)).alarm
+    assert blame(windows, shifted(5, 400)).segment == s.BEDROCK_INVOKE

@@ -160,6 +160,7 @@ def regressions(
     alpha: float = 0.01,
     seed: int = 0,
     q: float = 95.0,
+    drift_sd: Mapping[str, float] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Segments whose p95 (or ``q``-th percentile) grew beyond run-to-run noise.
 
@@ -167,6 +168,8 @@ def regressions(
     difference; a segment regressed when even the low end of its (1 - alpha) interval,
     Bonferroni-corrected over the segments compared, is above zero. The noise estimate
     comes from the data of both runs, so a noisy segment needs a larger shift to alarm.
+    ``drift_sd`` (ms per segment) adds the spread seen *between* unchanged runs — load on
+    a shared machine moves whole windows, which resampling within one window cannot see.
     """
     rng = np.random.default_rng(seed)
     names = sorted({k for r in baseline for k in r} & {k for r in current for k in r})
@@ -182,7 +185,8 @@ def regressions(
         diff = boot_b - boot_a
         # Normal interval on the bootstrap distribution: stable far into the tail, where an
         # empirical quantile of a few thousand resamples would be a handful of points.
-        low = float(diff.mean() - z * diff.std(ddof=1))
+        sd = float(np.hypot(diff.std(ddof=1), (drift_sd or {}).get(name, 0.0)))
+        low = float(diff.mean() - z * sd)
         if low > 0:
             found[name] = {
                 "baseline_p95": float(np.percentile(a, 95)),
@@ -227,8 +231,24 @@ class Blame:
         return bool(self.regressions)
 
 
-def blame(baseline: Sequence[Record], current: Sequence[Record], *, q: float = 50.0, **kwargs: Any) -> Blame:
-    """Name the segment that got slower between two runs (``None`` if nothing did).
+def window_drift(windows: Sequence[Sequence[Record]], q: float = 50.0) -> dict[str, float]:
+    """Per segment, the standard deviation of the ``q``-th percentile across unchanged
+    windows (needs ≥ 2): the run-to-run noise that resampling one window misses."""
+    names = {k for w in windows for r in w for k in r}
+    out: dict[str, float] = {}
+    for name in names:
+        values = [p([r[name] for r in w if name in r], q) for w in windows]
+        values = [v for v in values if v == v]  # windows without the segment give NaN
+        if len(values) >= 2:
+            out[name] = float(np.std(values, ddof=1))
+    return out
+
+
+def blame(
+    baseline: Sequence[Sequence[Record]], current: Sequence[Record], *, q: float = 50.0, **kwargs: Any
+) -> Blame:
+    """Name the segment that got slower between unchanged ``baseline`` windows (≥ 1; with
+    ≥ 2 their spread counts as noise too) and the ``current`` window (``None`` if nothing did).
 
     Segments whose median (``q``) grew beyond bootstrap noise (``regressions``) are
     candidates — the median, because a slowdown shifts every request while a p95 from a
@@ -237,7 +257,8 @@ def blame(baseline: Sequence[Record], current: Sequence[Record], *, q: float = 5
     the child's), so it is dropped; of the rest, the largest sure increase wins. Segments of
     the work after the answer (``AFTER_ANSWER``) are reported apart, never blamed.
     """
-    everything = regressions(baseline, current, q=q, **kwargs)
+    pooled = [r for w in baseline for r in w]
+    everything = regressions(pooled, current, q=q, drift_sd=window_drift(baseline, q), **kwargs)
     found = {k: v for k, v in everything.items() if k not in AFTER_ANSWER}
     after = {k: v for k, v in everything.items() if k in AFTER_ANSWER}
     covering = {a for name in found for a in ancestors(name)}
