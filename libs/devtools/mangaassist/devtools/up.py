@@ -28,7 +28,8 @@ def main() -> int:
         print(f"  {name:<17} grpc://{cluster.address(name)}")
     print(f"  AWS stand-in      http://{cluster.address('aws')}  (moto: DynamoDB sessions + orders)")
     print(f"  cache (Redis)     redis://{cluster.address('redis')}  (Redis Stack: semantic cache)")
-    print(f"  trace receiver    grpc://{cluster.address('traces')}  (OTLP; recent spans at {cluster.spans_url})")
+    print(f"  trace receiver    grpc://{cluster.address('traces')}  (OTLP; recent spans at {cluster.spans_url}, "
+          f"metrics at {cluster.metrics_url})")
     print(f"  bedrock emulator  {cluster.url('bedrock_emulator')}")
     print("Press Ctrl-C to stop.", flush=True)
     while not stop.is_set():

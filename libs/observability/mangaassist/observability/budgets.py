@@ -191,8 +191,8 @@ def regressions(
             found[name] = {
                 "baseline_p95": float(np.percentile(a, 95)),
                 "current_p95": float(np.percentile(b, 95)),
-                "baseline_p50": float(np.percentile(a, 50)),
-                "current_p50": float(np.percentile(b, 50)),
+                "baseline_q": float(np.percentile(a, q)),
+                "current_q": float(np.percentile(b, q)),
                 "increase_low_ms": low,
             }
     return found
@@ -245,20 +245,33 @@ def window_drift(windows: Sequence[Sequence[Record]], q: float = 50.0) -> dict[s
 
 
 def blame(
-    baseline: Sequence[Sequence[Record]], current: Sequence[Record], *, q: float = 50.0, **kwargs: Any
+    baseline: Sequence[Sequence[Record]],
+    current: Sequence[Record],
+    *,
+    q: float = 50.0,
+    min_ratio: float = 1.5,
+    **kwargs: Any,
 ) -> Blame:
     """Name the segment that got slower between unchanged ``baseline`` windows (≥ 1; with
     ≥ 2 their spread counts as noise too) and the ``current`` window (``None`` if nothing did).
 
-    Segments whose median (``q``) grew beyond bootstrap noise (``regressions``) are
-    candidates — the median, because a slowdown shifts every request while a p95 from a
-    window of a few dozen requests is mostly noise on a shared machine; an
-    ancestor of another candidate is only carrying its child's slowdown (its time contains
-    the child's), so it is dropped; of the rest, the largest sure increase wins. Segments of
-    the work after the answer (``AFTER_ANSWER``) are reported apart, never blamed.
+    Segments whose median (``q``) grew beyond noise (``regressions``: bootstrap of both
+    runs plus the spread between the baseline windows) are candidates — the median, because
+    a slowdown shifts every request while a p95 from a window of a few dozen requests is
+    mostly noise on a shared machine. A regression must also be material: the current
+    median at least ``min_ratio`` × the baseline's, because load from other work on a shared
+    machine shifts whole windows by 10-40 % at times, a drift no resampling of past windows
+    predicts (the drills inject 3×). An ancestor of another candidate is only carrying its
+    child's slowdown (its time contains the child's), so it is dropped; of the rest, the
+    largest sure increase wins. Segments of the work after the answer (``AFTER_ANSWER``)
+    are reported apart, never blamed.
     """
     pooled = [r for w in baseline for r in w]
-    everything = regressions(pooled, current, q=q, drift_sd=window_drift(baseline, q), **kwargs)
+    everything = {
+        name: row
+        for name, row in regressions(pooled, current, q=q, drift_sd=window_drift(baseline, q), **kwargs).items()
+        if row["current_q"] >= min_ratio * row["baseline_q"]
+    }
     found = {k: v for k, v in everything.items() if k not in AFTER_ANSWER}
     after = {k: v for k, v in everything.items() if k in AFTER_ANSWER}
     covering = {a for name in found for a in ancestors(name)}
