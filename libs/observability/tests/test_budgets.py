@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 from mangaassist.common import spans as s
-from mangaassist.observability.budgets import analyze, blame, records_from_spans, regressions
+from mangaassist.observability.budgets import Record, analyze, blame, records_from_spans, regressions
+from mangaassist.observability.detector import run_once
 
 
 def synthetic(n: int, seed: int, slow: str | None = None, factor: float = 3.0) -> list[dict[str, float]]:
@@ -83,3 +86,26 @@ def test_drift_between_unchanged_windows_raises_the_bar() -> None:
     assert s.BEDROCK_INVOKE in regressions([r for w in windows for r in w], shifted(5, 70), q=50)
     assert not blame(windows, shifted(5, 70)).alarm
     assert blame(windows, shifted(5, 400)).segment == s.BEDROCK_INVOKE
+
+
+# The detector's slowdown check over its recent windows, with an in-memory trace source
+# (a unit-test double standing in for the receiver / X-Ray; no sink).
+class ListSource:
+    """Unit-test double: hands out prepared windows in order."""
+
+    def __init__(self, windows: list[list[dict[str, float]]]) -> None:
+        self._windows = windows
+
+    async def fetch(self, start: float, end: float) -> list[Record]:
+        return list(self._windows.pop(0))
+
+
+async def test_a_slowed_window_is_blamed_and_kept_out_of_history() -> None:
+    windows = [synthetic(150, seed) for seed in range(3)]
+    windows += [synthetic(150, 10, slow=s.VECTOR_SEARCH), synthetic(150, 11, slow=s.VECTOR_SEARCH),
+                synthetic(150, 12)]
+    source = ListSource(windows)
+    history: deque[list[Record]] = deque(maxlen=3)
+    results = [await run_once(source, None, 0, 1, history) for _ in range(6)]
+    assert [r.slowdown for r in results] == [None, None, None, s.VECTOR_SEARCH, s.VECTOR_SEARCH, None]
+    assert len(history) == 3  # the two slowed windows never became "normal"

@@ -109,6 +109,8 @@ class Analysis:
     bottleneck: str | None
     bottleneck_share: float
     requests: int
+    # Set by the detector when recent windows are known: the segment that got slower.
+    slowdown: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -117,6 +119,7 @@ class Analysis:
             "violations": self.violations,
             "bottleneck": self.bottleneck,
             "bottleneck_share": self.bottleneck_share,
+            "slowdown": self.slowdown,
         }
 
 

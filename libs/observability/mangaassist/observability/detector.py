@@ -6,6 +6,8 @@ Trace sources: the local trace receiver (``make up``) or AWS X-Ray
 (``GetTraceSummaries`` + ``BatchGetTraces``). Sink: CloudWatch (``PutMetricData`` for
 p95 per segment and the bottleneck, ``PutMetricAlarm`` once per segment, and the alarm
 state set from the analysis so it flips without waiting for an evaluation period).
+It also keeps the last few unperturbed windows and names a segment that got slower than
+them (``budgets.blame``: median beyond noise and ≥ 1.5×), published as ``SlowdownBlamed``.
 
     python -m mangaassist.observability.detector        # settings: MANGAASSIST_DETECTOR_*
 """
@@ -17,16 +19,18 @@ import json
 import logging
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Iterable
 from contextlib import AsyncExitStack
 from typing import Any, Literal, Protocol
 
 import aioboto3
 from botocore.config import Config
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from mangaassist.common.settings import ServiceSettings
-from mangaassist.observability.budgets import BUDGETS, Analysis, Record, analyze, records_from_spans
+from mangaassist.observability.budgets import BUDGETS, Analysis, Record, analyze, blame, records_from_spans
 
 logger = logging.getLogger(__name__)
 NAMESPACE = "MangaAssist/Latency"
@@ -44,6 +48,8 @@ class DetectorSettings(ServiceSettings):
     xray_endpoint_url: str | None = None
     cloudwatch_endpoint_url: str | None = None
     namespace: str = NAMESPACE
+    # Unperturbed windows kept as "normal" for the slowdown check (0 turns it off).
+    history_windows: int = Field(default=3, ge=0)
 
 
 class TraceSource(Protocol):
@@ -137,6 +143,10 @@ class CloudWatchSink:
             data.append({"MetricName": "BottleneckShare",
                          "Dimensions": [{"Name": "Segment", "Value": analysis.bottleneck}],
                          "Value": analysis.bottleneck_share * 100, "Unit": "Percent"})
+        if analysis.slowdown:
+            data.append({"MetricName": "SlowdownBlamed",
+                         "Dimensions": [{"Name": "Segment", "Value": analysis.slowdown}],
+                         "Value": 1, "Unit": "Count"})
         for i in range(0, len(data), 20):
             await self._client.put_metric_data(Namespace=self._namespace, MetricData=data[i : i + 20])
         for name in BUDGETS:
@@ -152,14 +162,29 @@ class CloudWatchSink:
             )
 
 
-async def run_once(source: TraceSource, sink: CloudWatchSink | None, start: float, end: float) -> Analysis:
+async def run_once(
+    source: TraceSource,
+    sink: CloudWatchSink | None,
+    start: float,
+    end: float,
+    history: deque[list[Record]] | None = None,
+) -> Analysis:
+    """Analyse one window. With ``history`` (recent unperturbed windows, ≥ 2 of them), also
+    name the segment that got slower (``budgets.blame``); a window without a slowdown
+    joins the history, one with a slowdown does not, so it keeps alarming until fixed."""
     records = await source.fetch(start, end)
     analysis = analyze(records)
+    if history is not None and records:
+        if len(history) >= 2:
+            analysis.slowdown = blame(list(history), records).segment
+        if analysis.slowdown is None:
+            history.append(list(records))
     if sink is not None and records:
         await sink.publish(analysis)
     logger.info(
         "latency window analysed",
-        extra={"requests": analysis.requests, "bottleneck": analysis.bottleneck, "violations": analysis.violations},
+        extra={"requests": analysis.requests, "bottleneck": analysis.bottleneck, "violations": analysis.violations,
+               "slowdown": analysis.slowdown},
     )
     return analysis
 
@@ -184,10 +209,13 @@ async def main_loop(settings: DetectorSettings, iterations: Iterable[int] | None
         else:
             source = ReceiverSource(settings.receiver_url)
         sink = CloudWatchSink(cloudwatch, settings.namespace)
+        history: deque[list[Record]] | None = (
+            deque(maxlen=settings.history_windows) if settings.history_windows else None
+        )
         for _ in iterations if iterations is not None else iter(int, 1):
             end = time.time()
             try:
-                await run_once(source, sink, end - settings.window_s, end)
+                await run_once(source, sink, end - settings.window_s, end, history)
             except Exception as exc:
                 logger.error("detector run failed", extra={"error": type(exc).__name__})
             await asyncio.sleep(settings.interval_s)
