@@ -15,6 +15,7 @@ from mangaassist.common.telemetry import setup_tracing
 from mangaassist.orchestrator.app import Orchestrator
 from mangaassist.orchestrator.auth import TokenVerifier
 from mangaassist.orchestrator.cache import CacheConfig, make_cache
+from mangaassist.orchestrator.catalog_watch import CatalogWatcher
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore, OrderStore, load_orders
 from mangaassist.orchestrator.guards import Guards
@@ -79,10 +80,15 @@ async def main() -> None:
             )
             stack.push_async_callback(cache.close)
         pipeline = Pipeline(settings, downstreams, sessions, orders, tracer, post, guards, cache)
+        watcher = CatalogWatcher(downstreams.retrieval, cache, post) if cache is not None else None
         secret = settings.auth_secret.get_secret_value() if settings.auth_secret else None
-        app = Orchestrator(settings, pipeline, channels, TokenVerifier(secret))
+        app = Orchestrator(settings, pipeline, channels, TokenVerifier(secret), watcher)
+        if watcher is not None:
+            watcher.start()
         await app.start()
         await stop.wait()
+        if watcher is not None:
+            await watcher.stop()
         await app.drain()
         logger.info("stopped", extra={"post": vars(post.stats)})
 

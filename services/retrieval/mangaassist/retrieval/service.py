@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -15,6 +16,7 @@ from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from mangaassist.retrieval.cache import QueryCache, normalise_query
 from mangaassist.retrieval.catalog import Product
+from mangaassist.retrieval.changes import ChangeFeed
 from mangaassist.retrieval.embedder import EmbeddingError
 from mangaassist.retrieval.engine import CatalogIndex
 from mangaassist.retrieval.store import Filters
@@ -78,10 +80,14 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         self._hybrid = hybrid
         self._index: CatalogIndex | None = None
         self.cache: QueryCache[retrieval_pb2.SearchResponse] = QueryCache(cache_entries, cache_ttl_s)
+        self.changes = ChangeFeed()
 
     def ready(self, index: CatalogIndex) -> None:
+        replaced = self._index is not None
         self._index = index
         self.cache.invalidate()
+        if replaced:
+            self.changes.reset()
 
     async def close(self) -> None:
         index = self._index
@@ -186,4 +192,14 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         if not index.update_stock(request.asin, request.stock_count):
             raise ServiceError(grpc.StatusCode.NOT_FOUND, "no product with that asin")
         self.cache.invalidate()
+        self.changes.publish([request.asin])
         return retrieval_pb2.UpdateStockResponse(in_stock=request.stock_count > 0)
+
+    async def WatchCatalogChanges(
+        self, request: retrieval_pb2.WatchCatalogChangesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[retrieval_pb2.CatalogChange]:
+        if request.after_seq < 0:
+            raise invalid_argument("after_seq must not be negative")
+        async for change in self.changes.follow(request.epoch, request.after_seq):
+            yield retrieval_pb2.CatalogChange(epoch=change.epoch, seq=change.seq, asins=change.asins,
+                                              reset=change.reset)
