@@ -33,17 +33,21 @@ import contextlib
 import logging
 import re
 import time
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio import BlockingConnectionPool
+from redis.asyncio.connection import AbstractConnection
 from redis.commands.search.field import Field, TagField, VectorField
 from redis.commands.search.index_definition import IndexDefinition, IndexType
 from redis.commands.search.query import Query
 from redis.exceptions import RedisError, ResponseError
 from redis.typing import EncodableT, FieldT
 
+from mangaassist.common.pools import SEED_POOLS, Pool, PoolStats
 from mangaassist.common.resilience import PRESETS, CircuitBreaker
 from mangaassist.orchestrator.cache.base import (
     CacheConfig,
@@ -62,10 +66,47 @@ from mangaassist.orchestrator.cache.stats import CacheStats
 log = logging.getLogger(__name__)
 
 # The seed's Redis pool row: 50 connections, 1 s connect, 2 s read, keep-alive.
-POOL_MAX_CONNECTIONS = 50
-CONNECT_TIMEOUT_S = 1.0
-READ_TIMEOUT_S = 2.0
+POOL_MAX_CONNECTIONS = SEED_POOLS["redis"].max_connections
+CONNECT_TIMEOUT_S = SEED_POOLS["redis"].connect_timeout_s
+READ_TIMEOUT_S = SEED_POOLS["redis"].read_timeout_s
 _TAG_SPECIAL = re.compile(r"([^A-Za-z0-9])")
+
+
+class MeasuredRedisPool(BlockingConnectionPool):
+    """redis-py's blocking pool (waits for a free connection up to ``timeout``), measured.
+
+    Reads the pool's own connection lists (redis-py 8.1: ``_available_connections`` /
+    ``_in_use_connections``) for idle and active counts.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pool_stats = PoolStats()
+        self._seen: weakref.WeakSet[AbstractConnection] = weakref.WeakSet()
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
+        started = time.perf_counter()
+        self.pool_stats.requests += 1
+        try:
+            connection: AbstractConnection = await super().get_connection(  # type: ignore[no-untyped-call]
+                *args, **kwargs)
+        except BaseException:
+            self.pool_stats.errors += 1
+            raise
+        self.pool_stats.checkouts += 1
+        self.pool_stats.checkout_s += time.perf_counter() - started
+        if connection not in self._seen:
+            self._seen.add(connection)
+            self.pool_stats.opened += 1
+        self.pool_stats.active = len(self._in_use_connections)
+        return connection
+
+    async def release(self, connection: AbstractConnection) -> None:
+        await super().release(connection)
+        self.pool_stats.active = len(self._in_use_connections)
+
+    def idle(self) -> int:
+        return len(self._available_connections)
 
 
 class CacheUnavailable(RuntimeError):
@@ -121,8 +162,8 @@ class RedisSemanticCache:
 
     @classmethod
     def from_url(cls, url: str, config: CacheConfig | None = None, **kwargs: Any) -> RedisSemanticCache:
-        """A cache on one pooled client (50 connections, 1 s connect / 2 s read timeouts)."""
-        pool = aioredis.BlockingConnectionPool.from_url(
+        """A cache on one pooled, measured client (50 connections, 1 s connect / 2 s read timeouts)."""
+        pool = MeasuredRedisPool.from_url(
             url,
             max_connections=POOL_MAX_CONNECTIONS,
             timeout=CONNECT_TIMEOUT_S,  # wait for a free pooled connection at most this long
@@ -135,6 +176,19 @@ class RedisSemanticCache:
 
     def stats(self) -> dict[str, int]:
         return self._stats.snapshot()
+
+    def as_pool(self, target: str) -> Pool:
+        """This cache's connection pool for the process's pool manager (warm = index + one round trip)."""
+        pool = self._r.connection_pool
+        if not isinstance(pool, MeasuredRedisPool):
+            raise TypeError("only a cache built by from_url() has a measured pool")
+
+        async def warm() -> None:
+            await self.ensure_index()
+            if not await self.ping():
+                raise CacheUnavailable("the cache server did not answer")
+
+        return Pool("redis", pool.max_connections, pool.pool_stats, pool.idle, target=target, warm=warm)
 
     def _ekey(self, eid: str) -> str:
         return f"{self._p}e:{eid}"
