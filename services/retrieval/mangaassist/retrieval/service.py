@@ -81,6 +81,8 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         self._index: CatalogIndex | None = None
         self.cache: QueryCache[retrieval_pb2.SearchResponse] = QueryCache(cache_entries, cache_ttl_s)
         self.changes = ChangeFeed()
+        # Query vectors by exact text: they depend on the embedder only, never on the catalog.
+        self.embeddings: QueryCache[np.ndarray] = QueryCache(cache_entries, 3600.0)
 
     def ready(self, index: CatalogIndex) -> None:
         replaced = self._index is not None
@@ -101,11 +103,19 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         return self._index
 
     async def _embed(self, index: CatalogIndex, text: str) -> np.ndarray:
+        """The query's vector; repeated texts skip the model (it is most of a request's CPU)."""
+        key = (index.embedder.name, text)
+        cached = self.embeddings.get(key)
+        if cached is not None:
+            return cached
         try:
-            return await index.embedder.aembed_query(index.query_text(text))
+            vector = await index.embedder.aembed_query(index.query_text(text))
         except EmbeddingError as exc:
             code = grpc.StatusCode.RESOURCE_EXHAUSTED if exc.throttled else grpc.StatusCode.UNAVAILABLE
             raise ServiceError(code, str(exc)) from exc
+        vector.setflags(write=False)  # shared by every later request for the same text
+        self.embeddings.put(key, vector)
+        return vector
 
     async def Embed(
         self, request: retrieval_pb2.EmbedRequest, context: grpc.aio.ServicerContext[Any, Any]
