@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import os
 import platform
 import subprocess
@@ -103,7 +104,7 @@ def run_suites(names: list[str], quick: bool, reps: int) -> dict[str, Any]:
         entry: dict[str, Any] = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "quick": quick,
                                  "reps": reps, "commit": git_commit()["commit"]}
         with tqdm(desc=name, unit="step", file=sys.stderr, dynamic_ncols=True) as bar:
-            def progress(message: str, bar: tqdm = bar) -> None:  # type: ignore[type-arg]
+            def progress(message: str, bar: tqdm = bar) -> None:
                 bar.set_postfix_str(message[:60], refresh=False)
                 bar.update(1)
 
@@ -116,6 +117,17 @@ def run_suites(names: list[str], quick: bool, reps: int) -> dict[str, Any]:
         entry["elapsed_s"] = round(time.perf_counter() - started, 1)
         out[name] = entry
     return out
+
+
+def strict_json(value: Any) -> Any:
+    """NaN / infinity (a figure with no samples) become ``null``: the file is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    return value
 
 
 def render(data: dict[str, Any], plots_dir: Path) -> str:
@@ -192,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             previous = json.loads(args.results.read_text()).get("suites", {})
         data = {"environment": env, "suites": {**previous, **ran}}
         args.results.parent.mkdir(parents=True, exist_ok=True)
-        args.results.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=True) + "\n")
+        args.results.write_text(json.dumps(strict_json(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
         print(f"results written to {args.results}", file=sys.stderr)
     if not args.results.exists():
         parser.error(f"no results at {args.results}: run the suites first")

@@ -21,6 +21,7 @@ equal and the transport dominates.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import subprocess
@@ -276,8 +277,8 @@ async def measure(twin: Twin, quick: bool, reps: int, progress: Callable[[str], 
         methods = ("Classify", "Search")
         for method in methods:  # warm-up: connections, caches, lazy paths on both sides
             # at the highest concurrency, so REST's keep-alive pool holds all its connections
-            await drive(lambda i, m=method: clients.grpc_call(m, i), 4 * max(CONCURRENCY), max(CONCURRENCY))
-            await drive(lambda i, m=method: clients.rest_call(m, i), 4 * max(CONCURRENCY), max(CONCURRENCY))
+            await drive(functools.partial(clients.grpc_call, method), 4 * max(CONCURRENCY), max(CONCURRENCY))
+            await drive(functools.partial(clients.rest_call, method), 4 * max(CONCURRENCY), max(CONCURRENCY))
         progress("warmed up")
 
         replies = {
@@ -306,7 +307,7 @@ async def measure(twin: Twin, quick: bool, reps: int, progress: Callable[[str], 
                 for conc in CONCURRENCY:
                     for transport in ("grpc", "rest"):  # A then B, every repetition
                         call = clients.grpc_call if transport == "grpc" else clients.rest_call
-                        lat, qps = await drive(lambda i, c=call, m=method: c(m, i), size["calls"], conc)
+                        lat, qps = await drive(functools.partial(call, method), size["calls"], conc)
                         cell = latency[method][str(conc)][transport]
                         cell["p50"].append(stats.percentile(lat, 50))
                         cell["p95"].append(stats.percentile(lat, 95))
@@ -351,8 +352,8 @@ def run(quick: bool, reps: int, progress: Callable[[str], None]) -> dict[str, An
         twin.stop()
 
 
-def _ratio_word(r: float) -> str:
-    if r != r:  # NaN
+def _ratio_word(r: float | None) -> str:
+    if r is None or r != r:  # no samples
         return "n/a"
     return f"gRPC {r:.2f}× better" if r >= 1 else f"REST/JSON {1 / r:.2f}× better"
 

@@ -66,10 +66,10 @@ def _rpc_error(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
     return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details=details)
 
 
-async def _unary(call: Awaitable[T], timeout: float | None) -> T:
+async def _unary(call: Awaitable[T], deadline_s: float | None) -> T:
     """Await a handler as a stub call would: deadline and status codes included."""
     try:
-        return await asyncio.wait_for(call, timeout)
+        return await asyncio.wait_for(call, deadline_s)
     except ServiceError as exc:
         raise _rpc_error(exc.code, exc.message) from None
     except TimeoutError:

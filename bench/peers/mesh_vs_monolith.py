@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-import grpc
 import uvloop
 
 from bench.peers import stats
@@ -84,8 +83,8 @@ ENV = {
 
 
 def sizes(quick: bool) -> dict[str, int]:
-    return {"hop_calls": 40 if quick else 200, "embed_calls": 12 if quick else 60,
-            "questions": 24 if quick else 120, "concurrency": 16}
+    return {"hop_calls": 24 if quick else 200, "embed_calls": 8 if quick else 60,
+            "questions": 16 if quick else 120, "concurrency": 16}
 
 
 @contextlib.contextmanager
