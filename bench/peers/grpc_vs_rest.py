@@ -26,6 +26,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -73,7 +74,7 @@ SEARCH_QUERIES: list[tuple[str, dict[str, Any]]] = [
 
 def sizes(quick: bool) -> dict[str, int]:
     """Calls per (transport, method, concurrency) and serialisation loop length."""
-    return {"calls": 160 if quick else 600, "serialise_loops": 200 if quick else 2000, "wire_calls": 20 if quick else 100}
+    return {"calls": 128 if quick else 600, "serialise_loops": 200 if quick else 2000, "wire_calls": 20 if quick else 100}
 
 
 class Twin:
@@ -85,13 +86,16 @@ class Twin:
         env["OTEL_TRACES_EXPORTER"] = "none"
         env["OPENBLAS_NUM_THREADS"] = "1"
         env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the twin; closed in stop()
         self.proc = subprocess.Popen([sys.executable, "-m", "bench.peers.twin"], env=env, cwd=REPO,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                     stdout=subprocess.PIPE, stderr=self._log, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().split()
         if len(line) != 3 or line[0] != "READY":
             self.stop()
-            raise RuntimeError(f"twin server did not start (exit {self.proc.returncode})")
+            self._log.seek(0)
+            tail = self._log.read().decode(errors="replace").splitlines()[-10:]
+            raise RuntimeError(f"twin server did not start (exit {self.proc.returncode}):\n" + "\n".join(tail))
         self.grpc_port, self.http_port = int(line[1]), int(line[2])
 
     def stop(self) -> None:
@@ -102,6 +106,9 @@ class Twin:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._log.close()
 
 
 class CountingProxy:

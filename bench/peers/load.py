@@ -89,7 +89,7 @@ def question(rng: random.Random) -> str:
 
 
 def sizes(quick: bool) -> dict[str, Any]:
-    return {"levels": list(QUICK_LEVELS if quick else FULL_LEVELS), "questions_per_session": 2 if quick else 3}
+    return {"levels": list(QUICK_LEVELS if quick else FULL_LEVELS), "questions_per_session": 1 if quick else 3}
 
 
 async def session(url: str, rng: random.Random, questions: int, out: list[dict[str, Any]],
@@ -125,10 +125,12 @@ async def session(url: str, rng: random.Random, questions: int, out: list[dict[s
                         elif reply["type"] in ("done", "error"):
                             break
             except (TimeoutError, WebSocketException, OSError) as exc:
-                out.append({"ok": False, "error": f"client:{type(exc).__name__}"})
-                if not isinstance(exc, TimeoutError):
-                    return
-                continue
+                if isinstance(exc, TimeoutError):
+                    out.append({"ok": False, "error": "client:timeout"})
+                    continue
+                # The connection is gone: this and every later question of the session fail.
+                out.extend({"ok": False, "error": f"client:{type(exc).__name__}"} for _ in range(questions - q))
+                return
             end = time.perf_counter()
             if reply["type"] == "error":
                 # The server's own words for people (never the customer's text): which guard refused.
