@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 import uvloop
 from websockets.asyncio.client import connect
@@ -45,6 +46,11 @@ FULL_LEVELS = (16, 32, 64, 128, 256, 512)
 QUICK_LEVELS = (16, 64)
 QUERY_TIMEOUT_S = 30.0
 THINK_S = (0.0, 0.5)
+# Sessions start spread over this many seconds (customers do not all press Enter at once).
+RAMP_S = 1.0
+# Between runs, wait (up to this long) until no request is in flight and every breaker is closed,
+# so one level's overload does not leak into the next.
+SETTLE_MAX_S = 45.0
 # Asked by many customers: once warm, answered from the semantic cache (model-written intents).
 POPULAR = [
     "おすすめのダークファンタジーは？",
@@ -104,6 +110,7 @@ async def session(url: str, rng: random.Random, questions: int, out: list[dict[s
     session_id: str | None = None
     try:
         await start.wait()
+        await asyncio.sleep(rng.uniform(0.0, RAMP_S))
         for q in range(questions):
             if q:
                 await asyncio.sleep(rng.uniform(*THINK_S))
@@ -186,26 +193,43 @@ async def warm_up(url: str, progress: Callable[[str], None]) -> None:
     await asyncio.sleep(1.0)
 
 
-async def measure(url: str, quick: bool, reps: int, progress: Callable[[str], None]) -> dict[str, Any]:
+async def settle(status_url: str) -> float:
+    """Wait until the orchestrator is idle with every breaker closed; seconds waited."""
+    started = time.perf_counter()
+    async with aiohttp.ClientSession() as http:
+        while time.perf_counter() - started < SETTLE_MAX_S:
+            async with http.get(status_url) as resp:
+                status = await resp.json()
+            idle = status["inflight_requests"] == 0 and status["postprocess"]["pending"] == 0
+            if idle and all(g["breaker"]["state"] == "closed" for g in status["guards"].values()):
+                break
+            await asyncio.sleep(0.5)
+    return time.perf_counter() - started
+
+
+async def measure(url: str, status_url: str, quick: bool, reps: int,
+                  progress: Callable[[str], None]) -> dict[str, Any]:
     size = sizes(quick)
     await warm_up(url, progress)
     runs: dict[str, list[dict[str, Any]]] = {str(n): [] for n in size["levels"]}
     for rep in range(reps):
         for n in size["levels"]:
-            runs[str(n)].append(await level(url, n, size["questions_per_session"], SEED + 1000 * rep + n))
+            waited = await settle(status_url)
+            got = await level(url, n, size["questions_per_session"], SEED + 1000 * rep + n)
+            got["settle_s"] = waited
+            runs[str(n)].append(got)
             progress(f"rep {rep + 1}/{reps}: {n} sessions")
-            await asyncio.sleep(1.0)  # let the after-answer writes of this run drain
     levels: dict[str, Any] = {}
-    for n, got in runs.items():
-        keys = [k for k in got[0] if k != "error_kinds"]
-        levels[n] = {k: stats.summary([float(r[k]) for r in got]) for k in keys}
+    for n, per_rep in runs.items():
+        keys = [k for k in per_rep[0] if k != "error_kinds"]
+        levels[n] = {k: stats.summary([float(r[k]) for r in per_rep]) for k in keys}
         kinds: dict[str, int] = {}
-        for r in got:
+        for r in per_rep:
             for kind, count in r["error_kinds"].items():
                 kinds[kind] = kinds.get(kind, 0) + count
         levels[n]["error_kinds"] = kinds
     return {
-        "settings": {**size, "reps": reps, "slo_ttft_p95_ms": SLO_TTFT_MS, "think_s": list(THINK_S),
+        "settings": {**size, "reps": reps, "slo_ttft_p95_ms": SLO_TTFT_MS, "think_s": list(THINK_S), "ramp_s": RAMP_S,
                      "popular_share": 0.45, "popular_questions": len(POPULAR), "query_timeout_s": QUERY_TIMEOUT_S,
                      "emulator_latency_profile": "seed", "seeds": {"load": SEED, "emulator": 7}},
         "levels": levels,
@@ -243,7 +267,8 @@ def run(quick: bool, reps: int, progress: Callable[[str], None]) -> dict[str, An
         env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
     progress("starting the cluster")
     with tempfile.TemporaryDirectory() as logs, Cluster(env=env, log_dir=Path(logs)) as cluster:
-        result = uvloop.run(measure(cluster.ws_url, quick, reps, progress))
+        status_url = f"http://{cluster.address('orchestrator')}/admin/status"
+        result = uvloop.run(measure(cluster.ws_url, status_url, quick, reps, progress))
     result["settings"]["fd_limit"] = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     return result
 
@@ -278,8 +303,10 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
         "",
         "Every service and stand-in as `make up` runs them, on ephemeral ports; the Bedrock emulator on "
         "its default latency profile (first token Haiku ≈ 150 ms median / 300 ms p95, Sonnet ≈ 400 / 800 ms). "
-        f"Each session is one WebSocket asking {s['questions_per_session']} questions in a row (session carried "
-        f"over, think time {s['think_s'][0]}–{s['think_s'][1]} s); questions are {s['popular_share']:.0%} popular "
+        f"Each session is one WebSocket that starts within the first {s['ramp_s']:.0f} s and asks "
+        f"{s['questions_per_session']} question(s) in a row (session carried over, think time "
+        f"{s['think_s'][0]}–{s['think_s'][1]} s); before each run the harness waits until the orchestrator is "
+        f"idle with every breaker closed, so runs are independent. Questions are {s['popular_share']:.0%} popular "
         f"repeats ({s['popular_questions']} JP/EN questions, warmed into the semantic cache) and the rest one-off "
         "questions (new volume numbers, prices, order numbers) across product, FAQ, order and greeting intents. "
         "*Overhead* = time to first token − the model's own time to first token (`timings_ms.model-inference`). "

@@ -6,7 +6,8 @@ call and the same error mapping, so only the transport differs:
 
 - gRPC: ``grpc.aio`` server with the production ``ServingInterceptor`` and options;
 - HTTP/JSON: aiohttp (HTTP/1.1 keep-alive), ``POST /v1/<service>/<Method>`` with the
-  request message as JSON (proto field names), answered with the reply as JSON (orjson).
+  request message as JSON (proto field names), answered with the reply as JSON (orjson),
+  mapped to and from the messages by ``to_plain`` / ``from_plain``.
 
 Prints one line ``READY <grpc_port> <http_port>`` on stdout when both listen, then serves
 until SIGTERM/SIGINT.
@@ -21,13 +22,14 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
+import numpy as np
 import orjson
 import uvloop
 from aiohttp import web
-from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from opentelemetry import propagate
 from opentelemetry.trace import Status, StatusCode, Tracer
@@ -52,6 +54,38 @@ HTTP_STATUS = {
 }
 
 Handler = Callable[[Any, Any], Awaitable[Message]]
+M = TypeVar("M", bound=Message)
+
+
+def to_plain(message: Message, arrays: bool = True) -> dict[str, Any]:
+    """The message as plain JSON-ready data, the way a service written against JSON holds it.
+
+    Repeated floats (the 384-d embedding) become a float32 numpy array when ``arrays``:
+    orjson writes those natively, with the shortest float32 digits, as a numpy-backed REST
+    service would. ``google.protobuf.json_format`` does the same mapping in pure Python,
+    float by float, about ten times slower (the suite reports it separately).
+    """
+    out: dict[str, Any] = {}
+    for field, value in message.ListFields():
+        if field.type == FieldDescriptor.TYPE_MESSAGE:
+            out[field.name] = [to_plain(v, arrays) for v in value] if field.is_repeated else to_plain(value, arrays)
+        elif field.is_repeated:
+            out[field.name] = (np.asarray(value, dtype=np.float32)
+                               if arrays and field.type == FieldDescriptor.TYPE_FLOAT else list(value))
+        else:
+            out[field.name] = value
+    return out
+
+
+def from_plain(kind: type[M], data: Any) -> M:
+    """The request message from decoded JSON (``ValueError`` / ``TypeError`` when it does not fit)."""
+    if not isinstance(data, dict):
+        raise TypeError("the body must be a JSON object")
+    return kind(**data)
+
+
+def dumps(data: Any) -> bytes:
+    return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def json_route(tracer: Tracer, span_name: str, method: Handler, request_type: type[Message]) -> Any:
@@ -65,16 +99,15 @@ def json_route(tracer: Tracer, span_name: str, method: Handler, request_type: ty
         parent = propagate.extract(dict(request.headers))
         with tracer.start_as_current_span(span_name, context=parent, attributes={"http.route": request.path}) as span:
             try:
-                message = json_format.ParseDict(orjson.loads(await request.read()), request_type())
-            except (orjson.JSONDecodeError, json_format.ParseError) as exc:
+                message = from_plain(request_type, orjson.loads(await request.read()))
+            except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
                 return error(HTTPStatus.BAD_REQUEST, "INVALID_ARGUMENT", f"bad request body: {exc}")
             try:
                 reply = await method(message, None)
             except ServiceError as exc:
                 span.set_status(Status(StatusCode.ERROR, exc.code.name))
                 return error(HTTP_STATUS.get(exc.code, HTTPStatus.INTERNAL_SERVER_ERROR), exc.code.name, exc.message)
-            body = orjson.dumps(json_format.MessageToDict(reply, preserving_proto_field_name=True))
-            return web.Response(body=body, content_type="application/json")
+            return web.Response(body=dumps(to_plain(reply)), content_type="application/json")
 
     return handle
 
