@@ -55,7 +55,7 @@ def test_harness_quick_run_writes_results_and_markdown(tmp_path: Path) -> None:
     assert data["suites"]["load"]["result"]["levels"].keys() == {"16", "64"}
 
     text = page.read_text()
-    assert "QUICK run" in text and "## Environment" in text and "failed" not in text
+    assert "QUICK run" in text and "## Environment" in text and "This suite failed" not in text
     for heading in ("## gRPC vs REST/JSON", "## Mesh vs monolith", "## Load"):
         assert heading in text
     figures = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", text)

@@ -141,8 +141,9 @@ def render(data: dict[str, Any], plots_dir: Path) -> str:
         "Every comparison runs both sides in one process tree, on the same inputs, interleaved "
         "A B A B; each figure is the **median over repetitions with (min–max) beside it**, and "
         "each ratio is computed pair by pair (repetition *i* of B over repetition *i* of A). "
-        "Reproduce with `make bench` (all of it, ≥ 5 repetitions) or `QUICK=1 make bench` "
-        "(CI-sized), or one suite: `python -m bench.peers --suites load`; "
+        "Reproduce with `make bench-peers` (these suites, ≥ 5 repetitions; `make bench` runs them after "
+        "the other benchmarks) or `QUICK=1 make bench-peers` (CI-sized), or one suite: "
+        "`python -m bench.peers --suites load`; "
         "`python -m bench.peers --render-only` re-renders this page from the results file.",
         "",
     ]
@@ -160,6 +161,8 @@ def render(data: dict[str, Any], plots_dir: Path) -> str:
         f"| Python | {env['python']} on {env['platform']} |",
         f"| Commit | `{env['commit'][:12]}`{' (uncommitted changes)' if env.get('dirty') else ''} |",
         "| Libraries | " + ", ".join(f"{k} {v}" for k, v in sorted(env["libraries"].items())) + " |",
+        "| Seeds | " + ("; ".join(f"`{n}` {json.dumps(v, sort_keys=True)}" for n, v in env.get("seeds", {}).items())
+                         or "none used") + " |",
         "| Runs | " + "; ".join(
             f"`{name}` {e['when']} ({e['reps']} reps, {e['elapsed_s']} s)" for name, e in data["suites"].items()
         ) + " |",
@@ -202,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         previous: dict[str, Any] = {}
         if args.suites and args.results.exists():
             previous = json.loads(args.results.read_text()).get("suites", {})
+        # Every seed a suite used (its settings say which), next to the machine it ran on.
+        env["seeds"] = {name: e["result"]["settings"]["seeds"] for name, e in ran.items()
+                        if "seeds" in e.get("result", {}).get("settings", {})}
         data = {"environment": env, "suites": {**previous, **ran}}
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text(json.dumps(strict_json(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n")

@@ -37,6 +37,7 @@ from websockets.exceptions import WebSocketException
 
 from bench.peers import stats
 from bench.peers.report import REPO, save_figure, table
+from mangaassist.bedrock_emulator.app import EmulatorSettings
 from mangaassist.common.spans import MODEL_INFERENCE
 from mangaassist.devtools.cluster import Cluster
 
@@ -231,7 +232,7 @@ async def measure(url: str, status_url: str, quick: bool, reps: int,
     return {
         "settings": {**size, "reps": reps, "slo_ttft_p95_ms": SLO_TTFT_MS, "think_s": list(THINK_S), "ramp_s": RAMP_S,
                      "popular_share": 0.45, "popular_questions": len(POPULAR), "query_timeout_s": QUERY_TIMEOUT_S,
-                     "emulator_latency_profile": "seed", "seeds": {"load": SEED, "emulator": 7}},
+                     "emulator_latency_profile": "seed", "seeds": {"load": SEED, "emulator": EmulatorSettings().seed}},
         "levels": levels,
         "slo_crossing": slo_crossing(levels),
     }

@@ -42,6 +42,7 @@ from bench.peers.inproc import (
     build_retrieval,
 )
 from bench.peers.report import REPO, save_figure, table
+from mangaassist.bedrock_emulator.app import EmulatorSettings
 from mangaassist.common.grpc_client import open_channel
 from mangaassist.common.telemetry import setup_tracing
 from mangaassist.devtools.cluster import LOCAL_AWS_ENV, Cluster
@@ -275,7 +276,7 @@ async def measure(cluster: Cluster, quick: bool, reps: int, progress: Callable[[
 
     return {
         "settings": {**size, "reps": reps, "questions_mix": len(QUESTIONS), "emulator_latency_profile": "zero",
-                     "semantic_cache": False, "sessions": "memory"},
+                     "semantic_cache": False, "sessions": "memory", "seeds": {"emulator": EmulatorSettings().seed}},
         "hops_ms": {h: {
             **{s: {q: stats.summary(v) for q, v in by[s].items()} for s in SIDES},
             "cost_p50": diff(by["mesh"]["p50"], by["monolith"]["p50"]),
