@@ -42,6 +42,7 @@ from bench.peers import stats
 from bench.peers.report import REPO, save_figure, table
 from bench.peers.twin import dumps, from_plain, to_plain
 from mangaassist.common.grpc_client import open_channel
+from mangaassist.orchestrator.pipeline import CARD_FIELDS  # what the orchestrator asks retrieval for
 from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.intent.v1 import intent_pb2, intent_pb2_grpc
 from mangaassist.proto.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
@@ -50,9 +51,6 @@ INTENT = "mangaassist.intent.v1.IntentService"
 RETRIEVAL = "mangaassist.retrieval.v1.RetrievalService"
 CONCURRENCY = (1, 16, 64)
 SEED_CLAIMS = {"serialisation": 7.0, "payload": 3.5, "latency": 4.0}
-# What the orchestrator asks retrieval for (pipeline.CARD_FIELDS).
-CARD_FIELDS = ("asin", "series_id", "title", "authors", "genres", "language", "volumes", "price_jpy",
-               "in_stock", "stock_count", "synopsis_short")
 CLASSIFY_TEXTS = [
     "おすすめのダークファンタジーは？",
     "Recommend a sports manga for a 12 year old",
