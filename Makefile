@@ -8,7 +8,7 @@ REDIS_LIBS := .tools/redis-libs/libssl.so.1.1
 COMPOSE := .tools/docker-compose
 DEPLOY_STAMP := .venv-deploy/.installed
 
-.PHONY: up test unit integration chat proto proto-check lint bench profile lock clean install tools compose-check deploy-check deploy-lock intent-model browser catalog test-index
+.PHONY: up test unit integration chat proto proto-check lint bench bench-peers profile lock clean install tools compose-check deploy-check deploy-lock intent-model browser catalog test-index
 
 $(STAMP): requirements.lock scripts/bootstrap.sh
 	scripts/bootstrap.sh
@@ -69,7 +69,8 @@ lint: $(STAMP)
 	.venv/bin/ruff check .
 	.venv/bin/mypy
 
-## bench: end-to-end and per-segment latency, and each part's levers; writes bench/results/*.json
+## bench: end-to-end and per-segment latency, each part's levers, and the side-by-side suites against
+## the peers (bench/results/*.json, BENCHMARKS.md); QUICK=1 makes the peers suites CI-sized
 bench: $(STAMP) $(REDIS_LIBS) browser
 	$(PY) -m bench.e2e
 	$(PY) -m bench.resilience
@@ -82,6 +83,11 @@ bench: $(STAMP) $(REDIS_LIBS) browser
 	$(PY) -m bench.resilience_mesh
 	$(PY) -m bench.observability
 	$(PY) -m bench.detector_mesh
+	$(PY) -m bench.peers
+
+## bench-peers: only the side-by-side suites (QUICK=1 for CI-sized runs); writes bench/results/peers.json + BENCHMARKS.md
+bench-peers: $(STAMP) $(REDIS_LIBS) test-index
+	$(PY) -m bench.peers
 
 ## intent-model: retrain the intent classifier on the train split, write its versioned artefact
 intent-model: $(STAMP)
