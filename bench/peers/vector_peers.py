@@ -28,7 +28,7 @@ median (min–max) over repetitions, ratios per repetition. Unfiltered, the HNSW
 are also swept over efSearch for the recall–latency curve. Build time, serialized index
 size and the RSS growth of the build are reported per library.
 
-    python -m bench.peers.vector_peers        # quick run: prints markdown, writes bench/results/vector_peers.json
+    python -m bench.peers.vector_peers [--full] [--reps N]  # prints markdown, writes bench/results/vector_peers.json
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from mangaassist.retrieval.config import RetrievalSettings
 from mangaassist.retrieval.store import Filters, HnswIndex, PlannedStore
 from mangaassist.retrieval.synthetic import SyntheticCatalog, generate, vectors
 
+REPO_DOCS = Path(__file__).resolve().parents[2] / "docs" / "bench"
 NAME = "vector_peers"
 K = 5
 M = 32
@@ -123,18 +124,19 @@ def _embed_queries(progress: Callable[[str], None]) -> tuple[np.ndarray, np.ndar
     return np.asarray(anchors, np.float32), queries
 
 
-def corpus(n: int, anchors: np.ndarray, progress: Callable[[str], None]) -> tuple[SyntheticCatalog, np.ndarray]:
+def corpus(n: int, anchors: np.ndarray, progress: Callable[[str], None],
+           cache_dir: Path = CACHE_DIR) -> tuple[SyntheticCatalog, np.ndarray]:
     """The synthetic catalog (deterministic, regenerated) and its vectors (cached under .cache/)."""
     catalog = generate(n)
     digest = hashlib.sha256(anchors.tobytes()).hexdigest()[:16]
-    path = CACHE_DIR / f"vectors-{n}-{digest}.npy"
+    path = cache_dir / f"vectors-{n}-{digest}.npy"
     if path.exists():
         vecs = np.load(path)
         if vecs.shape == (n, anchors.shape[1]):
             return catalog, vecs
     progress(f"generating {n:,} synthetic document vectors")
     vecs = vectors(catalog, anchors)
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")
     np.save(tmp, vecs)
     tmp.replace(path)
@@ -284,17 +286,21 @@ def recall(got: list[int], want: list[int]) -> float:
 
 def run(quick: bool, reps: int, progress: Callable[[str], None]) -> dict[str, Any]:
     """The whole suite at 100k documents (QUICK: 10k documents, 20 of the queries, a two-point ef sweep)."""
+    anchors, queries = _embed_queries(progress)
+    if quick:
+        return measure(10_000, anchors, queries[::2], [32, 128], reps, progress, quick=True)
+    return measure(100_000, anchors, queries, [16, 32, 64, 128, 256, 512], reps, progress, quick=False)
+
+
+def measure(n: int, anchors: np.ndarray, queries: np.ndarray, sweep: list[int], reps: int,
+            progress: Callable[[str], None], quick: bool, cache_dir: Path = CACHE_DIR) -> dict[str, Any]:
+    """Build every index over ``n`` synthetic documents and measure ``queries`` against them."""
     import faiss
     import usearch
 
     reps = max(1, reps)
-    n = 10_000 if quick else 100_000
     ef_search = RetrievalSettings().ef_search
-    sweep = [32, 128] if quick else [16, 32, 64, 128, 256, 512]
-    anchors, queries = _embed_queries(progress)
-    if quick:
-        queries = queries[::2]
-    catalog, vecs = corpus(n, anchors, progress)
+    catalog, vecs = corpus(n, anchors, progress, cache_dir)
     result: dict[str, Any] = {
         "suite": NAME, "quick": quick, "reps": reps, "environment": environment(),
         "versions": {**versions("faiss-cpu", "hnswlib", "usearch", "numpy"),
@@ -454,14 +460,23 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
               "filter in the graph); hnswlib's filter is a Python callback per visited node, which is what its "
               "filtered latency pays. \"ours, planned\" is what the retrieval service runs: exact on the matching "
               "rows for a selective filter, the filtered HNSW walk otherwise.",
-              "", f"Reproduce: `python -m bench.peers.vector_peers` (quick) or the harness; measured "
+              "", f"Reproduce: `python -m bench.peers.vector_peers{'' if result['quick'] else ' --full'} "
+              f"--reps {result['reps']}` (or the harness); measured "
               f"{env['measured_at']} on {env['cores']} cores (load {env['load_average_1m']})."]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
-    result = run(quick=True, reps=3, progress=lambda msg: print(f"[{NAME}] {msg}", file=sys.stderr, flush=True))
-    print(markdown(result, REPO / "docs" / "bench"))
+    """Standalone: quick by default; ``--full`` for the published sizes, ``--reps N``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else NAME)
+    parser.add_argument("--full", action="store_true", help="the published sizes instead of QUICK")
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    result = run(quick=not args.full, reps=args.reps,
+                 progress=lambda msg: print(f"[{NAME}] {msg}", file=sys.stderr, flush=True))
+    print(markdown(result, REPO_DOCS))
     print(f"wrote {write_result(NAME, result)}", file=sys.stderr)
 
 
