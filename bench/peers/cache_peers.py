@@ -432,7 +432,8 @@ def _plot(result: dict[str, Any], plots_dir: Path) -> str | None:
                [systems[n][q]["max"] - m for n, m in zip(names, med, strict=True)]]
         ax.bar(x + off, med, 0.36, yerr=err, capsize=3, label=q.replace("_ms", ""), color=color)
     ax.set_xticks(x, [LABELS[n].split(" (")[0].replace("ours, ", "ours ") for n in names], fontsize=8)
-    ax.set_ylabel("lookup latency, ms")
+    ax.set_yscale("log")
+    ax.set_ylabel("lookup latency, ms (log)")
     lat = result["latency"]
     ax.set_title(f"Semantic cache lookup, {lat['entries']} entries, median of {lat['reps']} reps (min–max)",
                  fontsize=9)

@@ -387,6 +387,7 @@ def _plot(result: dict[str, Any], plots_dir: Path) -> str | None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter, NullFormatter
     except ImportError:
         return None
     fig, axes = plt.subplots(1, len(result["scenarios"]), figsize=(12, 3.6), sharey=True)
@@ -402,6 +403,8 @@ def _plot(result: dict[str, Any], plots_dir: Path) -> str | None:
                 ax.plot([p["p50_ms"]["median"] for p in pts], [p["recall_at_5"] for p in pts], "--", color=colors[m],
                         alpha=0.6, linewidth=1)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_title(f"{label} ({sc['selectivity']:.1%} match)", fontsize=9)
         ax.set_xlabel("p50 ms per query (log)")
         ax.grid(alpha=0.3)
