@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from bench.peers import cache_peers, vector_peers
-from bench.peers.peer_stats import pair_ratios, summary
+from bench.peers.peer_stats import interleaved, pair_ratios, summary
 from mangaassist.devtools.redis_server import RedisStackServer
 from mangaassist.orchestrator.cache import CacheConfig
 from mangaassist.retrieval.store import Filters
@@ -35,6 +35,13 @@ def test_summary_and_pairwise_ratios() -> None:
     assert pair_ratios([2.0, 9.0, 4.0], [1.0, 3.0, 4.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "n": 3}
     with pytest.raises(ValueError):
         pair_ratios([1.0], [1.0, 2.0])
+
+
+def test_interleaving_gives_every_order_its_turn() -> None:
+    rng = np.random.default_rng(0)
+    orders = [tuple(interleaved(["a", "b", "c"], rng)) for _ in range(200)]
+    assert all(sorted(o) == ["a", "b", "c"] for o in orders)
+    assert len(set(orders)) == 6  # not a fixed rotation: "a" is not always followed by "b"
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ What is compared, and how:
   library's shipped default as an extra row.
 * **Latency**: every cache filled with the same entries (the real first messages plus
   synthetic neighbours, as ``bench.cache`` does), then the second messages looked up,
-  the systems interleaved per lookup in a rotating order; per repetition p50/p95, then
+  the systems interleaved per lookup in a shuffled (seeded) order; per repetition p50/p95, then
   median (min–max) over repetitions; ratios peer / ours per repetition.
 
 GPTCache 0.1.44 needs two shims to run its Redis vector store against our pinned
@@ -48,9 +48,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import redis.asyncio as aioredis
+from redis.commands.search.query import Query
 
 from bench.cache import load_pairs, rates, synthetic_entries
-from bench.peers.peer_stats import CACHE_DIR, environment, fmt, pair_ratios, pct, summary, versions, write_result
+from bench.peers.peer_stats import (
+    CACHE_DIR,
+    environment,
+    fmt,
+    interleaved,
+    pair_ratios,
+    pct,
+    summary,
+    versions,
+    write_result,
+)
 from mangaassist.devtools.redis_server import RedisStackServer
 from mangaassist.orchestrator.cache import CacheConfig, CacheEntry, CacheKey, RedisSemanticCache, is_self_contained
 from mangaassist.orchestrator.cache.base import Vector
@@ -62,12 +74,13 @@ INTENT = "product_question"
 ANSWER = "cached answer " + "あ" * 200
 REDISVL_DEFAULT_DISTANCE = 0.1  # SemanticCache(distance_threshold=0.1)
 GPTCACHE_DEFAULT = {"max_distance": 4.0, "similarity_threshold": 0.8}  # SearchDistanceEvaluation(), Config()
-# Systems timed in the latency phase, in their base order (rotated per lookup).
-TIMED = ("ours_semantic", "redisvl", "gptcache", "ours_exact")
+# Systems timed in the latency phase (run in a shuffled order per lookup).
+TIMED = ("ours_semantic", "redisvl", "gptcache", "ours_exact", "ours_knn_no_tags")
 LABELS = {
     "ours": "ours (exact → semantic + guards)",
     "ours_semantic": "ours, semantic tier (KNN + guards)",
     "ours_exact": "ours, exact tier (one HGET)",
+    "ours_knn_no_tags": "diagnostic: our index, same KNN without the TAG pre-filter",
     "redisvl": "RedisVL SemanticCache",
     "redisvl_default": "RedisVL SemanticCache, default threshold (distance 0.1)",
     "gptcache": "GPTCache (SQLite + Redis vectors)",
@@ -145,6 +158,17 @@ class Ours:
 
     def __init__(self, url: str, prefix: str, threshold: float) -> None:
         self.cache = RedisSemanticCache.from_url(url, CacheConfig(threshold=threshold), prefix=prefix)
+        self._raw = aioredis.Redis.from_url(url)
+        self._index = f"{prefix}idx"  # RedisSemanticCache names its index after the prefix
+        self._k = self.cache.config.k
+
+    async def knn_without_tags(self, vec: Vector) -> bool:
+        """Diagnostic, not a cache lookup: the semantic tier's FT.SEARCH (same k, same returned
+        fields) minus the language / filter / intent TAG pre-filter, on the same index."""
+        query = (Query(f"*=>[KNN {self._k} @vec $vec AS dist]").return_fields("dist", "sig", "entry")
+                 .paging(0, self._k).dialect(2))
+        result = await self._raw.ft(self._index).search(query, query_params={"vec": vec.tobytes()})
+        return bool(result.docs)
 
     async def store(self, text: str, lang: str, vec: Vector, tag: str) -> str:
         """Store, retrying while the cache reports a failure (its 250 ms operation timeout or
@@ -179,6 +203,7 @@ class Ours:
 
     async def close(self) -> None:
         await self.cache.close()
+        await self._raw.aclose()
 
 
 class RedisVL:
@@ -361,6 +386,8 @@ async def latency(url: str, host: str, port: int, pairs: list[dict[str, Any]], e
             text, lang, vec, vec_list = probes[i]
             if system == "ours_semantic":
                 return await ours.lookup_semantic(text, lang, vec)
+            if system == "ours_knn_no_tags":
+                return await ours.knn_without_tags(vec)
             if system == "ours_exact":
                 return await ours.lookup_exact(exact[i].text, exact[i].language)
             if system == "redisvl":
@@ -371,12 +398,12 @@ async def latency(url: str, host: str, port: int, pairs: list[dict[str, Any]], e
             for system in TIMED:
                 await one(system, i)
         per_rep: dict[str, dict[str, list[float]]] = {s: {"p50": [], "p95": [], "hit_share": []} for s in TIMED}
+        order_rng = np.random.default_rng(23)
         for rep in range(reps):
             times: dict[str, list[float]] = {s: [] for s in TIMED}
             hits = dict.fromkeys(TIMED, 0)
             for i in range(lookups):
-                shift = (i + rep) % len(TIMED)
-                for system in TIMED[shift:] + TIMED[:shift]:
+                for system in interleaved(TIMED, order_rng):
                     t0 = time.perf_counter()
                     hit = await one(system, i)
                     times[system].append((time.perf_counter() - t0) * 1000)
@@ -394,6 +421,9 @@ async def latency(url: str, host: str, port: int, pairs: list[dict[str, Any]], e
                    "p95": pair_ratios(per_rep[peer]["p95"], per_rep["ours_semantic"]["p95"])}
             for peer in ("redisvl", "gptcache")
         }
+        out["ratios_vs_ours_semantic"]["tag_prefilter_cost"] = {
+            "p50": pair_ratios(per_rep["ours_semantic"]["p50"], per_rep["ours_knn_no_tags"]["p50"]),
+            "p95": pair_ratios(per_rep["ours_semantic"]["p95"], per_rep["ours_knn_no_tags"]["p95"])}
         out["indexes"] = {"ours": "HNSW (M 16, EF_CONSTRUCTION 200, EF_RUNTIME 64), TAG pre-filter",
                           "redisvl": "FLAT (SemanticCache's schema)", "gptcache": "FLAT (its Redis vector store)"}
     finally:
@@ -439,7 +469,7 @@ def _plot(result: dict[str, Any], plots_dir: Path) -> str | None:
     except ImportError:
         return None
     systems = result["latency"]["systems"]
-    names = list(TIMED)
+    names = [n for n in TIMED if n in result["latency"]["systems"]]
     fig, ax = plt.subplots(figsize=(7.5, 3.4))
     x = np.arange(len(names))
     for off, q, color in ((-0.18, "p50_ms", "#4C72B0"), (0.18, "p95_ms", "#DD8452")):
@@ -447,7 +477,9 @@ def _plot(result: dict[str, Any], plots_dir: Path) -> str | None:
         err = [[m - systems[n][q]["min"] for n, m in zip(names, med, strict=True)],
                [systems[n][q]["max"] - m for n, m in zip(names, med, strict=True)]]
         ax.bar(x + off, med, 0.36, yerr=err, capsize=3, label=q.replace("_ms", ""), color=color)
-    ax.set_xticks(x, [LABELS[n].split(" (")[0].replace("ours, ", "ours ") for n in names], fontsize=8)
+    short = {"ours_semantic": "ours\nsemantic tier", "redisvl": "RedisVL\nSemanticCache", "gptcache": "GPTCache",
+             "ours_exact": "ours\nexact tier", "ours_knn_no_tags": "diagnostic:\nours w/o TAG filter"}
+    ax.set_xticks(x, [short[n] for n in names], fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("lookup latency, ms (log)")
     lat = result["latency"]
@@ -493,7 +525,7 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
     lines += [
         "",
         f"**Lookup latency**: {lat['entries']} entries in each cache, {lat['lookups_per_rep']} lookups per "
-        f"repetition (second messages of random pairs), systems interleaved per lookup in rotating order; "
+        f"repetition (second messages of random pairs), systems interleaved per lookup in a shuffled order; "
         f"median (min–max) of {lat['reps']} repetitions."
         + (" Entries indexed: " + ", ".join(f"{k} {v:,}" for k, v in lat["indexed"].items()) + "."
            if "indexed" in lat else ""),
@@ -501,16 +533,20 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
         "| system | index | p50 ms | p95 ms | share served |",
         "|---|---|---|---|---|",
     ]
-    idx = {"ours_semantic": lat["indexes"]["ours"], "ours_exact": "hash key", "redisvl": lat["indexes"]["redisvl"],
-           "gptcache": lat["indexes"]["gptcache"]}
-    for s in TIMED:
+    idx = {"ours_semantic": lat["indexes"]["ours"], "ours_exact": "hash key", "ours_knn_no_tags": "HNSW, no TAGs",
+           "redisvl": lat["indexes"]["redisvl"], "gptcache": lat["indexes"]["gptcache"]}
+    for s in (s for s in TIMED if s in lat["systems"]):
         r = lat["systems"][s]
-        lines.append(f"| {LABELS[s]} | {idx[s]} | {fmt(r['p50_ms'], 3)} | {fmt(r['p95_ms'], 3)} | "
-                     f"{r['hit_share']['median']:.0%} |")
+        served = "–" if s == "ours_knn_no_tags" else f"{r['hit_share']['median']:.0%}"
+        lines.append(f"| {LABELS[s]} | {idx[s]} | {fmt(r['p50_ms'], 3)} | {fmt(r['p95_ms'], 3)} | {served} |")
     lines += ["", "Ratios, peer / ours (semantic tier), computed per repetition:", ""]
     for peer, label in (("redisvl", "RedisVL"), ("gptcache", "GPTCache")):
         r = lat["ratios_vs_ours_semantic"][peer]
         lines.append(f"- {label}: p50 × {fmt(r['p50'])}, p95 × {fmt(r['p95'])}")
+    if "ours_knn_no_tags" in lat["systems"]:
+        tags = lat["ratios_vs_ours_semantic"].get("tag_prefilter_cost", {})
+        lines.append(f"- our semantic tier / the same KNN without its TAG pre-filter: p50 × {fmt(tags.get('p50', {}))} "
+                     "(what partitioning by language, filters and intent costs in this Redis search module)")
     plot = _plot(result, plots_dir)
     if plot:
         lines += ["", f"![Semantic cache lookup latency]({plot})"]
@@ -518,9 +554,11 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
         "",
         "Notes: the peers have no exact tier and no guards — they serve whatever is nearest above the "
         "threshold, so their wrong-hit rate tracks the embedding alone; ours adds the negation / number / "
-        "entity guards and partitions by language, filters and intent. Our semantic tier is HNSW; RedisVL's "
-        "SemanticCache and GPTCache's Redis store create FLAT indexes (exact scan), so their latency grows "
-        "with the number of entries. GPTCache runs with SQLite in a temp dir (its default scalar store; report "
+        "entity guards and partitions by language, filters and intent. RedisVL's SemanticCache and GPTCache's "
+        "Redis store create FLAT indexes (an exact scan, linear in the entries) and query them without a "
+        "pre-filter; our semantic tier is HNSW behind a TAG pre-filter (language, filters, intent) and fetches "
+        "k = 4 candidates for the guards — the diagnostic row shows what the pre-filter costs in this search "
+        "module. GPTCache runs with SQLite in a temp dir (its default scalar store; report "
         "logging off, yet every hit still commits a last-access update to SQLite) and needs two shims "
         "on redis-py 8 (a renamed module aliased, its run-time `pip install` of redis-om refused); GPTCache is "
         "synchronous, ours and RedisVL are awaited on one asyncio loop. GPTCache's shipped evaluation "

@@ -53,6 +53,16 @@ def fmt(s: Mapping[str, float], digits: int = 2, unit: str = "") -> str:
     return f"{s['median']:.{digits}f}{unit} ({s['min']:.{digits}f}–{s['max']:.{digits}f})"
 
 
+def interleaved(names: Sequence[str], rng: np.random.Generator) -> list[str]:
+    """``names`` in a fresh random order (seeded by the caller), for one A/B/… round.
+
+    A fixed rotation would keep cyclic neighbours adjacent forever, so a contender that
+    shares memory with the one before it (the same index, the same query) would always
+    find its caches warm; a shuffle gives every ordering its turn.
+    """
+    return [names[i] for i in rng.permutation(len(names))]
+
+
 def versions(*dists: str) -> dict[str, str]:
     """Installed versions of the named distributions ("missing" when not installed)."""
     out: dict[str, str] = {}

