@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+import grpc
 from websockets.asyncio.client import ClientConnection
 
+from mangaassist.devtools.cluster import Cluster
+from mangaassist.proto.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from tests.conftest import ask
 
 
@@ -48,3 +51,24 @@ async def test_personal_answers_are_never_cached(ws: ClientConnection) -> None:
     for n in range(2):
         done = (await ask(ws, "Where is my order 123-4567890-1234567?", request_id=f"o{n}"))[-1]
         assert done["intent"] == "order_status" and done["cache_hit"] is False
+
+
+async def test_a_stock_change_drops_cached_answers_about_that_product(ws: ClientConnection, cluster: Cluster) -> None:
+    question = "Is Spy x Family volume 2 in stock?"
+    first = (await ask(ws, question, request_id="st1"))[-1]
+    assert first["type"] == "done" and first["products"], first
+    await cached(ws, question)
+    asin = first["products"][0]["asin"]
+    async with grpc.aio.insecure_channel(cluster.address("retrieval")) as channel:
+        stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
+        await stub.UpdateStock(retrieval_pb2.UpdateStockRequest(asin=asin, stock_count=0), timeout=10)
+        try:
+            for n in range(50):  # the orchestrator hears of the change within milliseconds
+                done = (await ask(ws, question, request_id=f"st-after-{n}"))[-1]
+                if not done["cache_hit"]:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the cached answer outlived the stock change")
+        finally:
+            await stub.UpdateStock(retrieval_pb2.UpdateStockRequest(asin=asin, stock_count=7), timeout=10)

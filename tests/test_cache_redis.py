@@ -116,6 +116,23 @@ async def test_different_filters_language_or_intent_never_match(cache: RedisSema
         assert other.intent == "product_search" or await cache.lookup_exact(other) is None
 
 
+async def test_knn_finds_the_partitions_nearest_entry_among_many_others(cache: RedisSemanticCache) -> None:
+    """The KNN walks the graph and filters as it goes: the one Japanese entry is found among
+    400 English ones closer to the query, and a key with no language is a clean miss."""
+    rng = np.random.default_rng(3)
+    target = rng.normal(size=384).astype(np.float32)
+    target /= np.linalg.norm(target)
+    for i in range(400):
+        near = target + rng.normal(0, 0.005, 384).astype(np.float32)
+        await cache.store(key(f"question number {i}"), near / np.linalg.norm(near), entry(answer=f"answer {i}"))
+    mine = target + rng.normal(0, 0.01, 384).astype(np.float32)
+    await cache.store(key("ベルセルク3巻の在庫", language="ja"), mine / np.linalg.norm(mine), entry(answer="在庫あり"))
+    hit = await cache.lookup_semantic(key("ベルセルク3巻の在庫", language="ja"), target)
+    assert hit is not None and hit.entry.answer == "在庫あり"
+    assert await cache.lookup_semantic(key("ベルセルク3巻の在庫", language=""), target) is None
+    assert cache.stats()["errors"] == 0
+
+
 async def test_entries_expire(redis_server: RedisStackServer) -> None:
     cache = await open_cache(redis_server, ttl_s=2.0)
     try:
@@ -145,6 +162,19 @@ async def test_invalidation_by_asin(cache: RedisSemanticCache) -> None:
     stale = entry(asins=("B3",), created_at=time.time() - 1)
     assert not await cache.store(key(texts[0]), emb(texts[0]), stale)
     assert await cache.store(key(texts[0]), emb(texts[0]), entry(asins=("B3",), created_at=time.time() + 0.01))
+
+
+async def test_a_catalog_reset_drops_every_product_answer(cache: RedisSemanticCache) -> None:
+    read_at = time.time()
+    texts = ["Is Berserk volume 3 in stock?", "Is Naruto volume 1 in stock?"]
+    for text, asin in zip(texts, ("B3", "N1"), strict=True):
+        assert await cache.store(key(text), emb(text), entry(asins=(asin,)))
+    faq = "What is your return policy?"
+    assert await cache.store(key(faq, intent="return_refund"), emb(faq), entry(answer="Within 30 days.", asins=(), intent="return_refund"))
+    assert await cache.invalidate_all_products() == 2
+    assert [await cache.lookup_exact(key(t)) for t in texts] == [None, None]
+    assert await cache.lookup_exact(key(faq)) is not None
+    assert not await cache.store(key(texts[0]), emb(texts[0]), entry(asins=("B3",), created_at=read_at))
 
 
 async def test_index_creation_is_idempotent_and_checks_the_dimension(redis_server: RedisStackServer) -> None:

@@ -35,18 +35,48 @@ def source_roots(service: str) -> list[Path]:
     return [ROOT / r for r in SHARED_ROOTS] + [ROOT / "services" / service / "mangaassist"]
 
 
-def imported_modules(roots: list[Path]) -> set[str]:
-    """Top-level module names imported anywhere in the shipped source (lazy imports too)."""
+def _imports(path: Path) -> set[str]:
+    """Every module name ``path`` imports (absolute imports; lazy ones inside functions too)."""
     names: set[str] = set()
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def imported_modules(roots: list[Path]) -> set[str]:
+    """Top-level third-party modules the shipped code can import at run time.
+
+    The last root is the service's own package: all of it counts. The shared roots count
+    only through the modules the service reaches (following first-party imports), so a
+    shared module only one service uses does not put its dependencies in every image.
+    """
+    files: dict[str, Path] = {}
     for root in roots:
         for path in root.rglob("*.py"):
-            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Import):
-                    names.update(alias.name.split(".", 1)[0] for alias in node.names)
-                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                    names.add(node.module.split(".", 1)[0])
-    return {n for n in names if n not in sys.stdlib_module_names and n not in FIRST_PARTY}
+            parts = path.relative_to(root.parent).with_suffix("").parts
+            files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    todo = [m for m, path in files.items() if roots[-1] in path.parents]
+    seen: set[str] = set()
+    names: set[str] = set()
+    while todo:
+        module = todo.pop()
+        if module in seen or module not in files:
+            continue
+        seen.add(module)
+        parts = module.split(".")
+        todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # parent packages run first
+        for name in _imports(files[module]):
+            top = name.split(".", 1)[0]
+            if top in FIRST_PARTY:
+                todo.append(name)
+            elif top not in sys.stdlib_module_names:
+                names.add(top)
+    return names
 
 
 FIRST_PARTY = frozenset({"mangaassist", "__future__"})

@@ -123,9 +123,14 @@ async def test_sequential_requests_reuse_pooled_connections(emulator: EmulatorPr
         emulator.reset()
         for _ in range(40):
             await run(stub, request())
+        health = backend.as_pool().health()
     counted = emulator.stats()
     assert counted["by_operation"] == {"ConverseStream": 40}
     assert counted["connections"] == 1
+    # The pool's own view agrees: 2 warm-up requests (one per client) + 40, each client
+    # opened one connection and keeps it idle between requests.
+    assert health["requests"] == 42 and health["errors"] == 0 and health["active"] == 0
+    assert health["connections_opened"] == 2 and health["idle"] == 2 and health["max_connections"] == 20
 
 
 async def test_prompt_injection_is_refused_without_calling_the_model(emulator: EmulatorProcess) -> None:

@@ -138,6 +138,21 @@ async def test_an_answer_older_than_an_invalidation_is_not_stored(cache: InMemor
     assert cache.stats()["store_stale"] == 1
 
 
+async def test_a_catalog_reset_drops_every_product_answer_and_keeps_shop_answers(
+    cache: InMemorySemanticCache, clock: Clock
+) -> None:
+    read_at = clock.now
+    await cache.store(key("Is Berserk volume 3 in stock?"), vec(1, 0, 0, 0), entry(asins=("B3",)))
+    await cache.store(key("What is your return policy?"), vec(0, 1, 0, 0),
+                      entry(answer="Within 30 days.", asins=(), intent="return_refund"))
+    clock.now += 1
+    assert await cache.invalidate_all_products() == 1
+    assert await cache.lookup_exact(key("Is Berserk volume 3 in stock?")) is None
+    assert await cache.lookup_exact(key("What is your return policy?")) is not None
+    assert not await cache.store(key("Is Naruto volume 1 in stock?"), vec(0, 0, 1, 0),
+                                 entry(asins=("N1",), created_at=read_at))
+
+
 async def test_uncacheable_requests_are_neither_stored_nor_served(cache: InMemorySemanticCache) -> None:
     assert not await cache.store(key("Where is my order 123?", intent="order_status"), vec(1, 0, 0, 0),
                                  entry(intent="order_status"))

@@ -67,3 +67,33 @@ def test_saved_index_loads_and_answers_the_same(index: CatalogIndex, tmp_path: P
     b = loaded.search("Blue Lock volume 20", q, 5, Filters())
     assert [h.doc for h in a.hits] == [h.doc for h in b.hits]
     assert index.products[a.hits[0].doc]["volume_number"] == 20
+
+
+class CountingEmbedder(HashingEmbedder):
+    """Test double: the hashing embedder, counting the texts it embeds."""
+
+    def __init__(self) -> None:
+        super().__init__(64)
+        self.calls = 0
+
+    async def aembed_query(self, text: str) -> np.ndarray:
+        self.calls += 1
+        return await super().aembed_query(text)
+
+
+async def test_a_repeated_query_text_is_embedded_once(index: CatalogIndex) -> None:
+    embedder = CountingEmbedder()
+    servicer = RetrievalServicer(5, 100, 2000)
+    servicer.ready(CatalogIndex(index.products, index.vectors, embedder, None))
+    context: Any = None
+    first = await servicer.Embed(retrieval_pb2.EmbedRequest(text="dark fantasy"), context)
+    again = await servicer.Embed(retrieval_pb2.EmbedRequest(text="dark fantasy"), context)
+    assert list(again.embedding) == list(first.embedding) and embedder.calls == 1
+    # Searches with other filters reuse the vector (the result cache keys on filters too).
+    for language in ("ja", "en"):
+        reply = await servicer.Search(retrieval_pb2.SearchRequest(
+            query="dark fantasy", filters={"language": language}), context)
+        assert reply.results and not reply.cached
+    assert embedder.calls == 1
+    await servicer.Embed(retrieval_pb2.EmbedRequest(text="Dark fantasy"), context)
+    assert embedder.calls == 2

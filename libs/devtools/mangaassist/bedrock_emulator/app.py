@@ -27,7 +27,7 @@ import random
 import re
 import time
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -134,9 +134,14 @@ class Stats:
     faults: Counter[str] = field(default_factory=Counter)
     connections: int = 0
     seen: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
+    # (request received, first text event written) per recent ConverseStream, on the
+    # system-wide monotonic clock (``time.perf_counter``), so a client on this machine can
+    # tell its own time to first token from the emulator's.
+    streams: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=100))
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "recent_streams": [{"received": r, "first_text": f} for r, f in self.streams],
             "connections": self.connections,
             "requests": sum(self.requests.values()),
             "by_operation": dict(self.requests),
@@ -266,6 +271,7 @@ class Emulator:
         )
 
     async def converse_stream(self, request: web.Request) -> web.StreamResponse:
+        received = time.perf_counter()
         model_id = unquote(request.match_info["model_id"])
         family = model_family(model_id)
         self._count(request, "ConverseStream", family)
@@ -304,6 +310,8 @@ class Emulator:
             malformed = fault.malformed_after is not None and i >= fault.malformed_after
             if malformed:
                 self.stats.faults["malformed"] += 1
+            if i == 0:
+                self.stats.streams.append((received, time.perf_counter()))
             await response.write(eventstream.event(
                 "contentBlockDelta", {"delta": {"text": piece}, "contentBlockIndex": 0}, corrupt_crc=malformed
             ))

@@ -35,6 +35,7 @@ from botocore.exceptions import (
     ResponseStreamingError,
 )
 
+from mangaassist.common.pools import Pool, PoolStats, aiobotocore_idle, measured_http_session
 from mangaassist.inference.backend import (
     Conversation,
     Finished,
@@ -77,6 +78,7 @@ class BedrockBackend:
         self._stack = AsyncExitStack()
         self._client: Any = None
         self._fail_fast_client: Any = None
+        self.pool_stats = PoolStats()  # both clients' pools, measured
         self.name = "bedrock"
 
     @property
@@ -104,6 +106,7 @@ class BedrockBackend:
                 retries={"mode": self._s.retry_mode, "total_max_attempts": attempts},
                 tcp_keepalive=True,
                 connector_args={"keepalive_timeout": self._s.keepalive_idle_s},
+                http_session_cls=measured_http_session(self.pool_stats),
             )
 
         self._client = await self._stack.enter_async_context(
@@ -136,6 +139,15 @@ class BedrockBackend:
     async def close(self) -> None:
         await self._stack.aclose()
         self._client = self._fail_fast_client = None
+
+    def as_pool(self) -> Pool:
+        """Both clients' connection pools as one entry of the process's pool manager; warming
+        it is the pre-warm (DNS, then a 1-token request through each client)."""
+        return Pool(
+            "bedrock", 2 * self._s.max_pool_connections, self.pool_stats,
+            lambda: aiobotocore_idle(self._client) + aiobotocore_idle(self._fail_fast_client),
+            warm=self.warm_up,
+        )
 
     def _note_endpoint(self, response: dict[str, Any]) -> None:
         headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from opentelemetry.trace import Tracer
 
 from mangaassist.common import spans
 from mangaassist.common.grpc_server import GrpcApp
+from mangaassist.common.pools import PoolManager
 from mangaassist.inference.bedrock import BedrockBackend
 from mangaassist.inference.config import InferenceSettings
 from mangaassist.inference.service import InferenceServicer, OutputCheck, local_output_check
@@ -27,17 +27,14 @@ def build_app(settings: InferenceSettings, tracer: Tracer) -> GrpcApp:
 
     check: OutputCheck = bedrock_output_check if settings.output_engine == "bedrock" else local_output_check
     servicer = InferenceServicer(backend, settings, check)
+    pools = PoolManager("inference")
+    pools.register(backend.as_pool())
 
     async def warm_up() -> None:
         # Health stays NOT_SERVING until the client exists and (bounded) pre-warm ends.
         await backend.start()
-        if not settings.prewarm:
-            return
-        try:
-            await asyncio.wait_for(backend.warm_up(), settings.warm_up_timeout_s)
-        except Exception as exc:
-            logger.warning("bedrock pre-warm did not finish; serving anyway",
-                           extra={"error": type(exc).__name__, "timeout_s": settings.warm_up_timeout_s})
+        if settings.prewarm:
+            await pools.warm_all(settings.warm_up_timeout_s)
 
     return GrpcApp(
         settings,

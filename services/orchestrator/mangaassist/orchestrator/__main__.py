@@ -11,10 +11,12 @@ import uvloop
 
 from mangaassist.common.grpc_client import open_channel
 from mangaassist.common.logging import setup_logging
+from mangaassist.common.pools import PoolManager
 from mangaassist.common.telemetry import setup_tracing
 from mangaassist.orchestrator.app import Orchestrator
 from mangaassist.orchestrator.auth import TokenVerifier
-from mangaassist.orchestrator.cache import CacheConfig, make_cache
+from mangaassist.orchestrator.cache import CacheConfig, RedisSemanticCache, make_cache
+from mangaassist.orchestrator.catalog_watch import CatalogWatcher
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore, OrderStore, load_orders
 from mangaassist.orchestrator.guards import Guards
@@ -29,7 +31,7 @@ logger = logging.getLogger("mangaassist.orchestrator")
 
 
 async def build_stores(
-    settings: OrchestratorSettings, stack: AsyncExitStack
+    settings: OrchestratorSettings, stack: AsyncExitStack, pools: PoolManager
 ) -> tuple[SessionStore, OrderStore | None]:
     """Session and order stores from settings; DynamoDB clients close with ``stack``."""
     if settings.session_backend == "memory":
@@ -37,6 +39,7 @@ async def build_stores(
     db = DynamoClient(settings.aws_region, settings.dynamodb_endpoint_url)
     await db.open()
     stack.push_async_callback(db.close)
+    pools.register(db.as_pool())
     if settings.create_tables:
         await db.ensure_table(settings.sessions_table, "session_id", ttl_attribute="expires_at")
         await db.ensure_table(settings.orders_table, "order_id")
@@ -69,7 +72,8 @@ async def main() -> None:
         for channel in channels.values():
             stack.push_async_callback(channel.close)
         stack.callback(provider.shutdown)
-        sessions, orders = await build_stores(settings, stack)
+        pools = PoolManager("orchestrator")
+        sessions, orders = await build_stores(settings, stack, pools)
         post = PostProcessor(settings.postprocess_max_pending, permanent=(SessionOwnershipError,))
         guards = Guards(settings.breakers, settings.bulkhead_wait_s)
         cache = None
@@ -78,11 +82,20 @@ async def main() -> None:
                 settings.redis_url, CacheConfig(threshold=settings.cache_threshold, ttl_s=settings.cache_ttl_s)
             )
             stack.push_async_callback(cache.close)
+            if isinstance(cache, RedisSemanticCache):
+                pools.register(cache.as_pool(settings.redis_url or ""))
+        warmed = await pools.warm_all()
+        logger.info("pools warmed", extra={"pools": warmed})
         pipeline = Pipeline(settings, downstreams, sessions, orders, tracer, post, guards, cache)
+        watcher = CatalogWatcher(downstreams.retrieval, cache, post) if cache is not None else None
         secret = settings.auth_secret.get_secret_value() if settings.auth_secret else None
-        app = Orchestrator(settings, pipeline, channels, TokenVerifier(secret))
+        app = Orchestrator(settings, pipeline, channels, TokenVerifier(secret), watcher, pools)
+        if watcher is not None:
+            watcher.start()
         await app.start()
         await stop.wait()
+        if watcher is not None:
+            await watcher.stop()
         await app.drain()
         logger.info("stopped", extra={"post": vars(post.stats)})
 

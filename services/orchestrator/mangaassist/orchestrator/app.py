@@ -23,7 +23,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from mangaassist.common.grpc_client import health_status
+from mangaassist.common.pools import PoolManager
 from mangaassist.orchestrator.auth import Identity, TokenVerifier
+from mangaassist.orchestrator.catalog_watch import CatalogWatcher
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.pipeline import Pipeline
 from mangaassist.orchestrator.schema import ErrorCode, error_frame
@@ -56,8 +58,12 @@ class Orchestrator:
         pipeline: Pipeline,
         channels: dict[str, grpc.aio.Channel],
         verifier: TokenVerifier,
+        watcher: CatalogWatcher | None = None,
+        pools: PoolManager | None = None,
     ) -> None:
         self._s = settings
+        self._watcher = watcher
+        self._pools = pools
         self._pipeline = pipeline
         self._channels = channels
         self._verifier = verifier
@@ -113,6 +119,8 @@ class Orchestrator:
                     "postprocess": {**vars(post.stats), "pending": post.pending},
                     "inflight_requests": len(self._inflight),
                     "channels": {n: str(c.get_state(try_to_connect=False).name) for n, c in self._channels.items()},
+                    "catalog_watch": vars(self._watcher.stats) if self._watcher is not None else None,
+                    "pools": self._pools.health() if self._pools is not None else [],
                 },
             )
         if path == "/ws":

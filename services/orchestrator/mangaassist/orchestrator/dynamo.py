@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import aioboto3
+from aiobotocore.config import AioConfig
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from mangaassist.common.pools import SEED_POOLS, Pool, PoolStats, aiobotocore_idle, measured_http_session
 from mangaassist.orchestrator.sessions import Session, SessionOwnershipError
 
 logger = logging.getLogger(__name__)
@@ -49,24 +50,30 @@ def load_orders(path: Path) -> list[dict[str, Any]]:
     return orders
 
 
+SEED = SEED_POOLS["dynamodb"]
+
+
 class DynamoClient:
     """Owns the aioboto3 DynamoDB client for the process."""
 
-    def __init__(self, region: str, endpoint_url: str | None, max_connections: int = 25) -> None:
+    def __init__(self, region: str, endpoint_url: str | None, max_connections: int = SEED.max_connections) -> None:
         self._region = region
         self._endpoint = endpoint_url
-        self._max = max_connections
+        self.max_connections = max_connections
         self._stack = AsyncExitStack()
         self.client: Any = None
+        self.pool_stats = PoolStats()
 
     async def open(self) -> None:
-        config = Config(
+        config = AioConfig(
             region_name=self._region,
-            max_pool_connections=self._max,
-            connect_timeout=1.0,
-            read_timeout=3.0,
+            max_pool_connections=self.max_connections,
+            connect_timeout=SEED.connect_timeout_s,
+            read_timeout=SEED.read_timeout_s,
             retries={"max_attempts": 3, "mode": "adaptive"},
             tcp_keepalive=True,
+            connector_args={"keepalive_timeout": SEED.max_idle_s},
+            http_session_cls=measured_http_session(self.pool_stats),
         )
         session = aioboto3.Session()
         self.client = await self._stack.enter_async_context(
@@ -75,6 +82,14 @@ class DynamoClient:
 
     async def close(self) -> None:
         await self._stack.aclose()
+
+    async def warm(self) -> None:
+        """One cheap call: resolves the endpoint and leaves a pooled keep-alive connection."""
+        await self.client.list_tables(Limit=1)
+
+    def as_pool(self) -> Pool:
+        return Pool("dynamodb", self.max_connections, self.pool_stats, lambda: aiobotocore_idle(self.client),
+                    target=self.client.meta.endpoint_url, warm=self.warm)
 
     async def ensure_table(self, name: str, key: str, ttl_attribute: str | None = None) -> None:
         """Create ``name`` (on-demand) unless it exists; idempotent across processes."""

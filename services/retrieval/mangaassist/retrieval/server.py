@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 SERVICE_NAME = retrieval_pb2.DESCRIPTOR.services_by_name["RetrievalService"].full_name
 # Not a request-path segment of the contract: the store's stock feed calls it.
 STOCK_UPDATE_SPAN = "retrieval-stock-update"
+CATALOG_WATCH_SPAN = "retrieval-catalog-watch"
 
 
 def open_index(settings: RetrievalSettings) -> CatalogIndex:
@@ -62,6 +63,7 @@ def build_app(settings: RetrievalSettings, tracer: Tracer) -> GrpcApp:
             f"/{SERVICE_NAME}/Search": spans.VECTOR_SEARCH,
             f"/{SERVICE_NAME}/Embed": spans.QUERY_EMBEDDING,
             f"/{SERVICE_NAME}/UpdateStock": STOCK_UPDATE_SPAN,
+            f"/{SERVICE_NAME}/WatchCatalogChanges": CATALOG_WATCH_SPAN,
         },
         register=lambda server: retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server(servicer, server),
         warm_up=warm_up,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -15,6 +16,7 @@ from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from mangaassist.retrieval.cache import QueryCache, normalise_query
 from mangaassist.retrieval.catalog import Product
+from mangaassist.retrieval.changes import ChangeFeed
 from mangaassist.retrieval.embedder import EmbeddingError
 from mangaassist.retrieval.engine import CatalogIndex
 from mangaassist.retrieval.store import Filters
@@ -78,10 +80,16 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         self._hybrid = hybrid
         self._index: CatalogIndex | None = None
         self.cache: QueryCache[retrieval_pb2.SearchResponse] = QueryCache(cache_entries, cache_ttl_s)
+        self.changes = ChangeFeed()
+        # Query vectors by exact text: they depend on the embedder only, never on the catalog.
+        self.embeddings: QueryCache[np.ndarray] = QueryCache(cache_entries, 3600.0)
 
     def ready(self, index: CatalogIndex) -> None:
+        replaced = self._index is not None
         self._index = index
         self.cache.invalidate()
+        if replaced:
+            self.changes.reset()
 
     async def close(self) -> None:
         index = self._index
@@ -95,11 +103,19 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         return self._index
 
     async def _embed(self, index: CatalogIndex, text: str) -> np.ndarray:
+        """The query's vector; repeated texts skip the model (it is most of a request's CPU)."""
+        key = (index.embedder.name, text)
+        cached = self.embeddings.get(key)
+        if cached is not None:
+            return cached
         try:
-            return await index.embedder.aembed_query(index.query_text(text))
+            vector = await index.embedder.aembed_query(index.query_text(text))
         except EmbeddingError as exc:
             code = grpc.StatusCode.RESOURCE_EXHAUSTED if exc.throttled else grpc.StatusCode.UNAVAILABLE
             raise ServiceError(code, str(exc)) from exc
+        vector.setflags(write=False)  # shared by every later request for the same text
+        self.embeddings.put(key, vector)
+        return vector
 
     async def Embed(
         self, request: retrieval_pb2.EmbedRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -186,4 +202,14 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         if not index.update_stock(request.asin, request.stock_count):
             raise ServiceError(grpc.StatusCode.NOT_FOUND, "no product with that asin")
         self.cache.invalidate()
+        self.changes.publish([request.asin])
         return retrieval_pb2.UpdateStockResponse(in_stock=request.stock_count > 0)
+
+    async def WatchCatalogChanges(
+        self, request: retrieval_pb2.WatchCatalogChangesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[retrieval_pb2.CatalogChange]:
+        if request.after_seq < 0:
+            raise invalid_argument("after_seq must not be negative")
+        async for change in self.changes.follow(request.epoch, request.after_seq):
+            yield retrieval_pb2.CatalogChange(epoch=change.epoch, seq=change.seq, asins=change.asins,
+                                              reset=change.reset)

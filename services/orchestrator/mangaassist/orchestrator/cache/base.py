@@ -95,6 +95,10 @@ class SemanticCache(Protocol):
         """Drop every entry that mentions one of ``asins`` (a price or stock change); the count dropped."""
         ...
 
+    async def invalidate_all_products(self) -> int:
+        """Drop every entry that mentions any product (changes were missed); the count dropped."""
+        ...
+
     def stats(self) -> dict[str, int]:
         """Counters: hits per tier, misses, guard rejections, stores, skips, errors."""
         ...

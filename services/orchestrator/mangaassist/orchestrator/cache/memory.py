@@ -95,6 +95,7 @@ class InMemorySemanticCache:
         self._partitions: dict[PartitionKey, _Partition] = {}
         self._by_asin: dict[str, set[str]] = {}
         self._invalidated: dict[str, float] = {}  # asin → wall time of the last change
+        self._all_invalidated = float("-inf")  # wall time of the last change to every product
         self._stats = CacheStats()
 
     def stats(self) -> dict[str, int]:
@@ -174,7 +175,8 @@ class InMemorySemanticCache:
             self._stats.inc("store_skipped")
             return False
         if entry.created_at + self.config.ttl_s <= now or any(
-            self._invalidated.get(a, float("-inf")) >= entry.created_at for a in entry.asins
+            max(self._invalidated.get(a, float("-inf")), self._all_invalidated) >= entry.created_at
+            for a in entry.asins
         ):
             # Its facts changed (or expired) while the answer was being written.
             self._stats.inc("store_stale")
@@ -206,6 +208,16 @@ class InMemorySemanticCache:
                 if eid in self._records:
                     self._drop(eid)
                     dropped += 1
+        self._stats.inc("invalidated", dropped)
+        return dropped
+
+    async def invalidate_all_products(self) -> int:
+        self._all_invalidated = self._clock()
+        dropped = 0
+        for eid in {e for ids in self._by_asin.values() for e in ids}:
+            if eid in self._records:
+                self._drop(eid)
+                dropped += 1
         self._stats.inc("invalidated", dropped)
         return dropped
 

@@ -20,6 +20,66 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class WatchCatalogChangesRequest(_message.Message):
+    """Resume after a change already seen: ``epoch`` and ``after_seq`` from the last
+    CatalogChange received; both empty/zero for a new follower.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EPOCH_FIELD_NUMBER: _builtins.int
+    AFTER_SEQ_FIELD_NUMBER: _builtins.int
+    epoch: _builtins.str
+    after_seq: _builtins.int
+    def __init__(
+        self,
+        *,
+        epoch: _builtins.str = ...,
+        after_seq: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_seq", b"after_seq", "epoch", b"epoch"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchCatalogChangesRequest: _TypeAlias = WatchCatalogChangesRequest  # noqa: Y015
+
+@_typing.final
+class CatalogChange(_message.Message):
+    """The first message of every stream is a cursor (no asins) naming the feed's epoch and
+    latest sequence number. ``reset`` means changes were missed (the feed restarted or
+    the follower fell further behind than the feed keeps): treat every product as changed.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EPOCH_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    ASINS_FIELD_NUMBER: _builtins.int
+    RESET_FIELD_NUMBER: _builtins.int
+    epoch: _builtins.str
+    seq: _builtins.int
+    reset: _builtins.bool
+    @_builtins.property
+    def asins(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        epoch: _builtins.str = ...,
+        seq: _builtins.int = ...,
+        asins: _abc.Iterable[_builtins.str] | None = ...,
+        reset: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asins", b"asins", "epoch", b"epoch", "reset", b"reset", "seq", b"seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CatalogChange: _TypeAlias = CatalogChange  # noqa: Y015
+
+@_typing.final
 class EmbedRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

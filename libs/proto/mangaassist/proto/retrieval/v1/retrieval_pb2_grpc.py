@@ -49,6 +49,11 @@ class RetrievalServiceStub:
                 request_serializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.EmbedRequest.SerializeToString,
                 response_deserializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.EmbedResponse.FromString,
                 _registered_method=True)
+        self.WatchCatalogChanges = channel.unary_stream(
+                '/mangaassist.retrieval.v1.RetrievalService/WatchCatalogChanges',
+                request_serializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.WatchCatalogChangesRequest.SerializeToString,
+                response_deserializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.CatalogChange.FromString,
+                _registered_method=True)
 
 
 class RetrievalServiceServicer:
@@ -75,6 +80,14 @@ class RetrievalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchCatalogChanges(self, request, context):
+        """Follow catalog changes (stock and price) as they are applied, so callers holding
+        answers about products (the orchestrator's semantic cache) can drop stale ones.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RetrievalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +105,11 @@ def add_RetrievalServiceServicer_to_server(servicer, server):
                     servicer.Embed,
                     request_deserializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.EmbedRequest.FromString,
                     response_serializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.EmbedResponse.SerializeToString,
+            ),
+            'WatchCatalogChanges': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchCatalogChanges,
+                    request_deserializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.WatchCatalogChangesRequest.FromString,
+                    response_serializer=mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.CatalogChange.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -175,6 +193,33 @@ class RetrievalService:
             '/mangaassist.retrieval.v1.RetrievalService/Embed',
             mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.EmbedRequest.SerializeToString,
             mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.EmbedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchCatalogChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/mangaassist.retrieval.v1.RetrievalService/WatchCatalogChanges',
+            mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.WatchCatalogChangesRequest.SerializeToString,
+            mangaassist_dot_proto_dot_retrieval_dot_v1_dot_retrieval__pb2.CatalogChange.FromString,
             options,
             channel_credentials,
             insecure,

@@ -38,6 +38,10 @@ class RetrievalServiceStub:
     """Embed a query once so the caller can use the vector for its semantic cache and
     pass it back to Search, instead of embedding twice.
     """
+    WatchCatalogChanges: _grpc.UnaryStreamMultiCallable[_retrieval_pb2.WatchCatalogChangesRequest, _retrieval_pb2.CatalogChange]
+    """Follow catalog changes (stock and price) as they are applied, so callers holding
+    answers about products (the orchestrator's semantic cache) can drop stale ones.
+    """
 
 @_typing.type_check_only
 class RetrievalServiceAsyncStub(RetrievalServiceStub):
@@ -48,6 +52,10 @@ class RetrievalServiceAsyncStub(RetrievalServiceStub):
     Embed: _aio.UnaryUnaryMultiCallable[_retrieval_pb2.EmbedRequest, _retrieval_pb2.EmbedResponse]  # type: ignore[assignment]
     """Embed a query once so the caller can use the vector for its semantic cache and
     pass it back to Search, instead of embedding twice.
+    """
+    WatchCatalogChanges: _aio.UnaryStreamMultiCallable[_retrieval_pb2.WatchCatalogChangesRequest, _retrieval_pb2.CatalogChange]  # type: ignore[assignment]
+    """Follow catalog changes (stock and price) as they are applied, so callers holding
+    answers about products (the orchestrator's semantic cache) can drop stale ones.
     """
 
 class RetrievalServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -74,6 +82,16 @@ class RetrievalServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_retrieval_pb2.EmbedResponse, _abc.Awaitable[_retrieval_pb2.EmbedResponse]]:
         """Embed a query once so the caller can use the vector for its semantic cache and
         pass it back to Search, instead of embedding twice.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchCatalogChanges(
+        self,
+        request: _retrieval_pb2.WatchCatalogChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_retrieval_pb2.CatalogChange], _abc.AsyncIterator[_retrieval_pb2.CatalogChange]]:
+        """Follow catalog changes (stock and price) as they are applied, so callers holding
+        answers about products (the orchestrator's semantic cache) can drop stale ones.
         """
 
 def add_RetrievalServiceServicer_to_server(servicer: RetrievalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
