@@ -424,7 +424,7 @@ async def latency(url: str, host: str, port: int, pairs: list[dict[str, Any]], e
         out["ratios_vs_ours_semantic"]["tag_prefilter_cost"] = {
             "p50": pair_ratios(per_rep["ours_semantic"]["p50"], per_rep["ours_knn_no_tags"]["p50"]),
             "p95": pair_ratios(per_rep["ours_semantic"]["p95"], per_rep["ours_knn_no_tags"]["p95"])}
-        out["indexes"] = {"ours": "HNSW (M 16, EF_CONSTRUCTION 200, EF_RUNTIME 64), TAG pre-filter",
+        out["indexes"] = {"ours": "HNSW (M 16, EF_CONSTRUCTION 200, EF_RUNTIME 64), TAG pre-filter, HYBRID_POLICY BATCHES",
                           "redisvl": "FLAT (SemanticCache's schema)", "gptcache": "FLAT (its Redis vector store)"}
     finally:
         await ours.close()
