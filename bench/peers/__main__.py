@@ -34,7 +34,7 @@ from tqdm import tqdm
 from bench.peers.report import REPO
 
 # Run in this order; the lead adds "cache_peers" and "vector_peers" at merge.
-SUITES: list[str] = ["grpc_vs_rest", "mesh_vs_monolith", "load"]
+SUITES: list[str] = ["grpc_vs_rest", "mesh_vs_monolith", "load", "cache_peers", "vector_peers"]
 
 RESULTS = REPO / "bench" / "results" / "peers.json"
 MARKDOWN = REPO / "BENCHMARKS.md"
