@@ -205,6 +205,29 @@ def choose_threshold(confidence: npt.NDArray[np.float64], correct: npt.NDArray[n
     return 1.0
 
 
+def learning_curve(train: Sequence[Example], c: float, scale: float) -> dict[str, float]:
+    """Grouped-CV accuracy of the fusion head with 25/50/75/100 % of each fold's training
+    families: how much more data would buy (the README quotes it)."""
+    texts = [e.text for e in train]
+    y = np.asarray([e.intent for e in train])
+    groups = np.asarray([e.family for e in train])
+    embeddings = embed(texts)
+    rng = np.random.default_rng(0)
+    out: dict[str, float] = {}
+    for fraction in (0.25, 0.5, 0.75, 1.0):
+        correct: list[bool] = []
+        for fit_idx, val_idx in GroupKFold(n_splits=FOLDS).split(texts, y, groups):
+            families = sorted(set(groups[fit_idx]))
+            keep = set(rng.permutation(families)[: round(fraction * len(families))])
+            fit_idx = np.asarray([i for i in fit_idx if groups[i] in keep])
+            pipe, clf = fit_fusion([texts[i] for i in fit_idx], y[fit_idx], embeddings[fit_idx], c, scale)
+            val = fusion_features(pipe.named_steps["features"], [texts[i] for i in val_idx], embeddings[val_idx], scale)
+            correct.extend(clf.predict(val) == y[val_idx])
+        out[str(fraction)] = round(float(np.mean(correct)), 4)
+        print(f"{fraction:.0%} of the training families: grouped-CV accuracy {out[str(fraction)]:.4f}", file=sys.stderr)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", type=Path, default=DATA_DIR / "intents.jsonl")
@@ -217,7 +240,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fallback-max-confident-error", type=float, default=0.05,
                         help="the same budget for the text head, used only without an embedding")
     parser.add_argument("--no-fusion", action="store_true", help="text head only (no embedding needed)")
+    parser.add_argument("--learning-curve", action="store_true",
+                        help="only print the fusion head's grouped-CV learning curve (writes no model)")
     args = parser.parse_args(argv)
+    if args.learning_curve:
+        train_split = [e for e in load_examples(args.dataset) if e.split == "train"]
+        c, scale = FUSION_GRID[1]
+        print(json.dumps(learning_curve(train_split, c, scale)))
+        return 0
 
     raw = args.dataset.read_bytes()
     train = [e for e in load_examples(args.dataset) if e.split == "train"]
