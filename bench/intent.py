@@ -42,6 +42,7 @@ from mangaassist.devtools.cluster import Cluster
 from mangaassist.intent.config import DATA_DIR, DEFAULT_MODEL_PATH
 from mangaassist.intent.entities import extract
 from mangaassist.intent.model import Example, IntentModel, load_examples
+from mangaassist.intent.routing import HANDLING_GROUPS, handling_confidence
 from mangaassist.intent.service import IntentServicer
 from mangaassist.intent.train import EMBEDDER, embed
 from mangaassist.proto.intent.v1 import intent_pb2, intent_pb2_grpc
@@ -96,7 +97,11 @@ def evaluate(
     y = [e.intent for e in test]
     p = [x.intent for x in preds]
     conf = np.array([x.confidence for x in preds])
+    # Abstention as the service decides it: on the probability of the top intent's handling.
+    handling = np.array([handling_confidence(x.ranked()) for x in preds])
     correct = np.array([a == b for a, b in zip(y, p, strict=True)])
+    same_handling = np.array([a == b or any(a in g and b in g for g in HANDLING_GROUPS)
+                              for a, b in zip(y, p, strict=True)])
     labels = list(model.labels)
     by_lang = {}
     for lang in ("ja", "en", "mixed"):
@@ -106,7 +111,7 @@ def evaluate(
             "accuracy": float(correct[idx].mean()),
             "macro_f1": macro_f1([y[i] for i in idx], [p[i] for i in idx], labels),
         }
-    answered = conf >= threshold
+    answered = handling >= threshold
     by_batch = {}
     for batch in sorted(set(batches)):
         idx = [i for i, b in enumerate(batches) if b == batch]
@@ -119,10 +124,11 @@ def evaluate(
         }
     curve = []
     for t in CURVE:
-        a = conf >= t
+        a = handling >= t
         curve.append({"threshold": t, "coverage": float(a.mean()),
                       "answered_accuracy": float(correct[a].mean()) if a.any() else float("nan"),
-                      "confident_wrong": float((a & ~correct).mean())})
+                      "confident_wrong": float((a & ~correct).mean()),
+                      "confident_wrong_handling": float((a & ~same_handling).mean())})
     confusion = {t: dict(Counter(b for a, b in zip(y, p, strict=True) if a == t)) for t in labels}
     return {
         "n": len(test),
@@ -138,6 +144,7 @@ def evaluate(
         "coverage": float(answered.mean()),
         "answered_accuracy": float(correct[answered].mean()) if answered.any() else float("nan"),
         "confident_wrong": float((answered & ~correct).mean()),
+        "confident_wrong_handling": float((answered & ~same_handling).mean()),
         "abstained_accuracy": float(correct[~answered].mean()) if (~answered).any() else float("nan"),
         "curve": curve,
     }
@@ -235,13 +242,14 @@ def print_quality(name: str, q: dict[str, Any]) -> None:
     print(f"\nCalibration: ECE {q['ece']:.3f} (15 bins, temperature {q['temperature']:.3f})")
     print(f"Abstention at the shipped threshold {q['threshold']:.3f}: coverage {q['coverage']:.3f}, "
           f"accuracy of answered {q['answered_accuracy']:.3f}, confident-but-wrong {q['confident_wrong']:.3f} "
-          f"of all messages, accuracy of abstained {q['abstained_accuracy']:.3f}")
+          f"of all messages (wrong handling: {q['confident_wrong_handling']:.3f}), "
+          f"accuracy of abstained {q['abstained_accuracy']:.3f}")
     for batch, m in q["by_batch"].items():
         print(f"  batch {batch}: coverage {m['coverage']:.3f}, confident-but-wrong {m['confident_wrong']:.3f}")
-    print("\n| threshold | coverage | answered accuracy | confident-but-wrong |\n|---:|---:|---:|---:|")
+    print("\n| threshold | coverage | answered accuracy | confident-but-wrong | wrong handling |\n|---:|---:|---:|---:|---:|")
     for row in q["curve"]:
         print(f"| {row['threshold']:.2f} | {row['coverage']:.3f} | {row['answered_accuracy']:.3f} | "
-              f"{row['confident_wrong']:.3f} |")
+              f"{row['confident_wrong']:.3f} | {row['confident_wrong_handling']:.3f} |")
     print("\n| intent | precision | recall | F1 | n |\n|---|---:|---:|---:|---:|")
     for label, m in q["per_intent"].items():
         print(f"| {label} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")

@@ -1,5 +1,7 @@
 """Routing is data: base routes per intent, upgrades on features, abstention."""
 
+import pytest
+
 from mangaassist.common.vocabulary import INTENTS
 from mangaassist.intent.routing import BASE_ROUTES, HAIKU, NONE, SONNET, decide, extract_features
 
@@ -31,3 +33,14 @@ def test_long_conversation_upgrades_product_intents_only() -> None:
 def test_abstention_asks_instead_of_guessing() -> None:
     decision = decide("product_search", [], True)
     assert decision.route == NONE and "abstain" in decision.features and decision.reason
+
+
+def test_abstention_weighs_the_handling_not_one_intent_in_it() -> None:
+    from mangaassist.intent.routing import handling_confidence
+
+    # Unsure which product intent, sure it is a product question: answer it (search + model).
+    split = [("product_search", 0.5), ("product_question", 0.45), ("greeting", 0.05)]
+    assert handling_confidence(split) == pytest.approx(0.95)
+    # Intents with handlers of their own count alone.
+    assert handling_confidence([("greeting", 0.6), ("product_search", 0.4)]) == pytest.approx(0.6)
+    assert handling_confidence([("shipping_info", 0.5), ("return_refund", 0.5)]) == pytest.approx(0.5)

@@ -34,6 +34,22 @@ BASE_ROUTES: dict[str, RouteValue] = {
 }
 
 
+# Intents the orchestrator handles the same way (search the catalog, answer grounded in
+# the results): telling them apart decides the wording, never the action, so abstention
+# weighs the probability of the handling, not of one intent in it.
+HANDLING_GROUPS: tuple[frozenset[str], ...] = (frozenset(PRODUCT_INTENTS),)
+
+
+def handling_confidence(ranked: list[tuple[str, float]]) -> float:
+    """Probability that the top intent's *handling* is right: the top intent's own
+    probability, or its group's total when it shares a handler with others."""
+    top, top_p = ranked[0]
+    for group in HANDLING_GROUPS:
+        if top in group:
+            return sum(p for intent, p in ranked if intent in group)
+    return top_p
+
+
 # Feature name → pattern over the NFKC-normalised, lower-cased message.
 FEATURE_PATTERNS: dict[str, re.Pattern[str]] = {
     "price_limit": re.compile(r"(\d[\d,]*\s*(円|yen|jpy))|([¥$]\s*\d)|(予算|以下|以内|under|below|cheaper|less than|budget)"),

@@ -13,7 +13,7 @@ from mangaassist.common.errors import invalid_argument
 from mangaassist.common.language import detect_language
 from mangaassist.intent.entities import Entities, extract
 from mangaassist.intent.model import IntentModel
-from mangaassist.intent.routing import ROUTE_NAMES, decide, extract_features
+from mangaassist.intent.routing import ROUTE_NAMES, decide, extract_features, handling_confidence
 from mangaassist.proto.intent.v1 import intent_pb2, intent_pb2_grpc
 
 
@@ -61,7 +61,7 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
         prediction = self._model.predict(text, embedding)
         intent, confidence = prediction.intent, prediction.confidence
         threshold = prediction.threshold if self._override is None else self._override
-        abstained = confidence < threshold
+        abstained = handling_confidence(prediction.ranked()) < threshold
         features = extract_features(text, request.context.turn_count)
         routing = decide(intent, features, abstained)
         language = request.language_hint or detect_language(text)
