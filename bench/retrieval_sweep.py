@@ -1,0 +1,168 @@
+"""HNSW parameter sweep: M × efConstruction × efSearch on a synthetic catalog, recall vs latency.
+
+``python -m bench.retrieval_sweep --size 1000000 --m 32,48 --ef-construction 200 \
+    --ef-search 128,256,512 --out bench/results/retrieval-sweep-1m.json``
+
+For each (M, efConstruction) the faiss graph is built once (timed, memory reported) and
+saved under ``--graph-dir`` (so a rerun or a wider efSearch list does not rebuild a 1M
+graph); each efSearch then answers the same 40 real query embeddings × the benchmark's
+five filters through ``PlannedStore`` (the service's planner: exact for selective filters,
+HNSW with the in-graph filter otherwise). Recall@5 is against exact filtered search,
+computed once per query and filter. The chosen setting is the one with the lowest worst
+per-filter p95 among those whose *minimum* per-filter recall@5 reaches the goal (0.95).
+The load average is recorded before and after, because the box is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from bench.retrieval import FILTERS, QUERIES, exact_numpy, pct, rss_mb
+from mangaassist.retrieval.config import RetrievalSettings
+from mangaassist.retrieval.embedder import make_embedder
+from mangaassist.retrieval.engine import build_index
+from mangaassist.retrieval.store import HnswIndex, PlannedStore
+from mangaassist.retrieval.synthetic import generate, vectors
+
+RECALL_GOAL = 0.95
+
+
+def ints(text: str) -> list[int]:
+    return [int(s) for s in text.split(",") if s]
+
+
+def loadavg() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def graph(vecs: np.ndarray, m: int, ef_construction: int, folder: Path | None, threads: int) -> tuple[HnswIndex, float, bool]:
+    """The graph for these parameters: loaded from ``folder`` when saved before, else built (and saved)."""
+    import faiss
+
+    path = None if folder is None else folder / f"hnsw-n{vecs.shape[0]}-m{m}-efc{ef_construction}.faiss"
+    if path is not None and path.exists():
+        t0 = time.perf_counter()
+        index = HnswIndex.load(str(path))
+        return index, time.perf_counter() - t0, True
+    faiss.omp_set_num_threads(threads)
+    t0 = time.perf_counter()
+    index = HnswIndex.build(vecs, m=m, ef_construction=ef_construction)
+    seconds = time.perf_counter() - t0
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        index.save(str(path))
+    return index, seconds, False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--m", type=ints, default=[16, 32, 48])
+    parser.add_argument("--ef-construction", type=ints, default=[80, 200])
+    parser.add_argument("--ef-search", type=ints, default=[64, 128, 256, 512])
+    parser.add_argument("--threads", type=int, default=2, help="faiss threads for the build (search uses one)")
+    parser.add_argument("--graph-dir", type=Path, default=Path(".cache/bench-hnsw"),
+                        help="where built graphs are kept between runs ('' to keep none)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    out_path: Path = args.out or Path(__file__).parent / "results" / f"retrieval-sweep-{args.size}.json"
+    graph_dir: Path | None = args.graph_dir if str(args.graph_dir) else None
+    settings = RetrievalSettings()
+    threadpool_limits(1, user_api="blas")
+    embedder = make_embedder(settings.embedder)
+    real = build_index(settings.catalog_path, embedder, settings.index_dir, hnsw=False)
+    query_vecs = np.array([embedder.embed_query(q) for q in QUERIES], dtype=np.float32)
+
+    t0 = time.perf_counter()
+    catalog = generate(args.size)
+    vecs = vectors(catalog, real.vectors)
+    columns = catalog.columns()
+    print(f"{args.size} documents generated in {time.perf_counter() - t0:.1f} s")
+    exact_store = PlannedStore(columns, vecs)
+    truth = {label: [exact_numpy(exact_store, vecs, q, 5, f) for q in query_vecs] for label, f in FILTERS}
+
+    result: dict[str, Any] = {
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
+        "python": platform.python_version(), "cores": os.cpu_count(), "documents": args.size,
+        "queries": len(QUERIES), "filters": [label for label, _ in FILTERS], "recall_goal": RECALL_GOAL,
+        "load_average_start": loadavg(), "builds": [],
+    }
+    print(f"{'M':>3} {'efC':>4} {'build s':>8} {'efS':>5} {'min recall':>10} {'mean recall':>11} "
+          f"{'worst p50':>9} {'worst p95':>9} {'all p95':>8}")
+    for m in args.m:
+        for efc in args.ef_construction:
+            gc.collect()
+            rss0 = rss_mb()
+            hnsw, seconds, loaded = graph(vecs, m, efc, graph_dir, args.threads)
+            build: dict[str, Any] = {"M": m, "ef_construction": efc, "build_s": None if loaded else round(seconds, 1),
+                                     "loaded_from_disk": loaded, "rss_hnsw_mb": round(rss_mb() - rss0, 1),
+                                     "graph_links_mb": round(int(hnsw.index.hnsw.neighbors.size()) * 4 / 2**20, 1),
+                                     "load_average": loadavg(), "ef_search": []}
+            store = PlannedStore(columns, vecs, hnsw=hnsw)
+            import faiss
+
+            faiss.omp_set_num_threads(1)
+            for ef in args.ef_search:
+                hnsw.ef_search = ef
+                per_filter: dict[str, Any] = {}
+                every: list[float] = []
+                for label, f in FILTERS:
+                    times: list[float] = []
+                    recall: list[float] = []
+                    plans: dict[str, int] = {}
+                    for q, want in zip(query_vecs, truth[label], strict=True):
+                        t = time.perf_counter()
+                        got = store.search(q, 5, f)
+                        times.append((time.perf_counter() - t) * 1000)
+                        plans[got.plan] = plans.get(got.plan, 0) + 1
+                        if want:
+                            recall.append(len({r for r, _ in got.hits} & set(want)) / len(want))
+                    every += times
+                    per_filter[label] = {"plans": plans, "p50_ms": pct(times, 50), "p95_ms": pct(times, 95),
+                                         "recall_at_5": round(float(np.mean(recall)), 4)}
+                row = {"ef_search": ef, "filters": per_filter,
+                       "min_recall_at_5": min(v["recall_at_5"] for v in per_filter.values()),
+                       "mean_recall_at_5": round(float(np.mean([v["recall_at_5"] for v in per_filter.values()])), 4),
+                       "worst_p50_ms": max(v["p50_ms"] for v in per_filter.values()),
+                       "worst_p95_ms": max(v["p95_ms"] for v in per_filter.values()),
+                       "all_p95_ms": pct(every, 95)}
+                build["ef_search"].append(row)
+                print(f"{m:>3} {efc:>4} {build['build_s']!s:>8} {ef:>5} {row['min_recall_at_5']:>10} "
+                      f"{row['mean_recall_at_5']:>11} {row['worst_p50_ms']:>9} {row['worst_p95_ms']:>9} "
+                      f"{row['all_p95_ms']:>8}", flush=True)
+            result["builds"].append(build)
+            del store, hnsw
+            result["load_average_end"] = loadavg()
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            out_path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    meeting = [(row["worst_p95_ms"], b["M"], b["ef_construction"], row["ef_search"], row["min_recall_at_5"])
+               for b in result["builds"] for row in b["ef_search"] if row["min_recall_at_5"] >= RECALL_GOAL]
+    if meeting:
+        p95, m, efc, ef, recall = min(meeting)
+        result["chosen"] = {"M": m, "ef_construction": efc, "ef_search": ef, "worst_p95_ms": p95,
+                            "min_recall_at_5": recall}
+        print(f"chosen: M {m}, efConstruction {efc}, efSearch {ef}: min recall@5 {recall}, worst p95 {p95} ms")
+    else:
+        result["chosen"] = None
+        print(f"no setting reached min recall@5 {RECALL_GOAL}")
+    result["load_average_end"] = loadavg()
+    out_path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {out_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
