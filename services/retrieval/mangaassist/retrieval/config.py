@@ -42,7 +42,7 @@ class RetrievalSettings(ServiceSettings):
     # Vector search: faiss HNSW graph, and the planner's switch to exact search on the filtered subset.
     hnsw: bool = True
     hnsw_m: int = Field(default=32, ge=4, le=128)
-    hnsw_ef_construction: int = Field(default=80, ge=8)
+    hnsw_ef_construction: int = Field(default=200, ge=8)
     ef_search: int = Field(default=256, ge=1)
     exact_max_rows: int = Field(default=4096, ge=0)
     exact_max_fraction: float = Field(default=0.08, ge=0, le=1)

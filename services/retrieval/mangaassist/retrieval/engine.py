@@ -44,7 +44,7 @@ STRONG_NAME = 0.8
 DENSE_POOL = 30
 # faiss HNSW graph parameters (chosen by bench/retrieval_sweep.py; see the README).
 HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_CONSTRUCTION = 200
 
 
 @dataclass

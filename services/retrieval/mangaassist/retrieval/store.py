@@ -216,7 +216,7 @@ class HnswIndex:
         self.ef_search = ef_search
 
     @classmethod
-    def build(cls, vectors: np.ndarray, m: int = 32, ef_construction: int = 80, ef_search: int = 256) -> HnswIndex:
+    def build(cls, vectors: np.ndarray, m: int = 32, ef_construction: int = 200, ef_search: int = 256) -> HnswIndex:
         import faiss
 
         index = faiss.IndexHNSWFlat(vectors.shape[1], m, faiss.METRIC_INNER_PRODUCT)
