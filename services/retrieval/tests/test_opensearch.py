@@ -196,7 +196,7 @@ async def test_errors_deadlines_spans_and_stock_over_grpc(
     products, vectors, folder = catalog
     server, url = fake
     doc_rows, _ = edition_rows(products)
-    settings = RetrievalSettings(port=0, drain_grace_s=0.5, store="opensearch", opensearch_url=url,
+    settings = RetrievalSettings(port=0, drain_grace_s=0.5, store="opensearch", opensearch_endpoint=url,
                                  embedder="hashing", index_dir=folder, partition_by="language",
                                  opensearch_timeout_s=0.5, cache_entries=0)
     loader = make_client(settings.opensearch_config())

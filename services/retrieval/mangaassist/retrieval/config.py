@@ -53,7 +53,7 @@ class RetrievalSettings(ServiceSettings):
     cache_ttl_s: float = Field(default=300.0, gt=0)
 
     # OpenSearch backend (store=opensearch): Serverless (service aoss) or a managed domain (es).
-    opensearch_url: str | None = None
+    opensearch_endpoint: str | None = None
     opensearch_index: str = "manga-catalog"
     opensearch_auth: Literal["sigv4", "none"] = "sigv4"
     opensearch_service: Literal["aoss", "es"] = "aoss"
@@ -65,10 +65,10 @@ class RetrievalSettings(ServiceSettings):
     opensearch_shards: int | None = Field(default=None, ge=1)
 
     def opensearch_config(self) -> OpenSearchConfig:
-        if not self.opensearch_url:
-            raise ValueError("MANGAASSIST_RETRIEVAL_OPENSEARCH_URL is required with store=opensearch")
+        if not self.opensearch_endpoint:
+            raise ValueError("MANGAASSIST_RETRIEVAL_OPENSEARCH_ENDPOINT is required with store=opensearch")
         return OpenSearchConfig(
-            url=self.opensearch_url, index=self.opensearch_index, auth=self.opensearch_auth,
+            url=self.opensearch_endpoint, index=self.opensearch_index, auth=self.opensearch_auth,
             service=self.opensearch_service, region=self.aws_region, pool_size=self.opensearch_pool_size,
             timeout_s=self.opensearch_timeout_s, engine=self.opensearch_engine,
             space_type=self.opensearch_space_type, m=self.hnsw_m, ef_construction=self.hnsw_ef_construction,
