@@ -23,6 +23,7 @@ import os
 import platform
 import subprocess
 import time
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,28 @@ def rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cached_graph(vecs: np.ndarray, m: int, ef_construction: int, folder: Path | None, threads: int,
+                 tag: str = "") -> tuple[HnswIndex, float, bool]:
+    """The graph for these vectors and parameters: loaded from ``folder`` when saved there before,
+    else built with ``threads`` faiss threads (and saved). Returns (graph, seconds, loaded)."""
+    import faiss
+
+    name = f"hnsw-n{vecs.shape[0]}-m{m}-efc{ef_construction}{'-' + tag if tag else ''}.faiss"
+    path = None if folder is None else folder / name
+    if path is not None and path.exists():
+        t0 = time.perf_counter()
+        index = HnswIndex.load(str(path))
+        return index, time.perf_counter() - t0, True
+    faiss.omp_set_num_threads(threads)
+    t0 = time.perf_counter()
+    index = HnswIndex.build(vecs, m=m, ef_construction=ef_construction)
+    seconds = time.perf_counter() - t0
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        index.save(str(path))
+    return index, seconds, False
 
 
 def exact_numpy(store: PlannedStore, vecs: np.ndarray, query: np.ndarray, k: int, f: Filters) -> list[int]:
@@ -157,7 +180,7 @@ def real_catalog(index: CatalogIndex) -> dict[str, Any]:
 
 
 def synthetic(n: int, anchors: np.ndarray, query_vecs: np.ndarray, ef_search: int, m: int, ef_construction: int,
-              k: int = 5, partition_by: str | None = None) -> dict[str, Any]:
+              k: int = 5, partition_by: str | None = None, graph_dir: Path | None = None) -> dict[str, Any]:
     gc.collect()
     rss0 = rss_mb()
     t0 = time.perf_counter()
@@ -165,26 +188,29 @@ def synthetic(n: int, anchors: np.ndarray, query_vecs: np.ndarray, ef_search: in
     vecs = vectors(catalog, anchors)
     gen_s = time.perf_counter() - t0
     rss1 = rss_mb()
-    t0 = time.perf_counter()
-    with threadpool_limits(2):
-        import faiss
+    import faiss
 
-        faiss.omp_set_num_threads(2)
-        hnsw = HnswIndex.build(vecs, m=m, ef_construction=ef_construction, ef_search=ef_search)
-    build_s = time.perf_counter() - t0
+    with threadpool_limits(2):
+        hnsw, build_s, loaded = cached_graph(vecs, m, ef_construction, graph_dir, 2)
+    hnsw.ef_search = ef_search
     rss2 = rss_mb()
     store = PlannedStore(catalog.columns(), vecs, hnsw=hnsw)
     parted: PartitionedStore | None = None
     part_build_s = None
     if partition_by is not None:
         # The same vectors split by the routing key, one graph per partition (the shard-routing analogue).
-        t0 = time.perf_counter()
+        part_build_s = 0.0
+
+        def part_graph(v: np.ndarray) -> HnswIndex:
+            nonlocal part_build_s
+            g, seconds, was_loaded = cached_graph(v, m, ef_construction, graph_dir, 2,
+                                                  tag=f"{partition_by}-{zlib.crc32(v[:64].tobytes()):08x}")
+            part_build_s += 0.0 if was_loaded else seconds
+            g.ef_search = ef_search
+            return g
+
         with threadpool_limits(2):
-            faiss.omp_set_num_threads(2)
-            parted = PartitionedStore(catalog.columns(), vecs, np.arange(n), partition_by,
-                                      lambda v: HnswIndex.build(v, m=m, ef_construction=ef_construction,
-                                                                ef_search=ef_search))
-        part_build_s = time.perf_counter() - t0
+            parted = PartitionedStore(catalog.columns(), vecs, np.arange(n), partition_by, part_graph)
     rows: dict[str, dict[str, Any]] = {}
     with threadpool_limits(1, user_api="blas"):
         faiss.omp_set_num_threads(1)
@@ -234,7 +260,7 @@ def synthetic(n: int, anchors: np.ndarray, query_vecs: np.ndarray, ef_search: in
     return {
         "documents": n, "series": int(catalog.series[-1]) + 1, "dim": int(vecs.shape[1]),
         "hnsw": {"M": m, "ef_construction": ef_construction, "ef_search": ef_search},
-        "generate_s": round(gen_s, 1), "build_s": round(build_s, 1),
+        "generate_s": round(gen_s, 1), "build_s": None if loaded else round(build_s, 1), "graph_loaded": loaded,
         "partition_by": partition_by, "partitioned_build_s": None if part_build_s is None else round(part_build_s, 1),
         "memory_mb": {"vectors": round(vecs.nbytes / 2**20, 1), "hnsw_graph_links": round(graph_bytes / 2**20, 1),
                       "rss_catalog_and_vectors": round(rss1 - rss0, 1), "rss_hnsw": round(rss2 - rss1, 1)},
@@ -249,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ef-search", type=int, default=RetrievalSettings().ef_search)
     parser.add_argument("--m", type=int, default=RetrievalSettings().hnsw_m)
     parser.add_argument("--ef-construction", type=int, default=RetrievalSettings().hnsw_ef_construction)
+    parser.add_argument("--graph-dir", type=Path, default=Path(".cache/bench-hnsw"),
+                        help="where built graphs are kept between runs (shared with retrieval_sweep; '' for none)")
     parser.add_argument("--partition-by", choices=["language", "demographic"], default=None,
                         help="also time a store partitioned by this key (one graph per value)")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -268,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     query_vecs = np.array([embedder.embed_query(q) for q in QUERIES], dtype=np.float32)
     for n in [int(s) for s in args.sizes.split(",") if s]:
         result["synthetic"].append(synthetic(n, index.vectors, query_vecs, args.ef_search, args.m,
-                                             args.ef_construction, partition_by=args.partition_by))
+                                             args.ef_construction, partition_by=args.partition_by,
+                                             graph_dir=args.graph_dir if str(args.graph_dir) else None))
         print_table(result)
         # Written after each size, so a long 1M run leaves the smaller sizes behind.
         out_path.parent.mkdir(parents=True, exist_ok=True)

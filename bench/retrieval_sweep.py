@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from bench.retrieval import FILTERS, QUERIES, exact_numpy, pct, rss_mb
+from bench.retrieval import FILTERS, QUERIES, cached_graph, exact_numpy, pct, rss_mb
 from mangaassist.retrieval.config import RetrievalSettings
 from mangaassist.retrieval.embedder import make_embedder
 from mangaassist.retrieval.engine import build_index
-from mangaassist.retrieval.store import HnswIndex, PlannedStore
+from mangaassist.retrieval.store import PlannedStore
 from mangaassist.retrieval.synthetic import generate, vectors
 
 RECALL_GOAL = 0.95
@@ -45,25 +45,6 @@ def ints(text: str) -> list[int]:
 
 def loadavg() -> float:
     return round(os.getloadavg()[0], 2)
-
-
-def graph(vecs: np.ndarray, m: int, ef_construction: int, folder: Path | None, threads: int) -> tuple[HnswIndex, float, bool]:
-    """The graph for these parameters: loaded from ``folder`` when saved before, else built (and saved)."""
-    import faiss
-
-    path = None if folder is None else folder / f"hnsw-n{vecs.shape[0]}-m{m}-efc{ef_construction}.faiss"
-    if path is not None and path.exists():
-        t0 = time.perf_counter()
-        index = HnswIndex.load(str(path))
-        return index, time.perf_counter() - t0, True
-    faiss.omp_set_num_threads(threads)
-    t0 = time.perf_counter()
-    index = HnswIndex.build(vecs, m=m, ef_construction=ef_construction)
-    seconds = time.perf_counter() - t0
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        index.save(str(path))
-    return index, seconds, False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         for efc in args.ef_construction:
             gc.collect()
             rss0 = rss_mb()
-            hnsw, seconds, loaded = graph(vecs, m, efc, graph_dir, args.threads)
+            hnsw, seconds, loaded = cached_graph(vecs, m, efc, graph_dir, args.threads)
             result["builds"].append({"M": m, "ef_construction": efc, "build_s": None if loaded else round(seconds, 1),
                                      "loaded_from_disk": loaded, "rss_hnsw_mb": round(rss_mb() - rss0, 1),
                                      "graph_links_mb": round(int(hnsw.index.hnsw.neighbors.size()) * 4 / 2**20, 1),
