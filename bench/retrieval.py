@@ -180,7 +180,8 @@ def real_catalog(index: CatalogIndex) -> dict[str, Any]:
 
 
 def synthetic(n: int, anchors: np.ndarray, query_vecs: np.ndarray, ef_search: int, m: int, ef_construction: int,
-              k: int = 5, partition_by: str | None = None, graph_dir: Path | None = None) -> dict[str, Any]:
+              k: int = 5, partition_by: str | None = None, graph_dir: Path | None = None,
+              filter_power: float = 1.0) -> dict[str, Any]:
     gc.collect()
     rss0 = rss_mb()
     t0 = time.perf_counter()
@@ -192,7 +193,7 @@ def synthetic(n: int, anchors: np.ndarray, query_vecs: np.ndarray, ef_search: in
 
     with threadpool_limits(2):
         hnsw, build_s, loaded = cached_graph(vecs, m, ef_construction, graph_dir, 2)
-    hnsw.ef_search = ef_search
+    hnsw.ef_search, hnsw.filter_power = ef_search, filter_power
     rss2 = rss_mb()
     store = PlannedStore(catalog.columns(), vecs, hnsw=hnsw)
     parted: PartitionedStore | None = None
@@ -206,7 +207,7 @@ def synthetic(n: int, anchors: np.ndarray, query_vecs: np.ndarray, ef_search: in
             g, seconds, was_loaded = cached_graph(v, m, ef_construction, graph_dir, 2,
                                                   tag=f"{partition_by}-{zlib.crc32(v[:64].tobytes()):08x}")
             part_build_s += 0.0 if was_loaded else seconds
-            g.ef_search = ef_search
+            g.ef_search, g.filter_power = ef_search, filter_power
             return g
 
         with threadpool_limits(2):
@@ -259,7 +260,7 @@ def synthetic(n: int, anchors: np.ndarray, query_vecs: np.ndarray, ef_search: in
     graph_bytes = int(hnsw.index.hnsw.neighbors.size()) * 4 + int(hnsw.index.hnsw.levels.size()) * 4
     return {
         "documents": n, "series": int(catalog.series[-1]) + 1, "dim": int(vecs.shape[1]),
-        "hnsw": {"M": m, "ef_construction": ef_construction, "ef_search": ef_search},
+        "hnsw": {"M": m, "ef_construction": ef_construction, "ef_search": ef_search, "filter_power": filter_power},
         "generate_s": round(gen_s, 1), "build_s": None if loaded else round(build_s, 1), "graph_loaded": loaded,
         "partition_by": partition_by, "partitioned_build_s": None if part_build_s is None else round(part_build_s, 1),
         "memory_mb": {"vectors": round(vecs.nbytes / 2**20, 1), "hnsw_graph_links": round(graph_bytes / 2**20, 1),
@@ -275,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ef-search", type=int, default=RetrievalSettings().ef_search)
     parser.add_argument("--m", type=int, default=RetrievalSettings().hnsw_m)
     parser.add_argument("--ef-construction", type=int, default=RetrievalSettings().hnsw_ef_construction)
+    parser.add_argument("--filter-power", type=float, default=RetrievalSettings().ef_filter_power)
     parser.add_argument("--graph-dir", type=Path, default=Path(".cache/bench-hnsw"),
                         help="where built graphs are kept between runs (shared with retrieval_sweep; '' for none)")
     parser.add_argument("--partition-by", choices=["language", "demographic"], default=None,
@@ -297,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     for n in [int(s) for s in args.sizes.split(",") if s]:
         result["synthetic"].append(synthetic(n, index.vectors, query_vecs, args.ef_search, args.m,
                                              args.ef_construction, partition_by=args.partition_by,
-                                             graph_dir=args.graph_dir if str(args.graph_dir) else None))
+                                             graph_dir=args.graph_dir if str(args.graph_dir) else None,
+                                             filter_power=args.filter_power))
         print_table(result)
         # Written after each size, so a long 1M run leaves the smaller sizes behind.
         out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ef-search", type=ints, default=[64, 128, 256, 512])
     parser.add_argument("--exact-max-fraction", type=lambda t: [float(x) for x in t.split(",") if x],
                         default=[0.08], help="planner: exact search when at most this share of rows match")
+    parser.add_argument("--filter-power", type=lambda t: [float(x) for x in t.split(",") if x], default=[1.0],
+                        help="filtered walks widen efSearch by (1.5/selectivity) ** power")
     parser.add_argument("--threads", type=int, default=2, help="faiss threads for the build (search uses one)")
     parser.add_argument("--graph-dir", type=Path, default=Path(".cache/bench-hnsw"),
                         help="where built graphs are kept between runs ('' to keep none)")
@@ -101,9 +103,9 @@ def main(argv: list[str] | None = None) -> int:
             for frac in args.exact_max_fraction:
                 stores[(m, efc, frac)] = PlannedStore(columns, vecs, hnsw=hnsw, exact_max_fraction=frac)
     faiss.omp_set_num_threads(1)
-    Combo = tuple[int, int, float, int]
-    combos: list[Combo] = [(m, efc, frac, ef) for m in args.m for efc in args.ef_construction
-                           for frac in args.exact_max_fraction for ef in args.ef_search]
+    Combo = tuple[int, int, float, int, float]
+    combos: list[Combo] = [(m, efc, frac, ef, power) for m in args.m for efc in args.ef_construction
+                           for frac in args.exact_max_fraction for ef in args.ef_search for power in args.filter_power]
     times: dict[Combo, dict[str, list[float]]] = {c: {label: [] for label, _ in FILTERS} for c in combos}
     recalls: dict[Combo, dict[str, list[float]]] = {c: {label: [] for label, _ in FILTERS} for c in combos}
     plans: dict[Combo, dict[str, dict[str, int]]] = {c: {label: {} for label, _ in FILTERS} for c in combos}
@@ -115,40 +117,42 @@ def main(argv: list[str] | None = None) -> int:
                 store = stores[c[:3]]
                 assert store.hnsw is not None
                 store.hnsw.ef_search = c[3]
+                store.hnsw.filter_power = c[4]
                 t = time.perf_counter()
                 got = store.search(q, 5, f)
                 times[c][label].append((time.perf_counter() - t) * 1000)
                 plans[c][label][got.plan] = plans[c][label].get(got.plan, 0) + 1
                 if want:
                     recalls[c][label].append(len({r for r, _ in got.hits} & set(want)) / len(want))
-    print(f"{'M':>3} {'efC':>4} {'exact≤':>6} {'efS':>5} {'min recall':>10} {'mean recall':>11} "
+    print(f"{'M':>3} {'efC':>4} {'exact≤':>6} {'efS':>5} {'pow':>4} {'min recall':>10} {'mean recall':>11} "
           f"{'worst p50':>9} {'worst p95':>9} {'all p95':>8}")
     for build in result["builds"]:
-        for frac, ef in [(frac, ef) for frac in args.exact_max_fraction for ef in args.ef_search]:
-            c = (build["M"], build["ef_construction"], frac, ef)
+        for frac, ef, power in [(frac, ef, power) for frac in args.exact_max_fraction for ef in args.ef_search
+                                for power in args.filter_power]:
+            c = (build["M"], build["ef_construction"], frac, ef, power)
             per_filter: dict[str, dict[str, Any]] = {label: {"plans": plans[c][label], "p50_ms": pct(times[c][label], 50),
                                   "p95_ms": pct(times[c][label], 95),
                                   "recall_at_5": round(float(np.mean(recalls[c][label])), 4)}
                           for label, _ in FILTERS}
             every = [t for label, _ in FILTERS for t in times[c][label]]
-            row = {"ef_search": ef, "exact_max_fraction": frac, "filters": per_filter,
+            row = {"ef_search": ef, "exact_max_fraction": frac, "filter_power": power, "filters": per_filter,
                    "min_recall_at_5": min(v["recall_at_5"] for v in per_filter.values()),
                    "mean_recall_at_5": round(float(np.mean([v["recall_at_5"] for v in per_filter.values()])), 4),
                    "worst_p50_ms": max(v["p50_ms"] for v in per_filter.values()),
                    "worst_p95_ms": max(v["p95_ms"] for v in per_filter.values()),
                    "all_p95_ms": pct(every, 95)}
             build["ef_search"].append(row)
-            print(f"{c[0]:>3} {c[1]:>4} {frac:>6} {ef:>5} {row['min_recall_at_5']:>10} {row['mean_recall_at_5']:>11} "
+            print(f"{c[0]:>3} {c[1]:>4} {frac:>6} {ef:>5} {power:>4} {row['min_recall_at_5']:>10} {row['mean_recall_at_5']:>11} "
                   f"{row['worst_p50_ms']:>9} {row['worst_p95_ms']:>9} {row['all_p95_ms']:>8}")
     meeting = [(row["worst_p95_ms"], b["M"], b["ef_construction"], row["exact_max_fraction"], row["ef_search"],
-                row["min_recall_at_5"])
+                row["filter_power"], row["min_recall_at_5"])
                for b in result["builds"] for row in b["ef_search"] if row["min_recall_at_5"] >= RECALL_GOAL]
     if meeting:
-        p95, m, efc, frac, ef, recall = min(meeting)
+        p95, m, efc, frac, ef, power, recall = min(meeting)
         result["chosen"] = {"M": m, "ef_construction": efc, "exact_max_fraction": frac, "ef_search": ef,
-                            "worst_p95_ms": p95, "min_recall_at_5": recall}
-        print(f"chosen: M {m}, efConstruction {efc}, exact ≤ {frac}, efSearch {ef}: min recall@5 {recall}, "
-              f"worst p95 {p95} ms")
+                            "filter_power": power, "worst_p95_ms": p95, "min_recall_at_5": recall}
+        print(f"chosen: M {m}, efConstruction {efc}, exact ≤ {frac}, efSearch {ef}, filter power {power}: "
+              f"min recall@5 {recall}, worst p95 {p95} ms")
     else:
         result["chosen"] = None
         print(f"no setting reached min recall@5 {RECALL_GOAL}")

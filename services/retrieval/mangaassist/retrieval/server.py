@@ -64,7 +64,7 @@ def open_index(settings: RetrievalSettings) -> CatalogIndex:
         index = loaded
         store_ = index.store
         if isinstance(store_, PlannedStore | PartitionedStore):
-            store_.set_ef_search(settings.ef_search)
+            store_.set_ef_search(settings.ef_search, settings.ef_filter_power)
     embedder.embed_query("warm-up")
     return index
 

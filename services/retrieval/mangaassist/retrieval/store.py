@@ -208,12 +208,13 @@ class ExactIndex:
 class HnswIndex:
     """faiss HNSW (inner product on normalised vectors) searched with an in-graph ID filter."""
 
-    def __init__(self, index: Any, ef_search: int) -> None:
+    def __init__(self, index: Any, ef_search: int, filter_power: float = 1.0) -> None:
         import faiss
 
         self._faiss = faiss
         self.index = index
         self.ef_search = ef_search
+        self.filter_power = filter_power
 
     @classmethod
     def build(cls, vectors: np.ndarray, m: int = 32, ef_construction: int = 200, ef_search: int = 256) -> HnswIndex:
@@ -238,9 +239,11 @@ class HnswIndex:
         faiss = self._faiss
         # ef must cover k, or the walk stops before k hits are found; under a filter only
         # a ``selectivity`` share of the visited nodes can be kept, so the walk widens by
-        # 1.5/selectivity (measured on 100k: 60 % match at ef 256 → recall@5 0.92,
-        # 427 → 0.945, 512 → 0.96, 1024 → 0.995).
-        ef = self.ef_search if row_mask is None else int(1.5 * self.ef_search / max(selectivity, 1e-6))
+        # (1.5/selectivity) ** filter_power: power 1 widens in proportion (what an M 32 /
+        # efConstruction 80 graph needed: 60 % match at ef 256 → recall@5 0.92, 512 → 0.96,
+        # 1024 → 0.995); a better-connected graph needs less (bench/retrieval_sweep.py).
+        widen = (1.5 / max(selectivity, 1e-6)) ** self.filter_power
+        ef = self.ef_search if row_mask is None else int(self.ef_search * widen)
         params = faiss.SearchParametersHNSW()
         params.efSearch = max(k, min(max_ef, ef))
         if row_mask is not None:
@@ -325,9 +328,11 @@ class PlannedStore:
         """The HNSW graph(s) to save, by partition value ("" when unpartitioned)."""
         return {"": self.hnsw} if self.hnsw is not None else {}
 
-    def set_ef_search(self, ef_search: int) -> None:
+    def set_ef_search(self, ef_search: int, filter_power: float | None = None) -> None:
         if self.hnsw is not None:
             self.hnsw.ef_search = ef_search
+            if filter_power is not None:
+                self.hnsw.filter_power = filter_power
 
 
 # Document fields a store can be partitioned by: categorical, and constant within a vector
@@ -407,9 +412,9 @@ class PartitionedStore:
     def graphs(self) -> dict[str, HnswIndex]:
         return {value: part.store.hnsw for value, part in self.parts.items() if part.store.hnsw is not None}
 
-    def set_ef_search(self, ef_search: int) -> None:
+    def set_ef_search(self, ef_search: int, filter_power: float | None = None) -> None:
         for part in self._part_list:
-            part.store.set_ef_search(ef_search)
+            part.store.set_ef_search(ef_search, filter_power)
 
     def route(self, filters: Filters) -> list[Partition]:
         """The partitions a query must touch: the one its filter names, else all of them."""
