@@ -9,7 +9,8 @@ graph); then every setting answers the same 40 real query embeddings × the benc
 five filters, interleaved query by query in a rotating order, through ``PlannedStore`` (the service's planner: exact for selective filters,
 HNSW with the in-graph filter otherwise). Recall@5 is against exact filtered search,
 computed once per query and filter. The chosen setting is the one with the lowest worst
-per-filter p95 among those whose *minimum* per-filter recall@5 reaches the goal (0.95).
+per-filter p95 among those whose *minimum* per-filter recall@5 reaches the goal (0.95) plus
+a 0.01 margin.
 The load average is recorded before and after, because the box is shared.
 """
 
@@ -37,6 +38,9 @@ from mangaassist.retrieval.store import PlannedStore
 from mangaassist.retrieval.synthetic import generate, vectors
 
 RECALL_GOAL = 0.95
+# Chosen settings must clear the goal with a margin: 40 queries × 5 filters is a small sample
+# (one more miss in one filter moves its recall by 0.005).
+RECALL_MARGIN = 0.01
 
 
 def ints(text: str) -> list[int]:
@@ -82,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
         "python": platform.python_version(), "cores": os.cpu_count(), "documents": args.size,
-        "queries": len(QUERIES), "filters": [label for label, _ in FILTERS], "recall_goal": RECALL_GOAL,
+        "queries": len(QUERIES), "filters": [label for label, _ in FILTERS], "recall_goal": RECALL_GOAL, "recall_margin": RECALL_MARGIN,
         "load_average_start": loadavg(), "builds": [],
     }
     # Build (or load) every graph first, then time all settings query by query in a rotating
@@ -146,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{row['worst_p50_ms']:>9} {row['worst_p95_ms']:>9} {row['all_p95_ms']:>8}")
     meeting = [(row["worst_p95_ms"], b["M"], b["ef_construction"], row["exact_max_fraction"], row["ef_search"],
                 row["filter_power"], row["min_recall_at_5"])
-               for b in result["builds"] for row in b["ef_search"] if row["min_recall_at_5"] >= RECALL_GOAL]
+               for b in result["builds"] for row in b["ef_search"] if row["min_recall_at_5"] >= RECALL_GOAL + RECALL_MARGIN]
     if meeting:
         p95, m, efc, frac, ef, power, recall = min(meeting)
         result["chosen"] = {"M": m, "ef_construction": efc, "exact_max_fraction": frac, "ef_search": ef,
@@ -155,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
               f"min recall@5 {recall}, worst p95 {p95} ms")
     else:
         result["chosen"] = None
-        print(f"no setting reached min recall@5 {RECALL_GOAL}")
+        print(f"no setting reached min recall@5 {RECALL_GOAL} + {RECALL_MARGIN}")
     result["load_average_end"] = loadavg()
     out_path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {out_path}")

@@ -43,9 +43,9 @@ class RetrievalSettings(ServiceSettings):
     hnsw: bool = True
     hnsw_m: int = Field(default=32, ge=4, le=128)
     hnsw_ef_construction: int = Field(default=200, ge=8)
-    ef_search: int = Field(default=256, ge=1)
+    ef_search: int = Field(default=192, ge=1)
     # How much a filtered graph walk widens efSearch: ef × (1.5 / selectivity) ** power.
-    ef_filter_power: float = Field(default=1.0, ge=0, le=1)
+    ef_filter_power: float = Field(default=0.5, ge=0, le=1)
     exact_max_rows: int = Field(default=4096, ge=0)
     exact_max_fraction: float = Field(default=0.08, ge=0, le=1)
     # Fuse name (title / author / volume) and tag matches with the vector ranking.
