@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--m", type=int, default=RetrievalSettings().hnsw_m)
     parser.add_argument("--ef-construction", type=int, default=RetrievalSettings().hnsw_ef_construction)
     parser.add_argument("--filter-power", type=float, default=RetrievalSettings().ef_filter_power)
-    parser.add_argument("--graph-dir", type=Path, default=Path(".cache/bench-hnsw"),
+    parser.add_argument("--graph-dir", default=".cache/bench-hnsw",
                         help="where built graphs are kept between runs (shared with retrieval_sweep; '' for none)")
     parser.add_argument("--partition-by", choices=["language", "demographic"], default=None,
                         help="also time a store partitioned by this key (one graph per value)")
@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in [int(s) for s in args.sizes.split(",") if s]:
         result["synthetic"].append(synthetic(n, index.vectors, query_vecs, args.ef_search, args.m,
                                              args.ef_construction, partition_by=args.partition_by,
-                                             graph_dir=args.graph_dir if str(args.graph_dir) else None,
+                                             graph_dir=Path(args.graph_dir) if args.graph_dir else None,
                                              filter_power=args.filter_power))
         print_table(result)
         # Written after each size, so a long 1M run leaves the smaller sizes behind.

@@ -62,12 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--filter-power", type=lambda t: [float(x) for x in t.split(",") if x], default=[1.0],
                         help="filtered walks widen efSearch by (1.5/selectivity) ** power")
     parser.add_argument("--threads", type=int, default=2, help="faiss threads for the build (search uses one)")
-    parser.add_argument("--graph-dir", type=Path, default=Path(".cache/bench-hnsw"),
+    parser.add_argument("--graph-dir", default=".cache/bench-hnsw",
                         help="where built graphs are kept between runs ('' to keep none)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     out_path: Path = args.out or Path(__file__).parent / "results" / f"retrieval-sweep-{args.size}.json"
-    graph_dir: Path | None = args.graph_dir if str(args.graph_dir) else None
+    graph_dir: Path | None = Path(args.graph_dir) if args.graph_dir else None
     settings = RetrievalSettings()
     threadpool_limits(1, user_api="blas")
     embedder = make_embedder(settings.embedder)
