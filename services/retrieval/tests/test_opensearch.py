@@ -236,7 +236,16 @@ async def test_errors_deadlines_spans_and_stock_over_grpc(
         assert update["query"]["routing"] == "en" and set(update["body"]["doc"]) == {
             "price_jpy", "price_in_stock", "price_sold_out"}
         assert_signed(update)
+        # Refused (the role may only read): a clear status, and the row stays pending for the next sync.
+        server.mode = "forbidden"
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.UpdateStock(retrieval_pb2.UpdateStockRequest(asin=asin, stock_count=4), timeout=5)
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        server.mode = "ok"
+        server.requests.clear()
         await stub.UpdateStock(retrieval_pb2.UpdateStockRequest(asin=asin, stock_count=4), timeout=5)
+        assert [r["method"] for r in server.requests] == ["POST", "POST"]  # lookup + update of the one row
+        assert server.requests[1]["body"]["doc"]["price_in_stock"]
 
         cases = [("throttle", grpc.StatusCode.RESOURCE_EXHAUSTED, "throttling", 2),
                  ("unavailable", grpc.StatusCode.UNAVAILABLE, "503", 2),

@@ -261,8 +261,8 @@ class OpenSearchStore:
 
     async def sync_stock(self) -> int:
         """Send the changed rows' stock fields (partial updates); returns how many rows were updated."""
-        rows, self._dirty = sorted(self._dirty), set()
-        for row in rows:
+        rows = sorted(self._dirty)
+        for row in rows:  # a row leaves the pending set only once OpenSearch took it (a failure is retried next time)
             docs = self.rowmap.docs(row)
             key = self.products[docs.start]["edition_key"]
             routing = self._routing(docs.start)
@@ -270,6 +270,7 @@ class OpenSearchStore:
             params = {"routing": routing} if routing is not None else {}
             await self._call("update", index=self.config.index, id=doc_id,
                              body={"doc": stock_fields(self.products, docs)}, params=params)
+            self._dirty.discard(row)
         return len(rows)
 
     async def _aoss_id(self, key: str, routing: str | None) -> str:
