@@ -23,6 +23,7 @@ import os
 import platform
 import subprocess
 import time
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from mangaassist.retrieval.config import RetrievalSettings
 from mangaassist.retrieval.embedder import make_embedder
 from mangaassist.retrieval.engine import CatalogIndex, build_index
 from mangaassist.retrieval.service import DEFAULT_FIELDS, PRODUCT_FIELDS, VOLUME_FIELDS, RetrievalServicer
-from mangaassist.retrieval.store import Filters, HnswIndex, PlannedStore
+from mangaassist.retrieval.store import Filters, HnswIndex, PartitionedStore, PlannedStore
 from mangaassist.retrieval.synthetic import generate, vectors
 
 RESULTS = Path(__file__).parent / "results" / "retrieval.json"
@@ -66,6 +67,28 @@ def rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cached_graph(vecs: np.ndarray, m: int, ef_construction: int, folder: Path | None, threads: int,
+                 tag: str = "") -> tuple[HnswIndex, float, bool]:
+    """The graph for these vectors and parameters: loaded from ``folder`` when saved there before,
+    else built with ``threads`` faiss threads (and saved). Returns (graph, seconds, loaded)."""
+    import faiss
+
+    name = f"hnsw-n{vecs.shape[0]}-m{m}-efc{ef_construction}{'-' + tag if tag else ''}.faiss"
+    path = None if folder is None else folder / name
+    if path is not None and path.exists():
+        t0 = time.perf_counter()
+        index = HnswIndex.load(str(path))
+        return index, time.perf_counter() - t0, True
+    faiss.omp_set_num_threads(threads)
+    t0 = time.perf_counter()
+    index = HnswIndex.build(vecs, m=m, ef_construction=ef_construction)
+    seconds = time.perf_counter() - t0
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        index.save(str(path))
+    return index, seconds, False
 
 
 def exact_numpy(store: PlannedStore, vecs: np.ndarray, query: np.ndarray, k: int, f: Filters) -> list[int]:
@@ -157,7 +180,8 @@ def real_catalog(index: CatalogIndex) -> dict[str, Any]:
 
 
 def synthetic(n: int, anchors: np.ndarray, query_vecs: np.ndarray, ef_search: int, m: int, ef_construction: int,
-              k: int = 5) -> dict[str, Any]:
+              k: int = 5, partition_by: str | None = None, graph_dir: Path | None = None,
+              filter_power: float = 1.0) -> dict[str, Any]:
     gc.collect()
     rss0 = rss_mb()
     t0 = time.perf_counter()
@@ -165,35 +189,58 @@ def synthetic(n: int, anchors: np.ndarray, query_vecs: np.ndarray, ef_search: in
     vecs = vectors(catalog, anchors)
     gen_s = time.perf_counter() - t0
     rss1 = rss_mb()
-    t0 = time.perf_counter()
-    with threadpool_limits(2):
-        import faiss
+    import faiss
 
-        faiss.omp_set_num_threads(2)
-        hnsw = HnswIndex.build(vecs, m=m, ef_construction=ef_construction, ef_search=ef_search)
-    build_s = time.perf_counter() - t0
+    with threadpool_limits(2):
+        hnsw, build_s, loaded = cached_graph(vecs, m, ef_construction, graph_dir, 2)
+    hnsw.ef_search, hnsw.filter_power = ef_search, filter_power
     rss2 = rss_mb()
     store = PlannedStore(catalog.columns(), vecs, hnsw=hnsw)
+    parted: PartitionedStore | None = None
+    part_build_s = None
+    if partition_by is not None:
+        # The same vectors split by the routing key, one graph per partition (the shard-routing analogue).
+        part_build_s = 0.0
+
+        def part_graph(v: np.ndarray) -> HnswIndex:
+            nonlocal part_build_s
+            g, seconds, was_loaded = cached_graph(v, m, ef_construction, graph_dir, 2,
+                                                  tag=f"{partition_by}-{zlib.crc32(v[:64].tobytes()):08x}")
+            part_build_s += 0.0 if was_loaded else seconds
+            g.ef_search, g.filter_power = ef_search, filter_power
+            return g
+
+        with threadpool_limits(2):
+            parted = PartitionedStore(catalog.columns(), vecs, np.arange(n), partition_by, part_graph)
     rows: dict[str, dict[str, Any]] = {}
     with threadpool_limits(1, user_api="blas"):
         faiss.omp_set_num_threads(1)
         for label, f in FILTERS:
             exact_t: list[float] = []
             planned_t: list[float] = []
+            parted_t: list[float] = []
             recall: list[float] = []
+            parted_recall: list[float] = []
+            partition = ""
             plans: dict[str, int] = {}
             candidates = 0
             for i, q in enumerate(query_vecs):
-                # Interleave A/B; alternate which goes first.
-                order = ("exact", "planned") if i % 2 == 0 else ("planned", "exact")
-                for which in order:
+                # Interleave A/B(/C); rotate which goes first.
+                kinds = ["exact", "planned"] + (["partitioned"] if parted is not None else [])
+                for which in kinds[i % len(kinds):] + kinds[:i % len(kinds)]:
                     t = time.perf_counter()
                     if which == "exact":
                         want = exact_numpy(store, vecs, q, k, f)
                         exact_t.append((time.perf_counter() - t) * 1000)
-                    else:
+                    elif which == "planned":
                         got = store.search(q, k, f)
                         planned_t.append((time.perf_counter() - t) * 1000)
+                    elif parted is not None:
+                        routed = parted.search(q, k, f)
+                        parted_t.append((time.perf_counter() - t) * 1000)
+                        partition = routed.partition
+                if parted is not None and want:
+                    parted_recall.append(len({r for r, _ in routed.hits} & set(want)) / len(want))
                 plans[got.plan] = plans.get(got.plan, 0) + 1
                 candidates = got.candidates
                 if want:
@@ -204,13 +251,18 @@ def synthetic(n: int, anchors: np.ndarray, query_vecs: np.ndarray, ef_search: in
                 "planned_ms": {"p50": pct(planned_t, 50), "p95": pct(planned_t, 95)},
                 "recall_at_5": round(float(np.mean(recall)), 4) if recall else None,
             }
+            if parted is not None:
+                rows[label]["partitioned"] = {"partition": partition, "p50": pct(parted_t, 50),
+                                              "p95": pct(parted_t, 95),
+                                              "recall_at_5": round(float(np.mean(parted_recall)), 4)}
     all_planned = [r["planned_ms"]["p95"] for r in rows.values()]
     recalls = [r["recall_at_5"] for r in rows.values() if r["recall_at_5"] is not None]
     graph_bytes = int(hnsw.index.hnsw.neighbors.size()) * 4 + int(hnsw.index.hnsw.levels.size()) * 4
     return {
         "documents": n, "series": int(catalog.series[-1]) + 1, "dim": int(vecs.shape[1]),
-        "hnsw": {"M": m, "ef_construction": ef_construction, "ef_search": ef_search},
-        "generate_s": round(gen_s, 1), "build_s": round(build_s, 1),
+        "hnsw": {"M": m, "ef_construction": ef_construction, "ef_search": ef_search, "filter_power": filter_power},
+        "generate_s": round(gen_s, 1), "build_s": None if loaded else round(build_s, 1), "graph_loaded": loaded,
+        "partition_by": partition_by, "partitioned_build_s": None if part_build_s is None else round(part_build_s, 1),
         "memory_mb": {"vectors": round(vecs.nbytes / 2**20, 1), "hnsw_graph_links": round(graph_bytes / 2**20, 1),
                       "rss_catalog_and_vectors": round(rss1 - rss0, 1), "rss_hnsw": round(rss2 - rss1, 1)},
         "filters": rows, "worst_filter_planned_p95_ms": max(all_planned),
@@ -222,8 +274,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default=os.environ.get("BENCH_RETRIEVAL_SIZES", "100000"))
     parser.add_argument("--ef-search", type=int, default=RetrievalSettings().ef_search)
-    parser.add_argument("--m", type=int, default=32)
-    parser.add_argument("--ef-construction", type=int, default=80)
+    parser.add_argument("--m", type=int, default=RetrievalSettings().hnsw_m)
+    parser.add_argument("--ef-construction", type=int, default=RetrievalSettings().hnsw_ef_construction)
+    parser.add_argument("--filter-power", type=float, default=RetrievalSettings().ef_filter_power)
+    parser.add_argument("--graph-dir", default=".cache/bench-hnsw",
+                        help="where built graphs are kept between runs (shared with retrieval_sweep; '' for none)")
+    parser.add_argument("--partition-by", choices=["language", "demographic"], default=None,
+                        help="also time a store partitioned by this key (one graph per value)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     out_path: Path = args.out
@@ -241,7 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     query_vecs = np.array([embedder.embed_query(q) for q in QUERIES], dtype=np.float32)
     for n in [int(s) for s in args.sizes.split(",") if s]:
         result["synthetic"].append(synthetic(n, index.vectors, query_vecs, args.ef_search, args.m,
-                                             args.ef_construction))
+                                             args.ef_construction, partition_by=args.partition_by,
+                                             graph_dir=Path(args.graph_dir) if args.graph_dir else None,
+                                             filter_power=args.filter_power))
         print_table(result)
         # Written after each size, so a long 1M run leaves the smaller sizes behind.
         out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -273,6 +332,10 @@ def print_table(r: dict[str, Any]) -> None:
             print(f"  {label:34} {row['matching_docs']:>8} {plans:>22} {row['exact_numpy_ms']['p50']:>9} "
                   f"{row['exact_numpy_ms']['p95']:>9} {row['planned_ms']['p50']:>8} {row['planned_ms']['p95']:>8} "
                   f"{row['recall_at_5']!s:>8}")
+            if "partitioned" in row:
+                part = row["partitioned"]
+                print(f"  {'  partitioned (' + part['partition'] + ')':34} {'':>8} {'':>22} {'':>9} {'':>9} "
+                      f"{part['p50']:>8} {part['p95']:>8} {part['recall_at_5']!s:>8}")
 
 
 if __name__ == "__main__":

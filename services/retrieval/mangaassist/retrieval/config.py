@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from mangaassist.common.settings import ServiceSettings
+from mangaassist.retrieval.opensearch import OpenSearchConfig
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -33,9 +34,18 @@ class RetrievalSettings(ServiceSettings):
     default_k: int = Field(default=5, ge=1, le=100)
     max_k: int = Field(default=100, ge=1, le=100)
     max_query_chars: int = 2000
+    # Where the vectors are searched: the embedded faiss store, or an OpenSearch k-NN index.
+    store: Literal["embedded", "opensearch"] = "embedded"
+    # Partition (shard-routing) key: a query filtered on it touches one partition (embedded) or
+    # is sent with routing=<value> (OpenSearch, where rows are indexed with that routing).
+    partition_by: Literal["language", "demographic"] | None = None
     # Vector search: faiss HNSW graph, and the planner's switch to exact search on the filtered subset.
     hnsw: bool = True
-    ef_search: int = Field(default=256, ge=1)
+    hnsw_m: int = Field(default=32, ge=4, le=128)
+    hnsw_ef_construction: int = Field(default=200, ge=8)
+    ef_search: int = Field(default=192, ge=1)
+    # How much a filtered graph walk widens efSearch: ef × (1.5 / selectivity) ** power.
+    ef_filter_power: float = Field(default=0.5, ge=0, le=1)
     exact_max_rows: int = Field(default=4096, ge=0)
     exact_max_fraction: float = Field(default=0.08, ge=0, le=1)
     # Fuse name (title / author / volume) and tag matches with the vector ranking.
@@ -43,6 +53,29 @@ class RetrievalSettings(ServiceSettings):
     # Query-result cache; 0 entries turns it off.
     cache_entries: int = Field(default=4096, ge=0)
     cache_ttl_s: float = Field(default=300.0, gt=0)
+
+    # OpenSearch backend (store=opensearch): Serverless (service aoss) or a managed domain (es).
+    opensearch_endpoint: str | None = None
+    opensearch_index: str = "manga-catalog"
+    opensearch_auth: Literal["sigv4", "none"] = "sigv4"
+    opensearch_service: Literal["aoss", "es"] = "aoss"
+    opensearch_pool_size: int = Field(default=20, ge=1)
+    opensearch_timeout_s: float = Field(default=5.0, gt=0)
+    opensearch_engine: Literal["faiss", "lucene"] = "faiss"
+    opensearch_space_type: Literal["innerproduct", "cosinesimil"] = "innerproduct"
+    opensearch_ef_search: int | None = Field(default=None, ge=1)
+    opensearch_shards: int | None = Field(default=None, ge=1)
+
+    def opensearch_config(self) -> OpenSearchConfig:
+        if not self.opensearch_endpoint:
+            raise ValueError("MANGAASSIST_RETRIEVAL_OPENSEARCH_ENDPOINT is required with store=opensearch")
+        return OpenSearchConfig(
+            url=self.opensearch_endpoint, index=self.opensearch_index, auth=self.opensearch_auth,
+            service=self.opensearch_service, region=self.aws_region, pool_size=self.opensearch_pool_size,
+            timeout_s=self.opensearch_timeout_s, engine=self.opensearch_engine,
+            space_type=self.opensearch_space_type, m=self.hnsw_m, ef_construction=self.hnsw_ef_construction,
+            ef_search=self.opensearch_ef_search, routing_key=self.partition_by, shards=self.opensearch_shards,
+        )
 
     def embedder_options(self) -> dict[str, Any]:
         if self.embedder == "titan":

