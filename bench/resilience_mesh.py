@@ -132,7 +132,7 @@ def main() -> None:
     # inference breaker and turn the next wave into fast failures instead of parked calls:
     # this run measures the bulkhead, so the inference breaker trips only on far more.
     env = {"MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE": "zero",
-           "MANGAASSIST_ORCHESTRATOR_BREAKERS": json.dumps({"inference": {"failure_threshold": 100_000}}),
+           "MANGAASSIST_ORCHESTRATOR_BREAKERS": json.dumps({"inference": {"failure_threshold": 100_000, "min_calls": 100_000}}),
            "MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index")}
     for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR"):
         env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
