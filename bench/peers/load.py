@@ -194,16 +194,31 @@ async def warm_up(url: str, progress: Callable[[str], None]) -> None:
     await asyncio.sleep(1.0)
 
 
-async def settle(status_url: str) -> float:
-    """Wait until the orchestrator is idle with every breaker closed; seconds waited."""
+async def settle(url: str, status_url: str) -> float:
+    """Wait until the orchestrator is idle with every breaker closed; seconds waited.
+
+    A breaker past its cooldown is half-open and closes only after probe calls succeed,
+    which an idle mesh never makes: then ask one fresh question (a recommendation and a
+    comparison in turn, so both the Haiku and the Sonnet path get probes) and look again.
+    """
     started = time.perf_counter()
-    async with aiohttp.ClientSession() as http:
+    probes = 0
+    async with aiohttp.ClientSession() as http, connect(url, compression=None, max_size=None) as ws:
         while time.perf_counter() - started < SETTLE_MAX_S:
             async with http.get(status_url) as resp:
                 status = await resp.json()
             idle = status["inflight_requests"] == 0 and status["postprocess"]["pending"] == 0
-            if idle and all(g["breaker"]["state"] == "closed" for g in status["guards"].values()):
+            states = [g["breaker"]["state"] for g in status["guards"].values()]
+            if idle and all(state == "closed" for state in states):
                 break
+            if idle and "half_open" in states:
+                probes += 1
+                text = (f"Recommend a fantasy manga, probe {probes}" if probes % 2
+                        else f"Which is better for a beginner, Naruto or Bleach? (probe {probes})")
+                await ws.send(orjson.dumps({"type": "query", "request_id": f"p{probes}", "text": text}).decode())
+                while orjson.loads(await ws.recv()).get("type") not in ("done", "error"):
+                    pass
+                continue
             await asyncio.sleep(0.5)
     return time.perf_counter() - started
 
@@ -215,7 +230,7 @@ async def measure(url: str, status_url: str, quick: bool, reps: int,
     runs: dict[str, list[dict[str, Any]]] = {str(n): [] for n in size["levels"]}
     for rep in range(reps):
         for n in size["levels"]:
-            waited = await settle(status_url)
+            waited = await settle(url, status_url)
             got = await level(url, n, size["questions_per_session"], SEED + 1000 * rep + n)
             got["settle_s"] = waited
             runs[str(n)].append(got)
