@@ -32,6 +32,7 @@ from typing import Any, Protocol, cast
 from tqdm import tqdm
 
 from bench.peers.report import REPO
+from bench.peers.stats import cpu_model
 
 # Run in this order; the lead adds "cache_peers" and "vector_peers" at merge.
 SUITES: list[str] = ["grpc_vs_rest", "mesh_vs_monolith", "load", "cache_peers", "vector_peers"]
@@ -58,15 +59,6 @@ def load_suite(name: str) -> Suite:
     module: ModuleType = importlib.import_module(f"bench.peers.{name}")
     return cast(Suite, module)
 
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def git_commit() -> dict[str, Any]:

@@ -35,6 +35,7 @@ import uvloop
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
+from bench.common import timed
 from bench.peers import stats
 from bench.peers.report import REPO, save_figure, table
 from mangaassist.bedrock_emulator.app import EmulatorSettings
@@ -185,9 +186,7 @@ async def warm_up(url: str, progress: Callable[[str], None]) -> None:
     async def ask_all(texts: list[str]) -> None:
         async with connect(url, compression=None, max_size=None) as ws:
             for i, text in enumerate(texts):
-                await ws.send(orjson.dumps({"type": "query", "request_id": f"w{i}", "text": text}).decode())
-                while orjson.loads(await ws.recv()).get("type") not in ("done", "error"):
-                    pass
+                await timed(ws, text, f"w{i}")
 
     await asyncio.gather(*(ask_all(POPULAR[i::4]) for i in range(4)))
     progress("warmed up")
@@ -215,9 +214,7 @@ async def settle(url: str, status_url: str) -> float:
                 probes += 1
                 text = (f"Recommend a fantasy manga, probe {probes}" if probes % 2
                         else f"Which is better for a beginner, Naruto or Bleach? (probe {probes})")
-                await ws.send(orjson.dumps({"type": "query", "request_id": f"p{probes}", "text": text}).decode())
-                while orjson.loads(await ws.recv()).get("type") not in ("done", "error"):
-                    pass
+                await timed(ws, text, f"p{probes}")
                 continue
             await asyncio.sleep(0.5)
     return time.perf_counter() - started

@@ -7,8 +7,11 @@ back to back) so slow drift of a shared machine cancels out of each ratio.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import platform
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TypedDict
 
 import numpy as np
@@ -55,3 +58,12 @@ def fmt(s: Summary, digits: int = 2, unit: str = "") -> str:
     if s["n"] == 1:
         return f"{s['median']:.{digits}f}{unit}"
     return f"{s['median']:.{digits}f}{unit} ({s['min']:.{digits}f}–{s['max']:.{digits}f})"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown"

@@ -33,6 +33,7 @@ size and the RSS growth of the build are reported per library.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import math
@@ -94,12 +95,10 @@ FILTER_MODE = {
 
 
 def rss_mb() -> float:
-    try:
+    with contextlib.suppress(OSError):
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
-    except OSError:
-        pass
     return float("nan")
 
 
