@@ -65,6 +65,7 @@ GENRES_JA: tuple[str, ...] = ("ファンタジー", "ホラー", "ラブコメ",
              "時代劇", "サスペンス", "ギャグ", "百合", "BL", "SF", "ダークファンタジー", "少女漫画", "青年漫画")
 GENRES_EN: tuple[str, ...] = ("fantasy", "horror", "romcom", "mystery", "sports", "isekai", "cooking", "action", "slice of life", "romance",
              "historical", "sci-fi", "psychological", "comedy", "yuri", "BL", "dark fantasy", "shoujo", "seinen", "thriller")
+GENRES_ROMAJI: tuple[str, ...] = ("fantajii", "horaa", "rabukome", "supootsu", "isekai", "misuterii", "gurume", "batoru")
 CHARACTERS: tuple[str, ...] = ("ルフィ", "五条悟", "炭治郎", "リヴァイ", "デンジ", "フリーレン", "ゾロ", "悟空", "ナルト", "エレン",
               "Gojo", "Luffy", "Goku", "Levi", "Naruto", "Sukuna", "Zoro", "Tanjiro", "Denji", "Guts")
 COUNTRIES_JA: tuple[str, ...] = ("アメリカ", "台湾", "韓国", "イギリス", "フランス", "オーストラリア", "カナダ", "ドイツ", "タイ", "シンガポール")
@@ -77,7 +78,7 @@ AGES: tuple[str, ...] = ("6", "7", "8", "9", "10", "11", "12", "13", "14", "15",
 
 JA_OPENERS = ("すみません、", "あの、", "こんにちは。", "お世話になっております。", "質問です。", "ちょっと聞きたいんだけど、",
               "初めて利用します。", "お疲れ様です。", "いつもありがとうございます。", "夜分にすみません。", "失礼します、")
-JA_CLOSERS = ("よろしくお願いします。", "🙏", "教えてください！", "💦", "笑", "！", "？", "😅", "お願いします", "w", "…")
+JA_CLOSERS = ("よろしくお願いします。", "🙏", "教えてください！", "💦", "笑", "！", "😅", "お願いします", "w", "…")
 EN_OPENERS = ("hi, ", "hey ", "quick question - ", "hello, ", "sorry to bother you, ", "um ", "hi there! ", "yo ",
               "good morning, ", "excuse me, ")
 EN_CLOSERS = (" thanks!", " pls", " 🙏", " thx", "??", " :)", " 😅", " ty", "!!", " asap")
@@ -97,8 +98,8 @@ class Family:
     romaji: bool  # Japanese written in romaji: tagged ``mixed``
 
 
-# Family lines: ``key: paraphrase || paraphrase``. A key starting with ``!`` is plain; with
-# ``~`` the paraphrases are romaji Japanese.
+# Family lines: ``key: paraphrase || paraphrase``. A key prefixed with ``!`` is plain; with
+# ``~`` the paraphrases are romaji Japanese (both may be combined).
 SOURCE: dict[str, str] = {
     "product_search": """
 !bare_title: {t} || {t}… || {t}？
@@ -518,6 +519,64 @@ love_advice: 好きな人に告白したいんだけどどうすればいい？ 
 """,
 }
 
+# Mixed-language and romaji families, added after the second grouped-CV run (mixed
+# messages were the weakest language there: one romaji family per intent was not enough).
+SOURCE_MIXED: dict[str, str] = {
+    "product_search": """
+mixed_s2: {t}のdeluxe editionってstockある？ || {t}のhardcover版、まだbuyできる？ || vol {v}の{t}、orderできますか
+mixed_s3: {t} {v}巻 ある？english versionでも可 || {t}のsecond handありますか || {t}のfull set買いたい、在庫ある？
+~romaji_s2: {tr} no shinkan aru? || {tr} {v}-kan zaiko arimasu ka || {tr} no eigo-ban utteru?
+""",
+    "product_question": """
+mixed_q2: {t}ってhow many volumes？ || {t}のendingってbad end？ || {t}はkids向けですか？ || {t}のauthorって誰？
+mixed_q3: {t}のEnglish版ってtranslationどう？ || {t}のdeluxe版とnormal版の違いは？ || {t}ってcompleteしてる？
+~romaji_q2: {tr} no sakusha wa dare? || {tr} wa kodomo ga yonde mo daijoubu? || {tr} tte donna hanashi?
+""",
+    "product_recommendation": """
+mixed_r2: {g}のmangaでおすすめある？ || おすすめのshonen教えて || {t}好きなんだけどsimilarなのある？ || 泣けるmanga recommendして
+mixed_r3: giftにいいmanga教えて、{n}歳の子 || {p}円くらいでbest series教えて || beginner向けのmanga教えて
+~romaji_r2: osusume no {g2r} manga aru? || {tr} ga suki nan dakedo, nanika osusume aru? || nani yomeba ii?
+""",
+    "order_status": """
+mixed_o2: 注文した本がまだdeliverされてない || trackingが動かないんだけど、私の荷物どこ？ || order {o}、いつ届く？ || 私のpackageまだ？
+mixed_o3: {o}のstatusがprocessingのまま || my order、shippedになってる？ || 予約した{t}のshipping date教えて
+~romaji_o2: chuumon no joukyou oshiete kudasai || {o} itsu todokimasu ka || mada hassou sarete imasen ka
+""",
+    "return_refund": """
+mixed_rr2: 届いた本がdamagedだったのでrefundお願いします || wrong volumeが届いた、exchangeして || coverが破れてた、returnしたい
+mixed_rr3: refundっていつ戻る？ || return policy教えて || 返品のlabelってもらえる？
+~romaji_r2: hon ga chigau, koukan shite hoshii || henkin wa itsu desu ka || hason shite ita node henpin shitai
+""",
+    "shipping_info": """
+mixed_sh2: {cj}までのshipping feeは？ || free shippingの条件は？ || international shippingってどのくらいかかる？ || express deliveryある？
+mixed_sh3: customs taxってかかりますか？ || carrierはどこ？ || gift wrappingできる？
+~romaji_s2: kaigai ni okuremasu ka || souryou muryou wa ikura kara? || konbini uketori dekimasu ka
+""",
+    "payment": """
+mixed_p2: {b}でpayできる？ || cardがdeclineされた || pointsって使える？ || receiptもらえますか
+mixed_p3: double chargeされてるんだけど || couponがapplyされない || cash on deliveryできますか？
+~romaji_p2: {b} tsukaemasu ka || pointo tsukaemasu ka || ryoushuusho hoshii desu
+""",
+    "account": """
+mixed_a2: account作らないと買えない？ || newsletterをunsubscribeしたい || 2FAの設定方法は？ || profileのnameを変えたい
+mixed_a3: membershipをcancelしたい || wishlistどこ？ || passwordのresetメールが来ない
+~romaji_a2: meeru adoresu wo henkou shitai || akaunto wo sakujo shitai || kaiin touroku no houhou
+""",
+    "greeting": """
+!mixed_g2: hi、よろしくお願いします || こんにちは、thank you || ok、わかりました || bye〜またね || hello、初めてです
+!~romaji_g2: sayounara || doumo arigatou || hajimemashite || otsukaresama desu || wakarimashita
+""",
+    "escalation": """
+mixed_e2: supportの人と直接話したい || complaintを出したい || phone numberを教えて || このbot使えない、staffに代わって
+~romaji_e2: sekininsha wo dashite kudasai || denwa de hanashitai || kujou wo iitai desu
+""",
+    "out_of_scope": """
+mixed_x2: おすすめのanime movieは？ || Netflixで何見ればいい？ || {t}のanime何話まで？ || gameのおすすめ教えて
+mixed_x3: iPhoneのbatteryがすぐ減る || 英語のemail書いて || 明日のweather forecastは？ || YouTubeのおすすめchannel教えて
+~romaji_x2: ashita no tenki wa? || nanika jouku itte || ramen no oishii mise oshiete
+""",
+}
+
 # Second requests of another intent (kept short) for multi-intent lines: (intent, ja, en).
 SECONDARY: tuple[tuple[str, str, str], ...] = (
     ("shipping_info", "あと送料っていくら？", "also how much is shipping?"),
@@ -543,10 +602,11 @@ MULTI_SHARE = 0.12  # of the non-plain families get one multi-intent line
 
 def parse() -> list[Family]:
     families: list[Family] = []
-    for intent, block in [*SOURCE.items(), *SOURCE_MORE.items()]:
+    for intent, block in [*SOURCE.items(), *SOURCE_MORE.items(), *SOURCE_MIXED.items()]:
         for raw in block.strip().splitlines():
             key, _, rest = raw.partition(": ")
-            plain, romaji = key.startswith("!"), key.startswith("~")
+            prefix = key[: len(key) - len(key.lstrip("!~"))]
+            plain, romaji = "!" in prefix, "~" in prefix
             paraphrases = tuple(p.strip() for p in rest.split("||") if p.strip())
             families.append(Family(intent, key.lstrip("!~"), paraphrases, plain, romaji))
     return families
@@ -589,6 +649,7 @@ def fill(template: str, rng: random.Random) -> str:
         "{v}": lambda: str(rng.randrange(1, 30)),
         "{o}": lambda: order_id(rng),
         "{p}": lambda: rng.choice(PRICES),
+        "{g2r}": lambda: rng.choice(GENRES_ROMAJI),
         "{g2}": lambda: rng.choice(GENRES_JA if ja else GENRES_EN),
         "{g}": lambda: rng.choice(GENRES_JA if ja else GENRES_EN),
         "{n}": lambda: rng.choice(AGES),
@@ -678,14 +739,14 @@ def multi_intent(family: Family, text: str, rng: random.Random) -> str:
     pattern = rng.choice(MAINLY_JA if ja else MAINLY_EN)
     for connector in ("あと", "ついでに", "それと", "also ", "and "):
         other = other.removeprefix(connector)
-    return pattern.format(a=text, b=other)
+    return re.sub(r"([？?！!])[。.]", r"\1", pattern.format(a=text, b=other))
 
 
 def human_demand(family: Family, text: str, rng: random.Random) -> str:
     """Another request followed by a demand for a human: labelled escalation."""
     ja = is_japanese(text)
     demand = rng.choice(HUMAN_JA if ja else HUMAN_EN)
-    return f"{text}。{demand}" if ja else f"{text}. {demand}"
+    return re.sub(r"([？?！!])[。.]", r"\1", f"{text}。{demand}" if ja else f"{text}. {demand}")
 
 
 def compose() -> Iterator[dict[str, str]]:
