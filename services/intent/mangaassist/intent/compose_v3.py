@@ -458,6 +458,7 @@ cover: {t}の{v}巻の表紙って誰？ || who is on the cover of {t} vol {v}? 
 mixed_r: おすすめのmanga教えて || {g}系のrecommendationある？ || {t}みたいなvibesの漫画ない？ || best {g} manga教えて
 which_better: {t}と{t2}どっちが面白い？ || which is better, {t} or {t2}? || {t}と{t2}ならどっち買うべき？
 occasion: 入院中の父に差し入れる漫画、何がいいかな || something to read on a 12 hour flight? || 受験生の息子が息抜きに読める漫画ない？
+genre_bare: おすすめの{g}は？ || {g}のおすすめある？ || 何か{g}でおすすめは？ || any good {g}? || {g} recs?
 completed_recs: 完結してるおすすめ漫画教えて || recommend a finished series I can binge || 完結済みで全10巻以内のおすすめ || any completed {g} manga you'd recommend?
 theme: 仕事がテーマの漫画でおすすめある？ || any manga about music or bands? || 将棋とか囲碁の漫画でおすすめは？ || manga about cooking that isn't too long?
 """,
