@@ -19,6 +19,7 @@ import asyncio
 import json
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -75,15 +76,17 @@ async def cache_hits_under_saturation(url: str, orchestrator: str, emulator: str
     samples: dict[str, list[float]] = {"idle": [], "arrival_burst": [], "fm_saturated": []}
     parked_at: list[int] = []
     settled_at: list[float] = []
+    outcomes: list[dict[str, int]] = []  # how the saturating questions ended, per repetition
     saturating = [f"Recommend a fantasy manga about topic number {n}" for n in range(saturation)]
 
-    async def ask(ws: Any, text: str, request_id: str, max_price: int) -> None:
+    async def ask(ws: Any, text: str, request_id: str, max_price: int) -> str:
+        """Ask and wait for the end; ``done`` or the error code."""
         await ws.send(json.dumps({"type": "query", "request_id": request_id, "text": text,
                                   "filters": {"max_price_jpy": max_price}}))
         while True:
             frame = json.loads(await ws.recv())
             if frame.get("request_id") == request_id and frame["type"] in ("done", "error"):
-                return
+                return str(frame.get("code", frame["type"]))
 
     async with connect(url, compression=None) as ws:
         await timed(ws, question, "warm")
@@ -98,9 +101,9 @@ async def cache_hits_under_saturation(url: str, orchestrator: str, emulator: str
             samples["idle"] += [(await timed(ws, question, f"i{rep}-{n}"))[0] for n in range(hits)]
             set_faults(emulator, {"model": "*", "fault": f"slow-first-token={SLOW_FIRST_TOKEN_MS}"})
 
-            async def model_bound(n: int, rep: int = rep) -> None:
+            async def model_bound(n: int, rep: int = rep) -> str:
                 async with connect(url, compression=None) as other:
-                    await ask(other, saturating[n], f"b{rep}-{n}", 50_000 + rep)
+                    return await ask(other, saturating[n], f"b{rep}-{n}", 50_000 + rep)
 
             wave = time.monotonic()
             load = [asyncio.create_task(model_bound(n)) for n in range(saturation)]
@@ -126,7 +129,8 @@ async def cache_hits_under_saturation(url: str, orchestrator: str, emulator: str
             while taken < hits and time.monotonic() < wave + 1.9:
                 samples["fm_saturated"].append((await timed(ws, question, f"h{rep}-{taken}"))[0])
                 taken += 1
-            await asyncio.gather(*load, return_exceptions=True)
+            ends = await asyncio.gather(*load, return_exceptions=True)
+            outcomes.append(dict(Counter(e if isinstance(e, str) else type(e).__name__ for e in ends)))
             set_faults(emulator)
             # Idle means idle: the emulator's parked streams end SLOW_FIRST_TOKEN_MS after they began.
             await asyncio.sleep(max(0.0, wave + SLOW_FIRST_TOKEN_MS / 1000 + 0.5 - time.monotonic()))
@@ -136,6 +140,7 @@ async def cache_hits_under_saturation(url: str, orchestrator: str, emulator: str
     out["saturating_requests"] = saturation
     out["model_calls_parked_per_rep"] = parked_at
     out["saturated_phase_began_s_after_wave"] = settled_at
+    out["saturating_outcomes_per_rep"] = outcomes
     return out
 
 
