@@ -281,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="where built graphs are kept between runs (shared with retrieval_sweep; '' for none)")
     parser.add_argument("--partition-by", choices=["language", "demographic"], default=None,
                         help="also time a store partitioned by this key (one graph per value)")
+    parser.add_argument("--queries", type=int, default=len(QUERIES),
+                        help="time only the first N of the 40 queries (quick iteration runs)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     out_path: Path = args.out
@@ -295,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         "real_catalog": real_catalog(index),
         "synthetic": [],
     }
-    query_vecs = np.array([embedder.embed_query(q) for q in QUERIES], dtype=np.float32)
+    query_vecs = np.array([embedder.embed_query(q) for q in QUERIES[: args.queries]], dtype=np.float32)
+    result["queries"] = len(query_vecs)
     for n in [int(s) for s in args.sizes.split(",") if s]:
         result["synthetic"].append(synthetic(n, index.vectors, query_vecs, args.ef_search, args.m,
                                              args.ef_construction, partition_by=args.partition_by,

@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="faiss threads for the build (search uses one)")
     parser.add_argument("--graph-dir", default=".cache/bench-hnsw",
                         help="where built graphs are kept between runs ('' to keep none)")
+    parser.add_argument("--queries", type=int, default=len(QUERIES),
+                        help="time only the first N of the 40 queries (quick iteration runs)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     out_path: Path = args.out or Path(__file__).parent / "results" / f"retrieval-sweep-{args.size}.json"
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     threadpool_limits(1, user_api="blas")
     embedder = make_embedder(settings.embedder)
     real = build_index(settings.catalog_path, embedder, settings.index_dir, hnsw=False)
-    query_vecs = np.array([embedder.embed_query(q) for q in QUERIES], dtype=np.float32)
+    query_vecs = np.array([embedder.embed_query(q) for q in QUERIES[: args.queries]], dtype=np.float32)
 
     t0 = time.perf_counter()
     catalog = generate(args.size)
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
         "python": platform.python_version(), "cores": os.cpu_count(), "documents": args.size,
-        "queries": len(QUERIES), "filters": [label for label, _ in FILTERS], "recall_goal": RECALL_GOAL, "recall_margin": RECALL_MARGIN,
+        "queries": len(query_vecs), "filters": [label for label, _ in FILTERS], "recall_goal": RECALL_GOAL, "recall_margin": RECALL_MARGIN,
         "load_average_start": loadavg(), "builds": [],
     }
     # Build (or load) every graph first, then time all settings query by query in a rotating

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mangaassist.retrieval.catalog import Product
-from mangaassist.retrieval.store import Filters, HnswIndex, PlannedStore
+from mangaassist.retrieval.store import ExactIndex, Filters, HnswIndex, PlannedStore
 
 
 def synthetic_products(n: int) -> list[Product]:
@@ -138,3 +138,18 @@ def test_saved_graph_answers_the_same(setup, tmp_path) -> None:  # type: ignore[
     mask = np.zeros(len(vectors), dtype=bool)
     mask[::3] = True
     assert again.search(vectors[9], 5, mask) == hnsw.search(vectors[9], 5, mask)
+
+
+def test_exact_scores_rows_in_place_like_a_gather(setup) -> None:  # type: ignore[no-untyped-def]
+    _, vectors, _ = setup
+    exact = ExactIndex(vectors)
+    rows = np.array([2999, 0, 17, 17, 1500, 4], dtype=np.int64)  # any order, repeats allowed
+    query = (vectors[5] + vectors[9]).astype(np.float64)  # any float dtype
+    np.testing.assert_allclose(exact.scores(query, rows), vectors[rows] @ query.astype(np.float32), rtol=1e-5)
+    assert exact.scores(query, np.empty(0, dtype=np.int64)).size == 0
+    with pytest.raises(IndexError):
+        exact.scores(query, np.array([0, 3000]))
+    with pytest.raises(IndexError):
+        exact.scores(query, np.array([-1]))
+    with pytest.raises(ValueError, match="dimensions"):
+        exact.scores(query[:8], rows)
