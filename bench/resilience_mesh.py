@@ -29,6 +29,7 @@ from mangaassist.devtools.cluster import Cluster, http_health
 from mangaassist.devtools.emulator import set_faults
 
 REPO = Path(__file__).resolve().parents[1]
+SLOW_FIRST_TOKEN_MS = 3000  # the model's first token during a saturation wave
 TITLES = ["ワンピース", "ナルト", "ブリーチ", "呪術廻戦", "鬼滅の刃", "チェンソーマン", "進撃の巨人", "ハイキュー",
           "スラムダンク", "ベルセルク", "モンスター", "ヴィンランド・サガ", "葬送のフリーレン", "キングダム"]
 
@@ -67,11 +68,13 @@ async def cache_hits_under_saturation(url: str, orchestrator: str, emulator: str
     * ``arrival_burst`` — while ``saturation`` model-bound questions are being classified
       and searched (they share the 2 CPU cores with the hits);
     * ``fm_saturated`` — once those questions are parked on the model (the inference
-      bulkheads are full, the first token is 3 s away): the bulkhead's own claim.
+      bulkheads are full, the first token is 3 s away) and the ones that found no slot
+      have been refused: the bulkhead's own claim.
     """
     question = "How much is Naruto volume 1?"
     samples: dict[str, list[float]] = {"idle": [], "arrival_burst": [], "fm_saturated": []}
     parked_at: list[int] = []
+    settled_at: list[float] = []
     saturating = [f"Recommend a fantasy manga about topic number {n}" for n in range(saturation)]
 
     async def ask(ws: Any, text: str, request_id: str, max_price: int) -> None:
@@ -93,31 +96,46 @@ async def cache_hits_under_saturation(url: str, orchestrator: str, emulator: str
         await asyncio.sleep(1.0)  # written once the output guardrail cleared it
         for rep in range(reps):
             samples["idle"] += [(await timed(ws, question, f"i{rep}-{n}"))[0] for n in range(hits)]
-            set_faults(emulator, {"model": "*", "fault": "slow-first-token=3000"})
+            set_faults(emulator, {"model": "*", "fault": f"slow-first-token={SLOW_FIRST_TOKEN_MS}"})
 
             async def model_bound(n: int, rep: int = rep) -> None:
                 async with connect(url, compression=None) as other:
                     await ask(other, saturating[n], f"b{rep}-{n}", 50_000 + rep)
 
+            wave = time.monotonic()
             load = [asyncio.create_task(model_bound(n)) for n in range(saturation)]
             n = 0
-            deadline = time.monotonic() + 2.5
             parked = 0
-            while time.monotonic() < deadline:
+            while time.monotonic() < wave + 2.5:
                 samples["arrival_burst"].append((await timed(ws, question, f"a{rep}-{n}"))[0])
                 n += 1
                 parked, full = await asyncio.to_thread(inference_parked, orchestrator)
                 if full or parked >= saturation:
                     break
             parked_at.append(parked)
-            samples["fm_saturated"] += [(await timed(ws, question, f"h{rep}-{n}"))[0] for n in range(hits)]
+            # The arrival is over once every call that did not get a model slot has been
+            # refused (after the bulkhead wait) and its connection closed: from then on the
+            # model is merely saturated. Hits are taken before the parked calls' first-token
+            # budget (2 s from their arrival) runs out and they all fail at once.
+            pending = {t for t in load if not t.done()}
+            while len(pending) > parked and time.monotonic() < wave + 1.5:
+                _, pending = await asyncio.wait(pending, timeout=wave + 1.5 - time.monotonic(),
+                                                return_when=asyncio.FIRST_COMPLETED)
+            settled_at.append(round(time.monotonic() - wave, 3))
+            taken = 0
+            while taken < hits and time.monotonic() < wave + 1.9:
+                samples["fm_saturated"].append((await timed(ws, question, f"h{rep}-{taken}"))[0])
+                taken += 1
             await asyncio.gather(*load, return_exceptions=True)
             set_faults(emulator)
+            # Idle means idle: the emulator's parked streams end SLOW_FIRST_TOKEN_MS after they began.
+            await asyncio.sleep(max(0.0, wave + SLOW_FIRST_TOKEN_MS / 1000 + 0.5 - time.monotonic()))
     out: dict[str, Any] = {k: {"n": len(v), "p50_ms": pct(v, 50), "p95_ms": pct(v, 95)} for k, v in samples.items()}
     out["p95_ratio"] = pct(samples["fm_saturated"], 95) / pct(samples["idle"], 95)
     out["p95_ratio_arrival_burst"] = pct(samples["arrival_burst"], 95) / pct(samples["idle"], 95)
     out["saturating_requests"] = saturation
     out["model_calls_parked_per_rep"] = parked_at
+    out["saturated_phase_began_s_after_wave"] = settled_at
     return out
 
 

@@ -57,7 +57,9 @@ def test_held_out_accuracy_floor_and_abstention_helps(model: IntentModel, exampl
         correct = np.array([p.intent == e.intent for p, e in zip(predictions, test, strict=True)])
         answered = np.array([p.confidence >= p.threshold for p in predictions])
         assert correct.mean() >= floor, f"{predictions[0].classifier}: held-out accuracy {correct.mean():.3f}"
-        assert correct[answered].mean() >= correct.mean() + 0.05
+        # Abstaining must at least halve the error rate of what is answered (a fixed
+        # "+5 points" cannot hold once the overall accuracy is above 95 %).
+        assert 1.0 - correct[answered].mean() <= 0.5 * (1.0 - correct.mean())
         assert 0.2 <= answered.mean() < 1.0
 
 

@@ -5,6 +5,7 @@ Fakes stand in for the gRPC stubs only; the pipeline, guards and session store a
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,7 +30,11 @@ def unavailable() -> grpc.aio.AioRpcError:
 
 
 class FakeIntent:
+    def __init__(self) -> None:
+        self.delay_s = 0.0
+
     async def Classify(self, request: Any, **_: Any) -> intent_pb2.ClassifyResponse:
+        await asyncio.sleep(self.delay_s)
         return intent_pb2.ClassifyResponse(
             intent="product_recommendation", confidence=0.9, language="en",
             routing=intent_pb2.RoutingDecision(route=intent_pb2.ROUTE_SONNET, reason="test"),
@@ -46,9 +51,10 @@ class FakeRetrieval:
 
 
 class FakeCall:
-    def __init__(self, model: str, sonnet_down: bool) -> None:
+    def __init__(self, model: str, sonnet_down: bool, hang: bool = False) -> None:
         self.model = model
         self.sonnet_down = sonnet_down
+        self.hang = hang
 
     def cancel(self) -> bool:
         return True
@@ -56,6 +62,8 @@ class FakeCall:
     async def __aiter__(self) -> AsyncIterator[inference_pb2.GenerateResponse]:
         if self.model == "sonnet" and self.sonnet_down:
             raise unavailable()
+        if self.hang:  # a model that never starts answering
+            await asyncio.Event().wait()
         yield inference_pb2.GenerateResponse(token=inference_pb2.TokenChunk(text="hi"))
         yield inference_pb2.GenerateResponse(done=inference_pb2.GenerationDone(model=self.model, backend="fake"))
 
@@ -63,17 +71,18 @@ class FakeCall:
 class FakeInference:
     def __init__(self) -> None:
         self.sonnet_down = True
+        self.hang = False
         self.calls: list[str] = []
 
     def Generate(self, request: inference_pb2.GenerateRequest, **_: Any) -> FakeCall:
         self.calls.append(request.model)
-        return FakeCall(request.model, self.sonnet_down)
+        return FakeCall(request.model, self.sonnet_down, self.hang)
 
 
-def make_pipeline() -> tuple[Pipeline, FakeInference]:
+def make_pipeline(intent: FakeIntent | None = None, **settings_: Any) -> tuple[Pipeline, FakeInference]:
     inference = FakeInference()
-    downstreams = Downstreams(intent=FakeIntent(), retrieval=FakeRetrieval(), inference=inference)  # type: ignore[arg-type]
-    settings = OrchestratorSettings(session_backend="memory")
+    downstreams = Downstreams(intent=intent or FakeIntent(), retrieval=FakeRetrieval(), inference=inference)  # type: ignore[arg-type]
+    settings = OrchestratorSettings(session_backend="memory", **settings_)
     pipeline = Pipeline(
         settings, downstreams, InMemorySessionStore(100, 60), None,
         TracerProvider().get_tracer("t"), PostProcessor(), Guards(),
@@ -112,4 +121,27 @@ async def test_sonnet_recovered_is_used_again_after_the_cooldown() -> None:
     breaker._opened_at -= breaker.config.cooldown_s  # the cooldown has passed
     results = [await run(pipeline, n) for n in range(3)]
     assert [r["model"] for r in results] == ["sonnet"] * 3 and breaker.state == "closed"
+    await pipeline.post.drain(1.0)
+
+
+async def test_a_model_timeout_caused_by_a_late_start_does_not_open_the_model_breaker() -> None:
+    """Overload upstream (here: a slow classification) leaves the model call little of the
+    first-token budget; its timeouts fail those requests but must not trip the breaker."""
+    intent = FakeIntent()
+    intent.delay_s = 0.17  # of a 0.2 s first-token budget
+    pipeline, inference = make_pipeline(intent, first_token_budget_s=0.2)
+    inference.sonnet_down, inference.hang = False, True
+    results = [await run(pipeline, n) for n in range(7)]
+    assert [(r["type"], r["code"]) for r in results] == [("error", "timeout")] * 7
+    assert pipeline.guards["inference:sonnet"].breaker.state == "closed"
+    assert pipeline.guards["inference:sonnet"].breaker.stats.failures == 0
+    await pipeline.post.drain(1.0)
+
+
+async def test_a_model_that_times_out_with_its_full_share_of_the_budget_opens_its_breaker() -> None:
+    pipeline, inference = make_pipeline(first_token_budget_s=0.2)
+    inference.sonnet_down, inference.hang = False, True
+    results = [await run(pipeline, n) for n in range(6)]
+    assert all(r["type"] == "error" and r["code"] == "timeout" for r in results)
+    assert pipeline.guards["inference:sonnet"].breaker.state == "open"
     await pipeline.post.drain(1.0)

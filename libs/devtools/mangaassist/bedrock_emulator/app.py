@@ -60,7 +60,8 @@ class EmulatorSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8091, ge=0, le=65535)
     latency_profile: str = Field(default="seed", pattern="^(seed|zero)$")
-    # When set, a fixed gap between tokens (and no first-token wait) instead of the profile.
+    # When set, a fixed wait before every token, the first included, instead of the profile
+    # (the service is idle when the first token arrives, as it is with a real model).
     token_delay_ms: float | None = Field(default=None, ge=0.0)
     # Standing faults per model family, e.g. {"sonnet": "throttle"}.
     faults: dict[str, str] = Field(default_factory=dict)
@@ -188,7 +189,7 @@ class Emulator:
     def _latency(self, family: str) -> tuple[float, float]:
         """(time to first token, gap between tokens) in seconds for one request."""
         if self.settings.token_delay_ms is not None:
-            return 0.0, self.settings.token_delay_ms / 1000
+            return self.settings.token_delay_ms / 1000, self.settings.token_delay_ms / 1000
         median, p95, gap = PROFILES[self.settings.latency_profile].get(family, (0.0, 0.0, 0.0))
         return self._lognormal(median, p95) / 1000, gap / 1000
 
@@ -310,11 +311,11 @@ class Emulator:
             malformed = fault.malformed_after is not None and i >= fault.malformed_after
             if malformed:
                 self.stats.faults["malformed"] += 1
-            if i == 0:
-                self.stats.streams.append((received, time.perf_counter()))
             await response.write(eventstream.event(
                 "contentBlockDelta", {"delta": {"text": piece}, "contentBlockIndex": 0}, corrupt_crc=malformed
             ))
+            if i == 0:  # the first text event has been handed to the socket
+                self.stats.streams.append((received, time.perf_counter()))
             if malformed:
                 await response.write_eof()
                 return response

@@ -5,7 +5,11 @@ the downstream's breaker is open (no network touched), limited by its bulkhead, 
 and its outcome recorded. Which errors count against a downstream is decided here, in
 one place: timeouts and unavailability do; a request the downstream rejected as
 invalid does not; a call we cancelled ourselves (a cache hit made it moot) is not
-recorded at all.
+recorded at all, and neither is a timeout of a call that was *squeezed* — given less
+than half its own time because the request had spent its budget before the call began
+(queueing under load, a slow step upstream). That timeout says the request ran out of
+time, not that the downstream failed; counting it let overload upstream open the model's
+breaker and turn a few late answers into 15 s of refusals for every customer.
 """
 
 from __future__ import annotations
@@ -50,6 +54,14 @@ DOWNSTREAM_FAULTS = frozenset(
 )
 
 
+def is_timeout(exc: BaseException) -> bool:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    if isinstance(exc, RequestError):
+        return exc.code is ErrorCode.TIMEOUT
+    return isinstance(exc, TimeoutError)
+
+
 def counts_as_failure(exc: BaseException) -> bool:
     if isinstance(exc, grpc.aio.AioRpcError):
         return exc.code() not in NOT_FAILURES
@@ -66,8 +78,12 @@ class Guard:
         self.bulkhead = bulkhead
 
     @asynccontextmanager
-    async def call(self) -> AsyncIterator[None]:
-        """Admit one call (or raise ``BreakerOpenError`` / ``BulkheadFullError``) and record it."""
+    async def call(self, squeezed: bool = False) -> AsyncIterator[None]:
+        """Admit one call (or raise ``BreakerOpenError`` / ``BulkheadFullError``) and record it.
+
+        ``squeezed``: the request's remaining budget, not the call's own timeout, limits
+        this call to under half of that timeout; its timeout is then not recorded.
+        """
         if not self.breaker.allow():
             trace.get_current_span().set_attribute("breaker.rejected", self.name)
             raise BreakerOpenError(self.name)
@@ -79,12 +95,15 @@ class Guard:
                 self.breaker.release()
                 raise
             except BaseException as exc:
-                self.breaker.record(not counts_as_failure(exc), time.perf_counter() - start)
+                if squeezed and is_timeout(exc):
+                    self.breaker.release()
+                else:
+                    self.breaker.record(not counts_as_failure(exc), time.perf_counter() - start)
                 raise
             self.breaker.record(True, time.perf_counter() - start)
 
-    async def run(self, fn: Callable[[], Awaitable[T]]) -> T:
-        async with self.call():
+    async def run(self, fn: Callable[[], Awaitable[T]], squeezed: bool = False) -> T:
+        async with self.call(squeezed):
             return await fn()
 
 
@@ -123,8 +142,13 @@ class RetryBudget:
         return False
 
 
-async def idempotent(guard: Guard, budget: RetryBudget, fn: Callable[[], Awaitable[T]]) -> T:
-    """Run an idempotent call through its guard, retrying transient failures with full jitter."""
+async def idempotent(
+    guard: Guard, budget: RetryBudget, fn: Callable[[], Awaitable[T]],
+    squeezed: Callable[[], bool] = lambda: False,
+) -> T:
+    """Run an idempotent call through its guard, retrying transient failures with full jitter.
+
+    ``squeezed`` is asked at each attempt (see ``Guard.call``)."""
     async for attempt in AsyncRetrying(
         retry=retry_if_exception(budget.take),
         wait=wait_random_exponential(multiplier=0.02, max=0.2),
@@ -132,5 +156,5 @@ async def idempotent(guard: Guard, budget: RetryBudget, fn: Callable[[], Awaitab
         reraise=True,
     ):
         with attempt:
-            return await guard.run(fn)
+            return await guard.run(fn, squeezed())
     raise AssertionError("unreachable: tenacity reraises the last error")

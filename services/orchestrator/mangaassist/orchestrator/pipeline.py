@@ -243,6 +243,12 @@ class Request:
         deadline = self.stream_deadline if self.streaming else self.first_token_deadline
         return max(0.001, min(cap, deadline - asyncio.get_running_loop().time()))
 
+    def squeezed(self, cap: float) -> bool:
+        """Whether the request's budget, not the call's own ``cap``, leaves the next call
+        under half that cap: its timing out then is the request's lateness, not the
+        downstream's failure, and is kept out of the downstream's breaker."""
+        return self.remaining(cap) < cap / 2
+
     def stream_remaining(self) -> float:
         return max(0.001, self.stream_deadline - asyncio.get_running_loop().time())
 
@@ -351,7 +357,8 @@ class Pipeline:
         with req.seg.segment(spans.SESSION_LOAD):
             try:
                 session = await self.guards["dynamodb"].run(
-                    lambda: asyncio.wait_for(self._sessions.load(req.session_id), req.remaining(self._s.session_timeout_s))
+                    lambda: asyncio.wait_for(self._sessions.load(req.session_id), req.remaining(self._s.session_timeout_s)),
+                    req.squeezed(self._s.session_timeout_s),
                 )
             except Exception as exc:
                 logger.warning("session load failed; continuing without history", extra={"error": type(exc).__name__})
@@ -381,7 +388,7 @@ class Pipeline:
                     ),
                     timeout=req.remaining(self._s.intent_timeout_s),
                     metadata=outgoing_metadata(),
-                ))
+                ), lambda: req.squeezed(self._s.intent_timeout_s))
             except grpc.aio.AioRpcError as exc:
                 raise rpc_error(exc, "intent") from None
             except (BreakerOpenError, BulkheadFullError) as exc:
@@ -401,7 +408,7 @@ class Pipeline:
                         retrieval_pb2.EmbedRequest(text=req.frame.text),
                         timeout=req.remaining(self._s.retrieval_timeout_s),
                         metadata=outgoing_metadata(),
-                    )
+                    ), lambda: req.squeezed(self._s.retrieval_timeout_s),
                 )
             except (grpc.aio.AioRpcError, BreakerOpenError, BulkheadFullError):
                 return None
@@ -425,7 +432,7 @@ class Pipeline:
                     ),
                     timeout=req.remaining(self._s.retrieval_timeout_s),
                     metadata=outgoing_metadata(),
-                ))
+                ), lambda: req.squeezed(self._s.retrieval_timeout_s))
             except grpc.aio.AioRpcError as exc:
                 return rpc_error(exc, "retrieval")
             except (BreakerOpenError, BulkheadFullError) as exc:
@@ -629,7 +636,8 @@ class Pipeline:
                         lambda: asyncio.wait_for(
                             orders.get_for_customer(order_id, req.identity.customer_id),
                             req.remaining(self._s.session_timeout_s),
-                        )
+                        ),
+                        req.squeezed(self._s.session_timeout_s),
                     )
                 except TimeoutError:
                     raise RequestError(ErrorCode.TIMEOUT, "the order lookup did not answer in time") from None
@@ -727,13 +735,14 @@ class Pipeline:
         still open for the output guardrail's verdict that follows ``done``."""
         stream_start: float | None = None
         final: inference_pb2.GenerationDone | None = None
+        # Sonnet may use only part of the first-token budget, leaving Haiku time to step in.
+        share = SONNET_BUDGET_SHARE if request.model == "sonnet" else 1.0
+        squeezed = req.squeezed(self._s.first_token_budget_s * share)
         try:
-            async with self.guards[f"inference:{request.model}"].call():
+            async with self.guards[f"inference:{request.model}"].call(squeezed):
                 call = self._d.inference.Generate(
                     request, timeout=req.stream_remaining(), metadata=outgoing_metadata()
                 )
-                # Sonnet may use only part of the first-token budget, leaving Haiku time to step in.
-                share = SONNET_BUDGET_SHARE if request.model == "sonnet" else 1.0
                 try:
                     iterator = call.__aiter__()
                     while True:
