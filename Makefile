@@ -55,8 +55,8 @@ test-index: $(STAMP)
 
 ## bench-retrieval-1m: the 1M-document HNSW sweep and the 1M table (long: a 1M graph takes 10-40 min on 2 cores)
 bench-retrieval-1m: $(STAMP)
-	$(PY) -m bench.retrieval_sweep --size 1000000 --m 32 --ef-construction 200 --exact-max-fraction 0.08,0.02 --ef-search 192,384,768,1024 --filter-power 0.5,1.0
-	$(PY) -m bench.retrieval --sizes 1000000 --ef-search 1024 --partition-by language --out bench/results/retrieval-1m.json
+	$(PY) -m bench.retrieval_sweep --size 1000000 --m 32 --ef-construction 200 --exact-max-fraction 0.08 --storage flat,sq8 --ef-search 512,768,1024 --filter-power 0.5,1.0
+	$(PY) -m bench.retrieval --sizes 1000000 --ef-search 1024 --filter-power 1.0 --partition-by language --out bench/results/retrieval-1m.json
 
 ## catalog: build and save the retrieval index (volume documents, edition vectors, HNSW graph)
 catalog: $(STAMP)

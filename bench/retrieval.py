@@ -181,7 +181,7 @@ def real_catalog(index: CatalogIndex) -> dict[str, Any]:
 
 def synthetic(n: int, anchors: np.ndarray, query_vecs: np.ndarray, ef_search: int, m: int, ef_construction: int,
               k: int = 5, partition_by: str | None = None, graph_dir: Path | None = None,
-              filter_power: float = 1.0) -> dict[str, Any]:
+              filter_power: float = 1.0, storage: str = "flat") -> dict[str, Any]:
     gc.collect()
     rss0 = rss_mb()
     t0 = time.perf_counter()
@@ -194,8 +194,10 @@ def synthetic(n: int, anchors: np.ndarray, query_vecs: np.ndarray, ef_search: in
     with threadpool_limits(2):
         hnsw, build_s, loaded = cached_graph(vecs, m, ef_construction, graph_dir, 2)
     hnsw.ef_search, hnsw.filter_power = ef_search, filter_power
-    rss2 = rss_mb()
     store = PlannedStore(catalog.columns(), vecs, hnsw=hnsw)
+    store.set_hnsw_storage(storage)  # sq8: the flat graph's vector copy is swapped for 8-bit codes
+    gc.collect()
+    rss2 = rss_mb()
     parted: PartitionedStore | None = None
     part_build_s = None
     if partition_by is not None:
@@ -212,6 +214,7 @@ def synthetic(n: int, anchors: np.ndarray, query_vecs: np.ndarray, ef_search: in
 
         with threadpool_limits(2):
             parted = PartitionedStore(catalog.columns(), vecs, np.arange(n), partition_by, part_graph)
+            parted.set_hnsw_storage(storage)
     rows: dict[str, dict[str, Any]] = {}
     with threadpool_limits(1, user_api="blas"):
         faiss.omp_set_num_threads(1)
@@ -260,7 +263,8 @@ def synthetic(n: int, anchors: np.ndarray, query_vecs: np.ndarray, ef_search: in
     graph_bytes = int(hnsw.index.hnsw.neighbors.size()) * 4 + int(hnsw.index.hnsw.levels.size()) * 4
     return {
         "documents": n, "series": int(catalog.series[-1]) + 1, "dim": int(vecs.shape[1]),
-        "hnsw": {"M": m, "ef_construction": ef_construction, "ef_search": ef_search, "filter_power": filter_power},
+        "hnsw": {"M": m, "ef_construction": ef_construction, "ef_search": ef_search, "filter_power": filter_power,
+                 "storage": storage},
         "generate_s": round(gen_s, 1), "build_s": None if loaded else round(build_s, 1), "graph_loaded": loaded,
         "partition_by": partition_by, "partitioned_build_s": None if part_build_s is None else round(part_build_s, 1),
         "memory_mb": {"vectors": round(vecs.nbytes / 2**20, 1), "hnsw_graph_links": round(graph_bytes / 2**20, 1),
@@ -281,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="where built graphs are kept between runs (shared with retrieval_sweep; '' for none)")
     parser.add_argument("--partition-by", choices=["language", "demographic"], default=None,
                         help="also time a store partitioned by this key (one graph per value)")
+    parser.add_argument("--hnsw-storage", choices=["flat", "sq8"], default=RetrievalSettings().hnsw_storage,
+                        help="graph walks on float32 vectors or 8-bit codes rescored exactly")
+    parser.add_argument("--queries", type=int, default=len(QUERIES),
+                        help="time only the first N of the 40 queries (quick iteration runs)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     out_path: Path = args.out
@@ -288,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     threadpool_limits(1, user_api="blas")
     embedder = make_embedder(settings.embedder)
     index = build_index(settings.catalog_path, embedder, settings.index_dir)
+    assert isinstance(index.store, PlannedStore)
+    index.store.set_hnsw_storage(args.hnsw_storage)
     result: dict[str, Any] = {
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
@@ -295,12 +305,13 @@ def main(argv: list[str] | None = None) -> int:
         "real_catalog": real_catalog(index),
         "synthetic": [],
     }
-    query_vecs = np.array([embedder.embed_query(q) for q in QUERIES], dtype=np.float32)
+    query_vecs = np.array([embedder.embed_query(q) for q in QUERIES[: args.queries]], dtype=np.float32)
+    result["queries"] = len(query_vecs)
     for n in [int(s) for s in args.sizes.split(",") if s]:
         result["synthetic"].append(synthetic(n, index.vectors, query_vecs, args.ef_search, args.m,
                                              args.ef_construction, partition_by=args.partition_by,
                                              graph_dir=Path(args.graph_dir) if args.graph_dir else None,
-                                             filter_power=args.filter_power))
+                                             filter_power=args.filter_power, storage=args.hnsw_storage))
         print_table(result)
         # Written after each size, so a long 1M run leaves the smaller sizes behind.
         out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -323,7 +334,8 @@ def print_table(r: dict[str, Any]) -> None:
     print(f"  reply bytes: projected {b['projected']} vs full {b['full']} "
           f"(results only {b['projected_results_only']} vs {b['full_results_only']}, x{b['ratio_results_only']})")
     for s in r["synthetic"]:
-        print(f"\nsynthetic {s['documents']} docs: build {s['build_s']} s, vectors {s['memory_mb']['vectors']} MB, "
+        print(f"\nsynthetic {s['documents']} docs ({s['hnsw']['storage']} walks): build {s['build_s']} s, "
+              f"vectors {s['memory_mb']['vectors']} MB, "
               f"graph {s['memory_mb']['hnsw_graph_links']} MB, RSS +{s['memory_mb']['rss_hnsw']} MB for HNSW")
         print(f"  {'filter':34} {'match':>8} {'plans':>22} {'exact p50':>9} {'exact p95':>9} "
               f"{'plan p50':>8} {'plan p95':>8} {'recall@5':>8}")

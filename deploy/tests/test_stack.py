@@ -7,6 +7,7 @@ task role may do, the sidecar, health checks and autoscaling.
 
 from __future__ import annotations
 
+import ast
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -158,7 +159,8 @@ def test_only_the_orchestrator_reaches_the_internal_services(resources: Resource
 
 def test_one_service_and_task_definition_per_mesh_service(template: Template, of_type: OfType) -> None:
     template.resource_count_is("AWS::ECS::Service", len(SERVICES))
-    template.resource_count_is("AWS::ECS::TaskDefinition", len(SERVICES))
+    # One per mesh service, plus the one-off OpenSearch ingest task (no service runs it).
+    template.resource_count_is("AWS::ECS::TaskDefinition", len(SERVICES) + 1)
     task_defs = {s["Properties"]["TaskDefinition"]["Ref"] for s in of_type("AWS::ECS::Service").values()}
     assert len(task_defs) == len(SERVICES)
     template.all_resources_properties("AWS::ECS::Service", {
@@ -313,26 +315,118 @@ def test_only_the_orchestrator_touches_dynamodb_and_only_the_two_tables(resource
         assert all_actions == {"dynamodb:GetItem", "dynamodb:PutItem"}, "only what the session store calls"
 
 
-def test_only_retrieval_reaches_the_one_collection(resources: Resources, of_type: OfType) -> None:
+def test_only_retrieval_and_its_ingest_task_reach_the_one_collection(resources: Resources, of_type: OfType) -> None:
     collection = logical_id(resources, "AWS::OpenSearchServerless::Collection", "Collection")
-    for spec in SERVICES:
-        statements = [s for s in role_statements(resources, f"{spec.name.title()}TaskRole")
-                      if any(a.startswith("aoss:") for a in actions(s))]
-        if spec.name != "retrieval":
-            assert not statements
+    for role in [f"{spec.name.title()}TaskRole" for spec in SERVICES] + ["IngestTaskRole"]:
+        statements = [s for s in role_statements(resources, role) if any(a.startswith("aoss:") for a in actions(s))]
+        if role not in ("RetrievalTaskRole", "IngestTaskRole"):
+            assert not statements, role
             continue
         assert [(actions(s), resources_of(s)) for s in statements] == [(["aoss:APIAccessAll"], [f"<{collection}.Arn>"])]
-    data = [r for r in of_type("AWS::OpenSearchServerless::AccessPolicy").values()
-            if r["Properties"]["Type"] == "data"]
+    # Network: the collection's endpoint takes HTTPS from retrieval and the ingest task only.
+    aoss_sg = logical_id(resources, "AWS::EC2::SecurityGroup", "AossEndpointSg")
+    sources = {r["Properties"]["SourceSecurityGroupId"]["Fn::GetAtt"][0]
+               for r in of_type("AWS::EC2::SecurityGroupIngress").values()
+               if r["Properties"]["GroupId"]["Fn::GetAtt"][0] == aoss_sg}
+    assert sources == {logical_id(resources, "AWS::EC2::SecurityGroup", "RetrievalSg"),
+                       logical_id(resources, "AWS::EC2::SecurityGroup", "IngestSg")}
+
+
+def data_access_rules(resources: Resources) -> dict[str, list[tuple[list[str], list[str]]]]:
+    """The data-access policy as principal → [(index resources, permissions)]; a role principal is ``<RoleId>``."""
+    data = [r for r in resources.values()
+            if r["Type"] == "AWS::OpenSearchServerless::AccessPolicy" and r["Properties"]["Type"] == "data"]
     assert len(data) == 1
-    policy = json.dumps(data[0]["Properties"]["Policy"])
-    retrieval_role = logical_id(resources, "AWS::IAM::Role", "RetrievalTaskRole")
-    assert retrieval_role in policy and "aoss:ReadDocument" in policy and "aoss:WriteDocument" not in policy
+    # Fn::Join of JSON text around Fn::GetAtt role ARNs: render the ARNs as <RoleId>, then parse.
+    rules = json.loads(render(data[0]["Properties"]["Policy"]).replace(".Arn>", ">"))
+    out: dict[str, list[tuple[list[str], list[str]]]] = {}
+    for rule in rules:
+        for principal in rule["Principal"]:
+            out.setdefault(principal.strip("<>"), []).extend((r["Resource"], r["Permission"]) for r in rule["Rules"])
+    return out
+
+
+def test_data_access_is_least_privilege_for_what_each_caller_sends(resources: Resources) -> None:
+    rules = data_access_rules(resources)
+    retrieval = logical_id(resources, "AWS::IAM::Role", "RetrievalTaskRole")
+    ingest = logical_id(resources, "AWS::IAM::Role", "IngestTaskRole")
+    assert set(rules) == {retrieval, ingest}  # no admin principals by default
+    index = ["index/mangaassist-products/manga-catalog"]  # the one index, not index/<collection>/*
+    # Retrieval searches (ReadDocument) and writes stock changes with a partial _update (WriteDocument).
+    assert rules[retrieval] == [(index, ["aoss:ReadDocument", "aoss:WriteDocument"])]
+    # The ingest (re)creates the index and bulk-loads it; it reads no documents.
+    assert rules[ingest] == [(index, ["aoss:DescribeIndex", "aoss:CreateIndex", "aoss:DeleteIndex",
+                                      "aoss:WriteDocument"])]
+
+
+def test_admin_principals_are_added_to_the_data_access_policy(tmp_path: Path) -> None:
+    admin = "arn:aws:iam::123456789012:role/ci"
+    _, path = synth(tmp_path, {"aossAdminPrincipals": admin})
+    rules = data_access_rules(json.loads(path.read_text())["Resources"])
+    assert len(rules) == 3 and {r for _, perms in rules[admin] for r in perms} == {"aoss:*"}
+
+
+def test_retrieval_runs_the_opensearch_store_against_the_collection(resources: Resources) -> None:
+    collection = logical_id(resources, "AWS::OpenSearchServerless::Collection", "Collection")
+    app = next(c for c in task_containers(resources, "retrieval") if c["Name"] == "retrieval")
+    env = env_of(app)
+    assert env["MANGAASSIST_RETRIEVAL_STORE"] == "opensearch"
+    assert render(env["MANGAASSIST_RETRIEVAL_OPENSEARCH_ENDPOINT"]) == f"<{collection}.CollectionEndpoint>"
+    assert env["MANGAASSIST_RETRIEVAL_OPENSEARCH_INDEX"] == "manga-catalog"
+    assert env["MANGAASSIST_RETRIEVAL_OPENSEARCH_SERVICE"] == "aoss"
+    assert env["MANGAASSIST_RETRIEVAL_OPENSEARCH_AUTH"] == "sigv4"
+    # SigV4 signs for the stack's region (the setting's default, us-east-1, would fail elsewhere).
+    assert render(env["MANGAASSIST_RETRIEVAL_AWS_REGION"]) == "<AWS::Region>"
+
+
+def settings_fields(path: Path, class_name: str) -> set[str]:
+    """Annotated fields of a pydantic-settings class, read from its source (the deploy venv lacks the service)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    cls = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == class_name)
+    return {n.target.id for n in cls.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+
+
+def test_the_retrieval_environment_names_real_settings(resources: Resources) -> None:
+    """Every MANGAASSIST_RETRIEVAL_* the stack sets is a field of the service's settings (a typo is silently ignored)."""
+    root = DEPLOY.parent
+    fields = (settings_fields(root / "services/retrieval/mangaassist/retrieval/config.py", "RetrievalSettings")
+              | settings_fields(root / "libs/common/mangaassist/common/settings.py", "ServiceSettings"))
+    app = next(c for c in task_containers(resources, "retrieval") if c["Name"] == "retrieval")
+    names = {n.removeprefix("MANGAASSIST_RETRIEVAL_").lower() for n in env_of(app) if n.startswith("MANGAASSIST_RETRIEVAL_")}
+    assert {"store", "opensearch_endpoint", "aws_region"} <= names
+    assert names <= fields, names - fields
+
+
+def test_ingest_task_loads_the_index_with_the_retrieval_image_and_its_own_role(resources: Resources) -> None:
+    task = resources[logical_id(resources, "AWS::ECS::TaskDefinition", "IngestTask")]
+    containers = task["Properties"]["ContainerDefinitions"]
+    assert [c["Name"] for c in containers] == ["ingest"]
+    ingest = containers[0]
+    assert ingest["Command"] == ["python", "-m", "mangaassist.retrieval.ingest", "--opensearch"]
+    retrieval = next(c for c in task_containers(resources, "retrieval") if c["Name"] == "retrieval")
+    assert ingest["Image"] == retrieval["Image"]  # the same image: it carries the catalog's embeddings
+    opensearch = {k: v for k, v in env_of(retrieval).items()
+                  if k.startswith("MANGAASSIST_RETRIEVAL_") and not k.endswith(("_HOST", "_PORT", "_LOG_LEVEL"))}
+    assert env_of(ingest) == opensearch
+    role = logical_id(resources, "AWS::IAM::Role", "IngestTaskRole")
+    assert task["Properties"]["TaskRoleArn"] == {"Fn::GetAtt": [role, "Arn"]}
+    # A one-off task: no ECS service runs it.
+    ingest_id = logical_id(resources, "AWS::ECS::TaskDefinition", "IngestTask")
+    assert not [r for r in resources.values() if r["Type"] == "AWS::ECS::Service"
+                and r["Properties"]["TaskDefinition"] == {"Ref": ingest_id}]
+
+
+def test_ingest_command_is_an_output(template: Template) -> None:
+    outputs = template.find_outputs("IngestCommand")
+    assert len(outputs) == 1
+    text = render(outputs["IngestCommand"]["Value"])
+    assert text.startswith("aws ecs run-task --launch-type FARGATE --cluster ")
+    assert "assignPublicIp=DISABLED" in text
 
 
 def test_no_task_role_has_a_wildcard_resource_except_xray(resources: Resources) -> None:
-    for spec in SERVICES:
-        for statement in role_statements(resources, f"{spec.name.title()}TaskRole"):
+    for role in [f"{spec.name.title()}TaskRole" for spec in SERVICES] + ["IngestTaskRole"]:
+        for statement in role_statements(resources, role):
             if "*" in resources_of(statement):
                 assert all(a.startswith("xray:") for a in actions(statement)), statement
             assert not any(a.endswith(":*") or a == "*" for a in actions(statement)), statement

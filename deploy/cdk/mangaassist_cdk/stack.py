@@ -13,7 +13,8 @@
 - Only the orchestrator may reach the internal services (security-group references);
   only the load balancer may reach the orchestrator.
 - Data: DynamoDB sessions (TTL) and orders, an OpenSearch Serverless vector collection
-  with its encryption / network / data-access policies, an ElastiCache Valkey 8.2
+  with its encryption / network / data-access policies (retrieval runs with its OpenSearch
+  store; a one-off ingest task, run inside the VPC, creates and loads the index), an ElastiCache Valkey 8.2
   replication group (vector search for the semantic cache), a Bedrock guardrail.
 - Public entry: an internet-facing ALB holding the WebSocket natively (the README
   explains the choice over API Gateway WebSocket).
@@ -46,6 +47,9 @@ from mangaassist_cdk.config import REPO_ROOT, SERVICES, DeploySettings, ServiceS
 
 NAMESPACE = "mangaassist.local"
 COLLECTION_NAME = "mangaassist-products"
+# The k-NN index inside the collection (the retrieval settings' OPENSEARCH_INDEX default):
+# data-access rules name exactly this index, not index/<collection>/*.
+INDEX_NAME = "manga-catalog"
 METRICS_LOG_GROUP = "/mangaassist/metrics"
 REGION_PLACEHOLDER = "${env:AWS_REGION}"
 PULL_THROUGH_PREFIX = "ecr-public"
@@ -106,6 +110,14 @@ class MangaAssistStack(cdk.Stack):
             )
             for spec in SERVICES
         }
+        # The one-off ingest task (retrieval image, ``mangaassist.retrieval.ingest --opensearch``):
+        # the collection only accepts traffic from the VPC endpoint, so the index is loaded from inside.
+        self.ingest_sg = ec2.SecurityGroup(self, "IngestSg", vpc=self.vpc, allow_all_outbound=True,
+                                           description="MangaAssist OpenSearch ingest task")
+        self.ingest_role = iam.Role(
+            self, "IngestTaskRole", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description="MangaAssist OpenSearch ingest: create and bulk-load the one k-NN index",
+        )
         orchestrator_sg = self.mesh["orchestrator"].security_group
         for name, mesh in self.mesh.items():
             if name != "orchestrator":
@@ -130,6 +142,7 @@ class MangaAssistStack(cdk.Stack):
         )
         for mesh in self.mesh.values():
             self.endpoint_sg.add_ingress_rule(mesh.security_group, ec2.Port.tcp(443), f"HTTPS from {mesh.spec.name}")
+        self.endpoint_sg.add_ingress_rule(self.ingest_sg, ec2.Port.tcp(443), "HTTPS from the ingest task (ECR, logs)")
         interface = {
             "BedrockRuntime": ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME,
             "Logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
@@ -153,11 +166,12 @@ class MangaAssistStack(cdk.Stack):
         # OpenSearch Serverless has its own endpoint resource (an interface endpoint it manages).
         self.aoss_endpoint_sg = ec2.SecurityGroup(
             self, "AossEndpointSg", vpc=self.vpc, allow_all_outbound=False,
-            description="OpenSearch Serverless endpoint: HTTPS from retrieval",
+            description="OpenSearch Serverless endpoint: HTTPS from retrieval and its ingest task",
         )
         self.aoss_endpoint_sg.add_ingress_rule(
             self.mesh["retrieval"].security_group, ec2.Port.tcp(443), "HTTPS from retrieval",
         )
+        self.aoss_endpoint_sg.add_ingress_rule(self.ingest_sg, ec2.Port.tcp(443), "HTTPS from the ingest task")
         self.aoss_endpoint = aoss.CfnVpcEndpoint(
             self, "AossEndpoint",
             name="mangaassist-aoss",
@@ -233,13 +247,23 @@ class MangaAssistStack(cdk.Stack):
         )
         self.collection.node.add_dependency(enc, net)
         retrieval_role = self.mesh["retrieval"].task_role
-        data_rules = [{
-            "Rules": [
-                {"ResourceType": "index", "Resource": [f"index/{COLLECTION_NAME}/*"],
-                 "Permission": ["aoss:ReadDocument", "aoss:DescribeIndex"]},
-            ],
-            "Principal": [retrieval_role.role_arn],
-        }]
+        index = f"index/{COLLECTION_NAME}/{INDEX_NAME}"
+        # Exactly what each caller sends (mangaassist/retrieval/opensearch.py):
+        # - retrieval: k-NN searches and UpdateStock's id lookup (``_search`` → ReadDocument),
+        #   UpdateStock's partial update (``_update`` → WriteDocument); it never creates,
+        #   deletes or describes the index;
+        # - the ingest task: ``HEAD`` / ``DELETE`` / ``PUT <index>`` (DescribeIndex,
+        #   DeleteIndex, CreateIndex: Serverless recreates the index on each ingest) and
+        #   ``_bulk`` (WriteDocument); it reads no documents.
+        data_rules = [
+            {"Rules": [{"ResourceType": "index", "Resource": [index],
+                        "Permission": ["aoss:ReadDocument", "aoss:WriteDocument"]}],
+             "Principal": [retrieval_role.role_arn]},
+            {"Rules": [{"ResourceType": "index", "Resource": [index],
+                        "Permission": ["aoss:DescribeIndex", "aoss:CreateIndex", "aoss:DeleteIndex",
+                                       "aoss:WriteDocument"]}],
+             "Principal": [self.ingest_role.role_arn]},
+        ]
         if self.settings.aoss_admin_principals:
             data_rules.append({
                 "Rules": [
@@ -253,9 +277,10 @@ class MangaAssistStack(cdk.Stack):
             self, "AossDataAccess", name="mangaassist-data", type="data",
             policy=cdk.Fn.to_json_string(data_rules),
         )
-        retrieval_role.add_to_policy(iam.PolicyStatement(
-            sid="VectorCollection", actions=["aoss:APIAccessAll"], resources=[self.collection.attr_arn],
-        ))
+        for role in (retrieval_role, self.ingest_role):
+            role.add_to_policy(iam.PolicyStatement(
+                sid="VectorCollection", actions=["aoss:APIAccessAll"], resources=[self.collection.attr_arn],
+            ))
 
         # ElastiCache Valkey (>= 8.2: vector search) for the semantic cache; TLS + encryption at rest.
         self.cache_sg = ec2.SecurityGroup(
@@ -387,6 +412,7 @@ class MangaAssistStack(cdk.Stack):
         # Internal services first, so their Service Connect names exist before the client.
         for name in ("intent", "retrieval", "inference", "orchestrator"):
             self._service(self.mesh[name])
+        self._ingest_task()
 
         self.alb = elbv2.ApplicationLoadBalancer(
             self, "Alb", vpc=self.vpc, internet_facing=True, security_group=alb_sg,
@@ -426,6 +452,17 @@ class MangaAssistStack(cdk.Stack):
         cdk.CfnOutput(self, "AuthSecretArn", value=self.auth_secret.secret_arn,
                       description="HS256 key your sign-in service signs customer tokens with")
         cdk.CfnOutput(self, "CollectionEndpoint", value=self.collection.attr_collection_endpoint)
+        private = self.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED).subnet_ids
+        cdk.CfnOutput(
+            self, "IngestCommand",
+            description="Load (or reload) the k-NN index: run once after the first deploy and after catalog changes",
+            value=cdk.Fn.join("", [
+                "aws ecs run-task --launch-type FARGATE --cluster ", self.cluster.cluster_name,
+                " --task-definition ", self.ingest_task.task_definition_arn,
+                " --network-configuration awsvpcConfiguration={subnets=[", cdk.Fn.join(",", private),
+                "],securityGroups=[", self.ingest_sg.security_group_id, "],assignPublicIp=DISABLED}",
+            ]),
+        )
         cdk.CfnOutput(self, "CacheEndpoint", value=self.cache.attr_primary_end_point_address)
 
     def _service(self, mesh: MeshService) -> None:
@@ -546,6 +583,45 @@ class MangaAssistStack(cdk.Stack):
                 assert downstream is not None
                 service.node.add_dependency(downstream)
 
+    def _ingest_task(self) -> None:
+        """A task definition (no service) that creates and bulk-loads the OpenSearch index, then exits.
+
+        The retrieval image (it carries the catalog's passage embeddings), the ingest CLI as
+        its command, the same OpenSearch settings as the service, and its own role: the only
+        principal allowed to create, delete or bulk-load the index.
+        """
+        spec = self.mesh["retrieval"].spec
+        self.ingest_task = ecs.FargateTaskDefinition(
+            self, "IngestTask", cpu=spec.cpu, memory_limit_mib=spec.memory_mib, task_role=self.ingest_role,
+            runtime_platform=ecs.RuntimePlatform(cpu_architecture=ecs.CpuArchitecture.X86_64,
+                                                 operating_system_family=ecs.OperatingSystemFamily.LINUX),
+        )
+        log_group = logs.LogGroup(self, "IngestLogs", retention=RETENTION[self.settings.log_retention_days],
+                                  removal_policy=cdk.RemovalPolicy.DESTROY)
+        self.ingest_task.add_container(
+            "ingest",
+            image=ecs.ContainerImage.from_asset(
+                str(REPO_ROOT), file="deploy/Dockerfile", target="retrieval", exclude=ASSET_EXCLUDES,
+                platform=ecr_assets.Platform.LINUX_AMD64,
+            ),
+            command=["python", "-m", "mangaassist.retrieval.ingest", "--opensearch"],
+            essential=True,
+            environment=self._opensearch_environment(),
+            logging=ecs.LogDriver.aws_logs(stream_prefix="ingest", log_group=log_group),
+        )
+
+    def _opensearch_environment(self) -> dict[str, str]:
+        """Retrieval's OpenSearch store settings (the service and the ingest task share them)."""
+        return {
+            "MANGAASSIST_RETRIEVAL_STORE": "opensearch",
+            "MANGAASSIST_RETRIEVAL_OPENSEARCH_ENDPOINT": self.collection.attr_collection_endpoint,
+            "MANGAASSIST_RETRIEVAL_OPENSEARCH_INDEX": INDEX_NAME,
+            "MANGAASSIST_RETRIEVAL_OPENSEARCH_SERVICE": "aoss",
+            "MANGAASSIST_RETRIEVAL_OPENSEARCH_AUTH": "sigv4",
+            # SigV4's credential scope: the collection's region (the setting defaults to us-east-1).
+            "MANGAASSIST_RETRIEVAL_AWS_REGION": self.region,
+        }
+
     def collector_config(self) -> str:
         """The collector config as the sidecar gets it (``AOT_CONFIG_CONTENT``).
 
@@ -584,6 +660,6 @@ class MangaAssistStack(cdk.Stack):
                 "MANGAASSIST_INFERENCE_GUARDRAIL_VERSION": self.guardrail_version,
             }
         if spec.name == "retrieval":
-            return {"MANGAASSIST_RETRIEVAL_OPENSEARCH_ENDPOINT": self.collection.attr_collection_endpoint}
+            return self._opensearch_environment()
         return {}
 

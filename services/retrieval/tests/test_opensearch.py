@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -33,6 +34,7 @@ from mangaassist.retrieval.embedder import make_embedder
 from mangaassist.retrieval.engine import CatalogIndex, catalog_vectors, edition_rows
 from mangaassist.retrieval.opensearch import (
     OpenSearchConfig,
+    OpenSearchError,
     OpenSearchStore,
     filter_clauses,
     index_body,
@@ -235,17 +237,23 @@ async def test_errors_deadlines_spans_and_stock_over_grpc(
         assert update["method"] == "POST" and update["path"].startswith("/manga-catalog/_update/auto-")
         assert update["query"]["routing"] == "en" and set(update["body"]["doc"]) == {
             "price_jpy", "price_in_stock", "price_sold_out"}
+        assert_signed(lookup)
         assert_signed(update)
-        # Refused (the role may only read): a clear status, and the row stays pending for the next sync.
+        # Refused (e.g. a data-access policy without WriteDocument): a clear status, and the row
+        # stays pending — the next stock change, of another edition, sends both rows.
         server.mode = "forbidden"
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await stub.UpdateStock(retrieval_pb2.UpdateStockRequest(asin=asin, stock_count=4), timeout=5)
         assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         server.mode = "ok"
         server.requests.clear()
-        await stub.UpdateStock(retrieval_pb2.UpdateStockRequest(asin=asin, stock_count=4), timeout=5)
-        assert [r["method"] for r in server.requests] == ["POST", "POST"]  # lookup + update of the one row
-        assert server.requests[1]["body"]["doc"]["price_in_stock"]
+        other = next(p for p in products if p["edition_key"] != edition)
+        await stub.UpdateStock(retrieval_pb2.UpdateStockRequest(asin=other["asin"], stock_count=0), timeout=5)
+        lookups = [r["body"]["query"]["term"]["edition_key"] for r in server.requests if "_search" in r["path"]]
+        updates = [r for r in server.requests if "/_update/" in r["path"]]
+        assert sorted(lookups) == sorted([edition, other["edition_key"]]) and len(updates) == 2
+        refused_row = next(u for u, key in zip(updates, lookups, strict=True) if key == edition)
+        assert refused_row["body"]["doc"]["price_in_stock"]  # the re-sent row carries the later stock (4 > 0)
 
         cases = [("throttle", grpc.StatusCode.RESOURCE_EXHAUSTED, "throttling", 2),
                  ("unavailable", grpc.StatusCode.UNAVAILABLE, "503", 2),
@@ -275,3 +283,21 @@ async def test_errors_deadlines_spans_and_stock_over_grpc(
         app.request_stop()
         await task
         await channel.close()
+
+
+async def test_unreachable_endpoint_is_unavailable() -> None:
+    """Nothing listening (connection refused): ``unavailable`` (→ gRPC UNAVAILABLE), after the one retry."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = OpenSearchConfig(url=f"http://127.0.0.1:{port}", auth="none", timeout_s=2.0)
+    products = [{"edition_key": "e:ja", "language": "ja", "demographic": "shonen", "price_jpy": 500,
+                 "in_stock": True, "genres": ["action"]}]
+    store = OpenSearchStore(make_client(config), config, products,
+                            FilterColumns.from_products(products), np.zeros(1, dtype=np.int64))
+    try:
+        with pytest.raises(OpenSearchError) as err:
+            await store.asearch(np.ones(4, dtype=np.float32) / 2, 1, Filters())
+        assert err.value.kind == "unavailable" and "cannot reach" in str(err.value)
+    finally:
+        await store.aclose()

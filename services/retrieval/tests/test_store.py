@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mangaassist.retrieval.catalog import Product
-from mangaassist.retrieval.store import Filters, HnswIndex, PlannedStore
+from mangaassist.retrieval.store import ExactIndex, Filters, HnswIndex, PlannedStore
 
 
 def synthetic_products(n: int) -> list[Product]:
@@ -138,3 +138,56 @@ def test_saved_graph_answers_the_same(setup, tmp_path) -> None:  # type: ignore[
     mask = np.zeros(len(vectors), dtype=bool)
     mask[::3] = True
     assert again.search(vectors[9], 5, mask) == hnsw.search(vectors[9], 5, mask)
+
+
+def test_exact_scores_rows_in_place_like_a_gather(setup) -> None:  # type: ignore[no-untyped-def]
+    _, vectors, _ = setup
+    exact = ExactIndex(vectors)
+    rows = np.array([2999, 0, 17, 17, 1500, 4], dtype=np.int64)  # any order, repeats allowed
+    query = (vectors[5] + vectors[9]).astype(np.float64)  # any float dtype
+    np.testing.assert_allclose(exact.scores(query, rows), vectors[rows] @ query.astype(np.float32), rtol=1e-5)
+    assert exact.scores(query, np.empty(0, dtype=np.int64)).size == 0
+    with pytest.raises(IndexError):
+        exact.scores(query, np.array([0, 3000]))
+    with pytest.raises(IndexError):
+        exact.scores(query, np.array([-1]))
+    with pytest.raises(ValueError, match="dimensions"):
+        exact.scores(query[:8], rows)
+
+
+def test_quantized_walk_keeps_recall_and_returns_exact_scores(setup, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    products, vectors, _ = setup
+    graph = HnswIndex.build(vectors, m=16, ef_construction=80, ef_search=64)
+    graph.save(str(tmp_path / "g.faiss"))
+    store = PlannedStore(products, vectors, hnsw=graph, exact_max_rows=0, exact_max_fraction=0.1)
+    flat_links = graph.index.hnsw.neighbors.size()
+    store.set_hnsw_storage("sq8")
+    assert graph.quantized and graph.rerank is store.exact
+    assert graph.index.hnsw.neighbors.size() == flat_links  # the same graph, walked on 8-bit codes
+    import gc
+
+    gc.collect()  # the flat index is gone; the graph copy must not depend on it
+    rng = np.random.default_rng(11)
+    found = total = 0
+    for f in FILTERS[:3]:
+        for q in rng.integers(0, len(products), 30):
+            query = vectors[q] * 0.7 + vectors[(q * 7) % len(products)] * 0.3
+            got = store.search(query, 5, f)
+            want = store.search(query, 5, f, plan="exact")
+            assert got.plan == "hnsw" and all(matches(products[i], f) for i, _ in got.hits)
+            for row, score in got.hits:  # scores are the float32 inner products, not the codes'
+                assert score == pytest.approx(float(vectors[row] @ query), abs=1e-5)
+            assert [s for _, s in got.hits] == sorted((s for _, s in got.hits), reverse=True)
+            found += len({i for i, _ in got.hits} & {i for i, _ in want.hits})
+            total += len(want.hits)
+    assert found / total >= 0.95
+    store.set_hnsw_storage("sq8")  # idempotent
+    with pytest.raises(ValueError, match="cannot go back"):
+        store.set_hnsw_storage("flat")
+    with pytest.raises(ValueError, match="'flat' or 'sq8'"):
+        store.set_hnsw_storage("pq")
+    # A saved flat graph loads flat again; quantizing needs the very vectors it was built from.
+    reloaded = HnswIndex.load(str(tmp_path / "g.faiss"))
+    assert not reloaded.quantized
+    with pytest.raises(ValueError, match="not the ones"):
+        reloaded.quantize(vectors[:10], store.exact)

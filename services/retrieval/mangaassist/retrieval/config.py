@@ -44,6 +44,8 @@ class RetrievalSettings(ServiceSettings):
     hnsw_m: int = Field(default=32, ge=4, le=128)
     hnsw_ef_construction: int = Field(default=200, ge=8)
     ef_search: int = Field(default=192, ge=1)
+    # What a graph walk reads per visited node: 8-bit codes (rescored exactly) or the float32 vectors.
+    hnsw_storage: Literal["flat", "sq8"] = "sq8"
     # How much a filtered graph walk widens efSearch: ef × (1.5 / selectivity) ** power.
     ef_filter_power: float = Field(default=0.5, ge=0, le=1)
     exact_max_rows: int = Field(default=4096, ge=0)

@@ -66,6 +66,8 @@ def open_index(settings: RetrievalSettings) -> CatalogIndex:
         store_ = index.store
         if isinstance(store_, PlannedStore | PartitionedStore):
             store_.set_ef_search(settings.ef_search, settings.ef_filter_power)
+            # After any save: the saved graph keeps full-precision vectors; codes are made at load.
+            store_.set_hnsw_storage(settings.hnsw_storage)
     embedder.embed_query("warm-up")
     return index
 

@@ -8,9 +8,11 @@ best *rows* — one hit per edition — and never a row without a passing docume
 
 Two search plans over the same vectors:
 - ``exact``: a dot product over the matching rows only (pre-filtered brute force);
-- ``hnsw``: faiss ``IndexHNSWFlat`` with an ``IDSelectorBitmap`` built from the filter,
-  so non-matching rows are skipped *inside* the graph walk (a filtered query returns k
-  hits whenever ≥ k rows match, unlike post-filtering).
+- ``hnsw``: faiss HNSW with an ``IDSelectorBitmap`` built from the filter, so
+  non-matching rows are skipped *inside* the graph walk (a filtered query returns k hits
+  whenever ≥ k rows match, unlike post-filtering). The walk can run on 8-bit codes of the
+  vectors (``set_hnsw_storage("sq8")``: a quarter of the bytes per visited node) and its
+  candidates are rescored exactly from the float32 rows.
 ``PlannedStore`` picks one per query from the filter's measured selectivity: when few rows
 match, scoring them exactly is cheaper than walking a graph where most nodes are masked.
 """
@@ -187,26 +189,63 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
 class ExactIndex:
     """Brute-force inner product over (a subset of) the rows.
 
+    A subset is scored *in place*: faiss's ``fvec_inner_products_by_idx`` reads each
+    selected row where it lies and writes one float per row. The obvious numpy form,
+    ``vectors[rows] @ q``, first copies the rows (a 40k-row subset of a 1M index is a
+    61 MB gather into freshly faulted pages) and then reads the copy again; profiled at
+    1M, the copy was ~75 % of the exact plan's time (README, "1M documents").
+
     A matrix-vector product is memory-bound: run it with one BLAS thread (the service
-    limits BLAS to one thread at start), or threads fight over the two cores.
+    limits BLAS to one thread at start), or threads fight over the two cores; the
+    by-index scorer is single-threaded for one query.
     """
 
     def __init__(self, vectors: np.ndarray) -> None:
+        import faiss
+
+        self._faiss = faiss
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def scores(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Inner products of ``query`` with the rows ``rows`` (any order), without copying them."""
+        faiss = self._faiss
+        ids = np.ascontiguousarray(rows, dtype=np.int64)
+        n, dim = self.vectors.shape
+        q = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+        if q.size != dim:
+            raise ValueError(f"query has {q.size} dimensions, the index {dim}")
+        if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= n):
+            raise IndexError("row ids out of range")  # faiss reads raw memory: never let it past the end
+        out = np.empty(ids.size, dtype=np.float32)
+        if ids.size:
+            faiss.fvec_inner_products_by_idx(faiss.swig_ptr(out), faiss.swig_ptr(q), faiss.swig_ptr(self.vectors),
+                                             faiss.swig_ptr(ids), dim, 1, ids.size)
+        return out
+
     def search(self, query: np.ndarray, k: int, rows: np.ndarray | None) -> list[tuple[int, float]]:
-        q = query.astype(np.float32, copy=False)
         if rows is None:
-            scores = self.vectors @ q
+            scores = self.vectors @ query.astype(np.float32, copy=False)
             best = _top_k(scores, k)
             return [(int(i), float(scores[i])) for i in best]
-        scores = self.vectors[rows] @ q
+        scores = self.scores(query, rows)
         best = _top_k(scores, k)
         return [(int(rows[i]), float(scores[i])) for i in best]
 
 
+# Candidates a quantized walk returns for exact rescoring (at least k).
+RERANK_CANDIDATES = 64
+
+
 class HnswIndex:
-    """faiss HNSW (inner product on normalised vectors) searched with an in-graph ID filter."""
+    """faiss HNSW (inner product on normalised vectors) searched with an in-graph ID filter.
+
+    Built and saved with full-precision vectors (``IndexHNSWFlat``). ``quantize`` swaps
+    the graph's vector copy for 8-bit scalar-quantized codes (``IndexHNSWSQ``, same graph):
+    a walk at 1M rows is bound by fetching each visited node's vector from memory, and
+    codes are a quarter of the bytes. The walk then returns ``RERANK_CANDIDATES`` rows that
+    ``rerank`` (the store's exact index) rescores from the float32 vectors, so the scores
+    and the final order are exact.
+    """
 
     def __init__(self, index: Any, ef_search: int, filter_power: float = 1.0) -> None:
         import faiss
@@ -215,6 +254,29 @@ class HnswIndex:
         self.index = index
         self.ef_search = ef_search
         self.filter_power = filter_power
+        self.rerank: ExactIndex | None = None
+
+    @property
+    def quantized(self) -> bool:
+        return isinstance(self.index, self._faiss.IndexHNSWSQ)
+
+    def quantize(self, vectors: np.ndarray, rerank: ExactIndex) -> None:
+        """Walk on 8-bit codes of ``vectors`` (the rows this graph was built from), rescoring with ``rerank``."""
+        faiss = self._faiss
+        if not self.quantized:
+            old = self.index
+            if old.ntotal != vectors.shape[0] or old.d != vectors.shape[1]:
+                raise ValueError("the vectors are not the ones this graph was built from")
+            sq = faiss.IndexHNSWSQ(old.d, faiss.ScalarQuantizer.QT_8bit, old.hnsw.nb_neighbors(1),
+                                   faiss.METRIC_INNER_PRODUCT)
+            sq.storage.train(np.ascontiguousarray(vectors, dtype=np.float32))
+            sq.storage.add(np.ascontiguousarray(vectors, dtype=np.float32))
+            sq.hnsw = old.hnsw  # a copy of the graph; the flat index (vectors + graph) is freed below
+            sq.ntotal = old.ntotal
+            sq.is_trained = True
+            self.index = sq
+            del old
+        self.rerank = rerank
 
     @classmethod
     def build(cls, vectors: np.ndarray, m: int = 32, ef_construction: int = 200, ef_search: int = 256) -> HnswIndex:
@@ -244,15 +306,20 @@ class HnswIndex:
         # 1024 → 0.995); a better-connected graph needs less (bench/retrieval_sweep.py).
         widen = (1.5 / max(selectivity, 1e-6)) ** self.filter_power
         ef = self.ef_search if row_mask is None else int(self.ef_search * widen)
+        walk_k = k if self.rerank is None else max(k, RERANK_CANDIDATES)
         params = faiss.SearchParametersHNSW()
-        params.efSearch = max(k, min(max_ef, ef))
+        params.efSearch = max(walk_k, min(max_ef, ef))
         if row_mask is not None:
             bitmap = np.packbits(row_mask, bitorder="little")
             selector = faiss.IDSelectorBitmap(row_mask.size, faiss.swig_ptr(bitmap))
             params.sel = selector
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        scores, ids = self.index.search(q, k, params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        scores, ids = self.index.search(q, walk_k, params=params)
+        if self.rerank is None:
+            return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        found = ids[0][ids[0] >= 0]
+        exact = self.rerank.scores(query, found)
+        return [(int(found[i]), float(exact[i])) for i in _top_k(exact, k)]
 
 
 class PlannedStore:
@@ -333,6 +400,17 @@ class PlannedStore:
             self.hnsw.ef_search = ef_search
             if filter_power is not None:
                 self.hnsw.filter_power = filter_power
+
+    def set_hnsw_storage(self, storage: str) -> None:
+        """``sq8``: walk the graph on 8-bit codes and rescore exactly; ``flat``: full-precision walk (as built)."""
+        if storage not in ("flat", "sq8"):
+            raise ValueError("HNSW storage must be 'flat' or 'sq8'")
+        if self.hnsw is None:
+            return
+        if storage == "sq8":
+            self.hnsw.quantize(self.exact.vectors, self.exact)
+        elif self.hnsw.quantized:
+            raise ValueError("a quantized graph cannot go back to flat storage: load the saved graph again")
 
 
 # Document fields a store can be partitioned by: categorical, and constant within a vector
@@ -415,6 +493,10 @@ class PartitionedStore:
     def set_ef_search(self, ef_search: int, filter_power: float | None = None) -> None:
         for part in self._part_list:
             part.store.set_ef_search(ef_search, filter_power)
+
+    def set_hnsw_storage(self, storage: str) -> None:
+        for part in self._part_list:
+            part.store.set_hnsw_storage(storage)
 
     def route(self, filters: Filters) -> list[Partition]:
         """The partitions a query must touch: the one its filter names, else all of them."""
