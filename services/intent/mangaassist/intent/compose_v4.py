@@ -117,15 +117,17 @@ stop_bot2: ボットはもういいです || もうAIとは話したくない ||
 """,
     "greeting": """
 !capabilities: 何ができるの？ || なにを手伝ってくれるの？ || what can you help with? || what do you do? || what kind of questions can i ask
+!smalltalk2: 元気ですか？ || こんばんは、今日も寒いですね || how are you today? || nice to meet you! || hey, whats up
+!acks2: おけ || 了解です！ || thx! || 👍 || got it || わかりました、ありがとう
 !thanks_bye: ありがとう、助かりました || 了解、ありがと〜 || ok got it thanks || cool thanks bye || おつかれさまです
 """,
     "out_of_scope": """
 health2: 熱があるんだけど病院行くべき？ || 肩こりがひどい、何かいい方法ある？ || my back hurts, what should i do || any tips for sleeping better
 game_anime2: {t}のゲームって面白い？ || {t}のアニメ、何期まである？ || is the {t} anime on netflix || {t}のアニメの声優って誰？
 other_shop: 近くの本屋さんって何時まで開いてる？ || メルカリで売るならいくらになる？ || what time does kinokuniya close || is there a manga cafe near shinjuku
-gibberish2: あああああ || zzz || ？？？ || lol || 😂😂 || てすと || test
+gibberish2: あああああ || zzz || ？？？ || 😂😂 || てすと || test
 translate2: 「よろしく」って英語でなんて言う？ || translate this to japanese: see you tomorrow || 韓国語で「こんにちは」は？ || how do you say thank you in french
-riddles_chat: しりとりしよう || tell me a fun fact || 占いして || what's your favorite color
+riddles_chat: しりとりしよう || tell me a fun fact || 占いして || play twenty questions with me
 piracy2: {t}をタダで読めるサイト教えて || where can i read {t} for free online || {t}の違法アップロードってどこにある？
 """,
 }
