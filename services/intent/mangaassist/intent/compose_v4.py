@@ -64,6 +64,12 @@ arrival_my_order_en: i ordered yesterday, when will mine arrive? || placed an or
 romaji_o3: yoyaku shita hon wa itsu hassou saremasu ka || chuumon shita hon ga mada todokanai || tsuiseki bangou wo oshiete kudasai
 """,
     "product_question": """
+bonus_what2: {t}の限定版って何がついてくるんですか || {t} {v}巻の特装版、おまけの中身は？ || {t}の初回版の特典ってどんなの？ || what comes with the {t} vol {v} special edition? || what's the bonus item in the limited {t}
+obi_band: {t}の{v}巻、帯ありますか？中古でも気になるので || {t} {v}巻って帯つきで届く？ || does {t} vol {v} ship with the obi band || will my copy of {t} have the obi strip
+listing_lang2: この{t}の商品ページ、英語版？日本語版？ || この{t} {v}巻って日本語で書かれてますか || is this {t} listing the english translation or japanese || the {t} vol {v} on this page - which language is it in
+sequel_spin: {t}ってスピンオフある？ || {t}の続編って何ていうタイトル？ || is there a sequel or spin-off to {t}? || does {t} continue in another series
+reading_dir: {t}の英語版って左開き？右開き？ || {t}の翻訳版は日本と同じ読む向き？ || is the english {t} flipped or right-to-left || do i read {t} right to left
+chapters_in: {t}の{v}巻って何話から何話まで？ || {t} {v}巻には第何話が入ってる？ || which chapters does {t} vol {v} cover || what chapter does {t} vol {v} start at
 boxset_contents: {t}のBOXセットって収納ボックスつき？ || {t}全巻セット、帯や特典はついてくる？ || does the {t} box set come in a case or just shrink wrapped? || what exactly do you get in the {t} collector's box
 special_bonus: {t}の特装版は何が付属してる？ || {t} {v}巻の限定版の付録ってなに？ || what does the {t} vol {v} limited edition include? || is the {t} special edition bonus a booklet or a figure?
 edition_diff: {t}の完全版と通常版って何が違うの？ || {t}の新装版、カラーページ増えてる？ || whats the difference between the {t} deluxe and the normal volumes? || does the {t} omnibus have the same content as the singles?
@@ -78,6 +84,9 @@ romaji_q3: {tr} wa nankan made aru? || {tr} wa kanketsu shite imasu ka || {tr} n
 physical_q: {t}の{v}巻って何ページ？ || {t}のサイズはB6？A5？ || what size are the {t} volumes? || is {t} vol {v} hardcover or paperback
 """,
     "product_search": """
+have_short2: {t}ってありますか？ || {t}あります？ || {t}の在庫ある？ || {t}買える？ || do you have {t}? || {t} in stock?
+out_yet_buy: {t}の{v}巻って出てますか？買いたいです || {t}の新刊もう発売されてる？あれば買う || is {t} vol {v} released? want to get it || has the new {t} come out yet, id like a copy
+full_run: {t}って全巻在庫ありますか || {t}を1巻から全部買いたいんだけど揃ってる？ || can i get every volume of {t} from you || is the whole {t} series available
 title_unknown2_ja: 昔読んだ漫画を探してます。タイトルが思い出せないけど、猫が喋るやつ。売ってますか || うろ覚えなんですが、将棋の少年が主人公の漫画ってありますか、買いたいです || 題名わからないんだけど、表紙に赤い傘の女の子がいる漫画、在庫ある？
 title_unknown2_en: trying to find a manga i read as a kid, a boy with a robot cat, do you sell it? || cant remember the title, its about a chef in a fantasy world. do you have it? || searching for a manga, forgot the name, the one with the girl and the giant on the cover - do you stock it
 carry_short_ja: {t}扱ってますか？ || {t}って売ってますか || {t}の{v}巻、在庫ありますか || {t}置いてあります？
@@ -91,6 +100,8 @@ romaji_s3: {tr} no {v} kan arimasu ka || {tr} zenkan setto utte masu ka || {tr} 
 mixed_s3: {t}のvol.{v}ありますか？ || {t}のbox set在庫ある？ || {t}の新刊もうin stock？
 """,
     "product_recommendation": """
+trending2: 今なにが流行ってる漫画？ || 最近バズってる漫画教えて || what manga is everyone reading right now || hot new series this season?
+travel_read: 長い移動中に読む漫画ほしい、おすすめある？ || 入院中の暇つぶしに読める漫画教えて || something to binge on a long train ride? || need manga for a week-long vacation, ideas?
 a_or_b_first_ja: {t}と{t2}、どっちから読むのがおすすめ？ || {t}か{t2}で迷ってます。どっちが好みに合いそう？ホラー好きです || {t}と{t2}どっち買おうか迷ってる、おすすめは？ || {t}と{t2}ならどっちが面白いと思いますか
 a_or_b_first_en: {t} or {t2}, which should i start with? || torn between {t} and {t2}, which would you pick? || {t} vs {t2} - which one should i buy first || which is better for a beginner, {t} or {t2}?
 a_or_b_mixed: {t}と{t2}、which one読むべき？ || {t} or {t2}、どっちがおすすめ？ || {t}と{t2}どっちがbetter？
@@ -108,10 +119,19 @@ wrong_vol2: {t}の{v}巻を頼んだら{v2}巻が来ました。交換してく�
 defect2: {t}の{v}巻、印刷がかすれてて読めないページがある || カバーが破れてた。交換できますか || {t} vol {v} has pages stuck together and torn, refund please || the cover of {t} arrived creased, can i exchange it
 """,
     "payment": """
+double_charge2: 同じ注文で2回請求されてます || クレカに2重で請求来てる || i got billed twice for one order || my card shows two charges for the same order
+saved_card2: 保存したクレジットカードを消したい || 登録カードを別のカードに変えたい || how do i remove my saved card || want to update the card on file
+paid_error: 決済エラーと出たのに引き落とされてた || 購入できなかったのに請求だけ来ました || payment failed but the money left my account || checkout errored but i was still charged
+tax_price: 表示価格って税込みですか？ || 海外在住だと消費税は免除？ || are prices shown with tax included || do overseas buyers pay japanese consumption tax
 brands2: {b}って使えますか？ || {b}で払えますか || can i pay with {b}? || do you take {b}
 student_coupon: 学生割引ってありますか || クーポンコードの入力欄どこ？ || any student discount? || where do i enter a promo code
 """,
     "escalation": """
+apology_not_refund: 返金はいらないので、ちゃんと謝ってほしい。責任者を || お金の問題じゃない、上の人と話したい || not about money, i want a manager to explain what happened || i dont need a refund, i need to speak to someone responsible
+ignored: 何度も問い合わせてるのに返事がない || メールしたのに3日放置されてる、どうなってるの || ive emailed three times and nobody answers || your support ignored my ticket for a week
+contact_channel: サポートの電話番号を教えて || 問い合わせ窓口のメールアドレスは？ || whats your customer service phone number || how do i reach your support team by email
+kana_human: たんとうしゃ おねがい || にんげんの ひと いますか || おぺれーたーさん よんで || せきにんしゃ だして
+~romaji_e3: operetaa ni tsunaide || hito to hanashitai desu || tantou no kata wo onegai shimasu
 !short_human: オペレーター || 担当者 || human please || agent || 人間 || real person || operator pls || 有人対応
 stop_bot2: ボットはもういいです || もうAIとは話したくない || stop the bot, person please || this bot is useless, get me someone
 """,
@@ -122,6 +142,11 @@ stop_bot2: ボットはもういいです || もうAIとは話したくない ||
 !thanks_bye: ありがとう、助かりました || 了解、ありがと〜 || ok got it thanks || cool thanks bye || おつかれさまです
 """,
     "out_of_scope": """
+anime_facts2: {t}のアニメってどこの制作会社？ || {t}のアニメ3期っていつ放送？ || {t}のアニメの主題歌なに？ || what studio made the {t} anime || when does {t} season 2 air
+char_trivia2: {ch}って何歳？ || {ch}と{ch2}どっちが強い？ || how tall is {ch}? || who would win, {ch} or {ch2}
+word_meaning: 「推し」ってどういう意味？ || 「ツンデレ」の意味を教えて || what does tsundere mean || what does isekai mean in english
+calc_conv: 3500円って何ドル？ || 15%オフっていくら？計算して || whats 25 times 17 || how many yen is 20 euros
+events2: 次のコミケの日程は？ || ジャンプフェスタっていつ？ || when is anime expo this year || 原画展のチケットってどこで買える？
 health2: 熱があるんだけど病院行くべき？ || 肩こりがひどい、何かいい方法ある？ || my back hurts, what should i do || any tips for sleeping better
 game_anime2: {t}のゲームって面白い？ || {t}のアニメ、何期まである？ || is the {t} anime on netflix || {t}のアニメの声優って誰？
 other_shop: 近くの本屋さんって何時まで開いてる？ || メルカリで売るならいくらになる？ || what time does kinokuniya close || is there a manga cafe near shinjuku
