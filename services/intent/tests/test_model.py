@@ -51,15 +51,19 @@ def test_held_out_accuracy_floor_and_abstention_helps(model: IntentModel, exampl
     more accurate. (The numbers themselves are the benchmark's job.)"""
     test = [e for e in examples if e.split == "test"]
     vectors = embed([e.text for e in test])  # what the retrieval service returns (cached under .cache/)
-    for vector_or_none, floor in ((None, 0.76), (vectors, 0.84)):
+    # Error-reduction factor per head: the fusion head's 1 % budget cuts the answered error
+    # to about a third of the overall error in grouped CV on train (0.116 -> 0.040); the text
+    # head's 5 % degraded-mode budget only to about 0.6 (0.193 -> 0.117), so "halve" would
+    # ask of it more than its validation promises.
+    for vector_or_none, floor, factor in ((None, 0.76, 0.7), (vectors, 0.84, 0.5)):
         predictions = [model.predict(e.text, None if vector_or_none is None else vector_or_none[i])
                        for i, e in enumerate(test)]
         correct = np.array([p.intent == e.intent for p, e in zip(predictions, test, strict=True)])
         answered = np.array([p.confidence >= p.threshold for p in predictions])
         assert correct.mean() >= floor, f"{predictions[0].classifier}: held-out accuracy {correct.mean():.3f}"
-        # Abstaining must at least halve the error rate of what is answered (a fixed
+        # Abstaining must cut the error rate of what is answered by that factor (a fixed
         # "+5 points" cannot hold once the overall accuracy is above 95 %).
-        assert 1.0 - correct[answered].mean() <= 0.5 * (1.0 - correct.mean())
+        assert 1.0 - correct[answered].mean() <= factor * (1.0 - correct.mean()), predictions[0].classifier
         assert 0.2 <= answered.mean() < 1.0
 
 
