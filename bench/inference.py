@@ -254,7 +254,7 @@ async def ttft_and_connections(emulator: EmulatorProcess, logs: Path, requests: 
             "n": len(via_service),
         },
         "sequential": {"requests": requests, "connections": counted["connections"],
-                       "emulator_requests": counted["requests"], "pool_size": 10,
+                       "emulator_requests": counted["requests"], "pool_size": settings.max_pool_connections,
                        "ttft_p50": pct(sequential, 50), "ttft_p95": pct(sequential, 95),
                        "throughput_rps": round(requests / wall, 1)},
     }
@@ -366,7 +366,7 @@ def main() -> None:
           f"{b['p50']:.2f} / {b['p95']:.2f} vs {d['p50']:.2f} / {d['p95']:.2f} | |")
     print(f"| overhead incl. the gRPC hop and a second process, p50 / p95 (ms) | {t['overhead']['p50']:.2f} / "
           f"{t['overhead']['p95']:.2f} | (report) |")
-    print(f"| connections for {seq['requests']} sequential requests | {seq['connections']} | <= pool (10) |")
+    print(f"| connections for {seq['requests']} sequential requests | {seq['connections']} | <= pool ({seq['pool_size']}) |")
     for mode in ("on", "off"):
         w = warm[f"prewarm_{mode}"]
         print(f"| pre-warm {mode}: first request p50 (max) vs steady p95 (ms) | {w['first_p50']:.2f} "

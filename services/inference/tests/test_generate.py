@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import grpc
 import pytest
 
 from mangaassist.devtools.emulator import EmulatorProcess
+from mangaassist.inference.config import InferenceSettings
 from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.inference.v1 import inference_pb2
 from services.inference.tests.conftest import inference
@@ -130,7 +132,24 @@ async def test_sequential_requests_reuse_pooled_connections(emulator: EmulatorPr
     # The pool's own view agrees: 2 warm-up requests (one per client) + 40, each client
     # opened one connection and keeps it idle between requests.
     assert health["requests"] == 42 and health["errors"] == 0 and health["active"] == 0
-    assert health["connections_opened"] == 2 and health["idle"] == 2 and health["max_connections"] == 20
+    assert health["connections_opened"] == 2 and health["idle"] == 2
+    assert health["max_connections"] == 2 * InferenceSettings().max_pool_connections
+
+
+async def test_as_many_answers_stream_at_once_as_the_orchestrator_admits(emulator: EmulatorProcess) -> None:
+    """A streamed answer holds its connection to the end: 24 concurrent answers (more than the
+    seed's pool of 10) must all reach the model at once, not queue for a connection."""
+    emulator.reset()
+    emulator.faults({"model": "*", "fault": "slow-first-token=300"})
+    try:
+        async with inference(emulator) as (stub, _, _):
+            replies = await asyncio.gather(*(run(stub, request(question=f"concurrent {i}")) for i in range(24)))
+    finally:
+        emulator.faults()
+    assert all(any(m.HasField("done") for m in r) for r in replies)
+    received = [s["received"] for s in emulator.stats()["recent_streams"]]
+    assert len(received) == 24
+    assert max(received) - min(received) < 0.25, "some answers waited for a pooled connection"
 
 
 async def test_prompt_injection_is_refused_without_calling_the_model(emulator: EmulatorProcess) -> None:

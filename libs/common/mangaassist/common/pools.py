@@ -42,6 +42,9 @@ class PoolSpec:
 
 # The seed's "Connection Pooling" table and its per-pool timeouts.
 SEED_POOLS: dict[str, PoolSpec] = {
+    # Bedrock: the seed's 10 is for request/response calls; a streamed answer holds its
+    # connection to the last token, so the inference service sizes its pool by the streams
+    # the orchestrator admits (``InferenceSettings.max_pool_connections``, 40).
     "bedrock": PoolSpec(10, 60, 2.0, 30.0),
     "opensearch": PoolSpec(20, 120, 2.0, 5.0),
     "dynamodb": PoolSpec(25, 300, 1.0, 3.0),

@@ -1,7 +1,9 @@
 """Amazon Bedrock through aioboto3 ``converse_stream`` — the production backend.
 
 One long-lived ``bedrock-runtime`` client per process, created at start: a pool of
-``max_pool_connections`` kept-alive connections (the seed: 10 per task, 60 s idle),
+``max_pool_connections`` kept-alive connections (40: one per answer the orchestrator
+admits per model — a stream holds its connection to the end; the seed's 10 is for
+request/response calls), 60 s idle,
 2 s connect / 30 s read timeouts, adaptive retries. Pre-warm resolves the endpoint's
 DNS and sends a 1-token Haiku request so the first customer does not pay for the TCP
 and TLS handshakes. Locally ``endpoint_url`` points at the Bedrock emulator, which

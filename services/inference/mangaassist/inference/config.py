@@ -30,8 +30,12 @@ class InferenceSettings(ServiceSettings):
         "haiku": (0.00025, 0.00125),
         "sonnet": (0.003, 0.015),
     })
-    # One long-lived client per process (the seed's pool: 10 per task, 60 s idle keep-alive).
-    max_pool_connections: int = Field(default=10, ge=1)
+    # One long-lived client per process, 60 s idle keep-alive. A streamed answer holds its
+    # connection until its last token, so the pool must cover the answers the orchestrator
+    # admits at once (its bulkhead: 40 per model). The seed's 10 (sized for request/response
+    # calls) capped a process at 10 answers in flight: with 64 sessions, 59 of 192 questions
+    # failed waiting for a connection (first-token timeouts, then the open breaker); 0 with 40.
+    max_pool_connections: int = Field(default=40, ge=1)
     connect_timeout_s: float = Field(default=2.0, gt=0)
     read_timeout_s: float = Field(default=30.0, gt=0)
     keepalive_idle_s: float = Field(default=60.0, gt=0)
