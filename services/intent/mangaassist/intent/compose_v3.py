@@ -601,15 +601,19 @@ HUMAN_EN = ("just let me talk to a human", "I want a real person, not a bot", "g
 MULTI_SHARE = 0.12  # of the non-plain families get one multi-intent line
 
 
-def parse() -> list[Family]:
+def parse(*sources: dict[str, str]) -> list[Family]:
+    """Families from ``{intent: "key: paraphrase || paraphrase" lines}`` blocks: ``!`` before the
+    key marks a plain family, ``~`` (or a key that starts with ``romaji``) a romaji one."""
     families: list[Family] = []
-    for intent, block in [*SOURCE.items(), *SOURCE_MORE.items(), *SOURCE_MIXED.items()]:
-        for raw in block.strip().splitlines():
-            key, _, rest = raw.partition(": ")
-            prefix = key[: len(key) - len(key.lstrip("!~"))]
-            plain, romaji = "!" in prefix, "~" in prefix
-            paraphrases = tuple(p.strip() for p in rest.split("||") if p.strip())
-            families.append(Family(intent, key.lstrip("!~"), paraphrases, plain, romaji))
+    for source in sources:
+        for intent, block in source.items():
+            for raw in block.strip().splitlines():
+                key, _, rest = raw.partition(": ")
+                prefix = key[: len(key) - len(key.lstrip("!~"))]
+                name = key.lstrip("!~")
+                paraphrases = tuple(p.strip() for p in rest.split("||") if p.strip())
+                families.append(Family(intent, name, paraphrases, "!" in prefix,
+                                       "~" in prefix or name.startswith("romaji")))
     return families
 
 
@@ -750,24 +754,29 @@ def human_demand(family: Family, text: str, rng: random.Random) -> str:
     return re.sub(r"([？?！!])[。.]", r"\1", f"{text}。{demand}" if ja else f"{text}. {demand}")
 
 
-def compose() -> Iterator[dict[str, str]]:
-    rng = random.Random(SEED)
-    seen: set[str] = set()
+def compose_batch(
+    families: list[Family], batch: str, seed: int, existing: set[str], decorate_from: Callable[[Family], int]
+) -> Iterator[dict[str, str]]:
+    """A batch's training lines, deterministic for a seed: each family's paraphrases filled in
+    (the ones from ``decorate_from(family)`` on with openers / closers / noise), plus now and
+    then a multi-intent line and a "<anything> + a human, please" escalation line. Texts in
+    ``existing`` or already written are skipped."""
+    rng = random.Random(seed)
+    seen = set(existing)
 
     def emit(text: str, intent: str, family: str, romaji: bool) -> Iterator[dict[str, str]]:
         text = text.strip()
         if text and text not in seen:
             seen.add(text)
             yield {"text": text, "intent": intent, "lang": language(text, romaji), "family": family,
-                   "split": "train", "batch": BATCH}
+                   "split": "train", "batch": batch}
 
-    for family in parse():
-        name = f"v3_{family.intent}_{family.key}"
+    for family in families:
+        name = f"{batch}_{family.intent}_{family.key}"
         n_out = min(7, max(4, len(family.paraphrases) + 2)) if not family.plain else len(family.paraphrases)
         for i in range(n_out):
-            template = family.paraphrases[i % len(family.paraphrases)]
-            text = fill(template, rng)
-            if not family.plain and not family.romaji and i >= 1:
+            text = fill(family.paraphrases[i % len(family.paraphrases)], rng)
+            if not family.plain and not family.romaji and i >= decorate_from(family):
                 text = decorate(text, rng)
             yield from emit(text, family.intent, name, family.romaji)
         if (not family.plain and not family.romaji and family.intent not in {"greeting", "out_of_scope"}
@@ -778,18 +787,27 @@ def compose() -> Iterator[dict[str, str]]:
                 and rng.random() < MULTI_SHARE / 2):
             text = fill(rng.choice(family.paraphrases), rng)
             # Joins an escalation family of its own: the idea is "<anything> + a human, please".
-            yield from emit(human_demand(family, text, rng), "escalation", f"v3_escalation_after_{family.key}", False)
+            yield from emit(human_demand(family, text, rng), "escalation", f"{batch}_escalation_after_{family.key}", False)
+
+
+def write_batch(batch: str, compose: Callable[[set[str]], Iterator[dict[str, str]]]) -> int:
+    """Rewrite ``batch``'s lines of ``data/intents.jsonl``; every other line is kept."""
+    path = DATA_DIR / "intents.jsonl"
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    kept = [line for line in lines if json.loads(line).get("batch") != batch]
+    new = list(compose({json.loads(line)["text"] for line in kept}))
+    path.write_text("\n".join([*kept, *(json.dumps(r, ensure_ascii=False) for r in new)]) + "\n", encoding="utf-8")
+    print(f"{len(new)} {batch} lines written ({len(kept)} other lines kept)", file=sys.stderr)
+    return 0
+
+
+def compose(existing: set[str]) -> Iterator[dict[str, str]]:
+    families = parse(SOURCE, SOURCE_MORE, SOURCE_MIXED)
+    return compose_batch(families, BATCH, SEED, existing, decorate_from=lambda family: 1)
 
 
 def main() -> int:
-    path = DATA_DIR / "intents.jsonl"
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    kept = [line for line in lines if json.loads(line).get("batch") != BATCH]
-    existing = {json.loads(line)["text"] for line in kept}
-    new = [row for row in compose() if row["text"] not in existing]
-    path.write_text("\n".join([*kept, *(json.dumps(r, ensure_ascii=False) for r in new)]) + "\n", encoding="utf-8")
-    print(f"{len(new)} {BATCH} lines written ({len(kept)} other lines kept)", file=sys.stderr)
-    return 0
+    return write_batch(BATCH, compose)
 
 
 if __name__ == "__main__":

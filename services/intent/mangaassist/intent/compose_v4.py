@@ -24,13 +24,9 @@ Re-running rewrites only the ``v4`` lines (fixed seed); other batches are left u
 
 from __future__ import annotations
 
-import json
-import random
-import sys
 from collections.abc import Iterator
 
-from mangaassist.intent.compose_v3 import MULTI_SHARE, Family, decorate, fill, human_demand, language, multi_intent
-from mangaassist.intent.config import DATA_DIR
+from mangaassist.intent.compose_v3 import compose_batch, parse, write_batch
 
 BATCH = "v4"
 SEED = 20261130
@@ -158,55 +154,14 @@ piracy2: {t}をタダで読めるサイト教えて || where can i read {t} for 
 }
 
 
-def parse() -> list[Family]:
-    families: list[Family] = []
-    for intent, block in SOURCE.items():
-        for raw in block.strip().splitlines():
-            key, _, rest = raw.partition(": ")
-            prefix = key[: len(key) - len(key.lstrip("!~"))]
-            paraphrases = tuple(p.strip() for p in rest.split("||") if p.strip())
-            families.append(Family(intent, key.lstrip("!~"), paraphrases, "!" in prefix, "~" in prefix))
-    return families
-
-
 def compose(existing: set[str]) -> Iterator[dict[str, str]]:
-    rng = random.Random(SEED)
-    seen = set(existing)
-
-    def emit(text: str, intent: str, family: str, romaji: bool) -> Iterator[dict[str, str]]:
-        text = text.strip()
-        if text and text not in seen:
-            seen.add(text)
-            yield {"text": text, "intent": intent, "lang": language(text, romaji), "family": family,
-                   "split": "train", "batch": BATCH}
-
-    for family in parse():
-        name = f"v4_{family.intent}_{family.key}"
-        romaji = family.romaji or family.key.startswith("romaji")
-        n_out = min(7, max(4, len(family.paraphrases) + 2)) if not family.plain else len(family.paraphrases)
-        for i in range(n_out):
-            text = fill(family.paraphrases[i % len(family.paraphrases)], rng)
-            if not family.plain and not romaji and i >= len(family.paraphrases) // 2:
-                text = decorate(text, rng)
-            yield from emit(text, family.intent, name, romaji)
-        if (not family.plain and not romaji and family.intent not in {"greeting", "out_of_scope"}
-                and rng.random() < MULTI_SHARE * 2):
-            yield from emit(multi_intent(family, fill(rng.choice(family.paraphrases), rng), rng),
-                            family.intent, name, False)
-        if (not family.plain and not romaji and family.intent not in {"escalation", "greeting", "out_of_scope"}
-                and rng.random() < MULTI_SHARE / 2):
-            yield from emit(human_demand(family, fill(rng.choice(family.paraphrases), rng), rng),
-                            "escalation", f"v4_escalation_after_{family.key}", False)
+    # Decorated from the second half of a family's paraphrases on (v3: from the second).
+    return compose_batch(parse(SOURCE), BATCH, SEED, existing,
+                         decorate_from=lambda family: len(family.paraphrases) // 2)
 
 
 def main() -> int:
-    path = DATA_DIR / "intents.jsonl"
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    kept = [line for line in lines if json.loads(line).get("batch") != BATCH]
-    new = list(compose({json.loads(line)["text"] for line in kept}))
-    path.write_text("\n".join([*kept, *(json.dumps(r, ensure_ascii=False) for r in new)]) + "\n", encoding="utf-8")
-    print(f"{len(new)} {BATCH} lines written ({len(kept)} other lines kept)", file=sys.stderr)
-    return 0
+    return write_batch(BATCH, compose)
 
 
 if __name__ == "__main__":
