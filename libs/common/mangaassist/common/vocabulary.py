@@ -27,3 +27,5 @@ GENRES: Final = frozenset(
 )
 DEMOGRAPHICS: Final = frozenset({"shonen", "seinen", "shojo", "josei", "kodomo"})
 LANGUAGES: Final = frozenset({"ja", "en"})
+# A series' publication status, as filtered on ("only completed ones").
+STATUSES: Final = frozenset({"completed", "ongoing", "hiatus"})

@@ -11,6 +11,7 @@ from opentelemetry import trace
 
 from mangaassist.common.errors import invalid_argument
 from mangaassist.common.language import detect_language
+from mangaassist.intent.dialogue import resolve, unlinked_title
 from mangaassist.intent.entities import Entities, extract
 from mangaassist.intent.model import IntentModel
 from mangaassist.intent.routing import ROUTE_NAMES, decide, extract_features, handling_confidence
@@ -31,6 +32,10 @@ def entities_message(found: Entities) -> intent_pb2.Entities:
     if found.in_stock is not None:
         out.in_stock = found.in_stock
     return out
+
+
+# Actions answered without a model: a question back to the customer, by name.
+DETERMINISTIC_ACTIONS = frozenset({"clarify_series", "ask_order_id"})
 
 
 class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
@@ -62,10 +67,19 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
         intent, confidence = prediction.intent, prediction.confidence
         threshold = prediction.threshold if self._override is None else self._override
         abstained = handling_confidence(prediction.ranked()) < threshold
+        entities = extract(text)
+        mentions = list(request.mentions)
+        resolution = resolve(text, intent, abstained, entities, mentions, request.state,
+                             not mentions and unlinked_title(text, entities))
+        if resolution.intent != intent or resolution.action != "clarify":
+            # The turn was understood against the catalog and the conversation: no generic ask-back.
+            intent, abstained = resolution.intent, resolution.action == "clarify"
         features = extract_features(text, request.context.turn_count)
         routing = decide(intent, features, abstained)
+        if resolution.action in DETERMINISTIC_ACTIONS:
+            routing = intent_pb2.RoutingDecision(route=intent_pb2.ROUTE_NONE, reason=resolution.reason,
+                                                 features=routing.features)
         language = request.language_hint or detect_language(text)
-        entities = extract(text)
 
         span = trace.get_current_span()
         span.set_attribute("intent", intent)
@@ -76,6 +90,10 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
         span.set_attribute("routing.model", ROUTE_NAMES[routing.route])
         span.set_attribute("routing.reason", routing.reason)
         span.set_attribute("routing.features", list(routing.features))
+        span.set_attribute("dialogue.action", resolution.action)
+        span.set_attribute("dialogue.reason", resolution.reason)
+        span.set_attribute("dialogue.follow_up", resolution.follow_up)
+        span.set_attribute("dialogue.mentions", len(mentions))
         # Which kinds of entity were found, never their values (they can be personal: order ids).
         span.set_attribute("intent.entities", [
             name for name, value in vars(entities).items() if value not in (None, [])
@@ -91,6 +109,11 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
             model_version=self._model.version,
             threshold=threshold,
             classifier=prediction.classifier,
+            resolved=intent_pb2.ResolvedRequest(
+                state=resolution.state, action=resolution.action, reason=resolution.reason,
+                candidates=resolution.candidates, not_carried=resolution.not_carried,
+                follow_up=resolution.follow_up,
+            ),
         )
         if request.explain:
             reply.explanation.extend(

@@ -146,6 +146,7 @@ class DynamoSessionStore:
             customer_id=data.get("customer_id"),
             version=version,
             cost_usd=float(data.get("cost_usd", 0)),
+            state=bytes(data.get("state", b"")),
         )
 
     async def append(
@@ -156,12 +157,13 @@ class DynamoSessionStore:
         user_text: str,
         answer: str,
         cost_usd: float = 0.0,
+        state: bytes | None = None,
     ) -> None:
         for _ in range(APPEND_ATTEMPTS):
             current = await self.load(session_id)
             if not current.owned_by(customer_id):
                 raise SessionOwnershipError(session_id)
-            new = current.with_turn(intent, user_text, answer, customer_id, cost_usd)
+            new = current.with_turn(intent, user_text, answer, customer_id, cost_usd, state)
             item = _to_item(
                 {
                     "session_id": session_id,
@@ -171,6 +173,7 @@ class DynamoSessionStore:
                     "summary": new.summary,
                     "version": new.version,
                     "cost_usd": Decimal(str(round(new.cost_usd, 8))),
+                    "state": new.state or None,
                     "updated_at": Decimal(str(round(time.time(), 3))),
                     "expires_at": int(time.time() + self._ttl),
                 }

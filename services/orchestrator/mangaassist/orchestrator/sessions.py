@@ -19,6 +19,9 @@ MAX_TURNS = 12
 MAX_TURN_CHARS = 4_000
 MAX_SUMMARY_CHARS = 1_000
 MAX_INTENTS = 40
+# The serialised dialogue state (focus, constraints, last shown, pending slot); a bigger
+# one is dropped (the next turn starts a new topic) rather than stored.
+MAX_STATE_BYTES = 2_048
 
 
 class SessionOwnershipError(Exception):
@@ -34,13 +37,15 @@ class Session:
     customer_id: str | None = None
     version: int = 0
     cost_usd: float = 0.0  # model cost of the whole conversation so far
+    state: bytes = b""  # the serialised DialogueState after the last turn
 
     def owned_by(self, customer_id: str | None) -> bool:
         """Anyone may use an unowned session; an owned one only its customer."""
         return self.customer_id is None or self.customer_id == customer_id
 
     def with_turn(
-        self, intent: str, user_text: str, answer: str, customer_id: str | None, cost_usd: float = 0.0
+        self, intent: str, user_text: str, answer: str, customer_id: str | None, cost_usd: float = 0.0,
+        state: bytes | None = None,
     ) -> Session:
         """A copy with one more exchange; the oldest turns roll into the summary."""
         turns = [*self.turns, ("user", user_text[:MAX_TURN_CHARS]), ("assistant", answer[:MAX_TURN_CHARS])]
@@ -58,6 +63,7 @@ class Session:
             customer_id=self.customer_id or customer_id,
             version=self.version + 1,
             cost_usd=self.cost_usd + cost_usd,
+            state=self.state if state is None else (state if len(state) <= MAX_STATE_BYTES else b""),
         )
 
 
@@ -74,8 +80,10 @@ class SessionStore(Protocol):
         user_text: str,
         answer: str,
         cost_usd: float = 0.0,
+        state: bytes | None = None,
     ) -> None:
-        """Record one finished exchange; raises ``SessionOwnershipError`` for another's session."""
+        """Record one finished exchange and the dialogue state after it (``None`` keeps the
+        stored one), in one write; raises ``SessionOwnershipError`` for another's session."""
         ...
 
     async def close(self) -> None:
@@ -95,7 +103,8 @@ class InMemorySessionStore:
         if entry is None or time.monotonic() - entry[0] > self._ttl:
             return Session(session_id)
         s = entry[1]
-        return Session(s.session_id, list(s.turns), list(s.intents), s.summary, s.customer_id, s.version, s.cost_usd)
+        return Session(s.session_id, list(s.turns), list(s.intents), s.summary, s.customer_id, s.version, s.cost_usd,
+                       s.state)
 
     async def append(
         self,
@@ -105,13 +114,14 @@ class InMemorySessionStore:
         user_text: str,
         answer: str,
         cost_usd: float = 0.0,
+        state: bytes | None = None,
     ) -> None:
         session = await self.load(session_id)
         if not session.owned_by(customer_id):
             raise SessionOwnershipError(session_id)
         self._data.pop(session_id, None)
         self._data[session_id] = (
-            time.monotonic(), session.with_turn(intent, user_text, answer, customer_id, cost_usd)
+            time.monotonic(), session.with_turn(intent, user_text, answer, customer_id, cost_usd, state)
         )
         while len(self._data) > self._max:
             self._data.popitem(last=False)

@@ -17,8 +17,9 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal, TypeAlias
 
 import numpy as np
 
@@ -42,6 +43,9 @@ INDEX_FORMAT = 2
 STRONG_NAME = 0.8
 # Dense candidates fetched for fusion (at least k).
 DENSE_POOL = 30
+# "Something like X": weights of the cosine to X, the share of genres/tags, the same demographic.
+SIMILAR_WEIGHTS = (0.6, 0.3, 0.1)
+Volume: TypeAlias = int | Literal["latest"] | None
 # faiss HNSW graph parameters (chosen by bench/retrieval_sweep.py; see the README).
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 200
@@ -134,24 +138,71 @@ class CatalogIndex:
         self.version += 1
         return True
 
-    def search(self, query: str, vector: np.ndarray, k: int, filters: Filters, hybrid: bool = True) -> SearchOutcome:
+    def search(self, query: str, vector: np.ndarray, k: int, filters: Filters, hybrid: bool = True,
+               volume: Volume = None) -> SearchOutcome:
         """Synchronous search over an embedded store (benchmarks, tests); the service uses ``asearch``."""
         store = self.store
         if not isinstance(store, PlannedStore | PartitionedStore):
             raise TypeError("a remote store is searched with asearch")
         t0 = time.perf_counter()
         dense = store.search(vector, max(k, DENSE_POOL) if hybrid else k, filters)
-        return self._fuse(query, vector, k, filters, hybrid, dense, t0)
+        return self._fuse(query, vector, k, filters, hybrid, dense, t0, volume)
 
     async def asearch(self, query: str, vector: np.ndarray, k: int, filters: Filters, hybrid: bool = True,
-                      timeout_s: float | None = None) -> SearchOutcome:
-        """Hybrid search through whichever store is configured (embedded or OpenSearch)."""
+                      timeout_s: float | None = None, volume: Volume = None) -> SearchOutcome:
+        """Hybrid search through whichever store is configured (embedded or OpenSearch).
+
+        ``volume``: the volume number to show of each hit, ``"latest"`` for each hit's last
+        volume, or ``None`` for the one the query names (else the first that passes).
+        """
         t0 = time.perf_counter()
         dense = await self.store.asearch(vector, max(k, DENSE_POOL) if hybrid else k, filters, timeout_s)
-        return self._fuse(query, vector, k, filters, hybrid, dense, t0)
+        return self._fuse(query, vector, k, filters, hybrid, dense, t0, volume)
+
+    def series_rows(self, series_ids: frozenset[str]) -> list[int]:
+        """The vector rows (editions) of these series."""
+        return [r for r, first in enumerate(self.row_first) if self.products[first]["series_id"] in series_ids]
+
+    def like_vector(self, series_ids: frozenset[str]) -> np.ndarray | None:
+        """The query vector for "something like X": the mean of X's edition vectors, normalised."""
+        rows = self.series_rows(series_ids)
+        if not rows:
+            return None
+        mean = self.vectors[rows].mean(axis=0)
+        norm = float(np.linalg.norm(mean))
+        return (mean / norm).astype(np.float32) if norm else None
+
+    async def asimilar(self, like: frozenset[str], k: int, filters: Filters, timeout_s: float | None = None,
+                       volume: Volume = None) -> SearchOutcome:
+        """Series like ``like`` (never ``like`` itself): dense neighbours of its editions, re-ranked by
+        shared genres and tags and the same demographic, so "like Dandadan" means its kind of story."""
+        t0 = time.perf_counter()
+        vector = self.like_vector(like)
+        if vector is None:
+            return SearchOutcome([], 0, "similar")
+        rows = self.series_rows(like)
+        seed_terms = {t.lower() for r in rows for p in (self.products[self.row_first[r]],)
+                      for t in (*p["genres"], *p["tags"])}
+        seed_demo = {self.products[self.row_first[r]]["demographic"] for r in rows}
+        excluded = replace(filters, exclude_series_ids=filters.exclude_series_ids | like)
+        dense = await self.store.asearch(vector, max(3 * k, DENSE_POOL), excluded, timeout_s)
+        doc_mask = self.store.columns.mask(excluded)
+
+        def rank(item: tuple[int, float]) -> float:
+            row, cosine = item
+            p = self.products[self.row_first[row]]
+            terms = {t.lower() for t in (*p["genres"], *p["tags"])}
+            overlap = len(terms & seed_terms) / len(terms | seed_terms) if terms else 0.0
+            return SIMILAR_WEIGHTS[0] * cosine + SIMILAR_WEIGHTS[1] * overlap + SIMILAR_WEIGHTS[2] * (
+                p["demographic"] in seed_demo)
+
+        ranked = sorted(dense.hits, key=lambda item: (-rank(item), item[0]))[:k]
+        hits = [Hit(self._representative(row, doc_mask, volume), score) for row, score in ranked]
+        return SearchOutcome(hits, dense.candidates, f"similar-{dense.plan}", False, dense.partition,
+                             {"dense_ms": (time.perf_counter() - t0) * 1000})
 
     def _fuse(self, query: str, vector: np.ndarray, k: int, filters: Filters, hybrid: bool,
-              dense: SearchResult, t0: float) -> SearchOutcome:
+              dense: SearchResult, t0: float, volume: Volume = None) -> SearchOutcome:
         t1 = time.perf_counter()
         if dense.candidates == 0:
             return SearchOutcome([], 0, dense.plan, partition=dense.partition, timings={"dense_ms": (t1 - t0) * 1000})
@@ -174,7 +225,7 @@ class CatalogIndex:
                 order = sorted(fused, key=lambda r: (-strong.get(r, 0.0), r in strong and langs[r] != lang,
                                                      -fused[r], r))
         order = order[:k]
-        wanted = volume_number(query) if hybrid else None
+        wanted: Volume = volume if volume is not None else (volume_number(query) if hybrid else None)
         # A named volume belongs to the named series; with no name matched, to any hit.
         named = {m.row for m in names if m.score >= STRONG_NAME} if lexical else set()
         hits: list[Hit] = []
@@ -187,8 +238,10 @@ class CatalogIndex:
         return SearchOutcome(hits, dense.candidates, dense.plan, lexical, dense.partition,
                              {"dense_ms": (t1 - t0) * 1000, "fusion_ms": (t2 - t1) * 1000})
 
-    def _representative(self, row: int, doc_mask: np.ndarray | None, wanted: int | None) -> int:
+    def _representative(self, row: int, doc_mask: np.ndarray | None, wanted: Volume) -> int:
         docs = [d for d in self.store.rowmap.docs(row) if doc_mask is None or doc_mask[d]]
+        if wanted == "latest":
+            return max(docs, key=lambda d: self.products[d]["volume_number"])
         if wanted is not None:
             for d in docs:
                 if self.products[d]["volume_number"] == wanted:

@@ -142,6 +142,7 @@ def index_body(dim: int, config: OpenSearchConfig) -> dict[str, Any]:
                 "price_in_stock": {"type": "integer"},
                 "price_sold_out": {"type": "integer"},
                 "volumes": {"type": "integer"},
+                "status": {"type": "keyword"},
             },
         },
     }
@@ -168,7 +169,7 @@ def row_documents(products: list[Product], rowmap: RowMap, vectors: np.ndarray) 
             "title_en": first["title_en"], "title_ja": first["title_ja"], "language": first["language"],
             "demographic": first["demographic"],
             "genres": sorted({g for d in docs for g in products[d]["genres"]}),
-            **stock_fields(products, docs), "volumes": len(docs),
+            **stock_fields(products, docs), "volumes": first["volumes"], "status": first["status"],
             VECTOR_FIELD: [float(x) for x in vectors[row]],
         }
 
@@ -182,6 +183,24 @@ def filter_clauses(f: Filters) -> list[dict[str, Any]]:
         out.append({"term": {"language": f.language}})
     if f.demographic is not None:
         out.append({"term": {"demographic": f.demographic}})
+    if f.series_ids:
+        out.append({"terms": {"series_id": sorted(f.series_ids)}})
+    if f.status is not None:
+        out.append({"term": {"status": f.status}})
+    volumes: dict[str, int] = {}
+    if f.min_volumes is not None:
+        volumes["gte"] = f.min_volumes
+    if f.max_volumes is not None:
+        volumes["lte"] = f.max_volumes
+    if volumes:
+        out.append({"range": {"volumes": volumes}})
+    unwanted: list[dict[str, Any]] = []
+    if f.exclude_series_ids:
+        unwanted.append({"terms": {"series_id": sorted(f.exclude_series_ids)}})
+    if f.excluded_genres:
+        unwanted.append({"terms": {"genres": sorted(f.excluded_genres)}})
+    if unwanted:
+        out.append({"bool": {"must_not": unwanted}})
     price: dict[str, int] = {}
     if f.min_price_jpy is not None:
         price["gte"] = f.min_price_jpy

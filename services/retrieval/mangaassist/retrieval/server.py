@@ -11,6 +11,7 @@ from threadpoolctl import threadpool_limits
 from mangaassist.common import spans
 from mangaassist.common.grpc_server import GrpcApp
 from mangaassist.proto.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
+from mangaassist.retrieval.catalog import load_series
 from mangaassist.retrieval.config import RetrievalSettings
 from mangaassist.retrieval.embedder import make_embedder
 from mangaassist.retrieval.engine import (
@@ -21,6 +22,7 @@ from mangaassist.retrieval.engine import (
     load_index,
     save_index,
 )
+from mangaassist.retrieval.linker import CatalogLinker
 from mangaassist.retrieval.opensearch import OpenSearchStore, make_client
 from mangaassist.retrieval.service import RetrievalServicer
 from mangaassist.retrieval.store import FilterColumns, PartitionedStore, PlannedStore
@@ -72,13 +74,19 @@ def open_index(settings: RetrievalSettings) -> CatalogIndex:
     return index
 
 
+def open_linker(settings: RetrievalSettings) -> CatalogLinker:
+    """The catalog's name dictionaries (titles, romaji, aliases, authors) from the series records."""
+    return CatalogLinker.from_series(load_series(settings.catalog_path))
+
+
 def build_app(settings: RetrievalSettings, tracer: Tracer) -> GrpcApp:
     servicer = RetrievalServicer(settings.default_k, settings.max_k, settings.max_query_chars,
                                  settings.cache_entries, settings.cache_ttl_s, settings.hybrid)
 
     async def warm_up() -> None:
-        index = await asyncio.get_running_loop().run_in_executor(None, open_index, settings)
-        servicer.ready(index)
+        loop = asyncio.get_running_loop()
+        index = await loop.run_in_executor(None, open_index, settings)
+        servicer.ready(index, await loop.run_in_executor(None, open_linker, settings))
         logger.info("index ready", extra={"documents": len(index.products), "rows": int(index.vectors.shape[0])})
 
     async def close() -> None:

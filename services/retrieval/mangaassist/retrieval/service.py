@@ -11,14 +11,15 @@ import numpy as np
 from opentelemetry import trace
 
 from mangaassist.common.errors import ServiceError, invalid_argument
-from mangaassist.common.vocabulary import DEMOGRAPHICS, GENRES, LANGUAGES
+from mangaassist.common.vocabulary import DEMOGRAPHICS, GENRES, LANGUAGES, STATUSES
 from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from mangaassist.retrieval.cache import QueryCache, normalise_query
 from mangaassist.retrieval.catalog import Product
 from mangaassist.retrieval.changes import ChangeFeed
 from mangaassist.retrieval.embedder import EmbeddingError
-from mangaassist.retrieval.engine import CatalogIndex
+from mangaassist.retrieval.engine import CatalogIndex, Volume
+from mangaassist.retrieval.linker import CatalogLinker, Link
 from mangaassist.retrieval.opensearch import ErrorKind, OpenSearchError
 from mangaassist.retrieval.store import Filters
 
@@ -39,7 +40,7 @@ STORE_ERRORS: dict[ErrorKind, grpc.StatusCode] = {
 
 def to_filters(f: common_pb2.SearchFilters) -> Filters:
     """Validate request filters; unknown values are the caller's error, not an empty result."""
-    unknown = sorted(set(f.genres) - GENRES)
+    unknown = sorted((set(f.genres) | set(f.excluded_genres)) - GENRES)
     if unknown:
         raise invalid_argument(f"unknown genre(s) {unknown}; known: {sorted(GENRES)}")
     if f.HasField("language") and f.language not in LANGUAGES:
@@ -52,6 +53,14 @@ def to_filters(f: common_pb2.SearchFilters) -> Filters:
         raise invalid_argument("prices must not be negative")
     if lo is not None and hi is not None and lo > hi:
         raise invalid_argument("min_price_jpy is above max_price_jpy")
+    if f.HasField("status") and f.status not in STATUSES:
+        raise invalid_argument(f"status must be one of {sorted(STATUSES)}")
+    vlo = f.min_volumes if f.HasField("min_volumes") else None
+    vhi = f.max_volumes if f.HasField("max_volumes") else None
+    if (vlo is not None and vlo < 0) or (vhi is not None and vhi < 0):
+        raise invalid_argument("volume counts must not be negative")
+    if vlo is not None and vhi is not None and vlo > vhi:
+        raise invalid_argument("min_volumes is above max_volumes")
     return Filters(
         genres=frozenset(f.genres),
         language=f.language if f.HasField("language") else None,
@@ -59,6 +68,12 @@ def to_filters(f: common_pb2.SearchFilters) -> Filters:
         min_price_jpy=lo,
         max_price_jpy=hi,
         demographic=f.demographic if f.HasField("demographic") else None,
+        series_ids=frozenset(f.series_ids),
+        exclude_series_ids=frozenset(f.exclude_series_ids),
+        excluded_genres=frozenset(f.excluded_genres),
+        status=f.status if f.HasField("status") else None,
+        max_volumes=vhi,
+        min_volumes=vlo,
     )
 
 
@@ -69,16 +84,28 @@ def _fill(message: Any, name: str, value: Any) -> None:
         setattr(message, name, value)
 
 
-def to_result(product: Product, score: float, fields: tuple[str, ...]) -> retrieval_pb2.ScoredProduct:
-    """Only the requested fields go on the wire (the seed's ``_source.includes``)."""
+def to_result(product: Product, score: float, fields: tuple[str, ...],
+              with_volume: bool = False) -> retrieval_pb2.ScoredProduct:
+    """Only the requested fields go on the wire (the seed's ``_source.includes``); the volume
+    number too when the caller asked for a volume."""
     out = retrieval_pb2.ScoredProduct(score=score)
     product_msg = out.product
     for name in fields:
+        if name == "volume":
+            continue
         if name in PRODUCT_FIELDS:
             _fill(product_msg, name, product[name])
         else:
             _fill(out.volume, name, product[name])
+    if with_volume:
+        product_msg.volume = product["volume_number"]
     return out
+
+
+def mention_message(link: Link) -> common_pb2.Mention:
+    return common_pb2.Mention(series_id=link.series_id, kind=link.kind, name=link.name, score=link.score,
+                              start=link.start, end=link.end, author_series=link.author_series,
+                              fuzzy=link.fuzzy)
 
 
 class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
@@ -89,14 +116,16 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         self._max_chars = max_query_chars
         self._hybrid = hybrid
         self._index: CatalogIndex | None = None
+        self._linker: CatalogLinker | None = None
         self.cache: QueryCache[retrieval_pb2.SearchResponse] = QueryCache(cache_entries, cache_ttl_s)
         self.changes = ChangeFeed()
         # Query vectors by exact text: they depend on the embedder only, never on the catalog.
         self.embeddings: QueryCache[np.ndarray] = QueryCache(cache_entries, 3600.0)
 
-    def ready(self, index: CatalogIndex) -> None:
+    def ready(self, index: CatalogIndex, linker: CatalogLinker | None = None) -> None:
         replaced = self._index is not None
         self._index = index
+        self._linker = linker
         self.cache.invalidate()
         if replaced:
             self.changes.reset()
@@ -142,9 +171,19 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             raise invalid_argument(f"text longer than {self._max_chars} characters")
         t0 = time.perf_counter()
         vector = await self._embed(index, text)
-        return retrieval_pb2.EmbedResponse(
+        reply = retrieval_pb2.EmbedResponse(
             embedding=vector.tolist(), embedding_ms=(time.perf_counter() - t0) * 1000, model=index.embedder.name
         )
+        if request.link and self._linker is not None:
+            t1 = time.perf_counter()
+            links = self._linker.link(text)
+            reply.mentions.extend(mention_message(link) for link in links)
+            reply.linking_ms = (time.perf_counter() - t1) * 1000
+            span = trace.get_current_span()
+            span.set_attribute("retrieval.mentions", len(links))
+            # Which kinds of name matched (never the customer's words).
+            span.set_attribute("retrieval.mention_kinds", sorted({link.kind for link in links}))
+        return reply
 
     async def Search(
         self, request: retrieval_pb2.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -163,10 +202,15 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         if bad:
             raise invalid_argument(f"unknown field(s) {bad}")
         filters = to_filters(request.filters)
+        if request.HasField("volume") and request.volume < 0:
+            raise invalid_argument("volume must not be negative")
+        volume: Volume = "latest" if request.latest_volume else (
+            request.volume if request.HasField("volume") else None)
+        like = frozenset(request.like_series_ids)
         span = trace.get_current_span()
         span.set_attribute("retrieval.k", k)
 
-        key = (normalise_query(query), filters, k, fields, index.version)
+        key = (normalise_query(query), filters, k, fields, index.version, volume, like)
         cached = self.cache.get(key)
         if cached is not None:
             span.set_attribute("retrieval.cache_hit", True)
@@ -188,7 +232,11 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         t1 = time.perf_counter()
         remaining = context.time_remaining() if context is not None else None
         try:
-            outcome = await index.asearch(query, vector, k, filters, hybrid=self._hybrid, timeout_s=remaining)
+            if like:
+                outcome = await index.asimilar(like, k, filters, timeout_s=remaining, volume=volume)
+            else:
+                outcome = await index.asearch(query, vector, k, filters, hybrid=self._hybrid, timeout_s=remaining,
+                                              volume=volume)
         except OpenSearchError as exc:
             raise ServiceError(STORE_ERRORS[exc.kind], str(exc)) from exc
         t2 = time.perf_counter()
@@ -201,14 +249,14 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         span.set_attribute("retrieval.hits", len(outcome.hits))
         span.set_attribute("retrieval.candidates", outcome.candidates)
         reply = retrieval_pb2.SearchResponse(
-            results=[to_result(index.products[h.doc], h.score, fields) for h in outcome.hits],
+            results=[to_result(index.products[h.doc], h.score, fields, volume is not None) for h in outcome.hits],
             query_embedding=vector.tolist(),
             embedding_ms=0.0 if request.query_embedding else (t1 - t0) * 1000,
             search_ms=(t2 - t1) * 1000,
             candidates=outcome.candidates,
             plan=outcome.plan,
         )
-        if index.version == key[-1]:
+        if index.version == key[4]:
             self.cache.put(key, reply)
         return reply
 

@@ -40,6 +40,12 @@ class Filters:
     min_price_jpy: int | None = None
     max_price_jpy: int | None = None
     demographic: str | None = None
+    series_ids: frozenset[str] = frozenset()
+    exclude_series_ids: frozenset[str] = frozenset()
+    excluded_genres: frozenset[str] = frozenset()
+    status: str | None = None
+    max_volumes: int | None = None
+    min_volumes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -54,11 +60,18 @@ class FilterColumns:
     """Filterable document fields as compact numpy columns (codes, bitmasks), one row per document."""
 
     def __init__(self, language: list[str] | np.ndarray, demographic: list[str] | np.ndarray,
-                 price_jpy: np.ndarray, in_stock: np.ndarray, genre_bits: np.ndarray, genre_names: list[str]) -> None:
+                 price_jpy: np.ndarray, in_stock: np.ndarray, genre_bits: np.ndarray, genre_names: list[str],
+                 series: list[str] | np.ndarray | None = None, status: list[str] | np.ndarray | None = None,
+                 volumes: np.ndarray | list[int] | None = None) -> None:
+        """``series``, ``status`` and ``volumes`` (the edition's volume count) are optional: a
+        column that was not given cannot be filtered on (synthetic benchmark catalogs)."""
         self.size = len(price_jpy)
         self._codes: dict[str, dict[str, int]] = {}
         self._language = self._encode("language", language)
         self._demographic = self._encode("demographic", demographic)
+        self._series = None if series is None else self._encode("series", series, np.uint16)
+        self._status = None if status is None else self._encode("status", status)
+        self._volumes = None if volumes is None else np.asarray(volumes, dtype=np.int32)
         self._price = np.asarray(price_jpy, dtype=np.int32)
         self._in_stock = np.array(in_stock, dtype=bool)
         if len(genre_names) > 64:
@@ -77,13 +90,31 @@ class FilterColumns:
                            count=len(products))
         return cls([p["language"] for p in products], [p["demographic"] for p in products],
                    np.fromiter((p["price_jpy"] for p in products), dtype=np.int32, count=len(products)),
-                   np.fromiter((p["in_stock"] for p in products), dtype=bool, count=len(products)), bits, genres)
+                   np.fromiter((p["in_stock"] for p in products), dtype=bool, count=len(products)), bits, genres,
+                   series=cls._optional(products, "series_id"), status=cls._optional(products, "status"),
+                   volumes=cls._optional(products, "volumes"))
 
-    def _encode(self, name: str, values: list[str] | np.ndarray) -> np.ndarray:
-        """Strings → uint8 codes (vectorised: ``np.unique`` also serves million-row columns)."""
+    @staticmethod
+    def _optional(products: list[Product], name: str) -> list[Any] | None:
+        """A column every document has, or ``None`` (partial test and benchmark documents)."""
+        if not all(name in p for p in products):
+            return None
+        return [p[name] for p in products]
+
+    def _encode(self, name: str, values: list[str] | np.ndarray, dtype: type = np.uint8) -> np.ndarray:
+        """Strings → integer codes (vectorised: ``np.unique`` also serves million-row columns)."""
         names, codes = np.unique(np.asarray(values), return_inverse=True)
         self._codes[name] = {str(v): i for i, v in enumerate(names)}
-        return codes.astype(np.uint8)
+        return codes.astype(dtype)
+
+    def _require(self, column: np.ndarray | None, name: str) -> np.ndarray:
+        if column is None:
+            raise ValueError(f"this catalog has no {name} column to filter on")
+        return column
+
+    def _code_mask(self, name: str, column: np.ndarray, values: frozenset[str]) -> np.ndarray:
+        codes = [c for v in values if (c := self._codes[name].get(v)) is not None]
+        return np.isin(column, np.asarray(codes, dtype=column.dtype)) if codes else np.zeros(self.size, dtype=bool)
 
     def set_in_stock(self, row: int, in_stock: bool) -> None:
         self._in_stock[row] = in_stock
@@ -104,6 +135,9 @@ class FilterColumns:
         out._in_stock = self._in_stock[docs]
         out._genre_bit = dict(self._genre_bit)
         out._genres = self._genres[docs]
+        out._series = None if self._series is None else self._series[docs]
+        out._status = None if self._status is None else self._status[docs]
+        out._volumes = None if self._volumes is None else self._volumes[docs]
         return out
 
     def mask(self, f: Filters) -> np.ndarray | None:
@@ -130,6 +164,21 @@ class FilterColumns:
             both(self._price >= f.min_price_jpy)
         if f.max_price_jpy is not None:
             both(self._price <= f.max_price_jpy)
+        if f.excluded_genres:
+            unwanted = np.uint64(0)
+            for g in f.excluded_genres:
+                unwanted |= self._genre_bit.get(g, np.uint64(0))
+            both((self._genres & unwanted) == 0)
+        if f.series_ids:
+            both(self._code_mask("series", self._require(self._series, "series"), f.series_ids))
+        if f.exclude_series_ids:
+            both(~self._code_mask("series", self._require(self._series, "series"), f.exclude_series_ids))
+        if f.status is not None:
+            both(self._code_mask("status", self._require(self._status, "status"), frozenset({f.status})))
+        if f.max_volumes is not None:
+            both(self._require(self._volumes, "volumes") <= f.max_volumes)
+        if f.min_volumes is not None:
+            both(self._require(self._volumes, "volumes") >= f.min_volumes)
         return mask
 
 

@@ -46,6 +46,7 @@ class Product(_message.Message):
     START_YEAR_FIELD_NUMBER: _builtins.int
     AGE_RATING_FIELD_NUMBER: _builtins.int
     SYNOPSIS_SHORT_FIELD_NUMBER: _builtins.int
+    VOLUME_FIELD_NUMBER: _builtins.int
     asin: _builtins.str
     series_id: _builtins.str
     title: _builtins.str
@@ -68,6 +69,8 @@ class Product(_message.Message):
     age_rating: _builtins.str
     synopsis_short: _builtins.str
     """our own short synopsis, in the edition's language"""
+    volume: _builtins.int
+    """the volume number, set when a volume was asked for"""
     @_builtins.property
     def authors(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """in the edition's language"""
@@ -99,10 +102,11 @@ class Product(_message.Message):
         start_year: _builtins.int | None = ...,
         age_rating: _builtins.str | None = ...,
         synopsis_short: _builtins.str | None = ...,
+        volume: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_age_rating", b"_age_rating", "_asin", b"_asin", "_demographic", b"_demographic", "_in_stock", b"_in_stock", "_language", b"_language", "_price_jpy", b"_price_jpy", "_publisher", b"_publisher", "_series_id", b"_series_id", "_start_year", b"_start_year", "_status", b"_status", "_stock_count", b"_stock_count", "_synopsis_short", b"_synopsis_short", "_title", b"_title", "_title_en", b"_title_en", "_title_ja", b"_title_ja", "_title_romaji", b"_title_romaji", "_volumes", b"_volumes", "age_rating", b"age_rating", "asin", b"asin", "demographic", b"demographic", "in_stock", b"in_stock", "language", b"language", "price_jpy", b"price_jpy", "publisher", b"publisher", "series_id", b"series_id", "start_year", b"start_year", "status", b"status", "stock_count", b"stock_count", "synopsis_short", b"synopsis_short", "title", b"title", "title_en", b"title_en", "title_ja", b"title_ja", "title_romaji", b"title_romaji", "volumes", b"volumes"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_age_rating", b"_age_rating", "_asin", b"_asin", "_demographic", b"_demographic", "_in_stock", b"_in_stock", "_language", b"_language", "_price_jpy", b"_price_jpy", "_publisher", b"_publisher", "_series_id", b"_series_id", "_start_year", b"_start_year", "_status", b"_status", "_stock_count", b"_stock_count", "_synopsis_short", b"_synopsis_short", "_title", b"_title", "_title_en", b"_title_en", "_title_ja", b"_title_ja", "_title_romaji", b"_title_romaji", "_volume", b"_volume", "_volumes", b"_volumes", "age_rating", b"age_rating", "asin", b"asin", "demographic", b"demographic", "in_stock", b"in_stock", "language", b"language", "price_jpy", b"price_jpy", "publisher", b"publisher", "series_id", b"series_id", "start_year", b"start_year", "status", b"status", "stock_count", b"stock_count", "synopsis_short", b"synopsis_short", "title", b"title", "title_en", b"title_en", "title_ja", b"title_ja", "title_romaji", b"title_romaji", "volume", b"volume", "volumes", b"volumes"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_age_rating", b"_age_rating", "_asin", b"_asin", "_demographic", b"_demographic", "_in_stock", b"_in_stock", "_language", b"_language", "_price_jpy", b"_price_jpy", "_publisher", b"_publisher", "_series_id", b"_series_id", "_start_year", b"_start_year", "_status", b"_status", "_stock_count", b"_stock_count", "_synopsis_short", b"_synopsis_short", "_title", b"_title", "_title_en", b"_title_en", "_title_ja", b"_title_ja", "_title_romaji", b"_title_romaji", "_volumes", b"_volumes", "age_rating", b"age_rating", "asin", b"asin", "authors", b"authors", "demographic", b"demographic", "genres", b"genres", "in_stock", b"in_stock", "language", b"language", "price_jpy", b"price_jpy", "publisher", b"publisher", "series_id", b"series_id", "start_year", b"start_year", "status", b"status", "stock_count", b"stock_count", "synopsis_short", b"synopsis_short", "tags", b"tags", "title", b"title", "title_en", b"title_en", "title_ja", b"title_ja", "title_romaji", b"title_romaji", "volumes", b"volumes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_age_rating", b"_age_rating", "_asin", b"_asin", "_demographic", b"_demographic", "_in_stock", b"_in_stock", "_language", b"_language", "_price_jpy", b"_price_jpy", "_publisher", b"_publisher", "_series_id", b"_series_id", "_start_year", b"_start_year", "_status", b"_status", "_stock_count", b"_stock_count", "_synopsis_short", b"_synopsis_short", "_title", b"_title", "_title_en", b"_title_en", "_title_ja", b"_title_ja", "_title_romaji", b"_title_romaji", "_volume", b"_volume", "_volumes", b"_volumes", "age_rating", b"age_rating", "asin", b"asin", "authors", b"authors", "demographic", b"demographic", "genres", b"genres", "in_stock", b"in_stock", "language", b"language", "price_jpy", b"price_jpy", "publisher", b"publisher", "series_id", b"series_id", "start_year", b"start_year", "status", b"status", "stock_count", b"stock_count", "synopsis_short", b"synopsis_short", "tags", b"tags", "title", b"title", "title_en", b"title_en", "title_ja", b"title_ja", "title_romaji", b"title_romaji", "volume", b"volume", "volumes", b"volumes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__age_rating: _TypeAlias = _typing.Literal["age_rating"]  # noqa: Y015
     _WhichOneofArgType__age_rating: _TypeAlias = _typing.Literal["_age_rating", b"_age_rating"]  # noqa: Y015
@@ -136,6 +140,8 @@ class Product(_message.Message):
     _WhichOneofArgType__title_ja: _TypeAlias = _typing.Literal["_title_ja", b"_title_ja"]  # noqa: Y015
     _WhichOneofReturnType__title_romaji: _TypeAlias = _typing.Literal["title_romaji"]  # noqa: Y015
     _WhichOneofArgType__title_romaji: _TypeAlias = _typing.Literal["_title_romaji", b"_title_romaji"]  # noqa: Y015
+    _WhichOneofReturnType__volume: _TypeAlias = _typing.Literal["volume"]  # noqa: Y015
+    _WhichOneofArgType__volume: _TypeAlias = _typing.Literal["_volume", b"_volume"]  # noqa: Y015
     _WhichOneofReturnType__volumes: _TypeAlias = _typing.Literal["volumes"]  # noqa: Y015
     _WhichOneofArgType__volumes: _TypeAlias = _typing.Literal["_volumes", b"_volumes"]  # noqa: Y015
     @_typing.overload
@@ -171,6 +177,8 @@ class Product(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__title_romaji) -> _WhichOneofReturnType__title_romaji | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__volume) -> _WhichOneofReturnType__volume | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__volumes) -> _WhichOneofReturnType__volumes | None: ...
 
 Global___Product: _TypeAlias = Product  # noqa: Y015
@@ -187,15 +195,38 @@ class SearchFilters(_message.Message):
     MIN_PRICE_JPY_FIELD_NUMBER: _builtins.int
     MAX_PRICE_JPY_FIELD_NUMBER: _builtins.int
     DEMOGRAPHIC_FIELD_NUMBER: _builtins.int
+    SERIES_IDS_FIELD_NUMBER: _builtins.int
+    EXCLUDE_SERIES_IDS_FIELD_NUMBER: _builtins.int
+    EXCLUDED_GENRES_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    MAX_VOLUMES_FIELD_NUMBER: _builtins.int
+    MIN_VOLUMES_FIELD_NUMBER: _builtins.int
     language: _builtins.str
     """"ja" or "en" """
     in_stock: _builtins.bool
     min_price_jpy: _builtins.int
     max_price_jpy: _builtins.int
     demographic: _builtins.str
+    status: _builtins.str
+    """"completed" or "ongoing" """
+    max_volumes: _builtins.int
+    """the edition has at most this many volumes"""
+    min_volumes: _builtins.int
     @_builtins.property
     def genres(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """any of these genres"""
+
+    @_builtins.property
+    def series_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """only these series (a named title, an author's works)"""
+
+    @_builtins.property
+    def exclude_series_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """never these ("something like X" excludes X)"""
+
+    @_builtins.property
+    def excluded_genres(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """none of these genres ("not horror")"""
 
     def __init__(
         self,
@@ -206,10 +237,16 @@ class SearchFilters(_message.Message):
         min_price_jpy: _builtins.int | None = ...,
         max_price_jpy: _builtins.int | None = ...,
         demographic: _builtins.str | None = ...,
+        series_ids: _abc.Iterable[_builtins.str] | None = ...,
+        exclude_series_ids: _abc.Iterable[_builtins.str] | None = ...,
+        excluded_genres: _abc.Iterable[_builtins.str] | None = ...,
+        status: _builtins.str | None = ...,
+        max_volumes: _builtins.int | None = ...,
+        min_volumes: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_demographic", b"_demographic", "_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_min_price_jpy", b"_min_price_jpy", "demographic", b"demographic", "in_stock", b"in_stock", "language", b"language", "max_price_jpy", b"max_price_jpy", "min_price_jpy", b"min_price_jpy"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_demographic", b"_demographic", "_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "demographic", b"demographic", "in_stock", b"in_stock", "language", b"language", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_demographic", b"_demographic", "_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_min_price_jpy", b"_min_price_jpy", "demographic", b"demographic", "genres", b"genres", "in_stock", b"in_stock", "language", b"language", "max_price_jpy", b"max_price_jpy", "min_price_jpy", b"min_price_jpy"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_demographic", b"_demographic", "_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "demographic", b"demographic", "exclude_series_ids", b"exclude_series_ids", "excluded_genres", b"excluded_genres", "genres", b"genres", "in_stock", b"in_stock", "language", b"language", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "series_ids", b"series_ids", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__demographic: _TypeAlias = _typing.Literal["demographic"]  # noqa: Y015
     _WhichOneofArgType__demographic: _TypeAlias = _typing.Literal["_demographic", b"_demographic"]  # noqa: Y015
@@ -219,8 +256,14 @@ class SearchFilters(_message.Message):
     _WhichOneofArgType__language: _TypeAlias = _typing.Literal["_language", b"_language"]  # noqa: Y015
     _WhichOneofReturnType__max_price_jpy: _TypeAlias = _typing.Literal["max_price_jpy"]  # noqa: Y015
     _WhichOneofArgType__max_price_jpy: _TypeAlias = _typing.Literal["_max_price_jpy", b"_max_price_jpy"]  # noqa: Y015
+    _WhichOneofReturnType__max_volumes: _TypeAlias = _typing.Literal["max_volumes"]  # noqa: Y015
+    _WhichOneofArgType__max_volumes: _TypeAlias = _typing.Literal["_max_volumes", b"_max_volumes"]  # noqa: Y015
     _WhichOneofReturnType__min_price_jpy: _TypeAlias = _typing.Literal["min_price_jpy"]  # noqa: Y015
     _WhichOneofArgType__min_price_jpy: _TypeAlias = _typing.Literal["_min_price_jpy", b"_min_price_jpy"]  # noqa: Y015
+    _WhichOneofReturnType__min_volumes: _TypeAlias = _typing.Literal["min_volumes"]  # noqa: Y015
+    _WhichOneofArgType__min_volumes: _TypeAlias = _typing.Literal["_min_volumes", b"_min_volumes"]  # noqa: Y015
+    _WhichOneofReturnType__status: _TypeAlias = _typing.Literal["status"]  # noqa: Y015
+    _WhichOneofArgType__status: _TypeAlias = _typing.Literal["_status", b"_status"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__demographic) -> _WhichOneofReturnType__demographic | None: ...
     @_typing.overload
@@ -230,7 +273,13 @@ class SearchFilters(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__max_price_jpy) -> _WhichOneofReturnType__max_price_jpy | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_volumes) -> _WhichOneofReturnType__max_volumes | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__min_price_jpy) -> _WhichOneofReturnType__min_price_jpy | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_volumes) -> _WhichOneofReturnType__min_volumes | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__status) -> _WhichOneofReturnType__status | None: ...
 
 Global___SearchFilters: _TypeAlias = SearchFilters  # noqa: Y015
 
@@ -258,3 +307,231 @@ class Turn(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Turn: _TypeAlias = Turn  # noqa: Y015
+
+@_typing.final
+class Mention(_message.Message):
+    """A catalog series (or author) named in a customer message, found by the catalog's owner
+    (retrieval) from the series records' titles, romaji, aliases and authors.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERIES_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    AUTHOR_SERIES_FIELD_NUMBER: _builtins.int
+    FUZZY_FIELD_NUMBER: _builtins.int
+    series_id: _builtins.str
+    """the linked series (for an author: one of theirs, best first)"""
+    kind: _builtins.str
+    """what matched: "title", "alias", "romaji", "author" """
+    name: _builtins.str
+    """the catalog name that matched (never the customer's text)"""
+    score: _builtins.float
+    """1.0 exact; lower for a fuzzy (typo) match"""
+    start: _builtins.int
+    """character span in the normalised message"""
+    end: _builtins.int
+    fuzzy: _builtins.bool
+    """matched within one edit, not exactly"""
+    @_builtins.property
+    def author_series(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """for an author: every series of theirs"""
+
+    def __init__(
+        self,
+        *,
+        series_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        name: _builtins.str = ...,
+        score: _builtins.float = ...,
+        start: _builtins.int = ...,
+        end: _builtins.int = ...,
+        author_series: _abc.Iterable[_builtins.str] | None = ...,
+        fuzzy: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_series", b"author_series", "end", b"end", "fuzzy", b"fuzzy", "kind", b"kind", "name", b"name", "score", b"score", "series_id", b"series_id", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Mention: _TypeAlias = Mention  # noqa: Y015
+
+@_typing.final
+class Focus(_message.Message):
+    """What a conversation is about, kept with the session and resolved on each turn."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERIES_ID_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    VOLUME_FIELD_NUMBER: _builtins.int
+    LATEST_VOLUME_FIELD_NUMBER: _builtins.int
+    series_id: _builtins.str
+    language: _builtins.str
+    """edition: "ja" or "en" """
+    volume: _builtins.int
+    latest_volume: _builtins.bool
+    """"the latest volume": the edition's last one"""
+    def __init__(
+        self,
+        *,
+        series_id: _builtins.str = ...,
+        language: _builtins.str | None = ...,
+        volume: _builtins.int | None = ...,
+        latest_volume: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_language", b"_language", "_volume", b"_volume", "language", b"language", "volume", b"volume"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_language", b"_language", "_volume", b"_volume", "language", b"language", "latest_volume", b"latest_volume", "series_id", b"series_id", "volume", b"volume"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__language: _TypeAlias = _typing.Literal["language"]  # noqa: Y015
+    _WhichOneofArgType__language: _TypeAlias = _typing.Literal["_language", b"_language"]  # noqa: Y015
+    _WhichOneofReturnType__volume: _TypeAlias = _typing.Literal["volume"]  # noqa: Y015
+    _WhichOneofArgType__volume: _TypeAlias = _typing.Literal["_volume", b"_volume"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__language) -> _WhichOneofReturnType__language | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__volume) -> _WhichOneofReturnType__volume | None: ...
+
+Global___Focus: _TypeAlias = Focus  # noqa: Y015
+
+@_typing.final
+class Constraints(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GENRES_FIELD_NUMBER: _builtins.int
+    EXCLUDED_GENRES_FIELD_NUMBER: _builtins.int
+    MAX_PRICE_JPY_FIELD_NUMBER: _builtins.int
+    MIN_PRICE_JPY_FIELD_NUMBER: _builtins.int
+    MAX_VOLUMES_FIELD_NUMBER: _builtins.int
+    MIN_VOLUMES_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    IN_STOCK_FIELD_NUMBER: _builtins.int
+    LIKE_SERIES_IDS_FIELD_NUMBER: _builtins.int
+    AUTHOR_SERIES_FIELD_NUMBER: _builtins.int
+    max_price_jpy: _builtins.int
+    min_price_jpy: _builtins.int
+    max_volumes: _builtins.int
+    min_volumes: _builtins.int
+    status: _builtins.str
+    """"completed" or "ongoing" """
+    language: _builtins.str
+    """edition language for the whole request"""
+    in_stock: _builtins.bool
+    @_builtins.property
+    def genres(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def excluded_genres(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def like_series_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """"something like X": recommend from X, never X"""
+
+    @_builtins.property
+    def author_series(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """"anything by <author>": only their series"""
+
+    def __init__(
+        self,
+        *,
+        genres: _abc.Iterable[_builtins.str] | None = ...,
+        excluded_genres: _abc.Iterable[_builtins.str] | None = ...,
+        max_price_jpy: _builtins.int | None = ...,
+        min_price_jpy: _builtins.int | None = ...,
+        max_volumes: _builtins.int | None = ...,
+        min_volumes: _builtins.int | None = ...,
+        status: _builtins.str | None = ...,
+        language: _builtins.str | None = ...,
+        in_stock: _builtins.bool | None = ...,
+        like_series_ids: _abc.Iterable[_builtins.str] | None = ...,
+        author_series: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "in_stock", b"in_stock", "language", b"language", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "status", b"status"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "author_series", b"author_series", "excluded_genres", b"excluded_genres", "genres", b"genres", "in_stock", b"in_stock", "language", b"language", "like_series_ids", b"like_series_ids", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__in_stock: _TypeAlias = _typing.Literal["in_stock"]  # noqa: Y015
+    _WhichOneofArgType__in_stock: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock"]  # noqa: Y015
+    _WhichOneofReturnType__language: _TypeAlias = _typing.Literal["language"]  # noqa: Y015
+    _WhichOneofArgType__language: _TypeAlias = _typing.Literal["_language", b"_language"]  # noqa: Y015
+    _WhichOneofReturnType__max_price_jpy: _TypeAlias = _typing.Literal["max_price_jpy"]  # noqa: Y015
+    _WhichOneofArgType__max_price_jpy: _TypeAlias = _typing.Literal["_max_price_jpy", b"_max_price_jpy"]  # noqa: Y015
+    _WhichOneofReturnType__max_volumes: _TypeAlias = _typing.Literal["max_volumes"]  # noqa: Y015
+    _WhichOneofArgType__max_volumes: _TypeAlias = _typing.Literal["_max_volumes", b"_max_volumes"]  # noqa: Y015
+    _WhichOneofReturnType__min_price_jpy: _TypeAlias = _typing.Literal["min_price_jpy"]  # noqa: Y015
+    _WhichOneofArgType__min_price_jpy: _TypeAlias = _typing.Literal["_min_price_jpy", b"_min_price_jpy"]  # noqa: Y015
+    _WhichOneofReturnType__min_volumes: _TypeAlias = _typing.Literal["min_volumes"]  # noqa: Y015
+    _WhichOneofArgType__min_volumes: _TypeAlias = _typing.Literal["_min_volumes", b"_min_volumes"]  # noqa: Y015
+    _WhichOneofReturnType__status: _TypeAlias = _typing.Literal["status"]  # noqa: Y015
+    _WhichOneofArgType__status: _TypeAlias = _typing.Literal["_status", b"_status"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__in_stock) -> _WhichOneofReturnType__in_stock | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__language) -> _WhichOneofReturnType__language | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_price_jpy) -> _WhichOneofReturnType__max_price_jpy | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_volumes) -> _WhichOneofReturnType__max_volumes | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_price_jpy) -> _WhichOneofReturnType__min_price_jpy | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_volumes) -> _WhichOneofReturnType__min_volumes | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__status) -> _WhichOneofReturnType__status | None: ...
+
+Global___Constraints: _TypeAlias = Constraints  # noqa: Y015
+
+@_typing.final
+class DialogueState(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    FOCUS_FIELD_NUMBER: _builtins.int
+    CONSTRAINTS_FIELD_NUMBER: _builtins.int
+    INTENT_FIELD_NUMBER: _builtins.int
+    LAST_SHOWN_FIELD_NUMBER: _builtins.int
+    PENDING_FIELD_NUMBER: _builtins.int
+    CANDIDATES_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    """the state format (not the session's write version)"""
+    intent: _builtins.str
+    """the product intent of the request in force"""
+    pending: _builtins.str
+    """a slot we asked for: "order_id", "series" """
+    @_builtins.property
+    def focus(self) -> Global___Focus: ...
+    @_builtins.property
+    def constraints(self) -> Global___Constraints: ...
+    @_builtins.property
+    def last_shown(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """series ids last shown, best first"""
+
+    @_builtins.property
+    def candidates(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """the series we offered when pending == "series" """
+
+    def __init__(
+        self,
+        *,
+        version: _builtins.int = ...,
+        focus: Global___Focus | None = ...,
+        constraints: Global___Constraints | None = ...,
+        intent: _builtins.str = ...,
+        last_shown: _abc.Iterable[_builtins.str] | None = ...,
+        pending: _builtins.str = ...,
+        candidates: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_focus", b"_focus", "constraints", b"constraints", "focus", b"focus"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_focus", b"_focus", "candidates", b"candidates", "constraints", b"constraints", "focus", b"focus", "intent", b"intent", "last_shown", b"last_shown", "pending", b"pending", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__focus: _TypeAlias = _typing.Literal["focus"]  # noqa: Y015
+    _WhichOneofArgType__focus: _TypeAlias = _typing.Literal["_focus", b"_focus"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__focus) -> _WhichOneofReturnType__focus | None: ...
+
+Global___DialogueState: _TypeAlias = DialogueState  # noqa: Y015

@@ -80,6 +80,8 @@ class ClassifyRequest(_message.Message):
     EXPLAIN_FIELD_NUMBER: _builtins.int
     QUERY_EMBEDDING_FIELD_NUMBER: _builtins.int
     EMBEDDING_MODEL_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    MENTIONS_FIELD_NUMBER: _builtins.int
     text: _builtins.str
     language_hint: _builtins.str
     """"ja", "en" or empty"""
@@ -97,6 +99,14 @@ class ClassifyRequest(_message.Message):
         accurate); otherwise, or when it is empty, the n-gram head alone.
         """
 
+    @_builtins.property
+    def state(self) -> _common_pb2.DialogueState:
+        """The conversation's state before this turn and the catalog mentions retrieval linked in
+        the message: the turn is resolved against them (references, refinements, slot filling).
+        """
+
+    @_builtins.property
+    def mentions(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Mention]: ...
     def __init__(
         self,
         *,
@@ -106,14 +116,62 @@ class ClassifyRequest(_message.Message):
         explain: _builtins.bool = ...,
         query_embedding: _abc.Iterable[_builtins.float] | None = ...,
         embedding_model: _builtins.str = ...,
+        state: _common_pb2.DialogueState | None = ...,
+        mentions: _abc.Iterable[_common_pb2.Mention] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "state", b"state"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "embedding_model", b"embedding_model", "explain", b"explain", "language_hint", b"language_hint", "query_embedding", b"query_embedding", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "embedding_model", b"embedding_model", "explain", b"explain", "language_hint", b"language_hint", "mentions", b"mentions", "query_embedding", b"query_embedding", "state", b"state", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ClassifyRequest: _TypeAlias = ClassifyRequest  # noqa: Y015
+
+@_typing.final
+class ResolvedRequest(_message.Message):
+    """What this turn asks for once resolved against the conversation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    CANDIDATES_FIELD_NUMBER: _builtins.int
+    NOT_CARRIED_FIELD_NUMBER: _builtins.int
+    FOLLOW_UP_FIELD_NUMBER: _builtins.int
+    action: _builtins.str
+    """"search", "similar", "clarify_series", "ask_order_id", "answer" """
+    reason: _builtins.str
+    """why, for people (never customer text)"""
+    not_carried: _builtins.bool
+    """the customer named a title the catalog does not hold"""
+    follow_up: _builtins.bool
+    """resolved against the previous turn"""
+    @_builtins.property
+    def state(self) -> _common_pb2.DialogueState:
+        """the state after this turn (store it)"""
+
+    @_builtins.property
+    def candidates(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """series to choose from when action is clarify_series"""
+
+    def __init__(
+        self,
+        *,
+        state: _common_pb2.DialogueState | None = ...,
+        action: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        candidates: _abc.Iterable[_builtins.str] | None = ...,
+        not_carried: _builtins.bool = ...,
+        follow_up: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "candidates", b"candidates", "follow_up", b"follow_up", "not_carried", b"not_carried", "reason", b"reason", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolvedRequest: _TypeAlias = ResolvedRequest  # noqa: Y015
 
 @_typing.final
 class IntentScore(_message.Message):
@@ -285,6 +343,7 @@ class ClassifyResponse(_message.Message):
     MODEL_VERSION_FIELD_NUMBER: _builtins.int
     THRESHOLD_FIELD_NUMBER: _builtins.int
     CLASSIFIER_FIELD_NUMBER: _builtins.int
+    RESOLVED_FIELD_NUMBER: _builtins.int
     intent: _builtins.str
     confidence: _builtins.float
     language: _builtins.str
@@ -309,6 +368,8 @@ class ClassifyResponse(_message.Message):
     def explanation(self) -> _containers.RepeatedCompositeFieldContainer[Global___FeatureContribution]:
         """only when the request set explain"""
 
+    @_builtins.property
+    def resolved(self) -> Global___ResolvedRequest: ...
     def __init__(
         self,
         *,
@@ -323,10 +384,11 @@ class ClassifyResponse(_message.Message):
         model_version: _builtins.str = ...,
         threshold: _builtins.float = ...,
         classifier: _builtins.str = ...,
+        resolved: Global___ResolvedRequest | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["entities", b"entities", "routing", b"routing"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entities", b"entities", "resolved", b"resolved", "routing", b"routing"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["abstained", b"abstained", "classifier", b"classifier", "confidence", b"confidence", "entities", b"entities", "explanation", b"explanation", "intent", b"intent", "language", b"language", "model_version", b"model_version", "routing", b"routing", "scores", b"scores", "threshold", b"threshold"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["abstained", b"abstained", "classifier", b"classifier", "confidence", b"confidence", "entities", b"entities", "explanation", b"explanation", "intent", b"intent", "language", b"language", "model_version", b"model_version", "resolved", b"resolved", "routing", b"routing", "scores", b"scores", "threshold", b"threshold"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -84,15 +84,19 @@ class EmbedRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     TEXT_FIELD_NUMBER: _builtins.int
+    LINK_FIELD_NUMBER: _builtins.int
     text: _builtins.str
+    link: _builtins.bool
+    """also link the catalog series and authors named in it"""
     def __init__(
         self,
         *,
         text: _builtins.str = ...,
+        link: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["link", b"link", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -105,11 +109,18 @@ class EmbedResponse(_message.Message):
     EMBEDDING_FIELD_NUMBER: _builtins.int
     EMBEDDING_MS_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
+    MENTIONS_FIELD_NUMBER: _builtins.int
+    LINKING_MS_FIELD_NUMBER: _builtins.int
     embedding_ms: _builtins.float
     model: _builtins.str
+    linking_ms: _builtins.float
     @_builtins.property
     def embedding(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
         """normalised"""
+
+    @_builtins.property
+    def mentions(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Mention]:
+        """when link was set: best first"""
 
     def __init__(
         self,
@@ -117,10 +128,12 @@ class EmbedResponse(_message.Message):
         embedding: _abc.Iterable[_builtins.float] | None = ...,
         embedding_ms: _builtins.float = ...,
         model: _builtins.str = ...,
+        mentions: _abc.Iterable[_common_pb2.Mention] | None = ...,
+        linking_ms: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["embedding", b"embedding", "embedding_ms", b"embedding_ms", "model", b"model"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["embedding", b"embedding", "embedding_ms", b"embedding_ms", "linking_ms", b"linking_ms", "mentions", b"mentions", "model", b"model"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -135,9 +148,16 @@ class SearchRequest(_message.Message):
     FILTERS_FIELD_NUMBER: _builtins.int
     FIELDS_FIELD_NUMBER: _builtins.int
     QUERY_EMBEDDING_FIELD_NUMBER: _builtins.int
+    LIKE_SERIES_IDS_FIELD_NUMBER: _builtins.int
+    VOLUME_FIELD_NUMBER: _builtins.int
+    LATEST_VOLUME_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     k: _builtins.int
     """1..100; 0 (or negative) means the server default"""
+    volume: _builtins.int
+    """show this volume of each hit (and set Product.volume)"""
+    latest_volume: _builtins.bool
+    """show each hit's latest volume (and set Product.volume)"""
     @_builtins.property
     def filters(self) -> _common_pb2.SearchFilters: ...
     @_builtins.property
@@ -148,6 +168,10 @@ class SearchRequest(_message.Message):
     def query_embedding(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
         """precomputed query vector (from Embed); skips embedding"""
 
+    @_builtins.property
+    def like_series_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Recommend from these series (their genres, tags and demographic), never returning them."""
+
     def __init__(
         self,
         *,
@@ -156,12 +180,17 @@ class SearchRequest(_message.Message):
         filters: _common_pb2.SearchFilters | None = ...,
         fields: _abc.Iterable[_builtins.str] | None = ...,
         query_embedding: _abc.Iterable[_builtins.float] | None = ...,
+        like_series_ids: _abc.Iterable[_builtins.str] | None = ...,
+        volume: _builtins.int | None = ...,
+        latest_volume: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["filters", b"filters"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_volume", b"_volume", "filters", b"filters", "volume", b"volume"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields", "filters", b"filters", "k", b"k", "query", b"query", "query_embedding", b"query_embedding"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_volume", b"_volume", "fields", b"fields", "filters", b"filters", "k", b"k", "latest_volume", b"latest_volume", "like_series_ids", b"like_series_ids", "query", b"query", "query_embedding", b"query_embedding", "volume", b"volume"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__volume: _TypeAlias = _typing.Literal["volume"]  # noqa: Y015
+    _WhichOneofArgType__volume: _TypeAlias = _typing.Literal["_volume", b"_volume"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__volume) -> _WhichOneofReturnType__volume | None: ...
 
 Global___SearchRequest: _TypeAlias = SearchRequest  # noqa: Y015
 

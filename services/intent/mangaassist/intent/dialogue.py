@@ -1,0 +1,345 @@
+"""Dialogue policy: resolve one turn against the conversation's state.
+
+The NLU parts say what *this* message holds: the classifier its intent, ``entities`` its
+facts (prices, editions, genres, order ids), retrieval's linker the series and authors it
+names (``Mention``), and ``cues`` below the conversational signals (a refinement, a
+reference, "like X", "only completed ones", "under 10 volumes", "the latest volume").
+This module is the policy: from those and the state before the turn (``DialogueState``)
+it decides what the customer is asking for now and returns the state after the turn.
+
+- A named series (or author) makes the turn a product turn and becomes the focus; a
+  different series than before is a new topic, and the old constraints go.
+- "Something like X" recommends from X and never shows X.
+- A refinement ("not horror", 「1000円以下で」) merges into the request in force.
+- A reference ("how many volumes are out?", 「英語版は？」, "volume 3") points at the focus.
+- A reply to our own question (the order number we asked for) fills the pending slot.
+- A product request with none of these starts a new topic.
+- Two series equally named ("Dragon Ball or Dragon Ball Super?") are asked back, by name.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from mangaassist.common.vocabulary import PRODUCT_INTENTS
+from mangaassist.intent.entities import Entities, extract
+from mangaassist.proto.common.v1 import common_pb2
+
+STATE_VERSION = 1
+MAX_LAST_SHOWN = 10
+MAX_LIST = 12  # bound every list kept in the state
+CUE_CHARS = 1_000  # cues are read from the first part of a long message only
+
+# Conversational cues over the NFKC-folded, lower-cased message. Bounded quantifiers only.
+_STATUS = (
+    ("completed", re.compile(r"完結|完結済|完結した|completed?\b|finished (?:series|ones?|manga)|\bended\b|already over")),
+    ("ongoing", re.compile(r"連載中|続いて(?:い)?る|ongoing|still (?:running|going|coming out|publishing)|not finished")),
+)
+_STATUS_DROPPED = re.compile(r"完結してなくても|完結じゃなくても|ongoing is fine|doesn'?t (?:have to|need to) be (?:finished|completed)")
+_VOLUME_CAP = (
+    # (pattern, inclusive)
+    (re.compile(r"(\d{1,3})\s*巻\s*(?:以内|以下|まで)"), True),
+    (re.compile(r"(\d{1,3})\s*巻\s*未満"), False),
+    (re.compile(r"(?:under|fewer than|less than|below)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"), False),
+    (re.compile(r"(?:at most|max(?:imum)?|up to|no more than|within)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"),
+     True),
+    (re.compile(r"(?:short|短い|短め)"), None),
+)
+SHORT_SERIES_VOLUMES = 10
+_LATEST = re.compile(r"最新刊|最新巻|最新の巻|新刊|latest|newest|most recent|last volume|final volume|最終巻")
+_LIKE = re.compile(
+    r"\blike\b|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
+    r"|after (?:finishing|reading)|finished|enjoyed|loved|みたいな|みたいの|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
+    r"|読み終わ|系の"
+)
+_NOT_LIKE = re.compile(r"would like|i'?d like|like to|looks? like|like this|like that|like it")
+_REFERENCE = re.compile(
+    r"\b(?:it|its|it's|that one|this one|the same|that series|this series|the japanese one|the english one|them|they)\b"
+    r"|^(?:and|what about|how about|also|ok and|so)\b|それ|これ|あれ|その|この|同じ|この作品|^(?:で|じゃあ|あと)"
+)
+_PRODUCT_QUESTION = re.compile(
+    r"how many|volumes? (?:are )?out|in stock|price|how much|cost|when|available|release|何巻|何冊|全巻|在庫|いくら|値段|"
+    r"価格|発売|出てる|ある[?？]?$|あります|英語版|日本語版|english|japanese|vol|巻"
+)
+_NEW_REQUEST = re.compile(
+    r"recommend|suggest|looking for|searching for|any (?:good )?(?:\w{1,20} )?manga|anything (?:about|with|for|new)"
+    r"|something (?:about|with|for|new)|do you have (?:any|anything|something)|want (?:a|some|to read)"
+    r"|おすすめ|オススメ|お勧め|探して|教えて|読みたい|ありますか|ない[?？]"
+)
+_REFINE_LEAD = re.compile(r"^(?:only|just|but|and|preferably|ideally|make it|what about|how about|with|without|no|not)\b"
+                          r"|^(?:で|じゃあ|あと|できれば)|(?:がいい|にして|で[!！?？。]?$|だけ|のみ)")
+
+
+@dataclass(frozen=True)
+class Cues:
+    status: str | None = None
+    drop_status: bool = False
+    max_volumes: int | None = None
+    latest: bool = False
+    like: bool = False
+    reference: bool = False
+    product_question: bool = False
+    new_request: bool = False
+    refine_lead: bool = False
+
+
+def cues(text: str) -> Cues:
+    """The conversational signals of one message (deterministic, microseconds)."""
+    folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower().strip()
+    status = None
+    drop = bool(_STATUS_DROPPED.search(folded))
+    if not drop:
+        for name, pattern in _STATUS:
+            if pattern.search(folded):
+                status = name
+                break
+    max_volumes = None
+    for pattern, inclusive in _VOLUME_CAP:
+        m = pattern.search(folded)
+        if m is None:
+            continue
+        if inclusive is None:
+            max_volumes = SHORT_SERIES_VOLUMES
+        else:
+            n = int(m.group(1))
+            max_volumes = n if inclusive else max(0, n - 1)
+        break
+    like = bool(_LIKE.search(folded)) and not _NOT_LIKE.search(folded)
+    return Cues(
+        status=status, drop_status=drop, max_volumes=max_volumes, latest=bool(_LATEST.search(folded)), like=like,
+        reference=bool(_REFERENCE.search(folded)), product_question=bool(_PRODUCT_QUESTION.search(folded)),
+        new_request=bool(_NEW_REQUEST.search(folded)), refine_lead=bool(_REFINE_LEAD.search(folded)),
+    )
+
+
+@dataclass
+class Resolution:
+    intent: str
+    action: str  # "search", "similar", "clarify_series", "ask_order_id", "answer", "clarify"
+    reason: str
+    state: common_pb2.DialogueState
+    candidates: list[str]
+    not_carried: bool = False
+    follow_up: bool = False
+
+
+def _has_constraints(entities: Entities, c: Cues) -> bool:
+    return bool(entities.genres or entities.excluded_genres or entities.max_price_jpy is not None
+                or entities.min_price_jpy is not None or entities.language is not None
+                or entities.in_stock is not None or c.status is not None or c.drop_status
+                or c.max_volumes is not None)
+
+
+def _merge(into: common_pb2.Constraints, entities: Entities, c: Cues, replace_genres: bool = True) -> None:
+    """Apply this message's constraints on top of those in force."""
+    if entities.genres and replace_genres:
+        del into.genres[:]
+    for g in entities.genres:
+        if g not in into.genres:
+            into.genres.append(g)
+    for g in entities.excluded_genres:
+        if g not in into.excluded_genres:
+            into.excluded_genres.append(g)
+        if g in into.genres:
+            into.genres.remove(g)
+    if entities.max_price_jpy is not None:
+        into.max_price_jpy = entities.max_price_jpy
+    if entities.min_price_jpy is not None:
+        into.min_price_jpy = entities.min_price_jpy
+    if into.HasField("min_price_jpy") and into.HasField("max_price_jpy") and into.min_price_jpy > into.max_price_jpy:
+        into.ClearField("min_price_jpy")
+    if entities.language is not None:
+        into.language = entities.language
+    if entities.in_stock is not None:
+        into.in_stock = entities.in_stock
+    if c.drop_status:
+        into.ClearField("status")
+    elif c.status is not None:
+        into.status = c.status
+    if c.max_volumes is not None:
+        into.max_volumes = c.max_volumes
+    del into.genres[MAX_LIST:]
+    del into.excluded_genres[MAX_LIST:]
+
+
+def _focus_update(focus: common_pb2.Focus, entities: Entities, c: Cues) -> None:
+    if entities.language is not None:
+        focus.language = entities.language
+    if entities.volumes:
+        focus.volume = entities.volumes[0]
+        focus.latest_volume = False
+    elif c.latest:
+        focus.latest_volume = True
+        focus.ClearField("volume")
+
+
+def product_intent(classified: str, abstained: bool, c: Cues, fallback: str = "product_search") -> str:
+    """The product intent of a turn we know is about products."""
+    if classified in PRODUCT_INTENTS and not abstained:
+        return classified
+    if c.like or (c.new_request and not c.product_question):
+        return "product_recommendation" if c.like else fallback
+    return "product_question" if c.product_question else fallback
+
+
+def resolve(
+    text: str,
+    classified: str,
+    abstained: bool,
+    entities: Entities,
+    mentions: list[common_pb2.Mention],
+    previous: common_pb2.DialogueState,
+    unlinked_title: bool,
+) -> Resolution:
+    """Decide what this turn asks for, and the state after it."""
+    c = cues(text)
+    prev = previous if previous.version == STATE_VERSION else common_pb2.DialogueState()
+    state = common_pb2.DialogueState(version=STATE_VERSION)
+    state.last_shown.extend(prev.last_shown)
+
+    # 1. Order ids, asked for or volunteered, answer the order slot.
+    if entities.order_ids:
+        _carry(state, prev)
+        return Resolution("order_status", "answer", "order number given", state, [],
+                          follow_up=prev.pending == "order_id")
+    if classified == "order_status" and not abstained:
+        _carry(state, prev)
+        state.pending = "order_id"
+        return Resolution("order_status", "ask_order_id", "order status without an order number", state, [])
+
+    titles = [m for m in mentions if m.kind != "author"]
+    authors = [m for m in mentions if m.kind == "author"]
+
+    # 2. A reply to "which one did you mean?".
+    if prev.pending == "series" and titles:
+        chosen = [m for m in titles if m.series_id in prev.candidates] or titles
+        titles = chosen[:1]
+
+    # 3. A named series.
+    if titles:
+        top = titles[0]
+        tied = [m.series_id for m in titles if m.score == top.score and (m.start, m.end) == (top.start, top.end)]
+        if len(tied) > 1:
+            state.pending = "series"
+            state.candidates.extend(tied[:MAX_LIST])
+            return Resolution(product_intent(classified, abstained, c), "clarify_series",
+                              "the name fits several series", state, tied[:MAX_LIST])
+        if (c.like and not c.product_question) or (c.like and classified == "product_recommendation"):
+            state.intent = "product_recommendation"
+            state.constraints.like_series_ids.extend(dict.fromkeys(m.series_id for m in titles[:3]))
+            _merge(state.constraints, entities, c)
+            return Resolution("product_recommendation", "similar", "recommend from the series named", state, [])
+        same = prev.HasField("focus") and prev.focus.series_id == top.series_id
+        if same:
+            state.focus.CopyFrom(prev.focus)
+            state.constraints.CopyFrom(prev.constraints)
+        state.focus.series_id = top.series_id
+        _focus_update(state.focus, entities, c)
+        state.intent = product_intent(classified, abstained, c)
+        return Resolution(state.intent, "search", "series named" + (" again" if same else ""), state, [],
+                          follow_up=same)
+
+    # 4. An author: their works.
+    if authors:
+        series = list(dict.fromkeys(s for m in authors for s in (m.author_series or [m.series_id])))
+        state.constraints.author_series.extend(series[:MAX_LIST])
+        _merge(state.constraints, entities, c)
+        state.intent = product_intent(classified, abstained, c)
+        return Resolution(state.intent, "search", "author named", state, [])
+
+    product_turn = classified in PRODUCT_INTENTS and not abstained
+    in_force = prev.intent in PRODUCT_INTENTS
+
+    # 5. A title we do not carry.
+    if unlinked_title and (product_turn or abstained or classified == "out_of_scope"):
+        state.intent = "product_search"
+        _merge(state.constraints, entities, c)
+        return Resolution("product_search", "search", "title not in the catalog", state, [], not_carried=True)
+
+    # 6. A refinement of the request in force.
+    if in_force and _has_constraints(entities, c) and not (c.new_request and entities.genres and not c.refine_lead):
+        _carry(state, prev)
+        _merge(state.constraints, entities, c)
+        if state.HasField("focus"):
+            _focus_update(state.focus, entities, c)
+            if entities.language is not None:
+                state.constraints.ClearField("language")
+        return Resolution(prev.intent, "similar" if state.constraints.like_series_ids else "search",
+                          "refines the request in force", state, [], follow_up=True)
+
+    # 7. A reference to the focus.
+    if prev.HasField("focus") and (c.reference or c.product_question or entities.volumes or c.latest
+                                   or (abstained and not _has_constraints(entities, c))) \
+            and (product_turn or abstained or classified in ("out_of_scope", "greeting")) and not c.new_request:
+        _carry(state, prev)
+        _focus_update(state.focus, entities, c)
+        state.intent = "product_question" if not product_turn or classified == "product_search" else classified
+        return Resolution(state.intent, "search", "refers to the series in focus", state, [], follow_up=True)
+
+    # 8. A new product request: a new topic.
+    if product_turn or (abstained and (_has_constraints(entities, c) or c.new_request)):
+        state.intent = product_intent(classified, abstained, c)
+        _merge(state.constraints, entities, c)
+        return Resolution(state.intent, "similar" if state.constraints.like_series_ids else "search",
+                          "new product request", state, [])
+
+    # 9. Anything else keeps the conversation's state for later turns.
+    _carry(state, prev)
+    if abstained:
+        return Resolution(classified, "clarify", "nothing understood to act on", state, [])
+    return Resolution(classified, "answer", f"{classified} turn", state, [])
+
+
+def _carry(state: common_pb2.DialogueState, prev: common_pb2.DialogueState) -> None:
+    """Keep the focus and the request in force (not a pending slot: it was answered or dropped)."""
+    if prev.HasField("focus"):
+        state.focus.CopyFrom(prev.focus)
+    state.constraints.CopyFrom(prev.constraints)
+    state.intent = prev.intent
+
+
+_ASKED_FOR = (
+    re.compile(r"(?:do you (?:have|sell|carry|stock)|have you got|got any|is there|you have|looking for|search for)"
+               r"\s{1,3}([^?？!！。,、]{2,40})"),
+    re.compile(r"^([^?？!！。,、\s]{2,30})\s{0,2}(?:って|は)?\s{0,2}(?:ある|あります|置いて|売って|取り扱)"),
+)
+# First words and whole phrases that name no title ("do you have any horror", 「在庫ある？」).
+_GENERIC_WORDS = frozenset({
+    "any", "anything", "something", "some", "a", "an", "the", "manga", "mangas", "books", "book", "comics", "comic",
+    "more", "other", "others", "one", "it", "that", "this", "them", "those", "these", "english", "japanese", "new",
+    "good", "cheap", "cheaper", "volume", "volumes", "vol", "series", "stock", "gift", "gifts", "kids", "my",
+    "漫画", "マンガ", "まんが", "本", "在庫", "新刊", "最新刊", "英語版", "日本語版", "おすすめ", "オススメ", "何か", "なにか",
+    "他", "ほか", "続き", "それ", "これ", "あれ", "全巻", "セット", "ギフト", "送料", "支払い", "注文", "返品",
+})
+_GENERIC_TAIL = re.compile(r"(?:manga|books?|comics?|series)$")
+
+
+def unlinked_title(text: str, entities: Entities) -> bool:
+    """Whether the customer asks for something by name that is not in the catalog (the
+    caller checked that nothing linked): a quoted or "do you have X" name that is no
+    genre, edition, price or ordinary product word."""
+    folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).strip()
+    lowered = folded.lower()
+    candidates = list(entities.titles)
+    for pattern in _ASKED_FOR:
+        m = pattern.search(lowered)
+        if m:
+            candidates.append(m.group(1).strip())
+    for name in candidates:
+        words = name.lower().split()
+        if not words or words[0] in _GENERIC_WORDS or name.lower() in _GENERIC_WORDS:
+            continue
+        if _GENERIC_TAIL.search(name.lower()) and len(words) <= 2:
+            continue
+        if any(ch.isdigit() for ch in name) and len(name) <= 4:
+            continue
+        probe = extract(name)
+        if probe.genres or probe.excluded_genres or probe.language or probe.max_price_jpy or probe.in_stock:
+            continue
+        c = cues(name)
+        if c.status or c.max_volumes is not None or c.latest or c.like or c.product_question or c.reference:
+            continue
+        return True
+    return False

@@ -1,0 +1,119 @@
+"""The dialogue state as the orchestrator keeps it: stored with the session, handed to the
+intent service with each turn, turned into the search the resolved turn asks for, and
+reported to the client in the ``done`` frame.
+
+The orchestrator never interprets the customer's words here: the intent service resolves
+the turn (``ResolvedRequest``); this module only carries the state and maps it onto the
+retrieval request.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf.message import DecodeError
+
+from mangaassist.proto.common.v1 import common_pb2
+from mangaassist.proto.intent.v1 import intent_pb2
+
+logger = logging.getLogger(__name__)
+
+STATE_VERSION = 1  # the DialogueState format the intent service resolves against
+
+
+def decode_state(raw: bytes) -> common_pb2.DialogueState:
+    """The stored state, or a fresh one when it is missing, corrupt or of an older format
+    (logged; the customer only sees a conversation that starts over)."""
+    state = common_pb2.DialogueState()
+    if not raw:
+        return state
+    try:
+        state.ParseFromString(raw)
+    except DecodeError:
+        logger.warning("dialogue state unreadable; starting a new topic", extra={"bytes": len(raw)})
+        return common_pb2.DialogueState()
+    if state.version != STATE_VERSION:
+        logger.info("dialogue state of another format; starting a new topic", extra={"state_version": state.version})
+        return common_pb2.DialogueState()
+    return state
+
+
+@dataclass
+class SearchPlan:
+    """The retrieval request the resolved turn asks for."""
+
+    filters: common_pb2.SearchFilters
+    like_series_ids: list[str] = field(default_factory=list)
+    volume: int | None = None
+    latest_volume: bool = False
+    applied: dict[str, Any] = field(default_factory=dict)  # what the done frame's ``state`` reports
+
+
+_CONSTRAINT_FIELDS = ("max_price_jpy", "min_price_jpy", "max_volumes", "min_volumes", "status", "in_stock")
+
+
+def search_plan(client: common_pb2.SearchFilters, resolved: intent_pb2.ResolvedRequest) -> SearchPlan:
+    """Filters for this turn: the client's own filters win field by field; the conversation's
+    focus and constraints fill the rest."""
+    state = resolved.state
+    c = state.constraints
+    merged = common_pb2.SearchFilters()
+    merged.CopyFrom(client)
+    constraints: dict[str, Any] = {}
+    if not client.genres and c.genres:
+        merged.genres.extend(c.genres)
+    if c.genres:
+        constraints["genres"] = list(c.genres)
+    if c.excluded_genres:
+        merged.excluded_genres.extend(g for g in c.excluded_genres if g not in merged.excluded_genres)
+        constraints["excluded_genres"] = list(c.excluded_genres)
+    for name in _CONSTRAINT_FIELDS:
+        if c.HasField(name):
+            constraints[name] = getattr(c, name)
+            if not client.HasField(name):
+                setattr(merged, name, getattr(c, name))
+    if merged.HasField("min_price_jpy") and merged.HasField("max_price_jpy") and merged.min_price_jpy > merged.max_price_jpy:
+        merged.ClearField("min_price_jpy")  # the conversation's bound gives way to the client's own
+    language = state.focus.language if state.HasField("focus") and state.focus.HasField("language") else (
+        c.language if c.HasField("language") else None)
+    if language is not None:
+        constraints["language"] = language
+        if not client.HasField("language"):
+            merged.language = language
+    if c.author_series:
+        merged.series_ids.extend(c.author_series)
+        constraints["author_series"] = list(c.author_series)
+    plan = SearchPlan(merged)
+    applied: dict[str, Any] = {}
+    if state.HasField("focus") and state.focus.series_id:
+        focus: dict[str, Any] = {"series_id": state.focus.series_id}
+        del merged.series_ids[:]
+        merged.series_ids.append(state.focus.series_id)
+        if state.focus.HasField("language"):
+            focus["language"] = state.focus.language
+        if state.focus.HasField("volume"):
+            plan.volume = state.focus.volume
+            focus["volume"] = state.focus.volume
+        elif state.focus.latest_volume:
+            plan.latest_volume = True
+            focus["volume"] = "latest"
+        applied["focus"] = focus
+    if c.like_series_ids:
+        plan.like_series_ids = list(c.like_series_ids)
+        constraints["like_series_ids"] = list(c.like_series_ids)
+    if constraints:
+        applied["constraints"] = constraints
+    plan.applied = applied
+    return plan
+
+
+def with_shown(resolved: intent_pb2.ResolvedRequest, series_ids: list[str], keep: int = 10) -> bytes:
+    """The state to store after this turn: the resolved state plus what was shown."""
+    state = common_pb2.DialogueState()
+    state.CopyFrom(resolved.state)
+    if series_ids:
+        del state.last_shown[:]
+        state.last_shown.extend(series_ids[:keep])
+    return state.SerializeToString(deterministic=True)

@@ -1,0 +1,258 @@
+"""Catalog entity linking: which series (or authors) a customer message names.
+
+Every series is reachable by its English and Japanese titles, its romaji, the aliases in
+its record (nicknames and abbreviations customers use: 鬼滅, ヒロアカ, "HxH", "JJK"…) and
+its authors. The vocabulary is catalog data (``series.json``), not code.
+
+Why our own matcher and not a library: the names must meet customers' spellings across
+scripts (「ワンピース」 = "ONE PIECE" = "wan pisu"), with decorations dropped (【】, !!, ×,
+・), spaces optional ("onepiece", "sakamoto  days"), long vowels folded ("Haikyuu" =
+"Haikyu!!") and one typo forgiven. RapidFuzz does the typo distance; the rest is
+folding plus a dictionary lookup over word windows (Latin script) and substrings
+(Japanese), which is deterministic, costs tens of microseconds for a chat message, and
+says which catalog name matched (``Link.kind`` / ``Link.name``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+from mangaassist.retrieval.lexical import romaji
+
+# Score of a match by the kind of name (an exact title beats an alias beats an author).
+KIND_WEIGHT = {"title": 1.0, "alias": 0.97, "romaji": 0.96, "author": 0.9}
+FUZZY_PENALTY = 0.15  # a one-edit match scores this much lower than an exact one
+MIN_LATIN = 3  # "hxh", "jjk"
+MIN_CJK = 2  # 鬼滅, 進撃
+MIN_FUZZY = 6  # shorter names are too close to ordinary words to forgive a typo
+MIN_KANA_ROMAJI = 5  # a kana run matched through its romaji reading
+# A one-word Latin name this short may be an ordinary word ("real", "orange", "emma"):
+# it links only as the whole message, capitalised, or next to a product word.
+SHORT_WORD = 6
+MAX_WINDOW = 6  # words per Latin window
+MAX_LINK_CHARS = 600  # a message longer than this is linked on its first part only
+_PRODUCT_CUES = frozenset({"manga", "vol", "volume", "volumes", "series", "book", "books", "comic", "comics"})
+
+_LATIN = re.compile(r"[a-z0-9]+")
+_PUNCT = re.compile(r"[^\w]+|_")
+_VOWELS = re.compile(r"([aeiou])\1+")
+
+
+def fold(text: str) -> str:
+    """NFKC, lower case, punctuation and decorations (【】!!×・～) as spaces."""
+    text = unicodedata.normalize("NFKC", text).lower().replace("×", " ")
+    return " ".join(_PUNCT.sub(" ", text).split())
+
+
+def latin_key(text: str) -> str:
+    """A Latin name's lookup key: no spaces, long vowels and ``ou`` folded (Haikyuu → haikyu)."""
+    key = text.replace(" ", "").replace("ou", "o").replace("oh", "o")
+    return _VOWELS.sub(r"\1", key)
+
+
+def _is_latin(text: str) -> bool:
+    return bool(text) and all(c.isascii() for c in text)
+
+
+@dataclass(frozen=True)
+class Name:
+    series_id: str
+    kind: str  # "title", "alias", "romaji", "author"
+    name: str  # the catalog's spelling
+    author_series: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Link:
+    """One series (or author) named in a message."""
+
+    series_id: str
+    kind: str
+    name: str
+    score: float
+    start: int  # span in the folded message
+    end: int
+    fuzzy: bool = False
+    author_series: tuple[str, ...] = ()
+
+
+@dataclass
+class _Candidate:
+    names: list[Name]
+    start: int
+    end: int
+    fuzzy: bool
+    words: int = 1
+
+
+@dataclass
+class CatalogLinker:
+    """Name dictionaries over the series records; ``link`` finds the names in a message."""
+
+    latin: dict[str, list[Name]] = field(default_factory=lambda: defaultdict(list))
+    cjk: dict[str, list[Name]] = field(default_factory=lambda: defaultdict(list))
+    kana_romaji: dict[str, list[Name]] = field(default_factory=lambda: defaultdict(list))
+    series_titles: dict[str, str] = field(default_factory=dict)
+    _cjk_by_first: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    _latin_by_len: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    _near_len: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))  # keys of length ±1
+
+    @classmethod
+    def from_series(cls, series: list[dict[str, Any]]) -> CatalogLinker:
+        linker = cls()
+        by_author: dict[str, list[str]] = defaultdict(list)
+        for s in series:
+            for author in (*s.get("authors_en", ()), *s.get("authors_ja", ())):
+                by_author[author].append(s["series_id"])
+        for s in series:
+            sid = s["series_id"]
+            linker.series_titles[sid] = s["title_en"]
+            names = [Name(sid, "title", s["title_en"]), Name(sid, "title", s["title_ja"]),
+                     Name(sid, "romaji", s["title_romaji"])]
+            names += [Name(sid, "alias", a) for a in s.get("aliases", ())]
+            for author in (*s.get("authors_en", ()), *s.get("authors_ja", ())):
+                names.append(Name(sid, "author", author, tuple(by_author[author])))
+                # Customers often write a Latin name family-name first, or the family name alone
+                # is ambiguous; "Eiichiro Oda" also as "Oda Eiichiro".
+                parts = fold(author).split()
+                if len(parts) == 2 and _is_latin(author):
+                    names.append(Name(sid, "author", f"{parts[1]} {parts[0]}", tuple(by_author[author])))
+            for n in names:
+                linker._add(n)
+        for key in linker.latin:
+            linker._latin_by_len[len(key)].append(key)
+        for size in list(linker._latin_by_len):
+            for near in (size - 1, size, size + 1):
+                linker._near_len[near].extend(linker._latin_by_len[size])
+        for key in linker.cjk:
+            linker._cjk_by_first[key[0]].append(key)
+        for keys in linker._cjk_by_first.values():
+            keys.sort(key=len, reverse=True)
+        return linker
+
+    def _add(self, n: Name) -> None:
+        folded = fold(n.name)
+        if not folded:
+            return
+        if _is_latin(folded):
+            key = latin_key(folded)
+            if len(key) >= MIN_LATIN and n not in self.latin[key]:
+                self.latin[key].append(n)
+            return
+        key = folded.replace(" ", "")
+        if len(key) >= MIN_CJK and n not in self.cjk[key]:
+            self.cjk[key].append(n)
+        reading = romaji(key)
+        if _is_latin(reading) and len(reading) >= MIN_KANA_ROMAJI:
+            # A kana-only name also matches its romaji reading typed in Latin letters.
+            lk = latin_key(reading)
+            if n not in self.latin[lk]:
+                self.latin[lk].append(n)
+
+    def link(self, text: str) -> list[Link]:
+        """The series and authors the message names, best first (deterministic)."""
+        folded = fold(text[:MAX_LINK_CHARS])
+        if not folded:
+            return []
+        candidates = self._exact(folded, text)
+        if not any(not c.fuzzy for c in candidates):
+            candidates += self._fuzzy(folded)
+        return self._resolve(candidates)
+
+    def _exact(self, folded: str, original: str) -> list[_Candidate]:
+        out: list[_Candidate] = []
+        words = [(m.group(), m.start(), m.end()) for m in _LATIN.finditer(folded)]
+        whole = len(words)
+        for i in range(len(words)):
+            joined = ""
+            for j in range(i, min(i + MAX_WINDOW, len(words))):
+                if j > i and words[j][1] != words[j - 1][2] + 1 and not folded[words[j - 1][2]:words[j][1]].isspace():
+                    break  # a Japanese run between two Latin words ends the window
+                joined += words[j][0]
+                names = self.latin.get(latin_key(joined))
+                if not names:
+                    continue
+                start, end = words[i][1], words[j][2]
+                if j == i and len(joined) <= SHORT_WORD and joined.isalpha() and not self._plain_word_ok(
+                    words, i, whole, folded, original, start, end
+                ):
+                    continue
+                out.append(_Candidate(names, start, end, False, j - i + 1))
+        for run in re.finditer(r"[^\sa-z0-9]+", folded):
+            s, base = run.group(), run.start()
+            for i, ch in enumerate(s):
+                for key in self._cjk_by_first.get(ch, ()):
+                    if s.startswith(key, i):
+                        out.append(_Candidate(self.cjk[key], base + i, base + i + len(key), False))
+            self._kana_reading(s, base, out)
+        return out
+
+    def _kana_reading(self, run: str, base: int, out: list[_Candidate]) -> None:
+        """Kana spellings of Latin-letter titles (ブルーロック → "burrokku" ≈ "bluelock" is not
+        reachable this way, but ダンダダン → "dandadan" and ナルト → "naruto" are)."""
+        for m in re.finditer(r"[\u3040-\u30ffー]+", run):
+            reading = latin_key(romaji(m.group()))
+            if len(reading) < MIN_KANA_ROMAJI:
+                continue
+            names = self.latin.get(reading)
+            if names:
+                out.append(_Candidate(names, base + m.start(), base + m.end(), False))
+
+    @staticmethod
+    def _plain_word_ok(words: list[tuple[str, int, int]], i: int, whole: int, folded: str, original: str,
+                       start: int, end: int) -> bool:
+        """Whether a short one-word name is meant as a title, not as an ordinary word."""
+        if whole == 1 and len(folded.replace(" ", "")) <= end - start + 4:
+            return True  # the message is (almost) just the name: "Real", "nana?"
+        neighbours = {words[k][0] for k in (i - 1, i + 1) if 0 <= k < whole}
+        if neighbours & _PRODUCT_CUES:
+            return True
+        word = folded[start:end]
+        return bool(re.search(r"\b" + re.escape(word[:1].upper() + word[1:]) + r"\b", original)
+                    or re.search(r"\b" + re.escape(word.upper()) + r"\b", original))
+
+    def _fuzzy(self, folded: str) -> list[_Candidate]:
+        """Latin windows within one edit (typo, missing letter, swapped letters) of a name."""
+        out: list[_Candidate] = []
+        words = [(m.group(), m.start(), m.end()) for m in _LATIN.finditer(folded)]
+        for i in range(len(words)):
+            joined = ""
+            for j in range(i, min(i + MAX_WINDOW, len(words))):
+                joined += words[j][0]
+                key = latin_key(joined)
+                if len(key) < MIN_FUZZY or not key[0].isalpha():
+                    continue
+                pool = self._near_len.get(len(key))
+                if not pool:
+                    continue
+                for name_key, _, _ in process.extract(key, pool, scorer=OSA.distance, score_cutoff=1, limit=None):
+                    out.append(_Candidate(self.latin[name_key], words[i][1], words[j][2], True, j - i + 1))
+        return out
+
+    def _resolve(self, candidates: list[_Candidate]) -> list[Link]:
+        """Longest, exact, best-kind matches first; overlapping weaker matches dropped."""
+        scored: list[tuple[float, int, int, _Candidate, Name]] = []
+        for c in candidates:
+            for n in c.names:
+                score = KIND_WEIGHT[n.kind] - (FUZZY_PENALTY if c.fuzzy else 0.0)
+                scored.append((score, c.end - c.start, c.start, c, n))
+        scored.sort(key=lambda t: (-t[1], -t[0], t[2], t[4].series_id))
+        taken: list[tuple[int, int]] = []
+        best: dict[str, Link] = {}
+        for score, _, _, c, n in scored:
+            if any(c.start < e and s < c.end for s, e in taken if (s, e) != (c.start, c.end)):
+                continue
+            taken.append((c.start, c.end))
+            kept = best.get(n.series_id)
+            if kept is None or score > kept.score:
+                best[n.series_id] = Link(n.series_id, n.kind, n.name, round(score, 3), c.start, c.end, c.fuzzy,
+                                         n.author_series)
+        return sorted(best.values(), key=lambda link: (-link.score, -(link.end - link.start), link.start,
+                                                       link.series_id))
