@@ -576,20 +576,31 @@ class Pipeline:
         """One cache tier (exact when ``embedding`` is None); any cache failure is a miss."""
         if self._cache is None:
             return None
-        with req.seg.segment(spans.CACHE_LOOKUP, {"cache.tier": "exact" if embedding is None else "semantic"}):
+        with req.seg.segment(spans.CACHE_LOOKUP, {"cache.tier": "exact" if embedding is None else "semantic"}) as span:
             try:
                 if embedding is None:
-                    return await self._cache.lookup_exact(key)
-                return await self._cache.lookup_semantic(key, np.asarray(embedding, dtype=np.float32))
+                    hit = await self._cache.lookup_exact(key)
+                else:
+                    hit = await self._cache.lookup_semantic(key, np.asarray(embedding, dtype=np.float32))
             except Exception as exc:
                 logger.warning("cache lookup failed; treating as a miss", extra={"error": type(exc).__name__})
                 return None
+            if hit is not None:
+                span.set_attribute("cache.entry_id", hit.entry_id)
+                span.set_attribute("cache.similarity", hit.similarity)
+            return hit
 
     async def _serve_cached(self, req: Request, hit: CacheHit, session: Session) -> dict[str, Any]:
         """Stream a cached answer at once and finish the request."""
         span = trace.get_current_span()
         span.set_attribute("cache_hit", True)
         span.set_attribute("intent", hit.entry.intent)
+        span.set_attribute("cache.tier", hit.tier)
+        span.set_attribute("cache.similarity", hit.similarity)
+        span.set_attribute("cache.entry_id", hit.entry_id)
+        logger.info("answered from the cache", extra={
+            "cache_tier": hit.tier, "cache_similarity": round(hit.similarity, 4), "cache_entry_id": hit.entry_id,
+        })
         await req.send_token(hit.entry.answer)
         await self._after(req, hit.entry.intent, hit.entry.answer)
         return {
@@ -600,6 +611,7 @@ class Pipeline:
             "model": hit.entry.model,
             "cache_hit": True,
             "cache_tier": hit.tier,
+            "cache": {"tier": hit.tier, "similarity": round(hit.similarity, 4)},
             "products": hit.entry.products,
             "usage": {"input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0,
                       "conversation_cost_usd": round(session.cost_usd, 8)},
