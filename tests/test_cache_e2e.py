@@ -33,6 +33,7 @@ async def test_a_repeated_question_is_answered_from_the_cache_at_once(ws: Client
         again = await ask(ws, "Do you sell Chainsaw Man volume 1?", request_id=f"c1-{n}")
         done = again[-1]
         assert done["type"] == "done" and done["cache_hit"] is True and done["cache_tier"] == "exact", done
+        assert done["cache"] == {"tier": "exact", "similarity": 1.0}
         assert "".join(f["text"] for f in again[:-1]) == answer
         assert done["products"] == first[-1]["products"]
         assert time.monotonic() - started < 2.0
@@ -43,6 +44,7 @@ async def test_a_paraphrase_hits_and_a_negation_does_not(ws: ClientConnection) -
     await cached(ws, "Recommend some dark fantasy manga")
     paraphrase = (await ask(ws, "Can you recommend dark fantasy manga?", request_id="s2"))[-1]
     assert paraphrase["cache_hit"] is True and paraphrase["cache_tier"] == "semantic", paraphrase
+    assert paraphrase["cache"]["tier"] == "semantic" and 0.9 <= paraphrase["cache"]["similarity"] < 1.0
     negated = (await ask(ws, "Recommend some manga that is not dark fantasy", request_id="s3"))[-1]
     assert negated["type"] == "done" and negated["cache_hit"] is False
 

@@ -90,6 +90,21 @@ async def test_semantic_hit_for_a_paraphrase_and_miss_for_the_negation(cache: Re
     assert cache.stats()["guard_reject"] == 2
 
 
+async def test_hits_name_their_entry_and_shop_answers_are_partitioned_by_document_version(
+    cache: RedisSemanticCache,
+) -> None:
+    faq = "What is your return policy?"
+    stored = CacheEntry(answer="Unopened items can be returned within 14 days.", intent="return_refund",
+                        model="haiku", products=[], created_at=time.time(), documents="v1")
+    assert await cache.store(key(faq, intent="return_refund"), emb(faq), stored)
+    exact = await cache.lookup_exact(key(faq, intent=""))
+    assert exact is not None and exact.entry == stored  # the version travels with the entry
+    asked = "What's your return policy"
+    same = await cache.lookup_semantic(CacheKey(asked, "en", {}, "return_refund", documents="v1"), emb(asked))
+    assert same is not None and same.entry_id == exact.entry_id and len(same.entry_id) == 32
+    assert await cache.lookup_semantic(CacheKey(asked, "en", {}, "return_refund", documents="v2"), emb(asked)) is None
+
+
 async def test_japanese_negation_pair_misses(cache: RedisSemanticCache) -> None:
     a, b = "ベルセルクの3巻はありますか", "ベルセルクの3巻はないですか"
     await cache.store(key(a, "ja"), emb(a), entry())

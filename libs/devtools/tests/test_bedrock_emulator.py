@@ -13,7 +13,7 @@ from botocore.eventstream import ChecksumMismatch, EventStreamBuffer
 from botocore.exceptions import ClientError, EventStreamError
 
 from mangaassist.bedrock_emulator import eventstream
-from mangaassist.bedrock_emulator.app import parse_fault
+from mangaassist.bedrock_emulator.app import Emulator, EmulatorSettings, Fault, parse_fault
 from mangaassist.bedrock_emulator.compose import chunk, compose, parse
 from mangaassist.devtools.emulator import EmulatorProcess
 
@@ -152,3 +152,18 @@ async def test_sequential_requests_reuse_one_connection(client: Any, emulator: E
     counted = emulator.stats()
     assert counted["by_operation"]["ConverseStream"] == 30
     assert counted["connections"] == 1
+
+
+def test_echo_history_is_off_by_default_and_quotes_the_history_when_on() -> None:
+    body = {"messages": [
+        {"role": "user", "content": [{"text": "Where is order 249-1234567-7654321?"}]},
+        {"role": "assistant", "content": [{"text": "It has shipped, tracking 4821-9932-1076."}]},
+        *messages(),
+    ]}
+    plain = "".join(Emulator(EmulatorSettings())._answer("haiku", body, Fault())[0])
+    echoed = "".join(Emulator(EmulatorSettings(echo_history=True))._answer("haiku", body, Fault())[0])
+    assert "4821-9932-1076" not in plain and echoed.startswith(plain)
+    assert "user: Where is order 249-1234567-7654321?" in echoed and "tracking 4821-9932-1076" in echoed
+    first_turn = "".join(Emulator(EmulatorSettings(echo_history=True))._answer("haiku", {"messages": messages()},
+                                                                              Fault())[0])
+    assert first_turn == plain  # no history, nothing to quote

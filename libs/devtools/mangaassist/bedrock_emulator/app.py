@@ -16,6 +16,11 @@ Faults (header ``x-mangaassist-fault``, a fault rule, or the ``FAULTS`` setting)
 ``stream-error-after=N`` (in-stream modelStreamErrorException), ``malformed-after=N`` (a frame
 with a bad CRC after N deltas), ``pii-leak`` (the answer ends with contact details a guardrail must
 catch).
+
+TEST ONLY — ``ECHO_HISTORY=true`` (off by default): every answer ends by quoting the
+conversation history the request carried, the way a real model may repeat an earlier
+order or address. It exists so tests through the mesh can see customer data travel in an
+answer (e.g. through a shared cache); never set it anywhere else.
 """
 
 from __future__ import annotations
@@ -67,6 +72,8 @@ class EmulatorSettings(BaseSettings):
     faults: dict[str, str] = Field(default_factory=dict)
     seed: int = 7
     log_level: str = "INFO"
+    # TEST ONLY (see the module docstring): answers quote the history they were given.
+    echo_history: bool = False
 
 
 @dataclass
@@ -226,18 +233,20 @@ class Emulator:
             )
         return body
 
-    @staticmethod
-    def _answer(family: str, body: dict[str, Any], fault: Fault) -> tuple[list[str], int, str]:
+    def _answer(self, family: str, body: dict[str, Any], fault: Fault) -> tuple[list[str], int, str]:
         """(output chunks, input tokens, stop reason) for a Converse request body."""
         texts = [b.get("text", "") for b in body.get("system", []) if isinstance(b, dict)]
-        last_user = ""
+        turns: list[tuple[str, str]] = []
         for message in body.get("messages", []):
             content = "".join(b.get("text", "") for b in message.get("content", []) if isinstance(b, dict))
             texts.append(content)
-            if message.get("role") == "user":
-                last_user = content
+            turns.append((str(message.get("role", "")), content))
+        last_user = next((text for role, text in reversed(turns) if role == "user"), "")
         max_tokens = int(body.get("inferenceConfig", {}).get("maxTokens", 4096))
         answer = compose(family, parse(last_user))
+        history = turns[:-1] if turns and turns[-1][0] == "user" else turns
+        if self.settings.echo_history and history:
+            answer += "\n[history] " + " | ".join(f"{role}: {text}" for role, text in history)
         if fault.pii_leak:
             answer += "\nContact the author at mangaka.fan@example.com or 090-1234-5678."
         pieces = chunk(answer)

@@ -11,6 +11,8 @@ that embedding *and* the filters the intent service extracted from the message
 for the embedding nor searches before those filters are known. Work the customer does
 not wait for (the session update) runs after the ``done`` frame in the
 ``PostProcessor``, which retries it and flushes it at shutdown, so nothing is lost.
+The answer cache is shared by every customer: what it may hold and serve is decided in
+``cache/privacy.py`` from what the prompt held (an exact hit waits for the session for that).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from mangaassist.common.resilience import BreakerOpenError, BulkheadFullError
 from mangaassist.common.telemetry import outgoing_metadata
 from mangaassist.common.vocabulary import PRODUCT_INTENTS
 from mangaassist.orchestrator.auth import Identity
-from mangaassist.orchestrator.cache import CacheEntry, CacheHit, CacheKey, SemanticCache, is_cacheable
+from mangaassist.orchestrator.cache import CacheEntry, CacheHit, CacheKey, SemanticCache, is_cacheable, privacy
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.dynamo import OrderStore
 from mangaassist.orchestrator.guards import Guards, RetryBudget, idempotent
@@ -471,6 +473,8 @@ class Pipeline:
                 exact_task = start(self._cache_lookup(req, cache_key, None))
                 session_task = start(self._load_session(req))
                 hit = await exact_task
+                if hit is not None:  # served only if this conversation may take a shared answer
+                    hit = self._shared(hit, await session_task)
                 if hit is None:
                     embed_task = start(self._embed(req))
                     classify_task = start(classify_after(session_task, embed_task))
@@ -484,12 +488,15 @@ class Pipeline:
                     semantic = (
                         embedding is not None and not classified.abstained
                         and is_cacheable(classified.intent, flagged=False)
+                        and privacy.answer_is_shareable(classified.intent, session.turns, self._s.history_turns)
                     )
-                    semantic_task = start(
-                        self._cache_lookup(req, replace(cache_key, intent=classified.intent), embedding)
-                    ) if semantic else None
+                    semantic_key = replace(
+                        cache_key, intent=classified.intent,
+                        documents=privacy.current_documents(classified.intent, classified.language),
+                    )
+                    semantic_task = start(self._cache_lookup(req, semantic_key, embedding)) if semantic else None
                     search_task = start(self._search(req, filters, embedding)) if product else None
-                    hit = await semantic_task if semantic_task is not None else None
+                    hit = self._shared(await semantic_task, session) if semantic_task is not None else None
                     found = await search_task if hit is None and search_task is not None else None
         finally:
             for task in tasks:
@@ -533,25 +540,28 @@ class Pipeline:
             "confidence": round(classified.confidence, 4),
             "inferred_filters": inferred,
         }
+        context: privacy.PromptContext | None = None  # None: no prompt (a deterministic answer)
         if model == "none":
             answer = await self._deterministic(req, classified, language)
             done["backend"] = "deterministic"
             await req.send_token(answer)
         else:
-            answer = await self._generate(req, session, classified, products, model, done)
+            answer, context = await self._generate(req, session, classified, products, model, done)
         if req.fallbacks:
             done["fallbacks"] = req.fallbacks
         cost = float(done["usage"].get("cost_usd", 0.0))
         # What the whole conversation has cost so far, this answer included.
         done["usage"]["conversation_cost_usd"] = round(session.cost_usd + cost, 8)
         await self._after(req, intent, answer, cost)
-        # Only a complete, model-written answer without any fallback is worth reusing.
-        if model != "none" and not req.fallbacks and is_cacheable(intent, flagged=False):
+        # Only a complete, model-written answer without any fallback is worth reusing, and
+        # only one whose prompt held nothing customer-specific may be shared.
+        if context is not None and context.shareable and not req.fallbacks and is_cacheable(intent, flagged=False):
             entry = CacheEntry(
                 answer=answer, intent=intent, model=str(done["model"]), products=done["products"],
-                created_at=req.started_wall,
+                created_at=req.started_wall, documents=context.documents,
             )
-            done["_cache_write"] = self._cache_write(replace(cache_key, intent=intent), embedding, entry)
+            write_key = replace(cache_key, intent=intent, documents=context.documents)
+            done["_cache_write"] = self._cache_write(write_key, embedding, entry)
         return done
 
     @staticmethod
@@ -576,20 +586,40 @@ class Pipeline:
         """One cache tier (exact when ``embedding`` is None); any cache failure is a miss."""
         if self._cache is None:
             return None
-        with req.seg.segment(spans.CACHE_LOOKUP, {"cache.tier": "exact" if embedding is None else "semantic"}):
+        with req.seg.segment(spans.CACHE_LOOKUP, {"cache.tier": "exact" if embedding is None else "semantic"}) as span:
             try:
                 if embedding is None:
-                    return await self._cache.lookup_exact(key)
-                return await self._cache.lookup_semantic(key, np.asarray(embedding, dtype=np.float32))
+                    hit = await self._cache.lookup_exact(key)
+                else:
+                    hit = await self._cache.lookup_semantic(key, np.asarray(embedding, dtype=np.float32))
             except Exception as exc:
                 logger.warning("cache lookup failed; treating as a miss", extra={"error": type(exc).__name__})
                 return None
+            if hit is not None:
+                span.set_attribute("cache.entry_id", hit.entry_id)
+                span.set_attribute("cache.similarity", hit.similarity)
+            return hit
+
+    def _shared(self, hit: CacheHit | None, session: Session) -> CacheHit | None:
+        """``hit`` when this request may be served a shared entry (``privacy.may_serve``)."""
+        if hit is None or privacy.may_serve(hit.entry, session.turns, self._s.history_turns):
+            return hit
+        logger.info("cached answer not served to this request",
+                    extra={"cache_tier": hit.tier, "cache_entry_id": hit.entry_id})
+        trace.get_current_span().set_attribute("cache.refused_entry_id", hit.entry_id)
+        return None
 
     async def _serve_cached(self, req: Request, hit: CacheHit, session: Session) -> dict[str, Any]:
         """Stream a cached answer at once and finish the request."""
         span = trace.get_current_span()
         span.set_attribute("cache_hit", True)
         span.set_attribute("intent", hit.entry.intent)
+        span.set_attribute("cache.tier", hit.tier)
+        span.set_attribute("cache.similarity", hit.similarity)
+        span.set_attribute("cache.entry_id", hit.entry_id)
+        logger.info("answered from the cache", extra={
+            "cache_tier": hit.tier, "cache_similarity": round(hit.similarity, 4), "cache_entry_id": hit.entry_id,
+        })
         await req.send_token(hit.entry.answer)
         await self._after(req, hit.entry.intent, hit.entry.answer)
         return {
@@ -600,6 +630,7 @@ class Pipeline:
             "model": hit.entry.model,
             "cache_hit": True,
             "cache_tier": hit.tier,
+            "cache": {"tier": hit.tier, "similarity": round(hit.similarity, 4)},
             "products": hit.entry.products,
             "usage": {"input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0,
                       "conversation_cost_usd": round(session.cost_usd, 8)},
@@ -655,10 +686,11 @@ class Pipeline:
         products: list[common_pb2.Product],
         model: str,
         done: dict[str, Any],
-    ) -> str:
+    ) -> tuple[str, privacy.PromptContext]:
+        """Stream the model's answer; returns it with what its prompt was built from."""
         seg = req.seg
-        with seg.segment(spans.PROMPT_ASSEMBLY):
-            history = session.turns[-2 * self._s.history_turns :] if self._s.history_turns else []
+        with seg.segment(spans.PROMPT_ASSEMBLY) as prompt_span:
+            history = privacy.prompt_history(classified.intent, session.turns, self._s.history_turns)
             request = inference_pb2.GenerateRequest(
                 model=model,
                 prompt=inference_pb2.PromptParts(
@@ -671,6 +703,8 @@ class Pipeline:
                     intent=classified.intent,
                 ),
             )
+            context = privacy.prompt_context(request.prompt)
+            prompt_span.set_attribute("prompt.customer_specific", list(context.personal))
         pieces: list[str] = []
         with seg.segment(spans.BEDROCK_INVOKE, {"gen_ai.request.model": model}) as span:
             try:
@@ -726,7 +760,7 @@ class Pipeline:
             return flagged
 
         done["_followup"] = guardrail_followup
-        return "".join(pieces)
+        return "".join(pieces), context
 
     async def _stream(
         self, req: Request, request: inference_pb2.GenerateRequest, pieces: list[str]

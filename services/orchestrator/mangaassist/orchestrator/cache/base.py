@@ -40,13 +40,18 @@ class CacheKey:
     ``text`` is the customer's raw message (the cache normalises it); ``filters`` are
     the request's effective filters (``None`` values count as absent), so answers for
     different filters never meet; ``intent`` is the classified intent ("" when not yet
-    known — the exact tier does not need it).
+    known — the exact tier does not need it); ``documents`` is the version of the shop
+    documents this request's answer would be built from (``keys.documents_version``):
+    the semantic tier matches only entries built from the same version. The exact tier
+    runs before the intent (and so the documents) is known: its caller checks the hit's
+    ``CacheEntry.documents`` instead (``privacy.may_serve``).
     """
 
     text: str
     language: str
     filters: Mapping[str, object] = field(default_factory=dict)
     intent: str = ""
+    documents: str = ""
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,8 @@ class CacheEntry:
     ``created_at`` is wall-clock time (``time.time()``) when the answer's facts were
     read (take it before retrieval): a price or stock change after it makes the entry
     stale, so ``store`` refuses it if those products were invalidated since.
+    ``documents`` is the version of the shop documents its prompt held ("" for none):
+    ``store`` files the entry under it.
     """
 
     answer: str
@@ -63,6 +70,7 @@ class CacheEntry:
     model: str
     products: list[dict[str, Any]]
     created_at: float = field(default_factory=time.time)
+    documents: str = ""
 
     @property
     def asins(self) -> frozenset[str]:
@@ -74,6 +82,7 @@ class CacheHit:
     entry: CacheEntry
     tier: Literal["exact", "semantic"]
     similarity: float  # cosine similarity of the query embeddings; 1.0 for the exact tier
+    entry_id: str  # the matched entry's id (a hash, never its text): for logs and spans
 
 
 class SemanticCache(Protocol):
@@ -84,7 +93,7 @@ class SemanticCache(Protocol):
         ...
 
     async def lookup_semantic(self, key: CacheKey, embedding: Vector) -> CacheHit | None:
-        """The nearest entry (same language, filters and intent) above the threshold whose guards agree."""
+        """The nearest entry (same language, filters, intent and documents) above the threshold whose guards agree."""
         ...
 
     async def store(self, key: CacheKey, embedding: Vector | None, entry: CacheEntry) -> bool:

@@ -1,17 +1,21 @@
-"""Normalised text, filter signature and entry ids: what makes two requests "the same"."""
+"""Normalised text, filter and partition signatures, entry ids: what makes two requests "the same"."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import orjson
 
 _SPACE = re.compile(r"\s+")
 # Trailing punctuation and politeness that do not change the question.
 _TRAILING = re.compile(r"[\s?!.。、,？！…]+$")
+# Part of every id and partition: bumped when what an entry may hold changes, so entries
+# written under the old rules are never read again (2: only answers whose prompt held
+# nothing customer-specific, keyed by their shop documents' version).
+KEY_VERSION = "2"
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "「": " ", "」": " ", "『": " ", "』": " "})
 
 
@@ -31,7 +35,24 @@ def filter_signature(filters: Mapping[str, object]) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def documents_version(documents: Sequence[str]) -> str:
+    """A content hash of the shop documents an answer was built from; ``""`` when none."""
+    if not documents:
+        return ""
+    return hashlib.sha256("\x1e".join(documents).encode()).hexdigest()[:16]
+
+
+def partition_signature(filters: Mapping[str, object], documents: str) -> str:
+    """Which semantic partition an entry lives in, beyond language and intent: its filters
+    and the version of its shop documents (an edited policy starts a fresh partition)."""
+    blob = "\x1f".join((KEY_VERSION, filter_signature(filters), documents)).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
 def entry_id(normalised_text: str, language: str, fsig: str) -> str:
-    """The id of the entry for this exact normalised text, language and filters."""
-    blob = "\x1f".join((language, fsig, normalised_text)).encode()
+    """The id of the entry for this exact normalised text, language and filters.
+
+    A hash, so logs and spans can name the entry that served a hit without its text.
+    """
+    blob = "\x1f".join((KEY_VERSION, language, fsig, normalised_text)).encode()
     return hashlib.sha256(blob).hexdigest()[:32]

@@ -2,8 +2,8 @@
 
 Same semantics as the Redis implementation: exact tier keyed by normalised text,
 language and filters; semantic tier = exact cosine search over the cached embeddings of
-the same language, filters and intent (one matrix per such partition, so a lookup
-multiplies only the rows that may match), then the guards. Bounded (LRU over
+the same language, filters, shop-document version and intent (one matrix per such
+partition, so a lookup multiplies only the rows that may match), then the guards. Bounded (LRU over
 ``max_entries``) with a TTL per entry. Single event loop, no awaits inside an operation,
 so each operation is atomic.
 """
@@ -28,10 +28,10 @@ from mangaassist.orchestrator.cache.base import (
     key_is_cacheable,
 )
 from mangaassist.orchestrator.cache.guards import Signature, signature
-from mangaassist.orchestrator.cache.keys import entry_id, filter_signature, normalise
+from mangaassist.orchestrator.cache.keys import entry_id, filter_signature, normalise, partition_signature
 from mangaassist.orchestrator.cache.stats import CacheStats
 
-PartitionKey = tuple[str, str, str]  # (language, filter signature, intent)
+PartitionKey = tuple[str, str, str]  # (language, partition signature, intent)
 
 
 @dataclass
@@ -141,14 +141,14 @@ class InMemorySemanticCache:
             self._stats.inc("exact_miss")
             return None
         self._stats.inc("exact_hit")
-        return CacheHit(rec.entry, "exact", 1.0)
+        return CacheHit(rec.entry, "exact", 1.0, eid)
 
     async def lookup_semantic(self, key: CacheKey, embedding: Vector) -> CacheHit | None:
         vec = check_embedding(embedding, self.config.dim)
         if not key_is_cacheable(key):
             self._stats.inc("uncacheable")
             return None
-        part = self._partitions.get((key.language, filter_signature(key.filters), key.intent))
+        part = self._partitions.get((key.language, partition_signature(key.filters, key.documents), key.intent))
         if part is None:
             self._stats.inc("semantic_miss")
             return None
@@ -163,7 +163,7 @@ class InMemorySemanticCache:
                 continue
             if rec.sig.agrees(query_sig):
                 self._stats.inc("semantic_hit")
-                return CacheHit(rec.entry, "semantic", sim)
+                return CacheHit(rec.entry, "semantic", sim, eid)
             rejected = True
         self._stats.inc("guard_reject" if rejected else "semantic_miss")
         return None
@@ -183,7 +183,9 @@ class InMemorySemanticCache:
             return False
         eid = entry_id(normalise(key.text), key.language, filter_signature(key.filters))
         self._drop(eid)
-        partition = (key.language, filter_signature(key.filters), key.intent) if vec is not None else None
+        partition = (
+            (key.language, partition_signature(key.filters, entry.documents), key.intent) if vec is not None else None
+        )
         self._records[eid] = _Record(entry, signature(key.text), now + self.config.ttl_s, partition)
         if partition is not None and vec is not None:
             self._partitions.setdefault(partition, _Partition(self.config.dim)).add(eid, vec)

@@ -6,8 +6,8 @@ TAG pre-filter and ``=>[KNN k @vec $vec AS dist]`` (DIALECT 2) — no TEXT field
 SORTBY, no aggregation. Keys (``prefix`` default ``mangaassist:cache:``):
 
 * ``{p}e:{id}``   HASH — ``entry`` (JSON), ``sig`` (guard signature JSON), TAGs ``lang``,
-  ``fsig`` (filter signature), ``intent``; ``vec`` (float32 bytes) when stored with an
-  embedding. Expires after the TTL; the index forgets expired keys by itself.
+  ``fsig`` (partition signature: filters and shop-document version), ``intent``; ``vec``
+  (float32 bytes) when stored with an embedding. Expires after the TTL; the index forgets expired keys by itself.
 * ``{p}asin:{asin}`` SET of entry ids that mention the product (for invalidation).
 * ``{p}inv:{asin}`` the time of the product's last price/stock change, kept for
   ``invalidation_memory_s`` so a fire-and-forget write of an older answer is refused;
@@ -16,7 +16,8 @@ SORTBY, no aggregation. Keys (``prefix`` default ``mangaassist:cache:``):
 The exact tier is one ``HGET`` (one round trip) on the id derived from normalised text,
 language and filters. The semantic tier is one ``FT.SEARCH`` that returns the k nearest
 entries of the same language, filters and intent with their guard signatures and
-payloads, so a hit needs no second round trip.
+payloads, so a hit needs no second round trip. A hit names its entry by id (the hash in
+its key), never by text.
 
 Lookups and stores never raise for Redis trouble: they count the error and report a
 miss / not-stored, and a circuit breaker (``mangaassist.common.resilience``, the seed's
@@ -60,7 +61,7 @@ from mangaassist.orchestrator.cache.base import (
     key_is_cacheable,
 )
 from mangaassist.orchestrator.cache.guards import Signature, signature
-from mangaassist.orchestrator.cache.keys import entry_id, filter_signature, normalise
+from mangaassist.orchestrator.cache.keys import entry_id, filter_signature, normalise, partition_signature
 from mangaassist.orchestrator.cache.stats import CacheStats
 
 log = logging.getLogger(__name__)
@@ -124,13 +125,15 @@ def _text(value: Any) -> str:
 
 def _entry_to_json(entry: CacheEntry) -> bytes:
     return orjson.dumps({"answer": entry.answer, "intent": entry.intent, "model": entry.model,
-                         "products": entry.products, "created_at": entry.created_at})
+                         "products": entry.products, "created_at": entry.created_at,
+                         "documents": entry.documents})
 
 
 def _entry_from_json(blob: bytes | str) -> CacheEntry:
     d = orjson.loads(blob)
     return CacheEntry(answer=d["answer"], intent=d["intent"], model=d["model"],
-                      products=list(d["products"]), created_at=float(d["created_at"]))
+                      products=list(d["products"]), created_at=float(d["created_at"]),
+                      documents=str(d["documents"]))
 
 
 class RedisSemanticCache:
@@ -294,7 +297,7 @@ class RedisSemanticCache:
             self._stats.inc("exact_miss")
             return None
         self._stats.inc("exact_hit")
-        return CacheHit(entry, "exact", 1.0)
+        return CacheHit(entry, "exact", 1.0, eid)
 
     async def lookup_semantic(self, key: CacheKey, embedding: Vector) -> CacheHit | None:
         vec = check_embedding(embedding, self.config.dim)
@@ -306,7 +309,7 @@ class RedisSemanticCache:
             return None
         k = self.config.k
         query = (
-            Query(f"(@lang:{{{_tag(key.language)}}} @fsig:{{{_tag(filter_signature(key.filters))}}} "
+            Query(f"(@lang:{{{_tag(key.language)}}} @fsig:{{{_tag(partition_signature(key.filters, key.documents))}}} "
                   f"@intent:{{{_tag(key.intent)}}})=>[KNN {k} @vec $vec{self._knn_policy} AS dist]")
             .return_fields("dist", "sig", "entry")
             .paging(0, k)
@@ -340,7 +343,7 @@ class RedisSemanticCache:
                 continue
             if sig.agrees(query_sig):
                 self._stats.inc("semantic_hit")
-                return CacheHit(entry, "semantic", sim)
+                return CacheHit(entry, "semantic", sim, _text(doc.id).removeprefix(self._ekey("")))
             rejected = True
         self._stats.inc("guard_reject" if rejected else "semantic_miss")
         return None
@@ -356,15 +359,14 @@ class RedisSemanticCache:
         if not self._breaker.allow():
             self._stats.inc("breaker_open")
             return False
-        fsig = filter_signature(key.filters)
-        eid = entry_id(normalise(key.text), key.language, fsig)
+        eid = entry_id(normalise(key.text), key.language, filter_signature(key.filters))
         asins = sorted(entry.asins)
         ttl_ms = int(self.config.ttl_s * 1000)
         mapping: dict[FieldT, EncodableT] = {
             "entry": _entry_to_json(entry),
             "sig": orjson.dumps(signature(key.text).to_json()),
             "lang": key.language or "_",
-            "fsig": fsig,
+            "fsig": partition_signature(key.filters, entry.documents),
             "intent": key.intent or "_",
         }
         if vec is not None:
