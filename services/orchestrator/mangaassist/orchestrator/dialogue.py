@@ -70,9 +70,9 @@ def search_plan(client: common_pb2.SearchFilters, resolved: intent_pb2.ResolvedR
         merged.excluded_genres.extend(g for g in c.excluded_genres if g not in merged.excluded_genres)
         constraints["excluded_genres"] = list(c.excluded_genres)
     for name in _CONSTRAINT_FIELDS:
-        if c.HasField(name):
+        if c.HasField(name):  # type: ignore[arg-type]
             constraints[name] = getattr(c, name)
-            if not client.HasField(name):
+            if not client.HasField(name):  # type: ignore[arg-type]
                 setattr(merged, name, getattr(c, name))
     if merged.HasField("min_price_jpy") and merged.HasField("max_price_jpy") and merged.min_price_jpy > merged.max_price_jpy:
         merged.ClearField("min_price_jpy")  # the conversation's bound gives way to the client's own
@@ -100,6 +100,9 @@ def search_plan(client: common_pb2.SearchFilters, resolved: intent_pb2.ResolvedR
             plan.latest_volume = True
             focus["volume"] = "latest"
         applied["focus"] = focus
+    if resolved.action == "clarify_series":
+        del merged.series_ids[:]
+        merged.series_ids.extend(resolved.candidates)
     if c.like_series_ids:
         plan.like_series_ids = list(c.like_series_ids)
         constraints["like_series_ids"] = list(c.like_series_ids)

@@ -18,6 +18,7 @@ The answer cache is shared by every customer: what it may hold and serve is deci
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import time
 import unicodedata
@@ -43,10 +44,11 @@ from mangaassist.common.vocabulary import PRODUCT_INTENTS
 from mangaassist.orchestrator.auth import Identity
 from mangaassist.orchestrator.cache import CacheEntry, CacheHit, CacheKey, SemanticCache, is_cacheable, privacy
 from mangaassist.orchestrator.config import OrchestratorSettings
+from mangaassist.orchestrator.dialogue import SearchPlan, decode_state, search_plan, with_shown
 from mangaassist.orchestrator.dynamo import OrderStore
 from mangaassist.orchestrator.guards import Guards, RetryBudget, idempotent
 from mangaassist.orchestrator.postprocess import PostProcessor
-from mangaassist.orchestrator.replies import documents_for, find_order_id, fixed_reply, order_reply
+from mangaassist.orchestrator.replies import clarify_series_reply, documents_for, fixed_reply, order_reply
 from mangaassist.orchestrator.schema import (
     ErrorCode,
     QueryFrame,
@@ -71,7 +73,7 @@ FALLBACK_CODES = frozenset({ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT, ErrorCode.
 ROUTE_MODEL = {intent_pb2.ROUTE_NONE: "none", intent_pb2.ROUTE_HAIKU: "haiku", intent_pb2.ROUTE_SONNET: "sonnet"}
 # What the customer's product cards show; the prompt gets the subset in PROMPT_FIELDS.
 CARD_FIELDS = ("asin", "series_id", "title", "authors", "genres", "language", "volumes", "price_jpy",
-               "in_stock", "stock_count", "synopsis_short")
+               "in_stock", "stock_count", "status", "synopsis_short")
 PROMPT_FIELDS = ("asin", "title", "authors", "genres", "price_jpy", "synopsis_short", "in_stock", "volumes")
 SYSTEM_PROMPT = (
     "You are MangaAssist, the shopping assistant of a Japanese manga store. Answer in the "
@@ -85,6 +87,22 @@ _RPC_ERRORS: dict[grpc.StatusCode, tuple[ErrorCode, str]] = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: (ErrorCode.RATE_LIMITED, "the {what} service is overloaded"),
     grpc.StatusCode.CANCELLED: (ErrorCode.UNAVAILABLE, "the {what} call was cancelled"),
 }
+
+
+# Resolved actions that search the catalog (a question back by name shows the candidates).
+SEARCH_ACTIONS = frozenset({"search", "similar", "clarify_series"})
+
+
+def clarify_frame(classified: intent_pb2.ClassifyResponse) -> dict[str, Any] | None:
+    """The done frame's ``clarify``: what we asked the customer back, if anything."""
+    action = classified.resolved.action
+    if action == "clarify_series":
+        return {"kind": "series", "candidates": list(classified.resolved.candidates)}
+    if action == "ask_order_id":
+        return {"kind": "order_id"}
+    if classified.abstained:
+        return {"kind": "generic"}
+    return None
 
 
 def rpc_error(exc: grpc.aio.AioRpcError, what: str) -> RequestError:
@@ -235,6 +253,7 @@ class Request:
     streaming: bool = False
     started_wall: float = field(default_factory=time.time)  # when the answer's facts were read
     embedding_model: str = ""  # EmbedResponse.model of the query embedding, once computed
+    mentions: list[common_pb2.Mention] = field(default_factory=list)  # catalog names linked in the text
 
     def remaining(self, cap: float) -> float:
         """Seconds for the next call: its own cap or what is left of the request's budget.
@@ -387,6 +406,8 @@ class Pipeline:
                         # The shared query embedding: the intent service's fusion head uses it.
                         query_embedding=embedding or [],
                         embedding_model=req.embedding_model if embedding else "",
+                        state=decode_state(session.state),
+                        mentions=req.mentions,
                     ),
                     timeout=req.remaining(self._s.intent_timeout_s),
                     metadata=outgoing_metadata(),
@@ -407,7 +428,7 @@ class Pipeline:
             try:
                 reply: retrieval_pb2.EmbedResponse = await idempotent(
                     self.guards["retrieval"], req.budget, lambda: self._d.retrieval.Embed(
-                        retrieval_pb2.EmbedRequest(text=req.frame.text),
+                        retrieval_pb2.EmbedRequest(text=req.frame.text, link=True),
                         timeout=req.remaining(self._s.retrieval_timeout_s),
                         metadata=outgoing_metadata(),
                     ), lambda: req.squeezed(self._s.retrieval_timeout_s),
@@ -415,10 +436,11 @@ class Pipeline:
             except (grpc.aio.AioRpcError, BreakerOpenError, BulkheadFullError):
                 return None
         req.embedding_model = reply.model
+        req.mentions = list(reply.mentions)
         return list(reply.embedding)
 
     async def _search(
-        self, req: Request, filters: common_pb2.SearchFilters, embedding: list[float] | None
+        self, req: Request, plan: SearchPlan, embedding: list[float] | None
     ) -> retrieval_pb2.SearchResponse | RequestError:
         """Vector search; a failure is returned, not raised: non-product intents ignore it."""
         with req.seg.segment(spans.VECTOR_SEARCH):
@@ -428,9 +450,12 @@ class Pipeline:
                         # Twice k, so one edition per series still leaves k picks.
                         query=req.frame.text,
                         k=min(2 * self._s.retrieval_k, 50),
-                        filters=filters,
+                        filters=plan.filters,
                         fields=CARD_FIELDS,
                         query_embedding=embedding or [],
+                        like_series_ids=plan.like_series_ids,
+                        volume=plan.volume,
+                        latest_volume=plan.latest_volume,
                     ),
                     timeout=req.remaining(self._s.retrieval_timeout_s),
                     metadata=outgoing_metadata(),
@@ -479,11 +504,15 @@ class Pipeline:
                     embed_task = start(self._embed(req))
                     classify_task = start(classify_after(session_task, embed_task))
                     session, classified = await session_task, await classify_task
-                    filters = to_search_filters(req.frame)
+                    client_filters = to_search_filters(req.frame)
                     inferred: dict[str, Any] = {}
-                    product = classified.intent in PRODUCT_INTENTS and not classified.abstained
+                    resolved = classified.resolved
+                    product = (classified.intent in PRODUCT_INTENTS and not classified.abstained
+                               and resolved.action in SEARCH_ACTIONS)
+                    plan = search_plan(client_filters, resolved)
+                    filters = plan.filters
                     if product:
-                        filters, inferred = with_inferred_filters(filters, classified.entities)
+                        _, inferred = with_inferred_filters(client_filters, classified.entities)
                     embedding = await embed_task
                     semantic = (
                         embedding is not None and not classified.abstained
@@ -495,7 +524,7 @@ class Pipeline:
                         documents=privacy.current_documents(classified.intent, classified.language),
                     )
                     semantic_task = start(self._cache_lookup(req, semantic_key, embedding)) if semantic else None
-                    search_task = start(self._search(req, filters, embedding)) if product else None
+                    search_task = start(self._search(req, plan, embedding)) if product else None
                     hit = self._shared(await semantic_task, session) if semantic_task is not None else None
                     found = await search_task if hit is None and search_task is not None else None
         finally:
@@ -540,9 +569,16 @@ class Pipeline:
             "confidence": round(classified.confidence, 4),
             "inferred_filters": inferred,
         }
+        if plan.applied:
+            done["state"] = plan.applied
+        clarify = clarify_frame(classified)
+        if clarify is not None:
+            done["clarify"] = clarify
+        if resolved.not_carried:
+            done["not_carried"] = True
         context: privacy.PromptContext | None = None  # None: no prompt (a deterministic answer)
         if model == "none":
-            answer = await self._deterministic(req, classified, language)
+            answer = await self._deterministic(req, classified, language, products)
             done["backend"] = "deterministic"
             await req.send_token(answer)
         else:
@@ -552,13 +588,15 @@ class Pipeline:
         cost = float(done["usage"].get("cost_usd", 0.0))
         # What the whole conversation has cost so far, this answer included.
         done["usage"]["conversation_cost_usd"] = round(session.cost_usd + cost, 8)
-        await self._after(req, intent, answer, cost)
+        state = with_shown(resolved, [p.series_id for p in products])
+        await self._after(req, intent, answer, cost, state)
         # Only a complete, model-written answer without any fallback is worth reusing, and
         # only one whose prompt held nothing customer-specific may be shared.
         if context is not None and context.shareable and not req.fallbacks and is_cacheable(intent, flagged=False):
             entry = CacheEntry(
                 answer=answer, intent=intent, model=str(done["model"]), products=done["products"],
                 created_at=req.started_wall, documents=context.documents,
+                dialogue=base64.b64encode(state).decode(),
             )
             write_key = replace(cache_key, intent=intent, documents=context.documents)
             done["_cache_write"] = self._cache_write(write_key, embedding, entry)
@@ -621,8 +659,9 @@ class Pipeline:
             "cache_tier": hit.tier, "cache_similarity": round(hit.similarity, 4), "cache_entry_id": hit.entry_id,
         })
         await req.send_token(hit.entry.answer)
-        await self._after(req, hit.entry.intent, hit.entry.answer)
-        return {
+        state = base64.b64decode(hit.entry.dialogue) if hit.entry.dialogue else None
+        await self._after(req, hit.entry.intent, hit.entry.answer, state=state)
+        done = {
             "type": "done",
             "request_id": req.request_id,
             "session_id": req.session_id,
@@ -637,6 +676,12 @@ class Pipeline:
             "language": detect_language(req.frame.text),
             "backend": "semantic-cache",
         }
+        if state is not None:
+            applied = search_plan(common_pb2.SearchFilters(), intent_pb2.ResolvedRequest(
+                state=decode_state(state))).applied
+            if applied:
+                done["state"] = applied
+        return done
 
     def _cache_write(
         self, key: CacheKey, embedding: list[float] | None, entry: CacheEntry
@@ -656,9 +701,14 @@ class Pipeline:
 
         return write
 
-    async def _deterministic(self, req: Request, classified: intent_pb2.ClassifyResponse, language: str) -> str:
-        """Route ``none``: fixed replies, and order status straight from the orders table."""
-        order_id = find_order_id(req.frame.text)
+    async def _deterministic(
+        self, req: Request, classified: intent_pb2.ClassifyResponse, language: str, products: list[common_pb2.Product]
+    ) -> str:
+        """Route ``none``: fixed replies, a question back by name, and order status straight
+        from the orders table (the order id as the intent service extracted it)."""
+        if classified.resolved.action == "clarify_series" and products:
+            return clarify_series_reply([p.title for p in products], language)
+        order_id = classified.entities.order_ids[0] if classified.entities.order_ids else None
         if classified.intent == "order_status" and order_id and not classified.abstained and self._orders:
             with req.seg.segment("dynamodb-order-lookup"):
                 try:
@@ -676,7 +726,7 @@ class Pipeline:
                     raise RequestError(ErrorCode.UNAVAILABLE, "order lookup is unavailable; try again shortly") from None
             if order is not None:
                 return order_reply(order, language)
-        return fixed_reply(classified.intent, language, req.frame.text, classified.abstained)
+        return fixed_reply(classified.intent, language, order_id, classified.abstained)
 
     async def _generate(
         self,
@@ -808,8 +858,11 @@ class Pipeline:
             raise rejected(exc, "inference") from None
         return final, call
 
-    async def _after(self, req: Request, intent: str, answer: str, cost_usd: float = 0.0) -> None:
-        """Hand the session update to the post-processor (retried, flushed at drain)."""
+    async def _after(
+        self, req: Request, intent: str, answer: str, cost_usd: float = 0.0, state: bytes | None = None
+    ) -> None:
+        """Hand the session update (the turn and the dialogue state after it, one write) to
+        the post-processor (retried, flushed at drain)."""
         session_id, customer_id, text = req.session_id, req.identity.customer_id, req.frame.text
 
         async def update_session() -> None:
@@ -817,7 +870,7 @@ class Pipeline:
                 self._tracer.start_as_current_span(spans.ASYNC_POSTPROCESSING),
                 self._tracer.start_as_current_span(spans.SESSION_UPDATE),
             ):
-                await self._sessions.append(session_id, customer_id, intent, text, answer, cost_usd)
+                await self._sessions.append(session_id, customer_id, intent, text, answer, cost_usd, state)
 
         await self.post.submit(spans.SESSION_UPDATE, update_session)
 

@@ -5,10 +5,7 @@ The shop's policies are data the answer must quote, not something a model invent
 
 from __future__ import annotations
 
-import re
 from typing import Any
-
-ORDER_ID = re.compile(r"\b(\d{3}-\d{7}-\d{7}|MA-\d{4}-\d{5})\b", re.IGNORECASE)
 
 FIXED_REPLIES: dict[str, dict[str, str]] = {
     "greeting": {
@@ -69,9 +66,6 @@ def order_reply(order: dict[str, Any], language: str) -> str:
     return text
 
 
-def find_order_id(text: str) -> str | None:
-    match = ORDER_ID.search(text)
-    return match.group(1).upper() if match else None
 
 # Shop policy snippets per FAQ intent, in both languages.
 DOCUMENTS: dict[str, dict[str, list[str]]] = {
@@ -126,17 +120,25 @@ DOCUMENTS: dict[str, dict[str, list[str]]] = {
 }
 
 
-def fixed_reply(intent: str, language: str, text: str, abstained: bool) -> str:
-    """The deterministic answer for a ``none`` route."""
+def fixed_reply(intent: str, language: str, order_id: str | None, abstained: bool) -> str:
+    """The deterministic answer for a ``none`` route (``order_id`` as the intent service found it)."""
     lang = "ja" if language == "ja" else "en"
     if abstained:
         return FIXED_REPLIES["clarify"][lang]
     if intent == "order_status":
-        order_id = find_order_id(text)
         if order_id is None:
             return FIXED_REPLIES["order_status_ask_id"][lang]
         return FIXED_REPLIES["order_unknown"][lang].format(order_id=order_id)
     return FIXED_REPLIES.get(intent, FIXED_REPLIES["out_of_scope"])[lang]
+
+
+def clarify_series_reply(titles: list[str], language: str) -> str:
+    """Ask which of several series the customer meant, by name."""
+    names = list(dict.fromkeys(titles))
+    if language == "ja":
+        return "どちらの作品でしょうか？ " + "、".join(f"「{t}」" for t in names)
+    options = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
+    return f"Which one do you mean: {options}?"
 
 
 def documents_for(intent: str, language: str) -> list[str]:

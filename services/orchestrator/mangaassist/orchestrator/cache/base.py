@@ -71,6 +71,10 @@ class CacheEntry:
     products: list[dict[str, Any]]
     created_at: float = field(default_factory=time.time)
     documents: str = ""
+    # The dialogue state the answer's request resolved to (base64 DialogueState). Shared
+    # entries come from first turns, so it holds only what the question itself said; a
+    # hit hands it to the session so the next turn's follow-up still has its focus.
+    dialogue: str = ""
 
     @property
     def asins(self) -> frozenset[str]:
