@@ -91,6 +91,10 @@ async def run_conversation(url: str, conv: dict[str, Any]) -> list[dict[str, Any
                 "error": terminal.get("type") == "error",
                 "ttft_ms": ((first or ended) - started) * 1000,
                 "total_ms": (ended - started) * 1000,
+                "got": {"intent": terminal.get("intent"), "clarify": (terminal.get("clarify") or {}).get("kind"),
+                        "top": [(p.get("series_id"), p.get("language"), p.get("volume"))
+                                for p in (terminal.get("products") or [])[:2]],
+                        "state": terminal.get("state"), "reason": terminal.get("route_reason")},
             })
     return out
 
@@ -147,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                 for conv, turns in zip(conversations, outcomes, strict=True):
                     for turn, outcome in zip(conv["turns"], turns, strict=True):
                         if outcome["failed"]:
-                            print(f"  {conv['id']}: {turn['text']!r} -> {outcome['failed']}")
+                            print(f"  {conv['id']}: {turn['text']!r} -> {outcome['failed']}\n"
+                                  f"      expected {turn.get('expect')}\n      got {outcome['got']}")
         return results
 
     if args.url:

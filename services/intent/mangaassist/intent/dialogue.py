@@ -49,6 +49,7 @@ _VOLUME_CAP = (
 )
 SHORT_SERIES_VOLUMES = 10
 _LATEST = re.compile(r"最新刊|最新巻|最新の巻|新刊|latest|newest|most recent|last volume|final volume|最終巻")
+_WHOLE = re.compile(r"全巻|全部で|まとめて|all (?:of )?(?:them|the volumes|volumes)|whole (?:set|series)|box set|complete set")
 _LIKE = re.compile(
     r"\blike\b|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
     r"|after (?:finishing|reading)|finished|enjoyed|loved|みたいな|みたいの|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
@@ -83,6 +84,8 @@ class Cues:
     product_question: bool = False
     new_request: bool = False
     refine_lead: bool = False
+    whole: bool = False  # the whole series, not one volume
+    folded: str = ""
 
 
 def cues(text: str) -> Cues:
@@ -111,6 +114,7 @@ def cues(text: str) -> Cues:
         status=status, drop_status=drop, max_volumes=max_volumes, latest=bool(_LATEST.search(folded)), like=like,
         reference=bool(_REFERENCE.search(folded)), product_question=bool(_PRODUCT_QUESTION.search(folded)),
         new_request=bool(_NEW_REQUEST.search(folded)), refine_lead=bool(_REFINE_LEAD.search(folded)),
+        whole=bool(_WHOLE.search(folded)), folded=folded,
     )
 
 
@@ -170,6 +174,9 @@ def _focus_update(focus: common_pb2.Focus, entities: Entities, c: Cues) -> None:
     if entities.volumes:
         focus.volume = entities.volumes[0]
         focus.latest_volume = False
+    elif c.whole:
+        focus.ClearField("volume")
+        focus.latest_volume = False
     elif c.latest:
         focus.latest_volume = True
         focus.ClearField("volume")
@@ -194,102 +201,183 @@ def resolve(
     unlinked_title: bool,
 ) -> Resolution:
     """Decide what this turn asks for, and the state after it."""
-    c = cues(text)
     prev = previous if previous.version == STATE_VERSION else common_pb2.DialogueState()
     state = common_pb2.DialogueState(version=STATE_VERSION)
     state.last_shown.extend(prev.last_shown)
+    excluded = {m.series_id for m in mentions if _excluded(text, m)}
+    named = [m for m in mentions if m.series_id not in excluded]
+    # Cues are read without the names: "March Comes in Like a Lion" is no "like X".
+    c = cues(_without_names(text, mentions))
+    titles = [m for m in named if m.kind != "author"]
+    authors = [m for m in named if m.kind == "author"]
+    product_turn = classified in PRODUCT_INTENTS and not abstained
+    # A non-product intent the classifier is sure of (shipping, payment…) is not taken over.
+    hijackable = product_turn or abstained or classified in ("out_of_scope", "greeting")
 
     # 1. Order ids, asked for or volunteered, answer the order slot.
     if entities.order_ids:
         _carry(state, prev)
         return Resolution("order_status", "answer", "order number given", state, [],
                           follow_up=prev.pending == "order_id")
-    if classified == "order_status" and not abstained:
+    if classified == "order_status" and not abstained and not named:
         _carry(state, prev)
         state.pending = "order_id"
         return Resolution("order_status", "ask_order_id", "order status without an order number", state, [])
 
-    titles = [m for m in mentions if m.kind != "author"]
-    authors = [m for m in mentions if m.kind == "author"]
-
-    # 2. A reply to "which one did you mean?".
-    if prev.pending == "series" and titles:
-        chosen = [m for m in titles if m.series_id in prev.candidates] or titles
-        titles = chosen[:1]
+    # 2. A reply to "which one did you mean?": a name among the candidates, or a description
+    #    the search ranks the candidates by.
+    if prev.pending == "series" and prev.candidates and hijackable:
+        chosen = [m for m in titles if m.series_id in prev.candidates]
+        if chosen:
+            titles = chosen[:1]
+        elif not titles and not authors:
+            state.constraints.only_series.extend(prev.candidates)
+            state.intent = prev.intent or "product_search"
+            return Resolution(state.intent, "choose", "describes one of the series offered", state, [],
+                              follow_up=True)
 
     # 3. A named series.
-    if titles:
+    if titles and (hijackable or c.like):
         top = titles[0]
         tied = [m.series_id for m in titles if m.score == top.score and (m.start, m.end) == (top.start, top.end)]
         if len(tied) > 1:
-            state.pending = "series"
-            state.candidates.extend(tied[:MAX_LIST])
-            return Resolution(product_intent(classified, abstained, c), "clarify_series",
-                              "the name fits several series", state, tied[:MAX_LIST])
-        if (c.like and not c.product_question) or (c.like and classified == "product_recommendation"):
+            return _ask_which(state, prev, tied, classified, abstained, c, "the name fits several series")
+        if c.like:
             state.intent = "product_recommendation"
             state.constraints.like_series_ids.extend(dict.fromkeys(m.series_id for m in titles[:3]))
+            state.constraints.excluded_series.extend(sorted(excluded)[:MAX_LIST])
             _merge(state.constraints, entities, c)
             return Resolution("product_recommendation", "similar", "recommend from the series named", state, [])
         same = prev.HasField("focus") and prev.focus.series_id == top.series_id
         if same:
             state.focus.CopyFrom(prev.focus)
-            state.constraints.CopyFrom(prev.constraints)
         state.focus.series_id = top.series_id
         _focus_update(state.focus, entities, c)
-        state.intent = product_intent(classified, abstained, c)
+        state.intent = _series_intent(classified, abstained, c)
         return Resolution(state.intent, "search", "series named" + (" again" if same else ""), state, [],
                           follow_up=same)
 
-    # 4. An author: their works.
-    if authors:
+    # 4. An author: their works (or, asked about "the" one of several, which one).
+    if authors and hijackable:
         series = list(dict.fromkeys(s for m in authors for s in (m.author_series or [m.series_id])))
-        state.constraints.author_series.extend(series[:MAX_LIST])
+        series = [s for s in series if s not in excluded]
+        if len(series) > 1 and _about_one_series(entities, c) and not c.new_request:
+            return _ask_which(state, prev, series, classified, abstained, c, "the author has several series")
+        state.constraints.only_series.extend(series[:MAX_LIST])
         _merge(state.constraints, entities, c)
-        state.intent = product_intent(classified, abstained, c)
+        state.intent = product_intent(classified, abstained, c, "product_recommendation")
         return Resolution(state.intent, "search", "author named", state, [])
 
-    product_turn = classified in PRODUCT_INTENTS and not abstained
     in_force = prev.intent in PRODUCT_INTENTS
 
-    # 5. A title we do not carry.
-    if unlinked_title and (product_turn or abstained or classified == "out_of_scope"):
+    # 5. Series the customer rules out ("I already have Doraemon", 「伊藤潤二以外で」): the
+    #    request in force goes on without them.
+    if excluded and not named:
+        _carry(state, prev)
+        state.ClearField("focus")
+        out = list(state.constraints.excluded_series) + sorted(excluded)
+        for m in mentions:
+            if m.series_id in excluded and m.kind == "author":
+                out.extend(m.author_series)
+        del state.constraints.excluded_series[:]
+        state.constraints.excluded_series.extend(list(dict.fromkeys(out))[:MAX_LIST])
+        del state.constraints.only_series[:]
+        _merge(state.constraints, entities, c)
+        state.intent = prev.intent if in_force else "product_recommendation"
+        return Resolution(state.intent, "similar" if state.constraints.like_series_ids else "search",
+                          "rules series out", state, [], follow_up=in_force)
+
+    # 6. A title we do not carry.
+    if unlinked_title and hijackable:
         state.intent = "product_search"
         _merge(state.constraints, entities, c)
         return Resolution("product_search", "search", "title not in the catalog", state, [], not_carried=True)
 
-    # 6. A refinement of the request in force.
-    if in_force and _has_constraints(entities, c) and not (c.new_request and entities.genres and not c.refine_lead):
+    # 7. A question about the series in focus: its volumes, editions, price, stock, status.
+    if prev.HasField("focus") and hijackable and not c.new_request and not entities.genres and (
+        c.reference or c.product_question or c.latest or c.status or entities.volumes
+        or entities.language is not None or entities.in_stock or abstained
+    ):
+        state.focus.CopyFrom(prev.focus)
+        state.intent = "product_question"
+        _focus_update(state.focus, entities, c)
+        return Resolution("product_question", "search", "refers to the series in focus", state, [], follow_up=True)
+
+    # 8. A refinement of the request in force.
+    if in_force and hijackable and _has_constraints(entities, c) and not prev.HasField("focus") and not (
+        c.new_request and entities.genres and not c.refine_lead
+    ):
         _carry(state, prev)
         _merge(state.constraints, entities, c)
-        if state.HasField("focus"):
-            _focus_update(state.focus, entities, c)
-            if entities.language is not None:
-                state.constraints.ClearField("language")
         return Resolution(prev.intent, "similar" if state.constraints.like_series_ids else "search",
                           "refines the request in force", state, [], follow_up=True)
 
-    # 7. A reference to the focus.
-    if prev.HasField("focus") and (c.reference or c.product_question or entities.volumes or c.latest
-                                   or (abstained and not _has_constraints(entities, c))) \
-            and (product_turn or abstained or classified in ("out_of_scope", "greeting")) and not c.new_request:
-        _carry(state, prev)
-        _focus_update(state.focus, entities, c)
-        state.intent = "product_question" if not product_turn or classified == "product_search" else classified
-        return Resolution(state.intent, "search", "refers to the series in focus", state, [], follow_up=True)
-
-    # 8. A new product request: a new topic.
+    # 9. A new product request: a new topic.
     if product_turn or (abstained and (_has_constraints(entities, c) or c.new_request)):
-        state.intent = product_intent(classified, abstained, c)
+        state.intent = product_intent(classified, abstained, c, "product_recommendation")
         _merge(state.constraints, entities, c)
-        return Resolution(state.intent, "similar" if state.constraints.like_series_ids else "search",
-                          "new product request", state, [])
+        return Resolution(state.intent, "search", "new product request", state, [])
 
-    # 9. Anything else keeps the conversation's state for later turns.
+    # 10. Anything else keeps the conversation's state for later turns.
     _carry(state, prev)
     if abstained:
         return Resolution(classified, "clarify", "nothing understood to act on", state, [])
     return Resolution(classified, "answer", f"{classified} turn", state, [])
+
+
+def _ask_which(state: common_pb2.DialogueState, prev: common_pb2.DialogueState, candidates: list[str],
+               classified: str, abstained: bool, c: Cues, reason: str) -> Resolution:
+    _carry(state, prev)
+    state.ClearField("focus")
+    state.pending = "series"
+    state.candidates.extend(candidates[:MAX_LIST])
+    state.intent = _series_intent(classified, abstained, c)
+    return Resolution(state.intent, "clarify_series", reason, state, candidates[:MAX_LIST])
+
+
+def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
+    """A turn about one named series: a question when it asks something of it."""
+    if c.product_question or c.status or c.latest:
+        return "product_question"
+    if classified in PRODUCT_INTENTS and not abstained and classified != "product_recommendation":
+        return classified
+    return "product_search"
+
+
+def _about_one_series(entities: Entities, c: Cues) -> bool:
+    """Whether the turn asks about one series ("how many volumes", "vol 3", "the latest")."""
+    return bool(entities.volumes or c.latest or c.status or _ONE_SERIES.search(c.folded))
+
+
+_ONE_SERIES = re.compile(r"how many vol|何巻|何冊|the .{1,40} manga\b|the one\b|その漫画|あの漫画")
+_EXCLUDE_AFTER = re.compile(
+    r"^[\s」』\"”]{0,3}(?:以外|じゃなく|ではなく|は(?:もう|全部|既に|すでに)|もう(?:持って|読んだ|全部))"
+)
+_EXCLUDE_BEFORE = re.compile(
+    r"(?:other than|besides|except|apart from|not|no more|already (?:have|read|own|got|finished)"
+    r"|i(?:'ve| have) (?:read|got|already read|already got)|own)\s{1,3}(?:the\s)?$"
+)
+
+
+def _excluded(text: str, m: common_pb2.Mention) -> bool:
+    """Whether the message rules this mention out rather than asking for it."""
+    folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
+    name = unicodedata.normalize("NFKC", m.name).lower()
+    at = folded.find(name)
+    if at < 0:
+        return False
+    return bool(_EXCLUDE_AFTER.search(folded[at + len(name):at + len(name) + 12])
+                or _EXCLUDE_BEFORE.search(folded[max(0, at - 30):at]))
+
+
+def _without_names(text: str, mentions: list[common_pb2.Mention]) -> str:
+    """The message with the catalog names it contains blanked out."""
+    folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
+    for m in mentions:
+        name = unicodedata.normalize("NFKC", m.name).lower()
+        if name:
+            folded = folded.replace(name, " ")
+    return folded
 
 
 def _carry(state: common_pb2.DialogueState, prev: common_pb2.DialogueState) -> None:
@@ -301,7 +389,8 @@ def _carry(state: common_pb2.DialogueState, prev: common_pb2.DialogueState) -> N
 
 
 _ASKED_FOR = (
-    re.compile(r"(?:do you (?:have|sell|carry|stock)|have you got|got any|is there|you have|looking for|search for)"
+    re.compile(r"[「『\"“]([^」』\"”]{2,40})[」』\"”]"),
+    re.compile(r"(?:do (?:you|u|ya) (?:guys )?(?:have|sell|carry|stock)|have you got|you got|looking for|search(?:ing)? for)"
                r"\s{1,3}([^?？!！。,、]{2,40})"),
     re.compile(r"^([^?？!！。,、\s]{2,30})\s{0,2}(?:って|は)?\s{0,2}(?:ある|あります|置いて|売って|取り扱)"),
 )
@@ -310,6 +399,8 @@ _GENERIC_WORDS = frozenset({
     "any", "anything", "something", "some", "a", "an", "the", "manga", "mangas", "books", "book", "comics", "comic",
     "more", "other", "others", "one", "it", "that", "this", "them", "those", "these", "english", "japanese", "new",
     "good", "cheap", "cheaper", "volume", "volumes", "vol", "series", "stock", "gift", "gifts", "kids", "my",
+    "all", "every", "another", "similar", "stuff", "things", "titles", "title", "old", "popular", "famous",
+    "recommendations", "suggestions", "ideas", "your", "their", "his", "her",
     "漫画", "マンガ", "まんが", "本", "在庫", "新刊", "最新刊", "英語版", "日本語版", "おすすめ", "オススメ", "何か", "なにか",
     "他", "ほか", "続き", "それ", "これ", "あれ", "全巻", "セット", "ギフト", "送料", "支払い", "注文", "返品",
 })
@@ -322,7 +413,7 @@ def unlinked_title(text: str, entities: Entities) -> bool:
     genre, edition, price or ordinary product word."""
     folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).strip()
     lowered = folded.lower()
-    candidates = list(entities.titles)
+    candidates: list[str] = []
     for pattern in _ASKED_FOR:
         m = pattern.search(lowered)
         if m:

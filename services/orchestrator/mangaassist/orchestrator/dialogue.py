@@ -82,9 +82,9 @@ def search_plan(client: common_pb2.SearchFilters, resolved: intent_pb2.ResolvedR
         constraints["language"] = language
         if not client.HasField("language"):
             merged.language = language
-    if c.author_series:
-        merged.series_ids.extend(c.author_series)
-        constraints["author_series"] = list(c.author_series)
+    if c.only_series:
+        merged.series_ids.extend(c.only_series)
+        constraints["only_series"] = list(c.only_series)
     plan = SearchPlan(merged)
     applied: dict[str, Any] = {}
     if state.HasField("focus") and state.focus.series_id:

@@ -297,6 +297,11 @@ class Pipeline:
         self.guards = guards
         self._cache = cache
         self._last_good = LastGood()
+        # Session writes still in flight, by session: the next turn of a conversation reads
+        # the session only after the previous turn's write (a quick follow-up must see the
+        # state the previous answer left). A connection stays on one process, so this is
+        # the whole story for one conversation.
+        self._writes: dict[str, asyncio.Event] = {}
 
     async def handle(self, raw: dict[str, Any], received_at: float, emit: Emit, identity: Identity) -> None:
         """Answer one parsed frame: tokens then ``done``, or exactly one ``error`` frame."""
@@ -376,6 +381,12 @@ class Pipeline:
             # The server just assigned this id: the conversation starts here, nothing to read.
             return Session(req.session_id)
         with req.seg.segment(spans.SESSION_LOAD):
+            pending = self._writes.get(req.session_id)
+            if pending is not None:
+                try:
+                    await asyncio.wait_for(pending.wait(), req.remaining(self._s.session_timeout_s))
+                except TimeoutError:
+                    logger.warning("previous turn's session write still pending; reading without it")
             try:
                 session = await self.guards["dynamodb"].run(
                     lambda: asyncio.wait_for(self._sessions.load(req.session_id), req.remaining(self._s.session_timeout_s)),
@@ -865,12 +876,22 @@ class Pipeline:
         the post-processor (retried, flushed at drain)."""
         session_id, customer_id, text = req.session_id, req.identity.customer_id, req.frame.text
 
+        written = asyncio.Event()
+        self._writes[session_id] = written
+
         async def update_session() -> None:
-            with (
-                self._tracer.start_as_current_span(spans.ASYNC_POSTPROCESSING),
-                self._tracer.start_as_current_span(spans.SESSION_UPDATE),
-            ):
-                await self._sessions.append(session_id, customer_id, intent, text, answer, cost_usd, state)
+            try:
+                with (
+                    self._tracer.start_as_current_span(spans.ASYNC_POSTPROCESSING),
+                    self._tracer.start_as_current_span(spans.SESSION_UPDATE),
+                ):
+                    await self._sessions.append(session_id, customer_id, intent, text, answer, cost_usd, state)
+            finally:
+                # A failed attempt also releases the next turn (it reads what is there); a retry
+                # that lands later is still ordered by the session's version.
+                written.set()
+                if self._writes.get(session_id) is written:
+                    del self._writes[session_id]
 
         await self.post.submit(spans.SESSION_UPDATE, update_session)
 

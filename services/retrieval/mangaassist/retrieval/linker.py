@@ -32,6 +32,7 @@ FUZZY_PENALTY = 0.15  # a one-edit match scores this much lower than an exact on
 MIN_LATIN = 3  # "hxh", "jjk"
 MIN_CJK = 2  # 鬼滅, 進撃
 MIN_FUZZY = 6  # shorter names are too close to ordinary words to forgive a typo
+MIN_FUZZY_CJK = 4  # a Japanese name this long or longer forgives one wrong character
 MIN_KANA_ROMAJI = 5  # a kana run matched through its romaji reading
 # A one-word Latin name this short may be an ordinary word ("real", "orange", "emma"):
 # it links only as the whole message, capitalised, or next to a product word.
@@ -102,6 +103,7 @@ class CatalogLinker:
     series_titles: dict[str, str] = field(default_factory=dict)
     _cjk_by_first: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     _latin_by_len: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    _cjk_bigrams: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     _near_len: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))  # keys of length ±1
 
     @classmethod
@@ -133,6 +135,9 @@ class CatalogLinker:
                 linker._near_len[near].extend(linker._latin_by_len[size])
         for key in linker.cjk:
             linker._cjk_by_first[key[0]].append(key)
+            if len(key) >= MIN_FUZZY_CJK:
+                for i in range(len(key) - 1):
+                    linker._cjk_bigrams[key[i:i + 2]].add(key)
         for keys in linker._cjk_by_first.values():
             keys.sort(key=len, reverse=True)
         return linker
@@ -163,7 +168,7 @@ class CatalogLinker:
             return []
         candidates = self._exact(folded, text)
         if not any(not c.fuzzy for c in candidates):
-            candidates += self._fuzzy(folded)
+            candidates += self._fuzzy(folded) + self._fuzzy_cjk(folded)
         return self._resolve(candidates)
 
     def _exact(self, folded: str, original: str) -> list[_Candidate]:
@@ -234,6 +239,32 @@ class CatalogLinker:
                     continue
                 for name_key, _, _ in process.extract(key, pool, scorer=OSA.distance, score_cutoff=1, limit=None):
                     out.append(_Candidate(self.latin[name_key], words[i][1], words[j][2], True, j - i + 1))
+        return out
+
+    def _fuzzy_cjk(self, folded: str) -> list[_Candidate]:
+        """Japanese names within one edit (鋼の錬金術士 for 鋼の錬金術師): names sharing most of
+        their character bigrams with the message, checked with the edit distance."""
+        out: list[_Candidate] = []
+        for run in re.finditer(r"[^\sa-z0-9]{3,}", folded):
+            s, base = run.group(), run.start()
+            grams = {s[i:i + 2] for i in range(len(s) - 1)}
+            counts: dict[str, int] = defaultdict(int)
+            for g in grams:
+                for key in self._cjk_bigrams.get(g, ()):
+                    counts[key] += 1
+            for key, shared in counts.items():
+                if shared < len(key) - 3:  # one edit breaks at most two of a name's bigrams
+                    continue
+                best = None
+                for size in (len(key) - 1, len(key), len(key) + 1):
+                    for i in range(0, len(s) - size + 1):
+                        if OSA.distance(s[i:i + size], key, score_cutoff=1) <= 1:
+                            best = (i, size)
+                            break
+                    if best:
+                        break
+                if best:
+                    out.append(_Candidate(self.cjk[key], base + best[0], base + best[0] + best[1], True))
         return out
 
     def _resolve(self, candidates: list[_Candidate]) -> list[Link]:

@@ -414,7 +414,8 @@ class Constraints(_message.Message):
     LANGUAGE_FIELD_NUMBER: _builtins.int
     IN_STOCK_FIELD_NUMBER: _builtins.int
     LIKE_SERIES_IDS_FIELD_NUMBER: _builtins.int
-    AUTHOR_SERIES_FIELD_NUMBER: _builtins.int
+    ONLY_SERIES_FIELD_NUMBER: _builtins.int
+    EXCLUDED_SERIES_FIELD_NUMBER: _builtins.int
     max_price_jpy: _builtins.int
     min_price_jpy: _builtins.int
     max_volumes: _builtins.int
@@ -433,8 +434,12 @@ class Constraints(_message.Message):
         """"something like X": recommend from X, never X"""
 
     @_builtins.property
-    def author_series(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """"anything by <author>": only their series"""
+    def only_series(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """only these series: an author's works, the candidates we offered"""
+
+    @_builtins.property
+    def excluded_series(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """never these ("I already have Doraemon", 「コナン以外で」)"""
 
     def __init__(
         self,
@@ -449,11 +454,12 @@ class Constraints(_message.Message):
         language: _builtins.str | None = ...,
         in_stock: _builtins.bool | None = ...,
         like_series_ids: _abc.Iterable[_builtins.str] | None = ...,
-        author_series: _abc.Iterable[_builtins.str] | None = ...,
+        only_series: _abc.Iterable[_builtins.str] | None = ...,
+        excluded_series: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "in_stock", b"in_stock", "language", b"language", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "author_series", b"author_series", "excluded_genres", b"excluded_genres", "genres", b"genres", "in_stock", b"in_stock", "language", b"language", "like_series_ids", b"like_series_ids", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "excluded_genres", b"excluded_genres", "excluded_series", b"excluded_series", "genres", b"genres", "in_stock", b"in_stock", "language", b"language", "like_series_ids", b"like_series_ids", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "only_series", b"only_series", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__in_stock: _TypeAlias = _typing.Literal["in_stock"]  # noqa: Y015
     _WhichOneofArgType__in_stock: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock"]  # noqa: Y015
