@@ -32,11 +32,14 @@ def test_order_id_digits_are_not_volumes_or_prices() -> None:
     ("text", "max_price", "min_price"),
     [
         ("2000円以下の恋愛マンガ", 2000, None),
-        ("Any sports manga under ¥1,500?", 1500, None),
+        # "Under" and "cheaper than" exclude the amount itself; 「以下」 and 「まで」 include it.
+        ("Any sports manga under ¥1,500?", 1499, None),
         ("予算3千円でおすすめは？", 3000, None),
         ("１５００円まででお願いします", 1500, None),
-        ("cheaper than 800 yen", 800, None),
-        ("I want something over ¥500 and under 2000 yen", 2000, 500),
+        ("cheaper than 800 yen", 799, None),
+        ("I want something over ¥500 and under 2000 yen", 1999, 501),
+        ("at most 800 yen", 800, None),
+        ("under 10 volumes", None, None),
         ("1万円以内のセット", 10000, None),
         ("おすすめのダークファンタジーは？", None, None),
     ],

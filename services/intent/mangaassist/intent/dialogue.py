@@ -45,10 +45,14 @@ _VOLUME_CAP = (
     (re.compile(r"(?:under|fewer than|less than|below)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"), False),
     (re.compile(r"(?:at most|max(?:imum)?|up to|no more than|within)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"),
      True),
+    (re.compile(r"1\s*冊(?:で|だけで)?(?:終わる|完結)|読み切り|one[- ]shot|single volume|one volume"), "one"),
     (re.compile(r"(?:short|短い|短め)"), None),
 )
 SHORT_SERIES_VOLUMES = 10
-_LATEST = re.compile(r"最新刊|最新巻|最新の巻|新刊|latest|newest|most recent|last volume|final volume|最終巻")
+_LATEST = re.compile(r"最新|新刊|最終巻|何巻まで|何巻出て|latest|newest|most recent|how many vol|how many books"
+                     r"|(?:last|final) (?:\w{1,10} )?(?:vol|volume|book|one)\b|volumes? (?:are )?out")
+# A bare edition word in a question about the focus: "english?", 「英語の方は」.
+_EDITION_WORDS = (("en", re.compile(r"\benglish\b|英語")), ("ja", re.compile(r"\bjapanese\b|日本語|原書")))
 _WHOLE = re.compile(r"全巻|全部で|まとめて|all (?:of )?(?:them|the volumes|volumes)|whole (?:set|series)|box set|complete set")
 _LIKE = re.compile(
     r"\blike\b|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
@@ -61,7 +65,7 @@ _REFERENCE = re.compile(
     r"|^(?:and|what about|how about|also|ok and|so)\b|それ|これ|あれ|その|この|同じ|この作品|^(?:で|じゃあ|あと)"
 )
 _PRODUCT_QUESTION = re.compile(
-    r"how many|volumes? (?:are )?out|in stock|price|how much|cost|when|available|release|何巻|何冊|全巻|在庫|いくら|値段|"
+    r"^(?:is|are|does|did|was|has|can|will)\b|なの[?？]?$|ですか[?？]?$|どう[?？]?$|って(?:怖|面白|どう|何)|how many|volumes? (?:are )?out|in stock|price|how much|cost|when|available|release|何巻|何冊|全巻|在庫|いくら|値段|"
     r"価格|発売|出てる|ある[?？]?$|あります|英語版|日本語版|english|japanese|vol|巻"
 )
 _NEW_REQUEST = re.compile(
@@ -103,7 +107,9 @@ def cues(text: str) -> Cues:
         m = pattern.search(folded)
         if m is None:
             continue
-        if inclusive is None:
+        if inclusive == "one":
+            max_volumes = 1
+        elif inclusive is None:
             max_volumes = SHORT_SERIES_VOLUMES
         else:
             n = int(m.group(1))
@@ -171,6 +177,11 @@ def _merge(into: common_pb2.Constraints, entities: Entities, c: Cues, replace_ge
 def _focus_update(focus: common_pb2.Focus, entities: Entities, c: Cues) -> None:
     if entities.language is not None:
         focus.language = entities.language
+    else:
+        for language, pattern in _EDITION_WORDS:
+            if pattern.search(c.folded):
+                focus.language = language
+                break
     if entities.volumes:
         focus.volume = entities.volumes[0]
         focus.latest_volume = False
@@ -199,8 +210,10 @@ def resolve(
     mentions: list[common_pb2.Mention],
     previous: common_pb2.DialogueState,
     unlinked_title: bool,
+    previous_intent: str = "",
 ) -> Resolution:
-    """Decide what this turn asks for, and the state after it."""
+    """Decide what this turn asks for, and the state after it (``previous_intent``: the
+    last turn's intent, whatever it was)."""
     prev = previous if previous.version == STATE_VERSION else common_pb2.DialogueState()
     state = common_pb2.DialogueState(version=STATE_VERSION)
     state.last_shown.extend(prev.last_shown)
@@ -261,6 +274,9 @@ def resolve(
     if authors and hijackable:
         series = list(dict.fromkeys(s for m in authors for s in (m.author_series or [m.series_id])))
         series = [s for s in series if s not in excluded]
+        if prev.HasField("focus") and _OTHER.search(c.folded):
+            state.constraints.excluded_series.append(prev.focus.series_id)
+            series = [s for s in series if s != prev.focus.series_id]
         if len(series) > 1 and _about_one_series(entities, c) and not c.new_request:
             return _ask_which(state, prev, series, classified, abstained, c, "the author has several series")
         state.constraints.only_series.extend(series[:MAX_LIST])
@@ -293,7 +309,12 @@ def resolve(
         _merge(state.constraints, entities, c)
         return Resolution("product_search", "search", "title not in the catalog", state, [], not_carried=True)
 
-    # 7. A question about the series in focus: its volumes, editions, price, stock, status.
+    # 7. A question about the series in focus (or the first one we just showed): its
+    #    volumes, editions, price, stock, status.
+    if not prev.HasField("focus") and prev.last_shown and (c.reference or c.product_question) and not (
+        _has_constraints(entities, c) and prev.intent in PRODUCT_INTENTS and not c.reference
+    ):
+        prev = _with_focus(prev, prev.last_shown[0])
     if prev.HasField("focus") and hijackable and not c.new_request and not entities.genres and (
         c.reference or c.product_question or c.latest or c.status or entities.volumes
         or entities.language is not None or entities.in_stock or abstained
@@ -312,17 +333,40 @@ def resolve(
         return Resolution(prev.intent, "similar" if state.constraints.like_series_ids else "search",
                           "refines the request in force", state, [], follow_up=True)
 
-    # 9. A new product request: a new topic.
+    # 9. Something we could not classify while a request is in force: it goes on, with the
+    #    message as its query ("she loves cats" after asking for a gift).
+    if abstained and in_force and not _GREETING.search(c.folded):
+        _carry(state, prev)
+        state.ClearField("focus")
+        return Resolution(prev.intent, "similar" if state.constraints.like_series_ids else "search",
+                          "continues the request in force", state, [], follow_up=True)
+    if abstained and previous_intent in FOLLOW_ON_INTENTS:
+        _carry(state, prev)
+        return Resolution(previous_intent, "answer", "continues the previous question", state, [], follow_up=True)
+
+    # 10. A new product request: a new topic.
     if product_turn or (abstained and (_has_constraints(entities, c) or c.new_request)):
         state.intent = product_intent(classified, abstained, c, "product_recommendation")
         _merge(state.constraints, entities, c)
         return Resolution(state.intent, "search", "new product request", state, [])
 
-    # 10. Anything else keeps the conversation's state for later turns.
+    # 11. Anything else keeps the conversation's state for later turns.
     _carry(state, prev)
     if abstained:
         return Resolution(classified, "clarify", "nothing understood to act on", state, [])
     return Resolution(classified, "answer", f"{classified} turn", state, [])
+
+
+_GREETING = re.compile(r"^(?:hi|hello|hey|thanks?|thank you|ok|okay|bye|こんにちは|ありがとう|どうも|了解)\b")
+# Shop-information intents a short unclassified follow-up ("how long does it usually take?") continues.
+FOLLOW_ON_INTENTS = frozenset({"shipping_info", "payment", "return_refund", "account"})
+
+
+def _with_focus(prev: common_pb2.DialogueState, series_id: str) -> common_pb2.DialogueState:
+    out = common_pb2.DialogueState()
+    out.CopyFrom(prev)
+    out.focus.series_id = series_id
+    return out
 
 
 def _ask_which(state: common_pb2.DialogueState, prev: common_pb2.DialogueState, candidates: list[str],
@@ -349,6 +393,7 @@ def _about_one_series(entities: Entities, c: Cues) -> bool:
     return bool(entities.volumes or c.latest or c.status or _ONE_SERIES.search(c.folded))
 
 
+_OTHER = re.compile(r"other|else|another|他の|ほかの|別の")
 _ONE_SERIES = re.compile(r"how many vol|何巻|何冊|the .{1,40} manga\b|the one\b|その漫画|あの漫画")
 _EXCLUDE_AFTER = re.compile(
     r"^[\s」』\"”]{0,3}(?:以外|じゃなく|ではなく|は(?:もう|全部|既に|すでに)|もう(?:持って|読んだ|全部))"
@@ -392,7 +437,7 @@ _ASKED_FOR = (
     re.compile(r"[「『\"“]([^」』\"”]{2,40})[」』\"”]"),
     re.compile(r"(?:do (?:you|u|ya) (?:guys )?(?:have|sell|carry|stock)|have you got|you got|looking for|search(?:ing)? for)"
                r"\s{1,3}([^?？!！。,、]{2,40})"),
-    re.compile(r"^([^?？!！。,、\s]{2,30})\s{0,2}(?:って|は)?\s{0,2}(?:ある|あります|置いて|売って|取り扱)"),
+    re.compile(r"^([^?？!！。,、]{2,30}?)\s{0,2}(?:って|は|の漫画|のマンガ)?\s{0,2}(?:ある|あります|置いて|売って|取り扱)"),
 )
 # First words and whole phrases that name no title ("do you have any horror", 「在庫ある？」).
 _GENERIC_WORDS = frozenset({
@@ -404,7 +449,7 @@ _GENERIC_WORDS = frozenset({
     "漫画", "マンガ", "まんが", "本", "在庫", "新刊", "最新刊", "英語版", "日本語版", "おすすめ", "オススメ", "何か", "なにか",
     "他", "ほか", "続き", "それ", "これ", "あれ", "全巻", "セット", "ギフト", "送料", "支払い", "注文", "返品",
 })
-_GENERIC_TAIL = re.compile(r"(?:manga|books?|comics?|series)$")
+_GENERIC_TAIL = re.compile(r"\s*(?:manga|books?|comics?|series|漫画|マンガ|の本)$")
 
 
 def unlinked_title(text: str, entities: Entities) -> bool:
@@ -419,10 +464,9 @@ def unlinked_title(text: str, entities: Entities) -> bool:
         if m:
             candidates.append(m.group(1).strip())
     for name in candidates:
-        words = name.lower().split()
-        if not words or words[0] in _GENERIC_WORDS or name.lower() in _GENERIC_WORDS:
-            continue
-        if _GENERIC_TAIL.search(name.lower()) and len(words) <= 2:
+        name = _GENERIC_TAIL.sub("", name.lower()).strip()
+        words = name.split()
+        if not words or words[0] in _GENERIC_WORDS or name in _GENERIC_WORDS:
             continue
         if any(ch.isdigit() for ch in name) and len(name) <= 4:
             continue

@@ -39,8 +39,10 @@ _YEN_SUFFIX = r"\s*(千|万)?\s*(?:円|yen|jpy)"
 MAX_PRICE_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(_NUM + _YEN_SUFFIX + r"\s*(?:以下|以内|まで|未満|より安い)"),
     re.compile(r"予算\s*(?:は|が)?\s*" + _NUM + _YEN_SUFFIX),
+    # Not a count of volumes, books or chapters ("under 10 volumes" caps the length, not the price).
     re.compile(r"(?:under|below|less than|cheaper than|up to|at most|no more than|max(?:imum)?|within|budget(?: of| is)?)"
-               r"\s*[¥$]?\s*" + _NUM + r"\s*(k|千|万)?\s*(?:円|yen|jpy)?", re.IGNORECASE),
+               r"\s*[¥$]?\s*" + _NUM + r"\s*(k|千|万)?\s*(?:円|yen|jpy)?(?!\s*(?:vol|book|巻|冊|chapter|episode|\d))",
+               re.IGNORECASE),
 )
 MIN_PRICE_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(_NUM + _YEN_SUFFIX + r"\s*(?:以上|より高い)"),
@@ -93,7 +95,8 @@ def _ascii_bounds(word: str) -> str:
 
 
 _GENRE_RES = {genre: re.compile("|".join(map(_ascii_bounds, words))) for genre, words in GENRE_KEYWORDS.items()}
-_NEGATED_AFTER = re.compile(r"^\s*(?:以外|じゃない|じゃなく|ではない|ではなく|は(?:嫌|いや|苦手|なし|無し)|抜き|なし|無し)")
+_NEGATED_AFTER = re.compile(r"^\s*(?:っぽいの|系の?|もの|物|とか|の(?:もの|やつ))?\s*(?:以外|じゃない|じゃなく|ではない|ではなく"
+                            r"|は(?:嫌|いや|苦手|なし|無し|ダメ|だめ|NG|ng|ちょっと)|抜き|なし|無し|が苦手|苦手)")
 _NEGATED_BEFORE = re.compile(r"(?:\bnot|\bno|\bnothing|\bwithout|\bexcept|\bbut not|n't|\bhate|\bdislike)\s+(?:\w+\s+){0,2}$")
 
 _TITLE_CHARS = r"[\w\u3040-\u30ff\u3400-\u9fff・!?'’:&\-]"
@@ -130,12 +133,18 @@ def _amount(number: str, multiplier: str | None) -> int | None:
     return amount if 0 < amount <= 10_000_000 else None
 
 
-def _first_amount(patterns: tuple[re.Pattern[str], ...], text: str) -> int | None:
+# "Under 600 yen" / 「600円未満」 exclude 600 itself; "up to" / 「以下」 include it.
+_STRICT_BOUND = re.compile(r"under|below|less than|cheaper than|未満|より安い|over|above|more than|より高い")
+
+
+def _first_amount(patterns: tuple[re.Pattern[str], ...], text: str, step: int) -> int | None:
+    """The first amount the patterns find; a strict bound moves by ``step`` (-1 for a
+    maximum, +1 for a minimum) so the result is always inclusive."""
     for pattern in patterns:
         for match in pattern.finditer(text):
             amount = _amount(match.group(1), match.group(2))
             if amount is not None:
-                return amount
+                return amount + step if _STRICT_BOUND.search(match.group(0)) else amount
     return None
 
 
@@ -169,8 +178,8 @@ def extract(text: str) -> Entities:
                 volumes.append(int(match.group(1)))
     out.volumes = sorted(set(volumes))
 
-    out.max_price_jpy = _first_amount(MAX_PRICE_PATTERNS, lower)
-    out.min_price_jpy = _first_amount(MIN_PRICE_PATTERNS, lower)
+    out.max_price_jpy = _first_amount(MAX_PRICE_PATTERNS, lower, -1)
+    out.min_price_jpy = _first_amount(MIN_PRICE_PATTERNS, lower, +1)
     if out.min_price_jpy is not None and out.max_price_jpy is not None and out.min_price_jpy > out.max_price_jpy:
         out.min_price_jpy = None
 

@@ -82,6 +82,9 @@ def search_plan(client: common_pb2.SearchFilters, resolved: intent_pb2.ResolvedR
         constraints["language"] = language
         if not client.HasField("language"):
             merged.language = language
+    if c.excluded_series:
+        merged.exclude_series_ids.extend(c.excluded_series)
+        constraints["excluded_series"] = list(c.excluded_series)
     if c.only_series:
         merged.series_ids.extend(c.only_series)
         constraints["only_series"] = list(c.only_series)
@@ -116,6 +119,10 @@ def with_shown(resolved: intent_pb2.ResolvedRequest, series_ids: list[str], keep
     """The state to store after this turn: the resolved state plus what was shown."""
     state = common_pb2.DialogueState()
     state.CopyFrom(resolved.state)
+    if resolved.action == "choose" and series_ids:
+        # The customer described one of the series we offered; the best match is now the focus.
+        state.focus.series_id = series_ids[0]
+        del state.constraints.only_series[:]
     if series_ids:
         del state.last_shown[:]
         state.last_shown.extend(series_ids[:keep])

@@ -90,7 +90,7 @@ _RPC_ERRORS: dict[grpc.StatusCode, tuple[ErrorCode, str]] = {
 
 
 # Resolved actions that search the catalog (a question back by name shows the candidates).
-SEARCH_ACTIONS = frozenset({"search", "similar", "clarify_series"})
+SEARCH_ACTIONS = frozenset({"search", "similar", "clarify_series", "choose"})
 
 
 def clarify_frame(classified: intent_pb2.ClassifyResponse) -> dict[str, Any] | None:

@@ -185,10 +185,13 @@ class CatalogLinker:
                 if not names:
                     continue
                 start, end = words[i][1], words[j][2]
-                if j == i and len(joined) <= SHORT_WORD and joined.isalpha() and not self._plain_word_ok(
-                    words, i, whole, folded, original, start, end
-                ):
-                    continue
+                if j == i and len(joined) <= SHORT_WORD and joined.isalpha():
+                    # Only a title can be an ordinary word ("Real", "Orange"); abbreviations
+                    # ("jjk", "mha") are not.
+                    names = [n for n in names if n.kind not in ("title", "romaji")] or (
+                        names if self._plain_word_ok(words, i, whole, folded, original, start, end) else [])
+                    if not names:
+                        continue
                 out.append(_Candidate(names, start, end, False, j - i + 1))
         for run in re.finditer(r"[^\sa-z0-9]+", folded):
             s, base = run.group(), run.start()
@@ -217,7 +220,7 @@ class CatalogLinker:
         if whole == 1 and len(folded.replace(" ", "")) <= end - start + 4:
             return True  # the message is (almost) just the name: "Real", "nana?"
         neighbours = {words[k][0] for k in (i - 1, i + 1) if 0 <= k < whole}
-        if neighbours & _PRODUCT_CUES:
+        if neighbours & _PRODUCT_CUES or "巻" in folded[end:end + 6]:
             return True
         word = folded[start:end]
         return bool(re.search(r"\b" + re.escape(word[:1].upper() + word[1:]) + r"\b", original)
