@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mangaassist.common.vocabulary import PRODUCT_INTENTS
 from mangaassist.intent.entities import Entities, extract
@@ -34,7 +34,8 @@ CUE_CHARS = 1_000  # cues are read from the first part of a long message only
 
 # Conversational cues over the NFKC-folded, lower-cased message. Bounded quantifiers only.
 _STATUS = (
-    ("completed", re.compile(r"完結|完結済|完結した|completed?\b|finished (?:series|ones?|manga)|\bended\b|already over")),
+    ("completed", re.compile(r"完結|completed?\b|finished (?:series|ones?|manga)|(?:already|but|only|that'?s|is|be|are) finished"
+                             r"|\bended\b|already over|\bdone\b")),
     ("ongoing", re.compile(r"連載中|続いて(?:い)?る|ongoing|still (?:running|going|coming out|publishing)|not finished")),
 )
 _STATUS_DROPPED = re.compile(r"完結してなくても|完結じゃなくても|ongoing is fine|doesn'?t (?:have to|need to) be (?:finished|completed)")
@@ -56,13 +57,13 @@ _EDITION_WORDS = (("en", re.compile(r"\benglish\b|英語")), ("ja", re.compile(r
 _WHOLE = re.compile(r"全巻|全部で|まとめて|all (?:of )?(?:them|the volumes|volumes)|whole (?:set|series)|box set|complete set")
 _LIKE = re.compile(
     r"\blike\b|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
-    r"|after (?:finishing|reading)|finished|enjoyed|loved|みたいな|みたいの|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
+    r"|after (?:finishing|reading)|i (?:just )?finished|enjoyed|loved|みたいな|みたいの|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
     r"|読み終わ|系の"
 )
 _NOT_LIKE = re.compile(r"would like|i'?d like|like to|looks? like|like this|like that|like it")
 _REFERENCE = re.compile(
     r"\b(?:it|its|it's|that one|this one|the same|that series|this series|the japanese one|the english one|them|they)\b"
-    r"|^(?:and|what about|how about|also|ok and|so)\b|それ|これ|あれ|その|この|同じ|この作品|^(?:で|じゃあ|あと)"
+    r"|それ|これ|あれ|その|この|同じ|この作品"
 )
 _PRODUCT_QUESTION = re.compile(
     r"^(?:is|are|does|did|was|has|can|will)\b|なの[?？]?$|ですか[?？]?$|どう[?？]?$|って(?:怖|面白|どう|何)|how many|volumes? (?:are )?out|in stock|price|how much|cost|when|available|release|何巻|何冊|全巻|在庫|いくら|値段|"
@@ -71,8 +72,10 @@ _PRODUCT_QUESTION = re.compile(
 _NEW_REQUEST = re.compile(
     r"recommend|suggest|looking for|searching for|any (?:good )?(?:\w{1,20} )?manga|anything (?:about|with|for|new)"
     r"|something (?:about|with|for|new)|do you have (?:any|anything|something)|want (?:a|some|to read)"
-    r"|おすすめ|オススメ|お勧め|探して|教えて|読みたい|ありますか|ない[?？]"
+    r"|おすすめ|オススメ|お勧め|探して|教えて|読みたい|ありますか|ない[?？]|買いたい|買ってあげ|プレゼント|\bgift\b|\bfor my\b"
 )
+# The message is about manga even when the classifier is unsure ("小学生の息子に漫画を…").
+_ON_TOPIC = re.compile(r"manga|comic|漫画|マンガ|まんが|作品|シリーズ|series")
 _REFINE_LEAD = re.compile(r"^(?:only|just|but|and|preferably|ideally|make it|what about|how about|with|without|no|not)\b"
                           r"|^(?:で|じゃあ|あと|できれば)|(?:がいい|にして|で[!！?？。]?$|だけ|のみ)")
 
@@ -215,6 +218,13 @@ def resolve(
     """Decide what this turn asks for, and the state after it (``previous_intent``: the
     last turn's intent, whatever it was)."""
     prev = previous if previous.version == STATE_VERSION else common_pb2.DialogueState()
+    if entities.language is None:
+        # A bare edition word ("english only", 「English で」) names the edition wanted.
+        folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
+        for language, pattern in _EDITION_WORDS:
+            if pattern.search(folded):
+                entities = replace(entities, language=language)
+                break
     state = common_pb2.DialogueState(version=STATE_VERSION)
     state.last_shown.extend(prev.last_shown)
     excluded = {m.series_id for m in mentions if _excluded(text, m)}
@@ -335,7 +345,7 @@ def resolve(
 
     # 9. Something we could not classify while a request is in force: it goes on, with the
     #    message as its query ("she loves cats" after asking for a gift).
-    if abstained and in_force and not _GREETING.search(c.folded):
+    if (abstained or classified == "out_of_scope") and in_force and not _GREETING.search(c.folded):
         _carry(state, prev)
         state.ClearField("focus")
         return Resolution(prev.intent, "similar" if state.constraints.like_series_ids else "search",
@@ -345,7 +355,7 @@ def resolve(
         return Resolution(previous_intent, "answer", "continues the previous question", state, [], follow_up=True)
 
     # 10. A new product request: a new topic.
-    if product_turn or (abstained and (_has_constraints(entities, c) or c.new_request)):
+    if product_turn or (abstained and (_has_constraints(entities, c) or c.new_request or _ON_TOPIC.search(c.folded))):
         state.intent = product_intent(classified, abstained, c, "product_recommendation")
         _merge(state.constraints, entities, c)
         return Resolution(state.intent, "search", "new product request", state, [])
@@ -396,7 +406,8 @@ def _about_one_series(entities: Entities, c: Cues) -> bool:
 _OTHER = re.compile(r"other|else|another|他の|ほかの|別の")
 _ONE_SERIES = re.compile(r"how many vol|何巻|何冊|the .{1,40} manga\b|the one\b|その漫画|あの漫画")
 _EXCLUDE_AFTER = re.compile(
-    r"^[\s」』\"”]{0,3}(?:以外|じゃなく|ではなく|は(?:もう|全部|既に|すでに)|もう(?:持って|読んだ|全部))"
+    r"^[\s」』\"”]{0,3}(?:以外|じゃなく|ではなく|は(?:もう|既に|すでに)?\s{0,2}(?:全部|全巻)?\s{0,2}(?:持って|読んだ|読み終|買った)"
+    r"|(?:は)?もう(?:持って|読んだ|全部読|買った))"
 )
 _EXCLUDE_BEFORE = re.compile(
     r"(?:other than|besides|except|apart from|not|no more|already (?:have|read|own|got|finished)"

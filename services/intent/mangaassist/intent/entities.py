@@ -61,7 +61,7 @@ IN_STOCK = re.compile(r"在庫(?:の)?(?:ある|あり|有り)|すぐ(?:に)?(?:
 
 # Keyword → contract genre. Short English words are whole-word matches.
 GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
-    "fantasy": ("ファンタジー", r"\bfantasy\b"),
+    "fantasy": ("ファンタジー", "魔法", "魔女", r"\bfantasy\b", r"\bmagic\b", r"\bwizards?\b", r"\bwitch(?:es)?\b"),
     "horror": ("ホラー", "怖い", r"\bhorror\b", r"\bscary\b"),
     "romance": ("恋愛", "ラブコメ", "ラブストーリー", r"\bromance\b", r"\bromantic\b", r"\brom-?com\b", r"\blove stor"),
     "mystery": ("ミステリー", "推理", "探偵", r"\bmystery\b", r"\bdetective\b"),

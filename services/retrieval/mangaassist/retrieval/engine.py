@@ -25,6 +25,7 @@ import numpy as np
 
 from mangaassist.retrieval.catalog import Product, load_catalog, passage_text
 from mangaassist.retrieval.embedder import Embedder
+from mangaassist.retrieval.linker import CatalogLinker
 from mangaassist.retrieval.lexical import NameIndex, NameMatch, glossary_terms, normalise, rrf, volume_number
 from mangaassist.retrieval.store import (
     FilterColumns,
@@ -112,6 +113,13 @@ class CatalogIndex:
         self._row_language = [products[i]["language"] for i in self.row_first]
         self._by_asin = {p["asin"]: i for i, p in enumerate(products)}
         self.version = 0
+        # The catalog's entity linker (titles, aliases, authors): when set, it decides which
+        # series a query names, instead of the bigram name index ("she loves cats" names no
+        # "Love Com").
+        self.linker: CatalogLinker | None = None
+        self._series_rows: dict[str, list[int]] = {}
+        for r, first in enumerate(self.row_first):
+            self._series_rows.setdefault(self.products[first]["series_id"], []).append(r)
         self.graph_params: dict[str, int] = {"m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION}
 
     def query_text(self, query: str) -> str:
@@ -161,7 +169,17 @@ class CatalogIndex:
 
     def series_rows(self, series_ids: frozenset[str]) -> list[int]:
         """The vector rows (editions) of these series."""
-        return [r for r, first in enumerate(self.row_first) if self.products[first]["series_id"] in series_ids]
+        return [r for sid in sorted(series_ids) for r in self._series_rows.get(sid, ())]
+
+    def name_matches(self, query: str) -> list[NameMatch]:
+        """Rows whose series the query names, best first."""
+        if self.linker is None:
+            return self.names.match(query)
+        best: dict[int, float] = {}
+        for link in self.linker.link(query):
+            for row in self._series_rows.get(link.series_id, ()):
+                best[row] = max(best.get(row, 0.0), link.score)
+        return [NameMatch(r, sc) for r, sc in sorted(best.items(), key=lambda rs: (-rs[1], rs[0]))]
 
     def like_vector(self, series_ids: frozenset[str]) -> np.ndarray | None:
         """The query vector for "something like X": the mean of X's edition vectors, normalised."""
@@ -185,6 +203,11 @@ class CatalogIndex:
                       for t in (*p["genres"], *p["tags"])}
         seed_demo = {self.products[self.row_first[r]]["demographic"] for r in rows}
         excluded = replace(filters, exclude_series_ids=filters.exclude_series_ids | like)
+        if not filters.genres:
+            # Its kind of story: the named series' main genre (listed first) is required.
+            primary = {self.products[self.row_first[r]]["genres"][0] for r in rows
+                       if self.products[self.row_first[r]]["genres"]}
+            excluded = replace(excluded, genres=frozenset(primary))
         dense = await self.store.asearch(vector, max(3 * k, DENSE_POOL), excluded, timeout_s)
         doc_mask = self.store.columns.mask(excluded)
 
@@ -213,7 +236,7 @@ class CatalogIndex:
         lexical = False
         names: list[NameMatch] = []
         if hybrid:
-            names = [m for m in self.names.match(query) if row_ok is None or row_ok[m.row]]
+            names = [m for m in self.name_matches(query) if row_ok is None or row_ok[m.row]]
             tag_rows = [r for r in self.names.tag_rows(self._tag_terms(query)) if row_ok is None or row_ok[r]]
             if names or tag_rows:
                 lexical = True

@@ -32,6 +32,7 @@ FUZZY_PENALTY = 0.15  # a one-edit match scores this much lower than an exact on
 MIN_LATIN = 3  # "hxh", "jjk"
 MIN_CJK = 2  # 鬼滅, 進撃
 MIN_FUZZY = 6  # shorter names are too close to ordinary words to forgive a typo
+MIN_SURNAME = 3  # "Oda"
 MIN_FUZZY_CJK = 4  # a Japanese name this long or longer forgives one wrong character
 MIN_KANA_ROMAJI = 5  # a kana run matched through its romaji reading
 # A one-word Latin name this short may be an ordinary word ("real", "orange", "emma"):
@@ -39,6 +40,7 @@ MIN_KANA_ROMAJI = 5  # a kana run matched through its romaji reading
 SHORT_WORD = 6
 MAX_WINDOW = 6  # words per Latin window
 MAX_LINK_CHARS = 600  # a message longer than this is linked on its first part only
+_AUTHOR_CUES = frozenset({"by", "from", "author", "mangaka", "artist"})
 _PRODUCT_CUES = frozenset({"manga", "vol", "volume", "volumes", "series", "book", "books", "comic", "comics"})
 
 _LATIN = re.compile(r"[a-z0-9]+")
@@ -113,6 +115,11 @@ class CatalogLinker:
         for s in series:
             for author in (*s.get("authors_en", ()), *s.get("authors_ja", ())):
                 by_author[author].append(s["series_id"])
+        surnames: dict[str, set[str]] = defaultdict(set)
+        for author in by_author:
+            parts = fold(author).split()
+            if len(parts) == 2 and _is_latin(author):
+                surnames[parts[1]].add(author)
         for s in series:
             sid = s["series_id"]
             linker.series_titles[sid] = s["title_en"]
@@ -126,6 +133,9 @@ class CatalogLinker:
                 parts = fold(author).split()
                 if len(parts) == 2 and _is_latin(author):
                     names.append(Name(sid, "author", f"{parts[1]} {parts[0]}", tuple(by_author[author])))
+                    if len(parts[1]) >= MIN_SURNAME and surnames[parts[1]] == {author}:
+                        # A family name alone ("by Urasawa") when no other author shares it.
+                        names.append(Name(sid, "author", parts[1].capitalize(), tuple(by_author[author])))
             for n in names:
                 linker._add(n)
         for key in linker.latin:
@@ -173,6 +183,7 @@ class CatalogLinker:
 
     def _exact(self, folded: str, original: str) -> list[_Candidate]:
         out: list[_Candidate] = []
+        guarded: list[_Candidate] = []  # short plain-word names held back ("real", "one")
         words = [(m.group(), m.start(), m.end()) for m in _LATIN.finditer(folded)]
         whole = len(words)
         for i in range(len(words)):
@@ -188,18 +199,27 @@ class CatalogLinker:
                 if j == i and len(joined) <= SHORT_WORD and joined.isalpha():
                     # Only a title can be an ordinary word ("Real", "Orange"); abbreviations
                     # ("jjk", "mha") are not.
-                    names = [n for n in names if n.kind not in ("title", "romaji")] or (
+                    kept = [n for n in names if n.kind == "alias"] or (
                         names if self._plain_word_ok(words, i, whole, folded, original, start, end) else [])
-                    if not names:
+                    if not kept:
+                        guarded.append(_Candidate(names, start, end, False, 1))
                         continue
+                    names = kept
                 out.append(_Candidate(names, start, end, False, j - i + 1))
-        for run in re.finditer(r"[^\sa-z0-9]+", folded):
-            s, base = run.group(), run.start()
+        for run in re.finditer(r"[^a-z0-9]+", folded):
+            # Spaces inside Japanese text are decorations (「マーマレード・ボーイ」): matched without them.
+            at = [run.start() + i for i, ch in enumerate(run.group()) if ch != " "]
+            s = run.group().replace(" ", "")
             for i, ch in enumerate(s):
                 for key in self._cjk_by_first.get(ch, ()):
                     if s.startswith(key, i):
-                        out.append(_Candidate(self.cjk[key], base + i, base + i + len(key), False))
-            self._kana_reading(s, base, out)
+                        out.append(_Candidate(self.cjk[key], at[i], at[i + len(key) - 1] + 1, False))
+            if s:
+                self._kana_reading(s, at[0], out)
+        # A held-back short name is a title after all when the message also names its author
+        # ("real by inoue").
+        by_author = {sid for c in out for n in c.names if n.kind == "author" for sid in n.author_series}
+        out += [c for c in guarded if any(n.series_id in by_author for n in c.names)]
         return out
 
     def _kana_reading(self, run: str, base: int, out: list[_Candidate]) -> None:
@@ -222,6 +242,8 @@ class CatalogLinker:
         neighbours = {words[k][0] for k in (i - 1, i + 1) if 0 <= k < whole}
         if neighbours & _PRODUCT_CUES or "巻" in folded[end:end + 6]:
             return True
+        if i > 0 and words[i - 1][0] in _AUTHOR_CUES:
+            return True  # "by Oda", "from Inoue": a name
         word = folded[start:end]
         return bool(re.search(r"\b" + re.escape(word[:1].upper() + word[1:]) + r"\b", original)
                     or re.search(r"\b" + re.escape(word.upper()) + r"\b", original))
@@ -248,8 +270,11 @@ class CatalogLinker:
         """Japanese names within one edit (鋼の錬金術士 for 鋼の錬金術師): names sharing most of
         their character bigrams with the message, checked with the edit distance."""
         out: list[_Candidate] = []
-        for run in re.finditer(r"[^\sa-z0-9]{3,}", folded):
-            s, base = run.group(), run.start()
+        for run in re.finditer(r"[^a-z0-9]+", folded):
+            at = [run.start() + i for i, ch in enumerate(run.group()) if ch != " "]
+            s = run.group().replace(" ", "")
+            if len(s) < 3:
+                continue
             grams = {s[i:i + 2] for i in range(len(s) - 1)}
             counts: dict[str, int] = defaultdict(int)
             for g in grams:
@@ -267,7 +292,7 @@ class CatalogLinker:
                     if best:
                         break
                 if best:
-                    out.append(_Candidate(self.cjk[key], base + best[0], base + best[0] + best[1], True))
+                    out.append(_Candidate(self.cjk[key], at[best[0]], at[best[0] + best[1] - 1] + 1, True))
         return out
 
     def _resolve(self, candidates: list[_Candidate]) -> list[Link]:

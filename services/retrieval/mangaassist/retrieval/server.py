@@ -86,7 +86,8 @@ def build_app(settings: RetrievalSettings, tracer: Tracer) -> GrpcApp:
     async def warm_up() -> None:
         loop = asyncio.get_running_loop()
         index = await loop.run_in_executor(None, open_index, settings)
-        servicer.ready(index, await loop.run_in_executor(None, open_linker, settings))
+        index.linker = await loop.run_in_executor(None, open_linker, settings)
+        servicer.ready(index, index.linker)
         logger.info("index ready", extra={"documents": len(index.products), "rows": int(index.vectors.shape[0])})
 
     async def close() -> None:
