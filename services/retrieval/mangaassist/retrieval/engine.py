@@ -25,8 +25,8 @@ import numpy as np
 
 from mangaassist.retrieval.catalog import Product, load_catalog, passage_text
 from mangaassist.retrieval.embedder import Embedder
-from mangaassist.retrieval.linker import CatalogLinker
 from mangaassist.retrieval.lexical import NameIndex, NameMatch, glossary_terms, normalise, rrf, volume_number
+from mangaassist.retrieval.linker import CatalogLinker
 from mangaassist.retrieval.store import (
     FilterColumns,
     Filters,
