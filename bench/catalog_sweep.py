@@ -94,7 +94,7 @@ async def ask(url: str, case: dict[str, Any]) -> dict[str, Any]:
     async with connect(url, compression=None) as ws:
         await ws.send(json.dumps({"type": "query", "request_id": "r", "text": case["text"]}, ensure_ascii=False))
         while True:
-            frame = json.loads(await ws.recv())
+            frame: dict[str, Any] = json.loads(await ws.recv())
             if frame["type"] in ("done", "error"):
                 return frame
 
@@ -132,8 +132,8 @@ def timing(series: list[dict[str, Any]], texts: list[str], reps: int = 3) -> dic
                 t1 = time.perf_counter()
                 await servicer.Classify(intent_pb2.ClassifyRequest(text=text), None)  # type: ignore[arg-type]
                 t2 = time.perf_counter()
-                await servicer.Classify(intent_pb2.ClassifyRequest(  # type: ignore[arg-type]
-                    text=text, mentions=mentions, state=state), None)
+                await servicer.Classify(intent_pb2.ClassifyRequest(
+                    text=text, mentions=mentions, state=state), None)  # type: ignore[arg-type]
                 t3 = time.perf_counter()
                 link_ms.append((t1 - t0) * 1000)
                 plain_ms.append((t2 - t1) * 1000)
