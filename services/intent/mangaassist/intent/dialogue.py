@@ -72,8 +72,12 @@ _PRODUCT_QUESTION = re.compile(
 _NEW_REQUEST = re.compile(
     r"recommend|suggest|looking for|searching for|any (?:good )?(?:\w{1,20} )?manga|anything (?:about|with|for|new)"
     r"|something (?:about|with|for|new)|do you have (?:any|anything|something)|want (?:a|some|to read)"
-    r"|おすすめ|オススメ|お勧め|探して|教えて|読みたい|ありますか|ない[?？]|買いたい|買ってあげ|プレゼント|\bgift\b|\bfor my\b"
+    r"|おすすめ|オススメ|お勧め|探して|教えて|読みたい|買ってあげ|プレゼント|\bgift\b|\bfor my\b"
 )
+# Asking for suggestions, not about the series in focus.
+_RECOMMEND = re.compile(r"recommend|suggest|something|anything|other|else|おすすめ|オススメ|お勧め|他に|ほかに|別の")
+# Picking one of the series just listed ("the one with the robot girl", 「バドミントンのほう」).
+_CHOOSING = re.compile(r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|のやつ|ってやつ|っていうやつ")
 # The message is about manga even when the classifier is unsure ("小学生の息子に漫画を…").
 _ON_TOPIC = re.compile(r"manga|comic|漫画|マンガ|まんが|作品|シリーズ|series")
 _REFINE_LEAD = re.compile(r"^(?:only|just|but|and|preferably|ideally|make it|what about|how about|with|without|no|not)\b"
@@ -235,27 +239,32 @@ def resolve(
     authors = [m for m in named if m.kind == "author"]
     product_turn = classified in PRODUCT_INTENTS and not abstained
     # A non-product intent the classifier is sure of (shipping, payment…) is not taken over.
-    hijackable = product_turn or abstained or classified in ("out_of_scope", "greeting")
+    # "I'd like to order volume 200" about the series in focus is a purchase, not an order's status.
+    about_focus = prev.HasField("focus") and bool(entities.volumes or c.latest)
+    hijackable = product_turn or abstained or classified in ("out_of_scope", "greeting") or (
+        classified == "order_status" and about_focus and not entities.order_ids)
 
     # 1. Order ids, asked for or volunteered, answer the order slot.
     if entities.order_ids:
         _carry(state, prev)
         return Resolution("order_status", "answer", "order number given", state, [],
                           follow_up=prev.pending == "order_id")
-    if classified == "order_status" and not abstained and not named:
+    if classified == "order_status" and not abstained and not named and not about_focus:
         _carry(state, prev)
         state.pending = "order_id"
         return Resolution("order_status", "ask_order_id", "order status without an order number", state, [])
 
     # 2. A reply to "which one did you mean?": a name among the candidates, or a description
     #    the search ranks the candidates by.
-    if prev.pending == "series" and prev.candidates and hijackable:
-        chosen = [m for m in titles if m.series_id in prev.candidates]
+    offered = list(prev.candidates) if prev.pending == "series" else (
+        list(prev.constraints.only_series) if _CHOOSING.search(c.folded) else [])
+    if offered and hijackable:
+        chosen = [m for m in titles if m.series_id in offered]
         if chosen:
             titles = chosen[:1]
         elif not titles and not authors:
-            state.constraints.only_series.extend(prev.candidates)
-            state.intent = prev.intent or "product_search"
+            state.constraints.only_series.extend(offered)
+            state.intent = _series_intent(classified, abstained, c)
             return Resolution(state.intent, "choose", "describes one of the series offered", state, [],
                               follow_up=True)
 
@@ -325,7 +334,7 @@ def resolve(
         _has_constraints(entities, c) and prev.intent in PRODUCT_INTENTS and not c.reference
     ):
         prev = _with_focus(prev, prev.last_shown[0])
-    if prev.HasField("focus") and hijackable and not c.new_request and not entities.genres and (
+    if prev.HasField("focus") and hijackable and not _RECOMMEND.search(c.folded) and not entities.genres and (
         c.reference or c.product_question or c.latest or c.status or entities.volumes
         or entities.language is not None or entities.in_stock or abstained
     ):
@@ -356,7 +365,9 @@ def resolve(
 
     # 10. A new product request: a new topic.
     if product_turn or (abstained and (_has_constraints(entities, c) or c.new_request or _ON_TOPIC.search(c.folded))):
-        state.intent = product_intent(classified, abstained, c, "product_recommendation")
+        # Nothing named: the customer asks for suggestions, whatever the wording.
+        state.intent = "product_question" if classified == "product_question" and not c.new_request else (
+            "product_recommendation")
         _merge(state.constraints, entities, c)
         return Resolution(state.intent, "search", "new product request", state, [])
 

@@ -133,9 +133,11 @@ class CatalogLinker:
                 parts = fold(author).split()
                 if len(parts) == 2 and _is_latin(author):
                     names.append(Name(sid, "author", f"{parts[1]} {parts[0]}", tuple(by_author[author])))
-                    if len(parts[1]) >= MIN_SURNAME and surnames[parts[1]] == {author}:
-                        # A family name alone ("by Urasawa") when no other author shares it.
-                        names.append(Name(sid, "author", parts[1].capitalize(), tuple(by_author[author])))
+                    if len(parts[1]) >= MIN_SURNAME:
+                        # A family name alone ("by Urasawa"); shared by several authors ("Oda"), it
+                        # names the works of each of them.
+                        works = tuple(dict.fromkeys(w for a in sorted(surnames[parts[1]]) for w in by_author[a]))
+                        names.append(Name(sid, "author", parts[1].capitalize(), works))
             for n in names:
                 linker._add(n)
         for key in linker.latin:

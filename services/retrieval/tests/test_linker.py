@@ -1,0 +1,95 @@
+"""Catalog entity linking over the shipped catalog: every way customers name a series."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pytest
+
+from mangaassist.retrieval.catalog import load_series
+from mangaassist.retrieval.config import RetrievalSettings
+from mangaassist.retrieval.linker import CatalogLinker
+
+
+@cache
+def linker() -> CatalogLinker:
+    return CatalogLinker.from_series(load_series(RetrievalSettings().catalog_path))
+
+
+def top(text: str) -> str | None:
+    links = linker().link(text)
+    return links[0].series_id if links else None
+
+
+@pytest.mark.parametrize(
+    ("text", "series"),
+    [
+        ("One Piece", "one-piece"),
+        ("blue lock", "blue-lock"),
+        ("「ダンダダン」", "dandadan"),
+        ("コナン", "case-closed"),
+        ("sakamoto days", "sakamoto-days"),
+        ("Do you have Kingdom?", "kingdom"),
+        ("鬼滅の最新刊ある？", "demon-slayer"),
+        ("ヒロアカ", "my-hero-academia"),
+        ("HxH", "hunter-x-hunter"),
+        ("jjk 0巻 ありますか", "jujutsu-kaisen"),
+        ("ワンピース", "one-piece"),
+        ("onepiece", "one-piece"),
+        ("SPY×FAMILY", "spy-x-family"),
+        ("chainsawman vol 3", "chainsaw-man"),
+        ("dragon ball super", "dragon-ball-super"),
+        ("dragon ball", "dragon-ball"),
+    ],
+)
+def test_titles_aliases_scripts_and_spacing(text: str, series: str) -> None:
+    assert top(text) == series
+
+
+@pytest.mark.parametrize(
+    ("text", "series"),
+    [
+        ("haikyuu", "haikyu"),
+        ("Haikyu!!", "haikyu"),
+        ("one pice", "one-piece"),  # a letter missing
+        ("jujutsu kiasen", "jujutsu-kaisen"),  # two letters swapped
+        ("鋼の錬金術士の1巻", "fullmetal-alchemist"),  # one wrong kanji
+        ("マーマレード・ボーイってどう？", "marmalade-boy"),  # an extra long vowel across a ・
+    ],
+)
+def test_one_edit_and_long_vowels_are_forgiven(text: str, series: str) -> None:
+    link = linker().link(text)[0]
+    assert link.series_id == series
+
+
+def test_a_typo_match_says_so() -> None:
+    link = linker().link("one pice")[0]
+    assert link.fuzzy and link.score < linker().link("one piece")[0].score
+
+
+def test_an_author_links_every_series_of_theirs() -> None:
+    links = linker().link("anything by Naoki Urasawa?")
+    assert {link.kind for link in links} == {"author"}
+    assert {"monster", "20th-century-boys", "pluto"} <= set(links[0].author_series)
+
+
+def test_an_ordinary_word_is_no_title_unless_meant_as_one() -> None:
+    assert top("I want a real horror story") is None
+    assert top("Real") == "real"
+    assert top("real by inoue, is it finished") == "real"
+
+
+def test_words_inside_longer_words_do_not_link() -> None:
+    assert top("she loves cats") is None
+    assert top("beach manga") is None
+
+
+def test_linking_explains_what_matched_and_is_deterministic() -> None:
+    first = linker().link("鬼滅ある？")
+    assert first == linker().link("鬼滅ある？")
+    assert (first[0].kind, first[0].name) == ("alias", "鬼滅")
+
+
+def test_a_long_message_is_linked_on_its_first_part() -> None:
+    assert linker().link("⑳" * 3000) == []
+    assert top("One Piece " + "x" * 5000) == "one-piece"
