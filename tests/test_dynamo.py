@@ -75,6 +75,22 @@ async def test_concurrent_turns_of_one_session_are_all_kept(db: DynamoClient) ->
     assert session.version == 8 and sorted(session.intents) == sorted(f"intent-{i}" for i in range(8))
 
 
+async def test_the_dialogue_state_is_written_with_its_turn_and_survives_version_races(db: DynamoClient) -> None:
+    store = DynamoSessionStore(db, "sessions", ttl_s=3600)
+    sid = f"s-{os.urandom(4).hex()}"
+    states = [f"state-{i}".encode() for i in range(6)]
+    # Six turns race on one session: every write that loses the version race is retried, so
+    # every turn lands and the stored state is the one written with the last turn that landed.
+    await asyncio.gather(*(store.append(sid, None, "product_search", f"q{i}", f"a{i}", state=states[i])
+                           for i in range(6)))
+    session = await store.load(sid)
+    assert len(session.turns) == 12 and session.version == 6
+    last_question = session.turns[-2][1]
+    assert session.state == states[int(last_question[1:])]
+    await store.append(sid, None, "greeting", "hi", "hello")  # a turn without a state keeps the stored one
+    assert (await store.load(sid)).state == session.state
+
+
 async def test_expired_session_reads_empty(db: DynamoClient) -> None:
     store = DynamoSessionStore(db, "sessions", ttl_s=-1)
     sid = f"s-{os.urandom(4).hex()}"

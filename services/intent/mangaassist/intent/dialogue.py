@@ -46,6 +46,7 @@ _VOLUME_CAP = (
     (re.compile(r"(?:under|fewer than|less than|below)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"), False),
     (re.compile(r"(?:at most|max(?:imum)?|up to|no more than|within)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"),
      True),
+    (re.compile(r"(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books|巻)\s{0,3}(?:max|maximum|or less|or fewer|tops|まで|以内)"), True),
     (re.compile(r"1\s*冊(?:で|だけで)?(?:終わる|完結)|読み切り|one[- ]shot|single volume|one volume"), "one"),
     (re.compile(r"(?:short|短い|短め)"), None),
 )
@@ -328,22 +329,31 @@ def resolve(
         _merge(state.constraints, entities, c)
         return Resolution("product_search", "search", "title not in the catalog", state, [], not_carried=True)
 
-    # 7. A question about the series in focus (or the first one we just showed): its
+    # 7. "Anything like it?" about the series in focus.
+    if c.like and prev.HasField("focus") and (c.reference or not titles) and hijackable and not authors:
+        state.intent = "product_recommendation"
+        state.constraints.like_series_ids.append(prev.focus.series_id)
+        _merge(state.constraints, entities, c)
+        return Resolution("product_recommendation", "similar", "recommend from the series in focus", state, [],
+                          follow_up=True)
+
+    # 8. A question about the series in focus (or the first one we just showed): its
     #    volumes, editions, price, stock, status.
-    if not prev.HasField("focus") and prev.last_shown and (c.reference or c.product_question) and not (
+    if not prev.HasField("focus") and prev.last_shown and not c.like and (c.reference or c.product_question) and not (
         _has_constraints(entities, c) and prev.intent in PRODUCT_INTENTS and not c.reference
     ):
         prev = _with_focus(prev, prev.last_shown[0])
     if prev.HasField("focus") and hijackable and not _RECOMMEND.search(c.folded) and not entities.genres and (
         c.reference or c.product_question or c.latest or c.status or entities.volumes
         or entities.language is not None or entities.in_stock or abstained
-    ):
+        or (product_turn and not _has_constraints(entities, c) and not c.new_request)
+    ) and not c.like:
         state.focus.CopyFrom(prev.focus)
         state.intent = "product_question"
         _focus_update(state.focus, entities, c)
         return Resolution("product_question", "search", "refers to the series in focus", state, [], follow_up=True)
 
-    # 8. A refinement of the request in force.
+    # 9. A refinement of the request in force.
     if in_force and hijackable and _has_constraints(entities, c) and not prev.HasField("focus") and not (
         c.new_request and entities.genres and not c.refine_lead
     ):
@@ -352,7 +362,7 @@ def resolve(
         return Resolution(prev.intent, "similar" if state.constraints.like_series_ids else "search",
                           "refines the request in force", state, [], follow_up=True)
 
-    # 9. Something we could not classify while a request is in force: it goes on, with the
+    # 10. Something we could not classify while a request is in force: it goes on, with the
     #    message as its query ("she loves cats" after asking for a gift).
     if (abstained or classified == "out_of_scope") and in_force and not _GREETING.search(c.folded):
         _carry(state, prev)
@@ -363,7 +373,7 @@ def resolve(
         _carry(state, prev)
         return Resolution(previous_intent, "answer", "continues the previous question", state, [], follow_up=True)
 
-    # 10. A new product request: a new topic.
+    # 11. A new product request: a new topic.
     if product_turn or (abstained and (_has_constraints(entities, c) or c.new_request or _ON_TOPIC.search(c.folded))):
         # Nothing named: the customer asks for suggestions, whatever the wording.
         state.intent = "product_question" if classified == "product_question" and not c.new_request else (
@@ -371,7 +381,7 @@ def resolve(
         _merge(state.constraints, entities, c)
         return Resolution(state.intent, "search", "new product request", state, [])
 
-    # 11. Anything else keeps the conversation's state for later turns.
+    # 12. Anything else keeps the conversation's state for later turns.
     _carry(state, prev)
     if abstained:
         return Resolution(classified, "clarify", "nothing understood to act on", state, [])
@@ -400,9 +410,12 @@ def _ask_which(state: common_pb2.DialogueState, prev: common_pb2.DialogueState, 
     return Resolution(state.intent, "clarify_series", reason, state, candidates[:MAX_LIST])
 
 
+_ASKS_ABOUT = re.compile(r"[?？]|tell me|about\b|what about|how about|は$|のほう|の方|どう|って何")
+
+
 def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
     """A turn about one named series: a question when it asks something of it."""
-    if c.product_question or c.status or c.latest:
+    if c.product_question or c.status or c.latest or _ASKS_ABOUT.search(c.folded):
         return "product_question"
     if classified in PRODUCT_INTENTS and not abstained and classified != "product_recommendation":
         return classified
@@ -471,6 +484,7 @@ _GENERIC_WORDS = frozenset({
     "漫画", "マンガ", "まんが", "本", "在庫", "新刊", "最新刊", "英語版", "日本語版", "おすすめ", "オススメ", "何か", "なにか",
     "他", "ほか", "続き", "それ", "これ", "あれ", "全巻", "セット", "ギフト", "送料", "支払い", "注文", "返品",
 })
+_VOLUME_TAIL = re.compile(r"\s*(?:vol(?:ume)?\.?\s{0,2}\d{1,3}|\d{1,3}\s{0,2}巻)\s*$")
 _GENERIC_TAIL = re.compile(r"\s*(?:manga|books?|comics?|series|漫画|マンガ|の本)$")
 
 
@@ -486,7 +500,7 @@ def unlinked_title(text: str, entities: Entities) -> bool:
         if m:
             candidates.append(m.group(1).strip())
     for name in candidates:
-        name = _GENERIC_TAIL.sub("", name.lower()).strip()
+        name = _GENERIC_TAIL.sub("", _VOLUME_TAIL.sub("", name.lower())).strip()
         words = name.split()
         if not words or words[0] in _GENERIC_WORDS or name in _GENERIC_WORDS:
             continue

@@ -27,7 +27,15 @@ from rapidfuzz.distance import OSA
 from mangaassist.retrieval.lexical import romaji
 
 # Score of a match by the kind of name (an exact title beats an alias beats an author).
-KIND_WEIGHT = {"title": 1.0, "alias": 0.97, "romaji": 0.96, "author": 0.9}
+KIND_WEIGHT = {"title": 1.0, "alias": 0.97, "romaji": 0.96, "author": 0.9, "partial": 0.75}
+# A distinctive word of an English title ("quintuplets", "tokyo") names it when the message
+# treats it as a name: "quintuplets vol 14", "the tokyo one". Shared by more series than
+# this, a word names none of them.
+MAX_PARTIAL_SERIES = 3
+MIN_PARTIAL = 5
+_TITLE_FILLER = frozenset({"manga", "mania", "comic", "comics", "volume", "series", "about", "after", "again", "house", "world", "story", "stories", "life", "lives", "love",
+                           "girl", "girls", "first", "little", "there", "their", "other", "every", "sweet", "great"})
+_NAME_AFTER = frozenset({"vol", "volume", "volumes", "one", "series"})
 FUZZY_PENALTY = 0.15  # a one-edit match scores this much lower than an exact one
 MIN_LATIN = 3  # "hxh", "jjk"
 MIN_CJK = 2  # 鬼滅, 進撃
@@ -106,6 +114,7 @@ class CatalogLinker:
     _cjk_by_first: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     _latin_by_len: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
     _cjk_bigrams: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    _title_words: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     _near_len: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))  # keys of length ±1
 
     @classmethod
@@ -140,6 +149,10 @@ class CatalogLinker:
                         names.append(Name(sid, "author", parts[1].capitalize(), works))
             for n in names:
                 linker._add(n)
+        for s in series:
+            for word in set(fold(s["title_en"]).split()):
+                if len(word) >= MIN_PARTIAL and word.isalpha() and word not in _TITLE_FILLER:
+                    linker._title_words[latin_key(word)].add(s["series_id"])
         for key in linker.latin:
             linker._latin_by_len[len(key)].append(key)
         for size in list(linker._latin_by_len):
@@ -181,6 +194,8 @@ class CatalogLinker:
         candidates = self._exact(folded, text)
         if not any(not c.fuzzy for c in candidates):
             candidates += self._fuzzy(folded) + self._fuzzy_cjk(folded)
+        if not candidates:
+            candidates = self._partial(folded)
         return self._resolve(candidates)
 
     def _exact(self, folded: str, original: str) -> list[_Candidate]:
@@ -208,7 +223,7 @@ class CatalogLinker:
                         continue
                     names = kept
                 out.append(_Candidate(names, start, end, False, j - i + 1))
-        for run in re.finditer(r"[^a-z0-9]+", folded):
+        for run in re.finditer(r"[^a-z]+", folded):
             # Spaces inside Japanese text are decorations (「マーマレード・ボーイ」): matched without them.
             at = [run.start() + i for i, ch in enumerate(run.group()) if ch != " "]
             s = run.group().replace(" ", "")
@@ -266,6 +281,20 @@ class CatalogLinker:
                     continue
                 for name_key, _, _ in process.extract(key, pool, scorer=OSA.distance, score_cutoff=1, limit=None):
                     out.append(_Candidate(self.latin[name_key], words[i][1], words[j][2], True, j - i + 1))
+        return out
+
+    def _partial(self, folded: str) -> list[_Candidate]:
+        """A distinctive English title word used as a name (see ``MAX_PARTIAL_SERIES``)."""
+        words = [(m.group(), m.start(), m.end()) for m in _LATIN.finditer(folded)]
+        out: list[_Candidate] = []
+        for i, (word, start, end) in enumerate(words):
+            series = self._title_words.get(latin_key(word))
+            if not series or len(series) > MAX_PARTIAL_SERIES:
+                continue
+            after = words[i + 1][0] if i + 1 < len(words) else ""
+            if len(words) <= 2 or after in _NAME_AFTER or "巻" in folded[end:end + 6]:
+                names = [Name(sid, "partial", word) for sid in sorted(series)]
+                out.append(_Candidate(names, start, end, False))
         return out
 
     def _fuzzy_cjk(self, folded: str) -> list[_Candidate]:
