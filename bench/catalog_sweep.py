@@ -70,7 +70,8 @@ def cases(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for s in series:
         sid = s["series_id"]
 
-        def add(kind: str, text: str, want: list[str] | None = None, volume: int | None = None) -> None:
+        def add(kind: str, text: str, want: list[str] | None = None, volume: int | None = None,
+                sid: str = sid) -> None:
             out.append({"kind": kind, "text": text, "series": want or [sid], "volume": volume})
 
         add("title_en", s["title_en"])

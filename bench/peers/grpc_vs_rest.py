@@ -42,7 +42,7 @@ from bench.peers import stats
 from bench.peers.report import REPO, save_figure, table
 from bench.peers.twin import dumps, from_plain, to_plain
 from mangaassist.common.grpc_client import open_channel
-from mangaassist.orchestrator.pipeline import CARD_FIELDS  # what the orchestrator asks retrieval for
+from mangaassist.orchestrator.stages.catalog import CARD_FIELDS  # what the orchestrator asks retrieval for
 from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.intent.v1 import intent_pb2, intent_pb2_grpc
 from mangaassist.proto.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc

@@ -50,9 +50,10 @@ from mangaassist.inference.config import InferenceSettings
 from mangaassist.orchestrator.auth import Identity
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.guards import Guards
-from mangaassist.orchestrator.pipeline import CARD_FIELDS, Downstreams, Pipeline
+from mangaassist.orchestrator.pipeline import Downstreams, Pipeline
 from mangaassist.orchestrator.postprocess import PostProcessor
 from mangaassist.orchestrator.sessions import InMemorySessionStore
+from mangaassist.orchestrator.stages.catalog import CARD_FIELDS
 from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.inference.v1 import inference_pb2, inference_pb2_grpc
 from mangaassist.proto.intent.v1 import intent_pb2, intent_pb2_grpc

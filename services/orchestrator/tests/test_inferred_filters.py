@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mangaassist.orchestrator.pipeline import with_inferred_filters
+from mangaassist.orchestrator.stages.catalog import with_inferred_filters
 from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.intent.v1 import intent_pb2
 

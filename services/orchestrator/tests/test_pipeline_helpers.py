@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import grpc
 
-from mangaassist.orchestrator.pipeline import one_edition_per_series, prompt_product, rpc_error
 from mangaassist.orchestrator.schema import ErrorCode
+from mangaassist.orchestrator.stages.base import rpc_error
+from mangaassist.orchestrator.stages.catalog import one_edition_per_series, prompt_product
 from mangaassist.proto.common.v1 import common_pb2
 
 

@@ -127,3 +127,15 @@ def with_shown(resolved: intent_pb2.ResolvedRequest, series_ids: list[str], keep
         del state.last_shown[:]
         state.last_shown.extend(series_ids[:keep])
     return state.SerializeToString(deterministic=True)
+
+
+def clarify_frame(classified: intent_pb2.ClassifyResponse) -> dict[str, Any] | None:
+    """The done frame's ``clarify``: what we asked the customer back, if anything."""
+    action = classified.resolved.action
+    if action == "clarify_series":
+        return {"kind": "series", "candidates": list(classified.resolved.candidates)}
+    if action == "ask_order_id":
+        return {"kind": "order_id"}
+    if classified.abstained:
+        return {"kind": "generic"}
+    return None

@@ -1,0 +1,192 @@
+"""The catalog stage: the search the resolved turn asks for, the last-good fallback, and the
+product cards the customer sees."""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from collections import OrderedDict
+from typing import Any
+
+import grpc
+from google.protobuf.json_format import MessageToDict
+
+from mangaassist.common import spans
+from mangaassist.common.resilience import BreakerOpenError, BulkheadFullError
+from mangaassist.common.telemetry import outgoing_metadata
+from mangaassist.orchestrator.config import OrchestratorSettings
+from mangaassist.orchestrator.dialogue import SearchPlan
+from mangaassist.orchestrator.guards import Guards, idempotent
+from mangaassist.orchestrator.schema import ErrorCode, QueryFrame, RequestError
+from mangaassist.orchestrator.stages.base import Downstreams, Request, rejected, rpc_error
+from mangaassist.proto.common.v1 import common_pb2
+from mangaassist.proto.intent.v1 import intent_pb2
+from mangaassist.proto.retrieval.v1 import retrieval_pb2
+
+# What the customer's product cards show; the prompt gets the subset in PROMPT_FIELDS.
+CARD_FIELDS = ("asin", "series_id", "title", "authors", "genres", "language", "volumes", "price_jpy",
+               "in_stock", "stock_count", "status", "synopsis_short")
+PROMPT_FIELDS = ("asin", "title", "authors", "genres", "price_jpy", "synopsis_short", "in_stock", "volumes")
+
+
+class LastGood:
+    """Last successful search results per query key: the retrieval fallback (seed: "cached results").
+
+    Bounded LRU with a TTL, so a long outage does not serve arbitrarily old stock data.
+    """
+
+    def __init__(self, max_keys: int = 2_000, ttl_s: float = 600.0) -> None:
+        self._data: OrderedDict[str, tuple[float, list[common_pb2.Product]]] = OrderedDict()
+        self._max = max_keys
+        self._ttl = ttl_s
+
+    @staticmethod
+    def key(text: str, filters: common_pb2.SearchFilters) -> str:
+        """Normalised text + the effective filters (client's and inferred)."""
+        folded = " ".join(unicodedata.normalize("NFKC", text).lower().split())
+        return f"{folded}|{filters.SerializeToString(deterministic=True).hex()}"
+
+    def put(self, key: str, products: list[common_pb2.Product]) -> None:
+        self._data.pop(key, None)
+        self._data[key] = (time.monotonic(), products)
+        while len(self._data) > self._max:
+            self._data.popitem(last=False)
+
+    def get(self, key: str) -> list[common_pb2.Product] | None:
+        entry = self._data.get(key)
+        if entry is None or time.monotonic() - entry[0] > self._ttl:
+            return None
+        return entry[1]
+
+
+def to_search_filters(frame: QueryFrame) -> common_pb2.SearchFilters:
+    f = frame.filters
+    out = common_pb2.SearchFilters()
+    if f is None:
+        return out
+    if f.genre is not None:
+        out.genres.append(f.genre)
+    if f.language is not None:
+        out.language = f.language
+    if f.in_stock is not None:
+        out.in_stock = f.in_stock
+    if f.min_price_jpy is not None:
+        out.min_price_jpy = f.min_price_jpy
+    if f.max_price_jpy is not None:
+        out.max_price_jpy = f.max_price_jpy
+    return out
+
+
+def with_inferred_filters(
+    client: common_pb2.SearchFilters, entities: intent_pb2.Entities
+) -> tuple[common_pb2.SearchFilters, dict[str, Any]]:
+    """Fill the filters the client left unset from the entities found in the message.
+
+    The client's own filters always win, field by field; excluded genres (「ホラー以外」)
+    are never turned into filters. Returns the merged filters and what was inferred,
+    which the ``done`` frame reports as ``inferred_filters``.
+    """
+    merged = common_pb2.SearchFilters()
+    merged.CopyFrom(client)
+    inferred: dict[str, Any] = {}
+    if not client.genres and entities.genres:
+        merged.genres.extend(entities.genres)
+        inferred["genres"] = list(entities.genres)
+    for name in ("language", "in_stock", "min_price_jpy", "max_price_jpy"):
+        if not client.HasField(name) and entities.HasField(name):
+            setattr(merged, name, getattr(entities, name))
+            inferred[name] = getattr(entities, name)
+    if merged.HasField("min_price_jpy") and merged.HasField("max_price_jpy") and merged.min_price_jpy > merged.max_price_jpy:
+        # An inferred bound that contradicts the client's own is dropped, not enforced.
+        for name in ("min_price_jpy", "max_price_jpy"):
+            if name in inferred:
+                merged.ClearField(name)  # type: ignore[arg-type]
+                del inferred[name]
+    return merged, inferred
+
+
+def one_edition_per_series(
+    hits: list[common_pb2.Product], language: str, k: int
+) -> list[common_pb2.Product]:
+    """Best hit per series (in rank order), preferring the customer's language edition.
+
+    The catalog holds a Japanese and an English edition of many series; showing both
+    as separate picks wastes the customer's short list.
+    """
+    chosen: dict[str, common_pb2.Product] = {}
+    for p in hits:
+        kept = chosen.get(p.series_id)
+        if kept is None or (kept.language != language and p.language == language):
+            chosen[p.series_id] = p
+    return list(chosen.values())[:k]
+
+
+def product_dict(p: common_pb2.Product) -> dict[str, Any]:
+    out: dict[str, Any] = MessageToDict(p, preserving_proto_field_name=True)
+    return out
+
+
+def prompt_product(p: common_pb2.Product) -> common_pb2.Product:
+    """Only the fields the prompt needs (payload minimisation)."""
+    out = common_pb2.Product()
+    for name in PROMPT_FIELDS:
+        if p.DESCRIPTOR.fields_by_name[name].is_repeated:
+            getattr(out, name).extend(getattr(p, name))
+        elif p.HasField(name):  # type: ignore[arg-type]
+            setattr(out, name, getattr(p, name))
+    return out
+
+
+class CatalogStage:
+    """Searches the catalog; remembers the last good results of each search."""
+
+    def __init__(self, settings: OrchestratorSettings, downstreams: Downstreams, guards: Guards) -> None:
+        self._s = settings
+        self._d = downstreams
+        self.guards = guards
+        self._last_good = LastGood()
+
+    async def search(
+        self, req: Request, plan: SearchPlan, embedding: list[float] | None
+    ) -> retrieval_pb2.SearchResponse | RequestError:
+        """Vector search; a failure is returned, not raised: non-product intents ignore it."""
+        with req.seg.segment(spans.VECTOR_SEARCH):
+            try:
+                reply: retrieval_pb2.SearchResponse = await idempotent(self.guards["retrieval"], req.budget, lambda: self._d.retrieval.Search(
+                    retrieval_pb2.SearchRequest(
+                        # Twice k, so one edition per series still leaves k picks.
+                        query=req.frame.text,
+                        k=min(2 * self._s.retrieval_k, 50),
+                        filters=plan.filters,
+                        fields=CARD_FIELDS,
+                        query_embedding=embedding or [],
+                        like_series_ids=plan.like_series_ids,
+                        volume=plan.volume,
+                        latest_volume=plan.latest_volume,
+                    ),
+                    timeout=req.remaining(self._s.retrieval_timeout_s),
+                    metadata=outgoing_metadata(),
+                ), lambda: req.squeezed(self._s.retrieval_timeout_s))
+            except grpc.aio.AioRpcError as exc:
+                return rpc_error(exc, "retrieval")
+            except (BreakerOpenError, BulkheadFullError) as exc:
+                return rejected(exc, "retrieval")
+            return reply
+
+    def products(
+        self, req: Request, found: retrieval_pb2.SearchResponse | RequestError, filters: common_pb2.SearchFilters,
+        language: str,
+    ) -> list[common_pb2.Product]:
+        """The products to show: this search's hits, or the last good ones for the same search
+        when retrieval failed (the seed's "cached results"); one edition per series."""
+        key = LastGood.key(req.frame.text, filters)
+        if isinstance(found, RequestError):
+            cached = self._last_good.get(key) if found.code is not ErrorCode.INVALID_REQUEST else None
+            if cached is None:
+                raise found
+            hits = cached
+            req.fallbacks.append("retrieval:last_good")
+        else:
+            hits = [hit.product for hit in found.results]
+            self._last_good.put(key, hits)
+        return one_edition_per_series(hits, language, self._s.retrieval_k)

@@ -1,0 +1,146 @@
+"""Understanding the turn: the conversation so far (session and dialogue state), the query
+embedding with the catalog names retrieval linked in it, the intent service's resolution of
+the turn; and, after the answer, the session write that records the turn."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import grpc
+from opentelemetry.trace import Tracer
+
+from mangaassist.common import spans
+from mangaassist.common.resilience import BreakerOpenError, BulkheadFullError
+from mangaassist.common.telemetry import outgoing_metadata
+from mangaassist.orchestrator.config import OrchestratorSettings
+from mangaassist.orchestrator.dialogue import decode_state
+from mangaassist.orchestrator.guards import Guards, idempotent
+from mangaassist.orchestrator.postprocess import PostProcessor
+from mangaassist.orchestrator.schema import ErrorCode, RequestError
+from mangaassist.orchestrator.sessions import Session, SessionStore
+from mangaassist.orchestrator.stages.base import Downstreams, Request, rejected, rpc_error
+from mangaassist.proto.intent.v1 import intent_pb2
+from mangaassist.proto.retrieval.v1 import retrieval_pb2
+
+logger = logging.getLogger(__name__)
+
+
+class ContextStage:
+    """Session, embedding + mentions, classification; the session write after the answer."""
+
+    def __init__(self, settings: OrchestratorSettings, downstreams: Downstreams, sessions: SessionStore,
+                 guards: Guards, post: PostProcessor, tracer: Tracer) -> None:
+        self._s = settings
+        self._d = downstreams
+        self._sessions = sessions
+        self.guards = guards
+        self.post = post
+        self._tracer = tracer
+        # Session writes still in flight, by session: the next turn of a conversation reads
+        # the session only after the previous turn's write (a quick follow-up must see the
+        # state the previous answer left). A connection stays on one process, so this is
+        # the whole story for one conversation.
+        self._writes: dict[str, asyncio.Event] = {}
+
+    async def load_session(self, req: Request) -> Session:
+        """The conversation so far; a minimal empty session if the store is unreachable."""
+        if req.frame.session_id is None:
+            # The server just assigned this id: the conversation starts here, nothing to read.
+            return Session(req.session_id)
+        with req.seg.segment(spans.SESSION_LOAD):
+            pending = self._writes.get(req.session_id)
+            if pending is not None:
+                try:
+                    await asyncio.wait_for(pending.wait(), req.remaining(self._s.session_timeout_s))
+                except TimeoutError:
+                    logger.warning("previous turn's session write still pending; reading without it")
+            try:
+                session = await self.guards["dynamodb"].run(
+                    lambda: asyncio.wait_for(self._sessions.load(req.session_id), req.remaining(self._s.session_timeout_s)),
+                    req.squeezed(self._s.session_timeout_s),
+                )
+            except Exception as exc:
+                logger.warning("session load failed; continuing without history", extra={"error": type(exc).__name__})
+                req.fallbacks.append("session")
+                return Session(req.session_id)
+        if not session.owned_by(req.identity.customer_id):
+            raise RequestError(ErrorCode.UNAUTHORIZED, "this conversation belongs to another account")
+        return session
+
+    async def classify(
+        self, req: Request, session: Session, parent: Any, embedding: list[float] | None = None
+    ) -> intent_pb2.ClassifyResponse:
+        with req.seg.segment(spans.INTENT, parent=parent) as span:
+            try:
+                reply: intent_pb2.ClassifyResponse = await idempotent(self.guards["intent"], req.budget, lambda: self._d.intent.Classify(
+                    intent_pb2.ClassifyRequest(
+                        text=req.frame.text,
+                        # No language hint: filters.language is the *edition* wanted, not the
+                        # language the customer writes in.
+                        context=intent_pb2.SessionContext(
+                            previous_intents=session.intents[-self._s.history_turns :],
+                            turn_count=len(session.intents),
+                        ),
+                        # The shared query embedding: the intent service's fusion head uses it.
+                        query_embedding=embedding or [],
+                        embedding_model=req.embedding_model if embedding else "",
+                        state=decode_state(session.state),
+                        mentions=req.mentions,
+                    ),
+                    timeout=req.remaining(self._s.intent_timeout_s),
+                    metadata=outgoing_metadata(),
+                ), lambda: req.squeezed(self._s.intent_timeout_s))
+            except grpc.aio.AioRpcError as exc:
+                raise rpc_error(exc, "intent") from None
+            except (BreakerOpenError, BulkheadFullError) as exc:
+                raise rejected(exc, "intent") from None
+            span.set_attribute("intent", reply.intent)
+        return reply
+
+    async def embed(self, req: Request) -> list[float] | None:
+        """The query embedding, computed once per request (the semantic cache reuses it).
+
+        ``None`` when retrieval cannot embed now: the search then embeds by itself, or fails.
+        """
+        with req.seg.segment(spans.QUERY_EMBEDDING):
+            try:
+                reply: retrieval_pb2.EmbedResponse = await idempotent(
+                    self.guards["retrieval"], req.budget, lambda: self._d.retrieval.Embed(
+                        retrieval_pb2.EmbedRequest(text=req.frame.text, link=True),
+                        timeout=req.remaining(self._s.retrieval_timeout_s),
+                        metadata=outgoing_metadata(),
+                    ), lambda: req.squeezed(self._s.retrieval_timeout_s),
+                )
+            except (grpc.aio.AioRpcError, BreakerOpenError, BulkheadFullError):
+                return None
+        req.embedding_model = reply.model
+        req.mentions = list(reply.mentions)
+        return list(reply.embedding)
+
+    async def record(
+        self, req: Request, intent: str, answer: str, cost_usd: float = 0.0, state: bytes | None = None
+    ) -> None:
+        """Hand the session update (the turn and the dialogue state after it, one write) to
+        the post-processor (retried, flushed at drain)."""
+        session_id, customer_id, text = req.session_id, req.identity.customer_id, req.frame.text
+
+        written = asyncio.Event()
+        self._writes[session_id] = written
+
+        async def update_session() -> None:
+            try:
+                with (
+                    self._tracer.start_as_current_span(spans.ASYNC_POSTPROCESSING),
+                    self._tracer.start_as_current_span(spans.SESSION_UPDATE),
+                ):
+                    await self._sessions.append(session_id, customer_id, intent, text, answer, cost_usd, state)
+            finally:
+                # A failed attempt also releases the next turn (it reads what is there); a retry
+                # that lands later is still ordered by the session's version.
+                written.set()
+                if self._writes.get(session_id) is written:
+                    del self._writes[session_id]
+
+        await self.post.submit(spans.SESSION_UPDATE, update_session)
