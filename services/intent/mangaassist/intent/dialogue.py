@@ -281,6 +281,13 @@ def resolve(
             state.constraints.excluded_series.extend(sorted(excluded)[:MAX_LIST])
             _merge(state.constraints, entities, c)
             return Resolution("product_recommendation", "similar", "recommend from the series named", state, [])
+        several = list(dict.fromkeys(m.series_id for m in titles))
+        if len(several) > 1:
+            # "Fairy Tail or Seven Deadly Sins, which is shorter?": both, side by side.
+            state.constraints.only_series.extend(several[:MAX_LIST])
+            _merge(state.constraints, entities, c)
+            state.intent = _series_intent(classified, abstained, c)
+            return Resolution(state.intent, "search", "several series named", state, [])
         same = prev.HasField("focus") and prev.focus.series_id == top.series_id
         if same:
             state.focus.CopyFrom(prev.focus)
@@ -301,13 +308,15 @@ def resolve(
             return _ask_which(state, prev, series, classified, abstained, c, "the author has several series")
         state.constraints.only_series.extend(series[:MAX_LIST])
         _merge(state.constraints, entities, c)
-        state.intent = product_intent(classified, abstained, c, "product_recommendation")
+        state.intent = "product_recommendation" if c.like else "product_search"
         return Resolution(state.intent, "search", "author named", state, [])
 
     in_force = prev.intent in PRODUCT_INTENTS
 
-    # 5. Series the customer rules out ("I already have Doraemon", 「伊藤潤二以外で」): the
-    #    request in force goes on without them.
+    # 5. Series the customer rules out ("I already have Doraemon", 「伊藤潤二以外で」, or what
+    #    we just showed: 「それは両方読んだ」): the request in force goes on without them.
+    if not named and prev.last_shown and _SHOWN_RULED_OUT.search(c.folded):
+        excluded |= set(prev.last_shown[:MAX_LIST])
     if excluded and not named:
         _carry(state, prev)
         state.ClearField("focus")
@@ -319,7 +328,7 @@ def resolve(
         state.constraints.excluded_series.extend(list(dict.fromkeys(out))[:MAX_LIST])
         del state.constraints.only_series[:]
         _merge(state.constraints, entities, c)
-        state.intent = prev.intent if in_force else "product_recommendation"
+        state.intent = "product_recommendation"
         return Resolution(state.intent, "similar" if state.constraints.like_series_ids else "search",
                           "rules series out", state, [], follow_up=in_force)
 
@@ -359,7 +368,8 @@ def resolve(
     ):
         _carry(state, prev)
         _merge(state.constraints, entities, c)
-        return Resolution(prev.intent, "similar" if state.constraints.like_series_ids else "search",
+        state.intent = "product_recommendation"
+        return Resolution(state.intent, "similar" if state.constraints.like_series_ids else "search",
                           "refines the request in force", state, [], follow_up=True)
 
     # 10. Something we could not classify while a request is in force: it goes on, with the
@@ -367,7 +377,8 @@ def resolve(
     if (abstained or classified == "out_of_scope") and in_force and not _GREETING.search(c.folded):
         _carry(state, prev)
         state.ClearField("focus")
-        return Resolution(prev.intent, "similar" if state.constraints.like_series_ids else "search",
+        state.intent = "product_recommendation"
+        return Resolution(state.intent, "similar" if state.constraints.like_series_ids else "search",
                           "continues the request in force", state, [], follow_up=True)
     if abstained and previous_intent in FOLLOW_ON_INTENTS:
         _carry(state, prev)
@@ -376,8 +387,7 @@ def resolve(
     # 11. A new product request: a new topic.
     if product_turn or (abstained and (_has_constraints(entities, c) or c.new_request or _ON_TOPIC.search(c.folded))):
         # Nothing named: the customer asks for suggestions, whatever the wording.
-        state.intent = "product_question" if classified == "product_question" and not c.new_request else (
-            "product_recommendation")
+        state.intent = "product_recommendation"
         _merge(state.constraints, entities, c)
         return Resolution(state.intent, "search", "new product request", state, [])
 
@@ -417,16 +427,18 @@ def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
     """A turn about one named series: a question when it asks something of it."""
     if c.product_question or c.status or c.latest or _ASKS_ABOUT.search(c.folded):
         return "product_question"
-    if classified in PRODUCT_INTENTS and not abstained and classified != "product_recommendation":
-        return classified
     return "product_search"
 
 
 def _about_one_series(entities: Entities, c: Cues) -> bool:
     """Whether the turn asks about one series ("how many volumes", "vol 3", "the latest")."""
-    return bool(entities.volumes or c.latest or c.status or _ONE_SERIES.search(c.folded))
+    return bool(entities.volumes or c.latest or _ONE_SERIES.search(c.folded))
 
 
+_SHOWN_RULED_OUT = re.compile(
+    r"両方(?:とも)?(?:読|持)|どれも(?:読|持)|全部(?:読|持)ってる|(?:read|have|own|seen) (?:them|those|both|all of (?:them|those))"
+    r"|already (?:read|have|own) (?:them|those|both)"
+)
 _OTHER = re.compile(r"other|else|another|他の|ほかの|別の")
 _ONE_SERIES = re.compile(r"how many vol|何巻|何冊|the .{1,40} manga\b|the one\b|その漫画|あの漫画")
 _EXCLUDE_AFTER = re.compile(

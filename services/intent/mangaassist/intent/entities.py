@@ -95,6 +95,9 @@ def _ascii_bounds(word: str) -> str:
 
 
 _GENRE_RES = {genre: re.compile("|".join(map(_ascii_bounds, words))) for genre, words in GENRE_KEYWORDS.items()}
+# Words for one kind of story inside a genre: "sports, but no basketball" rules out
+# basketball, not sports, so a negated narrower word excludes no genre.
+_NARROWER = re.compile(r"サッカー|野球|バスケ|soccer|baseball|basketball|バトル|battle|料理バトル|cooking battle")
 _NEGATED_AFTER = re.compile(r"^\s*(?:っぽいの|系の?|もの|物|とか|の(?:もの|やつ))?\s*(?:以外|じゃない|じゃなく|ではない|ではなく"
                             r"|は(?:嫌|いや|苦手|なし|無し|ダメ|だめ|NG|ng|ちょっと)|抜き|なし|無し|が苦手|苦手)")
 _NEGATED_BEFORE = re.compile(r"(?:\bnot|\bno|\bnothing|\bwithout|\bexcept|\bbut not|n't|\bhate|\bdislike)\s+(?:\w+\s+){0,2}$")
@@ -194,6 +197,8 @@ def extract(text: str) -> Entities:
     for genre, pattern in _GENRE_RES.items():
         for match in pattern.finditer(lower):
             negated = _NEGATED_AFTER.search(lower[match.end():]) or _NEGATED_BEFORE.search(lower[: match.start()])
+            if negated and _NARROWER.fullmatch(match.group()):
+                continue
             (out.excluded_genres if negated else out.genres).append(genre)
     out.excluded_genres = _dedupe(out.excluded_genres)
     out.genres = [g for g in _dedupe(out.genres) if g not in out.excluded_genres]
