@@ -8,7 +8,7 @@ REDIS_LIBS := .tools/redis-libs/libssl.so.1.1
 COMPOSE := .tools/docker-compose
 DEPLOY_STAMP := .venv-deploy/.installed
 
-.PHONY: up test unit integration chat proto proto-check lint bench bench-peers bench-retrieval-1m profile lock clean install tools compose-check deploy-check deploy-lock intent-model browser catalog test-index
+.PHONY: up test unit integration chat conversations proto proto-check lint bench bench-peers bench-retrieval-1m profile lock clean install tools compose-check deploy-check deploy-lock intent-model browser catalog test-index
 
 $(STAMP): requirements.lock scripts/bootstrap.sh
 	scripts/bootstrap.sh
@@ -76,7 +76,9 @@ lint: $(STAMP)
 
 ## bench: end-to-end and per-segment latency, each part's levers, and the side-by-side suites against
 ## the peers (bench/results/*.json, BENCHMARKS.md); QUICK=1 makes the peers suites CI-sized
-bench: $(STAMP) $(REDIS_LIBS) browser
+bench: $(STAMP) $(REDIS_LIBS) browser test-index
+	$(PY) -m bench.conversations.run
+	$(PY) -m bench.catalog_sweep
 	$(PY) -m bench.e2e
 	$(PY) -m bench.resilience
 	$(PY) -m bench.intent
@@ -89,6 +91,12 @@ bench: $(STAMP) $(REDIS_LIBS) browser
 	$(PY) -m bench.observability
 	$(PY) -m bench.detector_mesh
 	$(PY) -m bench.peers
+
+## conversations: the hand-written conversation suite (dev and held-out test splits) and the
+## catalog sweep through a fresh local cluster (bench/results/conversations.json, catalog_sweep.json)
+conversations: $(STAMP) $(REDIS_LIBS) test-index
+	$(PY) -m bench.conversations.run
+	$(PY) -m bench.catalog_sweep
 
 ## bench-peers: only the side-by-side suites (QUICK=1 for CI-sized runs); writes bench/results/peers.json + BENCHMARKS.md
 bench-peers: $(STAMP) $(REDIS_LIBS) test-index

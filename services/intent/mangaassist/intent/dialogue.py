@@ -348,8 +348,8 @@ def resolve(
 
     # 8. A question about the series in focus (or the first one we just showed): its
     #    volumes, editions, price, stock, status.
-    if not prev.HasField("focus") and prev.last_shown and not c.like and (c.reference or c.product_question) and not (
-        _has_constraints(entities, c) and prev.intent in PRODUCT_INTENTS and not c.reference
+    if not prev.HasField("focus") and prev.last_shown and not c.like and (c.reference or c.product_question) and (
+        not _has_constraints(entities, c) or c.reference or _about_one_series(entities, c)
     ):
         prev = _with_focus(prev, prev.last_shown[0])
     if prev.HasField("focus") and hijackable and not _RECOMMEND.search(c.folded) and not entities.genres and (
@@ -440,7 +440,8 @@ _SHOWN_RULED_OUT = re.compile(
     r"|already (?:read|have|own) (?:them|those|both)"
 )
 _OTHER = re.compile(r"other|else|another|他の|ほかの|別の")
-_ONE_SERIES = re.compile(r"how many vol|何巻|何冊|the .{1,40} manga\b|the one\b|その漫画|あの漫画")
+_ONE_SERIES = re.compile(r"how many vol|何巻|何冊|the .{1,40} (?:manga|one)\b|the one\b|その漫画|あの漫画"
+                         r"|タイトル(?:を)?忘れ|名前(?:が)?出てこない|forgot the (?:title|name)|is it (?:finished|done|over)")
 _EXCLUDE_AFTER = re.compile(
     r"^[\s」』\"”]{0,3}(?:以外|じゃなく|ではなく|は(?:もう|既に|すでに)?\s{0,2}(?:全部|全巻)?\s{0,2}(?:持って|読んだ|読み終|買った)"
     r"|(?:は)?もう(?:持って|読んだ|全部読|買った))"

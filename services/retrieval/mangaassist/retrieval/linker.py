@@ -33,7 +33,12 @@ KIND_WEIGHT = {"title": 1.0, "alias": 0.97, "romaji": 0.96, "author": 0.9, "part
 # this, a word names none of them.
 MAX_PARTIAL_SERIES = 3
 MIN_PARTIAL = 5
-_TITLE_FILLER = frozenset({"manga", "mania", "comic", "comics", "volume", "series", "about", "after", "again", "house", "world", "story", "stories", "life", "lives", "love",
+_TITLE_FILLER = frozenset({
+    # genre and kind words are what customers ask for, not names ("no romance", "any mystery")
+    "romance", "comedy", "drama", "fantasy", "horror", "mystery", "action", "adventure", "sports", "music",
+    "cooking", "school", "historical", "thriller", "psychological", "supernatural", "isekai", "mecha", "slice",
+    "magic", "detective", "ghost", "ghosts", "demon", "demons", "monster", "monsters", "vampire", "witch", "space",
+    "manga", "mania", "comic", "comics", "volume", "series", "about", "after", "again", "house", "world", "story", "stories", "life", "lives", "love",
                            "girl", "girls", "first", "little", "there", "their", "other", "every", "sweet", "great"})
 _NAME_AFTER = frozenset({"vol", "volume", "volumes", "one", "series"})
 FUZZY_PENALTY = 0.15  # a one-edit match scores this much lower than an exact one
