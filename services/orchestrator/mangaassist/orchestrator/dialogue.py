@@ -9,10 +9,12 @@ retrieval request.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from google.protobuf.message import DecodeError
 
 from mangaassist.proto.common.v1 import common_pb2
@@ -139,3 +141,11 @@ def clarify_frame(classified: intent_pb2.ClassifyResponse) -> dict[str, Any] | N
     if classified.abstained:
         return {"kind": "generic"}
     return None
+
+
+def scope_digest(applied: dict[str, Any]) -> str:
+    """A short digest of what a turn resolved to, for the answer cache's partitions."""
+    if not applied:
+        return ""
+    blob = orjson.dumps(applied, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(blob).hexdigest()[:16]

@@ -34,7 +34,7 @@ from mangaassist.common.vocabulary import PRODUCT_INTENTS
 from mangaassist.orchestrator.auth import Identity
 from mangaassist.orchestrator.cache import CacheEntry, CacheHit, CacheKey, SemanticCache, is_cacheable, privacy
 from mangaassist.orchestrator.config import OrchestratorSettings
-from mangaassist.orchestrator.dialogue import SearchPlan, clarify_frame, search_plan, with_shown
+from mangaassist.orchestrator.dialogue import SearchPlan, clarify_frame, scope_digest, search_plan, with_shown
 from mangaassist.orchestrator.dynamo import OrderStore
 from mangaassist.orchestrator.guards import Guards, RetryBudget
 from mangaassist.orchestrator.postprocess import PostProcessor
@@ -230,6 +230,7 @@ class Pipeline:
                 semantic_key = replace(
                     cache_key, intent=classified.intent,
                     documents=privacy.current_documents(classified.intent, classified.language),
+                    scope=scope_digest(plan.applied),
                 )
                 semantic_task = start(self.cache.lookup(req, semantic_key, embedding)) if semantic else None
                 search_task = start(self.catalog.search(req, plan, embedding)) if product else None
@@ -255,7 +256,7 @@ class Pipeline:
         span.set_attribute("cache_hit", False)
         products: list[common_pb2.Product] = []
         if turn.found is not None:
-            products = self.catalog.products(req, turn.found, plan.filters, language)
+            products = self.catalog.products(req, turn.found, plan.filters, language, plan.volume)
 
         done: dict[str, Any] = {
             "type": "done",
@@ -300,7 +301,8 @@ class Pipeline:
                 created_at=req.started_wall, documents=context.documents,
                 dialogue=base64.b64encode(state).decode(),
             )
-            write_key = replace(cache_key, intent=intent, documents=context.documents)
+            write_key = replace(cache_key, intent=intent, documents=context.documents,
+                                scope=scope_digest(plan.applied))
             done["_cache_write"] = self.cache.writer(write_key, turn.embedding, entry)
         return done
 

@@ -46,7 +46,8 @@ MIN_LATIN = 3  # "hxh", "jjk"
 MIN_CJK = 2  # 鬼滅, 進撃
 MIN_FUZZY = 6  # shorter names are too close to ordinary words to forgive a typo
 MIN_SURNAME = 3  # "Oda"
-MIN_FUZZY_CJK = 4  # a Japanese name this long or longer forgives one wrong character
+MIN_FUZZY_CJK = 4
+MIN_FUZZY_WHOLE = 4  # a Japanese name this long or longer forgives one wrong character
 MIN_KANA_ROMAJI = 5  # a kana run matched through its romaji reading
 # A one-word Latin name this short may be an ordinary word ("real", "orange", "emma"):
 # it links only as the whole message, capitalised, or next to a product word.
@@ -61,9 +62,13 @@ _PUNCT = re.compile(r"[^\w]+|_")
 _VOWELS = re.compile(r"([aeiou])\1+")
 
 
+_ACCENTS = str.maketrans("āáàâäēéèêëīíìîïōóòôöūúùûü", "aaaaaeeeeeiiiiiooooouuuuu")
+
+
 def fold(text: str) -> str:
-    """NFKC, lower case, punctuation and decorations (【】!!×・～) as spaces."""
-    text = unicodedata.normalize("NFKC", text).lower().replace("×", " ")
+    """NFKC, lower case, Latin accents and macrons dropped (Haikyū → haikyu), punctuation and
+    decorations (【】!!×・～) as spaces."""
+    text = unicodedata.normalize("NFKC", text).lower().translate(_ACCENTS).replace("×", " ")
     return " ".join(_PUNCT.sub(" ", text).split())
 
 
@@ -114,7 +119,7 @@ class CatalogLinker:
 
     latin: dict[str, list[Name]] = field(default_factory=lambda: defaultdict(list))
     cjk: dict[str, list[Name]] = field(default_factory=lambda: defaultdict(list))
-    kana_romaji: dict[str, list[Name]] = field(default_factory=lambda: defaultdict(list))
+    mixed: dict[str, list[Name]] = field(default_factory=lambda: defaultdict(list))
     series_titles: dict[str, str] = field(default_factory=dict)
     _cjk_by_first: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     _latin_by_len: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
@@ -182,6 +187,11 @@ class CatalogLinker:
                 self.latin[key].append(n)
             return
         key = folded.replace(" ", "")
+        if re.search(r"[a-z]", key):
+            # Both scripts in one name (Dr.スランプ, CCさくら): matched on the message without spaces.
+            if len(key) >= MIN_CJK and n not in self.mixed[key]:
+                self.mixed[key].append(n)
+            return
         if len(key) >= MIN_CJK and n not in self.cjk[key]:
             self.cjk[key].append(n)
         reading = romaji(key)
@@ -197,8 +207,11 @@ class CatalogLinker:
         if not folded:
             return []
         candidates = self._exact(folded, text)
+        # Typos are looked for even beside exact names: the longer (misspelt) title wins over a
+        # short exact word inside it ("Maarch Comes in Like a Lion").
+        candidates += self._fuzzy(folded)
         if not any(not c.fuzzy for c in candidates):
-            candidates += self._fuzzy(folded) + self._fuzzy_cjk(folded)
+            candidates += self._fuzzy_cjk(folded)
         if not candidates:
             candidates = self._partial(folded)
         return self._resolve(candidates)
@@ -238,6 +251,12 @@ class CatalogLinker:
                         out.append(_Candidate(self.cjk[key], at[i], at[i + len(key) - 1] + 1, False))
             if s:
                 self._kana_reading(s, at[0], out)
+        at = [i for i, ch in enumerate(folded) if ch != " "]
+        compact = folded.replace(" ", "")
+        for key, names in self.mixed.items():
+            i = compact.find(key)
+            if i >= 0:
+                out.append(_Candidate(names, at[i], at[i + len(key) - 1] + 1, False))
         # A held-back short name is a title after all when the message also names its author
         # ("real by inoue").
         by_author = {sid for c in out for n in c.names if n.kind == "author" for sid in n.author_series}
@@ -279,7 +298,9 @@ class CatalogLinker:
             for j in range(i, min(i + MAX_WINDOW, len(words))):
                 joined += words[j][0]
                 key = latin_key(joined)
-                if len(key) < MIN_FUZZY or not key[0].isalpha():
+                whole = i == 0 and j == len(words) - 1
+                # A short name forgives a typo only as the whole message ("Nruto").
+                if len(key) < (MIN_FUZZY_WHOLE if whole else MIN_FUZZY) or not any(ch.isalpha() for ch in key):
                     continue
                 pool = self._near_len.get(len(key))
                 if not pool:

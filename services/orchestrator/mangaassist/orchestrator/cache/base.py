@@ -52,6 +52,7 @@ class CacheKey:
     filters: Mapping[str, object] = field(default_factory=dict)
     intent: str = ""
     documents: str = ""
+    scope: str = ""  # digest of what the turn resolved to (focus, constraints): semantic partition only
 
 
 @dataclass(frozen=True)

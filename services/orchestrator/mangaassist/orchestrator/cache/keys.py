@@ -42,10 +42,12 @@ def documents_version(documents: Sequence[str]) -> str:
     return hashlib.sha256("\x1e".join(documents).encode()).hexdigest()[:16]
 
 
-def partition_signature(filters: Mapping[str, object], documents: str) -> str:
-    """Which semantic partition an entry lives in, beyond language and intent: its filters
-    and the version of its shop documents (an edited policy starts a fresh partition)."""
-    blob = "\x1f".join((KEY_VERSION, filter_signature(filters), documents)).encode()
+def partition_signature(filters: Mapping[str, object], documents: str, scope: str = "") -> str:
+    """Which semantic partition an entry lives in, beyond language and intent: its filters,
+    the version of its shop documents (an edited policy starts a fresh partition) and the
+    scope the question resolved to (the series it names, the constraints it set): "いぬやしき"
+    and 「犬夜叉」 embed close together but never share an answer."""
+    blob = "\x1f".join((KEY_VERSION, filter_signature(filters), documents, scope)).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 

@@ -148,7 +148,7 @@ class InMemorySemanticCache:
         if not key_is_cacheable(key):
             self._stats.inc("uncacheable")
             return None
-        part = self._partitions.get((key.language, partition_signature(key.filters, key.documents), key.intent))
+        part = self._partitions.get((key.language, partition_signature(key.filters, key.documents, key.scope), key.intent))
         if part is None:
             self._stats.inc("semantic_miss")
             return None
@@ -184,7 +184,7 @@ class InMemorySemanticCache:
         eid = entry_id(normalise(key.text), key.language, filter_signature(key.filters))
         self._drop(eid)
         partition = (
-            (key.language, partition_signature(key.filters, entry.documents), key.intent) if vec is not None else None
+            (key.language, partition_signature(key.filters, entry.documents, key.scope), key.intent) if vec is not None else None
         )
         self._records[eid] = _Record(entry, signature(key.text), now + self.config.ttl_s, partition)
         if partition is not None and vec is not None:

@@ -309,7 +309,7 @@ class RedisSemanticCache:
             return None
         k = self.config.k
         query = (
-            Query(f"(@lang:{{{_tag(key.language)}}} @fsig:{{{_tag(partition_signature(key.filters, key.documents))}}} "
+            Query(f"(@lang:{{{_tag(key.language)}}} @fsig:{{{_tag(partition_signature(key.filters, key.documents, key.scope))}}} "
                   f"@intent:{{{_tag(key.intent)}}})=>[KNN {k} @vec $vec{self._knn_policy} AS dist]")
             .return_fields("dist", "sig", "entry")
             .paging(0, k)
@@ -366,7 +366,7 @@ class RedisSemanticCache:
             "entry": _entry_to_json(entry),
             "sig": orjson.dumps(signature(key.text).to_json()),
             "lang": key.language or "_",
-            "fsig": partition_signature(key.filters, entry.documents),
+            "fsig": partition_signature(key.filters, entry.documents, key.scope),
             "intent": key.intent or "_",
         }
         if vec is not None:

@@ -106,17 +106,21 @@ def with_inferred_filters(
 
 
 def one_edition_per_series(
-    hits: list[common_pb2.Product], language: str, k: int
+    hits: list[common_pb2.Product], language: str, k: int, volume: int | None = None
 ) -> list[common_pb2.Product]:
-    """Best hit per series (in rank order), preferring the customer's language edition.
+    """Best hit per series (in rank order), preferring the edition that has the volume asked
+    for, then the customer's language edition.
 
     The catalog holds a Japanese and an English edition of many series; showing both
     as separate picks wastes the customer's short list.
     """
+    def rank(p: common_pb2.Product) -> tuple[bool, bool]:
+        return (volume is not None and p.HasField("volume") and p.volume == volume, p.language == language)
+
     chosen: dict[str, common_pb2.Product] = {}
     for p in hits:
         kept = chosen.get(p.series_id)
-        if kept is None or (kept.language != language and p.language == language):
+        if kept is None or rank(p) > rank(kept):
             chosen[p.series_id] = p
     return list(chosen.values())[:k]
 
@@ -175,7 +179,7 @@ class CatalogStage:
 
     def products(
         self, req: Request, found: retrieval_pb2.SearchResponse | RequestError, filters: common_pb2.SearchFilters,
-        language: str,
+        language: str, volume: int | None = None,
     ) -> list[common_pb2.Product]:
         """The products to show: this search's hits, or the last good ones for the same search
         when retrieval failed (the seed's "cached results"); one edition per series."""
@@ -189,4 +193,4 @@ class CatalogStage:
         else:
             hits = [hit.product for hit in found.results]
             self._last_good.put(key, hits)
-        return one_edition_per_series(hits, language, self._s.retrieval_k)
+        return one_edition_per_series(hits, language, self._s.retrieval_k, volume)
