@@ -21,7 +21,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from mangaassist.retrieval.lexical import romaji
@@ -82,6 +81,19 @@ def _is_latin(text: str) -> bool:
     return bool(text) and all(c.isascii() for c in text)
 
 
+def _windows(folded: str, words: list[tuple[str, int, int]]) -> list[tuple[int, int, str, str]]:
+    """Runs of up to ``MAX_WINDOW`` adjacent Latin words: (first, last, joined, lookup key)."""
+    out: list[tuple[int, int, str, str]] = []
+    for i in range(len(words)):
+        joined = ""
+        for j in range(i, min(i + MAX_WINDOW, len(words))):
+            if j > i and not folded[words[j - 1][2]:words[j][1]].isspace():
+                break  # a Japanese run between two Latin words ends the window
+            joined += words[j][0]
+            out.append((i, j, joined, latin_key(joined)))
+    return out
+
+
 @dataclass(frozen=True)
 class Name:
     series_id: str
@@ -122,10 +134,10 @@ class CatalogLinker:
     mixed: dict[str, list[Name]] = field(default_factory=lambda: defaultdict(list))
     series_titles: dict[str, str] = field(default_factory=dict)
     _cjk_by_first: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    _latin_by_len: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
     _cjk_bigrams: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     _title_words: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    _near_len: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))  # keys of length ±1
+    _by_head: dict[tuple[int, str], list[str]] = field(default_factory=lambda: defaultdict(list))
+    _by_tail: dict[tuple[int, str], list[str]] = field(default_factory=lambda: defaultdict(list))
 
     @classmethod
     def from_series(cls, series: list[dict[str, Any]]) -> CatalogLinker:
@@ -164,10 +176,8 @@ class CatalogLinker:
                 if len(word) >= MIN_PARTIAL and word.isalpha() and word not in _TITLE_FILLER:
                     linker._title_words[latin_key(word)].add(s["series_id"])
         for key in linker.latin:
-            linker._latin_by_len[len(key)].append(key)
-        for size in list(linker._latin_by_len):
-            for near in (size - 1, size, size + 1):
-                linker._near_len[near].extend(linker._latin_by_len[size])
+            linker._by_head[(len(key), key[:2])].append(key)
+            linker._by_tail[(len(key), key[-2:])].append(key)
         for key in linker.cjk:
             linker._cjk_by_first[key[0]].append(key)
             if len(key) >= MIN_FUZZY_CJK:
@@ -206,30 +216,26 @@ class CatalogLinker:
         folded = fold(text[:MAX_LINK_CHARS])
         if not folded:
             return []
-        candidates = self._exact(folded, text)
+        words = [(m.group(), m.start(), m.end()) for m in _LATIN.finditer(folded)]
+        windows = _windows(folded, words)
+        candidates = self._exact(folded, text, words, windows)
         # Typos are looked for even beside exact names: the longer (misspelt) title wins over a
         # short exact word inside it ("Maarch Comes in Like a Lion").
-        candidates += self._fuzzy(folded)
+        candidates += self._fuzzy(words, windows)
         if not any(not c.fuzzy for c in candidates):
             candidates += self._fuzzy_cjk(folded)
         if not candidates:
             candidates = self._partial(folded)
         return self._resolve(candidates)
 
-    def _exact(self, folded: str, original: str) -> list[_Candidate]:
+    def _exact(self, folded: str, original: str, words: list[tuple[str, int, int]],
+               windows: list[tuple[int, int, str, str]]) -> list[_Candidate]:
         out: list[_Candidate] = []
         guarded: list[_Candidate] = []  # short plain-word names held back ("real", "one")
-        words = [(m.group(), m.start(), m.end()) for m in _LATIN.finditer(folded)]
         whole = len(words)
-        for i in range(len(words)):
-            joined = ""
-            for j in range(i, min(i + MAX_WINDOW, len(words))):
-                if j > i and words[j][1] != words[j - 1][2] + 1 and not folded[words[j - 1][2]:words[j][1]].isspace():
-                    break  # a Japanese run between two Latin words ends the window
-                joined += words[j][0]
-                names = self.latin.get(latin_key(joined))
-                if not names:
-                    continue
+        for i, j, joined, key in windows:
+            names = self.latin.get(key)
+            if names:
                 start, end = words[i][1], words[j][2]
                 if j == i and len(joined) <= SHORT_WORD and joined.isalpha():
                     # Only a title can be an ordinary word ("Real", "Orange"); abbreviations
@@ -289,23 +295,20 @@ class CatalogLinker:
         return bool(re.search(r"\b" + re.escape(word[:1].upper() + word[1:]) + r"\b", original)
                     or re.search(r"\b" + re.escape(word.upper()) + r"\b", original))
 
-    def _fuzzy(self, folded: str) -> list[_Candidate]:
+    def _fuzzy(self, words: list[tuple[str, int, int]], windows: list[tuple[int, int, str, str]]) -> list[_Candidate]:
         """Latin windows within one edit (typo, missing letter, swapped letters) of a name."""
         out: list[_Candidate] = []
-        words = [(m.group(), m.start(), m.end()) for m in _LATIN.finditer(folded)]
-        for i in range(len(words)):
-            joined = ""
-            for j in range(i, min(i + MAX_WINDOW, len(words))):
-                joined += words[j][0]
-                key = latin_key(joined)
-                whole = i == 0 and j == len(words) - 1
-                # A short name forgives a typo only as the whole message ("Nruto").
-                if len(key) < (MIN_FUZZY_WHOLE if whole else MIN_FUZZY) or not any(ch.isalpha() for ch in key):
-                    continue
-                pool = self._near_len.get(len(key))
-                if not pool:
-                    continue
-                for name_key, _, _ in process.extract(key, pool, scorer=OSA.distance, score_cutoff=1, limit=None):
+        for i, j, _, key in windows:
+            whole = i == 0 and j == len(words) - 1
+            # A short name forgives a typo only as the whole message ("Nruto").
+            if len(key) < (MIN_FUZZY_WHOLE if whole else MIN_FUZZY) or key in self.latin:
+                continue
+            # One edit leaves a name's first two or last two letters as they were (but for a
+            # swap across them): only names sharing an end are compared.
+            pool = {k for size in (len(key) - 1, len(key), len(key) + 1)
+                    for k in (*self._by_head.get((size, key[:2]), ()), *self._by_tail.get((size, key[-2:]), ()))}
+            for name_key in pool:
+                if OSA.distance(key, name_key, score_cutoff=1) <= 1:
                     out.append(_Candidate(self.latin[name_key], words[i][1], words[j][2], True, j - i + 1))
         return out
 
