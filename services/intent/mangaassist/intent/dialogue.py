@@ -55,13 +55,15 @@ _LATEST = re.compile(r"最新|新刊|最終巻|何巻まで|何巻出て|latest|
                      r"|(?:last|final) (?:\w{1,10} )?(?:vol|volume|book|one)\b|volumes? (?:are )?out")
 # A bare edition word in a question about the focus: "english?", 「英語の方は」.
 _EDITION_WORDS = (("en", re.compile(r"\benglish\b|英語")), ("ja", re.compile(r"\bjapanese\b|日本語|原書")))
+_NEXT = re.compile(r"after that|next (?:one|volume|vol)|the one after|次の巻|次巻|その次")
 _WHOLE = re.compile(r"全巻|全部で|まとめて|all (?:of )?(?:them|the volumes|volumes)|whole (?:set|series)|box set|complete set")
 _LIKE = re.compile(
     r"\blike\b|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
     r"|after (?:finishing|reading)|i (?:just )?finished|enjoyed|loved|みたいな|みたいの|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
     r"|読み終わ|系の"
 )
-_NOT_LIKE = re.compile(r"would like|i'?d like|like to|looks? like|like this|like that|like it")
+_NOT_LIKE = re.compile(r"would like|i'?d like|like to|looks? like|like this|like that|like it"
+                       r"|(?:don'?t|do not|doesn'?t|didn'?t|not)\s(?:really\s)?like")
 _REFERENCE = re.compile(
     r"\b(?:it|its|it's|that one|this one|the same|that series|this series|the japanese one|the english one|them|they)\b"
     r"|それ|これ|あれ|その|この|同じ|この作品"
@@ -97,6 +99,7 @@ class Cues:
     new_request: bool = False
     refine_lead: bool = False
     whole: bool = False  # the whole series, not one volume
+    next_volume: bool = False  # "what's after that", 「次の巻」
     folded: str = ""
 
 
@@ -128,7 +131,7 @@ def cues(text: str) -> Cues:
         status=status, drop_status=drop, max_volumes=max_volumes, latest=bool(_LATEST.search(folded)), like=like,
         reference=bool(_REFERENCE.search(folded)), product_question=bool(_PRODUCT_QUESTION.search(folded)),
         new_request=bool(_NEW_REQUEST.search(folded)), refine_lead=bool(_REFINE_LEAD.search(folded)),
-        whole=bool(_WHOLE.search(folded)), folded=folded,
+        whole=bool(_WHOLE.search(folded)), next_volume=bool(_NEXT.search(folded)), folded=folded,
     )
 
 
@@ -190,15 +193,18 @@ def _focus_update(focus: common_pb2.Focus, entities: Entities, c: Cues) -> None:
             if pattern.search(c.folded):
                 focus.language = language
                 break
-    if entities.volumes:
-        focus.volume = entities.volumes[0]
+    if c.latest:
+        # 「30巻しか出てないのか。最新刊は？」: the latest volume, whatever numbers came before.
+        focus.latest_volume = True
+        focus.ClearField("volume")
+    elif entities.volumes:
+        focus.volume = entities.volumes[-1]
         focus.latest_volume = False
+    elif c.next_volume and focus.HasField("volume"):
+        focus.volume += 1
     elif c.whole:
         focus.ClearField("volume")
         focus.latest_volume = False
-    elif c.latest:
-        focus.latest_volume = True
-        focus.ClearField("volume")
 
 
 def product_intent(classified: str, abstained: bool, c: Cues, fallback: str = "product_search") -> str:
@@ -223,6 +229,11 @@ def resolve(
     """Decide what this turn asks for, and the state after it (``previous_intent``: the
     last turn's intent, whatever it was)."""
     prev = previous if previous.version == STATE_VERSION else common_pb2.DialogueState()
+    early = cues(text)
+    if early.max_volumes is not None and entities.volumes:
+        # 「10巻以内」 caps the length; it names no volume.
+        entities = replace(entities, volumes=[v for v in entities.volumes
+                                              if v not in (early.max_volumes, early.max_volumes + 1)])
     if entities.language is None:
         # A bare edition word ("english only", 「English で」) names the edition wanted.
         folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
@@ -257,6 +268,7 @@ def resolve(
 
     # 2. A reply to "which one did you mean?": a name among the candidates, or a description
     #    the search ranks the candidates by.
+    answering = prev.pending == "series" and prev.intent in PRODUCT_INTENTS
     offered = list(prev.candidates) if prev.pending == "series" else (
         list(prev.constraints.only_series) if _CHOOSING.search(c.folded) else [])
     if offered and hijackable:
@@ -265,7 +277,7 @@ def resolve(
             titles = chosen[:1]
         elif not titles and not authors:
             state.constraints.only_series.extend(offered)
-            state.intent = _series_intent(classified, abstained, c)
+            state.intent = prev.intent if answering else _series_intent(classified, abstained, c)
             return Resolution(state.intent, "choose", "describes one of the series offered", state, [],
                               follow_up=True)
 
@@ -293,7 +305,8 @@ def resolve(
             state.focus.CopyFrom(prev.focus)
         state.focus.series_id = top.series_id
         _focus_update(state.focus, entities, c)
-        state.intent = _series_intent(classified, abstained, c)
+        # The answer to our "which one?" asks what the customer asked before it.
+        state.intent = prev.intent if answering else _series_intent(classified, abstained, c)
         return Resolution(state.intent, "search", "series named" + (" again" if same else ""), state, [],
                           follow_up=same)
 
@@ -420,7 +433,8 @@ def _ask_which(state: common_pb2.DialogueState, prev: common_pb2.DialogueState, 
     return Resolution(state.intent, "clarify_series", reason, state, candidates[:MAX_LIST])
 
 
-_ASKS_ABOUT = re.compile(r"[?？]|tell me|about\b|what about|how about|は$|のほう|の方|どう|って何")
+_ASKS_ABOUT = re.compile(r"[?？]|tell me|about\b|what about|how about|は$|のほう|の方|どう|って何"
+                         r"|\bis (?:it|that|this)\b|\bwould\b|\bcould\b|\bdoes\b")
 
 
 def _series_intent(classified: str, abstained: bool, c: Cues) -> str:

@@ -292,8 +292,9 @@ class CatalogLinker:
         if i > 0 and words[i - 1][0] in _AUTHOR_CUES:
             return True  # "by Oda", "from Inoue": a name
         word = folded[start:end]
-        return bool(re.search(r"\b" + re.escape(word[:1].upper() + word[1:]) + r"\b", original)
-                    or re.search(r"\b" + re.escape(word.upper()) + r"\b", original))
+        # Bounded on ASCII only: 「ONEの漫画」 capitalises ONE although の is a word character.
+        return any(re.search(r"(?<![A-Za-z0-9])" + re.escape(form) + r"(?![A-Za-z0-9])", original)
+                   for form in (word[:1].upper() + word[1:], word.upper()))
 
     def _fuzzy(self, words: list[tuple[str, int, int]], windows: list[tuple[int, int, str, str]]) -> list[_Candidate]:
         """Latin windows within one edit (typo, missing letter, swapped letters) of a name."""
