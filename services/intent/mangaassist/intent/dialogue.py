@@ -48,7 +48,7 @@ _VOLUME_CAP = (
      True),
     (re.compile(r"(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books|巻)\s{0,3}(?:max|maximum|or less|or fewer|tops|まで|以内)"), True),
     (re.compile(r"1\s*冊(?:で|だけで)?(?:終わる|完結)|読み切り|one[- ]shot|single volume|one volume"), "one"),
-    (re.compile(r"(?:short|短い|短め)"), None),
+    (re.compile(r"\bshort\b|短い|短め"), None),
 )
 SHORT_SERIES_VOLUMES = 10
 _LATEST = re.compile(r"最新|新刊|最終巻|何巻まで|何巻出て|latest|newest|most recent|how many vol|how many books"
@@ -108,9 +108,11 @@ def cues(text: str) -> Cues:
     folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower().strip()
     status = None
     drop = bool(_STATUS_DROPPED.search(folded))
+    finished = bool(re.search(r"\bfinished\b", folded)) and not re.search(
+        r"\bi (?:just |already )?finished|after finishing|finished (?:reading|it|the)", folded)
     if not drop:
         for name, pattern in _STATUS:
-            if pattern.search(folded):
+            if pattern.search(folded) or (name == "completed" and finished):
                 status = name
                 break
     max_volumes = None
@@ -229,11 +231,9 @@ def resolve(
     """Decide what this turn asks for, and the state after it (``previous_intent``: the
     last turn's intent, whatever it was)."""
     prev = previous if previous.version == STATE_VERSION else common_pb2.DialogueState()
-    early = cues(text)
-    if early.max_volumes is not None and entities.volumes:
-        # 「10巻以内」 caps the length; it names no volume.
-        entities = replace(entities, volumes=[v for v in entities.volumes
-                                              if v not in (early.max_volumes, early.max_volumes + 1)])
+    if entities.volumes and cues(text).max_volumes is not None:
+        # 「37巻は長いなぁ…15巻以内で」 caps the length; it asks for no volume.
+        entities = replace(entities, volumes=[])
     if entities.language is None:
         # A bare edition word ("english only", 「English で」) names the edition wanted.
         folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
@@ -286,7 +286,7 @@ def resolve(
         top = titles[0]
         tied = [m.series_id for m in titles if m.score == top.score and (m.start, m.end) == (top.start, top.end)]
         if len(tied) > 1:
-            return _ask_which(state, prev, tied, classified, abstained, c, "the name fits several series")
+            return _ask_which(state, prev, tied, classified, abstained, c, "the name fits several series", entities)
         if c.like:
             state.intent = "product_recommendation"
             state.constraints.like_series_ids.extend(dict.fromkeys(m.series_id for m in titles[:3]))
@@ -301,7 +301,7 @@ def resolve(
             state.intent = _series_intent(classified, abstained, c)
             return Resolution(state.intent, "search", "several series named", state, [])
         same = prev.HasField("focus") and prev.focus.series_id == top.series_id
-        if same:
+        if same or (answering and prev.HasField("focus")):
             state.focus.CopyFrom(prev.focus)
         state.focus.series_id = top.series_id
         _focus_update(state.focus, entities, c)
@@ -318,7 +318,8 @@ def resolve(
             state.constraints.excluded_series.append(prev.focus.series_id)
             series = [s for s in series if s != prev.focus.series_id]
         if len(series) > 1 and _about_one_series(entities, c) and not c.new_request:
-            return _ask_which(state, prev, series, classified, abstained, c, "the author has several series")
+            return _ask_which(state, prev, series, classified, abstained, c, "the author has several series",
+                              entities)
         state.constraints.only_series.extend(series[:MAX_LIST])
         _merge(state.constraints, entities, c)
         state.intent = "product_recommendation" if c.like else "product_search"
@@ -387,9 +388,11 @@ def resolve(
 
     # 10. Something we could not classify while a request is in force: it goes on, with the
     #    message as its query ("she loves cats" after asking for a gift).
-    if (abstained or classified == "out_of_scope") and in_force and not _GREETING.search(c.folded):
+    unsure = abstained or classified == "out_of_scope"
+    if unsure and in_force and not _GREETING.search(c.folded) and not entities.genres and not c.new_request:
         _carry(state, prev)
         state.ClearField("focus")
+        _merge(state.constraints, entities, c)
         state.intent = "product_recommendation"
         return Resolution(state.intent, "similar" if state.constraints.like_series_ids else "search",
                           "continues the request in force", state, [], follow_up=True)
@@ -398,7 +401,7 @@ def resolve(
         return Resolution(previous_intent, "answer", "continues the previous question", state, [], follow_up=True)
 
     # 11. A new product request: a new topic.
-    if product_turn or (abstained and (_has_constraints(entities, c) or c.new_request or _ON_TOPIC.search(c.folded))):
+    if product_turn or (unsure and (_has_constraints(entities, c) or c.new_request or _ON_TOPIC.search(c.folded))):
         # Nothing named: the customer asks for suggestions, whatever the wording.
         state.intent = "product_recommendation"
         _merge(state.constraints, entities, c)
@@ -424,16 +427,21 @@ def _with_focus(prev: common_pb2.DialogueState, series_id: str) -> common_pb2.Di
 
 
 def _ask_which(state: common_pb2.DialogueState, prev: common_pb2.DialogueState, candidates: list[str],
-               classified: str, abstained: bool, c: Cues, reason: str) -> Resolution:
+               classified: str, abstained: bool, c: Cues, reason: str, entities: Entities | None = None) -> Resolution:
     _carry(state, prev)
     state.ClearField("focus")
+    if entities is not None:
+        # The edition and volume asked about wait, with no series, for the customer's choice.
+        _focus_update(state.focus, entities, c)
+        if state.focus == common_pb2.Focus():
+            state.ClearField("focus")
     state.pending = "series"
     state.candidates.extend(candidates[:MAX_LIST])
     state.intent = _series_intent(classified, abstained, c)
     return Resolution(state.intent, "clarify_series", reason, state, candidates[:MAX_LIST])
 
 
-_ASKS_ABOUT = re.compile(r"[?？]|tell me|about\b|what about|how about|は$|のほう|の方|どう|って何"
+_ASKS_ABOUT = re.compile(r"[?？]|tell me|about\b|what about|how about|which|は$|のほう|の方|どう|って何|どっち|どちら"
                          r"|\bis (?:it|that|this)\b|\bwould\b|\bcould\b|\bdoes\b")
 
 

@@ -272,6 +272,9 @@ class Pipeline:
             "confidence": round(classified.confidence, 4),
             "inferred_filters": turn.inferred,
         }
+        if classified.resolved.action == "choose" and products:
+            # The customer described one of the series we offered: the best match is the focus.
+            plan.applied["focus"] = {"series_id": products[0].series_id}
         if plan.applied:
             done["state"] = plan.applied
         clarify = clarify_frame(classified)

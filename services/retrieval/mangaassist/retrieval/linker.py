@@ -46,7 +46,8 @@ MIN_CJK = 2  # 鬼滅, 進撃
 MIN_FUZZY = 6  # shorter names are too close to ordinary words to forgive a typo
 MIN_SURNAME = 3  # "Oda"
 MIN_FUZZY_CJK = 4
-MIN_FUZZY_WHOLE = 4  # a Japanese name this long or longer forgives one wrong character
+MIN_FUZZY_WHOLE = 4
+TWO_EDITS = 14  # a name this long forgives two edits  # a Japanese name this long or longer forgives one wrong character
 MIN_KANA_ROMAJI = 5  # a kana run matched through its romaji reading
 # A one-word Latin name this short may be an ordinary word ("real", "orange", "emma"):
 # it links only as the whole message, capitalised, or next to a product word.
@@ -287,8 +288,8 @@ class CatalogLinker:
         if whole == 1 and len(folded.replace(" ", "")) <= end - start + 4:
             return True  # the message is (almost) just the name: "Real", "nana?"
         neighbours = {words[k][0] for k in (i - 1, i + 1) if 0 <= k < whole}
-        if neighbours & _PRODUCT_CUES or "巻" in folded[end:end + 6]:
-            return True
+        if neighbours & _PRODUCT_CUES or re.match(r"\s?(?:の|って|は|巻|vol)", folded[end:end + 4]):
+            return True  # "ajin の最新刊", 「nana って」: a name in a Japanese sentence
         if i > 0 and words[i - 1][0] in _AUTHOR_CUES:
             return True  # "by Oda", "from Inoue": a name
         word = folded[start:end]
@@ -306,10 +307,11 @@ class CatalogLinker:
                 continue
             # One edit leaves a name's first two or last two letters as they were (but for a
             # swap across them): only names sharing an end are compared.
-            pool = {k for size in (len(key) - 1, len(key), len(key) + 1)
+            edits = 2 if len(key) >= TWO_EDITS else 1  # "the apothecary diarys"
+            pool = {k for size in range(len(key) - edits, len(key) + edits + 1)
                     for k in (*self._by_head.get((size, key[:2]), ()), *self._by_tail.get((size, key[-2:]), ()))}
             for name_key in pool:
-                if OSA.distance(key, name_key, score_cutoff=1) <= 1:
+                if OSA.distance(key, name_key, score_cutoff=edits) <= edits:
                     out.append(_Candidate(self.latin[name_key], words[i][1], words[j][2], True, j - i + 1))
         return out
 
@@ -322,7 +324,7 @@ class CatalogLinker:
             if not series or len(series) > MAX_PARTIAL_SERIES:
                 continue
             after = words[i + 1][0] if i + 1 < len(words) else ""
-            if len(words) <= 2 or after in _NAME_AFTER or "巻" in folded[end:end + 6]:
+            if len(words) == 1 or after in _NAME_AFTER or "巻" in folded[end:end + 6]:
                 names = [Name(sid, "partial", word) for sid in sorted(series)]
                 out.append(_Candidate(names, start, end, False))
         return out
