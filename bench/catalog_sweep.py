@@ -170,9 +170,10 @@ def heldout_intents(series: list[dict[str, Any]]) -> dict[str, Any]:
         for e in test:
             terms = glossary_terms(e.text)
             vector = embedder.embed_query(f"{e.text} ({', '.join(terms)})" if terms else e.text)
-            reply = await servicer.Classify(intent_pb2.ClassifyRequest(  # type: ignore[arg-type]
+            request = intent_pb2.ClassifyRequest(
                 text=e.text, query_embedding=vector.tolist(), embedding_model=embedder.name,
-                mentions=[mention_message(link) for link in linker.link(e.text)]), None)
+                mentions=[mention_message(link) for link in linker.link(e.text)])
+            reply = await servicer.Classify(request, None)  # type: ignore[arg-type]
             plain += model.predict(e.text, vector).intent == e.intent
             resolved += reply.intent == e.intent
         return plain, resolved
