@@ -280,22 +280,89 @@ def test_public_entry_is_an_alb_that_holds_websockets(template: Template) -> Non
 
 # ---- least privilege -------------------------------------------------------------------
 
-def test_only_inference_invokes_bedrock_and_only_the_two_models(resources: Resources) -> None:
+def bedrock_statements(resources: Resources, role: str = "InferenceTaskRole") -> list[dict[str, Any]]:
+    return [s for s in role_statements(resources, role) if any(a.startswith("bedrock:") for a in actions(s))]
+
+
+def test_only_inference_invokes_bedrock(resources: Resources) -> None:
     for spec in SERVICES:
-        statements = role_statements(resources, f"{spec.name.title()}TaskRole")
-        bedrock = [s for s in statements if any(a.startswith("bedrock:") for a in actions(s))]
         if spec.name != "inference":
-            assert not bedrock, f"{spec.name} may call Bedrock: {bedrock}"
-            continue
-        invoke = [s for s in bedrock if "bedrock:InvokeModel" in actions(s)]
-        assert len(invoke) == 1
-        assert sorted(actions(invoke[0])) == ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
-        settings = DeploySettings()
-        assert sorted(resources_of(invoke[0])) == sorted(
-            f"arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/{m}"
-            for m in (settings.haiku_model_id, settings.sonnet_model_id))
-        guard = [s for s in bedrock if actions(s) == ["bedrock:ApplyGuardrail"]]
-        assert resources_of(guard[0]) == ["<Guardrail.GuardrailArn>"]
+            assert not bedrock_statements(resources, f"{spec.name.title()}TaskRole"), spec.name
+    guard = [s for s in bedrock_statements(resources) if actions(s) == ["bedrock:ApplyGuardrail"]]
+    assert resources_of(guard[0]) == ["<Guardrail.GuardrailArn>"]
+
+
+def invoke_grants(resources: Resources) -> dict[str, list[str]]:
+    """Sid → resources of the inference role's invoke statements (which carry exactly the two actions)."""
+    grants: dict[str, list[str]] = {}
+    for statement in bedrock_statements(resources):
+        if "bedrock:InvokeModel" in actions(statement):
+            assert sorted(actions(statement)) == ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+            grants[statement["Sid"]] = sorted(resources_of(statement))
+    return grants
+
+
+def test_default_models_are_current_claude_through_the_japan_profiles(resources: Resources) -> None:
+    settings = DeploySettings()
+    assert settings.haiku_model_id.startswith("jp.anthropic.claude-haiku-4-5")
+    assert settings.sonnet_model_id.startswith("jp.anthropic.claude-sonnet-4")
+    cdk_json = json.loads((DEPLOY / "cdk" / "cdk.json").read_text())["context"]
+    assert (cdk_json["haikuModelId"], cdk_json["sonnetModelId"]) == (settings.haiku_model_id, settings.sonnet_model_id)
+    env = env_of(next(c for c in task_containers(resources, "inference") if c["Name"] == "inference"))
+    assert env["MANGAASSIST_INFERENCE_HAIKU_MODEL_ID"] == settings.haiku_model_id
+    assert env["MANGAASSIST_INFERENCE_SONNET_MODEL_ID"] == settings.sonnet_model_id
+    assert "MANGAASSIST_INFERENCE_BACKEND" not in env  # Bedrock is the only backend
+
+
+def test_profiles_are_invoked_with_their_arn_and_the_models_in_every_destination_region(
+    resources: Resources,
+) -> None:
+    grants = invoke_grants(resources)
+    profile = "arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/"
+    assert grants["InvokeThroughTheProfiles"] == sorted(
+        [profile + "jp.anthropic.claude-haiku-4-5-20251001-v1:0", profile + "jp.anthropic.claude-sonnet-4-6"])
+    assert grants["InvokeTheModelsWhereTheyRun"] == sorted(
+        f"arn:<AWS::Partition>:bedrock:{region}::foundation-model/{model}"
+        for region in ("ap-northeast-1", "ap-northeast-3")
+        for model in ("anthropic.claude-haiku-4-5-20251001-v1:0", "anthropic.claude-sonnet-4-6"))
+    assert set(grants) == {"InvokeThroughTheProfiles", "InvokeTheModelsWhereTheyRun"}
+
+
+def test_a_global_profile_allows_the_regionless_model_arn_only_for_unspecified_regions(tmp_path: Path) -> None:
+    stack, _ = synth(tmp_path, {"sonnetModelId": "global.anthropic.claude-sonnet-4-6"})
+    resources = Template.from_stack(stack).to_json()["Resources"]
+    grants = invoke_grants(resources)
+    assert "arn:<AWS::Partition>:bedrock:::foundation-model/anthropic.claude-sonnet-4-6" in \
+        grants["InvokeGlobalProfileModels"]
+    statement = next(s for s in bedrock_statements(resources) if s.get("Sid") == "InvokeGlobalProfileModels")
+    assert statement["Condition"] == {"StringEquals": {"aws:RequestedRegion": "unspecified"}}
+    # The source Region's copy of the model too, and the Haiku profile keeps its Japan destinations.
+    assert "arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/anthropic.claude-sonnet-4-6" in \
+        grants["InvokeTheModelsWhereTheyRun"]
+
+
+def test_other_geographies_need_their_destination_regions(tmp_path: Path) -> None:
+    apac = {"haikuModelId": "apac.anthropic.claude-3-haiku-20240307-v1:0"}
+    with pytest.raises(ValueError, match="modelRegions"):
+        DeploySettings.from_context(apac.get)
+    stack, _ = synth(tmp_path, {**apac, "modelRegions": "ap-northeast-1,ap-southeast-1"})
+    grants = invoke_grants(Template.from_stack(stack).to_json()["Resources"])
+    assert "arn:<AWS::Partition>:bedrock:ap-southeast-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0" \
+        in grants["InvokeTheModelsWhereTheyRun"]
+
+
+def test_an_in_region_model_id_is_granted_as_a_foundation_model(tmp_path: Path) -> None:
+    stack, _ = synth(tmp_path, {"haikuModelId": "anthropic.claude-3-haiku-20240307-v1:0"})
+    grants = invoke_grants(Template.from_stack(stack).to_json()["Resources"])
+    assert "arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/anthropic.claude-3-haiku-20240307-v1:0" \
+        in grants["InvokeTheModelsWhereTheyRun"]
+    assert not any("claude-3-haiku" in r for r in grants["InvokeThroughTheProfiles"])
+
+
+def test_the_removed_inference_backend_option_fails_synth() -> None:
+    with pytest.raises(ValueError, match="inferenceBackend is gone"):
+        DeploySettings.from_context({"inferenceBackend": "template-emulator"}.get)
+    assert DeploySettings.from_context({"inferenceBackend": "bedrock"}.get) == DeploySettings()
 
 
 def test_only_the_orchestrator_touches_dynamodb_and_only_the_two_tables(resources: Resources) -> None:
@@ -470,8 +537,6 @@ def test_guardrail_is_created_and_wired_into_inference(template: Template, resou
     template.resource_count_is("AWS::Bedrock::GuardrailVersion", 1)
     env = env_of(next(c for c in task_containers(resources, "inference") if c["Name"] == "inference"))
     assert render(env["MANGAASSIST_INFERENCE_GUARDRAIL_ID"]) == "<Guardrail.GuardrailId>"
-    assert env["MANGAASSIST_INFERENCE_BACKEND"] == "bedrock"
-    assert env["MANGAASSIST_INFERENCE_HAIKU_MODEL_ID"] == DeploySettings().haiku_model_id
 
 
 def test_a_brought_guardrail_replaces_the_created_one(tmp_path: Path) -> None:

@@ -6,12 +6,60 @@ working stack; nothing is read from the environment at import time.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_COLLECTOR_CONFIG = "deploy/otel/collector.yaml"
+
+# Current Claude models, called in ap-northeast-1 through the Japan cross-Region inference
+# profiles (requests stay in Tokyo and Osaka). Ids and destinations from the Amazon Bedrock
+# user guide, "Supported Regions and models for inference profiles"
+# (https://docs.aws.amazon.com/bedrock/latest/userguide/inference-profiles-support.html) and the
+# model cards for Claude Haiku 4.5 and Claude Sonnet 4.6; check them in your account with
+# ``aws bedrock get-inference-profile --inference-profile-identifier <id>`` (its ``models``
+# list the foundation-model ARN in every destination Region).
+DEFAULT_HAIKU_MODEL_ID = "jp.anthropic.claude-haiku-4-5-20251001-v1:0"
+DEFAULT_SONNET_MODEL_ID = "jp.anthropic.claude-sonnet-4-6"
+# Destination Regions of the geographic profiles whose list does not depend on the model
+# (``jp.``: Tokyo and Osaka). Other geographies (``apac.``, ``us.`` …) route to a list that
+# changes per model and over time: give it with ``-c modelRegions=…``. ``global.`` profiles
+# need no list (IAM names the model without a Region, see ``ModelRef``).
+PROFILE_DESTINATIONS: dict[str, tuple[str, ...]] = {"jp": ("ap-northeast-1", "ap-northeast-3")}
+PROFILE_PREFIXES = ("global", "us-gov", "us", "eu", "apac", "jp", "au", "ca")
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model id as the inference service sends it, and what IAM must allow for it.
+
+    ``jp.anthropic.claude-…`` is a cross-Region (system-defined) inference profile: invoking
+    it needs the profile's ARN in the source Region *and* the foundation model's ARN in every
+    destination Region. ``global.…`` profiles route to any commercial Region: the model's ARN
+    has no Region and is allowed only with ``aws:RequestedRegion = unspecified``. A plain
+    ``anthropic.claude-…`` id is an in-Region foundation model.
+    """
+
+    model_id: str
+    geography: str  # "" for an in-Region foundation model
+
+    @classmethod
+    def parse(cls, model_id: str) -> ModelRef:
+        head, _, rest = model_id.partition(".")
+        if rest and head in PROFILE_PREFIXES:
+            return cls(model_id, head)
+        return cls(model_id, "")
+
+    @property
+    def is_profile(self) -> bool:
+        return bool(self.geography)
+
+    @property
+    def foundation_model_id(self) -> str:
+        return self.model_id.partition(".")[2] if self.is_profile else self.model_id
 
 
 @dataclass(frozen=True)
@@ -40,11 +88,12 @@ SERVICES: tuple[ServiceSpec, ...] = (
 class DeploySettings:
     """What a user supplies (all optional)."""
 
-    # Bedrock: the two models the router chooses between (invoke is allowed on exactly these).
-    haiku_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
-    sonnet_model_id: str = "anthropic.claude-3-sonnet-20240229-v1:0"
-    # The inference backend the tasks run: Bedrock; "template-emulator" deploys without model calls.
-    inference_backend: str = "bedrock"
+    # Bedrock: the two models (or inference profiles) the router chooses between; invoke is
+    # allowed on exactly these, through their profiles, in their destination Regions.
+    haiku_model_id: str = DEFAULT_HAIKU_MODEL_ID
+    sonnet_model_id: str = DEFAULT_SONNET_MODEL_ID
+    # Destination Regions of geographic profiles other than ``jp.`` (comma-separated).
+    model_regions: tuple[str, ...] = ()
     # Bring your own guardrail (id + version), or leave empty and the stack creates one.
     guardrail_id: str = ""
     guardrail_version: str = ""
@@ -71,13 +120,15 @@ class DeploySettings:
             value = get(key)
             return default if value is None else str(value)
 
-        admins = get("aossAdminPrincipals") or ()
-        if isinstance(admins, str):
-            admins = tuple(a for a in admins.split(",") if a)
+        if get("inferenceBackend") not in (None, "bedrock"):
+            # It used to be documented; the services have only the Bedrock backend (the local
+            # template composer lives in the Bedrock emulator, which never ships).
+            raise ValueError("inferenceBackend is gone: the inference service calls Bedrock only; "
+                             "leave it out (Bedrock access for the two models is a prerequisite)")
         settings = cls(
             haiku_model_id=text("haikuModelId", cls.haiku_model_id),
             sonnet_model_id=text("sonnetModelId", cls.sonnet_model_id),
-            inference_backend=text("inferenceBackend", cls.inference_backend),
+            model_regions=_csv(get("modelRegions")),
             guardrail_id=text("guardrailId", ""),
             guardrail_version=text("guardrailVersion", ""),
             certificate_arn=text("certificateArn", ""),
@@ -86,7 +137,7 @@ class DeploySettings:
             cache_node_type=text("cacheNodeType", cls.cache_node_type),
             cache_replicas=int(text("cacheReplicas", str(cls.cache_replicas))),
             aoss_standby_replicas=text("aossStandbyReplicas", cls.aoss_standby_replicas),
-            aoss_admin_principals=tuple(admins),
+            aoss_admin_principals=_csv(get("aossAdminPrincipals")),
             adot_image_tag=text("adotImageTag", cls.adot_image_tag),
             collector_config=text("collectorConfig", cls.collector_config),
             log_retention_days=int(text("logRetentionDays", str(cls.log_retention_days))),
@@ -94,8 +145,26 @@ class DeploySettings:
         settings.validate()
         return settings
 
+    @property
+    def models(self) -> tuple[ModelRef, ...]:
+        return tuple(ModelRef.parse(m) for m in dict.fromkeys((self.haiku_model_id, self.sonnet_model_id)))
+
+    def destinations(self, model: ModelRef) -> tuple[str, ...]:
+        """The Regions a geographic profile routes to (empty for in-Region and global models)."""
+        if model.geography in ("", "global"):
+            return ()
+        return PROFILE_DESTINATIONS.get(model.geography) or self.model_regions
+
     def validate(self) -> None:
         """Fail at synth, with a clear message, on settings that cannot deploy."""
+        for model in self.models:
+            if model.is_profile and model.geography != "global" and not self.destinations(model):
+                raise ValueError(
+                    f"{model.model_id}: give the destination Regions of the {model.geography}. profile "
+                    "with -c modelRegions=r1,r2 (aws bedrock get-inference-profile lists them)")
+        bad = [r for r in self.model_regions if not _REGION.match(r)]
+        if bad:
+            raise ValueError(f"modelRegions: not Region names: {bad}")
         if bool(self.guardrail_id) != bool(self.guardrail_version):
             raise ValueError("guardrailId and guardrailVersion go together: give both or neither")
         if self.aoss_standby_replicas not in ("ENABLED", "DISABLED"):
@@ -111,3 +180,11 @@ class DeploySettings:
 
     def collector_config_text(self) -> str:
         return (REPO_ROOT / self.collector_config).read_text(encoding="utf-8")
+
+
+def _csv(value: Any) -> tuple[str, ...]:
+    """A context list: a JSON list (cdk.json) or a comma-separated string (``-c``)."""
+    if not value:
+        return ()
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    return tuple(i.strip() for i in items if i.strip())

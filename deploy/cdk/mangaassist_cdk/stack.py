@@ -365,18 +365,52 @@ class MangaAssistStack(cdk.Stack):
             ))
 
         inference_role = self.mesh["inference"].task_role
-        inference_role.add_to_policy(iam.PolicyStatement(
-            sid="InvokeTheTwoModels",
-            actions=["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
-            resources=[self.model_arn(self.settings.haiku_model_id), self.model_arn(self.settings.sonnet_model_id)],
-        ))
+        for statement in self.model_statements():
+            inference_role.add_to_policy(statement)
         inference_role.add_to_policy(iam.PolicyStatement(
             sid="ApplyTheGuardrail", actions=["bedrock:ApplyGuardrail"], resources=[self.guardrail_arn],
         ))
 
-    def model_arn(self, model_id: str) -> str:
+    def model_statements(self) -> list[iam.PolicyStatement]:
+        """Invoke on exactly the two models, the way Bedrock authorises each kind of id.
+
+        ``Converse`` is authorised as ``InvokeModel`` and ``ConverseStream`` as
+        ``InvokeModelWithResponseStream``. A cross-Region inference profile needs the profile
+        (in this Region) and the foundation model in every Region the profile routes to
+        (Amazon Bedrock user guide, "Geographic cross-Region inference" and "Global
+        cross-Region inference", IAM policy requirements).
+        """
+        invoke = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+        profiles: list[str] = []
+        regional: list[str] = []
+        global_models: list[str] = []
+        for model in self.settings.models:
+            if not model.is_profile:
+                regional.append(self.foundation_model_arn(model.model_id, self.region))
+                continue
+            profiles.append(self.format_arn(service="bedrock", resource="inference-profile",
+                                            resource_name=model.model_id))
+            if model.geography == "global":
+                regional.append(self.foundation_model_arn(model.foundation_model_id, self.region))
+                global_models.append(self.foundation_model_arn(model.foundation_model_id, ""))
+            else:
+                regional.extend(self.foundation_model_arn(model.foundation_model_id, r)
+                                for r in self.settings.destinations(model))
+        statements = []
+        if profiles:
+            statements.append(iam.PolicyStatement(sid="InvokeThroughTheProfiles", actions=invoke, resources=profiles))
+        statements.append(iam.PolicyStatement(sid="InvokeTheModelsWhereTheyRun", actions=invoke, resources=regional))
+        if global_models:
+            statements.append(iam.PolicyStatement(
+                sid="InvokeGlobalProfileModels", actions=invoke, resources=global_models,
+                conditions={"StringEquals": {"aws:RequestedRegion": "unspecified"}},
+            ))
+        return statements
+
+    def foundation_model_arn(self, model_id: str, region: str) -> str:
+        """``arn:<partition>:bedrock:<region>::foundation-model/<id>`` (no account: AWS owns models)."""
         return cdk.Arn.format(cdk.ArnComponents(
-            service="bedrock", account="", resource="foundation-model", resource_name=model_id,
+            service="bedrock", region=region, account="", resource="foundation-model", resource_name=model_id,
             arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME), self)
 
     # ---- compute -------------------------------------------------------------------
@@ -653,7 +687,6 @@ class MangaAssistStack(cdk.Stack):
             }
         if spec.name == "inference":
             return {
-                "MANGAASSIST_INFERENCE_BACKEND": self.settings.inference_backend,
                 "MANGAASSIST_INFERENCE_HAIKU_MODEL_ID": self.settings.haiku_model_id,
                 "MANGAASSIST_INFERENCE_SONNET_MODEL_ID": self.settings.sonnet_model_id,
                 "MANGAASSIST_INFERENCE_GUARDRAIL_ID": self.guardrail_id,

@@ -12,6 +12,7 @@ caller's trace from the metadata) and where exceptions become gRPC status codes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import signal
@@ -206,6 +207,24 @@ class GrpcApp:
         """Begin the drain (what SIGTERM and SIGINT do)."""
         self._stop.set()
 
+    async def _warm_up_unless_stopped(self, warm_up: Callable[[], Awaitable[None]]) -> None:
+        """Run the warm-up; a stop request cancels it (a warm-up may wait for a dependency
+        for as long as it stays unusable, and SIGTERM must still drain promptly)."""
+        warming = asyncio.ensure_future(warm_up())
+        stopping = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({warming, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not warming.done():
+                warming.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await warming
+        if warming.cancelled():
+            logger.info("warm-up cancelled by the stop request")
+        else:
+            warming.result()
+
     async def run(self) -> None:
         """Serve until asked to stop, then drain and close. Returns when fully stopped."""
         loop = asyncio.get_running_loop()
@@ -218,7 +237,7 @@ class GrpcApp:
         )
         try:
             if self._warm_up is not None:
-                await self._warm_up()
+                await self._warm_up_unless_stopped(self._warm_up)
             if not self._stop.is_set():
                 await self._set_all(health_pb2.HealthCheckResponse.SERVING)
                 logger.info("serving")
