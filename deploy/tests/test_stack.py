@@ -273,9 +273,20 @@ def test_public_entry_is_an_alb_that_holds_websockets(template: Template) -> Non
         "LoadBalancerAttributes": Match.array_with([{"Key": "idle_timeout.timeout_seconds", "Value": "300"}]),
     })
     template.has_resource_properties("AWS::ElasticLoadBalancingV2::TargetGroup", {
-        "Port": 8080, "TargetType": "ip", "HealthCheckPath": "/healthz", "Matcher": {"HttpCode": "200"},
+        "Port": 8080, "TargetType": "ip", "Matcher": {"HttpCode": "200"},
     })
     template.resource_count_is("AWS::ApiGatewayV2::Api", 0)
+
+
+def test_load_balancer_and_ecs_check_liveness_not_readiness(resources: Resources, of_type: OfType) -> None:
+    """A downstream blip makes /healthz 503; only /livez may decide whether a task is replaced."""
+    (group,) = of_type("AWS::ElasticLoadBalancingV2::TargetGroup").values()
+    assert group["Properties"]["HealthCheckPath"] == "/livez"
+    assert group["Properties"]["Matcher"] == {"HttpCode": "200"}
+    app = next(c for c in task_containers(resources, "orchestrator") if c["Name"] == "orchestrator")
+    probe = app["HealthCheck"]["Command"]
+    assert probe[3:] == ["http", "http://127.0.0.1:8080/livez"]  # 200 only; no readiness path
+    assert not any("/healthz" in json.dumps(r) for r in resources.values()), "no health check reads readiness"
 
 
 # ---- least privilege -------------------------------------------------------------------

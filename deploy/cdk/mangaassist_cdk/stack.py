@@ -53,6 +53,8 @@ INDEX_NAME = "manga-catalog"
 METRICS_LOG_GROUP = "/mangaassist/metrics"
 REGION_PLACEHOLDER = "${env:AWS_REGION}"
 PULL_THROUGH_PREFIX = "ecr-public"
+# The orchestrator's shallow liveness route (the ALB's and ECS's health check).
+LIVENESS_PATH = "/livez"
 # Seconds a task gets after SIGTERM: the services drain for DRAIN_GRACE_S (10 s) first.
 STOP_TIMEOUT_S = 30
 RETENTION = {
@@ -468,8 +470,10 @@ class MangaAssistStack(cdk.Stack):
             "Orchestrator", port=orchestrator.spec.port, protocol=elbv2.ApplicationProtocol.HTTP,
             targets=[orchestrator.service.load_balancer_target(container_name="orchestrator",
                                                                 container_port=orchestrator.spec.port)],
-            # Readiness: 200 only when every downstream SERVES; 503 while starting or draining.
-            health_check=elbv2.HealthCheck(path="/healthz", healthy_http_codes="200",
+            # Liveness, not readiness: a downstream's trouble degrades answers but must never
+            # make the ALB drain every orchestrator task (and drop every WebSocket). /healthz
+            # (readiness, per downstream) stays for people and dashboards.
+            health_check=elbv2.HealthCheck(path=LIVENESS_PATH, healthy_http_codes="200",
                                            interval=cdk.Duration.seconds(10), timeout=cdk.Duration.seconds(5),
                                            healthy_threshold_count=2, unhealthy_threshold_count=3),
             deregistration_delay=cdk.Duration.seconds(STOP_TIMEOUT_S),
@@ -535,9 +539,8 @@ class MangaAssistStack(cdk.Stack):
         if spec.grpc:
             probe = ["CMD", "python", "/app/healthprobe.py", "grpc", f"127.0.0.1:{spec.port}"]
         else:
-            # Liveness only (503 = a downstream is not SERVING); the ALB checks readiness.
-            probe = ["CMD", "python", "/app/healthprobe.py", "http", f"http://127.0.0.1:{spec.port}/healthz",
-                     "--accept", "200,503"]
+            # Liveness: 200 while the process can serve, whatever the downstreams' state.
+            probe = ["CMD", "python", "/app/healthprobe.py", "http", f"http://127.0.0.1:{spec.port}{LIVENESS_PATH}"]
         app = task.add_container(
             spec.name, image=image, essential=True, environment=environment,
             port_mappings=[ecs.PortMapping(

@@ -1,4 +1,9 @@
-"""The orchestrator's front door: the contract's WebSocket at ``/ws``, ``GET /healthz`` and the chat page at ``GET /``.
+"""The orchestrator's front door: the contract's WebSocket at ``/ws``, ``GET /livez``, ``GET /healthz`` and the chat page at ``GET /``.
+
+``/livez`` is liveness, what load balancers and ECS check: 200 while this process can serve
+at all, whatever its downstreams say (a failing inference service degrades answers; it must
+not make every orchestrator task look dead and drop every WebSocket). ``/healthz`` is
+readiness: 200 only when every downstream is SERVING, else 503 naming the ones that are not.
 
 Each connection reads frames in order and answers each query in its own task, so a
 slow answer never blocks the next frame and a bad frame only gets its own ``error``
@@ -100,6 +105,11 @@ class Orchestrator:
 
     async def _http(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
+        if path == "/livez":
+            # Shallow on purpose: no downstream call, answered by the event loop alone.
+            if self._draining:
+                return _json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"status": "draining"})
+            return _json_response(HTTPStatus.OK, {"status": "alive", "inflight_requests": len(self._inflight)})
         if path == "/healthz":
             downstreams = await self.downstream_health()
             bad = sorted(n for n, status in downstreams.items() if status != "SERVING")
