@@ -49,6 +49,24 @@ async def db(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Dy
     await client.close()
 
 
+async def test_pool_warm_up_describes_its_own_table_and_never_lists_tables(
+    moto_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The task role may DescribeTable the sessions table; ListTables is not granted."""
+    for key, value in LOCAL_AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    client = DynamoClient("ap-northeast-1", moto_url, warm_table="warm-sessions")
+    await client.open()
+    try:
+        await client.ensure_table("warm-sessions", "session_id")
+        calls: list[str] = []
+        client.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+        await client.warm()
+        assert calls == ["DescribeTable"]
+    finally:
+        await client.close()
+
+
 async def test_table_setup_is_idempotent(db: DynamoClient) -> None:
     await asyncio.gather(*(db.ensure_table("sessions", "session_id", "expires_at") for _ in range(3)))
 

@@ -25,15 +25,20 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy"
 
 
+# The one context value a deploy must bring (HTTPS only); any well-formed ARN synthesises offline.
+CERTIFICATE = "arn:aws:acm:ap-northeast-1:111122223333:certificate/0b1c2d3e-test"
+
+
 def synth(outdir: Path, context: dict[str, Any] | None = None) -> tuple[MangaAssistStack, Path]:
-    """Synthesise the app into ``outdir``; returns the stack and its template file."""
+    """Synthesise the app into ``outdir`` (with a test certificate unless ``context`` names
+    one); returns the stack and its template file."""
     for key in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION"):
         os.environ.pop(key, None)
-    app = cdk.App(outdir=str(outdir), context=context or {})
+    app = cdk.App(outdir=str(outdir), context={"certificateArn": CERTIFICATE, **(context or {})})
     settings = DeploySettings.from_context(app.node.try_get_context)
-    stack = MangaAssistStack(app, "MangaAssist", settings=settings)
+    stack = MangaAssistStack(app, settings.stack_name, settings=settings)
     assembly = app.synth()
-    return stack, Path(assembly.directory) / "MangaAssist.template.json"
+    return stack, Path(assembly.directory) / f"{settings.stack_name}.template.json"
 
 
 @pytest.fixture(scope="session")

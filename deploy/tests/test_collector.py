@@ -46,8 +46,9 @@ def test_default_sends_traces_over_otlp_with_sigv4_to_xray_and_metrics_as_emf() 
     authenticator = exporter["auth"]["authenticator"]
     assert authenticator.startswith("sigv4auth") and config["extensions"][authenticator]["service"] == "xray"
     assert pipelines["metrics"]["exporters"] == ["awsemf"]
-    assert config["exporters"]["awsemf"]["namespace"] == "MangaAssist"
-    assert config["exporters"]["awsemf"]["log_group_name"] == "/mangaassist/metrics"
+    # Per stack: the CDK stack resolves both placeholders (their defaults serve a collector elsewhere).
+    assert config["exporters"]["awsemf"]["namespace"] == "${env:MANGAASSIST_METRICS_NAMESPACE:-MangaAssist}"
+    assert config["exporters"]["awsemf"]["log_group_name"] == "${env:MANGAASSIST_METRICS_LOG_GROUP:-/mangaassist/metrics}"
 
 
 def test_alternative_uses_the_awsxray_exporter() -> None:
@@ -64,6 +65,9 @@ INSTRUMENTS = {
     # The pool manager's gauges (libs/common/mangaassist/common/pools.py).
     "pool.connections.active": {"service", "pool"},
     "pool.checkout.avg": {"service", "pool"},
+    # The orchestrator's WebSocket work (its autoscaling metric): no attributes.
+    "mangaassist.websocket.connections": set(),
+    "mangaassist.websocket.inflight": set(),
 }
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
-from conftest import DEPLOY, synth
-from mangaassist_cdk.config import SERVICES, DeploySettings, ServiceSpec
+from conftest import CERTIFICATE, DEPLOY, synth
+from mangaassist_cdk.config import SERVICES, DeploySettings, ServiceSpec, StackNames
 
 Resources = dict[str, dict[str, Any]]
 OfType = Callable[[str], Resources]
@@ -193,7 +193,7 @@ def test_each_task_has_its_image_health_check_and_an_adot_sidecar(
     assert env[f"MANGAASSIST_{spec.name.upper()}_HOST"] == "0.0.0.0"
     assert {"Condition": "START", "ContainerName": "adot-collector"} in app["DependsOn"]
     # The sidecar: ADOT from the ECR pull-through cache (no NAT), our config, its own health check.
-    assert "/ecr-public/aws-observability/aws-otel-collector:" in render(sidecar["Image"])
+    assert "/mangaassist-ecr-public/aws-observability/aws-otel-collector:" in render(sidecar["Image"])
     assert sidecar["Essential"] is False
     assert sidecar["HealthCheck"]["Command"] == ["CMD", "/healthcheck"]
     assert "AOT_CONFIG_CONTENT" in env_of(sidecar)
@@ -204,6 +204,10 @@ def test_sidecar_gets_the_collector_config_file(resources: Resources) -> None:
     expected = "\n".join(line for line in source.splitlines()
                          if line.strip() and not line.lstrip().startswith("#")) + "\n"
     expected = expected.replace("${env:AWS_REGION}", "<AWS::Region>")
+    # This stack's own metrics namespace and log group (two stacks never mix their metrics).
+    expected = expected.replace("${env:MANGAASSIST_METRICS_NAMESPACE:-MangaAssist}", "MangaAssist")
+    expected = expected.replace("${env:MANGAASSIST_METRICS_LOG_GROUP:-/mangaassist/metrics}", "/mangaassist/metrics")
+    assert "${env:MANGAASSIST" not in expected
     for spec in SERVICES:
         sidecar = next(c for c in task_containers(resources, spec.name) if c["Name"] == "adot-collector")
         assert render(env_of(sidecar)["AOT_CONFIG_CONTENT"]) == expected
@@ -246,7 +250,9 @@ def test_orchestrator_gets_its_tables_region_and_sign_in_key(resources: Resource
             assert "Secrets" not in own
 
 
-def test_autoscaling_on_cpu_for_all_and_request_count(resources: Resources, of_type: OfType) -> None:
+def test_autoscaling_on_cpu_for_all_request_count_for_grpc_and_websocket_work_for_the_orchestrator(
+    resources: Resources, of_type: OfType,
+) -> None:
     targets = of_type("AWS::ApplicationAutoScaling::ScalableTarget")
     assert len(targets) == len(SERVICES)
     by_target: dict[str, list[dict[str, Any]]] = {lid: [] for lid in targets}
@@ -264,7 +270,16 @@ def test_autoscaling_on_cpu_for_all_and_request_count(resources: Resources, of_t
             assert [c["MetricName"] for c in custom] == ["RequestCountPerTarget"]
             assert {"Name": "TargetDiscoveryName", "Value": spec.name} in custom[0]["Dimensions"]
         else:
-            assert "ALBRequestCountPerTarget" in predefined
+            # WebSocket work, not ALB requests (one upgrade request carries a whole conversation):
+            # the orchestrator's own gauges, averaged per task, from this stack's EMF namespace.
+            assert "ALBRequestCountPerTarget" not in predefined
+            custom = {c["CustomizedMetricSpecification"]["MetricName"]: c for c in configs
+                      if "CustomizedMetricSpecification" in c}
+            assert set(custom) == {"mangaassist.websocket.inflight", "mangaassist.websocket.connections"}
+            for config in custom.values():
+                metric = config["CustomizedMetricSpecification"]
+                assert metric["Namespace"] == "MangaAssist" and metric["Statistic"] == "Average"
+                assert metric["Dimensions"] == [{"Name": "service.name", "Value": "orchestrator"}]
 
 
 def test_public_entry_is_an_alb_that_holds_websockets(template: Template) -> None:
@@ -287,6 +302,67 @@ def test_load_balancer_and_ecs_check_liveness_not_readiness(resources: Resources
     probe = app["HealthCheck"]["Command"]
     assert probe[3:] == ["http", "http://127.0.0.1:8080/livez"]  # 200 only; no readiness path
     assert not any("/healthz" in json.dumps(r) for r in resources.values()), "no health check reads readiness"
+
+
+# ---- the edge --------------------------------------------------------------------------
+
+def test_https_only_no_plain_http_listener_and_tls_only_ingress(template: Template, of_type: OfType) -> None:
+    listeners = [r["Properties"] for r in of_type("AWS::ElasticLoadBalancingV2::Listener").values()]
+    assert [(x["Port"], x["Protocol"]) for x in listeners] == [(443, "HTTPS")]
+    assert listeners[0]["Certificates"] == [{"CertificateArn": CERTIFICATE}]
+    assert listeners[0]["SslPolicy"].startswith("ELBSecurityPolicy-TLS13")
+    alb_sg = next(r for lid, r in of_type("AWS::EC2::SecurityGroup").items() if lid.startswith("AlbSg"))
+    assert [(r["FromPort"], r["ToPort"]) for r in alb_sg["Properties"]["SecurityGroupIngress"]] == [(443, 443)]
+    outputs = template.find_outputs("WebSocketUrl")
+    assert render(outputs["WebSocketUrl"]["Value"]).startswith("wss://")
+
+
+def test_admin_routes_are_never_routed_from_the_internet(of_type: OfType) -> None:
+    rules = [r["Properties"] for r in of_type("AWS::ElasticLoadBalancingV2::ListenerRule").values()]
+    admin = [r for r in rules if any(c.get("Field") == "path-pattern" or "PathPatternConfig" in c
+                                     for c in r["Conditions"])]
+    assert len(admin) == 1 and admin[0]["Priority"] == 1  # before anything that forwards
+    (condition,) = admin[0]["Conditions"]
+    assert sorted(condition["PathPatternConfig"]["Values"]) == ["/admin", "/admin/*"]
+    (action,) = admin[0]["Actions"]
+    assert action["Type"] == "fixed-response" and action["FixedResponseConfig"]["StatusCode"] == "404"
+    # The WAF blocks them too, whatever their case or percent-encoding.
+    (acl,) = of_type("AWS::WAFv2::WebACL").values()
+    (admin_rule,) = [r for r in acl["Properties"]["Rules"] if r["Name"] == "AdminRoutes"]
+    match = admin_rule["Statement"]["ByteMatchStatement"]
+    assert (match["SearchString"], match["PositionalConstraint"]) == ("/admin", "STARTS_WITH")
+    assert {t["Type"] for t in match["TextTransformations"]} == {"URL_DECODE", "LOWERCASE"}
+    assert admin_rule["Action"] == {"Block": {}}
+
+
+def test_waf_on_the_alb_with_a_rate_limit_per_ip_and_aws_lists(resources: Resources, of_type: OfType) -> None:
+    ((acl_id, acl),) = of_type("AWS::WAFv2::WebACL").items()
+    props = acl["Properties"]
+    assert props["Scope"] == "REGIONAL" and props["DefaultAction"] == {"Allow": {}}
+    rules = {r["Name"]: r for r in props["Rules"]}
+    rate = rules["RatePerIp"]["Statement"]["RateBasedStatement"]
+    assert (rate["Limit"], rate["AggregateKeyType"]) == (DeploySettings().waf_rate_limit, "IP")
+    assert rules["RatePerIp"]["Action"] == {"Block": {}}
+    assert {"AWSManagedRulesAmazonIpReputationList", "AWSManagedRulesKnownBadInputsRuleSet"} <= set(rules)
+    assert "NotOnTheAllowList" not in rules  # no allow-list by default
+    (association,) = of_type("AWS::WAFv2::WebACLAssociation").values()
+    alb = logical_id(resources, "AWS::ElasticLoadBalancingV2::LoadBalancer", "Alb")
+    assert association["Properties"]["ResourceArn"] == {"Ref": alb}
+    assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
+
+
+def test_an_ip_allow_list_blocks_everyone_else(tmp_path: Path) -> None:
+    _, path = synth(tmp_path, {"allowedCidrs": "203.0.113.0/24,2001:db8::/32", "wafRateLimit": 300})
+    resources = json.loads(path.read_text())["Resources"]
+    sets = {r["Properties"]["IPAddressVersion"]: r["Properties"]["Addresses"]
+            for r in resources.values() if r["Type"] == "AWS::WAFv2::IPSet"}
+    assert sets == {"IPV4": ["203.0.113.0/24"], "IPV6": ["2001:db8::/32"]}
+    (acl,) = [r for r in resources.values() if r["Type"] == "AWS::WAFv2::WebACL"]
+    rules = {r["Name"]: r for r in acl["Properties"]["Rules"]}
+    assert rules["NotOnTheAllowList"]["Priority"] == 0 and rules["NotOnTheAllowList"]["Action"] == {"Block": {}}
+    listed = rules["NotOnTheAllowList"]["Statement"]["NotStatement"]["Statement"]["OrStatement"]["Statements"]
+    assert len(listed) == 2
+    assert rules["RatePerIp"]["Statement"]["RateBasedStatement"]["Limit"] == 300
 
 
 # ---- least privilege -------------------------------------------------------------------
@@ -373,7 +449,8 @@ def test_an_in_region_model_id_is_granted_as_a_foundation_model(tmp_path: Path) 
 def test_the_removed_inference_backend_option_fails_synth() -> None:
     with pytest.raises(ValueError, match="inferenceBackend is gone"):
         DeploySettings.from_context({"inferenceBackend": "template-emulator"}.get)
-    assert DeploySettings.from_context({"inferenceBackend": "bedrock"}.get) == DeploySettings()
+    with_cert = {"inferenceBackend": "bedrock", "certificateArn": CERTIFICATE}
+    assert DeploySettings.from_context(with_cert.get) == DeploySettings(certificate_arn=CERTIFICATE)
 
 
 def test_only_the_orchestrator_touches_dynamodb_and_only_the_two_tables(resources: Resources) -> None:
@@ -390,7 +467,11 @@ def test_only_the_orchestrator_touches_dynamodb_and_only_the_two_tables(resource
         orders_actions = {a for s in dynamo if resources_of(s) == [f"<{orders}.Arn>"] for a in actions(s)}
         assert orders_actions == {"dynamodb:GetItem"}, "orders are read-only"
         all_actions = {a for s in dynamo for a in actions(s)}
-        assert all_actions == {"dynamodb:GetItem", "dynamodb:PutItem"}, "only what the session store calls"
+        # What the session store calls, plus the pool's warm-up (DescribeTable on the sessions
+        # table: never ListTables, which would need every table in the account).
+        assert all_actions == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DescribeTable"}
+        warm = {r for s in dynamo if "dynamodb:DescribeTable" in actions(s) for r in resources_of(s)}
+        assert warm == {f"<{sessions}.Arn>"}
 
 
 def test_only_retrieval_and_its_ingest_task_reach_the_one_collection(resources: Resources, of_type: OfType) -> None:
@@ -573,7 +654,48 @@ def test_a_brought_guardrail_replaces_the_created_one(tmp_path: Path) -> None:
     ({"maxAzs": 1}, "at least two AZs"),
     ({"logRetentionDays": 12}, "logRetentionDays"),
     ({"collectorConfig": "deploy/otel/missing.yaml"}, "collectorConfig"),
+    ({"certificateArn": ""}, "certificateArn is required"),
+    ({"certificateArn": "not-an-arn"}, "certificateArn is required"),
+    ({"wafRateLimit": 5}, "wafRateLimit"),
+    ({"allowedCidrs": "10.0.0.0/33"}, "allowedCidrs"),
+    ({"stackName": "9lives"}, "stackName"),
 ])
 def test_bad_settings_fail_synth_with_a_clear_message(context: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        DeploySettings.from_context(context.get)
+        DeploySettings.from_context({"certificateArn": CERTIFICATE, **context}.get)
+
+
+# ---- two stacks in one account and Region ------------------------------------------------
+
+PHYSICAL_NAME_KEYS = ("Name", "LogGroupName", "EcrRepositoryPrefix", "AlarmName", "MetricName")
+
+
+def physical_names(resources: Resources) -> dict[str, str]:
+    """Every explicit physical name the template chooses (value → resource), by property."""
+    names: dict[str, str] = {}
+    for lid, r in resources.items():
+        for key in PHYSICAL_NAME_KEYS:
+            value = r.get("Properties", {}).get(key)
+            if isinstance(value, str) and not (key == "MetricName" and r["Type"] != "AWS::CloudWatch::Alarm"):
+                names[f"{r['Type']}|{value}"] = lid
+    return names
+
+
+def test_every_name_derives_from_the_stack_name_so_two_stacks_fit(tmp_path: Path) -> None:
+    _, first = synth(tmp_path / "a")
+    _, second = synth(tmp_path / "b", {"stackName": "MangaAssistStagingForTokyoTeam"})
+    a = physical_names(json.loads(first.read_text())["Resources"])
+    b = physical_names(json.loads(second.read_text())["Resources"])
+    kinds = {k.split("|", 1)[0] for k in a}
+    assert {"AWS::OpenSearchServerless::Collection", "AWS::OpenSearchServerless::SecurityPolicy",
+            "AWS::OpenSearchServerless::AccessPolicy", "AWS::OpenSearchServerless::VpcEndpoint",
+            "AWS::Bedrock::Guardrail", "AWS::Logs::LogGroup", "AWS::ECR::PullThroughCacheRule",
+            "AWS::ServiceDiscovery::PrivateDnsNamespace", "AWS::WAFv2::WebACL"} <= kinds
+    assert not set(a) & set(b), sorted(set(a) & set(b))
+    # The longest derived names stay inside the tightest limits (OpenSearch 32, ECR prefix 30).
+    long = StackNames("MangaAssistStagingForTokyoTeam")
+    assert long.prefix != StackNames("MangaAssistStagingForTokyoTeamB").prefix
+    assert len(long.collection) <= 32 and len(long.pull_through_prefix) <= 30
+    # The default stack keeps the names it always had.
+    assert StackNames("MangaAssist").collection == "mangaassist-products"
+    assert StackNames("MangaAssist").metrics_log_group == "/mangaassist/metrics"

@@ -6,6 +6,8 @@ working stack; nothing is read from the environment at import time.
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ DEFAULT_SONNET_MODEL_ID = "jp.anthropic.claude-sonnet-4-6"
 # need no list (IAM names the model without a Region, see ``ModelRef``).
 PROFILE_DESTINATIONS: dict[str, tuple[str, ...]] = {"jp": ("ap-northeast-1", "ap-northeast-3")}
 PROFILE_PREFIXES = ("global", "us-gov", "us", "eu", "apac", "jp", "au", "ca")
+_CERTIFICATE = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 
 
@@ -85,6 +88,71 @@ SERVICES: tuple[ServiceSpec, ...] = (
 
 
 @dataclass(frozen=True)
+class StackNames:
+    """Every physical name the stack chooses, derived from the stack name, so two stacks
+    (``-c stackName=…``) fit in one account and Region.
+
+    ``prefix`` is the stack name in lower case, cut to 18 characters (with a short hash of
+    the full name when cut) so the longest derived name stays inside the tightest limits:
+    OpenSearch Serverless names (3-32, ``[a-z][a-z0-9-]*``) and the ECR pull-through-cache
+    prefix (2-30). The default stack, ``MangaAssist``, keeps the names it always had.
+    """
+
+    stack_name: str
+
+    @property
+    def prefix(self) -> str:
+        base = re.sub(r"[^a-z0-9-]+", "-", self.stack_name.lower()).strip("-") or "stack"
+        if not base[0].isalpha():
+            base = f"s-{base}"
+        if len(base) <= 18:
+            return base
+        digest = hashlib.sha256(self.stack_name.encode()).hexdigest()[:4]
+        return f"{base[:13].rstrip('-')}-{digest}"
+
+    @property
+    def collection(self) -> str:
+        return f"{self.prefix}-products"
+
+    def aoss_policy(self, kind: str) -> str:
+        return f"{self.prefix}-{kind}"
+
+    @property
+    def aoss_endpoint(self) -> str:
+        return f"{self.prefix}-aoss"
+
+    @property
+    def guardrail(self) -> str:
+        return f"{self.prefix}-guardrail"
+
+    @property
+    def pull_through_prefix(self) -> str:
+        return f"{self.prefix}-ecr-public"
+
+    @property
+    def service_namespace(self) -> str:
+        return f"{self.prefix}.local"
+
+    @property
+    def metrics_namespace(self) -> str:
+        """CloudWatch namespace of the services' EMF metrics: the stack name itself."""
+        return self.stack_name
+
+    @property
+    def latency_namespace(self) -> str:
+        """Where the bottleneck detector publishes (its ``MANGAASSIST_DETECTOR_NAMESPACE``)."""
+        return f"{self.stack_name}/Latency"
+
+    @property
+    def metrics_log_group(self) -> str:
+        return f"/{self.prefix}/metrics"
+
+    def resource(self, name: str) -> str:
+        """Any other name (alarms, WAF): ``<prefix>-<name>``."""
+        return f"{self.prefix}-{name}"
+
+
+@dataclass(frozen=True)
 class DeploySettings:
     """What a user supplies (all optional)."""
 
@@ -97,10 +165,15 @@ class DeploySettings:
     # Bring your own guardrail (id + version), or leave empty and the stack creates one.
     guardrail_id: str = ""
     guardrail_version: str = ""
-    # HTTPS on the load balancer when an ACM certificate ARN is given; plain HTTP otherwise.
+    # HTTPS only: the ACM certificate (in the stack's Region) the load balancer serves.
+    # Required: sign-in tokens (``?token=``) and the chat must never cross the internet in clear.
     certificate_arn: str = ""
-    # Who may open the WebSocket (CIDR).
+    # Who may open the WebSocket (CIDR) at the security group.
     ingress_cidr: str = "0.0.0.0/0"
+    # WAF: requests per 5 minutes from one IP before it is blocked (a WebSocket is one request;
+    # a page load is five), and an optional allow-list (IPv4/IPv6 CIDRs): everyone else is blocked.
+    waf_rate_limit: int = 1000
+    allowed_cidrs: tuple[str, ...] = ()
     max_azs: int = 2
     cache_node_type: str = "cache.r7g.large"
     cache_replicas: int = 1
@@ -111,6 +184,8 @@ class DeploySettings:
     adot_image_tag: str = "v0.43.3"
     collector_config: str = DEFAULT_COLLECTOR_CONFIG
     log_retention_days: int = 30
+    # The CloudFormation stack name; every physical name derives from it (StackNames).
+    stack_name: str = "MangaAssist"
 
     @classmethod
     def from_context(cls, get: Any) -> DeploySettings:
@@ -133,6 +208,8 @@ class DeploySettings:
             guardrail_version=text("guardrailVersion", ""),
             certificate_arn=text("certificateArn", ""),
             ingress_cidr=text("ingressCidr", cls.ingress_cidr),
+            waf_rate_limit=int(text("wafRateLimit", str(cls.waf_rate_limit))),
+            allowed_cidrs=_csv(get("allowedCidrs")),
             max_azs=int(get("maxAzs") or cls.max_azs),
             cache_node_type=text("cacheNodeType", cls.cache_node_type),
             cache_replicas=int(text("cacheReplicas", str(cls.cache_replicas))),
@@ -141,6 +218,7 @@ class DeploySettings:
             adot_image_tag=text("adotImageTag", cls.adot_image_tag),
             collector_config=text("collectorConfig", cls.collector_config),
             log_retention_days=int(text("logRetentionDays", str(cls.log_retention_days))),
+            stack_name=text("stackName", cls.stack_name),
         )
         settings.validate()
         return settings
@@ -162,6 +240,18 @@ class DeploySettings:
                 raise ValueError(
                     f"{model.model_id}: give the destination Regions of the {model.geography}. profile "
                     "with -c modelRegions=r1,r2 (aws bedrock get-inference-profile lists them)")
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,127}", self.stack_name):
+            raise ValueError("stackName: a letter, then letters, digits and hyphens (at most 128)")
+        if not _CERTIFICATE.match(self.certificate_arn):
+            raise ValueError("certificateArn is required (HTTPS only): the ARN of an ACM certificate in the "
+                             "stack's Region for the name clients use, e.g. -c certificateArn=arn:aws:acm:…")
+        if not 10 <= self.waf_rate_limit <= 2_000_000_000:
+            raise ValueError("wafRateLimit must be between 10 and 2,000,000,000 requests per 5 minutes")
+        for cidr in self.allowed_cidrs:
+            try:
+                ipaddress.ip_network(cidr)
+            except ValueError:
+                raise ValueError(f"allowedCidrs: {cidr!r} is not a CIDR") from None
         bad = [r for r in self.model_regions if not _REGION.match(r)]
         if bad:
             raise ValueError(f"modelRegions: not Region names: {bad}")

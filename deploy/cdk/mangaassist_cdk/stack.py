@@ -41,18 +41,20 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_opensearchserverless as aoss
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
+from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from mangaassist_cdk.config import REPO_ROOT, SERVICES, DeploySettings, ServiceSpec
+from mangaassist_cdk.config import REPO_ROOT, SERVICES, DeploySettings, ServiceSpec, StackNames
 
-NAMESPACE = "mangaassist.local"
-COLLECTION_NAME = "mangaassist-products"
 # The k-NN index inside the collection (the retrieval settings' OPENSEARCH_INDEX default):
 # data-access rules name exactly this index, not index/<collection>/*.
 INDEX_NAME = "manga-catalog"
-METRICS_LOG_GROUP = "/mangaassist/metrics"
 REGION_PLACEHOLDER = "${env:AWS_REGION}"
-PULL_THROUGH_PREFIX = "ecr-public"
+# The collector config's per-stack values (defaults for a collector outside the stack).
+NAMESPACE_PLACEHOLDER = "${env:MANGAASSIST_METRICS_NAMESPACE:-MangaAssist}"
+LOG_GROUP_PLACEHOLDER = "${env:MANGAASSIST_METRICS_LOG_GROUP:-/mangaassist/metrics}"
+# The orchestrator's operator routes: never routed from the internet.
+PRIVATE_PATHS = ("/admin", "/admin/*")
 # The orchestrator's shallow liveness route (the ALB's and ECS's health check).
 LIVENESS_PATH = "/livez"
 # Seconds a task gets after SIGTERM: the services drain for DRAIN_GRACE_S (10 s) first.
@@ -84,6 +86,7 @@ class MangaAssistStack(cdk.Stack):
                  env: cdk.Environment | None = None, description: str | None = None) -> None:
         super().__init__(scope, construct_id, env=env, description=description)
         self.settings = settings
+        self.names = StackNames(self.stack_name)
         self._scaling: dict[str, ecs.ScalableTaskCount] = {}
 
         self.vpc = ec2.Vpc(
@@ -176,7 +179,7 @@ class MangaAssistStack(cdk.Stack):
         self.aoss_endpoint_sg.add_ingress_rule(self.ingest_sg, ec2.Port.tcp(443), "HTTPS from the ingest task")
         self.aoss_endpoint = aoss.CfnVpcEndpoint(
             self, "AossEndpoint",
-            name="mangaassist-aoss",
+            name=self.names.aoss_endpoint,
             vpc_id=self.vpc.vpc_id,
             subnet_ids=self.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED).subnet_ids,
             security_group_ids=[self.aoss_endpoint_sg.security_group_id],
@@ -218,6 +221,10 @@ class MangaAssistStack(cdk.Stack):
             actions=["dynamodb:GetItem", "dynamodb:PutItem"],
             resources=[self.sessions.table_arn],
         ))
+        # The connection pool's warm-up at start (DynamoClient.warm): one DescribeTable.
+        orchestrator_role.add_to_policy(iam.PolicyStatement(
+            sid="SessionsWarmUp", actions=["dynamodb:DescribeTable"], resources=[self.sessions.table_arn],
+        ))
         orchestrator_role.add_to_policy(iam.PolicyStatement(
             sid="OrdersRead",
             actions=["dynamodb:GetItem"],
@@ -225,31 +232,32 @@ class MangaAssistStack(cdk.Stack):
         ))
 
         # OpenSearch Serverless: encryption and network policies must exist before the collection.
+        collection_name = self.names.collection
         enc = aoss.CfnSecurityPolicy(
-            self, "AossEncryption", name="mangaassist-enc", type="encryption",
+            self, "AossEncryption", name=self.names.aoss_policy("enc"), type="encryption",
             policy=json.dumps({
-                "Rules": [{"ResourceType": "collection", "Resource": [f"collection/{COLLECTION_NAME}"]}],
+                "Rules": [{"ResourceType": "collection", "Resource": [f"collection/{collection_name}"]}],
                 "AWSOwnedKey": True,
             }),
         )
         net = aoss.CfnSecurityPolicy(
-            self, "AossNetwork", name="mangaassist-net", type="network",
+            self, "AossNetwork", name=self.names.aoss_policy("net"), type="network",
             policy=cdk.Fn.to_json_string([{
                 "Rules": [
-                    {"ResourceType": "collection", "Resource": [f"collection/{COLLECTION_NAME}"]},
+                    {"ResourceType": "collection", "Resource": [f"collection/{collection_name}"]},
                 ],
                 "AllowFromPublic": False,
                 "SourceVPCEs": [self.aoss_endpoint.attr_id],
             }]),
         )
         self.collection = aoss.CfnCollection(
-            self, "Collection", name=COLLECTION_NAME, type="VECTORSEARCH",
+            self, "Collection", name=collection_name, type="VECTORSEARCH",
             standby_replicas=self.settings.aoss_standby_replicas,
             description="MangaAssist product embeddings (k-NN)",
         )
         self.collection.node.add_dependency(enc, net)
         retrieval_role = self.mesh["retrieval"].task_role
-        index = f"index/{COLLECTION_NAME}/{INDEX_NAME}"
+        index = f"index/{collection_name}/{INDEX_NAME}"
         # Exactly what each caller sends (mangaassist/retrieval/opensearch.py):
         # - retrieval: k-NN searches and UpdateStock's id lookup (``_search`` → ReadDocument),
         #   UpdateStock's partial update (``_update`` → WriteDocument); it never creates,
@@ -269,14 +277,14 @@ class MangaAssistStack(cdk.Stack):
         if self.settings.aoss_admin_principals:
             data_rules.append({
                 "Rules": [
-                    {"ResourceType": "index", "Resource": [f"index/{COLLECTION_NAME}/*"], "Permission": ["aoss:*"]},
-                    {"ResourceType": "collection", "Resource": [f"collection/{COLLECTION_NAME}"],
+                    {"ResourceType": "index", "Resource": [f"index/{collection_name}/*"], "Permission": ["aoss:*"]},
+                    {"ResourceType": "collection", "Resource": [f"collection/{collection_name}"],
                      "Permission": ["aoss:*"]},
                 ],
                 "Principal": list(self.settings.aoss_admin_principals),
             })
         aoss.CfnAccessPolicy(
-            self, "AossDataAccess", name="mangaassist-data", type="data",
+            self, "AossDataAccess", name=self.names.aoss_policy("data"), type="data",
             policy=cdk.Fn.to_json_string(data_rules),
         )
         for role in (retrieval_role, self.ingest_role):
@@ -325,7 +333,7 @@ class MangaAssistStack(cdk.Stack):
         strength = "HIGH"
         guardrail = bedrock.CfnGuardrail(
             self, "Guardrail",
-            name="mangaassist",
+            name=self.names.guardrail,
             description="MangaAssist answers: harmful content and customer PII",
             blocked_input_messaging="申し訳ありませんが、そのご質問にはお答えできません。 / Sorry, I can't help with that.",
             blocked_outputs_messaging="申し訳ありませんが、その回答はお届けできません。 / Sorry, I can't provide that answer.",
@@ -349,7 +357,7 @@ class MangaAssistStack(cdk.Stack):
     def _telemetry(self) -> None:
         """Where the ADOT sidecars write: X-Ray (any resource: X-Ray has no resource ARNs) and EMF logs."""
         self.metrics_log_group = logs.LogGroup(
-            self, "MetricsLogGroup", log_group_name=METRICS_LOG_GROUP,
+            self, "MetricsLogGroup", log_group_name=self.names.metrics_log_group,
             retention=RETENTION[self.settings.log_retention_days],
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
@@ -422,24 +430,23 @@ class MangaAssistStack(cdk.Stack):
             self, "Cluster", vpc=self.vpc,
             container_insights_v2=ecs.ContainerInsights.ENABLED,
             default_cloud_map_namespace=ecs.CloudMapNamespaceOptions(
-                name=NAMESPACE, type=servicediscovery.NamespaceType.DNS_PRIVATE,
+                name=self.names.service_namespace, type=servicediscovery.NamespaceType.DNS_PRIVATE,
                 use_for_service_connect=True, vpc=self.vpc,
             ),
         )
         # The ADOT image comes from ECR Public through a pull-through cache rule, so tasks
         # pull it from private ECR over the VPC endpoints (ECR Public has no VPC endpoint).
         ecr.CfnPullThroughCacheRule(
-            self, "EcrPublicCache", ecr_repository_prefix=PULL_THROUGH_PREFIX, upstream_registry_url="public.ecr.aws",
+            self, "EcrPublicCache", ecr_repository_prefix=self.names.pull_through_prefix, upstream_registry_url="public.ecr.aws",
         )
-        self.adot_image = (f"{self.account}.dkr.ecr.{self.region}.{self.url_suffix}/{PULL_THROUGH_PREFIX}/"
+        self.adot_image = (f"{self.account}.dkr.ecr.{self.region}.{self.url_suffix}/{self.names.pull_through_prefix}/"
                            f"aws-observability/aws-otel-collector:{self.settings.adot_image_tag}")
 
     def _services(self) -> None:
         alb_sg = ec2.SecurityGroup(self, "AlbSg", vpc=self.vpc, allow_all_outbound=False,
-                                   description="MangaAssist public WebSocket entry")
-        listener_port = 443 if self.settings.certificate_arn else 80
-        alb_sg.add_ingress_rule(ec2.Peer.ipv4(self.settings.ingress_cidr), ec2.Port.tcp(listener_port),
-                                "WebSocket clients")
+                                   description="MangaAssist public WebSocket entry (HTTPS only)")
+        alb_sg.add_ingress_rule(ec2.Peer.ipv4(self.settings.ingress_cidr), ec2.Port.tcp(443),
+                                "WebSocket clients, TLS only")
         orchestrator = self.mesh["orchestrator"]
         orchestrator.security_group.add_ingress_rule(alb_sg, ec2.Port.tcp(orchestrator.spec.port),
                                                      "WebSocket from the load balancer only")
@@ -457,16 +464,14 @@ class MangaAssistStack(cdk.Stack):
             idle_timeout=cdk.Duration.seconds(300),
             drop_invalid_header_fields=True,
         )
-        if self.settings.certificate_arn:
-            listener = self.alb.add_listener(
-                "Https", port=443, protocol=elbv2.ApplicationProtocol.HTTPS, open=False,
-                certificates=[acm.Certificate.from_certificate_arn(self, "Cert", self.settings.certificate_arn)],
-                ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
-            )
-        else:
-            listener = self.alb.add_listener("Http", port=80, protocol=elbv2.ApplicationProtocol.HTTP, open=False)
+        # HTTPS only: no plain-HTTP listener at all (sign-in tokens travel as ?token=).
+        listener = self.alb.add_listener(
+            "Https", port=443, protocol=elbv2.ApplicationProtocol.HTTPS, open=False,
+            certificates=[acm.Certificate.from_certificate_arn(self, "Cert", self.settings.certificate_arn)],
+            ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+        )
         assert orchestrator.service is not None
-        target_group = listener.add_targets(
+        listener.add_targets(
             "Orchestrator", port=orchestrator.spec.port, protocol=elbv2.ApplicationProtocol.HTTP,
             targets=[orchestrator.service.load_balancer_target(container_name="orchestrator",
                                                                 container_port=orchestrator.spec.port)],
@@ -478,13 +483,19 @@ class MangaAssistStack(cdk.Stack):
                                            healthy_threshold_count=2, unhealthy_threshold_count=3),
             deregistration_delay=cdk.Duration.seconds(STOP_TIMEOUT_S),
         )
-        scaling = self._scaling[orchestrator.spec.name]
-        scaling.scale_on_request_count("RequestsPerTask", requests_per_target=300, target_group=target_group,
-                                       scale_in_cooldown=cdk.Duration.seconds(120),
-                                       scale_out_cooldown=cdk.Duration.seconds(30))
-        scheme = "wss" if self.settings.certificate_arn else "ws"
-        cdk.CfnOutput(self, "WebSocketUrl", value=f"{scheme}://{self.alb.load_balancer_dns_name}/ws",
-                      description="Point clients (mangaassist.orchestrator.client --url) here")
+        # The operators' routes (breakers, pools, in-flight work) are never routed from the
+        # internet; read them from inside the VPC (ECS Exec) instead.
+        listener.add_action(
+            "NoAdminFromTheInternet", priority=1,
+            conditions=[elbv2.ListenerCondition.path_patterns(list(PRIVATE_PATHS))],
+            action=elbv2.ListenerAction.fixed_response(404, content_type="application/json",
+                                                       message_body='{"error": "not found"}'),
+        )
+        self._waf()
+        self._scale_orchestrator_on_websocket_work()
+        cdk.CfnOutput(self, "WebSocketUrl", value=f"wss://{self.alb.load_balancer_dns_name}/ws",
+                      description="The load balancer's name: point your certificate's DNS name at it "
+                                  "(CNAME / alias) and clients at wss://<that name>/ws")
         cdk.CfnOutput(self, "SessionsTable", value=self.sessions.table_name)
         cdk.CfnOutput(self, "OrdersTable", value=self.orders.table_name)
         cdk.CfnOutput(self, "AuthSecretArn", value=self.auth_secret.secret_arn,
@@ -502,6 +513,78 @@ class MangaAssistStack(cdk.Stack):
             ]),
         )
         cdk.CfnOutput(self, "CacheEndpoint", value=self.cache.attr_primary_end_point_address)
+
+    def _waf(self) -> None:
+        """AWS WAF on the load balancer: a per-IP rate limit, the admin routes blocked, AWS's
+        IP-reputation and known-bad-input rule groups, and an optional allow-list."""
+        rules: list[wafv2.CfnWebACL.RuleProperty] = []
+
+        def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+            return wafv2.CfnWebACL.VisibilityConfigProperty(
+                cloud_watch_metrics_enabled=True, metric_name=self.names.resource(name),
+                sampled_requests_enabled=True)
+
+        def block(name: str, statement: wafv2.CfnWebACL.StatementProperty) -> None:
+            rules.append(wafv2.CfnWebACL.RuleProperty(
+                name=name, priority=len(rules), statement=statement,
+                action=wafv2.CfnWebACL.RuleActionProperty(block={}), visibility_config=visibility(name)))
+
+        if self.settings.allowed_cidrs:
+            sets = []
+            for version, cidrs in (("IPV4", [c for c in self.settings.allowed_cidrs if ":" not in c]),
+                                   ("IPV6", [c for c in self.settings.allowed_cidrs if ":" in c])):
+                if cidrs:
+                    ip_set = wafv2.CfnIPSet(self, f"AllowList{version.title()}", scope="REGIONAL",
+                                            ip_address_version=version, addresses=cidrs,
+                                            name=self.names.resource(f"allow-{version.lower()}"))
+                    sets.append(wafv2.CfnWebACL.StatementProperty(
+                        ip_set_reference_statement=wafv2.CfnWebACL.IPSetReferenceStatementProperty(
+                            arn=ip_set.attr_arn)))
+            listed = sets[0] if len(sets) == 1 else wafv2.CfnWebACL.StatementProperty(
+                or_statement=wafv2.CfnWebACL.OrStatementProperty(statements=sets))
+            block("NotOnTheAllowList", wafv2.CfnWebACL.StatementProperty(
+                not_statement=wafv2.CfnWebACL.NotStatementProperty(statement=listed)))
+        block("RatePerIp", wafv2.CfnWebACL.StatementProperty(
+            rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                limit=self.settings.waf_rate_limit, aggregate_key_type="IP", evaluation_window_sec=300)))
+        block("AdminRoutes", wafv2.CfnWebACL.StatementProperty(
+            byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
+                field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
+                positional_constraint="STARTS_WITH", search_string="/admin",
+                text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="URL_DECODE"),
+                                      wafv2.CfnWebACL.TextTransformationProperty(priority=1, type="LOWERCASE")])))
+        for group in ("AWSManagedRulesAmazonIpReputationList", "AWSManagedRulesKnownBadInputsRuleSet"):
+            rules.append(wafv2.CfnWebACL.RuleProperty(
+                name=group, priority=len(rules),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                        vendor_name="AWS", name=group)),
+                override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                visibility_config=visibility(group)))
+        self.web_acl = wafv2.CfnWebACL(
+            self, "WebAcl", scope="REGIONAL", default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            name=self.names.resource("edge"), rules=rules, visibility_config=visibility("edge"),
+            description="MangaAssist edge: rate limit per IP, no admin routes, AWS bad-input and reputation lists",
+        )
+        wafv2.CfnWebACLAssociation(self, "WebAclOnAlb", resource_arn=self.alb.load_balancer_arn,
+                                   web_acl_arn=self.web_acl.attr_arn)
+
+    def _scale_orchestrator_on_websocket_work(self) -> None:
+        """Track answers in flight and open connections per task (the orchestrator's gauges,
+        exported through the sidecar as EMF): ALB request counts miss WebSocket work, since one
+        upgrade request carries a whole conversation."""
+        scaling = self._scaling["orchestrator"]
+        for sid, metric, target in (("AnswersInFlightPerTask", "mangaassist.websocket.inflight", 20),
+                                    ("ConnectionsPerTask", "mangaassist.websocket.connections", 1000)):
+            scaling.scale_to_track_custom_metric(
+                sid,
+                metric=cloudwatch.Metric(namespace=self.names.metrics_namespace, metric_name=metric,
+                                         statistic="Average", period=cdk.Duration.minutes(1),
+                                         dimensions_map={"service.name": "orchestrator"}),
+                target_value=target,
+                scale_in_cooldown=cdk.Duration.seconds(300),
+                scale_out_cooldown=cdk.Duration.seconds(60),
+            )
 
     def _service(self, mesh: MeshService) -> None:
         spec = mesh.spec
@@ -573,7 +656,7 @@ class MangaAssistStack(cdk.Stack):
             actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchImportUpstreamImage",
                      "ecr:CreateRepository"],
             resources=[self.format_arn(service="ecr", resource="repository",
-                                       resource_name=f"{PULL_THROUGH_PREFIX}/*")],
+                                       resource_name=f"{self.names.pull_through_prefix}/*")],
         ))
 
         if spec.grpc:
@@ -662,12 +745,15 @@ class MangaAssistStack(cdk.Stack):
     def collector_config(self) -> str:
         """The collector config as the sidecar gets it (``AOT_CONFIG_CONTENT``).
 
-        Comment lines are dropped (they only cost environment-variable bytes) and the
-        region placeholder is resolved by CloudFormation to the stack's region.
+        Comment lines are dropped (they only cost environment-variable bytes), the region
+        placeholder is resolved by CloudFormation to the stack's region, and the metrics
+        namespace and log group placeholders to this stack's names.
         """
         lines = [line for line in self.settings.collector_config_text().splitlines()
                  if line.strip() and not line.lstrip().startswith("#")]
-        return "\n".join(lines).replace(REGION_PLACEHOLDER, self.region) + "\n"
+        text = "\n".join(lines).replace(REGION_PLACEHOLDER, self.region)
+        text = text.replace(NAMESPACE_PLACEHOLDER, self.names.metrics_namespace)
+        return text.replace(LOG_GROUP_PLACEHOLDER, self.names.metrics_log_group) + "\n"
 
     def _service_secrets(self, spec: ServiceSpec) -> dict[str, ecs.Secret] | None:
         """Secrets injected at task start (read by the execution role, never in the template)."""

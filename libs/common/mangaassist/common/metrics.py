@@ -13,6 +13,10 @@ by the standard ``OTEL_*`` variables, like the traces):
   ``model``, ``cache_hit`` and ``outcome`` (``ok`` or the contract's error code).
 - ``mangaassist.rpc.requests`` (counter, gRPC services): RPCs by ``segment`` and
   ``outcome`` (``OK`` or the gRPC status code name).
+- ``mangaassist.websocket.connections`` / ``mangaassist.websocket.inflight`` (gauges,
+  orchestrator, no attributes): open WebSocket connections and answers in flight in this
+  process — the WebSocket work the stack scales the orchestrator on (ALB request counts
+  miss it: one upgrade request carries a whole conversation).
 
 Cardinality is bounded by construction: segment names must be the contract's, intents
 and models come from fixed vocabularies (anything else becomes ``other``, nothing
@@ -23,11 +27,11 @@ enumerations. No attribute ever carries customer text or an id.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 
 from opentelemetry import metrics
-from opentelemetry.metrics import Meter
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 
@@ -38,6 +42,8 @@ from mangaassist.common.vocabulary import INTENTS
 SEGMENT_DURATION = "mangaassist.segment.duration"
 REQUESTS = "mangaassist.requests"
 RPC_REQUESTS = "mangaassist.rpc.requests"
+WS_CONNECTIONS = "mangaassist.websocket.connections"
+WS_INFLIGHT = "mangaassist.websocket.inflight"
 # Bucket upper bounds in ms: fine below 10 ms (validation, intent, cache), then roughly
 # 2-2.5× steps up to the request timeout.
 LATENCY_BUCKETS_MS: tuple[float, ...] = (
@@ -126,3 +132,19 @@ class MeshMetrics:
 def mesh_metrics() -> MeshMetrics:
     """The process's instruments, from the global meter provider (a no-op until one is set)."""
     return MeshMetrics(metrics.get_meter("mangaassist"))
+
+
+def observe_websocket_work(
+    connections: Callable[[], int], inflight: Callable[[], int], meter: Meter | None = None
+) -> None:
+    """Register the front door's two gauges (on the global meter provider unless ``meter`` is
+    given); the callbacks are read at each export."""
+    meter = meter or metrics.get_meter("mangaassist.websocket")
+    for name, read, unit, description in (
+        (WS_CONNECTIONS, connections, "{connection}", "open WebSocket connections in this process"),
+        (WS_INFLIGHT, inflight, "{request}", "answers in flight in this process"),
+    ):
+        def callback(options: CallbackOptions, read: Callable[[], int] = read) -> list[Observation]:
+            return [Observation(read())]
+
+        meter.create_observable_gauge(name, callbacks=[callback], unit=unit, description=description)

@@ -56,8 +56,10 @@ SEED = SEED_POOLS["dynamodb"]
 class DynamoClient:
     """Owns the aioboto3 DynamoDB client for the process."""
 
-    def __init__(self, region: str, endpoint_url: str | None, max_connections: int = SEED.max_connections) -> None:
+    def __init__(self, region: str, endpoint_url: str | None, max_connections: int = SEED.max_connections,
+                 warm_table: str = "") -> None:
         self._region = region
+        self._warm_table = warm_table
         self._endpoint = endpoint_url
         self.max_connections = max_connections
         self._stack = AsyncExitStack()
@@ -84,8 +86,11 @@ class DynamoClient:
         await self._stack.aclose()
 
     async def warm(self) -> None:
-        """One cheap call: resolves the endpoint and leaves a pooled keep-alive connection."""
-        await self.client.list_tables(Limit=1)
+        """One cheap call on a table this process uses (``DescribeTable``, which its task role
+        is granted on that table; ``ListTables`` is not, and an account-wide read is more
+        than it needs): resolves the endpoint and leaves a pooled keep-alive connection."""
+        if self._warm_table:
+            await self.client.describe_table(TableName=self._warm_table)
 
     def as_pool(self) -> Pool:
         return Pool("dynamodb", self.max_connections, self.pool_stats, lambda: aiobotocore_idle(self.client),
