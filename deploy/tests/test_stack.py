@@ -631,6 +631,26 @@ def test_guardrail_is_created_and_wired_into_inference(template: Template, resou
     assert render(env["MANGAASSIST_INFERENCE_GUARDRAIL_ID"]) == "<Guardrail.GuardrailId>"
 
 
+def test_guardrail_runs_the_standard_tier_through_a_cross_region_profile(
+    resources: Resources, of_type: OfType,
+) -> None:
+    """Classic covers English, French and Spanish; Japanese needs Standard, and Standard a profile."""
+    (guardrail,) = of_type("AWS::Bedrock::Guardrail").values()
+    props = guardrail["Properties"]
+    assert props["ContentPolicyConfig"]["ContentFiltersTierConfig"] == {"TierName": "STANDARD"}
+    profile = render(props["CrossRegionConfig"]["GuardrailProfileArn"])
+    assert profile == ("arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:"
+                       "guardrail-profile/apac.guardrail.v1:0")
+    # Applying it: the guardrail, and the profile in every destination Region (this account, this id).
+    apply = {s["Sid"]: resources_of(s) for s in bedrock_statements(resources)
+             if actions(s) == ["bedrock:ApplyGuardrail"]}
+    assert apply == {
+        "ApplyTheGuardrail": ["<Guardrail.GuardrailArn>"],
+        "ApplyThroughTheGuardrailProfile": [
+            "arn:<AWS::Partition>:bedrock:*:<AWS::AccountId>:guardrail-profile/apac.guardrail.v1:0"],
+    }
+
+
 def test_a_brought_guardrail_replaces_the_created_one(tmp_path: Path) -> None:
     stack, _ = synth(tmp_path, {"guardrailId": "gr-abc123", "guardrailVersion": "3",
                                    "certificateArn": "arn:aws:acm:ap-northeast-1:111122223333:certificate/x"})
@@ -659,6 +679,7 @@ def test_a_brought_guardrail_replaces_the_created_one(tmp_path: Path) -> None:
     ({"wafRateLimit": 5}, "wafRateLimit"),
     ({"allowedCidrs": "10.0.0.0/33"}, "allowedCidrs"),
     ({"stackName": "9lives"}, "stackName"),
+    ({"guardrailProfileId": "apac"}, "guardrailProfileId"),
 ])
 def test_bad_settings_fail_synth_with_a_clear_message(context: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -165,6 +165,11 @@ class DeploySettings:
     # Bring your own guardrail (id + version), or leave empty and the stack creates one.
     guardrail_id: str = ""
     guardrail_version: str = ""
+    # The created guardrail runs the Standard tier (Japanese among its languages; the Classic
+    # tier covers English, French and Spanish only), which needs a cross-Region guardrail
+    # profile: APAC's from ap-northeast-1 (Amazon Bedrock user guide, "Supported Regions for
+    # cross-Region guardrail inference").
+    guardrail_profile_id: str = "apac.guardrail.v1:0"
     # HTTPS only: the ACM certificate (in the stack's Region) the load balancer serves.
     # Required: sign-in tokens (``?token=``) and the chat must never cross the internet in clear.
     certificate_arn: str = ""
@@ -206,6 +211,7 @@ class DeploySettings:
             model_regions=_csv(get("modelRegions")),
             guardrail_id=text("guardrailId", ""),
             guardrail_version=text("guardrailVersion", ""),
+            guardrail_profile_id=text("guardrailProfileId", cls.guardrail_profile_id),
             certificate_arn=text("certificateArn", ""),
             ingress_cidr=text("ingressCidr", cls.ingress_cidr),
             waf_rate_limit=int(text("wafRateLimit", str(cls.waf_rate_limit))),
@@ -240,6 +246,8 @@ class DeploySettings:
                 raise ValueError(
                     f"{model.model_id}: give the destination Regions of the {model.geography}. profile "
                     "with -c modelRegions=r1,r2 (aws bedrock get-inference-profile lists them)")
+        if not re.fullmatch(r"[a-z0-9-]+\.guardrail\.v[0-9:]+", self.guardrail_profile_id):
+            raise ValueError("guardrailProfileId: a system-defined guardrail profile id, e.g. apac.guardrail.v1:0")
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,127}", self.stack_name):
             raise ValueError("stackName: a letter, then letters, digits and hyphens (at most 128)")
         if not _CERTIFICATE.match(self.certificate_arn):

@@ -322,7 +322,10 @@ class MangaAssistStack(cdk.Stack):
         )
 
     def _guardrail(self) -> None:
-        """A Bedrock guardrail (content filters + PII), or the one the user brings."""
+        """A Bedrock guardrail (content filters + PII) on the Standard tier through a cross-Region
+        guardrail profile, or the one the user brings."""
+        self.guardrail_profile_arn = self.format_arn(
+            service="bedrock", resource="guardrail-profile", resource_name=self.settings.guardrail_profile_id)
         if self.settings.guardrail_id:
             self.guardrail_id = self.settings.guardrail_id
             self.guardrail_version = self.settings.guardrail_version
@@ -337,17 +340,24 @@ class MangaAssistStack(cdk.Stack):
             description="MangaAssist answers: harmful content and customer PII",
             blocked_input_messaging="申し訳ありませんが、そのご質問にはお答えできません。 / Sorry, I can't help with that.",
             blocked_outputs_messaging="申し訳ありませんが、その回答はお届けできません。 / Sorry, I can't provide that answer.",
-            content_policy_config=bedrock.CfnGuardrail.ContentPolicyConfigProperty(filters_config=[
-                bedrock.CfnGuardrail.ContentFilterConfigProperty(type=t, input_strength=strength, output_strength=strength)
-                for t in ("HATE", "INSULTS", "SEXUAL", "VIOLENCE", "MISCONDUCT")
-            ] + [bedrock.CfnGuardrail.ContentFilterConfigProperty(
-                type="PROMPT_ATTACK", input_strength=strength, output_strength="NONE")]),
+            content_policy_config=bedrock.CfnGuardrail.ContentPolicyConfigProperty(
+                # Standard: the languages our customers write in (Japanese), prompt-attack
+                # detection that sees through paraphrase; it requires the profile below.
+                content_filters_tier_config=bedrock.CfnGuardrail.ContentFiltersTierConfigProperty(tier_name="STANDARD"),
+                filters_config=[
+                    bedrock.CfnGuardrail.ContentFilterConfigProperty(
+                        type=t, input_strength=strength, output_strength=strength)
+                    for t in ("HATE", "INSULTS", "SEXUAL", "VIOLENCE", "MISCONDUCT")
+                ] + [bedrock.CfnGuardrail.ContentFilterConfigProperty(
+                    type="PROMPT_ATTACK", input_strength=strength, output_strength="NONE")]),
             sensitive_information_policy_config=bedrock.CfnGuardrail.SensitiveInformationPolicyConfigProperty(
                 pii_entities_config=[
                     bedrock.CfnGuardrail.PiiEntityConfigProperty(type="EMAIL", action="ANONYMIZE"),
                     bedrock.CfnGuardrail.PiiEntityConfigProperty(type="PHONE", action="ANONYMIZE"),
                     bedrock.CfnGuardrail.PiiEntityConfigProperty(type="CREDIT_DEBIT_CARD_NUMBER", action="BLOCK"),
                 ]),
+            cross_region_config=bedrock.CfnGuardrail.GuardrailCrossRegionConfigProperty(
+                guardrail_profile_arn=self.guardrail_profile_arn),
         )
         version = bedrock.CfnGuardrailVersion(self, "GuardrailVersion", guardrail_identifier=guardrail.attr_guardrail_id)
         self.guardrail_id = guardrail.attr_guardrail_id
@@ -379,6 +389,14 @@ class MangaAssistStack(cdk.Stack):
             inference_role.add_to_policy(statement)
         inference_role.add_to_policy(iam.PolicyStatement(
             sid="ApplyTheGuardrail", actions=["bedrock:ApplyGuardrail"], resources=[self.guardrail_arn],
+        ))
+        # Cross-Region guardrail inference: the profile in every destination Region (the
+        # profile's Region list grows as AWS adds Regions, so the Region is a wildcard; the
+        # account and the one profile id are not).
+        inference_role.add_to_policy(iam.PolicyStatement(
+            sid="ApplyThroughTheGuardrailProfile", actions=["bedrock:ApplyGuardrail"],
+            resources=[self.format_arn(service="bedrock", region="*", resource="guardrail-profile",
+                                       resource_name=self.settings.guardrail_profile_id)],
         ))
 
     def model_statements(self) -> list[iam.PolicyStatement]:
