@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -688,7 +689,8 @@ def test_bad_settings_fail_synth_with_a_clear_message(context: dict[str, Any], m
 
 # ---- two stacks in one account and Region ------------------------------------------------
 
-PHYSICAL_NAME_KEYS = ("Name", "LogGroupName", "EcrRepositoryPrefix", "AlarmName", "MetricName")
+# Names a resource takes in the account, plus the metrics namespace an alarm reads.
+PHYSICAL_NAME_KEYS = ("Name", "LogGroupName", "EcrRepositoryPrefix", "AlarmName", "Namespace")
 
 
 def physical_names(resources: Resources) -> dict[str, str]:
@@ -697,7 +699,7 @@ def physical_names(resources: Resources) -> dict[str, str]:
     for lid, r in resources.items():
         for key in PHYSICAL_NAME_KEYS:
             value = r.get("Properties", {}).get(key)
-            if isinstance(value, str) and not (key == "MetricName" and r["Type"] != "AWS::CloudWatch::Alarm"):
+            if isinstance(value, str):
                 names[f"{r['Type']}|{value}"] = lid
     return names
 
@@ -711,7 +713,7 @@ def test_every_name_derives_from_the_stack_name_so_two_stacks_fit(tmp_path: Path
     assert {"AWS::OpenSearchServerless::Collection", "AWS::OpenSearchServerless::SecurityPolicy",
             "AWS::OpenSearchServerless::AccessPolicy", "AWS::OpenSearchServerless::VpcEndpoint",
             "AWS::Bedrock::Guardrail", "AWS::Logs::LogGroup", "AWS::ECR::PullThroughCacheRule",
-            "AWS::ServiceDiscovery::PrivateDnsNamespace", "AWS::WAFv2::WebACL"} <= kinds
+            "AWS::ServiceDiscovery::PrivateDnsNamespace", "AWS::WAFv2::WebACL", "AWS::CloudWatch::Alarm"} <= kinds
     assert not set(a) & set(b), sorted(set(a) & set(b))
     # The longest derived names stay inside the tightest limits (OpenSearch 32, ECR prefix 30).
     long = StackNames("MangaAssistStagingForTokyoTeam")
@@ -720,3 +722,45 @@ def test_every_name_derives_from_the_stack_name_so_two_stacks_fit(tmp_path: Path
     # The default stack keeps the names it always had.
     assert StackNames("MangaAssist").collection == "mangaassist-products"
     assert StackNames("MangaAssist").metrics_log_group == "/mangaassist/metrics"
+
+
+# ---- alarms ----------------------------------------------------------------------------
+
+def test_an_alarm_per_latency_budget_on_the_detectors_metric(of_type: OfType) -> None:
+    """The detector sets these alarms' state by name (``mangaassist-latency-<segment>``)."""
+    source = (DEPLOY.parent / "libs/observability/mangaassist/observability/budgets.py").read_text()
+    budgets_in_source = len(re.findall(r"^\s+Budget\(s\.", source, flags=re.M))
+    alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in of_type("AWS::CloudWatch::Alarm").values()}
+    latency = {n: a for n, a in alarms.items() if n.startswith("mangaassist-latency-")}
+    assert len(latency) == budgets_in_source >= 10
+    vector = latency["mangaassist-latency-vector-search"]
+    assert (vector["Namespace"], vector["MetricName"]) == ("MangaAssist/Latency", "SegmentP95")
+    assert vector["Dimensions"] == [{"Name": "Segment", "Value": "vector-search"}]
+    assert vector["Threshold"] == pytest.approx(150 * 1.2)  # budget + its 20 % alert margin
+    blamed = alarms["mangaassist-slowdown-blamed"]
+    (query,) = blamed["Metrics"]
+    assert query["Expression"] == 'SELECT SUM(SlowdownBlamed) FROM SCHEMA("MangaAssist/Latency", Segment)'
+
+
+def test_slo_alarms_on_failures_and_end_to_end_p95(of_type: OfType) -> None:
+    alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in of_type("AWS::CloudWatch::Alarm").values()}
+    availability = alarms["mangaassist-slo-availability"]
+    metrics = {m["Id"]: m for m in availability["Metrics"]}
+    outcomes = {d["Value"] for m in metrics.values() if "MetricStat" in m
+                for d in m["MetricStat"]["Metric"]["Dimensions"] if d["Name"] == "outcome"}
+    assert outcomes == {"ok", "internal", "unavailable", "timeout", "stream_interrupted"}
+    assert all(m["MetricStat"]["Metric"]["Namespace"] == "MangaAssist" for m in metrics.values() if "MetricStat" in m)
+    assert availability["Threshold"] == 1.0 and availability["EvaluationPeriods"] == 3
+    latency = alarms["mangaassist-slo-latency-p95"]
+    assert (latency["MetricName"], latency["ExtendedStatistic"]) == ("mangaassist.segment.duration", "p95")
+    assert {"Name": "segment", "Value": "manga-assist-request"} in latency["Dimensions"]
+    assert latency["Threshold"] == 2000
+    assert "AlarmActions" not in latency  # no topic given
+
+
+def test_alarms_notify_a_given_topic(tmp_path: Path) -> None:
+    topic = "arn:aws:sns:ap-northeast-1:111122223333:oncall"
+    _, path = synth(tmp_path, {"alarmTopicArn": topic})
+    alarms = [r["Properties"] for r in json.loads(path.read_text())["Resources"].values()
+              if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert alarms and all(a["AlarmActions"] == [topic] and a["OKActions"] == [topic] for a in alarms)

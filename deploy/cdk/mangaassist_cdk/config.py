@@ -189,6 +189,8 @@ class DeploySettings:
     adot_image_tag: str = "v0.43.3"
     collector_config: str = DEFAULT_COLLECTOR_CONFIG
     log_retention_days: int = 30
+    # SNS topic the alarms notify (ALARM and OK); none: the alarms only show in CloudWatch.
+    alarm_topic_arn: str = ""
     # The CloudFormation stack name; every physical name derives from it (StackNames).
     stack_name: str = "MangaAssist"
 
@@ -225,6 +227,7 @@ class DeploySettings:
             collector_config=text("collectorConfig", cls.collector_config),
             log_retention_days=int(text("logRetentionDays", str(cls.log_retention_days))),
             stack_name=text("stackName", cls.stack_name),
+            alarm_topic_arn=text("alarmTopicArn", ""),
         )
         settings.validate()
         return settings

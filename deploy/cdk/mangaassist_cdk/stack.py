@@ -29,6 +29,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_bedrock as bedrock
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
@@ -41,9 +42,11 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_opensearchserverless as aoss
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from mangaassist_cdk.budgets import budgets
 from mangaassist_cdk.config import REPO_ROOT, SERVICES, DeploySettings, ServiceSpec, StackNames
 
 # The k-NN index inside the collection (the retrieval settings' OPENSEARCH_INDEX default):
@@ -53,6 +56,11 @@ REGION_PLACEHOLDER = "${env:AWS_REGION}"
 # The collector config's per-stack values (defaults for a collector outside the stack).
 NAMESPACE_PLACEHOLDER = "${env:MANGAASSIST_METRICS_NAMESPACE:-MangaAssist}"
 LOG_GROUP_PLACEHOLDER = "${env:MANGAASSIST_METRICS_LOG_GROUP:-/mangaassist/metrics}"
+# The SLO: answered queries that failed server-side (contract error codes) vs every answer;
+# client mistakes (invalid_json, invalid_request, too_large, unauthorized, rate_limited) do not count.
+SLO_FAILURES = ("internal", "unavailable", "timeout", "stream_interrupted")
+SLO_SERVED = ("ok",)
+SLO_FAILED_PCT = 1.0
 # The orchestrator's operator routes: never routed from the internet.
 PRIVATE_PATHS = ("/admin", "/admin/*")
 # The orchestrator's shallow liveness route (the ALB's and ECS's health check).
@@ -136,6 +144,7 @@ class MangaAssistStack(cdk.Stack):
         self._telemetry()
         self._cluster()
         self._services()
+        self._alarms()
 
     # ---- network -------------------------------------------------------------------
 
@@ -440,6 +449,87 @@ class MangaAssistStack(cdk.Stack):
         return cdk.Arn.format(cdk.ArnComponents(
             service="bedrock", region=region, account="", resource="foundation-model", resource_name=model_id,
             arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME), self)
+
+    # ---- alarms --------------------------------------------------------------------
+
+    def _alarms(self) -> None:
+        """CloudWatch alarms for the bottleneck detector's metrics and for the SLO.
+
+        - One per latency budget on the detector's ``SegmentP95`` (its namespace for this
+          stack), named as the detector names them (``<prefix>-latency-<segment>``), so its
+          ``SetAlarmState`` after each window lands on these, and the thresholds are the
+          budgets' (p95 above the budget by more than its alert percentage).
+        - ``<prefix>-slowdown-blamed``: the detector named a segment that got slower than
+          its recent unperturbed windows (any segment, through a Metrics Insights query).
+        - SLO availability: server-side failures (``internal``, ``unavailable``, ``timeout``,
+          ``stream_interrupted``) above 1 % of answered queries for 15 minutes.
+        - SLO latency: the end-to-end p95 (``manga-assist-request``) above its 2 s budget
+          for 15 minutes, from the orchestrator's own histogram (EMF), so it does not depend
+          on the detector running.
+        """
+        self.alarms: list[cloudwatch.Alarm] = []
+        table = budgets()
+        for budget in table:
+            self.alarms.append(cloudwatch.Alarm(
+                self, f"Latency{_camel(budget.segment)}",
+                alarm_name=self.names.resource(f"latency-{budget.segment}"),
+                alarm_description=(f"p95 of {budget.segment} above its {budget.budget_ms:g} ms budget by more "
+                                   f"than {budget.alert_pct:g} % (bottleneck detector)"),
+                metric=cloudwatch.Metric(namespace=self.names.latency_namespace, metric_name="SegmentP95",
+                                         dimensions_map={"Segment": budget.segment}, statistic="Maximum",
+                                         period=cdk.Duration.minutes(5)),
+                threshold=budget.threshold_ms, evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ))
+        # Any segment: a Metrics Insights query (a math alarm may name at most 10 metrics).
+        self.alarms.append(cloudwatch.Alarm(
+            self, "SlowdownBlamed", alarm_name=self.names.resource("slowdown-blamed"),
+            alarm_description="The bottleneck detector blamed a segment for a slowdown against its recent windows",
+            metric=cloudwatch.MathExpression(
+                expression=(f'SELECT SUM(SlowdownBlamed) FROM SCHEMA("{self.names.latency_namespace}", Segment)'),
+                using_metrics={}, label="segments blamed", period=cdk.Duration.minutes(5)),
+            threshold=0, evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        ))
+
+        def requests(outcome: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=self.names.metrics_namespace, metric_name="mangaassist.requests",
+                dimensions_map={"service.name": "orchestrator", "outcome": outcome},
+                statistic="Sum", period=cdk.Duration.minutes(5))
+
+        failed = {f"f{i}": requests(o) for i, o in enumerate(SLO_FAILURES)}
+        served = {f"s{i}": requests(o) for i, o in enumerate(SLO_SERVED)}
+        self.alarms.append(cloudwatch.Alarm(
+            self, "SloAvailability", alarm_name=self.names.resource("slo-availability"),
+            alarm_description="SLO: more than 1 % of answered queries failed server-side for 15 minutes",
+            metric=cloudwatch.MathExpression(
+                expression=(f"100 * ({'+'.join(f'FILL({k},0)' for k in failed)}) / "
+                            f"MAX([1, {'+'.join(f'FILL({k},0)' for k in {**failed, **served})}])"),
+                using_metrics={**failed, **served}, label="failed %", period=cdk.Duration.minutes(5)),
+            threshold=SLO_FAILED_PCT, evaluation_periods=3, datapoints_to_alarm=3,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        ))
+        end_to_end = next(b for b in table if b.segment == "manga-assist-request")
+        self.alarms.append(cloudwatch.Alarm(
+            self, "SloLatency", alarm_name=self.names.resource("slo-latency-p95"),
+            alarm_description=f"SLO: end-to-end p95 above {end_to_end.budget_ms:g} ms for 15 minutes",
+            metric=cloudwatch.Metric(
+                namespace=self.names.metrics_namespace, metric_name="mangaassist.segment.duration",
+                dimensions_map={"service.name": "orchestrator", "segment": end_to_end.segment},
+                statistic="p95", period=cdk.Duration.minutes(5)),
+            threshold=end_to_end.budget_ms, evaluation_periods=3, datapoints_to_alarm=3,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        ))
+        if self.settings.alarm_topic_arn:
+            topic = sns.Topic.from_topic_arn(self, "AlarmTopic", self.settings.alarm_topic_arn)
+            for alarm in self.alarms:
+                alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
+                alarm.add_ok_action(cloudwatch_actions.SnsAction(topic))
 
     # ---- compute -------------------------------------------------------------------
 
@@ -803,3 +893,8 @@ class MangaAssistStack(cdk.Stack):
             return self._opensearch_environment()
         return {}
 
+
+
+def _camel(name: str) -> str:
+    """``manga-assist-request`` → ``MangaAssistRequest`` (construct ids)."""
+    return "".join(part.title() for part in name.split("-"))
