@@ -764,3 +764,45 @@ def test_alarms_notify_a_given_topic(tmp_path: Path) -> None:
     alarms = [r["Properties"] for r in json.loads(path.read_text())["Resources"].values()
               if r["Type"] == "AWS::CloudWatch::Alarm"]
     assert alarms and all(a["AlarmActions"] == [topic] and a["OKActions"] == [topic] for a in alarms)
+
+
+# ---- cdk-nag ----------------------------------------------------------------------------
+
+def nag_report(outdir: Path) -> dict[str, Any]:
+    """cdk-nag's AwsSolutions report from CDK's validation report in the cloud assembly."""
+    data = json.loads((outdir / "validation-report.json").read_text())
+    (plugin,) = data["pluginReports"]
+    assert plugin["pluginName"] == "AwsSolutions"
+    report: dict[str, Any] = plugin
+    return report
+
+
+def test_cdk_nag_finds_nothing_unacknowledged_and_every_acknowledgement_says_why(
+    synthesized: tuple[Any, Path],
+) -> None:
+    """The session's stack was synthesised with AwsSolutionsChecks (as app.py does): a finding
+    without an acknowledgement fails synthesis; each acknowledged one carries its reason."""
+    _, template = synthesized
+    report = nag_report(template.parent)
+    assert report["conclusion"] == "success" and report["violations"] == []
+    suppressed = report["suppressedViolations"]
+    assert suppressed, "the report lists the acknowledged findings"
+    for finding in suppressed:
+        assert len(finding["reason"]) >= 40, finding["ruleName"]
+    rules = {f["ruleName"].split("[")[0] for f in suppressed}
+    # What the design keeps on purpose, and nothing else.
+    assert rules <= {"AwsSolutions-IAM5", "AwsSolutions-ECS2", "AwsSolutions-SMG4", "AwsSolutions-EC23",
+                     "AwsSolutions-AEC6", "AwsSolutions-ELB2", "AwsSolutions-S1"}, rules
+
+
+def test_with_a_region_the_alb_writes_access_logs_and_nag_stays_clean(tmp_path: Path) -> None:
+    import aws_cdk as cdk
+
+    _, path = synth(tmp_path, nag=True, env=cdk.Environment(account="111122223333", region="ap-northeast-1"))
+    resources = json.loads(path.read_text())["Resources"]
+    (alb,) = [r for r in resources.values() if r["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer"]
+    attributes = {a["Key"]: a["Value"] for a in alb["Properties"]["LoadBalancerAttributes"]}
+    assert attributes["access_logs.s3.enabled"] == "true" and attributes["access_logs.s3.prefix"] == "alb"
+    report = nag_report(path.parent)
+    assert report["conclusion"] == "success"
+    assert "AwsSolutions-ELB2" not in {f["ruleName"] for f in report["suppressedViolations"]}
