@@ -6,7 +6,9 @@ lifecycle every service needs: bind → warm up → SERVING → wait for SIGTERM
 NOT_SERVING → drain in-flight RPCs → close dependencies.
 
 ``ServingInterceptor`` is the one place where RPCs get their server span (continuing the
-caller's trace from the metadata) and where exceptions become gRPC status codes.
+caller's trace from the metadata; kind SERVER with ``rpc.system``/``rpc.service``/
+``rpc.method``, so X-Ray's service map draws each service as its own node) and where
+exceptions become gRPC status codes.
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from opentelemetry.trace import Status, StatusCode, Tracer
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from mangaassist.common.errors import ServiceError
 from mangaassist.common.metrics import mesh_metrics
 from mangaassist.common.settings import ServiceSettings
-from mangaassist.common.telemetry import context_from_metadata
+from mangaassist.common.telemetry import context_from_metadata, grpc_status_code, rpc_attributes
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +89,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
             async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 started, outcome = time.perf_counter(), "OK"
                 with tracer.start_as_current_span(
-                    span_name, context=parent, attributes={"rpc.method": method}
+                    span_name, context=parent, kind=SpanKind.SERVER, attributes=rpc_attributes(method)
                 ) as span:
                     try:
                         await self._inject_fault(span_name)
@@ -105,6 +107,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
                         logger.exception("unhandled error in %s", method)
                         await context.abort(grpc.StatusCode.INTERNAL, "internal error")
                     finally:
+                        span.set_attribute("rpc.grpc.status_code", grpc_status_code(outcome))
                         mesh_metrics().rpc(span_name, (time.perf_counter() - started) * 1000, outcome)
 
             return grpc.unary_unary_rpc_method_handler(
@@ -121,7 +124,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
             ) -> AsyncIterator[Any]:
                 started, outcome = time.perf_counter(), "OK"
                 with tracer.start_as_current_span(
-                    span_name, context=parent, attributes={"rpc.method": method}
+                    span_name, context=parent, kind=SpanKind.SERVER, attributes=rpc_attributes(method)
                 ) as span:
                     try:
                         await self._inject_fault(span_name)
@@ -143,6 +146,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
                         logger.exception("unhandled error in %s", method)
                         await context.abort(grpc.StatusCode.INTERNAL, "internal error")
                     finally:
+                        span.set_attribute("rpc.grpc.status_code", grpc_status_code(outcome))
                         mesh_metrics().rpc(span_name, (time.perf_counter() - started) * 1000, outcome)
 
             return grpc.unary_stream_rpc_method_handler(

@@ -33,10 +33,10 @@ from functools import cache
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
 
 from mangaassist.common import spans
-from mangaassist.common.telemetry import resource_for
+from mangaassist.common.telemetry import otlp_protocol, resource_for
 from mangaassist.common.vocabulary import INTENTS
 
 SEGMENT_DURATION = "mangaassist.segment.duration"
@@ -63,19 +63,28 @@ def export_configured() -> bool:
     return bool(os.environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
 
 
+def metric_exporter() -> MetricExporter:
+    """The OTLP metric exporter ``OTEL_EXPORTER_OTLP_(METRICS_)PROTOCOL`` asks for (grpc or http/protobuf)."""
+    if otlp_protocol("metrics") == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
+
+        return HttpMetricExporter()
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+    return OTLPMetricExporter()
+
+
 def setup_metrics(service: str, version: str, readers: list[MetricReader] | None = None) -> MeterProvider:
     """Build this process's meter provider and make it the global one.
 
-    With export configured, an OTLP/gRPC exporter pushes every
+    With export configured, an OTLP exporter (gRPC or HTTP, ``OTEL_EXPORTER_OTLP_PROTOCOL``) pushes every
     ``OTEL_METRIC_EXPORT_INTERVAL`` ms (60 s by default; the local cluster uses 1 s) from
     a background thread. ``OTEL_SDK_DISABLED=true`` turns every instrument into a no-op.
     ``readers`` adds readers (tests). Call once per process, before serving.
     """
     all_readers = list(readers or [])
     if export_configured():
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-
-        all_readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+        all_readers.append(PeriodicExportingMetricReader(metric_exporter()))
     provider = MeterProvider(resource=resource_for(service, version), metric_readers=all_readers)
     metrics.set_meter_provider(provider)
     return provider

@@ -26,6 +26,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metric
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1 import metrics_pb2
+from opentelemetry.proto.trace.v1 import trace_pb2
 
 MAX_SPANS = 200_000
 MAX_POINTS = 50_000
@@ -60,6 +61,8 @@ class SpanBuffer:
                             "span_id": span.span_id.hex(),
                             "parent_span_id": span.parent_span_id.hex(),
                             "name": span.name,
+                            # SPAN_KIND_SERVER -> "SERVER" (INTERNAL, SERVER, CLIENT, PRODUCER, CONSUMER)
+                            "kind": trace_pb2.Span.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_"),
                             "service": service,
                             "start_ns": span.start_time_unix_nano,
                             "end_ns": span.end_time_unix_nano,

@@ -36,6 +36,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
     ResponseStreamingError,
 )
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from mangaassist.common.pools import Pool, PoolStats, aiobotocore_idle, measured_http_session
 from mangaassist.inference.backend import (
@@ -76,8 +78,9 @@ def map_client_error(exc: ClientError) -> ModelError:
 class BedrockBackend:
     """``FoundationModel`` over Bedrock ConverseStream (or the wire-compatible emulator)."""
 
-    def __init__(self, settings: InferenceSettings) -> None:
+    def __init__(self, settings: InferenceSettings, tracer: Tracer | None = None) -> None:
         self._s = settings
+        self._tracer = tracer or trace.get_tracer(__name__)
         self._stack = AsyncExitStack()
         self._client: Any = None
         self._fail_fast_client: Any = None
@@ -207,6 +210,50 @@ class BedrockBackend:
 
     async def stream(
         self, model: str, conversation: Conversation, max_tokens: int, fail_fast: bool = False
+    ) -> AsyncGenerator[str | Finished, None]:
+        """``ConverseStream`` inside a CLIENT span with the OTel GenAI attributes (model,
+        request limits, usage, finish reason; never the prompt or the answer)."""
+        model_id = self._s.model_ids[model]
+        span = self._tracer.start_span(f"chat {model_id}", kind=SpanKind.CLIENT, attributes={
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": "aws.bedrock",
+            "gen_ai.provider.name": "aws.bedrock",
+            "gen_ai.request.model": model_id,
+            "gen_ai.request.max_tokens": max_tokens,
+            "gen_ai.request.temperature": self._s.temperature,
+            "rpc.system": "aws-api", "rpc.service": "BedrockRuntime", "rpc.method": "ConverseStream",
+            "server.address": self._endpoint_host, "cloud.region": self._s.aws_region,
+            "mangaassist.model_route": model,
+        })
+        first_token = False
+        try:
+            async for item in self._converse_stream(model, conversation, max_tokens, fail_fast):
+                if isinstance(item, Finished):
+                    span.set_attributes({
+                        "gen_ai.usage.input_tokens": item.input_tokens,
+                        "gen_ai.usage.output_tokens": item.output_tokens,
+                        "gen_ai.response.finish_reasons": [item.finish_reason],
+                        "gen_ai.response.model": model_id,
+                    })
+                elif not first_token:
+                    first_token = True
+                    span.add_event("gen_ai.first_token")
+                yield item
+        except ModelError as exc:
+            span.set_attribute("error.type", type(exc).__name__)
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            raise
+        finally:
+            span.end()
+
+    @property
+    def _endpoint_host(self) -> str:
+        if self._client is None:
+            return ""
+        return urlparse(self._client.meta.endpoint_url).hostname or ""
+
+    async def _converse_stream(
+        self, model: str, conversation: Conversation, max_tokens: int, fail_fast: bool
     ) -> AsyncGenerator[str | Finished, None]:
         client = self._fail_fast_client if fail_fast and self._fail_fast_client is not None else self.client
         request = {

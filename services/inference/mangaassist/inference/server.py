@@ -20,7 +20,7 @@ SERVICE_NAME = inference_pb2.DESCRIPTOR.services_by_name["InferenceService"].ful
 
 
 def build_app(settings: InferenceSettings, tracer: Tracer) -> GrpcApp:
-    backend = BedrockBackend(settings)
+    backend = BedrockBackend(settings, tracer)
 
     async def bedrock_output_check(text: str) -> tuple[bool, list[str]]:
         return await backend.apply_guardrail(text)

@@ -57,9 +57,9 @@ async def main() -> None:
     provider, tracer = setup_tracing("orchestrator", settings.service_version)
     meters = setup_metrics("orchestrator", settings.service_version)
     channels = {
-        "intent": open_channel(settings.intent_target),
-        "retrieval": open_channel(settings.retrieval_target),
-        "inference": open_channel(settings.inference_target),
+        "intent": open_channel(settings.intent_target, tracer),
+        "retrieval": open_channel(settings.retrieval_target, tracer),
+        "inference": open_channel(settings.inference_target, tracer),
     }
     downstreams = Downstreams(
         intent=intent_pb2_grpc.IntentServiceStub(channels["intent"]),
