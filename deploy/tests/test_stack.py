@@ -806,3 +806,22 @@ def test_with_a_region_the_alb_writes_access_logs_and_nag_stays_clean(tmp_path: 
     report = nag_report(path.parent)
     assert report["conclusion"] == "success"
     assert "AwsSolutions-ELB2" not in {f["ruleName"] for f in report["suppressedViolations"]}
+
+
+def test_ecs_exec_is_off_by_default_and_complete_when_asked(tmp_path: Path, resources: Resources) -> None:
+    """-c ecsExec=true: every service takes ECS Exec (the smoke test's port forward), the agent
+    reaches SSM through its own endpoint (no NAT), and its '*' statements are only ssmmessages."""
+    for service in (r for r in resources.values() if r["Type"] == "AWS::ECS::Service"):
+        assert not service["Properties"].get("EnableExecuteCommand", False)
+    _, path = synth(tmp_path, {"ecsExec": "true"}, nag=True)
+    on = json.loads(path.read_text())["Resources"]
+    services = [r for r in on.values() if r["Type"] == "AWS::ECS::Service"]
+    assert len(services) == 4 and all(s["Properties"]["EnableExecuteCommand"] for s in services)
+    endpoints = [render(r["Properties"]["ServiceName"]) for r in on.values() if r["Type"] == "AWS::EC2::VPCEndpoint"]
+    assert "com.amazonaws.<AWS::Region>.ssmmessages" in endpoints
+    for spec in SERVICES:
+        for statement in role_statements(on, f"{spec.name.title()}TaskRole"):
+            if "*" in resources_of(statement):
+                # CDK's ECS Exec grant adds DescribeLogGroups (the session-logging check) on '*'.
+                assert all(a.startswith(("xray:", "ssmmessages:")) or a == "logs:DescribeLogGroups"
+                           for a in actions(statement)), statement

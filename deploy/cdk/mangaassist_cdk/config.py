@@ -189,6 +189,9 @@ class DeploySettings:
     adot_image_tag: str = "v0.43.3"
     collector_config: str = DEFAULT_COLLECTOR_CONFIG
     log_retention_days: int = 30
+    # ECS Exec on every task (a shell, or an SSM port forward for grpcurl, from your machine):
+    # adds the ssmmessages endpoint and the agent's channel permissions. Off by default.
+    ecs_exec: bool = False
     # SNS topic the alarms notify (ALARM and OK); none: the alarms only show in CloudWatch.
     alarm_topic_arn: str = ""
     # The CloudFormation stack name; every physical name derives from it (StackNames).
@@ -228,6 +231,7 @@ class DeploySettings:
             log_retention_days=int(text("logRetentionDays", str(cls.log_retention_days))),
             stack_name=text("stackName", cls.stack_name),
             alarm_topic_arn=text("alarmTopicArn", ""),
+            ecs_exec=text("ecsExec", "false").lower() in ("true", "1", "yes"),
         )
         settings.validate()
         return settings

@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import json
+import typing
 from dataclasses import dataclass
 
 import aws_cdk as cdk
@@ -175,6 +176,9 @@ class MangaAssistStack(cdk.Stack):
             "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
             "EcrDkr": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
         }
+        if self.settings.ecs_exec:
+            # The ECS Exec agent's channel (no NAT: it needs its own endpoint).
+            interface["SsmMessages"] = ec2.InterfaceVpcEndpointAwsService.SSM_MESSAGES
         for name, service in interface.items():
             self.vpc.add_interface_endpoint(
                 name, service=service, private_dns_enabled=True, subnets=self.private_subnets,
@@ -557,9 +561,15 @@ class MangaAssistStack(cdk.Stack):
                                       shown(self.account, "AccountId"))
 
         for mesh in self.mesh.values():
+            if self.exec_log_group is not None:
+                group = self.get_logical_id(typing.cast(cdk.CfnElement, self.exec_log_group.node.default_child))
+                ack(mesh.task_role, f"IAM5[Resource::arn:{partition}:logs:{region}:{account}:log-group:<{group}>:*]",
+                    "ECS Exec writes each session's log stream into the stack's own session log group; stream "
+                    "names are made per session, so the grant covers that one group's streams")
             ack(mesh.task_role, "IAM5[Resource::*]",
-                "X-Ray PutTraceSegments/PutSpans/GetSampling* have no resource-level permissions: '*' is the only "
-                "resource they accept (every other statement of this role names its resources)")
+                "X-Ray PutTraceSegments/PutSpans/GetSampling* (and, with -c ecsExec=true, the ECS Exec agent's "
+                "ssmmessages channel actions and logs:DescribeLogGroups) have no resource-level permissions: '*' is the only resource they "
+                "accept (every other statement of this role names its resources)")
         for task in [*(m.service.task_definition for m in self.mesh.values() if m.service), self.ingest_task]:
             ack(task, "ECS2",
                 "The environment holds only non-secret settings (ports, endpoints, table and index names, model "
@@ -599,6 +609,20 @@ class MangaAssistStack(cdk.Stack):
     # ---- compute -------------------------------------------------------------------
 
     def _cluster(self) -> None:
+        exec_config = None
+        self.exec_log_group: logs.LogGroup | None = None
+        if self.settings.ecs_exec:
+            self.exec_log_group = logs.LogGroup(
+                self, "ExecSessions", retention=RETENTION[self.settings.log_retention_days],
+                removal_policy=cdk.RemovalPolicy.DESTROY)
+            # Sessions are logged to a group of their own: the task roles may write there only.
+            exec_config = ecs.ExecuteCommandConfiguration(
+                logging=ecs.ExecuteCommandLogging.OVERRIDE,
+                log_configuration=ecs.ExecuteCommandLogConfiguration(
+                    cloud_watch_log_group=self.exec_log_group,
+                    cloud_watch_encryption_enabled=False,
+                ),
+            )
         self.cluster = ecs.Cluster(
             self, "Cluster", vpc=self.vpc,
             container_insights_v2=ecs.ContainerInsights.ENABLED,
@@ -606,6 +630,7 @@ class MangaAssistStack(cdk.Stack):
                 name=self.names.service_namespace, type=servicediscovery.NamespaceType.DNS_PRIVATE,
                 use_for_service_connect=True, vpc=self.vpc,
             ),
+            execute_command_configuration=exec_config,
         )
         # The ADOT image comes from ECR Public through a pull-through cache rule, so tasks
         # pull it from private ECR over the VPC endpoints (ECR Public has no VPC endpoint).
@@ -859,6 +884,7 @@ class MangaAssistStack(cdk.Stack):
             min_healthy_percent=100, max_healthy_percent=200,
             health_check_grace_period=cdk.Duration.seconds(90) if not spec.grpc else None,
             enable_ecs_managed_tags=True, propagate_tags=ecs.PropagatedTagSource.SERVICE,
+            enable_execute_command=self.settings.ecs_exec,
         )
         mesh.service = service
 
