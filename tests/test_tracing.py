@@ -63,8 +63,8 @@ SERVICES = {"intent": "mangaassist.intent.v1.IntentService",
 def assert_service_map_chain(trace: list[dict[str, Any]]) -> None:
     """The chain X-Ray's service map is drawn from: the orchestrator's root (SERVER) › … ›
     a CLIENT span per call › the callee's SERVER span (its contract name), in all four
-    services, with rpc.* on both ends; and the model call is a CLIENT span with GenAI
-    attributes."""
+    services, with rpc.* on both ends; the model call is a CLIENT span with GenAI
+    attributes, and so is each DynamoDB call."""
     by_id = {x["span_id"]: x for x in trace}
     root = next(x for x in trace if x["name"] == s.REQUEST)
     assert root["service"] == "orchestrator" and root["kind"] == "SERVER"
@@ -93,3 +93,7 @@ def assert_service_map_chain(trace: list[dict[str, Any]]) -> None:
     assert attributes["gen_ai.operation.name"] == "chat" and attributes["gen_ai.request.model"]
     assert attributes["gen_ai.usage.output_tokens"] > 0 and attributes["gen_ai.response.finish_reasons"]
     assert by_id[model[0]["parent_span_id"]]["kind"] == "SERVER"
+    # DynamoDB (sessions) is a node too: CLIENT spans from the orchestrator's aiobotocore client.
+    dynamo = [x for x in trace if x["kind"] == "CLIENT" and x["attributes"].get("rpc.service") == "DynamoDB"]
+    assert dynamo and all(x["service"] == "orchestrator" and x["attributes"]["rpc.system"] == "aws-api"
+                          for x in dynamo)

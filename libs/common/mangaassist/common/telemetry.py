@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import grpc
 from opentelemetry import context as otel_context
@@ -18,7 +19,7 @@ from opentelemetry.propagators.textmap import DefaultGetter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.trace import Tracer
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 
@@ -137,3 +138,55 @@ def grpc_status_code(name: str) -> int:
     code = grpc.StatusCode.__members__.get(name, grpc.StatusCode.UNKNOWN)
     number: int = code.value[0]
     return number
+
+
+_AWS_SPAN = "mangaassist.otel_span"
+
+
+def trace_aws_client(client: Any, tracer: Tracer) -> None:
+    """A CLIENT span per call of an aiobotocore client (``DynamoDB.GetItem`` …), through the
+    client's own event hooks, with ``rpc.system=aws-api``, ``rpc.service``, ``rpc.method``,
+    the table name for DynamoDB and the HTTP status: X-Ray draws the AWS service as a node.
+
+    opentelemetry-instrumentation-botocore patches botocore's synchronous ``_make_api_call``,
+    which aiobotocore's clients override with a coroutine, so it sees none of their calls.
+    """
+    service = client.meta.service_model.service_id
+
+    def table(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if isinstance(params.get("TableName"), str):
+            context["mangaassist.table"] = params["TableName"]
+
+    def start(model: Any, context: dict[str, Any], **_: Any) -> None:
+        attributes: dict[str, Any] = {"rpc.system": "aws-api", "rpc.service": str(service),
+                                      "rpc.method": model.name}
+        if "mangaassist.table" in context:
+            attributes["aws.dynamodb.table_names"] = [context["mangaassist.table"]]
+        context[_AWS_SPAN] = tracer.start_span(f"{service}.{model.name}", kind=SpanKind.CLIENT,
+                                               attributes=attributes)
+
+    def finish(http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        span = context.pop(_AWS_SPAN, None)
+        if span is None:
+            return
+        status = int(getattr(http_response, "status_code", 0))
+        span.set_attribute("http.response.status_code", status)
+        request_id = parsed.get("ResponseMetadata", {}).get("RequestId")
+        if request_id:
+            span.set_attribute("aws.request_id", request_id)
+        if status >= 400:
+            span.set_status(Status(StatusCode.ERROR, str(parsed.get("Error", {}).get("Code", status))))
+        span.end()
+
+    def failed(exception: BaseException, context: dict[str, Any], **_: Any) -> None:
+        span = context.pop(_AWS_SPAN, None)
+        if span is not None:
+            span.set_attribute("error.type", type(exception).__name__)
+            span.set_status(Status(StatusCode.ERROR, type(exception).__name__))
+            span.end()
+
+    prefix = service.hyphenize()
+    client.meta.events.register(f"before-parameter-build.{prefix}", table)
+    client.meta.events.register(f"before-call.{prefix}", start)
+    client.meta.events.register(f"after-call.{prefix}", finish)
+    client.meta.events.register(f"after-call-error.{prefix}", failed)
