@@ -1,15 +1,17 @@
 """Container health probe, the images' HEALTHCHECK (a small grpc_health_probe in Python).
 
     python /app/healthprobe.py grpc 127.0.0.1:50051            # SERVING -> exit 0, else 1
+    python /app/healthprobe.py http http://127.0.0.1:8080/livez                # 200 -> exit 0
     python /app/healthprobe.py http http://127.0.0.1:8080/healthz --accept 200,503
     python /app/healthprobe.py tcp 127.0.0.1:8091             # something accepts connections
 
 Why not the Go grpc_health_probe binary: it would be one more download that the offline
 build cannot fetch, while every service image already has grpcio and grpc_health. The
 gRPC services answer ``grpc.health.v1.Health/Check`` with their real status (NOT_SERVING
-while starting or draining). The orchestrator speaks HTTP: its ``/healthz`` is 200 only
-when every downstream is SERVING and 503 otherwise, so a liveness check accepts 503 (the
-process is up and answering) while a readiness gate (the load balancer) wants 200.
+while starting or draining). The orchestrator speaks HTTP: ``/livez`` is its liveness (200
+while the process can serve, whatever its downstreams say: what ECS and the load balancer
+check), ``/healthz`` its readiness (200 only when every downstream is SERVING, 503
+otherwise; ``--accept 200,503`` turns it into a liveness check too).
 The ``tcp`` mode is for local stand-ins that have no health protocol of their own.
 Exit codes follow Docker's convention: 0 healthy, 1 unhealthy.
 """

@@ -12,6 +12,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from mangaassist.devtools.cluster import LOCAL_AWS_ENV, free_port, http_health
 from mangaassist.orchestrator.config import OrchestratorSettings
@@ -47,6 +52,54 @@ async def db(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Dy
     await client.ensure_table("orders", "order_id")
     yield client
     await client.close()
+
+
+async def test_pool_warm_up_describes_its_own_table_and_never_lists_tables(
+    moto_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The task role may DescribeTable the sessions table; ListTables is not granted."""
+    for key, value in LOCAL_AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    client = DynamoClient("ap-northeast-1", moto_url, warm_table="warm-sessions")
+    await client.open()
+    try:
+        await client.ensure_table("warm-sessions", "session_id")
+        calls: list[str] = []
+        client.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+        await client.warm()
+        assert calls == ["DescribeTable"]
+    finally:
+        await client.close()
+
+
+async def test_every_dynamodb_call_is_a_client_span_with_the_table(
+    moto_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """X-Ray's service map gets a DynamoDB node: a CLIENT span per call, rpc.* and the table."""
+    for key, value in LOCAL_AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    client = DynamoClient("ap-northeast-1", moto_url, warm_table="traced", tracer=provider.get_tracer("t"))
+    await client.open()
+    try:
+        await client.ensure_table("traced", "session_id")
+        exporter.clear()
+        with provider.get_tracer("t").start_as_current_span("dynamodb-session-load") as segment:
+            await DynamoSessionStore(client, "traced", ttl_s=60).load("s-none")
+            with pytest.raises(ClientError):
+                await client.client.get_item(TableName="missing", Key={"session_id": {"S": "x"}})
+    finally:
+        await client.close()
+    spans = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.CLIENT]
+    assert [s.name for s in spans] == ["DynamoDB.GetItem", "DynamoDB.GetItem"]
+    ok, missing = (dict(s.attributes or {}) for s in spans)
+    assert (ok["rpc.system"], ok["rpc.service"], ok["rpc.method"]) == ("aws-api", "DynamoDB", "GetItem")
+    assert ok["aws.dynamodb.table_names"] == ("traced",) and ok["http.response.status_code"] == 200
+    assert missing["aws.dynamodb.table_names"] == ("missing",) and missing["http.response.status_code"] == 400
+    assert spans[1].status.status_code.name == "ERROR"
+    assert all(s.parent is not None and s.parent.span_id == segment.get_span_context().span_id for s in spans)
 
 
 async def test_table_setup_is_idempotent(db: DynamoClient) -> None:

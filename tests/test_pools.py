@@ -58,7 +58,7 @@ async def test_an_unreachable_pool_is_left_cold_without_blocking_the_others(redi
 
 async def test_dynamodb_pool_counts_requests_and_keeps_connections(cluster: Cluster) -> None:
     os.environ.update(LOCAL_AWS_ENV)
-    db = DynamoClient(LOCAL_AWS_ENV["AWS_DEFAULT_REGION"], cluster.url("aws"))
+    db = DynamoClient(LOCAL_AWS_ENV["AWS_DEFAULT_REGION"], cluster.url("aws"), warm_table="mangaassist-sessions")
     await db.open()
     manager = PoolManager("test")
     manager.register(db.as_pool())

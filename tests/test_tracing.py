@@ -52,3 +52,48 @@ async def test_one_trace_spans_every_service_without_customer_text(cluster: Clus
     assert classified and classified[0]["attributes"].get("intent.classifier") == "fusion"
     assert marker not in json.dumps(spans, ensure_ascii=False)
     assert records_from_spans(trace)[0][s.REQUEST] > 0
+    assert_service_map_chain(trace)
+
+
+SERVICES = {"intent": "mangaassist.intent.v1.IntentService",
+            "retrieval": "mangaassist.retrieval.v1.RetrievalService",
+            "inference": "mangaassist.inference.v1.InferenceService"}
+
+
+def assert_service_map_chain(trace: list[dict[str, Any]]) -> None:
+    """The chain X-Ray's service map is drawn from: the orchestrator's root (SERVER) › … ›
+    a CLIENT span per call › the callee's SERVER span (its contract name), in all four
+    services, with rpc.* on both ends; the model call is a CLIENT span with GenAI
+    attributes, and so is each DynamoDB call."""
+    by_id = {x["span_id"]: x for x in trace}
+    root = next(x for x in trace if x["name"] == s.REQUEST)
+    assert root["service"] == "orchestrator" and root["kind"] == "SERVER"
+
+    def ancestors(span: dict[str, Any]) -> list[dict[str, Any]]:
+        chain = []
+        while span["parent_span_id"] in by_id:
+            span = by_id[span["parent_span_id"]]
+            chain.append(span)
+        return chain
+
+    for service, rpc_service in SERVICES.items():
+        servers = [x for x in trace if x["service"] == service and x["kind"] == "SERVER"]
+        assert servers, f"{service}: no SERVER span"
+        for server in servers:
+            assert server["attributes"]["rpc.system"] == "grpc"
+            assert server["attributes"]["rpc.service"] == rpc_service
+            client = by_id[server["parent_span_id"]]
+            assert (client["service"], client["kind"]) == ("orchestrator", "CLIENT"), client
+            assert client["name"] == f"{rpc_service}/{server['attributes']['rpc.method']}"
+            assert client["attributes"]["rpc.service"] == rpc_service
+            assert root in ancestors(client)
+    model = [x for x in trace if x["service"] == "inference" and x["kind"] == "CLIENT"]
+    assert model and all(x["name"].startswith("chat ") for x in model)
+    attributes = model[0]["attributes"]
+    assert attributes["gen_ai.operation.name"] == "chat" and attributes["gen_ai.request.model"]
+    assert attributes["gen_ai.usage.output_tokens"] > 0 and attributes["gen_ai.response.finish_reasons"]
+    assert by_id[model[0]["parent_span_id"]]["kind"] == "SERVER"
+    # DynamoDB (sessions) is a node too: CLIENT spans from the orchestrator's aiobotocore client.
+    dynamo = [x for x in trace if x["kind"] == "CLIENT" and x["attributes"].get("rpc.service") == "DynamoDB"]
+    assert dynamo and all(x["service"] == "orchestrator" and x["attributes"]["rpc.system"] == "aws-api"
+                          for x in dynamo)

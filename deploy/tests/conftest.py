@@ -18,6 +18,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
+from cdk_nag import AwsSolutionsChecks
 from mangaassist_cdk.config import DeploySettings
 from mangaassist_cdk.stack import MangaAssistStack
 
@@ -25,20 +26,30 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy"
 
 
-def synth(outdir: Path, context: dict[str, Any] | None = None) -> tuple[MangaAssistStack, Path]:
-    """Synthesise the app into ``outdir``; returns the stack and its template file."""
+# The one context value a deploy must bring (HTTPS only); any well-formed ARN synthesises offline.
+CERTIFICATE = "arn:aws:acm:ap-northeast-1:111122223333:certificate/0b1c2d3e-test"
+
+
+def synth(outdir: Path, context: dict[str, Any] | None = None, *, nag: bool = False,
+          env: cdk.Environment | None = None) -> tuple[MangaAssistStack, Path]:
+    """Synthesise the app into ``outdir`` (with a test certificate unless ``context`` names
+    one); returns the stack and its template file. ``nag`` runs cdk-nag's AwsSolutions pack
+    as ``app.py`` does (a finding without an acknowledgement fails the synthesis)."""
     for key in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION"):
         os.environ.pop(key, None)
-    app = cdk.App(outdir=str(outdir), context=context or {})
+    app = cdk.App(outdir=str(outdir), context={"certificateArn": CERTIFICATE, **(context or {})})
     settings = DeploySettings.from_context(app.node.try_get_context)
-    stack = MangaAssistStack(app, "MangaAssist", settings=settings)
+    stack = MangaAssistStack(app, settings.stack_name, settings=settings, env=env)
+    if nag:
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     assembly = app.synth()
-    return stack, Path(assembly.directory) / "MangaAssist.template.json"
+    return stack, Path(assembly.directory) / f"{settings.stack_name}.template.json"
 
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> tuple[MangaAssistStack, Path]:
-    return synth(tmp_path_factory.mktemp("cdk.out"))
+    """The default stack, checked by cdk-nag on the way (as every ``cdk synth`` / ``deploy`` is)."""
+    return synth(tmp_path_factory.mktemp("cdk.out"), nag=True)
 
 
 @pytest.fixture(scope="session")

@@ -46,8 +46,9 @@ def test_default_sends_traces_over_otlp_with_sigv4_to_xray_and_metrics_as_emf() 
     authenticator = exporter["auth"]["authenticator"]
     assert authenticator.startswith("sigv4auth") and config["extensions"][authenticator]["service"] == "xray"
     assert pipelines["metrics"]["exporters"] == ["awsemf"]
-    assert config["exporters"]["awsemf"]["namespace"] == "MangaAssist"
-    assert config["exporters"]["awsemf"]["log_group_name"] == "/mangaassist/metrics"
+    # Per stack: the CDK stack resolves both placeholders (their defaults serve a collector elsewhere).
+    assert config["exporters"]["awsemf"]["namespace"] == "${env:MANGAASSIST_METRICS_NAMESPACE:-MangaAssist}"
+    assert config["exporters"]["awsemf"]["log_group_name"] == "${env:MANGAASSIST_METRICS_LOG_GROUP:-/mangaassist/metrics}"
 
 
 def test_alternative_uses_the_awsxray_exporter() -> None:
@@ -64,6 +65,9 @@ INSTRUMENTS = {
     # The pool manager's gauges (libs/common/mangaassist/common/pools.py).
     "pool.connections.active": {"service", "pool"},
     "pool.checkout.avg": {"service", "pool"},
+    # The orchestrator's WebSocket work (its autoscaling metric): no attributes.
+    "mangaassist.websocket.connections": set(),
+    "mangaassist.websocket.inflight": set(),
 }
 
 
@@ -78,3 +82,32 @@ def test_every_instrument_reaches_cloudwatch_with_bounded_dimensions(path: Path)
         for dimensions in rules[0]["dimensions"]:
             # Only the service and the instrument's own bounded attributes: never task ids.
             assert "service.name" in dimensions and set(dimensions) <= attributes | {"service.name"}
+
+
+def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """How the collector merges ``--config`` files: maps merge key by key, anything else
+    (lists, scalars) is replaced by the later file."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def test_the_local_profile_turns_the_sidecar_config_into_the_compose_collectors() -> None:
+    config = merged(load(CONFIGS[0]), load(DEPLOY / "otel" / "collector-local.yaml"))
+    service = config["service"]
+    assert service["extensions"] == ["health_check"]  # no SigV4 locally
+    for name, pipeline in service["pipelines"].items():
+        for kind in ("receivers", "processors", "exporters"):
+            for component in pipeline[kind]:
+                assert component in config[kind], f"{name} uses undefined {kind[:-1]} {component}"
+        assert pipeline["processors"][0] == "memory_limiter" and pipeline["processors"][-1].startswith("batch")
+    pipelines = service["pipelines"]
+    assert pipelines["traces"]["exporters"] == ["otlp/jaeger", "otlp/receiver"]
+    assert pipelines["traces"]["receivers"] == ["otlp"]  # kept from collector.yaml
+    assert config["exporters"]["otlp/jaeger"]["endpoint"] == "jaeger:4317"
+    for protocol in config["receivers"]["otlp"]["protocols"].values():
+        assert protocol["endpoint"].startswith("0.0.0.0:")  # other containers send to it
+    assert config["processors"]["resourcedetection"]["detectors"] == ["env"]
+    # Nothing of the AWS path is exported locally.
+    assert not {"awsemf", "otlphttp/xray"} & {e for p in pipelines.values() for e in p["exporters"]}

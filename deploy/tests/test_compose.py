@@ -13,8 +13,10 @@ from conftest import DEPLOY
 
 COMPOSE_FILE = DEPLOY / "compose.yaml"
 MESH = {"orchestrator": 8080, "intent": 50051, "retrieval": 50052, "inference": 50053}
-# The contract's local stand-in ports, as published on the host.
-STANDINS = {"bedrock-emulator": 8091, "moto": 8092, "redis": 8093, "trace-receiver": 4317}
+# The contract's local stand-in ports, as published on the host (OTLP/gRPC 4317 is the
+# collector's now; the trace receiver behind it publishes its JSON API on 4319).
+STANDINS = {"bedrock-emulator": [8091], "moto": [8092], "valkey": [8093], "otel-collector": [4317, 4318],
+            "jaeger": [16686], "trace-receiver": [4319]}
 
 
 def compose(binary: Path, *args: str, file: Path = COMPOSE_FILE) -> subprocess.CompletedProcess[str]:
@@ -45,9 +47,9 @@ def test_every_service_is_health_checked_and_started_only_after_its_dependencies
 
 
 def test_ports_are_the_contracts_and_bound_to_loopback(config: dict[str, Any]) -> None:
-    for name, port in {**MESH, **STANDINS}.items():
+    for name, ports in {**{k: [v] for k, v in MESH.items()}, **STANDINS}.items():
         published = config["services"][name]["ports"]
-        assert [(p["host_ip"], int(p["published"])) for p in published] == [("127.0.0.1", port)], name
+        assert [(p["host_ip"], int(p["published"])) for p in published] == [("127.0.0.1", p) for p in ports], name
 
 
 def test_mesh_services_build_their_own_target_and_drain_on_sigterm(config: dict[str, Any]) -> None:
@@ -72,3 +74,37 @@ def test_compose_rejects_a_broken_file(compose_bin: Path, tmp_path: Path) -> Non
     result = compose(compose_bin, "config", "--quiet", file=broken)
     assert result.returncode != 0
     assert "inferense" in result.stderr
+
+
+def test_telemetry_takes_the_aws_path_through_the_real_collector_to_jaeger(config: dict[str, Any]) -> None:
+    """The collector is the ECS sidecar's (same ADOT tag as the stack, same collector.yaml),
+    with the local profile merged over it; every service exports to it; Jaeger shows traces."""
+    services = config["services"]
+    collector = services["otel-collector"]
+    image, _, tag = collector["image"].rpartition(":")
+    assert image == "public.ecr.aws/aws-observability/aws-otel-collector"
+    cdk_default = re.search(r'adot_image_tag: str = "([^"]+)"', (DEPLOY / "cdk/mangaassist_cdk/config.py").read_text())
+    assert cdk_default and tag == cdk_default.group(1)
+    mounts = {v["target"]: Path(v["source"]) for v in collector["volumes"]}
+    assert mounts["/etc/mangaassist/collector.yaml"] == DEPLOY / "otel" / "collector.yaml"
+    assert mounts["/etc/mangaassist/collector-local.yaml"] == DEPLOY / "otel" / "collector-local.yaml"
+    assert collector["command"] == ["--config=/etc/mangaassist/collector.yaml",
+                                    "--config=/etc/mangaassist/collector-local.yaml"]
+    assert collector["healthcheck"]["test"] == ["CMD", "/healthcheck"]
+    assert set(collector["depends_on"]) == {"jaeger", "trace-receiver"}
+    for name in MESH:
+        env = services[name]["environment"]
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4317"
+        assert env["OTEL_SERVICE_NAME"] == name
+        assert "otel-collector" in services[name]["depends_on"]
+    assert services["jaeger"]["image"].startswith("jaegertracing/")
+    assert services["jaeger"]["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
+
+
+def test_the_cache_is_valkey_with_valkey_search_not_redis_stack(config: dict[str, Any]) -> None:
+    services = config["services"]
+    assert "redis" not in services
+    assert services["valkey"]["image"].startswith("valkey/valkey-bundle:")  # valkey-search loaded
+    assert services["orchestrator"]["environment"]["MANGAASSIST_ORCHESTRATOR_REDIS_URL"] == "redis://valkey:6379/0"
+    assert "valkey" in services["orchestrator"]["depends_on"]
+    assert not any("redis-stack" in str(s.get("image", "")) for s in services.values())

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
-from conftest import DEPLOY, synth
-from mangaassist_cdk.config import SERVICES, DeploySettings, ServiceSpec
+from conftest import CERTIFICATE, DEPLOY, synth
+from mangaassist_cdk.config import SERVICES, DeploySettings, ServiceSpec, StackNames
 
 Resources = dict[str, dict[str, Any]]
 OfType = Callable[[str], Resources]
@@ -193,7 +194,7 @@ def test_each_task_has_its_image_health_check_and_an_adot_sidecar(
     assert env[f"MANGAASSIST_{spec.name.upper()}_HOST"] == "0.0.0.0"
     assert {"Condition": "START", "ContainerName": "adot-collector"} in app["DependsOn"]
     # The sidecar: ADOT from the ECR pull-through cache (no NAT), our config, its own health check.
-    assert "/ecr-public/aws-observability/aws-otel-collector:" in render(sidecar["Image"])
+    assert "/mangaassist-ecr-public/aws-observability/aws-otel-collector:" in render(sidecar["Image"])
     assert sidecar["Essential"] is False
     assert sidecar["HealthCheck"]["Command"] == ["CMD", "/healthcheck"]
     assert "AOT_CONFIG_CONTENT" in env_of(sidecar)
@@ -204,6 +205,10 @@ def test_sidecar_gets_the_collector_config_file(resources: Resources) -> None:
     expected = "\n".join(line for line in source.splitlines()
                          if line.strip() and not line.lstrip().startswith("#")) + "\n"
     expected = expected.replace("${env:AWS_REGION}", "<AWS::Region>")
+    # This stack's own metrics namespace and log group (two stacks never mix their metrics).
+    expected = expected.replace("${env:MANGAASSIST_METRICS_NAMESPACE:-MangaAssist}", "MangaAssist")
+    expected = expected.replace("${env:MANGAASSIST_METRICS_LOG_GROUP:-/mangaassist/metrics}", "/mangaassist/metrics")
+    assert "${env:MANGAASSIST" not in expected
     for spec in SERVICES:
         sidecar = next(c for c in task_containers(resources, spec.name) if c["Name"] == "adot-collector")
         assert render(env_of(sidecar)["AOT_CONFIG_CONTENT"]) == expected
@@ -246,7 +251,9 @@ def test_orchestrator_gets_its_tables_region_and_sign_in_key(resources: Resource
             assert "Secrets" not in own
 
 
-def test_autoscaling_on_cpu_for_all_and_request_count(resources: Resources, of_type: OfType) -> None:
+def test_autoscaling_on_cpu_for_all_request_count_for_grpc_and_websocket_work_for_the_orchestrator(
+    resources: Resources, of_type: OfType,
+) -> None:
     targets = of_type("AWS::ApplicationAutoScaling::ScalableTarget")
     assert len(targets) == len(SERVICES)
     by_target: dict[str, list[dict[str, Any]]] = {lid: [] for lid in targets}
@@ -264,7 +271,16 @@ def test_autoscaling_on_cpu_for_all_and_request_count(resources: Resources, of_t
             assert [c["MetricName"] for c in custom] == ["RequestCountPerTarget"]
             assert {"Name": "TargetDiscoveryName", "Value": spec.name} in custom[0]["Dimensions"]
         else:
-            assert "ALBRequestCountPerTarget" in predefined
+            # WebSocket work, not ALB requests (one upgrade request carries a whole conversation):
+            # the orchestrator's own gauges, averaged per task, from this stack's EMF namespace.
+            assert "ALBRequestCountPerTarget" not in predefined
+            custom = {c["CustomizedMetricSpecification"]["MetricName"]: c for c in configs
+                      if "CustomizedMetricSpecification" in c}
+            assert set(custom) == {"mangaassist.websocket.inflight", "mangaassist.websocket.connections"}
+            for config in custom.values():
+                metric = config["CustomizedMetricSpecification"]
+                assert metric["Namespace"] == "MangaAssist" and metric["Statistic"] == "Average"
+                assert metric["Dimensions"] == [{"Name": "service.name", "Value": "orchestrator"}]
 
 
 def test_public_entry_is_an_alb_that_holds_websockets(template: Template) -> None:
@@ -273,29 +289,169 @@ def test_public_entry_is_an_alb_that_holds_websockets(template: Template) -> Non
         "LoadBalancerAttributes": Match.array_with([{"Key": "idle_timeout.timeout_seconds", "Value": "300"}]),
     })
     template.has_resource_properties("AWS::ElasticLoadBalancingV2::TargetGroup", {
-        "Port": 8080, "TargetType": "ip", "HealthCheckPath": "/healthz", "Matcher": {"HttpCode": "200"},
+        "Port": 8080, "TargetType": "ip", "Matcher": {"HttpCode": "200"},
     })
     template.resource_count_is("AWS::ApiGatewayV2::Api", 0)
 
 
+def test_load_balancer_and_ecs_check_liveness_not_readiness(resources: Resources, of_type: OfType) -> None:
+    """A downstream blip makes /healthz 503; only /livez may decide whether a task is replaced."""
+    (group,) = of_type("AWS::ElasticLoadBalancingV2::TargetGroup").values()
+    assert group["Properties"]["HealthCheckPath"] == "/livez"
+    assert group["Properties"]["Matcher"] == {"HttpCode": "200"}
+    app = next(c for c in task_containers(resources, "orchestrator") if c["Name"] == "orchestrator")
+    probe = app["HealthCheck"]["Command"]
+    assert probe[3:] == ["http", "http://127.0.0.1:8080/livez"]  # 200 only; no readiness path
+    assert not any("/healthz" in json.dumps(r) for r in resources.values()), "no health check reads readiness"
+
+
+# ---- the edge --------------------------------------------------------------------------
+
+def test_https_only_no_plain_http_listener_and_tls_only_ingress(template: Template, of_type: OfType) -> None:
+    listeners = [r["Properties"] for r in of_type("AWS::ElasticLoadBalancingV2::Listener").values()]
+    assert [(x["Port"], x["Protocol"]) for x in listeners] == [(443, "HTTPS")]
+    assert listeners[0]["Certificates"] == [{"CertificateArn": CERTIFICATE}]
+    assert listeners[0]["SslPolicy"].startswith("ELBSecurityPolicy-TLS13")
+    alb_sg = next(r for lid, r in of_type("AWS::EC2::SecurityGroup").items() if lid.startswith("AlbSg"))
+    assert [(r["FromPort"], r["ToPort"]) for r in alb_sg["Properties"]["SecurityGroupIngress"]] == [(443, 443)]
+    outputs = template.find_outputs("WebSocketUrl")
+    assert render(outputs["WebSocketUrl"]["Value"]).startswith("wss://")
+
+
+def test_admin_routes_are_never_routed_from_the_internet(of_type: OfType) -> None:
+    rules = [r["Properties"] for r in of_type("AWS::ElasticLoadBalancingV2::ListenerRule").values()]
+    admin = [r for r in rules if any(c.get("Field") == "path-pattern" or "PathPatternConfig" in c
+                                     for c in r["Conditions"])]
+    assert len(admin) == 1 and admin[0]["Priority"] == 1  # before anything that forwards
+    (condition,) = admin[0]["Conditions"]
+    assert sorted(condition["PathPatternConfig"]["Values"]) == ["/admin", "/admin/*"]
+    (action,) = admin[0]["Actions"]
+    assert action["Type"] == "fixed-response" and action["FixedResponseConfig"]["StatusCode"] == "404"
+    # The WAF blocks them too, whatever their case or percent-encoding.
+    (acl,) = of_type("AWS::WAFv2::WebACL").values()
+    (admin_rule,) = [r for r in acl["Properties"]["Rules"] if r["Name"] == "AdminRoutes"]
+    match = admin_rule["Statement"]["ByteMatchStatement"]
+    assert (match["SearchString"], match["PositionalConstraint"]) == ("/admin", "STARTS_WITH")
+    assert {t["Type"] for t in match["TextTransformations"]} == {"URL_DECODE", "LOWERCASE"}
+    assert admin_rule["Action"] == {"Block": {}}
+
+
+def test_waf_on_the_alb_with_a_rate_limit_per_ip_and_aws_lists(resources: Resources, of_type: OfType) -> None:
+    ((acl_id, acl),) = of_type("AWS::WAFv2::WebACL").items()
+    props = acl["Properties"]
+    assert props["Scope"] == "REGIONAL" and props["DefaultAction"] == {"Allow": {}}
+    rules = {r["Name"]: r for r in props["Rules"]}
+    rate = rules["RatePerIp"]["Statement"]["RateBasedStatement"]
+    assert (rate["Limit"], rate["AggregateKeyType"]) == (DeploySettings().waf_rate_limit, "IP")
+    assert rules["RatePerIp"]["Action"] == {"Block": {}}
+    assert {"AWSManagedRulesAmazonIpReputationList", "AWSManagedRulesKnownBadInputsRuleSet"} <= set(rules)
+    assert "NotOnTheAllowList" not in rules  # no allow-list by default
+    (association,) = of_type("AWS::WAFv2::WebACLAssociation").values()
+    alb = logical_id(resources, "AWS::ElasticLoadBalancingV2::LoadBalancer", "Alb")
+    assert association["Properties"]["ResourceArn"] == {"Ref": alb}
+    assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
+
+
+def test_an_ip_allow_list_blocks_everyone_else(tmp_path: Path) -> None:
+    _, path = synth(tmp_path, {"allowedCidrs": "203.0.113.0/24,2001:db8::/32", "wafRateLimit": 300})
+    resources = json.loads(path.read_text())["Resources"]
+    sets = {r["Properties"]["IPAddressVersion"]: r["Properties"]["Addresses"]
+            for r in resources.values() if r["Type"] == "AWS::WAFv2::IPSet"}
+    assert sets == {"IPV4": ["203.0.113.0/24"], "IPV6": ["2001:db8::/32"]}
+    (acl,) = [r for r in resources.values() if r["Type"] == "AWS::WAFv2::WebACL"]
+    rules = {r["Name"]: r for r in acl["Properties"]["Rules"]}
+    assert rules["NotOnTheAllowList"]["Priority"] == 0 and rules["NotOnTheAllowList"]["Action"] == {"Block": {}}
+    listed = rules["NotOnTheAllowList"]["Statement"]["NotStatement"]["Statement"]["OrStatement"]["Statements"]
+    assert len(listed) == 2
+    assert rules["RatePerIp"]["Statement"]["RateBasedStatement"]["Limit"] == 300
+
+
 # ---- least privilege -------------------------------------------------------------------
 
-def test_only_inference_invokes_bedrock_and_only_the_two_models(resources: Resources) -> None:
+def bedrock_statements(resources: Resources, role: str = "InferenceTaskRole") -> list[dict[str, Any]]:
+    return [s for s in role_statements(resources, role) if any(a.startswith("bedrock:") for a in actions(s))]
+
+
+def test_only_inference_invokes_bedrock(resources: Resources) -> None:
     for spec in SERVICES:
-        statements = role_statements(resources, f"{spec.name.title()}TaskRole")
-        bedrock = [s for s in statements if any(a.startswith("bedrock:") for a in actions(s))]
         if spec.name != "inference":
-            assert not bedrock, f"{spec.name} may call Bedrock: {bedrock}"
-            continue
-        invoke = [s for s in bedrock if "bedrock:InvokeModel" in actions(s)]
-        assert len(invoke) == 1
-        assert sorted(actions(invoke[0])) == ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
-        settings = DeploySettings()
-        assert sorted(resources_of(invoke[0])) == sorted(
-            f"arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/{m}"
-            for m in (settings.haiku_model_id, settings.sonnet_model_id))
-        guard = [s for s in bedrock if actions(s) == ["bedrock:ApplyGuardrail"]]
-        assert resources_of(guard[0]) == ["<Guardrail.GuardrailArn>"]
+            assert not bedrock_statements(resources, f"{spec.name.title()}TaskRole"), spec.name
+    guard = [s for s in bedrock_statements(resources) if actions(s) == ["bedrock:ApplyGuardrail"]]
+    assert resources_of(guard[0]) == ["<Guardrail.GuardrailArn>"]
+
+
+def invoke_grants(resources: Resources) -> dict[str, list[str]]:
+    """Sid → resources of the inference role's invoke statements (which carry exactly the two actions)."""
+    grants: dict[str, list[str]] = {}
+    for statement in bedrock_statements(resources):
+        if "bedrock:InvokeModel" in actions(statement):
+            assert sorted(actions(statement)) == ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+            grants[statement["Sid"]] = sorted(resources_of(statement))
+    return grants
+
+
+def test_default_models_are_current_claude_through_the_japan_profiles(resources: Resources) -> None:
+    settings = DeploySettings()
+    assert settings.haiku_model_id.startswith("jp.anthropic.claude-haiku-4-5")
+    assert settings.sonnet_model_id.startswith("jp.anthropic.claude-sonnet-4")
+    cdk_json = json.loads((DEPLOY / "cdk" / "cdk.json").read_text())["context"]
+    assert (cdk_json["haikuModelId"], cdk_json["sonnetModelId"]) == (settings.haiku_model_id, settings.sonnet_model_id)
+    env = env_of(next(c for c in task_containers(resources, "inference") if c["Name"] == "inference"))
+    assert env["MANGAASSIST_INFERENCE_HAIKU_MODEL_ID"] == settings.haiku_model_id
+    assert env["MANGAASSIST_INFERENCE_SONNET_MODEL_ID"] == settings.sonnet_model_id
+    assert "MANGAASSIST_INFERENCE_BACKEND" not in env  # Bedrock is the only backend
+
+
+def test_profiles_are_invoked_with_their_arn_and_the_models_in_every_destination_region(
+    resources: Resources,
+) -> None:
+    grants = invoke_grants(resources)
+    profile = "arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/"
+    assert grants["InvokeThroughTheProfiles"] == sorted(
+        [profile + "jp.anthropic.claude-haiku-4-5-20251001-v1:0", profile + "jp.anthropic.claude-sonnet-4-6"])
+    assert grants["InvokeTheModelsWhereTheyRun"] == sorted(
+        f"arn:<AWS::Partition>:bedrock:{region}::foundation-model/{model}"
+        for region in ("ap-northeast-1", "ap-northeast-3")
+        for model in ("anthropic.claude-haiku-4-5-20251001-v1:0", "anthropic.claude-sonnet-4-6"))
+    assert set(grants) == {"InvokeThroughTheProfiles", "InvokeTheModelsWhereTheyRun"}
+
+
+def test_a_global_profile_allows_the_regionless_model_arn_only_for_unspecified_regions(tmp_path: Path) -> None:
+    stack, _ = synth(tmp_path, {"sonnetModelId": "global.anthropic.claude-sonnet-4-6"})
+    resources = Template.from_stack(stack).to_json()["Resources"]
+    grants = invoke_grants(resources)
+    assert "arn:<AWS::Partition>:bedrock:::foundation-model/anthropic.claude-sonnet-4-6" in \
+        grants["InvokeGlobalProfileModels"]
+    statement = next(s for s in bedrock_statements(resources) if s.get("Sid") == "InvokeGlobalProfileModels")
+    assert statement["Condition"] == {"StringEquals": {"aws:RequestedRegion": "unspecified"}}
+    # The source Region's copy of the model too, and the Haiku profile keeps its Japan destinations.
+    assert "arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/anthropic.claude-sonnet-4-6" in \
+        grants["InvokeTheModelsWhereTheyRun"]
+
+
+def test_other_geographies_need_their_destination_regions(tmp_path: Path) -> None:
+    apac = {"haikuModelId": "apac.anthropic.claude-3-haiku-20240307-v1:0"}
+    with pytest.raises(ValueError, match="modelRegions"):
+        DeploySettings.from_context(apac.get)
+    stack, _ = synth(tmp_path, {**apac, "modelRegions": "ap-northeast-1,ap-southeast-1"})
+    grants = invoke_grants(Template.from_stack(stack).to_json()["Resources"])
+    assert "arn:<AWS::Partition>:bedrock:ap-southeast-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0" \
+        in grants["InvokeTheModelsWhereTheyRun"]
+
+
+def test_an_in_region_model_id_is_granted_as_a_foundation_model(tmp_path: Path) -> None:
+    stack, _ = synth(tmp_path, {"haikuModelId": "anthropic.claude-3-haiku-20240307-v1:0"})
+    grants = invoke_grants(Template.from_stack(stack).to_json()["Resources"])
+    assert "arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/anthropic.claude-3-haiku-20240307-v1:0" \
+        in grants["InvokeTheModelsWhereTheyRun"]
+    assert not any("claude-3-haiku" in r for r in grants["InvokeThroughTheProfiles"])
+
+
+def test_the_removed_inference_backend_option_fails_synth() -> None:
+    with pytest.raises(ValueError, match="inferenceBackend is gone"):
+        DeploySettings.from_context({"inferenceBackend": "template-emulator"}.get)
+    with_cert = {"inferenceBackend": "bedrock", "certificateArn": CERTIFICATE}
+    assert DeploySettings.from_context(with_cert.get) == DeploySettings(certificate_arn=CERTIFICATE)
 
 
 def test_only_the_orchestrator_touches_dynamodb_and_only_the_two_tables(resources: Resources) -> None:
@@ -312,7 +468,11 @@ def test_only_the_orchestrator_touches_dynamodb_and_only_the_two_tables(resource
         orders_actions = {a for s in dynamo if resources_of(s) == [f"<{orders}.Arn>"] for a in actions(s)}
         assert orders_actions == {"dynamodb:GetItem"}, "orders are read-only"
         all_actions = {a for s in dynamo for a in actions(s)}
-        assert all_actions == {"dynamodb:GetItem", "dynamodb:PutItem"}, "only what the session store calls"
+        # What the session store calls, plus the pool's warm-up (DescribeTable on the sessions
+        # table: never ListTables, which would need every table in the account).
+        assert all_actions == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DescribeTable"}
+        warm = {r for s in dynamo if "dynamodb:DescribeTable" in actions(s) for r in resources_of(s)}
+        assert warm == {f"<{sessions}.Arn>"}
 
 
 def test_only_retrieval_and_its_ingest_task_reach_the_one_collection(resources: Resources, of_type: OfType) -> None:
@@ -470,8 +630,26 @@ def test_guardrail_is_created_and_wired_into_inference(template: Template, resou
     template.resource_count_is("AWS::Bedrock::GuardrailVersion", 1)
     env = env_of(next(c for c in task_containers(resources, "inference") if c["Name"] == "inference"))
     assert render(env["MANGAASSIST_INFERENCE_GUARDRAIL_ID"]) == "<Guardrail.GuardrailId>"
-    assert env["MANGAASSIST_INFERENCE_BACKEND"] == "bedrock"
-    assert env["MANGAASSIST_INFERENCE_HAIKU_MODEL_ID"] == DeploySettings().haiku_model_id
+
+
+def test_guardrail_runs_the_standard_tier_through_a_cross_region_profile(
+    resources: Resources, of_type: OfType,
+) -> None:
+    """Classic covers English, French and Spanish; Japanese needs Standard, and Standard a profile."""
+    (guardrail,) = of_type("AWS::Bedrock::Guardrail").values()
+    props = guardrail["Properties"]
+    assert props["ContentPolicyConfig"]["ContentFiltersTierConfig"] == {"TierName": "STANDARD"}
+    profile = render(props["CrossRegionConfig"]["GuardrailProfileArn"])
+    assert profile == ("arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:"
+                       "guardrail-profile/apac.guardrail.v1:0")
+    # Applying it: the guardrail, and the profile in every destination Region (this account, this id).
+    apply = {s["Sid"]: resources_of(s) for s in bedrock_statements(resources)
+             if actions(s) == ["bedrock:ApplyGuardrail"]}
+    assert apply == {
+        "ApplyTheGuardrail": ["<Guardrail.GuardrailArn>"],
+        "ApplyThroughTheGuardrailProfile": [
+            "arn:<AWS::Partition>:bedrock:*:<AWS::AccountId>:guardrail-profile/apac.guardrail.v1:0"],
+    }
 
 
 def test_a_brought_guardrail_replaces_the_created_one(tmp_path: Path) -> None:
@@ -497,7 +675,153 @@ def test_a_brought_guardrail_replaces_the_created_one(tmp_path: Path) -> None:
     ({"maxAzs": 1}, "at least two AZs"),
     ({"logRetentionDays": 12}, "logRetentionDays"),
     ({"collectorConfig": "deploy/otel/missing.yaml"}, "collectorConfig"),
+    ({"certificateArn": ""}, "certificateArn is required"),
+    ({"certificateArn": "not-an-arn"}, "certificateArn is required"),
+    ({"wafRateLimit": 5}, "wafRateLimit"),
+    ({"allowedCidrs": "10.0.0.0/33"}, "allowedCidrs"),
+    ({"stackName": "9lives"}, "stackName"),
+    ({"guardrailProfileId": "apac"}, "guardrailProfileId"),
 ])
 def test_bad_settings_fail_synth_with_a_clear_message(context: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        DeploySettings.from_context(context.get)
+        DeploySettings.from_context({"certificateArn": CERTIFICATE, **context}.get)
+
+
+# ---- two stacks in one account and Region ------------------------------------------------
+
+# Names a resource takes in the account, plus the metrics namespace an alarm reads.
+PHYSICAL_NAME_KEYS = ("Name", "LogGroupName", "EcrRepositoryPrefix", "AlarmName", "Namespace")
+
+
+def physical_names(resources: Resources) -> dict[str, str]:
+    """Every explicit physical name the template chooses (value → resource), by property."""
+    names: dict[str, str] = {}
+    for lid, r in resources.items():
+        for key in PHYSICAL_NAME_KEYS:
+            value = r.get("Properties", {}).get(key)
+            if isinstance(value, str):
+                names[f"{r['Type']}|{value}"] = lid
+    return names
+
+
+def test_every_name_derives_from_the_stack_name_so_two_stacks_fit(tmp_path: Path) -> None:
+    _, first = synth(tmp_path / "a")
+    _, second = synth(tmp_path / "b", {"stackName": "MangaAssistStagingForTokyoTeam"})
+    a = physical_names(json.loads(first.read_text())["Resources"])
+    b = physical_names(json.loads(second.read_text())["Resources"])
+    kinds = {k.split("|", 1)[0] for k in a}
+    assert {"AWS::OpenSearchServerless::Collection", "AWS::OpenSearchServerless::SecurityPolicy",
+            "AWS::OpenSearchServerless::AccessPolicy", "AWS::OpenSearchServerless::VpcEndpoint",
+            "AWS::Bedrock::Guardrail", "AWS::Logs::LogGroup", "AWS::ECR::PullThroughCacheRule",
+            "AWS::ServiceDiscovery::PrivateDnsNamespace", "AWS::WAFv2::WebACL", "AWS::CloudWatch::Alarm"} <= kinds
+    assert not set(a) & set(b), sorted(set(a) & set(b))
+    # The longest derived names stay inside the tightest limits (OpenSearch 32, ECR prefix 30).
+    long = StackNames("MangaAssistStagingForTokyoTeam")
+    assert long.prefix != StackNames("MangaAssistStagingForTokyoTeamB").prefix
+    assert len(long.collection) <= 32 and len(long.pull_through_prefix) <= 30
+    # The default stack keeps the names it always had.
+    assert StackNames("MangaAssist").collection == "mangaassist-products"
+    assert StackNames("MangaAssist").metrics_log_group == "/mangaassist/metrics"
+
+
+# ---- alarms ----------------------------------------------------------------------------
+
+def test_an_alarm_per_latency_budget_on_the_detectors_metric(of_type: OfType) -> None:
+    """The detector sets these alarms' state by name (``mangaassist-latency-<segment>``)."""
+    source = (DEPLOY.parent / "libs/observability/mangaassist/observability/budgets.py").read_text()
+    budgets_in_source = len(re.findall(r"^\s+Budget\(s\.", source, flags=re.M))
+    alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in of_type("AWS::CloudWatch::Alarm").values()}
+    latency = {n: a for n, a in alarms.items() if n.startswith("mangaassist-latency-")}
+    assert len(latency) == budgets_in_source >= 10
+    vector = latency["mangaassist-latency-vector-search"]
+    assert (vector["Namespace"], vector["MetricName"]) == ("MangaAssist/Latency", "SegmentP95")
+    assert vector["Dimensions"] == [{"Name": "Segment", "Value": "vector-search"}]
+    assert vector["Threshold"] == pytest.approx(150 * 1.2)  # budget + its 20 % alert margin
+    blamed = alarms["mangaassist-slowdown-blamed"]
+    (query,) = blamed["Metrics"]
+    assert query["Expression"] == 'SELECT SUM(SlowdownBlamed) FROM SCHEMA("MangaAssist/Latency", Segment)'
+
+
+def test_slo_alarms_on_failures_and_end_to_end_p95(of_type: OfType) -> None:
+    alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in of_type("AWS::CloudWatch::Alarm").values()}
+    availability = alarms["mangaassist-slo-availability"]
+    metrics = {m["Id"]: m for m in availability["Metrics"]}
+    outcomes = {d["Value"] for m in metrics.values() if "MetricStat" in m
+                for d in m["MetricStat"]["Metric"]["Dimensions"] if d["Name"] == "outcome"}
+    assert outcomes == {"ok", "internal", "unavailable", "timeout", "stream_interrupted"}
+    assert all(m["MetricStat"]["Metric"]["Namespace"] == "MangaAssist" for m in metrics.values() if "MetricStat" in m)
+    assert availability["Threshold"] == 1.0 and availability["EvaluationPeriods"] == 3
+    latency = alarms["mangaassist-slo-latency-p95"]
+    assert (latency["MetricName"], latency["ExtendedStatistic"]) == ("mangaassist.segment.duration", "p95")
+    assert {"Name": "segment", "Value": "manga-assist-request"} in latency["Dimensions"]
+    assert latency["Threshold"] == 2000
+    assert "AlarmActions" not in latency  # no topic given
+
+
+def test_alarms_notify_a_given_topic(tmp_path: Path) -> None:
+    topic = "arn:aws:sns:ap-northeast-1:111122223333:oncall"
+    _, path = synth(tmp_path, {"alarmTopicArn": topic})
+    alarms = [r["Properties"] for r in json.loads(path.read_text())["Resources"].values()
+              if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert alarms and all(a["AlarmActions"] == [topic] and a["OKActions"] == [topic] for a in alarms)
+
+
+# ---- cdk-nag ----------------------------------------------------------------------------
+
+def nag_report(outdir: Path) -> dict[str, Any]:
+    """cdk-nag's AwsSolutions report from CDK's validation report in the cloud assembly."""
+    data = json.loads((outdir / "validation-report.json").read_text())
+    (plugin,) = data["pluginReports"]
+    assert plugin["pluginName"] == "AwsSolutions"
+    report: dict[str, Any] = plugin
+    return report
+
+
+def test_cdk_nag_finds_nothing_unacknowledged_and_every_acknowledgement_says_why(
+    synthesized: tuple[Any, Path],
+) -> None:
+    """The session's stack was synthesised with AwsSolutionsChecks (as app.py does): a finding
+    without an acknowledgement fails synthesis; each acknowledged one carries its reason."""
+    _, template = synthesized
+    report = nag_report(template.parent)
+    assert report["conclusion"] == "success" and report["violations"] == []
+    suppressed = report["suppressedViolations"]
+    assert suppressed, "the report lists the acknowledged findings"
+    for finding in suppressed:
+        assert len(finding["reason"]) >= 40, finding["ruleName"]
+    rules = {f["ruleName"].split("[")[0] for f in suppressed}
+    # What the design keeps on purpose, and nothing else.
+    assert rules <= {"AwsSolutions-IAM5", "AwsSolutions-ECS2", "AwsSolutions-SMG4", "AwsSolutions-EC23",
+                     "AwsSolutions-AEC6", "AwsSolutions-ELB2", "AwsSolutions-S1"}, rules
+
+
+def test_with_a_region_the_alb_writes_access_logs_and_nag_stays_clean(tmp_path: Path) -> None:
+    import aws_cdk as cdk
+
+    _, path = synth(tmp_path, nag=True, env=cdk.Environment(account="111122223333", region="ap-northeast-1"))
+    resources = json.loads(path.read_text())["Resources"]
+    (alb,) = [r for r in resources.values() if r["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer"]
+    attributes = {a["Key"]: a["Value"] for a in alb["Properties"]["LoadBalancerAttributes"]}
+    assert attributes["access_logs.s3.enabled"] == "true" and attributes["access_logs.s3.prefix"] == "alb"
+    report = nag_report(path.parent)
+    assert report["conclusion"] == "success"
+    assert "AwsSolutions-ELB2" not in {f["ruleName"] for f in report["suppressedViolations"]}
+
+
+def test_ecs_exec_is_off_by_default_and_complete_when_asked(tmp_path: Path, resources: Resources) -> None:
+    """-c ecsExec=true: every service takes ECS Exec (the smoke test's port forward), the agent
+    reaches SSM through its own endpoint (no NAT), and its '*' statements are only ssmmessages."""
+    for service in (r for r in resources.values() if r["Type"] == "AWS::ECS::Service"):
+        assert not service["Properties"].get("EnableExecuteCommand", False)
+    _, path = synth(tmp_path, {"ecsExec": "true"}, nag=True)
+    on = json.loads(path.read_text())["Resources"]
+    services = [r for r in on.values() if r["Type"] == "AWS::ECS::Service"]
+    assert len(services) == 4 and all(s["Properties"]["EnableExecuteCommand"] for s in services)
+    endpoints = [render(r["Properties"]["ServiceName"]) for r in on.values() if r["Type"] == "AWS::EC2::VPCEndpoint"]
+    assert "com.amazonaws.<AWS::Region>.ssmmessages" in endpoints
+    for spec in SERVICES:
+        for statement in role_statements(on, f"{spec.name.title()}TaskRole"):
+            if "*" in resources_of(statement):
+                # CDK's ECS Exec grant adds DescribeLogGroups (the session-logging check) on '*'.
+                assert all(a.startswith(("xray:", "ssmmessages:")) or a == "logs:DescribeLogGroups"
+                           for a in actions(statement)), statement

@@ -6,12 +6,63 @@ working stack; nothing is read from the environment at import time.
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_COLLECTOR_CONFIG = "deploy/otel/collector.yaml"
+
+# Current Claude models, called in ap-northeast-1 through the Japan cross-Region inference
+# profiles (requests stay in Tokyo and Osaka). Ids and destinations from the Amazon Bedrock
+# user guide, "Supported Regions and models for inference profiles"
+# (https://docs.aws.amazon.com/bedrock/latest/userguide/inference-profiles-support.html) and the
+# model cards for Claude Haiku 4.5 and Claude Sonnet 4.6; check them in your account with
+# ``aws bedrock get-inference-profile --inference-profile-identifier <id>`` (its ``models``
+# list the foundation-model ARN in every destination Region).
+DEFAULT_HAIKU_MODEL_ID = "jp.anthropic.claude-haiku-4-5-20251001-v1:0"
+DEFAULT_SONNET_MODEL_ID = "jp.anthropic.claude-sonnet-4-6"
+# Destination Regions of the geographic profiles whose list does not depend on the model
+# (``jp.``: Tokyo and Osaka). Other geographies (``apac.``, ``us.`` …) route to a list that
+# changes per model and over time: give it with ``-c modelRegions=…``. ``global.`` profiles
+# need no list (IAM names the model without a Region, see ``ModelRef``).
+PROFILE_DESTINATIONS: dict[str, tuple[str, ...]] = {"jp": ("ap-northeast-1", "ap-northeast-3")}
+PROFILE_PREFIXES = ("global", "us-gov", "us", "eu", "apac", "jp", "au", "ca")
+_CERTIFICATE = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model id as the inference service sends it, and what IAM must allow for it.
+
+    ``jp.anthropic.claude-…`` is a cross-Region (system-defined) inference profile: invoking
+    it needs the profile's ARN in the source Region *and* the foundation model's ARN in every
+    destination Region. ``global.…`` profiles route to any commercial Region: the model's ARN
+    has no Region and is allowed only with ``aws:RequestedRegion = unspecified``. A plain
+    ``anthropic.claude-…`` id is an in-Region foundation model.
+    """
+
+    model_id: str
+    geography: str  # "" for an in-Region foundation model
+
+    @classmethod
+    def parse(cls, model_id: str) -> ModelRef:
+        head, _, rest = model_id.partition(".")
+        if rest and head in PROFILE_PREFIXES:
+            return cls(model_id, head)
+        return cls(model_id, "")
+
+    @property
+    def is_profile(self) -> bool:
+        return bool(self.geography)
+
+    @property
+    def foundation_model_id(self) -> str:
+        return self.model_id.partition(".")[2] if self.is_profile else self.model_id
 
 
 @dataclass(frozen=True)
@@ -37,21 +88,97 @@ SERVICES: tuple[ServiceSpec, ...] = (
 
 
 @dataclass(frozen=True)
+class StackNames:
+    """Every physical name the stack chooses, derived from the stack name, so two stacks
+    (``-c stackName=…``) fit in one account and Region.
+
+    ``prefix`` is the stack name in lower case, cut to 18 characters (with a short hash of
+    the full name when cut) so the longest derived name stays inside the tightest limits:
+    OpenSearch Serverless names (3-32, ``[a-z][a-z0-9-]*``) and the ECR pull-through-cache
+    prefix (2-30). The default stack, ``MangaAssist``, keeps the names it always had.
+    """
+
+    stack_name: str
+
+    @property
+    def prefix(self) -> str:
+        base = re.sub(r"[^a-z0-9-]+", "-", self.stack_name.lower()).strip("-") or "stack"
+        if not base[0].isalpha():
+            base = f"s-{base}"
+        if len(base) <= 18:
+            return base
+        digest = hashlib.sha256(self.stack_name.encode()).hexdigest()[:4]
+        return f"{base[:13].rstrip('-')}-{digest}"
+
+    @property
+    def collection(self) -> str:
+        return f"{self.prefix}-products"
+
+    def aoss_policy(self, kind: str) -> str:
+        return f"{self.prefix}-{kind}"
+
+    @property
+    def aoss_endpoint(self) -> str:
+        return f"{self.prefix}-aoss"
+
+    @property
+    def guardrail(self) -> str:
+        return f"{self.prefix}-guardrail"
+
+    @property
+    def pull_through_prefix(self) -> str:
+        return f"{self.prefix}-ecr-public"
+
+    @property
+    def service_namespace(self) -> str:
+        return f"{self.prefix}.local"
+
+    @property
+    def metrics_namespace(self) -> str:
+        """CloudWatch namespace of the services' EMF metrics: the stack name itself."""
+        return self.stack_name
+
+    @property
+    def latency_namespace(self) -> str:
+        """Where the bottleneck detector publishes (its ``MANGAASSIST_DETECTOR_NAMESPACE``)."""
+        return f"{self.stack_name}/Latency"
+
+    @property
+    def metrics_log_group(self) -> str:
+        return f"/{self.prefix}/metrics"
+
+    def resource(self, name: str) -> str:
+        """Any other name (alarms, WAF): ``<prefix>-<name>``."""
+        return f"{self.prefix}-{name}"
+
+
+@dataclass(frozen=True)
 class DeploySettings:
     """What a user supplies (all optional)."""
 
-    # Bedrock: the two models the router chooses between (invoke is allowed on exactly these).
-    haiku_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
-    sonnet_model_id: str = "anthropic.claude-3-sonnet-20240229-v1:0"
-    # The inference backend the tasks run: Bedrock; "template-emulator" deploys without model calls.
-    inference_backend: str = "bedrock"
+    # Bedrock: the two models (or inference profiles) the router chooses between; invoke is
+    # allowed on exactly these, through their profiles, in their destination Regions.
+    haiku_model_id: str = DEFAULT_HAIKU_MODEL_ID
+    sonnet_model_id: str = DEFAULT_SONNET_MODEL_ID
+    # Destination Regions of geographic profiles other than ``jp.`` (comma-separated).
+    model_regions: tuple[str, ...] = ()
     # Bring your own guardrail (id + version), or leave empty and the stack creates one.
     guardrail_id: str = ""
     guardrail_version: str = ""
-    # HTTPS on the load balancer when an ACM certificate ARN is given; plain HTTP otherwise.
+    # The created guardrail runs the Standard tier (Japanese among its languages; the Classic
+    # tier covers English, French and Spanish only), which needs a cross-Region guardrail
+    # profile: APAC's from ap-northeast-1 (Amazon Bedrock user guide, "Supported Regions for
+    # cross-Region guardrail inference").
+    guardrail_profile_id: str = "apac.guardrail.v1:0"
+    # HTTPS only: the ACM certificate (in the stack's Region) the load balancer serves.
+    # Required: sign-in tokens (``?token=``) and the chat must never cross the internet in clear.
     certificate_arn: str = ""
-    # Who may open the WebSocket (CIDR).
+    # Who may open the WebSocket (CIDR) at the security group.
     ingress_cidr: str = "0.0.0.0/0"
+    # WAF: requests per 5 minutes from one IP before it is blocked (a WebSocket is one request;
+    # a page load is five), and an optional allow-list (IPv4/IPv6 CIDRs): everyone else is blocked.
+    waf_rate_limit: int = 1000
+    allowed_cidrs: tuple[str, ...] = ()
     max_azs: int = 2
     cache_node_type: str = "cache.r7g.large"
     cache_replicas: int = 1
@@ -62,6 +189,13 @@ class DeploySettings:
     adot_image_tag: str = "v0.43.3"
     collector_config: str = DEFAULT_COLLECTOR_CONFIG
     log_retention_days: int = 30
+    # ECS Exec on every task (a shell, or an SSM port forward for grpcurl, from your machine):
+    # adds the ssmmessages endpoint and the agent's channel permissions. Off by default.
+    ecs_exec: bool = False
+    # SNS topic the alarms notify (ALARM and OK); none: the alarms only show in CloudWatch.
+    alarm_topic_arn: str = ""
+    # The CloudFormation stack name; every physical name derives from it (StackNames).
+    stack_name: str = "MangaAssist"
 
     @classmethod
     def from_context(cls, get: Any) -> DeploySettings:
@@ -71,31 +205,71 @@ class DeploySettings:
             value = get(key)
             return default if value is None else str(value)
 
-        admins = get("aossAdminPrincipals") or ()
-        if isinstance(admins, str):
-            admins = tuple(a for a in admins.split(",") if a)
+        if get("inferenceBackend") not in (None, "bedrock"):
+            # It used to be documented; the services have only the Bedrock backend (the local
+            # template composer lives in the Bedrock emulator, which never ships).
+            raise ValueError("inferenceBackend is gone: the inference service calls Bedrock only; "
+                             "leave it out (Bedrock access for the two models is a prerequisite)")
         settings = cls(
             haiku_model_id=text("haikuModelId", cls.haiku_model_id),
             sonnet_model_id=text("sonnetModelId", cls.sonnet_model_id),
-            inference_backend=text("inferenceBackend", cls.inference_backend),
+            model_regions=_csv(get("modelRegions")),
             guardrail_id=text("guardrailId", ""),
             guardrail_version=text("guardrailVersion", ""),
+            guardrail_profile_id=text("guardrailProfileId", cls.guardrail_profile_id),
             certificate_arn=text("certificateArn", ""),
             ingress_cidr=text("ingressCidr", cls.ingress_cidr),
+            waf_rate_limit=int(text("wafRateLimit", str(cls.waf_rate_limit))),
+            allowed_cidrs=_csv(get("allowedCidrs")),
             max_azs=int(get("maxAzs") or cls.max_azs),
             cache_node_type=text("cacheNodeType", cls.cache_node_type),
             cache_replicas=int(text("cacheReplicas", str(cls.cache_replicas))),
             aoss_standby_replicas=text("aossStandbyReplicas", cls.aoss_standby_replicas),
-            aoss_admin_principals=tuple(admins),
+            aoss_admin_principals=_csv(get("aossAdminPrincipals")),
             adot_image_tag=text("adotImageTag", cls.adot_image_tag),
             collector_config=text("collectorConfig", cls.collector_config),
             log_retention_days=int(text("logRetentionDays", str(cls.log_retention_days))),
+            stack_name=text("stackName", cls.stack_name),
+            alarm_topic_arn=text("alarmTopicArn", ""),
+            ecs_exec=text("ecsExec", "false").lower() in ("true", "1", "yes"),
         )
         settings.validate()
         return settings
 
+    @property
+    def models(self) -> tuple[ModelRef, ...]:
+        return tuple(ModelRef.parse(m) for m in dict.fromkeys((self.haiku_model_id, self.sonnet_model_id)))
+
+    def destinations(self, model: ModelRef) -> tuple[str, ...]:
+        """The Regions a geographic profile routes to (empty for in-Region and global models)."""
+        if model.geography in ("", "global"):
+            return ()
+        return PROFILE_DESTINATIONS.get(model.geography) or self.model_regions
+
     def validate(self) -> None:
         """Fail at synth, with a clear message, on settings that cannot deploy."""
+        for model in self.models:
+            if model.is_profile and model.geography != "global" and not self.destinations(model):
+                raise ValueError(
+                    f"{model.model_id}: give the destination Regions of the {model.geography}. profile "
+                    "with -c modelRegions=r1,r2 (aws bedrock get-inference-profile lists them)")
+        if not re.fullmatch(r"[a-z0-9-]+\.guardrail\.v[0-9:]+", self.guardrail_profile_id):
+            raise ValueError("guardrailProfileId: a system-defined guardrail profile id, e.g. apac.guardrail.v1:0")
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,127}", self.stack_name):
+            raise ValueError("stackName: a letter, then letters, digits and hyphens (at most 128)")
+        if not _CERTIFICATE.match(self.certificate_arn):
+            raise ValueError("certificateArn is required (HTTPS only): the ARN of an ACM certificate in the "
+                             "stack's Region for the name clients use, e.g. -c certificateArn=arn:aws:acm:…")
+        if not 10 <= self.waf_rate_limit <= 2_000_000_000:
+            raise ValueError("wafRateLimit must be between 10 and 2,000,000,000 requests per 5 minutes")
+        for cidr in self.allowed_cidrs:
+            try:
+                ipaddress.ip_network(cidr)
+            except ValueError:
+                raise ValueError(f"allowedCidrs: {cidr!r} is not a CIDR") from None
+        bad = [r for r in self.model_regions if not _REGION.match(r)]
+        if bad:
+            raise ValueError(f"modelRegions: not Region names: {bad}")
         if bool(self.guardrail_id) != bool(self.guardrail_version):
             raise ValueError("guardrailId and guardrailVersion go together: give both or neither")
         if self.aoss_standby_replicas not in ("ENABLED", "DISABLED"):
@@ -111,3 +285,11 @@ class DeploySettings:
 
     def collector_config_text(self) -> str:
         return (REPO_ROOT / self.collector_config).read_text(encoding="utf-8")
+
+
+def _csv(value: Any) -> tuple[str, ...]:
+    """A context list: a JSON list (cdk.json) or a comma-separated string (``-c``)."""
+    if not value:
+        return ()
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    return tuple(i.strip() for i in items if i.strip())

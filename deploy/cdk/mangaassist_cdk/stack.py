@@ -23,12 +23,14 @@
 from __future__ import annotations
 
 import json
+import typing
 from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_bedrock as bedrock
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
@@ -39,20 +41,32 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_opensearchserverless as aoss
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from mangaassist_cdk.config import REPO_ROOT, SERVICES, DeploySettings, ServiceSpec
+from mangaassist_cdk.budgets import budgets
+from mangaassist_cdk.config import REPO_ROOT, SERVICES, DeploySettings, ServiceSpec, StackNames
 
-NAMESPACE = "mangaassist.local"
-COLLECTION_NAME = "mangaassist-products"
 # The k-NN index inside the collection (the retrieval settings' OPENSEARCH_INDEX default):
 # data-access rules name exactly this index, not index/<collection>/*.
 INDEX_NAME = "manga-catalog"
-METRICS_LOG_GROUP = "/mangaassist/metrics"
 REGION_PLACEHOLDER = "${env:AWS_REGION}"
-PULL_THROUGH_PREFIX = "ecr-public"
+# The collector config's per-stack values (defaults for a collector outside the stack).
+NAMESPACE_PLACEHOLDER = "${env:MANGAASSIST_METRICS_NAMESPACE:-MangaAssist}"
+LOG_GROUP_PLACEHOLDER = "${env:MANGAASSIST_METRICS_LOG_GROUP:-/mangaassist/metrics}"
+# The SLO: answered queries that failed server-side (contract error codes) vs every answer;
+# client mistakes (invalid_json, invalid_request, too_large, unauthorized, rate_limited) do not count.
+SLO_FAILURES = ("internal", "unavailable", "timeout", "stream_interrupted")
+SLO_SERVED = ("ok",)
+SLO_FAILED_PCT = 1.0
+# The orchestrator's operator routes: never routed from the internet.
+PRIVATE_PATHS = ("/admin", "/admin/*")
+# The orchestrator's shallow liveness route (the ALB's and ECS's health check).
+LIVENESS_PATH = "/livez"
 # Seconds a task gets after SIGTERM: the services drain for DRAIN_GRACE_S (10 s) first.
 STOP_TIMEOUT_S = 30
 RETENTION = {
@@ -82,6 +96,7 @@ class MangaAssistStack(cdk.Stack):
                  env: cdk.Environment | None = None, description: str | None = None) -> None:
         super().__init__(scope, construct_id, env=env, description=description)
         self.settings = settings
+        self.names = StackNames(self.stack_name)
         self._scaling: dict[str, ecs.ScalableTaskCount] = {}
 
         self.vpc = ec2.Vpc(
@@ -94,6 +109,12 @@ class MangaAssistStack(cdk.Stack):
             ],
         )
         self.private_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        # Rejected traffic only: what explains a blocked call (an endpoint or security-group
+        # mistake) at a fraction of the cost of logging every flow.
+        self.vpc.add_flow_log("RejectedFlows", traffic_type=ec2.FlowLogTrafficType.REJECT,
+                              destination=ec2.FlowLogDestination.to_cloud_watch_logs(logs.LogGroup(
+                                  self, "FlowLogs", retention=RETENTION[settings.log_retention_days],
+                                  removal_policy=cdk.RemovalPolicy.DESTROY)))
 
         self.mesh = {
             spec.name: MeshService(
@@ -131,6 +152,8 @@ class MangaAssistStack(cdk.Stack):
         self._telemetry()
         self._cluster()
         self._services()
+        self._alarms()
+        self._acknowledge_nag_findings()
 
     # ---- network -------------------------------------------------------------------
 
@@ -153,6 +176,9 @@ class MangaAssistStack(cdk.Stack):
             "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
             "EcrDkr": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
         }
+        if self.settings.ecs_exec:
+            # The ECS Exec agent's channel (no NAT: it needs its own endpoint).
+            interface["SsmMessages"] = ec2.InterfaceVpcEndpointAwsService.SSM_MESSAGES
         for name, service in interface.items():
             self.vpc.add_interface_endpoint(
                 name, service=service, private_dns_enabled=True, subnets=self.private_subnets,
@@ -174,7 +200,7 @@ class MangaAssistStack(cdk.Stack):
         self.aoss_endpoint_sg.add_ingress_rule(self.ingest_sg, ec2.Port.tcp(443), "HTTPS from the ingest task")
         self.aoss_endpoint = aoss.CfnVpcEndpoint(
             self, "AossEndpoint",
-            name="mangaassist-aoss",
+            name=self.names.aoss_endpoint,
             vpc_id=self.vpc.vpc_id,
             subnet_ids=self.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED).subnet_ids,
             security_group_ids=[self.aoss_endpoint_sg.security_group_id],
@@ -216,6 +242,10 @@ class MangaAssistStack(cdk.Stack):
             actions=["dynamodb:GetItem", "dynamodb:PutItem"],
             resources=[self.sessions.table_arn],
         ))
+        # The connection pool's warm-up at start (DynamoClient.warm): one DescribeTable.
+        orchestrator_role.add_to_policy(iam.PolicyStatement(
+            sid="SessionsWarmUp", actions=["dynamodb:DescribeTable"], resources=[self.sessions.table_arn],
+        ))
         orchestrator_role.add_to_policy(iam.PolicyStatement(
             sid="OrdersRead",
             actions=["dynamodb:GetItem"],
@@ -223,31 +253,32 @@ class MangaAssistStack(cdk.Stack):
         ))
 
         # OpenSearch Serverless: encryption and network policies must exist before the collection.
+        collection_name = self.names.collection
         enc = aoss.CfnSecurityPolicy(
-            self, "AossEncryption", name="mangaassist-enc", type="encryption",
+            self, "AossEncryption", name=self.names.aoss_policy("enc"), type="encryption",
             policy=json.dumps({
-                "Rules": [{"ResourceType": "collection", "Resource": [f"collection/{COLLECTION_NAME}"]}],
+                "Rules": [{"ResourceType": "collection", "Resource": [f"collection/{collection_name}"]}],
                 "AWSOwnedKey": True,
             }),
         )
         net = aoss.CfnSecurityPolicy(
-            self, "AossNetwork", name="mangaassist-net", type="network",
+            self, "AossNetwork", name=self.names.aoss_policy("net"), type="network",
             policy=cdk.Fn.to_json_string([{
                 "Rules": [
-                    {"ResourceType": "collection", "Resource": [f"collection/{COLLECTION_NAME}"]},
+                    {"ResourceType": "collection", "Resource": [f"collection/{collection_name}"]},
                 ],
                 "AllowFromPublic": False,
                 "SourceVPCEs": [self.aoss_endpoint.attr_id],
             }]),
         )
         self.collection = aoss.CfnCollection(
-            self, "Collection", name=COLLECTION_NAME, type="VECTORSEARCH",
+            self, "Collection", name=collection_name, type="VECTORSEARCH",
             standby_replicas=self.settings.aoss_standby_replicas,
             description="MangaAssist product embeddings (k-NN)",
         )
         self.collection.node.add_dependency(enc, net)
         retrieval_role = self.mesh["retrieval"].task_role
-        index = f"index/{COLLECTION_NAME}/{INDEX_NAME}"
+        index = f"index/{collection_name}/{INDEX_NAME}"
         # Exactly what each caller sends (mangaassist/retrieval/opensearch.py):
         # - retrieval: k-NN searches and UpdateStock's id lookup (``_search`` → ReadDocument),
         #   UpdateStock's partial update (``_update`` → WriteDocument); it never creates,
@@ -267,14 +298,14 @@ class MangaAssistStack(cdk.Stack):
         if self.settings.aoss_admin_principals:
             data_rules.append({
                 "Rules": [
-                    {"ResourceType": "index", "Resource": [f"index/{COLLECTION_NAME}/*"], "Permission": ["aoss:*"]},
-                    {"ResourceType": "collection", "Resource": [f"collection/{COLLECTION_NAME}"],
+                    {"ResourceType": "index", "Resource": [f"index/{collection_name}/*"], "Permission": ["aoss:*"]},
+                    {"ResourceType": "collection", "Resource": [f"collection/{collection_name}"],
                      "Permission": ["aoss:*"]},
                 ],
                 "Principal": list(self.settings.aoss_admin_principals),
             })
         aoss.CfnAccessPolicy(
-            self, "AossDataAccess", name="mangaassist-data", type="data",
+            self, "AossDataAccess", name=self.names.aoss_policy("data"), type="data",
             policy=cdk.Fn.to_json_string(data_rules),
         )
         for role in (retrieval_role, self.ingest_role):
@@ -312,7 +343,10 @@ class MangaAssistStack(cdk.Stack):
         )
 
     def _guardrail(self) -> None:
-        """A Bedrock guardrail (content filters + PII), or the one the user brings."""
+        """A Bedrock guardrail (content filters + PII) on the Standard tier through a cross-Region
+        guardrail profile, or the one the user brings."""
+        self.guardrail_profile_arn = self.format_arn(
+            service="bedrock", resource="guardrail-profile", resource_name=self.settings.guardrail_profile_id)
         if self.settings.guardrail_id:
             self.guardrail_id = self.settings.guardrail_id
             self.guardrail_version = self.settings.guardrail_version
@@ -323,21 +357,28 @@ class MangaAssistStack(cdk.Stack):
         strength = "HIGH"
         guardrail = bedrock.CfnGuardrail(
             self, "Guardrail",
-            name="mangaassist",
+            name=self.names.guardrail,
             description="MangaAssist answers: harmful content and customer PII",
             blocked_input_messaging="申し訳ありませんが、そのご質問にはお答えできません。 / Sorry, I can't help with that.",
             blocked_outputs_messaging="申し訳ありませんが、その回答はお届けできません。 / Sorry, I can't provide that answer.",
-            content_policy_config=bedrock.CfnGuardrail.ContentPolicyConfigProperty(filters_config=[
-                bedrock.CfnGuardrail.ContentFilterConfigProperty(type=t, input_strength=strength, output_strength=strength)
-                for t in ("HATE", "INSULTS", "SEXUAL", "VIOLENCE", "MISCONDUCT")
-            ] + [bedrock.CfnGuardrail.ContentFilterConfigProperty(
-                type="PROMPT_ATTACK", input_strength=strength, output_strength="NONE")]),
+            content_policy_config=bedrock.CfnGuardrail.ContentPolicyConfigProperty(
+                # Standard: the languages our customers write in (Japanese), prompt-attack
+                # detection that sees through paraphrase; it requires the profile below.
+                content_filters_tier_config=bedrock.CfnGuardrail.ContentFiltersTierConfigProperty(tier_name="STANDARD"),
+                filters_config=[
+                    bedrock.CfnGuardrail.ContentFilterConfigProperty(
+                        type=t, input_strength=strength, output_strength=strength)
+                    for t in ("HATE", "INSULTS", "SEXUAL", "VIOLENCE", "MISCONDUCT")
+                ] + [bedrock.CfnGuardrail.ContentFilterConfigProperty(
+                    type="PROMPT_ATTACK", input_strength=strength, output_strength="NONE")]),
             sensitive_information_policy_config=bedrock.CfnGuardrail.SensitiveInformationPolicyConfigProperty(
                 pii_entities_config=[
                     bedrock.CfnGuardrail.PiiEntityConfigProperty(type="EMAIL", action="ANONYMIZE"),
                     bedrock.CfnGuardrail.PiiEntityConfigProperty(type="PHONE", action="ANONYMIZE"),
                     bedrock.CfnGuardrail.PiiEntityConfigProperty(type="CREDIT_DEBIT_CARD_NUMBER", action="BLOCK"),
                 ]),
+            cross_region_config=bedrock.CfnGuardrail.GuardrailCrossRegionConfigProperty(
+                guardrail_profile_arn=self.guardrail_profile_arn),
         )
         version = bedrock.CfnGuardrailVersion(self, "GuardrailVersion", guardrail_identifier=guardrail.attr_guardrail_id)
         self.guardrail_id = guardrail.attr_guardrail_id
@@ -347,7 +388,7 @@ class MangaAssistStack(cdk.Stack):
     def _telemetry(self) -> None:
         """Where the ADOT sidecars write: X-Ray (any resource: X-Ray has no resource ARNs) and EMF logs."""
         self.metrics_log_group = logs.LogGroup(
-            self, "MetricsLogGroup", log_group_name=METRICS_LOG_GROUP,
+            self, "MetricsLogGroup", log_group_name=self.names.metrics_log_group,
             retention=RETENTION[self.settings.log_retention_days],
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
@@ -365,45 +406,245 @@ class MangaAssistStack(cdk.Stack):
             ))
 
         inference_role = self.mesh["inference"].task_role
-        inference_role.add_to_policy(iam.PolicyStatement(
-            sid="InvokeTheTwoModels",
-            actions=["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
-            resources=[self.model_arn(self.settings.haiku_model_id), self.model_arn(self.settings.sonnet_model_id)],
-        ))
+        for statement in self.model_statements():
+            inference_role.add_to_policy(statement)
         inference_role.add_to_policy(iam.PolicyStatement(
             sid="ApplyTheGuardrail", actions=["bedrock:ApplyGuardrail"], resources=[self.guardrail_arn],
         ))
+        # Cross-Region guardrail inference: the profile in every destination Region (the
+        # profile's Region list grows as AWS adds Regions, so the Region is a wildcard; the
+        # account and the one profile id are not).
+        inference_role.add_to_policy(iam.PolicyStatement(
+            sid="ApplyThroughTheGuardrailProfile", actions=["bedrock:ApplyGuardrail"],
+            resources=[self.format_arn(service="bedrock", region="*", resource="guardrail-profile",
+                                       resource_name=self.settings.guardrail_profile_id)],
+        ))
 
-    def model_arn(self, model_id: str) -> str:
+    def model_statements(self) -> list[iam.PolicyStatement]:
+        """Invoke on exactly the two models, the way Bedrock authorises each kind of id.
+
+        ``Converse`` is authorised as ``InvokeModel`` and ``ConverseStream`` as
+        ``InvokeModelWithResponseStream``. A cross-Region inference profile needs the profile
+        (in this Region) and the foundation model in every Region the profile routes to
+        (Amazon Bedrock user guide, "Geographic cross-Region inference" and "Global
+        cross-Region inference", IAM policy requirements).
+        """
+        invoke = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+        profiles: list[str] = []
+        regional: list[str] = []
+        global_models: list[str] = []
+        for model in self.settings.models:
+            if not model.is_profile:
+                regional.append(self.foundation_model_arn(model.model_id, self.region))
+                continue
+            profiles.append(self.format_arn(service="bedrock", resource="inference-profile",
+                                            resource_name=model.model_id))
+            if model.geography == "global":
+                regional.append(self.foundation_model_arn(model.foundation_model_id, self.region))
+                global_models.append(self.foundation_model_arn(model.foundation_model_id, ""))
+            else:
+                regional.extend(self.foundation_model_arn(model.foundation_model_id, r)
+                                for r in self.settings.destinations(model))
+        statements = []
+        if profiles:
+            statements.append(iam.PolicyStatement(sid="InvokeThroughTheProfiles", actions=invoke, resources=profiles))
+        statements.append(iam.PolicyStatement(sid="InvokeTheModelsWhereTheyRun", actions=invoke, resources=regional))
+        if global_models:
+            statements.append(iam.PolicyStatement(
+                sid="InvokeGlobalProfileModels", actions=invoke, resources=global_models,
+                conditions={"StringEquals": {"aws:RequestedRegion": "unspecified"}},
+            ))
+        return statements
+
+    def foundation_model_arn(self, model_id: str, region: str) -> str:
+        """``arn:<partition>:bedrock:<region>::foundation-model/<id>`` (no account: AWS owns models)."""
         return cdk.Arn.format(cdk.ArnComponents(
-            service="bedrock", account="", resource="foundation-model", resource_name=model_id,
+            service="bedrock", region=region, account="", resource="foundation-model", resource_name=model_id,
             arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME), self)
+
+    # ---- alarms --------------------------------------------------------------------
+
+    def _alarms(self) -> None:
+        """CloudWatch alarms for the bottleneck detector's metrics and for the SLO.
+
+        - One per latency budget on the detector's ``SegmentP95`` (its namespace for this
+          stack), named as the detector names them (``<prefix>-latency-<segment>``), so its
+          ``SetAlarmState`` after each window lands on these, and the thresholds are the
+          budgets' (p95 above the budget by more than its alert percentage).
+        - ``<prefix>-slowdown-blamed``: the detector named a segment that got slower than
+          its recent unperturbed windows (any segment, through a Metrics Insights query).
+        - SLO availability: server-side failures (``internal``, ``unavailable``, ``timeout``,
+          ``stream_interrupted``) above 1 % of answered queries for 15 minutes.
+        - SLO latency: the end-to-end p95 (``manga-assist-request``) above its 2 s budget
+          for 15 minutes, from the orchestrator's own histogram (EMF), so it does not depend
+          on the detector running.
+        """
+        self.alarms: list[cloudwatch.Alarm] = []
+        table = budgets()
+        for budget in table:
+            self.alarms.append(cloudwatch.Alarm(
+                self, f"Latency{_camel(budget.segment)}",
+                alarm_name=self.names.resource(f"latency-{budget.segment}"),
+                alarm_description=(f"p95 of {budget.segment} above its {budget.budget_ms:g} ms budget by more "
+                                   f"than {budget.alert_pct:g} % (bottleneck detector)"),
+                metric=cloudwatch.Metric(namespace=self.names.latency_namespace, metric_name="SegmentP95",
+                                         dimensions_map={"Segment": budget.segment}, statistic="Maximum",
+                                         period=cdk.Duration.minutes(5)),
+                threshold=budget.threshold_ms, evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ))
+        # Any segment: a Metrics Insights query (a math alarm may name at most 10 metrics).
+        self.alarms.append(cloudwatch.Alarm(
+            self, "SlowdownBlamed", alarm_name=self.names.resource("slowdown-blamed"),
+            alarm_description="The bottleneck detector blamed a segment for a slowdown against its recent windows",
+            metric=cloudwatch.MathExpression(
+                expression=(f'SELECT SUM(SlowdownBlamed) FROM SCHEMA("{self.names.latency_namespace}", Segment)'),
+                using_metrics={}, label="segments blamed", period=cdk.Duration.minutes(5)),
+            threshold=0, evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        ))
+
+        def requests(outcome: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=self.names.metrics_namespace, metric_name="mangaassist.requests",
+                dimensions_map={"service.name": "orchestrator", "outcome": outcome},
+                statistic="Sum", period=cdk.Duration.minutes(5))
+
+        failed = {f"f{i}": requests(o) for i, o in enumerate(SLO_FAILURES)}
+        served = {f"s{i}": requests(o) for i, o in enumerate(SLO_SERVED)}
+        self.alarms.append(cloudwatch.Alarm(
+            self, "SloAvailability", alarm_name=self.names.resource("slo-availability"),
+            alarm_description="SLO: more than 1 % of answered queries failed server-side for 15 minutes",
+            metric=cloudwatch.MathExpression(
+                expression=(f"100 * ({'+'.join(f'FILL({k},0)' for k in failed)}) / "
+                            f"MAX([1, {'+'.join(f'FILL({k},0)' for k in {**failed, **served})}])"),
+                using_metrics={**failed, **served}, label="failed %", period=cdk.Duration.minutes(5)),
+            threshold=SLO_FAILED_PCT, evaluation_periods=3, datapoints_to_alarm=3,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        ))
+        end_to_end = next(b for b in table if b.segment == "manga-assist-request")
+        self.alarms.append(cloudwatch.Alarm(
+            self, "SloLatency", alarm_name=self.names.resource("slo-latency-p95"),
+            alarm_description=f"SLO: end-to-end p95 above {end_to_end.budget_ms:g} ms for 15 minutes",
+            metric=cloudwatch.Metric(
+                namespace=self.names.metrics_namespace, metric_name="mangaassist.segment.duration",
+                dimensions_map={"service.name": "orchestrator", "segment": end_to_end.segment},
+                statistic="p95", period=cdk.Duration.minutes(5)),
+            threshold=end_to_end.budget_ms, evaluation_periods=3, datapoints_to_alarm=3,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        ))
+        if self.settings.alarm_topic_arn:
+            topic = sns.Topic.from_topic_arn(self, "AlarmTopic", self.settings.alarm_topic_arn)
+            for alarm in self.alarms:
+                alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
+                alarm.add_ok_action(cloudwatch_actions.SnsAction(topic))
+
+    # ---- cdk-nag -------------------------------------------------------------------
+
+    def _acknowledge_nag_findings(self) -> None:
+        """The AwsSolutions findings this design keeps, each with its reason (cdk-nag v3:
+        ``Validations.of(construct).acknowledge``; a finding not listed fails ``cdk synth``)."""
+
+        def ack(construct: Construct, rule: str, reason: str) -> None:
+            cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=f"AwsSolutions::AwsSolutions-{rule}",
+                                                                         reason=reason))
+
+        def shown(value: str, pseudo: str) -> str:
+            """A stack attribute as cdk-nag writes it in a finding: the value, or ``<AWS::…>``."""
+            return f"<AWS::{pseudo}>" if cdk.Token.is_unresolved(value) else value
+
+        partition, region, account = (shown(self.partition, "Partition"), shown(self.region, "Region"),
+                                      shown(self.account, "AccountId"))
+
+        for mesh in self.mesh.values():
+            if self.exec_log_group is not None:
+                group = self.get_logical_id(typing.cast(cdk.CfnElement, self.exec_log_group.node.default_child))
+                ack(mesh.task_role, f"IAM5[Resource::arn:{partition}:logs:{region}:{account}:log-group:<{group}>:*]",
+                    "ECS Exec writes each session's log stream into the stack's own session log group; stream "
+                    "names are made per session, so the grant covers that one group's streams")
+            ack(mesh.task_role, "IAM5[Resource::*]",
+                "X-Ray PutTraceSegments/PutSpans/GetSampling* (and, with -c ecsExec=true, the ECS Exec agent's "
+                "ssmmessages channel actions and logs:DescribeLogGroups) have no resource-level permissions: '*' is the only resource they "
+                "accept (every other statement of this role names its resources)")
+        for task in [*(m.service.task_definition for m in self.mesh.values() if m.service), self.ingest_task]:
+            ack(task, "ECS2",
+                "The environment holds only non-secret settings (ports, endpoints, table and index names, model "
+                "ids); the one secret, the sign-in key, is injected from Secrets Manager at task start")
+            role = task.obtain_execution_role()
+            ack(role, "IAM5[Resource::*]",
+                "ecr:GetAuthorizationToken (added by CDK for image pulls) has no resource-level permissions")
+            if task is not self.ingest_task:
+                ack(role, f"IAM5[Resource::arn:{partition}:ecr:{region}:{account}:repository/"
+                          f"{self.names.pull_through_prefix}/*]",
+                    "The pull-through cache creates its repositories on the first pull, under this stack's own "
+                    "prefix; the wildcard covers only that prefix")
+        ack(self.mesh["inference"].task_role,
+            f"IAM5[Resource::arn:{partition}:bedrock:*:{account}:guardrail-profile/"
+            f"{self.settings.guardrail_profile_id}]",
+            "Cross-Region guardrail inference needs the profile in every destination Region, a list AWS extends; "
+            "the account and the one profile id are fixed")
+        ack(self.auth_secret, "SMG4",
+            "The HS256 key is shared with the external sign-in service that issues customer tokens; rotating it "
+            "needs that service to rotate in step (a dual-key window), which is outside this stack")
+        ack(self.alb_sg, "EC23",
+            "The public WebSocket entry: TLS only on 443, behind AWS WAF (rate limit, reputation lists, optional "
+            "allow-list); narrow it with -c ingressCidr or -c allowedCidrs")
+        ack(self.cache, "AEC6",
+            "Valkey is reachable only from the orchestrator's security group inside isolated subnets, with TLS "
+            "in transit and encryption at rest; an AUTH token or IAM user adds a credential the orchestrator "
+            "does not carry yet")
+        if self.access_logs is not None:
+            ack(self.access_logs, "S1",
+                "This bucket holds the load balancer's access logs; logging access to the log bucket itself would "
+                "need another bucket")
+        else:
+            ack(self.alb, "ELB2",
+                "Synthesised without a Region (offline checks): access logs need the Region's load-balancing "
+                "account in the bucket policy, so they are turned on when the stack is deployed with one")
 
     # ---- compute -------------------------------------------------------------------
 
     def _cluster(self) -> None:
+        exec_config = None
+        self.exec_log_group: logs.LogGroup | None = None
+        if self.settings.ecs_exec:
+            self.exec_log_group = logs.LogGroup(
+                self, "ExecSessions", retention=RETENTION[self.settings.log_retention_days],
+                removal_policy=cdk.RemovalPolicy.DESTROY)
+            # Sessions are logged to a group of their own: the task roles may write there only.
+            exec_config = ecs.ExecuteCommandConfiguration(
+                logging=ecs.ExecuteCommandLogging.OVERRIDE,
+                log_configuration=ecs.ExecuteCommandLogConfiguration(
+                    cloud_watch_log_group=self.exec_log_group,
+                    cloud_watch_encryption_enabled=False,
+                ),
+            )
         self.cluster = ecs.Cluster(
             self, "Cluster", vpc=self.vpc,
             container_insights_v2=ecs.ContainerInsights.ENABLED,
             default_cloud_map_namespace=ecs.CloudMapNamespaceOptions(
-                name=NAMESPACE, type=servicediscovery.NamespaceType.DNS_PRIVATE,
+                name=self.names.service_namespace, type=servicediscovery.NamespaceType.DNS_PRIVATE,
                 use_for_service_connect=True, vpc=self.vpc,
             ),
+            execute_command_configuration=exec_config,
         )
         # The ADOT image comes from ECR Public through a pull-through cache rule, so tasks
         # pull it from private ECR over the VPC endpoints (ECR Public has no VPC endpoint).
         ecr.CfnPullThroughCacheRule(
-            self, "EcrPublicCache", ecr_repository_prefix=PULL_THROUGH_PREFIX, upstream_registry_url="public.ecr.aws",
+            self, "EcrPublicCache", ecr_repository_prefix=self.names.pull_through_prefix, upstream_registry_url="public.ecr.aws",
         )
-        self.adot_image = (f"{self.account}.dkr.ecr.{self.region}.{self.url_suffix}/{PULL_THROUGH_PREFIX}/"
+        self.adot_image = (f"{self.account}.dkr.ecr.{self.region}.{self.url_suffix}/{self.names.pull_through_prefix}/"
                            f"aws-observability/aws-otel-collector:{self.settings.adot_image_tag}")
 
     def _services(self) -> None:
-        alb_sg = ec2.SecurityGroup(self, "AlbSg", vpc=self.vpc, allow_all_outbound=False,
-                                   description="MangaAssist public WebSocket entry")
-        listener_port = 443 if self.settings.certificate_arn else 80
-        alb_sg.add_ingress_rule(ec2.Peer.ipv4(self.settings.ingress_cidr), ec2.Port.tcp(listener_port),
-                                "WebSocket clients")
+        alb_sg = self.alb_sg = ec2.SecurityGroup(self, "AlbSg", vpc=self.vpc, allow_all_outbound=False,
+                                                 description="MangaAssist public WebSocket entry (HTTPS only)")
+        alb_sg.add_ingress_rule(ec2.Peer.ipv4(self.settings.ingress_cidr), ec2.Port.tcp(443),
+                                "WebSocket clients, TLS only")
         orchestrator = self.mesh["orchestrator"]
         orchestrator.security_group.add_ingress_rule(alb_sg, ec2.Port.tcp(orchestrator.spec.port),
                                                      "WebSocket from the load balancer only")
@@ -421,32 +662,50 @@ class MangaAssistStack(cdk.Stack):
             idle_timeout=cdk.Duration.seconds(300),
             drop_invalid_header_fields=True,
         )
-        if self.settings.certificate_arn:
-            listener = self.alb.add_listener(
-                "Https", port=443, protocol=elbv2.ApplicationProtocol.HTTPS, open=False,
-                certificates=[acm.Certificate.from_certificate_arn(self, "Cert", self.settings.certificate_arn)],
-                ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+        # Access logs: the bucket policy names the Region's load-balancing account, so they are
+        # on whenever the Region is known at synth (``cdk deploy`` with credentials sets it).
+        self.access_logs: s3.Bucket | None = None
+        if not cdk.Token.is_unresolved(self.region):
+            self.access_logs = s3.Bucket(
+                self, "AlbAccessLogs", encryption=s3.BucketEncryption.S3_MANAGED,  # the only kind ALB writes to
+                block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True,
+                object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+                lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(self.settings.log_retention_days))],
+                removal_policy=cdk.RemovalPolicy.DESTROY,
             )
-        else:
-            listener = self.alb.add_listener("Http", port=80, protocol=elbv2.ApplicationProtocol.HTTP, open=False)
+            self.alb.log_access_logs(self.access_logs, prefix="alb")
+        # HTTPS only: no plain-HTTP listener at all (sign-in tokens travel as ?token=).
+        listener = self.alb.add_listener(
+            "Https", port=443, protocol=elbv2.ApplicationProtocol.HTTPS, open=False,
+            certificates=[acm.Certificate.from_certificate_arn(self, "Cert", self.settings.certificate_arn)],
+            ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+        )
         assert orchestrator.service is not None
-        target_group = listener.add_targets(
+        listener.add_targets(
             "Orchestrator", port=orchestrator.spec.port, protocol=elbv2.ApplicationProtocol.HTTP,
             targets=[orchestrator.service.load_balancer_target(container_name="orchestrator",
                                                                 container_port=orchestrator.spec.port)],
-            # Readiness: 200 only when every downstream SERVES; 503 while starting or draining.
-            health_check=elbv2.HealthCheck(path="/healthz", healthy_http_codes="200",
+            # Liveness, not readiness: a downstream's trouble degrades answers but must never
+            # make the ALB drain every orchestrator task (and drop every WebSocket). /healthz
+            # (readiness, per downstream) stays for people and dashboards.
+            health_check=elbv2.HealthCheck(path=LIVENESS_PATH, healthy_http_codes="200",
                                            interval=cdk.Duration.seconds(10), timeout=cdk.Duration.seconds(5),
                                            healthy_threshold_count=2, unhealthy_threshold_count=3),
             deregistration_delay=cdk.Duration.seconds(STOP_TIMEOUT_S),
         )
-        scaling = self._scaling[orchestrator.spec.name]
-        scaling.scale_on_request_count("RequestsPerTask", requests_per_target=300, target_group=target_group,
-                                       scale_in_cooldown=cdk.Duration.seconds(120),
-                                       scale_out_cooldown=cdk.Duration.seconds(30))
-        scheme = "wss" if self.settings.certificate_arn else "ws"
-        cdk.CfnOutput(self, "WebSocketUrl", value=f"{scheme}://{self.alb.load_balancer_dns_name}/ws",
-                      description="Point clients (mangaassist.orchestrator.client --url) here")
+        # The operators' routes (breakers, pools, in-flight work) are never routed from the
+        # internet; read them from inside the VPC (ECS Exec) instead.
+        listener.add_action(
+            "NoAdminFromTheInternet", priority=1,
+            conditions=[elbv2.ListenerCondition.path_patterns(list(PRIVATE_PATHS))],
+            action=elbv2.ListenerAction.fixed_response(404, content_type="application/json",
+                                                       message_body='{"error": "not found"}'),
+        )
+        self._waf()
+        self._scale_orchestrator_on_websocket_work()
+        cdk.CfnOutput(self, "WebSocketUrl", value=f"wss://{self.alb.load_balancer_dns_name}/ws",
+                      description="The load balancer's name: point your certificate's DNS name at it "
+                                  "(CNAME / alias) and clients at wss://<that name>/ws")
         cdk.CfnOutput(self, "SessionsTable", value=self.sessions.table_name)
         cdk.CfnOutput(self, "OrdersTable", value=self.orders.table_name)
         cdk.CfnOutput(self, "AuthSecretArn", value=self.auth_secret.secret_arn,
@@ -464,6 +723,78 @@ class MangaAssistStack(cdk.Stack):
             ]),
         )
         cdk.CfnOutput(self, "CacheEndpoint", value=self.cache.attr_primary_end_point_address)
+
+    def _waf(self) -> None:
+        """AWS WAF on the load balancer: a per-IP rate limit, the admin routes blocked, AWS's
+        IP-reputation and known-bad-input rule groups, and an optional allow-list."""
+        rules: list[wafv2.CfnWebACL.RuleProperty] = []
+
+        def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+            return wafv2.CfnWebACL.VisibilityConfigProperty(
+                cloud_watch_metrics_enabled=True, metric_name=self.names.resource(name),
+                sampled_requests_enabled=True)
+
+        def block(name: str, statement: wafv2.CfnWebACL.StatementProperty) -> None:
+            rules.append(wafv2.CfnWebACL.RuleProperty(
+                name=name, priority=len(rules), statement=statement,
+                action=wafv2.CfnWebACL.RuleActionProperty(block={}), visibility_config=visibility(name)))
+
+        if self.settings.allowed_cidrs:
+            sets = []
+            for version, cidrs in (("IPV4", [c for c in self.settings.allowed_cidrs if ":" not in c]),
+                                   ("IPV6", [c for c in self.settings.allowed_cidrs if ":" in c])):
+                if cidrs:
+                    ip_set = wafv2.CfnIPSet(self, f"AllowList{version.title()}", scope="REGIONAL",
+                                            ip_address_version=version, addresses=cidrs,
+                                            name=self.names.resource(f"allow-{version.lower()}"))
+                    sets.append(wafv2.CfnWebACL.StatementProperty(
+                        ip_set_reference_statement=wafv2.CfnWebACL.IPSetReferenceStatementProperty(
+                            arn=ip_set.attr_arn)))
+            listed = sets[0] if len(sets) == 1 else wafv2.CfnWebACL.StatementProperty(
+                or_statement=wafv2.CfnWebACL.OrStatementProperty(statements=sets))
+            block("NotOnTheAllowList", wafv2.CfnWebACL.StatementProperty(
+                not_statement=wafv2.CfnWebACL.NotStatementProperty(statement=listed)))
+        block("RatePerIp", wafv2.CfnWebACL.StatementProperty(
+            rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                limit=self.settings.waf_rate_limit, aggregate_key_type="IP", evaluation_window_sec=300)))
+        block("AdminRoutes", wafv2.CfnWebACL.StatementProperty(
+            byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
+                field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
+                positional_constraint="STARTS_WITH", search_string="/admin",
+                text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="URL_DECODE"),
+                                      wafv2.CfnWebACL.TextTransformationProperty(priority=1, type="LOWERCASE")])))
+        for group in ("AWSManagedRulesAmazonIpReputationList", "AWSManagedRulesKnownBadInputsRuleSet"):
+            rules.append(wafv2.CfnWebACL.RuleProperty(
+                name=group, priority=len(rules),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                        vendor_name="AWS", name=group)),
+                override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                visibility_config=visibility(group)))
+        self.web_acl = wafv2.CfnWebACL(
+            self, "WebAcl", scope="REGIONAL", default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            name=self.names.resource("edge"), rules=rules, visibility_config=visibility("edge"),
+            description="MangaAssist edge: rate limit per IP, no admin routes, AWS bad-input and reputation lists",
+        )
+        wafv2.CfnWebACLAssociation(self, "WebAclOnAlb", resource_arn=self.alb.load_balancer_arn,
+                                   web_acl_arn=self.web_acl.attr_arn)
+
+    def _scale_orchestrator_on_websocket_work(self) -> None:
+        """Track answers in flight and open connections per task (the orchestrator's gauges,
+        exported through the sidecar as EMF): ALB request counts miss WebSocket work, since one
+        upgrade request carries a whole conversation."""
+        scaling = self._scaling["orchestrator"]
+        for sid, metric, target in (("AnswersInFlightPerTask", "mangaassist.websocket.inflight", 20),
+                                    ("ConnectionsPerTask", "mangaassist.websocket.connections", 1000)):
+            scaling.scale_to_track_custom_metric(
+                sid,
+                metric=cloudwatch.Metric(namespace=self.names.metrics_namespace, metric_name=metric,
+                                         statistic="Average", period=cdk.Duration.minutes(1),
+                                         dimensions_map={"service.name": "orchestrator"}),
+                target_value=target,
+                scale_in_cooldown=cdk.Duration.seconds(300),
+                scale_out_cooldown=cdk.Duration.seconds(60),
+            )
 
     def _service(self, mesh: MeshService) -> None:
         spec = mesh.spec
@@ -501,9 +832,8 @@ class MangaAssistStack(cdk.Stack):
         if spec.grpc:
             probe = ["CMD", "python", "/app/healthprobe.py", "grpc", f"127.0.0.1:{spec.port}"]
         else:
-            # Liveness only (503 = a downstream is not SERVING); the ALB checks readiness.
-            probe = ["CMD", "python", "/app/healthprobe.py", "http", f"http://127.0.0.1:{spec.port}/healthz",
-                     "--accept", "200,503"]
+            # Liveness: 200 while the process can serve, whatever the downstreams' state.
+            probe = ["CMD", "python", "/app/healthprobe.py", "http", f"http://127.0.0.1:{spec.port}{LIVENESS_PATH}"]
         app = task.add_container(
             spec.name, image=image, essential=True, environment=environment,
             port_mappings=[ecs.PortMapping(
@@ -536,7 +866,7 @@ class MangaAssistStack(cdk.Stack):
             actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchImportUpstreamImage",
                      "ecr:CreateRepository"],
             resources=[self.format_arn(service="ecr", resource="repository",
-                                       resource_name=f"{PULL_THROUGH_PREFIX}/*")],
+                                       resource_name=f"{self.names.pull_through_prefix}/*")],
         ))
 
         if spec.grpc:
@@ -554,6 +884,7 @@ class MangaAssistStack(cdk.Stack):
             min_healthy_percent=100, max_healthy_percent=200,
             health_check_grace_period=cdk.Duration.seconds(90) if not spec.grpc else None,
             enable_ecs_managed_tags=True, propagate_tags=ecs.PropagatedTagSource.SERVICE,
+            enable_execute_command=self.settings.ecs_exec,
         )
         mesh.service = service
 
@@ -625,12 +956,15 @@ class MangaAssistStack(cdk.Stack):
     def collector_config(self) -> str:
         """The collector config as the sidecar gets it (``AOT_CONFIG_CONTENT``).
 
-        Comment lines are dropped (they only cost environment-variable bytes) and the
-        region placeholder is resolved by CloudFormation to the stack's region.
+        Comment lines are dropped (they only cost environment-variable bytes), the region
+        placeholder is resolved by CloudFormation to the stack's region, and the metrics
+        namespace and log group placeholders to this stack's names.
         """
         lines = [line for line in self.settings.collector_config_text().splitlines()
                  if line.strip() and not line.lstrip().startswith("#")]
-        return "\n".join(lines).replace(REGION_PLACEHOLDER, self.region) + "\n"
+        text = "\n".join(lines).replace(REGION_PLACEHOLDER, self.region)
+        text = text.replace(NAMESPACE_PLACEHOLDER, self.names.metrics_namespace)
+        return text.replace(LOG_GROUP_PLACEHOLDER, self.names.metrics_log_group) + "\n"
 
     def _service_secrets(self, spec: ServiceSpec) -> dict[str, ecs.Secret] | None:
         """Secrets injected at task start (read by the execution role, never in the template)."""
@@ -653,7 +987,6 @@ class MangaAssistStack(cdk.Stack):
             }
         if spec.name == "inference":
             return {
-                "MANGAASSIST_INFERENCE_BACKEND": self.settings.inference_backend,
                 "MANGAASSIST_INFERENCE_HAIKU_MODEL_ID": self.settings.haiku_model_id,
                 "MANGAASSIST_INFERENCE_SONNET_MODEL_ID": self.settings.sonnet_model_id,
                 "MANGAASSIST_INFERENCE_GUARDRAIL_ID": self.guardrail_id,
@@ -663,3 +996,8 @@ class MangaAssistStack(cdk.Stack):
             return self._opensearch_environment()
         return {}
 
+
+
+def _camel(name: str) -> str:
+    """``manga-assist-request`` → ``MangaAssistRequest`` (construct ids)."""
+    return "".join(part.title() for part in name.split("-"))

@@ -15,6 +15,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from mangaassist.common.errors import invalid_argument
 from mangaassist.common.grpc_client import health_status, open_channel
@@ -141,3 +142,45 @@ async def test_faults_hit_only_the_chosen_segments(segments: frozenset[str], fai
         await channel.close()
         app.request_stop()
         await task
+
+
+async def test_client_and_server_spans_carry_kinds_rpc_attributes_and_the_parent_chain(app_and_spans) -> None:  # type: ignore[no-untyped-def]
+    """caller segment (INTERNAL) › CLIENT span (package.Service/Method) › the callee's contract
+    span (SERVER), with rpc.system/service/method on both ends, for X-Ray's service map."""
+    app, exporter, provider, _ = app_and_spans
+    app.warm.set()
+    tracer = provider.get_tracer("orchestrator")
+    channel = open_channel(f"127.0.0.1:{app.port}", tracer)
+    for _ in range(50):
+        if await health_status(channel, SERVICE, 1.0) == "SERVING":
+            break
+        await asyncio.sleep(0.02)
+    stub = intent_pb2_grpc.IntentServiceStub(channel)
+    exporter.clear()
+    with tracer.start_as_current_span("intent-classification-call") as segment:
+        # The caller also sends its own context (as the pipeline does): the client span's replaces it.
+        await stub.Classify(intent_pb2.ClassifyRequest(text="greeting"), metadata=outgoing_metadata())
+        with pytest.raises(grpc.aio.AioRpcError):
+            await stub.Classify(intent_pb2.ClassifyRequest(text="bad"))
+    for _ in range(500):  # the client span ends from the call's done callback
+        if len([s for s in exporter.get_finished_spans() if s.kind == SpanKind.CLIENT]) == 2:
+            break
+        await asyncio.sleep(0.01)
+    finished = exporter.get_finished_spans()
+    clients = [s for s in finished if s.kind == SpanKind.CLIENT]
+    servers = [s for s in finished if s.kind == SpanKind.SERVER]
+    assert len(clients) == 2 and len(servers) == 2  # no span for the health checks
+    for client, server in zip(clients, sorted(servers, key=lambda s: s.start_time or 0), strict=True):
+        assert client.name == f"{SERVICE}/Classify"
+        assert client.parent is not None and client.parent.span_id == segment.get_span_context().span_id
+        assert server.name == "intent-classification"  # the contract's name stays
+        assert server.parent is not None and server.parent.span_id == client.context.span_id
+        for span in (client, server):
+            attributes = dict(span.attributes or {})
+            assert (attributes["rpc.system"], attributes["rpc.service"], attributes["rpc.method"]) == (
+                "grpc", SERVICE, "Classify")
+        assert dict(client.attributes or {})["server.address"] == "127.0.0.1"
+    codes = [dict(s.attributes or {})["rpc.grpc.status_code"] for s in clients]
+    assert codes == [0, grpc.StatusCode.INVALID_ARGUMENT.value[0]]
+    assert [c.status.status_code.name for c in clients] == ["UNSET", "ERROR"]
+    await channel.close()

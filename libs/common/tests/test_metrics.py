@@ -15,8 +15,11 @@ from mangaassist.common.metrics import (
     REQUESTS,
     RPC_REQUESTS,
     SEGMENT_DURATION,
+    WS_CONNECTIONS,
+    WS_INFLIGHT,
     MeshMetrics,
     export_configured,
+    observe_websocket_work,
 )
 
 
@@ -78,3 +81,16 @@ def test_export_follows_the_standard_variables(monkeypatch: Any) -> None:
     assert export_configured()
     monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
     assert not export_configured()
+
+
+def test_websocket_work_gauges_read_the_live_counts() -> None:
+    reader = InMemoryMetricReader()
+    state = {"connections": 3, "inflight": 1}
+    observe_websocket_work(lambda: state["connections"], lambda: state["inflight"],
+                           MeterProvider(metric_readers=[reader]).get_meter("t"))
+    got = points(reader)
+    assert [p.value for p in got[WS_CONNECTIONS]] == [3] and [p.value for p in got[WS_INFLIGHT]] == [1]
+    assert not got[WS_CONNECTIONS][0].attributes  # no attributes: one CloudWatch series per service
+    state.update(connections=0, inflight=0)
+    got = points(reader)
+    assert [p.value for p in got[WS_CONNECTIONS]] == [0] and [p.value for p in got[WS_INFLIGHT]] == [0]

@@ -47,7 +47,7 @@ async def test_streams_a_grounded_answer_with_usage_cost_and_verdict(emulator: E
     assert "ベルセルク" in text and "748円" in text
     assert done.model == "haiku" and done.backend == "bedrock-emulator" and done.finish_reason == "end_turn"
     assert done.usage.output_tokens == len(tokens) and done.usage.input_tokens > 0
-    expected = done.usage.input_tokens / 1000 * 0.00025 + done.usage.output_tokens / 1000 * 0.00125
+    expected = done.usage.input_tokens / 1000 * 0.001 + done.usage.output_tokens / 1000 * 0.005
     assert done.usage.cost_usd == pytest.approx(expected)
     assert done.prompt_bytes > 0 and not done.fallback_from
     assert verdict.HasField("guardrail") and not verdict.guardrail.flagged and verdict.guardrail.engine == "local"

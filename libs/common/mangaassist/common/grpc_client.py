@@ -3,12 +3,30 @@
 One HTTP/2 connection per downstream multiplexes all concurrent calls; keepalive pings
 keep it warm and detect dead peers; a short reconnect backoff picks a restarted
 downstream up within a couple of seconds.
+
+With a tracer, every call gets a CLIENT span (``package.Service/Method``, ``rpc.system``,
+``rpc.service``, ``rpc.method``, ``server.address``/``server.port``, the status code) that
+carries the trace to the callee: the server's SERVER span becomes its child, so the trace
+reads caller segment › client span › the callee's contract span, and X-Ray draws an edge
+per hop. Why our own and not opentelemetry-instrumentation-grpc's aio interceptors: the
+caller already puts its trace context in the metadata (``outgoing_metadata``); these
+interceptors replace those keys with the client span's context instead of appending a
+second ``traceparent`` the server would have to choose between.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
 import grpc
 from grpc_health.v1 import health_pb2
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+
+from mangaassist.common.telemetry import rpc_attributes
 
 CHANNEL_OPTIONS: list[tuple[str, int]] = [
     ("grpc.keepalive_time_ms", 20_000),
@@ -22,9 +40,108 @@ CHANNEL_OPTIONS: list[tuple[str, int]] = [
 ]
 
 
-def open_channel(target: str) -> grpc.aio.Channel:
-    """An insecure (in-VPC / loopback) channel to ``host:port`` with our keepalive policy."""
-    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+def open_channel(target: str, tracer: Tracer | None = None) -> grpc.aio.Channel:
+    """An insecure (in-VPC / loopback) channel to ``host:port`` with our keepalive policy;
+    with ``tracer``, a CLIENT span per call."""
+    interceptors = client_tracing(tracer, target) if tracer is not None else None
+    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)
+
+
+# Trace-context keys the propagators write; a client span replaces the caller's.
+_TRACE_KEYS = frozenset({"traceparent", "tracestate", "baggage", "x-amzn-trace-id"})
+_UNTRACED = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+class _ClientSpans:
+    """Starts the CLIENT span of a call and ends it when the call is done."""
+
+    def __init__(self, tracer: Tracer, target: str) -> None:
+        self._tracer = tracer
+        host, _, port = target.rpartition(":")
+        self._server = {"server.address": host or target}
+        if port.isdigit():
+            self._server["server.port"] = port
+        self._pending: set[asyncio.Future[None]] = set()
+
+    @staticmethod
+    def traced(details: grpc.aio.ClientCallDetails) -> bool:
+        """Health checks and reflection are plumbing, not a request's work: no span."""
+        method = details.method.decode() if isinstance(details.method, bytes) else str(details.method)
+        return not method.startswith(_UNTRACED)
+
+    def start(self, details: grpc.aio.ClientCallDetails) -> tuple[trace.Span, grpc.aio.ClientCallDetails]:
+        method = details.method.decode() if isinstance(details.method, bytes) else str(details.method)
+        attributes: dict[str, Any] = {**rpc_attributes(method), **self._server}
+        span = self._tracer.start_span(method.lstrip("/"), kind=SpanKind.CLIENT, attributes=attributes)
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=trace.set_span_in_context(span))
+        metadata = grpc.aio.Metadata(*[(k, v) for k, v in (details.metadata or ()) if k not in _TRACE_KEYS])
+        for key, value in carrier.items():
+            metadata.add(key.lower(), value)
+        return span, grpc.aio.ClientCallDetails(details.method, details.timeout, metadata, details.credentials,
+                                                details.wait_for_ready)
+
+    def finish_when_done(self, span: trace.Span, call: Any) -> None:
+        def done(_: Any) -> None:
+            ended = time.time_ns()
+
+            async def record() -> None:
+                try:
+                    code = await call.code()
+                except (asyncio.CancelledError, grpc.RpcError):
+                    code = grpc.StatusCode.CANCELLED
+                span.set_attribute("rpc.grpc.status_code", code.value[0])
+                if code != grpc.StatusCode.OK:
+                    span.set_status(Status(StatusCode.ERROR, code.name))
+                span.end(end_time=ended)
+
+            future = asyncio.ensure_future(record())
+            self._pending.add(future)
+            future.add_done_callback(self._pending.discard)
+
+        call.add_done_callback(done)
+
+
+class _UnaryUnaryTracing(grpc.aio.UnaryUnaryClientInterceptor):
+    def __init__(self, spans: _ClientSpans) -> None:
+        self._spans = spans
+
+    async def intercept_unary_unary(self, continuation: Callable[..., Any], client_call_details: Any,
+                                    request: Any) -> Any:
+        if not self._spans.traced(client_call_details):
+            return await continuation(client_call_details, request)
+        span, details = self._spans.start(client_call_details)
+        try:
+            call = await continuation(details, request)
+        except BaseException:
+            span.end()
+            raise
+        self._spans.finish_when_done(span, call)
+        return call
+
+
+class _UnaryStreamTracing(grpc.aio.UnaryStreamClientInterceptor):
+    def __init__(self, spans: _ClientSpans) -> None:
+        self._spans = spans
+
+    async def intercept_unary_stream(self, continuation: Callable[..., Any], client_call_details: Any,
+                                     request: Any) -> Any:
+        if not self._spans.traced(client_call_details):
+            return await continuation(client_call_details, request)
+        span, details = self._spans.start(client_call_details)
+        try:
+            call = await continuation(details, request)
+        except BaseException:
+            span.end()
+            raise
+        self._spans.finish_when_done(span, call)
+        return call
+
+
+def client_tracing(tracer: Tracer, target: str) -> list[grpc.aio.ClientInterceptor]:
+    """The CLIENT-span interceptors for a channel to ``target`` (unary and server-streaming calls)."""
+    spans = _ClientSpans(tracer, target)
+    return [_UnaryUnaryTracing(spans), _UnaryStreamTracing(spans)]
 
 
 _HEALTH_CHECK = "/grpc.health.v1.Health/Check"

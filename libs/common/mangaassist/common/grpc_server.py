@@ -6,12 +6,15 @@ lifecycle every service needs: bind → warm up → SERVING → wait for SIGTERM
 NOT_SERVING → drain in-flight RPCs → close dependencies.
 
 ``ServingInterceptor`` is the one place where RPCs get their server span (continuing the
-caller's trace from the metadata) and where exceptions become gRPC status codes.
+caller's trace from the metadata; kind SERVER with ``rpc.system``/``rpc.service``/
+``rpc.method``, so X-Ray's service map draws each service as its own node) and where
+exceptions become gRPC status codes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import signal
@@ -22,12 +25,12 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from opentelemetry.trace import Status, StatusCode, Tracer
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from mangaassist.common.errors import ServiceError
 from mangaassist.common.metrics import mesh_metrics
 from mangaassist.common.settings import ServiceSettings
-from mangaassist.common.telemetry import context_from_metadata
+from mangaassist.common.telemetry import context_from_metadata, grpc_status_code, rpc_attributes
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +89,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
             async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 started, outcome = time.perf_counter(), "OK"
                 with tracer.start_as_current_span(
-                    span_name, context=parent, attributes={"rpc.method": method}
+                    span_name, context=parent, kind=SpanKind.SERVER, attributes=rpc_attributes(method)
                 ) as span:
                     try:
                         await self._inject_fault(span_name)
@@ -104,6 +107,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
                         logger.exception("unhandled error in %s", method)
                         await context.abort(grpc.StatusCode.INTERNAL, "internal error")
                     finally:
+                        span.set_attribute("rpc.grpc.status_code", grpc_status_code(outcome))
                         mesh_metrics().rpc(span_name, (time.perf_counter() - started) * 1000, outcome)
 
             return grpc.unary_unary_rpc_method_handler(
@@ -120,7 +124,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
             ) -> AsyncIterator[Any]:
                 started, outcome = time.perf_counter(), "OK"
                 with tracer.start_as_current_span(
-                    span_name, context=parent, attributes={"rpc.method": method}
+                    span_name, context=parent, kind=SpanKind.SERVER, attributes=rpc_attributes(method)
                 ) as span:
                     try:
                         await self._inject_fault(span_name)
@@ -142,6 +146,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
                         logger.exception("unhandled error in %s", method)
                         await context.abort(grpc.StatusCode.INTERNAL, "internal error")
                     finally:
+                        span.set_attribute("rpc.grpc.status_code", grpc_status_code(outcome))
                         mesh_metrics().rpc(span_name, (time.perf_counter() - started) * 1000, outcome)
 
             return grpc.unary_stream_rpc_method_handler(
@@ -206,6 +211,24 @@ class GrpcApp:
         """Begin the drain (what SIGTERM and SIGINT do)."""
         self._stop.set()
 
+    async def _warm_up_unless_stopped(self, warm_up: Callable[[], Awaitable[None]]) -> None:
+        """Run the warm-up; a stop request cancels it (a warm-up may wait for a dependency
+        for as long as it stays unusable, and SIGTERM must still drain promptly)."""
+        warming = asyncio.ensure_future(warm_up())
+        stopping = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({warming, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not warming.done():
+                warming.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await warming
+        if warming.cancelled():
+            logger.info("warm-up cancelled by the stop request")
+        else:
+            warming.result()
+
     async def run(self) -> None:
         """Serve until asked to stop, then drain and close. Returns when fully stopped."""
         loop = asyncio.get_running_loop()
@@ -218,7 +241,7 @@ class GrpcApp:
         )
         try:
             if self._warm_up is not None:
-                await self._warm_up()
+                await self._warm_up_unless_stopped(self._warm_up)
             if not self._stop.is_set():
                 await self._set_all(health_pb2.HealthCheckResponse.SERVING)
                 logger.info("serving")

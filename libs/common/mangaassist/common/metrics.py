@@ -13,6 +13,10 @@ by the standard ``OTEL_*`` variables, like the traces):
   ``model``, ``cache_hit`` and ``outcome`` (``ok`` or the contract's error code).
 - ``mangaassist.rpc.requests`` (counter, gRPC services): RPCs by ``segment`` and
   ``outcome`` (``OK`` or the gRPC status code name).
+- ``mangaassist.websocket.connections`` / ``mangaassist.websocket.inflight`` (gauges,
+  orchestrator, no attributes): open WebSocket connections and answers in flight in this
+  process — the WebSocket work the stack scales the orchestrator on (ALB request counts
+  miss it: one upgrade request carries a whole conversation).
 
 Cardinality is bounded by construction: segment names must be the contract's, intents
 and models come from fixed vocabularies (anything else becomes ``other``, nothing
@@ -23,21 +27,23 @@ enumerations. No attribute ever carries customer text or an id.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 
 from opentelemetry import metrics
-from opentelemetry.metrics import Meter
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
 
 from mangaassist.common import spans
-from mangaassist.common.telemetry import resource_for
+from mangaassist.common.telemetry import otlp_protocol, resource_for
 from mangaassist.common.vocabulary import INTENTS
 
 SEGMENT_DURATION = "mangaassist.segment.duration"
 REQUESTS = "mangaassist.requests"
 RPC_REQUESTS = "mangaassist.rpc.requests"
+WS_CONNECTIONS = "mangaassist.websocket.connections"
+WS_INFLIGHT = "mangaassist.websocket.inflight"
 # Bucket upper bounds in ms: fine below 10 ms (validation, intent, cache), then roughly
 # 2-2.5× steps up to the request timeout.
 LATENCY_BUCKETS_MS: tuple[float, ...] = (
@@ -57,19 +63,28 @@ def export_configured() -> bool:
     return bool(os.environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
 
 
+def metric_exporter() -> MetricExporter:
+    """The OTLP metric exporter ``OTEL_EXPORTER_OTLP_(METRICS_)PROTOCOL`` asks for (grpc or http/protobuf)."""
+    if otlp_protocol("metrics") == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
+
+        return HttpMetricExporter()
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+    return OTLPMetricExporter()
+
+
 def setup_metrics(service: str, version: str, readers: list[MetricReader] | None = None) -> MeterProvider:
     """Build this process's meter provider and make it the global one.
 
-    With export configured, an OTLP/gRPC exporter pushes every
+    With export configured, an OTLP exporter (gRPC or HTTP, ``OTEL_EXPORTER_OTLP_PROTOCOL``) pushes every
     ``OTEL_METRIC_EXPORT_INTERVAL`` ms (60 s by default; the local cluster uses 1 s) from
     a background thread. ``OTEL_SDK_DISABLED=true`` turns every instrument into a no-op.
     ``readers`` adds readers (tests). Call once per process, before serving.
     """
     all_readers = list(readers or [])
     if export_configured():
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-
-        all_readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+        all_readers.append(PeriodicExportingMetricReader(metric_exporter()))
     provider = MeterProvider(resource=resource_for(service, version), metric_readers=all_readers)
     metrics.set_meter_provider(provider)
     return provider
@@ -126,3 +141,19 @@ class MeshMetrics:
 def mesh_metrics() -> MeshMetrics:
     """The process's instruments, from the global meter provider (a no-op until one is set)."""
     return MeshMetrics(metrics.get_meter("mangaassist"))
+
+
+def observe_websocket_work(
+    connections: Callable[[], int], inflight: Callable[[], int], meter: Meter | None = None
+) -> None:
+    """Register the front door's two gauges (on the global meter provider unless ``meter`` is
+    given); the callbacks are read at each export."""
+    meter = meter or metrics.get_meter("mangaassist.websocket")
+    for name, read, unit, description in (
+        (WS_CONNECTIONS, connections, "{connection}", "open WebSocket connections in this process"),
+        (WS_INFLIGHT, inflight, "{request}", "answers in flight in this process"),
+    ):
+        def callback(options: CallbackOptions, read: Callable[[], int] = read) -> list[Observation]:
+            return [Observation(read())]
+
+        meter.create_observable_gauge(name, callbacks=[callback], unit=unit, description=description)

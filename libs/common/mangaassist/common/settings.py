@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The one Region every service falls back to when neither its own ``…_AWS_REGION`` nor the
+# standard ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` is set: the store's home, Tokyo.
+DEFAULT_AWS_REGION = "ap-northeast-1"
+
+
+def aws_region_default() -> str:
+    """``AWS_REGION``, else ``AWS_DEFAULT_REGION``, else ``DEFAULT_AWS_REGION`` (read when settings are built)."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_AWS_REGION
 
 
 class ServiceSettings(BaseSettings):

@@ -118,6 +118,11 @@ def parse_fault(spec: str) -> Fault:
     return fault
 
 
+# What Converse answers for, as Bedrock does for a Claude id or profile; any other id is refused
+# with Bedrock's ValidationException (what a wrong or retired model id gets).
+CHAT_FAMILIES = ("haiku", "sonnet")
+
+
 def model_family(model_id: str) -> str:
     lowered = model_id.lower()
     for family in ("haiku", "sonnet", "titan"):
@@ -260,6 +265,8 @@ class Emulator:
         model_id = unquote(request.match_info["model_id"])
         family = model_family(model_id)
         self._count(request, "Converse", family)
+        if family not in CHAT_FAMILIES:
+            return self._error(400, "ValidationException", "The provided model identifier is invalid.")
         fault = self._fault_for(request, family)
         refused = self._refuse(fault)
         if refused is not None:
@@ -285,6 +292,8 @@ class Emulator:
         model_id = unquote(request.match_info["model_id"])
         family = model_family(model_id)
         self._count(request, "ConverseStream", family)
+        if family not in CHAT_FAMILIES:
+            return self._error(400, "ValidationException", "The provided model identifier is invalid.")
         fault = self._fault_for(request, family)
         refused = self._refuse(fault)
         if refused is not None:

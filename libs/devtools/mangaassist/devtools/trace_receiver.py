@@ -26,6 +26,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metric
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1 import metrics_pb2
+from opentelemetry.proto.trace.v1 import trace_pb2
 
 MAX_SPANS = 200_000
 MAX_POINTS = 50_000
@@ -60,6 +61,8 @@ class SpanBuffer:
                             "span_id": span.span_id.hex(),
                             "parent_span_id": span.parent_span_id.hex(),
                             "name": span.name,
+                            # SPAN_KIND_SERVER -> "SERVER" (INTERNAL, SERVER, CLIENT, PRODUCER, CONSUMER)
+                            "kind": trace_pb2.Span.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_"),
                             "service": service,
                             "start_ns": span.start_time_unix_nano,
                             "end_ns": span.end_time_unix_nano,
@@ -209,23 +212,23 @@ def _http_handler(buffer: SpanBuffer, metrics: MetricBuffer) -> type[BaseHTTPReq
     return Handler
 
 
-async def serve(grpc_port: int, http_port: int) -> None:
+async def serve(grpc_port: int, http_port: int, host: str = "127.0.0.1") -> None:
     buffer, metric_buffer = SpanBuffer(), MetricBuffer()
     server = grpc.aio.server()
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(buffer), server)  # type: ignore[no-untyped-call]
     metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(  # type: ignore[no-untyped-call]
         MetricsService(metric_buffer), server
     )
-    server.add_insecure_port(f"127.0.0.1:{grpc_port}")
+    server.add_insecure_port(f"{host}:{grpc_port}")
     await server.start()
-    http = ThreadingHTTPServer(("127.0.0.1", http_port), _http_handler(buffer, metric_buffer))
+    http = ThreadingHTTPServer((host, http_port), _http_handler(buffer, metric_buffer))
     threading.Thread(target=http.serve_forever, daemon=True).start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(f"trace receiver: OTLP/gRPC 127.0.0.1:{grpc_port}, spans and metrics at "
-          f"http://127.0.0.1:{http_port}/spans and /metrics", flush=True)
+    print(f"trace receiver: OTLP/gRPC {host}:{grpc_port}, spans and metrics at "
+          f"http://{host}:{http_port}/spans and /metrics", flush=True)
     await stop.wait()
     http.shutdown()
     await server.stop(1)
@@ -234,7 +237,8 @@ async def serve(grpc_port: int, http_port: int) -> None:
 def main() -> None:
     grpc_port = int(os.environ.get("MANGAASSIST_TRACES_PORT", "4317"))
     http_port = int(os.environ.get("MANGAASSIST_TRACES_HTTP_PORT", str(grpc_port + 2)))
-    asyncio.run(serve(grpc_port, http_port))
+    # Loopback unless told otherwise (MANGAASSIST_TRACES_HOST=0.0.0.0 in a container).
+    asyncio.run(serve(grpc_port, http_port, os.environ.get("MANGAASSIST_TRACES_HOST", "127.0.0.1")))
 
 
 if __name__ == "__main__":

@@ -63,6 +63,16 @@ class ModelStreamBroken(ModelError):
     retry_elsewhere = True
 
 
+class ModelUnreachable(Exception):
+    """A configured model cannot be used at all: refused by Bedrock or its endpoint is unreachable."""
+
+    def __init__(self, model: str, model_id: str, reason: str) -> None:
+        super().__init__(f"{model} ({model_id}): {reason}")
+        self.model = model
+        self.model_id = model_id
+        self.reason = reason
+
+
 class FoundationModel(Protocol):
     """A streaming text generator (Bedrock ConverseStream, locally against the emulator)."""
 

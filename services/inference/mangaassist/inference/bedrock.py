@@ -36,6 +36,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
     ResponseStreamingError,
 )
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from mangaassist.common.pools import Pool, PoolStats, aiobotocore_idle, measured_http_session
 from mangaassist.inference.backend import (
@@ -46,6 +48,7 @@ from mangaassist.inference.backend import (
     ModelThrottled,
     ModelTimeout,
     ModelUnavailable,
+    ModelUnreachable,
 )
 from mangaassist.inference.config import InferenceSettings
 
@@ -75,13 +78,15 @@ def map_client_error(exc: ClientError) -> ModelError:
 class BedrockBackend:
     """``FoundationModel`` over Bedrock ConverseStream (or the wire-compatible emulator)."""
 
-    def __init__(self, settings: InferenceSettings) -> None:
+    def __init__(self, settings: InferenceSettings, tracer: Tracer | None = None) -> None:
         self._s = settings
+        self._tracer = tracer or trace.get_tracer(__name__)
         self._stack = AsyncExitStack()
         self._client: Any = None
         self._fail_fast_client: Any = None
         self.pool_stats = PoolStats()  # both clients' pools, measured
         self.name = "bedrock"
+        self.verified: set[str] = set()  # routes whose model answered a request
 
     @property
     def client(self) -> Any:
@@ -97,8 +102,7 @@ class BedrockBackend:
             # A local endpoint (the emulator) checks no signature; requests still get
             # signed, so give the signer placeholder keys rather than failing.
             extra = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-        region = self._s.aws_region or botocore_session.get_config_variable("region") or "us-east-1"
-        session = aioboto3.Session(botocore_session=botocore_session, region_name=region)
+        session = aioboto3.Session(botocore_session=botocore_session, region_name=self._s.aws_region)
 
         def config(attempts: int) -> AioConfig:
             return AioConfig(
@@ -136,7 +140,56 @@ class BedrockBackend:
                 inferenceConfig={"maxTokens": 1},
             )
         self._note_endpoint(response)
+        self.verified.add("haiku")
         logger.info("bedrock pre-warmed", extra={"ms": round((time.perf_counter() - started) * 1000, 1)})
+
+    async def check_model(self, model: str) -> None:
+        """One 1-token ``Converse`` to ``model``'s id through the client that does not retry.
+
+        Raises ``ModelUnreachable`` when Bedrock refuses the model (no access, unknown id or
+        profile, end of life, IAM) or its endpoint cannot be reached. Throttling means the
+        model is there and busy: that passes.
+        """
+        model_id = self._s.model_ids[model]
+        try:
+            response = await self._fail_fast_client.converse(
+                modelId=model_id, messages=[{"role": "user", "content": [{"text": "ping"}]}],
+                inferenceConfig={"maxTokens": 1},
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "") or "ClientError"
+            if code in _THROTTLED:
+                self.verified.add(model)
+                return
+            raise ModelUnreachable(model, model_id, code) from None
+        except (EndpointConnectionError, ConnectTimeoutError, ConnectionClosedError, aiohttp.ClientError) as exc:
+            raise ModelUnreachable(model, model_id, type(exc).__name__) from None
+        self._note_endpoint(response)
+        self.verified.add(model)
+
+    async def wait_for_models(self, attempt_timeout_s: float, backoff_max_s: float) -> None:
+        """Return once every configured model has answered (readiness); until then log and retry.
+
+        Each attempt is bounded by ``attempt_timeout_s``; a check that only times out is
+        logged and passes (the model may be slow, not missing), so a slow Bedrock never keeps
+        the service from starting, while a refused model always does.
+        """
+        for model in sorted(self._s.model_ids):
+            delay = 1.0
+            while model not in self.verified:
+                try:
+                    async with asyncio.timeout(attempt_timeout_s):
+                        await self.check_model(model)
+                except ModelUnreachable as exc:
+                    logger.error("model unreachable: health stays NOT_SERVING until it answers",
+                                 extra={"route": exc.model, "model_id": exc.model_id, "error": exc.reason,
+                                        "retry_in_s": delay})
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, backoff_max_s)
+                except TimeoutError:
+                    logger.warning("model check timed out; serving anyway",
+                                   extra={"route": model, "timeout_s": attempt_timeout_s})
+                    break
 
     async def close(self) -> None:
         await self._stack.aclose()
@@ -157,6 +210,50 @@ class BedrockBackend:
 
     async def stream(
         self, model: str, conversation: Conversation, max_tokens: int, fail_fast: bool = False
+    ) -> AsyncGenerator[str | Finished, None]:
+        """``ConverseStream`` inside a CLIENT span with the OTel GenAI attributes (model,
+        request limits, usage, finish reason; never the prompt or the answer)."""
+        model_id = self._s.model_ids[model]
+        span = self._tracer.start_span(f"chat {model_id}", kind=SpanKind.CLIENT, attributes={
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": "aws.bedrock",
+            "gen_ai.provider.name": "aws.bedrock",
+            "gen_ai.request.model": model_id,
+            "gen_ai.request.max_tokens": max_tokens,
+            "gen_ai.request.temperature": self._s.temperature,
+            "rpc.system": "aws-api", "rpc.service": "BedrockRuntime", "rpc.method": "ConverseStream",
+            "server.address": self._endpoint_host, "cloud.region": self._s.aws_region,
+            "mangaassist.model_route": model,
+        })
+        first_token = False
+        try:
+            async for item in self._converse_stream(model, conversation, max_tokens, fail_fast):
+                if isinstance(item, Finished):
+                    span.set_attributes({
+                        "gen_ai.usage.input_tokens": item.input_tokens,
+                        "gen_ai.usage.output_tokens": item.output_tokens,
+                        "gen_ai.response.finish_reasons": [item.finish_reason],
+                        "gen_ai.response.model": model_id,
+                    })
+                elif not first_token:
+                    first_token = True
+                    span.add_event("gen_ai.first_token")
+                yield item
+        except ModelError as exc:
+            span.set_attribute("error.type", type(exc).__name__)
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            raise
+        finally:
+            span.end()
+
+    @property
+    def _endpoint_host(self) -> str:
+        if self._client is None:
+            return ""
+        return urlparse(self._client.meta.endpoint_url).hostname or ""
+
+    async def _converse_stream(
+        self, model: str, conversation: Conversation, max_tokens: int, fail_fast: bool
     ) -> AsyncGenerator[str | Finished, None]:
         client = self._fail_fast_client if fail_fast and self._fail_fast_client is not None else self.client
         request = {

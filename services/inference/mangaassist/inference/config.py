@@ -1,8 +1,14 @@
 """Inference service settings (env prefix ``MANGAASSIST_INFERENCE_``).
 
-Unset ``BEDROCK_ENDPOINT_URL`` means real Bedrock (the SDK's regional endpoint, the
-standard AWS credential chain and region); the local cluster sets it to the
-Bedrock emulator.
+Unset ``BEDROCK_ENDPOINT_URL`` means real Bedrock (the SDK's regional endpoint and the
+standard AWS credential chain); the local cluster sets it to the Bedrock emulator.
+
+The default models are current Claude models through the Japan cross-Region inference
+profiles (``jp.``: requests stay in ap-northeast-1 / ap-northeast-3), the ids listed in the
+Amazon Bedrock user guide's "Supported Regions and models for inference profiles"
+(https://docs.aws.amazon.com/bedrock/latest/userguide/inference-profiles-support.html).
+``apac.`` / ``global.`` profile ids or an in-Region foundation-model id work the same way;
+the deploy stack grants IAM for whichever ids it is given.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from mangaassist.common.settings import ServiceSettings
+from mangaassist.common.settings import ServiceSettings, aws_region_default
 
 
 class InferenceSettings(ServiceSettings):
@@ -21,13 +27,15 @@ class InferenceSettings(ServiceSettings):
     port: int = 50053
     backend: Literal["bedrock"] = "bedrock"
     bedrock_endpoint_url: str | None = None
-    aws_region: str | None = None  # None: the SDK's own (AWS_REGION / profile), else us-east-1
-    # Model (or inference-profile) ids per route.
-    haiku_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
-    sonnet_model_id: str = "anthropic.claude-3-sonnet-20240229-v1:0"
-    # USD per 1,000 (input, output) tokens (Bedrock on-demand list prices, us-east-1).
+    # AWS_REGION (the one default every service shares), unless this prefix says otherwise.
+    aws_region: str = Field(default_factory=aws_region_default)
+    # Model (or inference-profile) ids per route: Claude Haiku 4.5 and Claude Sonnet 4.6.
+    haiku_model_id: str = "jp.anthropic.claude-haiku-4-5-20251001-v1:0"
+    sonnet_model_id: str = "jp.anthropic.claude-sonnet-4-6"
+    # USD per 1,000 (input, output) tokens: the on-demand list prices of those two models
+    # (Haiku 4.5 $1 / $5, Sonnet 4.6 $3 / $15 per million); check your Region's Bedrock page.
     pricing_usd_per_1k: dict[str, tuple[float, float]] = Field(default_factory=lambda: {
-        "haiku": (0.00025, 0.00125),
+        "haiku": (0.001, 0.005),
         "sonnet": (0.003, 0.015),
     })
     # One long-lived client per process, 60 s idle keep-alive. A streamed answer holds its
@@ -45,6 +53,13 @@ class InferenceSettings(ServiceSettings):
     # Pre-warm at start (DNS, pool, a 1-token Haiku request); SERVING after at most this long.
     prewarm: bool = True
     warm_up_timeout_s: float = Field(default=10.0, gt=0)
+    # Readiness: before SERVING, each configured model must answer a 1-token request. A model
+    # Bedrock refuses (no access, wrong id, end of life, IAM) or an endpoint that cannot be
+    # reached keeps health NOT_SERVING, logged as an error and retried with backoff up to
+    # ``model_check_backoff_max_s``, so a deploy with an unusable model fails its health
+    # checks instead of serving errors. A throttled or slow check still serves.
+    require_models: bool = True
+    model_check_backoff_max_s: float = Field(default=30.0, gt=0)
     # Sonnet throttled / unavailable / timed out before its first token -> answer with Haiku.
     fallback_to_haiku: bool = True
     history_token_budget: int = Field(default=600, ge=0)

@@ -20,7 +20,7 @@ SERVICE_NAME = inference_pb2.DESCRIPTOR.services_by_name["InferenceService"].ful
 
 
 def build_app(settings: InferenceSettings, tracer: Tracer) -> GrpcApp:
-    backend = BedrockBackend(settings)
+    backend = BedrockBackend(settings, tracer)
 
     async def bedrock_output_check(text: str) -> tuple[bool, list[str]]:
         return await backend.apply_guardrail(text)
@@ -31,10 +31,13 @@ def build_app(settings: InferenceSettings, tracer: Tracer) -> GrpcApp:
     pools.register(backend.as_pool())
 
     async def warm_up() -> None:
-        # Health stays NOT_SERVING until the client exists and (bounded) pre-warm ends.
+        # Health stays NOT_SERVING until the client exists, the (bounded) pre-warm ends and
+        # every configured model has answered once (a refused model keeps it NOT_SERVING).
         await backend.start()
         if settings.prewarm:
             await pools.warm_all(settings.warm_up_timeout_s)
+        if settings.require_models:
+            await backend.wait_for_models(settings.warm_up_timeout_s, settings.model_check_backoff_max_s)
 
     return GrpcApp(
         settings,

@@ -8,6 +8,7 @@ import signal
 from contextlib import AsyncExitStack
 
 import uvloop
+from opentelemetry.trace import Tracer
 
 from mangaassist.common.grpc_client import open_channel
 from mangaassist.common.logging import setup_logging
@@ -32,12 +33,13 @@ logger = logging.getLogger("mangaassist.orchestrator")
 
 
 async def build_stores(
-    settings: OrchestratorSettings, stack: AsyncExitStack, pools: PoolManager
+    settings: OrchestratorSettings, stack: AsyncExitStack, pools: PoolManager, tracer: Tracer | None = None
 ) -> tuple[SessionStore, OrderStore | None]:
     """Session and order stores from settings; DynamoDB clients close with ``stack``."""
     if settings.session_backend == "memory":
         return InMemorySessionStore(settings.max_sessions, settings.session_ttl_s), None
-    db = DynamoClient(settings.aws_region, settings.dynamodb_endpoint_url)
+    db = DynamoClient(settings.aws_region, settings.dynamodb_endpoint_url, warm_table=settings.sessions_table,
+                      tracer=tracer)
     await db.open()
     stack.push_async_callback(db.close)
     pools.register(db.as_pool())
@@ -57,9 +59,9 @@ async def main() -> None:
     provider, tracer = setup_tracing("orchestrator", settings.service_version)
     meters = setup_metrics("orchestrator", settings.service_version)
     channels = {
-        "intent": open_channel(settings.intent_target),
-        "retrieval": open_channel(settings.retrieval_target),
-        "inference": open_channel(settings.inference_target),
+        "intent": open_channel(settings.intent_target, tracer),
+        "retrieval": open_channel(settings.retrieval_target, tracer),
+        "inference": open_channel(settings.inference_target, tracer),
     }
     downstreams = Downstreams(
         intent=intent_pb2_grpc.IntentServiceStub(channels["intent"]),
@@ -76,7 +78,7 @@ async def main() -> None:
         stack.callback(provider.shutdown)
         stack.callback(meters.shutdown)
         pools = PoolManager("orchestrator")
-        sessions, orders = await build_stores(settings, stack, pools)
+        sessions, orders = await build_stores(settings, stack, pools, tracer)
         post = PostProcessor(settings.postprocess_max_pending, permanent=(SessionOwnershipError,))
         guards = Guards(settings.breakers, settings.bulkhead_wait_s)
         cache = None

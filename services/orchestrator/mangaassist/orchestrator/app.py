@@ -1,4 +1,9 @@
-"""The orchestrator's front door: the contract's WebSocket at ``/ws``, ``GET /healthz`` and the chat page at ``GET /``.
+"""The orchestrator's front door: the contract's WebSocket at ``/ws``, ``GET /livez``, ``GET /healthz`` and the chat page at ``GET /``.
+
+``/livez`` is liveness, what load balancers and ECS check: 200 while this process can serve
+at all, whatever its downstreams say (a failing inference service degrades answers; it must
+not make every orchestrator task look dead and drop every WebSocket). ``/healthz`` is
+readiness: 200 only when every downstream is SERVING, else 503 naming the ones that are not.
 
 Each connection reads frames in order and answers each query in its own task, so a
 slow answer never blocks the next frame and a bad frame only gets its own ``error``
@@ -23,6 +28,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from mangaassist.common.grpc_client import health_status
+from mangaassist.common.metrics import observe_websocket_work
 from mangaassist.common.pools import PoolManager
 from mangaassist.orchestrator.auth import Identity, TokenVerifier
 from mangaassist.orchestrator.catalog_watch import CatalogWatcher
@@ -69,8 +75,10 @@ class Orchestrator:
         self._verifier = verifier
         self._draining = False
         self._inflight: set[asyncio.Task[None]] = set()
+        self._connections = 0
         self._server: Server | None = None
         self._site = StaticSite()
+        observe_websocket_work(lambda: self._connections, lambda: len(self._inflight))
 
     @property
     def port(self) -> int:
@@ -100,6 +108,12 @@ class Orchestrator:
 
     async def _http(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
+        if path == "/livez":
+            # Shallow on purpose: no downstream call, answered by the event loop alone.
+            if self._draining:
+                return _json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"status": "draining"})
+            return _json_response(HTTPStatus.OK, {"status": "alive", "connections": self._connections,
+                                                  "inflight_requests": len(self._inflight)})
         if path == "/healthz":
             downstreams = await self.downstream_health()
             bad = sorted(n for n, status in downstreams.items() if status != "SERVING")
@@ -131,6 +145,13 @@ class Orchestrator:
         return _json_response(HTTPStatus.NOT_FOUND, {"error": "not found", "websocket": "/ws"})
 
     async def _connection(self, ws: ServerConnection) -> None:
+        self._connections += 1
+        try:
+            await self._serve_connection(ws)
+        finally:
+            self._connections -= 1
+
+    async def _serve_connection(self, ws: ServerConnection) -> None:
         tasks: set[asyncio.Task[None]] = set()
         send_lock = asyncio.Lock()
         request = ws.request

@@ -21,8 +21,10 @@ import aioboto3
 from aiobotocore.config import AioConfig
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+from opentelemetry.trace import Tracer
 
 from mangaassist.common.pools import SEED_POOLS, Pool, PoolStats, aiobotocore_idle, measured_http_session
+from mangaassist.common.telemetry import trace_aws_client
 from mangaassist.orchestrator.sessions import Session, SessionOwnershipError
 
 logger = logging.getLogger(__name__)
@@ -56,8 +58,11 @@ SEED = SEED_POOLS["dynamodb"]
 class DynamoClient:
     """Owns the aioboto3 DynamoDB client for the process."""
 
-    def __init__(self, region: str, endpoint_url: str | None, max_connections: int = SEED.max_connections) -> None:
+    def __init__(self, region: str, endpoint_url: str | None, max_connections: int = SEED.max_connections,
+                 warm_table: str = "", tracer: Tracer | None = None) -> None:
         self._region = region
+        self._warm_table = warm_table
+        self._tracer = tracer
         self._endpoint = endpoint_url
         self.max_connections = max_connections
         self._stack = AsyncExitStack()
@@ -79,13 +84,18 @@ class DynamoClient:
         self.client = await self._stack.enter_async_context(
             session.client("dynamodb", endpoint_url=self._endpoint, config=config)
         )
+        if self._tracer is not None:
+            trace_aws_client(self.client, self._tracer)  # a CLIENT span per DynamoDB call
 
     async def close(self) -> None:
         await self._stack.aclose()
 
     async def warm(self) -> None:
-        """One cheap call: resolves the endpoint and leaves a pooled keep-alive connection."""
-        await self.client.list_tables(Limit=1)
+        """One cheap call on a table this process uses (``DescribeTable``, which its task role
+        is granted on that table; ``ListTables`` is not, and an account-wide read is more
+        than it needs): resolves the endpoint and leaves a pooled keep-alive connection."""
+        if self._warm_table:
+            await self.client.describe_table(TableName=self._warm_table)
 
     def as_pool(self) -> Pool:
         return Pool("dynamodb", self.max_connections, self.pool_stats, lambda: aiobotocore_idle(self.client),

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry.trace import Span, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from mangaassist.common import spans
 
@@ -33,8 +33,11 @@ class Segments:
     ) -> Iterator[Span]:
         """Time ``name`` as a child of the current span (or of ``parent``)."""
         start = time.perf_counter()
+        # The request's root is where a customer's query enters this service: a SERVER span
+        # (X-Ray makes it the orchestrator's segment; the rest are its subsegments).
+        kind = SpanKind.SERVER if name == spans.REQUEST else SpanKind.INTERNAL
         with self._tracer.start_as_current_span(
-            name, context=parent, attributes=attributes, record_exception=False,
+            name, context=parent, kind=kind, attributes=attributes, record_exception=False,
             set_status_on_exception=False,
         ) as span:
             try:
