@@ -275,7 +275,9 @@ def blame(
         for name, row in regressions(pooled, current, q=q, drift_sd=window_drift(baseline, q), **kwargs).items()
         if row["current_q"] >= min_ratio * row["baseline_q"]
     }
-    found = {k: v for k, v in everything.items() if k not in AFTER_ANSWER}
+    # Only the contract's segments are named: finer spans (a gRPC client span inside
+    # intent-classification) are how a segment spends its time, not segments of their own.
+    found = {k: v for k, v in everything.items() if k not in AFTER_ANSWER and (k in PARENT or k in BUDGETS)}
     after = {k: v for k, v in everything.items() if k in AFTER_ANSWER}
     covering = {a for name in found for a in ancestors(name)}
     leaves = [name for name in found if name not in covering]
