@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 
 from mangaassist.common.vocabulary import PRODUCT_INTENTS
 from mangaassist.intent.entities import Entities, extract
+from mangaassist.intent.model import LEXICON
 from mangaassist.proto.common.v1 import common_pb2
 
 STATE_VERSION = 1
@@ -265,6 +266,9 @@ def resolve(
     # ("where can I stream Jujutsu Kaisen?") stays what it is.
     bare_name = bool(named) and len(_without_names(text, named).strip(" ?？!！。、,.")) <= BARE_NAME_REST
     productish = productish or (bare_name and classified in ("out_of_scope", "greeting"))
+    # A named series with a non-product intent that has none of its own words in the message
+    # ("tell me about Planetes" is no out-of-scope question; "Tekkonkinkreet too" is no payment).
+    productish = productish or (bool(named) and not _own_words(classified, c.folded))
 
     # 1. Order ids, asked for or volunteered, answer the order slot.
     if entities.order_ids:
@@ -453,6 +457,31 @@ def _with_focus(prev: common_pb2.DialogueState, series_id: str) -> common_pb2.Di
     return out
 
 
+# The words of each non-product intent (the classifier's lexicon), and of media the shop does
+# not sell: a non-product intent stands beside a named series only with its own words.
+_INTENT_WORDS = {"return_refund": "refund", "order_status": "order", "shipping_info": "shipping", "payment": "payment",
+                 "account": "account", "greeting": "greeting", "escalation": "escalation", "out_of_scope": "oos"}
+_OWN_WORDS = {intent: re.compile(LEXICON[group]) for intent, group in _INTENT_WORDS.items()}
+_OTHER_MEDIA = re.compile(r"アニメ|anime|\bdub\b|吹き替え|映画|movie|film|season \d|実写|live action|グッズ|figure")
+
+
+_SERVICE_WORDS = tuple(_OWN_WORDS[i] for i in ("return_refund", "order_status", "shipping_info", "payment", "account",
+                                               "escalation"))
+
+
+def _own_words(intent: str, folded: str) -> bool:
+    """Whether the message has words of the classifier's non-product intent (any shop-service
+    words count for a service intent: 「予約した…のshipping状況」 is about an order)."""
+    pattern = _OWN_WORDS.get(intent)
+    if pattern is None:
+        return True
+    if intent == "out_of_scope":
+        return bool(pattern.search(folded) or _OTHER_MEDIA.search(folded))
+    if intent in ("greeting",):
+        return bool(pattern.search(folded))
+    return any(p.search(folded) for p in _SERVICE_WORDS)
+
+
 def _ask_which(state: common_pb2.DialogueState, prev: common_pb2.DialogueState, candidates: list[str],
                classified: str, abstained: bool, c: Cues, reason: str, entities: Entities | None = None) -> Resolution:
     _carry(state, prev)
@@ -515,13 +544,18 @@ def _excluded(text: str, m: common_pb2.Mention) -> bool:
                 or _EXCLUDE_BEFORE.search(folded[max(0, at - 30):at]))
 
 
+def _name_pattern(name: str) -> re.Pattern[str]:
+    """A catalog name as the customer may have spaced or punctuated it ("kaguya sama love is war")."""
+    chars = [ch for ch in unicodedata.normalize("NFKC", name).lower() if ch.isalnum()]
+    return re.compile(r"[\W_]{0,3}".join(map(re.escape, chars[:60])))
+
+
 def _without_names(text: str, mentions: list[common_pb2.Mention]) -> str:
     """The message with the catalog names it contains blanked out."""
     folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
     for m in mentions:
-        name = unicodedata.normalize("NFKC", m.name).lower()
-        if name:
-            folded = folded.replace(name, " ")
+        if m.name:
+            folded = _name_pattern(m.name).sub(" ", folded)
     return folded
 
 
