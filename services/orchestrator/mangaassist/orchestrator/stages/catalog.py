@@ -26,7 +26,8 @@ from mangaassist.proto.retrieval.v1 import retrieval_pb2
 # What the customer's product cards show; the prompt gets the subset in PROMPT_FIELDS.
 CARD_FIELDS = ("asin", "series_id", "title", "authors", "genres", "language", "volumes", "price_jpy",
                "in_stock", "stock_count", "status", "synopsis_short")
-PROMPT_FIELDS = ("asin", "title", "authors", "genres", "price_jpy", "synopsis_short", "in_stock", "volumes")
+PROMPT_FIELDS = ("asin", "title", "authors", "genres", "price_jpy", "synopsis_short", "in_stock", "volumes", "volume",
+                 "language", "status")
 
 
 class LastGood:
