@@ -20,7 +20,7 @@ from typing import Any
 import aioboto3
 from aiobotocore.config import AioConfig
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, NoCredentialsError, ParamValidationError
 
 from mangaassist.common.pools import SEED_POOLS, Pool, PoolStats, aiobotocore_idle, measured_http_session
 from mangaassist.orchestrator.sessions import Session, SessionOwnershipError
@@ -42,6 +42,21 @@ def _from_item(item: dict[str, Any]) -> dict[str, Any]:
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+# DynamoDB errors that no retry can fix: who we are, what we asked for, or a missing table.
+PERMANENT_CODES = frozenset({
+    "AccessDeniedException", "AccessDenied", "UnrecognizedClientException", "InvalidSignatureException",
+    "MissingAuthenticationTokenException", "IncompleteSignatureException", "ExpiredTokenException",
+    "ResourceNotFoundException", "ValidationException", "SerializationException",
+})
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """A DynamoDB failure that retrying cannot fix (it fails at once and is counted)."""
+    if isinstance(exc, ClientError):
+        return _code(exc) in PERMANENT_CODES
+    return isinstance(exc, NoCredentialsError | ParamValidationError)
 
 
 def load_orders(path: Path) -> list[dict[str, Any]]:
