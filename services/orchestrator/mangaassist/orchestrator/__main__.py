@@ -46,13 +46,20 @@ async def build_stores(
     await db.open()
     stack.push_async_callback(db.close)
     pools.register(db.as_pool())
-    if settings.create_tables:
-        await db.ensure_table(settings.sessions_table, "session_id", ttl_attribute="expires_at")
-        await db.ensure_table(settings.orders_table, "order_id")
     orders = OrderStore(db, settings.orders_table)
-    if settings.seed_orders:
-        created = await orders.seed(load_orders(settings.orders_seed_path))
-        logger.info("orders seeded", extra={"orders_created": created})
+
+    async def provision() -> None:
+        if settings.create_tables:
+            await db.ensure_table(settings.sessions_table, "session_id", ttl_attribute="expires_at")
+            await db.ensure_table(settings.orders_table, "order_id")
+        if settings.seed_orders:
+            created = await orders.seed(load_orders(settings.orders_seed_path))
+            logger.info("orders seeded", extra={"orders_created": created})
+
+    await provision()
+    if settings.create_tables:
+        # Locally the tables live in a stand-in that `make up` restarts empty after a crash.
+        db.provision_when_missing(provision)
     return DynamoSessionStore(db, settings.sessions_table, settings.session_ttl_s), orders
 
 
