@@ -183,9 +183,12 @@ class FailingWrites:
 
 
 async def test_no_turn_is_lost_when_writes_fail(db: DynamoClient) -> None:
-    """200 turns over 10 sessions, 30 % of writes failing: every turn lands (versions count them)."""
+    """200 turns over 10 sessions, 30 % of writes failing: every turn lands (versions count them).
+
+    Retries are capped (a store that keeps failing must not hold jobs forever); with 12 attempts
+    a turn is lost only after 12 failures in a row (0.3**12, about 1 in 2 million)."""
     store = FailingWrites(DynamoSessionStore(db, "sessions", ttl_s=3600), rate=0.3, seed=5)
-    post = PostProcessor(max_wait_s=0.05)
+    post = PostProcessor(max_wait_s=0.05, max_attempts=12)
     sessions = [f"s-{os.urandom(4).hex()}" for _ in range(10)]
     for turn in range(20):
         for sid in sessions:

@@ -183,20 +183,21 @@ class Cluster:
             proc = self.procs[name]
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with {proc.returncode} while starting{self._tail(name)}")
-            if name == "orchestrator":
-                if http_health(self.health_url)[0] == 200:
-                    return
-            elif name == "redis":
-                if ping("127.0.0.1", self.port[name]):
-                    return
-            elif name in STANDINS:
-                port = self.port["traces_http"] if name == "traces" else self.port[name]
-                if http_health(f"http://127.0.0.1:{port}{STANDINS[name][1]}")[0] == 200:
-                    return
-            elif grpc_status(self.address(name), GRPC_SERVICES[name]) == "SERVING":
+            if self.is_serving(name):
                 return
             time.sleep(0.1)
         raise TimeoutError(f"{name} did not become healthy in {timeout:.0f}s{self._tail(name)}")
+
+    def is_serving(self, name: str) -> bool:
+        """One health probe of ``name`` (the orchestrator: its readiness, so every downstream)."""
+        if name == "orchestrator":
+            return http_health(self.health_url)[0] == 200
+        if name == "redis":
+            return ping("127.0.0.1", self.port[name])
+        if name in STANDINS:
+            port = self.port["traces_http"] if name == "traces" else self.port[name]
+            return http_health(f"http://127.0.0.1:{port}{STANDINS[name][1]}")[0] == 200
+        return grpc_status(self.address(name), GRPC_SERVICES[name]) == "SERVING"
 
     def _tail(self, name: str) -> str:
         if self.log_dir is None:

@@ -14,6 +14,7 @@ Used by the cache's integration tests, its benchmark and the local cluster::
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import os
 import shutil
@@ -27,6 +28,7 @@ from types import TracebackType
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 DEFAULT_LIB_DIR = REPO_ROOT / ".tools" / "redis-libs"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class RedisServerError(RuntimeError):
@@ -64,6 +66,17 @@ def ping(host: str, port: int, timeout: float = 0.2) -> bool:
         return False
 
 
+def _exit_with_parent() -> None:
+    """In the forked child: have the kernel SIGKILL it when its parent dies (Linux only).
+
+    The cluster runs this module as a wrapper process; when the wrapper is killed with
+    SIGKILL (a fault drill) the server must not live on holding the port, or the
+    supervisor's restart could never bind it again.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class RedisStackServer:
     """One ``redis-server`` with the search module, on ``port`` (default: ephemeral).
 
@@ -78,6 +91,7 @@ class RedisStackServer:
         data_dir: Path | None = None,
         lib_dir: Path | None = None,
         start_timeout_s: float = 10.0,
+        die_with_parent: bool = False,
     ) -> None:
         self.host = host
         self.port = port or free_port()
@@ -85,6 +99,7 @@ class RedisStackServer:
         self.data_dir = data_dir
         self.lib_dir = lib_dir or Path(os.environ.get("MANGAASSIST_REDIS_LIB_DIR", DEFAULT_LIB_DIR))
         self.start_timeout_s = start_timeout_s
+        self.die_with_parent = die_with_parent
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -120,7 +135,8 @@ class RedisStackServer:
             "--loadmodule", str(module),
         ]
         self.proc = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                     preexec_fn=_exit_with_parent if self.die_with_parent else None)
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -171,7 +187,7 @@ def main() -> None:
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 8093
     # SIGTERM (how the cluster stops us) unwinds like Ctrl-C, so the server is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    with RedisStackServer(port=port) as server:
+    with RedisStackServer(port=port, die_with_parent=True) as server:
         print(f"redis stack (search) at {server.url}", flush=True)
         assert server.proc is not None
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: leave the block, which stops the server

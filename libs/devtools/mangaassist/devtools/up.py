@@ -1,15 +1,18 @@
-"""``make up``: run the local cluster in the foreground until Ctrl-C / SIGTERM."""
+"""``make up``: run the local cluster in the foreground, restarting what crashes, until Ctrl-C / SIGTERM."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
 
 from mangaassist.devtools.cluster import DEFAULT_PORTS, Cluster
+from mangaassist.devtools.supervisor import Supervisor
 
 
 def main() -> int:
+    logging.basicConfig(format="%(asctime)s %(levelname)s supervisor: %(message)s", level=logging.INFO)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -31,14 +34,9 @@ def main() -> int:
     print(f"  trace receiver    grpc://{cluster.address('traces')}  (OTLP; recent spans at {cluster.spans_url}, "
           f"metrics at {cluster.metrics_url})")
     print(f"  bedrock emulator  {cluster.url('bedrock_emulator')}")
-    print("Press Ctrl-C to stop.", flush=True)
-    while not stop.is_set():
-        if any(p.poll() is not None for p in cluster.procs.values()):
-            dead = [n for n, p in cluster.procs.items() if p.poll() is not None]
-            print(f"process(es) exited unexpectedly: {', '.join(dead)}; stopping", file=sys.stderr)
-            cluster.stop()
-            return 1
-        stop.wait(0.5)
+    print("Press Ctrl-C to stop. A part that exits is restarted (with backoff); the rest keep serving.", flush=True)
+    # Restarts are logged as they happen; the supervisor polls on this thread until Ctrl-C / SIGTERM.
+    Supervisor(cluster).run(stop)
     print("stopping...", flush=True)
     codes = cluster.stop()
     print("stopped: " + ", ".join(f"{n}={c}" for n, c in codes.items()), flush=True)

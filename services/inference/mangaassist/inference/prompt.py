@@ -3,7 +3,8 @@
 Only the product fields an answer needs go in (the seed's point: 25+ catalog fields,
 6-7 needed), as one compact JSON object per line; history is trimmed, newest first, to
 a token budget; the system prompt is fixed. Sections are XML-tagged, the layout
-Anthropic recommends for Claude (and what the local emulator reads back).
+Anthropic recommends for Claude (and what the local emulator reads back); customer text
+(the question and the history) has those tags removed before it goes in.
 """
 
 from __future__ import annotations
@@ -35,6 +36,20 @@ def estimate_tokens(text: str) -> int:
 
 _FIELDS = common_pb2.Product.DESCRIPTOR.fields_by_name
 
+# The prompt's own section tags, opening or closing, with attributes up to a closing bracket
+# on the same line, in ASCII or full-width brackets (which models read as the same tag).
+_SECTION_TAGS = ("language", "intent", "products", "documents", "question")
+_DELIMITER = re.compile(
+    r"[<＜]\s{0,8}/?\s{0,8}(?:" + "|".join(_SECTION_TAGS) + r")\b(?:[^<>＜＞\n]{0,64}[>＞])?",
+    re.IGNORECASE,
+)
+
+
+def neutralise(text: str) -> str:
+    """Customer text with the prompt's section tags removed, so a message cannot close
+    ``<question>`` and open a ``<documents>`` of its own (everything else is left as typed)."""
+    return _DELIMITER.sub(" ", text)
+
 
 def product_line(p: common_pb2.Product, fields: tuple[str, ...] = PROMPT_FIELDS) -> str:
     """One product as a compact JSON line with only ``fields`` (absent/empty fields omitted)."""
@@ -61,7 +76,7 @@ def user_message(prompt: inference_pb2.PromptParts, fields: tuple[str, ...] = PR
         parts.append("<products>\n" + "\n".join(product_line(p, fields) for p in prompt.products) + "\n</products>")
     if prompt.documents:
         parts.append("<documents>\n" + "\n---\n".join(prompt.documents) + "\n</documents>")
-    parts.append(f"<question>{prompt.question}</question>")
+    parts.append(f"<question>{neutralise(prompt.question)}</question>")
     return "\n".join(parts)
 
 
@@ -93,5 +108,5 @@ def trim_history(turns: list[tuple[str, str]], budget_tokens: int) -> list[tuple
 
 
 def render(prompt: inference_pb2.PromptParts, history_budget_tokens: int) -> Conversation:
-    history = trim_history([(t.role, t.text) for t in prompt.history], history_budget_tokens)
+    history = trim_history([(t.role, neutralise(t.text)) for t in prompt.history], history_budget_tokens)
     return Conversation(system=SYSTEM_PROMPT, messages=[*history, ("user", user_message(prompt))])

@@ -14,18 +14,22 @@ and ￥ become ASCII), so extraction is deterministic and costs microseconds.
 from __future__ import annotations
 
 import re
-import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 
+from mangaassist.common.textbounds import MAX_RUN, bounded_fold
 from mangaassist.common.vocabulary import GENRES
 
-_NUM = r"(\d{1,3}(?:,\d{3})+|\d+)"
+# (?<!\d): a bare number is tried from the start of its digit run only (the same matches,
+# linear time); textbounds cuts longer runs before any pattern runs.
+_NUM = r"(\d{1,3}(?:,\d{3})+|(?<!\d)\d+)"
 
 ORDER_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"(?<![0-9a-z-])(\d{3}-\d{7}-\d{7})(?![0-9a-z-])", re.IGNORECASE),
     re.compile(r"(?<![0-9a-z-])#?(ma-?\d{4}-\d{4,6})(?![0-9a-z-])", re.IGNORECASE),
     re.compile(r"(?<![0-9a-z-])(\d{8}-\d{4})(?![0-9a-z-])", re.IGNORECASE),
-    re.compile(r"(?:注文(?:番号|no\.?|id|#)|order\s*(?:number|no\.?|id|#))\s*[:：#]?\s*([a-z0-9][a-z0-9-]{5,})",
+    re.compile(r"(?:注文(?:番号|no\.?|id|#)|order\s*+(?:number|no\.?|id|#))\s*+[:：#]?\s*+([a-z0-9][a-z0-9-]{5,40}+)(?![a-z0-9-])",
                re.IGNORECASE),
 )
 
@@ -35,7 +39,7 @@ VOLUME_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"\b(\d{1,3})(?:st|nd|rd|th)\s+(?:volume|book)\b", re.IGNORECASE),
 )
 
-_YEN_SUFFIX = r"\s*(千|万)?\s*(?:円|yen|jpy)"
+_YEN_SUFFIX = r"\s*+(千|万)?\s*+(?:円|yen|jpy)"
 MAX_PRICE_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(_NUM + _YEN_SUFFIX + r"\s*(?:以下|以内|まで|未満|より安い)"),
     re.compile(r"予算\s*(?:は|が)?\s*" + _NUM + _YEN_SUFFIX),
@@ -100,6 +104,8 @@ _GENRE_RES = {genre: re.compile("|".join(map(_ascii_bounds, words))) for genre, 
 _NARROWER = re.compile(r"サッカー|野球|バスケ|soccer|baseball|basketball|バトル|battle|料理バトル|cooking battle")
 _NEGATED_AFTER = re.compile(r"^\s*(?:っぽいの|系の?|もの|物|とか|の(?:もの|やつ))?\s*(?:以外|じゃない|じゃなく|ではない|ではなく"
                             r"|は(?:嫌|いや|苦手|なし|無し|ダメ|だめ|NG|ng|ちょっと)|抜き|なし|無し|が苦手|苦手)")
+_CUE_WINDOW = 64
+_MAX_MENTIONS = 8  # a genre named more often is judged on its first mentions
 _NEGATED_BEFORE = re.compile(r"(?:\bnot|\bno|\bnothing|\bwithout|\bexcept|\bbut not|n't|\bhate|\bdislike)\s+(?:\w+\s+){0,2}$")
 
 _TITLE_CHARS = r"[\w\u3040-\u30ff\u3400-\u9fff・!?'’:&\-]"
@@ -107,11 +113,20 @@ TITLE_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"[「『\"“]([^」』\"”]{1,60})[」』\"”]"),
     re.compile(r"(" + _TITLE_CHARS + r"(?:" + _TITLE_CHARS + r"| (?=\S)){0,40}?)\s*の\s*(?:第)?\s*\d{1,3}\s*巻"),
     re.compile(r"(" + _TITLE_CHARS + r"{2,40}?)(?:みたいな|のような|っぽい|に似た)"),
-    re.compile(r"\b([A-Z][\w'’:!&\-]*(?:\s+(?:[A-Z0-9][\w'’:!&\-]*|no|of|the|to|wa|ga|na))*)\s+(?:vol(?:ume)?\.?)\s*\d",
+    # Case-blind, so every word is a [A-Z]… word (particles need no alternatives of their own,
+    # which made "no no no …" exponential); at most 24 words of at most 41 characters.
+    re.compile(r"\b([A-Z][\w'’:!&\-]{0,40}+(?:\s++[A-Z0-9][\w'’:!&\-]{0,40}+){0,23})\s+(?:vol(?:ume)?\.?)\s*\d",
                re.IGNORECASE),
     re.compile(r"\b(?i:like|similar to|such as|fans? of|do you (?:have|sell|carry)|is)\s+"
-               r"([A-Z0-9][\w'’:!&\-]*(?:\s+(?:[A-Z0-9][\w'’:!&\-]*|no|of|the|to|wa|ga|na))*)"),
+               r"([A-Z0-9][\w'’:!&\-]{0,40}+(?:\s++(?:[A-Z0-9][\w'’:!&\-]{0,40}+|no|of|the|to|wa|ga|na)){0,23})"),
 )
+# Two title patterns end at a fixed marker (「…の3巻」, 「…みたいな」): they are searched only
+# within reach of a marker, since a lazy title tried from every position of a long text costs
+# up to 41 steps a character. Reach: the longest title, plus whitespace runs (at most MAX_RUN).
+_TITLE_MARKERS: dict[int, tuple[re.Pattern[str], int]] = {
+    1: (re.compile(r"の\s*+(?:第)?\s*+\d{1,3}\s*+巻"), 41 + MAX_RUN),
+    2: (re.compile(r"みたいな|のような|っぽい|に似た"), 40),
+}
 # Words a title pattern can catch that are not titles.
 _NOT_TITLES = frozenset({"i", "it", "you", "there", "this", "that", "something", "anything", "one", "a", "the",
                          "manga", "series", "english", "japanese", "何か", "なにか", "これ", "それ"})
@@ -158,9 +173,26 @@ def _dedupe(items: list[str]) -> list[str]:
     return list(seen)
 
 
+def _title_matches(index: int, pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """``pattern.finditer(text)``, for a marker pattern run only in windows that reach a marker."""
+    if index not in _TITLE_MARKERS:
+        yield from pattern.finditer(text)
+        return
+    marker, reach = _TITLE_MARKERS[index]
+    lo = hi = -1
+    for found in marker.finditer(text):
+        if found.start() - reach > hi:  # a window of its own
+            if hi >= 0:
+                yield from pattern.finditer(text, lo, hi)
+            lo = max(0, found.start() - reach)
+        hi = found.end()
+    if hi >= 0:
+        yield from pattern.finditer(text, lo, hi)
+
+
 def extract(text: str) -> Entities:
     """Every entity found in ``text`` (lists keep first-seen order, without repeats)."""
-    folded = unicodedata.normalize("NFKC", text)
+    folded = bounded_fold(text)
     lower = folded.lower()
     out = Entities()
 
@@ -199,13 +231,17 @@ def extract(text: str) -> Entities:
             negated = _NEGATED_AFTER.search(lower[match.end():]) or _NEGATED_BEFORE.search(lower[: match.start()])
             if negated and _NARROWER.fullmatch(match.group()):
                 continue
+        for match in islice(pattern.finditer(lower), _MAX_MENTIONS):
+            # Each cue is near the genre word: look at a bounded window, not the whole text.
+            negated = (_NEGATED_AFTER.search(lower[match.end():match.end() + _CUE_WINDOW])
+                       or _NEGATED_BEFORE.search(lower, max(0, match.start() - _CUE_WINDOW), match.start()))
             (out.excluded_genres if negated else out.genres).append(genre)
     out.excluded_genres = _dedupe(out.excluded_genres)
     out.genres = [g for g in _dedupe(out.genres) if g not in out.excluded_genres]
 
     titles: list[str] = []
-    for pattern in TITLE_PATTERNS:
-        for match in pattern.finditer(folded):
+    for index, pattern in enumerate(TITLE_PATTERNS):
+        for match in _title_matches(index, pattern, folded):
             title = match.group(1).strip(" ・:-'’")
             if len(title) >= 2 and title.lower() not in _NOT_TITLES and not inside_order_id(match.start(1)):
                 titles.append(title)

@@ -20,11 +20,16 @@ from mangaassist.orchestrator.auth import TokenVerifier
 from mangaassist.orchestrator.cache import CacheConfig, RedisSemanticCache, make_cache
 from mangaassist.orchestrator.catalog_watch import CatalogWatcher
 from mangaassist.orchestrator.config import OrchestratorSettings
-from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore, OrderStore, load_orders
+from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore, OrderStore, is_permanent, load_orders
 from mangaassist.orchestrator.guards import Guards
 from mangaassist.orchestrator.pipeline import Downstreams, Pipeline
 from mangaassist.orchestrator.postprocess import PostProcessor
-from mangaassist.orchestrator.sessions import InMemorySessionStore, SessionOwnershipError, SessionStore
+from mangaassist.orchestrator.sessions import (
+    GuardedSessionStore,
+    InMemorySessionStore,
+    SessionOwnershipError,
+    SessionStore,
+)
 from mangaassist.proto.inference.v1 import inference_pb2_grpc
 from mangaassist.proto.intent.v1 import intent_pb2_grpc
 from mangaassist.proto.retrieval.v1 import retrieval_pb2_grpc
@@ -43,13 +48,20 @@ async def build_stores(
     await db.open()
     stack.push_async_callback(db.close)
     pools.register(db.as_pool())
-    if settings.create_tables:
-        await db.ensure_table(settings.sessions_table, "session_id", ttl_attribute="expires_at")
-        await db.ensure_table(settings.orders_table, "order_id")
     orders = OrderStore(db, settings.orders_table)
-    if settings.seed_orders:
-        created = await orders.seed(load_orders(settings.orders_seed_path))
-        logger.info("orders seeded", extra={"orders_created": created})
+
+    async def provision() -> None:
+        if settings.create_tables:
+            await db.ensure_table(settings.sessions_table, "session_id", ttl_attribute="expires_at")
+            await db.ensure_table(settings.orders_table, "order_id")
+        if settings.seed_orders:
+            created = await orders.seed(load_orders(settings.orders_seed_path))
+            logger.info("orders seeded", extra={"orders_created": created})
+
+    await provision()
+    if settings.create_tables:
+        # Locally the tables live in a stand-in that `make up` restarts empty after a crash.
+        db.provision_when_missing(provision)
     return DynamoSessionStore(db, settings.sessions_table, settings.session_ttl_s), orders
 
 
@@ -79,8 +91,16 @@ async def main() -> None:
         stack.callback(meters.shutdown)
         pools = PoolManager("orchestrator")
         sessions, orders = await build_stores(settings, stack, pools, tracer)
-        post = PostProcessor(settings.postprocess_max_pending, permanent=(SessionOwnershipError,))
         guards = Guards(settings.breakers, settings.bulkhead_wait_s)
+        if settings.session_backend == "dynamodb":
+            sessions = GuardedSessionStore(sessions, guards["dynamodb"])
+        post = PostProcessor(
+            settings.postprocess_max_pending,
+            permanent=(SessionOwnershipError,),
+            is_permanent=is_permanent,
+            max_attempts=settings.postprocess_max_attempts,
+            attempt_timeout_s=settings.postprocess_attempt_timeout_s,
+        )
         cache = None
         if settings.cache_enabled:
             cache = make_cache(

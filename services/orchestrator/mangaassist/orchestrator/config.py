@@ -55,7 +55,11 @@ class OrchestratorSettings(ServiceSettings):
     history_turns: int = Field(default=6, ge=0)
     max_sessions: int = Field(default=10_000, ge=1)
     session_ttl_s: float = Field(default=7 * 24 * 3_600.0, gt=0)
+    # After-answer jobs: pending at most (past it a new job is refused, never waited for),
+    # attempts per job (with backoff) and the timeout of one attempt.
     postprocess_max_pending: int = Field(default=1_000, ge=1)
+    postprocess_max_attempts: int = Field(default=8, ge=1)
+    postprocess_attempt_timeout_s: float = Field(default=10.0, gt=0)
 
     # Semantic cache: Redis/Valkey with vector search when ``redis_url`` is set
     # (ElastiCache Valkey >= 8.2 in AWS, Redis Stack locally), else an in-process cache.

@@ -9,18 +9,20 @@ closed at stop. Locally it points at a moto server; in AWS at the regional endpo
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aioboto3
 from aiobotocore.config import AioConfig
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, NoCredentialsError, ParamValidationError
 from opentelemetry.trace import Tracer
 
 from mangaassist.common.pools import SEED_POOLS, Pool, PoolStats, aiobotocore_idle, measured_http_session
@@ -28,6 +30,7 @@ from mangaassist.common.telemetry import trace_aws_client
 from mangaassist.orchestrator.sessions import Session, SessionOwnershipError
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _SER = TypeSerializer()
 _DES = TypeDeserializer()
@@ -44,6 +47,21 @@ def _from_item(item: dict[str, Any]) -> dict[str, Any]:
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+# DynamoDB errors that no retry can fix: who we are, what we asked for, or a missing table.
+PERMANENT_CODES = frozenset({
+    "AccessDeniedException", "AccessDenied", "UnrecognizedClientException", "InvalidSignatureException",
+    "MissingAuthenticationTokenException", "IncompleteSignatureException", "ExpiredTokenException",
+    "ResourceNotFoundException", "ValidationException", "SerializationException",
+})
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """A DynamoDB failure that retrying cannot fix (it fails at once and is counted)."""
+    if isinstance(exc, ClientError):
+        return _code(exc) in PERMANENT_CODES
+    return isinstance(exc, NoCredentialsError | ParamValidationError)
 
 
 def load_orders(path: Path) -> list[dict[str, Any]]:
@@ -68,6 +86,9 @@ class DynamoClient:
         self._stack = AsyncExitStack()
         self.client: Any = None
         self.pool_stats = PoolStats()
+        self._provision: Callable[[], Awaitable[None]] | None = None
+        self._provision_lock = asyncio.Lock()
+        self._provisioned_at = 0.0
 
     async def open(self) -> None:
         config = AioConfig(
@@ -100,6 +121,26 @@ class DynamoClient:
     def as_pool(self) -> Pool:
         return Pool("dynamodb", self.max_connections, self.pool_stats, lambda: aiobotocore_idle(self.client),
                     target=self.client.meta.endpoint_url, warm=self.warm)
+
+    def provision_when_missing(self, provision: Callable[[], Awaitable[None]]) -> None:
+        """Local only (``create_tables``): when a table has gone missing, ``provision`` runs
+        again and the call is retried once. The local stand-in keeps tables in memory, so a
+        restarted one is empty; in AWS the stack owns the tables and this is never set."""
+        self._provision = provision
+
+    async def retry_if_table_missing(self, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()``; after a missing table, re-provision (at most once a second) and call again."""
+        try:
+            return await call()
+        except ClientError as exc:
+            if self._provision is None or _code(exc) != "ResourceNotFoundException":
+                raise
+        async with self._provision_lock:
+            if time.monotonic() - self._provisioned_at > 1.0:
+                logger.warning("a table is missing; provisioning the local tables again")
+                await self._provision()
+                self._provisioned_at = time.monotonic()
+        return await call()
 
     async def ensure_table(self, name: str, key: str, ttl_attribute: str | None = None) -> None:
         """Create ``name`` (on-demand) unless it exists; idempotent across processes."""
@@ -138,9 +179,9 @@ class DynamoSessionStore:
         self._ttl = ttl_s
 
     async def load(self, session_id: str) -> Session:
-        reply = await self._db.client.get_item(
+        reply = await self._db.retry_if_table_missing(lambda: self._db.client.get_item(
             TableName=self._table, Key={"session_id": {"S": session_id}}, ConsistentRead=True
-        )
+        ))
         if "Item" not in reply:
             return Session(session_id)
         data = _from_item(reply["Item"])
@@ -196,8 +237,9 @@ class DynamoSessionStore:
                     "ExpressionAttributeValues": {":v": {"N": str(current.version)}},
                 }
             )
+            put = functools.partial(self._db.client.put_item, TableName=self._table, Item=item, **condition)
             try:
-                await self._db.client.put_item(TableName=self._table, Item=item, **condition)
+                await self._db.retry_if_table_missing(put)
                 return
             except ClientError as exc:
                 if _code(exc) != "ConditionalCheckFailedException":
@@ -223,7 +265,9 @@ class OrderStore:
         """
         if customer_id is None:
             return None
-        reply = await self._db.client.get_item(TableName=self._table, Key={"order_id": {"S": order_id}})
+        reply = await self._db.retry_if_table_missing(
+            lambda: self._db.client.get_item(TableName=self._table, Key={"order_id": {"S": order_id}})
+        )
         if "Item" not in reply:
             return None
         order = _from_item(reply["Item"])

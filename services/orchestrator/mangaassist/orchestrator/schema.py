@@ -5,11 +5,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
 from mangaassist.common.vocabulary import GENRES
 
 ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
+INT32_MAX = 2**31 - 1  # every number a frame carries ends up in an int32 proto field
 
 
 class ErrorCode(StrEnum):
@@ -35,8 +36,9 @@ class QueryFilters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_price_jpy: StrictInt | None = Field(default=None, ge=0)
-    min_price_jpy: StrictInt | None = Field(default=None, ge=0)
+    # The proto carries prices as int32: a larger number is the client's error, never an overflow.
+    max_price_jpy: StrictInt | None = Field(default=None, ge=0, le=INT32_MAX)
+    min_price_jpy: StrictInt | None = Field(default=None, ge=0, le=INT32_MAX)
     language: Literal["ja", "en"] | None = None
     in_stock: StrictBool | None = None
     genre: str | None = None
@@ -47,6 +49,12 @@ class QueryFilters(BaseModel):
         if value is not None and value not in GENRES:
             raise ValueError(f"unknown genre; use one of {', '.join(sorted(GENRES))}")
         return value
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> QueryFilters:
+        if self.min_price_jpy is not None and self.max_price_jpy is not None and self.min_price_jpy > self.max_price_jpy:
+            raise ValueError("min_price_jpy must not be greater than max_price_jpy")
+        return self
 
 
 class QueryFrame(BaseModel):

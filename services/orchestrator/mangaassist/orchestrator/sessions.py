@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -88,6 +89,51 @@ class SessionStore(Protocol):
 
     async def close(self) -> None:
         ...
+
+
+class Guarded(Protocol):
+    """A downstream's guard (``guards.Guard``): admits a call through its breaker and bulkhead."""
+
+    def call(self, squeezed: bool = False) -> AbstractAsyncContextManager[None]:
+        ...
+
+
+class GuardedSessionStore:
+    """Appends through the store's breaker: while it is open they fail at once (and are retried
+    later by the post-processor) instead of adding load to a store that is failing.
+
+    Loads are guarded by the pipeline already; they pass straight through. A session owned by
+    someone else is the customer's error, not the store's: it does not count against it.
+    """
+
+    def __init__(self, store: SessionStore, guard: Guarded) -> None:
+        self._store = store
+        self._guard = guard
+
+    async def load(self, session_id: str) -> Session:
+        return await self._store.load(session_id)
+
+    async def append(
+        self,
+        session_id: str,
+        customer_id: str | None,
+        intent: str,
+        user_text: str,
+        answer: str,
+        cost_usd: float = 0.0,
+        state: bytes | None = None,
+    ) -> None:
+        refused: SessionOwnershipError | None = None
+        async with self._guard.call():
+            try:
+                await self._store.append(session_id, customer_id, intent, user_text, answer, cost_usd, state)
+            except SessionOwnershipError as exc:
+                refused = exc
+        if refused is not None:
+            raise refused
+
+    async def close(self) -> None:
+        await self._store.close()
 
 
 class InMemorySessionStore:

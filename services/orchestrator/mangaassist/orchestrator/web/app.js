@@ -1,4 +1,5 @@
-// MangaAssist chat window: speaks the contract's WebSocket (/ws) — query → token* → done | error.
+// MangaAssist chat window: speaks the contract's WebSocket (/ws) — query → token* → done | error,
+// then possibly a guardrail verdict on an answer already shown (which then leaves the screen).
 // Dependency-free; all text goes through textContent (never innerHTML), so answers and
 // product data cannot inject markup.
 "use strict";
@@ -36,6 +37,9 @@
   const sessionLabel = $("session");
 
   const turns = new Map(); // request_id → turn (in send order)
+  // Finished turns, for a guardrail verdict that arrives after `done` (the newest few suffice).
+  const answered = new Map();
+  const ANSWERED_KEPT = 50;
   let socket = null;
   let attempt = 0;
   let reconnectTimer = null;
@@ -147,10 +151,12 @@
     let frame;
     try { frame = JSON.parse(data); } catch { return; }
     let turn = frame.request_id ? turns.get(frame.request_id) : undefined;
+    if (!turn && frame.type === "guardrail") turn = answered.get(frame.request_id);
     // Errors about a frame the server could not read carry no request id: oldest pending turn.
     if (!turn && frame.type === "error") turn = turns.values().next().value;
     if (!turn) return;
     if (frame.type === "token") {
+      if (turn.flagged) return;
       turn.tokens += 1;
       turn.body.append(frame.text);
       if (turn.tokens === 1) {
@@ -162,11 +168,30 @@
       finish(turn, frame);
     } else if (frame.type === "error") {
       fail(turn, frame.code, frame.message, frame.retryable);
+    } else if (frame.type === "guardrail") {
+      withdraw(turn, frame);
     }
+  }
+
+  // The output check flagged an answer the customer may already be reading: its text
+  // leaves the screen and a notice says why (a flagged answer is never shown as if clean).
+  function withdraw(turn, verdict) {
+    if (verdict.action !== "flagged" || turn.flagged) return;
+    turn.flagged = true;
+    turn.item.classList.add("flagged");
+    turn.body.replaceChildren();
+    turn.body.removeAttribute("lang");
+    const notice = el("div", "guardrail");
+    notice.setAttribute("role", "alert");
+    notice.append(el("strong", "", "This answer was withdrawn by our safety check."));
+    notice.append(" ", el("span", "detail", "Please ask again or rephrase your question."));
+    turn.answer.prepend(notice);
   }
 
   function finish(turn, done) {
     turns.delete(turn.requestId);
+    answered.set(turn.requestId, turn);
+    if (answered.size > ANSWERED_KEPT) answered.delete(answered.keys().next().value);
     turn.caret.remove();
     turn.item.classList.add("done");
     if (done.language) turn.body.lang = done.language;
