@@ -102,3 +102,17 @@ def test_an_unsure_follow_up_of_a_shop_question_continues_it() -> None:
     result = turn("how long does it usually take", common_pb2.DialogueState(), intent="out_of_scope",
                   abstained=True, previous_intent="shipping_info")
     assert result.intent == "shipping_info" and result.action == "answer"
+
+
+def test_resolution_is_bounded_on_the_worst_inputs() -> None:
+    import time
+
+    worst = ["⑳" * 4000, "9" * 4000, "not horror " * 360, "like " * 800, "最新刊" * 1300, "under 10 volumes " * 230]
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_search")
+    state.focus.series_id = "kingdom"
+    for text in worst:
+        entities = extract(text)
+        started = time.thread_time()
+        resolve(text, "product_search", False, entities, [mention("kingdom", "Kingdom")], state,
+                unlinked_title(text, entities))
+        assert (time.thread_time() - started) * 1000 < 30, text[:20]

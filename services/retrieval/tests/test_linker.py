@@ -93,3 +93,18 @@ def test_linking_explains_what_matched_and_is_deterministic() -> None:
 def test_a_long_message_is_linked_on_its_first_part() -> None:
     assert linker().link("⑳" * 3000) == []
     assert top("One Piece " + "x" * 5000) == "one-piece"
+
+
+def test_linking_is_bounded_on_the_worst_inputs() -> None:
+    """CPU time of this thread (best of three), as the intent service's text-bounds tests do."""
+    import time
+
+    worst = ["⑳" * 4000, "9" * 4000, "no " * 1300, "one piece " * 400, "ワンピース" * 800, "a" * 4000,
+             "aa " * 1300, "鬼滅の刃" * 1000]
+    for text in worst:
+        best = float("inf")
+        for _ in range(3):
+            started = time.thread_time()
+            linker().link(text)
+            best = min(best, time.thread_time() - started)
+        assert best * 1000 < 30, (text[:20], best)

@@ -227,14 +227,12 @@ def extract(text: str) -> Entities:
         out.in_stock = True
 
     for genre, pattern in _GENRE_RES.items():
-        for match in pattern.finditer(lower):
-            negated = _NEGATED_AFTER.search(lower[match.end():]) or _NEGATED_BEFORE.search(lower[: match.start()])
-            if negated and _NARROWER.fullmatch(match.group()):
-                continue
         for match in islice(pattern.finditer(lower), _MAX_MENTIONS):
             # Each cue is near the genre word: look at a bounded window, not the whole text.
             negated = (_NEGATED_AFTER.search(lower[match.end():match.end() + _CUE_WINDOW])
                        or _NEGATED_BEFORE.search(lower, max(0, match.start() - _CUE_WINDOW), match.start()))
+            if negated and _NARROWER.fullmatch(match.group()):
+                continue
             (out.excluded_genres if negated else out.genres).append(genre)
     out.excluded_genres = _dedupe(out.excluded_genres)
     out.genres = [g for g in _dedupe(out.genres) if g not in out.excluded_genres]
