@@ -571,8 +571,9 @@ _ASKED_FOR = (
     re.compile(r"[「『\"“]([^」』\"”]{2,40})[」』\"”]"),
     re.compile(r"(?:do (?:you|u|ya) (?:guys )?(?:have|sell|carry|stock)|have you got|you got|looking for|search(?:ing)? for)"
                r"\s{1,3}([^?？!！。,、]{2,40})"),
-    # A Japanese customer names a foreign title in katakana or Latin letters: 「ハリーポッターある？」.
-    re.compile(r"^([ァ-ヴーA-Za-z0-9・ 　]{2,30}?)\s{0,2}(?:って|は|の漫画|のマンガ)?\s{0,2}(?:ある|あります|置いて|売って|取り扱)"),
+    # 「ハリーポッターある？」「こち亀ありますか」「シャーマンキングの完全版ってありますか」
+    re.compile(r"^([^?？!！。,、]{2,20}?)\s{0,2}(?:の(?:漫画|マンガ|完全版|新装版|文庫版|全巻|本))?\s{0,2}(?:って|は|も)?"
+               r"\s{0,2}(?:ある|あります|置いて|売って|取り扱)"),
 )
 # First words and whole phrases that name no title ("do you have any horror", 「在庫ある？」).
 _GENERIC_WORDS = frozenset({
@@ -584,6 +585,8 @@ _GENERIC_WORDS = frozenset({
     "漫画", "マンガ", "まんが", "本", "在庫", "新刊", "最新刊", "英語版", "日本語版", "おすすめ", "オススメ", "何か", "なにか",
     "他", "ほか", "続き", "それ", "これ", "あれ", "全巻", "セット", "ギフト", "送料", "支払い", "注文", "返品",
 })
+# Words and particles that make a phrase a request, not a title (「マンガ大賞とった作品でおすすめ」).
+_NOT_A_NAME = re.compile(r"[でをにがへ]|おすすめ|オススメ|作品|何か|なにか|読ん|みたい|っぽ|系|好き|探し|在庫|送料|巻")
 _VOLUME_TAIL = re.compile(r"\s*(?:vol(?:ume)?\.?\s{0,2}\d{1,3}|\d{1,3}\s{0,2}巻)\s*$")
 _GENERIC_TAIL = re.compile(r"\s*(?:manga|books?|comics?|series|漫画|マンガ|の本)$")
 
@@ -605,6 +608,8 @@ def unlinked_title(text: str, entities: Entities) -> bool:
         if not words or words[0] in _GENERIC_WORDS or name in _GENERIC_WORDS:
             continue
         if any(ch.isdigit() for ch in name) and len(name) <= 4:
+            continue
+        if _NOT_A_NAME.search(name):
             continue
         probe = extract(name)
         if probe.genres or probe.excluded_genres or probe.language or probe.max_price_jpy or probe.in_stock:
