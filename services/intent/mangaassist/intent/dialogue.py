@@ -433,8 +433,11 @@ def resolve(
     # product word in it ("漫画", a genre, a price): 「近くの病院教えて」 is not.
     if product_turn or (unsure and productish and (
             entities.genres or entities.max_price_jpy is not None or _ON_TOPIC.search(c.folded))):
-        # Nothing named: the classifier's product intent when it is sure, else suggestions.
+        # Nothing named: the classifier's product intent when it is sure, else suggestions; a
+        # "question" with genres or limits and no product named asks for suggestions.
         state.intent = classified if product_turn else "product_recommendation"
+        if state.intent == "product_question" and _has_constraints(entities, c):
+            state.intent = "product_recommendation"
         _merge(state.constraints, entities, c)
         return Resolution(state.intent, "search", "new product request", state, [])
 
@@ -504,7 +507,10 @@ _ASKS_ABOUT = re.compile(r"[?？]|tell me|about\b|what about|how about|which|は
 def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
     """A turn about one named series: the classifier's product intent when it is sure; else a
     question when it asks something of the series, a search when it only names it."""
-    if classified in PRODUCT_INTENTS and not abstained:
+    if classified in PRODUCT_INTENTS and not abstained and (
+        classified != "product_recommendation" or c.new_request or _RECOMMEND.search(c.folded)
+    ):
+        # (A recommendation needs a request for suggestions: 「…セーラームーンある？」 asks for one title.)
         return classified
     if c.product_question or c.status or c.latest or _ASKS_ABOUT.search(c.folded):
         return "product_question"
