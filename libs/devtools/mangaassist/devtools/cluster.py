@@ -146,6 +146,11 @@ class Cluster:
             env.setdefault(prefix + "SEED_ORDERS", "true")
             env.setdefault(prefix + "AUTH_SECRET", LOCAL_AUTH_SECRET)
             env.setdefault(prefix + "REDIS_URL", f"redis://{self.address('redis')}/0")
+            # Every local client is 127.0.0.1 and tests and benchmarks drive load from one
+            # address: the per-address and per-connection limits are off here unless set.
+            for limit in ("QUESTIONS_PER_MINUTE_PER_CONNECTION", "QUESTIONS_PER_MINUTE_PER_CUSTOMER",
+                          "QUESTIONS_PER_MINUTE_PER_IP", "MAX_CONNECTIONS_PER_IP"):
+                env.setdefault(prefix + limit, "0")
             # One BLAS thread: the in-process vector maths are tiny; threads only contend.
             env.setdefault("OPENBLAS_NUM_THREADS", "1")
         if name == "inference":

@@ -33,6 +33,7 @@ from mangaassist.common.pools import PoolManager
 from mangaassist.orchestrator.auth import Identity, TokenVerifier
 from mangaassist.orchestrator.catalog_watch import CatalogWatcher
 from mangaassist.orchestrator.config import OrchestratorSettings
+from mangaassist.orchestrator.edge import ConnectionLimits, QuestionLimits, origin_allowed
 from mangaassist.orchestrator.pipeline import Pipeline
 from mangaassist.orchestrator.schema import ErrorCode, error_frame
 from mangaassist.orchestrator.web import StaticSite
@@ -75,10 +76,11 @@ class Orchestrator:
         self._verifier = verifier
         self._draining = False
         self._inflight: set[asyncio.Task[None]] = set()
-        self._connections = 0
         self._server: Server | None = None
         self._site = StaticSite()
-        observe_websocket_work(lambda: self._connections, lambda: len(self._inflight))
+        self._limits = QuestionLimits.from_settings(settings)
+        self._connections = ConnectionLimits(settings.max_connections, settings.max_connections_per_ip)
+        observe_websocket_work(lambda: self._connections.open, lambda: len(self._inflight))
 
     @property
     def port(self) -> int:
@@ -96,6 +98,7 @@ class Orchestrator:
             compression=None,
             ping_interval=20,
             ping_timeout=20,
+            open_timeout=self._s.handshake_timeout_s,
         )
         logger.info("listening", extra={"address": f"{self._s.host}:{self.port}"})
 
@@ -112,7 +115,7 @@ class Orchestrator:
             # Shallow on purpose: no downstream call, answered by the event loop alone.
             if self._draining:
                 return _json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"status": "draining"})
-            return _json_response(HTTPStatus.OK, {"status": "alive", "connections": self._connections,
+            return _json_response(HTTPStatus.OK, {"status": "alive", "connections": self._connections.open,
                                                   "inflight_requests": len(self._inflight)})
         if path == "/healthz":
             downstreams = await self.downstream_health()
@@ -138,37 +141,68 @@ class Orchestrator:
                 },
             )
         if path == "/ws":
-            return None
+            return self._admit_socket(connection, request)
         page = self._site.response(path, request.headers)
         if page is not None:
             return page
         return _json_response(HTTPStatus.NOT_FOUND, {"error": "not found", "websocket": "/ws"})
 
-    async def _connection(self, ws: ServerConnection) -> None:
-        self._connections += 1
-        try:
-            await self._serve_connection(ws)
-        finally:
-            self._connections -= 1
+    def _peer_ip(self, connection: ServerConnection, request: Request | None) -> str | None:
+        if self._s.trust_forwarded_for and request is not None:
+            forwarded = request.headers.get("X-Forwarded-For")
+            if forwarded:
+                return forwarded.rsplit(",", 1)[-1].strip()
+        address = connection.remote_address
+        return str(address[0]) if address else None
 
-    async def _serve_connection(self, ws: ServerConnection) -> None:
+    def _admit_socket(self, connection: ServerConnection, request: Request) -> Response | None:
+        """The handshake's checks (see edge.py): origin, then connection caps."""
+        if not origin_allowed(request.headers.get("Origin"), request.headers.get("Host"), self._s.allowed_origins):
+            return _json_response(HTTPStatus.FORBIDDEN, {"error": "this page may not open the chat socket"})
+        refusal = self._connections.refusal(self._peer_ip(connection, request))
+        if refusal == "process":
+            return _json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "too many connections; retry shortly"})
+        if refusal == "ip":
+            return _json_response(HTTPStatus.TOO_MANY_REQUESTS, {"error": "too many connections from this address"})
+        return None
+
+    async def _connection(self, ws: ServerConnection) -> None:
+        request = ws.request
+        ip = self._peer_ip(ws, request)
+        self._connections.opened(ip)
+        try:
+            await self._serve_connection(ws, ip)
+        finally:
+            self._connections.closed(ip)
+
+    async def _serve_connection(self, ws: ServerConnection, ip: str | None) -> None:
         tasks: set[asyncio.Task[None]] = set()
         send_lock = asyncio.Lock()
         request = ws.request
         identity = (
             self._verifier.identify(request.path, request.headers.get("Authorization")) if request else Identity()
         )
+        bucket = self._limits.connection_bucket()
 
         async def emit(frame: dict[str, Any]) -> None:
             async with send_lock:
                 await ws.send(orjson.dumps(frame).decode())
 
-        async def reject(request_id: str | None, code: ErrorCode, message: str) -> None:
+        async def reject(
+            request_id: str | None, code: ErrorCode, message: str, retry_after_s: float | None = None
+        ) -> None:
             with contextlib.suppress(ConnectionClosed):
-                await emit(error_frame(request_id, code, message))
+                await emit(error_frame(request_id, code, message, retry_after_s))
 
         try:
-            async for message in ws:
+            while True:
+                try:
+                    message = await asyncio.wait_for(ws.recv(), self._s.idle_timeout_s)
+                except TimeoutError:
+                    if tasks:
+                        continue  # quiet while answers stream: not idle
+                    await ws.close(1001, "idle timeout")
+                    return
                 received_at = time.perf_counter()
                 if isinstance(message, bytes):
                     await reject(None, ErrorCode.INVALID_JSON, "frames must be UTF-8 JSON text")
@@ -191,7 +225,13 @@ class Orchestrator:
                     continue
                 if len(tasks) >= self._s.max_inflight_per_connection:
                     await reject(request_id, ErrorCode.RATE_LIMITED,
-                                 f"at most {self._s.max_inflight_per_connection} queries in flight per connection")
+                                 f"at most {self._s.max_inflight_per_connection} queries in flight per connection",
+                                 retry_after_s=1.0)
+                    continue
+                retry_after = await self._limits.admit(bucket, identity.customer_id, ip)
+                if retry_after is not None:
+                    await reject(request_id, ErrorCode.RATE_LIMITED,
+                                 f"too many questions; ask again in {retry_after:g} s", retry_after)
                     continue
                 task = asyncio.create_task(self._guarded(raw, received_at, emit, request_id, identity))
                 tasks.add(task)

@@ -39,6 +39,21 @@ class OrchestratorSettings(ServiceSettings):
     max_inflight_per_connection: int = Field(default=8, ge=1)
     retrieval_k: int = Field(default=5, ge=1, le=50)
 
+    # The front door's limits (0 turns one off; see edge.py). Questions per minute, as token
+    # buckets, per connection / signed-in customer / source IP (answered `rate_limited` with
+    # `retry_after_s`); open connections per process and per IP; how long a socket may sit
+    # idle and take for its handshake; browser origins allowed besides this server's pages.
+    questions_per_minute_per_connection: int = Field(default=30, ge=0)
+    questions_per_minute_per_customer: int = Field(default=60, ge=0)
+    questions_per_minute_per_ip: int = Field(default=300, ge=0)
+    max_connections: int = Field(default=5_000, ge=0)
+    max_connections_per_ip: int = Field(default=50, ge=0)
+    idle_timeout_s: float = Field(default=300.0, gt=0)
+    handshake_timeout_s: float = Field(default=10.0, gt=0)
+    allowed_origins: list[str] = Field(default_factory=list)
+    # Behind a load balancer the source IP is the last X-Forwarded-For entry (the one it added).
+    trust_forwarded_for: bool = False
+
     # Sessions and orders. DynamoDB in AWS (standard credential chain) or any
     # DynamoDB-compatible endpoint (moto locally); "memory" keeps sessions in process.
     session_backend: Literal["dynamodb", "memory"] = "dynamodb"

@@ -85,14 +85,19 @@ class RequestError(Exception):
         self.message = message
 
 
-def error_frame(request_id: str | None, code: ErrorCode, message: str) -> dict[str, Any]:
-    return {
+def error_frame(
+    request_id: str | None, code: ErrorCode, message: str, retry_after_s: float | None = None
+) -> dict[str, Any]:
+    frame: dict[str, Any] = {
         "type": "error",
         "request_id": request_id,
         "code": code.value,
         "message": message,
         "retryable": code in RETRYABLE,
     }
+    if retry_after_s is not None:
+        frame["retry_after_s"] = retry_after_s
+    return frame
 
 
 def describe_validation_error(exc: Exception) -> str:
