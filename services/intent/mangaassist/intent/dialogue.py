@@ -309,7 +309,7 @@ def resolve(
         tied = [m.series_id for m in titles if m.score == top.score and (m.start, m.end) == (top.start, top.end)]
         if len(tied) > 1:
             return _ask_which(state, prev, tied, classified, abstained, c, "the name fits several series", entities)
-        if c.like:
+        if c.like or _MORE_LIKE.search(c.folded):
             state.intent = "product_recommendation"
             state.constraints.like_series_ids.extend(dict.fromkeys(m.series_id for m in titles[:3]))
             state.constraints.excluded_series.extend(sorted(excluded)[:MAX_LIST])
@@ -369,6 +369,10 @@ def resolve(
         del state.constraints.excluded_series[:]
         state.constraints.excluded_series.extend(list(dict.fromkeys(out))[:MAX_LIST])
         del state.constraints.only_series[:]
+        if (c.like or _MORE_LIKE.search(c.folded)) and not state.constraints.like_series_ids:
+            # 「ワンピースは全部読んだ、次は何がいい？」: more of its kind, never it.
+            titles_out = [m.series_id for m in mentions if m.series_id in excluded and m.kind != "author"]
+            state.constraints.like_series_ids.extend(titles_out[:3])
         _merge(state.constraints, entities, c)
         state.intent = "product_recommendation"
         return Resolution(state.intent, "similar" if state.constraints.like_series_ids else "search",
@@ -526,12 +530,16 @@ _SHOWN_RULED_OUT = re.compile(
     r"両方(?:とも)?(?:読|持)|どれも(?:読|持)|全部(?:読|持)ってる|(?:read|have|own|seen) (?:them|those|both|all of (?:them|those))"
     r"|already (?:read|have|own) (?:them|those|both)"
 )
+# "Loved X, what else?", 「Xの他におすすめ」: more of its kind, never X itself.
+_MORE_LIKE = re.compile(r"what else|anything else|something else|what next|read next|\bnext\b.{0,20}\bread\b"
+                        r"|other (?:manga|series|titles|ones|recommendations|suggestions)|(?:の)?(?:他|ほか)に(?:も)?(?:おすすめ|何か|なにか)"
+                        r"|次に読む|次は何")
 _OTHER = re.compile(r"other|else|another|他の|ほかの|別の")
 _ONE_SERIES = re.compile(r"how many vol|何巻|何冊|the .{1,40} (?:manga|one)\b|the one\b|その漫画|あの漫画"
                          r"|タイトル(?:を)?忘れ|名前(?:が)?出てこない|forgot the (?:title|name)|is it (?:finished|done|over)")
 _EXCLUDE_AFTER = re.compile(
     r"^[\s」』\"”]{0,3}(?:以外|じゃなく|ではなく|は(?:もう|既に|すでに)?\s{0,2}(?:全部|全巻)?\s{0,2}(?:持って|読んだ|読み終|買った)"
-    r"|(?:は)?もう(?:持って|読んだ|全部読|買った))"
+    r"|(?:は|を)?もう(?:持って|読んだ|全部読|買った)|を?(?:読んだ|読破|持ってる|持っている)|\s?(?:i )?(?:already )?(?:read|own|have) (?:it|that)? ?already)"
 )
 _EXCLUDE_BEFORE = re.compile(
     r"(?:other than|besides|except|apart from|not|no more|already (?:have|read|own|got|finished)"
