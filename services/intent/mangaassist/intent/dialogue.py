@@ -85,7 +85,7 @@ _RECOMMEND = re.compile(r"recommend|suggest|something|anything|other|else|おす
 # Picking one of the series just listed ("the one with the robot girl", 「バドミントンのほう」).
 _CHOOSING = re.compile(r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|のやつ|ってやつ|っていうやつ")
 # The message is about manga even when the classifier is unsure ("小学生の息子に漫画を…").
-_ON_TOPIC = re.compile(r"manga|comic|漫画|マンガ|まんが|作品|シリーズ|series")
+_ON_TOPIC = re.compile(r"manga|comic|漫画|マンガ|まんが|作品|シリーズ|series|\bread\b|reading|読む|読み|読ん|\bvolumes?\b|巻")
 _REFINE_LEAD = re.compile(r"^(?:only|just|but|and|preferably|ideally|make it|what about|how about|with|without|no|not)\b"
                           r"|^(?:で|じゃあ|あと|できれば)|(?:がいい|にして|で[!！?？。]?$|だけ|のみ)")
 
