@@ -36,8 +36,8 @@ $(DEPLOY_STAMP): deploy/requirements.lock
 browser:
 	scripts/install_chromium.sh
 
-## up: run the whole local cluster in the foreground (Ctrl-C stops it)
-up: $(STAMP) $(REDIS_LIBS)
+## up: run the whole local cluster in the foreground (Ctrl-C stops it); fetches grpcurl for the README's probes
+up: $(STAMP) $(GRPCURL) $(REDIS_LIBS)
 	$(PY) -m mangaassist.devtools.up
 
 ## test: the full suite — stubs fresh, lint clean, unit + integration + end to end
