@@ -8,7 +8,7 @@ REDIS_LIBS := .tools/redis-libs/libssl.so.1.1
 COMPOSE := .tools/docker-compose
 DEPLOY_STAMP := .venv-deploy/.installed
 
-.PHONY: up test unit integration chat conversations proto proto-check lint bench bench-peers bench-retrieval-1m profile lock clean install tools compose-check deploy-check deploy-lock intent-model browser catalog test-index
+.PHONY: up test unit integration e2e chat conversations proto proto-check lint bench bench-peers bench-retrieval-1m profile lock clean install tools compose-check deploy-check deploy-lock intent-model browser catalog test-index
 
 $(STAMP): requirements.lock scripts/bootstrap.sh
 	scripts/bootstrap.sh
@@ -36,13 +36,26 @@ $(DEPLOY_STAMP): deploy/requirements.lock
 browser:
 	scripts/install_chromium.sh
 
-## up: run the whole local cluster in the foreground (Ctrl-C stops it)
-up: $(STAMP) $(REDIS_LIBS)
+## up: run the whole local cluster in the foreground (Ctrl-C stops it); fetches grpcurl for the README's probes
+up: $(STAMP) $(GRPCURL) $(REDIS_LIBS)
 	$(PY) -m mangaassist.devtools.up
 
 ## test: the full suite — stubs fresh, lint clean, unit + integration + end to end
 test: $(STAMP) $(GRPCURL) $(REDIS_LIBS) browser proto-check lint deploy-check test-index
 	$(PY) -m pytest
+
+## unit: the tests under libs/ and services/ that start no process and open no server socket (< 1 min)
+unit: $(STAMP)
+	$(PY) -m pytest -m "not integration" libs services
+
+## integration: tests that start one real backend or server each (moto, Redis Stack, the Bedrock emulator,
+## gRPC/HTTP servers on ephemeral ports): the marked files under libs/, services/ and tests/
+integration: $(STAMP) $(REDIS_LIBS) test-index
+	$(PY) -m pytest -m integration
+
+## e2e: the rest of tests/: the whole local cluster, the browser, the benchmark harness
+e2e: $(STAMP) $(GRPCURL) $(REDIS_LIBS) browser test-index
+	$(PY) -m pytest -m "not integration" tests
 
 ## chat: stream one answer in the terminal: make chat Q="おすすめのダークファンタジーは？"
 chat: $(STAMP)

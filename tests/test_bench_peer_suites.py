@@ -24,6 +24,8 @@ from mangaassist.orchestrator.cache import CacheConfig
 from mangaassist.retrieval.store import Filters
 from mangaassist.retrieval.synthetic import generate, vectors
 
+pytestmark = pytest.mark.integration
+
 
 def quiet(_: str) -> None:
     """Progress sink for the tests."""

@@ -25,6 +25,8 @@ from mangaassist.orchestrator.cache import (
     make_cache,
 )
 
+pytestmark = pytest.mark.integration
+
 _prefixes = itertools.count()
 
 

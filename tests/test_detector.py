@@ -18,6 +18,8 @@ from mangaassist.devtools.cluster import LOCAL_AWS_ENV
 from mangaassist.observability.detector import CloudWatchSink, XRaySource, run_once
 from tests.test_dynamo import moto_url  # noqa: F401  (module-scoped moto server fixture)
 
+pytestmark = pytest.mark.integration
+
 REGION = LOCAL_AWS_ENV["AWS_DEFAULT_REGION"]
 
 

@@ -24,6 +24,8 @@ from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore, Or
 from mangaassist.orchestrator.postprocess import PostProcessor
 from mangaassist.orchestrator.sessions import SessionOwnershipError
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:

@@ -15,6 +15,8 @@ from mangaassist.devtools.redis_server import RedisStackServer
 from mangaassist.orchestrator.cache import CacheConfig, CacheKey, RedisSemanticCache
 from mangaassist.orchestrator.dynamo import DynamoClient
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisStackServer]:

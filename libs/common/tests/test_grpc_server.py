@@ -25,6 +25,8 @@ from mangaassist.common.settings import ServiceSettings
 from mangaassist.common.telemetry import outgoing_metadata
 from mangaassist.proto.intent.v1 import intent_pb2, intent_pb2_grpc
 
+pytestmark = pytest.mark.integration
+
 SERVICE = "mangaassist.intent.v1.IntentService"
 
 

@@ -17,6 +17,8 @@ from mangaassist.bedrock_emulator.app import Emulator, EmulatorSettings, Fault, 
 from mangaassist.bedrock_emulator.compose import chunk, compose, parse
 from mangaassist.devtools.emulator import EmulatorProcess
 
+pytestmark = pytest.mark.integration
+
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 PROMPT = (
     "<language>en</language>\n<intent>product_recommendation</intent>\n<products>\n"

@@ -14,6 +14,8 @@ from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.inference.v1 import inference_pb2
 from services.inference.tests.conftest import inference
 
+pytestmark = pytest.mark.integration
+
 BERSERK = common_pb2.Product(
     asin="B0TEST0001", title="ベルセルク", authors=["三浦建太郎"], genres=["fantasy", "horror"],
     price_jpy=748, in_stock=True, synopsis_short="傭兵ガッツの復讐の旅。",

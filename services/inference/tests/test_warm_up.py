@@ -10,8 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from mangaassist.devtools.cluster import free_port, grpc_status
 from mangaassist.devtools.emulator import EmulatorProcess
+
+pytestmark = pytest.mark.integration
 
 SERVICE = "mangaassist.inference.v1.InferenceService"
 

@@ -19,6 +19,8 @@ from mangaassist.intent.server import build_app
 from mangaassist.intent.train import EMBEDDER
 from mangaassist.proto.intent.v1 import intent_pb2, intent_pb2_grpc
 
+pytestmark = pytest.mark.integration
+
 
 @functools.cache
 def e5() -> Callable[[str], Any]:

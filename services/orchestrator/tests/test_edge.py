@@ -21,6 +21,8 @@ from mangaassist.orchestrator.auth import Identity, TokenVerifier, issue_token
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.edge import ConnectionLimits, QuestionLimits, origin_allowed
 
+pytestmark = pytest.mark.integration
+
 SECRET = "a-test-secret-that-is-long-enough-0123456789"
 
 

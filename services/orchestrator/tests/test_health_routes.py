@@ -12,6 +12,7 @@ from urllib.error import HTTPError
 from urllib.request import urlopen
 
 import grpc
+import pytest
 
 from mangaassist.devtools.cluster import free_port
 from mangaassist.orchestrator.app import Orchestrator
@@ -20,6 +21,8 @@ from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.guards import Guards
 from mangaassist.orchestrator.pipeline import Pipeline
 from mangaassist.orchestrator.postprocess import PostProcessor
+
+pytestmark = pytest.mark.integration
 
 
 def get(url: str) -> tuple[int, dict[str, Any]]:

@@ -19,6 +19,8 @@ from aiohttp import web
 
 from mangaassist.retrieval.embedder import EmbeddingError, HashingEmbedder, TitanEmbedder, make_embedder
 
+pytestmark = pytest.mark.integration
+
 
 def test_hashing_embedder_is_deterministic_and_unit_length() -> None:
     e = HashingEmbedder(dim=128)

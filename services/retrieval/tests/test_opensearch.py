@@ -46,6 +46,8 @@ from mangaassist.retrieval.server import build_app
 from mangaassist.retrieval.store import FilterColumns, Filters, PlannedStore, RowMap
 from services.retrieval.tests.fake_opensearch import FakeOpenSearch, running
 
+pytestmark = pytest.mark.integration
+
 FILTERS = [
     Filters(),
     Filters(language="ja"),
