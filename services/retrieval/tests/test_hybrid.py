@@ -15,6 +15,9 @@ from mangaassist.retrieval.embedder import make_embedder
 from mangaassist.retrieval.engine import CatalogIndex, build_index
 from mangaassist.retrieval.store import Filters
 
+# Embeds the real catalog (minutes on a fresh clone): not a unit test.
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def index() -> CatalogIndex:
