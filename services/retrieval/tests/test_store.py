@@ -191,3 +191,30 @@ def test_quantized_walk_keeps_recall_and_returns_exact_scores(setup, tmp_path) -
     assert not reloaded.quantized
     with pytest.raises(ValueError, match="not the ones"):
         reloaded.quantize(vectors[:10], store.exact)
+
+
+def test_series_status_volume_and_exclusion_filters() -> None:
+    """The dialogue's constraints as filters: one series, not these series or genres, a status,
+    a volume count."""
+    from mangaassist.retrieval.store import FilterColumns, Filters
+
+    docs = [
+        {"language": "ja", "demographic": "shonen", "price_jpy": 500, "in_stock": True, "genres": ["action"],
+         "series_id": "a", "status": "completed", "volumes": 5},
+        {"language": "en", "demographic": "shonen", "price_jpy": 900, "in_stock": True, "genres": ["horror"],
+         "series_id": "b", "status": "ongoing", "volumes": 30},
+        {"language": "ja", "demographic": "seinen", "price_jpy": 700, "in_stock": False, "genres": ["romance"],
+         "series_id": "c", "status": "completed", "volumes": 12},
+    ]
+    columns = FilterColumns.from_products(docs)
+
+    def rows(f: Filters) -> list[int]:
+        mask = columns.mask(f)
+        return list(range(3)) if mask is None else [i for i in range(3) if mask[i]]
+
+    assert rows(Filters(series_ids=frozenset({"b", "c"}))) == [1, 2]
+    assert rows(Filters(exclude_series_ids=frozenset({"a"}))) == [1, 2]
+    assert rows(Filters(excluded_genres=frozenset({"horror"}))) == [0, 2]
+    assert rows(Filters(status="completed")) == [0, 2]
+    assert rows(Filters(max_volumes=12)) == [0, 2] and rows(Filters(min_volumes=13)) == [1]
+    assert rows(Filters(series_ids=frozenset({"zzz"}))) == []

@@ -38,6 +38,17 @@ STORE_ERRORS: dict[ErrorKind, grpc.StatusCode] = {
 }
 
 
+def _range(f: common_pb2.SearchFilters, low: str, high: str, what: str) -> tuple[int | None, int | None]:
+    """An optional inclusive range of the filters: non-negative, low not above high."""
+    lo = getattr(f, low) if f.HasField(low) else None  # type: ignore[arg-type]
+    hi = getattr(f, high) if f.HasField(high) else None  # type: ignore[arg-type]
+    if (lo is not None and lo < 0) or (hi is not None and hi < 0):
+        raise invalid_argument(f"{what} must not be negative")
+    if lo is not None and hi is not None and lo > hi:
+        raise invalid_argument(f"{low} is above {high}")
+    return lo, hi
+
+
 def to_filters(f: common_pb2.SearchFilters) -> Filters:
     """Validate request filters; unknown values are the caller's error, not an empty result."""
     unknown = sorted((set(f.genres) | set(f.excluded_genres)) - GENRES)
@@ -47,20 +58,10 @@ def to_filters(f: common_pb2.SearchFilters) -> Filters:
         raise invalid_argument(f"language must be one of {sorted(LANGUAGES)}")
     if f.HasField("demographic") and f.demographic not in DEMOGRAPHICS:
         raise invalid_argument(f"demographic must be one of {sorted(DEMOGRAPHICS)}")
-    lo = f.min_price_jpy if f.HasField("min_price_jpy") else None
-    hi = f.max_price_jpy if f.HasField("max_price_jpy") else None
-    if (lo is not None and lo < 0) or (hi is not None and hi < 0):
-        raise invalid_argument("prices must not be negative")
-    if lo is not None and hi is not None and lo > hi:
-        raise invalid_argument("min_price_jpy is above max_price_jpy")
+    lo, hi = _range(f, "min_price_jpy", "max_price_jpy", "prices")
     if f.HasField("status") and f.status not in STATUSES:
         raise invalid_argument(f"status must be one of {sorted(STATUSES)}")
-    vlo = f.min_volumes if f.HasField("min_volumes") else None
-    vhi = f.max_volumes if f.HasField("max_volumes") else None
-    if (vlo is not None and vlo < 0) or (vhi is not None and vhi < 0):
-        raise invalid_argument("volume counts must not be negative")
-    if vlo is not None and vhi is not None and vlo > vhi:
-        raise invalid_argument("min_volumes is above max_volumes")
+    vlo, vhi = _range(f, "min_volumes", "max_volumes", "volume counts")
     return Filters(
         genres=frozenset(f.genres),
         language=f.language if f.HasField("language") else None,
