@@ -116,3 +116,13 @@ def test_resolution_is_bounded_on_the_worst_inputs() -> None:
         resolve(text, "product_search", False, entities, [mention("kingdom", "Kingdom")], state,
                 unlinked_title(text, entities))
         assert (time.thread_time() - started) * 1000 < 30, text[:20]
+
+
+def test_asking_for_others_rules_out_what_was_just_seen() -> None:
+    shown = common_pb2.DialogueState(version=STATE_VERSION, intent="product_recommendation",
+                                     last_shown=["natsumes-book-of-friends", "mushishi"])
+    shown.constraints.genres.append("supernatural")
+    result = turn("妖怪が出てくる優しい話、他にもある？", shown, intent="product_recommendation")
+    assert {"natsumes-book-of-friends", "mushishi"} <= set(result.state.constraints.excluded_series)
+    same = turn("only completed ones", shown, intent="product_search", abstained=True)
+    assert not same.state.constraints.excluded_series  # a refinement without "other" keeps them

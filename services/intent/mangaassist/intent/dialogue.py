@@ -414,6 +414,7 @@ def resolve(
     ):
         _carry(state, prev)
         _merge(state.constraints, entities, c)
+        _rule_out_seen(state, prev, c)
         state.intent = "product_recommendation"
         return Resolution(state.intent, "similar" if state.constraints.like_series_ids else "search",
                           "refines the request in force", state, [], follow_up=True)
@@ -425,6 +426,7 @@ def resolve(
         _carry(state, prev)
         state.ClearField("focus")
         _merge(state.constraints, entities, c)
+        _rule_out_seen(state, prev, c)
         state.intent = "product_recommendation"
         return Resolution(state.intent, "similar" if state.constraints.like_series_ids else "search",
                           "continues the request in force", state, [], follow_up=True)
@@ -442,6 +444,7 @@ def resolve(
         state.intent = classified if product_turn else "product_recommendation"
         if state.intent == "product_question" and _has_constraints(entities, c):
             state.intent = "product_recommendation"
+        _rule_out_seen(state, prev, c)
         _merge(state.constraints, entities, c)
         return Resolution(state.intent, "search", "new product request", state, [])
 
@@ -535,6 +538,19 @@ _MORE_LIKE = re.compile(r"what else|anything else|something else|what next|read 
                         r"|other (?:manga|series|titles|ones|recommendations|suggestions)|(?:の)?(?:他|ほか)に(?:も)?(?:おすすめ|何か|なにか)"
                         r"|次に読む|次は何")
 _OTHER = re.compile(r"other|else|another|他の|ほかの|別の")
+# "Any other …?", 「他にもある？」, 「同じ条件で」: more, but not what the customer has just seen.
+_SEEN_OTHER = re.compile(r"\bother\b|\belse\b|\banother\b|他の|ほかの|別の|他に|ほかに|同じ条件")
+
+
+def _rule_out_seen(state: common_pb2.DialogueState, prev: common_pb2.DialogueState, c: Cues) -> None:
+    """Exclude the series in focus and those just shown when the customer asks for others."""
+    if not _SEEN_OTHER.search(c.folded):
+        return
+    seen = ([prev.focus.series_id] if prev.HasField("focus") and prev.focus.series_id else []) + list(
+        prev.last_shown[:5])
+    merged = list(dict.fromkeys([*state.constraints.excluded_series, *seen]))[:MAX_LIST]
+    del state.constraints.excluded_series[:]
+    state.constraints.excluded_series.extend(merged)
 _ONE_SERIES = re.compile(r"how many vol|何巻|何冊|the .{1,40} (?:manga|one)\b|the one\b|その漫画|あの漫画"
                          r"|タイトル(?:を)?忘れ|名前(?:が)?出てこない|forgot the (?:title|name)|is it (?:finished|done|over)")
 _EXCLUDE_AFTER = re.compile(
