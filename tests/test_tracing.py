@@ -33,10 +33,15 @@ async def test_one_trace_spans_every_service_without_customer_text(cluster: Clus
     for _ in range(50):  # exporters flush every 500 ms in the local cluster
         spans = fetch(cluster.spans_url, since)
         roots = [x for x in spans if x["name"] == s.REQUEST and x["attributes"].get("request_id") == "trace-1"]
-        if roots and {x["service"] for x in spans if x["trace_id"] == roots[0]["trace_id"]} >= {
-            "orchestrator", "intent", "retrieval", "inference"
-        }:
-            break
+        if roots:
+            # Four processes export on their own schedules, and a parent ends (and is exported)
+            # after its children: wait until the trace is whole, not only present.
+            whole = [x for x in spans if x["trace_id"] == roots[0]["trace_id"]]
+            present = {x["span_id"] for x in whole}
+            if {x["service"] for x in whole} >= {"orchestrator", "intent", "retrieval", "inference"} and all(
+                x["parent_span_id"] in present for x in whole if x["name"] != s.REQUEST
+            ):
+                break
         await asyncio.sleep(0.2)
     trace_id = roots[0]["trace_id"]
     trace = [x for x in spans if x["trace_id"] == trace_id]
