@@ -73,6 +73,12 @@ PARENT: dict[str, str] = {
 }
 
 
+# Siblings in the span tree whose wall time still contains the other's: the orchestrator's
+# parallel block awaits the classification (which reads the embedding made inside it), so a
+# slower classification also lengthens parallel-data-retrieval, which only carries it.
+WAITS_FOR: dict[str, str] = {s.INTENT: s.PARALLEL_RETRIEVAL}
+
+
 def ancestors(segment: str) -> set[str]:
     out: set[str] = set()
     while segment in PARENT:
@@ -279,7 +285,7 @@ def blame(
     # intent-classification) are how a segment spends its time, not segments of their own.
     found = {k: v for k, v in everything.items() if k not in AFTER_ANSWER and (k in PARENT or k in BUDGETS)}
     after = {k: v for k, v in everything.items() if k in AFTER_ANSWER}
-    covering = {a for name in found for a in ancestors(name)}
+    covering = {a for name in found for a in ancestors(name)} | {WAITS_FOR[n] for n in found if n in WAITS_FOR}
     leaves = [name for name in found if name not in covering]
     if not leaves:
         return Blame(None, found, after)
