@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import tempfile
 import time
@@ -71,7 +72,8 @@ async def run_conversation(url: str, conv: dict[str, Any]) -> list[dict[str, Any
             first: float | None = None
             await ws.send(json.dumps(frame, ensure_ascii=False))
             terminal: dict[str, Any] = {"type": "error", "code": "client_timeout"}
-            try:
+            # A turn with no terminal frame in time stays the "client_timeout" error set above.
+            with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(TURN_TIMEOUT_S):
                     while True:
                         got = json.loads(await ws.recv())
@@ -82,8 +84,6 @@ async def run_conversation(url: str, conv: dict[str, Any]) -> list[dict[str, Any
                         if got["type"] in ("done", "error"):
                             terminal = got
                             break
-            except TimeoutError:
-                pass
             ended = time.perf_counter()
             session_id = terminal.get("session_id", session_id)
             expected_intent = (turn.get("expect") or {}).get("intent")
