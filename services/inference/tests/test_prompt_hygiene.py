@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
+from mangaassist.devtools.cpu import assert_no_worse_than_ordinary
 from mangaassist.inference.prompt import neutralise, render, user_message
 from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.inference.v1 import inference_pb2
@@ -69,7 +69,4 @@ def test_ordinary_text_is_left_as_typed(text: str) -> None:
 
 
 def test_neutralising_is_linear_on_hostile_input() -> None:
-    text = "<question" * 2000 + "<documents " + "x" * 20_000
-    started = time.thread_time()
-    neutralise(text)
-    assert time.thread_time() - started < 0.05
+    assert_no_worse_than_ordinary(neutralise, "<question" * 2000 + "<documents " + "x" * 20_000)

@@ -3,17 +3,15 @@
 The worst inputs found so far: 「⑳」 × 2,000 (a 6 KB frame that NFKC turns into 4,000 digits:
 1.5 s in ``extract`` and 0.3 s in ``extract_features`` before the bounds), 2,000 ASCII nines
 (0.36 s), "no " repeated (exponential in a title pattern), one genre named a thousand times,
-long word runs before "vol". Time is CPU time of this thread (min of five runs), so a loaded
-machine does not make the test flaky; the bound is generous next to what is measured (~1-10 ms).
+long word runs before "vol". Each is timed against ordinary text of the same length
+(``mangaassist.devtools.cpu``): those quadratic paths cost 100-170x the ordinary message.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
 
+from mangaassist.devtools.cpu import assert_no_worse_than_ordinary
 from mangaassist.intent.entities import extract
 from mangaassist.intent.routing import extract_features
 
@@ -44,23 +42,15 @@ WORST = {
 }
 
 
-def cpu_ms(fn: Callable[[str], object], text: str) -> float:
-    best = float("inf")
-    for _ in range(5):
-        started = time.thread_time()
-        fn(text)
-        best = min(best, time.thread_time() - started)
-    return best * 1000
-
-
 @pytest.mark.parametrize("name", list(WORST))
 def test_extract_is_bounded_on_the_worst_inputs(name: str) -> None:
-    assert cpu_ms(extract, WORST[name]) < 20
+    assert_no_worse_than_ordinary(extract, WORST[name])
 
 
 @pytest.mark.parametrize("name", list(WORST))
 def test_routing_features_are_bounded_on_the_worst_inputs(name: str) -> None:
-    assert cpu_ms(lambda t: extract_features(t, 0), WORST[name]) < 20
+    # measured: 0.01-1.2x an ordinary message; NFKC x18 costs 3.1x here (the bound is 6x)
+    assert_no_worse_than_ordinary(lambda text: extract_features(text, 0), WORST[name])
 
 
 def test_long_numbers_neither_crash_nor_become_prices() -> None:
