@@ -103,3 +103,9 @@ def test_linking_is_bounded_on_the_worst_inputs() -> None:
              "aa " * 1300, "鬼滅の刃" * 1000]
     for text in worst:
         assert_no_worse_than_ordinary(linker().link, text, runs=3)
+
+
+def test_the_works_by_a_series_authors_include_every_author_of_it() -> None:
+    works = linker().works_by_authors_of(["death-note"])
+    assert {"death-note", "bakuman", "hikaru-no-go"} <= works
+    assert linker().works_by_authors_of(["no-such-series"]) == frozenset()

@@ -97,3 +97,20 @@ async def test_a_repeated_query_text_is_embedded_once(index: CatalogIndex) -> No
     assert embedder.calls == 1
     await servicer.Embed(retrieval_pb2.EmbedRequest(text="Dark fantasy"), context)
     assert embedder.calls == 2
+
+
+async def test_same_author_filters_to_the_works_of_those_authors(index: CatalogIndex) -> None:
+    from mangaassist.retrieval.server import open_linker
+
+    servicer = RetrievalServicer(10, 100, 2000)
+    servicer.ready(index, open_linker(RetrievalSettings()))
+    context: Any = None
+    reply = await servicer.Search(retrieval_pb2.SearchRequest(
+        query="anything else by him", k=10, fields=["series_id", "title"],
+        filters={"by_authors_of": ["death-note"], "exclude_series_ids": ["death-note"]}), context)
+    shown = {r.product.series_id for r in reply.results}
+    # Tsugumi Ohba wrote Bakuman; Takeshi Obata drew it and Hikaru no Go.
+    assert {"bakuman", "hikaru-no-go"} <= shown and "death-note" not in shown
+    unknown = await servicer.Search(retrieval_pb2.SearchRequest(
+        query="anything else by him", filters={"by_authors_of": ["no-such-series"]}), context)
+    assert not unknown.results

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,6 +135,7 @@ class CatalogLinker:
     cjk: dict[str, list[Name]] = field(default_factory=lambda: defaultdict(list))
     mixed: dict[str, list[Name]] = field(default_factory=lambda: defaultdict(list))
     series_titles: dict[str, str] = field(default_factory=dict)
+    _works_by_authors_of: dict[str, frozenset[str]] = field(default_factory=dict)
     _cjk_by_first: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     _cjk_bigrams: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     _title_words: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
@@ -147,6 +149,9 @@ class CatalogLinker:
         for s in series:
             for author in (*s.get("authors_en", ()), *s.get("authors_ja", ())):
                 by_author[author].append(s["series_id"])
+        for s in series:
+            authors = (*s.get("authors_en", ()), *s.get("authors_ja", ()))
+            linker._works_by_authors_of[s["series_id"]] = frozenset(w for a in authors for w in by_author[a])
         surnames: dict[str, set[str]] = defaultdict(set)
         for author in by_author:
             parts = fold(author).split()
@@ -187,6 +192,10 @@ class CatalogLinker:
         for keys in linker._cjk_by_first.values():
             keys.sort(key=len, reverse=True)
         return linker
+
+    def works_by_authors_of(self, series_ids: Iterable[str]) -> frozenset[str]:
+        """Every series by an author of any of ``series_ids`` (themselves included)."""
+        return frozenset(w for sid in series_ids for w in self._works_by_authors_of.get(sid, ()))
 
     def _add(self, n: Name) -> None:
         folded = fold(n.name)

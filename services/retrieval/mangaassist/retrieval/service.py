@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import grpc
@@ -186,6 +187,15 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             span.set_attribute("retrieval.mention_kinds", sorted({link.kind for link in links}))
         return reply
 
+    def _by_authors(self, f: common_pb2.SearchFilters, filters: Filters) -> Filters:
+        """``by_authors_of`` narrowed to the works of those series' authors (the linker knows
+        them for either store); unknown series name no works and match nothing."""
+        if not f.by_authors_of:
+            return filters
+        anchors = frozenset(f.by_authors_of)
+        works = (self._linker.works_by_authors_of(anchors) if self._linker is not None else frozenset()) or anchors
+        return replace(filters, series_ids=filters.series_ids & works if filters.series_ids else works)
+
     async def Search(
         self, request: retrieval_pb2.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> retrieval_pb2.SearchResponse:
@@ -202,7 +212,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         bad = sorted(set(fields) - PRODUCT_FIELDS - VOLUME_FIELDS)
         if bad:
             raise invalid_argument(f"unknown field(s) {bad}")
-        filters = to_filters(request.filters)
+        filters = self._by_authors(request.filters, to_filters(request.filters))
         if request.HasField("volume") and request.volume < 0:
             raise invalid_argument("volume must not be negative")
         volume: Volume = "latest" if request.latest_volume else (
