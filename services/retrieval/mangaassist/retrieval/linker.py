@@ -59,6 +59,19 @@ _AUTHOR_CUES = frozenset({"by", "from", "author", "mangaka", "artist"})
 _PRODUCT_CUES = frozenset({"manga", "vol", "volume", "volumes", "series", "book", "books", "comic", "comics"})
 
 _LATIN = re.compile(r"[a-z0-9]+")
+# A remembered piece of a forgotten title (over folded text: brackets are spaces by then):
+# 「アオなんとか」, 「タイトルにヒカルが入ってる」, 「パンチって付くタイトル」, "blue something, forgot the
+# name", "the title has moon in it". Bounded quantifiers; the message is cut to MAX_LINK_CHARS.
+_FRAGMENT = re.compile(
+    r"(\S{2,12}?) ?(?:なんとか|ナントカ|何とか|なんちゃら)"
+    r"|タイトルに ?(\S{2,12}?) ?(?:が|って|と)? ?(?:入って|入る|付く|つく|ついて)"
+    r"|(\S{2,12}?) ?(?:って|という|っていう) ?(?:字|言葉|文字|単語)? ?(?:が)? ?(?:付く|つく|入って|入る|ついて)"
+    r"|\btitle (?:has|had|with|contains?) (?:the word )?([a-z]{3,12}) in it"
+    r"|\b(?:with|has|had) (?:the word )?([a-z]{3,12}) in the (?:title|name)"
+    r"|\b([a-z]{3,12}) (?:something|whatever)\b(?=.{0,60}(?:forgot|forget|remember|called|title|name|忘れ|出てこない))"
+)
+MAX_FRAGMENT_SERIES = 8  # a piece of a title shared by more series than this is asked back among these
+MIN_FRAGMENT_CJK = 2
 _PUNCT = re.compile(r"[^\w]+|_")
 _VOWELS = re.compile(r"([aeiou])\1+")
 
@@ -139,6 +152,8 @@ class CatalogLinker:
     _cjk_by_first: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     _cjk_bigrams: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     _title_words: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    _every_title_word: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    _cjk_titles: dict[str, str] = field(default_factory=dict)  # a Japanese title or alias → series
     _by_head: dict[tuple[int, str], list[str]] = field(default_factory=lambda: defaultdict(list))
     _by_tail: dict[tuple[int, str], list[str]] = field(default_factory=lambda: defaultdict(list))
 
@@ -181,6 +196,14 @@ class CatalogLinker:
             for word in set(fold(s["title_en"]).split()):
                 if len(word) >= MIN_PARTIAL and word.isalpha() and word not in _TITLE_FILLER:
                     linker._title_words[latin_key(word)].add(s["series_id"])
+            for name in (s["title_en"], s["title_romaji"], *s.get("aliases", ())):
+                for word in fold(name).split():
+                    if len(word) >= MIN_LATIN and _is_latin(word):
+                        linker._every_title_word[latin_key(word)].add(s["series_id"])
+            for name in (s["title_ja"], *s.get("aliases", ())):
+                key = fold(name).replace(" ", "")
+                if key and not _is_latin(key):
+                    linker._cjk_titles.setdefault(key, s["series_id"])
         for key in linker.latin:
             linker._by_head[(len(key), key[:2])].append(key)
             linker._by_tail[(len(key), key[-2:])].append(key)
@@ -235,8 +258,36 @@ class CatalogLinker:
         if not any(not c.fuzzy for c in candidates):
             candidates += self._fuzzy_cjk(folded)
         if not candidates:
-            candidates = self._partial(folded)
+            candidates = self._fragments(folded) or self._partial(folded)
         return self._resolve(candidates)
+
+    def _fragments(self, folded: str) -> list[_Candidate]:
+        """A piece of a title the customer remembers (see ``_FRAGMENT``): every series whose
+        title, romaji or alias has that word (Latin, or kana through its reading) or holds that
+        run of Japanese characters. A Japanese piece caught with words before it (「あのアオ」)
+        is tried from the shortest tail that still names a series."""
+        match = _FRAGMENT.search(folded)
+        if match is None:
+            return []
+        group = next(i for i in range(1, len(match.groups()) + 1) if match.group(i))
+        piece, start, end = match.group(group).replace(" ", ""), match.start(group), match.end(group)
+        series: list[str] = []
+        if _is_latin(piece):
+            series = sorted(self._every_title_word.get(latin_key(piece), ()))
+        else:
+            for cut in range(len(piece) - MIN_FRAGMENT_CJK + 1):
+                tail = piece[cut:]
+                found = {sid for key, sid in self._cjk_titles.items() if tail in key}
+                reading = romaji(tail)
+                if _is_latin(reading) and len(reading) >= MIN_LATIN:
+                    found |= self._every_title_word.get(latin_key(reading), set())
+                if found:
+                    series, start = sorted(found), start + cut
+                    break
+        if not series:
+            return []
+        names = [Name(sid, "partial", self.series_titles[sid]) for sid in series[:MAX_FRAGMENT_SERIES]]
+        return [_Candidate(names, start, end, False)]
 
     def _exact(self, folded: str, original: str, words: list[tuple[str, int, int]],
                windows: list[tuple[int, int, str, str]]) -> list[_Candidate]:
