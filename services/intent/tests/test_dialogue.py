@@ -192,3 +192,22 @@ def test_genre_words_inside_a_title_ask_for_no_genre() -> None:
     result = turn("anything like demon slayer but shorter", common_pb2.DialogueState(),
                   mentions=[mention("demon-slayer", "Demon Slayer", start=14)], intent="product_recommendation")
     assert not result.state.constraints.genres
+
+
+def test_what_a_named_series_is_like_is_a_question_about_it() -> None:
+    for text, series, name in (("カイジの英語版って2巻しかないの？", "kaiji", "カイジ"),
+                               ("is berserk finished?", "berserk", "berserk"),
+                               ("how many volumes does kaiji have", "kaiji", "kaiji")):
+        result = turn(text, common_pb2.DialogueState(), mentions=[mention(series, name)])
+        assert result.intent == "product_question", text
+
+
+def test_a_genre_asked_for_with_no_title_is_a_request_for_suggestions() -> None:
+    result = turn("600円以下で買えるSF漫画ある？", common_pb2.DialogueState(), intent="product_search")
+    assert result.intent == "product_recommendation" and list(result.state.constraints.genres) == ["sci-fi"]
+
+
+def test_an_unsure_follow_up_to_an_order_question_stays_with_the_order() -> None:
+    result = turn("can i still cancel it", common_pb2.DialogueState(), intent="payment", abstained=True,
+                  previous_intent="order_status")
+    assert result.intent == "order_status"

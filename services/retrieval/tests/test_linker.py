@@ -128,3 +128,9 @@ def test_a_remembered_piece_of_a_title_offers_every_series_it_fits(text: str, se
 def test_something_without_a_forgotten_title_is_no_piece_of_one() -> None:
     assert linker().link("I want something good") == []
     assert linker().link("read something fun") == []
+
+
+def test_a_genre_word_is_no_misspelt_title() -> None:
+    # ラブコメ (rom-com) is one edit from ラブ★コン; the title itself still links.
+    assert linker().link("王道の少女漫画ラブコメで完結してて") == []
+    assert [link.series_id for link in linker().link("ラブコンある？")] == ["love-com"]

@@ -413,8 +413,8 @@ def resolve(
                           "rules series out", state, [], follow_up=in_force)
 
     # 6. A title we do not carry ("do you have X?" is a product question even when the
-    #    classifier is unsure what X is).
-    if unlinked_title and (productish or abstained):
+    #    classifier is unsure what X is, unless the message has words of its best guess).
+    if unlinked_title and (productish or (abstained and not _own_words(classified, c.folded))):
         state.intent = classified if product_turn and classified != "product_recommendation" else "product_search"
         _merge(state.constraints, entities, c)
         return Resolution(state.intent, "search", "title not in the catalog", state, [], not_carried=True)
@@ -477,7 +477,9 @@ def resolve(
         # Nothing named: the classifier's product intent when it is sure, else suggestions; a
         # "question" with genres or limits and no product named asks for suggestions.
         state.intent = classified if product_turn else "product_recommendation"
-        if state.intent == "product_question" and _has_constraints(entities, c):
+        if (state.intent == "product_question" and _has_constraints(entities, c)) or (
+                state.intent == "product_search" and entities.genres):
+            # Asking for a genre or mood, with no title named, is asking for suggestions.
             state.intent = "product_recommendation"
         _rule_out_seen(state, prev, c)
         _merge(state.constraints, entities, c)
@@ -492,7 +494,7 @@ def resolve(
 
 _GREETING = re.compile(r"^(?:hi|hello|hey|thanks?|thank you|ok|okay|bye|こんにちは|ありがとう|どうも|了解)\b")
 # Shop-information intents a short unclassified follow-up ("how long does it usually take?") continues.
-FOLLOW_ON_INTENTS = frozenset({"shipping_info", "payment", "return_refund", "account"})
+FOLLOW_ON_INTENTS = frozenset({"shipping_info", "payment", "return_refund", "account", "order_status"})
 
 
 def _with_focus(prev: common_pb2.DialogueState, series_id: str) -> common_pb2.DialogueState:
@@ -546,9 +548,20 @@ _ASKS_ABOUT = re.compile(r"[?？]|tell me|about\b|what about|how about|which|は
                          r"|\bis (?:it|that|this)\b|\bwould\b|\bcould\b|\bdoes\b")
 
 
+# A property of a named series (the taxonomy's product_question): how many volumes, finished or
+# not, what it is like, for what age, how an edition is made up.
+_PROPERTY = re.compile(
+    r"how many|何巻まで|何冊|全部で|しかない|完結|\bfinished\b.{0,5}[?？]|\bongoing\b.{0,5}[?？]|連載中|怖い|グロ|面白い"
+    r"|どんな(?:話|内容|漫画)|worth (?:it|reading)|suitable|\bage\b|何歳|子供向け|for kids|ふりがな|furigana|版って"
+    r"|違い|difference|what(?:'s| is) it about")
+
+
 def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
     """A turn about one named series: the classifier's product intent when it is sure; else a
     question when it asks something of the series, a search when it only names it."""
+    if classified == "product_search" and not abstained and _PROPERTY.search(c.folded):
+        # What the series is like, not whether it can be had (the intent taxonomy's test).
+        return "product_question"
     if classified in PRODUCT_INTENTS and not abstained and (
         classified != "product_recommendation" or c.new_request or _RECOMMEND.search(c.folded)
     ):

@@ -24,7 +24,7 @@ from typing import Any
 
 from rapidfuzz.distance import OSA
 
-from mangaassist.retrieval.lexical import romaji
+from mangaassist.retrieval.lexical import GLOSSARY, romaji
 
 # Score of a match by the kind of name (an exact title beats an alias beats an author).
 KIND_WEIGHT = {"title": 1.0, "alias": 0.97, "romaji": 0.96, "author": 0.9, "partial": 0.75}
@@ -90,6 +90,18 @@ def latin_key(text: str) -> str:
     """A Latin name's lookup key: no spaces, long vowels and ``ou`` folded (Haikyuu → haikyu)."""
     key = text.replace(" ", "").replace("ou", "o").replace("oh", "o")
     return _VOWELS.sub(r"\1", key)
+
+
+_CJK_GLOSSARY = tuple(word for word in GLOSSARY if not word.isascii())
+
+
+def _find_all(text: str, word: str) -> list[int]:
+    found: list[int] = []
+    at = text.find(word)
+    while at >= 0 and len(found) < 8:
+        found.append(at)
+        at = text.find(word, at + 1)
+    return found
 
 
 def _is_latin(text: str) -> bool:
@@ -393,6 +405,8 @@ class CatalogLinker:
         """Japanese names within one edit (鋼の錬金術士 for 鋼の錬金術師): names sharing most of
         their character bigrams with the message, checked with the edit distance."""
         out: list[_Candidate] = []
+        # A genre word is no misspelt title (ラブコメ is one edit from ラブ★コン).
+        genre_words = [(at, at + len(word)) for word in _CJK_GLOSSARY for at in _find_all(folded, word)]
         for run in re.finditer(r"[^a-z0-9]+", folded):
             at = [run.start() + i for i, ch in enumerate(run.group()) if ch != " "]
             s = run.group().replace(" ", "")
@@ -415,7 +429,9 @@ class CatalogLinker:
                     if best:
                         break
                 if best:
-                    out.append(_Candidate(self.cjk[key], at[best[0]], at[best[0] + best[1] - 1] + 1, True))
+                    start, end = at[best[0]], at[best[0] + best[1] - 1] + 1
+                    if not any(s < end and start < e for s, e in genre_words):
+                        out.append(_Candidate(self.cjk[key], start, end, True))
         return out
 
     def _resolve(self, candidates: list[_Candidate]) -> list[Link]:
