@@ -18,7 +18,8 @@ Per level: every percentile beside the error rate it was computed with (percenti
 over answered questions; the error rate says how many were not); the level is **held** only
 when errors ≤ 0.1 % of questions *and* TTFT p95 ≤ 2 s. CPU per answered question is read
 from ``/proc/<pid>/stat`` (utime + stime of the process and its children) before and after
-each level, for each process apart: the mesh (orchestrator, inference, intent, retrieval),
+each level, also as *above idle* (the idle rate measured first, times the level's wall
+time, taken away: background telemetry export and health checks), for each process apart: the mesh (orchestrator, inference, intent, retrieval),
 and apart from it the stand-ins (emulator, moto, Redis, trace receiver) and this load
 client. ``--profile DIR`` runs ``py-spy record`` (if installed) on the orchestrator and the
 inference service during the closed-loop levels and writes one collapsed-stack file per
@@ -140,7 +141,8 @@ async def ask(ws: Any, frame: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "error": f"client:{type(exc).__name__}", "gone": True}
     end = time.perf_counter()
     if reply["type"] == "error":
-        return {"ok": False, "error": str(reply.get("code", "unknown")), "gone": False}
+        # The server's own words for people (never the customer's text): which guard refused.
+        return {"ok": False, "error": f"{reply.get('code', 'unknown')}: {reply.get('message', '')}", "gone": False}
     ttft = ((first or end) - sent) * 1000
     timings = reply.get("timings_ms", {})
     return {"ok": True, "e2e": (end - sent) * 1000, "ttft": ttft,
@@ -213,7 +215,8 @@ async def open_loop(url: str, rate: float, seconds: float, seed: int) -> tuple[l
     return out, time.perf_counter() - started
 
 
-def judge(out: list[dict[str, Any]], wall: float, cpu: dict[str, float]) -> dict[str, Any]:
+def judge(out: list[dict[str, Any]], wall: float, cpu: dict[str, float],
+          idle: dict[str, float] | None = None) -> dict[str, Any]:
     ok = [r for r in out if r["ok"]]
     kinds = Counter(r["error"] for r in out if not r["ok"])
     errors = sum(kinds.values())
@@ -233,6 +236,13 @@ def judge(out: list[dict[str, Any]], wall: float, cpu: dict[str, float]) -> dict
     per["mesh"] = round(sum(per.get(n, 0.0) for n in MESH), 2)
     result["cpu_ms_per_answer"] = per
     result["cpu_s"] = {name: round(seconds, 3) for name, seconds in sorted(cpu.items())}
+    if idle is not None:
+        # What the answers added: the process's idle rate (telemetry export, health checks,
+        # keep-alives) over the level's wall time taken away.
+        marginal = {name: round(max(0.0, seconds - idle.get(name, 0.0) * wall) * 1000 / answered, 2)
+                    for name, seconds in sorted(cpu.items()) if name != "client"}
+        marginal["mesh"] = round(sum(marginal.get(n, 0.0) for n in MESH), 2)
+        result["cpu_ms_per_answer_above_idle"] = marginal
     segments: dict[str, list[float]] = defaultdict(list)
     for r in ok:
         for name, ms in r["timings"].items():
@@ -247,7 +257,11 @@ def line(name: str, r: dict[str, Any]) -> str:
     return (f"{name:>14}  {r['answered']:>5}/{r['questions']:<5} errors {r['error_rate']:7.2%}  "
             f"TTFT p50/p95 {r['ttft_p50_ms']:6.0f}/{r['ttft_p95_ms']:6.0f} ms  "
             f"e2e p95 {r['e2e_p95_ms']:6.0f} ms  overhead p95 {r['overhead_p95_ms']:6.0f} ms  "
-            f"{r['answers_per_s']:5.1f} ans/s  {'HELD' if r['held'] else 'not held'}  | CPU ms/answer: "
+            f"{r['answers_per_s']:5.1f} ans/s  {'HELD' if r['held'] else 'not held'}  | "
+            + (f"above idle: mesh {r['cpu_ms_per_answer_above_idle']['mesh']:.1f} (orch "
+               f"{r['cpu_ms_per_answer_above_idle'].get('orchestrator', 0):.1f}) | "
+               if "cpu_ms_per_answer_above_idle" in r else "")
+            + "CPU ms/answer: "
             f"mesh {cpu['mesh']:.1f} (orch {cpu.get('orchestrator', 0):.1f}, inf {cpu.get('inference', 0):.1f}, "
             f"ret {cpu.get('retrieval', 0):.1f}, int {cpu.get('intent', 0):.1f}); emulator "
             f"{cpu.get('bedrock_emulator', 0):.1f}, moto {cpu.get('aws', 0):.1f}, redis {cpu.get('redis', 0):.1f}, "
@@ -289,6 +303,11 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
     status_url = f"http://{cluster.address('orchestrator')}/admin/status"
     await warm_up(url, print)
     meter = CpuMeter(cluster)
+    await settle(url, status_url)
+    meter.start()
+    await asyncio.sleep(args.idle_seconds)
+    idle = {name: seconds / args.idle_seconds for name, seconds in meter.stop().items()}
+    print("idle CPU ms/s: " + ", ".join(f"{n} {v * 1000:.1f}" for n, v in sorted(idle.items())), flush=True)
     profiler = Profiler(args.profile, cluster, ("orchestrator", "inference"))
     think = tuple(float(x) for x in args.think.split(","))
     closed: dict[str, Any] = {}
@@ -298,14 +317,14 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
         profiler.start(f"closed-{n}")
         out, wall = await closed_loop(url, n, args.questions, (think[0], think[1]), args.seed + n)
         profiler.stop()
-        closed[str(n)] = judge(out, wall, meter.stop())
+        closed[str(n)] = judge(out, wall, meter.stop(), idle)
         print(line(f"{n} sessions", closed[str(n)]), flush=True)
     opened: dict[str, Any] = {}
     for rate in [float(x) for x in args.open_rates.split(",") if x]:
         await settle(url, status_url)
         meter.start()
         out, wall = await open_loop(url, rate, args.open_seconds, args.seed + int(rate))
-        opened[f"{rate:g}"] = judge(out, wall, meter.stop())
+        opened[f"{rate:g}"] = judge(out, wall, meter.stop(), idle)
         print(line(f"{rate:g} q/s open", opened[f"{rate:g}"]), flush=True)
     held = [int(n) for n, r in closed.items() if r["held"]]
     held_rates = [float(k) for k, r in opened.items() if r["held"]]
@@ -313,7 +332,8 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
                f"{HELD_MAX_TTFT_P95_MS:.0f} ms): {max(held) if held else 'none'} sessions; highest open-loop rate "
                f"held: {f'{max(held_rates):g} q/s' if held_rates else 'none' if opened else 'not run'}")
     print(summary)
-    return {"closed_loop": closed, "open_loop": opened, "highest_sessions_held": max(held) if held else None,
+    return {"idle_cpu_ms_per_s": {n: round(v * 1000, 2) for n, v in sorted(idle.items())},
+            "closed_loop": closed, "open_loop": opened, "highest_sessions_held": max(held) if held else None,
             "highest_rate_held": max(held_rates) if held_rates else None, "summary": summary}
 
 
@@ -325,6 +345,7 @@ def main() -> None:
     parser.add_argument("--open-rates", default="", help="open-loop arrival rates, questions/s (e.g. 4,8,16)")
     parser.add_argument("--open-seconds", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--idle-seconds", type=float, default=5.0, help="idle CPU measured this long first")
     parser.add_argument("--profile", type=Path, default=None, help="write py-spy collapsed stacks here")
     parser.add_argument("--out", type=Path, default=RESULTS / "mesh_load.json")
     parser.add_argument("--note", default="", help="free text saved with the results (e.g. 'before', 'after')")
