@@ -93,3 +93,5 @@ async def test_a_stopped_reader_ends_only_its_own_requests_and_holds_no_model_sl
     for rid, frame in ends.items():
         if frame["type"] == "error":
             assert "not reading" in frame["message"]
+        else:
+            assert texts.get(rid), f"{rid} finished without its answer's text"

@@ -41,7 +41,7 @@ class OrchestratorSettings(ServiceSettings):
     # before the request that overflows ends with `stream_interrupted`; a waiting token frame
     # takes the deltas behind it up to this many characters; the socket's own write buffer.
     send_queue_tokens: int = Field(default=256, ge=1)
-    send_coalesce_chars: int = Field(default=256, ge=1)
+    send_coalesce_chars: int = Field(default=64, ge=1)
     ws_write_limit_bytes: int = Field(default=32_768, ge=1_024)
     # The kernel's send buffer per WebSocket (SO_SNDBUF; 0 keeps the kernel's autotuning):
     # bounds what a reader that stopped reading pins in kernel memory before the outbox fills.
