@@ -337,6 +337,39 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
             "highest_rate_held": max(held_rates) if held_rates else None, "summary": summary}
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """The BENCHMARKS.md section: CPU per answer by process beside each level's verdict."""
+    rows = []
+    for kind, levels in (("closed", report.get("closed_loop", {})), ("open", report.get("open_loop", {}))):
+        for n, r in levels.items():
+            cpu = r["cpu_ms_per_answer"]
+            rows.append(f"| {n} {'sessions' if kind == 'closed' else 'q/s (open loop)'} | {r['error_rate']:.1%} | "
+                        f"{r['ttft_p50_ms']:.0f} / {r['ttft_p95_ms']:.0f} | {r['e2e_p95_ms']:.0f} | "
+                        f"{'yes' if r['held'] else 'no'} | {cpu.get('orchestrator', 0):.1f} | {cpu.get('inference', 0):.1f} | "
+                        f"{cpu.get('retrieval', 0):.1f} | {cpu.get('intent', 0):.1f} | **{cpu['mesh']:.1f}** | "
+                        f"{cpu.get('bedrock_emulator', 0):.1f} | {cpu.get('aws', 0):.1f} | {cpu.get('client', 0):.1f} |")
+    machine = report.get("machine", {})
+    return "\n".join([
+        "## What an answer costs, by process (`python -m bench.mesh_load`)",
+        "",
+        f"The whole local cluster, emulator on its default latency profile; {report['settings']['questions_per_session']} "
+        f"questions per session, think time {report['settings']['think_s']} s; run {report['when']} at `{report['commit']}`, "
+        f"load average {machine.get('load_average_at_start')} at start — **the box was shared with other engineers' "
+        "work: noisy**. CPU ms per answered question from `/proc/<pid>/stat`; the mesh is orchestrator + inference + "
+        "retrieval + intent, the stand-ins and the load client apart. *Held*: errors ≤ 0.1 % and TTFT p95 ≤ 2 s; "
+        "percentiles are over answered questions, beside the error rate. Before/after and the profile: "
+        "[docs/benchmarks/cost-per-answer.md](docs/benchmarks/cost-per-answer.md).",
+        "",
+        f"**{report['summary']}**",
+        "",
+        "| level | error rate | TTFT p50 / p95 ms | end-to-end p95 ms | held | orchestrator | inference | retrieval | "
+        "intent | mesh | emulator | moto | load client |",
+        "| :--- | ---: | ---: | ---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *rows,
+        "",
+    ])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--levels", default="8,32,64,128,256")
