@@ -329,7 +329,7 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
     held = [int(n) for n, r in closed.items() if r["held"]]
     held_rates = [float(k) for k, r in opened.items() if r["held"]]
     summary = (f"highest closed-loop level held (errors ≤ {HELD_MAX_ERROR_RATE:.1%}, TTFT p95 ≤ "
-               f"{HELD_MAX_TTFT_P95_MS:.0f} ms): {max(held) if held else 'none'} sessions; highest open-loop rate "
+               f"{HELD_MAX_TTFT_P95_MS:.0f} ms): {f'{max(held)} sessions' if held else 'none'}; highest open-loop rate "
                f"held: {f'{max(held_rates):g} q/s' if held_rates else 'none' if opened else 'not run'}")
     print(summary)
     return {"idle_cpu_ms_per_s": {n: round(v * 1000, 2) for n, v in sorted(idle.items())},
