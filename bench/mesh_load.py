@@ -230,6 +230,8 @@ def judge(out: list[dict[str, Any]], wall: float, cpu: dict[str, float],
         values = [r[metric] for r in ok]
         for q in (50, 95, 99):
             result[f"{metric}_p{q}_ms"] = pct(values, q)
+    hits = [r["e2e"] for r in ok if r["cache_hit"]]
+    result["cache_hit_e2e_p50_ms"], result["cache_hit_e2e_p95_ms"] = pct(hits, 50), pct(hits, 95)
     result["held"] = bool(out) and rate <= HELD_MAX_ERROR_RATE and result["ttft_p95_ms"] <= HELD_MAX_TTFT_P95_MS
     answered = max(1, len(ok))
     per = {name: round(seconds * 1000 / answered, 2) for name, seconds in sorted(cpu.items())}
