@@ -95,7 +95,11 @@ async def test_a_repeated_query_text_is_embedded_once(index: CatalogIndex) -> No
             query="dark fantasy", filters={"language": language}), context)
         assert reply.results and not reply.cached
     assert embedder.calls == 1
-    await servicer.Embed(retrieval_pb2.EmbedRequest(text="Dark fantasy"), context)
+    # Keyed by the normalised text (NFKC, case-folded, spaces collapsed): variants of one
+    # text share its vector; another text is embedded.
+    variant = await servicer.Embed(retrieval_pb2.EmbedRequest(text="Ｄａｒｋ  Fantasy"), context)
+    assert list(variant.embedding) == list(first.embedding) and embedder.calls == 1
+    await servicer.Embed(retrieval_pb2.EmbedRequest(text="dark fantasy manga"), context)
     assert embedder.calls == 2
 
 

@@ -147,13 +147,17 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         return self._index
 
     async def _embed(self, index: CatalogIndex, text: str) -> np.ndarray:
-        """The query's vector; repeated texts skip the model (it is most of a request's CPU)."""
-        key = (index.embedder.name, text)
+        """The query's vector; repeated texts skip the model (it is most of a request's CPU).
+
+        Keyed by the normalised text (NFKC, case-folded, spaces collapsed), which is also
+        what is embedded: the vector is a function of its key, whoever asked first."""
+        normalised = normalise_query(text)
+        key = (index.embedder.name, normalised)
         cached = self.embeddings.get(key)
         if cached is not None:
             return cached
         try:
-            vector = await index.embedder.aembed_query(index.query_text(text))
+            vector = await index.embedder.aembed_query(index.query_text(normalised))
         except EmbeddingError as exc:
             code = grpc.StatusCode.RESOURCE_EXHAUSTED if exc.throttled else grpc.StatusCode.UNAVAILABLE
             raise ServiceError(code, str(exc)) from exc
