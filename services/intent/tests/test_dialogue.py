@@ -211,3 +211,27 @@ def test_an_unsure_follow_up_to_an_order_question_stays_with_the_order() -> None
     result = turn("can i still cancel it", common_pb2.DialogueState(), intent="payment", abstained=True,
                   previous_intent="order_status")
     assert result.intent == "order_status"
+
+
+def test_what_about_another_series_asks_the_same_of_it() -> None:
+    state = turn("kaguya-sama in english?", common_pb2.DialogueState(),
+                 mentions=[mention("kaguya-sama", "kaguya-sama")]).state
+    assert state.focus.language == "en"
+    other = turn("maid sama は？", state, mentions=[mention("maid-sama", "maid sama")])
+    assert other.state.focus.series_id == "maid-sama" and other.state.focus.language == "en"
+    fresh = turn("Do you have Horimiya?", state, mentions=[mention("horimiya", "Horimiya", start=12)])
+    assert not fresh.state.focus.HasField("language")
+
+
+def test_a_piece_of_a_forgotten_title_is_a_search_for_one_title() -> None:
+    pieces = [common_pb2.Mention(series_id=s, kind="partial", name=n, score=0.75, start=0, end=2)
+              for s, n in (("blue-box", "Blue Box"), ("blue-spring-ride", "Blue Spring Ride"))]
+    result = turn("アオなんとかっていう恋愛漫画、タイトル忘れちゃった", common_pb2.DialogueState(),
+                  intent="product_recommendation", mentions=pieces)
+    assert result.action == "clarify_series" and result.intent == "product_search"
+    assert list(result.candidates) == ["blue-box", "blue-spring-ride"]
+
+
+def test_both_editions_named_the_last_is_asked_for() -> None:
+    assert extract("英語版は17巻までなんですね、日本語版の25巻ください").language == "ja"
+    assert extract("the japanese edition is sold out? then the english edition").language == "en"

@@ -155,7 +155,10 @@ class Resolution:
 
 
 def _has_constraints(entities: Entities, c: Cues) -> bool:
-    return bool(entities.genres or entities.excluded_genres or entities.max_price_jpy is not None
+    # (A narrower kind ruled out, "not those cooking battle ones", refines the request in force
+    # though it rules out no genre.)
+    return bool(entities.genres or entities.excluded_genres or entities.excluded_kinds
+                or entities.max_price_jpy is not None
                 or entities.min_price_jpy is not None or entities.language is not None
                 or entities.in_stock is not None or c.status is not None or c.drop_status
                 or c.max_volumes is not None)
@@ -257,8 +260,8 @@ def resolve(
     authors = [m for m in named if m.kind == "author"]
     if mentions and (entities.genres or entities.excluded_genres):
         # A genre word in a name is no genre asked for ("Demon Slayer", "Magic Knight Rayearth").
-        genres, excluded_genres = genres_in(_without_names(text, mentions))
-        entities = replace(entities, genres=genres, excluded_genres=excluded_genres)
+        genres, excluded_genres, kinds = genres_in(_without_names(text, mentions))
+        entities = replace(entities, genres=genres, excluded_genres=excluded_genres, excluded_kinds=kinds)
     product_turn = classified in PRODUCT_INTENTS and not abstained
     # A non-product intent the classifier is sure of (shipping, payment…) is not taken over.
     # "I'd like to order volume 200" about the series in focus is a purchase, not an order's status.
@@ -320,6 +323,10 @@ def resolve(
         top = titles[0]
         tied = [m.series_id for m in titles if m.score == top.score and (m.start, m.end) == (top.start, top.end)]
         if len(tied) > 1:
+            if top.kind == "partial":
+                # A piece of a forgotten title: the customer looks for one title, whatever they
+                # said around it (「アオなんとかっていう恋愛漫画」 is no request for suggestions).
+                classified, abstained = "product_search", False
             return _ask_which(state, prev, tied, classified, abstained, c, "the name fits several series", entities)
         if c.like or _MORE_LIKE.search(c.folded):
             state.intent = "product_recommendation"
@@ -338,6 +345,11 @@ def resolve(
         if same or (answering and prev.HasField("focus")):
             state.focus.CopyFrom(prev.focus)
         state.focus.series_id = top.series_id
+        edition = prev.focus.language if prev.focus.HasField("language") else (
+            prev.constraints.language if prev.constraints.HasField("language") else None)
+        if not same and edition is not None and prev.intent in PRODUCT_INTENTS and _WHAT_ABOUT.search(c.folded):
+            # "maid sama は？" / "what about Horimiya?" after English editions: the same edition.
+            state.focus.language = edition
         _focus_update(state.focus, entities, c)
         # The answer to our "which one?" asks what the customer asked before it.
         state.intent = prev.intent if answering else _series_intent(classified, abstained, c)
@@ -556,10 +568,17 @@ _PROPERTY = re.compile(
     r"|違い|difference|what(?:'s| is) it about")
 
 
+# Whether it can be had: the taxonomy's product_search, even beside a property ("do you have
+# all 72 volumes?").
+_AVAILABILITY = re.compile(r"in stock|do (?:you|u) (?:have|sell|carry)|available|can i (?:buy|get|order)|在庫|ありますか"
+                           r"|ある[?？]|置いて|売って|買え|取り扱|手に入")
+
+
 def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
     """A turn about one named series: the classifier's product intent when it is sure; else a
     question when it asks something of the series, a search when it only names it."""
-    if classified == "product_search" and not abstained and _PROPERTY.search(c.folded):
+    if classified == "product_search" and not abstained and _PROPERTY.search(c.folded) and not _AVAILABILITY.search(
+            c.folded):
         # What the series is like, not whether it can be had (the intent taxonomy's test).
         return "product_question"
     if classified in PRODUCT_INTENTS and not abstained and (
@@ -586,6 +605,9 @@ _MORE_LIKE = re.compile(r"what else|anything else|something else|what next|read 
                         r"|other (?:manga|series|titles|ones|recommendations|suggestions)|(?:の)?(?:他|ほか)に(?:も)?(?:おすすめ|何か|なにか)"
                         r"|次に読む|次は何")
 _OTHER = re.compile(r"other|else|another|他の|ほかの|別の")
+# The same question of another series: "what about X?", 「Xは？」 (read with the names taken out).
+_WHAT_ABOUT = re.compile(r"^\s*(?:は|って|も|の方は|のほうは)\s?[?？]?\s*$|^\s*(?:and|what about|how about)\b"
+                         r"|^\s*(?:じゃあ|では|なら)")
 # Someone else's works, not the author's: "who else writes like that", 「他の作家で」.
 _OTHER_AUTHORS = re.compile(r"who else|other (?:authors?|artists?|mangaka|creators?|writers?)"
                             r"|(?:他|ほか|別)の(?:作家|漫画家|先生|作者)")

@@ -179,6 +179,7 @@ class Entities:
     genres: list[str] = field(default_factory=list)
     excluded_genres: list[str] = field(default_factory=list)
     in_stock: bool | None = None  # True when the customer asks for items in stock
+    excluded_kinds: list[str] = field(default_factory=list)  # negated narrower kinds ("no basketball")
 
 
 def _amount(number: str, multiplier: str | None) -> int | None:
@@ -226,10 +227,11 @@ def _title_matches(index: int, pattern: re.Pattern[str], text: str) -> Iterator[
         yield from pattern.finditer(text, lo, hi)
 
 
-def _genres(lower: str) -> tuple[list[str], list[str]]:
-    """(genres asked for, genres ruled out) in folded, lower-cased text."""
+def _genres(lower: str) -> tuple[list[str], list[str], list[str]]:
+    """(genres asked for, genres ruled out, narrower kinds ruled out) in folded, lower-cased text."""
     genres: list[str] = []
     excluded: list[str] = []
+    kinds: list[str] = []
     # A genre word inside a longer narrower phrase ("battle" in "cooking battle") is that phrase.
     narrower = [m.span() for m in islice(_NARROWER.finditer(lower), _MAX_MENTIONS * 4)]
     for genre, pattern in _GENRE_RES.items():
@@ -241,14 +243,16 @@ def _genres(lower: str) -> tuple[list[str], list[str]]:
             negated = (_NEGATED_AFTER.search(lower[match.end():match.end() + _CUE_WINDOW])
                        or _NEGATED_BEFORE.search(lower, max(0, match.start() - _CUE_WINDOW), match.start()))
             if negated and _NARROWER.fullmatch(match.group()):
+                kinds.append(match.group())
                 continue
             (excluded if negated else genres).append(genre)
     excluded = _dedupe(excluded)
-    return [g for g in _dedupe(genres) if g not in excluded], excluded
+    return [g for g in _dedupe(genres) if g not in excluded], excluded, _dedupe(kinds)
 
 
-def genres_in(text: str) -> tuple[list[str], list[str]]:
-    """The genres ``text`` asks for and rules out (as ``extract`` reads them)."""
+def genres_in(text: str) -> tuple[list[str], list[str], list[str]]:
+    """The genres ``text`` asks for and rules out, and the narrower kinds it rules out (as
+    ``extract`` reads them)."""
     return _genres(bounded_fold(text).lower())
 
 
@@ -280,15 +284,20 @@ def extract(text: str) -> Entities:
     if out.min_price_jpy is not None and out.max_price_jpy is not None and out.min_price_jpy > out.max_price_jpy:
         out.min_price_jpy = None
 
+    # Both editions named (「英語版は17巻までなんですね、日本語版の25巻ください」): the one named
+    # last is the one asked for.
+    last = -1
     for language, pattern in LANGUAGE_PATTERNS:
-        if pattern.search(lower):
-            out.language = language
-            break
+        found = None
+        for found in islice(pattern.finditer(lower), _MAX_MENTIONS):
+            pass
+        if found is not None and found.start() > last:
+            out.language, last = language, found.start()
 
     if IN_STOCK.search(lower):
         out.in_stock = True
 
-    out.genres, out.excluded_genres = _genres(lower)
+    out.genres, out.excluded_genres, out.excluded_kinds = _genres(lower)
 
     titles: list[str] = []
     for index, pattern in enumerate(TITLE_PATTERNS):
