@@ -288,11 +288,9 @@ def extract(text: str) -> Entities:
     # last is the one asked for.
     last = -1
     for language, pattern in LANGUAGE_PATTERNS:
-        found = None
-        for found in islice(pattern.finditer(lower), _MAX_MENTIONS):
-            pass
-        if found is not None and found.start() > last:
-            out.language, last = language, found.start()
+        starts = [m.start() for m in islice(pattern.finditer(lower), _MAX_MENTIONS)]
+        if starts and starts[-1] > last:
+            out.language, last = language, starts[-1]
 
     if IN_STOCK.search(lower):
         out.in_stock = True
