@@ -323,7 +323,7 @@ def resolve(
         top = titles[0]
         tied = [m.series_id for m in titles if m.score == top.score and (m.start, m.end) == (top.start, top.end)]
         if len(tied) > 1:
-            if top.kind == "partial":
+            if top.kind == "partial" and classified in ("product_recommendation", "out_of_scope", "greeting"):
                 # A piece of a forgotten title: the customer looks for one title, whatever they
                 # said around it (「アオなんとかっていう恋愛漫画」 is no request for suggestions).
                 classified, abstained = "product_search", False
