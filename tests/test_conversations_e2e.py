@@ -84,3 +84,14 @@ async def test_a_quick_slice_of_the_hand_written_conversations(cluster: Cluster)
     assert not any(t["error"] for t in turns)
     assert not any("generic_ask_back" in t["failed"] for t in turns)
     assert sum(not t["failed"] for t in turns) / len(turns) >= 0.8
+
+
+async def test_same_author_and_forgotten_titles(cluster: Cluster) -> None:
+    _, other = await converse(cluster, ["Do you have Death Note?", "the artist did other stuff too right?"])
+    # Takeshi Obata drew Death Note, Bakuman and Hikaru no Go; Death Note itself is not "other".
+    assert other["products"] and "death-note" not in series(other)
+    assert set(series(other)) <= {"bakuman", "hikaru-no-go"}
+    asked, chosen = await converse(cluster, ["アオなんとかっていう恋愛漫画、タイトル忘れちゃった", "バドミントンのほう！"])
+    assert asked["clarify"]["kind"] == "series"
+    assert {"blue-box", "blue-spring-ride"} <= set(asked["clarify"]["candidates"])
+    assert series(chosen)[0] == "blue-box"
