@@ -235,3 +235,10 @@ def test_a_piece_of_a_forgotten_title_is_a_search_for_one_title() -> None:
 def test_both_editions_named_the_last_is_asked_for() -> None:
     assert extract("英語版は17巻までなんですね、日本語版の25巻ください").language == "ja"
     assert extract("the japanese edition is sold out? then the english edition").language == "en"
+
+
+def test_a_kind_of_story_ruled_out_stays_ruled_out() -> None:
+    state = turn("sports manga please", common_pb2.DialogueState(), intent="product_recommendation").state
+    result = turn("no basketball or volleyball, ive read those", state, abstained=True)
+    assert list(result.state.constraints.genres) == ["sports"]
+    assert list(result.state.constraints.excluded_kinds) == ["basketball", "volleyball"]

@@ -134,3 +134,11 @@ def test_a_genre_word_is_no_misspelt_title() -> None:
     # ラブコメ (rom-com) is one edit from ラブ★コン; the title itself still links.
     assert linker().link("王道の少女漫画ラブコメで完結してて") == []
     assert [link.series_id for link in linker().link("ラブコンある？")] == ["love-com"]
+
+
+def test_kinds_of_story_find_the_series_tagged_with_them() -> None:
+    ruled_out = linker().series_of_kinds(["basketball", "volleyball"])
+    assert {"slam-dunk", "kurokos-basketball", "haikyu"} <= ruled_out and "hajime-no-ippo" not in ruled_out
+    assert "food-wars" in linker().series_of_kinds(["cooking battle"])
+    assert "slam-dunk" in linker().series_of_kinds(["バスケ"])  # through the glossary
+    assert linker().series_of_kinds(["x" * 5000, ""]) == frozenset()

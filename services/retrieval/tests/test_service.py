@@ -118,3 +118,16 @@ async def test_same_author_filters_to_the_works_of_those_authors(index: CatalogI
     unknown = await servicer.Search(retrieval_pb2.SearchRequest(
         query="anything else by him", filters={"by_authors_of": ["no-such-series"]}), context)
     assert not unknown.results
+
+
+async def test_a_kind_of_story_ruled_out_rules_out_its_series(index: CatalogIndex) -> None:
+    from mangaassist.retrieval.server import open_linker
+
+    servicer = RetrievalServicer(10, 100, 2000)
+    servicer.ready(index, open_linker(RetrievalSettings()))
+    context: Any = None
+    reply = await servicer.Search(retrieval_pb2.SearchRequest(
+        query="sports manga", k=10, fields=["series_id", "title"],
+        filters={"genres": ["sports"], "excluded_kinds": ["basketball", "volleyball"]}), context)
+    shown = {r.product.series_id for r in reply.results}
+    assert shown and not shown & {"slam-dunk", "kurokos-basketball", "haikyu"}

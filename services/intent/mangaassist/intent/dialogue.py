@@ -176,6 +176,9 @@ def _merge(into: common_pb2.Constraints, entities: Entities, c: Cues, replace_ge
             into.excluded_genres.append(g)
         if g in into.genres:
             into.genres.remove(g)
+    for kind in entities.excluded_kinds:
+        if kind not in into.excluded_kinds:
+            into.excluded_kinds.append(kind)
     if entities.max_price_jpy is not None:
         into.max_price_jpy = entities.max_price_jpy
     if entities.min_price_jpy is not None:
@@ -194,6 +197,7 @@ def _merge(into: common_pb2.Constraints, entities: Entities, c: Cues, replace_ge
         into.max_volumes = c.max_volumes
     del into.genres[MAX_LIST:]
     del into.excluded_genres[MAX_LIST:]
+    del into.excluded_kinds[MAX_LIST:]
 
 
 def _focus_update(focus: common_pb2.Focus, entities: Entities, c: Cues) -> None:

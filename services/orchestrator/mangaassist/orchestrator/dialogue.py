@@ -93,6 +93,9 @@ def search_plan(client: common_pb2.SearchFilters, resolved: intent_pb2.ResolvedR
     if c.by_authors_of:
         merged.by_authors_of.extend(c.by_authors_of)
         constraints["by_authors_of"] = list(c.by_authors_of)
+    if c.excluded_kinds:
+        merged.excluded_kinds.extend(c.excluded_kinds)
+        constraints["excluded_kinds"] = list(c.excluded_kinds)
     plan = SearchPlan(merged)
     applied: dict[str, Any] = {}
     if state.HasField("focus") and state.focus.series_id:

@@ -70,6 +70,8 @@ _FRAGMENT = re.compile(
     r"|\b(?:with|has|had) (?:the word )?([a-z]{3,12}) in the (?:title|name)"
     r"|\b([a-z]{3,12}) (?:something|whatever)\b(?=.{0,60}(?:forgot|forget|remember|called|title|name|忘れ|出てこない))"
 )
+MAX_KINDS = 8  # kinds of story ruled out in one request
+MAX_KIND_CHARS = 40
 MAX_FRAGMENT_SERIES = 8  # a piece of a title shared by more series than this is asked back among these
 MIN_FRAGMENT_CJK = 2
 _PUNCT = re.compile(r"[^\w]+|_")
@@ -161,6 +163,7 @@ class CatalogLinker:
     mixed: dict[str, list[Name]] = field(default_factory=lambda: defaultdict(list))
     series_titles: dict[str, str] = field(default_factory=dict)
     _works_by_authors_of: dict[str, frozenset[str]] = field(default_factory=dict)
+    _tags: dict[str, str] = field(default_factory=dict)  # series → its tags, folded, "|"-joined
     _cjk_by_first: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     _cjk_bigrams: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     _title_words: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
@@ -177,6 +180,7 @@ class CatalogLinker:
             for author in (*s.get("authors_en", ()), *s.get("authors_ja", ())):
                 by_author[author].append(s["series_id"])
         for s in series:
+            linker._tags[s["series_id"]] = "|" + "|".join(fold(t) for t in s.get("tags", ())) + "|"
             authors = (*s.get("authors_en", ()), *s.get("authors_ja", ()))
             linker._works_by_authors_of[s["series_id"]] = frozenset(w for a in authors for w in by_author[a])
         surnames: dict[str, set[str]] = defaultdict(set)
@@ -231,6 +235,20 @@ class CatalogLinker:
     def works_by_authors_of(self, series_ids: Iterable[str]) -> frozenset[str]:
         """Every series by an author of any of ``series_ids`` (themselves included)."""
         return frozenset(w for sid in series_ids for w in self._works_by_authors_of.get(sid, ()))
+
+    def series_of_kinds(self, kinds: Iterable[str]) -> frozenset[str]:
+        """The series tagged with any of these kinds of story, as the customer typed them
+        ("basketball", "cooking battles", 「バスケ」 through the glossary): a tag holds the kind as
+        whole words, singular or plural."""
+        out: set[str] = set()
+        for kind in list(kinds)[:MAX_KINDS]:
+            term = fold(GLOSSARY.get(kind, kind))[:MAX_KIND_CHARS]
+            term = term[:-1] if term.endswith("s") and len(term) > 3 else term
+            if len(term) < MIN_LATIN:
+                continue
+            word = re.compile(r"(?<![a-z])" + re.escape(term) + r"(?:s|es)?(?![a-z])")
+            out |= {sid for sid, tags in self._tags.items() if word.search(tags)}
+        return frozenset(out)
 
     def _add(self, n: Name) -> None:
         folded = fold(n.name)

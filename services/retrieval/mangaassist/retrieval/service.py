@@ -193,7 +193,11 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
 
     def _by_authors(self, f: common_pb2.SearchFilters, filters: Filters) -> Filters:
         """``by_authors_of`` narrowed to the works of those series' authors (the linker knows
-        them for either store); unknown series name no works and match nothing."""
+        them for either store; unknown series name no works and match nothing), and the series
+        of ``excluded_kinds`` ruled out (by their catalog tags)."""
+        if f.excluded_kinds and self._linker is not None:
+            ruled_out = self._linker.series_of_kinds(f.excluded_kinds)
+            filters = replace(filters, exclude_series_ids=filters.exclude_series_ids | ruled_out)
         if not f.by_authors_of:
             return filters
         anchors = frozenset(f.by_authors_of)
