@@ -49,7 +49,8 @@ def test_extract_is_bounded_on_the_worst_inputs(name: str) -> None:
 
 @pytest.mark.parametrize("name", list(WORST))
 def test_routing_features_are_bounded_on_the_worst_inputs(name: str) -> None:
-    # measured: 0.01-1.2x an ordinary message; NFKC x18 costs 3.1x here (the bound is 6x)
+    # measured: 0.01-1.2x an ordinary message; NFKC x18 costs 3.1x here (the bound is 10x: it
+    # failed once at 6x under load, where the 1-2 ms ordinary measurement is the noisier one)
     assert_no_worse_than_ordinary(lambda text: extract_features(text, 0), WORST[name])
 
 

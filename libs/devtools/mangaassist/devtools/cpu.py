@@ -44,7 +44,7 @@ def cost_ratio(fn: Callable[[str], object], worst: str, runs: int = 5) -> tuple[
     return cpu_ms(fn, worst, runs), ordinary
 
 
-def assert_no_worse_than_ordinary(fn: Callable[[str], object], worst: str, ratio: float = 6,
+def assert_no_worse_than_ordinary(fn: Callable[[str], object], worst: str, ratio: float = 10,
                                   slack_ms: float = 1, runs: int = 5) -> None:
     """``fn`` costs at most ``ratio`` x an ordinary message of the same length (+ ``slack_ms``)."""
     spent, ordinary = cost_ratio(fn, worst, runs)

@@ -68,7 +68,7 @@ _NOT_LIKE = re.compile(r"would like|i'?d like|like to|looks? like|like this|like
                        r"|(?:don'?t|do not|doesn'?t|didn'?t|not)\s(?:really\s)?like")
 _REFERENCE = re.compile(
     r"\b(?:it|its|it's|that one|this one|the same|that series|this series|the japanese one|the english one|them|they)\b"
-    r"|それ|これ|あれ|その|この|同じ|この作品"
+    r"|それ|これ|あれ|その|この|同じ(?!条件|感じ|作者|作家|漫画家|先生|ような|系|ジャンル)|この作品"
 )
 _PRODUCT_QUESTION = re.compile(
     r"^(?:is|are|does|did|was|has)\b|なの[?？]?$|ですか[?？]?$|どう[?？]?$|って(?:怖|面白|どう|何)|how many"
