@@ -10,7 +10,7 @@ written before a switch are not trusted by the new check.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any, Protocol
 
 from mangaassist.orchestrator.cache.guards import Signature, signature
@@ -55,7 +55,7 @@ def check_names() -> tuple[str, ...]:
     return _NAMES
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_check(name: str) -> Check:
     """The check called ``name``; ValueError for an unknown one."""
     if name == "lexicon":
