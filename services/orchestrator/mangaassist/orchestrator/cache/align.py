@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -81,7 +81,6 @@ _JA_CONTENT_POS = frozenset({"名詞", "動詞", "形容詞", "形状詞", "接�
 # セール品 = on sale), dropped like particles.
 _JA_LIGHT = frozenset({"者", "さん", "様", "的", "第", "御", "お", "ご", "達", "たち", "等", "など", "頃", "ごろ", "用",
                        "方", "毎", "県", "品", "化", "日", "業"})
-RULE = "substitution"  # or "strict": every content word aligned (measured side by side)
 _JA_SKIP_SUB = frozenset({"数詞", "非自立可能", "助数詞"})
 _EN_EXTRA_STOP = frozenset({
     "an", "the", "does", "do", "did", "into", "than", "whether", "when", "there", "yes", "one", "ones",
@@ -134,6 +133,9 @@ class AlignSignature:
     polarity: frozenset[str]
     numbers: frozenset[str]
     words: tuple[Word, ...]
+    # "strict": every content word aligned, a verb added on one side refuses too (measured
+    # side by side as check "align_strict"; not stored, set by the check that reads it).
+    strict: bool = field(default=False, compare=False)
 
     def agrees(self, other: Any) -> bool:
         if not isinstance(other, AlignSignature):
@@ -142,7 +144,7 @@ class AlignSignature:
             return False
         mine = [w for w in self.words if not any(w.near(v) for v in other.words)]
         theirs = [v for v in other.words if not any(v.near(w) for w in self.words)]
-        if RULE == "strict":
+        if self.strict or other.strict:
             return not mine and not theirs
         # "substitution": a thing said on one side only, or anything replaced by something
         # else, refuses; a predicate added on one side only ("made into", 「残っている」) does not.
@@ -155,11 +157,11 @@ class AlignSignature:
                 "words": [[w.form, sorted(w.synonyms), int(w.predicate)] for w in self.words]}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> AlignSignature:
+    def from_json(cls, data: dict[str, Any], strict: bool = False) -> AlignSignature:
         words = tuple(Word(str(w[0]), frozenset(str(s) for s in w[1]), bool(w[2] if len(w) > 2 else 0))
                       for w in data.get("words", ()))
         return cls(frozenset(str(x) for x in data.get("polarity", ())),
-                   frozenset(str(x) for x in data.get("numbers", ())), words)
+                   frozenset(str(x) for x in data.get("numbers", ())), words, strict)
 
 
 def _label_key(form: str) -> frozenset[str]:
@@ -299,12 +301,16 @@ def align_signature(text: str) -> AlignSignature:
 
 
 class AlignCheck:
-    """``CacheConfig(check="align")``: content-word alignment (see the module docstring)."""
+    """``CacheConfig(check="align")``: content-word alignment (see the module docstring);
+    ``strict=True`` (check ``"align_strict"``) also refuses a verb said on one side only."""
 
-    name = "align"
+    def __init__(self, strict: bool = False) -> None:
+        self.strict = strict
+        self.name = "align_strict" if strict else "align"
 
     def signature(self, text: str) -> AlignSignature:
-        return align_signature(text)
+        sig = align_signature(text)
+        return replace(sig, strict=True) if self.strict else sig
 
     def from_json(self, data: dict[str, Any]) -> AlignSignature:
-        return AlignSignature.from_json(data)
+        return AlignSignature.from_json(data, self.strict)

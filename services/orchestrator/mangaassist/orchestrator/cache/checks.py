@@ -48,7 +48,7 @@ class LexiconCheck:
         return Signature.from_json(data)
 
 
-_NAMES = ("lexicon", "align")
+_NAMES = ("lexicon", "align", "align_strict")
 
 
 def check_names() -> tuple[str, ...]:
@@ -60,10 +60,10 @@ def get_check(name: str) -> Check:
     """The check called ``name``; ValueError for an unknown one."""
     if name == "lexicon":
         return LexiconCheck()
-    if name == "align":
+    if name in ("align", "align_strict"):
         from mangaassist.orchestrator.cache.align import AlignCheck
 
-        return AlignCheck()
+        return AlignCheck(strict=name == "align_strict")
     raise ValueError(f"unknown cache check {name!r} (known: {', '.join(_NAMES)})")
 
 
