@@ -54,7 +54,11 @@ def _script(text: str) -> str:
     return "mixed" if _LATIN_WORD.search(text) else "ja"
 
 
-def _side(question: str, kinds: set[str]) -> str:
+def _side(question: str, kinds: set[str], calibration_only: bool = False) -> str:
+    if calibration_only:
+        if kinds & HELD_OUT_KINDS:
+            raise ValueError(f"a calibration-only block uses a held-out kind: {question!r}")
+        return "calibrate"
     if kinds & HELD_OUT_KINDS:
         return "test"
     return "test" if hashlib.sha256(normalise(question).encode()).digest()[0] % 2 else "calibrate"
@@ -92,7 +96,7 @@ def load(directory: Path = HERE) -> list[Pair]:
                     items.append(("miss", kind, text.strip()))
                 else:
                     raise ValueError(f"{path.name}: a line must start with '= ' or '~ ': {line!r}")
-            side = _side(question, {k for _, k, _ in items})
+            side = _side(question, {k for _, k, _ in items}, path.name.startswith("calib_"))
             for i, (label, kind, text) in enumerate(items):
                 if not text or normalise(text) == norm:
                     raise ValueError(f"{path.name}: empty or identical second message in {block}")
