@@ -254,7 +254,7 @@ class _Sudachi:
             with self._lock:
                 if self._dictionary is None:
                     self._dictionary = Dictionary(dict="core")
-            tok = self._dictionary.create(SplitMode.A)
+            tok = self._dictionary.tokenizer(mode=SplitMode.A)
             self._local.tok = tok
         return tok.tokenize(text)
 

@@ -139,7 +139,7 @@ class CacheConfig:
     dim: int = 384
     # Which check must agree before a semantic hit is served (``checks``; chosen by
     # measurement on the hand-written evaluation, docs/decisions/).
-    check: str = "lexicon"
+    check: str = "lexicon+align"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
