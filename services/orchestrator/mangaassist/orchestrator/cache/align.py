@@ -91,7 +91,8 @@ _MAX_WORDS = 128  # past this, the whole normalised text must match (as the guar
 
 
 def _stop_sets() -> tuple[frozenset[str], frozenset[str]]:
-    en, ja = set(_EN_EXTRA_STOP), set()
+    en: set[str] = set(_EN_EXTRA_STOP)
+    ja: set[str] = set()
     for form in LEXICON["stop"]:
         form = normalise(form)
         (ja if _JA_SCRIPT.search(form) else en).add(form)
@@ -178,7 +179,7 @@ def _is_polarity(form: str) -> bool:
 
 
 def _en_lemma(word: str) -> str:
-    import lemminflect
+    import lemminflect  # type: ignore[import-untyped]
 
     lemmas = lemminflect.getAllLemmas(word)
     for pos in ("NOUN", "ADJ", "VERB", "ADV", "PROPN"):
@@ -249,7 +250,7 @@ class _Sudachi:
     def tokenize(self, text: str) -> Any:
         tok = getattr(self._local, "tok", None)
         if tok is None:
-            from sudachipy import Dictionary, SplitMode
+            from sudachipy import Dictionary, SplitMode  # type: ignore[import-untyped]
 
             with self._lock:
                 if self._dictionary is None:
