@@ -265,6 +265,33 @@ async def latency(emb: dict[str, Vector], entries: int, lookups: int, threshold:
     return out
 
 
+def check_cost(checks: list[str], rounds: int = 3) -> dict[str, Any]:
+    """What each check adds to a semantic lookup, in process: the query's signature (per-text
+    caches cleared first: a question never seen) and its comparison with k = 4 stored
+    signatures read back from JSON, as the Redis tier does. Texts: every message of the
+    hand-written evaluation; checks interleaved per text, so load drift hits all alike."""
+    from bench.cache_eval.loader import load as load_eval
+    from mangaassist.orchestrator.cache.checks import decode, encode, get_check
+
+    texts = sorted({t for p in load_eval() for t in (p.a, p.b)})
+    stored = {c: [decode(get_check(c), encode(get_check(c), t)) for t in texts[:4]] for c in checks}
+    times: dict[str, list[float]] = {c: [] for c in checks}
+    for _ in range(rounds):
+        for text in texts:
+            for c in checks:
+                check = get_check(c)
+                clear_check_caches()
+                t0 = time.perf_counter()
+                sig = check.signature(text)
+                for other in stored[c]:
+                    if other is not None:
+                        other.agrees(sig)
+                times[c].append((time.perf_counter() - t0) * 1000)
+    return {"texts": len(texts), "rounds": rounds,
+            **{c: {"p50_ms": round(pct(ms, 50), 3), "p95_ms": round(pct(ms, 95), 3), "p99_ms": round(pct(ms, 99), 3)}
+               for c, ms in times.items()}}
+
+
 def print_report(cal: dict[str, Any], lat: dict[str, Any]) -> None:
     print(f"\ncalibration: {cal['pairs']} pairs ({cal['texts']} texts embedded in {cal['embed_s']} s)")
     print("threshold | calibrate hit / wrong | holdout hit / wrong | all hit / wrong | all, embedding only: hit / wrong")
@@ -304,8 +331,13 @@ def main() -> None:
     embed_s = round(time.perf_counter() - started, 2)
     by_check = {c: asyncio.run(calibration(emb, embed_s, c)) for c in checks}
     cal = by_check[checks[0]]
+    cost = check_cost(checks)
     lat = asyncio.run(latency(emb, args.entries, args.lookups, cal["chosen_threshold"], checks))
     print_report(cal, lat)
+    print(f"\ncheck cost per lookup (signature of an unseen question + 4 comparisons), {cost['texts']} texts "
+          f"x {cost['rounds']}, in process, interleaved:")
+    for c in checks:
+        print(f"  {c:16s} p50 {cost[c]['p50_ms']:.3f} ms  p95 {cost[c]['p95_ms']:.3f} ms  p99 {cost[c]['p99_ms']:.3f} ms")
     for c, other in by_check.items():
         row = next(r for r in other["table"] if r["threshold"] == other["chosen_threshold"])["all"]["guarded"]
         print(f"old set, check {c}: chosen {other['chosen_threshold']:.2f}, all pairs hit {row['hit_rate']:.1%} "
@@ -320,6 +352,7 @@ def main() -> None:
         "calibration": cal,
         "calibration_by_check": {c: {k: v for k, v in other.items() if k != "table"} for c, other in by_check.items()},
         "latency": lat,
+        "check_cost": cost,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "cache.json"
