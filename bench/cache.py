@@ -14,9 +14,15 @@
    pre-filters + guards) with 10,000 cached entries, interleaved, plus the in-process
    implementation side by side.
 
+Both parts run once per cache check (``--checks``, default the word-list guard and the
+default check): the calibration set above is the old set, kept as a regression check
+(the independent, hand-written evaluation is ``bench/cache_eval``). Before every timed
+semantic lookup the checks' per-text caches are cleared, so the time includes computing
+the query's signature as for a question never seen before.
+
 Prints tables and writes ``bench/results/cache.json``; never passes or fails on a number.
 
-    python -m bench.cache [--entries 10000] [--lookups 2000]
+    python -m bench.cache [--entries 10000] [--lookups 2000] [--checks lexicon,lexicon+align]
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +46,14 @@ from mangaassist.devtools.redis_server import RedisStackServer
 from mangaassist.orchestrator.cache import (
     CacheConfig,
     CacheEntry,
+    CacheHit,
     CacheKey,
     InMemorySemanticCache,
     RedisSemanticCache,
     is_self_contained,
     signature,
 )
+from mangaassist.orchestrator.cache.align import align_signature
 from mangaassist.orchestrator.cache.base import Vector
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,9 +81,9 @@ def key_for(text: str, lang: str) -> CacheKey:
     return CacheKey(text=text, language="ja" if lang == "mixed" else lang, filters={}, intent=INTENT)
 
 
-async def served(pair: dict[str, Any], emb: dict[str, Vector], threshold: float) -> bool:
+async def served(pair: dict[str, Any], emb: dict[str, Vector], threshold: float, check: str) -> bool:
     """Store the first message, look up the second, both through the in-process cache."""
-    cache = InMemorySemanticCache(CacheConfig(threshold=threshold))
+    cache = InMemorySemanticCache(CacheConfig(threshold=threshold, check=check))
     entry = CacheEntry(answer="cached answer", intent=INTENT, model="haiku", products=[], created_at=time.time())
     await cache.store(key_for(pair["a"], pair["lang"]), emb[pair["a"]], entry)
     key_b = key_for(pair["b"], pair["lang"])
@@ -95,13 +105,19 @@ def rates(decisions: list[tuple[dict[str, Any], bool]]) -> dict[str, Any]:
     }
 
 
-async def calibration(emb: dict[str, Vector], embed_s: float) -> dict[str, Any]:
+def clear_check_caches() -> None:
+    """Forget every per-text signature the checks remember (a lookup of an unseen question)."""
+    signature.cache_clear()
+    align_signature.cache_clear()
+
+
+async def calibration(emb: dict[str, Vector], embed_s: float, check: str) -> dict[str, Any]:
     pairs = load_pairs()
     texts = sorted({t for p in pairs for t in (p["a"], p["b"])})
     sims = {p["id"]: float(emb[p["a"]] @ emb[p["b"]]) for p in pairs}
     table: list[dict[str, Any]] = []
     for t in THRESHOLDS:
-        guarded = [(p, await served(p, emb, t)) for p in pairs]
+        guarded = [(p, await served(p, emb, t, check)) for p in pairs]
         plain = [(p, sims[p["id"]] >= t) for p in pairs]
         row: dict[str, Any] = {"threshold": t}
         for split in ("calibrate", "holdout", "all"):
@@ -120,18 +136,19 @@ async def calibration(emb: dict[str, Vector], embed_s: float) -> dict[str, Any]:
         k = kinds.setdefault(p["kind"], {"pairs": 0, "embedding_only_wrong": 0, "guarded_wrong": 0})
         k["pairs"] += 1
         k["embedding_only_wrong"] += int(sims[p["id"]] >= chosen["threshold"])
-        k["guarded_wrong"] += int(await served(p, emb, chosen["threshold"]))
+        k["guarded_wrong"] += int(await served(p, emb, chosen["threshold"], check))
     lost = [
         {"id": p["id"], "a": p["a"], "b": p["b"], "similarity": round(sims[p["id"]], 3),
-         "guard": signature(p["a"]).disagreement(signature(p["b"]))}
+         "guard": signature(p["a"]).disagreement(signature(p["b"])) if check == "lexicon" else check}
         for p in pairs
-        if p["label"] == "hit" and sims[p["id"]] >= chosen["threshold"] and not await served(p, emb, chosen["threshold"])
+        if p["label"] == "hit" and sims[p["id"]] >= chosen["threshold"] and not await served(p, emb, chosen["threshold"], check)
     ]
     by_lang = {}
     for lang in ("en", "ja", "mixed"):
-        sel = [(p, await served(p, emb, chosen["threshold"])) for p in pairs if p["lang"] == lang]
+        sel = [(p, await served(p, emb, chosen["threshold"], check)) for p in pairs if p["lang"] == lang]
         by_lang[lang] = rates(sel)
     return {
+        "check": check,
         "pairs": len(pairs),
         "texts": len(texts),
         "embed_s": round(embed_s, 2),
@@ -176,25 +193,33 @@ def synthetic_entries(n: int, base: list[tuple[str, str, Vector]], seed: int = 7
     return out
 
 
-async def latency(emb: dict[str, Vector], entries: int, lookups: int, threshold: float) -> dict[str, Any]:
+async def latency(emb: dict[str, Vector], entries: int, lookups: int, threshold: float,
+                  checks: list[str]) -> dict[str, Any]:
     pairs = load_pairs()
     texts = sorted({(p["a"], "ja" if p["lang"] == "mixed" else p["lang"]) for p in pairs if is_self_contained(p["a"])})
     base = [(t, lang, emb[t]) for t, lang in texts]
     data = synthetic_entries(entries, base)
     products = [{"asin": f"B0BENCH{i:04d}", "title": "x" * 30, "price_jpy": 693} for i in range(5)]
     answer = "あ" * 400
-    config = CacheConfig(threshold=threshold)
-    out: dict[str, Any] = {"entries": entries, "lookups": lookups}
+    config = CacheConfig(threshold=threshold, check=checks[0])
+    out: dict[str, Any] = {"entries": entries, "lookups": lookups, "threshold": threshold, "checks": checks}
     with RedisStackServer() as server:
         redis_cache = RedisSemanticCache.from_url(server.url, config)
         memory_cache = InMemorySemanticCache(config)
+        # One more Redis cache per other check, each with its own index and the same entries.
+        others = {c: RedisSemanticCache.from_url(server.url, CacheConfig(threshold=threshold, check=c), prefix=f"bench-{c}:")
+                  for c in checks[1:]}
         try:
             await redis_cache.ensure_index()
+            for other in others.values():
+                await other.ensure_index()
             started = time.perf_counter()
             for key, vec in data:
                 entry = CacheEntry(answer=answer, intent=INTENT, model="haiku", products=products, created_at=time.time())
                 await redis_cache.store(key, vec, entry)
                 await memory_cache.store(key, vec, entry)
+                for other in others.values():
+                    await other.store(key, vec, entry)
             out["fill_s"] = round(time.perf_counter() - started, 2)
             out["redis_indexed"] = await redis_cache.size()
             rng = np.random.default_rng(11)
@@ -204,21 +229,28 @@ async def latency(emb: dict[str, Vector], entries: int, lookups: int, threshold:
                 lang = "ja" if p["lang"] == "mixed" else p["lang"]
                 probes.append((CacheKey(p["b"], lang, {}, INTENT), emb[p["b"]]))
             exact_keys = [data[int(i)][0] for i in rng.integers(len(data), size=lookups)]
-            times: dict[str, list[float]] = {n: [] for n in ("redis_exact", "redis_semantic", "memory_exact", "memory_semantic")}
+            names = ["redis_exact", "redis_semantic", "memory_exact", "memory_semantic",
+                     *(f"redis_semantic[{c}]" for c in others)]
+            times: dict[str, list[float]] = {n: [] for n in names}
             hits: dict[str, int] = dict.fromkeys(times, 0)
-            for _ in range(50):  # warm the pool and the code paths
+            for _ in range(50):  # warm the pool, the code paths and the checks' dictionaries
                 await redis_cache.lookup_exact(exact_keys[0])
                 await redis_cache.lookup_semantic(*probes[0])
+                for other in others.values():
+                    await other.lookup_semantic(*probes[0])
             for i in range(lookups):
                 # interleave A/B so drift on the shared box hits every variant alike
-                for name, call in (
-                    ("redis_exact", redis_cache.lookup_exact(exact_keys[i])),
-                    ("redis_semantic", redis_cache.lookup_semantic(*probes[i])),
-                    ("memory_exact", memory_cache.lookup_exact(exact_keys[i])),
-                    ("memory_semantic", memory_cache.lookup_semantic(*probes[i])),
-                ):
+                calls: list[tuple[str, Callable[[], Awaitable[CacheHit | None]]]] = [
+                    ("redis_exact", partial(redis_cache.lookup_exact, exact_keys[i])),
+                    ("redis_semantic", partial(redis_cache.lookup_semantic, *probes[i])),
+                    ("memory_exact", partial(memory_cache.lookup_exact, exact_keys[i])),
+                    ("memory_semantic", partial(memory_cache.lookup_semantic, *probes[i])),
+                    *((f"redis_semantic[{c}]", partial(o.lookup_semantic, *probes[i])) for c, o in others.items()),
+                ]
+                for name, call in calls:
+                    clear_check_caches()
                     t0 = time.perf_counter()
-                    hit = await call
+                    hit = await call()
                     times[name].append((time.perf_counter() - t0) * 1000)
                     hits[name] += hit is not None
             for name, ms in times.items():
@@ -228,7 +260,36 @@ async def latency(emb: dict[str, Vector], entries: int, lookups: int, threshold:
         finally:
             await redis_cache.close()
             await memory_cache.close()
+            for other in others.values():
+                await other.close()
     return out
+
+
+def check_cost(checks: list[str], rounds: int = 3) -> dict[str, Any]:
+    """What each check adds to a semantic lookup, in process: the query's signature (per-text
+    caches cleared first: a question never seen) and its comparison with k = 4 stored
+    signatures read back from JSON, as the Redis tier does. Texts: every message of the
+    hand-written evaluation; checks interleaved per text, so load drift hits all alike."""
+    from bench.cache_eval.loader import load as load_eval
+    from mangaassist.orchestrator.cache.checks import decode, encode, get_check
+
+    texts = sorted({t for p in load_eval() for t in (p.a, p.b)})
+    stored = {c: [decode(get_check(c), encode(get_check(c), t)) for t in texts[:4]] for c in checks}
+    times: dict[str, list[float]] = {c: [] for c in checks}
+    for _ in range(rounds):
+        for text in texts:
+            for c in checks:
+                check = get_check(c)
+                clear_check_caches()
+                t0 = time.perf_counter()
+                sig = check.signature(text)
+                for other in stored[c]:
+                    if other is not None:
+                        other.agrees(sig)
+                times[c].append((time.perf_counter() - t0) * 1000)
+    return {"texts": len(texts), "rounds": rounds,
+            **{c: {"p50_ms": round(pct(ms, 50), 3), "p95_ms": round(pct(ms, 95), 3), "p99_ms": round(pct(ms, 99), 3)}
+               for c, ms in times.items()}}
 
 
 def print_report(cal: dict[str, Any], lat: dict[str, Any]) -> None:
@@ -249,24 +310,38 @@ def print_report(cal: dict[str, Any], lat: dict[str, Any]) -> None:
     print(f"paraphrases above the threshold lost to the guards: {len(cal['paraphrases_lost_to_guards_at_chosen'])}")
     print(f"\nlatency, {lat['entries']} cached entries ({lat['redis_indexed']} indexed in Redis), "
           f"{lat['lookups']} lookups each, interleaved:")
-    print("tier                 | p50 ms | p95 ms | p99 ms | hits")
-    for name in ("redis_exact", "redis_semantic", "memory_exact", "memory_semantic"):
+    print(f"tier (check {lat['checks'][0]} unless named) | p50 ms | p95 ms | p99 ms | hits")
+    for name in ("redis_exact", "redis_semantic", "memory_exact", "memory_semantic",
+                 *(f"redis_semantic[{c}]" for c in lat["checks"][1:])):
         r = lat[name]
-        print(f"{name:20s} | {r['p50_ms']:6.3f} | {r['p95_ms']:6.3f} | {r['p99_ms']:6.3f} | {r['hits']}")
+        print(f"{name:32s} | {r['p50_ms']:6.3f} | {r['p95_ms']:6.3f} | {r['p99_ms']:6.3f} | {r['hits']}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--lookups", type=int, default=2_000)
+    parser.add_argument("--checks", default=f"{CacheConfig().check},lexicon",
+                        help="comma-separated cache checks; the first is the one the tiers use")
     args = parser.parse_args()
+    checks = list(dict.fromkeys(c.strip() for c in args.checks.split(",") if c.strip()))
     texts = sorted({t for p in load_pairs() for t in (p["a"], p["b"])})
     started = time.perf_counter()
     emb = embed_all(texts)
     embed_s = round(time.perf_counter() - started, 2)
-    cal = asyncio.run(calibration(emb, embed_s))
-    lat = asyncio.run(latency(emb, args.entries, args.lookups, cal["chosen_threshold"]))
+    by_check = {c: asyncio.run(calibration(emb, embed_s, c)) for c in checks}
+    cal = by_check[checks[0]]
+    cost = check_cost(checks)
+    lat = asyncio.run(latency(emb, args.entries, args.lookups, cal["chosen_threshold"], checks))
     print_report(cal, lat)
+    print(f"\ncheck cost per lookup (signature of an unseen question + 4 comparisons), {cost['texts']} texts "
+          f"x {cost['rounds']}, in process, interleaved:")
+    for c in checks:
+        print(f"  {c:16s} p50 {cost[c]['p50_ms']:.3f} ms  p95 {cost[c]['p95_ms']:.3f} ms  p99 {cost[c]['p99_ms']:.3f} ms")
+    for c, other in by_check.items():
+        row = next(r for r in other["table"] if r["threshold"] == other["chosen_threshold"])["all"]["guarded"]
+        print(f"old set, check {c}: chosen {other['chosen_threshold']:.2f}, all pairs hit {row['hit_rate']:.1%} "
+              f"wrong {row['wrong_hit_rate']:.1%} ({row['wrong_hits']}/{row['must_miss']})")
     print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
     report = {
@@ -275,7 +350,9 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "load_average_1m_at_end": round(os.getloadavg()[0], 1)},
         "calibration": cal,
+        "calibration_by_check": {c: {k: v for k, v in other.items() if k != "table"} for c, other in by_check.items()},
         "latency": lat,
+        "check_cost": cost,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "cache.json"

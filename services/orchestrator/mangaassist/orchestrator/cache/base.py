@@ -137,6 +137,9 @@ class CacheConfig:
     # longest request plus the write delay.
     invalidation_memory_s: float = 600.0
     dim: int = 384
+    # Which check must agree before a semantic hit is served (``checks``; chosen by
+    # measurement on the hand-written evaluation, docs/decisions/).
+    check: str = "lexicon+align"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
@@ -145,6 +148,10 @@ class CacheConfig:
             raise ValueError("ttl_s and invalidation_memory_s must be positive")
         if self.k < 1 or self.max_entries < 1 or self.dim < 1:
             raise ValueError("k, max_entries and dim must be positive")
+        from mangaassist.orchestrator.cache.checks import check_names
+
+        if self.check not in check_names():
+            raise ValueError(f"unknown cache check {self.check!r} (known: {', '.join(check_names())})")
 
 
 def key_is_cacheable(key: CacheKey) -> bool:

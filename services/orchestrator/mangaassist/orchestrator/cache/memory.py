@@ -27,7 +27,7 @@ from mangaassist.orchestrator.cache.base import (
     is_cacheable,
     key_is_cacheable,
 )
-from mangaassist.orchestrator.cache.guards import Signature, signature
+from mangaassist.orchestrator.cache.checks import CheckSignature, get_check
 from mangaassist.orchestrator.cache.keys import entry_id, filter_signature, normalise, partition_signature
 from mangaassist.orchestrator.cache.stats import CacheStats
 
@@ -37,7 +37,7 @@ PartitionKey = tuple[str, str, str]  # (language, partition signature, intent)
 @dataclass
 class _Record:
     entry: CacheEntry
-    sig: Signature
+    sig: CheckSignature
     expires_at: float
     partition: PartitionKey | None  # None: stored without an embedding (exact tier only)
 
@@ -90,6 +90,7 @@ class InMemorySemanticCache:
 
     def __init__(self, config: CacheConfig | None = None, clock: Callable[[], float] = time.time) -> None:
         self.config = config or CacheConfig()
+        self._check = get_check(self.config.check)
         self._clock = clock
         self._records: OrderedDict[str, _Record] = OrderedDict()  # LRU order, oldest first
         self._partitions: dict[PartitionKey, _Partition] = {}
@@ -153,7 +154,7 @@ class InMemorySemanticCache:
             self._stats.inc("semantic_miss")
             return None
         now = self._clock()
-        query_sig = signature(key.text)
+        query_sig = self._check.signature(key.text)
         rejected = False
         for eid, sim in part.nearest(vec, self.config.k):
             if sim < self.config.threshold:
@@ -186,7 +187,7 @@ class InMemorySemanticCache:
         partition = (
             (key.language, partition_signature(key.filters, entry.documents, key.scope), key.intent) if vec is not None else None
         )
-        self._records[eid] = _Record(entry, signature(key.text), now + self.config.ttl_s, partition)
+        self._records[eid] = _Record(entry, self._check.signature(key.text), now + self.config.ttl_s, partition)
         if partition is not None and vec is not None:
             self._partitions.setdefault(partition, _Partition(self.config.dim)).add(eid, vec)
         for asin in entry.asins:

@@ -60,7 +60,7 @@ from mangaassist.orchestrator.cache.base import (
     is_cacheable,
     key_is_cacheable,
 )
-from mangaassist.orchestrator.cache.guards import Signature, signature
+from mangaassist.orchestrator.cache.checks import decode, encode, get_check
 from mangaassist.orchestrator.cache.keys import entry_id, filter_signature, normalise, partition_signature
 from mangaassist.orchestrator.cache.stats import CacheStats
 
@@ -151,6 +151,7 @@ class RedisSemanticCache:
         breaker: CircuitBreaker | None = None,
     ) -> None:
         self.config = config or CacheConfig()
+        self._check = get_check(self.config.check)
         self._r = client
         self._p = prefix
         self._index = f"{prefix}idx"
@@ -330,18 +331,18 @@ class RedisSemanticCache:
             self._failed("semantic lookup", exc)
             return None
         self._breaker.record(True)
-        query_sig = signature(key.text)
+        query_sig = self._check.signature(key.text)
         rejected = False
         for sim, doc in candidates:
             if sim < self.config.threshold:
                 break
             try:
-                sig = Signature.from_json(orjson.loads(_text(doc.sig)))
+                sig = decode(self._check, orjson.loads(_text(doc.sig)))
                 entry = _entry_from_json(_text(doc.entry))
             except (AttributeError, ValueError, KeyError) as exc:
                 self._failed("decode", exc)
                 continue
-            if sig.agrees(query_sig):
+            if sig is not None and sig.agrees(query_sig):
                 self._stats.inc("semantic_hit")
                 return CacheHit(entry, "semantic", sim, _text(doc.id).removeprefix(self._ekey("")))
             rejected = True
@@ -364,7 +365,7 @@ class RedisSemanticCache:
         ttl_ms = int(self.config.ttl_s * 1000)
         mapping: dict[FieldT, EncodableT] = {
             "entry": _entry_to_json(entry),
-            "sig": orjson.dumps(signature(key.text).to_json()),
+            "sig": orjson.dumps(encode(self._check, key.text)),
             "lang": key.language or "_",
             "fsig": partition_signature(key.filters, entry.documents, key.scope),
             "intent": key.intent or "_",
