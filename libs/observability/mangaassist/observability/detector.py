@@ -29,7 +29,7 @@ from botocore.config import Config
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from mangaassist.common.settings import ServiceSettings, aws_region_default
+from mangaassist.common.settings import ServiceSettings
 from mangaassist.observability.budgets import BUDGETS, Analysis, Record, analyze, blame, records_from_spans
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,6 @@ class DetectorSettings(ServiceSettings):
     receiver_url: str = "http://127.0.0.1:4319/spans"
     interval_s: float = 300.0
     window_s: float = 300.0
-    aws_region: str = Field(default_factory=aws_region_default)
     xray_endpoint_url: str | None = None
     cloudwatch_endpoint_url: str | None = None
     namespace: str = NAMESPACE

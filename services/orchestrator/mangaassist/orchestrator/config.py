@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from mangaassist.common.settings import ServiceSettings, aws_region_default
+from mangaassist.common.settings import ServiceSettings
 
 
 class OrchestratorSettings(ServiceSettings):
@@ -57,7 +57,6 @@ class OrchestratorSettings(ServiceSettings):
     # Sessions and orders. DynamoDB in AWS (standard credential chain) or any
     # DynamoDB-compatible endpoint (moto locally); "memory" keeps sessions in process.
     session_backend: Literal["dynamodb", "memory"] = "dynamodb"
-    aws_region: str = Field(default_factory=aws_region_default)  # AWS_REGION, the shared default
     dynamodb_endpoint_url: str | None = None
     sessions_table: str = "mangaassist-sessions"
     orders_table: str = "mangaassist-orders"

