@@ -541,7 +541,7 @@ def test_retrieval_runs_the_opensearch_store_against_the_collection(resources: R
     assert env["MANGAASSIST_RETRIEVAL_OPENSEARCH_INDEX"] == "manga-catalog"
     assert env["MANGAASSIST_RETRIEVAL_OPENSEARCH_SERVICE"] == "aoss"
     assert env["MANGAASSIST_RETRIEVAL_OPENSEARCH_AUTH"] == "sigv4"
-    # SigV4 signs for the stack's region (the setting's default, us-east-1, would fail elsewhere).
+    # SigV4 signs for the stack's region (explicitly, not only through the AWS_REGION default).
     assert render(env["MANGAASSIST_RETRIEVAL_AWS_REGION"]) == "<AWS::Region>"
 
 

@@ -1088,7 +1088,7 @@ class MangaAssistStack(cdk.Stack):
             "MANGAASSIST_RETRIEVAL_OPENSEARCH_INDEX": INDEX_NAME,
             "MANGAASSIST_RETRIEVAL_OPENSEARCH_SERVICE": "aoss",
             "MANGAASSIST_RETRIEVAL_OPENSEARCH_AUTH": "sigv4",
-            # SigV4's credential scope: the collection's region (the setting defaults to us-east-1).
+            # SigV4's credential scope: the collection's region (explicit, though AWS_REGION is the default).
             "MANGAASSIST_RETRIEVAL_AWS_REGION": self.region,
         }
 
