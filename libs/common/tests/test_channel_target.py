@@ -8,7 +8,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from mangaassist.common.grpc_client import CHANNEL_OPTIONS, channel_target
+from mangaassist.common.grpc_client import channel_options, channel_target
 
 
 def test_one_address_or_a_uri_is_passed_through() -> None:
@@ -34,9 +34,13 @@ def test_the_orchestrator_refuses_such_a_list_at_start() -> None:
         OrchestratorSettings(inference_target="inference-a:50053,inference-b:50053")
 
 
-def test_channels_balance_per_call_over_healthy_addresses() -> None:
-    config = json.loads(dict(CHANNEL_OPTIONS)["grpc.service_config"])  # type: ignore[arg-type]
-    assert config["loadBalancingConfig"] == [{"round_robin": {}}]
-    assert config["healthCheckConfig"] == {"serviceName": ""}
-    (method,) = config["methodConfig"]
+def test_a_replica_list_is_balanced_over_healthy_addresses_and_one_address_is_not_health_checked() -> None:
+    balanced = json.loads(dict(channel_options(channel_target("127.0.0.1:1,127.0.0.1:2")))["grpc.service_config"])
+    assert balanced["loadBalancingConfig"] == [{"round_robin": {}}]
+    assert balanced["healthCheckConfig"] == {"serviceName": ""}
+    (method,) = balanced["methodConfig"]
     assert method["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"] and method["retryPolicy"]["maxAttempts"] == 2
+    # One address (a host, or Service Connect's proxy in AWS): its one Watch stream would land on
+    # one task behind the proxy, and that task draining would mark the whole service down.
+    single = json.loads(dict(channel_options(channel_target("retrieval:50052")))["grpc.service_config"])
+    assert "healthCheckConfig" not in single and single["methodConfig"] == balanced["methodConfig"]

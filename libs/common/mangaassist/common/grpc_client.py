@@ -9,11 +9,11 @@ A target may name several replicas: a comma-separated list of ``ip:port`` addres
 addresses. The channel balances per call over every address that is up (gRPC's
 ``round_robin`` policy, as ECS Service Connect balances per request in AWS): a replica
 that dies leaves the rotation when its connection drops, and comes back when it does.
-Client-side health checking (``healthCheckConfig``: a ``grpc.health.v1.Health/Watch`` stream
-per address, on the server's overall status) keeps a replica that is still warming up or
+For such a list, client-side health checking (``healthCheckConfig``: a ``Health/Watch``
+stream per address, on the server's overall status) keeps a replica that is still warming up or
 already draining out of the rotation: a restarted replica binds its port before its index
 is loaded, and would otherwise be sent calls it can only refuse. A model call the dying
-replica never answered is retried on another (see ``SERVICE_CONFIG``).
+replica never answered is retried on another (see :func:`service_config`).
 
 With a tracer, every call gets a CLIENT span (``package.Service/Method``, ``rpc.system``,
 ``rpc.service``, ``rpc.method``, ``server.address``/``server.port``, the status code) that
@@ -41,23 +41,33 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from mangaassist.common.telemetry import rpc_attributes
 
-SERVICE_CONFIG = json.dumps({
-    "loadBalancingConfig": [{"round_robin": {}}],
-    "healthCheckConfig": {"serviceName": ""},
-    # A model call that fails UNAVAILABLE before any reply arrived (a replica that just died,
-    # or refused it while going away) is tried once more, on the next address in the rotation.
-    # gRPC never retries a call whose reply has begun (a stream that already sent tokens),
-    # and the throttle stops retrying while most calls fail (a whole service down). Intent and
-    # retrieval calls are idempotent and retried by the caller's own budget (one place each).
-    "methodConfig": [{
-        "name": [{"service": "mangaassist.inference.v1.InferenceService"}],
-        "retryPolicy": {"maxAttempts": 2, "initialBackoff": "0.01s", "maxBackoff": "0.1s",
-                        "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]},
-    }],
-    "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
-})
+
+def service_config(balanced: bool) -> str:
+    """The channel's service config. ``balanced`` (the client itself spreads calls over several
+    addresses): round_robin with client-side health checking. Otherwise one address — a host,
+    or in AWS the Service Connect proxy that balances per request itself — and no health
+    checking: the proxy's one Watch stream would land on one task, and that task draining
+    would mark the whole service unusable."""
+    config: dict[str, Any] = {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        # A model call that fails UNAVAILABLE before any reply arrived (a replica that just died,
+        # or refused it while going away) is tried once more, on the next address in the rotation.
+        # gRPC never retries a call whose reply has begun (a stream that already sent tokens),
+        # and the throttle stops retrying while most calls fail (a whole service down). Intent and
+        # retrieval calls are idempotent and retried by the caller's own budget (one place each).
+        "methodConfig": [{
+            "name": [{"service": "mangaassist.inference.v1.InferenceService"}],
+            "retryPolicy": {"maxAttempts": 2, "initialBackoff": "0.01s", "maxBackoff": "0.1s",
+                            "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]},
+        }],
+        "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
+    }
+    if balanced:
+        config["healthCheckConfig"] = {"serviceName": ""}
+    return json.dumps(config)
+
+
 CHANNEL_OPTIONS: list[tuple[str, int | str]] = [
-    ("grpc.service_config", SERVICE_CONFIG),
     ("grpc.keepalive_time_ms", 20_000),
     ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),
@@ -96,7 +106,13 @@ def open_channel(target: str, tracer: Tracer | None = None) -> grpc.aio.Channel:
     ``tracer``, a CLIENT span per call."""
     resolved = channel_target(target)
     interceptors = client_tracing(tracer, resolved) if tracer is not None else None
-    return grpc.aio.insecure_channel(resolved, options=CHANNEL_OPTIONS, interceptors=interceptors)
+    return grpc.aio.insecure_channel(resolved, options=channel_options(resolved), interceptors=interceptors)
+
+
+def channel_options(resolved: str) -> list[tuple[str, int | str]]:
+    """Our channel options for a resolved target (see :func:`service_config`)."""
+    balanced = resolved.startswith(("ipv4:", "ipv6:", "dns:"))
+    return [("grpc.service_config", service_config(balanced)), *CHANNEL_OPTIONS]
 
 
 # Trace-context keys the propagators write; a client span replaces the caller's.
