@@ -4,6 +4,7 @@ resolve is refused with the reason (and the orchestrator's settings refuse it at
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -34,13 +35,20 @@ def test_the_orchestrator_refuses_such_a_list_at_start() -> None:
         OrchestratorSettings(inference_target="inference-a:50053,inference-b:50053")
 
 
+def config_of(target: str) -> dict[str, Any]:
+    raw = dict(channel_options(channel_target(target)))["grpc.service_config"]
+    assert isinstance(raw, str)
+    config: dict[str, Any] = json.loads(raw)
+    return config
+
+
 def test_a_replica_list_is_balanced_over_healthy_addresses_and_one_address_is_not_health_checked() -> None:
-    balanced = json.loads(dict(channel_options(channel_target("127.0.0.1:1,127.0.0.1:2")))["grpc.service_config"])
+    balanced = config_of("127.0.0.1:1,127.0.0.1:2")
     assert balanced["loadBalancingConfig"] == [{"round_robin": {}}]
     assert balanced["healthCheckConfig"] == {"serviceName": ""}
     (method,) = balanced["methodConfig"]
     assert method["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"] and method["retryPolicy"]["maxAttempts"] == 2
     # One address (a host, or Service Connect's proxy in AWS): its one Watch stream would land on
     # one task behind the proxy, and that task draining would mark the whole service down.
-    single = json.loads(dict(channel_options(channel_target("retrieval:50052")))["grpc.service_config"])
+    single = config_of("retrieval:50052")
     assert "healthCheckConfig" not in single and single["methodConfig"] == balanced["methodConfig"]
