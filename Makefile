@@ -36,9 +36,10 @@ $(DEPLOY_STAMP): deploy/requirements.lock
 browser:
 	scripts/install_chromium.sh
 
-## up: run the whole local cluster in the foreground (Ctrl-C stops it); fetches grpcurl for the README's probes
+## up: run the whole local cluster in the foreground (Ctrl-C stops it); fetches grpcurl for the README's probes.
+## make up REPLICAS=2: two processes of each gRPC service, balanced per call by the orchestrator
 up: $(STAMP) $(GRPCURL) $(REDIS_LIBS)
-	$(PY) -m mangaassist.devtools.up
+	REPLICAS=$(or $(REPLICAS),1) $(PY) -m mangaassist.devtools.up
 
 ## test: the full suite — stubs fresh, lint clean, unit + integration + end to end
 test: $(STAMP) $(GRPCURL) $(REDIS_LIBS) browser proto-check lint deploy-check test-index

@@ -46,6 +46,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_wafv2 as wafv2
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from mangaassist_cdk.budgets import budgets
@@ -139,6 +140,13 @@ class MangaAssistStack(cdk.Stack):
             self, "IngestTaskRole", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
             description="MangaAssist OpenSearch ingest: create and bulk-load the one k-NN index",
         )
+        # The bottleneck detector (a one-task service): reads X-Ray, writes CloudWatch, nothing else.
+        self.detector_sg = ec2.SecurityGroup(self, "DetectorSg", vpc=self.vpc, allow_all_outbound=True,
+                                             description="MangaAssist bottleneck detector")
+        self.detector_role = iam.Role(
+            self, "DetectorTaskRole", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description="MangaAssist bottleneck detector: read traces, publish its metrics, set its alarms",
+        )
         orchestrator_sg = self.mesh["orchestrator"].security_group
         for name, mesh in self.mesh.items():
             if name != "orchestrator":
@@ -153,6 +161,8 @@ class MangaAssistStack(cdk.Stack):
         self._cluster()
         self._services()
         self._alarms()
+        self._detector()
+        self._ingest_on_deploy()
         self._acknowledge_nag_findings()
 
     # ---- network -------------------------------------------------------------------
@@ -166,6 +176,8 @@ class MangaAssistStack(cdk.Stack):
         for mesh in self.mesh.values():
             self.endpoint_sg.add_ingress_rule(mesh.security_group, ec2.Port.tcp(443), f"HTTPS from {mesh.spec.name}")
         self.endpoint_sg.add_ingress_rule(self.ingest_sg, ec2.Port.tcp(443), "HTTPS from the ingest task (ECR, logs)")
+        self.endpoint_sg.add_ingress_rule(self.detector_sg, ec2.Port.tcp(443),
+                                          "HTTPS from the detector (X-Ray, CloudWatch, ECR, logs)")
         interface = {
             "BedrockRuntime": ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME,
             "Logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
@@ -543,6 +555,114 @@ class MangaAssistStack(cdk.Stack):
                 alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
                 alarm.add_ok_action(cloudwatch_actions.SnsAction(topic))
 
+    def _detector(self) -> None:
+        """The bottleneck detector as a one-task service: every 5 minutes it reads the last
+        window of traces from X-Ray, publishes each segment's p95 (and the bottleneck and any
+        slowdown it blames) to this stack's latency namespace, and sets this stack's latency
+        alarms (created by ``_alarms``, so the detector's role needs no ``PutMetricAlarm``).
+        A service rather than a scheduled task: it keeps its recent windows in memory to blame
+        a slowdown against.
+
+        Least privilege: the two X-Ray reads (no resource-level permissions in X-Ray),
+        ``PutMetricData`` only into its namespace (a condition key: the action takes no
+        resource), ``SetAlarmState`` only on this stack's latency alarms.
+        """
+        role = self.detector_role
+        role.add_to_policy(iam.PolicyStatement(
+            sid="ReadTraces", actions=["xray:GetTraceSummaries", "xray:BatchGetTraces"], resources=["*"],
+        ))
+        role.add_to_policy(iam.PolicyStatement(
+            sid="PublishLatencyMetrics", actions=["cloudwatch:PutMetricData"], resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": self.names.latency_namespace}},
+        ))
+        role.add_to_policy(iam.PolicyStatement(
+            sid="SetLatencyAlarms", actions=["cloudwatch:SetAlarmState"],
+            resources=[self.format_arn(service="cloudwatch", resource="alarm",
+                                       resource_name=self.names.resource("latency-*"),
+                                       arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)],
+        ))
+        self.detector_task = ecs.FargateTaskDefinition(
+            self, "DetectorTask", cpu=256, memory_limit_mib=512, task_role=role,
+            runtime_platform=ecs.RuntimePlatform(cpu_architecture=ecs.CpuArchitecture.X86_64,
+                                                 operating_system_family=ecs.OperatingSystemFamily.LINUX),
+        )
+        log_group = logs.LogGroup(self, "DetectorLogs", retention=RETENTION[self.settings.log_retention_days],
+                                  removal_policy=cdk.RemovalPolicy.DESTROY)
+        self.detector_task.add_container(
+            "detector",
+            image=ecs.ContainerImage.from_asset(
+                str(REPO_ROOT), file="deploy/Dockerfile", target="detector", exclude=ASSET_EXCLUDES,
+                platform=ecr_assets.Platform.LINUX_AMD64,
+            ),
+            essential=True,
+            environment={
+                "MANGAASSIST_DETECTOR_SOURCE": "xray",
+                "MANGAASSIST_DETECTOR_NAMESPACE": self.names.latency_namespace,
+                "MANGAASSIST_DETECTOR_ALARM_PREFIX": self.names.prefix,
+                "MANGAASSIST_DETECTOR_CREATE_ALARMS": "false",
+                "MANGAASSIST_DETECTOR_INTERVAL_S": "300",
+                "MANGAASSIST_DETECTOR_WINDOW_S": "300",
+                "AWS_REGION": self.region,
+            },
+            logging=ecs.LogDriver.aws_logs(stream_prefix="detector", log_group=log_group),
+            stop_timeout=cdk.Duration.seconds(10),
+        )
+        self.detector_service = ecs.FargateService(
+            self, "DetectorService", cluster=self.cluster, task_definition=self.detector_task, desired_count=1,
+            security_groups=[self.detector_sg], vpc_subnets=self.private_subnets, assign_public_ip=False,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
+            min_healthy_percent=0, max_healthy_percent=100,  # one reader at a time: no overlap on deploys
+            enable_ecs_managed_tags=True, propagate_tags=ecs.PropagatedTagSource.SERVICE,
+        )
+
+    def _ingest_on_deploy(self) -> None:
+        """Run the ingest task as part of the deployment: it creates the k-NN index with its
+        mapping (the index template: vector field, engine, space, filter fields, routing) and
+        bulk-loads the catalog. A custom resource calls ``ecs:RunTask`` on create and again on
+        every update that changes the ingest task definition (a new image: a new catalog or
+        mapping), so a fresh stack serves from a loaded index without a manual step.
+
+        Least privilege: ``RunTask`` on this one task definition family in this cluster, and
+        ``PassRole`` of exactly its task and execution roles to ECS.
+        """
+        private = self.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED).subnet_ids
+        run = cr.AwsSdkCall(
+            service="ECS", action="runTask",
+            parameters={
+                "cluster": self.cluster.cluster_name,
+                "taskDefinition": self.ingest_task.task_definition_arn,
+                "launchType": "FARGATE", "count": 1, "startedBy": "cfn-ingest",
+                "networkConfiguration": {"awsvpcConfiguration": {
+                    "subnets": private, "securityGroups": [self.ingest_sg.security_group_id],
+                    "assignPublicIp": "DISABLED"}},
+            },
+            # The task ARN changes per run; the resource's identity is the task definition run.
+            physical_resource_id=cr.PhysicalResourceId.of(f"{self.names.prefix}-ingest"),
+            output_paths=["tasks.0.taskArn"],
+        )
+        family_arn = self.format_arn(service="ecs", resource="task-definition",
+                                     resource_name=f"{self.ingest_task.family}:*")
+        execution_role = self.ingest_task.obtain_execution_role()
+        self.ingest_run = cr.AwsCustomResource(
+            self, "IngestOnDeploy", on_create=run, on_update=run,
+            install_latest_aws_sdk=False,
+            timeout=cdk.Duration.minutes(2),
+            policy=cr.AwsCustomResourcePolicy.from_statements([
+                iam.PolicyStatement(
+                    sid="RunTheIngestTask", actions=["ecs:RunTask"], resources=[family_arn],
+                    conditions={"ArnEquals": {"ecs:cluster": self.cluster.cluster_arn}},
+                ),
+                iam.PolicyStatement(
+                    sid="PassTheIngestRoles", actions=["iam:PassRole"],
+                    resources=[self.ingest_role.role_arn, execution_role.role_arn],
+                    conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+                ),
+            ]),
+        )
+        # The index must exist where the collection and its access policies do; the task's
+        # network path (the OpenSearch endpoint) must be there before it runs.
+        self.ingest_run.node.add_dependency(self.collection, self.aoss_endpoint)
+
     # ---- cdk-nag -------------------------------------------------------------------
 
     def _acknowledge_nag_findings(self) -> None:
@@ -570,14 +690,15 @@ class MangaAssistStack(cdk.Stack):
                 "X-Ray PutTraceSegments/PutSpans/GetSampling* (and, with -c ecsExec=true, the ECS Exec agent's "
                 "ssmmessages channel actions and logs:DescribeLogGroups) have no resource-level permissions: '*' is the only resource they "
                 "accept (every other statement of this role names its resources)")
-        for task in [*(m.service.task_definition for m in self.mesh.values() if m.service), self.ingest_task]:
+        for task in [*(m.service.task_definition for m in self.mesh.values() if m.service), self.ingest_task,
+                     self.detector_task]:
             ack(task, "ECS2",
                 "The environment holds only non-secret settings (ports, endpoints, table and index names, model "
                 "ids); the one secret, the sign-in key, is injected from Secrets Manager at task start")
             role = task.obtain_execution_role()
             ack(role, "IAM5[Resource::*]",
                 "ecr:GetAuthorizationToken (added by CDK for image pulls) has no resource-level permissions")
-            if task is not self.ingest_task:
+            if task not in (self.ingest_task, self.detector_task):  # no collector sidecar to pull
                 ack(role, f"IAM5[Resource::arn:{partition}:ecr:{region}:{account}:repository/"
                           f"{self.names.pull_through_prefix}/*]",
                     "The pull-through cache creates its repositories on the first pull, under this stack's own "
@@ -587,6 +708,24 @@ class MangaAssistStack(cdk.Stack):
             f"{self.settings.guardrail_profile_id}]",
             "Cross-Region guardrail inference needs the profile in every destination Region, a list AWS extends; "
             "the account and the one profile id are fixed")
+        ack(self.detector_role, "IAM5[Resource::*]",
+            "xray:GetTraceSummaries/BatchGetTraces have no resource-level permissions, and "
+            "cloudwatch:PutMetricData takes no resource: it is limited to the stack's latency namespace by the "
+            "cloudwatch:namespace condition")
+        ack(self.detector_role,
+            f"IAM5[Resource::arn:{partition}:cloudwatch:{region}:{account}:alarm:{self.names.resource('latency-*')}]",
+            "SetAlarmState on this stack's latency alarms only (one per latency budget, created by this stack "
+            "under its own prefix)")
+        ack(self.ingest_run, f"IAM5[Resource::arn:{partition}:ecs:{region}:{account}:"
+                             f"task-definition/{self.ingest_task.family}:*]",
+            "RunTask on the ingest task definition's family (each deploy registers a new revision), only in this "
+            "stack's cluster (ecs:cluster condition)")
+        # The singleton provider function every AwsCustomResource in a stack shares (CDK's fixed id).
+        provider = self.node.try_find_child("AWS679f53fac002430cb0da5b7982bd2287")
+        if provider is not None:
+            ack(provider, "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+                "The CDK custom-resource provider that starts the ingest task at deploy writes its own logs with the "
+                "AWS managed basic execution policy; it runs only during deployments")
         ack(self.auth_secret, "SMG4",
             "The HS256 key is shared with the external sign-in service that issues customer tokens; rotating it "
             "needs that service to rotate in step (a dual-key window), which is outside this stack")
@@ -949,7 +1088,7 @@ class MangaAssistStack(cdk.Stack):
             "MANGAASSIST_RETRIEVAL_OPENSEARCH_INDEX": INDEX_NAME,
             "MANGAASSIST_RETRIEVAL_OPENSEARCH_SERVICE": "aoss",
             "MANGAASSIST_RETRIEVAL_OPENSEARCH_AUTH": "sigv4",
-            # SigV4's credential scope: the collection's region (the setting defaults to us-east-1).
+            # SigV4's credential scope: the collection's region (explicit, though AWS_REGION is the default).
             "MANGAASSIST_RETRIEVAL_AWS_REGION": self.region,
         }
 

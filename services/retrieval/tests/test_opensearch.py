@@ -73,6 +73,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local-test-secret")
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+    # The service signs for AWS_REGION, like every service (the settings base's one default).
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.delenv("MANGAASSIST_RETRIEVAL_AWS_REGION", raising=False)
 
 
 @pytest.fixture

@@ -4,6 +4,17 @@ One HTTP/2 connection per downstream multiplexes all concurrent calls; keepalive
 keep it warm and detect dead peers; a short reconnect backoff picks a restarted
 downstream up within a couple of seconds.
 
+A target may name several replicas: a comma-separated list of ``ip:port`` addresses
+(``make up REPLICAS=2``) or a ``dns:///name:port`` whose name resolves to several
+addresses. The channel balances per call over every address that is up (gRPC's
+``round_robin`` policy, as ECS Service Connect balances per request in AWS): a replica
+that dies leaves the rotation when its connection drops, and comes back when it does.
+For such a list, client-side health checking (``healthCheckConfig``: a ``Health/Watch``
+stream per address, on the server's overall status) keeps a replica that is still warming up or
+already draining out of the rotation: a restarted replica binds its port before its index
+is loaded, and would otherwise be sent calls it can only refuse. A model call the dying
+replica never answered is retried on another (see :func:`service_config`).
+
 With a tracer, every call gets a CLIENT span (``package.Service/Method``, ``rpc.system``,
 ``rpc.service``, ``rpc.method``, ``server.address``/``server.port``, the status code) that
 carries the trace to the callee: the server's SERVER span becomes its child, so the trace
@@ -17,6 +28,8 @@ second ``traceparent`` the server would have to choose between.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +41,33 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from mangaassist.common.telemetry import rpc_attributes
 
-CHANNEL_OPTIONS: list[tuple[str, int]] = [
+
+def service_config(balanced: bool) -> str:
+    """The channel's service config. ``balanced`` (the client itself spreads calls over several
+    addresses): round_robin with client-side health checking. Otherwise one address — a host,
+    or in AWS the Service Connect proxy that balances per request itself — and no health
+    checking: the proxy's one Watch stream would land on one task, and that task draining
+    would mark the whole service unusable."""
+    config: dict[str, Any] = {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        # A model call that fails UNAVAILABLE before any reply arrived (a replica that just died,
+        # or refused it while going away) is tried once more, on the next address in the rotation.
+        # gRPC never retries a call whose reply has begun (a stream that already sent tokens),
+        # and the throttle stops retrying while most calls fail (a whole service down). Intent and
+        # retrieval calls are idempotent and retried by the caller's own budget (one place each).
+        "methodConfig": [{
+            "name": [{"service": "mangaassist.inference.v1.InferenceService"}],
+            "retryPolicy": {"maxAttempts": 2, "initialBackoff": "0.01s", "maxBackoff": "0.1s",
+                            "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]},
+        }],
+        "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
+    }
+    if balanced:
+        config["healthCheckConfig"] = {"serviceName": ""}
+    return json.dumps(config)
+
+
+CHANNEL_OPTIONS: list[tuple[str, int | str]] = [
     ("grpc.keepalive_time_ms", 20_000),
     ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),
@@ -40,11 +79,40 @@ CHANNEL_OPTIONS: list[tuple[str, int]] = [
 ]
 
 
+def channel_target(target: str) -> str:
+    """The gRPC target for ``host:port``, a URI (``dns:///…``, ``ipv4:…``) or a comma-separated
+    list of IP addresses (``127.0.0.1:50052,127.0.0.1:50062`` → ``ipv4:…``). Other lists are a
+    ``ValueError``: gRPC resolves only IP literals in a list (use a DNS name for hosts)."""
+    target = target.strip()
+    if "," not in target or ":/" in target or target.startswith(("ipv4:", "ipv6:")):
+        return target
+    addresses = [part.strip() for part in target.split(",")]
+    try:
+        for address in addresses:
+            host, _, port = address.rpartition(":")
+            ipaddress.IPv4Address(host)
+            if not port.isdigit():
+                raise ValueError(address)
+    except ValueError:
+        raise ValueError(
+            f"a list of targets must be ip:port addresses (got {target!r}); for host names use dns:///name:port"
+        ) from None
+    return "ipv4:" + ",".join(addresses)
+
+
 def open_channel(target: str, tracer: Tracer | None = None) -> grpc.aio.Channel:
-    """An insecure (in-VPC / loopback) channel to ``host:port`` with our keepalive policy;
-    with ``tracer``, a CLIENT span per call."""
-    interceptors = client_tracing(tracer, target) if tracer is not None else None
-    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)
+    """An insecure (in-VPC / loopback) channel to ``host:port`` (or several replicas: see
+    :func:`channel_target`) with our keepalive and per-call balancing policy; with
+    ``tracer``, a CLIENT span per call."""
+    resolved = channel_target(target)
+    interceptors = client_tracing(tracer, resolved) if tracer is not None else None
+    return grpc.aio.insecure_channel(resolved, options=channel_options(resolved), interceptors=interceptors)
+
+
+def channel_options(resolved: str) -> list[tuple[str, int | str]]:
+    """Our channel options for a resolved target (see :func:`service_config`)."""
+    balanced = resolved.startswith(("ipv4:", "ipv6:", "dns:"))
+    return [("grpc.service_config", service_config(balanced)), *CHANNEL_OPTIONS]
 
 
 # Trace-context keys the propagators write; a client span replaces the caller's.
@@ -57,9 +125,11 @@ class _ClientSpans:
 
     def __init__(self, tracer: Tracer, target: str) -> None:
         self._tracer = tracer
-        host, _, port = target.rpartition(":")
-        self._server = {"server.address": host or target}
-        if port.isdigit():
+        # A replica list names its first address's host (the replicas share one service name).
+        first = target.removeprefix("ipv4:").removeprefix("dns:///").split(",")[0]
+        host, _, port = first.rpartition(":")
+        self._server = {"server.address": host or first}
+        if port.isdigit() and "," not in target:
             self._server["server.port"] = port
         self._pending: set[asyncio.Future[None]] = set()
 

@@ -162,7 +162,9 @@ class GrpcApp:
 
     ``service_names`` are the full proto names (``mangaassist.intent.v1.IntentService``)
     whose health status this app reports; ``warm_up`` runs after the port is bound and
-    before the status turns SERVING; ``close`` runs after the server has drained.
+    before the status turns SERVING; ``draining`` runs when the drain begins (to end
+    long-lived streams, which would otherwise hold the drain for its whole grace);
+    ``close`` runs after the server has drained.
     """
 
     def __init__(
@@ -175,12 +177,14 @@ class GrpcApp:
         register: Callable[[grpc.aio.Server], None],
         warm_up: Callable[[], Awaitable[None]] | None = None,
         close: Callable[[], Awaitable[None]] | None = None,
+        draining: Callable[[], None] | None = None,
         drain_announce_s: float = 0.5,
     ) -> None:
         self._settings = settings
         self._service_names = service_names
         self._warm_up = warm_up
         self._close = close
+        self._draining = draining
         self._drain_announce_s = drain_announce_s
         self._stop = asyncio.Event()
         self.health = health.aio.HealthServicer()
@@ -252,6 +256,8 @@ class GrpcApp:
             # stop routing here before the listener goes away.
             await self.health.enter_graceful_shutdown()
             await asyncio.sleep(self._drain_announce_s)
+            if self._draining is not None:
+                self._draining()
             await self.server.stop(self._settings.drain_grace_s)
             if self._close is not None:
                 await self._close()

@@ -32,6 +32,9 @@ class ServiceSettings(BaseSettings):
     # Seconds in-flight RPCs get to finish after SIGTERM before they are cancelled.
     drain_grace_s: float = Field(default=10.0, ge=0.0)
     service_version: str = "0.1.0"
+    # Every service's Region, the same way: its own ``…_AWS_REGION``, else ``AWS_REGION``,
+    # else ``AWS_DEFAULT_REGION``, else ``DEFAULT_AWS_REGION`` (one place, so none drifts).
+    aws_region: str = Field(default_factory=aws_region_default)
 
     # Fault injection, for resilience tests and drills (never set in normal operation):
     # every RPC of the service is delayed by ``fault_delay_ms`` and fails with

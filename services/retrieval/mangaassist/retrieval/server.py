@@ -24,6 +24,7 @@ from mangaassist.retrieval.engine import (
 )
 from mangaassist.retrieval.linker import CatalogLinker
 from mangaassist.retrieval.opensearch import OpenSearchStore, make_client
+from mangaassist.retrieval.peers import PeerFollower
 from mangaassist.retrieval.service import RetrievalServicer
 from mangaassist.retrieval.store import FilterColumns, PartitionedStore, PlannedStore
 
@@ -82,6 +83,7 @@ def open_linker(settings: RetrievalSettings) -> CatalogLinker:
 def build_app(settings: RetrievalSettings, tracer: Tracer) -> GrpcApp:
     servicer = RetrievalServicer(settings.default_k, settings.max_k, settings.max_query_chars,
                                  settings.cache_entries, settings.cache_ttl_s, settings.hybrid)
+    followers: list[PeerFollower] = []
 
     async def warm_up() -> None:
         loop = asyncio.get_running_loop()
@@ -89,8 +91,17 @@ def build_app(settings: RetrievalSettings, tracer: Tracer) -> GrpcApp:
         index.linker = await loop.run_in_executor(None, open_linker, settings)
         servicer.ready(index, index.linker)
         logger.info("index ready", extra={"documents": len(index.products), "rows": int(index.vectors.shape[0])})
+        if settings.peers:
+            # Serve only once the stock changes the running replicas hold are applied here too.
+            follower = PeerFollower(settings.peers, servicer.apply_stock)
+            followers.append(follower)
+            follower.start()
+            behind = await follower.caught_up(settings.peer_catch_up_s)
+            logger.info("peer replicas followed", extra={"peers": len(settings.peers), "not_reached": len(behind)})
 
     async def close() -> None:
+        for follower in followers:
+            await follower.stop()
         await servicer.close()
 
     return GrpcApp(
@@ -105,5 +116,6 @@ def build_app(settings: RetrievalSettings, tracer: Tracer) -> GrpcApp:
         },
         register=lambda server: retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server(servicer, server),
         warm_up=warm_up,
+        draining=servicer.changes.close,
         close=close,
     )

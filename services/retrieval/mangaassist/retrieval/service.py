@@ -17,7 +17,7 @@ from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from mangaassist.retrieval.cache import QueryCache, normalise_query
 from mangaassist.retrieval.catalog import Product
-from mangaassist.retrieval.changes import ChangeFeed
+from mangaassist.retrieval.changes import ChangeFeed, StockLevel
 from mangaassist.retrieval.embedder import EmbeddingError
 from mangaassist.retrieval.engine import CatalogIndex, Volume
 from mangaassist.retrieval.linker import CatalogLinker, Link
@@ -282,26 +282,43 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
     async def UpdateStock(
         self, request: retrieval_pb2.UpdateStockRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> retrieval_pb2.UpdateStockResponse:
-        index = self._require_index()
+        self._require_index()
         if request.stock_count < 0:
             raise invalid_argument("stock_count must not be negative")
-        if not index.update_stock(request.asin, request.stock_count):
+        before = self.changes.level(request.asin)
+        # Set here, now: newer than any level this replica holds (a peer's clock may run ahead).
+        version = max(time.time_ns(), before.version + 1 if before is not None else 0)
+        if not await self.apply_stock(StockLevel(request.asin, request.stock_count, version, self.changes.epoch)):
             raise ServiceError(grpc.StatusCode.NOT_FOUND, "no product with that asin")
+        return retrieval_pb2.UpdateStockResponse(in_stock=request.stock_count > 0)
+
+    async def apply_stock(self, level: StockLevel) -> bool:
+        """Apply one stock level (set here, or a peer replica's): the index, the result cache and
+        the change feed; a remote store gets the row's new stock fields now. False for an
+        unknown asin. A level no newer than the one held is skipped (True: nothing to do)."""
+        index = self._require_index()
+        if not level.newer_than(self.changes.level(level.asin)):
+            return True
+        if not index.update_stock(level.asin, level.stock_count):
+            return False
         self.cache.invalidate()
-        self.changes.publish([request.asin])  # applied here: answers about it are stale either way
+        self.changes.publish([level.asin], [level])  # applied here: answers about it are stale either way
         sync = getattr(index.store, "sync_stock", None)
-        if sync is not None:  # a remote store gets the row's new stock fields now
+        if sync is not None:
             try:
                 await sync()
             except OpenSearchError as exc:
                 raise ServiceError(STORE_ERRORS[exc.kind], str(exc)) from exc
-        return retrieval_pb2.UpdateStockResponse(in_stock=request.stock_count > 0)
+        return True
 
     async def WatchCatalogChanges(
         self, request: retrieval_pb2.WatchCatalogChangesRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[retrieval_pb2.CatalogChange]:
         if request.after_seq < 0:
             raise invalid_argument("after_seq must not be negative")
-        async for change in self.changes.follow(request.epoch, request.after_seq):
-            yield retrieval_pb2.CatalogChange(epoch=change.epoch, seq=change.seq, asins=change.asins,
-                                              reset=change.reset)
+        async for change in self.changes.follow(request.epoch, request.after_seq, request.with_stock):
+            yield retrieval_pb2.CatalogChange(
+                epoch=change.epoch, seq=change.seq, asins=change.asins, reset=change.reset,
+                stock=[retrieval_pb2.StockLevel(asin=lv.asin, stock_count=lv.stock_count, version=lv.version,
+                                                origin=lv.origin) for lv in change.levels],
+            )

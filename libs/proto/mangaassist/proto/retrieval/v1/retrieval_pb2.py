@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from mangaassist.proto.common.v1 import common_pb2 as mangaassist_dot_proto_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.mangaassist/proto/retrieval/v1/retrieval.proto\x12\x18mangaassist.retrieval.v1\x1a(mangaassist/proto/common/v1/common.proto\">\n\x1aWatchCatalogChangesRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x03\"I\n\rCatalogChange\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12\r\n\x05\x61sins\x18\x03 \x03(\t\x12\r\n\x05reset\x18\x04 \x01(\x08\"*\n\x0c\x45mbedRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0c\n\x04link\x18\x02 \x01(\x08\"\x8d\x01\n\rEmbedResponse\x12\x11\n\tembedding\x18\x01 \x03(\x02\x12\x14\n\x0c\x65mbedding_ms\x18\x02 \x01(\x01\x12\r\n\x05model\x18\x03 \x01(\t\x12\x30\n\x08mentions\x18\x04 \x03(\x0b\x32\x1e.mangaassist.common.v1.Mention\x12\x12\n\nlinking_ms\x18\x05 \x01(\x01\"\xd9\x01\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x35\n\x07\x66ilters\x18\x03 \x01(\x0b\x32$.mangaassist.common.v1.SearchFilters\x12\x0e\n\x06\x66ields\x18\x04 \x03(\t\x12\x17\n\x0fquery_embedding\x18\x0f \x03(\x02\x12\x17\n\x0flike_series_ids\x18\x10 \x03(\t\x12\x13\n\x06volume\x18\x11 \x01(\x05H\x00\x88\x01\x01\x12\x15\n\rlatest_volume\x18\x12 \x01(\x08\x42\t\n\x07_volume\"\x82\x03\n\x06Volume\x12\x18\n\x0b\x65\x64ition_key\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x1a\n\rvolume_number\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x19\n\x0crelease_date\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x17\n\npage_count\x18\x04 \x01(\x05H\x03\x88\x01\x01\x12\x13\n\x06\x66ormat\x18\x05 \x01(\tH\x04\x88\x01\x01\x12\x14\n\x07isbn_13\x18\x06 \x01(\tH\x05\x88\x01\x01\x12\x14\n\x07imprint\x18\x07 \x01(\tH\x06\x88\x01\x01\x12\x13\n\x06rating\x18\x08 \x01(\x02H\x07\x88\x01\x01\x12\x15\n\x08synopsis\x18\t \x01(\tH\x08\x88\x01\x01\x12\x16\n\timage_url\x18\n \x01(\tH\t\x88\x01\x01\x42\x0e\n\x0c_edition_keyB\x10\n\x0e_volume_numberB\x0f\n\r_release_dateB\r\n\x0b_page_countB\t\n\x07_formatB\n\n\x08_isbn_13B\n\n\x08_imprintB\t\n\x07_ratingB\x0b\n\t_synopsisB\x0c\n\n_image_url\"\x81\x01\n\rScoredProduct\x12/\n\x07product\x18\x01 \x01(\x0b\x32\x1e.mangaassist.common.v1.Product\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x30\n\x06volume\x18\x03 \x01(\x0b\x32 .mangaassist.retrieval.v1.Volume\"\xbe\x01\n\x0eSearchResponse\x12\x38\n\x07results\x18\x01 \x03(\x0b\x32\'.mangaassist.retrieval.v1.ScoredProduct\x12\x17\n\x0fquery_embedding\x18\x02 \x03(\x02\x12\x14\n\x0c\x65mbedding_ms\x18\x03 \x01(\x01\x12\x11\n\tsearch_ms\x18\x04 \x01(\x01\x12\x12\n\ncandidates\x18\x05 \x01(\x05\x12\x0c\n\x04plan\x18\x06 \x01(\t\x12\x0e\n\x06\x63\x61\x63hed\x18\x07 \x01(\x08\"7\n\x12UpdateStockRequest\x12\x0c\n\x04\x61sin\x18\x01 \x01(\t\x12\x13\n\x0bstock_count\x18\x02 \x01(\x05\"\'\n\x13UpdateStockResponse\x12\x10\n\x08in_stock\x18\x01 \x01(\x08\x32\xad\x03\n\x10RetrievalService\x12[\n\x06Search\x12\'.mangaassist.retrieval.v1.SearchRequest\x1a(.mangaassist.retrieval.v1.SearchResponse\x12j\n\x0bUpdateStock\x12,.mangaassist.retrieval.v1.UpdateStockRequest\x1a-.mangaassist.retrieval.v1.UpdateStockResponse\x12X\n\x05\x45mbed\x12&.mangaassist.retrieval.v1.EmbedRequest\x1a\'.mangaassist.retrieval.v1.EmbedResponse\x12v\n\x13WatchCatalogChanges\x12\x34.mangaassist.retrieval.v1.WatchCatalogChangesRequest\x1a\'.mangaassist.retrieval.v1.CatalogChange0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.mangaassist/proto/retrieval/v1/retrieval.proto\x12\x18mangaassist.retrieval.v1\x1a(mangaassist/proto/common/v1/common.proto\"R\n\x1aWatchCatalogChangesRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x03\x12\x12\n\nwith_stock\x18\x03 \x01(\x08\"~\n\rCatalogChange\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12\r\n\x05\x61sins\x18\x03 \x03(\t\x12\r\n\x05reset\x18\x04 \x01(\x08\x12\x33\n\x05stock\x18\x05 \x03(\x0b\x32$.mangaassist.retrieval.v1.StockLevel\"P\n\nStockLevel\x12\x0c\n\x04\x61sin\x18\x01 \x01(\t\x12\x13\n\x0bstock_count\x18\x02 \x01(\x05\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x0e\n\x06origin\x18\x04 \x01(\t\"*\n\x0c\x45mbedRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0c\n\x04link\x18\x02 \x01(\x08\"\x8d\x01\n\rEmbedResponse\x12\x11\n\tembedding\x18\x01 \x03(\x02\x12\x14\n\x0c\x65mbedding_ms\x18\x02 \x01(\x01\x12\r\n\x05model\x18\x03 \x01(\t\x12\x30\n\x08mentions\x18\x04 \x03(\x0b\x32\x1e.mangaassist.common.v1.Mention\x12\x12\n\nlinking_ms\x18\x05 \x01(\x01\"\xd9\x01\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x35\n\x07\x66ilters\x18\x03 \x01(\x0b\x32$.mangaassist.common.v1.SearchFilters\x12\x0e\n\x06\x66ields\x18\x04 \x03(\t\x12\x17\n\x0fquery_embedding\x18\x0f \x03(\x02\x12\x17\n\x0flike_series_ids\x18\x10 \x03(\t\x12\x13\n\x06volume\x18\x11 \x01(\x05H\x00\x88\x01\x01\x12\x15\n\rlatest_volume\x18\x12 \x01(\x08\x42\t\n\x07_volume\"\x82\x03\n\x06Volume\x12\x18\n\x0b\x65\x64ition_key\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x1a\n\rvolume_number\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x19\n\x0crelease_date\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x17\n\npage_count\x18\x04 \x01(\x05H\x03\x88\x01\x01\x12\x13\n\x06\x66ormat\x18\x05 \x01(\tH\x04\x88\x01\x01\x12\x14\n\x07isbn_13\x18\x06 \x01(\tH\x05\x88\x01\x01\x12\x14\n\x07imprint\x18\x07 \x01(\tH\x06\x88\x01\x01\x12\x13\n\x06rating\x18\x08 \x01(\x02H\x07\x88\x01\x01\x12\x15\n\x08synopsis\x18\t \x01(\tH\x08\x88\x01\x01\x12\x16\n\timage_url\x18\n \x01(\tH\t\x88\x01\x01\x42\x0e\n\x0c_edition_keyB\x10\n\x0e_volume_numberB\x0f\n\r_release_dateB\r\n\x0b_page_countB\t\n\x07_formatB\n\n\x08_isbn_13B\n\n\x08_imprintB\t\n\x07_ratingB\x0b\n\t_synopsisB\x0c\n\n_image_url\"\x81\x01\n\rScoredProduct\x12/\n\x07product\x18\x01 \x01(\x0b\x32\x1e.mangaassist.common.v1.Product\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x30\n\x06volume\x18\x03 \x01(\x0b\x32 .mangaassist.retrieval.v1.Volume\"\xbe\x01\n\x0eSearchResponse\x12\x38\n\x07results\x18\x01 \x03(\x0b\x32\'.mangaassist.retrieval.v1.ScoredProduct\x12\x17\n\x0fquery_embedding\x18\x02 \x03(\x02\x12\x14\n\x0c\x65mbedding_ms\x18\x03 \x01(\x01\x12\x11\n\tsearch_ms\x18\x04 \x01(\x01\x12\x12\n\ncandidates\x18\x05 \x01(\x05\x12\x0c\n\x04plan\x18\x06 \x01(\t\x12\x0e\n\x06\x63\x61\x63hed\x18\x07 \x01(\x08\"7\n\x12UpdateStockRequest\x12\x0c\n\x04\x61sin\x18\x01 \x01(\t\x12\x13\n\x0bstock_count\x18\x02 \x01(\x05\"\'\n\x13UpdateStockResponse\x12\x10\n\x08in_stock\x18\x01 \x01(\x08\x32\xad\x03\n\x10RetrievalService\x12[\n\x06Search\x12\'.mangaassist.retrieval.v1.SearchRequest\x1a(.mangaassist.retrieval.v1.SearchResponse\x12j\n\x0bUpdateStock\x12,.mangaassist.retrieval.v1.UpdateStockRequest\x1a-.mangaassist.retrieval.v1.UpdateStockResponse\x12X\n\x05\x45mbed\x12&.mangaassist.retrieval.v1.EmbedRequest\x1a\'.mangaassist.retrieval.v1.EmbedResponse\x12v\n\x13WatchCatalogChanges\x12\x34.mangaassist.retrieval.v1.WatchCatalogChangesRequest\x1a\'.mangaassist.retrieval.v1.CatalogChange0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,25 +33,27 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mangaassist.proto.retrieval
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_WATCHCATALOGCHANGESREQUEST']._serialized_start=118
-  _globals['_WATCHCATALOGCHANGESREQUEST']._serialized_end=180
-  _globals['_CATALOGCHANGE']._serialized_start=182
-  _globals['_CATALOGCHANGE']._serialized_end=255
-  _globals['_EMBEDREQUEST']._serialized_start=257
-  _globals['_EMBEDREQUEST']._serialized_end=299
-  _globals['_EMBEDRESPONSE']._serialized_start=302
-  _globals['_EMBEDRESPONSE']._serialized_end=443
-  _globals['_SEARCHREQUEST']._serialized_start=446
-  _globals['_SEARCHREQUEST']._serialized_end=663
-  _globals['_VOLUME']._serialized_start=666
-  _globals['_VOLUME']._serialized_end=1052
-  _globals['_SCOREDPRODUCT']._serialized_start=1055
-  _globals['_SCOREDPRODUCT']._serialized_end=1184
-  _globals['_SEARCHRESPONSE']._serialized_start=1187
-  _globals['_SEARCHRESPONSE']._serialized_end=1377
-  _globals['_UPDATESTOCKREQUEST']._serialized_start=1379
-  _globals['_UPDATESTOCKREQUEST']._serialized_end=1434
-  _globals['_UPDATESTOCKRESPONSE']._serialized_start=1436
-  _globals['_UPDATESTOCKRESPONSE']._serialized_end=1475
-  _globals['_RETRIEVALSERVICE']._serialized_start=1478
-  _globals['_RETRIEVALSERVICE']._serialized_end=1907
+  _globals['_WATCHCATALOGCHANGESREQUEST']._serialized_end=200
+  _globals['_CATALOGCHANGE']._serialized_start=202
+  _globals['_CATALOGCHANGE']._serialized_end=328
+  _globals['_STOCKLEVEL']._serialized_start=330
+  _globals['_STOCKLEVEL']._serialized_end=410
+  _globals['_EMBEDREQUEST']._serialized_start=412
+  _globals['_EMBEDREQUEST']._serialized_end=454
+  _globals['_EMBEDRESPONSE']._serialized_start=457
+  _globals['_EMBEDRESPONSE']._serialized_end=598
+  _globals['_SEARCHREQUEST']._serialized_start=601
+  _globals['_SEARCHREQUEST']._serialized_end=818
+  _globals['_VOLUME']._serialized_start=821
+  _globals['_VOLUME']._serialized_end=1207
+  _globals['_SCOREDPRODUCT']._serialized_start=1210
+  _globals['_SCOREDPRODUCT']._serialized_end=1339
+  _globals['_SEARCHRESPONSE']._serialized_start=1342
+  _globals['_SEARCHRESPONSE']._serialized_end=1532
+  _globals['_UPDATESTOCKREQUEST']._serialized_start=1534
+  _globals['_UPDATESTOCKREQUEST']._serialized_end=1589
+  _globals['_UPDATESTOCKRESPONSE']._serialized_start=1591
+  _globals['_UPDATESTOCKRESPONSE']._serialized_end=1630
+  _globals['_RETRIEVALSERVICE']._serialized_start=1633
+  _globals['_RETRIEVALSERVICE']._serialized_end=2062
 # @@protoc_insertion_point(module_scope)

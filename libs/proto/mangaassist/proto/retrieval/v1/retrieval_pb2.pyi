@@ -29,17 +29,24 @@ class WatchCatalogChangesRequest(_message.Message):
 
     EPOCH_FIELD_NUMBER: _builtins.int
     AFTER_SEQ_FIELD_NUMBER: _builtins.int
+    WITH_STOCK_FIELD_NUMBER: _builtins.int
     epoch: _builtins.str
     after_seq: _builtins.int
+    with_stock: _builtins.bool
+    """A replica following its peers: every message that announces a reset (and the first
+    one) carries every stock level this feed has applied since it started, so a follower
+    that missed changes (or just started) catches up instead of only growing colder.
+    """
     def __init__(
         self,
         *,
         epoch: _builtins.str = ...,
         after_seq: _builtins.int = ...,
+        with_stock: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_seq", b"after_seq", "epoch", b"epoch"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_seq", b"after_seq", "epoch", b"epoch", "with_stock", b"with_stock"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -58,11 +65,16 @@ class CatalogChange(_message.Message):
     SEQ_FIELD_NUMBER: _builtins.int
     ASINS_FIELD_NUMBER: _builtins.int
     RESET_FIELD_NUMBER: _builtins.int
+    STOCK_FIELD_NUMBER: _builtins.int
     epoch: _builtins.str
     seq: _builtins.int
     reset: _builtins.bool
     @_builtins.property
     def asins(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def stock(self) -> _containers.RepeatedCompositeFieldContainer[Global___StockLevel]:
+        """The new stock of the changed volumes (and, with ``with_stock``, the catch-up levels)."""
+
     def __init__(
         self,
         *,
@@ -70,14 +82,49 @@ class CatalogChange(_message.Message):
         seq: _builtins.int = ...,
         asins: _abc.Iterable[_builtins.str] | None = ...,
         reset: _builtins.bool = ...,
+        stock: _abc.Iterable[Global___StockLevel] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["asins", b"asins", "epoch", b"epoch", "reset", b"reset", "seq", b"seq"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asins", b"asins", "epoch", b"epoch", "reset", b"reset", "seq", b"seq", "stock", b"stock"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CatalogChange: _TypeAlias = CatalogChange  # noqa: Y015
+
+@_typing.final
+class StockLevel(_message.Message):
+    """One volume's stock as one replica set it. Replicas keep the level with the highest
+    (version, origin): the last write wins, and the same level applied twice changes nothing.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASIN_FIELD_NUMBER: _builtins.int
+    STOCK_COUNT_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    ORIGIN_FIELD_NUMBER: _builtins.int
+    asin: _builtins.str
+    stock_count: _builtins.int
+    version: _builtins.int
+    """Unix ns when it was set, raised past the level it replaced"""
+    origin: _builtins.str
+    """the feed epoch of the replica where it was set"""
+    def __init__(
+        self,
+        *,
+        asin: _builtins.str = ...,
+        stock_count: _builtins.int = ...,
+        version: _builtins.int = ...,
+        origin: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asin", b"asin", "origin", b"origin", "stock_count", b"stock_count", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StockLevel: _TypeAlias = StockLevel  # noqa: Y015
 
 @_typing.final
 class EmbedRequest(_message.Message):
