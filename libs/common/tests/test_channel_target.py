@@ -52,3 +52,6 @@ def test_a_replica_list_is_balanced_over_healthy_addresses_and_one_address_is_no
     # one task behind the proxy, and that task draining would mark the whole service down.
     single = config_of("retrieval:50052")
     assert "healthCheckConfig" not in single and single["methodConfig"] == balanced["methodConfig"]
+    # ... and keeps pick_first, which reconnects on the next call after the peer restarts
+    # (round_robin refuses calls until its reconnect backoff ends).
+    assert "loadBalancingConfig" not in single

@@ -45,11 +45,10 @@ from mangaassist.common.telemetry import rpc_attributes
 def service_config(balanced: bool) -> str:
     """The channel's service config. ``balanced`` (the client itself spreads calls over several
     addresses): round_robin with client-side health checking. Otherwise one address — a host,
-    or in AWS the Service Connect proxy that balances per request itself — and no health
-    checking: the proxy's one Watch stream would land on one task, and that task draining
-    would mark the whole service unusable."""
+    or in AWS the Service Connect proxy that balances per request itself — with gRPC's default
+    pick_first and no health checking: the proxy's one Watch stream would land on one task,
+    and that task draining would mark the whole service unusable."""
     config: dict[str, Any] = {
-        "loadBalancingConfig": [{"round_robin": {}}],
         # A model call that fails UNAVAILABLE before any reply arrived (a replica that just died,
         # or refused it while going away) is tried once more, on the next address in the rotation.
         # gRPC never retries a call whose reply has begun (a stream that already sent tokens),
@@ -63,7 +62,11 @@ def service_config(balanced: bool) -> str:
         "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
     }
     if balanced:
+        config["loadBalancingConfig"] = [{"round_robin": {}}]
         config["healthCheckConfig"] = {"serviceName": ""}
+    # One address keeps gRPC's pick_first: after the peer restarts, round_robin fails every call
+    # fast (UNAVAILABLE) until its reconnect backoff ends, while pick_first reconnects on the
+    # next call; the detector drill saw a restarted intent service refused for its whole window.
     return json.dumps(config)
 
 
