@@ -250,6 +250,9 @@ class _Sudachi:
     def tokenize(self, text: str) -> Any:
         tok = getattr(self._local, "tok", None)
         if tok is None:
+            # The dictionary is data sudachipy opens by name; importing its package here also puts
+            # it in the orchestrator image (deploy/tools/service_requirements.py follows imports).
+            import sudachidict_core  # type: ignore[import-untyped]  # noqa: F401
             from sudachipy import Dictionary, SplitMode  # type: ignore[import-untyped]
 
             with self._lock:
