@@ -1,12 +1,14 @@
 """Orchestrator settings (env prefix ``MANGAASSIST_ORCHESTRATOR_``)."""
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from mangaassist.common.settings import ServiceSettings, aws_region_default
+from mangaassist.orchestrator.auth import DEFAULT_AUDIENCE, LOCAL_ISSUER
 
 
 class OrchestratorSettings(ServiceSettings):
@@ -83,5 +85,29 @@ class OrchestratorSettings(ServiceSettings):
     cache_threshold: float = Field(default=0.92, gt=0.0, le=1.0)
     cache_ttl_s: float = Field(default=3_600.0, gt=0)
 
-    # HS256 key that verifies customer sign-in tokens; unset = everyone is anonymous.
+    # Sign-in (see auth.py): tokens verify against the keys at ``auth_jwks_url`` (AWS: the
+    # Cognito user pool's .well-known/jwks.json, RS256) or, locally, the HS256 ``auth_secret``;
+    # ``iss`` must be ``auth_issuer`` and the token meant for ``auth_audience`` (``aud``, or a
+    # Cognito access token's ``client_id``). Anonymous browsing is this explicit setting
+    # (off in the AWS stack); anonymous sessions belong to the browser's HttpOnly cookie.
     auth_secret: SecretStr | None = Field(default=None, min_length=32)
+    auth_jwks_url: str | None = None
+    auth_issuer: str = LOCAL_ISSUER
+    auth_audience: str = DEFAULT_AUDIENCE
+    auth_leeway_s: float = Field(default=30.0, ge=0, le=300)
+    auth_jwks_cache_s: float = Field(default=300.0, gt=0)
+    allow_anonymous: bool = True
+    # Mark the anonymous cookie Secure (set it wherever the page is served over HTTPS).
+    anonymous_cookie_secure: bool = False
+
+    # /admin/* (breakers, pools, queue) is served only here, on a loopback address, never on
+    # the public listener; unset = no admin listener.
+    admin_host: str = "127.0.0.1"
+    admin_port: int | None = Field(default=None, ge=0, le=65_535)
+
+    @field_validator("admin_host")
+    @classmethod
+    def _loopback_only(cls, host: str) -> str:
+        if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
+            raise ValueError("the admin listener binds a loopback address only (127.0.0.1, ::1, localhost)")
+        return host
