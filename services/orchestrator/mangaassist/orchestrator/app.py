@@ -144,6 +144,7 @@ class Orchestrator:
             "guards": self._pipeline.guards.snapshot(),
             "postprocess": {**vars(post.stats), "pending": post.pending},
             "inflight_requests": len(self._inflight),
+            "asyncio_tasks": len(asyncio.all_tasks()),  # the soak bench watches it stay flat
             "channels": {n: str(c.get_state(try_to_connect=False).name) for n, c in self._channels.items()},
             "catalog_watch": vars(self._watcher.stats) if self._watcher is not None else None,
             "pools": self._pools.health() if self._pools is not None else [],
