@@ -243,6 +243,7 @@ def summarize(asked: list[Asked]) -> dict[str, Any]:
 
 async def drill(cluster: Cluster, load: Load, part: str, kind: str, stop_s: float, settle_s: float) -> dict[str, Any]:
     load.new_epoch()
+    post_before = (await asyncio.to_thread(admin_status, cluster)).get("postprocess", {})
     await asyncio.sleep(settle_s)  # the new sessions have a turn or two before the fault
     first = len(load.asked)
     pid = cluster.procs[part].pid
@@ -262,10 +263,16 @@ async def drill(cluster: Cluster, load: Load, part: str, kind: str, stop_s: floa
     during = [a for a in load.asked[first:] if a.started <= recovered_at]
     epoch_sessions = sorted({a.session for a in load.asked[first:]} | {
         s for s in load.answered if s.startswith(f"s-load-{load.epoch}-")})
-    await asyncio.sleep(5)  # the post-processor's retries (backoff) after a store came back
+    # Answers received up to a second before the queue is seen empty have had their session
+    # writes submitted and finished; later ones may still be on their way (not owed yet).
+    cutoff = time.monotonic() - 1.0
+    await asyncio.sleep(1)
+    drained_after = await post_drained(cluster)  # the after-answer retries have all finished
+    post_after = (await asyncio.to_thread(admin_status, cluster)).get("postprocess", {})
     stored = await asyncio.to_thread(stored_versions, cluster, epoch_sessions)
     wiped_at = fault_at if (part == "aws" and kind == "kill9") else None
-    owed = {s: sum(1 for t in load.answered.get(s, []) if wiped_at is None or t > wiped_at + (part_back or 0))
+    owed = {s: sum(1 for t in load.answered.get(s, [])
+                   if t <= cutoff and (wiped_at is None or t > wiped_at + (part_back or 0)))
             for s in epoch_sessions}
     lost = {s: owed[s] - stored[s] for s in epoch_sessions if owed[s] > stored[s]}
     return {
@@ -279,7 +286,25 @@ async def drill(cluster: Cluster, load: Load, part: str, kind: str, stop_s: floa
         **summarize(during),
         "sessions": len(epoch_sessions), "turns_owed": sum(owed.values()), "turns_stored": sum(stored.values()),
         "turns_lost": sum(lost.values()), "sessions_losing_turns": len(lost),
+        "after_answer_queue_drained_s": drained_after,
+        "after_answer_queue": {k: post_after.get(k, 0) - post_before.get(k, 0) for k in post_after
+                               if isinstance(post_after.get(k), int) and k != "pending"},
     }
+
+
+def admin_status(cluster: Cluster) -> dict[str, Any]:
+    return http_health(f"http://{cluster.address('admin')}/admin/status", 2.0)[1]
+
+
+async def post_drained(cluster: Cluster, limit_s: float = 90.0) -> float | None:
+    """Seconds until the orchestrator's after-answer queue is empty (``None``: not within the limit)."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        post = (await asyncio.to_thread(admin_status, cluster)).get("postprocess", {})
+        if isinstance(post, dict) and post.get("pending") == 0:
+            return round(time.monotonic() - started, 1)
+        await asyncio.sleep(0.5)
+    return None
 
 
 def supervise(cluster: Cluster) -> tuple[threading.Event, threading.Thread, Supervisor]:
@@ -316,7 +341,7 @@ async def run_drills(cluster: Cluster, args: argparse.Namespace) -> dict[str, An
 
 
 async def sample(cluster: Cluster) -> dict[str, Any]:
-    _, status = await asyncio.to_thread(http_health, f"http://{cluster.address('admin')}/admin/status", 2.0)
+    status = await asyncio.to_thread(admin_status, cluster)
     return {"t": time.monotonic(), "tasks": status.get("asyncio_tasks"),
             "rss_mb": {n: rss_mb(p.pid) for n, p in cluster.procs.items()},
             "fds": {n: open_fds(p.pid) for n, p in cluster.procs.items()}}

@@ -100,6 +100,7 @@ async def main() -> None:
             is_permanent=is_permanent,
             max_attempts=settings.postprocess_max_attempts,
             attempt_timeout_s=settings.postprocess_attempt_timeout_s,
+            max_wait_s=settings.postprocess_max_wait_s,
         )
         cache = None
         if settings.cache_enabled:
