@@ -103,6 +103,7 @@ def scalar(field: pb_descriptor.FieldDescriptor) -> st.SearchStrategy[Any]:
     if t == FD.TYPE_BYTES:
         return st.binary(max_size=2_000)
     if t == FD.TYPE_ENUM:
+        assert field.enum_type is not None
         known = [v.number for v in field.enum_type.values]
         return st.sampled_from(known) | st.integers(-5, 1_000)
     raise TypeError(f"no strategy for field type {t}")
@@ -116,6 +117,7 @@ def message(descriptor: pb_descriptor.Descriptor, depth: int = 0) -> st.SearchSt
         if field.type == FD.TYPE_MESSAGE:
             if depth >= 3:
                 continue
+            assert field.message_type is not None
             inner: st.SearchStrategy[Any] = message(field.message_type, depth + 1)
         else:
             inner = scalar(field)
@@ -135,7 +137,7 @@ def message(descriptor: pb_descriptor.Descriptor, depth: int = 0) -> st.SearchSt
         msg = cls()
         for name, value in values.items():
             field = descriptor.fields_by_name[name]
-            target = getattr(msg, name) if field.is_repeated or field.type == FD.TYPE_MESSAGE else None
+            target: Any = getattr(msg, name) if field.is_repeated or field.type == FD.TYPE_MESSAGE else None
             if field.is_repeated:
                 if field.message_type is not None and field.message_type.GetOptions().map_entry:
                     for entry in value:
@@ -194,6 +196,10 @@ async def pool(items: list[Any], work: Callable[[Any], Awaitable[None]], concurr
 # --- gRPC -------------------------------------------------------------------------------------
 
 
+def _serialize(msg: Message) -> bytes:
+    return msg.SerializeToString()
+
+
 async def fuzz_method(channel: grpc.aio.Channel, service: pb_descriptor.ServiceDescriptor,
                       method: pb_descriptor.MethodDescriptor, messages: list[Message],
                       concurrency: int) -> dict[str, Any]:
@@ -208,8 +214,9 @@ async def fuzz_method(channel: grpc.aio.Channel, service: pb_descriptor.ServiceD
         code = "OK"
         try:
             if method.server_streaming:
-                call = channel.unary_stream(path, request_serializer=lambda m: m.SerializeToString(),
-                                            response_deserializer=reply_cls.FromString)(msg, timeout=30)
+                stream: Any = channel.unary_stream(path, request_serializer=_serialize,
+                                                   response_deserializer=reply_cls.FromString)
+                call = stream(msg, timeout=30)
                 try:
                     # A watch never ends by itself: read what comes in 50 ms, then hang up.
                     async with asyncio.timeout(0.05 if method.name.startswith("Watch") else 30):
@@ -219,8 +226,9 @@ async def fuzz_method(channel: grpc.aio.Channel, service: pb_descriptor.ServiceD
                     call.cancel()
                     code = "CANCELLED"
             else:
-                await channel.unary_unary(path, request_serializer=lambda m: m.SerializeToString(),
-                                          response_deserializer=reply_cls.FromString)(msg, timeout=30)
+                unary: Any = channel.unary_unary(path, request_serializer=_serialize,
+                                                 response_deserializer=reply_cls.FromString)
+                await unary(msg, timeout=30)
         except grpc.aio.AioRpcError as exc:
             code = exc.code().name
             if code not in CONTRACT_CODES and len(samples) < 5:

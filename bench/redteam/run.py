@@ -115,7 +115,7 @@ async def campaign(url: str, attempts: list[dict[str, Any]]) -> dict[str, Any]:
     for attempt in attempts:
         frames = await ask(url, attempt)
         found = judge(attempt, frames)
-        terminal = next((f for f in reversed(frames) if f.get("type") in ("done", "error")), {})
+        terminal: dict[str, Any] = next((f for f in reversed(frames) if f.get("type") in ("done", "error")), {})
         reply = "done" if terminal.get("type") == "done" else f"error:{terminal.get('code')}"
         counts = by_category[attempt["category"]]
         counts["attempts"] += 1
