@@ -75,10 +75,12 @@ class OrchestratorSettings(ServiceSettings):
     # After-answer jobs: pending at most (past it a new job is refused, never waited for),
     # attempts per job (with backoff) and the timeout of one attempt.
     postprocess_max_pending: int = Field(default=1_000, ge=1)
-    # Retries back off (full jitter) up to ``postprocess_max_wait_s`` between attempts: 12
-    # attempts ride out a store that is away for about a minute (measured by bench/drills.py:
-    # with 8 attempts and 2 s waits a 5 s DynamoDB stall lost turns).
-    postprocess_max_attempts: int = Field(default=12, ge=1)
+    # Retries back off (full jitter) up to ``postprocess_max_wait_s`` between attempts; an
+    # attempt refused by the open breaker fails at once, so the attempts must span the
+    # outage: 20 ride out a store away for about a minute and a half. Measured by
+    # bench/drills.py: 8 attempts / 2 s waits lost turns to a 5 s DynamoDB stall, 12 / 15 s
+    # lost 33 of 726 to a 30 s one.
+    postprocess_max_attempts: int = Field(default=20, ge=1)
     postprocess_attempt_timeout_s: float = Field(default=10.0, gt=0)
     postprocess_max_wait_s: float = Field(default=15.0, gt=0)
 
