@@ -245,12 +245,16 @@ async def fuzz_method(channel: grpc.aio.Channel, service: pb_descriptor.ServiceD
             "p95_ms": round(durations[int(len(durations) * 0.95)], 2) if durations else None}
 
 
-async def fuzz_grpc(cluster: Cluster, n: int, concurrency: int, progress: Callable[[str], None]) -> list[dict[str, Any]]:
+async def fuzz_grpc(cluster: Cluster, n: int, concurrency: int, progress: Callable[[str], None],
+                    methods: set[str] | None = None, counts: dict[str, int] | None = None) -> list[dict[str, Any]]:
     results = []
     for name, service in SERVICES.items():
         async with grpc.aio.insecure_channel(cluster.address(name), options=[
             ("grpc.max_send_message_length", 64 << 20)]) as channel:
             for method in service.methods:
+                if methods is not None and method.name not in methods:
+                    continue
+                n = (counts or {}).get(method.name, n)
                 messages = generate(message(method.input_type), n, seed_value=sum(map(ord, method.full_name)))
                 progress(f"gRPC {method.full_name}: {len(messages)} messages")
                 before = alive(cluster)
@@ -363,7 +367,8 @@ async def fuzz_ws(cluster: Cluster, n: int, connections: int, progress: Callable
             "p95_ms": round(durations[int(len(durations) * 0.95)], 2) if durations else None}
 
 
-def run(grpc_n: int, ws_n: int, concurrency: int, out: Path) -> dict[str, Any]:
+def run(grpc_n: int, ws_n: int, concurrency: int, out: Path, methods: set[str] | None = None,
+        counts: dict[str, int] | None = None) -> dict[str, Any]:
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
@@ -373,12 +378,13 @@ def run(grpc_n: int, ws_n: int, concurrency: int, out: Path) -> dict[str, Any]:
         env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
     started = time.time()
     with tempfile.TemporaryDirectory() as logs, Cluster(env=env, log_dir=Path(logs)) as cluster:
-        grpc_results = asyncio.run(fuzz_grpc(cluster, grpc_n, concurrency, progress)) if grpc_n else []
+        grpc_results = (asyncio.run(fuzz_grpc(cluster, grpc_n, concurrency, progress, methods, counts))
+                        if grpc_n else [])
         ws_result = asyncio.run(fuzz_ws(cluster, ws_n, concurrency, progress)) if ws_n else None
         exits = {k: v for k, v in alive(cluster).items() if v is not None}
     result = {
         "what": "hypothesis-generated gRPC requests per method and WebSocket frames against a fresh local cluster",
-        "command": f"python -m bench.fuzz --grpc {grpc_n} --ws {ws_n} --concurrency {concurrency}",
+        "command": "python -m bench.fuzz " + " ".join(sys.argv[1:]),
         "seconds": round(time.time() - started, 1),
         "grpc": grpc_results,
         "websocket": ws_result,
@@ -401,9 +407,13 @@ def main() -> None:
     parser.add_argument("--grpc", type=int, default=10_000, help="messages per gRPC method")
     parser.add_argument("--ws", type=int, default=10_000, help="WebSocket frames")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--methods", type=lambda v: set(v.split(",")), help="only these gRPC methods (names)")
+    parser.add_argument("--count", action="append", default=[], metavar="METHOD=N",
+                        help="another number of messages for one method (e.g. Embed=2000: each is a model run)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
-    result = run(args.grpc, args.ws, args.concurrency, args.out)
+    counts = {k: int(v) for k, v in (c.split("=", 1) for c in args.count)}
+    result = run(args.grpc, args.ws, args.concurrency, args.out, args.methods, counts)
     print(json.dumps(result["summary"], indent=2))
     print(args.out)
 
