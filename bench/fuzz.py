@@ -254,8 +254,8 @@ async def fuzz_grpc(cluster: Cluster, n: int, concurrency: int, progress: Callab
             for method in service.methods:
                 if methods is not None and method.name not in methods:
                     continue
-                n = (counts or {}).get(method.name, n)
-                messages = generate(message(method.input_type), n, seed_value=sum(map(ord, method.full_name)))
+                wanted = (counts or {}).get(method.name, n)
+                messages = generate(message(method.input_type), wanted, seed_value=sum(map(ord, method.full_name)))
                 progress(f"gRPC {method.full_name}: {len(messages)} messages")
                 before = alive(cluster)
                 result = await fuzz_method(channel, service, method, messages, concurrency)
