@@ -93,6 +93,8 @@ bench: $(STAMP) $(REDIS_LIBS) browser test-index
 	$(PY) -m bench.conversations.run
 	$(PY) -m bench.catalog_sweep
 	$(PY) -m bench.e2e
+	$(PY) -m bench.mesh_load --open-rates 4,8,16
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m bench.embed_batch
 	$(PY) -m bench.resilience
 	$(PY) -m bench.intent
 	$(PY) -m bench.chat_page

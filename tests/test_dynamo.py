@@ -146,6 +146,27 @@ async def test_the_dialogue_state_is_written_with_its_turn_and_survives_version_
     assert (await store.load(sid)).state == session.state
 
 
+async def test_a_turn_is_one_read_and_one_write_and_a_stale_read_loses_no_turn(db: DynamoClient) -> None:
+    """The turn's write appends to the session the turn read (no second read); when another
+    turn landed in between, the conditional write fails, the store re-reads, nothing is lost."""
+    store = DynamoSessionStore(db, "sessions", ttl_s=3600)
+    sid = f"s-{os.urandom(4).hex()}"
+    await store.append(sid, "cust-1", "greeting", "hi", "hello")
+    calls: list[str] = []
+    db.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    base = await store.load(sid)
+    await store.append(sid, "cust-1", "product_search", "one piece 1", "in stock", base=base)
+    assert calls == ["GetItem", "PutItem"]
+    calls.clear()
+    await store.append(sid, "cust-1", "faq", "shipping?", "free over 2000 yen", base=base)  # base is stale now
+    assert calls == ["PutItem", "GetItem", "PutItem"]
+    session = await store.load(sid)
+    assert session.version == 3
+    assert [t for r, t in session.turns if r == "user"] == ["hi", "one piece 1", "shipping?"]
+    with pytest.raises(SessionOwnershipError):
+        await store.append(sid, "cust-2", "greeting", "hi", "hello", base=session)
+
+
 async def test_expired_session_reads_empty(db: DynamoClient) -> None:
     store = DynamoSessionStore(db, "sessions", ttl_s=-1)
     sid = f"s-{os.urandom(4).hex()}"

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from mangaassist.bedrock_emulator.compose import chunk
 from mangaassist.common.vocabulary import INTENTS, PRODUCT_INTENTS
 from mangaassist.devtools.cluster import Cluster, http_health
 from tests.conftest import ask, collect
@@ -51,7 +52,8 @@ async def test_japanese_recommendation_streams_grounded_answer(ws: ClientConnect
     # The answer names the products it returned (grounded), in Japanese.
     assert any(p["title"] in text for p in done["products"])
     assert "円" in text
-    assert done["usage"]["output_tokens"] == len(frames) - 1
+    # Every model token arrives, the first in a frame of its own, the rest coalesced into fewer frames.
+    assert done["usage"]["output_tokens"] == len(chunk(text)) >= len(frames) - 1
     assert "bedrock-invoke" in done["timings_ms"] and "response-streaming" in done["timings_ms"]
 
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 from websockets.asyncio.client import ClientConnection
 
+from mangaassist.bedrock_emulator.compose import chunk
 from mangaassist.devtools.cluster import Cluster
 from mangaassist.devtools.emulator import set_faults, stats
 from tests.conftest import ask
@@ -29,7 +30,9 @@ async def faults(cluster: Cluster) -> AsyncIterator[str]:
 async def test_stream_cut_after_tokens_ends_with_stream_interrupted(ws: ClientConnection, faults: str) -> None:
     set_faults(faults, {"model": "*", "fault": "cut-after=4"})
     frames = await ask(ws, "おすすめのダークファンタジーは？ 魔法学校もの", request_id="cut")
-    assert [f["type"] for f in frames] == ["token"] * 4 + ["error"]
+    # The four deltas sent before the cut arrive (the first alone, the rest maybe coalesced).
+    assert {f["type"] for f in frames[:-1]} == {"token"} and 1 <= len(frames) - 1 <= 4
+    assert len(chunk("".join(f["text"] for f in frames[:-1]))) == 4
     assert frames[-1]["code"] == "stream_interrupted"
 
 

@@ -145,14 +145,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help="WebSocket URL of a running orchestrator (default: start a cluster)")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--show-failures", action="store_true", help="list failing dev turns")
+    parser.add_argument("--only", default="", help="dev conversation ids (comma-separated) to run alone")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.only and args.split != "dev":
+        parser.error("--only picks dev conversations (the test split is run whole)")
     splits = ("dev", "test") if args.split == "all" else (args.split,)
 
     def run(url: str) -> dict[str, Any]:
         results: dict[str, Any] = {}
         for split in splits:
             conversations = load(split)[: args.limit or None]
+            if args.only:
+                conversations = [c for c in conversations if c["id"] in args.only.split(",")]
             outcomes = asyncio.run(run_split(url, conversations, args.concurrency))
             results[split] = summarise(conversations, outcomes)
             if split == "dev" and args.show_failures:

@@ -167,6 +167,11 @@ def render(data: dict[str, Any], plots_dir: Path) -> str:
             lines += [f"## {name}", "", f"**This suite failed in the last run:** `{entry['error']}`", ""]
             continue
         lines += [load_suite(name).markdown(entry["result"], plots_dir).rstrip(), ""]
+    cost = REPO / "bench" / "results" / "mesh_load.json"
+    if cost.exists():  # written by `python -m bench.mesh_load` (make bench)
+        from bench import mesh_load
+
+        lines += [mesh_load.markdown(json.loads(cost.read_text())).rstrip(), ""]
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
+from mangaassist.bedrock_emulator.compose import chunk
 from mangaassist.devtools.emulator import EmulatorProcess
 from mangaassist.inference.config import InferenceSettings
 from mangaassist.proto.common.v1 import common_pb2
@@ -48,7 +49,7 @@ async def test_streams_a_grounded_answer_with_usage_cost_and_verdict(emulator: E
     text = "".join(tokens)
     assert "ベルセルク" in text and "748円" in text
     assert done.model == "haiku" and done.backend == "bedrock-emulator" and done.finish_reason == "end_turn"
-    assert done.usage.output_tokens == len(tokens) and done.usage.input_tokens > 0
+    assert done.usage.output_tokens == len(chunk(text)) and done.usage.input_tokens > 0
     expected = done.usage.input_tokens / 1000 * 0.001 + done.usage.output_tokens / 1000 * 0.005
     assert done.usage.cost_usd == pytest.approx(expected)
     assert done.prompt_bytes > 0 and not done.fallback_from
@@ -111,7 +112,25 @@ async def test_broken_stream_after_tokens_is_never_a_clean_finish(emulator: Emul
                 received.append(message)
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "interrupted" in (caught.value.details() or "")
-    assert len(received) == 3 and all(m.HasField("token") for m in received)
+    # The three deltas sent before the cut are delivered (the first alone, the rest maybe coalesced).
+    assert all(m.HasField("token") for m in received) and 1 <= len(received) <= 3
+    assert len(chunk("".join(m.token.text for m in received))) == 3
+
+
+async def test_coalesced_stream_is_the_model_text_byte_for_byte_in_fewer_messages(emulator: EmulatorProcess) -> None:
+    """One delta per message (``stream_coalesce_chars=1``) against the default coalescing:
+    the same text, byte for byte, in the same order; fewer messages; the first one alone."""
+    async with inference(emulator, stream_coalesce_chars=1) as (stub, _, _):
+        single = await run(stub, request())
+    async with inference(emulator) as (stub, _, _):
+        merged = await run(stub, request())
+    single_tokens = [m.token.text for m in single if m.HasField("token")]
+    merged_tokens = [m.token.text for m in merged if m.HasField("token")]
+    done = next(m.done for m in merged if m.HasField("done"))
+    assert len(single_tokens) == done.usage.output_tokens > 10
+    assert "".join(merged_tokens).encode() == "".join(single_tokens).encode()
+    assert merged_tokens[0] == single_tokens[0]
+    assert len(merged_tokens) < len(single_tokens)
 
 
 async def test_slow_first_token_past_the_read_timeout_falls_back(emulator: EmulatorProcess) -> None:

@@ -17,7 +17,7 @@ def turn(text: str, state: common_pb2.DialogueState, intent: str = "product_sear
          mentions: list[common_pb2.Mention] | None = None, previous_intent: str = "") -> Resolution:
     entities = extract(text)
     return resolve(text, intent, abstained, entities, mentions or [], state,
-                   not mentions and unlinked_title(text, entities), previous_intent)
+                   unlinked_title(text, entities, mentions or []), previous_intent)
 
 
 def test_a_named_title_becomes_the_focus_and_follow_ups_refer_to_it() -> None:
@@ -129,3 +129,85 @@ def test_asking_for_others_rules_out_what_was_just_seen() -> None:
     assert {"natsumes-book-of-friends", "mushishi"} <= set(result.state.constraints.excluded_series)
     same = turn("only completed ones", shown, intent="product_search", abstained=True)
     assert not same.state.constraints.excluded_series  # a refinement without "other" keeps them
+
+
+def shown(*series_ids: str, intent: str = "product_recommendation") -> common_pb2.DialogueState:
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent=intent)
+    state.last_shown.extend(series_ids)
+    return state
+
+
+def test_a_question_about_the_series_just_shown_chooses_among_them() -> None:
+    result = turn("which of those is finished", shown("hajime-no-ippo", "ashita-no-joe"), abstained=True)
+    assert result.action == "choose" and result.intent in ("product_question", "product_search")
+    assert list(result.state.constraints.only_series) == ["hajime-no-ippo", "ashita-no-joe"]
+    assert result.state.constraints.status == "completed"
+    among = turn("その中で完結してるのは？", shown("inuyasha", "ranma-half"), abstained=True)
+    assert list(among.state.constraints.only_series) == ["inuyasha", "ranma-half"]
+    # "all of them" is the whole set, not a choice among them.
+    whole = turn("how much for all of them", shown("one-piece", "komi-cant-communicate"), abstained=True)
+    assert whole.action != "choose"
+
+
+def test_same_author_asks_for_the_focus_authors_other_works() -> None:
+    state = turn("Do you have Vagabond?", common_pb2.DialogueState(), mentions=[mention("vagabond", "Vagabond")]).state
+    for text in ("same author, anything finished?", "the artist did other stuff too right?",
+                 "anything else by him", "この作者の他の作品は？", "同じ作者の漫画ある？"):
+        result = turn(text, state, intent="product_recommendation")
+        c = result.state.constraints
+        assert list(c.by_authors_of) == ["vagabond"] and list(c.excluded_series) == ["vagabond"], text
+        assert result.intent in ("product_search", "product_recommendation") and result.follow_up
+    assert turn("same author, anything finished?", state).state.constraints.status == "completed"
+
+
+def test_an_authors_other_works_are_theirs_and_who_else_is_someone_like_them() -> None:
+    state = turn("チェンソーマン12巻ある？", common_pb2.DialogueState(),
+                 mentions=[mention("chainsaw-man", "チェンソーマン")]).state
+    works = ("chainsaw-man", "look-back", "fire-punch")
+    fujimoto = [mention("chainsaw-man", "藤本タツキ", kind="author", author_series=works)]
+    other = turn("藤本タツキの他の作品もありますか", state, mentions=fujimoto)
+    assert list(other.state.constraints.only_series) == ["look-back", "fire-punch"] and other.action == "search"
+    who_else = turn("who else writes like 藤本タツキ?", state, mentions=fujimoto, intent="product_recommendation")
+    assert who_else.action == "similar"
+
+
+def test_a_title_we_do_not_carry_beside_an_author_we_do() -> None:
+    adachi = [mention("cross-game", "Mitsuru Adachi", kind="author", start=24, author_series=("cross-game",))]
+    result = turn("do you have touch by mitsuru adachi", common_pb2.DialogueState(), mentions=adachi)
+    assert result.not_carried and list(result.state.constraints.only_series) == ["cross-game"]
+    # The author's own works, asked for by name, are no missing title.
+    works = turn("do you have anything by mitsuru adachi", common_pb2.DialogueState(), mentions=adachi)
+    assert not works.not_carried
+
+
+def test_an_unsure_do_you_have_x_with_an_unknown_x_is_not_carried() -> None:
+    state = turn("ナルト全72巻セットってある？", common_pb2.DialogueState(), mentions=[mention("naruto", "ナルト")]).state
+    boruto = turn("ボルトは置いてますか", state, intent="shipping_info", abstained=True)
+    assert boruto.not_carried and boruto.intent == "product_search"
+    english = turn("英語のもある？", state, intent="shipping_info", abstained=True)
+    assert not english.not_carried and english.state.focus.series_id == "naruto"
+
+
+def test_genre_words_inside_a_title_ask_for_no_genre() -> None:
+    result = turn("anything like demon slayer but shorter", common_pb2.DialogueState(),
+                  mentions=[mention("demon-slayer", "Demon Slayer", start=14)], intent="product_recommendation")
+    assert not result.state.constraints.genres
+
+
+def test_what_a_named_series_is_like_is_a_question_about_it() -> None:
+    for text, series, name in (("カイジの英語版って2巻しかないの？", "kaiji", "カイジ"),
+                               ("is berserk finished?", "berserk", "berserk"),
+                               ("how many volumes does kaiji have", "kaiji", "kaiji")):
+        result = turn(text, common_pb2.DialogueState(), mentions=[mention(series, name)])
+        assert result.intent == "product_question", text
+
+
+def test_a_genre_asked_for_with_no_title_is_a_request_for_suggestions() -> None:
+    result = turn("600円以下で買えるSF漫画ある？", common_pb2.DialogueState(), intent="product_search")
+    assert result.intent == "product_recommendation" and list(result.state.constraints.genres) == ["sci-fi"]
+
+
+def test_an_unsure_follow_up_to_an_order_question_stays_with_the_order() -> None:
+    result = turn("can i still cancel it", common_pb2.DialogueState(), intent="payment", abstained=True,
+                  previous_intent="order_status")
+    assert result.intent == "order_status"

@@ -94,3 +94,21 @@ def test_nothing_found_in_small_talk() -> None:
 @pytest.mark.parametrize(("text", "in_stock"), [("在庫のある恋愛マンガ", True), ("horror manga in stock", True), ("hello", None)])
 def test_in_stock(text: str, in_stock: bool | None) -> None:
     assert extract(text).in_stock is in_stock
+
+
+@pytest.mark.parametrize(("text", "genres", "excluded"), [
+    ("boxing manga", ["sports"], []),
+    ("フィギュアスケートの漫画ってある？", ["sports"], []),
+    ("cyberpunk manga", ["sci-fi"], []),
+    ("shojo with vampires or demons", ["supernatural"], []),
+    ("anything else about history a teen could read", ["historical"], []),
+    ("other comedies about adults, not school stuff", ["comedy"], ["school"]),
+    ("妖怪が出てくる優しい感じの話、怖いのはいやです", ["supernatural"], ["horror"]),
+    # A narrower kind, negated, rules out that kind, not its genre ("cooking battle" is one phrase).
+    ("something chill, not those cooking battle ones", [], []),
+    ("sports, but no basketball or volleyball", ["sports"], []),
+    ("I love One Piece", [], []),
+])
+def test_kinds_of_story_name_their_genre(text: str, genres: list[str], excluded: list[str]) -> None:
+    found = extract(text)
+    assert (found.genres, found.excluded_genres) == (genres, excluded)

@@ -103,3 +103,34 @@ def test_linking_is_bounded_on_the_worst_inputs() -> None:
              "aa " * 1300, "鬼滅の刃" * 1000]
     for text in worst:
         assert_no_worse_than_ordinary(linker().link, text, runs=3)
+
+
+def test_the_works_by_a_series_authors_include_every_author_of_it() -> None:
+    works = linker().works_by_authors_of(["death-note"])
+    assert {"death-note", "bakuman", "hikaru-no-go"} <= works
+    assert linker().works_by_authors_of(["no-such-series"]) == frozenset()
+
+
+@pytest.mark.parametrize(("text", "series"), [
+    ("アオなんとかっていう恋愛漫画、タイトル忘れちゃった", {"blue-box", "blue-spring-ride"}),
+    ("あのアオなんとかってやつ", {"blue-box", "blue-spring-ride"}),
+    # kana through its reading finds the romaji title too (光が死んだ夏: Hikaru ga Shinda Natsu)
+    ("タイトルに「ヒカル」が入ってる漫画を探してます", {"hikaru-no-go", "the-summer-hikaru-died"}),
+    ("blue something, forgot the name", {"blue-box", "blue-lock", "blue-period", "blue-exorcist", "blue-spring-ride"}),
+    ("the title has moon in it", {"sailor-moon", "full-moon-wo-sagashite"}),
+])
+def test_a_remembered_piece_of_a_title_offers_every_series_it_fits(text: str, series: set[str]) -> None:
+    links = linker().link(text)
+    assert {link.series_id for link in links} == series and {link.kind for link in links} == {"partial"}
+    assert len({(link.start, link.end, link.score) for link in links}) == 1  # one piece, equally fitting
+
+
+def test_something_without_a_forgotten_title_is_no_piece_of_one() -> None:
+    assert linker().link("I want something good") == []
+    assert linker().link("read something fun") == []
+
+
+def test_a_genre_word_is_no_misspelt_title() -> None:
+    # ラブコメ (rom-com) is one edit from ラブ★コン; the title itself still links.
+    assert linker().link("王道の少女漫画ラブコメで完結してて") == []
+    assert [link.series_id for link in linker().link("ラブコンある？")] == ["love-com"]

@@ -95,5 +95,26 @@ async def test_a_repeated_query_text_is_embedded_once(index: CatalogIndex) -> No
             query="dark fantasy", filters={"language": language}), context)
         assert reply.results and not reply.cached
     assert embedder.calls == 1
-    await servicer.Embed(retrieval_pb2.EmbedRequest(text="Dark fantasy"), context)
+    # Keyed by the normalised text (NFKC, case-folded, spaces collapsed): variants of one
+    # text share its vector; another text is embedded.
+    variant = await servicer.Embed(retrieval_pb2.EmbedRequest(text="Ｄａｒｋ  Fantasy"), context)
+    assert list(variant.embedding) == list(first.embedding) and embedder.calls == 1
+    await servicer.Embed(retrieval_pb2.EmbedRequest(text="dark fantasy manga"), context)
     assert embedder.calls == 2
+
+
+async def test_same_author_filters_to_the_works_of_those_authors(index: CatalogIndex) -> None:
+    from mangaassist.retrieval.server import open_linker
+
+    servicer = RetrievalServicer(10, 100, 2000)
+    servicer.ready(index, open_linker(RetrievalSettings()))
+    context: Any = None
+    reply = await servicer.Search(retrieval_pb2.SearchRequest(
+        query="anything else by him", k=10, fields=["series_id", "title"],
+        filters={"by_authors_of": ["death-note"], "exclude_series_ids": ["death-note"]}), context)
+    shown = {r.product.series_id for r in reply.results}
+    # Tsugumi Ohba wrote Bakuman; Takeshi Obata drew it and Hikaru no Go.
+    assert {"bakuman", "hikaru-no-go"} <= shown and "death-note" not in shown
+    unknown = await servicer.Search(retrieval_pb2.SearchRequest(
+        query="anything else by him", filters={"by_authors_of": ["no-such-series"]}), context)
+    assert not unknown.results

@@ -1,7 +1,8 @@
 """InferenceService servicer: guard the input, stream from the model, fall back, price, check the output.
 
 Per request: the input check masks PII and refuses prompt injection without calling the
-model; the prompt is rendered minimally; tokens stream out as the backend yields them.
+model; the prompt is rendered minimally; tokens stream out as the backend yields them, the
+first at once and the ones queued behind it coalesced into fewer messages (``common.coalesce``).
 If Sonnet is throttled, unavailable or times out before its first token, Haiku answers
 and ``GenerationDone`` records it. A stream that breaks after tokens were sent is never
 finished cleanly: the RPC ends with UNAVAILABLE, which the orchestrator reports as
@@ -21,6 +22,7 @@ from typing import Any
 import grpc
 from opentelemetry import trace
 
+from mangaassist.common.coalesce import coalesce
 from mangaassist.common.errors import ServiceError, invalid_argument
 from mangaassist.inference import guardrails
 from mangaassist.inference.backend import (
@@ -132,8 +134,10 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         withheld = False
         for attempt, model in enumerate(models):
             stream = self._backend.stream(model, conversation, max_tokens, fail_fast=attempt < len(models) - 1)
+            # The first delta leaves at once; the ones behind it leave together (per-message cost).
+            events = coalesce(stream, self._s.stream_coalesce_ms / 1000, self._s.stream_coalesce_chars)
             try:
-                async for event in stream:
+                async for event in events:
                     if isinstance(event, Finished):
                         finished = event
                         break
@@ -165,6 +169,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
                 span.set_attribute("gen_ai.fallback_from", model)
                 logger.warning("falling back", extra={"from": model, "to": models[attempt + 1], "reason": reason})
             finally:
+                await events.aclose()
                 await stream.aclose()
         if sync and not withheld and pending:
             flagged, categories = await self._check("".join(pieces) + pending)

@@ -24,7 +24,7 @@ import unicodedata
 from dataclasses import dataclass, replace
 
 from mangaassist.common.vocabulary import PRODUCT_INTENTS
-from mangaassist.intent.entities import Entities, extract
+from mangaassist.intent.entities import Entities, extract, genres_in
 from mangaassist.intent.model import LEXICON
 from mangaassist.proto.common.v1 import common_pb2
 
@@ -84,6 +84,9 @@ _NEW_REQUEST = re.compile(
 _RECOMMEND = re.compile(r"recommend|suggest|something|anything|other|else|おすすめ|オススメ|お勧め|他に|ほかに|別の")
 # Picking one of the series just listed ("the one with the robot girl", 「バドミントンのほう」).
 _CHOOSING = re.compile(r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|のやつ|ってやつ|っていうやつ")
+# Asking about the series just shown: "which of those is finished", 「その中で一番短いのは？」.
+_AMONG_SHOWN = re.compile(r"(?<!all )(?<!each )\b(?:of|among|between|from) (?:those|these|them|the ones you (?:showed|listed|mentioned))\b"
+                          r"|\bwhich (?:one|of them)\b|その中|この中|そのうち|このうち|今の中|どっちが|どれが")
 # The message is about manga even when the classifier is unsure ("小学生の息子に漫画を…").
 _ON_TOPIC = re.compile(r"manga|comic|漫画|マンガ|まんが|作品|シリーズ|series|\bread\b|reading|読む|読み|読ん|\bvolumes?\b|巻")
 _REFINE_LEAD = re.compile(r"^(?:only|just|but|and|preferably|ideally|make it|what about|how about|with|without|no|not)\b"
@@ -252,6 +255,10 @@ def resolve(
     c = cues(_without_names(text, mentions))
     titles = [m for m in named if m.kind != "author"]
     authors = [m for m in named if m.kind == "author"]
+    if mentions and (entities.genres or entities.excluded_genres):
+        # A genre word in a name is no genre asked for ("Demon Slayer", "Magic Knight Rayearth").
+        genres, excluded_genres = genres_in(_without_names(text, mentions))
+        entities = replace(entities, genres=genres, excluded_genres=excluded_genres)
     product_turn = classified in PRODUCT_INTENTS and not abstained
     # A non-product intent the classifier is sure of (shipping, payment…) is not taken over.
     # "I'd like to order volume 200" about the series in focus is a purchase, not an order's status.
@@ -283,14 +290,19 @@ def resolve(
     # 2. A reply to "which one did you mean?": a name among the candidates, or a description
     #    the search ranks the candidates by.
     answering = prev.pending == "series" and prev.intent in PRODUCT_INTENTS
+    among_shown = bool(prev.last_shown) and bool(_AMONG_SHOWN.search(c.folded))
     offered = list(prev.candidates) if prev.pending == "series" else (
-        list(prev.constraints.only_series) if _CHOOSING.search(c.folded) else [])
+        list(prev.constraints.only_series or prev.last_shown) if among_shown
+        else list(prev.constraints.only_series) if _CHOOSING.search(c.folded) else [])
     if offered and hijackable:
         chosen = [m for m in titles if m.series_id in offered]
         if chosen:
             titles = chosen[:1]
         elif not titles and not authors:
-            state.constraints.only_series.extend(offered)
+            state.constraints.only_series.extend(list(dict.fromkeys(offered))[:MAX_LIST])
+            if among_shown:
+                # "Which of those is finished?": the ones just shown, under this turn's conditions.
+                _merge(state.constraints, entities, c)
             state.intent = prev.intent if answering else _series_intent(classified, abstained, c)
             return Resolution(state.intent, "choose", "describes one of the series offered", state, [],
                               follow_up=True)
@@ -339,11 +351,19 @@ def resolve(
         if prev.HasField("focus") and _OTHER.search(c.folded):
             state.constraints.excluded_series.append(prev.focus.series_id)
             series = [s for s in series if s != prev.focus.series_id]
+        if unlinked_title and productish and series and not c.like:
+            # "Do you have Touch by Mitsuru Adachi?": not that title, but the author's we carry.
+            state.constraints.only_series.extend(series[:MAX_LIST])
+            _merge(state.constraints, entities, c)
+            state.intent = classified if product_turn and classified != "product_recommendation" else "product_search"
+            return Resolution(state.intent, "search", "title not in the catalog; the author's works", state, [],
+                              not_carried=True)
         if len(series) > 1 and _about_one_series(entities, c) and not c.new_request:
             return _ask_which(state, prev, series, classified, abstained, c, "the author has several series",
                               entities)
-        if c.like or _OTHER.search(c.folded):
+        if c.like or _OTHER_AUTHORS.search(c.folded) or (_OTHER.search(c.folded) and not series):
             # "Junji Ito fan, who else is that creepy?": like their works, by someone else.
+            # (「藤本タツキの他の作品」 asks for the author's other works: those are searched below.)
             state.constraints.like_series_ids.extend(series[:MAX_LIST])
             _merge(state.constraints, entities, c)
             state.intent = "product_recommendation"
@@ -354,6 +374,20 @@ def resolve(
         return Resolution(state.intent, "search", "author named", state, [])
 
     in_force = prev.intent in PRODUCT_INTENTS
+
+    # 4b. The author of what we are talking about: "same author?", "anything else by him",
+    #     「この作者の他の作品は？」 (retrieval knows who wrote what: ``by_authors_of``).
+    anchor = prev.focus.series_id if prev.HasField("focus") else (
+        (list(prev.constraints.only_series) or list(prev.last_shown) or [""])[0])
+    if anchor and not named and hijackable and _SAME_AUTHOR.search(c.folded):
+        if prev.HasField("focus"):
+            state.constraints.excluded_series.append(prev.focus.series_id)
+        state.constraints.by_authors_of.append(anchor)
+        if prev.constraints.HasField("language"):
+            state.constraints.language = prev.constraints.language
+        _merge(state.constraints, entities, c)
+        state.intent = "product_recommendation" if classified == "product_recommendation" else "product_search"
+        return Resolution(state.intent, "search", "works by the same author", state, [], follow_up=True)
 
     # 5. Series the customer rules out ("I already have Doraemon", 「伊藤潤二以外で」, or what
     #    we just showed: 「それは両方読んだ」): the request in force goes on without them.
@@ -378,8 +412,9 @@ def resolve(
         return Resolution(state.intent, "similar" if state.constraints.like_series_ids else "search",
                           "rules series out", state, [], follow_up=in_force)
 
-    # 6. A title we do not carry.
-    if unlinked_title and productish:
+    # 6. A title we do not carry ("do you have X?" is a product question even when the
+    #    classifier is unsure what X is, unless the message has words of its best guess).
+    if unlinked_title and (productish or (abstained and not _own_words(classified, c.folded))):
         state.intent = classified if product_turn and classified != "product_recommendation" else "product_search"
         _merge(state.constraints, entities, c)
         return Resolution(state.intent, "search", "title not in the catalog", state, [], not_carried=True)
@@ -442,7 +477,9 @@ def resolve(
         # Nothing named: the classifier's product intent when it is sure, else suggestions; a
         # "question" with genres or limits and no product named asks for suggestions.
         state.intent = classified if product_turn else "product_recommendation"
-        if state.intent == "product_question" and _has_constraints(entities, c):
+        if (state.intent == "product_question" and _has_constraints(entities, c)) or (
+                state.intent == "product_search" and entities.genres):
+            # Asking for a genre or mood, with no title named, is asking for suggestions.
             state.intent = "product_recommendation"
         _rule_out_seen(state, prev, c)
         _merge(state.constraints, entities, c)
@@ -457,7 +494,7 @@ def resolve(
 
 _GREETING = re.compile(r"^(?:hi|hello|hey|thanks?|thank you|ok|okay|bye|こんにちは|ありがとう|どうも|了解)\b")
 # Shop-information intents a short unclassified follow-up ("how long does it usually take?") continues.
-FOLLOW_ON_INTENTS = frozenset({"shipping_info", "payment", "return_refund", "account"})
+FOLLOW_ON_INTENTS = frozenset({"shipping_info", "payment", "return_refund", "account", "order_status"})
 
 
 def _with_focus(prev: common_pb2.DialogueState, series_id: str) -> common_pb2.DialogueState:
@@ -511,9 +548,20 @@ _ASKS_ABOUT = re.compile(r"[?？]|tell me|about\b|what about|how about|which|は
                          r"|\bis (?:it|that|this)\b|\bwould\b|\bcould\b|\bdoes\b")
 
 
+# A property of a named series (the taxonomy's product_question): how many volumes, finished or
+# not, what it is like, for what age, how an edition is made up.
+_PROPERTY = re.compile(
+    r"how many|何巻まで|何冊|全部で|しかない|完結|\bfinished\b.{0,5}[?？]|\bongoing\b.{0,5}[?？]|連載中|怖い|グロ|面白い"
+    r"|どんな(?:話|内容|漫画)|worth (?:it|reading)|suitable|\bage\b|何歳|子供向け|for kids|ふりがな|furigana|版って"
+    r"|違い|difference|what(?:'s| is) it about")
+
+
 def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
     """A turn about one named series: the classifier's product intent when it is sure; else a
     question when it asks something of the series, a search when it only names it."""
+    if classified == "product_search" and not abstained and _PROPERTY.search(c.folded):
+        # What the series is like, not whether it can be had (the intent taxonomy's test).
+        return "product_question"
     if classified in PRODUCT_INTENTS and not abstained and (
         classified != "product_recommendation" or c.new_request or _RECOMMEND.search(c.folded)
     ):
@@ -538,6 +586,17 @@ _MORE_LIKE = re.compile(r"what else|anything else|something else|what next|read 
                         r"|other (?:manga|series|titles|ones|recommendations|suggestions)|(?:の)?(?:他|ほか)に(?:も)?(?:おすすめ|何か|なにか)"
                         r"|次に読む|次は何")
 _OTHER = re.compile(r"other|else|another|他の|ほかの|別の")
+# Someone else's works, not the author's: "who else writes like that", 「他の作家で」.
+_OTHER_AUTHORS = re.compile(r"who else|other (?:authors?|artists?|mangaka|creators?|writers?)"
+                            r"|(?:他|ほか|別)の(?:作家|漫画家|先生|作者)")
+# The author of the series in focus, not named: "same author?", "anything else by him".
+_SAME_AUTHOR = re.compile(
+    r"same (?:author|artist|mangaka|creator|writer)"
+    r"|\b(?:the|that|this|his|her) (?:author|artist|mangaka|creator|writer)\b.{0,30}\b(?:other|else|more|did|made"
+    r"|wrote|drew|works?)\b"
+    r"|\b(?:else|other (?:stuff|works?|series|manga|books|titles)|more) (?:by|from) (?:him|her|them|the (?:same )?"
+    r"(?:author|artist|mangaka))\b|\bby (?:him|her)\b"
+    r"|同じ(?:作者|作家|漫画家|先生)|(?:この|その|あの)?(?:作者|作家|漫画家|先生)(?:さん)?の(?:他|ほか|別)")
 # "Any other …?", 「他にもある？」, 「同じ条件で」: more, but not what the customer has just seen.
 _SEEN_OTHER = re.compile(r"\bother\b|\belse\b|\banother\b|他の|ほかの|別の|他に|ほかに|同じ条件")
 
@@ -605,13 +664,15 @@ _ASKED_FOR = (
     re.compile(r"^([^?？!！。,、]{2,20}?)\s{0,2}(?:の(?:漫画|マンガ|完全版|新装版|文庫版|全巻|本))?\s{0,2}(?:って|は|も)?"
                r"\s{0,2}(?:ある|あります|置いて|売って|取り扱)"),
 )
+# What joins a title to its author's name: "Touch by ...", 「…の」 once the name is taken out.
+_CONNECTOR_TAIL = re.compile(r"(?:\s(?:by|from|written by|drawn by)|の|って)\s{0,3}$")
 # First words and whole phrases that name no title ("do you have any horror", 「在庫ある？」).
 _GENERIC_WORDS = frozenset({
     "any", "anything", "something", "some", "a", "an", "the", "manga", "mangas", "books", "book", "comics", "comic",
     "more", "other", "others", "one", "it", "that", "this", "them", "those", "these", "english", "japanese", "new",
     "good", "cheap", "cheaper", "volume", "volumes", "vol", "series", "stock", "gift", "gifts", "kids", "my",
     "all", "every", "another", "similar", "stuff", "things", "titles", "title", "old", "popular", "famous",
-    "recommendations", "suggestions", "ideas", "your", "their", "his", "her",
+    "recommendations", "suggestions", "ideas", "your", "their", "his", "her", "works", "work", "everything",
     "漫画", "マンガ", "まんが", "本", "在庫", "新刊", "最新刊", "英語版", "日本語版", "おすすめ", "オススメ", "何か", "なにか",
     "他", "ほか", "続き", "それ", "これ", "あれ", "全巻", "セット", "ギフト", "送料", "支払い", "注文", "返品",
 })
@@ -621,10 +682,11 @@ _VOLUME_TAIL = re.compile(r"\s*(?:vol(?:ume)?\.?\s{0,2}\d{1,3}|\d{1,3}\s{0,2}巻
 _GENERIC_TAIL = re.compile(r"\s*(?:manga|books?|comics?|series|漫画|マンガ|の本)$")
 
 
-def unlinked_title(text: str, entities: Entities) -> bool:
-    """Whether the customer asks for something by name that is not in the catalog (the
-    caller checked that nothing linked): a quoted or "do you have X" name that is no
-    genre, edition, price or ordinary product word."""
+def unlinked_title(text: str, entities: Entities, mentions: list[common_pb2.Mention] | tuple[()] = ()) -> bool:
+    """Whether the customer asks for something by name that is not in the catalog: a quoted
+    or "do you have X" name that is no genre, edition, price or ordinary product word, once
+    the catalog names the linker found in it are taken out ("Touch by Mitsuru Adachi" names
+    an author we carry and a title we do not)."""
     folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).strip()
     lowered = folded.lower()
     candidates: list[str] = []
@@ -633,13 +695,18 @@ def unlinked_title(text: str, entities: Entities) -> bool:
         if m:
             candidates.append(m.group(1).strip())
     for name in candidates:
-        name = _GENERIC_TAIL.sub("", _VOLUME_TAIL.sub("", name.lower())).strip()
+        name = name.lower()
+        for linked in mentions:
+            if linked.name:
+                name = _name_pattern(linked.name).sub(" ", name)
+        name = _CONNECTOR_TAIL.sub("", name.strip())
+        name = _GENERIC_TAIL.sub("", _VOLUME_TAIL.sub("", name)).strip()
         words = name.split()
         if not words or words[0] in _GENERIC_WORDS or name in _GENERIC_WORDS:
             continue
         if any(ch.isdigit() for ch in name) and len(name) <= 4:
             continue
-        if _NOT_A_NAME.search(name):
+        if _NOT_A_NAME.search(name) or any(p.search(name) for _, p in _EDITION_WORDS):
             continue
         probe = extract(name)
         if probe.genres or probe.excluded_genres or probe.language or probe.max_price_jpy or probe.in_stock:

@@ -63,30 +63,58 @@ LANGUAGE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 IN_STOCK = re.compile(r"在庫(?:の)?(?:ある|あり|有り)|すぐ(?:に)?(?:届く|買える)|\bin stock\b|\bavailable now\b|\bin-stock\b")
 
-# Keyword → contract genre. Short English words are whole-word matches.
+# Keyword → contract genre. Short English words are whole-word matches. A message names a
+# genre by a kind of story inside it just as often ("boxing manga", 「宇宙もの」, "vampires"),
+# so those words map onto their genre too; see NARROWER_KEYWORDS for how they are negated.
 GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
-    "fantasy": ("ファンタジー", "魔法", "魔女", r"\bfantasy\b", r"\bmagic\b", r"\bwizards?\b", r"\bwitch(?:es)?\b"),
-    "horror": ("ホラー", "怖い", r"\bhorror\b", r"\bscary\b"),
-    "romance": ("恋愛", "ラブコメ", "ラブストーリー", r"\bromance\b", r"\bromantic\b", r"\brom-?com\b", r"\blove stor"),
-    "mystery": ("ミステリー", "推理", "探偵", r"\bmystery\b", r"\bdetective\b"),
-    "sci-fi": (r"\bsf\b", r"\bsci-?fi\b", r"\bscience fiction\b"),
-    "sports": ("スポーツ", "サッカー", "野球", "バスケ", r"\bsports?\b", r"\bsoccer\b", r"\bbaseball\b", r"\bbasketball\b"),
-    "action": ("アクション", "バトル", r"\baction\b", r"\bbattle\b"),
-    "slice-of-life": ("日常", r"\bslice[- ]of[- ]life\b", r"\bcozy\b", r"\biyashikei\b"),
-    "historical": ("歴史", "時代物", "時代劇", r"\bhistorical\b", r"\bsamurai\b"),
-    "isekai": ("異世界", r"\bisekai\b"),
-    "cooking": ("グルメ", "料理", r"\bcooking\b", r"\bfood manga\b", r"\bgourmet\b"),
-    "music": ("音楽", "バンド", r"\bmusic\b", r"\bband manga\b"),
-    "mecha": ("ロボット", "メカ", r"\bmecha\b", r"\brobots?\b"),
-    "thriller": ("サスペンス", "スリラー", r"\bthriller\b", r"\bsuspense\b"),
-    "comedy": ("ギャグ", "コメディ", "笑える", r"\bcomedy\b", r"\bfunny\b"),
-    "drama": ("ヒューマンドラマ", r"\bdrama\b"),
-    "adventure": ("冒険", r"\badventure\b"),
-    "supernatural": ("妖怪", "怪異", "超常", r"\bsupernatural\b", r"\byokai\b"),
+    "fantasy": ("ファンタジー", "魔法", "魔女", "剣と魔法", r"\bfantasy\b", r"\bmagic(?:al)?\b", r"\bwizards?\b",
+                r"\bwitch(?:es)?\b", r"\bsword and sorcery\b", r"\belves\b"),
+    "horror": ("ホラー", "怖い", "怖いの", "ゾンビ", r"\bhorror\b", r"\bscary\b", r"\bcreepy\b", r"\bspooky\b",
+               r"\bzombies?\b"),
+    "romance": ("恋愛", "ラブコメ", "ラブストーリー", "胸キュン", r"\bromance\b", r"\bromantic\b", r"\brom-?com\b",
+                r"\blove stor", r"\blove triangle"),
+    "mystery": ("ミステリー", "ミステリ", "推理", "探偵", "謎解き", r"\bmyster(?:y|ies)\b", r"\bdetectives?\b",
+                r"\bwhodunn?its?\b", r"\bsleuths?\b"),
+    "sci-fi": (r"\bsf\b", r"\bsci[- ]?fi\b", r"\bscience fiction\b", "宇宙", "近未来", "サイバーパンク", "タイムトラベル",
+               "タイムリープ", r"\bcyberpunk\b", r"\bspace\b", r"\baliens?\b", r"\btime travel", r"\bdystopi",
+               r"\bandroids?\b", r"\bcyborgs?\b"),
+    "sports": ("スポーツ", r"\bsports?\b", r"\bathlet"),
+    "action": ("アクション", "バトル", "格闘", r"\baction\b", r"\bbattles?\b", r"\bfight(?:ing|s)?\b",
+               r"\bmartial arts?\b", r"\bninjas?\b"),
+    "slice-of-life": ("日常", "ほのぼの", "まったり", "癒し", "癒やし", r"\bslice[- ]of[- ]life\b", r"\bcozy\b",
+                      r"\biyashikei\b", r"\bwholesome\b", r"\brelaxing\b", r"\bcomfy\b"),
+    "historical": ("歴史", "時代物", "時代劇", "戦国", "幕末", "江戸時代", "三国志", r"\bhistorical\b", r"\bhistory\b",
+                   r"\bsamurai\b", r"\bfeudal\b", r"\bsengoku\b", r"\bvikings?\b", r"\bworld war"),
+    "isekai": ("異世界", "転生", r"\bisekai\b", r"\breincarnat", r"\banother world\b"),
+    "cooking": ("グルメ", "料理", "ごはん", r"\bcooking\b", r"\bfood\b", r"\bgourmet\b", r"\bchefs?\b",
+                r"\bcuisine\b", r"\bcook\b"),
+    "music": ("音楽", "バンド", "ピアノ", "アイドル", "ギター", r"\bmusic(?:al|ians?)?\b", r"\bband manga\b",
+              r"\brock bands?\b", r"\bpiano\b", r"\bidols?\b", r"\bguitar"),
+    "mecha": ("ロボット", "メカ", r"\bmecha\b", r"\brobots?\b", r"\bgiant robots?\b"),
+    "thriller": ("サスペンス", "スリラー", "デスゲーム", r"\bthrillers?\b", r"\bsuspense(?:ful)?\b",
+                 r"\bdeath games?\b"),
+    "comedy": ("ギャグ", "コメディ", "笑える", "お笑い", r"\bcomed(?:y|ies)\b", r"\bcomedic\b", r"\bfunny\b",
+               r"\bhilarious\b", r"\bgag\b"),
+    "drama": ("ヒューマンドラマ", "泣ける", "感動", r"\bdramas?\b", r"\btear-?jerkers?\b"),
+    "adventure": ("冒険", r"\badventures?\b", r"\bpirates?\b", r"\bquests?\b"),
+    "supernatural": ("妖怪", "怪異", "超常", "幽霊", "お化け", "吸血鬼", "悪魔", r"\bsupernatural\b", r"\byokai\b",
+                     r"\bghosts?\b", r"\bvampires?\b", r"\bdemons?\b", r"\bspirits\b"),
     "psychological": ("心理", "サイコ", r"\bpsychological\b", r"\bmind games?\b"),
-    "school": ("学園", r"\bschool life\b", r"\bschool manga\b"),
+    "school": ("学園", "学校もの", r"\bschool (?:life|manga|stuff|ones?|settings?|stor(?:y|ies)|romance|comed(?:y|ies))\b"),
 }
-assert set(GENRE_KEYWORDS) <= GENRES, "genre keywords must map onto the contract vocabulary"
+# Words for one kind of story inside a genre. Named, they ask for the genre ("boxing manga"
+# is a sports manga); negated, they rule out that kind and not the genre ("sports, but no
+# basketball"), so a negated narrower word excludes no genre.
+NARROWER_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "sports": ("サッカー", "野球", "バスケ", "バレー", "ボクシング", "テニス", "卓球", "ゴルフ", "水泳", "陸上", "ラグビー",
+               "アメフト", "スケート", "フィギュアスケート", "自転車競技", "競馬", "相撲", "柔道", "剣道", "かるた",
+               r"\bsoccer\b", r"\bbaseball\b", r"\bbasketball\b", r"\bvolleyball\b", r"\bboxing\b", r"\btennis\b",
+               r"\bgolf\b", r"\bswimming\b", r"\brugby\b", r"\bfootball\b", r"\b(?:figure )?skating\b",
+               r"\bcycling\b", r"\bbadminton\b", r"\bsumo\b", r"\bjudo\b", r"\bkendo\b", r"\btable tennis\b"),
+    "cooking": ("料理バトル", "料理対決", r"\bcooking (?:battles?|competitions?)\b"),
+    "action": (r"\bbattle royale\b",),
+}
+assert set(GENRE_KEYWORDS) | set(NARROWER_KEYWORDS) <= GENRES, "genre keywords must map onto the contract vocabulary"
 
 
 def _ascii_bounds(word: str) -> str:
@@ -98,11 +126,19 @@ def _ascii_bounds(word: str) -> str:
     return word
 
 
-_GENRE_RES = {genre: re.compile("|".join(map(_ascii_bounds, words))) for genre, words in GENRE_KEYWORDS.items()}
-# Words for one kind of story inside a genre: "sports, but no basketball" rules out
-# basketball, not sports, so a negated narrower word excludes no genre.
-_NARROWER = re.compile(r"サッカー|野球|バスケ|soccer|baseball|basketball|バトル|battle|料理バトル|cooking battle")
-_NEGATED_AFTER = re.compile(r"^\s*(?:っぽいの|系の?|もの|物|とか|の(?:もの|やつ))?\s*(?:以外|じゃない|じゃなく|ではない|ではなく"
+def _alternation(words: tuple[str, ...]) -> str:
+    """Longest first, so "cooking battle" is read as one phrase before "cooking" alone."""
+    return "|".join(map(_ascii_bounds, sorted(words, key=len, reverse=True)))
+
+
+# Narrower words go first in their genre's pattern: the negation test needs the whole phrase
+# the customer typed.
+_GENRE_RES = {
+    genre: re.compile(_alternation(NARROWER_KEYWORDS.get(genre, ()) + GENRE_KEYWORDS.get(genre, ())))
+    for genre in dict.fromkeys([*GENRE_KEYWORDS, *NARROWER_KEYWORDS])
+}
+_NARROWER = re.compile(_alternation(tuple(w for words in NARROWER_KEYWORDS.values() for w in words)))
+_NEGATED_AFTER = re.compile(r"^\s*(?:っぽいの|系の?|もの|物|とか|の(?:もの|やつ)?)?\s*(?:以外|じゃない|じゃなく|ではない|ではなく"
                             r"|は(?:嫌|いや|苦手|なし|無し|ダメ|だめ|NG|ng|ちょっと)|抜き|なし|無し|が苦手|苦手)")
 _CUE_WINDOW = 64
 _MAX_MENTIONS = 8  # a genre named more often is judged on its first mentions
@@ -190,6 +226,32 @@ def _title_matches(index: int, pattern: re.Pattern[str], text: str) -> Iterator[
         yield from pattern.finditer(text, lo, hi)
 
 
+def _genres(lower: str) -> tuple[list[str], list[str]]:
+    """(genres asked for, genres ruled out) in folded, lower-cased text."""
+    genres: list[str] = []
+    excluded: list[str] = []
+    # A genre word inside a longer narrower phrase ("battle" in "cooking battle") is that phrase.
+    narrower = [m.span() for m in islice(_NARROWER.finditer(lower), _MAX_MENTIONS * 4)]
+    for genre, pattern in _GENRE_RES.items():
+        for match in islice(pattern.finditer(lower), _MAX_MENTIONS):
+            if any(a <= match.start() and match.end() <= b and b - a > match.end() - match.start()
+                   for a, b in narrower):
+                continue
+            # Each cue is near the genre word: look at a bounded window, not the whole text.
+            negated = (_NEGATED_AFTER.search(lower[match.end():match.end() + _CUE_WINDOW])
+                       or _NEGATED_BEFORE.search(lower, max(0, match.start() - _CUE_WINDOW), match.start()))
+            if negated and _NARROWER.fullmatch(match.group()):
+                continue
+            (excluded if negated else genres).append(genre)
+    excluded = _dedupe(excluded)
+    return [g for g in _dedupe(genres) if g not in excluded], excluded
+
+
+def genres_in(text: str) -> tuple[list[str], list[str]]:
+    """The genres ``text`` asks for and rules out (as ``extract`` reads them)."""
+    return _genres(bounded_fold(text).lower())
+
+
 def extract(text: str) -> Entities:
     """Every entity found in ``text`` (lists keep first-seen order, without repeats)."""
     folded = bounded_fold(text)
@@ -226,16 +288,7 @@ def extract(text: str) -> Entities:
     if IN_STOCK.search(lower):
         out.in_stock = True
 
-    for genre, pattern in _GENRE_RES.items():
-        for match in islice(pattern.finditer(lower), _MAX_MENTIONS):
-            # Each cue is near the genre word: look at a bounded window, not the whole text.
-            negated = (_NEGATED_AFTER.search(lower[match.end():match.end() + _CUE_WINDOW])
-                       or _NEGATED_BEFORE.search(lower, max(0, match.start() - _CUE_WINDOW), match.start()))
-            if negated and _NARROWER.fullmatch(match.group()):
-                continue
-            (out.excluded_genres if negated else out.genres).append(genre)
-    out.excluded_genres = _dedupe(out.excluded_genres)
-    out.genres = [g for g in _dedupe(out.genres) if g not in out.excluded_genres]
+    out.genres, out.excluded_genres = _genres(lower)
 
     titles: list[str] = []
     for index, pattern in enumerate(TITLE_PATTERNS):

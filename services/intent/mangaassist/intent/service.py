@@ -71,7 +71,7 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
         mentions = list(request.mentions)
         previous = request.context.previous_intents
         resolution = resolve(text, intent, abstained, entities, mentions, request.state,
-                             not mentions and unlinked_title(text, entities), previous[-1] if previous else "")
+                             unlinked_title(text, entities, mentions), previous[-1] if previous else "")
         if resolution.intent != intent or resolution.action != "clarify":
             # The turn was understood against the catalog and the conversation: no generic ask-back.
             intent, abstained = resolution.intent, resolution.action == "clarify"

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
+import socket
 import time
 import weakref
 from http import HTTPStatus
@@ -45,6 +45,7 @@ from mangaassist.orchestrator.auth import (
 from mangaassist.orchestrator.catalog_watch import CatalogWatcher
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.edge import ConnectionLimits, QuestionLimits, origin_allowed
+from mangaassist.orchestrator.outbox import Outbox
 from mangaassist.orchestrator.pipeline import Pipeline
 from mangaassist.orchestrator.schema import ErrorCode, error_frame
 from mangaassist.orchestrator.web import StaticSite
@@ -59,7 +60,7 @@ DOWNSTREAM_SERVICES = {
 
 
 def _json_response(status: HTTPStatus, body: dict[str, Any]) -> Response:
-    payload = json.dumps(body).encode()
+    payload = orjson.dumps(body)
     headers = Headers(
         [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
          ("Cache-Control", "no-store")]
@@ -87,6 +88,7 @@ class Orchestrator:
         self._verifier = verifier
         self._draining = False
         self._inflight: set[asyncio.Task[None]] = set()
+        self._outboxes: set[Outbox] = set()
         self._server: Server | None = None
         self._admin: Server | None = None
         # The anonymous secret each handshake settled on (read by the connection's handler).
@@ -115,6 +117,7 @@ class Orchestrator:
             # Our own limit answers `too_large`; this one only stops abusive frames.
             max_size=max(1 << 20, self._s.max_frame_bytes * 4),
             compression=None,
+            write_limit=self._s.ws_write_limit_bytes,
             ping_interval=20,
             ping_timeout=20,
             open_timeout=self._s.handshake_timeout_s,
@@ -221,6 +224,10 @@ class Orchestrator:
     async def _connection(self, ws: ServerConnection) -> None:
         request = ws.request
         ip = self._peer_ip(ws, request)
+        if self._s.ws_send_buffer_bytes:
+            sock = ws.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._s.ws_send_buffer_bytes)
         self._connections.opened(ip)
         try:
             await self._serve_connection(ws, ip)
@@ -229,7 +236,8 @@ class Orchestrator:
 
     async def _serve_connection(self, ws: ServerConnection, ip: str | None) -> None:
         tasks: set[asyncio.Task[None]] = set()
-        send_lock = asyncio.Lock()
+        outbox = Outbox(ws, self._s.send_queue_tokens, self._s.send_coalesce_chars)
+        self._outboxes.add(outbox)
         request = ws.request
         identity = (
             await self._verifier.identify(request.path, request.headers.get("Authorization"),
@@ -239,8 +247,7 @@ class Orchestrator:
         bucket = self._limits.connection_bucket()
 
         async def emit(frame: dict[str, Any]) -> None:
-            async with send_lock:
-                await ws.send(orjson.dumps(frame).decode())
+            outbox.put(frame)  # never waits for the client (see outbox.py)
 
         async def reject(
             request_id: str | None, code: ErrorCode, message: str, retry_after_s: float | None = None
@@ -255,6 +262,7 @@ class Orchestrator:
                 except TimeoutError:
                     if tasks:
                         continue  # quiet while answers stream: not idle
+                    await outbox.flushed(self._s.drain_grace_s)
                     await ws.close(1001, "idle timeout")
                     return
                 received_at = time.perf_counter()
@@ -303,6 +311,8 @@ class Orchestrator:
             # The client is gone: nobody can read these answers any more.
             for task in tasks:
                 task.cancel()
+            self._outboxes.discard(outbox)
+            await outbox.close()
 
     async def _guarded(
         self, raw: dict[str, Any], received_at: float, emit: Any, request_id: str | None, identity: Identity
@@ -328,6 +338,8 @@ class Orchestrator:
             for task in pending:
                 task.cancel()
         await self._pipeline.post.drain(self._s.drain_grace_s)
+        # Answers that finished are delivered before their connections close.
+        await asyncio.gather(*(o.flushed(self._s.drain_grace_s) for o in list(self._outboxes)))
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

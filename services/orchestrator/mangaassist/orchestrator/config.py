@@ -39,6 +39,15 @@ class OrchestratorSettings(ServiceSettings):
     max_frame_bytes: int = Field(default=16_384, ge=256)
     max_text_chars: int = Field(default=2_000, ge=1)
     max_inflight_per_connection: int = Field(default=8, ge=1)
+    # Each connection's send queue (outbox.py): token frames that may wait for a slow reader
+    # before the request that overflows ends with `stream_interrupted`; a waiting token frame
+    # takes the deltas behind it up to this many characters; the socket's own write buffer.
+    send_queue_tokens: int = Field(default=256, ge=1)
+    send_coalesce_chars: int = Field(default=64, ge=1)
+    ws_write_limit_bytes: int = Field(default=32_768, ge=1_024)
+    # The kernel's send buffer per WebSocket (SO_SNDBUF; 0 keeps the kernel's autotuning):
+    # bounds what a reader that stopped reading pins in kernel memory before the outbox fills.
+    ws_send_buffer_bytes: int = Field(default=0, ge=0)
     retrieval_k: int = Field(default=5, ge=1, le=50)
 
     # The front door's limits (0 turns one off; see edge.py). Questions per minute, as token

@@ -90,6 +90,9 @@ def search_plan(client: common_pb2.SearchFilters, resolved: intent_pb2.ResolvedR
     if c.only_series:
         merged.series_ids.extend(c.only_series)
         constraints["only_series"] = list(c.only_series)
+    if c.by_authors_of:
+        merged.by_authors_of.extend(c.by_authors_of)
+        constraints["by_authors_of"] = list(c.by_authors_of)
     plan = SearchPlan(merged)
     applied: dict[str, Any] = {}
     if state.HasField("focus") and state.focus.series_id:

@@ -209,9 +209,15 @@ class DynamoSessionStore:
         answer: str,
         cost_usd: float = 0.0,
         state: bytes | None = None,
+        base: Session | None = None,
     ) -> None:
+        """One conditional write per turn: the turn appended to ``base`` (the session this
+        turn read) when given, so a turn costs one read and one write; the session is read
+        again only after the condition failed (another write landed first)."""
+        current = base
         for _ in range(APPEND_ATTEMPTS):
-            current = await self.load(session_id)
+            if current is None:
+                current = await self.load(session_id)
             if not current.owned_by(customer_id):
                 raise SessionOwnershipError(session_id)
             new = current.with_turn(intent, user_text, answer, customer_id, cost_usd, state)
@@ -244,7 +250,9 @@ class DynamoSessionStore:
             except ClientError as exc:
                 if _code(exc) != "ConditionalCheckFailedException":
                     raise
-                # Another turn of this session landed first: re-read and append after it.
+                # Another turn of this session landed first (or ``base`` was stale): re-read
+                # and append after it.
+                current = None
         raise RuntimeError(f"session update lost {APPEND_ATTEMPTS} races in a row")
 
     async def close(self) -> None:

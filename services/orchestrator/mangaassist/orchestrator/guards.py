@@ -26,6 +26,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from websockets.exceptions import ConnectionClosed
 
 from mangaassist.common.resilience import PRESETS, BreakerConfig, BreakerOpenError, Bulkhead, CircuitBreaker
+from mangaassist.orchestrator.outbox import SlowReaderError
 from mangaassist.orchestrator.schema import ErrorCode, RequestError
 
 T = TypeVar("T")
@@ -65,6 +66,8 @@ def is_timeout(exc: BaseException) -> bool:
 def counts_as_failure(exc: BaseException) -> bool:
     if isinstance(exc, grpc.aio.AioRpcError):
         return exc.code() not in NOT_FAILURES
+    if isinstance(exc, SlowReaderError):
+        return False  # the client's reader fell behind: nothing the downstream did
     if isinstance(exc, RequestError):
         return exc.code in DOWNSTREAM_FAULTS
     # The customer hanging up mid-stream says nothing about the downstream.

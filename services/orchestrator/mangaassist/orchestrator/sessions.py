@@ -82,9 +82,14 @@ class SessionStore(Protocol):
         answer: str,
         cost_usd: float = 0.0,
         state: bytes | None = None,
+        base: Session | None = None,
     ) -> None:
         """Record one finished exchange and the dialogue state after it (``None`` keeps the
-        stored one), in one write; raises ``SessionOwnershipError`` for another's session."""
+        stored one), in one write; raises ``SessionOwnershipError`` for another's session.
+
+        ``base`` is the session as this turn loaded it: a store that writes conditionally on
+        its version appends to it without reading again, and re-reads only when another
+        write landed in between (the condition fails)."""
         ...
 
     async def close(self) -> None:
@@ -122,11 +127,12 @@ class GuardedSessionStore:
         answer: str,
         cost_usd: float = 0.0,
         state: bytes | None = None,
+        base: Session | None = None,
     ) -> None:
         refused: SessionOwnershipError | None = None
         async with self._guard.call():
             try:
-                await self._store.append(session_id, customer_id, intent, user_text, answer, cost_usd, state)
+                await self._store.append(session_id, customer_id, intent, user_text, answer, cost_usd, state, base)
             except SessionOwnershipError as exc:
                 refused = exc
         if refused is not None:
@@ -161,6 +167,7 @@ class InMemorySessionStore:
         answer: str,
         cost_usd: float = 0.0,
         state: bytes | None = None,
+        base: Session | None = None,
     ) -> None:
         session = await self.load(session_id)
         if not session.owned_by(customer_id):

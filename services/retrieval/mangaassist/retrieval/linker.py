@@ -18,12 +18,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from rapidfuzz.distance import OSA
 
-from mangaassist.retrieval.lexical import romaji
+from mangaassist.retrieval.lexical import GLOSSARY, romaji
 
 # Score of a match by the kind of name (an exact title beats an alias beats an author).
 KIND_WEIGHT = {"title": 1.0, "alias": 0.97, "romaji": 0.96, "author": 0.9, "partial": 0.75}
@@ -58,6 +59,19 @@ _AUTHOR_CUES = frozenset({"by", "from", "author", "mangaka", "artist"})
 _PRODUCT_CUES = frozenset({"manga", "vol", "volume", "volumes", "series", "book", "books", "comic", "comics"})
 
 _LATIN = re.compile(r"[a-z0-9]+")
+# A remembered piece of a forgotten title (over folded text: brackets are spaces by then):
+# 「アオなんとか」, 「タイトルにヒカルが入ってる」, 「パンチって付くタイトル」, "blue something, forgot the
+# name", "the title has moon in it". Bounded quantifiers; the message is cut to MAX_LINK_CHARS.
+_FRAGMENT = re.compile(
+    r"(\S{2,12}?) ?(?:なんとか|ナントカ|何とか|なんちゃら)"
+    r"|タイトルに ?(\S{2,12}?) ?(?:が|って|と)? ?(?:入って|入る|付く|つく|ついて)"
+    r"|(\S{2,12}?) ?(?:って|という|っていう) ?(?:字|言葉|文字|単語)? ?(?:が)? ?(?:付く|つく|入って|入る|ついて)"
+    r"|\btitle (?:has|had|with|contains?) (?:the word )?([a-z]{3,12}) in it"
+    r"|\b(?:with|has|had) (?:the word )?([a-z]{3,12}) in the (?:title|name)"
+    r"|\b([a-z]{3,12}) (?:something|whatever)\b(?=.{0,60}(?:forgot|forget|remember|called|title|name|忘れ|出てこない))"
+)
+MAX_FRAGMENT_SERIES = 8  # a piece of a title shared by more series than this is asked back among these
+MIN_FRAGMENT_CJK = 2
 _PUNCT = re.compile(r"[^\w]+|_")
 _VOWELS = re.compile(r"([aeiou])\1+")
 
@@ -76,6 +90,18 @@ def latin_key(text: str) -> str:
     """A Latin name's lookup key: no spaces, long vowels and ``ou`` folded (Haikyuu → haikyu)."""
     key = text.replace(" ", "").replace("ou", "o").replace("oh", "o")
     return _VOWELS.sub(r"\1", key)
+
+
+_CJK_GLOSSARY = tuple(word for word in GLOSSARY if not word.isascii())
+
+
+def _find_all(text: str, word: str) -> list[int]:
+    found: list[int] = []
+    at = text.find(word)
+    while at >= 0 and len(found) < 8:
+        found.append(at)
+        at = text.find(word, at + 1)
+    return found
 
 
 def _is_latin(text: str) -> bool:
@@ -134,9 +160,12 @@ class CatalogLinker:
     cjk: dict[str, list[Name]] = field(default_factory=lambda: defaultdict(list))
     mixed: dict[str, list[Name]] = field(default_factory=lambda: defaultdict(list))
     series_titles: dict[str, str] = field(default_factory=dict)
+    _works_by_authors_of: dict[str, frozenset[str]] = field(default_factory=dict)
     _cjk_by_first: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     _cjk_bigrams: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     _title_words: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    _every_title_word: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    _cjk_titles: dict[str, str] = field(default_factory=dict)  # a Japanese title or alias → series
     _by_head: dict[tuple[int, str], list[str]] = field(default_factory=lambda: defaultdict(list))
     _by_tail: dict[tuple[int, str], list[str]] = field(default_factory=lambda: defaultdict(list))
 
@@ -147,6 +176,9 @@ class CatalogLinker:
         for s in series:
             for author in (*s.get("authors_en", ()), *s.get("authors_ja", ())):
                 by_author[author].append(s["series_id"])
+        for s in series:
+            authors = (*s.get("authors_en", ()), *s.get("authors_ja", ()))
+            linker._works_by_authors_of[s["series_id"]] = frozenset(w for a in authors for w in by_author[a])
         surnames: dict[str, set[str]] = defaultdict(set)
         for author in by_author:
             parts = fold(author).split()
@@ -176,6 +208,14 @@ class CatalogLinker:
             for word in set(fold(s["title_en"]).split()):
                 if len(word) >= MIN_PARTIAL and word.isalpha() and word not in _TITLE_FILLER:
                     linker._title_words[latin_key(word)].add(s["series_id"])
+            for name in (s["title_en"], s["title_romaji"], *s.get("aliases", ())):
+                for word in fold(name).split():
+                    if len(word) >= MIN_LATIN and _is_latin(word):
+                        linker._every_title_word[latin_key(word)].add(s["series_id"])
+            for name in (s["title_ja"], *s.get("aliases", ())):
+                key = fold(name).replace(" ", "")
+                if key and not _is_latin(key):
+                    linker._cjk_titles.setdefault(key, s["series_id"])
         for key in linker.latin:
             linker._by_head[(len(key), key[:2])].append(key)
             linker._by_tail[(len(key), key[-2:])].append(key)
@@ -187,6 +227,10 @@ class CatalogLinker:
         for keys in linker._cjk_by_first.values():
             keys.sort(key=len, reverse=True)
         return linker
+
+    def works_by_authors_of(self, series_ids: Iterable[str]) -> frozenset[str]:
+        """Every series by an author of any of ``series_ids`` (themselves included)."""
+        return frozenset(w for sid in series_ids for w in self._works_by_authors_of.get(sid, ()))
 
     def _add(self, n: Name) -> None:
         folded = fold(n.name)
@@ -226,8 +270,36 @@ class CatalogLinker:
         if not any(not c.fuzzy for c in candidates):
             candidates += self._fuzzy_cjk(folded)
         if not candidates:
-            candidates = self._partial(folded)
+            candidates = self._fragments(folded) or self._partial(folded)
         return self._resolve(candidates)
+
+    def _fragments(self, folded: str) -> list[_Candidate]:
+        """A piece of a title the customer remembers (see ``_FRAGMENT``): every series whose
+        title, romaji or alias has that word (Latin, or kana through its reading) or holds that
+        run of Japanese characters. A Japanese piece caught with words before it (「あのアオ」)
+        is tried from the shortest tail that still names a series."""
+        match = _FRAGMENT.search(folded)
+        if match is None:
+            return []
+        group = next(i for i in range(1, len(match.groups()) + 1) if match.group(i))
+        piece, start, end = match.group(group).replace(" ", ""), match.start(group), match.end(group)
+        series: list[str] = []
+        if _is_latin(piece):
+            series = sorted(self._every_title_word.get(latin_key(piece), ()))
+        else:
+            for cut in range(len(piece) - MIN_FRAGMENT_CJK + 1):
+                tail = piece[cut:]
+                found = {sid for key, sid in self._cjk_titles.items() if tail in key}
+                reading = romaji(tail)
+                if _is_latin(reading) and len(reading) >= MIN_LATIN:
+                    found |= self._every_title_word.get(latin_key(reading), set())
+                if found:
+                    series, start = sorted(found), start + cut
+                    break
+        if not series:
+            return []
+        names = [Name(sid, "partial", self.series_titles[sid]) for sid in series[:MAX_FRAGMENT_SERIES]]
+        return [_Candidate(names, start, end, False)]
 
     def _exact(self, folded: str, original: str, words: list[tuple[str, int, int]],
                windows: list[tuple[int, int, str, str]]) -> list[_Candidate]:
@@ -333,6 +405,8 @@ class CatalogLinker:
         """Japanese names within one edit (鋼の錬金術士 for 鋼の錬金術師): names sharing most of
         their character bigrams with the message, checked with the edit distance."""
         out: list[_Candidate] = []
+        # A genre word is no misspelt title (ラブコメ is one edit from ラブ★コン).
+        genre_words = [(at, at + len(word)) for word in _CJK_GLOSSARY for at in _find_all(folded, word)]
         for run in re.finditer(r"[^a-z0-9]+", folded):
             at = [run.start() + i for i, ch in enumerate(run.group()) if ch != " "]
             s = run.group().replace(" ", "")
@@ -355,7 +429,9 @@ class CatalogLinker:
                     if best:
                         break
                 if best:
-                    out.append(_Candidate(self.cjk[key], at[best[0]], at[best[0] + best[1] - 1] + 1, True))
+                    start, end = at[best[0]], at[best[0] + best[1] - 1] + 1
+                    if not any(s < end and start < e for s, e in genre_words):
+                        out.append(_Candidate(self.cjk[key], start, end, True))
         return out
 
     def _resolve(self, candidates: list[_Candidate]) -> list[Link]:

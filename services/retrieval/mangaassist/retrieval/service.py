@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import grpc
@@ -146,13 +147,17 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         return self._index
 
     async def _embed(self, index: CatalogIndex, text: str) -> np.ndarray:
-        """The query's vector; repeated texts skip the model (it is most of a request's CPU)."""
-        key = (index.embedder.name, text)
+        """The query's vector; repeated texts skip the model (it is most of a request's CPU).
+
+        Keyed by the normalised text (NFKC, case-folded, spaces collapsed), which is also
+        what is embedded: the vector is a function of its key, whoever asked first."""
+        normalised = normalise_query(text)
+        key = (index.embedder.name, normalised)
         cached = self.embeddings.get(key)
         if cached is not None:
             return cached
         try:
-            vector = await index.embedder.aembed_query(index.query_text(text))
+            vector = await index.embedder.aembed_query(index.query_text(normalised))
         except EmbeddingError as exc:
             code = grpc.StatusCode.RESOURCE_EXHAUSTED if exc.throttled else grpc.StatusCode.UNAVAILABLE
             raise ServiceError(code, str(exc)) from exc
@@ -186,6 +191,15 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             span.set_attribute("retrieval.mention_kinds", sorted({link.kind for link in links}))
         return reply
 
+    def _by_authors(self, f: common_pb2.SearchFilters, filters: Filters) -> Filters:
+        """``by_authors_of`` narrowed to the works of those series' authors (the linker knows
+        them for either store); unknown series name no works and match nothing."""
+        if not f.by_authors_of:
+            return filters
+        anchors = frozenset(f.by_authors_of)
+        works = (self._linker.works_by_authors_of(anchors) if self._linker is not None else frozenset()) or anchors
+        return replace(filters, series_ids=filters.series_ids & works if filters.series_ids else works)
+
     async def Search(
         self, request: retrieval_pb2.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> retrieval_pb2.SearchResponse:
@@ -202,7 +216,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         bad = sorted(set(fields) - PRODUCT_FIELDS - VOLUME_FIELDS)
         if bad:
             raise invalid_argument(f"unknown field(s) {bad}")
-        filters = to_filters(request.filters)
+        filters = self._by_authors(request.filters, to_filters(request.filters))
         if request.HasField("volume") and request.volume < 0:
             raise invalid_argument("volume must not be negative")
         volume: Volume = "latest" if request.latest_volume else (

@@ -16,6 +16,7 @@ from mangaassist.orchestrator.auth import Identity
 from mangaassist.orchestrator.guards import RetryBudget
 from mangaassist.orchestrator.schema import ErrorCode, QueryFrame, RequestError
 from mangaassist.orchestrator.segments import Segments
+from mangaassist.orchestrator.sessions import Session
 from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.inference.v1 import inference_pb2_grpc
 from mangaassist.proto.intent.v1 import intent_pb2_grpc
@@ -72,6 +73,9 @@ class Request:
     started_wall: float = field(default_factory=time.time)  # when the answer's facts were read
     embedding_model: str = ""  # EmbedResponse.model of the query embedding, once computed
     mentions: list[common_pb2.Mention] = field(default_factory=list)  # catalog names linked in the text
+    # The session as this turn read it (its version): the turn's write appends to it
+    # without reading it again.
+    session: Session | None = None
 
     def remaining(self, cap: float) -> float:
         """Seconds for the next call: its own cap or what is left of the request's budget.

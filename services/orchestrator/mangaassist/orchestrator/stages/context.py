@@ -49,7 +49,8 @@ class ContextStage:
         """The conversation so far; a minimal empty session if the store is unreachable."""
         if req.frame.session_id is None:
             # The server just assigned this id: the conversation starts here, nothing to read.
-            return Session(req.session_id)
+            req.session = Session(req.session_id)
+            return req.session
         with req.seg.segment(spans.SESSION_LOAD):
             pending = self._writes.get(req.session_id)
             if pending is not None:
@@ -68,6 +69,7 @@ class ContextStage:
                 return Session(req.session_id)
         if not session.owned_by(req.identity.owner):
             raise RequestError(ErrorCode.UNAUTHORIZED, "this conversation belongs to another account")
+        req.session = session
         return session
 
     async def classify(
@@ -127,7 +129,7 @@ class ContextStage:
         the post-processor (retried, flushed at drain)."""
         # The session belongs to the signed-in customer or the anonymous browser (auth.py);
         # what it keeps of the customer's words and the answer has its PII masked.
-        session_id, owner = req.session_id, req.identity.owner
+        session_id, owner, base = req.session_id, req.identity.owner, req.session
         text, answer = mask_pii(req.frame.text)[0], mask_pii(answer)[0]
 
         written = asyncio.Event()
@@ -135,11 +137,14 @@ class ContextStage:
 
         async def update_session() -> None:
             try:
+                # No exception event with a formatted traceback: under overload these writes
+                # fail in bursts and formatting the traces cost more CPU than the writes
+                # (profile in docs/decisions); the error still ends the span as an error.
                 with (
-                    self._tracer.start_as_current_span(spans.ASYNC_POSTPROCESSING),
-                    self._tracer.start_as_current_span(spans.SESSION_UPDATE),
+                    self._tracer.start_as_current_span(spans.ASYNC_POSTPROCESSING, record_exception=False),
+                    self._tracer.start_as_current_span(spans.SESSION_UPDATE, record_exception=False),
                 ):
-                    await self._sessions.append(session_id, owner, intent, text, answer, cost_usd, state)
+                    await self._sessions.append(session_id, owner, intent, text, answer, cost_usd, state, base)
             finally:
                 # A failed attempt also releases the next turn (it reads what is there); a retry
                 # that lands later is still ordered by the session's version.

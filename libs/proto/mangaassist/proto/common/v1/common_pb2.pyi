@@ -201,6 +201,7 @@ class SearchFilters(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     MAX_VOLUMES_FIELD_NUMBER: _builtins.int
     MIN_VOLUMES_FIELD_NUMBER: _builtins.int
+    BY_AUTHORS_OF_FIELD_NUMBER: _builtins.int
     language: _builtins.str
     """"ja" or "en" """
     in_stock: _builtins.bool
@@ -228,6 +229,10 @@ class SearchFilters(_message.Message):
     def excluded_genres(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """none of these genres ("not horror")"""
 
+    @_builtins.property
+    def by_authors_of(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """only works by the authors of these series ("same author")"""
+
     def __init__(
         self,
         *,
@@ -243,10 +248,11 @@ class SearchFilters(_message.Message):
         status: _builtins.str | None = ...,
         max_volumes: _builtins.int | None = ...,
         min_volumes: _builtins.int | None = ...,
+        by_authors_of: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_demographic", b"_demographic", "_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "demographic", b"demographic", "in_stock", b"in_stock", "language", b"language", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_demographic", b"_demographic", "_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "demographic", b"demographic", "exclude_series_ids", b"exclude_series_ids", "excluded_genres", b"excluded_genres", "genres", b"genres", "in_stock", b"in_stock", "language", b"language", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "series_ids", b"series_ids", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_demographic", b"_demographic", "_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "by_authors_of", b"by_authors_of", "demographic", b"demographic", "exclude_series_ids", b"exclude_series_ids", "excluded_genres", b"excluded_genres", "genres", b"genres", "in_stock", b"in_stock", "language", b"language", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "series_ids", b"series_ids", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__demographic: _TypeAlias = _typing.Literal["demographic"]  # noqa: Y015
     _WhichOneofArgType__demographic: _TypeAlias = _typing.Literal["_demographic", b"_demographic"]  # noqa: Y015
@@ -416,6 +422,7 @@ class Constraints(_message.Message):
     LIKE_SERIES_IDS_FIELD_NUMBER: _builtins.int
     ONLY_SERIES_FIELD_NUMBER: _builtins.int
     EXCLUDED_SERIES_FIELD_NUMBER: _builtins.int
+    BY_AUTHORS_OF_FIELD_NUMBER: _builtins.int
     max_price_jpy: _builtins.int
     min_price_jpy: _builtins.int
     max_volumes: _builtins.int
@@ -441,6 +448,10 @@ class Constraints(_message.Message):
     def excluded_series(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """never these ("I already have Doraemon", 「コナン以外で」)"""
 
+    @_builtins.property
+    def by_authors_of(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """works by the authors of these ("same author", "anything else by him?")"""
+
     def __init__(
         self,
         *,
@@ -456,10 +467,11 @@ class Constraints(_message.Message):
         like_series_ids: _abc.Iterable[_builtins.str] | None = ...,
         only_series: _abc.Iterable[_builtins.str] | None = ...,
         excluded_series: _abc.Iterable[_builtins.str] | None = ...,
+        by_authors_of: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "in_stock", b"in_stock", "language", b"language", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "excluded_genres", b"excluded_genres", "excluded_series", b"excluded_series", "genres", b"genres", "in_stock", b"in_stock", "language", b"language", "like_series_ids", b"like_series_ids", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "only_series", b"only_series", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "by_authors_of", b"by_authors_of", "excluded_genres", b"excluded_genres", "excluded_series", b"excluded_series", "genres", b"genres", "in_stock", b"in_stock", "language", b"language", "like_series_ids", b"like_series_ids", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "only_series", b"only_series", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__in_stock: _TypeAlias = _typing.Literal["in_stock"]  # noqa: Y015
     _WhichOneofArgType__in_stock: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock"]  # noqa: Y015
