@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 if TYPE_CHECKING:
     from mangaassist.orchestrator.config import OrchestratorSettings
@@ -156,6 +157,8 @@ class TokenVerifier:
             if self._jwks is not None:
                 jwks = self._jwks
                 key = (await asyncio.to_thread(jwks.get_signing_key_from_jwt, token)).key
+                if not isinstance(key, rsa.RSAPublicKey):  # what Cognito publishes; nothing else
+                    return Identity(error="invalid sign-in token")
                 algorithms = JWKS_ALGORITHMS
             else:
                 key, algorithms = self._secret, [ALGORITHM]
