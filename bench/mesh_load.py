@@ -302,7 +302,7 @@ class Profiler:
 
 async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
     url = cluster.ws_url
-    status_url = f"http://{cluster.address('orchestrator')}/admin/status"
+    status_url = f"http://{cluster.address('admin')}/admin/status"
     await warm_up(url, print)
     meter = CpuMeter(cluster)
     await settle(url, status_url)

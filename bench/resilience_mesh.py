@@ -51,10 +51,10 @@ async def sonnet_down(url: str, emulator: str, questions: int) -> dict[str, Any]
     return {"questions": questions, "answered_share": (questions - errors) / questions, "by_model": models}
 
 
-def inference_parked(orchestrator: str) -> tuple[int, bool]:
+def inference_parked(admin: str) -> tuple[int, bool]:
     """Model calls the orchestrator's inference bulkheads admit now (Haiku + Sonnet), and
     whether one of them is full."""
-    _, status = http_health(f"http://{orchestrator}/admin/status", timeout=2.0)
+    _, status = http_health(f"http://{admin}/admin/status", timeout=2.0)
     guards = status.get("guards", {})
     assert isinstance(guards, dict)
     heads = [g["bulkhead"] for name, g in guards.items() if name.startswith("inference:")]
@@ -162,7 +162,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as logs, Cluster(env=env, log_dir=Path(logs)) as cluster:
         emulator = cluster.url("bedrock_emulator")
         down = asyncio.run(sonnet_down(cluster.ws_url, emulator, args.questions))
-        bulkhead = asyncio.run(cache_hits_under_saturation(cluster.ws_url, cluster.address("orchestrator"), emulator,
+        bulkhead = asyncio.run(cache_hits_under_saturation(cluster.ws_url, cluster.address("admin"), emulator,
                                                            args.saturation, args.reps, args.hits))
     print(f"\nSonnet down: {down['answered_share'] * 100:.1f} % of {down['questions']} Sonnet-routed questions "
           f"answered, by model {down['by_model']}")

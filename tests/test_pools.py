@@ -78,7 +78,7 @@ async def test_dynamodb_pool_counts_requests_and_keeps_connections(cluster: Clus
 
 
 def test_the_orchestrator_reports_its_warmed_pools(cluster: Cluster) -> None:
-    code, status = http_health(f"http://{cluster.address('orchestrator')}/admin/status", timeout=5)
+    code, status = http_health(f"http://{cluster.address('admin')}/admin/status", timeout=5)
     assert code == 200 and isinstance(status["pools"], list)
     pools = {p["pool"]: p for p in status["pools"]}
     assert set(pools) == {"dynamodb", "redis"}

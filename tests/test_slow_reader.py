@@ -42,7 +42,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 def status(cluster: Cluster) -> dict[str, Any]:
-    with urllib.request.urlopen(f"http://{cluster.address('orchestrator')}/admin/status", timeout=5) as resp:
+    with urllib.request.urlopen(f"http://{cluster.address('admin')}/admin/status", timeout=5) as resp:
         body: dict[str, Any] = json.loads(resp.read())
     return body
 

@@ -311,7 +311,7 @@ def run(quick: bool, reps: int, progress: Callable[[str], None]) -> dict[str, An
         env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
     progress("starting the cluster")
     with tempfile.TemporaryDirectory() as logs, Cluster(env=env, log_dir=Path(logs)) as cluster:
-        status_url = f"http://{cluster.address('orchestrator')}/admin/status"
+        status_url = f"http://{cluster.address('admin')}/admin/status"
         result = uvloop.run(measure(cluster.ws_url, status_url, quick, reps, progress))
     result["settings"]["fd_limit"] = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     return result

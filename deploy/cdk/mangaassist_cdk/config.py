@@ -196,6 +196,15 @@ class DeploySettings:
     alarm_topic_arn: str = ""
     # The CloudFormation stack name; every physical name derives from it (StackNames).
     stack_name: str = "MangaAssist"
+    # Sign-in. With an issuer (a Cognito user pool: https://cognito-idp.<region>.amazonaws.com/<pool id>)
+    # and an audience (its app client id), tokens verify against the issuer's JWKS
+    # (``authJwksUrl``, default <issuer>/.well-known/jwks.json, RS256) and no shared key exists;
+    # without them the stack keeps an HS256 key in Secrets Manager and the issuer is the stack name.
+    auth_issuer: str = ""
+    auth_audience: str = ""
+    auth_jwks_url: str = ""
+    # Anonymous browsing (no token): an explicit choice, off unless -c allowAnonymous=true.
+    allow_anonymous: bool = False
 
     @classmethod
     def from_context(cls, get: Any) -> DeploySettings:
@@ -232,9 +241,25 @@ class DeploySettings:
             stack_name=text("stackName", cls.stack_name),
             alarm_topic_arn=text("alarmTopicArn", ""),
             ecs_exec=text("ecsExec", "false").lower() in ("true", "1", "yes"),
+            auth_issuer=text("authIssuer", ""),
+            auth_audience=text("authAudience", ""),
+            auth_jwks_url=text("authJwksUrl", ""),
+            allow_anonymous=text("allowAnonymous", "false").lower() in ("true", "1", "yes"),
         )
         settings.validate()
         return settings
+
+    @property
+    def jwks_url(self) -> str:
+        """Where the signing keys are (empty: the stack's own HS256 key)."""
+        if not self.auth_issuer:
+            return ""
+        return self.auth_jwks_url or self.auth_issuer.rstrip("/") + "/.well-known/jwks.json"
+
+    @property
+    def cognito_issuer(self) -> bool:
+        """The issuer is a Cognito user pool (its keys are reachable through a cognito-idp endpoint)."""
+        return bool(re.match(r"https://cognito-idp\.[a-z0-9-]+\.amazonaws\.com/", self.auth_issuer))
 
     @property
     def models(self) -> tuple[ModelRef, ...]:
@@ -270,6 +295,13 @@ class DeploySettings:
         bad = [r for r in self.model_regions if not _REGION.match(r)]
         if bad:
             raise ValueError(f"modelRegions: not Region names: {bad}")
+        if bool(self.auth_issuer) != bool(self.auth_audience):
+            raise ValueError("authIssuer and authAudience go together: the user pool's issuer URL and its app client id")
+        for key, url in (("authIssuer", self.auth_issuer), ("authJwksUrl", self.auth_jwks_url)):
+            if url and not url.startswith("https://"):
+                raise ValueError(f"{key} must be an https:// URL")
+        if self.auth_jwks_url and not self.auth_issuer:
+            raise ValueError("authJwksUrl needs authIssuer and authAudience")
         if bool(self.guardrail_id) != bool(self.guardrail_version):
             raise ValueError("guardrailId and guardrailVersion go together: give both or neither")
         if self.aoss_standby_replicas not in ("ENABLED", "DISABLED"):

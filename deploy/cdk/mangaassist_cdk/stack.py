@@ -188,6 +188,10 @@ class MangaAssistStack(cdk.Stack):
             "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
             "EcrDkr": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
         }
+        if self.settings.cognito_issuer:
+            # The user pool's signing keys (JWKS), with no NAT (the pool must have no domain:
+            # AWS PrivateLink does not serve user pools that have one).
+            interface["CognitoIdp"] = ec2.InterfaceVpcEndpointAwsService("cognito-idp")
         if self.settings.ecs_exec:
             # The ECS Exec agent's channel (no NAT: it needs its own endpoint).
             interface["SsmMessages"] = ec2.InterfaceVpcEndpointAwsService.SSM_MESSAGES
@@ -241,9 +245,9 @@ class MangaAssistStack(cdk.Stack):
             deletion_protection=True,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
-        # The HS256 key that verifies customer sign-in tokens (the orchestrator's AUTH_SECRET);
-        # the sign-in service that issues tokens reads the same secret.
-        self.auth_secret = secretsmanager.Secret(
+        # Without a JWKS issuer (-c authIssuer): the HS256 key that verifies customer sign-in
+        # tokens (the orchestrator's AUTH_SECRET); the sign-in service that issues them reads it too.
+        self.auth_secret = None if self.settings.auth_issuer else secretsmanager.Secret(
             self, "AuthSecret", description="MangaAssist: HS256 key for customer sign-in tokens",
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 password_length=64, exclude_punctuation=True, include_space=False),
@@ -726,9 +730,10 @@ class MangaAssistStack(cdk.Stack):
             ack(provider, "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
                 "The CDK custom-resource provider that starts the ingest task at deploy writes its own logs with the "
                 "AWS managed basic execution policy; it runs only during deployments")
-        ack(self.auth_secret, "SMG4",
-            "The HS256 key is shared with the external sign-in service that issues customer tokens; rotating it "
-            "needs that service to rotate in step (a dual-key window), which is outside this stack")
+        if self.auth_secret is not None:
+            ack(self.auth_secret, "SMG4",
+                "The HS256 key is shared with the external sign-in service that issues customer tokens; rotating "
+                "it needs that service to rotate in step (a dual-key window), which is outside this stack")
         ack(self.alb_sg, "EC23",
             "The public WebSocket entry: TLS only on 443, behind AWS WAF (rate limit, reputation lists, optional "
             "allow-list); narrow it with -c ingressCidr or -c allowedCidrs")
@@ -847,8 +852,10 @@ class MangaAssistStack(cdk.Stack):
                                   "(CNAME / alias) and clients at wss://<that name>/ws")
         cdk.CfnOutput(self, "SessionsTable", value=self.sessions.table_name)
         cdk.CfnOutput(self, "OrdersTable", value=self.orders.table_name)
-        cdk.CfnOutput(self, "AuthSecretArn", value=self.auth_secret.secret_arn,
-                      description="HS256 key your sign-in service signs customer tokens with")
+        if self.auth_secret is not None:
+            cdk.CfnOutput(self, "AuthSecretArn", value=self.auth_secret.secret_arn,
+                          description="HS256 key your sign-in service signs customer tokens with "
+                                      f"(iss {self.auth_issuer}, aud {self.auth_audience})")
         cdk.CfnOutput(self, "CollectionEndpoint", value=self.collection.attr_collection_endpoint)
         private = self.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED).subnet_ids
         cdk.CfnOutput(
@@ -1107,9 +1114,30 @@ class MangaAssistStack(cdk.Stack):
 
     def _service_secrets(self, spec: ServiceSpec) -> dict[str, ecs.Secret] | None:
         """Secrets injected at task start (read by the execution role, never in the template)."""
-        if spec.name == "orchestrator":
+        if spec.name == "orchestrator" and self.auth_secret is not None:
             return {"MANGAASSIST_ORCHESTRATOR_AUTH_SECRET": ecs.Secret.from_secrets_manager(self.auth_secret)}
         return None
+
+    @property
+    def auth_issuer(self) -> str:
+        return self.settings.auth_issuer or self.settings.stack_name
+
+    @property
+    def auth_audience(self) -> str:
+        return self.settings.auth_audience or "mangaassist-chat"
+
+    def _auth_environment(self) -> dict[str, str]:
+        """Sign-in: who issues tokens, for whom, where their keys are; anonymous use off by default."""
+        env = {
+            "MANGAASSIST_ORCHESTRATOR_AUTH_ISSUER": self.auth_issuer,
+            "MANGAASSIST_ORCHESTRATOR_AUTH_AUDIENCE": self.auth_audience,
+            "MANGAASSIST_ORCHESTRATOR_ALLOW_ANONYMOUS": "true" if self.settings.allow_anonymous else "false",
+            # The page is served over HTTPS only: the anonymous cookie never travels in clear.
+            "MANGAASSIST_ORCHESTRATOR_ANONYMOUS_COOKIE_SECURE": "true",
+        }
+        if self.settings.jwks_url:
+            env["MANGAASSIST_ORCHESTRATOR_AUTH_JWKS_URL"] = self.settings.jwks_url
+        return env
 
     def _service_environment(self, spec: ServiceSpec) -> dict[str, str]:
         """Each service's own settings: where its downstreams and data live."""
@@ -1123,6 +1151,7 @@ class MangaAssistStack(cdk.Stack):
                 "MANGAASSIST_ORCHESTRATOR_SESSIONS_TABLE": self.sessions.table_name,
                 "MANGAASSIST_ORCHESTRATOR_ORDERS_TABLE": self.orders.table_name,
                 "MANGAASSIST_ORCHESTRATOR_REDIS_URL": f"rediss://{self.cache.attr_primary_end_point_address}:6379/0",
+                **self._auth_environment(),
             }
         if spec.name == "inference":
             return {

@@ -41,6 +41,7 @@ GRPC_SERVICES = {
 DEFAULT_PORTS = {
     "intent": 50051, "retrieval": 50052, "inference": 50053, "aws": 8092,
     "traces": 4317, "traces_http": 4319, "redis": 8093, "orchestrator": 8080, "bedrock_emulator": 8091,
+    "admin": 8081,  # the orchestrator's loopback-only /admin/* listener
 }
 # With fixed ports, replica n (n >= 2) of a gRPC service listens REPLICA_PORT_STEP * (n - 1) above the first.
 REPLICA_PORT_STEP = 10
@@ -185,6 +186,7 @@ class Cluster:
             env.setdefault(prefix + "CREATE_TABLES", "true")
             env.setdefault(prefix + "SEED_ORDERS", "true")
             env.setdefault(prefix + "AUTH_SECRET", LOCAL_AUTH_SECRET)
+            env.setdefault(prefix + "ADMIN_PORT", str(self.port["admin"]))
             env.setdefault(prefix + "REDIS_URL", f"redis://{self.address('redis')}/0")
             # Every local client is 127.0.0.1 and tests and benchmarks drive load from one
             # address: the per-address and per-connection limits are off here unless set.

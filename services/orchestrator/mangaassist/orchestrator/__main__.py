@@ -100,6 +100,7 @@ async def main() -> None:
             is_permanent=is_permanent,
             max_attempts=settings.postprocess_max_attempts,
             attempt_timeout_s=settings.postprocess_attempt_timeout_s,
+            max_wait_s=settings.postprocess_max_wait_s,
         )
         cache = None
         if settings.cache_enabled:
@@ -113,8 +114,7 @@ async def main() -> None:
         logger.info("pools warmed", extra={"pools": warmed})
         pipeline = Pipeline(settings, downstreams, sessions, orders, tracer, post, guards, cache)
         watcher = CatalogWatcher(downstreams.retrieval, cache, post) if cache is not None else None
-        secret = settings.auth_secret.get_secret_value() if settings.auth_secret else None
-        app = Orchestrator(settings, pipeline, channels, TokenVerifier(secret), watcher, pools)
+        app = Orchestrator(settings, pipeline, channels, TokenVerifier.from_settings(settings), watcher, pools)
         if watcher is not None:
             watcher.start()
         await app.start()

@@ -1,5 +1,9 @@
 """The orchestrator's front door: the contract's WebSocket at ``/ws``, ``GET /livez``, ``GET /healthz`` and the chat page at ``GET /``.
 
+``/admin/*`` (breakers, pools, the after-answer queue) is never answered on that public
+listener: it is served only on a second, loopback-only listener (``admin_host``/``admin_port``),
+reachable from the task itself (or an ECS Exec port forward), not from the load balancer.
+
 ``/livez`` is liveness, what load balancers and ECS check: 200 while this process can serve
 at all, whatever its downstreams say (a failing inference service degrades answers; it must
 not make every orchestrator task look dead and drop every WebSocket). ``/healthz`` is
@@ -17,6 +21,7 @@ import contextlib
 import logging
 import socket
 import time
+import weakref
 from http import HTTPStatus
 from typing import Any
 
@@ -30,7 +35,13 @@ from websockets.http11 import Request, Response
 from mangaassist.common.grpc_client import health_status
 from mangaassist.common.metrics import observe_websocket_work
 from mangaassist.common.pools import PoolManager
-from mangaassist.orchestrator.auth import Identity, TokenVerifier
+from mangaassist.orchestrator.auth import (
+    ANONYMOUS_COOKIE,
+    Identity,
+    TokenVerifier,
+    anonymous_secret,
+    new_anonymous_secret,
+)
 from mangaassist.orchestrator.catalog_watch import CatalogWatcher
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.edge import ConnectionLimits, QuestionLimits, origin_allowed
@@ -79,6 +90,9 @@ class Orchestrator:
         self._inflight: set[asyncio.Task[None]] = set()
         self._outboxes: set[Outbox] = set()
         self._server: Server | None = None
+        self._admin: Server | None = None
+        # The anonymous secret each handshake settled on (read by the connection's handler).
+        self._anonymous: weakref.WeakKeyDictionary[ServerConnection, str] = weakref.WeakKeyDictionary()
         self._site = StaticSite()
         self._limits = QuestionLimits.from_settings(settings)
         self._connections = ConnectionLimits(settings.max_connections, settings.max_connections_per_ip)
@@ -89,12 +103,17 @@ class Orchestrator:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
 
+    @property
+    def admin_port(self) -> int | None:
+        return int(self._admin.sockets[0].getsockname()[1]) if self._admin is not None else None
+
     async def start(self) -> None:
         self._server = await serve(
             self._connection,
             self._s.host,
             self._s.port,
             process_request=self._http,
+            process_response=self._handshake_done,
             # Our own limit answers `too_large`; this one only stops abusive frames.
             max_size=max(1 << 20, self._s.max_frame_bytes * 4),
             compression=None,
@@ -104,6 +123,49 @@ class Orchestrator:
             open_timeout=self._s.handshake_timeout_s,
         )
         logger.info("listening", extra={"address": f"{self._s.host}:{self.port}"})
+        if self._s.admin_port is not None:
+            # Plain HTTP on the same library: every request is answered in process_request,
+            # so no WebSocket is ever opened here.
+            self._admin = await serve(self._refuse_socket, self._s.admin_host, self._s.admin_port,
+                                      process_request=self._admin_http, compression=None,
+                                      open_timeout=self._s.handshake_timeout_s)
+            logger.info("admin listening", extra={"address": f"{self._s.admin_host}:{self.admin_port}"})
+
+    @staticmethod
+    async def _refuse_socket(ws: ServerConnection) -> None:
+        await ws.close(1008, "no WebSocket here")
+
+    async def _admin_http(self, connection: ServerConnection, request: Request) -> Response:
+        path = request.path.split("?", 1)[0]
+        if path == "/admin/status":
+            return _json_response(HTTPStatus.OK, self.admin_status())
+        return _json_response(HTTPStatus.NOT_FOUND, {"error": "not found", "admin": ["/admin/status"]})
+
+    def admin_status(self) -> dict[str, Any]:
+        post = self._pipeline.post
+        return {
+            "guards": self._pipeline.guards.snapshot(),
+            "postprocess": {**vars(post.stats), "pending": post.pending},
+            "inflight_requests": len(self._inflight),
+            "asyncio_tasks": len(asyncio.all_tasks()),  # the soak bench watches it stay flat
+            "channels": {n: str(c.get_state(try_to_connect=False).name) for n, c in self._channels.items()},
+            "catalog_watch": vars(self._watcher.stats) if self._watcher is not None else None,
+            "pools": self._pools.health() if self._pools is not None else [],
+        }
+
+    def _handshake_done(self, connection: ServerConnection, request: Request, response: Response) -> None:
+        """Settle the browser's anonymous secret: the one its cookie carries, or a new one
+        set as an HttpOnly cookie on the upgrade (see auth.py)."""
+        if response.status_code != HTTPStatus.SWITCHING_PROTOCOLS:
+            return
+        secret = anonymous_secret(request.headers.get("Cookie"))
+        if secret is None:
+            secret = new_anonymous_secret()
+            attributes = "; Secure" if self._s.anonymous_cookie_secure else ""
+            response.headers["Set-Cookie"] = (
+                f"{ANONYMOUS_COOKIE}={secret}; Path=/ws; HttpOnly; SameSite=Strict; Max-Age=2592000{attributes}"
+            )
+        self._anonymous[connection] = secret
 
     async def downstream_health(self) -> dict[str, str]:
         names = list(self._channels)
@@ -130,19 +192,9 @@ class Orchestrator:
             if bad:
                 return _json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"status": "degraded", "not_serving": bad, **body})
             return _json_response(HTTPStatus.OK, {"status": "ok", **body})
-        if path == "/admin/status":
-            post = self._pipeline.post
-            return _json_response(
-                HTTPStatus.OK,
-                {
-                    "guards": self._pipeline.guards.snapshot(),
-                    "postprocess": {**vars(post.stats), "pending": post.pending},
-                    "inflight_requests": len(self._inflight),
-                    "channels": {n: str(c.get_state(try_to_connect=False).name) for n, c in self._channels.items()},
-                    "catalog_watch": vars(self._watcher.stats) if self._watcher is not None else None,
-                    "pools": self._pools.health() if self._pools is not None else [],
-                },
-            )
+        if path == "/admin" or path.startswith("/admin/"):
+            # Only on the loopback admin listener; here it does not exist.
+            return _json_response(HTTPStatus.NOT_FOUND, {"error": "not found", "websocket": "/ws"})
         if path == "/ws":
             return self._admit_socket(connection, request)
         page = self._site.response(path, request.headers)
@@ -188,7 +240,9 @@ class Orchestrator:
         self._outboxes.add(outbox)
         request = ws.request
         identity = (
-            self._verifier.identify(request.path, request.headers.get("Authorization")) if request else Identity()
+            await self._verifier.identify(request.path, request.headers.get("Authorization"),
+                                          self._anonymous.get(ws) or new_anonymous_secret())
+            if request else Identity()
         )
         bucket = self._limits.connection_bucket()
 
@@ -230,6 +284,11 @@ class Orchestrator:
                 request_id = raw.get("request_id") if isinstance(raw.get("request_id"), str) else None
                 if self._draining:
                     await reject(request_id, ErrorCode.UNAVAILABLE, "server is restarting; retry shortly")
+                    continue
+                refused = identity.refusal()
+                if refused is not None:
+                    # Checked for every question: a connection does not outlive its token.
+                    await reject(request_id, ErrorCode.UNAUTHORIZED, refused)
                     continue
                 if len(tasks) >= self._s.max_inflight_per_connection:
                     await reject(request_id, ErrorCode.RATE_LIMITED,
@@ -284,3 +343,6 @@ class Orchestrator:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        if self._admin is not None:
+            self._admin.close()
+            await self._admin.wait_closed()

@@ -1,5 +1,6 @@
 """Orchestrator settings (env prefix ``MANGAASSIST_ORCHESTRATOR_``)."""
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
@@ -8,6 +9,7 @@ from pydantic_settings import SettingsConfigDict
 
 from mangaassist.common.grpc_client import channel_target
 from mangaassist.common.settings import ServiceSettings
+from mangaassist.orchestrator.auth import DEFAULT_AUDIENCE, LOCAL_ISSUER
 
 
 class OrchestratorSettings(ServiceSettings):
@@ -90,8 +92,14 @@ class OrchestratorSettings(ServiceSettings):
     # After-answer jobs: pending at most (past it a new job is refused, never waited for),
     # attempts per job (with backoff) and the timeout of one attempt.
     postprocess_max_pending: int = Field(default=1_000, ge=1)
-    postprocess_max_attempts: int = Field(default=8, ge=1)
+    # Retries back off (full jitter) up to ``postprocess_max_wait_s`` between attempts; an
+    # attempt refused by the open breaker fails at once, so the attempts must span the
+    # outage: 20 ride out a store away for about a minute and a half. Measured by
+    # bench/drills.py: 8 attempts / 2 s waits lost turns to a 5 s DynamoDB stall, 12 / 15 s
+    # lost 33 of 726 to a 30 s one.
+    postprocess_max_attempts: int = Field(default=20, ge=1)
     postprocess_attempt_timeout_s: float = Field(default=10.0, gt=0)
+    postprocess_max_wait_s: float = Field(default=15.0, gt=0)
 
     # Semantic cache: Redis/Valkey with vector search when ``redis_url`` is set
     # (ElastiCache Valkey >= 8.2 in AWS, Redis Stack locally), else an in-process cache.
@@ -100,5 +108,29 @@ class OrchestratorSettings(ServiceSettings):
     cache_threshold: float = Field(default=0.92, gt=0.0, le=1.0)
     cache_ttl_s: float = Field(default=3_600.0, gt=0)
 
-    # HS256 key that verifies customer sign-in tokens; unset = everyone is anonymous.
+    # Sign-in (see auth.py): tokens verify against the keys at ``auth_jwks_url`` (AWS: the
+    # Cognito user pool's .well-known/jwks.json, RS256) or, locally, the HS256 ``auth_secret``;
+    # ``iss`` must be ``auth_issuer`` and the token meant for ``auth_audience`` (``aud``, or a
+    # Cognito access token's ``client_id``). Anonymous browsing is this explicit setting
+    # (off in the AWS stack); anonymous sessions belong to the browser's HttpOnly cookie.
     auth_secret: SecretStr | None = Field(default=None, min_length=32)
+    auth_jwks_url: str | None = None
+    auth_issuer: str = LOCAL_ISSUER
+    auth_audience: str = DEFAULT_AUDIENCE
+    auth_leeway_s: float = Field(default=30.0, ge=0, le=300)
+    auth_jwks_cache_s: float = Field(default=300.0, gt=0)
+    allow_anonymous: bool = True
+    # Mark the anonymous cookie Secure (set it wherever the page is served over HTTPS).
+    anonymous_cookie_secure: bool = False
+
+    # /admin/* (breakers, pools, queue) is served only here, on a loopback address, never on
+    # the public listener; unset = no admin listener.
+    admin_host: str = "127.0.0.1"
+    admin_port: int | None = Field(default=None, ge=0, le=65_535)
+
+    @field_validator("admin_host")
+    @classmethod
+    def _loopback_only(cls, host: str) -> str:
+        if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
+            raise ValueError("the admin listener binds a loopback address only (127.0.0.1, ::1, localhost)")
+        return host

@@ -12,6 +12,7 @@ import grpc
 from opentelemetry.trace import Tracer
 
 from mangaassist.common import spans
+from mangaassist.common.pii import mask_pii
 from mangaassist.common.resilience import BreakerOpenError, BulkheadFullError
 from mangaassist.common.telemetry import outgoing_metadata
 from mangaassist.orchestrator.config import OrchestratorSettings
@@ -66,7 +67,7 @@ class ContextStage:
                 logger.warning("session load failed; continuing without history", extra={"error": type(exc).__name__})
                 req.fallbacks.append("session")
                 return Session(req.session_id)
-        if not session.owned_by(req.identity.customer_id):
+        if not session.owned_by(req.identity.owner):
             raise RequestError(ErrorCode.UNAUTHORIZED, "this conversation belongs to another account")
         req.session = session
         return session
@@ -126,7 +127,10 @@ class ContextStage:
     ) -> None:
         """Hand the session update (the turn and the dialogue state after it, one write) to
         the post-processor (retried, flushed at drain)."""
-        session_id, customer_id, text, base = req.session_id, req.identity.customer_id, req.frame.text, req.session
+        # The session belongs to the signed-in customer or the anonymous browser (auth.py);
+        # what it keeps of the customer's words and the answer has its PII masked.
+        session_id, owner, base = req.session_id, req.identity.owner, req.session
+        text, answer = mask_pii(req.frame.text)[0], mask_pii(answer)[0]
 
         written = asyncio.Event()
         self._writes[session_id] = written
@@ -140,7 +144,7 @@ class ContextStage:
                     self._tracer.start_as_current_span(spans.ASYNC_POSTPROCESSING, record_exception=False),
                     self._tracer.start_as_current_span(spans.SESSION_UPDATE, record_exception=False),
                 ):
-                    await self._sessions.append(session_id, customer_id, intent, text, answer, cost_usd, state, base)
+                    await self._sessions.append(session_id, owner, intent, text, answer, cost_usd, state, base)
             finally:
                 # A failed attempt also releases the next turn (it reads what is there); a retry
                 # that lands later is still ordered by the session's version.

@@ -1,0 +1,416 @@
+"""Fault drills and soak on ``make up``'s real processes (the cluster under its supervisor).
+
+    python -m bench.drills drills [--sessions 64] [--stop-s 30] [--parts redis,aws,...]
+    python -m bench.drills soak   [--sessions 64] [--minutes 30]
+
+**Drills** — a fresh cluster on ephemeral ports runs under the same ``Supervisor`` as
+``make up`` while ``--sessions`` signed-in customers each hold a conversation (a question,
+the answer, a think time, the next question). For each part — redis, aws (moto), intent,
+retrieval, inference, bedrock_emulator — and each fault:
+
+* ``kill9``: SIGKILL to the part and its children; the supervisor restarts it;
+* ``sigstop``: SIGSTOP to the part and its children for ``--stop-s``, then SIGCONT.
+
+Measured per drill: every question asked from the fault until recovery — the share that
+ended (answer or contract error) within 2.5 s, the slowest, errors by code; when the part
+returned (serving again) and how long after that the mesh was healthy (``/healthz`` 200 and
+a probe question answered without any fallback); and session turns lost: every session of
+the drill is read back from DynamoDB (moto) and its stored turns compared with the answers
+its customer received. moto keeps its tables in memory, so a SIGKILL of moto wipes what it
+held: for that drill only answers received after moto came back are owed.
+
+**Soak** — the same load for ``--minutes``; every 15 s the RSS and open file descriptors of
+every process and the orchestrator's live asyncio tasks (``/admin/status``); growth is the
+last minute's median over the median of the minute after warm-up.
+
+Writes ``bench/results/drills.json`` / ``bench/results/soak.json``. Timings on this shared
+2-core machine are noisy; the pass/fail lines are the issue's goals, reported, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from websockets.asyncio.client import ClientConnection, connect
+
+from mangaassist.devtools.cluster import LOCAL_AUTH_SECRET, LOCAL_AWS_ENV, Cluster, http_health
+from mangaassist.devtools.supervisor import Supervisor
+from mangaassist.orchestrator.auth import issue_token
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+PARTS = ["redis", "aws", "intent", "retrieval", "inference", "bedrock_emulator"]
+BOUND_S = 2.5
+QUESTIONS = ["おすすめのダークファンタジーは？", "Do you have One Piece volume 3 in English?", "1000円以下のスポーツ漫画は？",
+             "What is your return policy?", "進撃の巨人の最新巻はありますか", "Recommend a cooking manga",
+             "送料はいくらですか？", "Something like Haikyu but not sports", "英語版のチェンソーマンは？"]
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (from /proc: no psutil here)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def signal_tree(pid: int, sig: int) -> None:
+    for p in descendants(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p, sig)
+
+
+def rss_mb(pid: int) -> float:
+    total = 0.0
+    for p in descendants(pid):
+        try:
+            with open(f"/proc/{p}/statm") as fh:
+                total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        except OSError:
+            pass
+    return round(total, 1)
+
+
+def open_fds(pid: int) -> int:
+    total = 0
+    for p in descendants(pid):
+        with contextlib.suppress(OSError):
+            total += len(os.listdir(f"/proc/{p}/fd"))
+    return total
+
+
+@dataclass
+class Asked:
+    session: str
+    started: float
+    ended: float | None = None
+    outcome: str = "pending"  # done | error:<code> | no_reply
+    fallbacks: list[str] = field(default_factory=list)
+
+
+class Load:
+    """``n`` signed-in customers, each in its own session, asking with a think time between."""
+
+    def __init__(self, url: str, n: int, think_s: float) -> None:
+        self.url, self.n, self.think_s = url, n, think_s
+        self.asked: list[Asked] = []
+        self.answered: dict[str, list[float]] = {}  # session -> when each `done` arrived
+        self.epoch = uuid.uuid4().hex[:6]
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def new_epoch(self) -> None:
+        """Every customer starts a new session from its next question."""
+        self.epoch = uuid.uuid4().hex[:6]
+
+    async def _customer(self, i: int) -> None:
+        token = issue_token(LOCAL_AUTH_SECRET, f"load-{i:03d}", ttl_s=86_400)
+        headers = {"Authorization": f"Bearer {token}"}
+        n = 0
+        await asyncio.sleep(self.think_s * i / self.n)  # spread the starts
+        while not self._stop.is_set():
+            try:
+                async with connect(self.url, additional_headers=headers, compression=None, open_timeout=5) as ws:
+                    while not self._stop.is_set():
+                        n += 1
+                        await self._ask(ws, i, n)
+                        await asyncio.sleep(self.think_s)
+            except Exception:  # any drop (refused, reset, timeout): reconnect
+                await asyncio.sleep(0.5)
+
+    async def _ask(self, ws: ClientConnection, i: int, n: int) -> None:
+        session = f"s-load-{self.epoch}-{i:03d}"
+        asked = Asked(session, time.monotonic())
+        self.asked.append(asked)
+        request_id = f"q{i}-{n}"
+        await ws.send(json.dumps({"type": "query", "request_id": request_id, "session_id": session,
+                                  "text": QUESTIONS[(i + n) % len(QUESTIONS)]}, ensure_ascii=False))
+        try:
+            async with asyncio.timeout(30):
+                while True:
+                    frame = json.loads(await ws.recv())
+                    if frame.get("request_id") == request_id and frame["type"] in ("done", "error"):
+                        break
+        except TimeoutError:
+            asked.outcome, asked.ended = "no_reply", time.monotonic()
+            return
+        asked.ended = time.monotonic()
+        if frame["type"] == "done":
+            asked.outcome = "done"
+            asked.fallbacks = list(frame.get("fallbacks") or [])
+            self.answered.setdefault(session, []).append(asked.ended)
+        else:
+            asked.outcome = f"error:{frame.get('code')}"
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._customer(i)) for i in range(self.n)]
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def stored_versions(cluster: Cluster, sessions: list[str]) -> dict[str, int]:
+    client = boto3.client("dynamodb", endpoint_url=cluster.url("aws"),
+                          region_name=LOCAL_AWS_ENV["AWS_DEFAULT_REGION"],
+                          aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"])
+    out = {}
+    for sid in sessions:
+        try:
+            item = client.get_item(TableName="mangaassist-sessions", Key={"session_id": {"S": sid}},
+                                   ConsistentRead=True).get("Item", {})
+        except Exception:
+            item = {}
+        out[sid] = int(item.get("version", {}).get("N", "0"))
+    return out
+
+
+async def probe_clean(url: str) -> bool:
+    """One question answered `done` with no fallback (a fresh anonymous connection)."""
+    try:
+        async with connect(url, compression=None, open_timeout=2) as ws:
+            await ws.send(json.dumps({"type": "query", "request_id": "probe", "text": f"おすすめの漫画は？ {uuid.uuid4().hex[:4]}"},
+                                     ensure_ascii=False))
+            async with asyncio.timeout(5):
+                while True:
+                    frame = json.loads(await ws.recv())
+                    if frame.get("type") in ("done", "error"):
+                        return frame["type"] == "done" and not frame.get("fallbacks")
+    except Exception:
+        return False
+
+
+async def until_healthy(cluster: Cluster, part: str, limit_s: float = 120) -> tuple[float | None, float | None]:
+    """Seconds until ``part`` serves again, and until the mesh is healthy (from now)."""
+    started = time.monotonic()
+    part_back = mesh_ok = None
+    while time.monotonic() - started < limit_s:
+        if part_back is None and await asyncio.to_thread(cluster.is_serving, part):
+            part_back = time.monotonic() - started
+        if part_back is not None:
+            code, _ = await asyncio.to_thread(http_health, cluster.health_url, 2.0)
+            if code == 200 and await probe_clean(cluster.ws_url):
+                mesh_ok = time.monotonic() - started
+                break
+        await asyncio.sleep(0.25)
+    return part_back, mesh_ok
+
+
+def summarize(asked: list[Asked]) -> dict[str, Any]:
+    ended = [a for a in asked if a.ended is not None]
+    durations = sorted(a.ended - a.started for a in ended if a.ended is not None)
+    within = sum(1 for a in ended if a.ended is not None and a.ended - a.started <= BOUND_S and a.outcome != "no_reply")
+    return {
+        "questions": len(ended), "ended_within_2_5_s": within,
+        "share_within_2_5_s": round(within / len(ended), 4) if ended else None,
+        "max_s": round(durations[-1], 2) if durations else None,
+        "p50_s": round(durations[len(durations) // 2], 3) if durations else None,
+        "p95_s": round(durations[int(len(durations) * 0.95)], 3) if durations else None,
+        "outcomes": dict(Counter(a.outcome for a in ended)),
+        "fallbacks": dict(Counter(f for a in ended for f in a.fallbacks)),
+    }
+
+
+async def drill(cluster: Cluster, load: Load, part: str, kind: str, stop_s: float, settle_s: float) -> dict[str, Any]:
+    load.new_epoch()
+    post_before = (await asyncio.to_thread(admin_status, cluster)).get("postprocess", {})
+    await asyncio.sleep(settle_s)  # the new sessions have a turn or two before the fault
+    first = len(load.asked)
+    pid = cluster.procs[part].pid
+    fault_at = time.monotonic()
+    if kind == "kill9":
+        signal_tree(pid, signal.SIGKILL)
+        returned_from = fault_at
+    else:
+        signal_tree(pid, signal.SIGSTOP)
+        await asyncio.sleep(stop_s)
+        signal_tree(pid, signal.SIGCONT)
+        returned_from = time.monotonic()
+    part_back, mesh_ok = await until_healthy(cluster, part)
+    recovered_at = time.monotonic()
+    restarted = cluster.procs[part].pid != pid
+    await asyncio.sleep(settle_s)  # questions after recovery; after-answer writes land
+    during = [a for a in load.asked[first:] if a.started <= recovered_at]
+    epoch_sessions = sorted({a.session for a in load.asked[first:]} | {
+        s for s in load.answered if s.startswith(f"s-load-{load.epoch}-")})
+    # Answers received up to a second before the queue is seen empty have had their session
+    # writes submitted and finished; later ones may still be on their way (not owed yet).
+    cutoff = time.monotonic() - 1.0
+    await asyncio.sleep(1)
+    drained_after = await post_drained(cluster)  # the after-answer retries have all finished
+    post_after = (await asyncio.to_thread(admin_status, cluster)).get("postprocess", {})
+    stored = await asyncio.to_thread(stored_versions, cluster, epoch_sessions)
+    wiped_at = fault_at if (part == "aws" and kind == "kill9") else None
+    owed = {s: sum(1 for t in load.answered.get(s, [])
+                   if t <= cutoff and (wiped_at is None or t > wiped_at + (part_back or 0)))
+            for s in epoch_sessions}
+    lost = {s: owed[s] - stored[s] for s in epoch_sessions if owed[s] > stored[s]}
+    return {
+        "part": part, "fault": kind, "stop_s": stop_s if kind == "sigstop" else None,
+        "restarted_by_supervisor": restarted,
+        "part_serving_after_s": round(part_back, 2) if part_back is not None else None,
+        "mesh_healthy_after_part_returned_s": (round(mesh_ok - part_back, 2)
+                                               if mesh_ok is not None and part_back is not None else None),
+        "since": "fault (kill9: the restart is part of it)" if kind == "kill9" else "SIGCONT",
+        "returned_from": round(returned_from - fault_at, 2),
+        **summarize(during),
+        "sessions": len(epoch_sessions), "turns_owed": sum(owed.values()), "turns_stored": sum(stored.values()),
+        "turns_lost": sum(lost.values()), "sessions_losing_turns": len(lost),
+        "after_answer_queue_drained_s": drained_after,
+        "after_answer_queue": {k: post_after.get(k, 0) - post_before.get(k, 0) for k in post_after
+                               if isinstance(post_after.get(k), int) and k != "pending"},
+    }
+
+
+def admin_status(cluster: Cluster) -> dict[str, Any]:
+    return http_health(f"http://{cluster.address('admin')}/admin/status", 2.0)[1]
+
+
+async def post_drained(cluster: Cluster, limit_s: float = 90.0) -> float | None:
+    """Seconds until the orchestrator's after-answer queue is empty (``None``: not within the limit)."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        post = (await asyncio.to_thread(admin_status, cluster)).get("postprocess", {})
+        if isinstance(post, dict) and post.get("pending") == 0:
+            return round(time.monotonic() - started, 1)
+        await asyncio.sleep(0.5)
+    return None
+
+
+def supervise(cluster: Cluster) -> tuple[threading.Event, threading.Thread, Supervisor]:
+    stop = threading.Event()
+    supervisor = Supervisor(cluster)
+    thread = threading.Thread(target=supervisor.run, args=(stop,), daemon=True)
+    thread.start()
+    return stop, thread, supervisor
+
+
+def cluster_env() -> dict[str, str]:
+    env = {"MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index")}
+    for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR", "BEDROCK_EMULATOR"):
+        env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
+    return env
+
+
+async def run_drills(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
+    load = Load(cluster.ws_url, args.sessions, args.think_s)
+    load.start()
+    await asyncio.sleep(args.warmup_s)
+    baseline_from = len(load.asked)
+    await asyncio.sleep(args.settle_s)
+    baseline = summarize(load.asked[baseline_from:])
+    results = []
+    for part in args.parts:
+        for kind in args.faults:
+            print(f"drill: {kind} {part}", file=sys.stderr, flush=True)
+            result = await drill(cluster, load, part, kind, args.stop_s, args.settle_s)
+            print(f"  {json.dumps(result, ensure_ascii=False)}", file=sys.stderr, flush=True)
+            results.append(result)
+    await load.stop()
+    return {"baseline": baseline, "drills": results}
+
+
+async def sample(cluster: Cluster) -> dict[str, Any]:
+    status = await asyncio.to_thread(admin_status, cluster)
+    return {"t": time.monotonic(), "tasks": status.get("asyncio_tasks"),
+            "rss_mb": {n: rss_mb(p.pid) for n, p in cluster.procs.items()},
+            "fds": {n: open_fds(p.pid) for n, p in cluster.procs.items()}}
+
+
+async def run_soak(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
+    load = Load(cluster.ws_url, args.sessions, args.think_s)
+    load.start()
+    samples = []
+    started = time.monotonic()
+    while time.monotonic() - started < args.minutes * 60:
+        samples.append(await sample(cluster))
+        if len(samples) % 8 == 0:
+            load.new_epoch()  # conversations end and new ones start, as customers come and go
+        await asyncio.sleep(15)
+    samples.append(await sample(cluster))
+    await load.stop()
+    warm = [s for s in samples if s["t"] - started >= args.warmup_s][:4]
+    last = samples[-4:]
+
+    def growth(get: Any) -> float | None:
+        a, b = statistics.median(get(s) for s in warm), statistics.median(get(s) for s in last)
+        return round(b / a - 1, 4) if a else None
+
+    names = list(cluster.procs)
+    return {
+        "minutes": args.minutes, "sessions": args.sessions, "samples": len(samples),
+        "growth_after_warmup": {
+            "orchestrator_asyncio_tasks": growth(lambda s: s["tasks"] or 0),
+            "rss": {n: growth(lambda s, n=n: s["rss_mb"][n]) for n in names},
+            "fds": {n: growth(lambda s, n=n: s["fds"][n]) for n in names},
+        },
+        "questions": summarize(load.asked),
+        "series": [{**s, "t": round(s["t"] - started, 1)} for s in samples],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["drills", "soak"])
+    parser.add_argument("--sessions", type=int, default=64)
+    parser.add_argument("--think-s", type=float, default=4.0)
+    parser.add_argument("--stop-s", type=float, default=30.0)
+    parser.add_argument("--settle-s", type=float, default=8.0)
+    parser.add_argument("--warmup-s", type=float, default=20.0)
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--parts", type=lambda v: v.split(","), default=PARTS)
+    parser.add_argument("--faults", type=lambda v: v.split(","), default=["kill9", "sigstop"])
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    out = args.out or RESULTS / f"{args.mode}.json"
+    started = time.time()
+    with tempfile.TemporaryDirectory() as logs:
+        cluster = Cluster(env=cluster_env(), log_dir=Path(logs)).start()
+        stop, thread, supervisor = supervise(cluster)
+        try:
+            body = asyncio.run(run_drills(cluster, args) if args.mode == "drills" else run_soak(cluster, args))
+        finally:
+            stop.set()
+            thread.join()
+            cluster.stop()
+    result = {"what": f"{args.mode} on the supervised local cluster", "command": " ".join(["python -m bench.drills",
+              *sys.argv[1:]]), "seconds": round(time.time() - started, 1),
+              "restarts": {n: s.restarts for n, s in supervisor.parts.items()},
+              "note": "2 shared cores, other engineers' jobs running: timings are noisy", **body}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    print(out)
+
+
+if __name__ == "__main__":
+    main()
