@@ -92,11 +92,8 @@ def signal_tree(pid: int, sig: int) -> None:
 def rss_mb(pid: int) -> float:
     total = 0.0
     for p in descendants(pid):
-        try:
-            with open(f"/proc/{p}/statm") as fh:
-                total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-        except OSError:
-            pass
+        with contextlib.suppress(OSError), open(f"/proc/{p}/statm") as fh:  # the process may have exited
+            total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
     return round(total, 1)
 
 

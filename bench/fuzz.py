@@ -181,6 +181,14 @@ def alive(cluster: Cluster) -> dict[str, int | None]:
     return {name: proc.poll() for name, proc in cluster.procs.items()}
 
 
+async def _drain(call: Any) -> int:
+    """Read a server stream to its end (or until the caller's timeout); the replies' count."""
+    replies = 0
+    async for _reply in call:
+        replies += 1
+    return replies
+
+
 async def pool(items: list[Any], work: Callable[[Any], Awaitable[None]], concurrency: int) -> None:
     queue: asyncio.Queue[Any] = asyncio.Queue()
     for item in items:
@@ -220,8 +228,7 @@ async def fuzz_method(channel: grpc.aio.Channel, service: pb_descriptor.ServiceD
                 try:
                     # A watch never ends by itself: read what comes in 50 ms, then hang up.
                     async with asyncio.timeout(0.05 if method.name.startswith("Watch") else 30):
-                        async for _ in call:
-                            pass
+                        await _drain(call)
                 except TimeoutError:
                     call.cancel()
                     code = "CANCELLED"

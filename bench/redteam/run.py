@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import sys
@@ -100,11 +101,9 @@ async def ask(url: str, attempt: dict[str, Any]) -> list[dict[str, Any]]:
                 frames.append(frame)
                 if frame.get("type") in ("done", "error"):
                     # A guardrail verdict may follow `done`; give it a moment to arrive.
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(0.3):
                             frames.append(json.loads(await ws.recv()))
-                    except TimeoutError:
-                        pass
                     return frames
 
 
