@@ -54,6 +54,9 @@ class SearchPlan:
 
 
 _CONSTRAINT_FIELDS = ("max_price_jpy", "min_price_jpy", "max_volumes", "min_volumes", "status", "in_stock")
+# List constraints of the state → the search filter field that carries each.
+_LIST_FILTERS = (("excluded_series", "exclude_series_ids"), ("only_series", "series_ids"),
+                 ("by_authors_of", "by_authors_of"), ("excluded_kinds", "excluded_kinds"))
 
 
 def search_plan(client: common_pb2.SearchFilters, resolved: intent_pb2.ResolvedRequest) -> SearchPlan:
@@ -84,18 +87,11 @@ def search_plan(client: common_pb2.SearchFilters, resolved: intent_pb2.ResolvedR
         constraints["language"] = language
         if not client.HasField("language"):
             merged.language = language
-    if c.excluded_series:
-        merged.exclude_series_ids.extend(c.excluded_series)
-        constraints["excluded_series"] = list(c.excluded_series)
-    if c.only_series:
-        merged.series_ids.extend(c.only_series)
-        constraints["only_series"] = list(c.only_series)
-    if c.by_authors_of:
-        merged.by_authors_of.extend(c.by_authors_of)
-        constraints["by_authors_of"] = list(c.by_authors_of)
-    if c.excluded_kinds:
-        merged.excluded_kinds.extend(c.excluded_kinds)
-        constraints["excluded_kinds"] = list(c.excluded_kinds)
+    for name, filter_field in _LIST_FILTERS:
+        values = list(getattr(c, name))
+        if values:
+            getattr(merged, filter_field).extend(values)
+            constraints[name] = values
     plan = SearchPlan(merged)
     applied: dict[str, Any] = {}
     if state.HasField("focus") and state.focus.series_id:
