@@ -103,12 +103,18 @@ async def test_a_repeated_query_text_is_embedded_once(index: CatalogIndex) -> No
     assert embedder.calls == 2
 
 
-async def test_same_author_filters_to_the_works_of_those_authors(index: CatalogIndex) -> None:
+@pytest.fixture(scope="module")
+def linked(index: CatalogIndex) -> RetrievalServicer:
+    """The servicer with the catalog's linker, as the server wires it."""
     from mangaassist.retrieval.server import open_linker
 
     servicer = RetrievalServicer(10, 100, 2000)
     servicer.ready(index, open_linker(RetrievalSettings()))
-    context: Any = None
+    return servicer
+
+
+async def test_same_author_filters_to_the_works_of_those_authors(linked: RetrievalServicer) -> None:
+    servicer, context = linked, None
     reply = await servicer.Search(retrieval_pb2.SearchRequest(
         query="anything else by him", k=10, fields=["series_id", "title"],
         filters={"by_authors_of": ["death-note"], "exclude_series_ids": ["death-note"]}), context)
@@ -120,12 +126,8 @@ async def test_same_author_filters_to_the_works_of_those_authors(index: CatalogI
     assert not unknown.results
 
 
-async def test_a_kind_of_story_ruled_out_rules_out_its_series(index: CatalogIndex) -> None:
-    from mangaassist.retrieval.server import open_linker
-
-    servicer = RetrievalServicer(10, 100, 2000)
-    servicer.ready(index, open_linker(RetrievalSettings()))
-    context: Any = None
+async def test_a_kind_of_story_ruled_out_rules_out_its_series(linked: RetrievalServicer) -> None:
+    servicer, context = linked, None
     reply = await servicer.Search(retrieval_pb2.SearchRequest(
         query="sports manga", k=10, fields=["series_id", "title"],
         filters={"genres": ["sports"], "excluded_kinds": ["basketball", "volleyball"]}), context)
