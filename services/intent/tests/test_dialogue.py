@@ -242,3 +242,35 @@ def test_a_kind_of_story_ruled_out_stays_ruled_out() -> None:
     result = turn("no basketball or volleyball, ive read those", state, abstained=True)
     assert list(result.state.constraints.genres) == ["sports"]
     assert list(result.state.constraints.excluded_kinds) == ["basketball", "volleyball"]
+
+
+def test_a_fan_of_an_author_is_shown_the_authors_works_and_likeness_asks_for_others() -> None:
+    ito = [mention("uzumaki", "伊藤潤二", kind="author", author_series=("uzumaki", "tomie"))]
+    fan = turn("伊藤潤二が好きです", common_pb2.DialogueState(), intent="out_of_scope", abstained=True, mentions=ito)
+    assert (fan.action, list(fan.state.constraints.only_series)) == ("search", ["uzumaki", "tomie"])
+    assert fan.intent == "product_recommendation"
+    alike = turn("伊藤潤二みたいなの読みたい", common_pb2.DialogueState(), intent="product_recommendation", mentions=ito)
+    assert alike.action == "similar" and list(alike.state.constraints.like_series_ids) == ["uzumaki", "tomie"]
+
+
+def test_describing_a_title_one_cannot_name_is_a_search_for_it() -> None:
+    result = turn("書道家が島で暮らす漫画、なんだったっけ", common_pb2.DialogueState(), intent="product_recommendation")
+    assert result.intent == "product_search"
+    asked = turn("what was that manga called, the one with the cooking club", common_pb2.DialogueState(),
+                 intent="product_recommendation")
+    assert asked.intent == "product_search"
+
+
+def test_an_order_talked_about_after_an_account_question_asks_for_its_number() -> None:
+    state = turn("注文履歴ってどこから見られますか", common_pb2.DialogueState(), intent="account").state
+    result = turn("先週頼んだやつがどうなってるか知りたい", state, intent="order_status", abstained=True,
+                  previous_intent="account")
+    assert (result.intent, result.action, result.state.pending) == ("order_status", "ask_order_id", "order_id")
+
+
+def test_is_it_ok_asks_about_the_series_just_shown() -> None:
+    shown = common_pb2.DialogueState(version=STATE_VERSION, intent="product_search")
+    shown.constraints.only_series.extend(["gantz", "inuyashiki"])
+    shown.last_shown.extend(["inuyashiki", "gantz"])
+    result = turn("グロいの苦手なんだけど大丈夫そう？", shown, intent="product_recommendation", abstained=True)
+    assert (result.intent, result.state.focus.series_id) == ("product_question", "inuyashiki")

@@ -108,6 +108,12 @@ def test_in_stock(text: str, in_stock: bool | None) -> None:
     ("something chill, not those cooking battle ones", [], []),
     ("sports, but no basketball or volleyball", ["sports"], []),
     ("I love One Piece", [], []),
+    # However the dislike is put.
+    ("癒される漫画ないかな。ホラーとかは無理", [], ["horror"]),
+    ("恋愛ものは勘弁", [], ["romance"]),
+    ("anything but romance please", [], ["romance"]),
+    ("tired of isekai, something else", [], ["isekai"]),
+    ("ホラーも読みたい", ["horror"], []),
 ])
 def test_kinds_of_story_name_their_genre(text: str, genres: list[str], excluded: list[str]) -> None:
     found = extract(text)

@@ -25,6 +25,10 @@ def test_volume_numbers(query: str, n: int | None) -> None:
 def test_glossary_prefers_the_longest_term() -> None:
     assert glossary_terms("おすすめのダークファンタジーは？") == ["dark fantasy"]
     assert glossary_terms("Any sports manga?") == []
+    # Kinds of story map to the catalog's tags; a short word inside a title maps to nothing.
+    assert glossary_terms("フィギュアスケートの漫画ってある？") == ["figure skating"]
+    assert glossary_terms("書道家の漫画") == ["calligraphy"]
+    assert glossary_terms("ワンパンマンある？") == []
 
 
 def test_name_index_ranks_contained_names_first() -> None:

@@ -64,11 +64,16 @@ _LIKE = re.compile(
     r"|after (?:finishing|reading)|(?:i|just) (?:just )?finished|enjoyed|loved|\blove\b|\bfan\b|好きで|好きなんだ|好きだから|大好き|みたいな|みたいの|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
     r"|読み終わ|系の"
 )
+# Likeness, not affection: "something like Junji Ito", 「伊藤潤二みたいな」 (an author's fan, 「東村アキコが好き」,
+# is shown the author's own works).
+_SIMILAR = re.compile(r"similar|such as|in the vein of|along the lines|reminds? me of|(?<!i )(?<!i really )\blike\b"
+                      r"|みたいな|みたいの|っぽい|のような|に似た|似てる|系の|ような")
 _NOT_LIKE = re.compile(r"would like|i'?d like|like to|looks? like|like this|like that|like it"
                        r"|(?:don'?t|do not|doesn'?t|didn'?t|not)\s(?:really\s)?like")
 _REFERENCE = re.compile(
     r"\b(?:it|its|it's|that one|this one|the same|that series|this series|the japanese one|the english one|them|they)\b"
     r"|それ|これ|あれ|その|この|同じ(?!条件|感じ|作者|作家|漫画家|先生|ような|系|ジャンル)|この作品"
+    r"|大丈夫(?:そう|かな|です(?:か|かね)|でしょうか)|\bis (?:it|that) (?:ok|okay|fine|safe)\b"
 )
 _PRODUCT_QUESTION = re.compile(
     r"^(?:is|are|does|did|was|has)\b|なの[?？]?$|ですか[?？]?$|どう[?？]?$|って(?:怖|面白|どう|何)|how many"
@@ -87,6 +92,10 @@ _CHOOSING = re.compile(r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|のや
 # Asking about the series just shown: "which of those is finished", 「その中で一番短いのは？」.
 _AMONG_SHOWN = re.compile(r"(?<!all )(?<!each )\b(?:of|among|between|from) (?:those|these|them|the ones you (?:showed|listed|mentioned))\b"
                           r"|\bwhich (?:one|of them)\b|その中|この中|そのうち|このうち|今の中|どっちが|どれが")
+# Trying to recall one title ("the one about a calligrapher on an island, what was it called?").
+_RECALL = re.compile(r"なんだっけ|なんだったっけ|何だっけ|何だったっけ|なんて(?:いう|言う|タイトル)|タイトル(?:が|を)?(?:忘れ|思い出せ)"
+                     r"|名前(?:が|を)?(?:忘れ|思い出せ|出てこない)|what(?:'s| is| was) (?:it|that|this|the)(?: \w{1,12}){0,2} called"
+                     r"|can'?t (?:remember|recall) the (?:name|title)|forgot the (?:name|title)|what was (?:it|that) again")
 # The message is about manga even when the classifier is unsure ("小学生の息子に漫画を…").
 _ON_TOPIC = re.compile(r"manga|comic|漫画|マンガ|まんが|作品|シリーズ|series|\bread\b|reading|読む|読み|読ん|\bvolumes?\b|巻")
 _REFINE_LEAD = re.compile(r"^(?:only|just|but|and|preferably|ideally|make it|what about|how about|with|without|no|not)\b"
@@ -377,16 +386,23 @@ def resolve(
         if len(series) > 1 and _about_one_series(entities, c) and not c.new_request:
             return _ask_which(state, prev, series, classified, abstained, c, "the author has several series",
                               entities)
-        if c.like or _OTHER_AUTHORS.search(c.folded) or (_OTHER.search(c.folded) and not series):
+        if (c.like and _SIMILAR.search(c.folded)) or _OTHER_AUTHORS.search(c.folded) or (
+                _OTHER.search(c.folded) and not series):
             # "Junji Ito fan, who else is that creepy?": like their works, by someone else.
             # (「藤本タツキの他の作品」 asks for the author's other works: those are searched below.)
             state.constraints.like_series_ids.extend(series[:MAX_LIST])
             _merge(state.constraints, entities, c)
             state.intent = "product_recommendation"
             return Resolution(state.intent, "similar", "recommend from the author's works", state, [])
+        # (A fan of the author, 「東村アキコが好き」, is shown the author's works.)
         state.constraints.only_series.extend(series[:MAX_LIST])
         _merge(state.constraints, entities, c)
         state.intent = classified if product_turn else "product_search"
+        if state.intent == "product_question" and _has_constraints(entities, c):
+            # 「高橋留美子の作品で完結してるやつ」 asks for works, not about one.
+            state.intent = "product_search"
+        elif c.like and state.intent != "product_recommendation":
+            state.intent = "product_recommendation"
         return Resolution(state.intent, "search", "author named", state, [])
 
     in_force = prev.intent in PRODUCT_INTENTS
@@ -483,6 +499,11 @@ def resolve(
                           "continues the request in force", state, [], follow_up=True)
     if abstained and previous_intent in FOLLOW_ON_INTENTS:
         _carry(state, prev)
+        if classified == "order_status" and (previous_intent != "order_status" or prev.pending == "order_id"):
+            # 「注文履歴は？」 then 「先週頼んだやつがどうなってるか」: now about one order, whose number we need.
+            state.pending = "order_id"
+            return Resolution("order_status", "ask_order_id", "order status without an order number", state, [],
+                              follow_up=True)
         return Resolution(previous_intent, "answer", "continues the previous question", state, [], follow_up=True)
 
     # 11. A new product request: a new topic.
@@ -497,6 +518,9 @@ def resolve(
                 state.intent == "product_search" and entities.genres):
             # Asking for a genre or mood, with no title named, is asking for suggestions.
             state.intent = "product_recommendation"
+        if state.intent == "product_recommendation" and _RECALL.search(c.folded) and not c.like:
+            # Describing a title one cannot name is looking for that one title.
+            state.intent = "product_search"
         _rule_out_seen(state, prev, c)
         _merge(state.constraints, entities, c)
         return Resolution(state.intent, "search", "new product request", state, [])

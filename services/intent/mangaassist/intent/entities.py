@@ -138,11 +138,13 @@ _GENRE_RES = {
     for genre in dict.fromkeys([*GENRE_KEYWORDS, *NARROWER_KEYWORDS])
 }
 _NARROWER = re.compile(_alternation(tuple(w for words in NARROWER_KEYWORDS.values() for w in words)))
-_NEGATED_AFTER = re.compile(r"^\s*(?:っぽいの|系の?|もの|物|とか|の(?:もの|やつ)?)?\s*(?:以外|じゃない|じゃなく|ではない|ではなく"
-                            r"|は(?:嫌|いや|苦手|なし|無し|ダメ|だめ|NG|ng|ちょっと)|抜き|なし|無し|が苦手|苦手)")
+_NEGATED_AFTER = re.compile(r"^\s*(?:っぽいの|っぽいもの|系の?|もの|物|とか|の(?:もの|やつ)?)?\s*(?:以外|じゃない|じゃなく|ではない|ではなく"
+                            r"|[はがも](?:嫌|いや|イヤ|苦手|なし|無し|ダメ|だめ|NG|ng|ちょっと|無理|ムリ|勘弁|パス|いらない|要らない|遠慮)"
+                            r"|抜き|なし|無し|苦手|は避け|を避け|は除い|を除い)")
 _CUE_WINDOW = 64
 _MAX_MENTIONS = 8  # a genre named more often is judged on its first mentions
-_NEGATED_BEFORE = re.compile(r"(?:\bnot|\bno|\bnothing|\bwithout|\bexcept|\bbut not|n't|\bhate|\bdislike)\s+(?:\w+\s+){0,2}$")
+_NEGATED_BEFORE = re.compile(r"(?:\bnot|\bno|\bnothing|\bwithout|\bexcept|\bbut not|n't|\bhate|\bdislike|\bavoid(?:ing)?"
+                             r"|\banything but|\bskip|\btired of|\bsick of|\bscared of|\bafraid of|\bno more)\s+(?:\w+\s+){0,2}$")
 
 _TITLE_CHARS = r"[\w\u3040-\u30ff\u3400-\u9fff・!?'’:&\-]"
 TITLE_PATTERNS: tuple[re.Pattern[str], ...] = (

@@ -54,7 +54,42 @@ GLOSSARY: dict[str, str] = {
     "海賊": "pirates", "冒険": "adventure", "友情": "friendship", "家族": "family", "ギャグ": "gag",
     "コメディ": "comedy", "心理戦": "psychological", "頭脳戦": "psychological", "ヤクザ": "yakuza",
     "不良": "delinquent", "医療": "medical", "将棋": "shogi", "囲碁": "go", "アイドル": "idols",
+    # Kinds of story (the catalog's tags) a customer names in Japanese. Whole words only: a
+    # short word that sits inside common longer ones (パン in ワンパンマン, 車 in 電車) is left out.
+    "フィギュアスケート": "figure skating", "スケート": "figure skating", "テニス": "tennis", "卓球": "table tennis",
+    "バドミントン": "badminton", "アメフト": "american football", "かるた": "karuta", "百人一首": "karuta",
+    "甲子園": "koshien", "キャンプ": "camping", "アウトドア": "outdoors", "旅行": "travel", "旅": "travel",
+    "書道": "calligraphy", "ゲーム": "video game", "カードゲーム": "card games", "ボードゲーム": "board games",
+    "デスゲーム": "death games", "ギャンブル": "gambling", "賭け": "gambling", "謎解き": "puzzles",
+    "パン屋": "bread", "お菓子": "baking", "和食": "japanese cuisine", "飯テロ": "food", "農業": "farming",
+    "田舎": "countryside", "離島": "island life", "島暮らし": "island life", "島で暮らす": "island life",
+    "バイク": "motorcycles", "暴走族": "biker gangs", "走り屋": "street racing", "峠": "mountain passes",
+    "医者": "doctor", "医師": "doctor", "外科医": "surgeon", "手術": "surgeon", "消防": "firefighters",
+    "宇宙飛行士": "astronauts", "巨大ロボ": "giant robots", "アンドロイド": "androids", "サイボーグ": "cyborg",
+    "怪獣": "kaiju", "ドラゴン": "dragons", "エルフ": "elves", "魔女": "witches", "魔法使い": "mages",
+    "騎士": "knights", "剣士": "swordsmanship", "剣術": "swordsmanship", "武士": "samurai", "戦国": "warring states",
+    "江戸": "edo period", "明治": "meiji era", "大正": "taisho era", "幕末": "shogunate", "三国志": "ancient china",
+    "古代ローマ": "ancient rome", "ギリシャ神話": "greek mythology", "ヴァイキング": "vikings", "バイキング": "vikings",
+    "殺し屋": "assassin", "暗殺": "assassin", "スパイ": "spies", "刑事": "detective", "殺人鬼": "serial killer",
+    "ピアノ": "piano", "バイオリン": "violin", "ヴァイオリン": "violin", "ギター": "guitar", "クラシック": "classical music",
+    "オーケストラ": "classical music", "落語": "rakugo", "演劇": "theater", "役者": "acting", "俳優": "acting",
+    "漫画家": "manga artists", "絵画": "painting", "美大": "art college", "ファッション": "fashion", "モデル": "modeling",
+    "片思い": "unrequited love", "片想い": "unrequited love", "三角関係": "love triangle", "幼なじみ": "childhood friends",
+    "幼馴染": "childhood friends", "年の差": "age gap", "同居": "living together", "同棲": "living together",
+    "契約結婚": "contract marriage", "結婚": "marriage", "社会人": "office worker", "職場": "workplace",
+    "社内恋愛": "office romance", "高校": "high school", "中学": "middle school", "小学生": "elementary school",
+    "生徒会": "student council", "教師": "teacher", "受験": "exam prep", "家庭教師": "tutoring", "子育て": "parenting",
+    "育児": "parenting", "シングルファーザー": "single father", "兄弟": "brothers", "双子": "twin brothers",
+    "五つ子": "quintuplets", "ペット": "pets", "猫": "kitten", "犬": "dog", "モンスター": "monsters", "化け物": "monsters",
+    "呪い": "curses", "天使": "angels", "死神": "shinigami", "妖精": "fairies", "近未来": "near future",
+    "ハッカー": "hackers", "サイバーパンク": "cyberpunk", "超能力": "psychic powers", "ヒーロー": "superheroes",
+    "ダンジョン": "dungeons", "召喚": "summoned to another world", "ヤンキー": "delinquent", "極道": "yakuza",
+    "任侠": "yakuza", "軍隊": "military", "ミリタリー": "military", "ほのぼの": "heartwarming", "ほっこり": "heartwarming",
+    "孤独": "loneliness", "ぼっち": "loner", "コミュ障": "social anxiety", "車椅子": "wheelchair user",
+    "手話": "sign language", "病気": "illness", "グロ": "gore", "スプラッター": "gore", "武術": "martial arts",
+    "空手": "martial arts",
 }
+_GLOSSARY_LONGEST_FIRST = sorted(GLOSSARY, key=len, reverse=True)
 
 _VOLUME_PATTERNS = (
     re.compile(r"第?\s*(\d{1,3})\s*(?:巻|卷)"),
@@ -124,7 +159,7 @@ def glossary_terms(query: str) -> list[str]:
     """English catalog terms for the Japanese genre words in the query (longest match wins)."""
     text = unicodedata.normalize("NFKC", query)
     found: list[str] = []
-    for word in sorted(GLOSSARY, key=len, reverse=True):
+    for word in _GLOSSARY_LONGEST_FIRST:
         if word in text:
             found.append(GLOSSARY[word])
             text = text.replace(word, " ")
