@@ -95,3 +95,11 @@ async def test_same_author_and_forgotten_titles(cluster: Cluster) -> None:
     assert asked["clarify"]["kind"] == "series"
     assert {"blue-box", "blue-spring-ride"} <= set(asked["clarify"]["candidates"])
     assert series(chosen)[0] == "blue-box"
+
+
+async def test_kinds_of_story_and_a_genre_added_to_like_x(cluster: Cluster) -> None:
+    skating = (await converse(cluster, ["フィギュアスケートの漫画ってある？"]))[0]
+    assert series(skating)[0] == "medalist"  # the catalog's one figure-skating series
+    _, romance = await converse(cluster, ["ハイキューみたいな漫画ある？", "恋愛要素もあるとうれしいです"])
+    top = romance["products"][0]
+    assert "haikyu" not in series(romance) and {"romance", "sports"} <= set(top["genres"])

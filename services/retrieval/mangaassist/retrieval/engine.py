@@ -44,8 +44,10 @@ INDEX_FORMAT = 2
 STRONG_NAME = 0.8
 # Dense candidates fetched for fusion (at least k).
 DENSE_POOL = 30
-# "Something like X": weights of the cosine to X, the share of genres/tags, the same demographic.
-SIMILAR_WEIGHTS = (0.6, 0.3, 0.1)
+# "Something like X": weights of the cosine to X, the share of genres/tags, the same demographic,
+# and X's main genre (required when the customer names no genre; with one named, "like Haikyu,
+# with romance", a romance that is also a sports story comes first).
+SIMILAR_WEIGHTS = (0.6, 0.3, 0.1, 0.2)
 Volume: TypeAlias = int | Literal["latest"] | None
 # faiss HNSW graph parameters (chosen by bench/retrieval_sweep.py; see the README).
 HNSW_M = 32
@@ -203,10 +205,10 @@ class CatalogIndex:
                       for t in (*p["genres"], *p["tags"])}
         seed_demo = {self.products[self.row_first[r]]["demographic"] for r in rows}
         excluded = replace(filters, exclude_series_ids=filters.exclude_series_ids | like)
+        # Its kind of story: the named series' main genre (listed first).
+        primary = {self.products[self.row_first[r]]["genres"][0] for r in rows
+                   if self.products[self.row_first[r]]["genres"]}
         if not filters.genres:
-            # Its kind of story: the named series' main genre (listed first) is required.
-            primary = {self.products[self.row_first[r]]["genres"][0] for r in rows
-                       if self.products[self.row_first[r]]["genres"]}
             excluded = replace(excluded, genres=frozenset(primary))
         dense = await self.store.asearch(vector, max(3 * k, DENSE_POOL), excluded, timeout_s)
         doc_mask = self.store.columns.mask(excluded)
@@ -216,8 +218,9 @@ class CatalogIndex:
             p = self.products[self.row_first[row]]
             terms = {t.lower() for t in (*p["genres"], *p["tags"])}
             overlap = len(terms & seed_terms) / len(terms | seed_terms) if terms else 0.0
-            return SIMILAR_WEIGHTS[0] * cosine + SIMILAR_WEIGHTS[1] * overlap + SIMILAR_WEIGHTS[2] * (
-                p["demographic"] in seed_demo)
+            return (SIMILAR_WEIGHTS[0] * cosine + SIMILAR_WEIGHTS[1] * overlap
+                    + SIMILAR_WEIGHTS[2] * (p["demographic"] in seed_demo)
+                    + SIMILAR_WEIGHTS[3] * bool(primary.intersection(p["genres"])))
 
         ranked = sorted(dense.hits, key=lambda item: (-rank(item), item[0]))[:k]
         hits = [Hit(self._representative(row, doc_mask, volume), score) for row, score in ranked]
