@@ -72,8 +72,9 @@ async def test_a_volume_asked_for_is_the_volume_shown(cluster: Cluster) -> None:
 
 
 async def test_a_title_we_do_not_carry_gets_an_honest_no_with_alternatives(cluster: Cluster) -> None:
-    done = (await converse(cluster, ["Do you have Harry Potter?"]))[0]
-    assert done.get("not_carried") is True and done["products"]
+    for _ in range(2):  # the second customer may be answered from the cache: still an honest no
+        done = (await converse(cluster, ["Do you have Harry Potter?"]))[0]
+        assert done.get("not_carried") is True and done["products"], done
 
 
 async def test_a_quick_slice_of_the_hand_written_conversations(cluster: Cluster) -> None:

@@ -274,3 +274,33 @@ def test_is_it_ok_asks_about_the_series_just_shown() -> None:
     shown.last_shown.extend(["inuyashiki", "gantz"])
     result = turn("グロいの苦手なんだけど大丈夫そう？", shown, intent="product_recommendation", abstained=True)
     assert (result.intent, result.state.focus.series_id) == ("product_question", "inuyashiki")
+
+
+def test_long_series_the_volume_before_and_the_edition_in_english_words() -> None:
+    long = turn("長く楽しめる50巻以上の長編でおすすめある？", common_pb2.DialogueState(), intent="product_recommendation")
+    assert long.state.constraints.min_volumes == 50 and not long.state.constraints.HasField("max_volumes")
+    capped = turn("20巻超えてないやつで", long.state, intent="product_search", abstained=True)
+    assert capped.state.constraints.max_volumes == 20 and not capped.state.constraints.HasField("min_volumes")
+    vol = turn("アオのハコの20巻ください", common_pb2.DialogueState(), mentions=[mention("blue-box", "アオのハコ")])
+    before = turn("ひとつ前の巻もほしい", vol.state, abstained=True)
+    assert (before.state.focus.series_id, before.state.focus.volume) == ("blue-box", 19)
+    english = turn("ONE PIECEのEnglish版ある？", common_pb2.DialogueState(), mentions=[mention("one-piece", "ONE PIECE")])
+    assert english.state.focus.language == "en"
+
+
+def test_whats_x_like_is_a_question_and_more_like_it_is_a_like_request() -> None:
+    state = turn("do you have delicious in dungeon", common_pb2.DialogueState(),
+                 mentions=[mention("delicious-in-dungeon", "Delicious in Dungeon", start=12)]).state
+    asked = turn("whats Delicious in Dungeon like? is it finished?", common_pb2.DialogueState(), intent="product_question",
+                 mentions=[mention("delicious-in-dungeon", "Delicious in Dungeon", start=6)])
+    assert asked.action == "search" and asked.state.focus.series_id == "delicious-in-dungeon"
+    more = turn("more like it?", state, intent="product_recommendation")
+    assert more.action == "similar" and list(more.state.constraints.like_series_ids) == ["delicious-in-dungeon"]
+
+
+def test_other_works_of_the_author_however_asked() -> None:
+    state = turn("monster by urasawa", common_pb2.DialogueState(), mentions=[mention("monster", "Monster")]).state
+    for text in ("did he do anything else?", "has the author made any other manga?"):
+        other = turn(text, state, intent="product_search", abstained=True)
+        assert list(other.state.constraints.by_authors_of) == ["monster"], text
+        assert "monster" in other.state.constraints.excluded_series

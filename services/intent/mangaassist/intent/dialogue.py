@@ -45,6 +45,7 @@ _VOLUME_CAP = (
     # (pattern, inclusive)
     (re.compile(r"(\d{1,3})\s*巻\s*(?:以内|以下|まで)"), True),
     (re.compile(r"(\d{1,3})\s*巻\s*未満"), False),
+    (re.compile(r"(\d{1,3})\s*巻\s*(?:を)?(?:超えて|越えて|超えない|越えない|超え(?:る|た)?の(?:は)?(?:嫌|無理|なし))"), True),
     (re.compile(r"(?:under|fewer than|less than|below)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"), False),
     (re.compile(r"(?:at most|max(?:imum)?|up to|no more than|within)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"),
      True),
@@ -53,11 +54,20 @@ _VOLUME_CAP = (
     (re.compile(r"\bshort\b|短い|短め"), None),
 )
 SHORT_SERIES_VOLUMES = 10
-_LATEST = re.compile(r"最新|新刊|最終巻|何巻まで|何巻出て|latest|newest|most recent|how many vol|how many books"
+# A long series: "at least 50 volumes", 「50巻以上」, "over 30 volumes".
+_VOLUME_FLOOR = (
+    (re.compile(r"(\d{1,3})\s*巻\s*(?:以上|超え|越え|超|オーバー)(?!え?て(?:い)?ない|えない|ない)"), True),
+    (re.compile(r"(?:at least|min(?:imum)?)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"), True),
+    (re.compile(r"(?:over|more than)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"), False),
+    (re.compile(r"(\d{1,3})\+\s{0,3}(?:vol(?:ume)?s?|books|巻)"), True),
+)
+_LATEST = re.compile(r"最新|新刊|最終巻|何巻まで|何巻出て|latest|newest|most recent|how many vol|how many books|saishin|shinkan"
                      r"|(?:last|final) (?:\w{1,10} )?(?:vol|volume|book|one)\b|volumes? (?:are )?out")
 # A bare edition word in a question about the focus: "english?", 「英語の方は」.
-_EDITION_WORDS = (("en", re.compile(r"\benglish\b|英語")), ("ja", re.compile(r"\bjapanese\b|日本語|原書")))
+_EDITION_WORDS = (("en", re.compile(r"(?<![a-z])english(?![a-z])|英語")),
+                  ("ja", re.compile(r"(?<![a-z])japanese(?![a-z])|日本語|原書")))
 _NEXT = re.compile(r"after that|next (?:one|volume|vol)|the one after|次の巻|次巻|その次")
+_PREVIOUS = re.compile(r"(?:ひとつ|一つ|1つ)前|前の巻|前巻|previous (?:one|volume|vol)|the one before|(?:vol|volume) before")
 _WHOLE = re.compile(r"全巻|全部で|まとめて|all (?:of )?(?:them|the volumes|volumes)|whole (?:set|series)|box set|complete set")
 _LIKE = re.compile(
     r"\blike\b|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
@@ -68,7 +78,9 @@ _LIKE = re.compile(
 # is shown the author's own works).
 _SIMILAR = re.compile(r"similar|such as|in the vein of|along the lines|reminds? me of|(?<!i )(?<!i really )\blike\b"
                       r"|みたいな|みたいの|っぽい|のような|に似た|似てる|系の|ような")
-_NOT_LIKE = re.compile(r"would like|i'?d like|like to|looks? like|like this|like that|like it"
+_NOT_LIKE = re.compile(r"would like|i'?d like|like to|looks? like|like this|like that"
+                       r"|\b(?:i|you|we|they|he|she|kids|really|do|did|does) like (?:it|them)\b"
+                       r"|what(?:'s|s| is| are| was)\s.{0,60}\blike\b\s*[?？]"
                        r"|(?:don'?t|do not|doesn'?t|didn'?t|not)\s(?:really\s)?like")
 _REFERENCE = re.compile(
     r"\b(?:it|its|it's|that one|this one|the same|that series|this series|the japanese one|the english one|them|they)\b"
@@ -115,6 +127,8 @@ class Cues:
     refine_lead: bool = False
     whole: bool = False  # the whole series, not one volume
     next_volume: bool = False  # "what's after that", 「次の巻」
+    previous_volume: bool = False  # "the one before", 「ひとつ前の巻」
+    min_volumes: int | None = None  # "at least 50 volumes", 「50巻以上」
     folded: str = ""
 
 
@@ -143,12 +157,19 @@ def cues(text: str) -> Cues:
             n = int(m.group(1))
             max_volumes = n if inclusive else max(0, n - 1)
         break
+    min_volumes = None
+    for pattern, inclusive in _VOLUME_FLOOR:
+        m = pattern.search(folded)
+        if m is not None:
+            min_volumes = int(m.group(1)) + (0 if inclusive else 1)
+            break
     like = bool(_LIKE.search(folded)) and not _NOT_LIKE.search(folded)
     return Cues(
         status=status, drop_status=drop, max_volumes=max_volumes, latest=bool(_LATEST.search(folded)), like=like,
         reference=bool(_REFERENCE.search(folded)), product_question=bool(_PRODUCT_QUESTION.search(folded)),
         new_request=bool(_NEW_REQUEST.search(folded)), refine_lead=bool(_REFINE_LEAD.search(folded)),
-        whole=bool(_WHOLE.search(folded)), next_volume=bool(_NEXT.search(folded)), folded=folded,
+        whole=bool(_WHOLE.search(folded)), next_volume=bool(_NEXT.search(folded)),
+        previous_volume=bool(_PREVIOUS.search(folded)), min_volumes=min_volumes, folded=folded,
     )
 
 
@@ -170,7 +191,7 @@ def _has_constraints(entities: Entities, c: Cues) -> bool:
                 or entities.max_price_jpy is not None
                 or entities.min_price_jpy is not None or entities.language is not None
                 or entities.in_stock is not None or c.status is not None or c.drop_status
-                or c.max_volumes is not None)
+                or c.max_volumes is not None or c.min_volumes is not None)
 
 
 def _merge(into: common_pb2.Constraints, entities: Entities, c: Cues, replace_genres: bool = True) -> None:
@@ -204,6 +225,10 @@ def _merge(into: common_pb2.Constraints, entities: Entities, c: Cues, replace_ge
         into.status = c.status
     if c.max_volumes is not None:
         into.max_volumes = c.max_volumes
+    if c.min_volumes is not None:
+        into.min_volumes = c.min_volumes
+    if into.HasField("min_volumes") and into.HasField("max_volumes") and into.min_volumes > into.max_volumes:
+        into.ClearField("min_volumes" if c.max_volumes is not None else "max_volumes")
     del into.genres[MAX_LIST:]
     del into.excluded_genres[MAX_LIST:]
     del into.excluded_kinds[MAX_LIST:]
@@ -226,6 +251,8 @@ def _focus_update(focus: common_pb2.Focus, entities: Entities, c: Cues) -> None:
         focus.latest_volume = False
     elif c.next_volume and focus.HasField("volume"):
         focus.volume += 1
+    elif c.previous_volume and focus.HasField("volume") and focus.volume > 0:
+        focus.volume -= 1
     elif c.whole:
         focus.ClearField("volume")
         focus.latest_volume = False
@@ -253,7 +280,7 @@ def resolve(
     """Decide what this turn asks for, and the state after it (``previous_intent``: the
     last turn's intent, whatever it was)."""
     prev = previous if previous.version == STATE_VERSION else common_pb2.DialogueState()
-    if entities.volumes and cues(text).max_volumes is not None:
+    if entities.volumes and (cues(text).max_volumes is not None or cues(text).min_volumes is not None):
         # 「37巻は長いなぁ…15巻以内で」 caps the length; it asks for no volume.
         entities = replace(entities, volumes=[])
     if entities.language is None:
@@ -466,8 +493,8 @@ def resolve(
     ):
         prev = _with_focus(prev, prev.last_shown[0])
     if prev.HasField("focus") and hijackable and not _RECOMMEND.search(c.folded) and not entities.genres and (
-        c.reference or c.product_question or c.latest or c.status or entities.volumes
-        or entities.language is not None or entities.in_stock or abstained
+        c.reference or c.product_question or c.latest or c.status or entities.volumes or c.next_volume
+        or c.previous_volume or entities.language is not None or entities.in_stock or abstained
         or (product_turn and not _has_constraints(entities, c) and not c.new_request)
     ) and not c.like:
         state.focus.CopyFrom(prev.focus)
@@ -632,7 +659,7 @@ _SHOWN_RULED_OUT = re.compile(
 _MORE_LIKE = re.compile(r"what else|anything else|something else|what next|read next|\bnext\b.{0,20}\bread\b"
                         r"|other (?:manga|series|titles|ones|recommendations|suggestions)|(?:の)?(?:他|ほか)に(?:も)?(?:おすすめ|何か|なにか)"
                         r"|次に読む|次は何")
-_OTHER = re.compile(r"other|else|another|他の|ほかの|別の")
+_OTHER = re.compile(r"other|else|another|他の|ほかの|別の|\bhoka no\b|\bbetsu no\b")
 # The same question of another series: "what about X?", 「Xは？」 (read with the names taken out).
 _WHAT_ABOUT = re.compile(r"^\s*(?:は|って|も|の方は|のほうは)\s?[?？]?\s*$|^\s*(?:and|what about|how about)\b"
                          r"|^\s*(?:じゃあ|では|なら)")
@@ -646,7 +673,10 @@ _SAME_AUTHOR = re.compile(
     r"|wrote|drew|works?)\b"
     r"|\b(?:else|other (?:stuff|works?|series|manga|books|titles)|more) (?:by|from) (?:him|her|them|the (?:same )?"
     r"(?:author|artist|mangaka))\b|\bby (?:him|her)\b"
-    r"|同じ(?:作者|作家|漫画家|先生)|(?:この|その|あの)?(?:作者|作家|漫画家|先生)(?:さん)?の(?:他|ほか|別)")
+    r"|\b(?:did|has|have|does) (?:he|she|they|the author|the artist) (?:do|did|make|write|draw|done|made|written|drawn)\b"
+    r".{0,20}\b(?:else|other|more|another)\b|\b(?:he|she|they) (?:did|made|wrote|drew|has|have) (?:anything|something|any"
+    r"|other|another)\b"
+    r"|同じ(?:作者|作家|漫画家|先生)|(?:この|その|あの)?(?:作者|作家|漫画家|先生)(?:さん)?の(?:他|ほか|別|前|以前|昔|過去|新し|最新)")
 # "Any other …?", 「他にもある？」, 「同じ条件で」: more, but not what the customer has just seen.
 _SEEN_OTHER = re.compile(r"\bother\b|\belse\b|\banother\b|他の|ほかの|別の|他に|ほかに|同じ条件")
 

@@ -41,7 +41,7 @@ VOLUME_PATTERNS: tuple[re.Pattern[str], ...] = (
 
 _YEN_SUFFIX = r"\s*+(千|万)?\s*+(?:円|yen|jpy)"
 MAX_PRICE_PATTERNS: tuple[re.Pattern[str], ...] = (
-    re.compile(_NUM + _YEN_SUFFIX + r"\s*(?:以下|以内|まで|未満|より安い)"),
+    re.compile(_NUM + _YEN_SUFFIX + r"\s*(?:くらい|ぐらい|程度|位)?\s*(?:以下|以内|まで|未満|より安い)"),
     re.compile(r"予算\s*(?:は|が)?\s*" + _NUM + _YEN_SUFFIX),
     # Not a count of volumes, books or chapters ("under 10 volumes" caps the length, not the price).
     re.compile(r"(?:under|below|less than|cheaper than|up to|at most|no more than|max(?:imum)?|within|budget(?: of| is)?)"
@@ -56,9 +56,12 @@ MIN_PRICE_PATTERNS: tuple[re.Pattern[str], ...] = (
 _MULTIPLIER = {None: 1, "": 1, "k": 1000, "千": 1000, "万": 10000}
 
 LANGUAGE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("en", re.compile(r"英語版|英語で|英訳|英語の|\bin english\b|\benglish (?:edition|version|translation|copy|copies)\b")),
-    ("ja", re.compile(r"日本語版|日本語で|原書|\bin japanese\b|\bjapanese (?:edition|version|original|copy|copies)\b"
-                      r"|\boriginal japanese\b")),
+    # English words bound on ASCII only: 「ONE PIECEのEnglish版」 has no \b before "english".
+    ("en", re.compile(r"英語版|英語で|英訳|英語の|(?<![a-z])in english(?![a-z])"
+                      r"|(?<![a-z])(?:english|eng) ?(?:edition|version|ver|translation|copy|copies|版|で|の(?:方|ほう))")),
+    ("ja", re.compile(r"日本語版|日本語で|原書|(?<![a-z])in japanese(?![a-z])"
+                      r"|(?<![a-z])japanese ?(?:edition|version|ver|original|copy|copies|版|で|の(?:方|ほう))"
+                      r"|(?<![a-z])original japanese(?![a-z])")),
 )
 
 IN_STOCK = re.compile(r"在庫(?:の)?(?:ある|あり|有り)|すぐ(?:に)?(?:届く|買える)|\bin stock\b|\bavailable now\b|\bin-stock\b")
@@ -85,7 +88,7 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
                       r"\biyashikei\b", r"\bwholesome\b", r"\brelaxing\b", r"\bcomfy\b"),
     "historical": ("歴史", "時代物", "時代劇", "戦国", "幕末", "江戸時代", "三国志", r"\bhistorical\b", r"\bhistory\b",
                    r"\bsamurai\b", r"\bfeudal\b", r"\bsengoku\b", r"\bvikings?\b", r"\bworld war"),
-    "isekai": ("異世界", "転生", r"\bisekai\b", r"\breincarnat", r"\banother world\b"),
+    "isekai": ("異世界", "転生", "なろう系", "なろう", r"\bisekai\b", r"\breincarnat", r"\banother world\b"),
     "cooking": ("グルメ", "料理", "ごはん", r"\bcooking\b", r"\bfood\b", r"\bgourmet\b", r"\bchefs?\b",
                 r"\bcuisine\b", r"\bcook\b"),
     "music": ("音楽", "バンド", "ピアノ", "アイドル", "ギター", r"\bmusic(?:al|ians?)?\b", r"\bband manga\b",
@@ -138,13 +141,14 @@ _GENRE_RES = {
     for genre in dict.fromkeys([*GENRE_KEYWORDS, *NARROWER_KEYWORDS])
 }
 _NARROWER = re.compile(_alternation(tuple(w for words in NARROWER_KEYWORDS.values() for w in words)))
-_NEGATED_AFTER = re.compile(r"^\s*(?:っぽいの|っぽいもの|系の?|もの|物|とか|の(?:もの|やつ)?)?\s*(?:以外|じゃない|じゃなく|ではない|ではなく"
+_NEGATED_AFTER = re.compile(r"^\s*(?:っぽいの|っぽいもの|系の?|もの|物|とか|要素|描写|シーン|の(?:もの|やつ)?)?\s*"
+                            r"(?:以外|じゃない|じゃなく|ではない|ではなく|[はがの]?(?:少なめ|控えめ|少ない|薄め|弱め)"
                             r"|[はがも](?:嫌|いや|イヤ|苦手|なし|無し|ダメ|だめ|NG|ng|ちょっと|無理|ムリ|勘弁|パス|いらない|要らない|遠慮)"
                             r"|抜き|なし|無し|苦手|は避け|を避け|は除い|を除い)")
 _CUE_WINDOW = 64
 _MAX_MENTIONS = 8  # a genre named more often is judged on its first mentions
 _NEGATED_BEFORE = re.compile(r"(?:\bnot|\bno|\bnothing|\bwithout|\bexcept|\bbut not|n't|\bhate|\bdislike|\bavoid(?:ing)?"
-                             r"|\banything but|\bskip|\btired of|\bsick of|\bscared of|\bafraid of|\bno more)\s+(?:\w+\s+){0,2}$")
+                             r"|\banything but|\bskip|\btired of|\bsick of|\bscared of|\bafraid of|\bno more|\bless|\blight on|\bnot much)\s+(?:\w+\s+){0,2}$")
 
 _TITLE_CHARS = r"[\w\u3040-\u30ff\u3400-\u9fff・!?'’:&\-]"
 TITLE_PATTERNS: tuple[re.Pattern[str], ...] = (

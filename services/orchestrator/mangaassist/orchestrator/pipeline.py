@@ -302,7 +302,7 @@ class Pipeline:
             entry = CacheEntry(
                 answer=answer, intent=intent, model=str(done["model"]), products=done["products"],
                 created_at=req.started_wall, documents=context.documents,
-                dialogue=base64.b64encode(state).decode(),
+                dialogue=base64.b64encode(state).decode(), not_carried=bool(done.get("not_carried")),
             )
             write_key = replace(cache_key, intent=intent, documents=context.documents,
                                 scope=scope_digest(plan.applied))

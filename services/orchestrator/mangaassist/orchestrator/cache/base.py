@@ -76,6 +76,8 @@ class CacheEntry:
     # entries come from first turns, so it holds only what the question itself said; a
     # hit hands it to the session so the next turn's follow-up still has its focus.
     dialogue: str = ""
+    # The question named a title the shop does not carry: the answer is an honest no.
+    not_carried: bool = False
 
     @property
     def asins(self) -> frozenset[str]:

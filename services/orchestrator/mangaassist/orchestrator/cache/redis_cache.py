@@ -126,14 +126,16 @@ def _text(value: Any) -> str:
 def _entry_to_json(entry: CacheEntry) -> bytes:
     return orjson.dumps({"answer": entry.answer, "intent": entry.intent, "model": entry.model,
                          "products": entry.products, "created_at": entry.created_at,
-                         "documents": entry.documents, "dialogue": entry.dialogue})
+                         "documents": entry.documents, "dialogue": entry.dialogue,
+                         "not_carried": entry.not_carried})
 
 
 def _entry_from_json(blob: bytes | str) -> CacheEntry:
     d = orjson.loads(blob)
     return CacheEntry(answer=d["answer"], intent=d["intent"], model=d["model"],
                       products=list(d["products"]), created_at=float(d["created_at"]),
-                      documents=str(d["documents"]), dialogue=str(d.get("dialogue", "")))
+                      documents=str(d["documents"]), dialogue=str(d.get("dialogue", "")),
+                      not_carried=bool(d.get("not_carried", False)))
 
 
 class RedisSemanticCache:

@@ -90,6 +90,8 @@ class CacheStage:
             "language": detect_language(req.frame.text),
             "backend": "semantic-cache",
         }
+        if hit.entry.not_carried:
+            done["not_carried"] = True
         if state is not None:
             applied = search_plan(common_pb2.SearchFilters(), intent_pb2.ResolvedRequest(
                 state=decode_state(state))).applied
