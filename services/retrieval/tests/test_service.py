@@ -133,3 +133,14 @@ async def test_a_kind_of_story_ruled_out_rules_out_its_series(linked: RetrievalS
         filters={"genres": ["sports"], "excluded_kinds": ["basketball", "volleyball"]}), context)
     shown = {r.product.series_id for r in reply.results}
     assert shown and not shown & {"slam-dunk", "kurokos-basketball", "haikyu"}
+
+
+async def test_several_genres_asked_for_show_the_series_with_all_of_them_first(linked: RetrievalServicer) -> None:
+    servicer, context = linked, None
+    reply = await servicer.Search(retrieval_pb2.SearchRequest(
+        query="a romance that makes you cry", k=8, fields=["series_id", "genres"],
+        filters={"genres": ["romance", "drama"]}), context)
+    genres = [set(r.product.genres) for r in reply.results]
+    assert len(genres) == 8 and all(g & {"romance", "drama"} for g in genres)
+    both = [{"romance", "drama"} <= g for g in genres]
+    assert both[0] and both == sorted(both, reverse=True)  # every series with both before any with one

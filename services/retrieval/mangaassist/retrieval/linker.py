@@ -164,6 +164,7 @@ class CatalogLinker:
     series_titles: dict[str, str] = field(default_factory=dict)
     _works_by_authors_of: dict[str, frozenset[str]] = field(default_factory=dict)
     _tags: dict[str, str] = field(default_factory=dict)  # series → its tags, folded, "|"-joined
+    _genres: dict[str, frozenset[str]] = field(default_factory=dict)  # series → its genres
     _cjk_by_first: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     _cjk_bigrams: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     _title_words: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
@@ -181,6 +182,7 @@ class CatalogLinker:
                 by_author[author].append(s["series_id"])
         for s in series:
             linker._tags[s["series_id"]] = "|" + "|".join(fold(t) for t in s.get("tags", ())) + "|"
+            linker._genres[s["series_id"]] = frozenset(s.get("genres", ()))
             authors = (*s.get("authors_en", ()), *s.get("authors_ja", ()))
             linker._works_by_authors_of[s["series_id"]] = frozenset(w for a in authors for w in by_author[a])
         surnames: dict[str, set[str]] = defaultdict(set)
@@ -235,6 +237,11 @@ class CatalogLinker:
     def works_by_authors_of(self, series_ids: Iterable[str]) -> frozenset[str]:
         """Every series by an author of any of ``series_ids`` (themselves included)."""
         return frozenset(w for sid in series_ids for w in self._works_by_authors_of.get(sid, ()))
+
+    def series_of_every_genre(self, genres: Iterable[str]) -> frozenset[str]:
+        """The series that have all of these genres (a romance that is also a drama)."""
+        wanted = frozenset(genres)
+        return frozenset(sid for sid, have in self._genres.items() if wanted <= have)
 
     def series_of_kinds(self, kinds: Iterable[str]) -> frozenset[str]:
         """The series tagged with any of these kinds of story, as the customer typed them

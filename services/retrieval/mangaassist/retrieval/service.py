@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -19,7 +19,7 @@ from mangaassist.retrieval.cache import QueryCache, normalise_query
 from mangaassist.retrieval.catalog import Product
 from mangaassist.retrieval.changes import ChangeFeed, StockLevel
 from mangaassist.retrieval.embedder import EmbeddingError
-from mangaassist.retrieval.engine import CatalogIndex, Volume
+from mangaassist.retrieval.engine import CatalogIndex, SearchOutcome, Volume
 from mangaassist.retrieval.linker import CatalogLinker, Link
 from mangaassist.retrieval.opensearch import ErrorKind, OpenSearchError
 from mangaassist.retrieval.store import Filters
@@ -204,6 +204,22 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         works = (self._linker.works_by_authors_of(anchors) if self._linker is not None else frozenset()) or anchors
         return replace(filters, series_ids=filters.series_ids & works if filters.series_ids else works)
 
+    async def _every_genre_first(self, run: Callable[[Filters], Awaitable[SearchOutcome]],
+                                 filters: Filters, k: int) -> SearchOutcome:
+        """Several genres asked for ("a romance that makes you cry", "cozy food manga"): the
+        series with all of them first, then (to fill ``k``) those with any, as the filter says."""
+        every = self._linker.series_of_every_genre(filters.genres) if (
+            len(filters.genres) > 1 and self._linker is not None) else frozenset()
+        if filters.series_ids:
+            every &= filters.series_ids
+        if not every:
+            return await run(filters)
+        first = await run(replace(filters, series_ids=every))
+        if len(first.hits) >= k:
+            return first
+        rest = await run(replace(filters, exclude_series_ids=filters.exclude_series_ids | every))
+        return replace(first, hits=[*first.hits, *rest.hits][:k], candidates=first.candidates + rest.candidates)
+
     async def Search(
         self, request: retrieval_pb2.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> retrieval_pb2.SearchResponse:
@@ -250,12 +266,14 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             vector = await self._embed(index, query)
         t1 = time.perf_counter()
         remaining = context.time_remaining() if context is not None else None
-        try:
+
+        async def run(f: Filters) -> SearchOutcome:
             if like:
-                outcome = await index.asimilar(like, k, filters, timeout_s=remaining, volume=volume)
-            else:
-                outcome = await index.asearch(query, vector, k, filters, hybrid=self._hybrid, timeout_s=remaining,
-                                              volume=volume)
+                return await index.asimilar(like, k, f, timeout_s=remaining, volume=volume)
+            return await index.asearch(query, vector, k, f, hybrid=self._hybrid, timeout_s=remaining, volume=volume)
+
+        try:
+            outcome = await self._every_genre_first(run, filters, k)
         except OpenSearchError as exc:
             raise ServiceError(STORE_ERRORS[exc.kind], str(exc)) from exc
         t2 = time.perf_counter()
