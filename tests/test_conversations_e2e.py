@@ -43,8 +43,10 @@ async def test_follow_ups_keep_the_thread(cluster: Cluster) -> None:
     assert series(kingdom)[0] == "kingdom" and series(count)[0] == "kingdom"
     assert count["state"]["focus"]["series_id"] == "kingdom"
     assert english["state"]["focus"] == {"series_id": "kingdom", "language": "en", "volume": "latest"}
-    # Kingdom has no English edition: nothing else is passed off as it.
-    assert all(p["series_id"] == "kingdom" for p in english["products"])
+    # Kingdom has no English edition: the Japanese one is shown (so the answer can say so),
+    # and nothing else is passed off as it.
+    assert english["products"] and all(p["series_id"] == "kingdom" and p["language"] == "ja"
+                                       for p in english["products"])
 
 
 async def test_refinements_merge_into_the_request(cluster: Cluster) -> None:

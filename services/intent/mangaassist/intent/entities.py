@@ -74,7 +74,7 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
                 r"\bwitch(?:es)?\b", r"\bsword and sorcery\b", r"\belves\b"),
     "horror": ("ホラー", "怖い", "怖いの", "ゾンビ", r"\bhorror\b", r"\bscary\b", r"\bcreepy\b", r"\bspooky\b",
                r"\bzombies?\b"),
-    "romance": ("恋愛", "ラブコメ", "ラブストーリー", "胸キュン", r"\bromance\b", r"\bromantic\b", r"\brom-?com\b",
+    "romance": ("恋愛", "ラブコメ", "ラブストーリー", "胸キュン", r"\bromance\b", r"\bromantic\b", r"\brom-?coms?\b",
                 r"\blove stor", r"\blove triangle"),
     "mystery": ("ミステリー", "ミステリ", "推理", "探偵", "謎解き", r"\bmyster(?:y|ies)\b", r"\bdetectives?\b",
                 r"\bwhodunn?its?\b", r"\bsleuths?\b"),
@@ -103,7 +103,8 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
     "supernatural": ("妖怪", "怪異", "超常", "幽霊", "お化け", "吸血鬼", "悪魔", r"\bsupernatural\b", r"\byokai\b",
                      r"\bghosts?\b", r"\bvampires?\b", r"\bdemons?\b", r"\bspirits\b"),
     "psychological": ("心理", "サイコ", r"\bpsychological\b", r"\bmind games?\b"),
-    "school": ("学園", "学校もの", r"\bschool (?:life|manga|stuff|ones?|settings?|stor(?:y|ies)|romance|comed(?:y|ies))\b"),
+    "school": ("学園", "学校もの", "学校が舞台", r"\bschool (?:life|manga|stuff|ones?|settings?|stor(?:y|ies)|romance|comed(?:y|ies))\b",
+               r"\bset (?:in|at) (?:a |high |the )?schools?\b", r"\bhigh ?school (?:manga|stor(?:y|ies)|ones?|settings?)\b"),
 }
 # Words for one kind of story inside a genre. Named, they ask for the genre ("boxing manga"
 # is a sports manga); negated, they rule out that kind and not the genre ("sports, but no

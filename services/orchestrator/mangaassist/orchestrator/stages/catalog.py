@@ -154,29 +154,45 @@ class CatalogStage:
     async def search(
         self, req: Request, plan: SearchPlan, embedding: list[float] | None
     ) -> retrieval_pb2.SearchResponse | RequestError:
-        """Vector search; a failure is returned, not raised: non-product intents ignore it."""
+        """Vector search; a failure is returned, not raised: non-product intents ignore it.
+
+        A series asked for in an edition the shop does not have ("Kingdom in English") shows
+        the editions it does have, so the answer can say so, instead of nothing."""
         with req.seg.segment(spans.VECTOR_SEARCH):
             try:
-                reply: retrieval_pb2.SearchResponse = await idempotent(self.guards["retrieval"], req.budget, lambda: self._d.retrieval.Search(
-                    retrieval_pb2.SearchRequest(
-                        # Twice k, so one edition per series still leaves k picks.
-                        query=req.frame.text,
-                        k=min(2 * self._s.retrieval_k, 50),
-                        filters=plan.filters,
-                        fields=CARD_FIELDS,
-                        query_embedding=embedding or [],
-                        like_series_ids=plan.like_series_ids,
-                        volume=plan.volume,
-                        latest_volume=plan.latest_volume,
-                    ),
-                    timeout=req.remaining(self._s.retrieval_timeout_s),
-                    metadata=outgoing_metadata(),
-                ), lambda: req.squeezed(self._s.retrieval_timeout_s))
+                reply = await self._search(req, plan, plan.filters, embedding)
+                no_client_language = req.frame.filters is None or req.frame.filters.language is None
+                if (not reply.results and plan.filters.series_ids and plan.filters.HasField("language")
+                        and no_client_language):
+                    other = common_pb2.SearchFilters()
+                    other.CopyFrom(plan.filters)
+                    other.ClearField("language")
+                    reply = await self._search(req, plan, other, embedding)
             except grpc.aio.AioRpcError as exc:
                 return rpc_error(exc, "retrieval")
             except (BreakerOpenError, BulkheadFullError) as exc:
                 return rejected(exc, "retrieval")
             return reply
+
+    async def _search(self, req: Request, plan: SearchPlan, filters: common_pb2.SearchFilters,
+                      embedding: list[float] | None) -> retrieval_pb2.SearchResponse:
+        reply: retrieval_pb2.SearchResponse = await idempotent(
+            self.guards["retrieval"], req.budget, lambda: self._d.retrieval.Search(
+                retrieval_pb2.SearchRequest(
+                    # Twice k, so one edition per series still leaves k picks.
+                    query=req.frame.text,
+                    k=min(2 * self._s.retrieval_k, 50),
+                    filters=filters,
+                    fields=CARD_FIELDS,
+                    query_embedding=embedding or [],
+                    like_series_ids=plan.like_series_ids,
+                    volume=plan.volume,
+                    latest_volume=plan.latest_volume,
+                ),
+                timeout=req.remaining(self._s.retrieval_timeout_s),
+                metadata=outgoing_metadata(),
+            ), lambda: req.squeezed(self._s.retrieval_timeout_s))
+        return reply
 
     def products(
         self, req: Request, found: retrieval_pb2.SearchResponse | RequestError, filters: common_pb2.SearchFilters,
