@@ -304,3 +304,32 @@ def test_other_works_of_the_author_however_asked() -> None:
         other = turn(text, state, intent="product_search", abstained=True)
         assert list(other.state.constraints.by_authors_of) == ["monster"], text
         assert "monster" in other.state.constraints.excluded_series
+
+
+def test_the_edition_named_last_wins_and_the_customers_own_languages_name_none() -> None:
+    golgo = turn("golgo 13", common_pb2.DialogueState(), mentions=[mention("golgo-13", "Golgo 13")]).state
+    english = turn("whoa, 212 volumes in japanese. english?", golgo, abstained=True)
+    assert english.state.focus.language == "en"
+    fruits = turn("fruits basket?", common_pb2.DialogueState(), mentions=[mention("fruits-basket", "Fruits Basket")]).state
+    grandma = turn("Are they in English? She does not read Japanese.", fruits, abstained=True)
+    assert grandma.state.focus.language == "en"
+    rusty = turn("in english please, my japanese is super rusty haha", fruits, abstained=True)
+    assert rusty.state.focus.language == "en"
+
+
+def test_do_you_have_x_with_fond_words_asks_for_x_itself() -> None:
+    moon = [mention("sailor-moon", "Sailor Moon", start=12)]
+    asked = turn("Do you have Sailor Moon? my wife loved it as a kid in the 90s", common_pb2.DialogueState(),
+                 intent="product_recommendation", mentions=moon)
+    assert asked.action == "search" and asked.state.focus.series_id == "sailor-moon"
+    fans = turn("ダンダダン好きな人におすすめってある？", common_pb2.DialogueState(), intent="product_recommendation",
+                mentions=[mention("dandadan", "ダンダダン")])
+    assert fans.action == "similar" and list(fans.state.constraints.like_series_ids) == ["dandadan"]
+
+
+def test_up_to_volume_n_of_the_series_in_focus_is_no_length_cap() -> None:
+    focus = turn("ブルーピリオド", common_pb2.DialogueState(), mentions=[mention("blue-period", "ブルーピリオド")]).state
+    upto = turn("まだ続いてるんですね。じゃあとりあえず5巻までお願いします", focus, abstained=True)
+    assert upto.state.focus.series_id == "blue-period"
+    shorter = turn("ideally 5 volumes or fewer so people actually finish it", focus, intent="product_recommendation")
+    assert shorter.intent == "product_recommendation" and shorter.state.constraints.max_volumes == 5

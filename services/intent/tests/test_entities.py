@@ -118,3 +118,15 @@ def test_in_stock(text: str, in_stock: bool | None) -> None:
 def test_kinds_of_story_name_their_genre(text: str, genres: list[str], excluded: list[str]) -> None:
     found = extract(text)
     assert (found.genres, found.excluded_genres) == (genres, excluded)
+
+
+@pytest.mark.parametrize(("text", "volumes", "max_price"), [
+    ("きめつのやいばの1かん", [1], None),
+    ("shingeki no kyojin 1kan aru?", [1], None),
+    ("and how much is the first english volume", [1], None),
+    ("1冊500円台までで", [], 599),
+    ("予算は1冊600円くらいまでで", [], 600),
+])
+def test_volumes_and_prices_however_typed(text: str, volumes: list[int], max_price: int | None) -> None:
+    found = extract(text)
+    assert (found.volumes, found.max_price_jpy) == (volumes, max_price)

@@ -142,3 +142,8 @@ def test_kinds_of_story_find_the_series_tagged_with_them() -> None:
     assert "food-wars" in linker().series_of_kinds(["cooking battle"])
     assert "slam-dunk" in linker().series_of_kinds(["バスケ"])  # through the glossary
     assert linker().series_of_kinds(["x" * 5000, ""]) == frozenset()
+
+
+def test_a_plain_word_title_beside_another_title_is_a_title() -> None:
+    assert {link.series_id for link in linker().link("which is longer, naruto or bleach?")} == {"naruto", "bleach"}
+    assert not linker().link("i need to bleach my shirt")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, replace
+from itertools import islice
 
 from mangaassist.common.vocabulary import PRODUCT_INTENTS
 from mangaassist.intent.entities import Entities, extract, genres_in
@@ -43,7 +44,7 @@ _STATUS = (
 _STATUS_DROPPED = re.compile(r"完結してなくても|完結じゃなくても|ongoing is fine|doesn'?t (?:have to|need to) be (?:finished|completed)")
 _VOLUME_CAP = (
     # (pattern, inclusive)
-    (re.compile(r"(\d{1,3})\s*巻\s*(?:以内|以下|まで)"), True),
+    (re.compile(r"(\d{1,3})\s*巻\s*(?:くらい|ぐらい|程度)?\s*(?:以内|以下|まで)"), True),
     (re.compile(r"(\d{1,3})\s*巻\s*未満"), False),
     (re.compile(r"(\d{1,3})\s*巻\s*(?:を)?(?:超えて|越えて|超えない|越えない|超え(?:る|た)?の(?:は)?(?:嫌|無理|なし))"), True),
     (re.compile(r"(?:under|fewer than|less than|below)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"), False),
@@ -64,15 +65,21 @@ _VOLUME_FLOOR = (
 _LATEST = re.compile(r"最新|新刊|最終巻|何巻まで|何巻出て|latest|newest|most recent|how many vol|how many books|saishin|shinkan"
                      r"|(?:last|final) (?:\w{1,10} )?(?:vol|volume|book|one)\b|volumes? (?:are )?out")
 # A bare edition word in a question about the focus: "english?", 「英語の方は」.
-_EDITION_WORDS = (("en", re.compile(r"(?<![a-z])english(?![a-z])|英語")),
-                  ("ja", re.compile(r"(?<![a-z])japanese(?![a-z])|日本語|原書")))
+_EDITION_WORDS = (("en", re.compile(r"(?<![a-z])(?:english|eng)(?![a-z])|英語")),
+                  ("ja", re.compile(r"(?<![a-z])(?:japanese|jp|jpn)(?![a-z])|日本語|原書")))
+# The customer's own languages are no edition asked for: "my japanese is rusty", "she does not
+# read Japanese", 「日本語が読めない」.
+_LANGUAGE_SKILL = re.compile(
+    r"\b(?:my|our|his|her|their|read|reads|speak|speaks|understand|understands|learn|learning|study|studying|know"
+    r"|fluent in|native)\s(?:much\s|any\s|a lot of\s)?(?:english|japanese)\b"
+    r"|(?:日本語|英語)(?:が|は|を)?(?:読め|読めな|苦手|勉強|わから|分から|話せ|できな)")
 _NEXT = re.compile(r"after that|next (?:one|volume|vol)|the one after|次の巻|次巻|その次")
 _PREVIOUS = re.compile(r"(?:ひとつ|一つ|1つ)前|前の巻|前巻|previous (?:one|volume|vol)|the one before|(?:vol|volume) before")
 _WHOLE = re.compile(r"全巻|全部で|まとめて|all (?:of )?(?:them|the volumes|volumes)|whole (?:set|series)|box set|complete set")
 _LIKE = re.compile(
     r"\blike\b|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
     r"|after (?:finishing|reading)|(?:i|just) (?:just )?finished|enjoyed|loved|\blove\b|\bfan\b|好きで|好きなんだ|好きだから|大好き|みたいな|みたいの|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
-    r"|読み終わ|系の"
+    r"|読み終わ|系の|こういう|そういう|ああいう|似たような|似た感じ"
 )
 # Likeness, not affection: "something like Junji Ito", 「伊藤潤二みたいな」 (an author's fan, 「東村アキコが好き」,
 # is shown the author's own works).
@@ -107,7 +114,9 @@ _AMONG_SHOWN = re.compile(r"(?<!all )(?<!each )\b(?:of|among|between|from) (?:th
 # Trying to recall one title ("the one about a calligrapher on an island, what was it called?").
 _RECALL = re.compile(r"なんだっけ|なんだったっけ|何だっけ|何だったっけ|なんて(?:いう|言う|タイトル)|タイトル(?:が|を)?(?:忘れ|思い出せ)"
                      r"|名前(?:が|を)?(?:忘れ|思い出せ|出てこない)|what(?:'s| is| was) (?:it|that|this|the)(?: \w{1,12}){0,2} called"
-                     r"|can'?t (?:remember|recall) the (?:name|title)|forgot the (?:name|title)|what was (?:it|that) again")
+                     r"|can'?t (?:remember|recall) the (?:name|title)|forgot the (?:name|title)|what was (?:it|that) again"
+                     r"|there (?:was|is|used to be) (?:this|that|a|one)\b|\bthe one (?:with|about|where)\b"
+                     r"|昔読んだ|あったよね|あった気が|あったはず")
 # The message is about manga even when the classifier is unsure ("小学生の息子に漫画を…").
 _ON_TOPIC = re.compile(r"manga|comic|漫画|マンガ|まんが|作品|シリーズ|series|\bread\b|reading|読む|読み|読ん|\bvolumes?\b|巻")
 _REFINE_LEAD = re.compile(r"^(?:only|just|but|and|preferably|ideally|make it|what about|how about|with|without|no|not)\b"
@@ -283,13 +292,13 @@ def resolve(
     if entities.volumes and (cues(text).max_volumes is not None or cues(text).min_volumes is not None):
         # 「37巻は長いなぁ…15巻以内で」 caps the length; it asks for no volume.
         entities = replace(entities, volumes=[])
-    if entities.language is None:
-        # A bare edition word ("english only", 「English で」) names the edition wanted.
-        folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
-        for language, pattern in _EDITION_WORDS:
-            if pattern.search(folded):
-                entities = replace(entities, language=language)
-                break
+    # A bare edition word ("english only", 「English で」) names the edition wanted; both named
+    # ("212 volumes in japanese. english?"), the one named last.
+    folded_text = _LANGUAGE_SKILL.sub(" ", unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower())
+    named_editions = [(m.start(), language) for language, pattern in _EDITION_WORDS
+                      for m in islice(pattern.finditer(folded_text), 8)]
+    if named_editions:
+        entities = replace(entities, language=max(named_editions)[1])
     state = common_pb2.DialogueState(version=STATE_VERSION)
     state.last_shown.extend(prev.last_shown)
     excluded = {m.series_id for m in mentions if _excluded(text, m)}
@@ -298,6 +307,14 @@ def resolve(
     c = cues(_without_names(text, mentions))
     titles = [m for m in named if m.kind != "author"]
     authors = [m for m in named if m.kind == "author"]
+    if c.like and titles and _AVAILABILITY.search(c.folded) and not _SIMILAR.search(c.folded) and not (
+            c.new_request or _RECOMMEND.search(c.folded)):
+        # "Do you have Sailor Moon? my wife loved it": that title, not others like it.
+        c = replace(c, like=False)
+    if abstained and not named and classified in _SERVICE_INTENTS and (
+            _OWN_WORDS[classified].search(c.folded) or (_SHIPPING_TERMS.search(c.folded) and classified == "shipping_info")):
+        # An unsure guess backed by its own words (「何円以上で無料とかあります？」 is about shipping).
+        abstained = False
     if mentions and (entities.genres or entities.excluded_genres):
         # A genre word in a name is no genre asked for ("Demon Slayer", "Magic Knight Rayearth").
         genres, excluded_genres, kinds = genres_in(_without_names(text, mentions))
@@ -346,7 +363,12 @@ def resolve(
             if among_shown:
                 # "Which of those is finished?": the ones just shown, under this turn's conditions.
                 _merge(state.constraints, entities, c)
-            state.intent = prev.intent if answering else _series_intent(classified, abstained, c)
+            state.intent = prev.intent if answering or (
+                # 「その中でスポーツものある？」 narrows the request; "which of those is finished" asks.
+                among_shown and prev.intent in PRODUCT_INTENTS and bool(
+                    entities.genres or entities.excluded_genres or entities.max_price_jpy is not None
+                    or c.max_volumes is not None or c.min_volumes is not None)
+            ) else _series_intent(classified, abstained, c)
             return Resolution(state.intent, "choose", "describes one of the series offered", state, [],
                               follow_up=True)
 
@@ -496,7 +518,7 @@ def resolve(
         c.reference or c.product_question or c.latest or c.status or entities.volumes or c.next_volume
         or c.previous_volume or entities.language is not None or entities.in_stock or abstained
         or (product_turn and not _has_constraints(entities, c) and not c.new_request)
-    ) and not c.like:
+    ) and not c.like and not _length_wanted(c):
         state.focus.CopyFrom(prev.focus)
         state.intent = "product_question"
         _focus_update(state.focus, entities, c)
@@ -549,6 +571,11 @@ def resolve(
             # Describing a title one cannot name is looking for that one title.
             state.intent = "product_search"
         _rule_out_seen(state, prev, c)
+        if state.intent == "product_recommendation" and prev.HasField("focus") and prev.focus.series_id and (
+                prev.focus.series_id not in state.constraints.excluded_series):
+            # Suggestions asked for after talking about a series ("something isekai but tamer
+            # then"): not the series just discussed.
+            state.constraints.excluded_series.append(prev.focus.series_id)
         _merge(state.constraints, entities, c)
         return Resolution(state.intent, "search", "new product request", state, [])
 
@@ -562,6 +589,15 @@ def resolve(
 _GREETING = re.compile(r"^(?:hi|hello|hey|thanks?|thank you|ok|okay|bye|こんにちは|ありがとう|どうも|了解)\b")
 # Shop-information intents a short unclassified follow-up ("how long does it usually take?") continues.
 FOLLOW_ON_INTENTS = frozenset({"shipping_info", "payment", "return_refund", "account", "order_status"})
+
+
+def _length_wanted(c: Cues) -> bool:
+    """A length ("5 volumes or fewer", 「10巻以内」) chooses among series; it asks nothing of the
+    one in focus. (「5巻までお願いします」 about a series is volumes 1 to 5 of it.)"""
+    return (c.max_volumes is not None or c.min_volumes is not None) and not _UP_TO_VOLUME.search(c.folded)
+
+
+_UP_TO_VOLUME = re.compile(r"\d\s*巻\s*まで")
 
 
 def _with_focus(prev: common_pb2.DialogueState, series_id: str) -> common_pb2.DialogueState:
@@ -579,6 +615,9 @@ _OWN_WORDS = {intent: re.compile(LEXICON[group]) for intent, group in _INTENT_WO
 _OTHER_MEDIA = re.compile(r"アニメ|anime|\bdub\b|吹き替え|映画|movie|film|season \d|実写|live action|グッズ|figure")
 
 
+_SERVICE_INTENTS = frozenset({"return_refund", "order_status", "shipping_info", "payment", "account", "escalation"})
+# Shipping words the classifier's lexicon leaves out.
+_SHIPPING_TERMS = re.compile(r"無料|free (?:shipping|delivery)")
 _SERVICE_WORDS = tuple(_OWN_WORDS[i] for i in ("return_refund", "order_status", "shipping_info", "payment", "account",
                                                "escalation"))
 
@@ -620,7 +659,7 @@ _ASKS_ABOUT = re.compile(r"[?？]|tell me|about\b|what about|how about|which|は
 _PROPERTY = re.compile(
     r"how many|何巻まで|何冊|全部で|しかない|完結|\bfinished\b.{0,5}[?？]|\bongoing\b.{0,5}[?？]|連載中|怖い|グロ|面白い"
     r"|どんな(?:話|内容|漫画)|worth (?:it|reading)|suitable|\bage\b|何歳|子供向け|for kids|ふりがな|furigana|版って"
-    r"|違い|difference|what(?:'s| is) it about")
+    r"|違い|違う|ちがう|ちがい|difference|what(?:'s| is) it about")
 
 
 # Whether it can be had: the taxonomy's product_search, even beside a property ("do you have
@@ -741,8 +780,9 @@ _ASKED_FOR = (
     re.compile(r"(?:do (?:you|u|ya) (?:guys )?(?:have|sell|carry|stock)|have you got|you got|looking for|search(?:ing)? for)"
                r"\s{1,3}([^?？!！。,、]{2,40})"),
     # 「ハリーポッターある？」「こち亀ありますか」「シャーマンキングの完全版ってありますか」
-    re.compile(r"^([^?？!！。,、]{2,20}?)\s{0,2}(?:の(?:漫画|マンガ|完全版|新装版|文庫版|全巻|本))?\s{0,2}(?:って|は|も)?"
-               r"\s{0,2}(?:ある|あります|置いて|売って|取り扱)"),
+    re.compile(r"^([^?？!！。,、]{2,20}?)\s{0,2}(?:の)?(?:漫画|マンガ|完全版|新装版|文庫版|全巻|本)?\s{0,2}(?:って|は|も|を|が)?"
+               r"\s{0,2}(?:ある|あります|置いて|売って|取り扱|ほしい|欲しい|ください|下さい|買いたい)"),
+    re.compile(r"^(?:got|have you got|you have)\s{1,3}([^?？!！。,、]{2,30}?)\s{0,2}[?？]*\s*$"),
 )
 # What joins a title to its author's name: "Touch by ...", 「…の」 once the name is taken out.
 _CONNECTOR_TAIL = re.compile(r"(?:\s(?:by|from|written by|drawn by)|の|って)\s{0,3}$")

@@ -37,8 +37,12 @@ VOLUME_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"第?\s*(\d{1,3})\s*巻"),
     re.compile(r"\b(?:vol(?:ume)?\.?|book)\s*#?\s*(\d{1,3})\b", re.IGNORECASE),
     re.compile(r"\b(\d{1,3})(?:st|nd|rd|th)\s+(?:volume|book)\b", re.IGNORECASE),
+    # Typed in kana or romaji: 「きめつの1かん」, "shingeki no kyojin 1kan".
+    re.compile(r"(?<![0-9])(\d{1,3})\s?かん(?!じ|ぜん|けい|たん|こう|がえ|ばん)"),
+    re.compile(r"(?<![a-z0-9])(\d{1,3})\s?kan(?![a-z])", re.IGNORECASE),
 )
 
+_FIRST_VOLUME = re.compile(r"\bfirst (?:\w{1,10} )?(?:vol(?:ume)?|book)\b|最初の巻|第一巻")
 _YEN_SUFFIX = r"\s*+(千|万)?\s*+(?:円|yen|jpy)"
 MAX_PRICE_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(_NUM + _YEN_SUFFIX + r"\s*(?:くらい|ぐらい|程度|位)?\s*(?:以下|以内|まで|未満|より安い)"),
@@ -53,6 +57,7 @@ MIN_PRICE_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"(?:over|above|more than|at least)\s*[¥$]?\s*" + _NUM + r"\s*(k|千|万)?\s*(?:円|yen|jpy)?",
                re.IGNORECASE),
 )
+_PRICE_BAND = re.compile(r"(\d{2,5}0)\s*円台\s*(?:まで|以下|以内|で|の)")
 _MULTIPLIER = {None: 1, "": 1, "k": 1000, "千": 1000, "万": 10000}
 
 LANGUAGE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -89,8 +94,9 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
     "historical": ("歴史", "時代物", "時代劇", "戦国", "幕末", "江戸時代", "三国志", r"\bhistorical\b", r"\bhistory\b",
                    r"\bsamurai\b", r"\bfeudal\b", r"\bsengoku\b", r"\bvikings?\b", r"\bworld war"),
     "isekai": ("異世界", "転生", "なろう系", "なろう", r"\bisekai\b", r"\breincarnat", r"\banother world\b"),
-    "cooking": ("グルメ", "料理", "ごはん", r"\bcooking\b", r"\bfood\b", r"\bgourmet\b", r"\bchefs?\b",
-                r"\bcuisine\b", r"\bcook\b"),
+    "cooking": ("グルメ", "料理", "ごはん", "パン屋", "パン作り", "ケーキ", "スイーツ", "お菓子", r"\bcooking\b", r"\bfood\b",
+                r"\bgourmet\b", r"\bchefs?\b", r"\bcuisine\b", r"\bcook\b", r"\bbak(?:ing|ery|er)\b", r"\bbread\b",
+                r"\bcakes?\b", r"\bpastr(?:y|ies)\b", r"\bsweets\b"),
     "music": ("音楽", "バンド", "ピアノ", "アイドル", "ギター", r"\bmusic(?:al|ians?)?\b", r"\bband manga\b",
               r"\brock bands?\b", r"\bpiano\b", r"\bidols?\b", r"\bguitar"),
     "mecha": ("ロボット", "メカ", r"\bmecha\b", r"\brobots?\b", r"\bgiant robots?\b"),
@@ -100,7 +106,8 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
                r"\bhilarious\b", r"\bgag\b"),
     "drama": ("ヒューマンドラマ", "泣ける", "感動", r"\bdramas?\b", r"\btear-?jerkers?\b"),
     "adventure": ("冒険", r"\badventures?\b", r"\bpirates?\b", r"\bquests?\b"),
-    "supernatural": ("妖怪", "怪異", "超常", "幽霊", "お化け", "吸血鬼", "悪魔", r"\bsupernatural\b", r"\byokai\b",
+    "supernatural": ("妖怪", "怪異", "超常", "幽霊", "お化け", "吸血鬼", "悪魔", "オカルト", r"\bsupernatural\b", r"\byokai\b",
+                     r"\boccult\b",
                      r"\bghosts?\b", r"\bvampires?\b", r"\bdemons?\b", r"\bspirits\b"),
     "psychological": ("心理", "サイコ", r"\bpsychological\b", r"\bmind games?\b"),
     "school": ("学園", "学校もの", "学校が舞台", r"\bschool (?:life|manga|stuff|ones?|settings?|stor(?:y|ies)|romance|comed(?:y|ies))\b",
@@ -143,7 +150,7 @@ _GENRE_RES = {
 }
 _NARROWER = re.compile(_alternation(tuple(w for words in NARROWER_KEYWORDS.values() for w in words)))
 _NEGATED_AFTER = re.compile(r"^\s*(?:っぽいの|っぽいもの|系の?|もの|物|とか|要素|描写|シーン|の(?:もの|やつ)?)?\s*"
-                            r"(?:以外|じゃない|じゃなく|ではない|ではなく|[はがの]?(?:少なめ|控えめ|少ない|薄め|弱め)"
+                            r"(?:以外|じゃない|じゃなく|ではない|ではなく|[はがの]?(?:少なめ|控えめ|少ない|薄め|弱め)|すぎない|過ぎない|すぎず|過ぎず"
                             r"|[はがも](?:嫌|いや|イヤ|苦手|なし|無し|ダメ|だめ|NG|ng|ちょっと|無理|ムリ|勘弁|パス|いらない|要らない|遠慮)"
                             r"|抜き|なし|無し|苦手|は避け|を避け|は除い|を除い)")
 _CUE_WINDOW = 64
@@ -284,9 +291,16 @@ def extract(text: str) -> Entities:
         for match in pattern.finditer(folded):
             if not inside_order_id(match.start(1)):
                 volumes.append(int(match.group(1)))
+    if _FIRST_VOLUME.search(lower):
+        volumes.append(1)
     out.volumes = sorted(set(volumes))
 
     out.max_price_jpy = _first_amount(MAX_PRICE_PATTERNS, lower, -1)
+    band = _PRICE_BAND.search(lower)
+    if band is not None:
+        # 「500円台まで」: up to the top of the 500s.
+        digits = band.group(1)
+        out.max_price_jpy = int(digits) + 10 ** (len(digits) - len(digits.rstrip("0"))) - 1
     out.min_price_jpy = _first_amount(MIN_PRICE_PATTERNS, lower, +1)
     if out.min_price_jpy is not None and out.max_price_jpy is not None and out.min_price_jpy > out.max_price_jpy:
         out.min_price_jpy = None

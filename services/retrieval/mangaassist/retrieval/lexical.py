@@ -94,6 +94,8 @@ _GLOSSARY_LONGEST_FIRST = sorted(GLOSSARY, key=len, reverse=True)
 _VOLUME_PATTERNS = (
     re.compile(r"第?\s*(\d{1,3})\s*(?:巻|卷)"),
     re.compile(r"(?:\b(?:vol(?:ume)?\.?|book)|#)\s*(\d{1,3})\b", re.IGNORECASE),
+    re.compile(r"(?<![0-9])(\d{1,3})\s?かん(?!じ|ぜん|けい|たん|こう|がえ|ばん)"),
+    re.compile(r"(?<![a-z0-9])(\d{1,3})\s?kan(?![a-z])", re.IGNORECASE),
 )
 _DROP = re.compile(r"[\W_]+", re.UNICODE)
 

@@ -97,6 +97,10 @@ def latin_key(text: str) -> str:
 _CJK_GLOSSARY = tuple(word for word in GLOSSARY if not word.isascii())
 
 
+# What joins two titles named together: "naruto or bleach", "monster vs pluto", "bleach, naruto".
+_LISTED = re.compile(r"\s*(?:or|and|vs\.?|versus|&|,|/|か|と)\s*")
+
+
 def _find_all(text: str, word: str) -> list[int]:
     found: list[int] = []
     at = text.find(word)
@@ -365,6 +369,9 @@ class CatalogLinker:
         # ("real by inoue").
         by_author = {sid for c in out for n in c.names if n.kind == "author" for sid in n.author_series}
         out += [c for c in guarded if any(n.series_id in by_author for n in c.names)]
+        # ...or when it stands beside another title, compared or listed ("naruto or bleach").
+        out += [c for c in guarded if not any(n.series_id in by_author for n in c.names) and any(
+            _LISTED.fullmatch(folded[min(c.end, o.end):max(c.start, o.start)]) for o in out if o.names[0].kind != "author")]
         return out
 
     def _kana_reading(self, run: str, base: int, out: list[_Candidate]) -> None:
