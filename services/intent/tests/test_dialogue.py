@@ -333,3 +333,30 @@ def test_up_to_volume_n_of_the_series_in_focus_is_no_length_cap() -> None:
     assert upto.state.focus.series_id == "blue-period"
     shorter = turn("ideally 5 volumes or fewer so people actually finish it", focus, intent="product_recommendation")
     assert shorter.intent == "product_recommendation" and shorter.state.constraints.max_volumes == 5
+
+
+def test_volumes_counted_from_the_latest_shown_and_a_bare_number_after_a_volume() -> None:
+    state = turn("ヨナの最新刊", common_pb2.DialogueState(), mentions=[mention("yona-of-the-dawn", "ヨナ")]).state
+    state.focus.latest_shown = 45  # what the orchestrator records once the latest volume was shown
+    before = turn("じゃあその前の巻もお願いします", state, abstained=True)
+    assert (before.state.focus.volume, before.state.focus.latest_volume) == (44, False)
+    five = turn("and 5?", turn("witch hat atelier vol 4", common_pb2.DialogueState(),
+                               mentions=[mention("witch-hat-atelier", "Witch Hat Atelier")]).state, abstained=True)
+    assert five.state.focus.volume == 5
+
+
+def test_an_authors_series_described_is_chosen_not_asked_back() -> None:
+    oda = [mention("one-piece", "Oda", kind="author", start=22, author_series=("komi-cant-communicate", "one-piece"))]
+    result = turn("whats that manga by oda, the pirate one", common_pb2.DialogueState(), mentions=oda)
+    assert result.action == "choose" and set(result.state.constraints.only_series) == {"komi-cant-communicate",
+                                                                                       "one-piece"}
+
+
+def test_a_refinement_keeps_the_words_of_the_request_it_refines() -> None:
+    first = turn("buying for my dad, he's 60 and into samurai stuff", common_pb2.DialogueState(),
+                 intent="product_recommendation")
+    assert first.state.topic == "buying for my dad, he's 60 and into samurai stuff"
+    shorter = turn("nothing too long, 10 volumes or fewer", first.state, abstained=True)
+    assert shorter.follow_up and shorter.state.topic == first.state.topic
+    other = turn("what about romance instead?", shorter.state, intent="product_recommendation", abstained=True)
+    assert not other.state.topic or "romance" in other.state.topic

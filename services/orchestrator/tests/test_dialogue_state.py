@@ -69,3 +69,14 @@ async def test_the_state_is_stored_with_the_turn_and_bounded() -> None:
     assert (await store.load("s-1")).state == state
     huge = Session("s-2").with_turn("x", "q", "a", None, state=b"x" * (MAX_STATE_BYTES + 1))
     assert huge.state == b""
+
+
+def test_a_refinement_searches_with_its_requests_words_and_the_latest_shown_is_counted() -> None:
+    refining = resolved(topic="into samurai stuff", constraints=common_pb2.Constraints(max_volumes=10))
+    refining.follow_up = True
+    assert search_plan(common_pb2.SearchFilters(), refining).topic == "into samurai stuff"
+    refining.follow_up = False  # a new request is searched with its own words
+    assert search_plan(common_pb2.SearchFilters(), refining).topic == ""
+    latest = resolved(focus=common_pb2.Focus(series_id="yona-of-the-dawn", latest_volume=True))
+    stored = common_pb2.DialogueState.FromString(with_shown(latest, ["yona-of-the-dawn"], shown_volume=45))
+    assert stored.focus.latest_volume and stored.focus.latest_shown == 45

@@ -147,3 +147,12 @@ def test_kinds_of_story_find_the_series_tagged_with_them() -> None:
 def test_a_plain_word_title_beside_another_title_is_a_title() -> None:
     assert {link.series_id for link in linker().link("which is longer, naruto or bleach?")} == {"naruto", "bleach"}
     assert not linker().link("i need to bleach my shirt")
+
+
+def test_a_long_title_cut_short_and_story_words_are_no_misspelt_names() -> None:
+    assert top("and how long is Dead Dead Demons") == "dead-dead-demons-dededede-destruction"
+    # "samurai" is a kind of story, not a typo of "Samurai X" or of the author Sakurai.
+    assert not linker().link("buying for my dad, he's 60 and into samurai stuff")
+    assert not linker().link("前の巻も please")
+    assert not linker().link("and the japanese one, vol 26")  # no author ONE
+    assert top("ONE の作品") in ("one-punch-man", "mob-psycho-100")

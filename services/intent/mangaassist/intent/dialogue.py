@@ -32,6 +32,7 @@ from mangaassist.proto.common.v1 import common_pb2
 STATE_VERSION = 1
 MAX_LAST_SHOWN = 10
 MAX_LIST = 12  # bound every list kept in the state
+MAX_TOPIC_CHARS = 200  # the request's own words kept for its refinements
 CUE_CHARS = 1_000  # cues are read from the first part of a long message only
 BARE_NAME_REST = 6  # characters besides the names that still make a message "just a name"
 
@@ -62,7 +63,8 @@ _VOLUME_FLOOR = (
     (re.compile(r"(?:over|more than)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"), False),
     (re.compile(r"(\d{1,3})\+\s{0,3}(?:vol(?:ume)?s?|books|巻)"), True),
 )
-_LATEST = re.compile(r"最新|新刊|最終巻|何巻まで|何巻出て|latest|newest|most recent|how many vol|how many books|saishin|shinkan"
+_LATEST = re.compile(r"最新|新刊|最終巻|何巻まで|何巻出て|新しいの|新しい巻|latest|newest|most recent|how many vol|how many books"
+                     r"|saishin|shinkan|new (?:one|volume|vol)\b"
                      r"|(?:last|final) (?:\w{1,10} )?(?:vol|volume|book|one)\b|volumes? (?:are )?out")
 # A bare edition word in a question about the focus: "english?", 「英語の方は」.
 _EDITION_WORDS = (("en", re.compile(r"(?<![a-z])(?:english|eng)(?![a-z])|英語")),
@@ -73,7 +75,9 @@ _LANGUAGE_SKILL = re.compile(
     r"\b(?:my|our|his|her|their|read|reads|speak|speaks|understand|understands|learn|learning|study|studying|know"
     r"|fluent in|native)\s(?:much\s|any\s|a lot of\s)?(?:english|japanese)\b"
     r"|(?:日本語|英語)(?:が|は|を)?(?:読め|読めな|苦手|勉強|わから|分から|話せ|できな)")
-_NEXT = re.compile(r"after that|next (?:one|volume|vol)|the one after|次の巻|次巻|その次")
+_BARE_VOLUME = re.compile(r"^\s*(?:and|what about|how about|also|then|じゃあ)?\s*(?:vol(?:ume)?\.?\s*|#)?(\d{1,3})"
+                          r"\s*(?:は|も|巻は|巻も)?\s*[?？]?\s*$")
+_NEXT = re.compile(r"after that|next (?:one|volume|vol)|the one after|次の巻|次巻|その次|そのまた次|さらに次|続きの巻")
 _PREVIOUS = re.compile(r"(?:ひとつ|一つ|1つ)前|前の巻|前巻|previous (?:one|volume|vol)|the one before|(?:vol|volume) before")
 _WHOLE = re.compile(r"全巻|全部で|まとめて|all (?:of )?(?:them|the volumes|volumes)|whole (?:set|series)|box set|complete set")
 _LIKE = re.compile(
@@ -85,7 +89,8 @@ _LIKE = re.compile(
 # is shown the author's own works).
 _SIMILAR = re.compile(r"similar|such as|in the vein of|along the lines|reminds? me of|(?<!i )(?<!i really )\blike\b"
                       r"|みたいな|みたいの|っぽい|のような|に似た|似てる|系の|ような")
-_NOT_LIKE = re.compile(r"would like|i'?d like|like to|looks? like|like this|like that"
+_NOT_LIKE = re.compile(r"would like|i'?d like|like to|looks? like|like this|like that|like \d|like (?:a|the) (?:few|couple|dozen|half)"
+                       r"|like half"
                        r"|\b(?:i|you|we|they|he|she|kids|really|do|did|does) like (?:it|them)\b"
                        r"|what(?:'s|s| is| are| was)\s.{0,60}\blike\b\s*[?？]"
                        r"|(?:don'?t|do not|doesn'?t|didn'?t|not)\s(?:really\s)?like")
@@ -106,6 +111,8 @@ _NEW_REQUEST = re.compile(
 )
 # Asking for suggestions, not about the series in focus.
 _RECOMMEND = re.compile(r"recommend|suggest|something|anything|other|else|おすすめ|オススメ|お勧め|他に|ほかに|別の")
+# A condition on the request, not a question about what was shown: "and it has to be complete".
+_REQUIREMENT = re.compile(r"(?:has|have|needs?|got) to be|must be|should be|でないと|じゃないと|じゃなきゃ")
 # Picking one of the series just listed ("the one with the robot girl", 「バドミントンのほう」).
 _CHOOSING = re.compile(r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|のやつ|ってやつ|っていうやつ")
 # Asking about the series just shown: "which of those is finished", 「その中で一番短いのは？」.
@@ -251,13 +258,19 @@ def _focus_update(focus: common_pb2.Focus, entities: Entities, c: Cues) -> None:
             if pattern.search(c.folded):
                 focus.language = language
                 break
-    if c.latest:
+    if (c.previous_volume or c.next_volume) and focus.latest_volume and focus.HasField("latest_shown"):
+        # "the one before it" after the latest volume was shown: counted from its number.
+        focus.volume = focus.latest_shown + (1 if c.next_volume else -1)
+        focus.latest_volume = False
+        focus.ClearField("latest_shown")
+    elif c.latest:
         # 「30巻しか出てないのか。最新刊は？」: the latest volume, whatever numbers came before.
         focus.latest_volume = True
         focus.ClearField("volume")
     elif entities.volumes:
         focus.volume = entities.volumes[-1]
         focus.latest_volume = False
+        focus.ClearField("latest_shown")
     elif c.next_volume and focus.HasField("volume"):
         focus.volume += 1
     elif c.previous_volume and focus.HasField("volume") and focus.volume > 0:
@@ -299,6 +312,11 @@ def resolve(
                       for m in islice(pattern.finditer(folded_text), 8)]
     if named_editions:
         entities = replace(entities, language=max(named_editions)[1])
+    if not entities.volumes and prev.HasField("focus") and (prev.focus.HasField("volume") or prev.focus.latest_volume):
+        bare = _BARE_VOLUME.match(folded_text)
+        if bare is not None:
+            # "and 5?", 「6は？」 after a volume of the series in focus: that volume.
+            entities = replace(entities, volumes=[int(bare.group(1))])
     state = common_pb2.DialogueState(version=STATE_VERSION)
     state.last_shown.extend(prev.last_shown)
     excluded = {m.series_id for m in mentions if _excluded(text, m)}
@@ -422,9 +440,12 @@ def resolve(
     if authors and hijackable:
         series = list(dict.fromkeys(s for m in authors for s in (m.author_series or [m.series_id])))
         series = [s for s in series if s not in excluded]
-        if prev.HasField("focus") and _OTHER.search(c.folded):
-            state.constraints.excluded_series.append(prev.focus.series_id)
-            series = [s for s in series if s != prev.focus.series_id]
+        talked_about = prev.focus.series_id if prev.HasField("focus") else (
+            prev.last_shown[0] if prev.last_shown and prev.last_shown[0] in series else "")
+        if talked_about and _OTHER.search(c.folded):
+            # 「荒川弘の他の作品」 after Fullmetal Alchemist: not that one.
+            state.constraints.excluded_series.append(talked_about)
+            series = [s for s in series if s != talked_about]
         if unlinked_title and productish and series and not c.like:
             # "Do you have Touch by Mitsuru Adachi?": not that title, but the author's we carry.
             state.constraints.only_series.extend(series[:MAX_LIST])
@@ -432,6 +453,11 @@ def resolve(
             state.intent = classified if product_turn and classified != "product_recommendation" else "product_search"
             return Resolution(state.intent, "search", "title not in the catalog; the author's works", state, [],
                               not_carried=True)
+        if len(series) > 1 and _about_one_series(entities, c) and not c.new_request and _CHOOSING.search(c.folded):
+            # "that manga by oda, the pirate one": the one of theirs the words describe.
+            state.constraints.only_series.extend(series[:MAX_LIST])
+            state.intent = _series_intent(classified, abstained, c)
+            return Resolution(state.intent, "choose", "describes one of the author's series", state, [])
         if len(series) > 1 and _about_one_series(entities, c) and not c.new_request:
             return _ask_which(state, prev, series, classified, abstained, c, "the author has several series",
                               entities)
@@ -512,9 +538,12 @@ def resolve(
     #    volumes, editions, price, stock, status.
     if not prev.HasField("focus") and prev.last_shown and not c.like and (c.reference or c.product_question) and (
         not _has_constraints(entities, c) or c.reference or _about_one_series(entities, c)
-    ):
+    ) and not (_has_constraints(entities, c) and _REQUIREMENT.search(c.folded)):
         prev = _with_focus(prev, prev.last_shown[0])
-    if prev.HasField("focus") and hijackable and not _RECOMMEND.search(c.folded) and not entities.genres and (
+    # (A genre word in a question about it is a property asked about: "is it super gory?")
+    asks_of_it = (c.reference or _PROPERTY.search(c.folded)) and not c.new_request
+    if prev.HasField("focus") and hijackable and not _RECOMMEND.search(c.folded) and (
+            not entities.genres or asks_of_it) and (
         c.reference or c.product_question or c.latest or c.status or entities.volumes or c.next_volume
         or c.previous_volume or entities.language is not None or entities.in_stock or abstained
         or (product_turn and not _has_constraints(entities, c) and not c.new_request)
@@ -531,6 +560,8 @@ def resolve(
         _carry(state, prev)
         _merge(state.constraints, entities, c)
         _rule_out_seen(state, prev, c)
+        if entities.genres:
+            state.topic = ""  # another kind of story: the words of the first request no longer hold
         state.intent = "product_recommendation"
         return Resolution(state.intent, "similar" if state.constraints.like_series_ids else "search",
                           "refines the request in force", state, [], follow_up=True)
@@ -577,6 +608,9 @@ def resolve(
             # then"): not the series just discussed.
             state.constraints.excluded_series.append(prev.focus.series_id)
         _merge(state.constraints, entities, c)
+        # Its words ("into samurai stuff", 「キャンプとか旅する系」) are searched again with each
+        # refinement ("10 volumes or fewer"), which alone says nothing of the kind of story.
+        state.topic = " ".join(text.split())[:MAX_TOPIC_CHARS]
         return Resolution(state.intent, "search", "new product request", state, [])
 
     # 12. Anything else keeps the conversation's state for later turns.
@@ -586,7 +620,8 @@ def resolve(
     return Resolution(classified, "answer", f"{classified} turn", state, [])
 
 
-_GREETING = re.compile(r"^(?:hi|hello|hey|thanks?|thank you|ok|okay|bye|こんにちは|ありがとう|どうも|了解)\b")
+# A message that is only a greeting or thanks ("ok thanks!"; "ok, then something else" goes on).
+_GREETING = re.compile(r"^(?:(?:hi|hello|hey|thanks?|thank you|ok|okay|bye|こんにちは|ありがとう|どうも|了解)[\s,.!！。、~]*){1,4}$")
 # Shop-information intents a short unclassified follow-up ("how long does it usually take?") continues.
 FOLLOW_ON_INTENTS = frozenset({"shipping_info", "payment", "return_refund", "account", "order_status"})
 
@@ -617,7 +652,7 @@ _OTHER_MEDIA = re.compile(r"アニメ|anime|\bdub\b|吹き替え|映画|movie|fi
 
 _SERVICE_INTENTS = frozenset({"return_refund", "order_status", "shipping_info", "payment", "account", "escalation"})
 # Shipping words the classifier's lexicon leaves out.
-_SHIPPING_TERMS = re.compile(r"無料|free (?:shipping|delivery)")
+_SHIPPING_TERMS = re.compile(r"無料|free (?:shipping|delivery)|\bsend (?:it |them )?to\b|\bdeliver(?:y)? to\b")
 _SERVICE_WORDS = tuple(_OWN_WORDS[i] for i in ("return_refund", "order_status", "shipping_info", "payment", "account",
                                                "escalation"))
 
@@ -698,7 +733,7 @@ _SHOWN_RULED_OUT = re.compile(
 _MORE_LIKE = re.compile(r"what else|anything else|something else|what next|read next|\bnext\b.{0,20}\bread\b"
                         r"|other (?:manga|series|titles|ones|recommendations|suggestions)|(?:の)?(?:他|ほか)に(?:も)?(?:おすすめ|何か|なにか)"
                         r"|次に読む|次は何")
-_OTHER = re.compile(r"other|else|another|他の|ほかの|別の|\bhoka no\b|\bbetsu no\b")
+_OTHER = re.compile(r"other|else|another|他の|ほかの|別の|他に|ほかに|\bhoka no\b|\bbetsu no\b")
 # The same question of another series: "what about X?", 「Xは？」 (read with the names taken out).
 _WHAT_ABOUT = re.compile(r"^\s*(?:は|って|も|の方は|のほうは)\s?[?？]?\s*$|^\s*(?:and|what about|how about)\b"
                          r"|^\s*(?:じゃあ|では|なら)")
@@ -715,7 +750,8 @@ _SAME_AUTHOR = re.compile(
     r"|\b(?:did|has|have|does) (?:he|she|they|the author|the artist) (?:do|did|make|write|draw|done|made|written|drawn)\b"
     r".{0,20}\b(?:else|other|more|another)\b|\b(?:he|she|they) (?:did|made|wrote|drew|has|have) (?:anything|something|any"
     r"|other|another)\b"
-    r"|同じ(?:作者|作家|漫画家|先生)|(?:この|その|あの)?(?:作者|作家|漫画家|先生)(?:さん)?の(?:他|ほか|別|前|以前|昔|過去|新し|最新)")
+    r"|同じ(?:作者|作家|漫画家|先生)|(?:この|その|あの)?(?:作者|作家|漫画家|先生)(?:さん)?の(?:他|ほか|別|前|以前|昔|過去|新し|最新)"
+    r"|\bother works\b")
 # "Any other …?", 「他にもある？」, 「同じ条件で」: more, but not what the customer has just seen.
 _SEEN_OTHER = re.compile(r"\bother\b|\belse\b|\banother\b|他の|ほかの|別の|他に|ほかに|同じ条件")
 
@@ -773,6 +809,7 @@ def _carry(state: common_pb2.DialogueState, prev: common_pb2.DialogueState) -> N
         state.focus.CopyFrom(prev.focus)
     state.constraints.CopyFrom(prev.constraints)
     state.intent = prev.intent
+    state.topic = prev.topic
 
 
 _ASKED_FOR = (
@@ -819,7 +856,7 @@ def unlinked_title(text: str, entities: Entities, mentions: list[common_pb2.Ment
         for linked in mentions:
             if linked.name:
                 name = _name_pattern(linked.name).sub(" ", name)
-        name = _CONNECTOR_TAIL.sub("", name.strip())
+        name = _CONNECTOR_TAIL.sub("", re.sub(r"^(?:the|a|an)\s+", "", name.strip()))
         name = _GENERIC_TAIL.sub("", _VOLUME_TAIL.sub("", name)).strip()
         words = name.split()
         if not words or words[0] in _GENERIC_WORDS or name in _GENERIC_WORDS:

@@ -77,8 +77,8 @@ IN_STOCK = re.compile(r"在庫(?:の)?(?:ある|あり|有り)|すぐ(?:に)?(?:
 GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
     "fantasy": ("ファンタジー", "魔法", "魔女", "剣と魔法", r"\bfantasy\b", r"\bmagic(?:al)?\b", r"\bwizards?\b",
                 r"\bwitch(?:es)?\b", r"\bsword and sorcery\b", r"\belves\b"),
-    "horror": ("ホラー", "怖い", "怖いの", "ゾンビ", r"\bhorror\b", r"\bscary\b", r"\bcreepy\b", r"\bspooky\b",
-               r"\bzombies?\b"),
+    "horror": ("ホラー", "怖い", "怖いの", "ゾンビ", "グロ", r"\bhorror\b", r"\bscary\b", r"\bcreepy\b", r"\bspooky\b",
+               r"\bzombies?\b", r"\bgor(?:e|y)\b"),
     "romance": ("恋愛", "ラブコメ", "ラブストーリー", "胸キュン", r"\bromance\b", r"\bromantic\b", r"\brom-?coms?\b",
                 r"\blove stor", r"\blove triangle"),
     "mystery": ("ミステリー", "ミステリ", "推理", "探偵", "謎解き", r"\bmyster(?:y|ies)\b", r"\bdetectives?\b",
@@ -149,7 +149,7 @@ _GENRE_RES = {
     for genre in dict.fromkeys([*GENRE_KEYWORDS, *NARROWER_KEYWORDS])
 }
 _NARROWER = re.compile(_alternation(tuple(w for words in NARROWER_KEYWORDS.values() for w in words)))
-_NEGATED_AFTER = re.compile(r"^\s*(?:っぽいの|っぽいもの|系の?|もの|物|とか|要素|描写|シーン|の(?:もの|やつ)?)?\s*"
+_NEGATED_AFTER = re.compile(r"^\s*(?:っぽいの|っぽいもの|系の?|もの|物|とか|要素|描写|シーン|い(?:の|もの|やつ)|の(?:もの|やつ)?)?\s*"
                             r"(?:以外|じゃない|じゃなく|ではない|ではなく|[はがの]?(?:少なめ|控えめ|少ない|薄め|弱め)|すぎない|過ぎない|すぎず|過ぎず"
                             r"|[はがも](?:嫌|いや|イヤ|苦手|なし|無し|ダメ|だめ|NG|ng|ちょっと|無理|ムリ|勘弁|パス|いらない|要らない|遠慮)"
                             r"|抜き|なし|無し|苦手|は避け|を避け|は除い|を除い)")

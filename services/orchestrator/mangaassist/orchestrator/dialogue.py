@@ -51,6 +51,8 @@ class SearchPlan:
     volume: int | None = None
     latest_volume: bool = False
     applied: dict[str, Any] = field(default_factory=dict)  # what the done frame's ``state`` reports
+    # The request in force's own words, searched with this refinement of it (not reported).
+    topic: str = ""
 
 
 _CONSTRAINT_FIELDS = ("max_price_jpy", "min_price_jpy", "max_volumes", "min_volumes", "status", "in_stock")
@@ -107,6 +109,8 @@ def search_plan(client: common_pb2.SearchFilters, resolved: intent_pb2.ResolvedR
             plan.latest_volume = True
             focus["volume"] = "latest"
         applied["focus"] = focus
+    if resolved.follow_up and state.topic and not (state.HasField("focus") and state.focus.series_id):
+        plan.topic = state.topic
     if resolved.action == "clarify_series":
         del merged.series_ids[:]
         merged.series_ids.extend(resolved.candidates)
@@ -119,10 +123,14 @@ def search_plan(client: common_pb2.SearchFilters, resolved: intent_pb2.ResolvedR
     return plan
 
 
-def with_shown(resolved: intent_pb2.ResolvedRequest, series_ids: list[str], keep: int = 10) -> bytes:
-    """The state to store after this turn: the resolved state plus what was shown."""
+def with_shown(resolved: intent_pb2.ResolvedRequest, series_ids: list[str], keep: int = 10,
+               shown_volume: int | None = None) -> bytes:
+    """The state to store after this turn: the resolved state plus what was shown (and the
+    number of "the latest volume" shown, so "the one before it" can be counted)."""
     state = common_pb2.DialogueState()
     state.CopyFrom(resolved.state)
+    if state.HasField("focus") and state.focus.latest_volume and shown_volume is not None:
+        state.focus.latest_shown = shown_volume
     if resolved.action == "choose" and series_ids:
         # The customer described one of the series we offered; the best match is now the focus.
         state.focus.series_id = series_ids[0]

@@ -294,7 +294,9 @@ class Pipeline:
         cost = float(done["usage"].get("cost_usd", 0.0))
         # What the whole conversation has cost so far, this answer included.
         done["usage"]["conversation_cost_usd"] = round(session.cost_usd + cost, 8)
-        state = with_shown(classified.resolved, [p.series_id for p in products])
+        focus = classified.resolved.state.focus.series_id
+        shown_volume = next((p.volume for p in products if p.series_id == focus and p.HasField("volume")), None)
+        state = with_shown(classified.resolved, [p.series_id for p in products], shown_volume=shown_volume)
         await self.context.record(req, intent, answer, cost, state)
         # Only a complete, model-written answer without any fallback is worth reusing, and
         # only one whose prompt held nothing customer-specific may be shared.

@@ -87,7 +87,7 @@ GLOSSARY: dict[str, str] = {
     "任侠": "yakuza", "軍隊": "military", "ミリタリー": "military", "ほのぼの": "heartwarming", "ほっこり": "heartwarming",
     "孤独": "loneliness", "ぼっち": "loner", "コミュ障": "social anxiety", "車椅子": "wheelchair user",
     "手話": "sign language", "病気": "illness", "グロ": "gore", "スプラッター": "gore", "武術": "martial arts",
-    "空手": "martial arts",
+    "空手": "martial arts", "主夫": "househusband", "元ヤクザ": "ex-yakuza",
 }
 _GLOSSARY_LONGEST_FIRST = sorted(GLOSSARY, key=len, reverse=True)
 

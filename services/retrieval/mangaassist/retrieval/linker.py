@@ -34,11 +34,14 @@ KIND_WEIGHT = {"title": 1.0, "alias": 0.97, "romaji": 0.96, "author": 0.9, "part
 MAX_PARTIAL_SERIES = 3
 MIN_PARTIAL = 5
 _TITLE_FILLER = frozenset({
+    # words said in passing ("前の巻も please")
+    "please", "thanks", "thank", "sorry", "hello", "okay", "also", "just", "still", "really", "want", "need", "maybe",
+    "again",
     # genre and kind words are what customers ask for, not names ("no romance", "any mystery")
     "romance", "comedy", "drama", "fantasy", "horror", "mystery", "action", "adventure", "sports", "music",
     "cooking", "school", "historical", "thriller", "psychological", "supernatural", "isekai", "mecha", "slice",
     "magic", "detective", "ghost", "ghosts", "demon", "demons", "monster", "monsters", "vampire", "witch", "space",
-    "manga", "mania", "comic", "comics", "volume", "series", "about", "after", "again", "house", "world", "story", "stories", "life", "lives", "love",
+    "manga", "mania", "comic", "comics", "volume", "series", "about", "after", "house", "world", "story", "stories", "life", "lives", "love",
                            "girl", "girls", "first", "little", "there", "their", "other", "every", "sweet", "great"})
 _NAME_AFTER = frozenset({"vol", "volume", "volumes", "one", "series"})
 FUZZY_PENALTY = 0.15  # a one-edit match scores this much lower than an exact one
@@ -99,6 +102,12 @@ _CJK_GLOSSARY = tuple(word for word in GLOSSARY if not word.isascii())
 
 # What joins two titles named together: "naruto or bleach", "monster vs pluto", "bleach, naruto".
 _LISTED = re.compile(r"\s*(?:or|and|vs\.?|versus|&|,|/|か|と)\s*")
+
+
+# Words a title's opening may not end on ("Attack on", "The Way of").
+_OPENING_FILLER = frozenset({"a", "an", "the", "of", "on", "in", "to", "at", "and", "for", "with", "no", "wa", "ga", "ni",
+                             "de", "my", "your", "is", "are"})
+MIN_OPENING = 10  # letters in a title's opening that names it
 
 
 def _find_all(text: str, word: str) -> list[int]:
@@ -174,6 +183,8 @@ class CatalogLinker:
     _title_words: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     _every_title_word: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     _cjk_titles: dict[str, str] = field(default_factory=dict)  # a Japanese title or alias → series
+    # Words of the catalog's kinds of story ("samurai", "time travel"): asked for, never a misspelt name.
+    _story_words: set[str] = field(default_factory=set)
     _by_head: dict[tuple[int, str], list[str]] = field(default_factory=lambda: defaultdict(list))
     _by_tail: dict[tuple[int, str], list[str]] = field(default_factory=lambda: defaultdict(list))
 
@@ -226,6 +237,11 @@ class CatalogLinker:
                 key = fold(name).replace(" ", "")
                 if key and not _is_latin(key):
                     linker._cjk_titles.setdefault(key, s["series_id"])
+        for s in series:
+            for word in (*s.get("tags", ()), *s.get("genres", ())):
+                linker._story_words.add(latin_key(fold(word)))
+                linker._story_words.update(latin_key(w) for w in fold(word).split())
+        linker._add_title_openings(series)
         for key in linker.latin:
             linker._by_head[(len(key), key[:2])].append(key)
             linker._by_tail[(len(key), key[-2:])].append(key)
@@ -237,6 +253,26 @@ class CatalogLinker:
         for keys in linker._cjk_by_first.values():
             keys.sort(key=len, reverse=True)
         return linker
+
+    def _add_title_openings(self, series: list[dict[str, Any]]) -> None:
+        """A long English title is often cut short ("Dead Dead Demons" for "Dead Dead Demons
+        Dededede Destruction"): its opening words (two or more content words, not ending on a
+        particle) name it, when no other series opens that way and no name is spelt so."""
+        openings: dict[str, set[str]] = defaultdict(set)
+        spelt: dict[str, str] = {}
+        for s in series:
+            tokens = s["title_en"].split()
+            for n in range(2, len(tokens)):
+                head = fold(" ".join(tokens[:n])).split()
+                content = [w for w in head if w not in _OPENING_FILLER]
+                if not head or head[-1] in _OPENING_FILLER or len(content) < 2 or len("".join(head)) < MIN_OPENING:
+                    continue
+                key = latin_key(" ".join(head))
+                openings[key].add(s["series_id"])
+                spelt[key] = " ".join(tokens[:n]).rstrip(":,-")
+        for key, owners in openings.items():
+            if len(owners) == 1 and key not in self.latin:
+                self.latin[key].append(Name(next(iter(owners)), "alias", spelt[key]))
 
     def works_by_authors_of(self, series_ids: Iterable[str]) -> frozenset[str]:
         """Every series by an author of any of ``series_ids`` (themselves included)."""
@@ -344,6 +380,10 @@ class CatalogLinker:
                     # ("jjk", "mha") are not.
                     kept = [n for n in names if n.kind == "alias"] or (
                         names if self._plain_word_ok(words, i, whole, folded, original, start, end) else [])
+                    after_cue = i > 0 and words[i - 1][0] in _AUTHOR_CUES  # "by oda"
+                    if kept and len(joined) <= 3 and not after_cue and all(n.kind == "author" for n in kept) and (
+                            not self._written_as_name(folded, original, start, end)):
+                        kept = []  # "the japanese one" names no author ONE
                     if not kept:
                         guarded.append(_Candidate(names, start, end, False, 1))
                         continue
@@ -401,13 +441,20 @@ class CatalogLinker:
         return any(re.search(r"(?<![A-Za-z0-9])" + re.escape(form) + r"(?![A-Za-z0-9])", original)
                    for form in (word[:1].upper() + word[1:], word.upper()))
 
+    @staticmethod
+    def _written_as_name(folded: str, original: str, start: int, end: int) -> bool:
+        """Whether a plain word is written as a name in the message ("ONE", "One")."""
+        word = folded[start:end]
+        return any(re.search(r"(?<![A-Za-z0-9])" + re.escape(form) + r"(?![A-Za-z0-9])", original)
+                   for form in (word[:1].upper() + word[1:], word.upper()))
+
     def _fuzzy(self, words: list[tuple[str, int, int]], windows: list[tuple[int, int, str, str]]) -> list[_Candidate]:
         """Latin windows within one edit (typo, missing letter, swapped letters) of a name."""
         out: list[_Candidate] = []
         for i, j, _, key in windows:
             whole = i == 0 and j == len(words) - 1
             # A short name forgives a typo only as the whole message ("Nruto").
-            if len(key) < (MIN_FUZZY_WHOLE if whole else MIN_FUZZY) or key in self.latin:
+            if len(key) < (MIN_FUZZY_WHOLE if whole else MIN_FUZZY) or key in self.latin or key in self._story_words:
                 continue
             # One edit leaves a name's first two or last two letters as they were (but for a
             # swap across them): only names sharing an end are compared.

@@ -23,6 +23,9 @@ from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.intent.v1 import intent_pb2
 from mangaassist.proto.retrieval.v1 import retrieval_pb2
 
+# A refinement's query (the request's words, then the refinement's) stays well inside
+# retrieval's query bound.
+TOPIC_QUERY_CHARS = 1_000
 # What the customer's product cards show; the prompt gets the subset in PROMPT_FIELDS.
 CARD_FIELDS = ("asin", "series_id", "title", "authors", "genres", "language", "volumes", "price_jpy",
                "in_stock", "stock_count", "status", "synopsis_short")
@@ -180,11 +183,13 @@ class CatalogStage:
             self.guards["retrieval"], req.budget, lambda: self._d.retrieval.Search(
                 retrieval_pb2.SearchRequest(
                     # Twice k, so one edition per series still leaves k picks.
-                    query=req.frame.text,
+                    # A refinement is searched with the words of the request it refines
+                    # (embedded by retrieval: the message's own vector is not that query's).
+                    query=f"{plan.topic} {req.frame.text}"[:TOPIC_QUERY_CHARS] if plan.topic else req.frame.text,
                     k=min(2 * self._s.retrieval_k, 50),
                     filters=filters,
                     fields=CARD_FIELDS,
-                    query_embedding=embedding or [],
+                    query_embedding=[] if plan.topic else (embedding or []),
                     like_series_ids=plan.like_series_ids,
                     volume=plan.volume,
                     latest_volume=plan.latest_volume,

@@ -383,12 +383,15 @@ class Focus(_message.Message):
     LANGUAGE_FIELD_NUMBER: _builtins.int
     VOLUME_FIELD_NUMBER: _builtins.int
     LATEST_VOLUME_FIELD_NUMBER: _builtins.int
+    LATEST_SHOWN_FIELD_NUMBER: _builtins.int
     series_id: _builtins.str
     language: _builtins.str
     """edition: "ja" or "en" """
     volume: _builtins.int
     latest_volume: _builtins.bool
     """"the latest volume": the edition's last one"""
+    latest_shown: _builtins.int
+    """that volume's number, once shown ("the one before it")"""
     def __init__(
         self,
         *,
@@ -396,17 +399,22 @@ class Focus(_message.Message):
         language: _builtins.str | None = ...,
         volume: _builtins.int | None = ...,
         latest_volume: _builtins.bool = ...,
+        latest_shown: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_language", b"_language", "_volume", b"_volume", "language", b"language", "volume", b"volume"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_language", b"_language", "_latest_shown", b"_latest_shown", "_volume", b"_volume", "language", b"language", "latest_shown", b"latest_shown", "volume", b"volume"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_language", b"_language", "_volume", b"_volume", "language", b"language", "latest_volume", b"latest_volume", "series_id", b"series_id", "volume", b"volume"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_language", b"_language", "_latest_shown", b"_latest_shown", "_volume", b"_volume", "language", b"language", "latest_shown", b"latest_shown", "latest_volume", b"latest_volume", "series_id", b"series_id", "volume", b"volume"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__language: _TypeAlias = _typing.Literal["language"]  # noqa: Y015
     _WhichOneofArgType__language: _TypeAlias = _typing.Literal["_language", b"_language"]  # noqa: Y015
+    _WhichOneofReturnType__latest_shown: _TypeAlias = _typing.Literal["latest_shown"]  # noqa: Y015
+    _WhichOneofArgType__latest_shown: _TypeAlias = _typing.Literal["_latest_shown", b"_latest_shown"]  # noqa: Y015
     _WhichOneofReturnType__volume: _TypeAlias = _typing.Literal["volume"]  # noqa: Y015
     _WhichOneofArgType__volume: _TypeAlias = _typing.Literal["_volume", b"_volume"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__language) -> _WhichOneofReturnType__language | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__latest_shown) -> _WhichOneofReturnType__latest_shown | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__volume) -> _WhichOneofReturnType__volume | None: ...
 
@@ -527,12 +535,15 @@ class DialogueState(_message.Message):
     LAST_SHOWN_FIELD_NUMBER: _builtins.int
     PENDING_FIELD_NUMBER: _builtins.int
     CANDIDATES_FIELD_NUMBER: _builtins.int
+    TOPIC_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     """the state format (not the session's write version)"""
     intent: _builtins.str
     """the product intent of the request in force"""
     pending: _builtins.str
     """a slot we asked for: "order_id", "series" """
+    topic: _builtins.str
+    """what the request in force asked for, in the customer's words"""
     @_builtins.property
     def focus(self) -> Global___Focus: ...
     @_builtins.property
@@ -555,10 +566,11 @@ class DialogueState(_message.Message):
         last_shown: _abc.Iterable[_builtins.str] | None = ...,
         pending: _builtins.str = ...,
         candidates: _abc.Iterable[_builtins.str] | None = ...,
+        topic: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_focus", b"_focus", "constraints", b"constraints", "focus", b"focus"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_focus", b"_focus", "candidates", b"candidates", "constraints", b"constraints", "focus", b"focus", "intent", b"intent", "last_shown", b"last_shown", "pending", b"pending", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_focus", b"_focus", "candidates", b"candidates", "constraints", b"constraints", "focus", b"focus", "intent", b"intent", "last_shown", b"last_shown", "pending", b"pending", "topic", b"topic", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__focus: _TypeAlias = _typing.Literal["focus"]  # noqa: Y015
     _WhichOneofArgType__focus: _TypeAlias = _typing.Literal["_focus", b"_focus"]  # noqa: Y015
