@@ -47,6 +47,9 @@ _VOLUME_CAP = (
     # (pattern, inclusive)
     (re.compile(r"(\d{1,3})\s*巻\s*(?:くらい|ぐらい|程度)?\s*(?:以内|以下|まで)"), True),
     (re.compile(r"(\d{1,3})\s*巻\s*未満"), False),
+    (re.compile(r"(\d{1,3})\s*巻\s*(?:くらい|ぐらい|程度)?\s*で\s*(?:読み切|完結|終わ)(?![^\s、。]{0,4}[?？か])"), True),
+    (re.compile(r"(?:nothing|no|not)\s(?:\w+\s)?(?:over|more than|longer than|above)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"),
+     True),
     (re.compile(r"(\d{1,3})\s*巻\s*(?:を)?(?:超えて|越えて|超えない|越えない|超え(?:る|た)?の(?:は)?(?:嫌|無理|なし))"), True),
     (re.compile(r"(?:under|fewer than|less than|below)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"), False),
     (re.compile(r"(?:at most|max(?:imum)?|up to|no more than|within)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"),
@@ -60,7 +63,7 @@ SHORT_SERIES_VOLUMES = 10
 _VOLUME_FLOOR = (
     (re.compile(r"(\d{1,3})\s*巻\s*(?:以上|超え|越え|超|オーバー)(?!え?て(?:い)?ない|えない|ない)"), True),
     (re.compile(r"(?:at least|min(?:imum)?)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"), True),
-    (re.compile(r"(?:over|more than)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"), False),
+    (re.compile(r"(?<!nothing )(?<!no )(?<!not )(?:over|more than)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"), False),
     (re.compile(r"(\d{1,3})\+\s{0,3}(?:vol(?:ume)?s?|books|巻)"), True),
 )
 _LATEST = re.compile(r"最新|新刊|最終巻|何巻まで|何巻出て|新しいの|新しい巻|latest|newest|most recent|how many vol|how many books"
@@ -88,7 +91,7 @@ _LIKE = re.compile(
 # Likeness, not affection: "something like Junji Ito", 「伊藤潤二みたいな」 (an author's fan, 「東村アキコが好き」,
 # is shown the author's own works).
 _SIMILAR = re.compile(r"similar|such as|in the vein of|along the lines|reminds? me of|(?<!i )(?<!i really )\blike\b"
-                      r"|みたいな|みたいの|っぽい|のような|に似た|似てる|系の|ような")
+                      r"|みたいな|みたいの|っぽい|のような|に似た|似てる|似た|系の|ような|こういう|そういう|ああいう")
 _NOT_LIKE = re.compile(r"would like|i'?d like|like to|looks? like|like this|like that|like \d|like (?:a|the) (?:few|couple|dozen|half)"
                        r"|like half"
                        r"|\b(?:i|you|we|they|he|she|kids|really|do|did|does) like (?:it|them)\b"
@@ -97,7 +100,7 @@ _NOT_LIKE = re.compile(r"would like|i'?d like|like to|looks? like|like this|like
 _REFERENCE = re.compile(
     r"\b(?:it|its|it's|that one|this one|the same|that series|this series|the japanese one|the english one|them|they)\b"
     r"|それ|これ|あれ|その|この|同じ(?!条件|感じ|作者|作家|漫画家|先生|ような|系|ジャンル)|この作品"
-    r"|大丈夫(?:そう|かな|です(?:か|かね)|でしょうか)|\bis (?:it|that) (?:ok|okay|fine|safe)\b"
+    r"|大丈夫(?:そう|かな|です|でしょう|な内容|か)|\bis (?:it|that) (?:ok|okay|fine|safe)\b"
 )
 _PRODUCT_QUESTION = re.compile(
     r"^(?:is|are|does|did|was|has)\b|なの[?？]?$|ですか[?？]?$|どう[?？]?$|って(?:怖|面白|どう|何)|how many"
@@ -106,13 +109,22 @@ _PRODUCT_QUESTION = re.compile(
 )
 _NEW_REQUEST = re.compile(
     r"recommend|suggest|looking for|searching for|any (?:good )?(?:\w{1,20} )?manga|anything (?:about|with|for|new)"
-    r"|something (?:about|with|for|new)|do you have (?:any|anything|something)|want (?:a|some|to read)"
+    r"|something (?:about|with|for|new|that|to read)|do you have (?:any|anything|something)|want (?:a|some|to read)"
+    r"|(?:want|need) (?:something|anything)"
     r"|おすすめ|オススメ|お勧め|探して|教えて|読みたい|買ってあげ|プレゼント|\bgift\b|\bfor my\b"
 )
 # Asking for suggestions, not about the series in focus.
 _RECOMMEND = re.compile(r"recommend|suggest|something|anything|other|else|おすすめ|オススメ|お勧め|他に|ほかに|別の")
 # A condition on the request, not a question about what was shown: "and it has to be complete".
 _REQUIREMENT = re.compile(r"(?:has|have|needs?|got) to be|must be|should be|でないと|じゃないと|じゃなきゃ")
+# Is the series in focus theirs? 「宮崎駿が描いてるの？」, "is it by Urasawa?"
+_BY_THEM = re.compile(r"^\s*(?:が|の|って)?\s*(?:描いてる|書いてる|描いた|書いた|描いている|作者|作品)(?:の|ん)?(?:です)?(?:か)?\s*[?？]?\s*$"
+                      r"|^\s*(?:is|was) (?:it|this|that)(?: one)? (?:by|from)\s*[?？]?\s*$|\bdid\s+(?:draw|write|make) (?:it|this|that)\b")
+# A description of one series besides its author's name ("the pirate one", 「恋愛のほう」).
+_DESCRIBED = re.compile(r"\bthe [a-z][^,.?!]{0,30} one\b|[ぁ-んァ-ン一-龥]{2,}(?:のほう|の方|のやつ)")
+# Not the one just shown: 「そっちじゃなくて」, "no, the other one", 「もう片方」.
+_NOT_THAT = re.compile(r"そっちじゃな|それじゃな|そっちではな|もう片方|もう一つの方|もうひとつの方|もう一方|the other one"
+                       r"|not that one|not (?:the )?(?:original|first) one")
 # Picking one of the series just listed ("the one with the robot girl", 「バドミントンのほう」).
 _CHOOSING = re.compile(r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|のやつ|ってやつ|っていうやつ")
 # Asking about the series just shown: "which of those is finished", 「その中で一番短いのは？」.
@@ -329,6 +341,13 @@ def resolve(
             c.new_request or _RECOMMEND.search(c.folded)):
         # "Do you have Sailor Moon? my wife loved it": that title, not others like it.
         c = replace(c, like=False)
+    if authors and titles and (_OTHER.search(c.folded) or re.search(r"\bmore\b|もっと", c.folded)) and all(
+            t.series_id in {s for a in authors for s in a.author_series} for t in titles):
+        # "Just finished Dr. Slump, what else did Toriyama draw?": the author's other works.
+        excluded |= {t.series_id for t in titles}
+        named = [m for m in named if m.series_id not in excluded]
+        titles = []
+        authors = [m for m in authors if m.series_id not in excluded] or authors
     if abstained and not named and classified in _SERVICE_INTENTS and (
             _OWN_WORDS[classified].search(c.folded) or (_SHIPPING_TERMS.search(c.folded) and classified == "shipping_info")):
         # An unsure guess backed by its own words (「何円以上で無料とかあります？」 is about shipping).
@@ -373,12 +392,29 @@ def resolve(
         list(prev.constraints.only_series or prev.last_shown) if among_shown
         else list(prev.constraints.only_series) if _CHOOSING.search(c.folded) else [])
     if offered and hijackable:
+        if _NOT_THAT.search(c.folded):
+            # 「いや、そっちじゃなくて…」, "the other one": not the one we just showed.
+            current = prev.focus.series_id if prev.HasField("focus") else (prev.last_shown[0] if prev.last_shown else "")
+            offered = [s for s in offered if s != current]
+        offered = [s for s in offered if s not in excluded]
         chosen = [m for m in titles if m.series_id in offered]
         if chosen:
             titles = chosen[:1]
+        elif not titles and not authors and len(offered) == 1 and (_NOT_THAT.search(c.folded) or excluded):
+            # Only one is left ("already read Ao Haru Ride, the other one"): that one.
+            state.focus.series_id = offered[0]
+            _focus_update(state.focus, entities, c)
+            state.intent = prev.intent if prev.intent in PRODUCT_INTENTS else "product_search"
+            return Resolution(state.intent, "search", "the other series offered", state, [], follow_up=True)
         elif not titles and not authors:
             state.constraints.only_series.extend(list(dict.fromkeys(offered))[:MAX_LIST])
-            if among_shown:
+            if entities.volumes or c.latest or entities.language is not None:
+                # 「完結してる方の1巻ください」: the volume and edition of the one described.
+                _focus_update(state.focus, entities, c)
+            if among_shown or _CHOOSING.search(c.folded):
+                if not among_shown:
+                    # "the one with the robot girl": a genre word describes the one meant.
+                    entities = replace(entities, genres=[])
                 # "Which of those is finished?": the ones just shown, under this turn's conditions.
                 _merge(state.constraints, entities, c)
             state.intent = prev.intent if answering or (
@@ -387,6 +423,8 @@ def resolve(
                     entities.genres or entities.excluded_genres or entities.max_price_jpy is not None
                     or c.max_volumes is not None or c.min_volumes is not None)
             ) else _series_intent(classified, abstained, c)
+            if (entities.volumes or c.latest) and state.intent == "product_recommendation":
+                state.intent = "product_question" if c.product_question else "product_search"
             return Resolution(state.intent, "choose", "describes one of the series offered", state, [],
                               follow_up=True)
 
@@ -418,7 +456,12 @@ def resolve(
         if len(several) > 1:
             # "Fairy Tail or Seven Deadly Sins, which is shorter?": both, side by side.
             state.constraints.only_series.extend(several[:MAX_LIST])
-            _merge(state.constraints, entities, c)
+            if _ASKS_ABOUT.search(c.folded) or c.product_question:
+                # 「AとBどっちが短い？」 asks about both: "short" and "finished" are no filters here.
+                if entities.language is not None:
+                    state.constraints.language = entities.language
+            else:
+                _merge(state.constraints, entities, c)
             state.intent = _series_intent(classified, abstained, c)
             return Resolution(state.intent, "search", "several series named", state, [])
         same = prev.HasField("focus") and prev.focus.series_id == top.series_id
@@ -440,6 +483,11 @@ def resolve(
     if authors and hijackable:
         series = list(dict.fromkeys(s for m in authors for s in (m.author_series or [m.series_id])))
         series = [s for s in series if s not in excluded]
+        if prev.HasField("focus") and prev.focus.series_id in series and _BY_THEM.search(c.folded):
+            # 「宮崎駿が描いてるの？」 about Nausicaä: a question about the series in focus.
+            state.focus.CopyFrom(prev.focus)
+            state.intent = "product_question"
+            return Resolution(state.intent, "search", "asks about the series in focus", state, [], follow_up=True)
         talked_about = prev.focus.series_id if prev.HasField("focus") else (
             prev.last_shown[0] if prev.last_shown and prev.last_shown[0] in series else "")
         if talked_about and _OTHER.search(c.folded):
@@ -453,7 +501,7 @@ def resolve(
             state.intent = classified if product_turn and classified != "product_recommendation" else "product_search"
             return Resolution(state.intent, "search", "title not in the catalog; the author's works", state, [],
                               not_carried=True)
-        if len(series) > 1 and _about_one_series(entities, c) and not c.new_request and _CHOOSING.search(c.folded):
+        if len(series) > 1 and _about_one_series(entities, c) and not c.new_request and _DESCRIBED.search(c.folded):
             # "that manga by oda, the pirate one": the one of theirs the words describe.
             state.constraints.only_series.extend(series[:MAX_LIST])
             state.intent = _series_intent(classified, abstained, c)
@@ -541,7 +589,8 @@ def resolve(
     ) and not (_has_constraints(entities, c) and _REQUIREMENT.search(c.folded)):
         prev = _with_focus(prev, prev.last_shown[0])
     # (A genre word in a question about it is a property asked about: "is it super gory?")
-    asks_of_it = (c.reference or _PROPERTY.search(c.folded)) and not c.new_request
+    asks_of_it = (c.product_question or _PROPERTY.search(c.folded)) and not c.new_request and not re.search(
+        r"漫画|マンガ|まんが|manga|comics?|\bones\b|\bstuff\b|\bseries\b", c.folded)
     if prev.HasField("focus") and hijackable and not _RECOMMEND.search(c.folded) and (
             not entities.genres or asks_of_it) and (
         c.reference or c.product_question or c.latest or c.status or entities.volumes or c.next_volume
@@ -590,7 +639,7 @@ def resolve(
     # Unsure and with no conversation behind it, a message is a product request only with a
     # product word in it ("漫画", a genre, a price): 「近くの病院教えて」 is not.
     if product_turn or (unsure and productish and (
-            entities.genres or entities.max_price_jpy is not None or _ON_TOPIC.search(c.folded))):
+            _has_constraints(entities, c) or c.new_request or _ON_TOPIC.search(c.folded))):
         # Nothing named: the classifier's product intent when it is sure, else suggestions; a
         # "question" with genres or limits and no product named asks for suggestions.
         state.intent = classified if product_turn else "product_recommendation"
@@ -652,7 +701,7 @@ _OTHER_MEDIA = re.compile(r"アニメ|anime|\bdub\b|吹き替え|映画|movie|fi
 
 _SERVICE_INTENTS = frozenset({"return_refund", "order_status", "shipping_info", "payment", "account", "escalation"})
 # Shipping words the classifier's lexicon leaves out.
-_SHIPPING_TERMS = re.compile(r"無料|free (?:shipping|delivery)|\bsend (?:it |them )?to\b|\bdeliver(?:y)? to\b")
+_SHIPPING_TERMS = re.compile(r"無料|free (?:shipping|delivery)|\bsend (?:it |them )?to\b|\bdeliver(?:y)? to\b|お届け|届け先")
 _SERVICE_WORDS = tuple(_OWN_WORDS[i] for i in ("return_refund", "order_status", "shipping_info", "payment", "account",
                                                "escalation"))
 
@@ -710,6 +759,11 @@ def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
             c.folded):
         # What the series is like, not whether it can be had (the intent taxonomy's test).
         return "product_question"
+    if classified == "product_recommendation" and not abstained and not c.like:
+        if (c.status or _PROPERTY.search(c.folded)) and _ASKS_ABOUT.search(c.folded):
+            return "product_question"  # 「…もおすすめされたけど、あれはまだ続いてる？」
+        if _AVAILABILITY.search(c.folded) and not _RECOMMEND.search(c.folded):
+            return "product_search"  # 「誕生日プレゼントで、ポケモンの漫画ってありますか」
     if classified in PRODUCT_INTENTS and not abstained and (
         classified != "product_recommendation" or c.new_request or _RECOMMEND.search(c.folded)
     ):
@@ -768,8 +822,8 @@ def _rule_out_seen(state: common_pb2.DialogueState, prev: common_pb2.DialogueSta
 _ONE_SERIES = re.compile(r"how many vol|何巻|何冊|the .{1,40} (?:manga|one)\b|the one\b|その漫画|あの漫画"
                          r"|タイトル(?:を)?忘れ|名前(?:が)?出てこない|forgot the (?:title|name)|is it (?:finished|done|over)")
 _EXCLUDE_AFTER = re.compile(
-    r"^[\s」』\"”]{0,3}(?:以外|じゃなく|ではなく|は(?:もう|既に|すでに)?\s{0,2}(?:全部|全巻)?\s{0,2}(?:持って|読んだ|読み終|買った)"
-    r"|(?:は|を)?もう(?:持って|読んだ|全部読|買った)|を?(?:読んだ|読破|持ってる|持っている)|\s?(?:i )?(?:already )?(?:read|own|have) (?:it|that)? ?already)"
+    r"^[\s」』\"”]{0,3}(?:以外|じゃなく|ではなく|は(?:もう|既に|すでに)?\s{0,2}(?:全部|全巻)?\s{0,2}(?:持って|読んだ|読み終|買った|読みました|持ってます|買いました)"
+    r"|(?:は|を)?もう(?:持って|読んだ|全部読|買った)|を?(?:読んだ|読破|持ってる|持っている|読みました|持ってます|買いました|読了)|\s?(?:i )?(?:already )?(?:read|own|have) (?:it|that)? ?already)"
 )
 _EXCLUDE_BEFORE = re.compile(
     r"(?:other than|besides|except|apart from|not|no more|already (?:have|read|own|got|finished)"
@@ -818,7 +872,7 @@ _ASKED_FOR = (
                r"\s{1,3}([^?？!！。,、]{2,40})"),
     # 「ハリーポッターある？」「こち亀ありますか」「シャーマンキングの完全版ってありますか」
     re.compile(r"^([^?？!！。,、]{2,20}?)\s{0,2}(?:の)?(?:漫画|マンガ|完全版|新装版|文庫版|全巻|本)?\s{0,2}(?:って|は|も|を|が)?"
-               r"\s{0,2}(?:ある|あります|置いて|売って|取り扱|ほしい|欲しい|ください|下さい|買いたい)"),
+               r"\s{0,2}(?:ある|あります|置いて|おいて|売って|うって|取り扱|ほしい|欲しい|ください|下さい|買いたい)"),
     re.compile(r"^(?:got|have you got|you have)\s{1,3}([^?？!！。,、]{2,30}?)\s{0,2}[?？]*\s*$"),
 )
 # What joins a title to its author's name: "Touch by ...", 「…の」 once the name is taken out.

@@ -42,7 +42,7 @@ VOLUME_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"(?<![a-z0-9])(\d{1,3})\s?kan(?![a-z])", re.IGNORECASE),
 )
 
-_FIRST_VOLUME = re.compile(r"\bfirst (?:\w{1,10} )?(?:vol(?:ume)?|book)\b|最初の巻|第一巻")
+_FIRST_VOLUME = re.compile(r"\bfirst (?:\w{1,10} )?(?:vol(?:ume)?|book)\b|\bthe first one\b(?! (?:you|on|in the list))|最初の巻|第一巻")
 _YEN_SUFFIX = r"\s*+(千|万)?\s*+(?:円|yen|jpy)"
 MAX_PRICE_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(_NUM + _YEN_SUFFIX + r"\s*(?:くらい|ぐらい|程度|位)?\s*(?:以下|以内|まで|未満|より安い)"),
@@ -54,9 +54,11 @@ MAX_PRICE_PATTERNS: tuple[re.Pattern[str], ...] = (
 )
 MIN_PRICE_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(_NUM + _YEN_SUFFIX + r"\s*(?:以上|より高い)"),
-    re.compile(r"(?:over|above|more than|at least)\s*[¥$]?\s*" + _NUM + r"\s*(k|千|万)?\s*(?:円|yen|jpy)?",
-               re.IGNORECASE),
+    re.compile(r"(?<!nothing )(?<!no )(?<!not )(?:over|above|more than|at least)\s*[¥$]?\s*" + _NUM
+               + r"\s*(k|千|万)?\s*(?:円|yen|jpy)?(?!\s*(?:vol|book|巻|冊|chapter|episode|\d))", re.IGNORECASE),
 )
+_KANJI_DIGITS = {"": 1, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_KANJI_PRICE = re.compile(r"(?<![\d一二三四五六七八九十百])([一二三四五六七八九]?)千円\s*(以下|以内|まで|未満)")
 _PRICE_BAND = re.compile(r"(\d{2,5}0)\s*円台\s*(?:まで|以下|以内|で|の)")
 _MULTIPLIER = {None: 1, "": 1, "k": 1000, "千": 1000, "万": 10000}
 
@@ -104,7 +106,8 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
                  r"\bdeath games?\b"),
     "comedy": ("ギャグ", "コメディ", "笑える", "お笑い", r"\bcomed(?:y|ies)\b", r"\bcomedic\b", r"\bfunny\b",
                r"\bhilarious\b", r"\bgag\b"),
-    "drama": ("ヒューマンドラマ", "泣ける", "感動", r"\bdramas?\b", r"\btear-?jerkers?\b"),
+    "drama": ("ヒューマンドラマ", "泣ける", "感動", r"\bdramas?\b", r"\btear-?jerkers?\b", r"\bemotional(?:ly)?\b",
+              r"\bmake me cry\b", r"\bmakes? you cry\b", r"\bwreck me\b"),
     "adventure": ("冒険", r"\badventures?\b", r"\bpirates?\b", r"\bquests?\b"),
     "supernatural": ("妖怪", "怪異", "超常", "幽霊", "お化け", "吸血鬼", "悪魔", "オカルト", r"\bsupernatural\b", r"\byokai\b",
                      r"\boccult\b",
@@ -149,10 +152,12 @@ _GENRE_RES = {
     for genre in dict.fromkeys([*GENRE_KEYWORDS, *NARROWER_KEYWORDS])
 }
 _NARROWER = re.compile(_alternation(tuple(w for words in NARROWER_KEYWORDS.values() for w in words)))
-_NEGATED_AFTER = re.compile(r"^\s*(?:っぽいの|っぽいもの|系の?|もの|物|とか|要素|描写|シーン|い(?:の|もの|やつ)|の(?:もの|やつ)?)?\s*"
+_NEGATED_AFTER = re.compile(r"^\s*(?:っぽいの|っぽいもの|系の?|もの|物|とか|要素|描写|シーン|メイン|中心|い(?:の|もの|やつ)|の(?:もの|やつ)?)?\s*"
                             r"(?:以外|じゃない|じゃなく|ではない|ではなく|[はがの]?(?:少なめ|控えめ|少ない|薄め|弱め)|すぎない|過ぎない|すぎず|過ぎず"
                             r"|[はがも](?:嫌|いや|イヤ|苦手|なし|無し|ダメ|だめ|NG|ng|ちょっと|無理|ムリ|勘弁|パス|いらない|要らない|遠慮)"
                             r"|抜き|なし|無し|苦手|は避け|を避け|は除い|を除い)")
+# "not too gory", 「ホラー要素少なめ」: less of it, not none.
+_SOFT_NEGATION = re.compile(r"too|less|light|much|少な|控え|すぎ|過ぎ|薄|弱")
 _CUE_WINDOW = 64
 _MAX_MENTIONS = 8  # a genre named more often is judged on its first mentions
 _NEGATED_BEFORE = re.compile(r"(?:\bnot|\bno|\bnothing|\bwithout|\bexcept|\bbut not|n't|\bhate|\bdislike|\bavoid(?:ing)?"
@@ -242,10 +247,15 @@ def _title_matches(index: int, pattern: re.Pattern[str], text: str) -> Iterator[
 
 
 def _genres(lower: str) -> tuple[list[str], list[str], list[str]]:
-    """(genres asked for, genres ruled out, narrower kinds ruled out) in folded, lower-cased text."""
+    """(genres asked for, genres ruled out, narrower kinds ruled out) in folded, lower-cased text.
+    A genre both asked for and ruled out by another word ("horror, spooky but not too gory") is
+    asked for: what is ruled out is an aspect of it."""
     genres: list[str] = []
     excluded: list[str] = []
     kinds: list[str] = []
+    asked_by: dict[str, set[str]] = {}
+    hard: set[str] = set()  # ruled out outright, not only "not too" much of it
+    ruled_by: dict[str, set[str]] = {}
     # A genre word inside a longer narrower phrase ("battle" in "cooking battle") is that phrase.
     narrower = [m.span() for m in islice(_NARROWER.finditer(lower), _MAX_MENTIONS * 4)]
     for genre, pattern in _GENRE_RES.items():
@@ -260,7 +270,10 @@ def _genres(lower: str) -> tuple[list[str], list[str], list[str]]:
                 kinds.append(match.group())
                 continue
             (excluded if negated else genres).append(genre)
-    excluded = _dedupe(excluded)
+            if negated and not _SOFT_NEGATION.search(negated.group()):
+                hard.add(genre)
+            (ruled_by if negated else asked_by).setdefault(genre, set()).add(match.group())
+    excluded = [g for g in _dedupe(excluded) if g in hard or g not in asked_by or ruled_by[g] <= asked_by[g]]
     return [g for g in _dedupe(genres) if g not in excluded], excluded, _dedupe(kinds)
 
 
@@ -296,6 +309,10 @@ def extract(text: str) -> Entities:
     out.volumes = sorted(set(volumes))
 
     out.max_price_jpy = _first_amount(MAX_PRICE_PATTERNS, lower, -1)
+    kanji = _KANJI_PRICE.search(lower)
+    if out.max_price_jpy is None and kanji is not None:
+        # 「千円以下」「二千円まで」: thousands written in kanji.
+        out.max_price_jpy = _KANJI_DIGITS.get(kanji.group(1), 1) * 1000 - (1 if kanji.group(2) == "未満" else 0)
     band = _PRICE_BAND.search(lower)
     if band is not None:
         # 「500円台まで」: up to the top of the 500s.
