@@ -360,3 +360,34 @@ def test_a_refinement_keeps_the_words_of_the_request_it_refines() -> None:
     assert shorter.follow_up and shorter.state.topic == first.state.topic
     other = turn("what about romance instead?", shorter.state, intent="product_recommendation", abstained=True)
     assert not other.state.topic or "romance" in other.state.topic
+
+
+def shown_list(*series: str) -> common_pb2.DialogueState:
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_recommendation")
+    state.constraints.genres.append("sports")
+    state.last_shown.extend(series)
+    return state
+
+
+def test_a_question_after_a_list_is_about_its_first_series_a_refinement_is_not() -> None:
+    listed = shown_list("ashita-no-joe", "hajime-no-ippo")
+    for text in ("english is only 3 volumes?", "how many in english", "newest english volume?"):
+        asked = turn(text, listed, intent="product_recommendation", abstained=True)
+        assert (asked.intent, asked.state.focus.series_id) == ("product_question", "ashita-no-joe"), text
+    for text in ("in stock のだけ", "英語版で読めるのは？", "japanese editions are fine, actually prefer them"):
+        refined = turn(text, listed, intent="product_recommendation", abstained=True)
+        assert refined.intent == "product_recommendation" and not refined.state.HasField("focus"), text
+
+
+def test_words_inside_words_are_no_cues() -> None:
+    # "brother" holds "other": no request for other series.
+    state = turn("tokyo ghoul english vol 1", common_pb2.DialogueState(), mentions=[mention("tokyo-ghoul", "tokyo ghoul")])
+    asked = turn("is it ok for my 13 yo brother", state.state, intent="product_recommendation")
+    assert (asked.intent, asked.state.focus.series_id) == ("product_question", "tokyo-ghoul")
+    # "finished Slam Dunk" is the customer's reading, not a request for finished series.
+    inoue = [mention("slam-dunk", "Slam Dunk", start=9),
+             mention("vagabond", "Inoue", kind="author", start=52, author_series=("slam-dunk", "vagabond", "real"))]
+    other = turn("finished Slam Dunk for the third time. what else did Inoue draw?", common_pb2.DialogueState(),
+                 intent="product_recommendation", mentions=inoue)
+    assert set(other.state.constraints.only_series) == {"vagabond", "real"}
+    assert not other.state.constraints.HasField("status")

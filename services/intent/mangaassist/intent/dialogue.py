@@ -80,6 +80,7 @@ _LANGUAGE_SKILL = re.compile(
     r"|(?:日本語|英語)(?:が|は|を)?(?:読め|読めな|苦手|勉強|わから|分から|話せ|できな)")
 _BARE_VOLUME = re.compile(r"^\s*(?:and|what about|how about|also|then|じゃあ)?\s*(?:vol(?:ume)?\.?\s*|#)?(\d{1,3})"
                           r"\s*(?:は|も|巻は|巻も)?\s*[?？]?\s*$")
+_AFTER_N = re.compile(r"\bafter\s+(?:vol(?:ume)?\.?\s*|#)?\d|\d\s*巻の次")
 _NEXT = re.compile(r"after that|next (?:one|volume|vol)|the one after|次の巻|次巻|その次|そのまた次|さらに次|続きの巻")
 _PREVIOUS = re.compile(r"(?:ひとつ|一つ|1つ)前|前の巻|前巻|previous (?:one|volume|vol)|the one before|(?:vol|volume) before")
 _WHOLE = re.compile(r"全巻|全部で|まとめて|all (?:of )?(?:them|the volumes|volumes)|whole (?:set|series)|box set|complete set")
@@ -92,7 +93,7 @@ _LIKE = re.compile(
 # is shown the author's own works).
 _SIMILAR = re.compile(r"similar|such as|in the vein of|along the lines|reminds? me of|(?<!i )(?<!i really )\blike\b"
                       r"|みたいな|みたいの|っぽい|のような|に似た|似てる|似た|系の|ような|こういう|そういう|ああいう")
-_NOT_LIKE = re.compile(r"would like|i'?d like|like to|looks? like|like this|like that|like \d|like (?:a|the) (?:few|couple|dozen|half)"
+_NOT_LIKE = re.compile(r"re-?read|読み直|読み返|would like|i'?d like|like to|looks? like|like this|like that|like \d|like (?:a|the) (?:few|couple|dozen|half)"
                        r"|like half"
                        r"|\b(?:i|you|we|they|he|she|kids|really|do|did|does) like (?:it|them)\b"
                        r"|what(?:'s|s| is| are| was)\s.{0,60}\blike\b\s*[?？]"
@@ -114,7 +115,12 @@ _NEW_REQUEST = re.compile(
     r"|おすすめ|オススメ|お勧め|探して|教えて|読みたい|買ってあげ|プレゼント|\bgift\b|\bfor my\b"
 )
 # Asking for suggestions, not about the series in focus.
-_RECOMMEND = re.compile(r"recommend|suggest|something|anything|other|else|おすすめ|オススメ|お勧め|他に|ほかに|別の")
+_RECOMMEND = re.compile(r"recommend|suggest|\bsomething\b|\banything\b|\bother\b|\belse\b|おすすめ|オススメ|お勧め|他に|ほかに"
+                        r"|他の|ほかの|別の")
+# A question only one series answers: "how many in english", "english is 3 volumes?", "is the story complete".
+_ASKS_ONE = re.compile(r"how many|何巻|何冊|\bis (?:it|the story|that)\b|\d+\s*(?:vol(?:ume)?s?|books?|巻)\s*[?？]")
+# "them", 「それら」: the list just shown, not its first series ("japanese editions are fine, prefer them").
+_PLURAL_REFERENCE = re.compile(r"\b(?:them|they|those|these|all)\b|それら|全部")
 # A condition on the request, not a question about what was shown: "and it has to be complete".
 _REQUIREMENT = re.compile(r"(?:has|have|needs?|got) to be|must be|should be|でないと|じゃないと|じゃなきゃ")
 # Is the series in focus theirs? 「宮崎駿が描いてるの？」, "is it by Urasawa?"
@@ -166,7 +172,8 @@ def cues(text: str) -> Cues:
     status = None
     drop = bool(_STATUS_DROPPED.search(folded))
     finished = bool(re.search(r"\bfinished\b", folded)) and not re.search(
-        r"\b(?:i|just) (?:just |already )?finished|after finishing|finished (?:reading|it|the)", folded)
+        r"\b(?:i|just) (?:just |already )?finished|after finishing|finished (?:reading|it|the)|^\s*finished\b|finished\s{2}",
+        folded)
     if not drop:
         for name, pattern in _STATUS:
             if pattern.search(folded) or (name == "completed" and finished):
@@ -280,7 +287,8 @@ def _focus_update(focus: common_pb2.Focus, entities: Entities, c: Cues) -> None:
         focus.latest_volume = True
         focus.ClearField("volume")
     elif entities.volumes:
-        focus.volume = entities.volumes[-1]
+        after = _AFTER_N.search(c.folded)
+        focus.volume = entities.volumes[-1] + (1 if after and c.next_volume else 0)
         focus.latest_volume = False
         focus.ClearField("latest_shown")
     elif c.next_volume and focus.HasField("volume"):
@@ -373,6 +381,13 @@ def resolve(
     # A named series with a non-product intent that has none of its own words in the message
     # ("tell me about Planetes" is no out-of-scope question; "Tekkonkinkreet too" is no payment).
     productish = productish or (bool(named) and not _own_words(classified, c.folded))
+    # A described title ("the one about the roman bath architect…") or a kind of story asked for
+    # with an unsure guess ("want to be properly scared. horror only") is about the shop's manga.
+    if not named and not entities.order_ids and classified in ("out_of_scope", "greeting", "escalation") and not (
+            _own_words(classified, c.folded)) and (
+            _RECALL.search(c.folded) or (abstained and (entities.genres or (c.new_request and classified != "escalation")))):
+        productish, abstained = True, True
+        hijackable = True
 
     # 1. Order ids, asked for or volunteered, answer the order slot.
     if entities.order_ids:
@@ -584,9 +599,17 @@ def resolve(
 
     # 8. A question about the series in focus (or the first one we just showed): its
     #    volumes, editions, price, stock, status.
-    if not prev.HasField("focus") and prev.last_shown and not c.like and (c.reference or c.product_question) and (
-        not _has_constraints(entities, c) or c.reference or _about_one_series(entities, c)
-    ) and not (_has_constraints(entities, c) and _REQUIREMENT.search(c.folded)):
+    # A question after a list ("how many in english", "english is only 3 volumes?") is about the
+    # first series shown, unless it asks for others: a genre, a price, a length, suggestions.
+    asks_for_others = bool(entities.genres or (entities.excluded_genres and not c.reference)
+                           or entities.max_price_jpy is not None
+                           or entities.min_price_jpy is not None or c.max_volumes is not None
+                           or c.min_volumes is not None or c.new_request or _RECOMMEND.search(c.folded))
+    if not prev.HasField("focus") and prev.last_shown and not c.like and (
+        c.reference or c.latest or _about_one_series(entities, c) or _ASKS_ONE.search(c.folded)
+    ) and not asks_for_others and not (_has_constraints(entities, c) and _REQUIREMENT.search(c.folded)) and not (
+        _PLURAL_REFERENCE.search(c.folded) and not c.product_question
+    ):
         prev = _with_focus(prev, prev.last_shown[0])
     # (A genre word in a question about it is a property asked about: "is it super gory?")
     asks_of_it = (c.product_question or _PROPERTY.search(c.folded)) and not c.new_request and not re.search(
@@ -639,7 +662,7 @@ def resolve(
     # Unsure and with no conversation behind it, a message is a product request only with a
     # product word in it ("漫画", a genre, a price): 「近くの病院教えて」 is not.
     if product_turn or (unsure and productish and (
-            _has_constraints(entities, c) or c.new_request or _ON_TOPIC.search(c.folded))):
+            _has_constraints(entities, c) or _ON_TOPIC.search(c.folded) or _RECALL.search(c.folded))):
         # Nothing named: the classifier's product intent when it is sure, else suggestions; a
         # "question" with genres or limits and no product named asks for suggestions.
         state.intent = classified if product_turn else "product_recommendation"
@@ -787,7 +810,7 @@ _SHOWN_RULED_OUT = re.compile(
 _MORE_LIKE = re.compile(r"what else|anything else|something else|what next|read next|\bnext\b.{0,20}\bread\b"
                         r"|other (?:manga|series|titles|ones|recommendations|suggestions)|(?:の)?(?:他|ほか)に(?:も)?(?:おすすめ|何か|なにか)"
                         r"|次に読む|次は何")
-_OTHER = re.compile(r"other|else|another|他の|ほかの|別の|他に|ほかに|\bhoka no\b|\bbetsu no\b")
+_OTHER = re.compile(r"\bother\b|\belse\b|\banother\b|他の|ほかの|別の|他に|ほかに|\bhoka no\b|\bbetsu no\b")
 # The same question of another series: "what about X?", 「Xは？」 (read with the names taken out).
 _WHAT_ABOUT = re.compile(r"^\s*(?:は|って|も|の方は|のほうは)\s?[?？]?\s*$|^\s*(?:and|what about|how about)\b"
                          r"|^\s*(?:じゃあ|では|なら)")
@@ -801,7 +824,8 @@ _SAME_AUTHOR = re.compile(
     r"|wrote|drew|works?)\b"
     r"|\b(?:else|other (?:stuff|works?|series|manga|books|titles)|more) (?:by|from) (?:him|her|them|the (?:same )?"
     r"(?:author|artist|mangaka))\b|\bby (?:him|her)\b"
-    r"|\b(?:did|has|have|does) (?:he|she|they|the author|the artist) (?:do|did|make|write|draw|done|made|written|drawn)\b"
+    r"|\b(?:did|has|have|does)\s+(?:he|she|they|the\s+(?:\w+\s+)?(?:author|artist|mangaka))\s+(?:do|did|make|write|draw|done"
+    r"|made|written|drawn)\b"
     r".{0,20}\b(?:else|other|more|another)\b|\b(?:he|she|they) (?:did|made|wrote|drew|has|have) (?:anything|something|any"
     r"|other|another)\b"
     r"|同じ(?:作者|作家|漫画家|先生)|(?:この|その|あの)?(?:作者|作家|漫画家|先生)(?:さん)?の(?:他|ほか|別|前|以前|昔|過去|新し|最新)"
@@ -874,6 +898,7 @@ _ASKED_FOR = (
     re.compile(r"^([^?？!！。,、]{2,20}?)\s{0,2}(?:の)?(?:漫画|マンガ|完全版|新装版|文庫版|全巻|本)?\s{0,2}(?:って|は|も|を|が)?"
                r"\s{0,2}(?:ある|あります|置いて|おいて|売って|うって|取り扱|ほしい|欲しい|ください|下さい|買いたい)"),
     re.compile(r"^(?:got|have you got|you have)\s{1,3}([^?？!！。,、]{2,30}?)\s{0,2}[?？]*\s*$"),
+    re.compile(r"^(?:is|are)\s{1,3}([^?？!！。,、]{2,40}?)\s{1,3}(?:in stock|available|sold here|on sale)\b"),
 )
 # What joins a title to its author's name: "Touch by ...", 「…の」 once the name is taken out.
 _CONNECTOR_TAIL = re.compile(r"(?:\s(?:by|from|written by|drawn by)|の|って)\s{0,3}$")

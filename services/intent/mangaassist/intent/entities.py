@@ -89,7 +89,7 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
                "タイムリープ", r"\bcyberpunk\b", r"\bspace\b", r"\baliens?\b", r"\btime travel", r"\bdystopi",
                r"\bandroids?\b", r"\bcyborgs?\b"),
     "sports": ("スポーツ", r"\bsports?\b", r"\bathlet"),
-    "action": ("アクション", "バトル", "格闘", r"\baction\b", r"\bbattles?\b", r"\bfight(?:ing|s)?\b",
+    "action": ("アクション", "バトル", "格闘", "戦い", "戦闘", r"\baction\b", r"\bbattles?\b", r"\bfight(?:ing|s)?\b",
                r"\bmartial arts?\b", r"\bninjas?\b"),
     "slice-of-life": ("日常", "ほのぼの", "まったり", "癒し", "癒やし", r"\bslice[- ]of[- ]life\b", r"\bcozy\b",
                       r"\biyashikei\b", r"\bwholesome\b", r"\brelaxing\b", r"\bcomfy\b"),
@@ -100,11 +100,12 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
                 r"\bgourmet\b", r"\bchefs?\b", r"\bcuisine\b", r"\bcook\b", r"\bbak(?:ing|ery|er)\b", r"\bbread\b",
                 r"\bcakes?\b", r"\bpastr(?:y|ies)\b", r"\bsweets\b"),
     "music": ("音楽", "バンド", "ピアノ", "アイドル", "ギター", r"\bmusic(?:al|ians?)?\b", r"\bband manga\b",
+              r"\b(?:a|the|my|starting a|form(?:ing)? a|join(?:ing)? a) band\b",
               r"\brock bands?\b", r"\bpiano\b", r"\bidols?\b", r"\bguitar"),
     "mecha": ("ロボット", "メカ", r"\bmecha\b", r"\brobots?\b", r"\bgiant robots?\b"),
     "thriller": ("サスペンス", "スリラー", "デスゲーム", r"\bthrillers?\b", r"\bsuspense(?:ful)?\b",
                  r"\bdeath games?\b"),
-    "comedy": ("ギャグ", "コメディ", "笑える", "お笑い", r"\bcomed(?:y|ies)\b", r"\bcomedic\b", r"\bfunny\b",
+    "comedy": ("ギャグ", "コメディ", "笑える", "お笑い", r"\bcomed(?:y|ies)\b", r"\bcomedic\b", r"\bfunn(?:y|ier|iest)\b",
                r"\bhilarious\b", r"\bgag\b"),
     "drama": ("ヒューマンドラマ", "泣ける", "感動", r"\bdramas?\b", r"\btear-?jerkers?\b", r"\bemotional(?:ly)?\b",
               r"\bmake me cry\b", r"\bmakes? you cry\b", r"\bwreck me\b"),
@@ -157,6 +158,7 @@ _NEGATED_AFTER = re.compile(r"^\s*(?:っぽいの|っぽいもの|系の?|もの
                             r"|[はがも](?:嫌|いや|イヤ|苦手|なし|無し|ダメ|だめ|NG|ng|ちょっと|無理|ムリ|勘弁|パス|いらない|要らない|遠慮)"
                             r"|抜き|なし|無し|苦手|は避け|を避け|は除い|を除い)")
 # "not too gory", 「ホラー要素少なめ」: less of it, not none.
+_LISTED_WITH = re.compile(r"\s*(?:とか|や|と|、|,|/|or|and|nor)\s*")
 _SOFT_NEGATION = re.compile(r"too|less|light|much|少な|控え|すぎ|過ぎ|薄|弱")
 _CUE_WINDOW = 64
 _MAX_MENTIONS = 8  # a genre named more often is judged on its first mentions
@@ -255,6 +257,8 @@ def _genres(lower: str) -> tuple[list[str], list[str], list[str]]:
     kinds: list[str] = []
     asked_by: dict[str, set[str]] = {}
     hard: set[str] = set()  # ruled out outright, not only "not too" much of it
+    positive_at: dict[str, tuple[int, int]] = {}
+    negated_at: dict[str, tuple[int, int]] = {}
     ruled_by: dict[str, set[str]] = {}
     # A genre word inside a longer narrower phrase ("battle" in "cooking battle") is that phrase.
     narrower = [m.span() for m in islice(_NARROWER.finditer(lower), _MAX_MENTIONS * 4)]
@@ -270,9 +274,17 @@ def _genres(lower: str) -> tuple[list[str], list[str], list[str]]:
                 kinds.append(match.group())
                 continue
             (excluded if negated else genres).append(genre)
+            (negated_at if negated else positive_at).setdefault(genre, match.span())
             if negated and not _SOFT_NEGATION.search(negated.group()):
                 hard.add(genre)
             (ruled_by if negated else asked_by).setdefault(genre, set()).add(match.group())
+    # 「戦いとか怖いのはなしで」, "no romance or horror": a genre listed just before a ruled-out one
+    # is ruled out with it.
+    for genre, (_, end) in positive_at.items():
+        if any(at > end and _LISTED_WITH.fullmatch(lower[end:at]) for at, _ in negated_at.values()):
+            excluded.append(genre)
+            hard.add(genre)
+            genres = [g for g in genres if g != genre]
     excluded = [g for g in _dedupe(excluded) if g in hard or g not in asked_by or ruled_by[g] <= asked_by[g]]
     return [g for g in _dedupe(genres) if g not in excluded], excluded, _dedupe(kinds)
 

@@ -87,7 +87,9 @@ GLOSSARY: dict[str, str] = {
     "任侠": "yakuza", "軍隊": "military", "ミリタリー": "military", "ほのぼの": "heartwarming", "ほっこり": "heartwarming",
     "孤独": "loneliness", "ぼっち": "loner", "コミュ障": "social anxiety", "車椅子": "wheelchair user",
     "手話": "sign language", "病気": "illness", "グロ": "gore", "スプラッター": "gore", "武術": "martial arts",
-    "空手": "martial arts", "主夫": "househusband", "元ヤクザ": "ex-yakuza",
+    "空手": "martial arts", "主夫": "househusband", "元ヤクザ": "ex-yakuza", "人体": "human body",
+    "体の仕組み": "human body", "細胞": "immune system", "原爆": "atomic bomb", "cooking competition": "cooking battles",
+    "cooking competitions": "cooking battles", "料理対決": "cooking battles", "料理バトル": "cooking battles",
 }
 _GLOSSARY_LONGEST_FIRST = sorted(GLOSSARY, key=len, reverse=True)
 
