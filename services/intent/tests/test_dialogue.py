@@ -391,3 +391,11 @@ def test_words_inside_words_are_no_cues() -> None:
                  intent="product_recommendation", mentions=inoue)
     assert set(other.state.constraints.only_series) == {"vagabond", "real"}
     assert not other.state.constraints.HasField("status")
+
+
+def test_the_author_of_a_series_named_with_it() -> None:
+    for text, sid, name in (("モブサイコ100の作者の他の作品", "mob-psycho-100", "モブサイコ100"),
+                            ("did the FMA author do anything else?", "fullmetal-alchemist", "FMA")):
+        result = turn(text, common_pb2.DialogueState(), intent="product_question",
+                      mentions=[mention(sid, name, start=text.find(name))])
+        assert list(result.state.constraints.by_authors_of) == [sid] and sid in result.state.constraints.excluded_series

@@ -156,3 +156,7 @@ def test_a_long_title_cut_short_and_story_words_are_no_misspelt_names() -> None:
     assert not linker().link("前の巻も please")
     assert not linker().link("and the japanese one, vol 26")  # no author ONE
     assert top("ONE の作品") in ("one-punch-man", "mob-psycho-100")
+
+
+def test_a_number_is_no_misspelt_name() -> None:
+    assert not linker().link("and 5?")  # not the author Ando

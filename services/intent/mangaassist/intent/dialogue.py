@@ -66,7 +66,7 @@ _VOLUME_FLOOR = (
     (re.compile(r"(?<!nothing )(?<!no )(?<!not )(?:over|more than)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"), False),
     (re.compile(r"(\d{1,3})\+\s{0,3}(?:vol(?:ume)?s?|books|巻)"), True),
 )
-_LATEST = re.compile(r"最新|新刊|最終巻|何巻まで|何巻出て|新しいの|新しい巻|latest|newest|most recent|how many vol|how many books"
+_LATEST = re.compile(r"最新|新刊|最終巻|何巻まで|何巻出て|なんかん|何かん|新しいの|新しい巻|latest|newest|most recent|how many vol|how many books"
                      r"|saishin|shinkan|new (?:one|volume|vol)\b"
                      r"|(?:last|final) (?:\w{1,10} )?(?:vol|volume|book|one)\b|volumes? (?:are )?out")
 # A bare edition word in a question about the focus: "english?", 「英語の方は」.
@@ -398,6 +398,16 @@ def resolve(
         _carry(state, prev)
         state.pending = "order_id"
         return Resolution("order_status", "ask_order_id", "order status without an order number", state, [])
+
+    # 1b. The author of a series named with it: 「モブサイコ100の作者の他の作品」, "did the FMA author
+    #     do anything else?" (the series itself is not "other").
+    if len(titles) == 1 and not authors and hijackable and _SAME_AUTHOR.search(c.folded):
+        anchor = titles[0].series_id
+        state.constraints.by_authors_of.append(anchor)
+        state.constraints.excluded_series.append(anchor)
+        _merge(state.constraints, entities, c)
+        state.intent = "product_recommendation" if classified == "product_recommendation" else "product_search"
+        return Resolution(state.intent, "search", "works by the author of the series named", state, [])
 
     # 2. A reply to "which one did you mean?": a name among the candidates, or a description
     #    the search ranks the candidates by.
@@ -828,7 +838,7 @@ _SAME_AUTHOR = re.compile(
     r"|made|written|drawn)\b"
     r".{0,20}\b(?:else|other|more|another)\b|\b(?:he|she|they) (?:did|made|wrote|drew|has|have) (?:anything|something|any"
     r"|other|another)\b"
-    r"|同じ(?:作者|作家|漫画家|先生)|(?:この|その|あの)?(?:作者|作家|漫画家|先生)(?:さん)?の(?:他|ほか|別|前|以前|昔|過去|新し|最新)"
+    r"|同じ(?:作者|作家|漫画家|先生)|(?:この|その|あの)?(?:作者|作家|漫画家|先生)(?:さん)?の(?:他|ほか|別|前|以前|昔|過去|新し|最新|最近|今の|現在)"
     r"|\bother works\b")
 # "Any other …?", 「他にもある？」, 「同じ条件で」: more, but not what the customer has just seen.
 _SEEN_OTHER = re.compile(r"\bother\b|\belse\b|\banother\b|他の|ほかの|別の|他に|ほかに|同じ条件")

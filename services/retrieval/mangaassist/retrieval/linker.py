@@ -465,7 +465,10 @@ class CatalogLinker:
             edits = 2 if len(key) >= TWO_EDITS else 1  # "the apothecary diarys"
             pool = {k for size in range(len(key) - edits, len(key) + edits + 1)
                     for k in (*self._by_head.get((size, key[:2]), ()), *self._by_tail.get((size, key[-2:]), ()))}
+            digits = any(ch.isdigit() for ch in key)
             for name_key in pool:
+                if digits != any(ch.isdigit() for ch in name_key):
+                    continue  # "and 5" is no misspelt "Ando"
                 if OSA.distance(key, name_key, score_cutoff=edits) <= edits:
                     out.append(_Candidate(self.latin[name_key], words[i][1], words[j][2], True, j - i + 1))
         return out
