@@ -273,8 +273,13 @@ def line(name: str, r: dict[str, Any]) -> str:
 class Profiler:
     """``py-spy record`` on some cluster processes for the length of one level."""
 
-    def __init__(self, out_dir: Path | None, cluster: Cluster, names: tuple[str, ...]) -> None:
+    def __init__(self, out_dir: Path | None, cluster: Cluster, names: tuple[str, ...], rate: int = 200,
+                 native: bool = False) -> None:
         self._dir = out_dir
+        self._rate = rate
+        # --native resolves the C frames (uvloop, gRPC core, orjson) under ``Runner.run``; py-spy
+        # must then pause the process for each sample (it cannot read native stacks otherwise).
+        self._mode = ["--native"] if native else ["--nonblocking"]
         self._pids = {n: cluster.procs[n].pid for n in names}
         self._spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         self._running: list[subprocess.Popen[bytes]] = []
@@ -285,7 +290,7 @@ class Profiler:
         self._dir.mkdir(parents=True, exist_ok=True)
         for name, pid in self._pids.items():
             self._running.append(subprocess.Popen(
-                [self._spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "--nonblocking",
+                [self._spy, "record", "--pid", str(pid), "--format", "raw", "--rate", str(self._rate), *self._mode,
                  "--output", str(self._dir / f"{label}-{name}.txt")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
@@ -310,7 +315,8 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
     await asyncio.sleep(args.idle_seconds)
     idle = {name: seconds / args.idle_seconds for name, seconds in meter.stop().items()}
     print("idle CPU ms/s: " + ", ".join(f"{n} {v * 1000:.1f}" for n, v in sorted(idle.items())), flush=True)
-    profiler = Profiler(args.profile, cluster, ("orchestrator", "inference"))
+    profiler = Profiler(args.profile, cluster, tuple(args.profile_processes.split(",")), args.profile_rate,
+                        args.profile_native)
     think = tuple(float(x) for x in args.think.split(","))
     closed: dict[str, Any] = {}
     for n in [int(x) for x in args.levels.split(",") if x]:
@@ -382,6 +388,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--idle-seconds", type=float, default=5.0, help="idle CPU measured this long first")
     parser.add_argument("--profile", type=Path, default=None, help="write py-spy collapsed stacks here")
+    parser.add_argument("--profile-processes", default="orchestrator,inference", help="which processes py-spy samples")
+    parser.add_argument("--profile-rate", type=int, default=200, help="py-spy samples per second")
+    parser.add_argument("--profile-native", action="store_true", help="py-spy --native (pauses the process per sample)")
     parser.add_argument("--out", type=Path, default=RESULTS / "mesh_load.json")
     parser.add_argument("--note", default="", help="free text saved with the results (e.g. 'before', 'after')")
     args = parser.parse_args()
