@@ -43,8 +43,11 @@ WORKTREE = "WORKTREE"
 
 
 def source_roots(root: Path) -> list[str]:
-    """The package roots of a tree (what ``mangaassist-src.pth`` lists for the working tree)."""
-    return sorted(str(p) for p in [*root.glob("libs/*"), *root.glob("services/*")] if (p / "mangaassist").is_dir())
+    """The package roots of a tree (what ``mangaassist-src.pth`` lists for the working tree) but
+    ``libs/devtools``: the stand-ins (Redis, moto, the emulator, the trace receiver) are the
+    working tree's on both sides, and find their binaries under its ``.tools``."""
+    return sorted(str(p) for p in [*root.glob("libs/*"), *root.glob("services/*")]
+                  if (p / "mangaassist").is_dir() and p.name != "devtools")
 
 
 def export(rev: str, into: Path) -> Path:
