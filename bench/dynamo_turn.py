@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import os
 import socket
 import statistics
@@ -124,7 +125,8 @@ async def lean(url: str, turns: int, tag: str) -> float:
             sid = f"l-{tag}-{i}"
             await call(http, "GetItem", {"TableName": TABLE, "Key": {"session_id": {"S": sid}}, "ConsistentRead": True})
             item = _to_item({"session_id": sid, "turns": [{"r": "user", "t": QUESTION}, {"r": "assistant", "t": ANSWER}],
-                             "version": 1, "state": b"state" * 20})
+                             "version": 1})
+            item["state"] = {"B": base64.b64encode(b"state" * 20).decode()}  # binary goes as base64 in JSON
             await call(http, "PutItem", {"TableName": TABLE, "Item": item,
                                          "ConditionExpression": "attribute_not_exists(session_id)"})
         return (time.process_time() - started) * 1000 / turns
