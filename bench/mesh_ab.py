@@ -121,7 +121,8 @@ async def measure(clusters: dict[str, Cluster], args: argparse.Namespace) -> dic
             cpu = r["cpu_ms_per_answer"]
             print(f"{n:>3} sessions {side}: {r['answered']}/{r['questions']} errors {r['error_rate']:.2%}  "
                   f"TTFT p50/p95 {r['ttft_p50_ms']:.0f}/{r['ttft_p95_ms']:.0f} ms  e2e p50/p95 "
-                  f"{r['e2e_p50_ms']:.0f}/{r['e2e_p95_ms']:.0f} ms | CPU ms/answer orch {cpu.get('orchestrator', 0):.1f} "
+                  f"{r['e2e_p50_ms']:.0f}/{r['e2e_p95_ms']:.0f} ms  {r['token_frames_per_answer']:.1f} token frames/answer"
+                  f" | CPU ms/answer orch {cpu.get('orchestrator', 0):.1f} "
                   f"(above idle {above.get('orchestrator', 0):.1f}), inf {cpu.get('inference', 0):.1f}, "
                   f"ret {cpu.get('retrieval', 0):.1f}, int {cpu.get('intent', 0):.1f}, mesh {cpu['mesh']:.1f} "
                   f"(above idle {above.get('mesh', 0):.1f}); emulator {cpu.get('bedrock_emulator', 0):.1f}, "

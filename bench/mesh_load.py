@@ -59,6 +59,7 @@ from mangaassist.devtools.cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
+PROFILE = RESULTS / "profile-native-16.json"
 HELD_MAX_ERROR_RATE = 0.001
 HELD_MAX_TTFT_P95_MS = 2000.0
 QUERY_TIMEOUT_S = 30.0
@@ -124,6 +125,7 @@ async def ask(ws: Any, frame: dict[str, Any]) -> dict[str, Any]:
     request_id = frame["request_id"]
     sent = time.perf_counter()
     first: float | None = None
+    token_frames = 0
     try:
         async with asyncio.timeout(QUERY_TIMEOUT_S):
             await ws.send(orjson.dumps(frame).decode())
@@ -131,8 +133,9 @@ async def ask(ws: Any, frame: dict[str, Any]) -> dict[str, Any]:
                 reply = orjson.loads(await ws.recv())
                 if reply.get("request_id") != request_id:
                     continue
-                if reply["type"] == "token" and first is None:
-                    first = time.perf_counter()
+                if reply["type"] == "token":
+                    token_frames += 1
+                    first = first or time.perf_counter()
                 elif reply["type"] in ("done", "error"):
                     break
     except TimeoutError:
@@ -148,7 +151,7 @@ async def ask(ws: Any, frame: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "e2e": (end - sent) * 1000, "ttft": ttft,
             "overhead": ttft - float(timings.get(MODEL_INFERENCE, 0.0)),
             "cache_hit": bool(reply.get("cache_hit")), "session_id": reply.get("session_id"),
-            "timings": timings}
+            "timings": timings, "token_frames": token_frames}
 
 
 async def closed_session(url: str, rng: random.Random, questions: int, think: tuple[float, float],
@@ -225,6 +228,8 @@ def judge(out: list[dict[str, Any]], wall: float, cpu: dict[str, float],
         "questions": len(out), "answered": len(ok), "errors": errors, "error_rate": rate,
         "error_kinds": dict(kinds), "answers_per_s": len(ok) / wall if wall else math.nan, "wall_s": wall,
         "cache_hit_rate": sum(r["cache_hit"] for r in ok) / len(ok) if ok else math.nan,
+        # WebSocket token frames per answered question: what stream coalescing leaves.
+        "token_frames_per_answer": sum(r.get("token_frames", 0) for r in ok) / len(ok) if ok else math.nan,
     }
     for metric in ("ttft", "e2e", "overhead"):
         values = [r[metric] for r in ok]
@@ -357,7 +362,36 @@ def markdown(report: dict[str, Any]) -> str:
                         f"{cpu.get('retrieval', 0):.1f} | {cpu.get('intent', 0):.1f} | **{cpu['mesh']:.1f}** | "
                         f"{cpu.get('bedrock_emulator', 0):.1f} | {cpu.get('aws', 0):.1f} | {cpu.get('client', 0):.1f} |")
     machine = report.get("machine", {})
-    return "\n".join([
+    return "\n".join([*_level_section(report, rows, machine), *_stage_section()])
+
+
+def _stage_section() -> list[str]:
+    """The per-stage breakdown (``bench/results/profile-native-16.json``, see decision 0006)."""
+    if not PROFILE.exists():
+        return []
+    profile = orjson.loads(PROFILE.read_bytes())
+    ms = profile["ms_per_answer"]
+    names = list(ms)
+    stages = sorted({stage for per in ms.values() for stage in per}, key=lambda k: -ms[names[0]].get(k, 0.0))
+    rows = [f"| {stage} | " + " | ".join(f"{ms[n].get(stage, 0.0):.2f}" for n in names) + " |" for stage in stages]
+    scale = profile["scale_ms_per_answer"]
+    return [
+        "### Where the CPU of an answer goes, by stage (`bench/results/profile-native-16.json`)",
+        "",
+        "py-spy `--native` samples (waiting threads dropped) during one 16-session level, bucketed by "
+        "`python -m bench.profile_stacks`; shares scaled to an unprofiled run's CPU per answer ("
+        + ", ".join(f"{n} {scale[n]} ms" for n in names) + f"; {scale['source']}). Decision record: "
+        "[0006](docs/decisions/0006-cpu-per-answer-second-pass.md).",
+        "",
+        "| stage | " + " | ".join(f"{n} ms / answer" for n in names) + " |",
+        "| :--- | " + " | ".join("---:" for _ in names) + " |",
+        *rows,
+        "",
+    ]
+
+
+def _level_section(report: dict[str, Any], rows: list[str], machine: dict[str, Any]) -> list[str]:
+    return [
         "## What an answer costs, by process (`python -m bench.mesh_load`)",
         "",
         f"The whole local cluster, emulator on its default latency profile; {report['settings']['questions_per_session']} "
@@ -375,7 +409,7 @@ def markdown(report: dict[str, Any]) -> str:
         "| :--- | ---: | ---: | ---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *rows,
         "",
-    ])
+    ]
 
 
 def main() -> None:
