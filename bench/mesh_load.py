@@ -54,6 +54,7 @@ from websockets.exceptions import WebSocketException
 
 from bench.common import pct
 from bench.peers.load import POPULAR, question, settle, warm_up
+from bench.profile_stacks import breakdown
 from mangaassist.common.spans import MODEL_INFERENCE
 from mangaassist.devtools.cluster import Cluster
 
@@ -299,6 +300,22 @@ class Profiler:
                  "--output", str(self._dir / f"{label}-{name}.txt")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
+    def stages(self, label: str, cpu_ms_per_answer: dict[str, float]) -> dict[str, Any]:
+        """Each profiled process's CPU per answer split by stage (``bench.profile_stacks``
+        buckets); while py-spy samples (``--native`` above all) the process spends more per
+        answer than it does unprofiled: the shares are the figure to carry over."""
+        out: dict[str, Any] = {}
+        for name in self._pids:
+            path = self._dir / f"{label}-{name}.txt" if self._dir is not None else None
+            if path is None or not path.exists():
+                continue
+            shares = breakdown(path)
+            total = cpu_ms_per_answer.get(name, 0.0)
+            out[name] = {"native": self._mode == ["--native"], "cpu_ms_per_answer_while_profiled": total,
+                         "shares_percent": shares,
+                         "ms_per_answer": {k: round(v * total / 100, 2) for k, v in shares.items()}}
+        return out
+
     def stop(self) -> None:
         for proc in self._running:
             proc.send_signal(2)  # SIGINT: py-spy writes its file and exits
@@ -331,6 +348,9 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
         out, wall = await closed_loop(url, n, args.questions, (think[0], think[1]), args.seed + n)
         profiler.stop()
         closed[str(n)] = judge(out, wall, meter.stop(), idle)
+        stages = profiler.stages(f"closed-{n}", closed[str(n)]["cpu_ms_per_answer"])
+        if stages:
+            closed[str(n)]["stages"] = stages
         print(line(f"{n} sessions", closed[str(n)]), flush=True)
     opened: dict[str, Any] = {}
     for rate in [float(x) for x in args.open_rates.split(",") if x]:
