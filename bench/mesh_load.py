@@ -54,11 +54,13 @@ from websockets.exceptions import WebSocketException
 
 from bench.common import pct
 from bench.peers.load import POPULAR, question, settle, warm_up
+from bench.profile_stacks import breakdown
 from mangaassist.common.spans import MODEL_INFERENCE
 from mangaassist.devtools.cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
+PROFILE = RESULTS / "profile-native-16.json"
 HELD_MAX_ERROR_RATE = 0.001
 HELD_MAX_TTFT_P95_MS = 2000.0
 QUERY_TIMEOUT_S = 30.0
@@ -124,6 +126,7 @@ async def ask(ws: Any, frame: dict[str, Any]) -> dict[str, Any]:
     request_id = frame["request_id"]
     sent = time.perf_counter()
     first: float | None = None
+    token_frames = 0
     try:
         async with asyncio.timeout(QUERY_TIMEOUT_S):
             await ws.send(orjson.dumps(frame).decode())
@@ -131,8 +134,9 @@ async def ask(ws: Any, frame: dict[str, Any]) -> dict[str, Any]:
                 reply = orjson.loads(await ws.recv())
                 if reply.get("request_id") != request_id:
                     continue
-                if reply["type"] == "token" and first is None:
-                    first = time.perf_counter()
+                if reply["type"] == "token":
+                    token_frames += 1
+                    first = first or time.perf_counter()
                 elif reply["type"] in ("done", "error"):
                     break
     except TimeoutError:
@@ -148,7 +152,7 @@ async def ask(ws: Any, frame: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "e2e": (end - sent) * 1000, "ttft": ttft,
             "overhead": ttft - float(timings.get(MODEL_INFERENCE, 0.0)),
             "cache_hit": bool(reply.get("cache_hit")), "session_id": reply.get("session_id"),
-            "timings": timings}
+            "timings": timings, "token_frames": token_frames}
 
 
 async def closed_session(url: str, rng: random.Random, questions: int, think: tuple[float, float],
@@ -225,6 +229,8 @@ def judge(out: list[dict[str, Any]], wall: float, cpu: dict[str, float],
         "questions": len(out), "answered": len(ok), "errors": errors, "error_rate": rate,
         "error_kinds": dict(kinds), "answers_per_s": len(ok) / wall if wall else math.nan, "wall_s": wall,
         "cache_hit_rate": sum(r["cache_hit"] for r in ok) / len(ok) if ok else math.nan,
+        # WebSocket token frames per answered question: what stream coalescing leaves.
+        "token_frames_per_answer": sum(r.get("token_frames", 0) for r in ok) / len(ok) if ok else math.nan,
     }
     for metric in ("ttft", "e2e", "overhead"):
         values = [r[metric] for r in ok]
@@ -273,8 +279,13 @@ def line(name: str, r: dict[str, Any]) -> str:
 class Profiler:
     """``py-spy record`` on some cluster processes for the length of one level."""
 
-    def __init__(self, out_dir: Path | None, cluster: Cluster, names: tuple[str, ...]) -> None:
+    def __init__(self, out_dir: Path | None, cluster: Cluster, names: tuple[str, ...], rate: int = 200,
+                 native: bool = False) -> None:
         self._dir = out_dir
+        self._rate = rate
+        # --native resolves the C frames (uvloop, gRPC core, orjson) under ``Runner.run``; py-spy
+        # must then pause the process for each sample (it cannot read native stacks otherwise).
+        self._mode = ["--native"] if native else ["--nonblocking"]
         self._pids = {n: cluster.procs[n].pid for n in names}
         self._spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         self._running: list[subprocess.Popen[bytes]] = []
@@ -285,9 +296,25 @@ class Profiler:
         self._dir.mkdir(parents=True, exist_ok=True)
         for name, pid in self._pids.items():
             self._running.append(subprocess.Popen(
-                [self._spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "--nonblocking",
+                [self._spy, "record", "--pid", str(pid), "--format", "raw", "--rate", str(self._rate), *self._mode,
                  "--output", str(self._dir / f"{label}-{name}.txt")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def stages(self, label: str, cpu_ms_per_answer: dict[str, float]) -> dict[str, Any]:
+        """Each profiled process's CPU per answer split by stage (``bench.profile_stacks``
+        buckets); while py-spy samples (``--native`` above all) the process spends more per
+        answer than it does unprofiled: the shares are the figure to carry over."""
+        out: dict[str, Any] = {}
+        for name in self._pids:
+            path = self._dir / f"{label}-{name}.txt" if self._dir is not None else None
+            if path is None or not path.exists():
+                continue
+            shares = breakdown(path)
+            total = cpu_ms_per_answer.get(name, 0.0)
+            out[name] = {"native": self._mode == ["--native"], "cpu_ms_per_answer_while_profiled": total,
+                         "shares_percent": shares,
+                         "ms_per_answer": {k: round(v * total / 100, 2) for k, v in shares.items()}}
+        return out
 
     def stop(self) -> None:
         for proc in self._running:
@@ -310,7 +337,8 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
     await asyncio.sleep(args.idle_seconds)
     idle = {name: seconds / args.idle_seconds for name, seconds in meter.stop().items()}
     print("idle CPU ms/s: " + ", ".join(f"{n} {v * 1000:.1f}" for n, v in sorted(idle.items())), flush=True)
-    profiler = Profiler(args.profile, cluster, ("orchestrator", "inference"))
+    profiler = Profiler(args.profile, cluster, tuple(args.profile_processes.split(",")), args.profile_rate,
+                        args.profile_native)
     think = tuple(float(x) for x in args.think.split(","))
     closed: dict[str, Any] = {}
     for n in [int(x) for x in args.levels.split(",") if x]:
@@ -320,6 +348,9 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
         out, wall = await closed_loop(url, n, args.questions, (think[0], think[1]), args.seed + n)
         profiler.stop()
         closed[str(n)] = judge(out, wall, meter.stop(), idle)
+        stages = profiler.stages(f"closed-{n}", closed[str(n)]["cpu_ms_per_answer"])
+        if stages:
+            closed[str(n)]["stages"] = stages
         print(line(f"{n} sessions", closed[str(n)]), flush=True)
     opened: dict[str, Any] = {}
     for rate in [float(x) for x in args.open_rates.split(",") if x]:
@@ -351,7 +382,36 @@ def markdown(report: dict[str, Any]) -> str:
                         f"{cpu.get('retrieval', 0):.1f} | {cpu.get('intent', 0):.1f} | **{cpu['mesh']:.1f}** | "
                         f"{cpu.get('bedrock_emulator', 0):.1f} | {cpu.get('aws', 0):.1f} | {cpu.get('client', 0):.1f} |")
     machine = report.get("machine", {})
-    return "\n".join([
+    return "\n".join([*_level_section(report, rows, machine), *_stage_section()])
+
+
+def _stage_section() -> list[str]:
+    """The per-stage breakdown (``bench/results/profile-native-16.json``, see decision 0006)."""
+    if not PROFILE.exists():
+        return []
+    profile = orjson.loads(PROFILE.read_bytes())
+    ms = profile["ms_per_answer"]
+    names = list(ms)
+    stages = sorted({stage for per in ms.values() for stage in per}, key=lambda k: -ms[names[0]].get(k, 0.0))
+    rows = [f"| {stage} | " + " | ".join(f"{ms[n].get(stage, 0.0):.2f}" for n in names) + " |" for stage in stages]
+    scale = profile["scale_ms_per_answer"]
+    return [
+        "### Where the CPU of an answer goes, by stage (`bench/results/profile-native-16.json`)",
+        "",
+        "py-spy `--native` samples (waiting threads dropped) during one 16-session level, bucketed by "
+        "`python -m bench.profile_stacks`; shares scaled to an unprofiled run's CPU per answer ("
+        + ", ".join(f"{n} {scale[n]} ms" for n in names) + f"; {scale['source']}). Decision record: "
+        "[0006](docs/decisions/0006-cpu-per-answer-second-pass.md).",
+        "",
+        "| stage | " + " | ".join(f"{n} ms / answer" for n in names) + " |",
+        "| :--- | " + " | ".join("---:" for _ in names) + " |",
+        *rows,
+        "",
+    ]
+
+
+def _level_section(report: dict[str, Any], rows: list[str], machine: dict[str, Any]) -> list[str]:
+    return [
         "## What an answer costs, by process (`python -m bench.mesh_load`)",
         "",
         f"The whole local cluster, emulator on its default latency profile; {report['settings']['questions_per_session']} "
@@ -369,7 +429,7 @@ def markdown(report: dict[str, Any]) -> str:
         "| :--- | ---: | ---: | ---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *rows,
         "",
-    ])
+    ]
 
 
 def main() -> None:
@@ -382,6 +442,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--idle-seconds", type=float, default=5.0, help="idle CPU measured this long first")
     parser.add_argument("--profile", type=Path, default=None, help="write py-spy collapsed stacks here")
+    parser.add_argument("--profile-processes", default="orchestrator,inference", help="which processes py-spy samples")
+    parser.add_argument("--profile-rate", type=int, default=200, help="py-spy samples per second")
+    parser.add_argument("--profile-native", action="store_true", help="py-spy --native (pauses the process per sample)")
     parser.add_argument("--out", type=Path, default=RESULTS / "mesh_load.json")
     parser.add_argument("--note", default="", help="free text saved with the results (e.g. 'before', 'after')")
     args = parser.parse_args()

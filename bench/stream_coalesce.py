@@ -1,8 +1,9 @@
-"""Coalescing stream deltas, side by side: one delta per message vs the default window.
+"""Coalescing stream deltas, side by side: one delta per message, the first window (16 ms /
+64 characters) and the default one (48 ms / 256 characters, decision 0006).
 
 The inference servicer on a real ``grpc.aio`` server with the production Bedrock backend
 against the emulator (default latency profile) in its own process; 32 concurrent answers
-per cell, cells interleaved (one delta per message, coalesced, repeated ``--reps`` times).
+per cell, cells interleaved (the three settings in turn, repeated ``--reps`` times).
 Per cell: gRPC messages per answer, CPU per answer of this process (servicer and client —
 the same client work on both sides), time to first token (client-side) p50 / p95.
 
@@ -44,8 +45,9 @@ def cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def cell(emulator: EmulatorProcess, chars: int, answers: int) -> dict[str, Any]:
-    settings = InferenceSettings(bedrock_endpoint_url=emulator.url, stream_coalesce_chars=chars)
+async def cell(emulator: EmulatorProcess, window_ms: float, chars: int, answers: int) -> dict[str, Any]:
+    settings = InferenceSettings(bedrock_endpoint_url=emulator.url, stream_coalesce_ms=window_ms,
+                                 stream_coalesce_chars=chars)
     backend = BedrockBackend(settings)
     await backend.start()
     server = grpc.aio.server()
@@ -86,10 +88,14 @@ async def run(reps: int, answers: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as logs:
         emulator = EmulatorProcess(Path(logs) / "emulator.log", MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE="seed")
         try:
-            cells: dict[str, list[dict[str, Any]]] = {"one_delta_per_message": [], "coalesced_16ms_64chars": []}
+            default = InferenceSettings()
+            settings = {"one_delta_per_message": (0.0, 1), "coalesced_16ms_64chars": (16.0, 64),
+                        f"coalesced_{default.stream_coalesce_ms:g}ms_{default.stream_coalesce_chars}chars_default":
+                            (default.stream_coalesce_ms, default.stream_coalesce_chars)}
+            cells: dict[str, list[dict[str, Any]]] = {name: [] for name in settings}
             for _ in range(reps):
-                cells["one_delta_per_message"].append(await cell(emulator, 1, answers))
-                cells["coalesced_16ms_64chars"].append(await cell(emulator, 64, answers))
+                for name, (window_ms, chars) in settings.items():
+                    cells[name].append(await cell(emulator, window_ms, chars, answers))
         finally:
             emulator.stop()
     summary = {name: {key: round(statistics.median(r[key] for r in rows), 2) for key in rows[0]}
@@ -104,7 +110,7 @@ def main() -> None:
     args = parser.parse_args()
     result = asyncio.run(run(args.reps, args.answers))
     for name, row in result["median_of_reps"].items():
-        print(f"{name:<24} {row['messages_per_answer']:6.1f} msgs/answer  CPU {row['cpu_ms_per_answer']:6.2f} ms/answer  "
+        print(f"{name:<36} {row['messages_per_answer']:6.1f} msgs/answer  CPU {row['cpu_ms_per_answer']:6.2f} ms/answer  "
               f"TTFT p50 {row['ttft_p50_ms']:6.1f} ms  p95 {row['ttft_p95_ms']:6.1f} ms")
     report = {"benchmark": "stream_coalesce", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "load_average_at_end": round(os.getloadavg()[0], 2), "shared_box": True, **result}

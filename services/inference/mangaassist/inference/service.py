@@ -131,11 +131,15 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         finished: Finished | None = None
         sync = self._s.output_guardrail == "sync"
         pending = ""  # sync mode: text held back until checked
+        # Sync mode checks every ``sync_guardrail_chars``: a coalesced delta must not be larger,
+        # or a flag would withhold clean text that came before the flagged part.
+        max_chars = (min(self._s.stream_coalesce_chars, self._s.sync_guardrail_chars) if sync
+                     else self._s.stream_coalesce_chars)
         withheld = False
         for attempt, model in enumerate(models):
             stream = self._backend.stream(model, conversation, max_tokens, fail_fast=attempt < len(models) - 1)
             # The first delta leaves at once; the ones behind it leave together (per-message cost).
-            events = coalesce(stream, self._s.stream_coalesce_ms / 1000, self._s.stream_coalesce_chars)
+            events = coalesce(stream, self._s.stream_coalesce_ms / 1000, max_chars)
             try:
                 async for event in events:
                     if isinstance(event, Finished):

@@ -77,8 +77,9 @@ class DynamoClient:
     """Owns the aioboto3 DynamoDB client for the process."""
 
     def __init__(self, region: str, endpoint_url: str | None, max_connections: int = SEED.max_connections,
-                 warm_table: str = "", tracer: Tracer | None = None) -> None:
+                 warm_table: str = "", tracer: Tracer | None = None, validate_params: bool = True) -> None:
         self._region = region
+        self._validate = validate_params
         self._warm_table = warm_table
         self._tracer = tracer
         self._endpoint = endpoint_url
@@ -100,6 +101,7 @@ class DynamoClient:
             tcp_keepalive=True,
             connector_args={"keepalive_timeout": SEED.max_idle_s},
             http_session_cls=measured_http_session(self.pool_stats),
+            parameter_validation=self._validate,
         )
         session = aioboto3.Session()
         self.client = await self._stack.enter_async_context(
