@@ -399,3 +399,9 @@ def test_the_author_of_a_series_named_with_it() -> None:
         result = turn(text, common_pb2.DialogueState(), intent="product_question",
                       mentions=[mention(sid, name, start=text.find(name))])
         assert list(result.state.constraints.by_authors_of) == [sid] and sid in result.state.constraints.excluded_series
+
+
+def test_the_requests_words_kept_for_its_refinements_hold_no_contact_details() -> None:
+    result = turn("any romance manga? mail me at pii.test@example.jp or 090-1234-5678", common_pb2.DialogueState(),
+                  intent="product_recommendation")
+    assert "example.jp" not in result.state.topic and "1234" not in result.state.topic

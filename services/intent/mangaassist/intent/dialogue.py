@@ -24,6 +24,7 @@ import unicodedata
 from dataclasses import dataclass, replace
 from itertools import islice
 
+from mangaassist.common.pii import mask_pii
 from mangaassist.common.vocabulary import PRODUCT_INTENTS
 from mangaassist.intent.entities import Entities, extract, genres_in
 from mangaassist.intent.model import LEXICON
@@ -692,7 +693,8 @@ def resolve(
         _merge(state.constraints, entities, c)
         # Its words ("into samurai stuff", 「キャンプとか旅する系」) are searched again with each
         # refinement ("10 volumes or fewer"), which alone says nothing of the kind of story.
-        state.topic = " ".join(text.split())[:MAX_TOPIC_CHARS]
+        # (Stored with the session, so masked like the turns: no e-mail or phone number in it.)
+        state.topic = mask_pii(" ".join(text.split())[:MAX_TOPIC_CHARS])[0]
         return Resolution(state.intent, "search", "new product request", state, [])
 
     # 12. Anything else keeps the conversation's state for later turns.
