@@ -45,9 +45,9 @@ up: $(STAMP) $(GRPCURL) $(REDIS_LIBS)
 test: $(STAMP) $(GRPCURL) $(REDIS_LIBS) browser proto-check lint deploy-check test-index
 	$(PY) -m pytest
 
-## unit: the tests under libs/ and services/ that start no process and open no server socket (< 1 min)
+## unit: the tests under libs/, services/ and bench/tests/ that start no process and open no server socket (< 1 min)
 unit: $(STAMP)
-	$(PY) -m pytest -m "not integration" libs services
+	$(PY) -m pytest -m "not integration" libs services bench/tests
 
 ## integration: tests that start one real backend or server each (moto, Redis Stack, the Bedrock emulator,
 ## gRPC/HTTP servers on ephemeral ports): the marked files under libs/, services/ and tests/
@@ -118,9 +118,10 @@ conversations: $(STAMP) $(REDIS_LIBS) test-index
 bench-peers: $(STAMP) $(REDIS_LIBS) test-index
 	$(PY) -m bench.peers
 
-## intent-model: retrain the intent classifier on the train split, write its versioned artefact
+## intent-model: retrain the intent classifier on the train split (services/intent/training), write its
+## versioned artefact and card into the service's artefacts/
 intent-model: $(STAMP)
-	$(PY) -m mangaassist.intent.train
+	$(PY) -m mangaassist.intent_training.train
 
 ## profile: drive load through the running mesh (make up) and write the latency report
 profile: $(STAMP)

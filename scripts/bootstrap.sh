@@ -10,7 +10,7 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 {
-  for root in libs/common libs/proto libs/observability libs/devtools services/intent services/retrieval services/inference services/orchestrator; do
+  for root in libs/common libs/proto libs/observability libs/devtools services/intent services/intent/training services/retrieval services/inference services/orchestrator; do
     echo "$PWD/$root"
   done
 } > "$site/mangaassist-src.pth"

@@ -8,7 +8,14 @@ libs/proto and services/<svc>, parsed with ``ast``); their transitive closure is
 lock, so the metadata is the locked one) and every version is taken from the lock.
 
     python deploy/tools/service_requirements.py            # (re)write deploy/requirements/*.txt
-    python deploy/tools/service_requirements.py --check    # exit 1 when a file is stale
+    python deploy/tools/service_requirements.py --check    # exit 1 when a file is stale or an image
+                                                           # would carry training code, data or packages
+
+``--check`` also guards what each image's source copy holds: every first-party import of the
+shipped code resolves inside the copied roots (otherwise the container fails at import), no
+training-only package is pinned for an image (scikit-learn trains the intent model in
+services/intent/training; the service loads the exported artefact with numpy), and no
+dataset (``*.jsonl``, a DATASHEET) sits in a copied root.
 """
 
 from __future__ import annotations
@@ -55,11 +62,7 @@ def imported_modules(roots: list[Path]) -> set[str]:
     only through the modules the service reaches (following first-party imports), so a
     shared module only one service uses does not put its dependencies in every image.
     """
-    files: dict[str, Path] = {}
-    for root in roots:
-        for path in root.rglob("*.py"):
-            parts = path.relative_to(root.parent).with_suffix("").parts
-            files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    files = _module_files(roots)
     todo = [m for m, path in files.items() if roots[-1] in path.parents]
     seen: set[str] = set()
     names: set[str] = set()
@@ -80,6 +83,47 @@ def imported_modules(roots: list[Path]) -> set[str]:
 
 
 FIRST_PARTY = frozenset({"mangaassist", "__future__"})
+# Packages only the training and benchmark code needs: never in a service image.
+TRAINING_ONLY = frozenset({"scikit-learn"})
+# Files that are datasets, not runtime data: they belong beside the training or bench code.
+DATASET_PATTERNS = ("*.jsonl", "DATASHEET*")
+
+
+def _module_files(roots: list[Path]) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for root in roots:
+        for path in root.rglob("*.py"):
+            parts = path.relative_to(root.parent).with_suffix("").parts
+            files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return files
+
+
+def unshipped_imports(roots: list[Path]) -> set[str]:
+    """First-party modules the shipped code imports that the image does not copy."""
+    files = _module_files(roots)
+    missing: set[str] = set()
+    for module, path in files.items():
+        if roots[-1] not in path.parents:
+            continue
+        for name in _imports(path):
+            if name.split(".", 1)[0] != "mangaassist" or name == "mangaassist":
+                continue
+            # ``from pkg import name`` records both ``pkg`` and ``pkg.name``: either may be a module.
+            parent = name.rsplit(".", 1)[0]
+            if name not in files and parent not in files:
+                missing.add(f"{module} imports {name}")
+    return missing
+
+
+def image_problems(service: str, packages: set[str]) -> list[str]:
+    """What the service's image must not hold: unresolvable imports, training packages, datasets."""
+    roots = source_roots(service)
+    problems = sorted(unshipped_imports(roots))
+    problems += [f"training-only package {name}" for name in sorted(packages & TRAINING_ONLY)]
+    for root in roots:
+        for pattern in DATASET_PATTERNS:
+            problems += [f"dataset {path.relative_to(ROOT)}" for path in sorted(root.rglob(pattern))]
+    return [f"{service} image: {problem}" for problem in problems]
 
 
 def distributions_for(modules: set[str]) -> set[str]:
@@ -150,8 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     args = parser.parse_args(argv)
     pins = read_lock()
-    stale = []
+    stale: list[str] = []
+    problems: list[str] = []
     for service in SERVICES:
+        problems += image_problems(service, closure(service_roots(service), pins))
         text = render(service, pins)
         path = args.out / f"{service}.txt"
         if args.check:
@@ -160,11 +206,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
+    for problem in problems:
+        print(problem, file=sys.stderr)
     if stale:
         print(f"stale service requirements: {', '.join(stale)}; run "
               "'.venv/bin/python deploy/tools/service_requirements.py' and commit", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if stale or problems else 0
 
 
 if __name__ == "__main__":

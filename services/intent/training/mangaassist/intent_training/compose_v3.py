@@ -1,4 +1,4 @@
-"""Write the ``v3`` training batch of ``data/intents.jsonl``: ``python -m mangaassist.intent.compose_v3``.
+"""Write the ``v3`` training batch of ``data/intents.jsonl``: ``python -m mangaassist.intent_training.compose_v3``.
 
 Third session (2026-11-29). The grouped cross-validation errors on the **train** split
 (never the test split) showed where the classifier lacks coverage: product questions
@@ -34,7 +34,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from mangaassist.intent.config import DATA_DIR
+from mangaassist.intent_training import DATA_DIR
 
 BATCH = "v3"
 SEED = 20261129

