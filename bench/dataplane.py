@@ -34,7 +34,7 @@ from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore
 from mangaassist.orchestrator.postprocess import PostProcessor
 
 REPO = Path(__file__).resolve().parents[1]
-CALIBRATION = REPO / "services/orchestrator/mangaassist/orchestrator/cache/data/calibration.jsonl"
+CALIBRATION = REPO / "bench/cache_eval/calibration.jsonl"
 
 
 async def cache_latency(url: str, questions: int, repeats: int) -> dict[str, Any]:

@@ -19,10 +19,10 @@ import pytest
 
 from bench.peers import cache_peers, vector_peers
 from bench.peers.peer_stats import interleaved, pair_ratios, summary
+from bench.synthetic_catalog import generate, vectors
 from mangaassist.devtools.redis_server import RedisStackServer
 from mangaassist.orchestrator.cache import CacheConfig
 from mangaassist.retrieval.store import Filters
-from mangaassist.retrieval.synthetic import generate, vectors
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ What is compared, and how:
   stored vector (ours, RedisVL's ``vector=``) or the hook returns it from the table
   (GPTCache), so lookup latency measures the cache, not the model.
 * **Same labelled pairs**: the 410 JP/EN/mixed calibration pairs of the cache issue
-  (``services/orchestrator/.../cache/data/calibration.jsonl``): 205 paraphrases that
+  (``bench/cache_eval/calibration.jsonl``): 205 paraphrases that
   should be served from the cache and 205 near misses (negation, other volume, title,
   price, …) that must not be. Per pair, in isolation: store the first message, look up
   the second, remove the entry. *Hit rate* = share of should-hit pairs served, *wrong-hit

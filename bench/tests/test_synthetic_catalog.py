@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench.synthetic_catalog import generate, vectors
 from mangaassist.retrieval.catalog import DOCUMENT_FIELDS
 from mangaassist.retrieval.store import Filters, PlannedStore
-from mangaassist.retrieval.synthetic import generate, vectors
 
 
 def test_generator_is_deterministic_and_shaped_like_the_shop() -> None:
