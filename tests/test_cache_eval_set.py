@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from bench.cache_eval.loader import HELD_OUT_KINDS, SEEN_KINDS, load, summary
-from mangaassist.orchestrator.cache.keys import normalise
+from mangaassist.orchestrator.cache.keys import key_text
 
 
 def test_no_first_message_is_on_both_sides() -> None:
     sides: dict[str, set[str]] = {}
     for p in load():
-        sides.setdefault(normalise(p.a), set()).add(p.split)
+        sides.setdefault(key_text(p.a), set()).add(p.split)
     assert all(len(s) == 1 for s in sides.values())
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from mangaassist.devtools.cpu import assert_no_worse_than_ordinary
 from mangaassist.orchestrator.cache import is_self_contained, signature
-from mangaassist.orchestrator.cache.keys import normalise
+from mangaassist.orchestrator.cache.keys import key_text
 
 MAX_CHARS = 2_000  # the orchestrator's limit on a message
 
@@ -39,7 +39,7 @@ WORST = {
 
 @pytest.mark.parametrize("name", list(WORST))
 @pytest.mark.parametrize(
-    "fn", [signature.__wrapped__, is_self_contained, normalise], ids=["signature", "self_contained", "normalise"]
+    "fn", [signature.__wrapped__, is_self_contained, key_text], ids=["signature", "self_contained", "key_text"]
 )
 def test_cache_text_work_is_bounded_on_the_worst_inputs(fn: Callable[[str], object], name: str) -> None:
     assert_no_worse_than_ordinary(fn, WORST[name])

@@ -3,7 +3,7 @@
 import pytest
 
 from mangaassist.orchestrator.cache import guards_agree, is_cacheable, is_self_contained, signature
-from mangaassist.orchestrator.cache.keys import filter_signature, normalise
+from mangaassist.orchestrator.cache.keys import filter_signature, key_text
 
 
 @pytest.mark.parametrize(
@@ -133,8 +133,8 @@ def test_only_product_answers_and_shop_faqs_are_cacheable() -> None:
 
 
 def test_normalise_and_filter_signature() -> None:
-    assert normalise("  Ｂｅｒｓｅｒｋ　３巻  はありますか？？ ") == "berserk 3巻 はありますか"
-    assert normalise("おすすめのファンタジー") == "おすすめのファンタジー"
+    assert key_text("  Ｂｅｒｓｅｒｋ　３巻  はありますか？？ ") == "berserk 3巻 はありますか"
+    assert key_text("おすすめのファンタジー") == "おすすめのファンタジー"
     assert filter_signature({}) == filter_signature({"genre": None}) == "none"
     assert filter_signature({"max_price_jpy": 1000, "genre": "sports"}) == filter_signature(
         {"genre": "sports", "max_price_jpy": 1000}

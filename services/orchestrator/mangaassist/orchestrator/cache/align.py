@@ -36,7 +36,7 @@ from functools import lru_cache
 from typing import Any
 
 from mangaassist.orchestrator.cache.guards import _LEX, LEXICON, signature
-from mangaassist.orchestrator.cache.keys import normalise
+from mangaassist.orchestrator.cache.keys import key_text
 
 # Lexicon labels whose forms are one thing said several ways. The others gather a
 # category of different things (payment methods, carriers, kinds of damage) and must not
@@ -49,7 +49,7 @@ CATEGORY_LABELS = frozenset({
 # Words that say the same thing, where the lexicon's label gathers more than one thing
 # (shipping vs its fee, price vs a handling fee). Each set is one meaning; a word outside
 # every set matches only itself.
-SYNONYM_SETS: tuple[frozenset[str], ...] = tuple(frozenset(normalise(w) for w in group) for group in (
+SYNONYM_SETS: tuple[frozenset[str], ...] = tuple(frozenset(key_text(w) for w in group) for group in (
     ("ship", "shipping", "deliver", "delivery", "send", "dispatch", "配送", "発送", "配達", "送る", "届ける", "お届け"),
     ("price", "cost", "how much", "いくら", "幾ら", "価格", "値段"),
     ("fee", "charge", "料金", "手数料"),
@@ -94,7 +94,7 @@ def _stop_sets() -> tuple[frozenset[str], frozenset[str]]:
     en: set[str] = set(_EN_EXTRA_STOP)
     ja: set[str] = set()
     for form in LEXICON["stop"]:
-        form = normalise(form)
+        form = key_text(form)
         (ja if _JA_SCRIPT.search(form) else en).add(form)
     return frozenset(en), frozenset(ja)
 
@@ -293,7 +293,7 @@ def _japanese(text: str) -> list[Word]:
 def align_signature(text: str) -> AlignSignature:
     """The alignment signature of a raw message (normalised here)."""
     lex = signature(text)
-    t = normalise(text)
+    t = key_text(text)
     words = _japanese(t) if _JA_SCRIPT.search(t) else _english(t)
     if len(words) > _MAX_WORDS:
         words = [Word("#" + t, frozenset())]

@@ -31,7 +31,7 @@ from functools import lru_cache
 from typing import Any
 
 from mangaassist.common.textbounds import MAX_SCAN_CHARS, cut_runs
-from mangaassist.orchestrator.cache.keys import normalise
+from mangaassist.orchestrator.cache.keys import key_text
 
 # --- lexicon -------------------------------------------------------------------------
 # label → surface forms. "pol:*" labels are polarity cues, "con:*" concepts, "stop"
@@ -262,7 +262,7 @@ class _Lexicon:
         phrases: dict[str, str] = {}
         for label, forms in LEXICON.items():
             for form in forms:
-                form = normalise(form)
+                form = key_text(form)
                 if re.fullmatch(r"[a-z][a-z'\-]*", form):
                     self.words.setdefault(form, label)
                 elif re.fullmatch(r"[ァ-ヺー一-龯々〆ヶ]+", form):
@@ -322,7 +322,7 @@ def _stem(word: str) -> str:
 def _bounded(text: str) -> tuple[str, str]:
     """The normalised text the guards' patterns see (see textbounds), and what it stands for:
     the normalised text itself, or the raw rest past ``MAX_SCAN_CHARS`` appended to it."""
-    full = normalise(text[:MAX_SCAN_CHARS])
+    full = key_text(text[:MAX_SCAN_CHARS])
     return cut_runs(full[:MAX_SCAN_CHARS]), full + text[MAX_SCAN_CHARS:]
 
 
