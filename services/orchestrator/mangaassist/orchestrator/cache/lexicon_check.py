@@ -1,4 +1,4 @@
-"""Guards against wrong semantic-cache hits (the failure modes of GPTCache #694 and #388).
+"""The word-list check of a semantic-cache hit (the failure modes of GPTCache #694 and #388).
 
 Embedders place "Is Berserk in stock?" and "Is Berserk out of stock?" closer together
 than two honest paraphrases, and "One Piece volume 3" next to "One Piece volume 4". A
