@@ -50,13 +50,14 @@ unit: $(STAMP)
 	$(PY) -m pytest -m "not integration" libs services bench/tests
 
 ## integration: tests that start one real backend or server each (moto, Redis Stack, the Bedrock emulator,
-## gRPC/HTTP servers on ephemeral ports): the marked files under libs/, services/ and tests/
+## gRPC/HTTP servers on ephemeral ports): the marked files under libs/, services/, bench/tests/ and tests/
 integration: $(STAMP) $(REDIS_LIBS) test-index
 	$(PY) -m pytest -m integration
 
-## e2e: the rest of tests/: the whole local cluster, the browser, the benchmark harness
+## e2e: the rest of tests/ (the whole local cluster, the browser) and the images' checks that run
+## in the main venv (deploy/tests/images; the CDK checks are make deploy-check)
 e2e: $(STAMP) $(GRPCURL) $(REDIS_LIBS) browser test-index
-	$(PY) -m pytest -m "not integration" tests
+	$(PY) -m pytest -m "not integration" tests deploy/tests/images
 
 ## chat: stream one answer in the terminal: make chat Q="おすすめのダークファンタジーは？"
 chat: $(STAMP)
@@ -139,7 +140,7 @@ compose-check: $(COMPOSE)
 ## deploy-check: everything under deploy/ offline: compose, image requirements, CDK synth + assertions, cfn-lint
 deploy-check: $(STAMP) $(DEPLOY_STAMP) $(COMPOSE) compose-check
 	$(PY) deploy/tools/service_requirements.py --check
-	cd deploy && JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 ../.venv-deploy/bin/python -m pytest
+	cd deploy/tests/cdk && JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 ../../../.venv-deploy/bin/python -m pytest
 
 ## deploy-lock: re-pin deploy/requirements.lock from deploy/requirements.in in a scratch venv
 deploy-lock:

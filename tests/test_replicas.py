@@ -21,9 +21,10 @@ import pytest
 from websockets.asyncio.client import connect
 
 from mangaassist.devtools.cluster import Cluster
+from mangaassist.devtools.pytest_fixtures import CACHE_ENV
 from mangaassist.devtools.replicas import ask_while_killing, search, update_stock, wait_until
 from mangaassist.devtools.supervisor import Backoff, Supervisor
-from tests.conftest import CACHE_ENV, ask
+from tests.conftest import ask
 
 
 @pytest.fixture(scope="module")

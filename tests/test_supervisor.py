@@ -19,8 +19,9 @@ import pytest
 from websockets.asyncio.client import connect
 
 from mangaassist.devtools.cluster import Cluster, http_health
+from mangaassist.devtools.pytest_fixtures import start_cluster
 from mangaassist.devtools.supervisor import Backoff, Supervisor
-from tests.conftest import ask, start_cluster
+from tests.conftest import ask
 
 
 @pytest.fixture(scope="module")

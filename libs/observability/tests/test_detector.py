@@ -16,7 +16,6 @@ import pytest
 from mangaassist.common import spans as s
 from mangaassist.devtools.cluster import LOCAL_AWS_ENV
 from mangaassist.observability.detector import CloudWatchSink, XRaySource, run_once
-from tests.test_dynamo import moto_url  # noqa: F401  (module-scoped moto server fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +44,7 @@ def segment_document(now: float, rng: random.Random, slow_search: bool) -> dict[
 
 
 @pytest.fixture
-async def clients(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[object, object]]:  # noqa: F811
+async def clients(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[object, object]]:
     for key, value in LOCAL_AWS_ENV.items():
         monkeypatch.setenv(key, value)
     session = aioboto3.Session()
@@ -56,7 +55,7 @@ async def clients(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
         yield xray, cloudwatch
 
 
-async def test_slow_vector_search_is_named_and_alarmed(moto_url: str, clients: tuple[object, object]) -> None:  # noqa: F811
+async def test_slow_vector_search_is_named_and_alarmed(moto_url: str, clients: tuple[object, object]) -> None:
     xray, cloudwatch = clients
     sync_xray = boto3.client("xray", endpoint_url=moto_url, region_name=REGION)
     now, rng = time.time(), random.Random(3)

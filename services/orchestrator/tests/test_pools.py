@@ -1,27 +1,19 @@
-"""The pool manager over real clients: Redis Stack (started here) and DynamoDB (the cluster's
-moto server); and the orchestrator's admin endpoint reporting its pools."""
+"""The pool manager over real clients: Redis Stack and DynamoDB (moto), each its own process.
+(The running orchestrator's admin endpoint reporting its pools is tests/test_pools_e2e.py.)"""
 
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Iterator
 
 import pytest
 
 from mangaassist.common.pools import PoolManager
-from mangaassist.devtools.cluster import LOCAL_AWS_ENV, Cluster, http_health
+from mangaassist.devtools.cluster import LOCAL_AWS_ENV
 from mangaassist.devtools.redis_server import RedisStackServer
 from mangaassist.orchestrator.cache import CacheConfig, CacheKey, RedisSemanticCache
 from mangaassist.orchestrator.dynamo import DynamoClient
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisStackServer]:
-    with RedisStackServer(data_dir=tmp_path_factory.mktemp("redis")) as server:
-        yield server
 
 
 async def test_redis_pool_is_warmed_and_reports_its_health(redis_server: RedisStackServer) -> None:
@@ -58,9 +50,16 @@ async def test_an_unreachable_pool_is_left_cold_without_blocking_the_others(redi
             await cache.close()
 
 
-async def test_dynamodb_pool_counts_requests_and_keeps_connections(cluster: Cluster) -> None:
-    os.environ.update(LOCAL_AWS_ENV)
-    db = DynamoClient(LOCAL_AWS_ENV["AWS_DEFAULT_REGION"], cluster.url("aws"), warm_table="mangaassist-sessions")
+async def test_dynamodb_pool_counts_requests_and_keeps_connections(
+    moto_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in LOCAL_AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    setup = DynamoClient(LOCAL_AWS_ENV["AWS_DEFAULT_REGION"], moto_url)
+    await setup.open()
+    await setup.ensure_table("mangaassist-sessions", "session_id")
+    await setup.close()
+    db = DynamoClient(LOCAL_AWS_ENV["AWS_DEFAULT_REGION"], moto_url, warm_table="mangaassist-sessions")
     await db.open()
     manager = PoolManager("test")
     manager.register(db.as_pool())
@@ -75,11 +74,3 @@ async def test_dynamodb_pool_counts_requests_and_keeps_connections(cluster: Clus
         assert health["connections_opened"] == 21 and health["idle"] == 0
     finally:
         await db.close()
-
-
-def test_the_orchestrator_reports_its_warmed_pools(cluster: Cluster) -> None:
-    code, status = http_health(f"http://{cluster.address('admin')}/admin/status", timeout=5)
-    assert code == 200 and isinstance(status["pools"], list)
-    pools = {p["pool"]: p for p in status["pools"]}
-    assert set(pools) == {"dynamodb", "redis"}
-    assert all(p["warmed"] and p["requests"] >= 1 and p["errors"] == 0 for p in pools.values()), pools

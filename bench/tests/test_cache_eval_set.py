@@ -21,6 +21,7 @@ def test_held_out_kinds_are_only_on_the_test_side_and_the_size_is_as_promised() 
     pairs = load()
     assert not [p for p in pairs if p.kind in HELD_OUT_KINDS and p.split != "test"]
     s = summary(pairs)
+    assert isinstance(s["pairs"], int) and isinstance(s["near_misses"], int) and isinstance(s["kinds"], int)
     assert s["pairs"] >= 800 and s["near_misses"] >= 400 and s["kinds"] >= 15
     test_kinds = {p.kind for p in pairs if p.split == "test" and p.label == "miss"}
     assert test_kinds >= HELD_OUT_KINDS | SEEN_KINDS

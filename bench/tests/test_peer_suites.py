@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from bench.cache import load_pairs
 from bench.peers import cache_peers, vector_peers
 from bench.peers.peer_stats import interleaved, pair_ratios, summary
 from bench.synthetic_catalog import generate, vectors
@@ -115,12 +115,6 @@ def test_vector_suite_measures_and_reports(tmp_path: Path) -> None:
     assert (tmp_path / "plots" / "vector_peers.png").stat().st_size > 0
 
 
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisStackServer]:
-    with RedisStackServer(data_dir=tmp_path_factory.mktemp("redis")) as server:
-        yield server
-
-
 def test_gptcache_never_installs_packages_at_run_time() -> None:
     cache_peers._gptcache_shims()
     import gptcache.utils
@@ -131,7 +125,7 @@ def test_gptcache_never_installs_packages_at_run_time() -> None:
 
 def test_cache_suite_same_cut_for_peers_and_guards_for_ours(redis_server: RedisStackServer, tmp_path: Path) -> None:
     threshold = CacheConfig().threshold
-    pairs = cache_peers.load_pairs()
+    pairs = load_pairs()
     hits = [p for p in pairs if p["label"] == "hit"][:4]
     negations = [p for p in pairs if p["kind"] == "negation"][:4]
     sample = hits + negations
