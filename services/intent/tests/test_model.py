@@ -1,7 +1,7 @@
 """The shipped intent model artefact: confident on plain messages, explains itself, refuses bad artefacts.
 
 Its quality on held-out data and its parity with scikit-learn are the training package's tests
-(services/intent/training/tests)."""
+(tools/intent-training/tests)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from pydantic_settings import SettingsConfigDict
 
 from mangaassist.common.settings import ServiceSettings
 
-# The versioned artefact written by `make intent-model` (services/intent/training) and committed
+# The versioned artefact written by `make intent-model` (tools/intent-training) and committed
 # with the code, next to its card (intent-linear.md); the only model file the service reads.
 DEFAULT_MODEL_PATH = Path(__file__).parent / "artefacts" / "intent-linear.npz"
 

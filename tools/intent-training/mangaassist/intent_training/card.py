@@ -38,7 +38,7 @@ def render_card(model: IntentModel) -> str:
         "",
         "The intent service's classifier (`mangaassist.intent.model`): TF-IDF over character and word",
         "n-grams plus a domain lexicon, a linear softmax head, served with numpy only. Written by",
-        "`make intent-model` (`services/intent/training`); do not edit by hand.",
+        "`make intent-model` (`tools/intent-training`); do not edit by hand.",
         "",
         f"- trained at: {meta.get('trained_at', '?')}",
         f"- dataset: `intents.jsonl`, sha256 `{meta.get('dataset_sha256', '?')}`, "

@@ -1,4 +1,4 @@
-"""The labelled intent dataset (``services/intent/training/data/intents.jsonl``, see its DATASHEET)."""
+"""The labelled intent dataset (``tools/intent-training/data/intents.jsonl``, see its DATASHEET)."""
 
 from __future__ import annotations
 

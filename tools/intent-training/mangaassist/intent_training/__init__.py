@@ -2,7 +2,7 @@
 
 The service (``mangaassist.intent``) loads only the exported artefact
 (``services/intent/mangaassist/intent/artefacts/``) and its card; this package holds what
-produces them: the labelled dataset (``services/intent/training/data/``, see its DATASHEET),
+produces them: the labelled dataset (``tools/intent-training/data/``, see its DATASHEET),
 the batch composers (``compose_v3``, ``compose_v4``) and the trainer (``train``, which needs
 scikit-learn). None of it is copied into the intent image.
 """
