@@ -38,7 +38,6 @@ import gc
 import hashlib
 import math
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -56,9 +55,9 @@ from bench.peers.peer_stats import (
     interleaved,
     pair_ratios,
     pct,
+    standalone,
     summary,
     versions,
-    write_result,
 )
 from bench.synthetic_catalog import SyntheticCatalog, generate, vectors
 from mangaassist.retrieval.config import RetrievalSettings
@@ -478,19 +477,5 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    """Standalone: quick by default; ``--full`` for the published sizes, ``--reps N``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else NAME)
-    parser.add_argument("--full", action="store_true", help="the published sizes instead of QUICK")
-    parser.add_argument("--reps", type=int, default=3)
-    args = parser.parse_args()
-    result = run(quick=not args.full, reps=args.reps,
-                 progress=lambda msg: print(f"[{NAME}] {msg}", file=sys.stderr, flush=True))
-    print(markdown(result, REPO_DOCS))
-    print(f"wrote {write_result(NAME, result)}", file=sys.stderr)
-
-
 if __name__ == "__main__":
-    main()
+    standalone(NAME, __doc__, run, markdown, REPO_DOCS)

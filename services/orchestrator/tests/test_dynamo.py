@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from mangaassist.devtools.cluster import LOCAL_AWS_ENV
+from mangaassist.devtools.faults import FailingAppends
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore, OrderStore, load_orders
 from mangaassist.orchestrator.postprocess import PostProcessor
@@ -168,28 +168,12 @@ async def test_orders_answer_only_their_owner(db: DynamoClient) -> None:
     assert await orders.get_for_customer("000-0000000-0000000", first["customer_id"]) is None
 
 
-class FailingWrites:
-    """Test double: the real DynamoDB store, with a share of appends failing before they write."""
-
-    def __init__(self, inner: DynamoSessionStore, rate: float, seed: int) -> None:
-        self.inner = inner
-        self.rate = rate
-        self.rng = random.Random(seed)
-        self.injected = 0
-
-    async def append(self, *args: str | None) -> None:
-        if self.rng.random() < self.rate:
-            self.injected += 1
-            raise ConnectionError("injected write failure")
-        await self.inner.append(*args)  # type: ignore[arg-type]
-
-
 async def test_no_turn_is_lost_when_writes_fail(db: DynamoClient) -> None:
     """200 turns over 10 sessions, 30 % of writes failing: every turn lands (versions count them).
 
     Retries are capped (a store that keeps failing must not hold jobs forever); with 12 attempts
     a turn is lost only after 12 failures in a row (0.3**12, about 1 in 2 million)."""
-    store = FailingWrites(DynamoSessionStore(db, "sessions", ttl_s=3600), rate=0.3, seed=5)
+    store = FailingAppends(DynamoSessionStore(db, "sessions", ttl_s=3600), rate=0.3, seed=5)
     post = PostProcessor(max_wait_s=0.05, max_attempts=12)
     sessions = [f"s-{os.urandom(4).hex()}" for _ in range(10)]
     for turn in range(20):

@@ -13,25 +13,43 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from mangaassist.devtools.cluster import Cluster, free_port, http_health
 from mangaassist.devtools.redis_server import REPO_ROOT, RedisStackServer
+from mangaassist.devtools.supervisor import Backoff, Supervisor
 
 # Passage embeddings are cached by content hash; sharing the cache across runs only
 # saves time, it cannot change a result.
 CACHE_ENV = {"MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO_ROOT / ".cache" / "index")}
 
 
-def start_cluster(log_dir: Path, **env: str) -> Cluster:
+def start_cluster(log_dir: Path, replicas: int = 1, **env: str) -> Cluster:
     """A started local cluster with the model emulator at zero latency (``env`` overrides)."""
     base = {**CACHE_ENV, "MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE": "zero",
             "MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS": "1"}
-    return Cluster(env={**base, **env}, log_dir=log_dir).start()
+    return Cluster(env={**base, **env}, log_dir=log_dir, replicas=replicas).start()
+
+
+@contextmanager
+def supervising(cluster: Cluster) -> Iterator[Supervisor]:
+    """``make up``'s supervisor over ``cluster`` on a thread (fast backoff), stopped on exit —
+    before the caller stops the cluster, or it would restart what is being stopped."""
+    supervisor = Supervisor(cluster, Backoff(initial_s=0.5, max_s=4))
+    stop = threading.Event()
+    thread = threading.Thread(target=supervisor.run, args=(stop, 0.1), daemon=True)
+    thread.start()
+    try:
+        yield supervisor
+    finally:
+        stop.set()
+        thread.join(10)
 
 
 @pytest.fixture(scope="session")
