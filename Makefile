@@ -48,9 +48,9 @@ up: $(STAMP) $(GRPCURL) $(REDIS_LIBS)
 test: $(STAMP) $(GRPCURL) $(REDIS_LIBS) browser proto-check lint deploy-check test-index
 	$(PY) -m pytest
 
-## unit: the tests under libs/, services/ and bench/tests/ that start no process and open no server socket (< 1 min)
+## unit: the tests under libs/, services/, tools/ and bench/tests/ that start no process and open no server socket (< 1 min)
 unit: $(STAMP)
-	$(PY) -m pytest -m "not integration" libs services bench/tests
+	$(PY) -m pytest -m "not integration" libs services tools bench/tests
 
 ## integration: tests that start one real backend or server each (moto, Redis Stack, the Bedrock emulator,
 ## gRPC/HTTP servers on ephemeral ports): the marked files under libs/, services/, bench/tests/ and tests/
