@@ -62,9 +62,9 @@ integration: $(STAMP) $(REDIS_LIBS) test-index
 e2e: $(STAMP) $(GRPCURL) $(REDIS_LIBS) browser test-index
 	$(PY) -m pytest -m "not integration" tests deploy/tests/images
 
-## chat: stream one answer in the terminal: make chat Q="おすすめのダークファンタジーは？"
+## chat: stream one answer in the terminal: make chat Q="おすすめのダークファンタジーは？" (URL=ws://host:port/ws: another orchestrator)
 chat: $(STAMP)
-	$(PY) -m mangaassist.orchestrator.client "$(or $(Q),おすすめのダークファンタジーは？)"
+	$(PY) -m mangaassist.orchestrator.client "$(or $(Q),おすすめのダークファンタジーは？)" $(if $(URL),--url "$(URL)")
 
 ## test-index: the retrieval index the tests' cluster loads, built before pytest so no test
 ## waits for a first embedding (quick when the embeddings are already cached)
