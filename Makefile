@@ -8,9 +8,12 @@ REDIS_LIBS := .tools/redis-libs/libssl.so.1.1
 COMPOSE := .tools/docker-compose
 DEPLOY_STAMP := .venv-deploy/.installed
 
-.PHONY: up test unit integration e2e chat conversations proto proto-check lint bench bench-peers bench-retrieval-1m profile lock clean install tools compose-check deploy-check deploy-lock intent-model browser catalog test-index
+.PHONY: up test unit integration e2e chat conversations proto proto-check lint bench bench-peers bench-retrieval-1m profile lock clean install tools compose-check deploy-check intent-model browser catalog test-index
 
-$(STAMP): requirements.lock scripts/bootstrap.sh
+UV := .tools/uv/bin/uv
+MEMBERS := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml tools/*/pyproject.toml)
+
+$(STAMP): uv.lock pyproject.toml $(MEMBERS) scripts/bootstrap.sh
 	scripts/bootstrap.sh
 
 install: $(STAMP)
@@ -26,10 +29,10 @@ $(COMPOSE): | $(STAMP)
 
 tools: $(GRPCURL) $(COMPOSE) $(REDIS_LIBS)
 
-# The CDK / cfn-lint toolchain is heavy: it lives in its own venv so images and .venv stay lean.
-$(DEPLOY_STAMP): deploy/requirements.lock
-	@test -x .venv-deploy/bin/python || $${PYTHON:-python3.11} -m venv .venv-deploy
-	.venv-deploy/bin/python -m pip install --quiet --disable-pip-version-check -r deploy/requirements.lock
+# The CDK / cfn-lint toolchain is heavy: the lock's `deploy` group, synced alone into its own venv
+# so images and .venv stay lean.
+$(DEPLOY_STAMP): uv.lock | $(STAMP)
+	UV_PROJECT_ENVIRONMENT=.venv-deploy UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --only-group deploy --python $${PYTHON:-python3.11}
 	touch $@
 
 ## browser: Debian's chromium (+ a Japanese font) for the chat page's browser tests, when missing
@@ -45,22 +48,23 @@ up: $(STAMP) $(GRPCURL) $(REDIS_LIBS)
 test: $(STAMP) $(GRPCURL) $(REDIS_LIBS) browser proto-check lint deploy-check test-index
 	$(PY) -m pytest
 
-## unit: the tests under libs/ and services/ that start no process and open no server socket (< 1 min)
+## unit: the tests under libs/, services/, tools/ and bench/tests/ that start no process and open no server socket (< 1 min)
 unit: $(STAMP)
-	$(PY) -m pytest -m "not integration" libs services
+	$(PY) -m pytest -m "not integration" libs services tools bench/tests
 
 ## integration: tests that start one real backend or server each (moto, Redis Stack, the Bedrock emulator,
-## gRPC/HTTP servers on ephemeral ports): the marked files under libs/, services/ and tests/
+## gRPC/HTTP servers on ephemeral ports): the marked files under libs/, services/, bench/tests/ and tests/
 integration: $(STAMP) $(REDIS_LIBS) test-index
 	$(PY) -m pytest -m integration
 
-## e2e: the rest of tests/: the whole local cluster, the browser, the benchmark harness
+## e2e: the rest of tests/ (the whole local cluster, the browser) and the images' checks that run
+## in the main venv (deploy/tests/images; the CDK checks are make deploy-check)
 e2e: $(STAMP) $(GRPCURL) $(REDIS_LIBS) browser test-index
-	$(PY) -m pytest -m "not integration" tests
+	$(PY) -m pytest -m "not integration" tests deploy/tests/images
 
-## chat: stream one answer in the terminal: make chat Q="おすすめのダークファンタジーは？"
+## chat: stream one answer in the terminal: make chat Q="おすすめのダークファンタジーは？" (URL=ws://host:port/ws: another orchestrator)
 chat: $(STAMP)
-	$(PY) -m mangaassist.orchestrator.client "$(or $(Q),おすすめのダークファンタジーは？)"
+	$(PY) -m mangaassist.orchestrator.client "$(or $(Q),おすすめのダークファンタジーは？)" $(if $(URL),--url "$(URL)")
 
 ## test-index: the retrieval index the tests' cluster loads, built before pytest so no test
 ## waits for a first embedding (quick when the embeddings are already cached)
@@ -118,18 +122,18 @@ conversations: $(STAMP) $(REDIS_LIBS) test-index
 bench-peers: $(STAMP) $(REDIS_LIBS) test-index
 	$(PY) -m bench.peers
 
-## intent-model: retrain the intent classifier on the train split, write its versioned artefact
+## intent-model: retrain the intent classifier on the train split (tools/intent-training), write its
+## versioned artefact and card into the service's artefacts/
 intent-model: $(STAMP)
-	$(PY) -m mangaassist.intent.train
+	$(PY) -m mangaassist.intent_training.train
 
 ## profile: drive load through the running mesh (make up) and write the latency report
 profile: $(STAMP)
 	@$(PY) -m mangaassist.devtools.profile
 
-## lock: re-pin requirements.lock from requirements.in in a scratch venv
-lock:
-	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && python3.11 -m venv "$$tmp/v" && \
-	"$$tmp/v/bin/pip" install -q -r requirements.in && "$$tmp/v/bin/pip" freeze > requirements.lock
+## lock: re-resolve uv.lock (hashed) after a pyproject's dependencies change; then make install
+lock: | $(STAMP)
+	$(UV) lock
 
 ## compose-check: validate deploy/compose.yaml with the Compose binary (no engine needed)
 compose-check: $(COMPOSE)
@@ -138,12 +142,8 @@ compose-check: $(COMPOSE)
 ## deploy-check: everything under deploy/ offline: compose, image requirements, CDK synth + assertions, cfn-lint
 deploy-check: $(STAMP) $(DEPLOY_STAMP) $(COMPOSE) compose-check
 	$(PY) deploy/tools/service_requirements.py --check
-	cd deploy && JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 ../.venv-deploy/bin/python -m pytest
+	cd deploy/tests/cdk && JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 ../../../.venv-deploy/bin/python -m pytest
 
-## deploy-lock: re-pin deploy/requirements.lock from deploy/requirements.in in a scratch venv
-deploy-lock:
-	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && python3.11 -m venv "$$tmp/v" && \
-	"$$tmp/v/bin/pip" install -q -r deploy/requirements.in && "$$tmp/v/bin/pip" freeze > deploy/requirements.lock
 
 clean:
 	rm -rf .venv .venv-deploy .tools .pytest_cache .mypy_cache .ruff_cache

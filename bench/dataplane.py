@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -30,11 +29,12 @@ from websockets.asyncio.client import connect
 
 from bench.common import pct, timed
 from mangaassist.devtools.cluster import LOCAL_AWS_ENV, Cluster
+from mangaassist.devtools.faults import FailingAppends
 from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore
 from mangaassist.orchestrator.postprocess import PostProcessor
 
 REPO = Path(__file__).resolve().parents[1]
-CALIBRATION = REPO / "services/orchestrator/mangaassist/orchestrator/cache/data/calibration.jsonl"
+CALIBRATION = REPO / "bench/cache_eval/calibration.jsonl"
 
 
 async def cache_latency(url: str, questions: int, repeats: int) -> dict[str, Any]:
@@ -65,35 +65,19 @@ async def cache_latency(url: str, questions: int, repeats: int) -> dict[str, Any
     return {k: {"n": len(v), "p50_ms": pct(v, 50), "p95_ms": pct(v, 95)} for k, v in kinds.items()}
 
 
-class FailingWrites:
-    """Benchmark double: the real DynamoDB store, with a share of appends failing first."""
-
-    def __init__(self, inner: DynamoSessionStore, rate: float, seed: int) -> None:
-        self.inner = inner
-        self.rate = rate
-        self.rng = random.Random(seed)
-        self.injected = 0
-
-    async def append(self, sid: str, turn: int) -> None:
-        if self.rng.random() < self.rate:
-            self.injected += 1
-            raise ConnectionError("injected write failure")
-        await self.inner.append(sid, None, "product_search", f"q{turn}", f"a{turn}")
-
-
 async def session_turns(moto_url: str, turns: int) -> dict[str, Any]:
     os.environ.update(LOCAL_AWS_ENV)
     db = DynamoClient(LOCAL_AWS_ENV["AWS_DEFAULT_REGION"], moto_url)
     await db.open()
     try:
         await db.ensure_table("bench-sessions", "session_id", ttl_attribute="expires_at")
-        store = FailingWrites(DynamoSessionStore(db, "bench-sessions", ttl_s=3600), rate=0.3, seed=11)
+        store = FailingAppends(DynamoSessionStore(db, "bench-sessions", ttl_s=3600), rate=0.3, seed=11)
         post = PostProcessor(max_wait_s=0.05)
         sessions = [f"s-{os.urandom(4).hex()}" for _ in range(50)]
         per_session = turns // len(sessions)
         started = time.perf_counter()
         def job(sid: str, turn: int) -> Callable[[], Awaitable[None]]:
-            return lambda: store.append(sid, turn)
+            return lambda: store.append(sid, None, "product_search", f"q{turn}", f"a{turn}")
 
         for turn in range(per_session):
             for sid in sessions:

@@ -39,12 +39,14 @@ import numpy.typing as npt
 from bench.common import pct
 from mangaassist.common.grpc_client import open_channel
 from mangaassist.devtools.cluster import Cluster
-from mangaassist.intent.config import DATA_DIR, DEFAULT_MODEL_PATH
+from mangaassist.intent.config import DEFAULT_MODEL_PATH
 from mangaassist.intent.entities import extract
-from mangaassist.intent.model import Example, IntentModel, load_examples
+from mangaassist.intent.model import IntentModel
 from mangaassist.intent.routing import HANDLING_GROUPS, handling_confidence
 from mangaassist.intent.service import IntentServicer
-from mangaassist.intent.train import EMBEDDER, embed
+from mangaassist.intent_training import DATASET
+from mangaassist.intent_training.dataset import Example, load_examples
+from mangaassist.intent_training.train import EMBEDDER, embed
 from mangaassist.proto.intent.v1 import intent_pb2, intent_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[1]
@@ -295,9 +297,9 @@ async def main() -> None:
     args = parser.parse_args()
 
     model = IntentModel.load(DEFAULT_MODEL_PATH)
-    rows = [json.loads(line) for line in (DATA_DIR / "intents.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in DATASET.read_text(encoding="utf-8").splitlines()
             if line.strip()]
-    examples = load_examples(DATA_DIR / "intents.jsonl")
+    examples = load_examples(DATASET)
     test = [e for e in examples if e.split == "test"]
     batches = [str(r.get("batch", "v1")) for r in rows if r["split"] == "test"]
     texts = [e.text for e in test]

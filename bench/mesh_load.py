@@ -52,10 +52,9 @@ import uvloop
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
-from bench.common import pct
+from bench.common import ask, pct
 from bench.peers.load import POPULAR, question, settle, warm_up
 from bench.profile_stacks import breakdown
-from mangaassist.common.spans import MODEL_INFERENCE
 from mangaassist.devtools.cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,7 +62,7 @@ RESULTS = REPO / "bench" / "results"
 PROFILE = RESULTS / "profile-native-16.json"
 HELD_MAX_ERROR_RATE = 0.001
 HELD_MAX_TTFT_P95_MS = 2000.0
-QUERY_TIMEOUT_S = 30.0
+
 RAMP_S = 1.0
 MESH = ("orchestrator", "inference", "intent", "retrieval")
 STANDINS = ("bedrock_emulator", "aws", "redis", "traces")
@@ -119,40 +118,6 @@ class CpuMeter:
     def stop(self) -> dict[str, float]:
         after = self._read()
         return {name: after[name] - self._before.get(name, 0.0) for name in after}
-
-
-async def ask(ws: Any, frame: dict[str, Any]) -> dict[str, Any]:
-    """Send one query; the record of its outcome as the client saw it."""
-    request_id = frame["request_id"]
-    sent = time.perf_counter()
-    first: float | None = None
-    token_frames = 0
-    try:
-        async with asyncio.timeout(QUERY_TIMEOUT_S):
-            await ws.send(orjson.dumps(frame).decode())
-            while True:
-                reply = orjson.loads(await ws.recv())
-                if reply.get("request_id") != request_id:
-                    continue
-                if reply["type"] == "token":
-                    token_frames += 1
-                    first = first or time.perf_counter()
-                elif reply["type"] in ("done", "error"):
-                    break
-    except TimeoutError:
-        return {"ok": False, "error": "client:timeout", "gone": False}
-    except (WebSocketException, OSError) as exc:
-        return {"ok": False, "error": f"client:{type(exc).__name__}", "gone": True}
-    end = time.perf_counter()
-    if reply["type"] == "error":
-        # The server's own words for people (never the customer's text): which guard refused.
-        return {"ok": False, "error": f"{reply.get('code', 'unknown')}: {reply.get('message', '')}", "gone": False}
-    ttft = ((first or end) - sent) * 1000
-    timings = reply.get("timings_ms", {})
-    return {"ok": True, "e2e": (end - sent) * 1000, "ttft": ttft,
-            "overhead": ttft - float(timings.get(MODEL_INFERENCE, 0.0)),
-            "cache_hit": bool(reply.get("cache_hit")), "session_id": reply.get("session_id"),
-            "timings": timings, "token_frames": token_frames}
 
 
 async def closed_session(url: str, rng: random.Random, questions: int, think: tuple[float, float],

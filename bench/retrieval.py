@@ -31,13 +31,13 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from bench.synthetic_catalog import generate, vectors
 from mangaassist.proto.retrieval.v1 import retrieval_pb2
 from mangaassist.retrieval.config import RetrievalSettings
 from mangaassist.retrieval.embedder import make_embedder
 from mangaassist.retrieval.engine import CatalogIndex, build_index
 from mangaassist.retrieval.service import DEFAULT_FIELDS, PRODUCT_FIELDS, VOLUME_FIELDS, RetrievalServicer
 from mangaassist.retrieval.store import Filters, HnswIndex, PartitionedStore, PlannedStore
-from mangaassist.retrieval.synthetic import generate, vectors
 
 RESULTS = Path(__file__).parent / "results" / "retrieval.json"
 QUERIES = [

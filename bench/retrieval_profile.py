@@ -36,11 +36,11 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from bench.retrieval import FILTERS, QUERIES, pct
+from bench.synthetic_catalog import generate, vectors
 from mangaassist.retrieval.config import RetrievalSettings
 from mangaassist.retrieval.embedder import make_embedder
 from mangaassist.retrieval.engine import build_index
 from mangaassist.retrieval.store import ExactIndex, Filters, _top_k
-from mangaassist.retrieval.synthetic import generate, vectors
 
 
 def main(argv: list[str] | None = None) -> int:

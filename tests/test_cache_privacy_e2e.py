@@ -20,7 +20,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from mangaassist.common import spans as s
 from mangaassist.common.vocabulary import PRODUCT_INTENTS
 from mangaassist.devtools.cluster import Cluster
-from tests.conftest import ask, start_cluster
+from mangaassist.devtools.pytest_fixtures import start_cluster
+from tests.conftest import ask
 from tests.test_accounts import ORDER, answer, headers, stored_session
 
 TRACKING = "4821-9932-1076"  # the tracking number of ORDER, in its order-status answer

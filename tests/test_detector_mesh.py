@@ -12,8 +12,8 @@ import pytest
 from mangaassist.common import spans as s
 from mangaassist.devtools import slowdown
 from mangaassist.devtools.cluster import Cluster
+from mangaassist.devtools.pytest_fixtures import CACHE_ENV
 from mangaassist.observability.budgets import blame
-from tests.conftest import CACHE_ENV
 
 WINDOW = 24
 

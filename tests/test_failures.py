@@ -15,7 +15,8 @@ import pytest
 from websockets.asyncio.client import connect
 
 from mangaassist.devtools.cluster import Cluster, http_health
-from tests.conftest import ask, collect, start_cluster
+from mangaassist.devtools.pytest_fixtures import start_cluster
+from tests.conftest import ask, collect
 
 
 @pytest.fixture(scope="module")

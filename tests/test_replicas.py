@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,23 +20,17 @@ import pytest
 from websockets.asyncio.client import connect
 
 from mangaassist.devtools.cluster import Cluster
+from mangaassist.devtools.pytest_fixtures import start_cluster, supervising
 from mangaassist.devtools.replicas import ask_while_killing, search, update_stock, wait_until
-from mangaassist.devtools.supervisor import Backoff, Supervisor
-from tests.conftest import CACHE_ENV, ask
+from mangaassist.devtools.supervisor import Supervisor
+from tests.conftest import ask
 
 
 @pytest.fixture(scope="module")
 def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Supervisor]]:
-    env = {**CACHE_ENV, "MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE": "zero",
-           "MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS": "1"}
-    cluster = Cluster(env=env, log_dir=tmp_path_factory.mktemp("replica-logs"), replicas=2).start()
-    supervisor = Supervisor(cluster, Backoff(initial_s=0.5, max_s=4))
-    stop = threading.Event()
-    thread = threading.Thread(target=supervisor.run, args=(stop, 0.1), daemon=True)
-    thread.start()
-    yield cluster, supervisor
-    stop.set()  # before Cluster.stop(), or the supervisor would restart what is being stopped
-    thread.join(10)
+    cluster = start_cluster(tmp_path_factory.mktemp("replica-logs"), replicas=2)
+    with supervising(cluster) as supervisor:
+        yield cluster, supervisor
     cluster.stop()
 
 

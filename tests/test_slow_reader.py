@@ -20,7 +20,8 @@ import pytest
 from websockets.asyncio.client import connect
 
 from mangaassist.devtools.cluster import Cluster
-from tests.conftest import ask, start_cluster
+from mangaassist.devtools.pytest_fixtures import start_cluster
+from tests.conftest import ask
 
 pytestmark = pytest.mark.integration
 

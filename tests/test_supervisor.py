@@ -10,7 +10,6 @@ import asyncio
 import logging
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,21 +18,17 @@ import pytest
 from websockets.asyncio.client import connect
 
 from mangaassist.devtools.cluster import Cluster, http_health
-from mangaassist.devtools.supervisor import Backoff, Supervisor
-from tests.conftest import ask, start_cluster
+from mangaassist.devtools.pytest_fixtures import start_cluster, supervising
+from mangaassist.devtools.supervisor import Supervisor
+from tests.conftest import ask
 
 
 @pytest.fixture(scope="module")
 def supervised(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Supervisor]]:
     cooldowns = '{"inference": {"cooldown_s": 0.5}, "redis": {"cooldown_s": 0.5}, "dynamodb": {"cooldown_s": 0.5}}'
     cluster = start_cluster(tmp_path_factory.mktemp("supervised-logs"), MANGAASSIST_ORCHESTRATOR_BREAKERS=cooldowns)
-    supervisor = Supervisor(cluster, Backoff(initial_s=0.5, max_s=4))
-    stop = threading.Event()
-    thread = threading.Thread(target=supervisor.run, args=(stop, 0.1), daemon=True)
-    thread.start()
-    yield cluster, supervisor
-    stop.set()  # before Cluster.stop(), or the supervisor would restart what is being stopped
-    thread.join(10)
+    with supervising(cluster) as supervisor:
+        yield cluster, supervisor
     codes = cluster.stop()
     assert all(proc.poll() is not None for proc in cluster.procs.values()), codes
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mangaassist.common.language import detect_language
-from mangaassist.orchestrator.cache.keys import normalise
+from mangaassist.orchestrator.cache.keys import key_text
 
 HERE = Path(__file__).resolve().parent
 SEEN_KINDS = frozenset({
@@ -61,7 +61,7 @@ def _side(question: str, kinds: set[str], calibration_only: bool = False) -> str
         return "calibrate"
     if kinds & HELD_OUT_KINDS:
         return "test"
-    return "test" if hashlib.sha256(normalise(question).encode()).digest()[0] % 2 else "calibrate"
+    return "test" if hashlib.sha256(key_text(question).encode()).digest()[0] % 2 else "calibrate"
 
 
 def load(directory: Path = HERE) -> list[Pair]:
@@ -80,7 +80,7 @@ def load(directory: Path = HERE) -> list[Pair]:
             question = lines[0][3:].strip()
             block = f"{path.stem}-{n:03d}"
             n += 1
-            norm = normalise(question)
+            norm = key_text(question)
             if norm in firsts:
                 raise ValueError(f"{path.name}: first question repeated (also {firsts[norm]}): {question!r}")
             firsts[norm] = block
@@ -98,7 +98,7 @@ def load(directory: Path = HERE) -> list[Pair]:
                     raise ValueError(f"{path.name}: a line must start with '= ' or '~ ': {line!r}")
             side = _side(question, {k for _, k, _ in items}, path.name.startswith("calib_"))
             for i, (label, kind, text) in enumerate(items):
-                if not text or normalise(text) == norm:
+                if not text or key_text(text) == norm:
                     raise ValueError(f"{path.name}: empty or identical second message in {block}")
                 pairs.append(Pair(f"{block}-{i}", block, question, text, label, kind, side, _script(text)))
     held_on_calibration = [p.id for p in pairs if p.held_out and p.split == "calibrate"]
@@ -112,7 +112,7 @@ def summary(pairs: list[Pair]) -> dict[str, object]:
     text shared across sides, which the split by first question does not forbid for
     second messages)."""
     by_side = {s: [p for p in pairs if p.split == s] for s in ("calibrate", "test")}
-    cal_texts = {normalise(t) for p in by_side["calibrate"] for t in (p.a, p.b)}
+    cal_texts = {key_text(t) for p in by_side["calibrate"] for t in (p.a, p.b)}
     return {
         "pairs": len(pairs),
         "paraphrases": sum(p.label == "hit" for p in pairs),
@@ -129,7 +129,7 @@ def summary(pairs: list[Pair]) -> dict[str, object]:
         },
         "near_misses_per_kind": dict(sorted(Counter(p.kind for p in pairs if p.label == "miss").items())),
         "test_messages_also_on_calibration_side": sum(
-            normalise(p.b) in cal_texts for p in by_side["test"]
+            key_text(p.b) in cal_texts for p in by_side["test"]
         ),
     }
 

@@ -11,7 +11,7 @@ What is compared, and how:
   stored vector (ours, RedisVL's ``vector=``) or the hook returns it from the table
   (GPTCache), so lookup latency measures the cache, not the model.
 * **Same labelled pairs**: the 410 JP/EN/mixed calibration pairs of the cache issue
-  (``services/orchestrator/.../cache/data/calibration.jsonl``): 205 paraphrases that
+  (``bench/cache_eval/calibration.jsonl``): 205 paraphrases that
   should be served from the cache and 205 near misses (negation, other volume, title,
   price, …) that must not be. Per pair, in isolation: store the first message, look up
   the second, remove the entry. *Hit rate* = share of should-hit pairs served, *wrong-hit
@@ -59,9 +59,9 @@ from bench.peers.peer_stats import (
     interleaved,
     pair_ratios,
     pct,
+    standalone,
     summary,
     versions,
-    write_result,
 )
 from mangaassist.devtools.redis_server import RedisStackServer
 from mangaassist.orchestrator.cache import CacheConfig, CacheEntry, CacheKey, RedisSemanticCache, is_self_contained
@@ -573,19 +573,5 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    """Standalone: quick by default; ``--full`` for the published sizes, ``--reps N``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else NAME)
-    parser.add_argument("--full", action="store_true", help="the published sizes instead of QUICK")
-    parser.add_argument("--reps", type=int, default=3)
-    args = parser.parse_args()
-    result = run(quick=not args.full, reps=args.reps,
-                 progress=lambda msg: print(f"[{NAME}] {msg}", file=sys.stderr, flush=True))
-    print(markdown(result, REPO_DOCS))
-    print(f"wrote {write_result(NAME, result)}", file=sys.stderr)
-
-
 if __name__ == "__main__":
-    main()
+    standalone(NAME, __doc__, run, markdown, REPO_DOCS)

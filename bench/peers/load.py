@@ -31,23 +31,20 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import orjson
 import uvloop
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
-from bench.common import timed
+from bench.common import QUERY_TIMEOUT_S, ask, timed
 from bench.peers import stats
 from bench.peers.report import REPO, save_figure, table
 from mangaassist.bedrock_emulator.app import EmulatorSettings
-from mangaassist.common.spans import MODEL_INFERENCE
 from mangaassist.devtools.cluster import Cluster
 
 SLO_TTFT_MS = 2000.0
 SEED = 11
 FULL_LEVELS = (16, 32, 64, 128, 256, 512)
 QUICK_LEVELS = (16, 64)
-QUERY_TIMEOUT_S = 30.0
 THINK_S = (0.0, 0.5)
 # Sessions start spread over this many seconds (customers do not all press Enter at once).
 RAMP_S = 1.0
@@ -121,36 +118,14 @@ async def session(url: str, rng: random.Random, questions: int, out: list[dict[s
             frame: dict[str, Any] = {"type": "query", "request_id": request_id, "text": question(rng)}
             if session_id:
                 frame["session_id"] = session_id
-            sent = time.perf_counter()
-            first: float | None = None
-            try:
-                async with asyncio.timeout(QUERY_TIMEOUT_S):
-                    await ws.send(orjson.dumps(frame).decode())
-                    while True:
-                        reply = orjson.loads(await ws.recv())
-                        if reply.get("request_id") != request_id:
-                            continue
-                        if reply["type"] == "token" and first is None:
-                            first = time.perf_counter()
-                        elif reply["type"] in ("done", "error"):
-                            break
-            except (TimeoutError, WebSocketException, OSError) as exc:
-                if isinstance(exc, TimeoutError):
-                    out.append({"ok": False, "error": "client:timeout"})
-                    continue
+            record = await ask(ws, frame)
+            if record.pop("gone", False):
                 # The connection is gone: this and every later question of the session fail.
-                out.extend({"ok": False, "error": f"client:{type(exc).__name__}"} for _ in range(questions - q))
+                out.extend({"ok": False, "error": record["error"]} for _ in range(questions - q))
                 return
-            end = time.perf_counter()
-            if reply["type"] == "error":
-                # The server's own words for people (never the customer's text): which guard refused.
-                out.append({"ok": False, "error": f"{reply.get('code', 'unknown')}: {reply.get('message', '')}"})
-                continue
-            session_id = reply.get("session_id") or session_id
-            ttft = ((first or end) - sent) * 1000
-            model_ttft = float(reply.get("timings_ms", {}).get(MODEL_INFERENCE, 0.0))
-            out.append({"ok": True, "e2e": (end - sent) * 1000, "ttft": ttft, "overhead": ttft - model_ttft,
-                        "cache_hit": bool(reply.get("cache_hit")), "model": reply.get("model")})
+            if record["ok"]:
+                session_id = record["session_id"] or session_id
+            out.append(record)
     finally:
         await ws.close()
 

@@ -14,7 +14,7 @@ import os
 import platform
 import subprocess
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +97,20 @@ def write_result(name: str, result: Mapping[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
+
+
+def standalone(name: str, doc: str | None, run: Callable[..., dict[str, Any]],
+               markdown: Callable[[dict[str, Any], Path], str], plots_dir: Path) -> None:
+    """``python -m bench.peers.<suite>``: quick by default; ``--full`` for the published sizes,
+    ``--reps N``. Prints the suite's markdown and writes its result file."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else name)
+    parser.add_argument("--full", action="store_true", help="the published sizes instead of QUICK")
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    result = run(quick=not args.full, reps=args.reps,
+                 progress=lambda msg: print(f"[{name}] {msg}", file=sys.stderr, flush=True))
+    print(markdown(result, plots_dir))
+    print(f"wrote {write_result(name, result)}", file=sys.stderr)

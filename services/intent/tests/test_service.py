@@ -14,12 +14,22 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from mangaassist.common.grpc_client import open_channel
-from mangaassist.intent.config import IntentSettings
+from mangaassist.intent.config import DEFAULT_MODEL_PATH, IntentSettings
+from mangaassist.intent.model import IntentModel
 from mangaassist.intent.server import build_app
-from mangaassist.intent.train import EMBEDDER
 from mangaassist.proto.intent.v1 import intent_pb2, intent_pb2_grpc
 
 pytestmark = pytest.mark.integration
+
+
+def _fusion_embedder() -> str:
+    """The embedder the shipped model's fusion head was trained on (its artefact says)."""
+    fusion = IntentModel.load(DEFAULT_MODEL_PATH).fusion
+    assert fusion is not None
+    return fusion.embedder
+
+
+EMBEDDER = _fusion_embedder()
 
 
 @functools.cache

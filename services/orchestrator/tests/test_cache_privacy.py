@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from mangaassist.orchestrator import replies
 from mangaassist.orchestrator.auth import Identity
 from mangaassist.orchestrator.cache import CacheConfig, CacheEntry, CacheKey, InMemorySemanticCache
-from mangaassist.orchestrator.cache.keys import documents_version, entry_id, filter_signature, normalise
+from mangaassist.orchestrator.cache.keys import documents_version, entry_id, filter_signature, key_text
 from mangaassist.orchestrator.cache.privacy import (
     SHARED_PROMPT_FIELDS,
     answer_is_shareable,
@@ -136,7 +136,7 @@ async def test_a_hit_names_its_entry_by_a_hash_id_on_both_tiers() -> None:
     semantic = await cache.lookup_semantic(CacheKey("recommend dark fantasy manga", "en", {}, "product_recommendation"),
                                            v)
     assert exact is not None and semantic is not None
-    assert exact.entry_id == semantic.entry_id == entry_id(normalise(text), "en", filter_signature({}))
+    assert exact.entry_id == semantic.entry_id == entry_id(key_text(text), "en", filter_signature({}))
     assert len(exact.entry_id) == 32 and "fantasy" not in exact.entry_id
 
 

@@ -20,7 +20,7 @@ from urllib.request import urlopen
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 
 from mangaassist.orchestrator.app import Orchestrator
 from mangaassist.orchestrator.auth import Identity, TokenVerifier, issue_token
@@ -28,6 +28,7 @@ from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.guards import Guards
 from mangaassist.orchestrator.pipeline import Pipeline
 from mangaassist.orchestrator.postprocess import PostProcessor
+from services.orchestrator.tests.test_edge import ask, url
 
 pytestmark = pytest.mark.integration
 
@@ -56,16 +57,6 @@ async def front_door(verifier: TokenVerifier | None = None, **settings: Any) -> 
     finally:
         await app.drain()
 
-
-def url(app: Orchestrator, token: str | None = None) -> str:
-    return f"ws://127.0.0.1:{app.port}/ws" + (f"?token={token}" if token else "")
-
-
-async def ask(ws: ClientConnection, request_id: str) -> dict[str, Any]:
-    await ws.send(json.dumps({"type": "query", "text": "hi", "request_id": request_id}))
-    async with asyncio.timeout(5):
-        frame: dict[str, Any] = json.loads(await ws.recv())
-    return frame
 
 
 def get(address: str) -> tuple[int, dict[str, Any]]:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from mangaassist.retrieval.cache import QueryCache, normalise_query
-from mangaassist.retrieval.lexical import NameIndex, glossary_terms, normalise, romaji, rrf, volume_number
+from mangaassist.common.text import normalise
+from mangaassist.retrieval.cache import QueryCache
+from mangaassist.retrieval.lexical import NameIndex, compact, glossary_terms, romaji, rrf, volume_number
 
 
 def test_romaji_folding_meets_across_scripts() -> None:
     assert romaji("ワンピース") == romaji("Wan Pisu") == "wanpisu"
     assert romaji("ブルーロック") == romaji("Buru Rokku")
-    assert normalise("ＯＮＥ　ＰＩＥＣＥ!") == "onepiece"
+    assert compact("ＯＮＥ　ＰＩＥＣＥ!") == "onepiece"
 
 
 @pytest.mark.parametrize(("query", "n"), [
@@ -51,7 +52,7 @@ def test_rrf_rewards_agreement() -> None:
 def test_query_cache_ttl_lru_and_invalidation() -> None:
     now = [0.0]
     cache: QueryCache[str] = QueryCache(max_entries=2, ttl_s=10, clock=lambda: now[0])
-    cache.put(normalise_query("  ＢＥＲＳＥＲＫ  manga"), "a")
+    cache.put(normalise("  ＢＥＲＳＥＲＫ  manga"), "a")
     cache.put("b", "b")
     assert cache.get("berserk manga") == "a"
     cache.put("c", "c")  # evicts the least recently used: "b" ("berserk manga" was read since)

@@ -175,22 +175,28 @@ class _ClientSpans:
         call.add_done_callback(done)
 
 
+    async def around(self, continuation: Callable[..., Any], client_call_details: Any, request: Any) -> Any:
+        """Make the call inside its CLIENT span: the span ends when the call does (at once if
+        starting the call raised); calls ``traced`` rejects go through untouched."""
+        if not self.traced(client_call_details):
+            return await continuation(client_call_details, request)
+        span, details = self.start(client_call_details)
+        try:
+            call = await continuation(details, request)
+        except BaseException:
+            span.end()
+            raise
+        self.finish_when_done(span, call)
+        return call
+
+
 class _UnaryUnaryTracing(grpc.aio.UnaryUnaryClientInterceptor):
     def __init__(self, spans: _ClientSpans) -> None:
         self._spans = spans
 
     async def intercept_unary_unary(self, continuation: Callable[..., Any], client_call_details: Any,
                                     request: Any) -> Any:
-        if not self._spans.traced(client_call_details):
-            return await continuation(client_call_details, request)
-        span, details = self._spans.start(client_call_details)
-        try:
-            call = await continuation(details, request)
-        except BaseException:
-            span.end()
-            raise
-        self._spans.finish_when_done(span, call)
-        return call
+        return await self._spans.around(continuation, client_call_details, request)
 
 
 class _UnaryStreamTracing(grpc.aio.UnaryStreamClientInterceptor):
@@ -199,16 +205,7 @@ class _UnaryStreamTracing(grpc.aio.UnaryStreamClientInterceptor):
 
     async def intercept_unary_stream(self, continuation: Callable[..., Any], client_call_details: Any,
                                      request: Any) -> Any:
-        if not self._spans.traced(client_call_details):
-            return await continuation(client_call_details, request)
-        span, details = self._spans.start(client_call_details)
-        try:
-            call = await continuation(details, request)
-        except BaseException:
-            span.end()
-            raise
-        self._spans.finish_when_done(span, call)
-        return call
+        return await self._spans.around(continuation, client_call_details, request)
 
 
 def client_tracing(tracer: Tracer, target: str) -> list[grpc.aio.ClientInterceptor]:

@@ -7,10 +7,9 @@ from pydantic_settings import SettingsConfigDict
 
 from mangaassist.common.settings import ServiceSettings
 
-PACKAGE_DIR = Path(__file__).parent
-DATA_DIR = PACKAGE_DIR / "data"
-# The versioned artefact written by `make intent-model` and committed with the code.
-DEFAULT_MODEL_PATH = PACKAGE_DIR / "artefacts" / "intent-linear.npz"
+# The versioned artefact written by `make intent-model` (tools/intent-training) and committed
+# with the code, next to its card (intent-linear.md); the only model file the service reads.
+DEFAULT_MODEL_PATH = Path(__file__).parent / "artefacts" / "intent-linear.npz"
 
 
 class IntentSettings(ServiceSettings):

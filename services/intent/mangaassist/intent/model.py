@@ -1,6 +1,6 @@
 """The served intent classifier: a trained linear model over character and word n-grams, numpy only.
 
-Training (``mangaassist.intent.train``) fits scikit-learn's TF-IDF + logistic
+Training (``mangaassist.intent_training.train``) fits scikit-learn's TF-IDF + logistic
 regression once and exports it to a versioned ``.npz`` artefact. Serving re-implements
 the few steps that inference needs — NFKC + lower-case, ``char_wb`` and word n-grams,
 sublinear TF x IDF, L2 norm, one sparse dot product, temperature-scaled softmax — with
@@ -28,7 +28,6 @@ import hashlib
 import json
 import math
 import re
-import unicodedata
 import zipfile
 from collections import Counter
 from dataclasses import dataclass
@@ -38,6 +37,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from mangaassist.common.text import fold
+
 FORMAT = "mangaassist-intent-linear/2"
 _WHITESPACE = re.compile(r"\s\s+")
 _WORD = re.compile(r"(?u)\b\w+\b")
@@ -46,29 +47,6 @@ _TAG = re.compile(r"zz([a-z]+)zz")
 
 class ModelError(Exception):
     """The model artefact is missing, unreadable or inconsistent: the service must not start."""
-
-
-@dataclass(frozen=True)
-class Example:
-    text: str
-    intent: str
-    lang: str
-    family: str
-    split: str = "train"
-
-
-def load_examples(path: Path) -> list[Example]:
-    """Read the labelled JSONL dataset."""
-    examples = []
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                row = json.loads(line)
-                examples.append(
-                    Example(row["text"], row["intent"], row.get("lang", ""), row.get("family", ""),
-                            row.get("split", "train"))
-                )
-    return examples
 
 
 # Domain keyword groups, written from the label definitions in the DATASHEET (not from
@@ -94,10 +72,10 @@ _LEXICON_RES = tuple((name, re.compile(pattern)) for name, pattern in LEXICON.it
 LEXICON_SHA256 = hashlib.sha256(json.dumps(LEXICON, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def normalise(text: str) -> str:
-    """Fold width variants (ＡＢＣ→ABC, ｶﾅ→カナ) and case so n-grams match across styles,
-    then append one tag token per lexicon group that fires."""
-    folded = unicodedata.normalize("NFKC", text).lower()
+def with_lexicon_tags(text: str) -> str:
+    """The model's preprocessor: the shared ``fold`` (ＡＢＣ→abc, ｶﾅ→カナ) so n-grams match
+    across styles, then one tag token per lexicon group that fires."""
+    folded = fold(text)
     tags = [f"zz{name}zz" for name, pattern in _LEXICON_RES if pattern.search(folded)]
     return f"{folded} {' '.join(tags)}" if tags else folded
 
@@ -238,7 +216,7 @@ class IntentModel:
         return str(self.metadata.get("version", ""))
 
     def features(self, text: str) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]]:
-        folded = normalise(text)
+        folded = with_lexicon_tags(text)
         idx: list[int] = []
         vals: list[float] = []
         for block in self.blocks:

@@ -1,6 +1,6 @@
 """Query-result cache: repeated searches skip the embedder and the index.
 
-Keyed by the normalised query (NFKC, case-folded, whitespace collapsed), the filters, k
+Keyed by the normalised query (``mangaassist.common.text.normalise``: NFKC, lower case, whitespace collapsed), the filters, k
 and the requested fields; entries expire after a TTL and the whole cache is dropped when
 the catalog or stock changes (the index's version is part of every key, and
 ``invalidate`` clears it). Least-recently-used entries go first when it is full.
@@ -9,16 +9,11 @@ the catalog or stock changes (the index's version is part of every key, and
 from __future__ import annotations
 
 import time
-import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
-
-
-def normalise_query(query: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", query).casefold().split())
 
 
 class QueryCache(Generic[V]):

@@ -25,7 +25,7 @@ import numpy as np
 
 from mangaassist.retrieval.catalog import Product, load_catalog, passage_text
 from mangaassist.retrieval.embedder import Embedder
-from mangaassist.retrieval.lexical import NameIndex, NameMatch, glossary_terms, normalise, rrf, volume_number
+from mangaassist.retrieval.lexical import NameIndex, NameMatch, compact, glossary_terms, rrf, volume_number
 from mangaassist.retrieval.linker import CatalogLinker
 from mangaassist.retrieval.store import (
     FilterColumns,
@@ -110,7 +110,7 @@ class CatalogIndex:
             names.append(own + other + authors)
             tags.append([*p["tags"], *p["genres"]])
         self.names = NameIndex(names, tags)
-        self._tag_vocabulary = [(t, normalise(t)) for t in
+        self._tag_vocabulary = [(t, compact(t)) for t in
                                 sorted({t.lower() for row in tags for t in row}, key=len, reverse=True)]
         self._row_language = [products[i]["language"] for i in self.row_first]
         self._by_asin = {p["asin"]: i for i, p in enumerate(products)}
@@ -130,7 +130,7 @@ class CatalogIndex:
         return f"{query} ({', '.join(terms)})" if terms else query
 
     def _tag_terms(self, query: str) -> list[str]:
-        text = f" {' '.join(normalise(w) for w in query.lower().split())} "
+        text = f" {' '.join(compact(w) for w in query.lower().split())} "
         spaced = f" {query.lower()} "
         found = [t for t, folded in self._tag_vocabulary
                  if f" {t} " in spaced or (len(t) > 3 and f" {folded} " in text)]

@@ -19,6 +19,8 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 
+from mangaassist.common.text import fold
+
 _KANA = {
     "きゃ": "kya", "きゅ": "kyu", "きょ": "kyo", "しゃ": "sha", "しゅ": "shu", "しょ": "sho", "ちゃ": "cha",
     "ちゅ": "chu", "ちょ": "cho", "にゃ": "nya", "にゅ": "nyu", "にょ": "nyo", "ひゃ": "hya", "ひゅ": "hyu",
@@ -102,9 +104,9 @@ _VOLUME_PATTERNS = (
 _DROP = re.compile(r"[\W_]+", re.UNICODE)
 
 
-def normalise(text: str) -> str:
-    """NFKC, lower case, no spaces or punctuation."""
-    return _DROP.sub("", unicodedata.normalize("NFKC", text).lower())
+def compact(text: str) -> str:
+    """The shared ``fold`` (NFKC, lower case) with no spaces or punctuation."""
+    return _DROP.sub("", fold(text))
 
 
 def _to_hiragana(text: str) -> str:
@@ -113,7 +115,7 @@ def _to_hiragana(text: str) -> str:
 
 def romaji(text: str) -> str:
     """Kana → romaji with long vowels and doubled letters collapsed; other characters kept."""
-    s = _to_hiragana(normalise(text))
+    s = _to_hiragana(compact(text))
     out: list[str] = []
     i = 0
     while i < len(s):
@@ -185,7 +187,7 @@ class NameIndex:
         self._entries: list[tuple[int, int, float]] = []  # (row, bigram count, weight)
         for row, row_names in enumerate(names):
             for name, weight in row_names:
-                for form in {normalise(name), romaji(name)}:
+                for form in {compact(name), romaji(name)}:
                     grams = bigrams(form)
                     if len(form) < 2 or not grams:
                         continue
@@ -202,7 +204,7 @@ class NameIndex:
         """Rows whose names the query contains, best first."""
         text = strip_volume(query)
         hits: dict[int, int] = defaultdict(int)
-        for form in {normalise(text), romaji(text)}:
+        for form in {compact(text), romaji(text)}:
             grams = bigrams(form)
             seen: dict[int, int] = defaultdict(int)
             for g in grams:

@@ -16,7 +16,6 @@ says which catalog name matched (``Link.kind`` / ``Link.name``).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any
 
 from rapidfuzz.distance import OSA
 
+from mangaassist.common import text as shared_text
 from mangaassist.retrieval.lexical import GLOSSARY, romaji
 
 # Score of a match by the kind of name (an exact title beats an alias beats an author).
@@ -87,7 +87,7 @@ _ACCENTS = str.maketrans("āáàâäēéèêëīíìîïōóòôöūúùûü", "
 def fold(text: str) -> str:
     """NFKC, lower case, Latin accents and macrons dropped (Haikyū → haikyu), punctuation and
     decorations (【】!!×・～) as spaces."""
-    text = unicodedata.normalize("NFKC", text).lower().translate(_ACCENTS).replace("×", " ")
+    text = shared_text.fold(text).translate(_ACCENTS).replace("×", " ")
     return " ".join(_PUNCT.sub(" ", text).split())
 
 

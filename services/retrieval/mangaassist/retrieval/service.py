@@ -12,10 +12,11 @@ import numpy as np
 from opentelemetry import trace
 
 from mangaassist.common.errors import ServiceError, invalid_argument
+from mangaassist.common.text import normalise
 from mangaassist.common.vocabulary import DEMOGRAPHICS, GENRES, LANGUAGES, STATUSES
 from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
-from mangaassist.retrieval.cache import QueryCache, normalise_query
+from mangaassist.retrieval.cache import QueryCache
 from mangaassist.retrieval.catalog import Product
 from mangaassist.retrieval.changes import ChangeFeed, StockLevel
 from mangaassist.retrieval.embedder import EmbeddingError
@@ -151,7 +152,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
 
         Keyed by the normalised text (NFKC, case-folded, spaces collapsed), which is also
         what is embedded: the vector is a function of its key, whoever asked first."""
-        normalised = normalise_query(text)
+        normalised = normalise(text)
         key = (index.embedder.name, normalised)
         cached = self.embeddings.get(key)
         if cached is not None:
@@ -245,7 +246,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         span = trace.get_current_span()
         span.set_attribute("retrieval.k", k)
 
-        key = (normalise_query(query), filters, k, fields, index.version, volume, like)
+        key = (normalise(query), filters, k, fields, index.version, volume, like)
         cached = self.cache.get(key)
         if cached is not None:
             span.set_attribute("retrieval.cache_hit", True)

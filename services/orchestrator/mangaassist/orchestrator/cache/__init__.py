@@ -15,7 +15,7 @@ from mangaassist.orchestrator.cache.base import (
     SemanticCache,
     is_cacheable,
 )
-from mangaassist.orchestrator.cache.guards import Signature, guards_agree, is_self_contained, signature
+from mangaassist.orchestrator.cache.lexicon_check import Signature, guards_agree, is_self_contained, signature
 from mangaassist.orchestrator.cache.memory import InMemorySemanticCache
 from mangaassist.orchestrator.cache.redis_cache import CacheUnavailable, RedisSemanticCache
 

@@ -2,7 +2,7 @@
 
 Two questions may share an answer only when every content word of each has a
 near-synonym in the other, and they agree on negation, direction and numbers. The word
-list guard (``guards``) folds whole categories into one label ("credit card", "PayPay" and
+list check (``lexicon_check``) folds whole categories into one label ("credit card", "PayPay" and
 "bank transfer" are all ``con:pay``), so two questions about different objects of one
 category agree; and it drops what it cannot read (hiragana words, inflections). Here:
 
@@ -13,12 +13,12 @@ category agree; and it drops what it cannot read (hiragana words, inflections). 
   nouns (``非自立可能``: する, できる, いる, もらう …), adverbs and symbols are not.
 * **English** is cut by a regular expression and lemmatised by ``lemminflect`` (written →
   write, boxed → box, cheapest → cheap); function words and shop words that do not change
-  the answer (the ``stop`` list of ``guards.LEXICON``) are not content words.
+  the answer (the ``stop`` list of ``lexicon_check.LEXICON``) are not content words.
 * **Near-synonyms** are the same dictionary form or lemma, a shared Sudachi synonym group,
-  or a shared label of ``guards.LEXICON`` — only of the labels that name one thing in
+  or a shared label of ``lexicon_check.LEXICON`` — only of the labels that name one thing in
   several words (``SYNONYM_LABELS``: cheap/affordable/安い, ebook/電子書籍), never of the
   labels that gather a category (payment methods, carriers, return/refund/exchange).
-* **Negation, direction (under/以下, over/以上) and numbers** come from ``guards.signature``
+* **Negation, direction (under/以下, over/以上) and numbers** come from ``lexicon_check.signature``
   and must be equal, as before.
 
 Anything not recognised counts as a content word that must be matched, so what the lists
@@ -35,8 +35,8 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-from mangaassist.orchestrator.cache.guards import _LEX, LEXICON, signature
-from mangaassist.orchestrator.cache.keys import normalise
+from mangaassist.orchestrator.cache.keys import key_text
+from mangaassist.orchestrator.cache.lexicon_check import _LEX, LEXICON, signature
 
 # Lexicon labels whose forms are one thing said several ways. The others gather a
 # category of different things (payment methods, carriers, kinds of damage) and must not
@@ -49,7 +49,7 @@ CATEGORY_LABELS = frozenset({
 # Words that say the same thing, where the lexicon's label gathers more than one thing
 # (shipping vs its fee, price vs a handling fee). Each set is one meaning; a word outside
 # every set matches only itself.
-SYNONYM_SETS: tuple[frozenset[str], ...] = tuple(frozenset(normalise(w) for w in group) for group in (
+SYNONYM_SETS: tuple[frozenset[str], ...] = tuple(frozenset(key_text(w) for w in group) for group in (
     ("ship", "shipping", "deliver", "delivery", "send", "dispatch", "配送", "発送", "配達", "送る", "届ける", "お届け"),
     ("price", "cost", "how much", "いくら", "幾ら", "価格", "値段"),
     ("fee", "charge", "料金", "手数料"),
@@ -94,7 +94,7 @@ def _stop_sets() -> tuple[frozenset[str], frozenset[str]]:
     en: set[str] = set(_EN_EXTRA_STOP)
     ja: set[str] = set()
     for form in LEXICON["stop"]:
-        form = normalise(form)
+        form = key_text(form)
         (ja if _JA_SCRIPT.search(form) else en).add(form)
     return frozenset(en), frozenset(ja)
 
@@ -293,7 +293,7 @@ def _japanese(text: str) -> list[Word]:
 def align_signature(text: str) -> AlignSignature:
     """The alignment signature of a raw message (normalised here)."""
     lex = signature(text)
-    t = normalise(text)
+    t = key_text(text)
     words = _japanese(t) if _JA_SCRIPT.search(t) else _english(t)
     if len(words) > _MAX_WORDS:
         words = [Word("#" + t, frozenset())]

@@ -3,7 +3,7 @@
 Two tiers behind one protocol. The exact tier answers a repeat of the same normalised
 message (same language, same filters) with one key lookup; the semantic tier finds the
 nearest cached query embedding and accepts it only above a similarity threshold *and*
-when the guards (negation, numbers, named entities; see ``guards``) agree — plain
+when the guards (negation, numbers, named entities; see ``lexicon_check``) agree — plain
 embedders score "in stock" and "out of stock" as near-identical.
 """
 
@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from mangaassist.orchestrator.cache.guards import is_self_contained
+from mangaassist.orchestrator.cache.lexicon_check import is_self_contained
 
 # Product answers and shop FAQs. Never order status, account or greetings/escalation:
 # those are personal or cheap and deterministic.

@@ -3,7 +3,7 @@
 The semantic tier finds the nearest cached question by embedding; a *check* then compares
 the two messages' signatures and refuses when they could need different answers. Checks
 are named so the choice is one setting (``CacheConfig.check``) and measurable side by side
-(``bench/cache_eval``): ``"lexicon"`` is the word-list guard of ``guards``. A stored
+(``bench/cache_eval``): ``"lexicon"`` is the word-list check of ``lexicon_check``. A stored
 signature carries its check's name; a signature of another check never agrees, so entries
 written before a switch are not trusted by the new check.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
 
-from mangaassist.orchestrator.cache.guards import Signature, signature
+from mangaassist.orchestrator.cache.lexicon_check import Signature, signature
 
 
 class CheckSignature(Protocol):
@@ -38,7 +38,7 @@ class Check(Protocol):
 
 
 class LexiconCheck:
-    """The word-list guard (``guards.signature``): polarity, numbers, concepts, entities all equal."""
+    """The word-list guard (``lexicon_check.signature``): polarity, numbers, concepts, entities all equal."""
 
     name = "lexicon"
 

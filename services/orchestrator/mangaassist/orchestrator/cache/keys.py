@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 
 import orjson
+
+from mangaassist.common.text import normalise
 
 # Part of every id and partition: bumped when what an entry may hold changes, so entries
 # written under the old rules are never read again (2: only answers whose prompt held
@@ -19,11 +20,10 @@ _TRAILING = re.compile(r"(?<![\s?!.。、,？！…])[\s?!.。、,？！…]+$")
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "「": " ", "」": " ", "『": " ", "』": " "})
 
 
-def normalise(text: str) -> str:
-    """NFKC (full-width → half-width), lower case, one space, no trailing punctuation."""
-    out = unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()
-    out = " ".join(out.split())  # str.split() and re's \s agree on what whitespace is
-    return _TRAILING.sub("", out)
+def key_text(text: str) -> str:
+    """The question as the cache compares it: the shared ``normalise`` (NFKC, lower case, one
+    space) with quotes unified and no trailing punctuation."""
+    return _TRAILING.sub("", normalise(text.translate(_QUOTES)))
 
 
 def filter_signature(filters: Mapping[str, object]) -> str:

@@ -28,7 +28,7 @@ from mangaassist.orchestrator.cache.base import (
     key_is_cacheable,
 )
 from mangaassist.orchestrator.cache.checks import CheckSignature, get_check
-from mangaassist.orchestrator.cache.keys import entry_id, filter_signature, normalise, partition_signature
+from mangaassist.orchestrator.cache.keys import entry_id, filter_signature, key_text, partition_signature
 from mangaassist.orchestrator.cache.stats import CacheStats
 
 PartitionKey = tuple[str, str, str]  # (language, partition signature, intent)
@@ -136,7 +136,7 @@ class InMemorySemanticCache:
         if not key_is_cacheable(key):
             self._stats.inc("uncacheable")
             return None
-        eid = entry_id(normalise(key.text), key.language, filter_signature(key.filters))
+        eid = entry_id(key_text(key.text), key.language, filter_signature(key.filters))
         rec = self._live(eid, self._clock())
         if rec is None:
             self._stats.inc("exact_miss")
@@ -182,7 +182,7 @@ class InMemorySemanticCache:
             # Its facts changed (or expired) while the answer was being written.
             self._stats.inc("store_stale")
             return False
-        eid = entry_id(normalise(key.text), key.language, filter_signature(key.filters))
+        eid = entry_id(key_text(key.text), key.language, filter_signature(key.filters))
         self._drop(eid)
         partition = (
             (key.language, partition_signature(key.filters, entry.documents, key.scope), key.intent) if vec is not None else None

@@ -61,7 +61,7 @@ from mangaassist.orchestrator.cache.base import (
     key_is_cacheable,
 )
 from mangaassist.orchestrator.cache.checks import decode, encode, get_check
-from mangaassist.orchestrator.cache.keys import entry_id, filter_signature, normalise, partition_signature
+from mangaassist.orchestrator.cache.keys import entry_id, filter_signature, key_text, partition_signature
 from mangaassist.orchestrator.cache.stats import CacheStats
 
 log = logging.getLogger(__name__)
@@ -284,7 +284,7 @@ class RedisSemanticCache:
         if not self._breaker.allow():
             self._stats.inc("breaker_open")
             return None
-        eid = entry_id(normalise(key.text), key.language, filter_signature(key.filters))
+        eid = entry_id(key_text(key.text), key.language, filter_signature(key.filters))
         try:
             async with asyncio.timeout(self._op_timeout):
                 blob = await self._r.hget(self._ekey(eid), "entry")
@@ -362,7 +362,7 @@ class RedisSemanticCache:
         if not self._breaker.allow():
             self._stats.inc("breaker_open")
             return False
-        eid = entry_id(normalise(key.text), key.language, filter_signature(key.filters))
+        eid = entry_id(key_text(key.text), key.language, filter_signature(key.filters))
         asins = sorted(entry.asins)
         ttl_ms = int(self.config.ttl_s * 1000)
         mapping: dict[FieldT, EncodableT] = {

@@ -1,0 +1,16 @@
+"""The shared text normaliser: width, case and spacing variants of one message compare equal."""
+
+from __future__ import annotations
+
+from mangaassist.common.text import fold, normalise
+
+
+def test_width_and_case_variants_fold_to_the_same_text() -> None:
+    assert fold("ＯＮＥ　ＰＩＥＣＥ") == fold("one\u3000piece") == "one piece"
+    assert fold("ｶﾅ①") == "カナ1"
+
+
+def test_normalise_collapses_every_kind_of_space() -> None:
+    assert normalise("  Ｂｅｒｓｅｒｋ\u3000 ３巻\n\tある？ ") == "berserk 3巻 ある?"
+    assert normalise("") == ""
+    assert normalise("おすすめのファンタジー") == "おすすめのファンタジー"

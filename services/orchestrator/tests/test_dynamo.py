@@ -1,0 +1,186 @@
+"""Sessions and orders against a real DynamoDB-compatible server (moto, its own process)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+from botocore.exceptions import ClientError
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from mangaassist.devtools.cluster import LOCAL_AWS_ENV
+from mangaassist.devtools.faults import FailingAppends
+from mangaassist.orchestrator.config import OrchestratorSettings
+from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore, OrderStore, load_orders
+from mangaassist.orchestrator.postprocess import PostProcessor
+from mangaassist.orchestrator.sessions import SessionOwnershipError
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def db(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[DynamoClient]:
+    for key, value in LOCAL_AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    client = DynamoClient("ap-northeast-1", moto_url)
+    await client.open()
+    await client.ensure_table("sessions", "session_id", ttl_attribute="expires_at")
+    await client.ensure_table("orders", "order_id")
+    yield client
+    await client.close()
+
+
+async def test_pool_warm_up_describes_its_own_table_and_never_lists_tables(
+    moto_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The task role may DescribeTable the sessions table; ListTables is not granted."""
+    for key, value in LOCAL_AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    client = DynamoClient("ap-northeast-1", moto_url, warm_table="warm-sessions")
+    await client.open()
+    try:
+        await client.ensure_table("warm-sessions", "session_id")
+        calls: list[str] = []
+        client.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+        await client.warm()
+        assert calls == ["DescribeTable"]
+    finally:
+        await client.close()
+
+
+async def test_every_dynamodb_call_is_a_client_span_with_the_table(
+    moto_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """X-Ray's service map gets a DynamoDB node: a CLIENT span per call, rpc.* and the table."""
+    for key, value in LOCAL_AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    client = DynamoClient("ap-northeast-1", moto_url, warm_table="traced", tracer=provider.get_tracer("t"))
+    await client.open()
+    try:
+        await client.ensure_table("traced", "session_id")
+        exporter.clear()
+        with provider.get_tracer("t").start_as_current_span("dynamodb-session-load") as segment:
+            await DynamoSessionStore(client, "traced", ttl_s=60).load("s-none")
+            with pytest.raises(ClientError):
+                await client.client.get_item(TableName="missing", Key={"session_id": {"S": "x"}})
+    finally:
+        await client.close()
+    spans = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.CLIENT]
+    assert [s.name for s in spans] == ["DynamoDB.GetItem", "DynamoDB.GetItem"]
+    ok, missing = (dict(s.attributes or {}) for s in spans)
+    assert (ok["rpc.system"], ok["rpc.service"], ok["rpc.method"]) == ("aws-api", "DynamoDB", "GetItem")
+    assert ok["aws.dynamodb.table_names"] == ("traced",) and ok["http.response.status_code"] == 200
+    assert missing["aws.dynamodb.table_names"] == ("missing",) and missing["http.response.status_code"] == 400
+    assert spans[1].status.status_code.name == "ERROR"
+    assert all(s.parent is not None and s.parent.span_id == segment.get_span_context().span_id for s in spans)
+
+
+async def test_table_setup_is_idempotent(db: DynamoClient) -> None:
+    await asyncio.gather(*(db.ensure_table("sessions", "session_id", "expires_at") for _ in range(3)))
+
+
+async def test_session_round_trip_and_ownership(db: DynamoClient) -> None:
+    store = DynamoSessionStore(db, "sessions", ttl_s=3600)
+    sid = f"s-{os.urandom(4).hex()}"
+    assert (await store.load(sid)).version == 0
+    await store.append(sid, "cust-1", "greeting", "こんにちは", "こんにちは！")
+    await store.append(sid, "cust-1", "product_search", "ワンピース1巻", "あります")
+    session = await store.load(sid)
+    assert session.customer_id == "cust-1" and session.version == 2
+    assert session.turns == [("user", "こんにちは"), ("assistant", "こんにちは！"),
+                             ("user", "ワンピース1巻"), ("assistant", "あります")]
+    with pytest.raises(SessionOwnershipError):
+        await store.append(sid, "cust-2", "greeting", "hi", "hello")
+
+
+async def test_concurrent_turns_of_one_session_are_all_kept(db: DynamoClient) -> None:
+    store = DynamoSessionStore(db, "sessions", ttl_s=3600)
+    sid = f"s-{os.urandom(4).hex()}"
+    await asyncio.gather(*(store.append(sid, None, f"intent-{i}", f"q{i}", f"a{i}") for i in range(8)))
+    session = await store.load(sid)
+    assert session.version == 8 and sorted(session.intents) == sorted(f"intent-{i}" for i in range(8))
+
+
+async def test_the_dialogue_state_is_written_with_its_turn_and_survives_version_races(db: DynamoClient) -> None:
+    store = DynamoSessionStore(db, "sessions", ttl_s=3600)
+    sid = f"s-{os.urandom(4).hex()}"
+    states = [f"state-{i}".encode() for i in range(6)]
+    # Six turns race on one session: every write that loses the version race is retried, so
+    # every turn lands and the stored state is the one written with the last turn that landed.
+    await asyncio.gather(*(store.append(sid, None, "product_search", f"q{i}", f"a{i}", state=states[i])
+                           for i in range(6)))
+    session = await store.load(sid)
+    assert len(session.turns) == 12 and session.version == 6
+    last_question = session.turns[-2][1]
+    assert session.state == states[int(last_question[1:])]
+    await store.append(sid, None, "greeting", "hi", "hello")  # a turn without a state keeps the stored one
+    assert (await store.load(sid)).state == session.state
+
+
+async def test_a_turn_is_one_read_and_one_write_and_a_stale_read_loses_no_turn(db: DynamoClient) -> None:
+    """The turn's write appends to the session the turn read (no second read); when another
+    turn landed in between, the conditional write fails, the store re-reads, nothing is lost."""
+    store = DynamoSessionStore(db, "sessions", ttl_s=3600)
+    sid = f"s-{os.urandom(4).hex()}"
+    await store.append(sid, "cust-1", "greeting", "hi", "hello")
+    calls: list[str] = []
+    db.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    base = await store.load(sid)
+    await store.append(sid, "cust-1", "product_search", "one piece 1", "in stock", base=base)
+    assert calls == ["GetItem", "PutItem"]
+    calls.clear()
+    await store.append(sid, "cust-1", "faq", "shipping?", "free over 2000 yen", base=base)  # base is stale now
+    assert calls == ["PutItem", "GetItem", "PutItem"]
+    session = await store.load(sid)
+    assert session.version == 3
+    assert [t for r, t in session.turns if r == "user"] == ["hi", "one piece 1", "shipping?"]
+    with pytest.raises(SessionOwnershipError):
+        await store.append(sid, "cust-2", "greeting", "hi", "hello", base=session)
+
+
+async def test_expired_session_reads_empty(db: DynamoClient) -> None:
+    store = DynamoSessionStore(db, "sessions", ttl_s=-1)
+    sid = f"s-{os.urandom(4).hex()}"
+    await store.append(sid, None, "greeting", "hi", "hello")
+    empty = await store.load(sid)
+    assert empty.turns == [] and empty.version == 1
+    await store.append(sid, None, "greeting", "hi again", "hello")  # still writable after expiry
+
+
+async def test_orders_answer_only_their_owner(db: DynamoClient) -> None:
+    orders = OrderStore(db, "orders")
+    sample = load_orders(OrchestratorSettings().orders_seed_path)
+    assert await orders.seed(sample) == len(sample)
+    assert await orders.seed(sample) == 0  # idempotent
+    first = sample[0]
+    own = await orders.get_for_customer(first["order_id"], first["customer_id"])
+    assert own is not None and own["status"] == first["status"]
+    assert await orders.get_for_customer(first["order_id"], "someone-else") is None
+    assert await orders.get_for_customer(first["order_id"], None) is None
+    assert await orders.get_for_customer("000-0000000-0000000", first["customer_id"]) is None
+
+
+async def test_no_turn_is_lost_when_writes_fail(db: DynamoClient) -> None:
+    """200 turns over 10 sessions, 30 % of writes failing: every turn lands (versions count them).
+
+    Retries are capped (a store that keeps failing must not hold jobs forever); with 12 attempts
+    a turn is lost only after 12 failures in a row (0.3**12, about 1 in 2 million)."""
+    store = FailingAppends(DynamoSessionStore(db, "sessions", ttl_s=3600), rate=0.3, seed=5)
+    post = PostProcessor(max_wait_s=0.05, max_attempts=12)
+    sessions = [f"s-{os.urandom(4).hex()}" for _ in range(10)]
+    for turn in range(20):
+        for sid in sessions:
+            await post.submit("session-update", lambda sid=sid, turn=turn: store.append(
+                sid, None, "product_search", f"q{turn}", f"a{turn}"))
+    await post.drain(30.0)
+    assert store.injected > 0 and post.stats.abandoned == 0
+    versions = [(await store.inner.load(sid)).version for sid in sessions]
+    assert versions == [20] * 10
