@@ -90,6 +90,7 @@ proto-check: $(STAMP)
 
 lint: $(STAMP)
 	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 
 ## bench: end-to-end and per-segment latency, each part's levers, and the side-by-side suites against

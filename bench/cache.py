@@ -138,10 +138,17 @@ async def calibration(emb: dict[str, Vector], embed_s: float, check: str) -> dic
         k["embedding_only_wrong"] += int(sims[p["id"]] >= chosen["threshold"])
         k["guarded_wrong"] += int(await served(p, emb, chosen["threshold"], check))
     lost = [
-        {"id": p["id"], "a": p["a"], "b": p["b"], "similarity": round(sims[p["id"]], 3),
-         "guard": signature(p["a"]).disagreement(signature(p["b"])) if check == "lexicon" else check}
+        {
+            "id": p["id"],
+            "a": p["a"],
+            "b": p["b"],
+            "similarity": round(sims[p["id"]], 3),
+            "guard": signature(p["a"]).disagreement(signature(p["b"])) if check == "lexicon" else check,
+        }
         for p in pairs
-        if p["label"] == "hit" and sims[p["id"]] >= chosen["threshold"] and not await served(p, emb, chosen["threshold"], check)
+        if p["label"] == "hit"
+        and sims[p["id"]] >= chosen["threshold"]
+        and not await served(p, emb, chosen["threshold"], check)
     ]
     by_lang = {}
     for lang in ("en", "ja", "mixed"):
@@ -158,9 +165,11 @@ async def calibration(emb: dict[str, Vector], embed_s: float, check: str) -> dic
         "by_language_at_chosen": by_lang,
         "paraphrases_lost_to_guards_at_chosen": lost,
         "sim_stats": {
-            label: {"p5": pct([sims[p["id"]] for p in pairs if p["label"] == label], 5),
-                    "p50": pct([sims[p["id"]] for p in pairs if p["label"] == label], 50),
-                    "p95": pct([sims[p["id"]] for p in pairs if p["label"] == label], 95)}
+            label: {
+                "p5": pct([sims[p["id"]] for p in pairs if p["label"] == label], 5),
+                "p50": pct([sims[p["id"]] for p in pairs if p["label"] == label], 50),
+                "p95": pct([sims[p["id"]] for p in pairs if p["label"] == label], 95),
+            }
             for label in ("hit", "miss")
         },
     }
@@ -193,8 +202,9 @@ def synthetic_entries(n: int, base: list[tuple[str, str, Vector]], seed: int = 7
     return out
 
 
-async def latency(emb: dict[str, Vector], entries: int, lookups: int, threshold: float,
-                  checks: list[str]) -> dict[str, Any]:
+async def latency(
+    emb: dict[str, Vector], entries: int, lookups: int, threshold: float, checks: list[str]
+) -> dict[str, Any]:
     pairs = load_pairs()
     texts = sorted({(p["a"], "ja" if p["lang"] == "mixed" else p["lang"]) for p in pairs if is_self_contained(p["a"])})
     base = [(t, lang, emb[t]) for t, lang in texts]
@@ -207,15 +217,19 @@ async def latency(emb: dict[str, Vector], entries: int, lookups: int, threshold:
         redis_cache = RedisSemanticCache.from_url(server.url, config)
         memory_cache = InMemorySemanticCache(config)
         # One more Redis cache per other check, each with its own index and the same entries.
-        others = {c: RedisSemanticCache.from_url(server.url, CacheConfig(threshold=threshold, check=c), prefix=f"bench-{c}:")
-                  for c in checks[1:]}
+        others = {
+            c: RedisSemanticCache.from_url(server.url, CacheConfig(threshold=threshold, check=c), prefix=f"bench-{c}:")
+            for c in checks[1:]
+        }
         try:
             await redis_cache.ensure_index()
             for other in others.values():
                 await other.ensure_index()
             started = time.perf_counter()
             for key, vec in data:
-                entry = CacheEntry(answer=answer, intent=INTENT, model="haiku", products=products, created_at=time.time())
+                entry = CacheEntry(
+                    answer=answer, intent=INTENT, model="haiku", products=products, created_at=time.time()
+                )
                 await redis_cache.store(key, vec, entry)
                 await memory_cache.store(key, vec, entry)
                 for other in others.values():
@@ -229,8 +243,13 @@ async def latency(emb: dict[str, Vector], entries: int, lookups: int, threshold:
                 lang = "ja" if p["lang"] == "mixed" else p["lang"]
                 probes.append((CacheKey(p["b"], lang, {}, INTENT), emb[p["b"]]))
             exact_keys = [data[int(i)][0] for i in rng.integers(len(data), size=lookups)]
-            names = ["redis_exact", "redis_semantic", "memory_exact", "memory_semantic",
-                     *(f"redis_semantic[{c}]" for c in others)]
+            names = [
+                "redis_exact",
+                "redis_semantic",
+                "memory_exact",
+                "memory_semantic",
+                *(f"redis_semantic[{c}]" for c in others),
+            ]
             times: dict[str, list[float]] = {n: [] for n in names}
             hits: dict[str, int] = dict.fromkeys(times, 0)
             for _ in range(50):  # warm the pool, the code paths and the checks' dictionaries
@@ -254,8 +273,13 @@ async def latency(emb: dict[str, Vector], entries: int, lookups: int, threshold:
                     times[name].append((time.perf_counter() - t0) * 1000)
                     hits[name] += hit is not None
             for name, ms in times.items():
-                out[name] = {"p50_ms": round(pct(ms, 50), 3), "p95_ms": round(pct(ms, 95), 3),
-                             "p99_ms": round(pct(ms, 99), 3), "hits": hits[name], "n": len(ms)}
+                out[name] = {
+                    "p50_ms": round(pct(ms, 50), 3),
+                    "p95_ms": round(pct(ms, 95), 3),
+                    "p99_ms": round(pct(ms, 99), 3),
+                    "hits": hits[name],
+                    "n": len(ms),
+                }
             out["redis_stats"] = redis_cache.stats()
         finally:
             await redis_cache.close()
@@ -287,32 +311,55 @@ def check_cost(checks: list[str], rounds: int = 3) -> dict[str, Any]:
                     if other is not None:
                         other.agrees(sig)
                 times[c].append((time.perf_counter() - t0) * 1000)
-    return {"texts": len(texts), "rounds": rounds,
-            **{c: {"p50_ms": round(pct(ms, 50), 3), "p95_ms": round(pct(ms, 95), 3), "p99_ms": round(pct(ms, 99), 3)}
-               for c, ms in times.items()}}
+    return {
+        "texts": len(texts),
+        "rounds": rounds,
+        **{
+            c: {"p50_ms": round(pct(ms, 50), 3), "p95_ms": round(pct(ms, 95), 3), "p99_ms": round(pct(ms, 99), 3)}
+            for c, ms in times.items()
+        },
+    }
 
 
 def print_report(cal: dict[str, Any], lat: dict[str, Any]) -> None:
     print(f"\ncalibration: {cal['pairs']} pairs ({cal['texts']} texts embedded in {cal['embed_s']} s)")
-    print("threshold | calibrate hit / wrong | holdout hit / wrong | all hit / wrong | all, embedding only: hit / wrong")
+    print(
+        "threshold | calibrate hit / wrong | holdout hit / wrong | all hit / wrong | all, embedding only: hit / wrong"
+    )
     for row in cal["table"]:
         c, h, a = (row[s]["guarded"] for s in ("calibrate", "holdout", "all"))
         e = row["all"]["embedding_only"]
         mark = "  <- chosen" if row["threshold"] == cal["chosen_threshold"] else ""
-        print(f"{row['threshold']:.2f}      | {c['hit_rate']:6.1%} / {c['wrong_hit_rate']:5.1%}  | "
-              f"{h['hit_rate']:6.1%} / {h['wrong_hit_rate']:5.1%} | {a['hit_rate']:6.1%} / {a['wrong_hit_rate']:5.1%} | "
-              f"{e['hit_rate']:6.1%} / {e['wrong_hit_rate']:5.1%}{mark}")
-    print(f"\nnear misses at {cal['chosen_threshold']:.2f}: kind | pairs | wrong hits, embedding only | wrong hits, guarded")
+        print(
+            f"{row['threshold']:.2f}      | {c['hit_rate']:6.1%} / {c['wrong_hit_rate']:5.1%}  | "
+            f"{h['hit_rate']:6.1%} / {h['wrong_hit_rate']:5.1%} | {a['hit_rate']:6.1%} / {a['wrong_hit_rate']:5.1%} | "
+            f"{e['hit_rate']:6.1%} / {e['wrong_hit_rate']:5.1%}{mark}"
+        )
+    print(
+        f"\nnear misses at {cal['chosen_threshold']:.2f}: kind | pairs | wrong hits, embedding only | wrong hits, guarded"
+    )
     for kind, k in sorted(cal["near_miss_kinds"].items()):
         print(f"  {kind:15s} | {k['pairs']:3d} | {k['embedding_only_wrong']:3d} | {k['guarded_wrong']:3d}")
-    print("by language:", {lang: f"hit {r['hit_rate']:.1%} wrong {r['wrong_hit_rate']:.1%}"
-                           for lang, r in cal["by_language_at_chosen"].items()})
+    print(
+        "by language:",
+        {
+            lang: f"hit {r['hit_rate']:.1%} wrong {r['wrong_hit_rate']:.1%}"
+            for lang, r in cal["by_language_at_chosen"].items()
+        },
+    )
     print(f"paraphrases above the threshold lost to the guards: {len(cal['paraphrases_lost_to_guards_at_chosen'])}")
-    print(f"\nlatency, {lat['entries']} cached entries ({lat['redis_indexed']} indexed in Redis), "
-          f"{lat['lookups']} lookups each, interleaved:")
+    print(
+        f"\nlatency, {lat['entries']} cached entries ({lat['redis_indexed']} indexed in Redis), "
+        f"{lat['lookups']} lookups each, interleaved:"
+    )
     print(f"tier (check {lat['checks'][0]} unless named) | p50 ms | p95 ms | p99 ms | hits")
-    for name in ("redis_exact", "redis_semantic", "memory_exact", "memory_semantic",
-                 *(f"redis_semantic[{c}]" for c in lat["checks"][1:])):
+    for name in (
+        "redis_exact",
+        "redis_semantic",
+        "memory_exact",
+        "memory_semantic",
+        *(f"redis_semantic[{c}]" for c in lat["checks"][1:]),
+    ):
         r = lat[name]
         print(f"{name:32s} | {r['p50_ms']:6.3f} | {r['p95_ms']:6.3f} | {r['p99_ms']:6.3f} | {r['hits']}")
 
@@ -321,8 +368,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--lookups", type=int, default=2_000)
-    parser.add_argument("--checks", default=f"{CacheConfig().check},lexicon",
-                        help="comma-separated cache checks; the first is the one the tiers use")
+    parser.add_argument(
+        "--checks",
+        default=f"{CacheConfig().check},lexicon",
+        help="comma-separated cache checks; the first is the one the tiers use",
+    )
     args = parser.parse_args()
     checks = list(dict.fromkeys(c.strip() for c in args.checks.split(",") if c.strip()))
     texts = sorted({t for p in load_pairs() for t in (p["a"], p["b"])})
@@ -334,21 +384,31 @@ def main() -> None:
     cost = check_cost(checks)
     lat = asyncio.run(latency(emb, args.entries, args.lookups, cal["chosen_threshold"], checks))
     print_report(cal, lat)
-    print(f"\ncheck cost per lookup (signature of an unseen question + 4 comparisons), {cost['texts']} texts "
-          f"x {cost['rounds']}, in process, interleaved:")
+    print(
+        f"\ncheck cost per lookup (signature of an unseen question + 4 comparisons), {cost['texts']} texts "
+        f"x {cost['rounds']}, in process, interleaved:"
+    )
     for c in checks:
-        print(f"  {c:16s} p50 {cost[c]['p50_ms']:.3f} ms  p95 {cost[c]['p95_ms']:.3f} ms  p99 {cost[c]['p99_ms']:.3f} ms")
+        print(
+            f"  {c:16s} p50 {cost[c]['p50_ms']:.3f} ms  p95 {cost[c]['p95_ms']:.3f} ms  p99 {cost[c]['p99_ms']:.3f} ms"
+        )
     for c, other in by_check.items():
         row = next(r for r in other["table"] if r["threshold"] == other["chosen_threshold"])["all"]["guarded"]
-        print(f"old set, check {c}: chosen {other['chosen_threshold']:.2f}, all pairs hit {row['hit_rate']:.1%} "
-              f"wrong {row['wrong_hit_rate']:.1%} ({row['wrong_hits']}/{row['must_miss']})")
+        print(
+            f"old set, check {c}: chosen {other['chosen_threshold']:.2f}, all pairs hit {row['hit_rate']:.1%} "
+            f"wrong {row['wrong_hit_rate']:.1%} ({row['wrong_hits']}/{row['must_miss']})"
+        )
     print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
     report = {
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "commit": commit.stdout.strip(),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "load_average_1m_at_end": round(os.getloadavg()[0], 1)},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average_1m_at_end": round(os.getloadavg()[0], 1),
+        },
         "calibration": cal,
         "calibration_by_check": {c: {k: v for k, v in other.items() if k != "table"} for c, other in by_check.items()},
         "latency": lat,

@@ -54,13 +54,13 @@ def typo(name: str, seed: str) -> str | None:
     at = 1 + (h >> 8) % (len(w) - 2)
     kind = (h >> 16) % 4
     if kind == 0:
-        w = w[:at] + w[at + 1:]
+        w = w[:at] + w[at + 1 :]
     elif kind == 1:
         w = w[:at] + w[at] + w[at:]
     elif kind == 2:
-        w = w[:at] + w[at + 1] + w[at] + w[at + 2:]
+        w = w[:at] + w[at + 1] + w[at] + w[at + 2 :]
     else:
-        w = w[:at] + ("e" if w[at] != "e" else "a") + w[at + 1:]
+        w = w[:at] + ("e" if w[at] != "e" else "a") + w[at + 1 :]
     words[i] = w
     return " ".join(words)
 
@@ -70,8 +70,7 @@ def cases(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for s in series:
         sid = s["series_id"]
 
-        def add(kind: str, text: str, want: list[str] | None = None, volume: int | None = None,
-                sid: str = sid) -> None:
+        def add(kind: str, text: str, want: list[str] | None = None, volume: int | None = None, sid: str = sid) -> None:
             out.append({"kind": kind, "text": text, "series": want or [sid], "volume": volume})
 
         add("title_en", s["title_en"])
@@ -109,8 +108,13 @@ async def sweep(url: str, all_cases: list[dict[str, Any]], concurrency: int) -> 
         products = frame.get("products") or []
         top = products[0] if products else {}
         ok = top.get("series_id") in case["series"] and (case["volume"] is None or top.get("volume") == case["volume"])
-        return {**case, "ok": bool(ok), "error": frame["type"] == "error",
-                "ask_back": (frame.get("clarify") or {}).get("kind") == "generic", "got": top.get("series_id")}
+        return {
+            **case,
+            "ok": bool(ok),
+            "error": frame["type"] == "error",
+            "ask_back": (frame.get("clarify") or {}).get("kind") == "generic",
+            "got": top.get("series_id"),
+        }
 
     return list(await asyncio.gather(*(one(c) for c in all_cases)))
 
@@ -133,8 +137,7 @@ def timing(series: list[dict[str, Any]], texts: list[str], reps: int = 3) -> dic
                 t1 = time.perf_counter()
                 await servicer.Classify(intent_pb2.ClassifyRequest(text=text), None)  # type: ignore[arg-type]
                 t2 = time.perf_counter()
-                await servicer.Classify(intent_pb2.ClassifyRequest(
-                    text=text, mentions=mentions, state=state), None)  # type: ignore[arg-type]
+                await servicer.Classify(intent_pb2.ClassifyRequest(text=text, mentions=mentions, state=state), None)  # type: ignore[arg-type]
                 t3 = time.perf_counter()
                 link_ms.append((t1 - t0) * 1000)
                 plain_ms.append((t2 - t1) * 1000)
@@ -146,9 +149,13 @@ def timing(series: list[dict[str, Any]], texts: list[str], reps: int = 3) -> dic
         return {"p50": round(float(np.percentile(v, 50)), 4), "p95": round(float(np.percentile(v, 95)), 4)}
 
     added = [a + b - c for a, b, c in zip(link_ms, resolved_ms, plain_ms, strict=True)]
-    return {"messages": len(texts) * reps, "linking_ms": pct(link_ms),
-            "classify_without_state_ms": pct(plain_ms), "classify_with_mentions_and_state_ms": pct(resolved_ms),
-            "added_by_linking_and_resolution_ms": pct(added)}
+    return {
+        "messages": len(texts) * reps,
+        "linking_ms": pct(link_ms),
+        "classify_without_state_ms": pct(plain_ms),
+        "classify_with_mentions_and_state_ms": pct(resolved_ms),
+        "added_by_linking_and_resolution_ms": pct(added),
+    }
 
 
 def heldout_intents(series: list[dict[str, Any]]) -> dict[str, Any]:
@@ -172,16 +179,22 @@ def heldout_intents(series: list[dict[str, Any]]) -> dict[str, Any]:
             terms = glossary_terms(e.text)
             vector = embedder.embed_query(f"{e.text} ({', '.join(terms)})" if terms else e.text)
             request = intent_pb2.ClassifyRequest(
-                text=e.text, query_embedding=vector.tolist(), embedding_model=embedder.name,
-                mentions=[mention_message(link) for link in linker.link(e.text)])
+                text=e.text,
+                query_embedding=vector.tolist(),
+                embedding_model=embedder.name,
+                mentions=[mention_message(link) for link in linker.link(e.text)],
+            )
             reply = await servicer.Classify(request, None)  # type: ignore[arg-type]
             plain += model.predict(e.text, vector).intent == e.intent
             resolved += reply.intent == e.intent
         return plain, resolved
 
     plain, resolved = asyncio.run(run())
-    return {"messages": len(test), "classifier_accuracy": round(plain / len(test), 4),
-            "resolved_accuracy": round(resolved / len(test), 4)}
+    return {
+        "messages": len(test),
+        "classifier_accuracy": round(plain / len(test), 4),
+        "resolved_accuracy": round(resolved / len(test), 4),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,36 +215,59 @@ def main(argv: list[str] | None = None) -> int:
     by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in results:
         by_kind[r["kind"]].append(r)
-    groups = {"titles, aliases, romaji, authors": ("title_en", "title_ja", "romaji", "alias", "author"),
-              "one-typo variants": ("typo",), "title + volume": ("volume",)}
+    groups = {
+        "titles, aliases, romaji, authors": ("title_en", "title_ja", "romaji", "alias", "author"),
+        "one-typo variants": ("typo",),
+        "title + volume": ("volume",),
+    }
     summary: dict[str, Any] = {}
     print(f"{'kind':34} {'cases':>6} {'rank-1':>7} {'errors':>7} {'ask-backs':>10}")
     for name, kinds in [*((k, (k,)) for k in sorted(by_kind)), *groups.items()]:
         rows = [r for k in kinds for r in by_kind.get(k, [])]
         if not rows:
             continue
-        summary[name] = {"cases": len(rows), "rank1": round(sum(r["ok"] for r in rows) / len(rows), 4),
-                         "error_rate": round(sum(r["error"] for r in rows) / len(rows), 4),
-                         "generic_ask_backs": sum(r["ask_back"] for r in rows)}
+        summary[name] = {
+            "cases": len(rows),
+            "rank1": round(sum(r["ok"] for r in rows) / len(rows), 4),
+            "error_rate": round(sum(r["error"] for r in rows) / len(rows), 4),
+            "generic_ask_backs": sum(r["ask_back"] for r in rows),
+        }
         s = summary[name]
         print(f"{name:34} {s['cases']:6d} {s['rank1']:7.1%} {s['error_rate']:7.1%} {s['generic_ask_backs']:10d}")
-    misses = [{"kind": r["kind"], "text": r["text"], "want": r["series"][:3], "got": r["got"]}
-              for r in results if not r["ok"]]
+    misses = [
+        {"kind": r["kind"], "text": r["text"], "want": r["series"][:3], "got": r["got"]} for r in results if not r["ok"]
+    ]
     cost = timing(series, [c["text"] for c in all_cases])
     intents = heldout_intents(series)
-    print("intent accuracy on the held-out split ({messages} messages): classifier {classifier_accuracy:.2%}, "
-          "resolved turn {resolved_accuracy:.2%}".format(**intents))
-    print("in process, per message (p50 / p95 ms): linking {linking_ms[p50]} / {linking_ms[p95]}; Classify "
-          "{classify_without_state_ms[p50]} / {classify_without_state_ms[p95]} plain, "
-          "{classify_with_mentions_and_state_ms[p50]} / {classify_with_mentions_and_state_ms[p95]} with mentions "
-          "and state; added {added_by_linking_and_resolution_ms[p50]} / "
-          "{added_by_linking_and_resolution_ms[p95]}".format(**cost))
+    print(
+        "intent accuracy on the held-out split ({messages} messages): classifier {classifier_accuracy:.2%}, "
+        "resolved turn {resolved_accuracy:.2%}".format(**intents)
+    )
+    print(
+        "in process, per message (p50 / p95 ms): linking {linking_ms[p50]} / {linking_ms[p95]}; Classify "
+        "{classify_without_state_ms[p50]} / {classify_without_state_ms[p95]} plain, "
+        "{classify_with_mentions_and_state_ms[p50]} / {classify_with_mentions_and_state_ms[p95]} with mentions "
+        "and state; added {added_by_linking_and_resolution_ms[p50]} / "
+        "{added_by_linking_and_resolution_ms[p95]}".format(**cost)
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"conditions": f"local cluster, each message a fresh session, {args.concurrency} "
-                                    "at a time; timings in one process on the same box",
-                                    "series": len(chosen), "summary": summary, "timing": cost, "heldout_intents": intents,
-                                    "misses": misses},
-                                   indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    args.out.write_text(
+        json.dumps(
+            {
+                "conditions": f"local cluster, each message a fresh session, {args.concurrency} "
+                "at a time; timings in one process on the same box",
+                "series": len(chosen),
+                "summary": summary,
+                "timing": cost,
+                "heldout_intents": intents,
+                "misses": misses,
+            },
+            indent=1,
+            ensure_ascii=False,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     print(args.out.relative_to(REPO))
     return 0
 

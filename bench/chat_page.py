@@ -140,8 +140,10 @@ def main() -> None:
     executable = chromium_path()
     if executable is None:
         raise SystemExit("no chromium: run `make browser`")
-    env = {"MANGAASSIST_INFERENCE_TOKEN_DELAY_MS": "0",
-           "MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index")}
+    env = {
+        "MANGAASSIST_INFERENCE_TOKEN_DELAY_MS": "0",
+        "MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index"),
+    }
     with tempfile.TemporaryDirectory() as logs:
         cluster = Cluster(env=env, log_dir=Path(logs)).start()
         try:
@@ -149,8 +151,10 @@ def main() -> None:
         finally:
             cluster.stop()
 
-    print(f"\nchat page: {result['page_bytes']} bytes over the wire, cold load to connected "
-          f"p50 {result['page_load_to_connected_ms']['p50']} ms / p95 {result['page_load_to_connected_ms']['p95']} ms")
+    print(
+        f"\nchat page: {result['page_bytes']} bytes over the wire, cold load to connected "
+        f"p50 {result['page_load_to_connected_ms']['p50']} ms / p95 {result['page_load_to_connected_ms']['p95']} ms"
+    )
     print(f"{'ms':<28}{'page p50':>10}{'page p95':>10}{'client p50':>12}{'client p95':>12}")
     for key, label in (("first", "first token (rendered)"), ("done", "answer done (rendered)")):
         p, c = result["page"][key], result["client"][key]

@@ -61,7 +61,14 @@ async def ask(ws: Any, frame: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "error": f"{reply.get('code', 'unknown')}: {reply.get('message', '')}", "gone": False}
     ttft = ((first or end) - sent) * 1000
     timings = reply.get("timings_ms", {})
-    return {"ok": True, "e2e": (end - sent) * 1000, "ttft": ttft,
-            "overhead": ttft - float(timings.get(MODEL_INFERENCE, 0.0)),
-            "cache_hit": bool(reply.get("cache_hit")), "session_id": reply.get("session_id"),
-            "model": reply.get("model"), "timings": timings, "token_frames": token_frames}
+    return {
+        "ok": True,
+        "e2e": (end - sent) * 1000,
+        "ttft": ttft,
+        "overhead": ttft - float(timings.get(MODEL_INFERENCE, 0.0)),
+        "cache_hit": bool(reply.get("cache_hit")),
+        "session_id": reply.get("session_id"),
+        "model": reply.get("model"),
+        "timings": timings,
+        "token_frames": token_frames,
+    }

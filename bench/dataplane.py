@@ -40,8 +40,13 @@ CALIBRATION = REPO / "bench/cache_eval/calibration.jsonl"
 async def cache_latency(url: str, questions: int, repeats: int) -> dict[str, Any]:
     pairs = [json.loads(line) for line in CALIBRATION.read_text(encoding="utf-8").splitlines() if line.strip()]
     pairs = [p for p in pairs if p["label"] == "hit"][:questions]
-    kinds: dict[str, list[float]] = {"miss (model)": [], "exact hit": [], "exact hit, 100 ms think time": [],
-                                     "semantic hit": [], "paraphrase missed": []}
+    kinds: dict[str, list[float]] = {
+        "miss (model)": [],
+        "exact hit": [],
+        "exact hit, 100 ms think time": [],
+        "semantic hit": [],
+        "paraphrase missed": [],
+    }
     async with connect(url, compression=None) as ws:
         for i, pair in enumerate(pairs):
             ms, done = await timed(ws, pair["a"], f"m{i}")
@@ -76,6 +81,7 @@ async def session_turns(moto_url: str, turns: int) -> dict[str, Any]:
         sessions = [f"s-{os.urandom(4).hex()}" for _ in range(50)]
         per_session = turns // len(sessions)
         started = time.perf_counter()
+
         def job(sid: str, turn: int) -> Callable[[], Awaitable[None]]:
             return lambda: store.append(sid, None, "product_search", f"q{turn}", f"a{turn}")
 
@@ -102,8 +108,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--turns", type=int, default=1000)
     args = parser.parse_args()
-    env = {"MANGAASSIST_INFERENCE_TOKEN_DELAY_MS": "0",
-           "MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index")}
+    env = {
+        "MANGAASSIST_INFERENCE_TOKEN_DELAY_MS": "0",
+        "MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index"),
+    }
     for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR"):
         env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
     with tempfile.TemporaryDirectory() as logs, Cluster(env=env, log_dir=Path(logs)) as cluster:
@@ -112,12 +120,24 @@ def main() -> None:
     print(f"\n{'end to end (WebSocket)':<32}{'n':>6}{'p50 ms':>10}{'p95 ms':>10}")
     for kind, row in cache.items():
         print(f"{kind:<32}{row['n']:>6}{row['p50_ms']:>10.2f}{row['p95_ms']:>10.2f}")
-    print(f"\nsession turns: {sessions['turns']} written with {sessions['injected_failures']} injected failures, "
-          f"{sessions['retries']} retries, {sessions['turns_lost']} lost, {sessions['seconds']} s")
+    print(
+        f"\nsession turns: {sessions['turns']} written with {sessions['injected_failures']} injected failures, "
+        f"{sessions['retries']} retries, {sessions['turns_lost']} lost, {sessions['seconds']} s"
+    )
     out = REPO / "bench" / "results" / "dataplane.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"benchmark": "dataplane", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                               "cache_end_to_end": cache, "session_turns": sessions}, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "benchmark": "dataplane",
+                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "cache_end_to_end": cache,
+                "session_turns": sessions,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"results written to bench/results/{out.name}")
 
 

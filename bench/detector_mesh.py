@@ -45,7 +45,7 @@ async def run(cluster: Cluster, trials: int, n: int, concurrency: int) -> dict[s
         clean = await slowdown.window(cluster, n, concurrency, f"c{trial}")
         judged_against = history
         unchanged = blame(judged_against, clean)
-        history = [*history[1 - BASELINE_WINDOWS:], clean]
+        history = [*history[1 - BASELINE_WINDOWS :], clean]
         baseline = [r for w in history for r in w]
         segment = slowdown.TARGETS[trial % len(slowdown.TARGETS)]
         base_p50 = slowdown.p50(baseline, segment)
@@ -59,27 +59,45 @@ async def run(cluster: Cluster, trials: int, n: int, concurrency: int) -> dict[s
         # The same windows judged on noise alone (no 1.5× materiality floor), for comparison.
         noise_only = blame(history, slowed, min_ratio=1.0)
         noise_only_clean = blame(judged_against, clean, min_ratio=1.0)
-        rows.append({
-            "trial": trial, "injected": segment, "delay_ms": round(delay, 2),
-            "baseline_p50_ms": round(base_p50, 2), "slowed_p50_ms": round(slowdown.p50(slowed, segment), 2),
-            "named": found.segment, "correct": found.segment == segment,
-            "regressed": sorted(found.regressions), "tail_bottleneck": analyze(slowed).bottleneck,
-            "clean_requests": len(clean), "slowed_requests": len(slowed),
-            "false_alarm": unchanged.alarm, "clean_regressions": unchanged.regressions,
-            "noise_only_correct": noise_only.segment == segment, "noise_only_false_alarm": noise_only_clean.alarm,
-            "noise_only_clean_regressions": noise_only_clean.regressions,
-        })
+        rows.append(
+            {
+                "trial": trial,
+                "injected": segment,
+                "delay_ms": round(delay, 2),
+                "baseline_p50_ms": round(base_p50, 2),
+                "slowed_p50_ms": round(slowdown.p50(slowed, segment), 2),
+                "named": found.segment,
+                "correct": found.segment == segment,
+                "regressed": sorted(found.regressions),
+                "tail_bottleneck": analyze(slowed).bottleneck,
+                "clean_requests": len(clean),
+                "slowed_requests": len(slowed),
+                "false_alarm": unchanged.alarm,
+                "clean_regressions": unchanged.regressions,
+                "noise_only_correct": noise_only.segment == segment,
+                "noise_only_false_alarm": noise_only_clean.alarm,
+                "noise_only_clean_regressions": noise_only_clean.regressions,
+            }
+        )
         r = rows[-1]
-        print(f"  trial {trial}: {segment:<22} +{delay:7.1f} ms  p50 {r['baseline_p50_ms']:7.2f} → "
-              f"{r['slowed_p50_ms']:7.2f}  named {found.segment!s:<22} {'ok' if r['correct'] else 'WRONG'}  "
-              f"clean window: {'ALARM ' + str(sorted(unchanged.regressions)) if unchanged.alarm else 'quiet'}"
-              f"{'' if not noise_only_clean.alarm else ' (noise-only: ALARM ' + str(sorted(noise_only_clean.regressions)) + ')'}",
-              flush=True)
+        print(
+            f"  trial {trial}: {segment:<22} +{delay:7.1f} ms  p50 {r['baseline_p50_ms']:7.2f} → "
+            f"{r['slowed_p50_ms']:7.2f}  named {found.segment!s:<22} {'ok' if r['correct'] else 'WRONG'}  "
+            f"clean window: {'ALARM ' + str(sorted(unchanged.regressions)) if unchanged.alarm else 'quiet'}"
+            f"{'' if not noise_only_clean.alarm else ' (noise-only: ALARM ' + str(sorted(noise_only_clean.regressions)) + ')'}",
+            flush=True,
+        )
     return {
-        "trials": trials, "window_requests": n, "baseline_windows": BASELINE_WINDOWS, "concurrency": concurrency,
-        "named_correctly": sum(r["correct"] for r in rows), "false_alarms": sum(r["false_alarm"] for r in rows),
-        "noise_only": {"named_correctly": sum(r["noise_only_correct"] for r in rows),
-                       "false_alarms": sum(r["noise_only_false_alarm"] for r in rows)},
+        "trials": trials,
+        "window_requests": n,
+        "baseline_windows": BASELINE_WINDOWS,
+        "concurrency": concurrency,
+        "named_correctly": sum(r["correct"] for r in rows),
+        "false_alarms": sum(r["false_alarm"] for r in rows),
+        "noise_only": {
+            "named_correctly": sum(r["noise_only_correct"] for r in rows),
+            "false_alarms": sum(r["noise_only_false_alarm"] for r in rows),
+        },
         "rows": rows,
     }
 
@@ -101,11 +119,15 @@ def main() -> None:
         rows = [r for r in result["rows"] if r["injected"] == segment]
         if rows:
             print(f"| {segment} | {len(rows)} | {sum(r['correct'] for r in rows)} | |")
-    print(f"| **all** | {result['trials']} | **{result['named_correctly']} / {result['trials']}** | "
-          f"**{result['false_alarms']} / {result['trials']}** |")
+    print(
+        f"| **all** | {result['trials']} | **{result['named_correctly']} / {result['trials']}** | "
+        f"**{result['false_alarms']} / {result['trials']}** |"
+    )
     noise = result["noise_only"]
-    print(f"| same windows, noise test only (no 1.5× floor) | {result['trials']} | "
-          f"{noise['named_correctly']} / {result['trials']} | {noise['false_alarms']} / {result['trials']} |")
+    print(
+        f"| same windows, noise test only (no 1.5× floor) | {result['trials']} | "
+        f"{noise['named_correctly']} / {result['trials']} | {noise['false_alarms']} / {result['trials']} |"
+    )
     out = REPO / "bench" / "results" / "detector_mesh.json"
     out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {out.relative_to(REPO)} ({result['seconds']} s)")

@@ -57,9 +57,17 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 PARTS = ["redis", "aws", "intent", "retrieval", "inference", "bedrock_emulator"]
 BOUND_S = 2.5
-QUESTIONS = ["おすすめのダークファンタジーは？", "Do you have One Piece volume 3 in English?", "1000円以下のスポーツ漫画は？",
-             "What is your return policy?", "進撃の巨人の最新巻はありますか", "Recommend a cooking manga",
-             "送料はいくらですか？", "Something like Haikyu but not sports", "英語版のチェンソーマンは？"]
+QUESTIONS = [
+    "おすすめのダークファンタジーは？",
+    "Do you have One Piece volume 3 in English?",
+    "1000円以下のスポーツ漫画は？",
+    "What is your return policy?",
+    "進撃の巨人の最新巻はありますか",
+    "Recommend a cooking manga",
+    "送料はいくらですか？",
+    "Something like Haikyu but not sports",
+    "英語版のチェンソーマンは？",
+]
 
 
 def descendants(pid: int) -> list[int]:
@@ -149,8 +157,17 @@ class Load:
         asked = Asked(session, time.monotonic())
         self.asked.append(asked)
         request_id = f"q{i}-{n}"
-        await ws.send(json.dumps({"type": "query", "request_id": request_id, "session_id": session,
-                                  "text": QUESTIONS[(i + n) % len(QUESTIONS)]}, ensure_ascii=False))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "query",
+                    "request_id": request_id,
+                    "session_id": session,
+                    "text": QUESTIONS[(i + n) % len(QUESTIONS)],
+                },
+                ensure_ascii=False,
+            )
+        )
         try:
             async with asyncio.timeout(30):
                 while True:
@@ -177,15 +194,19 @@ class Load:
 
 
 def stored_versions(cluster: Cluster, sessions: list[str]) -> dict[str, int]:
-    client = boto3.client("dynamodb", endpoint_url=cluster.url("aws"),
-                          region_name=LOCAL_AWS_ENV["AWS_DEFAULT_REGION"],
-                          aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
-                          aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"])
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=cluster.url("aws"),
+        region_name=LOCAL_AWS_ENV["AWS_DEFAULT_REGION"],
+        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+    )
     out = {}
     for sid in sessions:
         try:
-            item = client.get_item(TableName="mangaassist-sessions", Key={"session_id": {"S": sid}},
-                                   ConsistentRead=True).get("Item", {})
+            item = client.get_item(
+                TableName="mangaassist-sessions", Key={"session_id": {"S": sid}}, ConsistentRead=True
+            ).get("Item", {})
         except Exception:
             item = {}
         out[sid] = int(item.get("version", {}).get("N", "0"))
@@ -196,8 +217,12 @@ async def probe_clean(url: str) -> bool:
     """One question answered `done` with no fallback (a fresh anonymous connection)."""
     try:
         async with connect(url, compression=None, open_timeout=2) as ws:
-            await ws.send(json.dumps({"type": "query", "request_id": "probe", "text": f"おすすめの漫画は？ {uuid.uuid4().hex[:4]}"},
-                                     ensure_ascii=False))
+            await ws.send(
+                json.dumps(
+                    {"type": "query", "request_id": "probe", "text": f"おすすめの漫画は？ {uuid.uuid4().hex[:4]}"},
+                    ensure_ascii=False,
+                )
+            )
             async with asyncio.timeout(5):
                 while True:
                     frame = json.loads(await ws.recv())
@@ -228,7 +253,8 @@ def summarize(asked: list[Asked]) -> dict[str, Any]:
     durations = sorted(a.ended - a.started for a in ended if a.ended is not None)
     within = sum(1 for a in ended if a.ended is not None and a.ended - a.started <= BOUND_S and a.outcome != "no_reply")
     return {
-        "questions": len(ended), "ended_within_2_5_s": within,
+        "questions": len(ended),
+        "ended_within_2_5_s": within,
         "share_within_2_5_s": round(within / len(ended), 4) if ended else None,
         "max_s": round(durations[-1], 2) if durations else None,
         "p50_s": round(durations[len(durations) // 2], 3) if durations else None,
@@ -258,8 +284,9 @@ async def drill(cluster: Cluster, load: Load, part: str, kind: str, stop_s: floa
     restarted = cluster.procs[part].pid != pid
     await asyncio.sleep(settle_s)  # questions after recovery; after-answer writes land
     during = [a for a in load.asked[first:] if a.started <= recovered_at]
-    epoch_sessions = sorted({a.session for a in load.asked[first:]} | {
-        s for s in load.answered if s.startswith(f"s-load-{load.epoch}-")})
+    epoch_sessions = sorted(
+        {a.session for a in load.asked[first:]} | {s for s in load.answered if s.startswith(f"s-load-{load.epoch}-")}
+    )
     # Answers received up to a second before the queue is seen empty have had their session
     # writes submitted and finished; later ones may still be on their way (not owed yet).
     cutoff = time.monotonic() - 1.0
@@ -268,24 +295,36 @@ async def drill(cluster: Cluster, load: Load, part: str, kind: str, stop_s: floa
     post_after = (await asyncio.to_thread(admin_status, cluster)).get("postprocess", {})
     stored = await asyncio.to_thread(stored_versions, cluster, epoch_sessions)
     wiped_at = fault_at if (part == "aws" and kind == "kill9") else None
-    owed = {s: sum(1 for t in load.answered.get(s, [])
-                   if t <= cutoff and (wiped_at is None or t > wiped_at + (part_back or 0)))
-            for s in epoch_sessions}
+    owed = {
+        s: sum(
+            1 for t in load.answered.get(s, []) if t <= cutoff and (wiped_at is None or t > wiped_at + (part_back or 0))
+        )
+        for s in epoch_sessions
+    }
     lost = {s: owed[s] - stored[s] for s in epoch_sessions if owed[s] > stored[s]}
     return {
-        "part": part, "fault": kind, "stop_s": stop_s if kind == "sigstop" else None,
+        "part": part,
+        "fault": kind,
+        "stop_s": stop_s if kind == "sigstop" else None,
         "restarted_by_supervisor": restarted,
         "part_serving_after_s": round(part_back, 2) if part_back is not None else None,
-        "mesh_healthy_after_part_returned_s": (round(mesh_ok - part_back, 2)
-                                               if mesh_ok is not None and part_back is not None else None),
+        "mesh_healthy_after_part_returned_s": (
+            round(mesh_ok - part_back, 2) if mesh_ok is not None and part_back is not None else None
+        ),
         "since": "fault (kill9: the restart is part of it)" if kind == "kill9" else "SIGCONT",
         "returned_from": round(returned_from - fault_at, 2),
         **summarize(during),
-        "sessions": len(epoch_sessions), "turns_owed": sum(owed.values()), "turns_stored": sum(stored.values()),
-        "turns_lost": sum(lost.values()), "sessions_losing_turns": len(lost),
+        "sessions": len(epoch_sessions),
+        "turns_owed": sum(owed.values()),
+        "turns_stored": sum(stored.values()),
+        "turns_lost": sum(lost.values()),
+        "sessions_losing_turns": len(lost),
         "after_answer_queue_drained_s": drained_after,
-        "after_answer_queue": {k: post_after.get(k, 0) - post_before.get(k, 0) for k in post_after
-                               if isinstance(post_after.get(k), int) and k != "pending"},
+        "after_answer_queue": {
+            k: post_after.get(k, 0) - post_before.get(k, 0)
+            for k in post_after
+            if isinstance(post_after.get(k), int) and k != "pending"
+        },
     }
 
 
@@ -339,9 +378,12 @@ async def run_drills(cluster: Cluster, args: argparse.Namespace) -> dict[str, An
 
 async def sample(cluster: Cluster) -> dict[str, Any]:
     status = await asyncio.to_thread(admin_status, cluster)
-    return {"t": time.monotonic(), "tasks": status.get("asyncio_tasks"),
-            "rss_mb": {n: rss_mb(p.pid) for n, p in cluster.procs.items()},
-            "fds": {n: open_fds(p.pid) for n, p in cluster.procs.items()}}
+    return {
+        "t": time.monotonic(),
+        "tasks": status.get("asyncio_tasks"),
+        "rss_mb": {n: rss_mb(p.pid) for n, p in cluster.procs.items()},
+        "fds": {n: open_fds(p.pid) for n, p in cluster.procs.items()},
+    }
 
 
 async def run_soak(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
@@ -365,7 +407,9 @@ async def run_soak(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]
 
     names = list(cluster.procs)
     return {
-        "minutes": args.minutes, "sessions": args.sessions, "samples": len(samples),
+        "minutes": args.minutes,
+        "sessions": args.sessions,
+        "samples": len(samples),
         "growth_after_warmup": {
             "orchestrator_asyncio_tasks": growth(lambda s: s["tasks"] or 0),
             "rss": {n: growth(lambda s, n=n: s["rss_mb"][n]) for n in names},
@@ -400,10 +444,14 @@ def main() -> None:
             stop.set()
             thread.join()
             cluster.stop()
-    result = {"what": f"{args.mode} on the supervised local cluster", "command": " ".join(["python -m bench.drills",
-              *sys.argv[1:]]), "seconds": round(time.time() - started, 1),
-              "restarts": {n: s.restarts for n, s in supervisor.parts.items()},
-              "note": "2 shared cores, other engineers' jobs running: timings are noisy", **body}
+    result = {
+        "what": f"{args.mode} on the supervised local cluster",
+        "command": " ".join(["python -m bench.drills", *sys.argv[1:]]),
+        "seconds": round(time.time() - started, 1),
+        "restarts": {n: s.restarts for n, s in supervisor.parts.items()},
+        "note": "2 shared cores, other engineers' jobs running: timings are noisy",
+        **body,
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(out)

@@ -55,7 +55,7 @@ TABLE = "sessions"
 QUESTION = "おすすめのダークファンタジーは？ " * 3
 ANSWER = "ベルセルクはいかがでしょう。 " * 30
 
-KEEPALIVE_SERVER = '''
+KEEPALIVE_SERVER = """
 import sys
 from aiohttp import web
 GET = b'{"Item": {"session_id": {"S": "s"}, "version": {"N": "1"}, "expires_at": {"N": "9999999999"}}}'
@@ -66,7 +66,7 @@ async def handle(request):
 app = web.Application()
 app.router.add_post("/", handle)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
-'''
+"""
 
 
 class _Discard(SpanExporter):
@@ -112,8 +112,12 @@ async def lean(url: str, turns: int, tag: str) -> float:
 
     async def call(http: aiohttp.ClientSession, target: str, body: dict[str, Any]) -> dict[str, Any]:
         data = orjson.dumps(body)
-        request = AWSRequest(method="POST", url=url + "/", data=data, headers={
-            "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"DynamoDB_20120810.{target}"})
+        request = AWSRequest(
+            method="POST",
+            url=url + "/",
+            data=data,
+            headers={"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"DynamoDB_20120810.{target}"},
+        )
         SigV4Auth(credentials, "dynamodb", REGION).add_auth(request)
         async with http.post(url + "/", data=data, headers=dict(request.headers.items())) as resp:
             reply: dict[str, Any] = orjson.loads(await resp.read())
@@ -125,11 +129,19 @@ async def lean(url: str, turns: int, tag: str) -> float:
                 started = time.process_time()
             sid = f"l-{tag}-{i}"
             await call(http, "GetItem", {"TableName": TABLE, "Key": {"session_id": {"S": sid}}, "ConsistentRead": True})
-            item = _to_item({"session_id": sid, "turns": [{"r": "user", "t": QUESTION}, {"r": "assistant", "t": ANSWER}],
-                             "version": 1})
+            item = _to_item(
+                {
+                    "session_id": sid,
+                    "turns": [{"r": "user", "t": QUESTION}, {"r": "assistant", "t": ANSWER}],
+                    "version": 1,
+                }
+            )
             item["state"] = {"B": base64.b64encode(b"state" * 20).decode()}  # binary goes as base64 in JSON
-            await call(http, "PutItem", {"TableName": TABLE, "Item": item,
-                                         "ConditionExpression": "attribute_not_exists(session_id)"})
+            await call(
+                http,
+                "PutItem",
+                {"TableName": TABLE, "Item": item, "ConditionExpression": "attribute_not_exists(session_id)"},
+            )
         return (time.process_time() - started) * 1000 / turns
 
 
@@ -146,11 +158,14 @@ async def measure(servers: dict[str, str], reps: int, turns: int) -> dict[str, A
         for server, url in servers.items():
             cells.setdefault(f"aioboto3 / {server}", []).append(await shipped(url, turns, f"{rep}", tracer))
             cells.setdefault(f"aioboto3, no client-side validation / {server}", []).append(
-                await shipped(url, turns, f"{rep}nv", tracer, validate=False))
+                await shipped(url, turns, f"{rep}nv", tracer, validate=False)
+            )
             cells.setdefault(f"aiohttp + SigV4 / {server}", []).append(await lean(url, turns, f"{rep}"))
     provider.shutdown()
-    return {name: {"median_ms": round(statistics.median(v), 3), "runs_ms": [round(x, 3) for x in v]}
-            for name, v in cells.items()}
+    return {
+        name: {"median_ms": round(statistics.median(v), 3), "runs_ms": [round(x, 3) for x in v]}
+        for name, v in cells.items()
+    }
 
 
 def main() -> None:
@@ -164,17 +179,26 @@ def main() -> None:
         script = Path(tmp) / "keepalive_server.py"
         script.write_text(KEEPALIVE_SERVER)
         procs = [
-            subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+            subprocess.Popen(
+                [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            ),
             subprocess.Popen([sys.executable, str(script), str(keepalive_port)]),
         ]
         try:
+
             async def run() -> dict[str, Any]:
                 await wait_listening(moto_port)
                 await wait_listening(keepalive_port)
-                return await measure({"moto": f"http://127.0.0.1:{moto_port}",
-                                      "keep-alive stand-in": f"http://127.0.0.1:{keepalive_port}"},
-                                     args.reps, args.turns)
+                return await measure(
+                    {
+                        "moto": f"http://127.0.0.1:{moto_port}",
+                        "keep-alive stand-in": f"http://127.0.0.1:{keepalive_port}",
+                    },
+                    args.reps,
+                    args.turns,
+                )
 
             cells = uvloop.run(run())
         finally:
@@ -182,9 +206,15 @@ def main() -> None:
                 proc.kill()
     for name, cell in cells.items():
         print(f"{name:<58} client CPU {cell['median_ms']:6.2f} ms per turn (GetItem + PutItem)  runs {cell['runs_ms']}")
-    report = {"benchmark": "dynamo_turn", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "load_average_at_end": round(os.getloadavg()[0], 2), "shared_box": True,
-              "reps": args.reps, "turns_per_rep": args.turns, "client_cpu_ms_per_turn": cells}
+    report = {
+        "benchmark": "dynamo_turn",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average_at_end": round(os.getloadavg()[0], 2),
+        "shared_box": True,
+        "reps": args.reps,
+        "turns_per_rep": args.turns,
+        "client_cpu_ms_per_turn": cells,
+    }
     path = REPO / "bench" / "results" / "dynamo_turn.json"
     path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     print(f"results written to {path.relative_to(REPO)}")

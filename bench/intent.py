@@ -51,9 +51,19 @@ from mangaassist.proto.intent.v1 import intent_pb2, intent_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-SHORT = {"product_recommendation": "rec", "product_search": "search", "product_question": "question",
-         "order_status": "order", "return_refund": "return", "shipping_info": "ship", "payment": "pay",
-         "account": "account", "greeting": "greet", "escalation": "escal", "out_of_scope": "oos"}
+SHORT = {
+    "product_recommendation": "rec",
+    "product_search": "search",
+    "product_question": "question",
+    "order_status": "order",
+    "return_refund": "return",
+    "shipping_info": "ship",
+    "payment": "pay",
+    "account": "account",
+    "greeting": "greet",
+    "escalation": "escal",
+    "out_of_scope": "oos",
+}
 CURVE = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
@@ -87,7 +97,9 @@ def expected_calibration_error(conf: npt.NDArray[np.float64], correct: npt.NDArr
 
 
 def evaluate(
-    model: IntentModel, test: list[Example], embeddings: npt.NDArray[np.float32] | None,
+    model: IntentModel,
+    test: list[Example],
+    embeddings: npt.NDArray[np.float32] | None,
     batches: list[str],
 ) -> dict[str, Any]:
     """Held-out quality of the fusion head (``embeddings`` given) or of the text head."""
@@ -102,8 +114,9 @@ def evaluate(
     # Abstention as the service decides it: on the probability of the top intent's handling.
     handling = np.array([handling_confidence(x.ranked()) for x in preds])
     correct = np.array([a == b for a, b in zip(y, p, strict=True)])
-    same_handling = np.array([a == b or any(a in g and b in g for g in HANDLING_GROUPS)
-                              for a, b in zip(y, p, strict=True)])
+    same_handling = np.array(
+        [a == b or any(a in g and b in g for g in HANDLING_GROUPS) for a, b in zip(y, p, strict=True)]
+    )
     labels = list(model.labels)
     by_lang = {}
     for lang in ("ja", "en", "mixed"):
@@ -127,10 +140,15 @@ def evaluate(
     curve = []
     for t in CURVE:
         a = handling >= t
-        curve.append({"threshold": t, "coverage": float(a.mean()),
-                      "answered_accuracy": float(correct[a].mean()) if a.any() else float("nan"),
-                      "confident_wrong": float((a & ~correct).mean()),
-                      "confident_wrong_handling": float((a & ~same_handling).mean())})
+        curve.append(
+            {
+                "threshold": t,
+                "coverage": float(a.mean()),
+                "answered_accuracy": float(correct[a].mean()) if a.any() else float("nan"),
+                "confident_wrong": float((a & ~correct).mean()),
+                "confident_wrong_handling": float((a & ~same_handling).mean()),
+            }
+        )
     confusion = {t: dict(Counter(b for a, b in zip(y, p, strict=True) if a == t)) for t in labels}
     return {
         "n": len(test),
@@ -160,9 +178,13 @@ async def in_process_latency(
     from mangaassist.devtools.e5 import query_embedder  # what RetrievalService.Embed runs
 
     servicer = IntentServicer(model, None, 4000)
-    timings: dict[str, list[float]] = {"text head (numpy)": [], "fusion head (numpy)": [],
-                                       "in-service Classify, fusion": [], "in-service Classify, text only": [],
-                                       "entity extraction": []}
+    timings: dict[str, list[float]] = {
+        "text head (numpy)": [],
+        "fusion head (numpy)": [],
+        "in-service Classify, fusion": [],
+        "in-service Classify, text only": [],
+        "entity extraction": [],
+    }
     for i in range(calls):
         k = i % len(texts)
         text, vector = texts[k], embeddings[k]
@@ -187,8 +209,10 @@ async def in_process_latency(
     out: dict[str, Any] = {k: {"p50_ms": pct(v, 50), "p95_ms": pct(v, 95)} for k, v in timings.items()}
     # CPU time per call (process time): what the work costs, unaffected by the other
     # processes that share this box and stretch the wall-clock tail.
-    requests = [intent_pb2.ClassifyRequest(text=t, query_embedding=v.tolist(), embedding_model=EMBEDDER)
-                for t, v in zip(texts, embeddings, strict=True)]
+    requests = [
+        intent_pb2.ClassifyRequest(text=t, query_embedding=v.tolist(), embedding_model=EMBEDDER)
+        for t, v in zip(texts, embeddings, strict=True)
+    ]
     started = time.process_time()
     for i in range(calls):
         await servicer.Classify(requests[i % len(requests)], None)  # type: ignore[arg-type]
@@ -202,7 +226,9 @@ async def in_process_latency(
         embedder(text)
         embed_times.append((time.perf_counter() - started) * 1000)
     out["shared query embedding (retrieval, e5-small; not in Classify)"] = {
-        "p50_ms": pct(embed_times, 50), "p95_ms": pct(embed_times, 95)}
+        "p50_ms": pct(embed_times, 50),
+        "p95_ms": pct(embed_times, 95),
+    }
     return out
 
 
@@ -216,8 +242,10 @@ async def grpc_latency(texts: list[str], embeddings: npt.NDArray[np.float32], ca
         cluster.wait_serving("intent", timeout=60)
         channel = open_channel(cluster.address("intent"))
         stub = intent_pb2_grpc.IntentServiceStub(channel)
-        requests = [intent_pb2.ClassifyRequest(text=t, query_embedding=v.tolist(), embedding_model=EMBEDDER)
-                    for t, v in zip(texts, embeddings, strict=True)]
+        requests = [
+            intent_pb2.ClassifyRequest(text=t, query_embedding=v.tolist(), embedding_model=EMBEDDER)
+            for t, v in zip(texts, embeddings, strict=True)
+        ]
         for request in requests[:100]:  # warm-up
             await stub.Classify(request, timeout=5)
         times = []
@@ -242,23 +270,31 @@ def print_quality(name: str, q: dict[str, Any]) -> None:
     for batch, m in q["by_batch"].items():
         print(f"| batch {batch} | {m['n']} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} |")
     print(f"\nCalibration: ECE {q['ece']:.3f} (15 bins, temperature {q['temperature']:.3f})")
-    print(f"Abstention at the shipped threshold {q['threshold']:.3f}: coverage {q['coverage']:.3f}, "
-          f"accuracy of answered {q['answered_accuracy']:.3f}, confident-but-wrong {q['confident_wrong']:.3f} "
-          f"of all messages (wrong handling: {q['confident_wrong_handling']:.3f}), "
-          f"accuracy of abstained {q['abstained_accuracy']:.3f}")
+    print(
+        f"Abstention at the shipped threshold {q['threshold']:.3f}: coverage {q['coverage']:.3f}, "
+        f"accuracy of answered {q['answered_accuracy']:.3f}, confident-but-wrong {q['confident_wrong']:.3f} "
+        f"of all messages (wrong handling: {q['confident_wrong_handling']:.3f}), "
+        f"accuracy of abstained {q['abstained_accuracy']:.3f}"
+    )
     for batch, m in q["by_batch"].items():
         print(f"  batch {batch}: coverage {m['coverage']:.3f}, confident-but-wrong {m['confident_wrong']:.3f}")
-    print("\n| threshold | coverage | answered accuracy | confident-but-wrong | wrong handling |\n|---:|---:|---:|---:|---:|")
+    print(
+        "\n| threshold | coverage | answered accuracy | confident-but-wrong | wrong handling |\n|---:|---:|---:|---:|---:|"
+    )
     for row in q["curve"]:
-        print(f"| {row['threshold']:.2f} | {row['coverage']:.3f} | {row['answered_accuracy']:.3f} | "
-              f"{row['confident_wrong']:.3f} | {row['confident_wrong_handling']:.3f} |")
+        print(
+            f"| {row['threshold']:.2f} | {row['coverage']:.3f} | {row['answered_accuracy']:.3f} | "
+            f"{row['confident_wrong']:.3f} | {row['confident_wrong_handling']:.3f} |"
+        )
     print("\n| intent | precision | recall | F1 | n |\n|---|---:|---:|---:|---:|")
     for label, m in q["per_intent"].items():
         print(f"| {label} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
     labels = list(q["per_intent"])
     short = [SHORT.get(label, label) for label in labels]
-    print("\nConfusion matrix (rows: true, columns: predicted): " + ", ".join(
-        f"{s}={label}" for s, label in zip(short, labels, strict=True)))
+    print(
+        "\nConfusion matrix (rows: true, columns: predicted): "
+        + ", ".join(f"{s}={label}" for s, label in zip(short, labels, strict=True))
+    )
     print("| true \\ predicted | " + " | ".join(short) + " |\n|---|" + "---:|" * len(labels))
     for label, s in zip(labels, short, strict=True):
         row = q["confusion"][label]
@@ -266,29 +302,39 @@ def print_quality(name: str, q: dict[str, Any]) -> None:
 
 
 def print_report(result: dict[str, Any]) -> None:
-    print(f"\nHeld-out test split: {result['quality']['fusion']['n']} messages from families never seen in "
-          f"training (model {result['model_version']})")
-    print_quality("fusion head (n-grams + shared e5-small query embedding; what the mesh uses)",
-                  result["quality"]["fusion"])
+    print(
+        f"\nHeld-out test split: {result['quality']['fusion']['n']} messages from families never seen in "
+        f"training (model {result['model_version']})"
+    )
+    print_quality(
+        "fusion head (n-grams + shared e5-small query embedding; what the mesh uses)", result["quality"]["fusion"]
+    )
     print_quality("text head (n-grams only; the fallback without an embedding)", result["quality"]["text"])
-    print("\n| validation (grouped 5-fold CV on train, by family) | accuracy | threshold | coverage | "
-          "confident-but-wrong |\n|---|---:|---:|---:|---:|")
+    print(
+        "\n| validation (grouped 5-fold CV on train, by family) | accuracy | threshold | coverage | "
+        "confident-but-wrong |\n|---|---:|---:|---:|---:|"
+    )
     for name, v in result["validation"].items():
-        print(f"| {name} | {v['accuracy']:.3f} | {v['threshold']:.3f} | {v['coverage']:.3f} | "
-              f"{v['confident_wrong']:.3f} |")
+        print(
+            f"| {name} | {v['accuracy']:.3f} | {v['threshold']:.3f} | {v['coverage']:.3f} | "
+            f"{v['confident_wrong']:.3f} |"
+        )
     print("\n| classification latency | p50 ms | p95 ms |\n|---|---:|---:|")
     for name, m in result["latency_in_process"].items():
         print(f"| {name} (in process) | {m['p50_ms']:.3f} | {m['p95_ms']:.3f} |")
     cpu = result["latency_in_process"]["in-service Classify, fusion"]["cpu_ms_per_call"]
     print(f"| in-service Classify (fusion), CPU time per call (mean) | {cpu:.3f} | |")
     g = result["latency_grpc"]
-    print(f"| Classify over gRPC with the embedding (loopback, separate process) | {g['p50_ms']:.3f} | "
-          f"{g['p95_ms']:.3f} |")
+    print(
+        f"| Classify over gRPC with the embedding (loopback, separate process) | {g['p50_ms']:.3f} | "
+        f"{g['p95_ms']:.3f} |"
+    )
 
 
 def git_commit() -> str:
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                          cwd=REPO, check=False).stdout.strip()
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO, check=False
+    ).stdout.strip()
 
 
 async def main() -> None:
@@ -297,8 +343,7 @@ async def main() -> None:
     args = parser.parse_args()
 
     model = IntentModel.load(DEFAULT_MODEL_PATH)
-    rows = [json.loads(line) for line in DATASET.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
+    rows = [json.loads(line) for line in DATASET.read_text(encoding="utf-8").splitlines() if line.strip()]
     examples = load_examples(DATASET)
     test = [e for e in examples if e.split == "test"]
     batches = [str(r.get("batch", "v1")) for r in rows if r["split"] == "test"]
@@ -310,8 +355,7 @@ async def main() -> None:
         "commit": commit,
         "python": platform.python_version(),
         "model_version": model.version,
-        "quality": {"fusion": evaluate(model, test, embeddings, batches),
-                    "text": evaluate(model, test, None, batches)},
+        "quality": {"fusion": evaluate(model, test, embeddings, batches), "text": evaluate(model, test, None, batches)},
         "validation": {"fusion head": model.metadata["fusion_validation"], "text head": model.metadata["validation"]},
         "latency_in_process": await in_process_latency(model, texts, embeddings, args.calls),
         "latency_grpc": await grpc_latency(texts, embeddings, args.calls),

@@ -46,14 +46,18 @@ def source_roots(root: Path) -> list[str]:
     """The package roots of a tree (what ``mangaassist-src.pth`` lists for the working tree) but
     ``libs/devtools``: the stand-ins (Redis, moto, the emulator, the trace receiver) are the
     working tree's on both sides, and find their binaries under its ``.tools``."""
-    return sorted(str(p) for p in [*root.glob("libs/*"), *root.glob("services/*")]
-                  if (p / "mangaassist").is_dir() and p.name != "devtools")
+    return sorted(
+        str(p)
+        for p in [*root.glob("libs/*"), *root.glob("services/*")]
+        if (p / "mangaassist").is_dir() and p.name != "devtools"
+    )
 
 
 def export(rev: str, into: Path) -> Path:
     """``libs/`` and ``services/`` of ``rev`` under ``into``."""
-    archive = subprocess.run(["git", "archive", rev, "libs", "services"], cwd=REPO, check=True,
-                             capture_output=True).stdout
+    archive = subprocess.run(
+        ["git", "archive", rev, "libs", "services"], cwd=REPO, check=True, capture_output=True
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into
 
@@ -69,8 +73,7 @@ async def idle_rates(cluster: Cluster, seconds: float) -> dict[str, float]:
     return {name: used / seconds for name, used in meter.stop().items()}
 
 
-def merge(rows: list[tuple[list[dict[str, Any]], float, dict[str, float]]],
-          idle: dict[str, float]) -> dict[str, Any]:
+def merge(rows: list[tuple[list[dict[str, Any]], float, dict[str, float]]], idle: dict[str, float]) -> dict[str, Any]:
     """One judgement over every repetition of a level on one side."""
     out = [r for records, _, _ in rows for r in records]
     wall = sum(w for _, w, _ in rows)
@@ -99,15 +102,23 @@ async def measure(clusters: dict[str, Cluster], args: argparse.Namespace) -> dic
                 await settle(url, status)
                 meter = CpuMeter(cluster)
                 meter.start()
-                out, wall = await closed_loop(url, n, args.questions, (args.think[0], args.think[1]),
-                                              args.seed + 1000 * rep + n)
+                out, wall = await closed_loop(
+                    url, n, args.questions, (args.think[0], args.think[1]), args.seed + 1000 * rep + n
+                )
                 raw[side][n].append((out, wall, meter.stop()))
                 r = judge(out, wall, raw[side][n][-1][2], idle[side])
-                print(f"rep {rep + 1} {n:>3} sessions side {side}: errors {r['error_rate']:.1%}  "
-                      f"orchestrator {r['cpu_ms_per_answer'].get('orchestrator', 0):.1f}  "
-                      f"mesh {r['cpu_ms_per_answer']['mesh']:.1f} ms/answer", flush=True)
-    report: dict[str, Any] = {"idle_cpu_ms_per_s": {side: {n: round(v * 1000, 2) for n, v in sorted(rates.items())}
-                                                    for side, rates in idle.items()}, "levels": {}}
+                print(
+                    f"rep {rep + 1} {n:>3} sessions side {side}: errors {r['error_rate']:.1%}  "
+                    f"orchestrator {r['cpu_ms_per_answer'].get('orchestrator', 0):.1f}  "
+                    f"mesh {r['cpu_ms_per_answer']['mesh']:.1f} ms/answer",
+                    flush=True,
+                )
+    report: dict[str, Any] = {
+        "idle_cpu_ms_per_s": {
+            side: {n: round(v * 1000, 2) for n, v in sorted(rates.items())} for side, rates in idle.items()
+        },
+        "levels": {},
+    }
     for n in levels:
         sides = {side: merge(raw[side][n], idle[side]) for side in clusters}
         ratio = {}
@@ -119,14 +130,16 @@ async def measure(clusters: dict[str, Cluster], args: argparse.Namespace) -> dic
         for side in ("A", "B"):
             r, above = sides[side], sides[side].get("cpu_ms_per_answer_above_idle", {})
             cpu = r["cpu_ms_per_answer"]
-            print(f"{n:>3} sessions {side}: {r['answered']}/{r['questions']} errors {r['error_rate']:.2%}  "
-                  f"TTFT p50/p95 {r['ttft_p50_ms']:.0f}/{r['ttft_p95_ms']:.0f} ms  e2e p50/p95 "
-                  f"{r['e2e_p50_ms']:.0f}/{r['e2e_p95_ms']:.0f} ms  {r['token_frames_per_answer']:.1f} token frames/answer"
-                  f" | CPU ms/answer orch {cpu.get('orchestrator', 0):.1f} "
-                  f"(above idle {above.get('orchestrator', 0):.1f}), inf {cpu.get('inference', 0):.1f}, "
-                  f"ret {cpu.get('retrieval', 0):.1f}, int {cpu.get('intent', 0):.1f}, mesh {cpu['mesh']:.1f} "
-                  f"(above idle {above.get('mesh', 0):.1f}); emulator {cpu.get('bedrock_emulator', 0):.1f}, "
-                  f"moto {cpu.get('aws', 0):.1f}, client {cpu.get('client', 0):.1f}")
+            print(
+                f"{n:>3} sessions {side}: {r['answered']}/{r['questions']} errors {r['error_rate']:.2%}  "
+                f"TTFT p50/p95 {r['ttft_p50_ms']:.0f}/{r['ttft_p95_ms']:.0f} ms  e2e p50/p95 "
+                f"{r['e2e_p50_ms']:.0f}/{r['e2e_p95_ms']:.0f} ms  {r['token_frames_per_answer']:.1f} token frames/answer"
+                f" | CPU ms/answer orch {cpu.get('orchestrator', 0):.1f} "
+                f"(above idle {above.get('orchestrator', 0):.1f}), inf {cpu.get('inference', 0):.1f}, "
+                f"ret {cpu.get('retrieval', 0):.1f}, int {cpu.get('intent', 0):.1f}, mesh {cpu['mesh']:.1f} "
+                f"(above idle {above.get('mesh', 0):.1f}); emulator {cpu.get('bedrock_emulator', 0):.1f}, "
+                f"moto {cpu.get('aws', 0):.1f}, client {cpu.get('client', 0):.1f}"
+            )
         print(f"{n:>3} sessions B/A: " + ", ".join(f"{k} {v}" for k, v in ratio.items()), flush=True)
     return report
 
@@ -147,8 +160,11 @@ def main() -> None:
     args = parser.parse_args()
     load_at_start = os.getloadavg()[0]
     print(f"load average at start: {load_at_start:.2f} (the box is shared; numbers are noisy)")
-    common = {"MANGAASSIST_RETRIEVAL_INDEX_DIR": os.environ.get("MANGAASSIST_RETRIEVAL_INDEX_DIR",
-                                                                str(REPO / ".cache" / "index"))}
+    common = {
+        "MANGAASSIST_RETRIEVAL_INDEX_DIR": os.environ.get(
+            "MANGAASSIST_RETRIEVAL_INDEX_DIR", str(REPO / ".cache" / "index")
+        )
+    }
     for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR", "BEDROCK_EMULATOR"):
         common[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
     a_commit = ""
@@ -157,24 +173,41 @@ def main() -> None:
         if args.a_rev != WORKTREE:
             tree = export(args.a_rev, Path(tmp))
             env_a["PYTHONPATH"] = os.pathsep.join(source_roots(tree))
-            a_commit = subprocess.run(["git", "rev-parse", "--short", args.a_rev], cwd=REPO, capture_output=True,
-                                      text=True).stdout.strip()
+            a_commit = subprocess.run(
+                ["git", "rev-parse", "--short", args.a_rev], cwd=REPO, capture_output=True, text=True
+            ).stdout.strip()
         env_b = {**common, **parse_env(args.b_env)}
-        with (Cluster(env=env_a, log_dir=Path(tmp) / "logs-a") as a,
-              Cluster(env=env_b, log_dir=Path(tmp) / "logs-b") as b):
+        with (
+            Cluster(env=env_a, log_dir=Path(tmp) / "logs-a") as a,
+            Cluster(env=env_b, log_dir=Path(tmp) / "logs-b") as b,
+        ):
             result = uvloop.run(measure({"A": a, "B": b}, args))
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "libs", "services"], cwd=REPO, capture_output=True,
-                           text=True).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "libs", "services"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
     report = {
-        "benchmark": "mesh_ab", "note": args.note, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "benchmark": "mesh_ab",
+        "note": args.note,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "A": {"code": args.a_rev if args.a_rev == WORKTREE else f"{args.a_rev} ({a_commit})", "env": args.a_env},
-        "B": {"code": f"working tree at {head.stdout.strip()}{' (uncommitted changes)' if dirty else ''}",
-              "env": args.b_env},
-        "machine": {"cpus": os.cpu_count(), "load_average_at_start": round(load_at_start, 2),
-                    "shared_with_other_engineers": True},
-        "settings": {"levels": args.levels, "questions_per_session": args.questions, "think_s": list(args.think),
-                     "reps": args.reps, "seed": args.seed, "emulator_latency_profile": "default"},
+        "B": {
+            "code": f"working tree at {head.stdout.strip()}{' (uncommitted changes)' if dirty else ''}",
+            "env": args.b_env,
+        },
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_at_start": round(load_at_start, 2),
+            "shared_with_other_engineers": True,
+        },
+        "settings": {
+            "levels": args.levels,
+            "questions_per_session": args.questions,
+            "think_s": list(args.think),
+            "reps": args.reps,
+            "seed": args.seed,
+            "emulator_latency_profile": "default",
+        },
         **result,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -120,8 +120,14 @@ class CpuMeter:
         return {name: after[name] - self._before.get(name, 0.0) for name in after}
 
 
-async def closed_session(url: str, rng: random.Random, questions: int, think: tuple[float, float],
-                         out: list[dict[str, Any]], start: asyncio.Barrier) -> None:
+async def closed_session(
+    url: str,
+    rng: random.Random,
+    questions: int,
+    think: tuple[float, float],
+    out: list[dict[str, Any]],
+    start: asyncio.Barrier,
+) -> None:
     try:
         ws = await connect(url, compression=None, max_size=None, open_timeout=60, ping_interval=None)
     except (OSError, WebSocketException, TimeoutError) as exc:
@@ -148,13 +154,16 @@ async def closed_session(url: str, rng: random.Random, questions: int, think: tu
         await ws.close()
 
 
-async def closed_loop(url: str, sessions: int, questions: int, think: tuple[float, float],
-                      seed: int) -> tuple[list[dict[str, Any]], float]:
+async def closed_loop(
+    url: str, sessions: int, questions: int, think: tuple[float, float], seed: int
+) -> tuple[list[dict[str, Any]], float]:
     out: list[dict[str, Any]] = []
     start = asyncio.Barrier(sessions + 1)
     rng = random.Random(seed)
-    tasks = [asyncio.create_task(closed_session(url, random.Random(rng.getrandbits(64)), questions, think, out,
-                                                start)) for _ in range(sessions)]
+    tasks = [
+        asyncio.create_task(closed_session(url, random.Random(rng.getrandbits(64)), questions, think, out, start))
+        for _ in range(sessions)
+    ]
     await start.wait()
     started = time.perf_counter()
     await asyncio.gather(*tasks)
@@ -184,15 +193,21 @@ async def open_loop(url: str, rate: float, seconds: float, seed: int) -> tuple[l
     return out, time.perf_counter() - started
 
 
-def judge(out: list[dict[str, Any]], wall: float, cpu: dict[str, float],
-          idle: dict[str, float] | None = None) -> dict[str, Any]:
+def judge(
+    out: list[dict[str, Any]], wall: float, cpu: dict[str, float], idle: dict[str, float] | None = None
+) -> dict[str, Any]:
     ok = [r for r in out if r["ok"]]
     kinds = Counter(r["error"] for r in out if not r["ok"])
     errors = sum(kinds.values())
     rate = errors / len(out) if out else math.nan
     result: dict[str, Any] = {
-        "questions": len(out), "answered": len(ok), "errors": errors, "error_rate": rate,
-        "error_kinds": dict(kinds), "answers_per_s": len(ok) / wall if wall else math.nan, "wall_s": wall,
+        "questions": len(out),
+        "answered": len(ok),
+        "errors": errors,
+        "error_rate": rate,
+        "error_kinds": dict(kinds),
+        "answers_per_s": len(ok) / wall if wall else math.nan,
+        "wall_s": wall,
         "cache_hit_rate": sum(r["cache_hit"] for r in ok) / len(ok) if ok else math.nan,
         # WebSocket token frames per answered question: what stream coalescing leaves.
         "token_frames_per_answer": sum(r.get("token_frames", 0) for r in ok) / len(ok) if ok else math.nan,
@@ -212,40 +227,51 @@ def judge(out: list[dict[str, Any]], wall: float, cpu: dict[str, float],
     if idle is not None:
         # What the answers added: the process's idle rate (telemetry export, health checks,
         # keep-alives) over the level's wall time taken away.
-        marginal = {name: round(max(0.0, seconds - idle.get(name, 0.0) * wall) * 1000 / answered, 2)
-                    for name, seconds in sorted(cpu.items()) if name != "client"}
+        marginal = {
+            name: round(max(0.0, seconds - idle.get(name, 0.0) * wall) * 1000 / answered, 2)
+            for name, seconds in sorted(cpu.items())
+            if name != "client"
+        }
         marginal["mesh"] = round(sum(marginal.get(n, 0.0) for n in MESH), 2)
         result["cpu_ms_per_answer_above_idle"] = marginal
     segments: dict[str, list[float]] = defaultdict(list)
     for r in ok:
         for name, ms in r["timings"].items():
             segments[name].append(float(ms))
-    result["segments_ms"] = {name: {"p50": round(pct(v, 50), 2), "p95": round(pct(v, 95), 2), "n": len(v)}
-                             for name, v in sorted(segments.items())}
+    result["segments_ms"] = {
+        name: {"p50": round(pct(v, 50), 2), "p95": round(pct(v, 95), 2), "n": len(v)}
+        for name, v in sorted(segments.items())
+    }
     return result
 
 
 def line(name: str, r: dict[str, Any]) -> str:
     cpu = r["cpu_ms_per_answer"]
-    return (f"{name:>14}  {r['answered']:>5}/{r['questions']:<5} errors {r['error_rate']:7.2%}  "
-            f"TTFT p50/p95 {r['ttft_p50_ms']:6.0f}/{r['ttft_p95_ms']:6.0f} ms  "
-            f"e2e p95 {r['e2e_p95_ms']:6.0f} ms  overhead p95 {r['overhead_p95_ms']:6.0f} ms  "
-            f"{r['answers_per_s']:5.1f} ans/s  {'HELD' if r['held'] else 'not held'}  | "
-            + (f"above idle: mesh {r['cpu_ms_per_answer_above_idle']['mesh']:.1f} (orch "
-               f"{r['cpu_ms_per_answer_above_idle'].get('orchestrator', 0):.1f}) | "
-               if "cpu_ms_per_answer_above_idle" in r else "")
-            + "CPU ms/answer: "
-            f"mesh {cpu['mesh']:.1f} (orch {cpu.get('orchestrator', 0):.1f}, inf {cpu.get('inference', 0):.1f}, "
-            f"ret {cpu.get('retrieval', 0):.1f}, int {cpu.get('intent', 0):.1f}); emulator "
-            f"{cpu.get('bedrock_emulator', 0):.1f}, moto {cpu.get('aws', 0):.1f}, redis {cpu.get('redis', 0):.1f}, "
-            f"client {cpu.get('client', 0):.1f}")
+    return (
+        f"{name:>14}  {r['answered']:>5}/{r['questions']:<5} errors {r['error_rate']:7.2%}  "
+        f"TTFT p50/p95 {r['ttft_p50_ms']:6.0f}/{r['ttft_p95_ms']:6.0f} ms  "
+        f"e2e p95 {r['e2e_p95_ms']:6.0f} ms  overhead p95 {r['overhead_p95_ms']:6.0f} ms  "
+        f"{r['answers_per_s']:5.1f} ans/s  {'HELD' if r['held'] else 'not held'}  | "
+        + (
+            f"above idle: mesh {r['cpu_ms_per_answer_above_idle']['mesh']:.1f} (orch "
+            f"{r['cpu_ms_per_answer_above_idle'].get('orchestrator', 0):.1f}) | "
+            if "cpu_ms_per_answer_above_idle" in r
+            else ""
+        )
+        + "CPU ms/answer: "
+        f"mesh {cpu['mesh']:.1f} (orch {cpu.get('orchestrator', 0):.1f}, inf {cpu.get('inference', 0):.1f}, "
+        f"ret {cpu.get('retrieval', 0):.1f}, int {cpu.get('intent', 0):.1f}); emulator "
+        f"{cpu.get('bedrock_emulator', 0):.1f}, moto {cpu.get('aws', 0):.1f}, redis {cpu.get('redis', 0):.1f}, "
+        f"client {cpu.get('client', 0):.1f}"
+    )
 
 
 class Profiler:
     """``py-spy record`` on some cluster processes for the length of one level."""
 
-    def __init__(self, out_dir: Path | None, cluster: Cluster, names: tuple[str, ...], rate: int = 200,
-                 native: bool = False) -> None:
+    def __init__(
+        self, out_dir: Path | None, cluster: Cluster, names: tuple[str, ...], rate: int = 200, native: bool = False
+    ) -> None:
         self._dir = out_dir
         self._rate = rate
         # --native resolves the C frames (uvloop, gRPC core, orjson) under ``Runner.run``; py-spy
@@ -260,10 +286,25 @@ class Profiler:
             return
         self._dir.mkdir(parents=True, exist_ok=True)
         for name, pid in self._pids.items():
-            self._running.append(subprocess.Popen(
-                [self._spy, "record", "--pid", str(pid), "--format", "raw", "--rate", str(self._rate), *self._mode,
-                 "--output", str(self._dir / f"{label}-{name}.txt")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            self._running.append(
+                subprocess.Popen(
+                    [
+                        self._spy,
+                        "record",
+                        "--pid",
+                        str(pid),
+                        "--format",
+                        "raw",
+                        "--rate",
+                        str(self._rate),
+                        *self._mode,
+                        "--output",
+                        str(self._dir / f"{label}-{name}.txt"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
 
     def stages(self, label: str, cpu_ms_per_answer: dict[str, float]) -> dict[str, Any]:
         """Each profiled process's CPU per answer split by stage (``bench.profile_stacks``
@@ -276,9 +317,12 @@ class Profiler:
                 continue
             shares = breakdown(path)
             total = cpu_ms_per_answer.get(name, 0.0)
-            out[name] = {"native": self._mode == ["--native"], "cpu_ms_per_answer_while_profiled": total,
-                         "shares_percent": shares,
-                         "ms_per_answer": {k: round(v * total / 100, 2) for k, v in shares.items()}}
+            out[name] = {
+                "native": self._mode == ["--native"],
+                "cpu_ms_per_answer_while_profiled": total,
+                "shares_percent": shares,
+                "ms_per_answer": {k: round(v * total / 100, 2) for k, v in shares.items()},
+            }
         return out
 
     def stop(self) -> None:
@@ -302,8 +346,9 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
     await asyncio.sleep(args.idle_seconds)
     idle = {name: seconds / args.idle_seconds for name, seconds in meter.stop().items()}
     print("idle CPU ms/s: " + ", ".join(f"{n} {v * 1000:.1f}" for n, v in sorted(idle.items())), flush=True)
-    profiler = Profiler(args.profile, cluster, tuple(args.profile_processes.split(",")), args.profile_rate,
-                        args.profile_native)
+    profiler = Profiler(
+        args.profile, cluster, tuple(args.profile_processes.split(",")), args.profile_rate, args.profile_native
+    )
     think = tuple(float(x) for x in args.think.split(","))
     closed: dict[str, Any] = {}
     for n in [int(x) for x in args.levels.split(",") if x]:
@@ -326,13 +371,20 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
         print(line(f"{rate:g} q/s open", opened[f"{rate:g}"]), flush=True)
     held = [int(n) for n, r in closed.items() if r["held"]]
     held_rates = [float(k) for k, r in opened.items() if r["held"]]
-    summary = (f"highest closed-loop level held (errors ≤ {HELD_MAX_ERROR_RATE:.1%}, TTFT p95 ≤ "
-               f"{HELD_MAX_TTFT_P95_MS:.0f} ms): {f'{max(held)} sessions' if held else 'none'}; highest open-loop rate "
-               f"held: {f'{max(held_rates):g} q/s' if held_rates else 'none' if opened else 'not run'}")
+    summary = (
+        f"highest closed-loop level held (errors ≤ {HELD_MAX_ERROR_RATE:.1%}, TTFT p95 ≤ "
+        f"{HELD_MAX_TTFT_P95_MS:.0f} ms): {f'{max(held)} sessions' if held else 'none'}; highest open-loop rate "
+        f"held: {f'{max(held_rates):g} q/s' if held_rates else 'none' if opened else 'not run'}"
+    )
     print(summary)
-    return {"idle_cpu_ms_per_s": {n: round(v * 1000, 2) for n, v in sorted(idle.items())},
-            "closed_loop": closed, "open_loop": opened, "highest_sessions_held": max(held) if held else None,
-            "highest_rate_held": max(held_rates) if held_rates else None, "summary": summary}
+    return {
+        "idle_cpu_ms_per_s": {n: round(v * 1000, 2) for n, v in sorted(idle.items())},
+        "closed_loop": closed,
+        "open_loop": opened,
+        "highest_sessions_held": max(held) if held else None,
+        "highest_rate_held": max(held_rates) if held_rates else None,
+        "summary": summary,
+    }
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -341,11 +393,13 @@ def markdown(report: dict[str, Any]) -> str:
     for kind, levels in (("closed", report.get("closed_loop", {})), ("open", report.get("open_loop", {}))):
         for n, r in levels.items():
             cpu = r["cpu_ms_per_answer"]
-            rows.append(f"| {n} {'sessions' if kind == 'closed' else 'q/s (open loop)'} | {r['error_rate']:.1%} | "
-                        f"{r['ttft_p50_ms']:.0f} / {r['ttft_p95_ms']:.0f} | {r['e2e_p95_ms']:.0f} | "
-                        f"{'yes' if r['held'] else 'no'} | {cpu.get('orchestrator', 0):.1f} | {cpu.get('inference', 0):.1f} | "
-                        f"{cpu.get('retrieval', 0):.1f} | {cpu.get('intent', 0):.1f} | **{cpu['mesh']:.1f}** | "
-                        f"{cpu.get('bedrock_emulator', 0):.1f} | {cpu.get('aws', 0):.1f} | {cpu.get('client', 0):.1f} |")
+            rows.append(
+                f"| {n} {'sessions' if kind == 'closed' else 'q/s (open loop)'} | {r['error_rate']:.1%} | "
+                f"{r['ttft_p50_ms']:.0f} / {r['ttft_p95_ms']:.0f} | {r['e2e_p95_ms']:.0f} | "
+                f"{'yes' if r['held'] else 'no'} | {cpu.get('orchestrator', 0):.1f} | {cpu.get('inference', 0):.1f} | "
+                f"{cpu.get('retrieval', 0):.1f} | {cpu.get('intent', 0):.1f} | **{cpu['mesh']:.1f}** | "
+                f"{cpu.get('bedrock_emulator', 0):.1f} | {cpu.get('aws', 0):.1f} | {cpu.get('client', 0):.1f} |"
+            )
     machine = report.get("machine", {})
     return "\n".join([*_level_section(report, rows, machine), *_stage_section()])
 
@@ -365,7 +419,8 @@ def _stage_section() -> list[str]:
         "",
         "py-spy `--native` samples (waiting threads dropped) during one 16-session level, bucketed by "
         "`python -m bench.profile_stacks`; shares scaled to an unprofiled run's CPU per answer ("
-        + ", ".join(f"{n} {scale[n]} ms" for n in names) + f"; {scale['source']}). Decision record: "
+        + ", ".join(f"{n} {scale[n]} ms" for n in names)
+        + f"; {scale['source']}). Decision record: "
         "[0006](docs/decisions/0006-cpu-per-answer-second-pass.md).",
         "",
         "| stage | " + " | ".join(f"{n} ms / answer" for n in names) + " |",
@@ -419,22 +474,38 @@ def main() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, needed), hard))
     load_at_start = os.getloadavg()
     print(f"load average at start: {load_at_start[0]:.2f} (the box is shared; numbers are noisy)")
-    env = {"MANGAASSIST_RETRIEVAL_INDEX_DIR": os.environ.get("MANGAASSIST_RETRIEVAL_INDEX_DIR",
-                                                             str(REPO / ".cache" / "index"))}
+    env = {
+        "MANGAASSIST_RETRIEVAL_INDEX_DIR": os.environ.get(
+            "MANGAASSIST_RETRIEVAL_INDEX_DIR", str(REPO / ".cache" / "index")
+        )
+    }
     for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR", "BEDROCK_EMULATOR"):
         env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
     with tempfile.TemporaryDirectory() as logs, Cluster(env=env, log_dir=Path(logs)) as cluster:
         result = uvloop.run(measure(cluster, args))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
     report = {
-        "benchmark": "mesh_load", "note": args.note,
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": commit.stdout.strip(),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "load_average_at_start": round(load_at_start[0], 2), "shared_with_other_engineers": True},
-        "settings": {"levels": args.levels, "questions_per_session": args.questions, "think_s": args.think,
-                     "open_rates": args.open_rates, "open_seconds": args.open_seconds, "seed": args.seed,
-                     "popular_questions": len(POPULAR), "emulator_latency_profile": "default",
-                     "held_rule": {"max_error_rate": HELD_MAX_ERROR_RATE, "max_ttft_p95_ms": HELD_MAX_TTFT_P95_MS}},
+        "benchmark": "mesh_load",
+        "note": args.note,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": commit.stdout.strip(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_at_start": round(load_at_start[0], 2),
+            "shared_with_other_engineers": True,
+        },
+        "settings": {
+            "levels": args.levels,
+            "questions_per_session": args.questions,
+            "think_s": args.think,
+            "open_rates": args.open_rates,
+            "open_seconds": args.open_seconds,
+            "seed": args.seed,
+            "popular_questions": len(POPULAR),
+            "emulator_latency_profile": "default",
+            "held_rule": {"max_error_rate": HELD_MAX_ERROR_RATE, "max_ttft_p95_ms": HELD_MAX_TTFT_P95_MS},
+        },
         **result,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -45,8 +45,15 @@ ARMS: dict[str, dict[str, str]] = {
     "no-export": {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"},
     "disabled": {"OTEL_SDK_DISABLED": "true"},
 }
-HOPS = [s.REQUEST, s.INTENT, s.QUERY_EMBEDDING, s.VECTOR_SEARCH, s.PARALLEL_RETRIEVAL, s.BEDROCK_INVOKE,
-        s.MODEL_INFERENCE]
+HOPS = [
+    s.REQUEST,
+    s.INTENT,
+    s.QUERY_EMBEDDING,
+    s.VECTOR_SEARCH,
+    s.PARALLEL_RETRIEVAL,
+    s.BEDROCK_INVOKE,
+    s.MODEL_INFERENCE,
+]
 
 
 async def run(clusters: dict[str, Cluster], queries: int) -> dict[str, dict[str, list[float]]]:
@@ -61,7 +68,7 @@ async def run(clusters: dict[str, Cluster], queries: int) -> dict[str, dict[str,
         order = list(sockets)
         for i in range(queries):
             text = slowdown.QUESTIONS[i % len(slowdown.QUESTIONS)]
-            for arm in order[i % len(order):] + order[: i % len(order)]:  # rotate who goes first
+            for arm in order[i % len(order) :] + order[: i % len(order)]:  # rotate who goes first
                 ms, frame = await timed(sockets[arm], text, f"{arm}-{i}")
                 if frame["type"] != "done":
                     continue
@@ -85,11 +92,20 @@ def main() -> None:
         samples = asyncio.run(run(clusters, args.queries))
     table: dict[str, dict[str, dict[str, float]]] = {}
     for metric in ["e2e", *HOPS]:
-        table[metric] = {arm: {"p50": pct(samples[arm][metric], 50), "p95": pct(samples[arm][metric], 95),
-                               "n": len(samples[arm][metric])} for arm in ARMS}
+        table[metric] = {
+            arm: {
+                "p50": pct(samples[arm][metric], 50),
+                "p95": pct(samples[arm][metric], 95),
+                "n": len(samples[arm][metric]),
+            }
+            for arm in ARMS
+        }
         for q in ("p50", "p95"):
-            table[metric][f"ratio_{q}"] = {f"{arm}/disabled": table[metric][arm][q] / table[metric]["disabled"][q]
-                                           for arm in ARMS if arm != "disabled"}
+            table[metric][f"ratio_{q}"] = {
+                f"{arm}/disabled": table[metric][arm][q] / table[metric]["disabled"][q]
+                for arm in ARMS
+                if arm != "disabled"
+            }
     print(f"\n{args.queries} questions per arm, interleaved (ms)\n")
     print("| measure | " + " | ".join(f"{a} p50 / p95" for a in ARMS) + " | export ÷ disabled p50 / p95 |")
     print("|---|" + "---:|" * (len(ARMS) + 1))
@@ -99,8 +115,13 @@ def main() -> None:
         print(f"| {'end to end (client)' if metric == 'e2e' else metric} | {cells} | {ratio} |")
     overhead = 100 * (table["e2e"]["ratio_p95"]["export/disabled"] - 1)
     print(f"\ntracing + metrics overhead on end-to-end p95 (export vs SDK disabled): {overhead:+.1f} %")
-    result: dict[str, Any] = {"queries_per_arm": args.queries, "arms": ARMS, "table": table,
-                              "e2e_p95_overhead_pct": overhead, "seconds": round(time.perf_counter() - started, 1)}
+    result: dict[str, Any] = {
+        "queries_per_arm": args.queries,
+        "arms": ARMS,
+        "table": table,
+        "e2e_p95_overhead_pct": overhead,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
     out = REPO / "bench" / "results" / "observability.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out.relative_to(REPO)}")

@@ -26,8 +26,10 @@ from pathlib import Path
 # (bucket, pattern matched against "path:function" of any frame), first match wins.
 BUCKETS: list[tuple[str, str]] = [
     ("telemetry export (OTel threads)", r"BatchProcessor|PeriodicExportingMetricReader|trace_exporter"),
-    ("DynamoDB: a TCP connection per call (moto answers Connection: close)",
-     r"TCPConnector\._create_connection|aiohappyeyeballs"),
+    (
+        "DynamoDB: a TCP connection per call (moto answers Connection: close)",
+        r"TCPConnector\._create_connection|aiohappyeyeballs",
+    ),
     ("exception tracebacks formatted (span.record_exception, logging)", r"traceback\.py|linecache"),
     ("log lines (JSON formatter)", r"logging/__init__\.py|common/logging\.py"),
     ("AWS SDK calls (aiobotocore: DynamoDB here, Bedrock in inference)", r"dynamo\.py|aiobotocore|botocore|aiohttp/"),
@@ -36,8 +38,10 @@ BUCKETS: list[tuple[str, str]] = [
     ("model stream read (gRPC, per message)", r"_StreamResponseMixin|UnaryStreamCall|Responder\.stream|send_token"),
     ("unary gRPC calls (intent, retrieval)", r"UnaryUnaryCall|_UnaryUnaryMultiCallable"),
     ("Bedrock stream parse (eventstream)", r"eventstream"),
-    ("spans and metrics (OTel SDK, in the request)",
-     r"opentelemetry|segments\.py|metrics\.py|trace/__init__|sdk/trace|metrics/_internal|_decorator\.py"),
+    (
+        "spans and metrics (OTel SDK, in the request)",
+        r"opentelemetry|segments\.py|metrics\.py|trace/__init__|sdk/trace|metrics/_internal|_decorator\.py",
+    ),
     ("after-answer jobs (tenacity retry wrapper, PII masking)", r"tenacity|postprocess\.py|pii\.py"),
     ("WebSocket receive / handshake", r"websockets/"),
     ("request pipeline (own code)", r"mangaassist/[\w/]+\.py:(?!<module>)"),
@@ -70,8 +74,11 @@ def breakdown(path: Path) -> dict[str, float]:
             # Nothing of ours or of a library we name: the event loop itself, gRPC's C core,
             # the interpreter (a C frame or ``Runner.run`` innermost), or unnamed Python.
             innermost = frames[-1]
-            bucket = ("event loop and gRPC core (C)" if innermost.endswith("Runner.run") or ".py:" not in innermost
-                      else "other")
+            bucket = (
+                "event loop and gRPC core (C)"
+                if innermost.endswith("Runner.run") or ".py:" not in innermost
+                else "other"
+            )
         counts[bucket] += int(n)
     total = sum(counts.values()) or 1
     return {name: round(100 * c / total, 1) for name, c in counts.most_common()}
@@ -81,8 +88,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--cpu-ms-per-answer", type=float, default=None,
-                        help="the process's CPU per answer: shares are also given as ms per answer")
+    parser.add_argument(
+        "--cpu-ms-per-answer",
+        type=float,
+        default=None,
+        help="the process's CPU per answer: shares are also given as ms per answer",
+    )
     args = parser.parse_args()
     out = {}
     for path in args.files:

@@ -43,8 +43,11 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=4)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "replica_drill.json")
     args = parser.parse_args()
-    env = {"MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index"),
-           "MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE": "zero", "MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS": "1"}
+    env = {
+        "MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index"),
+        "MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE": "zero",
+        "MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS": "1",
+    }
     for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR"):
         env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
     drills: list[dict[str, Any]] = []
@@ -60,37 +63,62 @@ def main() -> None:
                 for n in range(args.rounds):
                     victims = ROUNDS[n % len(ROUNDS)]
                     result = asyncio.run(ask_while_killing(cluster, supervisor, victims, sig, args.customers))
-                    drills.append({
-                        "signal": sig.name, "victims": victims, "questions": len(result.outcomes),
-                        "answered": len(result.answered),
-                        "answered_share": len(result.answered) / max(1, len(result.outcomes)),
-                        "errors": result.errors,
-                        "error_messages": sorted({f"{o['code']}: {o['message']}" for o in result.outcomes
-                                                  if o["type"] != "done"}),
-                        "fallback_replies": sum(1 for o in result.outcomes if o["type"] == "done")
-                        - len(result.answered),
-                        "p50_ms": pct(result.latencies_ms, 50), "p95_ms": pct(result.latencies_ms, 95),
-                        "serving_again_after_s": {k: round(v, 2) for k, v in result.restarted_after_s.items()},
-                    })
+                    drills.append(
+                        {
+                            "signal": sig.name,
+                            "victims": victims,
+                            "questions": len(result.outcomes),
+                            "answered": len(result.answered),
+                            "answered_share": len(result.answered) / max(1, len(result.outcomes)),
+                            "errors": result.errors,
+                            "error_messages": sorted(
+                                {f"{o['code']}: {o['message']}" for o in result.outcomes if o["type"] != "done"}
+                            ),
+                            "fallback_replies": sum(1 for o in result.outcomes if o["type"] == "done")
+                            - len(result.answered),
+                            "p50_ms": pct(result.latencies_ms, 50),
+                            "p95_ms": pct(result.latencies_ms, 95),
+                            "serving_again_after_s": {k: round(v, 2) for k, v in result.restarted_after_s.items()},
+                        }
+                    )
         finally:
             stop.set()
             thread.join(10)
             cluster.stop()
     seen = [s for s in seconds if s is not None]
     median, p95, worst = pct(seen, 50), pct(seen, 95), max(seen) if seen else float("nan")
-    propagation = {"trials": len(seconds), "not_within_10s": len(seconds) - len(seen),
-                   "median_s": median, "p95_s": p95, "max_s": worst}
-    print(f"\nstock change visible on every retrieval replica: median {median * 1000:.0f} ms, "
-          f"p95 {p95 * 1000:.0f} ms, max {worst * 1000:.0f} ms "
-          f"over {len(seconds)} changes ({propagation['not_within_10s']} not within 10 s)")
+    propagation = {
+        "trials": len(seconds),
+        "not_within_10s": len(seconds) - len(seen),
+        "median_s": median,
+        "p95_s": p95,
+        "max_s": worst,
+    }
+    print(
+        f"\nstock change visible on every retrieval replica: median {median * 1000:.0f} ms, "
+        f"p95 {p95 * 1000:.0f} ms, max {worst * 1000:.0f} ms "
+        f"over {len(seconds)} changes ({propagation['not_within_10s']} not within 10 s)"
+    )
     print(f"\n{'signal':<9}{'victims':<34}{'asked':>7}{'answered':>10}{'p50 ms':>9}{'p95 ms':>9}  errors")
     for d in drills:
-        print(f"{d['signal']:<9}{','.join(d['victims']):<34}{d['questions']:>7}"
-              f"{d['answered_share'] * 100:>9.1f}%{d['p50_ms']:>9.1f}{d['p95_ms']:>9.1f}  {d['errors'] or '-'}")
-    args.out.write_text(json.dumps({
-        "benchmark": "replica_drill", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "replicas": 2, "customers": args.customers, "stock_propagation": propagation, "drills": drills,
-    }, indent=2) + "\n")
+        print(
+            f"{d['signal']:<9}{','.join(d['victims']):<34}{d['questions']:>7}"
+            f"{d['answered_share'] * 100:>9.1f}%{d['p50_ms']:>9.1f}{d['p95_ms']:>9.1f}  {d['errors'] or '-'}"
+        )
+    args.out.write_text(
+        json.dumps(
+            {
+                "benchmark": "replica_drill",
+                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "replicas": 2,
+                "customers": args.customers,
+                "stock_propagation": propagation,
+                "drills": drills,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"results written to {args.out.relative_to(REPO) if args.out.is_relative_to(REPO) else args.out}")
 
 

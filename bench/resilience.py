@@ -92,6 +92,11 @@ if __name__ == "__main__":
         print(f"{name:<28}{s['p50_us']:>10.2f}{s['p95_us']:>10.2f}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "resilience.json"
-    out.write_text(json.dumps({"benchmark": "resilience", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                               "results": results}, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {"benchmark": "resilience", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "results": results},
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"results written to bench/results/{out.name}")

@@ -31,8 +31,22 @@ from mangaassist.devtools.emulator import set_faults
 
 REPO = Path(__file__).resolve().parents[1]
 SLOW_FIRST_TOKEN_MS = 3000  # the model's first token during a saturation wave
-TITLES = ["ワンピース", "ナルト", "ブリーチ", "呪術廻戦", "鬼滅の刃", "チェンソーマン", "進撃の巨人", "ハイキュー",
-          "スラムダンク", "ベルセルク", "モンスター", "ヴィンランド・サガ", "葬送のフリーレン", "キングダム"]
+TITLES = [
+    "ワンピース",
+    "ナルト",
+    "ブリーチ",
+    "呪術廻戦",
+    "鬼滅の刃",
+    "チェンソーマン",
+    "進撃の巨人",
+    "ハイキュー",
+    "スラムダンク",
+    "ベルセルク",
+    "モンスター",
+    "ヴィンランド・サガ",
+    "葬送のフリーレン",
+    "キングダム",
+]
 
 
 async def sonnet_down(url: str, emulator: str, questions: int) -> dict[str, Any]:
@@ -61,8 +75,9 @@ def inference_parked(admin: str) -> tuple[int, bool]:
     return sum(int(h["active"]) for h in heads), any(int(h["active"]) >= int(h["limit"]) for h in heads)
 
 
-async def cache_hits_under_saturation(url: str, orchestrator: str, emulator: str, saturation: int,
-                                      reps: int, hits: int) -> dict[str, Any]:
+async def cache_hits_under_saturation(
+    url: str, orchestrator: str, emulator: str, saturation: int, reps: int, hits: int
+) -> dict[str, Any]:
     """Exact-cache hits in three phases per repetition, A/B/C in one run:
 
     * ``idle`` — nothing else running;
@@ -81,8 +96,11 @@ async def cache_hits_under_saturation(url: str, orchestrator: str, emulator: str
 
     async def ask(ws: Any, text: str, request_id: str, max_price: int) -> str:
         """Ask and wait for the end; ``done`` or the error code."""
-        await ws.send(json.dumps({"type": "query", "request_id": request_id, "text": text,
-                                  "filters": {"max_price_jpy": max_price}}))
+        await ws.send(
+            json.dumps(
+                {"type": "query", "request_id": request_id, "text": text, "filters": {"max_price_jpy": max_price}}
+            )
+        )
         while True:
             frame = json.loads(await ws.recv())
             if frame.get("request_id") == request_id and frame["type"] in ("done", "error"):
@@ -122,8 +140,9 @@ async def cache_hits_under_saturation(url: str, orchestrator: str, emulator: str
             # budget (2 s from their arrival) runs out and they all fail at once.
             pending = {t for t in load if not t.done()}
             while len(pending) > parked and time.monotonic() < wave + 1.5:
-                _, pending = await asyncio.wait(pending, timeout=wave + 1.5 - time.monotonic(),
-                                                return_when=asyncio.FIRST_COMPLETED)
+                _, pending = await asyncio.wait(
+                    pending, timeout=wave + 1.5 - time.monotonic(), return_when=asyncio.FIRST_COMPLETED
+                )
             settled_at.append(round(time.monotonic() - wave, 3))
             taken = 0
             while taken < hits and time.monotonic() < wave + 1.9:
@@ -154,27 +173,48 @@ def main() -> None:
     # Each saturation wave ends in 40+ first-token timeouts, which would (rightly) open the
     # inference breaker and turn the next wave into fast failures instead of parked calls:
     # this run measures the bulkhead, so the inference breaker trips only on far more.
-    env = {"MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE": "zero",
-           "MANGAASSIST_ORCHESTRATOR_BREAKERS": json.dumps({"inference": {"failure_threshold": 100_000, "min_calls": 100_000}}),
-           "MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index")}
+    env = {
+        "MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE": "zero",
+        "MANGAASSIST_ORCHESTRATOR_BREAKERS": json.dumps(
+            {"inference": {"failure_threshold": 100_000, "min_calls": 100_000}}
+        ),
+        "MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index"),
+    }
     for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR"):
         env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
     with tempfile.TemporaryDirectory() as logs, Cluster(env=env, log_dir=Path(logs)) as cluster:
         emulator = cluster.url("bedrock_emulator")
         down = asyncio.run(sonnet_down(cluster.ws_url, emulator, args.questions))
-        bulkhead = asyncio.run(cache_hits_under_saturation(cluster.ws_url, cluster.address("admin"), emulator,
-                                                           args.saturation, args.reps, args.hits))
-    print(f"\nSonnet down: {down['answered_share'] * 100:.1f} % of {down['questions']} Sonnet-routed questions "
-          f"answered, by model {down['by_model']}")
+        bulkhead = asyncio.run(
+            cache_hits_under_saturation(
+                cluster.ws_url, cluster.address("admin"), emulator, args.saturation, args.reps, args.hits
+            )
+        )
+    print(
+        f"\nSonnet down: {down['answered_share'] * 100:.1f} % of {down['questions']} Sonnet-routed questions "
+        f"answered, by model {down['by_model']}"
+    )
     print(f"\n{'exact cache hit':<22}{'p50 ms':>10}{'p95 ms':>10}")
     for kind in ("idle", "arrival_burst", "fm_saturated"):
         print(f"{kind:<22}{bulkhead[kind]['p50_ms']:>10.2f}{bulkhead[kind]['p95_ms']:>10.2f}")
-    print(f"p95 ratio FM saturated / idle: {bulkhead['p95_ratio']:.2f} (goal <= 1.2); "
-          f"during the arrival burst / idle: {bulkhead['p95_ratio_arrival_burst']:.2f}; "
-          f"model calls parked per repetition: {bulkhead['model_calls_parked_per_rep']}")
+    print(
+        f"p95 ratio FM saturated / idle: {bulkhead['p95_ratio']:.2f} (goal <= 1.2); "
+        f"during the arrival burst / idle: {bulkhead['p95_ratio_arrival_burst']:.2f}; "
+        f"model calls parked per repetition: {bulkhead['model_calls_parked_per_rep']}"
+    )
     out = REPO / "bench" / "results" / "resilience_mesh.json"
-    out.write_text(json.dumps({"benchmark": "resilience_mesh", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                               "sonnet_down": down, "cache_hits_with_fm_saturated": bulkhead}, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "benchmark": "resilience_mesh",
+                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "sonnet_down": down,
+                "cache_hits_with_fm_saturated": bulkhead,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"results written to bench/results/{out.name}")
 
 

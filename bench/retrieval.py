@@ -41,13 +41,46 @@ from mangaassist.retrieval.store import Filters, HnswIndex, PartitionedStore, Pl
 
 RESULTS = Path(__file__).parent / "results" / "retrieval.json"
 QUERIES = [
-    "dark fantasy", "おすすめのダークファンタジーは？", "sports manga for teens", "切ない恋愛漫画", "cooking manga",
-    "ninja battles", "pirates adventure", "学園ラブコメ", "horror that is actually scary", "psychological thriller",
-    "異世界転生もの", "baseball", "detective mystery", "samurai historical drama", "giant robots", "music band",
-    "ホラー漫画", "泣ける漫画", "space opera", "vampires", "a calm slice of life", "ボクシング漫画", "post-apocalyptic",
-    "martial arts tournament", "time travel", "magical girl", "yakuza", "office romance for adults", "school comedy",
-    "将棋の漫画", "demons and exorcists", "survival game", "medical drama", "idol manga", "戦争もの", "gourmet",
-    "reincarnated as a villain", "volleyball", "mecha war", "found family",
+    "dark fantasy",
+    "おすすめのダークファンタジーは？",
+    "sports manga for teens",
+    "切ない恋愛漫画",
+    "cooking manga",
+    "ninja battles",
+    "pirates adventure",
+    "学園ラブコメ",
+    "horror that is actually scary",
+    "psychological thriller",
+    "異世界転生もの",
+    "baseball",
+    "detective mystery",
+    "samurai historical drama",
+    "giant robots",
+    "music band",
+    "ホラー漫画",
+    "泣ける漫画",
+    "space opera",
+    "vampires",
+    "a calm slice of life",
+    "ボクシング漫画",
+    "post-apocalyptic",
+    "martial arts tournament",
+    "time travel",
+    "magical girl",
+    "yakuza",
+    "office romance for adults",
+    "school comedy",
+    "将棋の漫画",
+    "demons and exorcists",
+    "survival game",
+    "medical drama",
+    "idol manga",
+    "戦争もの",
+    "gourmet",
+    "reincarnated as a villain",
+    "volleyball",
+    "mecha war",
+    "found family",
 ]
 FILTERS: list[tuple[str, Filters]] = [
     ("none", Filters()),
@@ -69,8 +102,9 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def cached_graph(vecs: np.ndarray, m: int, ef_construction: int, folder: Path | None, threads: int,
-                 tag: str = "") -> tuple[HnswIndex, float, bool]:
+def cached_graph(
+    vecs: np.ndarray, m: int, ef_construction: int, folder: Path | None, threads: int, tag: str = ""
+) -> tuple[HnswIndex, float, bool]:
     """The graph for these vectors and parameters: loaded from ``folder`` when saved there before,
     else built with ``threads`` faiss threads (and saved). Returns (graph, seconds, loaded)."""
     import faiss
@@ -129,8 +163,11 @@ def title_queries(index: CatalogIndex, step: int = 8, offset: int = 0) -> list[t
 
 
 def real_catalog(index: CatalogIndex) -> dict[str, Any]:
-    out: dict[str, Any] = {"documents": len(index.products), "series": len({p["series_id"] for p in index.products}),
-                           "vector_rows": int(index.vectors.shape[0])}
+    out: dict[str, Any] = {
+        "documents": len(index.products),
+        "series": len({p["series_id"] for p in index.products}),
+        "vector_rows": int(index.vectors.shape[0]),
+    }
     # Exact-title queries at rank 1.
     queries = title_queries(index, step=4) + title_queries(index, step=4, offset=1)
     firsts = {"hybrid": 0, "dense": 0}
@@ -171,29 +208,43 @@ def real_catalog(index: CatalogIndex) -> dict[str, Any]:
                 assert reply.cached
                 hit.append(ms)
         projected = retrieval_pb2.SearchRequest(query="dark fantasy", k=5)
-        full = retrieval_pb2.SearchRequest(query="dark fantasy", k=5,
-                                           fields=sorted(PRODUCT_FIELDS | VOLUME_FIELDS))
+        full = retrieval_pb2.SearchRequest(query="dark fantasy", k=5, fields=sorted(PRODUCT_FIELDS | VOLUME_FIELDS))
         _, small = await timed(projected)
         _, large = await timed(full)
-        results_only = [len(retrieval_pb2.SearchResponse(results=r.results).SerializeToString())
-                        for r in (small, large)]
+        results_only = [
+            len(retrieval_pb2.SearchResponse(results=r.results).SerializeToString()) for r in (small, large)
+        ]
         return {
             "search_fresh_ms": {"p50": pct(fresh, 50), "p95": pct(fresh, 95), "n": len(fresh)},
             "search_ms_inside_fresh": {"p50": pct(search_ms, 50), "p95": pct(search_ms, 95)},
             "cache_hit_ms": {"p50": pct(hit, 50), "p95": pct(hit, 95), "n": len(hit)},
-            "reply_bytes": {"projected_fields": list(DEFAULT_FIELDS), "projected": len(small.SerializeToString()),
-                            "full": len(large.SerializeToString()), "projected_results_only": results_only[0],
-                            "full_results_only": results_only[1],
-                            "ratio_results_only": round(results_only[1] / results_only[0], 2)},
+            "reply_bytes": {
+                "projected_fields": list(DEFAULT_FIELDS),
+                "projected": len(small.SerializeToString()),
+                "full": len(large.SerializeToString()),
+                "projected_results_only": results_only[0],
+                "full_results_only": results_only[1],
+                "ratio_results_only": round(results_only[1] / results_only[0], 2),
+            },
         }
 
     out.update(asyncio.run(run()))
     return out
 
 
-def synthetic(n: int, anchors: np.ndarray, query_vecs: np.ndarray, ef_search: int, m: int, ef_construction: int,
-              k: int = 5, partition_by: str | None = None, graph_dir: Path | None = None,
-              filter_power: float = 1.0, storage: str = "flat") -> dict[str, Any]:
+def synthetic(
+    n: int,
+    anchors: np.ndarray,
+    query_vecs: np.ndarray,
+    ef_search: int,
+    m: int,
+    ef_construction: int,
+    k: int = 5,
+    partition_by: str | None = None,
+    graph_dir: Path | None = None,
+    filter_power: float = 1.0,
+    storage: str = "flat",
+) -> dict[str, Any]:
     gc.collect()
     rss0 = rss_mb()
     t0 = time.perf_counter()
@@ -218,8 +269,9 @@ def synthetic(n: int, anchors: np.ndarray, query_vecs: np.ndarray, ef_search: in
 
         def part_graph(v: np.ndarray) -> HnswIndex:
             nonlocal part_build_s
-            g, seconds, was_loaded = cached_graph(v, m, ef_construction, graph_dir, 2,
-                                                  tag=f"{partition_by}-{zlib.crc32(v[:64].tobytes()):08x}")
+            g, seconds, was_loaded = cached_graph(
+                v, m, ef_construction, graph_dir, 2, tag=f"{partition_by}-{zlib.crc32(v[:64].tobytes()):08x}"
+            )
             part_build_s += 0.0 if was_loaded else seconds
             g.ef_search, g.filter_power = ef_search, filter_power
             return g
@@ -244,7 +296,7 @@ def synthetic(n: int, anchors: np.ndarray, query_vecs: np.ndarray, ef_search: in
             for i, q in enumerate(query_vecs):
                 # Interleave A/B(/C); rotate which goes first.
                 kinds = ["exact", "planned"] + (["partitioned"] if parted is not None else [])
-                for which in kinds[i % len(kinds):] + kinds[:i % len(kinds)]:
+                for which in kinds[i % len(kinds) :] + kinds[: i % len(kinds)]:
                     t = time.perf_counter()
                     if which == "exact":
                         want = exact_numpy(store, vecs, q, k, f, gathered)
@@ -263,28 +315,49 @@ def synthetic(n: int, anchors: np.ndarray, query_vecs: np.ndarray, ef_search: in
                 if want:
                     recall.append(len({r for r, _ in got.hits} & set(want)) / len(want))
             rows[label] = {
-                "matching_docs": candidates, "selectivity": round(candidates / n, 4), "plans": plans,
+                "matching_docs": candidates,
+                "selectivity": round(candidates / n, 4),
+                "plans": plans,
                 "exact_numpy_ms": {"p50": pct(exact_t, 50), "p95": pct(exact_t, 95)},
                 "planned_ms": {"p50": pct(planned_t, 50), "p95": pct(planned_t, 95)},
                 "recall_at_5": round(float(np.mean(recall)), 4) if recall else None,
             }
             if parted is not None:
-                rows[label]["partitioned"] = {"partition": partition, "p50": pct(parted_t, 50),
-                                              "p95": pct(parted_t, 95),
-                                              "recall_at_5": round(float(np.mean(parted_recall)), 4)}
+                rows[label]["partitioned"] = {
+                    "partition": partition,
+                    "p50": pct(parted_t, 50),
+                    "p95": pct(parted_t, 95),
+                    "recall_at_5": round(float(np.mean(parted_recall)), 4),
+                }
     all_planned = [r["planned_ms"]["p95"] for r in rows.values()]
     recalls = [r["recall_at_5"] for r in rows.values() if r["recall_at_5"] is not None]
     graph_bytes = int(hnsw.index.hnsw.neighbors.size()) * 4 + int(hnsw.index.hnsw.levels.size()) * 4
     return {
-        "documents": n, "series": int(catalog.series[-1]) + 1, "dim": int(vecs.shape[1]),
-        "hnsw": {"M": m, "ef_construction": ef_construction, "ef_search": ef_search, "filter_power": filter_power,
-                 "storage": storage},
-        "generate_s": round(gen_s, 1), "build_s": None if loaded else round(build_s, 1), "graph_loaded": loaded,
-        "partition_by": partition_by, "partitioned_build_s": None if part_build_s is None else round(part_build_s, 1),
-        "memory_mb": {"vectors": round(vecs.nbytes / 2**20, 1), "hnsw_graph_links": round(graph_bytes / 2**20, 1),
-                      "rss_catalog_and_vectors": round(rss1 - rss0, 1), "rss_hnsw": round(rss2 - rss1, 1)},
-        "filters": rows, "worst_filter_planned_p95_ms": max(all_planned),
-        "min_recall_at_5": min(recalls), "mean_recall_at_5": round(float(np.mean(recalls)), 4),
+        "documents": n,
+        "series": int(catalog.series[-1]) + 1,
+        "dim": int(vecs.shape[1]),
+        "hnsw": {
+            "M": m,
+            "ef_construction": ef_construction,
+            "ef_search": ef_search,
+            "filter_power": filter_power,
+            "storage": storage,
+        },
+        "generate_s": round(gen_s, 1),
+        "build_s": None if loaded else round(build_s, 1),
+        "graph_loaded": loaded,
+        "partition_by": partition_by,
+        "partitioned_build_s": None if part_build_s is None else round(part_build_s, 1),
+        "memory_mb": {
+            "vectors": round(vecs.nbytes / 2**20, 1),
+            "hnsw_graph_links": round(graph_bytes / 2**20, 1),
+            "rss_catalog_and_vectors": round(rss1 - rss0, 1),
+            "rss_hnsw": round(rss2 - rss1, 1),
+        },
+        "filters": rows,
+        "worst_filter_planned_p95_ms": max(all_planned),
+        "min_recall_at_5": min(recalls),
+        "mean_recall_at_5": round(float(np.mean(recalls)), 4),
     }
 
 
@@ -295,14 +368,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--m", type=int, default=RetrievalSettings().hnsw_m)
     parser.add_argument("--ef-construction", type=int, default=RetrievalSettings().hnsw_ef_construction)
     parser.add_argument("--filter-power", type=float, default=RetrievalSettings().ef_filter_power)
-    parser.add_argument("--graph-dir", default=".cache/bench-hnsw",
-                        help="where built graphs are kept between runs (shared with retrieval_sweep; '' for none)")
-    parser.add_argument("--partition-by", choices=["language", "demographic"], default=None,
-                        help="also time a store partitioned by this key (one graph per value)")
-    parser.add_argument("--hnsw-storage", choices=["flat", "sq8"], default=RetrievalSettings().hnsw_storage,
-                        help="graph walks on float32 vectors or 8-bit codes rescored exactly")
-    parser.add_argument("--queries", type=int, default=len(QUERIES),
-                        help="time only the first N of the 40 queries (quick iteration runs)")
+    parser.add_argument(
+        "--graph-dir",
+        default=".cache/bench-hnsw",
+        help="where built graphs are kept between runs (shared with retrieval_sweep; '' for none)",
+    )
+    parser.add_argument(
+        "--partition-by",
+        choices=["language", "demographic"],
+        default=None,
+        help="also time a store partitioned by this key (one graph per value)",
+    )
+    parser.add_argument(
+        "--hnsw-storage",
+        choices=["flat", "sq8"],
+        default=RetrievalSettings().hnsw_storage,
+        help="graph walks on float32 vectors or 8-bit codes rescored exactly",
+    )
+    parser.add_argument(
+        "--queries",
+        type=int,
+        default=len(QUERIES),
+        help="time only the first N of the 40 queries (quick iteration runs)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     out_path: Path = args.out
@@ -314,18 +402,31 @@ def main(argv: list[str] | None = None) -> int:
     index.store.set_hnsw_storage(args.hnsw_storage)
     result: dict[str, Any] = {
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
-        "python": platform.python_version(), "cores": os.cpu_count(),
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip(),
+        "python": platform.python_version(),
+        "cores": os.cpu_count(),
         "real_catalog": real_catalog(index),
         "synthetic": [],
     }
     query_vecs = np.array([embedder.embed_query(q) for q in QUERIES[: args.queries]], dtype=np.float32)
     result["queries"] = len(query_vecs)
     for n in [int(s) for s in args.sizes.split(",") if s]:
-        result["synthetic"].append(synthetic(n, index.vectors, query_vecs, args.ef_search, args.m,
-                                             args.ef_construction, partition_by=args.partition_by,
-                                             graph_dir=Path(args.graph_dir) if args.graph_dir else None,
-                                             filter_power=args.filter_power, storage=args.hnsw_storage))
+        result["synthetic"].append(
+            synthetic(
+                n,
+                index.vectors,
+                query_vecs,
+                args.ef_search,
+                args.m,
+                args.ef_construction,
+                partition_by=args.partition_by,
+                graph_dir=Path(args.graph_dir) if args.graph_dir else None,
+                filter_power=args.filter_power,
+                storage=args.hnsw_storage,
+            )
+        )
         print_table(result)
         # Written after each size, so a long 1M run leaves the smaller sizes behind.
         out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -338,30 +439,46 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_table(r: dict[str, Any]) -> None:
     real = r["real_catalog"]
-    print(f"\nreal catalog: {real['documents']} volume documents, {real['series']} series, "
-          f"{real['vector_rows']} edition vectors")
-    print(f"  exact-title queries at rank 1 ({real['title_queries']}): hybrid {real['title_rank1']['hybrid']:.0%}, "
-          f"dense only {real['title_rank1']['dense']:.0%} (hybrid by language {real['title_rank1_by_language']})")
-    print(f"  Search fresh p50/p95 {real['search_fresh_ms']['p50']}/{real['search_fresh_ms']['p95']} ms; "
-          f"cache hit p50/p95 {real['cache_hit_ms']['p50']}/{real['cache_hit_ms']['p95']} ms")
+    print(
+        f"\nreal catalog: {real['documents']} volume documents, {real['series']} series, "
+        f"{real['vector_rows']} edition vectors"
+    )
+    print(
+        f"  exact-title queries at rank 1 ({real['title_queries']}): hybrid {real['title_rank1']['hybrid']:.0%}, "
+        f"dense only {real['title_rank1']['dense']:.0%} (hybrid by language {real['title_rank1_by_language']})"
+    )
+    print(
+        f"  Search fresh p50/p95 {real['search_fresh_ms']['p50']}/{real['search_fresh_ms']['p95']} ms; "
+        f"cache hit p50/p95 {real['cache_hit_ms']['p50']}/{real['cache_hit_ms']['p95']} ms"
+    )
     b = real["reply_bytes"]
-    print(f"  reply bytes: projected {b['projected']} vs full {b['full']} "
-          f"(results only {b['projected_results_only']} vs {b['full_results_only']}, x{b['ratio_results_only']})")
+    print(
+        f"  reply bytes: projected {b['projected']} vs full {b['full']} "
+        f"(results only {b['projected_results_only']} vs {b['full_results_only']}, x{b['ratio_results_only']})"
+    )
     for s in r["synthetic"]:
-        print(f"\nsynthetic {s['documents']} docs ({s['hnsw']['storage']} walks): build {s['build_s']} s, "
-              f"vectors {s['memory_mb']['vectors']} MB, "
-              f"graph {s['memory_mb']['hnsw_graph_links']} MB, RSS +{s['memory_mb']['rss_hnsw']} MB for HNSW")
-        print(f"  {'filter':34} {'match':>8} {'plans':>22} {'exact p50':>9} {'exact p95':>9} "
-              f"{'plan p50':>8} {'plan p95':>8} {'recall@5':>8}")
+        print(
+            f"\nsynthetic {s['documents']} docs ({s['hnsw']['storage']} walks): build {s['build_s']} s, "
+            f"vectors {s['memory_mb']['vectors']} MB, "
+            f"graph {s['memory_mb']['hnsw_graph_links']} MB, RSS +{s['memory_mb']['rss_hnsw']} MB for HNSW"
+        )
+        print(
+            f"  {'filter':34} {'match':>8} {'plans':>22} {'exact p50':>9} {'exact p95':>9} "
+            f"{'plan p50':>8} {'plan p95':>8} {'recall@5':>8}"
+        )
         for label, row in s["filters"].items():
             plans = ",".join(f"{k}:{v}" for k, v in row["plans"].items())
-            print(f"  {label:34} {row['matching_docs']:>8} {plans:>22} {row['exact_numpy_ms']['p50']:>9} "
-                  f"{row['exact_numpy_ms']['p95']:>9} {row['planned_ms']['p50']:>8} {row['planned_ms']['p95']:>8} "
-                  f"{row['recall_at_5']!s:>8}")
+            print(
+                f"  {label:34} {row['matching_docs']:>8} {plans:>22} {row['exact_numpy_ms']['p50']:>9} "
+                f"{row['exact_numpy_ms']['p95']:>9} {row['planned_ms']['p50']:>8} {row['planned_ms']['p95']:>8} "
+                f"{row['recall_at_5']!s:>8}"
+            )
             if "partitioned" in row:
                 part = row["partitioned"]
-                print(f"  {'  partitioned (' + part['partition'] + ')':34} {'':>8} {'':>22} {'':>9} {'':>9} "
-                      f"{part['p50']:>8} {part['p95']:>8} {part['recall_at_5']!s:>8}")
+                print(
+                    f"  {'  partitioned (' + part['partition'] + ')':34} {'':>8} {'':>22} {'':>9} {'':>9} "
+                    f"{part['p50']:>8} {part['p95']:>8} {part['recall_at_5']!s:>8}"
+                )
 
 
 if __name__ == "__main__":

@@ -72,9 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     def chunked(rows: np.ndarray, q: np.ndarray) -> np.ndarray:
         out = np.empty(rows.size, dtype=np.float32)
         for i in range(0, rows.size, buffer.shape[0]):
-            part = rows[i:i + buffer.shape[0]]
-            np.take(vecs, part, axis=0, out=buffer[:part.size])
-            np.matmul(buffer[:part.size], q, out=out[i:i + part.size])
+            part = rows[i : i + buffer.shape[0]]
+            np.take(vecs, part, axis=0, out=buffer[: part.size])
+            np.matmul(buffer[: part.size], q, out=out[i : i + part.size])
         return out
 
     def with_selector(mask: np.ndarray, q: np.ndarray) -> set[int]:
@@ -87,12 +87,19 @@ def main(argv: list[str] | None = None) -> int:
 
     result: dict[str, Any] = {
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
-        "python": platform.python_version(), "cores": os.cpu_count(), "documents": args.size,
-        "queries": len(queries), "load_average_start": round(os.getloadavg()[0], 2), "filters": {},
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip(),
+        "python": platform.python_version(),
+        "cores": os.cpu_count(),
+        "documents": args.size,
+        "queries": len(queries),
+        "load_average_start": round(os.getloadavg()[0], 2),
+        "filters": {},
     }
     exact_filters: list[tuple[str, Filters]] = [(label, f) for label, f in FILTERS if f.genres]
     print(f"{'filter':34} {'step':15} {'p50 ms':>8} {'p95 ms':>8}")
+
     def one_query(f: Filters, q: np.ndarray, turn: int, times: dict[str, list[float]]) -> int:
         """Time every step for one query (the scoring variants in a rotating order); returns matching rows."""
 
@@ -114,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         if flat is not None:
             variants.append(("flat+selector", lambda: with_selector(mask, q)))
         got: dict[str, Any] = {}
-        for name, fn in variants[turn % len(variants):] + variants[:turn % len(variants)]:
+        for name, fn in variants[turn % len(variants) :] + variants[: turn % len(variants)]:
             got[name] = timed(name, fn)
         scores = got["score: by-index"]
         np.testing.assert_allclose(got["score: gather"], scores, rtol=1e-4, atol=1e-5)

@@ -36,8 +36,15 @@ from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.inference.v1 import inference_pb2, inference_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[1]
-PRODUCT = common_pb2.Product(asin="B0BENCH001", title="ベルセルク", authors=["三浦建太郎"], genres=["fantasy"],
-                             price_jpy=748, in_stock=True, synopsis_short="傭兵ガッツの復讐の旅。")
+PRODUCT = common_pb2.Product(
+    asin="B0BENCH001",
+    title="ベルセルク",
+    authors=["三浦建太郎"],
+    genres=["fantasy"],
+    price_jpy=748,
+    in_stock=True,
+    synopsis_short="傭兵ガッツの復讐の旅。",
+)
 
 
 def cpu_s() -> float:
@@ -46,13 +53,15 @@ def cpu_s() -> float:
 
 
 async def cell(emulator: EmulatorProcess, window_ms: float, chars: int, answers: int) -> dict[str, Any]:
-    settings = InferenceSettings(bedrock_endpoint_url=emulator.url, stream_coalesce_ms=window_ms,
-                                 stream_coalesce_chars=chars)
+    settings = InferenceSettings(
+        bedrock_endpoint_url=emulator.url, stream_coalesce_ms=window_ms, stream_coalesce_chars=chars
+    )
     backend = BedrockBackend(settings)
     await backend.start()
     server = grpc.aio.server()
     inference_pb2_grpc.add_InferenceServiceServicer_to_server(
-        InferenceServicer(backend, settings, local_output_check), server)
+        InferenceServicer(backend, settings, local_output_check), server
+    )
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     messages = 0
@@ -63,8 +72,12 @@ async def cell(emulator: EmulatorProcess, window_ms: float, chars: int, answers:
 
             async def one(i: int) -> None:
                 nonlocal messages
-                prompt = inference_pb2.PromptParts(question=f"おすすめのダークファンタジーは？ ({i})", language="ja",
-                                                   intent="product_recommendation", products=[PRODUCT])
+                prompt = inference_pb2.PromptParts(
+                    question=f"おすすめのダークファンタジーは？ ({i})",
+                    language="ja",
+                    intent="product_recommendation",
+                    products=[PRODUCT],
+                )
                 sent, first = time.perf_counter(), None
                 async for m in stub.Generate(inference_pb2.GenerateRequest(model="haiku", prompt=prompt), timeout=30):
                     if m.HasField("token"):
@@ -80,8 +93,12 @@ async def cell(emulator: EmulatorProcess, window_ms: float, chars: int, answers:
     finally:
         await server.stop(0)
         await backend.close()
-    return {"messages_per_answer": messages / answers, "cpu_ms_per_answer": cpu,
-            "ttft_p50_ms": pct(ttfts, 50), "ttft_p95_ms": pct(ttfts, 95)}
+    return {
+        "messages_per_answer": messages / answers,
+        "cpu_ms_per_answer": cpu,
+        "ttft_p50_ms": pct(ttfts, 50),
+        "ttft_p95_ms": pct(ttfts, 95),
+    }
 
 
 async def run(reps: int, answers: int) -> dict[str, Any]:
@@ -89,17 +106,24 @@ async def run(reps: int, answers: int) -> dict[str, Any]:
         emulator = EmulatorProcess(Path(logs) / "emulator.log", MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE="seed")
         try:
             default = InferenceSettings()
-            settings = {"one_delta_per_message": (0.0, 1), "coalesced_16ms_64chars": (16.0, 64),
-                        f"coalesced_{default.stream_coalesce_ms:g}ms_{default.stream_coalesce_chars}chars_default":
-                            (default.stream_coalesce_ms, default.stream_coalesce_chars)}
+            settings = {
+                "one_delta_per_message": (0.0, 1),
+                "coalesced_16ms_64chars": (16.0, 64),
+                f"coalesced_{default.stream_coalesce_ms:g}ms_{default.stream_coalesce_chars}chars_default": (
+                    default.stream_coalesce_ms,
+                    default.stream_coalesce_chars,
+                ),
+            }
             cells: dict[str, list[dict[str, Any]]] = {name: [] for name in settings}
             for _ in range(reps):
                 for name, (window_ms, chars) in settings.items():
                     cells[name].append(await cell(emulator, window_ms, chars, answers))
         finally:
             emulator.stop()
-    summary = {name: {key: round(statistics.median(r[key] for r in rows), 2) for key in rows[0]}
-               for name, rows in cells.items()}
+    summary = {
+        name: {key: round(statistics.median(r[key] for r in rows), 2) for key in rows[0]}
+        for name, rows in cells.items()
+    }
     return {"reps": reps, "answers_per_cell": answers, "median_of_reps": summary, "runs": cells}
 
 
@@ -110,10 +134,17 @@ def main() -> None:
     args = parser.parse_args()
     result = asyncio.run(run(args.reps, args.answers))
     for name, row in result["median_of_reps"].items():
-        print(f"{name:<36} {row['messages_per_answer']:6.1f} msgs/answer  CPU {row['cpu_ms_per_answer']:6.2f} ms/answer  "
-              f"TTFT p50 {row['ttft_p50_ms']:6.1f} ms  p95 {row['ttft_p95_ms']:6.1f} ms")
-    report = {"benchmark": "stream_coalesce", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "load_average_at_end": round(os.getloadavg()[0], 2), "shared_box": True, **result}
+        print(
+            f"{name:<36} {row['messages_per_answer']:6.1f} msgs/answer  CPU {row['cpu_ms_per_answer']:6.2f} ms/answer  "
+            f"TTFT p50 {row['ttft_p50_ms']:6.1f} ms  p95 {row['ttft_p95_ms']:6.1f} ms"
+        )
+    report = {
+        "benchmark": "stream_coalesce",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average_at_end": round(os.getloadavg()[0], 2),
+        "shared_box": True,
+        **result,
+    }
     path = REPO / "bench" / "results" / "stream_coalesce.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"results written to {path.relative_to(REPO)}")

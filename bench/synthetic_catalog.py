@@ -21,11 +21,30 @@ import numpy as np
 from mangaassist.retrieval.catalog import isbn13
 from mangaassist.retrieval.store import FilterColumns
 
-GENRE_NAMES = sorted([
-    "action", "adventure", "comedy", "drama", "fantasy", "horror", "mystery", "romance", "sci-fi",
-    "slice-of-life", "sports", "supernatural", "historical", "psychological", "thriller", "mecha", "music",
-    "cooking", "school", "isekai",
-])
+GENRE_NAMES = sorted(
+    [
+        "action",
+        "adventure",
+        "comedy",
+        "drama",
+        "fantasy",
+        "horror",
+        "mystery",
+        "romance",
+        "sci-fi",
+        "slice-of-life",
+        "sports",
+        "supernatural",
+        "historical",
+        "psychological",
+        "thriller",
+        "mecha",
+        "music",
+        "cooking",
+        "school",
+        "isekai",
+    ]
+)
 DEMOGRAPHICS = ["shonen", "seinen", "shojo", "josei", "kodomo"]
 DEMOGRAPHIC_P = [0.45, 0.25, 0.15, 0.10, 0.05]
 
@@ -47,8 +66,9 @@ class SyntheticCatalog:
         return int(self.series.size)
 
     def columns(self) -> FilterColumns:
-        return FilterColumns(self.language, self.demographic, self.price_jpy, self.stock_count > 0,
-                             self.genre_bits, GENRE_NAMES)
+        return FilterColumns(
+            self.language, self.demographic, self.price_jpy, self.stock_count > 0, self.genre_bits, GENRE_NAMES
+        )
 
     def document(self, i: int) -> dict[str, Any]:
         """Document ``i`` with the same fields as a real catalog document."""
@@ -57,19 +77,36 @@ class SyntheticCatalog:
         genres = [g for b, g in enumerate(GENRE_NAMES) if int(self.genre_bits[i]) >> b & 1]
         title_en = f"Synthetic Series {s}"
         return {
-            "asin": asin, "series_id": f"synthetic-{s}", "edition_key": f"synthetic-{s}:{lang}",
-            "title": title_en if lang == "en" else f"架空シリーズ{s}", "title_en": title_en,
-            "title_ja": f"架空シリーズ{s}", "title_romaji": f"Kaku Shirizu {s}", "authors": [f"Author {s % 9973}"],
-            "publisher": ["Shueisha", "Kodansha", "Shogakukan", "Kadokawa"][s % 4], "imprint": "Synthetic Comics",
-            "demographic": str(self.demographic[i]), "genres": genres, "tags": [], "language": lang,
-            "volumes": int(np.count_nonzero(self.series == s)), "volume_number": n,
-            "release_date": str(np.datetime64(int(self.release_day[i]), "D")), "page_count": int(self.page_count[i]),
+            "asin": asin,
+            "series_id": f"synthetic-{s}",
+            "edition_key": f"synthetic-{s}:{lang}",
+            "title": title_en if lang == "en" else f"架空シリーズ{s}",
+            "title_en": title_en,
+            "title_ja": f"架空シリーズ{s}",
+            "title_romaji": f"Kaku Shirizu {s}",
+            "authors": [f"Author {s % 9973}"],
+            "publisher": ["Shueisha", "Kodansha", "Shogakukan", "Kadokawa"][s % 4],
+            "imprint": "Synthetic Comics",
+            "demographic": str(self.demographic[i]),
+            "genres": genres,
+            "tags": [],
+            "language": lang,
+            "volumes": int(np.count_nonzero(self.series == s)),
+            "volume_number": n,
+            "release_date": str(np.datetime64(int(self.release_day[i]), "D")),
+            "page_count": int(self.page_count[i]),
             "format": "tankobon" if lang == "ja" else "paperback",
-            "isbn_13": isbn13("9784" if lang == "ja" else "9781", i), "price_jpy": int(self.price_jpy[i]),
-            "in_stock": bool(self.stock_count[i] > 0), "stock_count": int(self.stock_count[i]),
-            "rating": float(self.rating[i]), "status": "ongoing" if s % 3 else "completed", "start_year": 1990 + s % 35,
-            "age_rating": "13+", "synopsis": f"Synthetic series {s}, volume {n}.",
-            "synopsis_short": f"Synthetic series {s}.", "image_url": f"https://images.mangaassist.example/covers/{asin}.jpg",
+            "isbn_13": isbn13("9784" if lang == "ja" else "9781", i),
+            "price_jpy": int(self.price_jpy[i]),
+            "in_stock": bool(self.stock_count[i] > 0),
+            "stock_count": int(self.stock_count[i]),
+            "rating": float(self.rating[i]),
+            "status": "ongoing" if s % 3 else "completed",
+            "start_year": 1990 + s % 35,
+            "age_rating": "13+",
+            "synopsis": f"Synthetic series {s}, volume {n}.",
+            "synopsis_short": f"Synthetic series {s}.",
+            "image_url": f"https://images.mangaassist.example/covers/{asin}.jpg",
         }
 
 
@@ -95,17 +132,27 @@ def generate(n_docs: int, seed: int = 0) -> SyntheticCatalog:
     for j in range(4):
         pick = rng.choice(len(GENRE_NAMES), size=n_series, p=popularity).astype(np.uint64)
         s_bits |= np.where(n_genres > j, np.uint64(1) << pick, np.uint64(0))
-    s_price = np.where(s_lang == "ja", rng.choice([418, 460, 484, 528, 594, 693, 748, 880], size=n_series),
-                       rng.choice([1300, 1650, 1980, 2200, 2500], size=n_series))
-    s_first = rng.integers(np.datetime64("1975-01-01").astype(int), np.datetime64("2025-06-01").astype(int),
-                           size=n_series)
+    s_price = np.where(
+        s_lang == "ja",
+        rng.choice([418, 460, 484, 528, 594, 693, 748, 880], size=n_series),
+        rng.choice([1300, 1650, 1980, 2200, 2500], size=n_series),
+    )
+    s_first = rng.integers(
+        np.datetime64("1975-01-01").astype(int), np.datetime64("2025-06-01").astype(int), size=n_series
+    )
     stock = rng.integers(1, 41, size=n_docs)
     stock[rng.random(n_docs) < 1 / 7] = 0
     return SyntheticCatalog(
-        series=series, volume_number=volume_number, language=s_lang[series], demographic=s_demo[series],
-        genre_bits=s_bits[series], price_jpy=s_price[series].astype(np.int32), stock_count=stock,
+        series=series,
+        volume_number=volume_number,
+        language=s_lang[series],
+        demographic=s_demo[series],
+        genre_bits=s_bits[series],
+        price_jpy=s_price[series].astype(np.int32),
+        stock_count=stock,
         release_day=s_first[series] + (volume_number - 1) * 120,
-        page_count=rng.integers(176, 236, size=n_docs), rating=np.round(rng.uniform(3.2, 5.0, size=n_docs), 2),
+        page_count=rng.integers(176, 236, size=n_docs),
+        rating=np.round(rng.uniform(3.2, 5.0, size=n_docs), 2),
     )
 
 

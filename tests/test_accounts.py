@@ -24,13 +24,17 @@ def headers(customer: str) -> dict[str, str]:
 async def stored_session(cluster: Cluster, sid: str, version: int) -> dict[str, Any]:
     """The session item once ``version`` turns have landed (updates follow each `done`)."""
     client = boto3.client(
-        "dynamodb", endpoint_url=f"http://{cluster.address('aws')}", region_name=LOCAL_AWS_ENV["AWS_DEFAULT_REGION"],
-        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        "dynamodb",
+        endpoint_url=f"http://{cluster.address('aws')}",
+        region_name=LOCAL_AWS_ENV["AWS_DEFAULT_REGION"],
+        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
     )
     item: dict[str, Any] = {}
     for _ in range(50):
-        item = client.get_item(TableName="mangaassist-sessions", Key={"session_id": {"S": sid}},
-                               ConsistentRead=True).get("Item", {})
+        item = client.get_item(
+            TableName="mangaassist-sessions", Key={"session_id": {"S": sid}}, ConsistentRead=True
+        ).get("Item", {})
         if item.get("version", {}).get("N") == str(version):
             break
         await asyncio.sleep(0.1)

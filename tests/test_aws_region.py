@@ -14,7 +14,11 @@ from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.retrieval.config import RetrievalSettings
 
 EVERY_SERVICE: tuple[type[ServiceSettings], ...] = (
-    IntentSettings, RetrievalSettings, InferenceSettings, OrchestratorSettings, DetectorSettings,
+    IntentSettings,
+    RetrievalSettings,
+    InferenceSettings,
+    OrchestratorSettings,
+    DetectorSettings,
 )
 
 

@@ -30,8 +30,13 @@ def series(done: dict[str, Any]) -> list[str]:
 
 
 async def test_a_bare_title_is_found_not_asked_back(cluster: Cluster) -> None:
-    for text, want in (("One Piece", "one-piece"), ("Blue Lock", "blue-lock"), ("「ダンダダン」", "dandadan"),
-                       ("コナン", "case-closed"), ("sakamoto days", "sakamoto-days")):
+    for text, want in (
+        ("One Piece", "one-piece"),
+        ("Blue Lock", "blue-lock"),
+        ("「ダンダダン」", "dandadan"),
+        ("コナン", "case-closed"),
+        ("sakamoto days", "sakamoto-days"),
+    ):
         done = (await converse(cluster, [text]))[0]
         assert done["intent"].startswith("product_") and "clarify" not in done, (text, done)
         assert series(done)[0] == want, (text, series(done))
@@ -39,19 +44,22 @@ async def test_a_bare_title_is_found_not_asked_back(cluster: Cluster) -> None:
 
 async def test_follow_ups_keep_the_thread(cluster: Cluster) -> None:
     kingdom, count, english = await converse(
-        cluster, ["Do you have Kingdom?", "how many volumes are out?", "and in English?"])
+        cluster, ["Do you have Kingdom?", "how many volumes are out?", "and in English?"]
+    )
     assert series(kingdom)[0] == "kingdom" and series(count)[0] == "kingdom"
     assert count["state"]["focus"]["series_id"] == "kingdom"
     assert english["state"]["focus"] == {"series_id": "kingdom", "language": "en", "volume": "latest"}
     # Kingdom has no English edition: the Japanese one is shown (so the answer can say so),
     # and nothing else is passed off as it.
-    assert english["products"] and all(p["series_id"] == "kingdom" and p["language"] == "ja"
-                                       for p in english["products"])
+    assert english["products"] and all(
+        p["series_id"] == "kingdom" and p["language"] == "ja" for p in english["products"]
+    )
 
 
 async def test_refinements_merge_into_the_request(cluster: Cluster) -> None:
     _, completed, cheap, no_horror = await converse(
-        cluster, ["Recommend a romance manga", "only completed ones", "cheaper than 600 yen", "not horror"])
+        cluster, ["Recommend a romance manga", "only completed ones", "cheaper than 600 yen", "not horror"]
+    )
     for done in (completed, cheap, no_horror):
         assert done["intent"] == "product_recommendation" and done["products"]
         assert all("romance" in p["genres"] and p["status"] == "completed" for p in done["products"])
@@ -94,7 +102,9 @@ async def test_same_author_and_forgotten_titles(cluster: Cluster) -> None:
     # Takeshi Obata drew Death Note, Bakuman and Hikaru no Go; Death Note itself is not "other".
     assert other["products"] and "death-note" not in series(other)
     assert set(series(other)) <= {"bakuman", "hikaru-no-go"}
-    asked, chosen = await converse(cluster, ["アオなんとかっていう恋愛漫画、タイトル忘れちゃった", "バドミントンのほう！"])
+    asked, chosen = await converse(
+        cluster, ["アオなんとかっていう恋愛漫画、タイトル忘れちゃった", "バドミントンのほう！"]
+    )
     assert asked["clarify"]["kind"] == "series"
     assert {"blue-box", "blue-spring-ride"} <= set(asked["clarify"]["candidates"])
     assert series(chosen)[0] == "blue-box"

@@ -28,8 +28,13 @@ def assert_well_formed(frames: list[dict[str, Any]], request_id: str) -> dict[st
     if done["cache_hit"]:  # a repeated question: answered by the semantic cache
         assert {"manga-assist-request", "cache-lookup"} <= set(done["timings_ms"]), done["timings_ms"]
         return done
-    for segment in ("manga-assist-request", "ecs-orchestrator", "intent-classification",
-                    "parallel-data-retrieval", "query-embedding"):
+    for segment in (
+        "manga-assist-request",
+        "ecs-orchestrator",
+        "intent-classification",
+        "parallel-data-retrieval",
+        "query-embedding",
+    ):
         assert segment in done["timings_ms"], segment
     # Only product questions search the catalog — and not when the classifier abstained
     # (route none: the customer gets a clarifying question instead).
@@ -104,8 +109,10 @@ async def test_server_assigns_ids_and_session_carries_across_turns(ws: ClientCon
         ("{not json", "invalid_json"),
         ("[1, 2]", "invalid_request"),
         (json.dumps({"type": "query", "request_id": "bad-1"}), "invalid_request"),
-        (json.dumps({"type": "query", "request_id": "bad-2", "text": "hi", "filters": {"genre": "cats"}}),
-         "invalid_request"),
+        (
+            json.dumps({"type": "query", "request_id": "bad-2", "text": "hi", "filters": {"genre": "cats"}}),
+            "invalid_request",
+        ),
         (json.dumps({"type": "query", "request_id": "bad-3", "text": "x" * 3000}), "too_large"),
         (json.dumps({"type": "query", "request_id": "bad-4", "text": "x" * 20000}), "too_large"),
     ],

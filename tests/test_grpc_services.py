@@ -35,13 +35,25 @@ def test_grpcurl_lists_every_service_and_calls_classify(cluster: Cluster) -> Non
     for name, service in expected.items():
         listed = grpcurl(cluster.address(name), "list").split()
         assert service in listed and "grpc.health.v1.Health" in listed
-    reply = json.loads(grpcurl("-d", json.dumps({"text": "Where is my order 123-4567890-1234567?"}),
-                               cluster.address("intent"), "mangaassist.intent.v1.IntentService/Classify"))
+    reply = json.loads(
+        grpcurl(
+            "-d",
+            json.dumps({"text": "Where is my order 123-4567890-1234567?"}),
+            cluster.address("intent"),
+            "mangaassist.intent.v1.IntentService/Classify",
+        )
+    )
     assert reply["intent"] == "order_status"
     assert reply["routing"]["route"] == "ROUTE_NONE" and reply["routing"]["reason"]
     assert len(reply["scores"]) == 11
-    health = json.loads(grpcurl("-d", '{"service": "mangaassist.retrieval.v1.RetrievalService"}',
-                                cluster.address("retrieval"), "grpc.health.v1.Health/Check"))
+    health = json.loads(
+        grpcurl(
+            "-d",
+            '{"service": "mangaassist.retrieval.v1.RetrievalService"}',
+            cluster.address("retrieval"),
+            "grpc.health.v1.Health/Check",
+        )
+    )
     assert health["status"] == "SERVING"
 
 
@@ -50,12 +62,20 @@ def test_inference_drains_on_sigterm(tmp_path: Path) -> None:
     port, emulator_port = free_port(), free_port()
     log = (tmp_path / "inference.log").open("wb")
     emulator = subprocess.Popen(
-        [sys.executable, "-m", "mangaassist.bedrock_emulator"], stdout=log, stderr=log,
-        env=dict(os.environ, MANGAASSIST_BEDROCK_EMULATOR_PORT=str(emulator_port),
-                 MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS="30"),
+        [sys.executable, "-m", "mangaassist.bedrock_emulator"],
+        stdout=log,
+        stderr=log,
+        env=dict(
+            os.environ,
+            MANGAASSIST_BEDROCK_EMULATOR_PORT=str(emulator_port),
+            MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS="30",
+        ),
     )
-    env = dict(os.environ, MANGAASSIST_INFERENCE_PORT=str(port),
-               MANGAASSIST_INFERENCE_BEDROCK_ENDPOINT_URL=f"http://127.0.0.1:{emulator_port}")
+    env = dict(
+        os.environ,
+        MANGAASSIST_INFERENCE_PORT=str(port),
+        MANGAASSIST_INFERENCE_BEDROCK_ENDPOINT_URL=f"http://127.0.0.1:{emulator_port}",
+    )
     proc = subprocess.Popen([sys.executable, "-m", "mangaassist.inference"], env=env, stdout=log, stderr=log)
     address, service = f"127.0.0.1:{port}", "mangaassist.inference.v1.InferenceService"
     try:
@@ -68,8 +88,9 @@ def test_inference_drains_on_sigterm(tmp_path: Path) -> None:
             stream = stub.Generate(
                 inference_pb2.GenerateRequest(
                     model="haiku",
-                    prompt=inference_pb2.PromptParts(question="shipping?", language="en",
-                                                     documents=["Shipping is free over ¥3,000."]),
+                    prompt=inference_pb2.PromptParts(
+                        question="shipping?", language="en", documents=["Shipping is free over ¥3,000."]
+                    ),
                 ),
                 timeout=20,
             )
@@ -98,7 +119,9 @@ def test_retrieval_returns_only_requested_fields_and_rejects_bad_filters(cluster
         stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
         reply = stub.Search(
             retrieval_pb2.SearchRequest(
-                query="volleyball", k=3, fields=["asin", "price_jpy"],
+                query="volleyball",
+                k=3,
+                fields=["asin", "price_jpy"],
                 filters=common_pb2.SearchFilters(max_price_jpy=900, in_stock=True),
             ),
             timeout=10,

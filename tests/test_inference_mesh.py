@@ -56,9 +56,7 @@ async def test_flagged_answer_is_followed_by_a_guardrail_frame(ws: ClientConnect
     assert verdict["action"] == "flagged" and "pii:email" in verdict["categories"]
 
 
-async def test_clean_answers_get_no_guardrail_frame_and_reuse_connections(
-    ws: ClientConnection, faults: str
-) -> None:
+async def test_clean_answers_get_no_guardrail_frame_and_reuse_connections(ws: ClientConnection, faults: str) -> None:
     before = stats(faults)
     # Distinct questions: a repeat would be answered by the semantic cache, not the model.
     for i, topic in enumerate(["elves", "pirates", "wizards", "knights", "ghosts"]):

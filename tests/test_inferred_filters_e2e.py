@@ -19,8 +19,12 @@ async def test_price_and_genre_in_the_message_filter_the_products(ws: ClientConn
 
 
 async def test_client_filters_win_over_the_message(ws: ClientConnection) -> None:
-    frames = await ask(ws, "Recommend a fantasy manga in English under ¥2,000, but not horror", request_id="inf-2",
-                       filters={"language": "ja", "max_price_jpy": 800})
+    frames = await ask(
+        ws,
+        "Recommend a fantasy manga in English under ¥2,000, but not horror",
+        request_id="inf-2",
+        filters={"language": "ja", "max_price_jpy": 800},
+    )
     done = frames[-1]
     assert done["type"] == "done"
     assert done["inferred_filters"] == {"genres": ["fantasy"]}

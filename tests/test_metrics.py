@@ -26,8 +26,11 @@ def fetch(url: str, since_ns: int) -> list[dict[str, Any]]:
 
 
 def latest(points: list[dict[str, Any]], name: str, service: str, **attrs: Any) -> dict[str, Any] | None:
-    found = [p for p in points if p["name"] == name and p["service"] == service
-             and all(p["attributes"].get(k) == v for k, v in attrs.items())]
+    found = [
+        p
+        for p in points
+        if p["name"] == name and p["service"] == service and all(p["attributes"].get(k) == v for k, v in attrs.items())
+    ]
     return max(found, key=lambda p: p["time_ns"]) if found else None
 
 
@@ -39,8 +42,11 @@ async def test_request_yields_segment_histograms_and_counters(cluster: Cluster) 
     assert done["type"] == "done"
     wanted = {
         "histogram": (SEGMENT_DURATION, "orchestrator", {"segment": s.REQUEST}),
-        "counter": (REQUESTS, "orchestrator", {"intent": done["intent"], "outcome": "ok",
-                                               "cache_hit": done["cache_hit"]}),
+        "counter": (
+            REQUESTS,
+            "orchestrator",
+            {"intent": done["intent"], "outcome": "ok", "cache_hit": done["cache_hit"]},
+        ),
         "intent rpc": (RPC_REQUESTS, "intent", {"segment": s.INTENT, "outcome": "OK"}),
         "retrieval histogram": (SEGMENT_DURATION, "retrieval", {"segment": s.VECTOR_SEARCH}),
     }

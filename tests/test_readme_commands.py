@@ -40,8 +40,14 @@ def test_every_command_after_make_up_works(cluster: Cluster) -> None:
     assert any(c.startswith(".tools/grpcurl") for c in commands) and any(c.startswith("make chat") for c in commands)
     outputs = {}
     for command in commands:
-        done = subprocess.run(["bash", "-c", pointed_at(command, cluster)], cwd=REPO, capture_output=True,
-                              text=True, timeout=120, check=False)
+        done = subprocess.run(
+            ["bash", "-c", pointed_at(command, cluster)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 0, f"{command}\n{done.stdout[-1500:]}\n{done.stderr[-1500:]}"
         outputs[command] = done.stdout
     for command, out in outputs.items():

@@ -69,8 +69,10 @@ async def test_a_stock_change_on_either_replica_reaches_both_and_the_orchestrato
                 count = 0 if n == 0 else 9
                 await asyncio.to_thread(update_stock, cluster.address(origin), asin, count)
                 for name in replicas:
-                    await until(lambda name=name, count=count: in_stock_on(cluster, name, asin, query) is (count > 0),
-                                f"{name} did not see the stock change made on {origin}")
+                    await until(
+                        lambda name=name, count=count: in_stock_on(cluster, name, asin, query) is (count > 0),
+                        f"{name} did not see the stock change made on {origin}",
+                    )
                 stocked = await asyncio.to_thread(search, cluster.address(replicas[1 - n]), query, True)
                 assert (asin in stocked) is (count > 0)
                 # The orchestrator follows one replica's feed; a change made on either drops its cached answer.
@@ -99,8 +101,11 @@ async def test_a_restarted_replica_catches_up_with_the_changes_made_while_it_was
         os.kill(victim.pid, signal.SIGKILL)
         # While it is down the stock changes again, on the surviving replica only.
         await asyncio.to_thread(update_stock, cluster.address("retrieval"), asin, 5 if was else 0)
-        await until(lambda: supervisor.parts["retrieval-2"].restarts > restarts
-                    and cluster.is_serving("retrieval-2"), "retrieval-2 was not restarted", 120)
+        await until(
+            lambda: supervisor.parts["retrieval-2"].restarts > restarts and cluster.is_serving("retrieval-2"),
+            "retrieval-2 was not restarted",
+            120,
+        )
         assert cluster.procs["retrieval-2"].pid != victim.pid
         # It reloaded the catalog from disk, then caught up from its peer before serving.
         assert in_stock_on(cluster, "retrieval-2", asin, query) is was
@@ -129,8 +134,9 @@ async def test_questions_are_answered_by_the_other_replica_when_one_of_each_cras
 ) -> None:
     cluster, supervisor = replicated
     customers = 4
-    drill = await ask_while_killing(cluster, supervisor, ["intent-2", "retrieval", "inference-2"], signal.SIGKILL,
-                                    customers=customers)
+    drill = await ask_while_killing(
+        cluster, supervisor, ["intent-2", "retrieval", "inference-2"], signal.SIGKILL, customers=customers
+    )
     assert len(drill.outcomes) > 20, len(drill.outcomes)
     assert set(drill.errors) <= {"stream_interrupted"}, [o for o in drill.outcomes if o["type"] != "done"]
     assert sum(drill.errors.values()) <= customers, drill.errors

@@ -15,7 +15,9 @@ def test_search_projection_plan_cache_and_stock_invalidation(cluster: Cluster) -
     with grpc.insecure_channel(cluster.address("retrieval")) as channel:
         stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
         request = retrieval_pb2.SearchRequest(
-            query="Blue Lock volume 20", k=3, fields=["asin", "title", "volume_number", "release_date", "in_stock"],
+            query="Blue Lock volume 20",
+            k=3,
+            fields=["asin", "title", "volume_number", "release_date", "in_stock"],
             filters=common_pb2.SearchFilters(language="en"),
         )
         first = stub.Search(request, timeout=10)
@@ -26,15 +28,23 @@ def test_search_projection_plan_cache_and_stock_invalidation(cluster: Cluster) -
         assert first.plan in ("exact", "hnsw") and not first.cached and len(first.query_embedding) == 384
 
         # The same query, spelled differently, is a cache hit with the same answer.
-        again = stub.Search(retrieval_pb2.SearchRequest(
-            query="  BLUE LOCK   volume 20 ", k=3, fields=request.fields, filters=request.filters), timeout=10)
+        again = stub.Search(
+            retrieval_pb2.SearchRequest(
+                query="  BLUE LOCK   volume 20 ", k=3, fields=request.fields, filters=request.filters
+            ),
+            timeout=10,
+        )
         assert again.cached and list(again.results) == list(first.results)
         assert list(again.query_embedding) == list(first.query_embedding)
 
         # A stock change drops cached results: the in-stock filter sees the new stock at once.
         asin = top.product.asin
-        stocked = retrieval_pb2.SearchRequest(query="Blue Lock volume 20", k=3, fields=["asin", "volume_number"],
-                                              filters=common_pb2.SearchFilters(language="en", in_stock=True))
+        stocked = retrieval_pb2.SearchRequest(
+            query="Blue Lock volume 20",
+            k=3,
+            fields=["asin", "volume_number"],
+            filters=common_pb2.SearchFilters(language="en", in_stock=True),
+        )
         original = top.product.in_stock
         try:
             stub.UpdateStock(retrieval_pb2.UpdateStockRequest(asin=asin, stock_count=0), timeout=10)
@@ -52,8 +62,10 @@ def test_search_projection_plan_cache_and_stock_invalidation(cluster: Cluster) -
             with pytest.raises(grpc.RpcError) as err:
                 stub.Search(retrieval_pb2.SearchRequest(query="ninja", k=k), timeout=10)
             assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
-        for bad in (retrieval_pb2.UpdateStockRequest(asin=asin, stock_count=-1),
-                    retrieval_pb2.UpdateStockRequest(asin="nope", stock_count=1)):
+        for bad in (
+            retrieval_pb2.UpdateStockRequest(asin=asin, stock_count=-1),
+            retrieval_pb2.UpdateStockRequest(asin="nope", stock_count=1),
+        ):
             with pytest.raises(grpc.RpcError) as err:
                 stub.UpdateStock(bad, timeout=10)
             assert err.value.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND)  # type: ignore[attr-defined]

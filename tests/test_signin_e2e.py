@@ -36,7 +36,9 @@ async def test_an_anonymous_session_cannot_be_continued_by_another_connection(cl
     async with connect(cluster.ws_url, additional_headers=headers("cust-0002")) as signed_in:
         assert (await ask(signed_in, "hello", request_id="a3", session_id=sid))[-1]["code"] == "unauthorized"
     async with connect(cluster.ws_url, additional_headers={"Cookie": cookie}) as same_browser:
-        assert (await ask(same_browser, "おすすめの冒険マンガは？", request_id="a4", session_id=sid))[-1]["type"] == "done"
+        assert (await ask(same_browser, "おすすめの冒険マンガは？", request_id="a4", session_id=sid))[-1][
+            "type"
+        ] == "done"
     stored = await stored_session(cluster, sid, 2)
     assert stored["version"]["N"] == "2" and stored["customer_id"]["S"].startswith("anon#")
     assert cookie.split("=", 1)[1] not in json.dumps(stored, default=repr)

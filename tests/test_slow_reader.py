@@ -25,19 +25,26 @@ from tests.conftest import ask
 
 pytestmark = pytest.mark.integration
 
-QUESTIONS = [f"おすすめのダークファンタジーは？ {topic}について詳しく" for topic in
-             ("騎士", "魔法", "竜", "復讐", "呪い", "王国", "傭兵", "悪魔")]
+QUESTIONS = [
+    f"おすすめのダークファンタジーは？ {topic}について詳しく"
+    for topic in ("騎士", "魔法", "竜", "復讐", "呪い", "王国", "傭兵", "悪魔")
+]
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     prefix = "MANGAASSIST_ORCHESTRATOR_"
-    c = start_cluster(tmp_path_factory.mktemp("slow-reader-logs"), **{
-        prefix + "SEND_QUEUE_TOKENS": "2", prefix + "SEND_COALESCE_CHARS": "4",
-        prefix + "WS_WRITE_LIMIT_BYTES": "1024", prefix + "WS_SEND_BUFFER_BYTES": "2048",
-        # A slow model stream: the answers are still streaming when the buffers fill.
-        "MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS": "5",
-    })
+    c = start_cluster(
+        tmp_path_factory.mktemp("slow-reader-logs"),
+        **{
+            prefix + "SEND_QUEUE_TOKENS": "2",
+            prefix + "SEND_COALESCE_CHARS": "4",
+            prefix + "WS_WRITE_LIMIT_BYTES": "1024",
+            prefix + "WS_SEND_BUFFER_BYTES": "2048",
+            # A slow model stream: the answers are still streaming when the buffers fill.
+            "MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS": "5",
+        },
+    )
     yield c
     c.stop()
 
@@ -49,7 +56,8 @@ def status(cluster: Cluster) -> dict[str, Any]:
 
 
 async def test_a_stopped_reader_ends_only_its_own_requests_and_holds_no_model_slot(
-    cluster: Cluster, tmp_path: Path,
+    cluster: Cluster,
+    tmp_path: Path,
 ) -> None:
     raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)  # before connect: a small window
@@ -58,8 +66,7 @@ async def test_a_stopped_reader_ends_only_its_own_requests_and_holds_no_model_sl
     raw.setblocking(False)
     async with connect(cluster.ws_url, sock=raw, compression=None, max_size=None, ping_interval=None) as slow:
         for i, text in enumerate(QUESTIONS):
-            await slow.send(json.dumps({"type": "query", "request_id": f"slow-{i}", "text": text},
-                                       ensure_ascii=False))
+            await slow.send(json.dumps({"type": "query", "request_id": f"slow-{i}", "text": text}, ensure_ascii=False))
         # The slow client reads nothing now. Its requests still finish on the server side
         # (done or interrupted), so nothing of it stays in flight or holds a model slot.
         async with asyncio.timeout(30):

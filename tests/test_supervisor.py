@@ -60,7 +60,9 @@ def alive(pid: str) -> bool:
 
 async def wait_restarted(supervisor: Supervisor, name: str, restarts: int, timeout_s: float = 120.0) -> None:
     deadline = time.monotonic() + timeout_s
-    while supervisor.parts[name].restarts < restarts or not await asyncio.to_thread(supervisor.cluster.is_serving, name):
+    while supervisor.parts[name].restarts < restarts or not await asyncio.to_thread(
+        supervisor.cluster.is_serving, name
+    ):
         assert time.monotonic() < deadline, f"{name} did not come back"
         await asyncio.sleep(0.2)
 
@@ -99,4 +101,3 @@ async def test_a_killed_part_is_restarted_and_the_chat_answers_again(
     logged = [r.getMessage() for r in caplog.records]
     assert any(m.startswith(f"{victim} (pid {old.pid}) exited with code -9; restarting") for m in logged), logged
     assert any(m.startswith(f"restarted {victim}") for m in logged), logged
-

@@ -47,8 +47,17 @@ async def test_one_trace_spans_every_service_without_customer_text(cluster: Clus
     trace = [x for x in spans if x["trace_id"] == trace_id]
     assert {x["service"] for x in trace} >= {"orchestrator", "intent", "retrieval", "inference"}
     names = {x["name"] for x in trace}
-    assert {s.REQUEST, s.ORCHESTRATOR, s.INTENT, s.PARALLEL_RETRIEVAL, s.VECTOR_SEARCH,
-            s.SESSION_LOAD, s.PROMPT_ASSEMBLY, s.BEDROCK_INVOKE, s.MODEL_INFERENCE} <= names
+    assert {
+        s.REQUEST,
+        s.ORCHESTRATOR,
+        s.INTENT,
+        s.PARALLEL_RETRIEVAL,
+        s.VECTOR_SEARCH,
+        s.SESSION_LOAD,
+        s.PROMPT_ASSEMBLY,
+        s.BEDROCK_INVOKE,
+        s.MODEL_INFERENCE,
+    } <= names
     # Server spans continue the orchestrator's trace: their parents are spans of this trace.
     ids = {x["span_id"] for x in trace}
     assert all(x["parent_span_id"] in ids for x in trace if x["name"] != s.REQUEST)
@@ -60,9 +69,11 @@ async def test_one_trace_spans_every_service_without_customer_text(cluster: Clus
     assert_service_map_chain(trace)
 
 
-SERVICES = {"intent": "mangaassist.intent.v1.IntentService",
-            "retrieval": "mangaassist.retrieval.v1.RetrievalService",
-            "inference": "mangaassist.inference.v1.InferenceService"}
+SERVICES = {
+    "intent": "mangaassist.intent.v1.IntentService",
+    "retrieval": "mangaassist.retrieval.v1.RetrievalService",
+    "inference": "mangaassist.inference.v1.InferenceService",
+}
 
 
 def assert_service_map_chain(trace: list[dict[str, Any]]) -> None:
@@ -100,5 +111,4 @@ def assert_service_map_chain(trace: list[dict[str, Any]]) -> None:
     assert by_id[model[0]["parent_span_id"]]["kind"] == "SERVER"
     # DynamoDB (sessions) is a node too: CLIENT spans from the orchestrator's aiobotocore client.
     dynamo = [x for x in trace if x["kind"] == "CLIENT" and x["attributes"].get("rpc.service") == "DynamoDB"]
-    assert dynamo and all(x["service"] == "orchestrator" and x["attributes"]["rpc.system"] == "aws-api"
-                          for x in dynamo)
+    assert dynamo and all(x["service"] == "orchestrator" and x["attributes"]["rpc.system"] == "aws-api" for x in dynamo)

@@ -16,10 +16,26 @@ from mangaassist.common.language import detect_language
 from mangaassist.orchestrator.cache.keys import key_text
 
 HERE = Path(__file__).resolve().parent
-SEEN_KINDS = frozenset({
-    "negation", "volume", "price", "title", "payment_method", "delivery_area", "carrier", "format",
-    "set_vs_single", "edition", "time", "quantity", "gift_option", "preorder_vs_stock", "genre", "author",
-})
+SEEN_KINDS = frozenset(
+    {
+        "negation",
+        "volume",
+        "price",
+        "title",
+        "payment_method",
+        "delivery_area",
+        "carrier",
+        "format",
+        "set_vs_single",
+        "edition",
+        "time",
+        "quantity",
+        "gift_option",
+        "preorder_vs_stock",
+        "genre",
+        "author",
+    }
+)
 HELD_OUT_KINDS = frozenset({"action", "condition", "currency", "device", "character", "direction", "question_language"})
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
@@ -120,17 +136,18 @@ def summary(pairs: list[Pair]) -> dict[str, object]:
         "kinds": len({p.kind for p in pairs if p.label == "miss"}),
         "blocks": len({p.block for p in pairs}),
         "per_side": {
-            s: {"pairs": len(ps), "blocks": len({p.block for p in ps}),
+            s: {
+                "pairs": len(ps),
+                "blocks": len({p.block for p in ps}),
                 "paraphrases": sum(p.label == "hit" for p in ps),
                 "near_misses_seen_kinds": sum(p.label == "miss" and not p.held_out for p in ps),
                 "near_misses_held_out_kinds": sum(p.held_out for p in ps),
-                "scripts": dict(Counter(p.script for p in ps))}
+                "scripts": dict(Counter(p.script for p in ps)),
+            }
             for s, ps in by_side.items()
         },
         "near_misses_per_kind": dict(sorted(Counter(p.kind for p in pairs if p.label == "miss").items())),
-        "test_messages_also_on_calibration_side": sum(
-            key_text(p.b) in cal_texts for p in by_side["test"]
-        ),
+        "test_messages_also_on_calibration_side": sum(key_text(p.b) in cal_texts for p in by_side["test"]),
     }
 
 

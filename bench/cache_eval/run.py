@@ -75,18 +75,26 @@ async def fill(url: str, pairs: list[Pair], emb: dict[str, Vector], check: str, 
     return refused
 
 
-async def decide(url: str, pairs: list[Pair], emb: dict[str, Vector], check: str, prefix: str,
-                 threshold: float) -> list[dict[str, Any]]:
+async def decide(
+    url: str, pairs: list[Pair], emb: dict[str, Vector], check: str, prefix: str, threshold: float
+) -> list[dict[str, Any]]:
     """One lookup per pair at ``threshold``: was it served, by which tier, at what similarity."""
-    cache = RedisSemanticCache.from_url(url, CacheConfig(check=check, threshold=threshold), prefix=prefix,
-                                        op_timeout_s=OP_TIMEOUT_S)
+    cache = RedisSemanticCache.from_url(
+        url, CacheConfig(check=check, threshold=threshold), prefix=prefix, op_timeout_s=OP_TIMEOUT_S
+    )
     out = []
     try:
         for p in pairs:
             key = _key(p.b, p.block)
             hit = await cache.lookup_exact(key) or await cache.lookup_semantic(key, emb[p.b])
-            out.append({"pair": p, "served": hit is not None, "tier": hit.tier if hit else None,
-                        "similarity": float(emb[p.a] @ emb[p.b])})
+            out.append(
+                {
+                    "pair": p,
+                    "served": hit is not None,
+                    "tier": hit.tier if hit else None,
+                    "similarity": float(emb[p.a] @ emb[p.b]),
+                }
+            )
         errors = cache.stats().get("errors", 0)
         if errors:
             raise RuntimeError(f"{errors} cache errors during the evaluation: its decisions are not all the check's")
@@ -112,9 +120,11 @@ def rates(decisions: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
     scripts = {}
     for s in ("en", "ja", "mixed"):
         sel = [d for d in decisions if d["pair"].script == s]
-        scripts[s] = {"paraphrase_hit_rate": share([d for d in sel if d["pair"].label == "hit"]),
-                      "wrong_hits": sum(d["served"] for d in sel if d["pair"].label == "miss"),
-                      "near_misses": sum(d["pair"].label == "miss" for d in sel)}
+        scripts[s] = {
+            "paraphrase_hit_rate": share([d for d in sel if d["pair"].label == "hit"]),
+            "wrong_hits": sum(d["served"] for d in sel if d["pair"].label == "miss"),
+            "near_misses": sum(d["pair"].label == "miss" for d in sel),
+        }
     return {
         "paraphrases": len(para),
         "paraphrase_hit_rate": share(para),
@@ -141,7 +151,9 @@ def choose(table: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _commit() -> str:
     out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=REPO)
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=REPO
+    )
     return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
@@ -160,8 +172,9 @@ async def run(side: str, check: str, threshold: float | None) -> dict[str, Any]:
             for t in THRESHOLDS:
                 row = {"threshold": t, **rates(await decide(server.url, pairs, emb, check, prefix, t), t)}
                 table.append(row)
-            report["sweep"] = [{k: r[k] for k in ("threshold", "paraphrase_hit_rate", "wrong_hits_seen_kinds")}
-                               for r in table]
+            report["sweep"] = [
+                {k: r[k] for k in ("threshold", "paraphrase_hit_rate", "wrong_hits_seen_kinds")} for r in table
+            ]
             chosen = choose(table)
             threshold = chosen["threshold"]
         if threshold is None:
@@ -171,12 +184,22 @@ async def run(side: str, check: str, threshold: float | None) -> dict[str, Any]:
     report["result"] = rates(decisions, threshold)
     if side == "calibrate":
         # Only the calibration side may be read pair by pair (what to fix); the test side gives counts.
-        report["wrong_hits"] = [{"id": d["pair"].id, "kind": d["pair"].kind, "a": d["pair"].a, "b": d["pair"].b,
-                                 "similarity": round(d["similarity"], 3)}
-                                for d in decisions if d["served"] and d["pair"].label == "miss"]
-        report["paraphrases_lost"] = [{"id": d["pair"].id, "a": d["pair"].a, "b": d["pair"].b,
-                                       "similarity": round(d["similarity"], 3)}
-                                      for d in decisions if not d["served"] and d["pair"].label == "hit"]
+        report["wrong_hits"] = [
+            {
+                "id": d["pair"].id,
+                "kind": d["pair"].kind,
+                "a": d["pair"].a,
+                "b": d["pair"].b,
+                "similarity": round(d["similarity"], 3),
+            }
+            for d in decisions
+            if d["served"] and d["pair"].label == "miss"
+        ]
+        report["paraphrases_lost"] = [
+            {"id": d["pair"].id, "a": d["pair"].a, "b": d["pair"].b, "similarity": round(d["similarity"], 3)}
+            for d in decisions
+            if not d["served"] and d["pair"].label == "hit"
+        ]
     return report
 
 
@@ -188,19 +211,25 @@ def main() -> None:
     parser.add_argument("--note", default="", help="why this test-side run (goes into the run log)")
     args = parser.parse_args()
     report = asyncio.run(run(args.side, args.check, args.threshold))
-    report.update({
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "commit": _commit(),
-        "set": summary(load()),
-        "held_out_kinds": sorted(HELD_OUT_KINDS),
-    })
+    report.update(
+        {
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "commit": _commit(),
+            "set": summary(load()),
+            "held_out_kinds": sorted(HELD_OUT_KINDS),
+        }
+    )
     r = report["result"]
-    print(f"{args.side} / {args.check} @ {report['threshold']:.2f}: paraphrase hit rate {r['paraphrase_hit_rate']:.1%} "
-          f"({r['paraphrases']}), wrong hits seen kinds {r['wrong_hits_seen_kinds']}/{r['near_misses_seen_kinds']}, "
-          f"held-out kinds {r['wrong_hits_held_out_kinds']}/{r['near_misses_held_out_kinds']}")
+    print(
+        f"{args.side} / {args.check} @ {report['threshold']:.2f}: paraphrase hit rate {r['paraphrase_hit_rate']:.1%} "
+        f"({r['paraphrases']}), wrong hits seen kinds {r['wrong_hits_seen_kinds']}/{r['near_misses_seen_kinds']}, "
+        f"held-out kinds {r['wrong_hits_held_out_kinds']}/{r['near_misses_held_out_kinds']}"
+    )
     for kind, k in r["per_kind"].items():
         mark = " (held out)" if kind in HELD_OUT_KINDS else ""
-        print(f"  {kind:18s} {k['pairs']:4d} pairs  wrong {k['wrong_hits']:3d}  embedding only {k['embedding_only_wrong']:3d}{mark}")
+        print(
+            f"  {kind:18s} {k['pairs']:4d} pairs  wrong {k['wrong_hits']:3d}  embedding only {k['embedding_only_wrong']:3d}{mark}"
+        )
     for s in report.get("sweep", []):
         print(f"  t={s['threshold']:.2f} hit {s['paraphrase_hit_rate']:.1%} wrong {s['wrong_hits_seen_kinds']}")
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -208,11 +237,13 @@ def main() -> None:
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     if args.side == "test":
         runs = RUN_LOG.read_text().splitlines() if RUN_LOG.exists() else []
-        line = (f"run {len(runs) + 1}: {report['measured_at']} commit {report['commit']} check {args.check} "
-                f"threshold {report['threshold']:.2f}: paraphrase {r['paraphrase_hit_rate']:.4f}, "
-                f"wrong seen {r['wrong_hits_seen_kinds']}/{r['near_misses_seen_kinds']}, "
-                f"wrong held-out {r['wrong_hits_held_out_kinds']}/{r['near_misses_held_out_kinds']}"
-                + (f" — {args.note}" if args.note else ""))
+        line = (
+            f"run {len(runs) + 1}: {report['measured_at']} commit {report['commit']} check {args.check} "
+            f"threshold {report['threshold']:.2f}: paraphrase {r['paraphrase_hit_rate']:.4f}, "
+            f"wrong seen {r['wrong_hits_seen_kinds']}/{r['near_misses_seen_kinds']}, "
+            f"wrong held-out {r['wrong_hits_held_out_kinds']}/{r['near_misses_held_out_kinds']}"
+            + (f" — {args.note}" if args.note else "")
+        )
         RUN_LOG.write_text("\n".join([*runs, line]) + "\n")
         print(line)
     print(f"results written to {path.relative_to(REPO)}")

@@ -25,8 +25,11 @@ def check_turn(expect: dict[str, Any], frame: dict[str, Any]) -> list[str]:
         if not ok:
             failed.append(name)
 
-    product_turn = _one_of(expect.get("intent"), list(PRODUCT_INTENTS)) if "intent" in expect else any(
-        k in expect for k in ("top_series", "products", "genres_any", "none_series"))
+    product_turn = (
+        _one_of(expect.get("intent"), list(PRODUCT_INTENTS))
+        if "intent" in expect
+        else any(k in expect for k in ("top_series", "products", "genres_any", "none_series"))
+    )
     if clarify.get("kind") == "generic" and (product_turn or not expect):
         failed.append("generic_ask_back")
     for key, want in expect.items():

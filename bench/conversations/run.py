@@ -45,9 +45,11 @@ def load(split: str) -> list[dict[str, Any]]:
 
 @contextmanager
 def local_cluster() -> Iterator[str]:
-    env = {"MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index"),
-           "MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE": "zero",
-           "MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS": "1"}
+    env = {
+        "MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index"),
+        "MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE": "zero",
+        "MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS": "1",
+    }
     with tempfile.TemporaryDirectory() as logs:
         cluster = Cluster(env=env, log_dir=Path(logs)).start()
         try:
@@ -58,8 +60,9 @@ def local_cluster() -> Iterator[str]:
 
 async def run_conversation(url: str, conv: dict[str, Any]) -> list[dict[str, Any]]:
     """Each turn's outcome: failed checks, latency, the frame's type/intent."""
-    headers = {"Authorization": f"Bearer {issue_token(LOCAL_AUTH_SECRET, DEMO_CUSTOMER)}"} if conv.get(
-        "signed_in") else None
+    headers = (
+        {"Authorization": f"Bearer {issue_token(LOCAL_AUTH_SECRET, DEMO_CUSTOMER)}"} if conv.get("signed_in") else None
+    )
     out: list[dict[str, Any]] = []
     session_id: str | None = None
     async with connect(url, additional_headers=headers, compression=None, max_size=2**22) as ws:
@@ -87,17 +90,27 @@ async def run_conversation(url: str, conv: dict[str, Any]) -> list[dict[str, Any
             ended = time.perf_counter()
             session_id = terminal.get("session_id", session_id)
             expected_intent = (turn.get("expect") or {}).get("intent")
-            out.append({
-                "expected_intent": "|".join(expected_intent) if isinstance(expected_intent, list) else expected_intent,
-                "failed": check_turn(turn.get("expect") or {}, terminal),
-                "error": terminal.get("type") == "error",
-                "ttft_ms": ((first or ended) - started) * 1000,
-                "total_ms": (ended - started) * 1000,
-                "got": {"intent": terminal.get("intent"), "clarify": (terminal.get("clarify") or {}).get("kind"),
-                        "top": [(p.get("series_id"), p.get("language"), p.get("volume"))
-                                for p in (terminal.get("products") or [])[:2]],
-                        "state": terminal.get("state"), "reason": terminal.get("route_reason")},
-            })
+            out.append(
+                {
+                    "expected_intent": "|".join(expected_intent)
+                    if isinstance(expected_intent, list)
+                    else expected_intent,
+                    "failed": check_turn(turn.get("expect") or {}, terminal),
+                    "error": terminal.get("type") == "error",
+                    "ttft_ms": ((first or ended) - started) * 1000,
+                    "total_ms": (ended - started) * 1000,
+                    "got": {
+                        "intent": terminal.get("intent"),
+                        "clarify": (terminal.get("clarify") or {}).get("kind"),
+                        "top": [
+                            (p.get("series_id"), p.get("language"), p.get("volume"))
+                            for p in (terminal.get("products") or [])[:2]
+                        ],
+                        "state": terminal.get("state"),
+                        "reason": terminal.get("route_reason"),
+                    },
+                }
+            )
     return out
 
 
@@ -130,10 +143,14 @@ def summarise(conversations: list[dict[str, Any]], outcomes: list[list[dict[str,
             "failed_checks": dict(Counter(name for t in turns for name in t["failed"]).most_common()),
             # Product-intent labels are where the suite and the intent taxonomy disagree most
             # ("how much is vol 1?": a search by the taxonomy); shown apart, never hidden.
-            "pass_rate_ignoring_intent": round(sum(1 for t in turns if not [f for f in t["failed"] if f != "intent"])
-                                               / max(1, len(turns)), 4),
-            "intent_mismatches": dict(Counter(f"{t['expected_intent']} -> {t['got']['intent']}"
-                                              for t in turns if "intent" in t["failed"]).most_common()),
+            "pass_rate_ignoring_intent": round(
+                sum(1 for t in turns if not [f for f in t["failed"] if f != "intent"]) / max(1, len(turns)), 4
+            ),
+            "intent_mismatches": dict(
+                Counter(
+                    f"{t['expected_intent']} -> {t['got']['intent']}" for t in turns if "intent" in t["failed"]
+                ).most_common()
+            ),
         }
     return out
 
@@ -164,8 +181,10 @@ def main(argv: list[str] | None = None) -> int:
                 for conv, turns in zip(conversations, outcomes, strict=True):
                     for turn, outcome in zip(conv["turns"], turns, strict=True):
                         if outcome["failed"]:
-                            print(f"  {conv['id']}: {turn['text']!r} -> {outcome['failed']}\n"
-                                  f"      expected {turn.get('expect')}\n      got {outcome['got']}")
+                            print(
+                                f"  {conv['id']}: {turn['text']!r} -> {outcome['failed']}\n"
+                                f"      expected {turn.get('expect')}\n      got {outcome['got']}"
+                            )
         return results
 
     if args.url:
@@ -173,16 +192,30 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with local_cluster() as url:
             results = run(url)
-    print(f"{'split':6} {'lang':6} {'turns':>6} {'passed':>7} {'no-intent':>10} {'errors':>7} {'generic':>8} "
-          f"{'TTFT p50':>9} {'p95':>7}")
+    print(
+        f"{'split':6} {'lang':6} {'turns':>6} {'passed':>7} {'no-intent':>10} {'errors':>7} {'generic':>8} "
+        f"{'TTFT p50':>9} {'p95':>7}"
+    )
     for split, by_lang in results.items():
         for lang, r in by_lang.items():
-            print(f"{split:6} {lang:6} {r['turns']:6d} {r['pass_rate']:7.1%} {r['pass_rate_ignoring_intent']:10.1%} "
-                  f"{r['error_rate']:7.1%} {r['generic_ask_backs']:8d} {r['ttft_p50_ms']:9.1f} {r['ttft_p95_ms']:7.1f}")
+            print(
+                f"{split:6} {lang:6} {r['turns']:6d} {r['pass_rate']:7.1%} {r['pass_rate_ignoring_intent']:10.1%} "
+                f"{r['error_rate']:7.1%} {r['generic_ask_backs']:8d} {r['ttft_p50_ms']:9.1f} {r['ttft_p95_ms']:7.1f}"
+            )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"conditions": "local cluster, emulator latency profile zero, "
-                                    f"{args.concurrency} conversations at a time", "results": results},
-                                   indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    args.out.write_text(
+        json.dumps(
+            {
+                "conditions": "local cluster, emulator latency profile zero, "
+                f"{args.concurrency} conversations at a time",
+                "results": results,
+            },
+            indent=1,
+            ensure_ascii=False,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     print(args.out.relative_to(REPO) if args.out.is_relative_to(REPO) else args.out)
     return 0
 

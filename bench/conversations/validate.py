@@ -23,15 +23,64 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "services/retrieval/mangaassist/retrieval/data/series.json"
 
-INTENTS = {"product_recommendation", "product_search", "product_question", "order_status", "return_refund",
-           "shipping_info", "payment", "account", "greeting", "escalation", "out_of_scope"}
+INTENTS = {
+    "product_recommendation",
+    "product_search",
+    "product_question",
+    "order_status",
+    "return_refund",
+    "shipping_info",
+    "payment",
+    "account",
+    "greeting",
+    "escalation",
+    "out_of_scope",
+}
 PRODUCT_INTENTS = {"product_recommendation", "product_search", "product_question"}
-GENRES = {"action", "adventure", "comedy", "drama", "fantasy", "horror", "mystery", "romance", "sci-fi",
-          "slice-of-life", "sports", "supernatural", "historical", "psychological", "thriller", "mecha", "music",
-          "cooking", "school", "isekai"}
-KEYS = {"intent", "top_series", "language", "volume", "all_language", "max_price_jpy", "min_price_jpy", "status",
-        "max_volumes", "min_volumes", "genres_any", "none_genres", "none_series", "series_in_products", "in_stock",
-        "products", "focus_series", "clarify", "clarify_candidates", "not_carried"}
+GENRES = {
+    "action",
+    "adventure",
+    "comedy",
+    "drama",
+    "fantasy",
+    "horror",
+    "mystery",
+    "romance",
+    "sci-fi",
+    "slice-of-life",
+    "sports",
+    "supernatural",
+    "historical",
+    "psychological",
+    "thriller",
+    "mecha",
+    "music",
+    "cooking",
+    "school",
+    "isekai",
+}
+KEYS = {
+    "intent",
+    "top_series",
+    "language",
+    "volume",
+    "all_language",
+    "max_price_jpy",
+    "min_price_jpy",
+    "status",
+    "max_volumes",
+    "min_volumes",
+    "genres_any",
+    "none_genres",
+    "none_series",
+    "series_in_products",
+    "in_stock",
+    "products",
+    "focus_series",
+    "clarify",
+    "clarify_candidates",
+    "not_carried",
+}
 ORDERS = {"249-1234567-7654321", "249-2233445-5566778"}
 
 
@@ -167,8 +216,9 @@ def main(path: Path) -> int:
                     errors.append(f"{w}: {k} must be an integer")
             # Satisfiable by the catalog?
             wants = e.get("products") == "some" or any(k in e for k in ("top_series", "language", "volume"))
-            if e.get("products") == "none" and any(k in e for k in ("top_series", "language", "volume",
-                                                                   "series_in_products", "not_carried")):
+            if e.get("products") == "none" and any(
+                k in e for k in ("top_series", "language", "volume", "series_in_products", "not_carried")
+            ):
                 errors.append(f"{w}: products none contradicts a product check")
             ok = [p for p in products if passes_filters(p, e)]
             if wants and not any(passes_first(p, e) for p in ok):
@@ -189,8 +239,19 @@ def main(path: Path) -> int:
                 kinds["volume"] += 1
             if "focus_series" in e:
                 kinds["focus follow-up"] += 1
-            if any(k in e for k in ("status", "max_volumes", "min_volumes", "max_price_jpy", "min_price_jpy",
-                                    "none_genres", "all_language", "in_stock")):
+            if any(
+                k in e
+                for k in (
+                    "status",
+                    "max_volumes",
+                    "min_volumes",
+                    "max_price_jpy",
+                    "min_price_jpy",
+                    "none_genres",
+                    "all_language",
+                    "in_stock",
+                )
+            ):
                 kinds["constraint"] += 1
             its = set(_as_list(e.get("intent", [])))
             if its and not its & PRODUCT_INTENTS:

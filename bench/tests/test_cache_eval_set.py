@@ -31,7 +31,9 @@ def test_a_broken_block_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "bad.txt").write_text("Q: Is Berserk volume 3 in stock?\n~ colour: Is Berserk volume 3 red?\n")
     with pytest.raises(ValueError, match="unknown kind"):
         load(tmp_path)
-    (tmp_path / "bad.txt").write_text("Q: Do you sell PayPay gift cards?\n= ok\n\nQ: do you sell paypay gift cards\n= ok\n")
+    (tmp_path / "bad.txt").write_text(
+        "Q: Do you sell PayPay gift cards?\n= ok\n\nQ: do you sell paypay gift cards\n= ok\n"
+    )
     with pytest.raises(ValueError, match="first question repeated"):
         load(tmp_path)
     (tmp_path / "bad.txt").write_text("Q: Can I pay in euros?\n~ currency: Can I pay in yen?\n")

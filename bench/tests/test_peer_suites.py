@@ -56,13 +56,17 @@ def small_index() -> tuple[vector_peers.Contenders, Any]:
     return vector_peers.Contenders(vecs, catalog, ef_search=64, progress=quiet), catalog
 
 
-@pytest.mark.parametrize("label,filters", [
-    ("none", Filters()),
-    ("broad", Filters(language="ja")),
-    ("selective", Filters(genres=frozenset({"horror"}), language="en")),
-])
-def test_every_contender_answers_within_the_filter(small_index: tuple[vector_peers.Contenders, Any], label: str,
-                                                   filters: Filters) -> None:
+@pytest.mark.parametrize(
+    "label,filters",
+    [
+        ("none", Filters()),
+        ("broad", Filters(language="ja")),
+        ("selective", Filters(genres=frozenset({"horror"}), language="en")),
+    ],
+)
+def test_every_contender_answers_within_the_filter(
+    small_index: tuple[vector_peers.Contenders, Any], label: str, filters: Filters
+) -> None:
     idx, catalog = small_index
     mask = catalog.columns().mask(filters)
     selectivity = 1.0 if mask is None else float(mask.mean())
@@ -102,8 +106,9 @@ def test_vector_suite_measures_and_reports(tmp_path: Path) -> None:
     anchors /= np.linalg.norm(anchors, axis=1, keepdims=True)
     queries = anchors[:4] + rng.normal(scale=0.05, size=(4, 32)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    result = vector_peers.measure(2000, anchors, queries, [16, 64], reps=2, progress=quiet, quick=True,
-                                  cache_dir=tmp_path / "cache")
+    result = vector_peers.measure(
+        2000, anchors, queries, [16, 64], reps=2, progress=quiet, quick=True, cache_dir=tmp_path / "cache"
+    )
     json.dumps(result)  # the harness stores it as JSON
     assert set(result["scenarios"]) == {label for label, _ in vector_peers.SCENARIOS}
     for sc in result["scenarios"].values():
@@ -132,8 +137,11 @@ def test_cache_suite_same_cut_for_peers_and_guards_for_ours(redis_server: RedisS
     embed = cache_peers.E5Table([t for p in sample for t in (p["a"], p["b"])], quiet, cache_dir=tmp_path / "emb")
     # keep pairs whose cosine is not within rounding of the cut
     sample = [p for p in sample if abs(float(embed(p["a"]) @ embed(p["b"])) - threshold) > 1e-3]
-    result = asyncio.run(cache_peers.correctness(redis_server.url, redis_server.host, redis_server.port, sample,
-                                                 embed, threshold, tmp_path, quiet))
+    result = asyncio.run(
+        cache_peers.correctness(
+            redis_server.url, redis_server.host, redis_server.port, sample, embed, threshold, tmp_path, quiet
+        )
+    )
     cosine_cut = result["embedding_only"]
     for peer in ("redisvl", "gptcache"):
         # no guards: a peer serves exactly the pairs whose cosine clears the same threshold
@@ -141,15 +149,34 @@ def test_cache_suite_same_cut_for_peers_and_guards_for_ours(redis_server: RedisS
         assert result[peer]["wrong_hits"] == cosine_cut["wrong_hits"], peer
     assert result["ours"]["wrong_hits_by_kind"].get("negation", 0) == 0
 
-    lat = asyncio.run(cache_peers.latency(redis_server.url, redis_server.host, redis_server.port, sample, embed,
-                                          threshold, entries=30, lookups=5, reps=2, workdir=tmp_path,
-                                          progress=quiet))
+    lat = asyncio.run(
+        cache_peers.latency(
+            redis_server.url,
+            redis_server.host,
+            redis_server.port,
+            sample,
+            embed,
+            threshold,
+            entries=30,
+            lookups=5,
+            reps=2,
+            workdir=tmp_path,
+            progress=quiet,
+        )
+    )
     assert set(lat["systems"]) == set(cache_peers.TIMED)
     assert all(len(s["per_rep_p50_ms"]) == 2 for s in lat["systems"].values())
     assert lat["systems"]["ours_exact"]["hit_share"]["median"] == 1.0  # stored keys looked up again
-    report = {"threshold_cosine": threshold, "correctness": result, "latency": lat, "pairs": len(sample),
-              "pairs_total": len(pairs), "versions": {}, "embedding": {"model": embed.name, "dim": embed.dim},
-              "environment": {"measured_at": "now", "cores": 2, "load_average_1m": 0.0}}
+    report = {
+        "threshold_cosine": threshold,
+        "correctness": result,
+        "latency": lat,
+        "pairs": len(sample),
+        "pairs_total": len(pairs),
+        "versions": {},
+        "embedding": {"model": embed.name, "dim": embed.dim},
+        "environment": {"measured_at": "now", "cores": 2, "load_average_1m": 0.0},
+    }
     json.dumps(report)
     text = cache_peers.markdown(report, tmp_path / "plots")
     assert "wrong-hit rate" in text and (tmp_path / "plots" / "cache_peers.png").exists()

@@ -63,8 +63,19 @@ def test_a_run_records_strict_json_and_a_failing_suite_without_stopping(
     monkeypatch.setattr(harness, "SUITES", list(suites))
     monkeypatch.setattr(harness, "load_suite", suites.__getitem__)
     results, page = tmp_path / "peers.json", tmp_path / "BENCHMARKS.md"
-    code = harness.main(["--quick", "--reps", "1", "--results", str(results), "--markdown", str(page),
-                         "--plots-dir", str(tmp_path / "plots")])
+    code = harness.main(
+        [
+            "--quick",
+            "--reps",
+            "1",
+            "--results",
+            str(results),
+            "--markdown",
+            str(page),
+            "--plots-dir",
+            str(tmp_path / "plots"),
+        ]
+    )
     assert code == 1  # one suite failed: the run says so
     data = json.loads(results.read_text(), parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
     assert data["suites"]["tiny"]["result"]["ms"] == [1.0, None] and data["suites"]["tiny"]["quick"] is True
@@ -77,8 +88,20 @@ def test_a_run_records_strict_json_and_a_failing_suite_without_stopping(
 
 def test_render_only_rebuilds_every_section_and_figure_from_the_results(tmp_path: Path) -> None:
     page = tmp_path / "BENCHMARKS.md"
-    assert harness.main(["--render-only", "--results", str(COMMITTED), "--markdown", str(page),
-                         "--plots-dir", str(tmp_path / "plots")]) == 0
+    assert (
+        harness.main(
+            [
+                "--render-only",
+                "--results",
+                str(COMMITTED),
+                "--markdown",
+                str(page),
+                "--plots-dir",
+                str(tmp_path / "plots"),
+            ]
+        )
+        == 0
+    )
     text = page.read_text()
     assert "## Environment" in text and "This suite failed" not in text
     for heading in ("## gRPC vs REST/JSON", "## Mesh vs monolith", "## Load"):

@@ -19,8 +19,13 @@ def build(app: cdk.App) -> MangaAssistStack:
     settings = DeploySettings.from_context(app.node.try_get_context)
     account, region = os.environ.get("CDK_DEFAULT_ACCOUNT"), os.environ.get("CDK_DEFAULT_REGION")
     env = cdk.Environment(account=account, region=region) if account and region else None
-    stack = MangaAssistStack(app, settings.stack_name, settings=settings, env=env,
-                             description="MangaAssist chat assistant: gRPC mesh on ECS Fargate, no NAT")
+    stack = MangaAssistStack(
+        app,
+        settings.stack_name,
+        settings=settings,
+        env=env,
+        description="MangaAssist chat assistant: gRPC mesh on ECS Fargate, no NAT",
+    )
     cdk.Tags.of(stack).add("project", "mangaassist")
     # cdk-nag's AwsSolutions pack on every synth and deploy: a finding the stack does not
     # acknowledge (with its reason, MangaAssistStack._acknowledge_nag_findings) fails it.

@@ -245,8 +245,11 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(problem, file=sys.stderr)
     if stale:
-        print(f"stale service requirements: {', '.join(stale)}; run "
-              "'.venv/bin/python deploy/tools/service_requirements.py' and commit", file=sys.stderr)
+        print(
+            f"stale service requirements: {', '.join(stale)}; run "
+            "'.venv/bin/python deploy/tools/service_requirements.py' and commit",
+            file=sys.stderr,
+        )
     return 1 if stale or problems else 0
 
 

@@ -138,4 +138,3 @@ async def test_dropped_connection_reconnects_and_keeps_the_conversation(chat: Ch
     await page.locator("#log .turn").nth(1).locator(".badges").wait_for(timeout=20_000)
     assert sent_queries(chat)[-1]["session_id"] == session
     assert done_frames(chat)[-1]["session_id"] == session
-

@@ -26,8 +26,13 @@ def test_page_has_strict_csp_and_no_inline_code(cluster: Cluster) -> None:
     assert headers["content-type"] == "text/html; charset=utf-8"
     csp = headers["content-security-policy"]
     assert csp == CONTENT_SECURITY_POLICY
-    for directive in ("default-src 'none'", "script-src 'self'", "style-src 'self'", "connect-src 'self'",
-                      "frame-ancestors 'none'"):
+    for directive in (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ):
         assert directive in csp
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
     assert headers["x-content-type-options"] == "nosniff"
@@ -45,19 +50,29 @@ def test_assets_have_hashed_names_content_types_and_long_cache(cluster: Cluster)
     html = get(cluster, "/")[2].decode()
     assets = re.findall(r"(?:src|href)=\"(/static/[^\"]+)\"", html)
     expected = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
-    assert {a[a.rindex("."):] for a in assets} == set(expected)
+    assert {a[a.rindex(".") :] for a in assets} == set(expected)
     for path in assets:
         assert re.fullmatch(r"/static/[a-z]+\.[0-9a-f]{12}\.(js|css|svg)", path), path
         status, headers, body = get(cluster, path)
         assert status == 200 and body
-        assert headers["content-type"] == expected[path[path.rindex("."):]]
+        assert headers["content-type"] == expected[path[path.rindex(".") :]]
         assert headers["cache-control"] == "public, max-age=31536000, immutable"
         assert headers["content-security-policy"] == CONTENT_SECURITY_POLICY
 
 
 def test_unknown_paths_and_traversal_are_404(cluster: Cluster) -> None:
-    for path in ["/nope", "/static/app.js", "/index.html", "/static/", "/static/../app.py", "/static/%2e%2e/app.py",
-                 "/../../etc/passwd", "//etc/passwd", "/static/..%2f__init__.py", "/web/app.js"]:
+    for path in [
+        "/nope",
+        "/static/app.js",
+        "/index.html",
+        "/static/",
+        "/static/../app.py",
+        "/static/%2e%2e/app.py",
+        "/../../etc/passwd",
+        "//etc/passwd",
+        "/static/..%2f__init__.py",
+        "/web/app.js",
+    ]:
         status, headers, body = get(cluster, path)
         assert status == 404, path
         assert headers["content-type"] == "application/json"

@@ -23,8 +23,16 @@ from mangaassist.orchestrator.web import StaticSite
 from tests.browser.conftest import ChatPage, ask
 
 RETRYABLE = {"rate_limited", "unavailable", "timeout", "stream_interrupted", "internal"}
-CODES = ["invalid_json", "invalid_request", "too_large", "rate_limited", "unauthorized", "unavailable", "timeout",
-         "internal"]
+CODES = [
+    "invalid_json",
+    "invalid_request",
+    "too_large",
+    "rate_limited",
+    "unauthorized",
+    "unavailable",
+    "timeout",
+    "internal",
+]
 READABLE = {
     "invalid_json": "The message could not be read.",
     "invalid_request": "Something in the question or filters isn't valid.",
@@ -38,9 +46,18 @@ READABLE = {
 
 
 def done(request_id: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "done", "request_id": request_id, "session_id": "s-scripted", "intent": "product_search",
-            "model": "sonnet", "cache_hit": False, "products": [], "usage": {"input_tokens": 1, "output_tokens": 2},
-            "timings_ms": {"manga-assist-request": 10.0, "intent-classification": 2.0}, **extra}
+    return {
+        "type": "done",
+        "request_id": request_id,
+        "session_id": "s-scripted",
+        "intent": "product_search",
+        "model": "sonnet",
+        "cache_hit": False,
+        "products": [],
+        "usage": {"input_tokens": 1, "output_tokens": 2},
+        "timings_ms": {"manga-assist-request": 10.0, "intent-classification": 2.0},
+        **extra,
+    }
 
 
 class Scripted:
@@ -54,7 +71,8 @@ class Scripted:
         if request.path == "/ws":
             return None
         return self.site.response(request.path, request.headers) or Response(
-            HTTPStatus.NOT_FOUND.value, "Not Found", Headers([("Content-Length", "0")]), b"")
+            HTTPStatus.NOT_FOUND.value, "Not Found", Headers([("Content-Length", "0")]), b""
+        )
 
     async def handler(self, ws: ServerConnection) -> None:
         async for message in ws:
@@ -67,16 +85,37 @@ class Scripted:
 
             if text.startswith("code:"):
                 code = text[5:]
-                await send({"type": "error", "request_id": rid, "code": code, "message": f"detail for {code}",
-                            "retryable": code in RETRYABLE})
+                await send(
+                    {
+                        "type": "error",
+                        "request_id": rid,
+                        "code": code,
+                        "message": f"detail for {code}",
+                        "retryable": code in RETRYABLE,
+                    }
+                )
             elif text == "partial":
                 await send({"type": "token", "request_id": rid, "text": "途中までの"})
                 await send({"type": "token", "request_id": rid, "text": "回答"})
-                await send({"type": "error", "request_id": rid, "code": "stream_interrupted",
-                            "message": "the model stopped", "retryable": True})
+                await send(
+                    {
+                        "type": "error",
+                        "request_id": rid,
+                        "code": "stream_interrupted",
+                        "message": "the model stopped",
+                        "retryable": True,
+                    }
+                )
             elif text == "flaky" and self.asked[text] == 1:
-                await send({"type": "error", "request_id": rid, "code": "unavailable", "message": "inference is down",
-                            "retryable": True})
+                await send(
+                    {
+                        "type": "error",
+                        "request_id": rid,
+                        "code": "unavailable",
+                        "message": "inference is down",
+                        "retryable": True,
+                    }
+                )
             elif text == "drop":
                 await send({"type": "token", "request_id": rid, "text": "Half an ans"})
                 await ws.close()

@@ -35,8 +35,11 @@ def span_names(path: Path = SPANS) -> dict[str, str]:
     """Module-level ``NAME: Final = "span-name"`` constants."""
     names: dict[str, str] = {}
     for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        target = node.target if isinstance(node, ast.AnnAssign) else (
-            node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
+        target = (
+            node.target
+            if isinstance(node, ast.AnnAssign)
+            else (node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
+        )
         value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
         if isinstance(target, ast.Name) and isinstance(value, ast.Constant) and isinstance(value.value, str):
             names[target.id] = value.value

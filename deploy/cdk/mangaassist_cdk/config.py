@@ -217,8 +217,10 @@ class DeploySettings:
         if get("inferenceBackend") not in (None, "bedrock"):
             # It used to be documented; the services have only the Bedrock backend (the local
             # template composer lives in the Bedrock emulator, which never ships).
-            raise ValueError("inferenceBackend is gone: the inference service calls Bedrock only; "
-                             "leave it out (Bedrock access for the two models is a prerequisite)")
+            raise ValueError(
+                "inferenceBackend is gone: the inference service calls Bedrock only; "
+                "leave it out (Bedrock access for the two models is a prerequisite)"
+            )
         settings = cls(
             haiku_model_id=text("haikuModelId", cls.haiku_model_id),
             sonnet_model_id=text("sonnetModelId", cls.sonnet_model_id),
@@ -277,14 +279,17 @@ class DeploySettings:
             if model.is_profile and model.geography != "global" and not self.destinations(model):
                 raise ValueError(
                     f"{model.model_id}: give the destination Regions of the {model.geography}. profile "
-                    "with -c modelRegions=r1,r2 (aws bedrock get-inference-profile lists them)")
+                    "with -c modelRegions=r1,r2 (aws bedrock get-inference-profile lists them)"
+                )
         if not re.fullmatch(r"[a-z0-9-]+\.guardrail\.v[0-9:]+", self.guardrail_profile_id):
             raise ValueError("guardrailProfileId: a system-defined guardrail profile id, e.g. apac.guardrail.v1:0")
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,127}", self.stack_name):
             raise ValueError("stackName: a letter, then letters, digits and hyphens (at most 128)")
         if not _CERTIFICATE.match(self.certificate_arn):
-            raise ValueError("certificateArn is required (HTTPS only): the ARN of an ACM certificate in the "
-                             "stack's Region for the name clients use, e.g. -c certificateArn=arn:aws:acm:…")
+            raise ValueError(
+                "certificateArn is required (HTTPS only): the ARN of an ACM certificate in the "
+                "stack's Region for the name clients use, e.g. -c certificateArn=arn:aws:acm:…"
+            )
         if not 10 <= self.waf_rate_limit <= 2_000_000_000:
             raise ValueError("wafRateLimit must be between 10 and 2,000,000,000 requests per 5 minutes")
         for cidr in self.allowed_cidrs:
@@ -296,7 +301,9 @@ class DeploySettings:
         if bad:
             raise ValueError(f"modelRegions: not Region names: {bad}")
         if bool(self.auth_issuer) != bool(self.auth_audience):
-            raise ValueError("authIssuer and authAudience go together: the user pool's issuer URL and its app client id")
+            raise ValueError(
+                "authIssuer and authAudience go together: the user pool's issuer URL and its app client id"
+            )
         for key, url in (("authIssuer", self.auth_issuer), ("authJwksUrl", self.auth_jwks_url)):
             if url and not url.startswith("https://"):
                 raise ValueError(f"{key} must be an https:// URL")

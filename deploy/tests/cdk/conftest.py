@@ -30,8 +30,9 @@ DEPLOY = REPO_ROOT / "deploy"
 CERTIFICATE = "arn:aws:acm:ap-northeast-1:111122223333:certificate/0b1c2d3e-test"
 
 
-def synth(outdir: Path, context: dict[str, Any] | None = None, *, nag: bool = False,
-          env: cdk.Environment | None = None) -> tuple[MangaAssistStack, Path]:
+def synth(
+    outdir: Path, context: dict[str, Any] | None = None, *, nag: bool = False, env: cdk.Environment | None = None
+) -> tuple[MangaAssistStack, Path]:
     """Synthesise the app into ``outdir`` (with a test certificate unless ``context`` names
     one); returns the stack and its template file. ``nag`` runs cdk-nag's AwsSolutions pack
     as ``app.py`` does (a finding without an acknowledgement fails the synthesis)."""
@@ -77,5 +78,7 @@ def of_type(resources: dict[str, dict[str, Any]]) -> Callable[[str], dict[str, d
 def compose_bin() -> Iterator[Path]:
     path = REPO_ROOT / ".tools" / "docker-compose"
     if not path.exists():
-        pytest.fail("missing .tools/docker-compose: run `make deploy-check` (it fetches it) or scripts/fetch_compose.sh")
+        pytest.fail(
+            "missing .tools/docker-compose: run `make deploy-check` (it fetches it) or scripts/fetch_compose.sh"
+        )
     yield path

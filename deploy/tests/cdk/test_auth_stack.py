@@ -26,7 +26,8 @@ def orchestrator(resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_the_default_stack_refuses_anonymous_use_and_names_issuer_and_audience(
-        resources: dict[str, dict[str, Any]]) -> None:
+    resources: dict[str, dict[str, Any]],
+) -> None:
     env = env_of(orchestrator(resources))
     assert env["MANGAASSIST_ORCHESTRATOR_ALLOW_ANONYMOUS"] == "false"
     assert env["MANGAASSIST_ORCHESTRATOR_AUTH_ISSUER"] == "MangaAssist"
@@ -42,20 +43,27 @@ def test_a_user_pool_issuer_means_jwks_no_shared_key_and_an_endpoint_for_its_key
     app = orchestrator(resources)
     env = env_of(app)
     assert env["MANGAASSIST_ORCHESTRATOR_AUTH_JWKS_URL"] == ISSUER + "/.well-known/jwks.json"
-    assert (env["MANGAASSIST_ORCHESTRATOR_AUTH_ISSUER"], env["MANGAASSIST_ORCHESTRATOR_AUTH_AUDIENCE"]) == (ISSUER, CLIENT)
+    assert (env["MANGAASSIST_ORCHESTRATOR_AUTH_ISSUER"], env["MANGAASSIST_ORCHESTRATOR_AUTH_AUDIENCE"]) == (
+        ISSUER,
+        CLIENT,
+    )
     assert env["MANGAASSIST_ORCHESTRATOR_ALLOW_ANONYMOUS"] == "true"  # only because it was asked for
     assert "Secrets" not in app
     assert not [r for r in resources.values() if r["Type"] == "AWS::SecretsManager::Secret"]
-    endpoints = [render(r["Properties"]["ServiceName"]) for r in resources.values()
-                 if r["Type"] == "AWS::EC2::VPCEndpoint"]
+    endpoints = [
+        render(r["Properties"]["ServiceName"]) for r in resources.values() if r["Type"] == "AWS::EC2::VPCEndpoint"
+    ]
     assert "com.amazonaws.<AWS::Region>.cognito-idp" in endpoints
 
 
-@pytest.mark.parametrize(("context", "message"), [
-    ({"authIssuer": ISSUER}, "go together"),
-    ({"authIssuer": "http://issuer.example", "authAudience": CLIENT}, "https"),
-    ({"authJwksUrl": ISSUER + "/keys"}, "needs authIssuer"),
-])
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"authIssuer": ISSUER}, "go together"),
+        ({"authIssuer": "http://issuer.example", "authAudience": CLIENT}, "https"),
+        ({"authJwksUrl": ISSUER + "/keys"}, "needs authIssuer"),
+    ],
+)
 def test_half_a_sign_in_setting_fails_the_synth(tmp_path: Path, context: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         synth(tmp_path, context)

@@ -17,8 +17,13 @@ IGNORED = "W3005"
 
 
 def lint(template: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(CFN_LINT), "--ignore-checks", IGNORED, "--", str(template)],
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [str(CFN_LINT), "--ignore-checks", IGNORED, "--", str(template)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_default_template_passes_cfn_lint(synthesized: tuple[MangaAssistStack, Path]) -> None:
@@ -28,9 +33,17 @@ def test_default_template_passes_cfn_lint(synthesized: tuple[MangaAssistStack, P
 
 
 def test_https_and_brought_guardrail_variant_passes_cfn_lint(tmp_path: Path) -> None:
-    _, template = synth(tmp_path, {"guardrailId": "gr-abc123", "guardrailVersion": "1",
-                                   "certificateArn": "arn:aws:acm:ap-northeast-1:111122223333:certificate/x",
-                                   "aossStandbyReplicas": "DISABLED", "cacheReplicas": 0, "maxAzs": 3})
+    _, template = synth(
+        tmp_path,
+        {
+            "guardrailId": "gr-abc123",
+            "guardrailVersion": "1",
+            "certificateArn": "arn:aws:acm:ap-northeast-1:111122223333:certificate/x",
+            "aossStandbyReplicas": "DISABLED",
+            "cacheReplicas": 0,
+            "maxAzs": 3,
+        },
+    )
     result = lint(template)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -48,7 +48,9 @@ def test_default_sends_traces_over_otlp_with_sigv4_to_xray_and_metrics_as_emf() 
     assert pipelines["metrics"]["exporters"] == ["awsemf"]
     # Per stack: the CDK stack resolves both placeholders (their defaults serve a collector elsewhere).
     assert config["exporters"]["awsemf"]["namespace"] == "${env:MANGAASSIST_METRICS_NAMESPACE:-MangaAssist}"
-    assert config["exporters"]["awsemf"]["log_group_name"] == "${env:MANGAASSIST_METRICS_LOG_GROUP:-/mangaassist/metrics}"
+    assert (
+        config["exporters"]["awsemf"]["log_group_name"] == "${env:MANGAASSIST_METRICS_LOG_GROUP:-/mangaassist/metrics}"
+    )
 
 
 def test_alternative_uses_the_awsxray_exporter() -> None:
@@ -76,8 +78,9 @@ def test_every_instrument_reaches_cloudwatch_with_bounded_dimensions(path: Path)
     emf = load(path)["exporters"]["awsemf"]
     assert emf["resource_to_telemetry_conversion"]["enabled"] is True  # service.name as a dimension
     for name, attributes in INSTRUMENTS.items():
-        rules = [d for d in emf["metric_declarations"]
-                 if any(re.search(sel, name) for sel in d["metric_name_selectors"])]  # Go MatchString
+        rules = [
+            d for d in emf["metric_declarations"] if any(re.search(sel, name) for sel in d["metric_name_selectors"])
+        ]  # Go MatchString
         assert len(rules) == 1, f"{path.name}: {name} matches {len(rules)} declarations"
         for dimensions in rules[0]["dimensions"]:
             # Only the service and the instrument's own bounded attributes: never task ids.

@@ -15,13 +15,20 @@ COMPOSE_FILE = DEPLOY / "compose.yaml"
 MESH = {"orchestrator": 8080, "intent": 50051, "retrieval": 50052, "inference": 50053}
 # The contract's local stand-in ports, as published on the host (OTLP/gRPC 4317 is the
 # collector's now; the trace receiver behind it publishes its JSON API on 4319).
-STANDINS = {"bedrock-emulator": [8091], "moto": [8092], "valkey": [8093], "otel-collector": [4317, 4318],
-            "jaeger": [16686], "trace-receiver": [4319]}
+STANDINS = {
+    "bedrock-emulator": [8091],
+    "moto": [8092],
+    "valkey": [8093],
+    "otel-collector": [4317, 4318],
+    "jaeger": [16686],
+    "trace-receiver": [4319],
+}
 
 
 def compose(binary: Path, *args: str, file: Path = COMPOSE_FILE) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(binary), "-f", str(file), *args], capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [str(binary), "-f", str(file), *args], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 @pytest.fixture
@@ -69,8 +76,11 @@ def test_mesh_services_build_their_own_target_and_drain_on_sigterm(config: dict[
 def test_compose_rejects_a_broken_file(compose_bin: Path, tmp_path: Path) -> None:
     """The check can fail: a dependency on a service that does not exist is an error."""
     broken = tmp_path / "compose.yaml"
-    broken.write_text(COMPOSE_FILE.read_text().replace("inference: { condition: service_healthy }",
-                                                       "inferense: { condition: service_healthy }", 1))
+    broken.write_text(
+        COMPOSE_FILE.read_text().replace(
+            "inference: { condition: service_healthy }", "inferense: { condition: service_healthy }", 1
+        )
+    )
     result = compose(compose_bin, "config", "--quiet", file=broken)
     assert result.returncode != 0
     assert "inferense" in result.stderr
@@ -88,8 +98,10 @@ def test_telemetry_takes_the_aws_path_through_the_real_collector_to_jaeger(confi
     mounts = {v["target"]: Path(v["source"]) for v in collector["volumes"]}
     assert mounts["/etc/mangaassist/collector.yaml"] == DEPLOY / "otel" / "collector.yaml"
     assert mounts["/etc/mangaassist/collector-local.yaml"] == DEPLOY / "otel" / "collector-local.yaml"
-    assert collector["command"] == ["--config=/etc/mangaassist/collector.yaml",
-                                    "--config=/etc/mangaassist/collector-local.yaml"]
+    assert collector["command"] == [
+        "--config=/etc/mangaassist/collector.yaml",
+        "--config=/etc/mangaassist/collector-local.yaml",
+    ]
     assert collector["healthcheck"]["test"] == ["CMD", "/healthcheck"]
     assert set(collector["depends_on"]) == {"jaeger", "trace-receiver"}
     for name in MESH:

@@ -80,6 +80,7 @@ def env_of(container: dict[str, Any]) -> dict[str, Any]:
 
 # ---- network ---------------------------------------------------------------------------
 
+
 def test_no_nat_gateway_and_tasks_live_in_isolated_subnets(template: Template, of_type: OfType) -> None:
     template.resource_count_is("AWS::EC2::NatGateway", 0)
     template.resource_count_is("AWS::EC2::EIP", 0)
@@ -95,20 +96,26 @@ def test_no_nat_gateway_and_tasks_live_in_isolated_subnets(template: Template, o
             assert "private" in subnet["Ref"].lower(), subnet
 
 
-@pytest.mark.parametrize(("suffix", "kind"), [
-    ("bedrock-runtime", "Interface"),
-    ("logs", "Interface"),
-    ("monitoring", "Interface"),
-    ("xray", "Interface"),
-    ("secretsmanager", "Interface"),
-    ("ecr.api", "Interface"),
-    ("ecr.dkr", "Interface"),
-    ("dynamodb", "Gateway"),
-    ("s3", "Gateway"),
-])
+@pytest.mark.parametrize(
+    ("suffix", "kind"),
+    [
+        ("bedrock-runtime", "Interface"),
+        ("logs", "Interface"),
+        ("monitoring", "Interface"),
+        ("xray", "Interface"),
+        ("secretsmanager", "Interface"),
+        ("ecr.api", "Interface"),
+        ("ecr.dkr", "Interface"),
+        ("dynamodb", "Gateway"),
+        ("s3", "Gateway"),
+    ],
+)
 def test_every_aws_call_has_a_vpc_endpoint(of_type: OfType, suffix: str, kind: str) -> None:
-    found = [r["Properties"] for r in of_type("AWS::EC2::VPCEndpoint").values()
-             if render(r["Properties"]["ServiceName"]) == f"com.amazonaws.<AWS::Region>.{suffix}"]
+    found = [
+        r["Properties"]
+        for r in of_type("AWS::EC2::VPCEndpoint").values()
+        if render(r["Properties"]["ServiceName"]) == f"com.amazonaws.<AWS::Region>.{suffix}"
+    ]
     assert len(found) == 1, f"endpoint for {suffix}: {found}"
     props = found[0]
     assert props["VpcEndpointType"] == kind
@@ -118,13 +125,15 @@ def test_every_aws_call_has_a_vpc_endpoint(of_type: OfType, suffix: str, kind: s
 
 
 def test_opensearch_serverless_is_reached_through_its_vpc_endpoint_only(
-    resources: Resources, of_type: OfType,
+    resources: Resources,
+    of_type: OfType,
 ) -> None:
     endpoints = of_type("AWS::OpenSearchServerless::VpcEndpoint")
     assert len(endpoints) == 1
     endpoint_id = next(iter(endpoints))
-    network = [r for r in of_type("AWS::OpenSearchServerless::SecurityPolicy").values()
-               if r["Properties"]["Type"] == "network"]
+    network = [
+        r for r in of_type("AWS::OpenSearchServerless::SecurityPolicy").values() if r["Properties"]["Type"] == "network"
+    ]
     assert len(network) == 1
     policy = json.dumps(network[0]["Properties"]["Policy"])
     assert '\\"AllowFromPublic\\":false' in policy
@@ -132,8 +141,10 @@ def test_opensearch_serverless_is_reached_through_its_vpc_endpoint_only(
 
 
 def test_only_the_orchestrator_reaches_the_internal_services(resources: Resources, of_type: OfType) -> None:
-    sg = {name: logical_id(resources, "AWS::EC2::SecurityGroup", f"{name.title()}Sg") for name in
-          ("orchestrator", "intent", "retrieval", "inference")}
+    sg = {
+        name: logical_id(resources, "AWS::EC2::SecurityGroup", f"{name.title()}Sg")
+        for name in ("orchestrator", "intent", "retrieval", "inference")
+    }
     alb_sg = logical_id(resources, "AWS::EC2::SecurityGroup", "AlbSg")
     ingress: dict[str, list[dict[str, Any]]] = {lid: [] for lid in sg.values()}
     for rule in of_type("AWS::EC2::SecurityGroupIngress").values():
@@ -148,15 +159,20 @@ def test_only_the_orchestrator_reaches_the_internal_services(resources: Resource
             assert rule["SourceSecurityGroupId"]["Fn::GetAtt"][0] == sg["orchestrator"], rule
             assert rule["FromPort"] == rule["ToPort"] == port
     orchestrator_rules = ingress[sg["orchestrator"]] + resources[sg["orchestrator"]]["Properties"].get(
-        "SecurityGroupIngress", [])
+        "SecurityGroupIngress", []
+    )
     assert [r["SourceSecurityGroupId"]["Fn::GetAtt"][0] for r in orchestrator_rules] == [alb_sg]
     cache_sg = logical_id(resources, "AWS::EC2::SecurityGroup", "CacheSg")
-    cache_rules = [r["Properties"] for r in of_type("AWS::EC2::SecurityGroupIngress").values()
-                   if r["Properties"]["GroupId"]["Fn::GetAtt"][0] == cache_sg]
+    cache_rules = [
+        r["Properties"]
+        for r in of_type("AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"]["GroupId"]["Fn::GetAtt"][0] == cache_sg
+    ]
     assert [r["SourceSecurityGroupId"]["Fn::GetAtt"][0] for r in cache_rules] == [sg["orchestrator"]]
 
 
 # ---- the mesh --------------------------------------------------------------------------
+
 
 def test_one_service_and_task_definition_per_mesh_service(template: Template, of_type: OfType) -> None:
     # One per mesh service, plus the bottleneck detector's (one task, no port).
@@ -170,18 +186,26 @@ def test_one_service_and_task_definition_per_mesh_service(template: Template, of
         assert service["Properties"]["LaunchType"] == "FARGATE"
         assert service["Properties"]["DeploymentConfiguration"]["MinimumHealthyPercent"] == 100
         assert service["Properties"]["DeploymentConfiguration"]["DeploymentCircuitBreaker"] == {
-            "Enable": True, "Rollback": True}
-    template.all_resources_properties("AWS::ECS::Service", {
-        "LaunchType": "FARGATE",
-        "DeploymentConfiguration": Match.object_like({
-            "DeploymentCircuitBreaker": {"Enable": True, "Rollback": True},
-        }),
-    })
+            "Enable": True,
+            "Rollback": True,
+        }
+    template.all_resources_properties(
+        "AWS::ECS::Service",
+        {
+            "LaunchType": "FARGATE",
+            "DeploymentConfiguration": Match.object_like(
+                {
+                    "DeploymentCircuitBreaker": {"Enable": True, "Rollback": True},
+                }
+            ),
+        },
+    )
 
 
 @pytest.mark.parametrize("spec", SERVICES, ids=lambda s: s.name)
 def test_each_task_has_its_image_health_check_and_an_adot_sidecar(
-    resources: Resources, spec: ServiceSpec,
+    resources: Resources,
+    spec: ServiceSpec,
 ) -> None:
     containers = {c["Name"]: c for c in task_containers(resources, spec.name)}
     assert set(containers) == {spec.name, "adot-collector"}
@@ -208,8 +232,9 @@ def test_each_task_has_its_image_health_check_and_an_adot_sidecar(
 
 def test_sidecar_gets_the_collector_config_file(resources: Resources) -> None:
     source = (DEPLOY / "otel" / "collector.yaml").read_text()
-    expected = "\n".join(line for line in source.splitlines()
-                         if line.strip() and not line.lstrip().startswith("#")) + "\n"
+    expected = (
+        "\n".join(line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#")) + "\n"
+    )
     expected = expected.replace("${env:AWS_REGION}", "<AWS::Region>")
     # This stack's own metrics namespace and log group (two stacks never mix their metrics).
     expected = expected.replace("${env:MANGAASSIST_METRICS_NAMESPACE:-MangaAssist}", "MangaAssist")
@@ -227,8 +252,9 @@ def test_service_connect_names_the_grpc_services_and_the_orchestrator_uses_them(
         service = resources[logical_id(resources, "AWS::ECS::Service", f"{name.title()}Service")]
         connect = service["Properties"]["ServiceConnectConfiguration"]
         assert connect["Enabled"] is True
-        assert connect["Services"] == [{"ClientAliases": [{"DnsName": name, "Port": port}],
-                                        "DiscoveryName": name, "PortName": name}]
+        assert connect["Services"] == [
+            {"ClientAliases": [{"DnsName": name, "Port": port}], "DiscoveryName": name, "PortName": name}
+        ]
         app = next(c for c in task_containers(resources, name) if c["Name"] == name)
         assert app["PortMappings"][0]["AppProtocol"] == "grpc"
     orchestrator = resources[logical_id(resources, "AWS::ECS::Service", "OrchestratorService")]
@@ -258,7 +284,8 @@ def test_orchestrator_gets_its_tables_region_and_sign_in_key(resources: Resource
 
 
 def test_autoscaling_on_cpu_for_all_request_count_for_grpc_and_websocket_work_for_the_orchestrator(
-    resources: Resources, of_type: OfType,
+    resources: Resources,
+    of_type: OfType,
 ) -> None:
     targets = of_type("AWS::ApplicationAutoScaling::ScalableTarget")
     assert len(targets) == len(SERVICES)
@@ -280,8 +307,11 @@ def test_autoscaling_on_cpu_for_all_request_count_for_grpc_and_websocket_work_fo
             # WebSocket work, not ALB requests (one upgrade request carries a whole conversation):
             # the orchestrator's own gauges, averaged per task, from this stack's EMF namespace.
             assert "ALBRequestCountPerTarget" not in predefined
-            custom = {c["CustomizedMetricSpecification"]["MetricName"]: c for c in configs
-                      if "CustomizedMetricSpecification" in c}
+            custom = {
+                c["CustomizedMetricSpecification"]["MetricName"]: c
+                for c in configs
+                if "CustomizedMetricSpecification" in c
+            }
             assert set(custom) == {"mangaassist.websocket.inflight", "mangaassist.websocket.connections"}
             for config in custom.values():
                 metric = config["CustomizedMetricSpecification"]
@@ -290,13 +320,21 @@ def test_autoscaling_on_cpu_for_all_request_count_for_grpc_and_websocket_work_fo
 
 
 def test_public_entry_is_an_alb_that_holds_websockets(template: Template) -> None:
-    template.has_resource_properties("AWS::ElasticLoadBalancingV2::LoadBalancer", {
-        "Scheme": "internet-facing",
-        "LoadBalancerAttributes": Match.array_with([{"Key": "idle_timeout.timeout_seconds", "Value": "300"}]),
-    })
-    template.has_resource_properties("AWS::ElasticLoadBalancingV2::TargetGroup", {
-        "Port": 8080, "TargetType": "ip", "Matcher": {"HttpCode": "200"},
-    })
+    template.has_resource_properties(
+        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        {
+            "Scheme": "internet-facing",
+            "LoadBalancerAttributes": Match.array_with([{"Key": "idle_timeout.timeout_seconds", "Value": "300"}]),
+        },
+    )
+    template.has_resource_properties(
+        "AWS::ElasticLoadBalancingV2::TargetGroup",
+        {
+            "Port": 8080,
+            "TargetType": "ip",
+            "Matcher": {"HttpCode": "200"},
+        },
+    )
     template.resource_count_is("AWS::ApiGatewayV2::Api", 0)
 
 
@@ -313,6 +351,7 @@ def test_load_balancer_and_ecs_check_liveness_not_readiness(resources: Resources
 
 # ---- the edge --------------------------------------------------------------------------
 
+
 def test_https_only_no_plain_http_listener_and_tls_only_ingress(template: Template, of_type: OfType) -> None:
     listeners = [r["Properties"] for r in of_type("AWS::ElasticLoadBalancingV2::Listener").values()]
     assert [(x["Port"], x["Protocol"]) for x in listeners] == [(443, "HTTPS")]
@@ -326,8 +365,9 @@ def test_https_only_no_plain_http_listener_and_tls_only_ingress(template: Templa
 
 def test_admin_routes_are_never_routed_from_the_internet(of_type: OfType) -> None:
     rules = [r["Properties"] for r in of_type("AWS::ElasticLoadBalancingV2::ListenerRule").values()]
-    admin = [r for r in rules if any(c.get("Field") == "path-pattern" or "PathPatternConfig" in c
-                                     for c in r["Conditions"])]
+    admin = [
+        r for r in rules if any(c.get("Field") == "path-pattern" or "PathPatternConfig" in c for c in r["Conditions"])
+    ]
     assert len(admin) == 1 and admin[0]["Priority"] == 1  # before anything that forwards
     (condition,) = admin[0]["Conditions"]
     assert sorted(condition["PathPatternConfig"]["Values"]) == ["/admin", "/admin/*"]
@@ -361,8 +401,11 @@ def test_waf_on_the_alb_with_a_rate_limit_per_ip_and_aws_lists(resources: Resour
 def test_an_ip_allow_list_blocks_everyone_else(tmp_path: Path) -> None:
     _, path = synth(tmp_path, {"allowedCidrs": "203.0.113.0/24,2001:db8::/32", "wafRateLimit": 300})
     resources = json.loads(path.read_text())["Resources"]
-    sets = {r["Properties"]["IPAddressVersion"]: r["Properties"]["Addresses"]
-            for r in resources.values() if r["Type"] == "AWS::WAFv2::IPSet"}
+    sets = {
+        r["Properties"]["IPAddressVersion"]: r["Properties"]["Addresses"]
+        for r in resources.values()
+        if r["Type"] == "AWS::WAFv2::IPSet"
+    }
     assert sets == {"IPV4": ["203.0.113.0/24"], "IPV6": ["2001:db8::/32"]}
     (acl,) = [r for r in resources.values() if r["Type"] == "AWS::WAFv2::WebACL"]
     rules = {r["Name"]: r for r in acl["Properties"]["Rules"]}
@@ -373,6 +416,7 @@ def test_an_ip_allow_list_blocks_everyone_else(tmp_path: Path) -> None:
 
 
 # ---- least privilege -------------------------------------------------------------------
+
 
 def bedrock_statements(resources: Resources, role: str = "InferenceTaskRole") -> list[dict[str, Any]]:
     return [s for s in role_statements(resources, role) if any(a.startswith("bedrock:") for a in actions(s))]
@@ -414,11 +458,13 @@ def test_profiles_are_invoked_with_their_arn_and_the_models_in_every_destination
     grants = invoke_grants(resources)
     profile = "arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/"
     assert grants["InvokeThroughTheProfiles"] == sorted(
-        [profile + "jp.anthropic.claude-haiku-4-5-20251001-v1:0", profile + "jp.anthropic.claude-sonnet-4-6"])
+        [profile + "jp.anthropic.claude-haiku-4-5-20251001-v1:0", profile + "jp.anthropic.claude-sonnet-4-6"]
+    )
     assert grants["InvokeTheModelsWhereTheyRun"] == sorted(
         f"arn:<AWS::Partition>:bedrock:{region}::foundation-model/{model}"
         for region in ("ap-northeast-1", "ap-northeast-3")
-        for model in ("anthropic.claude-haiku-4-5-20251001-v1:0", "anthropic.claude-sonnet-4-6"))
+        for model in ("anthropic.claude-haiku-4-5-20251001-v1:0", "anthropic.claude-sonnet-4-6")
+    )
     assert set(grants) == {"InvokeThroughTheProfiles", "InvokeTheModelsWhereTheyRun"}
 
 
@@ -426,13 +472,17 @@ def test_a_global_profile_allows_the_regionless_model_arn_only_for_unspecified_r
     stack, _ = synth(tmp_path, {"sonnetModelId": "global.anthropic.claude-sonnet-4-6"})
     resources = Template.from_stack(stack).to_json()["Resources"]
     grants = invoke_grants(resources)
-    assert "arn:<AWS::Partition>:bedrock:::foundation-model/anthropic.claude-sonnet-4-6" in \
-        grants["InvokeGlobalProfileModels"]
+    assert (
+        "arn:<AWS::Partition>:bedrock:::foundation-model/anthropic.claude-sonnet-4-6"
+        in grants["InvokeGlobalProfileModels"]
+    )
     statement = next(s for s in bedrock_statements(resources) if s.get("Sid") == "InvokeGlobalProfileModels")
     assert statement["Condition"] == {"StringEquals": {"aws:RequestedRegion": "unspecified"}}
     # The source Region's copy of the model too, and the Haiku profile keeps its Japan destinations.
-    assert "arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/anthropic.claude-sonnet-4-6" in \
-        grants["InvokeTheModelsWhereTheyRun"]
+    assert (
+        "arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/anthropic.claude-sonnet-4-6"
+        in grants["InvokeTheModelsWhereTheyRun"]
+    )
 
 
 def test_other_geographies_need_their_destination_regions(tmp_path: Path) -> None:
@@ -441,15 +491,19 @@ def test_other_geographies_need_their_destination_regions(tmp_path: Path) -> Non
         DeploySettings.from_context(apac.get)
     stack, _ = synth(tmp_path, {**apac, "modelRegions": "ap-northeast-1,ap-southeast-1"})
     grants = invoke_grants(Template.from_stack(stack).to_json()["Resources"])
-    assert "arn:<AWS::Partition>:bedrock:ap-southeast-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0" \
+    assert (
+        "arn:<AWS::Partition>:bedrock:ap-southeast-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"
         in grants["InvokeTheModelsWhereTheyRun"]
+    )
 
 
 def test_an_in_region_model_id_is_granted_as_a_foundation_model(tmp_path: Path) -> None:
     stack, _ = synth(tmp_path, {"haikuModelId": "anthropic.claude-3-haiku-20240307-v1:0"})
     grants = invoke_grants(Template.from_stack(stack).to_json()["Resources"])
-    assert "arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/anthropic.claude-3-haiku-20240307-v1:0" \
+    assert (
+        "arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"
         in grants["InvokeTheModelsWhereTheyRun"]
+    )
     assert not any("claude-3-haiku" in r for r in grants["InvokeThroughTheProfiles"])
 
 
@@ -464,8 +518,11 @@ def test_only_the_orchestrator_touches_dynamodb_and_only_the_two_tables(resource
     sessions = logical_id(resources, "AWS::DynamoDB::Table", "Sessions")
     orders = logical_id(resources, "AWS::DynamoDB::Table", "Orders")
     for spec in SERVICES:
-        dynamo = [s for s in role_statements(resources, f"{spec.name.title()}TaskRole")
-                  if any(a.startswith("dynamodb:") for a in actions(s))]
+        dynamo = [
+            s
+            for s in role_statements(resources, f"{spec.name.title()}TaskRole")
+            if any(a.startswith("dynamodb:") for a in actions(s))
+        ]
         if spec.name != "orchestrator":
             assert not dynamo, f"{spec.name} may call DynamoDB"
             continue
@@ -491,17 +548,24 @@ def test_only_retrieval_and_its_ingest_task_reach_the_one_collection(resources: 
         assert [(actions(s), resources_of(s)) for s in statements] == [(["aoss:APIAccessAll"], [f"<{collection}.Arn>"])]
     # Network: the collection's endpoint takes HTTPS from retrieval and the ingest task only.
     aoss_sg = logical_id(resources, "AWS::EC2::SecurityGroup", "AossEndpointSg")
-    sources = {r["Properties"]["SourceSecurityGroupId"]["Fn::GetAtt"][0]
-               for r in of_type("AWS::EC2::SecurityGroupIngress").values()
-               if r["Properties"]["GroupId"]["Fn::GetAtt"][0] == aoss_sg}
-    assert sources == {logical_id(resources, "AWS::EC2::SecurityGroup", "RetrievalSg"),
-                       logical_id(resources, "AWS::EC2::SecurityGroup", "IngestSg")}
+    sources = {
+        r["Properties"]["SourceSecurityGroupId"]["Fn::GetAtt"][0]
+        for r in of_type("AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"]["GroupId"]["Fn::GetAtt"][0] == aoss_sg
+    }
+    assert sources == {
+        logical_id(resources, "AWS::EC2::SecurityGroup", "RetrievalSg"),
+        logical_id(resources, "AWS::EC2::SecurityGroup", "IngestSg"),
+    }
 
 
 def data_access_rules(resources: Resources) -> dict[str, list[tuple[list[str], list[str]]]]:
     """The data-access policy as principal → [(index resources, permissions)]; a role principal is ``<RoleId>``."""
-    data = [r for r in resources.values()
-            if r["Type"] == "AWS::OpenSearchServerless::AccessPolicy" and r["Properties"]["Type"] == "data"]
+    data = [
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::OpenSearchServerless::AccessPolicy" and r["Properties"]["Type"] == "data"
+    ]
     assert len(data) == 1
     # Fn::Join of JSON text around Fn::GetAtt role ARNs: render the ARNs as <RoleId>, then parse.
     rules = json.loads(render(data[0]["Properties"]["Policy"]).replace(".Arn>", ">"))
@@ -521,8 +585,9 @@ def test_data_access_is_least_privilege_for_what_each_caller_sends(resources: Re
     # Retrieval searches (ReadDocument) and writes stock changes with a partial _update (WriteDocument).
     assert rules[retrieval] == [(index, ["aoss:ReadDocument", "aoss:WriteDocument"])]
     # The ingest (re)creates the index and bulk-loads it; it reads no documents.
-    assert rules[ingest] == [(index, ["aoss:DescribeIndex", "aoss:CreateIndex", "aoss:DeleteIndex",
-                                      "aoss:WriteDocument"])]
+    assert rules[ingest] == [
+        (index, ["aoss:DescribeIndex", "aoss:CreateIndex", "aoss:DeleteIndex", "aoss:WriteDocument"])
+    ]
 
 
 def test_admin_principals_are_added_to_the_data_access_policy(tmp_path: Path) -> None:
@@ -555,10 +620,13 @@ def settings_fields(path: Path, class_name: str) -> set[str]:
 def test_the_retrieval_environment_names_real_settings(resources: Resources) -> None:
     """Every MANGAASSIST_RETRIEVAL_* the stack sets is a field of the service's settings (a typo is silently ignored)."""
     root = DEPLOY.parent
-    fields = (settings_fields(root / "services/retrieval/mangaassist/retrieval/config.py", "RetrievalSettings")
-              | settings_fields(root / "libs/common/mangaassist/common/settings.py", "ServiceSettings"))
+    fields = settings_fields(
+        root / "services/retrieval/mangaassist/retrieval/config.py", "RetrievalSettings"
+    ) | settings_fields(root / "libs/common/mangaassist/common/settings.py", "ServiceSettings")
     app = next(c for c in task_containers(resources, "retrieval") if c["Name"] == "retrieval")
-    names = {n.removeprefix("MANGAASSIST_RETRIEVAL_").lower() for n in env_of(app) if n.startswith("MANGAASSIST_RETRIEVAL_")}
+    names = {
+        n.removeprefix("MANGAASSIST_RETRIEVAL_").lower() for n in env_of(app) if n.startswith("MANGAASSIST_RETRIEVAL_")
+    }
     assert {"store", "opensearch_endpoint", "aws_region"} <= names
     assert names <= fields, names - fields
 
@@ -571,15 +639,21 @@ def test_ingest_task_loads_the_index_with_the_retrieval_image_and_its_own_role(r
     assert ingest["Command"] == ["python", "-m", "mangaassist.retrieval.ingest", "--opensearch"]
     retrieval = next(c for c in task_containers(resources, "retrieval") if c["Name"] == "retrieval")
     assert ingest["Image"] == retrieval["Image"]  # the same image: it carries the catalog's embeddings
-    opensearch = {k: v for k, v in env_of(retrieval).items()
-                  if k.startswith("MANGAASSIST_RETRIEVAL_") and not k.endswith(("_HOST", "_PORT", "_LOG_LEVEL"))}
+    opensearch = {
+        k: v
+        for k, v in env_of(retrieval).items()
+        if k.startswith("MANGAASSIST_RETRIEVAL_") and not k.endswith(("_HOST", "_PORT", "_LOG_LEVEL"))
+    }
     assert env_of(ingest) == opensearch
     role = logical_id(resources, "AWS::IAM::Role", "IngestTaskRole")
     assert task["Properties"]["TaskRoleArn"] == {"Fn::GetAtt": [role, "Arn"]}
     # A one-off task: no ECS service runs it.
     ingest_id = logical_id(resources, "AWS::ECS::TaskDefinition", "IngestTask")
-    assert not [r for r in resources.values() if r["Type"] == "AWS::ECS::Service"
-                and r["Properties"]["TaskDefinition"] == {"Ref": ingest_id}]
+    assert not [
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::ECS::Service" and r["Properties"]["TaskDefinition"] == {"Ref": ingest_id}
+    ]
 
 
 def test_ingest_command_is_an_output(template: Template) -> None:
@@ -596,25 +670,33 @@ def test_no_task_role_has_a_wildcard_resource_except_xray(resources: Resources) 
             if "*" in resources_of(statement):
                 # PutMetricData takes no resource: the detector's is held to its namespace by a condition.
                 namespaced = actions(statement) == ["cloudwatch:PutMetricData"] and "cloudwatch:namespace" in (
-                    statement.get("Condition", {}).get("StringEquals", {}))
+                    statement.get("Condition", {}).get("StringEquals", {})
+                )
                 assert namespaced or all(a.startswith("xray:") for a in actions(statement)), statement
             assert not any(a.endswith(":*") or a == "*" for a in actions(statement)), statement
 
 
 # ---- data stores -----------------------------------------------------------------------
 
+
 def test_dynamodb_tables(template: Template) -> None:
     template.resource_count_is("AWS::DynamoDB::Table", 2)
-    template.has_resource_properties("AWS::DynamoDB::Table", {
-        "KeySchema": [{"AttributeName": "session_id", "KeyType": "HASH"}],
-        "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
-        "BillingMode": "PAY_PER_REQUEST",
-    })
-    template.has_resource_properties("AWS::DynamoDB::Table", {
-        "KeySchema": [{"AttributeName": "order_id", "KeyType": "HASH"}],
-        "BillingMode": "PAY_PER_REQUEST",
-        "DeletionProtectionEnabled": True,
-    })
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "session_id", "KeyType": "HASH"}],
+            "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+            "BillingMode": "PAY_PER_REQUEST",
+        },
+    )
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "order_id", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST",
+            "DeletionProtectionEnabled": True,
+        },
+    )
 
 
 def test_vector_collection_with_its_policies(template: Template, resources: Resources) -> None:
@@ -642,55 +724,84 @@ def test_guardrail_is_created_and_wired_into_inference(template: Template, resou
 
 
 def test_guardrail_runs_the_standard_tier_through_a_cross_region_profile(
-    resources: Resources, of_type: OfType,
+    resources: Resources,
+    of_type: OfType,
 ) -> None:
     """Classic covers English, French and Spanish; Japanese needs Standard, and Standard a profile."""
     (guardrail,) = of_type("AWS::Bedrock::Guardrail").values()
     props = guardrail["Properties"]
     assert props["ContentPolicyConfig"]["ContentFiltersTierConfig"] == {"TierName": "STANDARD"}
     profile = render(props["CrossRegionConfig"]["GuardrailProfileArn"])
-    assert profile == ("arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:"
-                       "guardrail-profile/apac.guardrail.v1:0")
+    assert profile == (
+        "arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:guardrail-profile/apac.guardrail.v1:0"
+    )
     # Applying it: the guardrail, and the profile in every destination Region (this account, this id).
-    apply = {s["Sid"]: resources_of(s) for s in bedrock_statements(resources)
-             if actions(s) == ["bedrock:ApplyGuardrail"]}
+    apply = {
+        s["Sid"]: resources_of(s) for s in bedrock_statements(resources) if actions(s) == ["bedrock:ApplyGuardrail"]
+    }
     assert apply == {
         "ApplyTheGuardrail": ["<Guardrail.GuardrailArn>"],
         "ApplyThroughTheGuardrailProfile": [
-            "arn:<AWS::Partition>:bedrock:*:<AWS::AccountId>:guardrail-profile/apac.guardrail.v1:0"],
+            "arn:<AWS::Partition>:bedrock:*:<AWS::AccountId>:guardrail-profile/apac.guardrail.v1:0"
+        ],
     }
 
 
 def test_a_brought_guardrail_replaces_the_created_one(tmp_path: Path) -> None:
-    stack, _ = synth(tmp_path, {"guardrailId": "gr-abc123", "guardrailVersion": "3",
-                                   "certificateArn": "arn:aws:acm:ap-northeast-1:111122223333:certificate/x"})
+    stack, _ = synth(
+        tmp_path,
+        {
+            "guardrailId": "gr-abc123",
+            "guardrailVersion": "3",
+            "certificateArn": "arn:aws:acm:ap-northeast-1:111122223333:certificate/x",
+        },
+    )
     template = Template.from_stack(stack)
     template.resource_count_is("AWS::Bedrock::Guardrail", 0)
-    template.has_resource_properties("AWS::IAM::Policy", {
-        "PolicyDocument": {"Statement": Match.array_with([Match.object_like({
-            "Action": "bedrock:ApplyGuardrail",
-            "Resource": {"Fn::Join": ["", Match.array_with([Match.string_like_regexp(":guardrail/gr-abc123$")])]},
-        })])},
-    })
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Action": "bedrock:ApplyGuardrail",
+                                "Resource": {
+                                    "Fn::Join": [
+                                        "",
+                                        Match.array_with([Match.string_like_regexp(":guardrail/gr-abc123$")]),
+                                    ]
+                                },
+                            }
+                        )
+                    ]
+                )
+            },
+        },
+    )
     # With a certificate the entry is HTTPS only.
     template.has_resource_properties("AWS::ElasticLoadBalancingV2::Listener", {"Port": 443, "Protocol": "HTTPS"})
     template.resource_properties_count_is("AWS::ElasticLoadBalancingV2::Listener", {"Port": 80}, 0)
 
 
-@pytest.mark.parametrize(("context", "message"), [
-    ({"guardrailId": "gr-1"}, "go together"),
-    ({"aossStandbyReplicas": "MAYBE"}, "ENABLED or DISABLED"),
-    ({"maxAzs": 7}, "maxAzs"),
-    ({"maxAzs": 1}, "at least two AZs"),
-    ({"logRetentionDays": 12}, "logRetentionDays"),
-    ({"collectorConfig": "deploy/otel/missing.yaml"}, "collectorConfig"),
-    ({"certificateArn": ""}, "certificateArn is required"),
-    ({"certificateArn": "not-an-arn"}, "certificateArn is required"),
-    ({"wafRateLimit": 5}, "wafRateLimit"),
-    ({"allowedCidrs": "10.0.0.0/33"}, "allowedCidrs"),
-    ({"stackName": "9lives"}, "stackName"),
-    ({"guardrailProfileId": "apac"}, "guardrailProfileId"),
-])
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"guardrailId": "gr-1"}, "go together"),
+        ({"aossStandbyReplicas": "MAYBE"}, "ENABLED or DISABLED"),
+        ({"maxAzs": 7}, "maxAzs"),
+        ({"maxAzs": 1}, "at least two AZs"),
+        ({"logRetentionDays": 12}, "logRetentionDays"),
+        ({"collectorConfig": "deploy/otel/missing.yaml"}, "collectorConfig"),
+        ({"certificateArn": ""}, "certificateArn is required"),
+        ({"certificateArn": "not-an-arn"}, "certificateArn is required"),
+        ({"wafRateLimit": 5}, "wafRateLimit"),
+        ({"allowedCidrs": "10.0.0.0/33"}, "allowedCidrs"),
+        ({"stackName": "9lives"}, "stackName"),
+        ({"guardrailProfileId": "apac"}, "guardrailProfileId"),
+    ],
+)
 def test_bad_settings_fail_synth_with_a_clear_message(context: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         DeploySettings.from_context({"certificateArn": CERTIFICATE, **context}.get)
@@ -719,10 +830,18 @@ def test_every_name_derives_from_the_stack_name_so_two_stacks_fit(tmp_path: Path
     a = physical_names(json.loads(first.read_text())["Resources"])
     b = physical_names(json.loads(second.read_text())["Resources"])
     kinds = {k.split("|", 1)[0] for k in a}
-    assert {"AWS::OpenSearchServerless::Collection", "AWS::OpenSearchServerless::SecurityPolicy",
-            "AWS::OpenSearchServerless::AccessPolicy", "AWS::OpenSearchServerless::VpcEndpoint",
-            "AWS::Bedrock::Guardrail", "AWS::Logs::LogGroup", "AWS::ECR::PullThroughCacheRule",
-            "AWS::ServiceDiscovery::PrivateDnsNamespace", "AWS::WAFv2::WebACL", "AWS::CloudWatch::Alarm"} <= kinds
+    assert {
+        "AWS::OpenSearchServerless::Collection",
+        "AWS::OpenSearchServerless::SecurityPolicy",
+        "AWS::OpenSearchServerless::AccessPolicy",
+        "AWS::OpenSearchServerless::VpcEndpoint",
+        "AWS::Bedrock::Guardrail",
+        "AWS::Logs::LogGroup",
+        "AWS::ECR::PullThroughCacheRule",
+        "AWS::ServiceDiscovery::PrivateDnsNamespace",
+        "AWS::WAFv2::WebACL",
+        "AWS::CloudWatch::Alarm",
+    } <= kinds
     assert not set(a) & set(b), sorted(set(a) & set(b))
     # The longest derived names stay inside the tightest limits (OpenSearch 32, ECR prefix 30).
     long = StackNames("MangaAssistStagingForTokyoTeam")
@@ -734,6 +853,7 @@ def test_every_name_derives_from_the_stack_name_so_two_stacks_fit(tmp_path: Path
 
 
 # ---- alarms ----------------------------------------------------------------------------
+
 
 def test_an_alarm_per_latency_budget_on_the_detectors_metric(of_type: OfType) -> None:
     """The detector sets these alarms' state by name (``mangaassist-latency-<segment>``)."""
@@ -755,8 +875,13 @@ def test_slo_alarms_on_failures_and_end_to_end_p95(of_type: OfType) -> None:
     alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in of_type("AWS::CloudWatch::Alarm").values()}
     availability = alarms["mangaassist-slo-availability"]
     metrics = {m["Id"]: m for m in availability["Metrics"]}
-    outcomes = {d["Value"] for m in metrics.values() if "MetricStat" in m
-                for d in m["MetricStat"]["Metric"]["Dimensions"] if d["Name"] == "outcome"}
+    outcomes = {
+        d["Value"]
+        for m in metrics.values()
+        if "MetricStat" in m
+        for d in m["MetricStat"]["Metric"]["Dimensions"]
+        if d["Name"] == "outcome"
+    }
     assert outcomes == {"ok", "internal", "unavailable", "timeout", "stream_interrupted"}
     assert all(m["MetricStat"]["Metric"]["Namespace"] == "MangaAssist" for m in metrics.values() if "MetricStat" in m)
     assert availability["Threshold"] == 1.0 and availability["EvaluationPeriods"] == 3
@@ -770,12 +895,16 @@ def test_slo_alarms_on_failures_and_end_to_end_p95(of_type: OfType) -> None:
 def test_alarms_notify_a_given_topic(tmp_path: Path) -> None:
     topic = "arn:aws:sns:ap-northeast-1:111122223333:oncall"
     _, path = synth(tmp_path, {"alarmTopicArn": topic})
-    alarms = [r["Properties"] for r in json.loads(path.read_text())["Resources"].values()
-              if r["Type"] == "AWS::CloudWatch::Alarm"]
+    alarms = [
+        r["Properties"]
+        for r in json.loads(path.read_text())["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    ]
     assert alarms and all(a["AlarmActions"] == [topic] and a["OKActions"] == [topic] for a in alarms)
 
 
 # ---- cdk-nag ----------------------------------------------------------------------------
+
 
 def nag_report(outdir: Path) -> dict[str, Any]:
     """cdk-nag's AwsSolutions report from CDK's validation report in the cloud assembly."""
@@ -801,10 +930,22 @@ def test_cdk_nag_finds_nothing_unacknowledged_and_every_acknowledgement_says_why
     rules = {f["ruleName"].split("[")[0] for f in suppressed}
     # What the design keeps on purpose, and nothing else.
     # IAM4: only the CDK custom-resource provider that runs the ingest at deploy (its logs).
-    assert rules <= {"AwsSolutions-IAM5", "AwsSolutions-ECS2", "AwsSolutions-SMG4", "AwsSolutions-EC23",
-                     "AwsSolutions-AEC6", "AwsSolutions-ELB2", "AwsSolutions-S1", "AwsSolutions-IAM4"}, rules
-    assert {c["constructPath"].split("/")[1] for f in suppressed if f["ruleName"].startswith("AwsSolutions-IAM4")
-            for c in f["violatingConstructs"]} == {"AWS679f53fac002430cb0da5b7982bd2287"}
+    assert rules <= {
+        "AwsSolutions-IAM5",
+        "AwsSolutions-ECS2",
+        "AwsSolutions-SMG4",
+        "AwsSolutions-EC23",
+        "AwsSolutions-AEC6",
+        "AwsSolutions-ELB2",
+        "AwsSolutions-S1",
+        "AwsSolutions-IAM4",
+    }, rules
+    assert {
+        c["constructPath"].split("/")[1]
+        for f in suppressed
+        if f["ruleName"].startswith("AwsSolutions-IAM4")
+        for c in f["violatingConstructs"]
+    } == {"AWS679f53fac002430cb0da5b7982bd2287"}
 
 
 def test_with_a_region_the_alb_writes_access_logs_and_nag_stays_clean(tmp_path: Path) -> None:
@@ -835,14 +976,17 @@ def test_ecs_exec_is_off_by_default_and_complete_when_asked(tmp_path: Path, reso
         for statement in role_statements(on, f"{spec.name.title()}TaskRole"):
             if "*" in resources_of(statement):
                 # CDK's ECS Exec grant adds DescribeLogGroups (the session-logging check) on '*'.
-                assert all(a.startswith(("xray:", "ssmmessages:")) or a == "logs:DescribeLogGroups"
-                           for a in actions(statement)), statement
+                assert all(
+                    a.startswith(("xray:", "ssmmessages:")) or a == "logs:DescribeLogGroups" for a in actions(statement)
+                ), statement
 
 
 # ---- the bottleneck detector and the ingest, deployed by the stack ---------------------
 
+
 def test_the_detector_runs_as_one_task_reading_xray_into_this_stacks_namespace_and_alarms(
-    resources: Resources, of_type: OfType,
+    resources: Resources,
+    of_type: OfType,
 ) -> None:
     (container,) = task_containers(resources, "detector")
     env = env_of(container)
@@ -851,17 +995,23 @@ def test_the_detector_runs_as_one_task_reading_xray_into_this_stacks_namespace_a
     assert env["MANGAASSIST_DETECTOR_CREATE_ALARMS"] == "false"  # the stack owns the alarms
     detector_py = DEPLOY.parent / "libs/observability/mangaassist/observability/detector.py"
     fields = settings_fields(detector_py, "DetectorSettings") | settings_fields(
-        DEPLOY.parent / "libs/common/mangaassist/common/settings.py", "ServiceSettings")
+        DEPLOY.parent / "libs/common/mangaassist/common/settings.py", "ServiceSettings"
+    )
     named = {k.removeprefix("MANGAASSIST_DETECTOR_").lower() for k in env if k.startswith("MANGAASSIST_DETECTOR_")}
     assert named <= fields, named - fields
     # The alarms it sets by name are the ones this stack created.
     alarm_names = {a["Properties"]["AlarmName"] for a in of_type("AWS::CloudWatch::Alarm").values()}
     assert f"{env['MANGAASSIST_DETECTOR_ALARM_PREFIX']}-latency-vector-search" in alarm_names
     task = logical_id(resources, "AWS::ECS::TaskDefinition", "DetectorTask")
-    (service,) = [r["Properties"] for r in of_type("AWS::ECS::Service").values()
-                  if r["Properties"]["TaskDefinition"] == {"Ref": task}]
-    assert service["DesiredCount"] == 1 and service["NetworkConfiguration"]["AwsvpcConfiguration"][
-        "AssignPublicIp"] == "DISABLED"
+    (service,) = [
+        r["Properties"]
+        for r in of_type("AWS::ECS::Service").values()
+        if r["Properties"]["TaskDefinition"] == {"Ref": task}
+    ]
+    assert (
+        service["DesiredCount"] == 1
+        and service["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] == "DISABLED"
+    )
 
 
 def test_the_detectors_role_reads_traces_and_writes_only_its_namespace_and_alarms(resources: Resources) -> None:
@@ -896,8 +1046,11 @@ def test_the_stack_runs_the_ingest_at_deploy_with_least_privilege(resources: Res
         assert '"action":"runTask"' in text and f"<{ingest_task}>" in text and '"launchType":"FARGATE"' in text
         assert '"assignPublicIp":"DISABLED"' in text
     assert "Delete" not in run["Properties"]  # deleting the stack deletes the collection with its index
-    policy = next(r["Properties"]["PolicyDocument"]["Statement"] for lid, r in of_type("AWS::IAM::Policy").items()
-                  if lid.startswith("IngestOnDeploy"))
+    policy = next(
+        r["Properties"]["PolicyDocument"]["Statement"]
+        for lid, r in of_type("AWS::IAM::Policy").items()
+        if lid.startswith("IngestOnDeploy")
+    )
     by_sid = {s["Sid"]: s for s in policy}
     assert set(by_sid) == {"RunTheIngestTask", "PassTheIngestRoles"}
     assert actions(by_sid["RunTheIngestTask"]) == ["ecs:RunTask"]
@@ -908,7 +1061,8 @@ def test_the_stack_runs_the_ingest_at_deploy_with_least_privilege(resources: Res
     ingest_role = logical_id(resources, "AWS::IAM::Role", "IngestTaskRole")
     assert len(passed) == 2 and f"<{ingest_role}.Arn>" in passed
     assert by_sid["PassTheIngestRoles"]["Condition"] == {
-        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    }
     # It runs once the collection and its network path exist.
     collection = logical_id(resources, "AWS::OpenSearchServerless::Collection", "")
     assert collection in resources[run_id].get("DependsOn", [])

@@ -44,8 +44,13 @@ def pinned(service: str) -> dict[str, str]:
 
 async def probe(*args: str) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(PROBE), "--timeout", "2", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        str(PROBE),
+        "--timeout",
+        "2",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout=30)
     assert proc.returncode is not None
@@ -53,6 +58,7 @@ async def probe(*args: str) -> tuple[int, str]:
 
 
 # ---- per-service requirements -------------------------------------------------------
+
 
 def test_service_requirement_files_are_fresh() -> None:
     tool = load_tool()
@@ -122,6 +128,7 @@ def test_every_import_of_the_shipped_code_is_installed_in_its_image() -> None:
 
 
 # ---- the health probe ---------------------------------------------------------------
+
 
 async def test_probe_says_healthy_for_the_running_mesh(cluster: Cluster) -> None:
     for name in ("intent", "retrieval", "inference"):

@@ -47,7 +47,9 @@ def test_a_replica_list_is_balanced_over_healthy_addresses_and_one_address_is_no
     assert balanced["loadBalancingConfig"] == [{"round_robin": {}}]
     assert balanced["healthCheckConfig"] == {"serviceName": ""}
     (method,) = balanced["methodConfig"]
-    assert method["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"] and method["retryPolicy"]["maxAttempts"] == 2
+    assert (
+        method["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"] and method["retryPolicy"]["maxAttempts"] == 2
+    )
     # One address (a host, or Service Connect's proxy in AWS): its one Watch stream would land on
     # one task behind the proxy, and that task draining would mark the whole service down.
     single = config_of("retrieval:50052")

@@ -32,8 +32,9 @@ async def collect(source: AsyncIterator[str | Final], window_s: float, max_chars
 async def test_text_is_byte_for_byte_the_model_text_in_fewer_deltas(seed: int) -> None:
     rng = random.Random(seed)
     alphabet = "ワンピース1巻は在庫あり。 Berserk vol. 3 — ¥748 🙂\n"
-    text_items: list[str | Final] = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
-                                     for _ in range(rng.randint(1, 80))]
+    text_items: list[str | Final] = [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) for _ in range(rng.randint(1, 80))
+    ]
     gaps = [rng.choice([0.0, 0.0, 0.0, 0.001, 0.004]) for _ in text_items]
     final = Final()
     out = await collect(deltas([*text_items, final], [*gaps, 0.0]), window_s=0.003, max_chars=rng.randint(1, 40))

@@ -92,8 +92,7 @@ async def test_health_follows_the_lifecycle_and_errors_map_to_status(app_and_spa
     with tracer.start_as_current_span("ecs-orchestrator") as parent:
         reply = await stub.Classify(intent_pb2.ClassifyRequest(text="greeting"), metadata=outgoing_metadata())
     assert reply.intent == "greeting"
-    server_span = next(s for s in exporter.get_finished_spans()
-                       if s.name == "intent-classification" and s.status.is_ok)
+    server_span = next(s for s in exporter.get_finished_spans() if s.name == "intent-classification" and s.status.is_ok)
     assert server_span.context.trace_id == parent.get_span_context().trace_id
     assert server_span.parent is not None and server_span.parent.span_id == parent.get_span_context().span_id
 
@@ -119,13 +118,18 @@ def test_json_logs_carry_trace_ids_and_no_traceback() -> None:
     assert line["exc_type"] == "ValueError" and "private" not in json.dumps(line)
 
 
-@pytest.mark.parametrize(("segments", "fails"), [(frozenset(), True), (frozenset({"intent-classification"}), True),
-                                                 (frozenset({"vector-search"}), False)])
+@pytest.mark.parametrize(
+    ("segments", "fails"),
+    [(frozenset(), True), (frozenset({"intent-classification"}), True), (frozenset({"vector-search"}), False)],
+)
 async def test_faults_hit_only_the_chosen_segments(segments: frozenset[str], fails: bool) -> None:
-    settings = ServiceSettings(port=0, drain_grace_s=0.5, fault_error_rate=1.0, fault_error_code="UNAVAILABLE",
-                               fault_segments=segments)
+    settings = ServiceSettings(
+        port=0, drain_grace_s=0.5, fault_error_rate=1.0, fault_error_code="UNAVAILABLE", fault_segments=segments
+    )
     app = GrpcApp(
-        settings, service_names=[SERVICE], tracer=TracerProvider().get_tracer("test"),
+        settings,
+        service_names=[SERVICE],
+        tracer=TracerProvider().get_tracer("test"),
         span_names={f"/{SERVICE}/Classify": "intent-classification"},
         register=lambda s: intent_pb2_grpc.add_IntentServiceServicer_to_server(EchoIntent(), s),
         drain_announce_s=0.0,
@@ -180,7 +184,10 @@ async def test_client_and_server_spans_carry_kinds_rpc_attributes_and_the_parent
         for span in (client, server):
             attributes = dict(span.attributes or {})
             assert (attributes["rpc.system"], attributes["rpc.service"], attributes["rpc.method"]) == (
-                "grpc", SERVICE, "Classify")
+                "grpc",
+                SERVICE,
+                "Classify",
+            )
         assert dict(client.attributes or {})["server.address"] == "127.0.0.1"
     codes = [dict(s.attributes or {})["rpc.grpc.status_code"] for s in clients]
     assert codes == [0, grpc.StatusCode.INVALID_ARGUMENT.value[0]]

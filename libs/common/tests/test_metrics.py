@@ -27,8 +27,7 @@ def points(reader: InMemoryMetricReader) -> dict[str, list[Any]]:
     data = reader.get_metrics_data()
     assert data is not None
     return {
-        m.name: list(m.data.data_points)
-        for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+        m.name: list(m.data.data_points) for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
     }
 
 
@@ -86,8 +85,9 @@ def test_export_follows_the_standard_variables(monkeypatch: Any) -> None:
 def test_websocket_work_gauges_read_the_live_counts() -> None:
     reader = InMemoryMetricReader()
     state = {"connections": 3, "inflight": 1}
-    observe_websocket_work(lambda: state["connections"], lambda: state["inflight"],
-                           MeterProvider(metric_readers=[reader]).get_meter("t"))
+    observe_websocket_work(
+        lambda: state["connections"], lambda: state["inflight"], MeterProvider(metric_readers=[reader]).get_meter("t")
+    )
     got = points(reader)
     assert [p.value for p in got[WS_CONNECTIONS]] == [3] and [p.value for p in got[WS_INFLIGHT]] == [1]
     assert not got[WS_CONNECTIONS][0].attributes  # no attributes: one CloudWatch series per service

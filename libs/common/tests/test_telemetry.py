@@ -47,18 +47,30 @@ def test_otel_service_name_wins_over_the_default(monkeypatch: pytest.MonkeyPatch
     assert resource_for("intent", "1").attributes["service.name"] == "intent-blue"
 
 
-@pytest.mark.parametrize(("env", "traces", "metrics"), [
-    ({}, GrpcSpanExporter, GrpcMetricExporter),
-    ({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, HttpSpanExporter, HttpMetricExporter),
-    ({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "grpc"},
-     HttpSpanExporter, GrpcMetricExporter),
-    ({"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"}, HttpSpanExporter, GrpcMetricExporter),
-])
+@pytest.mark.parametrize(
+    ("env", "traces", "metrics"),
+    [
+        ({}, GrpcSpanExporter, GrpcMetricExporter),
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, HttpSpanExporter, HttpMetricExporter),
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "grpc"},
+            HttpSpanExporter,
+            GrpcMetricExporter,
+        ),
+        ({"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"}, HttpSpanExporter, GrpcMetricExporter),
+    ],
+)
 def test_the_otlp_protocol_picks_the_exporter(
-    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], traces: type, metrics: type,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    traces: type,
+    metrics: type,
 ) -> None:
-    for key in ("OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-                "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"):
+    for key in (
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+    ):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -71,4 +83,3 @@ def test_an_unsupported_otlp_protocol_fails_the_start(monkeypatch: pytest.Monkey
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
     with pytest.raises(ValueError, match="http/json"):
         span_exporter()
-

@@ -52,8 +52,11 @@ def test_frames_parse_with_botocores_own_decoder_and_bad_crcs_are_caught() -> No
     buffer.add_data(eventstream.event("contentBlockDelta", {"delta": {"text": "こんにちは"}, "contentBlockIndex": 0}))
     buffer.add_data(eventstream.exception("throttlingException", "slow down"))
     first, second = list(buffer)
-    assert first.headers == {":event-type": "contentBlockDelta", ":content-type": "application/json",
-                             ":message-type": "event"}
+    assert first.headers == {
+        ":event-type": "contentBlockDelta",
+        ":content-type": "application/json",
+        ":message-type": "event",
+    }
     assert json.loads(first.payload) == {"delta": {"text": "こんにちは"}, "contentBlockIndex": 0}
     assert second.headers[":exception-type"] == "throttlingException"
     bad = EventStreamBuffer()
@@ -93,23 +96,30 @@ async def test_converse_stream_and_converse(client: Any) -> None:
 
 
 async def test_apply_guardrail_and_titan_embeddings(client: Any) -> None:
-    clean = await client.apply_guardrail(guardrailIdentifier="g", guardrailVersion="1", source="OUTPUT",
-                                         content=[{"text": {"text": "Berserk is ¥748."}}])
+    clean = await client.apply_guardrail(
+        guardrailIdentifier="g", guardrailVersion="1", source="OUTPUT", content=[{"text": {"text": "Berserk is ¥748."}}]
+    )
     assert clean["action"] == "NONE"
-    flagged = await client.apply_guardrail(guardrailIdentifier="g", guardrailVersion="1", source="OUTPUT",
-                                           content=[{"text": {"text": "mail me: a.b@example.com"}}])
+    flagged = await client.apply_guardrail(
+        guardrailIdentifier="g",
+        guardrailVersion="1",
+        source="OUTPUT",
+        content=[{"text": {"text": "mail me: a.b@example.com"}}],
+    )
     assert flagged["action"] == "GUARDRAIL_INTERVENED"
     assert flagged["assessments"][0]["sensitiveInformationPolicy"]["piiEntities"][0]["type"] == "EMAIL"
 
-    reply = await client.invoke_model(modelId="amazon.titan-embed-text-v2:0",
-                                      body=json.dumps({"inputText": "ベルセルク", "dimensions": 256}))
+    reply = await client.invoke_model(
+        modelId="amazon.titan-embed-text-v2:0", body=json.dumps({"inputText": "ベルセルク", "dimensions": 256})
+    )
     body = json.loads(await reply["body"].read())
     assert len(body["embedding"]) == 256
     assert abs(sum(v * v for v in body["embedding"]) - 1.0) < 1e-6
 
 
-@pytest.mark.parametrize(("fault", "code"), [("throttle", "ThrottlingException"),
-                                              ("unavailable", "ServiceUnavailableException")])
+@pytest.mark.parametrize(
+    ("fault", "code"), [("throttle", "ThrottlingException"), ("unavailable", "ServiceUnavailableException")]
+)
 async def test_refusals_are_modelled_errors(client: Any, fault: str, code: str) -> None:
     with_fault(client, fault)
     with pytest.raises(ClientError) as caught:
@@ -157,15 +167,18 @@ async def test_sequential_requests_reuse_one_connection(client: Any, emulator: E
 
 
 def test_echo_history_is_off_by_default_and_quotes_the_history_when_on() -> None:
-    body = {"messages": [
-        {"role": "user", "content": [{"text": "Where is order 249-1234567-7654321?"}]},
-        {"role": "assistant", "content": [{"text": "It has shipped, tracking 4821-9932-1076."}]},
-        *messages(),
-    ]}
+    body = {
+        "messages": [
+            {"role": "user", "content": [{"text": "Where is order 249-1234567-7654321?"}]},
+            {"role": "assistant", "content": [{"text": "It has shipped, tracking 4821-9932-1076."}]},
+            *messages(),
+        ]
+    }
     plain = "".join(Emulator(EmulatorSettings())._answer("haiku", body, Fault())[0])
     echoed = "".join(Emulator(EmulatorSettings(echo_history=True))._answer("haiku", body, Fault())[0])
     assert "4821-9932-1076" not in plain and echoed.startswith(plain)
     assert "user: Where is order 249-1234567-7654321?" in echoed and "tracking 4821-9932-1076" in echoed
-    first_turn = "".join(Emulator(EmulatorSettings(echo_history=True))._answer("haiku", {"messages": messages()},
-                                                                              Fault())[0])
+    first_turn = "".join(
+        Emulator(EmulatorSettings(echo_history=True))._answer("haiku", {"messages": messages()}, Fault())[0]
+    )
     assert first_turn == plain  # no history, nothing to quote

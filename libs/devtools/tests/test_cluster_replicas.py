@@ -43,4 +43,3 @@ def test_one_replica_is_the_cluster_as_before(monkeypatch: pytest.MonkeyPatch) -
     assert OrchestratorSettings().retrieval_target == "127.0.0.1:50052"
     with pytest.raises(ValueError, match="at least 1"):
         Cluster(replicas=0)
-

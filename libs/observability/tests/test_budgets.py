@@ -27,8 +27,9 @@ def synthetic(n: int, seed: int, slow: str | None = None, factor: float = 3.0) -
         if slow:
             r[slow] *= factor * (1 + 0.5 * rng.random())
         r[s.PARALLEL_RETRIEVAL] = max(r[s.VECTOR_SEARCH], r[s.SESSION_LOAD] + r[s.INTENT])
-        r[s.REQUEST] = sum(r[k] for k in (s.API_GATEWAY, s.VALIDATION, s.PARALLEL_RETRIEVAL, s.PROMPT_ASSEMBLY,
-                                         s.BEDROCK_INVOKE))
+        r[s.REQUEST] = sum(
+            r[k] for k in (s.API_GATEWAY, s.VALIDATION, s.PARALLEL_RETRIEVAL, s.PROMPT_ASSEMBLY, s.BEDROCK_INVOKE)
+        )
         out.append(r)
     return out
 
@@ -42,7 +43,11 @@ def test_an_injected_3x_slowdown_is_found_and_named_every_time() -> None:
     for seed in range(10):
         baseline, current = synthetic(300, seed), synthetic(300, seed + 100, slow=s.VECTOR_SEARCH)
         assert s.VECTOR_SEARCH in regressions(baseline, current, resamples=500), seed
-        assert set(regressions(baseline, current, resamples=500)) <= {s.VECTOR_SEARCH, s.PARALLEL_RETRIEVAL, s.REQUEST}, seed
+        assert set(regressions(baseline, current, resamples=500)) <= {
+            s.VECTOR_SEARCH,
+            s.PARALLEL_RETRIEVAL,
+            s.REQUEST,
+        }, seed
 
 
 def test_no_false_regressions_over_10_unchanged_runs() -> None:
@@ -79,6 +84,7 @@ def test_blame_names_the_slowed_segment_not_its_ancestors() -> None:
 
 def test_drift_between_unchanged_windows_raises_the_bar() -> None:
     """A shift as large as the baseline windows' own spread is not a regression."""
+
     def shifted(seed: int, ms: float) -> list[dict[str, float]]:
         return [{**r, s.BEDROCK_INVOKE: r[s.BEDROCK_INVOKE] + ms} for r in synthetic(200, seed)]
 
@@ -102,8 +108,7 @@ class ListSource:
 
 async def test_a_slowed_window_is_blamed_and_kept_out_of_history() -> None:
     windows = [synthetic(150, seed) for seed in range(3)]
-    windows += [synthetic(150, 10, slow=s.VECTOR_SEARCH), synthetic(150, 11, slow=s.VECTOR_SEARCH),
-                synthetic(150, 12)]
+    windows += [synthetic(150, 10, slow=s.VECTOR_SEARCH), synthetic(150, 11, slow=s.VECTOR_SEARCH), synthetic(150, 12)]
     source = ListSource(windows)
     history: deque[list[Record]] = deque(maxlen=3)
     results = [await run_once(source, None, 0, 1, history) for _ in range(6)]

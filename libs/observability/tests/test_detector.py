@@ -30,16 +30,35 @@ def segment_document(now: float, rng: random.Random, slow_search: bool) -> dict[
     parallel = search + 0.002
     bedrock = 0.3 + 0.1 * rng.random()
 
-    def sub(name: str, start: float, duration: float, children: list[dict[str, object]] | None = None) -> dict[str, object]:
-        return {"name": name, "id": os.urandom(8).hex(), "start_time": start, "end_time": start + duration,
-                "subsegments": children or []}
+    def sub(
+        name: str, start: float, duration: float, children: list[dict[str, object]] | None = None
+    ) -> dict[str, object]:
+        return {
+            "name": name,
+            "id": os.urandom(8).hex(),
+            "start_time": start,
+            "end_time": start + duration,
+            "subsegments": children or [],
+        }
 
-    parallel_sub = sub(s.PARALLEL_RETRIEVAL, t + 0.001, parallel, [
-        sub(s.VECTOR_SEARCH, t + 0.001, search), sub(s.SESSION_LOAD, t + 0.001, 0.004)])
-    root = sub(s.REQUEST, t, 0.001 + parallel + 0.002 + bedrock, [
-        sub(s.API_GATEWAY, t, 0.0005), parallel_sub,
-        sub(s.INTENT, t + 0.005, 0.002), sub(s.PROMPT_ASSEMBLY, t + 0.001 + parallel, 0.001),
-        sub(s.BEDROCK_INVOKE, t + 0.002 + parallel, bedrock)])
+    parallel_sub = sub(
+        s.PARALLEL_RETRIEVAL,
+        t + 0.001,
+        parallel,
+        [sub(s.VECTOR_SEARCH, t + 0.001, search), sub(s.SESSION_LOAD, t + 0.001, 0.004)],
+    )
+    root = sub(
+        s.REQUEST,
+        t,
+        0.001 + parallel + 0.002 + bedrock,
+        [
+            sub(s.API_GATEWAY, t, 0.0005),
+            parallel_sub,
+            sub(s.INTENT, t + 0.005, 0.002),
+            sub(s.PROMPT_ASSEMBLY, t + 0.001 + parallel, 0.001),
+            sub(s.BEDROCK_INVOKE, t + 0.002 + parallel, bedrock),
+        ],
+    )
     return {**root, "trace_id": trace_id}
 
 

@@ -31,12 +31,13 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProce
 
 
 @asynccontextmanager
-async def inference(emulator: EmulatorProcess, **overrides: Any) -> AsyncIterator[
-    tuple[inference_pb2_grpc.InferenceServiceStub, InferenceServicer, BedrockBackend]
-]:
+async def inference(
+    emulator: EmulatorProcess, **overrides: Any
+) -> AsyncIterator[tuple[inference_pb2_grpc.InferenceServiceStub, InferenceServicer, BedrockBackend]]:
     """A started servicer + stub; retries off unless overridden so each fault is seen once."""
-    settings = InferenceSettings(**{"bedrock_endpoint_url": emulator.url, "retry_mode": "standard",
-                                    "max_attempts": 1, **overrides})
+    settings = InferenceSettings(
+        **{"bedrock_endpoint_url": emulator.url, "retry_mode": "standard", "max_attempts": 1, **overrides}
+    )
     backend = BedrockBackend(settings)
     await backend.start()
     servicer = InferenceServicer(backend, settings, local_output_check)

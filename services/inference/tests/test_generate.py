@@ -18,14 +18,22 @@ from services.inference.tests.conftest import inference
 pytestmark = pytest.mark.integration
 
 BERSERK = common_pb2.Product(
-    asin="B0TEST0001", title="ベルセルク", authors=["三浦建太郎"], genres=["fantasy", "horror"],
-    price_jpy=748, in_stock=True, synopsis_short="傭兵ガッツの復讐の旅。",
+    asin="B0TEST0001",
+    title="ベルセルク",
+    authors=["三浦建太郎"],
+    genres=["fantasy", "horror"],
+    price_jpy=748,
+    in_stock=True,
+    synopsis_short="傭兵ガッツの復讐の旅。",
 )
 
 
-def request(model: str = "haiku", question: str = "おすすめのダークファンタジーは？", **kw: object) -> inference_pb2.GenerateRequest:
-    prompt = inference_pb2.PromptParts(question=question, language="ja", intent="product_recommendation",
-                                       products=[BERSERK])
+def request(
+    model: str = "haiku", question: str = "おすすめのダークファンタジーは？", **kw: object
+) -> inference_pb2.GenerateRequest:
+    prompt = inference_pb2.PromptParts(
+        question=question, language="ja", intent="product_recommendation", products=[BERSERK]
+    )
     return inference_pb2.GenerateRequest(model=model, prompt=prompt, **kw)  # type: ignore[arg-type]
 
 
@@ -90,10 +98,13 @@ async def test_adaptive_retries_absorb_a_short_throttle(emulator: EmulatorProces
     assert emulator.stats()["by_operation"]["ConverseStream"] == 3
 
 
-@pytest.mark.parametrize(("fault", "code"), [
-    ("throttle", grpc.StatusCode.RESOURCE_EXHAUSTED),
-    ("unavailable", grpc.StatusCode.UNAVAILABLE),
-])
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        ("throttle", grpc.StatusCode.RESOURCE_EXHAUSTED),
+        ("unavailable", grpc.StatusCode.UNAVAILABLE),
+    ],
+)
 async def test_haiku_refusals_map_to_status_codes(emulator: EmulatorProcess, fault: str, code: grpc.StatusCode) -> None:
     emulator.faults({"model": "*", "fault": fault})
     async with inference(emulator) as (stub, _, _):

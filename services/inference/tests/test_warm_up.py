@@ -24,9 +24,15 @@ def start(emulator_url: str, log: Path, **env: str) -> tuple[subprocess.Popen[by
     port = free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mangaassist.inference"], stdout=out, stderr=subprocess.STDOUT,
-            env={**os.environ, "MANGAASSIST_INFERENCE_PORT": str(port),
-                 "MANGAASSIST_INFERENCE_BEDROCK_ENDPOINT_URL": emulator_url, **env},
+            [sys.executable, "-m", "mangaassist.inference"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={
+                **os.environ,
+                "MANGAASSIST_INFERENCE_PORT": str(port),
+                "MANGAASSIST_INFERENCE_BEDROCK_ENDPOINT_URL": emulator_url,
+                **env,
+            },
         )
     return proc, port
 
@@ -55,19 +61,25 @@ def test_serving_only_after_the_warm_up_request(tmp_path: Path) -> None:
         run_until_serving(emulator.url, tmp_path / "checks.log", MANGAASSIST_INFERENCE_PREWARM="false")
         assert emulator.stats()["by_model"] == {"haiku": 1, "sonnet": 1}  # readiness checks only
         emulator.reset()
-        run_until_serving(emulator.url, tmp_path / "off.log", MANGAASSIST_INFERENCE_PREWARM="false",
-                          MANGAASSIST_INFERENCE_REQUIRE_MODELS="false")
+        run_until_serving(
+            emulator.url,
+            tmp_path / "off.log",
+            MANGAASSIST_INFERENCE_PREWARM="false",
+            MANGAASSIST_INFERENCE_REQUIRE_MODELS="false",
+        )
         assert emulator.stats()["requests"] == 0
     finally:
         emulator.stop()
 
 
 def test_a_hanging_warm_up_is_bounded(tmp_path: Path) -> None:
-    emulator = EmulatorProcess(tmp_path / "emulator.log",
-                               MANGAASSIST_BEDROCK_EMULATOR_FAULTS='{"haiku": "slow-first-token=20000"}')
+    emulator = EmulatorProcess(
+        tmp_path / "emulator.log", MANGAASSIST_BEDROCK_EMULATOR_FAULTS='{"haiku": "slow-first-token=20000"}'
+    )
     try:
-        waited, log = run_until_serving(emulator.url, tmp_path / "slow.log",
-                                        MANGAASSIST_INFERENCE_WARM_UP_TIMEOUT_S="1")
+        waited, log = run_until_serving(
+            emulator.url, tmp_path / "slow.log", MANGAASSIST_INFERENCE_WARM_UP_TIMEOUT_S="1"
+        )
         assert "pre-warm did not finish" in log
         assert waited < 15
     finally:
@@ -80,8 +92,12 @@ def test_a_model_bedrock_refuses_keeps_the_service_not_serving_and_says_why(tmp_
     emulator = EmulatorProcess(tmp_path / "emulator.log")
     log = tmp_path / "refused.log"
     try:
-        proc, port = start(emulator.url, log, MANGAASSIST_INFERENCE_SONNET_MODEL_ID="anthropic.claude-v2:1",
-                           MANGAASSIST_INFERENCE_MODEL_CHECK_BACKOFF_MAX_S="0.5")
+        proc, port = start(
+            emulator.url,
+            log,
+            MANGAASSIST_INFERENCE_SONNET_MODEL_ID="anthropic.claude-v2:1",
+            MANGAASSIST_INFERENCE_MODEL_CHECK_BACKOFF_MAX_S="0.5",
+        )
         try:
             deadline = time.monotonic() + 30
             while log.read_text().count("model unreachable") < 3:

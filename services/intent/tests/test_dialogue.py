@@ -7,17 +7,39 @@ from mangaassist.intent.entities import extract
 from mangaassist.proto.common.v1 import common_pb2
 
 
-def mention(series_id: str, name: str, kind: str = "title", start: int = 0, author_series: tuple[str, ...] = ()
-            ) -> common_pb2.Mention:
-    return common_pb2.Mention(series_id=series_id, kind=kind, name=name, score=1.0, start=start,
-                              end=start + len(name), author_series=author_series)
+def mention(
+    series_id: str, name: str, kind: str = "title", start: int = 0, author_series: tuple[str, ...] = ()
+) -> common_pb2.Mention:
+    return common_pb2.Mention(
+        series_id=series_id,
+        kind=kind,
+        name=name,
+        score=1.0,
+        start=start,
+        end=start + len(name),
+        author_series=author_series,
+    )
 
 
-def turn(text: str, state: common_pb2.DialogueState, intent: str = "product_search", abstained: bool = False,
-         mentions: list[common_pb2.Mention] | None = None, previous_intent: str = "") -> Resolution:
+def turn(
+    text: str,
+    state: common_pb2.DialogueState,
+    intent: str = "product_search",
+    abstained: bool = False,
+    mentions: list[common_pb2.Mention] | None = None,
+    previous_intent: str = "",
+) -> Resolution:
     entities = extract(text)
-    return resolve(text, intent, abstained, entities, mentions or [], state,
-                   unlinked_title(text, entities, mentions or []), previous_intent)
+    return resolve(
+        text,
+        intent,
+        abstained,
+        entities,
+        mentions or [],
+        state,
+        unlinked_title(text, entities, mentions or []),
+        previous_intent,
+    )
 
 
 def test_a_named_title_becomes_the_focus_and_follow_ups_refer_to_it() -> None:
@@ -50,15 +72,21 @@ def test_a_new_request_starts_a_new_topic() -> None:
 
 
 def test_like_x_recommends_from_x_and_never_x() -> None:
-    result = turn("I enjoyed Dandadan, anything similar?", common_pb2.DialogueState(),
-                  mentions=[mention("dandadan", "Dandadan", start=10)])
+    result = turn(
+        "I enjoyed Dandadan, anything similar?",
+        common_pb2.DialogueState(),
+        mentions=[mention("dandadan", "Dandadan", start=10)],
+    )
     assert result.action == "similar" and result.intent == "product_recommendation"
     assert list(result.state.constraints.like_series_ids) == ["dandadan"]
 
 
 def test_a_title_containing_like_is_no_like_request() -> None:
-    result = turn("do you have march comes in like a lion", common_pb2.DialogueState(),
-                  mentions=[mention("march-comes-in-like-a-lion", "March Comes in Like a Lion", start=12)])
+    result = turn(
+        "do you have march comes in like a lion",
+        common_pb2.DialogueState(),
+        mentions=[mention("march-comes-in-like-a-lion", "March Comes in Like a Lion", start=12)],
+    )
     assert result.action == "search" and result.state.focus.series_id == "march-comes-in-like-a-lion"
 
 
@@ -86,8 +114,9 @@ def test_two_series_with_the_same_name_are_asked_back_by_name() -> None:
 
 def test_ruled_out_series_are_excluded() -> None:
     state = turn("小学生の息子に漫画を買ってあげたいです", common_pb2.DialogueState(), abstained=True).state
-    result = turn("ドラえもんはもう持ってます", state, intent="product_search",
-                  mentions=[mention("doraemon", "ドラえもん")])
+    result = turn(
+        "ドラえもんはもう持ってます", state, intent="product_search", mentions=[mention("doraemon", "ドラえもん")]
+    )
     assert list(result.state.constraints.excluded_series) == ["doraemon"] and not result.state.HasField("focus")
 
 
@@ -99,8 +128,13 @@ def test_state_of_another_format_is_ignored() -> None:
 
 
 def test_an_unsure_follow_up_of_a_shop_question_continues_it() -> None:
-    result = turn("how long does it usually take", common_pb2.DialogueState(), intent="out_of_scope",
-                  abstained=True, previous_intent="shipping_info")
+    result = turn(
+        "how long does it usually take",
+        common_pb2.DialogueState(),
+        intent="out_of_scope",
+        abstained=True,
+        previous_intent="shipping_info",
+    )
     assert result.intent == "shipping_info" and result.action == "answer"
 
 
@@ -114,16 +148,24 @@ def test_resolution_is_bounded_on_the_worst_inputs() -> None:
 
     def turn(text: str) -> object:
         entities = extract(text)
-        return resolve(text, "product_search", False, entities, [mention("kingdom", "Kingdom")], state,
-                       unlinked_title(text, entities))
+        return resolve(
+            text,
+            "product_search",
+            False,
+            entities,
+            [mention("kingdom", "Kingdom")],
+            state,
+            unlinked_title(text, entities),
+        )
 
     for text in worst:
         assert_no_worse_than_ordinary(turn, text, runs=3)
 
 
 def test_asking_for_others_rules_out_what_was_just_seen() -> None:
-    shown = common_pb2.DialogueState(version=STATE_VERSION, intent="product_recommendation",
-                                     last_shown=["natsumes-book-of-friends", "mushishi"])
+    shown = common_pb2.DialogueState(
+        version=STATE_VERSION, intent="product_recommendation", last_shown=["natsumes-book-of-friends", "mushishi"]
+    )
     shown.constraints.genres.append("supernatural")
     result = turn("妖怪が出てくる優しい話、他にもある？", shown, intent="product_recommendation")
     assert {"natsumes-book-of-friends", "mushishi"} <= set(result.state.constraints.excluded_series)
@@ -151,8 +193,13 @@ def test_a_question_about_the_series_just_shown_chooses_among_them() -> None:
 
 def test_same_author_asks_for_the_focus_authors_other_works() -> None:
     state = turn("Do you have Vagabond?", common_pb2.DialogueState(), mentions=[mention("vagabond", "Vagabond")]).state
-    for text in ("same author, anything finished?", "the artist did other stuff too right?",
-                 "anything else by him", "この作者の他の作品は？", "同じ作者の漫画ある？"):
+    for text in (
+        "same author, anything finished?",
+        "the artist did other stuff too right?",
+        "anything else by him",
+        "この作者の他の作品は？",
+        "同じ作者の漫画ある？",
+    ):
         result = turn(text, state, intent="product_recommendation")
         c = result.state.constraints
         assert list(c.by_authors_of) == ["vagabond"] and list(c.excluded_series) == ["vagabond"], text
@@ -161,8 +208,9 @@ def test_same_author_asks_for_the_focus_authors_other_works() -> None:
 
 
 def test_an_authors_other_works_are_theirs_and_who_else_is_someone_like_them() -> None:
-    state = turn("チェンソーマン12巻ある？", common_pb2.DialogueState(),
-                 mentions=[mention("chainsaw-man", "チェンソーマン")]).state
+    state = turn(
+        "チェンソーマン12巻ある？", common_pb2.DialogueState(), mentions=[mention("chainsaw-man", "チェンソーマン")]
+    ).state
     works = ("chainsaw-man", "look-back", "fire-punch")
     fujimoto = [mention("chainsaw-man", "藤本タツキ", kind="author", author_series=works)]
     other = turn("藤本タツキの他の作品もありますか", state, mentions=fujimoto)
@@ -181,7 +229,9 @@ def test_a_title_we_do_not_carry_beside_an_author_we_do() -> None:
 
 
 def test_an_unsure_do_you_have_x_with_an_unknown_x_is_not_carried() -> None:
-    state = turn("ナルト全72巻セットってある？", common_pb2.DialogueState(), mentions=[mention("naruto", "ナルト")]).state
+    state = turn(
+        "ナルト全72巻セットってある？", common_pb2.DialogueState(), mentions=[mention("naruto", "ナルト")]
+    ).state
     boruto = turn("ボルトは置いてますか", state, intent="shipping_info", abstained=True)
     assert boruto.not_carried and boruto.intent == "product_search"
     english = turn("英語のもある？", state, intent="shipping_info", abstained=True)
@@ -189,15 +239,21 @@ def test_an_unsure_do_you_have_x_with_an_unknown_x_is_not_carried() -> None:
 
 
 def test_genre_words_inside_a_title_ask_for_no_genre() -> None:
-    result = turn("anything like demon slayer but shorter", common_pb2.DialogueState(),
-                  mentions=[mention("demon-slayer", "Demon Slayer", start=14)], intent="product_recommendation")
+    result = turn(
+        "anything like demon slayer but shorter",
+        common_pb2.DialogueState(),
+        mentions=[mention("demon-slayer", "Demon Slayer", start=14)],
+        intent="product_recommendation",
+    )
     assert not result.state.constraints.genres
 
 
 def test_what_a_named_series_is_like_is_a_question_about_it() -> None:
-    for text, series, name in (("カイジの英語版って2巻しかないの？", "kaiji", "カイジ"),
-                               ("is berserk finished?", "berserk", "berserk"),
-                               ("how many volumes does kaiji have", "kaiji", "kaiji")):
+    for text, series, name in (
+        ("カイジの英語版って2巻しかないの？", "kaiji", "カイジ"),
+        ("is berserk finished?", "berserk", "berserk"),
+        ("how many volumes does kaiji have", "kaiji", "kaiji"),
+    ):
         result = turn(text, common_pb2.DialogueState(), mentions=[mention(series, name)])
         assert result.intent == "product_question", text
 
@@ -208,14 +264,20 @@ def test_a_genre_asked_for_with_no_title_is_a_request_for_suggestions() -> None:
 
 
 def test_an_unsure_follow_up_to_an_order_question_stays_with_the_order() -> None:
-    result = turn("can i still cancel it", common_pb2.DialogueState(), intent="payment", abstained=True,
-                  previous_intent="order_status")
+    result = turn(
+        "can i still cancel it",
+        common_pb2.DialogueState(),
+        intent="payment",
+        abstained=True,
+        previous_intent="order_status",
+    )
     assert result.intent == "order_status"
 
 
 def test_what_about_another_series_asks_the_same_of_it() -> None:
-    state = turn("kaguya-sama in english?", common_pb2.DialogueState(),
-                 mentions=[mention("kaguya-sama", "kaguya-sama")]).state
+    state = turn(
+        "kaguya-sama in english?", common_pb2.DialogueState(), mentions=[mention("kaguya-sama", "kaguya-sama")]
+    ).state
     assert state.focus.language == "en"
     other = turn("maid sama は？", state, mentions=[mention("maid-sama", "maid sama")])
     assert other.state.focus.series_id == "maid-sama" and other.state.focus.language == "en"
@@ -224,10 +286,16 @@ def test_what_about_another_series_asks_the_same_of_it() -> None:
 
 
 def test_a_piece_of_a_forgotten_title_is_a_search_for_one_title() -> None:
-    pieces = [common_pb2.Mention(series_id=s, kind="partial", name=n, score=0.75, start=0, end=2)
-              for s, n in (("blue-box", "Blue Box"), ("blue-spring-ride", "Blue Spring Ride"))]
-    result = turn("アオなんとかっていう恋愛漫画、タイトル忘れちゃった", common_pb2.DialogueState(),
-                  intent="product_recommendation", mentions=pieces)
+    pieces = [
+        common_pb2.Mention(series_id=s, kind="partial", name=n, score=0.75, start=0, end=2)
+        for s, n in (("blue-box", "Blue Box"), ("blue-spring-ride", "Blue Spring Ride"))
+    ]
+    result = turn(
+        "アオなんとかっていう恋愛漫画、タイトル忘れちゃった",
+        common_pb2.DialogueState(),
+        intent="product_recommendation",
+        mentions=pieces,
+    )
     assert result.action == "clarify_series" and result.intent == "product_search"
     assert list(result.candidates) == ["blue-box", "blue-spring-ride"]
 
@@ -249,22 +317,32 @@ def test_a_fan_of_an_author_is_shown_the_authors_works_and_likeness_asks_for_oth
     fan = turn("伊藤潤二が好きです", common_pb2.DialogueState(), intent="out_of_scope", abstained=True, mentions=ito)
     assert (fan.action, list(fan.state.constraints.only_series)) == ("search", ["uzumaki", "tomie"])
     assert fan.intent == "product_recommendation"
-    alike = turn("伊藤潤二みたいなの読みたい", common_pb2.DialogueState(), intent="product_recommendation", mentions=ito)
+    alike = turn(
+        "伊藤潤二みたいなの読みたい", common_pb2.DialogueState(), intent="product_recommendation", mentions=ito
+    )
     assert alike.action == "similar" and list(alike.state.constraints.like_series_ids) == ["uzumaki", "tomie"]
 
 
 def test_describing_a_title_one_cannot_name_is_a_search_for_it() -> None:
     result = turn("書道家が島で暮らす漫画、なんだったっけ", common_pb2.DialogueState(), intent="product_recommendation")
     assert result.intent == "product_search"
-    asked = turn("what was that manga called, the one with the cooking club", common_pb2.DialogueState(),
-                 intent="product_recommendation")
+    asked = turn(
+        "what was that manga called, the one with the cooking club",
+        common_pb2.DialogueState(),
+        intent="product_recommendation",
+    )
     assert asked.intent == "product_search"
 
 
 def test_an_order_talked_about_after_an_account_question_asks_for_its_number() -> None:
     state = turn("注文履歴ってどこから見られますか", common_pb2.DialogueState(), intent="account").state
-    result = turn("先週頼んだやつがどうなってるか知りたい", state, intent="order_status", abstained=True,
-                  previous_intent="account")
+    result = turn(
+        "先週頼んだやつがどうなってるか知りたい",
+        state,
+        intent="order_status",
+        abstained=True,
+        previous_intent="account",
+    )
     assert (result.intent, result.action, result.state.pending) == ("order_status", "ask_order_id", "order_id")
 
 
@@ -277,22 +355,33 @@ def test_is_it_ok_asks_about_the_series_just_shown() -> None:
 
 
 def test_long_series_the_volume_before_and_the_edition_in_english_words() -> None:
-    long = turn("長く楽しめる50巻以上の長編でおすすめある？", common_pb2.DialogueState(), intent="product_recommendation")
+    long = turn(
+        "長く楽しめる50巻以上の長編でおすすめある？", common_pb2.DialogueState(), intent="product_recommendation"
+    )
     assert long.state.constraints.min_volumes == 50 and not long.state.constraints.HasField("max_volumes")
     capped = turn("20巻超えてないやつで", long.state, intent="product_search", abstained=True)
     assert capped.state.constraints.max_volumes == 20 and not capped.state.constraints.HasField("min_volumes")
     vol = turn("アオのハコの20巻ください", common_pb2.DialogueState(), mentions=[mention("blue-box", "アオのハコ")])
     before = turn("ひとつ前の巻もほしい", vol.state, abstained=True)
     assert (before.state.focus.series_id, before.state.focus.volume) == ("blue-box", 19)
-    english = turn("ONE PIECEのEnglish版ある？", common_pb2.DialogueState(), mentions=[mention("one-piece", "ONE PIECE")])
+    english = turn(
+        "ONE PIECEのEnglish版ある？", common_pb2.DialogueState(), mentions=[mention("one-piece", "ONE PIECE")]
+    )
     assert english.state.focus.language == "en"
 
 
 def test_whats_x_like_is_a_question_and_more_like_it_is_a_like_request() -> None:
-    state = turn("do you have delicious in dungeon", common_pb2.DialogueState(),
-                 mentions=[mention("delicious-in-dungeon", "Delicious in Dungeon", start=12)]).state
-    asked = turn("whats Delicious in Dungeon like? is it finished?", common_pb2.DialogueState(), intent="product_question",
-                 mentions=[mention("delicious-in-dungeon", "Delicious in Dungeon", start=6)])
+    state = turn(
+        "do you have delicious in dungeon",
+        common_pb2.DialogueState(),
+        mentions=[mention("delicious-in-dungeon", "Delicious in Dungeon", start=12)],
+    ).state
+    asked = turn(
+        "whats Delicious in Dungeon like? is it finished?",
+        common_pb2.DialogueState(),
+        intent="product_question",
+        mentions=[mention("delicious-in-dungeon", "Delicious in Dungeon", start=6)],
+    )
     assert asked.action == "search" and asked.state.focus.series_id == "delicious-in-dungeon"
     more = turn("more like it?", state, intent="product_recommendation")
     assert more.action == "similar" and list(more.state.constraints.like_series_ids) == ["delicious-in-dungeon"]
@@ -310,7 +399,9 @@ def test_the_edition_named_last_wins_and_the_customers_own_languages_name_none()
     golgo = turn("golgo 13", common_pb2.DialogueState(), mentions=[mention("golgo-13", "Golgo 13")]).state
     english = turn("whoa, 212 volumes in japanese. english?", golgo, abstained=True)
     assert english.state.focus.language == "en"
-    fruits = turn("fruits basket?", common_pb2.DialogueState(), mentions=[mention("fruits-basket", "Fruits Basket")]).state
+    fruits = turn(
+        "fruits basket?", common_pb2.DialogueState(), mentions=[mention("fruits-basket", "Fruits Basket")]
+    ).state
     grandma = turn("Are they in English? She does not read Japanese.", fruits, abstained=True)
     assert grandma.state.focus.language == "en"
     rusty = turn("in english please, my japanese is super rusty haha", fruits, abstained=True)
@@ -319,16 +410,26 @@ def test_the_edition_named_last_wins_and_the_customers_own_languages_name_none()
 
 def test_do_you_have_x_with_fond_words_asks_for_x_itself() -> None:
     moon = [mention("sailor-moon", "Sailor Moon", start=12)]
-    asked = turn("Do you have Sailor Moon? my wife loved it as a kid in the 90s", common_pb2.DialogueState(),
-                 intent="product_recommendation", mentions=moon)
+    asked = turn(
+        "Do you have Sailor Moon? my wife loved it as a kid in the 90s",
+        common_pb2.DialogueState(),
+        intent="product_recommendation",
+        mentions=moon,
+    )
     assert asked.action == "search" and asked.state.focus.series_id == "sailor-moon"
-    fans = turn("ダンダダン好きな人におすすめってある？", common_pb2.DialogueState(), intent="product_recommendation",
-                mentions=[mention("dandadan", "ダンダダン")])
+    fans = turn(
+        "ダンダダン好きな人におすすめってある？",
+        common_pb2.DialogueState(),
+        intent="product_recommendation",
+        mentions=[mention("dandadan", "ダンダダン")],
+    )
     assert fans.action == "similar" and list(fans.state.constraints.like_series_ids) == ["dandadan"]
 
 
 def test_up_to_volume_n_of_the_series_in_focus_is_no_length_cap() -> None:
-    focus = turn("ブルーピリオド", common_pb2.DialogueState(), mentions=[mention("blue-period", "ブルーピリオド")]).state
+    focus = turn(
+        "ブルーピリオド", common_pb2.DialogueState(), mentions=[mention("blue-period", "ブルーピリオド")]
+    ).state
     upto = turn("まだ続いてるんですね。じゃあとりあえず5巻までお願いします", focus, abstained=True)
     assert upto.state.focus.series_id == "blue-period"
     shorter = turn("ideally 5 volumes or fewer so people actually finish it", focus, intent="product_recommendation")
@@ -340,21 +441,31 @@ def test_volumes_counted_from_the_latest_shown_and_a_bare_number_after_a_volume(
     state.focus.latest_shown = 45  # what the orchestrator records once the latest volume was shown
     before = turn("じゃあその前の巻もお願いします", state, abstained=True)
     assert (before.state.focus.volume, before.state.focus.latest_volume) == (44, False)
-    five = turn("and 5?", turn("witch hat atelier vol 4", common_pb2.DialogueState(),
-                               mentions=[mention("witch-hat-atelier", "Witch Hat Atelier")]).state, abstained=True)
+    five = turn(
+        "and 5?",
+        turn(
+            "witch hat atelier vol 4",
+            common_pb2.DialogueState(),
+            mentions=[mention("witch-hat-atelier", "Witch Hat Atelier")],
+        ).state,
+        abstained=True,
+    )
     assert five.state.focus.volume == 5
 
 
 def test_an_authors_series_described_is_chosen_not_asked_back() -> None:
     oda = [mention("one-piece", "Oda", kind="author", start=22, author_series=("komi-cant-communicate", "one-piece"))]
     result = turn("whats that manga by oda, the pirate one", common_pb2.DialogueState(), mentions=oda)
-    assert result.action == "choose" and set(result.state.constraints.only_series) == {"komi-cant-communicate",
-                                                                                       "one-piece"}
+    assert result.action == "choose" and set(result.state.constraints.only_series) == {
+        "komi-cant-communicate",
+        "one-piece",
+    }
 
 
 def test_a_refinement_keeps_the_words_of_the_request_it_refines() -> None:
-    first = turn("buying for my dad, he's 60 and into samurai stuff", common_pb2.DialogueState(),
-                 intent="product_recommendation")
+    first = turn(
+        "buying for my dad, he's 60 and into samurai stuff", common_pb2.DialogueState(), intent="product_recommendation"
+    )
     assert first.state.topic == "buying for my dad, he's 60 and into samurai stuff"
     shorter = turn("nothing too long, 10 volumes or fewer", first.state, abstained=True)
     assert shorter.follow_up and shorter.state.topic == first.state.topic
@@ -381,27 +492,44 @@ def test_a_question_after_a_list_is_about_its_first_series_a_refinement_is_not()
 
 def test_words_inside_words_are_no_cues() -> None:
     # "brother" holds "other": no request for other series.
-    state = turn("tokyo ghoul english vol 1", common_pb2.DialogueState(), mentions=[mention("tokyo-ghoul", "tokyo ghoul")])
+    state = turn(
+        "tokyo ghoul english vol 1", common_pb2.DialogueState(), mentions=[mention("tokyo-ghoul", "tokyo ghoul")]
+    )
     asked = turn("is it ok for my 13 yo brother", state.state, intent="product_recommendation")
     assert (asked.intent, asked.state.focus.series_id) == ("product_question", "tokyo-ghoul")
     # "finished Slam Dunk" is the customer's reading, not a request for finished series.
-    inoue = [mention("slam-dunk", "Slam Dunk", start=9),
-             mention("vagabond", "Inoue", kind="author", start=52, author_series=("slam-dunk", "vagabond", "real"))]
-    other = turn("finished Slam Dunk for the third time. what else did Inoue draw?", common_pb2.DialogueState(),
-                 intent="product_recommendation", mentions=inoue)
+    inoue = [
+        mention("slam-dunk", "Slam Dunk", start=9),
+        mention("vagabond", "Inoue", kind="author", start=52, author_series=("slam-dunk", "vagabond", "real")),
+    ]
+    other = turn(
+        "finished Slam Dunk for the third time. what else did Inoue draw?",
+        common_pb2.DialogueState(),
+        intent="product_recommendation",
+        mentions=inoue,
+    )
     assert set(other.state.constraints.only_series) == {"vagabond", "real"}
     assert not other.state.constraints.HasField("status")
 
 
 def test_the_author_of_a_series_named_with_it() -> None:
-    for text, sid, name in (("モブサイコ100の作者の他の作品", "mob-psycho-100", "モブサイコ100"),
-                            ("did the FMA author do anything else?", "fullmetal-alchemist", "FMA")):
-        result = turn(text, common_pb2.DialogueState(), intent="product_question",
-                      mentions=[mention(sid, name, start=text.find(name))])
+    for text, sid, name in (
+        ("モブサイコ100の作者の他の作品", "mob-psycho-100", "モブサイコ100"),
+        ("did the FMA author do anything else?", "fullmetal-alchemist", "FMA"),
+    ):
+        result = turn(
+            text,
+            common_pb2.DialogueState(),
+            intent="product_question",
+            mentions=[mention(sid, name, start=text.find(name))],
+        )
         assert list(result.state.constraints.by_authors_of) == [sid] and sid in result.state.constraints.excluded_series
 
 
 def test_the_requests_words_kept_for_its_refinements_hold_no_contact_details() -> None:
-    result = turn("any romance manga? mail me at pii.test@example.jp or 090-1234-5678", common_pb2.DialogueState(),
-                  intent="product_recommendation")
+    result = turn(
+        "any romance manga? mail me at pii.test@example.jp or 090-1234-5678",
+        common_pb2.DialogueState(),
+        intent="product_recommendation",
+    )
     assert "example.jp" not in result.state.topic and "1234" not in result.state.topic

@@ -68,8 +68,13 @@ def test_titles_and_volumes(text: str, titles: list[str], volumes: list[int]) ->
 
 @pytest.mark.parametrize(
     ("text", "language"),
-    [("英語版はありますか", "en"), ("Do you have it in English?", "en"), ("日本語版が欲しい", "ja"),
-     ("I'd like the Japanese edition", "ja"), ("おすすめは？", None)],
+    [
+        ("英語版はありますか", "en"),
+        ("Do you have it in English?", "en"),
+        ("日本語版が欲しい", "ja"),
+        ("I'd like the Japanese edition", "ja"),
+        ("おすすめは？", None),
+    ],
 )
 def test_edition_language(text: str, language: str | None) -> None:
     assert extract(text).language == language
@@ -91,42 +96,50 @@ def test_nothing_found_in_small_talk() -> None:
     assert found.order_ids == [] and found.titles == [] and found.genres == [] and found.max_price_jpy is None
 
 
-@pytest.mark.parametrize(("text", "in_stock"), [("在庫のある恋愛マンガ", True), ("horror manga in stock", True), ("hello", None)])
+@pytest.mark.parametrize(
+    ("text", "in_stock"), [("在庫のある恋愛マンガ", True), ("horror manga in stock", True), ("hello", None)]
+)
 def test_in_stock(text: str, in_stock: bool | None) -> None:
     assert extract(text).in_stock is in_stock
 
 
-@pytest.mark.parametrize(("text", "genres", "excluded"), [
-    ("boxing manga", ["sports"], []),
-    ("フィギュアスケートの漫画ってある？", ["sports"], []),
-    ("cyberpunk manga", ["sci-fi"], []),
-    ("shojo with vampires or demons", ["supernatural"], []),
-    ("anything else about history a teen could read", ["historical"], []),
-    ("other comedies about adults, not school stuff", ["comedy"], ["school"]),
-    ("妖怪が出てくる優しい感じの話、怖いのはいやです", ["supernatural"], ["horror"]),
-    # A narrower kind, negated, rules out that kind, not its genre ("cooking battle" is one phrase).
-    ("something chill, not those cooking battle ones", [], []),
-    ("sports, but no basketball or volleyball", ["sports"], []),
-    ("I love One Piece", [], []),
-    # However the dislike is put.
-    ("癒される漫画ないかな。ホラーとかは無理", [], ["horror"]),
-    ("恋愛ものは勘弁", [], ["romance"]),
-    ("anything but romance please", [], ["romance"]),
-    ("tired of isekai, something else", [], ["isekai"]),
-    ("ホラーも読みたい", ["horror"], []),
-])
+@pytest.mark.parametrize(
+    ("text", "genres", "excluded"),
+    [
+        ("boxing manga", ["sports"], []),
+        ("フィギュアスケートの漫画ってある？", ["sports"], []),
+        ("cyberpunk manga", ["sci-fi"], []),
+        ("shojo with vampires or demons", ["supernatural"], []),
+        ("anything else about history a teen could read", ["historical"], []),
+        ("other comedies about adults, not school stuff", ["comedy"], ["school"]),
+        ("妖怪が出てくる優しい感じの話、怖いのはいやです", ["supernatural"], ["horror"]),
+        # A narrower kind, negated, rules out that kind, not its genre ("cooking battle" is one phrase).
+        ("something chill, not those cooking battle ones", [], []),
+        ("sports, but no basketball or volleyball", ["sports"], []),
+        ("I love One Piece", [], []),
+        # However the dislike is put.
+        ("癒される漫画ないかな。ホラーとかは無理", [], ["horror"]),
+        ("恋愛ものは勘弁", [], ["romance"]),
+        ("anything but romance please", [], ["romance"]),
+        ("tired of isekai, something else", [], ["isekai"]),
+        ("ホラーも読みたい", ["horror"], []),
+    ],
+)
 def test_kinds_of_story_name_their_genre(text: str, genres: list[str], excluded: list[str]) -> None:
     found = extract(text)
     assert (found.genres, found.excluded_genres) == (genres, excluded)
 
 
-@pytest.mark.parametrize(("text", "volumes", "max_price"), [
-    ("きめつのやいばの1かん", [1], None),
-    ("shingeki no kyojin 1kan aru?", [1], None),
-    ("and how much is the first english volume", [1], None),
-    ("1冊500円台までで", [], 599),
-    ("予算は1冊600円くらいまでで", [], 600),
-])
+@pytest.mark.parametrize(
+    ("text", "volumes", "max_price"),
+    [
+        ("きめつのやいばの1かん", [1], None),
+        ("shingeki no kyojin 1kan aru?", [1], None),
+        ("and how much is the first english volume", [1], None),
+        ("1冊500円台までで", [], 599),
+        ("予算は1冊600円くらいまでで", [], 600),
+    ],
+)
 def test_volumes_and_prices_however_typed(text: str, volumes: list[int], max_price: int | None) -> None:
     found = extract(text)
     assert (found.volumes, found.max_price_jpy) == (volumes, max_price)

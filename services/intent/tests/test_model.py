@@ -58,9 +58,10 @@ def test_round_trip_and_bad_artefacts_are_refused(model: IntentModel, tmp_path: 
     np.testing.assert_allclose(again.predict("返品したい").probabilities, model.predict("返品したい").probabilities)
 
     assert again.fusion is not None and model.fusion is not None
-    vector = np.full(model.fusion.dim, model.fusion.dim ** -0.5, dtype=np.float32)
-    np.testing.assert_allclose(again.predict("返品したい", vector).probabilities,
-                               model.predict("返品したい", vector).probabilities)
+    vector = np.full(model.fusion.dim, model.fusion.dim**-0.5, dtype=np.float32)
+    np.testing.assert_allclose(
+        again.predict("返品したい", vector).probabilities, model.predict("返品したい", vector).probabilities
+    )
 
     with pytest.raises(ModelError, match="not found"):
         IntentModel.load(tmp_path / "missing.npz")

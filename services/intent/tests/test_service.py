@@ -69,7 +69,12 @@ async def test_reply_carries_scores_route_reason_and_entities(served) -> None:  
     assert reply.routing.route == intent_pb2.ROUTE_SONNET and "multi_constraint" in reply.routing.features
     assert "multi_constraint" in reply.routing.reason
     e = reply.entities
-    assert (e.max_price_jpy, e.language, list(e.genres), list(e.excluded_genres)) == (2000, "en", ["fantasy"], ["horror"])
+    assert (e.max_price_jpy, e.language, list(e.genres), list(e.excluded_genres)) == (
+        2000,
+        "en",
+        ["fantasy"],
+        ["horror"],
+    )
     assert reply.language == "ja" and reply.model_version.startswith("intent-linear-")
     assert not reply.explanation  # only on request
     span = next(s for s in exporter.get_finished_spans() if s.name == "intent-classification")
@@ -123,13 +128,15 @@ async def test_shared_embedding_selects_the_fusion_head_and_a_foreign_one_the_te
     stub, exporter = served
     text = "my copy of berserk 12 came with torn pages, i want a replacement"
     vector = [float(x) for x in e5()(text)]
-    fused = await stub.Classify(intent_pb2.ClassifyRequest(
-        text=text, query_embedding=vector, embedding_model=EMBEDDER, explain=True))
+    fused = await stub.Classify(
+        intent_pb2.ClassifyRequest(text=text, query_embedding=vector, embedding_model=EMBEDDER, explain=True)
+    )
     assert fused.classifier == "fusion" and fused.intent == "return_refund" and not fused.abstained
     assert any(f.feature == f"embedding:{EMBEDDER}" for f in fused.explanation)
     # A vector from another embedder (Titan in AWS) is not understood: the n-gram head answers.
-    foreign = await stub.Classify(intent_pb2.ClassifyRequest(
-        text=text, query_embedding=vector, embedding_model="amazon.titan-embed-text-v2:0"))
+    foreign = await stub.Classify(
+        intent_pb2.ClassifyRequest(text=text, query_embedding=vector, embedding_model="amazon.titan-embed-text-v2:0")
+    )
     plain = await stub.Classify(intent_pb2.ClassifyRequest(text=text))
     assert foreign.classifier == plain.classifier == "text"
     assert foreign.confidence == pytest.approx(plain.confidence)

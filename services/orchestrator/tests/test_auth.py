@@ -50,8 +50,12 @@ async def test_forged_expired_or_unconfigured_tokens_are_rejected() -> None:
 
 async def test_issuer_and_audience_are_checked() -> None:
     verifier = TokenVerifier(SECRET)
-    for bad in (claims(iss="https://evil.example"), claims(aud="another-app"),
-                {k: v for k, v in claims().items() if k != "iss"}, {k: v for k, v in claims().items() if k != "aud"}):
+    for bad in (
+        claims(iss="https://evil.example"),
+        claims(aud="another-app"),
+        {k: v for k, v in claims().items() if k != "iss"},
+        {k: v for k, v in claims().items() if k != "aud"},
+    ):
         identity = await verifier.identify("/ws", f"Bearer {jwt.encode(bad, SECRET, algorithm='HS256')}")
         assert identity.customer_id is None and identity.error, bad
     # A Cognito access token names its app client instead of an audience.

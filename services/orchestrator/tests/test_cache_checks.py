@@ -20,35 +20,50 @@ def agree(check: str, a: str, b: str) -> bool:
     return c.signature(a).agrees(c.signature(b))
 
 
-@pytest.mark.parametrize("a, b", [
-    ("Do you accept Rakuten Pay?", "Do you accept Merpay?"),
-    ("Can I pay by credit card for a box set?", "Can I pay by bank transfer for a box set?"),
-    ("メルペイで払えますか？", "楽天ペイで払えますか？"),
-    ("ネコポスで送れますか？", "ゆうパックで送れますか？"),
-    ("Do you deliver to Nagoya?", "Do you deliver to Kobe?"),
-    ("Is Dorohedoro complete?", "Is Dorohedoro Super complete?"),
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("Do you accept Rakuten Pay?", "Do you accept Merpay?"),
+        ("Can I pay by credit card for a box set?", "Can I pay by bank transfer for a box set?"),
+        ("メルペイで払えますか？", "楽天ペイで払えますか？"),
+        ("ネコポスで送れますか？", "ゆうパックで送れますか？"),
+        ("Do you deliver to Nagoya?", "Do you deliver to Kobe?"),
+        ("Is Dorohedoro complete?", "Is Dorohedoro Super complete?"),
+    ],
+)
 def test_align_refuses_another_object_of_the_same_category(a: str, b: str) -> None:
     assert not agree("align", a, b)
     assert not agree("lexicon+align", a, b)
 
 
-@pytest.mark.parametrize("a, b", [
-    ("Is Berserk volume 3 in stock?", "Is Berserk volume 4 in stock?"),
-    ("Is Berserk volume 3 in stock?", "Is Berserk volume 3 out of stock?"),
-    ("ベルセルクの3巻はありますか？", "ベルセルクの3巻はありませんか？入荷しないのですか？"),
-    ("Do you have manga under 800 yen?", "Do you have manga over 800 yen?"),
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("Is Berserk volume 3 in stock?", "Is Berserk volume 4 in stock?"),
+        ("Is Berserk volume 3 in stock?", "Is Berserk volume 3 out of stock?"),
+        ("ベルセルクの3巻はありますか？", "ベルセルクの3巻はありませんか？入荷しないのですか？"),
+        ("Do you have manga under 800 yen?", "Do you have manga over 800 yen?"),
+    ],
+)
 def test_negation_numbers_and_direction_still_refuse(a: str, b: str) -> None:
     assert not agree("align", a, b)
 
 
-@pytest.mark.parametrize("a, b", [
-    ("チェンソーマン1巻の値段はいくらですか？", "チェンソーマン1巻の価格はいくらですか？"),  # a Sudachi synonym group
-    ("Is delivery to Sendai available?", "Can you deliver to Sendai?"),  # derivation, a synonym set
-    ("鬼滅の刃の全巻セットはまだ在庫がありますか？", "鬼滅の刃の全巻セットはまだ残っていますか？"),  # a verb on one side
-    ("Do you have Berserk volume 3?", "Do you have Berserk vol. 3?"),
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        (
+            "チェンソーマン1巻の値段はいくらですか？",
+            "チェンソーマン1巻の価格はいくらですか？",
+        ),  # a Sudachi synonym group
+        ("Is delivery to Sendai available?", "Can you deliver to Sendai?"),  # derivation, a synonym set
+        (
+            "鬼滅の刃の全巻セットはまだ在庫がありますか？",
+            "鬼滅の刃の全巻セットはまだ残っていますか？",
+        ),  # a verb on one side
+        ("Do you have Berserk volume 3?", "Do you have Berserk vol. 3?"),
+    ],
+)
 def test_align_serves_paraphrases(a: str, b: str) -> None:
     assert agree("align", a, b)
 

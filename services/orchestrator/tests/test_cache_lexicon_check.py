@@ -107,8 +107,16 @@ def test_signature_round_trips_through_json() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["Is it in stock?", "How much is that one?", "Anything else like this one?", "それの続きは？",
-     "これの2巻はありますか", "他のおすすめは？", "同じ作者の漫画は？", "What about Naruto?"],
+    [
+        "Is it in stock?",
+        "How much is that one?",
+        "Anything else like this one?",
+        "それの続きは？",
+        "これの2巻はありますか",
+        "他のおすすめは？",
+        "同じ作者の漫画は？",
+        "What about Naruto?",
+    ],
 )
 def test_messages_that_refer_to_the_conversation_are_not_self_contained(text: str) -> None:
     assert not is_self_contained(text)
@@ -116,16 +124,28 @@ def test_messages_that_refer_to_the_conversation_are_not_self_contained(text: st
 
 @pytest.mark.parametrize(
     "text",
-    ["Is Berserk volume 3 in stock?", "How long does it take to ship?", "One Piece volume 1",
-     "在庫があれば買いたいです", "この店の送料はいくら？", "Recommend manga that isn't violent"],
+    [
+        "Is Berserk volume 3 in stock?",
+        "How long does it take to ship?",
+        "One Piece volume 1",
+        "在庫があれば買いたいです",
+        "この店の送料はいくら？",
+        "Recommend manga that isn't violent",
+    ],
 )
 def test_self_contained_messages(text: str) -> None:
     assert is_self_contained(text)
 
 
 def test_only_product_answers_and_shop_faqs_are_cacheable() -> None:
-    for intent in ("product_recommendation", "product_search", "product_question", "shipping_info", "payment",
-                   "return_refund"):
+    for intent in (
+        "product_recommendation",
+        "product_search",
+        "product_question",
+        "shipping_info",
+        "payment",
+        "return_refund",
+    ):
         assert is_cacheable(intent, flagged=False)
         assert not is_cacheable(intent, flagged=True)
     for intent in ("order_status", "account", "greeting", "escalation", "out_of_scope", "", "unknown"):

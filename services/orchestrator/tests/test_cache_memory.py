@@ -26,14 +26,24 @@ class Clock:
         return self.now
 
 
-def entry(answer: str = "Yes, volume 3 is in stock.", asins: tuple[str, ...] = ("B0BERSERK3",),
-          created_at: float = 1_000_000.0, intent: str = "product_question") -> CacheEntry:
-    return CacheEntry(answer=answer, intent=intent, model="haiku",
-                      products=[{"asin": a, "title": "Berserk"} for a in asins], created_at=created_at)
+def entry(
+    answer: str = "Yes, volume 3 is in stock.",
+    asins: tuple[str, ...] = ("B0BERSERK3",),
+    created_at: float = 1_000_000.0,
+    intent: str = "product_question",
+) -> CacheEntry:
+    return CacheEntry(
+        answer=answer,
+        intent=intent,
+        model="haiku",
+        products=[{"asin": a, "title": "Berserk"} for a in asins],
+        created_at=created_at,
+    )
 
 
-def key(text: str, language: str = "en", filters: dict[str, object] | None = None,
-        intent: str = "product_question") -> CacheKey:
+def key(
+    text: str, language: str = "en", filters: dict[str, object] | None = None, intent: str = "product_question"
+) -> CacheKey:
     return CacheKey(text=text, language=language, filters=filters or {}, intent=intent)
 
 
@@ -80,8 +90,11 @@ async def test_a_later_neighbour_can_serve_when_the_nearest_fails_the_guards(cac
 
 
 async def test_filters_language_and_intent_isolate_entries(cache: InMemorySemanticCache) -> None:
-    await cache.store(key("sports manga", filters={"max_price_jpy": 1000}, intent="product_recommendation"),
-                      vec(0, 1, 0, 0), entry(intent="product_recommendation"))
+    await cache.store(
+        key("sports manga", filters={"max_price_jpy": 1000}, intent="product_recommendation"),
+        vec(0, 1, 0, 0),
+        entry(intent="product_recommendation"),
+    )
     same = key("sports manga please", filters={"max_price_jpy": 1000}, intent="product_recommendation")
     assert await cache.lookup_semantic(same, vec(0, 1, 0, 0)) is not None
     for other in (
@@ -131,10 +144,12 @@ async def test_an_answer_older_than_an_invalidation_is_not_stored(cache: InMemor
     clock.now += 1
     await cache.invalidate_products(["B3"])  # price changed while the answer was being written
     clock.now += 1
-    assert not await cache.store(key("Is Berserk volume 3 in stock?"), vec(1, 0, 0, 0),
-                                 entry(asins=("B3",), created_at=read_at))
-    assert await cache.store(key("Is Berserk volume 3 in stock?"), vec(1, 0, 0, 0),
-                             entry(asins=("B3",), created_at=clock.now))
+    assert not await cache.store(
+        key("Is Berserk volume 3 in stock?"), vec(1, 0, 0, 0), entry(asins=("B3",), created_at=read_at)
+    )
+    assert await cache.store(
+        key("Is Berserk volume 3 in stock?"), vec(1, 0, 0, 0), entry(asins=("B3",), created_at=clock.now)
+    )
     assert cache.stats()["store_stale"] == 1
 
 
@@ -143,19 +158,24 @@ async def test_a_catalog_reset_drops_every_product_answer_and_keeps_shop_answers
 ) -> None:
     read_at = clock.now
     await cache.store(key("Is Berserk volume 3 in stock?"), vec(1, 0, 0, 0), entry(asins=("B3",)))
-    await cache.store(key("What is your return policy?"), vec(0, 1, 0, 0),
-                      entry(answer="Within 30 days.", asins=(), intent="return_refund"))
+    await cache.store(
+        key("What is your return policy?"),
+        vec(0, 1, 0, 0),
+        entry(answer="Within 30 days.", asins=(), intent="return_refund"),
+    )
     clock.now += 1
     assert await cache.invalidate_all_products() == 1
     assert await cache.lookup_exact(key("Is Berserk volume 3 in stock?")) is None
     assert await cache.lookup_exact(key("What is your return policy?")) is not None
-    assert not await cache.store(key("Is Naruto volume 1 in stock?"), vec(0, 0, 1, 0),
-                                 entry(asins=("N1",), created_at=read_at))
+    assert not await cache.store(
+        key("Is Naruto volume 1 in stock?"), vec(0, 0, 1, 0), entry(asins=("N1",), created_at=read_at)
+    )
 
 
 async def test_uncacheable_requests_are_neither_stored_nor_served(cache: InMemorySemanticCache) -> None:
-    assert not await cache.store(key("Where is my order 123?", intent="order_status"), vec(1, 0, 0, 0),
-                                 entry(intent="order_status"))
+    assert not await cache.store(
+        key("Where is my order 123?", intent="order_status"), vec(1, 0, 0, 0), entry(intent="order_status")
+    )
     assert not await cache.store(key("Is it in stock?"), vec(1, 0, 0, 0), entry())
     assert not await cache.store(key("Is Berserk 3 in stock?"), vec(1, 0, 0, 0), entry(answer=""))
     assert len(cache) == 0

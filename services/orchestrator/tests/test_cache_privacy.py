@@ -36,13 +36,20 @@ from mangaassist.proto.intent.v1 import intent_pb2
 from mangaassist.proto.retrieval.v1 import retrieval_pb2
 
 ORDER = "249-1234567-7654321"
-ORDER_TURNS = [("user", f"Where is my order {ORDER}?"),
-               ("assistant", f"Order {ORDER} has shipped, tracking number 4821-9932-1076.")]
+ORDER_TURNS = [
+    ("user", f"Where is my order {ORDER}?"),
+    ("assistant", f"Order {ORDER} has shipped, tracking number 4821-9932-1076."),
+]
 
 
 def faq_entry(documents: str) -> CacheEntry:
-    return CacheEntry(answer="Unopened items can be returned within 14 days.", intent="return_refund",
-                      model="haiku", products=[], documents=documents)
+    return CacheEntry(
+        answer="Unopened items can be returned within 14 days.",
+        intent="return_refund",
+        model="haiku",
+        products=[],
+        documents=documents,
+    )
 
 
 # --- the decision ------------------------------------------------------------------------
@@ -66,11 +73,15 @@ def test_a_request_is_shareable_on_the_first_turn_or_when_its_prompt_never_holds
 
 def test_the_context_descriptor_is_read_off_the_prompt_itself() -> None:
     documents = replies.documents_for("return_refund", "en")
-    faq = inference_pb2.PromptParts(system="s", question="What is your return policy?", documents=documents,
-                                    language="en", intent="return_refund")
+    faq = inference_pb2.PromptParts(
+        system="s", question="What is your return policy?", documents=documents, language="en", intent="return_refund"
+    )
     assert prompt_context(faq).shareable and prompt_context(faq).documents == documents_version(documents)
     product = inference_pb2.PromptParts(
-        system="s", question="how many volumes are out?", language="en", intent="product_question",
+        system="s",
+        question="how many volumes are out?",
+        language="en",
+        intent="product_question",
         products=[common_pb2.Product(asin="B0X", title="X")],
         history=[common_pb2.Turn(role=r, text=t) for r, t in ORDER_TURNS],
     )
@@ -130,11 +141,13 @@ async def test_a_hit_names_its_entry_by_a_hash_id_on_both_tiers() -> None:
     cache = InMemorySemanticCache(CacheConfig(threshold=0.9, dim=4))
     v = np.array([1, 0, 0, 0], dtype=np.float32)
     text = "Recommend some dark fantasy manga"
-    await cache.store(CacheKey(text, "en", {}, "product_recommendation"), v, CacheEntry("…", "product_recommendation",
-                                                                                      "haiku", []))
+    await cache.store(
+        CacheKey(text, "en", {}, "product_recommendation"), v, CacheEntry("…", "product_recommendation", "haiku", [])
+    )
     exact = await cache.lookup_exact(CacheKey(text, "en"))
-    semantic = await cache.lookup_semantic(CacheKey("recommend dark fantasy manga", "en", {}, "product_recommendation"),
-                                           v)
+    semantic = await cache.lookup_semantic(
+        CacheKey("recommend dark fantasy manga", "en", {}, "product_recommendation"), v
+    )
     assert exact is not None and semantic is not None
     assert exact.entry_id == semantic.entry_id == entry_id(key_text(text), "en", filter_signature({}))
     assert len(exact.entry_id) == 32 and "fantasy" not in exact.entry_id
@@ -151,7 +164,9 @@ class FakeIntent:
     async def Classify(self, request: intent_pb2.ClassifyRequest, **_: Any) -> intent_pb2.ClassifyResponse:
         intent = INTENTS.get(request.text, "product_question")
         return intent_pb2.ClassifyResponse(
-            intent=intent, confidence=0.9, language="en",
+            intent=intent,
+            confidence=0.9,
+            language="en",
             routing=intent_pb2.RoutingDecision(route=ROUTES.get(intent, intent_pb2.ROUTE_HAIKU), reason="test"),
         )
 
@@ -194,8 +209,14 @@ class Mesh:
         self.cache = InMemorySemanticCache(CacheConfig(dim=4))
         downstreams = Downstreams(intent=FakeIntent(), retrieval=FakeRetrieval(), inference=self.inference)  # type: ignore[arg-type]
         self.pipeline = Pipeline(
-            OrchestratorSettings(session_backend="memory"), downstreams, InMemorySessionStore(100, 60), None,
-            TracerProvider().get_tracer("t"), PostProcessor(), Guards(), self.cache,
+            OrchestratorSettings(session_backend="memory"),
+            downstreams,
+            InMemorySessionStore(100, 60),
+            None,
+            TracerProvider().get_tracer("t"),
+            PostProcessor(),
+            Guards(),
+            self.cache,
         )
         self.n = 0
 
@@ -207,8 +228,12 @@ class Mesh:
             frames.append(json.loads(json.dumps(frame)))
 
         self.n += 1
-        raw = {"type": "query", "text": text, "request_id": f"r{self.n}",
-               **({"session_id": session_id} if session_id else {})}
+        raw = {
+            "type": "query",
+            "text": text,
+            "request_id": f"r{self.n}",
+            **({"session_id": session_id} if session_id else {}),
+        }
         await self.pipeline.handle(raw, 0.0, emit, Identity())
         for _ in range(100):  # session update and cache write run after `done`
             if self.pipeline.post.pending == 0:

@@ -31,8 +31,11 @@ _prefixes = itertools.count()
 
 
 async def open_cache(server: RedisStackServer, **config: object) -> RedisSemanticCache:
-    cache = RedisSemanticCache.from_url(server.url, CacheConfig(**config),  # type: ignore[arg-type]
-                                        prefix=f"test{next(_prefixes)}:")
+    cache = RedisSemanticCache.from_url(
+        server.url,
+        CacheConfig(**config),  # type: ignore[arg-type]
+        prefix=f"test{next(_prefixes)}:",
+    )
     await cache.ensure_index()
     return cache
 
@@ -45,15 +48,24 @@ async def cache(redis_server: RedisStackServer) -> AsyncIterator[RedisSemanticCa
     await c.close()
 
 
-def entry(answer: str = "Yes, Berserk volume 3 is in stock.", asins: tuple[str, ...] = ("B0BERSERK3",),
-          intent: str = "product_question", created_at: float | None = None) -> CacheEntry:
-    return CacheEntry(answer=answer, intent=intent, model="haiku",
-                      products=[{"asin": a, "title": "ベルセルク", "price_jpy": 693} for a in asins],
-                      created_at=time.time() if created_at is None else created_at)
+def entry(
+    answer: str = "Yes, Berserk volume 3 is in stock.",
+    asins: tuple[str, ...] = ("B0BERSERK3",),
+    intent: str = "product_question",
+    created_at: float | None = None,
+) -> CacheEntry:
+    return CacheEntry(
+        answer=answer,
+        intent=intent,
+        model="haiku",
+        products=[{"asin": a, "title": "ベルセルク", "price_jpy": 693} for a in asins],
+        created_at=time.time() if created_at is None else created_at,
+    )
 
 
-def key(text: str, language: str = "en", filters: dict[str, object] | None = None,
-        intent: str = "product_question") -> CacheKey:
+def key(
+    text: str, language: str = "en", filters: dict[str, object] | None = None, intent: str = "product_question"
+) -> CacheKey:
     return CacheKey(text=text, language=language, filters=filters or {}, intent=intent)
 
 
@@ -90,8 +102,14 @@ async def test_hits_name_their_entry_and_shop_answers_are_partitioned_by_documen
     cache: RedisSemanticCache,
 ) -> None:
     faq = "What is your return policy?"
-    stored = CacheEntry(answer="Unopened items can be returned within 14 days.", intent="return_refund",
-                        model="haiku", products=[], created_at=time.time(), documents="v1")
+    stored = CacheEntry(
+        answer="Unopened items can be returned within 14 days.",
+        intent="return_refund",
+        model="haiku",
+        products=[],
+        created_at=time.time(),
+        documents="v1",
+    )
     assert await cache.store(key(faq, intent="return_refund"), emb(faq), stored)
     exact = await cache.lookup_exact(key(faq, intent=""))
     assert exact is not None and exact.entry == stored  # the version travels with the entry
@@ -112,11 +130,17 @@ async def test_japanese_negation_pair_misses(cache: RedisSemanticCache) -> None:
 async def test_different_filters_language_or_intent_never_match(cache: RedisSemanticCache) -> None:
     text = "sports manga under 1000 yen"
     v = emb(text)
-    await cache.store(key(text, filters={"max_price_jpy": 1000, "genre": "sports"}, intent="product_recommendation"),
-                      v, entry(intent="product_recommendation"))
-    assert await cache.lookup_semantic(
-        key(text, filters={"genre": "sports", "max_price_jpy": 1000}, intent="product_recommendation"), v
-    ) is not None
+    await cache.store(
+        key(text, filters={"max_price_jpy": 1000, "genre": "sports"}, intent="product_recommendation"),
+        v,
+        entry(intent="product_recommendation"),
+    )
+    assert (
+        await cache.lookup_semantic(
+            key(text, filters={"genre": "sports", "max_price_jpy": 1000}, intent="product_recommendation"), v
+        )
+        is not None
+    )
     for other in (
         key(text, filters={"max_price_jpy": 2000, "genre": "sports"}, intent="product_recommendation"),
         key(text, filters={}, intent="product_recommendation"),
@@ -181,7 +205,9 @@ async def test_a_catalog_reset_drops_every_product_answer(cache: RedisSemanticCa
     for text, asin in zip(texts, ("B3", "N1"), strict=True):
         assert await cache.store(key(text), emb(text), entry(asins=(asin,)))
     faq = "What is your return policy?"
-    assert await cache.store(key(faq, intent="return_refund"), emb(faq), entry(answer="Within 30 days.", asins=(), intent="return_refund"))
+    assert await cache.store(
+        key(faq, intent="return_refund"), emb(faq), entry(answer="Within 30 days.", asins=(), intent="return_refund")
+    )
     assert await cache.invalidate_all_products() == 2
     assert [await cache.lookup_exact(key(t)) for t in texts] == [None, None]
     assert await cache.lookup_exact(key(faq)) is not None
@@ -210,8 +236,10 @@ async def test_more_concurrent_lookups_than_pooled_connections(redis_server: Red
         text = "Is Berserk volume 3 in stock?"
         v = emb(text)
         await cache.store(key(text), v, entry())
-        hits = await asyncio.gather(*(cache.lookup_semantic(key(text), v) for _ in range(80)),
-                                    *(cache.lookup_exact(key(text)) for _ in range(80)))
+        hits = await asyncio.gather(
+            *(cache.lookup_semantic(key(text), v) for _ in range(80)),
+            *(cache.lookup_exact(key(text)) for _ in range(80)),
+        )
         assert all(h is not None for h in hits)
         assert cache.stats()["errors"] == 0
     finally:

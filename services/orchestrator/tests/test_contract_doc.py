@@ -131,7 +131,7 @@ def test_error_frames_and_codes_are_the_documented_ones() -> None:
     for code in ErrorCode:
         frame = error_frame("r1", code, "for people")
         assert set(frame) == keys and frame["code"] == code.value
-    assert "A `rate_limited` error carries `\"retry_after_s\"`" in text
+    assert 'A `rate_limited` error carries `"retry_after_s"`' in text
     assert "retry_after_s" in error_frame("r1", ErrorCode.RATE_LIMITED, "slow down", retry_after_s=1.5)
 
 
@@ -147,8 +147,12 @@ def test_default_endpoints_are_the_defaults_the_code_binds() -> None:
     for service, full_name in GRPC_SERVICES.items():
         assert rows[service][1] == f"`127.0.0.1:{DEFAULT_PORTS[service]}`"
         assert full_name in rows[service][2]
-    stand_ins = {"local Bedrock emulator": "bedrock_emulator", "local AWS stand-in (DynamoDB, X-Ray, CloudWatch)": "aws",
-                 "local cache": "redis", "local trace receiver": "traces"}
+    stand_ins = {
+        "local Bedrock emulator": "bedrock_emulator",
+        "local AWS stand-in (DynamoDB, X-Ray, CloudWatch)": "aws",
+        "local cache": "redis",
+        "local trace receiver": "traces",
+    }
     for label, key in stand_ins.items():
         assert rows[label][1] == f"`127.0.0.1:{DEFAULT_PORTS[key]}`", label
 
@@ -156,7 +160,11 @@ def test_default_endpoints_are_the_defaults_the_code_binds() -> None:
 def test_every_documented_make_target_exists() -> None:
     makefile = (REPO / "Makefile").read_text(encoding="utf-8")
     targets = set(re.findall(r"^([a-z][\w-]*):", makefile, flags=re.M))
-    documented = {word for row in table("Commands (Makefile)") for cmd in ticked(row[0])
-                  for word in re.findall(r"make ([a-z][\w-]*)", cmd)}
+    documented = {
+        word
+        for row in table("Commands (Makefile)")
+        for cmd in ticked(row[0])
+        for word in re.findall(r"make ([a-z][\w-]*)", cmd)
+    }
     assert documented >= {"up", "test", "unit", "integration", "e2e", "lint", "deploy-check"}
     assert documented <= targets, documented - targets

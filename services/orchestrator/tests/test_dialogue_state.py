@@ -13,8 +13,9 @@ from mangaassist.proto.intent.v1 import intent_pb2
 
 
 def resolved(**state_fields: object) -> intent_pb2.ResolvedRequest:
-    return intent_pb2.ResolvedRequest(state=common_pb2.DialogueState(version=STATE_VERSION, **state_fields),
-                                      action="search")
+    return intent_pb2.ResolvedRequest(
+        state=common_pb2.DialogueState(version=STATE_VERSION, **state_fields), action="search"
+    )
 
 
 def test_corrupt_or_older_state_starts_a_new_topic_with_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
@@ -27,16 +28,25 @@ def test_corrupt_or_older_state_starts_a_new_topic_with_a_log_line(caplog: pytes
 
 
 def test_the_focus_restricts_the_search_to_its_series_edition_and_volume() -> None:
-    plan = search_plan(common_pb2.SearchFilters(), resolved(
-        focus=common_pb2.Focus(series_id="kingdom", language="en", volume=3)))
+    plan = search_plan(
+        common_pb2.SearchFilters(), resolved(focus=common_pb2.Focus(series_id="kingdom", language="en", volume=3))
+    )
     assert list(plan.filters.series_ids) == ["kingdom"] and plan.filters.language == "en" and plan.volume == 3
-    assert plan.applied == {"focus": {"series_id": "kingdom", "language": "en", "volume": 3},
-                            "constraints": {"language": "en"}}
+    assert plan.applied == {
+        "focus": {"series_id": "kingdom", "language": "en", "volume": 3},
+        "constraints": {"language": "en"},
+    }
 
 
 def test_constraints_in_force_fill_what_the_client_left_unset() -> None:
-    constraints = common_pb2.Constraints(genres=["romance"], excluded_genres=["horror"], max_price_jpy=599,
-                                         status="completed", max_volumes=9, excluded_series=["nana"])
+    constraints = common_pb2.Constraints(
+        genres=["romance"],
+        excluded_genres=["horror"],
+        max_price_jpy=599,
+        status="completed",
+        max_volumes=9,
+        excluded_series=["nana"],
+    )
     client = common_pb2.SearchFilters(max_price_jpy=2000)
     plan = search_plan(client, resolved(constraints=constraints))
     f = plan.filters
@@ -47,14 +57,19 @@ def test_constraints_in_force_fill_what_the_client_left_unset() -> None:
 
 
 def test_like_x_asks_retrieval_for_similar_series() -> None:
-    plan = search_plan(common_pb2.SearchFilters(), resolved(constraints=common_pb2.Constraints(
-        like_series_ids=["dandadan"])))
+    plan = search_plan(
+        common_pb2.SearchFilters(), resolved(constraints=common_pb2.Constraints(like_series_ids=["dandadan"]))
+    )
     assert plan.like_series_ids == ["dandadan"]
 
 
 def test_the_stored_state_remembers_what_was_shown_and_a_chosen_series() -> None:
-    choose = intent_pb2.ResolvedRequest(state=common_pb2.DialogueState(
-        version=STATE_VERSION, constraints=common_pb2.Constraints(only_series=["a", "b"])), action="choose")
+    choose = intent_pb2.ResolvedRequest(
+        state=common_pb2.DialogueState(
+            version=STATE_VERSION, constraints=common_pb2.Constraints(only_series=["a", "b"])
+        ),
+        action="choose",
+    )
     stored = common_pb2.DialogueState.FromString(with_shown(choose, ["b", "a"]))
     assert stored.focus.series_id == "b" and not stored.constraints.only_series
     assert list(stored.last_shown) == ["b", "a"]

@@ -36,7 +36,8 @@ async def db(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Dy
 
 
 async def test_pool_warm_up_describes_its_own_table_and_never_lists_tables(
-    moto_url: str, monkeypatch: pytest.MonkeyPatch,
+    moto_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The task role may DescribeTable the sessions table; ListTables is not granted."""
     for key, value in LOCAL_AWS_ENV.items():
@@ -54,7 +55,8 @@ async def test_pool_warm_up_describes_its_own_table_and_never_lists_tables(
 
 
 async def test_every_dynamodb_call_is_a_client_span_with_the_table(
-    moto_url: str, monkeypatch: pytest.MonkeyPatch,
+    moto_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """X-Ray's service map gets a DynamoDB node: a CLIENT span per call, rpc.* and the table."""
     for key, value in LOCAL_AWS_ENV.items():
@@ -95,8 +97,12 @@ async def test_session_round_trip_and_ownership(db: DynamoClient) -> None:
     await store.append(sid, "cust-1", "product_search", "ワンピース1巻", "あります")
     session = await store.load(sid)
     assert session.customer_id == "cust-1" and session.version == 2
-    assert session.turns == [("user", "こんにちは"), ("assistant", "こんにちは！"),
-                             ("user", "ワンピース1巻"), ("assistant", "あります")]
+    assert session.turns == [
+        ("user", "こんにちは"),
+        ("assistant", "こんにちは！"),
+        ("user", "ワンピース1巻"),
+        ("assistant", "あります"),
+    ]
     with pytest.raises(SessionOwnershipError):
         await store.append(sid, "cust-2", "greeting", "hi", "hello")
 
@@ -115,8 +121,9 @@ async def test_the_dialogue_state_is_written_with_its_turn_and_survives_version_
     states = [f"state-{i}".encode() for i in range(6)]
     # Six turns race on one session: every write that loses the version race is retried, so
     # every turn lands and the stored state is the one written with the last turn that landed.
-    await asyncio.gather(*(store.append(sid, None, "product_search", f"q{i}", f"a{i}", state=states[i])
-                           for i in range(6)))
+    await asyncio.gather(
+        *(store.append(sid, None, "product_search", f"q{i}", f"a{i}", state=states[i]) for i in range(6))
+    )
     session = await store.load(sid)
     assert len(session.turns) == 12 and session.version == 6
     last_question = session.turns[-2][1]
@@ -178,8 +185,10 @@ async def test_no_turn_is_lost_when_writes_fail(db: DynamoClient) -> None:
     sessions = [f"s-{os.urandom(4).hex()}" for _ in range(10)]
     for turn in range(20):
         for sid in sessions:
-            await post.submit("session-update", lambda sid=sid, turn=turn: store.append(
-                sid, None, "product_search", f"q{turn}", f"a{turn}"))
+            await post.submit(
+                "session-update",
+                lambda sid=sid, turn=turn: store.append(sid, None, "product_search", f"q{turn}", f"a{turn}"),
+            )
     await post.drain(30.0)
     assert store.injected > 0 and post.stats.abandoned == 0
     versions = [(await store.inner.load(sid)).version for sid in sessions]

@@ -29,7 +29,9 @@ SECRET = "a-test-secret-that-is-long-enough-0123456789"
 class FakePipeline:
     """Answers every query with `done` at once."""
 
-    async def handle(self, raw: dict[str, Any], received_at: float, emit: Callable[..., Any], identity: Identity) -> None:
+    async def handle(
+        self, raw: dict[str, Any], received_at: float, emit: Callable[..., Any], identity: Identity
+    ) -> None:
         await emit({"type": "done", "request_id": raw.get("request_id"), "customer": identity.customer_id})
 
 

@@ -36,10 +36,10 @@ def get(url: str) -> tuple[int, dict[str, Any]]:
 async def test_livez_is_200_with_every_downstream_down_and_healthz_is_not() -> None:
     settings = OrchestratorSettings(port=0, health_timeout_s=0.2, drain_grace_s=0.1)
     # Nothing listens on these ports: every downstream is unreachable.
-    channels = {name: grpc.aio.insecure_channel(f"127.0.0.1:{free_port()}")
-                for name in ("intent", "retrieval", "inference")}
-    pipeline = SimpleNamespace(guards=Guards(settings.breakers, settings.bulkhead_wait_s),
-                               post=PostProcessor(8))
+    channels = {
+        name: grpc.aio.insecure_channel(f"127.0.0.1:{free_port()}") for name in ("intent", "retrieval", "inference")
+    }
+    pipeline = SimpleNamespace(guards=Guards(settings.breakers, settings.bulkhead_wait_s), post=PostProcessor(8))
     app = Orchestrator(settings, cast(Pipeline, pipeline), channels, TokenVerifier(None))
     await app.start()
     base = f"http://127.0.0.1:{app.port}"

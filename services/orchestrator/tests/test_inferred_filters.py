@@ -24,8 +24,9 @@ def test_the_clients_own_filters_always_win() -> None:
 
 
 def test_an_inferred_bound_that_contradicts_the_client_is_dropped() -> None:
-    merged, inferred = with_inferred_filters(common_pb2.SearchFilters(max_price_jpy=1000),
-                                             intent_pb2.Entities(min_price_jpy=3000))
+    merged, inferred = with_inferred_filters(
+        common_pb2.SearchFilters(max_price_jpy=1000), intent_pb2.Entities(min_price_jpy=3000)
+    )
     assert merged.max_price_jpy == 1000 and not merged.HasField("min_price_jpy") and inferred == {}
 
 

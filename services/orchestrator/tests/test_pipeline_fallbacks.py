@@ -36,7 +36,9 @@ class FakeIntent:
     async def Classify(self, request: Any, **_: Any) -> intent_pb2.ClassifyResponse:
         await asyncio.sleep(self.delay_s)
         return intent_pb2.ClassifyResponse(
-            intent="product_recommendation", confidence=0.9, language="en",
+            intent="product_recommendation",
+            confidence=0.9,
+            language="en",
             routing=intent_pb2.RoutingDecision(route=intent_pb2.ROUTE_SONNET, reason="test"),
         )
 
@@ -84,8 +86,13 @@ def make_pipeline(intent: FakeIntent | None = None, **settings_: Any) -> tuple[P
     downstreams = Downstreams(intent=intent or FakeIntent(), retrieval=FakeRetrieval(), inference=inference)  # type: ignore[arg-type]
     settings = OrchestratorSettings(session_backend="memory", **settings_)
     pipeline = Pipeline(
-        settings, downstreams, InMemorySessionStore(100, 60), None,
-        TracerProvider().get_tracer("t"), PostProcessor(), Guards(),
+        settings,
+        downstreams,
+        InMemorySessionStore(100, 60),
+        None,
+        TracerProvider().get_tracer("t"),
+        PostProcessor(),
+        Guards(),
     )
     return pipeline, inference
 

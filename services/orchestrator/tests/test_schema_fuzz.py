@@ -31,16 +31,26 @@ EDGE_CHARS = ["\x00", "\u202e", "\u200f", "😀", "𠮷", "e\u0301", "\ufeff", "
 
 edge_text = st.lists(st.sampled_from(EDGE_CHARS) | st.text(max_size=6), max_size=8).map("".join)
 scalars = (
-    st.none() | st.booleans() | st.floats() | edge_text
-    | st.integers() | st.integers(min_value=INT32_MAX - 3, max_value=2**64 + 3) | st.integers(max_value=-(2**31) + 3)
+    st.none()
+    | st.booleans()
+    | st.floats()
+    | edge_text
+    | st.integers()
+    | st.integers(min_value=INT32_MAX - 3, max_value=2**64 + 3)
+    | st.integers(max_value=-(2**31) + 3)
 )
 json_values = st.recursive(
-    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=20,
 )
 prices = (
-    st.integers(min_value=-3, max_value=10_000) | st.integers(min_value=INT32_MAX - 3, max_value=INT32_MAX + 3)
-    | st.integers(min_value=2**63 - 3, max_value=2**64 + 3) | st.integers() | st.floats() | st.booleans()
+    st.integers(min_value=-3, max_value=10_000)
+    | st.integers(min_value=INT32_MAX - 3, max_value=INT32_MAX + 3)
+    | st.integers(min_value=2**63 - 3, max_value=2**64 + 3)
+    | st.integers()
+    | st.floats()
+    | st.booleans()
 )
 valid_filters = st.fixed_dictionaries(
     {},
@@ -145,12 +155,18 @@ async def test_the_pipeline_answers_a_generated_frame_with_a_contract_frame_neve
 
 
 def test_prices_past_int32_and_min_above_max_are_invalid_requests() -> None:
-    for filters_ in ({"max_price_jpy": 2**31}, {"min_price_jpy": 2**63 - 1}, {"min_price_jpy": 900, "max_price_jpy": 500}):
+    for filters_ in (
+        {"max_price_jpy": 2**31},
+        {"min_price_jpy": 2**63 - 1},
+        {"min_price_jpy": 900, "max_price_jpy": 500},
+    ):
         try:
             QueryFrame.model_validate({"type": "query", "text": "hi", "filters": filters_})
         except ValidationError as exc:
             assert "price" in describe_validation_error(exc)
         else:
             raise AssertionError(f"{filters_} was accepted")
-    ok = QueryFrame.model_validate({"type": "query", "text": "hi", "filters": {"min_price_jpy": 500, "max_price_jpy": 500}})
+    ok = QueryFrame.model_validate(
+        {"type": "query", "text": "hi", "filters": {"min_price_jpy": 500, "max_price_jpy": 500}}
+    )
     assert ok.filters is not None and to_search_filters(ok).max_price_jpy == 500

@@ -42,9 +42,17 @@ class OwnerPipeline:
         self.guards = Guards(settings.breakers, settings.bulkhead_wait_s)
         self.post = PostProcessor(8)
 
-    async def handle(self, raw: dict[str, Any], received_at: float, emit: Callable[..., Any], identity: Identity) -> None:
-        await emit({"type": "done", "request_id": raw.get("request_id"), "customer": identity.customer_id,
-                    "owner": identity.owner})
+    async def handle(
+        self, raw: dict[str, Any], received_at: float, emit: Callable[..., Any], identity: Identity
+    ) -> None:
+        await emit(
+            {
+                "type": "done",
+                "request_id": raw.get("request_id"),
+                "customer": identity.customer_id,
+                "owner": identity.owner,
+            }
+        )
 
 
 @asynccontextmanager
@@ -56,7 +64,6 @@ async def front_door(verifier: TokenVerifier | None = None, **settings: Any) -> 
         yield app
     finally:
         await app.drain()
-
 
 
 def get(address: str) -> tuple[int, dict[str, Any]]:
@@ -183,14 +190,18 @@ async def test_tokens_verify_against_a_jwks_url_with_cached_keys() -> None:
 
 async def test_the_front_door_signs_in_through_jwks() -> None:
     private, jwk = rsa_key("k1")
-    token = jwt.encode({"sub": "cust-9", "iss": ISSUER, "aud": CLIENT_ID, "exp": int(time.time()) + 600},
-                       private, algorithm="RS256", headers={"kid": "k1"})
+    token = jwt.encode(
+        {"sub": "cust-9", "iss": ISSUER, "aud": CLIENT_ID, "exp": int(time.time()) + 600},
+        private,
+        algorithm="RS256",
+        headers={"kid": "k1"},
+    )
     with jwks_server([jwk]) as (jwks_url, _):
-        settings = OrchestratorSettings(auth_jwks_url=jwks_url, auth_issuer=ISSUER, auth_audience=CLIENT_ID,
-                                        allow_anonymous=False)
+        settings = OrchestratorSettings(
+            auth_jwks_url=jwks_url, auth_issuer=ISSUER, auth_audience=CLIENT_ID, allow_anonymous=False
+        )
         async with front_door(TokenVerifier.from_settings(settings)) as app:
             async with connect(url(app, token)) as ws:
                 assert (await ask(ws, "q"))["customer"] == "cust-9"
             async with connect(url(app)) as ws:
                 assert (await ask(ws, "q"))["code"] == "unauthorized"
-

@@ -25,18 +25,20 @@ from aiohttp import web
 
 
 def _error(status: int, kind: str, reason: str) -> web.Response:
-    return web.json_response({"error": {"root_cause": [{"type": kind, "reason": reason}], "type": kind,
-                                        "reason": reason}, "status": status}, status=status)
+    return web.json_response(
+        {"error": {"root_cause": [{"type": kind, "reason": reason}], "type": kind, "reason": reason}, "status": status},
+        status=status,
+    )
 
 
 def _matches(doc: dict[str, Any], clause: dict[str, Any]) -> bool:
-    (kind, spec), = clause.items()
+    ((kind, spec),) = clause.items()
     if kind == "bool":
         return all(_matches(doc, c) for c in spec.get("filter", []))
     if kind == "exists":
         value = doc.get(spec["field"])
         return value not in (None, [])
-    (name, want), = spec.items()
+    ((name, want),) = spec.items()
     values = doc.get(name)
     values = values if isinstance(values, list) else [values]
     if kind == "term":
@@ -44,8 +46,11 @@ def _matches(doc: dict[str, Any], clause: dict[str, Any]) -> bool:
     if kind == "terms":
         return any(v in want for v in values)
     if kind == "range":
-        return any((want.get("gte") is None or v >= want["gte"]) and (want.get("lte") is None or v <= want["lte"])
-                   for v in values if v is not None)
+        return any(
+            (want.get("gte") is None or v >= want["gte"]) and (want.get("lte") is None or v <= want["lte"])
+            for v in values
+            if v is not None
+        )
     raise ValueError(f"unsupported clause {kind}")
 
 
@@ -60,7 +65,9 @@ class FakeOpenSearch:
     slow_s: float = 2.0
     requests: list[dict[str, Any]] = field(default_factory=list)
     peers: set[Any] = field(default_factory=set)
-    indices: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"body": ..., "docs": {id: (routing, doc)}}
+    indices: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # name -> {"body": ..., "docs": {id: (routing, doc)}}
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
 
     def searches(self) -> list[dict[str, Any]]:
@@ -71,8 +78,16 @@ class FakeOpenSearch:
         body: Any = None
         if raw and request.path != "/_bulk":
             body = json.loads(raw)
-        self.requests.append({"method": request.method, "path": request.path, "query": dict(request.query),
-                              "headers": dict(request.headers), "body": body, "raw": raw})
+        self.requests.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": dict(request.query),
+                "headers": dict(request.headers),
+                "body": body,
+                "raw": raw,
+            }
+        )
         self.peers.add(request.transport.get_extra_info("peername") if request.transport else None)
         if self.mode in ("throttle", "throttle_once"):
             if self.mode == "throttle_once":
@@ -81,8 +96,9 @@ class FakeOpenSearch:
         if self.mode == "unavailable":
             return _error(503, "unavailable_shards_exception", "no shard available")
         if self.mode == "forbidden":
-            return web.json_response({"message": "User does not have permissions for the requested resource"},
-                                     status=403)
+            return web.json_response(
+                {"message": "User does not have permissions for the requested resource"}, status=403
+            )
         if self.mode == "slow":
             await asyncio.sleep(self.slow_s)
         parts = [p for p in request.path.split("/") if p]
@@ -109,8 +125,15 @@ class FakeOpenSearch:
             if parts[2] not in docs:
                 return _error(404, "document_missing_exception", f"[{parts[2]}]: document missing")
             docs[parts[2]][1].update(body["doc"])
-            return web.json_response({"_index": name, "_id": parts[2], "_version": 2, "result": "updated",
-                                      "_shards": {"total": 2, "successful": 2, "failed": 0}})
+            return web.json_response(
+                {
+                    "_index": name,
+                    "_id": parts[2],
+                    "_version": 2,
+                    "result": "updated",
+                    "_shards": {"total": 2, "successful": 2, "failed": 0},
+                }
+            )
         return _error(400, "illegal_argument_exception", f"unsupported {request.method} {request.path}")
 
     def _bulk(self, raw: bytes) -> web.Response:
@@ -121,8 +144,9 @@ class FakeOpenSearch:
             index = self.indices[meta["_index"]]
             doc_id = meta.get("_id") or f"auto-{next(self._ids)}"
             index["docs"][doc_id] = (meta.get("routing", meta.get("_routing")), doc)
-            items.append({"index": {"_index": meta["_index"], "_id": doc_id, "_version": 1, "result": "created",
-                                    "status": 201}})
+            items.append(
+                {"index": {"_index": meta["_index"], "_id": doc_id, "_version": 1, "result": "created", "status": 201}}
+            )
         return web.json_response({"took": 3, "errors": False, "items": items})
 
     def _search(self, name: str, body: dict[str, Any], routing: str | None) -> web.Response:
@@ -130,10 +154,13 @@ class FakeOpenSearch:
         query = body["query"]
         includes = (body.get("_source") or {}).get("includes") if body.get("_source") is not False else []
         if "term" in query:
-            found = [(doc_id, 1.0) for doc_id, (r, d) in docs.items() if _matches(d, query)
-                     and (routing is None or r == routing)]
+            found = [
+                (doc_id, 1.0)
+                for doc_id, (r, d) in docs.items()
+                if _matches(d, query) and (routing is None or r == routing)
+            ]
         else:
-            (vector_field, knn), = query["knn"].items()
+            ((vector_field, knn),) = query["knn"].items()
             q = np.asarray(knn["vector"], dtype=np.float64)
             found = []
             for doc_id, (r, d) in docs.items():
@@ -154,11 +181,18 @@ class FakeOpenSearch:
             elif includes:
                 hit["_source"] = {k: v for k, v in source.items() if k in includes}
             hits.append(hit)
-        return web.json_response({
-            "took": 4, "timed_out": False, "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
-            "hits": {"total": {"value": len(hits), "relation": "eq"}, "max_score": hits[0]["_score"] if hits else None,
-                     "hits": hits},
-        })
+        return web.json_response(
+            {
+                "took": 4,
+                "timed_out": False,
+                "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+                "hits": {
+                    "total": {"value": len(hits), "relation": "eq"},
+                    "max_score": hits[0]["_score"] if hits else None,
+                    "hits": hits,
+                },
+            }
+        )
 
 
 @asynccontextmanager

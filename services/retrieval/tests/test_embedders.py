@@ -44,8 +44,9 @@ class FakeBedrock:
         self.requests.append({"path": request.raw_path, "headers": dict(request.headers), "body": body})
         self.peers.add(request.transport.get_extra_info("peername") if request.transport else None)
         if self.mode == "throttle":
-            return web.json_response({"message": "Too many requests"}, status=429,
-                                     headers={"x-amzn-ErrorType": "ThrottlingException"})
+            return web.json_response(
+                {"message": "Too many requests"}, status=429, headers={"x-amzn-ErrorType": "ThrottlingException"}
+            )
         if self.mode == "slow":
             await asyncio.sleep(1.5)
         dim = body["dimensions"] if self.mode != "short" else 3

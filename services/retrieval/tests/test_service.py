@@ -33,10 +33,12 @@ class FailingEmbedder(HashingEmbedder):
         raise EmbeddingError("backend said no", throttled=self.throttled)
 
 
-@pytest.mark.parametrize(("throttled", "code"), [(True, grpc.StatusCode.RESOURCE_EXHAUSTED),
-                                                 (False, grpc.StatusCode.UNAVAILABLE)])
-async def test_embedding_failures_become_clear_statuses(index: CatalogIndex, throttled: bool,
-                                                        code: grpc.StatusCode) -> None:
+@pytest.mark.parametrize(
+    ("throttled", "code"), [(True, grpc.StatusCode.RESOURCE_EXHAUSTED), (False, grpc.StatusCode.UNAVAILABLE)]
+)
+async def test_embedding_failures_become_clear_statuses(
+    index: CatalogIndex, throttled: bool, code: grpc.StatusCode
+) -> None:
     failing = CatalogIndex(index.products, index.vectors, FailingEmbedder(throttled), None)
     servicer = RetrievalServicer(5, 100, 2000)
     servicer.ready(failing)
@@ -91,8 +93,9 @@ async def test_a_repeated_query_text_is_embedded_once(index: CatalogIndex) -> No
     assert list(again.embedding) == list(first.embedding) and embedder.calls == 1
     # Searches with other filters reuse the vector (the result cache keys on filters too).
     for language in ("ja", "en"):
-        reply = await servicer.Search(retrieval_pb2.SearchRequest(
-            query="dark fantasy", filters={"language": language}), context)
+        reply = await servicer.Search(
+            retrieval_pb2.SearchRequest(query="dark fantasy", filters={"language": language}), context
+        )
         assert reply.results and not reply.cached
     assert embedder.calls == 1
     # Keyed by the normalised text (NFKC, case-folded, spaces collapsed): variants of one
@@ -115,31 +118,51 @@ def linked(index: CatalogIndex) -> RetrievalServicer:
 
 async def test_same_author_filters_to_the_works_of_those_authors(linked: RetrievalServicer) -> None:
     servicer, context = linked, None
-    reply = await servicer.Search(retrieval_pb2.SearchRequest(
-        query="anything else by him", k=10, fields=["series_id", "title"],
-        filters={"by_authors_of": ["death-note"], "exclude_series_ids": ["death-note"]}), context)
+    reply = await servicer.Search(
+        retrieval_pb2.SearchRequest(
+            query="anything else by him",
+            k=10,
+            fields=["series_id", "title"],
+            filters={"by_authors_of": ["death-note"], "exclude_series_ids": ["death-note"]},
+        ),
+        context,
+    )
     shown = {r.product.series_id for r in reply.results}
     # Tsugumi Ohba wrote Bakuman; Takeshi Obata drew it and Hikaru no Go.
     assert {"bakuman", "hikaru-no-go"} <= shown and "death-note" not in shown
-    unknown = await servicer.Search(retrieval_pb2.SearchRequest(
-        query="anything else by him", filters={"by_authors_of": ["no-such-series"]}), context)
+    unknown = await servicer.Search(
+        retrieval_pb2.SearchRequest(query="anything else by him", filters={"by_authors_of": ["no-such-series"]}),
+        context,
+    )
     assert not unknown.results
 
 
 async def test_a_kind_of_story_ruled_out_rules_out_its_series(linked: RetrievalServicer) -> None:
     servicer, context = linked, None
-    reply = await servicer.Search(retrieval_pb2.SearchRequest(
-        query="sports manga", k=10, fields=["series_id", "title"],
-        filters={"genres": ["sports"], "excluded_kinds": ["basketball", "volleyball"]}), context)
+    reply = await servicer.Search(
+        retrieval_pb2.SearchRequest(
+            query="sports manga",
+            k=10,
+            fields=["series_id", "title"],
+            filters={"genres": ["sports"], "excluded_kinds": ["basketball", "volleyball"]},
+        ),
+        context,
+    )
     shown = {r.product.series_id for r in reply.results}
     assert shown and not shown & {"slam-dunk", "kurokos-basketball", "haikyu"}
 
 
 async def test_several_genres_asked_for_show_the_series_with_all_of_them_first(linked: RetrievalServicer) -> None:
     servicer, context = linked, None
-    reply = await servicer.Search(retrieval_pb2.SearchRequest(
-        query="a romance that makes you cry", k=8, fields=["series_id", "genres"],
-        filters={"genres": ["romance", "drama"]}), context)
+    reply = await servicer.Search(
+        retrieval_pb2.SearchRequest(
+            query="a romance that makes you cry",
+            k=8,
+            fields=["series_id", "genres"],
+            filters={"genres": ["romance", "drama"]},
+        ),
+        context,
+    )
     genres = [set(r.product.genres) for r in reply.results]
     assert len(genres) == 8 and all(g & {"romance", "drama"} for g in genres)
     both = [{"romance", "drama"} <= g for g in genres]

@@ -199,12 +199,36 @@ def test_series_status_volume_and_exclusion_filters() -> None:
     from mangaassist.retrieval.store import FilterColumns, Filters
 
     docs = [
-        {"language": "ja", "demographic": "shonen", "price_jpy": 500, "in_stock": True, "genres": ["action"],
-         "series_id": "a", "status": "completed", "volumes": 5},
-        {"language": "en", "demographic": "shonen", "price_jpy": 900, "in_stock": True, "genres": ["horror"],
-         "series_id": "b", "status": "ongoing", "volumes": 30},
-        {"language": "ja", "demographic": "seinen", "price_jpy": 700, "in_stock": False, "genres": ["romance"],
-         "series_id": "c", "status": "completed", "volumes": 12},
+        {
+            "language": "ja",
+            "demographic": "shonen",
+            "price_jpy": 500,
+            "in_stock": True,
+            "genres": ["action"],
+            "series_id": "a",
+            "status": "completed",
+            "volumes": 5,
+        },
+        {
+            "language": "en",
+            "demographic": "shonen",
+            "price_jpy": 900,
+            "in_stock": True,
+            "genres": ["horror"],
+            "series_id": "b",
+            "status": "ongoing",
+            "volumes": 30,
+        },
+        {
+            "language": "ja",
+            "demographic": "seinen",
+            "price_jpy": 700,
+            "in_stock": False,
+            "genres": ["romance"],
+            "series_id": "c",
+            "status": "completed",
+            "volumes": 12,
+        },
     ]
     columns = FilterColumns.from_products(docs)
 

@@ -66,8 +66,9 @@ def test_held_out_accuracy_floor_and_abstention_helps(model: IntentModel, exampl
     # head's 5 % degraded-mode budget only to about 0.6 (0.193 -> 0.117), so "halve" would
     # ask of it more than its validation promises.
     for vector_or_none, floor, factor in ((None, 0.76, 0.7), (vectors, 0.84, 0.5)):
-        predictions = [model.predict(e.text, None if vector_or_none is None else vector_or_none[i])
-                       for i, e in enumerate(test)]
+        predictions = [
+            model.predict(e.text, None if vector_or_none is None else vector_or_none[i]) for i, e in enumerate(test)
+        ]
         correct = np.array([p.intent == e.intent for p, e in zip(predictions, test, strict=True)])
         answered = np.array([p.confidence >= p.threshold for p in predictions])
         assert correct.mean() >= floor, f"{predictions[0].classifier}: held-out accuracy {correct.mean():.3f}"
@@ -118,8 +119,6 @@ def test_numpy_fusion_head_matches_scikit_learn(examples: list[Example]) -> None
         got = exported.predict(text, vector)
         assert got.classifier == "fusion"
         np.testing.assert_allclose(got.probabilities[order], row, atol=1e-5)
-
-
 
 
 def test_the_shipped_card_describes_the_shipped_artefact(model: IntentModel) -> None:

@@ -54,11 +54,18 @@ def service_config(balanced: bool) -> str:
         # gRPC never retries a call whose reply has begun (a stream that already sent tokens),
         # and the throttle stops retrying while most calls fail (a whole service down). Intent and
         # retrieval calls are idempotent and retried by the caller's own budget (one place each).
-        "methodConfig": [{
-            "name": [{"service": "mangaassist.inference.v1.InferenceService"}],
-            "retryPolicy": {"maxAttempts": 2, "initialBackoff": "0.01s", "maxBackoff": "0.1s",
-                            "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]},
-        }],
+        "methodConfig": [
+            {
+                "name": [{"service": "mangaassist.inference.v1.InferenceService"}],
+                "retryPolicy": {
+                    "maxAttempts": 2,
+                    "initialBackoff": "0.01s",
+                    "maxBackoff": "0.1s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ],
         "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
     }
     if balanced:
@@ -151,8 +158,9 @@ class _ClientSpans:
         metadata = grpc.aio.Metadata(*[(k, v) for k, v in (details.metadata or ()) if k not in _TRACE_KEYS])
         for key, value in carrier.items():
             metadata.add(key.lower(), value)
-        return span, grpc.aio.ClientCallDetails(details.method, details.timeout, metadata, details.credentials,
-                                                details.wait_for_ready)
+        return span, grpc.aio.ClientCallDetails(
+            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+        )
 
     def finish_when_done(self, span: trace.Span, call: Any) -> None:
         def done(_: Any) -> None:
@@ -174,7 +182,6 @@ class _ClientSpans:
 
         call.add_done_callback(done)
 
-
     async def around(self, continuation: Callable[..., Any], client_call_details: Any, request: Any) -> Any:
         """Make the call inside its CLIENT span: the span ends when the call does (at once if
         starting the call raised); calls ``traced`` rejects go through untouched."""
@@ -194,8 +201,9 @@ class _UnaryUnaryTracing(grpc.aio.UnaryUnaryClientInterceptor):
     def __init__(self, spans: _ClientSpans) -> None:
         self._spans = spans
 
-    async def intercept_unary_unary(self, continuation: Callable[..., Any], client_call_details: Any,
-                                    request: Any) -> Any:
+    async def intercept_unary_unary(
+        self, continuation: Callable[..., Any], client_call_details: Any, request: Any
+    ) -> Any:
         return await self._spans.around(continuation, client_call_details, request)
 
 
@@ -203,8 +211,9 @@ class _UnaryStreamTracing(grpc.aio.UnaryStreamClientInterceptor):
     def __init__(self, spans: _ClientSpans) -> None:
         self._spans = spans
 
-    async def intercept_unary_stream(self, continuation: Callable[..., Any], client_call_details: Any,
-                                     request: Any) -> Any:
+    async def intercept_unary_stream(
+        self, continuation: Callable[..., Any], client_call_details: Any, request: Any
+    ) -> Any:
         return await self._spans.around(continuation, client_call_details, request)
 
 

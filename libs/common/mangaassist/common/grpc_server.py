@@ -53,9 +53,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
     RPC's latency and outcome as metrics (``mangaassist.segment.duration`` /
     ``mangaassist.rpc.requests``)."""
 
-    def __init__(
-        self, tracer: Tracer, span_names: Mapping[str, str], faults: ServiceSettings | None = None
-    ) -> None:
+    def __init__(self, tracer: Tracer, span_names: Mapping[str, str], faults: ServiceSettings | None = None) -> None:
         self._tracer = tracer
         self._span_names = dict(span_names)
         self._faults = faults if faults is not None and faults.faults_enabled else None
@@ -119,9 +117,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_stream is not None:
             inner_us: Any = handler.unary_stream  # an async generator function under grpc.aio
 
-            async def unary_stream(
-                request: Any, context: grpc.aio.ServicerContext[Any, Any]
-            ) -> AsyncIterator[Any]:
+            async def unary_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
                 started, outcome = time.perf_counter(), "OK"
                 with tracer.start_as_current_span(
                     span_name, context=parent, kind=SpanKind.SERVER, attributes=rpc_attributes(method)
@@ -199,8 +195,7 @@ class GrpcApp:
         register(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
-            [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME],
+            [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
             self.server,
         )
         self.port = self.server.add_insecure_port(f"{settings.host}:{settings.port}")
@@ -240,9 +235,7 @@ class GrpcApp:
             loop.add_signal_handler(sig, self.request_stop)
         await self._set_all(health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.start()
-        logger.info(
-            "listening", extra={"address": f"{self._settings.host}:{self.port}"}
-        )
+        logger.info("listening", extra={"address": f"{self._settings.host}:{self.port}"})
         try:
             if self._warm_up is not None:
                 await self._warm_up_unless_stopped(self._warm_up)

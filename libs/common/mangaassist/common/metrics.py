@@ -47,11 +47,31 @@ WS_INFLIGHT = "mangaassist.websocket.inflight"
 # Bucket upper bounds in ms: fine below 10 ms (validation, intent, cache), then roughly
 # 2-2.5× steps up to the request timeout.
 LATENCY_BUCKETS_MS: tuple[float, ...] = (
-    0.5, 1, 2, 3, 5, 8, 10, 15, 25, 50, 75, 100, 150, 250, 500, 800, 1000, 1500, 2000, 3000, 5000, 10000, 30000,
+    0.5,
+    1,
+    2,
+    3,
+    5,
+    8,
+    10,
+    15,
+    25,
+    50,
+    75,
+    100,
+    150,
+    250,
+    500,
+    800,
+    1000,
+    1500,
+    2000,
+    3000,
+    5000,
+    10000,
+    30000,
 )
-SEGMENTS: frozenset[str] = frozenset(
-    v for k, v in vars(spans).items() if k.isupper() and isinstance(v, str)
-)
+SEGMENTS: frozenset[str] = frozenset(v for k, v in vars(spans).items() if k.isupper() and isinstance(v, str))
 MODELS: frozenset[str] = frozenset({"none", "haiku", "sonnet"})
 _INTENTS = frozenset(INTENTS)
 
@@ -101,7 +121,9 @@ class MeshMetrics:
 
     def __init__(self, meter: Meter) -> None:
         self._duration = meter.create_histogram(
-            SEGMENT_DURATION, unit="ms", description="wall time of one contract segment",
+            SEGMENT_DURATION,
+            unit="ms",
+            description="wall time of one contract segment",
             explicit_bucket_boundaries_advisory=list(LATENCY_BUCKETS_MS),
         )
         self._requests = meter.create_counter(
@@ -122,12 +144,15 @@ class MeshMetrics:
 
     def request(self, *, intent: object, model: object, cache_hit: object, outcome: str) -> None:
         """Count one answered (or refused) query at the front door."""
-        self._requests.add(1, {
-            "intent": _bounded(intent, _INTENTS),
-            "model": _bounded(model, MODELS),
-            "cache_hit": bool(cache_hit),
-            "outcome": outcome,
-        })
+        self._requests.add(
+            1,
+            {
+                "intent": _bounded(intent, _INTENTS),
+                "model": _bounded(model, MODELS),
+                "cache_hit": bool(cache_hit),
+                "outcome": outcome,
+            },
+        )
 
     def rpc(self, segment: str, ms: float, outcome: str) -> None:
         """One served RPC: its latency under its segment name and its status."""
@@ -153,6 +178,7 @@ def observe_websocket_work(
         (WS_CONNECTIONS, connections, "{connection}", "open WebSocket connections in this process"),
         (WS_INFLIGHT, inflight, "{request}", "answers in flight in this process"),
     ):
+
         def callback(options: CallbackOptions, read: Callable[[], int] = read) -> list[Observation]:
             return [Observation(read())]
 

@@ -57,8 +57,8 @@ def _replace(text: str, view: str, pattern: re.Pattern[str], decide: Callable[[s
         kind = decide(m.group(0))
         if kind is None:
             continue
-        out.append(text[last:m.start()])
-        view_out.append(view[last:m.start()])
+        out.append(text[last : m.start()])
+        view_out.append(view[last : m.start()])
         out.append(f"[{kind}]")
         view_out.append(f"[{kind}]")
         last = m.end()
@@ -79,6 +79,7 @@ def mask_pii(text: str) -> tuple[str, list[str]]:
         def decide(_: str) -> str:
             found.add(name)
             return name
+
         return decide
 
     def card(match: str) -> str | None:

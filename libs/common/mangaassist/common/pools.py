@@ -65,9 +65,16 @@ class PoolStats:
 
     def health(self, name: str, max_connections: int, idle: int) -> dict[str, Any]:
         avg = self.checkout_s / self.checkouts * 1000 if self.checkouts else 0.0
-        return {"pool": name, "max_connections": max_connections, "active": self.active, "idle": idle,
-                "requests": self.requests, "errors": self.errors, "connections_opened": self.opened,
-                "avg_checkout_ms": round(avg, 4)}
+        return {
+            "pool": name,
+            "max_connections": max_connections,
+            "active": self.active,
+            "idle": idle,
+            "requests": self.requests,
+            "errors": self.errors,
+            "connections_opened": self.opened,
+            "avg_checkout_ms": round(avg, 4),
+        }
 
 
 # --- aiobotocore (DynamoDB, Bedrock, Titan): aiohttp request tracing ----------------------------
@@ -224,8 +231,10 @@ class PoolManager:
                         await pool.warm()
                 pool.warmed = True
             except Exception as exc:  # warm-up is best effort by design; the reason is logged
-                logger.warning("pool pre-warm did not finish; serving anyway",
-                               extra={"pool": pool.name, "error": type(exc).__name__, "timeout_s": timeout_s})
+                logger.warning(
+                    "pool pre-warm did not finish; serving anyway",
+                    extra={"pool": pool.name, "error": type(exc).__name__, "timeout_s": timeout_s},
+                )
 
         await asyncio.gather(*(one(p) for p in self._pools.values()))
         return {name: p.warmed for name, p in self._pools.items()}

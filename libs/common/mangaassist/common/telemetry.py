@@ -51,8 +51,15 @@ def otlp_protocol(signal: str) -> str:
     ``http/json`` (or anything else) fails the start: an exporter that silently sends
     nothing is worse than one that refuses to start.
     """
-    value = (os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
-             or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc").strip().lower()
+    value = (
+        (
+            os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
+            or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+            or "grpc"
+        )
+        .strip()
+        .lower()
+    )
     if value not in OTLP_PROTOCOLS:
         raise ValueError(f"OTEL_EXPORTER_OTLP_PROTOCOL={value!r} is not supported: use one of {OTLP_PROTOCOLS}")
     return value
@@ -121,9 +128,7 @@ def context_from_metadata(
     metadata: Iterable[tuple[str, str | bytes]] | None,
 ) -> otel_context.Context:
     """The remote parent context carried in incoming gRPC metadata (empty if none)."""
-    carrier: Mapping[str, str] = {
-        k: v for k, v in (metadata or ()) if isinstance(v, str)
-    }
+    carrier: Mapping[str, str] = {k: v for k, v in (metadata or ()) if isinstance(v, str)}
     return propagate.extract(carrier, getter=_LOWER_CASE_GETTER)
 
 
@@ -158,12 +163,10 @@ def trace_aws_client(client: Any, tracer: Tracer) -> None:
             context["mangaassist.table"] = params["TableName"]
 
     def start(model: Any, context: dict[str, Any], **_: Any) -> None:
-        attributes: dict[str, Any] = {"rpc.system": "aws-api", "rpc.service": str(service),
-                                      "rpc.method": model.name}
+        attributes: dict[str, Any] = {"rpc.system": "aws-api", "rpc.service": str(service), "rpc.method": model.name}
         if "mangaassist.table" in context:
             attributes["aws.dynamodb.table_names"] = [context["mangaassist.table"]]
-        context[_AWS_SPAN] = tracer.start_span(f"{service}.{model.name}", kind=SpanKind.CLIENT,
-                                               attributes=attributes)
+        context[_AWS_SPAN] = tracer.start_span(f"{service}.{model.name}", kind=SpanKind.CLIENT, attributes=attributes)
 
     def finish(http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         span = context.pop(_AWS_SPAN, None)

@@ -20,9 +20,26 @@ PRODUCT_INTENTS: Final = frozenset({"product_recommendation", "product_search", 
 
 GENRES: Final = frozenset(
     {
-        "action", "adventure", "comedy", "drama", "fantasy", "horror", "mystery", "romance",
-        "sci-fi", "slice-of-life", "sports", "supernatural", "historical", "psychological",
-        "thriller", "mecha", "music", "cooking", "school", "isekai",
+        "action",
+        "adventure",
+        "comedy",
+        "drama",
+        "fantasy",
+        "horror",
+        "mystery",
+        "romance",
+        "sci-fi",
+        "slice-of-life",
+        "sports",
+        "supernatural",
+        "historical",
+        "psychological",
+        "thriller",
+        "mecha",
+        "music",
+        "cooking",
+        "school",
+        "isekai",
     }
 )
 DEMOGRAPHICS: Final = frozenset({"shonen", "seinen", "shojo", "josei", "kodomo"})

@@ -211,8 +211,11 @@ class Emulator:
         return web.Response(
             status=status,
             body=orjson.dumps({"message": message}),
-            headers={"x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/com.amazon.bedrock/",
-                     "Content-Type": "application/json", EMULATOR_HEADER: EMULATOR_ID},
+            headers={
+                "x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/com.amazon.bedrock/",
+                "Content-Type": "application/json",
+                EMULATOR_HEADER: EMULATOR_ID,
+            },
         )
 
     def _refuse(self, fault: Fault) -> web.Response | None:
@@ -277,13 +280,18 @@ class Emulator:
         pieces, input_tokens, stop = self._answer(family, body, fault)
         await asyncio.sleep(ttft + fault.slow_first_token_ms / 1000 + gap * len(pieces))
         return web.Response(
-            body=orjson.dumps({
-                "output": {"message": {"role": "assistant", "content": [{"text": "".join(pieces)}]}},
-                "stopReason": stop,
-                "usage": {"inputTokens": input_tokens, "outputTokens": len(pieces),
-                          "totalTokens": input_tokens + len(pieces)},
-                "metrics": {"latencyMs": int((time.perf_counter() - started) * 1000)},
-            }),
+            body=orjson.dumps(
+                {
+                    "output": {"message": {"role": "assistant", "content": [{"text": "".join(pieces)}]}},
+                    "stopReason": stop,
+                    "usage": {
+                        "inputTokens": input_tokens,
+                        "outputTokens": len(pieces),
+                        "totalTokens": input_tokens + len(pieces),
+                    },
+                    "metrics": {"latencyMs": int((time.perf_counter() - started) * 1000)},
+                }
+            ),
             headers={"Content-Type": "application/json", EMULATOR_HEADER: EMULATOR_ID},
         )
 
@@ -321,17 +329,17 @@ class Emulator:
                 return response
             if fault.stream_error_after is not None and i >= fault.stream_error_after:
                 self.stats.faults["modelStreamErrorException"] += 1
-                await response.write(
-                    eventstream.exception("modelStreamErrorException", "The model stream failed.")
-                )
+                await response.write(eventstream.exception("modelStreamErrorException", "The model stream failed."))
                 await response.write_eof()
                 return response
             malformed = fault.malformed_after is not None and i >= fault.malformed_after
             if malformed:
                 self.stats.faults["malformed"] += 1
-            await response.write(eventstream.event(
-                "contentBlockDelta", {"delta": {"text": piece}, "contentBlockIndex": 0}, corrupt_crc=malformed
-            ))
+            await response.write(
+                eventstream.event(
+                    "contentBlockDelta", {"delta": {"text": piece}, "contentBlockIndex": 0}, corrupt_crc=malformed
+                )
+            )
             if i == 0:  # the first text event has been handed to the socket
                 self.stats.streams.append((received, time.perf_counter()))
             if malformed:
@@ -339,11 +347,19 @@ class Emulator:
                 return response
         await response.write(eventstream.event("contentBlockStop", {"contentBlockIndex": 0}))
         await response.write(eventstream.event("messageStop", {"stopReason": stop}))
-        await response.write(eventstream.event("metadata", {
-            "usage": {"inputTokens": input_tokens, "outputTokens": len(pieces),
-                      "totalTokens": input_tokens + len(pieces)},
-            "metrics": {"latencyMs": int((time.perf_counter() - started) * 1000)},
-        }))
+        await response.write(
+            eventstream.event(
+                "metadata",
+                {
+                    "usage": {
+                        "inputTokens": input_tokens,
+                        "outputTokens": len(pieces),
+                        "totalTokens": input_tokens + len(pieces),
+                    },
+                    "metrics": {"latencyMs": int((time.perf_counter() - started) * 1000)},
+                },
+            )
+        )
         await response.write_eof()
         return response
 
@@ -358,7 +374,8 @@ class Emulator:
         )
         pii = [
             {"match": m.group(0), "type": kind, "action": "ANONYMIZED", "detected": True}
-            for kind, pattern in _PII.items() for m in pattern.finditer(text)
+            for kind, pattern in _PII.items()
+            for m in pattern.finditer(text)
         ]
         lowered = text.lower()
         words = [{"match": w, "action": "BLOCKED", "detected": True} for w in _DENIED_WORDS if w in lowered]
@@ -368,17 +385,26 @@ class Emulator:
         intervened = bool(pii or words)
         units = max(1, math.ceil(len(text) / 1000))
         return web.Response(
-            body=orjson.dumps({
-                "usage": {"topicPolicyUnits": 0, "contentPolicyUnits": 0, "wordPolicyUnits": units,
-                          "sensitiveInformationPolicyUnits": units, "sensitiveInformationPolicyFreeUnits": 0,
-                          "contextualGroundingPolicyUnits": 0},
-                "action": "GUARDRAIL_INTERVENED" if intervened else "NONE",
-                "outputs": [{"text": masked}] if intervened else [],
-                "assessments": [{
-                    "sensitiveInformationPolicy": {"piiEntities": pii, "regexes": []},
-                    "wordPolicy": {"customWords": words, "managedWordLists": []},
-                }],
-            }),
+            body=orjson.dumps(
+                {
+                    "usage": {
+                        "topicPolicyUnits": 0,
+                        "contentPolicyUnits": 0,
+                        "wordPolicyUnits": units,
+                        "sensitiveInformationPolicyUnits": units,
+                        "sensitiveInformationPolicyFreeUnits": 0,
+                        "contextualGroundingPolicyUnits": 0,
+                    },
+                    "action": "GUARDRAIL_INTERVENED" if intervened else "NONE",
+                    "outputs": [{"text": masked}] if intervened else [],
+                    "assessments": [
+                        {
+                            "sensitiveInformationPolicy": {"piiEntities": pii, "regexes": []},
+                            "wordPolicy": {"customWords": words, "managedWordLists": []},
+                        }
+                    ],
+                }
+            ),
             headers={"Content-Type": "application/json", EMULATOR_HEADER: EMULATOR_ID},
         )
 
@@ -423,8 +449,9 @@ class Emulator:
         try:
             raw = orjson.loads(await request.read())
             rules = [
-                FaultRule(str(r.get("model", "*")), str(r["fault"]),
-                          int(r["count"]) if r.get("count") is not None else None)
+                FaultRule(
+                    str(r.get("model", "*")), str(r["fault"]), int(r["count"]) if r.get("count") is not None else None
+                )
                 for r in raw.get("rules", [])
             ]
             for rule in rules:
@@ -438,14 +465,16 @@ class Emulator:
 def build_app(settings: EmulatorSettings) -> tuple[web.Application, Emulator]:
     emulator = Emulator(settings)
     app = web.Application(client_max_size=8 * 1024 * 1024)
-    app.add_routes([
-        web.post("/model/{model_id}/converse", emulator.converse),
-        web.post("/model/{model_id}/converse-stream", emulator.converse_stream),
-        web.post("/model/{model_id}/invoke", emulator.invoke_model),
-        web.post("/guardrail/{guardrail_id}/version/{version}/apply", emulator.apply_guardrail),
-        web.get("/_emulator/health", emulator.health),
-        web.get("/_emulator/stats", emulator.get_stats),
-        web.post("/_emulator/reset", emulator.reset),
-        web.post("/_emulator/faults", emulator.set_faults),
-    ])
+    app.add_routes(
+        [
+            web.post("/model/{model_id}/converse", emulator.converse),
+            web.post("/model/{model_id}/converse-stream", emulator.converse_stream),
+            web.post("/model/{model_id}/invoke", emulator.invoke_model),
+            web.post("/guardrail/{guardrail_id}/version/{version}/apply", emulator.apply_guardrail),
+            web.get("/_emulator/health", emulator.health),
+            web.get("/_emulator/stats", emulator.get_stats),
+            web.post("/_emulator/reset", emulator.reset),
+            web.post("/_emulator/faults", emulator.set_faults),
+        ]
+    )
     return app, emulator

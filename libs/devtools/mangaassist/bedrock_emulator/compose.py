@@ -20,11 +20,26 @@ _CHUNK = re.compile(r"\s*[A-Za-z0-9'’.,!?¥$%:;/()\-]+|\s*[\u3040-\u30ff\u3400
 _SECTION = re.compile(r"<(language|intent|products|documents|question)>\n?(.*?)\n?</\1>", re.S)
 
 GENRE_JA = {
-    "action": "アクション", "adventure": "冒険", "comedy": "コメディ", "drama": "ドラマ",
-    "fantasy": "ファンタジー", "horror": "ホラー", "mystery": "ミステリー", "romance": "恋愛",
-    "sci-fi": "SF", "slice-of-life": "日常", "sports": "スポーツ", "supernatural": "超常",
-    "historical": "歴史", "psychological": "心理", "thriller": "スリラー", "mecha": "ロボット",
-    "music": "音楽", "cooking": "料理", "school": "学園", "isekai": "異世界",
+    "action": "アクション",
+    "adventure": "冒険",
+    "comedy": "コメディ",
+    "drama": "ドラマ",
+    "fantasy": "ファンタジー",
+    "horror": "ホラー",
+    "mystery": "ミステリー",
+    "romance": "恋愛",
+    "sci-fi": "SF",
+    "slice-of-life": "日常",
+    "sports": "スポーツ",
+    "supernatural": "超常",
+    "historical": "歴史",
+    "psychological": "心理",
+    "thriller": "スリラー",
+    "mecha": "ロボット",
+    "music": "音楽",
+    "cooking": "料理",
+    "school": "学園",
+    "isekai": "異世界",
 }
 
 
@@ -116,11 +131,17 @@ def compose(model: str, prompt: Prompt) -> str:
     products = prompt.products[:limit]
     if products:
         if prompt.intent == "product_question":
-            head = "お問い合わせの作品について、当店の情報です。" if ja else "Here is what our catalog says about that title."
+            head = (
+                "お問い合わせの作品について、当店の情報です。"
+                if ja
+                else "Here is what our catalog says about that title."
+            )
         elif prompt.intent == "product_search":
             head = "お探しの条件で見つかった商品です。" if ja else "Here is what I found in our store."
         else:
-            head = "ご希望に合いそうな作品をご紹介します。" if ja else "Here are some picks that match what you asked for."
+            head = (
+                "ご希望に合いそうな作品をご紹介します。" if ja else "Here are some picks that match what you asked for."
+            )
         line = _line_ja if ja else _line_en
         body = "\n".join(line(i, p) for i, p in enumerate(products, 1))
         tail = (

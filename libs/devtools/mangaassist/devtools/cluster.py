@@ -39,8 +39,15 @@ GRPC_SERVICES = {
     "inference": "mangaassist.inference.v1.InferenceService",
 }
 DEFAULT_PORTS = {
-    "intent": 50051, "retrieval": 50052, "inference": 50053, "aws": 8092,
-    "traces": 4317, "traces_http": 4319, "redis": 8093, "orchestrator": 8080, "bedrock_emulator": 8091,
+    "intent": 50051,
+    "retrieval": 50052,
+    "inference": 50053,
+    "aws": 8092,
+    "traces": 4317,
+    "traces_http": 4319,
+    "redis": 8093,
+    "orchestrator": 8080,
+    "bedrock_emulator": 8091,
     "admin": 8081,  # the orchestrator's loopback-only /admin/* listener
 }
 # With fixed ports, replica n (n >= 2) of a gRPC service listens REPLICA_PORT_STEP * (n - 1) above the first.
@@ -190,8 +197,12 @@ class Cluster:
             env.setdefault(prefix + "REDIS_URL", f"redis://{self.address('redis')}/0")
             # Every local client is 127.0.0.1 and tests and benchmarks drive load from one
             # address: the per-address and per-connection limits are off here unless set.
-            for limit in ("QUESTIONS_PER_MINUTE_PER_CONNECTION", "QUESTIONS_PER_MINUTE_PER_CUSTOMER",
-                          "QUESTIONS_PER_MINUTE_PER_IP", "MAX_CONNECTIONS_PER_IP"):
+            for limit in (
+                "QUESTIONS_PER_MINUTE_PER_CONNECTION",
+                "QUESTIONS_PER_MINUTE_PER_CUSTOMER",
+                "QUESTIONS_PER_MINUTE_PER_IP",
+                "MAX_CONNECTIONS_PER_IP",
+            ):
                 env.setdefault(prefix + limit, "0")
             # One BLAS thread: the in-process vector maths are tiny; threads only contend.
             env.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -220,7 +231,9 @@ class Cluster:
             command = [sys.executable, "-m", f"mangaassist.{service_of(name)}"]
         proc = subprocess.Popen(
             command,
-            env={**self._env(name), **(extra_env or {})}, stdout=out, stderr=subprocess.STDOUT if out else None,
+            env={**self._env(name), **(extra_env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
         )
         self.procs[name] = proc
         return proc

@@ -14,8 +14,10 @@ import unicodedata
 from collections.abc import Callable, Iterable
 
 # Ordinary customer text in both languages, the linear cost every message pays.
-ORDINARY_UNITS = ("Do you have One Piece volume 3 in English? under 800 yen, not horror ",
-                  "ワンピースの3巻は英語版ありますか？1000円以下で、ホラー以外 ")
+ORDINARY_UNITS = (
+    "Do you have One Piece volume 3 in English? under 800 yen, not horror ",
+    "ワンピースの3巻は英語版ありますか？1000円以下で、ホラー以外 ",
+)
 
 
 def cpu_ms(fn: Callable[[str], object], text: str, runs: int = 5) -> float:
@@ -44,8 +46,9 @@ def cost_ratio(fn: Callable[[str], object], worst: str, runs: int = 5) -> tuple[
     return cpu_ms(fn, worst, runs), ordinary
 
 
-def assert_no_worse_than_ordinary(fn: Callable[[str], object], worst: str, ratio: float = 10,
-                                  slack_ms: float = 1, runs: int = 5) -> None:
+def assert_no_worse_than_ordinary(
+    fn: Callable[[str], object], worst: str, ratio: float = 10, slack_ms: float = 1, runs: int = 5
+) -> None:
     """``fn`` costs at most ``ratio`` x an ordinary message of the same length (+ ``slack_ms``)."""
     spent, ordinary = cost_ratio(fn, worst, runs)
     assert spent < ratio * ordinary + slack_ms, (worst[:20], round(spent, 2), round(ordinary, 2))

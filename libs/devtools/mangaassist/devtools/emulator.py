@@ -23,9 +23,15 @@ class EmulatorProcess:
         self._log = log
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "mangaassist.bedrock_emulator"], stdout=out, stderr=subprocess.STDOUT,
-                env={**os.environ, "MANGAASSIST_BEDROCK_EMULATOR_PORT": str(self.port),
-                     "MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE": "zero", **env},
+                [sys.executable, "-m", "mangaassist.bedrock_emulator"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={
+                    **os.environ,
+                    "MANGAASSIST_BEDROCK_EMULATOR_PORT": str(self.port),
+                    "MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE": "zero",
+                    **env,
+                },
             )
         deadline = time.monotonic() + 30
         while http_health(self.url + "/_emulator/health")[0] != 200:
@@ -66,7 +72,8 @@ def stats(url: str) -> dict[str, Any]:
 
 
 def set_faults(url: str, *rules: dict[str, Any]) -> None:
-    req = urllib.request.Request(url + "/_emulator/faults", data=json.dumps({"rules": list(rules)}).encode(),
-                                 method="POST")
+    req = urllib.request.Request(
+        url + "/_emulator/faults", data=json.dumps({"rules": list(rules)}).encode(), method="POST"
+    )
     with urllib.request.urlopen(req, timeout=5) as resp:
         resp.read()

@@ -33,12 +33,24 @@ from mangaassist.observability.budgets import BUDGETS, analyze, records_from_spa
 
 BASELINE = Path("bench/results/profile-baseline.json")
 WORKLOAD = [
-    "おすすめのダークファンタジーは？", "Recommend a sports manga for a 12 year old", "ワンピースの1巻はありますか",
-    "Do you have Vinland Saga in English?", "2000円以下の恋愛マンガ", "Is Frieren finished?",
-    "送料はいくらですか", "Can I pay with PayPay?", "返品の方法を教えてください", "こんにちは", "hello!",
-    "Where is my order 123-4567890-1234567?", "鬼滅の刃とチェンソーマンならどっちがおすすめ？",
-    "パスワードを忘れました", "I want to talk to a human", "What's the weather tomorrow?",
-    "Something like Monster but cheaper", "料理マンガでおすすめは？",
+    "おすすめのダークファンタジーは？",
+    "Recommend a sports manga for a 12 year old",
+    "ワンピースの1巻はありますか",
+    "Do you have Vinland Saga in English?",
+    "2000円以下の恋愛マンガ",
+    "Is Frieren finished?",
+    "送料はいくらですか",
+    "Can I pay with PayPay?",
+    "返品の方法を教えてください",
+    "こんにちは",
+    "hello!",
+    "Where is my order 123-4567890-1234567?",
+    "鬼滅の刃とチェンソーマンならどっちがおすすめ？",
+    "パスワードを忘れました",
+    "I want to talk to a human",
+    "What's the weather tomorrow?",
+    "Something like Monster but cheaper",
+    "料理マンガでおすすめは？",
 ]
 
 
@@ -53,8 +65,12 @@ async def drive(url: str, total: int, concurrency: int) -> list[dict[str, float]
         async with connect(url, compression=None) as ws:
             while not queue.empty():
                 i = queue.get_nowait()
-                await ws.send(json.dumps({"type": "query", "request_id": f"p{i}", "text": WORKLOAD[i % len(WORKLOAD)]},
-                                         ensure_ascii=False))
+                await ws.send(
+                    json.dumps(
+                        {"type": "query", "request_id": f"p{i}", "text": WORKLOAD[i % len(WORKLOAD)]},
+                        ensure_ascii=False,
+                    )
+                )
                 while True:
                     frame = json.loads(await ws.recv())
                     if frame["type"] == "done":
@@ -102,7 +118,9 @@ def waterfall(segments: dict[str, dict[str, float]], path: Path) -> None:
             start[seg] = begin
             budget = BUDGETS.get(seg)
             over = budget is not None and width > budget.budget_ms * (1 + budget.alert_pct / 100)
-            ax.barh(row, max(width, 0.05), left=begin, color="#e74c3c" if over else ("#3498db" if parent else "#ff9900"))
+            ax.barh(
+                row, max(width, 0.05), left=begin, color="#e74c3c" if over else ("#3498db" if parent else "#ff9900")
+            )
             ax.text(begin + width, row, f" {width:.1f}", va="center", fontsize=7)
             labels.append(label)
         ax.set_yticks(range(len(PATH_ROWS)), labels, fontsize=8)
@@ -128,14 +146,20 @@ def report(records: list[dict[str, float]], spans: list[dict[str, Any]], out: Pa
     out.mkdir(parents=True, exist_ok=True)
     waterfall(analysis.segments, out / "waterfall.png")
     lines = [
-        "# MangaAssist latency profile", "",
+        "# MangaAssist latency profile",
+        "",
         f"{analysis.requests} answered requests; {len(spans)} spans received from the services "
-        f"({len(records_from_spans(spans))} complete traces).", "",
-        "![waterfall](waterfall.png)", "",
+        f"({len(records_from_spans(spans))} complete traces).",
+        "",
+        "![waterfall](waterfall.png)",
+        "",
         f"**Bottleneck** (where the slowest 5 % of requests spend their time): `{analysis.bottleneck}` "
-        f"({100 * analysis.bottleneck_share:.0f} % of their time).", "",
-        f"**Violations** (p95 over budget by > 20 %): {', '.join(f'`{v}`' for v in analysis.violations) or 'none'}", "",
-        "| segment | p50 ms | p95 ms | budget ms | p95 vs budget |", "|---|---:|---:|---:|---:|",
+        f"({100 * analysis.bottleneck_share:.0f} % of their time).",
+        "",
+        f"**Violations** (p95 over budget by > 20 %): {', '.join(f'`{v}`' for v in analysis.violations) or 'none'}",
+        "",
+        "| segment | p50 ms | p95 ms | budget ms | p95 vs budget |",
+        "|---|---:|---:|---:|---:|",
     ]
     for name, row in analysis.segments.items():
         budget = f"{row['budget_ms']:.0f}" if "budget_ms" in row else ""

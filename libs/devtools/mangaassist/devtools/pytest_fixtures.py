@@ -32,8 +32,11 @@ CACHE_ENV = {"MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO_ROOT / ".cache" / "inde
 
 def start_cluster(log_dir: Path, replicas: int = 1, **env: str) -> Cluster:
     """A started local cluster with the model emulator at zero latency (``env`` overrides)."""
-    base = {**CACHE_ENV, "MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE": "zero",
-            "MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS": "1"}
+    base = {
+        **CACHE_ENV,
+        "MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE": "zero",
+        "MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS": "1",
+    }
     return Cluster(env={**base, **env}, log_dir=log_dir, replicas=replicas).start()
 
 
@@ -66,7 +69,8 @@ def moto_url() -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -124,19 +124,33 @@ class RedisStackServer:
         env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (str(self.lib_dir), env.get("LD_LIBRARY_PATH")) if p)
         args = [
             str(server),
-            "--bind", self.host,
-            "--port", str(self.port),
-            "--dir", str(self.data_dir),
-            "--save", "",
-            "--appendonly", "no",
-            "--protected-mode", "no",
-            "--daemonize", "no",
-            "--logfile", str(self.log_path),
-            "--loadmodule", str(module),
+            "--bind",
+            self.host,
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.data_dir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "no",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.log_path),
+            "--loadmodule",
+            str(module),
         ]
-        self.proc = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                                     preexec_fn=_exit_with_parent if self.die_with_parent else None)
+        self.proc = subprocess.Popen(
+            args,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_exit_with_parent if self.die_with_parent else None,
+        )
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -147,8 +161,9 @@ class RedisStackServer:
                 return self
             time.sleep(0.02)
         self.stop()
-        raise RedisServerError(f"redis-server did not answer PING on {self.host}:{self.port} "
-                               f"within {self.start_timeout_s} s")
+        raise RedisServerError(
+            f"redis-server did not answer PING on {self.host}:{self.port} within {self.start_timeout_s} s"
+        )
 
     def _log_tail(self) -> str:
         try:

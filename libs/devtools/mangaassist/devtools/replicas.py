@@ -34,8 +34,9 @@ def search(address: str, query: str, in_stock: bool | None = None) -> dict[str, 
         filters.in_stock = in_stock
     with grpc.insecure_channel(address) as channel:
         stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
-        reply = stub.Search(retrieval_pb2.SearchRequest(query=query, k=3, fields=["asin", "in_stock"],
-                                                        filters=filters), timeout=10)
+        reply = stub.Search(
+            retrieval_pb2.SearchRequest(query=query, k=3, fields=["asin", "in_stock"], filters=filters), timeout=10
+        )
     return {hit.product.asin: hit.product.in_stock for hit in reply.results}
 
 
@@ -70,6 +71,7 @@ def stock_propagation(cluster: Cluster, query: str, trials: int, timeout_s: floa
             started = time.perf_counter()
             update_stock(cluster.address(origin), asin, 6 if want else 0)
             for name in replicas:
+
                 def seen(address: str = cluster.address(name), want: bool = want) -> bool:
                     return search(address, query).get(asin) is want
 
@@ -105,8 +107,15 @@ class DrillResult:
         return codes
 
 
-async def ask_while_killing(cluster: Cluster, supervisor: Supervisor, victims: Sequence[str], sig: signal.Signals,
-                            customers: int = 4, gap_s: float = 1.0, timeout_s: float = 120.0) -> DrillResult:
+async def ask_while_killing(
+    cluster: Cluster,
+    supervisor: Supervisor,
+    victims: Sequence[str],
+    sig: signal.Signals,
+    customers: int = 4,
+    gap_s: float = 1.0,
+    timeout_s: float = 120.0,
+) -> DrillResult:
     """``customers`` WebSocket clients ask questions back to back while each victim gets ``sig``
     (``gap_s`` apart), until the supervisor has every victim serving again (and ``gap_s`` more)."""
     result = DrillResult(sig.name, list(victims))
@@ -119,8 +128,11 @@ async def ask_while_killing(cluster: Cluster, supervisor: Supervisor, victims: S
             while not stop.is_set():
                 request_id = f"drill-{c}-{n}"
                 started = time.perf_counter()
-                await ws.send(json.dumps({"type": "query", "request_id": request_id, "text": f"{QUESTION} ({c}-{n})"},
-                                         ensure_ascii=False))
+                await ws.send(
+                    json.dumps(
+                        {"type": "query", "request_id": request_id, "text": f"{QUESTION} ({c}-{n})"}, ensure_ascii=False
+                    )
+                )
                 while True:
                     frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
                     if frame.get("request_id") == request_id and frame["type"] in ("done", "error"):
@@ -143,8 +155,9 @@ async def ask_while_killing(cluster: Cluster, supervisor: Supervisor, victims: S
         deadline = time.monotonic() + timeout_s
         while len(result.restarted_after_s) < len(victims):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"not serving again after {timeout_s:.0f} s: "
-                                   f"{sorted(set(victims) - set(result.restarted_after_s))}")
+                raise TimeoutError(
+                    f"not serving again after {timeout_s:.0f} s: {sorted(set(victims) - set(result.restarted_after_s))}"
+                )
             for name in victims:
                 if name not in result.restarted_after_s and await asyncio.to_thread(back, name):
                     result.restarted_after_s[name] = time.monotonic() - killed_at[name]

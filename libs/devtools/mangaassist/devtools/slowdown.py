@@ -30,10 +30,18 @@ from mangaassist.observability.detector import ReceiverSource
 
 # Product questions: every one goes the whole path (classify, embed, search, model).
 QUESTIONS = [
-    "おすすめのダークファンタジーは？", "Recommend a sports manga for a 12 year old", "料理マンガでおすすめは？",
-    "Something like Monster but cheaper", "おすすめの恋愛マンガは？", "Recommend an isekai manga",
-    "おすすめのホラー漫画は？", "A mystery manga for adults", "おすすめのスポーツ漫画を教えて", "Horror manga recommendations",
-    "歴史もののマンガでおすすめ", "Best slice of life manga",
+    "おすすめのダークファンタジーは？",
+    "Recommend a sports manga for a 12 year old",
+    "料理マンガでおすすめは？",
+    "Something like Monster but cheaper",
+    "おすすめの恋愛マンガは？",
+    "Recommend an isekai manga",
+    "おすすめのホラー漫画は？",
+    "A mystery manga for adults",
+    "おすすめのスポーツ漫画を教えて",
+    "Horror manga recommendations",
+    "歴史もののマンガでおすすめ",
+    "Best slice of life manga",
 ]
 SERVICE_OF = {s.INTENT: "intent", s.QUERY_EMBEDDING: "retrieval", s.VECTOR_SEARCH: "retrieval"}
 TARGETS = (s.INTENT, s.QUERY_EMBEDDING, s.VECTOR_SEARCH, s.MODEL_INFERENCE)
@@ -96,8 +104,11 @@ async def inject(cluster: Cluster, segment: str, delay_ms: float) -> None:
         return
     service = SERVICE_OF[segment]
     prefix = f"MANGAASSIST_{service.upper()}_"
-    _restart(cluster, service, {prefix + "FAULT_DELAY_MS": f"{delay_ms:.1f}",
-                                prefix + "FAULT_SEGMENTS": json.dumps([segment])})
+    _restart(
+        cluster,
+        service,
+        {prefix + "FAULT_DELAY_MS": f"{delay_ms:.1f}", prefix + "FAULT_SEGMENTS": json.dumps([segment])},
+    )
     await drive(cluster, len(QUESTIONS), 2, "warm")  # reconnect the channel, refill the result cache
 
 

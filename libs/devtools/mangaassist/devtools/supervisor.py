@@ -82,7 +82,11 @@ class Supervisor:
                 state.recovering = False
                 logger.error(
                     "%s (pid %s) exited with code %s; restarting in %.1f s (crash %d in a row)",
-                    name, proc.pid, proc.returncode, delay, state.streak,
+                    name,
+                    proc.pid,
+                    proc.returncode,
+                    delay,
+                    state.streak,
                 )
             elif now >= state.restart_at and not stopping():
                 try:

@@ -99,29 +99,49 @@ def _points(metric: metrics_pb2.Metric) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if kind == "histogram":
         for hp in metric.histogram.data_points:
-            out.append({
-                "type": "histogram", "temporality": _TEMPORALITY.get(metric.histogram.aggregation_temporality),
-                "attributes": _attributes(hp.attributes), "start_ns": hp.start_time_unix_nano,
-                "time_ns": hp.time_unix_nano, "count": hp.count, "sum": hp.sum,
-                "min": hp.min if hp.HasField("min") else None, "max": hp.max if hp.HasField("max") else None,
-                "bounds": list(hp.explicit_bounds), "bucket_counts": list(hp.bucket_counts),
-            })
+            out.append(
+                {
+                    "type": "histogram",
+                    "temporality": _TEMPORALITY.get(metric.histogram.aggregation_temporality),
+                    "attributes": _attributes(hp.attributes),
+                    "start_ns": hp.start_time_unix_nano,
+                    "time_ns": hp.time_unix_nano,
+                    "count": hp.count,
+                    "sum": hp.sum,
+                    "min": hp.min if hp.HasField("min") else None,
+                    "max": hp.max if hp.HasField("max") else None,
+                    "bounds": list(hp.explicit_bounds),
+                    "bucket_counts": list(hp.bucket_counts),
+                }
+            )
     elif kind == "exponential_histogram":
         for ep in metric.exponential_histogram.data_points:
-            out.append({
-                "type": "exponential_histogram",
-                "temporality": _TEMPORALITY.get(metric.exponential_histogram.aggregation_temporality),
-                "attributes": _attributes(ep.attributes), "start_ns": ep.start_time_unix_nano,
-                "time_ns": ep.time_unix_nano, "count": ep.count, "sum": ep.sum, "scale": ep.scale,
-                "zero_count": ep.zero_count, "positive_offset": ep.positive.offset,
-                "positive_bucket_counts": list(ep.positive.bucket_counts),
-            })
+            out.append(
+                {
+                    "type": "exponential_histogram",
+                    "temporality": _TEMPORALITY.get(metric.exponential_histogram.aggregation_temporality),
+                    "attributes": _attributes(ep.attributes),
+                    "start_ns": ep.start_time_unix_nano,
+                    "time_ns": ep.time_unix_nano,
+                    "count": ep.count,
+                    "sum": ep.sum,
+                    "scale": ep.scale,
+                    "zero_count": ep.zero_count,
+                    "positive_offset": ep.positive.offset,
+                    "positive_bucket_counts": list(ep.positive.bucket_counts),
+                }
+            )
     elif kind in ("sum", "gauge"):
         data = getattr(metric, kind)
         for np_ in data.data_points:
             value = np_.as_double if np_.WhichOneof("value") == "as_double" else np_.as_int
-            point = {"type": kind, "attributes": _attributes(np_.attributes), "start_ns": np_.start_time_unix_nano,
-                     "time_ns": np_.time_unix_nano, "value": value}
+            point = {
+                "type": kind,
+                "attributes": _attributes(np_.attributes),
+                "start_ns": np_.start_time_unix_nano,
+                "time_ns": np_.time_unix_nano,
+                "value": value,
+            }
             if kind == "sum":
                 point["monotonic"] = data.is_monotonic
                 point["temporality"] = _TEMPORALITY.get(data.aggregation_temporality)
@@ -227,8 +247,11 @@ async def serve(grpc_port: int, http_port: int, host: str = "127.0.0.1") -> None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(f"trace receiver: OTLP/gRPC {host}:{grpc_port}, spans and metrics at "
-          f"http://{host}:{http_port}/spans and /metrics", flush=True)
+    print(
+        f"trace receiver: OTLP/gRPC {host}:{grpc_port}, spans and metrics at "
+        f"http://{host}:{http_port}/spans and /metrics",
+        flush=True,
+    )
     await stop.wait()
     http.shutdown()
     await server.stop(1)

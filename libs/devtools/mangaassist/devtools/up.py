@@ -41,12 +41,16 @@ def main() -> int:
     for name in cluster.grpc_processes:
         print(f"  {name:<17} grpc://{cluster.address(name)}")
     if replicas > 1:
-        print(f"  ({replicas} replicas of each gRPC service: the orchestrator balances per call; "
-              "retrieval replicas share stock changes)")
+        print(
+            f"  ({replicas} replicas of each gRPC service: the orchestrator balances per call; "
+            "retrieval replicas share stock changes)"
+        )
     print(f"  AWS stand-in      http://{cluster.address('aws')}  (moto: DynamoDB sessions + orders)")
     print(f"  cache (Redis)     redis://{cluster.address('redis')}  (Redis Stack: semantic cache)")
-    print(f"  trace receiver    grpc://{cluster.address('traces')}  (OTLP; recent spans at {cluster.spans_url}, "
-          f"metrics at {cluster.metrics_url})")
+    print(
+        f"  trace receiver    grpc://{cluster.address('traces')}  (OTLP; recent spans at {cluster.spans_url}, "
+        f"metrics at {cluster.metrics_url})"
+    )
     print(f"  bedrock emulator  {cluster.url('bedrock_emulator')}")
     print("Press Ctrl-C to stop. A part that exits is restarted (with backoff); the rest keep serving.", flush=True)
     # Restarts are logged as they happen; the supervisor polls on this thread until Ctrl-C / SIGTERM.

@@ -61,14 +61,26 @@ CRITICAL_PATH = (s.API_GATEWAY, s.VALIDATION, s.PARALLEL_RETRIEVAL, s.PROMPT_ASS
 # The seed's span tree (child -> parent), as the services emit it: a segment's time
 # includes its children's, so a slowdown in a child also shows in every ancestor.
 PARENT: dict[str, str] = {
-    s.API_GATEWAY: s.REQUEST, s.ORCHESTRATOR: s.REQUEST, s.RESPONSE_STREAMING: s.REQUEST,
-    s.VALIDATION: s.ORCHESTRATOR, s.INTENT: s.ORCHESTRATOR, s.CACHE_LOOKUP: s.ORCHESTRATOR,
-    s.PARALLEL_RETRIEVAL: s.ORCHESTRATOR, s.PROMPT_ASSEMBLY: s.ORCHESTRATOR, s.BEDROCK_INVOKE: s.ORCHESTRATOR,
+    s.API_GATEWAY: s.REQUEST,
+    s.ORCHESTRATOR: s.REQUEST,
+    s.RESPONSE_STREAMING: s.REQUEST,
+    s.VALIDATION: s.ORCHESTRATOR,
+    s.INTENT: s.ORCHESTRATOR,
+    s.CACHE_LOOKUP: s.ORCHESTRATOR,
+    s.PARALLEL_RETRIEVAL: s.ORCHESTRATOR,
+    s.PROMPT_ASSEMBLY: s.ORCHESTRATOR,
+    s.BEDROCK_INVOKE: s.ORCHESTRATOR,
     s.ASYNC_POSTPROCESSING: s.ORCHESTRATOR,
-    s.QUERY_EMBEDDING: s.PARALLEL_RETRIEVAL, s.VECTOR_SEARCH: s.PARALLEL_RETRIEVAL, s.SESSION_LOAD: s.PARALLEL_RETRIEVAL,
-    s.MODEL_INFERENCE: s.BEDROCK_INVOKE, s.GUARDRAILS: s.BEDROCK_INVOKE, s.REQUEST_SERIALIZATION: s.BEDROCK_INVOKE,
-    s.NETWORK_TRANSIT: s.BEDROCK_INVOKE, s.RESPONSE_DESERIALIZATION: s.BEDROCK_INVOKE,
-    s.CACHE_WRITE: s.ASYNC_POSTPROCESSING, s.SESSION_UPDATE: s.ASYNC_POSTPROCESSING,
+    s.QUERY_EMBEDDING: s.PARALLEL_RETRIEVAL,
+    s.VECTOR_SEARCH: s.PARALLEL_RETRIEVAL,
+    s.SESSION_LOAD: s.PARALLEL_RETRIEVAL,
+    s.MODEL_INFERENCE: s.BEDROCK_INVOKE,
+    s.GUARDRAILS: s.BEDROCK_INVOKE,
+    s.REQUEST_SERIALIZATION: s.BEDROCK_INVOKE,
+    s.NETWORK_TRANSIT: s.BEDROCK_INVOKE,
+    s.RESPONSE_DESERIALIZATION: s.BEDROCK_INVOKE,
+    s.CACHE_WRITE: s.ASYNC_POSTPROCESSING,
+    s.SESSION_UPDATE: s.ASYNC_POSTPROCESSING,
     s.ANALYTICS_EMIT: s.ASYNC_POSTPROCESSING,
 }
 
@@ -99,8 +111,10 @@ def attribute(record: Record) -> dict[str, float]:
         if segment == s.PARALLEL_RETRIEVAL and ms:
             search = record.get(s.VECTOR_SEARCH, 0.0)
             control = record.get(s.SESSION_LOAD, 0.0) + record.get(s.INTENT, 0.0)
-            segment = s.VECTOR_SEARCH if search >= control else (
-                s.INTENT if record.get(s.INTENT, 0.0) >= record.get(s.SESSION_LOAD, 0.0) else s.SESSION_LOAD
+            segment = (
+                s.VECTOR_SEARCH
+                if search >= control
+                else (s.INTENT if record.get(s.INTENT, 0.0) >= record.get(s.SESSION_LOAD, 0.0) else s.SESSION_LOAD)
             )
         out[segment] = out.get(segment, 0.0) + ms
     total = record.get(s.REQUEST, sum(out.values()))
@@ -221,7 +235,8 @@ def records_from_spans(spans: Iterable[Mapping[str, Any]]) -> list[dict[str, flo
 # Work done after the answer has been sent (session and cache writes): it cannot make an
 # answer slower, so a change there is reported apart and never blamed for a slowdown.
 AFTER_ANSWER: frozenset[str] = frozenset(
-    name for name in {*PARENT, *PARENT.values()}
+    name
+    for name in {*PARENT, *PARENT.values()}
     if name == s.ASYNC_POSTPROCESSING or s.ASYNC_POSTPROCESSING in ancestors(name)
 )
 

@@ -113,8 +113,9 @@ class XRaySource:
 
 
 class CloudWatchSink:
-    def __init__(self, client: Any, namespace: str = NAMESPACE, alarm_prefix: str = "mangaassist",
-                 create_alarms: bool = True) -> None:
+    def __init__(
+        self, client: Any, namespace: str = NAMESPACE, alarm_prefix: str = "mangaassist", create_alarms: bool = True
+    ) -> None:
         self._client = client
         self._namespace = namespace
         self._alarm_prefix = alarm_prefix
@@ -141,18 +142,32 @@ class CloudWatchSink:
         if not self._alarms_ready:
             await self._ensure_alarms()
         data = [
-            {"MetricName": METRIC, "Dimensions": [{"Name": "Segment", "Value": name}],
-             "Value": row["p95"], "Unit": "Milliseconds"}
+            {
+                "MetricName": METRIC,
+                "Dimensions": [{"Name": "Segment", "Value": name}],
+                "Value": row["p95"],
+                "Unit": "Milliseconds",
+            }
             for name, row in analysis.segments.items()
         ]
         if analysis.bottleneck:
-            data.append({"MetricName": "BottleneckShare",
-                         "Dimensions": [{"Name": "Segment", "Value": analysis.bottleneck}],
-                         "Value": analysis.bottleneck_share * 100, "Unit": "Percent"})
+            data.append(
+                {
+                    "MetricName": "BottleneckShare",
+                    "Dimensions": [{"Name": "Segment", "Value": analysis.bottleneck}],
+                    "Value": analysis.bottleneck_share * 100,
+                    "Unit": "Percent",
+                }
+            )
         if analysis.slowdown:
-            data.append({"MetricName": "SlowdownBlamed",
-                         "Dimensions": [{"Name": "Segment", "Value": analysis.slowdown}],
-                         "Value": 1, "Unit": "Count"})
+            data.append(
+                {
+                    "MetricName": "SlowdownBlamed",
+                    "Dimensions": [{"Name": "Segment", "Value": analysis.slowdown}],
+                    "Value": 1,
+                    "Unit": "Count",
+                }
+            )
         for i in range(0, len(data), 20):
             await self._client.put_metric_data(Namespace=self._namespace, MetricData=data[i : i + 20])
         for name in BUDGETS:
@@ -189,8 +204,12 @@ async def run_once(
         await sink.publish(analysis)
     logger.info(
         "latency window analysed",
-        extra={"requests": analysis.requests, "bottleneck": analysis.bottleneck, "violations": analysis.violations,
-               "slowdown": analysis.slowdown},
+        extra={
+            "requests": analysis.requests,
+            "bottleneck": analysis.bottleneck,
+            "violations": analysis.violations,
+            "slowdown": analysis.slowdown,
+        },
     )
     return analysis
 

@@ -56,8 +56,13 @@ logger = logging.getLogger(__name__)
 
 EMULATOR_HEADER = "x-mangaassist-emulator"
 _THROTTLED = {"ThrottlingException", "throttlingException", "ServiceQuotaExceededException", "TooManyRequestsException"}
-_UNAVAILABLE = {"ServiceUnavailableException", "serviceUnavailableException", "InternalServerException",
-                "internalServerException", "ModelNotReadyException"}
+_UNAVAILABLE = {
+    "ServiceUnavailableException",
+    "serviceUnavailableException",
+    "InternalServerException",
+    "internalServerException",
+    "ModelNotReadyException",
+}
 _TIMEOUT = {"ModelTimeoutException"}
 
 
@@ -116,16 +121,22 @@ class BedrockBackend:
             )
 
         self._client = await self._stack.enter_async_context(
-            session.client("bedrock-runtime", endpoint_url=self._s.bedrock_endpoint_url,
-                           config=config(self._s.max_attempts), **extra)
+            session.client(
+                "bedrock-runtime",
+                endpoint_url=self._s.bedrock_endpoint_url,
+                config=config(self._s.max_attempts),
+                **extra,
+            )
         )
         # Sonnet with Haiku behind it must not spend the first-token budget on backoff:
         # its calls go through a twin client that does not retry.
         self._fail_fast_client = await self._stack.enter_async_context(
             session.client("bedrock-runtime", endpoint_url=self._s.bedrock_endpoint_url, config=config(1), **extra)
         )
-        logger.info("bedrock client ready", extra={"endpoint": self._client.meta.endpoint_url,
-                                                   "pool": self._s.max_pool_connections})
+        logger.info(
+            "bedrock client ready",
+            extra={"endpoint": self._client.meta.endpoint_url, "pool": self._s.max_pool_connections},
+        )
 
     async def warm_up(self) -> None:
         """DNS, then a 1-token Haiku request through each client (opens a pooled connection)."""
@@ -153,7 +164,8 @@ class BedrockBackend:
         model_id = self._s.model_ids[model]
         try:
             response = await self._fail_fast_client.converse(
-                modelId=model_id, messages=[{"role": "user", "content": [{"text": "ping"}]}],
+                modelId=model_id,
+                messages=[{"role": "user", "content": [{"text": "ping"}]}],
                 inferenceConfig={"maxTokens": 1},
             )
         except ClientError as exc:
@@ -181,14 +193,16 @@ class BedrockBackend:
                     async with asyncio.timeout(attempt_timeout_s):
                         await self.check_model(model)
                 except ModelUnreachable as exc:
-                    logger.error("model unreachable: health stays NOT_SERVING until it answers",
-                                 extra={"route": exc.model, "model_id": exc.model_id, "error": exc.reason,
-                                        "retry_in_s": delay})
+                    logger.error(
+                        "model unreachable: health stays NOT_SERVING until it answers",
+                        extra={"route": exc.model, "model_id": exc.model_id, "error": exc.reason, "retry_in_s": delay},
+                    )
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, backoff_max_s)
                 except TimeoutError:
-                    logger.warning("model check timed out; serving anyway",
-                                   extra={"route": model, "timeout_s": attempt_timeout_s})
+                    logger.warning(
+                        "model check timed out; serving anyway", extra={"route": model, "timeout_s": attempt_timeout_s}
+                    )
                     break
 
     async def close(self) -> None:
@@ -199,7 +213,9 @@ class BedrockBackend:
         """Both clients' connection pools as one entry of the process's pool manager; warming
         it is the pre-warm (DNS, then a 1-token request through each client)."""
         return Pool(
-            "bedrock", 2 * self._s.max_pool_connections, self.pool_stats,
+            "bedrock",
+            2 * self._s.max_pool_connections,
+            self.pool_stats,
             lambda: aiobotocore_idle(self._client) + aiobotocore_idle(self._fail_fast_client),
             warm=self.warm_up,
         )
@@ -214,27 +230,36 @@ class BedrockBackend:
         """``ConverseStream`` inside a CLIENT span with the OTel GenAI attributes (model,
         request limits, usage, finish reason; never the prompt or the answer)."""
         model_id = self._s.model_ids[model]
-        span = self._tracer.start_span(f"chat {model_id}", kind=SpanKind.CLIENT, attributes={
-            "gen_ai.operation.name": "chat",
-            "gen_ai.system": "aws.bedrock",
-            "gen_ai.provider.name": "aws.bedrock",
-            "gen_ai.request.model": model_id,
-            "gen_ai.request.max_tokens": max_tokens,
-            "gen_ai.request.temperature": self._s.temperature,
-            "rpc.system": "aws-api", "rpc.service": "BedrockRuntime", "rpc.method": "ConverseStream",
-            "server.address": self._endpoint_host, "cloud.region": self._s.aws_region,
-            "mangaassist.model_route": model,
-        })
+        span = self._tracer.start_span(
+            f"chat {model_id}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.system": "aws.bedrock",
+                "gen_ai.provider.name": "aws.bedrock",
+                "gen_ai.request.model": model_id,
+                "gen_ai.request.max_tokens": max_tokens,
+                "gen_ai.request.temperature": self._s.temperature,
+                "rpc.system": "aws-api",
+                "rpc.service": "BedrockRuntime",
+                "rpc.method": "ConverseStream",
+                "server.address": self._endpoint_host,
+                "cloud.region": self._s.aws_region,
+                "mangaassist.model_route": model,
+            },
+        )
         first_token = False
         try:
             async for item in self._converse_stream(model, conversation, max_tokens, fail_fast):
                 if isinstance(item, Finished):
-                    span.set_attributes({
-                        "gen_ai.usage.input_tokens": item.input_tokens,
-                        "gen_ai.usage.output_tokens": item.output_tokens,
-                        "gen_ai.response.finish_reasons": [item.finish_reason],
-                        "gen_ai.response.model": model_id,
-                    })
+                    span.set_attributes(
+                        {
+                            "gen_ai.usage.input_tokens": item.input_tokens,
+                            "gen_ai.usage.output_tokens": item.output_tokens,
+                            "gen_ai.response.finish_reasons": [item.finish_reason],
+                            "gen_ai.response.model": model_id,
+                        }
+                    )
                 elif not first_token:
                     first_token = True
                     span.add_event("gen_ai.first_token")
@@ -316,8 +341,10 @@ class BedrockBackend:
         """Bedrock ApplyGuardrail on an answer: (intervened, categories)."""
         try:
             reply = await self.client.apply_guardrail(
-                guardrailIdentifier=self._s.guardrail_id, guardrailVersion=self._s.guardrail_version,
-                source="OUTPUT", content=[{"text": {"text": text}}],
+                guardrailIdentifier=self._s.guardrail_id,
+                guardrailVersion=self._s.guardrail_version,
+                source="OUTPUT",
+                content=[{"text": {"text": text}}],
             )
         except ClientError as exc:
             raise map_client_error(exc) from None

@@ -32,10 +32,12 @@ class InferenceSettings(ServiceSettings):
     sonnet_model_id: str = "jp.anthropic.claude-sonnet-4-6"
     # USD per 1,000 (input, output) tokens: the on-demand list prices of those two models
     # (Haiku 4.5 $1 / $5, Sonnet 4.6 $3 / $15 per million); check your Region's Bedrock page.
-    pricing_usd_per_1k: dict[str, tuple[float, float]] = Field(default_factory=lambda: {
-        "haiku": (0.001, 0.005),
-        "sonnet": (0.003, 0.015),
-    })
+    pricing_usd_per_1k: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {
+            "haiku": (0.001, 0.005),
+            "sonnet": (0.003, 0.015),
+        }
+    )
     # One long-lived client per process, 60 s idle keep-alive. A streamed answer holds its
     # connection until its last token, so the pool must cover the answers the orchestrator
     # admits at once (its bulkhead: 40 per model). The seed's 10 (sized for request/response

@@ -43,8 +43,11 @@ class Verdict:
 
     @property
     def categories(self) -> list[str]:
-        return [*(f"pii:{kind}" for kind in self.pii), *(["prompt_injection"] if self.injection else []),
-                *(["prompt_leak"] if self.leak else [])]
+        return [
+            *(f"pii:{kind}" for kind in self.pii),
+            *(["prompt_injection"] if self.injection else []),
+            *(["prompt_leak"] if self.leak else []),
+        ]
 
 
 def check_input(text: str) -> Verdict:

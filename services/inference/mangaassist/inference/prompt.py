@@ -24,8 +24,18 @@ SYSTEM_PROMPT = (
 )
 # What an answer may mention about a product.
 # "volume" (the one asked for), its edition language and the series status answer volume-level questions.
-PROMPT_FIELDS = ("title", "authors", "genres", "volumes", "volume", "language", "status", "price_jpy", "in_stock",
-                 "synopsis_short")
+PROMPT_FIELDS = (
+    "title",
+    "authors",
+    "genres",
+    "volumes",
+    "volume",
+    "language",
+    "status",
+    "price_jpy",
+    "in_stock",
+    "synopsis_short",
+)
 _TOKEN = re.compile(r"[A-Za-z0-9]+|[\u3040-\u30ff\u3400-\u9fff]|\S")
 
 

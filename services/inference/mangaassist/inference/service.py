@@ -64,8 +64,12 @@ def error_status(exc: ModelError) -> ServiceError:
 
 
 def fallback_reason(exc: ModelError) -> str:
-    for kind, name in ((ModelThrottled, "throttled"), (ModelTimeout, "timeout"),
-                       (ModelStreamBroken, "stream_broken"), (ModelUnavailable, "unavailable")):
+    for kind, name in (
+        (ModelThrottled, "throttled"),
+        (ModelTimeout, "timeout"),
+        (ModelStreamBroken, "stream_broken"),
+        (ModelUnavailable, "unavailable"),
+    ):
         if isinstance(exc, kind):
             return name
     return "error"
@@ -114,11 +118,16 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         if checked.injection:
             text = guardrails.REFUSAL[language]
             yield inference_pb2.GenerateResponse(token=inference_pb2.TokenChunk(text=text))
-            yield inference_pb2.GenerateResponse(done=inference_pb2.GenerationDone(
-                usage=inference_pb2.Usage(), finish_reason="guardrail_intervened", model=request.model,
-                backend="guardrail", time_to_first_token_ms=(time.perf_counter() - start) * 1000,
-                input_guardrail=checked.categories,
-            ))
+            yield inference_pb2.GenerateResponse(
+                done=inference_pb2.GenerationDone(
+                    usage=inference_pb2.Usage(),
+                    finish_reason="guardrail_intervened",
+                    model=request.model,
+                    backend="guardrail",
+                    time_to_first_token_ms=(time.perf_counter() - start) * 1000,
+                    input_guardrail=checked.categories,
+                )
+            )
             return
 
         conversation = render(prompt, self._s.history_token_budget)
@@ -133,8 +142,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         pending = ""  # sync mode: text held back until checked
         # Sync mode checks every ``sync_guardrail_chars``: a coalesced delta must not be larger,
         # or a flag would withhold clean text that came before the flagged part.
-        max_chars = (min(self._s.stream_coalesce_chars, self._s.sync_guardrail_chars) if sync
-                     else self._s.stream_coalesce_chars)
+        max_chars = (
+            min(self._s.stream_coalesce_chars, self._s.sync_guardrail_chars) if sync else self._s.stream_coalesce_chars
+        )
         withheld = False
         for attempt, model in enumerate(models):
             stream = self._backend.stream(model, conversation, max_tokens, fail_fast=attempt < len(models) - 1)
@@ -165,8 +175,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             except ModelError as exc:
                 if pieces or not exc.retry_elsewhere or attempt == len(models) - 1:
                     self.counters["failed"] += 1
-                    logger.warning("model call failed", extra={"model": model, "error": str(exc),
-                                                               "tokens_sent": len(pieces)})
+                    logger.warning(
+                        "model call failed", extra={"model": model, "error": str(exc), "tokens_sent": len(pieces)}
+                    )
                     raise error_status(exc) from None
                 fallback_from, reason = model, fallback_reason(exc)
                 self.counters["fallback"] += 1
@@ -195,18 +206,23 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         span.set_attribute("gen_ai.usage.input_tokens", input_tokens)
         span.set_attribute("gen_ai.usage.output_tokens", output_tokens)
         span.set_attribute("gen_ai.response.model", answered_by)
-        yield inference_pb2.GenerateResponse(done=inference_pb2.GenerationDone(
-            usage=inference_pb2.Usage(input_tokens=input_tokens, output_tokens=output_tokens,
-                                      cost_usd=self.cost_usd(answered_by, input_tokens, output_tokens)),
-            finish_reason="guardrail_intervened" if withheld else (finished.finish_reason if finished else ""),
-            model=answered_by,
-            backend=self._backend.name,
-            time_to_first_token_ms=ttft,
-            fallback_from=fallback_from,
-            fallback_reason=reason,
-            prompt_bytes=conversation.size_bytes,
-            input_guardrail=checked.categories,
-        ))
+        yield inference_pb2.GenerateResponse(
+            done=inference_pb2.GenerationDone(
+                usage=inference_pb2.Usage(
+                    input_tokens=input_tokens,
+                    output_tokens=output_tokens,
+                    cost_usd=self.cost_usd(answered_by, input_tokens, output_tokens),
+                ),
+                finish_reason="guardrail_intervened" if withheld else (finished.finish_reason if finished else ""),
+                model=answered_by,
+                backend=self._backend.name,
+                time_to_first_token_ms=ttft,
+                fallback_from=fallback_from,
+                fallback_reason=reason,
+                prompt_bytes=conversation.size_bytes,
+                input_guardrail=checked.categories,
+            )
+        )
         if self._s.output_guardrail == "async":
             yield await self._verdict("".join(pieces))
 
@@ -224,10 +240,14 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             self._flagged(categories, "async")
         else:
             self.counters["output_passed"] += 1
-        return inference_pb2.GenerateResponse(guardrail=inference_pb2.GuardrailVerdict(
-            flagged=flagged, categories=categories, engine=self._s.output_engine,
-            check_ms=(time.perf_counter() - started) * 1000,
-        ))
+        return inference_pb2.GenerateResponse(
+            guardrail=inference_pb2.GuardrailVerdict(
+                flagged=flagged,
+                categories=categories,
+                engine=self._s.output_engine,
+                check_ms=(time.perf_counter() - started) * 1000,
+            )
+        )
 
     def _flagged(self, categories: list[str], mode: str) -> None:
         self.counters["output_flagged"] += 1

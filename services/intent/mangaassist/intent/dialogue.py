@@ -39,23 +39,52 @@ BARE_NAME_REST = 6  # characters besides the names that still make a message "ju
 
 # Conversational cues over the NFKC-folded, lower-cased message. Bounded quantifiers only.
 _STATUS = (
-    ("completed", re.compile(r"完結|completed?\b|finished (?:series|ones?|manga)|(?:already|but|only|that'?s|is|be|are) finished"
-                             r"|\bended\b|already over|\bdone\b")),
-    ("ongoing", re.compile(r"連載中|続いて(?:い)?る|ongoing|still (?:running|going|coming out|publishing)|not finished")),
+    (
+        "completed",
+        re.compile(
+            r"完結|completed?\b|finished (?:series|ones?|manga)|(?:already|but|only|that'?s|is|be|are) finished"
+            r"|\bended\b|already over|\bdone\b"
+        ),
+    ),
+    (
+        "ongoing",
+        re.compile(r"連載中|続いて(?:い)?る|ongoing|still (?:running|going|coming out|publishing)|not finished"),
+    ),
 )
-_STATUS_DROPPED = re.compile(r"完結してなくても|完結じゃなくても|ongoing is fine|doesn'?t (?:have to|need to) be (?:finished|completed)")
+_STATUS_DROPPED = re.compile(
+    r"完結してなくても|完結じゃなくても|ongoing is fine|doesn'?t (?:have to|need to) be (?:finished|completed)"
+)
 _VOLUME_CAP = (
     # (pattern, inclusive)
     (re.compile(r"(\d{1,3})\s*巻\s*(?:くらい|ぐらい|程度)?\s*(?:以内|以下|まで)"), True),
     (re.compile(r"(\d{1,3})\s*巻\s*未満"), False),
-    (re.compile(r"(\d{1,3})\s*巻\s*(?:くらい|ぐらい|程度)?\s*で\s*(?:読み切|完結|終わ)(?![^\s、。]{0,4}[?？か])"), True),
-    (re.compile(r"(?:nothing|no|not)\s(?:\w+\s)?(?:over|more than|longer than|above)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"),
-     True),
-    (re.compile(r"(\d{1,3})\s*巻\s*(?:を)?(?:超えて|越えて|超えない|越えない|超え(?:る|た)?の(?:は)?(?:嫌|無理|なし))"), True),
+    (
+        re.compile(r"(\d{1,3})\s*巻\s*(?:くらい|ぐらい|程度)?\s*で\s*(?:読み切|完結|終わ)(?![^\s、。]{0,4}[?？か])"),
+        True,
+    ),
+    (
+        re.compile(
+            r"(?:nothing|no|not)\s(?:\w+\s)?(?:over|more than|longer than|above)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"
+        ),
+        True,
+    ),
+    (
+        re.compile(
+            r"(\d{1,3})\s*巻\s*(?:を)?(?:超えて|越えて|超えない|越えない|超え(?:る|た)?の(?:は)?(?:嫌|無理|なし))"
+        ),
+        True,
+    ),
     (re.compile(r"(?:under|fewer than|less than|below)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"), False),
-    (re.compile(r"(?:at most|max(?:imum)?|up to|no more than|within)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"),
-     True),
-    (re.compile(r"(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books|巻)\s{0,3}(?:max|maximum|or less|or fewer|tops|まで|以内)"), True),
+    (
+        re.compile(
+            r"(?:at most|max(?:imum)?|up to|no more than|within)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"
+        ),
+        True,
+    ),
+    (
+        re.compile(r"(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books|巻)\s{0,3}(?:max|maximum|or less|or fewer|tops|まで|以内)"),
+        True,
+    ),
     (re.compile(r"1\s*冊(?:で|だけで)?(?:終わる|完結)|読み切り|one[- ]shot|single volume|one volume"), "one"),
     (re.compile(r"\bshort\b|短い|短め"), None),
 )
@@ -64,27 +93,41 @@ SHORT_SERIES_VOLUMES = 10
 _VOLUME_FLOOR = (
     (re.compile(r"(\d{1,3})\s*巻\s*(?:以上|超え|越え|超|オーバー)(?!え?て(?:い)?ない|えない|ない)"), True),
     (re.compile(r"(?:at least|min(?:imum)?)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"), True),
-    (re.compile(r"(?<!nothing )(?<!no )(?<!not )(?:over|more than)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"), False),
+    (
+        re.compile(r"(?<!nothing )(?<!no )(?<!not )(?:over|more than)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"),
+        False,
+    ),
     (re.compile(r"(\d{1,3})\+\s{0,3}(?:vol(?:ume)?s?|books|巻)"), True),
 )
-_LATEST = re.compile(r"最新|新刊|最終巻|何巻まで|何巻出て|なんかん|何かん|新しいの|新しい巻|latest|newest|most recent|how many vol|how many books"
-                     r"|saishin|shinkan|new (?:one|volume|vol)\b"
-                     r"|(?:last|final) (?:\w{1,10} )?(?:vol|volume|book|one)\b|volumes? (?:are )?out")
+_LATEST = re.compile(
+    r"最新|新刊|最終巻|何巻まで|何巻出て|なんかん|何かん|新しいの|新しい巻|latest|newest|most recent|how many vol|how many books"
+    r"|saishin|shinkan|new (?:one|volume|vol)\b"
+    r"|(?:last|final) (?:\w{1,10} )?(?:vol|volume|book|one)\b|volumes? (?:are )?out"
+)
 # A bare edition word in a question about the focus: "english?", 「英語の方は」.
-_EDITION_WORDS = (("en", re.compile(r"(?<![a-z])(?:english|eng)(?![a-z])|英語")),
-                  ("ja", re.compile(r"(?<![a-z])(?:japanese|jp|jpn)(?![a-z])|日本語|原書")))
+_EDITION_WORDS = (
+    ("en", re.compile(r"(?<![a-z])(?:english|eng)(?![a-z])|英語")),
+    ("ja", re.compile(r"(?<![a-z])(?:japanese|jp|jpn)(?![a-z])|日本語|原書")),
+)
 # The customer's own languages are no edition asked for: "my japanese is rusty", "she does not
 # read Japanese", 「日本語が読めない」.
 _LANGUAGE_SKILL = re.compile(
     r"\b(?:my|our|his|her|their|read|reads|speak|speaks|understand|understands|learn|learning|study|studying|know"
     r"|fluent in|native)\s(?:much\s|any\s|a lot of\s)?(?:english|japanese)\b"
-    r"|(?:日本語|英語)(?:が|は|を)?(?:読め|読めな|苦手|勉強|わから|分から|話せ|できな)")
-_BARE_VOLUME = re.compile(r"^\s*(?:and|what about|how about|also|then|じゃあ)?\s*(?:vol(?:ume)?\.?\s*|#)?(\d{1,3})"
-                          r"\s*(?:は|も|巻は|巻も)?\s*[?？]?\s*$")
+    r"|(?:日本語|英語)(?:が|は|を)?(?:読め|読めな|苦手|勉強|わから|分から|話せ|できな)"
+)
+_BARE_VOLUME = re.compile(
+    r"^\s*(?:and|what about|how about|also|then|じゃあ)?\s*(?:vol(?:ume)?\.?\s*|#)?(\d{1,3})"
+    r"\s*(?:は|も|巻は|巻も)?\s*[?？]?\s*$"
+)
 _AFTER_N = re.compile(r"\bafter\s+(?:vol(?:ume)?\.?\s*|#)?\d|\d\s*巻の次")
 _NEXT = re.compile(r"after that|next (?:one|volume|vol)|the one after|次の巻|次巻|その次|そのまた次|さらに次|続きの巻")
-_PREVIOUS = re.compile(r"(?:ひとつ|一つ|1つ)前|前の巻|前巻|previous (?:one|volume|vol)|the one before|(?:vol|volume) before")
-_WHOLE = re.compile(r"全巻|全部で|まとめて|all (?:of )?(?:them|the volumes|volumes)|whole (?:set|series)|box set|complete set")
+_PREVIOUS = re.compile(
+    r"(?:ひとつ|一つ|1つ)前|前の巻|前巻|previous (?:one|volume|vol)|the one before|(?:vol|volume) before"
+)
+_WHOLE = re.compile(
+    r"全巻|全部で|まとめて|all (?:of )?(?:them|the volumes|volumes)|whole (?:set|series)|box set|complete set"
+)
 _LIKE = re.compile(
     r"\blike\b|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
     r"|after (?:finishing|reading)|(?:i|just) (?:just )?finished|enjoyed|loved|\blove\b|\bfan\b|好きで|好きなんだ|好きだから|大好き|みたいな|みたいの|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
@@ -92,13 +135,17 @@ _LIKE = re.compile(
 )
 # Likeness, not affection: "something like Junji Ito", 「伊藤潤二みたいな」 (an author's fan, 「東村アキコが好き」,
 # is shown the author's own works).
-_SIMILAR = re.compile(r"similar|such as|in the vein of|along the lines|reminds? me of|(?<!i )(?<!i really )\blike\b"
-                      r"|みたいな|みたいの|っぽい|のような|に似た|似てる|似た|系の|ような|こういう|そういう|ああいう")
-_NOT_LIKE = re.compile(r"re-?read|読み直|読み返|would like|i'?d like|like to|looks? like|like this|like that|like \d|like (?:a|the) (?:few|couple|dozen|half)"
-                       r"|like half"
-                       r"|\b(?:i|you|we|they|he|she|kids|really|do|did|does) like (?:it|them)\b"
-                       r"|what(?:'s|s| is| are| was)\s.{0,60}\blike\b\s*[?？]"
-                       r"|(?:don'?t|do not|doesn'?t|didn'?t|not)\s(?:really\s)?like")
+_SIMILAR = re.compile(
+    r"similar|such as|in the vein of|along the lines|reminds? me of|(?<!i )(?<!i really )\blike\b"
+    r"|みたいな|みたいの|っぽい|のような|に似た|似てる|似た|系の|ような|こういう|そういう|ああいう"
+)
+_NOT_LIKE = re.compile(
+    r"re-?read|読み直|読み返|would like|i'?d like|like to|looks? like|like this|like that|like \d|like (?:a|the) (?:few|couple|dozen|half)"
+    r"|like half"
+    r"|\b(?:i|you|we|they|he|she|kids|really|do|did|does) like (?:it|them)\b"
+    r"|what(?:'s|s| is| are| was)\s.{0,60}\blike\b\s*[?？]"
+    r"|(?:don'?t|do not|doesn'?t|didn'?t|not)\s(?:really\s)?like"
+)
 _REFERENCE = re.compile(
     r"\b(?:it|its|it's|that one|this one|the same|that series|this series|the japanese one|the english one|them|they)\b"
     r"|それ|これ|あれ|その|この|同じ(?!条件|感じ|作者|作家|漫画家|先生|ような|系|ジャンル)|この作品"
@@ -116,8 +163,10 @@ _NEW_REQUEST = re.compile(
     r"|おすすめ|オススメ|お勧め|探して|教えて|読みたい|買ってあげ|プレゼント|\bgift\b|\bfor my\b"
 )
 # Asking for suggestions, not about the series in focus.
-_RECOMMEND = re.compile(r"recommend|suggest|\bsomething\b|\banything\b|\bother\b|\belse\b|おすすめ|オススメ|お勧め|他に|ほかに"
-                        r"|他の|ほかの|別の")
+_RECOMMEND = re.compile(
+    r"recommend|suggest|\bsomething\b|\banything\b|\bother\b|\belse\b|おすすめ|オススメ|お勧め|他に|ほかに"
+    r"|他の|ほかの|別の"
+)
 # A question only one series answers: "how many in english", "english is 3 volumes?", "is the story complete".
 _ASKS_ONE = re.compile(r"how many|何巻|何冊|\bis (?:it|the story|that)\b|\d+\s*(?:vol(?:ume)?s?|books?|巻)\s*[?？]")
 # "them", 「それら」: the list just shown, not its first series ("japanese editions are fine, prefer them").
@@ -125,28 +174,40 @@ _PLURAL_REFERENCE = re.compile(r"\b(?:them|they|those|these|all)\b|それら|全
 # A condition on the request, not a question about what was shown: "and it has to be complete".
 _REQUIREMENT = re.compile(r"(?:has|have|needs?|got) to be|must be|should be|でないと|じゃないと|じゃなきゃ")
 # Is the series in focus theirs? 「宮崎駿が描いてるの？」, "is it by Urasawa?"
-_BY_THEM = re.compile(r"^\s*(?:が|の|って)?\s*(?:描いてる|書いてる|描いた|書いた|描いている|作者|作品)(?:の|ん)?(?:です)?(?:か)?\s*[?？]?\s*$"
-                      r"|^\s*(?:is|was) (?:it|this|that)(?: one)? (?:by|from)\s*[?？]?\s*$|\bdid\s+(?:draw|write|make) (?:it|this|that)\b")
+_BY_THEM = re.compile(
+    r"^\s*(?:が|の|って)?\s*(?:描いてる|書いてる|描いた|書いた|描いている|作者|作品)(?:の|ん)?(?:です)?(?:か)?\s*[?？]?\s*$"
+    r"|^\s*(?:is|was) (?:it|this|that)(?: one)? (?:by|from)\s*[?？]?\s*$|\bdid\s+(?:draw|write|make) (?:it|this|that)\b"
+)
 # A description of one series besides its author's name ("the pirate one", 「恋愛のほう」).
 _DESCRIBED = re.compile(r"\bthe [a-z][^,.?!]{0,30} one\b|[ぁ-んァ-ン一-龥]{2,}(?:のほう|の方|のやつ)")
 # Not the one just shown: 「そっちじゃなくて」, "no, the other one", 「もう片方」.
-_NOT_THAT = re.compile(r"そっちじゃな|それじゃな|そっちではな|もう片方|もう一つの方|もうひとつの方|もう一方|the other one"
-                       r"|not that one|not (?:the )?(?:original|first) one")
+_NOT_THAT = re.compile(
+    r"そっちじゃな|それじゃな|そっちではな|もう片方|もう一つの方|もうひとつの方|もう一方|the other one"
+    r"|not that one|not (?:the )?(?:original|first) one"
+)
 # Picking one of the series just listed ("the one with the robot girl", 「バドミントンのほう」).
 _CHOOSING = re.compile(r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|のやつ|ってやつ|っていうやつ")
 # Asking about the series just shown: "which of those is finished", 「その中で一番短いのは？」.
-_AMONG_SHOWN = re.compile(r"(?<!all )(?<!each )\b(?:of|among|between|from) (?:those|these|them|the ones you (?:showed|listed|mentioned))\b"
-                          r"|\bwhich (?:one|of them)\b|その中|この中|そのうち|このうち|今の中|どっちが|どれが")
+_AMONG_SHOWN = re.compile(
+    r"(?<!all )(?<!each )\b(?:of|among|between|from) (?:those|these|them|the ones you (?:showed|listed|mentioned))\b"
+    r"|\bwhich (?:one|of them)\b|その中|この中|そのうち|このうち|今の中|どっちが|どれが"
+)
 # Trying to recall one title ("the one about a calligrapher on an island, what was it called?").
-_RECALL = re.compile(r"なんだっけ|なんだったっけ|何だっけ|何だったっけ|なんて(?:いう|言う|タイトル)|タイトル(?:が|を)?(?:忘れ|思い出せ)"
-                     r"|名前(?:が|を)?(?:忘れ|思い出せ|出てこない)|what(?:'s| is| was) (?:it|that|this|the)(?: \w{1,12}){0,2} called"
-                     r"|can'?t (?:remember|recall) the (?:name|title)|forgot the (?:name|title)|what was (?:it|that) again"
-                     r"|there (?:was|is|used to be) (?:this|that|a|one)\b|\bthe one (?:with|about|where)\b"
-                     r"|昔読んだ|あったよね|あった気が|あったはず")
+_RECALL = re.compile(
+    r"なんだっけ|なんだったっけ|何だっけ|何だったっけ|なんて(?:いう|言う|タイトル)|タイトル(?:が|を)?(?:忘れ|思い出せ)"
+    r"|名前(?:が|を)?(?:忘れ|思い出せ|出てこない)|what(?:'s| is| was) (?:it|that|this|the)(?: \w{1,12}){0,2} called"
+    r"|can'?t (?:remember|recall) the (?:name|title)|forgot the (?:name|title)|what was (?:it|that) again"
+    r"|there (?:was|is|used to be) (?:this|that|a|one)\b|\bthe one (?:with|about|where)\b"
+    r"|昔読んだ|あったよね|あった気が|あったはず"
+)
 # The message is about manga even when the classifier is unsure ("小学生の息子に漫画を…").
-_ON_TOPIC = re.compile(r"manga|comic|漫画|マンガ|まんが|作品|シリーズ|series|\bread\b|reading|読む|読み|読ん|\bvolumes?\b|巻")
-_REFINE_LEAD = re.compile(r"^(?:only|just|but|and|preferably|ideally|make it|what about|how about|with|without|no|not)\b"
-                          r"|^(?:で|じゃあ|あと|できれば)|(?:がいい|にして|で[!！?？。]?$|だけ|のみ)")
+_ON_TOPIC = re.compile(
+    r"manga|comic|漫画|マンガ|まんが|作品|シリーズ|series|\bread\b|reading|読む|読み|読ん|\bvolumes?\b|巻"
+)
+_REFINE_LEAD = re.compile(
+    r"^(?:only|just|but|and|preferably|ideally|make it|what about|how about|with|without|no|not)\b"
+    r"|^(?:で|じゃあ|あと|できれば)|(?:がいい|にして|で[!！?？。]?$|だけ|のみ)"
+)
 
 
 @dataclass(frozen=True)
@@ -174,7 +235,8 @@ def cues(text: str) -> Cues:
     drop = bool(_STATUS_DROPPED.search(folded))
     finished = bool(re.search(r"\bfinished\b", folded)) and not re.search(
         r"\b(?:i|just) (?:just |already )?finished|after finishing|finished (?:reading|it|the)|^\s*finished\b|finished\s{2}",
-        folded)
+        folded,
+    )
     if not drop:
         for name, pattern in _STATUS:
             if pattern.search(folded) or (name == "completed" and finished):
@@ -201,11 +263,20 @@ def cues(text: str) -> Cues:
             break
     like = bool(_LIKE.search(folded)) and not _NOT_LIKE.search(folded)
     return Cues(
-        status=status, drop_status=drop, max_volumes=max_volumes, latest=bool(_LATEST.search(folded)), like=like,
-        reference=bool(_REFERENCE.search(folded)), product_question=bool(_PRODUCT_QUESTION.search(folded)),
-        new_request=bool(_NEW_REQUEST.search(folded)), refine_lead=bool(_REFINE_LEAD.search(folded)),
-        whole=bool(_WHOLE.search(folded)), next_volume=bool(_NEXT.search(folded)),
-        previous_volume=bool(_PREVIOUS.search(folded)), min_volumes=min_volumes, folded=folded,
+        status=status,
+        drop_status=drop,
+        max_volumes=max_volumes,
+        latest=bool(_LATEST.search(folded)),
+        like=like,
+        reference=bool(_REFERENCE.search(folded)),
+        product_question=bool(_PRODUCT_QUESTION.search(folded)),
+        new_request=bool(_NEW_REQUEST.search(folded)),
+        refine_lead=bool(_REFINE_LEAD.search(folded)),
+        whole=bool(_WHOLE.search(folded)),
+        next_volume=bool(_NEXT.search(folded)),
+        previous_volume=bool(_PREVIOUS.search(folded)),
+        min_volumes=min_volumes,
+        folded=folded,
     )
 
 
@@ -223,11 +294,19 @@ class Resolution:
 def _has_constraints(entities: Entities, c: Cues) -> bool:
     # (A narrower kind ruled out, "not those cooking battle ones", refines the request in force
     # though it rules out no genre.)
-    return bool(entities.genres or entities.excluded_genres or entities.excluded_kinds
-                or entities.max_price_jpy is not None
-                or entities.min_price_jpy is not None or entities.language is not None
-                or entities.in_stock is not None or c.status is not None or c.drop_status
-                or c.max_volumes is not None or c.min_volumes is not None)
+    return bool(
+        entities.genres
+        or entities.excluded_genres
+        or entities.excluded_kinds
+        or entities.max_price_jpy is not None
+        or entities.min_price_jpy is not None
+        or entities.language is not None
+        or entities.in_stock is not None
+        or c.status is not None
+        or c.drop_status
+        or c.max_volumes is not None
+        or c.min_volumes is not None
+    )
 
 
 def _merge(into: common_pb2.Constraints, entities: Entities, c: Cues, replace_genres: bool = True) -> None:
@@ -329,8 +408,9 @@ def resolve(
     # A bare edition word ("english only", 「English で」) names the edition wanted; both named
     # ("212 volumes in japanese. english?"), the one named last.
     folded_text = _LANGUAGE_SKILL.sub(" ", unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower())
-    named_editions = [(m.start(), language) for language, pattern in _EDITION_WORDS
-                      for m in islice(pattern.finditer(folded_text), 8)]
+    named_editions = [
+        (m.start(), language) for language, pattern in _EDITION_WORDS for m in islice(pattern.finditer(folded_text), 8)
+    ]
     if named_editions:
         entities = replace(entities, language=max(named_editions)[1])
     if not entities.volumes and prev.HasField("focus") and (prev.focus.HasField("volume") or prev.focus.latest_volume):
@@ -346,19 +426,35 @@ def resolve(
     c = cues(_without_names(text, mentions))
     titles = [m for m in named if m.kind != "author"]
     authors = [m for m in named if m.kind == "author"]
-    if c.like and titles and _AVAILABILITY.search(c.folded) and not _SIMILAR.search(c.folded) and not (
-            c.new_request or _RECOMMEND.search(c.folded)):
+    if (
+        c.like
+        and titles
+        and _AVAILABILITY.search(c.folded)
+        and not _SIMILAR.search(c.folded)
+        and not (c.new_request or _RECOMMEND.search(c.folded))
+    ):
         # "Do you have Sailor Moon? my wife loved it": that title, not others like it.
         c = replace(c, like=False)
-    if authors and titles and (_OTHER.search(c.folded) or re.search(r"\bmore\b|もっと", c.folded)) and all(
-            t.series_id in {s for a in authors for s in a.author_series} for t in titles):
+    if (
+        authors
+        and titles
+        and (_OTHER.search(c.folded) or re.search(r"\bmore\b|もっと", c.folded))
+        and all(t.series_id in {s for a in authors for s in a.author_series} for t in titles)
+    ):
         # "Just finished Dr. Slump, what else did Toriyama draw?": the author's other works.
         excluded |= {t.series_id for t in titles}
         named = [m for m in named if m.series_id not in excluded]
         titles = []
         authors = [m for m in authors if m.series_id not in excluded] or authors
-    if abstained and not named and classified in _SERVICE_INTENTS and (
-            _OWN_WORDS[classified].search(c.folded) or (_SHIPPING_TERMS.search(c.folded) and classified == "shipping_info")):
+    if (
+        abstained
+        and not named
+        and classified in _SERVICE_INTENTS
+        and (
+            _OWN_WORDS[classified].search(c.folded)
+            or (_SHIPPING_TERMS.search(c.folded) and classified == "shipping_info")
+        )
+    ):
         # An unsure guess backed by its own words (「何円以上で無料とかあります？」 is about shipping).
         abstained = False
     if mentions and (entities.genres or entities.excluded_genres):
@@ -369,8 +465,12 @@ def resolve(
     # A non-product intent the classifier is sure of (shipping, payment…) is not taken over.
     # "I'd like to order volume 200" about the series in focus is a purchase, not an order's status.
     about_focus = prev.HasField("focus") and bool(entities.volumes or c.latest)
-    hijackable = product_turn or abstained or classified in ("out_of_scope", "greeting") or (
-        classified == "order_status" and about_focus and not entities.order_ids)
+    hijackable = (
+        product_turn
+        or abstained
+        or classified in ("out_of_scope", "greeting")
+        or (classified == "order_status" and about_focus and not entities.order_ids)
+    )
     # With no conversation to lean on, only a turn whose best guess is a product (or nothing
     # the shop does) becomes a product turn: 「送料無料ある？」 stays a shipping question.
     productish = classified in PRODUCT_INTENTS or (abstained and classified in ("out_of_scope", "greeting"))
@@ -384,17 +484,25 @@ def resolve(
     productish = productish or (bool(named) and not _own_words(classified, c.folded))
     # A described title ("the one about the roman bath architect…") or a kind of story asked for
     # with an unsure guess ("want to be properly scared. horror only") is about the shop's manga.
-    if not named and not entities.order_ids and classified in ("out_of_scope", "greeting", "escalation") and not (
-            _own_words(classified, c.folded)) and (
-            _RECALL.search(c.folded) or (abstained and (entities.genres or (c.new_request and classified != "escalation")))):
+    if (
+        not named
+        and not entities.order_ids
+        and classified in ("out_of_scope", "greeting", "escalation")
+        and not (_own_words(classified, c.folded))
+        and (
+            _RECALL.search(c.folded)
+            or (abstained and (entities.genres or (c.new_request and classified != "escalation")))
+        )
+    ):
         productish, abstained = True, True
         hijackable = True
 
     # 1. Order ids, asked for or volunteered, answer the order slot.
     if entities.order_ids:
         _carry(state, prev)
-        return Resolution("order_status", "answer", "order number given", state, [],
-                          follow_up=prev.pending == "order_id")
+        return Resolution(
+            "order_status", "answer", "order number given", state, [], follow_up=prev.pending == "order_id"
+        )
     if classified == "order_status" and not abstained and not named and not about_focus:
         _carry(state, prev)
         state.pending = "order_id"
@@ -414,13 +522,23 @@ def resolve(
     #    the search ranks the candidates by.
     answering = prev.pending == "series" and prev.intent in PRODUCT_INTENTS
     among_shown = bool(prev.last_shown) and bool(_AMONG_SHOWN.search(c.folded))
-    offered = list(prev.candidates) if prev.pending == "series" else (
-        list(prev.constraints.only_series or prev.last_shown) if among_shown
-        else list(prev.constraints.only_series) if _CHOOSING.search(c.folded) else [])
+    offered = (
+        list(prev.candidates)
+        if prev.pending == "series"
+        else (
+            list(prev.constraints.only_series or prev.last_shown)
+            if among_shown
+            else list(prev.constraints.only_series)
+            if _CHOOSING.search(c.folded)
+            else []
+        )
+    )
     if offered and hijackable:
         if _NOT_THAT.search(c.folded):
             # 「いや、そっちじゃなくて…」, "the other one": not the one we just showed.
-            current = prev.focus.series_id if prev.HasField("focus") else (prev.last_shown[0] if prev.last_shown else "")
+            current = (
+                prev.focus.series_id if prev.HasField("focus") else (prev.last_shown[0] if prev.last_shown else "")
+            )
             offered = [s for s in offered if s != current]
         offered = [s for s in offered if s not in excluded]
         chosen = [m for m in titles if m.series_id in offered]
@@ -443,16 +561,26 @@ def resolve(
                     entities = replace(entities, genres=[])
                 # "Which of those is finished?": the ones just shown, under this turn's conditions.
                 _merge(state.constraints, entities, c)
-            state.intent = prev.intent if answering or (
-                # 「その中でスポーツものある？」 narrows the request; "which of those is finished" asks.
-                among_shown and prev.intent in PRODUCT_INTENTS and bool(
-                    entities.genres or entities.excluded_genres or entities.max_price_jpy is not None
-                    or c.max_volumes is not None or c.min_volumes is not None)
-            ) else _series_intent(classified, abstained, c)
+            state.intent = (
+                prev.intent
+                if answering
+                or (
+                    # 「その中でスポーツものある？」 narrows the request; "which of those is finished" asks.
+                    among_shown
+                    and prev.intent in PRODUCT_INTENTS
+                    and bool(
+                        entities.genres
+                        or entities.excluded_genres
+                        or entities.max_price_jpy is not None
+                        or c.max_volumes is not None
+                        or c.min_volumes is not None
+                    )
+                )
+                else _series_intent(classified, abstained, c)
+            )
             if (entities.volumes or c.latest) and state.intent == "product_recommendation":
                 state.intent = "product_question" if c.product_question else "product_search"
-            return Resolution(state.intent, "choose", "describes one of the series offered", state, [],
-                              follow_up=True)
+            return Resolution(state.intent, "choose", "describes one of the series offered", state, [], follow_up=True)
 
     # 3. A named series. Named in a question the classifier is sure is about something else
     #    ("I preordered Frieren vol 14, when will it ship?"), it becomes the focus, and the
@@ -494,16 +622,20 @@ def resolve(
         if same or (answering and prev.HasField("focus")):
             state.focus.CopyFrom(prev.focus)
         state.focus.series_id = top.series_id
-        edition = prev.focus.language if prev.focus.HasField("language") else (
-            prev.constraints.language if prev.constraints.HasField("language") else None)
+        edition = (
+            prev.focus.language
+            if prev.focus.HasField("language")
+            else (prev.constraints.language if prev.constraints.HasField("language") else None)
+        )
         if not same and edition is not None and prev.intent in PRODUCT_INTENTS and _WHAT_ABOUT.search(c.folded):
             # "maid sama は？" / "what about Horimiya?" after English editions: the same edition.
             state.focus.language = edition
         _focus_update(state.focus, entities, c)
         # The answer to our "which one?" asks what the customer asked before it.
         state.intent = prev.intent if answering else _series_intent(classified, abstained, c)
-        return Resolution(state.intent, "search", "series named" + (" again" if same else ""), state, [],
-                          follow_up=same)
+        return Resolution(
+            state.intent, "search", "series named" + (" again" if same else ""), state, [], follow_up=same
+        )
 
     # 4. An author: their works (or, asked about "the" one of several, which one).
     if authors and hijackable:
@@ -514,8 +646,11 @@ def resolve(
             state.focus.CopyFrom(prev.focus)
             state.intent = "product_question"
             return Resolution(state.intent, "search", "asks about the series in focus", state, [], follow_up=True)
-        talked_about = prev.focus.series_id if prev.HasField("focus") else (
-            prev.last_shown[0] if prev.last_shown and prev.last_shown[0] in series else "")
+        talked_about = (
+            prev.focus.series_id
+            if prev.HasField("focus")
+            else (prev.last_shown[0] if prev.last_shown and prev.last_shown[0] in series else "")
+        )
         if talked_about and _OTHER.search(c.folded):
             # 「荒川弘の他の作品」 after Fullmetal Alchemist: not that one.
             state.constraints.excluded_series.append(talked_about)
@@ -525,18 +660,21 @@ def resolve(
             state.constraints.only_series.extend(series[:MAX_LIST])
             _merge(state.constraints, entities, c)
             state.intent = classified if product_turn and classified != "product_recommendation" else "product_search"
-            return Resolution(state.intent, "search", "title not in the catalog; the author's works", state, [],
-                              not_carried=True)
+            return Resolution(
+                state.intent, "search", "title not in the catalog; the author's works", state, [], not_carried=True
+            )
         if len(series) > 1 and _about_one_series(entities, c) and not c.new_request and _DESCRIBED.search(c.folded):
             # "that manga by oda, the pirate one": the one of theirs the words describe.
             state.constraints.only_series.extend(series[:MAX_LIST])
             state.intent = _series_intent(classified, abstained, c)
             return Resolution(state.intent, "choose", "describes one of the author's series", state, [])
         if len(series) > 1 and _about_one_series(entities, c) and not c.new_request:
-            return _ask_which(state, prev, series, classified, abstained, c, "the author has several series",
-                              entities)
-        if (c.like and _SIMILAR.search(c.folded)) or _OTHER_AUTHORS.search(c.folded) or (
-                _OTHER.search(c.folded) and not series):
+            return _ask_which(state, prev, series, classified, abstained, c, "the author has several series", entities)
+        if (
+            (c.like and _SIMILAR.search(c.folded))
+            or _OTHER_AUTHORS.search(c.folded)
+            or (_OTHER.search(c.folded) and not series)
+        ):
             # "Junji Ito fan, who else is that creepy?": like their works, by someone else.
             # (「藤本タツキの他の作品」 asks for the author's other works: those are searched below.)
             state.constraints.like_series_ids.extend(series[:MAX_LIST])
@@ -558,8 +696,11 @@ def resolve(
 
     # 4b. The author of what we are talking about: "same author?", "anything else by him",
     #     「この作者の他の作品は？」 (retrieval knows who wrote what: ``by_authors_of``).
-    anchor = prev.focus.series_id if prev.HasField("focus") else (
-        (list(prev.constraints.only_series) or list(prev.last_shown) or [""])[0])
+    anchor = (
+        prev.focus.series_id
+        if prev.HasField("focus")
+        else ((list(prev.constraints.only_series) or list(prev.last_shown) or [""])[0])
+    )
     if anchor and not named and hijackable and _SAME_AUTHOR.search(c.folded):
         if prev.HasField("focus"):
             state.constraints.excluded_series.append(prev.focus.series_id)
@@ -590,8 +731,14 @@ def resolve(
             state.constraints.like_series_ids.extend(titles_out[:3])
         _merge(state.constraints, entities, c)
         state.intent = "product_recommendation"
-        return Resolution(state.intent, "similar" if state.constraints.like_series_ids else "search",
-                          "rules series out", state, [], follow_up=in_force)
+        return Resolution(
+            state.intent,
+            "similar" if state.constraints.like_series_ids else "search",
+            "rules series out",
+            state,
+            [],
+            follow_up=in_force,
+        )
 
     # 6. A title we do not carry ("do you have X?" is a product question even when the
     #    classifier is unsure what X is, unless the message has words of its best guess).
@@ -605,40 +752,73 @@ def resolve(
         state.intent = "product_recommendation"
         state.constraints.like_series_ids.append(prev.focus.series_id)
         _merge(state.constraints, entities, c)
-        return Resolution("product_recommendation", "similar", "recommend from the series in focus", state, [],
-                          follow_up=True)
+        return Resolution(
+            "product_recommendation", "similar", "recommend from the series in focus", state, [], follow_up=True
+        )
 
     # 8. A question about the series in focus (or the first one we just showed): its
     #    volumes, editions, price, stock, status.
     # A question after a list ("how many in english", "english is only 3 volumes?") is about the
     # first series shown, unless it asks for others: a genre, a price, a length, suggestions.
-    asks_for_others = bool(entities.genres or (entities.excluded_genres and not c.reference)
-                           or entities.max_price_jpy is not None
-                           or entities.min_price_jpy is not None or c.max_volumes is not None
-                           or c.min_volumes is not None or c.new_request or _RECOMMEND.search(c.folded))
-    if not prev.HasField("focus") and prev.last_shown and not c.like and (
-        c.reference or c.latest or _about_one_series(entities, c) or _ASKS_ONE.search(c.folded)
-    ) and not asks_for_others and not (_has_constraints(entities, c) and _REQUIREMENT.search(c.folded)) and not (
-        _PLURAL_REFERENCE.search(c.folded) and not c.product_question
+    asks_for_others = bool(
+        entities.genres
+        or (entities.excluded_genres and not c.reference)
+        or entities.max_price_jpy is not None
+        or entities.min_price_jpy is not None
+        or c.max_volumes is not None
+        or c.min_volumes is not None
+        or c.new_request
+        or _RECOMMEND.search(c.folded)
+    )
+    if (
+        not prev.HasField("focus")
+        and prev.last_shown
+        and not c.like
+        and (c.reference or c.latest or _about_one_series(entities, c) or _ASKS_ONE.search(c.folded))
+        and not asks_for_others
+        and not (_has_constraints(entities, c) and _REQUIREMENT.search(c.folded))
+        and not (_PLURAL_REFERENCE.search(c.folded) and not c.product_question)
     ):
         prev = _with_focus(prev, prev.last_shown[0])
     # (A genre word in a question about it is a property asked about: "is it super gory?")
-    asks_of_it = (c.product_question or _PROPERTY.search(c.folded)) and not c.new_request and not re.search(
-        r"漫画|マンガ|まんが|manga|comics?|\bones\b|\bstuff\b|\bseries\b", c.folded)
-    if prev.HasField("focus") and hijackable and not _RECOMMEND.search(c.folded) and (
-            not entities.genres or asks_of_it) and (
-        c.reference or c.product_question or c.latest or c.status or entities.volumes or c.next_volume
-        or c.previous_volume or entities.language is not None or entities.in_stock or abstained
-        or (product_turn and not _has_constraints(entities, c) and not c.new_request)
-    ) and not c.like and not _length_wanted(c):
+    asks_of_it = (
+        (c.product_question or _PROPERTY.search(c.folded))
+        and not c.new_request
+        and not re.search(r"漫画|マンガ|まんが|manga|comics?|\bones\b|\bstuff\b|\bseries\b", c.folded)
+    )
+    if (
+        prev.HasField("focus")
+        and hijackable
+        and not _RECOMMEND.search(c.folded)
+        and (not entities.genres or asks_of_it)
+        and (
+            c.reference
+            or c.product_question
+            or c.latest
+            or c.status
+            or entities.volumes
+            or c.next_volume
+            or c.previous_volume
+            or entities.language is not None
+            or entities.in_stock
+            or abstained
+            or (product_turn and not _has_constraints(entities, c) and not c.new_request)
+        )
+        and not c.like
+        and not _length_wanted(c)
+    ):
         state.focus.CopyFrom(prev.focus)
         state.intent = "product_question"
         _focus_update(state.focus, entities, c)
         return Resolution("product_question", "search", "refers to the series in focus", state, [], follow_up=True)
 
     # 9. A refinement of the request in force.
-    if in_force and hijackable and _has_constraints(entities, c) and not prev.HasField("focus") and not (
-        c.new_request and entities.genres and not c.refine_lead
+    if (
+        in_force
+        and hijackable
+        and _has_constraints(entities, c)
+        and not prev.HasField("focus")
+        and not (c.new_request and entities.genres and not c.refine_lead)
     ):
         _carry(state, prev)
         _merge(state.constraints, entities, c)
@@ -646,8 +826,14 @@ def resolve(
         if entities.genres:
             state.topic = ""  # another kind of story: the words of the first request no longer hold
         state.intent = "product_recommendation"
-        return Resolution(state.intent, "similar" if state.constraints.like_series_ids else "search",
-                          "refines the request in force", state, [], follow_up=True)
+        return Resolution(
+            state.intent,
+            "similar" if state.constraints.like_series_ids else "search",
+            "refines the request in force",
+            state,
+            [],
+            follow_up=True,
+        )
 
     # 10. Something we could not classify while a request is in force: it goes on, with the
     #    message as its query ("she loves cats" after asking for a gift).
@@ -658,35 +844,50 @@ def resolve(
         _merge(state.constraints, entities, c)
         _rule_out_seen(state, prev, c)
         state.intent = "product_recommendation"
-        return Resolution(state.intent, "similar" if state.constraints.like_series_ids else "search",
-                          "continues the request in force", state, [], follow_up=True)
+        return Resolution(
+            state.intent,
+            "similar" if state.constraints.like_series_ids else "search",
+            "continues the request in force",
+            state,
+            [],
+            follow_up=True,
+        )
     if abstained and previous_intent in FOLLOW_ON_INTENTS:
         _carry(state, prev)
         if classified == "order_status" and (previous_intent != "order_status" or prev.pending == "order_id"):
             # 「注文履歴は？」 then 「先週頼んだやつがどうなってるか」: now about one order, whose number we need.
             state.pending = "order_id"
-            return Resolution("order_status", "ask_order_id", "order status without an order number", state, [],
-                              follow_up=True)
+            return Resolution(
+                "order_status", "ask_order_id", "order status without an order number", state, [], follow_up=True
+            )
         return Resolution(previous_intent, "answer", "continues the previous question", state, [], follow_up=True)
 
     # 11. A new product request: a new topic.
     # Unsure and with no conversation behind it, a message is a product request only with a
     # product word in it ("漫画", a genre, a price): 「近くの病院教えて」 is not.
-    if product_turn or (unsure and productish and (
-            _has_constraints(entities, c) or _ON_TOPIC.search(c.folded) or _RECALL.search(c.folded))):
+    if product_turn or (
+        unsure
+        and productish
+        and (_has_constraints(entities, c) or _ON_TOPIC.search(c.folded) or _RECALL.search(c.folded))
+    ):
         # Nothing named: the classifier's product intent when it is sure, else suggestions; a
         # "question" with genres or limits and no product named asks for suggestions.
         state.intent = classified if product_turn else "product_recommendation"
         if (state.intent == "product_question" and _has_constraints(entities, c)) or (
-                state.intent == "product_search" and entities.genres):
+            state.intent == "product_search" and entities.genres
+        ):
             # Asking for a genre or mood, with no title named, is asking for suggestions.
             state.intent = "product_recommendation"
         if state.intent == "product_recommendation" and _RECALL.search(c.folded) and not c.like:
             # Describing a title one cannot name is looking for that one title.
             state.intent = "product_search"
         _rule_out_seen(state, prev, c)
-        if state.intent == "product_recommendation" and prev.HasField("focus") and prev.focus.series_id and (
-                prev.focus.series_id not in state.constraints.excluded_series):
+        if (
+            state.intent == "product_recommendation"
+            and prev.HasField("focus")
+            and prev.focus.series_id
+            and (prev.focus.series_id not in state.constraints.excluded_series)
+        ):
             # Suggestions asked for after talking about a series ("something isekai but tamer
             # then"): not the series just discussed.
             state.constraints.excluded_series.append(prev.focus.series_id)
@@ -705,7 +906,9 @@ def resolve(
 
 
 # A message that is only a greeting or thanks ("ok thanks!"; "ok, then something else" goes on).
-_GREETING = re.compile(r"^(?:(?:hi|hello|hey|thanks?|thank you|ok|okay|bye|こんにちは|ありがとう|どうも|了解)[\s,.!！。、~]*){1,4}$")
+_GREETING = re.compile(
+    r"^(?:(?:hi|hello|hey|thanks?|thank you|ok|okay|bye|こんにちは|ありがとう|どうも|了解)[\s,.!！。、~]*){1,4}$"
+)
 # Shop-information intents a short unclassified follow-up ("how long does it usually take?") continues.
 FOLLOW_ON_INTENTS = frozenset({"shipping_info", "payment", "return_refund", "account", "order_status"})
 
@@ -728,17 +931,28 @@ def _with_focus(prev: common_pb2.DialogueState, series_id: str) -> common_pb2.Di
 
 # The words of each non-product intent (the classifier's lexicon), and of media the shop does
 # not sell: a non-product intent stands beside a named series only with its own words.
-_INTENT_WORDS = {"return_refund": "refund", "order_status": "order", "shipping_info": "shipping", "payment": "payment",
-                 "account": "account", "greeting": "greeting", "escalation": "escalation", "out_of_scope": "oos"}
+_INTENT_WORDS = {
+    "return_refund": "refund",
+    "order_status": "order",
+    "shipping_info": "shipping",
+    "payment": "payment",
+    "account": "account",
+    "greeting": "greeting",
+    "escalation": "escalation",
+    "out_of_scope": "oos",
+}
 _OWN_WORDS = {intent: re.compile(LEXICON[group]) for intent, group in _INTENT_WORDS.items()}
 _OTHER_MEDIA = re.compile(r"アニメ|anime|\bdub\b|吹き替え|映画|movie|film|season \d|実写|live action|グッズ|figure")
 
 
 _SERVICE_INTENTS = frozenset({"return_refund", "order_status", "shipping_info", "payment", "account", "escalation"})
 # Shipping words the classifier's lexicon leaves out.
-_SHIPPING_TERMS = re.compile(r"無料|free (?:shipping|delivery)|\bsend (?:it |them )?to\b|\bdeliver(?:y)? to\b|お届け|届け先")
-_SERVICE_WORDS = tuple(_OWN_WORDS[i] for i in ("return_refund", "order_status", "shipping_info", "payment", "account",
-                                               "escalation"))
+_SHIPPING_TERMS = re.compile(
+    r"無料|free (?:shipping|delivery)|\bsend (?:it |them )?to\b|\bdeliver(?:y)? to\b|お届け|届け先"
+)
+_SERVICE_WORDS = tuple(
+    _OWN_WORDS[i] for i in ("return_refund", "order_status", "shipping_info", "payment", "account", "escalation")
+)
 
 
 def _own_words(intent: str, folded: str) -> bool:
@@ -754,8 +968,16 @@ def _own_words(intent: str, folded: str) -> bool:
     return any(p.search(folded) for p in _SERVICE_WORDS)
 
 
-def _ask_which(state: common_pb2.DialogueState, prev: common_pb2.DialogueState, candidates: list[str],
-               classified: str, abstained: bool, c: Cues, reason: str, entities: Entities | None = None) -> Resolution:
+def _ask_which(
+    state: common_pb2.DialogueState,
+    prev: common_pb2.DialogueState,
+    candidates: list[str],
+    classified: str,
+    abstained: bool,
+    c: Cues,
+    reason: str,
+    entities: Entities | None = None,
+) -> Resolution:
     _carry(state, prev)
     state.ClearField("focus")
     if entities is not None:
@@ -769,8 +991,10 @@ def _ask_which(state: common_pb2.DialogueState, prev: common_pb2.DialogueState, 
     return Resolution(state.intent, "clarify_series", reason, state, candidates[:MAX_LIST])
 
 
-_ASKS_ABOUT = re.compile(r"[?？]|tell me|about\b|what about|how about|which|は$|のほう|の方|どう|って何|どっち|どちら"
-                         r"|\bis (?:it|that|this)\b|\bwould\b|\bcould\b|\bdoes\b")
+_ASKS_ABOUT = re.compile(
+    r"[?？]|tell me|about\b|what about|how about|which|は$|のほう|の方|どう|って何|どっち|どちら"
+    r"|\bis (?:it|that|this)\b|\bwould\b|\bcould\b|\bdoes\b"
+)
 
 
 # A property of a named series (the taxonomy's product_question): how many volumes, finished or
@@ -778,20 +1002,27 @@ _ASKS_ABOUT = re.compile(r"[?？]|tell me|about\b|what about|how about|which|は
 _PROPERTY = re.compile(
     r"how many|何巻まで|何冊|全部で|しかない|完結|\bfinished\b.{0,5}[?？]|\bongoing\b.{0,5}[?？]|連載中|怖い|グロ|面白い"
     r"|どんな(?:話|内容|漫画)|worth (?:it|reading)|suitable|\bage\b|何歳|子供向け|for kids|ふりがな|furigana|版って"
-    r"|違い|違う|ちがう|ちがい|difference|what(?:'s| is) it about")
+    r"|違い|違う|ちがう|ちがい|difference|what(?:'s| is) it about"
+)
 
 
 # Whether it can be had: the taxonomy's product_search, even beside a property ("do you have
 # all 72 volumes?").
-_AVAILABILITY = re.compile(r"in stock|do (?:you|u) (?:have|sell|carry)|available|can i (?:buy|get|order)|在庫|ありますか"
-                           r"|ある[?？]|置いて|売って|買え|取り扱|手に入")
+_AVAILABILITY = re.compile(
+    r"in stock|do (?:you|u) (?:have|sell|carry)|available|can i (?:buy|get|order)|在庫|ありますか"
+    r"|ある[?？]|置いて|売って|買え|取り扱|手に入"
+)
 
 
 def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
     """A turn about one named series: the classifier's product intent when it is sure; else a
     question when it asks something of the series, a search when it only names it."""
-    if classified == "product_search" and not abstained and _PROPERTY.search(c.folded) and not _AVAILABILITY.search(
-            c.folded):
+    if (
+        classified == "product_search"
+        and not abstained
+        and _PROPERTY.search(c.folded)
+        and not _AVAILABILITY.search(c.folded)
+    ):
         # What the series is like, not whether it can be had (the intent taxonomy's test).
         return "product_question"
     if classified == "product_recommendation" and not abstained and not c.like:
@@ -799,8 +1030,10 @@ def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
             return "product_question"  # 「…もおすすめされたけど、あれはまだ続いてる？」
         if _AVAILABILITY.search(c.folded) and not _RECOMMEND.search(c.folded):
             return "product_search"  # 「誕生日プレゼントで、ポケモンの漫画ってありますか」
-    if classified in PRODUCT_INTENTS and not abstained and (
-        classified != "product_recommendation" or c.new_request or _RECOMMEND.search(c.folded)
+    if (
+        classified in PRODUCT_INTENTS
+        and not abstained
+        and (classified != "product_recommendation" or c.new_request or _RECOMMEND.search(c.folded))
     ):
         # (A recommendation needs a request for suggestions: 「…セーラームーンある？」 asks for one title.)
         return classified
@@ -819,16 +1052,22 @@ _SHOWN_RULED_OUT = re.compile(
     r"|already (?:read|have|own) (?:them|those|both)"
 )
 # "Loved X, what else?", 「Xの他におすすめ」: more of its kind, never X itself.
-_MORE_LIKE = re.compile(r"what else|anything else|something else|what next|read next|\bnext\b.{0,20}\bread\b"
-                        r"|other (?:manga|series|titles|ones|recommendations|suggestions)|(?:の)?(?:他|ほか)に(?:も)?(?:おすすめ|何か|なにか)"
-                        r"|次に読む|次は何")
+_MORE_LIKE = re.compile(
+    r"what else|anything else|something else|what next|read next|\bnext\b.{0,20}\bread\b"
+    r"|other (?:manga|series|titles|ones|recommendations|suggestions)|(?:の)?(?:他|ほか)に(?:も)?(?:おすすめ|何か|なにか)"
+    r"|次に読む|次は何"
+)
 _OTHER = re.compile(r"\bother\b|\belse\b|\banother\b|他の|ほかの|別の|他に|ほかに|\bhoka no\b|\bbetsu no\b")
 # The same question of another series: "what about X?", 「Xは？」 (read with the names taken out).
-_WHAT_ABOUT = re.compile(r"^\s*(?:は|って|も|の方は|のほうは)\s?[?？]?\s*$|^\s*(?:and|what about|how about)\b"
-                         r"|^\s*(?:じゃあ|では|なら)")
+_WHAT_ABOUT = re.compile(
+    r"^\s*(?:は|って|も|の方は|のほうは)\s?[?？]?\s*$|^\s*(?:and|what about|how about)\b"
+    r"|^\s*(?:じゃあ|では|なら)"
+)
 # Someone else's works, not the author's: "who else writes like that", 「他の作家で」.
-_OTHER_AUTHORS = re.compile(r"who else|other (?:authors?|artists?|mangaka|creators?|writers?)"
-                            r"|(?:他|ほか|別)の(?:作家|漫画家|先生|作者)")
+_OTHER_AUTHORS = re.compile(
+    r"who else|other (?:authors?|artists?|mangaka|creators?|writers?)"
+    r"|(?:他|ほか|別)の(?:作家|漫画家|先生|作者)"
+)
 # The author of the series in focus, not named: "same author?", "anything else by him".
 _SAME_AUTHOR = re.compile(
     r"same (?:author|artist|mangaka|creator|writer)"
@@ -841,7 +1080,8 @@ _SAME_AUTHOR = re.compile(
     r".{0,20}\b(?:else|other|more|another)\b|\b(?:he|she|they) (?:did|made|wrote|drew|has|have) (?:anything|something|any"
     r"|other|another)\b"
     r"|同じ(?:作者|作家|漫画家|先生)|(?:この|その|あの)?(?:作者|作家|漫画家|先生)(?:さん)?の(?:他|ほか|別|前|以前|昔|過去|新し|最新|最近|今の|現在)"
-    r"|\bother works\b")
+    r"|\bother works\b"
+)
 # "Any other …?", 「他にもある？」, 「同じ条件で」: more, but not what the customer has just seen.
 _SEEN_OTHER = re.compile(r"\bother\b|\belse\b|\banother\b|他の|ほかの|別の|他に|ほかに|同じ条件")
 
@@ -851,12 +1091,17 @@ def _rule_out_seen(state: common_pb2.DialogueState, prev: common_pb2.DialogueSta
     if not _SEEN_OTHER.search(c.folded):
         return
     seen = ([prev.focus.series_id] if prev.HasField("focus") and prev.focus.series_id else []) + list(
-        prev.last_shown[:5])
+        prev.last_shown[:5]
+    )
     merged = list(dict.fromkeys([*state.constraints.excluded_series, *seen]))[:MAX_LIST]
     del state.constraints.excluded_series[:]
     state.constraints.excluded_series.extend(merged)
-_ONE_SERIES = re.compile(r"how many vol|何巻|何冊|the .{1,40} (?:manga|one)\b|the one\b|その漫画|あの漫画"
-                         r"|タイトル(?:を)?忘れ|名前(?:が)?出てこない|forgot the (?:title|name)|is it (?:finished|done|over)")
+
+
+_ONE_SERIES = re.compile(
+    r"how many vol|何巻|何冊|the .{1,40} (?:manga|one)\b|the one\b|その漫画|あの漫画"
+    r"|タイトル(?:を)?忘れ|名前(?:が)?出てこない|forgot the (?:title|name)|is it (?:finished|done|over)"
+)
 _EXCLUDE_AFTER = re.compile(
     r"^[\s」』\"”]{0,3}(?:以外|じゃなく|ではなく|は(?:もう|既に|すでに)?\s{0,2}(?:全部|全巻)?\s{0,2}(?:持って|読んだ|読み終|買った|読みました|持ってます|買いました)"
     r"|(?:は|を)?もう(?:持って|読んだ|全部読|買った)|を?(?:読んだ|読破|持ってる|持っている|読みました|持ってます|買いました|読了)|\s?(?:i )?(?:already )?(?:read|own|have) (?:it|that)? ?already)"
@@ -874,8 +1119,10 @@ def _excluded(text: str, m: common_pb2.Mention) -> bool:
     at = folded.find(name)
     if at < 0:
         return False
-    return bool(_EXCLUDE_AFTER.search(folded[at + len(name):at + len(name) + 12])
-                or _EXCLUDE_BEFORE.search(folded[max(0, at - 30):at]))
+    return bool(
+        _EXCLUDE_AFTER.search(folded[at + len(name) : at + len(name) + 12])
+        or _EXCLUDE_BEFORE.search(folded[max(0, at - 30) : at])
+    )
 
 
 def _name_pattern(name: str) -> re.Pattern[str]:
@@ -904,26 +1151,110 @@ def _carry(state: common_pb2.DialogueState, prev: common_pb2.DialogueState) -> N
 
 _ASKED_FOR = (
     re.compile(r"[「『\"“]([^」』\"”]{2,40})[」』\"”]"),
-    re.compile(r"(?:do (?:you|u|ya) (?:guys )?(?:have|sell|carry|stock)|have you got|you got|looking for|search(?:ing)? for)"
-               r"\s{1,3}([^?？!！。,、]{2,40})"),
+    re.compile(
+        r"(?:do (?:you|u|ya) (?:guys )?(?:have|sell|carry|stock)|have you got|you got|looking for|search(?:ing)? for)"
+        r"\s{1,3}([^?？!！。,、]{2,40})"
+    ),
     # 「ハリーポッターある？」「こち亀ありますか」「シャーマンキングの完全版ってありますか」
-    re.compile(r"^([^?？!！。,、]{2,20}?)\s{0,2}(?:の)?(?:漫画|マンガ|完全版|新装版|文庫版|全巻|本)?\s{0,2}(?:って|は|も|を|が)?"
-               r"\s{0,2}(?:ある|あります|置いて|おいて|売って|うって|取り扱|ほしい|欲しい|ください|下さい|買いたい)"),
+    re.compile(
+        r"^([^?？!！。,、]{2,20}?)\s{0,2}(?:の)?(?:漫画|マンガ|完全版|新装版|文庫版|全巻|本)?\s{0,2}(?:って|は|も|を|が)?"
+        r"\s{0,2}(?:ある|あります|置いて|おいて|売って|うって|取り扱|ほしい|欲しい|ください|下さい|買いたい)"
+    ),
     re.compile(r"^(?:got|have you got|you have)\s{1,3}([^?？!！。,、]{2,30}?)\s{0,2}[?？]*\s*$"),
     re.compile(r"^(?:is|are)\s{1,3}([^?？!！。,、]{2,40}?)\s{1,3}(?:in stock|available|sold here|on sale)\b"),
 )
 # What joins a title to its author's name: "Touch by ...", 「…の」 once the name is taken out.
 _CONNECTOR_TAIL = re.compile(r"(?:\s(?:by|from|written by|drawn by)|の|って)\s{0,3}$")
 # First words and whole phrases that name no title ("do you have any horror", 「在庫ある？」).
-_GENERIC_WORDS = frozenset({
-    "any", "anything", "something", "some", "a", "an", "the", "manga", "mangas", "books", "book", "comics", "comic",
-    "more", "other", "others", "one", "it", "that", "this", "them", "those", "these", "english", "japanese", "new",
-    "good", "cheap", "cheaper", "volume", "volumes", "vol", "series", "stock", "gift", "gifts", "kids", "my",
-    "all", "every", "another", "similar", "stuff", "things", "titles", "title", "old", "popular", "famous",
-    "recommendations", "suggestions", "ideas", "your", "their", "his", "her", "works", "work", "everything",
-    "漫画", "マンガ", "まんが", "本", "在庫", "新刊", "最新刊", "英語版", "日本語版", "おすすめ", "オススメ", "何か", "なにか",
-    "他", "ほか", "続き", "それ", "これ", "あれ", "全巻", "セット", "ギフト", "送料", "支払い", "注文", "返品",
-})
+_GENERIC_WORDS = frozenset(
+    {
+        "any",
+        "anything",
+        "something",
+        "some",
+        "a",
+        "an",
+        "the",
+        "manga",
+        "mangas",
+        "books",
+        "book",
+        "comics",
+        "comic",
+        "more",
+        "other",
+        "others",
+        "one",
+        "it",
+        "that",
+        "this",
+        "them",
+        "those",
+        "these",
+        "english",
+        "japanese",
+        "new",
+        "good",
+        "cheap",
+        "cheaper",
+        "volume",
+        "volumes",
+        "vol",
+        "series",
+        "stock",
+        "gift",
+        "gifts",
+        "kids",
+        "my",
+        "all",
+        "every",
+        "another",
+        "similar",
+        "stuff",
+        "things",
+        "titles",
+        "title",
+        "old",
+        "popular",
+        "famous",
+        "recommendations",
+        "suggestions",
+        "ideas",
+        "your",
+        "their",
+        "his",
+        "her",
+        "works",
+        "work",
+        "everything",
+        "漫画",
+        "マンガ",
+        "まんが",
+        "本",
+        "在庫",
+        "新刊",
+        "最新刊",
+        "英語版",
+        "日本語版",
+        "おすすめ",
+        "オススメ",
+        "何か",
+        "なにか",
+        "他",
+        "ほか",
+        "続き",
+        "それ",
+        "これ",
+        "あれ",
+        "全巻",
+        "セット",
+        "ギフト",
+        "送料",
+        "支払い",
+        "注文",
+        "返品",
+    }
+)
 # Words and particles that make a phrase a request, not a title (「マンガ大賞とった作品でおすすめ」).
 _NOT_A_NAME = re.compile(r"[でをにがへ]|おすすめ|オススメ|作品|何か|なにか|読ん|みたい|っぽ|系|好き|探し|在庫|送料|巻")
 _VOLUME_TAIL = re.compile(r"\s*(?:vol(?:ume)?\.?\s{0,2}\d{1,3}|\d{1,3}\s{0,2}巻)\s*$")

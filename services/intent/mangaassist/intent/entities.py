@@ -29,8 +29,10 @@ ORDER_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"(?<![0-9a-z-])(\d{3}-\d{7}-\d{7})(?![0-9a-z-])", re.IGNORECASE),
     re.compile(r"(?<![0-9a-z-])#?(ma-?\d{4}-\d{4,6})(?![0-9a-z-])", re.IGNORECASE),
     re.compile(r"(?<![0-9a-z-])(\d{8}-\d{4})(?![0-9a-z-])", re.IGNORECASE),
-    re.compile(r"(?:注文(?:番号|no\.?|id|#)|order\s*+(?:number|no\.?|id|#))\s*+[:：#]?\s*+([a-z0-9][a-z0-9-]{5,40}+)(?![a-z0-9-])",
-               re.IGNORECASE),
+    re.compile(
+        r"(?:注文(?:番号|no\.?|id|#)|order\s*+(?:number|no\.?|id|#))\s*+[:：#]?\s*+([a-z0-9][a-z0-9-]{5,40}+)(?![a-z0-9-])",
+        re.IGNORECASE,
+    ),
 )
 
 VOLUME_PATTERNS: tuple[re.Pattern[str], ...] = (
@@ -42,20 +44,28 @@ VOLUME_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"(?<![a-z0-9])(\d{1,3})\s?kan(?![a-z])", re.IGNORECASE),
 )
 
-_FIRST_VOLUME = re.compile(r"\bfirst (?:\w{1,10} )?(?:vol(?:ume)?|book)\b|\bthe first one\b(?! (?:you|on|in the list))|最初の巻|第一巻")
+_FIRST_VOLUME = re.compile(
+    r"\bfirst (?:\w{1,10} )?(?:vol(?:ume)?|book)\b|\bthe first one\b(?! (?:you|on|in the list))|最初の巻|第一巻"
+)
 _YEN_SUFFIX = r"\s*+(千|万)?\s*+(?:円|yen|jpy)"
 MAX_PRICE_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(_NUM + _YEN_SUFFIX + r"\s*(?:くらい|ぐらい|程度|位)?\s*(?:以下|以内|まで|未満|より安い)"),
     re.compile(r"予算\s*(?:は|が)?\s*" + _NUM + _YEN_SUFFIX),
     # Not a count of volumes, books or chapters ("under 10 volumes" caps the length, not the price).
-    re.compile(r"(?:under|below|less than|cheaper than|up to|at most|no more than|max(?:imum)?|within|budget(?: of| is)?)"
-               r"\s*[¥$]?\s*" + _NUM + r"\s*(k|千|万)?\s*(?:円|yen|jpy)?(?!\s*(?:vol|book|巻|冊|chapter|episode|\d))",
-               re.IGNORECASE),
+    re.compile(
+        r"(?:under|below|less than|cheaper than|up to|at most|no more than|max(?:imum)?|within|budget(?: of| is)?)"
+        r"\s*[¥$]?\s*" + _NUM + r"\s*(k|千|万)?\s*(?:円|yen|jpy)?(?!\s*(?:vol|book|巻|冊|chapter|episode|\d))",
+        re.IGNORECASE,
+    ),
 )
 MIN_PRICE_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(_NUM + _YEN_SUFFIX + r"\s*(?:以上|より高い)"),
-    re.compile(r"(?<!nothing )(?<!no )(?<!not )(?:over|above|more than|at least)\s*[¥$]?\s*" + _NUM
-               + r"\s*(k|千|万)?\s*(?:円|yen|jpy)?(?!\s*(?:vol|book|巻|冊|chapter|episode|\d))", re.IGNORECASE),
+    re.compile(
+        r"(?<!nothing )(?<!no )(?<!not )(?:over|above|more than|at least)\s*[¥$]?\s*"
+        + _NUM
+        + r"\s*(k|千|万)?\s*(?:円|yen|jpy)?(?!\s*(?:vol|book|巻|冊|chapter|episode|\d))",
+        re.IGNORECASE,
+    ),
 )
 _KANJI_DIGITS = {"": 1, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _KANJI_PRICE = re.compile(r"(?<![\d一二三四五六七八九十百])([一二三四五六七八九]?)千円\s*(以下|以内|まで|未満)")
@@ -64,68 +74,275 @@ _MULTIPLIER = {None: 1, "": 1, "k": 1000, "千": 1000, "万": 10000}
 
 LANGUAGE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # English words bound on ASCII only: 「ONE PIECEのEnglish版」 has no \b before "english".
-    ("en", re.compile(r"英語版|英語で|英訳|英語の|(?<![a-z])in english(?![a-z])"
-                      r"|(?<![a-z])(?:english|eng) ?(?:edition|version|ver|translation|copy|copies|版|で|の(?:方|ほう))")),
-    ("ja", re.compile(r"日本語版|日本語で|原書|(?<![a-z])in japanese(?![a-z])"
-                      r"|(?<![a-z])japanese ?(?:edition|version|ver|original|copy|copies|版|で|の(?:方|ほう))"
-                      r"|(?<![a-z])original japanese(?![a-z])")),
+    (
+        "en",
+        re.compile(
+            r"英語版|英語で|英訳|英語の|(?<![a-z])in english(?![a-z])"
+            r"|(?<![a-z])(?:english|eng) ?(?:edition|version|ver|translation|copy|copies|版|で|の(?:方|ほう))"
+        ),
+    ),
+    (
+        "ja",
+        re.compile(
+            r"日本語版|日本語で|原書|(?<![a-z])in japanese(?![a-z])"
+            r"|(?<![a-z])japanese ?(?:edition|version|ver|original|copy|copies|版|で|の(?:方|ほう))"
+            r"|(?<![a-z])original japanese(?![a-z])"
+        ),
+    ),
 )
 
-IN_STOCK = re.compile(r"在庫(?:の)?(?:ある|あり|有り)|すぐ(?:に)?(?:届く|買える)|\bin stock\b|\bavailable now\b|\bin-stock\b")
+IN_STOCK = re.compile(
+    r"在庫(?:の)?(?:ある|あり|有り)|すぐ(?:に)?(?:届く|買える)|\bin stock\b|\bavailable now\b|\bin-stock\b"
+)
 
 # Keyword → contract genre. Short English words are whole-word matches. A message names a
 # genre by a kind of story inside it just as often ("boxing manga", 「宇宙もの」, "vampires"),
 # so those words map onto their genre too; see NARROWER_KEYWORDS for how they are negated.
 GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
-    "fantasy": ("ファンタジー", "魔法", "魔女", "剣と魔法", r"\bfantasy\b", r"\bmagic(?:al)?\b", r"\bwizards?\b",
-                r"\bwitch(?:es)?\b", r"\bsword and sorcery\b", r"\belves\b"),
-    "horror": ("ホラー", "怖い", "怖いの", "ゾンビ", "グロ", r"\bhorror\b", r"\bscary\b", r"\bcreepy\b", r"\bspooky\b",
-               r"\bzombies?\b", r"\bgor(?:e|y)\b"),
-    "romance": ("恋愛", "ラブコメ", "ラブストーリー", "胸キュン", r"\bromance\b", r"\bromantic\b", r"\brom-?coms?\b",
-                r"\blove stor", r"\blove triangle"),
-    "mystery": ("ミステリー", "ミステリ", "推理", "探偵", "謎解き", r"\bmyster(?:y|ies)\b", r"\bdetectives?\b",
-                r"\bwhodunn?its?\b", r"\bsleuths?\b"),
-    "sci-fi": (r"\bsf\b", r"\bsci[- ]?fi\b", r"\bscience fiction\b", "宇宙", "近未来", "サイバーパンク", "タイムトラベル",
-               "タイムリープ", r"\bcyberpunk\b", r"\bspace\b", r"\baliens?\b", r"\btime travel", r"\bdystopi",
-               r"\bandroids?\b", r"\bcyborgs?\b"),
+    "fantasy": (
+        "ファンタジー",
+        "魔法",
+        "魔女",
+        "剣と魔法",
+        r"\bfantasy\b",
+        r"\bmagic(?:al)?\b",
+        r"\bwizards?\b",
+        r"\bwitch(?:es)?\b",
+        r"\bsword and sorcery\b",
+        r"\belves\b",
+    ),
+    "horror": (
+        "ホラー",
+        "怖い",
+        "怖いの",
+        "ゾンビ",
+        "グロ",
+        r"\bhorror\b",
+        r"\bscary\b",
+        r"\bcreepy\b",
+        r"\bspooky\b",
+        r"\bzombies?\b",
+        r"\bgor(?:e|y)\b",
+    ),
+    "romance": (
+        "恋愛",
+        "ラブコメ",
+        "ラブストーリー",
+        "胸キュン",
+        r"\bromance\b",
+        r"\bromantic\b",
+        r"\brom-?coms?\b",
+        r"\blove stor",
+        r"\blove triangle",
+    ),
+    "mystery": (
+        "ミステリー",
+        "ミステリ",
+        "推理",
+        "探偵",
+        "謎解き",
+        r"\bmyster(?:y|ies)\b",
+        r"\bdetectives?\b",
+        r"\bwhodunn?its?\b",
+        r"\bsleuths?\b",
+    ),
+    "sci-fi": (
+        r"\bsf\b",
+        r"\bsci[- ]?fi\b",
+        r"\bscience fiction\b",
+        "宇宙",
+        "近未来",
+        "サイバーパンク",
+        "タイムトラベル",
+        "タイムリープ",
+        r"\bcyberpunk\b",
+        r"\bspace\b",
+        r"\baliens?\b",
+        r"\btime travel",
+        r"\bdystopi",
+        r"\bandroids?\b",
+        r"\bcyborgs?\b",
+    ),
     "sports": ("スポーツ", r"\bsports?\b", r"\bathlet"),
-    "action": ("アクション", "バトル", "格闘", "戦い", "戦闘", r"\baction\b", r"\bbattles?\b", r"\bfight(?:ing|s)?\b",
-               r"\bmartial arts?\b", r"\bninjas?\b"),
-    "slice-of-life": ("日常", "ほのぼの", "まったり", "癒し", "癒やし", r"\bslice[- ]of[- ]life\b", r"\bcozy\b",
-                      r"\biyashikei\b", r"\bwholesome\b", r"\brelaxing\b", r"\bcomfy\b"),
-    "historical": ("歴史", "時代物", "時代劇", "戦国", "幕末", "江戸時代", "三国志", r"\bhistorical\b", r"\bhistory\b",
-                   r"\bsamurai\b", r"\bfeudal\b", r"\bsengoku\b", r"\bvikings?\b", r"\bworld war"),
+    "action": (
+        "アクション",
+        "バトル",
+        "格闘",
+        "戦い",
+        "戦闘",
+        r"\baction\b",
+        r"\bbattles?\b",
+        r"\bfight(?:ing|s)?\b",
+        r"\bmartial arts?\b",
+        r"\bninjas?\b",
+    ),
+    "slice-of-life": (
+        "日常",
+        "ほのぼの",
+        "まったり",
+        "癒し",
+        "癒やし",
+        r"\bslice[- ]of[- ]life\b",
+        r"\bcozy\b",
+        r"\biyashikei\b",
+        r"\bwholesome\b",
+        r"\brelaxing\b",
+        r"\bcomfy\b",
+    ),
+    "historical": (
+        "歴史",
+        "時代物",
+        "時代劇",
+        "戦国",
+        "幕末",
+        "江戸時代",
+        "三国志",
+        r"\bhistorical\b",
+        r"\bhistory\b",
+        r"\bsamurai\b",
+        r"\bfeudal\b",
+        r"\bsengoku\b",
+        r"\bvikings?\b",
+        r"\bworld war",
+    ),
     "isekai": ("異世界", "転生", "なろう系", "なろう", r"\bisekai\b", r"\breincarnat", r"\banother world\b"),
-    "cooking": ("グルメ", "料理", "ごはん", "パン屋", "パン作り", "ケーキ", "スイーツ", "お菓子", r"\bcooking\b", r"\bfood\b",
-                r"\bgourmet\b", r"\bchefs?\b", r"\bcuisine\b", r"\bcook\b", r"\bbak(?:ing|ery|er)\b", r"\bbread\b",
-                r"\bcakes?\b", r"\bpastr(?:y|ies)\b", r"\bsweets\b"),
-    "music": ("音楽", "バンド", "ピアノ", "アイドル", "ギター", r"\bmusic(?:al|ians?)?\b", r"\bband manga\b",
-              r"\b(?:a|the|my|starting a|form(?:ing)? a|join(?:ing)? a) band\b",
-              r"\brock bands?\b", r"\bpiano\b", r"\bidols?\b", r"\bguitar"),
+    "cooking": (
+        "グルメ",
+        "料理",
+        "ごはん",
+        "パン屋",
+        "パン作り",
+        "ケーキ",
+        "スイーツ",
+        "お菓子",
+        r"\bcooking\b",
+        r"\bfood\b",
+        r"\bgourmet\b",
+        r"\bchefs?\b",
+        r"\bcuisine\b",
+        r"\bcook\b",
+        r"\bbak(?:ing|ery|er)\b",
+        r"\bbread\b",
+        r"\bcakes?\b",
+        r"\bpastr(?:y|ies)\b",
+        r"\bsweets\b",
+    ),
+    "music": (
+        "音楽",
+        "バンド",
+        "ピアノ",
+        "アイドル",
+        "ギター",
+        r"\bmusic(?:al|ians?)?\b",
+        r"\bband manga\b",
+        r"\b(?:a|the|my|starting a|form(?:ing)? a|join(?:ing)? a) band\b",
+        r"\brock bands?\b",
+        r"\bpiano\b",
+        r"\bidols?\b",
+        r"\bguitar",
+    ),
     "mecha": ("ロボット", "メカ", r"\bmecha\b", r"\brobots?\b", r"\bgiant robots?\b"),
-    "thriller": ("サスペンス", "スリラー", "デスゲーム", r"\bthrillers?\b", r"\bsuspense(?:ful)?\b",
-                 r"\bdeath games?\b"),
-    "comedy": ("ギャグ", "コメディ", "笑える", "お笑い", r"\bcomed(?:y|ies)\b", r"\bcomedic\b", r"\bfunn(?:y|ier|iest)\b",
-               r"\bhilarious\b", r"\bgag\b"),
-    "drama": ("ヒューマンドラマ", "泣ける", "感動", r"\bdramas?\b", r"\btear-?jerkers?\b", r"\bemotional(?:ly)?\b",
-              r"\bmake me cry\b", r"\bmakes? you cry\b", r"\bwreck me\b"),
+    "thriller": (
+        "サスペンス",
+        "スリラー",
+        "デスゲーム",
+        r"\bthrillers?\b",
+        r"\bsuspense(?:ful)?\b",
+        r"\bdeath games?\b",
+    ),
+    "comedy": (
+        "ギャグ",
+        "コメディ",
+        "笑える",
+        "お笑い",
+        r"\bcomed(?:y|ies)\b",
+        r"\bcomedic\b",
+        r"\bfunn(?:y|ier|iest)\b",
+        r"\bhilarious\b",
+        r"\bgag\b",
+    ),
+    "drama": (
+        "ヒューマンドラマ",
+        "泣ける",
+        "感動",
+        r"\bdramas?\b",
+        r"\btear-?jerkers?\b",
+        r"\bemotional(?:ly)?\b",
+        r"\bmake me cry\b",
+        r"\bmakes? you cry\b",
+        r"\bwreck me\b",
+    ),
     "adventure": ("冒険", r"\badventures?\b", r"\bpirates?\b", r"\bquests?\b"),
-    "supernatural": ("妖怪", "怪異", "超常", "幽霊", "お化け", "吸血鬼", "悪魔", "オカルト", r"\bsupernatural\b", r"\byokai\b",
-                     r"\boccult\b",
-                     r"\bghosts?\b", r"\bvampires?\b", r"\bdemons?\b", r"\bspirits\b"),
+    "supernatural": (
+        "妖怪",
+        "怪異",
+        "超常",
+        "幽霊",
+        "お化け",
+        "吸血鬼",
+        "悪魔",
+        "オカルト",
+        r"\bsupernatural\b",
+        r"\byokai\b",
+        r"\boccult\b",
+        r"\bghosts?\b",
+        r"\bvampires?\b",
+        r"\bdemons?\b",
+        r"\bspirits\b",
+    ),
     "psychological": ("心理", "サイコ", r"\bpsychological\b", r"\bmind games?\b"),
-    "school": ("学園", "学校もの", "学校が舞台", r"\bschool (?:life|manga|stuff|ones?|settings?|stor(?:y|ies)|romance|comed(?:y|ies))\b",
-               r"\bset (?:in|at) (?:a |high |the )?schools?\b", r"\bhigh ?school (?:manga|stor(?:y|ies)|ones?|settings?)\b"),
+    "school": (
+        "学園",
+        "学校もの",
+        "学校が舞台",
+        r"\bschool (?:life|manga|stuff|ones?|settings?|stor(?:y|ies)|romance|comed(?:y|ies))\b",
+        r"\bset (?:in|at) (?:a |high |the )?schools?\b",
+        r"\bhigh ?school (?:manga|stor(?:y|ies)|ones?|settings?)\b",
+    ),
 }
 # Words for one kind of story inside a genre. Named, they ask for the genre ("boxing manga"
 # is a sports manga); negated, they rule out that kind and not the genre ("sports, but no
 # basketball"), so a negated narrower word excludes no genre.
 NARROWER_KEYWORDS: dict[str, tuple[str, ...]] = {
-    "sports": ("サッカー", "野球", "バスケ", "バレー", "ボクシング", "テニス", "卓球", "ゴルフ", "水泳", "陸上", "ラグビー",
-               "アメフト", "スケート", "フィギュアスケート", "自転車競技", "競馬", "相撲", "柔道", "剣道", "かるた",
-               r"\bsoccer\b", r"\bbaseball\b", r"\bbasketball\b", r"\bvolleyball\b", r"\bboxing\b", r"\btennis\b",
-               r"\bgolf\b", r"\bswimming\b", r"\brugby\b", r"\bfootball\b", r"\b(?:figure )?skating\b",
-               r"\bcycling\b", r"\bbadminton\b", r"\bsumo\b", r"\bjudo\b", r"\bkendo\b", r"\btable tennis\b"),
+    "sports": (
+        "サッカー",
+        "野球",
+        "バスケ",
+        "バレー",
+        "ボクシング",
+        "テニス",
+        "卓球",
+        "ゴルフ",
+        "水泳",
+        "陸上",
+        "ラグビー",
+        "アメフト",
+        "スケート",
+        "フィギュアスケート",
+        "自転車競技",
+        "競馬",
+        "相撲",
+        "柔道",
+        "剣道",
+        "かるた",
+        r"\bsoccer\b",
+        r"\bbaseball\b",
+        r"\bbasketball\b",
+        r"\bvolleyball\b",
+        r"\bboxing\b",
+        r"\btennis\b",
+        r"\bgolf\b",
+        r"\bswimming\b",
+        r"\brugby\b",
+        r"\bfootball\b",
+        r"\b(?:figure )?skating\b",
+        r"\bcycling\b",
+        r"\bbadminton\b",
+        r"\bsumo\b",
+        r"\bjudo\b",
+        r"\bkendo\b",
+        r"\btable tennis\b",
+    ),
     "cooking": ("料理バトル", "料理対決", r"\bcooking (?:battles?|competitions?)\b"),
     "action": (r"\bbattle royale\b",),
 }
@@ -153,17 +370,21 @@ _GENRE_RES = {
     for genre in dict.fromkeys([*GENRE_KEYWORDS, *NARROWER_KEYWORDS])
 }
 _NARROWER = re.compile(_alternation(tuple(w for words in NARROWER_KEYWORDS.values() for w in words)))
-_NEGATED_AFTER = re.compile(r"^\s*(?:っぽいの|っぽいもの|系の?|もの|物|とか|要素|描写|シーン|メイン|中心|い(?:の|もの|やつ)|の(?:もの|やつ)?)?\s*"
-                            r"(?:以外|じゃない|じゃなく|ではない|ではなく|[はがの]?(?:少なめ|控えめ|少ない|薄め|弱め)|すぎない|過ぎない|すぎず|過ぎず"
-                            r"|[はがも](?:嫌|いや|イヤ|苦手|なし|無し|ダメ|だめ|NG|ng|ちょっと|無理|ムリ|勘弁|パス|いらない|要らない|遠慮)"
-                            r"|抜き|なし|無し|苦手|は避け|を避け|は除い|を除い)")
+_NEGATED_AFTER = re.compile(
+    r"^\s*(?:っぽいの|っぽいもの|系の?|もの|物|とか|要素|描写|シーン|メイン|中心|い(?:の|もの|やつ)|の(?:もの|やつ)?)?\s*"
+    r"(?:以外|じゃない|じゃなく|ではない|ではなく|[はがの]?(?:少なめ|控えめ|少ない|薄め|弱め)|すぎない|過ぎない|すぎず|過ぎず"
+    r"|[はがも](?:嫌|いや|イヤ|苦手|なし|無し|ダメ|だめ|NG|ng|ちょっと|無理|ムリ|勘弁|パス|いらない|要らない|遠慮)"
+    r"|抜き|なし|無し|苦手|は避け|を避け|は除い|を除い)"
+)
 # "not too gory", 「ホラー要素少なめ」: less of it, not none.
 _LISTED_WITH = re.compile(r"\s*(?:とか|や|と|、|,|/|or|and|nor)\s*")
 _SOFT_NEGATION = re.compile(r"too|less|light|much|少な|控え|すぎ|過ぎ|薄|弱")
 _CUE_WINDOW = 64
 _MAX_MENTIONS = 8  # a genre named more often is judged on its first mentions
-_NEGATED_BEFORE = re.compile(r"(?:\bnot|\bno|\bnothing|\bwithout|\bexcept|\bbut not|n't|\bhate|\bdislike|\bavoid(?:ing)?"
-                             r"|\banything but|\bskip|\btired of|\bsick of|\bscared of|\bafraid of|\bno more|\bless|\blight on|\bnot much)\s+(?:\w+\s+){0,2}$")
+_NEGATED_BEFORE = re.compile(
+    r"(?:\bnot|\bno|\bnothing|\bwithout|\bexcept|\bbut not|n't|\bhate|\bdislike|\bavoid(?:ing)?"
+    r"|\banything but|\bskip|\btired of|\bsick of|\bscared of|\bafraid of|\bno more|\bless|\blight on|\bnot much)\s+(?:\w+\s+){0,2}$"
+)
 
 _TITLE_CHARS = r"[\w\u3040-\u30ff\u3400-\u9fff・!?'’:&\-]"
 TITLE_PATTERNS: tuple[re.Pattern[str], ...] = (
@@ -172,10 +393,13 @@ TITLE_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"(" + _TITLE_CHARS + r"{2,40}?)(?:みたいな|のような|っぽい|に似た)"),
     # Case-blind, so every word is a [A-Z]… word (particles need no alternatives of their own,
     # which made "no no no …" exponential); at most 24 words of at most 41 characters.
-    re.compile(r"\b([A-Z][\w'’:!&\-]{0,40}+(?:\s++[A-Z0-9][\w'’:!&\-]{0,40}+){0,23})\s+(?:vol(?:ume)?\.?)\s*\d",
-               re.IGNORECASE),
-    re.compile(r"\b(?i:like|similar to|such as|fans? of|do you (?:have|sell|carry)|is)\s+"
-               r"([A-Z0-9][\w'’:!&\-]{0,40}+(?:\s++(?:[A-Z0-9][\w'’:!&\-]{0,40}+|no|of|the|to|wa|ga|na)){0,23})"),
+    re.compile(
+        r"\b([A-Z][\w'’:!&\-]{0,40}+(?:\s++[A-Z0-9][\w'’:!&\-]{0,40}+){0,23})\s+(?:vol(?:ume)?\.?)\s*\d", re.IGNORECASE
+    ),
+    re.compile(
+        r"\b(?i:like|similar to|such as|fans? of|do you (?:have|sell|carry)|is)\s+"
+        r"([A-Z0-9][\w'’:!&\-]{0,40}+(?:\s++(?:[A-Z0-9][\w'’:!&\-]{0,40}+|no|of|the|to|wa|ga|na)){0,23})"
+    ),
 )
 # Two title patterns end at a fixed marker (「…の3巻」, 「…みたいな」): they are searched only
 # within reach of a marker, since a lazy title tried from every position of a long text costs
@@ -185,8 +409,29 @@ _TITLE_MARKERS: dict[int, tuple[re.Pattern[str], int]] = {
     2: (re.compile(r"みたいな|のような|っぽい|に似た"), 40),
 }
 # Words a title pattern can catch that are not titles.
-_NOT_TITLES = frozenset({"i", "it", "you", "there", "this", "that", "something", "anything", "one", "a", "the",
-                         "manga", "series", "english", "japanese", "何か", "なにか", "これ", "それ"})
+_NOT_TITLES = frozenset(
+    {
+        "i",
+        "it",
+        "you",
+        "there",
+        "this",
+        "that",
+        "something",
+        "anything",
+        "one",
+        "a",
+        "the",
+        "manga",
+        "series",
+        "english",
+        "japanese",
+        "何か",
+        "なにか",
+        "これ",
+        "それ",
+    }
+)
 
 
 @dataclass
@@ -264,12 +509,14 @@ def _genres(lower: str) -> tuple[list[str], list[str], list[str]]:
     narrower = [m.span() for m in islice(_NARROWER.finditer(lower), _MAX_MENTIONS * 4)]
     for genre, pattern in _GENRE_RES.items():
         for match in islice(pattern.finditer(lower), _MAX_MENTIONS):
-            if any(a <= match.start() and match.end() <= b and b - a > match.end() - match.start()
-                   for a, b in narrower):
+            if any(
+                a <= match.start() and match.end() <= b and b - a > match.end() - match.start() for a, b in narrower
+            ):
                 continue
             # Each cue is near the genre word: look at a bounded window, not the whole text.
-            negated = (_NEGATED_AFTER.search(lower[match.end():match.end() + _CUE_WINDOW])
-                       or _NEGATED_BEFORE.search(lower, max(0, match.start() - _CUE_WINDOW), match.start()))
+            negated = _NEGATED_AFTER.search(lower[match.end() : match.end() + _CUE_WINDOW]) or _NEGATED_BEFORE.search(
+                lower, max(0, match.start() - _CUE_WINDOW), match.start()
+            )
             if negated and _NARROWER.fullmatch(match.group()):
                 kinds.append(match.group())
                 continue

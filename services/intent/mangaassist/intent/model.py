@@ -228,7 +228,9 @@ class IntentModel:
     def accepts(self, embedding: npt.NDArray[np.float32] | None, embedder: str) -> bool:
         """Whether the fusion head can use this embedding (same embedder, same size)."""
         return (
-            self.fusion is not None and embedding is not None and embedding.shape == (self.fusion.dim,)
+            self.fusion is not None
+            and embedding is not None
+            and embedding.shape == (self.fusion.dim,)
             and embedder == self.fusion.embedder
         )
 
@@ -336,17 +338,22 @@ class IntentModel:
                     if len(grams) != idf.shape[0]:
                         raise ModelError(f"block {i}: {len(grams)} n-grams but {idf.shape[0]} IDF values")
                     lo, hi = spec["ngram_range"]
-                    blocks.append(Block(spec["analyzer"], (int(lo), int(hi)),
-                                        {g: j for j, g in enumerate(grams)}, idf, offset))
+                    blocks.append(
+                        Block(spec["analyzer"], (int(lo), int(hi)), {g: j for j, g in enumerate(grams)}, idf, offset)
+                    )
                     offset += len(grams)
                 temperature, threshold = (float(x) for x in data["calibration"])
                 fusion = None
                 if "fusion" in meta:
                     f_temperature, f_threshold, scale = (float(x) for x in data["fusion_calibration"])
                     fusion = FusionHead(
-                        str(meta["fusion"]["embedder"]), int(meta["fusion"]["dim"]), scale,
-                        data["fusion_coef"].astype(np.float32), data["fusion_intercept"].astype(np.float32),
-                        f_temperature, f_threshold,
+                        str(meta["fusion"]["embedder"]),
+                        int(meta["fusion"]["dim"]),
+                        scale,
+                        data["fusion_coef"].astype(np.float32),
+                        data["fusion_intercept"].astype(np.float32),
+                        f_temperature,
+                        f_threshold,
                     )
                 model = cls(
                     tuple(str(label) for label in data["labels"]),

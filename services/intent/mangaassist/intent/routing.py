@@ -53,11 +53,21 @@ def handling_confidence(ranked: list[tuple[str, float]]) -> float:
 # Feature name → pattern over the NFKC-normalised, lower-cased message (bounded: see textbounds).
 FEATURE_PATTERNS: dict[str, re.Pattern[str]] = {
     # (?<!\d): a digit run is scanned from its start only (the same verdict, linear time).
-    "price_limit": re.compile(r"((?<!\d)\d[\d,]*+\s*+(円|yen|jpy))|([¥$]\s*\d)|(予算|以下|以内|under|below|cheaper|less than|budget)"),
-    "comparison": re.compile(r"(比較|比べ|違い|どっち|どちら|より(も)?(面白|いい|良)|\bvs\.?\b|versus|compare|comparison|difference between|better than|which is better)"),
-    "negation": re.compile(r"(以外|じゃない|ではない|じゃなく|ではなく|なし|無し|\bnot\b|\bno\b|\bwithout\b|\bexcept\b|n't)"),
-    "genre": re.compile(r"(ファンタジー|ホラー|恋愛|ラブコメ|ミステリー|sf|スポーツ|バトル|日常|歴史|時代|異世界|グルメ|料理|音楽|ロボ|fantasy|horror|romance|mystery|sci-fi|scifi|sports?|action|slice of life|historical|isekai|cooking|music|mecha|thriller|comedy|drama)"),
-    "audience": re.compile(r"(子供|子ども|小学生|中学生|高校生|大人|初心者|歳|kids?|children|teen|adult|beginner|year[- ]old|gift|プレゼント)"),
+    "price_limit": re.compile(
+        r"((?<!\d)\d[\d,]*+\s*+(円|yen|jpy))|([¥$]\s*\d)|(予算|以下|以内|under|below|cheaper|less than|budget)"
+    ),
+    "comparison": re.compile(
+        r"(比較|比べ|違い|どっち|どちら|より(も)?(面白|いい|良)|\bvs\.?\b|versus|compare|comparison|difference between|better than|which is better)"
+    ),
+    "negation": re.compile(
+        r"(以外|じゃない|ではない|じゃなく|ではなく|なし|無し|\bnot\b|\bno\b|\bwithout\b|\bexcept\b|n't)"
+    ),
+    "genre": re.compile(
+        r"(ファンタジー|ホラー|恋愛|ラブコメ|ミステリー|sf|スポーツ|バトル|日常|歴史|時代|異世界|グルメ|料理|音楽|ロボ|fantasy|horror|romance|mystery|sci-fi|scifi|sports?|action|slice of life|historical|isekai|cooking|music|mecha|thriller|comedy|drama)"
+    ),
+    "audience": re.compile(
+        r"(子供|子ども|小学生|中学生|高校生|大人|初心者|歳|kids?|children|teen|adult|beginner|year[- ]old|gift|プレゼント)"
+    ),
     "language_pref": re.compile(r"(英語|日本語|english|japanese)"),
 }
 
@@ -90,9 +100,7 @@ def extract_features(text: str, turn_count: int) -> list[str]:
     """Routing features that fire for this message (sorted, stable)."""
     folded = bounded_fold(text).lower()
     fired = [name for name, pattern in FEATURE_PATTERNS.items() if pattern.search(folded)]
-    constraints = sum(
-        1 for f in fired if f in {"price_limit", "negation", "genre", "audience", "language_pref"}
-    )
+    constraints = sum(1 for f in fired if f in {"price_limit", "negation", "genre", "audience", "language_pref"})
     if constraints >= MULTI_CONSTRAINT:
         fired.append("multi_constraint")
     if len(text) > LONG_MESSAGE_CHARS:

@@ -21,10 +21,11 @@ def build_app(settings: IntentSettings, tracer: Tracer) -> GrpcApp:
     """The intent process. Loads the trained artefact first: a missing or corrupt model
     raises :class:`~mangaassist.intent.model.ModelError` and the process does not start."""
     model = IntentModel.load(settings.model_path)
-    logger.info("model loaded", extra={"model_version": model.version, "intents": len(model.labels),
-                                       "threshold": model.threshold})
-    servicer = IntentServicer(model, settings.abstain_threshold, settings.max_text_chars,
-                              settings.explain_top_features)
+    logger.info(
+        "model loaded",
+        extra={"model_version": model.version, "intents": len(model.labels), "threshold": model.threshold},
+    )
+    servicer = IntentServicer(model, settings.abstain_threshold, settings.max_text_chars, settings.explain_top_features)
     return GrpcApp(
         settings,
         service_names=[SERVICE_NAME],

@@ -20,8 +20,11 @@ from mangaassist.proto.intent.v1 import intent_pb2, intent_pb2_grpc
 
 def entities_message(found: Entities) -> intent_pb2.Entities:
     out = intent_pb2.Entities(
-        order_ids=found.order_ids, titles=found.titles, volumes=found.volumes,
-        genres=found.genres, excluded_genres=found.excluded_genres,
+        order_ids=found.order_ids,
+        titles=found.titles,
+        volumes=found.volumes,
+        genres=found.genres,
+        excluded_genres=found.excluded_genres,
     )
     if found.max_price_jpy is not None:
         out.max_price_jpy = found.max_price_jpy
@@ -70,16 +73,25 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
         entities = extract(text)
         mentions = list(request.mentions)
         previous = request.context.previous_intents
-        resolution = resolve(text, intent, abstained, entities, mentions, request.state,
-                             unlinked_title(text, entities, mentions), previous[-1] if previous else "")
+        resolution = resolve(
+            text,
+            intent,
+            abstained,
+            entities,
+            mentions,
+            request.state,
+            unlinked_title(text, entities, mentions),
+            previous[-1] if previous else "",
+        )
         if resolution.intent != intent or resolution.action != "clarify":
             # The turn was understood against the catalog and the conversation: no generic ask-back.
             intent, abstained = resolution.intent, resolution.action == "clarify"
         features = extract_features(text, request.context.turn_count)
         routing = decide(intent, features, abstained)
         if resolution.action in DETERMINISTIC_ACTIONS:
-            routing = intent_pb2.RoutingDecision(route=intent_pb2.ROUTE_NONE, reason=resolution.reason,
-                                                 features=routing.features)
+            routing = intent_pb2.RoutingDecision(
+                route=intent_pb2.ROUTE_NONE, reason=resolution.reason, features=routing.features
+            )
         language = request.language_hint or detect_language(text)
 
         span = trace.get_current_span()
@@ -96,9 +108,9 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
         span.set_attribute("dialogue.follow_up", resolution.follow_up)
         span.set_attribute("dialogue.mentions", len(mentions))
         # Which kinds of entity were found, never their values (they can be personal: order ids).
-        span.set_attribute("intent.entities", [
-            name for name, value in vars(entities).items() if value not in (None, [])
-        ])
+        span.set_attribute(
+            "intent.entities", [name for name, value in vars(entities).items() if value not in (None, [])]
+        )
         reply = intent_pb2.ClassifyResponse(
             intent=intent,
             confidence=confidence,
@@ -111,8 +123,11 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
             threshold=threshold,
             classifier=prediction.classifier,
             resolved=intent_pb2.ResolvedRequest(
-                state=resolution.state, action=resolution.action, reason=resolution.reason,
-                candidates=resolution.candidates, not_carried=resolution.not_carried,
+                state=resolution.state,
+                action=resolution.action,
+                reason=resolution.reason,
+                candidates=resolution.candidates,
+                not_carried=resolution.not_carried,
                 follow_up=resolution.follow_up,
             ),
         )

@@ -43,8 +43,9 @@ async def build_stores(
     """Session and order stores from settings; DynamoDB clients close with ``stack``."""
     if settings.session_backend == "memory":
         return InMemorySessionStore(settings.max_sessions, settings.session_ttl_s), None
-    db = DynamoClient(settings.aws_region, settings.dynamodb_endpoint_url, warm_table=settings.sessions_table,
-                      tracer=tracer)
+    db = DynamoClient(
+        settings.aws_region, settings.dynamodb_endpoint_url, warm_table=settings.sessions_table, tracer=tracer
+    )
     await db.open()
     stack.push_async_callback(db.close)
     pools.register(db.as_pool())

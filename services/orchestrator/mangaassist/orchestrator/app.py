@@ -62,8 +62,7 @@ DOWNSTREAM_SERVICES = {
 def _json_response(status: HTTPStatus, body: dict[str, Any]) -> Response:
     payload = orjson.dumps(body)
     headers = Headers(
-        [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
-         ("Cache-Control", "no-store")]
+        [("Content-Type", "application/json"), ("Content-Length", str(len(payload))), ("Cache-Control", "no-store")]
     )
     return Response(status.value, status.phrase, headers, payload)
 
@@ -126,9 +125,14 @@ class Orchestrator:
         if self._s.admin_port is not None:
             # Plain HTTP on the same library: every request is answered in process_request,
             # so no WebSocket is ever opened here.
-            self._admin = await serve(self._refuse_socket, self._s.admin_host, self._s.admin_port,
-                                      process_request=self._admin_http, compression=None,
-                                      open_timeout=self._s.handshake_timeout_s)
+            self._admin = await serve(
+                self._refuse_socket,
+                self._s.admin_host,
+                self._s.admin_port,
+                process_request=self._admin_http,
+                compression=None,
+                open_timeout=self._s.handshake_timeout_s,
+            )
             logger.info("admin listening", extra={"address": f"{self._s.admin_host}:{self.admin_port}"})
 
     @staticmethod
@@ -180,8 +184,10 @@ class Orchestrator:
             # Shallow on purpose: no downstream call, answered by the event loop alone.
             if self._draining:
                 return _json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"status": "draining"})
-            return _json_response(HTTPStatus.OK, {"status": "alive", "connections": self._connections.open,
-                                                  "inflight_requests": len(self._inflight)})
+            return _json_response(
+                HTTPStatus.OK,
+                {"status": "alive", "connections": self._connections.open, "inflight_requests": len(self._inflight)},
+            )
         if path == "/healthz":
             downstreams = await self.downstream_health()
             bad = sorted(n for n, status in downstreams.items() if status != "SERVING")
@@ -190,7 +196,9 @@ class Orchestrator:
             if self._draining:
                 return _json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"status": "draining", **body})
             if bad:
-                return _json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"status": "degraded", "not_serving": bad, **body})
+                return _json_response(
+                    HTTPStatus.SERVICE_UNAVAILABLE, {"status": "degraded", "not_serving": bad, **body}
+                )
             return _json_response(HTTPStatus.OK, {"status": "ok", **body})
         if path == "/admin" or path.startswith("/admin/"):
             # Only on the loopback admin listener; here it does not exist.
@@ -240,9 +248,11 @@ class Orchestrator:
         self._outboxes.add(outbox)
         request = ws.request
         identity = (
-            await self._verifier.identify(request.path, request.headers.get("Authorization"),
-                                          self._anonymous.get(ws) or new_anonymous_secret())
-            if request else Identity()
+            await self._verifier.identify(
+                request.path, request.headers.get("Authorization"), self._anonymous.get(ws) or new_anonymous_secret()
+            )
+            if request
+            else Identity()
         )
         bucket = self._limits.connection_bucket()
 
@@ -270,8 +280,7 @@ class Orchestrator:
                     await reject(None, ErrorCode.INVALID_JSON, "frames must be UTF-8 JSON text")
                     continue
                 if len(message.encode()) > self._s.max_frame_bytes:
-                    await reject(None, ErrorCode.TOO_LARGE,
-                                 f"frame is larger than {self._s.max_frame_bytes} bytes")
+                    await reject(None, ErrorCode.TOO_LARGE, f"frame is larger than {self._s.max_frame_bytes} bytes")
                     continue
                 try:
                     raw = orjson.loads(message)
@@ -291,14 +300,21 @@ class Orchestrator:
                     await reject(request_id, ErrorCode.UNAUTHORIZED, refused)
                     continue
                 if len(tasks) >= self._s.max_inflight_per_connection:
-                    await reject(request_id, ErrorCode.RATE_LIMITED,
-                                 f"at most {self._s.max_inflight_per_connection} queries in flight per connection",
-                                 retry_after_s=1.0)
+                    await reject(
+                        request_id,
+                        ErrorCode.RATE_LIMITED,
+                        f"at most {self._s.max_inflight_per_connection} queries in flight per connection",
+                        retry_after_s=1.0,
+                    )
                     continue
                 retry_after = await self._limits.admit(bucket, identity.customer_id, ip)
                 if retry_after is not None:
-                    await reject(request_id, ErrorCode.RATE_LIMITED,
-                                 f"too many questions; ask again in {retry_after:g} s", retry_after)
+                    await reject(
+                        request_id,
+                        ErrorCode.RATE_LIMITED,
+                        f"too many questions; ask again in {retry_after:g} s",
+                        retry_after,
+                    )
                     continue
                 task = asyncio.create_task(self._guarded(raw, received_at, emit, request_id, identity))
                 tasks.add(task)

@@ -121,15 +121,20 @@ class TokenVerifier:
         self._leeway = leeway_s
         self._jwks = (
             jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=int(jwks_cache_s), timeout=int(max(1, jwks_timeout_s)))
-            if jwks_url else None
+            if jwks_url
+            else None
         )
 
     @classmethod
     def from_settings(cls, s: OrchestratorSettings) -> TokenVerifier:
         return cls(
-            s.auth_secret.get_secret_value() if s.auth_secret else None, jwks_url=s.auth_jwks_url,
-            issuer=s.auth_issuer, audience=s.auth_audience, allow_anonymous=s.allow_anonymous,
-            leeway_s=s.auth_leeway_s, jwks_cache_s=s.auth_jwks_cache_s,
+            s.auth_secret.get_secret_value() if s.auth_secret else None,
+            jwks_url=s.auth_jwks_url,
+            issuer=s.auth_issuer,
+            audience=s.auth_audience,
+            allow_anonymous=s.allow_anonymous,
+            leeway_s=s.auth_leeway_s,
+            jwks_cache_s=s.auth_jwks_cache_s,
         )
 
     @property
@@ -163,7 +168,11 @@ class TokenVerifier:
             else:
                 key, algorithms = self._secret, [ALGORITHM]
             claims = jwt.decode(
-                token, key, algorithms=algorithms, issuer=self._issuer, leeway=self._leeway,
+                token,
+                key,
+                algorithms=algorithms,
+                issuer=self._issuer,
+                leeway=self._leeway,
                 options={"require": ["sub", "exp", "iss"], "verify_aud": False},
             )
         except jwt.PyJWKClientConnectionError:
@@ -187,10 +196,17 @@ class TokenVerifier:
 
 
 def issue_token(
-    secret: str, customer_id: str, ttl_s: float = 3600.0, *, issuer: str = LOCAL_ISSUER,
+    secret: str,
+    customer_id: str,
+    ttl_s: float = 3600.0,
+    *,
+    issuer: str = LOCAL_ISSUER,
     audience: str = DEFAULT_AUDIENCE,
 ) -> str:
     """A signed token for ``customer_id`` (what the store's sign-in service would hand out)."""
     now = int(time.time())
-    return jwt.encode({"sub": customer_id, "iss": issuer, "aud": audience, "iat": now, "exp": now + int(ttl_s)},
-                      secret, algorithm=ALGORITHM)
+    return jwt.encode(
+        {"sub": customer_id, "iss": issuer, "aud": audience, "iat": now, "exp": now + int(ttl_s)},
+        secret,
+        algorithm=ALGORITHM,
+    )

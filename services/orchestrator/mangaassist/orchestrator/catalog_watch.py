@@ -67,9 +67,11 @@ class CatalogWatcher:
                 failures += 1
                 self.stats.connected = False
                 self.stats.reconnects += 1
-                delay = random.uniform(0, min(self._max_backoff, 0.1 * 2**min(failures, 10)))
-                logger.info("catalog feed unavailable; reconnecting",
-                            extra={"status": exc.code().name, "retry_in_s": round(delay, 2)})
+                delay = random.uniform(0, min(self._max_backoff, 0.1 * 2 ** min(failures, 10)))
+                logger.info(
+                    "catalog feed unavailable; reconnecting",
+                    extra={"status": exc.code().name, "retry_in_s": round(delay, 2)},
+                )
                 await asyncio.sleep(delay)
 
     async def _invalidate_all(self) -> None:

@@ -33,8 +33,10 @@ async def ask(
                 print(event["text"], end="", flush=True)
             elif event["type"] == "done":
                 print()
-                print(f"\n[{event['intent']} · model={event['model']} · cache_hit={event['cache_hit']} · "
-                      f"session={event['session_id']}]")
+                print(
+                    f"\n[{event['intent']} · model={event['model']} · cache_hit={event['cache_hit']} · "
+                    f"session={event['session_id']}]"
+                )
                 for p in event.get("products", []):
                     stock = "in stock" if p.get("in_stock") else "out of stock"
                     print(f"  {p.get('asin')}  {p.get('title')}  ¥{p.get('price_jpy', '?')}  {stock}")
@@ -42,8 +44,7 @@ async def ask(
                 print(f"  timings_ms: {timings}")
                 return 0
             elif event["type"] == "error":
-                print(f"\n[error {event['code']}] {event['message']} (retryable={event['retryable']})",
-                      file=sys.stderr)
+                print(f"\n[error {event['code']}] {event['message']} (retryable={event['retryable']})", file=sys.stderr)
                 return 1
     return 1
 
@@ -53,7 +54,7 @@ def main() -> int:
     parser.add_argument("text", help="the question")
     parser.add_argument("--url", default="ws://127.0.0.1:8080/ws")
     parser.add_argument("--session", default=None, help="continue this session id")
-    parser.add_argument("--filters", default=None, help='JSON, e.g. \'{"max_price_jpy": 1000}\'')
+    parser.add_argument("--filters", default=None, help="JSON, e.g. '{\"max_price_jpy\": 1000}'")
     parser.add_argument("--token", default=None, help="customer sign-in token (for order questions)")
     args = parser.parse_args()
     filters = json.loads(args.filters) if args.filters else None

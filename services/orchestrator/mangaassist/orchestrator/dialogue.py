@@ -57,8 +57,12 @@ class SearchPlan:
 
 _CONSTRAINT_FIELDS = ("max_price_jpy", "min_price_jpy", "max_volumes", "min_volumes", "status", "in_stock")
 # List constraints of the state → the search filter field that carries each.
-_LIST_FILTERS = (("excluded_series", "exclude_series_ids"), ("only_series", "series_ids"),
-                 ("by_authors_of", "by_authors_of"), ("excluded_kinds", "excluded_kinds"))
+_LIST_FILTERS = (
+    ("excluded_series", "exclude_series_ids"),
+    ("only_series", "series_ids"),
+    ("by_authors_of", "by_authors_of"),
+    ("excluded_kinds", "excluded_kinds"),
+)
 
 
 def search_plan(client: common_pb2.SearchFilters, resolved: intent_pb2.ResolvedRequest) -> SearchPlan:
@@ -81,10 +85,17 @@ def search_plan(client: common_pb2.SearchFilters, resolved: intent_pb2.ResolvedR
             constraints[name] = getattr(c, name)
             if not client.HasField(name):  # type: ignore[arg-type]
                 setattr(merged, name, getattr(c, name))
-    if merged.HasField("min_price_jpy") and merged.HasField("max_price_jpy") and merged.min_price_jpy > merged.max_price_jpy:
+    if (
+        merged.HasField("min_price_jpy")
+        and merged.HasField("max_price_jpy")
+        and merged.min_price_jpy > merged.max_price_jpy
+    ):
         merged.ClearField("min_price_jpy")  # the conversation's bound gives way to the client's own
-    language = state.focus.language if state.HasField("focus") and state.focus.HasField("language") else (
-        c.language if c.HasField("language") else None)
+    language = (
+        state.focus.language
+        if state.HasField("focus") and state.focus.HasField("language")
+        else (c.language if c.HasField("language") else None)
+    )
     if language is not None:
         constraints["language"] = language
         if not client.HasField("language"):
@@ -123,8 +134,9 @@ def search_plan(client: common_pb2.SearchFilters, resolved: intent_pb2.ResolvedR
     return plan
 
 
-def with_shown(resolved: intent_pb2.ResolvedRequest, series_ids: list[str], keep: int = 10,
-               shown_volume: int | None = None) -> bytes:
+def with_shown(
+    resolved: intent_pb2.ResolvedRequest, series_ids: list[str], keep: int = 10, shown_volume: int | None = None
+) -> bytes:
     """The state to store after this turn: the resolved state plus what was shown (and the
     number of "the latest volume" shown, so "the one before it" can be counted)."""
     state = common_pb2.DialogueState()

@@ -50,11 +50,20 @@ def _code(exc: ClientError) -> str:
 
 
 # DynamoDB errors that no retry can fix: who we are, what we asked for, or a missing table.
-PERMANENT_CODES = frozenset({
-    "AccessDeniedException", "AccessDenied", "UnrecognizedClientException", "InvalidSignatureException",
-    "MissingAuthenticationTokenException", "IncompleteSignatureException", "ExpiredTokenException",
-    "ResourceNotFoundException", "ValidationException", "SerializationException",
-})
+PERMANENT_CODES = frozenset(
+    {
+        "AccessDeniedException",
+        "AccessDenied",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "MissingAuthenticationTokenException",
+        "IncompleteSignatureException",
+        "ExpiredTokenException",
+        "ResourceNotFoundException",
+        "ValidationException",
+        "SerializationException",
+    }
+)
 
 
 def is_permanent(exc: BaseException) -> bool:
@@ -76,8 +85,15 @@ SEED = SEED_POOLS["dynamodb"]
 class DynamoClient:
     """Owns the aioboto3 DynamoDB client for the process."""
 
-    def __init__(self, region: str, endpoint_url: str | None, max_connections: int = SEED.max_connections,
-                 warm_table: str = "", tracer: Tracer | None = None, validate_params: bool = True) -> None:
+    def __init__(
+        self,
+        region: str,
+        endpoint_url: str | None,
+        max_connections: int = SEED.max_connections,
+        warm_table: str = "",
+        tracer: Tracer | None = None,
+        validate_params: bool = True,
+    ) -> None:
         self._region = region
         self._validate = validate_params
         self._warm_table = warm_table
@@ -121,8 +137,14 @@ class DynamoClient:
             await self.client.describe_table(TableName=self._warm_table)
 
     def as_pool(self) -> Pool:
-        return Pool("dynamodb", self.max_connections, self.pool_stats, lambda: aiobotocore_idle(self.client),
-                    target=self.client.meta.endpoint_url, warm=self.warm)
+        return Pool(
+            "dynamodb",
+            self.max_connections,
+            self.pool_stats,
+            lambda: aiobotocore_idle(self.client),
+            target=self.client.meta.endpoint_url,
+            warm=self.warm,
+        )
 
     def provision_when_missing(self, provision: Callable[[], Awaitable[None]]) -> None:
         """Local only (``create_tables``): when a table has gone missing, ``provision`` runs
@@ -181,9 +203,11 @@ class DynamoSessionStore:
         self._ttl = ttl_s
 
     async def load(self, session_id: str) -> Session:
-        reply = await self._db.retry_if_table_missing(lambda: self._db.client.get_item(
-            TableName=self._table, Key={"session_id": {"S": session_id}}, ConsistentRead=True
-        ))
+        reply = await self._db.retry_if_table_missing(
+            lambda: self._db.client.get_item(
+                TableName=self._table, Key={"session_id": {"S": session_id}}, ConsistentRead=True
+            )
+        )
         if "Item" not in reply:
             return Session(session_id)
         data = _from_item(reply["Item"])

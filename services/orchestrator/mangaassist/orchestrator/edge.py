@@ -60,8 +60,9 @@ class QuestionLimits:
 
     @classmethod
     def from_settings(cls, s: OrchestratorSettings) -> QuestionLimits:
-        return cls(s.questions_per_minute_per_connection, s.questions_per_minute_per_customer,
-                   s.questions_per_minute_per_ip)
+        return cls(
+            s.questions_per_minute_per_connection, s.questions_per_minute_per_customer, s.questions_per_minute_per_ip
+        )
 
     def connection_bucket(self) -> AsyncLimiter | None:
         """A fresh bucket for one new connection (``None`` when that limit is off)."""

@@ -146,7 +146,9 @@ class RetryBudget:
 
 
 async def idempotent(
-    guard: Guard, budget: RetryBudget, fn: Callable[[], Awaitable[T]],
+    guard: Guard,
+    budget: RetryBudget,
+    fn: Callable[[], Awaitable[T]],
     squeezed: Callable[[], bool] = lambda: False,
 ) -> T:
     """Run an idempotent call through its guard, retrying transient failures with full jitter.

@@ -59,8 +59,12 @@ class Outbox:
             raise self._failed
         if frame.get("type") == "token":
             last = self._queue[-1] if self._queue else None
-            if (last is not None and last.get("type") == "token" and last.get("request_id") == frame.get("request_id")
-                    and len(last["text"]) + len(frame["text"]) <= self._coalesce_chars):
+            if (
+                last is not None
+                and last.get("type") == "token"
+                and last.get("request_id") == frame.get("request_id")
+                and len(last["text"]) + len(frame["text"]) <= self._coalesce_chars
+            ):
                 last["text"] += frame["text"]
                 self.coalesced += 1
                 return

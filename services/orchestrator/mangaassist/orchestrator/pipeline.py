@@ -116,9 +116,7 @@ class Pipeline:
                         try:
                             frame = QueryFrame.model_validate(raw)
                         except ValidationError as exc:
-                            raise RequestError(
-                                ErrorCode.INVALID_REQUEST, describe_validation_error(exc)
-                            ) from None
+                            raise RequestError(ErrorCode.INVALID_REQUEST, describe_validation_error(exc)) from None
                         if len(frame.text) > self._s.max_text_chars:
                             raise RequestError(
                                 ErrorCode.TOO_LARGE, f"text is longer than {self._s.max_text_chars} characters"
@@ -160,8 +158,10 @@ class Pipeline:
         metrics = mesh_metrics()
         metrics.segments(seg.timings_ms)
         metrics.request(
-            intent=done.get("intent") if done else None, model=done.get("model") if done else None,
-            cache_hit=done.get("cache_hit") if done else False, outcome=outcome,
+            intent=done.get("intent") if done else None,
+            model=done.get("model") if done else None,
+            cache_hit=done.get("cache_hit") if done else False,
+            outcome=outcome,
         )
 
     async def _answer(self, req: Request) -> dict[str, Any]:
@@ -217,18 +217,23 @@ class Pipeline:
                 session, classified = await session_task, await classify_task
                 client_filters = to_search_filters(req.frame)
                 resolved = classified.resolved
-                product = (classified.intent in PRODUCT_INTENTS and not classified.abstained
-                           and resolved.action in SEARCH_ACTIONS)
+                product = (
+                    classified.intent in PRODUCT_INTENTS
+                    and not classified.abstained
+                    and resolved.action in SEARCH_ACTIONS
+                )
                 plan = search_plan(client_filters, resolved)
                 inferred = with_inferred_filters(client_filters, classified.entities)[1] if product else {}
                 embedding = await embed_task
                 semantic = (
-                    embedding is not None and not classified.abstained
+                    embedding is not None
+                    and not classified.abstained
                     and is_cacheable(classified.intent, flagged=False)
                     and privacy.answer_is_shareable(classified.intent, session.turns, self._s.history_turns)
                 )
                 semantic_key = replace(
-                    cache_key, intent=classified.intent,
+                    cache_key,
+                    intent=classified.intent,
                     documents=privacy.current_documents(classified.intent, classified.language),
                     scope=scope_digest(plan.applied),
                 )
@@ -302,12 +307,16 @@ class Pipeline:
         # only one whose prompt held nothing customer-specific may be shared.
         if context is not None and context.shareable and not req.fallbacks and is_cacheable(intent, flagged=False):
             entry = CacheEntry(
-                answer=answer, intent=intent, model=str(done["model"]), products=done["products"],
-                created_at=req.started_wall, documents=context.documents,
-                dialogue=base64.b64encode(state).decode(), not_carried=bool(done.get("not_carried")),
+                answer=answer,
+                intent=intent,
+                model=str(done["model"]),
+                products=done["products"],
+                created_at=req.started_wall,
+                documents=context.documents,
+                dialogue=base64.b64encode(state).decode(),
+                not_carried=bool(done.get("not_carried")),
             )
-            write_key = replace(cache_key, intent=intent, documents=context.documents,
-                                scope=scope_digest(plan.applied))
+            write_key = replace(cache_key, intent=intent, documents=context.documents, scope=scope_digest(plan.applied))
             done["_cache_write"] = self.cache.writer(write_key, turn.embedding, entry)
         return done
 

@@ -128,8 +128,9 @@ class PostProcessor:
         except Exception as exc:
             if self.permanent(exc):
                 self.stats.permanent += 1
-                logger.error("background job failed for good; not retried",
-                             extra={"job": name, "error": type(exc).__name__})
+                logger.error(
+                    "background job failed for good; not retried", extra={"job": name, "error": type(exc).__name__}
+                )
             else:
                 self.stats.abandoned += 1
                 logger.error("background job abandoned", extra={"job": name, "error": type(exc).__name__})

@@ -47,9 +47,13 @@ ORDER_STATUS: dict[str, dict[str, str]] = {
 def order_reply(order: dict[str, Any], language: str) -> str:
     """The deterministic status answer for one of the customer's own orders."""
     ja = language == "ja"
-    status = ORDER_STATUS.get(str(order.get("status")), {"ja": str(order.get("status")), "en": str(order.get("status"))})
-    items = "、".join(f"{i['title']}×{i['qty']}" for i in order.get("items", [])) if ja else ", ".join(
-        f"{i['title']} x{i['qty']}" for i in order.get("items", [])
+    status = ORDER_STATUS.get(
+        str(order.get("status")), {"ja": str(order.get("status")), "en": str(order.get("status"))}
+    )
+    items = (
+        "、".join(f"{i['title']}×{i['qty']}" for i in order.get("items", []))
+        if ja
+        else ", ".join(f"{i['title']} x{i['qty']}" for i in order.get("items", []))
     )
     if ja:
         text = f"ご注文 {order['order_id']}（{items}）は{status['ja']}。"
@@ -64,7 +68,6 @@ def order_reply(order: dict[str, Any], language: str) -> str:
     elif order.get("status") == "processing" and order.get("eta"):
         text += f" Expected delivery: {order['eta']}."
     return text
-
 
 
 # Shop policy snippets per FAQ intent, in both languages.

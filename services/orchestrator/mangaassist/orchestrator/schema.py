@@ -26,8 +26,7 @@ class ErrorCode(StrEnum):
 
 
 RETRYABLE: frozenset[ErrorCode] = frozenset(
-    {ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT,
-     ErrorCode.STREAM_INTERRUPTED, ErrorCode.INTERNAL}
+    {ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT, ErrorCode.STREAM_INTERRUPTED, ErrorCode.INTERNAL}
 )
 
 
@@ -52,7 +51,11 @@ class QueryFilters(BaseModel):
 
     @model_validator(mode="after")
     def _min_not_above_max(self) -> QueryFilters:
-        if self.min_price_jpy is not None and self.max_price_jpy is not None and self.min_price_jpy > self.max_price_jpy:
+        if (
+            self.min_price_jpy is not None
+            and self.max_price_jpy is not None
+            and self.min_price_jpy > self.max_price_jpy
+        ):
             raise ValueError("min_price_jpy must not be greater than max_price_jpy")
         return self
 

@@ -37,7 +37,11 @@ class Segments:
         # (X-Ray makes it the orchestrator's segment; the rest are its subsegments).
         kind = SpanKind.SERVER if name == spans.REQUEST else SpanKind.INTERNAL
         with self._tracer.start_as_current_span(
-            name, context=parent, kind=kind, attributes=attributes, record_exception=False,
+            name,
+            context=parent,
+            kind=kind,
+            attributes=attributes,
+            record_exception=False,
             set_status_on_exception=False,
         ) as span:
             try:

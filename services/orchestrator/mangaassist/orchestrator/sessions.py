@@ -45,7 +45,12 @@ class Session:
         return self.customer_id is None or self.customer_id == customer_id
 
     def with_turn(
-        self, intent: str, user_text: str, answer: str, customer_id: str | None, cost_usd: float = 0.0,
+        self,
+        intent: str,
+        user_text: str,
+        answer: str,
+        customer_id: str | None,
+        cost_usd: float = 0.0,
         state: bytes | None = None,
     ) -> Session:
         """A copy with one more exchange; the oldest turns roll into the summary."""
@@ -92,15 +97,13 @@ class SessionStore(Protocol):
         write landed in between (the condition fails)."""
         ...
 
-    async def close(self) -> None:
-        ...
+    async def close(self) -> None: ...
 
 
 class Guarded(Protocol):
     """A downstream's guard (``guards.Guard``): admits a call through its breaker and bulkhead."""
 
-    def call(self, squeezed: bool = False) -> AbstractAsyncContextManager[None]:
-        ...
+    def call(self, squeezed: bool = False) -> AbstractAsyncContextManager[None]: ...
 
 
 class GuardedSessionStore:
@@ -155,8 +158,9 @@ class InMemorySessionStore:
         if entry is None or time.monotonic() - entry[0] > self._ttl:
             return Session(session_id)
         s = entry[1]
-        return Session(s.session_id, list(s.turns), list(s.intents), s.summary, s.customer_id, s.version, s.cost_usd,
-                       s.state)
+        return Session(
+            s.session_id, list(s.turns), list(s.intents), s.summary, s.customer_id, s.version, s.cost_usd, s.state
+        )
 
     async def append(
         self,
@@ -174,7 +178,8 @@ class InMemorySessionStore:
             raise SessionOwnershipError(session_id)
         self._data.pop(session_id, None)
         self._data[session_id] = (
-            time.monotonic(), session.with_turn(intent, user_text, answer, customer_id, cost_usd, state)
+            time.monotonic(),
+            session.with_turn(intent, user_text, answer, customer_id, cost_usd, state),
         )
         while len(self._data) > self._max:
             self._data.popitem(last=False)

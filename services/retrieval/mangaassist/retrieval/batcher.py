@@ -24,8 +24,13 @@ import numpy as np
 class QueryBatcher:
     """Gathers ``embed(text)`` calls into ``embed_batch(texts)`` calls run in ``executor``."""
 
-    def __init__(self, embed_batch: Callable[[list[str]], np.ndarray], executor: Executor,
-                 window_s: float = 0.002, max_batch: int = 32) -> None:
+    def __init__(
+        self,
+        embed_batch: Callable[[list[str]], np.ndarray],
+        executor: Executor,
+        window_s: float = 0.002,
+        max_batch: int = 32,
+    ) -> None:
         self._embed_batch = embed_batch
         self._executor = executor
         self._window_s = window_s

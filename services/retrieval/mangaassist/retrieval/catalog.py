@@ -26,15 +26,45 @@ Product = dict[str, Any]
 
 # Fields every document carries (27); ``_``-prefixed keys are internal search text.
 DOCUMENT_FIELDS: tuple[str, ...] = (
-    "asin", "series_id", "edition_key", "title", "title_en", "title_ja", "title_romaji",
-    "authors", "publisher", "imprint", "demographic", "genres", "tags", "language", "volumes",
-    "volume_number", "release_date", "page_count", "format", "isbn_13", "price_jpy",
-    "in_stock", "stock_count", "rating", "status", "start_year", "age_rating",
-    "synopsis", "synopsis_short", "image_url",
+    "asin",
+    "series_id",
+    "edition_key",
+    "title",
+    "title_en",
+    "title_ja",
+    "title_romaji",
+    "authors",
+    "publisher",
+    "imprint",
+    "demographic",
+    "genres",
+    "tags",
+    "language",
+    "volumes",
+    "volume_number",
+    "release_date",
+    "page_count",
+    "format",
+    "isbn_13",
+    "price_jpy",
+    "in_stock",
+    "stock_count",
+    "rating",
+    "status",
+    "start_year",
+    "age_rating",
+    "synopsis",
+    "synopsis_short",
+    "image_url",
 )
 
-_EN_IMPRINTS = {"Viz Media": "Shonen Jump", "Kodansha USA": "Kodansha Comics", "Yen Press": "Yen Press",
-                "Seven Seas": "Seven Seas Entertainment", "Dark Horse": "Dark Horse Manga"}
+_EN_IMPRINTS = {
+    "Viz Media": "Shonen Jump",
+    "Kodansha USA": "Kodansha Comics",
+    "Yen Press": "Yen Press",
+    "Seven Seas": "Seven Seas Entertainment",
+    "Dark Horse": "Dark Horse Manga",
+}
 
 
 def _digest(*parts: object) -> int:
@@ -75,14 +105,32 @@ def _release_date(start_year: int, volume: int, volumes: int, series_id: str, la
 
 
 def editions_from_series(s: dict[str, Any]) -> list[dict[str, Any]]:
-    out = [{"language": "ja", "title": s["title_ja"], "authors": s["authors_ja"], "publisher": s["publisher_ja"],
-            "imprint": s.get("magazine") or s["publisher_ja"], "volumes": s["volumes_ja"],
-            "price": s["price_jpy"], "synopsis": s["synopsis_ja"]}]
+    out = [
+        {
+            "language": "ja",
+            "title": s["title_ja"],
+            "authors": s["authors_ja"],
+            "publisher": s["publisher_ja"],
+            "imprint": s.get("magazine") or s["publisher_ja"],
+            "volumes": s["volumes_ja"],
+            "price": s["price_jpy"],
+            "synopsis": s["synopsis_ja"],
+        }
+    ]
     if s.get("volumes_en") and s.get("price_en_jpy"):
         publisher = s["publisher_en"] or ""
-        out.append({"language": "en", "title": s["title_en"], "authors": s["authors_en"], "publisher": publisher,
-                    "imprint": _EN_IMPRINTS.get(publisher, publisher), "volumes": s["volumes_en"],
-                    "price": s["price_en_jpy"], "synopsis": s["synopsis_en"]})
+        out.append(
+            {
+                "language": "en",
+                "title": s["title_en"],
+                "authors": s["authors_en"],
+                "publisher": publisher,
+                "imprint": _EN_IMPRINTS.get(publisher, publisher),
+                "volumes": s["volumes_en"],
+                "price": s["price_en_jpy"],
+                "synopsis": s["synopsis_en"],
+            }
+        )
     return out
 
 
@@ -179,6 +227,15 @@ def name_text(p: Product) -> str:
     """What the lexical (name) matcher sees: titles in every script, authors, the volume number."""
     n = p["volume_number"]
     return " ".join(
-        [p["title"], p["title_en"], p["title_ja"], p["title_romaji"], *p["authors"], *p["_authors_en"],
-         f"{n}巻", f"vol {n}", f"volume {n}"]
+        [
+            p["title"],
+            p["title_en"],
+            p["title_ja"],
+            p["title_romaji"],
+            *p["authors"],
+            *p["_authors_en"],
+            f"{n}巻",
+            f"vol {n}",
+            f"volume {n}",
+        ]
     )

@@ -122,8 +122,7 @@ class ChangeFeed:
                 await wake.wait()
                 continue
             if pending[0].seq > start + 1:  # this follower fell behind the log
-                pending = [Change(self.epoch, self._seq, (), reset=True,
-                                  levels=self.levels() if with_stock else ())]
+                pending = [Change(self.epoch, self._seq, (), reset=True, levels=self.levels() if with_stock else ())]
             for change in pending:
                 yield change
                 start = change.seq

@@ -84,15 +84,28 @@ class RetrievalSettings(ServiceSettings):
         if not self.opensearch_endpoint:
             raise ValueError("MANGAASSIST_RETRIEVAL_OPENSEARCH_ENDPOINT is required with store=opensearch")
         return OpenSearchConfig(
-            url=self.opensearch_endpoint, index=self.opensearch_index, auth=self.opensearch_auth,
-            service=self.opensearch_service, region=self.aws_region, pool_size=self.opensearch_pool_size,
-            timeout_s=self.opensearch_timeout_s, engine=self.opensearch_engine,
-            space_type=self.opensearch_space_type, m=self.hnsw_m, ef_construction=self.hnsw_ef_construction,
-            ef_search=self.opensearch_ef_search, routing_key=self.partition_by, shards=self.opensearch_shards,
+            url=self.opensearch_endpoint,
+            index=self.opensearch_index,
+            auth=self.opensearch_auth,
+            service=self.opensearch_service,
+            region=self.aws_region,
+            pool_size=self.opensearch_pool_size,
+            timeout_s=self.opensearch_timeout_s,
+            engine=self.opensearch_engine,
+            space_type=self.opensearch_space_type,
+            m=self.hnsw_m,
+            ef_construction=self.hnsw_ef_construction,
+            ef_search=self.opensearch_ef_search,
+            routing_key=self.partition_by,
+            shards=self.opensearch_shards,
         )
 
     def embedder_options(self) -> dict[str, Any]:
         if self.embedder == "titan":
-            return {"dim": self.titan_dim, "region": self.aws_region, "endpoint_url": self.bedrock_endpoint_url,
-                    "timeout_s": self.embed_timeout_s}
+            return {
+                "dim": self.titan_dim,
+                "region": self.aws_region,
+                "endpoint_url": self.bedrock_endpoint_url,
+                "timeout_s": self.embed_timeout_s,
+            }
         return {}

@@ -123,8 +123,14 @@ class TitanEmbedder:
 
     MODEL_ID = "amazon.titan-embed-text-v2:0"
 
-    def __init__(self, dim: int = 1024, region: str = "us-east-1", endpoint_url: str | None = None,
-                 timeout_s: float = 2.0, max_pool: int = 20) -> None:
+    def __init__(
+        self,
+        dim: int = 1024,
+        region: str = "us-east-1",
+        endpoint_url: str | None = None,
+        timeout_s: float = 2.0,
+        max_pool: int = 20,
+    ) -> None:
         if dim not in (256, 512, 1024):
             raise ValueError("Titan v2 dimension must be 256, 512 or 1024")
         self.dim = dim
@@ -145,11 +151,15 @@ class TitanEmbedder:
                 import aioboto3
                 from botocore.config import Config
 
-                config = Config(connect_timeout=self._timeout_s, read_timeout=self._timeout_s,
-                                retries={"total_max_attempts": 2, "mode": "standard"},
-                                max_pool_connections=self._max_pool)
-                context = aioboto3.Session().client("bedrock-runtime", region_name=self._region,
-                                                    endpoint_url=self._endpoint_url, config=config)
+                config = Config(
+                    connect_timeout=self._timeout_s,
+                    read_timeout=self._timeout_s,
+                    retries={"total_max_attempts": 2, "mode": "standard"},
+                    max_pool_connections=self._max_pool,
+                )
+                context = aioboto3.Session().client(
+                    "bedrock-runtime", region_name=self._region, endpoint_url=self._endpoint_url, config=config
+                )
                 self._client = await context.__aenter__()
                 self._exit = context.__aexit__
             return self._client
@@ -165,14 +175,16 @@ class TitanEmbedder:
         client = await self._get_client()
         body = json.dumps({"inputText": text, "dimensions": self.dim, "normalize": True})
         try:
-            response = await client.invoke_model(modelId=self.MODEL_ID, body=body, contentType="application/json",
-                                                 accept="application/json")
+            response = await client.invoke_model(
+                modelId=self.MODEL_ID, body=body, contentType="application/json", accept="application/json"
+            )
             payload = json.loads(await response["body"].read())
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            raise EmbeddingError(f"Titan embedding failed: {code or status}",
-                                 throttled=status == 429 or "Throttl" in code) from exc
+            raise EmbeddingError(
+                f"Titan embedding failed: {code or status}", throttled=status == 429 or "Throttl" in code
+            ) from exc
         except (TimeoutError, BotoCoreError) as exc:
             raise EmbeddingError(f"Titan embedding failed: {type(exc).__name__}") from exc
         vector = np.asarray(payload.get("embedding", []), dtype=np.float32)

@@ -85,21 +85,29 @@ def edition_rows(products: list[Product]) -> tuple[np.ndarray, list[int]]:
 
 
 def query_language(query: str) -> str:
-    """"ja" when the query has any kana or CJK ideograph, else "en"."""
+    """ "ja" when the query has any kana or CJK ideograph, else "en"."""
     return "ja" if any("\u3040" <= c <= "\u30ff" or "\u4e00" <= c <= "\u9fff" for c in query) else "en"
 
 
 class CatalogIndex:
-    def __init__(self, products: list[Product], vectors: np.ndarray, embedder: Embedder,
-                 hnsw: HnswIndex | None = None, exact_max_rows: int = 4096, exact_max_fraction: float = 0.08,
-                 store: VectorStore | None = None) -> None:
+    def __init__(
+        self,
+        products: list[Product],
+        vectors: np.ndarray,
+        embedder: Embedder,
+        hnsw: HnswIndex | None = None,
+        exact_max_rows: int = 4096,
+        exact_max_fraction: float = 0.08,
+        store: VectorStore | None = None,
+    ) -> None:
         """``store`` defaults to the embedded planned store over ``vectors`` (with ``hnsw`` if given)."""
         self.products = products
         self.embedder = embedder
         self.doc_rows, self.row_first = edition_rows(products)
         self.vectors = vectors
-        self.store: VectorStore = store or PlannedStore(FilterColumns.from_products(products), vectors,
-                                                        self.doc_rows, hnsw, exact_max_rows, exact_max_fraction)
+        self.store: VectorStore = store or PlannedStore(
+            FilterColumns.from_products(products), vectors, self.doc_rows, hnsw, exact_max_rows, exact_max_fraction
+        )
         names: list[list[tuple[str, float]]] = []
         tags: list[list[str]] = []
         for first in self.row_first:
@@ -110,8 +118,9 @@ class CatalogIndex:
             names.append(own + other + authors)
             tags.append([*p["tags"], *p["genres"]])
         self.names = NameIndex(names, tags)
-        self._tag_vocabulary = [(t, compact(t)) for t in
-                                sorted({t.lower() for row in tags for t in row}, key=len, reverse=True)]
+        self._tag_vocabulary = [
+            (t, compact(t)) for t in sorted({t.lower() for row in tags for t in row}, key=len, reverse=True)
+        ]
         self._row_language = [products[i]["language"] for i in self.row_first]
         self._by_asin = {p["asin"]: i for i, p in enumerate(products)}
         self.version = 0
@@ -132,8 +141,9 @@ class CatalogIndex:
     def _tag_terms(self, query: str) -> list[str]:
         text = f" {' '.join(compact(w) for w in query.lower().split())} "
         spaced = f" {query.lower()} "
-        found = [t for t, folded in self._tag_vocabulary
-                 if f" {t} " in spaced or (len(t) > 3 and f" {folded} " in text)]
+        found = [
+            t for t, folded in self._tag_vocabulary if f" {t} " in spaced or (len(t) > 3 and f" {folded} " in text)
+        ]
         return [*glossary_terms(query), *found]
 
     def update_stock(self, asin: str, stock_count: int) -> bool:
@@ -148,8 +158,9 @@ class CatalogIndex:
         self.version += 1
         return True
 
-    def search(self, query: str, vector: np.ndarray, k: int, filters: Filters, hybrid: bool = True,
-               volume: Volume = None) -> SearchOutcome:
+    def search(
+        self, query: str, vector: np.ndarray, k: int, filters: Filters, hybrid: bool = True, volume: Volume = None
+    ) -> SearchOutcome:
         """Synchronous search over an embedded store (benchmarks, tests); the service uses ``asearch``."""
         store = self.store
         if not isinstance(store, PlannedStore | PartitionedStore):
@@ -158,8 +169,16 @@ class CatalogIndex:
         dense = store.search(vector, max(k, DENSE_POOL) if hybrid else k, filters)
         return self._fuse(query, vector, k, filters, hybrid, dense, t0, volume)
 
-    async def asearch(self, query: str, vector: np.ndarray, k: int, filters: Filters, hybrid: bool = True,
-                      timeout_s: float | None = None, volume: Volume = None) -> SearchOutcome:
+    async def asearch(
+        self,
+        query: str,
+        vector: np.ndarray,
+        k: int,
+        filters: Filters,
+        hybrid: bool = True,
+        timeout_s: float | None = None,
+        volume: Volume = None,
+    ) -> SearchOutcome:
         """Hybrid search through whichever store is configured (embedded or OpenSearch).
 
         ``volume``: the volume number to show of each hit, ``"latest"`` for each hit's last
@@ -192,8 +211,9 @@ class CatalogIndex:
         norm = float(np.linalg.norm(mean))
         return (mean / norm).astype(np.float32) if norm else None
 
-    async def asimilar(self, like: frozenset[str], k: int, filters: Filters, timeout_s: float | None = None,
-                       volume: Volume = None) -> SearchOutcome:
+    async def asimilar(
+        self, like: frozenset[str], k: int, filters: Filters, timeout_s: float | None = None, volume: Volume = None
+    ) -> SearchOutcome:
         """Series like ``like`` (never ``like`` itself): dense neighbours of its editions, re-ranked by
         shared genres and tags and the same demographic, so "like Dandadan" means its kind of story."""
         t0 = time.perf_counter()
@@ -201,13 +221,15 @@ class CatalogIndex:
         if vector is None:
             return SearchOutcome([], 0, "similar")
         rows = self.series_rows(like)
-        seed_terms = {t.lower() for r in rows for p in (self.products[self.row_first[r]],)
-                      for t in (*p["genres"], *p["tags"])}
+        seed_terms = {
+            t.lower() for r in rows for p in (self.products[self.row_first[r]],) for t in (*p["genres"], *p["tags"])
+        }
         seed_demo = {self.products[self.row_first[r]]["demographic"] for r in rows}
         excluded = replace(filters, exclude_series_ids=filters.exclude_series_ids | like)
         # Its kind of story: the named series' main genre (listed first).
-        primary = {self.products[self.row_first[r]]["genres"][0] for r in rows
-                   if self.products[self.row_first[r]]["genres"]}
+        primary = {
+            self.products[self.row_first[r]]["genres"][0] for r in rows if self.products[self.row_first[r]]["genres"]
+        }
         if not filters.genres:
             excluded = replace(excluded, genres=frozenset(primary))
         dense = await self.store.asearch(vector, max(3 * k, DENSE_POOL), excluded, timeout_s)
@@ -218,17 +240,35 @@ class CatalogIndex:
             p = self.products[self.row_first[row]]
             terms = {t.lower() for t in (*p["genres"], *p["tags"])}
             overlap = len(terms & seed_terms) / len(terms | seed_terms) if terms else 0.0
-            return (SIMILAR_WEIGHTS[0] * cosine + SIMILAR_WEIGHTS[1] * overlap
-                    + SIMILAR_WEIGHTS[2] * (p["demographic"] in seed_demo)
-                    + SIMILAR_WEIGHTS[3] * bool(primary.intersection(p["genres"])))
+            return (
+                SIMILAR_WEIGHTS[0] * cosine
+                + SIMILAR_WEIGHTS[1] * overlap
+                + SIMILAR_WEIGHTS[2] * (p["demographic"] in seed_demo)
+                + SIMILAR_WEIGHTS[3] * bool(primary.intersection(p["genres"]))
+            )
 
         ranked = sorted(dense.hits, key=lambda item: (-rank(item), item[0]))[:k]
         hits = [Hit(self._representative(row, doc_mask, volume), score) for row, score in ranked]
-        return SearchOutcome(hits, dense.candidates, f"similar-{dense.plan}", False, dense.partition,
-                             {"dense_ms": (time.perf_counter() - t0) * 1000})
+        return SearchOutcome(
+            hits,
+            dense.candidates,
+            f"similar-{dense.plan}",
+            False,
+            dense.partition,
+            {"dense_ms": (time.perf_counter() - t0) * 1000},
+        )
 
-    def _fuse(self, query: str, vector: np.ndarray, k: int, filters: Filters, hybrid: bool,
-              dense: SearchResult, t0: float, volume: Volume = None) -> SearchOutcome:
+    def _fuse(
+        self,
+        query: str,
+        vector: np.ndarray,
+        k: int,
+        filters: Filters,
+        hybrid: bool,
+        dense: SearchResult,
+        t0: float,
+        volume: Volume = None,
+    ) -> SearchOutcome:
         t1 = time.perf_counter()
         if dense.candidates == 0:
             return SearchOutcome([], 0, dense.plan, partition=dense.partition, timings={"dense_ms": (t1 - t0) * 1000})
@@ -248,8 +288,9 @@ class CatalogIndex:
                 # Equal name matches (an edition and its translation): the query's script decides.
                 lang = query_language(query)
                 langs = self._row_language
-                order = sorted(fused, key=lambda r: (-strong.get(r, 0.0), r in strong and langs[r] != lang,
-                                                     -fused[r], r))
+                order = sorted(
+                    fused, key=lambda r: (-strong.get(r, 0.0), r in strong and langs[r] != lang, -fused[r], r)
+                )
         order = order[:k]
         wanted: Volume = volume if volume is not None else (volume_number(query) if hybrid else None)
         # A named volume belongs to the named series; with no name matched, to any hit.
@@ -261,8 +302,14 @@ class CatalogIndex:
                 score = float(self.vectors[row] @ vector)
             hits.append(Hit(self._representative(row, doc_mask, wanted if not named or row in named else None), score))
         t2 = time.perf_counter()
-        return SearchOutcome(hits, dense.candidates, dense.plan, lexical, dense.partition,
-                             {"dense_ms": (t1 - t0) * 1000, "fusion_ms": (t2 - t1) * 1000})
+        return SearchOutcome(
+            hits,
+            dense.candidates,
+            dense.plan,
+            lexical,
+            dense.partition,
+            {"dense_ms": (t1 - t0) * 1000, "fusion_ms": (t2 - t1) * 1000},
+        )
 
     def _representative(self, row: int, doc_mask: np.ndarray | None, wanted: Volume) -> int:
         docs = [d for d in self.store.rowmap.docs(row) if doc_mask is None or doc_mask[d]]
@@ -324,9 +371,17 @@ def catalog_vectors(catalog_path: Path, embedder: Embedder, index_dir: Path) -> 
     return products, load_or_build_vectors([passage_text(products[i]) for i in firsts], embedder, index_dir)
 
 
-def build_index(catalog_path: Path, embedder: Embedder, index_dir: Path, hnsw: bool = True,
-                exact_max_rows: int = 4096, exact_max_fraction: float = 0.08, partition_by: str | None = None,
-                m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION) -> CatalogIndex:
+def build_index(
+    catalog_path: Path,
+    embedder: Embedder,
+    index_dir: Path,
+    hnsw: bool = True,
+    exact_max_rows: int = 4096,
+    exact_max_fraction: float = 0.08,
+    partition_by: str | None = None,
+    m: int = HNSW_M,
+    ef_construction: int = HNSW_EF_CONSTRUCTION,
+) -> CatalogIndex:
     """Documents, edition vectors and the HNSW graph(s): one, or one per partition value."""
     products, vectors = catalog_vectors(catalog_path, embedder, index_dir)
 
@@ -337,11 +392,13 @@ def build_index(catalog_path: Path, embedder: Embedder, index_dir: Path, hnsw: b
     columns = FilterColumns.from_products(products)
     store: VectorStore
     if partition_by is not None:
-        store = PartitionedStore(columns, vectors, doc_rows, partition_by, build if hnsw else None, None,
-                                 exact_max_rows, exact_max_fraction)
+        store = PartitionedStore(
+            columns, vectors, doc_rows, partition_by, build if hnsw else None, None, exact_max_rows, exact_max_fraction
+        )
     else:
-        store = PlannedStore(columns, vectors, doc_rows, build(vectors) if hnsw else None, exact_max_rows,
-                             exact_max_fraction)
+        store = PlannedStore(
+            columns, vectors, doc_rows, build(vectors) if hnsw else None, exact_max_rows, exact_max_fraction
+        )
     index = CatalogIndex(products, vectors, embedder, store=store)
     index.graph_params = {"m": m, "ef_construction": ef_construction}
     return index
@@ -364,18 +421,33 @@ def save_index(index: CatalogIndex, catalog_path: Path, index_dir: Path) -> Path
     graphs = store.graphs()
     for value, graph in graphs.items():
         graph.save(str(folder / _graph_file(partition_by, value)))
-    manifest = {"format": INDEX_FORMAT, "key": key, "embedder": index.embedder.name,
-                "documents": len(index.products), "rows": int(index.vectors.shape[0]),
-                "hnsw": bool(graphs), "partition_by": partition_by, "partitions": sorted(graphs),
-                **index.graph_params}
+    manifest = {
+        "format": INDEX_FORMAT,
+        "key": key,
+        "embedder": index.embedder.name,
+        "documents": len(index.products),
+        "rows": int(index.vectors.shape[0]),
+        "hnsw": bool(graphs),
+        "partition_by": partition_by,
+        "partitions": sorted(graphs),
+        **index.graph_params,
+    }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return folder
 
 
-def load_index(catalog_path: Path, embedder: Embedder, index_dir: Path, exact_max_rows: int = 4096,
-               exact_max_fraction: float = 0.08, ef_search: int = 256, hnsw: bool | None = None,
-               partition_by: str | None = None, m: int | None = None,
-               ef_construction: int | None = None) -> CatalogIndex | None:
+def load_index(
+    catalog_path: Path,
+    embedder: Embedder,
+    index_dir: Path,
+    exact_max_rows: int = 4096,
+    exact_max_fraction: float = 0.08,
+    ef_search: int = 256,
+    hnsw: bool | None = None,
+    partition_by: str | None = None,
+    m: int | None = None,
+    ef_construction: int | None = None,
+) -> CatalogIndex | None:
     """The saved index for this catalog and embedder, or ``None`` when there is none, it is stale, or
     it was saved with other graph settings (``hnsw`` / ``m`` / ``ef_construction`` given and different,
     or another ``partition_by``)."""
@@ -391,17 +463,26 @@ def load_index(catalog_path: Path, embedder: Embedder, index_dir: Path, exact_ma
     saved_hnsw = bool(manifest.get("hnsw"))
     if manifest.get("partition_by") != partition_by or (hnsw is not None and saved_hnsw != hnsw):
         return None
-    if saved_hnsw and ((m is not None and manifest.get("m") != m)
-                       or (ef_construction is not None and manifest.get("ef_construction") != ef_construction)):
+    if saved_hnsw and (
+        (m is not None and manifest.get("m") != m)
+        or (ef_construction is not None and manifest.get("ef_construction") != ef_construction)
+    ):
         return None
-    graphs = {value: HnswIndex.load(str(folder / _graph_file(partition_by, value)), ef_search)
-              for value in (manifest.get("partitions") or [""])} if saved_hnsw else {}
+    graphs = (
+        {
+            value: HnswIndex.load(str(folder / _graph_file(partition_by, value)), ef_search)
+            for value in (manifest.get("partitions") or [""])
+        }
+        if saved_hnsw
+        else {}
+    )
     doc_rows, _ = edition_rows(products)
     columns = FilterColumns.from_products(products)
     store: VectorStore
     if partition_by is not None:
-        store = PartitionedStore(columns, vectors, doc_rows, partition_by, None, graphs, exact_max_rows,
-                                 exact_max_fraction)
+        store = PartitionedStore(
+            columns, vectors, doc_rows, partition_by, None, graphs, exact_max_rows, exact_max_fraction
+        )
     else:
         store = PlannedStore(columns, vectors, doc_rows, graphs.get(""), exact_max_rows, exact_max_fraction)
     index = CatalogIndex(products, vectors, embedder, store=store)

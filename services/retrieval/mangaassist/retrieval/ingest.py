@@ -50,13 +50,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.opensearch or settings.store == "opensearch":
         print(f"{asyncio.run(to_opensearch(settings, args.recreate))} in {time.perf_counter() - t0:.1f} s")
         return 0
-    index = build_index(settings.catalog_path, make_embedder(settings.embedder, **settings.embedder_options()),
-                        settings.index_dir, hnsw=not args.no_hnsw, partition_by=settings.partition_by,
-                        m=settings.hnsw_m, ef_construction=settings.hnsw_ef_construction)
+    index = build_index(
+        settings.catalog_path,
+        make_embedder(settings.embedder, **settings.embedder_options()),
+        settings.index_dir,
+        hnsw=not args.no_hnsw,
+        partition_by=settings.partition_by,
+        m=settings.hnsw_m,
+        ef_construction=settings.hnsw_ef_construction,
+    )
     folder = save_index(index, settings.catalog_path, settings.index_dir)
     series = len({p["series_id"] for p in index.products})
-    print(f"{len(index.products)} volume documents, {series} series, {index.vectors.shape[0]} edition vectors "
-          f"-> {folder.name} in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"{len(index.products)} volume documents, {series} series, {index.vectors.shape[0]} edition vectors "
+        f"-> {folder.name} in {time.perf_counter() - t0:.1f} s"
+    )
     return 0
 
 

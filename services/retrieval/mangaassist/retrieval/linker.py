@@ -33,16 +33,81 @@ KIND_WEIGHT = {"title": 1.0, "alias": 0.97, "romaji": 0.96, "author": 0.9, "part
 # this, a word names none of them.
 MAX_PARTIAL_SERIES = 3
 MIN_PARTIAL = 5
-_TITLE_FILLER = frozenset({
-    # words said in passing ("前の巻も please")
-    "please", "thanks", "thank", "sorry", "hello", "okay", "also", "just", "still", "really", "want", "need", "maybe",
-    "again",
-    # genre and kind words are what customers ask for, not names ("no romance", "any mystery")
-    "romance", "comedy", "drama", "fantasy", "horror", "mystery", "action", "adventure", "sports", "music",
-    "cooking", "school", "historical", "thriller", "psychological", "supernatural", "isekai", "mecha", "slice",
-    "magic", "detective", "ghost", "ghosts", "demon", "demons", "monster", "monsters", "vampire", "witch", "space",
-    "manga", "mania", "comic", "comics", "volume", "series", "about", "after", "house", "world", "story", "stories", "life", "lives", "love",
-                           "girl", "girls", "first", "little", "there", "their", "other", "every", "sweet", "great"})
+_TITLE_FILLER = frozenset(
+    {
+        # words said in passing ("前の巻も please")
+        "please",
+        "thanks",
+        "thank",
+        "sorry",
+        "hello",
+        "okay",
+        "also",
+        "just",
+        "still",
+        "really",
+        "want",
+        "need",
+        "maybe",
+        "again",
+        # genre and kind words are what customers ask for, not names ("no romance", "any mystery")
+        "romance",
+        "comedy",
+        "drama",
+        "fantasy",
+        "horror",
+        "mystery",
+        "action",
+        "adventure",
+        "sports",
+        "music",
+        "cooking",
+        "school",
+        "historical",
+        "thriller",
+        "psychological",
+        "supernatural",
+        "isekai",
+        "mecha",
+        "slice",
+        "magic",
+        "detective",
+        "ghost",
+        "ghosts",
+        "demon",
+        "demons",
+        "monster",
+        "monsters",
+        "vampire",
+        "witch",
+        "space",
+        "manga",
+        "mania",
+        "comic",
+        "comics",
+        "volume",
+        "series",
+        "about",
+        "after",
+        "house",
+        "world",
+        "story",
+        "stories",
+        "life",
+        "lives",
+        "love",
+        "girl",
+        "girls",
+        "first",
+        "little",
+        "there",
+        "their",
+        "other",
+        "every",
+        "sweet",
+        "great",
+    }
+)
 _NAME_AFTER = frozenset({"vol", "volume", "volumes", "one", "series"})
 FUZZY_PENALTY = 0.15  # a one-edit match scores this much lower than an exact one
 MIN_LATIN = 3  # "hxh", "jjk"
@@ -51,7 +116,9 @@ MIN_FUZZY = 6  # shorter names are too close to ordinary words to forgive a typo
 MIN_SURNAME = 3  # "Oda"
 MIN_FUZZY_CJK = 4
 MIN_FUZZY_WHOLE = 4
-TWO_EDITS = 14  # a name this long forgives two edits  # a Japanese name this long or longer forgives one wrong character
+TWO_EDITS = (
+    14  # a name this long forgives two edits  # a Japanese name this long or longer forgives one wrong character
+)
 MIN_KANA_ROMAJI = 5  # a kana run matched through its romaji reading
 # A one-word Latin name this short may be an ordinary word ("real", "orange", "emma"):
 # it links only as the whole message, capitalised, or next to a product word.
@@ -107,8 +174,30 @@ _LISTED = re.compile(r"\s*(?:or|and|vs\.?|versus|&|,|/|か|と)\s*")
 # Romaji particles and the "x" of "Hunter x Hunter": short, but part of titles ("oshi no co").
 _PARTICLES = frozenset({"no", "wa", "ga", "ni", "de", "to", "wo", "x"})
 # Words a title's opening may not end on ("Attack on", "The Way of").
-_OPENING_FILLER = frozenset({"a", "an", "the", "of", "on", "in", "to", "at", "and", "for", "with", "no", "wa", "ga", "ni",
-                             "de", "my", "your", "is", "are"})
+_OPENING_FILLER = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "of",
+        "on",
+        "in",
+        "to",
+        "at",
+        "and",
+        "for",
+        "with",
+        "no",
+        "wa",
+        "ga",
+        "ni",
+        "de",
+        "my",
+        "your",
+        "is",
+        "are",
+    }
+)
 MIN_OPENING = 10  # letters in a title's opening that names it
 
 
@@ -131,7 +220,7 @@ def _windows(folded: str, words: list[tuple[str, int, int]]) -> list[tuple[int, 
     for i in range(len(words)):
         joined = ""
         for j in range(i, min(i + MAX_WINDOW, len(words))):
-            if j > i and not folded[words[j - 1][2]:words[j][1]].isspace():
+            if j > i and not folded[words[j - 1][2] : words[j][1]].isspace():
                 break  # a Japanese run between two Latin words ends the window
             joined += words[j][0]
             out.append((i, j, joined, latin_key(joined)))
@@ -210,8 +299,11 @@ class CatalogLinker:
         for s in series:
             sid = s["series_id"]
             linker.series_titles[sid] = s["title_en"]
-            names = [Name(sid, "title", s["title_en"]), Name(sid, "title", s["title_ja"]),
-                     Name(sid, "romaji", s["title_romaji"])]
+            names = [
+                Name(sid, "title", s["title_en"]),
+                Name(sid, "title", s["title_ja"]),
+                Name(sid, "romaji", s["title_romaji"]),
+            ]
             names += [Name(sid, "alias", a) for a in s.get("aliases", ())]
             for author in (*s.get("authors_en", ()), *s.get("authors_ja", ())):
                 names.append(Name(sid, "author", author, tuple(by_author[author])))
@@ -251,7 +343,7 @@ class CatalogLinker:
             linker._cjk_by_first[key[0]].append(key)
             if len(key) >= MIN_FUZZY_CJK:
                 for i in range(len(key) - 1):
-                    linker._cjk_bigrams[key[i:i + 2]].add(key)
+                    linker._cjk_bigrams[key[i : i + 2]].add(key)
         for keys in linker._cjk_by_first.values():
             keys.sort(key=len, reverse=True)
         return linker
@@ -368,8 +460,9 @@ class CatalogLinker:
         names = [Name(sid, "partial", self.series_titles[sid]) for sid in series[:MAX_FRAGMENT_SERIES]]
         return [_Candidate(names, start, end, False)]
 
-    def _exact(self, folded: str, original: str, words: list[tuple[str, int, int]],
-               windows: list[tuple[int, int, str, str]]) -> list[_Candidate]:
+    def _exact(
+        self, folded: str, original: str, words: list[tuple[str, int, int]], windows: list[tuple[int, int, str, str]]
+    ) -> list[_Candidate]:
         out: list[_Candidate] = []
         guarded: list[_Candidate] = []  # short plain-word names held back ("real", "one")
         whole = len(words)
@@ -381,10 +474,16 @@ class CatalogLinker:
                     # Only a title can be an ordinary word ("Real", "Orange"); abbreviations
                     # ("jjk", "mha") are not.
                     kept = [n for n in names if n.kind == "alias"] or (
-                        names if self._plain_word_ok(words, i, whole, folded, original, start, end) else [])
+                        names if self._plain_word_ok(words, i, whole, folded, original, start, end) else []
+                    )
                     after_cue = i > 0 and words[i - 1][0] in _AUTHOR_CUES  # "by oda"
-                    if kept and len(joined) <= 3 and not after_cue and all(n.kind == "author" for n in kept) and (
-                            not self._written_as_name(folded, original, start, end)):
+                    if (
+                        kept
+                        and len(joined) <= 3
+                        and not after_cue
+                        and all(n.kind == "author" for n in kept)
+                        and (not self._written_as_name(folded, original, start, end))
+                    ):
                         kept = []  # "the japanese one" names no author ONE
                     if not kept:
                         guarded.append(_Candidate(names, start, end, False, 1))
@@ -412,8 +511,16 @@ class CatalogLinker:
         by_author = {sid for c in out for n in c.names if n.kind == "author" for sid in n.author_series}
         out += [c for c in guarded if any(n.series_id in by_author for n in c.names)]
         # ...or when it stands beside another title, compared or listed ("naruto or bleach").
-        out += [c for c in guarded if not any(n.series_id in by_author for n in c.names) and any(
-            _LISTED.fullmatch(folded[min(c.end, o.end):max(c.start, o.start)]) for o in out if o.names[0].kind != "author")]
+        out += [
+            c
+            for c in guarded
+            if not any(n.series_id in by_author for n in c.names)
+            and any(
+                _LISTED.fullmatch(folded[min(c.end, o.end) : max(c.start, o.start)])
+                for o in out
+                if o.names[0].kind != "author"
+            )
+        ]
         return out
 
     def _kana_reading(self, run: str, base: int, out: list[_Candidate]) -> None:
@@ -428,27 +535,32 @@ class CatalogLinker:
                 out.append(_Candidate(names, base + m.start(), base + m.end(), False))
 
     @staticmethod
-    def _plain_word_ok(words: list[tuple[str, int, int]], i: int, whole: int, folded: str, original: str,
-                       start: int, end: int) -> bool:
+    def _plain_word_ok(
+        words: list[tuple[str, int, int]], i: int, whole: int, folded: str, original: str, start: int, end: int
+    ) -> bool:
         """Whether a short one-word name is meant as a title, not as an ordinary word."""
         if whole == 1 and len(folded.replace(" ", "")) <= end - start + 4:
             return True  # the message is (almost) just the name: "Real", "nana?"
         neighbours = {words[k][0] for k in (i - 1, i + 1) if 0 <= k < whole}
-        if neighbours & _PRODUCT_CUES or re.match(r"\s?(?:の|って|は|巻|vol)", folded[end:end + 4]):
+        if neighbours & _PRODUCT_CUES or re.match(r"\s?(?:の|って|は|巻|vol)", folded[end : end + 4]):
             return True  # "ajin の最新刊", 「nana って」: a name in a Japanese sentence
         if i > 0 and words[i - 1][0] in _AUTHOR_CUES:
             return True  # "by Oda", "from Inoue": a name
         word = folded[start:end]
         # Bounded on ASCII only: 「ONEの漫画」 capitalises ONE although の is a word character.
-        return any(re.search(r"(?<![A-Za-z0-9])" + re.escape(form) + r"(?![A-Za-z0-9])", original)
-                   for form in (word[:1].upper() + word[1:], word.upper()))
+        return any(
+            re.search(r"(?<![A-Za-z0-9])" + re.escape(form) + r"(?![A-Za-z0-9])", original)
+            for form in (word[:1].upper() + word[1:], word.upper())
+        )
 
     @staticmethod
     def _written_as_name(folded: str, original: str, start: int, end: int) -> bool:
         """Whether a plain word is written as a name in the message ("ONE", "One")."""
         word = folded[start:end]
-        return any(re.search(r"(?<![A-Za-z0-9])" + re.escape(form) + r"(?![A-Za-z0-9])", original)
-                   for form in (word[:1].upper() + word[1:], word.upper()))
+        return any(
+            re.search(r"(?<![A-Za-z0-9])" + re.escape(form) + r"(?![A-Za-z0-9])", original)
+            for form in (word[:1].upper() + word[1:], word.upper())
+        )
 
     def _fuzzy(self, words: list[tuple[str, int, int]], windows: list[tuple[int, int, str, str]]) -> list[_Candidate]:
         """Latin windows within one edit (typo, missing letter, swapped letters) of a name."""
@@ -463,8 +575,11 @@ class CatalogLinker:
             # One edit leaves a name's first two or last two letters as they were (but for a
             # swap across them): only names sharing an end are compared.
             edits = 2 if len(key) >= TWO_EDITS else 1  # "the apothecary diarys"
-            pool = {k for size in range(len(key) - edits, len(key) + edits + 1)
-                    for k in (*self._by_head.get((size, key[:2]), ()), *self._by_tail.get((size, key[-2:]), ()))}
+            pool = {
+                k
+                for size in range(len(key) - edits, len(key) + edits + 1)
+                for k in (*self._by_head.get((size, key[:2]), ()), *self._by_tail.get((size, key[-2:]), ()))
+            }
             digits = any(ch.isdigit() for ch in key)
             for name_key in pool:
                 if digits != any(ch.isdigit() for ch in name_key):
@@ -482,7 +597,7 @@ class CatalogLinker:
             if not series or len(series) > MAX_PARTIAL_SERIES:
                 continue
             after = words[i + 1][0] if i + 1 < len(words) else ""
-            if len(words) == 1 or after in _NAME_AFTER or "巻" in folded[end:end + 6]:
+            if len(words) == 1 or after in _NAME_AFTER or "巻" in folded[end : end + 6]:
                 names = [Name(sid, "partial", word) for sid in sorted(series)]
                 out.append(_Candidate(names, start, end, False))
         return out
@@ -498,7 +613,7 @@ class CatalogLinker:
             s = run.group().replace(" ", "")
             if len(s) < 3:
                 continue
-            grams = {s[i:i + 2] for i in range(len(s) - 1)}
+            grams = {s[i : i + 2] for i in range(len(s) - 1)}
             counts: dict[str, int] = defaultdict(int)
             for g in grams:
                 for key in self._cjk_bigrams.get(g, ()):
@@ -509,7 +624,7 @@ class CatalogLinker:
                 best = None
                 for size in (len(key) - 1, len(key), len(key) + 1):
                     for i in range(0, len(s) - size + 1):
-                        if OSA.distance(s[i:i + size], key, score_cutoff=1) <= 1:
+                        if OSA.distance(s[i : i + size], key, score_cutoff=1) <= 1:
                             best = (i, size)
                             break
                     if best:
@@ -536,7 +651,9 @@ class CatalogLinker:
             taken.append((c.start, c.end))
             kept = best.get(n.series_id)
             if kept is None or score > kept.score:
-                best[n.series_id] = Link(n.series_id, n.kind, n.name, round(score, 3), c.start, c.end, c.fuzzy,
-                                         n.author_series)
-        return sorted(best.values(), key=lambda link: (-link.score, -(link.end - link.start), link.start,
-                                                       link.series_id))
+                best[n.series_id] = Link(
+                    n.series_id, n.kind, n.name, round(score, 3), c.start, c.end, c.fuzzy, n.author_series
+                )
+        return sorted(
+            best.values(), key=lambda link: (-link.score, -(link.end - link.start), link.start, link.series_id)
+        )

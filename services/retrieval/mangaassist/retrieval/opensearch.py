@@ -127,8 +127,12 @@ def index_body(dim: int, config: OpenSearchConfig) -> dict[str, Any]:
                 VECTOR_FIELD: {
                     "type": "knn_vector",
                     "dimension": dim,
-                    "method": {"name": "hnsw", "engine": config.engine, "space_type": config.space_type,
-                               "parameters": {"m": config.m, "ef_construction": config.ef_construction}},
+                    "method": {
+                        "name": "hnsw",
+                        "engine": config.engine,
+                        "space_type": config.space_type,
+                        "parameters": {"m": config.m, "ef_construction": config.ef_construction},
+                    },
                 },
                 "edition_key": {"type": "keyword"},
                 "series_id": {"type": "keyword"},
@@ -151,9 +155,11 @@ def index_body(dim: int, config: OpenSearchConfig) -> dict[str, Any]:
 def stock_fields(products: list[Product], docs: range | list[int]) -> dict[str, list[int]]:
     """The row's price arrays: every volume, in-stock volumes, sold-out volumes (sorted, distinct)."""
     prices = [(products[d]["price_jpy"], products[d]["in_stock"]) for d in docs]
-    return {"price_jpy": sorted({p for p, _ in prices}),
-            "price_in_stock": sorted({p for p, ok in prices if ok}),
-            "price_sold_out": sorted({p for p, ok in prices if not ok})}
+    return {
+        "price_jpy": sorted({p for p, _ in prices}),
+        "price_in_stock": sorted({p for p, ok in prices if ok}),
+        "price_sold_out": sorted({p for p, ok in prices if not ok}),
+    }
 
 
 def row_documents(products: list[Product], rowmap: RowMap, vectors: np.ndarray) -> Iterator[dict[str, Any]]:
@@ -165,11 +171,17 @@ def row_documents(products: list[Product], rowmap: RowMap, vectors: np.ndarray) 
             if any(products[d][name] != first[name] for d in docs):
                 raise ValueError(f"documents of row {row} differ in {name}: rows must be editions")
         yield {
-            "edition_key": first["edition_key"], "series_id": first["series_id"], "title": first["title"],
-            "title_en": first["title_en"], "title_ja": first["title_ja"], "language": first["language"],
+            "edition_key": first["edition_key"],
+            "series_id": first["series_id"],
+            "title": first["title"],
+            "title_en": first["title_en"],
+            "title_ja": first["title_ja"],
+            "language": first["language"],
             "demographic": first["demographic"],
             "genres": sorted({g for d in docs for g in products[d]["genres"]}),
-            **stock_fields(products, docs), "volumes": first["volumes"], "status": first["status"],
+            **stock_fields(products, docs),
+            "volumes": first["volumes"],
+            "status": first["status"],
             VECTOR_FIELD: [float(x) for x in vectors[row]],
         }
 
@@ -224,8 +236,14 @@ def to_cosine(score: float, space_type: str) -> float:
 class OpenSearchStore:
     """k-NN over an OpenSearch index, behind the embedded stores' protocol (``asearch``)."""
 
-    def __init__(self, client: AsyncOpenSearch, config: OpenSearchConfig, products: list[Product],
-                 columns: FilterColumns, doc_rows: np.ndarray) -> None:
+    def __init__(
+        self,
+        client: AsyncOpenSearch,
+        config: OpenSearchConfig,
+        products: list[Product],
+        columns: FilterColumns,
+        doc_rows: np.ndarray,
+    ) -> None:
         self.client = client
         self.config = config
         self.products = products
@@ -253,12 +271,15 @@ class OpenSearchStore:
         key = self.config.routing_key
         return None if key is None else getattr(filters, key)
 
-    async def asearch(self, query: np.ndarray, k: int, filters: Filters,
-                      timeout_s: float | None = None) -> SearchResult:
+    async def asearch(
+        self, query: np.ndarray, k: int, filters: Filters, timeout_s: float | None = None
+    ) -> SearchResult:
         mask = self.columns.mask(filters)
         candidates = self.columns.size if mask is None else int(np.count_nonzero(mask))
         value = self.partition_value(filters)
-        partition = "" if self.config.routing_key is None else ("*" if value is None else f"{self.config.routing_key}={value}")
+        partition = (
+            "" if self.config.routing_key is None else ("*" if value is None else f"{self.config.routing_key}={value}")
+        )
         if candidates == 0:
             return SearchResult([], 0, PLAN, partition)
         body, params = self.query(query, k, filters)
@@ -287,16 +308,25 @@ class OpenSearchStore:
             routing = self._routing(docs.start)
             doc_id = key if self.config.service != "aoss" else await self._aoss_id(key, routing)
             params = {"routing": routing} if routing is not None else {}
-            await self._call("update", index=self.config.index, id=doc_id,
-                             body={"doc": stock_fields(self.products, docs)}, params=params)
+            await self._call(
+                "update",
+                index=self.config.index,
+                id=doc_id,
+                body={"doc": stock_fields(self.products, docs)},
+                params=params,
+            )
             self._dirty.discard(row)
         return len(rows)
 
     async def _aoss_id(self, key: str, routing: str | None) -> str:
         """Serverless vector collections assign document ids: find the row's by its edition key."""
         params = {"routing": routing} if routing is not None else {}
-        reply = await self._call("search", index=self.config.index, params=params,
-                                 body={"size": 1, "_source": False, "query": {"term": {"edition_key": key}}})
+        reply = await self._call(
+            "search",
+            index=self.config.index,
+            params=params,
+            body={"size": 1, "_source": False, "query": {"term": {"edition_key": key}}},
+        )
         hits = reply.get("hits", {}).get("hits", [])
         if not hits:
             raise OpenSearchError("the edition is not in the OpenSearch index; re-run the ingest", "rejected")
@@ -335,13 +365,22 @@ def classify(exc: Any) -> OpenSearchError:
     if status == 404:
         return OpenSearchError(f"the OpenSearch index is missing ({what}); run the ingest", "rejected")
     if status in (401, 403):
-        return OpenSearchError(f"OpenSearch refused the request ({status}): check the credentials and the "
-                               "collection's data access policy", "rejected")
+        return OpenSearchError(
+            f"OpenSearch refused the request ({status}): check the credentials and the collection's data access policy",
+            "rejected",
+        )
     return OpenSearchError(f"OpenSearch rejected the request ({status} {what})", "rejected")
 
 
-async def ingest(client: AsyncOpenSearch, config: OpenSearchConfig, products: list[Product], rowmap: RowMap,
-                 vectors: np.ndarray, recreate: bool = False, chunk: int = 500) -> int:
+async def ingest(
+    client: AsyncOpenSearch,
+    config: OpenSearchConfig,
+    products: list[Product],
+    rowmap: RowMap,
+    vectors: np.ndarray,
+    recreate: bool = False,
+    chunk: int = 500,
+) -> int:
     """Create the index (mapping) if needed and bulk-load one document per row; returns rows indexed.
 
     Serverless vector collections do not accept caller-chosen document ids, so there the
@@ -373,6 +412,5 @@ async def ingest(client: AsyncOpenSearch, config: OpenSearchConfig, products: li
 
     indexed, errors = await async_bulk(client, actions(), chunk_size=chunk, raise_on_error=False, max_retries=2)
     if errors:
-        raise OpenSearchError(f"{len(errors) if isinstance(errors, list) else errors} rows failed to index",
-                              "rejected")
+        raise OpenSearchError(f"{len(errors) if isinstance(errors, list) else errors} rows failed to index", "rejected")
     return int(indexed)

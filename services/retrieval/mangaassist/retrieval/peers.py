@@ -91,8 +91,10 @@ class PeerFollower:
                 stats.connected = False
                 stats.reconnects += 1
                 delay = random.uniform(0, min(self._max_backoff, 0.05 * 2 ** min(failures, 10)))
-                logger.debug("peer feed unavailable; reconnecting",
-                             extra={"status": exc.code().name, "retry_in_s": round(delay, 2)})
+                logger.debug(
+                    "peer feed unavailable; reconnecting",
+                    extra={"status": exc.code().name, "retry_in_s": round(delay, 2)},
+                )
                 await asyncio.sleep(delay)
 
     async def _follow(self, peer: str, stub: retrieval_pb2_grpc.RetrievalServiceAsyncStub, stats: PeerStats) -> None:

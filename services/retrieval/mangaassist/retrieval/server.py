@@ -55,15 +55,31 @@ def open_index(settings: RetrievalSettings) -> CatalogIndex:
         store = OpenSearchStore(make_client(config), config, products, FilterColumns.from_products(products), doc_rows)
         index = CatalogIndex(products, vectors, embedder, store=store)
     else:
-        loaded = load_index(settings.catalog_path, embedder, settings.index_dir, settings.exact_max_rows,
-                            settings.exact_max_fraction, settings.ef_search, hnsw=settings.hnsw,
-                            partition_by=settings.partition_by, m=settings.hnsw_m,
-                            ef_construction=settings.hnsw_ef_construction)
+        loaded = load_index(
+            settings.catalog_path,
+            embedder,
+            settings.index_dir,
+            settings.exact_max_rows,
+            settings.exact_max_fraction,
+            settings.ef_search,
+            hnsw=settings.hnsw,
+            partition_by=settings.partition_by,
+            m=settings.hnsw_m,
+            ef_construction=settings.hnsw_ef_construction,
+        )
         if loaded is None:
             logger.info("building the catalog index")
-            loaded = build_index(settings.catalog_path, embedder, settings.index_dir, settings.hnsw,
-                                 settings.exact_max_rows, settings.exact_max_fraction, settings.partition_by,
-                                 settings.hnsw_m, settings.hnsw_ef_construction)
+            loaded = build_index(
+                settings.catalog_path,
+                embedder,
+                settings.index_dir,
+                settings.hnsw,
+                settings.exact_max_rows,
+                settings.exact_max_fraction,
+                settings.partition_by,
+                settings.hnsw_m,
+                settings.hnsw_ef_construction,
+            )
             save_index(loaded, settings.catalog_path, settings.index_dir)
         index = loaded
         store_ = index.store
@@ -81,8 +97,14 @@ def open_linker(settings: RetrievalSettings) -> CatalogLinker:
 
 
 def build_app(settings: RetrievalSettings, tracer: Tracer) -> GrpcApp:
-    servicer = RetrievalServicer(settings.default_k, settings.max_k, settings.max_query_chars,
-                                 settings.cache_entries, settings.cache_ttl_s, settings.hybrid)
+    servicer = RetrievalServicer(
+        settings.default_k,
+        settings.max_k,
+        settings.max_query_chars,
+        settings.cache_entries,
+        settings.cache_ttl_s,
+        settings.hybrid,
+    )
     followers: list[PeerFollower] = []
 
     async def warm_up() -> None:

@@ -87,8 +87,9 @@ def _fill(message: Any, name: str, value: Any) -> None:
         setattr(message, name, value)
 
 
-def to_result(product: Product, score: float, fields: tuple[str, ...],
-              with_volume: bool = False) -> retrieval_pb2.ScoredProduct:
+def to_result(
+    product: Product, score: float, fields: tuple[str, ...], with_volume: bool = False
+) -> retrieval_pb2.ScoredProduct:
     """Only the requested fields go on the wire (the seed's ``_source.includes``); the volume
     number too when the caller asked for a volume."""
     out = retrieval_pb2.ScoredProduct(score=score)
@@ -106,14 +107,28 @@ def to_result(product: Product, score: float, fields: tuple[str, ...],
 
 
 def mention_message(link: Link) -> common_pb2.Mention:
-    return common_pb2.Mention(series_id=link.series_id, kind=link.kind, name=link.name, score=link.score,
-                              start=link.start, end=link.end, author_series=link.author_series,
-                              fuzzy=link.fuzzy)
+    return common_pb2.Mention(
+        series_id=link.series_id,
+        kind=link.kind,
+        name=link.name,
+        score=link.score,
+        start=link.start,
+        end=link.end,
+        author_series=link.author_series,
+        fuzzy=link.fuzzy,
+    )
 
 
 class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
-    def __init__(self, default_k: int, max_k: int, max_query_chars: int,
-                 cache_entries: int = 4096, cache_ttl_s: float = 300.0, hybrid: bool = True) -> None:
+    def __init__(
+        self,
+        default_k: int,
+        max_k: int,
+        max_query_chars: int,
+        cache_entries: int = 4096,
+        cache_ttl_s: float = 300.0,
+        hybrid: bool = True,
+    ) -> None:
         self._default_k = default_k
         self._max_k = max_k
         self._max_chars = max_query_chars
@@ -205,12 +220,16 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         works = (self._linker.works_by_authors_of(anchors) if self._linker is not None else frozenset()) or anchors
         return replace(filters, series_ids=filters.series_ids & works if filters.series_ids else works)
 
-    async def _every_genre_first(self, run: Callable[[Filters], Awaitable[SearchOutcome]],
-                                 filters: Filters, k: int) -> SearchOutcome:
+    async def _every_genre_first(
+        self, run: Callable[[Filters], Awaitable[SearchOutcome]], filters: Filters, k: int
+    ) -> SearchOutcome:
         """Several genres asked for ("a romance that makes you cry", "cozy food manga"): the
         series with all of them first, then (to fill ``k``) those with any, as the filter says."""
-        every = self._linker.series_of_every_genre(filters.genres) if (
-            len(filters.genres) > 1 and self._linker is not None) else frozenset()
+        every = (
+            self._linker.series_of_every_genre(filters.genres)
+            if (len(filters.genres) > 1 and self._linker is not None)
+            else frozenset()
+        )
         if filters.series_ids:
             every &= filters.series_ids
         if not every:
@@ -240,8 +259,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         filters = self._by_authors(request.filters, to_filters(request.filters))
         if request.HasField("volume") and request.volume < 0:
             raise invalid_argument("volume must not be negative")
-        volume: Volume = "latest" if request.latest_volume else (
-            request.volume if request.HasField("volume") else None)
+        volume: Volume = "latest" if request.latest_volume else (request.volume if request.HasField("volume") else None)
         like = frozenset(request.like_series_ids)
         span = trace.get_current_span()
         span.set_attribute("retrieval.k", k)
@@ -337,7 +355,14 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             raise invalid_argument("after_seq must not be negative")
         async for change in self.changes.follow(request.epoch, request.after_seq, request.with_stock):
             yield retrieval_pb2.CatalogChange(
-                epoch=change.epoch, seq=change.seq, asins=change.asins, reset=change.reset,
-                stock=[retrieval_pb2.StockLevel(asin=lv.asin, stock_count=lv.stock_count, version=lv.version,
-                                                origin=lv.origin) for lv in change.levels],
+                epoch=change.epoch,
+                seq=change.seq,
+                asins=change.asins,
+                reset=change.reset,
+                stock=[
+                    retrieval_pb2.StockLevel(
+                        asin=lv.asin, stock_count=lv.stock_count, version=lv.version, origin=lv.origin
+                    )
+                    for lv in change.levels
+                ],
             )

@@ -59,10 +59,18 @@ class SearchResult:
 class FilterColumns:
     """Filterable document fields as compact numpy columns (codes, bitmasks), one row per document."""
 
-    def __init__(self, language: list[str] | np.ndarray, demographic: list[str] | np.ndarray,
-                 price_jpy: np.ndarray, in_stock: np.ndarray, genre_bits: np.ndarray, genre_names: list[str],
-                 series: list[str] | np.ndarray | None = None, status: list[str] | np.ndarray | None = None,
-                 volumes: np.ndarray | list[int] | None = None) -> None:
+    def __init__(
+        self,
+        language: list[str] | np.ndarray,
+        demographic: list[str] | np.ndarray,
+        price_jpy: np.ndarray,
+        in_stock: np.ndarray,
+        genre_bits: np.ndarray,
+        genre_names: list[str],
+        series: list[str] | np.ndarray | None = None,
+        status: list[str] | np.ndarray | None = None,
+        volumes: np.ndarray | list[int] | None = None,
+    ) -> None:
         """``series``, ``status`` and ``volumes`` (the edition's volume count) are optional: a
         column that was not given cannot be filtered on (synthetic benchmark catalogs)."""
         self.size = len(price_jpy)
@@ -86,13 +94,20 @@ class FilterColumns:
     def from_products(cls, products: list[Product]) -> FilterColumns:
         genres = sorted({g for p in products for g in p["genres"]})
         bit = {g: 1 << i for i, g in enumerate(genres)}
-        bits = np.fromiter((sum(bit[g] for g in set(p["genres"])) for p in products), dtype=np.uint64,
-                           count=len(products))
-        return cls([p["language"] for p in products], [p["demographic"] for p in products],
-                   np.fromiter((p["price_jpy"] for p in products), dtype=np.int32, count=len(products)),
-                   np.fromiter((p["in_stock"] for p in products), dtype=bool, count=len(products)), bits, genres,
-                   series=cls._optional(products, "series_id"), status=cls._optional(products, "status"),
-                   volumes=cls._optional(products, "volumes"))
+        bits = np.fromiter(
+            (sum(bit[g] for g in set(p["genres"])) for p in products), dtype=np.uint64, count=len(products)
+        )
+        return cls(
+            [p["language"] for p in products],
+            [p["demographic"] for p in products],
+            np.fromiter((p["price_jpy"] for p in products), dtype=np.int32, count=len(products)),
+            np.fromiter((p["in_stock"] for p in products), dtype=bool, count=len(products)),
+            bits,
+            genres,
+            series=cls._optional(products, "series_id"),
+            status=cls._optional(products, "status"),
+            volumes=cls._optional(products, "volumes"),
+        )
 
     @staticmethod
     def _optional(products: list[Product], name: str) -> list[Any] | None:
@@ -153,8 +168,10 @@ class FilterColumns:
             for g in f.genres:
                 want |= self._genre_bit.get(g, np.uint64(0))
             both((self._genres & want) != 0)
-        for name, column, value in (("language", self._language, f.language),
-                                    ("demographic", self._demographic, f.demographic)):
+        for name, column, value in (
+            ("language", self._language, f.language),
+            ("demographic", self._demographic, f.demographic),
+        ):
             if value is not None:
                 code = self._codes[name].get(value)
                 both(column == code if code is not None else np.zeros(self.size, dtype=bool))
@@ -217,8 +234,9 @@ class VectorStore(Protocol):
     columns: FilterColumns
     rowmap: RowMap
 
-    async def asearch(self, query: np.ndarray, k: int, filters: Filters,
-                      timeout_s: float | None = None) -> SearchResult:
+    async def asearch(
+        self, query: np.ndarray, k: int, filters: Filters, timeout_s: float | None = None
+    ) -> SearchResult:
         """Top-k vector rows with at least one matching document, best first."""
         ...
 
@@ -267,8 +285,15 @@ class ExactIndex:
             raise IndexError("row ids out of range")  # faiss reads raw memory: never let it past the end
         out = np.empty(ids.size, dtype=np.float32)
         if ids.size:
-            faiss.fvec_inner_products_by_idx(faiss.swig_ptr(out), faiss.swig_ptr(q), faiss.swig_ptr(self.vectors),
-                                             faiss.swig_ptr(ids), dim, 1, ids.size)
+            faiss.fvec_inner_products_by_idx(
+                faiss.swig_ptr(out),
+                faiss.swig_ptr(q),
+                faiss.swig_ptr(self.vectors),
+                faiss.swig_ptr(ids),
+                dim,
+                1,
+                ids.size,
+            )
         return out
 
     def search(self, query: np.ndarray, k: int, rows: np.ndarray | None) -> list[tuple[int, float]]:
@@ -316,8 +341,9 @@ class HnswIndex:
             old = self.index
             if old.ntotal != vectors.shape[0] or old.d != vectors.shape[1]:
                 raise ValueError("the vectors are not the ones this graph was built from")
-            sq = faiss.IndexHNSWSQ(old.d, faiss.ScalarQuantizer.QT_8bit, old.hnsw.nb_neighbors(1),
-                                   faiss.METRIC_INNER_PRODUCT)
+            sq = faiss.IndexHNSWSQ(
+                old.d, faiss.ScalarQuantizer.QT_8bit, old.hnsw.nb_neighbors(1), faiss.METRIC_INNER_PRODUCT
+            )
             sq.storage.train(np.ascontiguousarray(vectors, dtype=np.float32))
             sq.storage.add(np.ascontiguousarray(vectors, dtype=np.float32))
             sq.hnsw = old.hnsw  # a copy of the graph; the flat index (vectors + graph) is freed below
@@ -345,8 +371,9 @@ class HnswIndex:
     def save(self, path: str) -> None:
         self._faiss.write_index(self.index, path)
 
-    def search(self, query: np.ndarray, k: int, row_mask: np.ndarray | None, selectivity: float = 1.0,
-               max_ef: int = 2048) -> list[tuple[int, float]]:
+    def search(
+        self, query: np.ndarray, k: int, row_mask: np.ndarray | None, selectivity: float = 1.0, max_ef: int = 2048
+    ) -> list[tuple[int, float]]:
         faiss = self._faiss
         # ef must cover k, or the walk stops before k hits are found; under a filter only
         # a ``selectivity`` share of the visited nodes can be kept, so the walk widens by
@@ -405,8 +432,9 @@ class PlannedStore:
     def set_in_stock(self, doc: int, in_stock: bool) -> None:
         self.columns.set_in_stock(doc, in_stock)
 
-    async def asearch(self, query: np.ndarray, k: int, filters: Filters,
-                      timeout_s: float | None = None) -> SearchResult:
+    async def asearch(
+        self, query: np.ndarray, k: int, filters: Filters, timeout_s: float | None = None
+    ) -> SearchResult:
         """In-process (sub-millisecond to a few ms of CPU): no timeout to honour."""
         return self.search(query, k, filters)
 
@@ -573,6 +601,7 @@ class PartitionedStore:
             hits.sort(key=lambda hit: -hit[1])
         return SearchResult(hits[:k], candidates, "+".join(sorted(set(plans))), label)
 
-    async def asearch(self, query: np.ndarray, k: int, filters: Filters,
-                      timeout_s: float | None = None) -> SearchResult:
+    async def asearch(
+        self, query: np.ndarray, k: int, filters: Filters, timeout_s: float | None = None
+    ) -> SearchResult:
         return self.search(query, k, filters)

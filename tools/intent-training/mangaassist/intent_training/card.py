@@ -47,8 +47,10 @@ def render_card(model: IntentModel) -> str:
         f"- text head parameters: `{meta.get('params', {})}`",
     ]
     if model.fusion is not None:
-        lines.append(f"- fusion head: n-grams + a {model.fusion.dim}-d query embedding from `{model.fusion.embedder}` "
-                     f"(used only on vectors from that embedder), parameters `{meta.get('fusion_params', {})}`")
+        lines.append(
+            f"- fusion head: n-grams + a {model.fusion.dim}-d query embedding from `{model.fusion.embedder}` "
+            f"(used only on vectors from that embedder), parameters `{meta.get('fusion_params', {})}`"
+        )
     lines += [
         "",
         f"Validation ({meta.get('validation', {}).get('method', '?')}); the service answers when the top",

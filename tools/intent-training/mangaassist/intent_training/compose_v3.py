@@ -39,54 +39,339 @@ from mangaassist.intent_training import DATA_DIR
 BATCH = "v3"
 SEED = 20261129
 
-TITLES_JA: tuple[str, ...] = ("ワンピース", "呪術廻戦", "鬼滅の刃", "進撃の巨人", "チェンソーマン", "葬送のフリーレン", "薬屋のひとりごと",
-             "ブルーロック", "僕のヒーローアカデミア", "ハイキュー!!", "ダンジョン飯", "東京卍リベンジャーズ", "【推しの子】",
-             "怪獣8号", "ベルセルク", "ゴールデンカムイ", "キングダム", "ヴィンランド・サガ", "名探偵コナン", "ちいかわ",
-             "宇宙兄弟", "3月のライオン", "よつばと!", "鋼の錬金術師", "スラムダンク", "ドラゴンボール", "ブルーピリオド",
-             "ダンダダン", "サカモトデイズ", "かぐや様は告らせたい", "からかい上手の高木さん", "メイドインアビス",
-             "約束のネバーランド", "銀魂", "ハンターハンター", "ジョジョの奇妙な冒険", "北斗の拳", "寄生獣", "のだめカンタービレ",
-             "ちはやふる", "弱虫ペダル", "転生したらスライムだった件", "無職転生", "カグラバチ", "鬼滅", "呪術", "進撃",
-             "チェンソー", "フリーレン", "ヒロアカ", "ハガレン", "ジョジョ", "東リベ", "薬屋", "スパファミ")
-TITLES_KANA: tuple[str, ...] = ("わんぴーす", "じゅじゅつかいせん", "きめつのやいば", "しんげきのきょじん", "ちぇんそーまん", "ふりーれん",
-               "はいきゅー", "ぶるーろっく", "こなん", "ひろあか", "べるせるく", "きんぐだむ", "だんじょんめし", "ちいかわ")
-TITLES_LATIN_IN_JA: tuple[str, ...] = ("ONE PIECE", "SPY×FAMILY", "NARUTO", "BLEACH", "HUNTER×HUNTER", "MONSTER", "AKIRA", "DRAGON BALL",
-                      "SLAM DUNK", "DEATH NOTE", "One Piece", "Frieren", "JJK", "Chainsaw Man", "Blue Lock", "Dandadan")
-TITLES_EN: tuple[str, ...] = ("One Piece", "Jujutsu Kaisen", "JJK", "Demon Slayer", "Attack on Titan", "AoT", "Chainsaw Man", "CSM",
-             "Frieren", "The Apothecary Diaries", "Blue Lock", "Spy x Family", "My Hero Academia", "MHA", "Haikyu!!",
-             "Delicious in Dungeon", "Tokyo Revengers", "Oshi no Ko", "Kaiju No. 8", "Berserk", "Golden Kamuy", "Kingdom",
-             "Vinland Saga", "Monster", "Vagabond", "Dandadan", "Sakamoto Days", "Blue Period", "Kagurabachi",
-             "Fullmetal Alchemist", "Naruto", "Bleach", "Death Note", "Hunter x Hunter", "Slam Dunk", "Dragon Ball",
-             "Made in Abyss", "The Promised Neverland", "Yotsuba&!", "Solo Leveling", "one piece", "jjk", "demon slayer",
-             "aot", "chainsaw man", "frieren", "mha", "spy family", "berserk", "vinland saga", "blue lock")
-TITLES_ROMAJI: tuple[str, ...] = ("kimetsu no yaiba", "shingeki no kyojin", "jujutsu kaisen", "boku no hero academia", "sousou no frieren",
-                 "kusuriya no hitorigoto", "kaguya-sama", "tokyo revengers", "oshi no ko", "haikyuu", "dungeon meshi",
-                 "chainsaw man", "shingeki", "kimetsu", "jujutsu", "yakusoku no neverland", "hagane no renkinjutsushi")
-GENRES_JA: tuple[str, ...] = ("ファンタジー", "ホラー", "ラブコメ", "ミステリー", "スポーツ", "異世界", "グルメ", "バトル", "日常系", "恋愛", "歴史",
-             "時代劇", "サスペンス", "ギャグ", "百合", "BL", "SF", "ダークファンタジー", "少女漫画", "青年漫画")
-GENRES_EN: tuple[str, ...] = ("fantasy", "horror", "romcom", "mystery", "sports", "isekai", "cooking", "action", "slice of life", "romance",
-             "historical", "sci-fi", "psychological", "comedy", "yuri", "BL", "dark fantasy", "shoujo", "seinen", "thriller")
-GENRES_ROMAJI: tuple[str, ...] = ("fantajii", "horaa", "rabukome", "supootsu", "isekai", "misuterii", "gurume", "batoru")
-CHARACTERS: tuple[str, ...] = ("ルフィ", "五条悟", "炭治郎", "リヴァイ", "デンジ", "フリーレン", "ゾロ", "悟空", "ナルト", "エレン",
-              "Gojo", "Luffy", "Goku", "Levi", "Naruto", "Sukuna", "Zoro", "Tanjiro", "Denji", "Guts")
-COUNTRIES_JA: tuple[str, ...] = ("アメリカ", "台湾", "韓国", "イギリス", "フランス", "オーストラリア", "カナダ", "ドイツ", "タイ", "シンガポール")
-COUNTRIES_EN: tuple[str, ...] = ("the US", "Canada", "the UK", "Australia", "Germany", "France", "Taiwan", "Singapore", "Brazil",
-                "the Philippines", "Mexico", "Korea", "NZ", "Italy")
-BRANDS: tuple[str, ...] = ("PayPay", "楽天ペイ", "Apple Pay", "PayPal", "Amex", "JCB", "d払い", "au PAY", "メルペイ", "Google Pay",
-          "LINE Pay", "Visa", "Mastercard", "Diners")
-PRICES: tuple[str, ...] = ("500", "800", "1000", "1,000", "1500", "1,500", "2000", "2,000", "3000", "3,000", "5000", "5,000", "10000")
+TITLES_JA: tuple[str, ...] = (
+    "ワンピース",
+    "呪術廻戦",
+    "鬼滅の刃",
+    "進撃の巨人",
+    "チェンソーマン",
+    "葬送のフリーレン",
+    "薬屋のひとりごと",
+    "ブルーロック",
+    "僕のヒーローアカデミア",
+    "ハイキュー!!",
+    "ダンジョン飯",
+    "東京卍リベンジャーズ",
+    "【推しの子】",
+    "怪獣8号",
+    "ベルセルク",
+    "ゴールデンカムイ",
+    "キングダム",
+    "ヴィンランド・サガ",
+    "名探偵コナン",
+    "ちいかわ",
+    "宇宙兄弟",
+    "3月のライオン",
+    "よつばと!",
+    "鋼の錬金術師",
+    "スラムダンク",
+    "ドラゴンボール",
+    "ブルーピリオド",
+    "ダンダダン",
+    "サカモトデイズ",
+    "かぐや様は告らせたい",
+    "からかい上手の高木さん",
+    "メイドインアビス",
+    "約束のネバーランド",
+    "銀魂",
+    "ハンターハンター",
+    "ジョジョの奇妙な冒険",
+    "北斗の拳",
+    "寄生獣",
+    "のだめカンタービレ",
+    "ちはやふる",
+    "弱虫ペダル",
+    "転生したらスライムだった件",
+    "無職転生",
+    "カグラバチ",
+    "鬼滅",
+    "呪術",
+    "進撃",
+    "チェンソー",
+    "フリーレン",
+    "ヒロアカ",
+    "ハガレン",
+    "ジョジョ",
+    "東リベ",
+    "薬屋",
+    "スパファミ",
+)
+TITLES_KANA: tuple[str, ...] = (
+    "わんぴーす",
+    "じゅじゅつかいせん",
+    "きめつのやいば",
+    "しんげきのきょじん",
+    "ちぇんそーまん",
+    "ふりーれん",
+    "はいきゅー",
+    "ぶるーろっく",
+    "こなん",
+    "ひろあか",
+    "べるせるく",
+    "きんぐだむ",
+    "だんじょんめし",
+    "ちいかわ",
+)
+TITLES_LATIN_IN_JA: tuple[str, ...] = (
+    "ONE PIECE",
+    "SPY×FAMILY",
+    "NARUTO",
+    "BLEACH",
+    "HUNTER×HUNTER",
+    "MONSTER",
+    "AKIRA",
+    "DRAGON BALL",
+    "SLAM DUNK",
+    "DEATH NOTE",
+    "One Piece",
+    "Frieren",
+    "JJK",
+    "Chainsaw Man",
+    "Blue Lock",
+    "Dandadan",
+)
+TITLES_EN: tuple[str, ...] = (
+    "One Piece",
+    "Jujutsu Kaisen",
+    "JJK",
+    "Demon Slayer",
+    "Attack on Titan",
+    "AoT",
+    "Chainsaw Man",
+    "CSM",
+    "Frieren",
+    "The Apothecary Diaries",
+    "Blue Lock",
+    "Spy x Family",
+    "My Hero Academia",
+    "MHA",
+    "Haikyu!!",
+    "Delicious in Dungeon",
+    "Tokyo Revengers",
+    "Oshi no Ko",
+    "Kaiju No. 8",
+    "Berserk",
+    "Golden Kamuy",
+    "Kingdom",
+    "Vinland Saga",
+    "Monster",
+    "Vagabond",
+    "Dandadan",
+    "Sakamoto Days",
+    "Blue Period",
+    "Kagurabachi",
+    "Fullmetal Alchemist",
+    "Naruto",
+    "Bleach",
+    "Death Note",
+    "Hunter x Hunter",
+    "Slam Dunk",
+    "Dragon Ball",
+    "Made in Abyss",
+    "The Promised Neverland",
+    "Yotsuba&!",
+    "Solo Leveling",
+    "one piece",
+    "jjk",
+    "demon slayer",
+    "aot",
+    "chainsaw man",
+    "frieren",
+    "mha",
+    "spy family",
+    "berserk",
+    "vinland saga",
+    "blue lock",
+)
+TITLES_ROMAJI: tuple[str, ...] = (
+    "kimetsu no yaiba",
+    "shingeki no kyojin",
+    "jujutsu kaisen",
+    "boku no hero academia",
+    "sousou no frieren",
+    "kusuriya no hitorigoto",
+    "kaguya-sama",
+    "tokyo revengers",
+    "oshi no ko",
+    "haikyuu",
+    "dungeon meshi",
+    "chainsaw man",
+    "shingeki",
+    "kimetsu",
+    "jujutsu",
+    "yakusoku no neverland",
+    "hagane no renkinjutsushi",
+)
+GENRES_JA: tuple[str, ...] = (
+    "ファンタジー",
+    "ホラー",
+    "ラブコメ",
+    "ミステリー",
+    "スポーツ",
+    "異世界",
+    "グルメ",
+    "バトル",
+    "日常系",
+    "恋愛",
+    "歴史",
+    "時代劇",
+    "サスペンス",
+    "ギャグ",
+    "百合",
+    "BL",
+    "SF",
+    "ダークファンタジー",
+    "少女漫画",
+    "青年漫画",
+)
+GENRES_EN: tuple[str, ...] = (
+    "fantasy",
+    "horror",
+    "romcom",
+    "mystery",
+    "sports",
+    "isekai",
+    "cooking",
+    "action",
+    "slice of life",
+    "romance",
+    "historical",
+    "sci-fi",
+    "psychological",
+    "comedy",
+    "yuri",
+    "BL",
+    "dark fantasy",
+    "shoujo",
+    "seinen",
+    "thriller",
+)
+GENRES_ROMAJI: tuple[str, ...] = (
+    "fantajii",
+    "horaa",
+    "rabukome",
+    "supootsu",
+    "isekai",
+    "misuterii",
+    "gurume",
+    "batoru",
+)
+CHARACTERS: tuple[str, ...] = (
+    "ルフィ",
+    "五条悟",
+    "炭治郎",
+    "リヴァイ",
+    "デンジ",
+    "フリーレン",
+    "ゾロ",
+    "悟空",
+    "ナルト",
+    "エレン",
+    "Gojo",
+    "Luffy",
+    "Goku",
+    "Levi",
+    "Naruto",
+    "Sukuna",
+    "Zoro",
+    "Tanjiro",
+    "Denji",
+    "Guts",
+)
+COUNTRIES_JA: tuple[str, ...] = (
+    "アメリカ",
+    "台湾",
+    "韓国",
+    "イギリス",
+    "フランス",
+    "オーストラリア",
+    "カナダ",
+    "ドイツ",
+    "タイ",
+    "シンガポール",
+)
+COUNTRIES_EN: tuple[str, ...] = (
+    "the US",
+    "Canada",
+    "the UK",
+    "Australia",
+    "Germany",
+    "France",
+    "Taiwan",
+    "Singapore",
+    "Brazil",
+    "the Philippines",
+    "Mexico",
+    "Korea",
+    "NZ",
+    "Italy",
+)
+BRANDS: tuple[str, ...] = (
+    "PayPay",
+    "楽天ペイ",
+    "Apple Pay",
+    "PayPal",
+    "Amex",
+    "JCB",
+    "d払い",
+    "au PAY",
+    "メルペイ",
+    "Google Pay",
+    "LINE Pay",
+    "Visa",
+    "Mastercard",
+    "Diners",
+)
+PRICES: tuple[str, ...] = (
+    "500",
+    "800",
+    "1000",
+    "1,000",
+    "1500",
+    "1,500",
+    "2000",
+    "2,000",
+    "3000",
+    "3,000",
+    "5000",
+    "5,000",
+    "10000",
+)
 AGES: tuple[str, ...] = ("6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16")
 
-JA_OPENERS = ("すみません、", "あの、", "こんにちは。", "お世話になっております。", "質問です。", "ちょっと聞きたいんだけど、",
-              "初めて利用します。", "お疲れ様です。", "いつもありがとうございます。", "夜分にすみません。", "失礼します、")
+JA_OPENERS = (
+    "すみません、",
+    "あの、",
+    "こんにちは。",
+    "お世話になっております。",
+    "質問です。",
+    "ちょっと聞きたいんだけど、",
+    "初めて利用します。",
+    "お疲れ様です。",
+    "いつもありがとうございます。",
+    "夜分にすみません。",
+    "失礼します、",
+)
 JA_CLOSERS = ("よろしくお願いします。", "🙏", "教えてください！", "💦", "笑", "！", "😅", "お願いします", "w", "…")
-EN_OPENERS = ("hi, ", "hey ", "quick question - ", "hello, ", "sorry to bother you, ", "um ", "hi there! ", "yo ",
-              "good morning, ", "excuse me, ")
+EN_OPENERS = (
+    "hi, ",
+    "hey ",
+    "quick question - ",
+    "hello, ",
+    "sorry to bother you, ",
+    "um ",
+    "hi there! ",
+    "yo ",
+    "good morning, ",
+    "excuse me, ",
+)
 EN_CLOSERS = (" thanks!", " pls", " 🙏", " thx", "??", " :)", " 😅", " ty", "!!", " asap")
 
 _JP = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f]")
 _LATIN = re.compile(r"[A-Za-z]{2,}")
-_IDS = re.compile(r"#?MA-?\d{4}-\d{4,6}|\d{3}-\d{7}-\d{7}|\d{8}-\d{4}|ISBN[\d-]*|\d+(?:st|nd|rd|th)|3Dセキュア|B6|A5",
-                  re.IGNORECASE)
+_IDS = re.compile(
+    r"#?MA-?\d{4}-\d{4,6}|\d{3}-\d{7}-\d{7}|\d{8}-\d{4}|ISBN[\d-]*|\d+(?:st|nd|rd|th)|3Dセキュア|B6|A5", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -612,8 +897,9 @@ def parse(*sources: dict[str, str]) -> list[Family]:
                 prefix = key[: len(key) - len(key.lstrip("!~"))]
                 name = key.lstrip("!~")
                 paraphrases = tuple(p.strip() for p in rest.split("||") if p.strip())
-                families.append(Family(intent, name, paraphrases, "!" in prefix,
-                                       "~" in prefix or name.startswith("romaji")))
+                families.append(
+                    Family(intent, name, paraphrases, "!" in prefix, "~" in prefix or name.startswith("romaji"))
+                )
     return families
 
 
@@ -768,8 +1054,14 @@ def compose_batch(
         text = text.strip()
         if text and text not in seen:
             seen.add(text)
-            yield {"text": text, "intent": intent, "lang": language(text, romaji), "family": family,
-                   "split": "train", "batch": batch}
+            yield {
+                "text": text,
+                "intent": intent,
+                "lang": language(text, romaji),
+                "family": family,
+                "split": "train",
+                "batch": batch,
+            }
 
     for family in families:
         name = f"{batch}_{family.intent}_{family.key}"
@@ -779,15 +1071,25 @@ def compose_batch(
             if not family.plain and not family.romaji and i >= decorate_from(family):
                 text = decorate(text, rng)
             yield from emit(text, family.intent, name, family.romaji)
-        if (not family.plain and not family.romaji and family.intent not in {"greeting", "out_of_scope"}
-                and rng.random() < MULTI_SHARE * 2):
+        if (
+            not family.plain
+            and not family.romaji
+            and family.intent not in {"greeting", "out_of_scope"}
+            and rng.random() < MULTI_SHARE * 2
+        ):
             text = fill(rng.choice(family.paraphrases), rng)
             yield from emit(multi_intent(family, text, rng), family.intent, name, False)
-        if (not family.plain and not family.romaji and family.intent not in {"escalation", "greeting", "out_of_scope"}
-                and rng.random() < MULTI_SHARE / 2):
+        if (
+            not family.plain
+            and not family.romaji
+            and family.intent not in {"escalation", "greeting", "out_of_scope"}
+            and rng.random() < MULTI_SHARE / 2
+        ):
             text = fill(rng.choice(family.paraphrases), rng)
             # Joins an escalation family of its own: the idea is "<anything> + a human, please".
-            yield from emit(human_demand(family, text, rng), "escalation", f"{batch}_escalation_after_{family.key}", False)
+            yield from emit(
+                human_demand(family, text, rng), "escalation", f"{batch}_escalation_after_{family.key}", False
+            )
 
 
 def write_batch(batch: str, compose: Callable[[set[str]], Iterator[dict[str, str]]]) -> int:

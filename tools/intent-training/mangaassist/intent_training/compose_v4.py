@@ -156,8 +156,9 @@ piracy2: {t}をタダで読めるサイト教えて || where can i read {t} for 
 
 def compose(existing: set[str]) -> Iterator[dict[str, str]]:
     # Decorated from the second half of a family's paraphrases on (v3: from the second).
-    return compose_batch(parse(SOURCE), BATCH, SEED, existing,
-                         decorate_from=lambda family: len(family.paraphrases) // 2)
+    return compose_batch(
+        parse(SOURCE), BATCH, SEED, existing, decorate_from=lambda family: len(family.paraphrases) // 2
+    )
 
 
 def main() -> int:

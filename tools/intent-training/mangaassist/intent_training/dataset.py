@@ -24,7 +24,12 @@ def load_examples(path: Path) -> list[Example]:
             if line.strip():
                 row = json.loads(line)
                 examples.append(
-                    Example(row["text"], row["intent"], row.get("lang", ""), row.get("family", ""),
-                            row.get("split", "train"))
+                    Example(
+                        row["text"],
+                        row["intent"],
+                        row.get("lang", ""),
+                        row.get("family", ""),
+                        row.get("split", "train"),
+                    )
                 )
     return examples

@@ -61,10 +61,27 @@ EMBED_CACHE = Path(".cache") / "intent" / "e5-query-embeddings.json"
 def make_pipeline(c: float) -> Pipeline:
     features = FeatureUnion(
         [
-            ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, sublinear_tf=True,
-                                     preprocessor=with_lexicon_tags, dtype=np.float32)),
-            ("word", TfidfVectorizer(analyzer="word", ngram_range=WORD_NGRAMS, sublinear_tf=True,
-                                     token_pattern=r"(?u)\b\w+\b", preprocessor=with_lexicon_tags, dtype=np.float32)),
+            (
+                "char",
+                TfidfVectorizer(
+                    analyzer="char_wb",
+                    ngram_range=CHAR_NGRAMS,
+                    sublinear_tf=True,
+                    preprocessor=with_lexicon_tags,
+                    dtype=np.float32,
+                ),
+            ),
+            (
+                "word",
+                TfidfVectorizer(
+                    analyzer="word",
+                    ngram_range=WORD_NGRAMS,
+                    sublinear_tf=True,
+                    token_pattern=r"(?u)\b\w+\b",
+                    preprocessor=with_lexicon_tags,
+                    dtype=np.float32,
+                ),
+            ),
         ]
     )
     return Pipeline([("features", features), ("clf", LogisticRegression(C=c, max_iter=3000))])
@@ -76,8 +93,9 @@ def export(pipeline: Pipeline, temperature: float, threshold: float, metadata: d
     offset = 0
     for _, vectorizer in pipeline.named_steps["features"].transformer_list:
         vocab = {str(k): int(v) for k, v in vectorizer.vocabulary_.items()}
-        blocks.append(Block(vectorizer.analyzer, tuple(vectorizer.ngram_range), vocab,
-                            vectorizer.idf_.astype(np.float32), offset))
+        blocks.append(
+            Block(vectorizer.analyzer, tuple(vectorizer.ngram_range), vocab, vectorizer.idf_.astype(np.float32), offset)
+        )
         offset += len(vocab)
     clf = pipeline.named_steps["clf"]
     return IntentModel(
@@ -130,10 +148,13 @@ def export_fusion(
     pipe: Pipeline, clf: LogisticRegression, scale: float, temperature: float, threshold: float
 ) -> FusionHead:
     return FusionHead(
-        EMBEDDER, int(clf.coef_.shape[1] - sum(len(v.vocabulary_) for _, v in
-                                                   pipe.named_steps["features"].transformer_list)),
-        scale, np.ascontiguousarray(clf.coef_.T, dtype=np.float32), clf.intercept_.astype(np.float32),
-        temperature, threshold,
+        EMBEDDER,
+        int(clf.coef_.shape[1] - sum(len(v.vocabulary_) for _, v in pipe.named_steps["features"].transformer_list)),
+        scale,
+        np.ascontiguousarray(clf.coef_.T, dtype=np.float32),
+        clf.intercept_.astype(np.float32),
+        temperature,
+        threshold,
     )
 
 
@@ -181,8 +202,9 @@ def calibrate(
     ranked = [sorted(zip(labels, row, strict=True), key=lambda kv: -kv[1]) for row in probs]
     confidence = np.array([handling_confidence([(k, float(v)) for k, v in r]) for r in ranked])
     predicted = [labels[i] for i in probs.argmax(axis=1)]
-    right_handling = np.array([a == b or any(a in g and b in g for g in HANDLING_GROUPS)
-                               for a, b in zip(predicted, y, strict=True)])
+    right_handling = np.array(
+        [a == b or any(a in g and b in g for g in HANDLING_GROUPS) for a, b in zip(predicted, y, strict=True)]
+    )
     threshold = choose_threshold(confidence, right_handling, max_error)
     answered = confidence >= threshold
     return {
@@ -244,16 +266,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", type=Path, default=DATASET)
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_PATH)
-    parser.add_argument("--max-confident-error", type=float, default=0.01,
-                        help="share of messages allowed to be answered confidently but wrongly (validation)")
+    parser.add_argument(
+        "--max-confident-error",
+        type=float,
+        default=0.01,
+        help="share of messages allowed to be answered confidently but wrongly (validation)",
+    )
     # The text head answers only when no embedding is available (retrieval down, or an
     # embedder the fusion head was not trained on): at 1 % it would ask back on ~70 % of
     # messages, so this degraded mode runs at a wider, still validated, budget.
-    parser.add_argument("--fallback-max-confident-error", type=float, default=0.05,
-                        help="the same budget for the text head, used only without an embedding")
+    parser.add_argument(
+        "--fallback-max-confident-error",
+        type=float,
+        default=0.05,
+        help="the same budget for the text head, used only without an embedding",
+    )
     parser.add_argument("--no-fusion", action="store_true", help="text head only (no embedding needed)")
-    parser.add_argument("--learning-curve", action="store_true",
-                        help="only print the fusion head's grouped-CV learning curve (writes no model)")
+    parser.add_argument(
+        "--learning-curve",
+        action="store_true",
+        help="only print the fusion head's grouped-CV learning curve (writes no model)",
+    )
     args = parser.parse_args(argv)
     if args.learning_curve:
         train_split = [e for e in load_examples(args.dataset) if e.split == "train"]
@@ -309,28 +342,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         "dataset_sha256": digest,
         "train_examples": len(train),
         "params": {"C": c, "char_ngrams": list(CHAR_NGRAMS), "word_ngrams": list(WORD_NGRAMS)},
-        "validation": {"method": method, "accuracy_by_C": cv_accuracy,
-                       "max_confident_error": text_budget, **text_validation},
+        "validation": {
+            "method": method,
+            "accuracy_by_C": cv_accuracy,
+            "max_confident_error": text_budget,
+            **text_validation,
+        },
     }
     fusion = None
     if fusion_best is not None and fusion_validation is not None:
         fc, scale = fusion_best[0], fusion_best[1]
         metadata["fusion_params"] = {"C": fc, "scale": scale, "embedder": EMBEDDER}
-        metadata["fusion_validation"] = {"method": method, "max_confident_error": args.max_confident_error,
-                                         **fusion_validation}
+        metadata["fusion_validation"] = {
+            "method": method,
+            "max_confident_error": args.max_confident_error,
+            **fusion_validation,
+        }
         pipe, clf = fit_fusion(texts, y, embed(texts), fc, scale)
         fusion_vocab = [v.vocabulary_ for _, v in pipe.named_steps["features"].transformer_list]
         fusion = export_fusion(pipe, clf, scale, fusion_validation["temperature"], fusion_validation["threshold"])
-    text_model = export(make_pipeline(c).fit(texts, y), text_validation["temperature"],
-                        text_validation["threshold"], metadata)
+    text_model = export(
+        make_pipeline(c).fit(texts, y), text_validation["temperature"], text_validation["threshold"], metadata
+    )
     if fusion is not None:
         # The fusion head must share the text head's features (same vocabulary and IDF):
         # both fits see the same texts with the same vectoriser settings.
         assert [b.vocabulary for b in text_model.blocks] == [
             {str(k): int(v) for k, v in vocab.items()} for vocab in fusion_vocab
         ], "the two heads must share one feature space"
-        text_model = IntentModel(text_model.labels, text_model.blocks, text_model.coef, text_model.intercept,
-                                 text_model.temperature, text_model.threshold, metadata, fusion)
+        text_model = IntentModel(
+            text_model.labels,
+            text_model.blocks,
+            text_model.coef,
+            text_model.intercept,
+            text_model.temperature,
+            text_model.threshold,
+            metadata,
+            fusion,
+        )
     text_model.save(args.out)
     write_card(args.out)
     print(json.dumps(metadata, indent=2, ensure_ascii=False))

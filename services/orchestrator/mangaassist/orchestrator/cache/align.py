@@ -41,31 +41,72 @@ from mangaassist.orchestrator.cache.lexicon_check import _LEX, LEXICON, signatur
 # Lexicon labels whose forms are one thing said several ways. The others gather a
 # category of different things (payment methods, carriers, kinds of damage) and must not
 # make two words near-synonyms.
-CATEGORY_LABELS = frozenset({
-    "pay", "ship", "gift", "duration", "return", "damaged", "coupon", "print", "limited", "author",
-    "express", "kids", "adult", "g_supernatural", "g_historical", "g_sports", "points", "price",
-    "set", "digital", "release", "restock", "popular", "old", "latest", "final",
-})
+CATEGORY_LABELS = frozenset(
+    {
+        "pay",
+        "ship",
+        "gift",
+        "duration",
+        "return",
+        "damaged",
+        "coupon",
+        "print",
+        "limited",
+        "author",
+        "express",
+        "kids",
+        "adult",
+        "g_supernatural",
+        "g_historical",
+        "g_sports",
+        "points",
+        "price",
+        "set",
+        "digital",
+        "release",
+        "restock",
+        "popular",
+        "old",
+        "latest",
+        "final",
+    }
+)
 # Words that say the same thing, where the lexicon's label gathers more than one thing
 # (shipping vs its fee, price vs a handling fee). Each set is one meaning; a word outside
 # every set matches only itself.
-SYNONYM_SETS: tuple[frozenset[str], ...] = tuple(frozenset(key_text(w) for w in group) for group in (
-    ("ship", "shipping", "deliver", "delivery", "send", "dispatch", "配送", "発送", "配達", "送る", "届ける", "お届け"),
-    ("price", "cost", "how much", "いくら", "幾ら", "価格", "値段"),
-    ("fee", "charge", "料金", "手数料"),
-    ("complete", "finish", "finished", "over", "end", "完結", "終了", "終わる"),
-    ("ebook", "e-book", "digital", "digital version", "digital edition", "電子書籍", "電子版", "デジタル"),
-    ("print", "print edition", "physical", "paper", "paperback", "紙", "紙の本", "紙版"),
-    ("author", "writer", "mangaka", "作者", "著者", "漫画家", "原作者"),
-    ("artist", "who drew", "illustrator", "illustrate", "draw", "作画", "描く"),
-    ("box set", "boxed set", "complete set", "full set", "全巻セット"),
-    ("sale", "discount", "discounted", "on sale", "セール", "割引", "割り引き", "値下げ"),
-    ("store", "shop", "店", "店頭", "店舗", "お店"),
-    ("payment", "pay", "支払い", "支払う", "払う", "払い", "決済"),
-    ("arrive", "get to", "届く", "着く", "到着"),
-    ("edition", "version", "版"),
-    ("latest", "newest", "most recent", "最新", "最新刊"),
-))
+SYNONYM_SETS: tuple[frozenset[str], ...] = tuple(
+    frozenset(key_text(w) for w in group)
+    for group in (
+        (
+            "ship",
+            "shipping",
+            "deliver",
+            "delivery",
+            "send",
+            "dispatch",
+            "配送",
+            "発送",
+            "配達",
+            "送る",
+            "届ける",
+            "お届け",
+        ),
+        ("price", "cost", "how much", "いくら", "幾ら", "価格", "値段"),
+        ("fee", "charge", "料金", "手数料"),
+        ("complete", "finish", "finished", "over", "end", "完結", "終了", "終わる"),
+        ("ebook", "e-book", "digital", "digital version", "digital edition", "電子書籍", "電子版", "デジタル"),
+        ("print", "print edition", "physical", "paper", "paperback", "紙", "紙の本", "紙版"),
+        ("author", "writer", "mangaka", "作者", "著者", "漫画家", "原作者"),
+        ("artist", "who drew", "illustrator", "illustrate", "draw", "作画", "描く"),
+        ("box set", "boxed set", "complete set", "full set", "全巻セット"),
+        ("sale", "discount", "discounted", "on sale", "セール", "割引", "割り引き", "値下げ"),
+        ("store", "shop", "店", "店頭", "店舗", "お店"),
+        ("payment", "pay", "支払い", "支払う", "払う", "払い", "決済"),
+        ("arrive", "get to", "届く", "着く", "到着"),
+        ("edition", "version", "版"),
+        ("latest", "newest", "most recent", "最新", "最新刊"),
+    )
+)
 _SYNONYM_OF: dict[str, frozenset[str]] = {}
 for _i, _group in enumerate(SYNONYM_SETS):
     for _w in _group:
@@ -79,14 +120,71 @@ _EN_TOKEN = re.compile(r"[a-z][a-z0-9'\-]*[a-z0-9]|[a-z]")
 _JA_CONTENT_POS = frozenset({"名詞", "動詞", "形容詞", "形状詞", "接頭辞", "接尾辞"})
 # Prefixes and suffixes that do not change what is asked about (沖縄県 = 沖縄, アニメ化 of an anime,
 # セール品 = on sale), dropped like particles.
-_JA_LIGHT = frozenset({"者", "さん", "様", "的", "第", "御", "お", "ご", "達", "たち", "等", "など", "頃", "ごろ", "用",
-                       "方", "毎", "県", "品", "化", "日", "業"})
+_JA_LIGHT = frozenset(
+    {
+        "者",
+        "さん",
+        "様",
+        "的",
+        "第",
+        "御",
+        "お",
+        "ご",
+        "達",
+        "たち",
+        "等",
+        "など",
+        "頃",
+        "ごろ",
+        "用",
+        "方",
+        "毎",
+        "県",
+        "品",
+        "化",
+        "日",
+        "業",
+    }
+)
 _JA_SKIP_SUB = frozenset({"数詞", "非自立可能", "助数詞"})
-_EN_EXTRA_STOP = frozenset({
-    "an", "the", "does", "do", "did", "into", "than", "whether", "when", "there", "yes", "one", "ones",
-    "else", "other", "another", "someone", "somebody", "anyone", "around", "currently", "right",
-    "being", "getting", "go", "going", "come", "make", "made", "put", "send", "sent", "ask", "asking",
-})
+_EN_EXTRA_STOP = frozenset(
+    {
+        "an",
+        "the",
+        "does",
+        "do",
+        "did",
+        "into",
+        "than",
+        "whether",
+        "when",
+        "there",
+        "yes",
+        "one",
+        "ones",
+        "else",
+        "other",
+        "another",
+        "someone",
+        "somebody",
+        "anyone",
+        "around",
+        "currently",
+        "right",
+        "being",
+        "getting",
+        "go",
+        "going",
+        "come",
+        "make",
+        "made",
+        "put",
+        "send",
+        "sent",
+        "ask",
+        "asking",
+    }
+)
 _MAX_WORDS = 128  # past this, the whole normalised text must match (as the guards do for long text)
 
 
@@ -113,8 +211,7 @@ class Word:
     predicate: bool = False
 
     def near(self, other: Word) -> bool:
-        return (self.form == other.form or bool(self.synonyms & other.synonyms)
-                or _derived(self.form, other.form))
+        return self.form == other.form or bool(self.synonyms & other.synonyms) or _derived(self.form, other.form)
 
 
 _SUFFIXES = ("", "s", "es", "d", "ed", "ing", "ment", "ments", "ion", "ions", "ation", "y", "able", "er", "ers", "al")
@@ -126,7 +223,7 @@ def _derived(a: str, b: str) -> bool:
     if not (a.isascii() and b.isascii()) or a == b:
         return a == b
     short, long_ = sorted((a.rstrip("e"), b.rstrip("e")), key=len)
-    return len(short) >= 3 and long_.startswith(short) and long_[len(short):] in _SUFFIXES
+    return len(short) >= 3 and long_.startswith(short) and long_[len(short) :] in _SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -154,15 +251,24 @@ class AlignSignature:
         return all(w.predicate for w in mine + theirs)
 
     def to_json(self) -> dict[str, Any]:
-        return {"polarity": sorted(self.polarity), "numbers": sorted(self.numbers),
-                "words": [[w.form, sorted(w.synonyms), int(w.predicate)] for w in self.words]}
+        return {
+            "polarity": sorted(self.polarity),
+            "numbers": sorted(self.numbers),
+            "words": [[w.form, sorted(w.synonyms), int(w.predicate)] for w in self.words],
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any], strict: bool = False) -> AlignSignature:
-        words = tuple(Word(str(w[0]), frozenset(str(s) for s in w[1]), bool(w[2] if len(w) > 2 else 0))
-                      for w in data.get("words", ()))
-        return cls(frozenset(str(x) for x in data.get("polarity", ())),
-                   frozenset(str(x) for x in data.get("numbers", ())), words, strict)
+        words = tuple(
+            Word(str(w[0]), frozenset(str(s) for s in w[1]), bool(w[2] if len(w) > 2 else 0))
+            for w in data.get("words", ())
+        )
+        return cls(
+            frozenset(str(x) for x in data.get("polarity", ())),
+            frozenset(str(x) for x in data.get("numbers", ())),
+            words,
+            strict,
+        )
 
 
 def _label_key(form: str) -> frozenset[str]:
@@ -188,11 +294,34 @@ def _en_lemma(word: str) -> str:
     return word
 
 
-_EN_NUMBER_WORDS = frozenset({
-    "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
-    "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-    "twenty", "hundred", "thousand",
-})
+_EN_NUMBER_WORDS = frozenset(
+    {
+        "first",
+        "second",
+        "third",
+        "fourth",
+        "fifth",
+        "sixth",
+        "seventh",
+        "eighth",
+        "ninth",
+        "tenth",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "twenty",
+        "hundred",
+        "thousand",
+    }
+)
 
 
 def _en_word(token: str) -> Word | None:
@@ -213,6 +342,7 @@ def _en_word(token: str) -> Word | None:
 
 def _english(text: str) -> list[Word]:
     words: list[Word] = []
+
     # Lexicon phrases of several words ("box set", "out of stock") are one word here.
     # A lexicon phrase of several words ("box set", "how much") gives each of its words the
     # phrase's synonyms, so "box set" meets both "boxed set" and "complete set".

@@ -57,8 +57,9 @@ class BothSignature:
     align: CheckSignature
 
     def agrees(self, other: Any) -> bool:
-        return (isinstance(other, BothSignature) and self.lexicon.agrees(other.lexicon)
-                and self.align.agrees(other.align))
+        return (
+            isinstance(other, BothSignature) and self.lexicon.agrees(other.lexicon) and self.align.agrees(other.align)
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {"lexicon": self.lexicon.to_json(), "align": self.align.to_json()}

@@ -149,7 +149,9 @@ class InMemorySemanticCache:
         if not key_is_cacheable(key):
             self._stats.inc("uncacheable")
             return None
-        part = self._partitions.get((key.language, partition_signature(key.filters, key.documents, key.scope), key.intent))
+        part = self._partitions.get(
+            (key.language, partition_signature(key.filters, key.documents, key.scope), key.intent)
+        )
         if part is None:
             self._stats.inc("semantic_miss")
             return None
@@ -176,8 +178,7 @@ class InMemorySemanticCache:
             self._stats.inc("store_skipped")
             return False
         if entry.created_at + self.config.ttl_s <= now or any(
-            max(self._invalidated.get(a, float("-inf")), self._all_invalidated) >= entry.created_at
-            for a in entry.asins
+            max(self._invalidated.get(a, float("-inf")), self._all_invalidated) >= entry.created_at for a in entry.asins
         ):
             # Its facts changed (or expired) while the answer was being written.
             self._stats.inc("store_stale")
@@ -185,7 +186,9 @@ class InMemorySemanticCache:
         eid = entry_id(key_text(key.text), key.language, filter_signature(key.filters))
         self._drop(eid)
         partition = (
-            (key.language, partition_signature(key.filters, entry.documents, key.scope), key.intent) if vec is not None else None
+            (key.language, partition_signature(key.filters, entry.documents, key.scope), key.intent)
+            if vec is not None
+            else None
         )
         self._records[eid] = _Record(entry, self._check.signature(key.text), now + self.config.ttl_s, partition)
         if partition is not None and vec is not None:

@@ -27,9 +27,7 @@ DOCUMENT_INTENTS: frozenset[str] = frozenset({"shipping_info", "payment", "retur
 # Prompt fields that are the same for everyone who asks the same question with the same
 # filters. Any other field that is set (history today; order data or session state if
 # the prompt ever gains them) makes the prompt customer-specific.
-SHARED_PROMPT_FIELDS: frozenset[str] = frozenset(
-    {"system", "products", "question", "documents", "language", "intent"}
-)
+SHARED_PROMPT_FIELDS: frozenset[str] = frozenset({"system", "products", "question", "documents", "language", "intent"})
 DOCUMENT_LANGUAGES = ("ja", "en")
 
 Turn = tuple[str, str]

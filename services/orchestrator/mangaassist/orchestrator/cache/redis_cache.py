@@ -90,7 +90,8 @@ class MeasuredRedisPool(BlockingConnectionPool):
         self.pool_stats.requests += 1
         try:
             connection: AbstractConnection = await super().get_connection(  # type: ignore[no-untyped-call]
-                *args, **kwargs)
+                *args, **kwargs
+            )
         except BaseException:
             self.pool_stats.errors += 1
             raise
@@ -124,18 +125,32 @@ def _text(value: Any) -> str:
 
 
 def _entry_to_json(entry: CacheEntry) -> bytes:
-    return orjson.dumps({"answer": entry.answer, "intent": entry.intent, "model": entry.model,
-                         "products": entry.products, "created_at": entry.created_at,
-                         "documents": entry.documents, "dialogue": entry.dialogue,
-                         "not_carried": entry.not_carried})
+    return orjson.dumps(
+        {
+            "answer": entry.answer,
+            "intent": entry.intent,
+            "model": entry.model,
+            "products": entry.products,
+            "created_at": entry.created_at,
+            "documents": entry.documents,
+            "dialogue": entry.dialogue,
+            "not_carried": entry.not_carried,
+        }
+    )
 
 
 def _entry_from_json(blob: bytes | str) -> CacheEntry:
     d = orjson.loads(blob)
-    return CacheEntry(answer=d["answer"], intent=d["intent"], model=d["model"],
-                      products=list(d["products"]), created_at=float(d["created_at"]),
-                      documents=str(d["documents"]), dialogue=str(d.get("dialogue", "")),
-                      not_carried=bool(d.get("not_carried", False)))
+    return CacheEntry(
+        answer=d["answer"],
+        intent=d["intent"],
+        model=d["model"],
+        products=list(d["products"]),
+        created_at=float(d["created_at"]),
+        documents=str(d["documents"]),
+        dialogue=str(d.get("dialogue", "")),
+        not_carried=bool(d.get("not_carried", False)),
+    )
 
 
 class RedisSemanticCache:
@@ -216,13 +231,18 @@ class RedisSemanticCache:
                     TagField("lang"),
                     TagField("fsig"),
                     TagField("intent"),
-                    VectorField("vec", "HNSW", {"TYPE": "FLOAT32", "DIM": self.config.dim,
-                                                "DISTANCE_METRIC": "COSINE", **self._hnsw}),
+                    VectorField(
+                        "vec",
+                        "HNSW",
+                        {"TYPE": "FLOAT32", "DIM": self.config.dim, "DISTANCE_METRIC": "COSINE", **self._hnsw},
+                    ),
                 ]
                 try:
                     await ft.create_index(
-                        schema, definition=IndexDefinition(  # type: ignore[no-untyped-call]
-                            prefix=[f"{self._p}e:"], index_type=IndexType.HASH)
+                        schema,
+                        definition=IndexDefinition(  # type: ignore[no-untyped-call]
+                            prefix=[f"{self._p}e:"], index_type=IndexType.HASH
+                        ),
                     )
                 except ResponseError as exc:
                     if "already exists" not in str(exc).lower():
@@ -248,14 +268,18 @@ class RedisSemanticCache:
         """
         probe = (
             Query("(@lang:{probe})=>[KNN 1 @vec $vec HYBRID_POLICY BATCHES AS dist]")
-            .return_fields("dist").paging(0, 1).dialect(2)
+            .return_fields("dist")
+            .paging(0, 1)
+            .dialect(2)
         )
         zero = bytes(4 * self.config.dim)
         try:
             await ft.search(probe, query_params={"vec": zero})
         except ResponseError as exc:
-            log.info("cache server does not take HYBRID_POLICY (%s); using its default KNN plan",
-                     str(exc).split("\n", 1)[0][:80])
+            log.info(
+                "cache server does not take HYBRID_POLICY (%s); using its default KNN plan",
+                str(exc).split("\n", 1)[0][:80],
+            )
             return ""
         return " HYBRID_POLICY BATCHES"
 
@@ -312,8 +336,10 @@ class RedisSemanticCache:
             return None
         k = self.config.k
         query = (
-            Query(f"(@lang:{{{_tag(key.language)}}} @fsig:{{{_tag(partition_signature(key.filters, key.documents, key.scope))}}} "
-                  f"@intent:{{{_tag(key.intent)}}})=>[KNN {k} @vec $vec{self._knn_policy} AS dist]")
+            Query(
+                f"(@lang:{{{_tag(key.language)}}} @fsig:{{{_tag(partition_signature(key.filters, key.documents, key.scope))}}} "
+                f"@intent:{{{_tag(key.intent)}}})=>[KNN {k} @vec $vec{self._knn_policy} AS dist]"
+            )
             .return_fields("dist", "sig", "entry")
             .paging(0, k)
             .dialect(2)
@@ -323,9 +349,7 @@ class RedisSemanticCache:
                 await self.ensure_index()
             async with asyncio.timeout(self._op_timeout):
                 result = await self._r.ft(self._index).search(query, query_params={"vec": vec.tobytes()})
-            candidates = sorted(
-                ((1.0 - float(_text(doc.dist)), doc) for doc in result.docs), key=lambda c: -c[0]
-            )
+            candidates = sorted(((1.0 - float(_text(doc.dist)), doc) for doc in result.docs), key=lambda c: -c[0])
         except asyncio.CancelledError:
             self._breaker.release()  # the caller gave up (e.g. another source answered first)
             raise
@@ -468,4 +492,3 @@ class RedisSemanticCache:
     async def close(self) -> None:
         await self._r.aclose()
         await self._r.connection_pool.disconnect()
-

@@ -5,8 +5,19 @@ from __future__ import annotations
 from collections import Counter
 
 COUNTERS = (
-    "exact_hit", "exact_miss", "semantic_hit", "semantic_miss", "guard_reject", "uncacheable",
-    "stored", "store_skipped", "store_stale", "evicted", "invalidated", "errors", "breaker_open",
+    "exact_hit",
+    "exact_miss",
+    "semantic_hit",
+    "semantic_miss",
+    "guard_reject",
+    "uncacheable",
+    "stored",
+    "store_skipped",
+    "store_stale",
+    "evicted",
+    "invalidated",
+    "errors",
+    "breaker_open",
 )
 
 

@@ -56,8 +56,9 @@ class CacheStage:
         """``hit`` when this request may be served a shared entry (``privacy.may_serve``)."""
         if hit is None or privacy.may_serve(hit.entry, session.turns, self._s.history_turns):
             return hit
-        logger.info("cached answer not served to this request",
-                    extra={"cache_tier": hit.tier, "cache_entry_id": hit.entry_id})
+        logger.info(
+            "cached answer not served to this request", extra={"cache_tier": hit.tier, "cache_entry_id": hit.entry_id}
+        )
         trace.get_current_span().set_attribute("cache.refused_entry_id", hit.entry_id)
         return None
 
@@ -70,9 +71,14 @@ class CacheStage:
         span.set_attribute("cache.tier", hit.tier)
         span.set_attribute("cache.similarity", hit.similarity)
         span.set_attribute("cache.entry_id", hit.entry_id)
-        logger.info("answered from the cache", extra={
-            "cache_tier": hit.tier, "cache_similarity": round(hit.similarity, 4), "cache_entry_id": hit.entry_id,
-        })
+        logger.info(
+            "answered from the cache",
+            extra={
+                "cache_tier": hit.tier,
+                "cache_similarity": round(hit.similarity, 4),
+                "cache_entry_id": hit.entry_id,
+            },
+        )
         await req.send_token(hit.entry.answer)
         state = base64.b64decode(hit.entry.dialogue) if hit.entry.dialogue else None
         done: dict[str, Any] = {
@@ -85,16 +91,21 @@ class CacheStage:
             "cache_tier": hit.tier,
             "cache": {"tier": hit.tier, "similarity": round(hit.similarity, 4)},
             "products": hit.entry.products,
-            "usage": {"input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0,
-                      "conversation_cost_usd": round(session.cost_usd, 8)},
+            "usage": {
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "cost_usd": 0.0,
+                "conversation_cost_usd": round(session.cost_usd, 8),
+            },
             "language": detect_language(req.frame.text),
             "backend": "semantic-cache",
         }
         if hit.entry.not_carried:
             done["not_carried"] = True
         if state is not None:
-            applied = search_plan(common_pb2.SearchFilters(), intent_pb2.ResolvedRequest(
-                state=decode_state(state))).applied
+            applied = search_plan(
+                common_pb2.SearchFilters(), intent_pb2.ResolvedRequest(state=decode_state(state))
+            ).applied
             if applied:
                 done["state"] = applied
         return done, state

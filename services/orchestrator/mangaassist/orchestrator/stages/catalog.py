@@ -27,10 +27,33 @@ from mangaassist.proto.retrieval.v1 import retrieval_pb2
 # retrieval's query bound.
 TOPIC_QUERY_CHARS = 1_000
 # What the customer's product cards show; the prompt gets the subset in PROMPT_FIELDS.
-CARD_FIELDS = ("asin", "series_id", "title", "authors", "genres", "language", "volumes", "price_jpy",
-               "in_stock", "stock_count", "status", "synopsis_short")
-PROMPT_FIELDS = ("asin", "title", "authors", "genres", "price_jpy", "synopsis_short", "in_stock", "volumes", "volume",
-                 "language", "status")
+CARD_FIELDS = (
+    "asin",
+    "series_id",
+    "title",
+    "authors",
+    "genres",
+    "language",
+    "volumes",
+    "price_jpy",
+    "in_stock",
+    "stock_count",
+    "status",
+    "synopsis_short",
+)
+PROMPT_FIELDS = (
+    "asin",
+    "title",
+    "authors",
+    "genres",
+    "price_jpy",
+    "synopsis_short",
+    "in_stock",
+    "volumes",
+    "volume",
+    "language",
+    "status",
+)
 
 
 class LastGood:
@@ -100,7 +123,11 @@ def with_inferred_filters(
         if not client.HasField(name) and entities.HasField(name):
             setattr(merged, name, getattr(entities, name))
             inferred[name] = getattr(entities, name)
-    if merged.HasField("min_price_jpy") and merged.HasField("max_price_jpy") and merged.min_price_jpy > merged.max_price_jpy:
+    if (
+        merged.HasField("min_price_jpy")
+        and merged.HasField("max_price_jpy")
+        and merged.min_price_jpy > merged.max_price_jpy
+    ):
         # An inferred bound that contradicts the client's own is dropped, not enforced.
         for name in ("min_price_jpy", "max_price_jpy"):
             if name in inferred:
@@ -118,6 +145,7 @@ def one_edition_per_series(
     The catalog holds a Japanese and an English edition of many series; showing both
     as separate picks wastes the customer's short list.
     """
+
     def rank(p: common_pb2.Product) -> tuple[bool, bool]:
         return (volume is not None and p.HasField("volume") and p.volume == volume, p.language == language)
 
@@ -165,8 +193,12 @@ class CatalogStage:
             try:
                 reply = await self._search(req, plan, plan.filters, embedding)
                 no_client_language = req.frame.filters is None or req.frame.filters.language is None
-                if (not reply.results and plan.filters.series_ids and plan.filters.HasField("language")
-                        and no_client_language):
+                if (
+                    not reply.results
+                    and plan.filters.series_ids
+                    and plan.filters.HasField("language")
+                    and no_client_language
+                ):
                     other = common_pb2.SearchFilters()
                     other.CopyFrom(plan.filters)
                     other.ClearField("language")
@@ -177,10 +209,13 @@ class CatalogStage:
                 return rejected(exc, "retrieval")
             return reply
 
-    async def _search(self, req: Request, plan: SearchPlan, filters: common_pb2.SearchFilters,
-                      embedding: list[float] | None) -> retrieval_pb2.SearchResponse:
+    async def _search(
+        self, req: Request, plan: SearchPlan, filters: common_pb2.SearchFilters, embedding: list[float] | None
+    ) -> retrieval_pb2.SearchResponse:
         reply: retrieval_pb2.SearchResponse = await idempotent(
-            self.guards["retrieval"], req.budget, lambda: self._d.retrieval.Search(
+            self.guards["retrieval"],
+            req.budget,
+            lambda: self._d.retrieval.Search(
                 retrieval_pb2.SearchRequest(
                     # Twice k, so one edition per series still leaves k picks.
                     # A refinement is searched with the words of the request it refines
@@ -196,12 +231,18 @@ class CatalogStage:
                 ),
                 timeout=req.remaining(self._s.retrieval_timeout_s),
                 metadata=outgoing_metadata(),
-            ), lambda: req.squeezed(self._s.retrieval_timeout_s))
+            ),
+            lambda: req.squeezed(self._s.retrieval_timeout_s),
+        )
         return reply
 
     def products(
-        self, req: Request, found: retrieval_pb2.SearchResponse | RequestError, filters: common_pb2.SearchFilters,
-        language: str, volume: int | None = None,
+        self,
+        req: Request,
+        found: retrieval_pb2.SearchResponse | RequestError,
+        filters: common_pb2.SearchFilters,
+        language: str,
+        volume: int | None = None,
     ) -> list[common_pb2.Product]:
         """The products to show: this search's hits, or the last good ones for the same search
         when retrieval failed (the seed's "cached results"); one edition per series."""

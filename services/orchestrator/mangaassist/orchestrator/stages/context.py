@@ -31,8 +31,15 @@ logger = logging.getLogger(__name__)
 class ContextStage:
     """Session, embedding + mentions, classification; the session write after the answer."""
 
-    def __init__(self, settings: OrchestratorSettings, downstreams: Downstreams, sessions: SessionStore,
-                 guards: Guards, post: PostProcessor, tracer: Tracer) -> None:
+    def __init__(
+        self,
+        settings: OrchestratorSettings,
+        downstreams: Downstreams,
+        sessions: SessionStore,
+        guards: Guards,
+        post: PostProcessor,
+        tracer: Tracer,
+    ) -> None:
         self._s = settings
         self._d = downstreams
         self._sessions = sessions
@@ -60,7 +67,9 @@ class ContextStage:
                     logger.warning("previous turn's session write still pending; reading without it")
             try:
                 session = await self.guards["dynamodb"].run(
-                    lambda: asyncio.wait_for(self._sessions.load(req.session_id), req.remaining(self._s.session_timeout_s)),
+                    lambda: asyncio.wait_for(
+                        self._sessions.load(req.session_id), req.remaining(self._s.session_timeout_s)
+                    ),
                     req.squeezed(self._s.session_timeout_s),
                 )
             except Exception as exc:
@@ -77,24 +86,29 @@ class ContextStage:
     ) -> intent_pb2.ClassifyResponse:
         with req.seg.segment(spans.INTENT, parent=parent) as span:
             try:
-                reply: intent_pb2.ClassifyResponse = await idempotent(self.guards["intent"], req.budget, lambda: self._d.intent.Classify(
-                    intent_pb2.ClassifyRequest(
-                        text=req.frame.text,
-                        # No language hint: filters.language is the *edition* wanted, not the
-                        # language the customer writes in.
-                        context=intent_pb2.SessionContext(
-                            previous_intents=session.intents[-self._s.history_turns :],
-                            turn_count=len(session.intents),
+                reply: intent_pb2.ClassifyResponse = await idempotent(
+                    self.guards["intent"],
+                    req.budget,
+                    lambda: self._d.intent.Classify(
+                        intent_pb2.ClassifyRequest(
+                            text=req.frame.text,
+                            # No language hint: filters.language is the *edition* wanted, not the
+                            # language the customer writes in.
+                            context=intent_pb2.SessionContext(
+                                previous_intents=session.intents[-self._s.history_turns :],
+                                turn_count=len(session.intents),
+                            ),
+                            # The shared query embedding: the intent service's fusion head uses it.
+                            query_embedding=embedding or [],
+                            embedding_model=req.embedding_model if embedding else "",
+                            state=decode_state(session.state),
+                            mentions=req.mentions,
                         ),
-                        # The shared query embedding: the intent service's fusion head uses it.
-                        query_embedding=embedding or [],
-                        embedding_model=req.embedding_model if embedding else "",
-                        state=decode_state(session.state),
-                        mentions=req.mentions,
+                        timeout=req.remaining(self._s.intent_timeout_s),
+                        metadata=outgoing_metadata(),
                     ),
-                    timeout=req.remaining(self._s.intent_timeout_s),
-                    metadata=outgoing_metadata(),
-                ), lambda: req.squeezed(self._s.intent_timeout_s))
+                    lambda: req.squeezed(self._s.intent_timeout_s),
+                )
             except grpc.aio.AioRpcError as exc:
                 raise rpc_error(exc, "intent") from None
             except (BreakerOpenError, BulkheadFullError) as exc:
@@ -110,11 +124,14 @@ class ContextStage:
         with req.seg.segment(spans.QUERY_EMBEDDING):
             try:
                 reply: retrieval_pb2.EmbedResponse = await idempotent(
-                    self.guards["retrieval"], req.budget, lambda: self._d.retrieval.Embed(
+                    self.guards["retrieval"],
+                    req.budget,
+                    lambda: self._d.retrieval.Embed(
                         retrieval_pb2.EmbedRequest(text=req.frame.text, link=True),
                         timeout=req.remaining(self._s.retrieval_timeout_s),
                         metadata=outgoing_metadata(),
-                    ), lambda: req.squeezed(self._s.retrieval_timeout_s),
+                    ),
+                    lambda: req.squeezed(self._s.retrieval_timeout_s),
                 )
             except (grpc.aio.AioRpcError, BreakerOpenError, BulkheadFullError):
                 return None

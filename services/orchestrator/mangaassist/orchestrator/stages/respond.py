@@ -42,8 +42,9 @@ SYSTEM_PROMPT = (
 class Responder:
     """Writes the answer: deterministic, or streamed from the model."""
 
-    def __init__(self, settings: OrchestratorSettings, downstreams: Downstreams, orders: OrderStore | None,
-                 guards: Guards) -> None:
+    def __init__(
+        self, settings: OrchestratorSettings, downstreams: Downstreams, orders: OrderStore | None, guards: Guards
+    ) -> None:
         self._s = settings
         self._d = downstreams
         self._orders = orders
@@ -71,7 +72,9 @@ class Responder:
                 except TimeoutError:
                     raise RequestError(ErrorCode.TIMEOUT, "the order lookup did not answer in time") from None
                 except Exception:
-                    raise RequestError(ErrorCode.UNAVAILABLE, "order lookup is unavailable; try again shortly") from None
+                    raise RequestError(
+                        ErrorCode.UNAVAILABLE, "order lookup is unavailable; try again shortly"
+                    ) from None
             if order is not None:
                 return order_reply(order, language)
         return fixed_reply(classified.intent, language, order_id, classified.abstained)
@@ -131,7 +134,8 @@ class Responder:
         # becomes a `guardrail` frame when it flags the answer.
         done["fallback"] = (
             {"from": final.fallback_from, "to": final.model, "reason": final.fallback_reason}
-            if final.fallback_from else None
+            if final.fallback_from
+            else None
         )
         if final.fallback_from:
             req.fallbacks.append(f"model:{final.fallback_from}->{final.model}")
@@ -144,11 +148,18 @@ class Responder:
                 async for message in call:
                     if message.HasField("guardrail") and message.guardrail.flagged:
                         flagged = True
-                        logger.warning("answer flagged after streaming",
-                                       extra={"categories": list(message.guardrail.categories)})
-                        await emit({"type": "guardrail", "request_id": request_id, "action": "flagged",
-                                    "categories": list(message.guardrail.categories),
-                                    "engine": message.guardrail.engine})
+                        logger.warning(
+                            "answer flagged after streaming", extra={"categories": list(message.guardrail.categories)}
+                        )
+                        await emit(
+                            {
+                                "type": "guardrail",
+                                "request_id": request_id,
+                                "action": "flagged",
+                                "categories": list(message.guardrail.categories),
+                                "engine": message.guardrail.engine,
+                            }
+                        )
             except grpc.aio.AioRpcError:
                 pass  # the verdict is advisory; the answer was already delivered
             except Exception as exc:  # e.g. the client went away before the verdict
@@ -172,9 +183,7 @@ class Responder:
         squeezed = req.squeezed(self._s.first_token_budget_s * share)
         try:
             async with self.guards[f"inference:{request.model}"].call(squeezed):
-                call = self._d.inference.Generate(
-                    request, timeout=req.stream_remaining(), metadata=outgoing_metadata()
-                )
+                call = self._d.inference.Generate(request, timeout=req.stream_remaining(), metadata=outgoing_metadata())
                 try:
                     iterator = call.__aiter__()
                     while True:
