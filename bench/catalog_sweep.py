@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         + "\n",
         encoding="utf-8",
     )
-    print(args.out.relative_to(REPO))
+    print(args.out.resolve().relative_to(REPO) if args.out.resolve().is_relative_to(REPO) else args.out)
     return 0
 
 

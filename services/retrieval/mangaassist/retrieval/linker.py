@@ -171,8 +171,35 @@ _CJK_GLOSSARY = tuple(word for word in GLOSSARY if not word.isascii())
 _LISTED = re.compile(r"\s*(?:or|and|vs\.?|versus|&|,|/|か|と)\s*")
 
 
-# Romaji particles and the "x" of "Hunter x Hunter": short, but part of titles ("oshi no co").
-_PARTICLES = frozenset({"no", "wa", "ga", "ni", "de", "to", "wo", "x"})
+# English little words: a window mostly of them is no misspelt name ("as a girl" ≠ Asagiri).
+_LITTLE_WORDS = frozenset(
+    {
+        "a",
+        "an",
+        "am",
+        "as",
+        "at",
+        "be",
+        "by",
+        "do",
+        "he",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "so",
+        "to",
+        "up",
+        "us",
+        "we",
+    }
+)
 # Words a title's opening may not end on ("Attack on", "The Way of").
 _OPENING_FILLER = frozenset(
     {
@@ -570,7 +597,7 @@ class CatalogLinker:
             # A short name forgives a typo only as the whole message ("Nruto").
             if len(key) < (MIN_FUZZY_WHOLE if whole else MIN_FUZZY) or key in self.latin or key in self._story_words:
                 continue
-            if 2 * sum(len(words[w][0]) <= 2 and words[w][0] not in _PARTICLES for w in range(i, j + 1)) > j - i + 1:
+            if 2 * sum(words[w][0] in _LITTLE_WORDS for w in range(i, j + 1)) > j - i + 1:
                 continue  # mostly little words ("as a girl" is no misspelt "Asagiri")
             # One edit leaves a name's first two or last two letters as they were (but for a
             # swap across them): only names sharing an end are compared.
