@@ -85,7 +85,12 @@ _VOLUME_CAP = (
         re.compile(r"(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books|巻)\s{0,3}(?:max|maximum|or less|or fewer|tops|まで|以内)"),
         True,
     ),
-    (re.compile(r"1\s*冊(?:で|だけで)?(?:終わる|完結)|読み切り|one[- ]shot|single volume|one volume"), "one"),
+    (
+        re.compile(
+            r"1\s*冊(?:で|だけで)?(?:終わる|完結)|読み切り|one[- ]shot|(?<!is )(?<!per )(?<!for )(?<!each )(?:single|one) volume(?!\s(?:in|of)\b)"
+        ),
+        "one",
+    ),
     (re.compile(r"\bshort\b|短い|短め"), None),
 )
 SHORT_SERIES_VOLUMES = 10
@@ -488,10 +493,13 @@ def resolve(
         not named
         and not entities.order_ids
         and classified in ("out_of_scope", "greeting", "escalation")
-        and not (_own_words(classified, c.folded))
         and (
-            _RECALL.search(c.folded)
-            or (abstained and (entities.genres or (c.new_request and classified != "escalation")))
+            (_RECALL.search(c.folded) and not _OTHER_MEDIA.search(c.folded))
+            or (
+                not _own_words(classified, c.folded)
+                and abstained
+                and (entities.genres or (c.new_request and classified != "escalation"))
+            )
         )
     ):
         productish, abstained = True, True
@@ -777,7 +785,7 @@ def resolve(
         and (c.reference or c.latest or _about_one_series(entities, c) or _ASKS_ONE.search(c.folded))
         and not asks_for_others
         and not (_has_constraints(entities, c) and _REQUIREMENT.search(c.folded))
-        and not (_PLURAL_REFERENCE.search(c.folded) and not c.product_question)
+        and not (_PLURAL_REFERENCE.search(c.folded) and not (c.product_question or _ASKS_ONE.search(c.folded)))
     ):
         prev = _with_focus(prev, prev.last_shown[0])
     # (A genre word in a question about it is a property asked about: "is it super gory?")
