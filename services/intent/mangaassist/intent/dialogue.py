@@ -208,6 +208,7 @@ _RECALL = re.compile(
 # The message is about manga even when the classifier is unsure ("小学生の息子に漫画を…").
 _ON_TOPIC = re.compile(
     r"manga|comic|漫画|マンガ|まんが|作品|シリーズ|series|\bread\b|reading|読む|読み|読ん|\bvolumes?\b|巻"
+    r"|what'?s popular|popular right now|trending|best ?sell|売れ筋|売れてる|今人気|人気の"
 )
 _REFINE_LEAD = re.compile(
     r"^(?:only|just|but|and|preferably|ideally|make it|what about|how about|with|without|no|not)\b"

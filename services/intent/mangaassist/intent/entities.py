@@ -131,6 +131,7 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
         "胸キュン",
         r"\bromance\b",
         r"\bromantic\b",
+        r"\bdating\b",
         r"\brom-?coms?\b",
         r"\blove stor",
         r"\blove triangle",
