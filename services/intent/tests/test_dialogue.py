@@ -533,3 +533,11 @@ def test_the_requests_words_kept_for_its_refinements_hold_no_contact_details() -
         intent="product_recommendation",
     )
     assert "example.jp" not in result.state.topic and "1234" not in result.state.topic
+
+
+def test_a_bare_name_we_do_not_carry_is_said_so_not_asked_back() -> None:
+    for text in ("boruto?", "yowamushi pedal?"):
+        result = turn(text, common_pb2.DialogueState(), intent="product_search", abstained=True)
+        assert result.not_carried and result.action == "search", text
+    for text in ("help?", "seriously?", "english?"):
+        assert not turn(text, common_pb2.DialogueState(), intent="product_search", abstained=True).not_carried, text

@@ -424,6 +424,8 @@ def resolve(
         if bare is not None:
             # "and 5?", 「6は？」 after a volume of the series in focus: that volume.
             entities = replace(entities, volumes=[int(bare.group(1))])
+    if not unlinked_title and not mentions and not prev.HasField("focus") and not prev.last_shown:
+        unlinked_title = _bare_unknown_name(text, entities)
     state = common_pb2.DialogueState(version=STATE_VERSION)
     state.last_shown.extend(prev.last_shown)
     excluded = {m.series_id for m in mentions if _excluded(text, m)}
@@ -1172,6 +1174,51 @@ _ASKED_FOR = (
     re.compile(r"^(?:got|have you got|you have)\s{1,3}([^?？!！。,、]{2,30}?)\s{0,2}[?？]*\s*$"),
     re.compile(r"^(?:is|are)\s{1,3}([^?？!！。,、]{2,40}?)\s{1,3}(?:in stock|available|sold here|on sale)\b"),
 )
+# A bare name asked after as a conversation opens: "boruto?", "yowamushi pedal?" (later in a
+# conversation such a message is a follow-up: "previous one?", "kanketsu shiteru?").
+_BARE_NAME = (re.compile(r"^([a-z][a-z0-9'\-]{3,20}(?: [a-z0-9'\-]{2,20}){0,2})\s{0,2}[?？]+\s*$"),)
+# Words asked bare that name no title ("help?", "anyone?", "seriously?").
+_NOT_TITLES = frozenset(
+    {
+        "help",
+        "anyone",
+        "hello",
+        "really",
+        "seriously",
+        "sorry",
+        "please",
+        "thanks",
+        "thank you",
+        "why",
+        "what",
+        "when",
+        "where",
+        "how",
+        "who",
+        "which",
+        "okay",
+        "hmm",
+        "huh",
+        "yes",
+        "nope",
+        "sure",
+        "maybe",
+        "still",
+        "anything else",
+        "what else",
+        "and",
+        "also",
+        "then",
+        "same",
+        "none",
+        "nothing",
+        "done",
+        "finished",
+        "ongoing",
+        "price",
+        "stock",
+    }
+)
 # What joins a title to its author's name: "Touch by ...", 「…の」 once the name is taken out.
 _CONNECTOR_TAIL = re.compile(r"(?:\s(?:by|from|written by|drawn by)|の|って)\s{0,3}$")
 # First words and whole phrases that name no title ("do you have any horror", 「在庫ある？」).
@@ -1270,7 +1317,12 @@ _VOLUME_TAIL = re.compile(r"\s*(?:vol(?:ume)?\.?\s{0,2}\d{1,3}|\d{1,3}\s{0,2}巻
 _GENERIC_TAIL = re.compile(r"\s*(?:manga|books?|comics?|series|漫画|マンガ|の本)$")
 
 
-def unlinked_title(text: str, entities: Entities, mentions: list[common_pb2.Mention] | tuple[()] = ()) -> bool:
+def unlinked_title(
+    text: str,
+    entities: Entities,
+    mentions: list[common_pb2.Mention] | tuple[()] = (),
+    patterns: tuple[re.Pattern[str], ...] = _ASKED_FOR,
+) -> bool:
     """Whether the customer asks for something by name that is not in the catalog: a quoted
     or "do you have X" name that is no genre, edition, price or ordinary product word, once
     the catalog names the linker found in it are taken out ("Touch by Mitsuru Adachi" names
@@ -1278,7 +1330,7 @@ def unlinked_title(text: str, entities: Entities, mentions: list[common_pb2.Ment
     folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).strip()
     lowered = folded.lower()
     candidates: list[str] = []
-    for pattern in _ASKED_FOR:
+    for pattern in patterns:
         m = pattern.search(lowered)
         if m:
             candidates.append(m.group(1).strip())
@@ -1290,7 +1342,7 @@ def unlinked_title(text: str, entities: Entities, mentions: list[common_pb2.Ment
         name = _CONNECTOR_TAIL.sub("", re.sub(r"^(?:the|a|an)\s+", "", name.strip()))
         name = _GENERIC_TAIL.sub("", _VOLUME_TAIL.sub("", name)).strip()
         words = name.split()
-        if not words or words[0] in _GENERIC_WORDS or name in _GENERIC_WORDS:
+        if not words or words[0] in _GENERIC_WORDS or name in _GENERIC_WORDS or name in _NOT_TITLES:
             continue
         if any(ch.isdigit() for ch in name) and len(name) <= 4:
             continue
@@ -1300,7 +1352,26 @@ def unlinked_title(text: str, entities: Entities, mentions: list[common_pb2.Ment
         if probe.genres or probe.excluded_genres or probe.language or probe.max_price_jpy or probe.in_stock:
             continue
         c = cues(name)
-        if c.status or c.max_volumes is not None or c.latest or c.like or c.product_question or c.reference:
+        if (
+            c.status
+            or c.max_volumes is not None
+            or c.latest
+            or c.like
+            or c.product_question
+            or c.reference
+            or c.next_volume
+            or c.previous_volume
+            or c.min_volumes is not None
+        ):
             continue
         return True
     return False
+
+
+def _bare_unknown_name(text: str, entities: Entities) -> bool:
+    """Whether an opening message is only a name we do not carry, asked after ("boruto?");
+    a word of the shop's own ("cheapest volume?") makes it no name."""
+    words = re.findall(r"[a-z0-9'\-]+", unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower())
+    if any(w in _GENERIC_WORDS or w in _NOT_TITLES or w.startswith("cheap") for w in words):
+        return False
+    return unlinked_title(text, entities, (), _BARE_NAME)
