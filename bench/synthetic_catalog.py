@@ -18,33 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from mangaassist.common.vocabulary import GENRES
 from mangaassist.retrieval.catalog import isbn13
 from mangaassist.retrieval.store import FilterColumns
 
-GENRE_NAMES = sorted(
-    [
-        "action",
-        "adventure",
-        "comedy",
-        "drama",
-        "fantasy",
-        "horror",
-        "mystery",
-        "romance",
-        "sci-fi",
-        "slice-of-life",
-        "sports",
-        "supernatural",
-        "historical",
-        "psychological",
-        "thriller",
-        "mecha",
-        "music",
-        "cooking",
-        "school",
-        "isekai",
-    ]
-)
+GENRE_NAMES = sorted(GENRES)  # the contract vocabulary, in a fixed (bit) order
 DEMOGRAPHICS = ["shonen", "seinen", "shojo", "josei", "kodomo"]
 DEMOGRAPHIC_P = [0.45, 0.25, 0.15, 0.10, 0.05]
 

@@ -408,7 +408,8 @@ def resolve(
     """Decide what this turn asks for, and the state after it (``previous_intent``: the
     last turn's intent, whatever it was)."""
     prev = previous if previous.version == STATE_VERSION else common_pb2.DialogueState()
-    if entities.volumes and (cues(text).max_volumes is not None or cues(text).min_volumes is not None):
+    whole_cues = cues(text) if entities.volumes else None
+    if whole_cues is not None and (whole_cues.max_volumes is not None or whole_cues.min_volumes is not None):
         # 「37巻は長いなぁ…15巻以内で」 caps the length; it asks for no volume.
         entities = replace(entities, volumes=[])
     # A bare edition word ("english only", 「English で」) names the edition wanted; both named
