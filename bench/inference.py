@@ -45,6 +45,7 @@ from mangaassist.inference.config import InferenceSettings
 from mangaassist.inference.guardrails import check_input, check_output
 from mangaassist.inference.prompt import estimate_tokens, render
 from mangaassist.inference.service import InferenceServicer, local_output_check
+from mangaassist.orchestrator.stages.catalog import CARD_FIELDS  # what a product card carries
 from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.inference.v1 import inference_pb2, inference_pb2_grpc
 from mangaassist.retrieval.catalog import products_from_series
@@ -54,19 +55,6 @@ RESULTS = REPO / "bench" / "results"
 SERIES = REPO / "services" / "retrieval" / "mangaassist" / "retrieval" / "data" / "series.json"
 SERVICE = "mangaassist.inference.v1.InferenceService"
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
-CARD_FIELDS = (
-    "asin",
-    "series_id",
-    "title",
-    "authors",
-    "genres",
-    "language",
-    "volumes",
-    "price_jpy",
-    "in_stock",
-    "stock_count",
-    "synopsis_short",
-)
 
 
 def pct(values: list[float], q: float) -> float:

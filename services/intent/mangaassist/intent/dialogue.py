@@ -24,6 +24,7 @@ import unicodedata
 from dataclasses import dataclass, replace
 from itertools import islice
 
+from mangaassist.common.messages import copy_present
 from mangaassist.common.pii import mask_pii
 from mangaassist.common.vocabulary import PRODUCT_INTENTS
 from mangaassist.intent.entities import Entities, extract, genres_in
@@ -330,24 +331,14 @@ def _merge(into: common_pb2.Constraints, entities: Entities, c: Cues, replace_ge
     for kind in entities.excluded_kinds:
         if kind not in into.excluded_kinds:
             into.excluded_kinds.append(kind)
-    if entities.max_price_jpy is not None:
-        into.max_price_jpy = entities.max_price_jpy
-    if entities.min_price_jpy is not None:
-        into.min_price_jpy = entities.min_price_jpy
+    copy_present(entities, into, ("max_price_jpy", "min_price_jpy", "language", "in_stock"))
     if into.HasField("min_price_jpy") and into.HasField("max_price_jpy") and into.min_price_jpy > into.max_price_jpy:
         into.ClearField("min_price_jpy")
-    if entities.language is not None:
-        into.language = entities.language
-    if entities.in_stock is not None:
-        into.in_stock = entities.in_stock
     if c.drop_status:
         into.ClearField("status")
     elif c.status is not None:
         into.status = c.status
-    if c.max_volumes is not None:
-        into.max_volumes = c.max_volumes
-    if c.min_volumes is not None:
-        into.min_volumes = c.min_volumes
+    copy_present(c, into, ("max_volumes", "min_volumes"))
     if into.HasField("min_volumes") and into.HasField("max_volumes") and into.min_volumes > into.max_volumes:
         into.ClearField("min_volumes" if c.max_volumes is not None else "max_volumes")
     del into.genres[MAX_LIST:]

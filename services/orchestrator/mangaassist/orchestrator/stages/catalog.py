@@ -12,6 +12,7 @@ import grpc
 from google.protobuf.json_format import MessageToDict
 
 from mangaassist.common import spans
+from mangaassist.common.messages import copy_present
 from mangaassist.common.resilience import BreakerOpenError, BulkheadFullError
 from mangaassist.common.telemetry import outgoing_metadata
 from mangaassist.orchestrator.config import OrchestratorSettings
@@ -93,14 +94,7 @@ def to_search_filters(frame: QueryFrame) -> common_pb2.SearchFilters:
         return out
     if f.genre is not None:
         out.genres.append(f.genre)
-    if f.language is not None:
-        out.language = f.language
-    if f.in_stock is not None:
-        out.in_stock = f.in_stock
-    if f.min_price_jpy is not None:
-        out.min_price_jpy = f.min_price_jpy
-    if f.max_price_jpy is not None:
-        out.max_price_jpy = f.max_price_jpy
+    copy_present(f, out, ("language", "in_stock", "min_price_jpy", "max_price_jpy"))
     return out
 
 
