@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from mangaassist.common.text import fold
 from mangaassist.intent.dialogue import STATE_VERSION, Resolution, resolve, unlinked_title
 from mangaassist.intent.entities import extract
 from mangaassist.proto.common.v1 import common_pb2
@@ -32,16 +33,22 @@ def turn(
     previous_intent: str = "",
 ) -> Resolution:
     entities = extract(text)
+    mentions = [placed(text, m) for m in mentions or []]
     return resolve(
-        text,
-        intent,
-        abstained,
-        entities,
-        mentions or [],
-        state,
-        unlinked_title(text, entities, mentions or []),
-        previous_intent,
+        text, intent, abstained, entities, mentions, state, unlinked_title(text, entities, mentions), previous_intent
     )
+
+
+def placed(text: str, m: common_pb2.Mention) -> common_pb2.Mention:
+    """The mention with its span where its name stands in the folded message, as the linker
+    reports it (a test names the series; the span follows from the text)."""
+    folded, name = fold(text), fold(m.name)
+    out = common_pb2.Mention()
+    out.CopyFrom(m)
+    if folded[m.start : m.end] != name and name in folded:
+        out.start = folded.index(name)
+        out.end = out.start + len(name)
+    return out
 
 
 def test_a_named_title_becomes_the_focus_and_follow_ups_refer_to_it() -> None:
@@ -508,6 +515,7 @@ def test_the_author_of_a_series_named_with_it() -> None:
     for text, sid, name in (
         ("モブサイコ100の作者の他の作品", "mob-psycho-100", "モブサイコ100"),
         ("did the FMA author do anything else?", "fullmetal-alchemist", "FMA"),
+        ("anything by the chainsaw man guy?", "chainsaw-man", "Chainsaw Man"),
     ):
         result = turn(
             text,
@@ -533,3 +541,29 @@ def test_a_bare_name_we_do_not_carry_is_said_so_not_asked_back() -> None:
         assert result.not_carried and result.action == "search", text
     for text in ("help?", "seriously?", "english?"):
         assert not turn(text, common_pb2.DialogueState(), intent="product_search", abstained=True).not_carried, text
+
+
+def test_a_name_we_lack_with_a_volume_an_edition_or_manga_is_still_not_carried() -> None:
+    for text in ("black butler vol 30", "overlord manga?", "tokyo mew mew vol 1?", "ao ashi の英語版ありますか"):
+        result = turn(text, common_pb2.DialogueState(), intent="product_search", abstained=True)
+        assert result.not_carried, text
+    for text in ("show me vol 4", "recommend manga vol 1", "英語のやつある？"):
+        assert not turn(text, common_pb2.DialogueState(), intent="product_search", abstained=True).not_carried, text
+    focus = turn("呪術廻戦", common_pb2.DialogueState(), mentions=[mention("jujutsu-kaisen", "呪術廻戦")]).state
+    more = turn("じゃあ1巻もください", focus)  # "then volume 1 too": of the series in focus
+    assert not more.not_carried and (more.state.focus.series_id, more.state.focus.volume) == ("jujutsu-kaisen", 1)
+
+
+def test_series_already_read_are_ruled_out_however_listed() -> None:
+    cooking = turn("料理の漫画おすすめある？", common_pb2.DialogueState(), intent="product_recommendation").state
+    both = turn(
+        "ダン飯と食戟は読みました",
+        cooking,
+        intent="product_question",
+        mentions=[mention("delicious-in-dungeon", "ダン飯"), mention("food-wars", "食戟")],
+    )
+    assert both.intent == "product_recommendation" and list(both.state.constraints.genres) == ["cooking"]
+    assert set(both.state.constraints.excluded_series) == {"delicious-in-dungeon", "food-wars"}
+    # The linker's span covers the name as typed (the catalog writes 「ゆるキャン△」).
+    owned = turn("ゆるキャンはもう全部持ってます", cooking, mentions=[mention("laid-back-camp", "ゆるキャン△")])
+    assert "laid-back-camp" in owned.state.constraints.excluded_series

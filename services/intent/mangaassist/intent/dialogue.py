@@ -209,7 +209,10 @@ _RECALL = re.compile(
 # The message is about manga even when the classifier is unsure ("小学生の息子に漫画を…").
 _ON_TOPIC = re.compile(
     r"manga|comic|漫画|マンガ|まんが|作品|シリーズ|series|\bread\b|reading|読む|読み|読ん|\bvolumes?\b|巻"
-    r"|what'?s popular|popular right now|trending|best ?sell|売れ筋|売れてる|今人気|人気の"
+    r"|what'?s popular|popular right now|trending|best ?sell|売れ筋|売れてる|今人気|人気(?:の|な)"
+    # who it is for: a demographic, or a present for someone ("shonen で人気なの", 「甥への誕生日プレゼント」)
+    r"|sh[oō]u?nen|sh[oō]u?jo|seinen|josei|少年|少女|青年|女性向け|男性向け|プレゼント|\bgift\b|\bpresent for\b"
+    r"|drawing|\bart\b|絵"
 )
 _REFINE_LEAD = re.compile(
     r"^(?:only|just|but|and|preferably|ideally|make it|what about|how about|with|without|no|not)\b"
@@ -420,7 +423,7 @@ def resolve(
         unlinked_title = _bare_unknown_name(text, entities)
     state = common_pb2.DialogueState(version=STATE_VERSION)
     state.last_shown.extend(prev.last_shown)
-    excluded = {m.series_id for m in mentions if _excluded(text, m)}
+    excluded = _excluded_ids(text, mentions)
     named = [m for m in mentions if m.series_id not in excluded]
     # Cues are read without the names: "March Comes in Like a Lion" is no "like X".
     c = cues(_without_names(text, mentions))
@@ -1074,6 +1077,9 @@ _OTHER_AUTHORS = re.compile(
 # The author of the series in focus, not named: "same author?", "anything else by him".
 _SAME_AUTHOR = re.compile(
     r"same (?:author|artist|mangaka|creator|writer)"
+    # "anything by the chainsaw man guy?", "the guy who drew X" (the name is blanked out)
+    r"|\bby the\s+(?:guy|dude|person|lady|woman|author|artist|mangaka|creator|people)\b"
+    r"|\b(?:guy|dude|person|lady|woman|author|artist|mangaka) (?:who|that) (?:made|drew|wrote|did|does)\b"
     r"|\b(?:the|that|this|his|her) (?:author|artist|mangaka|creator|writer)\b.{0,30}\b(?:other|else|more|did|made"
     r"|wrote|drew|works?)\b"
     r"|\b(?:else|other (?:stuff|works?|series|manga|books|titles)|more) (?:by|from) (?:him|her|them|the (?:same )?"
@@ -1111,21 +1117,43 @@ _EXCLUDE_AFTER = re.compile(
 )
 _EXCLUDE_BEFORE = re.compile(
     r"(?:other than|besides|except|apart from|not|no more|already (?:have|read|own|got|finished)"
-    r"|i(?:'ve| have) (?:read|got|already read|already got)|own)\s{1,3}(?:the\s)?$"
+    r"|i(?:'ve| have) (?:read|got|already read|already got)|own)\s{1,3}(?:all\s(?:of\s)?)?(?:the\s|his\s|her\s)?$"
 )
+# Between two names of one list: 「AとB」, "A and B", "A, B".
+_JOINED = re.compile(r"\s{0,2}(?:と|、|,|&|and|や|とか|も)\s{0,2}")
 
 
-def _excluded(text: str, m: common_pb2.Mention) -> bool:
-    """Whether the message rules this mention out rather than asking for it."""
+def _span(folded: str, m: common_pb2.Mention) -> tuple[int, int] | None:
+    """Where the mention stands in the folded message: where its catalog name is, else the
+    linker's span ("ゆるキャン" for the catalog's 「ゆるキャン△」)."""
+    found = _name_pattern(m.name).search(folded) if m.name else None
+    if found is not None:
+        return found.start(), found.end()
+    if 0 <= m.start < m.end <= len(folded):
+        return m.start, m.end
+    return None
+
+
+def _excluded_ids(text: str, mentions: list[common_pb2.Mention]) -> set[str]:
+    """The series the message rules out rather than asks for ("I already have Doraemon",
+    「ゆるキャンはもう全部持ってます」); names joined by と/、/and share the last one's fate
+    (「ダン飯と食戟は読みました」)."""
     folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
-    name = unicodedata.normalize("NFKC", m.name).lower()
-    at = folded.find(name)
-    if at < 0:
-        return False
-    return bool(
-        _EXCLUDE_AFTER.search(folded[at + len(name) : at + len(name) + 12])
-        or _EXCLUDE_BEFORE.search(folded[max(0, at - 30) : at])
-    )
+    spans = sorted((span, m.series_id) for m in mentions if (span := _span(folded, m)) is not None)
+    out: set[str] = set()
+    carried = False  # "except A and B": the words before A rule out B too
+    for i, ((start, end), series_id) in enumerate(spans):
+        carried = carried or bool(_EXCLUDE_BEFORE.search(folded[max(0, start - 30) : start]))
+        ruled_out = carried or bool(_EXCLUDE_AFTER.search(folded[end : end + 12]))
+        j = i
+        while not ruled_out and j + 1 < len(spans) and _JOINED.fullmatch(folded[spans[j][0][1] : spans[j + 1][0][0]]):
+            j += 1
+            ruled_out = bool(_EXCLUDE_AFTER.search(folded[spans[j][0][1] : spans[j][0][1] + 12]))
+        if ruled_out:
+            out.add(series_id)
+        if not (i + 1 < len(spans) and _JOINED.fullmatch(folded[end : spans[i + 1][0][0]])):
+            carried = False
+    return out
 
 
 def _name_pattern(name: str) -> re.Pattern[str]:
@@ -1137,6 +1165,15 @@ def _name_pattern(name: str) -> re.Pattern[str]:
 def _without_names(text: str, mentions: list[common_pb2.Mention]) -> str:
     """The message with the catalog names it contains blanked out."""
     folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
+    # A name not found as the catalog spells it is a typo ("kaguya sama love is wat"): blanked
+    # where the linker saw it (same length, so the other spans still hold), the rest by name.
+    typed = [
+        (m.start, m.end)
+        for m in mentions
+        if m.name and 0 <= m.start < m.end <= len(folded) and not _name_pattern(m.name).search(folded)
+    ]
+    for start, end in sorted(typed, reverse=True):
+        folded = folded[:start] + " " * (end - start) + folded[end:]
     for m in mentions:
         if m.name:
             folded = _name_pattern(m.name).sub(" ", folded)
@@ -1168,7 +1205,13 @@ _ASKED_FOR = (
 )
 # A bare name asked after as a conversation opens: "boruto?", "yowamushi pedal?" (later in a
 # conversation such a message is a follow-up: "previous one?", "kanketsu shiteru?").
-_BARE_NAME = (re.compile(r"^([a-z][a-z0-9'\-]{3,20}(?: [a-z0-9'\-]{2,20}){0,2})\s{0,2}[?？]+\s*$"),)
+_BARE_NAME = (
+    re.compile(r"^([a-z][a-z0-9'\-]{3,20}(?: [a-z0-9'\-]{2,20}){0,3})\s{0,2}[?？]+\s*$"),
+    # "black butler vol 30": a name and a volume number, asked or not.
+    re.compile(
+        r"^([a-z][a-z0-9'\-]{3,20}(?: [a-z0-9'\-]{2,20}){0,3}\s{1,2}vol(?:ume)?\.?\s{0,2}\d{1,3})\s{0,2}[?？]*\s*$"
+    ),
+)
 # Words asked bare that name no title ("help?", "anyone?", "seriously?").
 _NOT_TITLES = frozenset(
     {
@@ -1275,6 +1318,26 @@ _GENERIC_WORDS = frozenset(
         "works",
         "work",
         "everything",
+        # requests and question words: "show me vol 4", "recommend manga vol 1"
+        "show",
+        "recommend",
+        "suggest",
+        "find",
+        "give",
+        "want",
+        "need",
+        "buy",
+        "order",
+        "tell",
+        "me",
+        "what",
+        "which",
+        "how",
+        "next",
+        "last",
+        "latest",
+        "first",
+        "previous",
         "漫画",
         "マンガ",
         "まんが",
@@ -1304,7 +1367,13 @@ _GENERIC_WORDS = frozenset(
     }
 )
 # Words and particles that make a phrase a request, not a title (「マンガ大賞とった作品でおすすめ」).
-_NOT_A_NAME = re.compile(r"[でをにがへ]|おすすめ|オススメ|作品|何か|なにか|読ん|みたい|っぽ|系|好き|探し|在庫|送料|巻")
+_NOT_A_NAME = re.compile(
+    r"[でをにがへ]|おすすめ|オススメ|作品|何か|なにか|読ん|みたい|っぽ|系|好き|探し|在庫|送料|巻|やつ|奴|\bversion\b|\bedition\b"
+)
+# Words before a name that are no part of it: "the", 「じゃあ1巻もください」.
+_LEADING_FILLER = re.compile(
+    r"^(?:(?:the|a|an)\s+|(?:じゃあ|じゃ|では|それじゃ|それなら|なら|あと(?:は)?|えっと|えーと|うーん|それと|あ|で)[、,\s]*)"
+)
 _VOLUME_TAIL = re.compile(r"\s*(?:vol(?:ume)?\.?\s{0,2}\d{1,3}|\d{1,3}\s{0,2}巻)\s*$")
 _GENERIC_TAIL = re.compile(r"\s*(?:manga|books?|comics?|series|漫画|マンガ|の本)$")
 
@@ -1331,14 +1400,17 @@ def unlinked_title(
         for linked in mentions:
             if linked.name:
                 name = _name_pattern(linked.name).sub(" ", name)
-        name = _CONNECTOR_TAIL.sub("", re.sub(r"^(?:the|a|an)\s+", "", name.strip()))
+        name = _CONNECTOR_TAIL.sub("", _LEADING_FILLER.sub("", name.strip()))
         name = _GENERIC_TAIL.sub("", _VOLUME_TAIL.sub("", name)).strip()
         words = name.split()
         if not words or words[0] in _GENERIC_WORDS or name in _GENERIC_WORDS or name in _NOT_TITLES:
             continue
         if any(ch.isdigit() for ch in name) and len(name) <= 4:
             continue
-        if _NOT_A_NAME.search(name) or any(p.search(name) for _, p in _EDITION_WORDS):
+        for _, edition in _EDITION_WORDS:
+            # 「ao ashi の英語版ありますか」: the name without the edition asked for.
+            name = _CONNECTOR_TAIL.sub("", edition.sub(" ", name).replace(" 版", " ")).strip()
+        if not name or _NOT_A_NAME.search(name):
             continue
         probe = extract(name)
         if probe.genres or probe.excluded_genres or probe.language or probe.max_price_jpy or probe.in_stock:
@@ -1363,7 +1435,9 @@ def unlinked_title(
 def _bare_unknown_name(text: str, entities: Entities) -> bool:
     """Whether an opening message is only a name we do not carry, asked after ("boruto?");
     a word of the shop's own ("cheapest volume?") makes it no name."""
-    words = re.findall(r"[a-z0-9'\-]+", unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower())
+    folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower().strip(" ?？")
+    # ("overlord manga?", "tokyo mew mew vol 1?": the name without its volume or "manga")
+    words = re.findall(r"[a-z0-9'\-]+", _GENERIC_TAIL.sub("", _VOLUME_TAIL.sub("", folded)))
     if any(w in _GENERIC_WORDS or w in _NOT_TITLES or w.startswith("cheap") for w in words):
         return False
     return unlinked_title(text, entities, (), _BARE_NAME)

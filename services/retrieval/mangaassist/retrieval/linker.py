@@ -106,6 +106,15 @@ _TITLE_FILLER = frozenset(
         "every",
         "sweet",
         "great",
+        # words that tell one edition or volume from another ("just the original, vol 1")
+        "original",
+        "final",
+        "complete",
+        "special",
+        "latest",
+        "newest",
+        "next",
+        "last",
     }
 )
 _NAME_AFTER = frozenset({"vol", "volume", "volumes", "one", "series"})
@@ -115,6 +124,8 @@ MIN_CJK = 2  # 鬼滅, 進撃
 MIN_FUZZY = 6  # shorter names are too close to ordinary words to forgive a typo
 MIN_SURNAME = 3  # "Oda"
 MIN_FUZZY_CJK = 4
+MIN_FUZZY_HIRAGANA = 5
+_HIRAGANA = re.compile(r"[ぁ-ゖー]+")
 MIN_FUZZY_WHOLE = 4
 TWO_EDITS = (
     14  # a name this long forgives two edits  # a Japanese name this long or longer forgives one wrong character
@@ -127,6 +138,18 @@ MAX_WINDOW = 6  # words per Latin window
 MAX_LINK_CHARS = 600  # a message longer than this is linked on its first part only
 _AUTHOR_CUES = frozenset({"by", "from", "author", "mangaka", "artist"})
 _PRODUCT_CUES = frozenset({"manga", "vol", "volume", "volumes", "series", "book", "books", "comic", "comics"})
+# Shop words beside a short plain word make it a title: "nana price", "what about pluto".
+_SHOP_NEIGHBOURS = _PRODUCT_CUES | {
+    "price",
+    "prices",
+    "cost",
+    "stock",
+    "english",
+    "japanese",
+    "edition",
+    "latest",
+    "about",
+}
 
 _LATIN = re.compile(r"[a-z0-9]+")
 # A remembered piece of a forgotten title (over folded text: brackets are spaces by then):
@@ -368,7 +391,8 @@ class CatalogLinker:
             linker._by_tail[(len(key), key[-2:])].append(key)
         for key in linker.cjk:
             linker._cjk_by_first[key[0]].append(key)
-            if len(key) >= MIN_FUZZY_CJK:
+            # A short name in hiragana only is one edit from ordinary words (かのかり, かかり).
+            if len(key) >= (MIN_FUZZY_HIRAGANA if _HIRAGANA.fullmatch(key) else MIN_FUZZY_CJK):
                 for i in range(len(key) - 1):
                     linker._cjk_bigrams[key[i : i + 2]].add(key)
         for keys in linker._cjk_by_first.values():
@@ -470,7 +494,12 @@ class CatalogLinker:
         group = next(i for i in range(1, len(match.groups()) + 1) if match.group(i))
         piece, start, end = match.group(group).replace(" ", ""), match.start(group), match.end(group)
         series: list[str] = []
-        if _is_latin(piece):
+        if _is_latin(piece) and len(latin_key(piece)) == 2:
+            # 「Dr.なんとか」: a two-letter word, too short for the word index, read off the titles.
+            series = sorted(
+                sid for sid, title in self.series_titles.items() if latin_key(piece) in _LATIN.findall(fold(title))
+            )
+        elif _is_latin(piece):
             series = sorted(self._every_title_word.get(latin_key(piece), ()))
         else:
             for cut in range(len(piece) - MIN_FRAGMENT_CJK + 1):
@@ -569,8 +598,8 @@ class CatalogLinker:
         if whole == 1 and len(folded.replace(" ", "")) <= end - start + 4:
             return True  # the message is (almost) just the name: "Real", "nana?"
         neighbours = {words[k][0] for k in (i - 1, i + 1) if 0 <= k < whole}
-        if neighbours & _PRODUCT_CUES or re.match(r"\s?(?:の|って|は|巻|vol)", folded[end : end + 4]):
-            return True  # "ajin の最新刊", 「nana って」: a name in a Japanese sentence
+        if neighbours & _SHOP_NEIGHBOURS or re.match(r"\s?(?:の|って|は|も|を|が|巻|vol)", folded[end : end + 4]):
+            return True  # "ajin の最新刊", 「nana って」, "pluto も": a name in a Japanese sentence
         if i > 0 and words[i - 1][0] in _AUTHOR_CUES:
             return True  # "by Oda", "from Inoue": a name
         word = folded[start:end]
