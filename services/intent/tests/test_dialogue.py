@@ -524,6 +524,10 @@ def test_the_author_of_a_series_named_with_it() -> None:
             mentions=[mention(sid, name, start=text.find(name))],
         )
         assert list(result.state.constraints.by_authors_of) == [sid] and sid in result.state.constraints.excluded_series
+    # After another series, "X is by the same author, right?" asks about X itself.
+    kaguya = turn("かぐや様", common_pb2.DialogueState(), mentions=[mention("kaguya-sama-love-is-war", "かぐや様")])
+    oshi = turn("推しの子も同じ作者だよね？", kaguya.state, mentions=[mention("oshi-no-ko", "推しの子")])
+    assert oshi.state.focus.series_id == "oshi-no-ko" and not oshi.state.constraints.by_authors_of
 
 
 def test_the_requests_words_kept_for_its_refinements_hold_no_contact_details() -> None:

@@ -516,7 +516,15 @@ def resolve(
 
     # 1b. The author of a series named with it: 「モブサイコ100の作者の他の作品」, "did the FMA author
     #     do anything else?" (the series itself is not "other").
-    if len(titles) == 1 and not authors and hijackable and _SAME_AUTHOR.search(c.folded):
+    # ("Parasyte is by the same author, right? that one in English", 「同じ作者のエマも気になる」
+    #  after another series: the customer names the other work itself, and asks about it.)
+    names_the_other_work = bool(
+        titles
+        and _SAME_AUTHOR_WORD.search(c.folded)
+        and (prev.HasField("focus") or prev.last_shown)
+        and titles[0].series_id not in (prev.focus.series_id, *prev.last_shown[:1])
+    )
+    if len(titles) == 1 and not authors and hijackable and _SAME_AUTHOR.search(c.folded) and not names_the_other_work:
         anchor = titles[0].series_id
         state.constraints.by_authors_of.append(anchor)
         state.constraints.excluded_series.append(anchor)
@@ -1075,6 +1083,7 @@ _OTHER_AUTHORS = re.compile(
     r"|(?:他|ほか|別)の(?:作家|漫画家|先生|作者)"
 )
 # The author of the series in focus, not named: "same author?", "anything else by him".
+_SAME_AUTHOR_WORD = re.compile(r"same (?:author|artist|mangaka|creator|writer)|同じ(?:作者|作家|漫画家|先生)")
 _SAME_AUTHOR = re.compile(
     r"same (?:author|artist|mangaka|creator|writer)"
     # "anything by the chainsaw man guy?", "the guy who drew X" (the name is blanked out)
