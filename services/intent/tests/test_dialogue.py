@@ -558,6 +558,22 @@ def test_a_name_we_lack_with_a_volume_an_edition_or_manga_is_still_not_carried()
     assert not more.not_carried and (more.state.focus.series_id, more.state.focus.volume) == ("jujutsu-kaisen", 1)
 
 
+def test_an_edition_in_kana_and_what_else_the_author_did() -> None:
+    aot = turn(
+        "しんげきのきょじん えいごばん",
+        common_pb2.DialogueState(),
+        mentions=[mention("attack-on-titan", "しんげきのきょじん")],
+    )
+    assert aot.state.focus.language == "en"
+    fma = turn(
+        "fullmetal alchemist",
+        common_pb2.DialogueState(),
+        mentions=[mention("fullmetal-alchemist", "fullmetal alchemist")],
+    )
+    other = turn("what else did the author do", fma.state, intent="product_recommendation")
+    assert list(other.state.constraints.by_authors_of) == ["fullmetal-alchemist"]
+
+
 def test_series_already_read_are_ruled_out_however_listed() -> None:
     cooking = turn("料理の漫画おすすめある？", common_pb2.DialogueState(), intent="product_recommendation").state
     both = turn(

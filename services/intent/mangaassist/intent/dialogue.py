@@ -112,8 +112,8 @@ _LATEST = re.compile(
 )
 # A bare edition word in a question about the focus: "english?", 「英語の方は」.
 _EDITION_WORDS = (
-    ("en", re.compile(r"(?<![a-z])(?:english|eng)(?![a-z])|英語")),
-    ("ja", re.compile(r"(?<![a-z])(?:japanese|jp|jpn)(?![a-z])|日本語|原書")),
+    ("en", re.compile(r"(?<![a-z])(?:english|eng)(?![a-z])|英語|えいご")),
+    ("ja", re.compile(r"(?<![a-z])(?:japanese|jp|jpn)(?![a-z])|日本語|にほんご|原書")),
 )
 # The customer's own languages are no edition asked for: "my japanese is rusty", "she does not
 # read Japanese", 「日本語が読めない」.
@@ -1091,6 +1091,7 @@ _SAME_AUTHOR = re.compile(
     r"|\b(?:guy|dude|person|lady|woman|author|artist|mangaka) (?:who|that) (?:made|drew|wrote|did|does)\b"
     r"|\b(?:the|that|this|his|her) (?:author|artist|mangaka|creator|writer)\b.{0,30}\b(?:other|else|more|did|made"
     r"|wrote|drew|works?)\b"
+    r"|\bwhat else (?:did|has|have|does) (?:he|she|they|the (?:\w+ )?(?:author|artist|mangaka|creator|writer))\b"
     r"|\b(?:else|other (?:stuff|works?|series|manga|books|titles)|more) (?:by|from) (?:him|her|them|the (?:same )?"
     r"(?:author|artist|mangaka))\b|\bby (?:him|her)\b"
     r"|\b(?:did|has|have|does)\s+(?:he|she|they|the\s+(?:\w+\s+)?(?:author|artist|mangaka))\s+(?:do|did|make|write|draw|done"
