@@ -548,7 +548,14 @@ def test_a_bare_name_we_do_not_carry_is_said_so_not_asked_back() -> None:
 
 
 def test_a_name_we_lack_with_a_volume_an_edition_or_manga_is_still_not_carried() -> None:
-    for text in ("black butler vol 30", "overlord manga?", "tokyo mew mew vol 1?", "ao ashi の英語版ありますか"):
+    for text in (
+        "black butler vol 30",
+        "overlord manga?",
+        "tokyo mew mew vol 1?",
+        "ao ashi の英語版ありますか",
+        "shaman king complete edition?",
+        "Don't Toy with Me, Miss Nagatoro — got it?",
+    ):
         result = turn(text, common_pb2.DialogueState(), intent="product_search", abstained=True)
         assert result.not_carried, text
     for text in ("show me vol 4", "recommend manga vol 1", "英語のやつある？"):
@@ -556,6 +563,29 @@ def test_a_name_we_lack_with_a_volume_an_edition_or_manga_is_still_not_carried()
     focus = turn("呪術廻戦", common_pb2.DialogueState(), mentions=[mention("jujutsu-kaisen", "呪術廻戦")]).state
     more = turn("じゃあ1巻もください", focus)  # "then volume 1 too": of the series in focus
     assert not more.not_carried and (more.state.focus.series_id, more.state.focus.volume) == ("jujutsu-kaisen", 1)
+
+
+def test_a_title_someone_else_loves_is_a_gift_of_it_more_like_it_is_a_like_request() -> None:
+    for text, sid, name in (
+        ("母がベルばら好きで、誕生日にあげたいんです", "the-rose-of-versailles", "ベルばら"),
+        ("my son (7) loves pokemon. is there a manga", "pokemon-adventures", "pokemon"),
+    ):
+        gift = turn(text, common_pb2.DialogueState(), intent="product_recommendation", mentions=[mention(sid, name)])
+        assert gift.state.focus.series_id == sid and not gift.state.constraints.like_series_ids, text
+    more = turn(
+        "loved food wars. more like that?", common_pb2.DialogueState(), mentions=[mention("food-wars", "food wars")]
+    )
+    assert list(more.state.constraints.like_series_ids) == ["food-wars"]
+
+
+def test_another_kind_asked_for_after_a_series_is_a_new_request() -> None:
+    gintama = turn("gintama", common_pb2.DialogueState(), mentions=[mention("gintama", "gintama")]).state
+    other = turn("fine, another comedy then, finished, english available", gintama, intent="product_recommendation")
+    assert other.intent == "product_recommendation" and not other.state.HasField("focus")
+    shorter = turn("やっぱやめとく、もっと短くて完結してる面白いのない？", gintama, intent="product_question")
+    assert shorter.intent == "product_recommendation"
+    english = turn("英語版のない？", gintama, intent="product_search")  # the English edition of it
+    assert english.state.focus.series_id == "gintama" and english.state.focus.language == "en"
 
 
 def test_an_edition_in_kana_and_what_else_the_author_did() -> None:

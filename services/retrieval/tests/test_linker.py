@@ -145,6 +145,7 @@ def test_the_works_by_a_series_authors_include_every_author_of_it() -> None:
         ),
         ("the title has moon in it", {"sailor-moon", "full-moon-wo-sagashite"}),
         ("Dr.なんとかってやつ、石になった世界で科学するの", {"dr-slump", "dr-stone"}),  # a two-letter piece
+        ("スキップってやつ探してます", {"skip-beat", "skip-and-loafer"}),
     ],
 )
 def test_a_remembered_piece_of_a_title_offers_every_series_it_fits(text: str, series: set[str]) -> None:

@@ -145,8 +145,15 @@ _SIMILAR = re.compile(
     r"similar|such as|in the vein of|along the lines|reminds? me of|(?<!i )(?<!i really )\blike\b"
     r"|みたいな|みたいの|っぽい|のような|に似た|似てる|似た|系の|ような|こういう|そういう|ああいう"
 )
+# Someone else whose love of a title is told: a gift of that title.
+_THIRD_PERSON = re.compile(
+    r"\bmy (?:son|daughter|kids?|child|children|mom|mum|mother|dad|father|nephew|niece|wife|husband|girlfriend"
+    r"|boyfriend|friend|sister|brother|grandson|granddaughter)\b|\b(?:he|she) (?:loves|likes|is into|is a fan)\b"
+    r"|息子|娘|母|父|甥|姪|妻|夫|彼女|彼氏|友達|友人|姉|妹|兄|弟|子供|子ども|孫"
+)
 _NOT_LIKE = re.compile(
-    r"re-?read|読み直|読み返|would like|i'?d like|like to|looks? like|like this|like that|like \d|like (?:a|the) (?:few|couple|dozen|half)"
+    r"re-?read|読み直|読み返|would like|i'?d like|like to|looks? like|(?<!more )(?<!one )(?<!thing )like (?:this|that)\b"
+    r"|like \d|like (?:a|the) (?:few|couple|dozen|half)"
     r"|like half"
     r"|\b(?:i|you|we|they|he|she|kids|really|do|did|does) like (?:it|them)\b"
     r"|what(?:'s|s| is| are| was)\s.{0,60}\blike\b\s*[?？]"
@@ -170,8 +177,10 @@ _NEW_REQUEST = re.compile(
 )
 # Asking for suggestions, not about the series in focus.
 _RECOMMEND = re.compile(
-    r"recommend|suggest|\bsomething\b|\banything\b|\bother\b|\belse\b|おすすめ|オススメ|お勧め|他に|ほかに"
+    r"recommend|suggest|\bsomething\b|\banything\b|\bother\b|\belse\b|\banother\b|おすすめ|オススメ|お勧め|他に|ほかに"
     r"|他の|ほかの|別の"
+    # 「もっと短くて完結してる面白いのない？」: is there one (of another kind)?
+    r"|(?<=[いなた])(?:の|やつ|もの)(?:って)?(?:ない|ありませんか|ないですか)\s?[?？]|ないかな"
 )
 # A question only one series answers: "how many in english", "english is 3 volumes?", "is the story complete".
 _ASKS_ONE = re.compile(r"how many|何巻|何冊|\bis (?:it|the story|that)\b|\d+\s*(?:vol(?:ume)?s?|books?|巻)\s*[?？]")
@@ -438,6 +447,11 @@ def resolve(
     ):
         # "Do you have Sailor Moon? my wife loved it": that title, not others like it.
         c = replace(c, like=False)
+    if c.like and titles and _THIRD_PERSON.search(c.folded) and not _SIMILAR.search(c.folded):
+        # 「母がベルばら好きで、誕生日にあげたい」, "my son loves pokemon. is there a manga": a present
+        # of the title someone else loves, not others like it.
+        if not (c.new_request or _RECOMMEND.search(c.folded)) or _AVAILABILITY.search(c.folded):
+            c = replace(c, like=False)
     if (
         authors
         and titles
@@ -805,6 +819,8 @@ def resolve(
         and hijackable
         and not _RECOMMEND.search(c.folded)
         and (not entities.genres or asks_of_it)
+        # ("kinda pricey. any classic sci-fi that's cheaper?": a sure request for a kind of story)
+        and not (classified == "product_recommendation" and not abstained and entities.genres)
         and (
             c.reference
             or c.product_question
@@ -1015,6 +1031,7 @@ _ASKS_ABOUT = re.compile(
 # not, what it is like, for what age, how an edition is made up.
 _PROPERTY = re.compile(
     r"how many|何巻まで|何冊|全部で|しかない|完結|\bfinished\b.{0,5}[?？]|\bongoing\b.{0,5}[?？]|連載中|怖い|グロ|面白い"
+    r"|(?<!読み)終わ(?:った|って|り)|連載終了|まだ続"
     r"|どんな(?:話|内容|漫画)|worth (?:it|reading)|suitable|\bage\b|何歳|子供向け|for kids|ふりがな|furigana|版って"
     r"|違い|違う|ちがう|ちがい|difference|what(?:'s| is) it about"
 )
@@ -1023,7 +1040,7 @@ _PROPERTY = re.compile(
 # Whether it can be had: the taxonomy's product_search, even beside a property ("do you have
 # all 72 volumes?").
 _AVAILABILITY = re.compile(
-    r"in stock|do (?:you|u) (?:have|sell|carry)|available|can i (?:buy|get|order)|在庫|ありますか"
+    r"in stock|do (?:you|u) (?:have|sell|carry)|available|can i (?:buy|get|order)|is there an? (?:\w+ )?manga|在庫|ありますか"
     r"|ある[?？]|置いて|売って|買え|取り扱|手に入"
 )
 
@@ -1051,7 +1068,7 @@ def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
     ):
         # (A recommendation needs a request for suggestions: 「…セーラームーンある？」 asks for one title.)
         return classified
-    if c.product_question or c.status or c.latest or _ASKS_ABOUT.search(c.folded):
+    if c.product_question or c.status or c.latest or _ASKS_ABOUT.search(c.folded) or _PROPERTY.search(c.folded):
         return "product_question"
     return "product_search"
 
@@ -1212,6 +1229,11 @@ _ASKED_FOR = (
     ),
     re.compile(r"^(?:got|have you got|you have)\s{1,3}([^?？!！。,、]{2,30}?)\s{0,2}[?？]*\s*$"),
     re.compile(r"^(?:is|are)\s{1,3}([^?？!！。,、]{2,40}?)\s{1,3}(?:in stock|available|sold here|on sale)\b"),
+    # "Don't Toy with Me, Miss Nagatoro — got it?"
+    re.compile(
+        r"^([^?？!！。]{2,60}?)\s{0,2}[—–\-:]{1,2}\s{0,2}(?:got it|have it|do you have it|you have it|in stock|available)"
+        r"\s{0,2}[?？]*\s*$"
+    ),
 )
 # A bare name asked after as a conversation opens: "boruto?", "yowamushi pedal?" (later in a
 # conversation such a message is a follow-up: "previous one?", "kanketsu shiteru?").
@@ -1385,7 +1407,9 @@ _LEADING_FILLER = re.compile(
     r"^(?:(?:the|a|an)\s+|(?:じゃあ|じゃ|では|それじゃ|それなら|なら|あと(?:は)?|えっと|えーと|うーん|それと|あ|で)[、,\s]*)"
 )
 _VOLUME_TAIL = re.compile(r"\s*(?:vol(?:ume)?\.?\s{0,2}\d{1,3}|\d{1,3}\s{0,2}巻)\s*$")
-_GENERIC_TAIL = re.compile(r"\s*(?:manga|books?|comics?|series|漫画|マンガ|の本)$")
+_GENERIC_TAIL = re.compile(
+    r"\s*(?:manga|books?|comics?|series|(?:complete |deluxe |collector'?s |box )?(?:edition|box set|set)|漫画|マンガ|の本)$"
+)
 
 
 def unlinked_title(

@@ -159,6 +159,8 @@ _FRAGMENT = re.compile(
     r"(\S{2,12}?) ?(?:なんとか|ナントカ|何とか|なんちゃら)"
     r"|タイトルに ?(\S{2,12}?) ?(?:が|って|と)? ?(?:入って|入る|付く|つく|ついて)"
     r"|(\S{2,12}?) ?(?:って|という|っていう) ?(?:字|言葉|文字|単語)? ?(?:が)? ?(?:付く|つく|入って|入る|ついて)"
+    # 「スキップってやつ探してます」: the one called something like that
+    r"|^(\S{2,12}?) ?(?:ってやつ|っていうやつ|って名前の|ってタイトルの)"
     r"|\btitle (?:has|had|with|contains?) (?:the word )?([a-z]{3,12}) in it"
     r"|\b(?:with|has|had) (?:the word )?([a-z]{3,12}) in the (?:title|name)"
     r"|\b([a-z]{3,12}) (?:something|whatever)\b(?=.{0,60}(?:forgot|forget|remember|called|title|name|忘れ|出てこない))"
