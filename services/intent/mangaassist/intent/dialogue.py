@@ -447,11 +447,16 @@ def resolve(
     ):
         # "Do you have Sailor Moon? my wife loved it": that title, not others like it.
         c = replace(c, like=False)
-    if c.like and titles and _THIRD_PERSON.search(c.folded) and not _SIMILAR.search(c.folded):
+    if (
+        c.like
+        and titles
+        and _THIRD_PERSON.search(c.folded)
+        and not _SIMILAR.search(c.folded)
+        and (not (c.new_request or _RECOMMEND.search(c.folded)) or _AVAILABILITY.search(c.folded))
+    ):
         # 「母がベルばら好きで、誕生日にあげたい」, "my son loves pokemon. is there a manga": a present
         # of the title someone else loves, not others like it.
-        if not (c.new_request or _RECOMMEND.search(c.folded)) or _AVAILABILITY.search(c.folded):
-            c = replace(c, like=False)
+        c = replace(c, like=False)
     if (
         authors
         and titles
