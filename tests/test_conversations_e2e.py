@@ -122,3 +122,13 @@ async def test_kinds_of_story_and_a_genre_added_to_like_x(cluster: Cluster) -> N
     _, romance = await converse(cluster, ["ハイキューみたいな漫画ある？", "恋愛要素もあるとうれしいです"])
     top = romance["products"][0]
     assert "haikyu" not in series(romance) and {"romance", "sports"} <= set(top["genres"])
+
+
+async def test_the_shortest_of_a_list_comes_first_and_becomes_the_focus(cluster: Cluster) -> None:
+    listed, shortest, english = await converse(
+        cluster, ["rumiko takahashi manga", "which one is the shortest", "is that one in english"]
+    )
+    assert len(listed["products"]) > 1
+    volumes = [p["volumes"] for p in shortest["products"]]
+    assert volumes == sorted(volumes) and shortest["products"][0]["series_id"] == "maison-ikkoku"
+    assert english["state"]["focus"]["series_id"] == "maison-ikkoku"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mangaassist.common.text import fold
-from mangaassist.intent.dialogue import STATE_VERSION, Resolution, resolve, unlinked_title
+from mangaassist.intent.dialogue import STATE_VERSION, Resolution, resolve, superlative, unlinked_title
 from mangaassist.intent.entities import extract
 from mangaassist.proto.common.v1 import common_pb2
 
@@ -617,3 +617,10 @@ def test_series_already_read_are_ruled_out_however_listed() -> None:
     # The linker's span covers the name as typed (the catalog writes 「ゆるキャン△」).
     owned = turn("ゆるキャンはもう全部持ってます", cooking, mentions=[mention("laid-back-camp", "ゆるキャン△")])
     assert "laid-back-camp" in owned.state.constraints.excluded_series
+
+
+def test_the_order_asked_for() -> None:
+    assert superlative("which one is the shortest") == "fewest_volumes"
+    assert superlative("その中で一番安いのは？") == "cheapest"
+    assert superlative("longest running manga you have?") == "most_volumes"
+    assert superlative("short manga please") == "" and superlative("cheap ones") == ""

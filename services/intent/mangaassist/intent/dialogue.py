@@ -1050,6 +1050,30 @@ _AVAILABILITY = re.compile(
 )
 
 
+# Which products first, when the customer asks for the shortest, longest, cheapest or dearest
+# ("which one is the shortest?", 「一番安いのは？」): the answer leads with that one.
+_ORDERS = (
+    (
+        "fewest_volumes",
+        re.compile(
+            r"\bshortest\b|fewest (?:volumes|books)|least (?:volumes|books)|(?:一番|最も|いちばん)短い|巻数が(?:一番)?少ない"
+        ),
+    ),
+    (
+        "most_volumes",
+        re.compile(r"\blongest\b|most (?:volumes|books)|(?:一番|最も|いちばん)長い|巻数が(?:一番)?多い"),
+    ),
+    ("cheapest", re.compile(r"\bcheapest\b|least expensive|(?:一番|最も|いちばん)安い|最安")),
+    ("priciest", re.compile(r"\bpriciest\b|most expensive|(?:一番|最も|いちばん)高い")),
+)
+
+
+def superlative(text: str) -> str:
+    """The order the customer asked the products in, or "" (see ``_ORDERS``)."""
+    folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
+    return next((order for order, pattern in _ORDERS if pattern.search(folded)), "")
+
+
 def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
     """A turn about one named series: the classifier's product intent when it is sure; else a
     question when it asks something of the series, a search when it only names it."""

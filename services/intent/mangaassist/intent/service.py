@@ -12,7 +12,8 @@ from opentelemetry import trace
 from mangaassist.common.errors import invalid_argument
 from mangaassist.common.language import detect_language
 from mangaassist.common.messages import copy_present, message_of
-from mangaassist.intent.dialogue import resolve, unlinked_title
+from mangaassist.common.vocabulary import PRODUCT_INTENTS
+from mangaassist.intent.dialogue import resolve, superlative, unlinked_title
 from mangaassist.intent.entities import Entities, extract
 from mangaassist.intent.model import IntentModel
 from mangaassist.intent.routing import ROUTE_NAMES, decide, extract_features, handling_confidence
@@ -115,6 +116,8 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
             classifier=prediction.classifier,
             resolved=message_of(intent_pb2.ResolvedRequest, resolution, RESOLVED_FIELDS),
         )
+        if resolution.intent in PRODUCT_INTENTS:
+            reply.resolved.order = superlative(text)
         if request.explain:
             reply.explanation.extend(
                 intent_pb2.FeatureContribution(feature=name, weight=weight)

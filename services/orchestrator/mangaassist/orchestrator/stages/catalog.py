@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import unicodedata
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -128,6 +129,22 @@ def with_inferred_filters(
                 merged.ClearField(name)  # type: ignore[arg-type]
                 del inferred[name]
     return merged, inferred
+
+
+# How "the shortest", "the cheapest"… put the products in order (intent's ``resolved.order``);
+# the search's rank breaks ties.
+ORDER_KEYS: dict[str, Callable[[common_pb2.Product], int]] = {
+    "fewest_volumes": lambda p: p.volumes,
+    "most_volumes": lambda p: -p.volumes,
+    "cheapest": lambda p: p.price_jpy,
+    "priciest": lambda p: -p.price_jpy,
+}
+
+
+def in_order(products: list[common_pb2.Product], order: str) -> list[common_pb2.Product]:
+    """The products the customer asked for first, first ("which one is the shortest?")."""
+    key = ORDER_KEYS.get(order)
+    return sorted(products, key=key) if key is not None else products
 
 
 def one_edition_per_series(
