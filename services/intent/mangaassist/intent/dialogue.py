@@ -152,7 +152,7 @@ _THIRD_PERSON = re.compile(
     r"|息子|娘|母|父|甥|姪|妻|夫|彼女|彼氏|友達|友人|姉|妹|兄|弟|子供|子ども|孫"
 )
 _NOT_LIKE = re.compile(
-    r"re-?read|読み直|読み返|would like|i'?d like|like to|looks? like|(?<!more )(?<!one )(?<!thing )like (?:this|that)\b"
+    r"re-?read|読み直|読み返|would like|i'?d like|like to|looks? like|(?<!more )like (?:this|that)\b"
     r"|like \d|like (?:a|the) (?:few|couple|dozen|half)"
     r"|like half"
     r"|\b(?:i|you|we|they|he|she|kids|really|do|did|does) like (?:it|them)\b"
