@@ -92,6 +92,13 @@ def test_ordinary_words_are_no_misspelt_or_partial_titles() -> None:
     assert top("ちはやぶる") == "chihayafuru"  # a longer kana name still forgives one edit
 
 
+def test_a_japanese_title_cut_at_its_no_names_it_unless_the_cut_is_a_word() -> None:
+    assert top("斉木楠雄 の English version って何巻まで？") == "the-disastrous-life-of-saiki-k"
+    assert top("ベルサイユ好きな母に") == "the-rose-of-versailles"
+    for text in ("テニス漫画ある？", "キッチンが出てくる漫画", "魔法使いの話"):
+        assert all(link.kind != "alias" or "の" not in link.name for link in linker().link(text)), text
+
+
 def test_words_inside_longer_words_do_not_link() -> None:
     assert top("she loves cats") is None
     assert top("beach manga") is None

@@ -903,7 +903,13 @@ def resolve(
     if product_turn or (
         unsure
         and productish
-        and (_has_constraints(entities, c) or _ON_TOPIC.search(c.folded) or _RECALL.search(c.folded))
+        and (
+            _has_constraints(entities, c)
+            or _ON_TOPIC.search(c.folded)
+            or _RECALL.search(c.folded)
+            # with a request for manga behind it, "how about something with a cat" asks for one
+            or (in_force and c.new_request)
+        )
     ):
         # Nothing named: the classifier's product intent when it is sure, else suggestions; a
         # "question" with genres or limits and no product named asks for suggestions.

@@ -126,6 +126,8 @@ MIN_SURNAME = 3  # "Oda"
 MIN_FUZZY_CJK = 4
 MIN_FUZZY_HIRAGANA = 5
 _HIRAGANA = re.compile(r"[ぁ-ゖー]+")
+MIN_JA_OPENING = 4  # a Japanese title cut at its の this long names it (テニス, 3, is a word)
+_KATAKANA = re.compile(r"[ァ-ヺー]+")
 MIN_FUZZY_WHOLE = 4
 TWO_EDITS = (
     14  # a name this long forgives two edits  # a Japanese name this long or longer forgives one wrong character
@@ -388,6 +390,7 @@ class CatalogLinker:
                 linker._story_words.add(latin_key(fold(word)))
                 linker._story_words.update(latin_key(w) for w in fold(word).split())
         linker._add_title_openings(series)
+        linker._add_japanese_openings(series)
         for key in linker.latin:
             linker._by_head[(len(key), key[:2])].append(key)
             linker._by_tail[(len(key), key[-2:])].append(key)
@@ -420,6 +423,30 @@ class CatalogLinker:
         for key, owners in openings.items():
             if len(owners) == 1 and key not in self.latin:
                 self.latin[key].append(Name(next(iter(owners)), "alias", spelt[key]))
+
+    def _add_japanese_openings(self, series: list[dict[str, Any]]) -> None:
+        """A Japanese title cut at its first の (「斉木楠雄」 for 「斉木楠雄のΨ難」, 「ベルサイユ」 for
+        「ベルサイユのばら」) names it, when no other series' name opens or is spelt that way and the
+        cut is no word: long enough (テニス is one), not all hiragana, a katakana word longer
+        still (キッチン), and no kind of story (魔法使い)."""
+        openings: dict[str, set[str]] = defaultdict(set)
+        spelt: dict[str, str] = {}
+        for s in series:
+            for name in (s["title_ja"], *s.get("aliases", ())):
+                whole = fold(name).replace(" ", "")
+                head = whole.split("の")[0]
+                if (
+                    head != whole
+                    and len(head) >= (MIN_JA_OPENING + 1 if _KATAKANA.fullmatch(head) else MIN_JA_OPENING)
+                    and not _is_latin(head)
+                    and not _HIRAGANA.fullmatch(head)
+                    and head not in _CJK_GLOSSARY
+                ):
+                    openings[head].add(s["series_id"])
+                    spelt[head] = name
+        for head, owners in openings.items():
+            if len(owners) == 1 and head not in self.cjk:
+                self.cjk[head].append(Name(next(iter(owners)), "alias", spelt[head]))
 
     def works_by_authors_of(self, series_ids: Iterable[str]) -> frozenset[str]:
         """Every series by an author of any of ``series_ids`` (themselves included)."""
