@@ -129,7 +129,14 @@ async def test_an_answer_whose_inference_replica_is_killed_mid_stream_is_finishe
         reference = await ask(ws, question, request_id="whole")
         assert reference[-1]["type"] == "done" and not reference[-1].get("cache_hit"), reference[-1]
         whole = "".join(f["text"] for f in reference if f["type"] == "token")
-        # Forget the cached answer, so the same question goes to the model again.
+        # Once the answer is cached (written after its done frame), forget it, so the same
+        # question goes to the model again.
+        for attempt in range(50):
+            if (await ask(ws, question, request_id=f"cached-{attempt}"))[-1].get("cache_hit"):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the answer was never cached")
         client = redis.Redis.from_url(f"redis://{cluster.address('redis')}/0")
         try:
             for key in client.scan_iter(match="mangaassist:cache:e:*"):
