@@ -5,7 +5,7 @@ over aiohttp, SigV4-signed) talks to this aiohttp app on an ephemeral port. It r
 request (method, path, query, headers, body, client peer) for the tests to check, keeps the
 documents it is sent through ``_bulk``, and answers ``knn`` searches by exact scoring over
 them with the filter clauses the backend sends (term / terms / range / exists, any value of
-an array field matching) — with the response shapes OpenSearch documents (``hits.hits[]``
+an array field matching; a plain query of one such clause, sorted by a field if asked) — with the response shapes OpenSearch documents (``hits.hits[]``
 with ``_id`` / ``_score`` / ``_source`` filtered by ``_source.includes``, bulk ``items``,
 error bodies ``{"error": {"type", "reason"}, "status"}``). ``mode`` injects failures.
 """
@@ -47,7 +47,9 @@ def _matches(doc: dict[str, Any], clause: dict[str, Any]) -> bool:
         return any(v in want for v in values)
     if kind == "range":
         return any(
-            (want.get("gte") is None or v >= want["gte"]) and (want.get("lte") is None or v <= want["lte"])
+            (want.get("gte") is None or v >= want["gte"])
+            and (want.get("lte") is None or v <= want["lte"])
+            and (want.get("gt") is None or v > want["gt"])
             for v in values
             if v is not None
         )
@@ -153,12 +155,15 @@ class FakeOpenSearch:
         docs = self.indices[name]["docs"]
         query = body["query"]
         includes = (body.get("_source") or {}).get("includes") if body.get("_source") is not False else []
-        if "term" in query:
+        if "knn" not in query:
             found = [
                 (doc_id, 1.0)
                 for doc_id, (r, d) in docs.items()
                 if _matches(d, query) and (routing is None or r == routing)
             ]
+            for order in reversed(body.get("sort", [])):
+                ((name, direction),) = order.items()
+                found.sort(key=lambda x: docs[x[0]][1].get(name, 0), reverse=direction == "desc")
         else:
             ((vector_field, knn),) = query["knn"].items()
             q = np.asarray(knn["vector"], dtype=np.float64)
