@@ -11,7 +11,6 @@ on an ephemeral port) over the OpenSearch backend against the local fake OpenSea
 from __future__ import annotations
 
 import asyncio
-import copy
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -27,11 +26,10 @@ from mangaassist.orchestrator.postprocess import PostProcessor
 from mangaassist.proto.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from mangaassist.retrieval.config import RetrievalSettings
 from mangaassist.retrieval.embedder import make_embedder
-from mangaassist.retrieval.engine import CatalogIndex, catalog_vectors, edition_rows
-from mangaassist.retrieval.opensearch import OpenSearchConfig, OpenSearchStore, ingest, make_client
+from mangaassist.retrieval.engine import catalog_vectors
+from mangaassist.retrieval.opensearch import OpenSearchConfig
 from mangaassist.retrieval.service import RetrievalServicer
-from mangaassist.retrieval.store import FilterColumns, RowMap
-from services.retrieval.tests.fake_opensearch import FakeOpenSearch, running
+from services.retrieval.tests.fake_opensearch import FakeOpenSearch, fake_aws_credentials, running, tasks_on_one_index
 
 pytestmark = pytest.mark.integration
 
@@ -40,11 +38,7 @@ QUESTION = CacheKey(text="Is Blue Lock volume 20 in stock?", language="en", filt
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Placeholder credentials so SigV4 signing runs; nothing leaves 127.0.0.1.
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLETEST")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local-test-secret")
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    fake_aws_credentials(monkeypatch)
 
 
 @asynccontextmanager
@@ -74,22 +68,9 @@ async def test_a_change_on_a_task_no_orchestrator_follows_drops_every_orchestrat
     redis_server: RedisStackServer, tmp_path: Path, aws: None
 ) -> None:
     products, vectors = catalog_vectors(RetrievalSettings().catalog_path, make_embedder("hashing"), tmp_path)
-    doc_rows, _ = edition_rows(products)
     asin = next(p["asin"] for p in products if p["title"] == "Blue Lock" and p["language"] == "en")
     async with running(FakeOpenSearch()) as url:
-        config = OpenSearchConfig(url=url)
-        loader = make_client(config)
-        try:
-            await ingest(loader, config, products, RowMap(doc_rows), vectors)
-        finally:
-            await loader.close()
-        tasks: list[tuple[RetrievalServicer, OpenSearchStore]] = []
-        for _ in range(2):
-            own = copy.deepcopy(products)
-            store = OpenSearchStore(make_client(config), config, own, FilterColumns.from_products(own), doc_rows)
-            servicer = RetrievalServicer(5, 50, 500)
-            servicer.ready(CatalogIndex(own, vectors, make_embedder("hashing"), store=store))
-            tasks.append((servicer, store))
+        tasks = await tasks_on_one_index(OpenSearchConfig(url=url), products, vectors, cache_entries=4096)
         (task_a, _), (task_b, store_b) = tasks
         caches = [RedisSemanticCache.from_url(redis_server.url, prefix="shared:") for _ in range(2)]
         await caches[0].ensure_index()

@@ -8,14 +8,12 @@ repeated or lost.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from mangaassist.orchestrator.auth import Identity
 from mangaassist.orchestrator.pipeline import Pipeline
 from mangaassist.proto.inference.v1 import inference_pb2
-from services.orchestrator.tests.test_pipeline_fallbacks import make_pipeline, unavailable
+from services.orchestrator.tests.test_pipeline_fallbacks import frames_of, make_pipeline, unavailable
 
 ANSWER = ["Here", " are", " some", " picks:", "\n1.", " Berserk", "\n2.", " Vinland", " Saga", "."]
 WHOLE = "".join(ANSWER)
@@ -53,17 +51,6 @@ class BreakingModel:
         return BreakingCall(ANSWER[sent:], self.break_after[n] if n < len(self.break_after) else None)
 
 
-async def ask(pipeline: Pipeline) -> list[dict[str, Any]]:
-    frames: list[dict[str, Any]] = []
-
-    async def emit(frame: dict[str, Any]) -> None:
-        frames.append(json.loads(json.dumps(frame)))
-
-    await pipeline.handle({"type": "query", "text": "recommend", "request_id": "r1"}, 0.0, emit, Identity())
-    await pipeline.post.drain(1.0)
-    return frames
-
-
 def with_model(model: BreakingModel, **settings: Any) -> Pipeline:
     pipeline, inference = make_pipeline(**settings)
     inference.Generate = model.Generate  # type: ignore[method-assign]
@@ -76,7 +63,7 @@ def text_of(frames: list[dict[str, Any]]) -> str:
 
 async def test_a_break_after_text_was_sent_is_resumed_from_that_text_with_nothing_repeated_or_lost() -> None:
     model = BreakingModel(4)
-    frames = await ask(with_model(model))
+    frames = await frames_of(with_model(model))
     done = next(f for f in frames if f["type"] == "done")
     assert text_of(frames) == WHOLE
     assert done["resumed"] is True and "fallbacks" not in done
@@ -85,7 +72,7 @@ async def test_a_break_after_text_was_sent_is_resumed_from_that_text_with_nothin
 
 async def test_only_one_resume_per_answer() -> None:
     model = BreakingModel(4, 2)
-    frames = await ask(with_model(model))
+    frames = await frames_of(with_model(model))
     assert frames[-1]["type"] == "error" and frames[-1]["code"] == "stream_interrupted"
     assert text_of(frames) == "".join(ANSWER[:6])  # the start and the resumed part, nothing after
     assert len(model.prefixes) == 2
@@ -93,13 +80,13 @@ async def test_only_one_resume_per_answer() -> None:
 
 async def test_resuming_can_be_turned_off() -> None:
     model = BreakingModel(4)
-    frames = await ask(with_model(model, resume_broken_streams=False))
+    frames = await frames_of(with_model(model, resume_broken_streams=False))
     assert frames[-1]["code"] == "stream_interrupted" and text_of(frames) == "".join(ANSWER[:4])
     assert model.prefixes == [""]
 
 
 async def test_an_unbroken_answer_is_asked_for_once() -> None:
     model = BreakingModel(None)
-    frames = await ask(with_model(model))
+    frames = await frames_of(with_model(model))
     assert text_of(frames) == WHOLE and "resumed" not in frames[-1]
     assert model.prefixes == [""]

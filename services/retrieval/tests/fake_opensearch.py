@@ -13,6 +13,7 @@ error bodies ``{"error": {"type", "reason"}, "status"}``). ``mode`` injects fail
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 import json
 from collections.abc import AsyncIterator
@@ -21,7 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pytest
 from aiohttp import web
+
+from mangaassist.retrieval.catalog import Product
+from mangaassist.retrieval.embedder import make_embedder
+from mangaassist.retrieval.engine import CatalogIndex, edition_rows
+from mangaassist.retrieval.opensearch import OpenSearchConfig, OpenSearchStore, ingest, make_client
+from mangaassist.retrieval.service import RetrievalServicer
+from mangaassist.retrieval.store import FilterColumns, RowMap
 
 
 def _error(status: int, kind: str, reason: str) -> web.Response:
@@ -214,3 +223,32 @@ async def running(fake: FakeOpenSearch) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
+
+
+def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Placeholder credentials so SigV4 signing runs; nothing leaves 127.0.0.1."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLETEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local-test-secret")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+async def tasks_on_one_index(
+    config: OpenSearchConfig, products: list[Product], vectors: np.ndarray, cache_entries: int = 0
+) -> list[tuple[RetrievalServicer, OpenSearchStore]]:
+    """Two retrieval tasks as in AWS: the catalog ingested once into ``config``'s index, and
+    each task with its own copy of the catalog (and, by default, no result cache)."""
+    doc_rows, _ = edition_rows(products)
+    loader = make_client(config)
+    try:
+        await ingest(loader, config, products, RowMap(doc_rows), vectors)
+    finally:
+        await loader.close()
+    tasks: list[tuple[RetrievalServicer, OpenSearchStore]] = []
+    for _ in range(2):
+        own = copy.deepcopy(products)
+        store = OpenSearchStore(make_client(config), config, own, FilterColumns.from_products(own), doc_rows)
+        servicer = RetrievalServicer(5, 50, 500, cache_entries=cache_entries)
+        servicer.ready(CatalogIndex(own, vectors, make_embedder("hashing"), store=store))
+        tasks.append((servicer, store))
+    return tasks

@@ -11,7 +11,6 @@ No AWS, no OpenSearch server: what a real domain does with these requests is not
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import socket
 import time
@@ -47,7 +46,7 @@ from mangaassist.retrieval.opensearch import (
 from mangaassist.retrieval.server import build_app
 from mangaassist.retrieval.service import RetrievalServicer
 from mangaassist.retrieval.store import FilterColumns, Filters, PlannedStore, RowMap
-from services.retrieval.tests.fake_opensearch import FakeOpenSearch, running
+from services.retrieval.tests.fake_opensearch import FakeOpenSearch, fake_aws_credentials, running, tasks_on_one_index
 
 pytestmark = pytest.mark.integration
 
@@ -71,11 +70,7 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Product], np
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Placeholder credentials so SigV4 signing runs; nothing leaves 127.0.0.1.
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLETEST")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local-test-secret")
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    fake_aws_credentials(monkeypatch)
     # The service signs for AWS_REGION, like every service (the settings base's one default).
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.delenv("MANGAASSIST_RETRIEVAL_AWS_REGION", raising=False)
@@ -364,22 +359,9 @@ async def test_tasks_sharing_the_index_show_and_announce_each_others_stock_chang
     change of another volume of the same edition keeps the first one."""
     products, vectors, _ = catalog
     server, url = fake
-    config = OpenSearchConfig(url=url, routing_key="language")
     doc_rows, _ = edition_rows(products)
-    embedder = make_embedder("hashing")
-    loader = make_client(config)
-    try:
-        await ingest(loader, config, products, RowMap(doc_rows), vectors)
-    finally:
-        await loader.close()
-    tasks: list[tuple[RetrievalServicer, OpenSearchStore]] = []
-    for _ in range(2):
-        own = copy.deepcopy(products)
-        store = OpenSearchStore(make_client(config), config, own, FilterColumns.from_products(own), doc_rows)
-        # No result cache: a task's cached results take another task's change at its next poll.
-        servicer = RetrievalServicer(5, 50, 500, cache_entries=0)
-        servicer.ready(CatalogIndex(own, vectors, embedder, store=store))
-        tasks.append((servicer, store))
+    # No result cache: a task's cached results take another task's change at its next poll.
+    tasks = await tasks_on_one_index(OpenSearchConfig(url=url, routing_key="language"), products, vectors)
     (a, _), (b, store_b) = tasks
     query = "Blue Lock volume 20"
     filters = common_pb2.SearchFilters(language="en")
