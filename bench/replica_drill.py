@@ -6,8 +6,8 @@ thread). Prints a table and writes ``bench/results/replica_drill.json``:
 
 * seconds from ``UpdateStock`` on one replica until every replica answers with the new stock
   (median / p95 / max over ``--trials`` changes, alternating the replica that takes them);
-* per drill round and signal: questions asked, answered in full, error codes (with their
-  messages), answer latency p50 / p95 during the drill, seconds until each victim served again.
+* per drill round and signal: questions asked, answered in full, answers resumed on another
+  replica after their stream broke, error codes (with their messages), answer latency p50 / p95 during the drill, seconds until each victim served again.
 
 Numbers from this 2-core box are noisy when others share it; the share answered is the point.
 """
@@ -70,6 +70,7 @@ def main() -> None:
                             "questions": len(result.outcomes),
                             "answered": len(result.answered),
                             "answered_share": len(result.answered) / max(1, len(result.outcomes)),
+                            "resumed": result.resumed,
                             "errors": result.errors,
                             "error_messages": sorted(
                                 {f"{o['code']}: {o['message']}" for o in result.outcomes if o["type"] != "done"}
@@ -99,11 +100,12 @@ def main() -> None:
         f"p95 {p95 * 1000:.0f} ms, max {worst * 1000:.0f} ms "
         f"over {len(seconds)} changes ({propagation['not_within_10s']} not within 10 s)"
     )
-    print(f"\n{'signal':<9}{'victims':<34}{'asked':>7}{'answered':>10}{'p50 ms':>9}{'p95 ms':>9}  errors")
+    print(f"\n{'signal':<9}{'victims':<34}{'asked':>7}{'answered':>10}{'resumed':>9}{'p50 ms':>9}{'p95 ms':>9}  errors")
     for d in drills:
         print(
             f"{d['signal']:<9}{','.join(d['victims']):<34}{d['questions']:>7}"
-            f"{d['answered_share'] * 100:>9.1f}%{d['p50_ms']:>9.1f}{d['p95_ms']:>9.1f}  {d['errors'] or '-'}"
+            f"{d['answered_share'] * 100:>9.1f}%{d['resumed']:>9}{d['p50_ms']:>9.1f}{d['p95_ms']:>9.1f}"
+            f"  {d['errors'] or '-'}"
         )
     args.out.write_text(
         json.dumps(

@@ -27,13 +27,28 @@ async def faults(cluster: Cluster) -> AsyncIterator[str]:
     set_faults(url)
 
 
-async def test_stream_cut_after_tokens_ends_with_stream_interrupted(ws: ClientConnection, faults: str) -> None:
+async def test_a_stream_cut_after_tokens_is_resumed_once_then_ends_with_stream_interrupted(
+    ws: ClientConnection, faults: str
+) -> None:
     set_faults(faults, {"model": "*", "fault": "cut-after=4"})
     frames = await ask(ws, "おすすめのダークファンタジーは？ 魔法学校もの", request_id="cut")
-    # The four deltas sent before the cut arrive (the first alone, the rest maybe coalesced).
-    assert {f["type"] for f in frames[:-1]} == {"token"} and 1 <= len(frames) - 1 <= 4
-    assert len(chunk("".join(f["text"] for f in frames[:-1]))) == 4
+    # The four deltas sent before the cut arrive, then the four the resumed stream sent before
+    # it was cut too (each first delta alone, the rest maybe coalesced); a second break is final.
+    assert {f["type"] for f in frames[:-1]} == {"token"} and 2 <= len(frames) - 1 <= 8
+    assert len(chunk("".join(f["text"] for f in frames[:-1]))) == 8
     assert frames[-1]["code"] == "stream_interrupted"
+
+
+async def test_a_stream_cut_once_is_finished_from_where_it_broke(ws: ClientConnection, faults: str) -> None:
+    set_faults(faults, {"model": "*", "fault": "cut-after=5", "count": 1})
+    frames = await ask(ws, "Recommend a dark fantasy manga about a mercenary", request_id="cut-once")
+    done = frames[-1]
+    assert done["type"] == "done" and done["resumed"] is True, done
+    text = "".join(f["text"] for f in frames[:-1])
+    # The emulator's answer to a product question, whole: its opening once and its closing line.
+    assert text.count("Here are some picks") == 1 and text.endswith(
+        "Ask me about any of these for volumes, editions or stock."
+    )
 
 
 async def test_sonnet_throttled_is_answered_by_haiku_and_recorded(ws: ClientConnection, faults: str) -> None:

@@ -386,7 +386,7 @@ class MangaAssistStack(cdk.Stack):
         retrieval_role = self.mesh["retrieval"].task_role
         index = f"index/{collection_name}/{INDEX_NAME}"
         # Exactly what each caller sends (mangaassist/retrieval/opensearch.py):
-        # - retrieval: k-NN searches and UpdateStock's id lookup (``_search`` → ReadDocument),
+        # - retrieval: k-NN searches, UpdateStock's row read and the stock poll (``_search`` → ReadDocument),
         #   UpdateStock's partial update (``_update`` → WriteDocument); it never creates,
         #   deletes or describes the index;
         # - the ingest task: ``HEAD`` / ``DELETE`` / ``PUT <index>`` (DescribeIndex,

@@ -608,6 +608,10 @@ def test_retrieval_runs_the_opensearch_store_against_the_collection(resources: R
     assert env["MANGAASSIST_RETRIEVAL_OPENSEARCH_AUTH"] == "sigv4"
     # SigV4 signs for the stack's region (explicitly, not only through the AWS_REGION default).
     assert render(env["MANGAASSIST_RETRIEVAL_AWS_REGION"]) == "<AWS::Region>"
+    # Its tasks share stock through the index (decision 0004): no peer list, and the poll
+    # that brings other tasks' stock changes is not turned off.
+    assert "MANGAASSIST_RETRIEVAL_PEERS" not in env
+    assert float(env.get("MANGAASSIST_RETRIEVAL_OPENSEARCH_STOCK_POLL_S", "1")) > 0
 
 
 def settings_fields(path: Path, class_name: str) -> set[str]:

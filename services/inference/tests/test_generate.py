@@ -226,3 +226,48 @@ async def test_bedrock_apply_guardrail_engine(emulator: EmulatorProcess) -> None
         assert await backend.apply_guardrail("Berserk, ¥748") == (False, [])
         flagged, categories = await backend.apply_guardrail("call 090-1234-5678")
     assert flagged and categories == ["pii:phone"]
+
+
+def tokens_of(messages: list[inference_pb2.GenerateResponse]) -> str:
+    return "".join(m.token.text for m in messages if m.HasField("token"))
+
+
+@pytest.mark.parametrize("cut", [1, 4, 9])
+async def test_a_resumed_answer_streams_only_what_follows_the_text_already_sent(
+    emulator: EmulatorProcess, cut: int
+) -> None:
+    """A broken stream's text as ``assistant_prefix``: the model continues it (Claude's
+    assistant prefill), so the start plus the continuation is the whole answer, nothing
+    repeated or lost; the async verdict is on the whole answer."""
+    async with inference(emulator) as (stub, _, _):
+        whole = tokens_of(await run(stub, request()))
+        start = "".join(chunk(whole)[:cut])
+        messages = await run(stub, request(assistant_prefix=start))
+    done = next(m.done for m in messages if m.HasField("done"))
+    assert start + tokens_of(messages) == whole
+    assert done.finish_reason == "end_turn" and done.usage.output_tokens == len(chunk(whole)) - cut
+    assert messages[-1].HasField("guardrail") and not messages[-1].guardrail.flagged
+
+
+async def test_a_prefix_ending_in_whitespace_is_sent_without_it_and_not_repeated(emulator: EmulatorProcess) -> None:
+    """Claude refuses a prefill that ends with whitespace (the emulator too): the service
+    strips it and drops it from the continuation, since the customer already has it."""
+    async with inference(emulator) as (stub, _, _):
+        whole = tokens_of(await run(stub, request()))
+        newline = whole.index("\n") + 1
+        messages = await run(stub, request(assistant_prefix=whole[:newline]))
+    assert whole[:newline] + tokens_of(messages) == whole
+
+
+async def test_the_output_guardrail_of_a_resumed_answer_sees_its_start(emulator: EmulatorProcess) -> None:
+    """Contact details in the part sent before the break still flag the whole answer."""
+    async with inference(emulator) as (stub, _, _):
+        messages = await run(stub, request(assistant_prefix="Call me at 090-1234-5678 or mangaka.fan@example.com."))
+    assert messages[-1].guardrail.flagged and "pii:email" in messages[-1].guardrail.categories
+
+
+async def test_an_oversized_prefix_is_the_callers_error(emulator: EmulatorProcess) -> None:
+    async with inference(emulator) as (stub, _, _):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await run(stub, request(assistant_prefix="x" * 70_000))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -19,11 +19,10 @@ import pytest
 from mangaassist.common import spans
 from mangaassist.common.vocabulary import INTENTS
 from mangaassist.devtools.cluster import DEFAULT_PORTS, GRPC_SERVICES
-from mangaassist.orchestrator.auth import Identity
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.schema import ErrorCode, QueryFilters, QueryFrame, error_frame
 from mangaassist.orchestrator.stages.catalog import CARD_FIELDS
-from services.orchestrator.tests.test_pipeline_fallbacks import make_pipeline
+from services.orchestrator.tests.test_pipeline_fallbacks import frames_of, make_pipeline
 
 REPO = Path(__file__).resolve().parents[3]
 DOC = (REPO / "docs" / "contract.md").read_text(encoding="utf-8")
@@ -78,14 +77,7 @@ def frames() -> list[dict[str, Any]]:
     async def answer() -> list[dict[str, Any]]:
         pipeline, inference = make_pipeline()
         inference.sonnet_down = False
-        out: list[dict[str, Any]] = []
-
-        async def emit(frame: dict[str, Any]) -> None:
-            out.append(json.loads(json.dumps(frame)))
-
-        await pipeline.handle({"type": "query", "text": "recommend", "request_id": "r1"}, 0.0, emit, Identity())
-        await pipeline.post.drain(1.0)
-        return out
+        return await frames_of(pipeline)
 
     return asyncio.run(answer())
 

@@ -97,6 +97,18 @@ def make_pipeline(intent: FakeIntent | None = None, **settings_: Any) -> tuple[P
     return pipeline, inference
 
 
+async def frames_of(pipeline: Pipeline) -> list[dict[str, Any]]:
+    """Every frame one "recommend" query gets, once its after-answer work has run."""
+    frames: list[dict[str, Any]] = []
+
+    async def emit(frame: dict[str, Any]) -> None:
+        frames.append(json.loads(json.dumps(frame)))
+
+    await pipeline.handle({"type": "query", "text": "recommend", "request_id": "r1"}, 0.0, emit, Identity())
+    await pipeline.post.drain(1.0)
+    return frames
+
+
 async def run(pipeline: Pipeline, n: int) -> dict[str, Any]:
     frames: list[dict[str, Any]] = []
 

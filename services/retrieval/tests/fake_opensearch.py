@@ -5,7 +5,7 @@ over aiohttp, SigV4-signed) talks to this aiohttp app on an ephemeral port. It r
 request (method, path, query, headers, body, client peer) for the tests to check, keeps the
 documents it is sent through ``_bulk``, and answers ``knn`` searches by exact scoring over
 them with the filter clauses the backend sends (term / terms / range / exists, any value of
-an array field matching) — with the response shapes OpenSearch documents (``hits.hits[]``
+an array field matching; a plain query of one such clause, sorted by a field if asked) — with the response shapes OpenSearch documents (``hits.hits[]``
 with ``_id`` / ``_score`` / ``_source`` filtered by ``_source.includes``, bulk ``items``,
 error bodies ``{"error": {"type", "reason"}, "status"}``). ``mode`` injects failures.
 """
@@ -13,6 +13,7 @@ error bodies ``{"error": {"type", "reason"}, "status"}``). ``mode`` injects fail
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 import json
 from collections.abc import AsyncIterator
@@ -21,7 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pytest
 from aiohttp import web
+
+from mangaassist.retrieval.catalog import Product
+from mangaassist.retrieval.embedder import make_embedder
+from mangaassist.retrieval.engine import CatalogIndex, edition_rows
+from mangaassist.retrieval.opensearch import OpenSearchConfig, OpenSearchStore, ingest, make_client
+from mangaassist.retrieval.service import RetrievalServicer
+from mangaassist.retrieval.store import FilterColumns, RowMap
 
 
 def _error(status: int, kind: str, reason: str) -> web.Response:
@@ -47,7 +56,9 @@ def _matches(doc: dict[str, Any], clause: dict[str, Any]) -> bool:
         return any(v in want for v in values)
     if kind == "range":
         return any(
-            (want.get("gte") is None or v >= want["gte"]) and (want.get("lte") is None or v <= want["lte"])
+            (want.get("gte") is None or v >= want["gte"])
+            and (want.get("lte") is None or v <= want["lte"])
+            and (want.get("gt") is None or v > want["gt"])
             for v in values
             if v is not None
         )
@@ -153,12 +164,15 @@ class FakeOpenSearch:
         docs = self.indices[name]["docs"]
         query = body["query"]
         includes = (body.get("_source") or {}).get("includes") if body.get("_source") is not False else []
-        if "term" in query:
+        if "knn" not in query:
             found = [
                 (doc_id, 1.0)
                 for doc_id, (r, d) in docs.items()
                 if _matches(d, query) and (routing is None or r == routing)
             ]
+            for order in reversed(body.get("sort", [])):
+                ((name, direction),) = order.items()
+                found.sort(key=lambda x: docs[x[0]][1].get(name, 0), reverse=direction == "desc")
         else:
             ((vector_field, knn),) = query["knn"].items()
             q = np.asarray(knn["vector"], dtype=np.float64)
@@ -209,3 +223,32 @@ async def running(fake: FakeOpenSearch) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
+
+
+def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Placeholder credentials so SigV4 signing runs; nothing leaves 127.0.0.1."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLETEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local-test-secret")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+async def tasks_on_one_index(
+    config: OpenSearchConfig, products: list[Product], vectors: np.ndarray, cache_entries: int = 0
+) -> list[tuple[RetrievalServicer, OpenSearchStore]]:
+    """Two retrieval tasks as in AWS: the catalog ingested once into ``config``'s index, and
+    each task with its own copy of the catalog (and, by default, no result cache)."""
+    doc_rows, _ = edition_rows(products)
+    loader = make_client(config)
+    try:
+        await ingest(loader, config, products, RowMap(doc_rows), vectors)
+    finally:
+        await loader.close()
+    tasks: list[tuple[RetrievalServicer, OpenSearchStore]] = []
+    for _ in range(2):
+        own = copy.deepcopy(products)
+        store = OpenSearchStore(make_client(config), config, own, FilterColumns.from_products(own), doc_rows)
+        servicer = RetrievalServicer(5, 50, 500, cache_entries=cache_entries)
+        servicer.ready(CatalogIndex(own, vectors, make_embedder("hashing"), store=store))
+        tasks.append((servicer, store))
+    return tasks

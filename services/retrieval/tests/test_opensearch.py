@@ -15,6 +15,7 @@ import json
 import socket
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,9 @@ from mangaassist.retrieval.opensearch import (
     to_cosine,
 )
 from mangaassist.retrieval.server import build_app
+from mangaassist.retrieval.service import RetrievalServicer
 from mangaassist.retrieval.store import FilterColumns, Filters, PlannedStore, RowMap
-from services.retrieval.tests.fake_opensearch import FakeOpenSearch, running
+from services.retrieval.tests.fake_opensearch import FakeOpenSearch, fake_aws_credentials, running, tasks_on_one_index
 
 pytestmark = pytest.mark.integration
 
@@ -68,11 +70,7 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Product], np
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Placeholder credentials so SigV4 signing runs; nothing leaves 127.0.0.1.
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLETEST")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local-test-secret")
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    fake_aws_credentials(monkeypatch)
     # The service signs for AWS_REGION, like every service (the settings base's one default).
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.delenv("MANGAASSIST_RETRIEVAL_AWS_REGION", raising=False)
@@ -174,7 +172,9 @@ async def test_ingest_then_knn_search_signed_pooled_and_equal_to_exact(
                 want = exact.search(v, 10, f)
                 assert [r for r, _ in got.hits] == [r for r, _ in want.hits], (q, f)
                 assert np.allclose([s for _, s in got.hits], [s for _, s in want.hits], atol=1e-5)
-                assert got.candidates == want.candidates and got.plan == "opensearch-knn"
+                # The pre-count leaves stock to the index (this task's copy may be behind it).
+                unstocked = exact.search(v, 10, replace(f, in_stock=None)).candidates
+                assert got.candidates == unstocked and got.plan == "opensearch-knn"
                 assert got.partition == ("*" if f.language is None else f"language={f.language}")
         searches = server.searches()
         assert len(searches) == len(FILTERS) * len(QUERIES)
@@ -182,7 +182,7 @@ async def test_ingest_then_knn_search_signed_pooled_and_equal_to_exact(
             assert_signed(sent)
             assert sent["method"] == "POST" and sent["path"] == "/manga-catalog/_search"
         body = searches[len(QUERIES) * 2]["body"]  # in stock, ≤ ¥600
-        assert body["size"] == 10 and body["_source"] == {"includes": ["edition_key"]}
+        assert body["size"] == 10 and body["_source"] == {"includes": ["edition_key", "stock"]}
         knn = body["query"]["knn"]["embedding"]
         assert knn["k"] == 10 and len(knn["vector"]) == vectors.shape[1]
         assert knn["filter"] == {"bool": {"filter": [{"range": {"price_in_stock": {"lte": 600}}}]}}
@@ -224,6 +224,7 @@ async def test_errors_deadlines_spans_and_stock_over_grpc(
         index_dir=folder,
         partition_by="language",
         opensearch_timeout_s=0.5,
+        opensearch_stock_poll_s=0,  # the requests below are the test's own
         cache_entries=0,
     )
     loader = make_client(settings.opensearch_config())
@@ -268,6 +269,8 @@ async def test_errors_deadlines_spans_and_stock_over_grpc(
             "price_jpy",
             "price_in_stock",
             "price_sold_out",
+            "stock",
+            "stock_version",
         }
         assert_signed(lookup)
         assert_signed(update)
@@ -344,3 +347,70 @@ async def test_unreachable_endpoint_is_unavailable() -> None:
         assert err.value.kind == "unavailable" and "cannot reach" in str(err.value)
     finally:
         await store.aclose()
+
+
+async def test_tasks_sharing_the_index_show_and_announce_each_others_stock_changes(
+    catalog: tuple[list[Product], np.ndarray, Path], fake: tuple[FakeOpenSearch, str], aws: None
+) -> None:
+    """Two retrieval tasks (each its own copy of the catalog) on one index, as in AWS: a stock
+    change taken by one is what the other's results show (from the hits' ``_source``), its
+    in-stock filter is decided by the index (not its stale copy), its poll of the index takes
+    the change and announces it on its change feed (which its orchestrators follow), and a
+    change of another volume of the same edition keeps the first one."""
+    products, vectors, _ = catalog
+    server, url = fake
+    doc_rows, _ = edition_rows(products)
+    # No result cache: a task's cached results take another task's change at its next poll.
+    tasks = await tasks_on_one_index(OpenSearchConfig(url=url, routing_key="language"), products, vectors)
+    (a, _), (b, store_b) = tasks
+    query = "Blue Lock volume 20"
+    filters = common_pb2.SearchFilters(language="en")
+
+    async def shown(servicer: RetrievalServicer, in_stock: bool | None = None) -> dict[str, bool]:
+        f = common_pb2.SearchFilters()
+        f.CopyFrom(filters)
+        if in_stock is not None:
+            f.in_stock = in_stock
+        request = retrieval_pb2.SearchRequest(query=query, k=3, fields=["asin", "in_stock"], filters=f)
+        reply = await servicer.Search(request, None)  # type: ignore[arg-type]
+        return {r.product.asin: r.product.in_stock for r in reply.results}
+
+    async def announced(servicer: RetrievalServicer, after: int) -> tuple[str, ...]:
+        feed = servicer.changes.follow(servicer.changes.epoch, after)
+        await anext(feed)  # the cursor
+        return (await asyncio.wait_for(anext(feed), 5)).asins
+
+    try:
+        asin = next(iter(await shown(b)))
+        assert (await shown(b))[asin] is True
+        seq = b.changes.seq
+        await a.UpdateStock(retrieval_pb2.UpdateStockRequest(asin=asin, stock_count=0), None)  # type: ignore[arg-type]
+        # b's search takes the hit's stock from the index, and its feed says so.
+        assert (await shown(b))[asin] is False
+        assert await announced(b, seq) == (asin,)
+        assert asin not in await shown(b, in_stock=True)
+
+        # Restocked on a: b's copy says sold out, but its in-stock search asks the index and finds it.
+        await a.UpdateStock(retrieval_pb2.UpdateStockRequest(asin=asin, stock_count=5), None)  # type: ignore[arg-type]
+        assert (await shown(b, in_stock=True)).get(asin) is True
+
+        # A change b's searches never showed reaches b's copy and feed through its poll of the index.
+        other = next(p for p in products if p["language"] == "ja" and p["in_stock"])
+        seq = b.changes.seq
+        await a.UpdateStock(retrieval_pb2.UpdateStockRequest(asin=other["asin"], stock_count=0), None)  # type: ignore[arg-type]
+        assert await store_b.poll_stock() == [other["asin"]]
+        assert await announced(b, seq) == (other["asin"],)
+        assert next(p for p in store_b.products if p["asin"] == other["asin"])["in_stock"] is False
+        assert await store_b.poll_stock() == []  # nothing new: the poll changes nothing
+
+        # b changes another volume of the same edition from its copy: a's change is kept.
+        sibling = next(p for p in products if p["edition_key"] == other["edition_key"] and p["asin"] != other["asin"])
+        await b.UpdateStock(retrieval_pb2.UpdateStockRequest(asin=sibling["asin"], stock_count=0), None)  # type: ignore[arg-type]
+        row = next(
+            d for _, d in server.indices["manga-catalog"]["docs"].values() if d["edition_key"] == other["edition_key"]
+        )
+        first = int(np.flatnonzero(doc_rows == doc_rows[products.index(other)])[0])
+        assert row["stock"][products.index(other) - first] == 0 and row["stock"][products.index(sibling) - first] == 0
+    finally:
+        for _, store in tasks:
+            await store.aclose()

@@ -14,8 +14,15 @@ Faults (header ``x-mangaassist-fault``, a fault rule, or the ``FAULTS`` setting)
 ``throttle`` (429 ThrottlingException), ``unavailable`` (503 ServiceUnavailableException),
 ``slow-first-token=MS``, ``cut-after=N`` (drop the connection after N text deltas),
 ``stream-error-after=N`` (in-stream modelStreamErrorException), ``malformed-after=N`` (a frame
-with a bad CRC after N deltas), ``pii-leak`` (the answer ends with contact details a guardrail must
-catch).
+with a bad CRC after N deltas), ``token-gap=MS`` (a wait before every delta after the first),
+``pii-leak`` (the answer ends with contact details a guardrail must catch).
+
+Assistant prefill, as Claude does it: when the last message is the assistant's, that text is
+the start of the answer and the model continues it — the stream carries only what follows
+(a prefill that is not the start of the emulator's own answer gets its whole answer on a new
+line). A prefill that ends with whitespace is refused with ValidationException, as Claude
+refuses it. ``/_emulator/stats`` lists the client ports of the streams in progress, so a
+test can tell which process is being answered.
 
 TEST ONLY — ``ECHO_HISTORY=true`` (off by default): every answer ends by quoting the
 conversation history the request carried, the way a real model may repeat an earlier
@@ -89,6 +96,7 @@ class Fault:
     unavailable: bool = False
     slow_first_token_ms: float = 0.0
     cut_after: int | None = None
+    token_gap_ms: float = 0.0
     stream_error_after: int | None = None
     malformed_after: int | None = None
     pii_leak: bool = False
@@ -107,6 +115,8 @@ def parse_fault(spec: str) -> Fault:
             fault.slow_first_token_ms = float(value)
         elif name == "cut-after":
             fault.cut_after = int(value)
+        elif name == "token-gap":
+            fault.token_gap_ms = float(value)
         elif name == "stream-error-after":
             fault.stream_error_after = int(value)
         elif name == "malformed-after":
@@ -151,10 +161,13 @@ class Stats:
     # system-wide monotonic clock (``time.perf_counter``), so a client on this machine can
     # tell its own time to first token from the emulator's.
     streams: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=100))
+    # Client (host, port) of each ConverseStream still being written.
+    active: Counter[tuple[str, int]] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "recent_streams": [{"received": r, "first_text": f} for r, f in self.streams],
+            "active_streams": [{"host": h, "port": p} for (h, p), n in self.active.items() if n > 0],
             "connections": self.connections,
             "requests": sum(self.requests.values()),
             "by_operation": dict(self.requests),
@@ -241,14 +254,29 @@ class Emulator:
             )
         return body
 
-    def _answer(self, family: str, body: dict[str, Any], fault: Fault) -> tuple[list[str], int, str]:
-        """(output chunks, input tokens, stop reason) for a Converse request body."""
-        texts = [b.get("text", "") for b in body.get("system", []) if isinstance(b, dict)]
+    @staticmethod
+    def _turns(body: dict[str, Any]) -> list[tuple[str, str]]:
         turns: list[tuple[str, str]] = []
         for message in body.get("messages", []):
             content = "".join(b.get("text", "") for b in message.get("content", []) if isinstance(b, dict))
-            texts.append(content)
             turns.append((str(message.get("role", "")), content))
+        return turns
+
+    def _bad_prefill(self, body: dict[str, Any]) -> web.Response | None:
+        """Claude's rule for an assistant prefill: it may not end with whitespace."""
+        turns = self._turns(body)
+        if turns and turns[-1][0] == "assistant" and turns[-1][1] != turns[-1][1].rstrip():
+            return self._error(
+                400, "ValidationException", "messages: final assistant content cannot end with trailing whitespace"
+            )
+        return None
+
+    def _answer(self, family: str, body: dict[str, Any], fault: Fault) -> tuple[list[str], int, str]:
+        """(output chunks, input tokens, stop reason) for a Converse request body."""
+        texts = [b.get("text", "") for b in body.get("system", []) if isinstance(b, dict)]
+        turns = self._turns(body)
+        texts.extend(text for _, text in turns)
+        prefill = turns.pop()[1] if turns and turns[-1][0] == "assistant" else ""
         last_user = next((text for role, text in reversed(turns) if role == "user"), "")
         max_tokens = int(body.get("inferenceConfig", {}).get("maxTokens", 4096))
         answer = compose(family, parse(last_user))
@@ -257,6 +285,8 @@ class Emulator:
             answer += "\n[history] " + " | ".join(f"{role}: {text}" for role, text in history)
         if fault.pii_leak:
             answer += "\nContact the author at mangaka.fan@example.com or 090-1234-5678."
+        if prefill:
+            answer = answer[len(prefill) :] if answer.startswith(prefill) else "\n" + answer
         pieces = chunk(answer)
         stop = "end_turn"
         if len(pieces) > max_tokens:
@@ -275,6 +305,9 @@ class Emulator:
         if refused is not None:
             return refused
         body = await self._body(request)
+        invalid = self._bad_prefill(body)
+        if invalid is not None:
+            return invalid
         started = time.perf_counter()
         ttft, gap = self._latency(family)
         pieces, input_tokens, stop = self._answer(family, body, fault)
@@ -307,61 +340,74 @@ class Emulator:
         if refused is not None:
             return refused
         body = await self._body(request)
+        invalid = self._bad_prefill(body)
+        if invalid is not None:
+            return invalid
         started = time.perf_counter()
         ttft, gap = self._latency(family)
+        gap += fault.token_gap_ms / 1000
         pieces, input_tokens, stop = self._answer(family, body, fault)
         response = web.StreamResponse(
             headers={"Content-Type": "application/vnd.amazon.eventstream", EMULATOR_HEADER: EMULATOR_ID}
         )
-        await response.prepare(request)
-        await response.write(eventstream.event("messageStart", {"role": "assistant"}))
-        await asyncio.sleep(ttft + fault.slow_first_token_ms / 1000)
-        for i, piece in enumerate(pieces):
-            if i and gap:
-                await asyncio.sleep(gap)
-            if fault.cut_after is not None and i >= fault.cut_after:
-                self.stats.faults["cut"] += 1
-                # Let the client read what was sent (a real cut comes some time after the
-                # last bytes; a FIN in the same read makes aiohttp drop the buffered data).
-                await asyncio.sleep(0.05)
-                if request.transport is not None:
-                    request.transport.abort()
-                return response
-            if fault.stream_error_after is not None and i >= fault.stream_error_after:
-                self.stats.faults["modelStreamErrorException"] += 1
-                await response.write(eventstream.exception("modelStreamErrorException", "The model stream failed."))
-                await response.write_eof()
-                return response
-            malformed = fault.malformed_after is not None and i >= fault.malformed_after
-            if malformed:
-                self.stats.faults["malformed"] += 1
+        peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+        client = (str(peer[0]), int(peer[1])) if peer else ("", 0)
+        active = self.stats.active  # a reset meanwhile replaces the stats, not this stream's entry
+        active[client] += 1
+        try:
+            await response.prepare(request)
+            await response.write(eventstream.event("messageStart", {"role": "assistant"}))
+            await asyncio.sleep(ttft + fault.slow_first_token_ms / 1000)
+            for i, piece in enumerate(pieces):
+                if i and gap:
+                    await asyncio.sleep(gap)
+                if fault.cut_after is not None and i >= fault.cut_after:
+                    self.stats.faults["cut"] += 1
+                    # Let the client read what was sent (a real cut comes some time after the
+                    # last bytes; a FIN in the same read makes aiohttp drop the buffered data).
+                    await asyncio.sleep(0.05)
+                    if request.transport is not None:
+                        request.transport.abort()
+                    return response
+                if fault.stream_error_after is not None and i >= fault.stream_error_after:
+                    self.stats.faults["modelStreamErrorException"] += 1
+                    await response.write(eventstream.exception("modelStreamErrorException", "The model stream failed."))
+                    await response.write_eof()
+                    return response
+                malformed = fault.malformed_after is not None and i >= fault.malformed_after
+                if malformed:
+                    self.stats.faults["malformed"] += 1
+                await response.write(
+                    eventstream.event(
+                        "contentBlockDelta", {"delta": {"text": piece}, "contentBlockIndex": 0}, corrupt_crc=malformed
+                    )
+                )
+                if i == 0:  # the first text event has been handed to the socket
+                    self.stats.streams.append((received, time.perf_counter()))
+                if malformed:
+                    await response.write_eof()
+                    return response
+            await response.write(eventstream.event("contentBlockStop", {"contentBlockIndex": 0}))
+            await response.write(eventstream.event("messageStop", {"stopReason": stop}))
             await response.write(
                 eventstream.event(
-                    "contentBlockDelta", {"delta": {"text": piece}, "contentBlockIndex": 0}, corrupt_crc=malformed
+                    "metadata",
+                    {
+                        "usage": {
+                            "inputTokens": input_tokens,
+                            "outputTokens": len(pieces),
+                            "totalTokens": input_tokens + len(pieces),
+                        },
+                        "metrics": {"latencyMs": int((time.perf_counter() - started) * 1000)},
+                    },
                 )
             )
-            if i == 0:  # the first text event has been handed to the socket
-                self.stats.streams.append((received, time.perf_counter()))
-            if malformed:
-                await response.write_eof()
-                return response
-        await response.write(eventstream.event("contentBlockStop", {"contentBlockIndex": 0}))
-        await response.write(eventstream.event("messageStop", {"stopReason": stop}))
-        await response.write(
-            eventstream.event(
-                "metadata",
-                {
-                    "usage": {
-                        "inputTokens": input_tokens,
-                        "outputTokens": len(pieces),
-                        "totalTokens": input_tokens + len(pieces),
-                    },
-                    "metrics": {"latencyMs": int((time.perf_counter() - started) * 1000)},
-                },
-            )
-        )
-        await response.write_eof()
-        return response
+            await response.write_eof()
+            return response
+        finally:
+            active[client] -= 1
+            if active[client] <= 0:
+                del active[client]
 
     async def apply_guardrail(self, request: web.Request) -> web.StreamResponse:
         self._count(request, "ApplyGuardrail", "guardrail")

@@ -85,6 +85,41 @@ def stock_propagation(cluster: Cluster, query: str, trials: int, timeout_s: floa
     return seconds
 
 
+def _socket_inode(local_port: int) -> str | None:
+    """The inode of the IPv4 TCP socket bound to 127.0.0.1:``local_port`` (Linux /proc)."""
+    wanted = f"0100007F:{local_port:04X}"
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == wanted:
+                return fields[9]
+    return None
+
+
+def owner_of(local_port: int, names: Sequence[str], cluster: Cluster) -> str | None:
+    """Which of ``names`` (processes of ``cluster``) holds the TCP connection from ``local_port``."""
+    inode = _socket_inode(local_port)
+    if inode is None:
+        return None
+    for name in names:
+        fd_dir = f"/proc/{cluster.procs[name].pid}/fd"
+        try:
+            links = [os.readlink(os.path.join(fd_dir, fd)) for fd in os.listdir(fd_dir)]
+        except OSError:  # the process is gone
+            continue
+        if f"socket:[{inode}]" in links:
+            return name
+    return None
+
+
+def streaming_replica(cluster: Cluster, emulator_stats: dict[str, Any]) -> str | None:
+    """The inference replica whose model stream the emulator is writing now, if exactly one is."""
+    ports = {s["port"] for s in emulator_stats.get("active_streams", [])}
+    owners = {owner_of(port, cluster.replica_names("inference"), cluster) for port in ports}
+    owners.discard(None)
+    return owners.pop() if len(owners) == 1 else None
+
+
 @dataclass
 class DrillResult:
     signal: str
@@ -97,6 +132,11 @@ class DrillResult:
     def answered(self) -> list[dict[str, Any]]:
         """Questions answered in full by the model (no error, no fallback reply)."""
         return [o for o in self.outcomes if o["type"] == "done" and not o.get("fallbacks") and o.get("model") != "none"]
+
+    @property
+    def resumed(self) -> int:
+        """Answers whose stream broke mid-way and was continued on another replica."""
+        return sum(1 for o in self.outcomes if o["type"] == "done" and o.get("resumed"))
 
     @property
     def errors(self) -> dict[str, int]:

@@ -128,3 +128,24 @@ def trim_history(turns: list[tuple[str, str]], budget_tokens: int) -> list[tuple
 def render(prompt: inference_pb2.PromptParts, history_budget_tokens: int) -> Conversation:
     history = trim_history([(t.role, neutralise(t.text)) for t in prompt.history], history_budget_tokens)
     return Conversation(system=SYSTEM_PROMPT, messages=[*history, ("user", user_message(prompt))])
+
+
+def continuing(conversation: Conversation, sent: str) -> tuple[Conversation, str]:
+    """The conversation with the answer's start as an assistant prefill, which Claude continues
+    rather than restarts; and the trailing whitespace of ``sent`` left out of the prefill
+    (Claude refuses a prefill that ends with whitespace) that the customer already has."""
+    prefill = sent.rstrip()
+    if not prefill:
+        return conversation, sent
+    return Conversation(conversation.system, [*conversation.messages, ("assistant", prefill)]), sent[len(prefill) :]
+
+
+def skip_sent_whitespace(text: str, sent_whitespace: str) -> tuple[str, str]:
+    """A continuation delta without the whitespace the customer already has (the prefill's
+    stripped tail): (what to send, the part of that whitespace still to match)."""
+    k = 0
+    while k < len(text) and k < len(sent_whitespace) and text[k] == sent_whitespace[k]:
+        k += 1
+    if k == len(text):  # the delta was all already-sent whitespace: keep matching the next one
+        return "", sent_whitespace[k:]
+    return text[k:], ""

@@ -5,8 +5,10 @@ model; the prompt is rendered minimally; tokens stream out as the backend yields
 first at once and the ones queued behind it coalesced into fewer messages (``common.coalesce``).
 If Sonnet is throttled, unavailable or times out before its first token, Haiku answers
 and ``GenerationDone`` records it. A stream that breaks after tokens were sent is never
-finished cleanly: the RPC ends with UNAVAILABLE, which the orchestrator reports as
-``stream_interrupted``. The output guardrail runs on the complete answer after
+finished here: the RPC ends with UNAVAILABLE, and the orchestrator may resume the answer with
+a new request carrying the text already sent (``assistant_prefix``): the model continues it
+as an assistant prefill and only the continuation streams back; the guardrails see the whole
+answer, prefix included. The output guardrail runs on the complete answer after
 ``GenerationDone`` (async mode, off the streaming path) or on chunks before release
 (sync mode).
 """
@@ -36,10 +38,13 @@ from mangaassist.inference.backend import (
     ModelUnavailable,
 )
 from mangaassist.inference.config import InferenceSettings
-from mangaassist.inference.prompt import render
+from mangaassist.inference.prompt import continuing, render, skip_sent_whitespace
 from mangaassist.proto.inference.v1 import inference_pb2, inference_pb2_grpc
 
 logger = logging.getLogger(__name__)
+
+# The longest answer start a resumed request may carry (far above any answer's length).
+MAX_PREFIX_CHARS = 64_000
 
 # (flagged, categories) for a complete answer.
 OutputCheck = Callable[[str], Awaitable[tuple[bool, list[str]]]]
@@ -93,6 +98,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             raise invalid_argument("prompt.question must not be empty")
         if request.max_tokens < 0 or request.max_tokens > self._s.max_tokens_limit:
             raise invalid_argument(f"max_tokens must be between 1 and {self._s.max_tokens_limit}")
+        if len(request.assistant_prefix) > MAX_PREFIX_CHARS:
+            raise invalid_argument(f"assistant_prefix must be at most {MAX_PREFIX_CHARS} characters")
         return request.max_tokens or self._s.default_max_tokens
 
     async def Generate(
@@ -131,6 +138,12 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             return
 
         conversation = render(prompt, self._s.history_token_budget)
+        # A resumed answer: the customer has ``sent``; the model continues it (assistant prefill).
+        sent = request.assistant_prefix
+        sent_whitespace = ""
+        if sent:
+            conversation, sent_whitespace = continuing(conversation, sent)
+            span.set_attribute("mangaassist.resumed_after_chars", len(sent))
         models = [request.model]
         if request.model == "sonnet" and self._s.fallback_to_haiku:
             models.append("haiku")
@@ -150,16 +163,21 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             stream = self._backend.stream(model, conversation, max_tokens, fail_fast=attempt < len(models) - 1)
             # The first delta leaves at once; the ones behind it leave together (per-message cost).
             events = coalesce(stream, self._s.stream_coalesce_ms / 1000, max_chars)
+            unmatched = sent_whitespace
             try:
                 async for event in events:
                     if isinstance(event, Finished):
                         finished = event
                         break
+                    if unmatched:
+                        event, unmatched = skip_sent_whitespace(event, unmatched)
+                        if not event:
+                            continue
                     if sync:
                         pending += event
                         if len(pending) < self._s.sync_guardrail_chars:
                             continue
-                        flagged, categories = await self._check("".join(pieces) + pending)
+                        flagged, categories = await self._check(sent + "".join(pieces) + pending)
                         if flagged:
                             withheld = True
                             self._flagged(categories, "sync")
@@ -187,7 +205,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
                 await events.aclose()
                 await stream.aclose()
         if sync and not withheld and pending:
-            flagged, categories = await self._check("".join(pieces) + pending)
+            flagged, categories = await self._check(sent + "".join(pieces) + pending)
             if flagged:
                 withheld = True
                 self._flagged(categories, "sync")
@@ -224,7 +242,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             )
         )
         if self._s.output_guardrail == "async":
-            yield await self._verdict("".join(pieces))
+            yield await self._verdict(sent + "".join(pieces))
 
     async def _verdict(self, answer: str) -> inference_pb2.GenerateResponse:
         """The output check on the complete answer, after it has been streamed."""

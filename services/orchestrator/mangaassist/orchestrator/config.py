@@ -38,6 +38,9 @@ class OrchestratorSettings(ServiceSettings):
     health_timeout_s: float = Field(default=0.5, gt=0)
     # Retries one request may spend on transient failures of idempotent calls.
     retry_budget: int = Field(default=2, ge=0)
+    # An answer whose model stream breaks after text reached the customer (an inference
+    # replica died, the model stream was cut) is continued once from that text (decision 0004).
+    resume_broken_streams: bool = True
     # Breaker preset overrides per downstream family, e.g. {"bedrock": {"cooldown_s": 5}}
     # (families: intent, retrieval, inference, dynamodb, redis).
     breakers: dict[str, dict[str, float]] = Field(default_factory=dict)

@@ -153,13 +153,18 @@ async def idempotent(
 ) -> T:
     """Run an idempotent call through its guard, retrying transient failures with full jitter.
 
-    ``squeezed`` is asked at each attempt (see ``Guard.call``)."""
-    async for attempt in AsyncRetrying(
-        retry=retry_if_exception(budget.take),
-        wait=wait_random_exponential(multiplier=0.02, max=0.2),
-        stop=stop_after_attempt(3),
-        reraise=True,
-    ):
-        with attempt:
-            return await guard.run(fn, squeezed())
+    The guard admits and records the call once, with the outcome of its last attempt: an
+    attempt cut off by a crashed replica and answered by another on retry is not the
+    downstream failing (with every attempt counted, the calls one crashed retrieval replica
+    had in flight opened the service's breaker, and its cooldown refused every question).
+    ``squeezed`` is asked when the call starts (see ``Guard.call``)."""
+    async with guard.call(squeezed()):
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(budget.take),
+            wait=wait_random_exponential(multiplier=0.02, max=0.2),
+            stop=stop_after_attempt(3),
+            reraise=True,
+        ):
+            with attempt:
+                return await fn()
     raise AssertionError("unreachable: tenacity reraises the last error")

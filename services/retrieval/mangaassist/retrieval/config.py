@@ -79,6 +79,9 @@ class RetrievalSettings(ServiceSettings):
     opensearch_space_type: Literal["innerproduct", "cosinesimil"] = "innerproduct"
     opensearch_ef_search: int | None = Field(default=None, ge=1)
     opensearch_shards: int | None = Field(default=None, ge=1)
+    # How often each task reads the index for stock changed on other tasks (opensearch.poll_stock);
+    # 0 turns it off.
+    opensearch_stock_poll_s: float = Field(default=1.0, ge=0)
 
     def opensearch_config(self) -> OpenSearchConfig:
         if not self.opensearch_endpoint:

@@ -22,6 +22,16 @@ not (filters there are post-filters) and is deprecated, so it is not offered. Sc
 converted back to cosine from the space's OpenSearch score (``innerproduct``: ip + 1 when
 ip ≥ 0, else 1 / (1 − ip); ``cosinesimil``: (1 + cos) / 2).
 
+Stock is shared through the index (several tasks in AWS, each with its own copy of the
+catalog): every row also holds its volumes' stock counts (``stock``, read from ``_source``
+only) and when they last changed (``stock_version``, ns). ``UpdateStock`` on any task reads
+the row, applies its one change and writes the row back (partial ``_update``). A search
+takes the stock of every hit from its ``_source`` into the task's copy before anything is
+shown; the candidate pre-count leaves stock out (the task's copy may be behind the index);
+and every task polls the index for rows whose ``stock_version`` moved (``poll_stock``), so
+its copy and its change feed — which its orchestrators follow to drop cached answers —
+carry changes made on any task (decision 0004).
+
 Failures become ``OpenSearchError`` with a ``kind`` the service maps to a gRPC status:
 timeouts → ``timeout``, 429 → ``throttled`` (after one retry), 5xx / unreachable →
 ``unavailable``, other 4xx (missing index, refused credentials, rejected query) → ``rejected``.
@@ -30,8 +40,9 @@ timeouts → ``timeout``, 429 → ``throttled`` (after one retry), 5xx / unreach
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
 
@@ -48,6 +59,12 @@ logger = logging.getLogger(__name__)
 ErrorKind = Literal["timeout", "throttled", "unavailable", "rejected"]
 PLAN = "opensearch-knn"
 VECTOR_FIELD = "embedding"
+STOCK_FIELD = "stock"  # the row's volumes' stock counts, in volume order (``_source`` only)
+STOCK_VERSION_FIELD = "stock_version"  # when the row's stock last changed (ns since the epoch)
+# Rows seen by a stock poll: changes older than the newest seen are asked for again for this
+# long (a row written by a task whose clock is behind, or not yet searchable, is not missed).
+POLL_OVERLAP_NS = 30 * 10**9
+POLL_ROWS = 1000
 # Retried once by the client (the seed's 2 attempts); timeouts are not retried (the deadline is spent).
 RETRY_ON_STATUS = (429, 502, 503, 504)
 
@@ -147,18 +164,22 @@ def index_body(dim: int, config: OpenSearchConfig) -> dict[str, Any]:
                 "price_sold_out": {"type": "integer"},
                 "volumes": {"type": "integer"},
                 "status": {"type": "keyword"},
+                STOCK_FIELD: {"type": "integer", "index": False},
+                STOCK_VERSION_FIELD: {"type": "long"},
             },
         },
     }
 
 
 def stock_fields(products: list[Product], docs: range | list[int]) -> dict[str, list[int]]:
-    """The row's price arrays: every volume, in-stock volumes, sold-out volumes (sorted, distinct)."""
+    """The row's price arrays — every volume, in-stock volumes, sold-out volumes (sorted,
+    distinct) — and its volumes' stock counts in volume order."""
     prices = [(products[d]["price_jpy"], products[d]["in_stock"]) for d in docs]
     return {
         "price_jpy": sorted({p for p, _ in prices}),
         "price_in_stock": sorted({p for p, ok in prices if ok}),
         "price_sold_out": sorted({p for p, ok in prices if not ok}),
+        STOCK_FIELD: [int(products[d].get("stock_count", 1 if products[d]["in_stock"] else 0)) for d in docs],
     }
 
 
@@ -182,6 +203,7 @@ def row_documents(products: list[Product], rowmap: RowMap, vectors: np.ndarray) 
             **stock_fields(products, docs),
             "volumes": first["volumes"],
             "status": first["status"],
+            STOCK_VERSION_FIELD: 0,
             VECTOR_FIELD: [float(x) for x in vectors[row]],
         }
 
@@ -251,6 +273,10 @@ class OpenSearchStore:
         self.rowmap = RowMap(doc_rows)
         self._row_of = {products[self.rowmap.docs(r).start]["edition_key"]: r for r in range(self.rowmap.n_rows)}
         self._dirty: set[int] = set()
+        self._pending: set[int] = set()  # documents changed here and not yet written to the index
+        self._seen_version = 0  # the newest ``stock_version`` a poll has seen
+        # Told which products' stock this task's copy took from the index (changed elsewhere).
+        self.on_stock_change: Callable[[list[str]], None] | None = None
 
     def query(self, vector: np.ndarray, k: int, filters: Filters) -> tuple[dict[str, Any], dict[str, Any]]:
         """(body, URL params) of one k-NN search."""
@@ -260,7 +286,11 @@ class OpenSearchStore:
             knn["filter"] = {"bool": {"filter": clauses}}
         if self.config.ef_search is not None:
             knn["method_parameters"] = {"ef_search": self.config.ef_search}
-        body = {"size": k, "_source": {"includes": ["edition_key"]}, "query": {"knn": {VECTOR_FIELD: knn}}}
+        body = {
+            "size": k,
+            "_source": {"includes": ["edition_key", STOCK_FIELD]},
+            "query": {"knn": {VECTOR_FIELD: knn}},
+        }
         params: dict[str, Any] = {}
         value = self.partition_value(filters)
         if value is not None:
@@ -274,7 +304,8 @@ class OpenSearchStore:
     async def asearch(
         self, query: np.ndarray, k: int, filters: Filters, timeout_s: float | None = None
     ) -> SearchResult:
-        mask = self.columns.mask(filters)
+        # Not counted on stock: this task's copy may be behind the index, which filters on it.
+        mask = self.columns.mask(replace(filters, in_stock=None))
         candidates = self.columns.size if mask is None else int(np.count_nonzero(mask))
         value = self.partition_value(filters)
         partition = (
@@ -286,51 +317,115 @@ class OpenSearchStore:
         timeout = self.config.timeout_s if timeout_s is None else max(0.001, min(timeout_s, self.config.timeout_s))
         reply = await self._call("search", index=self.config.index, body=body, params=params, request_timeout=timeout)
         hits: list[tuple[int, float]] = []
+        changed: list[str] = []
         for hit in reply.get("hits", {}).get("hits", []):
-            row = self._row_of.get((hit.get("_source") or {}).get("edition_key", ""))
+            source = hit.get("_source") or {}
+            row = self._row_of.get(source.get("edition_key", ""))
             if row is None:
                 logger.warning("OpenSearch returned a row this catalog does not have; re-run the ingest")
                 continue
+            changed += self.take_stock(row, source.get(STOCK_FIELD))
             hits.append((row, to_cosine(float(hit["_score"]), self.config.space_type)))
+        self._changed(changed)
         return SearchResult(hits, candidates, PLAN, partition)
 
+    def take_stock(self, row: int, counts: Any) -> list[str]:
+        """The index's stock counts for ``row`` into this task's copy (documents changed here
+        and not yet written keep theirs); the asins whose stock changed."""
+        docs = self.rowmap.docs(row)
+        if not isinstance(counts, list) or len(counts) != len(docs):
+            return []  # a row indexed before stock counts were: the ingest has not been re-run
+        changed: list[str] = []
+        for doc, count in zip(docs, counts, strict=True):
+            product = self.products[doc]
+            if doc in self._pending or not isinstance(count, int) or product.get("stock_count") == count:
+                continue
+            product["stock_count"] = count
+            product["in_stock"] = count > 0
+            self.columns.set_in_stock(doc, count > 0)
+            changed.append(str(product["asin"]))
+        return changed
+
+    def _changed(self, asins: list[str]) -> None:
+        if asins and self.on_stock_change is not None:
+            self.on_stock_change(asins)
+
+    async def poll_stock(self) -> list[str]:
+        """Take the rows whose stock changed (on any task) since the last poll, less
+        ``POLL_OVERLAP_NS``; returns the asins whose stock this task's copy changed."""
+        since = max(0, self._seen_version - POLL_OVERLAP_NS)
+        reply = await self._call(
+            "search",
+            index=self.config.index,
+            body={
+                "size": POLL_ROWS,
+                "_source": {"includes": ["edition_key", STOCK_FIELD, STOCK_VERSION_FIELD]},
+                "query": {"range": {STOCK_VERSION_FIELD: {"gt": since}}},
+                "sort": [{STOCK_VERSION_FIELD: "asc"}],
+            },
+        )
+        rows = reply.get("hits", {}).get("hits", [])
+        if len(rows) == POLL_ROWS:
+            logger.warning("more stock changes than one poll reads; the rest come with the next polls")
+        changed: list[str] = []
+        for hit in rows:
+            source = hit.get("_source") or {}
+            row = self._row_of.get(source.get("edition_key", ""))
+            version = source.get(STOCK_VERSION_FIELD)
+            if isinstance(version, int):
+                self._seen_version = max(self._seen_version, version)
+            if row is not None:
+                changed += self.take_stock(row, source.get(STOCK_FIELD))
+        self._changed(changed)
+        return changed
+
     def set_in_stock(self, doc: int, in_stock: bool) -> None:
-        """Local columns change now; the row's price arrays are sent by ``sync_stock``."""
+        """Local columns change now; the row's stock fields are sent by ``sync_stock``."""
         self.columns.set_in_stock(doc, in_stock)
         self._dirty.add(int(self.rowmap.doc_rows[doc]))
+        self._pending.add(doc)
 
     async def sync_stock(self) -> int:
-        """Send the changed rows' stock fields (partial updates); returns how many rows were updated."""
+        """Send the changed rows' stock fields (partial updates); returns how many rows were updated.
+
+        Each row is read first: its other volumes take the index's counts (another task may
+        have changed them), so a write carries only this task's own changes. Two tasks
+        changing volumes of the same edition within one refresh of the index can still
+        overwrite each other (no conditional write)."""
         rows = sorted(self._dirty)
+        changed: list[str] = []
         for row in rows:  # a row leaves the pending set only once OpenSearch took it (a failure is retried next time)
             docs = self.rowmap.docs(row)
             key = self.products[docs.start]["edition_key"]
             routing = self._routing(docs.start)
-            doc_id = key if self.config.service != "aoss" else await self._aoss_id(key, routing)
+            doc_id, counts = await self._current(key, routing)
+            changed += self.take_stock(row, counts)
             params = {"routing": routing} if routing is not None else {}
             await self._call(
                 "update",
                 index=self.config.index,
                 id=doc_id,
-                body={"doc": stock_fields(self.products, docs)},
+                body={"doc": {**stock_fields(self.products, docs), STOCK_VERSION_FIELD: time.time_ns()}},
                 params=params,
             )
             self._dirty.discard(row)
+            self._pending.difference_update(docs)
+        self._changed(changed)
         return len(rows)
 
-    async def _aoss_id(self, key: str, routing: str | None) -> str:
-        """Serverless vector collections assign document ids: find the row's by its edition key."""
+    async def _current(self, key: str, routing: str | None) -> tuple[str, Any]:
+        """The row's document id (Serverless vector collections assign ids) and stock counts."""
         params = {"routing": routing} if routing is not None else {}
         reply = await self._call(
             "search",
             index=self.config.index,
             params=params,
-            body={"size": 1, "_source": False, "query": {"term": {"edition_key": key}}},
+            body={"size": 1, "_source": {"includes": [STOCK_FIELD]}, "query": {"term": {"edition_key": key}}},
         )
         hits = reply.get("hits", {}).get("hits", [])
         if not hits:
             raise OpenSearchError("the edition is not in the OpenSearch index; re-run the ingest", "rejected")
-        return str(hits[0]["_id"])
+        return str(hits[0]["_id"]), (hits[0].get("_source") or {}).get(STOCK_FIELD)
 
     def _routing(self, doc: int) -> str | None:
         key = self.config.routing_key

@@ -23,7 +23,7 @@ from mangaassist.retrieval.engine import (
     save_index,
 )
 from mangaassist.retrieval.linker import CatalogLinker
-from mangaassist.retrieval.opensearch import OpenSearchStore, make_client
+from mangaassist.retrieval.opensearch import OpenSearchError, OpenSearchStore, make_client
 from mangaassist.retrieval.peers import PeerFollower
 from mangaassist.retrieval.service import RetrievalServicer
 from mangaassist.retrieval.store import FilterColumns, PartitionedStore, PlannedStore
@@ -96,6 +96,18 @@ def open_linker(settings: RetrievalSettings) -> CatalogLinker:
     return CatalogLinker.from_series(load_series(settings.catalog_path))
 
 
+async def poll_stock(store: OpenSearchStore, every_s: float) -> None:
+    """Take stock changed on other tasks from the shared index, every ``every_s`` (until cancelled)."""
+    while True:
+        try:
+            changed = await store.poll_stock()
+            if changed:
+                logger.info("stock changed on other tasks", extra={"products": len(changed)})
+        except OpenSearchError as exc:
+            logger.warning("stock poll failed; retrying", extra={"kind": exc.kind})
+        await asyncio.sleep(every_s)
+
+
 def build_app(settings: RetrievalSettings, tracer: Tracer) -> GrpcApp:
     servicer = RetrievalServicer(
         settings.default_k,
@@ -106,6 +118,7 @@ def build_app(settings: RetrievalSettings, tracer: Tracer) -> GrpcApp:
         settings.hybrid,
     )
     followers: list[PeerFollower] = []
+    pollers: list[asyncio.Task[None]] = []
 
     async def warm_up() -> None:
         loop = asyncio.get_running_loop()
@@ -113,6 +126,8 @@ def build_app(settings: RetrievalSettings, tracer: Tracer) -> GrpcApp:
         index.linker = await loop.run_in_executor(None, open_linker, settings)
         servicer.ready(index, index.linker)
         logger.info("index ready", extra={"documents": len(index.products), "rows": int(index.vectors.shape[0])})
+        if isinstance(index.store, OpenSearchStore) and settings.opensearch_stock_poll_s > 0:
+            pollers.append(asyncio.create_task(poll_stock(index.store, settings.opensearch_stock_poll_s)))
         if settings.peers:
             # Serve only once the stock changes the running replicas hold are applied here too.
             follower = PeerFollower(settings.peers, servicer.apply_stock)
@@ -122,6 +137,9 @@ def build_app(settings: RetrievalSettings, tracer: Tracer) -> GrpcApp:
             logger.info("peer replicas followed", extra={"peers": len(settings.peers), "not_reached": len(behind)})
 
     async def close() -> None:
+        for poller in pollers:
+            poller.cancel()
+        await asyncio.gather(*pollers, return_exceptions=True)
         for follower in followers:
             await follower.stop()
         await servicer.close()

@@ -22,7 +22,7 @@ from mangaassist.retrieval.changes import ChangeFeed, StockLevel
 from mangaassist.retrieval.embedder import EmbeddingError
 from mangaassist.retrieval.engine import CatalogIndex, SearchOutcome, Volume
 from mangaassist.retrieval.linker import CatalogLinker, Link
-from mangaassist.retrieval.opensearch import ErrorKind, OpenSearchError
+from mangaassist.retrieval.opensearch import ErrorKind, OpenSearchError, OpenSearchStore
 from mangaassist.retrieval.store import Filters
 
 PRODUCT_FIELDS: frozenset[str] = frozenset(common_pb2.Product.DESCRIPTOR.fields_by_name)
@@ -147,6 +147,14 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         self.cache.invalidate()
         if replaced:
             self.changes.reset()
+        if isinstance(index.store, OpenSearchStore):
+            index.store.on_stock_change = self.stock_changed_elsewhere
+
+    def stock_changed_elsewhere(self, asins: list[str]) -> None:
+        """The shared store's stock of ``asins`` (changed on another task) is now this
+        task's: cached results are stale, and this task's followers hear of it."""
+        self.cache.invalidate()
+        self.changes.publish(asins)
 
     async def close(self) -> None:
         index = self._index

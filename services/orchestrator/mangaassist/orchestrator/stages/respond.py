@@ -1,6 +1,7 @@
 """The answer: a fixed reply (route ``none``: a question back, order status from the orders
-table) or the model's streamed answer, with Sonnet → Haiku fallback before the first token
-and the output guardrail's verdict relayed after ``done``."""
+table) or the model's streamed answer, with Sonnet → Haiku fallback before the first token,
+one resume of a stream that broke after it (decision 0004), and the output guardrail's
+verdict relayed after ``done``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from typing import Any
 
 import grpc
+from opentelemetry import trace
 
 from mangaassist.common import spans
 from mangaassist.common.resilience import BreakerOpenError, BulkheadFullError
@@ -37,6 +39,11 @@ SYSTEM_PROMPT = (
     "customer's language, only from the products and store documents provided; never invent "
     "titles, prices or stock. Keep answers short."
 )
+
+
+class StreamBroken(RequestError):
+    """The answer's stream failed after text reached the customer (the inference replica
+    died, the model stream was cut): the answer may be continued from that text."""
 
 
 class Responder:
@@ -110,7 +117,7 @@ class Responder:
         pieces: list[str] = []
         with seg.segment(spans.BEDROCK_INVOKE, {"gen_ai.request.model": model}) as span:
             try:
-                final, call = await self.stream(req, request, pieces)
+                final, call = await self.resuming(req, request, pieces, done)
             except RequestError as exc:
                 # The seed's fallback: Sonnet failing before its first token → Haiku.
                 if model != "sonnet" or pieces or exc.code not in FALLBACK_CODES:
@@ -118,7 +125,7 @@ class Responder:
                 req.fallbacks.append("model:sonnet->haiku")
                 span.set_attribute("fallback", "sonnet->haiku")
                 request.model = model = "haiku"
-                final, call = await self.stream(req, request, pieces)
+                final, call = await self.resuming(req, request, pieces, done)
             span.set_attribute("gen_ai.usage.input_tokens", final.usage.input_tokens)
             span.set_attribute("gen_ai.usage.output_tokens", final.usage.output_tokens)
         seg.timings_ms[spans.MODEL_INFERENCE] = round(final.time_to_first_token_ms, 3)
@@ -172,6 +179,28 @@ class Responder:
         done["_followup"] = guardrail_followup
         return "".join(pieces), context
 
+    async def resuming(
+        self, req: Request, request: inference_pb2.GenerateRequest, pieces: list[str], done: dict[str, Any]
+    ) -> tuple[inference_pb2.GenerationDone, Any]:
+        """One answer stream; if it breaks after text reached the customer, one more request
+        carries that text (``assistant_prefix``) and the model continues it, on whichever
+        replica the channel picks (a dead one has left its rotation), within the answer's
+        deadline. The customer's stream carries on with nothing repeated or lost; a second
+        break ends it ``stream_interrupted``. Returns what ``stream`` returns."""
+        try:
+            return await self.stream(req, request, pieces)
+        except StreamBroken as exc:
+            if not self._s.resume_broken_streams:
+                raise
+            sent = "".join(pieces)
+            logger.warning("answer stream broke; resuming it", extra={"after_chars": len(sent), "error": exc.message})
+        resumed = inference_pb2.GenerateRequest()
+        resumed.CopyFrom(request)
+        resumed.assistant_prefix = sent
+        trace.get_current_span().set_attribute("gen_ai.resumed_after_chars", len(sent))
+        done["resumed"] = True
+        return await self.stream(req, resumed, pieces)
+
     async def stream(
         self, req: Request, request: inference_pb2.GenerateRequest, pieces: list[str]
     ) -> tuple[inference_pb2.GenerationDone, Any]:
@@ -206,12 +235,17 @@ class Responder:
                             break  # the output guardrail's verdict follows off the critical path
                 except grpc.aio.AioRpcError as exc:
                     call.cancel()
-                    raise rpc_error(exc, "inference") from None
+                    error = rpc_error(exc, "inference")
+                    if pieces and exc.code() == grpc.StatusCode.UNAVAILABLE:
+                        raise StreamBroken(error.code, error.message) from None
+                    raise error from None
                 except BaseException:
                     call.cancel()
                     raise
                 if final is None:
-                    raise RequestError(ErrorCode.STREAM_INTERRUPTED, "the answer stream ended early")
+                    raise (StreamBroken if pieces else RequestError)(
+                        ErrorCode.STREAM_INTERRUPTED, "the answer stream ended early"
+                    )
         except (BreakerOpenError, BulkheadFullError) as exc:
             raise rejected(exc, "inference") from None
         return final, call

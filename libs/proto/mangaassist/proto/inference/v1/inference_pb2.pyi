@@ -73,10 +73,15 @@ class GenerateRequest(_message.Message):
     MODEL_FIELD_NUMBER: _builtins.int
     PROMPT_FIELD_NUMBER: _builtins.int
     MAX_TOKENS_FIELD_NUMBER: _builtins.int
+    ASSISTANT_PREFIX_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """"haiku" or "sonnet" """
     max_tokens: _builtins.int
     """0 means the server default"""
+    assistant_prefix: _builtins.str
+    """The start of this answer the customer already has (a stream that broke is resumed):
+    the model continues it as an assistant prefill, and the reply streams only what follows.
+    """
     @_builtins.property
     def prompt(self) -> Global___PromptParts: ...
     def __init__(
@@ -85,10 +90,11 @@ class GenerateRequest(_message.Message):
         model: _builtins.str = ...,
         prompt: Global___PromptParts | None = ...,
         max_tokens: _builtins.int = ...,
+        assistant_prefix: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["prompt", b"prompt"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_tokens", b"max_tokens", "model", b"model", "prompt", b"prompt"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assistant_prefix", b"assistant_prefix", "max_tokens", b"max_tokens", "model", b"model", "prompt", b"prompt"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
