@@ -14,6 +14,7 @@ from mangaassist.common.grpc_client import open_channel
 from mangaassist.common.logging import setup_logging
 from mangaassist.common.metrics import setup_metrics
 from mangaassist.common.pools import PoolManager
+from mangaassist.common.resilience import BreakerOpenError, BulkheadFullError
 from mangaassist.common.telemetry import setup_tracing
 from mangaassist.orchestrator.app import Orchestrator
 from mangaassist.orchestrator.auth import TokenVerifier
@@ -99,9 +100,11 @@ async def main() -> None:
             settings.postprocess_max_pending,
             permanent=(SessionOwnershipError,),
             is_permanent=is_permanent,
+            deferred=(BreakerOpenError, BulkheadFullError),
             max_attempts=settings.postprocess_max_attempts,
             attempt_timeout_s=settings.postprocess_attempt_timeout_s,
             max_wait_s=settings.postprocess_max_wait_s,
+            keep_s=settings.postprocess_keep_s,
         )
         cache = None
         if settings.cache_enabled:
