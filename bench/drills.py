@@ -120,6 +120,7 @@ class Asked:
     ended: float | None = None
     outcome: str = "pending"  # done | error:<code> | no_reply
     fallbacks: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
 
 
 class Load:
@@ -181,6 +182,7 @@ class Load:
         if frame["type"] == "done":
             asked.outcome = "done"
             asked.fallbacks = list(frame.get("fallbacks") or [])
+            asked.timings_ms = dict(frame.get("timings_ms") or {})
             self.answered.setdefault(session, []).append(asked.ended)
         else:
             asked.outcome = f"error:{frame.get('code')}"
@@ -261,7 +263,21 @@ def summarize(asked: list[Asked]) -> dict[str, Any]:
         "p95_s": round(durations[int(len(durations) * 0.95)], 3) if durations else None,
         "outcomes": dict(Counter(a.outcome for a in ended)),
         "fallbacks": dict(Counter(f for a in ended for f in a.fallbacks)),
+        "slow_answers_by_segment": slow_segments(ended),
     }
+
+
+def slow_segments(ended: list[Asked]) -> dict[str, dict[str, float]]:
+    """Where the answers over the bound spent their time: per segment, the median and the
+    slowest ms among them (the root and its first level are left out: they hold the rest)."""
+    slow = [a for a in ended if a.outcome == "done" and a.ended is not None and a.ended - a.started > BOUND_S]
+    skip = {"manga-assist-request", "ecs-orchestrator", "api-gateway-websocket"}
+    names = sorted({n for a in slow for n in a.timings_ms} - skip)
+    out = {}
+    for name in names:
+        values = sorted(a.timings_ms.get(name, 0.0) for a in slow)
+        out[name] = {"p50_ms": round(values[len(values) // 2], 1), "max_ms": round(values[-1], 1)}
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]["p50_ms"])[:6])
 
 
 async def drill(cluster: Cluster, load: Load, part: str, kind: str, stop_s: float, settle_s: float) -> dict[str, Any]:
