@@ -195,25 +195,6 @@ async def test_jobs_with_one_key_run_in_submission_order() -> None:
     assert post.stats.succeeded == 4 and post.pending == 0
 
 
-class AwayStore(InMemorySessionStore):
-    """Unit-test fake of a session store that is away (every write fails like a timed-out
-    call) until ``come_back()``; counts the writes that reached it."""
-
-    def __init__(self) -> None:
-        super().__init__(100, 3600)
-        self.away = True
-        self.reached = 0
-
-    def come_back(self) -> None:
-        self.away = False
-
-    async def append(self, *args: object, **kwargs: object) -> None:
-        self.reached += 1
-        if self.away:
-            raise TimeoutError("injected: the store did not answer")
-        await super().append(*args, **kwargs)  # type: ignore[arg-type]
-
-
 async def test_a_store_away_longer_than_the_attempts_loses_no_turn() -> None:
     """While the store is away its breaker opens; the queued turns wait for it (attempts the
     breaker refuses are deferred, not spent) and land, in order, once it is back."""
@@ -224,7 +205,7 @@ async def test_a_store_away_longer_than_the_attempts_loses_no_turn() -> None:
         CircuitBreaker("dynamodb", config, clock=lambda: now[0]),
         Bulkhead("dynamodb", 4, max_queue=4, max_wait_s=0.1),
     )
-    store = AwayStore()
+    store = FailingStore()  # away: every write fails until ``failing`` is cleared
     guarded = GuardedSessionStore(store, g)
     post = PostProcessor(deferred=(BreakerOpenError, BulkheadFullError), max_attempts=3, max_wait_s=0.005)
     sessions = [f"s-{i}" for i in range(4)]
@@ -242,7 +223,7 @@ async def test_a_store_away_longer_than_the_attempts_loses_no_turn() -> None:
             await post.submit("session-update", lambda sid=sid, turn=turn: write(sid, turn), key=sid)
     await asyncio.wait_for(many_tries.wait(), 30.0)
     assert post.stats.abandoned == 0 and post.pending == 20
-    store.come_back()
+    store.failing = False
     now[0] += 31  # the breaker's cool-down has passed: it lets a probe through
     await post.drain(30.0)
     assert post.stats.abandoned == 0 and post.stats.succeeded == 20
