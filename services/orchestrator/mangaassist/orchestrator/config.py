@@ -35,6 +35,10 @@ class OrchestratorSettings(ServiceSettings):
     # End-to-end budget until the first token reaches the customer; every call before it
     # (session, intent, retrieval, model start) gets what is left of it.
     first_token_budget_s: float = Field(default=2.0, gt=0)
+    # Once tokens flow, the longest quiet gap before the answer ends `stream_interrupted`
+    # (the model's tokens come every 6-12 ms, merged every 48 ms): a service stopped
+    # mid-answer held the question until the request timeout.
+    stream_idle_timeout_s: float = Field(default=2.0, gt=0)
     health_timeout_s: float = Field(default=0.5, gt=0)
     # Retries one request may spend on transient failures of idempotent calls.
     retry_budget: int = Field(default=2, ge=0)
