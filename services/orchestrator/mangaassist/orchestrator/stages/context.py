@@ -60,23 +60,20 @@ class ContextStage:
             req.session = Session(req.session_id)
             return req.session
         with req.seg.segment(spans.SESSION_LOAD):
-            # One budget for the whole read (the wait for the previous write included): a
-            # store that stalls costs the answer at most ``session_timeout_s``, then no history.
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + req.remaining(self._s.session_timeout_s)
             pending = self._writes.get(req.session_id)
             # While the store's breaker is not closed the previous write is waiting for the
             # store to return (post-processor): waiting for it here would only delay the answer.
             if pending is not None and self.guards["dynamodb"].breaker.state == CLOSED:
                 try:
-                    await asyncio.wait_for(pending.wait(), (deadline - loop.time()) / 2)
+                    await asyncio.wait_for(pending.wait(), req.remaining(self._s.session_timeout_s))
                 except TimeoutError:
                     logger.warning("previous turn's session write still pending; reading without it")
-            left = max(0.001, deadline - loop.time())
             try:
                 session = await self.guards["dynamodb"].run(
-                    lambda: asyncio.wait_for(self._sessions.load(req.session_id), left),
-                    left < self._s.session_timeout_s / 2,
+                    lambda: asyncio.wait_for(
+                        self._sessions.load(req.session_id), req.remaining(self._s.session_timeout_s)
+                    ),
+                    req.squeezed(self._s.session_timeout_s),
                 )
             except Exception as exc:
                 logger.warning("session load failed; continuing without history", extra={"error": type(exc).__name__})
