@@ -177,7 +177,7 @@ async def test_orders_answer_only_their_owner(db: DynamoClient) -> None:
 
 
 async def test_no_turn_is_lost_when_writes_fail(db: DynamoClient) -> None:
-    """200 turns over 10 sessions, 30 % of writes failing: every turn lands (versions count them).
+    """200 turns over 10 sessions, 30 % of writes failing: every turn lands once (versions count them).
 
     Retries are capped (a store that keeps failing must not hold jobs forever); with 12 attempts
     a turn is lost only after 12 failures in a row (0.3**12, about 1 in 2 million)."""
@@ -188,7 +188,10 @@ async def test_no_turn_is_lost_when_writes_fail(db: DynamoClient) -> None:
         for sid in sessions:
             await post.submit(
                 "session-update",
-                lambda sid=sid, turn=turn: store.append(sid, None, "product_search", f"q{turn}", f"a{turn}"),
+                lambda sid=sid, turn=turn: store.append(
+                    sid, None, "product_search", f"q{turn}", f"a{turn}", turn_id=f"{sid}-{turn}"
+                ),
+                key=sid,  # as the orchestrator submits them: one conversation's writes in order
             )
     await post.drain(30.0)
     assert store.injected > 0 and post.stats.abandoned == 0
