@@ -4,6 +4,7 @@ Read back through the SDK's in-memory reader (a unit-test reader, not an exporte
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
@@ -11,6 +12,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from mangaassist.common import spans as s
 from mangaassist.common.metrics import (
+    ASYNCIO_TASKS,
     LATENCY_BUCKETS_MS,
     REQUESTS,
     RPC_REQUESTS,
@@ -19,6 +21,7 @@ from mangaassist.common.metrics import (
     WS_INFLIGHT,
     MeshMetrics,
     export_configured,
+    observe_asyncio_tasks,
     observe_websocket_work,
 )
 
@@ -94,3 +97,16 @@ def test_websocket_work_gauges_read_the_live_counts() -> None:
     state.update(connections=0, inflight=0)
     got = points(reader)
     assert [p.value for p in got[WS_CONNECTIONS]] == [0] and [p.value for p in got[WS_INFLIGHT]] == [0]
+
+
+async def test_the_asyncio_tasks_gauge_counts_the_loops_live_tasks() -> None:
+    reader = InMemoryMetricReader()
+    observe_asyncio_tasks(asyncio.get_running_loop(), MeterProvider(metric_readers=[reader]).get_meter("t"))
+    before = points(reader)[ASYNCIO_TASKS][0].value
+    gate = asyncio.Event()
+    waiting = [asyncio.create_task(gate.wait()) for _ in range(5)]
+    await asyncio.sleep(0)
+    assert points(reader)[ASYNCIO_TASKS][0].value == before + 5
+    gate.set()
+    await asyncio.gather(*waiting)
+    assert points(reader)[ASYNCIO_TASKS][0].value == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -176,7 +177,7 @@ async def test_orders_answer_only_their_owner(db: DynamoClient) -> None:
 
 
 async def test_no_turn_is_lost_when_writes_fail(db: DynamoClient) -> None:
-    """200 turns over 10 sessions, 30 % of writes failing: every turn lands (versions count them).
+    """200 turns over 10 sessions, 30 % of writes failing: every turn lands once (versions count them).
 
     Retries are capped (a store that keeps failing must not hold jobs forever); with 12 attempts
     a turn is lost only after 12 failures in a row (0.3**12, about 1 in 2 million)."""
@@ -187,9 +188,45 @@ async def test_no_turn_is_lost_when_writes_fail(db: DynamoClient) -> None:
         for sid in sessions:
             await post.submit(
                 "session-update",
-                lambda sid=sid, turn=turn: store.append(sid, None, "product_search", f"q{turn}", f"a{turn}"),
+                lambda sid=sid, turn=turn: store.append(
+                    sid, None, "product_search", f"q{turn}", f"a{turn}", turn_id=f"{sid}-{turn}"
+                ),
+                key=sid,  # as the orchestrator submits them: one conversation's writes in order
             )
     await post.drain(30.0)
     assert store.injected > 0 and post.stats.abandoned == 0
     versions = [(await store.inner.load(sid)).version for sid in sessions]
     assert versions == [20] * 10
+
+
+class LandsThenTimesOut:
+    """Fault the test controls: the first write reaches DynamoDB, then its reply is lost (a
+    stalled store that took the request before it stopped answering)."""
+
+    def __init__(self, inner: DynamoSessionStore) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    async def append(self, *args: Any, **kwargs: Any) -> None:
+        self.calls += 1
+        await self.inner.append(*args, **kwargs)
+        if self.calls == 1:
+            raise TimeoutError("injected: the reply was lost")
+
+
+async def test_a_write_that_landed_before_its_timeout_is_not_appended_again(db: DynamoClient) -> None:
+    inner = DynamoSessionStore(db, "sessions", ttl_s=3600)
+    sid = f"s-{os.urandom(4).hex()}"
+    await inner.append(sid, "cust-1", "greeting", "hi", "hello", turn_id="t-1")
+    base = await inner.load(sid)
+    store = LandsThenTimesOut(inner)
+    post = PostProcessor(max_wait_s=0.05)
+    await post.submit(
+        "session-update",
+        lambda: store.append(sid, "cust-1", "product_search", "one piece 1", "in stock", base=base, turn_id="t-2"),
+    )
+    await post.drain(10.0)
+    session = await inner.load(sid)
+    assert store.calls == 2 and post.stats.succeeded == 1
+    assert session.version == 2 and [t for r, t in session.turns if r == "user"] == ["hi", "one piece 1"]
+    assert session.turn_ids == ["t-1", "t-2"]

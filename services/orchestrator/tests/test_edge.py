@@ -20,6 +20,7 @@ from mangaassist.orchestrator.app import Orchestrator
 from mangaassist.orchestrator.auth import Identity, TokenVerifier, issue_token
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.edge import ConnectionLimits, QuestionLimits, origin_allowed
+from mangaassist.orchestrator.guards import Guards
 
 pytestmark = pytest.mark.integration
 
@@ -28,6 +29,9 @@ SECRET = "a-test-secret-that-is-long-enough-0123456789"
 
 class FakePipeline:
     """Answers every query with `done` at once."""
+
+    def __init__(self) -> None:
+        self.guards = Guards()  # the front door's breaker watcher reads them
 
     async def handle(
         self, raw: dict[str, Any], received_at: float, emit: Callable[..., Any], identity: Identity

@@ -53,10 +53,11 @@ class FakeRetrieval:
 
 
 class FakeCall:
-    def __init__(self, model: str, sonnet_down: bool, hang: bool = False) -> None:
+    def __init__(self, model: str, sonnet_down: bool, hang: bool = False, stall: bool = False) -> None:
         self.model = model
         self.sonnet_down = sonnet_down
         self.hang = hang
+        self.stall = stall
 
     def cancel(self) -> bool:
         return True
@@ -67,6 +68,8 @@ class FakeCall:
         if self.hang:  # a model that never starts answering
             await asyncio.Event().wait()
         yield inference_pb2.GenerateResponse(token=inference_pb2.TokenChunk(text="hi"))
+        if self.stall:  # a model (or service) stopped in the middle of its answer
+            await asyncio.Event().wait()
         yield inference_pb2.GenerateResponse(done=inference_pb2.GenerationDone(model=self.model, backend="fake"))
 
 
@@ -74,11 +77,12 @@ class FakeInference:
     def __init__(self) -> None:
         self.sonnet_down = True
         self.hang = False
+        self.stall = False
         self.calls: list[str] = []
 
     def Generate(self, request: inference_pb2.GenerateRequest, **_: Any) -> FakeCall:
         self.calls.append(request.model)
-        return FakeCall(request.model, self.sonnet_down, self.hang)
+        return FakeCall(request.model, self.sonnet_down, self.hang, self.stall)
 
 
 def make_pipeline(intent: FakeIntent | None = None, **settings_: Any) -> tuple[Pipeline, FakeInference]:
@@ -163,4 +167,15 @@ async def test_a_model_that_times_out_with_its_full_share_of_the_budget_opens_it
     results = [await run(pipeline, n) for n in range(6)]
     assert all(r["type"] == "error" and r["code"] == "timeout" for r in results)
     assert pipeline.guards["inference:sonnet"].breaker.state == "open"
+    await pipeline.post.drain(1.0)
+
+
+async def test_a_stream_that_stalls_after_its_first_token_ends_stream_interrupted() -> None:
+    """Tokens were sent, then nothing: the answer ends with its terminal error frame instead of
+    holding the question until the request timeout."""
+    pipeline, inference = make_pipeline(stream_idle_timeout_s=0.05)
+    inference.sonnet_down, inference.stall = False, True
+    result = await run(pipeline, 0)
+    assert (result["type"], result["code"]) == ("error", "stream_interrupted")
+    assert inference.calls == ["sonnet"]  # no fallback once the customer has seen tokens
     await pipeline.post.drain(1.0)

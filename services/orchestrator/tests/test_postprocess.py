@@ -1,14 +1,16 @@
-"""After-response jobs: retried a bounded number of times, permanent errors at once, never in the way."""
+"""After-response jobs: retried a bounded number of times, permanent errors at once, never in the
+way; a store that is away keeps its turns queued (in order, once each) until it returns."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import pytest
 from botocore.exceptions import ClientError
 
-from mangaassist.common.resilience import BreakerConfig, BreakerOpenError, Bulkhead, CircuitBreaker
+from mangaassist.common.resilience import BreakerConfig, BreakerOpenError, Bulkhead, BulkheadFullError, CircuitBreaker
 from mangaassist.orchestrator.dynamo import is_permanent
 from mangaassist.orchestrator.guards import Guard
 from mangaassist.orchestrator.postprocess import PostProcessor
@@ -167,3 +169,91 @@ async def test_another_customers_session_does_not_count_against_the_store() -> N
             await guarded.append("s-1", "mallory", "greeting", "hi", "hello")
     await guarded.append("s-1", "alice", "greeting", "again", "hello")  # breaker still closed
     assert len((await guarded.load("s-1")).turns) == 4
+
+
+async def test_jobs_with_one_key_run_in_submission_order() -> None:
+    """A conversation's writes land in the order its turns were answered, even when the
+    first one needs retries and the later ones would succeed at once."""
+    landed: list[str] = []
+
+    post = PostProcessor(max_wait_s=0.01)
+
+    def turn(name: str, failures: int) -> Callable[[], Awaitable[None]]:
+        flaky = Flaky(failures)
+
+        async def run() -> None:
+            await flaky()
+            landed.append(name)
+
+        return run
+
+    for name, failures in [("s1-t1", 3), ("s1-t2", 0), ("s2-t1", 0), ("s1-t3", 1)]:
+        assert await post.submit("turn", turn(name, failures), key=name[:2])
+    await post.drain(5.0)
+    assert [n for n in landed if n.startswith("s1")] == ["s1-t1", "s1-t2", "s1-t3"]
+    assert landed.index("s2-t1") < landed.index("s1-t1")  # another conversation does not wait
+    assert post.stats.succeeded == 4 and post.pending == 0
+
+
+async def test_a_store_away_longer_than_the_attempts_loses_no_turn() -> None:
+    """While the store is away its breaker opens; the queued turns wait for it (attempts the
+    breaker refuses are deferred, not spent) and land, in order, once it is back."""
+    now = [0.0]
+    config = BreakerConfig(failure_threshold=2, window_s=60, cooldown_s=30, recovery_successes=1)
+    g = Guard(
+        "dynamodb",
+        CircuitBreaker("dynamodb", config, clock=lambda: now[0]),
+        Bulkhead("dynamodb", 4, max_queue=4, max_wait_s=0.1),
+    )
+    store = FailingStore()  # away: every write fails until ``failing`` is cleared
+    guarded = GuardedSessionStore(store, g)
+    post = PostProcessor(deferred=(BreakerOpenError, BulkheadFullError), max_attempts=3, max_wait_s=0.005)
+    sessions = [f"s-{i}" for i in range(4)]
+    tries, many_tries = 0, asyncio.Event()
+
+    async def write(sid: str, turn: int) -> None:
+        nonlocal tries
+        tries += 1
+        if tries >= 80:  # many more than the 3 attempts each job may spend on the store itself
+            many_tries.set()
+        await guarded.append(sid, None, "product_search", f"q{turn}", f"a{turn}", turn_id=f"{sid}-{turn}")
+
+    for turn in range(5):
+        for sid in sessions:
+            await post.submit("session-update", lambda sid=sid, turn=turn: write(sid, turn), key=sid)
+    await asyncio.wait_for(many_tries.wait(), 30.0)
+    assert post.stats.abandoned == 0 and post.pending == 20
+    store.failing = False
+    now[0] += 31  # the breaker's cool-down has passed: it lets a probe through
+    await post.drain(30.0)
+    assert post.stats.abandoned == 0 and post.stats.succeeded == 20
+    assert post.stats.failed_attempts <= 4  # the calls that opened the breaker, no more
+    for sid in sessions:
+        session = await store.load(sid)
+        assert session.version == 5
+        assert [t for r, t in session.turns if r == "user"] == [f"q{t}" for t in range(5)]
+
+
+class ReplyLost(InMemorySessionStore):
+    """Unit-test fake: the first write lands but its reply is lost (a timeout after the store
+    took it), so the caller retries a write that is already there."""
+
+    def __init__(self) -> None:
+        super().__init__(100, 3600)
+        self.calls = 0
+
+    async def append(self, *args: object, **kwargs: object) -> None:
+        self.calls += 1
+        await super().append(*args, **kwargs)  # type: ignore[arg-type]
+        if self.calls == 1:
+            raise TimeoutError("injected: the reply was lost")
+
+
+async def test_a_retried_turn_whose_first_write_landed_is_not_stored_twice() -> None:
+    store = ReplyLost()
+    post = PostProcessor(max_wait_s=0.01)
+    await post.submit("session-update", lambda: store.append("s-1", None, "greeting", "hi", "hello", turn_id="t-1"))
+    await post.drain(5.0)
+    session = await store.load("s-1")
+    assert store.calls == 2 and post.stats.succeeded == 1
+    assert session.version == 1 and session.turns == [("user", "hi"), ("assistant", "hello")]

@@ -26,6 +26,7 @@ enumerations. No attribute ever carries customer text or an id.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Mapping
 from functools import cache
@@ -44,6 +45,7 @@ REQUESTS = "mangaassist.requests"
 RPC_REQUESTS = "mangaassist.rpc.requests"
 WS_CONNECTIONS = "mangaassist.websocket.connections"
 WS_INFLIGHT = "mangaassist.websocket.inflight"
+ASYNCIO_TASKS = "mangaassist.process.asyncio_tasks"
 # Bucket upper bounds in ms: fine below 10 ms (validation, intent, cache), then roughly
 # 2-2.5× steps up to the request timeout.
 LATENCY_BUCKETS_MS: tuple[float, ...] = (
@@ -183,3 +185,17 @@ def observe_websocket_work(
             return [Observation(read())]
 
         meter.create_observable_gauge(name, callbacks=[callback], unit=unit, description=description)
+
+
+def observe_asyncio_tasks(loop: asyncio.AbstractEventLoop, meter: Meter | None = None) -> None:
+    """A gauge of the live asyncio tasks on ``loop`` (read at each export, from the exporter's
+    thread; ``asyncio.all_tasks`` copies the task set, retrying if it changes meanwhile): a
+    task leak shows as a count that keeps rising at steady load (the soak bench watches it)."""
+    meter = meter or metrics.get_meter("mangaassist.process")
+
+    def callback(options: CallbackOptions) -> list[Observation]:
+        return [Observation(len(asyncio.all_tasks(loop)))]
+
+    meter.create_observable_gauge(
+        ASYNCIO_TASKS, callbacks=[callback], unit="{task}", description="live asyncio tasks in this process"
+    )

@@ -175,6 +175,12 @@ class CircuitBreaker:
         ):
             self._transition(OPEN)
 
+    def probe_now(self) -> None:
+        """End an open breaker's cool-down early (the downstream was seen back, e.g. its
+        health check serving again): half-open at once, so probes may close it."""
+        if self.state == OPEN:
+            self._transition(HALF_OPEN)
+
     def release(self) -> None:
         """An admitted call ended without an outcome (cancelled by its caller)."""
         if self._state == HALF_OPEN and self._probe_finished < self._probe_admitted:

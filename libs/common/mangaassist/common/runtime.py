@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -10,7 +11,7 @@ from opentelemetry.trace import Tracer
 
 from mangaassist.common.grpc_server import GrpcApp
 from mangaassist.common.logging import setup_logging
-from mangaassist.common.metrics import setup_metrics
+from mangaassist.common.metrics import observe_asyncio_tasks, setup_metrics
 from mangaassist.common.settings import ServiceSettings
 from mangaassist.common.telemetry import setup_tracing
 
@@ -28,6 +29,7 @@ def serve(name: str, settings_type: Callable[[], S], build_app: Callable[[S, Tra
         setup_logging(name, settings.log_level)
         provider, tracer = setup_tracing(name, settings.service_version)
         meters = setup_metrics(name, settings.service_version)
+        observe_asyncio_tasks(asyncio.get_running_loop())
         try:
             await build_app(settings, tracer).run()
         finally:

@@ -12,8 +12,9 @@ from opentelemetry.trace import Tracer
 
 from mangaassist.common.grpc_client import open_channel
 from mangaassist.common.logging import setup_logging
-from mangaassist.common.metrics import setup_metrics
+from mangaassist.common.metrics import observe_asyncio_tasks, setup_metrics
 from mangaassist.common.pools import PoolManager
+from mangaassist.common.resilience import BreakerOpenError, BulkheadFullError
 from mangaassist.common.telemetry import setup_tracing
 from mangaassist.orchestrator.app import Orchestrator
 from mangaassist.orchestrator.auth import TokenVerifier
@@ -71,6 +72,7 @@ async def main() -> None:
     setup_logging("orchestrator", settings.log_level)
     provider, tracer = setup_tracing("orchestrator", settings.service_version)
     meters = setup_metrics("orchestrator", settings.service_version)
+    observe_asyncio_tasks(asyncio.get_running_loop())
     channels = {
         "intent": open_channel(settings.intent_target, tracer),
         "retrieval": open_channel(settings.retrieval_target, tracer),
@@ -99,9 +101,11 @@ async def main() -> None:
             settings.postprocess_max_pending,
             permanent=(SessionOwnershipError,),
             is_permanent=is_permanent,
+            deferred=(BreakerOpenError, BulkheadFullError),
             max_attempts=settings.postprocess_max_attempts,
             attempt_timeout_s=settings.postprocess_attempt_timeout_s,
             max_wait_s=settings.postprocess_max_wait_s,
+            keep_s=settings.postprocess_keep_s,
         )
         cache = None
         if settings.cache_enabled:

@@ -47,6 +47,7 @@ from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.edge import ConnectionLimits, QuestionLimits, origin_allowed
 from mangaassist.orchestrator.outbox import Outbox
 from mangaassist.orchestrator.pipeline import Pipeline
+from mangaassist.orchestrator.recovery import BreakerRecovery
 from mangaassist.orchestrator.schema import ErrorCode, error_frame
 from mangaassist.orchestrator.web import StaticSite
 
@@ -96,6 +97,7 @@ class Orchestrator:
         self._limits = QuestionLimits.from_settings(settings)
         self._connections = ConnectionLimits(settings.max_connections, settings.max_connections_per_ip)
         observe_websocket_work(lambda: self._connections.open, lambda: len(self._inflight))
+        self._recovery = BreakerRecovery(pipeline.guards, self._health_of, set(channels))
 
     @property
     def port(self) -> int:
@@ -122,6 +124,7 @@ class Orchestrator:
             open_timeout=self._s.handshake_timeout_s,
         )
         logger.info("listening", extra={"address": f"{self._s.host}:{self.port}"})
+        self._recovery.start()
         if self._s.admin_port is not None:
             # Plain HTTP on the same library: every request is answered in process_request,
             # so no WebSocket is ever opened here.
@@ -171,11 +174,12 @@ class Orchestrator:
             )
         self._anonymous[connection] = secret
 
+    async def _health_of(self, name: str) -> str:
+        return await health_status(self._channels[name], DOWNSTREAM_SERVICES[name], self._s.health_timeout_s)
+
     async def downstream_health(self) -> dict[str, str]:
         names = list(self._channels)
-        results = await asyncio.gather(
-            *(health_status(self._channels[n], DOWNSTREAM_SERVICES[n], self._s.health_timeout_s) for n in names)
-        )
+        results = await asyncio.gather(*(self._health_of(n) for n in names))
         return dict(zip(names, results, strict=True))
 
     async def _http(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -349,6 +353,7 @@ class Orchestrator:
         """Refuse new queries, let in-flight answers finish (up to the grace), then close."""
         self._draining = True
         logger.info("draining", extra={"inflight": len(self._inflight)})
+        await self._recovery.stop()
         if self._inflight:
             _, pending = await asyncio.wait(set(self._inflight), timeout=self._s.drain_grace_s)
             for task in pending:

@@ -35,6 +35,10 @@ class OrchestratorSettings(ServiceSettings):
     # End-to-end budget until the first token reaches the customer; every call before it
     # (session, intent, retrieval, model start) gets what is left of it.
     first_token_budget_s: float = Field(default=2.0, gt=0)
+    # Once tokens flow, the longest quiet gap before the answer ends `stream_interrupted`
+    # (the model's tokens come every 6-12 ms, merged every 48 ms): a service stopped
+    # mid-answer held the question until the request timeout.
+    stream_idle_timeout_s: float = Field(default=2.0, gt=0)
     health_timeout_s: float = Field(default=0.5, gt=0)
     # Retries one request may spend on transient failures of idempotent calls.
     retry_budget: int = Field(default=2, ge=0)
@@ -92,17 +96,19 @@ class OrchestratorSettings(ServiceSettings):
     history_turns: int = Field(default=6, ge=0)
     max_sessions: int = Field(default=10_000, ge=1)
     session_ttl_s: float = Field(default=7 * 24 * 3_600.0, gt=0)
-    # After-answer jobs: pending at most (past it a new job is refused, never waited for),
-    # attempts per job (with backoff) and the timeout of one attempt.
-    postprocess_max_pending: int = Field(default=1_000, ge=1)
-    # Retries back off (full jitter) up to ``postprocess_max_wait_s`` between attempts; an
-    # attempt refused by the open breaker fails at once, so the attempts must span the
-    # outage: 20 ride out a store away for about a minute and a half. Measured by
-    # bench/drills.py: 8 attempts / 2 s waits lost turns to a 5 s DynamoDB stall, 12 / 15 s
-    # lost 33 of 726 to a 30 s one.
-    postprocess_max_attempts: int = Field(default=20, ge=1)
+    # After-answer jobs (postprocess.py): pending at most (past it a new job is refused, never
+    # waited for); failed attempts per job that reached the store; the timeout of one attempt;
+    # the longest wait between attempts (full jitter); and how long a job is kept at most.
+    # An attempt refused by the store's open breaker is deferred, not spent, so a turn waits
+    # for a store that is away up to ``postprocess_keep_s`` and is written when it returns.
+    # Counting refusals as attempts lost 33 of 726 turns to a 30 s DynamoDB stall at 64
+    # sessions (12 attempts, bench/drills.py). 4,000 jobs hold a 2-minute outage at 64
+    # sessions (~14 answers/s, a session write and a cache job each).
+    postprocess_max_pending: int = Field(default=4_000, ge=1)
+    postprocess_max_attempts: int = Field(default=12, ge=1)
     postprocess_attempt_timeout_s: float = Field(default=10.0, gt=0)
-    postprocess_max_wait_s: float = Field(default=15.0, gt=0)
+    postprocess_max_wait_s: float = Field(default=5.0, gt=0)
+    postprocess_keep_s: float = Field(default=300.0, gt=0)
 
     # Semantic cache: Redis/Valkey with vector search when ``redis_url`` is set
     # (ElastiCache Valkey >= 8.2 in AWS, Redis Stack locally), else an in-process cache.

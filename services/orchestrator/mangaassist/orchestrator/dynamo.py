@@ -224,6 +224,7 @@ class DynamoSessionStore:
             version=version,
             cost_usd=float(data.get("cost_usd", 0)),
             state=bytes(data.get("state", b"")),
+            turn_ids=list(data.get("turn_ids", [])),
         )
 
     async def append(
@@ -236,17 +237,21 @@ class DynamoSessionStore:
         cost_usd: float = 0.0,
         state: bytes | None = None,
         base: Session | None = None,
+        turn_id: str = "",
     ) -> None:
         """One conditional write per turn: the turn appended to ``base`` (the session this
         turn read) when given, so a turn costs one read and one write; the session is read
-        again only after the condition failed (another write landed first)."""
+        again only after the condition failed (another write landed first — or this turn's
+        own earlier try, whose reply was lost: its ``turn_id`` is then there and we stop)."""
         current = base
         for _ in range(APPEND_ATTEMPTS):
             if current is None:
                 current = await self.load(session_id)
             if not current.owned_by(customer_id):
                 raise SessionOwnershipError(session_id)
-            new = current.with_turn(intent, user_text, answer, customer_id, cost_usd, state)
+            if turn_id and turn_id in current.turn_ids:
+                return
+            new = current.with_turn(intent, user_text, answer, customer_id, cost_usd, state, turn_id)
             item = _to_item(
                 {
                     "session_id": session_id,
@@ -257,6 +262,7 @@ class DynamoSessionStore:
                     "version": new.version,
                     "cost_usd": Decimal(str(round(new.cost_usd, 8))),
                     "state": new.state or None,
+                    "turn_ids": new.turn_ids or None,
                     "updated_at": Decimal(str(round(time.time(), 3))),
                     "expires_at": int(time.time() + self._ttl),
                 }

@@ -39,6 +39,9 @@ class Session:
     version: int = 0
     cost_usd: float = 0.0  # model cost of the whole conversation so far
     state: bytes = b""  # the serialised DialogueState after the last turn
+    # Ids of the latest turns written: a retried write whose first try landed after all
+    # (its reply lost to a timeout) finds its id here and is not appended twice.
+    turn_ids: list[str] = field(default_factory=list)
 
     def owned_by(self, customer_id: str | None) -> bool:
         """Anyone may use an unowned session; an owned one only its customer."""
@@ -52,6 +55,7 @@ class Session:
         customer_id: str | None,
         cost_usd: float = 0.0,
         state: bytes | None = None,
+        turn_id: str = "",
     ) -> Session:
         """A copy with one more exchange; the oldest turns roll into the summary."""
         turns = [*self.turns, ("user", user_text[:MAX_TURN_CHARS]), ("assistant", answer[:MAX_TURN_CHARS])]
@@ -70,6 +74,7 @@ class Session:
             version=self.version + 1,
             cost_usd=self.cost_usd + cost_usd,
             state=self.state if state is None else (state if len(state) <= MAX_STATE_BYTES else b""),
+            turn_ids=[*self.turn_ids, turn_id][-MAX_INTENTS:] if turn_id else list(self.turn_ids),
         )
 
 
@@ -88,13 +93,15 @@ class SessionStore(Protocol):
         cost_usd: float = 0.0,
         state: bytes | None = None,
         base: Session | None = None,
+        turn_id: str = "",
     ) -> None:
         """Record one finished exchange and the dialogue state after it (``None`` keeps the
         stored one), in one write; raises ``SessionOwnershipError`` for another's session.
 
         ``base`` is the session as this turn loaded it: a store that writes conditionally on
         its version appends to it without reading again, and re-reads only when another
-        write landed in between (the condition fails)."""
+        write landed in between (the condition fails). ``turn_id`` makes the append
+        idempotent: a turn whose id the session already holds is not appended again."""
         ...
 
     async def close(self) -> None: ...
@@ -131,11 +138,14 @@ class GuardedSessionStore:
         cost_usd: float = 0.0,
         state: bytes | None = None,
         base: Session | None = None,
+        turn_id: str = "",
     ) -> None:
         refused: SessionOwnershipError | None = None
         async with self._guard.call():
             try:
-                await self._store.append(session_id, customer_id, intent, user_text, answer, cost_usd, state, base)
+                await self._store.append(
+                    session_id, customer_id, intent, user_text, answer, cost_usd, state, base, turn_id
+                )
             except SessionOwnershipError as exc:
                 refused = exc
         if refused is not None:
@@ -159,7 +169,15 @@ class InMemorySessionStore:
             return Session(session_id)
         s = entry[1]
         return Session(
-            s.session_id, list(s.turns), list(s.intents), s.summary, s.customer_id, s.version, s.cost_usd, s.state
+            s.session_id,
+            list(s.turns),
+            list(s.intents),
+            s.summary,
+            s.customer_id,
+            s.version,
+            s.cost_usd,
+            s.state,
+            list(s.turn_ids),
         )
 
     async def append(
@@ -172,14 +190,17 @@ class InMemorySessionStore:
         cost_usd: float = 0.0,
         state: bytes | None = None,
         base: Session | None = None,
+        turn_id: str = "",
     ) -> None:
         session = await self.load(session_id)
         if not session.owned_by(customer_id):
             raise SessionOwnershipError(session_id)
+        if turn_id and turn_id in session.turn_ids:
+            return
         self._data.pop(session_id, None)
         self._data[session_id] = (
             time.monotonic(),
-            session.with_turn(intent, user_text, answer, customer_id, cost_usd, state),
+            session.with_turn(intent, user_text, answer, customer_id, cost_usd, state, turn_id),
         )
         while len(self._data) > self._max:
             self._data.popitem(last=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from typing import Any
 
 import grpc
@@ -13,7 +14,7 @@ from opentelemetry.trace import Tracer
 
 from mangaassist.common import spans
 from mangaassist.common.pii import mask_pii
-from mangaassist.common.resilience import BreakerOpenError, BulkheadFullError
+from mangaassist.common.resilience import CLOSED, BreakerOpenError, BulkheadFullError
 from mangaassist.common.telemetry import outgoing_metadata
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.dialogue import decode_state
@@ -60,7 +61,9 @@ class ContextStage:
             return req.session
         with req.seg.segment(spans.SESSION_LOAD):
             pending = self._writes.get(req.session_id)
-            if pending is not None:
+            # While the store's breaker is not closed the previous write is waiting for the
+            # store to return (post-processor): waiting for it here would only delay the answer.
+            if pending is not None and self.guards["dynamodb"].breaker.state == CLOSED:
                 try:
                     await asyncio.wait_for(pending.wait(), req.remaining(self._s.session_timeout_s))
                 except TimeoutError:
@@ -148,6 +151,7 @@ class ContextStage:
         # what it keeps of the customer's words and the answer has its PII masked.
         session_id, owner, base = req.session_id, req.identity.owner, req.session
         text, answer = mask_pii(req.frame.text)[0], mask_pii(answer)[0]
+        turn_id = uuid.uuid4().hex[:16]  # the same on every retry of this write: it lands once
 
         written = asyncio.Event()
         self._writes[session_id] = written
@@ -161,7 +165,7 @@ class ContextStage:
                     self._tracer.start_as_current_span(spans.ASYNC_POSTPROCESSING, record_exception=False),
                     self._tracer.start_as_current_span(spans.SESSION_UPDATE, record_exception=False),
                 ):
-                    await self._sessions.append(session_id, owner, intent, text, answer, cost_usd, state, base)
+                    await self._sessions.append(session_id, owner, intent, text, answer, cost_usd, state, base, turn_id)
             finally:
                 # A failed attempt also releases the next turn (it reads what is there); a retry
                 # that lands later is still ordered by the session's version.
@@ -169,4 +173,6 @@ class ContextStage:
                 if self._writes.get(session_id) is written:
                     del self._writes[session_id]
 
-        await self.post.submit(spans.SESSION_UPDATE, update_session)
+        # Keyed by session: a conversation's turns are written one after another, in order
+        # (after a store outage the queued turns land as they were answered).
+        await self.post.submit(spans.SESSION_UPDATE, update_session, key=session_id)

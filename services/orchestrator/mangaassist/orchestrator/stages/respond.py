@@ -217,12 +217,20 @@ class Responder:
                 try:
                     iterator = call.__aiter__()
                     while True:
-                        wait = req.remaining(self._s.first_token_budget_s) * share if stream_start is None else None
+                        # Before the first token the first-token budget; after it, a stream that
+                        # goes quiet (a stalled model or service) ends instead of holding the answer.
+                        wait = (
+                            req.remaining(self._s.first_token_budget_s) * share
+                            if stream_start is None
+                            else min(self._s.stream_idle_timeout_s, req.stream_remaining())
+                        )
                         try:
                             message = await asyncio.wait_for(anext(iterator), wait)
                         except StopAsyncIteration:
                             break
                         except TimeoutError:
+                            if stream_start is not None:
+                                raise RequestError(ErrorCode.STREAM_INTERRUPTED, "the answer stream stalled") from None
                             raise RequestError(ErrorCode.TIMEOUT, "the model did not start answering in time") from None
                         if message.HasField("token"):
                             if stream_start is None:
