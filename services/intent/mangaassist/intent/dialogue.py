@@ -151,6 +151,7 @@ _THIRD_PERSON = re.compile(
     r"|boyfriend|friend|sister|brother|grandson|granddaughter)\b|\b(?:he|she) (?:loves|likes|is into|is a fan)\b"
     r"|息子|娘|母|父|甥|姪|妻|夫|彼女|彼氏|友達|友人|姉|妹|兄|弟|子供|子ども|孫"
 )
+_GIFT = re.compile(r"プレゼント|あげたい|贈りたい|誕生日|\bgift\b|\bpresent\b|\bbirthday\b")
 _NOT_LIKE = re.compile(
     r"re-?read|読み直|読み返|would like|i'?d like|like to|looks? like|(?<!more )like (?:this|that)\b"
     r"|like \d|like (?:a|the) (?:few|couple|dozen|half)"
@@ -452,7 +453,8 @@ def resolve(
         and titles
         and _THIRD_PERSON.search(c.folded)
         and not _SIMILAR.search(c.folded)
-        and (not (c.new_request or _RECOMMEND.search(c.folded)) or _AVAILABILITY.search(c.folded))
+        and not _MORE_LIKE.search(c.folded)
+        and (_AVAILABILITY.search(c.folded) or _GIFT.search(c.folded))
     ):
         # 「母がベルばら好きで、誕生日にあげたい」, "my son loves pokemon. is there a manga": a present
         # of the title someone else loves, not others like it.
