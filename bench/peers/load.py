@@ -111,9 +111,15 @@ def sizes(quick: bool) -> dict[str, Any]:
 
 
 async def session(
-    url: str, rng: random.Random, questions: int, out: list[dict[str, Any]], start: asyncio.Barrier
+    url: str,
+    rng: random.Random,
+    questions: int,
+    out: list[dict[str, Any]],
+    start: asyncio.Barrier,
+    think: tuple[float, float] = THINK_S,
 ) -> None:
-    """One customer: connect, wait until every session is connected, ask ``questions`` in a row."""
+    """One customer: connect, wait until every session is connected, ask ``questions`` in a row
+    (``think`` seconds apart, uniform)."""
     try:
         ws = await connect(url, compression=None, max_size=None, open_timeout=60, ping_interval=None)
     except (OSError, WebSocketException, TimeoutError) as exc:
@@ -126,7 +132,7 @@ async def session(
         await asyncio.sleep(rng.uniform(0.0, RAMP_S))
         for q in range(questions):
             if q:
-                await asyncio.sleep(rng.uniform(*THINK_S))
+                await asyncio.sleep(rng.uniform(*think))
             request_id = f"q{q}"
             frame: dict[str, Any] = {"type": "query", "request_id": request_id, "text": question(rng)}
             if session_id:
@@ -143,20 +149,27 @@ async def session(
         await ws.close()
 
 
-async def level(url: str, sessions: int, questions: int, seed: int) -> dict[str, Any]:
-    """One run at ``sessions`` concurrent sessions: percentiles, errors, throughput."""
+async def closed_loop(
+    url: str, sessions: int, questions: int, seed: int, think: tuple[float, float] = THINK_S
+) -> tuple[list[dict[str, Any]], float]:
+    """``sessions`` concurrent customers of ``questions`` each: their records and the wall time
+    from the moment every session is connected (the clock starts when all may ask)."""
     out: list[dict[str, Any]] = []
     start = asyncio.Barrier(sessions + 1)
     rng = random.Random(seed)
     tasks = [
-        asyncio.create_task(session(url, random.Random(rng.getrandbits(64)), questions, out, start))
+        asyncio.create_task(session(url, random.Random(rng.getrandbits(64)), questions, out, start, think))
         for _ in range(sessions)
     ]
-    # Everyone connects first; the clock starts when all may ask.
     await start.wait()
     started = time.perf_counter()
     await asyncio.gather(*tasks)
-    wall = time.perf_counter() - started
+    return out, time.perf_counter() - started
+
+
+async def level(url: str, sessions: int, questions: int, seed: int) -> dict[str, Any]:
+    """One run at ``sessions`` concurrent sessions: percentiles, errors, throughput."""
+    out, wall = await closed_loop(url, sessions, questions, seed)
     ok = [r for r in out if r["ok"]]
     errors: dict[str, int] = {}
     for r in out:
