@@ -32,6 +32,7 @@ from mangaassist.devtools.cluster import LOCAL_AWS_ENV, Cluster
 from mangaassist.devtools.faults import FailingAppends
 from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore
 from mangaassist.orchestrator.postprocess import PostProcessor
+from mangaassist.orchestrator.sessions import Turn
 
 REPO = Path(__file__).resolve().parents[1]
 CALIBRATION = REPO / "bench/cache_eval/calibration.jsonl"
@@ -83,7 +84,7 @@ async def session_turns(moto_url: str, turns: int) -> dict[str, Any]:
         started = time.perf_counter()
 
         def job(sid: str, turn: int) -> Callable[[], Awaitable[None]]:
-            return lambda: store.append(sid, None, "product_search", f"q{turn}", f"a{turn}")
+            return lambda: store.append(sid, Turn(None, "product_search", f"q{turn}", f"a{turn}"))
 
         for turn in range(per_session):
             for sid in sessions:

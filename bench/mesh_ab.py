@@ -33,8 +33,8 @@ from typing import Any
 import orjson
 import uvloop
 
-from bench.mesh_load import MESH, CpuMeter, closed_loop, judge
-from bench.peers.load import settle, warm_up
+from bench.mesh_load import MESH, CpuMeter, judge
+from bench.peers.load import closed_loop, settle, warm_up
 from mangaassist.devtools.cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,7 +103,7 @@ async def measure(clusters: dict[str, Cluster], args: argparse.Namespace) -> dic
                 meter = CpuMeter(cluster)
                 meter.start()
                 out, wall = await closed_loop(
-                    url, n, args.questions, (args.think[0], args.think[1]), args.seed + 1000 * rep + n
+                    url, n, args.questions, args.seed + 1000 * rep + n, (args.think[0], args.think[1])
                 )
                 raw[side][n].append((out, wall, meter.stop()))
                 r = judge(out, wall, raw[side][n][-1][2], idle[side])

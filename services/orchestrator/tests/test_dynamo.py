@@ -18,7 +18,7 @@ from mangaassist.devtools.faults import FailingAppends
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore, OrderStore, load_orders
 from mangaassist.orchestrator.postprocess import PostProcessor
-from mangaassist.orchestrator.sessions import SessionOwnershipError
+from mangaassist.orchestrator.sessions import SessionOwnershipError, Turn
 
 pytestmark = pytest.mark.integration
 
@@ -93,8 +93,8 @@ async def test_session_round_trip_and_ownership(db: DynamoClient) -> None:
     store = DynamoSessionStore(db, "sessions", ttl_s=3600)
     sid = f"s-{os.urandom(4).hex()}"
     assert (await store.load(sid)).version == 0
-    await store.append(sid, "cust-1", "greeting", "こんにちは", "こんにちは！")
-    await store.append(sid, "cust-1", "product_search", "ワンピース1巻", "あります")
+    await store.append(sid, Turn("cust-1", "greeting", "こんにちは", "こんにちは！"))
+    await store.append(sid, Turn("cust-1", "product_search", "ワンピース1巻", "あります"))
     session = await store.load(sid)
     assert session.customer_id == "cust-1" and session.version == 2
     assert session.turns == [
@@ -104,13 +104,13 @@ async def test_session_round_trip_and_ownership(db: DynamoClient) -> None:
         ("assistant", "あります"),
     ]
     with pytest.raises(SessionOwnershipError):
-        await store.append(sid, "cust-2", "greeting", "hi", "hello")
+        await store.append(sid, Turn("cust-2", "greeting", "hi", "hello"))
 
 
 async def test_concurrent_turns_of_one_session_are_all_kept(db: DynamoClient) -> None:
     store = DynamoSessionStore(db, "sessions", ttl_s=3600)
     sid = f"s-{os.urandom(4).hex()}"
-    await asyncio.gather(*(store.append(sid, None, f"intent-{i}", f"q{i}", f"a{i}") for i in range(8)))
+    await asyncio.gather(*(store.append(sid, Turn(None, f"intent-{i}", f"q{i}", f"a{i}")) for i in range(8)))
     session = await store.load(sid)
     assert session.version == 8 and sorted(session.intents) == sorted(f"intent-{i}" for i in range(8))
 
@@ -122,13 +122,13 @@ async def test_the_dialogue_state_is_written_with_its_turn_and_survives_version_
     # Six turns race on one session: every write that loses the version race is retried, so
     # every turn lands and the stored state is the one written with the last turn that landed.
     await asyncio.gather(
-        *(store.append(sid, None, "product_search", f"q{i}", f"a{i}", state=states[i]) for i in range(6))
+        *(store.append(sid, Turn(None, "product_search", f"q{i}", f"a{i}", state=states[i])) for i in range(6))
     )
     session = await store.load(sid)
     assert len(session.turns) == 12 and session.version == 6
     last_question = session.turns[-2][1]
     assert session.state == states[int(last_question[1:])]
-    await store.append(sid, None, "greeting", "hi", "hello")  # a turn without a state keeps the stored one
+    await store.append(sid, Turn(None, "greeting", "hi", "hello"))  # a turn without a state keeps the stored one
     assert (await store.load(sid)).state == session.state
 
 
@@ -137,29 +137,29 @@ async def test_a_turn_is_one_read_and_one_write_and_a_stale_read_loses_no_turn(d
     turn landed in between, the conditional write fails, the store re-reads, nothing is lost."""
     store = DynamoSessionStore(db, "sessions", ttl_s=3600)
     sid = f"s-{os.urandom(4).hex()}"
-    await store.append(sid, "cust-1", "greeting", "hi", "hello")
+    await store.append(sid, Turn("cust-1", "greeting", "hi", "hello"))
     calls: list[str] = []
     db.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
     base = await store.load(sid)
-    await store.append(sid, "cust-1", "product_search", "one piece 1", "in stock", base=base)
+    await store.append(sid, Turn("cust-1", "product_search", "one piece 1", "in stock"), base=base)
     assert calls == ["GetItem", "PutItem"]
     calls.clear()
-    await store.append(sid, "cust-1", "faq", "shipping?", "free over 2000 yen", base=base)  # base is stale now
+    await store.append(sid, Turn("cust-1", "faq", "shipping?", "free over 2000 yen"), base=base)  # base is stale now
     assert calls == ["PutItem", "GetItem", "PutItem"]
     session = await store.load(sid)
     assert session.version == 3
     assert [t for r, t in session.turns if r == "user"] == ["hi", "one piece 1", "shipping?"]
     with pytest.raises(SessionOwnershipError):
-        await store.append(sid, "cust-2", "greeting", "hi", "hello", base=session)
+        await store.append(sid, Turn("cust-2", "greeting", "hi", "hello"), base=session)
 
 
 async def test_expired_session_reads_empty(db: DynamoClient) -> None:
     store = DynamoSessionStore(db, "sessions", ttl_s=-1)
     sid = f"s-{os.urandom(4).hex()}"
-    await store.append(sid, None, "greeting", "hi", "hello")
+    await store.append(sid, Turn(None, "greeting", "hi", "hello"))
     empty = await store.load(sid)
     assert empty.turns == [] and empty.version == 1
-    await store.append(sid, None, "greeting", "hi again", "hello")  # still writable after expiry
+    await store.append(sid, Turn(None, "greeting", "hi again", "hello"))  # still writable after expiry
 
 
 async def test_orders_answer_only_their_owner(db: DynamoClient) -> None:
@@ -187,7 +187,7 @@ async def test_no_turn_is_lost_when_writes_fail(db: DynamoClient) -> None:
         for sid in sessions:
             await post.submit(
                 "session-update",
-                lambda sid=sid, turn=turn: store.append(sid, None, "product_search", f"q{turn}", f"a{turn}"),
+                lambda sid=sid, turn=turn: store.append(sid, Turn(None, "product_search", f"q{turn}", f"a{turn}")),
             )
     await post.drain(30.0)
     assert store.injected > 0 and post.stats.abandoned == 0

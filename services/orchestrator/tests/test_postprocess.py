@@ -12,7 +12,7 @@ from mangaassist.common.resilience import BreakerConfig, BreakerOpenError, Bulkh
 from mangaassist.orchestrator.dynamo import is_permanent
 from mangaassist.orchestrator.guards import Guard
 from mangaassist.orchestrator.postprocess import PostProcessor
-from mangaassist.orchestrator.sessions import GuardedSessionStore, InMemorySessionStore, SessionOwnershipError
+from mangaassist.orchestrator.sessions import GuardedSessionStore, InMemorySessionStore, SessionOwnershipError, Turn
 
 
 class Flaky:
@@ -151,19 +151,19 @@ async def test_session_appends_go_through_the_dynamodb_breaker() -> None:
     guarded = GuardedSessionStore(store, g)
     for _ in range(2):
         with pytest.raises(ClientError):
-            await guarded.append("s-1", None, "greeting", "hi", "hello")
+            await guarded.append("s-1", Turn(None, "greeting", "hi", "hello"))
     # The breaker is open now: the next append fails at once, without touching the store.
     with pytest.raises(BreakerOpenError):
-        await guarded.append("s-1", None, "greeting", "hi", "hello")
+        await guarded.append("s-1", Turn(None, "greeting", "hi", "hello"))
     assert store.appends == 2
 
 
 async def test_another_customers_session_does_not_count_against_the_store() -> None:
     store, g = InMemorySessionStore(100, 3600), guard(threshold=1)
     guarded = GuardedSessionStore(store, g)
-    await guarded.append("s-1", "alice", "greeting", "hi", "hello")
+    await guarded.append("s-1", Turn("alice", "greeting", "hi", "hello"))
     for _ in range(3):
         with pytest.raises(SessionOwnershipError):
-            await guarded.append("s-1", "mallory", "greeting", "hi", "hello")
-    await guarded.append("s-1", "alice", "greeting", "again", "hello")  # breaker still closed
+            await guarded.append("s-1", Turn("mallory", "greeting", "hi", "hello"))
+    await guarded.append("s-1", Turn("alice", "greeting", "again", "hello"))  # breaker still closed
     assert len((await guarded.load("s-1")).turns) == 4

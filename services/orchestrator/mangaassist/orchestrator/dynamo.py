@@ -27,7 +27,7 @@ from opentelemetry.trace import Tracer
 
 from mangaassist.common.pools import SEED_POOLS, Pool, PoolStats, aiobotocore_idle, measured_http_session
 from mangaassist.common.telemetry import trace_aws_client
-from mangaassist.orchestrator.sessions import Session, SessionOwnershipError
+from mangaassist.orchestrator.sessions import Session, SessionOwnershipError, Turn
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -226,17 +226,7 @@ class DynamoSessionStore:
             state=bytes(data.get("state", b"")),
         )
 
-    async def append(
-        self,
-        session_id: str,
-        customer_id: str | None,
-        intent: str,
-        user_text: str,
-        answer: str,
-        cost_usd: float = 0.0,
-        state: bytes | None = None,
-        base: Session | None = None,
-    ) -> None:
+    async def append(self, session_id: str, turn: Turn, base: Session | None = None) -> None:
         """One conditional write per turn: the turn appended to ``base`` (the session this
         turn read) when given, so a turn costs one read and one write; the session is read
         again only after the condition failed (another write landed first)."""
@@ -244,9 +234,9 @@ class DynamoSessionStore:
         for _ in range(APPEND_ATTEMPTS):
             if current is None:
                 current = await self.load(session_id)
-            if not current.owned_by(customer_id):
+            if not current.owned_by(turn.customer_id):
                 raise SessionOwnershipError(session_id)
-            new = current.with_turn(intent, user_text, answer, customer_id, cost_usd, state)
+            new = current.with_turn(turn)
             item = _to_item(
                 {
                     "session_id": session_id,
