@@ -27,14 +27,13 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
-from bench.common import pct, timed
+from bench.common import REPO, pct, save_result, stamp, timed
 from mangaassist.devtools.cluster import LOCAL_AWS_ENV, Cluster
 from mangaassist.devtools.faults import FailingAppends
 from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore
 from mangaassist.orchestrator.postprocess import PostProcessor
 from mangaassist.orchestrator.sessions import Turn
 
-REPO = Path(__file__).resolve().parents[1]
 CALIBRATION = REPO / "bench/cache_eval/calibration.jsonl"
 
 
@@ -125,21 +124,7 @@ def main() -> None:
         f"\nsession turns: {sessions['turns']} written with {sessions['injected_failures']} injected failures, "
         f"{sessions['retries']} retries, {sessions['turns_lost']} lost, {sessions['seconds']} s"
     )
-    out = REPO / "bench" / "results" / "dataplane.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "benchmark": "dataplane",
-                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "cache_end_to_end": cache,
-                "session_turns": sessions,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    print(f"results written to bench/results/{out.name}")
+    save_result({**stamp("dataplane"), "cache_end_to_end": cache, "session_turns": sessions})
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ import orjson
 import uvloop
 from aiobotocore.config import AioConfig
 
+from bench.common import REPO, save_result, stamp
 from mangaassist.devtools.cluster import free_port, grpc_status
 from mangaassist.devtools.emulator import EmulatorProcess
 from mangaassist.inference.backend import Conversation, Finished
@@ -49,8 +49,6 @@ from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.inference.v1 import inference_pb2, inference_pb2_grpc
 from mangaassist.retrieval.catalog import products_from_series
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results"
 SERIES = REPO / "services" / "retrieval" / "mangaassist" / "retrieval" / "data" / "series.json"
 SERVICE = "mangaassist.inference.v1.InferenceService"
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -445,12 +443,8 @@ def main() -> None:
     )
     gi = guard["input_question"]
     print(f"| local input guardrail, one question, p50 / p95 (ms) | {gi['p50']:.4f} / {gi['p95']:.4f} | |")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
     report = {
-        "benchmark": "inference",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "commit": commit.stdout.strip(),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        **stamp("inference"),
         "settings": {
             "requests": args.requests,
             "restarts": args.restarts,
@@ -463,10 +457,7 @@ def main() -> None:
         "prompt_sizes": sizes,
         "guardrail_ms": guard,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "inference.json"
-    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nresults written to {path.relative_to(REPO)}")
+    save_result(report)
 
 
 if __name__ == "__main__":

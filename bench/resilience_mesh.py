@@ -25,11 +25,10 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
-from bench.common import pct, timed
+from bench.common import REPO, pct, save_result, stamp, timed
 from mangaassist.devtools.cluster import Cluster, http_health
 from mangaassist.devtools.emulator import set_faults
 
-REPO = Path(__file__).resolve().parents[1]
 SLOW_FIRST_TOKEN_MS = 3000  # the model's first token during a saturation wave
 TITLES = [
     "ワンピース",
@@ -202,20 +201,7 @@ def main() -> None:
         f"during the arrival burst / idle: {bulkhead['p95_ratio_arrival_burst']:.2f}; "
         f"model calls parked per repetition: {bulkhead['model_calls_parked_per_rep']}"
     )
-    out = REPO / "bench" / "results" / "resilience_mesh.json"
-    out.write_text(
-        json.dumps(
-            {
-                "benchmark": "resilience_mesh",
-                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "sonnet_down": down,
-                "cache_hits_with_fm_saturated": bulkhead,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    print(f"results written to bench/results/{out.name}")
+    save_result({**stamp("resilience_mesh"), "sonnet_down": down, "cache_hits_with_fm_saturated": bulkhead})
 
 
 if __name__ == "__main__":
