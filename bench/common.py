@@ -105,3 +105,16 @@ def save_result(report: Mapping[str, Any], path: Path | None = None) -> Path:
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(f"results written to {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
     return path
+
+
+def cluster_env(**overrides: str) -> dict[str, str]:
+    """Settings for a benchmark's local cluster: the shared index cache (or
+    ``$MANGAASSIST_RETRIEVAL_INDEX_DIR``), warnings-only logs from every process, then ``overrides``."""
+    env = {
+        "MANGAASSIST_RETRIEVAL_INDEX_DIR": os.environ.get(
+            "MANGAASSIST_RETRIEVAL_INDEX_DIR", str(REPO / ".cache" / "index")
+        )
+    }
+    for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR", "BEDROCK_EMULATOR"):
+        env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
+    return {**env, **overrides}

@@ -27,7 +27,7 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
-from bench.common import REPO, pct, save_result, stamp, timed
+from bench.common import REPO, cluster_env, pct, save_result, stamp, timed
 from mangaassist.devtools.cluster import LOCAL_AWS_ENV, Cluster
 from mangaassist.devtools.faults import FailingAppends
 from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore
@@ -108,12 +108,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--turns", type=int, default=1000)
     args = parser.parse_args()
-    env = {
-        "MANGAASSIST_INFERENCE_TOKEN_DELAY_MS": "0",
-        "MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index"),
-    }
-    for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR"):
-        env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
+    env = cluster_env(MANGAASSIST_INFERENCE_TOKEN_DELAY_MS="0")
     with tempfile.TemporaryDirectory() as logs, Cluster(env=env, log_dir=Path(logs)) as cluster:
         cache = asyncio.run(cache_latency(cluster.ws_url, args.questions, args.repeats))
         sessions = asyncio.run(session_turns(f"http://{cluster.address('aws')}", args.turns))

@@ -21,7 +21,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.common import pct, save_result, stamp
+from bench.common import cluster_env, pct, save_result, stamp
 from mangaassist.devtools.cluster import Cluster
 
 QUERIES: list[dict[str, Any]] = [
@@ -132,9 +132,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as logs:
-        env = {"MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS": "0", "MANGAASSIST_LOG_LEVEL": "WARNING"}
-        for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR"):
-            env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
+        env = cluster_env(MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS="0", MANGAASSIST_LOG_LEVEL="WARNING")
         with Cluster(env=env, log_dir=Path(logs)) as cluster:
             scenarios = asyncio.run(bench(cluster.ws_url, args.queries, args.concurrency))
     report = {

@@ -39,12 +39,14 @@ from aiobotocore.config import AioConfig
 from bench.common import REPO, save_result, stamp
 from mangaassist.devtools.cluster import free_port, grpc_status
 from mangaassist.devtools.emulator import EmulatorProcess
+from mangaassist.devtools.procs import stop_process
 from mangaassist.inference.backend import Conversation, Finished
 from mangaassist.inference.bedrock import BedrockBackend
 from mangaassist.inference.config import InferenceSettings
 from mangaassist.inference.guardrails import check_input, check_output
 from mangaassist.inference.prompt import estimate_tokens, render
 from mangaassist.inference.service import InferenceServicer, local_output_check
+from mangaassist.orchestrator.stages.catalog import CARD_FIELDS  # what the orchestrator retrieves and sends
 from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.inference.v1 import inference_pb2, inference_pb2_grpc
 from mangaassist.retrieval.catalog import products_from_series
@@ -52,19 +54,6 @@ from mangaassist.retrieval.catalog import products_from_series
 SERIES = REPO / "services" / "retrieval" / "mangaassist" / "retrieval" / "data" / "series.json"
 SERVICE = "mangaassist.inference.v1.InferenceService"
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
-CARD_FIELDS = (
-    "asin",
-    "series_id",
-    "title",
-    "authors",
-    "genres",
-    "language",
-    "volumes",
-    "price_jpy",
-    "in_stock",
-    "stock_count",
-    "synopsis_short",
-)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -125,8 +114,7 @@ class Service:
             time.sleep(0.02)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(20)
+        stop_process(self.proc, 20)
 
 
 async def generate(stub: inference_pb2_grpc.InferenceServiceAsyncStub, prompt: inference_pb2.PromptParts) -> float:

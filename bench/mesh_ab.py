@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 import uvloop
 
+from bench.common import cluster_env
 from bench.mesh_load import MESH, CpuMeter, judge
 from bench.peers.load import closed_loop, settle, warm_up
 from mangaassist.devtools.cluster import Cluster
@@ -160,13 +161,7 @@ def main() -> None:
     args = parser.parse_args()
     load_at_start = os.getloadavg()[0]
     print(f"load average at start: {load_at_start:.2f} (the box is shared; numbers are noisy)")
-    common = {
-        "MANGAASSIST_RETRIEVAL_INDEX_DIR": os.environ.get(
-            "MANGAASSIST_RETRIEVAL_INDEX_DIR", str(REPO / ".cache" / "index")
-        )
-    }
-    for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR", "BEDROCK_EMULATOR"):
-        common[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
+    common = cluster_env()
     a_commit = ""
     with tempfile.TemporaryDirectory() as tmp:
         env_a = {**common, **parse_env(args.a_env)}

@@ -52,7 +52,7 @@ import uvloop
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
-from bench.common import ask, pct
+from bench.common import ask, cluster_env, pct
 from bench.peers.load import POPULAR, closed_loop, question, settle, warm_up
 from bench.profile_stacks import breakdown
 from mangaassist.devtools.cluster import Cluster
@@ -424,14 +424,7 @@ def main() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, needed), hard))
     load_at_start = os.getloadavg()
     print(f"load average at start: {load_at_start[0]:.2f} (the box is shared; numbers are noisy)")
-    env = {
-        "MANGAASSIST_RETRIEVAL_INDEX_DIR": os.environ.get(
-            "MANGAASSIST_RETRIEVAL_INDEX_DIR", str(REPO / ".cache" / "index")
-        )
-    }
-    for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR", "BEDROCK_EMULATOR"):
-        env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
-    with tempfile.TemporaryDirectory() as logs, Cluster(env=env, log_dir=Path(logs)) as cluster:
+    with tempfile.TemporaryDirectory() as logs, Cluster(env=cluster_env(), log_dir=Path(logs)) as cluster:
         result = uvloop.run(measure(cluster, args))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
     report = {

@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO, pct, save_result, stamp
+from bench.common import REPO, cluster_env, pct, save_result, stamp
 from mangaassist.devtools.cluster import Cluster
 from mangaassist.devtools.replicas import ask_while_killing, stock_propagation
 from mangaassist.devtools.supervisor import Backoff, Supervisor
@@ -40,13 +40,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=4)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "replica_drill.json")
     args = parser.parse_args()
-    env = {
-        "MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index"),
-        "MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE": "zero",
-        "MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS": "1",
-    }
-    for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR"):
-        env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
+    env = cluster_env(
+        MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE="zero", MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS="1"
+    )
     drills: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as logs:
         cluster = Cluster(env=env, log_dir=Path(logs), replicas=2).start()

@@ -25,7 +25,7 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
-from bench.common import REPO, pct, save_result, stamp, timed
+from bench.common import cluster_env, pct, save_result, stamp, timed
 from mangaassist.devtools.cluster import Cluster, http_health
 from mangaassist.devtools.emulator import set_faults
 
@@ -172,15 +172,12 @@ def main() -> None:
     # Each saturation wave ends in 40+ first-token timeouts, which would (rightly) open the
     # inference breaker and turn the next wave into fast failures instead of parked calls:
     # this run measures the bulkhead, so the inference breaker trips only on far more.
-    env = {
-        "MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE": "zero",
-        "MANGAASSIST_ORCHESTRATOR_BREAKERS": json.dumps(
+    env = cluster_env(
+        MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE="zero",
+        MANGAASSIST_ORCHESTRATOR_BREAKERS=json.dumps(
             {"inference": {"failure_threshold": 100_000, "min_calls": 100_000}}
         ),
-        "MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index"),
-    }
-    for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR"):
-        env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
+    )
     with tempfile.TemporaryDirectory() as logs, Cluster(env=env, log_dir=Path(logs)) as cluster:
         emulator = cluster.url("bedrock_emulator")
         down = asyncio.run(sonnet_down(cluster.ws_url, emulator, args.questions))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import random
 import resource
 import tempfile
@@ -35,9 +34,9 @@ import uvloop
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
-from bench.common import QUERY_TIMEOUT_S, ask, timed
+from bench.common import QUERY_TIMEOUT_S, ask, cluster_env, timed
 from bench.peers import stats
-from bench.peers.report import REPO, save_figure, table
+from bench.peers.report import save_figure, table
 from mangaassist.bedrock_emulator.app import EmulatorSettings
 from mangaassist.devtools.cluster import Cluster
 
@@ -327,13 +326,7 @@ def run(quick: bool, reps: int, progress: Callable[[str], None]) -> dict[str, An
     needed = 4 * max(sizes(quick)["levels"]) + 1024
     if soft < needed:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, needed), hard))
-    env = {
-        "MANGAASSIST_RETRIEVAL_INDEX_DIR": os.environ.get(
-            "MANGAASSIST_RETRIEVAL_INDEX_DIR", str(REPO / ".cache" / "index")
-        )
-    }
-    for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR", "BEDROCK_EMULATOR"):
-        env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
+    env = cluster_env()
     progress("starting the cluster")
     with tempfile.TemporaryDirectory() as logs, Cluster(env=env, log_dir=Path(logs)) as cluster:
         status_url = f"http://{cluster.address('admin')}/admin/status"

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from mangaassist.devtools.cluster import Cluster, free_port, http_health
+from mangaassist.devtools.procs import stop_process
 from mangaassist.devtools.redis_server import REPO_ROOT, RedisStackServer
 from mangaassist.devtools.supervisor import Backoff, Supervisor
 
@@ -81,8 +82,7 @@ def moto_url() -> Iterator[str]:
             time.sleep(0.05)
         yield url
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")
