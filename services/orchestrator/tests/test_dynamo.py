@@ -13,7 +13,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from mangaassist.devtools.cluster import LOCAL_AWS_ENV
 from mangaassist.devtools.faults import FailingAppends
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore, OrderStore, load_orders
@@ -24,9 +23,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def db(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[DynamoClient]:
-    for key, value in LOCAL_AWS_ENV.items():
-        monkeypatch.setenv(key, value)
+async def db(moto_url: str, aws_env: None) -> AsyncIterator[DynamoClient]:
     client = DynamoClient("ap-northeast-1", moto_url)
     await client.open()
     await client.ensure_table("sessions", "session_id", ttl_attribute="expires_at")
@@ -35,13 +32,8 @@ async def db(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Dy
     await client.close()
 
 
-async def test_pool_warm_up_describes_its_own_table_and_never_lists_tables(
-    moto_url: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_pool_warm_up_describes_its_own_table_and_never_lists_tables(moto_url: str, aws_env: None) -> None:
     """The task role may DescribeTable the sessions table; ListTables is not granted."""
-    for key, value in LOCAL_AWS_ENV.items():
-        monkeypatch.setenv(key, value)
     client = DynamoClient("ap-northeast-1", moto_url, warm_table="warm-sessions")
     await client.open()
     try:
@@ -54,13 +46,8 @@ async def test_pool_warm_up_describes_its_own_table_and_never_lists_tables(
         await client.close()
 
 
-async def test_every_dynamodb_call_is_a_client_span_with_the_table(
-    moto_url: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_every_dynamodb_call_is_a_client_span_with_the_table(moto_url: str, aws_env: None) -> None:
     """X-Ray's service map gets a DynamoDB node: a CLIENT span per call, rpc.* and the table."""
-    for key, value in LOCAL_AWS_ENV.items():
-        monkeypatch.setenv(key, value)
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
