@@ -48,6 +48,12 @@ logger = logging.getLogger(__name__)
 ErrorKind = Literal["timeout", "throttled", "unavailable", "rejected"]
 PLAN = "opensearch-knn"
 VECTOR_FIELD = "embedding"
+# A row document's other fields (what filters match and results show), by OpenSearch type.
+ROW_FIELDS: dict[str, tuple[str, ...]] = {
+    "keyword": ("edition_key", "series_id", "language", "demographic", "genres", "status"),
+    "text": ("title", "title_en", "title_ja"),
+    "integer": ("price_jpy", "price_in_stock", "price_sold_out", "volumes"),
+}
 # Retried once by the client (the seed's 2 attempts); timeouts are not retried (the deadline is spent).
 RETRY_ON_STATUS = (429, 502, 503, 504)
 
@@ -134,19 +140,7 @@ def index_body(dim: int, config: OpenSearchConfig) -> dict[str, Any]:
                         "parameters": {"m": config.m, "ef_construction": config.ef_construction},
                     },
                 },
-                "edition_key": {"type": "keyword"},
-                "series_id": {"type": "keyword"},
-                "title": {"type": "text"},
-                "title_en": {"type": "text"},
-                "title_ja": {"type": "text"},
-                "language": {"type": "keyword"},
-                "demographic": {"type": "keyword"},
-                "genres": {"type": "keyword"},
-                "price_jpy": {"type": "integer"},
-                "price_in_stock": {"type": "integer"},
-                "price_sold_out": {"type": "integer"},
-                "volumes": {"type": "integer"},
-                "status": {"type": "keyword"},
+                **{name: {"type": kind} for kind, names in ROW_FIELDS.items() for name in names},
             },
         },
     }
