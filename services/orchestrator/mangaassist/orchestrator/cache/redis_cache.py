@@ -448,46 +448,53 @@ class RedisSemanticCache:
             return 0
         now = time.time()
         memory_ms = int(self.config.invalidation_memory_s * 1000)
-        try:
-            async with asyncio.timeout(max(self._op_timeout, READ_TIMEOUT_S)):
-                pipe = self._r.pipeline(transaction=False)
-                for asin in wanted:
-                    pipe.set(f"{self._p}inv:{asin}", repr(now), px=memory_ms)
-                    pipe.smembers(f"{self._p}asin:{asin}")
-                replies = await pipe.execute()
-                members = {asin: {_text(m) for m in replies[2 * i + 1]} for i, asin in enumerate(wanted)}
-                ids = sorted(set().union(*members.values()))
-                if not ids:
-                    return 0
-                pipe = self._r.pipeline(transaction=False)
-                pipe.delete(*[self._ekey(eid) for eid in ids])
-                for asin, mids in members.items():
-                    if mids:
-                        pipe.srem(f"{self._p}asin:{asin}", *mids)
-                dropped = int((await pipe.execute())[0])
-        except (RedisError, OSError, TimeoutError) as exc:
-            self._failed("invalidate", exc)
-            raise CacheUnavailable("cache invalidation failed; retry it") from exc
-        self._stats.inc("invalidated", dropped)
-        return dropped
+
+        async def drop() -> int:
+            pipe = self._r.pipeline(transaction=False)
+            for asin in wanted:
+                pipe.set(f"{self._p}inv:{asin}", repr(now), px=memory_ms)
+                pipe.smembers(f"{self._p}asin:{asin}")
+            replies = await pipe.execute()
+            members = {asin: {_text(m) for m in replies[2 * i + 1]} for i, asin in enumerate(wanted)}
+            ids = sorted(set().union(*members.values()))
+            if not ids:
+                return 0
+            pipe = self._r.pipeline(transaction=False)
+            pipe.delete(*[self._ekey(eid) for eid in ids])
+            for asin, mids in members.items():
+                if mids:
+                    pipe.srem(f"{self._p}asin:{asin}", *mids)
+            return int((await pipe.execute())[0])
+
+        return await self._invalidation("invalidate", max(self._op_timeout, READ_TIMEOUT_S), drop)
 
     async def invalidate_all_products(self) -> int:
         now = time.time()
         memory_ms = int(self.config.invalidation_memory_s * 1000)
-        dropped = 0
+
+        async def drop() -> int:
+            dropped = 0
+            await self._r.set(self._all_mark, repr(now), px=memory_ms)
+            async for set_key in self._r.scan_iter(match=f"{self._p}asin:*", count=1000):
+                ids = {_text(m) for m in await self._r.smembers(set_key)}
+                pipe = self._r.pipeline(transaction=False)
+                if ids:
+                    pipe.delete(*[self._ekey(eid) for eid in sorted(ids)])
+                pipe.delete(set_key)
+                replies = await pipe.execute()
+                dropped += int(replies[0]) if ids else 0
+            return dropped
+
+        return await self._invalidation("invalidate all", max(self._op_timeout, READ_TIMEOUT_S) * 10, drop)
+
+    async def _invalidation(self, what: str, timeout_s: float, drop: Callable[[], Awaitable[int]]) -> int:
+        """Run one invalidation within ``timeout_s`` and count what it dropped; a failure is the
+        breaker's and the caller's (``CacheUnavailable``: the change must be retried)."""
         try:
-            async with asyncio.timeout(max(self._op_timeout, READ_TIMEOUT_S) * 10):
-                await self._r.set(self._all_mark, repr(now), px=memory_ms)
-                async for set_key in self._r.scan_iter(match=f"{self._p}asin:*", count=1000):
-                    ids = {_text(m) for m in await self._r.smembers(set_key)}
-                    pipe = self._r.pipeline(transaction=False)
-                    if ids:
-                        pipe.delete(*[self._ekey(eid) for eid in sorted(ids)])
-                    pipe.delete(set_key)
-                    replies = await pipe.execute()
-                    dropped += int(replies[0]) if ids else 0
+            async with asyncio.timeout(timeout_s):
+                dropped = await drop()
         except (RedisError, OSError, TimeoutError) as exc:
-            self._failed("invalidate all", exc)
+            self._failed(what, exc)
             raise CacheUnavailable("cache invalidation failed; retry it") from exc
         self._stats.inc("invalidated", dropped)
         return dropped
