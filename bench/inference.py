@@ -46,7 +46,7 @@ from mangaassist.inference.config import InferenceSettings
 from mangaassist.inference.guardrails import check_input, check_output
 from mangaassist.inference.prompt import estimate_tokens, render
 from mangaassist.inference.service import InferenceServicer, local_output_check
-from mangaassist.orchestrator.stages.catalog import CARD_FIELDS  # what the orchestrator retrieves and sends
+from mangaassist.orchestrator.stages.catalog import CARD_FIELDS  # what a product card carries
 from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.inference.v1 import inference_pb2, inference_pb2_grpc
 from mangaassist.retrieval.catalog import products_from_series

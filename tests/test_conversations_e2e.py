@@ -12,7 +12,7 @@ from tests.conftest import ask
 
 
 async def converse(cluster: Cluster, texts: list[str]) -> list[dict[str, Any]]:
-    """Each turn's done frame, all in one session."""
+    """Each turn's done frame, all in one session (the answer's text as ``answer``)."""
     out: list[dict[str, Any]] = []
     session: dict[str, str] = {}
     async with connect(cluster.ws_url, compression=None) as ws:
@@ -21,7 +21,7 @@ async def converse(cluster: Cluster, texts: list[str]) -> list[dict[str, Any]]:
             done = frames[-1]
             assert done["type"] == "done", done
             session = {"session_id": done["session_id"]}
-            out.append(done)
+            out.append({**done, "answer": "".join(f["text"] for f in frames if f["type"] == "token")})
     return out
 
 
@@ -82,9 +82,15 @@ async def test_a_volume_asked_for_is_the_volume_shown(cluster: Cluster) -> None:
 
 
 async def test_a_title_we_do_not_carry_gets_an_honest_no_with_alternatives(cluster: Cluster) -> None:
-    for _ in range(2):  # the second customer may be answered from the cache: still an honest no
-        done = (await converse(cluster, ["Do you have Harry Potter?"]))[0]
+    for text, sorry in (
+        ("Do you have Harry Potter?", "we don't carry"),
+        ("Do you have Harry Potter?", "we don't carry"),  # answered from the cache: still an honest no
+        ("ボルトある？", "取り扱いがありません"),
+    ):
+        done = (await converse(cluster, [text]))[0]
         assert done.get("not_carried") is True and done["products"], done
+        # The answer itself says so, before it offers the alternatives.
+        assert sorry in done["answer"], done["answer"]
 
 
 async def test_a_quick_slice_of_the_hand_written_conversations(cluster: Cluster) -> None:
@@ -116,3 +122,13 @@ async def test_kinds_of_story_and_a_genre_added_to_like_x(cluster: Cluster) -> N
     _, romance = await converse(cluster, ["ハイキューみたいな漫画ある？", "恋愛要素もあるとうれしいです"])
     top = romance["products"][0]
     assert "haikyu" not in series(romance) and {"romance", "sports"} <= set(top["genres"])
+
+
+async def test_the_shortest_of_a_list_comes_first_and_becomes_the_focus(cluster: Cluster) -> None:
+    listed, shortest, english = await converse(
+        cluster, ["rumiko takahashi manga", "which one is the shortest", "is that one in english"]
+    )
+    assert len(listed["products"]) > 1
+    volumes = [p["volumes"] for p in shortest["products"]]
+    assert volumes == sorted(volumes) and shortest["products"][0]["series_id"] == "maison-ikkoku"
+    assert english["state"]["focus"]["series_id"] == "maison-ikkoku"

@@ -74,6 +74,14 @@ def test_composer_answers_only_from_the_prompt() -> None:
     assert "見つかりませんでした" in compose("haiku", parse("<language>ja</language><question>x</question>"))
 
 
+def test_a_title_not_carried_is_said_first_then_the_alternatives() -> None:
+    note = "<catalog_note>not sold here</catalog_note>"
+    text = compose("haiku", parse(PROMPT.replace("<question>", note + "\n<question>")))
+    assert text.startswith("Sorry, we don't carry that title.") and "Berserk" in text
+    ja = parse(f"<language>ja</language>\n{note}\n<question>ボルトある？</question>")
+    assert compose("haiku", ja) == "申し訳ありません、お探しの作品は当店では取り扱いがありません。"
+
+
 def test_unknown_fault_is_rejected() -> None:
     with pytest.raises(ValueError):
         parse_fault("explode")

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from mangaassist.inference.guardrails import check_input, check_output, luhn_ok, mask_pii
-from mangaassist.inference.prompt import SYSTEM_PROMPT, product_line, render, trim_history
+from mangaassist.inference.prompt import (
+    NOT_CARRIED_NOTE,
+    SYSTEM_PROMPT,
+    product_line,
+    render,
+    trim_history,
+    user_message,
+)
 from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.inference.v1 import inference_pb2
 
@@ -100,6 +107,15 @@ def test_products_carry_only_the_needed_fields() -> None:
         assert absent not in line
     # The edition's language answers "is it in English?" about the product shown.
     assert '"title":"Berserk"' in line and '"price_jpy":748' in line and '"language":"en"' in line
+
+
+def test_a_title_not_carried_is_told_to_the_model_before_the_alternatives() -> None:
+    parts = inference_pb2.PromptParts(question="boruto?", products=[common_pb2.Product(title="Naruto")])
+    assert "catalog_note" not in user_message(parts)
+    parts.not_carried = True
+    message = user_message(parts)
+    assert f"<catalog_note>{NOT_CARRIED_NOTE}</catalog_note>" in message
+    assert message.index("<catalog_note>") < message.index("<products>")
 
 
 def test_history_is_trimmed_newest_first_and_alternates() -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from mangaassist.intent.dialogue import STATE_VERSION, Resolution, resolve, unlinked_title
+import pytest
+
+from mangaassist.common.text import fold
+from mangaassist.intent.dialogue import STATE_VERSION, Resolution, resolve, superlative, unlinked_title
 from mangaassist.intent.entities import extract
 from mangaassist.proto.common.v1 import common_pb2
 
@@ -30,16 +33,22 @@ def turn(
     previous_intent: str = "",
 ) -> Resolution:
     entities = extract(text)
+    mentions = [placed(text, m) for m in mentions or []]
     return resolve(
-        text,
-        intent,
-        abstained,
-        entities,
-        mentions or [],
-        state,
-        unlinked_title(text, entities, mentions or []),
-        previous_intent,
+        text, intent, abstained, entities, mentions, state, unlinked_title(text, entities, mentions), previous_intent
     )
+
+
+def placed(text: str, m: common_pb2.Mention) -> common_pb2.Mention:
+    """The mention with its span where its name stands in the folded message, as the linker
+    reports it (a test names the series; the span follows from the text)."""
+    folded, name = fold(text), fold(m.name)
+    out = common_pb2.Mention()
+    out.CopyFrom(m)
+    if folded[m.start : m.end] != name and name in folded:
+        out.start = folded.index(name)
+        out.end = out.start + len(name)
+    return out
 
 
 def test_a_named_title_becomes_the_focus_and_follow_ups_refer_to_it() -> None:
@@ -127,15 +136,16 @@ def test_state_of_another_format_is_ignored() -> None:
     assert not result.state.HasField("focus") and result.state.version == STATE_VERSION
 
 
-def test_an_unsure_follow_up_of_a_shop_question_continues_it() -> None:
-    result = turn(
-        "how long does it usually take",
-        common_pb2.DialogueState(),
-        intent="out_of_scope",
-        abstained=True,
-        previous_intent="shipping_info",
-    )
-    assert result.intent == "shipping_info" and result.action == "answer"
+@pytest.mark.parametrize(
+    ("text", "classified", "previous"),
+    [
+        ("how long does it usually take", "out_of_scope", "shipping_info"),  # a shop question continues
+        ("can i still cancel it", "payment", "order_status"),  # an order question stays with the order
+    ],
+)
+def test_an_unsure_follow_up_continues_the_previous_question(text: str, classified: str, previous: str) -> None:
+    result = turn(text, common_pb2.DialogueState(), intent=classified, abstained=True, previous_intent=previous)
+    assert result.intent == previous and result.action == "answer"
 
 
 def test_resolution_is_bounded_on_the_worst_inputs() -> None:
@@ -261,17 +271,6 @@ def test_what_a_named_series_is_like_is_a_question_about_it() -> None:
 def test_a_genre_asked_for_with_no_title_is_a_request_for_suggestions() -> None:
     result = turn("600円以下で買えるSF漫画ある？", common_pb2.DialogueState(), intent="product_search")
     assert result.intent == "product_recommendation" and list(result.state.constraints.genres) == ["sci-fi"]
-
-
-def test_an_unsure_follow_up_to_an_order_question_stays_with_the_order() -> None:
-    result = turn(
-        "can i still cancel it",
-        common_pb2.DialogueState(),
-        intent="payment",
-        abstained=True,
-        previous_intent="order_status",
-    )
-    assert result.intent == "order_status"
 
 
 def test_what_about_another_series_asks_the_same_of_it() -> None:
@@ -516,6 +515,7 @@ def test_the_author_of_a_series_named_with_it() -> None:
     for text, sid, name in (
         ("モブサイコ100の作者の他の作品", "mob-psycho-100", "モブサイコ100"),
         ("did the FMA author do anything else?", "fullmetal-alchemist", "FMA"),
+        ("anything by the chainsaw man guy?", "chainsaw-man", "Chainsaw Man"),
     ):
         result = turn(
             text,
@@ -524,6 +524,10 @@ def test_the_author_of_a_series_named_with_it() -> None:
             mentions=[mention(sid, name, start=text.find(name))],
         )
         assert list(result.state.constraints.by_authors_of) == [sid] and sid in result.state.constraints.excluded_series
+    # After another series, "X is by the same author, right?" asks about X itself.
+    kaguya = turn("かぐや様", common_pb2.DialogueState(), mentions=[mention("kaguya-sama-love-is-war", "かぐや様")])
+    oshi = turn("推しの子も同じ作者だよね？", kaguya.state, mentions=[mention("oshi-no-ko", "推しの子")])
+    assert oshi.state.focus.series_id == "oshi-no-ko" and not oshi.state.constraints.by_authors_of
 
 
 def test_the_requests_words_kept_for_its_refinements_hold_no_contact_details() -> None:
@@ -541,3 +545,82 @@ def test_a_bare_name_we_do_not_carry_is_said_so_not_asked_back() -> None:
         assert result.not_carried and result.action == "search", text
     for text in ("help?", "seriously?", "english?"):
         assert not turn(text, common_pb2.DialogueState(), intent="product_search", abstained=True).not_carried, text
+
+
+def test_a_name_we_lack_with_a_volume_an_edition_or_manga_is_still_not_carried() -> None:
+    for text in (
+        "black butler vol 30",
+        "overlord manga?",
+        "tokyo mew mew vol 1?",
+        "ao ashi の英語版ありますか",
+        "shaman king complete edition?",
+        "Don't Toy with Me, Miss Nagatoro — got it?",
+    ):
+        result = turn(text, common_pb2.DialogueState(), intent="product_search", abstained=True)
+        assert result.not_carried, text
+    for text in ("show me vol 4", "recommend manga vol 1", "英語のやつある？"):
+        assert not turn(text, common_pb2.DialogueState(), intent="product_search", abstained=True).not_carried, text
+    focus = turn("呪術廻戦", common_pb2.DialogueState(), mentions=[mention("jujutsu-kaisen", "呪術廻戦")]).state
+    more = turn("じゃあ1巻もください", focus)  # "then volume 1 too": of the series in focus
+    assert not more.not_carried and (more.state.focus.series_id, more.state.focus.volume) == ("jujutsu-kaisen", 1)
+
+
+def test_a_title_someone_else_loves_is_a_gift_of_it_more_like_it_is_a_like_request() -> None:
+    for text, sid, name in (
+        ("母がベルばら好きで、誕生日にあげたいんです", "the-rose-of-versailles", "ベルばら"),
+        ("my son (7) loves pokemon. is there a manga", "pokemon-adventures", "pokemon"),
+    ):
+        gift = turn(text, common_pb2.DialogueState(), intent="product_recommendation", mentions=[mention(sid, name)])
+        assert gift.state.focus.series_id == sid and not gift.state.constraints.like_series_ids, text
+    more = turn(
+        "loved food wars. more like that?", common_pb2.DialogueState(), mentions=[mention("food-wars", "food wars")]
+    )
+    assert list(more.state.constraints.like_series_ids) == ["food-wars"]
+
+
+def test_another_kind_asked_for_after_a_series_is_a_new_request() -> None:
+    gintama = turn("gintama", common_pb2.DialogueState(), mentions=[mention("gintama", "gintama")]).state
+    other = turn("fine, another comedy then, finished, english available", gintama, intent="product_recommendation")
+    assert other.intent == "product_recommendation" and not other.state.HasField("focus")
+    shorter = turn("やっぱやめとく、もっと短くて完結してる面白いのない？", gintama, intent="product_question")
+    assert shorter.intent == "product_recommendation"
+    english = turn("英語版のない？", gintama, intent="product_search")  # the English edition of it
+    assert english.state.focus.series_id == "gintama" and english.state.focus.language == "en"
+
+
+def test_an_edition_in_kana_and_what_else_the_author_did() -> None:
+    aot = turn(
+        "しんげきのきょじん えいごばん",
+        common_pb2.DialogueState(),
+        mentions=[mention("attack-on-titan", "しんげきのきょじん")],
+    )
+    assert aot.state.focus.language == "en"
+    fma = turn(
+        "fullmetal alchemist",
+        common_pb2.DialogueState(),
+        mentions=[mention("fullmetal-alchemist", "fullmetal alchemist")],
+    )
+    other = turn("what else did the author do", fma.state, intent="product_recommendation")
+    assert list(other.state.constraints.by_authors_of) == ["fullmetal-alchemist"]
+
+
+def test_series_already_read_are_ruled_out_however_listed() -> None:
+    cooking = turn("料理の漫画おすすめある？", common_pb2.DialogueState(), intent="product_recommendation").state
+    both = turn(
+        "ダン飯と食戟は読みました",
+        cooking,
+        intent="product_question",
+        mentions=[mention("delicious-in-dungeon", "ダン飯"), mention("food-wars", "食戟")],
+    )
+    assert both.intent == "product_recommendation" and list(both.state.constraints.genres) == ["cooking"]
+    assert set(both.state.constraints.excluded_series) == {"delicious-in-dungeon", "food-wars"}
+    # The linker's span covers the name as typed (the catalog writes 「ゆるキャン△」).
+    owned = turn("ゆるキャンはもう全部持ってます", cooking, mentions=[mention("laid-back-camp", "ゆるキャン△")])
+    assert "laid-back-camp" in owned.state.constraints.excluded_series
+
+
+def test_the_order_asked_for() -> None:
+    assert superlative("which one is the shortest") == "fewest_volumes"
+    assert superlative("その中で一番安いのは？") == "cheapest"
+    assert superlative("longest running manga you have?") == "most_volumes"
+    assert superlative("short manga please") == "" and superlative("cheap ones") == ""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import grpc
 
+from mangaassist.orchestrator.dialogue import scope_digest
 from mangaassist.orchestrator.schema import ErrorCode
 from mangaassist.orchestrator.stages.base import rpc_error
-from mangaassist.orchestrator.stages.catalog import one_edition_per_series, prompt_product
+from mangaassist.orchestrator.stages.catalog import in_order, one_edition_per_series, prompt_product
 from mangaassist.proto.common.v1 import common_pb2
 
 
@@ -41,3 +42,12 @@ def test_downstream_status_codes_map_to_contract_codes() -> None:
     bad = rpc_error(FakeRpcError(grpc.StatusCode.INVALID_ARGUMENT, "unknown genre"), "x")
     assert bad.code is ErrorCode.INVALID_REQUEST and bad.message == "unknown genre"
     assert rpc_error(FakeRpcError(grpc.StatusCode.UNKNOWN), "x").code is ErrorCode.INTERNAL
+
+
+def test_the_order_asked_for_puts_that_product_first_and_partitions_the_cache() -> None:
+    listed = [common_pb2.Product(series_id=s, volumes=v, price_jpy=p) for s, v, p in (("a", 30, 500), ("b", 10, 700))]
+    assert [p.series_id for p in in_order(listed, "fewest_volumes")] == ["b", "a"]
+    assert [p.series_id for p in in_order(listed, "cheapest")] == ["a", "b"]
+    assert [p.series_id for p in in_order(listed, "")] == ["a", "b"]  # the search's rank
+    applied = {"constraints": {"genres": ["romance"]}}
+    assert scope_digest(applied, "cheapest") != scope_digest(applied, "priciest") != scope_digest(applied)

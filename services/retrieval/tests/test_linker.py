@@ -79,6 +79,26 @@ def test_an_ordinary_word_is_no_title_unless_meant_as_one() -> None:
     assert top("real by inoue, is it finished") == "real"
 
 
+def test_a_short_plain_word_title_beside_shop_words_is_a_title() -> None:
+    assert top("nana price") == "nana" and top("pluto も english で") == "pluto"
+    assert top("what about pluto") == "pluto"
+    assert top("is that real") is None and top("the sunny weather") is None
+
+
+def test_ordinary_words_are_no_misspelt_or_partial_titles() -> None:
+    # 「かかり」 is one edit from the alias かのかり; "original" is a word of Takopi's Original Sin.
+    assert linker().link("送料っていくらかかります？") == []
+    assert linker().link("actually just the original, vol 1 in english") == []
+    assert top("ちはやぶる") == "chihayafuru"  # a longer kana name still forgives one edit
+
+
+def test_a_japanese_title_cut_at_its_no_names_it_unless_the_cut_is_a_word() -> None:
+    assert top("斉木楠雄 の English version って何巻まで？") == "the-disastrous-life-of-saiki-k"
+    assert top("ベルサイユ好きな母に") == "the-rose-of-versailles"
+    for text in ("テニス漫画ある？", "キッチンが出てくる漫画", "魔法使いの話"):
+        assert all(link.kind != "alias" or "の" not in link.name for link in linker().link(text)), text
+
+
 def test_words_inside_longer_words_do_not_link() -> None:
     assert top("she loves cats") is None
     assert top("beach manga") is None
@@ -131,6 +151,8 @@ def test_the_works_by_a_series_authors_include_every_author_of_it() -> None:
             {"blue-box", "blue-lock", "blue-period", "blue-exorcist", "blue-spring-ride"},
         ),
         ("the title has moon in it", {"sailor-moon", "full-moon-wo-sagashite"}),
+        ("Dr.なんとかってやつ、石になった世界で科学するの", {"dr-slump", "dr-stone"}),  # a two-letter piece
+        ("スキップってやつ探してます", {"skip-beat", "skip-and-loafer"}),
     ],
 )
 def test_a_remembered_piece_of_a_title_offers_every_series_it_fits(text: str, series: set[str]) -> None:

@@ -17,7 +17,7 @@ import orjson
 
 # Roughly model-like chunks: a word with its leading space, or one-two CJK characters.
 _CHUNK = re.compile(r"\s*[A-Za-z0-9'’.,!?¥$%:;/()\-]+|\s*[\u3040-\u30ff\u3400-\u9fff]{1,2}|\s*\S|\s+")
-_SECTION = re.compile(r"<(language|intent|products|documents|question)>\n?(.*?)\n?</\1>", re.S)
+_SECTION = re.compile(r"<(language|intent|catalog_note|products|documents|question)>\n?(.*?)\n?</\1>", re.S)
 
 GENRE_JA = {
     "action": "アクション",
@@ -57,6 +57,8 @@ class Prompt:
     products: list[dict[str, Any]] = field(default_factory=list)
     documents: list[str] = field(default_factory=list)
     question: str = ""
+    # The prompt says the title asked for is not sold here (its <catalog_note>).
+    not_carried: bool = False
 
 
 def parse(text: str) -> Prompt:
@@ -81,6 +83,7 @@ def parse(text: str) -> Prompt:
         products=products,
         documents=documents,
         question=found.get("question", "").strip(),
+        not_carried=bool(found.get("catalog_note", "").strip()),
     )
 
 
@@ -129,6 +132,17 @@ def compose(model: str, prompt: Prompt) -> str:
     ja = prompt.language == "ja"
     limit = 5 if model == "sonnet" else 3
     products = prompt.products[:limit]
+    if prompt.not_carried:
+        sorry = (
+            "申し訳ありません、お探しの作品は当店では取り扱いがありません。"
+            if ja
+            else "Sorry, we don't carry that title."
+        )
+        if not products:
+            return sorry
+        head = sorry + ("代わりに、こちらはいかがでしょう。" if ja else " You might like these instead:")
+        line = _line_ja if ja else _line_en
+        return head + "\n" + "\n".join(line(i, p) for i, p in enumerate(products, 1))
     if products:
         if prompt.intent == "product_question":
             head = (

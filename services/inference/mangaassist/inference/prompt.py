@@ -48,7 +48,13 @@ _FIELDS = common_pb2.Product.DESCRIPTOR.fields_by_name
 
 # The prompt's own section tags, opening or closing, with attributes up to a closing bracket
 # on the same line, in ASCII or full-width brackets (which models read as the same tag).
-_SECTION_TAGS = ("language", "intent", "products", "documents", "question")
+_SECTION_TAGS = ("language", "intent", "catalog_note", "products", "documents", "question")
+# Said to the model when the title the customer named is not in the catalog (intent's
+# linker decided that): the answer must say so first, and offer the products as alternatives.
+NOT_CARRIED_NOTE = (
+    "The title the customer asked for is not sold by this store. Say so plainly first; "
+    "the products below are alternatives, not that title."
+)
 _DELIMITER = re.compile(
     r"[<＜]\s{0,8}/?\s{0,8}(?:" + "|".join(_SECTION_TAGS) + r")\b(?:[^<>＜＞\n]{0,64}[>＞])?",
     re.IGNORECASE,
@@ -82,6 +88,8 @@ def user_message(prompt: inference_pb2.PromptParts, fields: tuple[str, ...] = PR
     parts = [f"<language>{prompt.language or 'en'}</language>"]
     if prompt.intent:
         parts.append(f"<intent>{prompt.intent}</intent>")
+    if prompt.not_carried:
+        parts.append(f"<catalog_note>{NOT_CARRIED_NOTE}</catalog_note>")
     if prompt.products:
         parts.append("<products>\n" + "\n".join(product_line(p, fields) for p in prompt.products) + "\n</products>")
     if prompt.documents:

@@ -24,6 +24,7 @@ import unicodedata
 from dataclasses import dataclass, replace
 from itertools import islice
 
+from mangaassist.common.messages import copy_present
 from mangaassist.common.pii import mask_pii
 from mangaassist.common.vocabulary import PRODUCT_INTENTS
 from mangaassist.intent.entities import Entities, extract, genres_in
@@ -111,8 +112,8 @@ _LATEST = re.compile(
 )
 # A bare edition word in a question about the focus: "english?", 「英語の方は」.
 _EDITION_WORDS = (
-    ("en", re.compile(r"(?<![a-z])(?:english|eng)(?![a-z])|英語")),
-    ("ja", re.compile(r"(?<![a-z])(?:japanese|jp|jpn)(?![a-z])|日本語|原書")),
+    ("en", re.compile(r"(?<![a-z])(?:english|eng)(?![a-z])|英語|えいご")),
+    ("ja", re.compile(r"(?<![a-z])(?:japanese|jp|jpn)(?![a-z])|日本語|にほんご|原書")),
 )
 # The customer's own languages are no edition asked for: "my japanese is rusty", "she does not
 # read Japanese", 「日本語が読めない」.
@@ -144,8 +145,15 @@ _SIMILAR = re.compile(
     r"similar|such as|in the vein of|along the lines|reminds? me of|(?<!i )(?<!i really )\blike\b"
     r"|みたいな|みたいの|っぽい|のような|に似た|似てる|似た|系の|ような|こういう|そういう|ああいう"
 )
+# Someone else whose love of a title is told: a gift of that title.
+_THIRD_PERSON = re.compile(
+    r"\bmy (?:son|daughter|kids?|child|children|mom|mum|mother|dad|father|nephew|niece|wife|husband|girlfriend"
+    r"|boyfriend|friend|sister|brother|grandson|granddaughter)\b|\b(?:he|she) (?:loves|likes|is into|is a fan)\b"
+    r"|息子|娘|母|父|甥|姪|妻|夫|彼女|彼氏|友達|友人|姉|妹|兄|弟|子供|子ども|孫"
+)
 _NOT_LIKE = re.compile(
-    r"re-?read|読み直|読み返|would like|i'?d like|like to|looks? like|like this|like that|like \d|like (?:a|the) (?:few|couple|dozen|half)"
+    r"re-?read|読み直|読み返|would like|i'?d like|like to|looks? like|(?<!more )like (?:this|that)\b"
+    r"|like \d|like (?:a|the) (?:few|couple|dozen|half)"
     r"|like half"
     r"|\b(?:i|you|we|they|he|she|kids|really|do|did|does) like (?:it|them)\b"
     r"|what(?:'s|s| is| are| was)\s.{0,60}\blike\b\s*[?？]"
@@ -169,8 +177,10 @@ _NEW_REQUEST = re.compile(
 )
 # Asking for suggestions, not about the series in focus.
 _RECOMMEND = re.compile(
-    r"recommend|suggest|\bsomething\b|\banything\b|\bother\b|\belse\b|おすすめ|オススメ|お勧め|他に|ほかに"
+    r"recommend|suggest|\bsomething\b|\banything\b|\bother\b|\belse\b|\banother\b|おすすめ|オススメ|お勧め|他に|ほかに"
     r"|他の|ほかの|別の"
+    # 「もっと短くて完結してる面白いのない？」: is there one (of another kind)?
+    r"|(?<=[いなた])(?:の|やつ|もの)(?:って)?(?:ない|ありませんか|ないですか)\s?[?？]|ないかな"
 )
 # A question only one series answers: "how many in english", "english is 3 volumes?", "is the story complete".
 _ASKS_ONE = re.compile(r"how many|何巻|何冊|\bis (?:it|the story|that)\b|\d+\s*(?:vol(?:ume)?s?|books?|巻)\s*[?？]")
@@ -208,7 +218,10 @@ _RECALL = re.compile(
 # The message is about manga even when the classifier is unsure ("小学生の息子に漫画を…").
 _ON_TOPIC = re.compile(
     r"manga|comic|漫画|マンガ|まんが|作品|シリーズ|series|\bread\b|reading|読む|読み|読ん|\bvolumes?\b|巻"
-    r"|what'?s popular|popular right now|trending|best ?sell|売れ筋|売れてる|今人気|人気の"
+    r"|what'?s popular|popular right now|trending|best ?sell|売れ筋|売れてる|今人気|人気(?:の|な)"
+    # who it is for: a demographic, or a present for someone ("shonen で人気なの", 「甥への誕生日プレゼント」)
+    r"|sh[oō]u?nen|sh[oō]u?jo|seinen|josei|少年|少女|青年|女性向け|男性向け|プレゼント|\bgift\b|\bpresent for\b"
+    r"|drawing|\bart\b|絵"
 )
 _REFINE_LEAD = re.compile(
     r"^(?:only|just|but|and|preferably|ideally|make it|what about|how about|with|without|no|not)\b"
@@ -330,24 +343,14 @@ def _merge(into: common_pb2.Constraints, entities: Entities, c: Cues, replace_ge
     for kind in entities.excluded_kinds:
         if kind not in into.excluded_kinds:
             into.excluded_kinds.append(kind)
-    if entities.max_price_jpy is not None:
-        into.max_price_jpy = entities.max_price_jpy
-    if entities.min_price_jpy is not None:
-        into.min_price_jpy = entities.min_price_jpy
+    copy_present(entities, into, ("max_price_jpy", "min_price_jpy", "language", "in_stock"))
     if into.HasField("min_price_jpy") and into.HasField("max_price_jpy") and into.min_price_jpy > into.max_price_jpy:
         into.ClearField("min_price_jpy")
-    if entities.language is not None:
-        into.language = entities.language
-    if entities.in_stock is not None:
-        into.in_stock = entities.in_stock
     if c.drop_status:
         into.ClearField("status")
     elif c.status is not None:
         into.status = c.status
-    if c.max_volumes is not None:
-        into.max_volumes = c.max_volumes
-    if c.min_volumes is not None:
-        into.min_volumes = c.min_volumes
+    copy_present(c, into, ("max_volumes", "min_volumes"))
     if into.HasField("min_volumes") and into.HasField("max_volumes") and into.min_volumes > into.max_volumes:
         into.ClearField("min_volumes" if c.max_volumes is not None else "max_volumes")
     del into.genres[MAX_LIST:]
@@ -429,7 +432,7 @@ def resolve(
         unlinked_title = _bare_unknown_name(text, entities)
     state = common_pb2.DialogueState(version=STATE_VERSION)
     state.last_shown.extend(prev.last_shown)
-    excluded = {m.series_id for m in mentions if _excluded(text, m)}
+    excluded = _excluded_ids(text, mentions)
     named = [m for m in mentions if m.series_id not in excluded]
     # Cues are read without the names: "March Comes in Like a Lion" is no "like X".
     c = cues(_without_names(text, mentions))
@@ -443,6 +446,16 @@ def resolve(
         and not (c.new_request or _RECOMMEND.search(c.folded))
     ):
         # "Do you have Sailor Moon? my wife loved it": that title, not others like it.
+        c = replace(c, like=False)
+    if (
+        c.like
+        and titles
+        and _THIRD_PERSON.search(c.folded)
+        and not _SIMILAR.search(c.folded)
+        and (not (c.new_request or _RECOMMEND.search(c.folded)) or _AVAILABILITY.search(c.folded))
+    ):
+        # 「母がベルばら好きで、誕生日にあげたい」, "my son loves pokemon. is there a manga": a present
+        # of the title someone else loves, not others like it.
         c = replace(c, like=False)
     if (
         authors
@@ -522,7 +535,15 @@ def resolve(
 
     # 1b. The author of a series named with it: 「モブサイコ100の作者の他の作品」, "did the FMA author
     #     do anything else?" (the series itself is not "other").
-    if len(titles) == 1 and not authors and hijackable and _SAME_AUTHOR.search(c.folded):
+    # ("Parasyte is by the same author, right? that one in English", 「同じ作者のエマも気になる」
+    #  after another series: the customer names the other work itself, and asks about it.)
+    names_the_other_work = bool(
+        titles
+        and _SAME_AUTHOR_WORD.search(c.folded)
+        and (prev.HasField("focus") or prev.last_shown)
+        and titles[0].series_id not in (prev.focus.series_id, *prev.last_shown[:1])
+    )
+    if len(titles) == 1 and not authors and hijackable and _SAME_AUTHOR.search(c.folded) and not names_the_other_work:
         anchor = titles[0].series_id
         state.constraints.by_authors_of.append(anchor)
         state.constraints.excluded_series.append(anchor)
@@ -803,6 +824,8 @@ def resolve(
         and hijackable
         and not _RECOMMEND.search(c.folded)
         and (not entities.genres or asks_of_it)
+        # ("kinda pricey. any classic sci-fi that's cheaper?": a sure request for a kind of story)
+        and not (classified == "product_recommendation" and not abstained and entities.genres)
         and (
             c.reference
             or c.product_question
@@ -880,7 +903,13 @@ def resolve(
     if product_turn or (
         unsure
         and productish
-        and (_has_constraints(entities, c) or _ON_TOPIC.search(c.folded) or _RECALL.search(c.folded))
+        and (
+            _has_constraints(entities, c)
+            or _ON_TOPIC.search(c.folded)
+            or _RECALL.search(c.folded)
+            # with a request for manga behind it, "how about something with a cat" asks for one
+            or (in_force and c.new_request)
+        )
     ):
         # Nothing named: the classifier's product intent when it is sure, else suggestions; a
         # "question" with genres or limits and no product named asks for suggestions.
@@ -1013,6 +1042,7 @@ _ASKS_ABOUT = re.compile(
 # not, what it is like, for what age, how an edition is made up.
 _PROPERTY = re.compile(
     r"how many|何巻まで|何冊|全部で|しかない|完結|\bfinished\b.{0,5}[?？]|\bongoing\b.{0,5}[?？]|連載中|怖い|グロ|面白い"
+    r"|(?<!読み)終わ(?:った|って|り)|連載終了|まだ続"
     r"|どんな(?:話|内容|漫画)|worth (?:it|reading)|suitable|\bage\b|何歳|子供向け|for kids|ふりがな|furigana|版って"
     r"|違い|違う|ちがう|ちがい|difference|what(?:'s| is) it about"
 )
@@ -1021,9 +1051,33 @@ _PROPERTY = re.compile(
 # Whether it can be had: the taxonomy's product_search, even beside a property ("do you have
 # all 72 volumes?").
 _AVAILABILITY = re.compile(
-    r"in stock|do (?:you|u) (?:have|sell|carry)|available|can i (?:buy|get|order)|在庫|ありますか"
+    r"in stock|do (?:you|u) (?:have|sell|carry)|available|can i (?:buy|get|order)|is there an? (?:\w+ )?manga|在庫|ありますか"
     r"|ある[?？]|置いて|売って|買え|取り扱|手に入"
 )
+
+
+# Which products first, when the customer asks for the shortest, longest, cheapest or dearest
+# ("which one is the shortest?", 「一番安いのは？」): the answer leads with that one.
+_ORDERS = (
+    (
+        "fewest_volumes",
+        re.compile(
+            r"\bshortest\b|fewest (?:volumes|books)|least (?:volumes|books)|(?:一番|最も|いちばん)短い|巻数が(?:一番)?少ない"
+        ),
+    ),
+    (
+        "most_volumes",
+        re.compile(r"\blongest\b|most (?:volumes|books)|(?:一番|最も|いちばん)長い|巻数が(?:一番)?多い"),
+    ),
+    ("cheapest", re.compile(r"\bcheapest\b|least expensive|(?:一番|最も|いちばん)安い|最安")),
+    ("priciest", re.compile(r"\bpriciest\b|most expensive|(?:一番|最も|いちばん)高い")),
+)
+
+
+def superlative(text: str) -> str:
+    """The order the customer asked the products in, or "" (see ``_ORDERS``)."""
+    folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
+    return next((order for order, pattern in _ORDERS if pattern.search(folded)), "")
 
 
 def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
@@ -1049,7 +1103,7 @@ def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
     ):
         # (A recommendation needs a request for suggestions: 「…セーラームーンある？」 asks for one title.)
         return classified
-    if c.product_question or c.status or c.latest or _ASKS_ABOUT.search(c.folded):
+    if c.product_question or c.status or c.latest or _ASKS_ABOUT.search(c.folded) or _PROPERTY.search(c.folded):
         return "product_question"
     return "product_search"
 
@@ -1081,10 +1135,15 @@ _OTHER_AUTHORS = re.compile(
     r"|(?:他|ほか|別)の(?:作家|漫画家|先生|作者)"
 )
 # The author of the series in focus, not named: "same author?", "anything else by him".
+_SAME_AUTHOR_WORD = re.compile(r"same (?:author|artist|mangaka|creator|writer)|同じ(?:作者|作家|漫画家|先生)")
 _SAME_AUTHOR = re.compile(
     r"same (?:author|artist|mangaka|creator|writer)"
+    # "anything by the chainsaw man guy?", "the guy who drew X" (the name is blanked out)
+    r"|\bby the\s+(?:guy|dude|person|lady|woman|author|artist|mangaka|creator|people)\b"
+    r"|\b(?:guy|dude|person|lady|woman|author|artist|mangaka) (?:who|that) (?:made|drew|wrote|did|does)\b"
     r"|\b(?:the|that|this|his|her) (?:author|artist|mangaka|creator|writer)\b.{0,30}\b(?:other|else|more|did|made"
     r"|wrote|drew|works?)\b"
+    r"|\bwhat else (?:did|has|have|does) (?:he|she|they|the (?:\w+ )?(?:author|artist|mangaka|creator|writer))\b"
     r"|\b(?:else|other (?:stuff|works?|series|manga|books|titles)|more) (?:by|from) (?:him|her|them|the (?:same )?"
     r"(?:author|artist|mangaka))\b|\bby (?:him|her)\b"
     r"|\b(?:did|has|have|does)\s+(?:he|she|they|the\s+(?:\w+\s+)?(?:author|artist|mangaka))\s+(?:do|did|make|write|draw|done"
@@ -1120,21 +1179,43 @@ _EXCLUDE_AFTER = re.compile(
 )
 _EXCLUDE_BEFORE = re.compile(
     r"(?:other than|besides|except|apart from|not|no more|already (?:have|read|own|got|finished)"
-    r"|i(?:'ve| have) (?:read|got|already read|already got)|own)\s{1,3}(?:the\s)?$"
+    r"|i(?:'ve| have) (?:read|got|already read|already got)|own)\s{1,3}(?:all\s(?:of\s)?)?(?:the\s|his\s|her\s)?$"
 )
+# Between two names of one list: 「AとB」, "A and B", "A, B".
+_JOINED = re.compile(r"\s{0,2}(?:と|、|,|&|and|や|とか|も)\s{0,2}")
 
 
-def _excluded(text: str, m: common_pb2.Mention) -> bool:
-    """Whether the message rules this mention out rather than asking for it."""
+def _span(folded: str, m: common_pb2.Mention) -> tuple[int, int] | None:
+    """Where the mention stands in the folded message: where its catalog name is, else the
+    linker's span ("ゆるキャン" for the catalog's 「ゆるキャン△」)."""
+    found = _name_pattern(m.name).search(folded) if m.name else None
+    if found is not None:
+        return found.start(), found.end()
+    if 0 <= m.start < m.end <= len(folded):
+        return m.start, m.end
+    return None
+
+
+def _excluded_ids(text: str, mentions: list[common_pb2.Mention]) -> set[str]:
+    """The series the message rules out rather than asks for ("I already have Doraemon",
+    「ゆるキャンはもう全部持ってます」); names joined by と/、/and share the last one's fate
+    (「ダン飯と食戟は読みました」)."""
     folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
-    name = unicodedata.normalize("NFKC", m.name).lower()
-    at = folded.find(name)
-    if at < 0:
-        return False
-    return bool(
-        _EXCLUDE_AFTER.search(folded[at + len(name) : at + len(name) + 12])
-        or _EXCLUDE_BEFORE.search(folded[max(0, at - 30) : at])
-    )
+    spans = sorted((span, m.series_id) for m in mentions if (span := _span(folded, m)) is not None)
+    out: set[str] = set()
+    carried = False  # "except A and B": the words before A rule out B too
+    for i, ((start, end), series_id) in enumerate(spans):
+        carried = carried or bool(_EXCLUDE_BEFORE.search(folded[max(0, start - 30) : start]))
+        ruled_out = carried or bool(_EXCLUDE_AFTER.search(folded[end : end + 12]))
+        j = i
+        while not ruled_out and j + 1 < len(spans) and _JOINED.fullmatch(folded[spans[j][0][1] : spans[j + 1][0][0]]):
+            j += 1
+            ruled_out = bool(_EXCLUDE_AFTER.search(folded[spans[j][0][1] : spans[j][0][1] + 12]))
+        if ruled_out:
+            out.add(series_id)
+        if not (i + 1 < len(spans) and _JOINED.fullmatch(folded[end : spans[i + 1][0][0]])):
+            carried = False
+    return out
 
 
 def _name_pattern(name: str) -> re.Pattern[str]:
@@ -1146,6 +1227,15 @@ def _name_pattern(name: str) -> re.Pattern[str]:
 def _without_names(text: str, mentions: list[common_pb2.Mention]) -> str:
     """The message with the catalog names it contains blanked out."""
     folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
+    # A name not found as the catalog spells it is a typo ("kaguya sama love is wat"): blanked
+    # where the linker saw it (same length, so the other spans still hold), the rest by name.
+    typed = [
+        (m.start, m.end)
+        for m in mentions
+        if m.name and 0 <= m.start < m.end <= len(folded) and not _name_pattern(m.name).search(folded)
+    ]
+    for start, end in sorted(typed, reverse=True):
+        folded = folded[:start] + " " * (end - start) + folded[end:]
     for m in mentions:
         if m.name:
             folded = _name_pattern(m.name).sub(" ", folded)
@@ -1174,10 +1264,21 @@ _ASKED_FOR = (
     ),
     re.compile(r"^(?:got|have you got|you have)\s{1,3}([^?？!！。,、]{2,30}?)\s{0,2}[?？]*\s*$"),
     re.compile(r"^(?:is|are)\s{1,3}([^?？!！。,、]{2,40}?)\s{1,3}(?:in stock|available|sold here|on sale)\b"),
+    # "Don't Toy with Me, Miss Nagatoro — got it?"
+    re.compile(
+        r"^([^?？!！。]{2,60}?)\s{0,2}[—–\-:]{1,2}\s{0,2}(?:got it|have it|do you have it|you have it|in stock|available)"
+        r"\s{0,2}[?？]*\s*$"
+    ),
 )
 # A bare name asked after as a conversation opens: "boruto?", "yowamushi pedal?" (later in a
 # conversation such a message is a follow-up: "previous one?", "kanketsu shiteru?").
-_BARE_NAME = (re.compile(r"^([a-z][a-z0-9'\-]{3,20}(?: [a-z0-9'\-]{2,20}){0,2})\s{0,2}[?？]+\s*$"),)
+_BARE_NAME = (
+    re.compile(r"^([a-z][a-z0-9'\-]{3,20}(?: [a-z0-9'\-]{2,20}){0,3})\s{0,2}[?？]+\s*$"),
+    # "black butler vol 30": a name and a volume number, asked or not.
+    re.compile(
+        r"^([a-z][a-z0-9'\-]{3,20}(?: [a-z0-9'\-]{2,20}){0,3}\s{1,2}vol(?:ume)?\.?\s{0,2}\d{1,3})\s{0,2}[?？]*\s*$"
+    ),
+)
 # Words asked bare that name no title ("help?", "anyone?", "seriously?").
 _NOT_TITLES = frozenset(
     {
@@ -1284,6 +1385,26 @@ _GENERIC_WORDS = frozenset(
         "works",
         "work",
         "everything",
+        # requests and question words: "show me vol 4", "recommend manga vol 1"
+        "show",
+        "recommend",
+        "suggest",
+        "find",
+        "give",
+        "want",
+        "need",
+        "buy",
+        "order",
+        "tell",
+        "me",
+        "what",
+        "which",
+        "how",
+        "next",
+        "last",
+        "latest",
+        "first",
+        "previous",
         "漫画",
         "マンガ",
         "まんが",
@@ -1313,9 +1434,17 @@ _GENERIC_WORDS = frozenset(
     }
 )
 # Words and particles that make a phrase a request, not a title (「マンガ大賞とった作品でおすすめ」).
-_NOT_A_NAME = re.compile(r"[でをにがへ]|おすすめ|オススメ|作品|何か|なにか|読ん|みたい|っぽ|系|好き|探し|在庫|送料|巻")
+_NOT_A_NAME = re.compile(
+    r"[でをにがへ]|おすすめ|オススメ|作品|何か|なにか|読ん|みたい|っぽ|系|好き|探し|在庫|送料|巻|やつ|奴|\bversion\b|\bedition\b"
+)
+# Words before a name that are no part of it: "the", 「じゃあ1巻もください」.
+_LEADING_FILLER = re.compile(
+    r"^(?:(?:the|a|an)\s+|(?:じゃあ|じゃ|では|それじゃ|それなら|なら|あと(?:は)?|えっと|えーと|うーん|それと|あ|で)[、,\s]*)"
+)
 _VOLUME_TAIL = re.compile(r"\s*(?:vol(?:ume)?\.?\s{0,2}\d{1,3}|\d{1,3}\s{0,2}巻)\s*$")
-_GENERIC_TAIL = re.compile(r"\s*(?:manga|books?|comics?|series|漫画|マンガ|の本)$")
+_GENERIC_TAIL = re.compile(
+    r"\s*(?:manga|books?|comics?|series|(?:complete |deluxe |collector'?s |box )?(?:edition|box set|set)|漫画|マンガ|の本)$"
+)
 
 
 def unlinked_title(
@@ -1340,14 +1469,17 @@ def unlinked_title(
         for linked in mentions:
             if linked.name:
                 name = _name_pattern(linked.name).sub(" ", name)
-        name = _CONNECTOR_TAIL.sub("", re.sub(r"^(?:the|a|an)\s+", "", name.strip()))
+        name = _CONNECTOR_TAIL.sub("", _LEADING_FILLER.sub("", name.strip()))
         name = _GENERIC_TAIL.sub("", _VOLUME_TAIL.sub("", name)).strip()
         words = name.split()
         if not words or words[0] in _GENERIC_WORDS or name in _GENERIC_WORDS or name in _NOT_TITLES:
             continue
         if any(ch.isdigit() for ch in name) and len(name) <= 4:
             continue
-        if _NOT_A_NAME.search(name) or any(p.search(name) for _, p in _EDITION_WORDS):
+        for _, edition in _EDITION_WORDS:
+            # 「ao ashi の英語版ありますか」: the name without the edition asked for.
+            name = _CONNECTOR_TAIL.sub("", edition.sub(" ", name).replace(" 版", " ")).strip()
+        if not name or _NOT_A_NAME.search(name):
             continue
         probe = extract(name)
         if probe.genres or probe.excluded_genres or probe.language or probe.max_price_jpy or probe.in_stock:
@@ -1372,7 +1504,9 @@ def unlinked_title(
 def _bare_unknown_name(text: str, entities: Entities) -> bool:
     """Whether an opening message is only a name we do not carry, asked after ("boruto?");
     a word of the shop's own ("cheapest volume?") makes it no name."""
-    words = re.findall(r"[a-z0-9'\-]+", unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower())
+    folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower().strip(" ?？")
+    # ("overlord manga?", "tokyo mew mew vol 1?": the name without its volume or "manga")
+    words = re.findall(r"[a-z0-9'\-]+", _GENERIC_TAIL.sub("", _VOLUME_TAIL.sub("", folded)))
     if any(w in _GENERIC_WORDS or w in _NOT_TITLES or w.startswith("cheap") for w in words):
         return False
     return unlinked_title(text, entities, (), _BARE_NAME)

@@ -11,29 +11,21 @@ from opentelemetry import trace
 
 from mangaassist.common.errors import invalid_argument
 from mangaassist.common.language import detect_language
-from mangaassist.intent.dialogue import resolve, unlinked_title
+from mangaassist.common.messages import copy_present, message_of
+from mangaassist.common.vocabulary import PRODUCT_INTENTS
+from mangaassist.intent.dialogue import resolve, superlative, unlinked_title
 from mangaassist.intent.entities import Entities, extract
 from mangaassist.intent.model import IntentModel
 from mangaassist.intent.routing import ROUTE_NAMES, decide, extract_features, handling_confidence
 from mangaassist.proto.intent.v1 import intent_pb2, intent_pb2_grpc
 
+# What the reply tells of the turn's resolution (the ``Resolution`` fields of the same names).
+RESOLVED_FIELDS = ("state", "action", "reason", "candidates", "not_carried", "follow_up")
+
 
 def entities_message(found: Entities) -> intent_pb2.Entities:
-    out = intent_pb2.Entities(
-        order_ids=found.order_ids,
-        titles=found.titles,
-        volumes=found.volumes,
-        genres=found.genres,
-        excluded_genres=found.excluded_genres,
-    )
-    if found.max_price_jpy is not None:
-        out.max_price_jpy = found.max_price_jpy
-    if found.min_price_jpy is not None:
-        out.min_price_jpy = found.min_price_jpy
-    if found.language is not None:
-        out.language = found.language
-    if found.in_stock is not None:
-        out.in_stock = found.in_stock
+    out = message_of(intent_pb2.Entities, found, ("order_ids", "titles", "volumes", "genres", "excluded_genres"))
+    copy_present(found, out, ("max_price_jpy", "min_price_jpy", "language", "in_stock"))
     return out
 
 
@@ -122,15 +114,10 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
             model_version=self._model.version,
             threshold=threshold,
             classifier=prediction.classifier,
-            resolved=intent_pb2.ResolvedRequest(
-                state=resolution.state,
-                action=resolution.action,
-                reason=resolution.reason,
-                candidates=resolution.candidates,
-                not_carried=resolution.not_carried,
-                follow_up=resolution.follow_up,
-            ),
+            resolved=message_of(intent_pb2.ResolvedRequest, resolution, RESOLVED_FIELDS),
         )
+        if resolution.intent in PRODUCT_INTENTS:
+            reply.resolved.order = superlative(text)
         if request.explain:
             reply.explanation.extend(
                 intent_pb2.FeatureContribution(feature=name, weight=weight)

@@ -165,9 +165,10 @@ def clarify_frame(classified: intent_pb2.ClassifyResponse) -> dict[str, Any] | N
     return None
 
 
-def scope_digest(applied: dict[str, Any]) -> str:
-    """A short digest of what a turn resolved to, for the answer cache's partitions."""
-    if not applied:
+def scope_digest(applied: dict[str, Any], order: str = "") -> str:
+    """A short digest of what a turn resolved to (and the order asked for: "the cheapest" is
+    not "the dearest"), for the answer cache's partitions."""
+    if not applied and not order:
         return ""
-    blob = orjson.dumps(applied, option=orjson.OPT_SORT_KEYS)
+    blob = orjson.dumps({**applied, "_order": order} if order else applied, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -43,7 +43,13 @@ from mangaassist.orchestrator.segments import Segments
 from mangaassist.orchestrator.sessions import Session, SessionStore
 from mangaassist.orchestrator.stages.base import Downstreams, Emit, Request
 from mangaassist.orchestrator.stages.cache import CacheStage
-from mangaassist.orchestrator.stages.catalog import CatalogStage, product_dict, to_search_filters, with_inferred_filters
+from mangaassist.orchestrator.stages.catalog import (
+    CatalogStage,
+    in_order,
+    product_dict,
+    to_search_filters,
+    with_inferred_filters,
+)
 from mangaassist.orchestrator.stages.context import ContextStage
 from mangaassist.orchestrator.stages.respond import Responder
 from mangaassist.proto.common.v1 import common_pb2
@@ -235,7 +241,7 @@ class Pipeline:
                     cache_key,
                     intent=classified.intent,
                     documents=privacy.current_documents(classified.intent, classified.language),
-                    scope=scope_digest(plan.applied),
+                    scope=scope_digest(plan.applied, classified.resolved.order),
                 )
                 semantic_task = start(self.cache.lookup(req, semantic_key, embedding)) if semantic else None
                 search_task = start(self.catalog.search(req, plan, embedding)) if product else None
@@ -262,6 +268,7 @@ class Pipeline:
         products: list[common_pb2.Product] = []
         if turn.found is not None:
             products = self.catalog.products(req, turn.found, plan.filters, language, plan.volume)
+            products = in_order(products, classified.resolved.order)
 
         done: dict[str, Any] = {
             "type": "done",
@@ -316,7 +323,12 @@ class Pipeline:
                 dialogue=base64.b64encode(state).decode(),
                 not_carried=bool(done.get("not_carried")),
             )
-            write_key = replace(cache_key, intent=intent, documents=context.documents, scope=scope_digest(plan.applied))
+            write_key = replace(
+                cache_key,
+                intent=intent,
+                documents=context.documents,
+                scope=scope_digest(plan.applied, classified.resolved.order),
+            )
             done["_cache_write"] = self.cache.writer(write_key, turn.embedding, entry)
         return done
 

@@ -106,6 +106,15 @@ _TITLE_FILLER = frozenset(
         "every",
         "sweet",
         "great",
+        # words that tell one edition or volume from another ("just the original, vol 1")
+        "original",
+        "final",
+        "complete",
+        "special",
+        "latest",
+        "newest",
+        "next",
+        "last",
     }
 )
 _NAME_AFTER = frozenset({"vol", "volume", "volumes", "one", "series"})
@@ -115,6 +124,10 @@ MIN_CJK = 2  # 鬼滅, 進撃
 MIN_FUZZY = 6  # shorter names are too close to ordinary words to forgive a typo
 MIN_SURNAME = 3  # "Oda"
 MIN_FUZZY_CJK = 4
+MIN_FUZZY_HIRAGANA = 5
+_HIRAGANA = re.compile(r"[ぁ-ゖー]+")
+MIN_JA_OPENING = 4  # a Japanese title cut at its の this long names it (テニス, 3, is a word)
+_KATAKANA = re.compile(r"[ァ-ヺー]+")
 MIN_FUZZY_WHOLE = 4
 TWO_EDITS = (
     14  # a name this long forgives two edits  # a Japanese name this long or longer forgives one wrong character
@@ -127,6 +140,18 @@ MAX_WINDOW = 6  # words per Latin window
 MAX_LINK_CHARS = 600  # a message longer than this is linked on its first part only
 _AUTHOR_CUES = frozenset({"by", "from", "author", "mangaka", "artist"})
 _PRODUCT_CUES = frozenset({"manga", "vol", "volume", "volumes", "series", "book", "books", "comic", "comics"})
+# Shop words beside a short plain word make it a title: "nana price", "what about pluto".
+_SHOP_NEIGHBOURS = _PRODUCT_CUES | {
+    "price",
+    "prices",
+    "cost",
+    "stock",
+    "english",
+    "japanese",
+    "edition",
+    "latest",
+    "about",
+}
 
 _LATIN = re.compile(r"[a-z0-9]+")
 # A remembered piece of a forgotten title (over folded text: brackets are spaces by then):
@@ -136,6 +161,8 @@ _FRAGMENT = re.compile(
     r"(\S{2,12}?) ?(?:なんとか|ナントカ|何とか|なんちゃら)"
     r"|タイトルに ?(\S{2,12}?) ?(?:が|って|と)? ?(?:入って|入る|付く|つく|ついて)"
     r"|(\S{2,12}?) ?(?:って|という|っていう) ?(?:字|言葉|文字|単語)? ?(?:が)? ?(?:付く|つく|入って|入る|ついて)"
+    # 「スキップってやつ探してます」: the one called something like that
+    r"|^(\S{2,12}?) ?(?:ってやつ|っていうやつ|って名前の|ってタイトルの)"
     r"|\btitle (?:has|had|with|contains?) (?:the word )?([a-z]{3,12}) in it"
     r"|\b(?:with|has|had) (?:the word )?([a-z]{3,12}) in the (?:title|name)"
     r"|\b([a-z]{3,12}) (?:something|whatever)\b(?=.{0,60}(?:forgot|forget|remember|called|title|name|忘れ|出てこない))"
@@ -363,12 +390,14 @@ class CatalogLinker:
                 linker._story_words.add(latin_key(fold(word)))
                 linker._story_words.update(latin_key(w) for w in fold(word).split())
         linker._add_title_openings(series)
+        linker._add_japanese_openings(series)
         for key in linker.latin:
             linker._by_head[(len(key), key[:2])].append(key)
             linker._by_tail[(len(key), key[-2:])].append(key)
         for key in linker.cjk:
             linker._cjk_by_first[key[0]].append(key)
-            if len(key) >= MIN_FUZZY_CJK:
+            # A short name in hiragana only is one edit from ordinary words (かのかり, かかり).
+            if len(key) >= (MIN_FUZZY_HIRAGANA if _HIRAGANA.fullmatch(key) else MIN_FUZZY_CJK):
                 for i in range(len(key) - 1):
                     linker._cjk_bigrams[key[i : i + 2]].add(key)
         for keys in linker._cjk_by_first.values():
@@ -394,6 +423,30 @@ class CatalogLinker:
         for key, owners in openings.items():
             if len(owners) == 1 and key not in self.latin:
                 self.latin[key].append(Name(next(iter(owners)), "alias", spelt[key]))
+
+    def _add_japanese_openings(self, series: list[dict[str, Any]]) -> None:
+        """A Japanese title cut at its first の (「斉木楠雄」 for 「斉木楠雄のΨ難」, 「ベルサイユ」 for
+        「ベルサイユのばら」) names it, when no other series' name opens or is spelt that way and the
+        cut is no word: long enough (テニス is one), not all hiragana, a katakana word longer
+        still (キッチン), and no kind of story (魔法使い)."""
+        openings: dict[str, set[str]] = defaultdict(set)
+        spelt: dict[str, str] = {}
+        for s in series:
+            for name in (s["title_ja"], *s.get("aliases", ())):
+                whole = fold(name).replace(" ", "")
+                head = whole.split("の")[0]
+                if (
+                    head != whole
+                    and len(head) >= (MIN_JA_OPENING + 1 if _KATAKANA.fullmatch(head) else MIN_JA_OPENING)
+                    and not _is_latin(head)
+                    and not _HIRAGANA.fullmatch(head)
+                    and head not in _CJK_GLOSSARY
+                ):
+                    openings[head].add(s["series_id"])
+                    spelt[head] = name
+        for head, owners in openings.items():
+            if len(owners) == 1 and head not in self.cjk:
+                self.cjk[head].append(Name(next(iter(owners)), "alias", spelt[head]))
 
     def works_by_authors_of(self, series_ids: Iterable[str]) -> frozenset[str]:
         """Every series by an author of any of ``series_ids`` (themselves included)."""
@@ -470,7 +523,12 @@ class CatalogLinker:
         group = next(i for i in range(1, len(match.groups()) + 1) if match.group(i))
         piece, start, end = match.group(group).replace(" ", ""), match.start(group), match.end(group)
         series: list[str] = []
-        if _is_latin(piece):
+        if _is_latin(piece) and len(latin_key(piece)) == 2:
+            # 「Dr.なんとか」: a two-letter word, too short for the word index, read off the titles.
+            series = sorted(
+                sid for sid, title in self.series_titles.items() if latin_key(piece) in _LATIN.findall(fold(title))
+            )
+        elif _is_latin(piece):
             series = sorted(self._every_title_word.get(latin_key(piece), ()))
         else:
             for cut in range(len(piece) - MIN_FRAGMENT_CJK + 1):
@@ -569,8 +627,8 @@ class CatalogLinker:
         if whole == 1 and len(folded.replace(" ", "")) <= end - start + 4:
             return True  # the message is (almost) just the name: "Real", "nana?"
         neighbours = {words[k][0] for k in (i - 1, i + 1) if 0 <= k < whole}
-        if neighbours & _PRODUCT_CUES or re.match(r"\s?(?:の|って|は|巻|vol)", folded[end : end + 4]):
-            return True  # "ajin の最新刊", 「nana って」: a name in a Japanese sentence
+        if neighbours & _SHOP_NEIGHBOURS or re.match(r"\s?(?:の|って|は|も|を|が|巻|vol)", folded[end : end + 4]):
+            return True  # "ajin の最新刊", 「nana って」, "pluto も": a name in a Japanese sentence
         if i > 0 and words[i - 1][0] in _AUTHOR_CUES:
             return True  # "by Oda", "from Inoue": a name
         word = folded[start:end]

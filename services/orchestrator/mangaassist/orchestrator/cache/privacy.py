@@ -26,8 +26,11 @@ DOCUMENT_INTENTS: frozenset[str] = frozenset({"shipping_info", "payment", "retur
 
 # Prompt fields that are the same for everyone who asks the same question with the same
 # filters. Any other field that is set (history today; order data or session state if
-# the prompt ever gains them) makes the prompt customer-specific.
-SHARED_PROMPT_FIELDS: frozenset[str] = frozenset({"system", "products", "question", "documents", "language", "intent"})
+# the prompt ever gains them) makes the prompt customer-specific. ``not_carried`` is the
+# catalog's answer to the name in the question (the cache partitions by the resolution).
+SHARED_PROMPT_FIELDS: frozenset[str] = frozenset(
+    {"system", "products", "question", "documents", "language", "intent", "not_carried"}
+)
 DOCUMENT_LANGUAGES = ("ja", "en")
 
 Turn = tuple[str, str]

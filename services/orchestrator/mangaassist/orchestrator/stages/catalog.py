@@ -6,12 +6,14 @@ from __future__ import annotations
 import time
 import unicodedata
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 from google.protobuf.json_format import MessageToDict
 
 from mangaassist.common import spans
+from mangaassist.common.messages import copy_present
 from mangaassist.common.resilience import BreakerOpenError, BulkheadFullError
 from mangaassist.common.telemetry import outgoing_metadata
 from mangaassist.orchestrator.config import OrchestratorSettings
@@ -93,14 +95,7 @@ def to_search_filters(frame: QueryFrame) -> common_pb2.SearchFilters:
         return out
     if f.genre is not None:
         out.genres.append(f.genre)
-    if f.language is not None:
-        out.language = f.language
-    if f.in_stock is not None:
-        out.in_stock = f.in_stock
-    if f.min_price_jpy is not None:
-        out.min_price_jpy = f.min_price_jpy
-    if f.max_price_jpy is not None:
-        out.max_price_jpy = f.max_price_jpy
+    copy_present(f, out, ("language", "in_stock", "min_price_jpy", "max_price_jpy"))
     return out
 
 
@@ -134,6 +129,22 @@ def with_inferred_filters(
                 merged.ClearField(name)  # type: ignore[arg-type]
                 del inferred[name]
     return merged, inferred
+
+
+# How "the shortest", "the cheapest"… put the products in order (intent's ``resolved.order``);
+# the search's rank breaks ties.
+ORDER_KEYS: dict[str, Callable[[common_pb2.Product], int]] = {
+    "fewest_volumes": lambda p: p.volumes,
+    "most_volumes": lambda p: -p.volumes,
+    "cheapest": lambda p: p.price_jpy,
+    "priciest": lambda p: -p.price_jpy,
+}
+
+
+def in_order(products: list[common_pb2.Product], order: str) -> list[common_pb2.Product]:
+    """The products the customer asked for first, first ("which one is the shortest?")."""
+    key = ORDER_KEYS.get(order)
+    return sorted(products, key=key) if key is not None else products
 
 
 def one_edition_per_series(

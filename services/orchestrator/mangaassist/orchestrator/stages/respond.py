@@ -102,6 +102,7 @@ class Responder:
                     documents=documents_for(classified.intent, classified.language),
                     language=classified.language or "en",
                     intent=classified.intent,
+                    not_carried=classified.resolved.not_carried,
                 ),
             )
             context = privacy.prompt_context(request.prompt)

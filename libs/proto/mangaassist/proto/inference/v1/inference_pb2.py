@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from mangaassist.proto.common.v1 import common_pb2 as mangaassist_dot_proto_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.mangaassist/proto/inference/v1/inference.proto\x12\x18mangaassist.inference.v1\x1a(mangaassist/proto/common/v1/common.proto\"\xc4\x01\n\x0bPromptParts\x12\x0e\n\x06system\x18\x01 \x01(\t\x12,\n\x07history\x18\x02 \x03(\x0b\x32\x1b.mangaassist.common.v1.Turn\x12\x30\n\x08products\x18\x03 \x03(\x0b\x32\x1e.mangaassist.common.v1.Product\x12\x10\n\x08question\x18\x04 \x01(\t\x12\x11\n\tdocuments\x18\x05 \x03(\t\x12\x10\n\x08language\x18\x06 \x01(\t\x12\x0e\n\x06intent\x18\x07 \x01(\t\"k\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x35\n\x06prompt\x18\x02 \x01(\x0b\x32%.mangaassist.inference.v1.PromptParts\x12\x12\n\nmax_tokens\x18\x03 \x01(\x05\"\x1a\n\nTokenChunk\x12\x0c\n\x04text\x18\x01 \x01(\t\"F\n\x05Usage\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\x05\x12\x15\n\routput_tokens\x18\x02 \x01(\x05\x12\x10\n\x08\x63ost_usd\x18\x03 \x01(\x01\"\xf6\x01\n\x0eGenerationDone\x12.\n\x05usage\x18\x01 \x01(\x0b\x32\x1f.mangaassist.inference.v1.Usage\x12\x15\n\rfinish_reason\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x04 \x01(\t\x12\x1e\n\x16time_to_first_token_ms\x18\x05 \x01(\x01\x12\x15\n\rfallback_from\x18\x06 \x01(\t\x12\x17\n\x0f\x66\x61llback_reason\x18\x07 \x01(\t\x12\x14\n\x0cprompt_bytes\x18\x08 \x01(\x05\x12\x17\n\x0finput_guardrail\x18\t \x03(\t\"Y\n\x10GuardrailVerdict\x12\x0f\n\x07\x66lagged\x18\x01 \x01(\x08\x12\x12\n\ncategories\x18\x02 \x03(\t\x12\x0e\n\x06\x65ngine\x18\x03 \x01(\t\x12\x10\n\x08\x63heck_ms\x18\x04 \x01(\x01\"\xcd\x01\n\x10GenerateResponse\x12\x35\n\x05token\x18\x01 \x01(\x0b\x32$.mangaassist.inference.v1.TokenChunkH\x00\x12\x38\n\x04\x64one\x18\x02 \x01(\x0b\x32(.mangaassist.inference.v1.GenerationDoneH\x00\x12?\n\tguardrail\x18\x03 \x01(\x0b\x32*.mangaassist.inference.v1.GuardrailVerdictH\x00\x42\x07\n\x05\x65vent2w\n\x10InferenceService\x12\x63\n\x08Generate\x12).mangaassist.inference.v1.GenerateRequest\x1a*.mangaassist.inference.v1.GenerateResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.mangaassist/proto/inference/v1/inference.proto\x12\x18mangaassist.inference.v1\x1a(mangaassist/proto/common/v1/common.proto\"\xd9\x01\n\x0bPromptParts\x12\x0e\n\x06system\x18\x01 \x01(\t\x12,\n\x07history\x18\x02 \x03(\x0b\x32\x1b.mangaassist.common.v1.Turn\x12\x30\n\x08products\x18\x03 \x03(\x0b\x32\x1e.mangaassist.common.v1.Product\x12\x10\n\x08question\x18\x04 \x01(\t\x12\x11\n\tdocuments\x18\x05 \x03(\t\x12\x10\n\x08language\x18\x06 \x01(\t\x12\x0e\n\x06intent\x18\x07 \x01(\t\x12\x13\n\x0bnot_carried\x18\x08 \x01(\x08\"k\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x35\n\x06prompt\x18\x02 \x01(\x0b\x32%.mangaassist.inference.v1.PromptParts\x12\x12\n\nmax_tokens\x18\x03 \x01(\x05\"\x1a\n\nTokenChunk\x12\x0c\n\x04text\x18\x01 \x01(\t\"F\n\x05Usage\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\x05\x12\x15\n\routput_tokens\x18\x02 \x01(\x05\x12\x10\n\x08\x63ost_usd\x18\x03 \x01(\x01\"\xf6\x01\n\x0eGenerationDone\x12.\n\x05usage\x18\x01 \x01(\x0b\x32\x1f.mangaassist.inference.v1.Usage\x12\x15\n\rfinish_reason\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x04 \x01(\t\x12\x1e\n\x16time_to_first_token_ms\x18\x05 \x01(\x01\x12\x15\n\rfallback_from\x18\x06 \x01(\t\x12\x17\n\x0f\x66\x61llback_reason\x18\x07 \x01(\t\x12\x14\n\x0cprompt_bytes\x18\x08 \x01(\x05\x12\x17\n\x0finput_guardrail\x18\t \x03(\t\"Y\n\x10GuardrailVerdict\x12\x0f\n\x07\x66lagged\x18\x01 \x01(\x08\x12\x12\n\ncategories\x18\x02 \x03(\t\x12\x0e\n\x06\x65ngine\x18\x03 \x01(\t\x12\x10\n\x08\x63heck_ms\x18\x04 \x01(\x01\"\xcd\x01\n\x10GenerateResponse\x12\x35\n\x05token\x18\x01 \x01(\x0b\x32$.mangaassist.inference.v1.TokenChunkH\x00\x12\x38\n\x04\x64one\x18\x02 \x01(\x0b\x32(.mangaassist.inference.v1.GenerationDoneH\x00\x12?\n\tguardrail\x18\x03 \x01(\x0b\x32*.mangaassist.inference.v1.GuardrailVerdictH\x00\x42\x07\n\x05\x65vent2w\n\x10InferenceService\x12\x63\n\x08Generate\x12).mangaassist.inference.v1.GenerateRequest\x1a*.mangaassist.inference.v1.GenerateResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,19 +33,19 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mangaassist.proto.inference
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PROMPTPARTS']._serialized_start=119
-  _globals['_PROMPTPARTS']._serialized_end=315
-  _globals['_GENERATEREQUEST']._serialized_start=317
-  _globals['_GENERATEREQUEST']._serialized_end=424
-  _globals['_TOKENCHUNK']._serialized_start=426
-  _globals['_TOKENCHUNK']._serialized_end=452
-  _globals['_USAGE']._serialized_start=454
-  _globals['_USAGE']._serialized_end=524
-  _globals['_GENERATIONDONE']._serialized_start=527
-  _globals['_GENERATIONDONE']._serialized_end=773
-  _globals['_GUARDRAILVERDICT']._serialized_start=775
-  _globals['_GUARDRAILVERDICT']._serialized_end=864
-  _globals['_GENERATERESPONSE']._serialized_start=867
-  _globals['_GENERATERESPONSE']._serialized_end=1072
-  _globals['_INFERENCESERVICE']._serialized_start=1074
-  _globals['_INFERENCESERVICE']._serialized_end=1193
+  _globals['_PROMPTPARTS']._serialized_end=336
+  _globals['_GENERATEREQUEST']._serialized_start=338
+  _globals['_GENERATEREQUEST']._serialized_end=445
+  _globals['_TOKENCHUNK']._serialized_start=447
+  _globals['_TOKENCHUNK']._serialized_end=473
+  _globals['_USAGE']._serialized_start=475
+  _globals['_USAGE']._serialized_end=545
+  _globals['_GENERATIONDONE']._serialized_start=548
+  _globals['_GENERATIONDONE']._serialized_end=794
+  _globals['_GUARDRAILVERDICT']._serialized_start=796
+  _globals['_GUARDRAILVERDICT']._serialized_end=885
+  _globals['_GENERATERESPONSE']._serialized_start=888
+  _globals['_GENERATERESPONSE']._serialized_end=1093
+  _globals['_INFERENCESERVICE']._serialized_start=1095
+  _globals['_INFERENCESERVICE']._serialized_end=1214
 # @@protoc_insertion_point(module_scope)

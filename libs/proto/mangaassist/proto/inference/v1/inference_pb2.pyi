@@ -30,11 +30,14 @@ class PromptParts(_message.Message):
     DOCUMENTS_FIELD_NUMBER: _builtins.int
     LANGUAGE_FIELD_NUMBER: _builtins.int
     INTENT_FIELD_NUMBER: _builtins.int
+    NOT_CARRIED_FIELD_NUMBER: _builtins.int
     system: _builtins.str
     question: _builtins.str
     language: _builtins.str
     """answer language: "ja" or "en" """
     intent: _builtins.str
+    not_carried: _builtins.bool
+    """the title the customer named is not sold here; products are alternatives"""
     @_builtins.property
     def history(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Turn]: ...
     @_builtins.property
@@ -53,10 +56,11 @@ class PromptParts(_message.Message):
         documents: _abc.Iterable[_builtins.str] | None = ...,
         language: _builtins.str = ...,
         intent: _builtins.str = ...,
+        not_carried: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["documents", b"documents", "history", b"history", "intent", b"intent", "language", b"language", "products", b"products", "question", b"question", "system", b"system"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["documents", b"documents", "history", b"history", "intent", b"intent", "language", b"language", "not_carried", b"not_carried", "products", b"products", "question", b"question", "system", b"system"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

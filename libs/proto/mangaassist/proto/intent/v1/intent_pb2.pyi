@@ -139,6 +139,7 @@ class ResolvedRequest(_message.Message):
     CANDIDATES_FIELD_NUMBER: _builtins.int
     NOT_CARRIED_FIELD_NUMBER: _builtins.int
     FOLLOW_UP_FIELD_NUMBER: _builtins.int
+    ORDER_FIELD_NUMBER: _builtins.int
     action: _builtins.str
     """"search", "similar", "clarify_series", "ask_order_id", "answer" """
     reason: _builtins.str
@@ -147,6 +148,8 @@ class ResolvedRequest(_message.Message):
     """the customer named a title the catalog does not hold"""
     follow_up: _builtins.bool
     """resolved against the previous turn"""
+    order: _builtins.str
+    """the products wanted first: "fewest_volumes", "most_volumes", "cheapest", "priciest" ("which one is the shortest?")"""
     @_builtins.property
     def state(self) -> _common_pb2.DialogueState:
         """the state after this turn (store it)"""
@@ -164,10 +167,11 @@ class ResolvedRequest(_message.Message):
         candidates: _abc.Iterable[_builtins.str] | None = ...,
         not_carried: _builtins.bool = ...,
         follow_up: _builtins.bool = ...,
+        order: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "candidates", b"candidates", "follow_up", b"follow_up", "not_carried", b"not_carried", "reason", b"reason", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "candidates", b"candidates", "follow_up", b"follow_up", "not_carried", b"not_carried", "order", b"order", "reason", b"reason", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
