@@ -141,8 +141,8 @@ def compose(model: str, prompt: Prompt) -> str:
         if not products:
             return sorry
         head = sorry + ("代わりに、こちらはいかがでしょう。" if ja else " You might like these instead:")
-        line = _line_ja if ja else _line_en
-        return head + "\n" + "\n".join(line(i, p) for i, p in enumerate(products, 1))
+        listing = _LISTING["ja" if ja else "en"]
+        return head + "\n" + "\n".join(listing.line(i, p) for i, p in enumerate(products, 1))
     if products:
         if prompt.intent == "product_question":
             head = (
