@@ -44,8 +44,10 @@ browser:
 up: $(STAMP) $(GRPCURL) $(REDIS_LIBS)
 	REPLICAS=$(or $(REPLICAS),1) $(PY) -m mangaassist.devtools.up
 
-## test: the full suite — stubs fresh, lint clean, unit + integration + end to end
-test: $(STAMP) $(GRPCURL) $(REDIS_LIBS) browser proto-check lint deploy-check test-index
+## test: the full suite — stubs fresh, lint clean, unit + integration + end to end. The checks before
+## pytest run two at a time (mypy, the CDK synthesis and the index's embedding each keep about one core busy)
+test: $(STAMP) $(GRPCURL) $(REDIS_LIBS) browser
+	$(MAKE) --no-print-directory -j2 --output-sync=target proto-check lint deploy-check test-index
 	$(PY) -m pytest
 
 ## unit: the tests under libs/, services/, tools/ and bench/tests/ that start no process and open no server socket (< 1 min)

@@ -31,17 +31,14 @@ import argparse
 import asyncio
 import json
 import os
-import platform
-import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.common import pct
+from bench.common import REPO, pct, save_result, stamp
 from mangaassist.devtools.redis_server import RedisStackServer
 from mangaassist.orchestrator.cache import (
     CacheConfig,
@@ -56,8 +53,6 @@ from mangaassist.orchestrator.cache import (
 from mangaassist.orchestrator.cache.align import align_signature
 from mangaassist.orchestrator.cache.base import Vector
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results"
 CALIBRATION = REPO / "bench/cache_eval/calibration.jsonl"
 THRESHOLDS = [round(0.80 + 0.01 * i, 2) for i in range(19)]
 MAX_WRONG_HIT = 0.01
@@ -399,25 +394,14 @@ def main() -> None:
             f"wrong {row['wrong_hit_rate']:.1%} ({row['wrong_hits']}/{row['must_miss']})"
         )
     print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
     report = {
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "commit": commit.stdout.strip(),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load_average_1m_at_end": round(os.getloadavg()[0], 1),
-        },
+        **stamp("cache"),
         "calibration": cal,
         "calibration_by_check": {c: {k: v for k, v in other.items() if k != "table"} for c, other in by_check.items()},
         "latency": lat,
         "check_cost": cost,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "cache.json"
-    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nresults written to {path.relative_to(REPO)}")
+    save_result(report)
 
 
 if __name__ == "__main__":

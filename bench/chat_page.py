@@ -15,9 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -26,12 +23,10 @@ from typing import Any
 from playwright.async_api import Browser, Response, async_playwright
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.common import pct
-from bench.e2e import QUERIES, RESULTS
+from bench.common import REPO, pct, save_result, stamp
+from bench.e2e import QUERIES
 from mangaassist.devtools.browser import CHROMIUM_ARGS, chromium_path
 from mangaassist.devtools.cluster import Cluster
-
-REPO = Path(__file__).resolve().parents[1]
 
 # Submits one question through the page's own form and resolves when its turn is finished.
 ASK_IN_PAGE = """async (text) => {
@@ -160,20 +155,7 @@ def main() -> None:
         p, c = result["page"][key], result["client"][key]
         print(f"{label:<28}{p['p50']:>10}{p['p95']:>10}{c['p50']:>12}{c['p95']:>12}")
     print(f"errors: {result['errors']}")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
-    report = {
-        "benchmark": "chat_page",
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "commit": commit.stdout.strip(),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "rounds": args.rounds,
-        "queries_per_round": len(QUERIES),
-        **result,
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "chat_page.json"
-    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(path.relative_to(REPO))
+    save_result({**stamp("chat_page"), "rounds": args.rounds, "queries_per_round": len(QUERIES), **result})
 
 
 if __name__ == "__main__":

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import platform
+import subprocess
 import time
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +20,8 @@ from websockets.exceptions import WebSocketException
 
 from mangaassist.common.spans import MODEL_INFERENCE
 
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
 QUERY_TIMEOUT_S = 30.0  # one question of a load run, from send to its terminal frame
 
 
@@ -72,3 +79,42 @@ async def ask(ws: Any, frame: dict[str, Any]) -> dict[str, Any]:
         "timings": timings,
         "token_frames": token_frames,
     }
+
+
+def stamp(benchmark: str) -> dict[str, Any]:
+    """The head of a result file: which benchmark, when (UTC), at which commit, on what machine
+    and under what load (the box is shared)."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
+    return {
+        "benchmark": benchmark,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": commit.stdout.strip(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average_1m": round(os.getloadavg()[0], 2),
+        },
+    }
+
+
+def save_result(report: Mapping[str, Any], path: Path | None = None) -> Path:
+    """Write ``report`` as pretty JSON (``bench/results/<benchmark>.json`` unless ``path``) and say where."""
+    path = path or RESULTS / f"{report['benchmark']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(f"results written to {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+    return path
+
+
+def cluster_env(**overrides: str) -> dict[str, str]:
+    """Settings for a benchmark's local cluster: the shared index cache (or
+    ``$MANGAASSIST_RETRIEVAL_INDEX_DIR``), warnings-only logs from every process, then ``overrides``."""
+    env = {
+        "MANGAASSIST_RETRIEVAL_INDEX_DIR": os.environ.get(
+            "MANGAASSIST_RETRIEVAL_INDEX_DIR", str(REPO / ".cache" / "index")
+        )
+    }
+    for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR", "BEDROCK_EMULATOR"):
+        env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
+    return {**env, **overrides}

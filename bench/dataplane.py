@@ -27,13 +27,13 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
-from bench.common import pct, timed
+from bench.common import REPO, cluster_env, pct, save_result, stamp, timed
 from mangaassist.devtools.cluster import LOCAL_AWS_ENV, Cluster
 from mangaassist.devtools.faults import FailingAppends
 from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore
 from mangaassist.orchestrator.postprocess import PostProcessor
+from mangaassist.orchestrator.sessions import Turn
 
-REPO = Path(__file__).resolve().parents[1]
 CALIBRATION = REPO / "bench/cache_eval/calibration.jsonl"
 
 
@@ -83,7 +83,7 @@ async def session_turns(moto_url: str, turns: int) -> dict[str, Any]:
         started = time.perf_counter()
 
         def job(sid: str, turn: int) -> Callable[[], Awaitable[None]]:
-            return lambda: store.append(sid, None, "product_search", f"q{turn}", f"a{turn}")
+            return lambda: store.append(sid, Turn(None, "product_search", f"q{turn}", f"a{turn}"))
 
         for turn in range(per_session):
             for sid in sessions:
@@ -108,12 +108,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--turns", type=int, default=1000)
     args = parser.parse_args()
-    env = {
-        "MANGAASSIST_INFERENCE_TOKEN_DELAY_MS": "0",
-        "MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index"),
-    }
-    for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR"):
-        env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
+    env = cluster_env(MANGAASSIST_INFERENCE_TOKEN_DELAY_MS="0")
     with tempfile.TemporaryDirectory() as logs, Cluster(env=env, log_dir=Path(logs)) as cluster:
         cache = asyncio.run(cache_latency(cluster.ws_url, args.questions, args.repeats))
         sessions = asyncio.run(session_turns(f"http://{cluster.address('aws')}", args.turns))
@@ -124,21 +119,7 @@ def main() -> None:
         f"\nsession turns: {sessions['turns']} written with {sessions['injected_failures']} injected failures, "
         f"{sessions['retries']} retries, {sessions['turns_lost']} lost, {sessions['seconds']} s"
     )
-    out = REPO / "bench" / "results" / "dataplane.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "benchmark": "dataplane",
-                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "cache_end_to_end": cache,
-                "session_turns": sessions,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    print(f"results written to bench/results/{out.name}")
+    save_result({**stamp("dataplane"), "cache_end_to_end": cache, "session_turns": sessions})
 
 
 if __name__ == "__main__":

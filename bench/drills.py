@@ -55,6 +55,7 @@ from typing import Any
 import boto3
 from websockets.asyncio.client import ClientConnection, connect
 
+from bench.common import cluster_env
 from mangaassist.common.metrics import ASYNCIO_TASKS
 from mangaassist.devtools.cluster import LOCAL_AUTH_SECRET, LOCAL_AWS_ENV, Cluster, http_health
 from mangaassist.devtools.supervisor import Supervisor
@@ -386,13 +387,6 @@ def supervise(cluster: Cluster) -> tuple[threading.Event, threading.Thread, Supe
     thread = threading.Thread(target=supervisor.run, args=(stop,), daemon=True)
     thread.start()
     return stop, thread, supervisor
-
-
-def cluster_env() -> dict[str, str]:
-    env = {"MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index")}
-    for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR", "BEDROCK_EMULATOR"):
-        env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
-    return env
 
 
 async def run_drills(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:

@@ -48,6 +48,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore, _to_item
+from mangaassist.orchestrator.sessions import Turn
 
 REPO = Path(__file__).resolve().parents[1]
 REGION = "ap-northeast-1"
@@ -101,7 +102,7 @@ async def shipped(url: str, turns: int, tag: str, tracer: Any, validate: bool = 
                 started = time.process_time()
             sid = f"s-{tag}-{i % 20}"
             session = await store.load(sid)
-            await store.append(sid, None, "product_search", QUESTION, ANSWER, 0.001, b"state" * 20, session)
+            await store.append(sid, Turn(None, "product_search", QUESTION, ANSWER, 0.001, b"state" * 20), session)
         return (time.process_time() - started) * 1000 / turns
     finally:
         await db.close()

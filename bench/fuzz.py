@@ -43,7 +43,9 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection, connect
 
+from bench.common import cluster_env
 from mangaassist.devtools.cluster import Cluster
+from mangaassist.orchestrator.schema import ErrorCode
 from mangaassist.proto.inference.v1 import inference_pb2
 from mangaassist.proto.intent.v1 import intent_pb2
 from mangaassist.proto.retrieval.v1 import retrieval_pb2
@@ -63,16 +65,8 @@ CONTRACT_CODES = {
     "DEADLINE_EXCEEDED",
     "CANCELLED",
 }
-WS_CONTRACT = {
-    "invalid_json",
-    "invalid_request",
-    "too_large",
-    "rate_limited",
-    "unauthorized",
-    "unavailable",
-    "timeout",
-    "stream_interrupted",
-}  # `internal` is a contract code but never a right answer here
+# `internal` is a contract code but never a right answer here.
+WS_CONTRACT = {code.value for code in ErrorCode if code is not ErrorCode.INTERNAL}
 
 SERVICES = {
     "intent": intent_pb2.DESCRIPTOR.services_by_name["IntentService"],
@@ -466,13 +460,9 @@ def run(
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    env = {
-        "MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index"),
-        "MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE": "zero",
-        "MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS": "1",
-    }
-    for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR", "BEDROCK_EMULATOR"):
-        env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
+    env = cluster_env(
+        MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE="zero", MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS="1"
+    )
     started = time.time()
     with tempfile.TemporaryDirectory() as logs, Cluster(env=env, log_dir=Path(logs)) as cluster:
         grpc_results = asyncio.run(fuzz_grpc(cluster, grpc_n, concurrency, progress, methods, counts)) if grpc_n else []

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -37,8 +36,10 @@ import orjson
 import uvloop
 from aiobotocore.config import AioConfig
 
+from bench.common import REPO, save_result, stamp
 from mangaassist.devtools.cluster import free_port, grpc_status
 from mangaassist.devtools.emulator import EmulatorProcess
+from mangaassist.devtools.procs import stop_process
 from mangaassist.inference.backend import Conversation, Finished
 from mangaassist.inference.bedrock import BedrockBackend
 from mangaassist.inference.config import InferenceSettings
@@ -50,8 +51,6 @@ from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.inference.v1 import inference_pb2, inference_pb2_grpc
 from mangaassist.retrieval.catalog import products_from_series
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results"
 SERIES = REPO / "services" / "retrieval" / "mangaassist" / "retrieval" / "data" / "series.json"
 SERVICE = "mangaassist.inference.v1.InferenceService"
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -115,8 +114,7 @@ class Service:
             time.sleep(0.02)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(20)
+        stop_process(self.proc, 20)
 
 
 async def generate(stub: inference_pb2_grpc.InferenceServiceAsyncStub, prompt: inference_pb2.PromptParts) -> float:
@@ -433,12 +431,8 @@ def main() -> None:
     )
     gi = guard["input_question"]
     print(f"| local input guardrail, one question, p50 / p95 (ms) | {gi['p50']:.4f} / {gi['p95']:.4f} | |")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
     report = {
-        "benchmark": "inference",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "commit": commit.stdout.strip(),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        **stamp("inference"),
         "settings": {
             "requests": args.requests,
             "restarts": args.restarts,
@@ -451,10 +445,7 @@ def main() -> None:
         "prompt_sizes": sizes,
         "guardrail_ms": guard,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "inference.json"
-    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nresults written to {path.relative_to(REPO)}")
+    save_result(report)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,9 @@ from typing import Any
 import orjson
 import uvloop
 
-from bench.mesh_load import MESH, CpuMeter, closed_loop, judge
-from bench.peers.load import settle, warm_up
+from bench.common import cluster_env
+from bench.mesh_load import MESH, CpuMeter, judge
+from bench.peers.load import closed_loop, settle, warm_up
 from mangaassist.devtools.cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,7 +104,7 @@ async def measure(clusters: dict[str, Cluster], args: argparse.Namespace) -> dic
                 meter = CpuMeter(cluster)
                 meter.start()
                 out, wall = await closed_loop(
-                    url, n, args.questions, (args.think[0], args.think[1]), args.seed + 1000 * rep + n
+                    url, n, args.questions, args.seed + 1000 * rep + n, (args.think[0], args.think[1])
                 )
                 raw[side][n].append((out, wall, meter.stop()))
                 r = judge(out, wall, raw[side][n][-1][2], idle[side])
@@ -160,13 +161,7 @@ def main() -> None:
     args = parser.parse_args()
     load_at_start = os.getloadavg()[0]
     print(f"load average at start: {load_at_start:.2f} (the box is shared; numbers are noisy)")
-    common = {
-        "MANGAASSIST_RETRIEVAL_INDEX_DIR": os.environ.get(
-            "MANGAASSIST_RETRIEVAL_INDEX_DIR", str(REPO / ".cache" / "index")
-        )
-    }
-    for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR", "BEDROCK_EMULATOR"):
-        common[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
+    common = cluster_env()
     a_commit = ""
     with tempfile.TemporaryDirectory() as tmp:
         env_a = {**common, **parse_env(args.a_env)}

@@ -52,8 +52,8 @@ import uvloop
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
-from bench.common import ask, pct
-from bench.peers.load import POPULAR, question, settle, warm_up
+from bench.common import ask, cluster_env, pct
+from bench.peers.load import POPULAR, closed_loop, question, settle, warm_up
 from bench.profile_stacks import breakdown
 from mangaassist.devtools.cluster import Cluster
 
@@ -118,56 +118,6 @@ class CpuMeter:
     def stop(self) -> dict[str, float]:
         after = self._read()
         return {name: after[name] - self._before.get(name, 0.0) for name in after}
-
-
-async def closed_session(
-    url: str,
-    rng: random.Random,
-    questions: int,
-    think: tuple[float, float],
-    out: list[dict[str, Any]],
-    start: asyncio.Barrier,
-) -> None:
-    try:
-        ws = await connect(url, compression=None, max_size=None, open_timeout=60, ping_interval=None)
-    except (OSError, WebSocketException, TimeoutError) as exc:
-        out.extend({"ok": False, "error": f"connect:{type(exc).__name__}"} for _ in range(questions))
-        await start.wait()
-        return
-    session_id: str | None = None
-    try:
-        await start.wait()
-        await asyncio.sleep(rng.uniform(0.0, RAMP_S))
-        for q in range(questions):
-            if q:
-                await asyncio.sleep(rng.uniform(*think))
-            frame: dict[str, Any] = {"type": "query", "request_id": f"q{q}", "text": question(rng)}
-            if session_id:
-                frame["session_id"] = session_id
-            got = await ask(ws, frame)
-            out.append(got)
-            if got.get("gone"):
-                out.extend({"ok": False, "error": got["error"]} for _ in range(questions - q - 1))
-                return
-            session_id = got.get("session_id") or session_id
-    finally:
-        await ws.close()
-
-
-async def closed_loop(
-    url: str, sessions: int, questions: int, think: tuple[float, float], seed: int
-) -> tuple[list[dict[str, Any]], float]:
-    out: list[dict[str, Any]] = []
-    start = asyncio.Barrier(sessions + 1)
-    rng = random.Random(seed)
-    tasks = [
-        asyncio.create_task(closed_session(url, random.Random(rng.getrandbits(64)), questions, think, out, start))
-        for _ in range(sessions)
-    ]
-    await start.wait()
-    started = time.perf_counter()
-    await asyncio.gather(*tasks)
-    return out, time.perf_counter() - started
 
 
 async def open_loop(url: str, rate: float, seconds: float, seed: int) -> tuple[list[dict[str, Any]], float]:
@@ -355,7 +305,7 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
         await settle(url, status_url)
         meter.start()
         profiler.start(f"closed-{n}")
-        out, wall = await closed_loop(url, n, args.questions, (think[0], think[1]), args.seed + n)
+        out, wall = await closed_loop(url, n, args.questions, args.seed + n, (think[0], think[1]))
         profiler.stop()
         closed[str(n)] = judge(out, wall, meter.stop(), idle)
         stages = profiler.stages(f"closed-{n}", closed[str(n)]["cpu_ms_per_answer"])
@@ -474,14 +424,7 @@ def main() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, needed), hard))
     load_at_start = os.getloadavg()
     print(f"load average at start: {load_at_start[0]:.2f} (the box is shared; numbers are noisy)")
-    env = {
-        "MANGAASSIST_RETRIEVAL_INDEX_DIR": os.environ.get(
-            "MANGAASSIST_RETRIEVAL_INDEX_DIR", str(REPO / ".cache" / "index")
-        )
-    }
-    for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR", "BEDROCK_EMULATOR"):
-        env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
-    with tempfile.TemporaryDirectory() as logs, Cluster(env=env, log_dir=Path(logs)) as cluster:
+    with tempfile.TemporaryDirectory() as logs, Cluster(env=cluster_env(), log_dir=Path(logs)) as cluster:
         result = uvloop.run(measure(cluster, args))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
     report = {

@@ -16,20 +16,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import signal
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import pct
+from bench.common import REPO, cluster_env, pct, save_result, stamp
 from mangaassist.devtools.cluster import Cluster
 from mangaassist.devtools.replicas import ask_while_killing, stock_propagation
 from mangaassist.devtools.supervisor import Backoff, Supervisor
 
-REPO = Path(__file__).resolve().parents[1]
 ROUNDS = {  # victims per round: one replica of each service, alternating which one
     0: ["intent", "retrieval-2", "inference"],
     1: ["intent-2", "retrieval", "inference-2"],
@@ -43,13 +40,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=4)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "replica_drill.json")
     args = parser.parse_args()
-    env = {
-        "MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index"),
-        "MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE": "zero",
-        "MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS": "1",
-    }
-    for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR"):
-        env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
+    env = cluster_env(
+        MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE="zero", MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS="1"
+    )
     drills: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as logs:
         cluster = Cluster(env=env, log_dir=Path(logs), replicas=2).start()
@@ -107,21 +100,16 @@ def main() -> None:
             f"{d['answered_share'] * 100:>9.1f}%{d['resumed']:>9}{d['p50_ms']:>9.1f}{d['p95_ms']:>9.1f}"
             f"  {d['errors'] or '-'}"
         )
-    args.out.write_text(
-        json.dumps(
-            {
-                "benchmark": "replica_drill",
-                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "replicas": 2,
-                "customers": args.customers,
-                "stock_propagation": propagation,
-                "drills": drills,
-            },
-            indent=2,
-        )
-        + "\n"
+    save_result(
+        {
+            **stamp("replica_drill"),
+            "replicas": 2,
+            "customers": args.customers,
+            "stock_propagation": propagation,
+            "drills": drills,
+        },
+        args.out,
     )
-    print(f"results written to {args.out.relative_to(REPO) if args.out.is_relative_to(REPO) else args.out}")
 
 
 if __name__ == "__main__":

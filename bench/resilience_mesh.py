@@ -25,11 +25,10 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
-from bench.common import pct, timed
+from bench.common import cluster_env, pct, save_result, stamp, timed
 from mangaassist.devtools.cluster import Cluster, http_health
 from mangaassist.devtools.emulator import set_faults
 
-REPO = Path(__file__).resolve().parents[1]
 SLOW_FIRST_TOKEN_MS = 3000  # the model's first token during a saturation wave
 TITLES = [
     "ワンピース",
@@ -173,15 +172,12 @@ def main() -> None:
     # Each saturation wave ends in 40+ first-token timeouts, which would (rightly) open the
     # inference breaker and turn the next wave into fast failures instead of parked calls:
     # this run measures the bulkhead, so the inference breaker trips only on far more.
-    env = {
-        "MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE": "zero",
-        "MANGAASSIST_ORCHESTRATOR_BREAKERS": json.dumps(
+    env = cluster_env(
+        MANGAASSIST_BEDROCK_EMULATOR_LATENCY_PROFILE="zero",
+        MANGAASSIST_ORCHESTRATOR_BREAKERS=json.dumps(
             {"inference": {"failure_threshold": 100_000, "min_calls": 100_000}}
         ),
-        "MANGAASSIST_RETRIEVAL_INDEX_DIR": str(REPO / ".cache" / "index"),
-    }
-    for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR"):
-        env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
+    )
     with tempfile.TemporaryDirectory() as logs, Cluster(env=env, log_dir=Path(logs)) as cluster:
         emulator = cluster.url("bedrock_emulator")
         down = asyncio.run(sonnet_down(cluster.ws_url, emulator, args.questions))
@@ -202,20 +198,7 @@ def main() -> None:
         f"during the arrival burst / idle: {bulkhead['p95_ratio_arrival_burst']:.2f}; "
         f"model calls parked per repetition: {bulkhead['model_calls_parked_per_rep']}"
     )
-    out = REPO / "bench" / "results" / "resilience_mesh.json"
-    out.write_text(
-        json.dumps(
-            {
-                "benchmark": "resilience_mesh",
-                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "sonnet_down": down,
-                "cache_hits_with_fm_saturated": bulkhead,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    print(f"results written to bench/results/{out.name}")
+    save_result({**stamp("resilience_mesh"), "sonnet_down": down, "cache_hits_with_fm_saturated": bulkhead})
 
 
 if __name__ == "__main__":

@@ -20,17 +20,15 @@ import asyncio
 import gc
 import json
 import os
-import platform
-import subprocess
 import time
 import zlib
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from bench.common import stamp
 from bench.synthetic_catalog import generate, vectors
 from mangaassist.proto.retrieval.v1 import retrieval_pb2
 from mangaassist.retrieval.config import RetrievalSettings
@@ -361,6 +359,16 @@ def synthetic(
     }
 
 
+def add_queries_option(parser: argparse.ArgumentParser) -> None:
+    """``--queries N``: time only the first N of the benchmark's queries (quick iteration runs)."""
+    parser.add_argument(
+        "--queries",
+        type=int,
+        default=len(QUERIES),
+        help=f"time only the first N of the {len(QUERIES)} queries (quick iteration runs)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default=os.environ.get("BENCH_RETRIEVAL_SIZES", "100000"))
@@ -385,12 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         default=RetrievalSettings().hnsw_storage,
         help="graph walks on float32 vectors or 8-bit codes rescored exactly",
     )
-    parser.add_argument(
-        "--queries",
-        type=int,
-        default=len(QUERIES),
-        help="time only the first N of the 40 queries (quick iteration runs)",
-    )
+    add_queries_option(parser)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     out_path: Path = args.out
@@ -401,12 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     assert isinstance(index.store, PlannedStore)
     index.store.set_hnsw_storage(args.hnsw_storage)
     result: dict[str, Any] = {
-        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip(),
-        "python": platform.python_version(),
-        "cores": os.cpu_count(),
+        **stamp("retrieval"),
         "real_catalog": real_catalog(index),
         "synthetic": [],
     }

@@ -24,17 +24,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from bench.common import stamp
 from bench.retrieval import FILTERS, QUERIES, pct
 from bench.synthetic_catalog import generate, vectors
 from mangaassist.retrieval.config import RetrievalSettings
@@ -86,12 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         return {int(i) for i in ids[0]}
 
     result: dict[str, Any] = {
-        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip(),
-        "python": platform.python_version(),
-        "cores": os.cpu_count(),
+        **stamp("retrieval_profile"),
         "documents": args.size,
         "queries": len(queries),
         "load_average_start": round(os.getloadavg()[0], 2),

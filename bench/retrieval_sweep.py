@@ -20,17 +20,15 @@ import argparse
 import gc
 import json
 import os
-import platform
-import subprocess
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from bench.retrieval import FILTERS, QUERIES, cached_graph, exact_numpy, pct, rss_mb
+from bench.common import stamp
+from bench.retrieval import FILTERS, QUERIES, add_queries_option, cached_graph, exact_numpy, pct, rss_mb
 from bench.synthetic_catalog import generate, vectors
 from mangaassist.retrieval.config import RetrievalSettings
 from mangaassist.retrieval.embedder import make_embedder
@@ -79,12 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--graph-dir", default=".cache/bench-hnsw", help="where built graphs are kept between runs ('' to keep none)"
     )
-    parser.add_argument(
-        "--queries",
-        type=int,
-        default=len(QUERIES),
-        help="time only the first N of the 40 queries (quick iteration runs)",
-    )
+    add_queries_option(parser)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     out_path: Path = args.out or Path(__file__).parent / "results" / f"retrieval-sweep-{args.size}.json"
@@ -104,12 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     truth = {label: [exact_numpy(exact_store, vecs, q, 5, f) for q in query_vecs] for label, f in FILTERS}
 
     result: dict[str, Any] = {
-        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip(),
-        "python": platform.python_version(),
-        "cores": os.cpu_count(),
+        **stamp("retrieval_sweep"),
         "documents": args.size,
         "queries": len(query_vecs),
         "filters": [label for label, _ in FILTERS],

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import resource
 import statistics
 import tempfile
@@ -27,7 +25,7 @@ from typing import Any
 
 import grpc
 
-from bench.common import pct
+from bench.common import pct, save_result, stamp
 from mangaassist.devtools.emulator import EmulatorProcess
 from mangaassist.inference.bedrock import BedrockBackend
 from mangaassist.inference.config import InferenceSettings
@@ -35,7 +33,6 @@ from mangaassist.inference.service import InferenceServicer, local_output_check
 from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.inference.v1 import inference_pb2, inference_pb2_grpc
 
-REPO = Path(__file__).resolve().parents[1]
 PRODUCT = common_pb2.Product(
     asin="B0BENCH001",
     title="ベルセルク",
@@ -138,16 +135,7 @@ def main() -> None:
             f"{name:<36} {row['messages_per_answer']:6.1f} msgs/answer  CPU {row['cpu_ms_per_answer']:6.2f} ms/answer  "
             f"TTFT p50 {row['ttft_p50_ms']:6.1f} ms  p95 {row['ttft_p95_ms']:6.1f} ms"
         )
-    report = {
-        "benchmark": "stream_coalesce",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "load_average_at_end": round(os.getloadavg()[0], 2),
-        "shared_box": True,
-        **result,
-    }
-    path = REPO / "bench" / "results" / "stream_coalesce.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"results written to {path.relative_to(REPO)}")
+    save_result({**stamp("stream_coalesce"), "shared_box": True, **result})
 
 
 if __name__ == "__main__":

@@ -59,10 +59,12 @@ from bench.peers.peer_stats import (
     interleaved,
     pair_ratios,
     pct,
+    reproduce,
     standalone,
     summary,
     versions,
 )
+from bench.peers.report import save_figure
 from mangaassist.devtools.redis_server import RedisStackServer
 from mangaassist.orchestrator.cache import CacheConfig, CacheEntry, CacheKey, RedisSemanticCache, is_self_contained
 from mangaassist.orchestrator.cache.base import Vector
@@ -541,14 +543,9 @@ def run(quick: bool, reps: int, progress: Callable[[str], None]) -> dict[str, An
 # --- report --------------------------------------------------------------------------------------
 
 
-def _plot(result: dict[str, Any], plots_dir: Path) -> str | None:
-    try:
-        import matplotlib
+def _plot(result: dict[str, Any], plots_dir: Path) -> str:
+    import matplotlib.pyplot as plt
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
     systems = result["latency"]["systems"]
     names = [n for n in TIMED if n in result["latency"]["systems"]]
     fig, ax = plt.subplots(figsize=(7.5, 3.4))
@@ -573,11 +570,7 @@ def _plot(result: dict[str, Any], plots_dir: Path) -> str | None:
     lat = result["latency"]
     ax.set_title(f"Semantic cache lookup, {lat['entries']} entries, median of {lat['reps']} reps (min–max)", fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    plots_dir.mkdir(parents=True, exist_ok=True)
-    fig.savefig(plots_dir / f"{NAME}.png", dpi=110)
-    plt.close(fig)
-    return f"docs/bench/{NAME}.png"
+    return save_figure(fig, plots_dir, NAME)
 
 
 def markdown(result: dict[str, Any], plots_dir: Path) -> str:
@@ -655,9 +648,7 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
             f"- our semantic tier / the same KNN without its TAG pre-filter: p50 × {fmt(tags.get('p50', {}))} "
             "(what partitioning by language, filters and intent costs in this Redis search module)"
         )
-    plot = _plot(result, plots_dir)
-    if plot:
-        lines += ["", f"![Semantic cache lookup latency]({plot})"]
+    lines += ["", f"![Semantic cache lookup latency]({_plot(result, plots_dir)})"]
     lines += [
         "",
         "Notes: the peers have no exact tier and no guards — they serve whatever is nearest above the "
@@ -673,10 +664,7 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
         "(`SearchDistanceEvaluation()`, threshold 0.8) assumes L2 distances up to 4: on a cosine store it "
         "accepts anything with cosine ≥ 0.2.",
         "",
-        f"Reproduce: `python -m bench.peers.cache_peers{'' if result.get('quick', True) else ' --full'} "
-        f"--reps {result.get('reps', 3)}` (or the harness); measured "
-        f"{result['environment']['measured_at']} on {result['environment']['cores']} cores "
-        f"(load {result['environment']['load_average_1m']}).",
+        reproduce("bench.peers.cache_peers", result),
     ]
     return "\n".join(lines) + "\n"
 

@@ -42,6 +42,7 @@ from bench.peers import stats
 from bench.peers.report import REPO, save_figure, table
 from bench.peers.twin import dumps, from_plain, to_plain
 from mangaassist.common.grpc_client import open_channel
+from mangaassist.devtools.procs import stop_process
 from mangaassist.orchestrator.stages.catalog import CARD_FIELDS  # what the orchestrator asks retrieval for
 from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.intent.v1 import intent_pb2, intent_pb2_grpc
@@ -108,13 +109,7 @@ class Twin:
         self.grpc_port, self.http_port = int(line[1]), int(line[2])
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self._log.close()

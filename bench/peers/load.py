@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import random
 import resource
 import tempfile
@@ -35,9 +34,9 @@ import uvloop
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
-from bench.common import QUERY_TIMEOUT_S, ask, timed
+from bench.common import QUERY_TIMEOUT_S, ask, cluster_env, timed
 from bench.peers import stats
-from bench.peers.report import REPO, save_figure, table
+from bench.peers.report import save_figure, table
 from mangaassist.bedrock_emulator.app import EmulatorSettings
 from mangaassist.devtools.cluster import Cluster
 
@@ -111,9 +110,15 @@ def sizes(quick: bool) -> dict[str, Any]:
 
 
 async def session(
-    url: str, rng: random.Random, questions: int, out: list[dict[str, Any]], start: asyncio.Barrier
+    url: str,
+    rng: random.Random,
+    questions: int,
+    out: list[dict[str, Any]],
+    start: asyncio.Barrier,
+    think: tuple[float, float] = THINK_S,
 ) -> None:
-    """One customer: connect, wait until every session is connected, ask ``questions`` in a row."""
+    """One customer: connect, wait until every session is connected, ask ``questions`` in a row
+    (``think`` seconds apart, uniform)."""
     try:
         ws = await connect(url, compression=None, max_size=None, open_timeout=60, ping_interval=None)
     except (OSError, WebSocketException, TimeoutError) as exc:
@@ -126,7 +131,7 @@ async def session(
         await asyncio.sleep(rng.uniform(0.0, RAMP_S))
         for q in range(questions):
             if q:
-                await asyncio.sleep(rng.uniform(*THINK_S))
+                await asyncio.sleep(rng.uniform(*think))
             request_id = f"q{q}"
             frame: dict[str, Any] = {"type": "query", "request_id": request_id, "text": question(rng)}
             if session_id:
@@ -143,20 +148,27 @@ async def session(
         await ws.close()
 
 
-async def level(url: str, sessions: int, questions: int, seed: int) -> dict[str, Any]:
-    """One run at ``sessions`` concurrent sessions: percentiles, errors, throughput."""
+async def closed_loop(
+    url: str, sessions: int, questions: int, seed: int, think: tuple[float, float] = THINK_S
+) -> tuple[list[dict[str, Any]], float]:
+    """``sessions`` concurrent customers of ``questions`` each: their records and the wall time
+    from the moment every session is connected (the clock starts when all may ask)."""
     out: list[dict[str, Any]] = []
     start = asyncio.Barrier(sessions + 1)
     rng = random.Random(seed)
     tasks = [
-        asyncio.create_task(session(url, random.Random(rng.getrandbits(64)), questions, out, start))
+        asyncio.create_task(session(url, random.Random(rng.getrandbits(64)), questions, out, start, think))
         for _ in range(sessions)
     ]
-    # Everyone connects first; the clock starts when all may ask.
     await start.wait()
     started = time.perf_counter()
     await asyncio.gather(*tasks)
-    wall = time.perf_counter() - started
+    return out, time.perf_counter() - started
+
+
+async def level(url: str, sessions: int, questions: int, seed: int) -> dict[str, Any]:
+    """One run at ``sessions`` concurrent sessions: percentiles, errors, throughput."""
+    out, wall = await closed_loop(url, sessions, questions, seed)
     ok = [r for r in out if r["ok"]]
     errors: dict[str, int] = {}
     for r in out:
@@ -314,13 +326,7 @@ def run(quick: bool, reps: int, progress: Callable[[str], None]) -> dict[str, An
     needed = 4 * max(sizes(quick)["levels"]) + 1024
     if soft < needed:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, needed), hard))
-    env = {
-        "MANGAASSIST_RETRIEVAL_INDEX_DIR": os.environ.get(
-            "MANGAASSIST_RETRIEVAL_INDEX_DIR", str(REPO / ".cache" / "index")
-        )
-    }
-    for svc in ("INTENT", "RETRIEVAL", "INFERENCE", "ORCHESTRATOR", "BEDROCK_EMULATOR"):
-        env[f"MANGAASSIST_{svc}_LOG_LEVEL"] = "WARNING"
+    env = cluster_env()
     progress("starting the cluster")
     with tempfile.TemporaryDirectory() as logs, Cluster(env=env, log_dir=Path(logs)) as cluster:
         status_url = f"http://{cluster.address('admin')}/admin/status"

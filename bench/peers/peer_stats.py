@@ -96,6 +96,16 @@ def environment() -> dict[str, Any]:
     }
 
 
+def reproduce(module: str, result: Mapping[str, Any]) -> str:
+    """The closing line of a suite's section: the command that made ``result`` and where it ran."""
+    env = result["environment"]
+    size = "" if result.get("quick", True) else " --full"
+    return (
+        f"Reproduce: `python -m {module}{size} --reps {result.get('reps', 3)}` (or the harness); measured "
+        f"{env['measured_at']} on {env['cores']} cores (load {env['load_average_1m']})."
+    )
+
+
 def write_result(name: str, result: Mapping[str, Any]) -> Path:
     """``bench/results/<name>.json`` (for the suites' standalone runs)."""
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -55,10 +55,12 @@ from bench.peers.peer_stats import (
     interleaved,
     pair_ratios,
     pct,
+    reproduce,
     standalone,
     summary,
     versions,
 )
+from bench.peers.report import save_figure
 from bench.synthetic_catalog import SyntheticCatalog, generate, vectors
 from mangaassist.retrieval.config import RetrievalSettings
 from mangaassist.retrieval.store import Filters, HnswIndex, PlannedStore
@@ -429,15 +431,10 @@ def measure(
 # --- report -----------------------------------------------------------------------------------------
 
 
-def _plot(result: dict[str, Any], plots_dir: Path) -> str | None:
-    try:
-        import matplotlib
+def _plot(result: dict[str, Any], plots_dir: Path) -> str:
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.ticker import FuncFormatter, NullFormatter
-    except ImportError:
-        return None
     fig, axes = plt.subplots(1, len(result["scenarios"]), figsize=(12, 3.6), sharey=True)
     colors = {
         "exact_numpy": "#333333",
@@ -482,11 +479,7 @@ def _plot(result: dict[str, Any], plots_dir: Path) -> str | None:
         f"(dashed: efSearch sweep), median of {result['reps']} reps",
         fontsize=10,
     )
-    fig.tight_layout()
-    plots_dir.mkdir(parents=True, exist_ok=True)
-    fig.savefig(plots_dir / f"{NAME}.png", dpi=110)
-    plt.close(fig)
-    return f"docs/bench/{NAME}.png"
+    return save_figure(fig, plots_dir, NAME)
 
 
 def markdown(result: dict[str, Any], plots_dir: Path) -> str:
@@ -543,10 +536,7 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
             continue
         b = result["build"][m]
         lines.append(f"| {LABELS[m]} | {b['build_s']:.1f} | {b['index_mb']:.1f} | {b['rss_growth_mb']:.1f} |")
-    plot = _plot(result, plots_dir)
-    if plot:
-        lines += ["", f"![Vector search: recall@5 against p50 latency]({plot})"]
-    env = result["environment"]
+    lines += ["", f"![Vector search: recall@5 against p50 latency]({_plot(result, plots_dir)})"]
     lines += [
         "",
         "Notes: usearch's Python API takes no filter predicate, so it post-filters (its C++ core can "
@@ -555,9 +545,7 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
         'rows for a selective filter, the filtered HNSW walk otherwise; it shares one faiss graph with "faiss HNSW, '
         'our index path" (identical work when unfiltered).',
         "",
-        f"Reproduce: `python -m bench.peers.vector_peers{'' if result['quick'] else ' --full'} "
-        f"--reps {result['reps']}` (or the harness); measured "
-        f"{env['measured_at']} on {env['cores']} cores (load {env['load_average_1m']}).",
+        reproduce("bench.peers.vector_peers", result),
     ]
     return "\n".join(lines) + "\n"
 

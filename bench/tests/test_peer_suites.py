@@ -116,7 +116,8 @@ def test_vector_suite_measures_and_reports(tmp_path: Path) -> None:
         assert sc["methods"]["faiss_flat"]["recall_at_5"] >= 0.95  # exact too, up to float ties
         assert all(r["p50_ms"]["n"] == 2 for r in sc["methods"].values())
     text = vector_peers.markdown(result, tmp_path / "plots")
-    assert "recall@5" in text and "docs/bench/vector_peers.png" in text
+    figure = (tmp_path / "plots" / "vector_peers.png").resolve()
+    assert "recall@5" in text and f"]({figure.as_posix()})" in text  # the link names the figure written
     assert (tmp_path / "plots" / "vector_peers.png").stat().st_size > 0
 
 

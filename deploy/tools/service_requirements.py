@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import importlib.metadata as metadata
 import sys
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +49,15 @@ def source_roots(service: str) -> list[Path]:
     return [ROOT / r for r in SHARED_ROOTS] + [ROOT / "services" / service / "mangaassist"]
 
 
-def _imports(path: Path) -> set[str]:
-    """Every module name ``path`` imports (absolute imports; lazy ones inside functions too)."""
+def _imports(path: Path) -> frozenset[str]:
+    """Every module name ``path`` imports (absolute imports; lazy ones inside functions too).
+    Parsed once per file version: the shared libraries are read for every image."""
+    stat = path.stat()
+    return _parsed_imports(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.cache
+def _parsed_imports(path: Path, mtime_ns: int, size: int) -> frozenset[str]:
     names: set[str] = set()
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     for node in ast.walk(tree):
@@ -57,7 +66,7 @@ def _imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module)
             names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
+    return frozenset(names)
 
 
 def imported_modules(roots: list[Path]) -> set[str]:
@@ -131,9 +140,15 @@ def image_problems(service: str, packages: set[str]) -> list[str]:
     return [f"{service} image: {problem}" for problem in problems]
 
 
+@functools.cache
+def _installed_modules() -> Mapping[str, list[str]]:
+    """Top-level module -> the installed distributions providing it (read once: slow)."""
+    return metadata.packages_distributions()
+
+
 def distributions_for(modules: set[str]) -> set[str]:
     """Map imported top-level modules to the distributions that provide them."""
-    provided = metadata.packages_distributions()
+    provided = _installed_modules()
     dists: set[str] = set()
     missing = sorted(m for m in modules if m not in provided)
     if missing:
@@ -215,8 +230,7 @@ def closure(roots: tuple[str, ...], pins: dict[str, str]) -> set[str]:
     return seen
 
 
-def render(service: str, pins: dict[str, str]) -> str:
-    names = closure(service_roots(service), pins)
+def render(service: str, names: set[str], pins: dict[str, str]) -> str:
     body = "".join(f"{name}=={pins[name]}\n" for name in sorted(names))
     return HEADER.format(service=service) + body
 
@@ -231,8 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     problems: list[str] = []
     texts = {}
     for service in SERVICES:
-        problems += image_problems(service, closure(service_roots(service), pins))
-        texts[service] = render(service, pins)
+        names = closure(service_roots(service), pins)
+        problems += image_problems(service, names)
+        texts[service] = render(service, names, pins)
     texts["devtools"] = DEVTOOLS_HEADER + "".join(f"{n}=={pins[n]}\n" for n in sorted(runtime_set(load_lock())))
     for service, text in texts.items():
         path = args.out / f"{service}.txt"

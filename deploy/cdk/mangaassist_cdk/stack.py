@@ -137,55 +137,30 @@ class MangaAssistStack(cdk.Stack):
         self.vpc.add_flow_log(
             "RejectedFlows",
             traffic_type=ec2.FlowLogTrafficType.REJECT,
-            destination=ec2.FlowLogDestination.to_cloud_watch_logs(
-                logs.LogGroup(
-                    self,
-                    "FlowLogs",
-                    retention=RETENTION[settings.log_retention_days],
-                    removal_policy=cdk.RemovalPolicy.DESTROY,
-                )
-            ),
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(self._log_group("FlowLogs")),
         )
 
         self.mesh = {
             spec.name: MeshService(
-                spec=spec,
-                security_group=ec2.SecurityGroup(
-                    self,
-                    f"{spec.name.title()}Sg",
-                    vpc=self.vpc,
-                    allow_all_outbound=True,
-                    description=f"MangaAssist {spec.name} tasks",
-                ),
-                task_role=iam.Role(
-                    self,
-                    f"{spec.name.title()}TaskRole",
-                    assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-                    description=f"MangaAssist {spec.name}: only what this service calls",
+                spec,
+                *self._task_identity(
+                    spec.name.title(), f"MangaAssist {spec.name} tasks", f"{spec.name}: only what this service calls"
                 ),
             )
             for spec in SERVICES
         }
         # The one-off ingest task (retrieval image, ``mangaassist.retrieval.ingest --opensearch``):
         # the collection only accepts traffic from the VPC endpoint, so the index is loaded from inside.
-        self.ingest_sg = ec2.SecurityGroup(
-            self, "IngestSg", vpc=self.vpc, allow_all_outbound=True, description="MangaAssist OpenSearch ingest task"
-        )
-        self.ingest_role = iam.Role(
-            self,
-            "IngestTaskRole",
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-            description="MangaAssist OpenSearch ingest: create and bulk-load the one k-NN index",
+        self.ingest_sg, self.ingest_role = self._task_identity(
+            "Ingest",
+            "MangaAssist OpenSearch ingest task",
+            "OpenSearch ingest: create and bulk-load the one k-NN index",
         )
         # The bottleneck detector (a one-task service): reads X-Ray, writes CloudWatch, nothing else.
-        self.detector_sg = ec2.SecurityGroup(
-            self, "DetectorSg", vpc=self.vpc, allow_all_outbound=True, description="MangaAssist bottleneck detector"
-        )
-        self.detector_role = iam.Role(
-            self,
-            "DetectorTaskRole",
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-            description="MangaAssist bottleneck detector: read traces, publish its metrics, set its alarms",
+        self.detector_sg, self.detector_role = self._task_identity(
+            "Detector",
+            "MangaAssist bottleneck detector",
+            "bottleneck detector: read traces, publish its metrics, set its alarms",
         )
         orchestrator_sg = self.mesh["orchestrator"].security_group
         for name, mesh in self.mesh.items():
@@ -211,13 +186,7 @@ class MangaAssistStack(cdk.Stack):
 
     def _endpoints(self) -> None:
         """Interface endpoints (private DNS) reachable only from the task security groups."""
-        self.endpoint_sg = ec2.SecurityGroup(
-            self,
-            "EndpointSg",
-            vpc=self.vpc,
-            allow_all_outbound=False,
-            description="VPC interface endpoints: HTTPS from MangaAssist tasks",
-        )
+        self.endpoint_sg = self._closed_sg("EndpointSg", "VPC interface endpoints: HTTPS from MangaAssist tasks")
         for mesh in self.mesh.values():
             self.endpoint_sg.add_ingress_rule(mesh.security_group, ec2.Port.tcp(443), f"HTTPS from {mesh.spec.name}")
         self.endpoint_sg.add_ingress_rule(self.ingest_sg, ec2.Port.tcp(443), "HTTPS from the ingest task (ECR, logs)")
@@ -256,12 +225,8 @@ class MangaAssistStack(cdk.Stack):
         self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[self.private_subnets])
 
         # OpenSearch Serverless has its own endpoint resource (an interface endpoint it manages).
-        self.aoss_endpoint_sg = ec2.SecurityGroup(
-            self,
-            "AossEndpointSg",
-            vpc=self.vpc,
-            allow_all_outbound=False,
-            description="OpenSearch Serverless endpoint: HTTPS from retrieval and its ingest task",
+        self.aoss_endpoint_sg = self._closed_sg(
+            "AossEndpointSg", "OpenSearch Serverless endpoint: HTTPS from retrieval and its ingest task"
         )
         self.aoss_endpoint_sg.add_ingress_rule(
             self.mesh["retrieval"].security_group,
@@ -450,13 +415,7 @@ class MangaAssistStack(cdk.Stack):
             )
 
         # ElastiCache Valkey (>= 8.2: vector search) for the semantic cache; TLS + encryption at rest.
-        self.cache_sg = ec2.SecurityGroup(
-            self,
-            "CacheSg",
-            vpc=self.vpc,
-            allow_all_outbound=False,
-            description="Valkey semantic cache: from the orchestrator only",
-        )
+        self.cache_sg = self._closed_sg("CacheSg", "Valkey semantic cache: from the orchestrator only")
         self.cache_sg.add_ingress_rule(
             self.mesh["orchestrator"].security_group, ec2.Port.tcp(6379), "Valkey from the orchestrator"
         )
@@ -548,13 +507,7 @@ class MangaAssistStack(cdk.Stack):
 
     def _telemetry(self) -> None:
         """Where the ADOT sidecars write: X-Ray (any resource: X-Ray has no resource ARNs) and EMF logs."""
-        self.metrics_log_group = logs.LogGroup(
-            self,
-            "MetricsLogGroup",
-            log_group_name=self.names.metrics_log_group,
-            retention=RETENTION[self.settings.log_retention_days],
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
+        self.metrics_log_group = self._log_group("MetricsLogGroup", log_group_name=self.names.metrics_log_group)
         for mesh in self.mesh.values():
             mesh.task_role.add_to_policy(
                 iam.PolicyStatement(
@@ -682,46 +635,36 @@ class MangaAssistStack(cdk.Stack):
         self.alarms: list[cloudwatch.Alarm] = []
         table = budgets()
         for budget in table:
-            self.alarms.append(
-                cloudwatch.Alarm(
-                    self,
-                    f"Latency{_camel(budget.segment)}",
-                    alarm_name=self.names.resource(f"latency-{budget.segment}"),
-                    alarm_description=(
-                        f"p95 of {budget.segment} above its {budget.budget_ms:g} ms budget by more "
-                        f"than {budget.alert_pct:g} % (bottleneck detector)"
-                    ),
-                    metric=cloudwatch.Metric(
-                        namespace=self.names.latency_namespace,
-                        metric_name="SegmentP95",
-                        dimensions_map={"Segment": budget.segment},
-                        statistic="Maximum",
-                        period=cdk.Duration.minutes(5),
-                    ),
-                    threshold=budget.threshold_ms,
-                    evaluation_periods=1,
-                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                )
-            )
-        # Any segment: a Metrics Insights query (a math alarm may name at most 10 metrics).
-        self.alarms.append(
-            cloudwatch.Alarm(
-                self,
-                "SlowdownBlamed",
-                alarm_name=self.names.resource("slowdown-blamed"),
-                alarm_description="The bottleneck detector blamed a segment for a slowdown against its recent windows",
-                metric=cloudwatch.MathExpression(
-                    expression=(f'SELECT SUM(SlowdownBlamed) FROM SCHEMA("{self.names.latency_namespace}", Segment)'),
-                    using_metrics={},
-                    label="segments blamed",
+            self._alarm(
+                f"Latency{_camel(budget.segment)}",
+                alarm_name=self.names.resource(f"latency-{budget.segment}"),
+                alarm_description=(
+                    f"p95 of {budget.segment} above its {budget.budget_ms:g} ms budget by more "
+                    f"than {budget.alert_pct:g} % (bottleneck detector)"
+                ),
+                metric=cloudwatch.Metric(
+                    namespace=self.names.latency_namespace,
+                    metric_name="SegmentP95",
+                    dimensions_map={"Segment": budget.segment},
+                    statistic="Maximum",
                     period=cdk.Duration.minutes(5),
                 ),
-                threshold=0,
+                threshold=budget.threshold_ms,
                 evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
+        # Any segment: a Metrics Insights query (a math alarm may name at most 10 metrics).
+        self._alarm(
+            "SlowdownBlamed",
+            alarm_name=self.names.resource("slowdown-blamed"),
+            alarm_description="The bottleneck detector blamed a segment for a slowdown against its recent windows",
+            metric=cloudwatch.MathExpression(
+                expression=(f'SELECT SUM(SlowdownBlamed) FROM SCHEMA("{self.names.latency_namespace}", Segment)'),
+                using_metrics={},
+                label="segments blamed",
+                period=cdk.Duration.minutes(5),
+            ),
+            threshold=0,
+            evaluation_periods=1,
         )
 
         def requests(outcome: str) -> cloudwatch.Metric:
@@ -735,48 +678,38 @@ class MangaAssistStack(cdk.Stack):
 
         failed = {f"f{i}": requests(o) for i, o in enumerate(SLO_FAILURES)}
         served = {f"s{i}": requests(o) for i, o in enumerate(SLO_SERVED)}
-        self.alarms.append(
-            cloudwatch.Alarm(
-                self,
-                "SloAvailability",
-                alarm_name=self.names.resource("slo-availability"),
-                alarm_description="SLO: more than 1 % of answered queries failed server-side for 15 minutes",
-                metric=cloudwatch.MathExpression(
-                    expression=(
-                        f"100 * ({'+'.join(f'FILL({k},0)' for k in failed)}) / "
-                        f"MAX([1, {'+'.join(f'FILL({k},0)' for k in {**failed, **served})}])"
-                    ),
-                    using_metrics={**failed, **served},
-                    label="failed %",
-                    period=cdk.Duration.minutes(5),
+        self._alarm(
+            "SloAvailability",
+            alarm_name=self.names.resource("slo-availability"),
+            alarm_description="SLO: more than 1 % of answered queries failed server-side for 15 minutes",
+            metric=cloudwatch.MathExpression(
+                expression=(
+                    f"100 * ({'+'.join(f'FILL({k},0)' for k in failed)}) / "
+                    f"MAX([1, {'+'.join(f'FILL({k},0)' for k in {**failed, **served})}])"
                 ),
-                threshold=SLO_FAILED_PCT,
-                evaluation_periods=3,
-                datapoints_to_alarm=3,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
+                using_metrics={**failed, **served},
+                label="failed %",
+                period=cdk.Duration.minutes(5),
+            ),
+            threshold=SLO_FAILED_PCT,
+            evaluation_periods=3,
+            datapoints_to_alarm=3,
         )
         end_to_end = next(b for b in table if b.segment == "manga-assist-request")
-        self.alarms.append(
-            cloudwatch.Alarm(
-                self,
-                "SloLatency",
-                alarm_name=self.names.resource("slo-latency-p95"),
-                alarm_description=f"SLO: end-to-end p95 above {end_to_end.budget_ms:g} ms for 15 minutes",
-                metric=cloudwatch.Metric(
-                    namespace=self.names.metrics_namespace,
-                    metric_name="mangaassist.segment.duration",
-                    dimensions_map={"service.name": "orchestrator", "segment": end_to_end.segment},
-                    statistic="p95",
-                    period=cdk.Duration.minutes(5),
-                ),
-                threshold=end_to_end.budget_ms,
-                evaluation_periods=3,
-                datapoints_to_alarm=3,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
+        self._alarm(
+            "SloLatency",
+            alarm_name=self.names.resource("slo-latency-p95"),
+            alarm_description=f"SLO: end-to-end p95 above {end_to_end.budget_ms:g} ms for 15 minutes",
+            metric=cloudwatch.Metric(
+                namespace=self.names.metrics_namespace,
+                metric_name="mangaassist.segment.duration",
+                dimensions_map={"service.name": "orchestrator", "segment": end_to_end.segment},
+                statistic="p95",
+                period=cdk.Duration.minutes(5),
+            ),
+            threshold=end_to_end.budget_ms,
+            evaluation_periods=3,
+            datapoints_to_alarm=3,
         )
         if self.settings.alarm_topic_arn:
             topic = sns.Topic.from_topic_arn(self, "AlarmTopic", self.settings.alarm_topic_arn)
@@ -826,31 +759,11 @@ class MangaAssistStack(cdk.Stack):
                 ],
             )
         )
-        self.detector_task = ecs.FargateTaskDefinition(
-            self,
-            "DetectorTask",
-            cpu=256,
-            memory_limit_mib=512,
-            task_role=role,
-            runtime_platform=ecs.RuntimePlatform(
-                cpu_architecture=ecs.CpuArchitecture.X86_64, operating_system_family=ecs.OperatingSystemFamily.LINUX
-            ),
-        )
-        log_group = logs.LogGroup(
-            self,
-            "DetectorLogs",
-            retention=RETENTION[self.settings.log_retention_days],
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
+        self.detector_task = self._fargate_task("DetectorTask", 256, 512, role)
+        log_group = self._log_group("DetectorLogs")
         self.detector_task.add_container(
             "detector",
-            image=ecs.ContainerImage.from_asset(
-                str(REPO_ROOT),
-                file="deploy/Dockerfile",
-                target="detector",
-                exclude=ASSET_EXCLUDES,
-                platform=ecr_assets.Platform.LINUX_AMD64,
-            ),
+            image=_image("detector"),
             essential=True,
             environment={
                 "MANGAASSIST_DETECTOR_SOURCE": "xray",
@@ -1082,12 +995,7 @@ class MangaAssistStack(cdk.Stack):
         exec_config = None
         self.exec_log_group: logs.LogGroup | None = None
         if self.settings.ecs_exec:
-            self.exec_log_group = logs.LogGroup(
-                self,
-                "ExecSessions",
-                retention=RETENTION[self.settings.log_retention_days],
-                removal_policy=cdk.RemovalPolicy.DESTROY,
-            )
+            self.exec_log_group = self._log_group("ExecSessions")
             # Sessions are logged to a group of their own: the task roles may write there only.
             exec_config = ecs.ExecuteCommandConfiguration(
                 logging=ecs.ExecuteCommandLogging.OVERRIDE,
@@ -1123,13 +1031,7 @@ class MangaAssistStack(cdk.Stack):
         )
 
     def _services(self) -> None:
-        alb_sg = self.alb_sg = ec2.SecurityGroup(
-            self,
-            "AlbSg",
-            vpc=self.vpc,
-            allow_all_outbound=False,
-            description="MangaAssist public WebSocket entry (HTTPS only)",
-        )
+        alb_sg = self.alb_sg = self._closed_sg("AlbSg", "MangaAssist public WebSocket entry (HTTPS only)")
         alb_sg.add_ingress_rule(
             ec2.Peer.ipv4(self.settings.ingress_cidr), ec2.Port.tcp(443), "WebSocket clients, TLS only"
         )
@@ -1383,22 +1285,8 @@ class MangaAssistStack(cdk.Stack):
 
     def _service(self, mesh: MeshService) -> None:
         spec = mesh.spec
-        task = ecs.FargateTaskDefinition(
-            self,
-            f"{spec.name.title()}Task",
-            cpu=spec.cpu,
-            memory_limit_mib=spec.memory_mib,
-            task_role=mesh.task_role,
-            runtime_platform=ecs.RuntimePlatform(
-                cpu_architecture=ecs.CpuArchitecture.X86_64, operating_system_family=ecs.OperatingSystemFamily.LINUX
-            ),
-        )
-        log_group = logs.LogGroup(
-            self,
-            f"{spec.name.title()}Logs",
-            retention=RETENTION[self.settings.log_retention_days],
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
+        task = self._fargate_task(f"{spec.name.title()}Task", spec.cpu, spec.memory_mib, mesh.task_role)
+        log_group = self._log_group(f"{spec.name.title()}Logs")
         prefix = f"MANGAASSIST_{spec.name.upper()}_"
         environment = {
             f"{prefix}HOST": "0.0.0.0",
@@ -1417,13 +1305,7 @@ class MangaAssistStack(cdk.Stack):
             "AWS_REGION": self.region,
         }
         environment.update(self._service_environment(spec))
-        image = ecs.ContainerImage.from_asset(
-            str(REPO_ROOT),
-            file="deploy/Dockerfile",
-            target=spec.name,
-            exclude=ASSET_EXCLUDES,
-            platform=ecr_assets.Platform.LINUX_AMD64,
-        )
+        image = _image(spec.name)
         if spec.grpc:
             probe = ["CMD", "python", "/app/healthprobe.py", "grpc", f"127.0.0.1:{spec.port}"]
         else:
@@ -1562,35 +1444,68 @@ class MangaAssistStack(cdk.Stack):
         principal allowed to create, delete or bulk-load the index.
         """
         spec = self.mesh["retrieval"].spec
-        self.ingest_task = ecs.FargateTaskDefinition(
-            self,
-            "IngestTask",
-            cpu=spec.cpu,
-            memory_limit_mib=spec.memory_mib,
-            task_role=self.ingest_role,
-            runtime_platform=ecs.RuntimePlatform(
-                cpu_architecture=ecs.CpuArchitecture.X86_64, operating_system_family=ecs.OperatingSystemFamily.LINUX
-            ),
-        )
-        log_group = logs.LogGroup(
-            self,
-            "IngestLogs",
-            retention=RETENTION[self.settings.log_retention_days],
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
+        self.ingest_task = self._fargate_task("IngestTask", spec.cpu, spec.memory_mib, self.ingest_role)
+        log_group = self._log_group("IngestLogs")
         self.ingest_task.add_container(
             "ingest",
-            image=ecs.ContainerImage.from_asset(
-                str(REPO_ROOT),
-                file="deploy/Dockerfile",
-                target="retrieval",
-                exclude=ASSET_EXCLUDES,
-                platform=ecr_assets.Platform.LINUX_AMD64,
-            ),
+            image=_image("retrieval"),
             command=["python", "-m", "mangaassist.retrieval.ingest", "--opensearch"],
             essential=True,
             environment=self._opensearch_environment(),
             logging=ecs.LogDriver.aws_logs(stream_prefix="ingest", log_group=log_group),
+        )
+
+    def _alarm(self, construct_id: str, **props: typing.Any) -> None:
+        """One of the stack's alarms (``self.alarms``, wired to the alarm topic when there is
+        one): it fires above its threshold; no data is not a breach."""
+        self.alarms.append(
+            cloudwatch.Alarm(
+                self,
+                construct_id,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                **props,
+            )
+        )
+
+    def _closed_sg(self, construct_id: str, description: str) -> ec2.SecurityGroup:
+        """A security group with no outbound rule: it only receives (endpoints, the cache, the ALB)."""
+        return ec2.SecurityGroup(self, construct_id, vpc=self.vpc, allow_all_outbound=False, description=description)
+
+    def _task_identity(self, name: str, network: str, role: str) -> tuple[ec2.SecurityGroup, iam.Role]:
+        """A task's security group (``<name>Sg``, all outbound) and role (``<name>TaskRole``,
+        granted only what that task calls); ``network`` and ``role`` describe them."""
+        return (
+            ec2.SecurityGroup(self, f"{name}Sg", vpc=self.vpc, allow_all_outbound=True, description=network),
+            iam.Role(
+                self,
+                f"{name}TaskRole",
+                assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+                description=f"MangaAssist {role}",
+            ),
+        )
+
+    def _log_group(self, construct_id: str, **props: typing.Any) -> logs.LogGroup:
+        """A log group kept for the configured retention and removed with the stack."""
+        return logs.LogGroup(
+            self,
+            construct_id,
+            retention=RETENTION[self.settings.log_retention_days],
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+            **props,
+        )
+
+    def _fargate_task(self, construct_id: str, cpu: int, memory_mib: int, role: iam.IRole) -> ecs.FargateTaskDefinition:
+        """A Linux x86-64 Fargate task definition (the images are built for linux/amd64)."""
+        return ecs.FargateTaskDefinition(
+            self,
+            construct_id,
+            cpu=cpu,
+            memory_limit_mib=memory_mib,
+            task_role=role,
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=ecs.CpuArchitecture.X86_64, operating_system_family=ecs.OperatingSystemFamily.LINUX
+            ),
         )
 
     def _opensearch_environment(self) -> dict[str, str]:
@@ -1674,6 +1589,17 @@ class MangaAssistStack(cdk.Stack):
         if spec.name == "retrieval":
             return self._opensearch_environment()
         return {}
+
+
+def _image(target: str) -> ecs.ContainerImage:
+    """One target of deploy/Dockerfile, built from the repository root for linux/amd64."""
+    return ecs.ContainerImage.from_asset(
+        str(REPO_ROOT),
+        file="deploy/Dockerfile",
+        target=target,
+        exclude=ASSET_EXCLUDES,
+        platform=ecr_assets.Platform.LINUX_AMD64,
+    )
 
 
 def _camel(name: str) -> str:

@@ -54,6 +54,23 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> tuple[MangaAssistSt
 
 
 @pytest.fixture(scope="session")
+def brought_guardrail(tmp_path_factory: pytest.TempPathFactory) -> tuple[MangaAssistStack, Path]:
+    """The other shape a deploy takes: its own guardrail and certificate, no OpenSearch standby
+    replicas, no cache replicas, three AZs (checked by the stack tests and cfn-lint alike)."""
+    return synth(
+        tmp_path_factory.mktemp("cdk.out.variant"),
+        {
+            "guardrailId": "gr-abc123",
+            "guardrailVersion": "3",
+            "certificateArn": "arn:aws:acm:ap-northeast-1:111122223333:certificate/x",
+            "aossStandbyReplicas": "DISABLED",
+            "cacheReplicas": 0,
+            "maxAzs": 3,
+        },
+    )
+
+
+@pytest.fixture(scope="session")
 def template(synthesized: tuple[MangaAssistStack, Path]) -> Template:
     stack, _ = synthesized
     return Template.from_stack(stack)

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import synth
 from mangaassist_cdk.stack import MangaAssistStack
 
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")
@@ -32,18 +31,8 @@ def test_default_template_passes_cfn_lint(synthesized: tuple[MangaAssistStack, P
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_https_and_brought_guardrail_variant_passes_cfn_lint(tmp_path: Path) -> None:
-    _, template = synth(
-        tmp_path,
-        {
-            "guardrailId": "gr-abc123",
-            "guardrailVersion": "1",
-            "certificateArn": "arn:aws:acm:ap-northeast-1:111122223333:certificate/x",
-            "aossStandbyReplicas": "DISABLED",
-            "cacheReplicas": 0,
-            "maxAzs": 3,
-        },
-    )
+def test_https_and_brought_guardrail_variant_passes_cfn_lint(brought_guardrail: tuple[MangaAssistStack, Path]) -> None:
+    _, template = brought_guardrail
     result = lint(template)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -39,9 +39,11 @@ def test_service_image(spec: ServiceSpec) -> None:
     assert "STOPSIGNAL SIGTERM" in runtime_body
     # Only its own dependency set, built in its own stage from the per-service lock.
     assert f"COPY --from=deps-{name} /opt/venv /opt/venv" in body
-    deps_body = all_stages[f"deps-{name}"][1]
-    assert f"COPY deploy/requirements/{name}.txt" in deps_body
-    assert "--no-deps" in deps_body and "pip check" in deps_body
+    deps_base, deps_body = all_stages[f"deps-{name}"]
+    assert deps_base == "venv-builder"
+    assert re.search(rf"^RUN --mount=type=bind,source=deploy/requirements,\S* build-venv {name}$", deps_body, re.M)
+    builder = all_stages["venv-builder"][1]
+    assert '--no-deps -r "/requirements/$1.txt"' in builder and "pip check" in builder
     assert (REPO_ROOT / "deploy" / "requirements" / f"{name}.txt").is_file()
     # Only its own source.
     copies = re.findall(r"^COPY (?!--from)(\S+)", body, flags=re.M)

@@ -18,6 +18,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 from conftest import CERTIFICATE, DEPLOY, synth
 from mangaassist_cdk.config import SERVICES, DeploySettings, ServiceSpec, StackNames
+from mangaassist_cdk.stack import MangaAssistStack
 
 Resources = dict[str, dict[str, Any]]
 OfType = Callable[[str], Resources]
@@ -751,15 +752,8 @@ def test_guardrail_runs_the_standard_tier_through_a_cross_region_profile(
     }
 
 
-def test_a_brought_guardrail_replaces_the_created_one(tmp_path: Path) -> None:
-    stack, _ = synth(
-        tmp_path,
-        {
-            "guardrailId": "gr-abc123",
-            "guardrailVersion": "3",
-            "certificateArn": "arn:aws:acm:ap-northeast-1:111122223333:certificate/x",
-        },
-    )
+def test_a_brought_guardrail_replaces_the_created_one(brought_guardrail: tuple[MangaAssistStack, Path]) -> None:
+    stack, _ = brought_guardrail
     template = Template.from_stack(stack)
     template.resource_count_is("AWS::Bedrock::Guardrail", 0)
     template.has_resource_properties(
@@ -828,9 +822,11 @@ def physical_names(resources: Resources) -> dict[str, str]:
     return names
 
 
-def test_every_name_derives_from_the_stack_name_so_two_stacks_fit(tmp_path: Path) -> None:
-    _, first = synth(tmp_path / "a")
-    _, second = synth(tmp_path / "b", {"stackName": "MangaAssistStagingForTokyoTeam"})
+def test_every_name_derives_from_the_stack_name_so_two_stacks_fit(
+    synthesized: tuple[MangaAssistStack, Path], tmp_path: Path
+) -> None:
+    _, first = synthesized
+    _, second = synth(tmp_path, {"stackName": "MangaAssistStagingForTokyoTeam"})
     a = physical_names(json.loads(first.read_text())["Resources"])
     b = physical_names(json.loads(second.read_text())["Resources"])
     kinds = {k.split("|", 1)[0] for k in a}

@@ -63,9 +63,7 @@ def segment_document(now: float, rng: random.Random, slow_search: bool) -> dict[
 
 
 @pytest.fixture
-async def clients(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[object, object]]:
-    for key, value in LOCAL_AWS_ENV.items():
-        monkeypatch.setenv(key, value)
+async def clients(moto_url: str, aws_env: None) -> AsyncIterator[tuple[object, object]]:
     session = aioboto3.Session()
     async with (
         session.client("xray", endpoint_url=moto_url, region_name=REGION) as xray,

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
 
 from mangaassist.orchestrator import replies
 from mangaassist.orchestrator.auth import Identity
@@ -25,15 +24,12 @@ from mangaassist.orchestrator.cache.privacy import (
     prompt_context,
     prompt_history,
 )
-from mangaassist.orchestrator.config import OrchestratorSettings
-from mangaassist.orchestrator.guards import Guards
-from mangaassist.orchestrator.pipeline import Downstreams, Pipeline
-from mangaassist.orchestrator.postprocess import PostProcessor
-from mangaassist.orchestrator.sessions import InMemorySessionStore
+from mangaassist.orchestrator.pipeline import Downstreams
 from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.inference.v1 import inference_pb2
 from mangaassist.proto.intent.v1 import intent_pb2
 from mangaassist.proto.retrieval.v1 import retrieval_pb2
+from services.orchestrator.tests.test_pipeline_fallbacks import pipeline_over
 
 ORDER = "249-1234567-7654321"
 ORDER_TURNS = [
@@ -208,16 +204,7 @@ class Mesh:
         self.inference = FakeInference()
         self.cache = InMemorySemanticCache(CacheConfig(dim=4))
         downstreams = Downstreams(intent=FakeIntent(), retrieval=FakeRetrieval(), inference=self.inference)  # type: ignore[arg-type]
-        self.pipeline = Pipeline(
-            OrchestratorSettings(session_backend="memory"),
-            downstreams,
-            InMemorySessionStore(100, 60),
-            None,
-            TracerProvider().get_tracer("t"),
-            PostProcessor(),
-            Guards(),
-            self.cache,
-        )
+        self.pipeline = pipeline_over(downstreams, self.cache)
         self.n = 0
 
     async def ask(self, text: str, session_id: str | None = None) -> tuple[str, dict[str, Any]]:

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from mangaassist.orchestrator.dialogue import STATE_VERSION, decode_state, search_plan, with_shown
-from mangaassist.orchestrator.sessions import MAX_STATE_BYTES, InMemorySessionStore, Session
+from mangaassist.orchestrator.sessions import MAX_STATE_BYTES, InMemorySessionStore, Session, Turn
 from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.intent.v1 import intent_pb2
 
@@ -78,11 +78,11 @@ def test_the_stored_state_remembers_what_was_shown_and_a_chosen_series() -> None
 async def test_the_state_is_stored_with_the_turn_and_bounded() -> None:
     store = InMemorySessionStore(max_sessions=10, ttl_s=60)
     state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_search").SerializeToString()
-    await store.append("s-1", None, "product_search", "Kingdom", "Here it is.", state=state)
+    await store.append("s-1", Turn(None, "product_search", "Kingdom", "Here it is.", state=state))
     assert (await store.load("s-1")).state == state
-    await store.append("s-1", None, "greeting", "hi", "hello")  # no new state: the stored one is kept
+    await store.append("s-1", Turn(None, "greeting", "hi", "hello"))  # no new state: the stored one is kept
     assert (await store.load("s-1")).state == state
-    huge = Session("s-2").with_turn("x", "q", "a", None, state=b"x" * (MAX_STATE_BYTES + 1))
+    huge = Session("s-2").with_turn(Turn(None, "x", "q", "a", state=b"x" * (MAX_STATE_BYTES + 1)))
     assert huge.state == b""
 
 

@@ -14,20 +14,17 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from mangaassist.devtools.cluster import LOCAL_AWS_ENV
 from mangaassist.devtools.faults import FailingAppends
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore, OrderStore, load_orders
 from mangaassist.orchestrator.postprocess import PostProcessor
-from mangaassist.orchestrator.sessions import SessionOwnershipError
+from mangaassist.orchestrator.sessions import SessionOwnershipError, Turn
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def db(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[DynamoClient]:
-    for key, value in LOCAL_AWS_ENV.items():
-        monkeypatch.setenv(key, value)
+async def db(moto_url: str, aws_env: None) -> AsyncIterator[DynamoClient]:
     client = DynamoClient("ap-northeast-1", moto_url)
     await client.open()
     await client.ensure_table("sessions", "session_id", ttl_attribute="expires_at")
@@ -36,13 +33,8 @@ async def db(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Dy
     await client.close()
 
 
-async def test_pool_warm_up_describes_its_own_table_and_never_lists_tables(
-    moto_url: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_pool_warm_up_describes_its_own_table_and_never_lists_tables(moto_url: str, aws_env: None) -> None:
     """The task role may DescribeTable the sessions table; ListTables is not granted."""
-    for key, value in LOCAL_AWS_ENV.items():
-        monkeypatch.setenv(key, value)
     client = DynamoClient("ap-northeast-1", moto_url, warm_table="warm-sessions")
     await client.open()
     try:
@@ -55,13 +47,8 @@ async def test_pool_warm_up_describes_its_own_table_and_never_lists_tables(
         await client.close()
 
 
-async def test_every_dynamodb_call_is_a_client_span_with_the_table(
-    moto_url: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_every_dynamodb_call_is_a_client_span_with_the_table(moto_url: str, aws_env: None) -> None:
     """X-Ray's service map gets a DynamoDB node: a CLIENT span per call, rpc.* and the table."""
-    for key, value in LOCAL_AWS_ENV.items():
-        monkeypatch.setenv(key, value)
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -94,8 +81,8 @@ async def test_session_round_trip_and_ownership(db: DynamoClient) -> None:
     store = DynamoSessionStore(db, "sessions", ttl_s=3600)
     sid = f"s-{os.urandom(4).hex()}"
     assert (await store.load(sid)).version == 0
-    await store.append(sid, "cust-1", "greeting", "こんにちは", "こんにちは！")
-    await store.append(sid, "cust-1", "product_search", "ワンピース1巻", "あります")
+    await store.append(sid, Turn("cust-1", "greeting", "こんにちは", "こんにちは！"))
+    await store.append(sid, Turn("cust-1", "product_search", "ワンピース1巻", "あります"))
     session = await store.load(sid)
     assert session.customer_id == "cust-1" and session.version == 2
     assert session.turns == [
@@ -105,13 +92,13 @@ async def test_session_round_trip_and_ownership(db: DynamoClient) -> None:
         ("assistant", "あります"),
     ]
     with pytest.raises(SessionOwnershipError):
-        await store.append(sid, "cust-2", "greeting", "hi", "hello")
+        await store.append(sid, Turn("cust-2", "greeting", "hi", "hello"))
 
 
 async def test_concurrent_turns_of_one_session_are_all_kept(db: DynamoClient) -> None:
     store = DynamoSessionStore(db, "sessions", ttl_s=3600)
     sid = f"s-{os.urandom(4).hex()}"
-    await asyncio.gather(*(store.append(sid, None, f"intent-{i}", f"q{i}", f"a{i}") for i in range(8)))
+    await asyncio.gather(*(store.append(sid, Turn(None, f"intent-{i}", f"q{i}", f"a{i}")) for i in range(8)))
     session = await store.load(sid)
     assert session.version == 8 and sorted(session.intents) == sorted(f"intent-{i}" for i in range(8))
 
@@ -123,13 +110,13 @@ async def test_the_dialogue_state_is_written_with_its_turn_and_survives_version_
     # Six turns race on one session: every write that loses the version race is retried, so
     # every turn lands and the stored state is the one written with the last turn that landed.
     await asyncio.gather(
-        *(store.append(sid, None, "product_search", f"q{i}", f"a{i}", state=states[i]) for i in range(6))
+        *(store.append(sid, Turn(None, "product_search", f"q{i}", f"a{i}", state=states[i])) for i in range(6))
     )
     session = await store.load(sid)
     assert len(session.turns) == 12 and session.version == 6
     last_question = session.turns[-2][1]
     assert session.state == states[int(last_question[1:])]
-    await store.append(sid, None, "greeting", "hi", "hello")  # a turn without a state keeps the stored one
+    await store.append(sid, Turn(None, "greeting", "hi", "hello"))  # a turn without a state keeps the stored one
     assert (await store.load(sid)).state == session.state
 
 
@@ -138,29 +125,29 @@ async def test_a_turn_is_one_read_and_one_write_and_a_stale_read_loses_no_turn(d
     turn landed in between, the conditional write fails, the store re-reads, nothing is lost."""
     store = DynamoSessionStore(db, "sessions", ttl_s=3600)
     sid = f"s-{os.urandom(4).hex()}"
-    await store.append(sid, "cust-1", "greeting", "hi", "hello")
+    await store.append(sid, Turn("cust-1", "greeting", "hi", "hello"))
     calls: list[str] = []
     db.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
     base = await store.load(sid)
-    await store.append(sid, "cust-1", "product_search", "one piece 1", "in stock", base=base)
+    await store.append(sid, Turn("cust-1", "product_search", "one piece 1", "in stock"), base=base)
     assert calls == ["GetItem", "PutItem"]
     calls.clear()
-    await store.append(sid, "cust-1", "faq", "shipping?", "free over 2000 yen", base=base)  # base is stale now
+    await store.append(sid, Turn("cust-1", "faq", "shipping?", "free over 2000 yen"), base=base)  # base is stale now
     assert calls == ["PutItem", "GetItem", "PutItem"]
     session = await store.load(sid)
     assert session.version == 3
     assert [t for r, t in session.turns if r == "user"] == ["hi", "one piece 1", "shipping?"]
     with pytest.raises(SessionOwnershipError):
-        await store.append(sid, "cust-2", "greeting", "hi", "hello", base=session)
+        await store.append(sid, Turn("cust-2", "greeting", "hi", "hello"), base=session)
 
 
 async def test_expired_session_reads_empty(db: DynamoClient) -> None:
     store = DynamoSessionStore(db, "sessions", ttl_s=-1)
     sid = f"s-{os.urandom(4).hex()}"
-    await store.append(sid, None, "greeting", "hi", "hello")
+    await store.append(sid, Turn(None, "greeting", "hi", "hello"))
     empty = await store.load(sid)
     assert empty.turns == [] and empty.version == 1
-    await store.append(sid, None, "greeting", "hi again", "hello")  # still writable after expiry
+    await store.append(sid, Turn(None, "greeting", "hi again", "hello"))  # still writable after expiry
 
 
 async def test_orders_answer_only_their_owner(db: DynamoClient) -> None:
@@ -189,7 +176,7 @@ async def test_no_turn_is_lost_when_writes_fail(db: DynamoClient) -> None:
             await post.submit(
                 "session-update",
                 lambda sid=sid, turn=turn: store.append(
-                    sid, None, "product_search", f"q{turn}", f"a{turn}", turn_id=f"{sid}-{turn}"
+                    sid, Turn(None, "product_search", f"q{turn}", f"a{turn}", turn_id=f"{sid}-{turn}")
                 ),
                 key=sid,  # as the orchestrator submits them: one conversation's writes in order
             )

@@ -5,16 +5,13 @@ says which downstream is not SERVING."""
 from __future__ import annotations
 
 import asyncio
-import json
 from types import SimpleNamespace
-from typing import Any, cast
-from urllib.error import HTTPError
-from urllib.request import urlopen
+from typing import cast
 
 import grpc
 import pytest
 
-from mangaassist.devtools.cluster import free_port
+from mangaassist.devtools.cluster import free_port, http_health
 from mangaassist.orchestrator.app import Orchestrator
 from mangaassist.orchestrator.auth import TokenVerifier
 from mangaassist.orchestrator.config import OrchestratorSettings
@@ -23,14 +20,6 @@ from mangaassist.orchestrator.pipeline import Pipeline
 from mangaassist.orchestrator.postprocess import PostProcessor
 
 pytestmark = pytest.mark.integration
-
-
-def get(url: str) -> tuple[int, dict[str, Any]]:
-    try:
-        with urlopen(url, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 async def test_livez_is_200_with_every_downstream_down_and_healthz_is_not() -> None:
@@ -44,9 +33,9 @@ async def test_livez_is_200_with_every_downstream_down_and_healthz_is_not() -> N
     await app.start()
     base = f"http://127.0.0.1:{app.port}"
     try:
-        status, body = await asyncio.to_thread(get, f"{base}/livez")
+        status, body = await asyncio.to_thread(http_health, f"{base}/livez", 5.0)
         assert (status, body["status"]) == (200, "alive")
-        status, body = await asyncio.to_thread(get, f"{base}/healthz")
+        status, body = await asyncio.to_thread(http_health, f"{base}/healthz", 5.0)
         assert status == 503 and body["not_serving"] == ["inference", "intent", "retrieval"]
         assert set(body["downstreams"].values()) == {"UNREACHABLE"}
         await app.drain()

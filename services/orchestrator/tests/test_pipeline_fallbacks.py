@@ -14,6 +14,7 @@ import grpc
 from opentelemetry.sdk.trace import TracerProvider
 
 from mangaassist.orchestrator.auth import Identity
+from mangaassist.orchestrator.cache import SemanticCache
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.guards import Guards
 from mangaassist.orchestrator.pipeline import Downstreams, Pipeline
@@ -85,20 +86,24 @@ class FakeInference:
         return FakeCall(request.model, self.sonnet_down, self.hang, self.stall)
 
 
-def make_pipeline(intent: FakeIntent | None = None, **settings_: Any) -> tuple[Pipeline, FakeInference]:
-    inference = FakeInference()
-    downstreams = Downstreams(intent=intent or FakeIntent(), retrieval=FakeRetrieval(), inference=inference)  # type: ignore[arg-type]
-    settings = OrchestratorSettings(session_backend="memory", **settings_)
-    pipeline = Pipeline(
-        settings,
+def pipeline_over(downstreams: Downstreams, cache: SemanticCache | None = None, **settings: Any) -> Pipeline:
+    """A pipeline over fake downstreams: sessions in memory, no order store, default guards."""
+    return Pipeline(
+        OrchestratorSettings(session_backend="memory", **settings),
         downstreams,
         InMemorySessionStore(100, 60),
         None,
         TracerProvider().get_tracer("t"),
         PostProcessor(),
         Guards(),
+        cache,
     )
-    return pipeline, inference
+
+
+def make_pipeline(intent: FakeIntent | None = None, **settings: Any) -> tuple[Pipeline, FakeInference]:
+    inference = FakeInference()
+    downstreams = Downstreams(intent=intent or FakeIntent(), retrieval=FakeRetrieval(), inference=inference)  # type: ignore[arg-type]
+    return pipeline_over(downstreams, **settings), inference
 
 
 async def frames_of(pipeline: Pipeline) -> list[dict[str, Any]]:

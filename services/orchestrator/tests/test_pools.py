@@ -50,11 +50,7 @@ async def test_an_unreachable_pool_is_left_cold_without_blocking_the_others(redi
             await cache.close()
 
 
-async def test_dynamodb_pool_counts_requests_and_keeps_connections(
-    moto_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for key, value in LOCAL_AWS_ENV.items():
-        monkeypatch.setenv(key, value)
+async def test_dynamodb_pool_counts_requests_and_keeps_connections(moto_url: str, aws_env: None) -> None:
     setup = DynamoClient(LOCAL_AWS_ENV["AWS_DEFAULT_REGION"], moto_url)
     await setup.open()
     await setup.ensure_table("mangaassist-sessions", "session_id")

@@ -14,7 +14,7 @@ from mangaassist.common.resilience import BreakerConfig, BreakerOpenError, Bulkh
 from mangaassist.orchestrator.dynamo import is_permanent
 from mangaassist.orchestrator.guards import Guard
 from mangaassist.orchestrator.postprocess import PostProcessor
-from mangaassist.orchestrator.sessions import GuardedSessionStore, InMemorySessionStore, SessionOwnershipError
+from mangaassist.orchestrator.sessions import GuardedSessionStore, InMemorySessionStore, SessionOwnershipError, Turn
 
 
 class Flaky:
@@ -153,21 +153,21 @@ async def test_session_appends_go_through_the_dynamodb_breaker() -> None:
     guarded = GuardedSessionStore(store, g)
     for _ in range(2):
         with pytest.raises(ClientError):
-            await guarded.append("s-1", None, "greeting", "hi", "hello")
+            await guarded.append("s-1", Turn(None, "greeting", "hi", "hello"))
     # The breaker is open now: the next append fails at once, without touching the store.
     with pytest.raises(BreakerOpenError):
-        await guarded.append("s-1", None, "greeting", "hi", "hello")
+        await guarded.append("s-1", Turn(None, "greeting", "hi", "hello"))
     assert store.appends == 2
 
 
 async def test_another_customers_session_does_not_count_against_the_store() -> None:
     store, g = InMemorySessionStore(100, 3600), guard(threshold=1)
     guarded = GuardedSessionStore(store, g)
-    await guarded.append("s-1", "alice", "greeting", "hi", "hello")
+    await guarded.append("s-1", Turn("alice", "greeting", "hi", "hello"))
     for _ in range(3):
         with pytest.raises(SessionOwnershipError):
-            await guarded.append("s-1", "mallory", "greeting", "hi", "hello")
-    await guarded.append("s-1", "alice", "greeting", "again", "hello")  # breaker still closed
+            await guarded.append("s-1", Turn("mallory", "greeting", "hi", "hello"))
+    await guarded.append("s-1", Turn("alice", "greeting", "again", "hello"))  # breaker still closed
     assert len((await guarded.load("s-1")).turns) == 4
 
 
@@ -216,7 +216,7 @@ async def test_a_store_away_longer_than_the_attempts_loses_no_turn() -> None:
         tries += 1
         if tries >= 80:  # many more than the 3 attempts each job may spend on the store itself
             many_tries.set()
-        await guarded.append(sid, None, "product_search", f"q{turn}", f"a{turn}", turn_id=f"{sid}-{turn}")
+        await guarded.append(sid, Turn(None, "product_search", f"q{turn}", f"a{turn}", turn_id=f"{sid}-{turn}"))
 
     for turn in range(5):
         for sid in sessions:
@@ -252,7 +252,9 @@ class ReplyLost(InMemorySessionStore):
 async def test_a_retried_turn_whose_first_write_landed_is_not_stored_twice() -> None:
     store = ReplyLost()
     post = PostProcessor(max_wait_s=0.01)
-    await post.submit("session-update", lambda: store.append("s-1", None, "greeting", "hi", "hello", turn_id="t-1"))
+    await post.submit(
+        "session-update", lambda: store.append("s-1", Turn(None, "greeting", "hi", "hello", turn_id="t-1"))
+    )
     await post.drain(5.0)
     session = await store.load("s-1")
     assert store.calls == 2 and post.stats.succeeded == 1

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from mangaassist.orchestrator.sessions import InMemorySessionStore
+from mangaassist.orchestrator.sessions import InMemorySessionStore, Turn
 
 
 async def test_turns_accumulate_and_are_isolated() -> None:
     store = InMemorySessionStore(max_sessions=10, ttl_s=60)
-    await store.append("a", None, "greeting", "hi", "hello!")
-    await store.append("a", None, "product_search", "one piece?", "here")
-    await store.append("b", None, "payment", "paypay?", "yes")
+    await store.append("a", Turn(None, "greeting", "hi", "hello!"))
+    await store.append("a", Turn(None, "product_search", "one piece?", "here"))
+    await store.append("b", Turn(None, "payment", "paypay?", "yes"))
     a = await store.load("a")
     assert a.intents == ["greeting", "product_search"]
     assert a.turns[-1] == ("assistant", "here")
@@ -20,14 +20,14 @@ async def test_turns_accumulate_and_are_isolated() -> None:
 async def test_oldest_sessions_are_evicted_beyond_the_limit() -> None:
     store = InMemorySessionStore(max_sessions=2, ttl_s=60)
     for sid in ("s1", "s2", "s3"):
-        await store.append(sid, None, "greeting", "hi", "hello")
+        await store.append(sid, Turn(None, "greeting", "hi", "hello"))
     assert (await store.load("s1")).turns == []
     assert (await store.load("s3")).turns != []
 
 
 async def test_expired_sessions_start_fresh() -> None:
     store = InMemorySessionStore(max_sessions=2, ttl_s=0.0)
-    await store.append("s", None, "greeting", "hi", "hello")
+    await store.append("s", Turn(None, "greeting", "hi", "hello"))
     assert (await store.load("s")).turns == []
 
 
@@ -36,7 +36,7 @@ def test_old_turns_roll_into_a_bounded_summary() -> None:
 
     session = Session("s")
     for i in range(200):
-        session = session.with_turn("product_search", f"question {i} " + "x" * 300, "answer " * 200, None)
+        session = session.with_turn(Turn(None, "product_search", f"question {i} " + "x" * 300, "answer " * 200))
     assert len(session.turns) == MAX_TURNS and session.turns[-2][1].startswith("question 199")
     assert "question 100" in session.summary or len(session.summary) == MAX_SUMMARY_CHARS
     assert len(session.summary) <= MAX_SUMMARY_CHARS and session.version == 200
@@ -48,9 +48,9 @@ async def test_another_customers_session_cannot_be_written() -> None:
     from mangaassist.orchestrator.sessions import SessionOwnershipError
 
     store = InMemorySessionStore(max_sessions=10, ttl_s=60)
-    await store.append("s", "cust-1", "greeting", "hi", "hello")
+    await store.append("s", Turn("cust-1", "greeting", "hi", "hello"))
     with pytest.raises(SessionOwnershipError):
-        await store.append("s", "cust-2", "greeting", "hi", "hello")
+        await store.append("s", Turn("cust-2", "greeting", "hi", "hello"))
     with pytest.raises(SessionOwnershipError):
-        await store.append("s", None, "greeting", "hi", "hello")
+        await store.append("s", Turn(None, "greeting", "hi", "hello"))
     assert (await store.load("s")).customer_id == "cust-1"

@@ -14,14 +14,13 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
-from urllib.error import HTTPError
-from urllib.request import urlopen
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from websockets.asyncio.client import connect
 
+from mangaassist.devtools.cluster import http_health
 from mangaassist.orchestrator.app import Orchestrator
 from mangaassist.orchestrator.auth import Identity, TokenVerifier, issue_token
 from mangaassist.orchestrator.config import OrchestratorSettings
@@ -66,14 +65,6 @@ async def front_door(verifier: TokenVerifier | None = None, **settings: Any) -> 
         await app.drain()
 
 
-def get(address: str) -> tuple[int, dict[str, Any]]:
-    try:
-        with urlopen(address, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 async def test_a_connection_does_not_outlive_its_token() -> None:
     token = issue_token(SECRET, "cust-7", ttl_s=2)
     async with front_door() as app, connect(url(app, token)) as ws:
@@ -113,11 +104,11 @@ async def test_an_anonymous_session_belongs_to_the_browser_that_started_it() -> 
 
 async def test_admin_routes_live_only_on_the_loopback_listener() -> None:
     async with front_door(admin_port=0) as app:
-        status, _ = await asyncio.to_thread(get, f"http://127.0.0.1:{app.port}/admin/status")
+        status, _ = await asyncio.to_thread(http_health, f"http://127.0.0.1:{app.port}/admin/status", 5.0)
         assert status == 404
-        status, _ = await asyncio.to_thread(get, f"http://127.0.0.1:{app.port}/admin")
+        status, _ = await asyncio.to_thread(http_health, f"http://127.0.0.1:{app.port}/admin", 5.0)
         assert status == 404
-        status, body = await asyncio.to_thread(get, f"http://127.0.0.1:{app.admin_port}/admin/status")
+        status, body = await asyncio.to_thread(http_health, f"http://127.0.0.1:{app.admin_port}/admin/status", 5.0)
         assert status == 200 and "guards" in body and "postprocess" in body
     with pytest.raises(ValueError, match="loopback"):
         OrchestratorSettings(admin_host="0.0.0.0", admin_port=0)

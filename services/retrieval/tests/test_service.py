@@ -116,54 +116,40 @@ def linked(index: CatalogIndex) -> RetrievalServicer:
     return servicer
 
 
+async def search(servicer: RetrievalServicer, query: str, k: int, fields: list[str], **filters: Any) -> list[Any]:
+    """The products of one Search, the servicer called directly (no gRPC context)."""
+    reply = await servicer.Search(retrieval_pb2.SearchRequest(query=query, k=k, fields=fields, filters=filters), None)
+    return [r.product for r in reply.results]
+
+
 async def test_same_author_filters_to_the_works_of_those_authors(linked: RetrievalServicer) -> None:
-    servicer, context = linked, None
-    reply = await servicer.Search(
-        retrieval_pb2.SearchRequest(
-            query="anything else by him",
-            k=10,
-            fields=["series_id", "title"],
-            filters={"by_authors_of": ["death-note"], "exclude_series_ids": ["death-note"]},
-        ),
-        context,
+    products = await search(
+        linked,
+        "anything else by him",
+        10,
+        ["series_id"],
+        by_authors_of=["death-note"],
+        exclude_series_ids=["death-note"],
     )
-    shown = {r.product.series_id for r in reply.results}
+    shown = {p.series_id for p in products}
     # Tsugumi Ohba wrote Bakuman; Takeshi Obata drew it and Hikaru no Go.
     assert {"bakuman", "hikaru-no-go"} <= shown and "death-note" not in shown
-    unknown = await servicer.Search(
-        retrieval_pb2.SearchRequest(query="anything else by him", filters={"by_authors_of": ["no-such-series"]}),
-        context,
-    )
-    assert not unknown.results
+    assert not await search(linked, "anything else by him", 10, ["series_id"], by_authors_of=["no-such-series"])
 
 
 async def test_a_kind_of_story_ruled_out_rules_out_its_series(linked: RetrievalServicer) -> None:
-    servicer, context = linked, None
-    reply = await servicer.Search(
-        retrieval_pb2.SearchRequest(
-            query="sports manga",
-            k=10,
-            fields=["series_id", "title"],
-            filters={"genres": ["sports"], "excluded_kinds": ["basketball", "volleyball"]},
-        ),
-        context,
+    products = await search(
+        linked, "sports manga", 10, ["series_id"], genres=["sports"], excluded_kinds=["basketball", "volleyball"]
     )
-    shown = {r.product.series_id for r in reply.results}
+    shown = {p.series_id for p in products}
     assert shown and not shown & {"slam-dunk", "kurokos-basketball", "haikyu"}
 
 
 async def test_several_genres_asked_for_show_the_series_with_all_of_them_first(linked: RetrievalServicer) -> None:
-    servicer, context = linked, None
-    reply = await servicer.Search(
-        retrieval_pb2.SearchRequest(
-            query="a romance that makes you cry",
-            k=8,
-            fields=["series_id", "genres"],
-            filters={"genres": ["romance", "drama"]},
-        ),
-        context,
+    products = await search(
+        linked, "a romance that makes you cry", 8, ["series_id", "genres"], genres=["romance", "drama"]
     )
-    genres = [set(r.product.genres) for r in reply.results]
+    genres = [set(p.genres) for p in products]
     assert len(genres) == 8 and all(g & {"romance", "drama"} for g in genres)
     both = [{"romance", "drama"} <= g for g in genres]
     assert both[0] and both == sorted(both, reverse=True)  # every series with both before any with one

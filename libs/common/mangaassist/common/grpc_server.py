@@ -25,6 +25,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from mangaassist.common.errors import ServiceError
@@ -68,6 +69,38 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
         if f.fault_error_rate and random.random() < f.fault_error_rate:
             raise ServiceError(grpc.StatusCode[f.fault_error_code], "injected fault")
 
+    @contextlib.asynccontextmanager
+    async def _served(
+        self, span_name: str, method: str, parent: Context, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[None]:
+        """One RPC, unary or streaming: its server span, injected faults, the exception →
+        status mapping, and its latency and outcome as metrics."""
+        started, outcome = time.perf_counter(), "OK"
+        with self._tracer.start_as_current_span(
+            span_name, context=parent, kind=SpanKind.SERVER, attributes=rpc_attributes(method)
+        ) as span:
+            try:
+                await self._inject_fault(span_name)
+                yield
+            except ServiceError as exc:
+                outcome = exc.code.name
+                span.set_status(Status(StatusCode.ERROR, exc.code.name))
+                await context.abort(exc.code, exc.message)
+            except grpc.aio.AbortError:
+                outcome = _abort_outcome(context)
+                raise
+            except asyncio.CancelledError:
+                outcome = grpc.StatusCode.CANCELLED.name
+                raise
+            except Exception:
+                outcome = grpc.StatusCode.INTERNAL.name
+                span.set_status(Status(StatusCode.ERROR, "internal"))
+                logger.exception("unhandled error in %s", method)
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            finally:
+                span.set_attribute("rpc.grpc.status_code", grpc_status_code(outcome))
+                mesh_metrics().rpc(span_name, (time.perf_counter() - started) * 1000, outcome)
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
@@ -79,34 +112,13 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or span_name is None:
             return handler
         parent = context_from_metadata(handler_call_details.invocation_metadata)
-        tracer = self._tracer
 
         if handler.unary_unary is not None:
             inner_uu: Any = handler.unary_unary  # an async function under grpc.aio
 
             async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-                started, outcome = time.perf_counter(), "OK"
-                with tracer.start_as_current_span(
-                    span_name, context=parent, kind=SpanKind.SERVER, attributes=rpc_attributes(method)
-                ) as span:
-                    try:
-                        await self._inject_fault(span_name)
-                        return await inner_uu(request, context)
-                    except ServiceError as exc:
-                        outcome = exc.code.name
-                        span.set_status(Status(StatusCode.ERROR, exc.code.name))
-                        await context.abort(exc.code, exc.message)
-                    except grpc.aio.AbortError:
-                        outcome = _abort_outcome(context)
-                        raise
-                    except Exception:
-                        outcome = grpc.StatusCode.INTERNAL.name
-                        span.set_status(Status(StatusCode.ERROR, "internal"))
-                        logger.exception("unhandled error in %s", method)
-                        await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-                    finally:
-                        span.set_attribute("rpc.grpc.status_code", grpc_status_code(outcome))
-                        mesh_metrics().rpc(span_name, (time.perf_counter() - started) * 1000, outcome)
+                async with self._served(span_name, method, parent, context):
+                    return await inner_uu(request, context)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary,
@@ -118,32 +130,9 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
             inner_us: Any = handler.unary_stream  # an async generator function under grpc.aio
 
             async def unary_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-                started, outcome = time.perf_counter(), "OK"
-                with tracer.start_as_current_span(
-                    span_name, context=parent, kind=SpanKind.SERVER, attributes=rpc_attributes(method)
-                ) as span:
-                    try:
-                        await self._inject_fault(span_name)
-                        async for message in inner_us(request, context):
-                            yield message
-                    except ServiceError as exc:
-                        outcome = exc.code.name
-                        span.set_status(Status(StatusCode.ERROR, exc.code.name))
-                        await context.abort(exc.code, exc.message)
-                    except grpc.aio.AbortError:
-                        outcome = _abort_outcome(context)
-                        raise
-                    except asyncio.CancelledError:
-                        outcome = grpc.StatusCode.CANCELLED.name
-                        raise
-                    except Exception:
-                        outcome = grpc.StatusCode.INTERNAL.name
-                        span.set_status(Status(StatusCode.ERROR, "internal"))
-                        logger.exception("unhandled error in %s", method)
-                        await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-                    finally:
-                        span.set_attribute("rpc.grpc.status_code", grpc_status_code(outcome))
-                        mesh_metrics().rpc(span_name, (time.perf_counter() - started) * 1000, outcome)
+                async with self._served(span_name, method, parent, context):
+                    async for message in inner_us(request, context):
+                        yield message
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream,

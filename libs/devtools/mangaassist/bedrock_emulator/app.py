@@ -151,6 +151,27 @@ _DENIED_WORDS = ("ignore previous instructions", "system prompt", "前の指示�
 
 
 @dataclass
+class _Chat:
+    """One chat answer as the model would give it, before it is sent (whole or streamed)."""
+
+    fault: Fault
+    pieces: list[str]
+    input_tokens: int
+    stop: str
+    ttft: float
+    gap: float
+    started: float
+
+    def usage(self) -> dict[str, Any]:
+        """The ``usage`` and ``metrics`` members both Converse APIs end with."""
+        out = len(self.pieces)
+        return {
+            "usage": {"inputTokens": self.input_tokens, "outputTokens": out, "totalTokens": self.input_tokens + out},
+            "metrics": {"latencyMs": int((time.perf_counter() - self.started) * 1000)},
+        }
+
+
+@dataclass
 class Stats:
     requests: Counter[str] = field(default_factory=Counter)
     models: Counter[str] = field(default_factory=Counter)
@@ -293,46 +314,11 @@ class Emulator:
             pieces, stop = pieces[:max_tokens], "max_tokens"
         return pieces, len(chunk("\n".join(texts))), stop
 
-    # ---- routes -------------------------------------------------------------------------
-    async def converse(self, request: web.Request) -> web.StreamResponse:
-        model_id = unquote(request.match_info["model_id"])
-        family = model_family(model_id)
-        self._count(request, "Converse", family)
-        if family not in CHAT_FAMILIES:
-            return self._error(400, "ValidationException", "The provided model identifier is invalid.")
-        fault = self._fault_for(request, family)
-        refused = self._refuse(fault)
-        if refused is not None:
-            return refused
-        body = await self._body(request)
-        invalid = self._bad_prefill(body)
-        if invalid is not None:
-            return invalid
-        started = time.perf_counter()
-        ttft, gap = self._latency(family)
-        pieces, input_tokens, stop = self._answer(family, body, fault)
-        await asyncio.sleep(ttft + fault.slow_first_token_ms / 1000 + gap * len(pieces))
-        return web.Response(
-            body=orjson.dumps(
-                {
-                    "output": {"message": {"role": "assistant", "content": [{"text": "".join(pieces)}]}},
-                    "stopReason": stop,
-                    "usage": {
-                        "inputTokens": input_tokens,
-                        "outputTokens": len(pieces),
-                        "totalTokens": input_tokens + len(pieces),
-                    },
-                    "metrics": {"latencyMs": int((time.perf_counter() - started) * 1000)},
-                }
-            ),
-            headers={"Content-Type": "application/json", EMULATOR_HEADER: EMULATOR_ID},
-        )
-
-    async def converse_stream(self, request: web.Request) -> web.StreamResponse:
-        received = time.perf_counter()
-        model_id = unquote(request.match_info["model_id"])
-        family = model_family(model_id)
-        self._count(request, "ConverseStream", family)
+    async def _chat(self, request: web.Request, operation: str) -> _Chat | web.Response:
+        """A Converse(Stream) request counted, checked and answered (not yet sent), or the
+        error response it gets instead: an unknown model or an injected refusal."""
+        family = model_family(unquote(request.match_info["model_id"]))
+        self._count(request, operation, family)
         if family not in CHAT_FAMILIES:
             return self._error(400, "ValidationException", "The provided model identifier is invalid.")
         fault = self._fault_for(request, family)
@@ -347,6 +333,31 @@ class Emulator:
         ttft, gap = self._latency(family)
         gap += fault.token_gap_ms / 1000
         pieces, input_tokens, stop = self._answer(family, body, fault)
+        return _Chat(fault, pieces, input_tokens, stop, ttft, gap, started)
+
+    # ---- routes -------------------------------------------------------------------------
+    async def converse(self, request: web.Request) -> web.StreamResponse:
+        chat = await self._chat(request, "Converse")
+        if isinstance(chat, web.Response):
+            return chat
+        await asyncio.sleep(chat.ttft + chat.fault.slow_first_token_ms / 1000 + chat.gap * len(chat.pieces))
+        return web.Response(
+            body=orjson.dumps(
+                {
+                    "output": {"message": {"role": "assistant", "content": [{"text": "".join(chat.pieces)}]}},
+                    "stopReason": chat.stop,
+                    **chat.usage(),
+                }
+            ),
+            headers={"Content-Type": "application/json", EMULATOR_HEADER: EMULATOR_ID},
+        )
+
+    async def converse_stream(self, request: web.Request) -> web.StreamResponse:
+        received = time.perf_counter()
+        chat = await self._chat(request, "ConverseStream")
+        if isinstance(chat, web.Response):
+            return chat
+        fault, pieces, ttft, gap = chat.fault, chat.pieces, chat.ttft, chat.gap
         response = web.StreamResponse(
             headers={"Content-Type": "application/vnd.amazon.eventstream", EMULATOR_HEADER: EMULATOR_ID}
         )
@@ -388,20 +399,8 @@ class Emulator:
                     await response.write_eof()
                     return response
             await response.write(eventstream.event("contentBlockStop", {"contentBlockIndex": 0}))
-            await response.write(eventstream.event("messageStop", {"stopReason": stop}))
-            await response.write(
-                eventstream.event(
-                    "metadata",
-                    {
-                        "usage": {
-                            "inputTokens": input_tokens,
-                            "outputTokens": len(pieces),
-                            "totalTokens": input_tokens + len(pieces),
-                        },
-                        "metrics": {"latencyMs": int((time.perf_counter() - started) * 1000)},
-                    },
-                )
-            )
+            await response.write(eventstream.event("messageStop", {"stopReason": chat.stop}))
+            await response.write(eventstream.event("metadata", chat.usage()))
             await response.write_eof()
             return response
         finally:

@@ -87,44 +87,44 @@ def parse(text: str) -> Prompt:
     )
 
 
-def _line_ja(i: int, p: dict[str, Any]) -> str:
-    line = f"{i}. 『{p.get('title', '')}』"
-    if p.get("authors"):
-        line += f"（{'、'.join(p['authors'])}）"
-    facts = []
-    if p.get("genres"):
-        facts.append("・".join(GENRE_JA.get(g, g) for g in p["genres"]))
-    if p.get("volumes") is not None:
-        facts.append(f"既刊{p['volumes']}巻")
-    if p.get("price_jpy") is not None:
-        facts.append(f"{p['price_jpy']:,}円")
-    if p.get("in_stock") is not None:
-        facts.append("在庫あり" if p["in_stock"] else "在庫切れ")
-    if facts:
-        line += f" — {'、'.join(facts)}"
-    if p.get("synopsis_short"):
-        line += f"\n   {p['synopsis_short']}"
-    return line
+@dataclass(frozen=True)
+class _Listing:
+    """How one language writes a product line: title, authors, and the facts after a dash."""
+
+    title: str
+    authors: str
+    list_sep: str
+    genre_sep: str
+    genre_names: dict[str, str]
+    volumes: str
+    price: str
+    stock: tuple[str, str]  # in stock, out of stock
+    facts_sep: str
+
+    def line(self, i: int, p: dict[str, Any]) -> str:
+        line = f"{i}. " + self.title.format(p.get("title", ""))
+        if p.get("authors"):
+            line += self.authors.format(self.list_sep.join(p["authors"]))
+        facts = []
+        if p.get("genres"):
+            facts.append(self.genre_sep.join(self.genre_names.get(g, g) for g in p["genres"]))
+        if p.get("volumes") is not None:
+            facts.append(self.volumes.format(p["volumes"]))
+        if p.get("price_jpy") is not None:
+            facts.append(self.price.format(p["price_jpy"]))
+        if p.get("in_stock") is not None:
+            facts.append(self.stock[0] if p["in_stock"] else self.stock[1])
+        if facts:
+            line += f" — {self.facts_sep.join(facts)}"
+        if p.get("synopsis_short"):
+            line += f"\n   {p['synopsis_short']}"
+        return line
 
 
-def _line_en(i: int, p: dict[str, Any]) -> str:
-    line = f"{i}. {p.get('title', '')}"
-    if p.get("authors"):
-        line += f" by {', '.join(p['authors'])}"
-    facts = []
-    if p.get("genres"):
-        facts.append(", ".join(p["genres"]))
-    if p.get("volumes") is not None:
-        facts.append(f"{p['volumes']} volumes")
-    if p.get("price_jpy") is not None:
-        facts.append(f"¥{p['price_jpy']:,}")
-    if p.get("in_stock") is not None:
-        facts.append("in stock" if p["in_stock"] else "out of stock")
-    if facts:
-        line += f" — {'; '.join(facts)}"
-    if p.get("synopsis_short"):
-        line += f"\n   {p['synopsis_short']}"
-    return line
+_LISTING = {
+    "ja": _Listing("『{}』", "（{}）", "、", "・", GENRE_JA, "既刊{}巻", "{:,}円", ("在庫あり", "在庫切れ"), "、"),
+    "en": _Listing("{}", " by {}", ", ", ", ", {}, "{} volumes", "¥{:,}", ("in stock", "out of stock"), "; "),
+}
 
 
 def compose(model: str, prompt: Prompt) -> str:
@@ -141,8 +141,8 @@ def compose(model: str, prompt: Prompt) -> str:
         if not products:
             return sorry
         head = sorry + ("代わりに、こちらはいかがでしょう。" if ja else " You might like these instead:")
-        line = _line_ja if ja else _line_en
-        return head + "\n" + "\n".join(line(i, p) for i, p in enumerate(products, 1))
+        listing = _LISTING["ja" if ja else "en"]
+        return head + "\n" + "\n".join(listing.line(i, p) for i, p in enumerate(products, 1))
     if products:
         if prompt.intent == "product_question":
             head = (
@@ -156,8 +156,8 @@ def compose(model: str, prompt: Prompt) -> str:
             head = (
                 "ご希望に合いそうな作品をご紹介します。" if ja else "Here are some picks that match what you asked for."
             )
-        line = _line_ja if ja else _line_en
-        body = "\n".join(line(i, p) for i, p in enumerate(products, 1))
+        listing = _LISTING["ja" if ja else "en"]
+        body = "\n".join(listing.line(i, p) for i, p in enumerate(products, 1))
         tail = (
             "気になる作品があれば、巻数や在庫について続けてお尋ねください。"
             if ja

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from typing import IO
 import grpc
 from grpc_health.v1 import health_pb2
 
+from mangaassist.devtools.procs import stop_process
 from mangaassist.devtools.redis_server import ping
 
 GRPC_SERVICES = {
@@ -295,15 +295,7 @@ class Cluster:
 
     def terminate(self, name: str, timeout: float = 20.0) -> int:
         """SIGTERM one process and wait for it; SIGKILL if it will not stop."""
-        proc = self.procs[name]
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        return int(proc.returncode)
+        return stop_process(self.procs[name], timeout)
 
     def stop(self) -> dict[str, int]:
         """Stop everything: orchestrator first (it drains), then the services."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mangaassist.devtools.cluster import free_port, http_health
+from mangaassist.devtools.procs import stop_process
 
 
 class EmulatorProcess:
@@ -57,12 +58,7 @@ class EmulatorProcess:
         self.post("/_emulator/faults", {"rules": list(rules)})
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
 
 
 def stats(url: str) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Loaded for the whole suite by ``-p mangaassist.devtools.pytest_fixtures`` (pyproject's pytest
 ``addopts``), so a test next to its package (``services/orchestrator/tests``,
 ``libs/observability/tests``, ``bench/tests``, ``deploy/tests/images``) asks for ``moto_url``,
-``redis_server`` or ``cluster`` by name instead of starting its own copy. A fixture starts its
+``redis_server``, ``cluster`` or ``aws_env`` by name instead of starting its own copy. A fixture starts its
 processes only when a test asks for it. ``moto_url`` and ``redis_server`` live for one test
 module (tests that change a server's state cannot leak into another module); ``cluster`` is
 one healthy local cluster shared by every read-only end-to-end test of the session.
@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from mangaassist.devtools.cluster import Cluster, free_port, http_health
+from mangaassist.devtools.cluster import LOCAL_AWS_ENV, Cluster, free_port, http_health
+from mangaassist.devtools.procs import stop_process
 from mangaassist.devtools.redis_server import REPO_ROOT, RedisStackServer
 from mangaassist.devtools.supervisor import Backoff, Supervisor
 
@@ -63,6 +64,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     c.stop()
 
 
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local stand-ins' credentials and Region in the environment, for one test: what an
+    AWS client made in the test (aioboto3, botocore) reads."""
+    for key, value in LOCAL_AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+
+
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
     """A moto server (DynamoDB, X-Ray, CloudWatch) on an ephemeral loopback port, its own process."""
@@ -81,8 +90,7 @@ def moto_url() -> Iterator[str]:
             time.sleep(0.05)
         yield url
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from mangaassist.devtools.procs import stop_process
+
 REPO_ROOT = Path(__file__).resolve().parents[4]
 DEFAULT_LIB_DIR = REPO_ROOT / ".tools" / "redis-libs"
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -173,13 +175,8 @@ class RedisStackServer:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """SIGTERM, then SIGKILL after ``timeout_s``; removes the temp dir we made."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, timeout_s)
         self._cleanup()
 
     def _cleanup(self) -> None:

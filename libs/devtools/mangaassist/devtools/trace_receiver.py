@@ -17,6 +17,7 @@ import os
 import signal
 import threading
 from collections import deque
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -41,13 +42,29 @@ def _value(v: AnyValue) -> Any:
     return None
 
 
-class SpanBuffer:
-    """The most recent spans, flattened to dicts; thread-safe (gRPC loop writes, HTTP reads)."""
+class _Recent:
+    """The most recent records, flattened to dicts; thread-safe (gRPC loop writes, HTTP reads)."""
 
-    def __init__(self, max_spans: int = MAX_SPANS) -> None:
-        self._spans: deque[dict[str, Any]] = deque(maxlen=max_spans)
+    def __init__(self, limit: int) -> None:
+        self._records: deque[dict[str, Any]] = deque(maxlen=limit)
         self._lock = threading.Lock()
         self.received = 0
+
+    def _extend(self, batch: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._records.extend(batch)
+            self.received += len(batch)
+
+    def _select(self, keep: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r for r in self._records if keep(r)]
+
+
+class SpanBuffer(_Recent):
+    """The most recent spans."""
+
+    def __init__(self, max_spans: int = MAX_SPANS) -> None:
+        super().__init__(max_spans)
 
     def add(self, request: trace_service_pb2.ExportTraceServiceRequest) -> None:
         batch = []
@@ -70,13 +87,10 @@ class SpanBuffer:
                             "attributes": {a.key: _value(a.value) for a in span.attributes},
                         }
                     )
-        with self._lock:
-            self._spans.extend(batch)
-            self.received += len(batch)
+        self._extend(batch)
 
     def since(self, start_ns: int) -> list[dict[str, Any]]:
-        with self._lock:
-            return [s for s in self._spans if s["start_ns"] >= start_ns]
+        return self._select(lambda s: s["start_ns"] >= start_ns)
 
 
 def _attributes(attributes: Any) -> dict[str, Any]:
@@ -149,13 +163,11 @@ def _points(metric: metrics_pb2.Metric) -> list[dict[str, Any]]:
     return out
 
 
-class MetricBuffer:
-    """The most recent metric data points, flattened to dicts; thread-safe."""
+class MetricBuffer(_Recent):
+    """The most recent metric data points."""
 
     def __init__(self, max_points: int = MAX_POINTS) -> None:
-        self._points: deque[dict[str, Any]] = deque(maxlen=max_points)
-        self._lock = threading.Lock()
-        self.received = 0
+        super().__init__(max_points)
 
     def add(self, request: metrics_service_pb2.ExportMetricsServiceRequest) -> None:
         batch = []
@@ -165,13 +177,10 @@ class MetricBuffer:
                 for metric in sm.metrics:
                     for point in _points(metric):
                         batch.append({"name": metric.name, "unit": metric.unit, "service": service, **point})
-        with self._lock:
-            self._points.extend(batch)
-            self.received += len(batch)
+        self._extend(batch)
 
     def since(self, start_ns: int, name: str | None = None) -> list[dict[str, Any]]:
-        with self._lock:
-            return [p for p in self._points if p["time_ns"] >= start_ns and (name is None or p["name"] == name)]
+        return self._select(lambda p: p["time_ns"] >= start_ns and (name is None or p["name"] == name))
 
 
 class MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):

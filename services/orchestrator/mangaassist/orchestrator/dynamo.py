@@ -27,7 +27,7 @@ from opentelemetry.trace import Tracer
 
 from mangaassist.common.pools import SEED_POOLS, Pool, PoolStats, aiobotocore_idle, measured_http_session
 from mangaassist.common.telemetry import trace_aws_client
-from mangaassist.orchestrator.sessions import Session, SessionOwnershipError
+from mangaassist.orchestrator.sessions import Session, SessionOwnershipError, Turn
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -227,18 +227,7 @@ class DynamoSessionStore:
             turn_ids=list(data.get("turn_ids", [])),
         )
 
-    async def append(
-        self,
-        session_id: str,
-        customer_id: str | None,
-        intent: str,
-        user_text: str,
-        answer: str,
-        cost_usd: float = 0.0,
-        state: bytes | None = None,
-        base: Session | None = None,
-        turn_id: str = "",
-    ) -> None:
+    async def append(self, session_id: str, turn: Turn, base: Session | None = None) -> None:
         """One conditional write per turn: the turn appended to ``base`` (the session this
         turn read) when given, so a turn costs one read and one write; the session is read
         again only after the condition failed (another write landed first — or this turn's
@@ -247,11 +236,11 @@ class DynamoSessionStore:
         for _ in range(APPEND_ATTEMPTS):
             if current is None:
                 current = await self.load(session_id)
-            if not current.owned_by(customer_id):
+            if not current.owned_by(turn.customer_id):
                 raise SessionOwnershipError(session_id)
-            if turn_id and turn_id in current.turn_ids:
+            if turn.turn_id and turn.turn_id in current.turn_ids:
                 return
-            new = current.with_turn(intent, user_text, answer, customer_id, cost_usd, state, turn_id)
+            new = current.with_turn(turn)
             item = _to_item(
                 {
                     "session_id": session_id,

@@ -44,30 +44,32 @@ ORDER_STATUS: dict[str, dict[str, str]] = {
 }
 
 
+# The parts of an order's status answer, per language.
+ORDER_TEXT: dict[str, dict[str, str]] = {
+    "item": {"ja": "{title}×{qty}", "en": "{title} x{qty}"},
+    "item_sep": {"ja": "、", "en": ", "},
+    "head": {"ja": "ご注文 {order_id}（{items}）は{status}。", "en": "Order {order_id} ({items}) {status}."},
+    "shipped": {
+        "ja": "配送業者: {carrier}、お問い合わせ番号: {tracking}、お届け予定: {eta}。",
+        "en": " Carrier: {carrier}, tracking number {tracking}, expected {eta}.",
+    },
+    "processing": {"ja": "お届け予定日は{eta}です。", "en": " Expected delivery: {eta}."},
+}
+
+
 def order_reply(order: dict[str, Any], language: str) -> str:
     """The deterministic status answer for one of the customer's own orders."""
-    ja = language == "ja"
-    status = ORDER_STATUS.get(
-        str(order.get("status")), {"ja": str(order.get("status")), "en": str(order.get("status"))}
-    )
-    items = (
-        "、".join(f"{i['title']}×{i['qty']}" for i in order.get("items", []))
-        if ja
-        else ", ".join(f"{i['title']} x{i['qty']}" for i in order.get("items", []))
-    )
-    if ja:
-        text = f"ご注文 {order['order_id']}（{items}）は{status['ja']}。"
-        if order.get("status") == "shipped" and order.get("carrier"):
-            text += f"配送業者: {order['carrier']}、お問い合わせ番号: {order['tracking']}、お届け予定: {order['eta']}。"
-        elif order.get("status") == "processing" and order.get("eta"):
-            text += f"お届け予定日は{order['eta']}です。"
-        return text
-    text = f"Order {order['order_id']} ({items}) {status['en']}."
-    if order.get("status") == "shipped" and order.get("carrier"):
-        text += f" Carrier: {order['carrier']}, tracking number {order['tracking']}, expected {order['eta']}."
-    elif order.get("status") == "processing" and order.get("eta"):
-        text += f" Expected delivery: {order['eta']}."
-    return text
+    lang = "ja" if language == "ja" else "en"
+    text = {part: by_language[lang] for part, by_language in ORDER_TEXT.items()}
+    state = str(order.get("status"))
+    items = text["item_sep"].join(text["item"].format(title=i["title"], qty=i["qty"]) for i in order.get("items", []))
+    status = ORDER_STATUS.get(state, {}).get(lang, state)
+    reply = text["head"].format(order_id=order["order_id"], items=items, status=status)
+    if state == "shipped" and order.get("carrier"):
+        reply += text["shipped"].format(carrier=order["carrier"], tracking=order["tracking"], eta=order["eta"])
+    elif state == "processing" and order.get("eta"):
+        reply += text["processing"].format(eta=order["eta"])
+    return reply
 
 
 # Shop policy snippets per FAQ intent, in both languages.

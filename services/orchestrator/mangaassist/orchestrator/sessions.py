@@ -29,6 +29,21 @@ class SessionOwnershipError(Exception):
     """The session belongs to another customer (or to a signed-in one while anonymous)."""
 
 
+@dataclass(frozen=True)
+class Turn:
+    """One finished exchange to record: who asked (``None``: anonymous), the intent, the
+    question and the answer, the model cost, and the dialogue state after it (``None``
+    keeps the stored one)."""
+
+    customer_id: str | None
+    intent: str
+    user_text: str
+    answer: str
+    cost_usd: float = 0.0
+    state: bytes | None = None
+    turn_id: str = ""  # a retried write of the same turn is stored once
+
+
 @dataclass
 class Session:
     session_id: str
@@ -47,17 +62,9 @@ class Session:
         """Anyone may use an unowned session; an owned one only its customer."""
         return self.customer_id is None or self.customer_id == customer_id
 
-    def with_turn(
-        self,
-        intent: str,
-        user_text: str,
-        answer: str,
-        customer_id: str | None,
-        cost_usd: float = 0.0,
-        state: bytes | None = None,
-        turn_id: str = "",
-    ) -> Session:
+    def with_turn(self, turn: Turn) -> Session:
         """A copy with one more exchange; the oldest turns roll into the summary."""
+        user_text, answer, state = turn.user_text, turn.answer, turn.state
         turns = [*self.turns, ("user", user_text[:MAX_TURN_CHARS]), ("assistant", answer[:MAX_TURN_CHARS])]
         summary = self.summary
         if len(turns) > MAX_TURNS:
@@ -68,13 +75,13 @@ class Session:
         return Session(
             session_id=self.session_id,
             turns=turns,
-            intents=[*self.intents, intent][-MAX_INTENTS:],
+            intents=[*self.intents, turn.intent][-MAX_INTENTS:],
             summary=summary,
-            customer_id=self.customer_id or customer_id,
+            customer_id=self.customer_id or turn.customer_id,
             version=self.version + 1,
-            cost_usd=self.cost_usd + cost_usd,
+            cost_usd=self.cost_usd + turn.cost_usd,
             state=self.state if state is None else (state if len(state) <= MAX_STATE_BYTES else b""),
-            turn_ids=[*self.turn_ids, turn_id][-MAX_INTENTS:] if turn_id else list(self.turn_ids),
+            turn_ids=[*self.turn_ids, turn.turn_id][-MAX_INTENTS:] if turn.turn_id else list(self.turn_ids),
         )
 
 
@@ -83,18 +90,7 @@ class SessionStore(Protocol):
         """The session, or a new empty one (version 0)."""
         ...
 
-    async def append(
-        self,
-        session_id: str,
-        customer_id: str | None,
-        intent: str,
-        user_text: str,
-        answer: str,
-        cost_usd: float = 0.0,
-        state: bytes | None = None,
-        base: Session | None = None,
-        turn_id: str = "",
-    ) -> None:
+    async def append(self, session_id: str, turn: Turn, base: Session | None = None) -> None:
         """Record one finished exchange and the dialogue state after it (``None`` keeps the
         stored one), in one write; raises ``SessionOwnershipError`` for another's session.
 
@@ -128,24 +124,11 @@ class GuardedSessionStore:
     async def load(self, session_id: str) -> Session:
         return await self._store.load(session_id)
 
-    async def append(
-        self,
-        session_id: str,
-        customer_id: str | None,
-        intent: str,
-        user_text: str,
-        answer: str,
-        cost_usd: float = 0.0,
-        state: bytes | None = None,
-        base: Session | None = None,
-        turn_id: str = "",
-    ) -> None:
+    async def append(self, session_id: str, turn: Turn, base: Session | None = None) -> None:
         refused: SessionOwnershipError | None = None
         async with self._guard.call():
             try:
-                await self._store.append(
-                    session_id, customer_id, intent, user_text, answer, cost_usd, state, base, turn_id
-                )
+                await self._store.append(session_id, turn, base)
             except SessionOwnershipError as exc:
                 refused = exc
         if refused is not None:
@@ -180,28 +163,14 @@ class InMemorySessionStore:
             list(s.turn_ids),
         )
 
-    async def append(
-        self,
-        session_id: str,
-        customer_id: str | None,
-        intent: str,
-        user_text: str,
-        answer: str,
-        cost_usd: float = 0.0,
-        state: bytes | None = None,
-        base: Session | None = None,
-        turn_id: str = "",
-    ) -> None:
+    async def append(self, session_id: str, turn: Turn, base: Session | None = None) -> None:
         session = await self.load(session_id)
-        if not session.owned_by(customer_id):
+        if not session.owned_by(turn.customer_id):
             raise SessionOwnershipError(session_id)
-        if turn_id and turn_id in session.turn_ids:
+        if turn.turn_id and turn.turn_id in session.turn_ids:
             return
         self._data.pop(session_id, None)
-        self._data[session_id] = (
-            time.monotonic(),
-            session.with_turn(intent, user_text, answer, customer_id, cost_usd, state, turn_id),
-        )
+        self._data[session_id] = (time.monotonic(), session.with_turn(turn))
         while len(self._data) > self._max:
             self._data.popitem(last=False)
 

@@ -65,6 +65,12 @@ STOCK_VERSION_FIELD = "stock_version"  # when the row's stock last changed (ns s
 # long (a row written by a task whose clock is behind, or not yet searchable, is not missed).
 POLL_OVERLAP_NS = 30 * 10**9
 POLL_ROWS = 1000
+# A row document's other fields (what filters match and results show), by OpenSearch type.
+ROW_FIELDS: dict[str, tuple[str, ...]] = {
+    "keyword": ("edition_key", "series_id", "language", "demographic", "genres", "status"),
+    "text": ("title", "title_en", "title_ja"),
+    "integer": ("price_jpy", "price_in_stock", "price_sold_out", "volumes"),
+}
 # Retried once by the client (the seed's 2 attempts); timeouts are not retried (the deadline is spent).
 RETRY_ON_STATUS = (429, 502, 503, 504)
 
@@ -151,19 +157,7 @@ def index_body(dim: int, config: OpenSearchConfig) -> dict[str, Any]:
                         "parameters": {"m": config.m, "ef_construction": config.ef_construction},
                     },
                 },
-                "edition_key": {"type": "keyword"},
-                "series_id": {"type": "keyword"},
-                "title": {"type": "text"},
-                "title_en": {"type": "text"},
-                "title_ja": {"type": "text"},
-                "language": {"type": "keyword"},
-                "demographic": {"type": "keyword"},
-                "genres": {"type": "keyword"},
-                "price_jpy": {"type": "integer"},
-                "price_in_stock": {"type": "integer"},
-                "price_sold_out": {"type": "integer"},
-                "volumes": {"type": "integer"},
-                "status": {"type": "keyword"},
+                **{name: {"type": kind} for kind, names in ROW_FIELDS.items() for name in names},
                 STOCK_FIELD: {"type": "integer", "index": False},
                 STOCK_VERSION_FIELD: {"type": "long"},
             },

@@ -189,16 +189,21 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         self.embeddings.put(key, vector)
         return vector
 
+    def _checked(self, value: str, what: str) -> str:
+        """``value`` stripped; INVALID_ARGUMENT when that is empty or longer than the service takes."""
+        text = value.strip()
+        if not text:
+            raise invalid_argument(f"{what} must not be empty")
+        if len(text) > self._max_chars:
+            raise invalid_argument(f"{what} longer than {self._max_chars} characters")
+        return text
+
     async def Embed(
         self, request: retrieval_pb2.EmbedRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> retrieval_pb2.EmbedResponse:
         """The query vector, computed once per request so callers can reuse it (semantic cache, Search)."""
         index = self._require_index()
-        text = request.text.strip()
-        if not text:
-            raise invalid_argument("text must not be empty")
-        if len(text) > self._max_chars:
-            raise invalid_argument(f"text longer than {self._max_chars} characters")
+        text = self._checked(request.text, "text")
         t0 = time.perf_counter()
         vector = await self._embed(index, text)
         reply = retrieval_pb2.EmbedResponse(
@@ -252,11 +257,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         self, request: retrieval_pb2.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> retrieval_pb2.SearchResponse:
         index = self._require_index()
-        query = request.query.strip()
-        if not query:
-            raise invalid_argument("query must not be empty")
-        if len(query) > self._max_chars:
-            raise invalid_argument(f"query longer than {self._max_chars} characters")
+        query = self._checked(request.query, "query")
         if request.k < 0 or request.k > self._max_k:
             raise invalid_argument(f"k must be between 1 and {self._max_k} (0 means the default, {self._default_k})")
         k = request.k or self._default_k

@@ -207,25 +207,22 @@ class InMemorySemanticCache:
         for asin, at in list(self._invalidated.items()):
             if at < horizon:
                 del self._invalidated[asin]
-        dropped = 0
-        for asin in {str(a) for a in asins}:
+        wanted = {str(a) for a in asins}
+        for asin in wanted:
             self._invalidated[asin] = now
-            for eid in list(self._by_asin.get(asin, ())):
-                if eid in self._records:
-                    self._drop(eid)
-                    dropped += 1
-        self._stats.inc("invalidated", dropped)
-        return dropped
+        return self._drop_all({eid for asin in wanted for eid in self._by_asin.get(asin, ())})
 
     async def invalidate_all_products(self) -> int:
         self._all_invalidated = self._clock()
-        dropped = 0
-        for eid in {e for ids in self._by_asin.values() for e in ids}:
-            if eid in self._records:
-                self._drop(eid)
-                dropped += 1
-        self._stats.inc("invalidated", dropped)
-        return dropped
+        return self._drop_all({e for ids in self._by_asin.values() for e in ids})
+
+    def _drop_all(self, eids: set[str]) -> int:
+        """Drop the entries still held among ``eids``; how many were dropped."""
+        held = [eid for eid in eids if eid in self._records]
+        for eid in held:
+            self._drop(eid)
+        self._stats.inc("invalidated", len(held))
+        return len(held)
 
     async def close(self) -> None:
         self._records.clear()

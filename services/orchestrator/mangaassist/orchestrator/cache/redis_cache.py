@@ -35,8 +35,8 @@ import logging
 import re
 import time
 import weakref
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 import orjson
 import redis.asyncio as aioredis
@@ -64,6 +64,9 @@ from mangaassist.orchestrator.cache.checks import decode, encode, get_check
 from mangaassist.orchestrator.cache.keys import entry_id, filter_signature, key_text, partition_signature
 from mangaassist.orchestrator.cache.stats import CacheStats
 
+_T = TypeVar("_T")
+# What a failed Redis call raises (a decode error of a stored value included).
+_OP_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError, TimeoutError, ValueError)
 log = logging.getLogger(__name__)
 
 # The seed's Redis pool row: 50 connections, 1 s connect, 2 s read, keep-alive.
@@ -299,27 +302,49 @@ class RedisSemanticCache:
             self._index_ready = False
         log.warning("cache %s failed: %s", what, type(exc).__name__)
 
+    def _admit(self, key: CacheKey) -> bool:
+        """Whether a lookup of ``key`` goes to Redis at all (cacheable, breaker closed)."""
+        if not key_is_cacheable(key):
+            self._stats.inc("uncacheable")
+            return False
+        if not self._breaker.allow():
+            self._stats.inc("breaker_open")
+            return False
+        return True
+
+    async def _guarded(
+        self, what: str, op: Callable[[], Awaitable[_T]], errors: tuple[type[Exception], ...] = _OP_ERRORS
+    ) -> tuple[bool, _T | None]:
+        """``(True, op's result)``, or ``(False, None)`` when it failed with one of ``errors``
+        (counted, logged, a failure for the breaker). The breaker admitted the call: a
+        success is recorded, and a call the caller gave up on (another source answered
+        first) is released without a verdict."""
+        try:
+            result = await op()
+        except asyncio.CancelledError:
+            self._breaker.release()
+            raise
+        except errors as exc:
+            self._failed(what, exc)
+            return False, None
+        self._breaker.record(True)
+        return True, result
+
     # --- tiers -----------------------------------------------------------------------
 
     async def lookup_exact(self, key: CacheKey) -> CacheHit | None:
-        if not key_is_cacheable(key):
-            self._stats.inc("uncacheable")
-            return None
-        if not self._breaker.allow():
-            self._stats.inc("breaker_open")
+        if not self._admit(key):
             return None
         eid = entry_id(key_text(key.text), key.language, filter_signature(key.filters))
-        try:
+
+        async def read() -> CacheEntry | None:
             async with asyncio.timeout(self._op_timeout):
                 blob = await self._r.hget(self._ekey(eid), "entry")
-            entry = _entry_from_json(blob) if blob is not None else None
-        except asyncio.CancelledError:
-            self._breaker.release()  # the caller gave up (e.g. another source answered first)
-            raise
-        except (RedisError, OSError, TimeoutError, ValueError, KeyError) as exc:
-            self._failed("exact lookup", exc)
+            return _entry_from_json(blob) if blob is not None else None
+
+        ok, entry = await self._guarded("exact lookup", read, (*_OP_ERRORS, KeyError))
+        if not ok:
             return None
-        self._breaker.record(True)
         if entry is None:
             self._stats.inc("exact_miss")
             return None
@@ -328,11 +353,7 @@ class RedisSemanticCache:
 
     async def lookup_semantic(self, key: CacheKey, embedding: Vector) -> CacheHit | None:
         vec = check_embedding(embedding, self.config.dim)
-        if not key_is_cacheable(key):
-            self._stats.inc("uncacheable")
-            return None
-        if not self._breaker.allow():
-            self._stats.inc("breaker_open")
+        if not self._admit(key):
             return None
         k = self.config.k
         query = (
@@ -344,19 +365,17 @@ class RedisSemanticCache:
             .paging(0, k)
             .dialect(2)
         )
-        try:
+
+        async def search() -> list[tuple[float, Any]]:
             if not self._index_ready:
                 await self.ensure_index()
             async with asyncio.timeout(self._op_timeout):
                 result = await self._r.ft(self._index).search(query, query_params={"vec": vec.tobytes()})
-            candidates = sorted(((1.0 - float(_text(doc.dist)), doc) for doc in result.docs), key=lambda c: -c[0])
-        except asyncio.CancelledError:
-            self._breaker.release()  # the caller gave up (e.g. another source answered first)
-            raise
-        except (RedisError, OSError, TimeoutError, ValueError) as exc:
-            self._failed("semantic lookup", exc)
+            return sorted(((1.0 - float(_text(doc.dist)), doc) for doc in result.docs), key=lambda c: -c[0])
+
+        _, candidates = await self._guarded("semantic lookup", search)
+        if candidates is None:  # failed (a search that found nothing is an empty list)
             return None
-        self._breaker.record(True)
         query_sig = self._check.signature(key.text)
         rejected = False
         for sim, doc in candidates:
@@ -398,16 +417,15 @@ class RedisSemanticCache:
         }
         if vec is not None:
             mapping["vec"] = vec.tobytes()
-        try:
+
+        async def write() -> str:
             if not self._index_ready:
                 await self.ensure_index()
             async with asyncio.timeout(self._op_timeout):
                 if asins:
                     marks = await self._r.mget([f"{self._p}inv:{a}" for a in asins] + [self._all_mark])
                     if any(m is not None and float(m) >= entry.created_at for m in marks):
-                        self._breaker.record(True)
-                        self._stats.inc("store_stale")
-                        return False
+                        return "store_stale"
                 pipe = self._r.pipeline(transaction=False)
                 pipe.delete(self._ekey(eid))
                 pipe.hset(self._ekey(eid), mapping=mapping)
@@ -416,15 +434,13 @@ class RedisSemanticCache:
                     pipe.sadd(f"{self._p}asin:{asin}", eid)
                     pipe.pexpire(f"{self._p}asin:{asin}", ttl_ms)
                 await pipe.execute()
-        except asyncio.CancelledError:
-            self._breaker.release()  # the caller gave up (e.g. another source answered first)
-            raise
-        except (RedisError, OSError, TimeoutError, ValueError) as exc:
-            self._failed("store", exc)
+            return "stored"
+
+        _, outcome = await self._guarded("store", write)
+        if outcome is None:  # failed
             return False
-        self._breaker.record(True)
-        self._stats.inc("stored")
-        return True
+        self._stats.inc(outcome)
+        return outcome == "stored"
 
     async def invalidate_products(self, asins: Iterable[str]) -> int:
         wanted = sorted({str(a) for a in asins})
@@ -432,46 +448,53 @@ class RedisSemanticCache:
             return 0
         now = time.time()
         memory_ms = int(self.config.invalidation_memory_s * 1000)
-        try:
-            async with asyncio.timeout(max(self._op_timeout, READ_TIMEOUT_S)):
-                pipe = self._r.pipeline(transaction=False)
-                for asin in wanted:
-                    pipe.set(f"{self._p}inv:{asin}", repr(now), px=memory_ms)
-                    pipe.smembers(f"{self._p}asin:{asin}")
-                replies = await pipe.execute()
-                members = {asin: {_text(m) for m in replies[2 * i + 1]} for i, asin in enumerate(wanted)}
-                ids = sorted(set().union(*members.values()))
-                if not ids:
-                    return 0
-                pipe = self._r.pipeline(transaction=False)
-                pipe.delete(*[self._ekey(eid) for eid in ids])
-                for asin, mids in members.items():
-                    if mids:
-                        pipe.srem(f"{self._p}asin:{asin}", *mids)
-                dropped = int((await pipe.execute())[0])
-        except (RedisError, OSError, TimeoutError) as exc:
-            self._failed("invalidate", exc)
-            raise CacheUnavailable("cache invalidation failed; retry it") from exc
-        self._stats.inc("invalidated", dropped)
-        return dropped
+
+        async def drop() -> int:
+            pipe = self._r.pipeline(transaction=False)
+            for asin in wanted:
+                pipe.set(f"{self._p}inv:{asin}", repr(now), px=memory_ms)
+                pipe.smembers(f"{self._p}asin:{asin}")
+            replies = await pipe.execute()
+            members = {asin: {_text(m) for m in replies[2 * i + 1]} for i, asin in enumerate(wanted)}
+            ids = sorted(set().union(*members.values()))
+            if not ids:
+                return 0
+            pipe = self._r.pipeline(transaction=False)
+            pipe.delete(*[self._ekey(eid) for eid in ids])
+            for asin, mids in members.items():
+                if mids:
+                    pipe.srem(f"{self._p}asin:{asin}", *mids)
+            return int((await pipe.execute())[0])
+
+        return await self._invalidation("invalidate", max(self._op_timeout, READ_TIMEOUT_S), drop)
 
     async def invalidate_all_products(self) -> int:
         now = time.time()
         memory_ms = int(self.config.invalidation_memory_s * 1000)
-        dropped = 0
+
+        async def drop() -> int:
+            dropped = 0
+            await self._r.set(self._all_mark, repr(now), px=memory_ms)
+            async for set_key in self._r.scan_iter(match=f"{self._p}asin:*", count=1000):
+                ids = {_text(m) for m in await self._r.smembers(set_key)}
+                pipe = self._r.pipeline(transaction=False)
+                if ids:
+                    pipe.delete(*[self._ekey(eid) for eid in sorted(ids)])
+                pipe.delete(set_key)
+                replies = await pipe.execute()
+                dropped += int(replies[0]) if ids else 0
+            return dropped
+
+        return await self._invalidation("invalidate all", max(self._op_timeout, READ_TIMEOUT_S) * 10, drop)
+
+    async def _invalidation(self, what: str, timeout_s: float, drop: Callable[[], Awaitable[int]]) -> int:
+        """Run one invalidation within ``timeout_s`` and count what it dropped; a failure is the
+        breaker's and the caller's (``CacheUnavailable``: the change must be retried)."""
         try:
-            async with asyncio.timeout(max(self._op_timeout, READ_TIMEOUT_S) * 10):
-                await self._r.set(self._all_mark, repr(now), px=memory_ms)
-                async for set_key in self._r.scan_iter(match=f"{self._p}asin:*", count=1000):
-                    ids = {_text(m) for m in await self._r.smembers(set_key)}
-                    pipe = self._r.pipeline(transaction=False)
-                    if ids:
-                        pipe.delete(*[self._ekey(eid) for eid in sorted(ids)])
-                    pipe.delete(set_key)
-                    replies = await pipe.execute()
-                    dropped += int(replies[0]) if ids else 0
+            async with asyncio.timeout(timeout_s):
+                dropped = await drop()
         except (RedisError, OSError, TimeoutError) as exc:
-            self._failed("invalidate all", exc)
+            self._failed(what, exc)
             raise CacheUnavailable("cache invalidation failed; retry it") from exc
         self._stats.inc("invalidated", dropped)
         return dropped

@@ -21,7 +21,7 @@ from mangaassist.orchestrator.dialogue import decode_state
 from mangaassist.orchestrator.guards import Guards, idempotent
 from mangaassist.orchestrator.postprocess import PostProcessor
 from mangaassist.orchestrator.schema import ErrorCode, RequestError
-from mangaassist.orchestrator.sessions import Session, SessionStore
+from mangaassist.orchestrator.sessions import Session, SessionStore, Turn
 from mangaassist.orchestrator.stages.base import Downstreams, Request, rejected, rpc_error
 from mangaassist.proto.intent.v1 import intent_pb2
 from mangaassist.proto.retrieval.v1 import retrieval_pb2
@@ -165,7 +165,9 @@ class ContextStage:
                     self._tracer.start_as_current_span(spans.ASYNC_POSTPROCESSING, record_exception=False),
                     self._tracer.start_as_current_span(spans.SESSION_UPDATE, record_exception=False),
                 ):
-                    await self._sessions.append(session_id, owner, intent, text, answer, cost_usd, state, base, turn_id)
+                    await self._sessions.append(
+                        session_id, Turn(owner, intent, text, answer, cost_usd, state, turn_id), base
+                    )
             finally:
                 # A failed attempt also releases the next turn (it reads what is there); a retry
                 # that lands later is still ordered by the session's version.
