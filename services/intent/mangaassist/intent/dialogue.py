@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from itertools import islice
 
 from mangaassist.common.messages import copy_present
@@ -1220,6 +1221,7 @@ def _excluded_ids(text: str, mentions: list[common_pb2.Mention]) -> set[str]:
     return out
 
 
+@lru_cache(maxsize=4096)  # catalog names: a bounded set, compiled once each
 def _name_pattern(name: str) -> re.Pattern[str]:
     """A catalog name as the customer may have spaced or punctuated it ("kaguya sama love is war")."""
     chars = [ch for ch in unicodedata.normalize("NFKC", name).lower() if ch.isalnum()]
