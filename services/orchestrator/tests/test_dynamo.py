@@ -204,13 +204,15 @@ class LandsThenTimesOut:
 async def test_a_write_that_landed_before_its_timeout_is_not_appended_again(db: DynamoClient) -> None:
     inner = DynamoSessionStore(db, "sessions", ttl_s=3600)
     sid = f"s-{os.urandom(4).hex()}"
-    await inner.append(sid, "cust-1", "greeting", "hi", "hello", turn_id="t-1")
+    await inner.append(sid, Turn("cust-1", "greeting", "hi", "hello", turn_id="t-1"))
     base = await inner.load(sid)
     store = LandsThenTimesOut(inner)
     post = PostProcessor(max_wait_s=0.05)
     await post.submit(
         "session-update",
-        lambda: store.append(sid, "cust-1", "product_search", "one piece 1", "in stock", base=base, turn_id="t-2"),
+        lambda: store.append(
+            sid, Turn("cust-1", "product_search", "one piece 1", "in stock", turn_id="t-2"), base=base
+        ),
     )
     await post.drain(10.0)
     session = await inner.load(sid)
