@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mangaassist.common.text import fold, normalise
+from mangaassist.common.text import fold, normalise, words, words_offsets
 
 
 def test_width_and_case_variants_fold_to_the_same_text() -> None:
@@ -14,3 +14,13 @@ def test_normalise_collapses_every_kind_of_space() -> None:
     assert normalise("  Ｂｅｒｓｅｒｋ\u3000 ３巻\n\tある？ ") == "berserk 3巻 ある?"
     assert normalise("") == ""
     assert normalise("おすすめのファンタジー") == "おすすめのファンタジー"
+
+
+def test_words_offsets_map_each_character_back() -> None:
+    folded = " volleyball, i've read  haikyu!!"
+    spaced = words(folded)
+    assert spaced == "volleyball i ve read haikyu"
+    offsets = words_offsets(folded)
+    assert len(offsets) == len(spaced)
+    at = spaced.index("haikyu")
+    assert folded[offsets[at] : offsets[at + 5] + 1] == "haikyu"

@@ -624,3 +624,88 @@ def test_the_order_asked_for() -> None:
     assert superlative("その中で一番安いのは？") == "cheapest"
     assert superlative("longest running manga you have?") == "most_volumes"
     assert superlative("short manga please") == "" and superlative("cheap ones") == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "named", "ruled_out"),
+    [
+        ("She already has Orange and Strobe Edge.", [("orange", "Orange"), ("strobe-edge", "Strobe Edge")], 2),
+        ("Yotsuba is already on my shelf, all of it.", [("yotsuba", "Yotsuba")], 1),
+        ("「うずまき」と「富江」は持っているので、それ以外で", [("uzumaki", "うずまき"), ("tomie", "富江")], 2),
+        ("犬夜叉とらんま1/2はそろっているので他の作品", [("inuyasha", "犬夜叉"), ("ranma-half", "らんま1/2")], 2),
+        ("do you have naruto or bleach", [("naruto", "naruto"), ("bleach", "bleach")], 0),
+    ],
+)
+def test_series_the_customer_or_someone_else_already_has_are_ruled_out(
+    text: str, named: list[tuple[str, str]], ruled_out: int
+) -> None:
+    state = turn("recommend a manga for my friend", common_pb2.DialogueState(), intent="product_recommendation").state
+    result = turn(text, state, intent="product_search", mentions=[mention(s, n) for s, n in named])
+    assert len(result.state.constraints.excluded_series) == ruled_out
+
+
+def test_a_linker_span_counted_without_punctuation_still_rules_out() -> None:
+    # The linker counts characters with "I've" as "i ve": its span maps back onto the message.
+    text = "not basketball, I've already read Haikyu"
+    at = fold(text).index("haikyu") - 1  # one apostrophe fewer before it
+    m = common_pb2.Mention(series_id="haikyu", kind="alias", name="ハイキュー", score=1.0, start=at, end=at + 6)
+    result = resolve(text, "product_search", False, extract(text), [m], common_pb2.DialogueState(), False, "")
+    assert list(result.state.constraints.excluded_series) == ["haikyu"]
+
+
+@pytest.mark.parametrize(
+    ("text", "series", "name"),
+    [
+        ("Zatch Bell! I loved that as a kid. Is it complete?", "zatch-bell", "Zatch Bell"),
+        ("What about Claymore? Similar dark fantasy vibe. Is that one finished?", "claymore", "Claymore"),
+        (
+            "does Magic Knight Rayearth come in Japanese too? She loved it.",
+            "magic-knight-rayearth",
+            "Magic Knight Rayearth",
+        ),
+    ],
+)
+def test_a_question_about_a_title_with_a_liking_in_it_is_about_that_title(text: str, series: str, name: str) -> None:
+    result = turn(text, common_pb2.DialogueState(), intent="product_recommendation", mentions=[mention(series, name)])
+    assert result.state.focus.series_id == series and not result.state.constraints.like_series_ids
+    liked = turn(
+        "i loved claymore, anything similar?", common_pb2.DialogueState(), mentions=[mention("claymore", "claymore")]
+    )
+    assert list(liked.state.constraints.like_series_ids) == ["claymore"]
+
+
+def test_a_return_of_a_numbered_order_is_a_return() -> None:
+    text = "注文番号249-2233445-5566778で届いた本が違っていました。返品したいです。"
+    assert turn(text, common_pb2.DialogueState(), intent="return_refund").intent == "return_refund"
+    assert turn("where is 249-2233445-5566778", common_pb2.DialogueState(), intent="order_status").intent == (
+        "order_status"
+    )
+
+
+def test_a_remark_and_a_question_about_the_focus_is_no_unknown_title() -> None:
+    focus = turn("ジョジョ何巻まで出てる？", common_pb2.DialogueState(), mentions=[mention("jojo", "ジョジョ")]).state
+    for text in ("けっこうありますね…まだ連載は続いているんですか？", "英語版も出ていたら教えてください。"):
+        result = turn(text, focus, intent="product_search")
+        assert not result.not_carried and result.state.focus.series_id == "jojo"
+
+
+@pytest.mark.parametrize(
+    "text", ["got any Kochikame?", "any chance you have Boruto", "こち亀の全巻セットって扱ってますか？"]
+)
+def test_more_ways_of_asking_for_a_title_we_do_not_carry(text: str) -> None:
+    assert turn(text, common_pb2.DialogueState()).not_carried
+
+
+def test_an_opening_name_asked_for_with_please_is_not_carried_but_a_wish_is_not_a_name() -> None:
+    assert turn("Blue Giant please", common_pb2.DialogueState(), abstained=True, intent="greeting").not_carried
+    for text in ("cheaper please", "completed ones please", "something funny please"):
+        assert not turn(text, common_pb2.DialogueState(), abstained=True).not_carried
+
+
+def test_an_author_named_in_a_question_about_the_focus_keeps_the_focus() -> None:
+    focus = turn(
+        "ベルセルク何巻まで出てる？", common_pb2.DialogueState(), mentions=[mention("berserk", "ベルセルク")]
+    ).state
+    miura = mention("berserk", "三浦先生", kind="author", author_series=("berserk", "blue-box"))
+    result = turn("三浦先生が亡くなったあとも続いてるんですか", focus, mentions=[miura])
+    assert (result.intent, result.state.focus.series_id) == ("product_question", "berserk")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mangaassist.common.vocabulary import GENRES
-from mangaassist.intent.entities import extract
+from mangaassist.intent.entities import extract, genres_in
 
 
 @pytest.mark.parametrize(
@@ -143,3 +143,21 @@ def test_kinds_of_story_name_their_genre(text: str, genres: list[str], excluded:
 def test_volumes_and_prices_however_typed(text: str, volumes: list[int], max_price: int | None) -> None:
     found = extract(text)
     assert (found.volumes, found.max_price_jpy) == (volumes, max_price)
+
+
+@pytest.mark.parametrize(
+    ("text", "ruled_out"),
+    [
+        ("あと、SFっぽい設定のものは苦手なので避けたいです。", "sci-fi"),
+        ("恋愛ものはまだ早いかなと思うので、それ以外で", "romance"),
+        ("学園ものはもう卒業しました笑", "school"),
+        ("あとグロすぎるのはナシで", "horror"),
+    ],
+)
+def test_japanese_ways_of_ruling_a_genre_out(text: str, ruled_out: str) -> None:
+    genres, excluded, _ = genres_in(text)
+    assert ruled_out in excluded and ruled_out not in genres
+
+
+def test_a_genre_with_a_remark_about_length_is_still_asked_for() -> None:
+    assert genres_in("ファンタジーの長いのはちょっと") == (["fantasy"], [], [])

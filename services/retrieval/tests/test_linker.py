@@ -196,3 +196,10 @@ def test_a_long_title_cut_short_and_story_words_are_no_misspelt_names() -> None:
 
 def test_a_number_is_no_misspelt_name() -> None:
     assert not linker().link("and 5?")  # not the author Ando
+
+
+def test_a_japanese_authors_family_name_with_an_honorific_names_their_works() -> None:
+    assert top("尾田先生の漫画の最新刊") == "one-piece"
+    assert {link.series_id for link in linker().link("浦沢さんの作品")} >= {"monster", "pluto"}
+    # 「奥さん」 is a wife, 「原さん」 no typo of 篠原さん: family names are never fuzzy or bare
+    assert linker().link("奥さんにプレゼント") == [] and linker().link("原さん") == []

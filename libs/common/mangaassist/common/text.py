@@ -12,6 +12,7 @@ Regexes over untrusted text take ``textbounds.bounded_fold`` instead, which also
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 
@@ -23,3 +24,28 @@ def fold(text: str) -> str:
 def normalise(text: str) -> str:
     """``fold``, whitespace runs as one space, no leading or trailing space."""
     return " ".join(fold(text).split())  # str.split() and re's \s agree on what whitespace is
+
+
+_NON_WORD = re.compile(r"[^\w]+|_")
+
+
+def words(folded: str) -> str:
+    """Punctuation and symbol runs as one space, trimmed: the form the catalog linker matches
+    names in (its mention spans count characters of this form)."""
+    return " ".join(_NON_WORD.sub(" ", folded).split())
+
+
+def words_offsets(folded: str) -> list[int]:
+    """For each character of ``words(folded)``, its index in ``folded``: maps a linker span
+    back onto the text it was found in ("i've read haikyu" loses its apostrophe)."""
+    out: list[int] = []
+    gap = -1  # index of the first character of a pending run of non-word characters
+    for i, ch in enumerate(folded):
+        if _NON_WORD.fullmatch(ch) is None:
+            if gap >= 0 and out:
+                out.append(gap)
+            gap = -1
+            out.append(i)
+        elif gap < 0:
+            gap = i
+    return out

@@ -27,6 +27,7 @@ from itertools import islice
 
 from mangaassist.common.messages import copy_present
 from mangaassist.common.pii import mask_pii
+from mangaassist.common.text import words_offsets
 from mangaassist.common.vocabulary import PRODUCT_INTENTS
 from mangaassist.intent.entities import Entities, extract, genres_in
 from mangaassist.intent.model import LEXICON
@@ -152,7 +153,9 @@ _THIRD_PERSON = re.compile(
     r"|boyfriend|friend|sister|brother|grandson|granddaughter)\b|\b(?:he|she) (?:loves|likes|is into|is a fan)\b"
     r"|息子|娘|母|父|甥|姪|妻|夫|彼女|彼氏|友達|友人|姉|妹|兄|弟|子供|子ども|孫"
 )
-_GIFT = re.compile(r"プレゼント|あげたい|贈りたい|誕生日|\bgift\b|\bpresent\b|\bbirthday\b")
+_GIFT = re.compile(
+    r"プレゼント|あげたい|贈りたい|誕生日|\bgift\b|\bpresent\b|\bbirthday\b|\bbuy(?:ing)? (?:\w+ ){0,2}for (?:my|her|him)\b"
+)
 _NOT_LIKE = re.compile(
     r"re-?read|読み直|読み返|would like|i'?d like|like to|looks? like|(?<!more )like (?:this|that)\b"
     r"|like \d|like (?:a|the) (?:few|couple|dozen|half)"
@@ -460,6 +463,10 @@ def resolve(
         # 「母がベルばら好きで、誕生日にあげたい」, "my son loves pokemon. is there a manga": a present
         # of the title someone else loves, not others like it.
         c = replace(c, like=False)
+    if c.like and len({t.series_id for t in titles}) == 1 and _asks_about_title(text, titles[0], c):
+        # "What about Claymore? Similar dark fantasy vibe. Is that one finished?", "Zatch Bell! I
+        # loved that as a kid. Is it complete?": a question about that title, not others like it.
+        c = replace(c, like=False)
     if (
         authors
         and titles
@@ -507,6 +514,8 @@ def resolve(
     # A named series with a non-product intent that has none of its own words in the message
     # ("tell me about Planetes" is no out-of-scope question; "Tekkonkinkreet too" is no payment).
     productish = productish or (bool(named) and not _own_words(classified, c.folded))
+    # "Ok, what about Shangri-La Frontier? Similar VR game premise.": that series, asked after.
+    productish = productish or (bool(named) and bool(_WHAT_ABOUT_OPENING.match(c.folded)))
     # A described title ("the one about the roman bath architect…") or a kind of story asked for
     # with an unsure guess ("want to be properly scared. horror only") is about the shop's manga.
     if (
@@ -528,6 +537,9 @@ def resolve(
     # 1. Order ids, asked for or volunteered, answer the order slot.
     if entities.order_ids:
         _carry(state, prev)
+        if classified == "return_refund" and _own_words(classified, c.folded) and prev.pending != "order_id":
+            # 「注文番号…で届いた本が違っていました。返品したい」: a return of that order.
+            return Resolution("return_refund", "answer", "return of a given order", state, [])
         return Resolution(
             "order_status", "answer", "order number given", state, [], follow_up=prev.pending == "order_id"
         )
@@ -677,8 +689,14 @@ def resolve(
     if authors and hijackable:
         series = list(dict.fromkeys(s for m in authors for s in (m.author_series or [m.series_id])))
         series = [s for s in series if s not in excluded]
-        if prev.HasField("focus") and prev.focus.series_id in series and _BY_THEM.search(c.folded):
-            # 「宮崎駿が描いてるの？」 about Nausicaä: a question about the series in focus.
+        asks_of_focus = (
+            (c.product_question or c.status is not None)
+            and not (c.new_request or c.like or _OTHER.search(c.folded) or _RECOMMEND.search(c.folded))
+            and not _has_constraints(entities, replace(c, status=None))
+        )
+        if prev.HasField("focus") and prev.focus.series_id in series and (_BY_THEM.search(c.folded) or asks_of_focus):
+            # 「宮崎駿が描いてるの？」 about Nausicaä, 「三浦先生が亡くなったあとも続いてるんですか」 about
+            # Berserk: a question about the series in focus.
             state.focus.CopyFrom(prev.focus)
             state.intent = "product_question"
             return Resolution(state.intent, "search", "asks about the series in focus", state, [], follow_up=True)
@@ -818,9 +836,7 @@ def resolve(
         prev = _with_focus(prev, prev.last_shown[0])
     # (A genre word in a question about it is a property asked about: "is it super gory?")
     asks_of_it = (
-        (c.product_question or _PROPERTY.search(c.folded))
-        and not c.new_request
-        and not re.search(r"漫画|マンガ|まんが|manga|comics?|\bones\b|\bstuff\b|\bseries\b", c.folded)
+        (c.product_question or _PROPERTY.search(c.folded)) and not c.new_request and not _MANGA_WORDS.search(c.folded)
     )
     if (
         prev.HasField("focus")
@@ -844,6 +860,8 @@ def resolve(
         )
         and not c.like
         and not _length_wanted(c)
+        # 「10歳の子向けで、怖くない、完結済みの漫画を教えてください」: manga asked for, not about it
+        and not (c.new_request and _MANGA_WORDS.search(c.folded) and not c.reference)
     ):
         state.focus.CopyFrom(prev.focus)
         state.intent = "product_question"
@@ -1053,6 +1071,33 @@ _PROPERTY = re.compile(
 
 # Whether it can be had: the taxonomy's product_search, even beside a property ("do you have
 # all 72 volumes?").
+# Words for manga in general: a message with them asks about manga, not about one series.
+_MANGA_WORDS = re.compile(r"漫画|マンガ|まんが|manga|comics?|\bones\b|\bstuff\b|\bseries\b")
+# A question about one series itself: is it finished, does it come in English, what about it?
+_ABOUT_IT = re.compile(
+    r"\b(?:is|was) (?:it|that|this|that one|this one|the series|the story|the manga)\b(?: \w+){0,2}"
+    r" (?:finished|complete|completed|done|over|ongoing|still|out|in (?:english|japanese)|available)\b"
+    r"|\bdoes\b.{1,40}\bcome in\b|\bhow many (?:vol|books)"
+)
+_WHAT_ABOUT_OPENING = re.compile(r"^\W*(?:(?:ok|okay|and|so|then|hmm+)\W+)?(?:what|how) about\b")
+# The like-cue is the title's own: "like Claymore", "similar to Claymore".
+_LIKE_BEFORE = re.compile(
+    r"(?:\blike|similar to|such as|in the vein of|reminds? me of|fans? of|than)\s{1,3}(?:the\s)?$"
+)
+
+
+def _asks_about_title(text: str, title: common_pb2.Mention, c: Cues) -> bool:
+    """Whether a message that names one title with a liking in it ("I loved that") asks about
+    that title, not for others like it: an English question about it, no request for others."""
+    if not (_ABOUT_IT.search(c.folded) or _WHAT_ABOUT_OPENING.match(c.folded)):
+        return False
+    if _RECOMMEND.search(c.folded) or _MORE_LIKE.search(c.folded):
+        return False
+    folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
+    span = _span(folded, title)
+    return span is None or not _LIKE_BEFORE.search(folded[max(0, span[0] - 24) : span[0]])
+
+
 _AVAILABILITY = re.compile(
     r"in stock|do (?:you|u) (?:have|sell|carry)|available|can i (?:buy|get|order)|is there an? (?:\w+ )?manga|在庫|ありますか"
     r"|ある[?？]|置いて|売って|買え|取り扱|手に入"
@@ -1177,15 +1222,21 @@ _ONE_SERIES = re.compile(
     r"|タイトル(?:を)?忘れ|名前(?:が)?出てこない|forgot the (?:title|name)|is it (?:finished|done|over)"
 )
 _EXCLUDE_AFTER = re.compile(
-    r"^[\s」』\"”]{0,3}(?:以外|じゃなく|ではなく|は(?:もう|既に|すでに)?\s{0,2}(?:全部|全巻)?\s{0,2}(?:持って|読んだ|読み終|買った|読みました|持ってます|買いました)"
-    r"|(?:は|を)?もう(?:持って|読んだ|全部読|買った)|を?(?:読んだ|読破|持ってる|持っている|読みました|持ってます|買いました|読了)|\s?(?:i )?(?:already )?(?:read|own|have) (?:it|that)? ?already)"
+    r"^[\s」』\"”]{0,3}(?:以外|じゃなく|ではなく|は(?:もう|既に|すでに)?\s{0,2}(?:全部|全巻)?\s{0,2}(?:持って|読んだ|読み終|買った|読みました|持ってます|買いました|そろって|揃って|集め)"
+    r"|(?:は|を)?もう(?:持って|読んだ|全部読|買った|そろって|揃って)|を?(?:読んだ|読破|持ってる|持っている|読みました|持ってます|買いました|読了)"
+    r"|\s?(?:i )?(?:already )?(?:read|own|have) (?:it|that)? ?already"
+    # "Yotsuba is already on my shelf", "those are already in her collection"
+    r"|\s?(?:is|are) already (?:on|in) (?:my|her|his|our|their) (?:shelf|shelves|collection))"
 )
 _EXCLUDE_BEFORE = re.compile(
-    r"(?:other than|besides|except|apart from|not|no more|already (?:have|read|own|got|finished)"
-    r"|i(?:'ve| have) (?:read|got|already read|already got)|own)\s{1,3}(?:all\s(?:of\s)?)?(?:the\s|his\s|her\s)?$"
+    r"(?:other than|besides|except|apart from|not|isn'?t|aren'?t|no more|already (?:has|have|read|own|got|finished)"
+    # "I've already read", "she already has", "we own": the one who owns or read it, then the name
+    r"|\b(?:i|i'?ve|i have|we|we'?ve|we have|she|she'?s|she has|he|he'?s|he has|they|they'?ve|they have)"
+    r"\s(?:already\s)?(?:has|have|had|got|owns?|read|finished|collected)|own)"
+    r"\s{1,3}(?:all\s(?:of\s)?)?(?:the\s|his\s|her\s)?$"
 )
 # Between two names of one list: 「AとB」, "A and B", "A, B".
-_JOINED = re.compile(r"\s{0,2}(?:と|、|,|&|and|や|とか|も)\s{0,2}")
+_JOINED = re.compile(r"\s{0,2}[」』\"”]?\s{0,2}(?:と|、|,|&|and|or|nor|や|とか|も)\s{0,2}[「『\"“]?\s{0,2}")
 
 
 def _span(folded: str, m: common_pb2.Mention) -> tuple[int, int] | None:
@@ -1194,8 +1245,9 @@ def _span(folded: str, m: common_pb2.Mention) -> tuple[int, int] | None:
     found = _name_pattern(m.name).search(folded) if m.name else None
     if found is not None:
         return found.start(), found.end()
-    if 0 <= m.start < m.end <= len(folded):
-        return m.start, m.end
+    offsets = words_offsets(folded)  # the linker counts in the message without punctuation
+    if 0 <= m.start < m.end <= len(offsets):
+        return offsets[m.start], offsets[m.end - 1] + 1
     return None
 
 
@@ -1209,11 +1261,11 @@ def _excluded_ids(text: str, mentions: list[common_pb2.Mention]) -> set[str]:
     carried = False  # "except A and B": the words before A rule out B too
     for i, ((start, end), series_id) in enumerate(spans):
         carried = carried or bool(_EXCLUDE_BEFORE.search(folded[max(0, start - 30) : start]))
-        ruled_out = carried or bool(_EXCLUDE_AFTER.search(folded[end : end + 12]))
+        ruled_out = carried or bool(_EXCLUDE_AFTER.search(folded[end : end + 30]))
         j = i
         while not ruled_out and j + 1 < len(spans) and _JOINED.fullmatch(folded[spans[j][0][1] : spans[j + 1][0][0]]):
             j += 1
-            ruled_out = bool(_EXCLUDE_AFTER.search(folded[spans[j][0][1] : spans[j][0][1] + 12]))
+            ruled_out = bool(_EXCLUDE_AFTER.search(folded[spans[j][0][1] : spans[j][0][1] + 30]))
         if ruled_out:
             out.add(series_id)
         if not (i + 1 < len(spans) and _JOINED.fullmatch(folded[end : spans[i + 1][0][0]])):
@@ -1234,9 +1286,9 @@ def _without_names(text: str, mentions: list[common_pb2.Mention]) -> str:
     # A name not found as the catalog spells it is a typo ("kaguya sama love is wat"): blanked
     # where the linker saw it (same length, so the other spans still hold), the rest by name.
     typed = [
-        (m.start, m.end)
+        span
         for m in mentions
-        if m.name and 0 <= m.start < m.end <= len(folded) and not _name_pattern(m.name).search(folded)
+        if m.name and not _name_pattern(m.name).search(folded) and (span := _span(folded, m)) is not None
     ]
     for start, end in sorted(typed, reverse=True):
         folded = folded[:start] + " " * (end - start) + folded[end:]
@@ -1258,13 +1310,16 @@ def _carry(state: common_pb2.DialogueState, prev: common_pb2.DialogueState) -> N
 _ASKED_FOR = (
     re.compile(r"[「『\"“]([^」』\"”]{2,40})[」』\"”]"),
     re.compile(
-        r"(?:do (?:you|u|ya) (?:guys )?(?:have|sell|carry|stock)|have you got|you got|looking for|search(?:ing)? for)"
+        r"(?:do (?:you|u|ya) (?:guys )?(?:have|sell|carry|stock)|have you got|you got|looking for|search(?:ing)? for"
+        r"|^got any|any chance (?:you|u) (?:have|sell|carry|stock|got))"
         r"\s{1,3}([^?？!！。,、]{2,40})"
     ),
     # 「ハリーポッターある？」「こち亀ありますか」「シャーマンキングの完全版ってありますか」
     re.compile(
-        r"^([^?？!！。,、]{2,20}?)\s{0,2}(?:の)?(?:漫画|マンガ|完全版|新装版|文庫版|全巻|本)?\s{0,2}(?:って|は|も|を|が)?"
-        r"\s{0,2}(?:ある|あります|置いて|おいて|売って|うって|取り扱|ほしい|欲しい|ください|下さい|買いたい)"
+        r"^([^?？!！。,、]{2,20}?)\s{0,2}(?:の)?(?:漫画|マンガ|完全版|新装版|文庫版|全巻セット|全巻|セット|本|最新刊|新刊|\d{1,3}巻)?"
+        r"\s{0,2}(?:って|は|も|を|が)?"
+        # (not 「けっこうありますね」: a remark, not a question)
+        r"\s{0,2}(?:ある|あります|置いて|おいて|売って|うって|取り扱|扱って|扱い|ほしい|欲しい|ください|下さい|買いたい)(?![ねよ])"
     ),
     re.compile(r"^(?:got|have you got|you have)\s{1,3}([^?？!！。,、]{2,30}?)\s{0,2}[?？]*\s*$"),
     re.compile(r"^(?:is|are)\s{1,3}([^?？!！。,、]{2,40}?)\s{1,3}(?:in stock|available|sold here|on sale)\b"),
@@ -1278,6 +1333,8 @@ _ASKED_FOR = (
 # conversation such a message is a follow-up: "previous one?", "kanketsu shiteru?").
 _BARE_NAME = (
     re.compile(r"^([a-z][a-z0-9'\-]{3,20}(?: [a-z0-9'\-]{2,20}){0,3})\s{0,2}[?？]+\s*$"),
+    # "blue giant please": a name asked for.
+    re.compile(r"^([a-z][a-z0-9'\-]{3,20}(?: [a-z0-9'\-]{2,20}){0,3})\s{1,2}(?:please|pls|plz)\s{0,2}[.!]*\s*$"),
     # "black butler vol 30": a name and a volume number, asked or not.
     re.compile(
         r"^([a-z][a-z0-9'\-]{3,20}(?: [a-z0-9'\-]{2,20}){0,3}\s{1,2}vol(?:ume)?\.?\s{0,2}\d{1,3})\s{0,2}[?？]*\s*$"
@@ -1440,6 +1497,8 @@ _GENERIC_WORDS = frozenset(
 # Words and particles that make a phrase a request, not a title (「マンガ大賞とった作品でおすすめ」).
 _NOT_A_NAME = re.compile(
     r"[でをにがへ]|おすすめ|オススメ|作品|何か|なにか|読ん|みたい|っぽ|系|好き|探し|在庫|送料|巻|やつ|奴|\bversion\b|\bedition\b"
+    # a clause, not a name: 「英語版も出ていたら教えて」
+    r"|教え|たら|れば|ていた|ている|てる|ていま"
 )
 # Words before a name that are no part of it: "the", 「じゃあ1巻もください」.
 _LEADING_FILLER = re.compile(
@@ -1509,6 +1568,7 @@ def _bare_unknown_name(text: str, entities: Entities) -> bool:
     """Whether an opening message is only a name we do not carry, asked after ("boruto?");
     a word of the shop's own ("cheapest volume?") makes it no name."""
     folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower().strip(" ?？")
+    folded = re.sub(r"\s{1,2}(?:please|pls|plz)\s{0,2}[.!]*\s*$", "", folded)
     # ("overlord manga?", "tokyo mew mew vol 1?": the name without its volume or "manga")
     words = re.findall(r"[a-z0-9'\-]+", _GENERIC_TAIL.sub("", _VOLUME_TAIL.sub("", folded)))
     if any(w in _GENERIC_WORDS or w in _NOT_TITLES or w.startswith("cheap") for w in words):

@@ -171,7 +171,6 @@ MAX_KINDS = 8  # kinds of story ruled out in one request
 MAX_KIND_CHARS = 40
 MAX_FRAGMENT_SERIES = 8  # a piece of a title shared by more series than this is asked back among these
 MIN_FRAGMENT_CJK = 2
-_PUNCT = re.compile(r"[^\w]+|_")
 _VOWELS = re.compile(r"([aeiou])\1+")
 
 
@@ -181,8 +180,7 @@ _ACCENTS = str.maketrans("āáàâäēéèêëīíìîïōóòôöūúùûü", "
 def fold(text: str) -> str:
     """NFKC, lower case, Latin accents and macrons dropped (Haikyū → haikyu), punctuation and
     decorations (【】!!×・～) as spaces."""
-    text = shared_text.fold(text).translate(_ACCENTS).replace("×", " ")
-    return " ".join(_PUNCT.sub(" ", text).split())
+    return shared_text.words(shared_text.fold(text).translate(_ACCENTS).replace("×", " "))
 
 
 def latin_key(text: str) -> str:
@@ -268,6 +266,19 @@ def _is_latin(text: str) -> bool:
     return bool(text) and all(c.isascii() for c in text)
 
 
+_KANJI_NAME = re.compile(r"[\u4e00-\u9fff々]{3,6}")
+_HONORIFICS = ("先生", "さん", "氏")
+
+
+def _kanji_family_names(author: str) -> tuple[str, ...]:
+    """The family names a Japanese author's kanji name may start with. The catalog has no
+    reading to split it by: two kanji is the common family name (尾田|栄一郎, 浦沢|直樹); a
+    three-kanji name may also have a one-kanji one (原|泰久, 奥|浩哉)."""
+    if not _KANJI_NAME.fullmatch(author):
+        return ()
+    return (author[:2], author[:1]) if len(author) == 3 else (author[:2],)
+
+
 def _windows(folded: str, words: list[tuple[str, int, int]]) -> list[tuple[int, int, str, str]]:
     """Runs of up to ``MAX_WINDOW`` adjacent Latin words: (first, last, joined, lookup key)."""
     out: list[tuple[int, int, str, str]] = []
@@ -325,6 +336,7 @@ class CatalogLinker:
     _genres: dict[str, frozenset[str]] = field(default_factory=dict)  # series → its genres
     _cjk_by_first: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     _cjk_bigrams: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    _exact_only: set[str] = field(default_factory=set)  # never matched with a typo (「原さん」 is no 篠原さん)
     _title_words: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     _every_title_word: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     _cjk_titles: dict[str, str] = field(default_factory=dict)  # a Japanese title or alias → series
@@ -350,6 +362,8 @@ class CatalogLinker:
             parts = fold(author).split()
             if len(parts) == 2 and _is_latin(author):
                 surnames[parts[1]].add(author)
+            for family in _kanji_family_names(author):
+                surnames[family].add(author)
         for s in series:
             sid = s["series_id"]
             linker.series_titles[sid] = s["title_en"]
@@ -371,6 +385,13 @@ class CatalogLinker:
                         # names the works of each of them.
                         works = tuple(dict.fromkeys(w for a in sorted(surnames[parts[1]]) for w in by_author[a]))
                         names.append(Name(sid, "author", parts[1].capitalize(), works))
+                for family in _kanji_family_names(author):
+                    # 「尾田先生の新刊」「浦沢さんの作品」: a family name is linked only with its honorific.
+                    works = tuple(dict.fromkeys(w for a in sorted(surnames[family]) for w in by_author[a]))
+                    # (not a one-kanji one with さん: 「奥さんにプレゼント」 is a wife, not 奥浩哉)
+                    titles = _HONORIFICS if len(family) > 1 else _HONORIFICS[:1] + _HONORIFICS[2:]
+                    names += [Name(sid, "author", family + title, works) for title in titles]
+                    linker._exact_only.update(family + title for title in titles)
             for n in names:
                 linker._add(n)
         for s in series:
@@ -397,7 +418,9 @@ class CatalogLinker:
         for key in linker.cjk:
             linker._cjk_by_first[key[0]].append(key)
             # A short name in hiragana only is one edit from ordinary words (かのかり, かかり).
-            if len(key) >= (MIN_FUZZY_HIRAGANA if _HIRAGANA.fullmatch(key) else MIN_FUZZY_CJK):
+            if key not in linker._exact_only and len(key) >= (
+                MIN_FUZZY_HIRAGANA if _HIRAGANA.fullmatch(key) else MIN_FUZZY_CJK
+            ):
                 for i in range(len(key) - 1):
                     linker._cjk_bigrams[key[i : i + 2]].add(key)
         for keys in linker._cjk_by_first.values():
