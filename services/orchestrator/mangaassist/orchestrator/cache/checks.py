@@ -87,7 +87,7 @@ class BothCheck:
         return BothSignature(self._lexicon.from_json(data["lexicon"]), self._align.from_json(data["align"]))
 
 
-_NAMES = ("lexicon", "align", "align_strict", "lexicon+align")
+_NAMES = ("lexicon", "align", "align_strict", "lexicon+align", "frame")
 
 
 def check_names() -> tuple[str, ...]:
@@ -105,6 +105,10 @@ def get_check(name: str) -> Check:
         return AlignCheck(strict=name == "align_strict")
     if name == "lexicon+align":
         return BothCheck()
+    if name == "frame":
+        from mangaassist.orchestrator.cache.frame import FrameCheck
+
+        return FrameCheck()
     raise ValueError(f"unknown cache check {name!r} (known: {', '.join(_NAMES)})")
 
 
