@@ -9,6 +9,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from mangaassist.orchestrator.cache import CacheConfig
 from mangaassist.orchestrator.cache.checks import decode, encode, get_check
 from mangaassist.orchestrator.cache.frame import frame_signature
 
@@ -85,3 +86,8 @@ def test_the_stored_signature_round_trips_and_carries_the_check_name() -> None:
     back = decode(check, stored)
     assert back is not None and back.agrees(check.signature("ダンダダンの英語の電子書籍はありますか？"))
     assert decode(get_check("lexicon+align"), stored) is None  # another check's entry never agrees
+
+
+def test_frame_is_the_default_check_at_the_calibrated_floor() -> None:
+    assert CacheConfig().check == "frame"
+    assert CacheConfig().threshold == 0.89

@@ -3,7 +3,9 @@
 The semantic tier finds the nearest cached question by embedding; a *check* then compares
 the two messages' signatures and refuses when they could need different answers. Checks
 are named so the choice is one setting (``CacheConfig.check``) and measurable side by side
-(``bench/cache_eval``): ``"lexicon"`` is the word-list check of ``lexicon_check``. A stored
+(``bench/cache_eval``): ``"lexicon"`` is the word-list check of ``lexicon_check``,
+``"align"`` content-word alignment (``align``), ``"lexicon+align"`` both, and ``"frame"``
+(``frame``, the default since decision 0003's third round) the frame comparison. A stored
 signature carries its check's name; a signature of another check never agrees, so entries
 written before a switch are not trusted by the new check.
 """
