@@ -52,6 +52,7 @@ from mangaassist.orchestrator.cache import (
 )
 from mangaassist.orchestrator.cache.align import align_signature
 from mangaassist.orchestrator.cache.base import Vector
+from mangaassist.orchestrator.cache.frame import frame_signature
 
 CALIBRATION = REPO / "bench/cache_eval/calibration.jsonl"
 THRESHOLDS = [round(0.80 + 0.01 * i, 2) for i in range(19)]
@@ -104,6 +105,7 @@ def clear_check_caches() -> None:
     """Forget every per-text signature the checks remember (a lookup of an unseen question)."""
     signature.cache_clear()
     align_signature.cache_clear()
+    frame_signature.cache_clear()
 
 
 async def calibration(emb: dict[str, Vector], embed_s: float, check: str) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 The semantic tier finds the nearest cached question by embedding; a *check* then compares
 the two messages' signatures and refuses when they could need different answers. Checks
 are named so the choice is one setting (``CacheConfig.check``) and measurable side by side
-(``bench/cache_eval``): ``"lexicon"`` is the word-list check of ``lexicon_check``. A stored
+(``bench/cache_eval``): ``"lexicon"`` is the word-list check of ``lexicon_check``,
+``"align"`` content-word alignment (``align``), ``"lexicon+align"`` both, and ``"frame"``
+(``frame``, the default since decision 0003's third round) the frame comparison. A stored
 signature carries its check's name; a signature of another check never agrees, so entries
 written before a switch are not trusted by the new check.
 """
@@ -87,7 +89,7 @@ class BothCheck:
         return BothSignature(self._lexicon.from_json(data["lexicon"]), self._align.from_json(data["align"]))
 
 
-_NAMES = ("lexicon", "align", "align_strict", "lexicon+align")
+_NAMES = ("lexicon", "align", "align_strict", "lexicon+align", "frame")
 
 
 def check_names() -> tuple[str, ...]:
@@ -105,6 +107,10 @@ def get_check(name: str) -> Check:
         return AlignCheck(strict=name == "align_strict")
     if name == "lexicon+align":
         return BothCheck()
+    if name == "frame":
+        from mangaassist.orchestrator.cache.frame import FrameCheck
+
+        return FrameCheck()
     raise ValueError(f"unknown cache check {name!r} (known: {', '.join(_NAMES)})")
 
 
