@@ -105,7 +105,7 @@ def test_unknown_check_is_a_configuration_error() -> None:
 
 async def test_cache_with_the_default_check_refuses_another_payment_method() -> None:
     cache = InMemorySemanticCache(CacheConfig(threshold=0.5, dim=4))
-    assert cache.config.check == "frame"
+    assert cache.config.check == "lexicon+align"
     v = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
     entry = CacheEntry(answer="Yes, we accept credit cards.", intent="payment", model="haiku", products=[])
     assert await cache.store(CacheKey("Can I pay with a credit card?", "en", {}, "payment"), v, entry)

@@ -88,6 +88,8 @@ def test_the_stored_signature_round_trips_and_carries_the_check_name() -> None:
     assert decode(get_check("lexicon+align"), stored) is None  # another check's entry never agrees
 
 
-def test_frame_is_the_default_check_at_the_calibrated_floor() -> None:
-    assert CacheConfig().check == "frame"
-    assert CacheConfig().threshold == 0.89
+def test_the_default_stays_the_check_with_fewer_wrong_hits_on_the_test_side() -> None:
+    # frame serves more paraphrases (40.6 % vs 28.9 %) but served 3 seen-kind near misses
+    # against 1 on the held-out side (decision 0003): a wrong answer costs more than a miss.
+    assert CacheConfig().check == "lexicon+align"
+    assert CacheConfig().threshold == 0.92

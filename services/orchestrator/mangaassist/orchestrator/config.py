@@ -114,8 +114,8 @@ class OrchestratorSettings(ServiceSettings):
     # (ElastiCache Valkey >= 8.2 in AWS, Redis Stack locally), else an in-process cache.
     cache_enabled: bool = True
     redis_url: str | None = None
-    # A floor: the cache check (CacheConfig.check, "frame") decides above it (decision 0003).
-    cache_threshold: float = Field(default=0.89, gt=0.0, le=1.0)
+    # A floor: the cache check (CacheConfig.check) decides above it (decision 0003).
+    cache_threshold: float = Field(default=0.92, gt=0.0, le=1.0)
     cache_ttl_s: float = Field(default=3_600.0, gt=0)
 
     # Sign-in (see auth.py): tokens verify against the keys at ``auth_jwks_url`` (AWS: the

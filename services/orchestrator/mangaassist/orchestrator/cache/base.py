@@ -131,7 +131,7 @@ class CacheConfig:
     calibration side of the hand-written evaluation (``bench/cache_eval``, decision 0003).
     """
 
-    threshold: float = 0.89
+    threshold: float = 0.92
     ttl_s: float = 3_600.0
     k: int = 4  # nearest neighbours examined; the first that passes the guards wins
     max_entries: int = 50_000  # in-process cache only (Redis is bounded by its maxmemory policy)
@@ -142,7 +142,7 @@ class CacheConfig:
     dim: int = 384
     # Which check must agree before a semantic hit is served (``checks``; chosen by
     # measurement on the hand-written evaluation, docs/decisions/).
-    check: str = "frame"
+    check: str = "lexicon+align"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
