@@ -709,3 +709,47 @@ def test_an_author_named_in_a_question_about_the_focus_keeps_the_focus() -> None
     miura = mention("berserk", "三浦先生", kind="author", author_series=("berserk", "blue-box"))
     result = turn("三浦先生が亡くなったあとも続いてるんですか", focus, mentions=[miura])
     assert (result.intent, result.state.focus.series_id) == ("product_question", "berserk")
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("盾の勇者は話が重いと聞いたので、それ以外でお願いします。", ("the-rising-of-the-shield-hero", "盾の勇者")),
+        ("read monster already", ("monster", "monster")),
+    ],
+)
+def test_other_than_those_and_read_already_rule_the_named_title_out(text: str, named: tuple[str, str]) -> None:
+    state = turn("any good isekai?", common_pb2.DialogueState(), intent="product_recommendation").state
+    result = turn(text, state, mentions=[mention(*named)])
+    assert named[0] in result.state.constraints.excluded_series and not result.state.HasField("focus")
+
+
+def test_the_first_status_said_is_the_one_asked_for() -> None:
+    text = "What sci-fi do you have that's still ongoing? I've caught up on all the finished classics lol"
+    assert turn(text, common_pb2.DialogueState(), intent="product_recommendation").state.constraints.status == "ongoing"
+
+
+def test_a_volume_of_a_named_title_is_never_a_request_for_suggestions() -> None:
+    natsume = [mention("natsumes-book-of-friends", "夏目友人帳")]
+    result = turn(
+        "夏目友人帳の30巻を探しています。", common_pb2.DialogueState(), "product_recommendation", mentions=natsume
+    )
+    assert result.intent == "product_search" and result.state.focus.volume == 30
+
+
+def test_japanese_likeness_words_ask_for_others_like_the_title() -> None:
+    frieren = [mention("frieren", "葬送のフリーレン")]
+    text = "『葬送のフリーレン』がすごく好きなんですが、似た雰囲気の作品はありますか？"
+    result = turn(text, common_pb2.DialogueState(), "product_recommendation", mentions=frieren)
+    assert list(result.state.constraints.like_series_ids) == ["frieren"]
+
+
+def test_a_genre_ruled_out_after_talking_about_a_series_refines_the_request() -> None:
+    state = turn("料理の漫画ある？", common_pb2.DialogueState(), intent="product_recommendation").state
+    state = turn(
+        "ダンジョン飯ってどんな話？", state, "product_question", mentions=[mention("dm", "ダンジョン飯")]
+    ).state
+    result = turn(
+        "恋愛ものはまだ早いかなと思うので、それ以外でお願いします。", state, "product_question", abstained=True
+    )
+    assert list(result.state.constraints.excluded_genres) == ["romance"] and result.intent == "product_recommendation"

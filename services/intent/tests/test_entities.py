@@ -118,7 +118,7 @@ def test_in_stock(text: str, in_stock: bool | None) -> None:
         ("sports, but no basketball or volleyball", ["sports"], []),
         ("I love One Piece", [], []),
         # However the dislike is put.
-        ("癒される漫画ないかな。ホラーとかは無理", [], ["horror"]),
+        ("癒される漫画ないかな。ホラーとかは無理", ["slice-of-life"], ["horror"]),
         ("恋愛ものは勘弁", [], ["romance"]),
         ("anything but romance please", [], ["romance"]),
         ("tired of isekai, something else", [], ["isekai"]),

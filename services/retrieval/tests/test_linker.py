@@ -203,3 +203,8 @@ def test_a_japanese_authors_family_name_with_an_honorific_names_their_works() ->
     assert {link.series_id for link in linker().link("浦沢さんの作品")} >= {"monster", "pluto"}
     # 「奥さん」 is a wife, 「原さん」 no typo of 篠原さん: family names are never fuzzy or bare
     assert linker().link("奥さんにプレゼント") == [] and linker().link("原さん") == []
+
+
+def test_a_plain_word_title_after_and_is_the_same_question_of_another_series() -> None:
+    assert top("and bleach?") == "bleach" and top("also monster") == "monster"
+    assert linker().link("and english?") == [] and linker().link("and cheaper?") == []

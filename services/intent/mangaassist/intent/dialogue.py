@@ -46,7 +46,7 @@ _STATUS = (
         "completed",
         re.compile(
             r"完結|completed?\b|finished (?:series|ones?|manga)|(?:already|but|only|that'?s|is|be|are) finished"
-            r"|\bended\b|already over|\bdone\b"
+            r"|\bended\b|already over|\bdone\b|(?:that|which) (?:actually |really )?ends\b|has an ending"
         ),
     ),
     (
@@ -139,13 +139,13 @@ _WHOLE = re.compile(
 _LIKE = re.compile(
     r"\blike\b|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
     r"|after (?:finishing|reading)|(?:i|just) (?:just )?finished|enjoyed|loved|\blove\b|\bfan\b|好きで|好きなんだ|好きだから|大好き|みたいな|みたいの|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
-    r"|読み終わ|系の|こういう|そういう|ああいう|似たような|似た感じ"
+    r"|読み終わ|系の|こういう|そういう|ああいう|似た|みたいに|のように"
 )
 # Likeness, not affection: "something like Junji Ito", 「伊藤潤二みたいな」 (an author's fan, 「東村アキコが好き」,
 # is shown the author's own works).
 _SIMILAR = re.compile(
     r"similar|such as|in the vein of|along the lines|reminds? me of|(?<!i )(?<!i really )\blike\b"
-    r"|みたいな|みたいの|っぽい|のような|に似た|似てる|似た|系の|ような|こういう|そういう|ああいう"
+    r"|みたいな|みたいの|みたいに|っぽい|のような|のように|に似た|似てる|似た|系の|ような|こういう|そういう|ああいう"
 )
 # Someone else whose love of a title is told: a gift of that title.
 _THIRD_PERSON = re.compile(
@@ -262,10 +262,13 @@ def cues(text: str) -> Cues:
         folded,
     )
     if not drop:
-        for name, pattern in _STATUS:
-            if pattern.search(folded) or (name == "completed" and finished):
-                status = name
-                break
+        # Both said ("still ongoing? I've caught up on all the finished classics"): the first.
+        found = [
+            (m.start() if m else len(folded), name)
+            for name, pattern in _STATUS
+            if (m := pattern.search(folded)) or (name == "completed" and finished)
+        ]
+        status = min(found)[1] if found else None
     max_volumes = None
     for pattern, inclusive in _VOLUME_CAP:
         m = pattern.search(folded)
@@ -653,6 +656,8 @@ def resolve(
             state.constraints.like_series_ids.extend(dict.fromkeys(m.series_id for m in titles[:3]))
             state.constraints.excluded_series.extend(sorted(excluded)[:MAX_LIST])
             _merge(state.constraints, entities, c)
+            # 「けいおんも好きなんですけど、ほかに…」 after Bocchi: not the one just talked about either.
+            _rule_out_seen(state, prev, c)
             return Resolution("product_recommendation", "similar", "recommend from the series named", state, [])
         several = list(dict.fromkeys(m.series_id for m in titles))
         if len(several) > 1:
@@ -681,6 +686,9 @@ def resolve(
         _focus_update(state.focus, entities, c)
         # The answer to our "which one?" asks what the customer asked before it.
         state.intent = prev.intent if answering else _series_intent(classified, abstained, c)
+        if (entities.volumes or c.latest) and state.intent == "product_recommendation":
+            # 「夏目友人帳の30巻を探しています」: one volume of it, not suggestions.
+            state.intent = "product_question" if c.product_question else "product_search"
         return Resolution(
             state.intent, "search", "series named" + (" again" if same else ""), state, [], follow_up=same
         )
@@ -842,7 +850,7 @@ def resolve(
         prev.HasField("focus")
         and hijackable
         and not _RECOMMEND.search(c.folded)
-        and (not entities.genres or asks_of_it)
+        and (not (entities.genres or entities.excluded_genres) or asks_of_it)
         # ("kinda pricey. any classic sci-fi that's cheaper?": a sure request for a kind of story)
         and not (classified == "product_recommendation" and not abstained and entities.genres)
         and (
@@ -1224,7 +1232,7 @@ _ONE_SERIES = re.compile(
 _EXCLUDE_AFTER = re.compile(
     r"^[\s」』\"”]{0,3}(?:以外|じゃなく|ではなく|は(?:もう|既に|すでに)?\s{0,2}(?:全部|全巻)?\s{0,2}(?:持って|読んだ|読み終|買った|読みました|持ってます|買いました|そろって|揃って|集め)"
     r"|(?:は|を)?もう(?:持って|読んだ|全部読|買った|そろって|揃って)|を?(?:読んだ|読破|持ってる|持っている|読みました|持ってます|買いました|読了)"
-    r"|\s?(?:i )?(?:already )?(?:read|own|have) (?:it|that)? ?already"
+    r"|\s?(?:i )?(?:already )?(?:read|own|have) (?:it|that)? ?already|\s?already\s*(?:[.!]|$)"
     # "Yotsuba is already on my shelf", "those are already in her collection"
     r"|\s?(?:is|are) already (?:on|in) (?:my|her|his|our|their) (?:shelf|shelves|collection))"
 )
@@ -1235,6 +1243,12 @@ _EXCLUDE_BEFORE = re.compile(
     r"\s(?:already\s)?(?:has|have|had|got|owns?|read|finished|collected)|own)"
     r"\s{1,3}(?:all\s(?:of\s)?)?(?:the\s|his\s|her\s)?$"
 )
+# "other than those", 「それ以外で」 after the names.
+_BESIDES_THOSE = re.compile(
+    r"それ以外|それら以外|その他で|other than (?:that|those|them|these)|besides (?:that|those|them)"
+)
+# "read monster already": the message opens with what was read.
+_READ_OPENING = re.compile(r"\s*(?:already\s+)?(?:read|finished)\s{1,3}(?:all\s(?:of\s)?)?(?:the\s)?")
 # Between two names of one list: 「AとB」, "A and B", "A, B".
 _JOINED = re.compile(r"\s{0,2}[」』\"”]?\s{0,2}(?:と|、|,|&|and|or|nor|や|とか|も)\s{0,2}[「『\"“]?\s{0,2}")
 
@@ -1258,9 +1272,15 @@ def _excluded_ids(text: str, mentions: list[common_pb2.Mention]) -> set[str]:
     folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
     spans = sorted((span, m.series_id) for m in mentions if (span := _span(folded, m)) is not None)
     out: set[str] = set()
+    besides = _BESIDES_THOSE.search(folded)
+    if besides is not None:
+        # 「盾の勇者は話が重いと聞いたので、それ以外で」: the titles named before "other than those".
+        titles = {m.series_id for m in mentions if m.kind != "author"}
+        out |= {sid for (_, end), sid in spans if end <= besides.start() and sid in titles}
     carried = False  # "except A and B": the words before A rule out B too
     for i, ((start, end), series_id) in enumerate(spans):
         carried = carried or bool(_EXCLUDE_BEFORE.search(folded[max(0, start - 30) : start]))
+        carried = carried or bool(_READ_OPENING.fullmatch(folded[:start]))
         ruled_out = carried or bool(_EXCLUDE_AFTER.search(folded[end : end + 30]))
         j = i
         while not ruled_out and j + 1 < len(spans) and _JOINED.fullmatch(folded[spans[j][0][1] : spans[j + 1][0][0]]):

@@ -183,6 +183,8 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
         "まったり",
         "癒し",
         "癒やし",
+        "癒され",
+        "癒やされ",
         r"\bslice[- ]of[- ]life\b",
         r"\bcozy\b",
         r"\biyashikei\b",
@@ -193,6 +195,7 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
     "historical": (
         "歴史",
         "時代物",
+        "時代もの",
         "時代劇",
         "戦国",
         "幕末",
@@ -291,13 +294,14 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
         r"\bdemons?\b",
         r"\bspirits\b",
     ),
-    "psychological": ("心理", "サイコ", r"\bpsychological\b", r"\bmind games?\b"),
+    "psychological": ("心理", "サイコ", "鬱展開", "鬱になれる", "鬱漫画", r"\bpsychological\b", r"\bmind games?\b"),
     "school": (
         "学園",
         "学校もの",
         "学校が舞台",
         r"\bschool (?:life|manga|stuff|ones?|settings?|stor(?:y|ies)|romance|comed(?:y|ies))\b",
         r"\bset (?:in|at) (?:a |high |the )?schools?\b",
+        r"\bhigh ?school(?:ers?)?\b",
         r"\bhigh ?school (?:manga|stor(?:y|ies)|ones?|settings?)\b",
     ),
 }

@@ -153,6 +153,9 @@ _SHOP_NEIGHBOURS = _PRODUCT_CUES | {
     "about",
 }
 
+# A word that opens a follow-up naming another series: "and bleach?".
+_OPENERS = frozenset({"and", "also", "or", "plus", "then"})
+
 _LATIN = re.compile(r"[a-z0-9]+")
 # A remembered piece of a forgotten title (over folded text: brackets are spaces by then):
 # 「アオなんとか」, 「タイトルにヒカルが入ってる」, 「パンチって付くタイトル」, "blue something, forgot the
@@ -649,6 +652,8 @@ class CatalogLinker:
         """Whether a short one-word name is meant as a title, not as an ordinary word."""
         if whole == 1 and len(folded.replace(" ", "")) <= end - start + 4:
             return True  # the message is (almost) just the name: "Real", "nana?"
+        if whole == 2 and i == 1 and words[0][0] in _OPENERS:
+            return True  # the same question of another: "and bleach?", "also monster"
         neighbours = {words[k][0] for k in (i - 1, i + 1) if 0 <= k < whole}
         if neighbours & _SHOP_NEIGHBOURS or re.match(r"\s?(?:の|って|は|も|を|が|巻|vol)", folded[end : end + 4]):
             return True  # "ajin の最新刊", 「nana って」, "pluto も": a name in a Japanese sentence
