@@ -407,6 +407,26 @@ def as_botocore_error(exc: BaseException, action: str, endpoint: str) -> BaseExc
     return mapped
 
 
+class _RequiredCredentials(Credentials):
+    """The standard chain, but no key is an error at once (botocore's ``NoCredentialsError``),
+    not a failed attempt that aiodynamo would back off and try again."""
+
+    def __init__(self, chain: Credentials) -> None:
+        self._chain = chain
+
+    async def get_key(self, http: Any) -> Any:
+        key = await self._chain.get_key(http)
+        if key is None:
+            raise dynamo_errors.NoCredentialsFound()
+        return key
+
+    def invalidate(self) -> bool:
+        return self._chain.invalidate()
+
+    def is_disabled(self) -> bool:
+        return self._chain.is_disabled()
+
+
 def endpoint_from_environment() -> str | None:
     """The SDKs' standard endpoint override (``AWS_ENDPOINT_URL_DYNAMODB``, then
     ``AWS_ENDPOINT_URL``), as botocore reads it when no endpoint is given."""
@@ -451,7 +471,7 @@ class AiodynamoClient(_Tables):
         )
         self.client = _Client(
             http=_TracedAIOHTTP(self.http),
-            credentials=Credentials.auto(),
+            credentials=_RequiredCredentials(Credentials.auto()),
             region=self._region,
             endpoint=URL(self._endpoint) if self._endpoint else None,
             numeric_type=Decimal,
