@@ -4,11 +4,14 @@
 
 A turn is what the orchestrator does per answer: one ``GetItem`` (the session) and one
 conditional ``PutItem`` (the turn appended). Client CPU (this process, ``time.process_time``)
-per turn, medians of ``--reps`` interleaved repetitions, for:
+per turn, medians of ``--reps`` interleaved repetitions (the order of the cells rotates from
+one repetition to the next), and the share of turns that raised, for:
 
-* ``aioboto3`` — the shipped ``DynamoSessionStore`` (aioboto3 client, adaptive retries,
-  parameter validation, a CLIENT span per call through the client's event hooks), also with
-  botocore's client-side parameter validation off;
+* ``aioboto3`` — the shipped ``DynamoSessionStore`` on ``DynamoClient`` (aioboto3, adaptive
+  retries, parameter validation, a CLIENT span per call through the client's event hooks);
+* ``aiodynamo`` — the same store on ``AiodynamoClient`` (aiodynamo's aiohttp adaptor, one
+  keep-alive session, the standard retry schedule, a CLIENT span per call, errors mapped to
+  botocore's);
 * ``aiohttp + SigV4`` — the same two requests built by hand: the body with orjson, signed
   with botocore's own ``SigV4Auth``, posted on one keep-alive aiohttp session (no retries,
   no spans, no error mapping: the floor a lean client could reach, not a client to ship);
@@ -47,7 +50,7 @@ from botocore.credentials import Credentials
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore, _to_item
+from mangaassist.orchestrator.dynamo import AiodynamoClient, DynamoClient, DynamoSessionStore, _to_item
 from mangaassist.orchestrator.sessions import Turn
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,23 +95,31 @@ async def wait_listening(port: int) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
-async def shipped(url: str, turns: int, tag: str, tracer: Any, validate: bool = True) -> float:
-    db = DynamoClient(REGION, url, tracer=tracer, validate_params=validate)
+CLIENTS: dict[str, Any] = {"aioboto3": DynamoClient, "aiodynamo": AiodynamoClient}
+
+
+async def shipped(client: str, url: str, turns: int, tag: str, tracer: Any) -> tuple[float, int]:
+    """CPU ms per turn and turns that raised, through the shipped store on ``client``."""
+    db = CLIENTS[client](REGION, url, tracer=tracer)
     await db.open()
+    errors = 0
     try:
         store = DynamoSessionStore(db, TABLE, 3600)
         for i in range(-5, turns):
             if i == 0:
-                started = time.process_time()
-            sid = f"s-{tag}-{i % 20}"
-            session = await store.load(sid)
-            await store.append(sid, Turn(None, "product_search", QUESTION, ANSWER, 0.001, b"state" * 20), session)
-        return (time.process_time() - started) * 1000 / turns
+                started, errors = time.process_time(), 0
+            sid = f"s-{client}-{tag}-{i % 20}"
+            try:
+                session = await store.load(sid)
+                await store.append(sid, Turn(None, "product_search", QUESTION, ANSWER, 0.001, b"state" * 20), session)
+            except Exception:
+                errors += 1
+        return (time.process_time() - started) * 1000 / turns, errors
     finally:
         await db.close()
 
 
-async def lean(url: str, turns: int, tag: str) -> float:
+async def lean(url: str, turns: int, tag: str) -> tuple[float, int]:
     credentials = Credentials("local", "local")
 
     async def call(http: aiohttp.ClientSession, target: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -124,12 +135,16 @@ async def lean(url: str, turns: int, tag: str) -> float:
             reply: dict[str, Any] = orjson.loads(await resp.read())
             return reply
 
+    errors = 0
     async with aiohttp.ClientSession() as http:
         for i in range(-5, turns):
             if i == 0:
-                started = time.process_time()
+                started, errors = time.process_time(), 0
             sid = f"l-{tag}-{i}"
-            await call(http, "GetItem", {"TableName": TABLE, "Key": {"session_id": {"S": sid}}, "ConsistentRead": True})
+            reply = await call(
+                http, "GetItem", {"TableName": TABLE, "Key": {"session_id": {"S": sid}}, "ConsistentRead": True}
+            )
+            errors += "__type" in reply
             item = _to_item(
                 {
                     "session_id": sid,
@@ -138,12 +153,13 @@ async def lean(url: str, turns: int, tag: str) -> float:
                 }
             )
             item["state"] = {"B": base64.b64encode(b"state" * 20).decode()}  # binary goes as base64 in JSON
-            await call(
+            reply = await call(
                 http,
                 "PutItem",
                 {"TableName": TABLE, "Item": item, "ConditionExpression": "attribute_not_exists(session_id)"},
             )
-        return (time.process_time() - started) * 1000 / turns
+            errors += "__type" in reply
+        return (time.process_time() - started) * 1000 / turns, errors
 
 
 async def measure(servers: dict[str, str], reps: int, turns: int) -> dict[str, Any]:
@@ -155,24 +171,43 @@ async def measure(servers: dict[str, str], reps: int, turns: int) -> dict[str, A
     await db.ensure_table(TABLE, "session_id")
     await db.close()
     cells: dict[str, list[float]] = {}
+    failed: dict[str, int] = {}
+    names = ["aioboto3", "aiodynamo", "aiohttp + SigV4"]
     for rep in range(reps):
+        order = names[rep % len(names) :] + names[: rep % len(names)]
         for server, url in servers.items():
-            cells.setdefault(f"aioboto3 / {server}", []).append(await shipped(url, turns, f"{rep}", tracer))
-            cells.setdefault(f"aioboto3, no client-side validation / {server}", []).append(
-                await shipped(url, turns, f"{rep}nv", tracer, validate=False)
-            )
-            cells.setdefault(f"aiohttp + SigV4 / {server}", []).append(await lean(url, turns, f"{rep}"))
+            for name in order:
+                if name == "aiohttp + SigV4":
+                    cpu, errors = await lean(url, turns, f"{rep}")
+                else:
+                    cpu, errors = await shipped(name, url, turns, f"{rep}", tracer)
+                cells.setdefault(f"{name} / {server}", []).append(cpu)
+                failed[f"{name} / {server}"] = failed.get(f"{name} / {server}", 0) + errors
     provider.shutdown()
-    return {
-        name: {"median_ms": round(statistics.median(v), 3), "runs_ms": [round(x, 3) for x in v]}
-        for name, v in cells.items()
-    }
+    report: dict[str, Any] = {}
+    for name, v in cells.items():
+        report[name] = {
+            "median_ms": round(statistics.median(v), 3),
+            "runs_ms": [round(x, 3) for x in v],
+            "turns": turns * reps,
+            "errors": failed[name],
+            "error_rate": round(failed[name] / (turns * reps), 4),
+        }
+    for server in servers:
+        a, b = report[f"aioboto3 / {server}"], report[f"aiodynamo / {server}"]
+        ratios = [y / x for x, y in zip(a["runs_ms"], b["runs_ms"], strict=True)]
+        report[f"aiodynamo / aioboto3 / {server}"] = {
+            "ratio_of_medians": round(b["median_ms"] / a["median_ms"], 3),
+            "ratio_per_rep": [round(r, 3) for r in ratios],
+        }
+    return report
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--turns", type=int, default=100)
+    parser.add_argument("--out", default="", help="results file (default bench/results/dynamo_turn.json)")
     args = parser.parse_args()
     os.environ.update(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local", AWS_DEFAULT_REGION=REGION)
     moto_port, keepalive_port = free_port(), free_port()
@@ -206,7 +241,13 @@ def main() -> None:
             for proc in procs:
                 proc.kill()
     for name, cell in cells.items():
-        print(f"{name:<58} client CPU {cell['median_ms']:6.2f} ms per turn (GetItem + PutItem)  runs {cell['runs_ms']}")
+        if "ratio_of_medians" in cell:
+            print(f"{name:<40} B / A {cell['ratio_of_medians']:.3f}  per repetition {cell['ratio_per_rep']}")
+        else:
+            print(
+                f"{name:<40} client CPU {cell['median_ms']:6.2f} ms per turn (GetItem + PutItem), "
+                f"errors {cell['errors']}/{cell['turns']}  runs {cell['runs_ms']}"
+            )
     report = {
         "benchmark": "dynamo_turn",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -216,9 +257,9 @@ def main() -> None:
         "turns_per_rep": args.turns,
         "client_cpu_ms_per_turn": cells,
     }
-    path = REPO / "bench" / "results" / "dynamo_turn.json"
+    path = Path(args.out) if args.out else REPO / "bench" / "results" / "dynamo_turn.json"
     path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
-    print(f"results written to {path.relative_to(REPO)}")
+    print(f"results written to {path}")
 
 
 if __name__ == "__main__":

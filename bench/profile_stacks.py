@@ -32,7 +32,10 @@ BUCKETS: list[tuple[str, str]] = [
     ),
     ("exception tracebacks formatted (span.record_exception, logging)", r"traceback\.py|linecache"),
     ("log lines (JSON formatter)", r"logging/__init__\.py|common/logging\.py"),
-    ("AWS SDK calls (aiobotocore: DynamoDB here, Bedrock in inference)", r"dynamo\.py|aiobotocore|botocore|aiohttp/"),
+    (
+        "AWS SDK calls (aiobotocore: DynamoDB here, Bedrock in inference)",
+        r"dynamo\.py|aiodynamo/|aiobotocore|botocore|aiohttp/",
+    ),
     ("answer cache (Redis)", r"cache/redis_cache|redis/"),
     ("WebSocket send (per frame)", r"websockets/asyncio/connection\.py:Connection\.send|outbox\.py"),
     ("model stream read (gRPC, per message)", r"_StreamResponseMixin|UnaryStreamCall|Responder\.stream|send_token"),

@@ -292,7 +292,7 @@ class MangaAssistStack(cdk.Stack):
                 resources=[self.sessions.table_arn],
             )
         )
-        # The connection pool's warm-up at start (DynamoClient.warm): one DescribeTable.
+        # The connection pool's warm-up at start (the DynamoDB client's warm(), dynamo.py): one DescribeTable.
         orchestrator_role.add_to_policy(
             iam.PolicyStatement(
                 sid="SessionsWarmUp",

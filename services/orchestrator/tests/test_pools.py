@@ -11,7 +11,7 @@ from mangaassist.common.pools import PoolManager
 from mangaassist.devtools.cluster import LOCAL_AWS_ENV
 from mangaassist.devtools.redis_server import RedisStackServer
 from mangaassist.orchestrator.cache import CacheConfig, CacheKey, RedisSemanticCache
-from mangaassist.orchestrator.dynamo import DynamoClient
+from mangaassist.orchestrator.dynamo import AiodynamoClient, DynamoClient, SessionClient
 
 pytestmark = pytest.mark.integration
 
@@ -50,19 +50,22 @@ async def test_an_unreachable_pool_is_left_cold_without_blocking_the_others(redi
             await cache.close()
 
 
-async def test_dynamodb_pool_counts_requests_and_keeps_connections(moto_url: str, aws_env: None) -> None:
+@pytest.mark.parametrize("client", [AiodynamoClient, DynamoClient])
+async def test_dynamodb_pool_counts_requests_and_keeps_connections(
+    moto_url: str, aws_env: None, client: type[SessionClient]
+) -> None:
     setup = DynamoClient(LOCAL_AWS_ENV["AWS_DEFAULT_REGION"], moto_url)
     await setup.open()
     await setup.ensure_table("mangaassist-sessions", "session_id")
     await setup.close()
-    db = DynamoClient(LOCAL_AWS_ENV["AWS_DEFAULT_REGION"], moto_url, warm_table="mangaassist-sessions")
+    db = client(LOCAL_AWS_ENV["AWS_DEFAULT_REGION"], moto_url, warm_table="mangaassist-sessions")
     await db.open()
     manager = PoolManager("test")
     manager.register(db.as_pool())
     try:
         assert await manager.warm_all() == {"dynamodb": True}
         for _ in range(20):
-            await db.client.list_tables(Limit=1)
+            await db.call("ListTables", {"Limit": 1})
         (health,) = manager.health()
         assert health["requests"] == 21 and health["errors"] == 0 and health["active"] == 0
         # moto's server answers ``Connection: close``, so every request opens a connection

@@ -146,6 +146,17 @@ class _MeasuredAIOHTTPSession(AIOHTTPSession):  # type: ignore[misc]  # aiobotoc
         return session
 
 
+def aiohttp_tracing(stats: PoolStats) -> aiohttp.TraceConfig:
+    """The same counters for an ``aiohttp.ClientSession`` built outside aiobotocore."""
+    return _tracing(stats)
+
+
+def aiohttp_idle(session: aiohttp.ClientSession | None) -> int:
+    """Idle keep-alive connections in an aiohttp session's connector."""
+    conns = getattr(getattr(session, "connector", None), "_conns", {})
+    return sum(len(v) for v in conns.values())
+
+
 def measured_http_session(stats: PoolStats) -> type[AIOHTTPSession]:
     """An ``http_session_cls`` for ``AioConfig`` that reports into ``stats``."""
     return type("MeasuredAIOHTTPSession", (_MeasuredAIOHTTPSession,), {"pool_stats": stats})

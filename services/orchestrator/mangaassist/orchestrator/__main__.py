@@ -21,7 +21,14 @@ from mangaassist.orchestrator.auth import TokenVerifier
 from mangaassist.orchestrator.cache import CacheConfig, RedisSemanticCache, make_cache
 from mangaassist.orchestrator.catalog_watch import CatalogWatcher
 from mangaassist.orchestrator.config import OrchestratorSettings
-from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore, OrderStore, is_permanent, load_orders
+from mangaassist.orchestrator.dynamo import (
+    AiodynamoClient,
+    DynamoClient,
+    DynamoSessionStore,
+    OrderStore,
+    is_permanent,
+    load_orders,
+)
 from mangaassist.orchestrator.guards import Guards
 from mangaassist.orchestrator.pipeline import Downstreams, Pipeline
 from mangaassist.orchestrator.postprocess import PostProcessor
@@ -44,9 +51,8 @@ async def build_stores(
     """Session and order stores from settings; DynamoDB clients close with ``stack``."""
     if settings.session_backend == "memory":
         return InMemorySessionStore(settings.max_sessions, settings.session_ttl_s), None
-    db = DynamoClient(
-        settings.aws_region, settings.dynamodb_endpoint_url, warm_table=settings.sessions_table, tracer=tracer
-    )
+    client = AiodynamoClient if settings.dynamodb_client == "aiodynamo" else DynamoClient
+    db = client(settings.aws_region, settings.dynamodb_endpoint_url, warm_table=settings.sessions_table, tracer=tracer)
     await db.open()
     stack.push_async_callback(db.close)
     pools.register(db.as_pool())

@@ -85,6 +85,9 @@ class OrchestratorSettings(ServiceSettings):
     # DynamoDB-compatible endpoint (moto locally); "memory" keeps sessions in process.
     session_backend: Literal["dynamodb", "memory"] = "dynamodb"
     dynamodb_endpoint_url: str | None = None
+    # The DynamoDB client (dynamo.py, decision 0010): aiodynamo (signed JSON over one keep-alive
+    # aiohttp session) or aioboto3 (botocore). Same calls, retries, spans and errors.
+    dynamodb_client: Literal["aiodynamo", "aioboto3"] = "aiodynamo"
     sessions_table: str = "mangaassist-sessions"
     orders_table: str = "mangaassist-orders"
     # Local conveniences: create tables / seed sample orders at start (off in AWS,

@@ -1,31 +1,71 @@
-"""DynamoDB access through aioboto3: the sessions table, the orders table, their setup.
+"""DynamoDB access: the sessions table, the orders table, their setup.
 
 One long-lived client per process (pool of 25 connections, 1 s connect / 3 s read
-timeouts, adaptive retries — the seed's DynamoDB pool row), created at start and
-closed at stop. Locally it points at a moto server; in AWS at the regional endpoint
+timeouts, 3 attempts with exponential backoff — the seed's DynamoDB pool row), created at
+start and closed at stop. Locally it points at a moto server; in AWS at the regional endpoint
 (or the VPC gateway endpoint) through the standard credential chain.
+
+Two clients behind one small interface (``get_item`` / ``put_item`` / ``call``), chosen by
+``OrchestratorSettings.dynamodb_client`` (decision 0010):
+
+* ``AiodynamoClient`` — aiodynamo over one keep-alive aiohttp session: signs and retries
+  without botocore's per-call machinery (serialise, validate, event hooks, parse);
+* ``DynamoClient`` — aioboto3 (botocore).
+
+Both raise botocore's exceptions (``ClientError`` with the DynamoDB error code,
+``EndpointConnectionError``, ``ReadTimeoutError``, ``NoCredentialsError``), so the stores,
+``is_permanent``, the breaker and the contract errors see the same failures from either.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
+import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
+from contextvars import ContextVar
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aioboto3
+import aiohttp
 from aiobotocore.config import AioConfig
+from aiodynamo import errors as dynamo_errors
+from aiodynamo.client import Client as _AiodynamoBase
+from aiodynamo.credentials import Credentials
+from aiodynamo.http.aiohttp import AIOHTTP
+from aiodynamo.http.types import Request as HttpRequest
+from aiodynamo.http.types import RequestFailed
+from aiodynamo.http.types import Response as HttpResponse
+from aiodynamo.models import ExponentialBackoffRetry, RetryTimeout
+from aiodynamo.utils import dy2py, py2dy
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError, NoCredentialsError, ParamValidationError
-from opentelemetry.trace import Tracer
+from botocore import xform_name
+from botocore.exceptions import (
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from yarl import URL
 
-from mangaassist.common.pools import SEED_POOLS, Pool, PoolStats, aiobotocore_idle, measured_http_session
+from mangaassist.common.pools import (
+    SEED_POOLS,
+    Pool,
+    PoolStats,
+    aiobotocore_idle,
+    aiohttp_idle,
+    aiohttp_tracing,
+    measured_http_session,
+)
 from mangaassist.common.telemetry import trace_aws_client
 from mangaassist.orchestrator.sessions import Session, SessionOwnershipError, Turn
 
@@ -80,71 +120,52 @@ def load_orders(path: Path) -> list[dict[str, Any]]:
 
 
 SEED = SEED_POOLS["dynamodb"]
+SERVICE = "DynamoDB"
 
 
-class DynamoClient:
-    """Owns the aioboto3 DynamoDB client for the process."""
+def _condition(absent: str | None, expected: tuple[str, int] | None) -> dict[str, Any]:
+    """The conditional write's expression: the item must not exist yet, or carry ``expected``."""
+    if absent is not None:
+        return {"ConditionExpression": f"attribute_not_exists({absent})"}
+    if expected is not None:
+        name, value = expected
+        return {"ConditionExpression": f"{name} = :v", "ExpressionAttributeValues": {":v": {"N": str(value)}}}
+    return {}
 
-    def __init__(
-        self,
-        region: str,
-        endpoint_url: str | None,
-        max_connections: int = SEED.max_connections,
-        warm_table: str = "",
-        tracer: Tracer | None = None,
-        validate_params: bool = True,
-    ) -> None:
-        self._region = region
-        self._validate = validate_params
-        self._warm_table = warm_table
-        self._tracer = tracer
-        self._endpoint = endpoint_url
-        self.max_connections = max_connections
-        self._stack = AsyncExitStack()
-        self.client: Any = None
-        self.pool_stats = PoolStats()
+
+class _Tables:
+    """What both clients share: the interface the stores use, warm-up, local table setup."""
+
+    pool_stats: PoolStats
+    max_connections: int
+    _warm_table: str
+
+    def __init__(self) -> None:
         self._provision: Callable[[], Awaitable[None]] | None = None
         self._provision_lock = asyncio.Lock()
         self._provisioned_at = 0.0
 
-    async def open(self) -> None:
-        config = AioConfig(
-            region_name=self._region,
-            max_pool_connections=self.max_connections,
-            connect_timeout=SEED.connect_timeout_s,
-            read_timeout=SEED.read_timeout_s,
-            retries={"max_attempts": 3, "mode": "adaptive"},
-            tcp_keepalive=True,
-            connector_args={"keepalive_timeout": SEED.max_idle_s},
-            http_session_cls=measured_http_session(self.pool_stats),
-            parameter_validation=self._validate,
-        )
-        session = aioboto3.Session()
-        self.client = await self._stack.enter_async_context(
-            session.client("dynamodb", endpoint_url=self._endpoint, config=config)
-        )
-        if self._tracer is not None:
-            trace_aws_client(self.client, self._tracer)  # a CLIENT span per DynamoDB call
+    async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """One DynamoDB API call (``DescribeTable`` …) with its wire-format payload."""
+        raise NotImplementedError
 
-    async def close(self) -> None:
-        await self._stack.aclose()
+    async def get_item(self, table: str, key: dict[str, str], consistent: bool = False) -> dict[str, Any] | None:
+        """The item as Python values (numbers as ``Decimal``, binary as bytes), or ``None``."""
+        raise NotImplementedError
+
+    async def put_item(
+        self, table: str, item: dict[str, Any], absent: str | None = None, expected: tuple[str, int] | None = None
+    ) -> None:
+        """Write ``item``; ``absent``: only if no item has that key yet; ``expected``: only if
+        attribute ``expected[0]`` equals ``expected[1]`` (else ``ConditionalCheckFailedException``)."""
+        raise NotImplementedError
 
     async def warm(self) -> None:
         """One cheap call on a table this process uses (``DescribeTable``, which its task role
         is granted on that table; ``ListTables`` is not, and an account-wide read is more
         than it needs): resolves the endpoint and leaves a pooled keep-alive connection."""
         if self._warm_table:
-            await self.client.describe_table(TableName=self._warm_table)
-
-    def as_pool(self) -> Pool:
-        return Pool(
-            "dynamodb",
-            self.max_connections,
-            self.pool_stats,
-            lambda: aiobotocore_idle(self.client),
-            target=self.client.meta.endpoint_url,
-            warm=self.warm,
-        )
+            await self.call("DescribeTable", {"TableName": self._warm_table})
 
     def provision_when_missing(self, provision: Callable[[], Awaitable[None]]) -> None:
         """Local only (``create_tables``): when a table has gone missing, ``provision`` runs
@@ -169,48 +190,364 @@ class DynamoClient:
     async def ensure_table(self, name: str, key: str, ttl_attribute: str | None = None) -> None:
         """Create ``name`` (on-demand) unless it exists; idempotent across processes."""
         try:
-            await self.client.describe_table(TableName=name)
+            await self.call("DescribeTable", {"TableName": name})
         except ClientError as exc:
             if _code(exc) != "ResourceNotFoundException":
                 raise
             try:
-                await self.client.create_table(
-                    TableName=name,
-                    KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-                    AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-                    BillingMode="PAY_PER_REQUEST",
+                await self.call(
+                    "CreateTable",
+                    {
+                        "TableName": name,
+                        "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
+                        "AttributeDefinitions": [{"AttributeName": key, "AttributeType": "S"}],
+                        "BillingMode": "PAY_PER_REQUEST",
+                    },
                 )
             except ClientError as create_exc:
                 if _code(create_exc) != "ResourceInUseException":
                     raise
             for _ in range(100):
-                desc = await self.client.describe_table(TableName=name)
+                desc = await self.call("DescribeTable", {"TableName": name})
                 if desc["Table"]["TableStatus"] == "ACTIVE":
                     break
                 await asyncio.sleep(0.05)
             if ttl_attribute:
-                await self.client.update_time_to_live(
-                    TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute}
+                await self.call(
+                    "UpdateTimeToLive",
+                    {"TableName": name, "TimeToLiveSpecification": {"Enabled": True, "AttributeName": ttl_attribute}},
                 )
+
+
+class DynamoClient(_Tables):
+    """Owns the aioboto3 DynamoDB client for the process."""
+
+    def __init__(
+        self,
+        region: str,
+        endpoint_url: str | None,
+        max_connections: int = SEED.max_connections,
+        warm_table: str = "",
+        tracer: Tracer | None = None,
+        validate_params: bool = True,
+    ) -> None:
+        super().__init__()
+        self._region = region
+        self._validate = validate_params
+        self._warm_table = warm_table
+        self._tracer = tracer
+        self._endpoint = endpoint_url
+        self.max_connections = max_connections
+        self._stack = AsyncExitStack()
+        self.client: Any = None
+        self.pool_stats = PoolStats()
+
+    async def open(self) -> None:
+        config = AioConfig(
+            region_name=self._region,
+            max_pool_connections=self.max_connections,
+            connect_timeout=SEED.connect_timeout_s,
+            read_timeout=SEED.read_timeout_s,
+            retries={"max_attempts": 3, "mode": "adaptive"},
+            tcp_keepalive=True,
+            connector_args={"keepalive_timeout": SEED.max_idle_s},
+            http_session_cls=measured_http_session(self.pool_stats),
+            parameter_validation=self._validate,
+        )
+        session = aioboto3.Session()
+        self.client = await self._stack.enter_async_context(
+            session.client("dynamodb", endpoint_url=self._endpoint, config=config)
+        )
+        if self._tracer is not None:
+            trace_aws_client(self.client, self._tracer)  # a CLIENT span per DynamoDB call
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+    def as_pool(self) -> Pool:
+        return Pool(
+            "dynamodb",
+            self.max_connections,
+            self.pool_stats,
+            lambda: aiobotocore_idle(self.client),
+            target=self.client.meta.endpoint_url,
+            warm=self.warm,
+        )
+
+    async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        reply: dict[str, Any] = await getattr(self.client, xform_name(action))(**payload)
+        return reply
+
+    async def get_item(self, table: str, key: dict[str, str], consistent: bool = False) -> dict[str, Any] | None:
+        reply = await self.client.get_item(TableName=table, Key=_to_item(key), ConsistentRead=consistent)
+        return _from_item(reply["Item"]) if "Item" in reply else None
+
+    async def put_item(
+        self, table: str, item: dict[str, Any], absent: str | None = None, expected: tuple[str, int] | None = None
+    ) -> None:
+        await self.client.put_item(TableName=table, Item=_to_item(item), **_condition(absent, expected))
+
+
+# --- aiodynamo -------------------------------------------------------------------------------
+
+# The call's span while aiodynamo sends it: the HTTP adaptor records each attempt's status on it.
+_CALL_SPAN: ContextVar[Span | None] = ContextVar("mangaassist_dynamodb_span", default=None)
+
+
+@dataclass(frozen=True)
+class StandardRetries(ExponentialBackoffRetry):
+    """botocore's retry schedule, with its attempt cap: at most ``max_attempts`` tries, a random
+    delay of up to 1 s, then 2 s (``random() * 2 ** n``, 20 s at most) between them. aiodynamo's
+    own configs only stop at a time limit; after the last try the last error is raised."""
+
+    max_attempts: int = 3
+    scale: float = 1.0  # tests shrink the delays
+
+    def delays(self) -> Iterable[float]:
+        for delay in super().delays():
+            yield delay * self.scale
+
+    async def attempts(self) -> AsyncIterable[None]:
+        deadline = time.monotonic() + self.time_limit_secs
+        delays: Iterable[float] = self.delays()
+        for attempt, delay in enumerate(delays, start=1):
+            yield
+            if attempt >= self.max_attempts or time.monotonic() > deadline:
+                raise RetryTimeout()
+            await asyncio.sleep(delay)
+
+
+# Failures botocore's standard retry mode tries again (aiodynamo retries throttling, 500, 503,
+# timeouts, connection errors and an expired token; these it would raise at once).
+_ALSO_RETRIED = (
+    dynamo_errors.RequestLimitExceeded,
+    dynamo_errors.LimitExceeded,
+    dynamo_errors.TransactionConflict,
+    dynamo_errors.TransactionInProgress,
+)
+
+
+class _Client(_AiodynamoBase):
+    def handle_exception(self, exception: Exception) -> None:
+        if isinstance(exception, _ALSO_RETRIED) or (
+            isinstance(exception, dynamo_errors.UnknownError) and exception.status in (502, 504)
+        ):
+            self.health_monitor.on_exception(exception)
+            return
+        super().handle_exception(exception)
+
+
+@dataclass(frozen=True)
+class _TracedAIOHTTP(AIOHTTP):
+    """aiodynamo's aiohttp adaptor that also records the status and request id of each attempt
+    on the call's span."""
+
+    async def __call__(self, request: HttpRequest) -> HttpResponse:
+        span = _CALL_SPAN.get()
+        if span is None or request.method != "POST":
+            return await super().__call__(request)
+        try:
+            async with self.session.request(
+                request.method, request.url, headers=request.headers, data=request.body
+            ) as response:
+                body = await response.read()
+        except aiohttp.ClientError as exc:
+            raise RequestFailed(exc) from exc
+        span.set_attribute("http.response.status_code", response.status)
+        request_id = response.headers.get("x-amzn-RequestId")
+        if request_id:
+            span.set_attribute("aws.request_id", request_id)
+        return HttpResponse(response.status, body)
+
+
+# aiodynamo's exception class -> the DynamoDB error code botocore would put in ``ClientError``.
+_CODES: dict[type[Exception], str] = {cls: code for code, cls in dynamo_errors.ERRORS.items()}
+_CODES[dynamo_errors.TableNotFound] = "ResourceNotFoundException"
+_CODES[dynamo_errors.InternalDynamoError] = "InternalServerError"
+_CODES[dynamo_errors.ServiceUnavailable] = "ServiceUnavailable"
+
+
+def _client_error(code: str, message: str, status: int, action: str) -> BaseException:
+    error: BaseException = ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, action
+    )
+    return error
+
+
+def as_botocore_error(exc: BaseException, action: str, endpoint: str) -> BaseException:
+    """The exception botocore would have raised for the same failure (same types, same codes)."""
+    mapped: BaseException
+    if isinstance(exc, dynamo_errors.NoCredentialsFound):
+        mapped = NoCredentialsError()
+        return mapped
+    if isinstance(exc, dynamo_errors.UnknownError):
+        code, message = str(exc.status), ""
+        try:
+            body = json.loads(exc.body)
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            code = str(body.get("__type", code)).split("#", 1)[-1]
+            message = str(body.get("message", body.get("Message", "")))
+        return _client_error(code, message, exc.status, action)
+    known = _CODES.get(type(exc)) if isinstance(exc, Exception) else None
+    if known is not None:
+        data = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+        message = str(data.get("message", data.get("Message", "")))
+        status = 500 if known == "InternalServerError" else 503 if known == "ServiceUnavailable" else 400
+        return _client_error(known, message, status, action)
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        mapped = ConnectTimeoutError(endpoint_url=endpoint, error=exc)
+    elif isinstance(exc, aiohttp.ServerTimeoutError | asyncio.TimeoutError):
+        mapped = ReadTimeoutError(endpoint_url=endpoint, error=exc)
+    elif isinstance(exc, aiohttp.ClientError):
+        mapped = EndpointConnectionError(endpoint_url=endpoint, error=exc)
+    else:
+        mapped = exc
+    return mapped
+
+
+class _RequiredCredentials(Credentials):
+    """The standard chain, but no key is an error at once (botocore's ``NoCredentialsError``),
+    not a failed attempt that aiodynamo would back off and try again."""
+
+    def __init__(self, chain: Credentials) -> None:
+        self._chain = chain
+
+    async def get_key(self, http: Any) -> Any:
+        key = await self._chain.get_key(http)
+        if key is None:
+            raise dynamo_errors.NoCredentialsFound()
+        return key
+
+    def invalidate(self) -> bool:
+        return self._chain.invalidate()
+
+    def is_disabled(self) -> bool:
+        return self._chain.is_disabled()
+
+
+def endpoint_from_environment() -> str | None:
+    """The SDKs' standard endpoint override (``AWS_ENDPOINT_URL_DYNAMODB``, then
+    ``AWS_ENDPOINT_URL``), as botocore reads it when no endpoint is given."""
+    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
+        return None
+    return os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+class AiodynamoClient(_Tables):
+    """Owns the process's aiodynamo client: one aiohttp session (25 keep-alive connections,
+    1 s connect / 3 s read), credentials from the standard chain (environment, shared file,
+    the ECS task role's container endpoint, EC2 instance metadata; refreshed before they
+    expire), botocore's retry schedule, a CLIENT span per call."""
+
+    def __init__(
+        self,
+        region: str,
+        endpoint_url: str | None,
+        max_connections: int = SEED.max_connections,
+        warm_table: str = "",
+        tracer: Tracer | None = None,
+        retries: StandardRetries | None = None,
+    ) -> None:
+        super().__init__()
+        self._region = region
+        self._retries = retries or StandardRetries()
+        self._endpoint = endpoint_url or endpoint_from_environment()
+        self.endpoint_url = self._endpoint or f"https://dynamodb.{region}.amazonaws.com"
+        self._warm_table = warm_table
+        self._tracer = tracer
+        self.max_connections = max_connections
+        self.pool_stats = PoolStats()
+        self.http: aiohttp.ClientSession | None = None
+        self.client: Any = None
+
+    async def open(self) -> None:
+        self.http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self.max_connections, keepalive_timeout=SEED.max_idle_s),
+            timeout=aiohttp.ClientTimeout(connect=SEED.connect_timeout_s, sock_read=SEED.read_timeout_s),
+            trace_configs=[aiohttp_tracing(self.pool_stats)],
+            auto_decompress=False,
+        )
+        self.client = _Client(
+            http=_TracedAIOHTTP(self.http),
+            credentials=_RequiredCredentials(Credentials.auto()),
+            region=self._region,
+            endpoint=URL(self._endpoint) if self._endpoint else None,
+            numeric_type=Decimal,
+            throttle_config=self._retries,
+        )
+
+    async def close(self) -> None:
+        if self.http is not None:
+            await self.http.close()
+
+    def as_pool(self) -> Pool:
+        return Pool(
+            "dynamodb",
+            self.max_connections,
+            self.pool_stats,
+            lambda: aiohttp_idle(self.http),
+            target=self.endpoint_url,
+            warm=self.warm,
+        )
+
+    async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        span: Span | None = None
+        if self._tracer is not None:
+            attributes: dict[str, Any] = {"rpc.system": "aws-api", "rpc.service": SERVICE, "rpc.method": action}
+            if isinstance(payload.get("TableName"), str):
+                attributes["aws.dynamodb.table_names"] = [payload["TableName"]]
+            span = self._tracer.start_span(f"{SERVICE}.{action}", kind=SpanKind.CLIENT, attributes=attributes)
+        token = _CALL_SPAN.set(span)
+        try:
+            reply: dict[str, Any] = await self.client.send_request(action=action, payload=payload)
+        except Exception as exc:
+            mapped = as_botocore_error(exc, action, self.endpoint_url)
+            if span is not None:
+                if isinstance(mapped, ClientError):
+                    span.set_status(Status(StatusCode.ERROR, _code(mapped)))
+                else:
+                    span.set_attribute("error.type", type(mapped).__name__)
+                    span.set_status(Status(StatusCode.ERROR, type(mapped).__name__))
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        finally:
+            _CALL_SPAN.reset(token)
+            if span is not None:
+                span.end()
+        return reply
+
+    async def get_item(self, table: str, key: dict[str, str], consistent: bool = False) -> dict[str, Any] | None:
+        payload = {"TableName": table, "Key": py2dy(key), "ConsistentRead": consistent}
+        reply = await self.call("GetItem", payload)
+        return dy2py(reply["Item"], Decimal) if "Item" in reply else None
+
+    async def put_item(
+        self, table: str, item: dict[str, Any], absent: str | None = None, expected: tuple[str, int] | None = None
+    ) -> None:
+        payload = {"TableName": table, "Item": py2dy(item), **_condition(absent, expected)}
+        await self.call("PutItem", payload)
+
+
+SessionClient = DynamoClient | AiodynamoClient
 
 
 class DynamoSessionStore:
     """Sessions in DynamoDB: bounded items, TTL, optimistic concurrency on ``version``."""
 
-    def __init__(self, db: DynamoClient, table: str, ttl_s: float) -> None:
+    def __init__(self, db: SessionClient, table: str, ttl_s: float) -> None:
         self._db = db
         self._table = table
         self._ttl = ttl_s
 
     async def load(self, session_id: str) -> Session:
-        reply = await self._db.retry_if_table_missing(
-            lambda: self._db.client.get_item(
-                TableName=self._table, Key={"session_id": {"S": session_id}}, ConsistentRead=True
-            )
+        data = await self._db.retry_if_table_missing(
+            lambda: self._db.get_item(self._table, {"session_id": session_id}, consistent=True)
         )
-        if "Item" not in reply:
+        if data is None:
             return Session(session_id)
-        data = _from_item(reply["Item"])
         version = int(data.get("version", 0))
         if float(data.get("expires_at", 0)) < time.time():
             # TTL deletion is lazy; an expired item is an empty session that keeps its version.
@@ -241,8 +578,9 @@ class DynamoSessionStore:
             if turn.turn_id and turn.turn_id in current.turn_ids:
                 return
             new = current.with_turn(turn)
-            item = _to_item(
-                {
+            item = {
+                k: v
+                for k, v in {
                     "session_id": session_id,
                     "customer_id": new.customer_id,
                     "turns": [{"r": r, "t": t} for r, t in new.turns],
@@ -254,17 +592,19 @@ class DynamoSessionStore:
                     "turn_ids": new.turn_ids or None,
                     "updated_at": Decimal(str(round(time.time(), 3))),
                     "expires_at": int(time.time() + self._ttl),
-                }
-            )
-            condition: dict[str, Any] = (
-                {"ConditionExpression": "attribute_not_exists(session_id)"}
-                if current.version == 0
-                else {
-                    "ConditionExpression": "version = :v",
-                    "ExpressionAttributeValues": {":v": {"N": str(current.version)}},
-                }
-            )
-            put = functools.partial(self._db.client.put_item, TableName=self._table, Item=item, **condition)
+                }.items()
+                if v is not None
+            }
+            # The first write of a session must create it; every later one must find the
+            # version it read (optimistic concurrency).
+            version = current.version
+
+            async def put(item: dict[str, Any] = item, version: int = version) -> None:
+                if version == 0:
+                    await self._db.put_item(self._table, item, absent="session_id")
+                else:
+                    await self._db.put_item(self._table, item, expected=("version", version))
+
             try:
                 await self._db.retry_if_table_missing(put)
                 return
@@ -283,7 +623,7 @@ class DynamoSessionStore:
 class OrderStore:
     """The orders table: read by order id; answers only the customer who placed the order."""
 
-    def __init__(self, db: DynamoClient, table: str) -> None:
+    def __init__(self, db: SessionClient, table: str) -> None:
         self._db = db
         self._table = table
 
@@ -294,12 +634,9 @@ class OrderStore:
         """
         if customer_id is None:
             return None
-        reply = await self._db.retry_if_table_missing(
-            lambda: self._db.client.get_item(TableName=self._table, Key={"order_id": {"S": order_id}})
-        )
-        if "Item" not in reply:
+        order = await self._db.retry_if_table_missing(lambda: self._db.get_item(self._table, {"order_id": order_id}))
+        if order is None:
             return None
-        order = _from_item(reply["Item"])
         return order if order.get("customer_id") == customer_id else None
 
     async def seed(self, orders: list[dict[str, Any]]) -> int:
@@ -307,10 +644,8 @@ class OrderStore:
         created = 0
         for order in orders:
             try:
-                await self._db.client.put_item(
-                    TableName=self._table,
-                    Item=_to_item(order),
-                    ConditionExpression="attribute_not_exists(order_id)",
+                await self._db.put_item(
+                    self._table, {k: v for k, v in order.items() if v is not None}, absent="order_id"
                 )
                 created += 1
             except ClientError as exc:
