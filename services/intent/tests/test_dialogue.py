@@ -753,3 +753,88 @@ def test_a_genre_ruled_out_after_talking_about_a_series_refines_the_request() ->
         "恋愛ものはまだ早いかなと思うので、それ以外でお願いします。", state, "product_question", abstained=True
     )
     assert list(result.state.constraints.excluded_genres) == ["romance"] and result.intent == "product_recommendation"
+
+
+@pytest.mark.parametrize(
+    ("text", "named", "service"),
+    [
+        ("I'll take Ping Pong in English. how long to get it to Osaka?", ("ping-pong", "Ping Pong"), "shipping_info"),
+        ("ok Noragamiにする。JCBで払える？", ("noragami", "Noragami"), "payment"),
+        ("やっぱカイジにします。在庫のこと聞きたいので、スタッフの方と話せますか", ("kaiji", "カイジ"), "escalation"),
+    ],
+)
+def test_a_service_question_beside_a_chosen_title_is_that_service(
+    text: str, named: tuple[str, str], service: str
+) -> None:
+    result = turn(text, common_pb2.DialogueState(), intent="product_question", mentions=[mention(*named)])
+    assert result.intent == service and result.state.focus.series_id == named[0]
+
+
+def test_a_damaged_or_wrong_delivery_of_a_numbered_order_is_a_return() -> None:
+    text = "my order 249-1234567-7654321 arrived and one of the books is crushed"
+    assert turn(text, common_pb2.DialogueState(), intent="order_status").intent == "return_refund"
+
+
+def test_the_shorter_one_of_two_named_is_chosen_in_order() -> None:
+    both = [mention("parasyte", "parasyte"), mention("ajin", "ajin")]
+    state = turn("parasyte or ajin?", common_pb2.DialogueState(), intent="product_question", mentions=both).state
+    result = turn("shorter one in English please", state, intent="product_recommendation")
+    assert result.action == "choose" and superlative("shorter one in English please") == "fewest_volumes"
+    assert superlative("じゃあ短いほうから読みます") == "fewest_volumes" and superlative("安いほうにする") == "cheapest"
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "second"),
+    [
+        (
+            "Knights of Sidonia, is that by the Blame! guy?",
+            ("knights-of-sidonia", "Knights of Sidonia"),
+            ("blame", "Blame!"),
+        ),
+        ("プラネテスってヴィンランド・サガの人？", ("planetes", "プラネテス"), ("vinland-saga", "ヴィンランド・サガ")),
+        ("is Drifters the same author as Hellsing?", ("drifters", "Drifters"), ("hellsing", "Hellsing")),
+    ],
+)
+def test_a_title_asked_about_through_another_titles_author_is_the_focus(
+    text: str, first: tuple[str, str], second: tuple[str, str]
+) -> None:
+    result = turn(
+        text, common_pb2.DialogueState(), intent="product_question", mentions=[mention(*first), mention(*second)]
+    )
+    assert (result.intent, result.state.focus.series_id) == ("product_question", first[0])
+
+
+def test_and_another_title_asks_the_same_question_of_it() -> None:
+    state = turn(
+        "Doraemon how many volumes?",
+        common_pb2.DialogueState(),
+        "product_question",
+        mentions=[mention("d", "Doraemon")],
+    ).state
+    result = turn("and Glass Mask?", state, intent="product_search", mentions=[mention("glass-mask", "Glass Mask")])
+    assert (result.intent, result.state.focus.series_id) == ("product_question", "glass-mask")
+
+
+def test_wanting_the_manga_of_an_anime_just_watched_is_that_title() -> None:
+    haikyu = [mention("haikyu", "haikyu")]
+    text = "just finished the Haikyuu anime and I want the manga"
+    result = turn(text, common_pb2.DialogueState(), intent="product_recommendation", mentions=haikyu)
+    assert result.state.focus.series_id == "haikyu" and not result.state.constraints.like_series_ids
+
+
+def test_having_read_a_title_long_ago_is_no_reason_to_rule_it_out() -> None:
+    joe = [mention("ashita-no-joe", "Ashita no Joe")]
+    text = "I read Ashita no Joe as a young man back in the seventies. Do you happen to carry it?"
+    result = turn(text, common_pb2.DialogueState(), intent="product_search", mentions=joe)
+    assert result.state.focus.series_id == "ashita-no-joe" and not result.state.constraints.excluded_series
+
+
+def test_romaji_likeness_and_katakana_editions() -> None:
+    aot = [mention("attack-on-titan", "shingeki")]
+    liked = turn(
+        "Shingeki mitai na manga, hoka ni arimasu ka?", common_pb2.DialogueState(), "product_question", mentions=aot
+    )
+    assert list(liked.state.constraints.like_series_ids) == ["attack-on-titan"]
+    spy = [mention("spy-x-family", "スパイファミリー")]
+    edition = turn("スパイファミリーのイングリッシュ・エディションってある？", common_pb2.DialogueState(), mentions=spy)
+    assert edition.state.focus.language == "en"

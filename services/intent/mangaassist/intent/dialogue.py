@@ -46,12 +46,14 @@ _STATUS = (
         "completed",
         re.compile(
             r"完結|completed?\b|finished (?:series|ones?|manga)|(?:already|but|only|that'?s|is|be|are) finished"
-            r"|\bended\b|already over|\bdone\b|(?:that|which) (?:actually |really )?ends\b|has an ending"
+            r"|\bended\b|already over|\bdone\b|(?:that|which) (?:actually |really )?ends\b|has an ending|\bkanketsu"
         ),
     ),
     (
         "ongoing",
-        re.compile(r"連載中|続いて(?:い)?る|ongoing|still (?:running|going|coming out|publishing)|not finished"),
+        re.compile(
+            r"連載中|続いて(?:い)?る|ongoing|still (?:running|going|coming out|publishing)|not finished|\brensai ?ch[uū]"
+        ),
     ),
 )
 _STATUS_DROPPED = re.compile(
@@ -139,13 +141,14 @@ _WHOLE = re.compile(
 _LIKE = re.compile(
     r"\blike\b|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
     r"|after (?:finishing|reading)|(?:i|just) (?:just )?finished|enjoyed|loved|\blove\b|\bfan\b|好きで|好きなんだ|好きだから|大好き|みたいな|みたいの|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
-    r"|読み終わ|系の|こういう|そういう|ああいう|似た|みたいに|のように"
+    r"|読み終わ|系の|こういう|そういう|ああいう|似た|みたいに|のように|\bmitai ?n[ao]\b"
 )
 # Likeness, not affection: "something like Junji Ito", 「伊藤潤二みたいな」 (an author's fan, 「東村アキコが好き」,
 # is shown the author's own works).
 _SIMILAR = re.compile(
     r"similar|such as|in the vein of|along the lines|reminds? me of|(?<!i )(?<!i really )\blike\b"
     r"|みたいな|みたいの|みたいに|っぽい|のような|のように|に似た|似てる|似た|系の|ような|こういう|そういう|ああいう"
+    r"|\bmitai ?n[ao]\b"
 )
 # Someone else whose love of a title is told: a gift of that title.
 _THIRD_PERSON = re.compile(
@@ -158,6 +161,8 @@ _GIFT = re.compile(
 )
 _NOT_LIKE = re.compile(
     r"re-?read|読み直|読み返|would like|i'?d like|like to|looks? like|(?<!more )like (?:this|that)\b"
+    # "just finished the Haikyuu anime and I want the manga": that title's manga
+    r"|(?:finished|watched|saw|seen) (?:the\s+)?anime\b(?!.*(?:similar|\blike\b|似))"
     r"|like \d|like (?:a|the) (?:few|couple|dozen|half)"
     r"|like half"
     r"|\b(?:i|you|we|they|he|she|kids|really|do|did|does) like (?:it|them)\b"
@@ -540,7 +545,9 @@ def resolve(
     # 1. Order ids, asked for or volunteered, answer the order slot.
     if entities.order_ids:
         _carry(state, prev)
-        if classified == "return_refund" and _own_words(classified, c.folded) and prev.pending != "order_id":
+        if prev.pending != "order_id" and (
+            (classified == "return_refund" and _own_words(classified, c.folded)) or _DAMAGED.search(c.folded)
+        ):
             # 「注文番号…で届いた本が違っていました。返品したい」: a return of that order.
             return Resolution("return_refund", "answer", "return of a given order", state, [])
         return Resolution(
@@ -550,6 +557,15 @@ def resolve(
         _carry(state, prev)
         state.pending = "order_id"
         return Resolution("order_status", "ask_order_id", "order status without an order number", state, [])
+
+    # 1a. One title asked about through another's author: "Knights of Sidonia, is that by the
+    #     Blame! guy?", 「プラネテスってヴィンランド・サガの人？」: a question about the first.
+    subject = _asked_through_author(text, titles) if hijackable else None
+    if subject is not None:
+        state.focus.series_id = subject
+        _focus_update(state.focus, entities, c)
+        state.intent = "product_question"
+        return Resolution(state.intent, "search", "asks whose work a series is", state, [])
 
     # 1b. The author of a series named with it: 「モブサイコ100の作者の他の作品」, "did the FMA author
     #     do anything else?" (the series itself is not "other").
@@ -580,7 +596,8 @@ def resolve(
             list(prev.constraints.only_series or prev.last_shown)
             if among_shown
             else list(prev.constraints.only_series)
-            if _CHOOSING.search(c.folded)
+            # ("shorter one in English please": the one of those put first)
+            if _CHOOSING.search(c.folded) or (superlative(text) and len(prev.constraints.only_series) > 1)
             else []
         )
     )
@@ -632,6 +649,20 @@ def resolve(
             if (entities.volumes or c.latest) and state.intent == "product_recommendation":
                 state.intent = "product_question" if c.product_question else "product_search"
             return Resolution(state.intent, "choose", "describes one of the series offered", state, [], follow_up=True)
+
+    # 2b. A shop-service question about what was just chosen ("I'll take Ping Pong in English.
+    #     how long to get it to Osaka?", 「Noragamiにする。JCBで払える？」): that service answers,
+    #     and the series stays in focus for what comes next.
+    service = (
+        _service_asked(c.folded) if named and classified not in _SERVICE_INTENTS and not entities.order_ids else ""
+    )
+    if service:
+        _carry(state, prev)
+        if titles:
+            state.focus.Clear()
+            state.focus.series_id = titles[0].series_id
+            _focus_update(state.focus, entities, c)
+        return Resolution(service, "answer", f"{service} about a named series", state, [])
 
     # 3. A named series. Named in a question the classifier is sure is about something else
     #    ("I preordered Frieren vol 14, when will it ship?"), it becomes the focus, and the
@@ -686,6 +717,14 @@ def resolve(
         _focus_update(state.focus, entities, c)
         # The answer to our "which one?" asks what the customer asked before it.
         state.intent = prev.intent if answering else _series_intent(classified, abstained, c)
+        if (
+            not same
+            and prev.intent in ("product_question", "product_search")
+            and _WHAT_ABOUT.search(c.folded)
+            and len(_WHAT_ABOUT.sub("", c.folded).strip(" ?？!！。、,.")) <= BARE_NAME_REST
+        ):
+            # "and Glass Mask?" after a question about another series: the same question of it.
+            state.intent = prev.intent
         if (entities.volumes or c.latest) and state.intent == "product_recommendation":
             # 「夏目友人帳の30巻を探しています」: one volume of it, not suggestions.
             state.intent = "product_question" if c.product_question else "product_search"
@@ -1015,6 +1054,41 @@ _OWN_WORDS = {intent: re.compile(LEXICON[group]) for intent, group in _INTENT_WO
 _OTHER_MEDIA = re.compile(r"アニメ|anime|\bdub\b|吹き替え|映画|movie|film|season \d|実写|live action|グッズ|figure")
 
 
+# What arrived is not what was ordered, or not whole: a return, whatever else is said.
+_DAMAGED = re.compile(
+    r"crushed|damaged|broken|torn|ripped|\bbent\b|water damage|missing pages|wrong (?:book|volume|item|one)"
+    r"|違って(?:い|まし|た)|間違って|破れ|汚れ|折れ|潰れ|傷が|傷つ|落丁|乱丁"
+)
+# Service questions asked beside a series' name, most specific first (a person asked for
+# wins over what they want to ask them about).
+_SERVICE_ASKED = (
+    (
+        "escalation",
+        re.compile(
+            r"スタッフ|担当の方|店員|人と話|人間と|オペレーター|real person|\bhuman\b"
+            r"|(?:talk|speak) (?:to|with) (?:someone|somebody|a person|staff|an? (?:agent|human|person))"
+        ),
+    ),
+    (
+        "payment",
+        re.compile(r"払え|支払|引き落と|決済|\bjcb\b|\bvisa\b|paypay|credit card|pay (?:with|by|in|for it)|payment"),
+    ),
+    (
+        "shipping_info",
+        re.compile(
+            r"送料|発送|配送|いつ届|何日で届|届くまで|shipping|deliver"
+            r"|how long (?:to|does it take to|will it take to) (?:get|arrive|ship|reach)|ship (?:it|them|to)\b"
+        ),
+    ),
+    ("account", re.compile(r"アカウント|会員登録|ログイン|\baccount\b|sign up|log ?in")),
+)
+
+
+def _service_asked(folded: str) -> str:
+    """The shop service a message asks about, or "" (read with the series' names taken out)."""
+    return next((intent for intent, pattern in _SERVICE_ASKED if pattern.search(folded)), "")
+
+
 _SERVICE_INTENTS = frozenset({"return_refund", "order_status", "shipping_info", "payment", "account", "escalation"})
 # Shipping words the classifier's lexicon leaves out.
 _SHIPPING_TERMS = re.compile(
@@ -1080,12 +1154,18 @@ _PROPERTY = re.compile(
 # Whether it can be had: the taxonomy's product_search, even beside a property ("do you have
 # all 72 volumes?").
 # Words for manga in general: a message with them asks about manga, not about one series.
-_MANGA_WORDS = re.compile(r"漫画|マンガ|まんが|manga|comics?|\bones\b|\bstuff\b|\bseries\b")
+_MANGA_WORDS = re.compile(
+    r"漫画|マンガ|まんが|manga|comics?|\bones\b|\bstuff\b|\bseries\b"
+    # 「異世界ものでもう完結してるのってある？」: is there one (of a kind)?
+    r"|(?:もの|物|系)で|(?<=[るたい])(?:の|やつ)(?:って|は)?(?:ある|あります|ない)"
+)
 # A question about one series itself: is it finished, does it come in English, what about it?
 _ABOUT_IT = re.compile(
     r"\b(?:is|was) (?:it|that|this|that one|this one|the series|the story|the manga)\b(?: \w+){0,2}"
     r" (?:finished|complete|completed|done|over|ongoing|still|out|in (?:english|japanese)|available)\b"
-    r"|\bdoes\b.{1,40}\bcome in\b|\bhow many (?:vol|books)"
+    r"|\bdoes\b.{1,40}\bcome in\b|\bhow many (?:vol|books)|\bhow long is (?:it|that|the series)\b"
+    # 「文ストも好きなんだけど、あれは何巻まで？」
+    r"|(?:あれ|それ|これ|あの漫画|その漫画)(?:は|って|の)?.{0,8}(?:何巻|何冊|完結|いくら|英語版|日本語版|最新刊)"
 )
 _WHAT_ABOUT_OPENING = re.compile(r"^\W*(?:(?:ok|okay|and|so|then|hmm+)\W+)?(?:what|how) about\b")
 # The like-cue is the title's own: "like Claymore", "similar to Claymore".
@@ -1119,14 +1199,21 @@ _ORDERS = (
         "fewest_volumes",
         re.compile(
             r"\bshortest\b|fewest (?:volumes|books)|least (?:volumes|books)|(?:一番|最も|いちばん)短い|巻数が(?:一番)?少ない"
+            # of two: "the shorter one", 「短いほう」
+            r"|\bshorter one\b|\bthe shorter\b|短い(?:ほう|方)"
         ),
     ),
     (
         "most_volumes",
-        re.compile(r"\blongest\b|most (?:volumes|books)|(?:一番|最も|いちばん)長い|巻数が(?:一番)?多い"),
+        re.compile(
+            r"\blongest\b|most (?:volumes|books)|(?:一番|最も|いちばん)長い|巻数が(?:一番)?多い|\blonger one\b|長い(?:ほう|方)"
+        ),
     ),
-    ("cheapest", re.compile(r"\bcheapest\b|least expensive|(?:一番|最も|いちばん)安い|最安")),
-    ("priciest", re.compile(r"\bpriciest\b|most expensive|(?:一番|最も|いちばん)高い")),
+    (
+        "cheapest",
+        re.compile(r"\bcheapest\b|least expensive|(?:一番|最も|いちばん)安い|最安|\bcheaper one\b|安い(?:ほう|方)"),
+    ),
+    ("priciest", re.compile(r"\bpriciest\b|most expensive|(?:一番|最も|いちばん)高い|\bpricier one\b")),
 )
 
 
@@ -1191,6 +1278,30 @@ _OTHER_AUTHORS = re.compile(
     r"|(?:他|ほか|別)の(?:作家|漫画家|先生|作者)"
 )
 # The author of the series in focus, not named: "same author?", "anything else by him".
+# A title named for its author: "the Blame! guy", "same author as Hellsing", 「暗殺教室の人」.
+_AUTHOR_AFTER = re.compile(
+    r"^[\s!?！？]*(?:guy|dude|person|people|author|artist|mangaka|creator)\b|^\s*の(?:人|作者|先生|作家|漫画家)"
+    r"|^\s*と同じ(?:作者|人|作家|先生)"
+)
+_AUTHOR_BEFORE = re.compile(r"same (?:author|artist|mangaka|person|guy|creator|people) as (?:the )?$")
+
+
+def _asked_through_author(text: str, titles: list[common_pb2.Mention]) -> str | None:
+    """The series a message asks about when it names a second one only for its author, or None."""
+    if len({t.series_id for t in titles}) != 2:
+        return None
+    folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
+    spans = {t.series_id: span for t in titles if (span := _span(folded, t)) is not None}
+    if len(spans) != 2:
+        return None
+    (first, _), (_, (second_start, second_end)) = sorted(spans.items(), key=lambda kv: kv[1])
+    if _AUTHOR_AFTER.search(folded[second_end : second_end + 12]) or _AUTHOR_BEFORE.search(
+        folded[max(0, second_start - 30) : second_start]
+    ):
+        return first
+    return None
+
+
 _SAME_AUTHOR_WORD = re.compile(r"same (?:author|artist|mangaka|creator|writer)|同じ(?:作者|作家|漫画家|先生)")
 _SAME_AUTHOR = re.compile(
     r"same (?:author|artist|mangaka|creator|writer)"
@@ -1234,13 +1345,17 @@ _EXCLUDE_AFTER = re.compile(
     r"|(?:は|を)?もう(?:持って|読んだ|全部読|買った|そろって|揃って)|を?(?:読んだ|読破|持ってる|持っている|読みました|持ってます|買いました|読了)"
     r"|\s?(?:i )?(?:already )?(?:read|own|have) (?:it|that)? ?already|\s?already\s*(?:[.!]|$)"
     # "Yotsuba is already on my shelf", "those are already in her collection"
-    r"|\s?(?:is|are) already (?:on|in) (?:my|her|his|our|their) (?:shelf|shelves|collection))"
+    r"|\s?(?:is|are) already (?:on|in) (?:my|her|his|our|their) (?:shelf|shelves|collection)"
+    r"|\s?is the only one (?:i'?ve|i have|she'?s|he'?s|we'?ve) (?:read|seen))"
 )
 _EXCLUDE_BEFORE = re.compile(
-    r"(?:other than|besides|except|apart from|not|isn'?t|aren'?t|no more|already (?:has|have|read|own|got|finished)"
-    # "I've already read", "she already has", "we own": the one who owns or read it, then the name
-    r"|\b(?:i|i'?ve|i have|we|we'?ve|we have|she|she'?s|she has|he|he'?s|he has|they|they'?ve|they have)"
-    r"\s(?:already\s)?(?:has|have|had|got|owns?|read|finished|collected)|own)"
+    r"(?:other than|besides|except|apart from|not|isn'?t|aren'?t|no more"
+    r"|already (?:has|have|read|own|got|finished|burned through|went through|devoured)"
+    # "I've read", "she already has", "she has", "we own" (not "I read X as a kid": that may be
+    # why they want it)
+    r"|\b(?:i'?ve|i have|we'?ve|we have|she'?s|she has|he'?s|he has|they'?ve)\s(?:already\s)?(?:read|got|finished|collected)"
+    r"|\b(?:i|we|she|he|they)\s+already\s+(?:has|have|had|got|owns?|read|finished|collected)"
+    r"|\b(?:she|he)\s+(?:has|owns)|\b(?:i|we)\s+own|own)"
     r"\s{1,3}(?:all\s(?:of\s)?)?(?:the\s|his\s|her\s)?$"
 )
 # "other than those", 「それ以外で」 after the names.
@@ -1259,7 +1374,13 @@ def _span(folded: str, m: common_pb2.Mention) -> tuple[int, int] | None:
     found = _name_pattern(m.name).search(folded) if m.name else None
     if found is not None:
         return found.start(), found.end()
-    offsets = words_offsets(folded)  # the linker counts in the message without punctuation
+    return _linker_span(folded, m)
+
+
+def _linker_span(folded: str, m: common_pb2.Mention) -> tuple[int, int] | None:
+    """Where the linker saw the mention, in the folded message (the linker counts characters
+    in the message without punctuation)."""
+    offsets = words_offsets(folded)
     if 0 <= m.start < m.end <= len(offsets):
         return offsets[m.start], offsets[m.end - 1] + 1
     return None
@@ -1304,17 +1425,18 @@ def _without_names(text: str, mentions: list[common_pb2.Mention]) -> str:
     """The message with the catalog names it contains blanked out."""
     folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
     # A name not found as the catalog spells it is a typo ("kaguya sama love is wat"): blanked
-    # where the linker saw it (same length, so the other spans still hold), the rest by name.
+    # where the linker saw it (same length, so the other spans still hold), the rest by name,
+    # to the end of the word typed ("haikyuu" holds the catalog's "haikyu").
     typed = [
         span
         for m in mentions
-        if m.name and not _name_pattern(m.name).search(folded) and (span := _span(folded, m)) is not None
+        if m.name and not _name_pattern(m.name).search(folded) and (span := _linker_span(folded, m)) is not None
     ]
     for start, end in sorted(typed, reverse=True):
         folded = folded[:start] + " " * (end - start) + folded[end:]
     for m in mentions:
         if m.name:
-            folded = _name_pattern(m.name).sub(" ", folded)
+            folded = re.sub(_name_pattern(m.name).pattern + r"[a-z]{0,2}(?![a-z])", " ", folded)
     return folded
 
 
