@@ -558,7 +558,21 @@ def resolve(
         state.pending = "order_id"
         return Resolution("order_status", "ask_order_id", "order status without an order number", state, [])
 
-    # 1a. One title asked about through another's author: "Knights of Sidonia, is that by the
+    # 1a. A shop-service question about what was just chosen ("I'll take Ping Pong in English.
+    #     how long to get it to Osaka?", 「Noragamiにする。JCBで払える？」): that service answers,
+    #     and the series stays in focus for what comes next.
+    service = (
+        _service_asked(c.folded) if named and classified not in _SERVICE_INTENTS and not entities.order_ids else ""
+    )
+    if service:
+        _carry(state, prev)
+        if titles:
+            state.focus.Clear()
+            state.focus.series_id = titles[0].series_id
+            _focus_update(state.focus, entities, c)
+        return Resolution(service, "answer", f"{service} about a named series", state, [])
+
+    # 1b. One title asked about through another's author: "Knights of Sidonia, is that by the
     #     Blame! guy?", 「プラネテスってヴィンランド・サガの人？」: a question about the first.
     subject = _asked_through_author(text, titles) if hijackable else None
     if subject is not None:
@@ -567,7 +581,7 @@ def resolve(
         state.intent = "product_question"
         return Resolution(state.intent, "search", "asks whose work a series is", state, [])
 
-    # 1b. The author of a series named with it: 「モブサイコ100の作者の他の作品」, "did the FMA author
+    # 1c. The author of a series named with it: 「モブサイコ100の作者の他の作品」, "did the FMA author
     #     do anything else?" (the series itself is not "other").
     # ("Parasyte is by the same author, right? that one in English", 「同じ作者のエマも気になる」
     #  after another series: the customer names the other work itself, and asks about it.)
@@ -649,20 +663,6 @@ def resolve(
             if (entities.volumes or c.latest) and state.intent == "product_recommendation":
                 state.intent = "product_question" if c.product_question else "product_search"
             return Resolution(state.intent, "choose", "describes one of the series offered", state, [], follow_up=True)
-
-    # 2b. A shop-service question about what was just chosen ("I'll take Ping Pong in English.
-    #     how long to get it to Osaka?", 「Noragamiにする。JCBで払える？」): that service answers,
-    #     and the series stays in focus for what comes next.
-    service = (
-        _service_asked(c.folded) if named and classified not in _SERVICE_INTENTS and not entities.order_ids else ""
-    )
-    if service:
-        _carry(state, prev)
-        if titles:
-            state.focus.Clear()
-            state.focus.series_id = titles[0].series_id
-            _focus_update(state.focus, entities, c)
-        return Resolution(service, "answer", f"{service} about a named series", state, [])
 
     # 3. A named series. Named in a question the classifier is sure is about something else
     #    ("I preordered Frieren vol 14, when will it ship?"), it becomes the focus, and the
