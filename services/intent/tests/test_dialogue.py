@@ -838,3 +838,15 @@ def test_romaji_likeness_and_katakana_editions() -> None:
     spy = [mention("spy-x-family", "スパイファミリー")]
     edition = turn("スパイファミリーのイングリッシュ・エディションってある？", common_pb2.DialogueState(), mentions=spy)
     assert edition.state.focus.language == "en"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Shopping for my 9 year old nephew. He's obsessed with video games. Any suggestions?",
+        "今のジャンプで面白いのってどれ？",
+    ],
+)
+def test_an_unsure_request_for_suggestions_is_answered_with_suggestions(text: str) -> None:
+    result = turn(text, common_pb2.DialogueState(), intent="product_recommendation", abstained=True)
+    assert (result.intent, result.action) == ("product_recommendation", "search")

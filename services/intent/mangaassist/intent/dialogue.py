@@ -232,6 +232,10 @@ _ON_TOPIC = re.compile(
     # who it is for: a demographic, or a present for someone ("shonen で人気なの", 「甥への誕生日プレゼント」)
     r"|sh[oō]u?nen|sh[oō]u?jo|seinen|josei|少年|少女|青年|女性向け|男性向け|プレゼント|\bgift\b|\bpresent for\b"
     r"|drawing|\bart\b|絵"
+    # the magazines, and something good to read ("今のジャンプで面白いのってどれ？")
+    r"|ジャンプ|マガジン|サンデー|\bjump\b|面白い(?:の|やつ)|おもしろい(?:の|やつ)"
+    # a request for suggestions ("… He's obsessed with video games. Any suggestions?")
+    r"|\bsuggestions?\b|\brecommendations?\b|\brecs\b|おすすめ|オススメ"
 )
 _REFINE_LEAD = re.compile(
     r"^(?:only|just|but|and|preferably|ideally|make it|what about|how about|with|without|no|not)\b"
