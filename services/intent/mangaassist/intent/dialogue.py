@@ -790,8 +790,10 @@ def resolve(
         state.constraints.only_series.extend(series[:MAX_LIST])
         _merge(state.constraints, entities, c)
         state.intent = classified if product_turn else "product_search"
-        if state.intent == "product_question" and _has_constraints(entities, c):
-            # 「高橋留美子の作品で完結してるやつ」 asks for works, not about one.
+        if state.intent == "product_question" and (
+            _has_constraints(entities, c) or re.search(r"何か|なにか|\banything\b|\bwhich ones?\b|どれ", c.folded)
+        ):
+            # 「高橋留美子の作品で完結してるやつ」「手塚治虫の作品って何かありますか」 ask for works, not about one.
             state.intent = "product_search"
         elif c.like and state.intent != "product_recommendation":
             state.intent = "product_recommendation"
@@ -987,7 +989,8 @@ def resolve(
         # "question" with genres or limits and no product named asks for suggestions.
         state.intent = classified if product_turn else "product_recommendation"
         if (state.intent == "product_question" and _has_constraints(entities, c)) or (
-            state.intent == "product_search" and entities.genres
+            # (「ギャンブルものでほかにある？」: others of a kind, no title named)
+            state.intent == "product_search" and (entities.genres or (_RECOMMEND.search(c.folded) and not named))
         ):
             # Asking for a genre or mood, with no title named, is asking for suggestions.
             state.intent = "product_recommendation"
@@ -1354,7 +1357,7 @@ _EXCLUDE_AFTER = re.compile(
 )
 _EXCLUDE_BEFORE = re.compile(
     r"(?:other than|besides|except|apart from|not|isn'?t|aren'?t|no more"
-    r"|already (?:has|have|read|own|got|finished|burned through|went through|devoured)"
+    r"|already (?:has|have|read|own|got|finished|burned through|went through|devoured|know|seen|watched)"
     # "I've read", "she already has", "she has", "we own" (not "I read X as a kid": that may be
     # why they want it)
     r"|\b(?:i'?ve|i have|we'?ve|we have|she'?s|she has|he'?s|he has|they'?ve)\s(?:already\s)?(?:read|got|finished|collected)"
