@@ -850,3 +850,39 @@ def test_romaji_likeness_and_katakana_editions() -> None:
 def test_an_unsure_request_for_suggestions_is_answered_with_suggestions(text: str) -> None:
     result = turn(text, common_pb2.DialogueState(), intent="product_recommendation", abstained=True)
     assert (result.intent, result.action) == ("product_recommendation", "search")
+
+
+def test_a_series_ruled_out_stays_out_whatever_the_turn_asks() -> None:
+    monster = [mention("monster", "Monster", author_series=())]
+    result = turn(
+        "already read Monster. something else by him",
+        common_pb2.DialogueState(),
+        "product_recommendation",
+        mentions=monster,
+    )
+    assert "monster" in result.state.constraints.excluded_series
+    conan = [mention("case-closed", "コナン")]
+    result = turn("コナンは長すぎるので除外で", common_pb2.DialogueState(), "product_search", mentions=conan)
+    assert "case-closed" in result.state.constraints.excluded_series
+
+
+def test_the_same_question_of_another_series_keeps_asking_for_the_latest_volume() -> None:
+    first = turn(
+        "ダンダダンの最新刊は？",
+        common_pb2.DialogueState(),
+        "product_question",
+        mentions=[mention("dandadan", "ダンダダン")],
+    )
+    result = turn("スキビは？", first.state, "product_search", mentions=[mention("skip-beat", "スキビ")])
+    assert result.state.focus.series_id == "skip-beat" and result.state.focus.latest_volume
+
+
+def test_asking_what_to_read_next_after_a_series_is_a_request_not_a_question_about_it() -> None:
+    focus = turn(
+        "demon slayer finished?",
+        common_pb2.DialogueState(),
+        "product_question",
+        mentions=[mention("demon-slayer", "demon slayer")],
+    ).state
+    result = turn("whats a good series to read next thats also finished", focus, "product_question")
+    assert result.intent == "product_recommendation" and "demon-slayer" in result.state.constraints.excluded_series

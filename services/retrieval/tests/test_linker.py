@@ -208,3 +208,8 @@ def test_a_japanese_authors_family_name_with_an_honorific_names_their_works() ->
 def test_a_plain_word_title_after_and_is_the_same_question_of_another_series() -> None:
     assert top("and bleach?") == "bleach" and top("also monster") == "monster"
     assert linker().link("and english?") == [] and linker().link("and cheaper?") == []
+
+
+def test_a_title_that_is_also_a_kind_of_story_is_not_linked_when_used_as_one() -> None:
+    assert linker().link("キャンプ以外でゆるい日常系ってある？") == []
+    assert top("日常の最新刊") == "nichijou"

@@ -141,14 +141,14 @@ _WHOLE = re.compile(
 _LIKE = re.compile(
     r"\blike\b|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
     r"|after (?:finishing|reading)|(?:i|just) (?:just )?finished|enjoyed|loved|\blove\b|\bfan\b|好きで|好きなんだ|好きだから|大好き|みたいな|みたいの|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
-    r"|読み終わ|系の|こういう|そういう|ああいう|似た|みたいに|のように|\bmitai ?n[ao]\b"
+    r"|読み終わ|系の|こういう|そういう|ああいう|似た|みたいに|のように|\bmitai ?n[ao]\b|同じ(?:ような|感じ|系統|雰囲気)"
 )
 # Likeness, not affection: "something like Junji Ito", 「伊藤潤二みたいな」 (an author's fan, 「東村アキコが好き」,
 # is shown the author's own works).
 _SIMILAR = re.compile(
     r"similar|such as|in the vein of|along the lines|reminds? me of|(?<!i )(?<!i really )\blike\b"
     r"|みたいな|みたいの|みたいに|っぽい|のような|のように|に似た|似てる|似た|系の|ような|こういう|そういう|ああいう"
-    r"|\bmitai ?n[ao]\b"
+    r"|\bmitai ?n[ao]\b|同じ(?:ような|感じ|系統|雰囲気)"
 )
 # Someone else whose love of a title is told: a gift of that title.
 _THIRD_PERSON = re.compile(
@@ -427,6 +427,31 @@ def resolve(
 ) -> Resolution:
     """Decide what this turn asks for, and the state after it (``previous_intent``: the
     last turn's intent, whatever it was)."""
+    resolution = _resolve(text, classified, abstained, entities, mentions, previous, unlinked_title, previous_intent)
+    if resolution.intent in PRODUCT_INTENTS and mentions:
+        # Whatever the turn asks, a series it rules out ("already read Monster. something else
+        # by him") is never shown, unless it is the one the turn is about.
+        ruled_out = resolution.state.constraints.excluded_series
+        for series_id in sorted(_excluded_ids(text, mentions)):
+            if (
+                series_id not in ruled_out
+                and series_id != resolution.state.focus.series_id
+                and len(ruled_out) < MAX_LIST
+            ):
+                ruled_out.append(series_id)
+    return resolution
+
+
+def _resolve(
+    text: str,
+    classified: str,
+    abstained: bool,
+    entities: Entities,
+    mentions: list[common_pb2.Mention],
+    previous: common_pb2.DialogueState,
+    unlinked_title: bool,
+    previous_intent: str,
+) -> Resolution:
     prev = previous if previous.version == STATE_VERSION else common_pb2.DialogueState()
     whole_cues = cues(text) if entities.volumes else None
     if whole_cues is not None and (whole_cues.max_volumes is not None or whole_cues.min_volumes is not None):
@@ -727,8 +752,11 @@ def resolve(
             and _WHAT_ABOUT.search(c.folded)
             and len(_WHAT_ABOUT.sub("", c.folded).strip(" ?？!！。、,.")) <= BARE_NAME_REST
         ):
-            # "and Glass Mask?" after a question about another series: the same question of it.
+            # "and Glass Mask?" after a question about another series: the same question of it
+            # (「スキビは？」 after the latest volume of another: its latest volume).
             state.intent = prev.intent
+            if prev.focus.latest_volume and not entities.volumes:
+                state.focus.latest_volume = True
         if (entities.volumes or c.latest) and state.intent == "product_recommendation":
             # 「夏目友人帳の30巻を探しています」: one volume of it, not suggestions.
             state.intent = "product_question" if c.product_question else "product_search"
@@ -895,6 +923,7 @@ def resolve(
         prev.HasField("focus")
         and hijackable
         and not _RECOMMEND.search(c.folded)
+        and not _MORE_LIKE.search(c.folded)
         and (not (entities.genres or entities.excluded_genres) or asks_of_it)
         # ("kinda pricey. any classic sci-fi that's cheaper?": a sure request for a kind of story)
         and not (classified == "product_recommendation" and not abstained and entities.genres)
@@ -1164,7 +1193,7 @@ _PROPERTY = re.compile(
 _MANGA_WORDS = re.compile(
     r"漫画|マンガ|まんが|manga|comics?|\bones\b|\bstuff\b|\bseries\b"
     # 「異世界ものでもう完結してるのってある？」: is there one (of a kind)?
-    r"|(?:もの|物|系)で|(?<=[るたい])(?:の|やつ)(?:って|は)?(?:ある|あります|ない)"
+    r"|(?:もの|物|系)で|(?:(?<=[るたい])(?:の|やつ)|系)(?:って|は)?(?:ある|あります|ない)"
 )
 # A question about one series itself: is it finished, does it come in English, what about it?
 _ABOUT_IT = re.compile(
@@ -1353,7 +1382,9 @@ _EXCLUDE_AFTER = re.compile(
     r"|\s?(?:i )?(?:already )?(?:read|own|have) (?:it|that)? ?already|\s?already\s*(?:[.!]|$)"
     # "Yotsuba is already on my shelf", "those are already in her collection"
     r"|\s?(?:is|are) already (?:on|in) (?:my|her|his|our|their) (?:shelf|shelves|collection)"
-    r"|\s?is the only one (?:i'?ve|i have|she'?s|he'?s|we'?ve) (?:read|seen))"
+    r"|\s?is the only one (?:i'?ve|i have|she'?s|he'?s|we'?ve) (?:read|seen)"
+    # 「コナンは長すぎるので除外で」
+    r"|[」』]?\s?(?:は|を)[^、。,.!?！？]{0,12}?(?:除外|外して|抜きで))"
 )
 _EXCLUDE_BEFORE = re.compile(
     r"(?:other than|besides|except|apart from|not|isn'?t|aren'?t|no more"

@@ -193,6 +193,9 @@ def latin_key(text: str) -> str:
 
 
 _CJK_GLOSSARY = tuple(word for word in GLOSSARY if not word.isascii())
+_GLOSSARY_WORDS = frozenset(_CJK_GLOSSARY)
+# What makes a word a kind of story: 「日常系」「日常もの」「日常っぽい」.
+_KIND_SUFFIX = re.compile(r"系|もの|物|っぽ|漫画|マンガ")
 
 
 # What joins two titles named together: "naruto or bleach", "monster vs pluto", "bleach, naruto".
@@ -607,7 +610,8 @@ class CatalogLinker:
             s = run.group().replace(" ", "")
             for i, ch in enumerate(s):
                 for key in self._cjk_by_first.get(ch, ()):
-                    if s.startswith(key, i):
+                    if s.startswith(key, i) and not (key in _GLOSSARY_WORDS and _KIND_SUFFIX.match(s, i + len(key))):
+                        # (a title that is also a kind of story, used as one: 「日常系」 is no 『日常』)
                         out.append(_Candidate(self.cjk[key], at[i], at[i + len(key) - 1] + 1, False))
             if s:
                 self._kana_reading(s, at[0], out)
