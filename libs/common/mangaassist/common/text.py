@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 
 def fold(text: str) -> str:
@@ -35,7 +36,8 @@ def words(folded: str) -> str:
     return " ".join(_NON_WORD.sub(" ", folded).split())
 
 
-def words_offsets(folded: str) -> list[int]:
+@lru_cache(maxsize=256)  # one message is asked about once per mention
+def words_offsets(folded: str) -> tuple[int, ...]:
     """For each character of ``words(folded)``, its index in ``folded``: maps a linker span
     back onto the text it was found in ("i've read haikyu" loses its apostrophe)."""
     out: list[int] = []
@@ -48,4 +50,4 @@ def words_offsets(folded: str) -> list[int]:
             out.append(i)
         elif gap < 0:
             gap = i
-    return out
+    return tuple(out)

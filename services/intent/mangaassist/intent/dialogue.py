@@ -427,12 +427,15 @@ def resolve(
 ) -> Resolution:
     """Decide what this turn asks for, and the state after it (``previous_intent``: the
     last turn's intent, whatever it was)."""
-    resolution = _resolve(text, classified, abstained, entities, mentions, previous, unlinked_title, previous_intent)
-    if resolution.intent in PRODUCT_INTENTS and mentions:
+    excluded = _excluded_ids(text, mentions)
+    resolution = _resolve(
+        text, classified, abstained, entities, mentions, previous, unlinked_title, previous_intent, set(excluded)
+    )
+    if resolution.intent in PRODUCT_INTENTS and excluded:
         # Whatever the turn asks, a series it rules out ("already read Monster. something else
         # by him") is never shown, unless it is the one the turn is about.
         ruled_out = resolution.state.constraints.excluded_series
-        for series_id in sorted(_excluded_ids(text, mentions)):
+        for series_id in sorted(excluded):
             if (
                 series_id not in ruled_out
                 and series_id != resolution.state.focus.series_id
@@ -451,6 +454,7 @@ def _resolve(
     previous: common_pb2.DialogueState,
     unlinked_title: bool,
     previous_intent: str,
+    excluded: set[str],
 ) -> Resolution:
     prev = previous if previous.version == STATE_VERSION else common_pb2.DialogueState()
     whole_cues = cues(text) if entities.volumes else None
@@ -474,7 +478,6 @@ def _resolve(
         unlinked_title = _bare_unknown_name(text, entities)
     state = common_pb2.DialogueState(version=STATE_VERSION)
     state.last_shown.extend(prev.last_shown)
-    excluded = _excluded_ids(text, mentions)
     named = [m for m in mentions if m.series_id not in excluded]
     # Cues are read without the names: "March Comes in Like a Lion" is no "like X".
     c = cues(_without_names(text, mentions))
@@ -1459,6 +1462,12 @@ def _name_pattern(name: str) -> re.Pattern[str]:
     return re.compile(r"[\W_]{0,3}".join(map(re.escape, chars[:60])))
 
 
+@lru_cache(maxsize=4096)  # catalog names: a bounded set, compiled once each
+def _name_word_pattern(name: str) -> re.Pattern[str]:
+    """A catalog name to the end of the word it is typed in ("haikyuu" for "haikyu")."""
+    return re.compile(_name_pattern(name).pattern + r"[a-z]{0,2}(?![a-z])")
+
+
 def _without_names(text: str, mentions: list[common_pb2.Mention]) -> str:
     """The message with the catalog names it contains blanked out."""
     folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
@@ -1474,7 +1483,7 @@ def _without_names(text: str, mentions: list[common_pb2.Mention]) -> str:
         folded = folded[:start] + " " * (end - start) + folded[end:]
     for m in mentions:
         if m.name:
-            folded = re.sub(_name_pattern(m.name).pattern + r"[a-z]{0,2}(?![a-z])", " ", folded)
+            folded = _name_word_pattern(m.name).sub(" ", folded)
     return folded
 
 
