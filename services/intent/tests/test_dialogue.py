@@ -886,3 +886,39 @@ def test_asking_what_to_read_next_after_a_series_is_a_request_not_a_question_abo
     ).state
     result = turn("whats a good series to read next thats also finished", focus, "product_question")
     assert result.intent == "product_recommendation" and "demon-slayer" in result.state.constraints.excluded_series
+
+
+def test_a_status_question_about_one_title_likened_to_another_is_about_the_first() -> None:
+    both = [mention("claymore", "Claymore"), mention("berserk", "berserk")]
+    result = turn(
+        "also Claymore - finished? I heard it's like berserk lite",
+        common_pb2.DialogueState(),
+        "product_recommendation",
+        mentions=both,
+    )
+    assert (result.intent, result.state.focus.series_id) == ("product_question", "claymore")
+
+
+def test_asking_for_one_of_a_kind_after_a_series_is_a_new_request() -> None:
+    focus = turn(
+        "ドラえもん何巻？", common_pb2.DialogueState(), "product_question", mentions=[mention("doraemon", "ドラえもん")]
+    ).state
+    result = turn("多いですね笑 もう少し巻数少なくて子供向けのものは？", focus, "product_question", abstained=True)
+    assert result.intent == "product_recommendation" and not result.state.HasField("focus")
+
+
+def test_looking_for_a_kind_of_manga_is_no_title_we_lack() -> None:
+    result = turn("looking for older manga, 80s or 90s classics", common_pb2.DialogueState())
+    assert result.intent == "product_recommendation" and not result.not_carried
+    assert turn("ザ・ファブル is there?", common_pb2.DialogueState(), intent="out_of_scope", abstained=True).not_carried
+
+
+def test_a_question_about_the_focus_for_someone_stays_about_it() -> None:
+    focus = turn(
+        "dorohedoro price?",
+        common_pb2.DialogueState(),
+        "product_question",
+        mentions=[mention("dorohedoro", "dorohedoro")],
+    ).state
+    result = turn("is it super gory? it's for my 15 yo", focus, "product_question")
+    assert (result.intent, result.state.focus.series_id) == ("product_question", "dorohedoro")

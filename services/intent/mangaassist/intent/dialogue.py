@@ -162,7 +162,7 @@ _GIFT = re.compile(
 _NOT_LIKE = re.compile(
     r"re-?read|読み直|読み返|would like|i'?d like|like to|looks? like|(?<!more )like (?:this|that)\b"
     # "just finished the Haikyuu anime and I want the manga": that title's manga
-    r"|(?:finished|watched|saw|seen) (?:the\s+)?anime\b(?!.*(?:similar|\blike\b|似))"
+    r"|(?:finished|watched|saw|seen)\b.{0,30}?\banime\b(?!.*(?:similar|\blike\b|似))"
     r"|like \d|like (?:a|the) (?:few|couple|dozen|half)"
     r"|like half"
     r"|\b(?:i|you|we|they|he|she|kids|really|do|did|does) like (?:it|them)\b"
@@ -503,10 +503,12 @@ def _resolve(
         # 「母がベルばら好きで、誕生日にあげたい」, "my son loves pokemon. is there a manga": a present
         # of the title someone else loves, not others like it.
         c = replace(c, like=False)
-    if c.like and len({t.series_id for t in titles}) == 1 and _asks_about_title(text, titles[0], c):
+    asked = _asked_title(text, titles, c) if c.like and titles else None
+    if asked is not None:
         # "What about Claymore? Similar dark fantasy vibe. Is that one finished?", "Zatch Bell! I
         # loved that as a kid. Is it complete?": a question about that title, not others like it.
         c = replace(c, like=False)
+        titles = [t for t in titles if t.series_id == asked]
     if (
         authors
         and titles
@@ -920,7 +922,10 @@ def _resolve(
         prev = _with_focus(prev, prev.last_shown[0])
     # (A genre word in a question about it is a property asked about: "is it super gory?")
     asks_of_it = (
-        (c.product_question or _PROPERTY.search(c.folded)) and not c.new_request and not _MANGA_WORDS.search(c.folded)
+        (c.product_question or _PROPERTY.search(c.folded))
+        # ("is it super gory? it's for my 15 yo": a question about it, whoever it is for)
+        and (not c.new_request or re.search(r"\b(?:is|was) (?:it|that|this)\b|(?:それ|これ)(?:は|って)", c.folded))
+        and not _MANGA_WORDS.search(c.folded)
     )
     if (
         prev.HasField("focus")
@@ -947,6 +952,7 @@ def _resolve(
         and not _length_wanted(c)
         # 「10歳の子向けで、怖くない、完結済みの漫画を教えてください」: manga asked for, not about it
         and not (c.new_request and _MANGA_WORDS.search(c.folded) and not c.reference)
+        and not (_KIND_ASKED.search(c.folded) and not c.reference)
     ):
         state.focus.CopyFrom(prev.focus)
         state.intent = "product_question"
@@ -1021,8 +1027,13 @@ def _resolve(
         # "question" with genres or limits and no product named asks for suggestions.
         state.intent = classified if product_turn else "product_recommendation"
         if (state.intent == "product_question" and _has_constraints(entities, c)) or (
-            # (「ギャンブルものでほかにある？」: others of a kind, no title named)
-            state.intent == "product_search" and (entities.genres or (_RECOMMEND.search(c.folded) and not named))
+            # (「ギャンブルものでほかにある？」, "looking for older manga, 80s or 90s classics": others
+            # of a kind, no title named)
+            state.intent == "product_search"
+            and (
+                entities.genres
+                or (not named and (_RECOMMEND.search(c.folded) or (c.new_request and not _RECALL.search(c.folded))))
+            )
         ):
             # Asking for a genre or mood, with no title named, is asking for suggestions.
             state.intent = "product_recommendation"
@@ -1193,16 +1204,17 @@ _PROPERTY = re.compile(
 # Whether it can be had: the taxonomy's product_search, even beside a property ("do you have
 # all 72 volumes?").
 # Words for manga in general: a message with them asks about manga, not about one series.
-_MANGA_WORDS = re.compile(
-    r"漫画|マンガ|まんが|manga|comics?|\bones\b|\bstuff\b|\bseries\b"
-    # 「異世界ものでもう完結してるのってある？」: is there one (of a kind)?
-    r"|(?:もの|物|系)で|(?:(?<=[るたい])(?:の|やつ)|系)(?:って|は)?(?:ある|あります|ない)"
+# 「異世界ものでもう完結してるのってある？」「子供向けのものは？」: is there one (of a kind)?
+_KIND_ASKED = re.compile(
+    r"(?:もの|物|系)で|(?:(?<=[るたい])(?:の|やつ)|系)(?:って|は)?(?:ある|あります|ない)|もの(?:は|って)\s*[?？]"
 )
+_MANGA_WORDS = re.compile(r"漫画|マンガ|まんが|manga|comics?|\bones\b|\bstuff\b|\bseries\b|" + _KIND_ASKED.pattern)
 # A question about one series itself: is it finished, does it come in English, what about it?
 _ABOUT_IT = re.compile(
     r"\b(?:is|was) (?:it|that|this|that one|this one|the series|the story|the manga)\b(?: \w+){0,2}"
     r" (?:finished|complete|completed|done|over|ongoing|still|out|in (?:english|japanese)|available)\b"
     r"|\bdoes\b.{1,40}\bcome in\b|\bhow many (?:vol|books)|\bhow long is (?:it|that|the series)\b"
+    r"|\b(?:finished|complete|completed|ongoing|done)\s*[?？]"
     # 「文ストも好きなんだけど、あれは何巻まで？」
     r"|(?:あれ|それ|これ|あの漫画|その漫画)(?:は|って|の)?.{0,8}(?:何巻|何冊|完結|いくら|英語版|日本語版|最新刊)"
 )
@@ -1213,16 +1225,22 @@ _LIKE_BEFORE = re.compile(
 )
 
 
-def _asks_about_title(text: str, title: common_pb2.Mention, c: Cues) -> bool:
-    """Whether a message that names one title with a liking in it ("I loved that") asks about
-    that title, not for others like it: an English question about it, no request for others."""
+def _asked_title(text: str, titles: list[common_pb2.Mention], c: Cues) -> str | None:
+    """The title a message with a liking in it ("I loved that") asks about, not for others
+    like it, or None: a question about it, no request for others, and
+    exactly one title not named as what it is like ("Claymore - finished? I heard it's like
+    berserk lite": Claymore)."""
     if not (_ABOUT_IT.search(c.folded) or _WHAT_ABOUT_OPENING.match(c.folded)):
-        return False
+        return None
     if _RECOMMEND.search(c.folded) or _MORE_LIKE.search(c.folded):
-        return False
+        return None
     folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
-    span = _span(folded, title)
-    return span is None or not _LIKE_BEFORE.search(folded[max(0, span[0] - 24) : span[0]])
+    asked = set()
+    for title in titles:
+        span = _span(folded, title)
+        if span is None or not _LIKE_BEFORE.search(folded[max(0, span[0] - 24) : span[0]]):
+            asked.add(title.series_id)
+    return next(iter(asked)) if len(asked) == 1 else None
 
 
 _AVAILABILITY = re.compile(
@@ -1512,6 +1530,11 @@ _ASKED_FOR = (
     ),
     re.compile(r"^(?:got|have you got|you have)\s{1,3}([^?？!！。,、]{2,30}?)\s{0,2}[?？]*\s*$"),
     re.compile(r"^(?:is|are)\s{1,3}([^?？!！。,、]{2,40}?)\s{1,3}(?:in stock|available|sold here|on sale)\b"),
+    # 「ザ・ファブル is there?」
+    re.compile(
+        r"^(?!(?:do|does|did|is|are|can|could|have|has|any|what|which|how|where|when)\b)"
+        r"([^?？!！。,、]{2,40}?)\s{0,2}(?:is there|are there|available|in stock)\s{0,2}[?？]+\s*$"
+    ),
     # "Don't Toy with Me, Miss Nagatoro — got it?"
     re.compile(
         r"^([^?？!！。]{2,60}?)\s{0,2}[—–\-:]{1,2}\s{0,2}(?:got it|have it|do you have it|you have it|in stock|available)"
@@ -1624,6 +1647,11 @@ _GENERIC_WORDS = frozenset(
         "title",
         "old",
         "popular",
+        "older",
+        "newer",
+        "recent",
+        "classic",
+        "classics",
         "famous",
         "recommendations",
         "suggestions",
