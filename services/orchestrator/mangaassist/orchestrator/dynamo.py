@@ -19,6 +19,7 @@ Both raise botocore's exceptions (``ClientError`` with the DynamoDB error code,
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import json
 import logging
@@ -133,8 +134,9 @@ def _condition(absent: str | None, expected: tuple[str, int] | None) -> dict[str
     return {}
 
 
-class _Tables:
-    """What both clients share: the interface the stores use, warm-up, local table setup."""
+class _Tables(abc.ABC):
+    """What both clients share: the interface the stores use, warm-up, pool reporting, local
+    table setup."""
 
     pool_stats: PoolStats
     max_connections: int
@@ -145,20 +147,38 @@ class _Tables:
         self._provision_lock = asyncio.Lock()
         self._provisioned_at = 0.0
 
+    @abc.abstractmethod
     async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """One DynamoDB API call (``DescribeTable`` …) with its wire-format payload."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def get_item(self, table: str, key: dict[str, str], consistent: bool = False) -> dict[str, Any] | None:
         """The item as Python values (numbers as ``Decimal``, binary as bytes), or ``None``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def put_item(
         self, table: str, item: dict[str, Any], absent: str | None = None, expected: tuple[str, int] | None = None
     ) -> None:
         """Write ``item``; ``absent``: only if no item has that key yet; ``expected``: only if
         attribute ``expected[0]`` equals ``expected[1]`` (else ``ConditionalCheckFailedException``)."""
-        raise NotImplementedError
+
+    @abc.abstractmethod
+    def _idle_connections(self) -> int:
+        """Pooled connections not in use right now."""
+
+    @abc.abstractmethod
+    def _endpoint_url(self) -> str:
+        """Where the calls go (reported by the pool, never with credentials)."""
+
+    def as_pool(self) -> Pool:
+        return Pool(
+            "dynamodb",
+            self.max_connections,
+            self.pool_stats,
+            self._idle_connections,
+            target=self._endpoint_url(),
+            warm=self.warm,
+        )
 
     async def warm(self) -> None:
         """One cheap call on a table this process uses (``DescribeTable``, which its task role
@@ -264,15 +284,11 @@ class DynamoClient(_Tables):
     async def close(self) -> None:
         await self._stack.aclose()
 
-    def as_pool(self) -> Pool:
-        return Pool(
-            "dynamodb",
-            self.max_connections,
-            self.pool_stats,
-            lambda: aiobotocore_idle(self.client),
-            target=self.client.meta.endpoint_url,
-            warm=self.warm,
-        )
+    def _idle_connections(self) -> int:
+        return aiobotocore_idle(self.client)
+
+    def _endpoint_url(self) -> str:
+        return str(self.client.meta.endpoint_url)
 
     async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         reply: dict[str, Any] = await getattr(self.client, xform_name(action))(**payload)
@@ -482,15 +498,11 @@ class AiodynamoClient(_Tables):
         if self.http is not None:
             await self.http.close()
 
-    def as_pool(self) -> Pool:
-        return Pool(
-            "dynamodb",
-            self.max_connections,
-            self.pool_stats,
-            lambda: aiohttp_idle(self.http),
-            target=self.endpoint_url,
-            warm=self.warm,
-        )
+    def _idle_connections(self) -> int:
+        return aiohttp_idle(self.http)
+
+    def _endpoint_url(self) -> str:
+        return self.endpoint_url
 
     async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         span: Span | None = None
