@@ -547,6 +547,49 @@ def test_a_bare_name_we_do_not_carry_is_said_so_not_asked_back() -> None:
         assert not turn(text, common_pb2.DialogueState(), intent="product_search", abstained=True).not_carried, text
 
 
+def test_a_bare_romaji_word_is_a_japanese_title_but_known_words_are_not() -> None:
+    for text in ("boruto", "yawara", "Kenichi."):
+        result = turn(text, common_pb2.DialogueState(), intent="greeting", abstained=True)
+        assert result.not_carried and result.action == "search", text
+    for text in ("kawaii", "shonen", "nice", "hello", "some"):
+        assert not turn(text, common_pb2.DialogueState(), intent="greeting", abstained=True).not_carried, text
+
+
+def test_what_about_a_name_we_lack_is_said_so_but_what_about_a_property_is_about_the_focus() -> None:
+    state = turn("Do you have Kingdom?", common_pb2.DialogueState(), mentions=[mention("kingdom", "Kingdom")]).state
+    boruto = turn("what about Boruto?", state, intent="out_of_scope", abstained=True)
+    assert boruto.not_carried and boruto.intent == "product_search"
+    for text in (
+        "what about volume 3?",
+        "what about the sequel?",
+        "what about for a 10 year old?",
+        "what about ebooks",
+    ):
+        result = turn(text, state, intent="out_of_scope", abstained=True)
+        assert not result.not_carried and result.state.focus.series_id == "kingdom", text
+
+
+def test_a_service_question_about_the_series_in_focus_is_that_service_and_keeps_the_focus() -> None:
+    state = turn(
+        "Do you have Kingdom in English?", common_pb2.DialogueState(), mentions=[mention("kingdom", "Kingdom")]
+    ).state
+    result = turn(
+        "I'll take vol 1 in English. how long to get it to Osaka?", state, intent="out_of_scope", abstained=True
+    )
+    assert result.intent == "shipping_info" and result.action == "answer"
+    assert (result.state.focus.series_id, result.state.focus.language, result.state.focus.volume) == (
+        "kingdom",
+        "en",
+        1,
+    )
+
+
+def test_the_latest_volume_of_an_author_with_one_series_is_that_series_latest() -> None:
+    oda = mention("one-piece", "尾田", kind="author", author_series=("one-piece",))
+    result = turn("尾田先生の最新刊ありますか", common_pb2.DialogueState(), mentions=[oda])
+    assert result.state.focus.series_id == "one-piece" and result.state.focus.latest_volume
+
+
 def test_a_name_we_lack_with_a_volume_an_edition_or_manga_is_still_not_carried() -> None:
     for text in (
         "black butler vol 30",

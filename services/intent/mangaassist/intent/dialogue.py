@@ -593,18 +593,22 @@ def _resolve(
         return Resolution("order_status", "ask_order_id", "order status without an order number", state, [])
 
     # 1a. A shop-service question about what was just chosen ("I'll take Ping Pong in English.
-    #     how long to get it to Osaka?", 「Noragamiにする。JCBで払える？」): that service answers,
-    #     and the series stays in focus for what comes next.
+    #     how long to get it to Osaka?", 「Noragamiにする。JCBで払える？」, or of the series in focus:
+    #     "I'll take vol 1 in English. how long to get it to Osaka?"): that service answers, and
+    #     the series stays in focus for what comes next.
     service = (
-        _service_asked(c.folded) if named and classified not in _SERVICE_INTENTS and not entities.order_ids else ""
+        _service_asked(c.folded)
+        if (named or prev.HasField("focus")) and classified not in _SERVICE_INTENTS and not entities.order_ids
+        else ""
     )
     if service:
         _carry(state, prev)
         if titles:
             state.focus.Clear()
             state.focus.series_id = titles[0].series_id
+        if state.HasField("focus"):
             _focus_update(state.focus, entities, c)
-        return Resolution(service, "answer", f"{service} about a named series", state, [])
+        return Resolution(service, "answer", f"{service} about the series chosen", state, [])
 
     # 1b. One title asked about through another's author: "Knights of Sidonia, is that by the
     #     Blame! guy?", 「プラネテスってヴィンランド・サガの人？」: a question about the first.
@@ -801,6 +805,16 @@ def _resolve(
             return Resolution(
                 state.intent, "search", "title not in the catalog; the author's works", state, [], not_carried=True
             )
+        if (
+            len(series) == 1
+            and _about_one_series(entities, c)
+            and not (c.new_request or c.like or _OTHER.search(c.folded))
+        ):
+            # 「尾田先生の最新刊ありますか」, "Oda's volume 3": the one series of that author, in focus.
+            state.focus.series_id = series[0]
+            _focus_update(state.focus, entities, c)
+            state.intent = _series_intent(classified, abstained, c)
+            return Resolution(state.intent, "search", "the author's one series", state, [])
         if len(series) > 1 and _about_one_series(entities, c) and not c.new_request and _DESCRIBED.search(c.folded):
             # "that manga by oda, the pirate one": the one of theirs the words describe.
             state.constraints.only_series.extend(series[:MAX_LIST])
@@ -1535,26 +1549,75 @@ _ASKED_FOR = (
         r"^(?!(?:do|does|did|is|are|can|could|have|has|any|what|which|how|where|when)\b)"
         r"([^?？!！。,、]{2,40}?)\s{0,2}(?:is there|are there|available|in stock)\s{0,2}[?？]+\s*$"
     ),
+    # "what about Boruto?" (when no catalog name is in it)
+    re.compile(
+        r"^(?:(?:and|so|ok|okay|hmm+|then)\W{1,3})?(?:what|how) about\s{1,3}([^?？!！。,、]{2,40}?)\s{0,2}[?？]*\s*$"
+    ),
     # "Don't Toy with Me, Miss Nagatoro — got it?"
     re.compile(
         r"^([^?？!！。]{2,60}?)\s{0,2}[—–\-:]{1,2}\s{0,2}(?:got it|have it|do you have it|you have it|in stock|available)"
         r"\s{0,2}[?？]*\s*$"
     ),
 )
+# A word spelt as Japanese in romaji ("boruto", "yawara", "kenichi"): syllables of an optional
+# consonant (or ch/sh/ts, a doubled consonant, a y-glide) and a vowel, and the syllabic n.
+_ROMAJI = r"(?=[a-z]{5,20}\b)(?:(?:ch|sh|ts|[kgszjtdnhbpmyrwf])?y?[aeiou]|n(?![aeiouy])|[kgstdpbmc](?=[kgstdpbmc]))+"
+# An opening message that is only one or two such words, asked or not: a Japanese title.
+_BARE_ROMAJI = re.compile(rf"^({_ROMAJI}(?: {_ROMAJI})?)\s{{0,2}}[?？.!]*\s*$")
 # A bare name asked after as a conversation opens: "boruto?", "yowamushi pedal?" (later in a
 # conversation such a message is a follow-up: "previous one?", "kanketsu shiteru?").
 _BARE_NAME = (
     re.compile(r"^([a-z][a-z0-9'\-]{3,20}(?: [a-z0-9'\-]{2,20}){0,3})\s{0,2}[?？]+\s*$"),
     # "blue giant please": a name asked for.
     re.compile(r"^([a-z][a-z0-9'\-]{3,20}(?: [a-z0-9'\-]{2,20}){0,3})\s{1,2}(?:please|pls|plz)\s{0,2}[.!]*\s*$"),
+    # "boruto": a Japanese name in romaji, asked or not.
+    _BARE_ROMAJI,
     # "black butler vol 30": a name and a volume number, asked or not.
     re.compile(
         r"^([a-z][a-z0-9'\-]{3,20}(?: [a-z0-9'\-]{2,20}){0,3}\s{1,2}vol(?:ume)?\.?\s{0,2}\d{1,3})\s{0,2}[?？]*\s*$"
     ),
 )
-# Words asked bare that name no title ("help?", "anyone?", "seriously?").
+# Words asked bare that name no title ("help?", "anyone?", "seriously?"), and Japanese words
+# every manga reader knows that are no title ("kawaii", "shonen").
 _NOT_TITLES = frozenset(
     {
+        "anime",
+        "kawaii",
+        "sugoi",
+        "otaku",
+        "senpai",
+        "sensei",
+        "arigato",
+        "arigatou",
+        "konnichiwa",
+        "konbanwa",
+        "ohayo",
+        "ohayou",
+        "sayonara",
+        "moshimoshi",
+        "domo",
+        "sumimasen",
+        "onegai",
+        "shonen",
+        "shounen",
+        "shojo",
+        "shoujo",
+        "seinen",
+        "josei",
+        "mangaka",
+        "tankobon",
+        "tankoubon",
+        "kanzenban",
+        "omake",
+        "chibi",
+        "doujinshi",
+        "yaoi",
+        "yuri",
+        "ecchi",
+        "hentai",
+        "nani",
+        "baka",
+        "waifu",
         "help",
         "anyone",
         "hello",
@@ -1660,6 +1723,31 @@ _GENERIC_WORDS = frozenset(
         "their",
         "his",
         "her",
+        "him",
+        "us",
+        "you",
+        "both",
+        "for",
+        "in",
+        "with",
+        "without",
+        "under",
+        "over",
+        "less",
+        "shorter",
+        "longer",
+        "sequel",
+        "prequel",
+        "spinoff",
+        "spin-off",
+        "digital",
+        "ebook",
+        "e-book",
+        "kindle",
+        "print",
+        "physical",
+        "paperback",
+        "hardcover",
         "works",
         "work",
         "everything",
@@ -1719,11 +1807,11 @@ _NOT_A_NAME = re.compile(
 )
 # Words before a name that are no part of it: "the", 「じゃあ1巻もください」.
 _LEADING_FILLER = re.compile(
-    r"^(?:(?:the|a|an)\s+|(?:じゃあ|じゃ|では|それじゃ|それなら|なら|あと(?:は)?|えっと|えーと|うーん|それと|あ|で)[、,\s]*)"
+    r"^(?:(?:the|a|an|sensei|san)\s+|(?:先生|せんせい|さん|氏|じゃあ|じゃ|では|それじゃ|それなら|なら|あと(?:は)?|えっと|えーと|うーん|それと|あ|で)[、,\s]*)"
 )
 _VOLUME_TAIL = re.compile(r"\s*(?:vol(?:ume)?\.?\s{0,2}\d{1,3}|\d{1,3}\s{0,2}巻)\s*$")
 _GENERIC_TAIL = re.compile(
-    r"\s*(?:manga|books?|comics?|series|(?:complete |deluxe |collector'?s |box )?(?:edition|box set|set)|漫画|マンガ|の本)$"
+    r"\s*(?<![a-z])(?:manga|books?|comics?|series|(?:complete |deluxe |collector'?s |box )?(?:edition|box set|set)|漫画|マンガ|の本)$"
 )
 
 
@@ -1752,7 +1840,13 @@ def unlinked_title(
         name = _CONNECTOR_TAIL.sub("", _LEADING_FILLER.sub("", name.strip()))
         name = _GENERIC_TAIL.sub("", _VOLUME_TAIL.sub("", name)).strip()
         words = name.split()
-        if not words or words[0] in _GENERIC_WORDS or name in _GENERIC_WORDS or name in _NOT_TITLES:
+        if (
+            not words
+            or words[0] in _GENERIC_WORDS
+            or words[0].removesuffix("s") in _GENERIC_WORDS  # "ebooks", "sequels"
+            or name in _GENERIC_WORDS
+            or name in _NOT_TITLES
+        ):
             continue
         if any(ch.isdigit() for ch in name) and len(name) <= 4:
             continue
