@@ -116,9 +116,12 @@ _LATEST = re.compile(
 )
 # A bare edition word in a question about the focus: "english?", 「英語の方は」.
 _EDITION_WORDS = (
-    ("en", re.compile(r"(?<![a-z])(?:english|eng)(?![a-z])|英語|えいご")),
-    ("ja", re.compile(r"(?<![a-z])(?:japanese|jp|jpn)(?![a-z])|日本語|にほんご|原書")),
+    ("en", re.compile(r"(?<![a-z])(?:english|eng|eigo(?:-?ban)?)(?![a-z])|英語|えいご")),
+    ("ja", re.compile(r"(?<![a-z])(?:japanese|jp|jpn|nihongo(?:-?ban)?)(?![a-z])|日本語|にほんご|原書")),
 )
+# An edition ruled out ("english not japanese", "no japanese please", 「日本語版じゃなくて」).
+_NEGATED_BEFORE_EDITION = re.compile(r"(?:\bnot|\bno|\bnon-?|rather than|instead of)\s{0,2}(?:the\s|in\s)?$")
+_NEGATED_AFTER_EDITION = re.compile(r"^版?\s{0,2}(?:じゃなく|ではなく|じゃない|以外)")
 # The customer's own languages are no edition asked for: "my japanese is rusty", "she does not
 # read Japanese", 「日本語が読めない」.
 _LANGUAGE_SKILL = re.compile(
@@ -464,11 +467,17 @@ def _resolve(
     # A bare edition word ("english only", 「English で」) names the edition wanted; both named
     # ("212 volumes in japanese. english?"), the one named last.
     folded_text = _LANGUAGE_SKILL.sub(" ", unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower())
-    named_editions = [
-        (m.start(), language) for language, pattern in _EDITION_WORDS for m in islice(pattern.finditer(folded_text), 8)
-    ]
+    named_editions: list[tuple[int, str]] = []
+    ruled_out_editions: list[tuple[int, str]] = []
+    for language, pattern in _EDITION_WORDS:
+        for m in islice(pattern.finditer(folded_text), 8):
+            negated = _NEGATED_BEFORE_EDITION.search(folded_text[max(0, m.start() - 16) : m.start()])
+            negated = negated or _NEGATED_AFTER_EDITION.search(folded_text[m.end() : m.end() + 8])
+            (ruled_out_editions if negated else named_editions).append((m.start(), language))
     if named_editions:
         entities = replace(entities, language=max(named_editions)[1])
+    elif ruled_out_editions and len({language for _, language in ruled_out_editions}) == 1:
+        entities = replace(entities, language="en" if ruled_out_editions[0][1] == "ja" else "ja")
     if not entities.volumes and prev.HasField("focus") and (prev.focus.HasField("volume") or prev.focus.latest_volume):
         bare = _BARE_VOLUME.match(folded_text)
         if bare is not None:
@@ -596,12 +605,9 @@ def _resolve(
     #     how long to get it to Osaka?", 「Noragamiにする。JCBで払える？」, or of the series in focus:
     #     "I'll take vol 1 in English. how long to get it to Osaka?"): that service answers, and
     #     the series stays in focus for what comes next.
-    service = (
-        _service_asked(c.folded)
-        if (named or prev.HasField("focus")) and classified not in _SERVICE_INTENTS and not entities.order_ids
-        else ""
-    )
-    if service:
+    service = _service_asked(c.folded) if (named or prev.HasField("focus")) and not entities.order_ids else ""
+    # (an unsure guess of the same service counts: 「ラッピングできますか」 about the series in focus)
+    if service and (classified not in _SERVICE_INTENTS or (abstained and classified == service)):
         _carry(state, prev)
         if titles:
             state.focus.Clear()
@@ -649,8 +655,13 @@ def _resolve(
             if among_shown
             else list(prev.constraints.only_series)
             # ("shorter one in English please": the one of those put first)
-            if _CHOOSING.search(c.folded) or (superlative(text) and len(prev.constraints.only_series) > 1)
-            else []
+            if _CHOOSING.search(c.folded)
+            # "and the oldest?" after a list: the one of those shown put first.
+            else (
+                list(prev.constraints.only_series or prev.last_shown)
+                if superlative(text) and len(prev.constraints.only_series or prev.last_shown) > 1
+                else []
+            )
         )
     )
     if offered and hijackable:
@@ -700,6 +711,9 @@ def _resolve(
             )
             if (entities.volumes or c.latest) and state.intent == "product_recommendation":
                 state.intent = "product_question" if c.product_question else "product_search"
+            elif superlative(text) and not (answering or entities.volumes or c.latest):
+                # "which is the shortest?", 「古い方」: a question of which one.
+                state.intent = "product_question"
             return Resolution(state.intent, "choose", "describes one of the series offered", state, [], follow_up=True)
 
     # 3. A named series. Named in a question the classifier is sure is about something else
@@ -1142,6 +1156,10 @@ _SERVICE_ASKED = (
         re.compile(
             r"送料|発送|配送|いつ届|何日で届|届くまで|shipping|deliver"
             r"|how long (?:to|does it take to|will it take to) (?:get|arrive|ship|reach)|ship (?:it|them|to)\b"
+            # gift wrapping and arriving in time go with the delivery
+            r"|ラッピング|包装|のし|メッセージカード|gift ?wrap|\bwrap(?:ped|ping)? (?:it|them|each|separately)"
+            r"|message card|gift (?:message|note|card)|arrive (?:by|before|in time)|get (?:here|there) (?:by|before)"
+            r"|in time for|(?:までに|前に)届"
         ),
     ),
     ("account", re.compile(r"アカウント|会員登録|ログイン|\baccount\b|sign up|log ?in")),
@@ -1265,6 +1283,8 @@ _AVAILABILITY = re.compile(
 
 # Which products first, when the customer asks for the shortest, longest, cheapest or dearest
 # ("which one is the shortest?", 「一番安いのは？」): the answer leads with that one.
+# (A comparative asked of two, "which is longer?", 「どっちが古い？」, orders them the same way.)
+_WHICH = r"(?:\bwhich\b|どっち|どちら)"
 _ORDERS = (
     (
         "fewest_volumes",
@@ -1272,19 +1292,48 @@ _ORDERS = (
             r"\bshortest\b|fewest (?:volumes|books)|least (?:volumes|books)|(?:一番|最も|いちばん)短い|巻数が(?:一番)?少ない"
             # of two: "the shorter one", 「短いほう」
             r"|\bshorter one\b|\bthe shorter\b|短い(?:ほう|方)"
+            rf"|{_WHICH}.{{0,30}}(?:\bshorter\b|fewer (?:volumes|books)|短い|少ない)"
         ),
     ),
     (
         "most_volumes",
         re.compile(
-            r"\blongest\b|most (?:volumes|books)|(?:一番|最も|いちばん)長い|巻数が(?:一番)?多い|\blonger one\b|長い(?:ほう|方)"
+            r"\blongest\b|most (?:volumes|books)|(?:一番|最も|いちばん)長い|巻数が(?:一番)?多い|\blonger one\b|\bthe longer\b"
+            r"|長い(?:ほう|方)"
+            rf"|{_WHICH}.{{0,30}}(?:\blonger\b|more (?:volumes|books)|長い|多い)"
         ),
     ),
     (
         "cheapest",
-        re.compile(r"\bcheapest\b|least expensive|(?:一番|最も|いちばん)安い|最安|\bcheaper one\b|安い(?:ほう|方)"),
+        re.compile(
+            r"\bcheapest\b|least expensive|(?:一番|最も|いちばん)安い|最安|\bcheaper one\b|\bthe cheaper\b|安い(?:ほう|方)"
+            rf"|{_WHICH}.{{0,30}}(?:\bcheaper\b|安い)"
+        ),
     ),
-    ("priciest", re.compile(r"\bpriciest\b|most expensive|(?:一番|最も|いちばん)高い|\bpricier one\b")),
+    (
+        "priciest",
+        re.compile(
+            r"\bpriciest\b|most expensive|(?:一番|最も|いちばん)高い|\bpricier one\b|\bthe pricier\b|高い(?:ほう|方)"
+            rf"|{_WHICH}.{{0,30}}(?:\bpricier\b|more expensive|高い)"
+        ),
+    ),
+    (
+        "oldest",
+        re.compile(
+            r"\boldest\b|\bolder one\b|\bthe older\b|\bearliest\b|came out first|(?:一番|最も|いちばん)古い|古い(?:ほう|方)"
+            r"|(?:先|最初)に(?:出た|始まった)"
+            rf"|{_WHICH}.{{0,30}}(?:\bolder\b|古い)"
+        ),
+    ),
+    (
+        "newest",
+        # (not "the newest volume", 「一番新しい巻」: the latest volume of a series)
+        re.compile(
+            r"\bnewest (?:one|series|title)|\bnewer one\b|\bthe newer\b|most recent one"
+            r"|(?:一番|最も|いちばん)新しい(?:の|作品|シリーズ|やつ)|新しい(?:ほう|方)"
+            rf"|{_WHICH}.{{0,30}}(?:\bnewer\b|新しい(?!巻))"
+        ),
+    ),
 )
 
 
@@ -1294,6 +1343,16 @@ def superlative(text: str) -> str:
     return next((order for order, pattern in _ORDERS if pattern.search(folded)), "")
 
 
+_COUNT = re.compile(r"how many|何巻|何冊")
+# Whether an edition exists, asked: 「英語版ある？」「英語版って出てますか」, "English version arimasu ka".
+_EDITION_ASKED = re.compile(
+    r"(?:英語版|日本語版|eigo-?ban|english (?:edition|version|translation)|japanese (?:edition|version))\s{0,2}"
+    r"(?:って|は|も|wa|mo)?\s{0,2}(?:全巻|all)?\s{0,2}(?:ある|あります|arimasu|aru\b|出て|でて|exists?|[?？]|$)"
+    r"|(?:is there|are there|do (?:you|u) have|got) an? (?:english|japanese) (?:edition|version|translation)"
+)
+_A_VOLUME = re.compile(r"\d\s{0,2}巻|\bvol(?:ume)?s?\.?\s{0,2}\d")
+
+
 def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
     """A turn about one named series: the classifier's product intent when it is sure; else a
     question when it asks something of the series, a search when it only names it."""
@@ -1301,9 +1360,14 @@ def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
         classified == "product_search"
         and not abstained
         and _PROPERTY.search(c.folded)
-        and not _AVAILABILITY.search(c.folded)
+        and (_COUNT.search(c.folded) or not _AVAILABILITY.search(c.folded))
     ):
-        # What the series is like, not whether it can be had (the intent taxonomy's test).
+        # What the series is like, not whether it can be had (the intent taxonomy's test);
+        # 「ドラえもんは何冊ありますか」 counts, it does not ask for one.
+        return "product_question"
+    if classified == "product_search" and _EDITION_ASKED.search(c.folded) and not _A_VOLUME.search(c.folded):
+        # 「カイジの英語版ある？」, "is there an English edition of Solanin?": which editions the series
+        # has is a property of it, like its length.
         return "product_question"
     if classified == "product_recommendation" and not abstained and not c.like:
         if (c.status or _PROPERTY.search(c.folded)) and _ASKS_ABOUT.search(c.folded):
@@ -1719,6 +1783,8 @@ _GENERIC_WORDS = frozenset(
         "recommendations",
         "suggestions",
         "ideas",
+        "by",
+        "from",
         "your",
         "their",
         "his",

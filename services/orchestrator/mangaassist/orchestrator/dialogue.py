@@ -120,6 +120,13 @@ def search_plan(client: common_pb2.SearchFilters, resolved: intent_pb2.ResolvedR
             plan.latest_volume = True
             focus["volume"] = "latest"
         applied["focus"] = focus
+    elif resolved.action == "choose" and state.HasField("focus"):
+        # "the shorter one, vol 1 in English": that volume of each series offered; the one put
+        # first becomes the focus (``with_shown``).
+        if state.focus.HasField("volume"):
+            plan.volume = state.focus.volume
+        elif state.focus.latest_volume:
+            plan.latest_volume = True
     if resolved.follow_up and state.topic and not (state.HasField("focus") and state.focus.series_id):
         plan.topic = state.topic
     if resolved.action == "clarify_series":

@@ -41,6 +41,7 @@ CARD_FIELDS = (
     "in_stock",
     "stock_count",
     "status",
+    "start_year",
     "synopsis_short",
 )
 PROMPT_FIELDS = (
@@ -138,6 +139,8 @@ ORDER_KEYS: dict[str, Callable[[common_pb2.Product], int]] = {
     "most_volumes": lambda p: -p.volumes,
     "cheapest": lambda p: p.price_jpy,
     "priciest": lambda p: -p.price_jpy,
+    "oldest": lambda p: p.start_year,
+    "newest": lambda p: -p.start_year,
 }
 
 
