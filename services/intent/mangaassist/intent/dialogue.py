@@ -470,10 +470,10 @@ def _resolve(
     named_editions: list[tuple[int, str]] = []
     ruled_out_editions: list[tuple[int, str]] = []
     for language, pattern in _EDITION_WORDS:
-        for m in islice(pattern.finditer(folded_text), 8):
-            negated = _NEGATED_BEFORE_EDITION.search(folded_text[max(0, m.start() - 16) : m.start()])
-            negated = negated or _NEGATED_AFTER_EDITION.search(folded_text[m.end() : m.end() + 8])
-            (ruled_out_editions if negated else named_editions).append((m.start(), language))
+        for word in islice(pattern.finditer(folded_text), 8):
+            negated = _NEGATED_BEFORE_EDITION.search(folded_text[max(0, word.start() - 16) : word.start()])
+            negated = negated or _NEGATED_AFTER_EDITION.search(folded_text[word.end() : word.end() + 8])
+            (ruled_out_editions if negated else named_editions).append((word.start(), language))
     if named_editions:
         entities = replace(entities, language=max(named_editions)[1])
     elif ruled_out_editions and len({language for _, language in ruled_out_editions}) == 1:

@@ -286,12 +286,12 @@ class Pipeline:
         }
         if classified.resolved.action == "choose" and products:
             # The customer described one of the series we offered: the best match is the focus.
-            focus = classified.resolved.state.focus
+            asked = classified.resolved.state.focus
             plan.applied["focus"] = {"series_id": products[0].series_id}
-            if focus.HasField("language"):
-                plan.applied["focus"]["language"] = focus.language
-            if focus.HasField("volume") or focus.latest_volume:
-                plan.applied["focus"]["volume"] = focus.volume if focus.HasField("volume") else "latest"
+            if asked.HasField("language"):
+                plan.applied["focus"]["language"] = asked.language
+            if asked.HasField("volume") or asked.latest_volume:
+                plan.applied["focus"]["volume"] = asked.volume if asked.HasField("volume") else "latest"
         if plan.applied:
             done["state"] = plan.applied
         clarify = clarify_frame(classified)
