@@ -118,7 +118,7 @@ def test_two_series_with_the_same_name_are_asked_back_by_name() -> None:
     result = turn("Same", common_pb2.DialogueState(), mentions=tied)
     assert result.action == "clarify_series" and result.candidates == ["a-series", "b-series"]
     chosen = turn("the second one please", result.state, abstained=True)
-    assert chosen.action == "choose" and list(chosen.state.constraints.only_series) == ["a-series", "b-series"]
+    assert chosen.state.focus.series_id == "b-series" and chosen.follow_up
 
 
 def test_ruled_out_series_are_excluded() -> None:
@@ -965,3 +965,31 @@ def test_a_question_about_the_focus_for_someone_stays_about_it() -> None:
     ).state
     result = turn("is it super gory? it's for my 15 yo", focus, "product_question")
     assert (result.intent, result.state.focus.series_id) == ("product_question", "dorohedoro")
+
+
+def test_one_of_those_shown_is_picked_by_its_place() -> None:
+    listed = shown_list("ashita-no-joe", "hajime-no-ippo", "slam-dunk")
+    for text, series_id in (
+        ("the second one, is it finished?", "hajime-no-ippo"),
+        ("2番目の値段", "hajime-no-ippo"),
+        ("三つ目のやつ、英語版ある？", "slam-dunk"),
+        ("the last one", "slam-dunk"),
+        ("number 1 please", "ashita-no-joe"),
+    ):
+        picked = turn(text, listed, intent="product_recommendation", abstained=True)
+        assert picked.state.focus.series_id == series_id and picked.follow_up, text
+    # Not a place in the list: a volume, a used copy, a moment.
+    for text in ("second volume please", "any second hand copies?", "wait a second"):
+        assert turn(text, listed, intent="product_recommendation", abstained=True).state.focus.series_id != (
+            "hajime-no-ippo"
+        ), text
+
+
+def test_which_of_those_is_oldest_or_longer_chooses_among_those_shown() -> None:
+    listed = shown_list("ashita-no-joe", "hajime-no-ippo")
+    for text in ("and the oldest?", "which one came out first?", "古い方は？", "which is longer?"):
+        chosen = turn(text, listed, intent="product_recommendation", abstained=True)
+        assert chosen.action == "choose" and chosen.intent == "product_question", text
+        assert list(chosen.state.constraints.only_series) == ["ashita-no-joe", "hajime-no-ippo"], text
+    one = turn("the shorter one, vol 1 in English", listed, intent="product_search")
+    assert one.action == "choose" and one.state.focus.volume == 1 and one.state.focus.language == "en"

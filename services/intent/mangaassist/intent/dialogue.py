@@ -643,6 +643,20 @@ def _resolve(
         state.intent = "product_recommendation" if classified == "product_recommendation" else "product_search"
         return Resolution(state.intent, "search", "works by the author of the series named", state, [])
 
+    # 1d. One of those shown, by its place: "the second one, is it finished?", 「2番目の値段」,
+    #     "number 3", "the last one" (of the candidates, when we asked which one).
+    listed = list(prev.candidates) if prev.pending == "series" else list(prev.last_shown)
+    place = _place_in_list(c.folded) if len(listed) > 1 and not titles and hijackable else None
+    if place is not None and -len(listed) <= place < len(listed):
+        state.focus.series_id = listed[place]
+        _focus_update(state.focus, entities, c)
+        state.intent = (
+            "product_question"
+            if c.product_question or c.status or _PROPERTY.search(c.folded) or _ASKS_ABOUT.search(c.folded)
+            else "product_search"
+        )
+        return Resolution(state.intent, "search", "one of the series shown, by its place", state, [], follow_up=True)
+
     # 2. A reply to "which one did you mean?": a name among the candidates, or a description
     #    the search ranks the candidates by.
     answering = prev.pending == "series" and prev.intent in PRODUCT_INTENTS
@@ -652,16 +666,12 @@ def _resolve(
         if prev.pending == "series"
         else (
             list(prev.constraints.only_series or prev.last_shown)
-            if among_shown
+            # ("and the oldest?", "shorter one in English please" after a list: the one of those
+            # put first)
+            if among_shown or (superlative(text) and len(prev.constraints.only_series or prev.last_shown) > 1)
             else list(prev.constraints.only_series)
-            # ("shorter one in English please": the one of those put first)
             if _CHOOSING.search(c.folded)
-            # "and the oldest?" after a list: the one of those shown put first.
-            else (
-                list(prev.constraints.only_series or prev.last_shown)
-                if superlative(text) and len(prev.constraints.only_series or prev.last_shown) > 1
-                else []
-            )
+            else []
         )
     )
     if offered and hijackable:
@@ -1353,6 +1363,33 @@ _EDITION_ASKED = re.compile(
 _A_VOLUME = re.compile(r"\d\s{0,2}巻|\bvol(?:ume)?s?\.?\s{0,2}\d")
 
 
+# A place in the list shown: 「2番目」「二つ目」, "the second one", "#2", "the last one" (not "the
+# second volume", "second hand", "wait a second"; "the first one" is the first volume, unless
+# it is "the first one you showed").
+_PLACE = re.compile(
+    r"(?<![\d])(?P<n>[1-9])\s{0,2}(?:番目|つ目)|(?P<k>[一二三四五])(?:番目|つ目)"
+    r"|(?<!\ba )\b(?P<en>second|third|fourth|fifth|2nd|3rd|4th|5th)\b"
+    r"(?!\s{0,2}(?:vol|book|巻|edition|season|arc|part|hand|copy|copies|time|thought|opinion))"
+    r"|\b(?P<first>first)\s(?:one\s)?(?:you|on the list|in the list|listed|shown|mentioned)\b"
+    r"|(?:\bnumber|\bno\.|\boption|#)\s{0,2}(?P<num>[1-5])\b"
+    r"|(?P<last>最後の(?:やつ|作品|漫画|の)|\bthe last one\b|\blast one\b)"
+)
+_PLACES = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
+
+
+def _place_in_list(folded: str) -> int | None:
+    """The index into the list shown that the message picks by place, or None."""
+    m = _PLACE.search(folded)
+    if m is None:
+        return None
+    if m.group("last"):
+        return -1
+    if m.group("first"):
+        return 0
+    word = m.group("n") or m.group("num") or m.group("k") or m.group("en")
+    return (int(word[0]) if word[0].isdigit() else _PLACES[word]) - 1
+
+
 def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
     """A turn about one named series: the classifier's product intent when it is sure; else a
     question when it asks something of the series, a search when it only names it."""
@@ -1804,6 +1841,10 @@ _GENERIC_WORDS = frozenset(
         "longer",
         "sequel",
         "prequel",
+        "second",
+        "third",
+        "fourth",
+        "fifth",
         "spinoff",
         "spin-off",
         "digital",
