@@ -973,7 +973,7 @@ def test_one_of_those_shown_is_picked_by_its_place() -> None:
         ("the second one, is it finished?", "hajime-no-ippo"),
         ("2番目の値段", "hajime-no-ippo"),
         ("三つ目のやつ、英語版ある？", "slam-dunk"),
-        ("the last one", "slam-dunk"),
+        ("the last one you showed", "slam-dunk"),
         ("number 1 please", "ashita-no-joe"),
     ):
         picked = turn(text, listed, intent="product_recommendation", abstained=True)

@@ -120,7 +120,10 @@ _EDITION_WORDS = (
     ("ja", re.compile(r"(?<![a-z])(?:japanese|jp|jpn|nihongo(?:-?ban)?)(?![a-z])|日本語|にほんご|原書")),
 )
 # An edition ruled out ("english not japanese", "no japanese please", 「日本語版じゃなくて」).
-_NEGATED_BEFORE_EDITION = re.compile(r"(?:\bnot|\bno|\bnon-?|rather than|instead of)\s{0,2}(?:the\s|in\s)?$")
+# (not the romaji particle: "mashuru no eigo-ban")
+_NEGATED_BEFORE_EDITION = re.compile(
+    r"(?:\bnot|(?:^|[,.!?;]\s{0,2})no|\bnon-?|rather than|instead of)\s{0,2}(?:the\s|in\s)?$"
+)
 _NEGATED_AFTER_EDITION = re.compile(r"^版?\s{0,2}(?:じゃなく|ではなく|じゃない|以外)")
 # The customer's own languages are no edition asked for: "my japanese is rusty", "she does not
 # read Japanese", 「日本語が読めない」.
@@ -692,6 +695,29 @@ def _resolve(
             state.intent = prev.intent if prev.intent in PRODUCT_INTENTS else "product_search"
             return Resolution(state.intent, "search", "the other series offered", state, [], follow_up=True)
         elif not titles and not authors:
+            narrows = (
+                among_shown
+                and not answering
+                and prev.intent in PRODUCT_INTENTS
+                and not superlative(text)
+                and bool(
+                    entities.genres
+                    or entities.excluded_genres
+                    or entities.max_price_jpy is not None
+                    or c.max_volumes is not None
+                    or c.min_volumes is not None
+                )
+            )
+            if narrows:
+                # 「その中で恋愛もの」 after "English editions under 1600 yen?": those shown, under the
+                # request in force and this turn's conditions, still a list.
+                state.constraints.CopyFrom(prev.constraints)
+                del state.constraints.only_series[:]
+                state.constraints.only_series.extend(list(dict.fromkeys(offered))[:MAX_LIST])
+                _merge(state.constraints, entities, c)
+                state.intent = prev.intent
+                state.topic = prev.topic
+                return Resolution(state.intent, "search", "narrows the series shown", state, [], follow_up=True)
             state.constraints.only_series.extend(list(dict.fromkeys(offered))[:MAX_LIST])
             if entities.volumes or c.latest or entities.language is not None:
                 # 「完結してる方の1巻ください」: the volume and edition of the one described.
@@ -702,26 +728,15 @@ def _resolve(
                     entities = replace(entities, genres=[])
                 # "Which of those is finished?": the ones just shown, under this turn's conditions.
                 _merge(state.constraints, entities, c)
-            state.intent = (
-                prev.intent
-                if answering
-                or (
-                    # 「その中でスポーツものある？」 narrows the request; "which of those is finished" asks.
-                    among_shown
-                    and prev.intent in PRODUCT_INTENTS
-                    and bool(
-                        entities.genres
-                        or entities.excluded_genres
-                        or entities.max_price_jpy is not None
-                        or c.max_volumes is not None
-                        or c.min_volumes is not None
-                    )
-                )
-                else _series_intent(classified, abstained, c)
-            )
+            # ("which of those is finished" asks)
+            state.intent = prev.intent if answering else _series_intent(classified, abstained, c)
             if (entities.volumes or c.latest) and state.intent == "product_recommendation":
                 state.intent = "product_question" if c.product_question else "product_search"
-            elif superlative(text) and not (answering or entities.volumes or c.latest):
+            elif (
+                superlative(text)
+                and re.search(r"[?？]|\bwhich\b|どっち|どちら|どれ|は$|のは", c.folded)
+                and not (answering or entities.volumes or c.latest)
+            ):
                 # "which is the shortest?", 「古い方」: a question of which one.
                 state.intent = "product_question"
             return Resolution(state.intent, "choose", "describes one of the series offered", state, [], follow_up=True)
@@ -965,6 +980,30 @@ def _resolve(
         and (not c.new_request or re.search(r"\b(?:is|was) (?:it|that|this)\b|(?:それ|これ)(?:は|って)", c.folded))
         and not _MANGA_WORDS.search(c.folded)
     )
+    # "how long does it usually take?" after "do you ship to Toronto?": still about shipping,
+    # whatever series is in focus (unless it asks something of the series).
+    continues_service = (
+        abstained
+        and previous_intent in FOLLOW_ON_INTENTS
+        and not (
+            entities.volumes
+            or entities.language is not None
+            or c.latest
+            or c.status
+            or c.next_volume
+            or c.previous_volume
+            or _PROPERTY.search(c.folded)
+        )
+    )
+    if (
+        continues_service
+        and classified != "order_status"
+        and not named
+        and not c.new_request
+        and not _has_constraints(entities, c)
+    ):
+        _carry(state, prev)
+        return Resolution(previous_intent, "answer", "continues the previous question", state, [], follow_up=True)
     if (
         prev.HasField("focus")
         and hijackable
@@ -1155,6 +1194,13 @@ _SERVICE_ASKED = (
         re.compile(
             r"スタッフ|担当の方|店員|人と話|人間と|オペレーター|real person|\bhuman\b"
             r"|(?:talk|speak) (?:to|with) (?:someone|somebody|a person|staff|an? (?:agent|human|person))"
+        ),
+    ),
+    (
+        "return_refund",
+        re.compile(
+            r"返品|返金|返送|交換|send (?:it|them|this|that) back|\breturn (?:it|them|this|that)\b|\brefund|\bexchange (?:it|them)"
+            r"|\bswap (?:it|them)|replacement|\breplace (?:it|them)|(?:send|ship) (?:me )?a new (?:copy|one)"
         ),
     ),
     (
@@ -1372,7 +1418,8 @@ _PLACE = re.compile(
     r"(?!\s{0,2}(?:vol|book|巻|edition|season|arc|part|hand|copy|copies|time|thought|opinion))"
     r"|\b(?P<first>first)\s(?:one\s)?(?:you|on the list|in the list|listed|shown|mentioned)\b"
     r"|(?:\bnumber|\bno\.|\boption|#)\s{0,2}(?P<num>[1-5])\b"
-    r"|(?P<last>最後の(?:やつ|作品|漫画|の)|\bthe last one\b|\blast one\b)"
+    # ("is that the last one?" asks for the latest volume)
+    r"|(?P<last>最後の(?:やつ|作品|漫画)|\b(?:the )?last one (?:you|on the list|in the list|listed|shown|mentioned)\b)"
 )
 _PLACES = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
 
@@ -1520,7 +1567,11 @@ _EXCLUDE_AFTER = re.compile(
     r"|\s?(?:is|are) already (?:on|in) (?:my|her|his|our|their) (?:shelf|shelves|collection)"
     r"|\s?is the only one (?:i'?ve|i have|she'?s|he'?s|we'?ve) (?:read|seen)"
     # 「コナンは長すぎるので除外で」
-    r"|[」』]?\s?(?:は|を)[^、。,.!?！？]{0,12}?(?:除外|外して|抜きで))"
+    r"|[」』]?\s?(?:は|を)[^、。,.!?！？]{0,12}?(?:除外|外して|抜きで)"
+    # 「…は読了済み」; too long or too dear for them: 「一歩は長すぎ」, "Gintama is way too long"
+    r"|[」』]?\s?(?:とか)?(?:は|って)(?:もう)?\s?(?:読了|読破)"
+    r"|[」』]?\s?(?:とか)?(?:は|って)?\s?(?:長すぎ|長過ぎ|高すぎ|高過ぎ)(?!ない|ません|る?かな|る?\s?[?？])"
+    r"|\s?(?:is|are|was|looks|seems)\s(?:way\s|just\s|a bit\s|kinda\s)?too\s(?:long|expensive|pricey))"
 )
 _EXCLUDE_BEFORE = re.compile(
     r"(?:other than|besides|except|apart from|not|isn'?t|aren'?t|no more"

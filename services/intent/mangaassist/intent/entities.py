@@ -45,7 +45,11 @@ VOLUME_PATTERNS: tuple[re.Pattern[str], ...] = (
 )
 
 _FIRST_VOLUME = re.compile(
-    r"\bfirst (?:\w{1,10} )?(?:vol(?:ume)?|book)\b|\bthe first one\b(?! (?:you|on|in the list))|最初の巻|第一巻"
+    r"\bfirst (?:[a-z]{1,10} )?(?:vol(?:ume)?|book)(?![a-z])|\bthe first one\b(?! (?:you|on|in the list))|最初の巻|第一巻"
+    # where to start reading: "where do I start", "which one first", 「何巻から読めばいい？」
+    r"|\bwhere (?:do|should|would|can) (?:i|we|he|she|they|you) (?:start|begin)|\bwhere to (?:start|begin)"
+    r"|\bwhich (?:one|volume|book) (?:first|to start)|\bstart (?:from|at|with) the (?:beginning|start)"
+    r"|(?:何巻|どこ|どれ)から(?:読|始|買)|最初から(?:読|買)"
 )
 _YEN_SUFFIX = r"\s*+(千|万)?\s*+(?:円|yen|jpy)"
 MAX_PRICE_PATTERNS: tuple[re.Pattern[str], ...] = (
@@ -92,7 +96,7 @@ LANGUAGE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 IN_STOCK = re.compile(
-    r"在庫(?:の)?(?:ある|あり|有り)|すぐ(?:に)?(?:届く|買える)|\bin stock\b|\bavailable now\b|\bin-stock\b"
+    r"在庫(?:の|が)?(?:ある|あり|有り)|すぐ(?:に)?(?:届く|買える)|\bin stock\b|\bavailable now\b|\bin-stock\b"
 )
 
 # Keyword → contract genre. Short English words are whole-word matches. A message names a
@@ -376,7 +380,7 @@ _GENRE_RES = {
 }
 _NARROWER = re.compile(_alternation(tuple(w for words in NARROWER_KEYWORDS.values() for w in words)))
 _NEGATED_AFTER = re.compile(
-    r"^\s*(?:っぽいの|っぽいもの|系の?|もの|物|とか|要素|描写|シーン|メイン|中心|い(?:の|もの|やつ)|の(?:もの|やつ)?"
+    r"^\s*(?:っぽいの|っぽいもの|っぽ(?=くな)|系の?|もの|物|とか|要素|描写|シーン|メイン|中心|い(?:の|もの|やつ)|の(?:もの|やつ)?"
     # 「SFっぽい設定のものは苦手」「恋愛系の話はまだ早い」: what about it
     r"|(?:っぽい|系の?|の)?(?:設定|展開|雰囲気|感じ|話|作品|漫画|マンガ|ストーリー)(?:の(?:もの|やつ)?)?"
     r"|(?:すぎる|過ぎる)(?:の|もの|やつ)?)?\s*"
@@ -385,7 +389,7 @@ _NEGATED_AFTER = re.compile(
     r"|避け|除い|まだ早|もう(?:いい|十分|卒業|飽き)|卒業|飽き)"
     r"|抜き|なし|無し|ナシ|苦手|は避け|を避け|は除い|を除い|くない"
     # 「バトル要素ないのがいい」 (not 「恋愛がないと」, a must, nor 「ホラーない？」, asked for)
-    r"|[がはの]?(?:ない|無い)(?![?？とか]))"
+    r"|[がはの]?(?:ない|無い)(?!\s?[?？]|と|か|です|でしょ|よね))"
 )
 # "not too gory", 「ホラー要素少なめ」: less of it, not none.
 _LISTED_WITH = re.compile(r"\s*(?:とか|や|と|、|,|/|or|and|nor)\s*")

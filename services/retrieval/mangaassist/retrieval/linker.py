@@ -741,7 +741,9 @@ class CatalogLinker:
                 best = None
                 for size in (len(key) - 1, len(key), len(key) + 1):
                     for i in range(0, len(s) - size + 1):
-                        if OSA.distance(s[i : i + size], key, score_cutoff=1) <= 1:
+                        # The first character stays as it was: a different first kana is a
+                        # different word (アンパンマン is no ワンパンマン).
+                        if s[i] == key[0] and OSA.distance(s[i : i + size], key, score_cutoff=1) <= 1:
                             best = (i, size)
                             break
                     if best:
