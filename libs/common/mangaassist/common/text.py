@@ -51,3 +51,17 @@ def words_offsets(folded: str) -> tuple[int, ...]:
         elif gap < 0:
             gap = i
     return tuple(out)
+
+
+# A word spelt as Japanese in romaji ("boruto", "hikaru", "kenichi"): syllables of an optional
+# consonant (or ch/sh/ts, a doubled consonant, a y-glide) and a vowel, and the syllabic n; five
+# letters at least (shorter ones are as often English: "more", "none").
+ROMAJI_WORD = (
+    r"(?=[a-z]{5,20}\b)(?:(?:ch|sh|ts|[kgszjtdnhbpmyrwf])?y?[aeiou]|n(?![aeiouy])|[kgstdpbmc](?=[kgstdpbmc]))+"
+)
+_ROMAJI_WHOLE = re.compile(rf"{ROMAJI_WORD}$")
+
+
+def is_romaji(word: str) -> bool:
+    """Whether a lower-case Latin word is spelt like Japanese in romaji (see ``ROMAJI_WORD``)."""
+    return _ROMAJI_WHOLE.match(word) is not None

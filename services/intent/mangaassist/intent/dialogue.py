@@ -27,7 +27,7 @@ from itertools import islice
 
 from mangaassist.common.messages import copy_present
 from mangaassist.common.pii import mask_pii
-from mangaassist.common.text import words_offsets
+from mangaassist.common.text import ROMAJI_WORD, words_offsets
 from mangaassist.common.vocabulary import PRODUCT_INTENTS
 from mangaassist.intent.entities import Entities, extract, genres_in
 from mangaassist.intent.model import LEXICON
@@ -1711,11 +1711,8 @@ _ASKED_FOR = (
         r"\s{0,2}[?？]*\s*$"
     ),
 )
-# A word spelt as Japanese in romaji ("boruto", "yawara", "kenichi"): syllables of an optional
-# consonant (or ch/sh/ts, a doubled consonant, a y-glide) and a vowel, and the syllabic n.
-_ROMAJI = r"(?=[a-z]{5,20}\b)(?:(?:ch|sh|ts|[kgszjtdnhbpmyrwf])?y?[aeiou]|n(?![aeiouy])|[kgstdpbmc](?=[kgstdpbmc]))+"
 # An opening message that is only one or two such words, asked or not: a Japanese title.
-_BARE_ROMAJI = re.compile(rf"^({_ROMAJI}(?: {_ROMAJI})?)\s{{0,2}}[?？.!]*\s*$")
+_BARE_ROMAJI = re.compile(rf"^({ROMAJI_WORD}(?: {ROMAJI_WORD})?)\s{{0,2}}[?？.!]*\s*$")
 # A bare name asked after as a conversation opens: "boruto?", "yowamushi pedal?" (later in a
 # conversation such a message is a follow-up: "previous one?", "kanketsu shiteru?").
 _BARE_NAME = (

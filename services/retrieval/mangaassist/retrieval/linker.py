@@ -118,6 +118,7 @@ _TITLE_FILLER = frozenset(
     }
 )
 _NAME_AFTER = frozenset({"vol", "volume", "volumes", "one", "series"})
+_ASKED_BEFORE = frozenset({"have", "got", "carry", "sell", "stock", "for"})
 FUZZY_PENALTY = 0.15  # a one-edit match scores this much lower than an exact one
 MIN_LATIN = 3  # "hxh", "jjk"
 MIN_CJK = 2  # 鬼滅, 進撃
@@ -714,7 +715,11 @@ class CatalogLinker:
             if not series or len(series) > MAX_PARTIAL_SERIES:
                 continue
             after = words[i + 1][0] if i + 1 < len(words) else ""
-            if len(words) == 1 or after in _NAME_AFTER or "巻" in folded[end : end + 6]:
+            before = words[i - 1][0] if i else ""
+            # ("do you have hikaru": a Japanese word asked for last is a name, "do you have
+            # black" is not)
+            asked_last = i + 1 == len(words) and before in _ASKED_BEFORE and shared_text.is_romaji(latin_key(word))
+            if len(words) == 1 or after in _NAME_AFTER or "巻" in folded[end : end + 6] or asked_last:
                 names = [Name(sid, "partial", word) for sid in sorted(series)]
                 out.append(_Candidate(names, start, end, False))
         return out
