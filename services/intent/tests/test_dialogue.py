@@ -993,3 +993,59 @@ def test_which_of_those_is_oldest_or_longer_chooses_among_those_shown() -> None:
         assert list(chosen.state.constraints.only_series) == ["ashita-no-joe", "hajime-no-ippo"], text
     one = turn("the shorter one, vol 1 in English", listed, intent="product_search")
     assert one.action == "choose" and one.state.focus.volume == 1 and one.state.focus.language == "en"
+
+
+def test_the_series_in_focus_turned_down_returns_to_the_request_without_it() -> None:
+    state = turn("gift for dad, he likes samurai", common_pb2.DialogueState(), intent="product_recommendation").state
+    state = turn("vagabond?", state, mentions=[mention("vagabond", "vagabond")]).state
+    dropped = turn("oh its not finished? skip it then", state, intent="product_question", abstained=True)
+    assert dropped.intent == "product_recommendation" and not dropped.state.HasField("focus")
+    assert list(dropped.state.constraints.excluded_series) == ["vagabond"] and dropped.state.topic
+
+
+def test_whether_a_title_is_like_another_is_a_question_about_it() -> None:
+    named = [mention("death-note", "death note"), mention("monster", "monster")]
+    for text in ("she liked death note. is monster similar?", "is monster similar to death note?"):
+        result = turn(text, common_pb2.DialogueState(), intent="product_recommendation", mentions=named)
+        assert result.intent == "product_question" and result.state.focus.series_id == "monster", text
+
+
+def test_an_edition_ruled_out_names_the_other_and_a_particle_is_no_negation() -> None:
+    state = turn(
+        "Do you have Blue Lock?", common_pb2.DialogueState(), mentions=[mention("blue-lock", "Blue Lock")]
+    ).state
+    for text, language in (
+        ("he reads english not japanese", "en"),
+        ("日本語版じゃなくて", "en"),
+        ("no english please", "ja"),
+    ):
+        assert turn(text, state, abstained=True).state.focus.language == language, text
+    romaji = turn("mashuru no eigo-ban arimasu ka", common_pb2.DialogueState(), mentions=[mention("mashle", "mashuru")])
+    assert romaji.state.focus.language == "en"
+
+
+def test_where_to_start_is_the_first_volume_of_the_series_in_focus() -> None:
+    state = turn(
+        "Do you have Blue Lock?", common_pb2.DialogueState(), mentions=[mention("blue-lock", "Blue Lock")]
+    ).state
+    for text in ("ok where do i start", "何巻から読めばいい？", "first volumeだけ買いたい"):
+        assert turn(text, state, abstained=True).state.focus.volume == 1, text
+
+
+def test_a_short_follow_up_to_a_shop_question_stays_with_it_despite_a_focus() -> None:
+    state = turn("Do you have Frieren?", common_pb2.DialogueState(), mentions=[mention("frieren", "Frieren")]).state
+    result = turn(
+        "how long does it usually take", state, intent="shipping_info", abstained=True, previous_intent="shipping_info"
+    )
+    assert result.intent == "shipping_info"
+    returned = turn("if I don't like it can I send it back", state, intent="product_question", abstained=True)
+    assert returned.intent == "return_refund" and returned.state.focus.series_id == "frieren"
+
+
+def test_among_those_shown_narrows_the_request_in_force() -> None:
+    state = turn("English editions under 1600 yen?", common_pb2.DialogueState(), intent="product_search").state
+    state.last_shown.extend(["chihayafuru", "beck", "hana-kimi"])
+    narrowed = turn("その中で恋愛もの", state, intent="product_recommendation", abstained=True)
+    c = narrowed.state.constraints
+    assert narrowed.action == "search" and c.language == "en" and c.max_price_jpy == 1599
+    assert list(c.genres) == ["romance"] and list(c.only_series) == ["chihayafuru", "beck", "hana-kimi"]

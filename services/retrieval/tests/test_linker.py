@@ -213,3 +213,19 @@ def test_a_plain_word_title_after_and_is_the_same_question_of_another_series() -
 def test_a_title_that_is_also_a_kind_of_story_is_not_linked_when_used_as_one() -> None:
     assert linker().link("キャンプ以外でゆるい日常系ってある？") == []
     assert top("日常の最新刊") == "nichijou"
+
+
+def test_a_japanese_word_asked_for_last_is_a_piece_of_every_title_that_has_it() -> None:
+    links = linker().link("do you have hikaru")
+    assert {link.series_id for link in links} == {"hikaru-no-go", "the-summer-hikaru-died"}
+    assert linker().link("do you have black") == []
+
+
+def test_one_by_one_names_no_author_but_by_one_does() -> None:
+    assert linker().link("is there a box set or do i buy them one by one") == []
+    assert {link.series_id for link in linker().link("manga by ONE")} >= {"one-punch-man", "mob-psycho-100"}
+
+
+def test_a_misspelt_japanese_name_keeps_its_first_character() -> None:
+    assert top("アンパンマンの漫画ありますか") is None
+    assert top("鋼の錬金術士") == "fullmetal-alchemist"

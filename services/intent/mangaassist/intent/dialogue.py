@@ -216,6 +216,12 @@ _NOT_THAT = re.compile(
     r"そっちじゃな|それじゃな|そっちではな|もう片方|もう一つの方|もうひとつの方|もう一方|the other one"
     r"|not that one|not (?:the )?(?:original|first) one"
 )
+# The series in focus turned down: "skip it", "not that one", "forget it", 「それはパス」.
+_DROP_FOCUS = re.compile(
+    r"\bskip (?:it|that|this)(?: one)?\b|\bforget (?:it|that)(?: one)?\b|\bpass on (?:it|that)\b"
+    r"|\b(?:not|no) (?:that|this) one\b|\bnot interested in (?:it|that)\b"
+    r"|それは(?:パス|いい(?:や|です)|やめ|なし)|そっちはいい"
+)
 # Picking one of the series just listed ("the one with the robot girl", 「バドミントンのほう」).
 _CHOOSING = re.compile(r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|のやつ|ってやつ|っていうやつ")
 # Asking about the series just shown: "which of those is finished", 「その中で一番短いのは？」.
@@ -660,6 +666,19 @@ def _resolve(
         )
         return Resolution(state.intent, "search", "one of the series shown, by its place", state, [], follow_up=True)
 
+    # 1e. The series in focus dropped ("oh it's not finished? skip it then", 「それはパスで」): the
+    #     request in force again, without it.
+    if prev.HasField("focus") and prev.focus.series_id and not titles and _DROP_FOCUS.search(c.folded):
+        _carry(state, prev)
+        state.focus.Clear()
+        state.ClearField("focus")
+        if prev.focus.series_id not in state.constraints.excluded_series:
+            state.constraints.excluded_series.append(prev.focus.series_id)
+        del state.constraints.excluded_series[:-MAX_LIST]
+        in_force = bool(state.topic or state.constraints.genres or state.constraints.like_series_ids)
+        state.intent = "product_recommendation" if in_force else "product_search"
+        return Resolution(state.intent, "search", "drops the series in focus", state, [], follow_up=True)
+
     # 2. A reply to "which one did you mean?": a name among the candidates, or a description
     #    the search ranks the candidates by.
     answering = prev.pending == "series" and prev.intent in PRODUCT_INTENTS
@@ -783,6 +802,9 @@ def _resolve(
         if same or (answering and prev.HasField("focus")):
             state.focus.CopyFrom(prev.focus)
         state.focus.series_id = top.series_id
+        if prev.topic and prev.intent in PRODUCT_INTENTS:
+            # The request this series came up in, for when it is turned down ("skip it then").
+            state.topic = prev.topic
         edition = (
             prev.focus.language
             if prev.focus.HasField("language")
@@ -1286,6 +1308,7 @@ _PROPERTY = re.compile(
     r"|(?<!読み)終わ(?:った|って|り)|連載終了|まだ続"
     r"|どんな(?:話|内容|漫画)|worth (?:it|reading)|suitable|\bage\b|何歳|子供向け|for kids|ふりがな|furigana|版って"
     r"|違い|違う|ちがう|ちがい|difference|what(?:'s| is) it about"
+    r"|\b(?:is|was) (?:it|that|this)(?: \w+){0,2} (?:scary|gory|violent|dark|sad|sexy|appropriate|ok|okay|fine|safe)\b"
 )
 
 
@@ -1305,11 +1328,15 @@ _ABOUT_IT = re.compile(
     r"|\b(?:finished|complete|completed|ongoing|done)\s*[?？]"
     # 「文ストも好きなんだけど、あれは何巻まで？」
     r"|(?:あれ|それ|これ|あの漫画|その漫画)(?:は|って|の)?.{0,8}(?:何巻|何冊|完結|いくら|英語版|日本語版|最新刊)"
+    # "is Monster similar (to Death Note)?", 「モンスターって似てる？」: whether that one is like it
+    r"|^(?:\W*\w+\W+){0,6}?(?:is|are|was)\s{1,3}(?:it\s|that\s|this\s)?\s{0,2}(?:similar|like (?:that|it|this|them))\b"
+    r"|(?:って|は)\s{0,3}に?(?:似て|近い)"
 )
 _WHAT_ABOUT_OPENING = re.compile(r"^\W*(?:(?:ok|okay|and|so|then|hmm+)\W+)?(?:what|how) about\b")
 # The like-cue is the title's own: "like Claymore", "similar to Claymore".
 _LIKE_BEFORE = re.compile(
-    r"(?:\blike|similar to|such as|in the vein of|reminds? me of|fans? of|than)\s{1,3}(?:the\s)?$"
+    r"(?:\blike|similar to|such as|in the vein of|reminds? me of|fans? of|than"
+    r"|\b(?:liked|loved|enjoyed|likes|loves|enjoys|into))\s{1,3}(?:the\s)?$"
 )
 
 

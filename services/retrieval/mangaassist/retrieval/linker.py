@@ -330,6 +330,11 @@ class _Candidate:
     words: int = 1
 
 
+def _after_author_cue(words: list[tuple[str, int, int]], i: int) -> bool:
+    """Whether word ``i`` follows "by"/"from" as a name does ("by oda"), not as in "one by one"."""
+    return i > 0 and words[i - 1][0] in _AUTHOR_CUES and not (i > 1 and words[i - 2][0] == words[i][0])
+
+
 @dataclass
 class CatalogLinker:
     """Name dictionaries over the series records; ``link`` finds the names in a message."""
@@ -591,7 +596,7 @@ class CatalogLinker:
                     kept = [n for n in names if n.kind == "alias"] or (
                         names if self._plain_word_ok(words, i, whole, folded, original, start, end) else []
                     )
-                    after_cue = i > 0 and words[i - 1][0] in _AUTHOR_CUES  # "by oda"
+                    after_cue = _after_author_cue(words, i)  # "by oda"
                     if (
                         kept
                         and len(joined) <= 3
@@ -662,7 +667,7 @@ class CatalogLinker:
         neighbours = {words[k][0] for k in (i - 1, i + 1) if 0 <= k < whole}
         if neighbours & _SHOP_NEIGHBOURS or re.match(r"\s?(?:の|って|は|も|を|が|巻|vol)", folded[end : end + 4]):
             return True  # "ajin の最新刊", 「nana って」, "pluto も": a name in a Japanese sentence
-        if i > 0 and words[i - 1][0] in _AUTHOR_CUES:
+        if _after_author_cue(words, i):
             return True  # "by Oda", "from Inoue": a name
         word = folded[start:end]
         # Bounded on ASCII only: 「ONEの漫画」 capitalises ONE although の is a word character.
