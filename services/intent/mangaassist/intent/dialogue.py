@@ -753,7 +753,8 @@ def _resolve(
                 state.intent = "product_question" if c.product_question else "product_search"
             elif (
                 superlative(text)
-                and re.search(r"[?？]|\bwhich\b|どっち|どちら|どれ|は$|のは", c.folded)
+                # (「短いほうがいい」, "I'll take the shorter one": a choice made, not asked)
+                and not re.search(r"がいい|にする|ください|\bplease\b|i'?ll (?:take|get|go)|\bgive me\b", c.folded)
                 and not (answering or entities.volumes or c.latest)
             ):
                 # "which is the shortest?", 「古い方」: a question of which one.
@@ -1015,6 +1016,8 @@ def _resolve(
             or c.next_volume
             or c.previous_volume
             or _PROPERTY.search(c.folded)
+            # 「1冊いくら？」 after a shipping question asks a price of the series
+            or re.search(r"\d\s{0,2}冊|一冊|\bper (?:book|volume)\b|\beach (?:book|volume)\b|\bvol", c.folded)
         )
     )
     if (

@@ -664,6 +664,8 @@ class CatalogLinker:
             return True  # the message is (almost) just the name: "Real", "nana?"
         if whole == 2 and i == 1 and words[0][0] in _OPENERS:
             return True  # the same question of another: "and bleach?", "also monster"
+        if i == 0 and whole > 1 and words[1][0] in ("too", "also"):
+            return True  # "tomie too, how much in english"
         neighbours = {words[k][0] for k in (i - 1, i + 1) if 0 <= k < whole}
         if neighbours & _SHOP_NEIGHBOURS or re.match(r"\s?(?:の|って|は|も|を|が|巻|vol)", folded[end : end + 4]):
             return True  # "ajin の最新刊", 「nana って」, "pluto も": a name in a Japanese sentence
