@@ -1049,3 +1049,18 @@ def test_among_those_shown_narrows_the_request_in_force() -> None:
     c = narrowed.state.constraints
     assert narrowed.action == "search" and c.language == "en" and c.max_price_jpy == 1599
     assert list(c.genres) == ["romance"] and list(c.only_series) == ["chihayafuru", "beck", "hana-kimi"]
+
+
+def test_two_series_compared_after_a_list_are_both_compared() -> None:
+    listed = shown_list("magic-knight-rayearth", "that-time-i-got-reincarnated-as-a-slime")
+    named = [
+        mention("that-time-i-got-reincarnated-as-a-slime", "Slime"),
+        mention("the-rising-of-the-shield-hero", "Shield Hero"),
+    ]
+    result = turn(
+        "Slime or Shield Hero — which one has more volumes out?", listed, intent="product_question", mentions=named
+    )
+    assert set(result.state.constraints.only_series) == {
+        "that-time-i-got-reincarnated-as-a-slime",
+        "the-rising-of-the-shield-hero",
+    }

@@ -696,7 +696,9 @@ def _resolve(
             else []
         )
     )
-    if offered and hijackable:
+    # (Two series named are compared or listed, whatever was offered: "Slime or Shield Hero,
+    # which one has more volumes?")
+    if offered and hijackable and len({t.series_id for t in titles}) < 2:
         if _NOT_THAT.search(c.folded):
             # 「いや、そっちじゃなくて…」, "the other one": not the one we just showed.
             current = (
