@@ -1064,3 +1064,18 @@ def test_two_series_compared_after_a_list_are_both_compared() -> None:
         "that-time-i-got-reincarnated-as-a-slime",
         "the-rising-of-the-shield-hero",
     }
+
+
+def test_a_katakana_name_we_lack_asked_after_or_liked_is_said_not_carried() -> None:
+    state = turn("サッカー漫画でほかに何ある？", common_pb2.DialogueState(), intent="product_recommendation").state
+    for text in ("アオアシは？", "ブラックラグーンみたいな"):
+        assert turn(text, state, intent="product_recommendation", abstained=True).not_carried, text
+    for text in ("ホラーは？", "ファンタジーは？"):
+        assert not turn(text, state, intent="product_recommendation", abstained=True).not_carried, text
+
+
+def test_a_kind_of_story_asked_for_after_a_series_is_a_new_request() -> None:
+    state = turn("Shield Hero ある？", common_pb2.DialogueState(), mentions=[mention("shield", "Shield Hero")]).state
+    result = turn("完結した異世界ものってある？", state, intent="product_recommendation")
+    assert result.intent == "product_recommendation" and not result.state.HasField("focus")
+    assert list(result.state.constraints.genres) == ["isekai"] and result.state.constraints.status == "completed"

@@ -576,6 +576,10 @@ def _resolve(
     productish = productish or (bool(named) and not _own_words(classified, c.folded))
     # "Ok, what about Shangri-La Frontier? Similar VR game premise.": that series, asked after.
     productish = productish or (bool(named) and bool(_WHAT_ABOUT_OPENING.match(c.folded)))
+    # ("what about Tower of God" while shopping: a title asked after, even one we lack)
+    productish = productish or (
+        unlinked_title and prev.intent in PRODUCT_INTENTS and bool(_WHAT_ABOUT_OPENING.match(c.folded))
+    )
     # A described title ("the one about the roman bath architect…") or a kind of story asked for
     # with an unsure guess ("want to be properly scared. horror only") is about the shop's manga.
     if (
@@ -1057,6 +1061,12 @@ def _resolve(
         # 「10歳の子向けで、怖くない、完結済みの漫画を教えてください」: manga asked for, not about it
         and not (c.new_request and _MANGA_WORDS.search(c.folded) and not c.reference)
         and not (_KIND_ASKED.search(c.folded) and not c.reference)
+        # 「完結した異世界ものってある？」: a kind of story asked for
+        and not (
+            entities.genres
+            and re.search(r"(?:もの|物)(?:って|は|も)?(?:ある|あります|ない)", c.folded)
+            and not c.reference
+        )
     ):
         state.focus.CopyFrom(prev.focus)
         state.intent = "product_question"
@@ -1733,6 +1743,9 @@ _ASKED_FOR = (
         r"^(?!(?:do|does|did|is|are|can|could|have|has|any|what|which|how|where|when)\b)"
         r"([^?？!！。,、]{2,40}?)\s{0,2}(?:is there|are there|available|in stock)\s{0,2}[?？]+\s*$"
     ),
+    # 「アオアシは？」「ブラックラグーンみたいなの」: a name in katakana asked after, or liked
+    re.compile(r"^([ァ-ヴー・]{3,20})\s{0,2}(?:は|って|も)\s{0,2}[?？]+\s*$"),
+    re.compile(r"^([ァ-ヴー・]{3,20})\s{0,2}(?:みたいな|っぽい|のような|みたいの)"),
     # "what about Boruto?" (when no catalog name is in it)
     re.compile(
         r"^(?:(?:and|so|ok|okay|hmm+|then)\W{1,3})?(?:what|how) about\s{1,3}([^?？!！。,、]{2,40}?)\s{0,2}[?？]*\s*$"

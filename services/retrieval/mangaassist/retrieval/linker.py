@@ -401,7 +401,8 @@ class CatalogLinker:
                     # 「尾田先生の新刊」「浦沢さんの作品」: a family name is linked only with its honorific.
                     works = tuple(dict.fromkeys(w for a in sorted(surnames[family]) for w in by_author[a]))
                     # (not a one-kanji one with さん: 「奥さんにプレゼント」 is a wife, not 奥浩哉)
-                    titles = _HONORIFICS if len(family) > 1 else _HONORIFICS[:1] + _HONORIFICS[2:]
+                    # (and a two-kanji one before の: 「冨樫の他のやつ」)
+                    titles = (*_HONORIFICS, "の") if len(family) > 1 else _HONORIFICS[:1] + _HONORIFICS[2:]
                     names += [Name(sid, "author", family + title, works) for title in titles]
                     linker._exact_only.update(family + title for title in titles)
             for n in names:
