@@ -1079,3 +1079,15 @@ def test_a_kind_of_story_asked_for_after_a_series_is_a_new_request() -> None:
     result = turn("完結した異世界ものってある？", state, intent="product_recommendation")
     assert result.intent == "product_recommendation" and not result.state.HasField("focus")
     assert list(result.state.constraints.genres) == ["isekai"] and result.state.constraints.status == "completed"
+
+
+def test_a_volume_of_the_older_or_shorter_of_two_named_is_that_volume_of_the_one_chosen() -> None:
+    named = [mention("fushigi-yugi", "Fushigi Yugi"), mention("magic-knight-rayearth", "Rayearth")]
+    result = turn(
+        "the older one of Fushigi Yugi and Rayearth, vol 1 please", common_pb2.DialogueState(), mentions=named
+    )
+    assert result.action == "choose" and result.state.focus.volume == 1
+    assert list(result.state.constraints.only_series) == ["fushigi-yugi", "magic-knight-rayearth"]
+    listed = shown_list("slam-dunk", "haikyu")
+    shorter = turn("じゃあ短い方の英語版、1巻", listed, intent="product_search")
+    assert shorter.action == "choose" and (shorter.state.focus.volume, shorter.state.focus.language) == (1, "en")

@@ -470,7 +470,11 @@ def _resolve(
 ) -> Resolution:
     prev = previous if previous.version == STATE_VERSION else common_pb2.DialogueState()
     whole_cues = cues(text) if entities.volumes else None
-    if whole_cues is not None and (whole_cues.max_volumes is not None or whole_cues.min_volumes is not None):
+    if (
+        whole_cues is not None
+        and (whole_cues.max_volumes is not None or whole_cues.min_volumes is not None)
+        and not superlative(text)  # 「短い方の1巻」 picks the shorter one, it caps nothing
+    ):
         # 「37巻は長いなぁ…15巻以内で」 caps the length; it asks for no volume.
         entities = replace(entities, volumes=[])
     # A bare edition word ("english only", 「English で」) names the edition wanted; both named
@@ -794,6 +798,13 @@ def _resolve(
             _rule_out_seen(state, prev, c)
             return Resolution("product_recommendation", "similar", "recommend from the series named", state, [])
         several = list(dict.fromkeys(m.series_id for m in titles))
+        if len(several) > 1 and superlative(text) and (entities.volumes or c.latest or entities.language is not None):
+            # "the older one of Fushigi Yugi and Rayearth, vol 1 please", 「プラネテスとソラニン、古い方の1巻」:
+            # that volume of the one put first.
+            state.constraints.only_series.extend(several[:MAX_LIST])
+            _focus_update(state.focus, entities, c)
+            state.intent = "product_question" if c.product_question else "product_search"
+            return Resolution(state.intent, "choose", "picks one of the series named", state, [])
         if len(several) > 1:
             # "Fairy Tail or Seven Deadly Sins, which is shorter?": both, side by side.
             state.constraints.only_series.extend(several[:MAX_LIST])
@@ -859,7 +870,12 @@ def _resolve(
         talked_about = (
             prev.focus.series_id
             if prev.HasField("focus")
-            else (prev.last_shown[0] if prev.last_shown and prev.last_shown[0] in series else "")
+            # (not the list of an author's works shown in place of a title we lack)
+            else (
+                prev.last_shown[0]
+                if prev.last_shown and prev.last_shown[0] in series and not prev.constraints.only_series
+                else ""
+            )
         )
         if talked_about and _OTHER.search(c.folded):
             # 「荒川弘の他の作品」 after Fullmetal Alchemist: not that one.
@@ -1322,7 +1338,7 @@ _PROPERTY = re.compile(
     r"how many|何巻まで|何冊|全部で|しかない|完結|\bfinished\b.{0,5}[?？]|\bongoing\b.{0,5}[?？]|連載中|怖い|グロ|面白い"
     r"|(?<!読み)終わ(?:った|って|り)|連載終了|まだ続"
     r"|どんな(?:話|内容|漫画)|worth (?:it|reading)|suitable|\bage\b|何歳|子供向け|for kids|ふりがな|furigana|版って"
-    r"|違い|違う|ちがう|ちがい|difference|what(?:'s| is) it about"
+    r"|違い|違う|ちがう|ちがい|difference|what(?:'s| is) it about|あらすじ|内容|synopsis|\bplot\b|what happens"
     r"|\b(?:is|was) (?:it|that|this)(?: \w+){0,2} (?:scary|gory|violent|dark|sad|sexy|appropriate|ok|okay|fine|safe)\b"
 )
 
@@ -2053,7 +2069,9 @@ def unlinked_title(
         for _, edition in _EDITION_WORDS:
             # 「ao ashi の英語版ありますか」: the name without the edition asked for.
             name = _CONNECTOR_TAIL.sub("", edition.sub(" ", name).replace(" 版", " ")).strip()
-        if not name or _NOT_A_NAME.search(name):
+        # (「英語版も全巻ある？」: what is left after the edition is no name)
+        name = name.strip(" もはのをが")
+        if not name or name in _GENERIC_WORDS or _NOT_A_NAME.search(name):
             continue
         probe = extract(name)
         if probe.genres or probe.excluded_genres or probe.language or probe.max_price_jpy or probe.in_stock:

@@ -55,6 +55,15 @@ _YEN_SUFFIX = r"\s*+(千|万)?\s*+(?:円|yen|jpy)"
 MAX_PRICE_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(_NUM + _YEN_SUFFIX + r"\s*(?:くらい|ぐらい|程度|位)?\s*(?:以下|以内|まで|未満|より安い)"),
     re.compile(r"予算\s*(?:は|が)?\s*" + _NUM + _YEN_SUFFIX),
+    # "2000 yen or less per book", "700 yen max"
+    re.compile(_NUM + _YEN_SUFFIX + r"\s*(?:or (?:less|cheaper|below)|max(?:imum)?\b|tops\b|at most\b)"),
+    # "nothing over 700 yen a volume" (inclusive)
+    re.compile(
+        r"(?:nothing|not|no(?:thing)?)\s+(?:over|above|more than|pricier than|dearer than)\s*[¥$]?\s*"
+        + _NUM
+        + r"\s*(k|千|万)?\s*(?:円|yen|jpy)?(?!\s*(?:vol|book|巻|冊|chapter|episode|\d))",
+        re.IGNORECASE,
+    ),
     # Not a count of volumes, books or chapters ("under 10 volumes" caps the length, not the price).
     re.compile(
         r"(?:under|below|less than|cheaper than|up to|at most|no more than|max(?:imum)?|within|budget(?: of| is)?)"
@@ -491,7 +500,8 @@ def _first_amount(patterns: tuple[re.Pattern[str], ...], text: str, step: int) -
         for match in pattern.finditer(text):
             amount = _amount(match.group(1), match.group(2))
             if amount is not None:
-                return amount + step if _STRICT_BOUND.search(match.group(0)) else amount
+                strict = _STRICT_BOUND.search(match.group(0)) and not re.match(r"(?:nothing|not|no)\b", match.group(0))
+                return amount + step if strict else amount
     return None
 
 
