@@ -1091,3 +1091,14 @@ def test_a_volume_of_the_older_or_shorter_of_two_named_is_that_volume_of_the_one
     listed = shown_list("slam-dunk", "haikyu")
     shorter = turn("じゃあ短い方の英語版、1巻", listed, intent="product_search")
     assert shorter.action == "choose" and (shorter.state.focus.volume, shorter.state.focus.language) == (1, "en")
+
+
+def test_a_person_asked_for_wins_and_an_unsure_guess_gives_way_to_the_service_named() -> None:
+    upset = turn("届いた本が破れてました。責任者に代わってください", common_pb2.DialogueState(), intent="return_refund")
+    assert upset.intent == "escalation"
+    after = turn("can i at least get a replacement", common_pb2.DialogueState(), intent="payment", abstained=True)
+    assert after.intent == "return_refund"
+    still = turn(
+        "未開封です", common_pb2.DialogueState(), intent="order_status", abstained=True, previous_intent="return_refund"
+    )
+    assert still.intent == "return_refund"

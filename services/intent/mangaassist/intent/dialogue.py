@@ -79,7 +79,12 @@ _VOLUME_CAP = (
         ),
         True,
     ),
-    (re.compile(r"(?:under|fewer than|less than|below)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"), False),
+    (
+        re.compile(
+            r"(?:under|fewer than|less than|below|shorter than)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"
+        ),
+        False,
+    ),
     (
         re.compile(
             r"(?:at most|max(?:imum)?|up to|no more than|within)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"
@@ -618,6 +623,17 @@ def _resolve(
         state.pending = "order_id"
         return Resolution("order_status", "ask_order_id", "order status without an order number", state, [])
 
+    # 1-. A shop service asked in so many words, no title named: a person asked for wins over
+    #     what they want to ask them about (「…破れてました。責任者に代わってください」), and an
+    #     unsure guess gives way to the service named ("can i at least get a replacement").
+    asked_service = _service_asked(c.folded) if not named and not entities.order_ids else ""
+    if asked_service and (
+        (asked_service == "escalation" and classified in _SERVICE_INTENTS)
+        or (abstained and classified not in PRODUCT_INTENTS and not prev.HasField("focus"))
+    ):
+        _carry(state, prev)
+        return Resolution(asked_service, "answer", f"{asked_service} asked", state, [])
+
     # 1a. A shop-service question about what was just chosen ("I'll take Ping Pong in English.
     #     how long to get it to Osaka?", 「Noragamiにする。JCBで払える？」, or of the series in focus:
     #     "I'll take vol 1 in English. how long to get it to Osaka?"): that service answers, and
@@ -1131,7 +1147,11 @@ def _resolve(
         )
     if abstained and previous_intent in FOLLOW_ON_INTENTS:
         _carry(state, prev)
-        if classified == "order_status" and (previous_intent != "order_status" or prev.pending == "order_id"):
+        if (
+            classified == "order_status"
+            and previous_intent != "return_refund"  # 「未開封です」 goes on about the return
+            and (previous_intent != "order_status" or prev.pending == "order_id")
+        ):
             # 「注文履歴は？」 then 「先週頼んだやつがどうなってるか」: now about one order, whose number we need.
             state.pending = "order_id"
             return Resolution(
@@ -1245,7 +1265,7 @@ _SERVICE_ASKED = (
     (
         "escalation",
         re.compile(
-            r"スタッフ|担当の方|店員|人と話|人間と|オペレーター|real person|\bhuman\b"
+            r"スタッフ|担当の方|担当者|責任者|上の人|上司|店員|人と話|人間と|オペレーター|real person|\bhuman\b|\bmanager\b|supervisor"
             r"|(?:talk|speak) (?:to|with) (?:someone|somebody|a person|staff|an? (?:agent|human|person))"
         ),
     ),
@@ -1348,7 +1368,7 @@ _PROPERTY = re.compile(
 # Words for manga in general: a message with them asks about manga, not about one series.
 # 「異世界ものでもう完結してるのってある？」「子供向けのものは？」: is there one (of a kind)?
 _KIND_ASKED = re.compile(
-    r"(?:もの|物|系)で|(?:(?<=[るたい])(?:の|やつ)|系)(?:って|は)?(?:ある|あります|ない)|もの(?:は|って)\s*[?？]"
+    r"(?:もの|物|系)で|(?:(?:(?<=[るたい])|(?<=向け))(?:の|やつ)|系)(?:って|は)?(?:ある|あります|ない)|もの(?:は|って)\s*[?？]"
 )
 _MANGA_WORDS = re.compile(r"漫画|マンガ|まんが|manga|comics?|\bones\b|\bstuff\b|\bseries\b|" + _KIND_ASKED.pattern)
 # A question about one series itself: is it finished, does it come in English, what about it?

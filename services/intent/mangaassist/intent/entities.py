@@ -45,7 +45,7 @@ VOLUME_PATTERNS: tuple[re.Pattern[str], ...] = (
 )
 
 _FIRST_VOLUME = re.compile(
-    r"\bfirst (?:[a-z]{1,10} )?(?:vol(?:ume)?|book)(?![a-z])|\bthe first one\b(?! (?:you|on|in the list))|最初の巻|第一巻"
+    r"\bfirst (?:[a-z]{1,10} )?(?:vol(?:ume)?|book)(?![a-z])|(?:\bthe |^|,\s?)first one\b(?! (?:you|on|in the list))|最初の巻|第一巻"
     # where to start reading: "where do I start", "which one first", 「何巻から読めばいい？」
     r"|\bwhere (?:do|should|would|can) (?:i|we|he|she|they|you) (?:start|begin)|\bwhere to (?:start|begin)"
     r"|\bwhich (?:one|volume|book) (?:first|to start)|\bstart (?:from|at|with) the (?:beginning|start)"
