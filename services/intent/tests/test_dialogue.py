@@ -1102,3 +1102,21 @@ def test_a_person_asked_for_wins_and_an_unsure_guess_gives_way_to_the_service_na
         "未開封です", common_pb2.DialogueState(), intent="order_status", abstained=True, previous_intent="return_refund"
     )
     assert still.intent == "return_refund"
+
+
+def test_a_kind_of_story_added_keeps_the_one_asked_for_and_joins_the_query() -> None:
+    state = turn("any good romance manga?", common_pb2.DialogueState(), intent="product_recommendation").state
+    for text in ("something funny too, like a rom com", "school setting would be nice"):
+        state = turn(text, state, intent="product_recommendation", abstained=True).state
+        assert list(state.constraints.genres) == ["romance"] and text in state.topic, text
+    switched = turn("ホラーは？", state, intent="product_recommendation", abstained=True)
+    assert list(switched.state.constraints.genres) == ["horror"]
+
+
+def test_a_follow_up_after_a_shop_question_and_a_range_of_volumes() -> None:
+    shipping = turn(
+        "how long does it take", common_pb2.DialogueState(), intent="out_of_scope", previous_intent="shipping_info"
+    )
+    assert shipping.intent == "shipping_info"
+    short = turn("short horror manga, like 1-3 volumes", common_pb2.DialogueState(), intent="product_recommendation")
+    assert short.state.constraints.max_volumes == 3

@@ -79,6 +79,8 @@ _VOLUME_CAP = (
         ),
         True,
     ),
+    # "like 1-3 volumes", 「3〜5巻くらい」: at most the top of the range
+    (re.compile(r"(?<!\d)\d{1,2}\s{0,2}[-~〜～]\s{0,2}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books|巻)"), True),
     (
         re.compile(
             r"(?:under|fewer than|less than|below|shorter than)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"
@@ -226,6 +228,13 @@ _DROP_FOCUS = re.compile(
     r"\bskip (?:it|that|this)(?: one)?\b|\bforget (?:it|that)(?: one)?\b|\bpass on (?:it|that)\b"
     r"|\b(?:not|no) (?:that|this) one\b|\bnot interested in (?:it|that)\b"
     r"|それは(?:パス|いい(?:や|です)|やめ|なし)|そっちはいい"
+)
+# A kind of story added to the one asked for, not instead of it ("something funny too", "school
+# setting would be nice", 「学園もので」「ファンタジーっぽいのがいい」).
+_ADDS_KIND = re.compile(
+    r"\btoo\b|\balso\b|\bas well\b|\bwith (?:some|a bit of|a little)\b|\bplus\b|\bsetting\b|\belements?\b"
+    r"|\b(?:would be|is|are) (?:nice|good|great|better|fine)\b|\bprefer(?:ably)?\b"
+    r"|要素|っぽい|寄り|舞台|(?:もの|物|系)(?:で|が(?:いい|良い))\s*[。！!]*$|のがいい|が入って"
 )
 # Picking one of the series just listed ("the one with the robot girl", 「バドミントンのほう」).
 _CHOOSING = re.compile(r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|のやつ|ってやつ|っていうやつ")
@@ -1114,6 +1123,18 @@ def _resolve(
         and not (c.new_request and entities.genres and not c.refine_lead)
     ):
         _carry(state, prev)
+        adds_kind = bool(
+            entities.genres
+            and prev.constraints.genres
+            and not set(entities.genres) & set(prev.constraints.genres)
+            and _ADDS_KIND.search(c.folded)
+        )
+        if adds_kind:
+            # "something funny too" after romance, 「学園もので」: the kind in force stays the filter
+            # (a filter holds any of its genres) and the new words join the request's query.
+            entities = replace(entities, genres=[])
+            words = mask_pii(" ".join(text.split()))[0]
+            state.topic = f"{prev.topic} {words}"[-MAX_TOPIC_CHARS:].strip()
         _merge(state.constraints, entities, c)
         _rule_out_seen(state, prev, c)
         if entities.genres:
@@ -1145,7 +1166,7 @@ def _resolve(
             [],
             follow_up=True,
         )
-    if abstained and previous_intent in FOLLOW_ON_INTENTS:
+    if (abstained or classified == "out_of_scope") and previous_intent in FOLLOW_ON_INTENTS:
         _carry(state, prev)
         if (
             classified == "order_status"
@@ -1278,7 +1299,10 @@ _SERVICE_ASKED = (
     ),
     (
         "payment",
-        re.compile(r"払え|支払|引き落と|決済|\bjcb\b|\bvisa\b|paypay|credit card|pay (?:with|by|in|for it)|payment"),
+        re.compile(
+            r"払え|支払|引き落と|決済|クレカ|クレジット|カード払い|代引き|コンビニ払い|\bjcb\b|\bvisa\b|paypay|paypal"
+            r"|apple pay|google pay|credit card|debit card|pay (?:with|by|in|for it)|payment"
+        ),
     ),
     (
         "shipping_info",
@@ -1355,7 +1379,7 @@ _ASKS_ABOUT = re.compile(
 # A property of a named series (the taxonomy's product_question): how many volumes, finished or
 # not, what it is like, for what age, how an edition is made up.
 _PROPERTY = re.compile(
-    r"how many|何巻まで|何冊|全部で|しかない|完結|\bfinished\b.{0,5}[?？]|\bongoing\b.{0,5}[?？]|連載中|怖い|グロ|面白い"
+    r"how many|\bvol(?:ume)?s? count|number of (?:vol(?:ume)?s|books)|何巻まで|何冊|全部で|しかない|完結|\bfinished\b.{0,5}[?？]|\bongoing\b.{0,5}[?？]|連載中|怖い|グロ|面白い"
     r"|(?<!読み)終わ(?:った|って|り)|連載終了|まだ続"
     r"|どんな(?:話|内容|漫画)|worth (?:it|reading)|suitable|\bage\b|何歳|子供向け|for kids|ふりがな|furigana|版って"
     r"|違い|違う|ちがう|ちがい|difference|what(?:'s| is) it about|あらすじ|内容|synopsis|\bplot\b|what happens"
@@ -1477,7 +1501,7 @@ def superlative(text: str) -> str:
     return next((order for order, pattern in _ORDERS if pattern.search(folded)), "")
 
 
-_COUNT = re.compile(r"how many|何巻|何冊")
+_COUNT = re.compile(r"how many|何巻|何冊|\bvol(?:ume)?s? count|number of (?:vol(?:ume)?s|books)")
 # Whether an edition exists, asked: 「英語版ある？」「英語版って出てますか」, "English version arimasu ka".
 _EDITION_ASKED = re.compile(
     r"(?:英語版|日本語版|eigo-?ban|english (?:edition|version|translation)|japanese (?:edition|version))\s{0,2}"

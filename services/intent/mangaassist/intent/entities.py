@@ -417,7 +417,7 @@ _SOFT_NEGATION = re.compile(r"too|less|light|much|少な|控え|すぎ|過ぎ|�
 _CUE_WINDOW = 64
 _MAX_MENTIONS = 8  # a genre named more often is judged on its first mentions
 _NEGATED_BEFORE = re.compile(
-    r"(?:\bnot|\bno|\bzero|\bnothing|\bwithout|\bexcept|\bbut not|n't|\bhate|\bdislike|\bavoid(?:ing)?"
+    r"(?:\bnot|\bno|\bzero|\bnothing|\bwithout|\bexcept|\bbut not|n't|\b(?:isnt|arent|dont|doesnt)|\bhate|\bdislike|\bavoid(?:ing)?"
     r"|\banything but|\bskip|\btired of|\bsick of|\bscared of|\bafraid of|\bno more|\bless|\blight on|\bnot much)\s+(?:\w+\s+){0,2}$"
 )
 
