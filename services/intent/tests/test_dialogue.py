@@ -1120,3 +1120,25 @@ def test_a_follow_up_after_a_shop_question_and_a_range_of_volumes() -> None:
     assert shipping.intent == "shipping_info"
     short = turn("short horror manga, like 1-3 volumes", common_pb2.DialogueState(), intent="product_recommendation")
     assert short.state.constraints.max_volumes == 3
+
+
+def test_learners_romaji_and_fillers_are_read_as_meant() -> None:
+    state = turn(
+        "do u have kimetsu no yaiba?",
+        common_pb2.DialogueState(),
+        mentions=[mention("demon-slayer", "kimetsu no yaiba")],
+    ).state
+    finished = turn("is it kanketsu? like, finished", state, intent="product_recommendation", abstained=True)
+    assert finished.intent == "product_question" and finished.state.focus.series_id == "demon-slayer"
+    lacked = turn(
+        "Kimi wa Houkago Insomnia arimasu ka?", common_pb2.DialogueState(), intent="product_search", abstained=True
+    )
+    assert lacked.not_carried
+    asked = turn(
+        "進撃の巨人は全巻そろっていますか？",
+        common_pb2.DialogueState(),
+        mentions=[mention("attack-on-titan", "進撃の巨人")],
+    )
+    assert asked.state.focus.series_id == "attack-on-titan" and not asked.state.constraints.excluded_series
+    japan = turn("and is volume 15 out in Japan yet?", state, abstained=True)
+    assert (japan.state.focus.language, japan.state.focus.volume) == ("ja", 15)

@@ -80,7 +80,10 @@ _VOLUME_CAP = (
         True,
     ),
     # "like 1-3 volumes", 「3〜5巻くらい」: at most the top of the range
-    (re.compile(r"(?<!\d)\d{1,2}\s{0,2}[-~〜～]\s{0,2}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books|巻)"), True),
+    (
+        re.compile(r"(?<!\d)\d{1,2}\s{0,2}(?:[-~〜～]|or|to)\s{0,2}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books|巻|kan\b)"),
+        True,
+    ),
     (
         re.compile(
             r"(?:under|fewer than|less than|below|shorter than)\s{1,3}(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books)\b"
@@ -124,7 +127,12 @@ _LATEST = re.compile(
 # A bare edition word in a question about the focus: "english?", 「英語の方は」.
 _EDITION_WORDS = (
     ("en", re.compile(r"(?<![a-z])(?:english|eng|eigo(?:-?ban)?)(?![a-z])|英語|えいご")),
-    ("ja", re.compile(r"(?<![a-z])(?:japanese|jp|jpn|nihongo(?:-?ban)?)(?![a-z])|日本語|にほんご|原書")),
+    (
+        "ja",
+        re.compile(
+            r"(?<![a-z])(?:japanese|jp|jpn|nihongo(?:-?ban)?|(?:out |released )?in japan)(?![a-z])|日本語|にほんご|原書"
+        ),
+    ),
 )
 # An edition ruled out ("english not japanese", "no japanese please", 「日本語版じゃなくて」).
 # (not the romaji particle: "mashuru no eigo-ban")
@@ -152,7 +160,7 @@ _WHOLE = re.compile(
     r"全巻|全部で|まとめて|all (?:of )?(?:them|the volumes|volumes)|whole (?:set|series)|box set|complete set"
 )
 _LIKE = re.compile(
-    r"\blike\b|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
+    r"\blike\b(?!,)|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
     r"|after (?:finishing|reading)|(?:i|just) (?:just )?finished|enjoyed|loved|\blove\b|\bfan\b|好きで|好きなんだ|好きだから|大好き|みたいな|みたいの|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
     r"|読み終わ|系の|こういう|そういう|ああいう|似た|みたいに|のように|\bmitai ?n[ao]\b|同じ(?:ような|感じ|系統|雰囲気)"
 )
@@ -649,7 +657,12 @@ def _resolve(
     #     the series stays in focus for what comes next.
     service = _service_asked(c.folded) if (named or prev.HasField("focus")) and not entities.order_ids else ""
     # (an unsure guess of the same service counts: 「ラッピングできますか」 about the series in focus)
-    if service and (classified not in _SERVICE_INTENTS or (abstained and classified == service)):
+    if service and (
+        classified not in _SERVICE_INTENTS
+        or (abstained and classified == service)
+        # (a return or a person asked for is what the message is about, whatever else it names)
+        or (service in ("return_refund", "escalation") and classified != service)
+    ):
         _carry(state, prev)
         if titles:
             state.focus.Clear()
@@ -1295,6 +1308,7 @@ _SERVICE_ASKED = (
         re.compile(
             r"返品|返金|返送|交換|send (?:it|them|this|that) back|\breturn (?:it|them|this|that)\b|\brefund|\bexchange (?:it|them)"
             r"|\bswap (?:it|them)|replacement|\breplace (?:it|them)|(?:send|ship) (?:me )?a new (?:copy|one)"
+            r"|ship (?:it|them|this|that) back|return shipping"
         ),
     ),
     (
@@ -1312,7 +1326,8 @@ _SERVICE_ASKED = (
             # gift wrapping and arriving in time go with the delivery
             r"|ラッピング|包装|のし|メッセージカード|gift ?wrap|\bwrap(?:ped|ping)? (?:it|them|each|separately)"
             r"|message card|gift (?:message|note|card)|arrive (?:by|before|in time)|get (?:here|there) (?:by|before)"
-            r"|in time for|(?:までに|前に)届"
+            r"|in time for|(?:までに|前に)届|customs|import (?:tax|duty|duties)|関税|\bokure(?:masu|ru)\b|\bokuru\b"
+            r"|\bhassou\b|\bsouryou\b|how long (?:to|until|till|for) (?:[a-z]+)"
         ),
     ),
     ("account", re.compile(r"アカウント|会員登録|ログイン|\baccount\b|sign up|log ?in")),
@@ -1403,6 +1418,8 @@ _ABOUT_IT = re.compile(
     r"|\b(?:finished|complete|completed|ongoing|done)\s*[?？]"
     # 「文ストも好きなんだけど、あれは何巻まで？」
     r"|(?:あれ|それ|これ|あの漫画|その漫画)(?:は|って|の)?.{0,8}(?:何巻|何冊|完結|いくら|英語版|日本語版|最新刊)"
+    # "Is Natsume's Book of Friends good for learning Japanese? I love iyashikei stuff"
+    r"|^\W*(?:is|are)\s.{0,60}?\s(?:good|ok|okay|suitable|worth|appropriate|hard|easy)\b"
     # "is Monster similar (to Death Note)?", 「モンスターって似てる？」: whether that one is like it
     r"|^(?:\W*\w+\W+){0,6}?(?:is|are|was)\s{1,3}(?:it\s|that\s|this\s)?\s{0,2}(?:similar|like (?:that|it|this|them))\b"
     r"|(?:って|は)\s{0,3}に?(?:似て|近い)"
@@ -1663,6 +1680,8 @@ _ONE_SERIES = re.compile(
 )
 _EXCLUDE_AFTER = re.compile(
     r"^[\s」』\"”]{0,3}(?:以外|じゃなく|ではなく|は(?:もう|既に|すでに)?\s{0,2}(?:全部|全巻)?\s{0,2}(?:持って|読んだ|読み終|買った|読みました|持ってます|買いました|そろって|揃って|集め)"
+    # (「…は全巻そろっていますか？」 asks whether the shop has them all)
+    r"(?!いますか|います[?？]|る[?？]|ますか|ない[?？])"
     r"|(?:は|を)?もう(?:持って|読んだ|全部読|買った|そろって|揃って)|を?(?:読んだ|読破|持ってる|持っている|読みました|持ってます|買いました|読了)"
     r"|\s?(?:i )?(?:already )?(?:read|own|have) (?:it|that)? ?already|\s?already\s*(?:[.!]|$)"
     # "Yotsuba is already on my shelf", "those are already in her collection"
@@ -1806,6 +1825,10 @@ _ASKED_FOR = (
     # 「アオアシは？」「ブラックラグーンみたいなの」: a name in katakana asked after, or liked
     re.compile(r"^([ァ-ヴー・]{3,20})\s{0,2}(?:は|って|も)\s{0,2}[?？]+\s*$"),
     re.compile(r"^([ァ-ヴー・]{3,20})\s{0,2}(?:みたいな|っぽい|のような|みたいの)"),
+    # "Kimi wa Houkago Insomnia arimasu ka?": asked in romaji
+    re.compile(
+        r"^([a-z][a-z0-9' \-]{3,40}?)\s{1,2}(?:(?:no )?manga\s{1,2})?(?:wa\s{1,2})?(?:arimasu|aru|oitemasu|utte masu)(?: ka)?\s{0,2}[?？]*\s*$"
+    ),
     # "what about Boruto?" (when no catalog name is in it)
     re.compile(
         r"^(?:(?:and|so|ok|okay|hmm+|then)\W{1,3})?(?:what|how) about\s{1,3}([^?？!！。,、]{2,40}?)\s{0,2}[?？]*\s*$"

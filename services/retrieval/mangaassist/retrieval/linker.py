@@ -727,7 +727,9 @@ class CatalogLinker:
             # ("do you have hikaru": a Japanese word asked for last is a name, "do you have
             # black" is not)
             asked_last = i + 1 == len(words) and before in _ASKED_BEFORE and shared_text.is_romaji(latin_key(word))
-            if len(words) == 1 or after in _NAME_AFTER or "巻" in folded[end : end + 6] or asked_last:
+            # ("do you have the Hikaru manga?")
+            named_manga = after == "manga" and shared_text.is_romaji(latin_key(word))
+            if len(words) == 1 or after in _NAME_AFTER or "巻" in folded[end : end + 6] or asked_last or named_manga:
                 names = [Name(sid, "partial", word) for sid in sorted(series)]
                 out.append(_Candidate(names, start, end, False))
         return out
