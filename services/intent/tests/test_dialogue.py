@@ -1142,3 +1142,31 @@ def test_learners_romaji_and_fillers_are_read_as_meant() -> None:
     assert asked.state.focus.series_id == "attack-on-titan" and not asked.state.constraints.excluded_series
     japan = turn("and is volume 15 out in Japan yet?", state, abstained=True)
     assert (japan.state.focus.language, japan.state.focus.volume) == ("ja", 15)
+
+
+def test_older_readers_phrasings() -> None:
+    state = turn(
+        "音楽ものでクラシックの漫画ってありますか", common_pb2.DialogueState(), intent="product_recommendation"
+    ).state
+    read = turn(
+        "のだめカンタービレは昔読みました",
+        state,
+        intent="product_question",
+        mentions=[mention("nodame", "のだめカンタービレ")],
+    )
+    assert "nodame" in read.state.constraints.excluded_series and read.intent == "product_recommendation"
+    for text in ("YAWARA!ってありますか", "火の鳥はないんですか", "サザエさんは？"):
+        assert turn(text, common_pb2.DialogueState(), intent="product_search", abstained=True).not_carried, text
+    focus = turn(
+        "鬼滅の刃を全巻まとめて買いたい", common_pb2.DialogueState(), mentions=[mention("demon-slayer", "鬼滅の刃")]
+    ).state
+    confirm = turn("23巻で完結でしたよね", focus, intent="product_recommendation", abstained=True)
+    assert confirm.state.focus.series_id == "demon-slayer" and not confirm.state.constraints.HasField("max_volumes")
+    edition = turn("完全版というのはありますか？", focus, intent="product_search")
+    assert not edition.not_carried and edition.state.focus.series_id == "demon-slayer"
+
+
+def test_a_kind_of_story_while_shopping_is_a_refinement_whatever_the_guess() -> None:
+    state = turn("completed manga in English please", common_pb2.DialogueState(), intent="product_recommendation").state
+    result = turn("drama please, not action", state, intent="escalation")
+    assert result.intent == "product_recommendation" and list(result.state.constraints.excluded_genres) == ["action"]

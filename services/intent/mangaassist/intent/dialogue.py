@@ -64,7 +64,9 @@ _VOLUME_CAP = (
     (re.compile(r"(\d{1,3})\s*巻\s*(?:くらい|ぐらい|程度)?\s*(?:以内|以下|まで)"), True),
     (re.compile(r"(\d{1,3})\s*巻\s*未満"), False),
     (
-        re.compile(r"(\d{1,3})\s*巻\s*(?:くらい|ぐらい|程度)?\s*で\s*(?:読み切|完結|終わ)(?![^\s、。]{0,4}[?？か])"),
+        re.compile(
+            r"(\d{1,3})\s*巻\s*(?:くらい|ぐらい|程度)?\s*で\s*(?:読み切|完結|終わ)(?![^\s、。]{0,6}(?:[?？か]|よね|ね\s*$|でしょ))"
+        ),
         True,
     ),
     (
@@ -579,6 +581,16 @@ def _resolve(
         # A genre word in a name is no genre asked for ("Demon Slayer", "Magic Knight Rayearth").
         genres, excluded_genres, kinds = genres_in(_without_names(text, mentions))
         entities = replace(entities, genres=genres, excluded_genres=excluded_genres, excluded_kinds=kinds)
+    if (
+        prev.intent in PRODUCT_INTENTS
+        and classified not in PRODUCT_INTENTS
+        and not named
+        and (entities.genres or entities.excluded_genres)
+        and not _own_words(classified, c.folded)
+    ):
+        # "drama please, not action" while a request is in force: a refinement, whatever the
+        # classifier guessed.
+        classified, abstained = "product_recommendation", True
     product_turn = classified in PRODUCT_INTENTS and not abstained
     # A non-product intent the classifier is sure of (shipping, payment…) is not taken over.
     # "I'd like to order volume 200" about the series in focus is a purchase, not an order's status.
@@ -1308,7 +1320,7 @@ _SERVICE_ASKED = (
         re.compile(
             r"返品|返金|返送|交換|send (?:it|them|this|that) back|\breturn (?:it|them|this|that)\b|\brefund|\bexchange (?:it|them)"
             r"|\bswap (?:it|them)|replacement|\breplace (?:it|them)|(?:send|ship) (?:me )?a new (?:copy|one)"
-            r"|ship (?:it|them|this|that) back|return shipping"
+            r"|ship (?:it|them|this|that) back|return shipping|送り直|再送"
         ),
     ),
     (
@@ -1679,7 +1691,7 @@ _ONE_SERIES = re.compile(
     r"|タイトル(?:を)?忘れ|名前(?:が)?出てこない|forgot the (?:title|name)|is it (?:finished|done|over)"
 )
 _EXCLUDE_AFTER = re.compile(
-    r"^[\s」』\"”]{0,3}(?:以外|じゃなく|ではなく|は(?:もう|既に|すでに)?\s{0,2}(?:全部|全巻)?\s{0,2}(?:持って|読んだ|読み終|買った|読みました|持ってます|買いました|そろって|揃って|集め)"
+    r"^[\s」』\"”]{0,3}(?:以外|じゃなく|ではなく|は(?:もう|既に|すでに|昔|前に|以前|子供の頃)?\s{0,2}(?:全部|全巻)?\s{0,2}(?:持って|読んだ|読み終|買った|読みました|持ってます|買いました|そろって|揃って|集め)"
     # (「…は全巻そろっていますか？」 asks whether the shop has them all)
     r"(?!いますか|います[?？]|る[?？]|ますか|ない[?？])"
     r"|(?:は|を)?もう(?:持って|読んだ|全部読|買った|そろって|揃って)|を?(?:読んだ|読破|持ってる|持っている|読みました|持ってます|買いました|読了)"
@@ -1823,7 +1835,11 @@ _ASKED_FOR = (
         r"([^?？!！。,、]{2,40}?)\s{0,2}(?:is there|are there|available|in stock)\s{0,2}[?？]+\s*$"
     ),
     # 「アオアシは？」「ブラックラグーンみたいなの」: a name in katakana asked after, or liked
-    re.compile(r"^([ァ-ヴー・]{3,20})\s{0,2}(?:は|って|も)\s{0,2}[?？]+\s*$"),
+    re.compile(r"^([ァ-ヴー・ぁ-ん]{3,20})\s{0,2}(?:は|って|も)\s{0,2}[?？]+\s*$"),
+    # 「火の鳥はないんですか」
+    re.compile(
+        r"^([^?？!！。,、]{2,20}?)\s{0,2}(?:は|って)\s{0,2}(?:ない|置いてない|扱ってない)(?:んですか|ですか|の|んだ|か)"
+    ),
     re.compile(r"^([ァ-ヴー・]{3,20})\s{0,2}(?:みたいな|っぽい|のような|みたいの)"),
     # "Kimi wa Houkago Insomnia arimasu ka?": asked in romaji
     re.compile(
@@ -2063,6 +2079,11 @@ _GENERIC_WORDS = frozenset(
         "最新刊",
         "英語版",
         "日本語版",
+        "完全版",
+        "新装版",
+        "文庫版",
+        "愛蔵版",
+        "全巻セット",
         "おすすめ",
         "オススメ",
         "何か",
@@ -2084,7 +2105,7 @@ _GENERIC_WORDS = frozenset(
 )
 # Words and particles that make a phrase a request, not a title (「マンガ大賞とった作品でおすすめ」).
 _NOT_A_NAME = re.compile(
-    r"[でをにがへ]|おすすめ|オススメ|作品|何か|なにか|読ん|みたい|っぽ|系|好き|探し|在庫|送料|巻|やつ|奴|\bversion\b|\bedition\b"
+    r"[でをにがへ]|という|おすすめ|オススメ|作品|何か|なにか|読ん|みたい|っぽ|系|好き|探し|在庫|送料|巻|やつ|奴|\bversion\b|\bedition\b"
     # a clause, not a name: 「英語版も出ていたら教えて」
     r"|教え|たら|れば|ていた|ている|てる|ていま"
 )
@@ -2109,7 +2130,8 @@ def unlinked_title(
     the catalog names the linker found in it are taken out ("Touch by Mitsuru Adachi" names
     an author we carry and a title we do not)."""
     folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).strip()
-    lowered = folded.lower()
+    # (「YAWARA!ってありますか」「魁!!男塾は？」: the marks are part of the name)
+    lowered = re.sub(r"!{1,3}(?=\s?(?:って|は|の|も|を|\w))", "", folded.lower())
     candidates: list[str] = []
     for pattern in patterns:
         m = pattern.search(lowered)
