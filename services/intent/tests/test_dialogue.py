@@ -1170,3 +1170,12 @@ def test_a_kind_of_story_while_shopping_is_a_refinement_whatever_the_guess() -> 
     state = turn("completed manga in English please", common_pb2.DialogueState(), intent="product_recommendation").state
     result = turn("drama please, not action", state, intent="escalation")
     assert result.intent == "product_recommendation" and list(result.state.constraints.excluded_genres) == ["action"]
+
+
+def test_an_unsure_product_guess_is_answered_not_asked_back() -> None:
+    state = turn("Do you have Kingdom?", common_pb2.DialogueState(), mentions=[mention("kingdom", "Kingdom")]).state
+    about = turn("hmm and what do readers usually say", state, intent="product_question", abstained=True)
+    assert about.action == "search" and about.state.focus.series_id == "kingdom"
+    alone = turn("the manga with the cat bus", common_pb2.DialogueState(), intent="product_search", abstained=True)
+    assert alone.action == "search"
+    assert turn("I have a question", common_pb2.DialogueState(), intent="greeting", abstained=True).action == "clarify"

@@ -1255,6 +1255,14 @@ def _resolve(
 
     # 12. Anything else keeps the conversation's state for later turns.
     _carry(state, prev)
+    if abstained and classified in PRODUCT_INTENTS and not _GREETING.search(c.folded):
+        # An unsure guess that it is about the shop's manga: about the series in focus, or a
+        # search with the customer's words, rather than "could you tell me more?".
+        if prev.HasField("focus") and prev.focus.series_id:
+            state.intent = "product_question"
+            return Resolution(state.intent, "search", "unsure; about the series in focus", state, [], follow_up=True)
+        state.intent = "product_search"
+        return Resolution(state.intent, "search", "unsure; searched with the customer's words", state, [])
     if abstained:
         return Resolution(classified, "clarify", "nothing understood to act on", state, [])
     return Resolution(classified, "answer", f"{classified} turn", state, [])
