@@ -229,3 +229,9 @@ def test_one_by_one_names_no_author_but_by_one_does() -> None:
 def test_a_misspelt_japanese_name_keeps_its_first_character() -> None:
     assert top("アンパンマンの漫画ありますか") is None
     assert top("鋼の錬金術士") == "fullmetal-alchemist"
+
+
+def test_a_name_quoted_as_a_manga_is_looked_for_as_written() -> None:
+    assert top("甥が『ヒカル』って漫画が欲しいらしいんですが") == "hikaru-no-go"
+    assert {link.series_id for link in linker().link("『アオ』って漫画")} == {"blue-box", "blue-spring-ride"}
+    assert linker().link("ホラーって漫画") == [] and linker().link("『ハリー』って漫画") == []

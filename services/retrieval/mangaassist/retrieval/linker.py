@@ -167,10 +167,13 @@ _FRAGMENT = re.compile(
     r"|(\S{2,12}?) ?(?:って|という|っていう) ?(?:字|言葉|文字|単語)? ?(?:が)? ?(?:付く|つく|入って|入る|ついて)"
     # 「スキップってやつ探してます」: the one called something like that
     r"|^(\S{2,12}?) ?(?:ってやつ|っていうやつ|って名前の|ってタイトルの)"
+    # 「甥が『ヒカル』って漫画が欲しいらしい」: a name quoted as a manga's, one we cannot find whole
+    r"|(?:^|\s)(\S{2,12}?) ?(?:って|という|っていう) ?(?:漫画|マンガ|まんが)"
     r"|\btitle (?:has|had|with|contains?) (?:the word )?([a-z]{3,12}) in it"
     r"|\b(?:with|has|had) (?:the word )?([a-z]{3,12}) in the (?:title|name)"
     r"|\b([a-z]{3,12}) (?:something|whatever)\b(?=.{0,60}(?:forgot|forget|remember|called|title|name|忘れ|出てこない))"
 )
+_QUOTED_AS_MANGA = 5  # the group of _FRAGMENT that holds 「…って漫画」
 MAX_KINDS = 8  # kinds of story ruled out in one request
 MAX_KIND_CHARS = 40
 MAX_FRAGMENT_SERIES = 8  # a piece of a title shared by more series than this is asked back among these
@@ -567,11 +570,17 @@ class CatalogLinker:
         elif _is_latin(piece):
             series = sorted(self._every_title_word.get(latin_key(piece), ()))
         else:
-            for cut in range(len(piece) - MIN_FRAGMENT_CJK + 1):
+            if group == _QUOTED_AS_MANGA:
+                # (the whole name as quoted, not its tail: 「ホラー」 is no piece of セーラームーン)
+                piece = piece.strip("「」『』\"'“”")
+            cuts = 1 if group == _QUOTED_AS_MANGA else len(piece) - MIN_FRAGMENT_CJK + 1
+            for cut in range(cuts):
                 tail = piece[cut:]
                 found = {sid for key, sid in self._cjk_titles.items() if tail in key}
                 reading = romaji(tail)
-                if _is_latin(reading) and len(reading) >= MIN_LATIN:
+                # (a name quoted as a manga's, 「『ヒカル』って漫画」, is looked for as written only:
+                # its reading alone finds too many titles)
+                if group != _QUOTED_AS_MANGA and _is_latin(reading) and len(reading) >= MIN_LATIN:
                     found |= self._every_title_word.get(latin_key(reading), set())
                 if found:
                     series, start = sorted(found), start + cut
