@@ -656,6 +656,8 @@ def _resolve(
     #     what they want to ask them about (「…破れてました。責任者に代わってください」), and an
     #     unsure guess gives way to the service named ("can i at least get a replacement").
     asked_service = _service_asked(c.folded) if not named and not entities.order_ids else ""
+    if classified == "order_status" or _OWN_WORDS["order_status"].search(c.folded):
+        asked_service = ""  # 「前に頼んだやつの配送状況」 is about an order
     if asked_service and (
         (asked_service == "escalation" and classified in _SERVICE_INTENTS)
         or (abstained and classified not in PRODUCT_INTENTS and not prev.HasField("focus"))
@@ -1080,6 +1082,7 @@ def _resolve(
     continues_service = (
         abstained
         and previous_intent in FOLLOW_ON_INTENTS
+        and not _other_service_words(previous_intent, c.folded)
         and not (
             entities.volumes
             or entities.language is not None
@@ -1191,7 +1194,12 @@ def _resolve(
             [],
             follow_up=True,
         )
-    if (abstained or classified == "out_of_scope") and previous_intent in FOLLOW_ON_INTENTS:
+    if (
+        (abstained or classified == "out_of_scope")
+        and previous_intent in FOLLOW_ON_INTENTS
+        # ("do you have a points program on accounts?" after a payment question asks another)
+        and not _other_service_words(previous_intent, c.folded)
+    ):
         _carry(state, prev)
         if (
             classified == "order_status"
@@ -1319,7 +1327,8 @@ _SERVICE_ASKED = (
     (
         "escalation",
         re.compile(
-            r"スタッフ|担当の方|担当者|責任者|上の人|上司|店員|人と話|人間と|オペレーター|real person|\bhuman\b|\bmanager\b|supervisor"
+            r"スタッフ|担当の方|担当者|責任者|上の人|上司|店員|(?:人|人間)と話(?:したい|せ|させ|がしたい)|人間と|オペレーター|real person|\bhuman\b"
+            r"|(?:talk to|speak to|speak with|get me|want) (?:a |the |your )?(?:manager|supervisor)|\b(?:manager|supervisor),? please"
             r"|(?:talk|speak) (?:to|with) (?:someone|somebody|a person|staff|an? (?:agent|human|person))"
         ),
     ),
@@ -1328,7 +1337,7 @@ _SERVICE_ASKED = (
         re.compile(
             r"返品|返金|返送|交換|send (?:it|them|this|that) back|\breturn (?:it|them|this|that)\b|\brefund|\bexchange (?:it|them)"
             r"|\bswap (?:it|them)|replacement|\breplace (?:it|them)|(?:send|ship) (?:me )?a new (?:copy|one)"
-            r"|ship (?:it|them|this|that) back|return shipping|送り直|再送"
+            r"|ship (?:it|them|this|that) back|return shipping|送り直|再送|money back"
         ),
     ),
     (
@@ -1347,7 +1356,7 @@ _SERVICE_ASKED = (
             r"|ラッピング|包装|のし|メッセージカード|gift ?wrap|\bwrap(?:ped|ping)? (?:it|them|each|separately)"
             r"|message card|gift (?:message|note|card)|arrive (?:by|before|in time)|get (?:here|there) (?:by|before)"
             r"|in time for|(?:までに|前に)届|customs|import (?:tax|duty|duties)|関税|\bokure(?:masu|ru)\b|\bokuru\b"
-            r"|\bhassou\b|\bsouryou\b|how long (?:to|until|till|for) (?:[a-z]+)"
+            r"|\bhassou\b|\bsouryou\b|how long (?:to|for) (?:[a-z]+)"
         ),
     ),
     ("account", re.compile(r"アカウント|会員登録|ログイン|\baccount\b|sign up|log ?in")),
@@ -1367,6 +1376,11 @@ _SHIPPING_TERMS = re.compile(
 _SERVICE_WORDS = tuple(
     _OWN_WORDS[i] for i in ("return_refund", "order_status", "shipping_info", "payment", "account", "escalation")
 )
+
+
+def _other_service_words(intent: str, folded: str) -> bool:
+    """Whether the message has the words of a shop service other than ``intent``."""
+    return any(_OWN_WORDS[other].search(folded) for other in FOLLOW_ON_INTENTS | {"escalation"} if other != intent)
 
 
 def _own_words(intent: str, folded: str) -> bool:
@@ -2167,7 +2181,7 @@ def unlinked_title(
             # 「ao ashi の英語版ありますか」: the name without the edition asked for.
             name = _CONNECTOR_TAIL.sub("", edition.sub(" ", name).replace(" 版", " ")).strip()
         # (「英語版も全巻ある？」: what is left after the edition is no name)
-        name = name.strip(" もはのをが")
+        name = re.sub(r"^(?:mo|wa|no)\b|\b(?:mo|wa|no)$", "", name.strip(" もはのをが")).strip()
         if not name or name in _GENERIC_WORDS or _NOT_A_NAME.search(name):
             continue
         probe = extract(name)
