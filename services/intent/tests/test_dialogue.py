@@ -1179,3 +1179,20 @@ def test_an_unsure_product_guess_is_answered_not_asked_back() -> None:
     alone = turn("the manga with the cat bus", common_pb2.DialogueState(), intent="product_search", abstained=True)
     assert alone.action == "search"
     assert turn("I have a question", common_pb2.DialogueState(), intent="greeting", abstained=True).action == "clarify"
+
+
+def test_an_edition_wanted_stays_wanted_and_weather_after_shipping_is_no_shipping() -> None:
+    state = turn("romance manga", common_pb2.DialogueState(), intent="product_recommendation").state
+    state = turn("english で読みたい", state, intent="product_recommendation", abstained=True).state
+    named = turn("fushigi yugi の vol 1", state, mentions=[mention("fushigi-yugi", "fushigi yugi")])
+    assert (named.state.focus.language, named.state.focus.volume) == ("en", 1)
+    weather = turn("今日の天気は？", common_pb2.DialogueState(), intent="out_of_scope", previous_intent="shipping_info")
+    assert weather.intent == "out_of_scope"
+    weekend = turn(
+        "something I can finish in a weekend",
+        common_pb2.DialogueState(),
+        intent="account",
+        abstained=True,
+        previous_intent="account",
+    )
+    assert weekend.reason != "continues the previous question"

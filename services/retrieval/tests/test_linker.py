@@ -235,3 +235,8 @@ def test_a_name_quoted_as_a_manga_is_looked_for_as_written() -> None:
     assert top("甥が『ヒカル』って漫画が欲しいらしいんですが") == "hikaru-no-go"
     assert {link.series_id for link in linker().link("『アオ』って漫画")} == {"blue-box", "blue-spring-ride"}
     assert linker().link("ホラーって漫画") == [] and linker().link("『ハリー』って漫画") == []
+
+
+def test_a_title_word_opening_a_question_is_the_title() -> None:
+    assert top("erased, how many volumes?") == "erased"
+    assert top("erased sounds good, is it in english?") == "erased"

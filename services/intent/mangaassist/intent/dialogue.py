@@ -872,6 +872,9 @@ def _resolve(
         if same or (answering and prev.HasField("focus")):
             state.focus.CopyFrom(prev.focus)
         state.focus.series_id = top.series_id
+        if not same and prev.constraints.HasField("language") and prev.intent in PRODUCT_INTENTS:
+            # 「english で読みたい」 then 「fushigi yugi の vol 1」: the edition asked for stays wanted.
+            state.focus.language = prev.constraints.language
         if prev.topic and prev.intent in PRODUCT_INTENTS:
             # The request this series came up in, for when it is turned down ("skip it then").
             state.topic = prev.topic
@@ -1082,6 +1085,7 @@ def _resolve(
     continues_service = (
         abstained
         and previous_intent in FOLLOW_ON_INTENTS
+        and not _ASKS_FOR_SOMETHING.match(c.folded)
         and not _other_service_words(previous_intent, c.folded)
         and not (
             entities.volumes
@@ -1195,8 +1199,11 @@ def _resolve(
             follow_up=True,
         )
     if (
-        (abstained or classified == "out_of_scope")
+        (abstained or (classified == "out_of_scope" and not _own_words(classified, c.folded)))
         and previous_intent in FOLLOW_ON_INTENTS
+        and not c.new_request
+        # ("something I can finish in a weekend" after a password question asks for manga)
+        and not _ASKS_FOR_SOMETHING.match(c.folded)
         # ("do you have a points program on accounts?" after a payment question asks another)
         and not _other_service_words(previous_intent, c.folded)
     ):
@@ -1280,6 +1287,7 @@ def _resolve(
 _GREETING = re.compile(
     r"^(?:(?:hi|hello|hey|thanks?|thank you|ok|okay|bye|こんにちは|ありがとう|どうも|了解)[\s,.!！。、~]*){1,4}$"
 )
+_ASKS_FOR_SOMETHING = re.compile(r"\W*(?:(?:ok|okay|so|and|also|now)\W+)?(?:something|anything|any)\b|\W*(?:何か|なにか)")
 # Shop-information intents a short unclassified follow-up ("how long does it usually take?") continues.
 FOLLOW_ON_INTENTS = frozenset({"shipping_info", "payment", "return_refund", "account", "order_status"})
 
@@ -1721,6 +1729,8 @@ _EXCLUDE_AFTER = re.compile(
     # "Yotsuba is already on my shelf", "those are already in her collection"
     r"|\s?(?:is|are) already (?:on|in) (?:my|her|his|our|their) (?:shelf|shelves|collection)"
     r"|\s?is the only one (?:i'?ve|i have|she'?s|he'?s|we'?ve) (?:read|seen)"
+    # "ouran は read した"
+    r"|\s?(?:は|を)\s?read\s?(?:した|済み|済|done|already)"
     # 「コナンは長すぎるので除外で」
     r"|[」』]?\s?(?:は|を)[^、。,.!?！？]{0,12}?(?:除外|外して|抜きで)"
     # 「…は読了済み」; too long or too dear for them: 「一歩は長すぎ」, "Gintama is way too long"

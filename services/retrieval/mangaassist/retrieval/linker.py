@@ -676,6 +676,10 @@ class CatalogLinker:
             return True  # the same question of another: "and bleach?", "also monster"
         if i == 0 and whole > 1 and words[1][0] in ("too", "also"):
             return True  # "tomie too, how much in english"
+        if i == 0 and re.match(
+            r"\W{0,3}" + re.escape(folded[start:end]) + r"\s?(?:[,:?\-—]|sounds\b|looks\b|seems\b)", original, re.I
+        ):
+            return True  # "erased, how many volumes?", "erased sounds good, is it in english?"
         neighbours = {words[k][0] for k in (i - 1, i + 1) if 0 <= k < whole}
         if neighbours & _SHOP_NEIGHBOURS or re.match(r"\s?(?:の|って|は|も|を|が|巻|vol)", folded[end : end + 4]):
             return True  # "ajin の最新刊", 「nana って」, "pluto も": a name in a Japanese sentence
@@ -737,7 +741,7 @@ class CatalogLinker:
             # black" is not)
             asked_last = i + 1 == len(words) and before in _ASKED_BEFORE and shared_text.is_romaji(latin_key(word))
             # ("do you have the Hikaru manga?")
-            named_manga = after == "manga" and shared_text.is_romaji(latin_key(word))
+            named_manga = after == "manga" and (shared_text.is_romaji(latin_key(word)) or before in ("the", "that"))
             if len(words) == 1 or after in _NAME_AFTER or "巻" in folded[end : end + 6] or asked_last or named_manga:
                 names = [Name(sid, "partial", word) for sid in sorted(series)]
                 out.append(_Candidate(names, start, end, False))
