@@ -1287,7 +1287,9 @@ def _resolve(
 _GREETING = re.compile(
     r"^(?:(?:hi|hello|hey|thanks?|thank you|ok|okay|bye|こんにちは|ありがとう|どうも|了解)[\s,.!！。、~]*){1,4}$"
 )
-_ASKS_FOR_SOMETHING = re.compile(r"\W*(?:(?:ok|okay|so|and|also|now)\W+)?(?:something|anything|any)\b|\W*(?:何か|なにか)")
+_ASKS_FOR_SOMETHING = re.compile(
+    r"\W*(?:(?:ok|okay|so|and|also|now)\W+)?(?:something|anything|any)\b|\W*(?:何か|なにか)"
+)
 # Shop-information intents a short unclassified follow-up ("how long does it usually take?") continues.
 FOLLOW_ON_INTENTS = frozenset({"shipping_info", "payment", "return_refund", "account", "order_status"})
 
