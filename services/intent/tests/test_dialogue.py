@@ -1196,3 +1196,13 @@ def test_an_edition_wanted_stays_wanted_and_weather_after_shipping_is_no_shippin
         previous_intent="account",
     )
     assert weekend.reason != "continues the previous question"
+
+
+def test_a_series_picked_by_place_and_turned_down_returns_to_the_request() -> None:
+    state = turn("any good romance manga?", common_pb2.DialogueState(), intent="product_recommendation").state
+    state.last_shown.extend(["ranma-half", "horimiya", "my-love-story"])
+    picked = turn("the second one, is it in english?", state, intent="product_question").state
+    assert picked.focus.series_id == "horimiya"
+    dropped = turn("skip it, something else", picked, intent="product_recommendation", abstained=True)
+    assert dropped.intent == "product_recommendation" and dropped.state.topic == "any good romance manga?"
+    assert list(dropped.state.constraints.excluded_series) == ["horimiya"]

@@ -719,6 +719,8 @@ def _resolve(
     if place is not None and -len(listed) <= place < len(listed):
         state.focus.series_id = listed[place]
         _focus_update(state.focus, entities, c)
+        if prev.topic and prev.intent in PRODUCT_INTENTS:
+            state.topic = prev.topic  # the request it came up in, for "skip it"
         state.intent = (
             "product_question"
             if c.product_question or c.status or _PROPERTY.search(c.folded) or _ASKS_ABOUT.search(c.folded)
