@@ -95,3 +95,19 @@ def test_a_refinement_searches_with_its_requests_words_and_the_latest_shown_is_c
     latest = resolved(focus=common_pb2.Focus(series_id="yona-of-the-dawn", latest_volume=True))
     stored = common_pb2.DialogueState.FromString(with_shown(latest, ["yona-of-the-dawn"], shown_volume=45))
     assert stored.focus.latest_volume and stored.focus.latest_shown == 45
+
+
+def test_a_choice_with_a_volume_searches_that_volume_of_each_series_offered() -> None:
+    choosing = intent_pb2.ResolvedRequest(
+        state=common_pb2.DialogueState(
+            version=STATE_VERSION,
+            focus=common_pb2.Focus(volume=1, language="en"),
+            constraints=common_pb2.Constraints(only_series=["slam-dunk", "haikyu"]),
+        ),
+        action="choose",
+    )
+    plan = search_plan(common_pb2.SearchFilters(), choosing)
+    assert plan.volume == 1 and plan.filters.language == "en"
+    assert list(plan.filters.series_ids) == ["slam-dunk", "haikyu"]
+    stored = common_pb2.DialogueState.FromString(with_shown(choosing, ["slam-dunk", "haikyu"]))
+    assert (stored.focus.series_id, stored.focus.volume) == ("slam-dunk", 1) and not stored.constraints.only_series

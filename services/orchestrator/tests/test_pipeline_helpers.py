@@ -49,5 +49,8 @@ def test_the_order_asked_for_puts_that_product_first_and_partitions_the_cache() 
     assert [p.series_id for p in in_order(listed, "fewest_volumes")] == ["b", "a"]
     assert [p.series_id for p in in_order(listed, "cheapest")] == ["a", "b"]
     assert [p.series_id for p in in_order(listed, "")] == ["a", "b"]  # the search's rank
+    dated = [common_pb2.Product(series_id=s, start_year=y) for s, y in (("new", 2015), ("old", 1991))]
+    assert [p.series_id for p in in_order(dated, "oldest")] == ["old", "new"]
+    assert [p.series_id for p in in_order(dated, "newest")] == ["new", "old"]
     applied = {"constraints": {"genres": ["romance"]}}
     assert scope_digest(applied, "cheapest") != scope_digest(applied, "priciest") != scope_digest(applied)
