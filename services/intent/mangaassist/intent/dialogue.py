@@ -493,11 +493,12 @@ def _resolve(
     excluded: set[str],
 ) -> Resolution:
     prev = previous if previous.version == STATE_VERSION else common_pb2.DialogueState()
+    order = superlative(text)  # "the shortest", "which is older?": read once for the whole turn
     whole_cues = cues(text) if entities.volumes else None
     if (
         whole_cues is not None
         and (whole_cues.max_volumes is not None or whole_cues.min_volumes is not None)
-        and not superlative(text)  # 「短い方の1巻」 picks the shorter one, it caps nothing
+        and not order  # 「短い方の1巻」 picks the shorter one, it caps nothing
     ):
         # 「37巻は長いなぁ…15巻以内で」 caps the length; it asks for no volume.
         entities = replace(entities, volumes=[])
@@ -655,7 +656,8 @@ def _resolve(
     # 1-. A shop service asked in so many words, no title named: a person asked for wins over
     #     what they want to ask them about (「…破れてました。責任者に代わってください」), and an
     #     unsure guess gives way to the service named ("can i at least get a replacement").
-    asked_service = _service_asked(c.folded) if not named and not entities.order_ids else ""
+    service_named = _service_asked(c.folded) if not entities.order_ids else ""
+    asked_service = service_named if not named else ""
     if classified == "order_status" or _OWN_WORDS["order_status"].search(c.folded):
         asked_service = ""  # 「前に頼んだやつの配送状況」 is about an order
     if asked_service and (
@@ -669,7 +671,7 @@ def _resolve(
     #     how long to get it to Osaka?", 「Noragamiにする。JCBで払える？」, or of the series in focus:
     #     "I'll take vol 1 in English. how long to get it to Osaka?"): that service answers, and
     #     the series stays in focus for what comes next.
-    service = _service_asked(c.folded) if (named or prev.HasField("focus")) and not entities.order_ids else ""
+    service = service_named if named or prev.HasField("focus") else ""
     # (an unsure guess of the same service counts: 「ラッピングできますか」 about the series in focus)
     if service and (
         classified not in _SERVICE_INTENTS
@@ -752,7 +754,7 @@ def _resolve(
             list(prev.constraints.only_series or prev.last_shown)
             # ("and the oldest?", "shorter one in English please" after a list: the one of those
             # put first)
-            if among_shown or (superlative(text) and len(prev.constraints.only_series or prev.last_shown) > 1)
+            if among_shown or (order and len(prev.constraints.only_series or prev.last_shown) > 1)
             else list(prev.constraints.only_series)
             if _CHOOSING.search(c.folded)
             else []
@@ -782,7 +784,7 @@ def _resolve(
                 among_shown
                 and not answering
                 and prev.intent in PRODUCT_INTENTS
-                and not superlative(text)
+                and not order
                 and bool(
                     entities.genres
                     or entities.excluded_genres
@@ -816,7 +818,7 @@ def _resolve(
             if (entities.volumes or c.latest) and state.intent == "product_recommendation":
                 state.intent = "product_question" if c.product_question else "product_search"
             elif (
-                superlative(text)
+                order
                 # (「短いほうがいい」, "I'll take the shorter one": a choice made, not asked)
                 and not re.search(r"がいい|にする|ください|\bplease\b|i'?ll (?:take|get|go)|\bgive me\b", c.folded)
                 and not (answering or entities.volumes or c.latest)
@@ -852,7 +854,7 @@ def _resolve(
             _rule_out_seen(state, prev, c)
             return Resolution("product_recommendation", "similar", "recommend from the series named", state, [])
         several = list(dict.fromkeys(m.series_id for m in titles))
-        if len(several) > 1 and superlative(text) and (entities.volumes or c.latest or entities.language is not None):
+        if len(several) > 1 and order and (entities.volumes or c.latest or entities.language is not None):
             # "the older one of Fushigi Yugi and Rayearth, vol 1 please", 「プラネテスとソラニン、古い方の1巻」:
             # that volume of the one put first.
             state.constraints.only_series.extend(several[:MAX_LIST])
@@ -1385,14 +1387,13 @@ _SERVICE_INTENTS = frozenset({"return_refund", "order_status", "shipping_info", 
 _SHIPPING_TERMS = re.compile(
     r"無料|free (?:shipping|delivery)|\bsend (?:it |them )?to\b|\bdeliver(?:y)? to\b|お届け|届け先"
 )
-_SERVICE_WORDS = tuple(
-    _OWN_WORDS[i] for i in ("return_refund", "order_status", "shipping_info", "payment", "account", "escalation")
-)
+_SERVICE_OWN_WORDS = {intent: _OWN_WORDS[intent] for intent in sorted(_SERVICE_INTENTS)}
+_SERVICE_WORDS = tuple(_SERVICE_OWN_WORDS.values())
 
 
 def _other_service_words(intent: str, folded: str) -> bool:
     """Whether the message has the words of a shop service other than ``intent``."""
-    return any(_OWN_WORDS[other].search(folded) for other in FOLLOW_ON_INTENTS | {"escalation"} if other != intent)
+    return any(pattern.search(folded) for other, pattern in _SERVICE_OWN_WORDS.items() if other != intent)
 
 
 def _own_words(intent: str, folded: str) -> bool:
