@@ -107,10 +107,15 @@ def search_plan(client: common_pb2.SearchFilters, resolved: intent_pb2.ResolvedR
             constraints[name] = values
     plan = SearchPlan(merged)
     applied: dict[str, Any] = {}
-    if state.HasField("focus") and state.focus.series_id:
-        focus: dict[str, Any] = {"series_id": state.focus.series_id}
-        del merged.series_ids[:]
-        merged.series_ids.append(state.focus.series_id)
+    choosing = resolved.action == "choose"
+    if state.HasField("focus") and (state.focus.series_id or choosing):
+        # (A choice, "the shorter one, vol 1 in English", has no series yet: that volume and
+        # edition of each series offered; the one put first becomes the focus, ``with_shown``.)
+        focus: dict[str, Any] = {}
+        if state.focus.series_id:
+            focus["series_id"] = state.focus.series_id
+            del merged.series_ids[:]
+            merged.series_ids.append(state.focus.series_id)
         if state.focus.HasField("language"):
             focus["language"] = state.focus.language
         if state.focus.HasField("volume"):
@@ -120,13 +125,6 @@ def search_plan(client: common_pb2.SearchFilters, resolved: intent_pb2.ResolvedR
             plan.latest_volume = True
             focus["volume"] = "latest"
         applied["focus"] = focus
-    elif resolved.action == "choose" and state.HasField("focus"):
-        # "the shorter one, vol 1 in English": that volume of each series offered; the one put
-        # first becomes the focus (``with_shown``).
-        if state.focus.HasField("volume"):
-            plan.volume = state.focus.volume
-        elif state.focus.latest_volume:
-            plan.latest_volume = True
     if resolved.follow_up and state.topic and not (state.HasField("focus") and state.focus.series_id):
         plan.topic = state.topic
     if resolved.action == "clarify_series":

@@ -284,14 +284,12 @@ class Pipeline:
             "confidence": round(classified.confidence, 4),
             "inferred_filters": turn.inferred,
         }
-        if classified.resolved.action == "choose" and products:
-            # The customer described one of the series we offered: the best match is the focus.
-            asked = classified.resolved.state.focus
-            plan.applied["focus"] = {"series_id": products[0].series_id}
-            if asked.HasField("language"):
-                plan.applied["focus"]["language"] = asked.language
-            if asked.HasField("volume") or asked.latest_volume:
-                plan.applied["focus"]["volume"] = asked.volume if asked.HasField("volume") else "latest"
+        if classified.resolved.action == "choose":
+            # The customer described one of the series we offered: the best match is the focus,
+            # with the edition and volume they asked for.
+            asked = plan.applied.pop("focus", {})
+            if products:
+                plan.applied["focus"] = {"series_id": products[0].series_id, **asked}
         if plan.applied:
             done["state"] = plan.applied
         clarify = clarify_frame(classified)
