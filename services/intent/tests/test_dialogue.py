@@ -1206,3 +1206,91 @@ def test_a_series_picked_by_place_and_turned_down_returns_to_the_request() -> No
     dropped = turn("skip it, something else", picked, intent="product_recommendation", abstained=True)
     assert dropped.intent == "product_recommendation" and dropped.state.topic == "any good romance manga?"
     assert list(dropped.state.constraints.excluded_series) == ["horimiya"]
+
+
+def test_forgetting_the_series_for_a_new_kind_of_story_asks_for_that_kind() -> None:
+    state = turn(
+        "shingeki no kyojin", common_pb2.DialogueState(), mentions=[mention("attack-on-titan", "shingeki no kyojin")]
+    )
+    new = turn("actually, forget that - any good cooking manga?", state.state, intent="product_recommendation")
+    assert new.intent == "product_recommendation" and list(new.state.constraints.genres) == ["cooking"]
+    later = turn("completed ones only", new.state, intent="product_search", abstained=True)
+    assert list(later.state.constraints.genres) == ["cooking"] and later.state.constraints.status == "completed"
+
+
+@pytest.mark.parametrize(
+    ("lifted", "cleared"),
+    [
+        ("actually any price is ok, but I want it in English", "max_price_jpy"),
+        ("値段は気にしないです", "max_price_jpy"),
+        ("longer is fine now", "max_volumes"),
+        ("長くてもいいです", "max_volumes"),
+        ("and ongoing too", "status"),
+        ("連載中のでもいいよ", "status"),
+    ],
+)
+def test_a_limit_lifted_goes_and_the_rest_of_the_request_stays(lifted: str, cleared: str) -> None:
+    state = turn(
+        "completed sports manga under 800 yen, 10 volumes or less",
+        common_pb2.DialogueState(),
+        intent="product_recommendation",
+    ).state
+    assert state.constraints.HasField(cleared)
+    after = turn(lifted, state, intent="product_question", abstained=True)
+    assert after.intent == "product_recommendation" and list(after.state.constraints.genres) == ["sports"]
+    assert not after.state.constraints.HasField(cleared)
+
+
+def test_loving_a_titles_anime_and_asking_about_its_manga_is_a_question_about_it() -> None:
+    aot = mention("attack-on-titan", "attack on titan")
+    asked = turn(
+        "My husband loved the Attack on Titan anime. Is the manga finished?",
+        common_pb2.DialogueState(),
+        intent="product_recommendation",
+        mentions=[aot],
+    )
+    assert asked.intent == "product_question" and asked.state.focus.series_id == "attack-on-titan"
+    gintama = turn(
+        "夫が銀魂のアニメが好きでした。漫画は全何巻ですか？",
+        common_pb2.DialogueState(),
+        intent="product_recommendation",
+        mentions=[mention("gintama", "銀魂")],
+    )
+    assert gintama.state.focus.series_id == "gintama"
+    similar = turn("同じように笑えて完結している作品はありますか？", gintama.state, intent="product_recommendation")
+    assert list(similar.state.constraints.like_series_ids) == ["gintama"]
+    liked = turn(
+        "My son loved the Haikyuu anime, anything similar?",
+        common_pb2.DialogueState(),
+        intent="product_recommendation",
+        mentions=[mention("haikyu", "haikyuu")],
+    )
+    assert list(liked.state.constraints.like_series_ids) == ["haikyu"]
+
+
+def test_the_status_asked_for_wins_over_one_remarked_on() -> None:
+    asked = turn(
+        "まだ続いているんですね。完結しているコメディでおすすめはありますか？",
+        common_pb2.DialogueState(),
+        intent="product_recommendation",
+    )
+    assert asked.state.constraints.status == "completed"
+    first = turn(
+        "still ongoing? I've caught up on all the finished classics",
+        common_pb2.DialogueState(),
+        intent="product_recommendation",
+    )
+    assert first.state.constraints.status == "ongoing"
+
+
+@pytest.mark.parametrize(
+    ("text", "cap"),
+    [
+        ("a complete story that's only one or two volumes", 2),
+        ("Ten volumes max.", 10),
+        ("no more than five volumes", 5),
+    ],
+)
+def test_volume_limits_in_words(text: str, cap: int) -> None:
+    state = turn("romance manga please", common_pb2.DialogueState(), intent="product_recommendation").state
+    assert turn(text, state, intent="product_recommendation").state.constraints.max_volumes == cap

@@ -240,3 +240,9 @@ def test_a_name_quoted_as_a_manga_is_looked_for_as_written() -> None:
 def test_a_title_word_opening_a_question_is_the_title() -> None:
     assert top("erased, how many volumes?") == "erased"
     assert top("erased sounds good, is it in english?") == "erased"
+
+
+def test_titles_listed_together_are_all_linked_and_no_typo_spans_the_list() -> None:
+    ids = [link.series_id for link in linker().link("She mentioned Your Lie in April, K-On! and Nana.")]
+    assert sorted(ids) == ["k-on", "nana", "your-lie-in-april"]
+    assert {link.series_id for link in linker().link("K-On! and Nana")} == {"k-on", "nana"}

@@ -57,7 +57,19 @@ _STATUS = (
     ),
 )
 _STATUS_DROPPED = re.compile(
-    r"完結してなくても|完結じゃなくても|ongoing is fine|doesn'?t (?:have to|need to) be (?:finished|completed)"
+    r"完結してなくても|完結じゃなくても|doesn'?t (?:have to|need to) be (?:finished|completed)"
+    r"|\bongoing (?:ones? )?(?:is|are) (?:fine|ok|okay)\b|\b(?:and |or )?ongoing (?:ones? )?(?:too|as well)\b"
+    r"|連載中(?:のもの|の|のやつ)?でも(?:いい|良い|大丈夫|ok|かまい)"
+)
+# A limit in force lifted: any price, any length ("any price is ok", "longer is fine now",
+# 「値段は気にしない」「長くてもいい」).
+_PRICE_DROPPED = re.compile(
+    r"\bany price\b|\bprice (?:doesn'?t|does not) matter\b|\b(?:price|budget|cost) (?:is|isn'?t) (?:not )?an? (?:issue|problem)\b"
+    r"|\bforget (?:about )?the (?:price|budget)\b|値段は(?:気にしない|問わない|いくらでも)|価格は(?:気にしない|問わない)|いくらでも(?:いい|大丈夫)"
+)
+_LENGTH_DROPPED = re.compile(
+    r"\b(?:longer|long) (?:ones? |series )?(?:is|are) (?:fine|ok|okay)\b|\bany length\b|\blength (?:doesn'?t|does not) matter\b"
+    r"|長くても(?:いい|良い|大丈夫|ok|かまい)|何巻でも(?:いい|良い|大丈夫|ok)|巻数は(?:気にしない|問わない)"
 )
 _VOLUME_CAP = (
     # (pattern, inclusive)
@@ -111,6 +123,36 @@ _VOLUME_CAP = (
     (re.compile(r"\bshort\b|短い|短め"), None),
 )
 SHORT_SERIES_VOLUMES = 10
+# English number words read as digits by the volume limits ("ten volumes max", "one or two volumes").
+_NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
+    )
+} | {"thirty": 30, "forty": 40, "fifty": 50, "hundred": 100}
+_NUMBER_WORD = re.compile(r"\b(?:" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")\b")
 # A long series: "at least 50 volumes", 「50巻以上」, "over 30 volumes".
 _VOLUME_FLOOR = (
     (re.compile(r"(\d{1,3})\s*巻\s*(?:以上|超え|越え|超|オーバー)(?!え?て(?:い)?ない|えない|ない)"), True),
@@ -164,14 +206,14 @@ _WHOLE = re.compile(
 _LIKE = re.compile(
     r"\blike\b(?!,)|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
     r"|after (?:finishing|reading)|(?:i|just) (?:just )?finished|enjoyed|loved|\blove\b|\bfan\b|好きで|好きなんだ|好きだから|大好き|みたいな|みたいの|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
-    r"|読み終わ|系の|こういう|そういう|ああいう|似た|みたいに|のように|\bmitai ?n[ao]\b|同じ(?:ような|感じ|系統|雰囲気)"
+    r"|読み終わ|系の|こういう|そういう|ああいう|似た|みたいに|のように|\bmitai ?n[ao]\b|同じ(?:ような|ように|感じ|系統|雰囲気)"
 )
 # Likeness, not affection: "something like Junji Ito", 「伊藤潤二みたいな」 (an author's fan, 「東村アキコが好き」,
 # is shown the author's own works).
 _SIMILAR = re.compile(
     r"similar|such as|in the vein of|along the lines|reminds? me of|(?<!i )(?<!i really )\blike\b"
     r"|みたいな|みたいの|みたいに|っぽい|のような|のように|に似た|似てる|似た|系の|ような|こういう|そういう|ああいう"
-    r"|\bmitai ?n[ao]\b|同じ(?:ような|感じ|系統|雰囲気)"
+    r"|\bmitai ?n[ao]\b|同じ(?:ような|ように|感じ|系統|雰囲気)"
 )
 # Someone else whose love of a title is told: a gift of that title.
 _THIRD_PERSON = re.compile(
@@ -186,6 +228,11 @@ _NOT_LIKE = re.compile(
     r"re-?read|読み直|読み返|would like|i'?d like|like to|looks? like|(?<!more )like (?:this|that)\b"
     # "just finished the Haikyuu anime and I want the manga": that title's manga
     r"|(?:finished|watched|saw|seen)\b.{0,30}?\banime\b(?!.*(?:similar|\blike\b|似))"
+    # "my husband loved the Attack on Titan anime. Is the manga finished?": a question about
+    # that title's manga, not a request for others like it
+    r"|(?:lov|enjoy|lik)e[ds]?\b.{0,40}?\banime\b(?=.*(?:finished|complete|how many|volumes?\b|price|how much))"
+    r"(?!.*(?:similar|\blike\b|recommend|suggest))"
+    r"|アニメ.{0,8}(?:好き|ハマ)(?=.*(?:何巻|完結|いくら|値段|出て))(?!.*(?:似|おすすめ|みたい))"
     r"|like \d|like (?:a|the) (?:few|couple|dozen|half)"
     r"|like half"
     r"|\b(?:i|you|we|they|he|she|kids|really|do|did|does) like (?:it|them)\b"
@@ -283,6 +330,8 @@ _REFINE_LEAD = re.compile(
 class Cues:
     status: str | None = None
     drop_status: bool = False
+    drop_price: bool = False  # "any price is ok": the price limits in force go
+    drop_length: bool = False  # "longer is fine now": the volume limits in force go
     max_volumes: int | None = None
     latest: bool = False
     like: bool = False
@@ -297,6 +346,23 @@ class Cues:
     folded: str = ""
 
 
+_SENTENCE_END = re.compile(r"[。．.!！?？\n]+")
+_ASKING_SENTENCE = re.compile(
+    r"[?？]|ありますか|おすすめ|オススメ|ください|下さい|お願い|教えて|ほしい|欲しい|ない[?？]?$"
+    r"|\b(?:recommend|suggest|please|any|want|looking for|show me)\b"
+)
+
+
+def _sentence_at(folded: str, start: int) -> str:
+    """The sentence of ``folded`` that holds position ``start`` (with its closing mark)."""
+    begin = 0
+    for m in _SENTENCE_END.finditer(folded):
+        if m.end() > start:
+            return folded[begin : m.end()]
+        begin = m.end()
+    return folded[begin:]
+
+
 def cues(text: str) -> Cues:
     """The conversational signals of one message (deterministic, microseconds)."""
     folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower().strip()
@@ -307,16 +373,26 @@ def cues(text: str) -> Cues:
         folded,
     )
     if not drop:
-        # Both said ("still ongoing? I've caught up on all the finished classics"): the first.
+        # Both said ("still ongoing? I've caught up on all the finished classics"): the one in
+        # the first sentence that asks (「まだ続いているんですね。完結しているコメディでおすすめは？」:
+        # the remark comes first), else the first.
         found = [
             (m.start() if m else len(folded), name)
             for name, pattern in _STATUS
             if (m := pattern.search(folded)) or (name == "completed" and finished)
         ]
+        if len(found) > 1:
+            asking = [
+                (start, name)
+                for start, name in found
+                if (sentence := _sentence_at(folded, start)) and _ASKING_SENTENCE.search(sentence)
+            ]
+            found = asking or found
         status = min(found)[1] if found else None
     max_volumes = None
+    counted = _NUMBER_WORD.sub(lambda m: str(_NUMBER_WORDS[m.group(0)]), folded)  # "one or two volumes"
     for pattern, inclusive in _VOLUME_CAP:
-        m = pattern.search(folded)
+        m = pattern.search(folded if inclusive in ("one", None) else counted)
         if m is None:
             continue
         if inclusive == "one":
@@ -329,7 +405,7 @@ def cues(text: str) -> Cues:
         break
     min_volumes = None
     for pattern, inclusive in _VOLUME_FLOOR:
-        m = pattern.search(folded)
+        m = pattern.search(counted)
         if m is not None:
             min_volumes = int(m.group(1)) + (0 if inclusive else 1)
             break
@@ -337,6 +413,8 @@ def cues(text: str) -> Cues:
     return Cues(
         status=status,
         drop_status=drop,
+        drop_price=bool(_PRICE_DROPPED.search(folded)),
+        drop_length=bool(_LENGTH_DROPPED.search(folded)),
         max_volumes=max_volumes,
         latest=bool(_LATEST.search(folded)),
         like=like,
@@ -376,6 +454,8 @@ def _has_constraints(entities: Entities, c: Cues) -> bool:
         or entities.in_stock is not None
         or c.status is not None
         or c.drop_status
+        or c.drop_price
+        or c.drop_length
         or c.max_volumes is not None
         or c.min_volumes is not None
     )
@@ -396,6 +476,11 @@ def _merge(into: common_pb2.Constraints, entities: Entities, c: Cues, replace_ge
     for kind in entities.excluded_kinds:
         if kind not in into.excluded_kinds:
             into.excluded_kinds.append(kind)
+    if c.drop_price:
+        into.ClearField("max_price_jpy")
+        into.ClearField("min_price_jpy")
+    if c.drop_length:
+        into.ClearField("max_volumes")
     copy_present(entities, into, ("max_price_jpy", "min_price_jpy", "language", "in_stock"))
     if into.HasField("min_price_jpy") and into.HasField("max_price_jpy") and into.min_price_jpy > into.max_price_jpy:
         into.ClearField("min_price_jpy")
@@ -732,7 +817,15 @@ def _resolve(
 
     # 1e. The series in focus dropped ("oh it's not finished? skip it then", 「それはパスで」): the
     #     request in force again, without it.
-    if prev.HasField("focus") and prev.focus.series_id and not titles and _DROP_FOCUS.search(c.folded):
+    #     A message that asks for something of its own besides ("forget that - any good cooking
+    #     manga?") is a new request, below.
+    if (
+        prev.HasField("focus")
+        and prev.focus.series_id
+        and not titles
+        and not (entities.genres or c.new_request)
+        and _DROP_FOCUS.search(c.folded)
+    ):
         _carry(state, prev)
         state.focus.Clear()
         state.ClearField("focus")

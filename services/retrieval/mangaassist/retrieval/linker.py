@@ -206,6 +206,8 @@ _KIND_SUFFIX = re.compile(r"系|もの|物|っぽ|漫画|マンガ")
 _LISTED = re.compile(r"\s*(?:or|and|vs\.?|versus|&|,|/|か|と)\s*")
 
 
+# Words that list names ("naruto and bleach"): a misspelt name never starts or ends on one.
+_JOINERS = frozenset({"and", "or", "vs", "versus", "then", "plus"})
 # English little words: a window mostly of them is no misspelt name ("as a girl" ≠ Asagiri).
 _LITTLE_WORDS = frozenset(
     {
@@ -711,6 +713,8 @@ class CatalogLinker:
                 continue
             if 2 * sum(words[w][0] in _LITTLE_WORDS for w in range(i, j + 1)) > j - i + 1:
                 continue  # mostly little words ("as a girl" is no misspelt "Asagiri")
+            if j > i and (words[j][0] in _JOINERS or words[i][0] in _JOINERS):
+                continue  # "k-on and nana": a window ending on the word that lists two names
             # One edit leaves a name's first two or last two letters as they were (but for a
             # swap across them): only names sharing an end are compared.
             edits = 2 if len(key) >= TWO_EDITS else 1  # "the apothecary diarys"
@@ -785,6 +789,15 @@ class CatalogLinker:
     def _resolve(self, candidates: list[_Candidate]) -> list[Link]:
         """Longest, exact, best-kind matches first; overlapping weaker matches dropped."""
         scored: list[tuple[float, int, int, _Candidate, Name]] = []
+        # A misspelt window around a name spelt right adds only a stray letter or word to it
+        # ("Your Lie in April, K-On!" is no longer a title than "Your Lie in April").
+        exact = [(c.start, c.end, {n.series_id for n in c.names}) for c in candidates if not c.fuzzy]
+        candidates = [
+            c
+            for c in candidates
+            if not c.fuzzy
+            or not any(c.start <= s and e <= c.end and ids & {n.series_id for n in c.names} for s, e, ids in exact)
+        ]
         for c in candidates:
             for n in c.names:
                 score = KIND_WEIGHT[n.kind] - (FUZZY_PENALTY if c.fuzzy else 0.0)
