@@ -1294,3 +1294,37 @@ def test_the_status_asked_for_wins_over_one_remarked_on() -> None:
 def test_volume_limits_in_words(text: str, cap: int) -> None:
     state = turn("romance manga please", common_pb2.DialogueState(), intent="product_recommendation").state
     assert turn(text, state, intent="product_recommendation").state.constraints.max_volumes == cap
+
+
+def test_turning_the_series_down_for_something_else_and_texting_shorthand() -> None:
+    state = turn("rent a gf vol 1", common_pb2.DialogueState(), mentions=[mention("rent-a-girlfriend", "rent a gf")])
+    down = turn("nah smth less cringe 😭", state.state, intent="product_recommendation", abstained=True)
+    assert down.intent == "product_recommendation"
+    assert list(down.state.constraints.excluded_series) == ["rent-a-girlfriend"]
+    focus = turn(
+        "chainsaw man in english", common_pb2.DialogueState(), mentions=[mention("chainsaw-man", "chainsaw man")]
+    )
+    same = turn("anything else by the same guy", focus.state, intent="product_recommendation")
+    assert list(same.state.constraints.by_authors_of) == ["chainsaw-man"]
+    scarier = turn("smth like it but scarier", focus.state, intent="product_recommendation")
+    assert list(scarier.state.constraints.like_series_ids) == ["chainsaw-man"]
+    assert list(scarier.state.constraints.genres) == ["horror"]
+
+
+@pytest.mark.parametrize(
+    ("text", "service"),
+    [
+        ("How do I update the shipping address saved on my account?", "account"),
+        ("Do you sell gift cards? I'd like my grandson to pick his own manga.", "payment"),
+    ],
+)
+def test_a_service_named_in_so_many_words_beside_a_series_in_focus(text: str, service: str) -> None:
+    state = turn("mashle vol 1", common_pb2.DialogueState(), mentions=[mention("mashle", "mashle")]).state
+    assert turn(text, state, intent="product_search", abstained=True).intent == service
+
+
+def test_who_a_manga_is_for_is_no_title_and_a_latin_manga_we_lack_is_said_so() -> None:
+    kids = turn("小学生の子供向けの漫画ありますか？", common_pb2.DialogueState(), intent="product_recommendation")
+    assert not kids.not_carried
+    sao = turn("Sword Art Online の manga ある?", common_pb2.DialogueState())
+    assert sao.not_carried

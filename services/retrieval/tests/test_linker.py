@@ -246,3 +246,8 @@ def test_titles_listed_together_are_all_linked_and_no_typo_spans_the_list() -> N
     ids = [link.series_id for link in linker().link("She mentioned Your Lie in April, K-On! and Nana.")]
     assert sorted(ids) == ["k-on", "nana", "your-lie-in-april"]
     assert {link.series_id for link in linker().link("K-On! and Nana")} == {"k-on", "nana"}
+
+
+def test_a_persons_name_forgives_one_edit_but_not_in_its_first_letter() -> None:
+    assert linker().link("Chiikawaありますか？") == []  # not Ichikawa, not Hikawa
+    assert "one-piece" in {link.series_id for link in linker().link("something by eiichiro odda")}

@@ -250,8 +250,8 @@ _PRODUCT_QUESTION = re.compile(
     r"|価格|発売|出てる|英語版|日本語版"
 )
 _NEW_REQUEST = re.compile(
-    r"recommend|suggest|looking for|searching for|any (?:good )?(?:\w{1,20} )?manga|anything (?:about|with|for|new)"
-    r"|something (?:about|with|for|new|that|to read)|do you have (?:any|anything|something)|want (?:a|some|to read)"
+    r"recommend|suggest|looking for|searching for|any (?:good )?(?:\w{1,20} )?manga|anything (?:about|with|for|new|by)"
+    r"|something (?:about|with|for|new|that|to read|by)|do you have (?:any|anything|something)|want (?:a|some|to read)"
     r"|(?:want|need) (?:something|anything)"
     r"|おすすめ|オススメ|お勧め|探して|教えて|読みたい|買ってあげ|プレゼント|\bgift\b|\bfor my\b"
 )
@@ -284,6 +284,7 @@ _NOT_THAT = re.compile(
 _DROP_FOCUS = re.compile(
     r"\bskip (?:it|that|this)(?: one)?\b|\bforget (?:it|that)(?: one)?\b|\bpass on (?:it|that)\b"
     r"|\b(?:not|no) (?:that|this) one\b|\bnot interested in (?:it|that)\b"
+    r"|^(?:nah|nope|meh|no)\b[\s,.!]*(?:something|anything)\b"
     r"|それは(?:パス|いい(?:や|です)|やめ|なし)|そっちはいい"
 )
 # A kind of story added to the one asked for, not instead of it ("something funny too", "school
@@ -363,9 +364,23 @@ def _sentence_at(folded: str, start: int) -> str:
     return folded[begin:]
 
 
+# Texting shorthand read as the words it stands for ("smth by togashi thats finished").
+_TEXTING_WORDS = {
+    "smth": "something",
+    "sth": "something",
+    "smthn": "something",
+    "anythin": "anything",
+    "plz": "please",
+    "pls": "please",
+}
+_TEXTING = re.compile(r"\b(?:" + "|".join(_TEXTING_WORDS) + r")\b")
+
+
 def cues(text: str) -> Cues:
     """The conversational signals of one message (deterministic, microseconds)."""
-    folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower().strip()
+    folded = _TEXTING.sub(
+        lambda m: _TEXTING_WORDS[m.group()], unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower().strip()
+    )
     status = None
     drop = bool(_STATUS_DROPPED.search(folded))
     finished = bool(re.search(r"\bfinished\b", folded)) and not re.search(
@@ -833,7 +848,9 @@ def _resolve(
             state.constraints.excluded_series.append(prev.focus.series_id)
         del state.constraints.excluded_series[:-MAX_LIST]
         in_force = bool(state.topic or state.constraints.genres or state.constraints.like_series_ids)
-        state.intent = "product_recommendation" if in_force else "product_search"
+        # ("nah smth less cringe": something else is asked for)
+        asks = bool(_ASKS_FOR_SOMETHING.match(c.folded) or re.search(r"\b(?:something|anything)\b", c.folded))
+        state.intent = "product_recommendation" if in_force or asks else "product_search"
         return Resolution(state.intent, "search", "drops the series in focus", state, [], follow_up=True)
 
     # 2. A reply to "which one did you mean?": a name among the candidates, or a description
@@ -1447,10 +1464,20 @@ _SERVICE_ASKED = (
             r"|ship (?:it|them|this|that) back|return shipping|送り直|再送|money back"
         ),
     ),
+    # (what is kept on the account, even when it is a shipping address: that page edits it)
+    (
+        "account",
+        re.compile(
+            r"\b(?:saved|stored|registered|kept) (?:on|in|to|with) (?:my|your|the) account\b|\baccount settings\b"
+            r"|登録(?:した|している|済みの)?住所|アカウント(?:の|に)(?:住所|設定)"
+        ),
+    ),
     (
         "payment",
         re.compile(
-            r"払え|支払|引き落と|決済|クレカ|クレジット|カード払い|代引き|コンビニ払い|\bjcb\b|\bvisa\b|paypay|paypal"
+            # gift cards sold as a way to pay ("do you sell gift cards?"), not the card in a parcel
+            r"gift (?:cards|vouchers?|certificates?)|(?:sell|buy|use|have) (?:a |any )?gift cards?|ギフト券|商品券|ギフトカード"
+            r"|払え|支払|引き落と|決済|クレカ|クレジット|カード払い|代引き|コンビニ払い|\bjcb\b|\bvisa\b|paypay|paypal"
             r"|apple pay|google pay|credit card|debit card|pay (?:with|by|in|for it)|payment"
         ),
     ),
@@ -1784,7 +1811,7 @@ _SAME_AUTHOR_WORD = re.compile(r"same (?:author|artist|mangaka|creator|writer)|�
 _SAME_AUTHOR = re.compile(
     r"same (?:author|artist|mangaka|creator|writer)"
     # "anything by the chainsaw man guy?", "the guy who drew X" (the name is blanked out)
-    r"|\bby the\s+(?:guy|dude|person|lady|woman|author|artist|mangaka|creator|people)\b"
+    r"|\bby the\s+(?:same\s+)?(?:guy|dude|person|lady|woman|author|artist|mangaka|creator|people)\b"
     r"|\b(?:guy|dude|person|lady|woman|author|artist|mangaka) (?:who|that) (?:made|drew|wrote|did|does)\b"
     r"|\b(?:the|that|this|his|her) (?:author|artist|mangaka|creator|writer)\b.{0,30}\b(?:other|else|more|did|made"
     r"|wrote|drew|works?)\b"
@@ -1952,7 +1979,7 @@ _ASKED_FOR = (
     ),
     # 「ハリーポッターある？」「こち亀ありますか」「シャーマンキングの完全版ってありますか」
     re.compile(
-        r"^([^?？!！。,、]{2,20}?)\s{0,2}(?:の)?(?:漫画|マンガ|完全版|新装版|文庫版|全巻セット|全巻|セット|本|最新刊|新刊|\d{1,3}巻)?"
+        r"^([^?？!！。,、]{2,20}?)\s{0,2}(?:の)?\s{0,2}(?:漫画|マンガ|manga|完全版|新装版|文庫版|全巻セット|全巻|セット|本|最新刊|新刊|\d{1,3}巻)?"
         r"\s{0,2}(?:って|は|も|を|が)?"
         # (not 「けっこうありますね」: a remark, not a question)
         r"\s{0,2}(?:ある|あります|置いて|おいて|売って|うって|取り扱|扱って|扱い|ほしい|欲しい|ください|下さい|買いたい)(?![ねよ])"
@@ -2236,6 +2263,8 @@ _GENERIC_WORDS = frozenset(
 # Words and particles that make a phrase a request, not a title (「マンガ大賞とった作品でおすすめ」).
 _NOT_A_NAME = re.compile(
     r"[でをにがへ]|という|おすすめ|オススメ|作品|何か|なにか|読ん|みたい|っぽ|系|好き|探し|在庫|送料|巻|やつ|奴|\bversion\b|\bedition\b"
+    # who it is for, not what it is called: 「小学生の子供向けの漫画」
+    r"|向け|対象|小学生|中学生|高校生|子供|子ども|大人|初心者"
     # a clause, not a name: 「英語版も出ていたら教えて」
     r"|教え|たら|れば|ていた|ている|てる|ていま"
 )

@@ -727,8 +727,16 @@ class CatalogLinker:
             for name_key in pool:
                 if digits != any(ch.isdigit() for ch in name_key):
                     continue  # "and 5" is no misspelt "Ando"
-                if OSA.distance(key, name_key, score_cutoff=edits) <= edits:
-                    out.append(_Candidate(self.latin[name_key], words[i][1], words[j][2], True, j - i + 1))
+                distance = OSA.distance(key, name_key, score_cutoff=edits)
+                if distance > edits:
+                    continue
+                # A person's name forgives one edit only, never in its first letter: "Chiikawa"
+                # (a title) is no misspelt Ichikawa or Hikawa.
+                names = [
+                    n for n in self.latin[name_key] if n.kind != "author" or (distance < 2 and key[0] == name_key[0])
+                ]
+                if names:
+                    out.append(_Candidate(names, words[i][1], words[j][2], True, j - i + 1))
         return out
 
     def _partial(self, folded: str) -> list[_Candidate]:
