@@ -47,6 +47,7 @@ async def app_and_spans() -> AsyncIterator[tuple[GrpcApp, InMemorySpanExporter, 
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     warm = asyncio.Event()
+    served: list[str] = []
 
     async def warm_up() -> None:
         await warm.wait()
@@ -58,10 +59,12 @@ async def app_and_spans() -> AsyncIterator[tuple[GrpcApp, InMemorySpanExporter, 
         span_names={f"/{SERVICE}/Classify": "intent-classification"},
         register=lambda s: intent_pb2_grpc.add_IntentServiceServicer_to_server(EchoIntent(), s),
         warm_up=warm_up,
+        serving=lambda: served.append("serving"),
         drain_announce_s=0.2,
     )
     task = asyncio.create_task(app.run())
     app.warm = warm  # type: ignore[attr-defined]
+    app.served = served  # type: ignore[attr-defined]
     yield app, exporter, provider, task
     app.request_stop()
     await task
@@ -72,6 +75,7 @@ async def test_health_follows_the_lifecycle_and_errors_map_to_status(app_and_spa
     channel = open_channel(f"127.0.0.1:{app.port}")
     await asyncio.sleep(0.1)
     assert await health_status(channel, SERVICE, 1.0) == "NOT_SERVING"  # still warming up
+    assert app.served == []  # the serving hook waits for the warm-up
     app.warm.set()
     for _ in range(50):
         if await health_status(channel, SERVICE, 1.0) == "SERVING":
@@ -95,6 +99,7 @@ async def test_health_follows_the_lifecycle_and_errors_map_to_status(app_and_spa
     server_span = next(s for s in exporter.get_finished_spans() if s.name == "intent-classification" and s.status.is_ok)
     assert server_span.context.trace_id == parent.get_span_context().trace_id
     assert server_span.parent is not None and server_span.parent.span_id == parent.get_span_context().span_id
+    assert app.served == ["serving"]  # once, after the status turned SERVING
 
     app.request_stop()
     await asyncio.sleep(0.05)

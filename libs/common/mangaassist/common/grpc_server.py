@@ -147,9 +147,10 @@ class GrpcApp:
 
     ``service_names`` are the full proto names (``mangaassist.intent.v1.IntentService``)
     whose health status this app reports; ``warm_up`` runs after the port is bound and
-    before the status turns SERVING; ``draining`` runs when the drain begins (to end
-    long-lived streams, which would otherwise hold the drain for its whole grace);
-    ``close`` runs after the server has drained.
+    before the status turns SERVING; ``serving`` runs once it has (a service whose health
+    then follows a dependency starts following it there, never before the warm-up ends);
+    ``draining`` runs when the drain begins (to end long-lived streams, which would
+    otherwise hold the drain for its whole grace); ``close`` runs after the server has drained.
     """
 
     def __init__(
@@ -161,6 +162,7 @@ class GrpcApp:
         span_names: Mapping[str, str],
         register: Callable[[grpc.aio.Server], None],
         warm_up: Callable[[], Awaitable[None]] | None = None,
+        serving: Callable[[], None] | None = None,
         close: Callable[[], Awaitable[None]] | None = None,
         draining: Callable[[], None] | None = None,
         drain_announce_s: float = 0.5,
@@ -168,6 +170,7 @@ class GrpcApp:
         self._settings = settings
         self._service_names = service_names
         self._warm_up = warm_up
+        self._serving = serving
         self._close = close
         self._draining = draining
         self._drain_announce_s = drain_announce_s
@@ -231,6 +234,8 @@ class GrpcApp:
             if not self._stop.is_set():
                 await self._set_all(health_pb2.HealthCheckResponse.SERVING)
                 logger.info("serving")
+                if self._serving is not None:
+                    self._serving()
             await self._stop.wait()
         finally:
             logger.info("draining", extra={"grace_s": self._settings.drain_grace_s})

@@ -16,10 +16,11 @@ from mangaassist.devtools.procs import stop_process
 
 
 class EmulatorProcess:
-    """``python -m mangaassist.bedrock_emulator`` on an ephemeral port, zero latency unless told."""
+    """``python -m mangaassist.bedrock_emulator`` on an ephemeral port (or ``port``: the one a
+    killed emulator had, to start it again where its clients look), zero latency unless told."""
 
-    def __init__(self, log: Path, **env: str) -> None:
-        self.port = free_port()
+    def __init__(self, log: Path, port: int | None = None, **env: str) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = log
         with log.open("wb") as out:
@@ -59,6 +60,11 @@ class EmulatorProcess:
 
     def stop(self) -> None:
         stop_process(self.proc)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: no drain, its connections reset."""
+        self.proc.kill()
+        self.proc.wait()
 
 
 def stats(url: str) -> dict[str, Any]:

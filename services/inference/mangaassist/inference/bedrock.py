@@ -7,7 +7,9 @@ request/response calls), 60 s idle,
 2 s connect / 30 s read timeouts, adaptive retries. Pre-warm resolves the endpoint's
 DNS and sends a 1-token Haiku request so the first customer does not pay for the TCP
 and TLS handshakes. Locally ``endpoint_url`` points at the Bedrock emulator, which
-speaks the same wire protocol, so this exact code path is what the tests run.
+speaks the same wire protocol, so this exact code path is what the tests run. Every
+call's outcome feeds ``reachability`` (a connection that fails, an endpoint that answers),
+which the service's health follows once it serves (reachability.py).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from mangaassist.inference.backend import (
     ModelUnreachable,
 )
 from mangaassist.inference.config import InferenceSettings
+from mangaassist.inference.reachability import Probe, Reachability, endpoint_probe
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +95,9 @@ class BedrockBackend:
         self.pool_stats = PoolStats()  # both clients' pools, measured
         self.name = "bedrock"
         self.verified: set[str] = set()  # routes whose model answered a request
+        # Whether the endpoint can be reached (the service's health follows it once serving).
+        self.reachability = Reachability(self._probe_endpoint, interval_s=settings.model_probe_interval_s)
+        self._probe: Probe | None = None
 
     @property
     def client(self) -> Any:
@@ -169,13 +175,16 @@ class BedrockBackend:
                 inferenceConfig={"maxTokens": 1},
             )
         except ClientError as exc:
+            self.reachability.succeeded()  # the endpoint answered
             code = exc.response.get("Error", {}).get("Code", "") or "ClientError"
             if code in _THROTTLED:
                 self.verified.add(model)
                 return
             raise ModelUnreachable(model, model_id, code) from None
         except (EndpointConnectionError, ConnectTimeoutError, ConnectionClosedError, aiohttp.ClientError) as exc:
+            self.reachability.failed(exc)
             raise ModelUnreachable(model, model_id, type(exc).__name__) from None
+        self.reachability.succeeded()
         self._note_endpoint(response)
         self.verified.add(model)
 
@@ -205,7 +214,14 @@ class BedrockBackend:
                     )
                     break
 
+    async def _probe_endpoint(self) -> bool:
+        """TCP connect (and TLS handshake for https) to the client's endpoint; no request."""
+        if self._probe is None:
+            self._probe = endpoint_probe(self.client.meta.endpoint_url, self._s.model_probe_timeout_s)
+        return await self._probe()
+
     async def close(self) -> None:
+        await self.reachability.close()
         await self._stack.aclose()
         self._client = self._fail_fast_client = None
 
@@ -290,11 +306,15 @@ class BedrockBackend:
         try:
             response = await client.converse_stream(**request)
         except ClientError as exc:
+            self.reachability.succeeded()  # the model side answered (throttled, invalid, …)
             raise map_client_error(exc) from None
         except (TimeoutError, ConnectTimeoutError, ReadTimeoutError) as exc:
+            self.reachability.failed(exc)  # only a connect timeout counts
             raise ModelTimeout(f"bedrock did not answer: {type(exc).__name__}") from None
         except (EndpointConnectionError, ConnectionClosedError, aiohttp.ClientError, BotoCoreError) as exc:
+            self.reachability.failed(exc)
             raise ModelUnavailable(f"bedrock unreachable: {type(exc).__name__}") from None
+        self.reachability.succeeded()
         self._note_endpoint(response)
         events = response["stream"]
         stop: str | None = None
@@ -321,6 +341,7 @@ class BedrockBackend:
         except (TimeoutError, ReadTimeoutError) as exc:
             raise ModelStreamBroken(f"bedrock stream stalled: {type(exc).__name__}") from None
         except (ResponseStreamingError, aiohttp.ClientError, BotoCoreError) as exc:
+            self.reachability.failed(exc)  # a cut connection: the probe tells whether the endpoint is gone
             raise ModelStreamBroken(f"bedrock stream cut: {type(exc).__name__}") from None
         finally:
             if not clean:
@@ -347,7 +368,12 @@ class BedrockBackend:
                 content=[{"text": {"text": text}}],
             )
         except ClientError as exc:
+            self.reachability.succeeded()
             raise map_client_error(exc) from None
+        except Exception as exc:
+            self.reachability.failed(exc)
+            raise
+        self.reachability.succeeded()
         categories: list[str] = []
         for assessment in reply.get("assessments", []):
             for entity in assessment.get("sensitiveInformationPolicy", {}).get("piiEntities", []):

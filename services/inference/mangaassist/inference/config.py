@@ -60,6 +60,13 @@ class InferenceSettings(ServiceSettings):
     # checks instead of serving errors. A throttled or slow check still serves.
     require_models: bool = True
     model_check_backoff_max_s: float = Field(default=30.0, gt=0)
+    # Health follows the model endpoint (reachability.py): after a model call fails to
+    # connect, the endpoint is probed (TCP connect, TLS handshake for https; no model call)
+    # every ``model_probe_interval_s`` (± 20 %), each bounded by ``model_probe_timeout_s``;
+    # the service's health is NOT_SERVING while the probes fail and SERVING at the first that
+    # connects, so the orchestrator's breakers close as soon as the model is back.
+    model_probe_interval_s: float = Field(default=0.5, gt=0)
+    model_probe_timeout_s: float = Field(default=1.0, gt=0)
     # Sonnet throttled / unavailable / timed out before its first token -> answer with Haiku.
     fallback_to_haiku: bool = True
     history_token_budget: int = Field(default=600, ge=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from grpc_health.v1 import health_pb2
 from opentelemetry.trace import Tracer
 
 from mangaassist.common import spans
@@ -39,12 +40,23 @@ def build_app(settings: InferenceSettings, tracer: Tracer) -> GrpcApp:
         if settings.require_models:
             await backend.wait_for_models(settings.warm_up_timeout_s, settings.model_check_backoff_max_s)
 
-    return GrpcApp(
+    def follow_model() -> None:
+        # From SERVING on, the service's own status follows the model endpoint's reachability
+        # (reachability.py); the server's overall status ("") stays the process's liveness.
+        async def publish(reachable: bool) -> None:
+            status = health_pb2.HealthCheckResponse.SERVING if reachable else health_pb2.HealthCheckResponse.NOT_SERVING
+            await app.health.set(SERVICE_NAME, status)
+
+        backend.reachability.report_to(publish)
+
+    app = GrpcApp(
         settings,
         service_names=[SERVICE_NAME],
         tracer=tracer,
         span_names={f"/{SERVICE_NAME}/Generate": spans.MODEL_INFERENCE},
         register=lambda server: inference_pb2_grpc.add_InferenceServiceServicer_to_server(servicer, server),
         warm_up=warm_up,
+        serving=follow_model,
         close=backend.close,
     )
+    return app
