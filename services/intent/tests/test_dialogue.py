@@ -1104,11 +1104,16 @@ def test_a_person_asked_for_wins_and_an_unsure_guess_gives_way_to_the_service_na
     assert still.intent == "return_refund"
 
 
-def test_a_kind_of_story_added_keeps_the_one_asked_for_and_joins_the_query() -> None:
-    state = turn("any good romance manga?", common_pb2.DialogueState(), intent="product_recommendation").state
-    for text in ("something funny too, like a rom com", "school setting would be nice"):
-        state = turn(text, state, intent="product_recommendation", abstained=True).state
-        assert list(state.constraints.genres) == ["romance"] and text in state.topic, text
+def test_a_kind_of_story_added_is_the_filter_and_the_one_in_force_joins_the_query() -> None:
+    start = turn("any good romance manga?", common_pb2.DialogueState(), intent="product_recommendation").state
+    for text, kind in (
+        ("something funny too", "comedy"),
+        ("school setting would be nice", "school"),
+        ("学園ものがいい", "school"),
+    ):
+        state = turn(text, start, intent="product_recommendation", abstained=True).state
+        assert list(state.constraints.genres) == [kind], text
+        assert "romance" in state.topic and text in state.topic, text
     switched = turn("ホラーは？", state, intent="product_recommendation", abstained=True)
     assert list(switched.state.constraints.genres) == ["horror"]
 
@@ -1328,3 +1333,21 @@ def test_who_a_manga_is_for_is_no_title_and_a_latin_manga_we_lack_is_said_so() -
     assert not kids.not_carried
     sao = turn("Sword Art Online の manga ある?", common_pb2.DialogueState())
     assert sao.not_carried
+
+
+def test_a_service_asked_first_beats_an_unsure_product_guess_and_a_kind_asked_next_is_a_request() -> None:
+    gift = turn(
+        "Do you sell gift cards? I'd like my grandson to pick his own manga.",
+        common_pb2.DialogueState(),
+        intent="product_search",
+        abstained=True,
+    )
+    assert gift.intent == "payment"
+    choose = turn(
+        "Okay, then help me choose. He's 12 and loves ninjas.",
+        gift.state,
+        intent="out_of_scope",
+        abstained=True,
+        previous_intent="payment",
+    )
+    assert choose.intent == "product_recommendation" and list(choose.state.constraints.genres) == ["action"]

@@ -252,7 +252,7 @@ _PRODUCT_QUESTION = re.compile(
 _NEW_REQUEST = re.compile(
     r"recommend|suggest|looking for|searching for|any (?:good )?(?:\w{1,20} )?manga|anything (?:about|with|for|new|by)"
     r"|something (?:about|with|for|new|that|to read|by)|do you have (?:any|anything|something)|want (?:a|some|to read)"
-    r"|(?:want|need) (?:something|anything)"
+    r"|(?:want|need) (?:something|anything)|\bhelp (?:me |us )?(?:choose|pick|find|decide)\b"
     r"|おすすめ|オススメ|お勧め|探して|教えて|読みたい|買ってあげ|プレゼント|\bgift\b|\bfor my\b"
 )
 # Asking for suggestions, not about the series in focus.
@@ -763,6 +763,15 @@ def _resolve(
     if asked_service and (
         (asked_service == "escalation" and classified in _SERVICE_INTENTS)
         or (abstained and classified not in PRODUCT_INTENTS and not prev.HasField("focus"))
+        # ("Do you sell gift cards? I'd like my grandson to pick his own manga.": the question
+        # asked first is the service's; an unsure product guess gives way)
+        or (
+            abstained
+            and not prev.HasField("focus")
+            and not entities.genres
+            and _service_asked(_sentence_at(c.folded, 0)) == asked_service
+            and _ASKING_SENTENCE.search(_sentence_at(c.folded, 0))
+        )
     ):
         _carry(state, prev)
         return Resolution(asked_service, "answer", f"{asked_service} asked", state, [])
@@ -1276,14 +1285,18 @@ def _resolve(
             and _ADDS_KIND.search(c.folded)
         )
         if adds_kind:
-            # "something funny too" after romance, 「学園もので」: the kind in force stays the filter
-            # (a filter holds any of its genres) and the new words join the request's query.
-            entities = replace(entities, genres=[])
+            # "something funny too" after romance, 「学園ものがいい」「恋愛要素もほしい」: both kinds are
+            # wanted at once. A filter holds any of its genres, so the kind just added is the
+            # filter (every product has it) and the kind in force joins the request's query (the
+            # ones that have both rank first).
             words = mask_pii(" ".join(text.split()))[0]
-            state.topic = f"{prev.topic} {words}"[-MAX_TOPIC_CHARS:].strip()
+            kept = " ".join(g for g in prev.constraints.genres if g not in prev.topic)
+            topic = f"{prev.topic} {kept} {words}"[-MAX_TOPIC_CHARS:].strip()
         _merge(state.constraints, entities, c)
         _rule_out_seen(state, prev, c)
-        if entities.genres:
+        if adds_kind:
+            state.topic = " ".join(topic.split())
+        elif entities.genres:
             state.topic = ""  # another kind of story: the words of the first request no longer hold
         state.intent = "product_recommendation"
         return Resolution(
@@ -1320,6 +1333,8 @@ def _resolve(
         and not _ASKS_FOR_SOMETHING.match(c.folded)
         # ("do you have a points program on accounts?" after a payment question asks another)
         and not _other_service_words(previous_intent, c.folded)
+        # ("Okay, then help me choose. He's 12 and loves ninjas.": a kind of story is asked for)
+        and not (entities.genres and not _own_words(previous_intent, c.folded))
     ):
         _carry(state, prev)
         if (
