@@ -1351,3 +1351,39 @@ def test_a_service_asked_first_beats_an_unsure_product_guess_and_a_kind_asked_ne
         previous_intent="payment",
     )
     assert choose.intent == "product_recommendation" and list(choose.state.constraints.genres) == ["action"]
+
+
+def test_a_limit_changed_while_a_series_is_in_focus_goes_back_to_the_request_it_came_up_in() -> None:
+    state = turn(
+        "recommend me a horror manga, completed, 5 volumes or fewer",
+        common_pb2.DialogueState(),
+        intent="product_recommendation",
+    ).state
+    named = turn(
+        "Uzumaki sounds good. how many volumes in English?",
+        state,
+        intent="product_question",
+        mentions=[mention("uzumaki", "uzumaki", start=0)],
+    ).state
+    asked = turn("price?", named, intent="product_question").state
+    assert asked.focus.series_id == "uzumaki"
+    back = turn("actually longer is fine now, and ongoing too", asked, intent="product_question", abstained=True)
+    assert back.intent == "product_recommendation" and not back.state.HasField("focus")
+    assert list(back.state.constraints.genres) == ["horror"]
+    assert not back.state.constraints.HasField("max_volumes") and not back.state.constraints.HasField("status")
+    mystery = turn(
+        "1冊1000円以下で読める完結済みのミステリーを探しています。",
+        common_pb2.DialogueState(),
+        intent="product_recommendation",
+    ).state
+    boys = turn(
+        "『20世紀少年』は何巻ですか？",
+        mystery,
+        intent="product_question",
+        mentions=[mention("20th-century-boys", "20世紀少年", start=1)],
+    ).state
+    shorter = turn("ちょっと長いですね。10巻以内のものはありますか？", boys, intent="product_search")
+    c = shorter.state.constraints
+    assert (list(c.genres), c.status, c.max_volumes, c.max_price_jpy) == (["mystery"], "completed", 10, 1000)
+    still = turn("is it finished?", named, intent="product_question")
+    assert still.state.focus.series_id == "uzumaki"  # a question about the series, not the list

@@ -830,14 +830,45 @@ def _resolve(
     if place is not None and -len(listed) <= place < len(listed):
         state.focus.series_id = listed[place]
         _focus_update(state.focus, entities, c)
-        if prev.topic and prev.intent in PRODUCT_INTENTS:
-            state.topic = prev.topic  # the request it came up in, for "skip it"
+        _keep_request(state, prev)  # the request it came up in, for "skip it"
         state.intent = (
             "product_question"
             if c.product_question or c.status or _PROPERTY.search(c.folded) or _ASKS_ABOUT.search(c.folded)
             else "product_search"
         )
         return Resolution(state.intent, "search", "one of the series shown, by its place", state, [], follow_up=True)
+
+    # 1d'. The request a series in focus came up in, asked again with a limit changed ("ちょっと
+    #      長いですね。10巻以内のものはありますか？", "actually longer is fine now, and ongoing too"):
+    #      that request, with this turn's conditions, and the series no longer in focus.
+    if (
+        prev.HasField("focus")
+        and prev.focus.series_id
+        and prev.HasField("request")
+        and not titles
+        and hijackable
+        and not c.reference
+        and not c.like
+        and not entities.genres
+        and (
+            (_lists_limits(entities, c) and bool(_OTHERS_ASKED.search(c.folded) or c.refine_lead))
+            or c.drop_price
+            or c.drop_length
+            or c.drop_status
+        )
+    ):
+        state.constraints.CopyFrom(prev.request)
+        state.topic = prev.topic
+        _merge(state.constraints, entities, c)
+        state.intent = "product_recommendation"
+        return Resolution(
+            state.intent,
+            "similar" if state.constraints.like_series_ids else "search",
+            "back to the request in force",
+            state,
+            [],
+            follow_up=True,
+        )
 
     # 1e. The series in focus dropped ("oh it's not finished? skip it then", 「それはパスで」): the
     #     request in force again, without it.
@@ -853,6 +884,9 @@ def _resolve(
         _carry(state, prev)
         state.focus.Clear()
         state.ClearField("focus")
+        if prev.HasField("request"):
+            state.constraints.CopyFrom(prev.request)
+            state.ClearField("request")
         if prev.focus.series_id not in state.constraints.excluded_series:
             state.constraints.excluded_series.append(prev.focus.series_id)
         del state.constraints.excluded_series[:-MAX_LIST]
@@ -998,9 +1032,9 @@ def _resolve(
         if not same and prev.constraints.HasField("language") and prev.intent in PRODUCT_INTENTS:
             # 「english で読みたい」 then 「fushigi yugi の vol 1」: the edition asked for stays wanted.
             state.focus.language = prev.constraints.language
-        if prev.topic and prev.intent in PRODUCT_INTENTS:
-            # The request this series came up in, for when it is turned down ("skip it then").
-            state.topic = prev.topic
+        # The request this series came up in, for when it is turned down ("skip it then") or
+        # asked again with a limit changed ("any shorter ones?").
+        _keep_request(state, prev)
         edition = (
             prev.focus.language
             if prev.focus.HasField("language")
@@ -1265,6 +1299,7 @@ def _resolve(
         )
     ):
         state.focus.CopyFrom(prev.focus)
+        _keep_request(state, prev)
         state.intent = "product_question"
         _focus_update(state.focus, entities, c)
         return Resolution("product_question", "search", "refers to the series in focus", state, [], follow_up=True)
@@ -1822,7 +1857,9 @@ def _asked_through_author(text: str, titles: list[common_pb2.Mention]) -> str | 
     return None
 
 
-_SAME_AUTHOR_WORD = re.compile(r"same (?:author|artist|mangaka|creator|writer)|同じ(?:作者|作家|漫画家|先生)")
+_SAME_AUTHOR_WORD = re.compile(
+    r"same (?:author|artist|mangaka|creator|writer|guy|dude|person|people|lady|woman)|同じ(?:作者|作家|漫画家|先生|人)"
+)
 _SAME_AUTHOR = re.compile(
     r"same (?:author|artist|mangaka|creator|writer)"
     # "anything by the chainsaw man guy?", "the guy who drew X" (the name is blanked out)
@@ -1974,6 +2011,38 @@ def _without_names(text: str, mentions: list[common_pb2.Mention]) -> str:
         if m.name:
             folded = _name_word_pattern(m.name).sub(" ", folded)
     return folded
+
+
+def _keep_request(state: common_pb2.DialogueState, prev: common_pb2.DialogueState) -> None:
+    """Keep the request a series came up in (its words and constraints, not searched) while that
+    series is in focus."""
+    if not (prev.topic and prev.intent in PRODUCT_INTENTS):
+        return
+    state.topic = prev.topic
+    if prev.HasField("request"):
+        state.request.CopyFrom(prev.request)
+    elif not (prev.HasField("focus") and prev.focus.series_id):
+        state.request.CopyFrom(prev.constraints)
+
+
+# Other series asked for, not the one in focus: "any shorter ones?", 「10巻以内のものはありますか」.
+_OTHERS_ASKED = re.compile(
+    r"\bones?\b|\bsomething\b|\banything\b|\bany\b|\bothers?\b|\belse\b|もの|やつ|ほか|他の"
+    r"|の(?:は|って|で|が)?(?:ある|あります|ない|ありません)"
+)
+
+
+def _lists_limits(entities: Entities, c: Cues) -> bool:
+    """Limits a list is filtered by (not an edition or stock, which a question about one series
+    asks too)."""
+    return bool(
+        entities.max_price_jpy is not None
+        or entities.min_price_jpy is not None
+        or entities.excluded_genres
+        or c.status is not None
+        or c.max_volumes is not None
+        or c.min_volumes is not None
+    )
 
 
 def _carry(state: common_pb2.DialogueState, prev: common_pb2.DialogueState) -> None:

@@ -536,6 +536,7 @@ class DialogueState(_message.Message):
     PENDING_FIELD_NUMBER: _builtins.int
     CANDIDATES_FIELD_NUMBER: _builtins.int
     TOPIC_FIELD_NUMBER: _builtins.int
+    REQUEST_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     """the state format (not the session's write version)"""
     intent: _builtins.str
@@ -556,6 +557,12 @@ class DialogueState(_message.Message):
     def candidates(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """the series we offered when pending == "series" """
 
+    @_builtins.property
+    def request(self) -> Global___Constraints:
+        """(bounded): searched again with each refinement of it
+        that request's constraints while a series it turned up is in
+        """
+
     def __init__(
         self,
         *,
@@ -567,13 +574,19 @@ class DialogueState(_message.Message):
         pending: _builtins.str = ...,
         candidates: _abc.Iterable[_builtins.str] | None = ...,
         topic: _builtins.str = ...,
+        request: Global___Constraints | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_focus", b"_focus", "constraints", b"constraints", "focus", b"focus"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_focus", b"_focus", "_request", b"_request", "constraints", b"constraints", "focus", b"focus", "request", b"request"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_focus", b"_focus", "candidates", b"candidates", "constraints", b"constraints", "focus", b"focus", "intent", b"intent", "last_shown", b"last_shown", "pending", b"pending", "topic", b"topic", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_focus", b"_focus", "_request", b"_request", "candidates", b"candidates", "constraints", b"constraints", "focus", b"focus", "intent", b"intent", "last_shown", b"last_shown", "pending", b"pending", "request", b"request", "topic", b"topic", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__focus: _TypeAlias = _typing.Literal["focus"]  # noqa: Y015
     _WhichOneofArgType__focus: _TypeAlias = _typing.Literal["_focus", b"_focus"]  # noqa: Y015
+    _WhichOneofReturnType__request: _TypeAlias = _typing.Literal["request"]  # noqa: Y015
+    _WhichOneofArgType__request: _TypeAlias = _typing.Literal["_request", b"_request"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__focus) -> _WhichOneofReturnType__focus | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__request) -> _WhichOneofReturnType__request | None: ...
 
 Global___DialogueState: _TypeAlias = DialogueState  # noqa: Y015
