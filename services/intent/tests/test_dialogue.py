@@ -1104,7 +1104,7 @@ def test_a_person_asked_for_wins_and_an_unsure_guess_gives_way_to_the_service_na
     assert still.intent == "return_refund"
 
 
-def test_a_kind_of_story_added_is_the_filter_and_the_one_in_force_joins_the_query() -> None:
+def test_a_kind_of_story_added_is_wanted_together_with_the_one_in_force() -> None:
     start = turn("any good romance manga?", common_pb2.DialogueState(), intent="product_recommendation").state
     for text, kind in (
         ("something funny too", "comedy"),
@@ -1112,8 +1112,8 @@ def test_a_kind_of_story_added_is_the_filter_and_the_one_in_force_joins_the_quer
         ("学園ものがいい", "school"),
     ):
         state = turn(text, start, intent="product_recommendation", abstained=True).state
-        assert list(state.constraints.genres) == [kind], text
-        assert "romance" in state.topic and text in state.topic, text
+        assert list(state.constraints.genres) == ["romance"] and list(state.constraints.all_genres) == [kind], text
+        assert text in state.topic, text
     switched = turn("ホラーは？", state, intent="product_recommendation", abstained=True)
     assert list(switched.state.constraints.genres) == ["horror"]
 

@@ -480,6 +480,7 @@ def _merge(into: common_pb2.Constraints, entities: Entities, c: Cues, replace_ge
     """Apply this message's constraints on top of those in force."""
     if entities.genres and replace_genres:
         del into.genres[:]
+        del into.all_genres[:]  # another kind of story: the kinds added to the old one go too
     for g in entities.genres:
         if g not in into.genres:
             into.genres.append(g)
@@ -850,8 +851,9 @@ def _resolve(
         and not c.reference
         and not c.like
         and not entities.genres
+        and not _SAME_AUTHOR_WORD.search(c.folded)  # 「同じ作者で短めのやつ他にある？」: that author's
         and (
-            (_lists_limits(entities, c) and bool(_OTHERS_ASKED.search(c.folded) or c.refine_lead))
+            (_lists_limits(entities, c) and bool(_OTHERS_ASKED.search(c.folded)))
             or c.drop_price
             or c.drop_length
             or c.drop_status
@@ -1319,19 +1321,20 @@ def _resolve(
             and not set(entities.genres) & set(prev.constraints.genres)
             and _ADDS_KIND.search(c.folded)
         )
+        added: list[str] = []
         if adds_kind:
-            # "something funny too" after romance, 「学園ものがいい」「恋愛要素もほしい」: both kinds are
-            # wanted at once. A filter holds any of its genres, so the kind just added is the
-            # filter (every product has it) and the kind in force joins the request's query (the
-            # ones that have both rank first).
+            # "something funny too" after romance, 「学園ものがいい」「恋愛要素もほしい」: both kinds at
+            # once. The kind in force stays the filter and the kind added must be there as well
+            # (``all_genres``); its words join the request's query.
+            added = [g for g in entities.genres if g not in state.constraints.all_genres]
+            entities = replace(entities, genres=[])
             words = mask_pii(" ".join(text.split()))[0]
-            kept = " ".join(g for g in prev.constraints.genres if g not in prev.topic)
-            topic = f"{prev.topic} {kept} {words}"[-MAX_TOPIC_CHARS:].strip()
+            state.topic = f"{prev.topic} {words}"[-MAX_TOPIC_CHARS:].strip()
         _merge(state.constraints, entities, c)
+        state.constraints.all_genres.extend(added)
+        del state.constraints.all_genres[MAX_LIST:]
         _rule_out_seen(state, prev, c)
-        if adds_kind:
-            state.topic = " ".join(topic.split())
-        elif entities.genres:
+        if entities.genres:
             state.topic = ""  # another kind of story: the words of the first request no longer hold
         state.intent = "product_recommendation"
         return Resolution(

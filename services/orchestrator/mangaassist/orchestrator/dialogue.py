@@ -62,6 +62,7 @@ _LIST_FILTERS = (
     ("only_series", "series_ids"),
     ("by_authors_of", "by_authors_of"),
     ("excluded_kinds", "excluded_kinds"),
+    ("all_genres", "all_genres"),
 )
 
 

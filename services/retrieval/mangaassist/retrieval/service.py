@@ -53,7 +53,7 @@ def _range(f: common_pb2.SearchFilters, low: str, high: str, what: str) -> tuple
 
 def to_filters(f: common_pb2.SearchFilters) -> Filters:
     """Validate request filters; unknown values are the caller's error, not an empty result."""
-    unknown = sorted((set(f.genres) | set(f.excluded_genres)) - GENRES)
+    unknown = sorted((set(f.genres) | set(f.excluded_genres) | set(f.all_genres)) - GENRES)
     if unknown:
         raise invalid_argument(f"unknown genre(s) {unknown}; known: {sorted(GENRES)}")
     if f.HasField("language") and f.language not in LANGUAGES:
@@ -227,11 +227,25 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         if f.excluded_kinds and self._linker is not None:
             ruled_out = self._linker.series_of_kinds(f.excluded_kinds)
             filters = replace(filters, exclude_series_ids=filters.exclude_series_ids | ruled_out)
+        if f.all_genres and self._linker is not None:
+            # Kinds wanted together ("school setting" within romance): only the series with every
+            # one of them (their catalog genres), like an author's works below.
+            having = self._linker.series_of_every_genre(f.all_genres)
+            filters = replace(filters, series_ids=filters.series_ids & having if filters.series_ids else having)
         if not f.by_authors_of:
             return filters
         anchors = frozenset(f.by_authors_of)
         works = (self._linker.works_by_authors_of(anchors) if self._linker is not None else frozenset()) or anchors
         return replace(filters, series_ids=filters.series_ids & works if filters.series_ids else works)
+
+    @staticmethod
+    def _any_of_all_genres(f: common_pb2.SearchFilters) -> common_pb2.SearchFilters:
+        """``f`` with the genres wanted together asked as any of them instead."""
+        wider = common_pb2.SearchFilters()
+        wider.CopyFrom(f)
+        wider.genres.extend(g for g in f.all_genres if g not in wider.genres)
+        del wider.all_genres[:]
+        return wider
 
     async def _every_genre_first(
         self, run: Callable[[Filters], Awaitable[SearchOutcome]], filters: Filters, k: int
@@ -302,6 +316,10 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
 
         try:
             outcome = await self._every_genre_first(run, filters, k)
+            if not outcome.hits and request.filters.all_genres:
+                # No series has every kind asked for: those with any of them, all of them first.
+                any_of = self._any_of_all_genres(request.filters)
+                outcome = await self._every_genre_first(run, self._by_authors(any_of, to_filters(any_of)), k)
         except OpenSearchError as exc:
             raise ServiceError(STORE_ERRORS[exc.kind], str(exc)) from exc
         t2 = time.perf_counter()
