@@ -1387,3 +1387,54 @@ def test_a_limit_changed_while_a_series_is_in_focus_goes_back_to_the_request_it_
     assert (list(c.genres), c.status, c.max_volumes, c.max_price_jpy) == (["mystery"], "completed", 10, 1000)
     still = turn("is it finished?", named, intent="product_question")
     assert still.state.focus.series_id == "uzumaki"  # a question about the series, not the list
+
+
+def test_a_kind_asked_beside_a_series_in_focus_asks_for_others_unless_it_points_at_it() -> None:
+    akira = turn("akira english edition?", common_pb2.DialogueState(), mentions=[mention("akira", "akira")]).state
+    others = turn("hmm pricey. any sci-fi under 1000 yen a volume?", akira)
+    assert others.intent == "product_recommendation" and list(others.state.constraints.genres) == ["sci-fi"]
+    sports = turn("then a sports one that IS finished?", akira, intent="product_question")
+    assert sports.intent == "product_recommendation" and sports.state.constraints.status == "completed"
+    about = turn("does it have any romance?", akira, intent="product_question")
+    assert about.intent == "product_question" and about.state.focus.series_id == "akira"
+    like = turn("anything else like that?", akira, intent="product_recommendation")
+    assert list(like.state.constraints.like_series_ids) == ["akira"]
+
+
+def test_bare_questions_after_a_list_ask_about_the_first_series_shown() -> None:
+    state = turn(
+        "ほのぼのした日常系の漫画ありますか", common_pb2.DialogueState(), intent="product_recommendation"
+    ).state
+    state.last_shown.extend(["girls-last-tour", "after-the-rain"])
+    for text in ("完結してますか？", "1冊いくらですか？", "how much?"):
+        asked = turn(text, state, intent="product_question")
+        assert asked.intent == "product_question" and asked.state.focus.series_id == "girls-last-tour", text
+    refined = turn("完結してるのある？", state, intent="product_question")
+    assert refined.intent == "product_recommendation" and refined.state.constraints.status == "completed"
+    others = turn("それは前に読んだ。別のは？", state, intent="product_question")
+    assert others.intent == "product_recommendation" and list(others.state.constraints.genres) == ["slice-of-life"]
+    assert {"girls-last-tour", "after-the-rain"} <= set(others.state.constraints.excluded_series)
+
+
+def test_volume_ranges_whose_work_and_authors_ruled_out() -> None:
+    naruto = turn("naruto in english", common_pb2.DialogueState(), mentions=[mention("naruto", "naruto")]).state
+    for text, first in (("1巻から3巻までほしいです", 1), ("vols 4 to 6 please", 4)):
+        bought = turn(text, naruto, intent="product_search")
+        assert bought.state.focus.volume == first and not bought.state.constraints.HasField("max_volumes"), text
+    samurai = turn(
+        "the elusive samurai vol 1",
+        common_pb2.DialogueState(),
+        mentions=[mention("the-elusive-samurai", "the elusive samurai", start=4)],
+    ).state
+    whose = turn(
+        "is it by the Assassination Classroom guy?",
+        samurai,
+        mentions=[mention("assassination-classroom", "assassination classroom", start=13)],
+    )
+    assert whose.intent == "product_question" and whose.state.focus.series_id == "the-elusive-samurai"
+    horror = turn("short horror manga please", common_pb2.DialogueState(), intent="product_recommendation").state
+    ito = mention("uzumaki", "junji ito", kind="author", start=15, author_series=("uzumaki", "tomie", "gyo"))
+    not_by = turn("anything not by Junji Ito?", horror, intent="product_recommendation", mentions=[ito])
+    assert list(not_by.state.constraints.genres) == ["horror"]
+    assert {"uzumaki", "tomie", "gyo"} <= set(not_by.state.constraints.excluded_series)
+    assert not not_by.state.constraints.only_series

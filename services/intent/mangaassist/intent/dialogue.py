@@ -123,6 +123,12 @@ _VOLUME_CAP = (
     (re.compile(r"\bshort\b|短い|短め"), None),
 )
 SHORT_SERIES_VOLUMES = 10
+# Volumes to buy from one to another (「1巻から3巻までほしい」, "vols 1 to 3"): the first of them,
+# no cap on the length (「3〜5巻くらい」, "1-3 volumes" without a volume word first are lengths).
+_VOLUME_RANGE = re.compile(
+    r"(\d{1,3})\s*巻\s*(?:から|〜|～|~)\s*(\d{1,3})\s*巻"
+    r"|\bvol(?:ume)?s?\.?\s*(\d{1,3})\s*(?:to|-|–|through|thru)\s*(?:vol(?:ume)?\.?\s*)?(\d{1,3})\b"
+)
 # English number words read as digits by the volume limits ("ten volumes max", "one or two volumes").
 _NUMBER_WORDS = {
     w: i
@@ -233,7 +239,7 @@ _NOT_LIKE = re.compile(
     r"|(?:lov|enjoy|lik)e[ds]?\b.{0,40}?\banime\b(?=.*(?:finished|complete|how many|volumes?\b|price|how much))"
     r"(?!.*(?:similar|\blike\b|recommend|suggest))"
     r"|アニメ.{0,8}(?:好き|ハマ)(?=.*(?:何巻|完結|いくら|値段|出て))(?!.*(?:似|おすすめ|みたい))"
-    r"|like \d|like (?:a|the) (?:few|couple|dozen|half)"
+    r"|like \d|like (?:a|the) (?:few|couple|dozen|half)|\blike (?:all|every|the (?:whole|entire|complete|full))\b"
     r"|like half"
     r"|\b(?:i|you|we|they|he|she|kids|really|do|did|does) like (?:it|them)\b"
     r"|what(?:'s|s| is| are| was)\s.{0,60}\blike\b\s*[?？]"
@@ -354,6 +360,15 @@ _ASKING_SENTENCE = re.compile(
 )
 
 
+# Others like the one just talked about: "anything else like that?", "more like this",
+# "something like it", 「こういうの他にある？」 (while "I like that one" or "looks like that" are no
+# likeness).
+_MORE_LIKE_THAT = re.compile(
+    r"\b(?:anything|something|more|others?|ones?|stuff|manga|series|titles?|books?)(?: else)?"
+    r" (?:just |kind of |sort of |a bit |a little )?like (?:that|this|it|those|these|them)\b"
+)
+
+
 def _sentence_at(folded: str, start: int) -> str:
     """The sentence of ``folded`` that holds position ``start`` (with its closing mark)."""
     begin = 0
@@ -405,8 +420,9 @@ def cues(text: str) -> Cues:
             found = asking or found
         status = min(found)[1] if found else None
     max_volumes = None
+    buying = _VOLUME_RANGE.search(folded)
     counted = _NUMBER_WORD.sub(lambda m: str(_NUMBER_WORDS[m.group(0)]), folded)  # "one or two volumes"
-    for pattern, inclusive in _VOLUME_CAP:
+    for pattern, inclusive in () if buying else _VOLUME_CAP:
         m = pattern.search(folded if inclusive in ("one", None) else counted)
         if m is None:
             continue
@@ -424,7 +440,7 @@ def cues(text: str) -> Cues:
         if m is not None:
             min_volumes = int(m.group(1)) + (0 if inclusive else 1)
             break
-    like = bool(_LIKE.search(folded)) and not _NOT_LIKE.search(folded)
+    like = (bool(_LIKE.search(folded)) and not _NOT_LIKE.search(folded)) or bool(_MORE_LIKE_THAT.search(folded))
     return Cues(
         status=status,
         drop_status=drop,
@@ -595,6 +611,9 @@ def _resolve(
 ) -> Resolution:
     prev = previous if previous.version == STATE_VERSION else common_pb2.DialogueState()
     order = superlative(text)  # "the shortest", "which is older?": read once for the whole turn
+    bought = _VOLUME_RANGE.search(unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower())
+    if bought is not None:
+        entities = replace(entities, volumes=[int(bought.group(1) or bought.group(3))])
     whole_cues = cues(text) if entities.volumes else None
     if (
         whole_cues is not None
@@ -816,6 +835,18 @@ def _resolve(
         and (prev.HasField("focus") or prev.last_shown)
         and titles[0].series_id not in (prev.focus.series_id, *prev.last_shown[:1])
     )
+    if (
+        len(titles) == 1
+        and prev.HasField("focus")
+        and prev.focus.series_id
+        and titles[0].series_id != prev.focus.series_id
+        and _IS_IT_BY.search(c.folded)
+    ):
+        # "is it by the Assassination Classroom guy?" about the series in focus: a question about it.
+        state.focus.CopyFrom(prev.focus)
+        _keep_request(state, prev)
+        state.intent = "product_question"
+        return Resolution(state.intent, "search", "asks whose work the series in focus is", state, [], follow_up=True)
     if len(titles) == 1 and not authors and hijackable and _SAME_AUTHOR.search(c.folded) and not names_the_other_work:
         anchor = titles[0].series_id
         state.constraints.by_authors_of.append(anchor)
@@ -1070,6 +1101,21 @@ def _resolve(
     if authors and hijackable:
         series = list(dict.fromkeys(s for m in authors for s in (m.author_series or [m.series_id])))
         series = [s for s in series if s not in excluded]
+        if _NOT_BY.search(c.folded) and not titles:
+            # "anything not by Junji Ito?", 「伊藤潤二以外で」: the request in force without that
+            # author's works.
+            if prev.intent in PRODUCT_INTENTS:
+                _carry(state, prev)
+                state.ClearField("focus")
+                del state.constraints.only_series[:]
+            _merge(state.constraints, entities, c)
+            ruled_out = list(dict.fromkeys([*state.constraints.excluded_series, *series]))[:MAX_LIST]
+            del state.constraints.excluded_series[:]
+            state.constraints.excluded_series.extend(ruled_out)
+            state.intent = "product_recommendation"
+            return Resolution(
+                state.intent, "search", "the request without an author's works", state, [], follow_up=True
+            )
         asks_of_focus = (
             (c.product_question or c.status is not None)
             and not (c.new_request or c.like or _OTHER.search(c.folded) or _RECOMMEND.search(c.folded))
@@ -1226,7 +1272,13 @@ def _resolve(
         not prev.HasField("focus")
         and prev.last_shown
         and not c.like
-        and (c.reference or c.latest or _about_one_series(entities, c) or _ASKS_ONE.search(c.folded))
+        and (
+            c.reference
+            or c.latest
+            or _about_one_series(entities, c)
+            or _ASKS_ONE.search(c.folded)
+            or _BARE_QUESTION.match(c.folded)
+        )
         and not asks_for_others
         and not (_has_constraints(entities, c) and _REQUIREMENT.search(c.folded))
         and not (_PLURAL_REFERENCE.search(c.folded) and not (c.product_question or _ASKS_ONE.search(c.folded)))
@@ -1238,6 +1290,10 @@ def _resolve(
         # ("is it super gory? it's for my 15 yo": a question about it, whoever it is for)
         and (not c.new_request or re.search(r"\b(?:is|was) (?:it|that|this)\b|(?:それ|これ)(?:は|って)", c.folded))
         and not _MANGA_WORDS.search(c.folded)
+        # A kind of story in it asks of the series only when the series is pointed at ("does it
+        # have any romance?"); else others are asked for ("hmm pricey. any sci-fi under 1000 yen
+        # a volume?", 「高いな…1000円以下のSFないですか」, "then a sports one that IS finished?").
+        and (not (entities.genres or entities.excluded_genres) or _POINTS_AT_IT.search(c.folded))
     )
     # "how long does it usually take?" after "do you ship to Toronto?": still about shipping,
     # whatever series is in focus (unless it asks something of the series).
@@ -1349,7 +1405,9 @@ def _resolve(
     # 10. Something we could not classify while a request is in force: it goes on, with the
     #    message as its query ("she loves cats" after asking for a gift).
     unsure = abstained or classified == "out_of_scope"
-    if unsure and in_force and not _GREETING.search(c.folded) and not entities.genres and not c.new_request:
+    # ("それは前に読んだ。別のは？", "got any others?" after a list: others, under the same request)
+    others = bool(_SEEN_OTHER.search(c.folded)) and not prev.HasField("focus") and bool(prev.last_shown) and not named
+    if (unsure or others) and in_force and not _GREETING.search(c.folded) and not entities.genres and not c.new_request:
         _carry(state, prev)
         state.ClearField("focus")
         _merge(state.constraints, entities, c)
@@ -2028,6 +2086,25 @@ def _keep_request(state: common_pb2.DialogueState, prev: common_pb2.DialogueStat
         state.request.CopyFrom(prev.constraints)
 
 
+# A bare yes/no or price question ("完結してますか？", 「1冊いくらですか？」, "how much?"): after a
+# list it asks about the first series shown (a refinement says "ones", 「のだけ」「やつ」).
+_BARE_QUESTION = re.compile(
+    r"\W*(?:もう)?完結して(?:る|ます|い(?:ます)?)(?:か|の)?\s*[?？]+\s*$|\W*(?:もう)?完結(?:済み|して(?:ます|る))?(?:ですか|か)\s*[?？]*\s*$"
+    r"|\W*(?:1|一)?(?:冊|巻)?\s*(?:いくら|何円|おいくら)(?:ですか|でしょうか|かな)?\s*[?？]*\s*$"
+    r"|\W*how much(?: is (?:it|one|a volume|each))?(?: per (?:book|volume|vol))?\s*\?*\s*$"
+)
+# Whose work the series in focus is, through another's author: "is it by the Assassination
+# Classroom guy?", 「それって進撃の作者？」.
+_IS_IT_BY = re.compile(
+    r"\b(?:is|was) (?:it|that|this)(?: one)? (?:also )?(?:by|from) the\b|(?:それ|これ|あれ)(?:って|は).{0,24}(?:作者|先生|人)(?:の|[?？]|$)"
+)
+# An author's works ruled out: "not by Junji Ito", "anything except by Oda", 「伊藤潤二以外で」.
+_NOT_BY = re.compile(r"\bnot (?:by|from)\b|\bexcept (?:for )?(?:anything )?(?:by|from)\b|(?:先生|さん)?以外(?:の|で)")
+# The series in focus pointed at: "does it…", "is that one…", 「それって」「この漫画」.
+_POINTS_AT_IT = re.compile(
+    r"\b(?:is|was|does|did|has|will) (?:it|that|this)\b|\b(?:it|this one|that one|this series|that series)\b"
+    r"|それ|これ|この|その(?!中|他|ほか)|あれ|大丈夫|平気|問題(?:ない|なさ)|向いて(?:る|います|ますか)"
+)
 # Other series asked for, not the one in focus: "any shorter ones?", 「10巻以内のものはありますか」.
 _OTHERS_ASKED = re.compile(
     r"\bones?\b|\bsomething\b|\banything\b|\bany\b|\bothers?\b|\belse\b|もの|やつ|ほか|他の"
