@@ -239,11 +239,12 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         return replace(filters, series_ids=filters.series_ids & works if filters.series_ids else works)
 
     @staticmethod
-    def _any_of_all_genres(f: common_pb2.SearchFilters) -> common_pb2.SearchFilters:
-        """``f`` with the genres wanted together asked as any of them instead."""
+    def _added_kinds_instead(f: common_pb2.SearchFilters) -> common_pb2.SearchFilters:
+        """``f`` with the genres it adds (``all_genres``) as its genres, in place of its own."""
         wider = common_pb2.SearchFilters()
         wider.CopyFrom(f)
-        wider.genres.extend(g for g in f.all_genres if g not in wider.genres)
+        del wider.genres[:]
+        wider.genres.extend(f.all_genres)
         del wider.all_genres[:]
         return wider
 
@@ -317,9 +318,10 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         try:
             outcome = await self._every_genre_first(run, filters, k)
             if not outcome.hits and request.filters.all_genres:
-                # No series has every kind asked for: those with any of them, all of them first.
-                any_of = self._any_of_all_genres(request.filters)
-                outcome = await self._every_genre_first(run, self._by_authors(any_of, to_filters(any_of)), k)
+                # No series has every kind asked for: those of the kinds added last (the
+                # customer's latest words), in place of the ones they were added to.
+                added = self._added_kinds_instead(request.filters)
+                outcome = await self._every_genre_first(run, self._by_authors(added, to_filters(added)), k)
         except OpenSearchError as exc:
             raise ServiceError(STORE_ERRORS[exc.kind], str(exc)) from exc
         t2 = time.perf_counter()
