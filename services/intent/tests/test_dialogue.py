@@ -1438,3 +1438,21 @@ def test_volume_ranges_whose_work_and_authors_ruled_out() -> None:
     assert list(not_by.state.constraints.genres) == ["horror"]
     assert {"uzumaki", "tomie", "gyo"} <= set(not_by.state.constraints.excluded_series)
     assert not not_by.state.constraints.only_series
+
+
+def test_bare_property_questions_stay_with_the_focus_and_collectors_keep_the_author() -> None:
+    csm = turn(
+        "chainsaw man vol 1", common_pb2.DialogueState(), mentions=[mention("chainsaw-man", "chainsaw man")]
+    ).state
+    for text in ("グロい？", "怖い？ホラー苦手なんだけど"):
+        asked = turn(text, csm, intent="product_question")
+        assert asked.intent == "product_question" and asked.state.focus.series_id == "chainsaw-man", text
+    text = "伊藤潤二先生の作品を集めています。『うずまき』と『富江』は持っているので、それ以外でこちらにあるものを教えてください。"
+    ito = mention("gyo", "伊藤潤二", kind="author", start=0, author_series=("uzumaki", "tomie", "gyo"))
+    collected = turn(
+        text,
+        common_pb2.DialogueState(),
+        intent="product_recommendation",
+        mentions=[ito, mention("uzumaki", "うずまき", start=18), mention("tomie", "富江", start=25)],
+    )
+    assert "gyo" in collected.state.constraints.only_series

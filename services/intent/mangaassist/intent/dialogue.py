@@ -369,6 +369,9 @@ _MORE_LIKE_THAT = re.compile(
 )
 
 
+_IS_IT_LIKE = re.compile(r"\b(?:is|are|was|were)\b[^?]{0,60}\b(?:anything|something) like (?:that|this|it)\b")
+
+
 def _sentence_at(folded: str, start: int) -> str:
     """The sentence of ``folded`` that holds position ``start`` (with its closing mark)."""
     begin = 0
@@ -440,7 +443,10 @@ def cues(text: str) -> Cues:
         if m is not None:
             min_volumes = int(m.group(1)) + (0 if inclusive else 1)
             break
-    like = (bool(_LIKE.search(folded)) and not _NOT_LIKE.search(folded)) or bool(_MORE_LIKE_THAT.search(folded))
+    like = (bool(_LIKE.search(folded)) and not _NOT_LIKE.search(folded)) or bool(
+        # ("is Golgo 13 anything like that?" compares a title with it: no likeness asked for)
+        _MORE_LIKE_THAT.search(folded) and not _IS_IT_LIKE.search(folded)
+    )
     return Cues(
         status=status,
         drop_status=drop,
@@ -1101,7 +1107,7 @@ def _resolve(
     if authors and hijackable:
         series = list(dict.fromkeys(s for m in authors for s in (m.author_series or [m.series_id])))
         series = [s for s in series if s not in excluded]
-        if _NOT_BY.search(c.folded) and not titles:
+        if not titles and _author_ruled_out(text, authors):
             # "anything not by Junji Ito?", 「伊藤潤二以外で」: the request in force without that
             # author's works.
             if prev.intent in PRODUCT_INTENTS:
@@ -1293,7 +1299,12 @@ def _resolve(
         # A kind of story in it asks of the series only when the series is pointed at ("does it
         # have any romance?"); else others are asked for ("hmm pricey. any sci-fi under 1000 yen
         # a volume?", 「高いな…1000円以下のSFないですか」, "then a sports one that IS finished?").
-        and (not (entities.genres or entities.excluded_genres) or _POINTS_AT_IT.search(c.folded))
+        and (
+            not (entities.genres or entities.excluded_genres)
+            or _POINTS_AT_IT.search(c.folded)
+            # (「グロい？」, "scary?", 「怖い？ホラー苦手なんだけど」: a bare question is about it)
+            or not _OTHERS_ASKED.search(c.folded)
+        )
     )
     # "how long does it usually take?" after "do you ship to Toronto?": still about shipping,
     # whatever series is in focus (unless it asks something of the series).
@@ -1334,6 +1345,7 @@ def _resolve(
         and (
             c.reference
             or c.product_question
+            or asks_of_it
             or c.latest
             or c.status
             or entities.volumes
@@ -2098,8 +2110,21 @@ _BARE_QUESTION = re.compile(
 _IS_IT_BY = re.compile(
     r"\b(?:is|was) (?:it|that|this)(?: one)? (?:also )?(?:by|from) the\b|(?:それ|これ|あれ)(?:って|は).{0,24}(?:作者|先生|人)(?:の|[?？]|$)"
 )
-# An author's works ruled out: "not by Junji Ito", "anything except by Oda", 「伊藤潤二以外で」.
-_NOT_BY = re.compile(r"\bnot (?:by|from)\b|\bexcept (?:for )?(?:anything )?(?:by|from)\b|(?:先生|さん)?以外(?:の|で)")
+# An author's works ruled out, said right at the name: "not by Junji Ito", "anything except by
+# Oda", 「伊藤潤二以外で」 (not 「伊藤潤二先生の作品を集めています…それ以外で」).
+_NOT_BY_BEFORE = re.compile(r"\b(?:not|except(?: for)?(?: anything)?) (?:by|from) (?:the )?$")
+_NOT_BY_AFTER = re.compile(r"(?:先生|さん|氏)?(?:の作品|の漫画)?以外")
+
+
+def _author_ruled_out(text: str, authors: list[common_pb2.Mention]) -> bool:
+    for m in authors:
+        before = unicodedata.normalize("NFKC", text[max(0, m.start - 24) : m.start]).lower()
+        after = unicodedata.normalize("NFKC", text[m.end : m.end + 12]).lstrip()
+        if _NOT_BY_BEFORE.search(before) or _NOT_BY_AFTER.match(after):
+            return True
+    return False
+
+
 # The series in focus pointed at: "does it…", "is that one…", 「それって」「この漫画」.
 _POINTS_AT_IT = re.compile(
     r"\b(?:is|was|does|did|has|will) (?:it|that|this)\b|\b(?:it|this one|that one|this series|that series)\b"
@@ -2107,8 +2132,10 @@ _POINTS_AT_IT = re.compile(
 )
 # Other series asked for, not the one in focus: "any shorter ones?", 「10巻以内のものはありますか」.
 _OTHERS_ASKED = re.compile(
-    r"\bones?\b|\bsomething\b|\banything\b|\bany\b|\bothers?\b|\belse\b|もの|やつ|ほか|他の"
+    r"\bones?\b|\bsomething\b|\banything\b|\bany\b|\bothers?\b|\belse\b|\banother\b|もの|やつ|ほか|他の"
     r"|の(?:は|って|で|が)?(?:ある|あります|ない|ありません)"
+    # 「SFないですか」「ホラーある？」 ask whether there are such (not 「怖くない？」, a property)
+    r"|(?<!く)ない(?:です)?か|(?<!く)ない\s*[?？]|ある\s*[?？]|あります(?:か)?"
 )
 
 
