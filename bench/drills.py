@@ -11,7 +11,9 @@ retrieval, inference, bedrock_emulator — and each fault:
 * ``kill9``: SIGKILL to the part and its children; the supervisor restarts it (with
   ``--hold-s N``, no sooner than N s after the kill: ``Supervisor.hold``, so the outage lasts
   long enough for the orchestrator's breakers to open, as a task ECS takes a while to replace);
-* ``sigstop``: SIGSTOP to the part and its children for ``--stop-s``, then SIGCONT.
+* ``sigstop``: SIGSTOP to the part and its children for ``--stop-s``, then SIGCONT;
+* ``none``: nothing for ``--stop-s`` (the control: the same window of the same fresh
+  conversations with no fault, e.g. ``--parts redis --faults sigstop,none``).
 
 The issue's load is 64 sessions; on the shared 2 cores that saturates the box without any
 fault, and the redis drills send every question to the model (no cache), so the committed
@@ -357,6 +359,9 @@ async def drill(
     if kind == "kill9":
         signal_tree(pid, signal.SIGKILL)
         returned_from = fault_at
+    elif kind == "none":
+        await asyncio.sleep(stop_s)
+        returned_from = time.monotonic()
     else:
         signal_tree(pid, signal.SIGSTOP)
         await asyncio.sleep(stop_s)
@@ -392,14 +397,14 @@ async def drill(
     return {
         "part": part,
         "fault": kind,
-        "stop_s": stop_s if kind == "sigstop" else None,
+        "stop_s": stop_s if kind in ("sigstop", "none") else None,
         "hold_s": hold_s if held else None,
         "restarted_by_supervisor": restarted,
         "part_serving_after_s": round(part_back, 2) if part_back is not None else None,
         "mesh_healthy_after_part_returned_s": (
             round(mesh_ok - part_back, 2) if mesh_ok is not None and part_back is not None else None
         ),
-        "since": "fault (kill9: the restart is part of it)" if kind == "kill9" else "SIGCONT",
+        "since": {"kill9": "fault (kill9: the restart is part of it)", "none": "the window's end"}.get(kind, "SIGCONT"),
         "breakers_opened": breakers_opened(status_before, status_after),
         "returned_from": round(returned_from - fault_at, 2),
         **summarize(during),
@@ -555,7 +560,9 @@ def main() -> None:
     parser.add_argument("--warmup-s", type=float, default=20.0)
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--parts", type=lambda v: v.split(","), default=PARTS)
-    parser.add_argument("--faults", type=lambda v: v.split(","), default=["kill9", "sigstop"])
+    parser.add_argument(
+        "--faults", type=lambda v: v.split(","), default=["kill9", "sigstop"], help="kill9, sigstop, none (control)"
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     out = args.out or RESULTS / f"{args.mode}.json"
