@@ -1,6 +1,6 @@
 """Fault drills and soak on ``make up``'s real processes (the cluster under its supervisor).
 
-    python -m bench.drills drills [--sessions 64] [--stop-s 30] [--parts redis,aws,...]
+    python -m bench.drills drills [--sessions 64] [--stop-s 30] [--hold-s 0] [--parts redis,aws,...]
     python -m bench.drills soak   [--sessions 64] [--minutes 30]
 
 **Drills** — a fresh cluster on ephemeral ports runs under the same ``Supervisor`` as
@@ -8,8 +8,12 @@
 the answer, a think time, the next question). For each part — redis, aws (moto), intent,
 retrieval, inference, bedrock_emulator — and each fault:
 
-* ``kill9``: SIGKILL to the part and its children; the supervisor restarts it;
-* ``sigstop``: SIGSTOP to the part and its children for ``--stop-s``, then SIGCONT.
+* ``kill9``: SIGKILL to the part and its children; the supervisor restarts it (with
+  ``--hold-s N``, no sooner than N s after the kill: ``Supervisor.hold``, so the outage lasts
+  long enough for the orchestrator's breakers to open, as a task ECS takes a while to replace);
+* ``sigstop``: SIGSTOP to the part and its children for ``--stop-s``, then SIGCONT;
+* ``none``: nothing for ``--stop-s`` (the control: the same window of the same fresh
+  conversations with no fault, e.g. ``--parts redis --faults sigstop,none``).
 
 The issue's load is 64 sessions; on the shared 2 cores that saturates the box without any
 fault, and the redis drills send every question to the model (no cache), so the committed
@@ -18,7 +22,8 @@ runs use a load the box holds with the cache off (the command line in the result
 Measured per drill: every question asked from the fault until recovery — the share that
 ended (answer or contract error) within 2.5 s, the slowest, errors by code; when the part
 returned (serving again) and how long after that the mesh was healthy (``/healthz`` 200 and
-a probe question answered without any fallback); and session turns lost: every session of
+a probe question answered without any fallback); which of the orchestrator's breakers opened
+during the drill (from ``/admin/status``); and session turns lost: every session of
 the drill is read back from DynamoDB (moto) and its stored turns compared with the answers
 its customer received. moto keeps its tables in memory, so a SIGKILL of moto wipes what it
 held: for that drill only answers received after moto came back are owed.
@@ -125,12 +130,15 @@ def open_fds(pid: int) -> int:
 class Asked:
     session: str
     started: float
+    text: str = ""
     ended: float | None = None
     outcome: str = "pending"  # done | error:<code> | no_reply
     fallbacks: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     cache_hit: bool = False
     first: float | None = None  # the first frame of the answer (a token or the terminal frame)
+    model: str = ""
+    output_tokens: int = 0
 
 
 class Load:
@@ -165,7 +173,8 @@ class Load:
 
     async def _ask(self, ws: ClientConnection, i: int, n: int) -> None:
         session = f"s-load-{self.epoch}-{i:03d}"
-        asked = Asked(session, time.monotonic())
+        text = QUESTIONS[(i + n) % len(QUESTIONS)]
+        asked = Asked(session, time.monotonic(), text)
         self.asked.append(asked)
         request_id = f"q{i}-{n}"
         await ws.send(
@@ -174,7 +183,7 @@ class Load:
                     "type": "query",
                     "request_id": request_id,
                     "session_id": session,
-                    "text": QUESTIONS[(i + n) % len(QUESTIONS)],
+                    "text": text,
                 },
                 ensure_ascii=False,
             )
@@ -196,6 +205,8 @@ class Load:
             asked.fallbacks = list(frame.get("fallbacks") or [])
             asked.timings_ms = dict(frame.get("timings_ms") or {})
             asked.cache_hit = bool(frame.get("cache_hit"))
+            asked.model = str(frame.get("model") or "")
+            asked.output_tokens = int((frame.get("usage") or {}).get("output_tokens") or 0)
             self.answered.setdefault(session, []).append(asked.ended)
         else:
             asked.outcome = f"error:{frame.get('code')}"
@@ -282,7 +293,33 @@ def summarize(asked: list[Asked]) -> dict[str, Any]:
         "cache_hits": sum(1 for a in ended if a.cache_hit),
         "fallbacks": dict(Counter(f for a in ended for f in a.fallbacks)),
         "slow_answers_by_segment": slow_segments(ended),
+        "by_question": by_question(ended),
     }
+
+
+def by_question(ended: list[Asked]) -> dict[str, dict[str, Any]]:
+    """Per question of the script: how many were asked, ended within the bound and came from the
+    cache; the median time to the first frame and to the end; the models that answered and the
+    median output tokens of the model's answers (what a long stream is made of)."""
+    out: dict[str, dict[str, Any]] = {}
+    for text in QUESTIONS:
+        mine = [a for a in ended if a.text == text and a.ended is not None]
+        if not mine:
+            continue
+        durations = sorted(a.ended - a.started for a in mine if a.ended is not None)
+        firsts = sorted(a.first - a.started for a in mine if a.first is not None)
+        tokens = sorted(a.output_tokens for a in mine if a.outcome == "done" and not a.cache_hit)
+        out[text] = {
+            "asked": len(mine),
+            "ended_within_2_5_s": sum(1 for d in durations if d <= BOUND_S),
+            "cache_hits": sum(1 for a in mine if a.cache_hit),
+            "p50_first_frame_s": round(firsts[len(firsts) // 2], 3) if firsts else None,
+            "p50_s": round(durations[len(durations) // 2], 3),
+            "max_s": round(durations[-1], 2),
+            "models": dict(Counter(a.model or "-" for a in mine)),
+            "p50_output_tokens": tokens[len(tokens) // 2] if tokens else None,
+        }
+    return out
 
 
 def slow_segments(ended: list[Asked]) -> dict[str, dict[str, float]]:
@@ -298,16 +335,33 @@ def slow_segments(ended: list[Asked]) -> dict[str, dict[str, float]]:
     return dict(sorted(out.items(), key=lambda kv: -kv[1]["p50_ms"])[:6])
 
 
-async def drill(cluster: Cluster, load: Load, part: str, kind: str, stop_s: float, settle_s: float) -> dict[str, Any]:
+async def drill(
+    cluster: Cluster,
+    load: Load,
+    part: str,
+    kind: str,
+    stop_s: float,
+    settle_s: float,
+    supervisor: Supervisor | None = None,
+    hold_s: float = 0.0,
+) -> dict[str, Any]:
     load.new_epoch()
-    post_before = (await asyncio.to_thread(admin_status, cluster)).get("postprocess", {})
+    status_before = await asyncio.to_thread(admin_status, cluster)
+    post_before = status_before.get("postprocess", {})
     await asyncio.sleep(settle_s)  # the new sessions have a turn or two before the fault
     first = len(load.asked)
     pid = cluster.procs[part].pid
+    held = kind == "kill9" and hold_s > 0 and supervisor is not None
+    if held:
+        assert supervisor is not None
+        supervisor.hold(part, hold_s)  # before the kill: the restart waits for it
     fault_at = time.monotonic()
     if kind == "kill9":
         signal_tree(pid, signal.SIGKILL)
         returned_from = fault_at
+    elif kind == "none":
+        await asyncio.sleep(stop_s)
+        returned_from = time.monotonic()
     else:
         signal_tree(pid, signal.SIGSTOP)
         await asyncio.sleep(stop_s)
@@ -326,7 +380,8 @@ async def drill(cluster: Cluster, load: Load, part: str, kind: str, stop_s: floa
     cutoff = time.monotonic() - 1.0
     await asyncio.sleep(1)
     drained_after = await post_drained(cluster)  # the after-answer retries have all finished
-    post_after = (await asyncio.to_thread(admin_status, cluster)).get("postprocess", {})
+    status_after = await asyncio.to_thread(admin_status, cluster)
+    post_after = status_after.get("postprocess", {})
     stored = await asyncio.to_thread(stored_versions, cluster, epoch_sessions)
     wiped_at = fault_at if (part == "aws" and kind == "kill9") else None
     owed = {
@@ -342,13 +397,15 @@ async def drill(cluster: Cluster, load: Load, part: str, kind: str, stop_s: floa
     return {
         "part": part,
         "fault": kind,
-        "stop_s": stop_s if kind == "sigstop" else None,
+        "stop_s": stop_s if kind in ("sigstop", "none") else None,
+        "hold_s": hold_s if held else None,
         "restarted_by_supervisor": restarted,
         "part_serving_after_s": round(part_back, 2) if part_back is not None else None,
         "mesh_healthy_after_part_returned_s": (
             round(mesh_ok - part_back, 2) if mesh_ok is not None and part_back is not None else None
         ),
-        "since": "fault (kill9: the restart is part of it)" if kind == "kill9" else "SIGCONT",
+        "since": {"kill9": "fault (kill9: the restart is part of it)", "none": "the window's end"}.get(kind, "SIGCONT"),
+        "breakers_opened": breakers_opened(status_before, status_after),
         "returned_from": round(returned_from - fault_at, 2),
         **summarize(during),
         "sessions": len(epoch_sessions),
@@ -370,6 +427,23 @@ def admin_status(cluster: Cluster) -> dict[str, Any]:
     return http_health(f"http://{cluster.address('admin')}/admin/status", 2.0)[1]
 
 
+def breakers_opened(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:
+    """How many times each of the orchestrator's breakers opened between two ``/admin/status``."""
+
+    def opens(status: dict[str, Any]) -> dict[str, int]:
+        guards = status.get("guards")
+        if not isinstance(guards, dict):
+            return {}
+        return {
+            name: int(((guard.get("breaker") or {}).get("transitions") or {}).get("open", 0))
+            for name, guard in guards.items()
+            if isinstance(guard, dict)
+        }
+
+    a, b = opens(before), opens(after)
+    return {name: b[name] - a.get(name, 0) for name in sorted(b) if b[name] > a.get(name, 0)}
+
+
 async def post_drained(cluster: Cluster, limit_s: float = 90.0) -> float | None:
     """Seconds until the orchestrator's after-answer queue is empty (``None``: not within the limit)."""
     started = time.monotonic()
@@ -389,7 +463,7 @@ def supervise(cluster: Cluster) -> tuple[threading.Event, threading.Thread, Supe
     return stop, thread, supervisor
 
 
-async def run_drills(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
+async def run_drills(cluster: Cluster, args: argparse.Namespace, supervisor: Supervisor) -> dict[str, Any]:
     load = Load(cluster.ws_url, args.sessions, args.think_s)
     load.start()
     await asyncio.sleep(args.warmup_s)
@@ -400,7 +474,7 @@ async def run_drills(cluster: Cluster, args: argparse.Namespace) -> dict[str, An
     for part in args.parts:
         for kind in args.faults:
             print(f"drill: {kind} {part}", file=sys.stderr, flush=True)
-            result = await drill(cluster, load, part, kind, args.stop_s, args.settle_s)
+            result = await drill(cluster, load, part, kind, args.stop_s, args.settle_s, supervisor, args.hold_s)
             print(f"  {json.dumps(result, ensure_ascii=False)}", file=sys.stderr, flush=True)
             results.append(result)
     await load.stop()
@@ -476,11 +550,19 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=64)
     parser.add_argument("--think-s", type=float, default=4.0)
     parser.add_argument("--stop-s", type=float, default=30.0)
+    parser.add_argument(
+        "--hold-s",
+        type=float,
+        default=0.0,
+        help="kill9: the supervisor restarts the killed part no sooner than this (0: at once, as make up)",
+    )
     parser.add_argument("--settle-s", type=float, default=8.0)
     parser.add_argument("--warmup-s", type=float, default=20.0)
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--parts", type=lambda v: v.split(","), default=PARTS)
-    parser.add_argument("--faults", type=lambda v: v.split(","), default=["kill9", "sigstop"])
+    parser.add_argument(
+        "--faults", type=lambda v: v.split(","), default=["kill9", "sigstop"], help="kill9, sigstop, none (control)"
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     out = args.out or RESULTS / f"{args.mode}.json"
@@ -489,7 +571,9 @@ def main() -> None:
         cluster = Cluster(env=cluster_env(), log_dir=Path(logs)).start()
         stop, thread, supervisor = supervise(cluster)
         try:
-            body = asyncio.run(run_drills(cluster, args) if args.mode == "drills" else run_soak(cluster, args))
+            body = asyncio.run(
+                run_drills(cluster, args, supervisor) if args.mode == "drills" else run_soak(cluster, args)
+            )
         finally:
             stop.set()
             thread.join()

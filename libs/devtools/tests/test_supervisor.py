@@ -144,3 +144,54 @@ def test_run_returns_when_stopped() -> None:
     stop.set()
     thread.join(2)
     assert not thread.is_alive()
+
+
+def test_a_held_part_is_restarted_only_once_its_hold_is_over() -> None:
+    cluster, clock, sup = make("bedrock_emulator", "intent")
+    assert sup.hold("bedrock_emulator", 5.0) == 105.0
+    crash(cluster, "bedrock_emulator")
+    assert sup.poll() == []
+    assert sup.parts["bedrock_emulator"].restart_at == 105.0  # not 100.5: the backoff alone
+    clock.now += 4.9
+    assert sup.poll() == []
+    clock.now += 0.1
+    assert sup.poll() == ["bedrock_emulator"]
+    crash(cluster, "intent")  # never held: its backoff only
+    sup.poll()
+    clock.now += 0.5
+    assert sup.poll() == ["intent"]
+
+
+def test_a_hold_shorter_than_the_backoff_changes_nothing_and_an_old_hold_is_spent() -> None:
+    cluster, clock, sup = make("inference")
+    sup.hold("inference", 0.2)
+    crash(cluster, "inference")
+    sup.poll()
+    assert sup.parts["inference"].restart_at == 100.5
+    clock.now += 0.5
+    assert sup.poll() == ["inference"]
+    clock.now += 60  # up past stable_s, the hold long over: the next crash waits its backoff only
+    crash(cluster, "inference")
+    sup.poll()
+    clock.now += 0.5
+    assert sup.poll() == ["inference"]
+
+
+def test_a_hold_placed_after_the_exit_was_noticed_still_keeps_the_part_away() -> None:
+    cluster, clock, sup = make("retrieval")
+    crash(cluster, "retrieval")
+    sup.poll()  # restart due at 100.5
+    sup.hold("retrieval", 3.0)
+    clock.now += 2.9
+    assert sup.poll() == []
+    clock.now += 0.1
+    assert sup.poll() == ["retrieval"]
+
+
+def test_a_held_exit_is_logged_with_its_whole_wait(caplog: pytest.LogCaptureFixture) -> None:
+    cluster, _, sup = make("redis")
+    caplog.set_level(logging.INFO, "mangaassist.devtools.supervisor")
+    sup.hold("redis", 5.0)
+    crash(cluster, "redis", code=-9)
+    sup.poll()
+    assert "redis (pid 0) exited with code -9; restarting in 5.0 s (crash 1 in a row, held)" in caplog.text

@@ -24,6 +24,7 @@ from mangaassist.orchestrator.cache import (
     RedisSemanticCache,
     make_cache,
 )
+from mangaassist.orchestrator.guards import Guards
 
 pytestmark = pytest.mark.integration
 
@@ -264,6 +265,25 @@ async def test_a_dead_server_means_misses_not_errors_and_the_breaker_opens() -> 
         assert stats["breaker_open"] == 2 and stats["errors"] == 3  # skipped without trying the server
         with pytest.raises(CacheUnavailable):
             await cache.invalidate_products(["B0BERSERK3"])
+    finally:
+        await cache.close()
+        server.stop()
+
+
+async def test_the_orchestrators_redis_breaker_is_the_one_that_skips_a_dead_cache() -> None:
+    guards = Guards({"redis": {"cooldown_s": 60}})  # the `breakers` setting reaches the cache's breaker
+    server = RedisStackServer().start()
+    cache = make_cache(server.url, CacheConfig(), breaker=guards["redis"].breaker)
+    assert isinstance(cache, RedisSemanticCache)
+    text = "Is Berserk volume 3 in stock?"
+    try:
+        server.stop()
+        for _ in range(4):
+            assert await cache.lookup_exact(key(text)) is None
+        breaker = guards.snapshot()["redis"]["breaker"]
+        assert isinstance(breaker, dict)
+        assert breaker["state"] == "open" and breaker["transitions"] == {"open": 1}
+        assert cache.stats()["errors"] == 3 and cache.stats()["breaker_open"] == 1
     finally:
         await cache.close()
         server.stop()

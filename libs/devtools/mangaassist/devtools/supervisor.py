@@ -7,6 +7,11 @@ A part that exits is started again after a delay that doubles with each crash in
 up for ``stable_s``. Every exit, restart and return to health is logged. Nothing else is
 touched: the other parts keep serving (degraded, with their fallbacks) meanwhile.
 
+A fault drill can :meth:`Supervisor.hold` a part for some seconds: a part that exits while
+held is restarted only once the hold is over (and its backoff delay too), so an outage
+lasts long enough for the callers' breakers to open, as a task that ECS takes a while to
+replace. ``make up`` never holds anything; a hold changes nothing for a part that stays up.
+
 The supervisor only polls; it owns no thread. ``make up`` runs :meth:`Supervisor.run` on
 its main thread until Ctrl-C / SIGTERM, then stops the cluster. Whoever runs it in a
 thread must stop it (and join) *before* ``Cluster.stop()``, or it would restart what is
@@ -46,6 +51,7 @@ class PartState:
     restarts: int = 0
     restart_at: float | None = None  # set while the part is down and waiting for its restart
     recovering: bool = False  # restarted, not yet reported healthy
+    held_until: float = float("-inf")  # no restart before this (a drill's hold; never in make up)
 
 
 class Supervisor:
@@ -63,6 +69,16 @@ class Supervisor:
         now = clock()
         self.parts: dict[str, PartState] = {name: PartState(started_at=now) for name in cluster.procs}
 
+    def hold(self, name: str, seconds: float) -> float:
+        """Restart ``name`` no sooner than ``seconds`` from now if it exits (or is down) meanwhile.
+
+        For fault drills: call it just before killing the part. Returns when the hold ends
+        (on the supervisor's clock). Safe to call from another thread: one float is replaced.
+        """
+        until = self._clock() + seconds
+        self.parts.setdefault(name, PartState(started_at=self._clock())).held_until = until
+        return until
+
     def poll(self, stopping: Callable[[], bool] = lambda: False) -> list[str]:
         """Notice exits, restart the parts whose delay is over; the names restarted now."""
         restarted = []
@@ -78,17 +94,19 @@ class Supervisor:
                 quick = now - state.started_at < self.backoff.stable_s
                 state.streak = state.streak + 1 if quick else 1
                 delay = self.backoff.delay(state.streak)
-                state.restart_at = now + delay
+                held = state.held_until > now + delay
+                state.restart_at = max(now + delay, state.held_until)
                 state.recovering = False
                 logger.error(
-                    "%s (pid %s) exited with code %s; restarting in %.1f s (crash %d in a row)",
+                    "%s (pid %s) exited with code %s; restarting in %.1f s (crash %d in a row%s)",
                     name,
                     proc.pid,
                     proc.returncode,
-                    delay,
+                    state.restart_at - now,
                     state.streak,
+                    ", held" if held else "",
                 )
-            elif now >= state.restart_at and not stopping():
+            elif now >= max(state.restart_at, state.held_until) and not stopping():
                 try:
                     new = self.cluster.spawn(name)
                 except OSError as exc:

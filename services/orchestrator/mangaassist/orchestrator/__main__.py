@@ -115,8 +115,11 @@ async def main() -> None:
         )
         cache = None
         if settings.cache_enabled:
+            # The guards' redis breaker: /admin/status and /healthz show it, `breakers` tunes it.
             cache = make_cache(
-                settings.redis_url, CacheConfig(threshold=settings.cache_threshold, ttl_s=settings.cache_ttl_s)
+                settings.redis_url,
+                CacheConfig(threshold=settings.cache_threshold, ttl_s=settings.cache_ttl_s),
+                breaker=guards["redis"].breaker,
             )
             stack.push_async_callback(cache.close)
             if isinstance(cache, RedisSemanticCache):

@@ -1,11 +1,14 @@
 """Two-tier semantic cache for answers: exact repeat, then nearest embedding with guards.
 
-``make_cache(url, config)`` gives the Redis/Valkey implementation when a URL is
-configured and the in-process one otherwise; both follow ``SemanticCache``.
+``make_cache(url, config, breaker)`` gives the Redis/Valkey implementation when a URL is
+configured and the in-process one otherwise; both follow ``SemanticCache``. The orchestrator
+passes its own ``redis`` breaker, so the one that skips a dead cache is the one its status
+shows and its ``breakers`` setting tunes.
 """
 
 from __future__ import annotations
 
+from mangaassist.common.resilience import CircuitBreaker
 from mangaassist.orchestrator.cache.base import (
     CACHEABLE_INTENTS,
     CacheConfig,
@@ -38,8 +41,13 @@ __all__ = [
 ]
 
 
-def make_cache(redis_url: str | None, config: CacheConfig | None = None) -> SemanticCache:
-    """Redis/Valkey when ``redis_url`` is set (``redis://`` or ``rediss://`` for TLS), else in-process."""
+def make_cache(
+    redis_url: str | None, config: CacheConfig | None = None, breaker: CircuitBreaker | None = None
+) -> SemanticCache:
+    """Redis/Valkey when ``redis_url`` is set (``redis://`` or ``rediss://`` for TLS), else in-process.
+
+    ``breaker`` guards the Redis calls (default: a new one with the seed's Redis preset); the
+    in-process cache has nothing to guard."""
     if redis_url:
-        return RedisSemanticCache.from_url(redis_url, config)
+        return RedisSemanticCache.from_url(redis_url, config, breaker=breaker)
     return InMemorySemanticCache(config)

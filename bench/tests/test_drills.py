@@ -1,0 +1,42 @@
+"""The drill harness's bookkeeping on canned ``/admin/status`` bodies (no cluster started)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.drills import QUESTIONS, Asked, breakers_opened, by_question
+
+
+def status(**opens: int) -> dict[str, Any]:
+    return {
+        "guards": {
+            name: {"breaker": {"state": "closed", "transitions": {"open": n, "closed": n}}, "bulkhead": {}}
+            for name, n in opens.items()
+        }
+    }
+
+
+def test_only_the_breakers_that_opened_between_the_two_statuses_are_reported() -> None:
+    before = status(intent=1, retrieval=0, haiku=0)
+    after = status(intent=1, retrieval=2, haiku=1, sonnet=1)
+    assert breakers_opened(before, after) == {"haiku": 1, "retrieval": 2, "sonnet": 1}
+
+
+def test_an_unreachable_admin_listener_reports_nothing() -> None:
+    assert breakers_opened({}, {}) == {}
+    assert breakers_opened(status(intent=1), {}) == {}
+
+
+def test_by_question_separates_long_model_streams_from_cache_hits() -> None:
+    q1, q2 = QUESTIONS[0], QUESTIONS[1]
+    asked = [
+        Asked("s1", 0.0, q1, ended=4.0, outcome="done", first=0.6, model="sonnet", output_tokens=400),
+        Asked("s2", 0.0, q1, ended=0.2, outcome="done", first=0.1, model="sonnet", cache_hit=True),
+        Asked("s3", 0.0, q2, ended=1.0, outcome="done", first=0.3, model="haiku", output_tokens=90),
+    ]
+    out = by_question(asked)
+    assert out[q1]["asked"] == 2 and out[q1]["ended_within_2_5_s"] == 1 and out[q1]["cache_hits"] == 1
+    assert out[q1]["p50_output_tokens"] == 400  # the model's answers only, not the cache hit
+    assert out[q1]["models"] == {"sonnet": 2} and out[q1]["max_s"] == 4.0
+    assert out[q2]["ended_within_2_5_s"] == 1 and out[q2]["p50_output_tokens"] == 90
+    assert set(out) == {q1, q2}
