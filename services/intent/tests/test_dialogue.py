@@ -1456,3 +1456,14 @@ def test_bare_property_questions_stay_with_the_focus_and_collectors_keep_the_aut
         mentions=[ito, mention("uzumaki", "うずまき", start=18), mention("tomie", "富江", start=25)],
     )
     assert "gyo" in collected.state.constraints.only_series
+
+
+def test_only_a_name_is_a_product_turn_whatever_the_classifier_made_of_its_words() -> None:
+    sakura = turn(
+        "カードキャプターさくら",
+        common_pb2.DialogueState(),
+        intent="payment",
+        mentions=[mention("cardcaptor-sakura", "カードキャプターさくら")],
+    )
+    assert sakura.intent == "product_search" and sakura.state.focus.series_id == "cardcaptor-sakura"
+    assert turn("can I pay by card?", common_pb2.DialogueState(), intent="payment").intent == "payment"

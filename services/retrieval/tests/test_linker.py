@@ -251,3 +251,8 @@ def test_titles_listed_together_are_all_linked_and_no_typo_spans_the_list() -> N
 def test_a_persons_name_forgives_one_edit_but_not_in_its_first_letter() -> None:
     assert linker().link("Chiikawaありますか？") == []  # not Ichikawa, not Hikawa
     assert "one-piece" in {link.series_id for link in linker().link("something by eiichiro odda")}
+
+
+def test_a_misspelt_long_title_around_a_short_exact_name_of_it_still_wins() -> None:
+    (link,) = linker().link("Wotakoi: Love Is Hard for Oeaku")
+    assert (link.series_id, link.name) == ("wotakoi", "Wotakoi: Love Is Hard for Otaku")

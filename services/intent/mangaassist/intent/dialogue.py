@@ -736,6 +736,8 @@ def _resolve(
     # ("where can I stream Jujutsu Kaisen?") stays what it is.
     bare_name = bool(named) and len(_without_names(text, named).strip(" ?？!！。、,.")) <= BARE_NAME_REST
     productish = productish or (bare_name and classified in ("out_of_scope", "greeting"))
+    # (「カードキャプターさくら」, "Cardcaptors": only a name, whatever the classifier made of its words)
+    hijackable = hijackable or (bare_name and not _own_words(classified, c.folded))
     # A named series with a non-product intent that has none of its own words in the message
     # ("tell me about Planetes" is no out-of-scope question; "Tekkonkinkreet too" is no payment).
     productish = productish or (bool(named) and not _own_words(classified, c.folded))

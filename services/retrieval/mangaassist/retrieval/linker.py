@@ -263,6 +263,7 @@ _OPENING_FILLER = frozenset(
     }
 )
 MIN_OPENING = 10  # letters in a title's opening that names it
+MAX_PADDING = 3  # characters a misspelt window may add around an exact name and still be only padding
 
 
 def _find_all(text: str, word: str) -> list[int]:
@@ -797,14 +798,21 @@ class CatalogLinker:
     def _resolve(self, candidates: list[_Candidate]) -> list[Link]:
         """Longest, exact, best-kind matches first; overlapping weaker matches dropped."""
         scored: list[tuple[float, int, int, _Candidate, Name]] = []
-        # A misspelt window around a name spelt right adds only a stray letter or word to it
-        # ("Your Lie in April, K-On!" is no longer a title than "Your Lie in April").
+        # A misspelt window that only pads a name spelt right with a stray letter ("Your Lie in
+        # April, K-On!" is no longer a title than "Your Lie in April"); a longer misspelt title
+        # around a short exact name of it still wins ("Wotakoi: Love Is Hard for Oeaku").
         exact = [(c.start, c.end, {n.series_id for n in c.names}) for c in candidates if not c.fuzzy]
         candidates = [
             c
             for c in candidates
             if not c.fuzzy
-            or not any(c.start <= s and e <= c.end and ids & {n.series_id for n in c.names} for s, e, ids in exact)
+            or not any(
+                c.start <= s
+                and e <= c.end
+                and (c.end - c.start) - (e - s) <= MAX_PADDING
+                and ids & {n.series_id for n in c.names}
+                for s, e, ids in exact
+            )
         ]
         for c in candidates:
             for n in c.names:
