@@ -1467,3 +1467,10 @@ def test_only_a_name_is_a_product_turn_whatever_the_classifier_made_of_its_words
     )
     assert sakura.intent == "product_search" and sakura.state.focus.series_id == "cardcaptor-sakura"
     assert turn("can I pay by card?", common_pb2.DialogueState(), intent="payment").intent == "payment"
+    human = turn(
+        "human と話したい",
+        common_pb2.DialogueState(),
+        intent="escalation",
+        mentions=[mention("ajin", "human", kind="partial")],
+    )
+    assert human.intent == "escalation"

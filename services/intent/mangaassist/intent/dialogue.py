@@ -737,7 +737,10 @@ def _resolve(
     bare_name = bool(named) and len(_without_names(text, named).strip(" ?？!！。、,.")) <= BARE_NAME_REST
     productish = productish or (bare_name and classified in ("out_of_scope", "greeting"))
     # (「カードキャプターさくら」, "Cardcaptors": only a name, whatever the classifier made of its words)
-    hijackable = hijackable or (bare_name and not _own_words(classified, c.folded))
+    # (not a piece of a title: "human と話したい" asks for a person, not for Ajin: Demi-Human)
+    hijackable = hijackable or (
+        bare_name and all(m.kind != "partial" for m in named) and not _own_words(classified, c.folded)
+    )
     # A named series with a non-product intent that has none of its own words in the message
     # ("tell me about Planetes" is no out-of-scope question; "Tekkonkinkreet too" is no payment).
     productish = productish or (bool(named) and not _own_words(classified, c.folded))
