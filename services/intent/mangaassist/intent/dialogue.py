@@ -904,15 +904,7 @@ def _resolve(
         state.constraints.CopyFrom(prev.request)
         state.topic = prev.topic
         _merge(state.constraints, entities, c)
-        state.intent = "product_recommendation"
-        return Resolution(
-            state.intent,
-            "similar" if state.constraints.like_series_ids else "search",
-            "back to the request in force",
-            state,
-            [],
-            follow_up=True,
-        )
+        return _recommend(state, "back to the request in force")
 
     # 1e. The series in focus dropped ("oh it's not finished? skip it then", 「それはパスで」): the
     #     request in force again, without it.
@@ -1239,15 +1231,7 @@ def _resolve(
             titles_out = [m.series_id for m in mentions if m.series_id in excluded and m.kind != "author"]
             state.constraints.like_series_ids.extend(titles_out[:3])
         _merge(state.constraints, entities, c)
-        state.intent = "product_recommendation"
-        return Resolution(
-            state.intent,
-            "similar" if state.constraints.like_series_ids else "search",
-            "rules series out",
-            state,
-            [],
-            follow_up=in_force,
-        )
+        return _recommend(state, "rules series out", follow_up=in_force)
 
     # 6. A title we do not carry ("do you have X?" is a product question even when the
     #    classifier is unsure what X is, unless the message has words of its best guess).
@@ -1409,15 +1393,7 @@ def _resolve(
         _rule_out_seen(state, prev, c)
         if entities.genres:
             state.topic = ""  # another kind of story: the words of the first request no longer hold
-        state.intent = "product_recommendation"
-        return Resolution(
-            state.intent,
-            "similar" if state.constraints.like_series_ids else "search",
-            "refines the request in force",
-            state,
-            [],
-            follow_up=True,
-        )
+        return _recommend(state, "refines the request in force")
 
     # 10. Something we could not classify while a request is in force: it goes on, with the
     #    message as its query ("she loves cats" after asking for a gift).
@@ -1429,15 +1405,7 @@ def _resolve(
         state.ClearField("focus")
         _merge(state.constraints, entities, c)
         _rule_out_seen(state, prev, c)
-        state.intent = "product_recommendation"
-        return Resolution(
-            state.intent,
-            "similar" if state.constraints.like_series_ids else "search",
-            "continues the request in force",
-            state,
-            [],
-            follow_up=True,
-        )
+        return _recommend(state, "continues the request in force")
     if (
         (abstained or (classified == "out_of_scope" and not _own_words(classified, c.folded)))
         and previous_intent in FOLLOW_ON_INTENTS
@@ -2089,6 +2057,19 @@ def _without_names(text: str, mentions: list[common_pb2.Mention]) -> str:
         if m.name:
             folded = _name_word_pattern(m.name).sub(" ", folded)
     return folded
+
+
+def _recommend(state: common_pb2.DialogueState, reason: str, follow_up: bool = True) -> Resolution:
+    """A recommendation under the request in ``state``: from the series liked, else a search."""
+    state.intent = "product_recommendation"
+    return Resolution(
+        state.intent,
+        "similar" if state.constraints.like_series_ids else "search",
+        reason,
+        state,
+        [],
+        follow_up=follow_up,
+    )
 
 
 def _keep_request(state: common_pb2.DialogueState, prev: common_pb2.DialogueState) -> None:
