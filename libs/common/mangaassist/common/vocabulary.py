@@ -46,3 +46,33 @@ DEMOGRAPHICS: Final = frozenset({"shonen", "seinen", "shojo", "josei", "kodomo"}
 LANGUAGES: Final = frozenset({"ja", "en"})
 # A series' publication status, as filtered on ("only completed ones").
 STATUSES: Final = frozenset({"completed", "ongoing", "hiatus"})
+
+# English cardinal number words and their values ("ten volumes max", "one or two volumes").
+EN_NUMBER_WORDS: Final[dict[str, int]] = {
+    w: i
+    for i, w in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
+    )
+} | {"thirty": 30, "forty": 40, "fifty": 50, "hundred": 100}

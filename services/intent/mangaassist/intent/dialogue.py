@@ -28,7 +28,7 @@ from itertools import islice
 from mangaassist.common.messages import copy_present
 from mangaassist.common.pii import mask_pii
 from mangaassist.common.text import ROMAJI_WORD, words_offsets
-from mangaassist.common.vocabulary import PRODUCT_INTENTS
+from mangaassist.common.vocabulary import EN_NUMBER_WORDS, PRODUCT_INTENTS
 from mangaassist.intent.entities import Entities, extract, genres_in
 from mangaassist.intent.model import LEXICON
 from mangaassist.proto.common.v1 import common_pb2
@@ -130,35 +130,7 @@ _VOLUME_RANGE = re.compile(
     r"|\bvol(?:ume)?s?\.?\s*(\d{1,3})\s*(?:to|-|–|through|thru)\s*(?:vol(?:ume)?\.?\s*)?(\d{1,3})\b"
 )
 # English number words read as digits by the volume limits ("ten volumes max", "one or two volumes").
-_NUMBER_WORDS = {
-    w: i
-    for i, w in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-            "twenty",
-        ]
-    )
-} | {"thirty": 30, "forty": 40, "fifty": 50, "hundred": 100}
-_NUMBER_WORD = re.compile(r"\b(?:" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")\b")
+_NUMBER_WORD = re.compile(r"\b(?:" + "|".join(sorted(EN_NUMBER_WORDS, key=len, reverse=True)) + r")\b")
 # A long series: "at least 50 volumes", 「50巻以上」, "over 30 volumes".
 _VOLUME_FLOOR = (
     (re.compile(r"(\d{1,3})\s*巻\s*(?:以上|超え|越え|超|オーバー)(?!え?て(?:い)?ない|えない|ない)"), True),
@@ -424,7 +396,7 @@ def cues(text: str) -> Cues:
         status = min(found)[1] if found else None
     max_volumes = None
     buying = _VOLUME_RANGE.search(folded)
-    counted = _NUMBER_WORD.sub(lambda m: str(_NUMBER_WORDS[m.group(0)]), folded)  # "one or two volumes"
+    counted = _NUMBER_WORD.sub(lambda m: str(EN_NUMBER_WORDS[m.group(0)]), folded)  # "one or two volumes"
     for pattern, inclusive in () if buying else _VOLUME_CAP:
         m = pattern.search(folded if inclusive in ("one", None) else counted)
         if m is None:
