@@ -9,9 +9,6 @@ a couple of probe intervals — what lets the orchestrator's breakers close at o
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,14 +16,13 @@ from pathlib import Path
 import grpc
 import pytest
 
-from mangaassist.devtools.cluster import free_port, grpc_status
+from mangaassist.devtools.cluster import grpc_status
 from mangaassist.devtools.emulator import EmulatorProcess
 from mangaassist.inference.reachability import endpoint_probe
 from mangaassist.proto.inference.v1 import inference_pb2, inference_pb2_grpc
+from services.inference.tests.test_warm_up import SERVICE, start
 
 pytestmark = pytest.mark.integration
-
-SERVICE = "mangaassist.inference.v1.InferenceService"
 QUESTION = "おすすめのダークファンタジーは？ health-drill"
 
 
@@ -54,19 +50,8 @@ def until(condition: Callable[[], bool], limit_s: float) -> float:
 
 def test_health_follows_the_model_through_a_kill_and_a_restart(tmp_path: Path) -> None:
     emulator = EmulatorProcess(tmp_path / "emulator-1.log")
-    port = free_port()
     log = tmp_path / "inference.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mangaassist.inference"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={
-                **os.environ,
-                "MANGAASSIST_INFERENCE_PORT": str(port),
-                "MANGAASSIST_INFERENCE_BEDROCK_ENDPOINT_URL": emulator.url,
-            },
-        )
+    proc, port = start(emulator.url, log)
     address = f"127.0.0.1:{port}"
     again: EmulatorProcess | None = None
     try:
