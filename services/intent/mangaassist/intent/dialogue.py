@@ -589,7 +589,8 @@ def _resolve(
 ) -> Resolution:
     prev = previous if previous.version == STATE_VERSION else common_pb2.DialogueState()
     order = superlative(text)  # "the shortest", "which is older?": read once for the whole turn
-    bought = _VOLUME_RANGE.search(unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower())
+    lowered = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
+    bought = _VOLUME_RANGE.search(lowered)
     if bought is not None:
         entities = replace(entities, volumes=[int(bought.group(1) or bought.group(3))])
     whole_cues = cues(text) if entities.volumes else None
@@ -602,7 +603,7 @@ def _resolve(
         entities = replace(entities, volumes=[])
     # A bare edition word ("english only", 「English で」) names the edition wanted; both named
     # ("212 volumes in japanese. english?"), the one named last.
-    folded_text = _LANGUAGE_SKILL.sub(" ", unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower())
+    folded_text = _LANGUAGE_SKILL.sub(" ", lowered)
     named_editions: list[tuple[int, str]] = []
     ruled_out_editions: list[tuple[int, str]] = []
     for language, pattern in _EDITION_WORDS:
@@ -768,13 +769,7 @@ def _resolve(
         or (abstained and classified not in PRODUCT_INTENTS and not prev.HasField("focus"))
         # ("Do you sell gift cards? I'd like my grandson to pick his own manga.": the question
         # asked first is the service's; an unsure product guess gives way)
-        or (
-            abstained
-            and not prev.HasField("focus")
-            and not entities.genres
-            and _service_asked(_sentence_at(c.folded, 0)) == asked_service
-            and _ASKING_SENTENCE.search(_sentence_at(c.folded, 0))
-        )
+        or (abstained and not prev.HasField("focus") and not entities.genres and _asks_first(c.folded, asked_service))
     ):
         _carry(state, prev)
         return Resolution(asked_service, "answer", f"{asked_service} asked", state, [])
@@ -1563,6 +1558,12 @@ _SERVICE_ASKED = (
     ),
     ("account", re.compile(r"アカウント|会員登録|ログイン|\baccount\b|sign up|log ?in")),
 )
+
+
+def _asks_first(folded: str, service: str) -> bool:
+    """Whether the message's first sentence is a question about ``service``."""
+    first = _sentence_at(folded, 0)
+    return _service_asked(first) == service and bool(_ASKING_SENTENCE.search(first))
 
 
 def _service_asked(folded: str) -> str:
