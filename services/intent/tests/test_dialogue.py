@@ -1474,3 +1474,52 @@ def test_only_a_name_is_a_product_turn_whatever_the_classifier_made_of_its_words
         mentions=[mention("ajin", "human", kind="partial")],
     )
     assert human.intent == "escalation"
+
+
+def test_a_new_series_asked_its_own_question_keeps_that_question() -> None:
+    searched = turn("あとBorutoある？", common_pb2.DialogueState())
+    # 「じゃあNarutoは何巻？」 after another search asks how many volumes, not whether it is in stock.
+    count = turn(
+        "じゃあNarutoは何巻？", searched.state, intent="product_question", mentions=[mention("naruto", "Naruto")]
+    )
+    assert (count.intent, count.state.focus.series_id) == ("product_question", "naruto")
+    bare = turn("ワンピースの最新刊いくら？", common_pb2.DialogueState(), mentions=[mention("one-piece", "ワンピース")])
+    again = turn(
+        "ナルトは？", bare.state, intent="out_of_scope", abstained=True, mentions=[mention("naruto", "ナルト")]
+    )
+    assert again.intent == bare.intent and again.state.focus.latest_volume
+
+
+def test_wanting_to_read_is_no_likeness_and_a_wished_for_series_is_itself() -> None:
+    works = ("monster", "pluto")
+    first = turn(
+        "浦沢直樹さんの作品を読んでみたいのですが、どれを扱っていますか？",
+        common_pb2.DialogueState(),
+        intent="product_question",
+        mentions=[mention("monster", "浦沢直樹", kind="author", author_series=works)],
+    )
+    assert not first.state.constraints.like_series_ids
+    assert set(first.state.constraints.only_series) == set(works)
+    kirby = turn(
+        "ゲームが好きな子なので、カービィの漫画があればそれがいいです。",
+        first.state,
+        intent="out_of_scope",
+        mentions=[mention("kirby-manga-mania", "カービィ")],
+    )
+    assert kirby.intent in ("product_search", "product_question")
+    assert kirby.state.focus.series_id == "kirby-manga-mania" and not kirby.state.constraints.like_series_ids
+
+
+def test_collecting_up_to_a_volume_is_that_series_not_a_length_limit() -> None:
+    first = turn(
+        "ガラスの仮面ってまだ完結してないんですよね",
+        common_pb2.DialogueState(),
+        intent="product_question",
+        mentions=[mention("glass-mask", "ガラスの仮面")],
+    )
+    collect = turn("49巻まで揃えたいです", first.state)
+    assert collect.state.focus.series_id == "glass-mask"
+    assert not collect.state.constraints.HasField("max_volumes")
+    # 「10巻までで完結するのがほしい」 is still a length limit.
+    short = turn("10巻までで完結するのがほしい", common_pb2.DialogueState(), intent="product_recommendation")
+    assert short.state.constraints.max_volumes == 10

@@ -128,6 +128,8 @@ SHORT_SERIES_VOLUMES = 10
 _VOLUME_RANGE = re.compile(
     r"(\d{1,3})\s*巻\s*(?:から|〜|～|~)\s*(\d{1,3})\s*巻"
     r"|\bvol(?:ume)?s?\.?\s*(\d{1,3})\s*(?:to|-|–|through|thru)\s*(?:vol(?:ume)?\.?\s*)?(\d{1,3})\b"
+    # 「49巻まで揃えたい」: from the first up to that one
+    r"|\d{1,3}\s*巻\s*まで\s*(?:を|は)?\s*(?:全部\s*|一気に\s*|まとめて\s*)?(?:揃え|そろえ|集め|買|ほし|欲し|ください|下さい)"
 )
 # English number words read as digits by the volume limits ("ten volumes max", "one or two volumes").
 _NUMBER_WORD = re.compile(r"\b(?:" + "|".join(sorted(EN_NUMBER_WORDS, key=len, reverse=True)) + r")\b")
@@ -183,14 +185,14 @@ _WHOLE = re.compile(
 )
 _LIKE = re.compile(
     r"\blike\b(?!,)|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
-    r"|after (?:finishing|reading)|(?:i|just) (?:just )?finished|enjoyed|loved|\blove\b|\bfan\b|好きで|好きなんだ|好きだから|大好き|みたいな|みたいの|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
+    r"|after (?:finishing|reading)|(?:i|just) (?:just )?finished|enjoyed|loved|\blove\b|\bfan\b|好きで|好きなんだ|好きだから|大好き|(?<![てで])みたい[なの]|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
     r"|読み終わ|系の|こういう|そういう|ああいう|似た|みたいに|のように|\bmitai ?n[ao]\b|同じ(?:ような|ように|感じ|系統|雰囲気)"
 )
 # Likeness, not affection: "something like Junji Ito", 「伊藤潤二みたいな」 (an author's fan, 「東村アキコが好き」,
 # is shown the author's own works).
 _SIMILAR = re.compile(
     r"similar|such as|in the vein of|along the lines|reminds? me of|(?<!i )(?<!i really )\blike\b"
-    r"|みたいな|みたいの|みたいに|っぽい|のような|のように|に似た|似てる|似た|系の|ような|こういう|そういう|ああいう"
+    r"|(?<![てで])みたい[なのに]|っぽい|のような|のように|に似た|似てる|似た|系の|ような|こういう|そういう|ああいう"
     r"|\bmitai ?n[ao]\b|同じ(?:ような|ように|感じ|系統|雰囲気)"
 )
 # Someone else whose love of a title is told: a gift of that title.
@@ -592,7 +594,7 @@ def _resolve(
     lowered = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
     bought = _VOLUME_RANGE.search(lowered)
     if bought is not None:
-        entities = replace(entities, volumes=[int(bought.group(1) or bought.group(3))])
+        entities = replace(entities, volumes=[int(bought.group(1) or bought.group(3) or 1)])
     whole_cues = cues(text) if entities.volumes else None
     if (
         whole_cues is not None
@@ -719,6 +721,10 @@ def _resolve(
     productish = productish or (bool(named) and not _own_words(classified, c.folded))
     # "Ok, what about Shangri-La Frontier? Similar VR game premise.": that series, asked after.
     productish = productish or (bool(named) and bool(_WHAT_ABOUT_OPENING.match(c.folded)))
+    # 「ゲームが好きな子なので、カービィの漫画があれば」: the manga of a named series asked for.
+    productish = productish or (
+        bool(named) and bool(_AVAILABILITY.search(c.folded)) and bool(_MANGA_WORDS.search(c.folded))
+    )
     # ("what about Tower of God" while shopping: a title asked after, even one we lack)
     productish = productish or (
         unlinked_title and prev.intent in PRODUCT_INTENTS and bool(_WHAT_ABOUT_OPENING.match(c.folded))
@@ -970,7 +976,9 @@ def _resolve(
                 # "Which of those is finished?": the ones just shown, under this turn's conditions.
                 _merge(state.constraints, entities, c)
             # ("which of those is finished" asks)
-            state.intent = prev.intent if answering else _series_intent(classified, abstained, c)
+            state.intent = (
+                prev.intent if answering and not _own_question(c) else _series_intent(classified, abstained, c)
+            )
             if (entities.volumes or c.latest) and state.intent == "product_recommendation":
                 state.intent = "product_question" if c.product_question else "product_search"
             elif (
@@ -1048,12 +1056,15 @@ def _resolve(
             state.focus.language = edition
         _focus_update(state.focus, entities, c)
         # The answer to our "which one?" asks what the customer asked before it.
-        state.intent = prev.intent if answering else _series_intent(classified, abstained, c)
+        # (「3月のライオン何巻まで？」 answering it asks its own question.)
+        state.intent = prev.intent if answering and not _own_question(c) else _series_intent(classified, abstained, c)
         if (
             not same
             and prev.intent in ("product_question", "product_search")
             and _WHAT_ABOUT.search(c.folded)
             and len(_WHAT_ABOUT.sub("", c.folded).strip(" ?？!！。、,.")) <= BARE_NAME_REST
+            # 「じゃあNarutoは何巻？」 asks its own question of the new series.
+            and not _own_question(c)
         ):
             # "and Glass Mask?" after a question about another series: the same question of it
             # (「スキビは？」 after the latest volume of another: its latest volume).
@@ -1630,7 +1641,7 @@ _ASKS_ABOUT = re.compile(
 # A property of a named series (the taxonomy's product_question): how many volumes, finished or
 # not, what it is like, for what age, how an edition is made up.
 _PROPERTY = re.compile(
-    r"how many|\bvol(?:ume)?s? count|number of (?:vol(?:ume)?s|books)|何巻まで|何冊|全部で|しかない|完結|\bfinished\b.{0,5}[?？]|\bongoing\b.{0,5}[?？]|連載中|怖い|グロ|面白い"
+    r"how many|\bvol(?:ume)?s? count|number of (?:vol(?:ume)?s|books)|何巻(?:まで|\s*(?:[?？]|$|ある|あり|出て))|何冊|全部で|しかない|完結|\bfinished\b.{0,5}[?？]|\bongoing\b.{0,5}[?？]|連載中|怖い|グロ|面白い"
     r"|(?<!読み)終わ(?:った|って|り)|連載終了|まだ続"
     r"|どんな(?:話|内容|漫画)|worth (?:it|reading)|suitable|\bage\b|何歳|子供向け|for kids|ふりがな|furigana|版って"
     r"|違い|違う|ちがう|ちがい|difference|what(?:'s| is) it about|あらすじ|内容|synopsis|\bplot\b|what happens"
@@ -1689,6 +1700,8 @@ def _asked_title(text: str, titles: list[common_pb2.Mention], c: Cues) -> str | 
 _AVAILABILITY = re.compile(
     r"in stock|do (?:you|u) (?:have|sell|carry)|available|can i (?:buy|get|order)|is there an? (?:\w+ )?manga|在庫|ありますか"
     r"|ある[?？]|置いて|売って|買え|取り扱|手に入"
+    # 「カービィの漫画があればそれがいいです」: if there is one, that one
+    r"|が?あれば|があったら"
 )
 
 
@@ -1823,6 +1836,11 @@ def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
     if c.product_question or c.status or c.latest or _ASKS_ABOUT.search(c.folded) or _PROPERTY.search(c.folded):
         return "product_question"
     return "product_search"
+
+
+def _own_question(c: Cues) -> bool:
+    """Whether the turn asks a property of its own (how many volumes, finished, what it is like)."""
+    return bool(c.status or _PROPERTY.search(c.folded))
 
 
 def _about_one_series(entities: Entities, c: Cues) -> bool:
