@@ -256,3 +256,18 @@ def test_a_persons_name_forgives_one_edit_but_not_in_its_first_letter() -> None:
 def test_a_misspelt_long_title_around_a_short_exact_name_of_it_still_wins() -> None:
     (link,) = linker().link("Wotakoi: Love Is Hard for Oeaku")
     assert (link.series_id, link.name) == ("wotakoi", "Wotakoi: Love Is Hard for Otaku")
+
+
+def test_kana_in_the_other_script_and_plain_word_titles_read_or_asked_after() -> None:
+    assert top("はがれんって何巻で完結？") == "fullmetal-alchemist"  # alias ハガレン, typed in hiragana
+    assert top("ダンジョンメシ全巻ほしい") == "delicious-in-dungeon"  # alias だんじょんめし, in katakana
+    assert top("thanks! something to read while i wait, i loved erased") == "erased"
+    assert top("and sunny, how many volumes?") == "sunny"
+    assert top("it was sunny today, any beach manga?") is None
+
+
+def test_a_kind_of_story_is_no_piece_of_a_title_and_a_surname_is_not_spelt_across_words() -> None:
+    assert top("other samurai manga?") is None
+    assert top("the samurai manga") == "the-elusive-samurai"
+    assert top("oh no. something actually cute and adventurous then") is None
+    assert top("by oono") == "the-way-of-the-househusband"

@@ -122,6 +122,9 @@ _ASKED_BEFORE = frozenset({"have", "got", "carry", "sell", "stock", "for"})
 FUZZY_PENALTY = 0.15  # a one-edit match scores this much lower than an exact one
 MIN_LATIN = 3  # "hxh", "jjk"
 MIN_CJK = 2  # 鬼滅, 進撃
+MIN_KANA_VARIANT = 3  # a name's kana in the other script (ナルト as なると) is a name from this long
+_TO_HIRAGANA = {code: code - 0x60 for code in range(ord("ァ"), ord("ヶ") + 1)}
+_TO_KATAKANA = {code: code + 0x60 for code in range(ord("ぁ"), ord("ゖ") + 1)}
 MIN_FUZZY = 6  # shorter names are too close to ordinary words to forgive a typo
 MIN_SURNAME = 3  # "Oda"
 MIN_FUZZY_CJK = 4
@@ -156,6 +159,8 @@ _SHOP_NEIGHBOURS = _PRODUCT_CUES | {
 
 # A word that opens a follow-up naming another series: "and bleach?".
 _OPENERS = frozenset({"and", "also", "or", "plus", "then"})
+# A plain word read, loved or finished is a title ("i loved erased", "finished real").
+_READ_VERBS = frozenset({"loved", "enjoyed", "liked", "finished", "reread", "adored", "love", "enjoy"})
 
 _LATIN = re.compile(r"[a-z0-9]+")
 # A remembered piece of a forgotten title (over folded text: brackets are spaces by then):
@@ -530,6 +535,10 @@ class CatalogLinker:
             return
         if len(key) >= MIN_CJK and n not in self.cjk[key]:
             self.cjk[key].append(n)
+        for other_script in {key.translate(_TO_HIRAGANA), key.translate(_TO_KATAKANA)} - {key}:
+            # 「はがれん」 for ハガレン, 「ダンジョンメシ」 for だんじょんめし: kana typed in the other script.
+            if len(other_script) >= MIN_KANA_VARIANT and n not in self.cjk[other_script]:
+                self.cjk[other_script].append(n)
         reading = romaji(key)
         if _is_latin(reading) and len(reading) >= MIN_KANA_ROMAJI:
             # A kana-only name also matches its romaji reading typed in Latin letters.
@@ -601,6 +610,9 @@ class CatalogLinker:
         whole = len(words)
         for i, j, joined, key in windows:
             names = self.latin.get(key)
+            if names and j > i:
+                # A one-word name is not spelt across words: "oh no" is no "Oono".
+                names = [n for n in names if not (n.kind == "author" and " " not in n.name.strip())]
             if names:
                 start, end = words[i][1], words[j][2]
                 if j == i and len(joined) <= SHORT_WORD and joined.isalpha():
@@ -679,10 +691,14 @@ class CatalogLinker:
             return True  # the same question of another: "and bleach?", "also monster"
         if i == 0 and whole > 1 and words[1][0] in ("too", "also"):
             return True  # "tomie too, how much in english"
-        if i == 0 and re.match(
-            r"\W{0,3}" + re.escape(folded[start:end]) + r"\s?(?:[,:?\-—]|sounds\b|looks\b|seems\b)", original, re.I
+        if (i == 0 or (i == 1 and words[0][0] in _OPENERS)) and re.match(
+            r"\W{0,3}(?:\w+\W{1,3})?" + re.escape(folded[start:end]) + r"\s?(?:[,:?\-—]|sounds\b|looks\b|seems\b)",
+            original,
+            re.I,
         ):
-            return True  # "erased, how many volumes?", "erased sounds good, is it in english?"
+            return True  # "erased, how many volumes?", "and sunny, how many?", "erased sounds good"
+        if i > 0 and words[i - 1][0] in _READ_VERBS:
+            return True  # "i loved erased", "just finished real"
         neighbours = {words[k][0] for k in (i - 1, i + 1) if 0 <= k < whole}
         if neighbours & _SHOP_NEIGHBOURS or re.match(r"\s?(?:の|って|は|も|を|が|巻|vol)", folded[end : end + 4]):
             return True  # "ajin の最新刊", 「nana って」, "pluto も": a name in a Japanese sentence
@@ -754,7 +770,12 @@ class CatalogLinker:
             # black" is not)
             asked_last = i + 1 == len(words) and before in _ASKED_BEFORE and shared_text.is_romaji(latin_key(word))
             # ("do you have the Hikaru manga?")
-            named_manga = after == "manga" and (shared_text.is_romaji(latin_key(word)) or before in ("the", "that"))
+            # (not a kind of story: "other samurai manga?" asks for samurai stories)
+            named_manga = (
+                after == "manga"
+                and (shared_text.is_romaji(latin_key(word)) or before in ("the", "that"))
+                and (latin_key(word) not in self._story_words or before in ("the", "that"))
+            )
             if len(words) == 1 or after in _NAME_AFTER or "巻" in folded[end : end + 6] or asked_last or named_manga:
                 names = [Name(sid, "partial", word) for sid in sorted(series)]
                 out.append(_Candidate(names, start, end, False))
