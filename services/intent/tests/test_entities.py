@@ -167,3 +167,13 @@ def test_a_price_cap_said_after_the_amount_or_as_nothing_over_is_inclusive() -> 
     assert extract("English edition, 2000 yen or less per book").max_price_jpy == 2000
     assert extract("and nothing over 700 yen a volume").max_price_jpy == 700
     assert extract("under 700 yen").max_price_jpy == 699
+
+
+def test_a_budget_caps_the_price_and_a_volume_total_names_no_volume() -> None:
+    assert extract("I have like 3000 yen, want a complete series thats short").max_price_jpy == 3000
+    assert extract("i have 3 books").max_price_jpy is None
+    assert extract("全27巻で完結？").volumes == []
+    assert extract("27巻ください").volumes == [27]
+    assert "romance" in extract("rom com recs pls").genres
+    assert "sci-fi" in extract("post apocalyptic manga pls").genres
+    assert "school" in extract("学生ものじゃなくて").excluded_genres or "school" in extract("学生もの").genres

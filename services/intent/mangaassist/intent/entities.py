@@ -36,7 +36,8 @@ ORDER_PATTERNS: tuple[re.Pattern[str], ...] = (
 )
 
 VOLUME_PATTERNS: tuple[re.Pattern[str], ...] = (
-    re.compile(r"第?\s*(\d{1,3})\s*巻"),
+    # (「全27巻」 counts the volumes; it names none)
+    re.compile(r"(?<![全\d])(?<!全\s)第?\s*(\d{1,3})\s*巻"),
     re.compile(r"\b(?:vol(?:ume)?\.?|book)\s*#?\s*(\d{1,3})\b", re.IGNORECASE),
     re.compile(r"\b(\d{1,3})(?:st|nd|rd|th)\s+(?:volume|book)\b", re.IGNORECASE),
     # Typed in kana or romaji: 「きめつの1かん」, "shingeki no kyojin 1kan".
@@ -55,6 +56,13 @@ _YEN_SUFFIX = r"\s*+(千|万)?\s*+(?:円|yen|jpy)"
 MAX_PRICE_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(_NUM + _YEN_SUFFIX + r"\s*(?:くらい|ぐらい|程度|位)?\s*(?:以下|以内|まで|未満|より安い)"),
     re.compile(r"予算\s*(?:は|が)?\s*" + _NUM + _YEN_SUFFIX),
+    # "I have like 3000 yen", "I've only got ¥2000 to spend": a budget
+    re.compile(
+        r"\b(?:i|we) (?:only )?(?:have|'ve got|have got|got)(?: only)?(?: like| about| around)?\s*[¥$]?\s*"
+        + _NUM
+        + _YEN_SUFFIX,
+        re.IGNORECASE,
+    ),
     # "2000 yen or less per book", "700 yen max"
     re.compile(_NUM + _YEN_SUFFIX + r"\s*(?:or (?:less|cheaper|below)|max(?:imum)?\b|tops\b|at most\b)"),
     # "nothing over 700 yen a volume" (inclusive)
@@ -145,7 +153,7 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
         r"\bromance\b",
         r"\bromantic\b",
         r"\bdating\b",
-        r"\brom-?coms?\b",
+        r"\brom[- ]?coms?\b",
         r"\blove stor",
         r"\blove triangle",
     ),
@@ -176,6 +184,9 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
         r"\bdystopi",
         r"\bandroids?\b",
         r"\bcyborgs?\b",
+        "終末",
+        r"\bpost[- ]?apocalyp",
+        r"\bapocalyptic\b",
     ),
     "sports": ("スポーツ", r"\bsports?\b", r"\bathlet"),
     "action": (
@@ -189,6 +200,9 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
         r"\bfight(?:ing|s)?\b",
         r"\bmartial arts?\b",
         r"\bninjas?\b",
+        "殺し屋",
+        r"\bhitm[ae]n\b",
+        r"\bassassins?\b",
     ),
     "slice-of-life": (
         "日常",
@@ -308,6 +322,8 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
         r"\bvampires?\b",
         r"\bdemons?\b",
         r"\bspirits\b",
+        "ゴシック",
+        r"\bgothic\b",
     ),
     "psychological": (
         "心理",
@@ -320,10 +336,14 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
         r"\bpsychological\b",
         r"\bmind games?\b",
         r"\bbattle of wits\b",
+        "ギャンブル",
+        "賭け事",
+        r"\bgambl(?:ing|ers?)\b",
     ),
     "school": (
         "学園",
         "学校もの",
+        "学生もの",
         "学校が舞台",
         r"\bschool (?:life|manga|stuff|ones?|settings?|stor(?:y|ies)|romance|comed(?:y|ies))\b",
         r"\bset (?:in|at) (?:a |high |the )?schools?\b",
