@@ -1523,3 +1523,87 @@ def test_collecting_up_to_a_volume_is_that_series_not_a_length_limit() -> None:
     # 「10巻までで完結するのがほしい」 is still a length limit.
     short = turn("10巻までで完結するのがほしい", common_pb2.DialogueState(), intent="product_recommendation")
     assert short.state.constraints.max_volumes == 10
+
+
+def test_a_bare_number_after_a_title_or_an_edition_names_a_volume() -> None:
+    first = turn("one piece 108", common_pb2.DialogueState(), mentions=[mention("one-piece", "one piece")])
+    assert (first.state.focus.series_id, first.state.focus.volume) == ("one-piece", 108)
+    english = turn("ok then english 107", first.state, intent="product_question")
+    assert (english.state.focus.language, english.state.focus.volume) == ("en", 107)
+    counted = turn("naruto 72 volumes right?", common_pb2.DialogueState(), mentions=[mention("naruto", "naruto")])
+    assert not counted.state.focus.HasField("volume")
+    # 「全27巻で完結でしたっけ」 checks a fact about the series in focus: no volume, no limit.
+    fact = turn("全27巻で完結でしたっけ", first.state, intent="product_recommendation")
+    assert fact.intent == "product_question" and fact.state.focus.series_id == "one-piece"
+    assert not fact.state.constraints.HasField("max_volumes") and fact.state.focus.volume == 108
+
+
+def test_shorter_or_cheaper_than_the_series_in_focus_goes_back_to_its_request() -> None:
+    asked = turn("sports manga please", common_pb2.DialogueState(), intent="product_recommendation")
+    shown = common_pb2.DialogueState()
+    shown.CopyFrom(asked.state)
+    shown.last_shown.extend(["hajime-no-ippo", "haikyu"])
+    count = turn(
+        "ippo is how many volumes??",
+        shown,
+        intent="product_question",
+        mentions=[mention("hajime-no-ippo", "ippo", kind="alias")],
+    )
+    shorter = turn("lmao too many. something shorter", count.state, intent="product_recommendation")
+    assert shorter.reason == "back to the request in force"
+    assert list(shorter.state.constraints.genres) == ["sports"]
+    assert "hajime-no-ippo" in shorter.state.constraints.excluded_series
+    assert superlative("lmao too many. something shorter") == "fewest_volumes"
+    assert superlative("shorter than 10 volumes please") == ""
+
+
+def test_an_order_not_yet_placed_asks_about_delivery_not_an_order() -> None:
+    hypothetical = turn(
+        "北海道なんですけど、注文したらいつ届きますか？", common_pb2.DialogueState(), intent="order_status"
+    )
+    assert hypothetical.intent == "shipping_info" and not hypothetical.state.pending
+    placed_order = turn("注文した本がまだ届きません", common_pb2.DialogueState(), intent="order_status")
+    assert placed_order.state.pending == "order_id"
+
+
+def test_titles_ruled_out_by_no_known_or_being_read() -> None:
+    asked = turn("I want a long finished shonen to binge", common_pb2.DialogueState(), intent="product_recommendation")
+    ruled = turn(
+        "no naruto or bleach, read those",
+        asked.state,
+        mentions=[mention("naruto", "naruto"), mention("bleach", "bleach")],
+    )
+    assert set(ruled.state.constraints.excluded_series) >= {"naruto", "bleach"}
+    assert not ruled.state.constraints.only_series
+    for text, sid, name in [
+        ("コナンは除いて", "case-closed", "コナン"),
+        ("けいおんは知ってる", "k-on", "けいおん"),
+        ("バクマン。以外で", "bakuman", "バクマン。"),
+    ]:
+        out = turn(text, asked.state, intent="payment", abstained=True, mentions=[mention(sid, name)])
+        assert sid in out.state.constraints.excluded_series, text
+    known = turn("けいおんは知ってる？", asked.state, intent="product_question", mentions=[mention("k-on", "けいおん")])
+    assert "k-on" not in known.state.constraints.excluded_series
+
+
+def test_likeness_read_after_hedges_and_the_edition_kept() -> None:
+    after = turn(
+        "what should I read after attack on titan",
+        common_pb2.DialogueState(),
+        mentions=[mention("attack-on-titan", "attack on titan")],
+    )
+    assert list(after.state.constraints.like_series_ids) == ["attack-on-titan"]
+    hedged = turn(
+        "I want something like Death Note but shorter, like 10 volumes or less",
+        common_pb2.DialogueState(),
+        intent="product_recommendation",
+        mentions=[mention("death-note", "Death Note")],
+    )
+    assert (
+        list(hedged.state.constraints.like_series_ids) == ["death-note"] and hedged.state.constraints.max_volumes == 10
+    )
+    japanese = turn(
+        "yotsuba! how much is vol 1 in japanese", common_pb2.DialogueState(), mentions=[mention("yotsuba", "yotsuba")]
+    )
+    simple = turn("anything else that simple?", japanese.state, intent="product_recommendation")
+    assert list(simple.state.constraints.like_series_ids) == ["yotsuba"] and simple.state.constraints.language == "ja"

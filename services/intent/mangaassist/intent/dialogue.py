@@ -77,7 +77,7 @@ _VOLUME_CAP = (
     (re.compile(r"(\d{1,3})\s*巻\s*未満"), False),
     (
         re.compile(
-            r"(\d{1,3})\s*巻\s*(?:くらい|ぐらい|程度)?\s*で\s*(?:読み切|完結|終わ)(?![^\s、。]{0,6}(?:[?？か]|よね|ね\s*$|でしょ))"
+            r"(\d{1,3})\s*巻\s*(?:くらい|ぐらい|程度)?\s*で\s*(?:読み切|完結|終わ)(?![^\s、。]{0,6}(?:[?？か]|よね|ね\s*$|でしょ|っけ))"
         ),
         True,
     ),
@@ -185,8 +185,8 @@ _WHOLE = re.compile(
 )
 _LIKE = re.compile(
     r"\blike\b(?!,)|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
-    r"|after (?:finishing|reading)|(?:i|just) (?:just )?finished|enjoyed|loved|\blove\b|\bfan\b|好きで|好きなんだ|好きだから|大好き|(?<![てで])みたい[なの]|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
-    r"|読み終わ|系の|こういう|そういう|ああいう|似た|みたいに|のように|\bmitai ?n[ao]\b|同じ(?:ような|ように|感じ|系統|雰囲気)"
+    r"|after (?:finishing|reading)|\bread (?:next )?after\b|(?:i|just) (?:just )?finished|enjoyed|loved|\blove\b|\bfan\b|好きで|好きなんだ|好きだから|大好き|(?<![てで])みたい[なの]|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
+    r"|読み終わ|系の|こういう|そういう|ああいう|似た|みたいに|のように|\bmitai ?n[ao]\b|同じ(?:ような|ように|感じ|系統|雰囲気|くらい)"
 )
 # Likeness, not affection: "something like Junji Ito", 「伊藤潤二みたいな」 (an author's fan, 「東村アキコが好き」,
 # is shown the author's own works).
@@ -213,11 +213,15 @@ _NOT_LIKE = re.compile(
     r"|(?:lov|enjoy|lik)e[ds]?\b.{0,40}?\banime\b(?=.*(?:finished|complete|how many|volumes?\b|price|how much))"
     r"(?!.*(?:similar|\blike\b|recommend|suggest))"
     r"|アニメ.{0,8}(?:好き|ハマ)(?=.*(?:何巻|完結|いくら|値段|出て))(?!.*(?:似|おすすめ|みたい))"
-    r"|like \d|like (?:a|the) (?:few|couple|dozen|half)|\blike (?:all|every|the (?:whole|entire|complete|full))\b"
-    r"|like half"
     r"|\b(?:i|you|we|they|he|she|kids|really|do|did|does) like (?:it|them)\b"
     r"|what(?:'s|s| is| are| was)\s.{0,60}\blike\b\s*[?？]"
     r"|(?:don'?t|do not|doesn'?t|didn'?t|not)\s(?:really\s)?like"
+)
+# "like" as a hedge ("like 10 volumes or less", "like half of them"): that word likens nothing,
+# though another in the message may ("something like Death Note but shorter, like 10 volumes").
+_HEDGE_LIKE = re.compile(
+    r"like \d|like (?:a|the) (?:few|couple|dozen|half)|\blike (?:all|every|the (?:whole|entire|complete|full))\b"
+    r"|like half"
 )
 _REFERENCE = re.compile(
     r"\b(?:it|its|it's|that one|this one|the same|that series|this series|the japanese one|the english one|them|they)\b"
@@ -340,6 +344,8 @@ _ASKING_SENTENCE = re.compile(
 _MORE_LIKE_THAT = re.compile(
     r"\b(?:anything|something|more|others?|ones?|stuff|manga|series|titles?|books?)(?: else)?"
     r" (?:just |kind of |sort of |a bit |a little )?like (?:that|this|it|those|these|them)\b"
+    # "anything else that simple?", "something else as funny": as that one is
+    r"|\b(?:anything|something|others?|ones?|more) (?:else )?(?:that|as|this|equally|just as) (?!is\b|are\b|has\b|was\b)[a-z]{3,}\b(?=\s*[?？]*\s*$)"
 )
 
 
@@ -417,7 +423,9 @@ def cues(text: str) -> Cues:
         if m is not None:
             min_volumes = int(m.group(1)) + (0 if inclusive else 1)
             break
-    like = (bool(_LIKE.search(folded)) and not _NOT_LIKE.search(folded)) or bool(
+    hedges = [m.start() for m in _HEDGE_LIKE.finditer(folded)]
+    likened = any(m.start() not in hedges for m in _LIKE.finditer(folded))
+    like = (likened and not _NOT_LIKE.search(folded)) or bool(
         # ("is Golgo 13 anything like that?" compares a title with it: no likeness asked for)
         _MORE_LIKE_THAT.search(folded) and not _IS_IT_LIKE.search(folded)
     )
@@ -595,6 +603,10 @@ def _resolve(
     bought = _VOLUME_RANGE.search(lowered)
     if bought is not None:
         entities = replace(entities, volumes=[int(bought.group(1) or bought.group(3) or 1)])
+    elif not entities.volumes:
+        bare = _bare_volume(lowered, mentions, prev.HasField("focus"))
+        if bare is not None:
+            entities = replace(entities, volumes=[bare])
     whole_cues = cues(text) if entities.volumes else None
     if (
         whole_cues is not None
@@ -693,6 +705,9 @@ def _resolve(
         # "drama please, not action" while a request is in force: a refinement, whatever the
         # classifier guessed.
         classified, abstained = "product_recommendation", True
+    if classified == "order_status" and not entities.order_ids and _ORDER_NOT_YET_PLACED.search(c.folded):
+        # 「北海道ですが、注文したらいつ届きますか？」: delivery times, before there is an order.
+        classified = "shipping_info"
     product_turn = classified in PRODUCT_INTENTS and not abstained
     # A non-product intent the classifier is sure of (shipping, payment…) is not taken over.
     # "I'd like to order volume 200" about the series in focus is a purchase, not an order's status.
@@ -872,10 +887,14 @@ def _resolve(
             or c.drop_price
             or c.drop_length
             or c.drop_status
+            # "too many. something shorter", 「もうちょっと安いのある？」: than the one in focus
+            or bool(_RELATIVE_LIMIT.search(c.folded))
         )
     ):
         state.constraints.CopyFrom(prev.request)
         state.topic = prev.topic
+        if _RELATIVE_LIMIT.search(c.folded):
+            state.constraints.excluded_series.append(prev.focus.series_id)
         _merge(state.constraints, entities, c)
         return _recommend(state, "back to the request in force")
 
@@ -1222,6 +1241,11 @@ def _resolve(
     if c.like and prev.HasField("focus") and (c.reference or not titles) and hijackable and not authors:
         state.intent = "product_recommendation"
         state.constraints.like_series_ids.append(prev.focus.series_id)
+        # The edition being read stays wanted ("anything else that simple?" to a Japanese learner).
+        for held in (prev.focus, prev.constraints, prev.request):
+            if held.HasField("language"):
+                state.constraints.language = held.language
+                break
         _merge(state.constraints, entities, c)
         return Resolution(
             "product_recommendation", "similar", "recommend from the series in focus", state, [], follow_up=True
@@ -1479,6 +1503,12 @@ _ASKS_FOR_SOMETHING = re.compile(
     r"\W*(?:(?:ok|okay|so|and|also|now)\W+)?(?:something|anything|any)\b|\W*(?:何か|なにか)"
 )
 # Shop-information intents a short unclassified follow-up ("how long does it usually take?") continues.
+# An order spoken of as one yet to be placed: "if I order today", 「今注文したら」.
+_ORDER_NOT_YET_PLACED = re.compile(
+    r"注文(?:したら|すれば|すると|した場合)|頼んだら|頼めば|買ったら|購入したら|購入すれば"
+    r"|\bif (?:i|we) (?:order|buy|purchase)\b|\b(?:order|ordering|buy|buying) (?:it )?(?:today|now|tonight)\b.{0,30}\bwhen\b"
+    r"|\bwhen (?:would|will) (?:it|they|my order) (?:arrive|get here|come) if\b"
+)
 FOLLOW_ON_INTENTS = frozenset({"shipping_info", "payment", "return_refund", "account", "order_status"})
 
 
@@ -1646,6 +1676,8 @@ _PROPERTY = re.compile(
     r"|どんな(?:話|内容|漫画)|worth (?:it|reading)|suitable|\bage\b|何歳|子供向け|for kids|ふりがな|furigana|版って"
     r"|違い|違う|ちがう|ちがい|difference|what(?:'s| is) it about|あらすじ|内容|synopsis|\bplot\b|what happens"
     r"|\b(?:is|was) (?:it|that|this)(?: \w+){0,2} (?:scary|gory|violent|dark|sad|sexy|appropriate|ok|okay|fine|safe)\b"
+    # "how long is monster", "too gory for a 13 yo?"
+    r"|\bhow long (?:is|are)\b|^\W*(?:is (?:it|that|this) )?too (?:\w+ ){0,1}\w+ for (?:a|an|my|kids|children|\d)"
 )
 
 
@@ -1709,6 +1741,12 @@ _AVAILABILITY = re.compile(
 # ("which one is the shortest?", 「一番安いのは？」): the answer leads with that one.
 # (A comparative asked of two, "which is longer?", 「どっちが古い？」, orders them the same way.)
 _WHICH = r"(?:\bwhich\b|どっち|どちら)"
+# Shorter or cheaper than the one talked about (the shortest or cheapest first: ``_ORDERS``).
+_RELATIVE_LIMIT = re.compile(
+    r"\b(?:something|anything|one|ones|any|manga|series)\s(?:a (?:bit|little) |much |way |even )?(?:shorter|cheaper)\b(?! than)"
+    r"|\bless expensive\b|\bnot as (?:long|expensive|pricey)\b"
+    r"|もう(?:少し|ちょっと|ちょい)?(?:短|安)い|もっと(?:短|安)い|(?:短|安)め(?:の|で)"
+)
 _ORDERS = (
     (
         "fewest_volumes",
@@ -1716,6 +1754,8 @@ _ORDERS = (
             r"\bshortest\b|fewest (?:volumes|books)|least (?:volumes|books)|(?:一番|最も|いちばん)短い|巻数が(?:一番)?少ない"
             # of two: "the shorter one", 「短いほう」
             r"|\bshorter one\b|\bthe shorter\b|短い(?:ほう|方)"
+            r"|\b(?:something|anything|ones?|any) (?:a (?:bit|little) |much |way |even )?shorter\b(?! than)"
+            r"|\bnot as long\b|もう(?:少し|ちょっと|ちょい)?短い|もっと短い|短めの"
             rf"|{_WHICH}.{{0,30}}(?:\bshorter\b|fewer (?:volumes|books)|短い|少ない)"
         ),
     ),
@@ -1731,6 +1771,8 @@ _ORDERS = (
         "cheapest",
         re.compile(
             r"\bcheapest\b|least expensive|(?:一番|最も|いちばん)安い|最安|\bcheaper one\b|\bthe cheaper\b|安い(?:ほう|方)"
+            r"|\b(?:something|anything|ones?|any) (?:a (?:bit|little) |much |way |even )?cheaper\b(?! than)"
+            r"|\b(?:less expensive|not as (?:expensive|pricey))\b|もう(?:少し|ちょっと|ちょい)?安い|もっと安い|安めの"
             rf"|{_WHICH}.{{0,30}}(?:\bcheaper\b|安い)"
         ),
     ),
@@ -1838,6 +1880,32 @@ def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
     return "product_search"
 
 
+# A bare number after a title or an edition names a volume ("one piece 108", "is dandadan 20 out
+# yet?", "ok then english 107"), unless a unit says it counts something else.
+_BARE_NUMBER = re.compile(
+    r"\s{0,2}(?:の\s?)?(\d{1,3})(?![\d.,:/%]|\s*(?:円|yen|jpy|冊|巻|vol|books?|volumes?|total|in total|years?|yo\b|歳|人|時|日|月|分"
+    r"|of\b|or\b|to\b|-|~|〜|percent|stars?|pages?|chapters?|episodes?|話))"
+)
+_EDITION_NUMBER = re.compile(r"(?:^|\s)(?:english|japanese|eng|jp|英語版?|日本語版?)" + _BARE_NUMBER.pattern)
+
+
+def _bare_volume(lowered: str, mentions: list[common_pb2.Mention], focus: bool) -> int | None:
+    """The volume a bare number after a named title (or, with a series in focus, after an
+    edition) names, or None."""
+    for m in mentions:
+        if m.kind == "author":
+            continue
+        span = _span(lowered, m)
+        found = _BARE_NUMBER.match(lowered, span[1]) if span is not None else None
+        if found is not None and int(found.group(1)) > 0:
+            return int(found.group(1))
+    if focus and not mentions:
+        found = _EDITION_NUMBER.search(lowered)
+        if found is not None and int(found.group(1)) > 0:
+            return int(found.group(1))
+    return None
+
+
 def _own_question(c: Cues) -> bool:
     """Whether the turn asks a property of its own (how many volumes, finished, what it is like)."""
     return bool(c.status or _PROPERTY.search(c.folded))
@@ -1935,25 +2003,27 @@ _ONE_SERIES = re.compile(
     r"|タイトル(?:を)?忘れ|名前(?:が)?出てこない|forgot the (?:title|name)|is it (?:finished|done|over)"
 )
 _EXCLUDE_AFTER = re.compile(
-    r"^[\s」』\"”]{0,3}(?:以外|じゃなく|ではなく|は(?:もう|既に|すでに|昔|前に|以前|子供の頃)?\s{0,2}(?:全部|全巻)?\s{0,2}(?:持って|読んだ|読み終|買った|読みました|持ってます|買いました|そろって|揃って|集め)"
-    # (「…は全巻そろっていますか？」 asks whether the shop has them all)
-    r"(?!いますか|います[?？]|る[?？]|ますか|ない[?？])"
+    r"^[\s」』\"”?？!！。.]{0,3}(?:以外|じゃなく|ではなく|は(?:もう|既に|すでに|昔|前に|以前|子供の頃)?\s{0,2}(?:全部|全巻)?\s{0,2}(?:持って|読んだ|読み終|買った|読みました|持ってます|買いました|そろって|揃って|集め"
+    # 「けいおんは知ってる」「転スラは読んでる」「ドラえもんはもう家にある」
+    r"|知って|読んで|(?:家|うち)にあ(?:る|ります))"
+    # (「…は全巻そろっていますか？」 asks whether the shop has them all; 「知ってる？」 asks)
+    r"(?!いますか|います[?？]|る[?？]|ますか|ない[?？]|[?？]|る\s?かな)"
     r"|(?:は|を)?もう(?:持って|読んだ|全部読|買った|そろって|揃って)|を?(?:読んだ|読破|持ってる|持っている|読みました|持ってます|買いました|読了)"
     r"|\s?(?:i )?(?:already )?(?:read|own|have) (?:it|that)? ?already|\s?already\s*(?:[.!]|$)"
     # "Yotsuba is already on my shelf", "those are already in her collection"
-    r"|\s?(?:is|are) already (?:on|in) (?:my|her|his|our|their) (?:shelf|shelves|collection)"
+    r"|\s?(?:is|are) already (?:on|in) (?:my|her|his|our|their) (?:shelf|shelves|collection|(?:reading )?list)"
     r"|\s?is the only one (?:i'?ve|i have|she'?s|he'?s|we'?ve) (?:read|seen)"
     # "ouran は read した"
     r"|\s?(?:は|を)\s?read\s?(?:した|済み|済|done|already)"
     # 「コナンは長すぎるので除外で」
-    r"|[」』]?\s?(?:は|を)[^、。,.!?！？]{0,12}?(?:除外|外して|抜きで)"
+    r"|[」』]?\s?(?:は|を)[^、。,.!?！？]{0,12}?(?:除外|外して|抜きで|除いて|除く|抜いて)"
     # 「…は読了済み」; too long or too dear for them: 「一歩は長すぎ」, "Gintama is way too long"
     r"|[」』]?\s?(?:とか)?(?:は|って)(?:もう)?\s?(?:読了|読破)"
     r"|[」』]?\s?(?:とか)?(?:は|って)?\s?(?:長すぎ|長過ぎ|高すぎ|高過ぎ)(?!ない|ません|る?かな|る?\s?[?？])"
     r"|\s?(?:is|are|was|looks|seems)\s(?:way\s|just\s|a bit\s|kinda\s)?too\s(?:long|expensive|pricey))"
 )
 _EXCLUDE_BEFORE = re.compile(
-    r"(?:other than|besides|except|apart from|not|isn'?t|aren'?t|no more"
+    r"(?:other than|besides|except|apart from|not|isn'?t|aren'?t|no more|\bno"
     r"|already (?:has|have|read|own|got|finished|burned through|went through|devoured|know|seen|watched)"
     # "I've read", "she already has", "she has", "we own" (not "I read X as a kid": that may be
     # why they want it)
@@ -2066,7 +2136,7 @@ def _recommend(state: common_pb2.DialogueState, reason: str, follow_up: bool = T
 def _keep_request(state: common_pb2.DialogueState, prev: common_pb2.DialogueState) -> None:
     """Keep the request a series came up in (its words and constraints, not searched) while that
     series is in focus."""
-    if not (prev.topic and prev.intent in PRODUCT_INTENTS):
+    if not (prev.intent in PRODUCT_INTENTS and (prev.topic or prev.HasField("constraints"))):
         return
     state.topic = prev.topic
     if prev.HasField("request"):
@@ -2079,8 +2149,11 @@ def _keep_request(state: common_pb2.DialogueState, prev: common_pb2.DialogueStat
 # list it asks about the first series shown (a refinement says "ones", 「のだけ」「やつ」).
 _BARE_QUESTION = re.compile(
     r"\W*(?:もう)?完結して(?:る|ます|い(?:ます)?)(?:か|の)?\s*[?？]+\s*$|\W*(?:もう)?完結(?:済み|して(?:ます|る))?(?:ですか|か)\s*[?？]*\s*$"
-    r"|\W*(?:1|一)?(?:冊|巻)?\s*(?:いくら|何円|おいくら)(?:ですか|でしょうか|かな)?\s*[?？]*\s*$"
+    r"|\W*(?:1|一|全)?(?:冊|巻)?(?:セット)?(?:で|だと)?\s*(?:いくら|何円|おいくら)(?:ですか|でしょうか|かな)?\s*[?？]*\s*$"
     r"|\W*how much(?: is (?:it|one|a volume|each))?(?: per (?:book|volume|vol))?\s*\?*\s*$"
+    # "how much for all 18", "how much is the whole set?"
+    r"|\W*how much (?:for|is|are) (?:all|the whole|the full|the complete|the set|everything)"
+    r"(?: (?:set|series|\d{1,3}))?(?: of (?:them|it))?(?: vol(?:ume)?s| books)?\s*\?*\s*$"
 )
 # Whose work the series in focus is, through another's author: "is it by the Assassination
 # Classroom guy?", 「それって進撃の作者？」.
