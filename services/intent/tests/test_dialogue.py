@@ -1607,3 +1607,34 @@ def test_likeness_read_after_hedges_and_the_edition_kept() -> None:
     )
     simple = turn("anything else that simple?", japanese.state, intent="product_recommendation")
     assert list(simple.state.constraints.like_series_ids) == ["yotsuba"] and simple.state.constraints.language == "ja"
+
+
+def test_a_detail_of_a_product_asked_in_a_conversation_is_a_question_and_a_lost_order_asks_its_number() -> None:
+    asked = turn("recommend isekai", common_pb2.DialogueState(), intent="product_recommendation")
+    price = turn("fushigi yugi english vol 1 price?", asked.state, mentions=[mention("fushigi-yugi", "fushigi yugi")])
+    assert price.intent == "product_question" and price.state.focus.series_id == "fushigi-yugi"
+    alone = turn(
+        "ワンピースの最新刊いくら？", common_pb2.DialogueState(), mentions=[mention("one-piece", "ワンピース")]
+    )
+    assert alone.intent == "product_search"  # the taxonomy's search, on its own
+    lost = turn(
+        "my oshi no ko 16 never arrived",
+        common_pb2.DialogueState(),
+        abstained=True,
+        mentions=[mention("oshi-no-ko", "oshi no ko")],
+    )
+    assert (lost.intent, lost.state.pending) == ("order_status", "order_id")
+    torn = turn(
+        "torn between blue box and skip and loafer",
+        common_pb2.DialogueState(),
+        intent="return_refund",
+        mentions=[mention("blue-box", "blue box"), mention("skip-and-loafer", "skip and loafer")],
+    )
+    assert torn.intent in ("product_search", "product_recommendation", "product_question")
+    alike = turn(
+        "Is Blue Exorcist anything like it? how many volumes",
+        asked.state,
+        intent="product_question",
+        mentions=[mention("blue-exorcist", "Blue Exorcist")],
+    )
+    assert alike.state.focus.series_id == "blue-exorcist" and not alike.state.constraints.like_series_ids

@@ -583,7 +583,26 @@ def resolve(
                 and len(ruled_out) < MAX_LIST
             ):
                 ruled_out.append(series_id)
+    if (
+        resolution.intent == "product_search"
+        and resolution.state.focus.series_id
+        and (previous.intent in PRODUCT_INTENTS or previous.last_shown)
+        and _DETAIL_ASKED.search(unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower())
+    ):
+        # In a conversation about products, the price, stock or release of one of them asked
+        # is a detail of that product (every hand-written conversation calls it a question);
+        # a message on its own keeps the taxonomy's search ("ワンピースの最新刊いくら？").
+        resolution = replace(resolution, intent="product_question")
+        resolution.state.intent = "product_question"
     return resolution
+
+
+# A detail of an item asked, not the item asked for ("… ください", "I'll take", "add").
+_DETAIL_ASKED = re.compile(
+    r"(?=.*(?:how much|price|\bcost|in stock|available|\bout\b|when|release|いくら|値段|価格|在庫|発売|出て|いつ|円))"
+    r"(?=.*(?:[?？]|\b(?:how|when|is|are|does|do)\b|ですか|ますか|かな|でしょう|いくら|ある$|あります$|\bprice\b|値段))"
+    r"(?!.*(?:ください|下さい|お願い|おねがい|\bi'?ll (?:take|get|buy)|\badd\b|\bbuy\b|\border\b|買います|注文))"
+)
 
 
 def _resolve(
@@ -705,6 +724,17 @@ def _resolve(
         # "drama please, not action" while a request is in force: a refinement, whatever the
         # classifier guessed.
         classified, abstained = "product_recommendation", True
+    if (
+        classified not in PRODUCT_INTENTS
+        and len({m.series_id for m in mentions if m.kind != "author"}) > 1
+        and _CHOICE.search(c.folded)
+        and not entities.order_ids
+    ):
+        # "torn between blue box and skip and loafer": a choice between series, not a torn book.
+        classified, abstained = "product_recommendation", True
+    if classified != "order_status" and not _ORDER_NOT_YET_PLACED.search(c.folded) and _NOT_ARRIVED.search(c.folded):
+        # "my oshi no ko 16 never arrived": an order's delivery, whatever series it holds.
+        classified, abstained = "order_status", False
     if classified == "order_status" and not entities.order_ids and _ORDER_NOT_YET_PLACED.search(c.folded):
         # 「北海道ですが、注文したらいつ届きますか？」: delivery times, before there is an order.
         classified = "shipping_info"
@@ -773,7 +803,12 @@ def _resolve(
         return Resolution(
             "order_status", "answer", "order number given", state, [], follow_up=prev.pending == "order_id"
         )
-    if classified == "order_status" and not abstained and not named and not about_focus:
+    if (
+        classified == "order_status"
+        and not abstained
+        and not about_focus
+        and (not named or _NOT_ARRIVED.search(c.folded))
+    ):
         _carry(state, prev)
         state.pending = "order_id"
         return Resolution("order_status", "ask_order_id", "order status without an order number", state, [])
@@ -1503,6 +1538,14 @@ _ASKS_FOR_SOMETHING = re.compile(
     r"\W*(?:(?:ok|okay|so|and|also|now)\W+)?(?:something|anything|any)\b|\W*(?:何か|なにか)"
 )
 # Shop-information intents a short unclassified follow-up ("how long does it usually take?") continues.
+# A choice between the series named.
+_CHOICE = re.compile(r"\bbetween\b|\bvs\.?\b|\bversus\b|\bwhich\b|どっち|どちら|迷って|迷う|\bor\b.{0,40}[?？]")
+# An order that has not come: "never arrived", "still hasn't shipped", 「まだ届かない」.
+_NOT_ARRIVED = re.compile(
+    r"\bnever (?:arrived|came|showed up|got here|shipped)\b|\b(?:hasn'?t|has not|haven'?t|have not|didn'?t|did not)"
+    r" (?:arrived|come|shipped|been (?:delivered|shipped)|gotten here|got here)\b|\bstill (?:not|hasn'?t) (?:here|arrived)\b"
+    r"|届か(?:ない|なかった|ず)|届いて(?:い)?(?:ない|ません)|まだ届いて|届きません"
+)
 # An order spoken of as one yet to be placed: "if I order today", 「今注文したら」.
 _ORDER_NOT_YET_PLACED = re.compile(
     r"注文(?:したら|すれば|すると|した場合)|頼んだら|頼めば|買ったら|購入したら|購入すれば"
@@ -1546,7 +1589,7 @@ _OTHER_MEDIA = re.compile(r"アニメ|anime|\bdub\b|吹き替え|映画|movie|fi
 
 # What arrived is not what was ordered, or not whole: a return, whatever else is said.
 _DAMAGED = re.compile(
-    r"crushed|damaged|broken|torn|ripped|\bbent\b|water damage|missing pages|wrong (?:book|volume|item|one)"
+    r"crushed|damaged|broken|torn(?! between)|ripped|\bbent\b|water damage|missing pages|wrong (?:book|volume|item|one)"
     r"|違って(?:い|まし|た)|間違って|破れ|汚れ|折れ|潰れ|傷が|傷つ|落丁|乱丁"
 )
 # Service questions asked beside a series' name, most specific first (a person asked for
@@ -1718,7 +1761,8 @@ def _asked_title(text: str, titles: list[common_pb2.Mention], c: Cues) -> str | 
     berserk lite": Claymore)."""
     if not (_ABOUT_IT.search(c.folded) or _WHAT_ABOUT_OPENING.match(c.folded)):
         return None
-    if _RECOMMEND.search(c.folded) or _MORE_LIKE.search(c.folded):
+    # ("Is Blue Exorcist anything like it? how many volumes": whether it is alike, asked of it)
+    if (_RECOMMEND.search(c.folded) and not _IS_IT_LIKE.search(c.folded)) or _MORE_LIKE.search(c.folded):
         return None
     folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
     asked = set()
