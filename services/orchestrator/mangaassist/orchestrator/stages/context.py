@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -21,12 +23,29 @@ from mangaassist.orchestrator.dialogue import decode_state
 from mangaassist.orchestrator.guards import Guards, idempotent
 from mangaassist.orchestrator.postprocess import PostProcessor
 from mangaassist.orchestrator.schema import ErrorCode, RequestError
-from mangaassist.orchestrator.sessions import Session, SessionStore, Turn
+from mangaassist.orchestrator.sessions import MAX_INTENTS, Session, SessionStore, Turn
 from mangaassist.orchestrator.stages.base import Downstreams, Request, rejected, rpc_error
 from mangaassist.proto.intent.v1 import intent_pb2
 from mangaassist.proto.retrieval.v1 import retrieval_pb2
 
 logger = logging.getLogger(__name__)
+
+MAX_UNWRITTEN = 10_000  # sessions whose last turn is remembered until its write lands
+
+
+@dataclass(frozen=True)
+class _Unwritten:
+    """A turn answered but not yet in the store: what the next turn must resolve against."""
+
+    turn_id: str
+    owner: str | None
+    intent: str
+    state: bytes | None
+
+    def overlay(self, session: Session) -> None:
+        if self.state is not None:
+            session.state = self.state
+        session.intents = [*session.intents, self.intent][-MAX_INTENTS:]
 
 
 class ContextStage:
@@ -52,6 +71,10 @@ class ContextStage:
         # state the previous answer left). A connection stays on one process, so this is
         # the whole story for one conversation.
         self._writes: dict[str, asyncio.Event] = {}
+        # The last turn of each session whose write has not landed yet (bounded): a turn that
+        # reads the session before it lands (the store slow, failing or its breaker open)
+        # still resolves against the dialogue state that turn left, not an older one.
+        self._unwritten: OrderedDict[str, _Unwritten] = OrderedDict()
 
     async def load_session(self, req: Request) -> Session:
         """The conversation so far; a minimal empty session if the store is unreachable."""
@@ -78,7 +101,19 @@ class ContextStage:
             except Exception as exc:
                 logger.warning("session load failed; continuing without history", extra={"error": type(exc).__name__})
                 req.fallbacks.append("session")
-                return Session(req.session_id)
+                session = Session(req.session_id)
+                unwritten = self._unwritten.get(req.session_id)
+                if unwritten is not None and unwritten.owner == req.identity.owner:
+                    session.customer_id = unwritten.owner
+                    unwritten.overlay(session)
+                return session
+        unwritten = self._unwritten.get(req.session_id)
+        if (
+            unwritten is not None
+            and unwritten.owner == req.identity.owner
+            and unwritten.turn_id not in session.turn_ids
+        ):
+            unwritten.overlay(session)
         if not session.owned_by(req.identity.owner):
             raise RequestError(ErrorCode.UNAUTHORIZED, "this conversation belongs to another account")
         req.session = session
@@ -155,6 +190,10 @@ class ContextStage:
 
         written = asyncio.Event()
         self._writes[session_id] = written
+        self._unwritten[session_id] = _Unwritten(turn_id, owner, intent, state)
+        self._unwritten.move_to_end(session_id)
+        while len(self._unwritten) > MAX_UNWRITTEN:
+            self._unwritten.popitem(last=False)
 
         async def update_session() -> None:
             try:
@@ -168,6 +207,9 @@ class ContextStage:
                     await self._sessions.append(
                         session_id, Turn(owner, intent, text, answer, cost_usd, state, turn_id), base
                     )
+                landed = self._unwritten.get(session_id)
+                if landed is not None and landed.turn_id == turn_id:
+                    del self._unwritten[session_id]
             finally:
                 # A failed attempt also releases the next turn (it reads what is there); a retry
                 # that lands later is still ordered by the session's version.
