@@ -177,3 +177,4 @@ def test_a_budget_caps_the_price_and_a_volume_total_names_no_volume() -> None:
     assert "romance" in extract("rom com recs pls").genres
     assert "sci-fi" in extract("post apocalyptic manga pls").genres
     assert "school" in extract("学生ものじゃなくて").excluded_genres or "school" in extract("学生もの").genres
+    assert extract("小学生の息子にプレゼントしたい").young_reader and not extract("my 15 yo son").young_reader

@@ -29,7 +29,7 @@ from mangaassist.common.messages import copy_present
 from mangaassist.common.pii import mask_pii
 from mangaassist.common.text import ROMAJI_WORD, words_offsets
 from mangaassist.common.vocabulary import EN_NUMBER_WORDS, PRODUCT_INTENTS
-from mangaassist.intent.entities import Entities, extract, genres_in
+from mangaassist.intent.entities import Entities, aspect_of, extract, genres_in
 from mangaassist.intent.model import LEXICON
 from mangaassist.proto.common.v1 import common_pb2
 
@@ -73,7 +73,13 @@ _LENGTH_DROPPED = re.compile(
 )
 _VOLUME_CAP = (
     # (pattern, inclusive)
-    (re.compile(r"(\d{1,3})\s*巻\s*(?:くらい|ぐらい|程度)?\s*(?:以内|以下|まで)"), True),
+    # (「まだ8巻までしか出てないの？」 says how far it has come out: no limit)
+    (
+        re.compile(
+            r"(\d{1,3})\s*巻\s*(?:くらい|ぐらい|程度)?\s*(?:以内|以下|まで)(?!\s*(?:しか|出て|でて|です|なの|だっけ|でしょ))"
+        ),
+        True,
+    ),
     (re.compile(r"(\d{1,3})\s*巻\s*未満"), False),
     (
         re.compile(
@@ -111,7 +117,10 @@ _VOLUME_CAP = (
         True,
     ),
     (
-        re.compile(r"(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books|巻)\s{0,3}(?:max|maximum|or less|or fewer|tops|まで|以内)"),
+        re.compile(
+            r"(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books|巻)\s{0,3}(?:max|maximum|or less|or fewer|tops|まで|以内)"
+            r"(?!\s*(?:しか|出て|でて|です|なの|だっけ|でしょ))"
+        ),
         True,
     ),
     (
@@ -186,7 +195,9 @@ _WHOLE = re.compile(
 _LIKE = re.compile(
     r"\blike\b(?!,)|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
     r"|after (?:finishing|reading)|\bread (?:next )?after\b|(?:i|just) (?:just )?finished|enjoyed|loved|\blove\b|\bfan\b|好きで|好きなんだ|好きだから|大好き|(?<![てで])みたい[なの]|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
-    r"|読み終わ|系の|こういう|そういう|ああいう|似た|みたいに|のように|\bmitai ?n[ao]\b|同じ(?:ような|ように|感じ|系統|雰囲気|くらい)"
+    r"|読み終わ|系の|こういう|そういう|ああいう|似た|みたいに|のように|\bmitai ?n[ao]\b|同じ(?:ような|ように|感じ|系統|雰囲気)"
+    # 「同じくらいダークで」 (「同じくらいの長さ？」 compares an amount)
+    r"|同じ(?:くらい|ぐらい)(?:ダーク|暗|怖|面白|熱|重|泣け|笑え|切な|グロ)"
 )
 # Likeness, not affection: "something like Junji Ito", 「伊藤潤二みたいな」 (an author's fan, 「東村アキコが好き」,
 # is shown the author's own works).
@@ -212,7 +223,7 @@ _NOT_LIKE = re.compile(
     # that title's manga, not a request for others like it
     r"|(?:lov|enjoy|lik)e[ds]?\b.{0,40}?\banime\b(?=.*(?:finished|complete|how many|volumes?\b|price|how much))"
     r"(?!.*(?:similar|\blike\b|recommend|suggest))"
-    r"|アニメ.{0,8}(?:好き|ハマ)(?=.*(?:何巻|完結|いくら|値段|出て))(?!.*(?:似|おすすめ|みたい))"
+    r"|(?:アニメ|anime).{0,8}(?:好き|ハマ)(?=.*(?:何巻|完結|いくら|値段|出て|vol|\d\s*巻))(?!.*(?:似|おすすめ|みたい|similar|recommend))"
     r"|\b(?:i|you|we|they|he|she|kids|really|do|did|does) like (?:it|them)\b"
     r"|what(?:'s|s| is| are| was)\s.{0,60}\blike\b\s*[?？]"
     r"|(?:don'?t|do not|doesn'?t|didn'?t|not)\s(?:really\s)?like"
@@ -237,11 +248,12 @@ _NEW_REQUEST = re.compile(
     r"recommend|suggest|looking for|searching for|any (?:good )?(?:\w{1,20} )?manga|anything (?:about|with|for|new|by)"
     r"|something (?:about|with|for|new|that|to read|by)|do you have (?:any|anything|something)|want (?:a|some|to read)"
     r"|(?:want|need) (?:something|anything)|\bhelp (?:me |us )?(?:choose|pick|find|decide)\b"
-    r"|おすすめ|オススメ|お勧め|探して|教えて|読みたい|買ってあげ|プレゼント|\bgift\b|\bfor my\b"
+    # (「友達にもおすすめできる？」 asks whether it can be recommended: no request)
+    r"|(?:おすすめ|オススメ|お勧め)(?!でき|され)|探して|教えて|読みたい|買ってあげ|プレゼント|\bgift\b|\bfor my\b"
 )
 # Asking for suggestions, not about the series in focus.
 _RECOMMEND = re.compile(
-    r"recommend|suggest|\bsomething\b|\banything\b|\bother\b|\belse\b|\banother\b|おすすめ|オススメ|お勧め|他に|ほかに"
+    r"recommend|suggest|\bsomething\b|\banything\b|\bother\b|\belse\b|\banother\b|(?:おすすめ|オススメ|お勧め)(?!でき|され)|他に|ほかに"
     r"|他の|ほかの|別の"
     # 「もっと短くて完結してる面白いのない？」: is there one (of another kind)?
     r"|(?<=[いなた])(?:の|やつ|もの)(?:って)?(?:ない|ありませんか|ないですか)\s?[?？]|ないかな"
@@ -489,6 +501,8 @@ def _merge(into: common_pb2.Constraints, entities: Entities, c: Cues, replace_ge
         if g not in into.genres:
             into.genres.append(g)
     for g in entities.excluded_genres:
+        if g in into.genres and g not in entities.genres and any(aspect_of(k) == g for k in entities.excluded_kinds):
+            continue  # "horror" in force, then 「グロいのは無理」: horror without the gore
         if g not in into.excluded_genres:
             into.excluded_genres.append(g)
         if g in into.genres:
@@ -496,6 +510,9 @@ def _merge(into: common_pb2.Constraints, entities: Entities, c: Cues, replace_ge
     for kind in entities.excluded_kinds:
         if kind not in into.excluded_kinds:
             into.excluded_kinds.append(kind)
+    if entities.young_reader and "horror" not in into.genres and "horror" not in into.excluded_genres:
+        # A young child's book is no horror (「小学生の息子にプレゼント」, "for my 7 year old").
+        into.excluded_genres.append("horror")
     if c.drop_price:
         into.ClearField("max_price_jpy")
         into.ClearField("min_price_jpy")
@@ -671,13 +688,15 @@ def _resolve(
     ):
         # "Do you have Sailor Moon? my wife loved it": that title, not others like it.
         c = replace(c, like=False)
+    # (a present for someone said in the turn before: 「小学生の息子にプレゼント…」 then 「ポケモンが大好きなんです」)
+    gift_before = bool(prev.topic and _THIRD_PERSON.search(prev.topic) and _GIFT.search(prev.topic))
     if (
         c.like
         and titles
-        and _THIRD_PERSON.search(c.folded)
+        and (_THIRD_PERSON.search(c.folded) or gift_before)
         and not _SIMILAR.search(c.folded)
         and not _MORE_LIKE.search(c.folded)
-        and (_AVAILABILITY.search(c.folded) or _GIFT.search(c.folded))
+        and (_AVAILABILITY.search(c.folded) or _GIFT.search(c.folded) or gift_before)
     ):
         # 「母がベルばら好きで、誕生日にあげたい」, "my son loves pokemon. is there a manga": a present
         # of the title someone else loves, not others like it.
@@ -732,12 +751,22 @@ def _resolve(
     ):
         # "torn between blue box and skip and loafer": a choice between series, not a torn book.
         classified, abstained = "product_recommendation", True
-    if classified != "order_status" and not _ORDER_NOT_YET_PLACED.search(c.folded) and _NOT_ARRIVED.search(c.folded):
+    if (
+        (classified in PRODUCT_INTENTS or abstained)
+        and classified != "order_status"
+        and not _ORDER_NOT_YET_PLACED.search(c.folded)
+        and _NOT_ARRIVED.search(c.folded)
+        and not _other_service_words("order_status", c.folded)
+    ):
         # "my oshi no ko 16 never arrived": an order's delivery, whatever series it holds.
         classified, abstained = "order_status", False
-    if classified == "order_status" and not entities.order_ids and _ORDER_NOT_YET_PLACED.search(c.folded):
+    if (
+        not entities.order_ids
+        and _ORDER_NOT_YET_PLACED.search(c.folded)
+        and (classified == "order_status" or _DELIVERY_TIME.search(c.folded))
+    ):
         # 「北海道ですが、注文したらいつ届きますか？」: delivery times, before there is an order.
-        classified = "shipping_info"
+        classified, abstained = "shipping_info", False
     product_turn = classified in PRODUCT_INTENTS and not abstained
     # A non-product intent the classifier is sure of (shipping, payment…) is not taken over.
     # "I'd like to order volume 200" about the series in focus is a purchase, not an order's status.
@@ -818,11 +847,18 @@ def _resolve(
     #     unsure guess gives way to the service named ("can i at least get a replacement").
     service_named = _service_asked(c.folded) if not entities.order_ids else ""
     asked_service = service_named if not named else ""
-    if classified == "order_status" or _OWN_WORDS["order_status"].search(c.folded):
+    if asked_service != "order_status" and (
+        classified == "order_status" or _OWN_WORDS["order_status"].search(c.folded)
+    ):
         asked_service = ""  # 「前に頼んだやつの配送状況」 is about an order
     if asked_service and (
         (asked_service == "escalation" and classified in _SERVICE_INTENTS)
-        or (abstained and classified not in PRODUCT_INTENTS and not prev.HasField("focus"))
+        or (
+            abstained
+            and classified not in PRODUCT_INTENTS
+            # (「まとめて買うと割引ってあります？」 beside a series in focus asks nothing of it)
+            and (not prev.HasField("focus") or not (c.reference or c.latest or c.product_question or entities.volumes))
+        )
         # ("Do you sell gift cards? I'd like my grandson to pick his own manga.": the question
         # asked first is the service's; an unsure product guess gives way)
         or (abstained and not prev.HasField("focus") and not entities.genres and _asks_first(c.folded, asked_service))
@@ -970,7 +1006,13 @@ def _resolve(
             list(prev.constraints.only_series or prev.last_shown)
             # ("and the oldest?", "shorter one in English please" after a list: the one of those
             # put first)
-            if among_shown or (order and len(prev.constraints.only_series or prev.last_shown) > 1)
+            # ("Anything shorter for a beginner?" asks for others: ``_RELATIVE_LIMIT``)
+            if among_shown
+            or (
+                order
+                and len(prev.constraints.only_series or prev.last_shown) > 1
+                and not _RELATIVE_LIMIT.search(c.folded)
+            )
             else list(prev.constraints.only_series)
             if _CHOOSING.search(c.folded)
             else []
@@ -1217,7 +1259,8 @@ def _resolve(
         _merge(state.constraints, entities, c)
         state.intent = classified if product_turn else "product_search"
         if state.intent == "product_question" and (
-            _has_constraints(entities, c) or re.search(r"何か|なにか|\banything\b|\bwhich ones?\b|どれ", c.folded)
+            _has_constraints(entities, c)
+            or re.search(r"何か|なにか|何が|なにが|\banything\b|\bwhat (?:else|other)\b|\bwhich ones?\b|どれ", c.folded)
         ):
             # 「高橋留美子の作品で完結してるやつ」「手塚治虫の作品って何かありますか」 ask for works, not about one.
             state.intent = "product_search"
@@ -1366,8 +1409,13 @@ def _resolve(
         and not _RECOMMEND.search(c.folded)
         and not _MORE_LIKE.search(c.folded)
         and (not (entities.genres or entities.excluded_genres) or asks_of_it)
-        # ("kinda pricey. any classic sci-fi that's cheaper?": a sure request for a kind of story)
-        and not (classified == "product_recommendation" and not abstained and entities.genres)
+        # ("kinda pricey. any classic sci-fi that's cheaper?": a sure request for a kind of story;
+        # 「囲碁の漫画もあったよね？」: manga of another kind)
+        and not (
+            classified == "product_recommendation"
+            and not abstained
+            and (entities.genres or (_MANGA_WORDS.search(c.folded) and not c.reference))
+        )
         and (
             c.reference
             or c.product_question
@@ -1424,6 +1472,15 @@ def _resolve(
             entities = replace(entities, genres=[])
             words = mask_pii(" ".join(text.split()))[0]
             state.topic = f"{prev.topic} {words}"[-MAX_TOPIC_CHARS:].strip()
+        if state.constraints.only_series and (
+            _RELATIVE_LIMIT.search(c.folded) or _SEEN_OTHER.search(c.folded) or c.new_request
+        ):
+            # "Naruto or Bleach?" then "anything shorter? action, 12 volumes max": others than those.
+            named_before = list(state.constraints.only_series)
+            del state.constraints.only_series[:]
+            state.constraints.excluded_series.extend(
+                [s for s in named_before if s not in state.constraints.excluded_series][:MAX_LIST]
+            )
         _merge(state.constraints, entities, c)
         state.constraints.all_genres.extend(added)
         del state.constraints.all_genres[MAX_LIST:]
@@ -1546,6 +1603,8 @@ _NOT_ARRIVED = re.compile(
     r" (?:arrived|come|shipped|been (?:delivered|shipped)|gotten here|got here)\b|\bstill (?:not|hasn'?t) (?:here|arrived)\b"
     r"|届か(?:ない|なかった|ず)|届いて(?:い)?(?:ない|ません)|まだ届いて|届きません"
 )
+# How long delivery takes, asked.
+_DELIVERY_TIME = re.compile(r"\b(?:arrive|get here|be delivered|deliver)\b|届|着く|到着")
 # An order spoken of as one yet to be placed: "if I order today", 「今注文したら」.
 _ORDER_NOT_YET_PLACED = re.compile(
     r"注文(?:したら|すれば|すると|した場合)|頼んだら|頼めば|買ったら|購入したら|購入すれば"
@@ -1611,6 +1670,11 @@ _SERVICE_ASKED = (
             r"|ship (?:it|them|this|that) back|return shipping|送り直|再送|money back"
         ),
     ),
+    # (an order cancelled: the taxonomy's order_status; "can I just cancel it?")
+    (
+        "order_status",
+        re.compile(r"\bcancel(?:l?ing|l?ed)?\b(?! (?:my )?(?:account|membership|subscription))|キャンセル"),
+    ),
     # (what is kept on the account, even when it is a shipping address: that page edits it)
     (
         "account",
@@ -1626,6 +1690,8 @@ _SERVICE_ASKED = (
             r"gift (?:cards|vouchers?|certificates?)|(?:sell|buy|use|have) (?:a |any )?gift cards?|ギフト券|商品券|ギフトカード"
             r"|払え|支払|引き落と|決済|クレカ|クレジット|カード払い|代引き|コンビニ払い|\bjcb\b|\bvisa\b|paypay|paypal"
             r"|apple pay|google pay|credit card|debit card|pay (?:with|by|in|for it)|payment"
+            # discounts and coupons are the taxonomy's payment (「まとめて買うと割引ってあります？」)
+            r"|割引|値引き|クーポン|\bdiscounts?\b|\bcoupons?\b|promo code"
         ),
     ),
     (
@@ -1719,6 +1785,7 @@ _PROPERTY = re.compile(
     r"|どんな(?:話|内容|漫画)|worth (?:it|reading)|suitable|\bage\b|何歳|子供向け|for kids|ふりがな|furigana|版って"
     r"|違い|違う|ちがう|ちがい|difference|what(?:'s| is) it about|あらすじ|内容|synopsis|\bplot\b|what happens"
     r"|\b(?:is|was) (?:it|that|this)(?: \w+){0,2} (?:scary|gory|violent|dark|sad|sexy|appropriate|ok|okay|fine|safe)\b"
+    r"|(?:おすすめ|オススメ|お勧め|勧め|薦め)(?:でき|られ)(?:る|ます)|\bwould you recommend (?:it|this|that)\b"
     # "how long is monster", "too gory for a 13 yo?"
     r"|\bhow long (?:is|are)\b|^\W*(?:is (?:it|that|this) )?too (?:\w+ ){0,1}\w+ for (?:a|an|my|kids|children|\d)"
 )
@@ -1730,6 +1797,8 @@ _PROPERTY = re.compile(
 # 「異世界ものでもう完結してるのってある？」「子供向けのものは？」: is there one (of a kind)?
 _KIND_ASKED = re.compile(
     r"(?:もの|物|系)で|(?:(?:(?<=[るたい])|(?<=向け))(?:の|やつ)|系)(?:って|は)?(?:ある|あります|ない)|もの(?:は|って)\s*[?？]"
+    # 「演劇とか芸能ものにしようかな」: a kind chosen
+    r"|(?:もの|物|系)に(?:しよう|する|します|いこう)"
 )
 _MANGA_WORDS = re.compile(r"漫画|マンガ|まんが|manga|comics?|\bones\b|\bstuff\b|\bseries\b|" + _KIND_ASKED.pattern)
 # A question about one series itself: is it finished, does it come in English, what about it?
@@ -1944,10 +2013,19 @@ def _bare_volume(lowered: str, mentions: list[common_pb2.Mention], focus: bool) 
         if found is not None and int(found.group(1)) > 0:
             return int(found.group(1))
     if focus and not mentions:
-        found = _EDITION_NUMBER.search(lowered)
-        if found is not None and int(found.group(1)) > 0:
-            return int(found.group(1))
+        found = _EDITION_NUMBER.search(lowered) or _ANOTHER_NUMBER.search(lowered)
+        number = next((g for g in found.groups() if g), None) if found is not None else None
+        if number is not None and int(number) > 0:
+            return int(number)
     return None
+
+
+# One more volume of the series in focus: "do you have 26 too", "and 27?", 「26も」.
+_ANOTHER_NUMBER = re.compile(
+    r"^\W*(?:(?:and|also|what about|how about|do (?:you|u) have|got|is|any)\s)?(?:vol\.?\s?)?(\d{1,3})"
+    r"(?:\s(?:too|also|as well|out|yet|in stock|available|in english|in japanese|pls|please)){0,3}\s*[?？!.]*$"
+    r"|^\W*(\d{1,3})\s?(?:も|は)\s?(?:ある|あります|ください|出て|在庫)?"
+)
 
 
 def _own_question(c: Cues) -> bool:
@@ -2060,7 +2138,7 @@ _EXCLUDE_AFTER = re.compile(
     # "ouran は read した"
     r"|\s?(?:は|を)\s?read\s?(?:した|済み|済|done|already)"
     # 「コナンは長すぎるので除外で」
-    r"|[」』]?\s?(?:は|を)[^、。,.!?！？]{0,12}?(?:除外|外して|抜きで|除いて|除く|抜いて)"
+    r"|[」』]?\s?(?:は|を)[^、。,.!?！？]{0,12}?(?:除外|外して|抜きで|除いて|除く|抜いて|パス(?!\s?[?？])|なしで|無しで)"
     # 「…は読了済み」; too long or too dear for them: 「一歩は長すぎ」, "Gintama is way too long"
     r"|[」』]?\s?(?:とか)?(?:は|って)(?:もう)?\s?(?:読了|読破)"
     r"|[」』]?\s?(?:とか)?(?:は|って)?\s?(?:長すぎ|長過ぎ|高すぎ|高過ぎ)(?!ない|ません|る?かな|る?\s?[?？])"
@@ -2586,6 +2664,8 @@ def unlinked_title(
         for linked in mentions:
             if linked.name:
                 name = _name_pattern(linked.name).sub(" ", name)
+        # (「高橋留美子の漫画ってどれくらいある？」: the works of a name linked, not a title)
+        name = re.sub(r"^\s*の\s*(?:漫画|マンガ|まんが|作品|本|シリーズ)\S*", "", name)
         name = _CONNECTOR_TAIL.sub("", _LEADING_FILLER.sub("", name.strip()))
         name = _GENERIC_TAIL.sub("", _VOLUME_TAIL.sub("", name)).strip()
         words = name.split()
@@ -2597,8 +2677,8 @@ def unlinked_title(
             or name in _NOT_TITLES
         ):
             continue
-        if any(ch.isdigit() for ch in name) and len(name) <= 4:
-            continue
+        if (any(ch.isdigit() for ch in name) and len(name) <= 4) or re.fullmatch(r"\d{1,3}(?:\s\w+)?", name):
+            continue  # ("do you have 26 too": a volume number)
         for _, edition in _EDITION_WORDS:
             # 「ao ashi の英語版ありますか」: the name without the edition asked for.
             name = _CONNECTOR_TAIL.sub("", edition.sub(" ", name).replace(" 版", " ")).strip()

@@ -98,20 +98,27 @@ LANGUAGE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "en",
         re.compile(
-            r"英語版|英語で|英訳|英語の|(?<![a-z])in english(?![a-z])|イングリッシュ(?:・|\s)?(?:エディション|版|バージョン)|イングリッシュの(?:方|ほう)"
+            r"英語版|英語で|英訳|英語の|(?<![a-z])eigo[- ]?ban(?![a-z])|(?<![a-z])in english(?![a-z])|イングリッシュ(?:・|\s)?(?:エディション|版|バージョン)|イングリッシュの(?:方|ほう)"
             r"|(?<![a-z])(?:english|eng) ?(?:edition|version|ver|translation|copy|copies|版|で|の(?:方|ほう))"
         ),
     ),
     (
         "ja",
         re.compile(
-            r"日本語版|日本語で|原書|(?<![a-z])in japanese(?![a-z])|ジャパニーズ(?:・|\s)?(?:エディション|版|バージョン)|ジャパニーズの(?:方|ほう)"
+            r"日本語版|日本語で|原書|(?<![a-z])nihongo[- ]?ban(?![a-z])|(?<![a-z])in japanese(?![a-z])|ジャパニーズ(?:・|\s)?(?:エディション|版|バージョン)|ジャパニーズの(?:方|ほう)"
             r"|(?<![a-z])japanese ?(?:edition|version|ver|original|copy|copies|版|で|の(?:方|ほう))"
             r"|(?<![a-z])original japanese(?![a-z])"
         ),
     ),
 )
 
+# A reader of primary-school age or younger.
+_YOUNG_READER = re.compile(
+    r"小学生|小学校|小学[1-6一二三四五六]年|低学年|幼稚園|保育園|園児|未就学|幼児|子供向け|子ども向け|こども向け|キッズ"
+    r"|(?<!\d)(?:[3-9]|10)\s?(?:歳|才|さい)|\b(?:[3-9]|10)\s?(?:yo|y/o|yrs?|years?)(?: old)?\b|\b(?:three|four|five|six|seven|eight|nine|ten)[- ]year[- ]old\b"
+    r"|\b(?:little|young|small) (?:kids?|children|ones|boy|girl|son|daughter)\b|\bfor (?:a |my )?kids\b|\bchildren'?s\b"
+    r"|\belementary\b|\bkindergart|\btoddlers?\b|\bpreschool"
+)
 IN_STOCK = re.compile(
     r"在庫(?:の|が)?(?:ある|あり|有り)|すぐ(?:に)?(?:届く|買える)|\bin stock\b|\bavailable now\b|\bin-stock\b"
 )
@@ -136,6 +143,8 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
         "ホラー",
         "怖い",
         "怖いの",
+        "怖く(?=な)",
+        "グロく(?=な)",
         "ゾンビ",
         "グロ",
         r"\bhorror\b",
@@ -194,6 +203,7 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
         "バトル",
         "格闘",
         "戦い",
+        "戦う",
         "戦闘",
         r"\baction\b",
         r"\bbattles?\b",
@@ -421,6 +431,17 @@ _GENRE_RES = {
     for genre in dict.fromkeys([*GENRE_KEYWORDS, *NARROWER_KEYWORDS])
 }
 _NARROWER = re.compile(_alternation(tuple(w for words in NARROWER_KEYWORDS.values() for w in words)))
+# Aspects of a genre: ruled out on their own they rule the genre out ("nothing gory for my
+# kid"), but not when the genre itself is asked for ("horror, nothing gory").
+ASPECT_KEYWORDS: dict[str, tuple[str, ...]] = {"horror": ("グロ", r"\bgor(?:e|y)\b")}
+_ASPECTS = {genre: re.compile(_alternation(words)) for genre, words in ASPECT_KEYWORDS.items()}
+
+
+def aspect_of(word: str) -> str | None:
+    """The genre ``word`` is an aspect of, or None."""
+    return next((genre for genre, pattern in _ASPECTS.items() if pattern.fullmatch(word)), None)
+
+
 _NEGATED_AFTER = re.compile(
     r"^\s*(?:っぽいの|っぽいもの|っぽ(?=くな)|系の?|もの|物|とか|要素|描写|シーン|メイン|中心|い(?:の|もの|やつ)|の(?:もの|やつ)?"
     # 「SFっぽい設定のものは苦手」「恋愛系の話はまだ早い」: what about it
@@ -435,7 +456,9 @@ _NEGATED_AFTER = re.compile(
 )
 # "not too gory", 「ホラー要素少なめ」: less of it, not none.
 _LISTED_WITH = re.compile(r"\s*(?:とか|や|と|、|,|/|or|and|nor)\s*")
-_SOFT_NEGATION = re.compile(r"too|less|light|much|少な|控え|すぎ|過ぎ|薄|弱")
+_SOFT_NEGATION = re.compile(
+    r"too|less|light|much|super|very|overly|really|that|extremely|少な|控え|すぎ|過ぎ|薄|弱|あまり|そんなに|それほど"
+)
 _CUE_WINDOW = 64
 _MAX_MENTIONS = 8  # a genre named more often is judged on its first mentions
 _NEGATED_BEFORE = re.compile(
@@ -503,6 +526,7 @@ class Entities:
     excluded_genres: list[str] = field(default_factory=list)
     in_stock: bool | None = None  # True when the customer asks for items in stock
     excluded_kinds: list[str] = field(default_factory=list)  # negated narrower kinds ("no basketball")
+    young_reader: bool = False  # for a child of primary-school age or younger ("for my 7 year old")
 
 
 def _amount(number: str, multiplier: str | None) -> int | None:
@@ -515,12 +539,18 @@ def _amount(number: str, multiplier: str | None) -> int | None:
 _STRICT_BOUND = re.compile(r"under|below|less than|cheaper than|未満|より安い|over|above|more than|より高い")
 
 
+MIN_BARE_PRICE = 100  # a smaller number without a currency is no price
+_CURRENCY = re.compile(r"円|yen|jpy|[¥$]|千|万|\dk\b", re.IGNORECASE)
+
+
 def _first_amount(patterns: tuple[re.Pattern[str], ...], text: str, step: int) -> int | None:
     """The first amount the patterns find; a strict bound moves by ``step`` (-1 for a
     maximum, +1 for a minimum) so the result is always inclusive."""
     for pattern in patterns:
         for match in pattern.finditer(text):
             amount = _amount(match.group(1), match.group(2))
+            if amount is not None and amount < MIN_BARE_PRICE and not _CURRENCY.search(match.group(0)):
+                continue  # "up to 8 is fine": a count, not 8 yen
             if amount is not None:
                 strict = _STRICT_BOUND.search(match.group(0)) and not re.match(r"(?:nothing|not|no)\b", match.group(0))
                 return amount + step if strict else amount
@@ -578,6 +608,10 @@ def _genres(lower: str) -> tuple[list[str], list[str], list[str]]:
             if negated and _NARROWER.fullmatch(match.group()):
                 kinds.append(match.group())
                 continue
+            if negated and aspect_of(match.group()) == genre:
+                # 「グロいのは無理」: the aspect is ruled out as a kind too, so a request for the
+                # genre in force keeps the genre (see ``aspect_of``).
+                kinds.append(match.group())
             (excluded if negated else genres).append(genre)
             (negated_at if negated else positive_at).setdefault(genre, match.span())
             if negated and not _SOFT_NEGATION.search(negated.group()):
@@ -651,6 +685,7 @@ def extract(text: str) -> Entities:
         out.in_stock = True
 
     out.genres, out.excluded_genres, out.excluded_kinds = _genres(lower)
+    out.young_reader = bool(_YOUNG_READER.search(lower))
 
     titles: list[str] = []
     for index, pattern in enumerate(TITLE_PATTERNS):

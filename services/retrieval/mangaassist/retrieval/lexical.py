@@ -371,6 +371,7 @@ GLOSSARY: dict[str, str] = {
     "cooking competitions": "cooking battles",
     "料理対決": "cooking battles",
     "料理バトル": "cooking battles",
+    "gory": "gore",
 }
 _GLOSSARY_LONGEST_FIRST = sorted(GLOSSARY, key=len, reverse=True)
 
