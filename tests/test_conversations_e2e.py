@@ -132,3 +132,14 @@ async def test_the_shortest_of_a_list_comes_first_and_becomes_the_focus(cluster:
     volumes = [p["volumes"] for p in shortest["products"]]
     assert volumes == sorted(volumes) and shortest["products"][0]["series_id"] == "maison-ikkoku"
     assert english["state"]["focus"]["series_id"] == "maison-ikkoku"
+
+
+async def test_a_kind_named_beside_like_x_goes_first_and_shorter_goes_back_to_the_request(cluster: Cluster) -> None:
+    _, soccer = await converse(cluster, ["スラダン ある?", "similar but soccer"])
+    assert "slam-dunk" not in series(soccer) and series(soccer)[0] in {"blue-lock", "captain-tsubasa"}
+    _, _, shorter = await converse(
+        cluster, ["sports manga please", "hajime no ippo is how many volumes??", "lmao too many. something shorter"]
+    )
+    assert "hajime-no-ippo" not in series(shorter)
+    assert all("sports" in p["genres"] for p in shorter["products"])
+    assert [p["volumes"] for p in shorter["products"]] == sorted(p["volumes"] for p in shorter["products"])

@@ -48,6 +48,7 @@ DENSE_POOL = 30
 # and X's main genre (required when the customer names no genre; with one named, "like Haikyu,
 # with romance", a romance that is also a sports story comes first).
 SIMILAR_WEIGHTS = (0.6, 0.3, 0.1, 0.2)
+SIMILAR_ASKED_WEIGHT = 0.5  # a kind of story the query names outweighs likeness alone
 Volume: TypeAlias = int | Literal["latest"] | None
 # faiss HNSW graph parameters (chosen by bench/retrieval_sweep.py; see the README).
 HNSW_M = 32
@@ -212,10 +213,17 @@ class CatalogIndex:
         return (mean / norm).astype(np.float32) if norm else None
 
     async def asimilar(
-        self, like: frozenset[str], k: int, filters: Filters, timeout_s: float | None = None, volume: Volume = None
+        self,
+        like: frozenset[str],
+        k: int,
+        filters: Filters,
+        timeout_s: float | None = None,
+        volume: Volume = None,
+        query: str = "",
     ) -> SearchOutcome:
         """Series like ``like`` (never ``like`` itself): dense neighbours of its editions, re-ranked by
-        shared genres and tags and the same demographic, so "like Dandadan" means its kind of story."""
+        shared genres and tags and the same demographic, so "like Dandadan" means its kind of story;
+        a kind the query names ("like Slam Dunk but soccer", 「野球がいいな」) goes first."""
         t0 = time.perf_counter()
         vector = self.like_vector(like)
         if vector is None:
@@ -225,6 +233,7 @@ class CatalogIndex:
             t.lower() for r in rows for p in (self.products[self.row_first[r]],) for t in (*p["genres"], *p["tags"])
         }
         seed_demo = {self.products[self.row_first[r]]["demographic"] for r in rows}
+        asked = {t.lower() for t in self._tag_terms(query)} if query else set()
         excluded = replace(filters, exclude_series_ids=filters.exclude_series_ids | like)
         # Its kind of story: the named series' main genre (listed first).
         primary = {
@@ -245,6 +254,7 @@ class CatalogIndex:
                 + SIMILAR_WEIGHTS[1] * overlap
                 + SIMILAR_WEIGHTS[2] * (p["demographic"] in seed_demo)
                 + SIMILAR_WEIGHTS[3] * bool(primary.intersection(p["genres"]))
+                + SIMILAR_ASKED_WEIGHT * bool(asked & terms)
             )
 
         ranked = sorted(dense.hits, key=lambda item: (-rank(item), item[0]))[:k]

@@ -692,7 +692,9 @@ class CatalogLinker:
         if i == 0 and whole > 1 and words[1][0] in ("too", "also"):
             return True  # "tomie too, how much in english"
         if (i == 0 or (i == 1 and words[0][0] in _OPENERS)) and re.match(
-            r"\W{0,3}(?:\w+\W{1,3})?" + re.escape(folded[start:end]) + r"\s?(?:[,:?\-—]|sounds\b|looks\b|seems\b)",
+            r"\W{0,3}(?:\w+\W{1,3})?"
+            + re.escape(folded[start:end])
+            + r"\s?(?:in (?:english|japanese)\s?)?(?:[,:?\-—]|sounds\b|looks\b|seems\b)",
             original,
             re.I,
         ):

@@ -312,7 +312,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
 
         async def run(f: Filters) -> SearchOutcome:
             if like:
-                return await index.asimilar(like, k, f, timeout_s=remaining, volume=volume)
+                return await index.asimilar(like, k, f, timeout_s=remaining, volume=volume, query=query)
             return await index.asearch(query, vector, k, f, hybrid=self._hybrid, timeout_s=remaining, volume=volume)
 
         try:
