@@ -1638,3 +1638,56 @@ def test_a_detail_of_a_product_asked_in_a_conversation_is_a_question_and_a_lost_
         mentions=[mention("blue-exorcist", "Blue Exorcist")],
     )
     assert alike.state.focus.series_id == "blue-exorcist" and not alike.state.constraints.like_series_ids
+
+
+def test_an_aspect_ruled_out_keeps_the_genre_and_a_kind_chosen_or_another_subject_leaves_the_thread() -> None:
+    horror = turn(
+        "ホラー漫画で夜眠れなくなるくらい怖いやつ", common_pb2.DialogueState(), intent="product_recommendation"
+    )
+    no_gore = turn("グロいのは無理、じわじわくる系で", horror.state, intent="product_recommendation", abstained=True)
+    assert (
+        list(no_gore.state.constraints.genres) == ["horror"]
+        and "horror" not in no_gore.state.constraints.excluded_genres
+    )
+    kid = turn(
+        "小学生の息子に漫画をプレゼントしたいんですけど", common_pb2.DialogueState(), intent="product_recommendation"
+    )
+    assert list(kid.state.constraints.excluded_genres) == ["horror"]
+    glass = turn(
+        "ガラスの仮面ってまだ完結してないんですよね",
+        common_pb2.DialogueState(),
+        intent="product_question",
+        mentions=[mention("glass-mask", "ガラスの仮面")],
+    )
+    chosen = turn("やっぱり完結してる演劇とか芸能ものにしようかな", glass.state, intent="product_question")
+    assert not chosen.state.focus.series_id and chosen.state.constraints.status == "completed"
+    shipping = turn("what about cash on delivery, i'm in osaka", common_pb2.DialogueState(), intent="payment")
+    ramen = turn(
+        "unrelated but whats a good ramen place in shibuya lol",
+        shipping.state,
+        intent="out_of_scope",
+        abstained=True,
+        previous_intent="payment",
+    )
+    assert ramen.intent == "out_of_scope"
+    drawn = turn(
+        "can you draw me a picture of naruto",
+        common_pb2.DialogueState(),
+        intent="out_of_scope",
+        abstained=True,
+        mentions=[mention("naruto", "naruto")],
+    )
+    assert drawn.intent == "out_of_scope"
+
+
+def test_an_order_by_its_last_digits_and_a_product_asked_before_a_service() -> None:
+    digits = turn("whats the status on the one ending in 6778", common_pb2.DialogueState(), intent="product_question")
+    assert digits.intent == "order_status"
+    kingdom = turn(
+        "キングダムって今何巻まで出てますか",
+        common_pb2.DialogueState(),
+        intent="product_question",
+        mentions=[mention("kingdom", "キングダム")],
+    )
+    english = turn("英語版ってあります？海外の友達に送りたくて", kingdom.state, intent="shipping_info", abstained=True)
+    assert english.intent in ("product_question", "product_search") and english.state.focus.language == "en"

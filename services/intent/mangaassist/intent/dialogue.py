@@ -751,6 +751,19 @@ def _resolve(
     ):
         # "torn between blue box and skip and loafer": a choice between series, not a torn book.
         classified, abstained = "product_recommendation", True
+    if _ORDER_BY_DIGITS.search(c.folded) and not entities.order_ids:
+        # "the status on the one ending in 6778", 「末尾6778の注文」: an order of theirs.
+        classified, abstained = "order_status", False
+    if prev.HasField("focus") and classified in _SERVICE_INTENTS and not named:
+        first = _sentence_at(c.folded, 0)
+        if (
+            first != c.folded
+            and not _service_asked(first)
+            and not _own_words(classified, first)
+            and (_EDITION_ASKED.search(first) or _PRODUCT_QUESTION.search(first))
+        ):
+            # 「英語版ってあります？海外の友達に送りたくて」: the series in focus asked first.
+            classified, abstained = "product_question", True
     if (
         (classified in PRODUCT_INTENTS or abstained)
         and classified != "order_status"
@@ -779,7 +792,9 @@ def _resolve(
     )
     # With no conversation to lean on, only a turn whose best guess is a product (or nothing
     # the shop does) becomes a product turn: 「送料無料ある？」 stays a shipping question.
-    productish = classified in PRODUCT_INTENTS or (abstained and classified in ("out_of_scope", "greeting"))
+    productish = classified in PRODUCT_INTENTS or (
+        abstained and classified in ("out_of_scope", "greeting") and not _NOT_OUR_WORK.search(c.folded)
+    )
     # A message that is (almost) only a name is a product turn whatever the classifier says
     # ("Bleach" is no greeting); a confident out-of-scope question that merely mentions a title
     # ("where can I stream Jujutsu Kaisen?") stays what it is.
@@ -792,7 +807,9 @@ def _resolve(
     )
     # A named series with a non-product intent that has none of its own words in the message
     # ("tell me about Planetes" is no out-of-scope question; "Tekkonkinkreet too" is no payment).
-    productish = productish or (bool(named) and not _own_words(classified, c.folded))
+    productish = productish or (
+        bool(named) and not _own_words(classified, c.folded) and not _NOT_OUR_WORK.search(c.folded)
+    )
     # "Ok, what about Shangri-La Frontier? Similar VR game premise.": that series, asked after.
     productish = productish or (bool(named) and bool(_WHAT_ABOUT_OPENING.match(c.folded)))
     # 「ゲームが好きな子なので、カービィの漫画があれば」: the manga of a named series asked for.
@@ -1593,8 +1610,13 @@ _GREETING = re.compile(
 )
 _ASKS_FOR_SOMETHING = re.compile(
     r"\W*(?:(?:ok|okay|so|and|also|now)\W+)?(?:something|anything|any)\b|\W*(?:何か|なにか)"
+    # "unrelated but whats a good ramen place", 「全然関係ないけど」: another subject
+    r"|.{0,20}?(?:\bunrelated\b|\boff[- ]topic\b|\brandom question\b|関係ない(?:けど|んですが|です?が)|話(?:は|が)変わ)"
 )
-# Shop-information intents a short unclassified follow-up ("how long does it usually take?") continues.
+# An order named by its last digits.
+_ORDER_BY_DIGITS = re.compile(
+    r"\b(?:order|one)\s(?:number\s)?ending (?:in|with)\s\d{3,8}\b|末尾(?:が)?\s?\d{3,8}|下\s?\d\s?桁"
+)
 # A choice between the series named.
 _CHOICE = re.compile(r"\bbetween\b|\bvs\.?\b|\bversus\b|\bwhich\b|どっち|どちら|迷って|迷う|\bor\b.{0,40}[?？]")
 # An order that has not come: "never arrived", "still hasn't shipped", 「まだ届かない」.
@@ -1611,6 +1633,7 @@ _ORDER_NOT_YET_PLACED = re.compile(
     r"|\bif (?:i|we) (?:order|buy|purchase)\b|\b(?:order|ordering|buy|buying) (?:it )?(?:today|now|tonight)\b.{0,30}\bwhen\b"
     r"|\bwhen (?:would|will) (?:it|they|my order) (?:arrive|get here|come) if\b"
 )
+# Shop-information intents a short unclassified follow-up ("how long does it usually take?") continues.
 FOLLOW_ON_INTENTS = frozenset({"shipping_info", "payment", "return_refund", "account", "order_status"})
 
 
@@ -1644,6 +1667,12 @@ _INTENT_WORDS = {
 }
 _OWN_WORDS = {intent: re.compile(LEXICON[group]) for intent, group in _INTENT_WORDS.items()}
 _OTHER_MEDIA = re.compile(r"アニメ|anime|\bdub\b|吹き替え|映画|movie|film|season \d|実写|live action|グッズ|figure")
+# Work the shop does not do, whatever series it is about: "draw me a picture of naruto",
+# 「ナルトの絵を描いて」, "write me a story about Luffy".
+_NOT_OUR_WORK = re.compile(
+    r"\bdraw (?:me|us)\b|\bpicture of\b|\bfan ?art\b|絵を描いて|描いてください|(?:write|make) (?:me |us )?an? (?:story|poem|song)"
+    r"|(?:小説|物語|詩|ストーリー)を書いて"
+)
 
 
 # What arrived is not what was ordered, or not whole: a return, whatever else is said.

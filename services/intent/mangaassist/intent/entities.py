@@ -607,6 +607,8 @@ def _genres(lower: str) -> tuple[list[str], list[str], list[str]]:
             )
             if negated and _NARROWER.fullmatch(match.group()):
                 kinds.append(match.group())
+                # (「バトルとか料理対決ものじゃなくて」: what is listed before it goes with it)
+                negated_at.setdefault(f"kind:{match.group()}", match.span())
                 continue
             if negated and aspect_of(match.group()) == genre:
                 # 「グロいのは無理」: the aspect is ruled out as a kind too, so a request for the
