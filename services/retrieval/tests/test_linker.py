@@ -271,3 +271,9 @@ def test_a_kind_of_story_is_no_piece_of_a_title_and_a_surname_is_not_spelt_acros
     assert top("the samurai manga") == "the-elusive-samurai"
     assert top("oh no. something actually cute and adventurous then") is None
     assert top("by oono") == "the-way-of-the-househusband"
+
+
+def test_an_ampersand_for_and_and_a_plain_word_title_chosen_after_ok() -> None:
+    assert top("lone wolf & cub") == "lone-wolf-and-cub"
+    assert top("ok bleach, how much per volume") == "bleach"
+    assert top("ok so what now") is None

@@ -159,6 +159,8 @@ _SHOP_NEIGHBOURS = _PRODUCT_CUES | {
 
 # A word that opens a follow-up naming another series: "and bleach?".
 _OPENERS = frozenset({"and", "also", "or", "plus", "then"})
+# Words said before a name that is answered or chosen ("ok bleach, how much per volume").
+_LEAD_INS = frozenset({"ok", "okay", "alright", "fine", "so", "hmm", "yes", "yeah", "sure", "um"})
 # A plain word read, loved or finished is a title ("i loved erased", "finished real").
 _READ_VERBS = frozenset({"loved", "enjoyed", "liked", "finished", "reread", "adored", "love", "enjoy"})
 
@@ -523,9 +525,11 @@ class CatalogLinker:
         if not folded:
             return
         if _is_latin(folded):
-            key = latin_key(folded)
-            if len(key) >= MIN_LATIN and n not in self.latin[key]:
-                self.latin[key].append(n)
+            for spelt in dict.fromkeys((folded, re.sub(r"(?<= )and (?=\S)", "", folded))):
+                # ("Lone Wolf & Cub": the & is folded away, so the name is also kept without its "and")
+                key = latin_key(spelt)
+                if len(key) >= MIN_LATIN and n not in self.latin[key]:
+                    self.latin[key].append(n)
             return
         key = folded.replace(" ", "")
         if re.search(r"[a-z]", key):
@@ -691,7 +695,7 @@ class CatalogLinker:
             return True  # the same question of another: "and bleach?", "also monster"
         if i == 0 and whole > 1 and words[1][0] in ("too", "also"):
             return True  # "tomie too, how much in english"
-        if (i == 0 or (i == 1 and words[0][0] in _OPENERS)) and re.match(
+        if (i == 0 or (i == 1 and words[0][0] in _OPENERS | _LEAD_INS)) and re.match(
             r"\W{0,3}(?:\w+\W{1,3})?"
             + re.escape(folded[start:end])
             + r"\s?(?:in (?:english|japanese)\s?)?(?:[,:?\-—]|sounds\b|looks\b|seems\b)",
