@@ -1691,3 +1691,27 @@ def test_an_order_by_its_last_digits_and_a_product_asked_before_a_service() -> N
     )
     english = turn("英語版ってあります？海外の友達に送りたくて", kingdom.state, intent="shipping_info", abstained=True)
     assert english.intent in ("product_question", "product_search") and english.state.focus.language == "en"
+
+
+def test_a_tone_said_with_a_kind_wants_both_and_a_format_asked_is_about_the_focus() -> None:
+    music = turn("manga about bands or music?", common_pb2.DialogueState(), intent="product_recommendation")
+    funny = turn("lighter and funny pls, nothing depressing", music.state, intent="product_recommendation")
+    assert (list(funny.state.constraints.genres), list(funny.state.constraints.all_genres)) == (["music"], ["comedy"])
+    history = turn("any other comedy with history in it", common_pb2.DialogueState(), intent="product_recommendation")
+    assert (list(history.state.constraints.genres), list(history.state.constraints.all_genres)) == (
+        ["historical"],
+        ["comedy"],
+    )
+    either = turn("comedy or historical manga", common_pb2.DialogueState(), intent="product_recommendation")
+    assert not either.state.constraints.all_genres
+    one_piece = turn(
+        "ワンピっていま何巻まで出てる？",
+        common_pb2.DialogueState(),
+        intent="product_question",
+        mentions=[mention("one-piece", "ワンピ", kind="alias")],
+    )
+    digital = turn("電子書籍版ってあるの？", one_piece.state)
+    assert not digital.not_carried and digital.state.focus.series_id == "one-piece"
+    cheap = turn("cheap manga under 500 yen?", common_pb2.DialogueState(), intent="product_recommendation")
+    kids = turn("anything like that for little kids?", cheap.state, intent="product_recommendation")
+    assert kids.state.constraints.max_price_jpy == 499 and "horror" in kids.state.constraints.excluded_genres

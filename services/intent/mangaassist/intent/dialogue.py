@@ -290,6 +290,10 @@ _ADDS_KIND = re.compile(
     r"|\b(?:would be|is|are) (?:nice|good|great|better|fine)\b|\bprefer(?:ably)?\b"
     r"|要素|っぽい|寄り|舞台|(?:もの|物|系)(?:で|が(?:いい|良い))\s*[。！!]*$|のがいい|が入って"
 )
+# Genres that are a tone more than a kind of story: said with a kind, both are wanted.
+TONES = frozenset({"comedy", "drama", "slice-of-life"})
+_INSTEAD = re.compile(r"\binstead\b|\brather\b|じゃなくて|ではなく|代わりに|やっぱり|\bactually\b")
+_ALTERNATIVES = re.compile(r"\bor\b|\beither\b|または|もしくは|とか|か、")
 # Picking one of the series just listed ("the one with the robot girl", 「バドミントンのほう」).
 _CHOOSING = re.compile(r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|のやつ|ってやつ|っていうやつ")
 # Asking about the series just shown: "which of those is finished", 「その中で一番短いのは？」.
@@ -479,6 +483,7 @@ def _has_constraints(entities: Entities, c: Cues) -> bool:
         entities.genres
         or entities.excluded_genres
         or entities.excluded_kinds
+        or entities.young_reader  # "anything like that for little kids?"
         or entities.max_price_jpy is not None
         or entities.min_price_jpy is not None
         or entities.language is not None
@@ -497,6 +502,12 @@ def _merge(into: common_pb2.Constraints, entities: Entities, c: Cues, replace_ge
     if entities.genres and replace_genres:
         del into.genres[:]
         del into.all_genres[:]  # another kind of story: the kinds added to the old one go too
+        tones = [g for g in entities.genres if g in TONES]
+        if tones and len(tones) < len(entities.genres) and not _ALTERNATIVES.search(c.folded):
+            # "any other comedy with history in it", 「ホラーだけどコメディ寄り」: a kind of story in
+            # that tone, both at once (not one or the other).
+            into.all_genres.extend(tones)
+            entities = replace(entities, genres=[g for g in entities.genres if g not in TONES])
     for g in entities.genres:
         if g not in into.genres:
             into.genres.append(g)
@@ -1478,7 +1489,15 @@ def _resolve(
             entities.genres
             and prev.constraints.genres
             and not set(entities.genres) & set(prev.constraints.genres)
-            and _ADDS_KIND.search(c.folded)
+            and (
+                _ADDS_KIND.search(c.folded)
+                # "lighter and funny pls" after music manga: a tone for the kind in force
+                or (
+                    set(entities.genres) <= TONES
+                    and not set(prev.constraints.genres) <= TONES
+                    and not _INSTEAD.search(c.folded)
+                )
+            )
         )
         added: list[str] = []
         if adds_kind:
@@ -2659,6 +2678,8 @@ _NOT_A_NAME = re.compile(
     r"|向け|対象|小学生|中学生|高校生|子供|子ども|大人|初心者"
     # a clause, not a name: 「英語版も出ていたら教えて」
     r"|教え|たら|れば|ていた|ている|てる|ていま"
+    # a format or edition, not a name: 「電子書籍版ってあるの？」, "eigo ban mo aru?"
+    r"|電子|版|\bban\b|kindle|e-?books?|\bdigital\b|\bbox ?sets?\b|セット"
 )
 # Words before a name that are no part of it: "the", 「じゃあ1巻もください」.
 _LEADING_FILLER = re.compile(
