@@ -1715,3 +1715,28 @@ def test_a_tone_said_with_a_kind_wants_both_and_a_format_asked_is_about_the_focu
     cheap = turn("cheap manga under 500 yen?", common_pb2.DialogueState(), intent="product_recommendation")
     kids = turn("anything like that for little kids?", cheap.state, intent="product_recommendation")
     assert kids.state.constraints.max_price_jpy == 499 and "horror" in kids.state.constraints.excluded_genres
+
+
+def test_those_narrowed_by_a_plural_question_and_whether_the_focus_is_like_another() -> None:
+    wanted = turn(
+        "can you recommend a romance manga under 500 yen", common_pb2.DialogueState(), intent="product_recommendation"
+    )
+    listed = common_pb2.DialogueState()
+    listed.CopyFrom(wanted.state)
+    listed.last_shown.extend(["kimi-ni-todoke", "nana"])
+    finished = turn("which of those are already finished", listed, abstained=True)
+    assert finished.reason == "narrows the series shown"
+    assert finished.state.constraints.max_price_jpy == 499 and finished.state.constraints.status == "completed"
+    claymore = turn("claymore complete set", common_pb2.DialogueState(), mentions=[mention("claymore", "claymore")])
+    alike = turn(
+        "is it similar to berserk?",
+        claymore.state,
+        intent="product_recommendation",
+        mentions=[mention("berserk", "berserk")],
+    )
+    assert alike.intent == "product_question" and alike.state.focus.series_id == "claymore"
+    zombies = common_pb2.DialogueState()
+    zombies.CopyFrom(turn("zombie manga?", common_pb2.DialogueState(), intent="product_recommendation").state)
+    zombies.last_shown.extend(["zom-100", "mieruko-chan"])
+    scary = turn("is it scary or funny", zombies, intent="product_recommendation")
+    assert scary.intent == "product_question" and scary.state.focus.series_id == "zom-100"

@@ -365,6 +365,11 @@ _MORE_LIKE_THAT = re.compile(
 )
 
 
+# Whether the series in focus is like another, asked: "is it similar to berserk?", 「それってベルセルクに似てる？」.
+_IS_IT_SIMILAR = re.compile(
+    r"\b(?:is|was) (?:it|that|this|that one|this one)\b(?: \w+){0,2} (?:similar to|like|as good as|as dark as)\b"
+    r"|(?:それ|これ|あれ)(?:って|は).{0,16}(?:に似て|と似て|みたいな感じ|っぽい)"
+)
 _IS_IT_LIKE = re.compile(r"\b(?:is|are|was|were)\b[^?]{0,60}\b(?:anything|something) like (?:that|this|it)\b")
 
 
@@ -1075,8 +1080,13 @@ def _resolve(
                     entities.genres
                     or entities.excluded_genres
                     or entities.max_price_jpy is not None
+                    or entities.language is not None
                     or c.max_volumes is not None
                     or c.min_volumes is not None
+                    # "which of those are already finished", "any of them in english? price doesnt matter"
+                    or (c.status is not None and re.search(r"\b(?:are|ones|any of)\b", c.folded))
+                    or c.drop_price
+                    or c.drop_length
                 )
             )
             if narrows:
@@ -1133,6 +1143,17 @@ def _resolve(
                 # said around it (「アオなんとかっていう恋愛漫画」 is no request for suggestions).
                 classified, abstained = "product_search", False
             return _ask_which(state, prev, tied, classified, abstained, c, "the name fits several series", entities)
+        if (
+            prev.HasField("focus")
+            and prev.focus.series_id
+            and _IS_IT_SIMILAR.search(c.folded)
+            and all(m.series_id != prev.focus.series_id for m in titles)
+        ):
+            # "is it similar to berserk?" about Claymore: a question about the series in focus.
+            state.focus.CopyFrom(prev.focus)
+            _keep_request(state, prev)
+            state.intent = "product_question"
+            return Resolution(state.intent, "search", "compares the series in focus", state, [], follow_up=True)
         if c.like or _MORE_LIKE.search(c.folded):
             state.intent = "product_recommendation"
             state.constraints.like_series_ids.extend(dict.fromkeys(m.series_id for m in titles[:3]))
@@ -1362,7 +1383,8 @@ def _resolve(
     # A question after a list ("how many in english", "english is only 3 volumes?") is about the
     # first series shown, unless it asks for others: a genre, a price, a length, suggestions.
     asks_for_others = bool(
-        entities.genres
+        # ("is it scary or funny" asks what the first one shown is like)
+        (entities.genres and not (_POINTS_AT_IT.search(c.folded) and _PROPERTY.search(c.folded)))
         or (entities.excluded_genres and not c.reference)
         or entities.max_price_jpy is not None
         or entities.min_price_jpy is not None

@@ -98,7 +98,7 @@ LANGUAGE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "en",
         re.compile(
-            r"英語版|英語で|英訳|英語の|(?<![a-z])eigo[- ]?ban(?![a-z])|(?<![a-z])in english(?![a-z])|イングリッシュ(?:・|\s)?(?:エディション|版|バージョン)|イングリッシュの(?:方|ほう)"
+            r"英語版|英語で|英訳|英語の|(?<![a-z])(?:translated|translation)(?![a-z])|(?<![a-z])eigo[- ]?ban(?![a-z])|(?<![a-z])in english(?![a-z])|イングリッシュ(?:・|\s)?(?:エディション|版|バージョン)|イングリッシュの(?:方|ほう)"
             r"|(?<![a-z])(?:english|eng) ?(?:edition|version|ver|translation|copy|copies|版|で|の(?:方|ほう))"
         ),
     ),
@@ -165,6 +165,8 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
         r"\brom[- ]?coms?\b",
         r"\blove stor",
         r"\blove triangle",
+        r"\b(?:reverse )?harem\b",
+        "ハーレム",
     ),
     "mystery": (
         "ミステリー",
@@ -194,6 +196,10 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
         r"\bandroids?\b",
         r"\bcyborgs?\b",
         "終末",
+        "科学",
+        r"\bscience(?:-?y)?\b",
+        r"\bsciency\b",
+        r"\bchemistry\b",
         r"\bpost[- ]?apocalyp",
         r"\bapocalyptic\b",
     ),
@@ -316,6 +322,9 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
         r"\bmake me cry\b",
         r"\bmakes? you cry\b",
         r"\bwreck me\b",
+        r"\bsad(?:der|dest)?\b",
+        "悲しい",
+        "切ない",
     ),
     "adventure": ("冒険", r"\badventures?\b", r"\bpirates?\b", r"\bquests?\b"),
     "supernatural": (

@@ -159,6 +159,10 @@ _SHOP_NEIGHBOURS = _PRODUCT_CUES | {
 
 # A word that opens a follow-up naming another series: "and bleach?".
 _OPENERS = frozenset({"and", "also", "or", "plus", "then"})
+# Words after "is <name>" that ask about it as a title.
+_ASKED_AFTER = frozenset(
+    {"any", "good", "worth", "finished", "complete", "completed", "done", "ongoing", "out", "available", "scary"}
+)
 # Words said before a name that is answered or chosen ("ok bleach, how much per volume").
 _LEAD_INS = frozenset({"ok", "okay", "alright", "fine", "so", "hmm", "yes", "yeah", "sure", "um"})
 # A plain word read, loved or finished is a title ("i loved erased", "finished real").
@@ -705,6 +709,8 @@ class CatalogLinker:
             return True  # "erased, how many volumes?", "and sunny, how many?", "erased sounds good"
         if i > 0 and words[i - 1][0] in _READ_VERBS:
             return True  # "i loved erased", "just finished real"
+        if 0 < i < whole - 1 and words[i - 1][0] in ("is", "was") and words[i + 1][0] in _ASKED_AFTER:
+            return True  # "is gyo any good", "is real finished"
         neighbours = {words[k][0] for k in (i - 1, i + 1) if 0 <= k < whole}
         if neighbours & _SHOP_NEIGHBOURS or re.match(r"\s?(?:の|って|は|も|を|が|巻|vol)", folded[end : end + 4]):
             return True  # "ajin の最新刊", 「nana って」, "pluto も": a name in a Japanese sentence
