@@ -46,7 +46,7 @@ _STATUS = (
         "completed",
         re.compile(
             r"完結|completed?\b|finished (?:series|ones?|manga)|(?:already|but|only|that'?s|is|be|are) finished"
-            r"|\bended\b|already over|\bdone\b|(?:that|which) (?:actually |really )?ends\b|has an ending|\bkanketsu"
+            r"|\bended\b|already over|(?<!has he )(?<!has she )(?<!have they )(?<!has it )(?<!have you )(?<!they've )\bdone\b(?! (?:by|anything|any|else|other|more))|(?:that|which) (?:actually |really )?ends\b|has an ending|\bkanketsu"
         ),
     ),
     (
@@ -96,6 +96,20 @@ _VOLUME_CAP = (
     (
         re.compile(
             r"(\d{1,3})\s*巻\s*(?:を)?(?:超えて|越えて|超えない|越えない|超え(?:る|た)?の(?:は)?(?:嫌|無理|なし))"
+        ),
+        True,
+    ),
+    # A bare number under 100 after a limit is a length, not a price ("a mystery that ends in
+    # under 10", "up to 8 is fine"): no price is that low.
+    (
+        re.compile(
+            r"(?:under|fewer than|less than|below|shorter than)\s{1,3}(\d{1,2})(?![\d.,]|\s*(?:円|yen|jpy|k\b|%|[¥$]|years?|yo\b|歳|min|hours?))"
+        ),
+        False,
+    ),
+    (
+        re.compile(
+            r"(?:at most|up to|no more than|within|max(?:imum)?)\s{1,3}(\d{1,2})(?![\d.,]|\s*(?:円|yen|jpy|k\b|%|[¥$]|years?|yo\b|歳|min|hours?|days?))"
         ),
         True,
     ),
@@ -365,6 +379,10 @@ _MORE_LIKE_THAT = re.compile(
 )
 
 
+# Manga of some kind asked for beside the series in focus: 「囲碁の漫画もあったよね？」, "any other manga".
+_OTHER_MANGA_ASKED = re.compile(
+    r"(?:漫画|マンガ|まんが)(?:も|って|は)?(?:あった|ある|あります|ない)|\b(?:any|other|more)\b.{0,20}\b(?:manga|comics?)\b"
+)
 # Whether the series in focus is like another, asked: "is it similar to berserk?", 「それってベルセルクに似てる？」.
 _IS_IT_SIMILAR = re.compile(
     r"\b(?:is|was) (?:it|that|this|that one|this one)\b(?: \w+){0,2} (?:similar to|like|as good as|as dark as)\b"
@@ -1464,7 +1482,7 @@ def _resolve(
         and not (
             classified == "product_recommendation"
             and not abstained
-            and (entities.genres or (_MANGA_WORDS.search(c.folded) and not c.reference))
+            and (entities.genres or (_OTHER_MANGA_ASKED.search(c.folded) and not c.reference))
         )
         and (
             c.reference
@@ -1743,7 +1761,11 @@ _SERVICE_ASKED = (
     # (an order cancelled: the taxonomy's order_status; "can I just cancel it?")
     (
         "order_status",
-        re.compile(r"\bcancel(?:l?ing|l?ed)?\b(?! (?:my )?(?:account|membership|subscription))|キャンセル"),
+        # ("やっぱりキャンセルはやめます" takes it back: no cancellation asked)
+        re.compile(
+            r"(?<!don't )(?<!not )\bcancel(?:l?ing|l?ed)?\b(?! (?:my )?(?:account|membership|subscription))"
+            r"|キャンセル(?!\s?(?:は|を)?\s?(?:やめ|止め|しない|しません|なし|取り消|大丈夫))"
+        ),
     ),
     # (what is kept on the account, even when it is a shipping address: that page edits it)
     (
@@ -2191,7 +2213,7 @@ def _rule_out_seen(state: common_pb2.DialogueState, prev: common_pb2.DialogueSta
 
 
 _ONE_SERIES = re.compile(
-    r"how many vol|何巻|何冊|the .{1,40} (?:manga|one)\b|the one\b|その漫画|あの漫画"
+    r"how many vol|何巻|何冊|the .{1,40} (?:manga|one)\b|the one\b|その漫画|あの漫画|全\s?\d{1,3}\s?巻"
     r"|タイトル(?:を)?忘れ|名前(?:が)?出てこない|forgot the (?:title|name)|is it (?:finished|done|over)"
 )
 _EXCLUDE_AFTER = re.compile(
@@ -2215,7 +2237,8 @@ _EXCLUDE_AFTER = re.compile(
     r"|\s?(?:is|are|was|looks|seems)\s(?:way\s|just\s|a bit\s|kinda\s)?too\s(?:long|expensive|pricey))"
 )
 _EXCLUDE_BEFORE = re.compile(
-    r"(?:other than|besides|except|apart from|not|isn'?t|aren'?t|no more|\bno"
+    # ("no naruto or bleach" at the start of a clause; "sensei no Dr. Slump" is romaji の)
+    r"(?:other than|besides|except|apart from|not|isn'?t|aren'?t|no more|(?:^|[,.;:!?]\s?|\b(?:and|but|so|pls|please)\s)no"
     r"|already (?:has|have|read|own|got|finished|burned through|went through|devoured|know|seen|watched)"
     # "I've read", "she already has", "she has", "we own" (not "I read X as a kid": that may be
     # why they want it)
@@ -2756,7 +2779,12 @@ def unlinked_title(
             name = _CONNECTOR_TAIL.sub("", edition.sub(" ", name).replace(" 版", " ")).strip()
         # (「英語版も全巻ある？」: what is left after the edition is no name)
         name = re.sub(r"^(?:mo|wa|no)\b|\b(?:mo|wa|no)$", "", name.strip(" もはのをが")).strip()
-        if not name or name in _GENERIC_WORDS or _NOT_A_NAME.search(name):
+        if (
+            not name
+            or name in _GENERIC_WORDS
+            or _NOT_A_NAME.search(name)
+            or re.fullmatch(r"\d{1,3}\s?(?:kan|巻|vols?|volumes?)?", name)  # "eigo-ban mo 18 kan?"
+        ):
             continue
         probe = extract(name)
         if probe.genres or probe.excluded_genres or probe.language or probe.max_price_jpy or probe.in_stock:
