@@ -143,9 +143,18 @@ _VOLUME_CAP = (
         ),
         "one",
     ),
+    # "not too long", 「あんまり長くない」「長すぎない」: a looser bound than "short"
+    (
+        re.compile(
+            r"\bnot (?:too|that|very|super|overly) long\b|\bnothing (?:too|very|super) long\b"
+            r"|(?:あんまり|あまり|そんなに|それほど)長くな|長すぎ(?:ない|なく|ず)|長過ぎ(?:ない|なく|ず)"
+        ),
+        "not too long",
+    ),
     (re.compile(r"\bshort\b|短い|短め"), None),
 )
 SHORT_SERIES_VOLUMES = 10
+NOT_TOO_LONG_VOLUMES = 20
 # Volumes to buy from one to another (「1巻から3巻までほしい」, "vols 1 to 3"): the first of them,
 # no cap on the length (「3〜5巻くらい」, "1-3 volumes" without a volume word first are lengths).
 _VOLUME_RANGE = re.compile(
@@ -194,9 +203,11 @@ _LANGUAGE_SKILL = re.compile(
     r"|fluent in|native)\s(?:much\s|any\s|a lot of\s)?(?:english|japanese)\b"
     r"|(?:日本語|英語)(?:が|は|を)?(?:読め|読めな|苦手|勉強|わから|分から|話せ|できな)"
 )
+# ("do you have 26 too", "is 14 out in english yet", 「26も」)
 _BARE_VOLUME = re.compile(
-    r"^\s*(?:and|what about|how about|also|then|じゃあ)?\s*(?:vol(?:ume)?\.?\s*|#)?(\d{1,3})"
-    r"\s*(?:は|も|巻は|巻も)?\s*[?？]?\s*$"
+    r"^\W*(?:and|what about|how about|also|then|じゃあ|do (?:you|u) have|got|is|any)?\s*(?:vol(?:ume)?\.?\s*|#)?(\d{1,3})"
+    r"\s*(?:は|も|巻は|巻も)?(?:\s(?:too|also|as well|out|yet|in stock|available|in english|in japanese|pls|please)){0,3}"
+    r"\s*(?:ある|あります|ください|出て(?:る|ます)?)?\s*[?？!.]*\s*$"
 )
 _AFTER_N = re.compile(r"\bafter\s+(?:vol(?:ume)?\.?\s*|#)?\d|\d\s*巻の次")
 _NEXT = re.compile(r"after that|next (?:one|volume|vol)|the one after|次の巻|次巻|その次|そのまた次|さらに次|続きの巻")
@@ -445,11 +456,13 @@ def cues(text: str) -> Cues:
     buying = _VOLUME_RANGE.search(folded)
     counted = _NUMBER_WORD.sub(lambda m: str(EN_NUMBER_WORDS[m.group(0)]), folded)  # "one or two volumes"
     for pattern, inclusive in () if buying else _VOLUME_CAP:
-        m = pattern.search(folded if inclusive in ("one", None) else counted)
+        m = pattern.search(folded if inclusive in ("one", "not too long", None) else counted)
         if m is None:
             continue
         if inclusive == "one":
             max_volumes = 1
+        elif inclusive == "not too long":
+            max_volumes = NOT_TOO_LONG_VOLUMES
         elif inclusive is None:
             max_volumes = SHORT_SERIES_VOLUMES
         else:
@@ -674,9 +687,9 @@ def _resolve(
     if bought is not None:
         entities = replace(entities, volumes=[int(bought.group(1) or bought.group(3) or 1)])
     elif not entities.volumes:
-        bare = _bare_volume(lowered, mentions, prev.HasField("focus"))
-        if bare is not None:
-            entities = replace(entities, volumes=[bare])
+        named_volume = _bare_volume(lowered, mentions, prev.HasField("focus"))
+        if named_volume is not None:
+            entities = replace(entities, volumes=[named_volume])
     whole_cues = cues(text) if entities.volumes else None
     if (
         whole_cues is not None
@@ -1102,7 +1115,10 @@ def _resolve(
                     or c.max_volumes is not None
                     or c.min_volumes is not None
                     # "which of those are already finished", "any of them in english? price doesnt matter"
-                    or (c.status is not None and re.search(r"\b(?:are|ones|any of)\b", c.folded))
+                    or (
+                        c.status is not None
+                        and re.search(r"\b(?:are|ones|any of)\b|(?:その|この)中で.{0,20}(?:やつ|もの)|のだけ", c.folded)
+                    )
                     or c.drop_price
                     or c.drop_length
                 )
@@ -1180,7 +1196,8 @@ def _resolve(
             # 「けいおんも好きなんですけど、ほかに…」 after Bocchi: not the one just talked about either.
             _rule_out_seen(state, prev, c)
             return Resolution("product_recommendation", "similar", "recommend from the series named", state, [])
-        several = list(dict.fromkeys(m.series_id for m in titles))
+        # (in the order named: "Planetes or Astra?" then "the second one" is Astra)
+        several = list(dict.fromkeys(m.series_id for m in sorted(titles, key=lambda m: m.start)))
         if len(several) > 1 and order and (entities.volumes or c.latest or entities.language is not None):
             # "the older one of Fushigi Yugi and Rayearth, vol 1 please", 「プラネテスとソラニン、古い方の1巻」:
             # that volume of the one put first.
@@ -1549,14 +1566,16 @@ def _resolve(
             words = mask_pii(" ".join(text.split()))[0]
             state.topic = f"{prev.topic} {words}"[-MAX_TOPIC_CHARS:].strip()
         if state.constraints.only_series and (
-            _RELATIVE_LIMIT.search(c.folded) or _SEEN_OTHER.search(c.folded) or c.new_request
+            _RELATIVE_LIMIT.search(c.folded) or _SEEN_OTHER.search(c.folded) or c.new_request or entities.genres
         ):
-            # "Naruto or Bleach?" then "anything shorter? action, 12 volumes max": others than those.
+            # "Naruto or Bleach?" then "anything shorter? action, 12 volumes max": others than those;
+            # 「恋愛ものがいい」 after 「その中で完結してるやつ」: that kind, under the same limits.
             named_before = list(state.constraints.only_series)
             del state.constraints.only_series[:]
-            state.constraints.excluded_series.extend(
-                [s for s in named_before if s not in state.constraints.excluded_series][:MAX_LIST]
-            )
+            if not entities.genres or _RELATIVE_LIMIT.search(c.folded) or _SEEN_OTHER.search(c.folded):
+                state.constraints.excluded_series.extend(
+                    [s for s in named_before if s not in state.constraints.excluded_series][:MAX_LIST]
+                )
         _merge(state.constraints, entities, c)
         state.constraints.all_genres.extend(added)
         del state.constraints.all_genres[MAX_LIST:]
@@ -2105,19 +2124,10 @@ def _bare_volume(lowered: str, mentions: list[common_pb2.Mention], focus: bool) 
         if found is not None and int(found.group(1)) > 0:
             return int(found.group(1))
     if focus and not mentions:
-        found = _EDITION_NUMBER.search(lowered) or _ANOTHER_NUMBER.search(lowered)
-        number = next((g for g in found.groups() if g), None) if found is not None else None
-        if number is not None and int(number) > 0:
-            return int(number)
+        found = _EDITION_NUMBER.search(lowered)
+        if found is not None and int(found.group(1)) > 0:
+            return int(found.group(1))
     return None
-
-
-# One more volume of the series in focus: "do you have 26 too", "and 27?", 「26も」.
-_ANOTHER_NUMBER = re.compile(
-    r"^\W*(?:(?:and|also|what about|how about|do (?:you|u) have|got|is|any)\s)?(?:vol\.?\s?)?(\d{1,3})"
-    r"(?:\s(?:too|also|as well|out|yet|in stock|available|in english|in japanese|pls|please)){0,3}\s*[?？!.]*$"
-    r"|^\W*(\d{1,3})\s?(?:も|は)\s?(?:ある|あります|ください|出て|在庫)?"
-)
 
 
 def _own_question(c: Cues) -> bool:

@@ -415,7 +415,7 @@ NARROWER_KEYWORDS: dict[str, tuple[str, ...]] = {
         r"\bkendo\b",
         r"\btable tennis\b",
     ),
-    "cooking": ("料理バトル", "料理対決", r"\bcooking (?:battles?|competitions?)\b"),
+    "cooking": ("料理バトル", "料理対決", r"\bcooking[- ](?:battles?|competitions?)\b"),
     "action": (r"\bbattle royale\b",),
 }
 assert set(GENRE_KEYWORDS) | set(NARROWER_KEYWORDS) <= GENRES, "genre keywords must map onto the contract vocabulary"
