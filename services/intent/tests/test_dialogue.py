@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mangaassist.common.text import fold
-from mangaassist.intent.dialogue import STATE_VERSION, Resolution, resolve, superlative, unlinked_title
+from mangaassist.intent.dialogue import STATE_VERSION, Resolution, cues, resolve, superlative, unlinked_title
 from mangaassist.intent.entities import extract
 from mangaassist.proto.common.v1 import common_pb2
 
@@ -1740,3 +1740,27 @@ def test_those_narrowed_by_a_plural_question_and_whether_the_focus_is_like_anoth
     zombies.last_shown.extend(["zom-100", "mieruko-chan"])
     scary = turn("is it scary or funny", zombies, intent="product_question")
     assert scary.intent == "product_question" and scary.state.focus.series_id == "zom-100"
+
+
+def test_not_too_long_caps_loosely_and_a_kind_after_a_narrowed_list_searches_the_catalog() -> None:
+    assert cues("学園もので、あんまり長くないやつ").max_volumes == 20 and cues("short ones").max_volumes == 10
+    assert cues("nah too long. give me a mystery that ends in under 10").max_volumes == 9
+    assert cues("under 10 years old").max_volumes is None
+    cheap = turn("500円以下で買える漫画ってある？", common_pb2.DialogueState(), intent="product_recommendation")
+    listed = common_pb2.DialogueState()
+    listed.CopyFrom(cheap.state)
+    listed.last_shown.extend(["chibi-maruko-chan", "bakuman"])
+    finished = turn("その中で完結してるやつ", listed, intent="product_question")
+    assert list(finished.state.constraints.only_series) == ["chibi-maruko-chan", "bakuman"]
+    romance = turn("恋愛ものがいい", finished.state, intent="product_recommendation")
+    c = romance.state.constraints
+    assert not c.only_series and (c.max_price_jpy, c.status, list(c.genres)) == (500, "completed", ["romance"])
+    named = turn(
+        "Planetes or Astra Lost in Space, which is cheaper in English?",
+        common_pb2.DialogueState(),
+        mentions=[
+            mention("astra-lost-in-space", "Astra Lost in Space", start=12),
+            mention("planetes", "Planetes", start=0),
+        ],
+    )
+    assert list(named.state.constraints.only_series) == ["planetes", "astra-lost-in-space"]
