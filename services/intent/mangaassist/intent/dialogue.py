@@ -519,7 +519,8 @@ def _has_constraints(entities: Entities, c: Cues) -> bool:
         entities.genres
         or entities.excluded_genres
         or entities.excluded_kinds
-        or entities.young_reader  # "anything like that for little kids?"
+        # "anything like that for little kids?" (not 「小学2年生でも読めますか？」, asked of it)
+        or (entities.young_reader and bool(_ASKS_FOR_SOMETHING.match(c.folded) or c.new_request))
         or entities.max_price_jpy is not None
         or entities.min_price_jpy is not None
         or entities.language is not None

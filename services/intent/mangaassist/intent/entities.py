@@ -165,8 +165,6 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
         r"\brom[- ]?coms?\b",
         r"\blove stor",
         r"\blove triangle",
-        r"\b(?:reverse )?harem\b",
-        "ハーレム",
     ),
     "mystery": (
         "ミステリー",
@@ -417,6 +415,7 @@ NARROWER_KEYWORDS: dict[str, tuple[str, ...]] = {
     ),
     "cooking": ("料理バトル", "料理対決", r"\bcooking[- ](?:battles?|competitions?)\b"),
     "action": (r"\bbattle royale\b",),
+    "romance": (r"\b(?:reverse )?harem(?:-y)?\b", "ハーレム", "逆ハー"),
 }
 assert set(GENRE_KEYWORDS) | set(NARROWER_KEYWORDS) <= GENRES, "genre keywords must map onto the contract vocabulary"
 
