@@ -390,6 +390,11 @@ _MORE_LIKE_THAT = re.compile(
 )
 
 
+# Whether it can be had, asked: 「ありますか」, "do you have", "english?", "any in stock?".
+_ASKS_IF_THERE = re.compile(
+    r"ありますか|ある\s*[?？]?\s*$|あります\s*[?？]?\s*$|出て(?:る|ます)[?？か]|\bdo (?:you|u) have\b|\bavailable\s*[?？]"
+    r"|^\W*(?:and |in )?(?:english|japanese|eng|jp)(?: (?:version|edition|ones?|volumes?))?\s*[?？]\s*$"
+)
 # Manga of some kind asked for beside the series in focus: 「囲碁の漫画もあったよね？」, "any other manga".
 _OTHER_MANGA_ASKED = re.compile(
     r"(?:漫画|マンガ|まんが)(?:も|って|は)?(?:あった|ある|あります|ない)|\b(?:any|other|more)\b.{0,20}\b(?:manga|comics?)\b"
@@ -1583,7 +1588,17 @@ def _resolve(
         _rule_out_seen(state, prev, c)
         if entities.genres:
             state.topic = ""  # another kind of story: the words of the first request no longer hold
-        return _recommend(state, "refines the request in force")
+        refined = _recommend(state, "refines the request in force")
+        if (
+            (entities.language is not None or entities.in_stock)
+            and not (_lists_limits(entities, c) or entities.genres or c.drop_price or c.drop_length or c.drop_status)
+            and _ASKS_IF_THERE.search(c.folded)
+        ):
+            # 「英語版はありますか？」, "do you have them in english" after a list: whether those can
+            # be had in that edition (the taxonomy's search), still under the request in force.
+            state.intent = "product_search"
+            refined = replace(refined, intent="product_search")
+        return refined
 
     # 10. Something we could not classify while a request is in force: it goes on, with the
     #    message as its query ("she loves cats" after asking for a gift).
@@ -2142,7 +2157,9 @@ def _about_one_series(entities: Entities, c: Cues) -> bool:
 
 
 _SHOWN_RULED_OUT = re.compile(
-    r"両方(?:とも)?(?:読|持)|どれも(?:読|持)|全部(?:読|持)ってる|(?:read|have|own|seen) (?:them|those|both|all of (?:them|those))"
+    # ("do you have them in english" asks the shop)
+    r"両方(?:とも)?(?:読|持)|どれも(?:読|持)|全部(?:読|持)ってる"
+    r"|(?<!you )(?<!u )(?<!do )(?:read|have|own|seen) (?:them|those|both|all of (?:them|those))"
     r"|already (?:read|have|own) (?:them|those|both)"
 )
 # "Loved X, what else?", 「Xの他におすすめ」: more of its kind, never X itself.
