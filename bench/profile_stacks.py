@@ -38,8 +38,15 @@ BUCKETS: list[tuple[str, str]] = [
     ),
     ("answer cache (Redis)", r"cache/redis_cache|redis/"),
     ("WebSocket send (per frame)", r"websockets/asyncio/connection\.py:Connection\.send|outbox\.py"),
-    ("model stream read (gRPC, per message)", r"_StreamResponseMixin|UnaryStreamCall|Responder\.stream|send_token"),
-    ("unary gRPC calls (intent, retrieval)", r"UnaryUnaryCall|_UnaryUnaryMultiCallable"),
+    (
+        "model stream read (gRPC, per message)",
+        r"_StreamResponseMixin|UnaryStreamCall|_TracedUnaryStream|Responder\.stream|send_token",
+    ),
+    # The intercepted calls of before decision 0011, and the traced methods (grpc_client.py) after it.
+    (
+        "unary gRPC calls (intent, retrieval)",
+        r"UnaryUnaryCall|UnaryUnaryMultiCallable|_TracedUnaryUnary|_TracedUnaryCall",
+    ),
     ("Bedrock stream parse (eventstream)", r"eventstream"),
     (
         "spans and metrics (OTel SDK, in the request)",

@@ -38,6 +38,8 @@ class EchoIntent(intent_pb2_grpc.IntentServiceServicer):
             raise invalid_argument("bad text")
         if request.text == "boom":
             raise RuntimeError("secret internal detail")
+        if request.text == "slow":
+            await asyncio.sleep(5)
         return intent_pb2.ClassifyResponse(intent=request.text)
 
 
@@ -173,7 +175,7 @@ async def test_client_and_server_spans_carry_kinds_rpc_attributes_and_the_parent
         await stub.Classify(intent_pb2.ClassifyRequest(text="greeting"), metadata=outgoing_metadata())
         with pytest.raises(grpc.aio.AioRpcError):
             await stub.Classify(intent_pb2.ClassifyRequest(text="bad"))
-    for _ in range(500):  # the client span ends from the call's done callback
+    for _ in range(500):  # the client span ends when the call is awaited
         if len([s for s in exporter.get_finished_spans() if s.kind == SpanKind.CLIENT]) == 2:
             break
         await asyncio.sleep(0.01)
@@ -197,4 +199,29 @@ async def test_client_and_server_spans_carry_kinds_rpc_attributes_and_the_parent
     codes = [dict(s.attributes or {})["rpc.grpc.status_code"] for s in clients]
     assert codes == [0, grpc.StatusCode.INVALID_ARGUMENT.value[0]]
     assert [c.status.status_code.name for c in clients] == ["UNSET", "ERROR"]
+    await channel.close()
+
+
+async def test_a_cancelled_call_ends_its_client_span_as_cancelled(app_and_spans) -> None:  # type: ignore[no-untyped-def]
+    """A call cancelled by its caller (a cache hit made it moot) ends its CLIENT span at once,
+    with the CANCELLED status code; the callee's work is cancelled with it."""
+    app, exporter, provider, _ = app_and_spans
+    app.warm.set()
+    tracer = provider.get_tracer("orchestrator")
+    channel = open_channel(f"127.0.0.1:{app.port}", tracer)
+    for _ in range(50):
+        if await health_status(channel, SERVICE, 1.0) == "SERVING":
+            break
+        await asyncio.sleep(0.02)
+    stub = intent_pb2_grpc.IntentServiceStub(channel)
+    exporter.clear()
+    task = asyncio.ensure_future(stub.Classify(intent_pb2.ClassifyRequest(text="slow"), timeout=10))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    clients = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.CLIENT]
+    assert len(clients) == 1
+    assert dict(clients[0].attributes or {})["rpc.grpc.status_code"] == grpc.StatusCode.CANCELLED.value[0]
+    assert clients[0].status.status_code.name == "ERROR"
     await channel.close()

@@ -20,9 +20,9 @@ With a tracer, every call gets a CLIENT span (``package.Service/Method``, ``rpc.
 carries the trace to the callee: the server's SERVER span becomes its child, so the trace
 reads caller segment › client span › the callee's contract span, and X-Ray draws an edge
 per hop. Why our own and not opentelemetry-instrumentation-grpc's aio interceptors: the
-caller already puts its trace context in the metadata (``outgoing_metadata``); these
-interceptors replace those keys with the client span's context instead of appending a
-second ``traceparent`` the server would have to choose between.
+caller already puts its trace context in the metadata (``outgoing_metadata``); our wrapper
+(``TracedChannel``) replaces those keys with the client span's context instead of appending
+a second ``traceparent`` the server would have to choose between.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import asyncio
 import ipaddress
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Generator
 from typing import Any
 
 import grpc
@@ -115,8 +115,8 @@ def open_channel(target: str, tracer: Tracer | None = None) -> grpc.aio.Channel:
     :func:`channel_target`) with our keepalive and per-call balancing policy; with
     ``tracer``, a CLIENT span per call."""
     resolved = channel_target(target)
-    interceptors = client_tracing(tracer, resolved) if tracer is not None else None
-    return grpc.aio.insecure_channel(resolved, options=channel_options(resolved), interceptors=interceptors)
+    channel = grpc.aio.insecure_channel(resolved, options=channel_options(resolved))
+    return TracedChannel(channel, tracer, resolved) if tracer is not None else channel
 
 
 def channel_options(resolved: str) -> list[tuple[str, int | str]]:
@@ -130,39 +130,101 @@ _TRACE_KEYS = frozenset({"traceparent", "tracestate", "baggage", "x-amzn-trace-i
 _UNTRACED = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
-class _ClientSpans:
-    """Starts the CLIENT span of a call and ends it when the call is done."""
+def _end(span: trace.Span, code: grpc.StatusCode, end_time: int | None = None) -> None:
+    span.set_attribute("rpc.grpc.status_code", code.value[0])
+    if code != grpc.StatusCode.OK:
+        span.set_status(Status(StatusCode.ERROR, code.name))
+    span.end(end_time=end_time)
 
-    def __init__(self, tracer: Tracer, target: str) -> None:
+
+class _ClientSpans:
+    """Starts the CLIENT span of one method's calls, with the span's trace context in the
+    call's metadata (the caller's own trace keys dropped)."""
+
+    def __init__(self, tracer: Tracer, target: str, method: str) -> None:
         self._tracer = tracer
         # A replica list names its first address's host (the replicas share one service name).
         first = target.removeprefix("ipv4:").removeprefix("dns:///").split(",")[0]
         host, _, port = first.rpartition(":")
-        self._server = {"server.address": host or first}
+        self._attributes: dict[str, Any] = {**rpc_attributes(method), "server.address": host or first}
         if port.isdigit() and "," not in target:
-            self._server["server.port"] = port
-        self._pending: set[asyncio.Future[None]] = set()
+            self._attributes["server.port"] = port
+        self._name = method.lstrip("/")
 
-    @staticmethod
-    def traced(details: grpc.aio.ClientCallDetails) -> bool:
-        """Health checks and reflection are plumbing, not a request's work: no span."""
-        method = details.method.decode() if isinstance(details.method, bytes) else str(details.method)
-        return not method.startswith(_UNTRACED)
-
-    def start(self, details: grpc.aio.ClientCallDetails) -> tuple[trace.Span, grpc.aio.ClientCallDetails]:
-        method = details.method.decode() if isinstance(details.method, bytes) else str(details.method)
-        attributes: dict[str, Any] = {**rpc_attributes(method), **self._server}
-        span = self._tracer.start_span(method.lstrip("/"), kind=SpanKind.CLIENT, attributes=attributes)
+    def start(self, metadata: Any) -> tuple[trace.Span, tuple[tuple[str, Any], ...]]:
+        span = self._tracer.start_span(self._name, kind=SpanKind.CLIENT, attributes=self._attributes)
         carrier: dict[str, str] = {}
         propagate.inject(carrier, context=trace.set_span_in_context(span))
-        metadata = grpc.aio.Metadata(*[(k, v) for k, v in (details.metadata or ()) if k not in _TRACE_KEYS])
-        for key, value in carrier.items():
-            metadata.add(key.lower(), value)
-        return span, grpc.aio.ClientCallDetails(
-            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
-        )
+        kept = tuple((k, v) for k, v in (metadata or ()) if k not in _TRACE_KEYS)
+        return span, kept + tuple((k.lower(), v) for k, v in carrier.items())
 
-    def finish_when_done(self, span: trace.Span, call: Any) -> None:
+
+class _TracedUnaryCall:
+    """A unary call that ends its CLIENT span when it is awaited (every caller awaits its
+    unary calls): the outcome is read from the reply or the error, with no task of its own.
+    Everything else is the call's."""
+
+    __slots__ = ("_call", "_span")
+
+    def __init__(self, call: Any, span: trace.Span) -> None:
+        self._call = call
+        self._span: trace.Span | None = span
+
+    def _finish(self, code: grpc.StatusCode) -> None:
+        if self._span is not None:
+            _end(self._span, code)
+            self._span = None
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        try:
+            response = yield from self._call.__await__()
+        except grpc.aio.AioRpcError as exc:
+            self._finish(exc.code())
+            raise
+        except asyncio.CancelledError:
+            self._finish(grpc.StatusCode.CANCELLED)
+            raise
+        except BaseException:
+            self._finish(grpc.StatusCode.UNKNOWN)
+            raise
+        self._finish(grpc.StatusCode.OK)
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._call, name)
+
+
+class _TracedUnaryUnary(grpc.aio.UnaryUnaryMultiCallable):  # type: ignore[type-arg]
+    def __init__(self, inner: grpc.aio.UnaryUnaryMultiCallable, spans: _ClientSpans) -> None:  # type: ignore[type-arg]
+        self._inner = inner
+        self._spans = spans
+
+    def __call__(self, request: Any, *, metadata: Any = None, **kwargs: Any) -> Any:
+        span, metadata = self._spans.start(metadata)
+        try:
+            call = self._inner(request, metadata=metadata, **kwargs)
+        except BaseException:
+            span.end()
+            raise
+        return _TracedUnaryCall(call, span)
+
+
+class _TracedUnaryStream(grpc.aio.UnaryStreamMultiCallable):  # type: ignore[type-arg]
+    """A stream's span ends when the call is done (it may outlive the caller's loop over it)."""
+
+    def __init__(self, inner: grpc.aio.UnaryStreamMultiCallable, spans: _ClientSpans) -> None:  # type: ignore[type-arg]
+        self._inner = inner
+        self._spans = spans
+        self._pending: set[asyncio.Future[None]] = set()
+
+    def __call__(self, request: Any, *, metadata: Any = None, **kwargs: Any) -> Any:
+        span, metadata = self._spans.start(metadata)
+        try:
+            call = self._inner(request, metadata=metadata, **kwargs)
+        except BaseException:
+            span.end()
+            raise
+
         def done(_: Any) -> None:
             ended = time.time_ns()
 
@@ -171,56 +233,63 @@ class _ClientSpans:
                     code = await call.code()
                 except (asyncio.CancelledError, grpc.RpcError):
                     code = grpc.StatusCode.CANCELLED
-                span.set_attribute("rpc.grpc.status_code", code.value[0])
-                if code != grpc.StatusCode.OK:
-                    span.set_status(Status(StatusCode.ERROR, code.name))
-                span.end(end_time=ended)
+                _end(span, code, ended)
 
             future = asyncio.ensure_future(record())
             self._pending.add(future)
             future.add_done_callback(self._pending.discard)
 
         call.add_done_callback(done)
-
-    async def around(self, continuation: Callable[..., Any], client_call_details: Any, request: Any) -> Any:
-        """Make the call inside its CLIENT span: the span ends when the call does (at once if
-        starting the call raised); calls ``traced`` rejects go through untouched."""
-        if not self.traced(client_call_details):
-            return await continuation(client_call_details, request)
-        span, details = self.start(client_call_details)
-        try:
-            call = await continuation(details, request)
-        except BaseException:
-            span.end()
-            raise
-        self.finish_when_done(span, call)
         return call
 
 
-class _UnaryUnaryTracing(grpc.aio.UnaryUnaryClientInterceptor):
-    def __init__(self, spans: _ClientSpans) -> None:
-        self._spans = spans
+class TracedChannel(grpc.aio.Channel):
+    """A channel whose unary-unary and unary-stream calls each get a CLIENT span (see the
+    module's docstring), started by a thin wrapper of the method rather than a gRPC client
+    interceptor: an intercepted call runs the interceptor in a task of its own and relays
+    every streamed message through another generator (decision 0011). Health checks and
+    reflection are plumbing, not a request's work: no span."""
 
-    async def intercept_unary_unary(
-        self, continuation: Callable[..., Any], client_call_details: Any, request: Any
-    ) -> Any:
-        return await self._spans.around(continuation, client_call_details, request)
+    def __init__(self, channel: grpc.aio.Channel, tracer: Tracer, target: str) -> None:
+        self._channel = channel
+        self._tracer = tracer
+        self._target = target
 
+    async def __aenter__(self) -> TracedChannel:
+        return self
 
-class _UnaryStreamTracing(grpc.aio.UnaryStreamClientInterceptor):
-    def __init__(self, spans: _ClientSpans) -> None:
-        self._spans = spans
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self._channel.close(None)
 
-    async def intercept_unary_stream(
-        self, continuation: Callable[..., Any], client_call_details: Any, request: Any
-    ) -> Any:
-        return await self._spans.around(continuation, client_call_details, request)
+    async def close(self, grace: float | None = None) -> None:
+        await self._channel.close(grace)
 
+    def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
+        return self._channel.get_state(try_to_connect)
 
-def client_tracing(tracer: Tracer, target: str) -> list[grpc.aio.ClientInterceptor]:
-    """The CLIENT-span interceptors for a channel to ``target`` (unary and server-streaming calls)."""
-    spans = _ClientSpans(tracer, target)
-    return [_UnaryUnaryTracing(spans), _UnaryStreamTracing(spans)]
+    async def wait_for_state_change(self, last_observed_state: grpc.ChannelConnectivity) -> None:
+        await self._channel.wait_for_state_change(last_observed_state)
+
+    async def channel_ready(self) -> None:
+        await self._channel.channel_ready()
+
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        inner = self._channel.unary_unary(method, *args, **kwargs)
+        if method.startswith(_UNTRACED):
+            return inner
+        return _TracedUnaryUnary(inner, _ClientSpans(self._tracer, self._target, method))
+
+    def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        inner = self._channel.unary_stream(method, *args, **kwargs)
+        if method.startswith(_UNTRACED):
+            return inner
+        return _TracedUnaryStream(inner, _ClientSpans(self._tracer, self._target, method))
+
+    def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._channel.stream_unary(method, *args, **kwargs)
+
+    def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._channel.stream_stream(method, *args, **kwargs)
 
 
 _HEALTH_CHECK = "/grpc.health.v1.Health/Check"

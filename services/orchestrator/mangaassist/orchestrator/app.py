@@ -45,7 +45,7 @@ from mangaassist.orchestrator.auth import (
 from mangaassist.orchestrator.catalog_watch import CatalogWatcher
 from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.edge import ConnectionLimits, QuestionLimits, origin_allowed
-from mangaassist.orchestrator.outbox import Outbox
+from mangaassist.orchestrator.outbox import FrameConnection, Outbox
 from mangaassist.orchestrator.pipeline import Pipeline
 from mangaassist.orchestrator.recovery import BreakerRecovery
 from mangaassist.orchestrator.schema import ErrorCode, error_frame
@@ -115,6 +115,7 @@ class Orchestrator:
             self._s.port,
             process_request=self._http,
             process_response=self._handshake_done,
+            create_connection=FrameConnection,
             # Our own limit answers `too_large`; this one only stops abusive frames.
             max_size=max(1 << 20, self._s.max_frame_bytes * 4),
             compression=None,

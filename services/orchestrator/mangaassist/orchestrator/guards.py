@@ -15,6 +15,7 @@ breaker and turn a few late answers into 15 s of refusals for every customer.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -22,7 +23,6 @@ from typing import TypeVar
 
 import grpc
 from opentelemetry import trace
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 from websockets.exceptions import ConnectionClosed
 
 from mangaassist.common.resilience import PRESETS, BreakerConfig, BreakerOpenError, Bulkhead, CircuitBreaker
@@ -145,6 +145,13 @@ class RetryBudget:
         return False
 
 
+# Idempotent calls: at most this many attempts, full jitter between them (attempt n waits up to
+# min(MAX, BASE × 2ⁿ⁻¹) seconds).
+IDEMPOTENT_ATTEMPTS = 3
+IDEMPOTENT_BACKOFF_BASE_S = 0.02
+IDEMPOTENT_BACKOFF_MAX_S = 0.2
+
+
 async def idempotent(
     guard: Guard,
     budget: RetryBudget,
@@ -157,14 +164,21 @@ async def idempotent(
     attempt cut off by a crashed replica and answered by another on retry is not the
     downstream failing (with every attempt counted, the calls one crashed retrieval replica
     had in flight opened the service's breaker, and its cooldown refused every question).
-    ``squeezed`` is asked when the call starts (see ``Guard.call``)."""
+    ``squeezed`` is asked when the call starts (see ``Guard.call``).
+
+    A plain loop (it was tenacity's ``AsyncRetrying``, with the same policy): the first
+    attempt, which nearly every call is, costs one await and no retry bookkeeping. As there,
+    the request's budget is asked before the attempt count, so a transient failure of the
+    last attempt spends a retry too."""
     async with guard.call(squeezed()):
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception(budget.take),
-            wait=wait_random_exponential(multiplier=0.02, max=0.2),
-            stop=stop_after_attempt(3),
-            reraise=True,
-        ):
-            with attempt:
+        attempt = 1
+        while True:
+            try:
                 return await fn()
-    raise AssertionError("unreachable: tenacity reraises the last error")
+            except BaseException as exc:
+                if not budget.take(exc) or attempt >= IDEMPOTENT_ATTEMPTS:
+                    raise
+            await asyncio.sleep(
+                random.uniform(0, min(IDEMPOTENT_BACKOFF_MAX_S, IDEMPOTENT_BACKOFF_BASE_S * 2 ** (attempt - 1)))
+            )
+            attempt += 1

@@ -76,6 +76,8 @@ class Request:
     # The session as this turn read it (its version): the turn's write appends to it
     # without reading it again.
     session: Session | None = None
+    # The loop the request runs on (its clock is the deadlines'); looked up once, not per call.
+    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.get_running_loop)
 
     def remaining(self, cap: float) -> float:
         """Seconds for the next call: its own cap or what is left of the request's budget.
@@ -84,7 +86,7 @@ class Request:
         default); after that, the stream's own deadline applies.
         """
         deadline = self.stream_deadline if self.streaming else self.first_token_deadline
-        return max(0.001, min(cap, deadline - asyncio.get_running_loop().time()))
+        return max(0.001, min(cap, deadline - self.loop.time()))
 
     def squeezed(self, cap: float) -> bool:
         """Whether the request's budget, not the call's own ``cap``, leaves the next call
@@ -93,4 +95,4 @@ class Request:
         return self.remaining(cap) < cap / 2
 
     def stream_remaining(self) -> float:
-        return max(0.001, self.stream_deadline - asyncio.get_running_loop().time())
+        return max(0.001, self.stream_deadline - self.loop.time())

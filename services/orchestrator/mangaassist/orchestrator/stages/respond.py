@@ -225,7 +225,9 @@ class Responder:
                             else min(self._s.stream_idle_timeout_s, req.stream_remaining())
                         )
                         try:
-                            message = await asyncio.wait_for(anext(iterator), wait)
+                            # asyncio.timeout, not wait_for: no task per message.
+                            async with asyncio.timeout(wait):
+                                message = await anext(iterator)
                         except StopAsyncIteration:
                             break
                         except TimeoutError:
