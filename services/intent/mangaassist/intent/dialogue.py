@@ -295,7 +295,7 @@ _BY_THEM = re.compile(
     r"|^\s*(?:is|was) (?:it|this|that)(?: one)? (?:by|from)\s*[?？]?\s*$|\bdid\s+(?:draw|write|make) (?:it|this|that)\b"
 )
 # A description of one series besides its author's name ("the pirate one", 「恋愛のほう」).
-_DESCRIBED = re.compile(r"\bthe [a-z][^,.?!]{0,30} one\b|[ぁ-んァ-ン一-龥]{2,}(?:のほう|の方|のやつ)")
+_DESCRIBED = re.compile(r"\bthe\s{1,3}[a-z][^,.?!]{0,30} one\b|[ぁ-んァ-ン一-龥]{2,}(?:のほう|の方|のやつ)")
 # Not the one just shown: 「そっちじゃなくて」, "no, the other one", 「もう片方」.
 _NOT_THAT = re.compile(
     r"そっちじゃな|それじゃな|そっちではな|もう片方|もう一つの方|もうひとつの方|もう一方|the other one"
@@ -319,6 +319,10 @@ _ADDS_KIND = re.compile(
 TONES = frozenset({"comedy", "drama", "slice-of-life"})
 _INSTEAD = re.compile(r"\binstead\b|\brather\b|じゃなくて|ではなく|代わりに|やっぱり|\bactually\b")
 _ALTERNATIVES = re.compile(r"\bor\b|\beither\b|または|もしくは|とか|か、")
+# "the X one", 「Xのやつ」 said on its own: one of those just shown, described.
+_THE_ONE = re.compile(
+    r"^\W*(?:(?:ok|okay|so|and|hmm|what about|how about)\W+)?the [\w\s'-]{1,40} one\b|のやつ|のほう|の方"
+)
 # Picking one of the series just listed ("the one with the robot girl", 「バドミントンのほう」).
 _CHOOSING = re.compile(r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|のやつ|ってやつ|っていうやつ")
 # Asking about the series just shown: "which of those is finished", 「その中で一番短いのは？」.
@@ -1083,7 +1087,8 @@ def _resolve(
                 and len(prev.constraints.only_series or prev.last_shown) > 1
                 and not _RELATIVE_LIMIT.search(c.folded)
             )
-            else list(prev.constraints.only_series)
+            # ("the school one", "the table tennis one" after a list: one of those shown)
+            else list(prev.constraints.only_series or (prev.last_shown if _THE_ONE.search(c.folded) else []))
             if _CHOOSING.search(c.folded)
             else []
         )
