@@ -178,3 +178,10 @@ def test_a_budget_caps_the_price_and_a_volume_total_names_no_volume() -> None:
     assert "sci-fi" in extract("post apocalyptic manga pls").genres
     assert "school" in extract("学生ものじゃなくて").excluded_genres or "school" in extract("学生もの").genres
     assert extract("小学生の息子にプレゼントしたい").young_reader and not extract("my 15 yo son").young_reader
+
+
+def test_a_narrower_kind_ruled_out_keeps_its_genre() -> None:
+    space = extract("space manga, realistic, no aliens")
+    assert (space.genres, space.excluded_genres, space.excluded_kinds) == (["sci-fi"], [], ["aliens"])
+    assert extract("horror but no zombies").genres == ["horror"]
+    assert extract("zombie manga?").genres == ["horror"]

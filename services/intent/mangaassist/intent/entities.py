@@ -151,7 +151,7 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
         r"\bscar(?:y|ier|iest)\b",
         r"\bcreep(?:y|ier|iest)\b",
         r"\bspooky\b",
-        r"\bzombies?\b",
+        r"\bgruesome\b",
         r"\bgor(?:e|y)\b",
     ),
     "romance": (
@@ -188,7 +188,6 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
         "タイムリープ",
         r"\bcyberpunk\b",
         r"\bspace\b",
-        r"\baliens?\b",
         r"\btime travel",
         r"\bdystopi",
         r"\bandroids?\b",
@@ -416,6 +415,9 @@ NARROWER_KEYWORDS: dict[str, tuple[str, ...]] = {
     "cooking": ("料理バトル", "料理対決", r"\bcooking[- ](?:battles?|competitions?)\b"),
     "action": (r"\bbattle royale\b",),
     "romance": (r"\b(?:reverse )?harem(?:-y)?\b", "ハーレム", "逆ハー"),
+    # ("space manga, realistic, no aliens": space without the aliens; "no zombies" in horror)
+    "sci-fi": (r"\baliens?\b", "宇宙人", "エイリアン"),
+    "horror": (r"\bzombies?\b",),
 }
 assert set(GENRE_KEYWORDS) | set(NARROWER_KEYWORDS) <= GENRES, "genre keywords must map onto the contract vocabulary"
 
@@ -443,7 +445,7 @@ _GENRE_RES = {
 _NARROWER = re.compile(_alternation(tuple(w for words in NARROWER_KEYWORDS.values() for w in words)))
 # Aspects of a genre: ruled out on their own they rule the genre out ("nothing gory for my
 # kid"), but not when the genre itself is asked for ("horror, nothing gory").
-ASPECT_KEYWORDS: dict[str, tuple[str, ...]] = {"horror": ("グロ", r"\bgor(?:e|y)\b")}
+ASPECT_KEYWORDS: dict[str, tuple[str, ...]] = {"horror": ("グロ", r"\bgor(?:e|y)\b", r"\bgruesome\b")}
 _ASPECTS = {genre: re.compile(_alternation(words)) for genre, words in ASPECT_KEYWORDS.items()}
 
 
