@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -62,7 +63,14 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bench.common import cluster_env
 from mangaassist.common.metrics import ASYNCIO_TASKS
-from mangaassist.devtools.cluster import LOCAL_AUTH_SECRET, LOCAL_AWS_ENV, Cluster, http_health
+from mangaassist.devtools.cluster import (
+    GRPC_SERVICES,
+    LOCAL_AUTH_SECRET,
+    LOCAL_AWS_ENV,
+    Cluster,
+    grpc_status,
+    http_health,
+)
 from mangaassist.devtools.supervisor import Supervisor
 from mangaassist.orchestrator.auth import issue_token
 
@@ -239,6 +247,57 @@ def stored_versions(cluster: Cluster, sessions: list[str]) -> dict[str, int]:
     return out
 
 
+class HealthTimeline:
+    """The inference service's own health (``InferenceService``, what the orchestrator reads) and
+    the orchestrator's readiness (``/healthz``), sampled every ``every_s`` from a thread while a
+    drill runs: when each turned away from healthy after the fault and back after the return."""
+
+    def __init__(self, cluster: Cluster, every_s: float = 0.1) -> None:
+        self._cluster, self._every = cluster, every_s
+        self.samples: list[tuple[float, str, int]] = []  # (monotonic, inference status, /healthz code)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        address = self._cluster.address("inference")
+        while not self._stop.is_set():
+            status = grpc_status(address, GRPC_SERVICES["inference"], timeout=0.25)
+            code = http_health(self._cluster.health_url, 0.5)[0]
+            self.samples.append((time.monotonic(), status, code))
+            self._stop.wait(self._every)
+
+    def start(self) -> HealthTimeline:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def health_changes(samples: list[tuple[float, str, int]], fault_at: float, returned_from: float) -> dict[str, Any]:
+    """From a ``HealthTimeline``'s samples: seconds from the fault until the inference service
+    first said anything but SERVING and until ``/healthz`` first failed; seconds from the part's
+    return until each was healthy for good (its last change to healthy); how often each changed."""
+
+    def track(healthy: list[tuple[float, bool]]) -> dict[str, Any]:
+        down = next((t - fault_at for t, ok in healthy if not ok), None)
+        ups = [t for (_, was), (t, ok) in itertools.pairwise(healthy) if ok and not was]
+        back = ups[-1] - returned_from if ups and healthy[-1][1] else None
+        changes = sum(1 for (_, a), (_, b) in itertools.pairwise(healthy) if a != b)
+        return {
+            "unhealthy_after_fault_s": round(down, 2) if down is not None else None,
+            "healthy_after_return_s": round(back, 2) if back is not None else None,
+            "changes": changes,
+        }
+
+    return {
+        "inference_service": track([(t, status == "SERVING") for t, status, _ in samples]),
+        "healthz": track([(t, code == 200) for t, _, code in samples]),
+        "every_s": round((samples[-1][0] - samples[0][0]) / max(len(samples) - 1, 1), 3) if samples else None,
+    }
+
+
 async def probe_clean(url: str) -> bool:
     """One question answered `done` with no fallback (a fresh anonymous connection)."""
     try:
@@ -281,11 +340,19 @@ def summarize(asked: list[Asked]) -> dict[str, Any]:
     # Held or streaming: a question whose first frame came within the bound was not held by
     # anything; its answer may still stream for longer than the bound.
     first = sum(1 for a in ended if a.first is not None and a.first - a.started <= BOUND_S)
+    firsts = sorted(a.first - a.started for a in ended if a.first is not None)
     return {
         "questions": len(ended),
         "ended_within_2_5_s": within,
         "share_within_2_5_s": round(within / len(ended), 4) if ended else None,
         "share_first_frame_within_2_5_s": round(first / len(ended), 4) if ended else None,
+        "first_frame_s": {
+            "p50": round(firsts[len(firsts) // 2], 3),
+            "p95": round(firsts[int(len(firsts) * 0.95)], 3),
+            "max": round(firsts[-1], 2),
+        }
+        if firsts
+        else None,
         "max_s": round(durations[-1], 2) if durations else None,
         "p50_s": round(durations[len(durations) // 2], 3) if durations else None,
         "p95_s": round(durations[int(len(durations) * 0.95)], 3) if durations else None,
@@ -355,6 +422,7 @@ async def drill(
     if held:
         assert supervisor is not None
         supervisor.hold(part, hold_s)  # before the kill: the restart waits for it
+    timeline = HealthTimeline(cluster).start()
     fault_at = time.monotonic()
     if kind == "kill9":
         signal_tree(pid, signal.SIGKILL)
@@ -369,6 +437,8 @@ async def drill(
         returned_from = time.monotonic()
     part_back, mesh_ok = await until_healthy(cluster, part)
     recovered_at = time.monotonic()
+    await asyncio.sleep(1.0)  # a second of the timeline after recovery: a flap would show
+    await asyncio.to_thread(timeline.stop)
     restarted = cluster.procs[part].pid != pid
     await asyncio.sleep(settle_s)  # questions after recovery; after-answer writes land
     during = [a for a in load.asked[first:] if a.started <= recovered_at]
@@ -406,6 +476,7 @@ async def drill(
         ),
         "since": {"kill9": "fault (kill9: the restart is part of it)", "none": "the window's end"}.get(kind, "SIGCONT"),
         "breakers_opened": breakers_opened(status_before, status_after),
+        "health": health_changes(timeline.samples, fault_at, returned_from),
         "returned_from": round(returned_from - fault_at, 2),
         **summarize(during),
         "sessions": len(epoch_sessions),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.drills import QUESTIONS, Asked, breakers_opened, by_question
+from bench.drills import QUESTIONS, Asked, breakers_opened, by_question, health_changes
 
 
 def status(**opens: int) -> dict[str, Any]:
@@ -40,3 +40,30 @@ def test_by_question_separates_long_model_streams_from_cache_hits() -> None:
     assert out[q1]["models"] == {"sonnet": 2} and out[q1]["max_s"] == 4.0
     assert out[q2]["ended_within_2_5_s"] == 1 and out[q2]["p50_output_tokens"] == 90
     assert set(out) == {q1, q2}
+
+
+def test_health_changes_time_the_fall_after_the_fault_and_the_return_after_the_part_came_back() -> None:
+    # Fault at 10.0, part back at 40.0: the service fell at 12.0, /healthz at 12.5; the service
+    # was SERVING again at 40.5, /healthz 200 at 41.5.
+    samples = [
+        (9.9, "SERVING", 200),
+        (12.0, "NOT_SERVING", 200),
+        (12.5, "NOT_SERVING", 503),
+        (40.5, "SERVING", 503),
+        (41.5, "SERVING", 200),
+        (42.0, "SERVING", 200),
+    ]
+    out = health_changes(samples, fault_at=10.0, returned_from=40.0)
+    assert out["inference_service"] == {"unhealthy_after_fault_s": 2.0, "healthy_after_return_s": 0.5, "changes": 2}
+    assert out["healthz"] == {"unhealthy_after_fault_s": 2.5, "healthy_after_return_s": 1.5, "changes": 2}
+
+
+def test_a_service_that_never_fell_or_never_came_back_reports_none() -> None:
+    steady = [(10.0, "SERVING", 200), (20.0, "SERVING", 200)]
+    assert health_changes(steady, 10.0, 15.0)["inference_service"] == {
+        "unhealthy_after_fault_s": None,
+        "healthy_after_return_s": None,
+        "changes": 0,
+    }
+    stuck = [(10.0, "SERVING", 200), (11.0, "UNREACHABLE", 503), (20.0, "UNREACHABLE", 503)]
+    assert health_changes(stuck, 10.0, 15.0)["healthz"]["healthy_after_return_s"] is None
