@@ -577,6 +577,56 @@ async def sample(cluster: Cluster) -> dict[str, Any]:
     }
 
 
+def growth_at_equal_inflight(series: list[dict[str, Any]], warmup_s: float, get: Any) -> dict[str, float | None]:
+    """A task count's growth with the load in flight taken out.
+
+    A service's live tasks rise and fall with the requests in flight (each holds a few), and
+    the soak's load swings (5-27 in flight at 32 sessions), so last-minute-over-warm-up of the
+    raw count says more about the swing than about a leak. Fit ``tasks = base + per_request *
+    inflight + drift * t`` (least squares over every sample after ``warmup_s``: the time term
+    keeps a leak from being read as load when the load also trends), take ``per_request *
+    inflight`` out of every sample, and compare what is left like the raw counts: the last
+    four samples' median over the first four after warm-up. ``inflight`` is the orchestrator's
+    requests in flight, the load every service sees; ``series`` holds samples with ``t``
+    (seconds from the start), ``inflight`` and what ``get`` reads."""
+    points = [
+        (float(s["inflight"]), float(s["t"]), float(get(s)))
+        for s in series
+        if s["t"] >= warmup_s and s.get("inflight") is not None
+    ]
+    if len(points) < 8:
+        return {"per_request_in_flight": None, "growth": None}
+    mx, mt, my = (statistics.fmean(p[i] for p in points) for i in range(3))
+    sxx = sum((x - mx) ** 2 for x, _, _ in points)
+    stt = sum((t - mt) ** 2 for _, t, _ in points)
+    sxt = sum((x - mx) * (t - mt) for x, t, _ in points)
+    sxy = sum((x - mx) * (y - my) for x, _, y in points)
+    sty = sum((t - mt) * (y - my) for _, t, y in points)
+    det = sxx * stt - sxt**2
+    slope = (sxy * stt - sty * sxt) / det if det > 1e-9 * max(sxx * stt, 1.0) else 0.0
+    base = [y - slope * x for x, _, y in points]
+    first, last = statistics.median(base[:4]), statistics.median(base[-4:])
+    return {
+        "per_request_in_flight": round(slope, 3),
+        "base_after_warmup": round(first, 1),
+        "base_last": round(last, 1),
+        "growth": round(last / first - 1, 4) if first > 0 else None,
+    }
+
+
+def equal_inflight_growth(series: list[dict[str, Any]], warmup_s: float) -> dict[str, Any]:
+    """``growth_at_equal_inflight`` of the orchestrator's tasks (sampled with its in-flight
+    count) and of every service's task gauge."""
+    names = sorted({n for s in series for n in s.get("tasks_by_process") or {}})
+    return {
+        "orchestrator_asyncio_tasks": growth_at_equal_inflight(series, warmup_s, lambda s: s["tasks"] or 0),
+        "asyncio_tasks": {
+            n: growth_at_equal_inflight(series, warmup_s, lambda s, n=n: (s.get("tasks_by_process") or {}).get(n, 0))
+            for n in names
+        },
+    }
+
+
 async def run_soak(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
     load = Load(cluster.ws_url, args.sessions, args.think_s)
     load.start()
@@ -610,9 +660,20 @@ async def run_soak(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]
             "rss": {n: growth(lambda s, n=n: s["rss_mb"][n]) for n in names},
             "fds": {n: growth(lambda s, n=n: s["fds"][n]) for n in names},
         },
+        "growth_at_equal_inflight": equal_inflight_growth(
+            [{**s, "t": s["t"] - started} for s in samples], args.warmup_s
+        ),
         "questions": summarize(load.asked),
         "series": [{**s, "t": round(s["t"] - started, 1)} for s in samples],
     }
+
+
+def rescore_soak(path: Path, warmup_s: float) -> dict[str, Any]:
+    """A committed soak result with ``growth_at_equal_inflight`` computed from its own series."""
+    result: dict[str, Any] = json.loads(path.read_text())
+    result["growth_at_equal_inflight"] = equal_inflight_growth(result["series"], warmup_s)
+    result["growth_at_equal_inflight"]["rescored_from_series"] = True
+    return result
 
 
 def main() -> None:
@@ -635,8 +696,18 @@ def main() -> None:
         "--faults", type=lambda v: v.split(","), default=["kill9", "sigstop"], help="kill9, sigstop, none (control)"
     )
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--rescore",
+        type=Path,
+        help="soak: no cluster; add growth_at_equal_inflight to this committed soak result from its series",
+    )
     args = parser.parse_args()
     out = args.out or RESULTS / f"{args.mode}.json"
+    if args.mode == "soak" and args.rescore is not None:
+        rescored = rescore_soak(args.rescore, args.warmup_s)
+        (args.out or args.rescore).write_text(json.dumps(rescored, indent=2, ensure_ascii=False) + "\n")
+        print(json.dumps(rescored["growth_at_equal_inflight"], indent=2))
+        return
     started, load_start = time.time(), os.getloadavg()
     with tempfile.TemporaryDirectory() as logs:
         cluster = Cluster(env=cluster_env(), log_dir=Path(logs)).start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.drills import QUESTIONS, Asked, breakers_opened, by_question, health_changes
+from bench.drills import QUESTIONS, Asked, breakers_opened, by_question, growth_at_equal_inflight, health_changes
 
 
 def status(**opens: int) -> dict[str, Any]:
@@ -67,3 +67,21 @@ def test_a_service_that_never_fell_or_never_came_back_reports_none() -> None:
     }
     stuck = [(10.0, "SERVING", 200), (11.0, "UNREACHABLE", 503), (20.0, "UNREACHABLE", 503)]
     assert health_changes(stuck, 10.0, 15.0)["healthz"]["healthy_after_return_s"] is None
+
+
+def test_tasks_that_only_follow_the_load_in_flight_do_not_grow_at_equal_inflight() -> None:
+    # 100 tasks at rest plus 3 per request in flight; the load swings from 5 to 27 in flight and
+    # ends high, so the raw last-over-first count reads +60 %.
+    inflight = [5, 7, 6, 5, 12, 20, 9, 15, 6, 11, 25, 27, 26, 27]
+    series = [{"t": 15.0 * i, "inflight": n, "tasks": 100 + 3 * n} for i, n in enumerate(inflight)]
+    out = growth_at_equal_inflight(series, 0.0, lambda s: s["tasks"])
+    assert out["per_request_in_flight"] == 3.0 and out["growth"] == 0.0 and out["base_after_warmup"] == 100.0
+
+
+def test_a_leak_shows_at_equal_inflight() -> None:
+    # The same swing, and one task more every sample: +13 tasks over 100 at the end.
+    inflight = [5, 7, 6, 5, 12, 20, 9, 15, 6, 11, 25, 27, 26, 27]
+    series = [{"t": 15.0 * i, "inflight": n, "tasks": 100 + i + 3 * n} for i, n in enumerate(inflight)]
+    out = growth_at_equal_inflight(series, 0.0, lambda s: s["tasks"])
+    assert out["growth"] is not None and out["growth"] > 0.05
+    assert growth_at_equal_inflight(series[:5], 0.0, lambda s: s["tasks"])["growth"] is None  # too few samples
