@@ -22,8 +22,10 @@ runs use a load the box holds with the cache off (the command line in the result
 Measured per drill: every question asked from the fault until recovery — the share that
 ended (answer or contract error) within 2.5 s, the slowest, errors by code; when the part
 returned (serving again) and how long after that the mesh was healthy (``/healthz`` 200 and
-a probe question answered without any fallback); which of the orchestrator's breakers opened
-during the drill (from ``/admin/status``); and session turns lost: every session of
+a probe question answered without any fallback); the inference service's own health and
+``/healthz``, sampled every 0.1 s from the fault on (when each turned unhealthy after the
+fault and healthy again after the return, and how often each changed); which of the
+orchestrator's breakers opened during the drill (from ``/admin/status``); and session turns lost: every session of
 the drill is read back from DynamoDB (moto) and its stored turns compared with the answers
 its customer received. moto keeps its tables in memory, so a SIGKILL of moto wipes what it
 held: for that drill only answers received after moto came back are owed.
@@ -32,7 +34,8 @@ held: for that drill only answers received after moto came back are owed.
 every process, and the live asyncio tasks of every service (their
 ``mangaassist.process.asyncio_tasks`` gauge, from the trace receiver; the orchestrator's also
 from ``/admin/status``); growth is the last minute's median over the median of the minute
-after warm-up.
+after warm-up, and for the tasks also at equal load in flight (``growth_at_equal_inflight``;
+``soak --rescore FILE`` adds it to a committed result from its series, no cluster).
 
 Writes ``bench/results/drills.json`` / ``bench/results/soak.json``. Timings on this shared
 2-core machine are noisy; the pass/fail lines are the issue's goals, reported, not asserted.
