@@ -16,9 +16,9 @@ cool-down after the model came back. Now:
   it only asks the probe.
 * The **probe** asks the endpoint's HTTP front door: a TCP connect (plus the TLS handshake for
   ``https``), one ``GET /`` and its status line, all within ``probe_timeout_s``. Any status
-  line is an answer (Bedrock's front door answers 4xx to an unsigned GET): it costs nothing
-  on Bedrock's bill and carries no customer text, and a stopped endpoint, which accepts the
-  connection and never replies, fails it.
+  line is an answer (an AWS front door answers an unsigned GET with an error status): it
+  calls no model, costs nothing on Bedrock's bill and carries no customer text, and a
+  stopped endpoint, which accepts the connection and never replies, fails it.
 * Probe fails, and nothing was heard from the endpoint while it ran → **NOT_SERVING**, and
   the probe repeats every ``interval_s`` (± ``jitter`` of it, so replicas do not probe in
   step). The first probe that gets an answer → **SERVING**.
@@ -35,8 +35,10 @@ orchestrator reads) follows the model: the whole server's status (``""``, the co
 health check's) stays the process's liveness, so a Bedrock outage does not make ECS replace
 healthy tasks.
 
-Limit: the probe connects directly, so behind an HTTPS proxy it checks the endpoint, not
-the proxy path the SDK takes.
+Limits: the probe connects directly, so behind an HTTPS proxy it checks the endpoint, not
+the proxy path the SDK takes; silence is seen only while calls wait, so an idle service
+keeps SERVING until the next question; and any status counts, so a front door that answers
+while the model behind it hangs is not seen (the silence keeps asking the probe).
 """
 
 from __future__ import annotations
@@ -90,7 +92,8 @@ def endpoint_probe(url: str, timeout_s: float) -> Probe:
     secure = parsed.scheme == "https"
     port = parsed.port or (443 if secure else 80)
     context = ssl.create_default_context() if secure else None
-    authority = host if parsed.port is None else f"{host}:{port}"
+    bracketed = f"[{host}]" if ":" in host else host  # an IPv6 literal
+    authority = bracketed if parsed.port is None else f"{bracketed}:{port}"
     request = (
         f"GET / HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: mangaassist-reachability\r\nConnection: close\r\n\r\n"
     ).encode()
