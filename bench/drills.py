@@ -35,7 +35,8 @@ every process, and the live asyncio tasks of every service (their
 ``mangaassist.process.asyncio_tasks`` gauge, from the trace receiver; the orchestrator's also
 from ``/admin/status``); growth is the last minute's median over the median of the minute
 after warm-up, and for the tasks also at equal load in flight (``growth_at_equal_inflight``;
-``soak --rescore FILE`` adds it to a committed result from its series, no cluster).
+``soak --rescore FILE`` adds it to a committed result from its series, no cluster); the
+inference service's health and ``/healthz`` every 0.5 s (with no fault, any change is a flap).
 
 Writes ``bench/results/drills.json`` / ``bench/results/soak.json``. Timings on this shared
 2-core machine are noisy; the pass/fail lines are the issue's goals, reported, not asserted.
@@ -635,6 +636,7 @@ async def run_soak(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]
     load.start()
     samples = []
     started = time.monotonic()
+    timeline = HealthTimeline(cluster, every_s=0.5).start()  # no fault: health should never move
     while time.monotonic() - started < args.minutes * 60:
         samples.append(await sample(cluster))
         if len(samples) % 8 == 0:
@@ -642,6 +644,7 @@ async def run_soak(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]
         await asyncio.sleep(15)
     samples.append(await sample(cluster))
     await load.stop()
+    await asyncio.to_thread(timeline.stop)
     warm = [s for s in samples if s["t"] - started >= args.warmup_s][:4]
     last = samples[-4:]
 
@@ -663,6 +666,7 @@ async def run_soak(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]
             "rss": {n: growth(lambda s, n=n: s["rss_mb"][n]) for n in names},
             "fds": {n: growth(lambda s, n=n: s["fds"][n]) for n in names},
         },
+        "health": health_changes(timeline.samples, started, started),
         "growth_at_equal_inflight": equal_inflight_growth(
             [{**s, "t": s["t"] - started} for s in samples], args.warmup_s
         ),
