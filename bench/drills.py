@@ -289,10 +289,17 @@ def health_changes(samples: list[tuple[float, str, int]], fault_at: float, retur
         ups = [t for (_, was), (t, ok) in itertools.pairwise(healthy) if ok and not was]
         back = ups[-1] - returned_from if ups and healthy[-1][1] else None
         changes = sum(1 for (_, a), (_, b) in itertools.pairwise(healthy) if a != b)
+        episodes: list[list[float]] = []  # [start after the fault, seconds unhealthy]
+        for (_, was), (t1, ok) in itertools.pairwise(healthy):
+            if was and not ok:
+                episodes.append([round(t1 - fault_at, 1), 0.0])
+            elif ok and not was and episodes:
+                episodes[-1][1] = round(t1 - fault_at - episodes[-1][0], 1)
         return {
             "unhealthy_after_fault_s": round(down, 2) if down is not None else None,
             "healthy_after_return_s": round(back, 2) if back is not None else None,
             "changes": changes,
+            "unhealthy_episodes": episodes[:50],
         }
 
     return {

@@ -54,8 +54,14 @@ def test_health_changes_time_the_fall_after_the_fault_and_the_return_after_the_p
         (42.0, "SERVING", 200),
     ]
     out = health_changes(samples, fault_at=10.0, returned_from=40.0)
-    assert out["inference_service"] == {"unhealthy_after_fault_s": 2.0, "healthy_after_return_s": 0.5, "changes": 2}
-    assert out["healthz"] == {"unhealthy_after_fault_s": 2.5, "healthy_after_return_s": 1.5, "changes": 2}
+    assert out["inference_service"] == {
+        "unhealthy_after_fault_s": 2.0,
+        "healthy_after_return_s": 0.5,
+        "changes": 2,
+        "unhealthy_episodes": [[2.0, 28.5]],
+    }
+    assert out["healthz"]["unhealthy_after_fault_s"] == 2.5 and out["healthz"]["healthy_after_return_s"] == 1.5
+    assert out["healthz"]["unhealthy_episodes"] == [[2.5, 29.0]]
 
 
 def test_a_service_that_never_fell_or_never_came_back_reports_none() -> None:
@@ -64,6 +70,7 @@ def test_a_service_that_never_fell_or_never_came_back_reports_none() -> None:
         "unhealthy_after_fault_s": None,
         "healthy_after_return_s": None,
         "changes": 0,
+        "unhealthy_episodes": [],
     }
     stuck = [(10.0, "SERVING", 200), (11.0, "UNREACHABLE", 503), (20.0, "UNREACHABLE", 503)]
     assert health_changes(stuck, 10.0, 15.0)["healthz"]["healthy_after_return_s"] is None
