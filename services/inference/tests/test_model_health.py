@@ -128,7 +128,7 @@ def test_health_follows_a_stopped_model_and_not_a_slow_one(tmp_path: Path) -> No
         proc.terminate()
         assert proc.wait(20) == 0
         emulator.stop()
-    # 1 s of silence, then a probe with 1 s to be answered; back at the first answer after SIGCONT.
+    # 1 s of silence, then two probes with 1 s each to be answered; back at the first answer after SIGCONT.
     assert down_after < 4.0, down_after
     assert back_after < 2.0, back_after
     text = log.read_text()

@@ -129,22 +129,32 @@ def test_model_answers_and_slow_reads_do_not(exc: BaseException) -> None:
     assert not is_connection_failure(exc)
 
 
-async def test_a_refused_call_and_a_failed_probe_turn_not_serving_until_a_probe_connects() -> None:
-    probe, steps, health = ScriptedProbe(False, False, True), Steps(), Health()
+async def test_a_refused_call_and_two_failed_probes_turn_not_serving_until_a_probe_connects() -> None:
+    probe, steps, health = ScriptedProbe(False, False, False, True), Steps(), Health()
     r = machine(probe, steps)
     r.report_to(health)
     r.failed(REFUSED)
     await settle()
-    assert not r.reachable and health.published == [False] and probe.calls == 1
+    # The second probe follows the first at once; both failed: NOT_SERVING, then a wait.
+    assert not r.reachable and health.published == [False] and probe.calls == 2
     assert steps.waits == [0.5]  # rand 0.5: no jitter either way
     r.failed(REFUSED)  # more failures while probing start nothing new
     steps.release()
     await settle()
-    assert probe.calls == 2 and not r.reachable
+    assert probe.calls == 3 and not r.reachable
     steps.release()
     await settle()
-    assert probe.calls == 3 and r.reachable and health.published == [False, True]
+    assert probe.calls == 4 and r.reachable and health.published == [False, True]
     assert not r.checking
+
+
+async def test_one_failed_probe_followed_by_an_answered_one_does_not_flap() -> None:
+    probe, health = ScriptedProbe(False, True), Health()
+    r = machine(probe)
+    r.report_to(health)
+    r.failed(REFUSED)
+    await settle()
+    assert probe.calls == 2 and r.reachable and health.published == [] and not r.checking
 
 
 async def test_a_single_error_with_the_endpoint_up_does_not_flap() -> None:
@@ -170,7 +180,7 @@ async def test_a_successful_call_serves_at_once_and_stops_the_probes() -> None:
     assert r.reachable and health.published == [False, True] and not r.checking
     steps.release()
     await settle()
-    assert probe.calls == 1  # no probe after the success
+    assert probe.calls == 2  # no probe after the success
 
 
 async def test_model_side_errors_start_no_probe() -> None:
@@ -210,9 +220,9 @@ async def test_nothing_is_published_before_the_server_serves_then_the_latest_sta
 # tells it, and the probe decides between "slow" and "silent".
 
 
-async def test_a_silence_while_calls_wait_and_an_unanswered_probe_turn_not_serving_until_one_is_answered() -> None:
+async def test_a_silence_while_calls_wait_and_unanswered_probes_turn_not_serving_until_one_is_answered() -> None:
     clock, steps, health = Clock(), Steps(), Health()
-    probe = ScriptedProbe(False, False, True)
+    probe = ScriptedProbe(False, False, False, True)
     r = machine(probe, steps, clock=clock)
     r.report_to(health)
     r.call_started()
@@ -224,13 +234,13 @@ async def test_a_silence_while_calls_wait_and_an_unanswered_probe_turn_not_servi
     clock.now += 0.4
     assert r.look() == 1.0
     await settle()
-    assert probe.calls == 1 and not r.reachable and health.published == [False] and r.silences == 1
+    assert probe.calls == 2 and not r.reachable and health.published == [False] and r.silences == 1
     steps.release()
     await settle()
-    assert probe.calls == 2 and not r.reachable
+    assert probe.calls == 3 and not r.reachable
     steps.release()
     await settle()
-    assert probe.calls == 3 and r.reachable and health.published == [False, True] and not r.checking
+    assert probe.calls == 4 and r.reachable and health.published == [False, True] and not r.checking
     await r.close()
 
 
@@ -314,7 +324,7 @@ async def test_anything_heard_while_not_serving_serves_at_once() -> None:
     assert r.reachable and health.published == [False, True] and not r.checking
     steps.release()
     await settle()
-    assert probe.calls == 1
+    assert probe.calls == 2  # the two that turned it, none after
     await r.close()
 
 
@@ -330,4 +340,37 @@ async def test_the_timer_looks_while_calls_wait() -> None:
     r.call_started()  # and nothing ever comes back
     await asyncio.wait_for(published.wait(), 5.0)
     assert not r.reachable and r.silences == 1
+    await r.close()
+
+
+async def test_a_late_look_is_no_silence() -> None:
+    # This process was not run for 0.8 s (a starved box): what the endpoint sent may be unread.
+    clock = Clock()
+    probe = ScriptedProbe(False)
+    r = machine(probe, clock=clock)
+    r.call_started()
+    clock.now += 1.8
+    assert r.look(late_s=0.8) == 0.1  # look again after the loop's I/O
+    await settle()
+    assert probe.calls == 0 and r.silences == 0
+    assert r.look(late_s=0.0) == 1.0  # on time and still silent: the probes start
+    await settle()
+    assert probe.calls == 2
+    await r.close()
+
+
+async def test_a_probe_that_timed_out_late_is_not_counted() -> None:
+    clock, steps, health = Clock(), Steps(), Health()
+    late = [True, True, False, False]  # the first two probes end 1.0 s past their 1 s timeout
+
+    def meanwhile() -> None:
+        clock.now += 2.0 if late.pop(0) else 1.0
+
+    probe = ScriptedProbe(False, meanwhile=meanwhile)
+    r = machine(probe, steps, clock=clock)
+    r.report_to(health)
+    r.failed(REFUSED)
+    await settle()
+    # Two late probes not counted, then two on time: NOT_SERVING after the fourth.
+    assert probe.calls == 4 and health.published == [False]
     await r.close()

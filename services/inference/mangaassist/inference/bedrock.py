@@ -98,7 +98,10 @@ class BedrockBackend:
         self.verified: set[str] = set()  # routes whose model answered a request
         # Whether the endpoint can be reached (the service's health follows it once serving).
         self.reachability = Reachability(
-            self._probe_endpoint, interval_s=settings.model_probe_interval_s, stall_s=settings.model_stall_s
+            self._probe_endpoint,
+            interval_s=settings.model_probe_interval_s,
+            stall_s=settings.model_stall_s,
+            probe_timeout_s=settings.model_probe_timeout_s,
         )
         self._probe: Probe | None = None
 

@@ -19,16 +19,21 @@ cool-down after the model came back. Now:
   line is an answer (an AWS front door answers an unsigned GET with an error status): it
   calls no model, costs nothing on Bedrock's bill and carries no customer text, and a
   stopped endpoint, which accepts the connection and never replies, fails it.
-* Probe fails, and nothing was heard from the endpoint while it ran → **NOT_SERVING**, and
-  the probe repeats every ``interval_s`` (± ``jitter`` of it, so replicas do not probe in
-  step). The first probe that gets an answer → **SERVING**.
+* ``confirm`` probes in a row fail (the second at once after the first), and nothing was
+  heard from the endpoint since the first began → **NOT_SERVING**, and the probe repeats
+  every ``interval_s`` (± ``jitter`` of it, so replicas do not probe in step). The first
+  probe that gets an answer → **SERVING**. A refused endpoint fails both in milliseconds;
+  a silent one takes ``stall_s`` + ``confirm`` × ``probe_timeout_s`` (3 s by default).
 * Anything **heard from the model side** (a call answered, a stream event) → SERVING at once
   and the probing stops.
 
-No flapping: health turns NOT_SERVING only when a failed call or a silence *and* a failed
-probe agree, with no byte from the endpoint in between; a lone reset on a stale pooled
+No flapping: health turns NOT_SERVING only when a failed call or a silence *and* failed
+probes agree, with no byte from the endpoint in between; a lone reset on a stale pooled
 connection, or a model slow to its first token, is followed by a probe that is answered, so
-health never leaves SERVING. The silence watch costs a timestamp per stream event and one
+health never leaves SERVING. On a starved box (this process not run for a while: its
+timers fire late) a silence or a timed-out probe says nothing about the endpoint: a look
+or a probe that ended more than ``stall_s / 2`` late is not counted, and one unanswered
+probe alone is not enough (decision 0009: a soak on the shared box flapped with one). The silence watch costs a timestamp per stream event and one
 timer a ``stall_s`` while calls are waiting; probes run only on suspicion, one at a time.
 Only the service's own name (``mangaassist.inference.v1.InferenceService``, what the
 orchestrator reads) follows the model: the whole server's status (``""``, the container
@@ -139,6 +144,8 @@ class Reachability:
         *,
         interval_s: float = 0.5,
         stall_s: float = 1.0,
+        probe_timeout_s: float = 1.0,
+        confirm: int = 2,
         jitter: float = 0.2,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
@@ -147,6 +154,8 @@ class Reachability:
         self._probe = probe
         self._interval = interval_s
         self._stall = stall_s
+        self._probe_timeout = probe_timeout_s
+        self._confirm = confirm
         self._jitter = jitter
         self._sleep = sleep
         self._rand = rand
@@ -162,6 +171,7 @@ class Reachability:
         self._busy_since = 0.0  # when the calls in flight started to be more than none
         self._heard = 0.0  # when the endpoint last sent anything (a response, a stream event)
         self._timer: asyncio.TimerHandle | None = None
+        self._due = 0.0  # when the timer should fire
 
     @property
     def checking(self) -> bool:
@@ -173,7 +183,7 @@ class Reachability:
             self._busy_since = self._clock()
         self._waiting += 1
         if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._stall, self._tick)
+            self._arm(self._stall)
 
     def call_ended(self) -> None:
         self._waiting -= 1
@@ -198,12 +208,16 @@ class Reachability:
             return
         self._suspect()
 
-    def look(self) -> float | None:
+    def look(self, late_s: float = 0.0) -> float | None:
         """The silence check (a timer runs it while calls wait; tests call it directly): when
         calls have waited ``stall_s`` with nothing heard from the endpoint, the probes start.
-        Returns the seconds until the next look, or None when no call waits."""
+        ``late_s``: how late the timer fired; this process starved that long may simply not
+        have read what the endpoint sent, so a late look only looks again soon. Returns the
+        seconds until the next look, or None when no call waits."""
         if self._waiting <= 0:
             return None
+        if late_s > self._stall / 2:
+            return 0.1  # after a round of the loop's I/O
         quiet = self._clock() - max(self._heard, self._busy_since)
         if quiet < self._stall:
             return self._stall - quiet
@@ -213,11 +227,15 @@ class Reachability:
         self._suspect()
         return self._stall
 
+    def _arm(self, delay: float) -> None:
+        self._due = self._clock() + delay
+        self._timer = asyncio.get_running_loop().call_later(delay, self._tick)
+
     def _tick(self) -> None:
         self._timer = None
-        delay = self.look()
+        delay = self.look(late_s=self._clock() - self._due)
         if delay is not None:
-            self._timer = asyncio.get_running_loop().call_later(delay, self._tick)
+            self._arm(delay)
 
     def _suspect(self) -> None:
         if not self.checking:
@@ -225,13 +243,20 @@ class Reachability:
             self._checking = asyncio.get_running_loop().create_task(self._check(), context=contextvars.Context())
 
     async def _check(self) -> None:
+        since = self._clock()
+        misses = 0
         while True:
             self.probes += 1
             started = self._clock()
-            # Anything heard from the endpoint while the probe ran outweighs the probe.
-            if await self._probe() or self._heard > started:
+            # Anything heard from the endpoint since the probes began outweighs them.
+            if await self._probe() or self._heard > since:
                 self._set(True)
                 return
+            if self._clock() - started > self._probe_timeout + self._stall / 2:
+                continue  # this process was not run in time: the timeout says nothing of the endpoint
+            misses += 1
+            if misses < self._confirm:
+                continue  # once more, at once
             self._set(False)
             await self._sleep(self._interval * (1 + self._jitter * (2 * self._rand() - 1)))
 
