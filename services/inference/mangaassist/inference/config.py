@@ -65,9 +65,9 @@ class InferenceSettings(ServiceSettings):
     # ``model_stall_s`` (a stopped endpoint accepts TCP and never answers), the endpoint's
     # HTTP front door is probed (connect, TLS for https, ``GET /``; no model call) every
     # ``model_probe_interval_s`` (± 20 %), each bounded by ``model_probe_timeout_s``; the
-    # service's health is NOT_SERVING while the probes go unanswered and SERVING at the first
-    # answer (or the first byte of any call), so the orchestrator's breakers close as soon as
-    # the model is back. A slow first token only asks the probe, so it does not flap.
+    # service's health is NOT_SERVING once two probes in a row go unanswered and SERVING at
+    # the first answer (or the first byte of any call), so the orchestrator's breakers close
+    # as soon as the model is back. A slow first token only asks the probe, so it does not flap.
     model_probe_interval_s: float = Field(default=0.5, gt=0)
     model_stall_s: float = Field(default=1.0, gt=0)
     model_probe_timeout_s: float = Field(default=1.0, gt=0)
