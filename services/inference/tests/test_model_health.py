@@ -115,7 +115,7 @@ def test_health_follows_a_stopped_model_and_not_a_slow_one(tmp_path: Path) -> No
         os.kill(emulator.proc.pid, signal.SIGSTOP)
         try:
             waiting = ask_in_background()
-            down_after = until(lambda: grpc_status(address, SERVICE) == "NOT_SERVING", 6)
+            down_after = until(lambda: grpc_status(address, SERVICE) == "NOT_SERVING", 8)
             assert grpc_status(address, "") == "SERVING"  # the process itself is alive (ECS's check)
             time.sleep(1.5)  # several probes, none answered: it stays NOT_SERVING
             assert grpc_status(address, SERVICE) == "NOT_SERVING"
@@ -129,7 +129,7 @@ def test_health_follows_a_stopped_model_and_not_a_slow_one(tmp_path: Path) -> No
         assert proc.wait(20) == 0
         emulator.stop()
     # 1 s of silence, then two probes with 1 s each to be answered; back at the first answer after SIGCONT.
-    assert down_after < 4.0, down_after
+    assert down_after < 5.0, down_after  # 3.0 s on a quiet box
     assert back_after < 2.0, back_after
     text = log.read_text()
     assert text.count("model endpoint unreachable or silent") == 1  # the stop, not the slow answer
