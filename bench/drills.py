@@ -22,8 +22,10 @@ runs use a load the box holds with the cache off (the command line in the result
 Measured per drill: every question asked from the fault until recovery — the share that
 ended (answer or contract error) within 2.5 s, the slowest, errors by code; when the part
 returned (serving again) and how long after that the mesh was healthy (``/healthz`` 200 and
-a probe question answered without any fallback); which of the orchestrator's breakers opened
-during the drill (from ``/admin/status``); and session turns lost: every session of
+a probe question answered without any fallback); the inference service's own health and
+``/healthz``, sampled every 0.1 s from the fault on (when each turned unhealthy after the
+fault and healthy again after the return, and how often each changed); which of the
+orchestrator's breakers opened during the drill (from ``/admin/status``); and session turns lost: every session of
 the drill is read back from DynamoDB (moto) and its stored turns compared with the answers
 its customer received. moto keeps its tables in memory, so a SIGKILL of moto wipes what it
 held: for that drill only answers received after moto came back are owed.
@@ -32,7 +34,9 @@ held: for that drill only answers received after moto came back are owed.
 every process, and the live asyncio tasks of every service (their
 ``mangaassist.process.asyncio_tasks`` gauge, from the trace receiver; the orchestrator's also
 from ``/admin/status``); growth is the last minute's median over the median of the minute
-after warm-up.
+after warm-up, and for the tasks also at equal load in flight (``growth_at_equal_inflight``;
+``soak --rescore FILE`` adds it to a committed result from its series, no cluster); the
+inference service's health and ``/healthz`` every 0.5 s (with no fault, any change is a flap).
 
 Writes ``bench/results/drills.json`` / ``bench/results/soak.json``. Timings on this shared
 2-core machine are noisy; the pass/fail lines are the issue's goals, reported, not asserted.
@@ -43,6 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -62,7 +67,14 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bench.common import cluster_env
 from mangaassist.common.metrics import ASYNCIO_TASKS
-from mangaassist.devtools.cluster import LOCAL_AUTH_SECRET, LOCAL_AWS_ENV, Cluster, http_health
+from mangaassist.devtools.cluster import (
+    GRPC_SERVICES,
+    LOCAL_AUTH_SECRET,
+    LOCAL_AWS_ENV,
+    Cluster,
+    grpc_status,
+    http_health,
+)
 from mangaassist.devtools.supervisor import Supervisor
 from mangaassist.orchestrator.auth import issue_token
 
@@ -239,6 +251,64 @@ def stored_versions(cluster: Cluster, sessions: list[str]) -> dict[str, int]:
     return out
 
 
+class HealthTimeline:
+    """The inference service's own health (``InferenceService``, what the orchestrator reads) and
+    the orchestrator's readiness (``/healthz``), sampled every ``every_s`` from a thread while a
+    drill runs: when each turned away from healthy after the fault and back after the return."""
+
+    def __init__(self, cluster: Cluster, every_s: float = 0.1) -> None:
+        self._cluster, self._every = cluster, every_s
+        self.samples: list[tuple[float, str, int]] = []  # (monotonic, inference status, /healthz code)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        address = self._cluster.address("inference")
+        while not self._stop.is_set():
+            status = grpc_status(address, GRPC_SERVICES["inference"], timeout=0.25)
+            code = http_health(self._cluster.health_url, 0.5)[0]
+            self.samples.append((time.monotonic(), status, code))
+            self._stop.wait(self._every)
+
+    def start(self) -> HealthTimeline:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def health_changes(samples: list[tuple[float, str, int]], fault_at: float, returned_from: float) -> dict[str, Any]:
+    """From a ``HealthTimeline``'s samples: seconds from the fault until the inference service
+    first said anything but SERVING and until ``/healthz`` first failed; seconds from the part's
+    return until each was healthy for good (its last change to healthy); how often each changed."""
+
+    def track(healthy: list[tuple[float, bool]]) -> dict[str, Any]:
+        down = next((t - fault_at for t, ok in healthy if not ok), None)
+        ups = [t for (_, was), (t, ok) in itertools.pairwise(healthy) if ok and not was]
+        back = ups[-1] - returned_from if ups and healthy[-1][1] else None
+        changes = sum(1 for (_, a), (_, b) in itertools.pairwise(healthy) if a != b)
+        episodes: list[list[float]] = []  # [start after the fault, seconds unhealthy]
+        for (_, was), (t1, ok) in itertools.pairwise(healthy):
+            if was and not ok:
+                episodes.append([round(t1 - fault_at, 1), 0.0])
+            elif ok and not was and episodes:
+                episodes[-1][1] = round(t1 - fault_at - episodes[-1][0], 1)
+        return {
+            "unhealthy_after_fault_s": round(down, 2) if down is not None else None,
+            "healthy_after_return_s": round(back, 2) if back is not None else None,
+            "changes": changes,
+            "unhealthy_episodes": episodes[:50],
+        }
+
+    return {
+        "inference_service": track([(t, status == "SERVING") for t, status, _ in samples]),
+        "healthz": track([(t, code == 200) for t, _, code in samples]),
+        "every_s": round((samples[-1][0] - samples[0][0]) / max(len(samples) - 1, 1), 3) if samples else None,
+    }
+
+
 async def probe_clean(url: str) -> bool:
     """One question answered `done` with no fallback (a fresh anonymous connection)."""
     try:
@@ -281,11 +351,19 @@ def summarize(asked: list[Asked]) -> dict[str, Any]:
     # Held or streaming: a question whose first frame came within the bound was not held by
     # anything; its answer may still stream for longer than the bound.
     first = sum(1 for a in ended if a.first is not None and a.first - a.started <= BOUND_S)
+    firsts = sorted(a.first - a.started for a in ended if a.first is not None)
     return {
         "questions": len(ended),
         "ended_within_2_5_s": within,
         "share_within_2_5_s": round(within / len(ended), 4) if ended else None,
         "share_first_frame_within_2_5_s": round(first / len(ended), 4) if ended else None,
+        "first_frame_s": {
+            "p50": round(firsts[len(firsts) // 2], 3),
+            "p95": round(firsts[int(len(firsts) * 0.95)], 3),
+            "max": round(firsts[-1], 2),
+        }
+        if firsts
+        else None,
         "max_s": round(durations[-1], 2) if durations else None,
         "p50_s": round(durations[len(durations) // 2], 3) if durations else None,
         "p95_s": round(durations[int(len(durations) * 0.95)], 3) if durations else None,
@@ -355,6 +433,7 @@ async def drill(
     if held:
         assert supervisor is not None
         supervisor.hold(part, hold_s)  # before the kill: the restart waits for it
+    timeline = HealthTimeline(cluster).start()
     fault_at = time.monotonic()
     if kind == "kill9":
         signal_tree(pid, signal.SIGKILL)
@@ -369,6 +448,8 @@ async def drill(
         returned_from = time.monotonic()
     part_back, mesh_ok = await until_healthy(cluster, part)
     recovered_at = time.monotonic()
+    await asyncio.sleep(1.0)  # a second of the timeline after recovery: a flap would show
+    await asyncio.to_thread(timeline.stop)
     restarted = cluster.procs[part].pid != pid
     await asyncio.sleep(settle_s)  # questions after recovery; after-answer writes land
     during = [a for a in load.asked[first:] if a.started <= recovered_at]
@@ -406,6 +487,7 @@ async def drill(
         ),
         "since": {"kill9": "fault (kill9: the restart is part of it)", "none": "the window's end"}.get(kind, "SIGCONT"),
         "breakers_opened": breakers_opened(status_before, status_after),
+        "health": health_changes(timeline.samples, fault_at, returned_from),
         "returned_from": round(returned_from - fault_at, 2),
         **summarize(during),
         "sessions": len(epoch_sessions),
@@ -506,11 +588,62 @@ async def sample(cluster: Cluster) -> dict[str, Any]:
     }
 
 
+def growth_at_equal_inflight(series: list[dict[str, Any]], warmup_s: float, get: Any) -> dict[str, float | None]:
+    """A task count's growth with the load in flight taken out.
+
+    A service's live tasks rise and fall with the requests in flight (each holds a few), and
+    the soak's load swings (5-27 in flight at 32 sessions), so last-minute-over-warm-up of the
+    raw count says more about the swing than about a leak. Fit ``tasks = base + per_request *
+    inflight + drift * t`` (least squares over every sample after ``warmup_s``: the time term
+    keeps a leak from being read as load when the load also trends), take ``per_request *
+    inflight`` out of every sample, and compare what is left like the raw counts: the last
+    four samples' median over the first four after warm-up. ``inflight`` is the orchestrator's
+    requests in flight, the load every service sees; ``series`` holds samples with ``t``
+    (seconds from the start), ``inflight`` and what ``get`` reads."""
+    points = [
+        (float(s["inflight"]), float(s["t"]), float(get(s)))
+        for s in series
+        if s["t"] >= warmup_s and s.get("inflight") is not None
+    ]
+    if len(points) < 8:
+        return {"per_request_in_flight": None, "growth": None}
+    mx, mt, my = (statistics.fmean(p[i] for p in points) for i in range(3))
+    sxx = sum((x - mx) ** 2 for x, _, _ in points)
+    stt = sum((t - mt) ** 2 for _, t, _ in points)
+    sxt = sum((x - mx) * (t - mt) for x, t, _ in points)
+    sxy = sum((x - mx) * (y - my) for x, _, y in points)
+    sty = sum((t - mt) * (y - my) for _, t, y in points)
+    det = sxx * stt - sxt**2
+    slope = (sxy * stt - sty * sxt) / det if det > 1e-9 * max(sxx * stt, 1.0) else 0.0
+    base = [y - slope * x for x, _, y in points]
+    first, last = statistics.median(base[:4]), statistics.median(base[-4:])
+    return {
+        "per_request_in_flight": round(slope, 3),
+        "base_after_warmup": round(first, 1),
+        "base_last": round(last, 1),
+        "growth": round(last / first - 1, 4) if first > 0 else None,
+    }
+
+
+def equal_inflight_growth(series: list[dict[str, Any]], warmup_s: float) -> dict[str, Any]:
+    """``growth_at_equal_inflight`` of the orchestrator's tasks (sampled with its in-flight
+    count) and of every service's task gauge."""
+    names = sorted({n for s in series for n in s.get("tasks_by_process") or {}})
+    return {
+        "orchestrator_asyncio_tasks": growth_at_equal_inflight(series, warmup_s, lambda s: s["tasks"] or 0),
+        "asyncio_tasks": {
+            n: growth_at_equal_inflight(series, warmup_s, lambda s, n=n: (s.get("tasks_by_process") or {}).get(n, 0))
+            for n in names
+        },
+    }
+
+
 async def run_soak(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
     load = Load(cluster.ws_url, args.sessions, args.think_s)
     load.start()
     samples = []
     started = time.monotonic()
+    timeline = HealthTimeline(cluster, every_s=0.5).start()  # no fault: health should never move
     while time.monotonic() - started < args.minutes * 60:
         samples.append(await sample(cluster))
         if len(samples) % 8 == 0:
@@ -518,6 +651,7 @@ async def run_soak(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]
         await asyncio.sleep(15)
     samples.append(await sample(cluster))
     await load.stop()
+    await asyncio.to_thread(timeline.stop)
     warm = [s for s in samples if s["t"] - started >= args.warmup_s][:4]
     last = samples[-4:]
 
@@ -539,9 +673,21 @@ async def run_soak(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]
             "rss": {n: growth(lambda s, n=n: s["rss_mb"][n]) for n in names},
             "fds": {n: growth(lambda s, n=n: s["fds"][n]) for n in names},
         },
+        "health": health_changes(timeline.samples, started, started),
+        "growth_at_equal_inflight": equal_inflight_growth(
+            [{**s, "t": s["t"] - started} for s in samples], args.warmup_s
+        ),
         "questions": summarize(load.asked),
         "series": [{**s, "t": round(s["t"] - started, 1)} for s in samples],
     }
+
+
+def rescore_soak(path: Path, warmup_s: float) -> dict[str, Any]:
+    """A committed soak result with ``growth_at_equal_inflight`` computed from its own series."""
+    result: dict[str, Any] = json.loads(path.read_text())
+    result["growth_at_equal_inflight"] = equal_inflight_growth(result["series"], warmup_s)
+    result["growth_at_equal_inflight"]["rescored_from_series"] = True
+    return result
 
 
 def main() -> None:
@@ -564,8 +710,18 @@ def main() -> None:
         "--faults", type=lambda v: v.split(","), default=["kill9", "sigstop"], help="kill9, sigstop, none (control)"
     )
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--rescore",
+        type=Path,
+        help="soak: no cluster; add growth_at_equal_inflight to this committed soak result from its series",
+    )
     args = parser.parse_args()
     out = args.out or RESULTS / f"{args.mode}.json"
+    if args.mode == "soak" and args.rescore is not None:
+        rescored = rescore_soak(args.rescore, args.warmup_s)
+        (args.out or args.rescore).write_text(json.dumps(rescored, indent=2, ensure_ascii=False) + "\n")
+        print(json.dumps(rescored["growth_at_equal_inflight"], indent=2))
+        return
     started, load_start = time.time(), os.getloadavg()
     with tempfile.TemporaryDirectory() as logs:
         cluster = Cluster(env=cluster_env(), log_dir=Path(logs)).start()

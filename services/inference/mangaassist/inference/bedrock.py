@@ -8,8 +8,9 @@ request/response calls), 60 s idle,
 DNS and sends a 1-token Haiku request so the first customer does not pay for the TCP
 and TLS handshakes. Locally ``endpoint_url`` points at the Bedrock emulator, which
 speaks the same wire protocol, so this exact code path is what the tests run. Every
-call's outcome feeds ``reachability`` (a connection that fails, an endpoint that answers),
-which the service's health follows once it serves (reachability.py).
+call's outcome feeds ``reachability`` (a connection that fails, an endpoint that answers or
+goes silent while calls wait), which the service's health follows once it serves
+(reachability.py).
 """
 
 from __future__ import annotations
@@ -96,7 +97,12 @@ class BedrockBackend:
         self.name = "bedrock"
         self.verified: set[str] = set()  # routes whose model answered a request
         # Whether the endpoint can be reached (the service's health follows it once serving).
-        self.reachability = Reachability(self._probe_endpoint, interval_s=settings.model_probe_interval_s)
+        self.reachability = Reachability(
+            self._probe_endpoint,
+            interval_s=settings.model_probe_interval_s,
+            stall_s=settings.model_stall_s,
+            probe_timeout_s=settings.model_probe_timeout_s,
+        )
         self._probe: Probe | None = None
 
     @property
@@ -215,7 +221,7 @@ class BedrockBackend:
                     break
 
     async def _probe_endpoint(self) -> bool:
-        """TCP connect (and TLS handshake for https) to the client's endpoint; no request."""
+        """The endpoint's HTTP front door answers a ``GET /`` (TLS for https); no model call."""
         if self._probe is None:
             self._probe = endpoint_probe(self.client.meta.endpoint_url, self._s.model_probe_timeout_s)
         return await self._probe()
@@ -265,6 +271,8 @@ class BedrockBackend:
             },
         )
         first_token = False
+        # From the request to the stream's end, a silence of the endpoint is watched (reachability.py).
+        self.reachability.call_started()
         try:
             async for item in self._converse_stream(model, conversation, max_tokens, fail_fast):
                 if isinstance(item, Finished):
@@ -285,6 +293,7 @@ class BedrockBackend:
             span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             raise
         finally:
+            self.reachability.call_ended()
             span.end()
 
     @property
@@ -323,6 +332,7 @@ class BedrockBackend:
         clean = False
         try:
             async for event in events:
+                self.reachability.heard()
                 if "contentBlockDelta" in event:
                     text = event["contentBlockDelta"]["delta"].get("text")
                     if text:

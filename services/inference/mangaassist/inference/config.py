@@ -61,11 +61,15 @@ class InferenceSettings(ServiceSettings):
     require_models: bool = True
     model_check_backoff_max_s: float = Field(default=30.0, gt=0)
     # Health follows the model endpoint (reachability.py): after a model call fails to
-    # connect, the endpoint is probed (TCP connect, TLS handshake for https; no model call)
-    # every ``model_probe_interval_s`` (± 20 %), each bounded by ``model_probe_timeout_s``;
-    # the service's health is NOT_SERVING while the probes fail and SERVING at the first that
-    # connects, so the orchestrator's breakers close as soon as the model is back.
+    # connect, or while calls wait and nothing has come from the endpoint for
+    # ``model_stall_s`` (a stopped endpoint accepts TCP and never answers), the endpoint's
+    # HTTP front door is probed (connect, TLS for https, ``GET /``; no model call) every
+    # ``model_probe_interval_s`` (± 20 %), each bounded by ``model_probe_timeout_s``; the
+    # service's health is NOT_SERVING once two probes in a row go unanswered and SERVING at
+    # the first answer (or the first byte of any call), so the orchestrator's breakers close
+    # as soon as the model is back. A slow first token only asks the probe, so it does not flap.
     model_probe_interval_s: float = Field(default=0.5, gt=0)
+    model_stall_s: float = Field(default=1.0, gt=0)
     model_probe_timeout_s: float = Field(default=1.0, gt=0)
     # Sonnet throttled / unavailable / timed out before its first token -> answer with Haiku.
     fallback_to_haiku: bool = True
