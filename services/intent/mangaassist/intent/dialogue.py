@@ -642,9 +642,19 @@ def resolve(
 ) -> Resolution:
     """Decide what this turn asks for, and the state after it (``previous_intent``: the
     last turn's intent, whatever it was)."""
-    excluded = _excluded_ids(text, mentions)
+    lowered = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()  # folded once for the turn
+    excluded = _excluded_ids(lowered, mentions)
     resolution = _resolve(
-        text, classified, abstained, entities, mentions, previous, unlinked_title, previous_intent, set(excluded)
+        text,
+        lowered,
+        classified,
+        abstained,
+        entities,
+        mentions,
+        previous,
+        unlinked_title,
+        previous_intent,
+        set(excluded),
     )
     if resolution.intent in PRODUCT_INTENTS and excluded:
         # Whatever the turn asks, a series it rules out ("already read Monster. something else
@@ -661,7 +671,7 @@ def resolve(
         resolution.intent == "product_search"
         and resolution.state.focus.series_id
         and (previous.intent in PRODUCT_INTENTS or previous.last_shown)
-        and _DETAIL_ASKED.search(unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower())
+        and _DETAIL_ASKED.search(lowered)
     ):
         # In a conversation about products, the price, stock or release of one of them asked
         # is a detail of that product (every hand-written conversation calls it a question);
@@ -681,6 +691,7 @@ _DETAIL_ASKED = re.compile(
 
 def _resolve(
     text: str,
+    lowered: str,
     classified: str,
     abstained: bool,
     entities: Entities,
@@ -691,8 +702,7 @@ def _resolve(
     excluded: set[str],
 ) -> Resolution:
     prev = previous if previous.version == STATE_VERSION else common_pb2.DialogueState()
-    order = superlative(text)  # "the shortest", "which is older?": read once for the whole turn
-    lowered = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
+    order = _order_of(lowered)  # "the shortest", "which is older?": read once for the whole turn
     bought = _VOLUME_RANGE.search(lowered)
     if bought is not None:
         entities = replace(entities, volumes=[int(bought.group(1) or bought.group(3) or 1)])
@@ -1477,6 +1487,7 @@ def _resolve(
         abstained
         and previous_intent in FOLLOW_ON_INTENTS
         and not _ASKS_FOR_SOMETHING.match(c.folded)
+        and not _ANOTHER_SUBJECT.match(c.folded)
         and not _other_service_words(previous_intent, c.folded)
         and not (
             entities.volumes
@@ -1622,6 +1633,7 @@ def _resolve(
         and not c.new_request
         # ("something I can finish in a weekend" after a password question asks for manga)
         and not _ASKS_FOR_SOMETHING.match(c.folded)
+        and not _ANOTHER_SUBJECT.match(c.folded)
         # ("do you have a points program on accounts?" after a payment question asks another)
         and not _other_service_words(previous_intent, c.folded)
         # ("Okay, then help me choose. He's 12 and loves ninjas.": a kind of story is asked for)
@@ -1709,8 +1721,10 @@ _GREETING = re.compile(
 )
 _ASKS_FOR_SOMETHING = re.compile(
     r"\W*(?:(?:ok|okay|so|and|also|now)\W+)?(?:something|anything|any)\b|\W*(?:何か|なにか)"
-    # "unrelated but whats a good ramen place", 「全然関係ないけど」: another subject
-    r"|.{0,20}?(?:\bunrelated\b|\boff[- ]topic\b|\brandom question\b|関係ない(?:けど|んですが|です?が)|話(?:は|が)変わ)"
+)
+# Another subject announced: "unrelated but whats a good ramen place", 「全然関係ないけど」.
+_ANOTHER_SUBJECT = re.compile(
+    r".{0,20}?(?:\bunrelated\b|\boff[- ]topic\b|\brandom question\b|関係ない(?:けど|んですが|です?が)|話(?:は|が)変わ)"
 )
 # An order named by its last digits.
 _ORDER_BY_DIGITS = re.compile(
@@ -2050,7 +2064,10 @@ _ORDERS = (
 
 def superlative(text: str) -> str:
     """The order the customer asked the products in, or "" (see ``_ORDERS``)."""
-    folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
+    return _order_of(unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower())
+
+
+def _order_of(folded: str) -> str:
     return next((order for order, pattern in _ORDERS if pattern.search(folded)), "")
 
 
@@ -2308,11 +2325,10 @@ def _linker_span(folded: str, m: common_pb2.Mention) -> tuple[int, int] | None:
     return None
 
 
-def _excluded_ids(text: str, mentions: list[common_pb2.Mention]) -> set[str]:
-    """The series the message rules out rather than asks for ("I already have Doraemon",
-    「ゆるキャンはもう全部持ってます」); names joined by と/、/and share the last one's fate
-    (「ダン飯と食戟は読みました」)."""
-    folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
+def _excluded_ids(folded: str, mentions: list[common_pb2.Mention]) -> set[str]:
+    """The series the message (NFKC-folded, lower case) rules out rather than asks for ("I
+    already have Doraemon", 「ゆるキャンはもう全部持ってます」); names joined by と/、/and share
+    the last one's fate (「ダン飯と食戟は読みました」)."""
     spans = sorted((span, m.series_id) for m in mentions if (span := _span(folded, m)) is not None)
     out: set[str] = set()
     besides = _BESIDES_THOSE.search(folded)
