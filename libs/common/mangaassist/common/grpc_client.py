@@ -158,6 +158,15 @@ class _ClientSpans:
         kept = tuple((k, v) for k, v in (metadata or ()) if k not in _TRACE_KEYS)
         return span, kept + tuple((k.lower(), v) for k, v in carrier.items())
 
+    def invoke(self, inner: Any, request: Any, metadata: Any, kwargs: dict[str, Any]) -> tuple[trace.Span, Any]:
+        """Start the call's span and the call under it (the span ends if the call cannot start)."""
+        span, metadata = self.start(metadata)
+        try:
+            return span, inner(request, metadata=metadata, **kwargs)
+        except BaseException:
+            span.end()
+            raise
+
 
 class _TracedUnaryCall:
     """A unary call that ends its CLIENT span when it is awaited (every caller awaits its
@@ -200,12 +209,7 @@ class _TracedUnaryUnary(grpc.aio.UnaryUnaryMultiCallable):  # type: ignore[type-
         self._spans = spans
 
     def __call__(self, request: Any, *, metadata: Any = None, **kwargs: Any) -> Any:
-        span, metadata = self._spans.start(metadata)
-        try:
-            call = self._inner(request, metadata=metadata, **kwargs)
-        except BaseException:
-            span.end()
-            raise
+        span, call = self._spans.invoke(self._inner, request, metadata, kwargs)
         return _TracedUnaryCall(call, span)
 
 
@@ -218,12 +222,7 @@ class _TracedUnaryStream(grpc.aio.UnaryStreamMultiCallable):  # type: ignore[typ
         self._pending: set[asyncio.Future[None]] = set()
 
     def __call__(self, request: Any, *, metadata: Any = None, **kwargs: Any) -> Any:
-        span, metadata = self._spans.start(metadata)
-        try:
-            call = self._inner(request, metadata=metadata, **kwargs)
-        except BaseException:
-            span.end()
-            raise
+        span, call = self._spans.invoke(self._inner, request, metadata, kwargs)
 
         def done(_: Any) -> None:
             ended = time.time_ns()
