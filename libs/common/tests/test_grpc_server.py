@@ -157,10 +157,8 @@ async def test_faults_hit_only_the_chosen_segments(segments: frozenset[str], fai
         await task
 
 
-async def test_client_and_server_spans_carry_kinds_rpc_attributes_and_the_parent_chain(app_and_spans) -> None:  # type: ignore[no-untyped-def]
-    """caller segment (INTERNAL) › CLIENT span (package.Service/Method) › the callee's contract
-    span (SERVER), with rpc.system/service/method on both ends, for X-Ray's service map."""
-    app, exporter, provider, _ = app_and_spans
+async def serving_channel(app, provider):  # type: ignore[no-untyped-def]
+    """The caller's tracer and a traced channel to the warmed-up test server, once it serves."""
     app.warm.set()
     tracer = provider.get_tracer("orchestrator")
     channel = open_channel(f"127.0.0.1:{app.port}", tracer)
@@ -168,6 +166,14 @@ async def test_client_and_server_spans_carry_kinds_rpc_attributes_and_the_parent
         if await health_status(channel, SERVICE, 1.0) == "SERVING":
             break
         await asyncio.sleep(0.02)
+    return tracer, channel
+
+
+async def test_client_and_server_spans_carry_kinds_rpc_attributes_and_the_parent_chain(app_and_spans) -> None:  # type: ignore[no-untyped-def]
+    """caller segment (INTERNAL) › CLIENT span (package.Service/Method) › the callee's contract
+    span (SERVER), with rpc.system/service/method on both ends, for X-Ray's service map."""
+    app, exporter, provider, _ = app_and_spans
+    tracer, channel = await serving_channel(app, provider)
     stub = intent_pb2_grpc.IntentServiceStub(channel)
     exporter.clear()
     with tracer.start_as_current_span("intent-classification-call") as segment:
@@ -206,13 +212,7 @@ async def test_a_cancelled_call_ends_its_client_span_as_cancelled(app_and_spans)
     """A call cancelled by its caller (a cache hit made it moot) ends its CLIENT span at once,
     with the CANCELLED status code; the callee's work is cancelled with it."""
     app, exporter, provider, _ = app_and_spans
-    app.warm.set()
-    tracer = provider.get_tracer("orchestrator")
-    channel = open_channel(f"127.0.0.1:{app.port}", tracer)
-    for _ in range(50):
-        if await health_status(channel, SERVICE, 1.0) == "SERVING":
-            break
-        await asyncio.sleep(0.02)
+    _, channel = await serving_channel(app, provider)
     stub = intent_pb2_grpc.IntentServiceStub(channel)
     exporter.clear()
     task = asyncio.ensure_future(stub.Classify(intent_pb2.ClassifyRequest(text="slow"), timeout=10))
