@@ -157,7 +157,7 @@ async def test_faults_hit_only_the_chosen_segments(segments: frozenset[str], fai
         await task
 
 
-async def serving_channel(app, provider):  # type: ignore[no-untyped-def]
+async def serving_channel(app: Any, provider: TracerProvider) -> tuple[Any, grpc.aio.Channel]:
     """The caller's tracer and a traced channel to the warmed-up test server, once it serves."""
     app.warm.set()
     tracer = provider.get_tracer("orchestrator")
