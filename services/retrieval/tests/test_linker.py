@@ -277,3 +277,14 @@ def test_an_ampersand_for_and_and_a_plain_word_title_chosen_after_ok() -> None:
     assert top("lone wolf & cub") == "lone-wolf-and-cub"
     assert top("ok bleach, how much per volume") == "bleach"
     assert top("ok so what now") is None
+
+
+def test_a_contractions_tail_starts_no_misspelt_title() -> None:
+    assert linker().link("ok something else that's funny with college-age characters") == []  # "s funny" ≠ Sunny
+    assert linker().link("something that’s funny") == []
+    assert top("it's narutoo, right?") == "naruto"  # a typo after a contraction is still forgiven
+
+
+def test_an_authors_own_works_come_before_those_credited_after_another() -> None:
+    (tezuka,) = [link for link in linker().link("anything by osamu tezuka?") if link.kind == "author"][:1]
+    assert tezuka.author_series[0] == "black-jack"  # Pluto credits Urasawa first

@@ -286,6 +286,16 @@ def _find_all(text: str, word: str) -> list[int]:
     return found
 
 
+def _contraction_tails(text: str, words: list[tuple[str, int, int]]) -> frozenset[int]:
+    """Where in the folded message the words that end a contraction start ("that's" → "s",
+    "don't" → "t"): ``fold`` made the apostrophe a space, so "s funny" would look like a name."""
+    if "'" not in text and "\u2019" not in text:
+        return frozenset()
+    unspaced = shared_text.fold(text).translate(_ACCENTS).replace("×", " ")
+    offsets = shared_text.words_offsets(unspaced)
+    return frozenset(start for _, start, _ in words if start and unspaced[offsets[start] - 1] in "'\u2019")
+
+
 def _is_latin(text: str) -> bool:
     return bool(text) and all(c.isascii() for c in text)
 
@@ -377,10 +387,14 @@ class CatalogLinker:
     @classmethod
     def from_series(cls, series: list[dict[str, Any]]) -> CatalogLinker:
         linker = cls()
-        by_author: dict[str, list[str]] = defaultdict(list)
+        credited: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for s in series:
-            for author in (*s.get("authors_en", ()), *s.get("authors_ja", ())):
-                by_author[author].append(s["series_id"])
+            for credits in (s.get("authors_en", ()), s.get("authors_ja", ())):
+                for position, author in enumerate(credits):
+                    credited[author].append((position, s["series_id"]))
+        # An author's own works first, then those credited after another (「手塚治虫」: Black Jack
+        # before Pluto, Urasawa's remake of his story); catalog order otherwise (a stable sort).
+        by_author = {a: [sid for _, sid in sorted(works, key=lambda w: w[0])] for a, works in credited.items()}
         for s in series:
             linker._tags[s["series_id"]] = "|" + "|".join(fold(t) for t in s.get("tags", ())) + "|"
             linker._genres[s["series_id"]] = frozenset(s.get("genres", ()))
@@ -564,7 +578,7 @@ class CatalogLinker:
         candidates = self._exact(folded, text, words, windows)
         # Typos are looked for even beside exact names: the longer (misspelt) title wins over a
         # short exact word inside it ("Maarch Comes in Like a Lion").
-        candidates += self._fuzzy(words, windows)
+        candidates += self._fuzzy(_contraction_tails(text[:MAX_LINK_CHARS], words), words, windows)
         if not any(not c.fuzzy for c in candidates):
             candidates += self._fuzzy_cjk(folded)
         if not candidates:
@@ -732,8 +746,11 @@ class CatalogLinker:
             for form in (word[:1].upper() + word[1:], word.upper())
         )
 
-    def _fuzzy(self, words: list[tuple[str, int, int]], windows: list[tuple[int, int, str, str]]) -> list[_Candidate]:
-        """Latin windows within one edit (typo, missing letter, swapped letters) of a name."""
+    def _fuzzy(
+        self, tails: frozenset[int], words: list[tuple[str, int, int]], windows: list[tuple[int, int, str, str]]
+    ) -> list[_Candidate]:
+        """Latin windows within one edit (typo, missing letter, swapped letters) of a name
+        (``tails``: where the words that end a contraction start: "that's" → "s")."""
         out: list[_Candidate] = []
         for i, j, _, key in windows:
             whole = i == 0 and j == len(words) - 1
@@ -744,6 +761,8 @@ class CatalogLinker:
                 continue  # mostly little words ("as a girl" is no misspelt "Asagiri")
             if j > i and (words[j][0] in _JOINERS or words[i][0] in _JOINERS):
                 continue  # "k-on and nana": a window ending on the word that lists two names
+            if words[i][1] in tails:
+                continue  # "that's funny": a contraction's tail starts no name ("s funny" is no "Sunny")
             # One edit leaves a name's first two or last two letters as they were (but for a
             # swap across them): only names sharing an end are compared.
             edits = 2 if len(key) >= TWO_EDITS else 1  # "the apothecary diarys"
