@@ -1616,7 +1616,13 @@ def test_a_detail_of_a_product_asked_in_a_conversation_is_a_question_and_a_lost_
     alone = turn(
         "ワンピースの最新刊いくら？", common_pb2.DialogueState(), mentions=[mention("one-piece", "ワンピース")]
     )
-    assert alone.intent == "product_search"  # the taxonomy's search, on its own
+    assert alone.intent == "product_question"  # its price is a fact asked of it, on its own too
+    buying = turn(
+        "ワンピースの最新刊ください、いくら？",
+        common_pb2.DialogueState(),
+        mentions=[mention("one-piece", "ワンピース")],
+    )
+    assert buying.intent == "product_search"  # a purchase, its price asked on the way
     lost = turn(
         "my oshi no ko 16 never arrived",
         common_pb2.DialogueState(),
@@ -1764,3 +1770,122 @@ def test_not_too_long_caps_loosely_and_a_kind_after_a_narrowed_list_searches_the
         ],
     )
     assert list(named.state.constraints.only_series) == ["planetes", "astra-lost-in-space"]
+
+
+def focused(series_id: str, name: str, text: str | None = None) -> common_pb2.DialogueState:
+    """The state after a customer named one series (shown alone)."""
+    state = turn(text or name, common_pb2.DialogueState(), mentions=[mention(series_id, name)]).state
+    state.last_shown.append(series_id)
+    return state
+
+
+def test_others_like_the_series_in_focus_asked_with_a_kind_of_story_or_for_its_fans() -> None:
+    jjk = focused("jujutsu-kaisen", "呪術", "呪術って完結した？")
+    alike = turn("似たような感じでホラー要素なしのやつある？", jjk, intent="product_recommendation")
+    assert alike.intent == "product_recommendation" and list(alike.state.constraints.like_series_ids) == [
+        "jujutsu-kaisen"
+    ]
+    assert list(alike.state.constraints.excluded_genres) == ["horror"] and not alike.state.constraints.only_series
+    oshi = focused("oshi-no-ko", "推しの子")
+    vibe = turn("similar vibe のやつ他にある？アイドルもの以外で", oshi, intent="product_recommendation")
+    assert list(vibe.state.constraints.like_series_ids) == ["oshi-no-ko"] and not vibe.state.constraints.only_series
+    fans = turn(
+        "鬼滅好きにおすすめのやつある？",
+        focused("demon-slayer", "鬼滅"),
+        intent="product_recommendation",
+        mentions=[mention("demon-slayer", "鬼滅")],
+    )
+    assert list(fans.state.constraints.like_series_ids) == ["demon-slayer"]
+
+
+def test_a_fact_compared_is_a_question_and_an_edition_of_the_one_series_shown_is_no_choice() -> None:
+    mecha = turn("any good mecha manga", common_pb2.DialogueState(), intent="product_recommendation")
+    versus = turn(
+        "evangelion vs gundam the origin, which has more volumes in english?",
+        mecha.state,
+        mentions=[
+            mention("neon-genesis-evangelion", "evangelion"),
+            mention("mobile-suit-gundam-the-origin", "gundam the origin"),
+        ],
+    )
+    assert versus.intent == "product_question"
+    edition = turn("英語版のほうが巻数少ないの？", focused("jojos-bizarre-adventure", "ジョジョ"))
+    assert edition.intent == "product_question" and edition.action == "search"
+    assert (edition.state.focus.series_id, edition.state.focus.language) == ("jojos-bizarre-adventure", "en")
+
+
+def test_the_one_with_a_description_picks_among_those_shown() -> None:
+    picked = turn("the one with the single dad and his kid", shown("food-wars", "sweetness-and-lightning"))
+    assert picked.action == "choose" and list(picked.state.constraints.only_series) == [
+        "food-wars",
+        "sweetness-and-lightning",
+    ]
+
+
+def test_an_authors_other_works_leave_out_those_already_talked_about() -> None:
+    pair = shown("monster", "pluto", intent="product_search")
+    pair.constraints.only_series.extend(["monster", "pluto"])
+    urasawa = mention(
+        "monster", "urasawa", kind="author", author_series=("20th-century-boys", "master-keaton", "monster", "pluto")
+    )
+    more = turn("what else did urasawa do that you carry", pair, mentions=[urasawa])
+    assert list(more.state.constraints.only_series) == ["20th-century-boys", "master-keaton"]
+    assert {"monster", "pluto"} <= set(more.state.constraints.excluded_series)
+
+
+def test_the_author_of_a_series_named_or_liked_is_the_one_asked_after() -> None:
+    csm = turn(
+        "actually what else did the chainsaw man author do",
+        shown("non-non-biyori", "yotsuba"),
+        intent="product_recommendation",
+        mentions=[mention("chainsaw-man", "chainsaw man")],
+    )
+    assert (
+        list(csm.state.constraints.by_authors_of) == ["chainsaw-man"]
+        and "chainsaw-man" in csm.state.constraints.excluded_series
+    )
+    liked = shown("hunter-x-hunter", "yu-yu-hakusho")
+    liked.constraints.like_series_ids.append("fullmetal-alchemist")
+    same = turn("同じ作者の別の作品は？", liked, intent="product_search")
+    assert list(same.state.constraints.by_authors_of) == ["fullmetal-alchemist"]
+    that = turn(
+        "anything else by that author", focused("a-silent-voice", "a silent voice"), intent="product_recommendation"
+    )
+    assert list(that.state.constraints.by_authors_of) == ["a-silent-voice"]
+
+
+def test_service_turns_in_plain_words() -> None:
+    shipping = turn("how long does shipping to australia take", common_pb2.DialogueState(), intent="shipping_info")
+    tracking = turn("is there tracking", shipping.state, intent="order_status", previous_intent="shipping_info")
+    assert tracking.intent == "shipping_info" and tracking.state.pending != "order_id"
+    mine = turn("where is my tracking number", shipping.state, intent="order_status", previous_intent="shipping_info")
+    assert mine.intent == "order_status"
+    assert (
+        turn("hi, I need help with an order", common_pb2.DialogueState(), intent="greeting", abstained=True).intent
+        == "order_status"
+    )
+    support = turn("ugh ok just connect me to support", common_pb2.DialogueState(), intent="greeting", abstained=True)
+    assert support.intent == "escalation"
+
+
+def test_the_next_volume_an_aspect_or_a_kind_asked_of_the_series_in_focus() -> None:
+    yotsuba = focused("yotsuba", "よつばと！", "よつばと！の新刊ありますか")
+    nxt = turn("次っていつ出るの？", yotsuba, intent="out_of_scope")
+    assert nxt.intent == "product_question" and nxt.state.focus.series_id == "yotsuba"
+    gore = turn(
+        "gore 多め？", focused("zom-100", "Zom 100", "Zom 100 ってある？"), intent="product_question", abstained=True
+    )
+    assert gore.intent == "product_question" and gore.state.focus.series_id == "zom-100"
+    kind = turn(
+        "what's it about? is it like historical?", focused("golden-kamuy", "golden kamui"), intent="product_question"
+    )
+    assert kind.intent == "product_question" and not kind.state.constraints.like_series_ids
+
+
+def test_a_word_before_the_edition_is_no_title_we_lack() -> None:
+    lion = focused("march-comes-in-like-a-lion", "3月のライオン")
+    one = turn("OK 日本語版の1巻ください", lion)
+    assert not one.not_carried and (one.state.focus.series_id, one.state.focus.volume) == (
+        "march-comes-in-like-a-lion",
+        1,
+    )

@@ -210,7 +210,11 @@ _BARE_VOLUME = re.compile(
     r"\s*(?:ある|あります|ください|出て(?:る|ます)?)?\s*[?？!.]*\s*$"
 )
 _AFTER_N = re.compile(r"\bafter\s+(?:vol(?:ume)?\.?\s*|#)?\d|\d\s*巻の次")
-_NEXT = re.compile(r"after that|next (?:one|volume|vol)|the one after|次の巻|次巻|その次|そのまた次|さらに次|続きの巻")
+_NEXT = re.compile(
+    r"after that|next (?:one|volume|vol|book|release)|the one after|次の巻|次巻|その次|そのまた次|さらに次|続きの巻"
+    # 「次っていつ出るの？」, "when's the next one out?"
+    r"|次(?:って|は|の新刊は?)?\s?(?:いつ|何月)|次の新刊|\bwhen(?:'s| is| does| will)? the next\b"
+)
 _PREVIOUS = re.compile(
     r"(?:ひとつ|一つ|1つ)前|前の巻|前巻|previous (?:one|volume|vol)|the one before|(?:vol|volume) before"
 )
@@ -223,13 +227,15 @@ _LIKE = re.compile(
     r"|読み終わ|系の|こういう|そういう|ああいう|似た|みたいに|のように|\bmitai ?n[ao]\b|同じ(?:ような|ように|感じ|系統|雰囲気)"
     # 「同じくらいダークで」 (「同じくらいの長さ？」 compares an amount)
     r"|同じ(?:くらい|ぐらい)(?:ダーク|暗|怖|面白|熱|重|泣け|笑え|切な|グロ)"
+    # 「鬼滅好きにおすすめ」: for fans of it
+    r"|好き(?:な人)?(?:に|へ|向け)(?:の)?(?:おすすめ|オススメ|お勧め|刺さ)"
 )
 # Likeness, not affection: "something like Junji Ito", 「伊藤潤二みたいな」 (an author's fan, 「東村アキコが好き」,
 # is shown the author's own works).
 _SIMILAR = re.compile(
     r"similar|such as|in the vein of|along the lines|reminds? me of|(?<!i )(?<!i really )\blike\b"
     r"|(?<![てで])みたい[なのに]|っぽい|のような|のように|に似た|似てる|似た|系の|ような|こういう|そういう|ああいう"
-    r"|\bmitai ?n[ao]\b|同じ(?:ような|ように|感じ|系統|雰囲気)"
+    r"|\bmitai ?n[ao]\b|同じ(?:ような|ように|感じ|系統|雰囲気)|好き(?:な人)?(?:に|へ|向け)(?:の)?(?:おすすめ|オススメ|お勧め|刺さ)"
 )
 # Someone else whose love of a title is told: a gift of that title.
 _THIRD_PERSON = re.compile(
@@ -252,6 +258,8 @@ _NOT_LIKE = re.compile(
     r"|\b(?:i|you|we|they|he|she|kids|really|do|did|does) like (?:it|them)\b"
     r"|what(?:'s|s| is| are| was)\s.{0,60}\blike\b\s*[?？]"
     r"|(?:don'?t|do not|doesn'?t|didn'?t|not)\s(?:really\s)?like"
+    # "is it like historical?": a kind of story asked of it ("like" as a hedge)
+    r"|\b(?:is|was) (?:it|that|this) like (?:a |an )?(?:historical|history|horror|romance|romantic|comedy|funny|scary|action|fantasy|sci-?fi|mystery|drama|sports?|thriller|psychological|supernatural|isekai|mecha|slice of life|dark|sad|violent|gory)\b"
 )
 # "like" as a hedge ("like 10 volumes or less", "like half of them"): that word likens nothing,
 # though another in the message may ("something like Death Note but shorter, like 10 volumes").
@@ -268,6 +276,8 @@ _PRODUCT_QUESTION = re.compile(
     r"^(?:is|are|does|did|was|has)\b|なの[?？]?$|ですか[?？]?$|どう[?？]?$|って(?:怖|面白|どう|何)|how many"
     r"|volumes? (?:are )?out|in stock|price|how much|cost|when|available|release|何巻|何冊|在庫|いくら|値段"
     r"|価格|発売|出てる|英語版|日本語版"
+    # "which has more volumes in english?", 「どっちが安い？」: a fact compared
+    r"|\bwhich (?:one |of (?:them|those|these|the two) )?(?:has|is|are|costs?|was)\b|どっちが|どちらが"
 )
 _NEW_REQUEST = re.compile(
     r"recommend|suggest|looking for|searching for|any (?:good )?(?:\w{1,20} )?manga|anything (?:about|with|for|new|by)"
@@ -321,10 +331,14 @@ _INSTEAD = re.compile(r"\binstead\b|\brather\b|じゃなくて|ではなく|代�
 _ALTERNATIVES = re.compile(r"\bor\b|\beither\b|または|もしくは|とか|か、")
 # "the X one", 「Xのやつ」 said on its own: one of those just shown, described.
 _THE_ONE = re.compile(
-    r"^\W*(?:(?:ok|okay|so|and|hmm|what about|how about)\W+)?the [\w\s'-]{1,40} one\b|のやつ|のほう|の方"
+    r"^\W*(?:(?:ok|okay|so|and|hmm|what about|how about)\W+)?the (?:[\w\s'-]{1,40} one\b|one (?:with|about|where|that|who|whose|in which|set)\b)"
+    r"|のやつ|のほう|の方"
 )
 # Picking one of the series just listed ("the one with the robot girl", 「バドミントンのほう」).
-_CHOOSING = re.compile(r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|のやつ|ってやつ|っていうやつ")
+# (「ホラー要素なしのやつある？」「似た感じのやつ教えて」 ask whether there are any: a request)
+_CHOOSING = re.compile(
+    r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|(?:の|って|っていう)やつ(?!\s?(?:他に|ほかに)?[がも]?\s?(?:ある|ない|あり|ねえ|教えて|おすすめ|知らない))"
+)
 # Asking about the series just shown: "which of those is finished", 「その中で一番短いのは？」.
 _AMONG_SHOWN = re.compile(
     r"(?<!all )(?<!each )\b(?:of|among|between|from) (?:those|these|them|the ones you (?:showed|listed|mentioned))\b"
@@ -688,6 +702,12 @@ _DETAIL_ASKED = re.compile(
     r"(?!.*(?:ください|下さい|お願い|おねがい|\bi'?ll (?:take|get|buy)|\badd\b|\bbuy\b|\border\b|買います|注文))"
 )
 
+# A price asked, not a purchase: "how much is Berserk vol 1?" (not "vol 1 please, how much with shipping").
+_PRICE_ASKED = re.compile(
+    r"(?=.*(?:how much|\bprices?\b|\bcosts?\b|いくら|値段|価格))"
+    r"(?!.*(?:ください|下さい|お願い|おねがい|\bi'?ll (?:take|get|buy)|\badd\b|\bbuy\b|\border\b|買います|注文))"
+)
+
 
 def _resolve(
     text: str,
@@ -918,6 +938,16 @@ def _resolve(
         )
     if (
         classified == "order_status"
+        and previous_intent == "shipping_info"
+        and not _MY_ORDER.search(c.folded)
+        and not _service_asked(c.folded)
+    ):
+        # "is there tracking?" after "how long does shipping to Australia take": still about
+        # shipping in general; no order of theirs is spoken of.
+        _carry(state, prev)
+        return Resolution("shipping_info", "answer", "continues the shipping question", state, [], follow_up=True)
+    if (
+        classified == "order_status"
         and not abstained
         and not about_focus
         and (not named or _NOT_ARRIVED.search(c.folded))
@@ -1099,10 +1129,14 @@ def _resolve(
             )
             # ("the school one", "the table tennis one" after a list: one of those shown)
             else list(prev.constraints.only_series or (prev.last_shown if _THE_ONE.search(c.folded) else []))
-            if _CHOOSING.search(c.folded)
+            # ("similar vibe, any others?" asks for others like it, not for one of those)
+            if _CHOOSING.search(c.folded) and not (c.like and _SIMILAR.search(c.folded))
             else []
         )
     )
+    if offered == [prev.focus.series_id] and not (among_shown or answering or titles or _NOT_THAT.search(c.folded)):
+        # 「英語版のほうが巻数少ないの？」 with one series shown: a question about it, not a choice.
+        offered = []
     # (Two series named are compared or listed, whatever was offered: "Slime or Shield Hero,
     # which one has more volumes?")
     if offered and hijackable and len({t.series_id for t in titles}) < 2:
@@ -1209,6 +1243,19 @@ def _resolve(
             _keep_request(state, prev)
             state.intent = "product_question"
             return Resolution(state.intent, "search", "compares the series in focus", state, [], follow_up=True)
+        if (
+            len({m.series_id for m in titles}) == 1
+            and _SAME_AUTHOR.search(c.folded)
+            # (「推しの子も同じ作者だよね？」 asks whether it is theirs: a question about it)
+            and (_OTHER.search(c.folded) or re.search(r"\banything\b|\bworks?\b|作品", c.folded))
+        ):
+            # "what else did the Chainsaw Man author do?", 「チェンソーマンの作者の他の作品」: that
+            # author's other works (retrieval knows who wrote what: ``by_authors_of``).
+            state.constraints.by_authors_of.append(titles[0].series_id)
+            state.constraints.excluded_series.append(titles[0].series_id)
+            _merge(state.constraints, entities, c)
+            state.intent = "product_recommendation" if classified == "product_recommendation" else "product_search"
+            return Resolution(state.intent, "search", "works by the author of the series named", state, [])
         if c.like or _MORE_LIKE.search(c.folded):
             state.intent = "product_recommendation"
             state.constraints.like_series_ids.extend(dict.fromkeys(m.series_id for m in titles[:3]))
@@ -1323,6 +1370,17 @@ def _resolve(
             # 「荒川弘の他の作品」 after Fullmetal Alchemist: not that one.
             state.constraints.excluded_series.append(talked_about)
             series = [s for s in series if s != talked_about]
+        if _OTHER.search(c.folded) and prev.intent in PRODUCT_INTENTS:
+            # "what else did Urasawa do?" after Monster and Pluto were talked about: the others
+            # (all of them again when every one was).
+            seen = {prev.focus.series_id, *prev.last_shown, *prev.constraints.only_series}
+            unseen = [s for s in series if s not in seen]
+            if unseen and len(unseen) < len(series):
+                ruled_out = [s for s in series if s in seen]
+                state.constraints.excluded_series.extend(
+                    s for s in ruled_out if s not in state.constraints.excluded_series
+                )
+                series = unseen
         if unlinked_title and productish and series and not c.like:
             # "Do you have Touch by Mitsuru Adachi?": not that title, but the author's we carry.
             state.constraints.only_series.extend(series[:MAX_LIST])
@@ -1380,11 +1438,20 @@ def _resolve(
     anchor = (
         prev.focus.series_id
         if prev.HasField("focus")
-        else ((list(prev.constraints.only_series) or list(prev.last_shown) or [""])[0])
+        # (「似たような作品でおすすめ、ハガレン以外で」 then 「同じ作者の別の作品は？」: Fullmetal
+        # Alchemist's author, the series the customer knows, not the first suggestion's)
+        else (
+            (
+                list(prev.constraints.like_series_ids[:1])
+                or list(prev.constraints.only_series)
+                or list(prev.last_shown)
+                or [""]
+            )[0]
+        )
     )
     if anchor and not named and hijackable and _SAME_AUTHOR.search(c.folded):
-        if prev.HasField("focus"):
-            state.constraints.excluded_series.append(prev.focus.series_id)
+        if prev.HasField("focus") or anchor in prev.constraints.like_series_ids:
+            state.constraints.excluded_series.append(anchor)
         state.constraints.by_authors_of.append(anchor)
         if prev.constraints.HasField("language"):
             state.constraints.language = prev.constraints.language
@@ -1738,6 +1805,11 @@ _NOT_ARRIVED = re.compile(
     r" (?:arrived|come|shipped|been (?:delivered|shipped)|gotten here|got here)\b|\bstill (?:not|hasn'?t) (?:here|arrived)\b"
     r"|届か(?:ない|なかった|ず)|届いて(?:い)?(?:ない|ません)|まだ届いて|届きません"
 )
+# An order of the customer's own spoken of: "my order", "the one I bought", 「注文した本」.
+_MY_ORDER = re.compile(
+    r"\bmy\b|\bmine\b|\b(?:i|we) (?:ordered|bought|paid|placed|got)\b|\border (?:number|no|#)|注文した|頼んだ|買った|注文番号"
+    r"|私の|僕の|俺の|うちの|届いた|届かない|届いてない"
+)
 # How long delivery takes, asked.
 _DELIVERY_TIME = re.compile(r"\b(?:arrive|get here|be delivered|deliver)\b|届|着く|到着")
 # An order spoken of as one yet to be placed: "if I order today", 「今注文したら」.
@@ -1802,6 +1874,9 @@ _SERVICE_ASKED = (
             r"スタッフ|担当の方|担当者|責任者|上の人|上司|店員|(?:人|人間)と話(?:したい|せ|させ|がしたい)|人間と|オペレーター|real person|\bhuman\b"
             r"|(?:talk to|speak to|speak with|get me|want) (?:a |the |your )?(?:manager|supervisor)|\b(?:manager|supervisor),? please"
             r"|(?:talk|speak) (?:to|with) (?:someone|somebody|a person|staff|an? (?:agent|human|person))"
+            # "just connect me to support"
+            r"|(?:connect|transfer|put) me (?:through )?(?:to|with) (?:support|customer (?:service|support|care)|someone"
+            r"|somebody|staff|an? (?:agent|human|person|representative))|\blive (?:agent|person)\b"
         ),
     ),
     (
@@ -1819,6 +1894,9 @@ _SERVICE_ASKED = (
         re.compile(
             r"(?<!don't )(?<!not )\bcancel(?:l?ing|l?ed)?\b(?! (?:my )?(?:account|membership|subscription))"
             r"|キャンセル(?!\s?(?:は|を)?\s?(?:やめ|止め|しない|しません|なし|取り消|大丈夫))"
+            # "I need help with an order", 「注文の件で相談したい」
+            r"|\b(?:help|problem|issue|trouble|question)s? (?:with|about|regarding) (?:an?|my|the) (?:order|purchase)\b"
+            r"|注文(?:の件|について|のこと)で?(?:相談|質問|問い合わせ|聞きたい)"
         ),
     ),
     # (what is kept on the account, even when it is a shipping address: that page edits it)
@@ -1934,6 +2012,9 @@ _PROPERTY = re.compile(
     r"|(?:おすすめ|オススメ|お勧め|勧め|薦め)(?:でき|られ)(?:る|ます)|\bwould you recommend (?:it|this|that)\b"
     # "how long is monster", "too gory for a 13 yo?"
     r"|\bhow long (?:is|are)\b|^\W*(?:is (?:it|that|this) )?too (?:\w+ ){0,1}\w+ for (?:a|an|my|kids|children|\d)"
+    # "is it like historical?", 「gore 多め？」: how much of a kind is in it
+    r"|\b(?:is|was) (?:it|that|this) (?:like |kind of |kinda |sort of |more )?(?:a |an )?(?:historical|history|horror|romance|romantic|comedy|funny|scary|action|fantasy|sci-?fi|mystery|drama|sports?|thriller|psychological|supernatural|isekai|mecha|slice of life|dark|sad|violent|gory)\b\s*[?？]"
+    r"|(?:多め|多い|強め|きつい|エグい|激しい)(?:ですか|かな)?\s?[?？]"
 )
 
 
@@ -2121,6 +2202,10 @@ def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
         # What the series is like, not whether it can be had (the intent taxonomy's test);
         # 「ドラえもんは何冊ありますか」 counts, it does not ask for one.
         return "product_question"
+    if classified == "product_search" and _PRICE_ASKED.match(c.folded):
+        # "how much is Berserk vol 1?", 「鬼滅っていくら？」: its price is a fact asked of it (every
+        # hand-written conversation calls it a question; the taxonomy follows, see the DATASHEET).
+        return "product_question"
     if classified == "product_search" and _EDITION_ASKED.search(c.folded) and not _A_VOLUME.search(c.folded):
         # 「カイジの英語版ある？」, "is there an English edition of Solanin?": which editions the series
         # has is a property of it, like its length.
@@ -2232,11 +2317,11 @@ _SAME_AUTHOR_WORD = re.compile(
 _SAME_AUTHOR = re.compile(
     r"same (?:author|artist|mangaka|creator|writer)"
     # "anything by the chainsaw man guy?", "the guy who drew X" (the name is blanked out)
-    r"|\bby the\s+(?:same\s+)?(?:guy|dude|person|lady|woman|author|artist|mangaka|creator|people)\b"
+    r"|\b(?:by|from) (?:the|that|this)\s+(?:same\s+)?(?:guy|dude|person|lady|woman|author|artist|mangaka|creator|people)\b"
     r"|\b(?:guy|dude|person|lady|woman|author|artist|mangaka) (?:who|that) (?:made|drew|wrote|did|does)\b"
     r"|\b(?:the|that|this|his|her) (?:author|artist|mangaka|creator|writer)\b.{0,30}\b(?:other|else|more|did|made"
     r"|wrote|drew|works?)\b"
-    r"|\bwhat else (?:did|has|have|does) (?:he|she|they|the (?:\w+ )?(?:author|artist|mangaka|creator|writer))\b"
+    r"|\bwhat else (?:did|has|have|does) (?:he|she|they|the\s+(?:\w+\s+)?(?:author|artist|mangaka|creator|writer))\b"
     r"|\b(?:else|other (?:stuff|works?|series|manga|books|titles)|more) (?:by|from) (?:him|her|them|the (?:same )?"
     r"(?:author|artist|mangaka))\b|\bby (?:him|her)\b"
     r"|\b(?:did|has|have|does)\s+(?:he|she|they|the\s+(?:\w+\s+)?(?:author|artist|mangaka))\s+(?:do|did|make|write|draw|done"
@@ -2777,7 +2862,8 @@ _NOT_A_NAME = re.compile(
 )
 # Words before a name that are no part of it: "the", 「じゃあ1巻もください」.
 _LEADING_FILLER = re.compile(
-    r"^(?:(?:the|a|an|sensei|san)\s+|(?:先生|せんせい|さん|氏|じゃあ|じゃ|では|それじゃ|それなら|なら|あと(?:は)?|えっと|えーと|うーん|それと|あ|で)[、,\s]*)"
+    r"^(?:(?:the|a|an|sensei|san)\s+|(?:ok|okay|oh|ah|so|well|then|hmm+)(?:[、,!！.\s]+|(?=[\u3040-\u30ff\u4e00-\u9fff]))"
+    r"|(?:先生|せんせい|さん|氏|じゃあ|じゃ|では|それじゃ|それなら|なら|あと(?:は)?|えっと|えーと|うーん|それと|あ|で)[、,\s]*)"
 )
 _VOLUME_TAIL = re.compile(r"\s*(?:vol(?:ume)?\.?\s{0,2}\d{1,3}|\d{1,3}\s{0,2}巻)\s*$")
 _GENERIC_TAIL = re.compile(
