@@ -111,3 +111,15 @@ def test_a_choice_with_a_volume_searches_that_volume_of_each_series_offered() ->
     assert list(plan.filters.series_ids) == ["slam-dunk", "haikyu"]
     stored = common_pb2.DialogueState.FromString(with_shown(choosing, ["slam-dunk", "haikyu"]))
     assert (stored.focus.series_id, stored.focus.volume) == ("slam-dunk", 1) and not stored.constraints.only_series
+
+
+def test_a_description_of_one_offered_may_mean_a_series_outside_them_an_order_may_not() -> None:
+    describing = intent_pb2.ResolvedRequest(
+        state=common_pb2.DialogueState(
+            version=STATE_VERSION, constraints=common_pb2.Constraints(only_series=["food-wars", "oishinbo"])
+        ),
+        action="choose",
+    )
+    assert search_plan(common_pb2.SearchFilters(), describing).described
+    describing.order = "cheapest"  # "the cheapest of those": one of them, by price
+    assert not search_plan(common_pb2.SearchFilters(), describing).described

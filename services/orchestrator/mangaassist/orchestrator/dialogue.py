@@ -53,6 +53,9 @@ class SearchPlan:
     applied: dict[str, Any] = field(default_factory=dict)  # what the done frame's ``state`` reports
     # The request in force's own words, searched with this refinement of it (not reported).
     topic: str = ""
+    # The customer describes one of the series offered ("the one with the single dad"): a
+    # series outside them that the words fit much better may be the one meant.
+    described: bool = False
 
 
 _CONSTRAINT_FIELDS = ("max_price_jpy", "min_price_jpy", "max_volumes", "min_volumes", "status", "in_stock")
@@ -128,6 +131,12 @@ def search_plan(client: common_pb2.SearchFilters, resolved: intent_pb2.ResolvedR
         applied["focus"] = focus
     if resolved.follow_up and state.topic and not (state.HasField("focus") and state.focus.series_id):
         plan.topic = state.topic
+    plan.described = (
+        choosing
+        and not resolved.order
+        and bool(merged.series_ids)
+        and not (state.HasField("focus") and state.focus.series_id)
+    )
     if resolved.action == "clarify_series":
         del merged.series_ids[:]
         merged.series_ids.extend(resolved.candidates)

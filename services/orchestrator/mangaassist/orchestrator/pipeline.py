@@ -267,7 +267,10 @@ class Pipeline:
         span.set_attribute("cache_hit", False)
         products: list[common_pb2.Product] = []
         if turn.found is not None:
-            products = self.catalog.products(req, turn.found, plan.filters, language, plan.volume)
+            # "frieren latest vol?" with no edition asked for: the series' latest volume is the
+            # Japanese edition's (the English one trails it), whatever language the question is in.
+            edition = "ja" if plan.latest_volume and not plan.filters.HasField("language") else language
+            products = self.catalog.products(req, turn.found, plan.filters, edition, plan.volume)
             products = in_order(products, classified.resolved.order)
 
         done: dict[str, Any] = {
