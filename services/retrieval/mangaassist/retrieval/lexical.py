@@ -184,6 +184,7 @@ GLOSSARY: dict[str, str] = {
     "歴史": "historical",
     "時代劇": "samurai",
     "侍": "samurai",
+    "アイヌ": "ainu culture",
     "忍者": "ninja",
     "戦争": "war",
     "ロボット": "mecha",

@@ -27,7 +27,10 @@ from mangaassist.common import text as shared_text
 from mangaassist.retrieval.lexical import GLOSSARY, romaji
 
 # Score of a match by the kind of name (an exact title beats an alias beats an author).
-KIND_WEIGHT = {"title": 1.0, "alias": 0.97, "romaji": 0.96, "author": 0.9, "partial": 0.75}
+KIND_WEIGHT = {"title": 1.0, "alias": 0.97, "romaji": 0.96, "absent": 0.95, "author": 0.9, "partial": 0.75}
+# A well-known title the catalog does not hold (``data/not_carried.json``): linked so the
+# assistant can say it does not carry it; its series id is this prefix and a slug.
+ABSENT = "absent"
 # A distinctive word of an English title ("quintuplets", "tokyo") names it when the message
 # treats it as a name: "quintuplets vol 14", "the tokyo one". Shared by more series than
 # this, a word names none of them.
@@ -385,7 +388,9 @@ class CatalogLinker:
     _by_tail: dict[tuple[int, str], list[str]] = field(default_factory=lambda: defaultdict(list))
 
     @classmethod
-    def from_series(cls, series: list[dict[str, Any]]) -> CatalogLinker:
+    def from_series(cls, series: list[dict[str, Any]], absent: Iterable[dict[str, Any]] = ()) -> CatalogLinker:
+        """``absent``: well-known titles the shop does not carry (title_en, title_ja,
+        title_romaji, aliases), linked as kind ``absent`` (never searched: no rows)."""
         linker = cls()
         credited: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for s in series:
@@ -438,6 +443,16 @@ class CatalogLinker:
                     linker._exact_only.update(family + title for title in titles)
             for n in names:
                 linker._add(n)
+        for record in absent:
+            sid = f"{ABSENT}:{latin_key(fold(record['title_en']))}"
+            for spelling in (
+                record["title_en"],
+                record.get("title_ja", ""),
+                record.get("title_romaji", ""),
+                *record.get("aliases", ()),
+            ):
+                if spelling:
+                    linker._add(Name(sid, ABSENT, spelling))
         for s in series:
             for word in set(fold(s["title_en"]).split()):
                 if len(word) >= MIN_PARTIAL and word.isalpha() and word not in _TITLE_FILLER:
@@ -723,6 +738,8 @@ class CatalogLinker:
             return True  # "erased, how many volumes?", "and sunny, how many?", "erased sounds good"
         if i > 0 and words[i - 1][0] in _READ_VERBS:
             return True  # "i loved erased", "just finished real"
+        if i == whole - 1 and i > 0 and words[i - 1][0] in _ASKED_BEFORE - {"for"}:
+            return True  # "do you have nana?", "nvm. do you sell nana": a name asked for last
         if 0 < i < whole - 1 and words[i - 1][0] in ("is", "was") and words[i + 1][0] in _ASKED_AFTER:
             return True  # "is gyo any good", "is real finished"
         neighbours = {words[k][0] for k in (i - 1, i + 1) if 0 <= k < whole}

@@ -93,7 +93,7 @@ def open_index(settings: RetrievalSettings) -> CatalogIndex:
 
 def open_linker(settings: RetrievalSettings) -> CatalogLinker:
     """The catalog's name dictionaries (titles, romaji, aliases, authors) from the series records."""
-    return CatalogLinker.from_series(load_series(settings.catalog_path))
+    return CatalogLinker.from_series(load_series(settings.catalog_path), load_series(settings.not_carried_path))
 
 
 async def poll_stock(store: OpenSearchStore, every_s: float) -> None:
