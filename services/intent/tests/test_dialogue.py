@@ -1933,3 +1933,25 @@ def test_a_single_volume_asked_for_caps_the_length_at_one() -> None:
         "single-volume manga I can read in one sitting?", common_pb2.DialogueState(), intent="product_recommendation"
     )
     assert one.state.constraints.max_volumes == 1
+
+
+def test_delivery_to_a_place_after_choosing_a_volume_is_shipping_and_a_kind_wanted_instead_is_a_request() -> None:
+    chosen = focused("pokemon-adventures", "pokemon", "pokemon english vol 1")
+    osaka = turn("how long would it take to get to osaka?", chosen, intent="product_question", abstained=True)
+    assert osaka.intent == "shipping_info"
+    vagabond = focused("vagabond", "バガボンド", "バガボンドって完結してる？")
+    instead = turn("休載中か…じゃあ完結してる時代劇で", vagabond, intent="product_question")
+    assert instead.intent == "product_recommendation" and "vagabond" in instead.state.constraints.excluded_series
+    assert list(instead.state.constraints.genres) == ["historical"] and instead.state.constraints.status == "completed"
+
+
+def test_a_readership_preferred_refines_and_the_price_of_a_whole_set_after_a_list_is_the_first_ones() -> None:
+    cheap = turn("cheap manga under 500 yen?", common_pb2.DialogueState(), intent="product_recommendation")
+    cheap.state.last_shown.extend(["orange", "love-com"])
+    shojo = turn("preferably shojo", cheap.state, intent="product_recommendation")
+    assert shojo.state.constraints.max_price_jpy == 499 and shojo.follow_up
+    volleyball = shown_list("haikyu", "splatoon")
+    whole = turn("全巻だといくらになる？", volleyball, intent="product_question")
+    assert (whole.intent, whole.state.focus.series_id) == ("product_question", "haikyu")
+    all_45 = turn("how much for all 45 in japanese", volleyball, intent="product_recommendation", abstained=True)
+    assert (all_45.state.focus.series_id, all_45.state.focus.language) == ("haikyu", "ja")

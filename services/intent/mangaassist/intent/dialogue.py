@@ -220,6 +220,7 @@ _PREVIOUS = re.compile(
 )
 _WHOLE = re.compile(
     r"全巻|全部で|まとめて|all (?:of )?(?:them|the volumes|volumes)|whole (?:set|series)|box set|complete set"
+    r"|\ball \d{1,3}\b(?!\s?(?:yen|円|%))"
 )
 _LIKE = re.compile(
     r"\blike\b(?!,)|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
@@ -881,6 +882,9 @@ def _resolve(
         and (classified == "order_status" or _DELIVERY_TIME.search(c.folded))
     ):
         # 「北海道ですが、注文したらいつ届きますか？」: delivery times, before there is an order.
+        classified, abstained = "shipping_info", False
+    if not entities.order_ids and not _MY_ORDER.search(c.folded) and _DELIVERY_TO.search(c.folded):
+        # "how long would it take to get to osaka?" after choosing a volume: delivery, not the book.
         classified, abstained = "shipping_info", False
     product_turn = classified in PRODUCT_INTENTS and not abstained
     # A non-product intent the classifier is sure of (shipping, payment…) is not taken over.
@@ -1563,6 +1567,8 @@ def _resolve(
             or _about_one_series(entities, c)
             or _ASKS_ONE.search(c.folded)
             or _BARE_QUESTION.match(c.folded)
+            # 「全巻だといくらになる？」, "how much for all 45 in japanese" after a list: the first one's set
+            or (_WHOLE.search(c.folded) and bool(_PRICE_ASKED.match(c.folded)))
         )
         and not asks_for_others
         and not (_has_constraints(entities, c) and _REQUIREMENT.search(c.folded))
@@ -1652,6 +1658,10 @@ def _resolve(
             and re.search(r"(?:もの|物)(?:って|は|も)?(?:ある|あります|ない)", c.folded)
             and not c.reference
         )
+        # 「休載中か…じゃあ完結してる時代劇で」: a kind of story wanted instead
+        and not (
+            entities.genres and re.search(r"(?:で|がいい|が読みたい)\s*[?？!！。.]*$", c.folded) and not c.reference
+        )
     ):
         state.focus.CopyFrom(prev.focus)
         _keep_request(state, prev)
@@ -1659,11 +1669,12 @@ def _resolve(
         _focus_update(state.focus, entities, c)
         return Resolution("product_question", "search", "refers to the series in focus", state, [], follow_up=True)
 
-    # 9. A refinement of the request in force.
+    # 9. A refinement of the request in force ("preferably shojo": a readership, searched with
+    #    the request's words, not a filter).
     if (
         in_force
         and hijackable
-        and _has_constraints(entities, c)
+        and (_has_constraints(entities, c) or (c.refine_lead and bool(_READERSHIP.search(c.folded))))
         and not prev.HasField("focus")
         and not (c.new_request and entities.genres and not c.refine_lead)
     ):
@@ -1850,6 +1861,12 @@ _NOT_ARRIVED = re.compile(
 _MY_ORDER = re.compile(
     r"\bmy\b|\bmine\b|\b(?:i|we) (?:ordered|bought|paid|placed|got)\b|\border (?:number|no|#)|注文した|頼んだ|買った|注文番号"
     r"|私の|僕の|俺の|うちの|届いた|届かない|届いてない"
+)
+_READERSHIP = re.compile(r"\b(?:shou?jo|shou?nen|seinen|josei|kodomo)\b|少女|少年|青年|女性向け|男性向け|子供向け")
+# How long delivery to a place takes, asked with no order of theirs spoken of.
+_DELIVERY_TO = re.compile(
+    r"\bhow long (?:would|will|does|do|did) (?:it|they|shipping|delivery) (?:usually )?take to (?:get|arrive|ship|reach|come)\b"
+    r"|\b(?:ship|deliver|send)(?:ping)? (?:it |them |this )?to (?!me\b|you\b)[a-z]{3,}\b.{0,20}\bhow long\b"
 )
 # How long delivery takes, asked.
 _DELIVERY_TIME = re.compile(r"\b(?:arrive|get here|be delivered|deliver)\b|届|着く|到着")
