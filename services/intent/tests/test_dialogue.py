@@ -1955,3 +1955,10 @@ def test_a_readership_preferred_refines_and_the_price_of_a_whole_set_after_a_lis
     assert (whole.intent, whole.state.focus.series_id) == ("product_question", "haikyu")
     all_45 = turn("how much for all 45 in japanese", volleyball, intent="product_recommendation", abstained=True)
     assert (all_45.state.focus.series_id, all_45.state.focus.language) == ("haikyu", "ja")
+
+
+def test_first_or_for_now_before_a_volume_is_no_title_we_lack() -> None:
+    lion = focused("march-comes-in-like-a-lion", "3月のライオン")
+    for text in ("じゃあまず1巻ください", "とりあえず1巻ください"):
+        first = turn(text, lion)
+        assert not first.not_carried and first.state.focus.volume == 1, text
