@@ -8,7 +8,7 @@ import pytest
 
 from mangaassist.retrieval.catalog import load_series
 from mangaassist.retrieval.config import RetrievalSettings
-from mangaassist.retrieval.linker import CatalogLinker
+from mangaassist.retrieval.linker import CatalogLinker, fold, latin_key
 
 
 @cache
@@ -308,3 +308,22 @@ def test_a_well_known_title_we_lack_is_linked_as_absent_and_a_longer_one_beats_a
         ("absent", "absent:monstermusume")
     ]
     assert [link.series_id for link in with_absent.link("do you have monster")] == ["monster"]
+
+
+def test_the_shipped_list_of_titles_we_lack_names_none_we_carry() -> None:
+    settings = RetrievalSettings()
+    carried = load_series(settings.catalog_path)
+    absent = load_series(settings.not_carried_path)
+    names = {
+        latin_key(fold(n))
+        for s in carried
+        for n in (s["title_en"], s["title_ja"], s["title_romaji"], *s["aliases"])
+        if n
+    }
+    assert len(absent) >= 300
+    for record in absent:
+        for n in (record["title_en"], record["title_ja"], record["title_romaji"], *record["aliases"]):
+            assert not n or latin_key(fold(n)) not in names, n
+    shop = CatalogLinker.from_series(carried, absent)
+    assert [link.kind for link in shop.link("ちなみに弱虫ペダル is available?")] == ["absent"]
+    assert [link.series_id for link in shop.link("naruto full set price")] == ["naruto"]

@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 INDEX_FORMAT = 2
 # A name contained this completely in the query is the item asked for: it goes first.
 STRONG_NAME = 0.8
+AUTHOR_ORDER_STEP = 0.001  # an author's later-listed works rank just below the earlier ones
 # Dense candidates fetched for fusion (at least k).
 DENSE_POOL = 30
 # "Something like X": weights of the cosine to X, the share of genres/tags, the same demographic,
@@ -199,8 +200,12 @@ class CatalogIndex:
             return self.names.match(query)
         best: dict[int, float] = {}
         for link in self.linker.link(query):
-            for row in self._series_rows.get(link.series_id, ()):
-                best[row] = max(best.get(row, 0.0), link.score)
+            # An author's works in the linker's order (their own before those credited after
+            # another: Black Jack before Pluto for Tezuka), a hair apart.
+            works = link.author_series if link.kind == "author" and link.author_series else (link.series_id,)
+            for i, series_id in enumerate(works):
+                for row in self._series_rows.get(series_id, ()):
+                    best[row] = max(best.get(row, 0.0), link.score - AUTHOR_ORDER_STEP * i)
         return [NameMatch(r, sc) for r, sc in sorted(best.items(), key=lambda rs: (-rs[1], rs[0]))]
 
     def like_vector(self, series_ids: frozenset[str]) -> np.ndarray | None:
