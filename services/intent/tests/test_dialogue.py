@@ -1962,3 +1962,17 @@ def test_first_or_for_now_before_a_volume_is_no_title_we_lack() -> None:
     for text in ("じゃあまず1巻ください", "とりあえず1巻ください"):
         first = turn(text, lion)
         assert not first.not_carried and first.state.focus.volume == 1, text
+
+
+def test_an_order_number_after_a_return_asked_is_that_return_and_a_sure_off_topic_question_stays_one() -> None:
+    asked = turn("返品したいんですが", common_pb2.DialogueState(), intent="return_refund")
+    number = turn(
+        "注文番号は249-2233445-5566778です", asked.state, intent="order_status", previous_intent="return_refund"
+    )
+    assert number.intent == "return_refund"
+    camp = focused("laid-back-camp", "ゆるキャン", "ゆるキャン置いてますか")
+    weather = turn("ちなみに今週末の富士山の天気わかる？", camp, intent="out_of_scope")
+    assert weather.intent == "out_of_scope"
+    mushoku = focused("mushoku-tensei", "無職転生", "無職転生って何巻まで出てる？")
+    age = turn("年齢制限とかある？高校生の弟に買いたいんだけど", mushoku, intent="product_search")
+    assert not age.not_carried and age.state.focus.series_id == "mushoku-tensei"

@@ -192,3 +192,7 @@ def test_narrower_kinds_ruled_out_keep_their_genre() -> None:
     assert "music" not in band.excluded_genres and {"classical", "piano"} <= set(band.excluded_kinds)
     assert extract("nothing harem-y please").excluded_kinds == ["harem"]
     assert extract("foodie manga pls").genres == ["cooking"] and extract("侍の漫画は？").genres == ["historical"]
+
+
+def test_an_edition_typed_in_hiragana() -> None:
+    assert extract("えいごばんもある？").language == "en" and extract("にほんごばんで").language == "ja"

@@ -953,7 +953,10 @@ def _resolve(
     if entities.order_ids:
         _carry(state, prev)
         if prev.pending != "order_id" and (
-            (classified == "return_refund" and _own_words(classified, c.folded)) or _DAMAGED.search(c.folded)
+            (classified == "return_refund" and _own_words(classified, c.folded))
+            or _DAMAGED.search(c.folded)
+            # 「返品したいんですが」 then 「注文番号は…です」: the order to return
+            or (previous_intent == "return_refund" and not _service_asked(c.folded))
         ):
             # 「注文番号…で届いた本が違っていました。返品したい」: a return of that order.
             return Resolution("return_refund", "answer", "return of a given order", state, [])
@@ -1733,7 +1736,9 @@ def _resolve(
 
     # 10. Something we could not classify while a request is in force: it goes on, with the
     #    message as its query ("she loves cats" after asking for a gift).
-    unsure = abstained or classified == "out_of_scope"
+    # (a sure out-of-scope question in its own words, 「今週末の富士山の天気わかる？」, is not the
+    # request going on)
+    unsure = abstained or (classified == "out_of_scope" and not _own_words("out_of_scope", c.folded))
     # ("それは前に読んだ。別のは？", "got any others?" after a list: others, under the same request)
     others = bool(_SEEN_OTHER.search(c.folded)) and not prev.HasField("focus") and bool(prev.last_shown) and not named
     if (unsure or others) and in_force and not _GREETING.search(c.folded) and not entities.genres and not c.new_request:
@@ -2913,7 +2918,7 @@ _GENERIC_WORDS = frozenset(
 _NOT_A_NAME = re.compile(
     r"[でをにがへ]|という|おすすめ|オススメ|作品|何か|なにか|読ん|みたい|っぽ|系|好き|探し|在庫|送料|巻|やつ|奴|\bversion\b|\bedition\b"
     # who it is for, not what it is called: 「小学生の子供向けの漫画」
-    r"|向け|対象|小学生|中学生|高校生|子供|子ども|大人|初心者"
+    r"|向け|対象|小学生|中学生|高校生|子供|子ども|大人|初心者|年齢|制限|レーティング"
     # a clause, not a name: 「英語版も出ていたら教えて」
     r"|教え|たら|れば|ていた|ている|てる|ていま"
     # a format or edition, not a name: 「電子書籍版ってあるの？」, "eigo ban mo aru?"
