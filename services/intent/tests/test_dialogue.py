@@ -1976,3 +1976,12 @@ def test_an_order_number_after_a_return_asked_is_that_return_and_a_sure_off_topi
     mushoku = focused("mushoku-tensei", "無職転生", "無職転生って何巻まで出てる？")
     age = turn("年齢制限とかある？高校生の弟に買いたいんだけど", mushoku, intent="product_search")
     assert not age.not_carried and age.state.focus.series_id == "mushoku-tensei"
+
+
+def test_whether_an_edition_exists_asked_in_the_negative_or_for_the_whole_set_is_a_question() -> None:
+    for text, sid, name in (
+        ("キングダムは英語版ないの？", "kingdom", "キングダム"),
+        ("Horimiya って英語で全巻ある？", "horimiya", "Horimiya"),
+    ):
+        asked = turn(text, common_pb2.DialogueState(), mentions=[mention(sid, name)])
+        assert asked.intent == "product_question", text

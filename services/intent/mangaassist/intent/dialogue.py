@@ -2220,8 +2220,10 @@ _COUNT = re.compile(r"how many|何巻|何冊|\bvol(?:ume)?s? count|number of (?:
 # Whether an edition exists, asked: 「英語版ある？」「英語版って出てますか」, "English version arimasu ka".
 _EDITION_ASKED = re.compile(
     r"(?:英語版|日本語版|eigo-?ban|english (?:edition|version|translation)|japanese (?:edition|version))\s{0,2}"
-    r"(?:って|は|も|wa|mo)?\s{0,2}(?:全巻|all)?\s{0,2}(?:ある|あります|arimasu|aru\b|出て|でて|exists?|[?？]|$)"
+    r"(?:って|は|も|wa|mo)?\s{0,2}(?:全巻|all)?\s{0,2}(?:ある|あります|arimasu|aru\b|出て|でて|ない(?:の|んですか|ですか)|exists?|[?？]|$)"
     r"|(?:is there|are there|do (?:you|u) have|got) an? (?:english|japanese) (?:edition|version|translation)"
+    # 「Horimiya って英語で全巻ある？」: whether the whole series is out in that edition
+    r"|(?:英語|日本語)で\s{0,2}全巻\s{0,2}(?:ある|あります|出て|揃)"
 )
 _A_VOLUME = re.compile(r"\d\s{0,2}巻|\bvol(?:ume)?s?\.?\s{0,2}\d")
 
