@@ -1985,3 +1985,33 @@ def test_whether_an_edition_exists_asked_in_the_negative_or_for_the_whole_set_is
     ):
         asked = turn(text, common_pb2.DialogueState(), mentions=[mention(sid, name)])
         assert asked.intent == "product_question", text
+
+
+def test_a_wrong_delivery_is_a_return_and_the_next_volumes_date_is_a_question() -> None:
+    wrong = turn("注文と違う巻が届きました", common_pb2.DialogueState(), intent="order_status")
+    assert wrong.intent == "return_refund"
+    assert (
+        turn("hi where's my stuff", common_pb2.DialogueState(), intent="greeting", abstained=True).intent
+        == "order_status"
+    )
+    nxt = turn("ワンピの次の巻っていつ出ますか", common_pb2.DialogueState(), mentions=[mention("one-piece", "ワンピ")])
+    assert nxt.intent == "product_question"
+
+
+def test_an_edition_asked_of_the_focus_and_a_title_we_lack_asked_about_it_stay_on_it() -> None:
+    erased = focused("erased", "僕街", "僕街は何巻？")
+    erased.request.genres.append("sci-fi")
+    both = turn("完結済み？英語版もある？", erased, intent="product_recommendation", abstained=True)
+    assert both.intent == "product_question" and both.state.focus.series_id == "erased"
+    pluto = focused("pluto", "pluto")
+    astro = mention("absent:astroboy", "astro boy", kind="absent")
+    linked = turn("is it connected to astro boy?", pluto, intent="product_question", mentions=[astro])
+    assert not linked.not_carried and linked.state.focus.series_id == "pluto"
+
+
+def test_other_works_of_a_named_author_are_searched_and_a_genre_stopped_is_ruled_out() -> None:
+    gantz = focused("gantz", "GANTZ", "GANTZって何巻完結？")
+    oku = mention("gantz", "奥浩哉", kind="author", author_series=("gantz", "inuyashiki"))
+    other = turn("奥浩哉のほかの漫画は？", gantz, intent="product_question", mentions=[oku])
+    assert other.intent == "product_search" and list(other.state.constraints.only_series) == ["inuyashiki"]
+    assert extract("ホラーっぽいのはやめて").excluded_genres == ["horror"]

@@ -669,8 +669,14 @@ def resolve(
         # product turn that says so, unless the message asks something of its own about it
         # ("where can I stream Tokyo Mew Mew?").
         mentions = [m for m in mentions if m.kind != ABSENT]
-        unlinked_title = True
-        if classified not in PRODUCT_INTENTS and not _own_words(classified, cues(_without_names(text, absent)).folded):
+        # ("is it connected to astro boy?" about Pluto: a question about the series in focus)
+        about_focus = previous.HasField("focus") and bool(previous.focus.series_id) and bool(_REFERENCE.search(lowered))
+        unlinked_title = unlinked_title or not about_focus
+        if (
+            not about_focus
+            and classified not in PRODUCT_INTENTS
+            and not _own_words(classified, cues(_without_names(text, absent)).folded)
+        ):
             # (「アオアシの最新刊も一緒に頼みたい」 after a shipping question: the title asked for)
             classified, abstained = "product_search", True
     excluded = _excluded_ids(lowered, mentions)
@@ -963,6 +969,10 @@ def _resolve(
         return Resolution(
             "order_status", "answer", "order number given", state, [], follow_up=prev.pending == "order_id"
         )
+    if classified == "order_status" and _DAMAGED.search(c.folded) and not _NOT_ARRIVED.search(c.folded):
+        # 「注文と違う巻が届きました」: what arrived is wrong, a return (the number is asked with it).
+        _carry(state, prev)
+        return Resolution("return_refund", "answer", "a wrong or damaged delivery", state, [])
     if (
         classified == "order_status"
         and previous_intent == "shipping_info"
@@ -1094,6 +1104,8 @@ def _resolve(
         and not c.like
         and not entities.genres
         and not _SAME_AUTHOR_WORD.search(c.folded)  # 「同じ作者で短めのやつ他にある？」: that author's
+        # (「完結済み？英語版もある？」 asks the focus whether it has that edition)
+        and not _EDITION_ASKED.search(c.folded)
         and (
             (_lists_limits(entities, c) and bool(_OTHERS_ASKED.search(c.folded)))
             or c.drop_price
@@ -1468,6 +1480,7 @@ def _resolve(
         if state.intent == "product_question" and (
             _has_constraints(entities, c)
             or re.search(r"何か|なにか|何が|なにが|\banything\b|\bwhat (?:else|other)\b|\bwhich ones?\b|どれ", c.folded)
+            or _OTHER.search(c.folded)  # 「奥浩哉のほかの漫画は？」 asks for works
         ):
             # 「高橋留美子の作品で完結してるやつ」「手塚治虫の作品って何かありますか」 ask for works, not about one.
             state.intent = "product_search"
@@ -1928,6 +1941,8 @@ _NOT_OUR_WORK = re.compile(
 _DAMAGED = re.compile(
     r"crushed|damaged|broken|torn(?! between)|ripped|\bbent\b|water damage|missing pages|wrong (?:book|volume|item|one)"
     r"|違って(?:い|まし|た)|間違って|破れ|汚れ|折れ|潰れ|傷が|傷つ|落丁|乱丁"
+    # 「注文と違う巻が届きました」「3巻を頼んだのに4巻が入ってました」
+    r"|違う(?:巻|本|商品|もの|の)が(?:届|入って|来)|(?:頼んだ|注文した)のに[^。]{0,12}?[がの](?:届いた|届きま|入って|来た|来ま)"
 )
 # Service questions asked beside a series' name, most specific first (a person asked for
 # wins over what they want to ask them about).
@@ -1960,6 +1975,7 @@ _SERVICE_ASKED = (
             r"|キャンセル(?!\s?(?:は|を)?\s?(?:やめ|止め|しない|しません|なし|取り消|大丈夫))"
             # "I need help with an order", 「注文の件で相談したい」
             r"|\b(?:help|problem|issue|trouble|question)s? (?:with|about|regarding) (?:an?|my|the) (?:order|purchase)\b"
+            r"|\bwhere(?:'s| is| are) my (?:stuff|order|package|parcel|delivery|books?|manga)\b"
             r"|注文(?:の件|について|のこと)で?(?:相談|質問|問い合わせ|聞きたい)"
         ),
     ),
@@ -2268,6 +2284,9 @@ def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
         # What the series is like, not whether it can be had (the intent taxonomy's test);
         # 「ドラえもんは何冊ありますか」 counts, it does not ask for one.
         return "product_question"
+    if classified == "product_search" and c.next_volume and re.search(r"いつ|\bwhen\b", c.folded):
+        # 「ワンピの次の巻っていつ出ますか」: when the next one comes out, a fact asked of it.
+        return "product_question"
     if classified == "product_search" and _PRICE_ASKED.match(c.folded):
         # "how much is Berserk vol 1?", 「鬼滅っていくら？」: its price is a fact asked of it (every
         # hand-written conversation calls it a question; the taxonomy follows, see the DATASHEET).
@@ -2443,7 +2462,7 @@ _EXCLUDE_BEFORE = re.compile(
     r"|already (?:has|have|read|own|got|finished|burned through|went through|devoured|know|seen|watched)"
     # "I've read", "she already has", "she has", "we own" (not "I read X as a kid": that may be
     # why they want it)
-    r"|\b(?:i'?ve|i have|we'?ve|we have|she'?s|she has|he'?s|he has|they'?ve)\s(?:already\s)?(?:read|got|finished|collected)"
+    r"|\b(?:i'?ve|i have|we'?ve|we have|she'?s|she has|he'?s|he has|they'?ve)\s(?:already\s)?(?:read|got|finished|collected|done)"
     r"|\b(?:i|we|she|he|they)\s+already\s+(?:has|have|had|got|owns?|read|finished|collected)"
     r"|\b(?:she|he)\s+(?:has|owns)|\b(?:i|we)\s+own|own)"
     r"\s{1,3}(?:all\s(?:of\s)?)?(?:the\s|his\s|her\s)?$"

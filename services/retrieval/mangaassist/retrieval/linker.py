@@ -164,7 +164,20 @@ _SHOP_NEIGHBOURS = _PRODUCT_CUES | {
 _OPENERS = frozenset({"and", "also", "or", "plus", "then"})
 # Words after "is <name>" that ask about it as a title.
 _ASKED_AFTER = frozenset(
-    {"any", "good", "worth", "finished", "complete", "completed", "done", "ongoing", "out", "available", "scary"}
+    {
+        "any",
+        "good",
+        "worth",
+        "finished",
+        "complete",
+        "completed",
+        "done",
+        "ongoing",
+        "out",
+        "available",
+        "scary",
+        "ever",
+    }
 )
 # Words said before a name that is answered or chosen ("ok bleach, how much per volume").
 _LEAD_INS = frozenset({"ok", "okay", "alright", "fine", "so", "hmm", "yes", "yeah", "sure", "um"})
