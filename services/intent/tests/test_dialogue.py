@@ -2015,3 +2015,10 @@ def test_other_works_of_a_named_author_are_searched_and_a_genre_stopped_is_ruled
     other = turn("奥浩哉のほかの漫画は？", gantz, intent="product_question", mentions=[oku])
     assert other.intent == "product_search" and list(other.state.constraints.only_series) == ["inuyashiki"]
     assert extract("ホラーっぽいのはやめて").excluded_genres == ["horror"]
+
+
+def test_browsing_for_a_trip_is_a_request_for_something_to_read() -> None:
+    trip = turn(
+        "hello, browsing for a long flight next week", common_pb2.DialogueState(), intent="out_of_scope", abstained=True
+    )
+    assert trip.intent == "product_recommendation" and trip.action == "search"

@@ -361,6 +361,8 @@ _ON_TOPIC = re.compile(
     # who it is for: a demographic, or a present for someone ("shonen で人気なの", 「甥への誕生日プレゼント」)
     r"|sh[oō]u?nen|sh[oō]u?jo|seinen|josei|少年|少女|青年|女性向け|男性向け|プレゼント|\bgift\b|\bpresent for\b"
     r"|drawing|\bart\b|絵"
+    # "hello, browsing for a long flight next week": shopping for something to read
+    r"|\bbrowsing\b|\bsomething for (?:a|my|the) (?:long )?(?:flight|trip|train|commute|holiday|vacation)\b"
     # the magazines, and something good to read ("今のジャンプで面白いのってどれ？")
     r"|ジャンプ|マガジン|サンデー|\bjump\b|面白い(?:の|やつ)|おもしろい(?:の|やつ)"
     # a request for suggestions ("… He's obsessed with video games. Any suggestions?")
