@@ -2022,3 +2022,15 @@ def test_browsing_for_a_trip_is_a_request_for_something_to_read() -> None:
         "hello, browsing for a long flight next week", common_pb2.DialogueState(), intent="out_of_scope", abstained=True
     )
     assert trip.intent == "product_recommendation" and trip.action == "search"
+
+
+def test_nothing_with_a_floor_of_volumes_caps_the_length_and_an_authors_other_works_leave_out_the_one_liked() -> None:
+    capped = turn("and nothing with 40+ volumes", shown_list("one-piece"), intent="product_recommendation")
+    assert capped.state.constraints.max_volumes == 39 and not capped.state.constraints.HasField("min_volumes")
+    liked = shown("pluto", "20th-century-boys")
+    liked.constraints.like_series_ids.append("monster")
+    urasawa = mention(
+        "monster", "urasawa", kind="author", author_series=("20th-century-boys", "master-keaton", "monster", "pluto")
+    )
+    other = turn("other urasawa works?", liked, mentions=[urasawa])
+    assert "monster" in other.state.constraints.excluded_series and "monster" not in other.state.constraints.only_series

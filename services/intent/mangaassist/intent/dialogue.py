@@ -500,7 +500,11 @@ def cues(text: str) -> Cues:
     for pattern, inclusive in _VOLUME_FLOOR:
         m = pattern.search(counted)
         if m is not None:
-            min_volumes = int(m.group(1)) + (0 if inclusive else 1)
+            if max_volumes is None and _FLOOR_REFUSED.search(counted[max(0, m.start() - 24) : m.start()]):
+                # "nothing with 40+ volumes", "no 50巻以上": fewer than that, not at least
+                max_volumes = max(0, int(m.group(1)) - (1 if inclusive else 0))
+            else:
+                min_volumes = int(m.group(1)) + (0 if inclusive else 1)
             break
     hedges = [m.start() for m in _HEDGE_LIKE.finditer(folded)]
     likened = any(m.start() not in hedges for m in _LIKE.finditer(folded))
@@ -1431,7 +1435,9 @@ def _resolve(
         if _OTHER.search(c.folded) and prev.intent in PRODUCT_INTENTS:
             # "what else did Urasawa do?" after Monster and Pluto were talked about: the others
             # (all of them again when every one was).
-            seen = {prev.focus.series_id, *prev.last_shown, *prev.constraints.only_series}
+            # (the series named, liked or in focus, not suggestions shown: after "anything like
+            # Monster by urasawa", "other urasawa works?" leaves Monster out, not what was shown)
+            seen = {prev.focus.series_id, *prev.constraints.like_series_ids, *prev.constraints.only_series}
             unseen = [s for s in series if s not in seen]
             if unseen and len(unseen) < len(series):
                 ruled_out = [s for s in series if s in seen]
@@ -1882,6 +1888,7 @@ _MY_ORDER = re.compile(
     r"\bmy\b|\bmine\b|\b(?:i|we) (?:ordered|bought|paid|placed|got)\b|\border (?:number|no|#)|注文した|頼んだ|買った|注文番号"
     r"|私の|僕の|俺の|うちの|届いた|届かない|届いてない"
 )
+_FLOOR_REFUSED = re.compile(r"(?:\bnothing|\bno|\bnot|\bwithout|\bnone)\b(?: \w+){0,3}\s*$|(?:以外|じゃない)\s*$")
 _READERSHIP = re.compile(r"\b(?:shou?jo|shou?nen|seinen|josei|kodomo)\b|少女|少年|青年|女性向け|男性向け|子供向け")
 # How long delivery to a place takes, asked with no order of theirs spoken of.
 _DELIVERY_TO = re.compile(
