@@ -2034,3 +2034,24 @@ def test_nothing_with_a_floor_of_volumes_caps_the_length_and_an_authors_other_wo
     )
     other = turn("other urasawa works?", liked, mentions=[urasawa])
     assert "monster" in other.state.constraints.excluded_series and "monster" not in other.state.constraints.only_series
+
+
+def test_which_of_two_named_is_cheaper_chooses_and_a_statement_about_the_reader_continues_the_gift() -> None:
+    pair = turn(
+        "ヴィンランド・サガとベルセルク、どっちも気になってるんですよね",
+        common_pb2.DialogueState(),
+        mentions=[mention("vinland-saga", "ヴィンランド・サガ"), mention("berserk", "ベルセルク", start=10)],
+    )
+    pair.state.last_shown.extend(["vinland-saga", "berserk"])
+    cheaper = turn("1冊の値段が安いのはどっち？", pair.state, intent="product_recommendation")
+    assert cheaper.action == "choose" and superlative("1冊の値段が安いのはどっち？") == "cheapest"
+    gift = turn(
+        "小学生の甥っ子にプレゼントしたいんですが、何かいい漫画ありますか",
+        common_pb2.DialogueState(),
+        intent="product_recommendation",
+    )
+    games = turn("ゲームが好きな子なんです", gift.state, intent="out_of_scope")
+    assert games.intent == "product_recommendation"
+    sidonia = focused("knights-of-sidonia", "シドニアの騎士", "シドニアの騎士って完結してる？")
+    same = turn("同じ人が描いてる別のやつある？", sidonia, intent="product_recommendation")
+    assert list(same.state.constraints.by_authors_of) == ["knights-of-sidonia"]

@@ -196,3 +196,13 @@ def test_narrower_kinds_ruled_out_keep_their_genre() -> None:
 
 def test_an_edition_typed_in_hiragana() -> None:
     assert extract("えいごばんもある？").language == "en" and extract("にほんごばんで").language == "ja"
+
+
+def test_much_of_a_genre_or_none_needed_rules_it_out() -> None:
+    for text, genre in (
+        ("恋愛要素はなくていいです", "romance"),
+        ("恋愛要素強いのはなしで", "romance"),
+        ("バトルが多いのはちょっと…", "action"),
+    ):
+        assert extract(text).excluded_genres == [genre] and not extract(text).genres, text
+    assert extract("恋愛多めがいい").genres == ["romance"]

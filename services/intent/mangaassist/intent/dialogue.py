@@ -343,7 +343,7 @@ _CHOOSING = re.compile(
 # Asking about the series just shown: "which of those is finished", 「その中で一番短いのは？」.
 _AMONG_SHOWN = re.compile(
     r"(?<!all )(?<!each )\b(?:of|among|between|from) (?:those|these|them|the ones you (?:showed|listed|mentioned))\b"
-    r"|\bwhich (?:one|of them)\b|その中|この中|そのうち|このうち|今の中|どっちが|どれが"
+    r"|\bwhich (?:one|of them)\b|その中|この中|そのうち|このうち|今の中|どっちが|どれが|(?:は|って)\s?(?:どっち|どちら)"
 )
 # Trying to recall one title ("the one about a calligrapher on an island, what was it called?").
 _RECALL = re.compile(
@@ -1309,7 +1309,7 @@ def _resolve(
             len({m.series_id for m in titles}) == 1
             and _SAME_AUTHOR.search(c.folded)
             # (「推しの子も同じ作者だよね？」 asks whether it is theirs: a question about it)
-            and (_OTHER.search(c.folded) or re.search(r"\banything\b|\bworks?\b|作品", c.folded))
+            and (_OTHER.search(c.folded) or re.search(r"\banything\b|\bworks?\b|作品|やつ|もの|漫画", c.folded))
         ):
             # "what else did the Chainsaw Man author do?", 「チェンソーマンの作者の他の作品」: that
             # author's other works (retrieval knows who wrote what: ``by_authors_of``).
@@ -1759,7 +1759,13 @@ def _resolve(
     #    message as its query ("she loves cats" after asking for a gift).
     # (a sure out-of-scope question in its own words, 「今週末の富士山の天気わかる？」, is not the
     # request going on)
-    unsure = abstained or (classified == "out_of_scope" and not _own_words("out_of_scope", c.folded))
+    unsure = abstained or (
+        classified == "out_of_scope"
+        and not (
+            _own_words("out_of_scope", c.folded)
+            and re.search(r"[?？]|教えて|わかる|ますか|\b(?:what|how|when|where|can you)\b", c.folded)
+        )
+    )
     # ("それは前に読んだ。別のは？", "got any others?" after a list: others, under the same request)
     others = bool(_SEEN_OTHER.search(c.folded)) and not prev.HasField("focus") and bool(prev.last_shown) and not named
     if (unsure or others) and in_force and not _GREETING.search(c.folded) and not entities.genres and not c.new_request:
@@ -2170,6 +2176,8 @@ _AVAILABILITY = re.compile(
 # ("which one is the shortest?", 「一番安いのは？」): the answer leads with that one.
 # (A comparative asked of two, "which is longer?", 「どっちが古い？」, orders them the same way.)
 _WHICH = r"(?:\bwhich\b|どっち|どちら)"
+# 「1冊の値段が安いのはどっち？」: the which-word after the comparison
+_WHICH_AFTER = r"(?:の|ほう|方)?(?:は|って)\s?(?:どっち|どちら|どれ)"
 # Shorter or cheaper than the one talked about (the shortest or cheapest first: ``_ORDERS``).
 _RELATIVE_LIMIT = re.compile(
     r"\b(?:something|anything|one|ones|any|manga|series)\s(?:a (?:bit|little) |much |way |even )?(?:shorter|cheaper)\b(?! than)"
@@ -2185,7 +2193,7 @@ _ORDERS = (
             r"|\bshorter one\b|\bthe shorter\b|短い(?:ほう|方)"
             r"|\b(?:something|anything|ones?|any) (?:a (?:bit|little) |much |way |even )?shorter\b(?! than)"
             r"|\bnot as long\b|もう(?:少し|ちょっと|ちょい)?短い|もっと短い|短めの"
-            rf"|{_WHICH}.{{0,30}}(?:\bshorter\b|fewer (?:volumes|books)|短い|少ない)"
+            rf"|{_WHICH}.{{0,30}}(?:\bshorter\b|fewer (?:volumes|books)|短い|少ない)|(?:短い|少ない){_WHICH_AFTER}"
         ),
     ),
     (
@@ -2193,7 +2201,7 @@ _ORDERS = (
         re.compile(
             r"\blongest\b|most (?:volumes|books)|(?:一番|最も|いちばん)長い|巻数が(?:一番)?多い|\blonger one\b|\bthe longer\b"
             r"|長い(?:ほう|方)"
-            rf"|{_WHICH}.{{0,30}}(?:\blonger\b|more (?:volumes|books)|長い|多い)"
+            rf"|{_WHICH}.{{0,30}}(?:\blonger\b|more (?:volumes|books)|長い|多い)|(?:長い|多い){_WHICH_AFTER}"
         ),
     ),
     (
@@ -2202,14 +2210,14 @@ _ORDERS = (
             r"\bcheapest\b|least expensive|(?:一番|最も|いちばん)安い|最安|\bcheaper one\b|\bthe cheaper\b|安い(?:ほう|方)"
             r"|\b(?:something|anything|ones?|any) (?:a (?:bit|little) |much |way |even )?cheaper\b(?! than)"
             r"|\b(?:less expensive|not as (?:expensive|pricey))\b|もう(?:少し|ちょっと|ちょい)?安い|もっと安い|安めの"
-            rf"|{_WHICH}.{{0,30}}(?:\bcheaper\b|安い)"
+            rf"|{_WHICH}.{{0,30}}(?:\bcheaper\b|安い)|安い{_WHICH_AFTER}"
         ),
     ),
     (
         "priciest",
         re.compile(
             r"\bpriciest\b|most expensive|(?:一番|最も|いちばん)高い|\bpricier one\b|\bthe pricier\b|高い(?:ほう|方)"
-            rf"|{_WHICH}.{{0,30}}(?:\bpricier\b|more expensive|高い)"
+            rf"|{_WHICH}.{{0,30}}(?:\bpricier\b|more expensive|高い)|高い{_WHICH_AFTER}"
         ),
     ),
     (
@@ -2217,7 +2225,7 @@ _ORDERS = (
         re.compile(
             r"\boldest\b|\bolder one\b|\bthe older\b|\bearliest\b|came out first|(?:一番|最も|いちばん)古い|古い(?:ほう|方)"
             r"|(?:先|最初)に(?:出た|始まった)"
-            rf"|{_WHICH}.{{0,30}}(?:\bolder\b|古い)"
+            rf"|{_WHICH}.{{0,30}}(?:\bolder\b|古い)|古い{_WHICH_AFTER}"
         ),
     ),
     (
@@ -2226,7 +2234,7 @@ _ORDERS = (
         re.compile(
             r"\bnewest (?:one|series|title)|\bnewer one\b|\bthe newer\b|most recent one"
             r"|(?:一番|最も|いちばん)新しい(?:の|作品|シリーズ|やつ)|新しい(?:ほう|方)"
-            rf"|{_WHICH}.{{0,30}}(?:\bnewer\b|新しい(?!巻))"
+            rf"|{_WHICH}.{{0,30}}(?:\bnewer\b|新しい(?!巻))|新しい{_WHICH_AFTER}"
         ),
     ),
 )
@@ -2293,7 +2301,7 @@ def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
         # What the series is like, not whether it can be had (the intent taxonomy's test);
         # 「ドラえもんは何冊ありますか」 counts, it does not ask for one.
         return "product_question"
-    if classified == "product_search" and c.next_volume and re.search(r"いつ|\bwhen\b", c.folded):
+    if classified == "product_search" and (c.next_volume or c.latest) and re.search(r"いつ|\bwhen\b", c.folded):
         # 「ワンピの次の巻っていつ出ますか」: when the next one comes out, a fact asked of it.
         return "product_question"
     if classified == "product_search" and _PRICE_ASKED.match(c.folded):
@@ -2422,7 +2430,9 @@ _SAME_AUTHOR = re.compile(
     r"|made|written|drawn)\b"
     r".{0,20}\b(?:else|other|more|another)\b|\b(?:he|she|they) (?:did|made|wrote|drew|has|have) (?:anything|something|any"
     r"|other|another)\b"
-    r"|同じ(?:作者|作家|漫画家|先生)|(?:この|その|あの)?(?:作者|作家|漫画家|先生)(?:さん)?の(?:他|ほか|別|前|以前|昔|過去|新し|最新|最近|今の|現在)"
+    r"|同じ(?:作者|作家|漫画家|先生)|同じ人(?:が|の)|(?:この|その|あの)?(?:作者|作家|漫画家|先生)(?:さん)?の(?:他|ほか|別|前|以前|昔|過去|新し|最新|最近|今の|現在)"
+    # 「チェンソーマンの作者の、短めで読めるやつ」 (the name blanked): that author's works
+    r"|^\s*の(?:作者|作家|漫画家)(?:さん)?の"
     r"|\bother works\b"
 )
 # "Any other …?", 「他にもある？」, 「同じ条件で」: more, but not what the customer has just seen.

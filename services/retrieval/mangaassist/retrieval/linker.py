@@ -737,8 +737,10 @@ class CatalogLinker:
         """Whether a short one-word name is meant as a title, not as an ordinary word."""
         if whole == 1 and len(folded.replace(" ", "")) <= end - start + 4:
             return True  # the message is (almost) just the name: "Real", "nana?"
-        if whole == 2 and i == 1 and words[0][0] in _OPENERS:
-            return True  # the same question of another: "and bleach?", "also monster"
+        if (whole == 2 and i == 1 and words[0][0] in _OPENERS) or (
+            whole == 3 and i == 2 and words[1][0] in _OPENERS and words[0][0] in _LEAD_INS
+        ):
+            return True  # the same question of another: "and bleach?", "also monster", "ok and gyo"
         if i == 0 and whole > 1 and words[1][0] in ("too", "also"):
             return True  # "tomie too, how much in english"
         if (i == 0 or (i == 1 and words[0][0] in _OPENERS | _LEAD_INS)) and re.match(
