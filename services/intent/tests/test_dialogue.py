@@ -2055,3 +2055,21 @@ def test_which_of_two_named_is_cheaper_chooses_and_a_statement_about_the_reader_
     sidonia = focused("knights-of-sidonia", "シドニアの騎士", "シドニアの騎士って完結してる？")
     same = turn("同じ人が描いてる別のやつある？", sidonia, intent="product_recommendation")
     assert list(same.state.constraints.by_authors_of) == ["knights-of-sidonia"]
+
+
+def test_english_words_beside_kana_and_a_fact_to_confirm_about_the_focus() -> None:
+    one_piece = turn(
+        "ワンピースのvolume 105ある?", common_pb2.DialogueState(), mentions=[mention("one-piece", "ワンピース")]
+    )
+    assert one_piece.state.focus.volume == 105
+    liked = turn(
+        "OK then, 何か similar だけど not so dark", focused("jujutsu-kaisen", "呪術"), intent="product_recommendation"
+    )
+    done = turn("completedのやつで", liked.state, intent="product_recommendation")
+    assert done.state.constraints.status == "completed"
+    blue = focused("blue-period", "Blue Period", "do you have Blue Period?")
+    confirm = turn("that's the art school one right?", blue, intent="product_recommendation", abstained=True)
+    assert confirm.intent == "product_question" and confirm.state.focus.series_id == "blue-period"
+    kenshin = focused("rurouni-kenshin", "るろ剣")
+    wait = turn("注文してからどれくらいで届きます?", kenshin, intent="product_question", abstained=True)
+    assert wait.intent == "shipping_info"

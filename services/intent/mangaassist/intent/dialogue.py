@@ -45,7 +45,7 @@ _STATUS = (
     (
         "completed",
         re.compile(
-            r"完結|completed?\b|finished (?:series|ones?|manga)|(?:already|but|only|that'?s|is|be|are) finished"
+            r"完結|(?<![a-z])completed?(?![a-z])|終わって(?:る|いる|います)|finished (?:series|ones?|manga)|(?:already|but|only|that'?s|is|be|are) finished"
             r"|\bended\b|already over|(?<!has he )(?<!has she )(?<!have they )(?<!has it )(?<!have you )(?<!they've )\bdone\b(?! (?:by|anything|any|else|other|more))|(?:that|which) (?:actually |really )?ends\b|has an ending|\bkanketsu"
         ),
     ),
@@ -270,6 +270,7 @@ _HEDGE_LIKE = re.compile(
 )
 _REFERENCE = re.compile(
     r"\b(?:it|its|it's|that one|this one|the same|that series|this series|the japanese one|the english one|them|they)\b"
+    r"|\bthat'?s the\b"
     r"|それ|これ|あれ|その|この|同じ(?!条件|感じ|作者|作家|漫画家|先生|ような|系|ジャンル)|この作品"
     r"|大丈夫(?:そう|かな|です|でしょう|な内容|か)|\bis (?:it|that) (?:ok|okay|fine|safe)\b"
 )
@@ -277,6 +278,8 @@ _PRODUCT_QUESTION = re.compile(
     r"^(?:is|are|does|did|was|has)\b|なの[?？]?$|ですか[?？]?$|どう[?？]?$|って(?:怖|面白|どう|何)|how many"
     r"|volumes? (?:are )?out|in stock|price|how much|cost|when|available|release|何巻|何冊|在庫|いくら|値段"
     r"|価格|発売|出てる|英語版|日本語版"
+    # "that's the art school one right?", 「…だよね？」: a fact to confirm
+    r"|\b(?:right|correct)\s*[?？]\s*$|(?:だ|です)よね\s*[?？]?\s*$"
     # "which has more volumes in english?", 「どっちが安い？」: a fact compared
     r"|\bwhich (?:one |of (?:them|those|these|the two) )?(?:has|is|are|costs?|was)\b|どっちが|どちらが"
 )
@@ -1905,7 +1908,7 @@ _DELIVERY_TO = re.compile(
 _DELIVERY_TIME = re.compile(r"\b(?:arrive|get here|be delivered|deliver)\b|届|着く|到着")
 # An order spoken of as one yet to be placed: "if I order today", 「今注文したら」.
 _ORDER_NOT_YET_PLACED = re.compile(
-    r"注文(?:したら|すれば|すると|した場合)|頼んだら|頼めば|買ったら|購入したら|購入すれば"
+    r"注文(?:したら|すれば|すると|した場合|してから(?:どれ|何日|いつ))|頼んだら|頼めば|買ったら|購入したら|購入すれば"
     r"|\bif (?:i|we) (?:order|buy|purchase)\b|\b(?:order|ordering|buy|buying) (?:it )?(?:today|now|tonight)\b.{0,30}\bwhen\b"
     r"|\bwhen (?:would|will) (?:it|they|my order) (?:arrive|get here|come) if\b"
 )
@@ -2630,7 +2633,7 @@ def _author_ruled_out(text: str, authors: list[common_pb2.Mention]) -> bool:
 
 # The series in focus pointed at: "does it…", "is that one…", 「それって」「この漫画」.
 _POINTS_AT_IT = re.compile(
-    r"\b(?:is|was|does|did|has|will) (?:it|that|this)\b|\b(?:it|this one|that one|this series|that series)\b"
+    r"\b(?:is|was|does|did|has|will) (?:it|that|this)\b|\b(?:it|this one|that one|this series|that series)\b|\bthat'?s the\b"
     r"|それ|これ|この|その(?!中|他|ほか)|あれ|大丈夫|平気|問題(?:ない|なさ)|向いて(?:る|います|ますか)"
 )
 # Other series asked for, not the one in focus: "any shorter ones?", 「10巻以内のものはありますか」.

@@ -38,7 +38,8 @@ ORDER_PATTERNS: tuple[re.Pattern[str], ...] = (
 VOLUME_PATTERNS: tuple[re.Pattern[str], ...] = (
     # (「全27巻」 counts the volumes; it names none)
     re.compile(r"(?<![全\d])(?<!全\s)第?\s*(\d{1,3})\s*巻"),
-    re.compile(r"\b(?:vol(?:ume)?\.?|book)\s*#?\s*(\d{1,3})\b", re.IGNORECASE),
+    # (bound on ASCII only: 「ワンピースのvolume 105ある?」 has no \b around it)
+    re.compile(r"(?<![a-z])(?:vol(?:ume)?\.?|book)\s*#?\s*(\d{1,3})(?!\d)", re.IGNORECASE),
     re.compile(r"\b(\d{1,3})(?:st|nd|rd|th)\s+(?:volume|book)\b", re.IGNORECASE),
     # Typed in kana or romaji: 「きめつの1かん」, "shingeki no kyojin 1kan".
     re.compile(r"(?<![0-9])(\d{1,3})\s?かん(?!じ|ぜん|けい|たん|こう|がえ|ばん)"),
