@@ -2073,3 +2073,14 @@ def test_english_words_beside_kana_and_a_fact_to_confirm_about_the_focus() -> No
     kenshin = focused("rurouni-kenshin", "るろ剣")
     wait = turn("注文してからどれくらいで届きます?", kenshin, intent="product_question", abstained=True)
     assert wait.intent == "shipping_info"
+
+
+def test_a_request_for_manga_read_unsurely_as_a_service_is_still_a_request() -> None:
+    scifi = turn(
+        "completed sci-fi under 10 volumes, go", common_pb2.DialogueState(), intent="return_refund", abstained=True
+    )
+    assert scifi.intent == "product_recommendation" and scifi.state.constraints.status == "completed"
+    assert (
+        turn("I want to return it", common_pb2.DialogueState(), intent="return_refund", abstained=True).intent
+        == "return_refund"
+    )

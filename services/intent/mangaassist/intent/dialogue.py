@@ -946,7 +946,12 @@ def _resolve(
     if (
         not named
         and not entities.order_ids
-        and classified in ("out_of_scope", "greeting", "escalation")
+        # (any unsure non-product guess with none of its words: "completed sci-fi under 10
+        # volumes, go" read as a return is a request for manga)
+        and (
+            classified in ("out_of_scope", "greeting", "escalation")
+            or (abstained and classified not in PRODUCT_INTENTS)
+        )
         and (
             (_RECALL.search(c.folded) and not _OTHER_MEDIA.search(c.folded))
             or (
