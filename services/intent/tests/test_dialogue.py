@@ -2084,3 +2084,9 @@ def test_a_request_for_manga_read_unsurely_as_a_service_is_still_a_request() -> 
         turn("I want to return it", common_pb2.DialogueState(), intent="return_refund", abstained=True).intent
         == "return_refund"
     )
+
+
+def test_whats_hot_right_now_asks_for_suggestions() -> None:
+    hello = turn("yo", common_pb2.DialogueState(), intent="greeting")
+    hot = turn("what's hot right now", hello.state, intent="out_of_scope", abstained=True, previous_intent="greeting")
+    assert hot.intent == "product_recommendation"

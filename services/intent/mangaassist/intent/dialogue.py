@@ -360,7 +360,7 @@ _RECALL = re.compile(
 # The message is about manga even when the classifier is unsure ("小学生の息子に漫画を…").
 _ON_TOPIC = re.compile(
     r"manga|comic|漫画|マンガ|まんが|作品|シリーズ|series|\bread\b|reading|読む|読み|読ん|\bvolumes?\b|巻"
-    r"|what'?s popular|popular right now|trending|best ?sell|売れ筋|売れてる|今人気|人気(?:の|な)"
+    r"|what'?s popular|popular right now|trending|what'?s hot\b|\bhot right now|best ?sell|売れ筋|売れてる|今人気|人気(?:の|な)|流行って"
     # who it is for: a demographic, or a present for someone ("shonen で人気なの", 「甥への誕生日プレゼント」)
     r"|sh[oō]u?nen|sh[oō]u?jo|seinen|josei|少年|少女|青年|女性向け|男性向け|プレゼント|\bgift\b|\bpresent for\b"
     r"|drawing|\bart\b|絵"
