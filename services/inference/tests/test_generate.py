@@ -179,9 +179,12 @@ async def test_as_many_answers_stream_at_once_as_the_orchestrator_admits(emulato
     finally:
         emulator.faults()
     assert all(any(m.HasField("done") for m in r) for r in replies)
-    received = [s["received"] for s in emulator.stats()["recent_streams"]]
-    assert len(received) == 24
-    assert max(received) - min(received) < 0.25, "some answers waited for a pooled connection"
+    stats = emulator.stats()
+    assert len(stats["recent_streams"]) == 24
+    # Each stream holds its connection to the end, so 24 at once took 24 connections; a pool
+    # of 10 would have queued the rest on the same 10. (Counted, not timed: a spread of
+    # arrival times also grows with the box's load.)
+    assert stats["connections"] >= 24, "some answers waited for a pooled connection"
 
 
 async def test_prompt_injection_is_refused_without_calling_the_model(emulator: EmulatorProcess) -> None:
