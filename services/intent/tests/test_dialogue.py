@@ -263,6 +263,9 @@ def test_what_a_named_series_is_like_is_a_question_about_it() -> None:
         ("カイジの英語版って2巻しかないの？", "kaiji", "カイジ"),
         ("is berserk finished?", "berserk", "berserk"),
         ("how many volumes does kaiji have", "kaiji", "kaiji"),
+        # whether an edition exists, asked in the negative or for the whole set
+        ("キングダムは英語版ないの？", "kingdom", "キングダム"),
+        ("Horimiya って英語で全巻ある？", "horimiya", "Horimiya"),
     ):
         result = turn(text, common_pb2.DialogueState(), mentions=[mention(series, name)])
         assert result.intent == "product_question", text
@@ -1976,15 +1979,6 @@ def test_an_order_number_after_a_return_asked_is_that_return_and_a_sure_off_topi
     mushoku = focused("mushoku-tensei", "無職転生", "無職転生って何巻まで出てる？")
     age = turn("年齢制限とかある？高校生の弟に買いたいんだけど", mushoku, intent="product_search")
     assert not age.not_carried and age.state.focus.series_id == "mushoku-tensei"
-
-
-def test_whether_an_edition_exists_asked_in_the_negative_or_for_the_whole_set_is_a_question() -> None:
-    for text, sid, name in (
-        ("キングダムは英語版ないの？", "kingdom", "キングダム"),
-        ("Horimiya って英語で全巻ある？", "horimiya", "Horimiya"),
-    ):
-        asked = turn(text, common_pb2.DialogueState(), mentions=[mention(sid, name)])
-        assert asked.intent == "product_question", text
 
 
 def test_a_wrong_delivery_is_a_return_and_the_next_volumes_date_is_a_question() -> None:

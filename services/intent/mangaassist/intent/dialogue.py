@@ -726,18 +726,19 @@ def resolve(
     return resolution
 
 
-# A detail of an item asked, not the item asked for ("… ください", "I'll take", "add").
+# A purchase made, not a detail asked: "… ください", "I'll take", "add".
+_NOT_A_PURCHASE = (
+    r"(?!.*(?:ください|下さい|お願い|おねがい|\bi'?ll (?:take|get|buy)|\badd\b|\bbuy\b|\border\b|買います|注文))"
+)
+# A detail of an item asked, not the item asked for.
 _DETAIL_ASKED = re.compile(
     r"(?=.*(?:how much|price|\bcost|in stock|available|\bout\b|when|release|いくら|値段|価格|在庫|発売|出て|いつ|円))"
     r"(?=.*(?:[?？]|\b(?:how|when|is|are|does|do)\b|ですか|ますか|かな|でしょう|いくら|ある$|あります$|\bprice\b|値段))"
-    r"(?!.*(?:ください|下さい|お願い|おねがい|\bi'?ll (?:take|get|buy)|\badd\b|\bbuy\b|\border\b|買います|注文))"
+    + _NOT_A_PURCHASE
 )
 
 # A price asked, not a purchase: "how much is Berserk vol 1?" (not "vol 1 please, how much with shipping").
-_PRICE_ASKED = re.compile(
-    r"(?=.*(?:how much|\bprices?\b|\bcosts?\b|いくら|値段|価格))"
-    r"(?!.*(?:ください|下さい|お願い|おねがい|\bi'?ll (?:take|get|buy)|\badd\b|\bbuy\b|\border\b|買います|注文))"
-)
+_PRICE_ASKED = re.compile(r"(?=.*(?:how much|\bprices?\b|\bcosts?\b|いくら|値段|価格))" + _NOT_A_PURCHASE)
 
 
 def _resolve(
@@ -912,10 +913,9 @@ def _resolve(
         or (classified == "order_status" and about_focus and not entities.order_ids)
     )
     # With no conversation to lean on, only a turn whose best guess is a product (or nothing
-    # the shop does) becomes a product turn: 「送料無料ある？」 stays a shipping question.
-    productish = classified in PRODUCT_INTENTS or (
-        abstained and classified in ("out_of_scope", "greeting") and not _NOT_OUR_WORK.search(c.folded)
-    )
+    # the shop does) becomes a product turn: 「送料無料ある？」 stays a shipping question. (Work
+    # the shop does not do never gets this far: section 0.)
+    productish = classified in PRODUCT_INTENTS or (abstained and classified in ("out_of_scope", "greeting"))
     # A message that is (almost) only a name is a product turn whatever the classifier says
     # ("Bleach" is no greeting); a confident out-of-scope question that merely mentions a title
     # ("where can I stream Jujutsu Kaisen?") stays what it is.
@@ -928,9 +928,7 @@ def _resolve(
     )
     # A named series with a non-product intent that has none of its own words in the message
     # ("tell me about Planetes" is no out-of-scope question; "Tekkonkinkreet too" is no payment).
-    productish = productish or (
-        bool(named) and not _own_words(classified, c.folded) and not _NOT_OUR_WORK.search(c.folded)
-    )
+    productish = productish or (bool(named) and not _own_words(classified, c.folded))
     # "Ok, what about Shangri-La Frontier? Similar VR game premise.": that series, asked after.
     productish = productish or (bool(named) and bool(_WHAT_ABOUT_OPENING.match(c.folded)))
     # 「ゲームが好きな子なので、カービィの漫画があれば」: the manga of a named series asked for.

@@ -200,12 +200,12 @@ class CatalogIndex:
             return self.names.match(query)
         best: dict[int, float] = {}
         for link in self.linker.link(query):
-            # An author's works in the linker's order (their own before those credited after
-            # another: Black Jack before Pluto for Tezuka), a hair apart.
-            works = link.author_series if link.kind == "author" and link.author_series else (link.series_id,)
-            for i, series_id in enumerate(works):
-                for row in self._series_rows.get(series_id, ()):
-                    best[row] = max(best.get(row, 0.0), link.score - AUTHOR_ORDER_STEP * i)
+            # An author's works (one link each) a hair apart in the linker's order: their own
+            # before those credited after another (Black Jack before Pluto for Tezuka).
+            works = link.author_series if link.kind == "author" else ()
+            score = link.score - AUTHOR_ORDER_STEP * (works.index(link.series_id) if link.series_id in works else 0)
+            for row in self._series_rows.get(link.series_id, ()):
+                best[row] = max(best.get(row, 0.0), score)
         return [NameMatch(r, sc) for r, sc in sorted(best.items(), key=lambda rs: (-rs[1], rs[0]))]
 
     def like_vector(self, series_ids: frozenset[str]) -> np.ndarray | None:
