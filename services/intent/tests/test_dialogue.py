@@ -2084,3 +2084,43 @@ def test_whats_hot_right_now_asks_for_suggestions() -> None:
     hello = turn("yo", common_pb2.DialogueState(), intent="greeting")
     hot = turn("what's hot right now", hello.state, intent="out_of_scope", abstained=True, previous_intent="greeting")
     assert hot.intent == "product_recommendation"
+
+
+def discussed(*series_ids: str, focus: str = "") -> common_pb2.DialogueState:
+    """A conversation that has talked about these series (the orchestrator keeps the list)."""
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_question")
+    state.discussed.extend(series_ids)
+    state.focus.series_id = focus or series_ids[-1]
+    return state
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("やっぱり最初に聞いたほうにします。英語版の最新刊ってどれですか", "frieren"),
+        ("ありがとうございます。最初に伺った作品の英語版1巻をお願いいたします。", "frieren"),
+        ("ok going with the first one I asked about, vol 1 in english", "frieren"),
+        ("さっき聞いた方は何巻まで？", "dandadan"),
+        ("what about the one I asked about before, is it finished?", "dandadan"),
+    ],
+)
+def test_a_series_talked_about_earlier_is_found_by_when(text: str, want: str) -> None:
+    result = turn(text, discussed("frieren", "dandadan", "the-apothecary-diaries"), abstained=True)
+    assert result.state.focus.series_id == want and result.intent in ("product_question", "product_search")
+
+
+def test_the_other_one_after_choosing_between_candidates_is_the_other_candidate() -> None:
+    asked = common_pb2.DialogueState(version=STATE_VERSION, intent="product_search", pending="series")
+    asked.candidates.extend(["skip-beat", "skip-and-loafer"])
+    chosen = turn("芸能界のやつです、女優目指すほう", asked, abstained=True)
+    assert chosen.action == "choose" and list(chosen.state.candidates) == ["skip-beat", "skip-and-loafer"]
+    chosen.state.focus.series_id = "skip-beat"  # what the search put first (the orchestrator's choice)
+    question = turn("完結してます？", chosen.state, intent="product_question")
+    assert question.state.focus.series_id == "skip-beat" and "skip-and-loafer" in question.state.candidates
+    other = turn("51巻でまだ続いてるの…長っ。じゃあもう一個のほうは何巻？", question.state, intent="product_question")
+    assert other.state.focus.series_id == "skip-and-loafer"
+    # With no other one known, "the other one" keeps to the series in focus.
+    alone = shown("witch-watch", intent="product_question")
+    alone.focus.series_id = "witch-watch"
+    kept = turn("じゃあもう一個のほうはどんな話ですか", alone, intent="product_question")
+    assert kept.action == "search" and kept.state.focus.series_id == "witch-watch"

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from mangaassist.orchestrator.dialogue import STATE_VERSION, decode_state, search_plan, with_shown
+from mangaassist.orchestrator.dialogue import MAX_DISCUSSED, STATE_VERSION, decode_state, search_plan, with_shown
 from mangaassist.orchestrator.sessions import MAX_STATE_BYTES, InMemorySessionStore, Session, Turn
 from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.intent.v1 import intent_pb2
@@ -73,6 +73,16 @@ def test_the_stored_state_remembers_what_was_shown_and_a_chosen_series() -> None
     stored = common_pb2.DialogueState.FromString(with_shown(choose, ["b", "a"]))
     assert stored.focus.series_id == "b" and not stored.constraints.only_series
     assert list(stored.last_shown) == ["b", "a"]
+    assert list(stored.discussed) == ["b"]
+
+
+def test_the_series_talked_about_are_kept_in_order_the_first_always() -> None:
+    state = common_pb2.DialogueState(version=STATE_VERSION)
+    for series_id in ["s0", "s1", "s0", *(f"s{i}" for i in range(2, 12))]:
+        state.focus.series_id = series_id
+        state = common_pb2.DialogueState.FromString(with_shown(intent_pb2.ResolvedRequest(state=state), [series_id]))
+    assert state.discussed[0] == "s0" and len(state.discussed) == MAX_DISCUSSED
+    assert list(state.discussed[1:]) == [f"s{i}" for i in range(12 - MAX_DISCUSSED + 1, 12)]
 
 
 async def test_the_state_is_stored_with_the_turn_and_bounded() -> None:

@@ -312,7 +312,8 @@ _BY_THEM = re.compile(
 _DESCRIBED = re.compile(r"\bthe\s{1,3}[a-z][^,.?!]{0,30} one\b|[ぁ-んァ-ン一-龥]{2,}(?:のほう|の方|のやつ)")
 # Not the one just shown: 「そっちじゃなくて」, "no, the other one", 「もう片方」.
 _NOT_THAT = re.compile(
-    r"そっちじゃな|それじゃな|そっちではな|もう片方|もう一つの方|もうひとつの方|もう一方|the other one"
+    r"そっちじゃな|それじゃな|そっちではな|もう片方|もう(?:一|ひと|1)(?:つ|個|こ)の(?:方|ほう|やつ|作品|漫画)|もう一方"
+    r"|the other (?:one|series|title|manga)\b"
     r"|not that one|not (?:the )?(?:original|first) one"
 )
 # The series in focus turned down: "skip it", "not that one", "forget it", 「それはパス」.
@@ -701,6 +702,20 @@ def resolve(
         previous_intent,
         set(excluded),
     )
+    state = resolution.state
+    # The conversation's series stay known whatever the turn was (the orchestrator adds the
+    # one in focus once it is shown); the series offered stay known while one of them is in
+    # focus ("and the other one?" after choosing).
+    state.discussed.extend(s for s in previous.discussed if s not in state.discussed)
+    if (
+        not state.candidates
+        and previous.version == STATE_VERSION
+        and (
+            (state.HasField("focus") and state.focus.series_id in previous.candidates)
+            or (resolution.action == "choose" and previous.pending == "series")
+        )
+    ):
+        state.candidates.extend(previous.candidates)
     if resolution.intent in PRODUCT_INTENTS and excluded:
         # Whatever the turn asks, a series it rules out ("already read Monster. something else
         # by him") is never shown, unless it is the one the turn is about.
@@ -1096,12 +1111,17 @@ def _resolve(
         state.focus.series_id = listed[place]
         _focus_update(state.focus, entities, c)
         _keep_request(state, prev)  # the request it came up in, for "skip it"
-        state.intent = (
-            "product_question"
-            if c.product_question or c.status or _PROPERTY.search(c.folded) or _ASKS_ABOUT.search(c.folded)
-            else "product_search"
-        )
+        state.intent = _one_series_intent(c)
         return Resolution(state.intent, "search", "one of the series shown, by its place", state, [], follow_up=True)
+
+    # 1d". A series talked about earlier, by when: 「最初に聞いたほう」, "the one I asked about
+    #      before" (the conversation's series are kept in order with its state).
+    earlier = _discussed_earlier(c.folded, prev) if not titles and hijackable else None
+    if earlier is not None:
+        state.focus.series_id = earlier
+        _focus_update(state.focus, entities, c)
+        state.intent = _one_series_intent(c)
+        return Resolution(state.intent, "search", "a series talked about earlier", state, [], follow_up=True)
 
     # 1d'. The request a series in focus came up in, asked again with a limit changed ("ちょっと
     #      長いですね。10巻以内のものはありますか？", "actually longer is fine now, and ongoing too"):
@@ -1167,6 +1187,8 @@ def _resolve(
     offered = (
         list(prev.candidates)
         if prev.pending == "series"
+        # ("and the other one?" after choosing one of the series we asked between)
+        or (prev.candidates and prev.focus.series_id in prev.candidates and _NOT_THAT.search(c.folded))
         else (
             list(prev.constraints.only_series or prev.last_shown)
             # ("and the oldest?", "shorter one in English please" after a list: the one of those
@@ -1202,8 +1224,9 @@ def _resolve(
         # 「完結済みのやつ」「野球のやつで」 after suggestions: the kind of series wanted, a
         # refinement of the request (not one of those shown, described).
         offered = []
-    if offered == [prev.focus.series_id] and not (among_shown or answering or titles or _NOT_THAT.search(c.folded)):
-        # 「英語版のほうが巻数少ないの？」 with one series shown: a question about it, not a choice.
+    if offered == [prev.focus.series_id] and not (among_shown or answering or titles):
+        # 「英語版のほうが巻数少ないの？」 with one series shown: a question about it, not a choice
+        # (nor is 「もう一個のほうは？」 with no other one known).
         offered = []
     # (Two series named are compared or listed, whatever was offered: "Slime or Shield Hero,
     # which one has more volumes?")
@@ -1917,6 +1940,39 @@ _ORDER_NOT_YET_PLACED = re.compile(
 )
 # Shop-information intents a short unclassified follow-up ("how long does it usually take?") continues.
 FOLLOW_ON_INTENTS = frozenset({"shipping_info", "payment", "return_refund", "account", "order_status"})
+
+
+# The series asked about first in the conversation: 「最初に聞いたほう」, "the first one I asked about".
+_ASKED_FIRST = re.compile(
+    r"(?:一番)?最初に(?:聞い|きい|伺っ|うかがっ|言っ|いっ|質問し|話し|相談し|見てい|見て)(?:た|てた)"
+    r"(?:ほう|方|やつ|の|作品|漫画|マンガ|シリーズ|タイトル)"
+    r"|\b(?:the )?(?:first|original) (?:one|series|title|manga) (?:i|we) (?:asked|talked|mentioned|was asking|were talking)\b"
+    r"|\bthe one (?:i|we) (?:asked|talked|was asking|were talking) about (?:first|at first|at the start|in the beginning)\b"
+)
+# The one asked about before the series in focus: 「さっき聞いた方」, "the one I asked about before".
+_ASKED_BEFORE = re.compile(
+    r"(?:さっき|先に|前に|先ほど|さきほど)(?:聞い|きい|伺っ|うかがっ|言っ|いっ|質問し|話し)(?:た|てた)"
+    r"(?:ほう|方|やつ|の|作品|漫画|マンガ|シリーズ|タイトル)"
+    r"|\bthe one (?:i|we) (?:asked|talked|was asking|were talking) about (?:before|earlier|previously)\b"
+    r"|\bthe (?:previous|earlier) (?:one|series|title)\b"
+)
+
+
+def _discussed_earlier(folded: str, prev: common_pb2.DialogueState) -> str | None:
+    """The series a turn points back to by when it came up, if the conversation has one."""
+    current = prev.focus.series_id if prev.HasField("focus") else ""
+    if _ASKED_FIRST.search(folded) and prev.discussed:
+        return prev.discussed[0]
+    if _ASKED_BEFORE.search(folded):
+        return next((s for s in reversed(prev.discussed) if s != current), None)
+    return None
+
+
+def _one_series_intent(c: Cues) -> str:
+    """A turn about one series chosen: a question when it asks something of it, else a search."""
+    if c.product_question or c.status or _PROPERTY.search(c.folded) or _ASKS_ABOUT.search(c.folded):
+        return "product_question"
+    return "product_search"
 
 
 def _length_wanted(c: Cues) -> bool:

@@ -23,6 +23,7 @@ from mangaassist.proto.intent.v1 import intent_pb2
 logger = logging.getLogger(__name__)
 
 STATE_VERSION = 1  # the DialogueState format the intent service resolves against
+MAX_DISCUSSED = 8  # series of a conversation remembered for "the first one I asked about"
 
 
 def decode_state(raw: bytes) -> common_pb2.DialogueState:
@@ -165,6 +166,12 @@ def with_shown(
     if series_ids:
         del state.last_shown[:]
         state.last_shown.extend(series_ids[:keep])
+    if state.HasField("focus") and state.focus.series_id and state.focus.series_id not in state.discussed:
+        # The series talked about, in the order they came up: the first is kept whatever
+        # follows ("the one I asked about first"), the rest are the latest.
+        state.discussed.append(state.focus.series_id)
+        if len(state.discussed) > MAX_DISCUSSED:
+            del state.discussed[1 : len(state.discussed) - MAX_DISCUSSED + 1]
     return state.SerializeToString(deterministic=True)
 
 

@@ -549,6 +549,7 @@ class DialogueState(_message.Message):
     CANDIDATES_FIELD_NUMBER: _builtins.int
     TOPIC_FIELD_NUMBER: _builtins.int
     REQUEST_FIELD_NUMBER: _builtins.int
+    DISCUSSED_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     """the state format (not the session's write version)"""
     intent: _builtins.str
@@ -575,6 +576,12 @@ class DialogueState(_message.Message):
         that request's constraints while a series it turned up is in
         """
 
+    @_builtins.property
+    def discussed(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """focus (not searched: what "any shorter ones?" goes back to)
+        the series in focus so far, first discussed first (bounded):
+        """
+
     def __init__(
         self,
         *,
@@ -587,10 +594,11 @@ class DialogueState(_message.Message):
         candidates: _abc.Iterable[_builtins.str] | None = ...,
         topic: _builtins.str = ...,
         request: Global___Constraints | None = ...,
+        discussed: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_focus", b"_focus", "_request", b"_request", "constraints", b"constraints", "focus", b"focus", "request", b"request"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_focus", b"_focus", "_request", b"_request", "candidates", b"candidates", "constraints", b"constraints", "focus", b"focus", "intent", b"intent", "last_shown", b"last_shown", "pending", b"pending", "request", b"request", "topic", b"topic", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_focus", b"_focus", "_request", b"_request", "candidates", b"candidates", "constraints", b"constraints", "discussed", b"discussed", "focus", b"focus", "intent", b"intent", "last_shown", b"last_shown", "pending", b"pending", "request", b"request", "topic", b"topic", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__focus: _TypeAlias = _typing.Literal["focus"]  # noqa: Y015
     _WhichOneofArgType__focus: _TypeAlias = _typing.Literal["_focus", b"_focus"]  # noqa: Y015
