@@ -2124,3 +2124,33 @@ def test_the_other_one_after_choosing_between_candidates_is_the_other_candidate(
     alone.focus.series_id = "witch-watch"
     kept = turn("じゃあもう一個のほうはどんな話ですか", alone, intent="product_question")
     assert kept.action == "search" and kept.state.focus.series_id == "witch-watch"
+
+
+def test_a_clarified_choice_can_be_made_by_author_or_by_a_kind_ruled_out() -> None:
+    asked = common_pb2.DialogueState(version=STATE_VERSION, intent="product_search", pending="series")
+    asked.candidates.extend(["dead-dead-demons-dededede-destruction", "kirby-manga-mania"])
+    works = ("goodnight-punpun", "solanin", "dead-dead-demons-dededede-destruction")
+    by = turn(
+        "浅野いにおのほう", asked, mentions=[mention("goodnight-punpun", "浅野いにお", "author", author_series=works)]
+    )
+    assert by.state.focus.series_id == "dead-dead-demons-dededede-destruction"
+    asked.candidates[:] = ["hikaru-no-go", "the-summer-hikaru-died"]
+    kind = turn("he's 11 and really into board games, so probably not a horror one", asked, abstained=True)
+    assert kind.action == "choose" and list(kind.state.constraints.excluded_genres) == ["horror"]
+
+
+def test_a_piece_of_a_forgotten_title_is_looked_for_whatever_the_classifier_guessed() -> None:
+    pieces = [mention(s, "Blue", "partial") for s in ("blue-lock", "blue-period")]
+    for m in pieces:
+        m.start, m.end = 10, 13
+    asked = resolve(
+        "友達にすすめられた「ブルーなんとか」って漫画探してます",
+        "account",
+        False,
+        extract("友達にすすめられた「ブルーなんとか」って漫画探してます"),
+        pieces,
+        common_pb2.DialogueState(),
+        False,
+    )
+    assert asked.action == "clarify_series" and asked.intent == "product_search"
+    assert set(asked.candidates) == {"blue-lock", "blue-period"}

@@ -153,6 +153,17 @@ def test_the_works_by_a_series_authors_include_every_author_of_it() -> None:
         ("the title has moon in it", {"sailor-moon", "full-moon-wo-sagashite"}),
         ("Dr.なんとかってやつ、石になった世界で科学するの", {"dr-slump", "dr-stone"}),  # a two-letter piece
         ("スキップってやつ探してます", {"skip-beat", "skip-and-loafer"}),
+        # a piece said to be incomplete wins over a name it also is (デデデ is an alias of one)
+        (
+            "デデデってタイトルに入ってる漫画あったと思うんだけど",
+            {"dead-dead-demons-dededede-destruction", "kirby-manga-mania"},
+        ),
+        ("友達にすすめられた「ブルーなんとか」って漫画探してます", {"blue-lock", "blue-period"}),
+        # a few words of a romaji title, and a word before "manga" said to be part of the title
+        ("do you carry Ao no... something? I forget the rest", {"blue-box", "blue-exorcist"}),
+        ("do you have the Fire manga? forgot the rest of the title", {"fire-force", "fire-punch"}),
+        # a lone word quoted as what someone asked for
+        ("my nephew's wishlist just says 'Hikaru' lol. do you have that?", {"hikaru-no-go", "the-summer-hikaru-died"}),
     ],
 )
 def test_a_remembered_piece_of_a_title_offers_every_series_it_fits(text: str, series: set[str]) -> None:

@@ -954,6 +954,14 @@ def _resolve(
     productish = productish or (
         unlinked_title and prev.intent in PRODUCT_INTENTS and bool(_WHAT_ABOUT_OPENING.match(c.folded))
     )
+    if (
+        any(m.kind == "partial" for m in named)
+        and _FORGOT_NAME.search(lowered)
+        and not _own_words(classified, c.folded)
+    ):
+        # A piece of a title said to be forgotten (「東京なんとかって漫画…」) is looked for,
+        # whatever the classifier made of the words around it.
+        productish = hijackable = True
     # A described title ("the one about the roman bath architect…") or a kind of story asked for
     # with an unsure guess ("want to be properly scared. horror only") is about the shop's manga.
     if (
@@ -1239,8 +1247,17 @@ def _resolve(
             offered = [s for s in offered if s != current]
         offered = [s for s in offered if s not in excluded]
         chosen = [m for m in titles if m.series_id in offered]
+        theirs = [s for s in offered if any(s in a.author_series for a in authors)]
         if chosen:
             titles = chosen[:1]
+        elif not titles and len(set(theirs)) == 1:
+            # 「浅野いにおのほう」 when we asked between two titles: the one that author drew.
+            state.focus.series_id = theirs[0]
+            _focus_update(state.focus, entities, c)
+            state.intent = prev.intent if prev.intent in PRODUCT_INTENTS else "product_search"
+            return Resolution(
+                state.intent, "search", "the series offered by the author named", state, [], follow_up=True
+            )
         elif not titles and not authors and len(offered) == 1 and (_NOT_THAT.search(c.folded) or excluded):
             # Only one is left ("already read Ao Haru Ride, the other one"): that one.
             state.focus.series_id = offered[0]
@@ -1289,6 +1306,9 @@ def _resolve(
                     entities = replace(entities, genres=[])
                 # "Which of those is finished?": the ones just shown, under this turn's conditions.
                 _merge(state.constraints, entities, c)
+            elif entities.excluded_genres:
+                # ("board games, so probably not a horror one": not the one of that kind)
+                state.constraints.excluded_genres.extend(entities.excluded_genres[:MAX_LIST])
             # ("which of those is finished" asks)
             state.intent = (
                 prev.intent if answering and not _own_question(c) else _series_intent(classified, abstained, c)
@@ -1318,7 +1338,7 @@ def _resolve(
         top = titles[0]
         tied = [m.series_id for m in titles if m.score == top.score and (m.start, m.end) == (top.start, top.end)]
         if len(tied) > 1:
-            if top.kind == "partial" and classified in ("product_recommendation", "out_of_scope", "greeting"):
+            if top.kind == "partial" and classified not in ("product_search", "product_question"):
                 # A piece of a forgotten title: the customer looks for one title, whatever they
                 # said around it (「アオなんとかっていう恋愛漫画」 is no request for suggestions).
                 classified, abstained = "product_search", False
@@ -1942,6 +1962,12 @@ _ORDER_NOT_YET_PLACED = re.compile(
 FOLLOW_ON_INTENTS = frozenset({"shipping_info", "payment", "return_refund", "account", "order_status"})
 
 
+# A name said to be remembered only in part: 「…なんとか」, "forgot the rest", 「タイトルに…」.
+_FORGOT_NAME = re.compile(
+    r"なんとか|ナントカ|何とか|なんちゃら|忘れ|思い出せ|出てこない|タイトルに|題名に|って(?:漫画|マンガ|まんが)"
+    r"|\bforg[eo]t|\bcan'?t (?:remember|recall)|\brest of the (?:title|name)|\b(?:title|name) (?:has|had)\b"
+    r"|\bin the (?:title|name)\b|\bsomething\b.{0,40}\b(?:title|name|called)\b|['\"‘“][a-z]{3,12}['\"’”]"
+)
 # The series asked about first in the conversation: 「最初に聞いたほう」, "the first one I asked about".
 _ASKED_FIRST = re.compile(
     r"(?:一番)?最初に(?:聞い|きい|伺っ|うかがっ|言っ|いっ|質問し|話し|相談し|見てい|見て)(?:た|てた)"

@@ -191,16 +191,29 @@ _LATIN = re.compile(r"[a-z0-9]+")
 _FRAGMENT = re.compile(
     r"(\S{2,12}?) ?(?:なんとか|ナントカ|何とか|なんちゃら)"
     r"|タイトルに ?(\S{2,12}?) ?(?:が|って|と)? ?(?:入って|入る|付く|つく|ついて)"
-    r"|(\S{2,12}?) ?(?:って|という|っていう) ?(?:字|言葉|文字|単語)? ?(?:が)? ?(?:付く|つく|入って|入る|ついて)"
+    r"|(\S{2,12}?) ?(?:って|という|っていう) ?(?:字|言葉|文字|単語)? ?(?:が)? ?(?:(?:タイトル|題名|名前)に ?)?"
+    r"(?:付く|つく|入って|入る|ついて)"
     # 「スキップってやつ探してます」: the one called something like that
     r"|^(\S{2,12}?) ?(?:ってやつ|っていうやつ|って名前の|ってタイトルの)"
     # 「甥が『ヒカル』って漫画が欲しいらしい」: a name quoted as a manga's, one we cannot find whole
     r"|(?:^|\s)(\S{2,12}?) ?(?:って|という|っていう) ?(?:漫画|マンガ|まんが)"
     r"|\btitle (?:has|had|with|contains?) (?:the word )?([a-z]{3,12}) in it"
     r"|\b(?:with|has|had) (?:the word )?([a-z]{3,12}) in the (?:title|name)"
-    r"|\b([a-z]{3,12}) (?:something|whatever)\b(?=.{0,60}(?:forgot|forget|remember|called|title|name|忘れ|出てこない))"
+    # "blue something, forgot the name", "Ao no... something? I forget the rest" (a few words)
+    r"|\b([a-z]{2,12}(?: [a-z]{2,12}){0,2}) (?:something|whatever|smth)\b"
+    r"(?=.{0,60}(?:forgot|forget|remember|called|title|name|rest|忘れ|出てこない))"
+    # "the Fire manga? forgot the rest of the title"
+    r"|\bthe ([a-z]{3,12}) (?:manga|one|series|comic)\b(?=.{0,60}(?:forgot|forget|remember|rest of|忘れ|出てこない))"
 )
 _QUOTED_AS_MANGA = 5  # the group of _FRAGMENT that holds 「…って漫画」
+_SOMETHING = re.compile(r"(?:なんとか|ナントカ|何とか|なんちゃら)$")
+# The groups of _FRAGMENT that say a name is incomplete (「…なんとか」, "title has X in it",
+# "X something, forgot"), so the titles holding the piece are meant even when the piece is
+# itself a name (「デデデってタイトルに入ってる」 is not only デデデデ).
+_INCOMPLETE_GROUPS = frozenset({1, 2, 3, 6, 7, 8, 9})
+# A single word quoted as what someone asked for ("his wishlist just says 'Hikaru'"), over the
+# message as typed (folding drops quotes).
+_QUOTED_WORD = re.compile(r"(?:^|[\s(])['\"‘“]([A-Za-z]{3,12})['\"’”](?=$|[\s.,!?)])")
 MAX_KINDS = 8  # kinds of story ruled out in one request
 MAX_KIND_CHARS = 40
 MAX_FRAGMENT_SERIES = 8  # a piece of a title shared by more series than this is asked back among these
@@ -209,6 +222,17 @@ _VOWELS = re.compile(r"([aeiou])\1+")
 
 
 _ACCENTS = str.maketrans("āáàâäēéèêëīíìîïōóòôöūúùûü", "aaaaaeeeeeiiiiiooooouuuuu")
+
+
+def _group_of(match: re.Match[str]) -> int:
+    """The group of ``_FRAGMENT`` that matched."""
+    return next(i for i in range(1, len(match.groups()) + 1) if match.group(i))
+
+
+def _incomplete(match: re.Match[str]) -> bool:
+    """Whether the customer says the name matched by ``_FRAGMENT`` is only a piece of one."""
+    group = _group_of(match)
+    return group in _INCOMPLETE_GROUPS or bool(_SOMETHING.search(match.group(group)))
 
 
 def fold(text: str) -> str:
@@ -395,6 +419,8 @@ class CatalogLinker:
     _title_words: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     _every_title_word: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     _cjk_titles: dict[str, str] = field(default_factory=dict)  # a Japanese title or alias → series
+    # series → its Latin titles, romaji and aliases, folded, space-padded (runs of title words)
+    _latin_names: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     # Words of the catalog's kinds of story ("samurai", "time travel"): asked for, never a misspelt name.
     _story_words: set[str] = field(default_factory=set)
     _by_head: dict[tuple[int, str], list[str]] = field(default_factory=lambda: defaultdict(list))
@@ -471,6 +497,8 @@ class CatalogLinker:
                 if len(word) >= MIN_PARTIAL and word.isalpha() and word not in _TITLE_FILLER:
                     linker._title_words[latin_key(word)].add(s["series_id"])
             for name in (s["title_en"], s["title_romaji"], *s.get("aliases", ())):
+                if _is_latin(fold(name)):
+                    linker._latin_names[s["series_id"]].append(f" {fold(name)} ")
                 for word in fold(name).split():
                     if len(word) >= MIN_LATIN and _is_latin(word):
                         linker._every_title_word[latin_key(word)].add(s["series_id"])
@@ -609,22 +637,48 @@ class CatalogLinker:
         candidates += self._fuzzy(_contraction_tails(text[:MAX_LINK_CHARS], words), words, windows)
         if not any(not c.fuzzy for c in candidates):
             candidates += self._fuzzy_cjk(folded)
+        match = _FRAGMENT.search(folded)
+        fragments = self._fragments(folded, match) if match is not None else []
+        if fragments and candidates and _incomplete(match) and len(fragments[0].names) > 1:
+            # The customer says the name is incomplete, and several titles hold the piece.
+            candidates = fragments
         if not candidates:
-            candidates = self._fragments(folded) or self._partial(folded)
+            candidates = fragments or self._quoted_word(text[:MAX_LINK_CHARS], folded) or self._partial(folded)
         return self._resolve(candidates)
 
-    def _fragments(self, folded: str) -> list[_Candidate]:
+    def _quoted_word(self, text: str, folded: str) -> list[_Candidate]:
+        """A lone quoted word that names no series but is a word of several titles ("just says
+        'Hikaru'"): those titles, as pieces of a forgotten name."""
+        quoted = _QUOTED_WORD.search(text)
+        if quoted is None:
+            return []
+        word = fold(quoted.group(1))
+        series = sorted(self._every_title_word.get(latin_key(word), ()))
+        start = folded.find(word)
+        if not series or start < 0:
+            return []
+        names = [Name(sid, "partial", self.series_titles[sid]) for sid in series[:MAX_FRAGMENT_SERIES]]
+        return [_Candidate(names, start, start + len(word), False)]
+
+    def _fragments(self, folded: str, match: re.Match[str]) -> list[_Candidate]:
         """A piece of a title the customer remembers (see ``_FRAGMENT``): every series whose
         title, romaji or alias has that word (Latin, or kana through its reading) or holds that
         run of Japanese characters. A Japanese piece caught with words before it (「あのアオ」)
         is tried from the shortest tail that still names a series."""
-        match = _FRAGMENT.search(folded)
-        if match is None:
-            return []
-        group = next(i for i in range(1, len(match.groups()) + 1) if match.group(i))
+        group = _group_of(match)
         piece, start, end = match.group(group).replace(" ", ""), match.start(group), match.end(group)
         series: list[str] = []
-        if _is_latin(piece) and len(latin_key(piece)) == 2:
+        words = match.group(group).split()
+        if len(words) > 1 and _is_latin(piece):
+            # "carry ao no (something)": the longest run of its last words that is a run of words
+            # of some titles ("ao no" of Ao no Hako and Ao no Exorcist).
+            for cut in range(len(words)):
+                phrase = " " + " ".join(words[cut:]) + " "
+                series = sorted(sid for sid, names in self._latin_names.items() if any(phrase in n for n in names))
+                if series:
+                    start += len(" ".join(words[:cut])) + (1 if cut else 0)
+                    break
+        elif _is_latin(piece) and len(latin_key(piece)) == 2:
             # 「Dr.なんとか」: a two-letter word, too short for the word index, read off the titles.
             series = sorted(
                 sid for sid, title in self.series_titles.items() if latin_key(piece) in _LATIN.findall(fold(title))
@@ -632,17 +686,20 @@ class CatalogLinker:
         elif _is_latin(piece):
             series = sorted(self._every_title_word.get(latin_key(piece), ()))
         else:
+            quoted_whole = group == _QUOTED_AS_MANGA and not _SOMETHING.search(piece)
             if group == _QUOTED_AS_MANGA:
-                # (the whole name as quoted, not its tail: 「ホラー」 is no piece of セーラームーン)
-                piece = piece.strip("「」『』\"'“”")
-            cuts = 1 if group == _QUOTED_AS_MANGA else len(piece) - MIN_FRAGMENT_CJK + 1
+                # (the whole name as quoted, not its tail: 「ホラー」 is no piece of セーラームーン;
+                # 「ブルーなんとか」って漫画 is a piece quoted)
+                piece = _SOMETHING.sub("", piece.strip("「」『』\"'“”"))
+                end = start + len(piece)
+            cuts = 1 if quoted_whole else max(1, len(piece) - MIN_FRAGMENT_CJK + 1)
             for cut in range(cuts):
                 tail = piece[cut:]
                 found = {sid for key, sid in self._cjk_titles.items() if tail in key}
                 reading = romaji(tail)
                 # (a name quoted as a manga's, 「『ヒカル』って漫画」, is looked for as written only:
                 # its reading alone finds too many titles)
-                if group != _QUOTED_AS_MANGA and _is_latin(reading) and len(reading) >= MIN_LATIN:
+                if not quoted_whole and _is_latin(reading) and len(reading) >= MIN_LATIN:
                     found |= self._every_title_word.get(latin_key(reading), set())
                 if found:
                     series, start = sorted(found), start + cut
