@@ -2154,3 +2154,52 @@ def test_a_piece_of_a_forgotten_title_is_looked_for_whatever_the_classifier_gues
     )
     assert asked.action == "clarify_series" and asked.intent == "product_search"
     assert set(asked.candidates) == {"blue-lock", "blue-period"}
+
+
+def test_a_liked_hero_is_their_series_wanted_not_others_like_it() -> None:
+    anya = mention("spy-x-family", "アーニャ", "character")
+    result = turn("アーニャが出てるやつ、娘が好きで。何巻まで出てます？", common_pb2.DialogueState(), mentions=[anya])
+    assert result.state.focus.series_id == "spy-x-family" and not result.state.constraints.like_series_ids
+
+
+def test_a_series_turned_down_with_its_manga_word_is_ruled_out() -> None:
+    result = turn(
+        "Tanjiro の漫画じゃなくて、Itadori のほうの英語版ください",
+        common_pb2.DialogueState(),
+        mentions=[mention("demon-slayer", "Tanjiro", "character"), mention("jujutsu-kaisen", "Itadori", "character")],
+    )
+    assert result.state.focus.series_id == "jujutsu-kaisen" and result.state.focus.language == "en"
+
+
+@pytest.mark.parametrize("text", ["グロいのはいらんで", "ホラーっぽいのは NG で"])
+def test_kansai_and_loanword_refusals_rule_a_kind_out(text: str) -> None:
+    result = turn(text, shown("gintama", "nichijou"), abstained=True)
+    assert list(result.state.constraints.excluded_genres) == ["horror"] and not result.state.constraints.genres
+
+
+def test_en_ver_names_the_english_edition() -> None:
+    focus = common_pb2.DialogueState(version=STATE_VERSION, intent="product_question")
+    focus.focus.series_id = "sakamoto-days"
+    assert turn("en ver?", focus, abstained=True).state.focus.language == "en"
+
+
+@pytest.mark.parametrize("text", ["藤本タツキのother worksもcheckしたい", "藤本タツキ 他"])
+def test_an_authors_other_works_leave_out_the_one_talked_about(text: str) -> None:
+    focus = common_pb2.DialogueState(version=STATE_VERSION, intent="product_question")
+    focus.focus.series_id = "chainsaw-man"
+    works = ("chainsaw-man", "fire-punch", "look-back")
+    result = turn(text, focus, mentions=[mention("chainsaw-man", "藤本タツキ", "author", author_series=works)])
+    assert "chainsaw-man" in result.state.constraints.excluded_series
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "将棋の漫画で、高校生のプロ棋士がひとり暮らししてるやつ",
+        "ダンジョンで魔物を料理して食べるやつ、なんて名前でしたっけ",
+        "looking for that isekai where the guy gets reborn as a slime",
+    ],
+)
+def test_a_story_told_looks_for_one_title(text: str) -> None:
+    result = turn(text, common_pb2.DialogueState(), intent="product_recommendation")
+    assert (result.intent, result.action) == ("product_search", "choose")

@@ -338,3 +338,15 @@ def test_the_shipped_list_of_titles_we_lack_names_none_we_carry() -> None:
     shop = CatalogLinker.from_series(carried, absent)
     assert [link.kind for link in shop.link("ちなみに弱虫ペダル is available?")] == ["absent"]
     assert [link.series_id for link in shop.link("naruto full set price")] == ["naruto"]
+
+
+def test_a_hero_names_their_series_exactly_never_as_a_typo() -> None:
+    for text, want in (
+        ("do u have the pirate one, with luffy", "one-piece"),
+        ("アーニャが出てるやつ", "spy-x-family"),
+        ("猫猫が主人公の漫画ってありますか", "the-apothecary-diaries"),
+        ("back to Tanjiro - vol 23 in english", "demon-slayer"),
+    ):
+        links = linker().link(text)
+        assert [(link.series_id, link.kind) for link in links] == [(want, "character")], text
+    assert linker().link("something fluffy and cute") == []  # one edit from Luffy, and no name

@@ -182,7 +182,12 @@ _LATEST = re.compile(
 )
 # A bare edition word in a question about the focus: "english?", 「英語の方は」.
 _EDITION_WORDS = (
-    ("en", re.compile(r"(?<![a-z])(?:english|eng|eigo(?:-?ban)?)(?![a-z])|英語|えいご")),
+    (
+        "en",
+        re.compile(
+            r"(?<![a-z])(?:english|eng|eigo(?:-?ban)?|en(?= ?(?:ver|version|ed|edition)\b))(?![a-z])|英語|えいご"
+        ),
+    ),
     (
         "ja",
         re.compile(
@@ -357,6 +362,12 @@ _RECALL = re.compile(
     r"|there (?:was|is|used to be) (?:this|that|a|one)\b|\bthe one (?:with|about|where)\b"
     r"|\bwhat(?:'s|s| is| was) (?:that|the|this) (?:manga|series|one|comic|book) (?:with|about|where)\b"
     r"|昔読んだ|あったよね|あった気が|あったはず|(?:が|も)?あるって聞い|あると聞い|\bi (?:heard|read) (?:there'?s|there is|about) (?:a|this|one)\b"
+    r"|(?:なんて|何て|なんという)(?:名前|タイトル|題名)|名前(?:なんだ|何だ|なに|何)"
+    # "looking for that isekai where the guy gets reborn as a slime", "the one where…"
+    r"|\bthat (?:[a-z-]{2,15} ){0,2}(?:manga|series|comic|one|isekai|anime|story) (?:about|where|with|in which|that)\b"
+    # 「高校生のプロ棋士がひとり暮らししてるやつ」「ノートに名前書くと死ぬやつ」: a story told, not a kind
+    r"|[をがにで][^、。,.!?！？「」]{5,14}?(?:てる|ている|てた|ってる|する|した|しちゃう|される|になる|なる|ぬ|む|ぶ)"
+    r"(?:やつ|漫画|マンガ|まんが|話)(?=って|は|、|,|\s|$|[?？。!！])"
 )
 # The message is about manga even when the classifier is unsure ("小学生の息子に漫画を…").
 _ON_TOPIC = re.compile(
@@ -834,6 +845,14 @@ def _resolve(
     ):
         # 「母がベルばら好きで、誕生日にあげたい」, "my son loves pokemon. is there a manga": a present
         # of the title someone else loves, not others like it.
+        c = replace(c, like=False)
+    if (
+        c.like
+        and titles
+        and all(t.kind == "character" for t in titles)
+        and not (_SIMILAR.search(c.folded) or _MORE_LIKE.search(c.folded))
+    ):
+        # 「アーニャが出てるやつ、娘が好きで」: a hero liked is their series wanted, not others like it.
         c = replace(c, like=False)
     asked = _asked_title(text, titles, c) if c.like and titles else None
     if asked is not None:
@@ -2465,7 +2484,10 @@ _MORE_LIKE = re.compile(
     r"|other (?:manga|series|titles|ones|recommendations|suggestions)|(?:の)?(?:他|ほか)に(?:も)?(?:おすすめ|何か|なにか)"
     r"|次に読む|次は何"
 )
-_OTHER = re.compile(r"\bother\b|\belse\b|\banother\b|他の|ほかの|別の|他に|ほかに|\bhoka no\b|\bbetsu no\b")
+# (a Latin word beside Japanese has no word boundary: 「藤本タツキのother works」; 「藤本タツキ 他」)
+_OTHER = re.compile(
+    r"(?<![a-z])(?:other|else|another)(?![a-z])|他の|ほかの|別の|他に|ほかに|他(?=\s|$|[?？!！。、])|\bhoka no\b|\bbetsu no\b"
+)
 # The same question of another series: "what about X?", 「Xは？」 (read with the names taken out).
 _WHAT_ABOUT = re.compile(
     r"^\s*(?:は|って|も|の方は|のほうは)\s?[?？]?\s*$|^\s*(?:and|what about|how about)\b"
@@ -2521,7 +2543,10 @@ _SAME_AUTHOR = re.compile(
     r"|同じ(?:作者|作家|漫画家|先生)|同じ人(?:が|の)|(?:この|その|あの)?(?:作者|作家|漫画家|先生)(?:さん)?の(?:他|ほか|別|前|以前|昔|過去|新し|最新|最近|今の|現在)"
     # 「チェンソーマンの作者の、短めで読めるやつ」 (the name blanked): that author's works
     r"|^\s*の(?:作者|作家|漫画家)(?:さん)?の"
-    r"|\bother works\b"
+    # 「ワンパンマンの原作の人のほかの作品」「…の作者が描いてる他のやつ」
+    r"|(?:作者|作家|漫画家|原作者|原作の人|描いた人|描いてる人|書いた人|絵の人)(?:さん)?(?:の|が)"
+    r"(?:描いてる|描いた|書いてる|書いた|描いている)?(?:他|ほか|別)"
+    r"|(?<![a-z])other works\b"
 )
 # "Any other …?", 「他にもある？」, 「同じ条件で」: more, but not what the customer has just seen.
 _SEEN_OTHER = re.compile(r"\bother\b|\belse\b|\banother\b|他の|ほかの|別の|他に|ほかに|同じ条件")
@@ -2544,7 +2569,7 @@ _ONE_SERIES = re.compile(
     r"|タイトル(?:を)?忘れ|名前(?:が)?出てこない|forgot the (?:title|name)|is it (?:finished|done|over)"
 )
 _EXCLUDE_AFTER = re.compile(
-    r"^[\s」』\"”?？!！。.]{0,3}(?:以外|じゃなく|ではなく|は(?:もう|既に|すでに|昔|前に|以前|子供の頃)?\s{0,2}(?:全部|全巻)?\s{0,2}(?:持って|読んだ|読み終|買った|読みました|持ってます|買いました|そろって|揃って|集め"
+    r"^[\s」』\"”?？!！。.]{0,3}(?:以外|(?:の\s?(?:漫画|マンガ|まんが|ほう|方|やつ|作品)\s?)?(?:じゃなく|ではなく)|は(?:もう|既に|すでに|昔|前に|以前|子供の頃)?\s{0,2}(?:全部|全巻)?\s{0,2}(?:持って|読んだ|読み終|買った|読みました|持ってます|買いました|そろって|揃って|集め"
     # 「けいおんは知ってる」「転スラは読んでる」「ドラえもんはもう家にある」
     r"|知って|読んで|(?:家|うち)にあ(?:る|ります))"
     # (「…は全巻そろっていますか？」 asks whether the shop has them all; 「知ってる？」 asks)

@@ -27,7 +27,15 @@ from mangaassist.common import text as shared_text
 from mangaassist.retrieval.lexical import GLOSSARY, romaji
 
 # Score of a match by the kind of name (an exact title beats an alias beats an author).
-KIND_WEIGHT = {"title": 1.0, "alias": 0.97, "romaji": 0.96, "absent": 0.95, "author": 0.9, "partial": 0.75}
+KIND_WEIGHT = {
+    "title": 1.0,
+    "alias": 0.97,
+    "romaji": 0.96,
+    "absent": 0.95,
+    "character": 0.93,  # a series' hero ("the one with Luffy", 「炭治郎のやつ」), matched exactly only
+    "author": 0.9,
+    "partial": 0.75,
+}
 # A well-known title the catalog does not hold (``data/not_carried.json``): linked so the
 # assistant can say it does not carry it; its series id is this prefix and a slug.
 ABSENT = "absent"
@@ -369,7 +377,7 @@ def _windows(folded: str, words: list[tuple[str, int, int]]) -> list[tuple[int, 
 @dataclass(frozen=True)
 class Name:
     series_id: str
-    kind: str  # "title", "alias", "romaji", "author"
+    kind: str  # "title", "alias", "romaji", "character", "author", "partial", "absent"
     name: str  # the catalog's spelling
     author_series: tuple[str, ...] = ()
 
@@ -460,6 +468,10 @@ class CatalogLinker:
                 Name(sid, "romaji", s["title_romaji"]),
             ]
             names += [Name(sid, "alias", a) for a in s.get("aliases", ())]
+            characters = [Name(sid, "character", a) for a in s.get("characters", ())]
+            names += characters
+            # A hero's name is never a typo of something else ("fluffy" is no Luffy).
+            linker._exact_only.update(fold(n.name).replace(" ", "") for n in characters)
             for author in (*s.get("authors_en", ()), *s.get("authors_ja", ())):
                 names.append(Name(sid, "author", author, tuple(by_author[author])))
                 # Customers often write a Latin name family-name first, or the family name alone
@@ -725,7 +737,7 @@ class CatalogLinker:
                 if j == i and len(joined) <= SHORT_WORD and joined.isalpha():
                     # Only a title can be an ordinary word ("Real", "Orange"); abbreviations
                     # ("jjk", "mha") are not.
-                    kept = [n for n in names if n.kind == "alias"] or (
+                    kept = [n for n in names if n.kind in ("alias", "character")] or (
                         names if self._plain_word_ok(words, i, whole, folded, original, start, end) else []
                     )
                     after_cue = _after_author_cue(words, i)  # "by oda"
@@ -870,7 +882,9 @@ class CatalogLinker:
                 # A person's name forgives one edit only, never in its first letter: "Chiikawa"
                 # (a title) is no misspelt Ichikawa or Hikawa.
                 names = [
-                    n for n in self.latin[name_key] if n.kind != "author" or (distance < 2 and key[0] == name_key[0])
+                    n
+                    for n in self.latin[name_key]
+                    if n.kind != "character" and (n.kind != "author" or (distance < 2 and key[0] == name_key[0]))
                 ]
                 if names:
                     out.append(_Candidate(names, words[i][1], words[j][2], True, j - i + 1))

@@ -345,7 +345,7 @@ class Mention(_message.Message):
     series_id: _builtins.str
     """the linked series (for an author: one of theirs, best first)"""
     kind: _builtins.str
-    """what matched: "title", "alias", "romaji", "author" """
+    """what matched: "title", "alias", "romaji", "character", "author", "partial", "absent" """
     name: _builtins.str
     """the catalog name that matched (never the customer's text)"""
     score: _builtins.float
