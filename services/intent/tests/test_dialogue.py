@@ -2203,3 +2203,42 @@ def test_an_authors_other_works_leave_out_the_one_talked_about(text: str) -> Non
 def test_a_story_told_looks_for_one_title(text: str) -> None:
     result = turn(text, common_pb2.DialogueState(), intent="product_recommendation")
     assert (result.intent, result.action) == ("product_search", "choose")
+
+
+def test_a_series_talked_about_can_be_gone_back_to_by_its_description() -> None:
+    back = turn(
+        "やっぱ最初の料理学校のほうにする。1巻ください", discussed("food-wars", "yakitate-japan"), intent="escalation"
+    )
+    assert back.action == "choose" and list(back.state.constraints.only_series) == ["food-wars", "yakitate-japan"]
+    assert back.state.focus.volume == 1
+    english = turn("go back to the pirate one - is that one finished too?", discussed("one-piece", "naruto"))
+    assert english.action == "choose" and set(english.state.constraints.only_series) == {"one-piece", "naruto"}
+
+
+def test_another_series_described_in_a_short_question_is_looked_for_in_the_catalog() -> None:
+    for text in ("忍者のは？", "死神のほうは？"):
+        result = turn(text, discussed("one-piece"), intent="out_of_scope", abstained=True)
+        assert (result.intent, result.action) == ("product_question", "choose"), text
+        assert not result.state.constraints.only_series and not result.state.HasField("focus")
+    # A question of the series in focus keeps it: an edition, a date, a volume.
+    for text in ("英語のは？", "次っていつ出るの？", "1巻のは？"):
+        assert turn(text, discussed("one-piece"), intent="product_question").state.focus.series_id == "one-piece", text
+
+
+def test_a_described_series_beside_the_focus_is_ranked_with_it() -> None:
+    result = turn("あとな、九尾がどうこう言うてた忍者のやつ、あれってもう終わってるん？", discussed("one-piece"))
+    assert result.action == "choose" and list(result.state.constraints.only_series) == ["one-piece"]
+
+
+def test_a_description_with_a_one_series_question_looks_for_that_title() -> None:
+    for text in (
+        "海賊のやつって何巻まで出てます？",
+        "なあ、海賊が出てくるめっちゃ長い漫画あるやん、あれ今何巻まで出てんの？",
+    ):
+        result = turn(text, common_pb2.DialogueState(), intent="product_question")
+        assert (result.intent, result.action) == ("product_question", "choose"), text
+
+
+def test_another_title_recalled_is_not_the_one_in_focus() -> None:
+    result = turn("パン作るやつもあったよね、ジャぱんだっけ", discussed("food-wars"), intent="product_question")
+    assert result.action == "choose" and not result.state.focus.series_id

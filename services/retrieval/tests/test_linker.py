@@ -350,3 +350,14 @@ def test_a_hero_names_their_series_exactly_never_as_a_typo() -> None:
         links = linker().link(text)
         assert [(link.series_id, link.kind) for link in links] == [(want, "character")], text
     assert linker().link("something fluffy and cute") == []  # one edit from Luffy, and no name
+
+
+def test_a_japanese_first_word_both_titles_keep_names_the_series() -> None:
+    assert [link.series_id for link in linker().link("ok go back to kaguya, english price?")] == [
+        "kaguya-sama-love-is-war"
+    ]
+    # (not a word several titles hold: 'Hikaru' stays a piece of two)
+    assert {link.series_id for link in linker().link("just says 'Hikaru'")} == {
+        "hikaru-no-go",
+        "the-summer-hikaru-died",
+    }

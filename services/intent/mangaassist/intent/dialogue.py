@@ -1255,6 +1255,43 @@ def _resolve(
         # 「英語版のほうが巻数少ないの？」 with one series shown: a question about it, not a choice
         # (nor is 「もう一個のほうは？」 with no other one known).
         offered = []
+    if offered and prev.HasField("focus") and _EDITION_ONE.search(c.folded):
+        # 「ほんで英語のやつは？」: the other edition of the series in focus, not a series described.
+        offered = []
+    if not offered and not titles and len(prev.discussed) > 1 and _BACK_DESCRIBED.search(c.folded):
+        # 「鋼の方に戻るけど…」, "go back to the pirate one", 「最初の料理学校のほうにする」: one of the
+        # series talked about, by the words (the search ranks them, or finds a better fit).
+        offered = list(prev.discussed)
+        hijackable = hijackable or classified in PRODUCT_INTENTS or not _own_words(classified, c.folded)
+    elif (
+        not offered
+        and not titles
+        and prev.HasField("focus")
+        and prev.focus.series_id
+        and (described := _DESCRIBED_NOUN.search(c.folded)) is not None
+        and not _NOT_A_DESCRIPTION.search(described.group(1))
+        and not _SHORT_DESCRIBED.match(c.folded)
+        and not (order or c.latest)
+    ):
+        # 「あとな、九尾がどうこう言うてた忍者のやつ、あれってもう終わってるん？」 about One Piece:
+        # the series in focus or one talked about, unless one in the catalog fits the words
+        # clearly better (the search decides).
+        offered = list(dict.fromkeys([prev.focus.series_id, *prev.discussed]))
+        hijackable = hijackable or classified in PRODUCT_INTENTS or not _own_words(classified, c.folded)
+    elif (
+        not offered
+        and not titles
+        and prev.HasField("focus")
+        and _SHORT_DESCRIBED.match(c.folded)
+        and not _EDITION_ONE.search(c.folded)
+        and not (entities.volumes or c.latest or order or entities.language is not None or c.status is not None)
+        and not _has_constraints(entities, c)
+        and (classified in PRODUCT_INTENTS or not _own_words(classified, c.folded))
+    ):
+        # 「忍者のは？」 after 「海賊のやつって何巻まで出てます？」: the same question of another
+        # series, described; the one the words find in the catalog is the one meant.
+        state.intent = "product_question"
+        return Resolution(state.intent, "choose", "another series described", state, [], follow_up=True)
     # (Two series named are compared or listed, whatever was offered: "Slime or Shield Hero,
     # which one has more volumes?")
     if offered and hijackable and len({t.series_id for t in titles}) < 2:
@@ -1478,6 +1515,8 @@ def _resolve(
         asks_of_focus = (
             (c.product_question or c.status is not None)
             and not (c.new_request or c.like or _OTHER.search(c.folded) or _RECOMMEND.search(c.folded))
+            # (「冨樫の完結してるやつは？」 picks among the author's works)
+            and not re.search(r"(?:やつ|もの|作品|の)(?:は|って|ある|あります)|\bones?\b", c.folded)
             and not _has_constraints(entities, replace(c, status=None))
         )
         if prev.HasField("focus") and prev.focus.series_id in series and (_BY_THEM.search(c.folded) or asks_of_focus):
@@ -1754,6 +1793,8 @@ def _resolve(
         and not (
             entities.genres and re.search(r"(?:で|がいい|が読みたい)\s*[?？!！。.]*$", c.folded) and not c.reference
         )
+        # 「パン作るやつもあったよね」: another title recalled, not the one in focus
+        and not (_RECALL.search(c.folded) and (not c.reference or _ANOTHER_RECALLED.search(c.folded)))
     ):
         state.focus.CopyFrom(prev.focus)
         _keep_request(state, prev)
@@ -1913,9 +1954,20 @@ def _resolve(
         # refinement ("10 volumes or fewer"), which alone says nothing of the kind of story.
         # (Stored with the session, so masked like the turns: no e-mail or phone number in it.)
         state.topic = mask_pii(" ".join(text.split())[:MAX_TOPIC_CHARS])[0]
-        if state.intent != "product_recommendation" and _RECALL.search(c.folded) and not c.like:
-            # "what's that manga with tiny people living in a forest?": the one found is the one
-            # meant, and "english?" next asks of it (a choice: the first shown becomes the focus).
+        if (
+            state.intent != "product_recommendation"
+            and (
+                _RECALL.search(c.folded)
+                or (
+                    _ONE_SERIES.search(c.folded)
+                    and (_DESCRIBED.search(c.folded) or re.search(r"あれ|あの(?:漫画|マンガ|作品|やつ)", c.folded))
+                )
+            )
+            and not c.like
+        ):
+            # "what's that manga with tiny people living in a forest?", 「海賊のやつって何巻まで出て
+            # ます？」: the one found is the one meant, and "english?" next asks of it (a choice:
+            # the first shown becomes the focus).
             return Resolution(state.intent, "choose", "describes a title to find", state, [])
         return Resolution(state.intent, "search", "new product request", state, [])
 
@@ -1986,6 +2038,32 @@ _FORGOT_NAME = re.compile(
     r"なんとか|ナントカ|何とか|なんちゃら|忘れ|思い出せ|出てこない|タイトルに|題名に|って(?:漫画|マンガ|まんが)"
     r"|\bforg[eo]t|\bcan'?t (?:remember|recall)|\brest of the (?:title|name)|\b(?:title|name) (?:has|had)\b"
     r"|\bin the (?:title|name)\b|\bsomething\b.{0,40}\b(?:title|name|called)\b|['\"‘“][a-z]{3,12}['\"’”]"
+)
+# An edition of the series in focus, not a series described: 「英語のやつは？」, "the english one".
+_EDITION_ONE = re.compile(
+    r"(?:英語|日本語|原書|翻訳|english|japanese|eng|jp)(?:版|ばん| ?version| ?edition)?\s?の?\s?(?:やつ|ほう|方|の|one)"
+)
+# A series described by a noun: 「忍者のやつ」「料理学校のほう」 (the noun in group 1).
+_DESCRIBED_NOUN = re.compile(r"([^\s、。,?？!！]{0,7}[一-龥ァ-ヴー])(?:のほう|の方|のやつ)")
+# Nouns that pick an edition, a volume or a length, not a series: 「英語版のほう」「1巻のやつ」「短編の方」.
+_NOT_A_DESCRIPTION = re.compile(
+    r"英語|日本語|版|巻|冊|原書|翻訳|新刊|最新|短編|長編|完結|連載|安|高|値段|円|セット|全巻|前|後|次|上|下|他|ほか|別|個|一つ|片方|一方|もう"
+)
+# A short question of another series, described: 「忍者のは？」「死神のほうは？」.
+# (a noun before の, no question word: not 「次っていつ出るの？」)
+_SHORT_DESCRIBED = re.compile(
+    r"^(?!.*(?:いつ|何|なに|なん|どう|どこ|どれ|いくら))[^\s、。?？!！]{0,7}[一-龥ァ-ヴー](?:のほう|の方|のやつ|の)(?:は|って)?\s?[?？]\s*$"
+)
+# Another title recalled besides the one talked about: 「…やつもあったよね」, "there was also one…".
+_ANOTHER_RECALLED = re.compile(
+    r"も(?:あった|ありました|ある(?:よね|でしょ|じゃん))|\bthere (?:was|is) (?:also|another)\b|\balso (?:a|one|that) (?:manga|one|series)\b"
+)
+# Back to one of the series talked about, described: "go back to the pirate one", 「鋼の方に戻る
+# けど」, 「料理学校のほうにする」, 「忍者のは？」.
+_BACK_DESCRIBED = re.compile(
+    r"\b(?:go|going|get|come|coming|went) back to\b|\bback to the\b"
+    r"|(?:のほう|の方|のやつ|の)に(?:戻|する|します|しよう)|に戻(?:る|って|ります|ろう)"
+    r"|^\s*(?:じゃあ|では|なら|で|ほな|やっぱ(?:り)?)?\s?[^\s、。?？!！]{0,7}[一-龥ァ-ヴー](?:のほう|の方|のやつ)(?:の|は|を|で|、|,)"
 )
 # The series asked about first in the conversation: 「最初に聞いたほう」, "the first one I asked about".
 _ASKED_FIRST = re.compile(
@@ -2524,7 +2602,8 @@ def _asked_through_author(text: str, titles: list[common_pb2.Mention]) -> str | 
 
 
 _SAME_AUTHOR_WORD = re.compile(
-    r"same (?:author|artist|mangaka|creator|writer|guy|dude|person|people|lady|woman)|同じ(?:作者|作家|漫画家|先生|人)"
+    r"same (?:author|artist|mangaka|creator|writer|guy|dude|person|people|lady|woman)"
+    r"|同じ(?:原作者|作者|作家|漫画家|先生|人|コンビ|作画)|(?:原作者|作者|作家|漫画家)(?:が|も)?同じ"
 )
 _SAME_AUTHOR = re.compile(
     r"same (?:author|artist|mangaka|creator|writer)"
@@ -2540,7 +2619,8 @@ _SAME_AUTHOR = re.compile(
     r"|made|written|drawn)\b"
     r".{0,20}\b(?:else|other|more|another)\b|\b(?:he|she|they) (?:did|made|wrote|drew|has|have) (?:anything|something|any"
     r"|other|another)\b"
-    r"|同じ(?:作者|作家|漫画家|先生)|同じ人(?:が|の)|(?:この|その|あの)?(?:作者|作家|漫画家|先生)(?:さん)?の(?:他|ほか|別|前|以前|昔|過去|新し|最新|最近|今の|現在)"
+    r"|同じ(?:原作者|作者|作家|漫画家|先生|コンビ)|同じ人(?:が|の)|(?:原作者|作者|作家|漫画家)(?:が|も)?同じ"
+    r"|(?:この|その|あの)?(?:作者|作家|漫画家|先生)(?:さん)?の(?:他|ほか|別|前|以前|昔|過去|新し|最新|最近|今の|現在)"
     # 「チェンソーマンの作者の、短めで読めるやつ」 (the name blanked): that author's works
     r"|^\s*の(?:作者|作家|漫画家)(?:さん)?の"
     # 「ワンパンマンの原作の人のほかの作品」「…の作者が描いてる他のやつ」

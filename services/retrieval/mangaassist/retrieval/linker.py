@@ -132,6 +132,7 @@ _NAME_AFTER = frozenset({"vol", "volume", "volumes", "one", "series"})
 _ASKED_BEFORE = frozenset({"have", "got", "carry", "sell", "stock", "for"})
 FUZZY_PENALTY = 0.15  # a one-edit match scores this much lower than an exact one
 MIN_LATIN = 3  # "hxh", "jjk"
+MIN_ROMAJI_OPENING = 5  # a title's first word alone names it ("kaguya"), when it is this long
 MIN_CJK = 2  # 鬼滅, 進撃
 MIN_KANA_VARIANT = 3  # a name's kana in the other script (ナルト as なると) is a name from this long
 _TO_HIRAGANA = {code: code - 0x60 for code in range(ord("ァ"), ord("ヶ") + 1)}
@@ -545,7 +546,18 @@ class CatalogLinker:
         particle) name it, when no other series opens that way and no name is spelt so."""
         openings: dict[str, set[str]] = defaultdict(set)
         spelt: dict[str, str] = {}
+        firsts: dict[str, set[str]] = defaultdict(set)
         for s in series:
+            # (a Japanese word both titles keep: "Kaguya-sama" / "Kaguya-sama wa Kokurasetai")
+            first = fold(s["title_en"]).split()[:1]
+            if (
+                first
+                and len(first[0]) >= MIN_ROMAJI_OPENING
+                and shared_text.is_romaji(first[0])
+                and first[0] in fold(s["title_romaji"]).split()
+            ):
+                firsts[latin_key(first[0])].add(s["series_id"])
+                spelt[latin_key(first[0])] = first[0]
             tokens = s["title_en"].split()
             for n in range(2, len(tokens)):
                 head = fold(" ".join(tokens[:n])).split()
@@ -557,6 +569,16 @@ class CatalogLinker:
                 spelt[key] = " ".join(tokens[:n]).rstrip(":,-")
         for key, owners in openings.items():
             if len(owners) == 1 and key not in self.latin:
+                self.latin[key].append(Name(next(iter(owners)), "alias", spelt[key]))
+        for key, owners in firsts.items():
+            # A Japanese first word opens one title only ("go back to kaguya", "sakamoto"): it
+            # names that one, unless it is a name already or a kind of story.
+            if (
+                len(owners) == 1
+                and key not in self.latin
+                and key not in self._story_words
+                and len(self._every_title_word.get(key, owners)) == 1  # no other title has the word
+            ):
                 self.latin[key].append(Name(next(iter(owners)), "alias", spelt[key]))
 
     def _add_japanese_openings(self, series: list[dict[str, Any]]) -> None:
