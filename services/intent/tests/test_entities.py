@@ -206,3 +206,15 @@ def test_much_of_a_genre_or_none_needed_rules_it_out() -> None:
     ):
         assert extract(text).excluded_genres == [genre] and not extract(text).genres, text
     assert extract("恋愛多めがいい").genres == ["romance"]
+
+
+@pytest.mark.parametrize(
+    "text", ["less dark pls", "anything like it but less dark", "nothing too dark", "something lighter", "あんまり暗くないの"]
+)
+def test_darkness_ruled_out_rules_out_horror(text: str) -> None:
+    found = extract(text)
+    assert found.excluded_genres == ["horror"] and found.genres == []
+
+
+def test_dark_asked_for_adds_nothing() -> None:
+    assert extract("dark fantasy please").excluded_genres == []

@@ -479,6 +479,13 @@ _NEGATED_AFTER = re.compile(
 )
 # "not too gory", 「ホラー要素少なめ」: less of it, not none.
 _LISTED_WITH = re.compile(r"\s*(?:とか|や|と|、|,|/|or|and|nor)\s*")
+# Darkness ruled out: "less dark", "nothing too dark", "something lighter", 「暗くないやつ」.
+_LESS_DARK = re.compile(
+    r"\b(?:less|not (?:so|too|as|that|very)|nothing (?:too|that|so)|no(?:t)?|without the)\s+(?:\w+\s+)?dark(?:er)?\b"
+    r"|\b(?:something|anything|bit|little|much) lighter\b|\blighter (?:tone|one|stuff|read|vibe)"
+    r"|暗くな|暗すぎな|暗過ぎな|暗いのは(?:ちょっと|苦手|嫌|いや|無理|パス)|重くな(?:い|くて)|ダークじゃな|ダークすぎな|ダーク過ぎな"
+    r"|あんまり暗|明るい(?:やつ|の|もの|感じ|話|作品)"
+)
 _SOFT_NEGATION = re.compile(
     r"too|less|light|much|super|very|overly|really|that|extremely|少な|控え|すぎ|過ぎ|薄|弱|あまり|そんなに|それほど"
 )
@@ -650,6 +657,9 @@ def _genres(lower: str) -> tuple[list[str], list[str], list[str]]:
             hard.add(genre)
             genres = [g for g in genres if g != genre]
     excluded = [g for g in _dedupe(excluded) if g in hard or g not in asked_by or ruled_by[g] <= asked_by[g]]
+    if "horror" not in excluded and "horror" not in genres and _LESS_DARK.search(lower):
+        # "less dark pls", 「あんまり暗くないの」: not the horror end of the catalog.
+        excluded.append("horror")
     return [g for g in _dedupe(genres) if g not in excluded], excluded, _dedupe(kinds)
 
 
