@@ -361,3 +361,11 @@ def test_a_japanese_first_word_both_titles_keep_names_the_series() -> None:
         "hikaru-no-go",
         "the-summer-hikaru-died",
     }
+
+
+def test_a_heros_given_or_family_name_alone_names_the_series_when_only_theirs() -> None:
+    assert [link.series_id for link in linker().link("the one with Anya the telepath kid")] == ["spy-x-family"]
+    assert [link.series_id for link in linker().link("is Itadori in the new volume?")] == ["jujutsu-kaisen"]
+    # Gojo is a hero's name in two series; "more" is no "Moore" (Case Closed) once folded.
+    assert linker().link("gojo sensei is the best") == []
+    assert linker().link("do you have more") == []

@@ -132,6 +132,7 @@ _NAME_AFTER = frozenset({"vol", "volume", "volumes", "one", "series"})
 _ASKED_BEFORE = frozenset({"have", "got", "carry", "sell", "stock", "for"})
 FUZZY_PENALTY = 0.15  # a one-edit match scores this much lower than an exact one
 MIN_LATIN = 3  # "hxh", "jjk"
+MIN_NAME_PART = 4  # a hero's given or family name alone ("Anya", "Gojo") at least this long
 MIN_ROMAJI_OPENING = 5  # a title's first word alone names it ("kaguya"), when it is this long
 MIN_CJK = 2  # 鬼滅, 進撃
 MIN_KANA_VARIANT = 3  # a name's kana in the other script (ナルト as なると) is a name from this long
@@ -236,6 +237,39 @@ _ACCENTS = str.maketrans("āáàâäēéèêëīíìîïōóòôöūúùûü", "
 def _group_of(match: re.Match[str]) -> int:
     """The group of ``_FRAGMENT`` that matched."""
     return next(i for i in range(1, len(match.groups()) + 1) if match.group(i))
+
+
+# Japanese syllables in romaji, any length (``shared_text.is_romaji`` wants five letters or more).
+_ROMAJI_SYLLABLES = re.compile(r"(?:(?:ch|sh|ts|[kgszjtdnhbpmyrwf])?y?[aeiou]|n(?![aeiouy])|[kgstdpbmc](?=[kgstdpbmc]))+")
+
+
+# A sound English spelling rarely has: a four-letter part needs one ("Anya", "Kujo"; not
+# "Zero", "Kana", "Duke").
+_JAPANESE_SOUND = re.compile(r"ny|ky|ry|gy|hy|my|py|by|sh|ch|ts|j|fu|ou|uu|oo")
+
+
+def _character_name_parts(series: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The given or family name of a hero written in full ("Anya" of "Anya Forger", "Itadori"),
+    when it is spelt like Japanese (so never "Light" or "Monkey"), long enough, and no other
+    series' hero, title or author has it."""
+    owners: dict[str, set[str]] = defaultdict(set)
+    taken: set[str] = set()
+    for s in series:
+        for name in (s["title_en"], s["title_romaji"], *s.get("aliases", ()), *s.get("authors_en", ())):
+            taken.update(fold(name).split())
+        for name in s.get("characters", ()):
+            parts = fold(name).split()
+            for part in parts if len(parts) > 1 else ():
+                key = latin_key(part)  # (as looked up: "Moore" is "more")
+                if _ROMAJI_SYLLABLES.fullmatch(part) and (
+                    len(key) > MIN_NAME_PART or (len(key) == MIN_NAME_PART and _JAPANESE_SOUND.search(key))
+                ):
+                    owners[part].add(s["series_id"])
+    out: dict[str, list[str]] = defaultdict(list)
+    for part, sids in sorted(owners.items()):
+        if len(sids) == 1 and part not in taken:
+            out[next(iter(sids))].append(part.capitalize())
+    return out
 
 
 def _incomplete(match: re.Match[str]) -> bool:
@@ -453,6 +487,7 @@ class CatalogLinker:
             linker._genres[s["series_id"]] = frozenset(s.get("genres", ()))
             authors = (*s.get("authors_en", ()), *s.get("authors_ja", ()))
             linker._works_by_authors_of[s["series_id"]] = frozenset(w for a in authors for w in by_author[a])
+        name_parts = _character_name_parts(series)
         surnames: dict[str, set[str]] = defaultdict(set)
         for author in by_author:
             parts = fold(author).split()
@@ -470,6 +505,7 @@ class CatalogLinker:
             ]
             names += [Name(sid, "alias", a) for a in s.get("aliases", ())]
             characters = [Name(sid, "character", a) for a in s.get("characters", ())]
+            characters += [Name(sid, "character", part) for part in name_parts.get(sid, ())]
             names += characters
             # A hero's name is never a typo of something else ("fluffy" is no Luffy).
             linker._exact_only.update(fold(n.name).replace(" ", "") for n in characters)
