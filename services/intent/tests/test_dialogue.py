@@ -2242,3 +2242,13 @@ def test_a_description_with_a_one_series_question_looks_for_that_title() -> None
 def test_another_title_recalled_is_not_the_one_in_focus() -> None:
     result = turn("パン作るやつもあったよね、ジャぱんだっけ", discussed("food-wars"), intent="product_question")
     assert result.action == "choose" and not result.state.focus.series_id
+
+
+@pytest.mark.parametrize("text", ["もっと巻数少ないやつ", "any with fewer volumes?"])
+def test_fewer_volumes_than_the_focus_goes_back_to_its_request(text: str) -> None:
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_question")
+    state.focus.series_id = "that-time-i-got-reincarnated-as-a-slime"
+    state.request.genres.append("isekai")
+    result = turn(text, state, abstained=True)
+    assert result.reason == "back to the request in force" and list(result.state.constraints.genres) == ["isekai"]
+    assert "that-time-i-got-reincarnated-as-a-slime" in result.state.constraints.excluded_series

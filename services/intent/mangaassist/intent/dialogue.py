@@ -2366,8 +2366,9 @@ _WHICH_AFTER = r"(?:の|ほう|方)?(?:は|って)\s?(?:どっち|どちら|ど�
 # Shorter or cheaper than the one talked about (the shortest or cheapest first: ``_ORDERS``).
 _RELATIVE_LIMIT = re.compile(
     r"\b(?:something|anything|one|ones|any|manga|series)\s(?:a (?:bit|little) |much |way |even )?(?:shorter|cheaper)\b(?! than)"
-    r"|\bless expensive\b|\bnot as (?:long|expensive|pricey)\b"
+    r"|\bless expensive\b|\bnot as (?:long|expensive|pricey)\b|\b(?:fewer|less) (?:volumes|vols|books)\b"
     r"|もう(?:少し|ちょっと|ちょい)?(?:短|安)い|もっと(?:短|安)い|(?:短|安)め(?:の|で)"
+    r"|(?:もっと|もう(?:少し|ちょっと|ちょい)?)\s?巻数(?:が|の)?\s?少な"
 )
 _ORDERS = (
     (
