@@ -209,7 +209,8 @@ def test_much_of_a_genre_or_none_needed_rules_it_out() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["less dark pls", "anything like it but less dark", "nothing too dark", "something lighter", "あんまり暗くないの"]
+    "text",
+    ["less dark pls", "anything like it but less dark", "nothing too dark", "something lighter", "あんまり暗くないの"],
 )
 def test_darkness_ruled_out_rules_out_horror(text: str) -> None:
     found = extract(text)

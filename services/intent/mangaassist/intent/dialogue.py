@@ -362,12 +362,12 @@ _RECALL = re.compile(
     r"|there (?:was|is|used to be) (?:this|that|a|one)\b|\bthe one (?:with|about|where)\b"
     r"|\bwhat(?:'s|s| is| was) (?:that|the|this) (?:manga|series|one|comic|book) (?:with|about|where)\b"
     r"|昔読んだ|あったよね|あった気が|あったはず|(?:が|も)?あるって聞い|あると聞い|\bi (?:heard|read) (?:there'?s|there is|about) (?:a|this|one)\b"
-    r"|(?:なんて|何て|なんという)(?:名前|タイトル|題名)|名前(?:なんだ|何だ|なに|何)"
+    r"|(?:なんて|何て|なんという)名前|名前(?:なんだ|何だ|なに|何)"
     # "looking for that isekai where the guy gets reborn as a slime", "the one where…"
     r"|\bthat (?:[a-z-]{2,15} ){0,2}(?:manga|series|comic|one|isekai|anime|story) (?:about|where|with|in which|that)\b"
     # 「高校生のプロ棋士がひとり暮らししてるやつ」「ノートに名前書くと死ぬやつ」: a story told, not a kind
     r"|[をがにで][^、。,.!?！？「」]{5,14}?(?:てる|ている|てた|ってる|する|した|しちゃう|される|になる|なる|ぬ|む|ぶ)"
-    r"(?:やつ|漫画|マンガ|まんが|話)(?=って|は|、|,|\s|$|[?？。!！])"
+    r"(?:やつ|話)(?=って|は|、|,|\s|$|[?？。!！])"
 )
 # The message is about manga even when the classifier is unsure ("小学生の息子に漫画を…").
 _ON_TOPIC = re.compile(
@@ -962,7 +962,8 @@ def _resolve(
     )
     # A named series with a non-product intent that has none of its own words in the message
     # ("tell me about Planetes" is no out-of-scope question; "Tekkonkinkreet too" is no payment).
-    productish = productish or (bool(named) and not _own_words(classified, c.folded))
+    # (a hero named alone is weaker: "who would win, goku or saitama" stays out of scope)
+    productish = productish or (any(m.kind != "character" for m in named) and not _own_words(classified, c.folded))
     # "Ok, what about Shangri-La Frontier? Similar VR game premise.": that series, asked after.
     productish = productish or (bool(named) and bool(_WHAT_ABOUT_OPENING.match(c.folded)))
     # 「ゲームが好きな子なので、カービィの漫画があれば」: the manga of a named series asked for.
@@ -1271,7 +1272,10 @@ def _resolve(
         and (described := _DESCRIBED_NOUN.search(c.folded)) is not None
         and not _NOT_A_DESCRIPTION.search(described.group(1))
         and not _SHORT_DESCRIBED.match(c.folded)
-        and not (order or c.latest)
+        and not (order or c.latest or c.like or c.new_request or entities.genres)
+        and not (_SAME_AUTHOR_WORD.search(c.folded) or _OTHER.search(c.folded) or _RECOMMEND.search(c.folded))
+        # (a question of one series: 「…忍者のやつ、あれってもう終わってるん？」)
+        and bool(c.reference or c.product_question or c.status is not None or _ONE_SERIES.search(c.folded))
     ):
         # 「あとな、九尾がどうこう言うてた忍者のやつ、あれってもう終わってるん？」 about One Piece:
         # the series in focus or one talked about, unless one in the catalog fits the words
@@ -1282,7 +1286,9 @@ def _resolve(
         not offered
         and not titles
         and prev.HasField("focus")
-        and _SHORT_DESCRIBED.match(c.folded)
+        and (short := _SHORT_DESCRIBED.match(c.folded)) is not None
+        and not _NOT_A_DESCRIPTION.search(short.group(1))
+        and not (_SAME_AUTHOR_WORD.search(c.folded) or _OTHER.search(c.folded))
         and not _EDITION_ONE.search(c.folded)
         and not (entities.volumes or c.latest or order or entities.language is not None or c.status is not None)
         and not _has_constraints(entities, c)
@@ -1794,7 +1800,7 @@ def _resolve(
             entities.genres and re.search(r"(?:で|がいい|が読みたい)\s*[?？!！。.]*$", c.folded) and not c.reference
         )
         # 「パン作るやつもあったよね」: another title recalled, not the one in focus
-        and not (_RECALL.search(c.folded) and (not c.reference or _ANOTHER_RECALLED.search(c.folded)))
+        and not _ANOTHER_RECALLED.search(c.folded)
     ):
         state.focus.CopyFrom(prev.focus)
         _keep_request(state, prev)
@@ -2041,18 +2047,20 @@ _FORGOT_NAME = re.compile(
 )
 # An edition of the series in focus, not a series described: 「英語のやつは？」, "the english one".
 _EDITION_ONE = re.compile(
-    r"(?:英語|日本語|原書|翻訳|english|japanese|eng|jp)(?:版|ばん| ?version| ?edition)?\s?の?\s?(?:やつ|ほう|方|の|one)"
+    r"(?:英語|日本語|ジャパニーズ|イングリッシュ|原書|翻訳|english|japanese|eng|jp)(?:版|ばん| ?version| ?edition)?\s?の?\s?"
+    r"(?:やつ|ほう|方|の|one)"
 )
 # A series described by a noun: 「忍者のやつ」「料理学校のほう」 (the noun in group 1).
 _DESCRIBED_NOUN = re.compile(r"([^\s、。,?？!！]{0,7}[一-龥ァ-ヴー])(?:のほう|の方|のやつ)")
 # Nouns that pick an edition, a volume or a length, not a series: 「英語版のほう」「1巻のやつ」「短編の方」.
 _NOT_A_DESCRIPTION = re.compile(
-    r"英語|日本語|版|巻|冊|原書|翻訳|新刊|最新|短編|長編|完結|連載|安|高|値段|円|セット|全巻|前|後|次|上|下|他|ほか|別|個|一つ|片方|一方|もう"
+    r"英語|日本語|ジャパニーズ|イングリッシュ|版|巻|冊|原書|翻訳|新刊|最新|短編|長編|完結|連載|安|高|値段|円|セット|全巻"
+    r"|前|後|次|上|下|他|ほか|別|個|一つ|片方|一方|もう|作者|作家|先生|人|雰囲気|感じ|系|もの|物|主人公|同じ|似"
 )
 # A short question of another series, described: 「忍者のは？」「死神のほうは？」.
 # (a noun before の, no question word: not 「次っていつ出るの？」)
 _SHORT_DESCRIBED = re.compile(
-    r"^(?!.*(?:いつ|何|なに|なん|どう|どこ|どれ|いくら))[^\s、。?？!！]{0,7}[一-龥ァ-ヴー](?:のほう|の方|のやつ|の)(?:は|って)?\s?[?？]\s*$"
+    r"^(?!.*(?:いつ|何|なに|なん|どう|どこ|どれ|いくら))([^\s、。?？!！]{0,7}[一-龥ァ-ヴー])(?:のほう|の方|のやつ|の)(?:は|って)?\s?[?？]\s*$"
 )
 # Another title recalled besides the one talked about: 「…やつもあったよね」, "there was also one…".
 _ANOTHER_RECALLED = re.compile(

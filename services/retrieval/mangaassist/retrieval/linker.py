@@ -240,7 +240,9 @@ def _group_of(match: re.Match[str]) -> int:
 
 
 # Japanese syllables in romaji, any length (``shared_text.is_romaji`` wants five letters or more).
-_ROMAJI_SYLLABLES = re.compile(r"(?:(?:ch|sh|ts|[kgszjtdnhbpmyrwf])?y?[aeiou]|n(?![aeiouy])|[kgstdpbmc](?=[kgstdpbmc]))+")
+_ROMAJI_SYLLABLES = re.compile(
+    r"(?:(?:ch|sh|ts|[kgszjtdnhbpmyrwf])?y?[aeiou]|n(?![aeiouy])|[kgstdpbmc](?=[kgstdpbmc]))+"
+)
 
 
 # A sound English spelling rarely has: a four-letter part needs one ("Anya", "Kujo"; not
@@ -701,10 +703,12 @@ class CatalogLinker:
             return []
         words = [(m.group(), m.start(), m.end()) for m in _LATIN.finditer(folded)]
         windows = _windows(folded, words)
-        candidates = self._exact(folded, text, words, windows)
+        tails = _contraction_tails(text[:MAX_LINK_CHARS], words)
+        # (a hero's name is never spelt from a contraction's tail: "author's other" is no Souther)
+        candidates = self._exact(folded, text, words, [w for w in windows if words[w[0]][1] not in tails])
         # Typos are looked for even beside exact names: the longer (misspelt) title wins over a
         # short exact word inside it ("Maarch Comes in Like a Lion").
-        candidates += self._fuzzy(_contraction_tails(text[:MAX_LINK_CHARS], words), words, windows)
+        candidates += self._fuzzy(tails, words, windows)
         if not any(not c.fuzzy for c in candidates):
             candidates += self._fuzzy_cjk(folded)
         match = _FRAGMENT.search(folded)
