@@ -2252,3 +2252,14 @@ def test_fewer_volumes_than_the_focus_goes_back_to_its_request(text: str) -> Non
     result = turn(text, state, abstained=True)
     assert result.reason == "back to the request in force" and list(result.state.constraints.genres) == ["isekai"]
     assert "that-time-i-got-reincarnated-as-a-slime" in result.state.constraints.excluded_series
+
+
+@pytest.mark.parametrize(
+    "text", ["other stuff by the same guys", "what else has that author done", "作者ほかに何描いてる？"]
+)
+def test_more_ways_to_ask_for_the_focus_authors_other_works(text: str) -> None:
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_question")
+    state.focus.series_id = "death-note"
+    result = turn(text, state, abstained=True)
+    assert list(result.state.constraints.by_authors_of) == ["death-note"]
+    assert "death-note" in result.state.constraints.excluded_series

@@ -1259,7 +1259,13 @@ def _resolve(
     if offered and prev.HasField("focus") and _EDITION_ONE.search(c.folded):
         # 「ほんで英語のやつは？」: the other edition of the series in focus, not a series described.
         offered = []
-    if not offered and not titles and len(prev.discussed) > 1 and _BACK_DESCRIBED.search(c.folded):
+    if (
+        not offered
+        and not titles
+        and prev.discussed
+        and (len(prev.discussed) > 1 or prev.discussed[0] != prev.focus.series_id)
+        and _BACK_DESCRIBED.search(c.folded)
+    ):
         # 「鋼の方に戻るけど…」, "go back to the pirate one", 「最初の料理学校のほうにする」: one of the
         # series talked about, by the words (the search ranks them, or finds a better fit).
         offered = list(prev.discussed)
@@ -2615,13 +2621,13 @@ _SAME_AUTHOR_WORD = re.compile(
     r"|同じ(?:原作者|作者|作家|漫画家|先生|人|コンビ|作画)|(?:原作者|作者|作家|漫画家)(?:が|も)?同じ"
 )
 _SAME_AUTHOR = re.compile(
-    r"same (?:author|artist|mangaka|creator|writer)"
+    r"same (?:author|artist|mangaka|creator|writer|guys|people|team|duo|creators|authors)"
     # "anything by the chainsaw man guy?", "the guy who drew X" (the name is blanked out)
     r"|\b(?:by|from) (?:the|that|this)\s+(?:same\s+)?(?:guy|dude|person|lady|woman|author|artist|mangaka|creator|people)\b"
     r"|\b(?:guy|dude|person|lady|woman|author|artist|mangaka) (?:who|that) (?:made|drew|wrote|did|does)\b"
     r"|\b(?:the|that|this|his|her) (?:author|artist|mangaka|creator|writer)\b.{0,30}\b(?:other|else|more|did|made"
     r"|wrote|drew|works?)\b"
-    r"|\bwhat else (?:did|has|have|does) (?:he|she|they|the\s+(?:\w+\s+)?(?:author|artist|mangaka|creator|writer))\b"
+    r"|\bwhat else (?:did|has|have|does) (?:he|she|they|(?:the|that|this)\s+(?:\w+\s+)?(?:author|artist|mangaka|creator|writer|guy))\b"
     r"|\b(?:else|other (?:stuff|works?|series|manga|books|titles)|more) (?:by|from) (?:him|her|them|the (?:same )?"
     r"(?:author|artist|mangaka))\b|\bby (?:him|her)\b"
     r"|\b(?:did|has|have|does)\s+(?:he|she|they|the\s+(?:\w+\s+)?(?:author|artist|mangaka))\s+(?:do|did|make|write|draw|done"
@@ -2631,7 +2637,9 @@ _SAME_AUTHOR = re.compile(
     r"|同じ(?:原作者|作者|作家|漫画家|先生|コンビ)|同じ人(?:が|の)|(?:原作者|作者|作家|漫画家)(?:が|も)?同じ"
     r"|(?:この|その|あの)?(?:作者|作家|漫画家|先生)(?:さん)?の(?:他|ほか|別|前|以前|昔|過去|新し|最新|最近|今の|現在)"
     # 「チェンソーマンの作者の、短めで読めるやつ」 (the name blanked): that author's works
-    r"|^\s*の(?:作者|作家|漫画家)(?:さん)?の"
+    r"|^\s*の\s?(?:作者|作家|漫画家|作画の人|作画)(?:さん)?\s?の"
+    # 「作者ほかに何描いてる？」「デスノの作画の人のほかの作品」
+    r"|(?:作者|作家|漫画家|原作者|作画)(?:の人)?(?:さん)?(?:は|って|が|、)?\s?(?:他|ほか)(?:に|の)"
     # 「ワンパンマンの原作の人のほかの作品」「…の作者が描いてる他のやつ」
     r"|(?:作者|作家|漫画家|原作者|原作の人|描いた人|描いてる人|書いた人|絵の人)(?:さん)?(?:の|が)"
     r"(?:描いてる|描いた|書いてる|書いた|描いている)?(?:他|ほか|別)"
