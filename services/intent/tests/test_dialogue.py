@@ -2263,3 +2263,12 @@ def test_more_ways_to_ask_for_the_focus_authors_other_works(text: str) -> None:
     result = turn(text, state, abstained=True)
     assert list(result.state.constraints.by_authors_of) == ["death-note"]
     assert "death-note" in result.state.constraints.excluded_series
+
+
+def test_a_hero_named_in_an_off_topic_question_is_no_request_for_their_manga() -> None:
+    luffy = mention("one-piece", "ルフィ", "character")
+    for abstained in (False, True):
+        voice = turn("ルフィの声優って誰？", common_pb2.DialogueState(), "out_of_scope", abstained, mentions=[luffy])
+        assert voice.intent == "out_of_scope", abstained
+    asked = turn("ルフィが出てる漫画ある？", common_pb2.DialogueState(), "out_of_scope", True, mentions=[luffy])
+    assert asked.intent in ("product_search", "product_question") and asked.state.focus.series_id == "one-piece"

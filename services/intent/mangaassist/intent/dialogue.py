@@ -1005,6 +1005,15 @@ def _resolve(
         productish, abstained = True, True
         hijackable = True
 
+    if (
+        titles
+        and all(m.kind == "character" for m in titles)
+        and classified not in PRODUCT_INTENTS
+        and not (_ON_TOPIC.search(c.folded) or _AVAILABILITY.search(c.folded) or _RECALL.search(c.folded))
+    ):
+        # A hero named in an off-topic question (「ルフィの声優って誰？」) is no request for their
+        # manga; "the one with Luffy" or 「アーニャが出てる漫画」 is.
+        productish = False
     # 0. Work the shop does not do, whatever title it names: "can you write me a naruto
     #    fanfic", "translate a japanese email for me".
     if _NOT_OUR_WORK.search(c.folded) and not entities.order_ids:
