@@ -713,7 +713,7 @@ class CatalogLinker:
             candidates += self._fuzzy_cjk(folded)
         match = _FRAGMENT.search(folded)
         fragments = self._fragments(folded, match) if match is not None else []
-        if fragments and candidates and _incomplete(match) and len(fragments[0].names) > 1:
+        if fragments and candidates and match is not None and _incomplete(match) and len(fragments[0].names) > 1:
             # The customer says the name is incomplete, and several titles hold the piece.
             candidates = fragments
         if not candidates:
