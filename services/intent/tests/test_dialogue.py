@@ -2272,3 +2272,31 @@ def test_a_hero_named_in_an_off_topic_question_is_no_request_for_their_manga() -
         assert voice.intent == "out_of_scope", abstained
     asked = turn("ルフィが出てる漫画ある？", common_pb2.DialogueState(), "out_of_scope", True, mentions=[luffy])
     assert asked.intent in ("product_search", "product_question") and asked.state.focus.series_id == "one-piece"
+
+
+@pytest.mark.parametrize(
+    ("text", "volume", "language"),
+    [
+        ("34巻で完結なんだ。英語も34巻？", 34, "en"),
+        ("200巻超え！？さすがに全部は無理なので1巻だけ", 1, ""),
+        ("日本語版は30巻で完結ですよね？0巻ってのもあるって聞いたんですけど", 0, ""),
+    ],
+)
+def test_a_count_said_back_is_no_limit_asked_for(text: str, volume: int, language: str) -> None:
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_question")
+    state.focus.series_id = "attack-on-titan"
+    result = turn(text, state, intent="product_recommendation")
+    assert result.intent == "product_question" and result.state.focus.series_id == "attack-on-titan"
+    assert result.state.focus.volume == volume and result.state.focus.language == language
+    c = result.state.constraints
+    assert not (c.HasField("max_volumes") or c.HasField("min_volumes") or c.HasField("status"))
+
+
+def test_a_count_said_back_then_another_request_is_that_request() -> None:
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_question")
+    state.focus.series_id = "chihayafuru"
+    result = turn("50巻かあ…。かるたじゃなくて囲碁とか将棋の漫画は？", state, intent="product_recommendation")
+    assert result.intent == "product_recommendation" and not result.state.constraints.HasField("min_volumes")
+    # A limit asked is still a limit: 「10巻以内のやつある？」.
+    limit = turn("10巻以内のやつある？", state, intent="product_recommendation")
+    assert limit.state.constraints.max_volumes == 10

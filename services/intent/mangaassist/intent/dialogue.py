@@ -684,6 +684,20 @@ def resolve(
     """Decide what this turn asks for, and the state after it (``previous_intent``: the
     last turn's intent, whatever it was)."""
     lowered = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()  # folded once for the turn
+    echo = _ECHOED_COUNT.match(lowered) if previous.HasField("focus") and previous.focus.series_id else None
+    if echo is not None and not any((span := _span(lowered, m)) is not None and span[0] < echo.end() for m in mentions):
+        # 「34巻で完結なんだ。英語も34巻？」, 「200巻超え！？…1巻だけ」: the count just given, said
+        # back about the series in focus, is no limit asked for; the rest of the message is
+        # the turn.
+        rest = lowered[echo.end() :].strip()
+        if not rest:
+            state = common_pb2.DialogueState(version=STATE_VERSION)
+            state.last_shown.extend(previous.last_shown)
+            state.focus.CopyFrom(previous.focus)
+            _keep_request(state, previous)
+            state.intent = "product_question"
+            return Resolution(state.intent, "search", "remarks on the series in focus", state, [], follow_up=True)
+        return resolve(rest, classified, abstained, extract(rest), mentions, previous, unlinked_title, previous_intent)
     absent = [m for m in mentions if m.kind == ABSENT]
     if absent:
         # A well-known title the shop does not carry ("Tokyo Mew Mew?", 「弱虫ペダルある？」): a
@@ -752,6 +766,17 @@ def resolve(
     return resolution
 
 
+# A count just given, said back as a remark at the start of a message (not a limit asked
+# for): 「34巻で完結なんだ。」「200巻超え！？」「50巻かあ…」「日本語版は30巻で完結ですよね？」.
+_ECHOED_COUNT = re.compile(
+    r"\s*(?:(?:日本語|英語)(?:版)?(?:は|だと|で|も)?\s?)?(?:全\s?)?\d{1,4}\s?巻"
+    r"(?![^。!?！？…]{0,3}(?:以内|以下|未満|以上の|くらいの|程度|までの|前後))"
+    r"[^。!?！？…\n]{0,14}?"
+    r"(?:なんだ|なんや|なのか|なのね|なんですね|なんですか|んですね|ですね|ですよね|なんだね|か[ぁあー]+|長っ|多っ|高っ|すご|まじ|マジ"
+    r"|の(?=…|\.{2}))"
+    r"[^。!?！？…\n]{0,4}(?:[。!?！？…]+|\.{2,}|$)"
+    r"|\s*(?:全\s?)?\d{1,4}\s?巻(?:超え|越え|も|しか)?(?:[!！][?？]|[?？][!！])+"
+)
 # A purchase made, not a detail asked: "… ください", "I'll take", "add".
 _NOT_A_PURCHASE = (
     r"(?!.*(?:ください|下さい|お願い|おねがい|\bi'?ll (?:take|get|buy)|\badd\b|\bbuy\b|\border\b|買います|注文))"
