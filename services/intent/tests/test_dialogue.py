@@ -2300,3 +2300,9 @@ def test_a_count_said_back_then_another_request_is_that_request() -> None:
     # A limit asked is still a limit: 「10巻以内のやつある？」.
     limit = turn("10巻以内のやつある？", state, intent="product_recommendation")
     assert limit.state.constraints.max_volumes == 10
+
+
+@pytest.mark.parametrize(("text", "cap"), [("1巻完結の漫画ある?", 1), ("5冊で終わるやつ", 5)])
+def test_a_length_said_with_its_ending_is_a_cap(text: str, cap: int) -> None:
+    assert cues(text).max_volumes == cap
+    assert cues("30巻で完結？").max_volumes is None  # asked of a series, not a kind of manga

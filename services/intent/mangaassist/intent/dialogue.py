@@ -73,6 +73,14 @@ _LENGTH_DROPPED = re.compile(
 )
 _VOLUME_CAP = (
     # (pattern, inclusive)
+    # 「1巻完結の漫画ある？」「5冊で終わるやつ」: a kind of manga by its length, asked or not
+    (
+        re.compile(
+            r"(\d{1,3})\s*(?:巻|冊)\s*(?:で)?\s*(?:完結|終わる|読み切れる|読める)\s*(?:する|している|してる)?\s*の?\s*"
+            r"(?:漫画|マンガ|まんが|やつ|もの|作品|シリーズ)"
+        ),
+        True,
+    ),
     # (「まだ8巻までしか出てないの？」 says how far it has come out: no limit)
     (
         re.compile(
