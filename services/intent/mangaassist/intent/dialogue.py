@@ -2119,7 +2119,8 @@ _ANOTHER_RECALLED = re.compile(
 _BACK_DESCRIBED = re.compile(
     r"\b(?:go|going|get|come|coming|went) back to\b|\bback to the\b"
     r"|(?:のほう|の方|のやつ|の)に(?:戻|する|します|しよう)|に戻(?:る|って|ります|ろう)"
-    r"|^\s*(?:じゃあ|では|なら|で|ほな|やっぱ(?:り)?)?\s?[^\s、。?？!！]{0,7}[一-龥ァ-ヴー](?:のほう|の方|のやつ)(?:の|は|を|で|、|,)"
+    # (not 「野球のやつで」: a kind wanted)
+    r"|^\s*(?:じゃあ|では|なら|で|ほな|やっぱ(?:り)?)?\s?[^\s、。?？!！]{0,7}[一-龥ァ-ヴー](?:のほう|の方|のやつ)(?:の|は|を|、|,)"
 )
 # The series asked about first in the conversation: 「最初に聞いたほう」, "the first one I asked about".
 _ASKED_FIRST = re.compile(
