@@ -2094,21 +2094,24 @@ _FORGOT_NAME = re.compile(
     r"|\bin the (?:title|name)\b|\bsomething\b.{0,40}\b(?:title|name|called)\b|['\"‘“][a-z]{3,12}['\"’”]"
 )
 # An edition of the series in focus, not a series described: 「英語のやつは？」, "the english one".
+_EDITION_NAMES = r"英語|日本語|ジャパニーズ|イングリッシュ|原書|翻訳"
 _EDITION_ONE = re.compile(
-    r"(?:英語|日本語|ジャパニーズ|イングリッシュ|原書|翻訳|english|japanese|eng|jp)(?:版|ばん| ?version| ?edition)?\s?の?\s?"
-    r"(?:やつ|ほう|方|の|one)"
+    rf"(?:{_EDITION_NAMES}|english|japanese|eng|jp)(?:版|ばん| ?version| ?edition)?\s?の?\s?(?:やつ|ほう|方|の|one)"
 )
+# A noun before の that can describe a series (「忍者」「料理学校」): up to 8 characters ending in
+# kanji or katakana.
+_NOUN = r"[^\s、。,?？!！]{0,7}[一-龥ァ-ヴー]"
 # A series described by a noun: 「忍者のやつ」「料理学校のほう」 (the noun in group 1).
-_DESCRIBED_NOUN = re.compile(r"([^\s、。,?？!！]{0,7}[一-龥ァ-ヴー])(?:のほう|の方|のやつ)")
+_DESCRIBED_NOUN = re.compile(rf"({_NOUN})(?:のほう|の方|のやつ)")
 # Nouns that pick an edition, a volume or a length, not a series: 「英語版のほう」「1巻のやつ」「短編の方」.
 _NOT_A_DESCRIPTION = re.compile(
-    r"英語|日本語|ジャパニーズ|イングリッシュ|版|巻|冊|原書|翻訳|新刊|最新|短編|長編|完結|連載|安|高|値段|円|セット|全巻"
+    rf"{_EDITION_NAMES}|版|巻|冊|新刊|最新|短編|長編|完結|連載|安|高|値段|円|セット|全巻"
     r"|前|後|次|上|下|他|ほか|別|個|一つ|片方|一方|もう|作者|作家|先生|人|雰囲気|感じ|系|もの|物|主人公|同じ|似"
 )
 # A short question of another series, described: 「忍者のは？」「死神のほうは？」.
 # (a noun before の, no question word: not 「次っていつ出るの？」)
 _SHORT_DESCRIBED = re.compile(
-    r"^(?!.*(?:いつ|何|なに|なん|どう|どこ|どれ|いくら))([^\s、。?？!！]{0,7}[一-龥ァ-ヴー])(?:のほう|の方|のやつ|の)(?:は|って)?\s?[?？]\s*$"
+    rf"^(?!.*(?:いつ|何|なに|なん|どう|どこ|どれ|いくら))({_NOUN})(?:のほう|の方|のやつ|の)(?:は|って)?\s?[?？]\s*$"
 )
 # Another title recalled besides the one talked about: 「…やつもあったよね」, "there was also one…".
 _ANOTHER_RECALLED = re.compile(
@@ -2120,7 +2123,7 @@ _BACK_DESCRIBED = re.compile(
     r"\b(?:go|going|get|come|coming|went) back to\b|\bback to the\b"
     r"|(?:のほう|の方|のやつ|の)に(?:戻|する|します|しよう)|に戻(?:る|って|ります|ろう)"
     # (not 「野球のやつで」: a kind wanted)
-    r"|^\s*(?:じゃあ|では|なら|で|ほな|やっぱ(?:り)?)?\s?[^\s、。?？!！]{0,7}[一-龥ァ-ヴー](?:のほう|の方|のやつ)(?:の|は|を|、|,)"
+    rf"|^\s*(?:じゃあ|では|なら|で|ほな|やっぱ(?:り)?)?\s?{_NOUN}(?:のほう|の方|のやつ)(?:の|は|を|、|,)"
 )
 # The series asked about first in the conversation: 「最初に聞いたほう」, "the first one I asked about".
 _ASKED_FIRST = re.compile(

@@ -712,8 +712,10 @@ class CatalogLinker:
         if not any(not c.fuzzy for c in candidates):
             candidates += self._fuzzy_cjk(folded)
         match = _FRAGMENT.search(folded)
-        fragments = self._fragments(folded, match) if match is not None else []
-        if fragments and candidates and match is not None and _incomplete(match) and len(fragments[0].names) > 1:
+        # (read only when they can be used: no names found, or a piece said to be incomplete)
+        wanted = match is not None and (not candidates or _incomplete(match))
+        fragments = self._fragments(folded, match) if match is not None and wanted else []
+        if fragments and candidates and len(fragments[0].names) > 1:
             # The customer says the name is incomplete, and several titles hold the piece.
             candidates = fragments
         if not candidates:
