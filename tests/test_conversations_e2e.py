@@ -122,6 +122,9 @@ async def test_kinds_of_story_and_a_genre_added_to_like_x(cluster: Cluster) -> N
     _, romance = await converse(cluster, ["ハイキューみたいな漫画ある？", "恋愛要素もあるとうれしいです"])
     top = romance["products"][0]
     assert "haikyu" not in series(romance) and {"romance", "sports"} <= set(top["genres"])
+    # Its main kind ruled out: other kinds of story, not nothing.
+    _, not_sports = await converse(cluster, ["Do you have Haikyu?", "something like it but not sports"])
+    assert not_sports["products"] and not any("sports" in p["genres"] for p in not_sports["products"])
 
 
 async def test_the_shortest_of_a_list_comes_first_and_becomes_the_focus(cluster: Cluster) -> None:

@@ -2306,3 +2306,120 @@ def test_a_count_said_back_then_another_request_is_that_request() -> None:
 def test_a_length_said_with_its_ending_is_a_cap(text: str, cap: int) -> None:
     assert cues(text).max_volumes == cap
     assert cues("30巻で完結？").max_volumes is None  # asked of a series, not a kind of manga
+
+
+def test_wanting_to_read_is_no_likeness() -> None:
+    # 「読みたいので」 holds 「みたいの」: a wish, not "something like Hikaru no Go".
+    result = turn(
+        "ヒカ碁、英語で読みたいので英語版の1巻を",
+        common_pb2.DialogueState(),
+        mentions=[mention("hikaru-no-go", "ヒカ碁")],
+    )
+    assert result.action == "search" and not result.state.constraints.like_series_ids
+    assert (result.state.focus.series_id, result.state.focus.language, result.state.focus.volume) == (
+        "hikaru-no-go",
+        "en",
+        1,
+    )
+    assert cues("鬼滅みたいなの読みたい").like
+
+
+def test_still_ongoing_asks_about_the_series_just_shown() -> None:
+    for text in ("まだ連載中？", "still ongoing?"):
+        result = turn(text, shown("medalist", "splatoon"), intent="order_status")
+        assert result.intent == "product_question" and result.state.focus.series_id == "medalist", text
+
+
+def test_an_authors_works_with_a_condition_are_picked_among_not_the_focus() -> None:
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_question")
+    state.focus.series_id = "nana"
+    authors = [
+        mention("nana", "矢沢あい", kind="author", author_series=("nana", "paradise-kiss")),
+        mention("paradise-kiss", "矢沢あい", kind="author", author_series=("nana", "paradise-kiss")),
+    ]
+    result = turn("じゃあ矢沢あいの完結してるやつ", state, intent="product_question", mentions=authors)
+    assert set(result.state.constraints.only_series) == {"nana", "paradise-kiss"}
+    assert result.state.constraints.status == "completed" and not result.state.focus.series_id
+
+
+def test_a_sequels_word_names_it_only_while_its_series_is_talked_about() -> None:
+    sequel = common_pb2.Mention(
+        series_id="dragon-ball-super", kind="sequel", name="Dragon Ball Super", score=0.7, start=0, end=1
+    )
+    sequel.relative_to.append("dragon-ball")
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_question")
+    state.focus.series_id = "dragon-ball"
+    assert turn("超は完結してる？", state, intent="product_question", mentions=[sequel]).state.focus.series_id == (
+        "dragon-ball-super"
+    )
+    state.focus.series_id = "one-piece"
+    assert turn("超は完結してる？", state, intent="product_question", mentions=[sequel]).state.focus.series_id != (
+        "dragon-ball-super"
+    )
+
+
+def test_a_piece_of_another_title_describes_one_of_those_offered() -> None:
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_search", pending="series")
+    state.candidates.extend(["mob-psycho-100", "one-punch-man"])
+    hero = mention("my-hero-academia", "ヒーロー", kind="partial")
+    result = turn("ハゲのヒーローのほう", state, intent="out_of_scope", mentions=[hero])
+    assert result.action == "choose" and set(result.state.constraints.only_series) == {
+        "mob-psycho-100",
+        "one-punch-man",
+    }
+    assert result.offered_only  # (asked between them: the answer is one of them)
+
+
+def test_like_an_unknown_title_asks_for_suggestions() -> None:
+    result = turn(
+        "ドラクエっぽいファンタジーでなにかない？", common_pb2.DialogueState(), intent="product_recommendation"
+    )
+    assert result.intent == "product_recommendation" and list(result.state.constraints.genres) == ["fantasy"]
+
+
+def test_a_wrong_volume_delivered_is_a_return() -> None:
+    assert turn("届いた本が注文と違う巻だったんですけど", common_pb2.DialogueState(), intent="order_status").intent == (
+        "return_refund"
+    )
+
+
+def test_both_asks_the_same_of_the_two_series_talked_about() -> None:
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_question")
+    state.focus.series_id = "my-dress-up-darling"
+    state.discussed.extend(["the-dangers-in-my-heart", "my-dress-up-darling"])
+    result = turn("どっちも英語版ある？", state)
+    assert result.intent == "product_question" and result.state.constraints.language == "en"
+    assert list(result.state.constraints.only_series) == ["the-dangers-in-my-heart", "my-dress-up-darling"]
+
+
+def test_others_of_a_kind_leave_out_every_series_talked_about() -> None:
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_search")
+    state.focus.series_id = "neon-genesis-evangelion"
+    state.discussed.extend(["mobile-suit-gundam-the-origin", "neon-genesis-evangelion"])
+    result = turn("他にロボットもの、mecha系ある？", state, intent="product_recommendation")
+    assert {"mobile-suit-gundam-the-origin", "neon-genesis-evangelion"} <= set(result.state.constraints.excluded_series)
+
+
+def test_other_ones_of_a_kind_after_a_list_ask_for_more_not_one_of_those() -> None:
+    prev = shown("beyblade", "medalist", intent="product_search")
+    prev.constraints.genres.append("sports")
+    result = turn("他の sports 漫画で completed のやつ", prev, intent="product_recommendation")
+    assert result.action == "search" and not result.state.constraints.only_series
+    assert result.state.constraints.status == "completed" and list(result.state.constraints.genres) == ["sports"]
+
+
+def test_the_cheapest_among_those_shown_keeps_the_request_they_were_shown_for() -> None:
+    prev = shown("ashita-no-joe", "kurokos-basketball", "cross-game")
+    prev.constraints.genres.append("sports")
+    prev.constraints.max_volumes = 20
+    result = turn("その中で一番安いのは？", prev, intent="out_of_scope", abstained=True)
+    c = result.state.constraints
+    assert result.action == "choose" and c.max_volumes == 20 and list(c.genres) == ["sports"]
+    assert list(c.only_series) == ["ashita-no-joe", "kurokos-basketball", "cross-game"]
+
+
+def test_a_price_asked_after_a_series_is_no_payment_question() -> None:
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_question")
+    state.focus.series_id = "berserk"
+    result = turn("値段差は", state, intent="payment")
+    assert result.intent == "product_question" and result.state.focus.series_id == "berserk"

@@ -219,3 +219,16 @@ def test_darkness_ruled_out_rules_out_horror(text: str) -> None:
 
 def test_dark_asked_for_adds_nothing() -> None:
     assert extract("dark fantasy please").excluded_genres == []
+
+
+def test_a_volume_written_in_kanji_is_that_volume() -> None:
+    assert extract("無職転生の一巻").volumes == [1]
+    assert extract("第十二巻ありますか").volumes == [12]
+    assert extract("注文番号 249-2233445-5566778 の三巻").volumes == [3]
+
+
+def test_more_than_an_amount_said_to_be_too_much_is_a_price_cap() -> None:
+    for text, cap in (("1冊1000円超えるのは高いから、それ以下でダークファンタジー", 1000), ("800円以上はきつい", 800)):
+        entities = extract(text)
+        assert (entities.max_price_jpy, entities.min_price_jpy) == (cap, None), text
+    assert extract("500円以上のやつ").min_price_jpy == 500

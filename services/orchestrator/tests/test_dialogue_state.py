@@ -133,3 +133,14 @@ def test_a_description_of_one_offered_may_mean_a_series_outside_them_an_order_ma
     assert search_plan(common_pb2.SearchFilters(), describing).described
     describing.order = "cheapest"  # "the cheapest of those": one of them, by price
     assert not search_plan(common_pb2.SearchFilters(), describing).described
+
+
+def test_an_answer_to_which_one_is_one_of_those_asked_between() -> None:
+    answering = intent_pb2.ResolvedRequest(
+        state=common_pb2.DialogueState(
+            version=STATE_VERSION, constraints=common_pb2.Constraints(only_series=["skip-beat", "skip-and-loafer"])
+        ),
+        action="choose",
+        offered_only=True,
+    )
+    assert not search_plan(common_pb2.SearchFilters(), answering).described

@@ -369,3 +369,36 @@ def test_a_heros_given_or_family_name_alone_names_the_series_when_only_theirs() 
     # Gojo is a hero's name in two series; "more" is no "Moore" (Case Closed) once folded.
     assert linker().link("gojo sensei is the best") == []
     assert linker().link("do you have more") == []
+
+
+def test_a_dash_typed_for_the_long_vowel_mark_is_read_as_one() -> None:
+    assert {link.series_id for link in linker().link("ロ-ファーのほう")} == {"skip-and-loafer"}
+
+
+def test_a_katakana_word_used_as_a_name_links_every_title_it_opens() -> None:
+    for text, want in (
+        ("スキップの新刊いつ？", {"skip-beat", "skip-and-loafer"}),
+        ("ブルーの最新刊ってもう出てる？", {"blue-lock", "blue-period"}),
+    ):
+        links = linker().link(text)
+        assert {link.series_id for link in links} == want and {link.kind for link in links} == {"partial"}
+    # A kind of story is no name: 「ホラーのやつ」 opens no title.
+    assert linker().link("ホラーのやつ") == []
+
+
+def test_a_piece_said_beside_the_kind_of_story_keeps_the_titles_of_that_kind() -> None:
+    assert [link.series_id for link in linker().link("Blueなんとかってやつ、サッカーの漫画")] == ["blue-lock"]
+    # Both are love stories: still both, to be asked back.
+    both = {link.series_id for link in linker().link("アオなんとかっていう恋愛漫画")}
+    assert both == {"blue-box", "blue-spring-ride"}
+
+
+def test_the_word_a_sequel_adds_is_linked_relative_to_its_series() -> None:
+    for text in ("超のほうも", "超は完結してる？", "what about super?"):
+        [link] = linker().link(text)
+        assert (link.series_id, link.kind, link.relative_to) == ("dragon-ball-super", "sequel", ("dragon-ball",))
+    assert linker().link("超面白い漫画") == [] and linker().link("super cheap ones please") == []
+    # The whole title is the title.
+    assert [(link.series_id, link.kind) for link in linker().link("ドラゴンボール超ある？")] == [
+        ("dragon-ball-super", "title")
+    ]

@@ -28,7 +28,7 @@ from itertools import islice
 from mangaassist.common.messages import copy_present
 from mangaassist.common.pii import mask_pii
 from mangaassist.common.text import ROMAJI_WORD, words_offsets
-from mangaassist.common.vocabulary import EN_NUMBER_WORDS, PRODUCT_INTENTS
+from mangaassist.common.vocabulary import EN_NUMBER_WORDS, PRODUCT_INTENTS, kanji_counts
 from mangaassist.intent.entities import Entities, aspect_of, extract, genres_in
 from mangaassist.intent.model import LEXICON
 from mangaassist.proto.common.v1 import common_pb2
@@ -237,18 +237,19 @@ _WHOLE = re.compile(
 )
 _LIKE = re.compile(
     r"\blike\b(?!,)|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
-    r"|after (?:finishing|reading)|\bread (?:next )?after\b|(?:i|just) (?:just )?finished|enjoyed|loved|\blove\b|\bfan\b|好きで|好きなんだ|好きだから|大好き|(?<![てで])みたい[なの]|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
+    r"|after (?:finishing|reading)|\bread (?:next )?after\b|(?:i|just) (?:just )?finished|enjoyed|loved|\blove\b|\bfan\b|好きで|好きなんだ|好きだから|大好き|(?<![てで読飲休進頼])(?<!楽し)みたい[なの]|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
     r"|読み終わ|系の|こういう|そういう|ああいう|似た|みたいに|のように|\bmitai ?n[ao]\b|同じ(?:ような|ように|感じ|系統|雰囲気)"
     # 「同じくらいダークで」 (「同じくらいの長さ？」 compares an amount)
     r"|同じ(?:くらい|ぐらい)(?:ダーク|暗|怖|面白|熱|重|泣け|笑え|切な|グロ)"
     # 「鬼滅好きにおすすめ」: for fans of it
     r"|好き(?:な人)?(?:に|へ|向け)(?:の)?(?:おすすめ|オススメ|お勧め|刺さ)"
 )
+# (「〜みたいな」 after a verb's stem wants, not likens: 「英語で読みたいので」)
 # Likeness, not affection: "something like Junji Ito", 「伊藤潤二みたいな」 (an author's fan, 「東村アキコが好き」,
 # is shown the author's own works).
 _SIMILAR = re.compile(
     r"similar|such as|in the vein of|along the lines|reminds? me of|(?<!i )(?<!i really )\blike\b"
-    r"|(?<![てで])みたい[なのに]|っぽい|のような|のように|に似た|似てる|似た|系の|ような|こういう|そういう|ああいう"
+    r"|(?<![てで読飲休進頼])(?<!楽し)みたい[なのに]|っぽい|のような|のように|に似た|似てる|似た|系の|ような|こういう|そういう|ああいう"
     r"|\bmitai ?n[ao]\b|同じ(?:ような|ように|感じ|系統|雰囲気)|好き(?:な人)?(?:に|へ|向け)(?:の)?(?:おすすめ|オススメ|お勧め|刺さ)"
 )
 # Someone else whose love of a title is told: a gift of that title.
@@ -286,11 +287,13 @@ _REFERENCE = re.compile(
     r"|\bthat'?s the\b"
     r"|それ|これ|あれ|その|この|同じ(?!条件|感じ|作者|作家|漫画家|先生|ような|系|ジャンル)|この作品"
     r"|大丈夫(?:そう|かな|です|でしょう|な内容|か)|\bis (?:it|that) (?:ok|okay|fine|safe)\b"
+    # 「まだ連載中？」, "still ongoing?": whether the one just talked about goes on
+    r"|^\s?まだ(?=[^。、!！?？]{0,8}(?:連載|続い|続く|完結|終わ))(?=[^。!！]{0,30}$)|^\s?still (?:ongoing|running|going|publishing|being published)\b"
 )
 _PRODUCT_QUESTION = re.compile(
     r"^(?:is|are|does|did|was|has)\b|なの[?？]?$|ですか[?？]?$|どう[?？]?$|って(?:怖|面白|どう|何)|how many"
     r"|volumes? (?:are )?out|in stock|price|how much|cost|when|available|release|何巻|何冊|在庫|いくら|値段"
-    r"|価格|発売|出てる|英語版|日本語版"
+    r"|価格|発売|出てる|英語版|日本語版|いかが(?:でしょう|ですか)"
     # "that's the art school one right?", 「…だよね？」: a fact to confirm
     r"|\b(?:right|correct)\s*[?？]\s*$|(?:だ|です)よね\s*[?？]?\s*$"
     # "which has more volumes in english?", 「どっちが安い？」: a fact compared
@@ -323,6 +326,8 @@ _BY_THEM = re.compile(
 )
 # A description of one series besides its author's name ("the pirate one", 「恋愛のほう」).
 _DESCRIBED = re.compile(r"\bthe\s{1,3}[a-z][^,.?!]{0,30} one\b|[ぁ-んァ-ン一-龥]{2,}(?:のほう|の方|のやつ)")
+# Both of the two series talked about: 「どっちも英語版ある？」, "are both finished?".
+_BOTH = re.compile(r"どっちも|どちらも|両方|\bboth\b|\b(?:either|each) (?:one|of them)\b")
 # Not the one just shown: 「そっちじゃなくて」, "no, the other one", 「もう片方」.
 _NOT_THAT = re.compile(
     r"そっちじゃな|それじゃな|そっちではな|もう片方|もう(?:一|ひと|1)(?:つ|個|こ)の(?:方|ほう|やつ|作品|漫画)|もう一方"
@@ -364,7 +369,7 @@ _AMONG_SHOWN = re.compile(
 )
 # Trying to recall one title ("the one about a calligrapher on an island, what was it called?").
 _RECALL = re.compile(
-    r"なんだっけ|なんだったっけ|何だっけ|何だったっけ|なんて(?:いう|言う|タイトル)|タイトル(?:が|を)?(?:忘れ|思い出せ)"
+    r"なんだっけ|なんだったっけ|何だっけ|何だったっけ|なんでしたっけ|何でしたっけ|なんて(?:いう|言う|タイトル)|タイトル(?:が|を)?(?:忘れ|思い出せ)"
     r"|名前(?:が|を)?(?:忘れ|思い出せ|出てこない)|what(?:'s| is| was) (?:it|that|this|the)(?: \w{1,12}){0,2} called"
     r"|can'?t (?:remember|recall) the (?:name|title)|forgot the (?:name|title)|what was (?:it|that) again"
     r"|there (?:was|is|used to be) (?:this|that|a|one)\b|\bthe one (?:with|about|where)\b"
@@ -374,7 +379,8 @@ _RECALL = re.compile(
     # "looking for that isekai where the guy gets reborn as a slime", "the one where…"
     r"|\bthat (?:[a-z-]{2,15} ){0,2}(?:manga|series|comic|one|isekai|anime|story) (?:about|where|with|in which|that)\b"
     # 「高校生のプロ棋士がひとり暮らししてるやつ」「ノートに名前書くと死ぬやつ」: a story told, not a kind
-    r"|[をがにで][^、。,.!?！？「」]{5,14}?(?:てる|ている|てた|ってる|する|した|しちゃう|される|になる|なる|ぬ|む|ぶ)"
+    # (nor a condition: 「ほかにダークファンタジーで完結してるやつ」)
+    r"|[をがにで](?![^、。,.!?！？「」]{0,12}?(?:完結|連載))[^、。,.!?！？「」]{5,14}?(?:てる|ている|てた|ってる|する|した|しちゃう|される|になる|なる|ぬ|む|ぶ)"
     r"(?:やつ|話)(?=って|は|、|,|\s|$|[?？。!！])"
 )
 # The message is about manga even when the classifier is unsure ("小学生の息子に漫画を…").
@@ -504,7 +510,9 @@ def cues(text: str) -> Cues:
         status = min(found)[1] if found else None
     max_volumes = None
     buying = _VOLUME_RANGE.search(folded)
-    counted = _NUMBER_WORD.sub(lambda m: str(EN_NUMBER_WORDS[m.group(0)]), folded)  # "one or two volumes"
+    counted = kanji_counts(
+        _NUMBER_WORD.sub(lambda m: str(EN_NUMBER_WORDS[m.group(0)]), folded)
+    )  # "one or two", 「十巻」
     for pattern, inclusive in () if buying else _VOLUME_CAP:
         m = pattern.search(folded if inclusive in ("one", "not too long", None) else counted)
         if m is None:
@@ -564,6 +572,7 @@ class Resolution:
     candidates: list[str]
     not_carried: bool = False
     follow_up: bool = False
+    offered_only: bool = False  # a choice among the series offered only (see the proto)
 
 
 def _has_constraints(entities: Entities, c: Cues) -> bool:
@@ -677,6 +686,8 @@ def product_intent(classified: str, abstained: bool, c: Cues, fallback: str = "p
 
 # The linker's kind for a well-known title the catalog does not hold (``data/not_carried.json``).
 ABSENT = "absent"
+# The linker's kind for the word a series adds to another's name (「超」: Dragon Ball Super).
+SEQUEL = "sequel"
 
 
 def resolve(
@@ -706,6 +717,18 @@ def resolve(
             state.intent = "product_question"
             return Resolution(state.intent, "search", "remarks on the series in focus", state, [], follow_up=True)
         return resolve(rest, classified, abstained, extract(rest), mentions, previous, unlinked_title, previous_intent)
+    if any(m.kind == SEQUEL for m in mentions):
+        # 「超のほうも」 names Dragon Ball Super only while Dragon Ball is talked about.
+        talked = {previous.focus.series_id, *previous.discussed, *previous.last_shown[:1]} - {""}
+        mentions = [
+            common_pb2.Mention(
+                series_id=m.series_id, kind="alias", name=m.name, score=m.score, start=m.start, end=m.end
+            )
+            if m.kind == SEQUEL
+            else m
+            for m in mentions
+            if m.kind != SEQUEL or talked.intersection(m.relative_to)
+        ]
     absent = [m for m in mentions if m.kind == ABSENT]
     if absent:
         # A well-known title the shop does not carry ("Tokyo Mew Mew?", 「弱虫ペダルある？」): a
@@ -950,6 +973,17 @@ def _resolve(
         ):
             # 「英語版ってあります？海外の友達に送りたくて」: the series in focus asked first.
             classified, abstained = "product_question", True
+    if (
+        classified in _SERVICE_INTENTS
+        and not named
+        and prev.intent in PRODUCT_INTENTS
+        and (prev.focus.series_id or prev.last_shown)
+        and (c.status is not None or _PRODUCT_QUESTION.search(c.folded))
+        and not _own_words(classified, c.folded)
+    ):
+        # 「まだ連載中？」「値段差は」 after a series was shown: a fact of it, not an order's state
+        # or how to pay.
+        classified, abstained = "product_question", True
     if (
         (classified in PRODUCT_INTENTS or abstained)
         and classified != "order_status"
@@ -1250,6 +1284,25 @@ def _resolve(
         state.intent = "product_recommendation" if in_force or asks else "product_search"
         return Resolution(state.intent, "search", "drops the series in focus", state, [], follow_up=True)
 
+    both = (
+        list(prev.last_shown[:2])
+        if len(prev.last_shown) == 2 and not prev.HasField("focus")
+        else list(prev.discussed[-2:])
+        if len(prev.discussed) >= 2
+        else []
+    )
+    if (
+        both
+        and not (titles or authors or prev.pending)
+        and _BOTH.search(c.folded)
+        and (entities.language is not None or c.product_question or c.status is not None or c.latest)
+    ):
+        # 「どっちも英語版ある？」 after 僕ヤバ and 着せ恋: the same question of both.
+        state.constraints.only_series.extend(both)
+        _merge(state.constraints, entities, c)
+        state.intent = "product_question"
+        return Resolution(state.intent, "search", "asks the same of both series", state, [], follow_up=True)
+
     # 2. A reply to "which one did you mean?": a name among the candidates, or a description
     #    the search ranks the candidates by.
     answering = prev.pending == "series" and prev.intent in PRODUCT_INTENTS
@@ -1272,8 +1325,11 @@ def _resolve(
             )
             # ("the school one", "the table tennis one" after a list: one of those shown)
             else list(prev.constraints.only_series or (prev.last_shown if _THE_ONE.search(c.folded) else []))
-            # ("similar vibe, any others?" asks for others like it, not for one of those)
-            if _CHOOSING.search(c.folded) and not (c.like and _SIMILAR.search(c.folded))
+            # ("similar vibe, any others?", 「他の sports 漫画で completed のやつ」 ask for others,
+            # not for one of those)
+            if _CHOOSING.search(c.folded)
+            and not (c.like and _SIMILAR.search(c.folded))
+            and not (_OTHER.search(c.folded) and not _NOT_THAT.search(c.folded))
             else []
         )
     )
@@ -1294,6 +1350,7 @@ def _resolve(
         # 「完結済みのやつ」「野球のやつで」 after suggestions: the kind of series wanted, a
         # refinement of the request (not one of those shown, described).
         offered = []
+    ours = bool(offered)  # (offered by us: asked between, or just shown; not recalled below)
     if offered == [prev.focus.series_id] and not (among_shown or answering or titles):
         # 「英語版のほうが巻数少ないの？」 with one series shown: a question about it, not a choice
         # (nor is 「もう一個のほうは？」 with no other one known).
@@ -1358,6 +1415,10 @@ def _resolve(
         offered = [s for s in offered if s not in excluded]
         chosen = [m for m in titles if m.series_id in offered]
         theirs = [s for s in offered if any(s in a.author_series for a in authors)]
+        if answering and not chosen and all(m.kind == "partial" for m in titles):
+            # (a piece of another title, 「ヒーローのほう」 asked between Mob and One-Punch: words
+            # that describe one of those offered)
+            titles = []
         if chosen:
             titles = chosen[:1]
         elif not titles and len(set(theirs)) == 1:
@@ -1406,6 +1467,10 @@ def _resolve(
                 state.intent = prev.intent
                 state.topic = prev.topic
                 return Resolution(state.intent, "search", "narrows the series shown", state, [], follow_up=True)
+            if among_shown and not answering and prev.intent in PRODUCT_INTENTS:
+                # 「その中で一番安いのは？」: one of those shown, under the request they were shown for.
+                state.constraints.CopyFrom(prev.constraints)
+                del state.constraints.only_series[:]
             state.constraints.only_series.extend(list(dict.fromkeys(offered))[:MAX_LIST])
             if entities.volumes or c.latest or entities.language is not None:
                 # 「完結してる方の1巻ください」: the volume and edition of the one described.
@@ -1433,7 +1498,17 @@ def _resolve(
             ):
                 # "which is the shortest?", 「古い方」: a question of which one.
                 state.intent = "product_question"
-            return Resolution(state.intent, "choose", "describes one of the series offered", state, [], follow_up=True)
+            return Resolution(
+                state.intent,
+                "choose",
+                "describes one of the series offered",
+                state,
+                [],
+                follow_up=True,
+                # (an answer to "which one did you mean?" is one of those asked between; a
+                # description of one of a list may mean another that fits it clearly better)
+                offered_only=ours and answering,
+            )
 
     # 3. A named series. Named in a question the classifier is sure is about something else
     #    ("I preordered Frieren vol 14, when will it ship?"), it becomes the focus, and the
@@ -1569,8 +1644,11 @@ def _resolve(
         asks_of_focus = (
             (c.product_question or c.status is not None)
             and not (c.new_request or c.like or _OTHER.search(c.folded) or _RECOMMEND.search(c.folded))
-            # (「冨樫の完結してるやつは？」 picks among the author's works)
-            and not re.search(r"(?:やつ|もの|作品|の)(?:は|って|ある|あります)|\bones?\b", c.folded)
+            # (「冨樫の完結してるやつは？」「矢沢あいの完結してるやつ」 pick among the author's works)
+            and not re.search(
+                r"(?:やつ|もの|作品|の)(?:は|って|ある|あります)|(?:やつ|もの|作品)(?:で|を)?\s?[?？!！。]*$|\bones?\b",
+                c.folded,
+            )
             and not _has_constraints(entities, replace(c, status=None))
         )
         if prev.HasField("focus") and prev.focus.series_id in series and (_BY_THEM.search(c.folded) or asks_of_focus):
@@ -1710,6 +1788,9 @@ def _resolve(
     #    classifier is unsure what X is, unless the message has words of its best guess).
     if unlinked_title and (productish or (abstained and not _own_words(classified, c.folded))):
         state.intent = classified if product_turn and classified != "product_recommendation" else "product_search"
+        if c.like and _SIMILAR.search(c.folded):
+            # 「ドラクエっぽいファンタジーでなにかない？」: others like it, whatever it is.
+            state.intent = "product_recommendation"
         _merge(state.constraints, entities, c)
         return Resolution(state.intent, "search", "title not in the catalog", state, [], not_carried=True)
 
@@ -2202,7 +2283,9 @@ _DAMAGED = re.compile(
     r"crushed|damaged|broken|torn(?! between)|ripped|\bbent\b|water damage|missing pages|wrong (?:book|volume|item|one)"
     r"|違って(?:い|まし|た)|間違って|破れ|汚れ|折れ|潰れ|傷が|傷つ|落丁|乱丁"
     # 「注文と違う巻が届きました」「3巻を頼んだのに4巻が入ってました」
-    r"|違う(?:巻|本|商品|もの|の)が(?:届|入って|来)|(?:頼んだ|注文した)のに[^。]{0,12}?[がの](?:届いた|届きま|入って|来た|来ま)"
+    # 「届いた本が注文と違う巻だったんですけど」
+    r"|違う(?:巻|本|商品|もの|の)(?:が(?:届|入って|来)|だった|でした)|届いた(?:本|の|もの|商品)が[^。]{0,12}?違"
+    r"|(?:頼んだ|注文した)のに[^。]{0,12}?[がの](?:届いた|届きま|入って|来た|来ま)"
 )
 # Service questions asked beside a series' name, most specific first (a person asked for
 # wins over what they want to ask them about).
@@ -2563,6 +2646,8 @@ def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
             return "product_question"  # 「…もおすすめされたけど、あれはまだ続いてる？」
         if _AVAILABILITY.search(c.folded) and not _RECOMMEND.search(c.folded):
             return "product_search"  # 「誕生日プレゼントで、ポケモンの漫画ってありますか」
+        if re.search(r"探して|\b(?:looking|searching) for\b", c.folded) and not _RECOMMEND.search(c.folded):
+            return "product_search"  # 「炭治郎が主人公の漫画を探しております」: that one title sought
     if (
         classified in PRODUCT_INTENTS
         and not abstained
@@ -2696,11 +2781,14 @@ _SEEN_OTHER = re.compile(r"\bother\b|\belse\b|\banother\b|他の|ほかの|別�
 
 
 def _rule_out_seen(state: common_pb2.DialogueState, prev: common_pb2.DialogueState, c: Cues) -> None:
-    """Exclude the series in focus and those just shown when the customer asks for others."""
+    """Exclude the series in focus, those just shown and those talked about before (「ガンダム」
+    then 「エヴァもある？」 then 「他にロボットもの」) when the customer asks for others."""
     if not _SEEN_OTHER.search(c.folded):
         return
-    seen = ([prev.focus.series_id] if prev.HasField("focus") and prev.focus.series_id else []) + list(
-        prev.last_shown[:5]
+    seen = (
+        ([prev.focus.series_id] if prev.HasField("focus") and prev.focus.series_id else [])
+        + list(prev.last_shown[:5])
+        + list(prev.discussed)
     )
     merged = list(dict.fromkeys([*state.constraints.excluded_series, *seen]))[:MAX_LIST]
     del state.constraints.excluded_series[:]

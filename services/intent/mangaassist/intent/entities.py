@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from mangaassist.common.textbounds import MAX_RUN, bounded_fold
-from mangaassist.common.vocabulary import GENRES
+from mangaassist.common.vocabulary import GENRES, kanji_counts
 
 # (?<!\d): a bare number is tried from the start of its digit run only (the same matches,
 # linear time); textbounds cuts longer runs before any pattern runs.
@@ -54,9 +54,13 @@ _FIRST_VOLUME = re.compile(
     r"|(?:何巻|どこ|どれ)から(?:読|始|買)|最初から(?:読|買)"
 )
 _YEN_SUFFIX = r"\s*+(千|万)?\s*+(?:円|yen|jpy)"
+# (after "more than that") is too much: 「…超えるのは高い」「…以上はきつい」
+_TOO_DEAR = r"\s*(?:の|もの|やつ)?\s*(?:は|と|だと)\s*(?:高い|高すぎ|無理|きつい|厳しい|ちょっと)"
 MAX_PRICE_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(_NUM + _YEN_SUFFIX + r"\s*(?:くらい|ぐらい|程度|位)?\s*(?:以下|以内|まで|未満|より安い)"),
     re.compile(r"予算\s*(?:は|が)?\s*" + _NUM + _YEN_SUFFIX),
+    # 「1000円超えるのは高いから」「800円以上はきつい」: more than that is too much
+    re.compile(_NUM + _YEN_SUFFIX + r"\s*(?:を)?\s*(?:超える|超え|越える|越え|以上)" + _TOO_DEAR),
     # "I have like 3000 yen", "I've only got ¥2000 to spend": a budget
     re.compile(
         r"\b(?:i|we) (?:only )?(?:have|'ve got|have got|got)(?: only)?(?: like| about| around)?\s*[¥$]?\s*"
@@ -81,7 +85,7 @@ MAX_PRICE_PATTERNS: tuple[re.Pattern[str], ...] = (
     ),
 )
 MIN_PRICE_PATTERNS: tuple[re.Pattern[str], ...] = (
-    re.compile(_NUM + _YEN_SUFFIX + r"\s*(?:以上|より高い)"),
+    re.compile(_NUM + _YEN_SUFFIX + r"\s*(?:以上|より高い)(?!" + _TOO_DEAR + ")"),
     re.compile(
         r"(?<!nothing )(?<!no )(?<!not )(?:over|above|more than|at least)\s*[¥$]?\s*"
         + _NUM
@@ -259,6 +263,7 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
         "グルメ",
         "料理",
         "ごはん",
+        "ご飯",
         "パン屋",
         "パン作り",
         "ケーキ",
@@ -423,6 +428,8 @@ NARROWER_KEYWORDS: dict[str, tuple[str, ...]] = {
     # ("space manga, realistic, no aliens": space without the aliens; "no zombies" in horror)
     "sci-fi": (r"\baliens?\b", "宇宙人", "エイリアン"),
     "horror": (r"\bzombies?\b",),
+    # ("historical, not samurai duels": history without the swords)
+    "historical": (r"\bsamurai\b", "侍", "武士", r"\bvikings?\b"),
     # ("a band, not classical piano stuff": music without the piano; 「アイドルもの以外で」)
     "music": (r"\bclassical\b", r"\bpiano\b", "ピアノ", "クラシック", r"\bidols?\b", "アイドル"),
 }
@@ -686,8 +693,11 @@ def extract(text: str) -> Entities:
         return any(a <= pos < b for a, b in order_spans)
 
     volumes: list[int] = []
+    counted = kanji_counts(folded)  # 「一巻」 is volume 1
+    if counted != folded:  # (order ids hold no kanji, but their places move)
+        order_spans = [m.span(1) for pattern in ORDER_PATTERNS for m in pattern.finditer(counted)]
     for pattern in VOLUME_PATTERNS:
-        for match in pattern.finditer(folded):
+        for match in pattern.finditer(counted):
             if not inside_order_id(match.start(1)):
                 volumes.append(int(match.group(1)))
     if _FIRST_VOLUME.search(lower):

@@ -20,7 +20,7 @@ from mangaassist.intent.routing import ROUTE_NAMES, decide, extract_features, ha
 from mangaassist.proto.intent.v1 import intent_pb2, intent_pb2_grpc
 
 # What the reply tells of the turn's resolution (the ``Resolution`` fields of the same names).
-RESOLVED_FIELDS = ("state", "action", "reason", "candidates", "not_carried", "follow_up")
+RESOLVED_FIELDS = ("state", "action", "reason", "candidates", "not_carried", "follow_up", "offered_only")
 
 
 def entities_message(found: Entities) -> intent_pb2.Entities:

@@ -134,6 +134,7 @@ def search_plan(client: common_pb2.SearchFilters, resolved: intent_pb2.ResolvedR
         plan.topic = state.topic
     plan.described = (
         choosing
+        and not resolved.offered_only
         and not resolved.order
         and bool(merged.series_ids)
         and not (state.HasField("focus") and state.focus.series_id)

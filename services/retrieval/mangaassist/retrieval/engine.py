@@ -200,6 +200,8 @@ class CatalogIndex:
             return self.names.match(query)
         best: dict[int, float] = {}
         for link in self.linker.link(query):
+            if link.kind == "sequel":  # (a name only in a conversation about its other series)
+                continue
             # An author's works (one link each) a hair apart in the linker's order: their own
             # before those credited after another (Black Jack before Pluto for Tezuka).
             works = link.author_series if link.kind == "author" else ()
@@ -244,8 +246,10 @@ class CatalogIndex:
         primary = {
             self.products[self.row_first[r]]["genres"][0] for r in rows if self.products[self.row_first[r]]["genres"]
         }
-        if not filters.genres:
-            excluded = replace(excluded, genres=frozenset(primary))
+        # ... unless the customer ruled it out ("like Haikyu but not sports"): then any kind.
+        kinds = frozenset(primary) - filters.excluded_genres
+        if not filters.genres and kinds:
+            excluded = replace(excluded, genres=kinds)
         dense = await self.store.asearch(vector, max(3 * k, DENSE_POOL), excluded, timeout_s)
         doc_mask = self.store.columns.mask(excluded)
 

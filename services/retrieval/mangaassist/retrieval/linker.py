@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rapidfuzz.distance import OSA
@@ -35,6 +35,7 @@ KIND_WEIGHT = {
     "character": 0.93,  # a series' hero ("the one with Luffy", 「炭治郎のやつ」), matched exactly only
     "author": 0.9,
     "partial": 0.75,
+    "sequel": 0.7,  # 「超」 for Dragon Ball Super: a name only beside Dragon Ball (the intent service decides)
 }
 # A well-known title the catalog does not hold (``data/not_carried.json``): linked so the
 # assistant can say it does not carry it; its series id is this prefix and a slug.
@@ -224,6 +225,19 @@ _INCOMPLETE_GROUPS = frozenset({1, 2, 3, 6, 7, 8, 9})
 # A single word quoted as what someone asked for ("his wishlist just says 'Hikaru'"), over the
 # message as typed (folding drops quotes).
 _QUOTED_WORD = re.compile(r"(?:^|[\s(])['\"‘“]([A-Za-z]{3,12})['\"’”](?=$|[\s.,!?)])")
+# A katakana word used as a series' name (「スキップの新刊いつ？」「ブルーのやつ何巻？」), read when
+# nothing else is named: the Japanese titles it opens, as pieces (several are asked back).
+_KATAKANA_AS_NAME = re.compile(
+    r"(?<![ァ-ヺー])([ァ-ヺー]{3,12})(?![ァ-ヺー]) ?(?:の|って|は|も)? ?"
+    r"(?:新刊|最新|\d{1,3} ?巻|何巻|やつ|英語版|日本語版|完結|続き)"
+)
+# A katakana piece of a title said as the one chosen (「ローファーのほう」 for スキップとローファー).
+_KATAKANA_CHOSEN = re.compile(r"(?<![ァ-ヺー])([ァ-ヺー]{3,12}) ?(?:のほう|の方)")
+# The word a sequel adds to a name, said as a name: before a particle or the end in Japanese
+# (「超のほうも」, not 「超面白い」); in English after "the/and/about/of" or before "one", "?"…
+_SEQUEL_CJK = r"(?:^|(?<=[\s]))({})(?=\s?(?:のほう|の方|の|は|って|も|を|が)|\s*$)"
+_SEQUEL_LATIN = r"(?:(?<=\bthe )|(?<=\band )|(?<=\babout )|(?<=\bof )|^)({})\b(?=\s*$| (?:one|series|manga|too|also|vol|volumes?|is|in)\b)"
+MAX_SEQUEL_WORD = 12
 MAX_KINDS = 8  # kinds of story ruled out in one request
 MAX_KIND_CHARS = 40
 MAX_FRAGMENT_SERIES = 8  # a piece of a title shared by more series than this is asked back among these
@@ -280,10 +294,15 @@ def _incomplete(match: re.Match[str]) -> bool:
     return group in _INCOMPLETE_GROUPS or bool(_SOMETHING.search(match.group(group)))
 
 
+# A dash typed for the long-vowel mark inside katakana (「ロ-ファー」, 「ブル－ロック」).
+_DASH_IN_KATAKANA = re.compile(r"(?<=[ァ-ヺ])[-‐‑‒–—―−](?=[ァ-ヺ])")
+
+
 def fold(text: str) -> str:
-    """NFKC, lower case, Latin accents and macrons dropped (Haikyū → haikyu), punctuation and
-    decorations (【】!!×・～) as spaces."""
-    return shared_text.words(shared_text.fold(text).translate(_ACCENTS).replace("×", " "))
+    """NFKC, lower case, Latin accents and macrons dropped (Haikyū → haikyu), a dash inside
+    katakana as ー, punctuation and decorations (【】!!×・～) as spaces (one character each)."""
+    folded = _DASH_IN_KATAKANA.sub("ー", shared_text.fold(text).translate(_ACCENTS))
+    return shared_text.words(folded.replace("×", " "))
 
 
 def latin_key(text: str) -> str:
@@ -414,9 +433,10 @@ def _windows(folded: str, words: list[tuple[str, int, int]]) -> list[tuple[int, 
 @dataclass(frozen=True)
 class Name:
     series_id: str
-    kind: str  # "title", "alias", "romaji", "character", "author", "partial", "absent"
+    kind: str  # "title", "alias", "romaji", "character", "author", "partial", "absent", "sequel"
     name: str  # the catalog's spelling
     author_series: tuple[str, ...] = ()
+    relative_to: tuple[str, ...] = ()  # a "sequel": the series whose name the word adds to
 
 
 @dataclass(frozen=True)
@@ -431,6 +451,7 @@ class Link:
     end: int
     fuzzy: bool = False
     author_series: tuple[str, ...] = ()
+    relative_to: tuple[str, ...] = ()  # a "sequel" names its series only while one of these is talked about
 
 
 @dataclass
@@ -468,6 +489,8 @@ class CatalogLinker:
     _latin_names: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     # Words of the catalog's kinds of story ("samurai", "time travel"): asked for, never a misspelt name.
     _story_words: set[str] = field(default_factory=set)
+    # what a series' name adds to another's → {that series: the others}: 「超」 → {DB Super: {DB}}
+    _sequel_words: dict[str, dict[str, set[str]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(set)))
     _by_head: dict[tuple[int, str], list[str]] = field(default_factory=lambda: defaultdict(list))
     _by_tail: dict[tuple[int, str], list[str]] = field(default_factory=lambda: defaultdict(list))
 
@@ -563,6 +586,7 @@ class CatalogLinker:
                 linker._story_words.update(latin_key(w) for w in fold(word).split())
         linker._add_title_openings(series)
         linker._add_japanese_openings(series)
+        linker._add_sequels(series)
         for key in linker.latin:
             linker._by_head[(len(key), key[:2])].append(key)
             linker._by_tail[(len(key), key[-2:])].append(key)
@@ -643,6 +667,44 @@ class CatalogLinker:
             if len(owners) == 1 and head not in self.cjk:
                 self.cjk[head].append(Name(next(iter(owners)), "alias", spelt[head]))
 
+    def _add_sequels(self, series: list[dict[str, Any]]) -> None:
+        """A series whose name is another's plus a word (ドラゴンボール超, "Dragon Ball Super"):
+        that word, said while the other is talked about, names it (see ``_sequel_named``)."""
+
+        def names(s: dict[str, Any]) -> set[str]:
+            spelt = (s["title_en"], s["title_ja"], s["title_romaji"], *s.get("aliases", ()))
+            return {" ".join(fold(n).split()) for n in spelt if n}
+
+        spellings = {s["series_id"]: names(s) for s in series}
+        for base, base_names in spellings.items():
+            for other, other_names in spellings.items():
+                if other == base:
+                    continue
+                for name in base_names:
+                    for longer in other_names:
+                        rest = longer[len(name) :].strip()
+                        if (
+                            longer.startswith(name)
+                            and rest
+                            and len(rest) <= MAX_SEQUEL_WORD
+                            and (not _is_latin(name) or longer[len(name)] == " ")
+                        ):
+                            self._sequel_words[rest][other].add(base)
+
+    def _sequel_named(self, folded: str) -> list[_Candidate]:
+        """The word a series adds to another's name, said as a name (「超のほうも」「超は完結して
+        る？」, "what about super?"): kind "sequel", relative to the other series. The linker
+        does not know the conversation; the intent service keeps the link only while that
+        series is talked about."""
+        out: list[_Candidate] = []
+        for word, pairs in self._sequel_words.items():
+            pattern = (_SEQUEL_LATIN if _is_latin(word) else _SEQUEL_CJK).format(re.escape(word))
+            for m in re.finditer(pattern, folded):
+                for other, bases in pairs.items():
+                    name = Name(other, "sequel", self.series_titles[other], relative_to=tuple(sorted(bases)))
+                    out.append(_Candidate([name], m.start(1), m.end(1), False))
+        return out
+
     def works_by_authors_of(self, series_ids: Iterable[str]) -> frozenset[str]:
         """Every series by an author of any of ``series_ids`` (themselves included)."""
         return frozenset(w for sid in series_ids for w in self._works_by_authors_of.get(sid, ()))
@@ -719,8 +781,53 @@ class CatalogLinker:
             # The customer says the name is incomplete, and several titles hold the piece.
             candidates = fragments
         if not candidates:
-            candidates = fragments or self._quoted_word(text[:MAX_LINK_CHARS], folded) or self._partial(folded)
+            candidates = (
+                fragments
+                or self._quoted_word(text[:MAX_LINK_CHARS], folded)
+                or self._partial(folded)
+                or self._katakana_opening(folded)
+            )
+        candidates = [self._narrowed(folded, c) if len(c.names) > 1 else c for c in candidates]
+        candidates += self._sequel_named(folded)
         return self._resolve(candidates)
+
+    def _narrowed(self, folded: str, candidate: _Candidate) -> _Candidate:
+        """A piece of a title several series hold, said beside the kind of story it is
+        (「Blueなんとかってやつ、サッカーの漫画」): only those of that kind, when some are."""
+        if any(n.kind != "partial" for n in candidate.names):
+            return candidate
+        outside = folded[: candidate.start] + " " * (candidate.end - candidate.start) + folded[candidate.end :]
+        kinds = [w for w in _CJK_GLOSSARY if w in outside]
+        kinds += [w for w in _LATIN.findall(outside) if len(w) >= MIN_LATIN and latin_key(w) in self._story_words]
+        if not kinds:
+            return candidate
+        genres = {fold(GLOSSARY.get(k, k)).replace(" ", "-") for k in kinds}
+        fitting = self.series_of_kinds(kinds) | {sid for sid, have in self._genres.items() if genres & have}
+        names = [n for n in candidate.names if n.series_id in fitting]
+        return replace(candidate, names=names) if names else candidate
+
+    def _katakana_opening(self, folded: str) -> list[_Candidate]:
+        """A katakana word used as a name (see ``_KATAKANA_AS_NAME``) that is no kind of story:
+        the series whose Japanese title or alias opens with it; a piece of a title said as the
+        one chosen (``_KATAKANA_CHOSEN``): those that hold it."""
+        out: list[_Candidate] = []
+        said = [(m, True) for m in _KATAKANA_AS_NAME.finditer(folded)]
+        said += [(m, False) for m in _KATAKANA_CHOSEN.finditer(folded)]
+        for m, opening in said:
+            word = m.group(1)
+            if word in _GLOSSARY_WORDS:
+                continue
+            series = sorted(
+                {
+                    sid
+                    for key, sid in self._cjk_titles.items()
+                    if key != word and (key.startswith(word) or (not opening and word in key))
+                }
+            )
+            if series:
+                names = [Name(sid, "partial", self.series_titles[sid]) for sid in series[:MAX_FRAGMENT_SERIES]]
+                out.append(_Candidate(names, m.start(1), m.end(1), False))
+        return out
 
     def _quoted_word(self, text: str, folded: str) -> list[_Candidate]:
         """A lone quoted word that names no series but is a word of several titles ("just says
@@ -1047,7 +1154,15 @@ class CatalogLinker:
             kept = best.get(n.series_id)
             if kept is None or score > kept.score:
                 best[n.series_id] = Link(
-                    n.series_id, n.kind, n.name, round(score, 3), c.start, c.end, c.fuzzy, n.author_series
+                    n.series_id,
+                    n.kind,
+                    n.name,
+                    round(score, 3),
+                    c.start,
+                    c.end,
+                    c.fuzzy,
+                    n.author_series,
+                    n.relative_to,
                 )
         return sorted(
             best.values(), key=lambda link: (-link.score, -(link.end - link.start), link.start, link.series_id)

@@ -116,6 +116,7 @@ def mention_message(link: Link) -> common_pb2.Mention:
         end=link.end,
         author_series=link.author_series,
         fuzzy=link.fuzzy,
+        relative_to=link.relative_to,
     )
 
 

@@ -342,10 +342,11 @@ class Mention(_message.Message):
     END_FIELD_NUMBER: _builtins.int
     AUTHOR_SERIES_FIELD_NUMBER: _builtins.int
     FUZZY_FIELD_NUMBER: _builtins.int
+    RELATIVE_TO_FIELD_NUMBER: _builtins.int
     series_id: _builtins.str
     """the linked series (for an author: one of theirs, best first)"""
     kind: _builtins.str
-    """what matched: "title", "alias", "romaji", "character", "author", "partial", "absent" """
+    """what matched: "title", "alias", "romaji", "character", "author", "partial", "absent", "sequel" """
     name: _builtins.str
     """the catalog name that matched (never the customer's text)"""
     score: _builtins.float
@@ -359,6 +360,12 @@ class Mention(_message.Message):
     def author_series(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """for an author: every series of theirs"""
 
+    @_builtins.property
+    def relative_to(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """For a "sequel": the series whose name the word adds to (「超」: Dragon Ball). It names the
+        series only while one of these is talked about (the intent service knows the conversation).
+        """
+
     def __init__(
         self,
         *,
@@ -370,10 +377,11 @@ class Mention(_message.Message):
         end: _builtins.int = ...,
         author_series: _abc.Iterable[_builtins.str] | None = ...,
         fuzzy: _builtins.bool = ...,
+        relative_to: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_series", b"author_series", "end", b"end", "fuzzy", b"fuzzy", "kind", b"kind", "name", b"name", "score", b"score", "series_id", b"series_id", "start", b"start"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_series", b"author_series", "end", b"end", "fuzzy", b"fuzzy", "kind", b"kind", "name", b"name", "relative_to", b"relative_to", "score", b"score", "series_id", b"series_id", "start", b"start"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

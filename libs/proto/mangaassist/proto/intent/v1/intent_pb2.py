@@ -25,31 +25,31 @@ _sym_db = _symbol_database.Default()
 from mangaassist.proto.common.v1 import common_pb2 as mangaassist_dot_proto_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(mangaassist/proto/intent/v1/intent.proto\x12\x15mangaassist.intent.v1\x1a(mangaassist/proto/common/v1/common.proto\"l\n\x0eSessionContext\x12\x18\n\x10previous_intents\x18\x01 \x03(\t\x12\x12\n\nturn_count\x18\x02 \x01(\x05\x12,\n\x07history\x18\x03 \x03(\x0b\x32\x1b.mangaassist.common.v1.Turn\"\x98\x02\n\x0f\x43lassifyRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x15\n\rlanguage_hint\x18\x02 \x01(\t\x12\x36\n\x07\x63ontext\x18\x03 \x01(\x0b\x32%.mangaassist.intent.v1.SessionContext\x12\x0f\n\x07\x65xplain\x18\x04 \x01(\x08\x12\x17\n\x0fquery_embedding\x18\x05 \x03(\x02\x12\x17\n\x0f\x65mbedding_model\x18\x06 \x01(\t\x12\x33\n\x05state\x18\x07 \x01(\x0b\x32$.mangaassist.common.v1.DialogueState\x12\x30\n\x08mentions\x18\x08 \x03(\x0b\x32\x1e.mangaassist.common.v1.Mention\"\xb1\x01\n\x0fResolvedRequest\x12\x33\n\x05state\x18\x01 \x01(\x0b\x32$.mangaassist.common.v1.DialogueState\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x12\n\ncandidates\x18\x04 \x03(\t\x12\x13\n\x0bnot_carried\x18\x05 \x01(\x08\x12\x11\n\tfollow_up\x18\x06 \x01(\x08\x12\r\n\x05order\x18\x07 \x01(\t\",\n\x0bIntentScore\x12\x0e\n\x06intent\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\"`\n\x0fRoutingDecision\x12+\n\x05route\x18\x01 \x01(\x0e\x32\x1c.mangaassist.intent.v1.Route\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x03 \x03(\t\"\x8b\x02\n\x08\x45ntities\x12\x11\n\torder_ids\x18\x01 \x03(\t\x12\x0e\n\x06titles\x18\x02 \x03(\t\x12\x0f\n\x07volumes\x18\x03 \x03(\x05\x12\x1a\n\rmax_price_jpy\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x1a\n\rmin_price_jpy\x18\x05 \x01(\x05H\x01\x88\x01\x01\x12\x15\n\x08language\x18\x06 \x01(\tH\x02\x88\x01\x01\x12\x0e\n\x06genres\x18\x07 \x03(\t\x12\x17\n\x0f\x65xcluded_genres\x18\x08 \x03(\t\x12\x15\n\x08in_stock\x18\t \x01(\x08H\x03\x88\x01\x01\x42\x10\n\x0e_max_price_jpyB\x10\n\x0e_min_price_jpyB\x0b\n\t_languageB\x0b\n\t_in_stock\"6\n\x13\x46\x65\x61tureContribution\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x02\"\xb4\x03\n\x10\x43lassifyResponse\x12\x0e\n\x06intent\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12\x32\n\x06scores\x18\x03 \x03(\x0b\x32\".mangaassist.intent.v1.IntentScore\x12\x37\n\x07routing\x18\x04 \x01(\x0b\x32&.mangaassist.intent.v1.RoutingDecision\x12\x10\n\x08language\x18\x05 \x01(\t\x12\x11\n\tabstained\x18\x06 \x01(\x08\x12\x31\n\x08\x65ntities\x18\x07 \x01(\x0b\x32\x1f.mangaassist.intent.v1.Entities\x12?\n\x0b\x65xplanation\x18\x08 \x03(\x0b\x32*.mangaassist.intent.v1.FeatureContribution\x12\x15\n\rmodel_version\x18\t \x01(\t\x12\x11\n\tthreshold\x18\n \x01(\x02\x12\x12\n\nclassifier\x18\x0b \x01(\t\x12\x38\n\x08resolved\x18\x0c \x01(\x0b\x32&.mangaassist.intent.v1.ResolvedRequest*Q\n\x05Route\x12\x15\n\x11ROUTE_UNSPECIFIED\x10\x00\x12\x0e\n\nROUTE_NONE\x10\x01\x12\x0f\n\x0bROUTE_HAIKU\x10\x02\x12\x10\n\x0cROUTE_SONNET\x10\x03\x32l\n\rIntentService\x12[\n\x08\x43lassify\x12&.mangaassist.intent.v1.ClassifyRequest\x1a\'.mangaassist.intent.v1.ClassifyResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(mangaassist/proto/intent/v1/intent.proto\x12\x15mangaassist.intent.v1\x1a(mangaassist/proto/common/v1/common.proto\"l\n\x0eSessionContext\x12\x18\n\x10previous_intents\x18\x01 \x03(\t\x12\x12\n\nturn_count\x18\x02 \x01(\x05\x12,\n\x07history\x18\x03 \x03(\x0b\x32\x1b.mangaassist.common.v1.Turn\"\x98\x02\n\x0f\x43lassifyRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x15\n\rlanguage_hint\x18\x02 \x01(\t\x12\x36\n\x07\x63ontext\x18\x03 \x01(\x0b\x32%.mangaassist.intent.v1.SessionContext\x12\x0f\n\x07\x65xplain\x18\x04 \x01(\x08\x12\x17\n\x0fquery_embedding\x18\x05 \x03(\x02\x12\x17\n\x0f\x65mbedding_model\x18\x06 \x01(\t\x12\x33\n\x05state\x18\x07 \x01(\x0b\x32$.mangaassist.common.v1.DialogueState\x12\x30\n\x08mentions\x18\x08 \x03(\x0b\x32\x1e.mangaassist.common.v1.Mention\"\xc7\x01\n\x0fResolvedRequest\x12\x33\n\x05state\x18\x01 \x01(\x0b\x32$.mangaassist.common.v1.DialogueState\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x12\n\ncandidates\x18\x04 \x03(\t\x12\x13\n\x0bnot_carried\x18\x05 \x01(\x08\x12\x11\n\tfollow_up\x18\x06 \x01(\x08\x12\r\n\x05order\x18\x07 \x01(\t\x12\x14\n\x0coffered_only\x18\x08 \x01(\x08\",\n\x0bIntentScore\x12\x0e\n\x06intent\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\"`\n\x0fRoutingDecision\x12+\n\x05route\x18\x01 \x01(\x0e\x32\x1c.mangaassist.intent.v1.Route\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x03 \x03(\t\"\x8b\x02\n\x08\x45ntities\x12\x11\n\torder_ids\x18\x01 \x03(\t\x12\x0e\n\x06titles\x18\x02 \x03(\t\x12\x0f\n\x07volumes\x18\x03 \x03(\x05\x12\x1a\n\rmax_price_jpy\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x1a\n\rmin_price_jpy\x18\x05 \x01(\x05H\x01\x88\x01\x01\x12\x15\n\x08language\x18\x06 \x01(\tH\x02\x88\x01\x01\x12\x0e\n\x06genres\x18\x07 \x03(\t\x12\x17\n\x0f\x65xcluded_genres\x18\x08 \x03(\t\x12\x15\n\x08in_stock\x18\t \x01(\x08H\x03\x88\x01\x01\x42\x10\n\x0e_max_price_jpyB\x10\n\x0e_min_price_jpyB\x0b\n\t_languageB\x0b\n\t_in_stock\"6\n\x13\x46\x65\x61tureContribution\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x02\"\xb4\x03\n\x10\x43lassifyResponse\x12\x0e\n\x06intent\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12\x32\n\x06scores\x18\x03 \x03(\x0b\x32\".mangaassist.intent.v1.IntentScore\x12\x37\n\x07routing\x18\x04 \x01(\x0b\x32&.mangaassist.intent.v1.RoutingDecision\x12\x10\n\x08language\x18\x05 \x01(\t\x12\x11\n\tabstained\x18\x06 \x01(\x08\x12\x31\n\x08\x65ntities\x18\x07 \x01(\x0b\x32\x1f.mangaassist.intent.v1.Entities\x12?\n\x0b\x65xplanation\x18\x08 \x03(\x0b\x32*.mangaassist.intent.v1.FeatureContribution\x12\x15\n\rmodel_version\x18\t \x01(\t\x12\x11\n\tthreshold\x18\n \x01(\x02\x12\x12\n\nclassifier\x18\x0b \x01(\t\x12\x38\n\x08resolved\x18\x0c \x01(\x0b\x32&.mangaassist.intent.v1.ResolvedRequest*Q\n\x05Route\x12\x15\n\x11ROUTE_UNSPECIFIED\x10\x00\x12\x0e\n\nROUTE_NONE\x10\x01\x12\x0f\n\x0bROUTE_HAIKU\x10\x02\x12\x10\n\x0cROUTE_SONNET\x10\x03\x32l\n\rIntentService\x12[\n\x08\x43lassify\x12&.mangaassist.intent.v1.ClassifyRequest\x1a\'.mangaassist.intent.v1.ClassifyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mangaassist.proto.intent.v1.intent_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROUTE']._serialized_start=1591
-  _globals['_ROUTE']._serialized_end=1672
+  _globals['_ROUTE']._serialized_start=1613
+  _globals['_ROUTE']._serialized_end=1694
   _globals['_SESSIONCONTEXT']._serialized_start=109
   _globals['_SESSIONCONTEXT']._serialized_end=217
   _globals['_CLASSIFYREQUEST']._serialized_start=220
   _globals['_CLASSIFYREQUEST']._serialized_end=500
   _globals['_RESOLVEDREQUEST']._serialized_start=503
-  _globals['_RESOLVEDREQUEST']._serialized_end=680
-  _globals['_INTENTSCORE']._serialized_start=682
-  _globals['_INTENTSCORE']._serialized_end=726
-  _globals['_ROUTINGDECISION']._serialized_start=728
-  _globals['_ROUTINGDECISION']._serialized_end=824
-  _globals['_ENTITIES']._serialized_start=827
-  _globals['_ENTITIES']._serialized_end=1094
-  _globals['_FEATURECONTRIBUTION']._serialized_start=1096
-  _globals['_FEATURECONTRIBUTION']._serialized_end=1150
-  _globals['_CLASSIFYRESPONSE']._serialized_start=1153
-  _globals['_CLASSIFYRESPONSE']._serialized_end=1589
-  _globals['_INTENTSERVICE']._serialized_start=1674
-  _globals['_INTENTSERVICE']._serialized_end=1782
+  _globals['_RESOLVEDREQUEST']._serialized_end=702
+  _globals['_INTENTSCORE']._serialized_start=704
+  _globals['_INTENTSCORE']._serialized_end=748
+  _globals['_ROUTINGDECISION']._serialized_start=750
+  _globals['_ROUTINGDECISION']._serialized_end=846
+  _globals['_ENTITIES']._serialized_start=849
+  _globals['_ENTITIES']._serialized_end=1116
+  _globals['_FEATURECONTRIBUTION']._serialized_start=1118
+  _globals['_FEATURECONTRIBUTION']._serialized_end=1172
+  _globals['_CLASSIFYRESPONSE']._serialized_start=1175
+  _globals['_CLASSIFYRESPONSE']._serialized_end=1611
+  _globals['_INTENTSERVICE']._serialized_start=1696
+  _globals['_INTENTSERVICE']._serialized_end=1804
 # @@protoc_insertion_point(module_scope)

@@ -140,6 +140,7 @@ class ResolvedRequest(_message.Message):
     NOT_CARRIED_FIELD_NUMBER: _builtins.int
     FOLLOW_UP_FIELD_NUMBER: _builtins.int
     ORDER_FIELD_NUMBER: _builtins.int
+    OFFERED_ONLY_FIELD_NUMBER: _builtins.int
     action: _builtins.str
     """"search", "similar", "clarify_series", "ask_order_id", "answer" """
     reason: _builtins.str
@@ -150,6 +151,10 @@ class ResolvedRequest(_message.Message):
     """resolved against the previous turn"""
     order: _builtins.str
     """the products wanted first: "fewest_volumes", "most_volumes", "cheapest", "priciest" ("which one is the shortest?")"""
+    offered_only: _builtins.bool
+    """A "choose" among exactly the series offered (an answer to "which one did you mean?", or
+    one of a list just shown): none outside them is put first, however well it fits the words.
+    """
     @_builtins.property
     def state(self) -> _common_pb2.DialogueState:
         """the state after this turn (store it)"""
@@ -168,10 +173,11 @@ class ResolvedRequest(_message.Message):
         not_carried: _builtins.bool = ...,
         follow_up: _builtins.bool = ...,
         order: _builtins.str = ...,
+        offered_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "candidates", b"candidates", "follow_up", b"follow_up", "not_carried", b"not_carried", "order", b"order", "reason", b"reason", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "candidates", b"candidates", "follow_up", b"follow_up", "not_carried", b"not_carried", "offered_only", b"offered_only", "order", b"order", "reason", b"reason", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
