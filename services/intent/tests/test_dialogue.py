@@ -2423,3 +2423,24 @@ def test_a_price_asked_after_a_series_is_no_payment_question() -> None:
     state.focus.series_id = "berserk"
     result = turn("値段差は", state, intent="payment")
     assert result.intent == "product_question" and result.state.focus.series_id == "berserk"
+
+
+def test_an_authors_other_works_leave_out_every_one_talked_about() -> None:
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_question")
+    state.focus.series_id = "dragon-ball-super"
+    state.discussed.extend(["dragon-ball", "dragon-ball-super"])
+    works = ("dr-slump", "dragon-ball", "dragon-ball-super")
+    toriyama = [mention(s, "鳥山明", kind="author", author_series=works) for s in works]
+    result = turn("鳥山明のほかのは？", state, intent="product_question", mentions=toriyama)
+    assert list(result.state.constraints.only_series) == ["dr-slump"]
+
+
+def test_an_authors_other_works_when_we_carry_only_the_one_talked_about() -> None:
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_question")
+    state.focus.series_id = "jojos-bizarre-adventure"
+    araki = mention("jojos-bizarre-adventure", "荒木飛呂彦", kind="author", author_series=("jojos-bizarre-adventure",))
+    result = turn("荒木飛呂彦のほかの作品も置いてる？", state, intent="product_search", mentions=[araki])
+    assert result.intent == "product_search" and list(result.state.constraints.only_series) == [
+        "jojos-bizarre-adventure"
+    ]
+    assert not result.state.constraints.like_series_ids  # (no one else's works passed off as theirs)

@@ -232,3 +232,7 @@ def test_more_than_an_amount_said_to_be_too_much_is_a_price_cap() -> None:
         entities = extract(text)
         assert (entities.max_price_jpy, entities.min_price_jpy) == (cap, None), text
     assert extract("500円以上のやつ").min_price_jpy == 500
+
+
+def test_spokon_is_a_sports_story() -> None:
+    assert extract("スポ根もので").genres == ["sports"]

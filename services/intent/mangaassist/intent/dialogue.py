@@ -360,7 +360,7 @@ _THE_ONE = re.compile(
 # Picking one of the series just listed ("the one with the robot girl", 「バドミントンのほう」).
 # (「ホラー要素なしのやつある？」「似た感じのやつ教えて」 ask whether there are any: a request)
 _CHOOSING = re.compile(
-    r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|(?:の|って|っていう)やつ(?!\s?(?:他に|ほかに)?[がも]?\s?(?:ある|ない|あり|ねえ|教えて|おすすめ|知らない))"
+    r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|(?:の|って|っていう)やつ(?!\s?(?:とか)?(?:他に|ほかに)?[がも]?\s?(?:ある|ない|あり|ねえ|教えて|おすすめ|知らない))"
 )
 # Asking about the series just shown: "which of those is finished", 「その中で一番短いのは？」.
 _AMONG_SHOWN = re.compile(
@@ -1667,6 +1667,13 @@ def _resolve(
                 else ""
             )
         )
+        if talked_about and _OTHER.search(c.folded) and series == [talked_about] and not c.like:
+            # 「荒木飛呂彦のほかの作品も置いてる？」 when JoJo is all of theirs we carry: that one,
+            # so the answer can say so (not others like it passed off as theirs).
+            state.constraints.only_series.append(talked_about)
+            _merge(state.constraints, entities, c)
+            state.intent = "product_search"
+            return Resolution(state.intent, "search", "the author's only series carried", state, [], follow_up=True)
         if talked_about and _OTHER.search(c.folded):
             # 「荒川弘の他の作品」 after Fullmetal Alchemist: not that one.
             state.constraints.excluded_series.append(talked_about)
@@ -1676,7 +1683,12 @@ def _resolve(
             # (all of them again when every one was).
             # (the series named, liked or in focus, not suggestions shown: after "anything like
             # Monster by urasawa", "other urasawa works?" leaves Monster out, not what was shown)
-            seen = {prev.focus.series_id, *prev.constraints.like_series_ids, *prev.constraints.only_series}
+            seen = {
+                prev.focus.series_id,
+                *prev.constraints.like_series_ids,
+                *prev.constraints.only_series,
+                *prev.discussed,  # (「鳥山明のほかのは？」 after Dragon Ball and Super)
+            }
             unseen = [s for s in series if s not in seen]
             if unseen and len(unseen) < len(series):
                 ruled_out = [s for s in series if s in seen]

@@ -205,7 +205,7 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
         r"\bpost[- ]?apocalyp",
         r"\bapocalyptic\b",
     ),
-    "sports": ("スポーツ", r"\bsports?\b", r"\bathlet"),
+    "sports": ("スポーツ", "スポ根", "部活もの", r"\bsports?\b", r"\bathlet"),
     "action": (
         "アクション",
         "バトル",
