@@ -2444,3 +2444,39 @@ def test_an_authors_other_works_when_we_carry_only_the_one_talked_about() -> Non
         "jojos-bizarre-adventure"
     ]
     assert not result.state.constraints.like_series_ids  # (no one else's works passed off as theirs)
+
+
+def test_asking_politely_whether_every_volume_is_in_is_no_ruling_out() -> None:
+    result = turn(
+        "すみません、鬼滅の刃は全巻そろっていますでしょうか。",
+        common_pb2.DialogueState(),
+        mentions=[mention("demon-slayer", "鬼滅の刃")],
+    )
+    assert result.state.focus.series_id == "demon-slayer" and not result.state.constraints.excluded_series
+
+
+def test_a_count_said_back_before_a_comma_is_a_remark() -> None:
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_question")
+    state.focus.series_id = "assassination-classroom"
+    result = turn("21巻で完結ね、english?", state, intent="product_question")
+    assert result.state.focus.series_id == "assassination-classroom" and result.state.focus.language == "en"
+    assert not result.state.constraints.HasField("max_volumes")
+
+
+def test_another_of_those_asked_between_besides_the_one_chosen() -> None:
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_question")
+    state.focus.series_id = "blue-period"
+    state.candidates.extend(["blue-lock", "blue-period"])
+    result = turn("サッカーのほうも気になってきた。そっちは完結してる？", state, intent="product_question")
+    assert result.intent == "product_question" and result.state.focus.series_id == "blue-lock"
+
+
+def test_a_word_holding_noshi_is_no_gift_wrapping_question() -> None:
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_question")
+    state.focus.series_id = "frieren"
+    state.last_shown.append("frieren")
+    result = turn(
+        "似た感じのしっとりしたファンタジーで、完結してるのってあります？", state, intent="product_recommendation"
+    )
+    assert result.intent == "product_recommendation" and result.state.constraints.status == "completed"
+    assert turn("のしをつけてもらえますか", state, intent="shipping_info").intent == "shipping_info"

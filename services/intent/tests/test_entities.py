@@ -236,3 +236,8 @@ def test_more_than_an_amount_said_to_be_too_much_is_a_price_cap() -> None:
 
 def test_spokon_is_a_sports_story() -> None:
     assert extract("スポ根もので").genres == ["sports"]
+
+
+def test_dislikes_and_fears_said_casually() -> None:
+    assert extract("寝る前に読めるゆるい漫画ほしい。ホラーとか絶対ムリ").excluded_genres == ["horror"]
+    assert extract("こわい漫画よみたい").genres == ["horror"]

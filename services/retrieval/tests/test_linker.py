@@ -398,6 +398,13 @@ def test_the_word_a_sequel_adds_is_linked_relative_to_its_series() -> None:
         [link] = linker().link(text)
         assert (link.series_id, link.kind, link.relative_to) == ("dragon-ball-super", "sequel", ("dragon-ball",))
     assert linker().link("超面白い漫画") == [] and linker().link("super cheap ones please") == []
+    # The original, relative to the sequel.
+    [original] = linker().link("無印の方は何巻？")
+    assert (original.series_id, original.kind, original.relative_to) == (
+        "dragon-ball",
+        "sequel",
+        ("dragon-ball-super",),
+    )
     # The whole title is the title.
     assert [(link.series_id, link.kind) for link in linker().link("ドラゴンボール超ある？")] == [
         ("dragon-ball-super", "title")

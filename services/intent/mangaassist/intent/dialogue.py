@@ -326,6 +326,8 @@ _BY_THEM = re.compile(
 )
 # A description of one series besides its author's name ("the pirate one", 「恋愛のほう」).
 _DESCRIBED = re.compile(r"\bthe\s{1,3}[a-z][^,.?!]{0,30} one\b|[ぁ-んァ-ン一-龥]{2,}(?:のほう|の方|のやつ)")
+# Another of the series asked between, besides the one chosen: 「サッカーのほうも気になってきた」.
+_ALSO_THE_OTHER = re.compile(r"(?:のほう|の方|のやつ)も|\bthe [a-z]{3,15} one too\b")
 # Both of the two series talked about: 「どっちも英語版ある？」, "are both finished?".
 _BOTH = re.compile(r"どっちも|どちらも|両方|\bboth\b|\b(?:either|each) (?:one|of them)\b")
 # Not the one just shown: 「そっちじゃなくて」, "no, the other one", 「もう片方」.
@@ -807,6 +809,8 @@ _ECHOED_COUNT = re.compile(
     r"|の(?=…|\.{2}))"
     r"[^。!?！？…\n]{0,4}(?:[。!?！？…]+|\.{2,}|$)"
     r"|\s*(?:全\s?)?\d{1,4}\s?巻(?:超え|越え|も|しか)?(?:[!！][?？]|[?？][!！])+"
+    # 「21巻で完結ね、english?」: the count said back, then the question
+    r"|\s*(?:全\s?)?\d{1,4}\s?巻(?:で)?(?:完結|終わり|まで)?(?:なんだ|なんや|なのね|ですね|だね|ね|か)\s?[、,]"
 )
 # A purchase made, not a detail asked: "… ください", "I'll take", "add".
 _NOT_A_PURCHASE = (
@@ -1311,7 +1315,11 @@ def _resolve(
         list(prev.candidates)
         if prev.pending == "series"
         # ("and the other one?" after choosing one of the series we asked between)
-        or (prev.candidates and prev.focus.series_id in prev.candidates and _NOT_THAT.search(c.folded))
+        or (
+            prev.candidates
+            and prev.focus.series_id in prev.candidates
+            and (_NOT_THAT.search(c.folded) or _ALSO_THE_OTHER.search(c.folded))
+        )
         else (
             list(prev.constraints.only_series or prev.last_shown)
             # ("and the oldest?", "shorter one in English please" after a list: the one of those
@@ -1406,8 +1414,8 @@ def _resolve(
     # (Two series named are compared or listed, whatever was offered: "Slime or Shield Hero,
     # which one has more volumes?")
     if offered and hijackable and len({t.series_id for t in titles}) < 2:
-        if _NOT_THAT.search(c.folded):
-            # 「いや、そっちじゃなくて…」, "the other one": not the one we just showed.
+        if _NOT_THAT.search(c.folded) or (prev.candidates and _ALSO_THE_OTHER.search(c.folded)):
+            # 「いや、そっちじゃなくて…」, "the other one", 「サッカーのほうも」: not the one we just showed.
             current = (
                 prev.focus.series_id if prev.HasField("focus") else (prev.last_shown[0] if prev.last_shown else "")
             )
@@ -1429,7 +1437,12 @@ def _resolve(
             return Resolution(
                 state.intent, "search", "the series offered by the author named", state, [], follow_up=True
             )
-        elif not titles and not authors and len(offered) == 1 and (_NOT_THAT.search(c.folded) or excluded):
+        elif (
+            not titles
+            and not authors
+            and len(offered) == 1
+            and (_NOT_THAT.search(c.folded) or excluded or _ALSO_THE_OTHER.search(c.folded))
+        ):
             # Only one is left ("already read Ao Haru Ride, the other one"): that one.
             state.focus.series_id = offered[0]
             _focus_update(state.focus, entities, c)
@@ -2359,7 +2372,7 @@ _SERVICE_ASKED = (
             r"送料|発送|配送|いつ届|何日で届|届くまで|shipping|deliver"
             r"|how long (?:to|does it take to|will it take to) (?:get|arrive|ship|reach)|ship (?:it|them|to)\b"
             # gift wrapping and arriving in time go with the delivery
-            r"|ラッピング|包装|のし|メッセージカード|gift ?wrap|\bwrap(?:ped|ping)? (?:it|them|each|separately)"
+            r"|ラッピング|包装|(?<![ぁ-ゖ])のし(?![っぁ-ゖ])|熨斗|のし(?=紙|を|は|って|つけ|付け)|メッセージカード|gift ?wrap|\bwrap(?:ped|ping)? (?:it|them|each|separately)"
             r"|message card|gift (?:message|note|card)|arrive (?:by|before|in time)|get (?:here|there) (?:by|before)"
             r"|in time for|(?:までに|前に)届|customs|import (?:tax|duty|duties)|関税|\bokure(?:masu|ru)\b|\bokuru\b"
             r"|\bhassou\b|\bsouryou\b|how long (?:to|for) (?:[a-z]+)"
@@ -2816,7 +2829,7 @@ _EXCLUDE_AFTER = re.compile(
     # 「けいおんは知ってる」「転スラは読んでる」「ドラえもんはもう家にある」
     r"|知って|読んで|(?:家|うち)にあ(?:る|ります))"
     # (「…は全巻そろっていますか？」 asks whether the shop has them all; 「知ってる？」 asks)
-    r"(?!いますか|います[?？]|る[?？]|ますか|ない[?？]|[?？]|る\s?かな)"
+    r"(?!いますか|います[?？]|る[?？]|ますか|ない[?？]|[?？]|る\s?かな|(?:い)?ますでしょう|るでしょう)"
     r"|(?:は|を)?もう(?:持って|読んだ|全部読|買った|そろって|揃って)|を?(?:読んだ|読破|持ってる|持っている|読みました|持ってます|買いました|読了)"
     r"|\s?(?:i )?(?:already )?(?:read|own|have) (?:it|that)? ?already|\s?already\s*(?:[.!]|$)"
     # "Yotsuba is already on my shelf", "those are already in her collection"

@@ -238,6 +238,8 @@ _KATAKANA_CHOSEN = re.compile(r"(?<![ァ-ヺー])([ァ-ヺー]{3,12}) ?(?:のほ
 _SEQUEL_CJK = r"(?:^|(?<=[\s]))({})(?=\s?(?:のほう|の方|の|は|って|も|を|が)|\s*$)"
 _SEQUEL_LATIN = r"(?:(?<=\bthe )|(?<=\band )|(?<=\babout )|(?<=\bof )|^)({})\b(?=\s*$| (?:one|series|manga|too|also|vol|volumes?|is|in)\b)"
 MAX_SEQUEL_WORD = 12
+# The original of a sequel: 「無印」, "the original (one|series)".
+_ORIGINAL = re.compile(r"(無印|(?<=the )original(?= (?:one|series|manga|run)\b|\s?$))")
 MAX_KINDS = 8  # kinds of story ruled out in one request
 MAX_KIND_CHARS = 40
 MAX_FRAGMENT_SERIES = 8  # a piece of a title shared by more series than this is asked back among these
@@ -703,6 +705,13 @@ class CatalogLinker:
                 for other, bases in pairs.items():
                     name = Name(other, "sequel", self.series_titles[other], relative_to=tuple(sorted(bases)))
                     out.append(_Candidate([name], m.start(1), m.end(1), False))
+        # 「無印の方は何巻？」, "the original one": the series a sequel talked about goes on from.
+        for m in _ORIGINAL.finditer(folded):
+            for pairs in self._sequel_words.values():
+                for other, bases in pairs.items():
+                    for base in sorted(bases):
+                        name = Name(base, "sequel", self.series_titles[base], relative_to=(other,))
+                        out.append(_Candidate([name], m.start(1), m.end(1), False))
         return out
 
     def works_by_authors_of(self, series_ids: Iterable[str]) -> frozenset[str]:
