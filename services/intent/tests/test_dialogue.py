@@ -2480,3 +2480,31 @@ def test_a_word_holding_noshi_is_no_gift_wrapping_question() -> None:
     )
     assert result.intent == "product_recommendation" and result.state.constraints.status == "completed"
     assert turn("のしをつけてもらえますか", state, intent="shipping_info").intent == "shipping_info"
+
+
+@pytest.mark.parametrize(
+    ("text", "classified"),
+    [
+        ("かわいくてほっこりする漫画ほしい", "product_recommendation"),
+        ("小学生の子供向けのマンガありますか", "product_search"),
+        ("昔の少女漫画で名作ある？", "product_search"),
+    ],
+)
+def test_a_kind_of_manga_wanted_asks_for_suggestions(text: str, classified: str) -> None:
+    assert turn(text, common_pb2.DialogueState(), intent=classified).intent == "product_recommendation"
+
+
+def test_the_price_asked_in_romaji_or_kansai_is_a_question() -> None:
+    for text, series, name in (
+        ("naruto zenkan ikura?", "naruto", "naruto"),
+        ("ついでにゴールデンカムイ全巻なんぼ？", "golden-kamuy", "ゴールデンカムイ"),
+    ):
+        result = turn(text, common_pb2.DialogueState(), mentions=[mention(series, name)])
+        assert result.intent == "product_question", text
+
+
+def test_same_author_said_the_other_way_round() -> None:
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_question")
+    state.focus.series_id = "chainsaw-man"
+    result = turn("作者おなじで他にある？", state, intent="product_question")
+    assert list(result.state.constraints.by_authors_of) == ["chainsaw-man"]

@@ -293,7 +293,7 @@ _REFERENCE = re.compile(
 _PRODUCT_QUESTION = re.compile(
     r"^(?:is|are|does|did|was|has)\b|なの[?？]?$|ですか[?？]?$|どう[?？]?$|って(?:怖|面白|どう|何)|how many"
     r"|volumes? (?:are )?out|in stock|price|how much|cost|when|available|release|何巻|何冊|在庫|いくら|値段"
-    r"|価格|発売|出てる|英語版|日本語版|いかが(?:でしょう|ですか)"
+    r"|価格|発売|出てる|英語版|日本語版|いかが(?:でしょう|ですか)|なんぼ|\bikura\b|\bnedan\b"
     # "that's the art school one right?", 「…だよね？」: a fact to confirm
     r"|\b(?:right|correct)\s*[?？]\s*$|(?:だ|です)よね\s*[?？]?\s*$"
     # "which has more volumes in english?", 「どっちが安い？」: a fact compared
@@ -326,6 +326,10 @@ _BY_THEM = re.compile(
 )
 # A description of one series besides its author's name ("the pirate one", 「恋愛のほう」).
 _DESCRIBED = re.compile(r"\bthe\s{1,3}[a-z][^,.?!]{0,30} one\b|[ぁ-んァ-ン一-龥]{2,}(?:のほう|の方|のやつ)")
+# A kind of manga wanted, described by who it is for, how it feels or its standing.
+_KIND_WANTED = re.compile(
+    r"(?:漫画|マンガ|まんが|やつ|もの)(?:が|を)?(?:ほしい|欲しい)|向けの|名作|傑作|\b(?:classics?|masterpieces?)\b"
+)
 # Another of the series asked between, besides the one chosen: 「サッカーのほうも気になってきた」.
 _ALSO_THE_OTHER = re.compile(r"(?:のほう|の方|のやつ)も|\bthe [a-z]{3,15} one too\b")
 # Both of the two series talked about: 「どっちも英語版ある？」, "are both finished?".
@@ -362,7 +366,7 @@ _THE_ONE = re.compile(
 # Picking one of the series just listed ("the one with the robot girl", 「バドミントンのほう」).
 # (「ホラー要素なしのやつある？」「似た感じのやつ教えて」 ask whether there are any: a request)
 _CHOOSING = re.compile(
-    r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|(?:の|って|っていう)やつ(?!\s?(?:とか)?(?:他に|ほかに)?[がも]?\s?(?:ある|ない|あり|ねえ|教えて|おすすめ|知らない))"
+    r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|(?:の|って|っていう)やつ(?!\s?(?:とか)?(?:他に|ほかに)?[がも]?\s?(?:ある|ない|あり|ねえ|教えて|おすすめ|知らない)|\s?とか\s?[?？]?\s*$)"
 )
 # Asking about the series just shown: "which of those is finished", 「その中で一番短いのは？」.
 _AMONG_SHOWN = re.compile(
@@ -824,7 +828,9 @@ _DETAIL_ASKED = re.compile(
 )
 
 # A price asked, not a purchase: "how much is Berserk vol 1?" (not "vol 1 please, how much with shipping").
-_PRICE_ASKED = re.compile(r"(?=.*(?:how much|\bprices?\b|\bcosts?\b|いくら|値段|価格))" + _NOT_A_PURCHASE)
+_PRICE_ASKED = re.compile(
+    r"(?=.*(?:how much|\bprices?\b|\bcosts?\b|いくら|値段|価格|なんぼ|\bikura\b|\bnedan\b))" + _NOT_A_PURCHASE
+)
 
 
 def _resolve(
@@ -1813,8 +1819,13 @@ def _resolve(
     #    classifier is unsure what X is, unless the message has words of its best guess).
     if unlinked_title and (productish or (abstained and not _own_words(classified, c.folded))):
         state.intent = classified if product_turn and classified != "product_recommendation" else "product_search"
-        if c.like and _SIMILAR.search(c.folded):
-            # 「ドラクエっぽいファンタジーでなにかない？」: others like it, whatever it is.
+        if (c.like and _SIMILAR.search(c.folded)) or (
+            classified == "product_recommendation"
+            and product_turn
+            and (_KIND_WANTED.search(c.folded) or _RECOMMEND.search(c.folded))
+        ):
+            # 「ドラクエっぽいファンタジーでなにかない？」: others like it, whatever it is;
+            # 「かわいくてほっこりする漫画ほしい」: a kind described, not a title.
             state.intent = "product_recommendation"
         _merge(state.constraints, entities, c)
         return Resolution(state.intent, "search", "title not in the catalog", state, [], not_carried=True)
@@ -2091,7 +2102,15 @@ def _resolve(
             state.intent == "product_search"
             and (
                 entities.genres
-                or (not named and (_RECOMMEND.search(c.folded) or (c.new_request and not _RECALL.search(c.folded))))
+                or (
+                    not named
+                    and (
+                        _RECOMMEND.search(c.folded)
+                        or (c.new_request and not _RECALL.search(c.folded))
+                        # 「かわいくてほっこりする漫画ほしい」「子供向けのマンガありますか」「昔の少女漫画で名作ある？」
+                        or (_KIND_WANTED.search(c.folded) and not _RECALL.search(c.folded))
+                    )
+                )
             )
         ):
             # Asking for a genre or mood, with no title named, is asking for suggestions.
@@ -2774,7 +2793,7 @@ def _asked_through_author(text: str, titles: list[common_pb2.Mention]) -> str | 
 
 _SAME_AUTHOR_WORD = re.compile(
     r"same (?:author|artist|mangaka|creator|writer|guy|dude|person|people|lady|woman)"
-    r"|同じ(?:原作者|作者|作家|漫画家|先生|人|コンビ|作画)|(?:原作者|作者|作家|漫画家)(?:が|も)?同じ"
+    r"|(?:同じ|おなじ)(?:原作者|作者|作家|漫画家|先生|人|コンビ|作画)|(?:原作者|作者|作家|漫画家)(?:が|も)?(?:同じ|おなじ)"
 )
 _SAME_AUTHOR = re.compile(
     r"same (?:author|artist|mangaka|creator|writer|guys|people|team|duo|creators|authors)"
@@ -2790,7 +2809,7 @@ _SAME_AUTHOR = re.compile(
     r"|made|written|drawn)\b"
     r".{0,20}\b(?:else|other|more|another)\b|\b(?:he|she|they) (?:did|made|wrote|drew|has|have) (?:anything|something|any"
     r"|other|another)\b"
-    r"|同じ(?:原作者|作者|作家|漫画家|先生|コンビ)|同じ人(?:が|の)|(?:原作者|作者|作家|漫画家)(?:が|も)?同じ"
+    r"|(?:同じ|おなじ)(?:原作者|作者|作家|漫画家|先生|コンビ)|同じ人(?:が|の)|(?:原作者|作者|作家|漫画家)(?:が|も)?(?:同じ|おなじ)"
     r"|(?:この|その|あの)?(?:作者|作家|漫画家|先生)(?:さん)?の(?:他|ほか|別|前|以前|昔|過去|新し|最新|最近|今の|現在)"
     # 「チェンソーマンの作者の、短めで読めるやつ」 (the name blanked): that author's works
     r"|^\s*の\s?(?:作者|作家|漫画家|作画の人|作画)(?:さん)?\s?の"
