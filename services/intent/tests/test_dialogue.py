@@ -2302,7 +2302,7 @@ def test_a_count_said_back_then_another_request_is_that_request() -> None:
     assert limit.state.constraints.max_volumes == 10
 
 
-@pytest.mark.parametrize(("text", "cap"), [("1巻完結の漫画ある?", 1), ("5冊で終わるやつ", 5)])
+@pytest.mark.parametrize(("text", "cap"), [("1巻完結の漫画ある?", 1), ("5冊で終わるやつ", 5), ("10冊以下で", 10)])
 def test_a_length_said_with_its_ending_is_a_cap(text: str, cap: int) -> None:
     assert cues(text).max_volumes == cap
     assert cues("30巻で完結？").max_volumes is None  # asked of a series, not a kind of manga
@@ -2508,3 +2508,36 @@ def test_same_author_said_the_other_way_round() -> None:
     state.focus.series_id = "chainsaw-man"
     result = turn("作者おなじで他にある？", state, intent="product_question")
     assert list(result.state.constraints.by_authors_of) == ["chainsaw-man"]
+
+
+def test_a_story_told_is_a_product_turn_whatever_service_was_guessed() -> None:
+    # 不良 is a delinquent here, not a defect.
+    result = turn("不良がタイムリープするやつ", common_pb2.DialogueState(), intent="return_refund")
+    assert result.intent == "product_search" and result.action == "choose"
+
+
+@pytest.mark.parametrize(
+    ("text", "series", "name"),
+    [
+        ("アーニャが出てくるやつの最新刊ってもう出てる？", "spy-x-family", "アーニャ"),
+        ("hunter hunter 新刊まだ?", "hunter-x-hunter", "hunter hunter"),
+        ("look back って1巻だけ?", "look-back", "look back"),
+    ],
+)
+def test_whether_it_is_out_or_that_short_is_a_question(text: str, series: str, name: str) -> None:
+    result = turn(text, common_pb2.DialogueState(), mentions=[mention(series, name)])
+    assert result.intent == "product_question" and result.state.focus.series_id == series
+
+
+def test_the_manga_of_it_is_no_description() -> None:
+    state = shown("demon-slayer", intent="product_question")
+    state.focus.series_id = "demon-slayer"
+    result = turn("漫画のほうは何巻？", state, intent="product_question")
+    assert result.action == "search" and result.state.focus.series_id == "demon-slayer"
+
+
+def test_a_status_asked_of_the_one_described_is_no_filter() -> None:
+    for text in ("漫画家を目指す話のほうって完結してますか？", "ロボットが出てくるやつは何巻で完結してますか"):
+        result = turn(text, shown("bakuman", "hikaru-no-go"), intent="product_question")
+        assert result.action == "choose" and result.intent == "product_question", text
+        assert not result.state.constraints.HasField("status"), text

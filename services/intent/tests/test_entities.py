@@ -241,3 +241,7 @@ def test_spokon_is_a_sports_story() -> None:
 def test_dislikes_and_fears_said_casually() -> None:
     assert extract("寝る前に読めるゆるい漫画ほしい。ホラーとか絶対ムリ").excluded_genres == ["horror"]
     assert extract("こわい漫画よみたい").genres == ["horror"]
+
+
+def test_yada_rules_a_genre_out() -> None:
+    assert extract("ホラーっぽいのはやだ").excluded_genres == ["horror"]

@@ -84,11 +84,11 @@ _VOLUME_CAP = (
     # (「まだ8巻までしか出てないの？」 says how far it has come out: no limit)
     (
         re.compile(
-            r"(\d{1,3})\s*巻\s*(?:くらい|ぐらい|程度)?\s*(?:以内|以下|まで)(?!\s*(?:しか|出て|でて|です|なの|だっけ|でしょ))"
+            r"(\d{1,3})\s*(?:巻|冊)\s*(?:くらい|ぐらい|程度)?\s*(?:以内|以下|まで)(?!\s*(?:しか|出て|でて|です|なの|だっけ|でしょ))"
         ),
         True,
     ),
-    (re.compile(r"(\d{1,3})\s*巻\s*未満"), False),
+    (re.compile(r"(\d{1,3})\s*(?:巻|冊)\s*未満"), False),
     (
         re.compile(
             r"(\d{1,3})\s*巻\s*(?:くらい|ぐらい|程度)?\s*で\s*(?:読み切|完結|終わ)(?![^\s、。]{0,6}(?:[?？か]|よね|ね\s*$|でしょ|っけ))"
@@ -326,6 +326,10 @@ _BY_THEM = re.compile(
 )
 # A description of one series besides its author's name ("the pirate one", 「恋愛のほう」).
 _DESCRIBED = re.compile(r"\bthe\s{1,3}[a-z][^,.?!]{0,30} one\b|[ぁ-んァ-ン一-龥]{2,}(?:のほう|の方|のやつ)")
+# A question of the one described: 「…のほうって完結してますか？」「…出てくるやつは何巻？」.
+_ASKED_OF_ONE_DESCRIBED = re.compile(r"(?:のほう|の方|やつ)(?:って|は)")
+# "Only that long?": 「look back って1巻だけ?」「5冊で終わり？」.
+_ONLY_SO_LONG = re.compile(r"\d{1,3}\s?(?:巻|冊)\s?(?:だけ|のみ|しかない|で終わり)\s?[?？]")
 # A kind of manga wanted, described by who it is for, how it feels or its standing.
 _KIND_WANTED = re.compile(
     r"(?:漫画|マンガ|まんが|やつ|もの)(?:が|を)?(?:ほしい|欲しい)|向けの|名作|傑作|\b(?:classics?|masterpieces?)\b"
@@ -361,12 +365,12 @@ _ALTERNATIVES = re.compile(r"\bor\b|\beither\b|または|もしくは|とか|か
 # "the X one", 「Xのやつ」 said on its own: one of those just shown, described.
 _THE_ONE = re.compile(
     r"^\W*(?:(?:ok|okay|so|and|hmm|what about|how about)\W+)?the (?:[\w\s'-]{1,40} one\b|one (?:with|about|where|that|who|whose|in which|set)\b)"
-    r"|のやつ|のほう|の方"
+    r"|のやつ|のほう|の方|(?<=[るたい])やつ(?=は|って)"
 )
 # Picking one of the series just listed ("the one with the robot girl", 「バドミントンのほう」).
 # (「ホラー要素なしのやつある？」「似た感じのやつ教えて」 ask whether there are any: a request)
 _CHOOSING = re.compile(
-    r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|(?:の|って|っていう)やつ(?!\s?(?:とか)?(?:他に|ほかに)?[がも]?\s?(?:ある|ない|あり|ねえ|教えて|おすすめ|知らない)|\s?とか\s?[?？]?\s*$)"
+    r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|(?<=[るたい])やつ(?=は|って)|(?:の|って|っていう)やつ(?!\s?(?:とか)?(?:他に|ほかに)?[がも]?\s?(?:ある|ない|あり|ねえ|教えて|おすすめ|知らない)|\s?とか\s?[?？]?\s*$)"
 )
 # Asking about the series just shown: "which of those is finished", 「その中で一番短いのは？」.
 _AMONG_SHOWN = re.compile(
@@ -986,6 +990,16 @@ def _resolve(
     if (
         classified in _SERVICE_INTENTS
         and not named
+        and not entities.order_ids
+        and _RECALL.search(c.folded)
+        # (the classifier's words may be the story's: 不良 is a delinquent here, not a defect)
+        and not (_service_asked(c.folded) or _DAMAGED.search(c.folded) or _MY_ORDER.search(c.folded))
+    ):
+        # 「不良がタイムリープするやつ」: a story told, whatever service the classifier guessed.
+        classified, abstained = "product_search", True
+    if (
+        classified in _SERVICE_INTENTS
+        and not named
         and prev.intent in PRODUCT_INTENTS
         and (prev.focus.series_id or prev.last_shown)
         and (c.status is not None or _PRODUCT_QUESTION.search(c.folded))
@@ -1354,6 +1368,8 @@ def _resolve(
         and not prev.HasField("focus")
         and not (entities.volumes or c.latest or order or entities.language is not None)
         and not re.search(r"\bthe\b", c.folded)
+        # (「漫画家を目指す話のほうって完結してますか？」 asks about the one described)
+        and not _ASKED_OF_ONE_DESCRIBED.search(c.folded)
         and (
             c.status is not None
             or entities.max_price_jpy is not None
@@ -1498,8 +1514,10 @@ def _resolve(
                 if not among_shown:
                     # "the one with the robot girl": a genre word describes the one meant.
                     entities = replace(entities, genres=[])
-                # "Which of those is finished?": the ones just shown, under this turn's conditions.
-                _merge(state.constraints, entities, c)
+                # "Which of those is finished?": the ones just shown, under this turn's conditions
+                # (「漫画家を目指す話のほうって完結してますか？」 asks it of the one described).
+                asked_of_one = not among_shown and _ASKED_OF_ONE_DESCRIBED.search(c.folded)
+                _merge(state.constraints, entities, replace(c, status=None) if asked_of_one else c)
             elif entities.excluded_genres:
                 # ("board games, so probably not a horror one": not the one of that kind)
                 state.constraints.excluded_genres.extend(entities.excluded_genres[:MAX_LIST])
@@ -2232,6 +2250,8 @@ _DESCRIBED_NOUN = re.compile(rf"({_NOUN})(?:のほう|の方|のやつ)")
 _NOT_A_DESCRIPTION = re.compile(
     rf"{_EDITION_NAMES}|版|巻|冊|新刊|最新|短編|長編|完結|連載|安|高|値段|円|セット|全巻"
     r"|前|後|次|上|下|他|ほか|別|個|一つ|片方|一方|もう|作者|作家|先生|人|雰囲気|感じ|系|もの|物|主人公|同じ|似"
+    # (「漫画のほうは何巻？」 after the anime: the manga of it)
+    r"|漫画|マンガ|まんが|原作|紙|電子"
 )
 # A short question of another series, described: 「忍者のは？」「死神のほうは？」.
 # (a noun before の, no question word: not 「次っていつ出るの？」)
@@ -2674,9 +2694,16 @@ def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
         # What the series is like, not whether it can be had (the intent taxonomy's test);
         # 「ドラえもんは何冊ありますか」 counts, it does not ask for one.
         return "product_question"
-    if classified == "product_search" and (c.next_volume or c.latest) and re.search(r"いつ|\bwhen\b", c.folded):
-        # 「ワンピの次の巻っていつ出ますか」: when the next one comes out, a fact asked of it.
+    if (
+        classified == "product_search"
+        and (c.next_volume or c.latest)
+        and re.search(r"いつ|\bwhen\b|もう出|まだ\s?[?？]|\bout yet\b", c.folded)
+    ):
+        # 「ワンピの次の巻っていつ出ますか」「最新刊ってもう出てる？」「新刊まだ?」: whether and when the
+        # next one comes out, a fact asked of it.
         return "product_question"
+    if classified == "product_search" and _ONLY_SO_LONG.search(c.folded):
+        return "product_question"  # 「look back って1巻だけ?」: how long it is
     if classified == "product_search" and _PRICE_ASKED.match(c.folded):
         # "how much is Berserk vol 1?", 「鬼滅っていくら？」: its price is a fact asked of it (every
         # hand-written conversation calls it a question; the taxonomy follows, see the DATASHEET).
