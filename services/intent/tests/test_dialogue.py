@@ -2541,3 +2541,28 @@ def test_a_status_asked_of_the_one_described_is_no_filter() -> None:
         result = turn(text, shown("bakuman", "hikaru-no-go"), intent="product_question")
         assert result.action == "choose" and result.intent == "product_question", text
         assert not result.state.constraints.HasField("status"), text
+
+
+def test_a_title_named_after_an_authors_other_works_is_one_of_them() -> None:
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_question")
+    state.focus.series_id = "hunter-x-hunter"
+    togashi = ("yu-yu-hakusho", "hunter-x-hunter")
+    for text, name in (("冨樫の他の作品は?幽白とか", "幽白"), ("冨樫の他の作品、幽遊白書ありますか", "幽遊白書")):
+        mentions = [
+            mention("hunter-x-hunter", "冨樫", kind="author", author_series=togashi),
+            mention("yu-yu-hakusho", name),
+        ]
+        assert turn(text, state, intent="product_recommendation", mentions=mentions).state.focus.series_id == (
+            "yu-yu-hakusho"
+        ), text
+    # Named before, it is the one read: the author's others.
+    slump = turn(
+        "Just finished Dr. Slump, what else did Toriyama draw?",
+        common_pb2.DialogueState(),
+        intent="product_recommendation",
+        mentions=[
+            mention("dr-slump", "Dr. Slump"),
+            mention("dragon-ball", "Toriyama", kind="author", author_series=("dr-slump", "dragon-ball")),
+        ],
+    )
+    assert list(slump.state.constraints.only_series) == ["dragon-ball"]

@@ -88,7 +88,8 @@ def test_a_short_plain_word_title_beside_shop_words_is_a_title() -> None:
 def test_ordinary_words_are_no_misspelt_or_partial_titles() -> None:
     # 「かかり」 is one edit from the alias かのかり; "original" is a word of Takopi's Original Sin.
     assert linker().link("送料っていくらかかります？") == []
-    assert linker().link("actually just the original, vol 1 in english") == []
+    # ("the original" names only the series a sequel talked about goes on from: a "sequel" link)
+    assert [link.kind for link in linker().link("actually just the original, vol 1 in english")] == ["sequel"]
     assert top("ちはやぶる") == "chihayafuru"  # a longer kana name still forgives one edit
 
 

@@ -930,11 +930,20 @@ def _resolve(
         # loved that as a kid. Is it complete?": a question about that title, not others like it.
         c = replace(c, like=False)
         titles = [t for t in titles if t.series_id == asked]
+    other = _OTHER.search(c.folded) or re.search(r"\bmore\b|もっと", c.folded)
     if (
         authors
         and titles
-        and (_OTHER.search(c.folded) or re.search(r"\bmore\b|もっと", c.folded))
+        and other is not None
         and all(t.series_id in {s for a in authors for s in a.author_series} for t in titles)
+        # (「冨樫の他の作品は？幽白とか」「矢沢あいの他の作品、Paradise Kiss ありますか」: a title after
+        # "other" is one of the others asked for)
+        and not all(
+            (span := _span(lowered, t)) is not None
+            and (said := _OTHER.search(lowered)) is not None
+            and span[0] > said.start()
+            for t in titles
+        )
     ):
         # "Just finished Dr. Slump, what else did Toriyama draw?": the author's other works.
         excluded |= {t.series_id for t in titles}
@@ -1317,7 +1326,9 @@ def _resolve(
     )
     if (
         both
-        and not (titles or authors or prev.pending)
+        and not (titles or authors or prev.pending or entities.volumes or entities.genres)
+        # (「どっちも続いてるのか…完結してるやつで同じ系統ない？」: a remark, then a request)
+        and not (c.like or c.new_request or _RECOMMEND.search(c.folded) or _OTHER.search(c.folded))
         and _BOTH.search(c.folded)
         and (entities.language is not None or c.product_question or c.status is not None or c.latest)
     ):
@@ -1704,7 +1715,7 @@ def _resolve(
                 else ""
             )
         )
-        if talked_about and _OTHER.search(c.folded) and series == [talked_about] and not c.like:
+        if talked_about and _OTHER.search(c.folded) and series == [talked_about] and not (c.like or titles):
             # 「荒木飛呂彦のほかの作品も置いてる？」 when JoJo is all of theirs we carry: that one,
             # so the answer can say so (not others like it passed off as theirs).
             state.constraints.only_series.append(talked_about)

@@ -239,7 +239,7 @@ _SEQUEL_CJK = r"(?:^|(?<=[\s]))({})(?=\s?(?:のほう|の方|の|は|って|も|
 _SEQUEL_LATIN = r"(?:(?<=\bthe )|(?<=\band )|(?<=\babout )|(?<=\bof )|^)({})\b(?=\s*$| (?:one|series|manga|too|also|vol|volumes?|is|in)\b)"
 MAX_SEQUEL_WORD = 12
 # The original of a sequel: 「無印」, "the original (one|series)".
-_ORIGINAL = re.compile(r"(無印|(?<=the )original(?= (?:one|series|manga|run)\b|\s?$))")
+_ORIGINAL = re.compile(r"(無印|(?<=the )original\b)")
 MAX_KINDS = 8  # kinds of story ruled out in one request
 MAX_KIND_CHARS = 40
 MAX_FRAGMENT_SERIES = 8  # a piece of a title shared by more series than this is asked back among these
