@@ -410,3 +410,9 @@ def test_the_word_a_sequel_adds_is_linked_relative_to_its_series() -> None:
     assert [(link.series_id, link.kind) for link in linker().link("ドラゴンボール超ある？")] == [
         ("dragon-ball-super", "title")
     ]
+
+
+def test_a_word_title_inside_a_compound_is_the_word() -> None:
+    # 「モンスター料理」 is monster cooking (Delicious in Dungeon), not Urasawa's Monster.
+    assert linker().link("ダンジョンでモンスター料理して食べる漫画あったよね") == []
+    assert top("モンスターの1巻") == "monster" and top("浦沢直樹のモンスター") == "monster"

@@ -315,6 +315,8 @@ def latin_key(text: str) -> str:
 
 _CJK_GLOSSARY = tuple(word for word in GLOSSARY if not word.isascii())
 _GLOSSARY_WORDS = frozenset(_CJK_GLOSSARY)
+# A word going on into a compound noun (kanji or katakana next): 「モンスター料理」.
+_COMPOUND = re.compile(r"[\u4e00-\u9fff\u30a1-\u30fa]")
 # What makes a word a kind of story: 「日常系」「日常もの」「日常っぽい」.
 _KIND_SUFFIX = re.compile(r"系|もの|物|っぽ|漫画|マンガ")
 
@@ -940,7 +942,11 @@ class CatalogLinker:
             s = run.group().replace(" ", "")
             for i, ch in enumerate(s):
                 for key in self._cjk_by_first.get(ch, ()):
-                    if s.startswith(key, i) and not (key in _GLOSSARY_WORDS and _KIND_SUFFIX.match(s, i + len(key))):
+                    if s.startswith(key, i) and not (
+                        # (「モンスター系」「モンスター料理」: the word, in a kind or a compound, not the title)
+                        key in _GLOSSARY_WORDS
+                        and (_KIND_SUFFIX.match(s, i + len(key)) or _COMPOUND.match(s, i + len(key)))
+                    ):
                         # (a title that is also a kind of story, used as one: 「日常系」 is no 『日常』)
                         out.append(_Candidate(self.cjk[key], at[i], at[i + len(key) - 1] + 1, False))
             if s:
