@@ -2485,7 +2485,6 @@ def test_a_word_holding_noshi_is_no_gift_wrapping_question() -> None:
 @pytest.mark.parametrize(
     ("text", "classified"),
     [
-        ("かわいくてほっこりする漫画ほしい", "product_recommendation"),
         ("小学生の子供向けのマンガありますか", "product_search"),
         ("昔の少女漫画で名作ある？", "product_search"),
     ],
@@ -2566,3 +2565,13 @@ def test_a_title_named_after_an_authors_other_works_is_one_of_them() -> None:
         ],
     )
     assert list(slump.state.constraints.only_series) == ["dragon-ball"]
+
+
+def test_a_story_confirmed_asks_about_the_series_talked_about() -> None:
+    state = shown("sakamoto-days", intent="product_question")
+    state.focus.series_id = "sakamoto-days"
+    state.discussed.append("sakamoto-days")
+    result = turn("伝説の殺し屋が引退して太っちゃうやつだよね？", state, intent="product_question")
+    # (the search ranks it against the catalog: another series may fit the story better)
+    assert result.action == "choose" and result.intent == "product_question"
+    assert list(result.state.constraints.only_series) == ["sakamoto-days"]

@@ -71,3 +71,22 @@ def test_query_cache_ttl_lru_and_invalidation() -> None:
     cache.put("d", "d")
     cache.invalidate()
     assert len(cache) == 0 and cache.get("d") is None
+
+
+def test_a_story_told_in_japanese_ranks_its_series_synopsis_first() -> None:
+    from mangaassist.retrieval.lexical import StoryIndex
+
+    stories = StoryIndex(
+        [
+            "ゴムの体を持つ少年ルフィが仲間を集め、海賊王を目指して大海原を冒険する。",
+            "不良の少年がタイムリープで過去に戻り、仲間を救うために暴走族の頂点を目指す。",
+            "",
+            "伝説の殺し屋が引退して結婚し、太った体で商店を営むが、過去の敵が襲ってくる。",
+        ]
+    )
+    # (three stories: rare words weigh less than among the catalog's hundreds, hence the floor)
+    assert stories.rank("ゴムの体の主人公が海賊王めざすやつ", min_score=1.0)[0] == 0
+    assert stories.rank("不良がタイムリープするやつ", min_score=1.0) == [1]
+    assert stories.rank("伝説の殺し屋が引退して太っちゃうやつだよね？", min_score=1.0)[0] == 3
+    # Grammar alone (hiragana pairs) and English share nothing.
+    assert stories.rank("あれってなんだっけ", min_score=0.1) == [] and stories.rank("the pirate one") == []

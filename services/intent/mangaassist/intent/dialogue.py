@@ -328,6 +328,10 @@ _BY_THEM = re.compile(
 _DESCRIBED = re.compile(r"\bthe\s{1,3}[a-z][^,.?!]{0,30} one\b|[ぁ-んァ-ン一-龥]{2,}(?:のほう|の方|のやつ)")
 # A question of the one described: 「…のほうって完結してますか？」「…出てくるやつは何巻？」.
 _ASKED_OF_ONE_DESCRIBED = re.compile(r"(?:のほう|の方|やつ)(?:って|は)")
+# A story told, to be confirmed: 「…太っちゃうやつだよね？」「…する話でしたっけ」, "…right?".
+_STORY_CONFIRMED = re.compile(
+    r"(?:やつ|話|漫画)(?:だ|です)?(?:よね|でしょ|だっけ|でしたっけ|っけ)\s*[?？]?\s*$|,? right\s*\??$"
+)
 # "Only that long?": 「look back って1巻だけ?」「5冊で終わり？」.
 _ONLY_SO_LONG = re.compile(r"\d{1,3}\s?(?:巻|冊)\s?(?:だけ|のみ|しかない|で終わり)\s?[?？]")
 # A kind of manga wanted, described by who it is for, how it feels or its standing.
@@ -365,12 +369,12 @@ _ALTERNATIVES = re.compile(r"\bor\b|\beither\b|または|もしくは|とか|か
 # "the X one", 「Xのやつ」 said on its own: one of those just shown, described.
 _THE_ONE = re.compile(
     r"^\W*(?:(?:ok|okay|so|and|hmm|what about|how about)\W+)?the (?:[\w\s'-]{1,40} one\b|one (?:with|about|where|that|who|whose|in which|set)\b)"
-    r"|のやつ|のほう|の方|(?<=[るたい])やつ(?=は|って)"
+    r"|のやつ|のほう|の方|(?<=[るたい])やつ(?=(?:は|って)[^?？]{0,8}(?:何巻|何冊|完結|連載|いくら|英語|日本語|出て))"
 )
 # Picking one of the series just listed ("the one with the robot girl", 「バドミントンのほう」).
 # (「ホラー要素なしのやつある？」「似た感じのやつ教えて」 ask whether there are any: a request)
 _CHOOSING = re.compile(
-    r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|(?<=[るたい])やつ(?=は|って)|(?:の|って|っていう)やつ(?!\s?(?:とか)?(?:他に|ほかに)?[がも]?\s?(?:ある|ない|あり|ねえ|教えて|おすすめ|知らない)|\s?とか\s?[?？]?\s*$)"
+    r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|(?<=[るたい])やつ(?=(?:は|って)[^?？]{0,8}(?:何巻|何冊|完結|連載|いくら|英語|日本語|出て))|(?:の|って|っていう)やつ(?!\s?(?:とか)?(?:他に|ほかに)?[がも]?\s?(?:ある|ない|あり|ねえ|教えて|おすすめ|知らない)|\s?とか\s?[?？]?\s*$)"
 )
 # Asking about the series just shown: "which of those is finished", 「その中で一番短いのは？」.
 _AMONG_SHOWN = re.compile(
@@ -390,8 +394,8 @@ _RECALL = re.compile(
     r"|\bthat (?:[a-z-]{2,15} ){0,2}(?:manga|series|comic|one|isekai|anime|story) (?:about|where|with|in which|that)\b"
     # 「高校生のプロ棋士がひとり暮らししてるやつ」「ノートに名前書くと死ぬやつ」: a story told, not a kind
     # (nor a condition: 「ほかにダークファンタジーで完結してるやつ」)
-    r"|[をがにで](?![^、。,.!?！？「」]{0,12}?(?:完結|連載))[^、。,.!?！？「」]{5,14}?(?:てる|ている|てた|ってる|する|した|しちゃう|される|になる|なる|ぬ|む|ぶ)"
-    r"(?:やつ|話)(?=って|は|、|,|\s|$|[?？。!！])"
+    r"|[をがにで](?![^、。,.!?！？「」]{0,12}?(?:完結|連載))[^、。,.!?！？「」]{5,14}?(?:てる|ている|てた|ってる|する|した|しちゃう|ちゃう|じゃう|ちゃった|じゃった|てくる|される|になる|なる|ぬ|む|ぶ)"
+    r"(?:やつ|話)(?=って|は|、|,|\s|$|[?？。!！]|だよね|ですよね|だっけ|でしたっけ)"
 )
 # The message is about manga even when the classifier is unsure ("小学生の息子に漫画を…").
 _ON_TOPIC = re.compile(
@@ -1060,6 +1064,12 @@ def _resolve(
     hijackable = hijackable or (
         bare_name and all(m.kind != "partial" for m in named) and not _own_words(classified, c.folded)
     )
+    # (「スキップ・ビートじゃなくて、ローファーの方ね」: a series chosen by name)
+    hijackable = hijackable or (
+        bool(named)
+        and bool(re.search(r"(?:のほう|の方)(?:ね|で|に|を|だ)?\s*[!！。.]*$", c.folded))
+        and not _own_words(classified, c.folded)
+    )
     # A named series with a non-product intent that has none of its own words in the message
     # ("tell me about Planetes" is no out-of-scope question; "Tekkonkinkreet too" is no payment).
     # (a hero named alone is weaker: "who would win, goku or saitama" stays out of scope)
@@ -1399,6 +1409,7 @@ def _resolve(
     if offered and prev.HasField("focus") and _EDITION_ONE.search(c.folded):
         # 「ほんで英語のやつは？」: the other edition of the series in focus, not a series described.
         offered = []
+    confirmed = False  # (a story told, to be confirmed: set below)
     if (
         not offered
         and not titles
@@ -1415,10 +1426,16 @@ def _resolve(
         and not titles
         and prev.HasField("focus")
         and prev.focus.series_id
-        and (described := _DESCRIBED_NOUN.search(c.folded)) is not None
-        and not _NOT_A_DESCRIPTION.search(described.group(1))
+        and (
+            (
+                (described := _DESCRIBED_NOUN.search(c.folded)) is not None
+                and not _NOT_A_DESCRIPTION.search(described.group(1))
+            )
+            # 「伝説の殺し屋が引退して太っちゃうやつだよね？」 about Sakamoto Days: a story confirmed
+            or (confirmed := bool(_STORY_CONFIRMED.search(c.folded) and _RECALL.search(c.folded)))
+        )
         and not _SHORT_DESCRIBED.match(c.folded)
-        and not (order or c.latest or c.like or c.new_request or entities.genres)
+        and not (order or c.latest or c.like or c.new_request or (entities.genres and not confirmed))
         and not (_SAME_AUTHOR_WORD.search(c.folded) or _OTHER.search(c.folded) or _RECOMMEND.search(c.folded))
         # (a question of one series: 「…忍者のやつ、あれってもう終わってるん？」)
         and bool(c.reference or c.product_question or c.status is not None or _ONE_SERIES.search(c.folded))
@@ -1849,12 +1866,10 @@ def _resolve(
     if unlinked_title and (productish or (abstained and not _own_words(classified, c.folded))):
         state.intent = classified if product_turn and classified != "product_recommendation" else "product_search"
         if (c.like and _SIMILAR.search(c.folded)) or (
-            classified == "product_recommendation"
-            and product_turn
-            and (_KIND_WANTED.search(c.folded) or _RECOMMEND.search(c.folded))
+            classified == "product_recommendation" and product_turn and _RECOMMEND.search(c.folded)
         ):
-            # 「ドラクエっぽいファンタジーでなにかない？」: others like it, whatever it is;
-            # 「かわいくてほっこりする漫画ほしい」: a kind described, not a title.
+            # 「ドラクエっぽいファンタジーでなにかない？」: others like it, whatever it is.
+            # (「悟空の漫画ほしい」 asks for one title we could not name: a search)
             state.intent = "product_recommendation"
         _merge(state.constraints, entities, c)
         return Resolution(state.intent, "search", "title not in the catalog", state, [], not_carried=True)

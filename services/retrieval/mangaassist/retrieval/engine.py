@@ -25,7 +25,15 @@ import numpy as np
 
 from mangaassist.retrieval.catalog import Product, load_catalog, passage_text
 from mangaassist.retrieval.embedder import Embedder
-from mangaassist.retrieval.lexical import NameIndex, NameMatch, compact, glossary_terms, rrf, volume_number
+from mangaassist.retrieval.lexical import (
+    NameIndex,
+    NameMatch,
+    StoryIndex,
+    compact,
+    glossary_terms,
+    rrf,
+    volume_number,
+)
 from mangaassist.retrieval.linker import CatalogLinker
 from mangaassist.retrieval.store import (
     FilterColumns,
@@ -120,6 +128,7 @@ class CatalogIndex:
             names.append(own + other + authors)
             tags.append([*p["tags"], *p["genres"]])
         self.names = NameIndex(names, tags)
+        self.stories = StoryIndex([products[first].get("_synopsis_ja", "") for first in self.row_first])
         self._tag_vocabulary = [
             (t, compact(t)) for t in sorted({t.lower() for row in tags for t in row}, key=len, reverse=True)
         ]
@@ -300,9 +309,10 @@ class CatalogIndex:
         if hybrid:
             names = [m for m in self.name_matches(query) if row_ok is None or row_ok[m.row]]
             tag_rows = [r for r in self.names.tag_rows(self._tag_terms(query)) if row_ok is None or row_ok[r]]
-            if names or tag_rows:
+            story_rows = [r for r in self.stories.rank(query) if row_ok is None or row_ok[r]]
+            if names or tag_rows or story_rows:
                 lexical = True
-                fused = rrf([order, [m.row for m in names], tag_rows])
+                fused = rrf([order, [m.row for m in names], tag_rows, story_rows])
                 strong = {m.row: m.score for m in names if m.score >= STRONG_NAME}
                 # Equal name matches (an edition and its translation): the query's script decides.
                 lang = query_language(query)

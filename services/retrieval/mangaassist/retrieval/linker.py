@@ -798,6 +798,13 @@ class CatalogLinker:
                 or self._partial(folded)
                 or self._katakana_opening(folded)
             )
+        else:
+            # 「スキップ・ビートじゃなくて、ローファーの方ね」: a piece chosen beside a name
+            candidates += [
+                piece
+                for piece in self._katakana_opening(folded, chosen_only=True)
+                if not any(piece.start < c.end and c.start < piece.end for c in candidates)
+            ]
         candidates = [self._narrowed(folded, c) if len(c.names) > 1 else c for c in candidates]
         candidates += self._sequel_named(folded)
         return self._resolve(candidates)
@@ -817,12 +824,12 @@ class CatalogLinker:
         names = [n for n in candidate.names if n.series_id in fitting]
         return replace(candidate, names=names) if names else candidate
 
-    def _katakana_opening(self, folded: str) -> list[_Candidate]:
+    def _katakana_opening(self, folded: str, chosen_only: bool = False) -> list[_Candidate]:
         """A katakana word used as a name (see ``_KATAKANA_AS_NAME``) that is no kind of story:
         the series whose Japanese title or alias opens with it; a piece of a title said as the
         one chosen (``_KATAKANA_CHOSEN``): those that hold it."""
         out: list[_Candidate] = []
-        said = [(m, True) for m in _KATAKANA_AS_NAME.finditer(folded)]
+        said = [] if chosen_only else [(m, True) for m in _KATAKANA_AS_NAME.finditer(folded)]
         said += [(m, False) for m in _KATAKANA_CHOSEN.finditer(folded)]
         for m, opening in said:
             word = m.group(1)
