@@ -495,6 +495,7 @@ class CatalogLinker:
     _story_words: set[str] = field(default_factory=set)
     # what a series' name adds to another's → {that series: the others}: 「超」 → {DB Super: {DB}}
     _sequel_words: dict[str, dict[str, set[str]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(set)))
+    _sequel_patterns: list[re.Pattern[str]] = field(default_factory=list)
     _by_head: dict[tuple[int, str], list[str]] = field(default_factory=lambda: defaultdict(list))
     _by_tail: dict[tuple[int, str], list[str]] = field(default_factory=lambda: defaultdict(list))
 
@@ -694,6 +695,11 @@ class CatalogLinker:
                             and (not _is_latin(name) or longer[len(name)] == " ")
                         ):
                             self._sequel_words[rest][other].add(base)
+        # One pattern per script, built once: a message is scanned twice, whatever the catalog holds.
+        for latin, template in ((True, _SEQUEL_LATIN), (False, _SEQUEL_CJK)):
+            words = sorted((w for w in self._sequel_words if _is_latin(w) == latin), key=len, reverse=True)
+            if words:
+                self._sequel_patterns.append(re.compile(template.format("|".join(map(re.escape, words)))))
 
     def _sequel_named(self, folded: str) -> list[_Candidate]:
         """The word a series adds to another's name, said as a name (「超のほうも」「超は完結して
@@ -701,10 +707,9 @@ class CatalogLinker:
         does not know the conversation; the intent service keeps the link only while that
         series is talked about."""
         out: list[_Candidate] = []
-        for word, pairs in self._sequel_words.items():
-            pattern = (_SEQUEL_LATIN if _is_latin(word) else _SEQUEL_CJK).format(re.escape(word))
-            for m in re.finditer(pattern, folded):
-                for other, bases in pairs.items():
+        for pattern in self._sequel_patterns:
+            for m in pattern.finditer(folded):
+                for other, bases in self._sequel_words[m.group(1)].items():
                     name = Name(other, "sequel", self.series_titles[other], relative_to=tuple(sorted(bases)))
                     out.append(_Candidate([name], m.start(1), m.end(1), False))
         # 「無印の方は何巻？」, "the original one": the series a sequel talked about goes on from.
