@@ -74,6 +74,23 @@ def test_refinements_merge_into_the_request_in_force() -> None:
     assert list(c.excluded_genres) == ["horror"] and c.max_volumes == 9
 
 
+def test_cheaper_or_shorter_after_a_list_keeps_the_request_and_orders_by_it() -> None:
+    # 「ロマンス」 is the romance genre; 「もっと安いのは？」 after its list is no payment question.
+    first = turn("ロマンス漫画のおすすめある？", common_pb2.DialogueState(), intent="product_recommendation")
+    assert list(first.state.constraints.genres) == ["romance"]
+    listed = common_pb2.DialogueState()
+    listed.CopyFrom(first.state)
+    listed.last_shown.extend(["kowloon-generic-romance", "ranma-half"])
+    for text, classified in (("もっと安いのは？", "payment"), ("anything cheaper?", "product_recommendation")):
+        result = turn(text, listed, intent=classified)
+        assert (result.intent, result.action) == ("product_recommendation", "search")
+        assert list(result.state.constraints.genres) == ["romance"]
+        assert superlative(text) == "cheapest"
+    # With no list behind it, a price word keeps its own intent.
+    alone = turn("もっと安いのは？", common_pb2.DialogueState(), intent="payment")
+    assert alone.intent == "payment"
+
+
 def test_a_new_request_starts_a_new_topic() -> None:
     state = turn("Do you have Kingdom?", common_pb2.DialogueState(), mentions=[mention("kingdom", "Kingdom")]).state
     cooking = turn("ah ok nvm. do you have anything about cooking", state, intent="product_recommendation")

@@ -1070,6 +1070,16 @@ def _resolve(
         and bool(re.search(r"(?:のほう|の方)(?:ね|で|に|を|だ)?\s*[!！。.]*$", c.folded))
         and not _own_words(classified, c.folded)
     )
+    # 「もっと安いのは？」, "anything shorter?" after a list: the same request, cheaper or shorter first
+    # (however the classifier reads 「安い」).
+    relative_to_list = (
+        prev.intent in PRODUCT_INTENTS
+        and bool(prev.last_shown)
+        and not prev.HasField("focus")
+        and not named
+        and bool(_RELATIVE_LIMIT.search(c.folded))
+    )
+    hijackable = hijackable or relative_to_list
     # A named series with a non-product intent that has none of its own words in the message
     # ("tell me about Planetes" is no out-of-scope question; "Tekkonkinkreet too" is no payment).
     # (a hero named alone is weaker: "who would win, goku or saitama" stays out of scope)
@@ -2022,7 +2032,9 @@ def _resolve(
     if (
         in_force
         and hijackable
-        and (_has_constraints(entities, c) or (c.refine_lead and bool(_READERSHIP.search(c.folded))))
+        and (
+            _has_constraints(entities, c) or (c.refine_lead and bool(_READERSHIP.search(c.folded))) or relative_to_list
+        )
         and not prev.HasField("focus")
         and not (c.new_request and entities.genres and not c.refine_lead)
     ):

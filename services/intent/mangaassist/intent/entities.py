@@ -163,6 +163,8 @@ GENRE_KEYWORDS: dict[str, tuple[str, ...]] = {
     ),
     "romance": (
         "恋愛",
+        "ロマンス",
+        "純愛",
         "ラブコメ",
         "ラブストーリー",
         "胸キュン",
