@@ -91,6 +91,19 @@ def test_cheaper_or_shorter_after_a_list_keeps_the_request_and_orders_by_it() ->
     assert alone.intent == "payment"
 
 
+def test_the_volume_asked_for_waits_for_the_choice_between_series() -> None:
+    pieces = [
+        mention("blue-lock", "ブルーなんとか", kind="partial"),
+        mention("blue-period", "ブルーなんとか", kind="partial"),
+    ]
+    asked = turn("ブルーなんとかの最新刊ほしい", common_pb2.DialogueState(), mentions=pieces)
+    assert asked.action == "clarify_series" and asked.state.focus.latest_volume
+    described = turn("サッカーのやつ", asked.state)
+    assert described.action == "choose" and described.state.focus.latest_volume
+    named = turn("ブルーロックのほう", asked.state, mentions=[mention("blue-lock", "ブルーロック")])
+    assert named.state.focus.series_id == "blue-lock" and named.state.focus.latest_volume
+
+
 def test_a_new_request_starts_a_new_topic() -> None:
     state = turn("Do you have Kingdom?", common_pb2.DialogueState(), mentions=[mention("kingdom", "Kingdom")]).state
     cooking = turn("ah ok nvm. do you have anything about cooking", state, intent="product_recommendation")

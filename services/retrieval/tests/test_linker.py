@@ -8,7 +8,7 @@ import pytest
 
 from mangaassist.retrieval.catalog import load_series
 from mangaassist.retrieval.config import RetrievalSettings
-from mangaassist.retrieval.linker import CatalogLinker, fold, latin_key
+from mangaassist.retrieval.linker import CatalogLinker, _mixed_spellings, fold, latin_key
 
 
 @cache
@@ -60,6 +60,32 @@ def test_titles_aliases_scripts_and_spacing(text: str, series: str) -> None:
 def test_one_edit_and_long_vowels_are_forgiven(text: str, series: str) -> None:
     link = linker().link(text)[0]
     assert link.series_id == series
+
+
+@pytest.mark.parametrize(
+    ("text", "series"),
+    [
+        ("しんげきの巨人って全部で何冊？", "attack-on-titan"),  # a kanji word typed in kana
+        ("鋼のれんきんじゅつし", "fullmetal-alchemist"),
+        ("にげじょうずの若君", "the-elusive-samurai"),
+        ("エバンゲリオンの漫画版ってある？", "neon-genesis-evangelion"),  # ヴァ typed as バ
+    ],
+)
+def test_a_title_part_typed_in_kana_or_a_plainer_sound_is_still_the_title(text: str, series: str) -> None:
+    assert top(text) == series
+
+
+def test_a_hero_called_by_a_piece_of_their_name_with_a_title() -> None:
+    assert top("アラレちゃんの漫画ある？") == "dr-slump"  # the katakana given name of 則巻アラレ
+    assert top("竈門くんが好き") == "demon-slayer"  # a family name with くん
+    assert {link.kind for link in linker().link("高橋先生の新刊")} == {"author"}  # the author's, not a hero's
+    assert top("仮面ライダーの漫画") != "one-punch-man"  # 無免ライダー's ライダー is a word
+    assert top("さくらちゃんのやつ") != "urusei-yatsura"  # no typo of ラムちゃん
+
+
+def test_a_reading_that_lines_up_two_ways_makes_no_spelling() -> None:
+    assert _mixed_spellings("彼氏彼女の事情", "かれしかのじょのじじょう") == []
+    assert _mixed_spellings("進撃の巨人", "しんげきのきょじん") == ["しんげきの巨人", "進撃のきょじん"]
 
 
 def test_a_typo_match_says_so() -> None:

@@ -237,19 +237,20 @@ _WHOLE = re.compile(
 )
 _LIKE = re.compile(
     r"\blike\b(?!,)|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
-    r"|after (?:finishing|reading)|\bread (?:next )?after\b|(?:i|just) (?:just )?finished|enjoyed|loved|\blove\b|\bfan\b|好きで|好きなんだ|好きだから|大好き|(?<![てで読飲休進頼])(?<!楽し)みたい[なの]|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
+    r"|after (?:finishing|reading)|\bread (?:next )?after\b|(?:i|just) (?:just )?finished|enjoyed|loved|\blove\b|\bfan\b|好きで|好きなんだ|好きだから|大好き|(?<![てで読飲休進頼るうくすつぬむぶぐ])(?<!楽し)みたい[なの]|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
     r"|読み終わ|系の|こういう|そういう|ああいう|似た|みたいに|のように|\bmitai ?n[ao]\b|同じ(?:ような|ように|感じ|系統|雰囲気)"
     # 「同じくらいダークで」 (「同じくらいの長さ？」 compares an amount)
     r"|同じ(?:くらい|ぐらい)(?:ダーク|暗|怖|面白|熱|重|泣け|笑え|切な|グロ)"
     # 「鬼滅好きにおすすめ」: for fans of it
     r"|好き(?:な人)?(?:に|へ|向け)(?:の)?(?:おすすめ|オススメ|お勧め|刺さ)"
 )
-# (「〜みたいな」 after a verb's stem wants, not likens: 「英語で読みたいので」)
+# (「〜みたいな」 after a verb's stem wants, not likens: 「英語で読みたいので」; nor after a verb, a
+# hedge: 「1冊で終わるみたいな」)
 # Likeness, not affection: "something like Junji Ito", 「伊藤潤二みたいな」 (an author's fan, 「東村アキコが好き」,
 # is shown the author's own works).
 _SIMILAR = re.compile(
     r"similar|such as|in the vein of|along the lines|reminds? me of|(?<!i )(?<!i really )\blike\b"
-    r"|(?<![てで読飲休進頼])(?<!楽し)みたい[なのに]|っぽい|のような|のように|に似た|似てる|似た|系の|ような|こういう|そういう|ああいう"
+    r"|(?<![てで読飲休進頼るうくすつぬむぶぐ])(?<!楽し)みたい[なのに]|っぽい|のような|のように|に似た|似てる|似た|系の|ような|こういう|そういう|ああいう"
     r"|\bmitai ?n[ao]\b|同じ(?:ような|ように|感じ|系統|雰囲気)|好き(?:な人)?(?:に|へ|向け)(?:の)?(?:おすすめ|オススメ|お勧め|刺さ)"
 )
 # Someone else whose love of a title is told: a gift of that title.
@@ -383,8 +384,8 @@ _AMONG_SHOWN = re.compile(
 )
 # Trying to recall one title ("the one about a calligrapher on an island, what was it called?").
 _RECALL = re.compile(
-    r"なんだっけ|なんだったっけ|何だっけ|何だったっけ|なんでしたっけ|何でしたっけ|なんて(?:いう|言う|タイトル)|タイトル(?:が|を)?(?:忘れ|思い出せ)"
-    r"|名前(?:が|を)?(?:忘れ|思い出せ|出てこない)|what(?:'s| is| was) (?:it|that|this|the)(?: \w{1,12}){0,2} called"
+    r"なんだっけ|なんだったっけ|何だっけ|何だったっけ|なんでしたっけ|何でしたっけ|なんて(?:いう|言う|タイトル)"
+    r"|(?:タイトル|名前|題名)(?:が|を)?(?:忘れ|思い出せ|出てこ(?:ない|なく|ん)|浮かばな)|what(?:'s| is| was) (?:it|that|this|the)(?: \w{1,12}){0,2} called"
     r"|can'?t (?:remember|recall) the (?:name|title)|forgot the (?:name|title)|what was (?:it|that) again"
     r"|there (?:was|is|used to be) (?:this|that|a|one)\b|\bthe one (?:with|about|where)\b"
     r"|\bwhat(?:'s|s| is| was) (?:that|the|this) (?:manga|series|one|comic|book) (?:with|about|where)\b"
@@ -1084,6 +1085,10 @@ def _resolve(
     # ("tell me about Planetes" is no out-of-scope question; "Tekkonkinkreet too" is no payment).
     # (a hero named alone is weaker: "who would win, goku or saitama" stays out of scope)
     productish = productish or (any(m.kind != "character" for m in named) and not _own_words(classified, c.folded))
+    # 「ギンコが旅する話、タイトルが出てこない」: a title searched for by what the customer recalls of
+    # it, whatever the classifier made of 「出てこない」.
+    if named and _RECALL.search(c.folded) and not _OTHER_MEDIA.search(c.folded) and not entities.order_ids:
+        productish = hijackable = True
     # "Ok, what about Shangri-La Frontier? Similar VR game premise.": that series, asked after.
     productish = productish or (bool(named) and bool(_WHAT_ABOUT_OPENING.match(c.folded)))
     # 「ゲームが好きな子なので、カービィの漫画があれば」: the manga of a named series asked for.
@@ -1545,6 +1550,9 @@ def _resolve(
                 state.constraints.CopyFrom(prev.constraints)
                 del state.constraints.only_series[:]
             state.constraints.only_series.extend(list(dict.fromkeys(offered))[:MAX_LIST])
+            if answering and prev.HasField("focus") and not prev.focus.series_id:
+                # (「ブルーなんとかの最新刊」 then 「サッカーのやつ」: the volume asked for waited for the choice)
+                state.focus.CopyFrom(prev.focus)
             if entities.volumes or c.latest or entities.language is not None:
                 # 「完結してる方の1巻ください」: the volume and edition of the one described.
                 _focus_update(state.focus, entities, c)
@@ -2619,7 +2627,8 @@ _ORDERS = (
     (
         "fewest_volumes",
         re.compile(
-            r"\bshortest\b|fewest (?:volumes|books)|least (?:volumes|books)|(?:一番|最も|いちばん)短い|巻数が(?:一番)?少ない"
+            r"\bshortest\b|fewest (?:volumes|books)|least (?:volumes|books)|(?:一番|最も|いちばん)短い"
+            r"|(?:(?:一番|最も|いちばん)\s?)?巻数(?:が|の)?\s?(?:一番|最も|いちばん)?少な"
             # of two: "the shorter one", 「短いほう」
             r"|\bshorter one\b|\bthe shorter\b|短い(?:ほう|方)"
             r"|\b(?:something|anything|ones?|any) (?:a (?:bit|little) |much |way |even )?shorter\b(?! than)"
@@ -2630,7 +2639,8 @@ _ORDERS = (
     (
         "most_volumes",
         re.compile(
-            r"\blongest\b|most (?:volumes|books)|(?:一番|最も|いちばん)長い|巻数が(?:一番)?多い|\blonger one\b|\bthe longer\b"
+            r"\blongest\b|most (?:volumes|books)|(?:一番|最も|いちばん)長い|\blonger one\b|\bthe longer\b"
+            r"|(?:(?:一番|最も|いちばん)\s?)?巻数(?:が|の)?\s?(?:一番|最も|いちばん)?多い"
             r"|長い(?:ほう|方)"
             rf"|{_WHICH}.{{0,30}}(?:\blonger\b|more (?:volumes|books)|長い|多い)|(?:長い|多い){_WHICH_AFTER}"
         ),

@@ -287,7 +287,96 @@ def _character_name_parts(series: list[dict[str, Any]]) -> dict[str, list[str]]:
     for part, sids in sorted(owners.items()):
         if len(sids) == 1 and part not in taken:
             out[next(iter(sids))].append(part.capitalize())
+    families = {family for s in series for a in s.get("authors_ja", ()) for family in _kanji_family_names(a)}
+    for sid, names in _japanese_name_parts(series, families).items():
+        out[sid].extend(names)
     return out
+
+
+# A hero's name written family name in kanji, given name in katakana: 則巻アラレ.
+_KANJI_THEN_KATAKANA = re.compile(r"[\u4e00-\u9fff々]{1,4}([ァ-ヺー]{3,8})")
+# and a four- or five-kanji name, whose first two are the family name: 鬼塚英吉, 竈門炭治郎
+# (a three-kanji one splits either way: 潔|世一, 史朗 of 筧史朗).
+_KANJI_FULL_NAME = re.compile(r"([\u4e00-\u9fff々]{2})[\u4e00-\u9fff々]{2,3}")
+# How customers call a hero by the family name: 「鬼塚先生」「竈門くん」.
+_HERO_TITLES = ("先生", "さん", "くん", "君", "ちゃん")
+
+
+def _as_r(key: str) -> str:
+    """A romaji key with l as r: katakana has one sound for both (アラレ, "Arale")."""
+    return key.replace("l", "r")
+
+
+def _japanese_name_parts(series: list[dict[str, Any]], author_families: set[str]) -> dict[str, list[str]]:
+    """A Japanese hero's given name in katakana (「アラレ」 of 則巻アラレ) and a kanji family name
+    with the title customers put after it (「鬼塚先生」 of 鬼塚英吉), when no other series' hero,
+    title or alias has that piece and no author that family name (「高橋先生」 is the author)."""
+    owners: dict[tuple[str, bool], set[str]] = defaultdict(set)
+    taken: set[str] = set(author_families)
+    for s in series:
+        for name in (s["title_ja"], *s.get("aliases", ())):
+            taken.add(fold(name).replace(" ", ""))
+        # (the katakana read as one of the hero's Latin names in the catalog: アラレ as "Arale",
+        # never 無免ライダー's ライダー, a word)
+        latin = {
+            _as_r(latin_key(word))
+            for name in s.get("characters", ())
+            if _is_latin(fold(name))
+            for word in fold(name).split()
+        }
+        for name in s.get("characters", ()):
+            folded = fold(name).replace(" ", "")
+            if (given := _KANJI_THEN_KATAKANA.fullmatch(folded)) and _as_r(latin_key(romaji(given.group(1)))) in latin:
+                owners[(given.group(1), False)].add(s["series_id"])
+            if family := _KANJI_FULL_NAME.fullmatch(folded):
+                owners[(family.group(1), True)].add(s["series_id"])
+    out: dict[str, list[str]] = defaultdict(list)
+    for (piece, is_family), sids in sorted(owners.items()):
+        if len(sids) == 1 and piece not in taken:
+            sid = next(iter(sids))
+            out[sid].extend([piece + title for title in _HERO_TITLES] if is_family else [piece])
+    return out
+
+
+_KANJI_RUN = re.compile(r"[\u4e00-\u9fff々]+")
+_KANA_ONLY = re.compile(r"[\u3041-\u30ffー]+")
+MAX_MIXED_RUNS = 4  # kanji runs in a title whose readings are mixed in (2^4 spellings at most)
+
+
+def _mixed_spellings(title: str, reading: str) -> list[str]:
+    """A Japanese title with some of its kanji typed in kana, as customers do when they do not
+    know the characters (「しんげきの巨人」「進撃のきょじん」), from the title and a kana alias
+    that reads it whole (しんげきのきょじん). The title's kana pieces anchor the reading: each
+    kanji run reads what stands between them. Nothing is made when they do not line up."""
+    key, whole = fold(title).replace(" ", ""), fold(reading).replace(" ", "")
+    if not _KANA_ONLY.fullmatch(whole) or not _KANJI_RUN.search(key):
+        return []
+    pieces = [m.group() for m in re.finditer(r"[\u4e00-\u9fff々]+|[^\u4e00-\u9fff々]+", key)]
+    kanji = [i for i, piece in enumerate(pieces) if _KANJI_RUN.fullmatch(piece)]
+    if len(kanji) > MAX_MIXED_RUNS:
+        return []
+    pattern = "".join("(.+?)" if i in kanji else re.escape(p.translate(_TO_HIRAGANA)) for i, p in enumerate(pieces))
+    match = re.fullmatch(pattern, whole.translate(_TO_HIRAGANA))
+    greedy = re.fullmatch(pattern.replace("(.+?)", "(.+)"), whole.translate(_TO_HIRAGANA))
+    # (one way to line them up only: 彼氏彼女の事情 / かれしかのじょのじじょう has two)
+    if match is None or greedy is None or match.groups() != greedy.groups():
+        return []
+    readings = dict(zip(kanji, match.groups(), strict=True))
+    out = []
+    for mask in range(1, 2 ** len(kanji)):
+        chosen = {i for bit, i in enumerate(kanji) if mask >> bit & 1}
+        out.append("".join(readings[i] if i in chosen else p for i, p in enumerate(pieces)))
+    return [spelling for spelling in out if spelling.translate(_TO_HIRAGANA) != whole.translate(_TO_HIRAGANA)]
+
+
+# ヴ as the sounds customers more often type for it (「エバンゲリオン」 for エヴァンゲリオン).
+_VU = (("ヴァ", "バ"), ("ヴィ", "ビ"), ("ヴェ", "ベ"), ("ヴォ", "ボ"), ("ヴ", "ブ"))
+
+
+def _without_vu(key: str) -> str:
+    for vu, plain in _VU:
+        key = key.replace(vu, plain)
+    return key
 
 
 def _incomplete(match: re.Match[str]) -> bool:
@@ -534,6 +623,11 @@ class CatalogLinker:
                 Name(sid, "romaji", s["title_romaji"]),
             ]
             names += [Name(sid, "alias", a) for a in s.get("aliases", ())]
+            names += [
+                Name(sid, "alias", mixed)
+                for reading in s.get("aliases", ())
+                for mixed in _mixed_spellings(s["title_ja"], reading)
+            ]
             characters = [Name(sid, "character", a) for a in s.get("characters", ())]
             characters += [Name(sid, "character", part) for part in name_parts.get(sid, ())]
             names += characters
@@ -761,12 +855,16 @@ class CatalogLinker:
             if len(key) >= MIN_CJK and n not in self.mixed[key]:
                 self.mixed[key].append(n)
             return
-        if len(key) >= MIN_CJK and n not in self.cjk[key]:
-            self.cjk[key].append(n)
+        for spelt in {key, _without_vu(key)}:
+            if len(spelt) >= MIN_CJK and n not in self.cjk[spelt]:
+                self.cjk[spelt].append(n)
         for other_script in {key.translate(_TO_HIRAGANA), key.translate(_TO_KATAKANA)} - {key}:
             # 「はがれん」 for ハガレン, 「ダンジョンメシ」 for だんじょんめし: kana typed in the other script.
             if len(other_script) >= MIN_KANA_VARIANT and n not in self.cjk[other_script]:
                 self.cjk[other_script].append(n)
+                if key in self._exact_only:
+                    # (nor is a hero's name in the other script a typo: らむちゃん is no さくらちゃん)
+                    self._exact_only.add(other_script)
         reading = romaji(key)
         if _is_latin(reading) and len(reading) >= MIN_KANA_ROMAJI:
             # A kana-only name also matches its romaji reading typed in Latin letters.
