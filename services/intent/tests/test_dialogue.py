@@ -104,6 +104,29 @@ def test_the_volume_asked_for_waits_for_the_choice_between_series() -> None:
     assert named.state.focus.series_id == "blue-lock" and named.state.focus.latest_volume
 
 
+def test_shorter_or_cheaper_than_the_series_talked_about_is_below_it() -> None:
+    liked = turn(
+        "葬送のフリーレン好きなんだけど",
+        common_pb2.DialogueState(),
+        intent="product_recommendation",
+        mentions=[mention("frieren", "葬送のフリーレン")],
+    ).state
+    shorter = turn("これ系のファンタジーで、もっと巻数少ないのない？", liked, intent="product_recommendation")
+    assert list(shorter.state.constraints.shorter_than) == ["frieren"] and not shorter.state.constraints.cheaper_than
+    asked = turn(
+        "ゆるキャン△って何巻まで？",
+        common_pb2.DialogueState(),
+        intent="product_question",
+        mentions=[mention("laid-back-camp", "ゆるキャン△")],
+    ).state
+    cheaper = turn("ちょっと高いな、似た感じでもっと安いのある？", asked, intent="product_recommendation")
+    assert list(cheaper.state.constraints.cheaper_than) == ["laid-back-camp"]
+    assert "laid-back-camp" in cheaper.state.constraints.like_series_ids
+    # Choosing the shorter of those shown caps nothing.
+    among = turn("その中で一番巻数少ないのどれ", shown("monster", "pluto", "20th-century-boys"), abstained=True)
+    assert not among.state.constraints.shorter_than and superlative("その中で一番巻数少ないのどれ") == "fewest_volumes"
+
+
 def test_a_new_request_starts_a_new_topic() -> None:
     state = turn("Do you have Kingdom?", common_pb2.DialogueState(), mentions=[mention("kingdom", "Kingdom")]).state
     cooking = turn("ah ok nvm. do you have anything about cooking", state, intent="product_recommendation")

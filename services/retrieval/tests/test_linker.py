@@ -442,3 +442,10 @@ def test_a_word_title_inside_a_compound_is_the_word() -> None:
     # 「モンスター料理」 is monster cooking (Delicious in Dungeon), not Urasawa's Monster.
     assert linker().link("ダンジョンでモンスター料理して食べる漫画あったよね") == []
     assert top("モンスターの1巻") == "monster" and top("浦沢直樹のモンスター") == "monster"
+
+
+def test_limits_below_a_series_come_from_its_edition() -> None:
+    frieren = next(s for s in load_series(RetrievalSettings().catalog_path) if s["series_id"] == "frieren")
+    assert linker().below(["frieren"], None, 0) == frieren["volumes_ja"] - 1
+    assert linker().below(["frieren"], "en", 1) == frieren["price_en_jpy"] - 1
+    assert linker().below(["no-such-series"], "ja", 0) is None

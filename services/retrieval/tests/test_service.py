@@ -11,6 +11,7 @@ import pytest
 
 from mangaassist.common.errors import ServiceError
 from mangaassist.proto.retrieval.v1 import retrieval_pb2
+from mangaassist.retrieval.catalog import load_series
 from mangaassist.retrieval.config import RetrievalSettings
 from mangaassist.retrieval.embedder import EmbeddingError, HashingEmbedder
 from mangaassist.retrieval.engine import CatalogIndex, build_index, load_index, save_index
@@ -135,6 +136,16 @@ async def test_same_author_filters_to_the_works_of_those_authors(linked: Retriev
     # Tsugumi Ohba wrote Bakuman; Takeshi Obata drew it and Hikaru no Go.
     assert {"bakuman", "hikaru-no-go"} <= shown and "death-note" not in shown
     assert not await search(linked, "anything else by him", 10, ["series_id"], by_authors_of=["no-such-series"])
+
+
+async def test_shorter_or_cheaper_than_a_series_is_below_its_edition(linked: RetrievalServicer) -> None:
+    shorter = await search(
+        linked, "fantasy", 10, ["series_id", "volumes"], genres=["fantasy"], language="ja", shorter_than=["frieren"]
+    )
+    frieren = next(s for s in load_series(RetrievalSettings().catalog_path) if s["series_id"] == "frieren")
+    assert shorter and all(p.volumes < frieren["volumes_ja"] for p in shorter)
+    cheaper = await search(linked, "manga", 10, ["series_id", "price_jpy"], language="en", cheaper_than=["frieren"])
+    assert cheaper and all(p.price_jpy < frieren["price_en_jpy"] for p in cheaper)
 
 
 async def test_a_kind_of_story_ruled_out_rules_out_its_series(linked: RetrievalServicer) -> None:

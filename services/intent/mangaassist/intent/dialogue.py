@@ -809,7 +809,39 @@ def resolve(
         # a message on its own keeps the taxonomy's search ("ワンピースの最新刊いくら？").
         resolution = replace(resolution, intent="product_question")
         resolution.state.intent = "product_question"
+    _relative_limits(resolution, previous, lowered)
     return resolution
+
+
+# ("something shorter", 「もっと巻数少ないの」 / "anything cheaper?", 「もう少し安いの」: see ``_RELATIVE_LIMIT``)
+_SHORTER = re.compile(r"shorter|\bnot as long\b|\b(?:fewer|less) (?:volumes|vols|books)\b|短|巻数(?:が|の)?\s?少な")
+_CHEAPER = re.compile(r"cheaper|less expensive|not as (?:expensive|pricey)|安")
+
+
+def _relative_limits(resolution: Resolution, previous: common_pb2.DialogueState, lowered: str) -> None:
+    """Others asked for that are shorter or cheaper than the series the customer compares them
+    with (the one in focus before, or the one they are to be like): fewer volumes or a lower
+    price than it, which retrieval reads from the catalog (「これ系で、もっと巻数少ないのない？」
+    after Frieren's 14 volumes: 13 at most)."""
+    state = resolution.state
+    if (
+        resolution.intent not in PRODUCT_INTENTS
+        or resolution.action not in ("search", "similar")
+        or state.focus.series_id
+        or state.constraints.only_series
+        or not _RELATIVE_LIMIT.search(lowered)
+    ):
+        return
+    anchor = (
+        previous.focus.series_id
+        if previous.version == STATE_VERSION and previous.HasField("focus") and previous.focus.series_id
+        else (state.constraints.like_series_ids[:1] or [""])[0]
+    )
+    if not anchor:
+        return
+    for pattern, limit in ((_SHORTER, state.constraints.shorter_than), (_CHEAPER, state.constraints.cheaper_than)):
+        if pattern.search(lowered) and anchor not in limit:
+            limit.append(anchor)
 
 
 # A count just given, said back as a remark at the start of a message (not a limit asked

@@ -67,6 +67,8 @@ _LIST_FILTERS = (
     ("by_authors_of", "by_authors_of"),
     ("excluded_kinds", "excluded_kinds"),
     ("all_genres", "all_genres"),
+    ("shorter_than", "shorter_than"),
+    ("cheaper_than", "cheaper_than"),
 )
 
 

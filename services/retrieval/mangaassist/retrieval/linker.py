@@ -572,6 +572,8 @@ class CatalogLinker:
     _works_by_authors_of: dict[str, frozenset[str]] = field(default_factory=dict)
     _tags: dict[str, str] = field(default_factory=dict)  # series → its tags, folded, "|"-joined
     _genres: dict[str, frozenset[str]] = field(default_factory=dict)  # series → its genres
+    # series → edition language → (volumes, price of a volume), for limits relative to a series
+    _editions: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
     _cjk_by_first: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     _cjk_bigrams: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     _exact_only: set[str] = field(default_factory=set)  # never matched with a typo (「原さん」 is no 篠原さん)
@@ -604,6 +606,14 @@ class CatalogLinker:
         for s in series:
             linker._tags[s["series_id"]] = "|" + "|".join(fold(t) for t in s.get("tags", ())) + "|"
             linker._genres[s["series_id"]] = frozenset(s.get("genres", ()))
+            linker._editions[s["series_id"]] = {
+                language: (int(s[volumes]), int(s[price]))
+                for language, volumes, price in (
+                    ("ja", "volumes_ja", "price_jpy"),
+                    ("en", "volumes_en", "price_en_jpy"),
+                )
+                if s.get(volumes) and s.get(price)
+            }
             authors = (*s.get("authors_en", ()), *s.get("authors_ja", ()))
             linker._works_by_authors_of[s["series_id"]] = frozenset(w for a in authors for w in by_author[a])
         name_parts = _character_name_parts(series)
@@ -823,6 +833,17 @@ class CatalogLinker:
         """The series that have all of these genres (a romance that is also a drama)."""
         wanted = frozenset(genres)
         return frozenset(sid for sid, have in self._genres.items() if wanted <= have)
+
+    def below(self, series_ids: Iterable[str], language: str | None, which: int) -> int | None:
+        """The highest volume count (``which`` 0) or volume price (1) below every one of these
+        series' (in that edition, the Japanese one when none is asked), or ``None``."""
+        known = [
+            editions.get(language or "ja") or editions.get("ja")
+            for sid in series_ids
+            if (editions := self._editions.get(sid))
+        ]
+        values = [edition[which] for edition in known if edition]
+        return min(values) - 1 if values else None
 
     def series_of_kinds(self, kinds: Iterable[str]) -> frozenset[str]:
         """The series tagged with any of these kinds of story, as the customer typed them

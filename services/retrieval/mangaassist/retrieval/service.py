@@ -223,8 +223,9 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
 
     def _by_authors(self, f: common_pb2.SearchFilters, filters: Filters) -> Filters:
         """``by_authors_of`` narrowed to the works of those series' authors (the linker knows
-        them for either store; unknown series name no works and match nothing), and the series
-        of ``excluded_kinds`` ruled out (by their catalog tags)."""
+        them for either store; unknown series name no works and match nothing), the series
+        of ``excluded_kinds`` ruled out (by their catalog tags), and ``shorter_than`` /
+        ``cheaper_than`` as a volume or price cap below those series'."""
         if f.excluded_kinds and self._linker is not None:
             ruled_out = self._linker.series_of_kinds(f.excluded_kinds)
             filters = replace(filters, exclude_series_ids=filters.exclude_series_ids | ruled_out)
@@ -233,6 +234,15 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             # one of them (their catalog genres), like an author's works below.
             having = self._linker.series_of_every_genre(f.all_genres)
             filters = replace(filters, series_ids=filters.series_ids & having if filters.series_ids else having)
+        if self._linker is not None and (f.shorter_than or f.cheaper_than):
+            # "anything shorter / cheaper?" than a series: below its count or price (that edition)
+            fewer = self._linker.below(f.shorter_than, filters.language, 0) if f.shorter_than else None
+            lower = self._linker.below(f.cheaper_than, filters.language, 1) if f.cheaper_than else None
+            filters = replace(
+                filters,
+                max_volumes=_capped(filters.max_volumes, fewer),
+                max_price_jpy=_capped(filters.max_price_jpy, lower),
+            )
         if not f.by_authors_of:
             return filters
         anchors = frozenset(f.by_authors_of)
@@ -396,3 +406,8 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
                     for lv in change.levels
                 ],
             )
+
+
+def _capped(limit: int | None, cap: int | None) -> int | None:
+    """The tighter of a limit and a cap (either may be absent)."""
+    return limit if cap is None else cap if limit is None else min(limit, cap)

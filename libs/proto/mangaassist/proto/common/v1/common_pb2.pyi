@@ -204,6 +204,8 @@ class SearchFilters(_message.Message):
     BY_AUTHORS_OF_FIELD_NUMBER: _builtins.int
     EXCLUDED_KINDS_FIELD_NUMBER: _builtins.int
     ALL_GENRES_FIELD_NUMBER: _builtins.int
+    SHORTER_THAN_FIELD_NUMBER: _builtins.int
+    CHEAPER_THAN_FIELD_NUMBER: _builtins.int
     language: _builtins.str
     """"ja" or "en" """
     in_stock: _builtins.bool
@@ -243,6 +245,14 @@ class SearchFilters(_message.Message):
     def all_genres(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """every one of these genres as well ("school setting" within romance)"""
 
+    @_builtins.property
+    def shorter_than(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """fewer volumes than each of these series ("anything shorter?" after one)"""
+
+    @_builtins.property
+    def cheaper_than(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """a lower volume price than each of these series ("anything cheaper?")"""
+
     def __init__(
         self,
         *,
@@ -261,10 +271,12 @@ class SearchFilters(_message.Message):
         by_authors_of: _abc.Iterable[_builtins.str] | None = ...,
         excluded_kinds: _abc.Iterable[_builtins.str] | None = ...,
         all_genres: _abc.Iterable[_builtins.str] | None = ...,
+        shorter_than: _abc.Iterable[_builtins.str] | None = ...,
+        cheaper_than: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_demographic", b"_demographic", "_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "demographic", b"demographic", "in_stock", b"in_stock", "language", b"language", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_demographic", b"_demographic", "_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "all_genres", b"all_genres", "by_authors_of", b"by_authors_of", "demographic", b"demographic", "exclude_series_ids", b"exclude_series_ids", "excluded_genres", b"excluded_genres", "excluded_kinds", b"excluded_kinds", "genres", b"genres", "in_stock", b"in_stock", "language", b"language", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "series_ids", b"series_ids", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_demographic", b"_demographic", "_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "all_genres", b"all_genres", "by_authors_of", b"by_authors_of", "cheaper_than", b"cheaper_than", "demographic", b"demographic", "exclude_series_ids", b"exclude_series_ids", "excluded_genres", b"excluded_genres", "excluded_kinds", b"excluded_kinds", "genres", b"genres", "in_stock", b"in_stock", "language", b"language", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "series_ids", b"series_ids", "shorter_than", b"shorter_than", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__demographic: _TypeAlias = _typing.Literal["demographic"]  # noqa: Y015
     _WhichOneofArgType__demographic: _TypeAlias = _typing.Literal["_demographic", b"_demographic"]  # noqa: Y015
@@ -453,6 +465,8 @@ class Constraints(_message.Message):
     BY_AUTHORS_OF_FIELD_NUMBER: _builtins.int
     EXCLUDED_KINDS_FIELD_NUMBER: _builtins.int
     ALL_GENRES_FIELD_NUMBER: _builtins.int
+    SHORTER_THAN_FIELD_NUMBER: _builtins.int
+    CHEAPER_THAN_FIELD_NUMBER: _builtins.int
     max_price_jpy: _builtins.int
     min_price_jpy: _builtins.int
     max_volumes: _builtins.int
@@ -490,6 +504,14 @@ class Constraints(_message.Message):
     def all_genres(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """kinds added to the one in force: every product has them too"""
 
+    @_builtins.property
+    def shorter_than(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """fewer volumes than these ("something shorter" than the one talked about)"""
+
+    @_builtins.property
+    def cheaper_than(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """cheaper than these (「もっと安いのある？」 about the one talked about)"""
+
     def __init__(
         self,
         *,
@@ -508,10 +530,12 @@ class Constraints(_message.Message):
         by_authors_of: _abc.Iterable[_builtins.str] | None = ...,
         excluded_kinds: _abc.Iterable[_builtins.str] | None = ...,
         all_genres: _abc.Iterable[_builtins.str] | None = ...,
+        shorter_than: _abc.Iterable[_builtins.str] | None = ...,
+        cheaper_than: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "in_stock", b"in_stock", "language", b"language", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "all_genres", b"all_genres", "by_authors_of", b"by_authors_of", "excluded_genres", b"excluded_genres", "excluded_kinds", b"excluded_kinds", "excluded_series", b"excluded_series", "genres", b"genres", "in_stock", b"in_stock", "language", b"language", "like_series_ids", b"like_series_ids", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "only_series", b"only_series", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "all_genres", b"all_genres", "by_authors_of", b"by_authors_of", "cheaper_than", b"cheaper_than", "excluded_genres", b"excluded_genres", "excluded_kinds", b"excluded_kinds", "excluded_series", b"excluded_series", "genres", b"genres", "in_stock", b"in_stock", "language", b"language", "like_series_ids", b"like_series_ids", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "only_series", b"only_series", "shorter_than", b"shorter_than", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__in_stock: _TypeAlias = _typing.Literal["in_stock"]  # noqa: Y015
     _WhichOneofArgType__in_stock: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock"]  # noqa: Y015
