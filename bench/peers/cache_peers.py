@@ -10,7 +10,7 @@ What is compared, and how:
   before anything is timed (cached under ``.cache/bench-peers``): the lookups pass the
   stored vector (ours, RedisVL's ``vector=``) or the hook returns it from the table
   (GPTCache), so lookup latency measures the cache, not the model.
-* **Same labelled pairs**: the 410 JP/EN/mixed calibration pairs of the cache issue
+* **Same labelled pairs**: the 410 JP/EN/mixed calibration pairs of decision 0003
   (``bench/cache_eval/calibration.jsonl``): 205 paraphrases that
   should be served from the cache and 205 near misses (negation, other volume, title,
   price, …) that must not be. Per pair, in isolation: store the first message, look up

@@ -1,4 +1,4 @@
-"""Load: N concurrent WebSocket sessions against the real local cluster, model emulated at the seed's latency.
+"""Load: N concurrent WebSocket sessions against the real local cluster, model emulated at the design's latency.
 
 The whole cluster runs as ``make up`` runs it (four services, Redis Stack for the semantic
 cache, moto for DynamoDB, the trace receiver) on ephemeral ports, with the Bedrock

@@ -1,4 +1,4 @@
-"""The peer benchmark suites (bench/peers, issue 11) on small inputs: real libraries, real Redis Stack.
+"""The peer benchmark suites (bench/peers, BENCHMARKS.md) on small inputs: real libraries, real Redis Stack.
 
 No timing is asserted. What is checked: every contender answers within the filter, the
 exact baselines agree, usearch's post-filter still returns k matches for a very selective

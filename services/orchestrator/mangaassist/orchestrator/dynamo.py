@@ -1,7 +1,7 @@
 """DynamoDB access: the sessions table, the orders table, their setup.
 
 One long-lived client per process (pool of 25 connections, 1 s connect / 3 s read
-timeouts, 3 attempts with exponential backoff — the seed's DynamoDB pool row), created at
+timeouts, 3 attempts with exponential backoff — the DynamoDB pool row of decision 0008), created at
 start and closed at stop. Locally it points at a moto server; in AWS at the regional endpoint
 (or the VPC gateway endpoint) through the standard credential chain.
 

@@ -1,4 +1,5 @@
-"""Content-word alignment: the cache check chosen on the hand-written evaluation (issue #20).
+"""Content-word alignment: the cache check chosen on the hand-written evaluation
+(docs/decisions/0003-cache-check.md).
 
 Two questions may share an answer only when every content word of each has a
 near-synonym in the other, and they agree on negation, direction and numbers. The word

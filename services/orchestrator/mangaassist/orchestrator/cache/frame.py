@@ -2,7 +2,7 @@
 
 Two questions may share an answer when they ask the same thing of the same objects; how
 they ask (verb, politeness, word order, particles) does not matter. Each message is
-reduced to a *frame* (issue #20, decision 0003):
+reduced to a *frame* (docs/decisions/0003-cache-check.md):
 
 * **limits** — negation, exclusion, out-of-stock and the direction of a limit, from
   ``lexicon_check`` (「まで」 is a limit only after a number or counter: 「1000円まで」, not
