@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
@@ -341,18 +342,28 @@ def _en_word(token: str) -> Word | None:
     return Word(lemma, _label_key(token) | _label_key(lemma), predicate)
 
 
-def _english(text: str) -> list[Word]:
-    words: list[Word] = []
+def _en_phrases(text: str, take: Callable[[str], str]) -> str:
+    """``text`` with each lexicon phrase of several words ("box set", "how much") replaced by
+    what ``take`` makes of it; a stop phrase stays as it is and a polarity phrase ("out of
+    stock") becomes a blank (polarity is read by the signature, not as a word)."""
 
-    # Lexicon phrases of several words ("box set", "out of stock") are one word here.
-    # A lexicon phrase of several words ("box set", "how much") gives each of its words the
-    # phrase's synonyms, so "box set" meets both "boxed set" and "complete set".
-    def take(m: re.Match[str]) -> str:
+    def replace_phrase(m: re.Match[str]) -> str:
         phrase = m.group(0)
         if " " not in phrase or phrase in _EN_STOP:
             return phrase
         if _is_polarity(phrase):
             return " "
+        return take(phrase)
+
+    return _LEX.phrase_re.sub(replace_phrase, text)
+
+
+def _english(text: str) -> list[Word]:
+    words: list[Word] = []
+
+    # A lexicon phrase of several words gives each of its words the phrase's synonyms, so
+    # "box set" meets both "boxed set" and "complete set".
+    def take(phrase: str) -> str:
         keys = _label_key(phrase)
         for token in _EN_TOKEN.findall(phrase):
             w = _en_word(token)
@@ -362,8 +373,7 @@ def _english(text: str) -> list[Word]:
             words.append(Word(phrase, keys))
         return " "
 
-    rest = _LEX.phrase_re.sub(take, text)
-    for token in _EN_TOKEN.findall(rest):
+    for token in _EN_TOKEN.findall(_en_phrases(text, take)):
         w = _en_word(token)
         if w is not None:
             words.append(w)

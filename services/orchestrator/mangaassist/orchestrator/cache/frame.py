@@ -56,6 +56,7 @@ from mangaassist.orchestrator.cache.align import (
     _MAX_WORDS,
     _SUDACHI,
     _derived,
+    _en_phrases,
     _is_polarity,
     _label_key,
 )
@@ -257,12 +258,7 @@ def _en_words(text: str) -> list[FWord]:
     words: list[FWord] = []
 
     # A lexicon phrase of several words ("box set", "how much") gives its words the phrase's keys.
-    def take(m: re.Match[str]) -> str:
-        phrase = m.group(0)
-        if " " not in phrase or phrase in _EN_STOP:
-            return phrase
-        if _is_polarity(phrase):
-            return " "
+    def take(phrase: str) -> str:
         keys = _keys(phrase)
         if not keys:
             return phrase
@@ -271,7 +267,7 @@ def _en_words(text: str) -> list[FWord]:
         return " , "
 
     prev = ""
-    for token in _EN_TOKEN.findall(_LEX.phrase_re.sub(take, text)):
+    for token in _EN_TOKEN.findall(_en_phrases(text, take)):
         w = _en_word(token, prev)
         prev = token
         if w is not None:
