@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -332,20 +333,39 @@ class GPTCache:
 # --- phases --------------------------------------------------------------------------------------
 
 
-async def correctness(
-    url: str,
-    host: str,
-    port: int,
-    pairs: list[dict[str, Any]],
-    embed: E5Table,
-    threshold: float,
-    workdir: Path,
-    progress: Callable[[str], None],
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Setup:
+    """What both phases share: the Redis Stack server, the labelled pairs and their
+    embeddings, the cosine cut every cache is given, a scratch folder, progress lines."""
+
+    server: RedisStackServer
+    pairs: list[dict[str, Any]]
+    embed: E5Table
+    threshold: float
+    workdir: Path
+    progress: Callable[[str], None]
+
+    def caches(self, prefix: str, max_size: int) -> tuple[Ours, RedisVL, GPTCache]:
+        """The three contenders on the server, each under its own ``prefix``-derived name."""
+        return (
+            Ours(self.server.url, f"{prefix}:ours:", self.threshold),
+            RedisVL(self.server.url, f"{prefix}_redisvl", self.threshold, self.embed),
+            GPTCache(
+                self.server.host,
+                self.server.port,
+                f"{prefix}_gptcache",
+                self.threshold,
+                self.embed,
+                self.workdir,
+                max_size=max_size,
+            ),
+        )
+
+
+async def correctness(setup: Setup) -> dict[str, Any]:
     """Per pair, in isolation: store ``a`` in each cache, look ``b`` up, remove ``a``."""
-    ours = Ours(url, "pairs:ours:", threshold)
-    rvl = RedisVL(url, "pairs_redisvl", threshold, embed)
-    gpt = GPTCache(host, port, "pairs_gptcache", threshold, embed, workdir, max_size=10_000)
+    pairs, embed, threshold, progress = setup.pairs, setup.embed, setup.threshold, setup.progress
+    ours, rvl, gpt = setup.caches("pairs", max_size=10_000)
     decisions: dict[str, list[tuple[dict[str, Any], bool]]] = {
         k: [] for k in ("ours", "redisvl", "redisvl_default", "gptcache", "gptcache_default", "embedding_only")
     }
@@ -386,28 +406,15 @@ async def correctness(
     return out
 
 
-async def latency(
-    url: str,
-    host: str,
-    port: int,
-    pairs: list[dict[str, Any]],
-    embed: E5Table,
-    threshold: float,
-    entries: int,
-    lookups: int,
-    reps: int,
-    workdir: Path,
-    progress: Callable[[str], None],
-) -> dict[str, Any]:
+async def latency(setup: Setup, entries: int, lookups: int, reps: int) -> dict[str, Any]:
     """Fill every cache with the same ``entries``, then time lookups interleaved per lookup."""
+    pairs, embed, progress = setup.pairs, setup.embed, setup.progress
     texts = sorted({(p["a"], _lang(p)) for p in pairs if is_self_contained(p["a"])})
     base = [(t, lang, embed(t)) for t, lang in texts]
     data = synthetic_entries(entries, base)
     for key, vec in data:
         embed.add(key.text, vec)
-    ours = Ours(url, "lat:ours:", threshold)
-    rvl = RedisVL(url, "lat_redisvl", threshold, embed)
-    gpt = GPTCache(host, port, "lat_gptcache", threshold, embed, workdir, max_size=entries + 1_000)
+    ours, rvl, gpt = setup.caches("lat", max_size=entries + 1_000)
     out: dict[str, Any] = {"entries": entries, "lookups_per_rep": lookups, "reps": reps}
     try:
         progress(f"filling three caches with {entries} entries each")
@@ -519,24 +526,9 @@ def run(quick: bool, reps: int, progress: Callable[[str], None]) -> dict[str, An
     }
     with RedisStackServer() as server, tempfile.TemporaryDirectory(prefix="cache-peers-") as tmp:
         progress(f"redis stack on {server.url}; {len(pairs)} labelled pairs")
-        result["correctness"] = asyncio.run(
-            correctness(server.url, server.host, server.port, pairs, embed, threshold, Path(tmp), progress)
-        )
-        result["latency"] = asyncio.run(
-            latency(
-                server.url,
-                server.host,
-                server.port,
-                pairs,
-                embed,
-                threshold,
-                entries,
-                lookups,
-                reps,
-                Path(tmp),
-                progress,
-            )
-        )
+        setup = Setup(server, pairs, embed, threshold, Path(tmp), progress)
+        result["correctness"] = asyncio.run(correctness(setup))
+        result["latency"] = asyncio.run(latency(setup, entries, lookups, reps))
     return result
 
 
