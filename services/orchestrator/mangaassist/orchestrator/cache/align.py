@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
@@ -405,16 +405,22 @@ class _Sudachi:
 
 
 _SUDACHI = _Sudachi()
+# A morpheme in Latin letters inside Japanese text: read as English.
+_LATIN_WORD = re.compile(r"[a-z0-9][a-z0-9 '&.\-]*")
+
+
+def _ja_morphemes(text: str) -> Iterator[tuple[Any, str, Any]]:
+    """Sudachi's morphemes of ``text`` that have a surface: (morpheme, surface, part of speech)."""
+    for m in _SUDACHI.tokenize(text):
+        surface = m.surface().strip()
+        if surface:
+            yield m, surface, m.part_of_speech()
 
 
 def _japanese(text: str) -> list[Word]:
     words: list[Word] = []
-    for m in _SUDACHI.tokenize(text):
-        surface = m.surface().strip()
-        if not surface:
-            continue
-        pos = m.part_of_speech()
-        if re.fullmatch(r"[a-z0-9][a-z0-9 '&.\-]*", surface):
+    for m, surface, pos in _ja_morphemes(text):
+        if _LATIN_WORD.fullmatch(surface):
             # Latin words inside Japanese: read as English (titles, "paypay", "kindle").
             words.extend(_english(surface))
             continue

@@ -53,11 +53,13 @@ from mangaassist.orchestrator.cache.align import (
     _JA_SCRIPT,
     _JA_SKIP_SUB,
     _JA_STOP,
+    _LATIN_WORD,
     _MAX_WORDS,
     _SUDACHI,
     _derived,
     _en_phrases,
     _is_polarity,
+    _ja_morphemes,
     _label_key,
 )
 from mangaassist.orchestrator.cache.keys import key_text
@@ -294,12 +296,8 @@ _JA_DEVERBAL = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+[ぁ-ん]+[\u3400-\u4db
 def _ja_words(text: str) -> list[FWord]:
     stop_groups = _JA_STOP_GROUPS or _load_stop_groups()
     words: list[FWord] = []
-    for m in _SUDACHI.tokenize(text):
-        surface = m.surface().strip()
-        if not surface:
-            continue
-        pos = m.part_of_speech()
-        if re.fullmatch(r"[a-z0-9][a-z0-9 '&.\-]*", surface):
+    for m, surface, pos in _ja_morphemes(text):
+        if _LATIN_WORD.fullmatch(surface):
             # Latin words inside Japanese: read as English, and known by their katakana too (spy = スパイ).
             alias = frozenset({f"f:{m.normalized_form()}"})
             words.extend(FWord(w.form, w.keys | alias, w.action) for w in _en_words(surface))
