@@ -15,7 +15,7 @@ retrieval, inference, bedrock_emulator — and each fault:
 * ``none``: nothing for ``--stop-s`` (the control: the same window of the same fresh
   conversations with no fault, e.g. ``--parts redis --faults sigstop,none``).
 
-The issue's load is 64 sessions; on the shared 2 cores that saturates the box without any
+The goal's load (decision 0009) is 64 sessions; on the shared 2 cores that saturates the box without any
 fault, and the redis drills send every question to the model (no cache), so the committed
 runs use a load the box holds with the cache off (the command line in the result says which).
 
@@ -39,7 +39,7 @@ after warm-up, and for the tasks also at equal load in flight (``growth_at_equal
 inference service's health and ``/healthz`` every 0.5 s (with no fault, any change is a flap).
 
 Writes ``bench/results/drills.json`` / ``bench/results/soak.json``. Timings on this shared
-2-core machine are noisy; the pass/fail lines are the issue's goals, reported, not asserted.
+2-core machine are noisy; the pass/fail lines are decision 0009's goals, reported, not asserted.
 """
 
 from __future__ import annotations

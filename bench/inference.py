@@ -1,4 +1,5 @@
-"""Inference benchmark: the Bedrock levers of the seed's section 3, each measured.
+"""Inference benchmark: the Bedrock latency levers (keep-alive, pre-warm,
+payload), each measured.
 
 Starts the Bedrock emulator (zero latency: only our own cost is measured) and the
 inference service as real processes, then measures side by side in one run:

@@ -1,4 +1,4 @@
-"""Retrieval benchmark: the issue's table, planned HNSW side by side with exact numpy search.
+"""Retrieval benchmark: the table of docs/services/retrieval.md, planned HNSW side by side with exact numpy search.
 
 ``python -m bench.retrieval [--sizes 100000,1000000] [--out FILE]`` (``make bench`` runs it
 with the sizes in ``BENCH_RETRIEVAL_SIZES``, default 100000). Writes bench/results/retrieval.json.

@@ -1,1 +1,2 @@
-"""Hand-written, independent evaluation set for the semantic cache (issue #20); see FORMAT.md."""
+"""Hand-written, independent evaluation set for the semantic cache; see FORMAT.md and
+docs/decisions/0003-cache-check.md."""

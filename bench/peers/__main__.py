@@ -31,6 +31,7 @@ from typing import Any, Protocol, cast
 
 from tqdm import tqdm
 
+from bench.peers.peer_stats import PLOTS
 from bench.peers.report import REPO
 from bench.peers.stats import cpu_model
 
@@ -39,7 +40,6 @@ SUITES: list[str] = ["grpc_vs_rest", "mesh_vs_monolith", "load", "cache_peers", 
 
 RESULTS = REPO / "bench" / "results" / "peers.json"
 MARKDOWN = REPO / "BENCHMARKS.md"
-PLOTS = REPO / "docs" / "bench"
 FULL_REPS = 5
 QUICK_REPS = 3
 # Library versions recorded with every run (those not installed are left out).

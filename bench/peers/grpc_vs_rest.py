@@ -437,7 +437,7 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
         for c, cell in by.items()
     ]
 
-    # The seed's three claims against what this run measured.
+    # The design's three gRPC claims (decision 0008) against what this run measured.
     resp = "SearchResponse"
     claim_ser = ratio[resp]["json"]["median"]
     claim_ser_or = ratio[resp]["orjson"]["median"]

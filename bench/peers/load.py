@@ -1,4 +1,4 @@
-"""Load: N concurrent WebSocket sessions against the real local cluster, model emulated at the seed's latency.
+"""Load: N concurrent WebSocket sessions against the real local cluster, model emulated at the design's latency.
 
 The whole cluster runs as ``make up`` runs it (four services, Redis Stack for the semantic
 cache, moto for DynamoDB, the trace receiver) on ephemeral ports, with the Bedrock
@@ -83,21 +83,26 @@ GENRES_EN = ["fantasy", "romance", "sports", "horror", "mystery", "comedy", "sci
 GENRES_JA = ["ファンタジー", "恋愛", "スポーツ", "ホラー", "推理", "ギャグ", "SF"]
 
 
+# The kinds of one-off question, each from the generator and a title drawn for it (some kinds
+# leave the title unused): a new volume (ja, en), a new price (ja, en), an order number, an age.
+ONE_OFF_KINDS: tuple[Callable[[random.Random, str], str], ...] = (
+    lambda rng, title: f"{title}の{rng.randint(1, 40)}巻は在庫ありますか",
+    lambda rng, title: f"Do you have volume {rng.randint(1, 40)} of {title} in English?",
+    lambda rng, _: f"{rng.randint(5, 30) * 100}円以下の{rng.choice(GENRES_JA)}マンガを探しています",
+    lambda rng, _: f"{rng.choice(GENRES_EN)} manga under ¥{rng.randint(5, 30) * 100} that is in stock",
+    lambda rng, _: (
+        f"注文 {rng.randint(100, 999)}-{rng.randint(1_000_000, 9_999_999)}-{rng.randint(1_000_000, 9_999_999)}"
+        " はいつ届きますか"
+    ),
+    lambda rng, title: f"Something like {title} but for a {rng.randint(8, 16)} year old",
+)
+
+
 def one_off(rng: random.Random) -> str:
     """A question no one asked before (a new volume, price or order number): misses every cache."""
-    kind = rng.randrange(6)
+    kind = rng.randrange(len(ONE_OFF_KINDS))
     title = rng.choice(TITLES)
-    if kind == 0:
-        return f"{title}の{rng.randint(1, 40)}巻は在庫ありますか"
-    if kind == 1:
-        return f"Do you have volume {rng.randint(1, 40)} of {title} in English?"
-    if kind == 2:
-        return f"{rng.randint(5, 30) * 100}円以下の{rng.choice(GENRES_JA)}マンガを探しています"
-    if kind == 3:
-        return f"{rng.choice(GENRES_EN)} manga under ¥{rng.randint(5, 30) * 100} that is in stock"
-    if kind == 4:
-        return f"注文 {rng.randint(100, 999)}-{rng.randint(1_000_000, 9_999_999)}-{rng.randint(1_000_000, 9_999_999)} はいつ届きますか"
-    return f"Something like {title} but for a {rng.randint(8, 16)} year old"
+    return ONE_OFF_KINDS[kind](rng, title)
 
 
 def question(rng: random.Random) -> str:

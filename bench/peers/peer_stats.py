@@ -25,6 +25,8 @@ from bench.peers.stats import cpu_model
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "bench" / "results"
 CACHE_DIR = REPO / ".cache" / "bench-peers"
+# Where the suites' figures go (BENCHMARKS.md links them from there).
+PLOTS = REPO / "docs" / "bench"
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -119,7 +121,7 @@ def standalone(
     doc: str | None,
     run: Callable[..., dict[str, Any]],
     markdown: Callable[[dict[str, Any], Path], str],
-    plots_dir: Path,
+    plots_dir: Path = PLOTS,
 ) -> None:
     """``python -m bench.peers.<suite>``: quick by default; ``--full`` for the published sizes,
     ``--reps N``. Prints the suite's markdown and writes its result file."""

@@ -65,7 +65,6 @@ from bench.synthetic_catalog import SyntheticCatalog, generate, vectors
 from mangaassist.retrieval.config import RetrievalSettings
 from mangaassist.retrieval.store import Filters, HnswIndex, PlannedStore
 
-REPO_DOCS = Path(__file__).resolve().parents[2] / "docs" / "bench"
 NAME = "vector_peers"
 K = 5
 M = 32
@@ -551,4 +550,4 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
 
 
 if __name__ == "__main__":
-    standalone(NAME, __doc__, run, markdown, REPO_DOCS)
+    standalone(NAME, __doc__, run, markdown)

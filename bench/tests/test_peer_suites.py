@@ -1,4 +1,4 @@
-"""The peer benchmark suites (bench/peers, issue 11) on small inputs: real libraries, real Redis Stack.
+"""The peer benchmark suites (bench/peers, BENCHMARKS.md) on small inputs: real libraries, real Redis Stack.
 
 No timing is asserted. What is checked: every contender answers within the filter, the
 exact baselines agree, usearch's post-filter still returns k matches for a very selective
@@ -138,11 +138,8 @@ def test_cache_suite_same_cut_for_peers_and_guards_for_ours(redis_server: RedisS
     embed = cache_peers.E5Table([t for p in sample for t in (p["a"], p["b"])], quiet, cache_dir=tmp_path / "emb")
     # keep pairs whose cosine is not within rounding of the cut
     sample = [p for p in sample if abs(float(embed(p["a"]) @ embed(p["b"])) - threshold) > 1e-3]
-    result = asyncio.run(
-        cache_peers.correctness(
-            redis_server.url, redis_server.host, redis_server.port, sample, embed, threshold, tmp_path, quiet
-        )
-    )
+    setup = cache_peers.Setup(redis_server, sample, embed, threshold, tmp_path, quiet)
+    result = asyncio.run(cache_peers.correctness(setup))
     cosine_cut = result["embedding_only"]
     for peer in ("redisvl", "gptcache"):
         # no guards: a peer serves exactly the pairs whose cosine clears the same threshold
@@ -150,21 +147,7 @@ def test_cache_suite_same_cut_for_peers_and_guards_for_ours(redis_server: RedisS
         assert result[peer]["wrong_hits"] == cosine_cut["wrong_hits"], peer
     assert result["ours"]["wrong_hits_by_kind"].get("negation", 0) == 0
 
-    lat = asyncio.run(
-        cache_peers.latency(
-            redis_server.url,
-            redis_server.host,
-            redis_server.port,
-            sample,
-            embed,
-            threshold,
-            entries=30,
-            lookups=5,
-            reps=2,
-            workdir=tmp_path,
-            progress=quiet,
-        )
-    )
+    lat = asyncio.run(cache_peers.latency(setup, entries=30, lookups=5, reps=2))
     assert set(lat["systems"]) == set(cache_peers.TIMED)
     assert all(len(s["per_rep_p50_ms"]) == 2 for s in lat["systems"].values())
     assert lat["systems"]["ours_exact"]["hit_share"]["median"] == 1.0  # stored keys looked up again

@@ -77,7 +77,7 @@ def test_half_open_admits_a_bounded_fraction_as_probes() -> None:
         b.record(False)
     clock.now += 15
     admitted = sum(b.allow() for _ in range(100))
-    assert admitted == 20  # the seed's 20 %, first call included
+    assert admitted == 20  # the 20 % probe fraction, first call included
 
 
 def test_half_open_closes_after_consecutive_successes_and_reopens_on_failure() -> None:

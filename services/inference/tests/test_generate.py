@@ -169,8 +169,8 @@ async def test_sequential_requests_reuse_pooled_connections(emulator: EmulatorPr
 
 
 async def test_as_many_answers_stream_at_once_as_the_orchestrator_admits(emulator: EmulatorProcess) -> None:
-    """A streamed answer holds its connection to the end: 24 concurrent answers (more than the
-    seed's pool of 10) must all reach the model at once, not queue for a connection."""
+    """A streamed answer holds its connection to the end: 24 concurrent answers (more than a
+    request/response pool of 10) must all reach the model at once, not queue for a connection."""
     emulator.reset()
     emulator.faults({"model": "*", "fault": "slow-first-token=300"})
     try:

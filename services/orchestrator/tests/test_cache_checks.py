@@ -1,4 +1,4 @@
-"""The cache checks (issue #20): what a customer would notice is a cached answer to a
+"""The cache checks (decision 0003): what a customer would notice is a cached answer to a
 *different* question served to them, or a paraphrase of a cached question not served.
 
 Sentences here are written for these tests; the measured evaluation is bench/cache_eval.

@@ -1,4 +1,4 @@
-"""The frame check (issue #20, decision 0003): a paraphrase of a cached question is served,
+"""The frame check (decision 0003): a paraphrase of a cached question is served,
 a question about another object, number, limit or action is not.
 
 Sentences here are written for these tests (not taken from bench/cache_eval).

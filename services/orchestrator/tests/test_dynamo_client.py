@@ -25,6 +25,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from mangaassist.devtools.http_stub import serve
 from mangaassist.orchestrator.dynamo import (
     AiodynamoClient,
     DynamoSessionStore,
@@ -160,14 +161,9 @@ async def stand_in() -> AsyncIterator[StandIn]:
     app = web.Application()
     app.router.add_post("/", server.dynamodb)
     app.router.add_get("/v2/credentials/task", server.credentials)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    server.url = f"http://127.0.0.1:{port}"
-    yield server
-    await runner.cleanup()
+    async with serve(app) as url:
+        server.url = url
+        yield server
 
 
 def _throttled() -> tuple[int, dict[str, Any]]:

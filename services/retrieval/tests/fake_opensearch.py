@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 from aiohttp import web
 
+from mangaassist.devtools.http_stub import serve
 from mangaassist.retrieval.catalog import Product
 from mangaassist.retrieval.embedder import make_embedder
 from mangaassist.retrieval.engine import CatalogIndex, edition_rows
@@ -214,15 +215,8 @@ async def running(fake: FakeOpenSearch) -> AsyncIterator[str]:
     """Serve ``fake`` on an ephemeral 127.0.0.1 port; yields its base URL."""
     app = web.Application(client_max_size=64 * 2**20)
     app.router.add_route("*", "/{tail:.*}", fake.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serve(app) as url:
+        yield url
 
 
 def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:

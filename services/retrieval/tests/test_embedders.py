@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from aiohttp import web
 
+from mangaassist.devtools.http_stub import serve
 from mangaassist.retrieval.embedder import EmbeddingError, HashingEmbedder, TitanEmbedder, make_embedder
 
 pytestmark = pytest.mark.integration
@@ -64,13 +65,8 @@ async def bedrock(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[FakeBe
     fake = FakeBedrock()
     app = web.Application()
     app.router.add_post("/model/{model}/invoke", fake.invoke)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield fake, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serve(app) as url:
+        yield fake, url
 
 
 async def test_titan_signs_requests_reuses_the_connection_and_normalises(bedrock) -> None:  # type: ignore[no-untyped-def]

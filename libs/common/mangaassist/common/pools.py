@@ -1,6 +1,7 @@
-"""One connection pool manager per process: the seed's pool table, opened and warmed at
-start, closed at stop, and the pools' health (active / idle / requests / errors / average
-checkout time) for the admin endpoint and as OpenTelemetry metrics.
+"""One connection pool manager per process: the pool table of
+docs/decisions/0008-budgets-pools-breakers.md, opened and warmed at start, closed at stop,
+and the pools' health (active / idle / requests / errors / average checkout time) for the
+admin endpoint and as OpenTelemetry metrics.
 
 Why our own: each client library keeps its own pool (aiohttp under aioboto3, redis-py's
 connection pool, gRPC's HTTP/2 channel) and none of them reports checkout time or
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PoolSpec:
-    """A row of the seed's pool table."""
+    """A row of the pool table (docs/decisions/0008-budgets-pools-breakers.md)."""
 
     max_connections: int
     max_idle_s: float
@@ -40,9 +41,9 @@ class PoolSpec:
     read_timeout_s: float
 
 
-# The seed's "Connection Pooling" table and its per-pool timeouts.
+# Pool size, idle keep-alive and timeouts per downstream (docs/decisions/0008-budgets-pools-breakers.md).
 SEED_POOLS: dict[str, PoolSpec] = {
-    # Bedrock: the seed's 10 is for request/response calls; a streamed answer holds its
+    # Bedrock: 10 is for request/response calls; a streamed answer holds its
     # connection to the last token, so the inference service sizes its pool by the streams
     # the orchestrator admits (``InferenceSettings.max_pool_connections``, 40).
     "bedrock": PoolSpec(10, 60, 2.0, 30.0),

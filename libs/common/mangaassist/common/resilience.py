@@ -1,9 +1,10 @@
 """Circuit breakers and bulkheads for async downstream calls.
 
 Why our own breaker: the Python async breakers we could use count consecutive failures
-only (pybreaker #7, aiobreaker #3, fabfuel's circuitbreaker); the seed's policy needs
-failures *within a time window* (count and rate), slow calls, and a half-open state
-that lets a bounded fraction of calls through as probes. This module is that, small:
+only (pybreaker, aiobreaker, fabfuel's circuitbreaker); our policy
+(docs/decisions/0008-budgets-pools-breakers.md) needs failures *within a time window*
+(count and rate), slow calls, and a half-open state that lets a bounded fraction of calls
+through as probes. This module is that, small:
 
 * closed → open when, within ``window_s``, failures reach ``failure_threshold``, or the
   failure rate or slow-call rate reaches its limit over at least ``min_calls`` calls;
@@ -17,8 +18,8 @@ that lets a bounded fraction of calls through as probes. This module is that, sm
 The clock is injectable so tests drive every transition deterministically.
 
 A ``Bulkhead`` caps concurrent calls to one downstream with a bounded wait queue, so a
-slow dependency can only tie up its own share of the process (the seed's thread-pool
-bulkheads, as async concurrency limits).
+slow dependency can only tie up its own share of the process (thread-pool bulkheads, as
+async concurrency limits; the sizes are in docs/decisions/0008-budgets-pools-breakers.md).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class BreakerConfig:
     probe_fraction: float = 0.2
 
 
-# The seed's table (section 4): threshold in window / cooldown / recovery probes.
+# Threshold in window / cooldown / recovery probes per downstream (docs/decisions/0008-budgets-pools-breakers.md).
 PRESETS: dict[str, BreakerConfig] = {
     "bedrock": BreakerConfig(failure_threshold=5, window_s=30, cooldown_s=15, recovery_successes=3),
     "opensearch": BreakerConfig(failure_threshold=3, window_s=20, cooldown_s=10, recovery_successes=2),

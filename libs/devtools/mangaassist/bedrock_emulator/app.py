@@ -57,7 +57,8 @@ FAULT_HEADER = "x-mangaassist-fault"
 EMULATOR_ID = "mangaassist-bedrock-emulator"
 
 # Time to first token (median, p95) and gap between tokens (median) in ms, per model:
-# shaped like the seed's Bedrock figures (Haiku ≈ 300 ms, Sonnet ≈ 800 ms p95).
+# shaped like the design's Bedrock figures (Haiku ≈ 300 ms, Sonnet ≈ 800 ms p95):
+# docs/decisions/0008-budgets-pools-breakers.md.
 PROFILES: dict[str, dict[str, tuple[float, float, float]]] = {
     "seed": {"haiku": (150.0, 300.0, 6.0), "sonnet": (400.0, 800.0, 12.0)},
     "zero": {"haiku": (0.0, 0.0, 0.0), "sonnet": (0.0, 0.0, 0.0)},

@@ -4,8 +4,8 @@ Needs the cluster from ``make up``. Sends a JP/EN query mix over every intent (r
 included, so later caches get hits) from a few concurrent WebSocket sessions, collects
 each ``done`` frame's per-segment timings and the spans the services exported to the
 local trace receiver, then writes ``reports/profile-<time>/report.md`` with the
-waterfall picture (``waterfall.png``: the critical path at p50 and p95, like the seed's
-Gantt chart), the per-segment table against the budgets, the bottleneck, violations and
+waterfall picture (``waterfall.png``: the critical path at p50 and p95, as a Gantt
+chart), the per-segment table against the budgets, the bottleneck, violations and
 the comparison with the saved baseline. The last line printed is the report's path.
 
     python -m mangaassist.devtools.profile [--queries 300] [--concurrency 8] [--save-baseline]

@@ -1,4 +1,4 @@
-"""Latency budgets per segment (the seed's table, as data) and the analysis over them.
+"""Latency budgets per segment (decision 0008's table, as data) and the analysis over them.
 
 Input is a list of *request records*: segment name → wall milliseconds for one request
 (from a ``done`` frame's ``timings_ms`` or from a trace's spans). Output: per-segment
@@ -30,7 +30,7 @@ class Budget:
     alert_pct: float = 20.0  # alarm when p95 exceeds the budget by more than this
 
 
-# The seed's targets (architecture diagram and section 5 trace tree), p95.
+# p95 targets per segment (docs/decisions/0008-budgets-pools-breakers.md).
 BUDGETS: dict[str, Budget] = {
     b.segment: b
     for b in (
@@ -58,7 +58,7 @@ BUDGETS: dict[str, Budget] = {
 CRITICAL_PATH = (s.API_GATEWAY, s.VALIDATION, s.PARALLEL_RETRIEVAL, s.PROMPT_ASSEMBLY, s.BEDROCK_INVOKE)
 
 
-# The seed's span tree (child -> parent), as the services emit it: a segment's time
+# The span tree (child -> parent; decision 0008), as the services emit it: a segment's time
 # includes its children's, so a slowdown in a child also shows in every ancestor.
 PARENT: dict[str, str] = {
     s.API_GATEWAY: s.REQUEST,

@@ -1,6 +1,6 @@
 """Automated bottleneck detection: every N minutes, read the last window of traces, compare
 each segment's p95 with its budget, publish the numbers to CloudWatch and raise (or clear)
-one alarm per segment — the seed's section 5 loop.
+one alarm per segment (docs/decisions/0008-budgets-pools-breakers.md).
 
 Trace sources: the local trace receiver (``make up``) or AWS X-Ray
 (``GetTraceSummaries`` + ``BatchGetTraces``). Sink: CloudWatch (``PutMetricData`` for

@@ -2,8 +2,8 @@
 
 One long-lived ``bedrock-runtime`` client per process, created at start: a pool of
 ``max_pool_connections`` kept-alive connections (40: one per answer the orchestrator
-admits per model — a stream holds its connection to the end; the seed's 10 is for
-request/response calls), 60 s idle,
+admits per model — a stream holds its connection to the end; 10 is for request/response
+calls: docs/decisions/0008-budgets-pools-breakers.md), 60 s idle,
 2 s connect / 30 s read timeouts, adaptive retries. Pre-warm resolves the endpoint's
 DNS and sends a 1-token Haiku request so the first customer does not pay for the TCP
 and TLS handshakes. Locally ``endpoint_url`` points at the Bedrock emulator, which

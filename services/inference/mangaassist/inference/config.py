@@ -40,9 +40,10 @@ class InferenceSettings(ServiceSettings):
     )
     # One long-lived client per process, 60 s idle keep-alive. A streamed answer holds its
     # connection until its last token, so the pool must cover the answers the orchestrator
-    # admits at once (its bulkhead: 40 per model). The seed's 10 (sized for request/response
+    # admits at once (its bulkhead: 40 per model). A pool of 10 (sized for request/response
     # calls) capped a process at 10 answers in flight: with 64 sessions, 59 of 192 questions
-    # failed waiting for a connection (first-token timeouts, then the open breaker); 0 with 40.
+    # failed waiting for a connection (first-token timeouts, then the open breaker); 0 with 40
+    # (decision 0008).
     max_pool_connections: int = Field(default=40, ge=1)
     connect_timeout_s: float = Field(default=2.0, gt=0)
     read_timeout_s: float = Field(default=30.0, gt=0)
@@ -89,7 +90,7 @@ class InferenceSettings(ServiceSettings):
     # characters) into one gRPC message: each message costs CPU on every hop (this service,
     # the orchestrator's read and its WebSocket frame, the client), the bytes hardly do.
     # 48 ms (three frames of a 60 Hz screen) merges 4-8 model tokens; 16 ms merged almost
-    # none at the seed's 6-12 ms token gaps (decision 0006: 42 → 17 frames per answer,
+    # none at the emulator's 6-12 ms token gaps (decision 0006: 42 → 17 frames per answer,
     # orchestrator CPU per answer -5 ms, TTFT unchanged). 0 merges only deltas already waiting.
     stream_coalesce_ms: float = Field(default=48.0, ge=0.0, le=200.0)
     stream_coalesce_chars: int = Field(default=256, ge=1)

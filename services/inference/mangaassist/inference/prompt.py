@@ -1,10 +1,11 @@
 """Render ``PromptParts`` into the conversation sent to the model (payload minimisation).
 
-Only the product fields an answer needs go in (the seed's point: 25+ catalog fields,
-6-7 needed), as one compact JSON object per line; history is trimmed, newest first, to
-a token budget; the system prompt is fixed. Sections are XML-tagged, the layout
-Anthropic recommends for Claude (and what the local emulator reads back); customer text
-(the question and the history) has those tags removed before it goes in.
+Only the product fields an answer needs go in (25+ catalog fields, 6-7 needed:
+docs/decisions/0008-budgets-pools-breakers.md), as one compact JSON object per line;
+history is trimmed, newest first, to a token budget; the system prompt is fixed. Sections
+are XML-tagged, the layout Anthropic recommends for Claude (and what the local emulator
+reads back); customer text (the question and the history) has those tags removed before it
+goes in.
 """
 
 from __future__ import annotations

@@ -56,6 +56,7 @@ import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import KW_ONLY, dataclass, field
 from urllib.parse import urlparse
 
 import aiohttp
@@ -127,6 +128,7 @@ def endpoint_probe(url: str, timeout_s: float) -> Probe:
     return probe
 
 
+@dataclass(eq=False)
 class Reachability:
     """SERVING / NOT_SERVING of the model endpoint, driven by calls, silences and probes (see
     the module).
@@ -138,40 +140,31 @@ class Reachability:
     on every change is published, in order.
     """
 
-    def __init__(
-        self,
-        probe: Probe,
-        *,
-        interval_s: float = 0.5,
-        stall_s: float = 1.0,
-        probe_timeout_s: float = 1.0,
-        confirm: int = 2,
-        jitter: float = 0.2,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        rand: Callable[[], float] = random.random,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._probe = probe
-        self._interval = interval_s
-        self._stall = stall_s
-        self._probe_timeout = probe_timeout_s
-        self._confirm = confirm
-        self._jitter = jitter
-        self._sleep = sleep
-        self._rand = rand
-        self._clock = clock
-        self.reachable = True
-        self.probes = 0  # probes run (for tests and the admin view)
-        self.silences = 0  # silences that started a probe (for tests and the admin view)
-        self._checking: asyncio.Task[None] | None = None
-        self._publish: Publish | None = None
-        self._published = True  # what the health service says (SERVING once the server serves)
-        self._reporter: asyncio.Task[None] | None = None
-        self._waiting = 0  # model calls in flight
-        self._busy_since = 0.0  # when the calls in flight started to be more than none
-        self._heard = 0.0  # when the endpoint last sent anything (a response, a stream event)
-        self._timer: asyncio.TimerHandle | None = None
-        self._due = 0.0  # when the timer should fire
+    probe: Probe
+    _: KW_ONLY
+    interval_s: float = 0.5
+    stall_s: float = 1.0
+    probe_timeout_s: float = 1.0
+    confirm: int = 2
+    jitter: float = 0.2
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    rand: Callable[[], float] = random.random
+    clock: Callable[[], float] = time.monotonic
+    reachable: bool = field(default=True, init=False)
+    probes: int = field(default=0, init=False)  # probes run (for tests and the admin view)
+    silences: int = field(default=0, init=False)  # silences that started a probe (for tests and the admin view)
+    _checking: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _publish: Publish | None = field(default=None, init=False, repr=False)
+    # What the health service says (SERVING once the server serves).
+    _published: bool = field(default=True, init=False, repr=False)
+    _reporter: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _waiting: int = field(default=0, init=False, repr=False)  # model calls in flight
+    # When the calls in flight started to be more than none.
+    _busy_since: float = field(default=0.0, init=False, repr=False)
+    # When the endpoint last sent anything (a response, a stream event).
+    _heard: float = field(default=0.0, init=False, repr=False)
+    _timer: asyncio.TimerHandle | None = field(default=None, init=False, repr=False)
+    _due: float = field(default=0.0, init=False, repr=False)  # when the timer should fire
 
     @property
     def checking(self) -> bool:
@@ -180,23 +173,23 @@ class Reachability:
     def call_started(self) -> None:
         """A model call was sent; while any waits, a silence of ``stall_s`` starts the probes."""
         if self._waiting == 0:
-            self._busy_since = self._clock()
+            self._busy_since = self.clock()
         self._waiting += 1
         if self._timer is None:
-            self._arm(self._stall)
+            self._arm(self.stall_s)
 
     def call_ended(self) -> None:
         self._waiting -= 1
 
     def heard(self) -> None:
         """The endpoint sent something (a stream event): it answers."""
-        self._heard = self._clock()
+        self._heard = self.clock()
         if not self.reachable:
             self.succeeded()
 
     def succeeded(self) -> None:
         """The model side answered: reachable, stop probing."""
-        self._heard = self._clock()
+        self._heard = self.clock()
         if self.checking:
             assert self._checking is not None
             self._checking.cancel()
@@ -216,24 +209,24 @@ class Reachability:
         seconds until the next look, or None when no call waits."""
         if self._waiting <= 0:
             return None
-        if late_s > self._stall / 2:
+        if late_s > self.stall_s / 2:
             return 0.1  # after a round of the loop's I/O
-        quiet = self._clock() - max(self._heard, self._busy_since)
-        if quiet < self._stall:
-            return self._stall - quiet
+        quiet = self.clock() - max(self._heard, self._busy_since)
+        if quiet < self.stall_s:
+            return self.stall_s - quiet
         if not self.checking:
             self.silences += 1
             logger.debug("model endpoint silent while calls wait: probing", extra={"quiet_s": round(quiet, 2)})
         self._suspect()
-        return self._stall
+        return self.stall_s
 
     def _arm(self, delay: float) -> None:
-        self._due = self._clock() + delay
+        self._due = self.clock() + delay
         self._timer = asyncio.get_running_loop().call_later(delay, self._tick)
 
     def _tick(self) -> None:
         self._timer = None
-        delay = self.look(late_s=self._clock() - self._due)
+        delay = self.look(late_s=self.clock() - self._due)
         if delay is not None:
             self._arm(delay)
 
@@ -243,22 +236,22 @@ class Reachability:
             self._checking = asyncio.get_running_loop().create_task(self._check(), context=contextvars.Context())
 
     async def _check(self) -> None:
-        since = self._clock()
+        since = self.clock()
         misses = 0
         while True:
             self.probes += 1
-            started = self._clock()
+            started = self.clock()
             # Anything heard from the endpoint since the probes began outweighs them.
-            if await self._probe() or self._heard > since:
+            if await self.probe() or self._heard > since:
                 self._set(True)
                 return
-            if self._clock() - started > self._probe_timeout + self._stall / 2:
+            if self.clock() - started > self.probe_timeout_s + self.stall_s / 2:
                 continue  # this process was not run in time: the timeout says nothing of the endpoint
             misses += 1
-            if misses < self._confirm:
+            if misses < self.confirm:
                 continue  # once more, at once
             self._set(False)
-            await self._sleep(self._interval * (1 + self._jitter * (2 * self._rand() - 1)))
+            await self.sleep(self.interval_s * (1 + self.jitter * (2 * self.rand() - 1)))
 
     def _set(self, reachable: bool) -> None:
         if reachable == self.reachable:

@@ -22,6 +22,7 @@ import logging
 import socket
 import time
 import weakref
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -68,24 +69,18 @@ def _json_response(status: HTTPStatus, body: dict[str, Any]) -> Response:
     return Response(status.value, status.phrase, headers, payload)
 
 
+@dataclass(eq=False)
 class Orchestrator:
     """Owns the WebSocket server, in-flight request tracking and the drain."""
 
-    def __init__(
-        self,
-        settings: OrchestratorSettings,
-        pipeline: Pipeline,
-        channels: dict[str, grpc.aio.Channel],
-        verifier: TokenVerifier,
-        watcher: CatalogWatcher | None = None,
-        pools: PoolManager | None = None,
-    ) -> None:
-        self._s = settings
-        self._watcher = watcher
-        self._pools = pools
-        self._pipeline = pipeline
-        self._channels = channels
-        self._verifier = verifier
+    settings: OrchestratorSettings
+    pipeline: Pipeline
+    channels: dict[str, grpc.aio.Channel]
+    verifier: TokenVerifier
+    watcher: CatalogWatcher | None = None
+    pools: PoolManager | None = None
+
+    def __post_init__(self) -> None:
         self._draining = False
         self._inflight: set[asyncio.Task[None]] = set()
         self._outboxes: set[Outbox] = set()
@@ -94,10 +89,10 @@ class Orchestrator:
         # The anonymous secret each handshake settled on (read by the connection's handler).
         self._anonymous: weakref.WeakKeyDictionary[ServerConnection, str] = weakref.WeakKeyDictionary()
         self._site = StaticSite()
-        self._limits = QuestionLimits.from_settings(settings)
-        self._connections = ConnectionLimits(settings.max_connections, settings.max_connections_per_ip)
+        self._limits = QuestionLimits.from_settings(self.settings)
+        self._connections = ConnectionLimits(self.settings.max_connections, self.settings.max_connections_per_ip)
         observe_websocket_work(lambda: self._connections.open, lambda: len(self._inflight))
-        self._recovery = BreakerRecovery(pipeline.guards, self._health_of, set(channels))
+        self._recovery = BreakerRecovery(self.pipeline.guards, self._health_of, set(self.channels))
 
     @property
     def port(self) -> int:
@@ -111,33 +106,33 @@ class Orchestrator:
     async def start(self) -> None:
         self._server = await serve(
             self._connection,
-            self._s.host,
-            self._s.port,
+            self.settings.host,
+            self.settings.port,
             process_request=self._http,
             process_response=self._handshake_done,
             create_connection=FrameConnection,
             # Our own limit answers `too_large`; this one only stops abusive frames.
-            max_size=max(1 << 20, self._s.max_frame_bytes * 4),
+            max_size=max(1 << 20, self.settings.max_frame_bytes * 4),
             compression=None,
-            write_limit=self._s.ws_write_limit_bytes,
+            write_limit=self.settings.ws_write_limit_bytes,
             ping_interval=20,
             ping_timeout=20,
-            open_timeout=self._s.handshake_timeout_s,
+            open_timeout=self.settings.handshake_timeout_s,
         )
-        logger.info("listening", extra={"address": f"{self._s.host}:{self.port}"})
+        logger.info("listening", extra={"address": f"{self.settings.host}:{self.port}"})
         self._recovery.start()
-        if self._s.admin_port is not None:
+        if self.settings.admin_port is not None:
             # Plain HTTP on the same library: every request is answered in process_request,
             # so no WebSocket is ever opened here.
             self._admin = await serve(
                 self._refuse_socket,
-                self._s.admin_host,
-                self._s.admin_port,
+                self.settings.admin_host,
+                self.settings.admin_port,
                 process_request=self._admin_http,
                 compression=None,
-                open_timeout=self._s.handshake_timeout_s,
+                open_timeout=self.settings.handshake_timeout_s,
             )
-            logger.info("admin listening", extra={"address": f"{self._s.admin_host}:{self.admin_port}"})
+            logger.info("admin listening", extra={"address": f"{self.settings.admin_host}:{self.admin_port}"})
 
     @staticmethod
     async def _refuse_socket(ws: ServerConnection) -> None:
@@ -150,15 +145,15 @@ class Orchestrator:
         return _json_response(HTTPStatus.NOT_FOUND, {"error": "not found", "admin": ["/admin/status"]})
 
     def admin_status(self) -> dict[str, Any]:
-        post = self._pipeline.post
+        post = self.pipeline.post
         return {
-            "guards": self._pipeline.guards.snapshot(),
+            "guards": self.pipeline.guards.snapshot(),
             "postprocess": {**vars(post.stats), "pending": post.pending},
             "inflight_requests": len(self._inflight),
             "asyncio_tasks": len(asyncio.all_tasks()),  # the soak bench watches it stay flat
-            "channels": {n: str(c.get_state(try_to_connect=False).name) for n, c in self._channels.items()},
-            "catalog_watch": vars(self._watcher.stats) if self._watcher is not None else None,
-            "pools": self._pools.health() if self._pools is not None else [],
+            "channels": {n: str(c.get_state(try_to_connect=False).name) for n, c in self.channels.items()},
+            "catalog_watch": vars(self.watcher.stats) if self.watcher is not None else None,
+            "pools": self.pools.health() if self.pools is not None else [],
         }
 
     def _handshake_done(self, connection: ServerConnection, request: Request, response: Response) -> None:
@@ -169,17 +164,17 @@ class Orchestrator:
         secret = anonymous_secret(request.headers.get("Cookie"))
         if secret is None:
             secret = new_anonymous_secret()
-            attributes = "; Secure" if self._s.anonymous_cookie_secure else ""
+            attributes = "; Secure" if self.settings.anonymous_cookie_secure else ""
             response.headers["Set-Cookie"] = (
                 f"{ANONYMOUS_COOKIE}={secret}; Path=/ws; HttpOnly; SameSite=Strict; Max-Age=2592000{attributes}"
             )
         self._anonymous[connection] = secret
 
     async def _health_of(self, name: str) -> str:
-        return await health_status(self._channels[name], DOWNSTREAM_SERVICES[name], self._s.health_timeout_s)
+        return await health_status(self.channels[name], DOWNSTREAM_SERVICES[name], self.settings.health_timeout_s)
 
     async def downstream_health(self) -> dict[str, str]:
-        names = list(self._channels)
+        names = list(self.channels)
         results = await asyncio.gather(*(self._health_of(n) for n in names))
         return dict(zip(names, results, strict=True))
 
@@ -196,7 +191,7 @@ class Orchestrator:
         if path == "/healthz":
             downstreams = await self.downstream_health()
             bad = sorted(n for n, status in downstreams.items() if status != "SERVING")
-            breakers = {n: g.breaker.state for n, g in self._pipeline.guards.by_name.items()}
+            breakers = {n: g.breaker.state for n, g in self.pipeline.guards.by_name.items()}
             body: dict[str, Any] = {"downstreams": downstreams, "breakers": breakers}
             if self._draining:
                 return _json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"status": "draining", **body})
@@ -216,7 +211,7 @@ class Orchestrator:
         return _json_response(HTTPStatus.NOT_FOUND, {"error": "not found", "websocket": "/ws"})
 
     def _peer_ip(self, connection: ServerConnection, request: Request | None) -> str | None:
-        if self._s.trust_forwarded_for and request is not None:
+        if self.settings.trust_forwarded_for and request is not None:
             forwarded = request.headers.get("X-Forwarded-For")
             if forwarded:
                 return forwarded.rsplit(",", 1)[-1].strip()
@@ -225,7 +220,9 @@ class Orchestrator:
 
     def _admit_socket(self, connection: ServerConnection, request: Request) -> Response | None:
         """The handshake's checks (see edge.py): origin, then connection caps."""
-        if not origin_allowed(request.headers.get("Origin"), request.headers.get("Host"), self._s.allowed_origins):
+        if not origin_allowed(
+            request.headers.get("Origin"), request.headers.get("Host"), self.settings.allowed_origins
+        ):
             return _json_response(HTTPStatus.FORBIDDEN, {"error": "this page may not open the chat socket"})
         refusal = self._connections.refusal(self._peer_ip(connection, request))
         if refusal == "process":
@@ -237,10 +234,10 @@ class Orchestrator:
     async def _connection(self, ws: ServerConnection) -> None:
         request = ws.request
         ip = self._peer_ip(ws, request)
-        if self._s.ws_send_buffer_bytes:
+        if self.settings.ws_send_buffer_bytes:
             sock = ws.transport.get_extra_info("socket")
             if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._s.ws_send_buffer_bytes)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.settings.ws_send_buffer_bytes)
         self._connections.opened(ip)
         try:
             await self._serve_connection(ws, ip)
@@ -249,11 +246,11 @@ class Orchestrator:
 
     async def _serve_connection(self, ws: ServerConnection, ip: str | None) -> None:
         tasks: set[asyncio.Task[None]] = set()
-        outbox = Outbox(ws, self._s.send_queue_tokens, self._s.send_coalesce_chars)
+        outbox = Outbox(ws, self.settings.send_queue_tokens, self.settings.send_coalesce_chars)
         self._outboxes.add(outbox)
         request = ws.request
         identity = (
-            await self._verifier.identify(
+            await self.verifier.identify(
                 request.path, request.headers.get("Authorization"), self._anonymous.get(ws) or new_anonymous_secret()
             )
             if request
@@ -273,19 +270,21 @@ class Orchestrator:
         try:
             while True:
                 try:
-                    message = await asyncio.wait_for(ws.recv(), self._s.idle_timeout_s)
+                    message = await asyncio.wait_for(ws.recv(), self.settings.idle_timeout_s)
                 except TimeoutError:
                     if tasks:
                         continue  # quiet while answers stream: not idle
-                    await outbox.flushed(self._s.drain_grace_s)
+                    await outbox.flushed(self.settings.drain_grace_s)
                     await ws.close(1001, "idle timeout")
                     return
                 received_at = time.perf_counter()
                 if isinstance(message, bytes):
                     await reject(None, ErrorCode.INVALID_JSON, "frames must be UTF-8 JSON text")
                     continue
-                if len(message.encode()) > self._s.max_frame_bytes:
-                    await reject(None, ErrorCode.TOO_LARGE, f"frame is larger than {self._s.max_frame_bytes} bytes")
+                if len(message.encode()) > self.settings.max_frame_bytes:
+                    await reject(
+                        None, ErrorCode.TOO_LARGE, f"frame is larger than {self.settings.max_frame_bytes} bytes"
+                    )
                     continue
                 try:
                     raw = orjson.loads(message)
@@ -304,11 +303,11 @@ class Orchestrator:
                     # Checked for every question: a connection does not outlive its token.
                     await reject(request_id, ErrorCode.UNAUTHORIZED, refused)
                     continue
-                if len(tasks) >= self._s.max_inflight_per_connection:
+                if len(tasks) >= self.settings.max_inflight_per_connection:
                     await reject(
                         request_id,
                         ErrorCode.RATE_LIMITED,
-                        f"at most {self._s.max_inflight_per_connection} queries in flight per connection",
+                        f"at most {self.settings.max_inflight_per_connection} queries in flight per connection",
                         retry_after_s=1.0,
                     )
                     continue
@@ -340,7 +339,7 @@ class Orchestrator:
     ) -> None:
         """Run one request; anything unexpected becomes `internal` for this request only."""
         try:
-            await self._pipeline.handle(raw, received_at, emit, identity)
+            await self.pipeline.handle(raw, received_at, emit, identity)
         except ConnectionClosed:
             return  # the client hung up mid-answer; nobody is left to tell
         except asyncio.CancelledError:
@@ -356,12 +355,12 @@ class Orchestrator:
         logger.info("draining", extra={"inflight": len(self._inflight)})
         await self._recovery.stop()
         if self._inflight:
-            _, pending = await asyncio.wait(set(self._inflight), timeout=self._s.drain_grace_s)
+            _, pending = await asyncio.wait(set(self._inflight), timeout=self.settings.drain_grace_s)
             for task in pending:
                 task.cancel()
-        await self._pipeline.post.drain(self._s.drain_grace_s)
+        await self.pipeline.post.drain(self.settings.drain_grace_s)
         # Answers that finished are delivered before their connections close.
-        await asyncio.gather(*(o.flushed(self._s.drain_grace_s) for o in list(self._outboxes)))
+        await asyncio.gather(*(o.flushed(self.settings.drain_grace_s) for o in list(self._outboxes)))
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

@@ -33,7 +33,7 @@ import hashlib
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
@@ -101,29 +101,24 @@ def anonymous_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()[:32]
 
 
+@dataclass(eq=False)
 class TokenVerifier:
-    def __init__(
-        self,
-        secret: str | None = None,
-        *,
-        jwks_url: str | None = None,
-        issuer: str = LOCAL_ISSUER,
-        audience: str = DEFAULT_AUDIENCE,
-        allow_anonymous: bool = True,
-        leeway_s: float = 30.0,
-        jwks_cache_s: float = 300.0,
-        jwks_timeout_s: float = 2.0,
-    ) -> None:
-        self._secret = secret
-        self._issuer = issuer
-        self._audience = audience
-        self.allow_anonymous = allow_anonymous
-        self._leeway = leeway_s
-        self._jwks = (
-            jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=int(jwks_cache_s), timeout=int(max(1, jwks_timeout_s)))
-            if jwks_url
-            else None
-        )
+    secret: str | None = field(default=None, repr=False)
+    _: KW_ONLY
+    jwks_url: InitVar[str | None] = None
+    issuer: str = LOCAL_ISSUER
+    audience: str = DEFAULT_AUDIENCE
+    allow_anonymous: bool = True
+    leeway_s: float = 30.0
+    jwks_cache_s: InitVar[float] = 300.0
+    jwks_timeout_s: InitVar[float] = 2.0
+    _jwks: jwt.PyJWKClient | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self, jwks_url: str | None, jwks_cache_s: float, jwks_timeout_s: float) -> None:
+        if jwks_url:
+            self._jwks = jwt.PyJWKClient(
+                jwks_url, cache_keys=True, lifespan=int(jwks_cache_s), timeout=int(max(1, jwks_timeout_s))
+            )
 
     @classmethod
     def from_settings(cls, s: OrchestratorSettings) -> TokenVerifier:
@@ -139,7 +134,7 @@ class TokenVerifier:
 
     @property
     def configured(self) -> bool:
-        return self._jwks is not None or bool(self._secret)
+        return self._jwks is not None or bool(self.secret)
 
     @staticmethod
     def token_of(path: str, authorization: str | None) -> str | None:
@@ -166,13 +161,13 @@ class TokenVerifier:
                     return Identity(error="invalid sign-in token")
                 algorithms = JWKS_ALGORITHMS
             else:
-                key, algorithms = self._secret, [ALGORITHM]
+                key, algorithms = self.secret, [ALGORITHM]
             claims = jwt.decode(
                 token,
                 key,
                 algorithms=algorithms,
-                issuer=self._issuer,
-                leeway=self._leeway,
+                issuer=self.issuer,
+                leeway=self.leeway_s,
                 options={"require": ["sub", "exp", "iss"], "verify_aud": False},
             )
         except jwt.PyJWKClientConnectionError:
@@ -185,14 +180,14 @@ class TokenVerifier:
             return Identity(error="invalid sign-in token")
         if not self._for_us(claims):
             return Identity(error="sign-in token is not for this service")
-        return Identity(customer_id=str(claims["sub"]), expires_at=float(claims["exp"]) + self._leeway)
+        return Identity(customer_id=str(claims["sub"]), expires_at=float(claims["exp"]) + self.leeway_s)
 
     def _for_us(self, claims: dict[str, object]) -> bool:
         aud = claims.get("aud")
         if aud is not None:
-            return aud == self._audience or (isinstance(aud, list) and self._audience in aud)
+            return aud == self.audience or (isinstance(aud, list) and self.audience in aud)
         # Cognito access tokens name the app client instead of an audience.
-        return claims.get("token_use") == "access" and claims.get("client_id") == self._audience
+        return claims.get("token_use") == "access" and claims.get("client_id") == self.audience
 
 
 def issue_token(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 
@@ -34,20 +34,14 @@ class WatchStats:
     seq: int = 0
 
 
+@dataclass(eq=False)
 class CatalogWatcher:
-    def __init__(
-        self,
-        retrieval: retrieval_pb2_grpc.RetrievalServiceAsyncStub,
-        cache: SemanticCache,
-        post: PostProcessor,
-        max_backoff_s: float = 5.0,
-    ) -> None:
-        self._retrieval = retrieval
-        self._cache = cache
-        self._post = post
-        self._max_backoff = max_backoff_s
-        self._task: asyncio.Task[None] | None = None
-        self.stats = WatchStats()
+    retrieval: retrieval_pb2_grpc.RetrievalServiceAsyncStub
+    cache: SemanticCache
+    post: PostProcessor
+    max_backoff_s: float = 5.0
+    stats: WatchStats = field(default_factory=WatchStats, init=False)
+    _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="catalog-watch")
@@ -67,7 +61,7 @@ class CatalogWatcher:
                 failures += 1
                 self.stats.connected = False
                 self.stats.reconnects += 1
-                delay = random.uniform(0, min(self._max_backoff, 0.1 * 2 ** min(failures, 10)))
+                delay = random.uniform(0, min(self.max_backoff_s, 0.1 * 2 ** min(failures, 10)))
                 logger.info(
                     "catalog feed unavailable; reconnecting",
                     extra={"status": exc.code().name, "retry_in_s": round(delay, 2)},
@@ -75,23 +69,23 @@ class CatalogWatcher:
                 await asyncio.sleep(delay)
 
     async def _invalidate_all(self) -> None:
-        await self._cache.invalidate_all_products()
+        await self.cache.invalidate_all_products()
 
     async def _follow(self) -> None:
         request = retrieval_pb2.WatchCatalogChangesRequest(epoch=self.stats.epoch, after_seq=self.stats.seq)
-        stream = self._retrieval.WatchCatalogChanges(request, wait_for_ready=True)
+        stream = self.retrieval.WatchCatalogChanges(request, wait_for_ready=True)
         async for change in stream:
             self.stats.connected = True
             if change.reset:
                 self.stats.resets += 1
                 logger.warning("catalog changes were missed; dropping every cached product answer")
-                await self._post.submit("cache-invalidate-all", self._invalidate_all)
+                await self.post.submit("cache-invalidate-all", self._invalidate_all)
             elif change.asins:
                 self.stats.changes += 1
                 asins = list(change.asins)
 
                 async def invalidate(asins: list[str] = asins) -> None:
-                    await self._cache.invalidate_products(asins)
+                    await self.cache.invalidate_products(asins)
 
-                await self._post.submit("cache-invalidate", invalidate)
+                await self.post.submit("cache-invalidate", invalidate)
             self.stats.epoch, self.stats.seq = change.epoch, change.seq

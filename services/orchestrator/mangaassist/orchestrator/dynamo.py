@@ -1,7 +1,7 @@
 """DynamoDB access: the sessions table, the orders table, their setup.
 
 One long-lived client per process (pool of 25 connections, 1 s connect / 3 s read
-timeouts, 3 attempts with exponential backoff — the seed's DynamoDB pool row), created at
+timeouts, 3 attempts with exponential backoff — the DynamoDB pool row of decision 0008), created at
 start and closed at stop. Locally it points at a moto server; in AWS at the regional endpoint
 (or the VPC gateway endpoint) through the standard credential chain.
 
@@ -138,11 +138,13 @@ class _Tables(abc.ABC):
     """What both clients share: the interface the stores use, warm-up, pool reporting, local
     table setup."""
 
-    pool_stats: PoolStats
-    max_connections: int
-    _warm_table: str
-
-    def __init__(self) -> None:
+    def __init__(self, region: str, max_connections: int, warm_table: str, tracer: Tracer | None) -> None:
+        self._region = region
+        self.max_connections = max_connections
+        self._warm_table = warm_table
+        self._tracer = tracer
+        self.pool_stats = PoolStats()
+        self.client: Any = None
         self._provision: Callable[[], Awaitable[None]] | None = None
         self._provision_lock = asyncio.Lock()
         self._provisioned_at = 0.0
@@ -251,16 +253,10 @@ class DynamoClient(_Tables):
         tracer: Tracer | None = None,
         validate_params: bool = True,
     ) -> None:
-        super().__init__()
-        self._region = region
+        super().__init__(region, max_connections, warm_table, tracer)
         self._validate = validate_params
-        self._warm_table = warm_table
-        self._tracer = tracer
         self._endpoint = endpoint_url
-        self.max_connections = max_connections
         self._stack = AsyncExitStack()
-        self.client: Any = None
-        self.pool_stats = PoolStats()
 
     async def open(self) -> None:
         config = AioConfig(
@@ -466,17 +462,11 @@ class AiodynamoClient(_Tables):
         tracer: Tracer | None = None,
         retries: StandardRetries | None = None,
     ) -> None:
-        super().__init__()
-        self._region = region
+        super().__init__(region, max_connections, warm_table, tracer)
         self._retries = retries or StandardRetries()
         self._endpoint = endpoint_url or endpoint_from_environment()
         self.endpoint_url = self._endpoint or f"https://dynamodb.{region}.amazonaws.com"
-        self._warm_table = warm_table
-        self._tracer = tracer
-        self.max_connections = max_connections
-        self.pool_stats = PoolStats()
         self.http: aiohttp.ClientSession | None = None
-        self.client: Any = None
 
     async def open(self) -> None:
         self.http = aiohttp.ClientSession(

@@ -34,11 +34,11 @@ T = TypeVar("T")
 NOT_FAILURES = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND})
 TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE})
 
-# Internal gRPC services have no row in the seed's table; they get the OpenSearch row's
-# shape with a 5-failure threshold.
+# Internal gRPC services have no row in the design's table; they get the OpenSearch row's
+# shape with a 5-failure threshold (docs/decisions/0008-budgets-pools-breakers.md).
 INTERNAL = BreakerConfig(failure_threshold=5, window_s=20, cooldown_s=10, recovery_successes=2)
 
-# name -> (breaker preset, bulkhead limit) — the seed's bulkhead sizes where it has them.
+# name -> (breaker preset, bulkhead limit): the sizes of decision 0008.
 DOWNSTREAMS: dict[str, tuple[BreakerConfig, int]] = {
     "intent": (INTERNAL, 25),
     "retrieval": (PRESETS["opensearch"], 25),

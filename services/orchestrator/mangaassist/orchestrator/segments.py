@@ -35,7 +35,7 @@ class Segments:
     def add_delivery(self, started: float) -> None:
         """Count one frame's send time toward ``response-streaming``.
 
-        The seed's ``response-streaming`` (5-15 ms) is the cost of delivering the stream,
+        ``response-streaming`` (5-15 ms, decision 0008) is the cost of delivering the stream,
         not the model's generation time (that is ``bedrock-invoke``), so it is the sum of
         the time spent sending token frames.
         """

@@ -17,37 +17,32 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass, field
 
 import numpy as np
 
 
+@dataclass(eq=False)
 class QueryBatcher:
     """Gathers ``embed(text)`` calls into ``embed_batch(texts)`` calls run in ``executor``."""
 
-    def __init__(
-        self,
-        embed_batch: Callable[[list[str]], np.ndarray],
-        executor: Executor,
-        window_s: float = 0.002,
-        max_batch: int = 32,
-    ) -> None:
-        self._embed_batch = embed_batch
-        self._executor = executor
-        self._window_s = window_s
-        self._max_batch = max_batch
-        self._pending: list[tuple[str, asyncio.Future[np.ndarray]]] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._running: asyncio.Task[None] | None = None
-        self.batches: list[int] = []  # sizes of the last passes (bounded), for benchmarks
+    embed_batch: Callable[[list[str]], np.ndarray]
+    executor: Executor
+    window_s: float = 0.002
+    max_batch: int = 32
+    batches: list[int] = field(default_factory=list, init=False)  # sizes of the last passes (bounded), for benchmarks
+    _pending: list[tuple[str, asyncio.Future[np.ndarray]]] = field(default_factory=list, init=False, repr=False)
+    _timer: asyncio.TimerHandle | None = field(default=None, init=False, repr=False)
+    _running: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def embed(self, text: str) -> np.ndarray:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[np.ndarray] = loop.create_future()
         self._pending.append((text, future))
-        if len(self._pending) >= self._max_batch:
+        if len(self._pending) >= self.max_batch:
             self._flush()
         elif self._timer is None:
-            self._timer = loop.call_later(self._window_s, self._flush)
+            self._timer = loop.call_later(self.window_s, self._flush)
         return await future
 
     def _flush(self) -> None:
@@ -56,13 +51,13 @@ class QueryBatcher:
             self._timer = None
         if self._running is not None or not self._pending:
             return  # the running pass takes what is waiting when it ends
-        batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+        batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
         self._running = asyncio.get_running_loop().create_task(self._run(batch))
 
     async def _run(self, batch: list[tuple[str, asyncio.Future[np.ndarray]]]) -> None:
         texts = list(dict.fromkeys(text for text, _ in batch))
         try:
-            vectors = await asyncio.get_running_loop().run_in_executor(self._executor, self._embed_batch, texts)
+            vectors = await asyncio.get_running_loop().run_in_executor(self.executor, self.embed_batch, texts)
             rows = {text: vectors[i] for i, text in enumerate(texts)}
             for text, future in batch:
                 if not future.done():

@@ -7,7 +7,7 @@ genres are constant within an edition; prices are kept as three numeric arrays �
 volume's (``price_jpy``), in-stock volumes' (``price_in_stock``) and sold-out volumes'
 (``price_sold_out``) — so "in stock and ≤ ¥600" is one range on ``price_in_stock``.
 
-The query is the seed's, with the filter *inside* the ``knn`` clause (OpenSearch's
+The query pre-filters (decision 0008), with the filter *inside* the ``knn`` clause (OpenSearch's
 efficient k-NN filtering: the engine pre-filters or walks the graph with the filter, so k
 hits come back whenever k rows match — a ``bool.filter`` around a ``knn`` clause would
 post-filter the k neighbours instead). ``_source.includes`` asks only for ``edition_key``:
@@ -71,7 +71,7 @@ ROW_FIELDS: dict[str, tuple[str, ...]] = {
     "text": ("title", "title_en", "title_ja"),
     "integer": ("price_jpy", "price_in_stock", "price_sold_out", "volumes"),
 }
-# Retried once by the client (the seed's 2 attempts); timeouts are not retried (the deadline is spent).
+# Retried once by the client (2 attempts, decision 0008); timeouts are not retried (the deadline is spent).
 RETRY_ON_STATUS = (429, 502, 503, 504)
 
 
@@ -90,8 +90,8 @@ class OpenSearchConfig:
     auth: Literal["sigv4", "none"] = "sigv4"
     service: Literal["aoss", "es"] = "aoss"  # SigV4 service name: Serverless or managed
     region: str = "us-east-1"
-    pool_size: int = 20  # the seed's pool table: 20 connections, keep-alive
-    timeout_s: float = 5.0  # the seed's read timeout; a request's own deadline can only shorten it
+    pool_size: int = 20  # the OpenSearch pool row (decision 0008): 20 connections, keep-alive
+    timeout_s: float = 5.0  # the pool row's read timeout; a request's own deadline can only shorten it
     max_retries: int = 1
     engine: Literal["faiss", "lucene"] = "faiss"
     space_type: Literal["innerproduct", "cosinesimil"] = "innerproduct"

@@ -27,7 +27,7 @@ from mangaassist.retrieval.store import Filters
 
 PRODUCT_FIELDS: frozenset[str] = frozenset(common_pb2.Product.DESCRIPTOR.fields_by_name)
 VOLUME_FIELDS: frozenset[str] = frozenset(retrieval_pb2.Volume.DESCRIPTOR.fields_by_name)
-# The six fields the prompt needs (the seed's source-field selection).
+# The six fields the prompt needs (source-field selection, docs/decisions/0008-budgets-pools-breakers.md).
 DEFAULT_FIELDS: tuple[str, ...] = ("asin", "title", "authors", "genres", "price_jpy", "synopsis_short")
 # A remote store's failure as the status the orchestrator acts on (its breaker and last-good fallback
 # see UNAVAILABLE / DEADLINE_EXCEEDED / RESOURCE_EXHAUSTED as transient; FAILED_PRECONDITION is an
@@ -90,7 +90,7 @@ def _fill(message: Any, name: str, value: Any) -> None:
 def to_result(
     product: Product, score: float, fields: tuple[str, ...], with_volume: bool = False
 ) -> retrieval_pb2.ScoredProduct:
-    """Only the requested fields go on the wire (the seed's ``_source.includes``); the volume
+    """Only the requested fields go on the wire (OpenSearch's ``_source.includes``); the volume
     number too when the caller asked for a volume."""
     out = retrieval_pb2.ScoredProduct(score=score)
     product_msg = out.product

@@ -506,7 +506,7 @@ class Partition:
 class PartitionedStore:
     """Rows split by a routing key, one ``PlannedStore`` (with its own graph) per value.
 
-    The local analogue of the seed's shard routing (``routing`` / ``preference``): a query
+    The local analogue of OpenSearch's shard routing (``routing`` / ``preference``): a query
     whose filter names the key's value (``language="ja"``) is routed to that one partition
     and never touches the others' graphs or vectors; a query without it fans out to every
     partition and the per-partition top-k are merged by score. Inside a partition the

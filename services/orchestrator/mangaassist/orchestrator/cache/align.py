@@ -1,4 +1,5 @@
-"""Content-word alignment: the cache check chosen on the hand-written evaluation (issue #20).
+"""Content-word alignment: the cache check chosen on the hand-written evaluation
+(docs/decisions/0003-cache-check.md).
 
 Two questions may share an answer only when every content word of each has a
 near-synonym in the other, and they agree on negation, direction and numbers. The word
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
@@ -340,18 +342,28 @@ def _en_word(token: str) -> Word | None:
     return Word(lemma, _label_key(token) | _label_key(lemma), predicate)
 
 
-def _english(text: str) -> list[Word]:
-    words: list[Word] = []
+def _en_phrases(text: str, take: Callable[[str], str]) -> str:
+    """``text`` with each lexicon phrase of several words ("box set", "how much") replaced by
+    what ``take`` makes of it; a stop phrase stays as it is and a polarity phrase ("out of
+    stock") becomes a blank (polarity is read by the signature, not as a word)."""
 
-    # Lexicon phrases of several words ("box set", "out of stock") are one word here.
-    # A lexicon phrase of several words ("box set", "how much") gives each of its words the
-    # phrase's synonyms, so "box set" meets both "boxed set" and "complete set".
-    def take(m: re.Match[str]) -> str:
+    def replace_phrase(m: re.Match[str]) -> str:
         phrase = m.group(0)
         if " " not in phrase or phrase in _EN_STOP:
             return phrase
         if _is_polarity(phrase):
             return " "
+        return take(phrase)
+
+    return _LEX.phrase_re.sub(replace_phrase, text)
+
+
+def _english(text: str) -> list[Word]:
+    words: list[Word] = []
+
+    # A lexicon phrase of several words gives each of its words the phrase's synonyms, so
+    # "box set" meets both "boxed set" and "complete set".
+    def take(phrase: str) -> str:
         keys = _label_key(phrase)
         for token in _EN_TOKEN.findall(phrase):
             w = _en_word(token)
@@ -361,8 +373,7 @@ def _english(text: str) -> list[Word]:
             words.append(Word(phrase, keys))
         return " "
 
-    rest = _LEX.phrase_re.sub(take, text)
-    for token in _EN_TOKEN.findall(rest):
+    for token in _EN_TOKEN.findall(_en_phrases(text, take)):
         w = _en_word(token)
         if w is not None:
             words.append(w)
@@ -394,16 +405,22 @@ class _Sudachi:
 
 
 _SUDACHI = _Sudachi()
+# A morpheme in Latin letters inside Japanese text: read as English.
+_LATIN_WORD = re.compile(r"[a-z0-9][a-z0-9 '&.\-]*")
+
+
+def _ja_morphemes(text: str) -> Iterator[tuple[Any, str, Any]]:
+    """Sudachi's morphemes of ``text`` that have a surface: (morpheme, surface, part of speech)."""
+    for m in _SUDACHI.tokenize(text):
+        surface = m.surface().strip()
+        if surface:
+            yield m, surface, m.part_of_speech()
 
 
 def _japanese(text: str) -> list[Word]:
     words: list[Word] = []
-    for m in _SUDACHI.tokenize(text):
-        surface = m.surface().strip()
-        if not surface:
-            continue
-        pos = m.part_of_speech()
-        if re.fullmatch(r"[a-z0-9][a-z0-9 '&.\-]*", surface):
+    for m, surface, pos in _ja_morphemes(text):
+        if _LATIN_WORD.fullmatch(surface):
             # Latin words inside Japanese: read as English (titles, "paypay", "kindle").
             words.extend(_english(surface))
             continue

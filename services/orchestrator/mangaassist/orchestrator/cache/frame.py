@@ -2,7 +2,7 @@
 
 Two questions may share an answer when they ask the same thing of the same objects; how
 they ask (verb, politeness, word order, particles) does not matter. Each message is
-reduced to a *frame* (issue #20, decision 0003):
+reduced to a *frame* (docs/decisions/0003-cache-check.md):
 
 * **limits** — negation, exclusion, out-of-stock and the direction of a limit, from
   ``lexicon_check`` (「まで」 is a limit only after a number or counter: 「1000円まで」, not
@@ -53,10 +53,13 @@ from mangaassist.orchestrator.cache.align import (
     _JA_SCRIPT,
     _JA_SKIP_SUB,
     _JA_STOP,
+    _LATIN_WORD,
     _MAX_WORDS,
     _SUDACHI,
     _derived,
+    _en_phrases,
     _is_polarity,
+    _ja_morphemes,
     _label_key,
 )
 from mangaassist.orchestrator.cache.keys import key_text
@@ -257,12 +260,7 @@ def _en_words(text: str) -> list[FWord]:
     words: list[FWord] = []
 
     # A lexicon phrase of several words ("box set", "how much") gives its words the phrase's keys.
-    def take(m: re.Match[str]) -> str:
-        phrase = m.group(0)
-        if " " not in phrase or phrase in _EN_STOP:
-            return phrase
-        if _is_polarity(phrase):
-            return " "
+    def take(phrase: str) -> str:
         keys = _keys(phrase)
         if not keys:
             return phrase
@@ -271,7 +269,7 @@ def _en_words(text: str) -> list[FWord]:
         return " , "
 
     prev = ""
-    for token in _EN_TOKEN.findall(_LEX.phrase_re.sub(take, text)):
+    for token in _EN_TOKEN.findall(_en_phrases(text, take)):
         w = _en_word(token, prev)
         prev = token
         if w is not None:
@@ -298,12 +296,8 @@ _JA_DEVERBAL = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+[ぁ-ん]+[\u3400-\u4db
 def _ja_words(text: str) -> list[FWord]:
     stop_groups = _JA_STOP_GROUPS or _load_stop_groups()
     words: list[FWord] = []
-    for m in _SUDACHI.tokenize(text):
-        surface = m.surface().strip()
-        if not surface:
-            continue
-        pos = m.part_of_speech()
-        if re.fullmatch(r"[a-z0-9][a-z0-9 '&.\-]*", surface):
+    for m, surface, pos in _ja_morphemes(text):
+        if _LATIN_WORD.fullmatch(surface):
             # Latin words inside Japanese: read as English, and known by their katakana too (spy = スパイ).
             alias = frozenset({f"f:{m.normalized_form()}"})
             words.extend(FWord(w.form, w.keys | alias, w.action) for w in _en_words(surface))

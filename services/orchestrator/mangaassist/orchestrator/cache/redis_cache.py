@@ -20,8 +20,8 @@ payloads, so a hit needs no second round trip. A hit names its entry by id (the 
 its key), never by text.
 
 Lookups and stores never raise for Redis trouble: they count the error and report a
-miss / not-stored, and a circuit breaker (``mangaassist.common.resilience``, the seed's
-Redis preset: 3 failures in 10 s → skip the cache for 5 s, close after 2 successes; pass
+miss / not-stored, and a circuit breaker (``mangaassist.common.resilience``, the
+Redis preset of decision 0008: 3 failures in 10 s → skip the cache for 5 s, close after 2 successes; pass
 the orchestrator's own to see it in its status) keeps a dead cache from adding its
 timeout to every request. ``invalidate_products`` does raise (``CacheUnavailable``): a
 lost invalidation would serve stale prices, so its caller must retry.
@@ -69,7 +69,7 @@ _T = TypeVar("_T")
 _OP_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError, TimeoutError, ValueError)
 log = logging.getLogger(__name__)
 
-# The seed's Redis pool row: 50 connections, 1 s connect, 2 s read, keep-alive.
+# The Redis pool row (docs/decisions/0008-budgets-pools-breakers.md): 50 connections, 1 s connect, 2 s read, keep-alive.
 POOL_MAX_CONNECTIONS = SEED_POOLS["redis"].max_connections
 CONNECT_TIMEOUT_S = SEED_POOLS["redis"].connect_timeout_s
 READ_TIMEOUT_S = SEED_POOLS["redis"].read_timeout_s

@@ -295,7 +295,7 @@ class CatalogStage:
         volume: int | None = None,
     ) -> list[common_pb2.Product]:
         """The products to show: this search's hits, or the last good ones for the same search
-        when retrieval failed (the seed's "cached results"); one edition per series."""
+        when retrieval failed (the OpenSearch breaker's fallback, decision 0008); one edition per series."""
         key = LastGood.key(req.frame.text, filters)
         if isinstance(found, RequestError):
             cached = self._last_good.get(key) if found.code is not ErrorCode.INVALID_REQUEST else None

@@ -48,24 +48,18 @@ class _Unwritten:
         session.intents = [*session.intents, self.intent][-MAX_INTENTS:]
 
 
+@dataclass(eq=False)
 class ContextStage:
     """Session, embedding + mentions, classification; the session write after the answer."""
 
-    def __init__(
-        self,
-        settings: OrchestratorSettings,
-        downstreams: Downstreams,
-        sessions: SessionStore,
-        guards: Guards,
-        post: PostProcessor,
-        tracer: Tracer,
-    ) -> None:
-        self._s = settings
-        self._d = downstreams
-        self._sessions = sessions
-        self.guards = guards
-        self.post = post
-        self._tracer = tracer
+    settings: OrchestratorSettings
+    downstreams: Downstreams
+    sessions: SessionStore
+    guards: Guards
+    post: PostProcessor
+    tracer: Tracer
+
+    def __post_init__(self) -> None:
         # Session writes still in flight, by session: the next turn of a conversation reads
         # the session only after the previous turn's write (a quick follow-up must see the
         # state the previous answer left). A connection stays on one process, so this is
@@ -88,15 +82,15 @@ class ContextStage:
             # store to return (post-processor): waiting for it here would only delay the answer.
             if pending is not None and self.guards["dynamodb"].breaker.state == CLOSED:
                 try:
-                    await asyncio.wait_for(pending.wait(), req.remaining(self._s.session_timeout_s))
+                    await asyncio.wait_for(pending.wait(), req.remaining(self.settings.session_timeout_s))
                 except TimeoutError:
                     logger.warning("previous turn's session write still pending; reading without it")
             try:
                 session = await self.guards["dynamodb"].run(
                     lambda: asyncio.wait_for(
-                        self._sessions.load(req.session_id), req.remaining(self._s.session_timeout_s)
+                        self.sessions.load(req.session_id), req.remaining(self.settings.session_timeout_s)
                     ),
-                    req.squeezed(self._s.session_timeout_s),
+                    req.squeezed(self.settings.session_timeout_s),
                 )
             except Exception as exc:
                 logger.warning("session load failed; continuing without history", extra={"error": type(exc).__name__})
@@ -127,13 +121,13 @@ class ContextStage:
                 reply: intent_pb2.ClassifyResponse = await idempotent(
                     self.guards["intent"],
                     req.budget,
-                    lambda: self._d.intent.Classify(
+                    lambda: self.downstreams.intent.Classify(
                         intent_pb2.ClassifyRequest(
                             text=req.frame.text,
                             # No language hint: filters.language is the *edition* wanted, not the
                             # language the customer writes in.
                             context=intent_pb2.SessionContext(
-                                previous_intents=session.intents[-self._s.history_turns :],
+                                previous_intents=session.intents[-self.settings.history_turns :],
                                 turn_count=len(session.intents),
                             ),
                             # The shared query embedding: the intent service's fusion head uses it.
@@ -142,10 +136,10 @@ class ContextStage:
                             state=decode_state(session.state),
                             mentions=req.mentions,
                         ),
-                        timeout=req.remaining(self._s.intent_timeout_s),
+                        timeout=req.remaining(self.settings.intent_timeout_s),
                         metadata=outgoing_metadata(),
                     ),
-                    lambda: req.squeezed(self._s.intent_timeout_s),
+                    lambda: req.squeezed(self.settings.intent_timeout_s),
                 )
             except grpc.aio.AioRpcError as exc:
                 raise rpc_error(exc, "intent") from None
@@ -164,12 +158,12 @@ class ContextStage:
                 reply: retrieval_pb2.EmbedResponse = await idempotent(
                     self.guards["retrieval"],
                     req.budget,
-                    lambda: self._d.retrieval.Embed(
+                    lambda: self.downstreams.retrieval.Embed(
                         retrieval_pb2.EmbedRequest(text=req.frame.text, link=True),
-                        timeout=req.remaining(self._s.retrieval_timeout_s),
+                        timeout=req.remaining(self.settings.retrieval_timeout_s),
                         metadata=outgoing_metadata(),
                     ),
-                    lambda: req.squeezed(self._s.retrieval_timeout_s),
+                    lambda: req.squeezed(self.settings.retrieval_timeout_s),
                 )
             except (grpc.aio.AioRpcError, BreakerOpenError, BulkheadFullError):
                 return None
@@ -201,10 +195,10 @@ class ContextStage:
                 # fail in bursts and formatting the traces cost more CPU than the writes
                 # (profile in docs/decisions); the error still ends the span as an error.
                 with (
-                    self._tracer.start_as_current_span(spans.ASYNC_POSTPROCESSING, record_exception=False),
-                    self._tracer.start_as_current_span(spans.SESSION_UPDATE, record_exception=False),
+                    self.tracer.start_as_current_span(spans.ASYNC_POSTPROCESSING, record_exception=False),
+                    self.tracer.start_as_current_span(spans.SESSION_UPDATE, record_exception=False),
                 ):
-                    await self._sessions.append(
+                    await self.sessions.append(
                         session_id, Turn(owner, intent, text, answer, cost_usd, state, turn_id), base
                     )
                 landed = self._unwritten.get(session_id)

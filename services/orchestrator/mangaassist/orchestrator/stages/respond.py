@@ -119,7 +119,7 @@ class Responder:
             try:
                 final, call = await self.resuming(req, request, pieces, done)
             except RequestError as exc:
-                # The seed's fallback: Sonnet failing before its first token → Haiku.
+                # Sonnet failing before its first token → Haiku (the Bedrock fallback, decision 0008).
                 if model != "sonnet" or pieces or exc.code not in FALLBACK_CODES:
                     raise
                 req.fallbacks.append("model:sonnet->haiku")

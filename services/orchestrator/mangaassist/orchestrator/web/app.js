@@ -6,7 +6,7 @@
 
 (() => {
   const SEGMENTS = [
-    // The seed's hierarchy, in order; depth indents the label.
+    // The span hierarchy (docs/decisions/0008-budgets-pools-breakers.md), in order; depth indents the label.
     ["manga-assist-request", 0], ["request-validation", 1], ["intent-classification", 1],
     ["parallel-data-retrieval", 1], ["query-embedding", 2], ["vector-search", 2],
     ["dynamodb-session-load", 2], ["cache-lookup", 1], ["prompt-assembly", 1],
