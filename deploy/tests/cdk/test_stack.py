@@ -227,6 +227,9 @@ def test_each_task_has_its_image_health_check_and_an_adot_sidecar(
     assert env["OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"] == "delta"
     assert env["OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION"] == "base2_exponential_bucket_histogram"
     assert env[f"MANGAASSIST_{spec.name.upper()}_HOST"] == "0.0.0.0"
+    # The standard variables every service honours: its name in traces and metrics, its Region.
+    assert env["OTEL_SERVICE_NAME"] == spec.name
+    assert render(env["AWS_REGION"]) == "<AWS::Region>"
     assert {"Condition": "START", "ContainerName": "adot-collector"} in app["DependsOn"]
     # The sidecar: ADOT from the ECR pull-through cache (no NAT), our config, its own health check.
     assert "/mangaassist-ecr-public/aws-observability/aws-otel-collector:" in render(sidecar["Image"])
