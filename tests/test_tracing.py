@@ -80,7 +80,7 @@ def assert_service_map_chain(trace: list[dict[str, Any]]) -> None:
     """The chain X-Ray's service map is drawn from: the orchestrator's root (SERVER) › … ›
     a CLIENT span per call › the callee's SERVER span (its contract name), in all four
     services, with rpc.* on both ends; the model call is a CLIENT span with GenAI
-    attributes, and so is each DynamoDB call."""
+    attributes, and so is each DynamoDB and cache (Redis) call."""
     by_id = {x["span_id"]: x for x in trace}
     root = next(x for x in trace if x["name"] == s.REQUEST)
     assert root["service"] == "orchestrator" and root["kind"] == "SERVER"
@@ -112,3 +112,6 @@ def assert_service_map_chain(trace: list[dict[str, Any]]) -> None:
     # DynamoDB (sessions) is a node too: CLIENT spans from the orchestrator's aiobotocore client.
     dynamo = [x for x in trace if x["kind"] == "CLIENT" and x["attributes"].get("rpc.service") == "DynamoDB"]
     assert dynamo and all(x["service"] == "orchestrator" and x["attributes"]["rpc.system"] == "aws-api" for x in dynamo)
+    # And the cache: opentelemetry-instrumentation-redis's CLIENT spans under the cache segments.
+    redis = [x for x in trace if x["kind"] == "CLIENT" and x["attributes"].get("db.system") == "redis"]
+    assert redis and {by_id[x["parent_span_id"]]["name"] for x in redis} <= {s.CACHE_LOOKUP, s.CACHE_WRITE}

@@ -70,7 +70,7 @@ def _parsed_imports(path: Path, mtime_ns: int, size: int) -> frozenset[str]:
 
 
 def imported_modules(roots: list[Path]) -> set[str]:
-    """Top-level third-party modules the shipped code can import at run time.
+    """Third-party modules (dotted names) the shipped code can import at run time.
 
     The last root is the service's own package: all of it counts. The shared roots count
     only through the modules the service reaches (following first-party imports), so a
@@ -92,7 +92,7 @@ def imported_modules(roots: list[Path]) -> set[str]:
             if top in FIRST_PARTY:
                 todo.append(name)
             elif top not in sys.stdlib_module_names:
-                names.add(top)
+                names.add(name)
     return names
 
 
@@ -146,15 +146,39 @@ def _installed_modules() -> Mapping[str, list[str]]:
     return metadata.packages_distributions()
 
 
+@functools.cache
+def _modules_of(distribution: str) -> frozenset[str]:
+    """The dotted names of every module and package a distribution installs."""
+    names: set[str] = set()
+    for file in metadata.distribution(distribution).files or []:
+        if file.suffix == ".py":
+            parts = file.with_suffix("").parts
+            names.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return frozenset(names)
+
+
 def distributions_for(modules: set[str]) -> set[str]:
-    """Map imported top-level modules to the distributions that provide them."""
+    """Map imported modules to the distributions that provide them.
+
+    A top-level name one distribution provides maps to it. A namespace shared by several
+    (``opentelemetry``: the API, the SDK, each exporter and instrumentation) maps each
+    imported module to the distribution that installs it, so an image gets the exporter or
+    instrumentation its code imports, not every one in the lock.
+    """
     provided = _installed_modules()
     dists: set[str] = set()
-    missing = sorted(m for m in modules if m not in provided)
+    missing = sorted({m.split(".", 1)[0] for m in modules} - set(provided))
     if missing:
         raise ValueError(f"imported but not installed from uv.lock: {', '.join(missing)}")
     for module in modules:
-        dists.update(canonicalize_name(d) for d in provided[module])
+        candidates = provided[module.split(".", 1)[0]]
+        if len(candidates) > 1:
+            # ``from pkg import name`` records ``pkg.name``, which may be no module of its own.
+            owners = [d for d in candidates if module in _modules_of(d)]
+            if not owners and module.rsplit(".", 1)[0] in modules:
+                continue
+            candidates = owners or candidates
+        dists.update(canonicalize_name(d) for d in candidates)
     return dists
 
 

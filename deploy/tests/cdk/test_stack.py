@@ -215,14 +215,21 @@ def test_each_task_has_its_image_health_check_and_an_adot_sidecar(
     assert app["PortMappings"][0]["ContainerPort"] == spec.port
     probe = app["HealthCheck"]["Command"]
     assert probe[:3] == ["CMD", "python", "/app/healthprobe.py"]
-    assert probe[3] == ("grpc" if spec.grpc else "http")
-    assert str(spec.port) in probe[4]
+    if spec.grpc:
+        # The server's overall status: liveness. The service's own status follows its
+        # downstream (inference: the model endpoint); checking it would replace healthy tasks.
+        assert probe[3:] == ["grpc", f"127.0.0.1:{spec.port}"]
+    else:
+        assert probe[3:] == ["http", f"http://127.0.0.1:{spec.port}/livez"]
     assert app["StopTimeout"] >= 15  # the service drains for 10 s after SIGTERM
     env = env_of(app)
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4317"
     assert env["OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"] == "delta"
     assert env["OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION"] == "base2_exponential_bucket_histogram"
     assert env[f"MANGAASSIST_{spec.name.upper()}_HOST"] == "0.0.0.0"
+    # The standard variables every service honours: its name in traces and metrics, its Region.
+    assert env["OTEL_SERVICE_NAME"] == spec.name
+    assert render(env["AWS_REGION"]) == "<AWS::Region>"
     assert {"Condition": "START", "ContainerName": "adot-collector"} in app["DependsOn"]
     # The sidecar: ADOT from the ECR pull-through cache (no NAT), our config, its own health check.
     assert "/mangaassist-ecr-public/aws-observability/aws-otel-collector:" in render(sidecar["Image"])

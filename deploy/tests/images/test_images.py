@@ -85,6 +85,10 @@ def test_each_image_carries_only_its_own_heavy_dependencies() -> None:
         # The orchestrator's semantic cache keeps query vectors (numpy); inference has none.
         assert ("numpy" in packages) == (service in ("retrieval", "intent", "orchestrator"))
         assert ("websockets" in packages) == (service == "orchestrator")
+        # A namespace (opentelemetry) maps each import to its own distribution: only the
+        # orchestrator, which has the Redis cache, carries the Redis instrumentation.
+        assert ("opentelemetry-instrumentation-redis" in packages) == (service == "orchestrator")
+        assert "opentelemetry-exporter-otlp-proto-http" in packages
         # No dev tooling in an image.
         assert not {"pytest", "mypy", "ruff", "grpcio-tools", "mypy-protobuf"} & set(packages)
 

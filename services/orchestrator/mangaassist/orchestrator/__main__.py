@@ -123,6 +123,7 @@ async def main() -> None:
             )
             stack.push_async_callback(cache.close)
             if isinstance(cache, RedisSemanticCache):
+                cache.trace(provider)
                 pools.register(cache.as_pool(settings.redis_url or ""))
         warmed = await pools.warm_all()
         logger.info("pools warmed", extra={"pools": warmed})

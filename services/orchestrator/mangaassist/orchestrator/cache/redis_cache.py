@@ -40,6 +40,8 @@ from typing import Any, TypeVar
 
 import orjson
 import redis.asyncio as aioredis
+from opentelemetry.instrumentation.redis import RedisInstrumentor
+from opentelemetry.trace import TracerProvider
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.connection import AbstractConnection
 from redis.commands.search.field import Field, TagField, VectorField
@@ -197,6 +199,14 @@ class RedisSemanticCache:
             health_check_interval=30,
         )
         return cls(aioredis.Redis(connection_pool=pool), config, **kwargs)
+
+    def trace(self, tracer_provider: TracerProvider) -> None:
+        """A CLIENT span per command and pipeline of this client (``HGET``, ``redis.search``,
+        a pipeline's commands), from opentelemetry-instrumentation-redis: ``db.system=redis``,
+        the statement with every argument replaced by ``?`` and the server's address, so the
+        trace shows the cache under ``cache-lookup`` / ``cache-write`` and X-Ray draws it as a
+        node. Only this client is wrapped, not redis-py's classes."""
+        RedisInstrumentor.instrument_client(self._r, tracer_provider=tracer_provider)
 
     def stats(self) -> dict[str, int]:
         return self._stats.snapshot()
