@@ -127,6 +127,21 @@ def test_shorter_or_cheaper_than_the_series_talked_about_is_below_it() -> None:
     assert not among.state.constraints.shorter_than and superlative("その中で一番巻数少ないのどれ") == "fewest_volumes"
 
 
+def test_the_first_of_two_named_at_once_then_the_other() -> None:
+    both = turn(
+        "スラムダンクとバガボンドって、どっちも井上雄彦ですよね",
+        common_pb2.DialogueState(),
+        intent="product_question",
+        mentions=[mention("slam-dunk", "スラムダンク"), mention("vagabond", "バガボンド")],
+    ).state
+    both.last_shown.extend(["vagabond", "slam-dunk"])
+    first = turn("最初に言ったほうの英語版ありますか", both)
+    assert first.state.focus.series_id == "slam-dunk" and first.state.focus.language == "en"
+    first.state.last_shown[:] = ["slam-dunk"]
+    other = turn("もうひとつのほうは完結してます？", first.state, intent="product_question")
+    assert other.state.focus.series_id == "vagabond"
+
+
 def test_a_new_request_starts_a_new_topic() -> None:
     state = turn("Do you have Kingdom?", common_pb2.DialogueState(), mentions=[mention("kingdom", "Kingdom")]).state
     cooking = turn("ah ok nvm. do you have anything about cooking", state, intent="product_recommendation")

@@ -1312,6 +1312,9 @@ def _resolve(
     #      before" (the conversation's series are kept in order with its state).
     earlier = _discussed_earlier(c.folded, prev) if not titles and hijackable else None
     if earlier is not None:
+        if not prev.discussed and earlier in prev.constraints.only_series:
+            # ("and the other one?" next: the other of the two named)
+            state.candidates.extend(prev.constraints.only_series[:MAX_LIST])
         state.focus.series_id = earlier
         _focus_update(state.focus, entities, c)
         state.intent = _one_series_intent(c)
@@ -2367,8 +2370,10 @@ _ASKED_BEFORE = re.compile(
 def _discussed_earlier(folded: str, prev: common_pb2.DialogueState) -> str | None:
     """The series a turn points back to by when it came up, if the conversation has one."""
     current = prev.focus.series_id if prev.HasField("focus") else ""
-    if _ASKED_FIRST.search(folded) and prev.discussed:
-        return prev.discussed[0]
+    # (two named at once, 「スラムダンクとバガボンドって…」, then 「最初に言ったほう」: the first named)
+    talked = list(prev.discussed or prev.constraints.only_series)
+    if _ASKED_FIRST.search(folded) and talked:
+        return talked[0]
     if _ASKED_BEFORE.search(folded):
         return next((s for s in reversed(prev.discussed) if s != current), None)
     return None
