@@ -142,6 +142,19 @@ def test_the_first_of_two_named_at_once_then_the_other() -> None:
     assert other.state.focus.series_id == "vagabond"
 
 
+def test_english_words_running_into_japanese_are_still_words() -> None:
+    asked = turn(
+        "Attack on Titanの日本語版ってある？",
+        common_pb2.DialogueState(),
+        intent="product_question",
+        mentions=[mention("attack-on-titan", "Attack on Titan")],
+    ).state
+    last = turn("final volumeだけほしい", asked)
+    assert last.state.focus.series_id == "attack-on-titan" and last.state.focus.latest_volume
+    english = turn("やっぱEnglishでも読みたいかも", last.state, intent="product_recommendation")
+    assert english.state.focus.series_id == "attack-on-titan" and english.state.focus.language == "en"
+
+
 def test_a_new_request_starts_a_new_topic() -> None:
     state = turn("Do you have Kingdom?", common_pb2.DialogueState(), mentions=[mention("kingdom", "Kingdom")]).state
     cooking = turn("ah ok nvm. do you have anything about cooking", state, intent="product_recommendation")

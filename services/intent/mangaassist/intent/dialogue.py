@@ -495,11 +495,17 @@ _TEXTING_WORDS = {
 _TEXTING = re.compile(r"\b(?:" + "|".join(_TEXTING_WORDS) + r")\b")
 
 
+# A Latin word running into Japanese (「final volumeだけ」「Englishでも」): a space between, so the
+# cues' word boundaries hold in mixed messages as in English ones.
+_SCRIPT_SEAM = re.compile(r"(?<=[a-z])(?=[\u3040-\u30ff\u4e00-\u9fff])|(?<=[\u3040-\u30ff\u4e00-\u9fff])(?=[a-z])")
+
+
 def cues(text: str) -> Cues:
     """The conversational signals of one message (deterministic, microseconds)."""
     folded = _TEXTING.sub(
         lambda m: _TEXTING_WORDS[m.group()], unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower().strip()
     )
+    folded = _SCRIPT_SEAM.sub(" ", folded)
     status = None
     drop = bool(_STATUS_DROPPED.search(folded))
     finished = bool(re.search(r"\bfinished\b", folded)) and not re.search(
