@@ -155,6 +155,12 @@ def test_english_words_running_into_japanese_are_still_words() -> None:
     assert english.state.focus.series_id == "attack-on-titan" and english.state.focus.language == "en"
 
 
+@pytest.mark.parametrize("text", ["短くて一気読みできるSFない？", "サクッと読めるSFある？"])
+def test_short_said_in_other_words_caps_the_length(text: str) -> None:
+    result = turn(text, common_pb2.DialogueState(), intent="product_recommendation")
+    assert result.state.constraints.max_volumes == 10 and list(result.state.constraints.genres) == ["sci-fi"]
+
+
 def test_a_new_request_starts_a_new_topic() -> None:
     state = turn("Do you have Kingdom?", common_pb2.DialogueState(), mentions=[mention("kingdom", "Kingdom")]).state
     cooking = turn("ah ok nvm. do you have anything about cooking", state, intent="product_recommendation")

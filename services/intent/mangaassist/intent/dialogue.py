@@ -159,7 +159,8 @@ _VOLUME_CAP = (
         ),
         "not too long",
     ),
-    (re.compile(r"\bshort\b|短い|短め"), None),
+    # (「短くて一気読みできる」「サクッと読める」)
+    (re.compile(r"\bshort\b|短い|短め|短くて|短く(?:終わ|完結|まとま)|(?:サクッと|さくっと|すぐ)読(?:める|み終わ)"), None),
 )
 SHORT_SERIES_VOLUMES = 10
 NOT_TOO_LONG_VOLUMES = 20
