@@ -161,6 +161,18 @@ def test_short_said_in_other_words_caps_the_length(text: str) -> None:
     assert result.state.constraints.max_volumes == 10 and list(result.state.constraints.genres) == ["sci-fi"]
 
 
+def test_a_count_remarked_on_after_a_word_is_no_limit() -> None:
+    asked = turn(
+        "コナン何巻まで出てる？",
+        common_pb2.DialogueState(),
+        intent="product_question",
+        mentions=[mention("case-closed", "コナン")],
+    ).state
+    english = turn("もう100巻超えてるんだ…英語版は？", asked)
+    assert english.state.focus.series_id == "case-closed" and english.state.focus.language == "en"
+    assert not english.state.constraints.HasField("min_volumes")
+
+
 def test_a_new_request_starts_a_new_topic() -> None:
     state = turn("Do you have Kingdom?", common_pb2.DialogueState(), mentions=[mention("kingdom", "Kingdom")]).state
     cooking = turn("ah ok nvm. do you have anything about cooking", state, intent="product_recommendation")
