@@ -74,7 +74,7 @@ def test_query_cache_ttl_lru_and_invalidation() -> None:
 
 
 def test_a_story_told_in_japanese_ranks_its_series_synopsis_first() -> None:
-    from mangaassist.retrieval.lexical import StoryIndex
+    from mangaassist.retrieval.lexical import StoryIndex, story_bigrams
 
     stories = StoryIndex(
         [
@@ -88,5 +88,8 @@ def test_a_story_told_in_japanese_ranks_its_series_synopsis_first() -> None:
     assert stories.rank("ゴムの体の主人公が海賊王めざすやつ", min_score=1.0)[0] == 0
     assert stories.rank("不良がタイムリープするやつ", min_score=1.0) == [1]
     assert stories.rank("伝説の殺し屋が引退して太っちゃうやつだよね？", min_score=1.0)[0] == 3
+    # Where two words meet (ル漫 of バトル|漫画, のバ of の|バトル) is no plot word.
+    seams = story_bigrams("少年のバトル漫画")
+    assert "ル漫" not in seams and "のバ" not in seams and "少年" in seams
     # Grammar alone (hiragana pairs) and English share nothing.
     assert stories.rank("あれってなんだっけ", min_score=0.1) == [] and stories.rank("the pirate one") == []

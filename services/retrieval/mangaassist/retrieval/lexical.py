@@ -540,9 +540,21 @@ def story_bigrams(text: str) -> set[str]:
         out.update(
             g
             for g in (run[i : i + 2] for i in range(len(run) - 1))
-            if not _KANA_ONLY_PAIR.fullmatch(g) and g not in _SHOP_BIGRAMS
+            if not _KANA_ONLY_PAIR.fullmatch(g) and not _SEAM.fullmatch(g) and g not in _SHOP_BIGRAMS
         )
     return out
+
+
+# Two characters from two words, not one: a particle before a word (の下, た少), katakana against
+# kanji (バトル|漫画: ル漫), katakana before hiragana (ゴミ|だらけ). Kanji then hiragana stays (落と:
+# a verb and its ending).
+_HIRAGANA_CHAR = "[\u3041-\u309f]"
+_KATAKANA_CHAR = "[\u30a1-\u30ffー]"
+_KANJI_CHAR = "[\u4e00-\u9fff々]"
+_SEAM = re.compile(
+    rf"{_HIRAGANA_CHAR}(?:{_KATAKANA_CHAR}|{_KANJI_CHAR})|{_KATAKANA_CHAR}(?:{_KANJI_CHAR}|{_HIRAGANA_CHAR})"
+    rf"|{_KANJI_CHAR}{_KATAKANA_CHAR}"
+)
 
 
 class StoryIndex:
