@@ -83,6 +83,11 @@ def test_a_hero_called_by_a_piece_of_their_name_with_a_title() -> None:
     assert top("さくらちゃんのやつ") != "urusei-yatsura"  # no typo of ラムちゃん
 
 
+def test_hiragana_grammar_read_as_romaji_names_nobody() -> None:
+    # (すぎ + もっと reads "sugimoto", Golden Kamuy's hero)
+    assert linker().link("長すぎ😂 もっと短くて完結してる少女漫画のラブコメない?") == []
+
+
 def test_a_reading_that_lines_up_two_ways_makes_no_spelling() -> None:
     assert _mixed_spellings("彼氏彼女の事情", "かれしかのじょのじじょう") == []
     assert _mixed_spellings("進撃の巨人", "しんげきのきょじん") == ["しんげきの巨人", "進撃のきょじん"]

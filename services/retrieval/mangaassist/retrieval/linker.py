@@ -1107,8 +1107,11 @@ class CatalogLinker:
 
     def _kana_reading(self, run: str, base: int, out: list[_Candidate]) -> None:
         """Kana spellings of Latin-letter titles (ブルーロック → "burrokku" ≈ "bluelock" is not
-        reachable this way, but ダンダダン → "dandadan" and ナルト → "naruto" are)."""
-        for m in re.finditer(r"[\u3040-\u30ffー]+", run):
+        reachable this way, but ダンダダン → "dandadan" and ナルト → "naruto" are). Katakana only:
+        hiragana runs on into the grammar around them (「長すぎ😂 もっと」 reads "sugimoto")."""
+        for m in re.finditer(r"[\u30a1-\u30ffー]+", run):
+            if m.group() in self.cjk:
+                continue  # (a Japanese name as written: matched, or guarded, as such)
             reading = latin_key(romaji(m.group()))
             if len(reading) < MIN_KANA_ROMAJI:
                 continue
