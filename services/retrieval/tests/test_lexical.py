@@ -88,6 +88,11 @@ def test_a_story_told_in_japanese_ranks_its_series_synopsis_first() -> None:
     assert stories.rank("ゴムの体の主人公が海賊王めざすやつ", min_score=1.0)[0] == 0
     assert stories.rank("不良がタイムリープするやつ", min_score=1.0) == [1]
     assert stories.rank("伝説の殺し屋が引退して太っちゃうやつだよね？", min_score=1.0)[0] == 3
+    # A one-kanji word shares its kanji though its endings differ (「魚が歩いてくる」, 「歩く魚に」).
+    fish = StoryIndex(
+        ["沖縄で機械の脚で歩く魚に遭遇する。", "ゴムの体の少年が海賊王を目指す。", "高校生が部活で野球をする。"]
+    )
+    assert fish.rank("魚が歩いてくるやつ", min_score=1.0) == [0]
     # Where two words meet (ル漫 of バトル|漫画, のバ of の|バトル) is no plot word.
     seams = story_bigrams("少年のバトル漫画")
     assert "ル漫" not in seams and "のバ" not in seams and "少年" in seams

@@ -28,6 +28,7 @@ MIN_STORY_SCORE = 5.0
 # How much better the story must fit its series than any other (the told series ranked 23.6
 # against 4.6, 「漫画家を目指す話」 12.4 against 7.9; kinds tie: 「バスケ漫画」 8.3 for three).
 STORY_MARGIN = 1.5
+KANJI_WEIGHT = 0.7
 
 _KANA = {
     "きゃ": "kya",
@@ -528,7 +529,8 @@ _KANA_ONLY_PAIR = re.compile(r"[\u3040-\u309fー]{2}")
 # Shop words, not plot: what a customer says about any manga (「漫画」「完結」「英語版」「主人公」).
 _SHOP_BIGRAMS = frozenset(
     {"漫画", "マン", "ンガ", "作品", "巻数", "何巻", "完結", "連載", "英語", "語版", "日本", "本語", "最新", "新刊"}
-    | {"値段", "以外", "向け", "主人", "人公", "おす", "すす", "オス", "スス", "メメ"}
+    | {"値段", "以外", "向け", "主人", "人公", "おす", "すす", "オス", "スス", "メメ", "画の"}
+    | {"読み", "読め", "見た", "見て", "教え", "探し", "買い", "買っ", "好き", "話が", "話の", "気に"}
 )
 
 
@@ -542,7 +544,16 @@ def story_bigrams(text: str) -> set[str]:
             for g in (run[i : i + 2] for i in range(len(run) - 1))
             if not _KANA_ONLY_PAIR.fullmatch(g) and not _SEAM.fullmatch(g) and g not in _SHOP_BIGRAMS
         )
+        # and each kanji alone: a one-character word (魚, 犬) has no pair of its own to share
+        # when its endings differ (「魚が歩いてくる」, 「歩く魚に」)
+        out.update(ch for ch in run if _KANJI_ONLY.fullmatch(ch) and ch not in _SHOP_KANJI)
     return out
+
+
+_KANJI_ONLY = re.compile(r"[\u4e00-\u9fff]")
+# (the kanji of shop words, 漫画, 作品, 巻, 完結, 英語版, 新刊…, and of asking, 読みたい, 見たい,
+# 教えて, 探して, 買いたい, 好き, 話, 気になる)
+_SHOP_KANJI = frozenset("漫画作品巻数何完結連載英語版日本最新刊値段以外向主人公円冊読見教探買好話気")
 
 
 # Two characters from two words, not one: a particle before a word (の下, た少), katakana against
@@ -574,7 +585,8 @@ class StoryIndex:
             for g in text_grams:
                 df[g] += 1
         n = len(distinct)
-        self._idf = {g: math.log((n + 1) / (c + 0.5)) for g, c in df.items()}
+        # (a kanji alone says less than a word: half the weight of a pair as rare)
+        self._idf = {g: math.log((n + 1) / (c + 0.5)) * (KANJI_WEIGHT if len(g) == 1 else 1.0) for g, c in df.items()}
 
     def rank(self, query: str, min_score: float = MIN_STORY_SCORE) -> list[int]:
         """The rows (editions) of the one series whose synopsis the query tells: it shares
