@@ -173,6 +173,38 @@ def test_a_count_remarked_on_after_a_word_is_no_limit() -> None:
     assert not english.state.constraints.HasField("min_volumes")
 
 
+def test_series_named_together_are_talked_about_in_the_order_named() -> None:
+    both = turn(
+        "スラダンとハイキュー、どっちも完結してますか?",
+        common_pb2.DialogueState(),
+        intent="product_question",
+        mentions=[mention("slam-dunk", "スラダン"), mention("haikyu", "ハイキュー")],
+    ).state
+    assert list(both.discussed) == ["slam-dunk", "haikyu"]
+    both.last_shown.extend(["haikyu", "slam-dunk"])
+    each = turn("巻数はそれぞれ何巻ですか", both, intent="product_question")
+    assert set(each.state.constraints.only_series) == {"slam-dunk", "haikyu"}
+    haikyu = common_pb2.DialogueState()
+    haikyu.CopyFrom(both)
+    haikyu.focus.series_id = "haikyu"
+    first = turn("最初に聞いたほうを全巻買いたいです", haikyu)
+    assert first.state.focus.series_id == "slam-dunk"
+
+
+def test_the_original_of_a_sequel_in_the_list_shown() -> None:
+    listed = shown("dragon-ball", "gintama", "dragon-ball-super", intent="product_search")
+    original = common_pb2.Mention(
+        series_id="dragon-ball",
+        kind="sequel",
+        name="Dragon Ball",
+        score=0.7,
+        start=0,
+        end=2,
+        relative_to=["dragon-ball-super"],
+    )
+    assert turn("無印のほうね", listed, mentions=[original]).state.focus.series_id == "dragon-ball"
+
+
 def test_a_new_request_starts_a_new_topic() -> None:
     state = turn("Do you have Kingdom?", common_pb2.DialogueState(), mentions=[mention("kingdom", "Kingdom")]).state
     cooking = turn("ah ok nvm. do you have anything about cooking", state, intent="product_recommendation")

@@ -346,7 +346,7 @@ _KIND_WANTED = re.compile(
 # Another of the series asked between, besides the one chosen: 「サッカーのほうも気になってきた」.
 _ALSO_THE_OTHER = re.compile(r"(?:のほう|の方|のやつ)も|\bthe [a-z]{3,15} one too\b")
 # Both of the two series talked about: 「どっちも英語版ある？」, "are both finished?".
-_BOTH = re.compile(r"どっちも|どちらも|両方|\bboth\b|\b(?:either|each) (?:one|of them)\b")
+_BOTH = re.compile(r"どっちも|どちらも|両方|それぞれ|\bboth\b|\beach\b|\b(?:either|each) (?:one|of them)\b")
 # Not the one just shown: 「そっちじゃなくて」, "no, the other one", 「もう片方」.
 _NOT_THAT = re.compile(
     r"そっちじゃな|それじゃな|そっちではな|もう片方|もう(?:一|ひと|1)(?:つ|個|こ)の(?:方|ほう|やつ|作品|漫画)|もう一方"
@@ -744,7 +744,14 @@ def resolve(
         return resolve(rest, classified, abstained, extract(rest), mentions, previous, unlinked_title, previous_intent)
     if any(m.kind == SEQUEL for m in mentions):
         # 「超のほうも」 names Dragon Ball Super only while Dragon Ball is talked about.
-        talked = {previous.focus.series_id, *previous.discussed, *previous.last_shown[:1]} - {""}
+        # (or shown: 「悟空のやつ」 listed Dragon Ball and Super, then 「無印のほうね」)
+        talked = {
+            previous.focus.series_id,
+            *previous.discussed,
+            *previous.last_shown,
+            *previous.candidates,
+            *previous.constraints.only_series,
+        } - {""}
         mentions = [
             common_pb2.Mention(
                 series_id=m.series_id, kind="alias", name=m.name, score=m.score, start=m.start, end=m.end
@@ -788,6 +795,13 @@ def resolve(
     # one in focus once it is shown); the series offered stay known while one of them is in
     # focus ("and the other one?" after choosing).
     state.discussed.extend(s for s in previous.discussed if s not in state.discussed)
+    named_together = list(
+        dict.fromkeys(m.series_id for m in sorted(mentions, key=lambda m: m.start) if m.kind in _NAMED_KINDS)
+    )
+    if resolution.intent in PRODUCT_INTENTS and len(named_together) > 1:
+        # Several named at once (「スラダンとハイキュー、どっちも完結してますか?」): talked about in
+        # the order named, so 「最初に聞いたほう」 later is the first of them.
+        state.discussed.extend(s for s in named_together if s not in state.discussed)
     if (
         not state.candidates
         and previous.version == STATE_VERSION
@@ -1322,7 +1336,7 @@ def _resolve(
     #      before" (the conversation's series are kept in order with its state).
     earlier = _discussed_earlier(c.folded, prev) if not titles and hijackable else None
     if earlier is not None:
-        if not prev.discussed and earlier in prev.constraints.only_series:
+        if earlier in prev.constraints.only_series:
             # ("and the other one?" next: the other of the two named)
             state.candidates.extend(prev.constraints.only_series[:MAX_LIST])
         state.focus.series_id = earlier
@@ -2375,6 +2389,9 @@ _ASKED_BEFORE = re.compile(
     r"|\bthe one (?:i|we) (?:asked|talked|was asking|were talking) about (?:before|earlier|previously)\b"
     r"|\bthe (?:previous|earlier) (?:one|series|title)\b"
 )
+
+
+_NAMED_KINDS = frozenset({"title", "alias", "romaji", "character"})
 
 
 def _discussed_earlier(folded: str, prev: common_pb2.DialogueState) -> str | None:

@@ -173,8 +173,8 @@ def with_shown(
         # The series talked about, in the order they came up: the first is kept whatever
         # follows ("the one I asked about first"), the rest are the latest.
         state.discussed.append(state.focus.series_id)
-        if len(state.discussed) > MAX_DISCUSSED:
-            del state.discussed[1 : len(state.discussed) - MAX_DISCUSSED + 1]
+    if len(state.discussed) > MAX_DISCUSSED:
+        del state.discussed[1 : len(state.discussed) - MAX_DISCUSSED + 1]
     return state.SerializeToString(deterministic=True)
 
 
