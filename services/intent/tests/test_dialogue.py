@@ -205,6 +205,17 @@ def test_the_original_of_a_sequel_in_the_list_shown() -> None:
     assert turn("無印のほうね", listed, mentions=[original]).state.focus.series_id == "dragon-ball"
 
 
+@pytest.mark.parametrize("text", ["ブルーなんとかってやつ、美大めざす話", "美大受験のほうのブルーも気になる"])
+def test_a_piece_of_a_title_with_its_story_chooses_among_the_series_it_fits(text: str) -> None:
+    piece = "ブルーなんとか" if "なんとか" in text else "ブルー"
+    pieces = [mention("blue-lock", piece, kind="partial"), mention("blue-period", piece, kind="partial")]
+    result = turn(text, common_pb2.DialogueState(), mentions=pieces)
+    assert result.action == "choose" and result.offered_only
+    assert list(result.state.constraints.only_series) == ["blue-lock", "blue-period"]
+    # The piece alone is asked back.
+    assert turn("ブルーなんとかの最新刊ほしい", common_pb2.DialogueState(), mentions=pieces).action == "clarify_series"
+
+
 def test_a_new_request_starts_a_new_topic() -> None:
     state = turn("Do you have Kingdom?", common_pb2.DialogueState(), mentions=[mention("kingdom", "Kingdom")]).state
     cooking = turn("ah ok nvm. do you have anything about cooking", state, intent="product_recommendation")

@@ -1669,6 +1669,20 @@ def _resolve(
                 # A piece of a forgotten title: the customer looks for one title, whatever they
                 # said around it (「アオなんとかっていう恋愛漫画」 is no request for suggestions).
                 classified, abstained = "product_search", False
+            if top.kind == "partial" and _PIECE_DESCRIBED.search(c.folded):
+                # 「ブルーなんとかってやつ、美大めざす話」「美大受験のほうのブルー」: the piece and what
+                # the story is; the words choose among the series the piece fits (the search ranks them).
+                _carry(state, prev)
+                state.ClearField("focus")
+                _focus_update(state.focus, entities, c)
+                if state.focus == common_pb2.Focus():
+                    state.ClearField("focus")
+                del state.constraints.only_series[:]
+                state.constraints.only_series.extend(tied[:MAX_LIST])
+                state.intent = _one_series_intent(c)
+                return Resolution(
+                    state.intent, "choose", "describes one of the series a piece fits", state, [], offered_only=True
+                )
             return _ask_which(state, prev, tied, classified, abstained, c, "the name fits several series", entities)
         if (
             prev.HasField("focus")
@@ -2392,6 +2406,8 @@ _ASKED_BEFORE = re.compile(
 
 
 _NAMED_KINDS = frozenset({"title", "alias", "romaji", "character"})
+# What a story is, said beside a piece of its title: 「美大めざす話」「美大受験のほう」「美術部が出てくるほう」.
+_PIECE_DESCRIBED = re.compile(r"[一-龥ァ-ヴー]{2}[^、。,.!?！？]{0,12}?(?:話|のほう|の方|(?<=[るたいく])(?:ほう|方))")
 
 
 def _discussed_earlier(folded: str, prev: common_pb2.DialogueState) -> str | None:
