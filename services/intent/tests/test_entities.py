@@ -123,6 +123,9 @@ def test_in_stock(text: str, in_stock: bool | None) -> None:
         ("anything but romance please", [], ["romance"]),
         ("tired of isekai, something else", [], ["isekai"]),
         ("ホラーも読みたい", ["horror"], []),
+        ("ロマンス漫画のおすすめある？", ["romance"], []),
+        ("同じく明治時代が舞台の作品で", ["historical"], []),
+        ("ホラーっぽすぎないのがいいです", [], ["horror"]),
     ],
 )
 def test_kinds_of_story_name_their_genre(text: str, genres: list[str], excluded: list[str]) -> None:
