@@ -216,6 +216,17 @@ def test_a_piece_of_a_title_with_its_story_chooses_among_the_series_it_fits(text
     assert turn("ブルーなんとかの最新刊ほしい", common_pb2.DialogueState(), mentions=pieces).action == "clarify_series"
 
 
+def test_an_author_with_a_status_picks_among_their_works_whatever_was_in_focus() -> None:
+    nana = turn(
+        "NANAって完結した？", common_pb2.DialogueState(), intent="product_question", mentions=[mention("nana", "NANA")]
+    ).state
+    works = ("nana", "paradise-kiss")
+    by_her = [mention(sid, "矢沢あい", kind="author", author_series=works) for sid in works]
+    result = turn("矢沢あいで完結してる漫画ある？", nana, intent="product_question", mentions=by_her)
+    assert not result.state.focus.series_id and result.state.constraints.status == "completed"
+    assert set(result.state.constraints.only_series) == set(works)
+
+
 def test_a_new_request_starts_a_new_topic() -> None:
     state = turn("Do you have Kingdom?", common_pb2.DialogueState(), mentions=[mention("kingdom", "Kingdom")]).state
     cooking = turn("ah ok nvm. do you have anything about cooking", state, intent="product_recommendation")

@@ -1802,7 +1802,8 @@ def _resolve(
             and not (c.new_request or c.like or _OTHER.search(c.folded) or _RECOMMEND.search(c.folded))
             # (「冨樫の完結してるやつは？」「矢沢あいの完結してるやつ」 pick among the author's works)
             and not re.search(
-                r"(?:やつ|もの|作品|の)(?:は|って|ある|あります)|(?:やつ|もの|作品)(?:で|を)?\s?[?？!！。]*$|\bones?\b",
+                r"(?:やつ|もの|作品|漫画|マンガ|まんが|シリーズ|の)(?:は|って|ある|あります)"
+                r"|(?:やつ|もの|作品|漫画|マンガ)(?:で|を)?\s?[?？!！。]*$|\bones?\b",
                 c.folded,
             )
             and not _has_constraints(entities, replace(c, status=None))
