@@ -227,6 +227,13 @@ def test_an_author_with_a_status_picks_among_their_works_whatever_was_in_focus()
     assert set(result.state.constraints.only_series) == set(works)
 
 
+def test_how_far_ones_own_order_has_got_is_its_status_not_shipping() -> None:
+    own = turn("こないだ頼んだやつの配送状況しりたい", common_pb2.DialogueState(), intent="shipping_info")
+    assert own.intent == "order_status" and own.state.pending == "order_id"
+    general = turn("北海道への配送ってどれくらいかかる？", common_pb2.DialogueState(), intent="shipping_info")
+    assert general.intent == "shipping_info"
+
+
 def test_a_new_request_starts_a_new_topic() -> None:
     state = turn("Do you have Kingdom?", common_pb2.DialogueState(), mentions=[mention("kingdom", "Kingdom")]).state
     cooking = turn("ah ok nvm. do you have anything about cooking", state, intent="product_recommendation")

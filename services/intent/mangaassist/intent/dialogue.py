@@ -1094,6 +1094,15 @@ def _resolve(
     ):
         # 「北海道ですが、注文したらいつ届きますか？」: delivery times, before there is an order.
         classified, abstained = "shipping_info", False
+    if (
+        classified == "shipping_info"
+        and _MY_ORDER.search(c.folded)
+        and _ORDER_PROGRESS.search(c.folded)
+        and not _ORDER_NOT_YET_PLACED.search(c.folded)
+    ):
+        # 「こないだ頼んだやつの配送状況しりたい」, "where is my order?": an order of theirs, not
+        # shipping in general.
+        classified, abstained = "order_status", False
     if not entities.order_ids and not _MY_ORDER.search(c.folded) and _DELIVERY_TO.search(c.folded):
         # "how long would it take to get to osaka?" after choosing a volume: delivery, not the book.
         classified, abstained = "shipping_info", False
@@ -2325,6 +2334,11 @@ _NOT_ARRIVED = re.compile(
     r"\bnever (?:arrived|came|showed up|got here|shipped)\b|\b(?:hasn'?t|has not|haven'?t|have not|didn'?t|did not)"
     r" (?:arrived|come|shipped|been (?:delivered|shipped)|gotten here|got here)\b|\bstill (?:not|hasn'?t) (?:here|arrived)\b"
     r"|届か(?:ない|なかった|ず)|届いて(?:い)?(?:ない|ません)|まだ届いて|届きません"
+)
+# How far an order has got: 「配送状況」「どうなってる」, "where is", "tracking", "shipped yet".
+_ORDER_PROGRESS = re.compile(
+    r"状況|どうなって|どこまで|追跡|まだ(?:届|来|発送)|いつ(?:届|来|発送)|\bwhere is\b|\btracking\b|\bstatus\b"
+    r"|\b(?:shipped|sent|dispatched) yet\b"
 )
 # An order of the customer's own spoken of: "my order", "the one I bought", 「注文した本」.
 _MY_ORDER = re.compile(
