@@ -148,6 +148,15 @@ async def test_shorter_or_cheaper_than_a_series_is_below_its_edition(linked: Ret
     assert cheaper and all(p.price_jpy < frieren["price_en_jpy"] for p in cheaper)
 
 
+async def test_a_story_told_chooses_among_the_series_offered(linked: RetrievalServicer) -> None:
+    # Between the two "Blue" titles, the one whose synopsis tells of art school comes first
+    # (the story is weighed among those the filter leaves, not the whole catalog).
+    offered = ["blue-lock", "blue-period"]
+    for query in ("ブルーなんとかってやつ、美大めざす話", "ブルーのサッカーのやつ"):
+        products = await search(linked, query, 5, ["series_id"], series_ids=offered, language="ja")
+        assert products[0].series_id == ("blue-period" if "美大" in query else "blue-lock")
+
+
 async def test_a_kind_of_story_ruled_out_rules_out_its_series(linked: RetrievalServicer) -> None:
     products = await search(
         linked, "sports manga", 10, ["series_id"], genres=["sports"], excluded_kinds=["basketball", "volleyball"]

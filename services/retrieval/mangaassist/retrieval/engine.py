@@ -26,6 +26,8 @@ import numpy as np
 from mangaassist.retrieval.catalog import Product, load_catalog, passage_text
 from mangaassist.retrieval.embedder import Embedder
 from mangaassist.retrieval.lexical import (
+    MIN_CHOICE_STORY_SCORE,
+    MIN_STORY_SCORE,
     NameIndex,
     NameMatch,
     StoryIndex,
@@ -309,7 +311,9 @@ class CatalogIndex:
         if hybrid:
             names = [m for m in self.name_matches(query) if row_ok is None or row_ok[m.row]]
             tag_rows = [r for r in self.names.tag_rows(self._tag_terms(query)) if row_ok is None or row_ok[r]]
-            story_rows = [r for r in self.stories.rank(query) if row_ok is None or row_ok[r]]
+            # (among a few series named or offered, fewer plot words tell one apart)
+            floor = MIN_CHOICE_STORY_SCORE if filters.series_ids else MIN_STORY_SCORE
+            story_rows = self.stories.rank(query, min_score=floor, allowed=row_ok)
             if names or tag_rows or story_rows:
                 lexical = True
                 fused = rrf([order, [m.row for m in names], tag_rows, story_rows])

@@ -19,6 +19,10 @@ import re
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from mangaassist.common.text import fold
 
@@ -29,6 +33,7 @@ MIN_STORY_SCORE = 5.0
 # against 4.6, 「漫画家を目指す話」 12.4 against 7.9; kinds tie: 「バスケ漫画」 8.3 for three).
 STORY_MARGIN = 1.5
 KANJI_WEIGHT = 0.7
+MIN_CHOICE_STORY_SCORE = 2.0  # the floor among a few series the customer chooses between
 
 _KANA = {
     "きゃ": "kya",
@@ -588,14 +593,22 @@ class StoryIndex:
         # (a kanji alone says less than a word: half the weight of a pair as rare)
         self._idf = {g: math.log((n + 1) / (c + 0.5)) * (KANJI_WEIGHT if len(g) == 1 else 1.0) for g, c in df.items()}
 
-    def rank(self, query: str, min_score: float = MIN_STORY_SCORE) -> list[int]:
+    def rank(
+        self, query: str, min_score: float = MIN_STORY_SCORE, allowed: np.ndarray[Any, Any] | None = None
+    ) -> list[int]:
         """The rows (editions) of the one series whose synopsis the query tells: it shares
         enough of the query's plot words and clearly more than any other (``STORY_MARGIN``);
         none when the words fit several alike (a kind of story, 「バスケ漫画」, is no story told)."""
         wanted = {g: w for g in story_bigrams(query) if (w := self._idf.get(g, 0.0)) > 0}
         if not wanted:
             return []
-        scored = [(sum(wanted.get(g, 0.0) for g in grams), row) for row, grams in self._grams]
+        # (``allowed``, a row mask: among those the filters leave, e.g. the series a customer
+        # chooses between, 「ブルーなんとかってやつ、美大めざす話」)
+        scored = [
+            (sum(wanted.get(g, 0.0) for g in grams), row)
+            for row, grams in self._grams
+            if allowed is None or allowed[row]
+        ]
         best = max((score for score, _ in scored), default=0.0)
         runner_up = max((score for score, _ in scored if score < best), default=0.0)
         if best < min_score or best < STORY_MARGIN * runner_up:
