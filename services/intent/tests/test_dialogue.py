@@ -234,6 +234,14 @@ def test_how_far_ones_own_order_has_got_is_its_status_not_shipping() -> None:
     assert general.intent == "shipping_info"
 
 
+def test_the_price_of_one_of_two_described_by_what_happens_in_it() -> None:
+    compared = shown("delicious-in-dungeon", "food-wars", intent="product_question")
+    compared.constraints.only_series.extend(["delicious-in-dungeon", "food-wars"])
+    result = turn("じゃあ魔物食べるほうの値段を教えてください", compared, intent="product_recommendation")
+    assert (result.intent, result.action) == ("product_question", "choose")
+    assert list(result.state.constraints.only_series) == ["delicious-in-dungeon", "food-wars"]
+
+
 def test_a_new_request_starts_a_new_topic() -> None:
     state = turn("Do you have Kingdom?", common_pb2.DialogueState(), mentions=[mention("kingdom", "Kingdom")]).state
     cooking = turn("ah ok nvm. do you have anything about cooking", state, intent="product_recommendation")

@@ -374,12 +374,12 @@ _ALTERNATIVES = re.compile(r"\bor\b|\beither\b|または|もしくは|とか|か
 # "the X one", 「Xのやつ」 said on its own: one of those just shown, described.
 _THE_ONE = re.compile(
     r"^\W*(?:(?:ok|okay|so|and|hmm|what about|how about)\W+)?the (?:[\w\s'-]{1,40} one\b|one (?:with|about|where|that|who|whose|in which|set)\b)"
-    r"|のやつ|のほう|の方|(?<=[るたい])やつ(?=(?:は|って)[^?？]{0,8}(?:何巻|何冊|完結|連載|いくら|英語|日本語|出て))"
+    r"|のやつ|のほう|の方|(?<=[るたい])(?:ほう|方)(?=の|は|を|が|って|で|に|も)|(?<=[るたい])やつ(?=(?:は|って)[^?？]{0,8}(?:何巻|何冊|完結|連載|いくら|英語|日本語|出て))"
 )
 # Picking one of the series just listed ("the one with the robot girl", 「バドミントンのほう」).
 # (「ホラー要素なしのやつある？」「似た感じのやつ教えて」 ask whether there are any: a request)
 _CHOOSING = re.compile(
-    r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|(?<=[るたい])やつ(?=(?:は|って)[^?？]{0,8}(?:何巻|何冊|完結|連載|いくら|英語|日本語|出て))|(?:の|って|っていう)やつ(?!\s?(?:とか)?(?:他に|ほかに)?[がも]?\s?(?:ある|ない|あり|ねえ|教えて|おすすめ|知らない)|\s?とか\s?[?？]?\s*$)"
+    r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|(?<=[るたい])(?:ほう|方)(?=の|は|を|が|って|で|に|も)|(?<=[るたい])やつ(?=(?:は|って)[^?？]{0,8}(?:何巻|何冊|完結|連載|いくら|英語|日本語|出て))|(?:の|って|っていう)やつ(?!\s?(?:とか)?(?:他に|ほかに)?[がも]?\s?(?:ある|ない|あり|ねえ|教えて|おすすめ|知らない)|\s?とか\s?[?？]?\s*$)"
 )
 # Asking about the series just shown: "which of those is finished", 「その中で一番短いのは？」.
 _AMONG_SHOWN = re.compile(
@@ -883,7 +883,8 @@ _ECHOED_COUNT = re.compile(
 )
 # A purchase made, not a detail asked: "… ください", "I'll take", "add".
 _NOT_A_PURCHASE = (
-    r"(?!.*(?:ください|下さい|お願い|おねがい|\bi'?ll (?:take|get|buy)|\badd\b|\bbuy\b|\border\b|買います|注文))"
+    # (「教えてください」 asks; 「1巻ください」 buys)
+    r"(?!.*(?:(?<!て)ください|(?<!て)下さい|お願い|おねがい|\bi'?ll (?:take|get|buy)|\badd\b|\bbuy\b|\border\b|買います|注文))"
 )
 # A detail of an item asked, not the item asked for.
 _DETAIL_ASKED = re.compile(
@@ -1641,6 +1642,9 @@ def _resolve(
             )
             if (entities.volumes or c.latest) and state.intent == "product_recommendation":
                 state.intent = "product_question" if c.product_question else "product_search"
+            elif state.intent == "product_recommendation" and not among_shown and _PRICE_ASKED.search(c.folded):
+                # 「魔物食べるほうの値段を教えて」: the price of the one described, a question of it
+                state.intent = "product_question"
             elif (
                 order
                 # (「短いほうがいい」, "I'll take the shorter one": a choice made, not asked)
