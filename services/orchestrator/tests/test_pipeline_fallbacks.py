@@ -6,6 +6,7 @@ Fakes stand in for the gRPC stubs only; the pipeline, guards and session store a
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -86,14 +87,25 @@ class FakeInference:
         return FakeCall(request.model, self.sonnet_down, self.hang, self.stall)
 
 
+@functools.cache
+def _memory_settings() -> OrchestratorSettings:
+    """The default settings, built once: each build reads the environment (~10 ms), and the
+    schema fuzz builds a pipeline per generated frame. Settings are frozen, so sharing is safe."""
+    return OrchestratorSettings(session_backend="memory")
+
+
+# A provider with no exporter: the pipeline's spans go nowhere, whichever pipeline makes them.
+_TRACER = TracerProvider().get_tracer("t")
+
+
 def pipeline_over(downstreams: Downstreams, cache: SemanticCache | None = None, **settings: Any) -> Pipeline:
     """A pipeline over fake downstreams: sessions in memory, no order store, default guards."""
     return Pipeline(
-        OrchestratorSettings(session_backend="memory", **settings),
+        OrchestratorSettings(session_backend="memory", **settings) if settings else _memory_settings(),
         downstreams,
         InMemorySessionStore(100, 60),
         None,
-        TracerProvider().get_tracer("t"),
+        _TRACER,
         PostProcessor(),
         Guards(),
         cache,
