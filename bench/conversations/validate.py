@@ -23,42 +23,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "services/retrieval/mangaassist/retrieval/data/series.json"
 
-INTENTS = {
-    "product_recommendation",
-    "product_search",
-    "product_question",
-    "order_status",
-    "return_refund",
-    "shipping_info",
-    "payment",
-    "account",
-    "greeting",
-    "escalation",
-    "out_of_scope",
-}
-PRODUCT_INTENTS = {"product_recommendation", "product_search", "product_question"}
-GENRES = {
-    "action",
-    "adventure",
-    "comedy",
-    "drama",
-    "fantasy",
-    "horror",
-    "mystery",
-    "romance",
-    "sci-fi",
-    "slice-of-life",
-    "sports",
-    "supernatural",
-    "historical",
-    "psychological",
-    "thriller",
-    "mecha",
-    "music",
-    "cooking",
-    "school",
-    "isekai",
-}
+# The contract's intents and genres: the same file mangaassist.common.vocabulary reads.
+VOCABULARY = json.loads((ROOT / "libs/common/mangaassist/common/vocabulary.json").read_text(encoding="utf-8"))
+INTENTS = set(VOCABULARY["intents"])
+PRODUCT_INTENTS = set(VOCABULARY["product_intents"])
+GENRES = set(VOCABULARY["genres"])
+
 KEYS = {
     "intent",
     "top_series",
