@@ -17,7 +17,7 @@ import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -60,6 +60,32 @@ class _Recent:
             return [r for r in self._records if keep(r)]
 
 
+def _walk(resources: Iterable[Any], scopes: str, items: str) -> Iterator[tuple[Any, Any]]:
+    """(service name, item) for every item (span, metric) of every scope of every resource of
+    an OTLP export: ``resources`` are its ``resource_spans`` or ``resource_metrics``."""
+    for resource in resources:
+        service = _service(list(resource.resource.attributes))
+        for scope in getattr(resource, scopes):
+            for item in getattr(scope, items):
+                yield service, item
+
+
+def _span(service: Any, span: trace_pb2.Span) -> dict[str, Any]:
+    return {
+        "trace_id": span.trace_id.hex(),
+        "span_id": span.span_id.hex(),
+        "parent_span_id": span.parent_span_id.hex(),
+        "name": span.name,
+        # SPAN_KIND_SERVER -> "SERVER" (INTERNAL, SERVER, CLIENT, PRODUCER, CONSUMER)
+        "kind": trace_pb2.Span.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_"),
+        "service": service,
+        "start_ns": span.start_time_unix_nano,
+        "end_ns": span.end_time_unix_nano,
+        "status": span.status.code,
+        "attributes": {a.key: _value(a.value) for a in span.attributes},
+    }
+
+
 class SpanBuffer(_Recent):
     """The most recent spans."""
 
@@ -67,27 +93,7 @@ class SpanBuffer(_Recent):
         super().__init__(max_spans)
 
     def add(self, request: trace_service_pb2.ExportTraceServiceRequest) -> None:
-        batch = []
-        for rs in request.resource_spans:
-            service = _service(list(rs.resource.attributes))
-            for ss in rs.scope_spans:
-                for span in ss.spans:
-                    batch.append(
-                        {
-                            "trace_id": span.trace_id.hex(),
-                            "span_id": span.span_id.hex(),
-                            "parent_span_id": span.parent_span_id.hex(),
-                            "name": span.name,
-                            # SPAN_KIND_SERVER -> "SERVER" (INTERNAL, SERVER, CLIENT, PRODUCER, CONSUMER)
-                            "kind": trace_pb2.Span.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_"),
-                            "service": service,
-                            "start_ns": span.start_time_unix_nano,
-                            "end_ns": span.end_time_unix_nano,
-                            "status": span.status.code,
-                            "attributes": {a.key: _value(a.value) for a in span.attributes},
-                        }
-                    )
-        self._extend(batch)
+        self._extend([_span(service, span) for service, span in _walk(request.resource_spans, "scope_spans", "spans")])
 
     def since(self, start_ns: int) -> list[dict[str, Any]]:
         return self._select(lambda s: s["start_ns"] >= start_ns)
@@ -170,14 +176,14 @@ class MetricBuffer(_Recent):
         super().__init__(max_points)
 
     def add(self, request: metrics_service_pb2.ExportMetricsServiceRequest) -> None:
-        batch = []
-        for rm in request.resource_metrics:
-            service = _service(list(rm.resource.attributes))
-            for sm in rm.scope_metrics:
-                for metric in sm.metrics:
-                    for point in _points(metric):
-                        batch.append({"name": metric.name, "unit": metric.unit, "service": service, **point})
-        self._extend(batch)
+        metrics = _walk(request.resource_metrics, "scope_metrics", "metrics")
+        self._extend(
+            [
+                {"name": metric.name, "unit": metric.unit, "service": service, **point}
+                for service, metric in metrics
+                for point in _points(metric)
+            ]
+        )
 
     def since(self, start_ns: int, name: str | None = None) -> list[dict[str, Any]]:
         return self._select(lambda p: p["time_ns"] >= start_ns and (name is None or p["name"] == name))
