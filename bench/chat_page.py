@@ -12,7 +12,6 @@ frame), so both see the same load. Prints p50/p95 and writes ``bench/results/cha
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import tempfile
@@ -23,7 +22,7 @@ from typing import Any
 from playwright.async_api import Browser, Response, async_playwright
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.common import REPO, pct, save_result, stamp
+from bench.common import REPO, pct, save_result, stamp, whole_number_options
 from bench.e2e import QUERIES
 from mangaassist.devtools.browser import CHROMIUM_ARGS, chromium_path
 from mangaassist.devtools.cluster import Cluster
@@ -129,9 +128,7 @@ async def measure(executable: str, cluster: Cluster, rounds: int) -> dict[str, A
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
+    args = whole_number_options(description=__doc__, rounds=5)
     executable = chromium_path()
     if executable is None:
         raise SystemExit("no chromium: run `make browser`")

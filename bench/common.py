@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -79,6 +80,15 @@ async def ask(ws: Any, frame: dict[str, Any]) -> dict[str, Any]:
         "timings": timings,
         "token_frames": token_frames,
     }
+
+
+def whole_number_options(description: str | None = None, **defaults: int) -> argparse.Namespace:
+    """A benchmark's command line when every option is a count: ``--name N`` for each of
+    ``defaults`` (underscores written as dashes), defaulting to its value."""
+    parser = argparse.ArgumentParser(description=description)
+    for name, default in defaults.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=default)
+    return parser.parse_args()
 
 
 def stamp(benchmark: str) -> dict[str, Any]:

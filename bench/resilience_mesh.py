@@ -14,7 +14,6 @@ Prints tables and writes ``bench/results/resilience_mesh.json``. Numbers, never 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import tempfile
@@ -25,7 +24,7 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
-from bench.common import cluster_env, pct, save_result, stamp, timed
+from bench.common import cluster_env, pct, save_result, stamp, timed, whole_number_options
 from mangaassist.devtools.cluster import Cluster, http_health
 from mangaassist.devtools.emulator import set_faults
 
@@ -163,12 +162,7 @@ async def cache_hits_under_saturation(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--questions", type=int, default=40)
-    parser.add_argument("--saturation", type=int, default=80)
-    parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--hits", type=int, default=30)
-    args = parser.parse_args()
+    args = whole_number_options(questions=40, saturation=80, reps=5, hits=30)
     # Each saturation wave ends in 40+ first-token timeouts, which would (rightly) open the
     # inference breaker and turn the next wave into fast failures instead of parked calls:
     # this run measures the bulkhead, so the inference breaker trips only on far more.

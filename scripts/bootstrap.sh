@@ -15,5 +15,7 @@ fi
 if [ -x .venv/bin/python ]; then
   rm -f "$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/mangaassist-src.pth"
 fi
-UV_PYTHON_DOWNLOADS=never .tools/uv/bin/uv sync --frozen --python "$py" "$@"
+# --compile-bytecode: the packages' .pyc are written once here, so a shell that sets
+# PYTHONDONTWRITEBYTECODE does not compile scikit-learn, SciPy, gRPC ... again on every test run.
+UV_PYTHON_DOWNLOADS=never .tools/uv/bin/uv sync --frozen --compile-bytecode --python "$py" "$@"
 touch .venv/.installed

@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import importlib.util
 import json
+import operator
 import re
 import sys
 from pathlib import Path
@@ -23,42 +24,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "services/retrieval/mangaassist/retrieval/data/series.json"
 
-INTENTS = {
-    "product_recommendation",
-    "product_search",
-    "product_question",
-    "order_status",
-    "return_refund",
-    "shipping_info",
-    "payment",
-    "account",
-    "greeting",
-    "escalation",
-    "out_of_scope",
-}
-PRODUCT_INTENTS = {"product_recommendation", "product_search", "product_question"}
-GENRES = {
-    "action",
-    "adventure",
-    "comedy",
-    "drama",
-    "fantasy",
-    "horror",
-    "mystery",
-    "romance",
-    "sci-fi",
-    "slice-of-life",
-    "sports",
-    "supernatural",
-    "historical",
-    "psychological",
-    "thriller",
-    "mecha",
-    "music",
-    "cooking",
-    "school",
-    "isekai",
-}
+# The contract's intents and genres: the same file mangaassist.common.vocabulary reads.
+VOCABULARY = json.loads((ROOT / "libs/common/mangaassist/common/vocabulary.json").read_text(encoding="utf-8"))
+INTENTS = set(VOCABULARY["intents"])
+PRODUCT_INTENTS = set(VOCABULARY["product_intents"])
+GENRES = set(VOCABULARY["genres"])
+
 KEYS = {
     "intent",
     "top_series",
@@ -98,27 +69,27 @@ def _as_list(v: Any) -> list[Any]:
     return v if isinstance(v, list) else [v]
 
 
+# A bound on a product field: the check's key -> (the field, how the value must compare to it).
+BOUNDS = {
+    "max_price_jpy": ("price_jpy", operator.le),
+    "min_price_jpy": ("price_jpy", operator.ge),
+    "max_volumes": ("volumes", operator.le),
+    "min_volumes": ("volumes", operator.ge),
+    "all_language": ("language", operator.eq),
+    "status": ("status", operator.eq),
+    "in_stock": ("in_stock", operator.eq),
+}
+
+
 def passes_filters(p: dict[str, Any], e: dict[str, Any]) -> bool:
     """The checks that hold for every product of the turn."""
-    if "all_language" in e and p["language"] != e["all_language"]:
-        return False
-    if "max_price_jpy" in e and p["price_jpy"] > e["max_price_jpy"]:
-        return False
-    if "min_price_jpy" in e and p["price_jpy"] < e["min_price_jpy"]:
-        return False
-    if "status" in e and p["status"] != e["status"]:
-        return False
-    if "max_volumes" in e and p["volumes"] > e["max_volumes"]:
-        return False
-    if "min_volumes" in e and p["volumes"] < e["min_volumes"]:
+    if any(key in e and not holds(p[field], e[key]) for key, (field, holds) in BOUNDS.items()):
         return False
     if "genres_any" in e and not set(p["genres"]) & set(e["genres_any"]):
         return False
     if "none_genres" in e and set(p["genres"]) & set(e["none_genres"]):
         return False
-    if "none_series" in e and p["series_id"] in e["none_series"]:
-        return False
-    return "in_stock" not in e or p["in_stock"] == e["in_stock"]
+    return "none_series" not in e or p["series_id"] not in e["none_series"]
 
 
 def passes_first(p: dict[str, Any], e: dict[str, Any]) -> bool:

@@ -401,14 +401,8 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
     ser_rows = [
         [
             name,
-            stats.fmt(by["protobuf"]),
-            stats.fmt(by["orjson"]),
-            stats.fmt(by["json"]),
-            stats.fmt(by["proto_json_mapping"]),
-            stats.fmt(by["json_format"]),
-            stats.fmt(ratio[name]["json"]),
-            stats.fmt(ratio[name]["orjson"]),
-            stats.fmt(ratio[name]["proto_json_mapping"]),
+            *stats.cells(by, "protobuf", "orjson", "json", "proto_json_mapping", "json_format"),
+            *stats.cells(ratio[name], "json", "orjson", "proto_json_mapping"),
         ]
         for name, by in ser.items()
     ]
@@ -424,12 +418,7 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
         [
             m,
             c,
-            stats.fmt(cell["grpc"]["p50"]),
-            stats.fmt(cell["rest"]["p50"]),
-            stats.fmt(cell["ratio_p50"]),
-            stats.fmt(cell["grpc"]["p95"]),
-            stats.fmt(cell["rest"]["p95"]),
-            stats.fmt(cell["ratio_p95"]),
+            *stats.side_by_side(cell, "grpc", "rest", "ratio"),
             stats.fmt(cell["grpc"]["qps"], 0),
             stats.fmt(cell["rest"]["qps"], 0),
         ]

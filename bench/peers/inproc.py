@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 import grpc
 
@@ -29,13 +29,13 @@ from mangaassist.intent.config import IntentSettings
 from mangaassist.intent.model import IntentModel
 from mangaassist.intent.service import IntentServicer
 from mangaassist.proto.inference.v1 import inference_pb2
-from mangaassist.proto.intent.v1 import intent_pb2
-from mangaassist.proto.retrieval.v1 import retrieval_pb2
 from mangaassist.retrieval.config import RetrievalSettings
 from mangaassist.retrieval.server import open_index
 from mangaassist.retrieval.service import RetrievalServicer
 
 T = TypeVar("T")
+Req = TypeVar("Req", contravariant=True)
+Resp = TypeVar("Resp", covariant=True)
 
 
 def build_intent(settings: IntentSettings | None = None) -> IntentServicer:
@@ -75,33 +75,34 @@ async def _unary(call: Awaitable[T], deadline_s: float | None) -> T:
         raise _rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
 
 
+class Unary(Protocol[Req, Resp]):
+    """A unary stub method: ``stub.Method(request, timeout=..., metadata=...)``."""
+
+    def __call__(self, request: Req, timeout: float | None = None, metadata: Any = None) -> Awaitable[Resp]: ...
+
+
+def unary(handler: Callable[[Req, Any], Awaitable[Resp]]) -> Unary[Req, Resp]:
+    """A servicer's unary handler called the way its stub method is (see ``_unary``)."""
+
+    def call(request: Req, timeout: float | None = None, metadata: Any = None) -> Awaitable[Resp]:
+        return _unary(handler(request, None), timeout)
+
+    return call
+
+
 class InProcessIntent:
     """``IntentServiceStub`` over an in-process servicer."""
 
     def __init__(self, servicer: IntentServicer) -> None:
-        self._s = servicer
-
-    def Classify(
-        self, request: intent_pb2.ClassifyRequest, timeout: float | None = None, metadata: Any = None
-    ) -> Awaitable[intent_pb2.ClassifyResponse]:
-        return _unary(self._s.Classify(request, None), timeout)  # type: ignore[arg-type]
+        self.Classify = unary(servicer.Classify)
 
 
 class InProcessRetrieval:
     """``RetrievalServiceStub`` over an in-process servicer."""
 
     def __init__(self, servicer: RetrievalServicer) -> None:
-        self._s = servicer
-
-    def Embed(
-        self, request: retrieval_pb2.EmbedRequest, timeout: float | None = None, metadata: Any = None
-    ) -> Awaitable[retrieval_pb2.EmbedResponse]:
-        return _unary(self._s.Embed(request, None), timeout)  # type: ignore[arg-type]
-
-    def Search(
-        self, request: retrieval_pb2.SearchRequest, timeout: float | None = None, metadata: Any = None
-    ) -> Awaitable[retrieval_pb2.SearchResponse]:
-        return _unary(self._s.Search(request, None), timeout)  # type: ignore[arg-type]
+        self.Embed = unary(servicer.Embed)
+        self.Search = unary(servicer.Search)
 
 
 class InProcessStream:

@@ -379,12 +379,7 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
     hop_rows = [
         [
             h,
-            stats.fmt(by["mesh"]["p50"]),
-            stats.fmt(by["monolith"]["p50"]),
-            stats.fmt(by["cost_p50"]),
-            stats.fmt(by["mesh"]["p95"]),
-            stats.fmt(by["monolith"]["p95"]),
-            stats.fmt(by["cost_p95"]),
+            *stats.side_by_side(by, "mesh", "monolith", "cost"),
             stats.fmt(by["ratio_p50"]),
         ]
         for h, by in result["hops_ms"].items()
@@ -405,10 +400,7 @@ def markdown(result: dict[str, Any], plots_dir: Path) -> str:
     cost_rows = [
         [
             conc,
-            stats.fmt(by["cost_e2e_p50"]),
-            stats.fmt(by["cost_e2e_p95"]),
-            stats.fmt(by["cost_ttft_p50"]),
-            stats.fmt(by["ratio_e2e_p50"]),
+            *stats.cells(by, "cost_e2e_p50", "cost_e2e_p95", "cost_ttft_p50", "ratio_e2e_p50"),
             stats.fmt(by["mesh"]["qps"], 0),
             stats.fmt(by["monolith"]["qps"], 0),
             stats.fmt(by["ratio_qps"]),

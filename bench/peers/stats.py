@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import math
 import platform
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -58,6 +58,17 @@ def fmt(s: Summary, digits: int = 2, unit: str = "") -> str:
     if s["n"] == 1:
         return f"{s['median']:.{digits}f}{unit}"
     return f"{s['median']:.{digits}f}{unit} ({s['min']:.{digits}f}–{s['max']:.{digits}f})"
+
+
+def cells(by: Mapping[str, Summary], *keys: str) -> list[str]:
+    """Table cells: the summaries ``by[key]`` of ``keys``, in order."""
+    return [fmt(by[key]) for key in keys]
+
+
+def side_by_side(cell: Mapping[str, Any], a: str, b: str, between: str) -> list[str]:
+    """Table cells comparing side ``a`` with side ``b``: at p50, then at p95, each side's
+    summary and what is ``between`` them there (``ratio``, ``cost``: ``cell["ratio_p50"]``)."""
+    return [fmt(s) for q in ("p50", "p95") for s in (cell[a][q], cell[b][q], cell[f"{between}_{q}"])]
 
 
 def cpu_model() -> str:

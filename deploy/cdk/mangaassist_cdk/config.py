@@ -87,6 +87,16 @@ SERVICES: tuple[ServiceSpec, ...] = (
 )
 
 
+class _Resource:
+    """A name of the stack read as an attribute: ``<prefix>-<suffix>`` (``StackNames.resource``)."""
+
+    def __init__(self, suffix: str) -> None:
+        self._suffix = suffix
+
+    def __get__(self, names: StackNames, owner: type[StackNames]) -> str:
+        return names.resource(self._suffix)
+
+
 @dataclass(frozen=True)
 class StackNames:
     """Every physical name the stack chooses, derived from the stack name, so two stacks
@@ -110,24 +120,11 @@ class StackNames:
         digest = hashlib.sha256(self.stack_name.encode()).hexdigest()[:4]
         return f"{base[:13].rstrip('-')}-{digest}"
 
-    @property
-    def collection(self) -> str:
-        return f"{self.prefix}-products"
-
-    def aoss_policy(self, kind: str) -> str:
-        return f"{self.prefix}-{kind}"
-
-    @property
-    def aoss_endpoint(self) -> str:
-        return f"{self.prefix}-aoss"
-
-    @property
-    def guardrail(self) -> str:
-        return f"{self.prefix}-guardrail"
-
-    @property
-    def pull_through_prefix(self) -> str:
-        return f"{self.prefix}-ecr-public"
+    # Names that are ``<prefix>-<suffix>``, like any other (``resource``).
+    collection = _Resource("products")
+    aoss_endpoint = _Resource("aoss")
+    guardrail = _Resource("guardrail")
+    pull_through_prefix = _Resource("ecr-public")
 
     @property
     def service_namespace(self) -> str:
@@ -150,6 +147,9 @@ class StackNames:
     def resource(self, name: str) -> str:
         """Any other name (alarms, WAF): ``<prefix>-<name>``."""
         return f"{self.prefix}-{name}"
+
+    # An OpenSearch Serverless policy (``enc``, ``net``, ``data``) is named like any other.
+    aoss_policy = resource
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,17 @@ ASSET_EXCLUDES = [
 ]
 
 
+def allow(
+    role: iam.IRole,
+    sid: str,
+    actions: list[str],
+    resources: list[str],
+    conditions: typing.Mapping[str, typing.Any] | None = None,
+) -> None:
+    """One statement named ``sid`` on ``role``: ``actions`` allowed on ``resources`` (under ``conditions``)."""
+    role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources, conditions=conditions))
+
+
 @dataclass
 class MeshService:
     spec: ServiceSpec
@@ -285,28 +296,12 @@ class MangaAssistStack(cdk.Stack):
             )
         )
         orchestrator_role = self.mesh["orchestrator"].task_role
-        orchestrator_role.add_to_policy(
-            iam.PolicyStatement(
-                sid="SessionsReadWrite",
-                actions=["dynamodb:GetItem", "dynamodb:PutItem"],
-                resources=[self.sessions.table_arn],
-            )
+        allow(
+            orchestrator_role, "SessionsReadWrite", ["dynamodb:GetItem", "dynamodb:PutItem"], [self.sessions.table_arn]
         )
         # The connection pool's warm-up at start (the DynamoDB client's warm(), dynamo.py): one DescribeTable.
-        orchestrator_role.add_to_policy(
-            iam.PolicyStatement(
-                sid="SessionsWarmUp",
-                actions=["dynamodb:DescribeTable"],
-                resources=[self.sessions.table_arn],
-            )
-        )
-        orchestrator_role.add_to_policy(
-            iam.PolicyStatement(
-                sid="OrdersRead",
-                actions=["dynamodb:GetItem"],
-                resources=[self.orders.table_arn],
-            )
-        )
+        allow(orchestrator_role, "SessionsWarmUp", ["dynamodb:DescribeTable"], [self.sessions.table_arn])
+        allow(orchestrator_role, "OrdersRead", ["dynamodb:GetItem"], [self.orders.table_arn])
 
         # OpenSearch Serverless: encryption and network policies must exist before the collection.
         collection_name = self.names.collection
@@ -406,13 +401,7 @@ class MangaAssistStack(cdk.Stack):
             policy=cdk.Fn.to_json_string(data_rules),
         )
         for role in (retrieval_role, self.ingest_role):
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="VectorCollection",
-                    actions=["aoss:APIAccessAll"],
-                    resources=[self.collection.attr_arn],
-                )
-            )
+            allow(role, "VectorCollection", ["aoss:APIAccessAll"], [self.collection.attr_arn])
 
         # ElastiCache Valkey (>= 8.2: vector search) for the semantic cache; TLS + encryption at rest.
         self.cache_sg = self._closed_sg("CacheSg", "Valkey semantic cache: from the orchestrator only")
@@ -509,54 +498,45 @@ class MangaAssistStack(cdk.Stack):
         """Where the ADOT sidecars write: X-Ray (any resource: X-Ray has no resource ARNs) and EMF logs."""
         self.metrics_log_group = self._log_group("MetricsLogGroup", log_group_name=self.names.metrics_log_group)
         for mesh in self.mesh.values():
-            mesh.task_role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="Traces",
-                    actions=[
-                        "xray:PutTraceSegments",
-                        "xray:PutTelemetryRecords",
-                        "xray:PutSpans",
-                        "xray:PutSpansForIndexing",
-                        "xray:GetSamplingRules",
-                        "xray:GetSamplingTargets",
-                    ],
-                    resources=["*"],
-                )
+            allow(
+                mesh.task_role,
+                "Traces",
+                [
+                    "xray:PutTraceSegments",
+                    "xray:PutTelemetryRecords",
+                    "xray:PutSpans",
+                    "xray:PutSpansForIndexing",
+                    "xray:GetSamplingRules",
+                    "xray:GetSamplingTargets",
+                ],
+                ["*"],
             )
-            mesh.task_role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="EmfMetrics",
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                    resources=[self.metrics_log_group.log_group_arn],
-                )
+            allow(
+                mesh.task_role,
+                "EmfMetrics",
+                ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                [self.metrics_log_group.log_group_arn],
             )
 
         inference_role = self.mesh["inference"].task_role
         for statement in self.model_statements():
             inference_role.add_to_policy(statement)
-        inference_role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ApplyTheGuardrail",
-                actions=["bedrock:ApplyGuardrail"],
-                resources=[self.guardrail_arn],
-            )
-        )
+        allow(inference_role, "ApplyTheGuardrail", ["bedrock:ApplyGuardrail"], [self.guardrail_arn])
         # Cross-Region guardrail inference: the profile in every destination Region (the
         # profile's Region list grows as AWS adds Regions, so the Region is a wildcard; the
         # account and the one profile id are not).
-        inference_role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ApplyThroughTheGuardrailProfile",
-                actions=["bedrock:ApplyGuardrail"],
-                resources=[
-                    self.format_arn(
-                        service="bedrock",
-                        region="*",
-                        resource="guardrail-profile",
-                        resource_name=self.settings.guardrail_profile_id,
-                    )
-                ],
-            )
+        allow(
+            inference_role,
+            "ApplyThroughTheGuardrailProfile",
+            ["bedrock:ApplyGuardrail"],
+            [
+                self.format_arn(
+                    service="bedrock",
+                    region="*",
+                    resource="guardrail-profile",
+                    resource_name=self.settings.guardrail_profile_id,
+                )
+            ],
         )
 
     def model_statements(self) -> list[iam.PolicyStatement]:
@@ -730,34 +710,26 @@ class MangaAssistStack(cdk.Stack):
         resource), ``SetAlarmState`` only on this stack's latency alarms.
         """
         role = self.detector_role
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ReadTraces",
-                actions=["xray:GetTraceSummaries", "xray:BatchGetTraces"],
-                resources=["*"],
-            )
+        allow(role, "ReadTraces", ["xray:GetTraceSummaries", "xray:BatchGetTraces"], ["*"])
+        allow(
+            role,
+            "PublishLatencyMetrics",
+            ["cloudwatch:PutMetricData"],
+            ["*"],
+            {"StringEquals": {"cloudwatch:namespace": self.names.latency_namespace}},
         )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="PublishLatencyMetrics",
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": self.names.latency_namespace}},
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="SetLatencyAlarms",
-                actions=["cloudwatch:SetAlarmState"],
-                resources=[
-                    self.format_arn(
-                        service="cloudwatch",
-                        resource="alarm",
-                        resource_name=self.names.resource("latency-*"),
-                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-                    )
-                ],
-            )
+        allow(
+            role,
+            "SetLatencyAlarms",
+            ["cloudwatch:SetAlarmState"],
+            [
+                self.format_arn(
+                    service="cloudwatch",
+                    resource="alarm",
+                    resource_name=self.names.resource("latency-*"),
+                    arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                )
+            ],
         )
         self.detector_task = self._fargate_task("DetectorTask", 256, 512, role)
         log_group = self._log_group("DetectorLogs")

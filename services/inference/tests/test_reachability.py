@@ -9,7 +9,7 @@ nothing depends on a stopwatch (but the one test of the timer that runs ``look``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import pytest
@@ -96,6 +96,19 @@ def machine(
         rand=lambda: rand,
         clock=clock or Clock(),
     )
+
+
+Silent = tuple[Clock, ScriptedProbe, Reachability]
+
+
+@pytest.fixture
+async def silent() -> AsyncIterator[Silent]:
+    """A watched endpoint on a test clock whose probe never connects; closed after the test."""
+    clock = Clock()
+    probe = ScriptedProbe(False)
+    r = machine(probe, clock=clock)
+    yield clock, probe, r
+    await r.close()
 
 
 @pytest.mark.parametrize(
@@ -260,10 +273,8 @@ async def test_a_slow_first_token_asks_the_probe_and_does_not_flap() -> None:
     await r.close()
 
 
-async def test_stream_events_keep_the_silence_from_starting() -> None:
-    clock = Clock()
-    probe = ScriptedProbe(False)
-    r = machine(probe, clock=clock)
+async def test_stream_events_keep_the_silence_from_starting(silent: Silent) -> None:
+    clock, probe, r = silent
     r.call_started()
     for _ in range(10):  # a long answer: an event every 0.3 s
         clock.now += 0.3
@@ -271,13 +282,10 @@ async def test_stream_events_keep_the_silence_from_starting() -> None:
         assert r.look() == pytest.approx(1.0)
     await settle()
     assert probe.calls == 0 and r.reachable
-    await r.close()
 
 
-async def test_no_call_waiting_is_no_silence() -> None:
-    clock = Clock()
-    probe = ScriptedProbe(False)
-    r = machine(probe, clock=clock)
+async def test_no_call_waiting_is_no_silence(silent: Silent) -> None:
+    clock, probe, r = silent
     r.call_started()
     r.call_ended()
     clock.now += 60.0  # an idle minute
@@ -286,7 +294,6 @@ async def test_no_call_waiting_is_no_silence() -> None:
     assert r.look() == pytest.approx(1.0)
     await settle()
     assert probe.calls == 0 and r.reachable
-    await r.close()
 
 
 async def test_a_probe_that_times_out_while_streams_still_flow_does_not_turn_not_serving() -> None:
@@ -343,11 +350,9 @@ async def test_the_timer_looks_while_calls_wait() -> None:
     await r.close()
 
 
-async def test_a_late_look_is_no_silence() -> None:
+async def test_a_late_look_is_no_silence(silent: Silent) -> None:
     # This process was not run for 0.8 s (a starved box): what the endpoint sent may be unread.
-    clock = Clock()
-    probe = ScriptedProbe(False)
-    r = machine(probe, clock=clock)
+    clock, probe, r = silent
     r.call_started()
     clock.now += 1.8
     assert r.look(late_s=0.8) == 0.1  # look again after the loop's I/O
@@ -356,7 +361,6 @@ async def test_a_late_look_is_no_silence() -> None:
     assert r.look(late_s=0.0) == 1.0  # on time and still silent: the probes start
     await settle()
     assert probe.calls == 2
-    await r.close()
 
 
 async def test_a_probe_that_timed_out_late_is_not_counted() -> None:

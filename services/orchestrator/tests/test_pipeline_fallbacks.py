@@ -6,6 +6,7 @@ Fakes stand in for the gRPC stubs only; the pipeline, guards and session store a
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,7 +20,7 @@ from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.guards import Guards
 from mangaassist.orchestrator.pipeline import Downstreams, Pipeline
 from mangaassist.orchestrator.postprocess import PostProcessor
-from mangaassist.orchestrator.sessions import InMemorySessionStore
+from mangaassist.orchestrator.sessions import InMemorySessionStore, SessionStore
 from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.inference.v1 import inference_pb2
 from mangaassist.proto.intent.v1 import intent_pb2
@@ -45,12 +46,16 @@ class FakeIntent:
 
 
 class FakeRetrieval:
+    """Retrieval stand-in: every search finds ``product`` (by default one English book "X")."""
+
+    def __init__(self, product: common_pb2.Product | None = None) -> None:
+        self.product = product or common_pb2.Product(asin="B0X", series_id="x", title="X", price_jpy=500, language="en")
+
     async def Embed(self, request: Any, **_: Any) -> retrieval_pb2.EmbedResponse:
         return retrieval_pb2.EmbedResponse(embedding=[0.1] * 4)
 
     async def Search(self, request: Any, **_: Any) -> retrieval_pb2.SearchResponse:
-        product = common_pb2.Product(asin="B0X", series_id="x", title="X", price_jpy=500, language="en")
-        return retrieval_pb2.SearchResponse(results=[retrieval_pb2.ScoredProduct(product=product, score=0.9)])
+        return retrieval_pb2.SearchResponse(results=[retrieval_pb2.ScoredProduct(product=self.product, score=0.9)])
 
 
 class FakeCall:
@@ -86,14 +91,30 @@ class FakeInference:
         return FakeCall(request.model, self.sonnet_down, self.hang, self.stall)
 
 
-def pipeline_over(downstreams: Downstreams, cache: SemanticCache | None = None, **settings: Any) -> Pipeline:
-    """A pipeline over fake downstreams: sessions in memory, no order store, default guards."""
+@functools.cache
+def _memory_settings() -> OrchestratorSettings:
+    """The default settings, built once: each build reads the environment (~10 ms), and the
+    schema fuzz builds a pipeline per generated frame. Settings are frozen, so sharing is safe."""
+    return OrchestratorSettings(session_backend="memory")
+
+
+# A provider with no exporter: the pipeline's spans go nowhere, whichever pipeline makes them.
+_TRACER = TracerProvider().get_tracer("t")
+
+
+def pipeline_over(
+    downstreams: Downstreams,
+    cache: SemanticCache | None = None,
+    store: SessionStore | None = None,
+    **settings: Any,
+) -> Pipeline:
+    """A pipeline over fake downstreams: sessions in memory (or ``store``), no order store, default guards."""
     return Pipeline(
-        OrchestratorSettings(session_backend="memory", **settings),
+        OrchestratorSettings(session_backend="memory", **settings) if settings else _memory_settings(),
         downstreams,
-        InMemorySessionStore(100, 60),
+        InMemorySessionStore(100, 60) if store is None else store,
         None,
-        TracerProvider().get_tracer("t"),
+        _TRACER,
         PostProcessor(),
         Guards(),
         cache,

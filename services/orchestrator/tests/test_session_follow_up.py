@@ -8,30 +8,17 @@ import asyncio
 import json
 from typing import Any
 
-from opentelemetry.sdk.trace import TracerProvider
-
 from mangaassist.orchestrator.auth import Identity
-from mangaassist.orchestrator.config import OrchestratorSettings
 from mangaassist.orchestrator.dialogue import STATE_VERSION
-from mangaassist.orchestrator.guards import Guards
 from mangaassist.orchestrator.pipeline import Downstreams, Pipeline
-from mangaassist.orchestrator.postprocess import PostProcessor
 from mangaassist.orchestrator.sessions import InMemorySessionStore, Session, Turn
 from mangaassist.proto.common.v1 import common_pb2
 from mangaassist.proto.inference.v1 import inference_pb2
 from mangaassist.proto.intent.v1 import intent_pb2
-from mangaassist.proto.retrieval.v1 import retrieval_pb2
+from services.orchestrator.tests.test_pipeline_fallbacks import FakeRetrieval, pipeline_over
 
-
-class OneBook:
-    """Retrieval stand-in: every search finds one Kingdom volume."""
-
-    async def Embed(self, request: Any, **_: Any) -> retrieval_pb2.EmbedResponse:
-        return retrieval_pb2.EmbedResponse(embedding=[0.1] * 4)
-
-    async def Search(self, request: Any, **_: Any) -> retrieval_pb2.SearchResponse:
-        book = common_pb2.Product(asin="B1", series_id="kingdom", title="Kingdom 1", price_jpy=600, language="ja")
-        return retrieval_pb2.SearchResponse(results=[retrieval_pb2.ScoredProduct(product=book, score=0.9)])
+# Every search finds one Kingdom volume.
+KINGDOM_1 = common_pb2.Product(asin="B1", series_id="kingdom", title="Kingdom 1", price_jpy=600, language="ja")
 
 
 class Said:
@@ -101,17 +88,8 @@ async def ask(pipeline: Pipeline, text: str, session_id: str | None) -> dict[str
 
 
 def pipeline_with(store: HeldStore, intent: FocusingIntent) -> Pipeline:
-    downstreams = Downstreams(intent=intent, retrieval=OneBook(), inference=SaysOk())  # type: ignore[arg-type]
-    return Pipeline(
-        OrchestratorSettings(session_backend="memory", session_timeout_s=0.05),
-        downstreams,
-        store,
-        None,
-        TracerProvider().get_tracer("t"),
-        PostProcessor(),
-        Guards(),
-        None,
-    )
+    downstreams = Downstreams(intent=intent, retrieval=FakeRetrieval(KINGDOM_1), inference=SaysOk())  # type: ignore[arg-type]
+    return pipeline_over(downstreams, store=store, session_timeout_s=0.05)
 
 
 async def test_a_follow_up_sees_the_previous_state_while_its_write_is_held() -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import pytest
+
 from mangaassist.common.vocabulary import DEMOGRAPHICS, GENRES
-from mangaassist.retrieval.catalog import DOCUMENT_FIELDS, load_catalog, passage_text
+from mangaassist.retrieval.catalog import DOCUMENT_FIELDS, Product, load_catalog, passage_text
 from mangaassist.retrieval.config import RetrievalSettings
 
 
@@ -15,11 +17,15 @@ def isbn_ok(isbn: str) -> bool:
     return len(isbn) == 13 and isbn.isdigit() and (10 - total % 10) % 10 == int(isbn[12])
 
 
-def test_catalog_has_1000_volumes_over_250_series_in_two_languages() -> None:
-    path = RetrievalSettings().catalog_path
-    series = json.loads(path.read_text(encoding="utf-8"))
+@pytest.fixture(scope="module")
+def products() -> list[Product]:
+    """The shop's products, loaded once for the tests that only read them."""
+    return load_catalog(RetrievalSettings().catalog_path)
+
+
+def test_catalog_has_1000_volumes_over_250_series_in_two_languages(products: list[Product]) -> None:
+    series = json.loads(RetrievalSettings().catalog_path.read_text(encoding="utf-8"))
     assert len(series) >= 250 and len({s["series_id"] for s in series}) == len(series)
-    products = load_catalog(path)
     assert len(products) >= 1000
     assert {p["language"] for p in products} == {"ja", "en"}
     assert len({p["asin"] for p in products}) == len(products)
@@ -37,8 +43,7 @@ def test_catalog_has_1000_volumes_over_250_series_in_two_languages() -> None:
     assert any(p["in_stock"] for p in products) and any(not p["in_stock"] for p in products)
 
 
-def test_volumes_of_an_edition_are_ordered_and_dated_in_order() -> None:
-    products = load_catalog(RetrievalSettings().catalog_path)
+def test_volumes_of_an_edition_are_ordered_and_dated_in_order(products: list[Product]) -> None:
     one_piece = [p for p in products if p["edition_key"] == "one-piece:ja"]
     assert [p["volume_number"] for p in one_piece] == list(range(1, len(one_piece) + 1))
     dates = [p["release_date"] for p in one_piece]
@@ -47,7 +52,6 @@ def test_volumes_of_an_edition_are_ordered_and_dated_in_order() -> None:
     assert load_catalog(RetrievalSettings().catalog_path)[:50] == products[:50]
 
 
-def test_passages_carry_both_titles() -> None:
-    products = load_catalog(RetrievalSettings().catalog_path)
+def test_passages_carry_both_titles(products: list[Product]) -> None:
     text = passage_text(products[0])
     assert products[0]["title_en"] in text and products[0]["title_ja"] in text

@@ -8,6 +8,7 @@ import hashlib
 import numpy as np
 import numpy.typing as npt
 import pytest
+from sklearn.pipeline import Pipeline
 
 from mangaassist.common.vocabulary import INTENTS
 from mangaassist.intent.config import DEFAULT_MODEL_PATH
@@ -34,6 +35,18 @@ def examples() -> list[Example]:
 @pytest.fixture(scope="module")
 def model() -> IntentModel:
     return IntentModel.load(DEFAULT_MODEL_PATH)
+
+
+@pytest.fixture(scope="module")
+def small_train(examples: list[Example]) -> list[Example]:
+    # Parity of the arithmetic: a twelfth of the train split fits in seconds and exercises every step.
+    return [e for e in examples if e.split == "train"][::12]
+
+
+@pytest.fixture(scope="module")
+def small_pipeline(small_train: list[Example]) -> Pipeline:
+    """The text head's pipeline fitted once on ``small_train`` (both parity tests read it; neither changes it)."""
+    return make_pipeline(8.0).fit([e.text for e in small_train], [e.intent for e in small_train])
 
 
 def test_dataset_is_split_once_by_family(examples: list[Example]) -> None:
@@ -78,10 +91,8 @@ def test_held_out_accuracy_floor_and_abstention_helps(model: IntentModel, exampl
         assert 0.2 <= answered.mean() < 1.0
 
 
-def test_numpy_inference_matches_scikit_learn(examples: list[Example]) -> None:
-    # Parity of the arithmetic: a twelfth of the train split fits in seconds and exercises every step.
-    train = [e for e in examples if e.split == "train"][::12]
-    pipe = make_pipeline(8.0).fit([e.text for e in train], [e.intent for e in train])
+def test_numpy_inference_matches_scikit_learn(small_pipeline: Pipeline) -> None:
+    pipe = small_pipeline
     exported = export(pipe, temperature=1.0, threshold=0.5, metadata={})
     texts = ["ＯＮＥ ＰＩＥＣＥの105巻ある？", "refund pls!!", "こんにちは😊", "a", "配送  料は？ how much", "zzqx"]
     expected = pipe.predict_proba(texts)
@@ -91,12 +102,11 @@ def test_numpy_inference_matches_scikit_learn(examples: list[Example]) -> None:
         np.testing.assert_allclose(got.probabilities[order], row, atol=1e-5)
 
 
-def test_numpy_fusion_head_matches_scikit_learn(examples: list[Example]) -> None:
+def test_numpy_fusion_head_matches_scikit_learn(small_train: list[Example], small_pipeline: Pipeline) -> None:
     """The fusion head's numpy path equals scikit-learn on [n-grams, scale x embedding].
 
     Parity of the arithmetic only, so the vectors are seeded random unit vectors, not e5's."""
-    # Parity of the arithmetic: a twelfth of the train split fits in seconds and exercises every step.
-    train = [e for e in examples if e.split == "train"][::12]
+    train = small_train
     rng = np.random.default_rng(7)
 
     def unit(n: int) -> npt.NDArray[np.float32]:
@@ -108,7 +118,7 @@ def test_numpy_fusion_head_matches_scikit_learn(examples: list[Example]) -> None
     pipe, clf = fit_fusion(texts, np.asarray([e.intent for e in train]), unit(len(train)), 8.0, 3.0)
     head = export_fusion(pipe, clf, 3.0, temperature=1.0, threshold=0.5)
     assert head.embedder == EMBEDDER and head.dim == 16
-    base = export(make_pipeline(8.0).fit(texts, [e.intent for e in train]), 1.0, 0.5, {})
+    base = export(small_pipeline, 1.0, 0.5, {})
     exported = IntentModel(base.labels, base.blocks, base.coef, base.intercept, 1.0, 0.5, {}, head)
     probe = ["ＯＮＥ ＰＩＥＣＥの105巻ある？", "refund pls!!", "こんにちは😊", "zzqx"]
     vectors = unit(len(probe))

@@ -20,6 +20,7 @@ import random
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -142,6 +143,16 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
         return handler
 
 
+@dataclass(frozen=True)
+class _Lifecycle:
+    """The service's own steps in the app's life (see ``GrpcApp``); each may be absent."""
+
+    warm_up: Callable[[], Awaitable[None]] | None
+    serving: Callable[[], None] | None
+    draining: Callable[[], None] | None
+    close: Callable[[], Awaitable[None]] | None
+
+
 class GrpcApp:
     """One service process: server, health, reflection and the start/drain lifecycle.
 
@@ -169,10 +180,7 @@ class GrpcApp:
     ) -> None:
         self._settings = settings
         self._service_names = service_names
-        self._warm_up = warm_up
-        self._serving = serving
-        self._close = close
-        self._draining = draining
+        self._steps = _Lifecycle(warm_up, serving, draining, close)
         self._drain_announce_s = drain_announce_s
         self._stop = asyncio.Event()
         self.health = health.aio.HealthServicer()
@@ -229,13 +237,13 @@ class GrpcApp:
         await self.server.start()
         logger.info("listening", extra={"address": f"{self._settings.host}:{self.port}"})
         try:
-            if self._warm_up is not None:
-                await self._warm_up_unless_stopped(self._warm_up)
+            if self._steps.warm_up is not None:
+                await self._warm_up_unless_stopped(self._steps.warm_up)
             if not self._stop.is_set():
                 await self._set_all(health_pb2.HealthCheckResponse.SERVING)
                 logger.info("serving")
-                if self._serving is not None:
-                    self._serving()
+                if self._steps.serving is not None:
+                    self._steps.serving()
             await self._stop.wait()
         finally:
             logger.info("draining", extra={"grace_s": self._settings.drain_grace_s})
@@ -243,9 +251,9 @@ class GrpcApp:
             # stop routing here before the listener goes away.
             await self.health.enter_graceful_shutdown()
             await asyncio.sleep(self._drain_announce_s)
-            if self._draining is not None:
-                self._draining()
+            if self._steps.draining is not None:
+                self._steps.draining()
             await self.server.stop(self._settings.drain_grace_s)
-            if self._close is not None:
-                await self._close()
+            if self._steps.close is not None:
+                await self._steps.close()
             logger.info("stopped")

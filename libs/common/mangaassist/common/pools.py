@@ -201,18 +201,22 @@ async def resolve(target: str) -> None:
         await asyncio.get_running_loop().getaddrinfo(parsed.hostname, parsed.port or default)
 
 
+# The gauges every pool reports: a key of its ``health()`` -> (metric name, unit).
+_GAUGES: dict[str, tuple[str, str]] = {
+    "active": ("pool.connections.active", "{connection}"),
+    "idle": ("pool.connections.idle", "{connection}"),
+    "requests": ("pool.requests", "{request}"),
+    "errors": ("pool.errors", "{error}"),
+    "avg_checkout_ms": ("pool.checkout.avg", "ms"),
+}
+
+
 class PoolManager:
     def __init__(self, service: str) -> None:
         self._service = service
         self._pools: dict[str, Pool] = {}
         meter = metrics.get_meter("mangaassist.pools")
-        for metric, unit, key in (
-            ("pool.connections.active", "{connection}", "active"),
-            ("pool.connections.idle", "{connection}", "idle"),
-            ("pool.requests", "{request}", "requests"),
-            ("pool.errors", "{error}", "errors"),
-            ("pool.checkout.avg", "ms", "avg_checkout_ms"),
-        ):
+        for key, (metric, unit) in _GAUGES.items():
             meter.create_observable_gauge(metric, callbacks=[self._observe(key)], unit=unit)
 
     def _observe(self, key: str) -> Callable[[CallbackOptions], list[Observation]]:

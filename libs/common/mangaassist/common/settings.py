@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The constrained field types the services' settings share: ``request_timeout_s: Seconds = 30.0``.
+Seconds = Annotated[float, Field(gt=0)]  # a duration, in seconds, that must be positive
+Count = Annotated[int, Field(ge=1)]  # a size or limit of at least one
+Limit = Annotated[int, Field(ge=0)]  # a count where 0 is allowed (often: "off")
 
 # The one Region every service falls back to when neither its own ``…_AWS_REGION`` nor the
 # standard ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` is set: the store's home, Tokyo.

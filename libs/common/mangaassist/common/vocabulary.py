@@ -1,52 +1,22 @@
 """Shared domain vocabulary from the contract: intents, genres, demographics, languages."""
 
+import json
 import re
+from pathlib import Path
 from typing import Final
 
-INTENTS: Final[tuple[str, ...]] = (
-    "product_recommendation",
-    "product_search",
-    "product_question",
-    "order_status",
-    "return_refund",
-    "shipping_info",
-    "payment",
-    "account",
-    "greeting",
-    "escalation",
-    "out_of_scope",
-)
-# Intents answered from the product catalog.
-PRODUCT_INTENTS: Final = frozenset({"product_recommendation", "product_search", "product_question"})
+# The word lists live in vocabulary.json, next to this module: bench/conversations/validate.py,
+# which writers run with a plain python3, reads the same file.
+_DATA: Final = json.loads((Path(__file__).with_name("vocabulary.json")).read_text(encoding="utf-8"))
 
-GENRES: Final = frozenset(
-    {
-        "action",
-        "adventure",
-        "comedy",
-        "drama",
-        "fantasy",
-        "horror",
-        "mystery",
-        "romance",
-        "sci-fi",
-        "slice-of-life",
-        "sports",
-        "supernatural",
-        "historical",
-        "psychological",
-        "thriller",
-        "mecha",
-        "music",
-        "cooking",
-        "school",
-        "isekai",
-    }
-)
-DEMOGRAPHICS: Final = frozenset({"shonen", "seinen", "shojo", "josei", "kodomo"})
-LANGUAGES: Final = frozenset({"ja", "en"})
+INTENTS: Final[tuple[str, ...]] = tuple(_DATA["intents"])
+# Intents answered from the product catalog.
+PRODUCT_INTENTS: Final = frozenset[str](_DATA["product_intents"])
+GENRES: Final = frozenset[str](_DATA["genres"])
+DEMOGRAPHICS: Final = frozenset[str](_DATA["demographics"])
+LANGUAGES: Final = frozenset[str](_DATA["languages"])
 # A series' publication status, as filtered on ("only completed ones").
-STATUSES: Final = frozenset({"completed", "ongoing", "hiatus"})
+STATUSES: Final = frozenset[str](_DATA["statuses"])
 
 # English cardinal number words and their values ("ten volumes max", "one or two volumes").
 EN_NUMBER_WORDS: Final[dict[str, int]] = {

@@ -128,6 +128,12 @@ class Cluster:
     replicas: int = 1
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _logs: list[IO[bytes]] = field(default_factory=list)
+    # Where a test or a bench reaches the cluster, fixed once the ports are: the chat's
+    # WebSocket and health check, and the trace receiver's spans and metrics.
+    ws_url: str = field(init=False)
+    health_url: str = field(init=False)
+    spans_url: str = field(init=False)
+    metrics_url: str = field(init=False)
 
     def __post_init__(self) -> None:
         if self.replicas < 1:
@@ -138,6 +144,9 @@ class Cluster:
                 name = replica_name(svc, n)
                 if name not in self.port:
                     self.port[name] = self.port[svc] + REPLICA_PORT_STEP * (n - 1) if self.ports else free_port()
+        orchestrator, traces = self.address("orchestrator"), self.address("traces_http")
+        self.ws_url, self.health_url = f"ws://{orchestrator}/ws", f"http://{orchestrator}/healthz"
+        self.spans_url, self.metrics_url = f"http://{traces}/spans", f"http://{traces}/metrics"
 
     def replica_names(self, service: str) -> list[str]:
         """The process names of one gRPC service's replicas (``["retrieval", "retrieval-2"]``)."""
@@ -153,22 +162,6 @@ class Cluster:
 
     def address(self, name: str) -> str:
         return f"127.0.0.1:{self.port[name]}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{self.address('orchestrator')}/ws"
-
-    @property
-    def spans_url(self) -> str:
-        return f"http://127.0.0.1:{self.port['traces_http']}/spans"
-
-    @property
-    def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.port['traces_http']}/metrics"
-
-    @property
-    def health_url(self) -> str:
-        return f"http://{self.address('orchestrator')}/healthz"
 
     def _env(self, name: str) -> dict[str, str]:
         env = dict(os.environ)

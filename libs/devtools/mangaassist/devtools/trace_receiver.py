@@ -17,9 +17,9 @@ import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import grpc
@@ -31,6 +31,8 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 
 MAX_SPANS = 200_000
 MAX_POINTS = 50_000
+Export = TypeVar("Export")
+Reply = TypeVar("Reply")
 
 
 def _value(v: AnyValue) -> Any:
@@ -60,6 +62,32 @@ class _Recent:
             return [r for r in self._records if keep(r)]
 
 
+def _walk(resources: Iterable[Any], scopes: str, items: str) -> Iterator[tuple[Any, Any]]:
+    """(service name, item) for every item (span, metric) of every scope of every resource of
+    an OTLP export: ``resources`` are its ``resource_spans`` or ``resource_metrics``."""
+    for resource in resources:
+        service = _service(list(resource.resource.attributes))
+        for scope in getattr(resource, scopes):
+            for item in getattr(scope, items):
+                yield service, item
+
+
+def _span(service: Any, span: trace_pb2.Span) -> dict[str, Any]:
+    return {
+        "trace_id": span.trace_id.hex(),
+        "span_id": span.span_id.hex(),
+        "parent_span_id": span.parent_span_id.hex(),
+        "name": span.name,
+        # SPAN_KIND_SERVER -> "SERVER" (INTERNAL, SERVER, CLIENT, PRODUCER, CONSUMER)
+        "kind": trace_pb2.Span.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_"),
+        "service": service,
+        "start_ns": span.start_time_unix_nano,
+        "end_ns": span.end_time_unix_nano,
+        "status": span.status.code,
+        "attributes": {a.key: _value(a.value) for a in span.attributes},
+    }
+
+
 class SpanBuffer(_Recent):
     """The most recent spans."""
 
@@ -67,27 +95,7 @@ class SpanBuffer(_Recent):
         super().__init__(max_spans)
 
     def add(self, request: trace_service_pb2.ExportTraceServiceRequest) -> None:
-        batch = []
-        for rs in request.resource_spans:
-            service = _service(list(rs.resource.attributes))
-            for ss in rs.scope_spans:
-                for span in ss.spans:
-                    batch.append(
-                        {
-                            "trace_id": span.trace_id.hex(),
-                            "span_id": span.span_id.hex(),
-                            "parent_span_id": span.parent_span_id.hex(),
-                            "name": span.name,
-                            # SPAN_KIND_SERVER -> "SERVER" (INTERNAL, SERVER, CLIENT, PRODUCER, CONSUMER)
-                            "kind": trace_pb2.Span.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_"),
-                            "service": service,
-                            "start_ns": span.start_time_unix_nano,
-                            "end_ns": span.end_time_unix_nano,
-                            "status": span.status.code,
-                            "attributes": {a.key: _value(a.value) for a in span.attributes},
-                        }
-                    )
-        self._extend(batch)
+        self._extend([_span(service, span) for service, span in _walk(request.resource_spans, "scope_spans", "spans")])
 
     def since(self, start_ns: int) -> list[dict[str, Any]]:
         return self._select(lambda s: s["start_ns"] >= start_ns)
@@ -107,60 +115,58 @@ _TEMPORALITY = {
 }
 
 
+def _point(kind: str, point: Any, **fields: Any) -> dict[str, Any]:
+    """A data point as a dict: what every kind carries (type, attributes, times), then ``fields``."""
+    return {
+        "type": kind,
+        "attributes": _attributes(point.attributes),
+        "start_ns": point.start_time_unix_nano,
+        "time_ns": point.time_unix_nano,
+        **fields,
+    }
+
+
+def _buckets(point: Any) -> dict[str, Any]:
+    """A histogram point's own fields: explicit bounds, or an exponential histogram's scale."""
+    if isinstance(point, metrics_pb2.HistogramDataPoint):
+        return {
+            "min": point.min if point.HasField("min") else None,
+            "max": point.max if point.HasField("max") else None,
+            "bounds": list(point.explicit_bounds),
+            "bucket_counts": list(point.bucket_counts),
+        }
+    return {
+        "scale": point.scale,
+        "zero_count": point.zero_count,
+        "positive_offset": point.positive.offset,
+        "positive_bucket_counts": list(point.positive.bucket_counts),
+    }
+
+
 def _points(metric: metrics_pb2.Metric) -> list[dict[str, Any]]:
     """One dict per data point of ``metric`` (histogram, exponential histogram, sum or gauge)."""
     kind = metric.WhichOneof("data")
-    out: list[dict[str, Any]] = []
-    if kind == "histogram":
-        for hp in metric.histogram.data_points:
-            out.append(
-                {
-                    "type": "histogram",
-                    "temporality": _TEMPORALITY.get(metric.histogram.aggregation_temporality),
-                    "attributes": _attributes(hp.attributes),
-                    "start_ns": hp.start_time_unix_nano,
-                    "time_ns": hp.time_unix_nano,
-                    "count": hp.count,
-                    "sum": hp.sum,
-                    "min": hp.min if hp.HasField("min") else None,
-                    "max": hp.max if hp.HasField("max") else None,
-                    "bounds": list(hp.explicit_bounds),
-                    "bucket_counts": list(hp.bucket_counts),
-                }
-            )
-    elif kind == "exponential_histogram":
-        for ep in metric.exponential_histogram.data_points:
-            out.append(
-                {
-                    "type": "exponential_histogram",
-                    "temporality": _TEMPORALITY.get(metric.exponential_histogram.aggregation_temporality),
-                    "attributes": _attributes(ep.attributes),
-                    "start_ns": ep.start_time_unix_nano,
-                    "time_ns": ep.time_unix_nano,
-                    "count": ep.count,
-                    "sum": ep.sum,
-                    "scale": ep.scale,
-                    "zero_count": ep.zero_count,
-                    "positive_offset": ep.positive.offset,
-                    "positive_bucket_counts": list(ep.positive.bucket_counts),
-                }
-            )
-    elif kind in ("sum", "gauge"):
-        data = getattr(metric, kind)
-        for np_ in data.data_points:
-            value = np_.as_double if np_.WhichOneof("value") == "as_double" else np_.as_int
-            point = {
-                "type": kind,
-                "attributes": _attributes(np_.attributes),
-                "start_ns": np_.start_time_unix_nano,
-                "time_ns": np_.time_unix_nano,
-                "value": value,
-            }
-            if kind == "sum":
-                point["monotonic"] = data.is_monotonic
-                point["temporality"] = _TEMPORALITY.get(data.aggregation_temporality)
-            out.append(point)
-    return out
+    if kind is None:
+        return []
+    data = getattr(metric, kind)
+    if kind in ("histogram", "exponential_histogram"):
+        temporality = _TEMPORALITY.get(data.aggregation_temporality)
+        return [
+            _point(kind, p, temporality=temporality, count=p.count, sum=p.sum, **_buckets(p)) for p in data.data_points
+        ]
+    if kind == "sum":
+        temporality = _TEMPORALITY.get(data.aggregation_temporality)
+        return [
+            _point(kind, p, value=_number(p), monotonic=data.is_monotonic, temporality=temporality)
+            for p in data.data_points
+        ]
+    if kind == "gauge":
+        return [_point(kind, p, value=_number(p)) for p in data.data_points]
+    return []
+
+
+def _number(point: metrics_pb2.NumberDataPoint) -> float | int:
+    return point.as_double if point.WhichOneof("value") == "as_double" else point.as_int
 
 
 class MetricBuffer(_Recent):
@@ -170,39 +176,44 @@ class MetricBuffer(_Recent):
         super().__init__(max_points)
 
     def add(self, request: metrics_service_pb2.ExportMetricsServiceRequest) -> None:
-        batch = []
-        for rm in request.resource_metrics:
-            service = _service(list(rm.resource.attributes))
-            for sm in rm.scope_metrics:
-                for metric in sm.metrics:
-                    for point in _points(metric):
-                        batch.append({"name": metric.name, "unit": metric.unit, "service": service, **point})
-        self._extend(batch)
+        metrics = _walk(request.resource_metrics, "scope_metrics", "metrics")
+        self._extend(
+            [
+                {"name": metric.name, "unit": metric.unit, "service": service, **point}
+                for service, metric in metrics
+                for point in _points(metric)
+            ]
+        )
 
     def since(self, start_ns: int, name: str | None = None) -> list[dict[str, Any]]:
         return self._select(lambda p: p["time_ns"] >= start_ns and (name is None or p["name"] == name))
 
 
-class MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
-    def __init__(self, buffer: MetricBuffer) -> None:
-        self._buffer = buffer
+class _Collector(Generic[Export, Reply]):
+    """An OTLP collector service's one RPC, ``Export``: what is exported goes to ``add``, the
+    answer is the empty ``reply`` (traces and metrics alike)."""
 
-    async def Export(
-        self, request: metrics_service_pb2.ExportMetricsServiceRequest, context: Any
-    ) -> metrics_service_pb2.ExportMetricsServiceResponse:
-        self._buffer.add(request)
-        return metrics_service_pb2.ExportMetricsServiceResponse()
+    def __init__(self, add: Callable[[Export], None], reply: Callable[[], Reply]) -> None:
+        self._add = add
+        self._reply = reply
+
+    async def Export(self, request: Export, context: Any) -> Reply:
+        self._add(request)
+        return self._reply()
 
 
-class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
+class TraceService(
+    _Collector[trace_service_pb2.ExportTraceServiceRequest, trace_service_pb2.ExportTraceServiceResponse]
+):
     def __init__(self, buffer: SpanBuffer) -> None:
-        self._buffer = buffer
+        super().__init__(buffer.add, trace_service_pb2.ExportTraceServiceResponse)
 
-    async def Export(
-        self, request: trace_service_pb2.ExportTraceServiceRequest, context: Any
-    ) -> trace_service_pb2.ExportTraceServiceResponse:
-        self._buffer.add(request)
-        return trace_service_pb2.ExportTraceServiceResponse()
+
+class MetricsService(
+    _Collector[metrics_service_pb2.ExportMetricsServiceRequest, metrics_service_pb2.ExportMetricsServiceResponse]
+):
+    def __init__(self, buffer: MetricBuffer) -> None:
+        super().__init__(buffer.add, metrics_service_pb2.ExportMetricsServiceResponse)
 
 
 def _http_handler(buffer: SpanBuffer, metrics: MetricBuffer) -> type[BaseHTTPRequestHandler]:

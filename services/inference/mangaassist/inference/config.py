@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from mangaassist.common.settings import ServiceSettings
+from mangaassist.common.settings import Count, Limit, Seconds, ServiceSettings
 
 
 class InferenceSettings(ServiceSettings):
@@ -44,23 +44,23 @@ class InferenceSettings(ServiceSettings):
     # calls) capped a process at 10 answers in flight: with 64 sessions, 59 of 192 questions
     # failed waiting for a connection (first-token timeouts, then the open breaker); 0 with 40
     # (decision 0008).
-    max_pool_connections: int = Field(default=40, ge=1)
-    connect_timeout_s: float = Field(default=2.0, gt=0)
-    read_timeout_s: float = Field(default=30.0, gt=0)
-    keepalive_idle_s: float = Field(default=60.0, gt=0)
+    max_pool_connections: Count = 40
+    connect_timeout_s: Seconds = 2.0
+    read_timeout_s: Seconds = 30.0
+    keepalive_idle_s: Seconds = 60.0
     retry_mode: Literal["adaptive", "standard", "legacy"] = "adaptive"
-    max_attempts: int = Field(default=3, ge=1)  # total attempts per call (the first + retries), as AWS SDKs count
+    max_attempts: Count = 3  # total attempts per call (the first + retries), as AWS SDKs count
     temperature: float = Field(default=0.2, ge=0.0, le=1.0)
     # Pre-warm at start (DNS, pool, a 1-token Haiku request); SERVING after at most this long.
     prewarm: bool = True
-    warm_up_timeout_s: float = Field(default=10.0, gt=0)
+    warm_up_timeout_s: Seconds = 10.0
     # Readiness: before SERVING, each configured model must answer a 1-token request. A model
     # Bedrock refuses (no access, wrong id, end of life, IAM) or an endpoint that cannot be
     # reached keeps health NOT_SERVING, logged as an error and retried with backoff up to
     # ``model_check_backoff_max_s``, so a deploy with an unusable model fails its health
     # checks instead of serving errors. A throttled or slow check still serves.
     require_models: bool = True
-    model_check_backoff_max_s: float = Field(default=30.0, gt=0)
+    model_check_backoff_max_s: Seconds = 30.0
     # Health follows the model endpoint (reachability.py): after a model call fails to
     # connect, or while calls wait and nothing has come from the endpoint for
     # ``model_stall_s`` (a stopped endpoint accepts TCP and never answers), the endpoint's
@@ -69,14 +69,14 @@ class InferenceSettings(ServiceSettings):
     # service's health is NOT_SERVING once two probes in a row go unanswered and SERVING at
     # the first answer (or the first byte of any call), so the orchestrator's breakers close
     # as soon as the model is back. A slow first token only asks the probe, so it does not flap.
-    model_probe_interval_s: float = Field(default=0.5, gt=0)
-    model_stall_s: float = Field(default=1.0, gt=0)
-    model_probe_timeout_s: float = Field(default=1.0, gt=0)
+    model_probe_interval_s: Seconds = 0.5
+    model_stall_s: Seconds = 1.0
+    model_probe_timeout_s: Seconds = 1.0
     # Sonnet throttled / unavailable / timed out before its first token -> answer with Haiku.
     fallback_to_haiku: bool = True
-    history_token_budget: int = Field(default=600, ge=0)
-    default_max_tokens: int = Field(default=512, ge=1)
-    max_tokens_limit: int = Field(default=4096, ge=1)
+    history_token_budget: Limit = 600
+    default_max_tokens: Count = 512
+    max_tokens_limit: Count = 4096
     # Output guardrail: "async" checks the complete answer after it streamed, "sync" checks
     # chunks before they are released (slower first token), "off" skips it.
     output_guardrail: Literal["async", "sync", "off"] = "async"
@@ -85,7 +85,7 @@ class InferenceSettings(ServiceSettings):
     guardrail_engine: Literal["auto", "local", "bedrock"] = "auto"
     guardrail_id: str = ""
     guardrail_version: str = "DRAFT"
-    sync_guardrail_chars: int = Field(default=120, ge=1)
+    sync_guardrail_chars: Count = 120
     # Stream deltas after the first are gathered for up to this long (or this many
     # characters) into one gRPC message: each message costs CPU on every hop (this service,
     # the orchestrator's read and its WebSocket frame, the client), the bytes hardly do.
@@ -93,7 +93,7 @@ class InferenceSettings(ServiceSettings):
     # none at the emulator's 6-12 ms token gaps (decision 0006: 42 → 17 frames per answer,
     # orchestrator CPU per answer -5 ms, TTFT unchanged). 0 merges only deltas already waiting.
     stream_coalesce_ms: float = Field(default=48.0, ge=0.0, le=200.0)
-    stream_coalesce_chars: int = Field(default=256, ge=1)
+    stream_coalesce_chars: Count = 256
 
     @field_validator("bedrock_endpoint_url")
     @classmethod

@@ -30,7 +30,7 @@ import math
 import re
 import zipfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -173,43 +173,37 @@ class Prediction:
         return [(self.labels[i], float(self.probabilities[i])) for i in order]
 
 
+@dataclass(eq=False)
 class IntentModel:
     """The exported linear model; immutable after loading."""
 
-    def __init__(
-        self,
-        labels: tuple[str, ...],
-        blocks: tuple[Block, ...],
-        coef: npt.NDArray[np.float32],
-        intercept: npt.NDArray[np.float32],
-        temperature: float,
-        threshold: float,
-        metadata: dict[str, Any],
-        fusion: FusionHead | None = None,
-    ) -> None:
-        n_features = sum(len(b.vocabulary) for b in blocks)
+    labels: tuple[str, ...]
+    blocks: tuple[Block, ...]
+    coef: npt.NDArray[np.float32]
+    intercept: npt.NDArray[np.float32]
+    temperature: float
+    threshold: float
+    metadata: dict[str, Any]
+    fusion: FusionHead | None = None
+    _n_features: int = field(init=False, repr=False)
+    _names: list[str] | None = field(init=False, repr=False, default=None)
+
+    def __post_init__(self) -> None:
+        labels, coef, intercept, fusion = self.labels, self.coef, self.intercept, self.fusion
+        n_features = sum(len(b.vocabulary) for b in self.blocks)
         if coef.shape != (n_features, len(labels)) or intercept.shape != (len(labels),):
             raise ModelError(
                 f"weights have shape {coef.shape} / {intercept.shape}, expected ({n_features}, {len(labels)})"
             )
-        if not (temperature > 0 and 0.0 <= threshold <= 1.0):
-            raise ModelError(f"bad calibration values (temperature {temperature}, threshold {threshold})")
+        if not (self.temperature > 0 and 0.0 <= self.threshold <= 1.0):
+            raise ModelError(f"bad calibration values (temperature {self.temperature}, threshold {self.threshold})")
         if fusion is not None:
             expected = (n_features + fusion.dim, len(labels))
             if fusion.coef.shape != expected or fusion.intercept.shape != (len(labels),):
                 raise ModelError(f"fusion weights have shape {fusion.coef.shape}, expected {expected}")
             if not (fusion.temperature > 0 and 0.0 <= fusion.threshold <= 1.0 and fusion.scale > 0):
                 raise ModelError("bad fusion calibration values")
-        self.fusion = fusion
         self._n_features = n_features
-        self.labels = labels
-        self.blocks = blocks
-        self.coef = coef
-        self.intercept = intercept
-        self.temperature = temperature
-        self.threshold = threshold
-        self.metadata = metadata
-        self._names: list[str] | None = None
 
     @property
     def version(self) -> str:

@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from mangaassist.common.grpc_client import channel_target
-from mangaassist.common.settings import ServiceSettings
+from mangaassist.common.settings import Count, Limit, Seconds, ServiceSettings
 from mangaassist.orchestrator.auth import DEFAULT_AUDIENCE, LOCAL_ISSUER
 
 
@@ -29,19 +29,19 @@ class OrchestratorSettings(ServiceSettings):
         return value.strip()
 
     # Deadlines (seconds). Each call gets min(its own, what is left of the request's).
-    request_timeout_s: float = Field(default=30.0, gt=0)
-    intent_timeout_s: float = Field(default=1.0, gt=0)
-    retrieval_timeout_s: float = Field(default=1.5, gt=0)
+    request_timeout_s: Seconds = 30.0
+    intent_timeout_s: Seconds = 1.0
+    retrieval_timeout_s: Seconds = 1.5
     # End-to-end budget until the first token reaches the customer; every call before it
     # (session, intent, retrieval, model start) gets what is left of it.
-    first_token_budget_s: float = Field(default=2.0, gt=0)
+    first_token_budget_s: Seconds = 2.0
     # Once tokens flow, the longest quiet gap before the answer ends `stream_interrupted`
     # (the model's tokens come every 6-12 ms, merged every 48 ms): a service stopped
     # mid-answer held the question until the request timeout.
-    stream_idle_timeout_s: float = Field(default=2.0, gt=0)
-    health_timeout_s: float = Field(default=0.5, gt=0)
+    stream_idle_timeout_s: Seconds = 2.0
+    health_timeout_s: Seconds = 0.5
     # Retries one request may spend on transient failures of idempotent calls.
-    retry_budget: int = Field(default=2, ge=0)
+    retry_budget: Limit = 2
     # An answer whose model stream breaks after text reached the customer (an inference
     # replica died, the model stream was cut) is continued once from that text (decision 0004).
     resume_broken_streams: bool = True
@@ -49,34 +49,34 @@ class OrchestratorSettings(ServiceSettings):
     # (families: intent, retrieval, inference, dynamodb, redis).
     breakers: dict[str, dict[str, float]] = Field(default_factory=dict)
     # How long a call may wait for a bulkhead slot before it is refused.
-    bulkhead_wait_s: float = Field(default=0.25, gt=0)
+    bulkhead_wait_s: Seconds = 0.25
 
     # Input limits: breaking one is the client's error, never a crash.
     max_frame_bytes: int = Field(default=16_384, ge=256)
-    max_text_chars: int = Field(default=2_000, ge=1)
-    max_inflight_per_connection: int = Field(default=8, ge=1)
+    max_text_chars: Count = 2_000
+    max_inflight_per_connection: Count = 8
     # Each connection's send queue (outbox.py): token frames that may wait for a slow reader
     # before the request that overflows ends with `stream_interrupted`; a waiting token frame
     # takes the deltas behind it up to this many characters; the socket's own write buffer.
-    send_queue_tokens: int = Field(default=256, ge=1)
-    send_coalesce_chars: int = Field(default=64, ge=1)
+    send_queue_tokens: Count = 256
+    send_coalesce_chars: Count = 64
     ws_write_limit_bytes: int = Field(default=32_768, ge=1_024)
     # The kernel's send buffer per WebSocket (SO_SNDBUF; 0 keeps the kernel's autotuning):
     # bounds what a reader that stopped reading pins in kernel memory before the outbox fills.
-    ws_send_buffer_bytes: int = Field(default=0, ge=0)
+    ws_send_buffer_bytes: Limit = 0
     retrieval_k: int = Field(default=5, ge=1, le=50)
 
     # The front door's limits (0 turns one off; see edge.py). Questions per minute, as token
     # buckets, per connection / signed-in customer / source IP (answered `rate_limited` with
     # `retry_after_s`); open connections per process and per IP; how long a socket may sit
     # idle and take for its handshake; browser origins allowed besides this server's pages.
-    questions_per_minute_per_connection: int = Field(default=30, ge=0)
-    questions_per_minute_per_customer: int = Field(default=60, ge=0)
-    questions_per_minute_per_ip: int = Field(default=300, ge=0)
-    max_connections: int = Field(default=5_000, ge=0)
-    max_connections_per_ip: int = Field(default=50, ge=0)
-    idle_timeout_s: float = Field(default=300.0, gt=0)
-    handshake_timeout_s: float = Field(default=10.0, gt=0)
+    questions_per_minute_per_connection: Limit = 30
+    questions_per_minute_per_customer: Limit = 60
+    questions_per_minute_per_ip: Limit = 300
+    max_connections: Limit = 5_000
+    max_connections_per_ip: Limit = 50
+    idle_timeout_s: Seconds = 300.0
+    handshake_timeout_s: Seconds = 10.0
     allowed_origins: list[str] = Field(default_factory=list)
     # Behind a load balancer the source IP is the last X-Forwarded-For entry (the one it added).
     trust_forwarded_for: bool = False
@@ -95,10 +95,10 @@ class OrchestratorSettings(ServiceSettings):
     create_tables: bool = False
     seed_orders: bool = False
     orders_seed_path: Path = Path(__file__).parent / "data" / "orders.json"
-    session_timeout_s: float = Field(default=0.5, gt=0)
-    history_turns: int = Field(default=6, ge=0)
-    max_sessions: int = Field(default=10_000, ge=1)
-    session_ttl_s: float = Field(default=7 * 24 * 3_600.0, gt=0)
+    session_timeout_s: Seconds = 0.5
+    history_turns: Limit = 6
+    max_sessions: Count = 10_000
+    session_ttl_s: Seconds = 7 * 24 * 3_600.0
     # After-answer jobs (postprocess.py): pending at most (past it a new job is refused, never
     # waited for); failed attempts per job that reached the store; the timeout of one attempt;
     # the longest wait between attempts (full jitter); and how long a job is kept at most.
@@ -107,11 +107,11 @@ class OrchestratorSettings(ServiceSettings):
     # Counting refusals as attempts lost 33 of 726 turns to a 30 s DynamoDB stall at 64
     # sessions (12 attempts, bench/drills.py). 4,000 jobs hold a 2-minute outage at 64
     # sessions (~14 answers/s, a session write and a cache job each).
-    postprocess_max_pending: int = Field(default=4_000, ge=1)
-    postprocess_max_attempts: int = Field(default=12, ge=1)
-    postprocess_attempt_timeout_s: float = Field(default=10.0, gt=0)
-    postprocess_max_wait_s: float = Field(default=5.0, gt=0)
-    postprocess_keep_s: float = Field(default=300.0, gt=0)
+    postprocess_max_pending: Count = 4_000
+    postprocess_max_attempts: Count = 12
+    postprocess_attempt_timeout_s: Seconds = 10.0
+    postprocess_max_wait_s: Seconds = 5.0
+    postprocess_keep_s: Seconds = 300.0
 
     # Semantic cache: Redis/Valkey with vector search when ``redis_url`` is set
     # (ElastiCache Valkey >= 8.2 in AWS, Redis Stack locally), else an in-process cache.
@@ -119,7 +119,7 @@ class OrchestratorSettings(ServiceSettings):
     redis_url: str | None = None
     # A floor: the cache check (CacheConfig.check) decides above it (decision 0003).
     cache_threshold: float = Field(default=0.92, gt=0.0, le=1.0)
-    cache_ttl_s: float = Field(default=3_600.0, gt=0)
+    cache_ttl_s: Seconds = 3_600.0
 
     # Sign-in (see auth.py): tokens verify against the keys at ``auth_jwks_url`` (AWS: the
     # Cognito user pool's .well-known/jwks.json, RS256) or, locally, the HS256 ``auth_secret``;
@@ -131,7 +131,7 @@ class OrchestratorSettings(ServiceSettings):
     auth_issuer: str = LOCAL_ISSUER
     auth_audience: str = DEFAULT_AUDIENCE
     auth_leeway_s: float = Field(default=30.0, ge=0, le=300)
-    auth_jwks_cache_s: float = Field(default=300.0, gt=0)
+    auth_jwks_cache_s: Seconds = 300.0
     allow_anonymous: bool = True
     # Mark the anonymous cookie Secure (set it wherever the page is served over HTTPS).
     anonymous_cookie_secure: bool = False

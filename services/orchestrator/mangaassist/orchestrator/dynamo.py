@@ -31,7 +31,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 import aioboto3
 import aiohttp
@@ -134,15 +134,25 @@ def _condition(absent: str | None, expected: tuple[str, int] | None) -> dict[str
     return {}
 
 
+class TableOptions(TypedDict, total=False):
+    """What either client may be given besides its Region and endpoint: the pool's size
+    (default: the DynamoDB pool's seed), the table its warm-up describes (none), the tracer of
+    its CLIENT spans (none)."""
+
+    max_connections: int
+    warm_table: str
+    tracer: Tracer | None
+
+
 class _Tables(abc.ABC):
     """What both clients share: the interface the stores use, warm-up, pool reporting, local
     table setup."""
 
-    def __init__(self, region: str, max_connections: int, warm_table: str, tracer: Tracer | None) -> None:
+    def __init__(self, region: str, **options: Unpack[TableOptions]) -> None:
         self._region = region
-        self.max_connections = max_connections
-        self._warm_table = warm_table
-        self._tracer = tracer
+        self.max_connections = options.get("max_connections", SEED.max_connections)
+        self._warm_table = options.get("warm_table", "")
+        self._tracer = options.get("tracer")
         self.pool_stats = PoolStats()
         self.client: Any = None
         self._provision: Callable[[], Awaitable[None]] | None = None
@@ -245,15 +255,9 @@ class DynamoClient(_Tables):
     """Owns the aioboto3 DynamoDB client for the process."""
 
     def __init__(
-        self,
-        region: str,
-        endpoint_url: str | None,
-        max_connections: int = SEED.max_connections,
-        warm_table: str = "",
-        tracer: Tracer | None = None,
-        validate_params: bool = True,
+        self, region: str, endpoint_url: str | None, *, validate_params: bool = True, **options: Unpack[TableOptions]
     ) -> None:
-        super().__init__(region, max_connections, warm_table, tracer)
+        super().__init__(region, **options)
         self._validate = validate_params
         self._endpoint = endpoint_url
         self._stack = AsyncExitStack()
@@ -457,12 +461,11 @@ class AiodynamoClient(_Tables):
         self,
         region: str,
         endpoint_url: str | None,
-        max_connections: int = SEED.max_connections,
-        warm_table: str = "",
-        tracer: Tracer | None = None,
+        *,
         retries: StandardRetries | None = None,
+        **options: Unpack[TableOptions],
     ) -> None:
-        super().__init__(region, max_connections, warm_table, tracer)
+        super().__init__(region, **options)
         self._retries = retries or StandardRetries()
         self._endpoint = endpoint_url or endpoint_from_environment()
         self.endpoint_url = self._endpoint or f"https://dynamodb.{region}.amazonaws.com"

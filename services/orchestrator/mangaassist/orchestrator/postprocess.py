@@ -52,6 +52,27 @@ def _never(exc: BaseException) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class _Schedule:
+    """How long one job is tried: failed attempts that reached the store, one attempt's
+    timeout, the longest wait between attempts, the longest a job is kept."""
+
+    max_attempts: int
+    attempt_timeout_s: float
+    max_wait_s: float
+    keep_s: float
+
+
+@dataclass(frozen=True)
+class _Failures:
+    """How a failure is read: no retry can fix it (``permanent`` types or ``is_permanent``),
+    or our own guard refused the attempt (``deferred``)."""
+
+    permanent: tuple[type[BaseException], ...]
+    is_permanent: Callable[[BaseException], bool]
+    deferred: tuple[type[BaseException], ...]
+
+
 class _DrainDeadline(stop_base):
     """Stop retrying once the post-processor's drain deadline has passed."""
 
@@ -100,19 +121,14 @@ class PostProcessor:
         self._max_pending = max_pending
         self._tasks: set[asyncio.Task[None]] = set()
         self._last: dict[str, asyncio.Task[None]] = {}  # the newest job per key
-        self._permanent_types = permanent
-        self._deferred_types = deferred
-        self._max_attempts = max_attempts
-        self._attempt_timeout = attempt_timeout_s
-        self._max_wait = max_wait_s
-        self._keep = keep_s
-        self._is_permanent = is_permanent
+        self._failures = _Failures(permanent, is_permanent, deferred)
+        self._schedule = _Schedule(max_attempts, attempt_timeout_s, max_wait_s, keep_s)
         self.give_up_at: float | None = None
         self.stats = PostStats()
 
     def permanent(self, exc: BaseException) -> bool:
         """An error that no retry can fix."""
-        return isinstance(exc, self._permanent_types) or self._is_permanent(exc)
+        return isinstance(exc, self._failures.permanent) or self._failures.is_permanent(exc)
 
     def _retryable(self, exc: BaseException) -> bool:
         # Cancellation (drain) is a BaseException that tenacity would otherwise swallow and retry.
@@ -142,17 +158,17 @@ class PostProcessor:
             del self._last[key]
 
     async def _attempt(self, job: Callable[[], Awaitable[None]]) -> None:
-        async with asyncio.timeout(self._attempt_timeout):
+        async with asyncio.timeout(self._schedule.attempt_timeout_s):
             await job()
 
     async def _run(
         self, name: str, job: Callable[[], Awaitable[None]], after: asyncio.Task[None] | None = None
     ) -> None:
-        attempts, expired = _AttemptsFailed(self._max_attempts), _Expired(self._keep)
+        attempts, expired = _AttemptsFailed(self._schedule.max_attempts), _Expired(self._schedule.keep_s)
 
         def count_failure(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, self._deferred_types):
+            if isinstance(exc, self._failures.deferred):
                 self.stats.deferred += 1  # never reached the downstream: no attempt spent
                 return
             attempts.failed += 1
@@ -166,7 +182,7 @@ class PostProcessor:
             if after is not None and not after.done():
                 await asyncio.wait([after])  # the key's previous job, however it ended
             async for attempt in AsyncRetrying(
-                wait=wait_random_exponential(multiplier=0.05, max=self._max_wait),
+                wait=wait_random_exponential(multiplier=0.05, max=self._schedule.max_wait_s),
                 retry=retry_if_exception(self._retryable),
                 stop=stop_any(attempts, expired, _DrainDeadline(self)),
                 after=count_failure,

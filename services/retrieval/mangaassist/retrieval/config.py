@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from mangaassist.common.settings import ServiceSettings
+from mangaassist.common.settings import Count, Limit, Seconds, ServiceSettings
 from mangaassist.retrieval.opensearch import OpenSearchConfig
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -31,7 +31,7 @@ class RetrievalSettings(ServiceSettings):
     # Titan Text Embeddings v2 (embedder=titan): AWS credential chain; endpoint only to override.
     titan_dim: Literal[256, 512, 1024] = 1024
     bedrock_endpoint_url: str | None = None
-    embed_timeout_s: float = Field(default=2.0, gt=0)
+    embed_timeout_s: Seconds = 2.0
     default_k: int = Field(default=5, ge=1, le=100)
     max_k: int = Field(default=100, ge=1, le=100)
     max_query_chars: int = 2000
@@ -44,12 +44,12 @@ class RetrievalSettings(ServiceSettings):
     hnsw: bool = True
     hnsw_m: int = Field(default=32, ge=4, le=128)
     hnsw_ef_construction: int = Field(default=200, ge=8)
-    ef_search: int = Field(default=192, ge=1)
+    ef_search: Count = 192
     # What a graph walk reads per visited node: 8-bit codes (rescored exactly) or the float32 vectors.
     hnsw_storage: Literal["flat", "sq8"] = "sq8"
     # How much a filtered graph walk widens efSearch: ef × (1.5 / selectivity) ** power.
     ef_filter_power: float = Field(default=0.5, ge=0, le=1)
-    exact_max_rows: int = Field(default=4096, ge=0)
+    exact_max_rows: Limit = 4096
     exact_max_fraction: float = Field(default=0.08, ge=0, le=1)
     # Fuse name (title / author / volume) and tag matches with the vector ranking.
     hybrid: bool = True
@@ -67,16 +67,16 @@ class RetrievalSettings(ServiceSettings):
         return value
 
     # Query-result cache; 0 entries turns it off.
-    cache_entries: int = Field(default=4096, ge=0)
-    cache_ttl_s: float = Field(default=300.0, gt=0)
+    cache_entries: Limit = 4096
+    cache_ttl_s: Seconds = 300.0
 
     # OpenSearch backend (store=opensearch): Serverless (service aoss) or a managed domain (es).
     opensearch_endpoint: str | None = None
     opensearch_index: str = "manga-catalog"
     opensearch_auth: Literal["sigv4", "none"] = "sigv4"
     opensearch_service: Literal["aoss", "es"] = "aoss"
-    opensearch_pool_size: int = Field(default=20, ge=1)
-    opensearch_timeout_s: float = Field(default=5.0, gt=0)
+    opensearch_pool_size: Count = 20
+    opensearch_timeout_s: Seconds = 5.0
     opensearch_engine: Literal["faiss", "lucene"] = "faiss"
     opensearch_space_type: Literal["innerproduct", "cosinesimil"] = "innerproduct"
     opensearch_ef_search: int | None = Field(default=None, ge=1)

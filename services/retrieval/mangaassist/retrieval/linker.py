@@ -416,34 +416,12 @@ _LISTED = re.compile(r"\s*(?:or|and|vs\.?|versus|&|,|/|か|と)\s*")
 
 # Words that list names ("naruto and bleach"): a misspelt name never starts or ends on one.
 _JOINERS = frozenset({"and", "or", "vs", "versus", "then", "plus"})
-# English little words: a window mostly of them is no misspelt name ("as a girl" ≠ Asagiri).
-_LITTLE_WORDS = frozenset(
-    {
-        "a",
-        "an",
-        "am",
-        "as",
-        "at",
-        "be",
-        "by",
-        "do",
-        "he",
-        "i",
-        "if",
-        "in",
-        "is",
-        "it",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "so",
-        "to",
-        "up",
-        "us",
-        "we",
-    }
+# English little words: a window mostly of them is no misspelt name ("as a girl" ≠ Asagiri):
+# articles, prepositions and conjunctions; pronouns; the shortest verbs.
+_LITTLE_WORDS = (
+    frozenset({"a", "an", "as", "at", "by", "if", "in", "of", "on", "or", "so", "to", "up"})
+    | frozenset({"he", "i", "it", "me", "my", "us", "we"})
+    | frozenset({"am", "be", "do", "is"})
 )
 # Words a title's opening may not end on ("Attack on", "The Way of").
 _OPENING_FILLER = frozenset(

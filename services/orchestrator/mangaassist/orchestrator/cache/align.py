@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
+from mangaassist.common.vocabulary import EN_NUMBER_WORDS
 from mangaassist.orchestrator.cache.keys import key_text
 from mangaassist.orchestrator.cache.lexicon_check import _LEX, LEXICON, signature
 
@@ -296,33 +297,11 @@ def _en_lemma(word: str) -> str:
     return word
 
 
+# Number words dropped like stop words: the ordinals to "tenth", the shared table's cardinals two
+# to twelve, twenty and hundred, and "thousand".
 _EN_NUMBER_WORDS = frozenset(
-    {
-        "first",
-        "second",
-        "third",
-        "fourth",
-        "fifth",
-        "sixth",
-        "seventh",
-        "eighth",
-        "ninth",
-        "tenth",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "twenty",
-        "hundred",
-        "thousand",
-    }
+    ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "thousand"]
+    + [word for word, value in EN_NUMBER_WORDS.items() if 2 <= value <= 12 or value in (20, 100)]
 )
 
 

@@ -17,16 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mangaassist.orchestrator.cache.base import (
-    CacheConfig,
-    CacheEntry,
-    CacheHit,
-    CacheKey,
-    Vector,
-    check_embedding,
-    is_cacheable,
-    key_is_cacheable,
-)
+from mangaassist.orchestrator.cache import base
 from mangaassist.orchestrator.cache.checks import CheckSignature, get_check
 from mangaassist.orchestrator.cache.keys import entry_id, filter_signature, key_text, partition_signature
 from mangaassist.orchestrator.cache.stats import CacheStats
@@ -36,7 +27,7 @@ PartitionKey = tuple[str, str, str]  # (language, partition signature, intent)
 
 @dataclass
 class _Record:
-    entry: CacheEntry
+    entry: base.CacheEntry
     sig: CheckSignature
     expires_at: float
     partition: PartitionKey | None  # None: stored without an embedding (exact tier only)
@@ -50,7 +41,7 @@ class _Partition:
         self.ids: list[str] = []
         self.row: dict[str, int] = {}
 
-    def add(self, eid: str, vec: Vector) -> None:
+    def add(self, eid: str, vec: base.Vector) -> None:
         if eid in self.row:
             self.matrix[self.row[eid]] = vec
             return
@@ -72,7 +63,7 @@ class _Partition:
             self.row[moved] = i
         self.ids.pop()
 
-    def nearest(self, vec: Vector, k: int) -> list[tuple[str, float]]:
+    def nearest(self, vec: base.Vector, k: int) -> list[tuple[str, float]]:
         n = len(self.ids)
         if n == 0:
             return []
@@ -88,8 +79,8 @@ class _Partition:
 class InMemorySemanticCache:
     """Bounded, TTL'd, two-tier cache in this process (not shared between tasks)."""
 
-    def __init__(self, config: CacheConfig | None = None, clock: Callable[[], float] = time.time) -> None:
-        self.config = config or CacheConfig()
+    def __init__(self, config: base.CacheConfig | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.config = config or base.CacheConfig()
         self._check = get_check(self.config.check)
         self._clock = clock
         self._records: OrderedDict[str, _Record] = OrderedDict()  # LRU order, oldest first
@@ -132,8 +123,8 @@ class InMemorySemanticCache:
                 if not ids:
                     del self._by_asin[asin]
 
-    async def lookup_exact(self, key: CacheKey) -> CacheHit | None:
-        if not key_is_cacheable(key):
+    async def lookup_exact(self, key: base.CacheKey) -> base.CacheHit | None:
+        if not base.key_is_cacheable(key):
             self._stats.inc("uncacheable")
             return None
         eid = entry_id(key_text(key.text), key.language, filter_signature(key.filters))
@@ -142,11 +133,11 @@ class InMemorySemanticCache:
             self._stats.inc("exact_miss")
             return None
         self._stats.inc("exact_hit")
-        return CacheHit(rec.entry, "exact", 1.0, eid)
+        return base.CacheHit(rec.entry, "exact", 1.0, eid)
 
-    async def lookup_semantic(self, key: CacheKey, embedding: Vector) -> CacheHit | None:
-        vec = check_embedding(embedding, self.config.dim)
-        if not key_is_cacheable(key):
+    async def lookup_semantic(self, key: base.CacheKey, embedding: base.Vector) -> base.CacheHit | None:
+        vec = base.check_embedding(embedding, self.config.dim)
+        if not base.key_is_cacheable(key):
             self._stats.inc("uncacheable")
             return None
         part = self._partitions.get(
@@ -166,15 +157,15 @@ class InMemorySemanticCache:
                 continue
             if rec.sig.agrees(query_sig):
                 self._stats.inc("semantic_hit")
-                return CacheHit(rec.entry, "semantic", sim, eid)
+                return base.CacheHit(rec.entry, "semantic", sim, eid)
             rejected = True
         self._stats.inc("guard_reject" if rejected else "semantic_miss")
         return None
 
-    async def store(self, key: CacheKey, embedding: Vector | None, entry: CacheEntry) -> bool:
-        vec = None if embedding is None else check_embedding(embedding, self.config.dim)
+    async def store(self, key: base.CacheKey, embedding: base.Vector | None, entry: base.CacheEntry) -> bool:
+        vec = None if embedding is None else base.check_embedding(embedding, self.config.dim)
         now = self._clock()
-        if not (is_cacheable(entry.intent, False) and key_is_cacheable(key) and entry.answer):
+        if not (base.is_cacheable(entry.intent, False) and base.key_is_cacheable(key) and entry.answer):
             self._stats.inc("store_skipped")
             return False
         if entry.created_at + self.config.ttl_s <= now or any(

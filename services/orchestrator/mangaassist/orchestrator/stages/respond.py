@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -46,16 +47,14 @@ class StreamBroken(RequestError):
     died, the model stream was cut): the answer may be continued from that text."""
 
 
+@dataclass(eq=False)
 class Responder:
     """Writes the answer: deterministic, or streamed from the model."""
 
-    def __init__(
-        self, settings: OrchestratorSettings, downstreams: Downstreams, orders: OrderStore | None, guards: Guards
-    ) -> None:
-        self._s = settings
-        self._d = downstreams
-        self._orders = orders
-        self.guards = guards
+    settings: OrchestratorSettings
+    downstreams: Downstreams
+    orders: OrderStore | None
+    guards: Guards
 
     async def deterministic(
         self, req: Request, classified: intent_pb2.ClassifyResponse, language: str, products: list[common_pb2.Product]
@@ -65,16 +64,16 @@ class Responder:
         if classified.resolved.action == "clarify_series" and products:
             return clarify_series_reply([p.title for p in products], language)
         order_id = classified.entities.order_ids[0] if classified.entities.order_ids else None
-        if classified.intent == "order_status" and order_id and not classified.abstained and self._orders:
+        if classified.intent == "order_status" and order_id and not classified.abstained and self.orders:
             with req.seg.segment("dynamodb-order-lookup"):
                 try:
-                    orders = self._orders
+                    orders = self.orders
                     order = await self.guards["dynamodb"].run(
                         lambda: asyncio.wait_for(
                             orders.get_for_customer(order_id, req.identity.customer_id),
-                            req.remaining(self._s.session_timeout_s),
+                            req.remaining(self.settings.session_timeout_s),
                         ),
-                        req.squeezed(self._s.session_timeout_s),
+                        req.squeezed(self.settings.session_timeout_s),
                     )
                 except TimeoutError:
                     raise RequestError(ErrorCode.TIMEOUT, "the order lookup did not answer in time") from None
@@ -98,7 +97,7 @@ class Responder:
         """Stream the model's answer; returns it with what its prompt was built from."""
         seg = req.seg
         with seg.segment(spans.PROMPT_ASSEMBLY) as prompt_span:
-            history = privacy.prompt_history(classified.intent, session.turns, self._s.history_turns)
+            history = privacy.prompt_history(classified.intent, session.turns, self.settings.history_turns)
             request = inference_pb2.GenerateRequest(
                 model=model,
                 prompt=inference_pb2.PromptParts(
@@ -190,7 +189,7 @@ class Responder:
         try:
             return await self.stream(req, request, pieces)
         except StreamBroken as exc:
-            if not self._s.resume_broken_streams:
+            if not self.settings.resume_broken_streams:
                 raise
             sent = "".join(pieces)
             logger.warning("answer stream broke; resuming it", extra={"after_chars": len(sent), "error": exc.message})
@@ -210,19 +209,21 @@ class Responder:
         final: inference_pb2.GenerationDone | None = None
         # Sonnet may use only part of the first-token budget, leaving Haiku time to step in.
         share = SONNET_BUDGET_SHARE if request.model == "sonnet" else 1.0
-        squeezed = req.squeezed(self._s.first_token_budget_s * share)
+        squeezed = req.squeezed(self.settings.first_token_budget_s * share)
         try:
             async with self.guards[f"inference:{request.model}"].call(squeezed):
-                call = self._d.inference.Generate(request, timeout=req.stream_remaining(), metadata=outgoing_metadata())
+                call = self.downstreams.inference.Generate(
+                    request, timeout=req.stream_remaining(), metadata=outgoing_metadata()
+                )
                 try:
                     iterator = call.__aiter__()
                     while True:
                         # Before the first token the first-token budget; after it, a stream that
                         # goes quiet (a stalled model or service) ends instead of holding the answer.
                         wait = (
-                            req.remaining(self._s.first_token_budget_s) * share
+                            req.remaining(self.settings.first_token_budget_s) * share
                             if stream_start is None
-                            else min(self._s.stream_idle_timeout_s, req.stream_remaining())
+                            else min(self.settings.stream_idle_timeout_s, req.stream_remaining())
                         )
                         try:
                             # asyncio.timeout, not wait_for: no task per message.
