@@ -51,6 +51,12 @@ def placed(text: str, m: common_pb2.Mention) -> common_pb2.Mention:
     return out
 
 
+def named(text: str, *series: tuple[str, str], intent: str = "product_question") -> common_pb2.DialogueState:
+    """The state after a first turn that names these series (id, name as written)."""
+    mentions = [mention(series_id, name) for series_id, name in series]
+    return turn(text, common_pb2.DialogueState(), intent=intent, mentions=mentions).state
+
+
 def test_a_named_title_becomes_the_focus_and_follow_ups_refer_to_it() -> None:
     first = turn("Do you have Kingdom?", common_pb2.DialogueState(), mentions=[mention("kingdom", "Kingdom")])
     assert first.state.focus.series_id == "kingdom" and first.action == "search"
@@ -105,20 +111,10 @@ def test_the_volume_asked_for_waits_for_the_choice_between_series() -> None:
 
 
 def test_shorter_or_cheaper_than_the_series_talked_about_is_below_it() -> None:
-    liked = turn(
-        "葬送のフリーレン好きなんだけど",
-        common_pb2.DialogueState(),
-        intent="product_recommendation",
-        mentions=[mention("frieren", "葬送のフリーレン")],
-    ).state
+    liked = named("葬送のフリーレン好きなんだけど", ("frieren", "葬送のフリーレン"), intent="product_recommendation")
     shorter = turn("これ系のファンタジーで、もっと巻数少ないのない？", liked, intent="product_recommendation")
     assert list(shorter.state.constraints.shorter_than) == ["frieren"] and not shorter.state.constraints.cheaper_than
-    asked = turn(
-        "ゆるキャン△って何巻まで？",
-        common_pb2.DialogueState(),
-        intent="product_question",
-        mentions=[mention("laid-back-camp", "ゆるキャン△")],
-    ).state
+    asked = named("ゆるキャン△って何巻まで？", ("laid-back-camp", "ゆるキャン△"))
     cheaper = turn("ちょっと高いな、似た感じでもっと安いのある？", asked, intent="product_recommendation")
     assert list(cheaper.state.constraints.cheaper_than) == ["laid-back-camp"]
     assert "laid-back-camp" in cheaper.state.constraints.like_series_ids
@@ -128,12 +124,11 @@ def test_shorter_or_cheaper_than_the_series_talked_about_is_below_it() -> None:
 
 
 def test_the_first_of_two_named_at_once_then_the_other() -> None:
-    both = turn(
+    both = named(
         "スラムダンクとバガボンドって、どっちも井上雄彦ですよね",
-        common_pb2.DialogueState(),
-        intent="product_question",
-        mentions=[mention("slam-dunk", "スラムダンク"), mention("vagabond", "バガボンド")],
-    ).state
+        ("slam-dunk", "スラムダンク"),
+        ("vagabond", "バガボンド"),
+    )
     both.last_shown.extend(["vagabond", "slam-dunk"])
     first = turn("最初に言ったほうの英語版ありますか", both)
     assert first.state.focus.series_id == "slam-dunk" and first.state.focus.language == "en"
@@ -143,12 +138,7 @@ def test_the_first_of_two_named_at_once_then_the_other() -> None:
 
 
 def test_english_words_running_into_japanese_are_still_words() -> None:
-    asked = turn(
-        "Attack on Titanの日本語版ってある？",
-        common_pb2.DialogueState(),
-        intent="product_question",
-        mentions=[mention("attack-on-titan", "Attack on Titan")],
-    ).state
+    asked = named("Attack on Titanの日本語版ってある？", ("attack-on-titan", "Attack on Titan"))
     last = turn("final volumeだけほしい", asked)
     assert last.state.focus.series_id == "attack-on-titan" and last.state.focus.latest_volume
     english = turn("やっぱEnglishでも読みたいかも", last.state, intent="product_recommendation")
@@ -162,24 +152,14 @@ def test_short_said_in_other_words_caps_the_length(text: str) -> None:
 
 
 def test_a_count_remarked_on_after_a_word_is_no_limit() -> None:
-    asked = turn(
-        "コナン何巻まで出てる？",
-        common_pb2.DialogueState(),
-        intent="product_question",
-        mentions=[mention("case-closed", "コナン")],
-    ).state
+    asked = named("コナン何巻まで出てる？", ("case-closed", "コナン"))
     english = turn("もう100巻超えてるんだ…英語版は？", asked)
     assert english.state.focus.series_id == "case-closed" and english.state.focus.language == "en"
     assert not english.state.constraints.HasField("min_volumes")
 
 
 def test_series_named_together_are_talked_about_in_the_order_named() -> None:
-    both = turn(
-        "スラダンとハイキュー、どっちも完結してますか?",
-        common_pb2.DialogueState(),
-        intent="product_question",
-        mentions=[mention("slam-dunk", "スラダン"), mention("haikyu", "ハイキュー")],
-    ).state
+    both = named("スラダンとハイキュー、どっちも完結してますか?", ("slam-dunk", "スラダン"), ("haikyu", "ハイキュー"))
     assert list(both.discussed) == ["slam-dunk", "haikyu"]
     both.last_shown.extend(["haikyu", "slam-dunk"])
     each = turn("巻数はそれぞれ何巻ですか", both, intent="product_question")
