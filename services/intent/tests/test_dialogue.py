@@ -115,6 +115,9 @@ def test_shorter_or_cheaper_than_the_series_talked_about_is_below_it() -> None:
     shorter = turn("これ系のファンタジーで、もっと巻数少ないのない？", liked, intent="product_recommendation")
     assert list(shorter.state.constraints.shorter_than) == ["frieren"] and not shorter.state.constraints.cheaper_than
     asked = named("ゆるキャン△って何巻まで？", ("laid-back-camp", "ゆるキャン△"))
+    this_kind = turn("これ系で、もっと巻数少ないのない？", asked, intent="product_question")
+    assert list(this_kind.state.constraints.like_series_ids) == ["laid-back-camp"]
+    assert list(this_kind.state.constraints.shorter_than) == ["laid-back-camp"]
     cheaper = turn("ちょっと高いな、似た感じでもっと安いのある？", asked, intent="product_recommendation")
     assert list(cheaper.state.constraints.cheaper_than) == ["laid-back-camp"]
     assert "laid-back-camp" in cheaper.state.constraints.like_series_ids

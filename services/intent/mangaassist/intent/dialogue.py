@@ -242,7 +242,7 @@ _WHOLE = re.compile(
 _LIKE = re.compile(
     r"\blike\b(?!,)|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
     r"|after (?:finishing|reading)|\bread (?:next )?after\b|(?:i|just) (?:just )?finished|enjoyed|loved|\blove\b|\bfan\b|好きで|好きなんだ|好きだから|大好き|(?<![てで読飲休進頼るうくすつぬむぶぐ])(?<!楽し)みたい[なの]|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
-    r"|読み終わ|系の|こういう|そういう|ああいう|似た|みたいに|のように|\bmitai ?n[ao]\b|同じ(?:ような|ように|感じ|系統|雰囲気)"
+    r"|読み終わ|系の|(?:これ|それ|あれ)系|こういう|そういう|ああいう|似た|みたいに|のように|\bmitai ?n[ao]\b|同じ(?:ような|ように|感じ|系統|雰囲気)"
     # 「同じくらいダークで」 (「同じくらいの長さ？」 compares an amount)
     r"|同じ(?:くらい|ぐらい)(?:ダーク|暗|怖|面白|熱|重|泣け|笑え|切な|グロ)"
     # 「鬼滅好きにおすすめ」: for fans of it
@@ -254,7 +254,7 @@ _LIKE = re.compile(
 # is shown the author's own works).
 _SIMILAR = re.compile(
     r"similar|such as|in the vein of|along the lines|reminds? me of|(?<!i )(?<!i really )\blike\b"
-    r"|(?<![てで読飲休進頼るうくすつぬむぶぐ])(?<!楽し)みたい[なのに]|っぽい|のような|のように|に似た|似てる|似た|系の|ような|こういう|そういう|ああいう"
+    r"|(?<![てで読飲休進頼るうくすつぬむぶぐ])(?<!楽し)みたい[なのに]|っぽい|のような|のように|に似た|似てる|似た|系の|(?:これ|それ|あれ)系|ような|こういう|そういう|ああいう"
     r"|\bmitai ?n[ao]\b|同じ(?:ような|ように|感じ|系統|雰囲気)|好き(?:な人)?(?:に|へ|向け)(?:の)?(?:おすすめ|オススメ|お勧め|刺さ)"
 )
 # Someone else whose love of a title is told: a gift of that title.
