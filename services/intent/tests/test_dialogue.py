@@ -121,6 +121,11 @@ def test_shorter_or_cheaper_than_the_series_talked_about_is_below_it() -> None:
     cheaper = turn("ちょっと高いな、似た感じでもっと安いのある？", asked, intent="product_recommendation")
     assert list(cheaper.state.constraints.cheaper_than) == ["laid-back-camp"]
     assert "laid-back-camp" in cheaper.state.constraints.like_series_ids
+    # About one series with nothing else asked: its kind of story, cheaper.
+    kingdom = named("Do you have Kingdom?", ("kingdom", "Kingdom"), intent="product_search")
+    cheaper_kind = turn("anything cheaper?", kingdom, intent="product_recommendation")
+    assert (cheaper_kind.action, list(cheaper_kind.state.constraints.like_series_ids)) == ("similar", ["kingdom"])
+    assert list(cheaper_kind.state.constraints.cheaper_than) == ["kingdom"]
     # Choosing the shorter of those shown caps nothing.
     among = turn("その中で一番巻数少ないのどれ", shown("monster", "pluto", "20th-century-boys"), abstained=True)
     assert not among.state.constraints.shorter_than and superlative("その中で一番巻数少ないのどれ") == "fewest_volumes"

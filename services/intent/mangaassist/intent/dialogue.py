@@ -833,8 +833,7 @@ def resolve(
         # a message on its own keeps the taxonomy's search ("ワンピースの最新刊いくら？").
         resolution = replace(resolution, intent="product_question")
         resolution.state.intent = "product_question"
-    _relative_limits(resolution, previous, lowered)
-    return resolution
+    return _relative_limits(resolution, previous, lowered)
 
 
 # ("something shorter", 「もっと巻数少ないの」 / "anything cheaper?", 「もう少し安いの」: see ``_RELATIVE_LIMIT``)
@@ -842,11 +841,12 @@ _SHORTER = re.compile(r"shorter|\bnot as long\b|\b(?:fewer|less) (?:volumes|vols
 _CHEAPER = re.compile(r"cheaper|less expensive|not as (?:expensive|pricey)|安")
 
 
-def _relative_limits(resolution: Resolution, previous: common_pb2.DialogueState, lowered: str) -> None:
+def _relative_limits(resolution: Resolution, previous: common_pb2.DialogueState, lowered: str) -> Resolution:
     """Others asked for that are shorter or cheaper than the series the customer compares them
     with (the one in focus before, or the one they are to be like): fewer volumes or a lower
     price than it, which retrieval reads from the catalog (「これ系で、もっと巻数少ないのない？」
-    after Frieren's 14 volumes: 13 at most)."""
+    after Frieren's 14 volumes: 13 at most). With no request of its own in force, "anything
+    cheaper?" about one series asks for its kind of story, cheaper: suggestions like it."""
     state = resolution.state
     if (
         resolution.intent not in PRODUCT_INTENTS
@@ -855,17 +855,22 @@ def _relative_limits(resolution: Resolution, previous: common_pb2.DialogueState,
         or state.constraints.only_series
         or not _RELATIVE_LIMIT.search(lowered)
     ):
-        return
-    anchor = (
-        previous.focus.series_id
-        if previous.version == STATE_VERSION and previous.HasField("focus") and previous.focus.series_id
-        else (state.constraints.like_series_ids[:1] or [""])[0]
-    )
+        return resolution
+    focus = previous.focus.series_id if previous.version == STATE_VERSION and previous.HasField("focus") else ""
+    anchor = focus or (state.constraints.like_series_ids[:1] or [""])[0]
     if not anchor:
-        return
+        return resolution
     for pattern, limit in ((_SHORTER, state.constraints.shorter_than), (_CHEAPER, state.constraints.cheaper_than)):
         if pattern.search(lowered) and anchor not in limit:
             limit.append(anchor)
+    no_request_before = not (previous.topic or previous.HasField("request") or previous.constraints.genres)
+    if focus and no_request_before and not (state.constraints.genres or state.constraints.like_series_ids):
+        # ("Do you have Kingdom?" … "anything cheaper?": others of its kind, cheaper)
+        state.constraints.like_series_ids.append(focus)
+        state.topic = ""  # (its words say nothing of the kind of story)
+        state.intent = "product_recommendation"
+        return replace(resolution, intent=state.intent, action="similar")
+    return resolution
 
 
 # A count just given, said back as a remark at the start of a message (not a limit asked
