@@ -230,6 +230,13 @@ def test_the_price_of_one_of_two_described_by_what_happens_in_it() -> None:
     assert list(result.state.constraints.only_series) == ["delicious-in-dungeon", "food-wars"]
 
 
+def test_a_story_told_alone_is_a_title_looked_for_not_an_ask_back() -> None:
+    told = turn("魚が歩いてくるやつ", common_pb2.DialogueState(), intent="out_of_scope", abstained=True)
+    assert (told.intent, told.action) == ("product_search", "search")
+    weather = turn("今日の天気どう？", common_pb2.DialogueState(), intent="out_of_scope")
+    assert weather.intent == "out_of_scope"
+
+
 def test_a_new_request_starts_a_new_topic() -> None:
     state = turn("Do you have Kingdom?", common_pb2.DialogueState(), mentions=[mention("kingdom", "Kingdom")]).state
     cooking = turn("ah ok nvm. do you have anything about cooking", state, intent="product_recommendation")

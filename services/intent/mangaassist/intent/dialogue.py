@@ -1190,7 +1190,7 @@ def _resolve(
             or (abstained and classified not in PRODUCT_INTENTS)
         )
         and (
-            (_RECALL.search(c.folded) and not _OTHER_MEDIA.search(c.folded))
+            ((_RECALL.search(c.folded) or _STORY_TOLD.search(c.folded)) and not _OTHER_MEDIA.search(c.folded))
             or (
                 not _own_words(classified, c.folded)
                 and abstained
@@ -2245,6 +2245,7 @@ def _resolve(
             _has_constraints(entities, c)
             or _ON_TOPIC.search(c.folded)
             or _RECALL.search(c.folded)
+            or _STORY_TOLD.search(c.folded)
             # with a request for manga behind it, "how about something with a cat" asks for one
             or (in_force and c.new_request)
         )
@@ -2271,7 +2272,12 @@ def _resolve(
         ):
             # Asking for a genre or mood, with no title named, is asking for suggestions.
             state.intent = "product_recommendation"
-        if state.intent == "product_recommendation" and _RECALL.search(c.folded) and not c.like:
+        if (
+            state.intent == "product_recommendation"
+            # (a told story ending 「…やつ」「…話」 is one title; 「…読む漫画」 asks for suggestions)
+            and (_RECALL.search(c.folded) or (_ONE_STORY.search(c.folded) and not entities.genres))
+            and not c.like
+        ):
             # Describing a title one cannot name is looking for that one title.
             state.intent = "product_search"
         _rule_out_seen(state, prev, c)
@@ -2430,6 +2436,12 @@ _ASKED_BEFORE = re.compile(
 
 
 _NAMED_KINDS = frozenset({"title", "alias", "romaji", "character"})
+# A story told as the whole message, 「魚が歩いてくるやつ」「主人公が料理で戦う話」: a title looked for.
+_STORY_TOLD = re.compile(
+    r"[がをにでと][^、。,.!?！？「」]{1,14}?(?:[うくすつぬむぶぐる]|た|てる|ている|てた|ちゃう|ない)(?:やつ|話|漫画|マンガ)"
+    r"\s*[?？!！。…]*$"
+)
+_ONE_STORY = re.compile(_STORY_TOLD.pattern.replace("(?:やつ|話|漫画|マンガ)", "(?:やつ|話)"))
 # What a story is, said beside a piece of its title: 「美大めざす話」「美大受験のほう」「美術部が出てくるほう」.
 _PIECE_DESCRIBED = re.compile(r"[一-龥ァ-ヴー]{2}[^、。,.!?！？]{0,12}?(?:話|のほう|の方|(?<=[るたいく])(?:ほう|方))")
 
