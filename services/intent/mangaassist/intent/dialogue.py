@@ -1690,11 +1690,7 @@ def _resolve(
             if top.kind == "partial" and _PIECE_DESCRIBED.search(c.folded):
                 # 「ブルーなんとかってやつ、美大めざす話」「美大受験のほうのブルー」: the piece and what
                 # the story is; the words choose among the series the piece fits (the search ranks them).
-                _carry(state, prev)
-                state.ClearField("focus")
-                _focus_update(state.focus, entities, c)
-                if state.focus == common_pb2.Focus():
-                    state.ClearField("focus")
+                _carry_choice(state, prev, entities, c)
                 del state.constraints.only_series[:]
                 state.constraints.only_series.extend(tied[:MAX_LIST])
                 state.intent = _one_series_intent(c)
@@ -2621,6 +2617,19 @@ def _own_words(intent: str, folded: str) -> bool:
     return any(p.search(folded) for p in _SERVICE_WORDS)
 
 
+def _carry_choice(
+    state: common_pb2.DialogueState, prev: common_pb2.DialogueState, entities: Entities | None, c: Cues
+) -> None:
+    """The state carried while the customer chooses among series: no series in focus; the
+    edition and volume asked about wait, with no series, for the choice."""
+    _carry(state, prev)
+    state.ClearField("focus")
+    if entities is not None:
+        _focus_update(state.focus, entities, c)
+        if state.focus == common_pb2.Focus():
+            state.ClearField("focus")
+
+
 def _ask_which(
     state: common_pb2.DialogueState,
     prev: common_pb2.DialogueState,
@@ -2631,13 +2640,7 @@ def _ask_which(
     reason: str,
     entities: Entities | None = None,
 ) -> Resolution:
-    _carry(state, prev)
-    state.ClearField("focus")
-    if entities is not None:
-        # The edition and volume asked about wait, with no series, for the customer's choice.
-        _focus_update(state.focus, entities, c)
-        if state.focus == common_pb2.Focus():
-            state.ClearField("focus")
+    _carry_choice(state, prev, entities, c)
     state.pending = "series"
     state.candidates.extend(candidates[:MAX_LIST])
     state.intent = _series_intent(classified, abstained, c)
