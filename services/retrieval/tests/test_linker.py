@@ -83,6 +83,11 @@ def test_a_hero_called_by_a_piece_of_their_name_with_a_title() -> None:
     assert top("さくらちゃんのやつ") != "urusei-yatsura"  # no typo of ラムちゃん
 
 
+def test_a_katakana_word_asked_after_is_the_titles_it_opens() -> None:
+    assert {link.series_id for link in linker().link("スキップってある?")} == {"skip-beat", "skip-and-loafer"}
+    assert linker().link("ホラーってある？") == []  # a kind of story, not a name
+
+
 def test_hiragana_grammar_read_as_romaji_names_nobody() -> None:
     # (すぎ + もっと reads "sugimoto", Golden Kamuy's hero)
     assert linker().link("長すぎ😂 もっと短くて完結してる少女漫画のラブコメない?") == []

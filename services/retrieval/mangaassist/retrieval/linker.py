@@ -228,8 +228,10 @@ _QUOTED_WORD = re.compile(r"(?:^|[\s(])['\"‘“]([A-Za-z]{3,12})['\"’”](?=
 # A katakana word used as a series' name (「スキップの新刊いつ？」「ブルーのやつ何巻？」), read when
 # nothing else is named: the Japanese titles it opens, as pieces (several are asked back).
 _KATAKANA_AS_NAME = re.compile(
-    r"(?<![ァ-ヺー])([ァ-ヺー]{3,12})(?![ァ-ヺー]) ?(?:の|って|は|も)? ?"
-    r"(?:新刊|最新|\d{1,3} ?巻|何巻|やつ|英語版|日本語版|完結|続き)"
+    r"(?<![ァ-ヺー])([ァ-ヺー]{3,12})(?![ァ-ヺー]) ?"
+    r"(?:(?:の|って|は|も)? ?(?:新刊|最新|\d{1,3} ?巻|何巻|やつ|英語版|日本語版|完結|続き)"
+    # (「スキップってある?」「スキップは置いてますか」: asked whether we have it)
+    r"|(?:って|は) ?(?:ある|あります|置いて|売って|扱って))"
 )
 # A katakana piece of a title said as the one chosen (「ローファーのほう」 for スキップとローファー).
 _KATAKANA_CHOSEN = re.compile(r"(?<![ァ-ヺー])([ァ-ヺー]{3,12}) ?(?:のほう|の方)")
