@@ -2433,11 +2433,10 @@ _ASKED_BEFORE = re.compile(
 
 _NAMED_KINDS = frozenset({"title", "alias", "romaji", "character"})
 # A story told as the whole message, 「魚が歩いてくるやつ」「主人公が料理で戦う話」: a title looked for.
-_STORY_TOLD = re.compile(
-    r"[がをにでと][^、。,.!?！？「」]{1,14}?(?:[うくすつぬむぶぐる]|た|てる|ている|てた|ちゃう|ない)(?:やつ|話|漫画|マンガ)"
-    r"\s*[?？!！。…]*$"
-)
-_ONE_STORY = re.compile(_STORY_TOLD.pattern.replace("(?:やつ|話|漫画|マンガ)", "(?:やつ|話)"))
+_TOLD = r"[がをにでと][^、。,.!?！？「」]{1,14}?(?:[うくすつぬむぶぐる]|た|てる|ている|てた|ちゃう|ない)"
+_STORY_TOLD = re.compile(rf"{_TOLD}(?:やつ|話|漫画|マンガ)\s*[?？!！。…]*$")
+# (ending 「…やつ」「…話」: one title; 「…読む漫画」 asks for suggestions)
+_ONE_STORY = re.compile(rf"{_TOLD}(?:やつ|話)\s*[?？!！。…]*$")
 # What a story is, said beside a piece of its title: 「美大めざす話」「美大受験のほう」「美術部が出てくるほう」.
 _PIECE_DESCRIBED = re.compile(r"[一-龥ァ-ヴー]{2}[^、。,.!?！？]{0,12}?(?:話|のほう|の方|(?<=[るたいく])(?:ほう|方))")
 

@@ -551,11 +551,10 @@ def story_bigrams(text: str) -> set[str]:
         )
         # and each kanji alone: a one-character word (魚, 犬) has no pair of its own to share
         # when its endings differ (「魚が歩いてくる」, 「歩く魚に」)
-        out.update(ch for ch in run if _KANJI_ONLY.fullmatch(ch) and ch not in _SHOP_KANJI)
+        out.update(ch for ch in run if _ONE_KANJI.fullmatch(ch) and ch not in _SHOP_KANJI)
     return out
 
 
-_KANJI_ONLY = re.compile(r"[\u4e00-\u9fff]")
 # (the kanji of shop words, 漫画, 作品, 巻, 完結, 英語版, 新刊…, and of asking, 読みたい, 見たい,
 # 教えて, 探して, 買いたい, 好き, 話, 気になる)
 _SHOP_KANJI = frozenset("漫画作品巻数何完結連載英語版日本最新刊値段以外向主人公円冊読見教探買好話気")
@@ -567,6 +566,7 @@ _SHOP_KANJI = frozenset("漫画作品巻数何完結連載英語版日本最新�
 _HIRAGANA_CHAR = "[\u3041-\u309f]"
 _KATAKANA_CHAR = "[\u30a1-\u30ffー]"
 _KANJI_CHAR = "[\u4e00-\u9fff々]"
+_ONE_KANJI = re.compile("[\u4e00-\u9fff]")  # (not 々, which repeats the kanji before it)
 _SEAM = re.compile(
     rf"{_HIRAGANA_CHAR}(?:{_KATAKANA_CHAR}|{_KANJI_CHAR})|{_KATAKANA_CHAR}(?:{_KANJI_CHAR}|{_HIRAGANA_CHAR})"
     rf"|{_KANJI_CHAR}{_KATAKANA_CHAR}"

@@ -221,7 +221,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             span.set_attribute("retrieval.mention_kinds", sorted({link.kind for link in links}))
         return reply
 
-    def _by_authors(self, f: common_pb2.SearchFilters, filters: Filters) -> Filters:
+    def _catalog_narrowed(self, f: common_pb2.SearchFilters, filters: Filters) -> Filters:
         """``by_authors_of`` narrowed to the works of those series' authors (the linker knows
         them for either store; unknown series name no works and match nothing), the series
         of ``excluded_kinds`` ruled out (by their catalog tags), and ``shorter_than`` /
@@ -291,7 +291,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         bad = sorted(set(fields) - PRODUCT_FIELDS - VOLUME_FIELDS)
         if bad:
             raise invalid_argument(f"unknown field(s) {bad}")
-        filters = self._by_authors(request.filters, to_filters(request.filters))
+        filters = self._catalog_narrowed(request.filters, to_filters(request.filters))
         if request.HasField("volume") and request.volume < 0:
             raise invalid_argument("volume must not be negative")
         volume: Volume = "latest" if request.latest_volume else (request.volume if request.HasField("volume") else None)
@@ -332,7 +332,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
                 # No series has every kind asked for: those of the kinds added last (the
                 # customer's latest words), in place of the ones they were added to.
                 added = self._added_kinds_instead(request.filters)
-                outcome = await self._every_genre_first(run, self._by_authors(added, to_filters(added)), k)
+                outcome = await self._every_genre_first(run, self._catalog_narrowed(added, to_filters(added)), k)
         except OpenSearchError as exc:
             raise ServiceError(STORE_ERRORS[exc.kind], str(exc)) from exc
         t2 = time.perf_counter()
