@@ -126,6 +126,9 @@ def test_shorter_or_cheaper_than_the_series_talked_about_is_below_it() -> None:
     cheaper_kind = turn("anything cheaper?", kingdom, intent="product_recommendation")
     assert (cheaper_kind.action, list(cheaper_kind.state.constraints.like_series_ids)) == ("similar", ["kingdom"])
     assert list(cheaper_kind.state.constraints.cheaper_than) == ["kingdom"]
+    slayer = named("きめつのやいば", ("demon-slayer", "きめつのやいば"), intent="product_search")
+    cheaper_ja = turn("もっと安いのある？", slayer, intent="product_search")
+    assert cheaper_ja.action == "similar" and not cheaper_ja.not_carried
     # Choosing the shorter of those shown caps nothing.
     among = turn("その中で一番巻数少ないのどれ", shown("monster", "pluto", "20th-century-boys"), abstained=True)
     assert not among.state.constraints.shorter_than and superlative("その中で一番巻数少ないのどれ") == "fewest_volumes"

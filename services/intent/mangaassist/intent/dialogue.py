@@ -863,6 +863,8 @@ def _relative_limits(resolution: Resolution, previous: common_pb2.DialogueState,
     for pattern, limit in ((_SHORTER, state.constraints.shorter_than), (_CHEAPER, state.constraints.cheaper_than)):
         if pattern.search(lowered) and anchor not in limit:
             limit.append(anchor)
+    # (「もっと安いのある？」 compares with a series we carry: it names no title we lack)
+    resolution = replace(resolution, not_carried=False)
     no_request_before = not (previous.topic or previous.HasField("request") or previous.constraints.genres)
     if focus and no_request_before and not (state.constraints.genres or state.constraints.like_series_ids):
         # ("Do you have Kingdom?" … "anything cheaper?": others of its kind, cheaper)
