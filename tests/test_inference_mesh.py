@@ -83,7 +83,10 @@ async def test_clean_answers_get_no_guardrail_frame_and_reuse_connections(ws: Cl
             await ws.recv()
     after = stats(faults)
     assert after["by_operation"]["ConverseStream"] - before["by_operation"].get("ConverseStream", 0) == 5
-    assert after["connections"] <= 10  # never more than the pool, however many requests
+    # Five streams one after another ride the kept-alive connections already open (0 new ones
+    # when run alone). The count is the cluster's total, so compare with before: allow a few to
+    # replace connections an earlier test's cut streams closed. Without reuse this would be 5.
+    assert after["connections"] - before["connections"] <= 3
 
 
 async def test_a_flagged_answer_is_never_served_from_the_cache(ws: ClientConnection, faults: str) -> None:
