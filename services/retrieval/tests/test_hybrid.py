@@ -77,3 +77,18 @@ def test_filters_still_hold_in_hybrid_results(index: CatalogIndex) -> None:
     assert hits and all(p["language"] == "en" and p["in_stock"] and p["price_jpy"] <= 2000 for p in hits)
     # One hit per edition.
     assert len({p["edition_key"] for p in hits}) == len(hits)
+
+
+async def test_like_x_ranks_series_sharing_its_rarer_kinds_above_ones_sharing_common_ones(
+    index: CatalogIndex,
+) -> None:
+    # Dandadan: action, comedy, supernatural, sci-fi; ghosts, aliens, occult. Sharing "action"
+    # and "comedy" (most shonen) says less than sharing "supernatural" and "ghosts".
+    hits = (await index.asimilar(frozenset({"dandadan"}), 6, Filters(language="ja"))).hits
+    series = [index.products[h.doc]["series_id"] for h in hits]
+    assert "dandadan" not in series
+    supernatural = [
+        s for s in series if "supernatural" in index.products[index.row_first[index.series_rows([s])[0]]]["genres"]
+    ]
+    assert series[0] in supernatural, series
+    assert len(supernatural) >= len(series) // 2, series

@@ -16,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, TypeAlias
@@ -144,6 +146,14 @@ class CatalogIndex:
         self._series_rows: dict[str, list[int]] = {}
         for r, first in enumerate(self.row_first):
             self._series_rows.setdefault(self.products[first]["series_id"], []).append(r)
+        # How telling each genre or tag is when two series share it: log(series / series with it),
+        # so sharing "supernatural" or "ghosts" says more than sharing "action" ("like" ranking).
+        holders: Counter[str] = Counter()
+        for rows in self._series_rows.values():
+            p = self.products[self.row_first[rows[0]]]
+            holders.update({t.lower() for t in (*p["genres"], *p["tags"])})
+        n_series = max(1, len(self._series_rows))
+        self._term_weight = {t: math.log(n_series / n) for t, n in holders.items()}
         self.graph_params: dict[str, int] = {"m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION}
 
     def query_text(self, query: str) -> str:
@@ -250,6 +260,7 @@ class CatalogIndex:
         seed_terms = {
             t.lower() for r in rows for p in (self.products[self.row_first[r]],) for t in (*p["genres"], *p["tags"])
         }
+        weight = self._term_weight
         seed_demo = {self.products[self.row_first[r]]["demographic"] for r in rows}
         asked = {t.lower() for t in self._tag_terms(query)} if query else set()
         excluded = replace(filters, exclude_series_ids=filters.exclude_series_ids | like)
@@ -268,7 +279,9 @@ class CatalogIndex:
             row, cosine = item
             p = self.products[self.row_first[row]]
             terms = {t.lower() for t in (*p["genres"], *p["tags"])}
-            overlap = len(terms & seed_terms) / len(terms | seed_terms) if terms else 0.0
+            # Weighted Jaccard: shared rare kinds count for more than shared common ones.
+            union = sum(weight.get(t, 0.0) for t in terms | seed_terms)
+            overlap = sum(weight.get(t, 0.0) for t in terms & seed_terms) / union if union else 0.0
             return (
                 SIMILAR_WEIGHTS[0] * cosine
                 + SIMILAR_WEIGHTS[1] * overlap
