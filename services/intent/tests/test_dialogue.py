@@ -2049,6 +2049,16 @@ def test_the_next_volume_an_aspect_or_a_kind_asked_of_the_series_in_focus() -> N
         "what's it about? is it like historical?", focused("golden-kamuy", "golden kamui"), intent="product_question"
     )
     assert kind.intent == "product_question" and not kind.state.constraints.like_series_ids
+    # 「シャンフロってそういう話？」 after another series: whether the one named is that kind of story
+    dandadan = named("ダンダダンってどんな話？", ("dandadan", "ダンダダン"))
+    asked = turn(
+        "シャンフロってそういう話?",
+        dandadan,
+        "product_question",
+        mentions=[mention("shangri-la-frontier", "シャンフロ")],
+    )
+    assert asked.intent == "product_question" and asked.state.focus.series_id == "shangri-la-frontier"
+    assert not asked.state.constraints.like_series_ids
 
 
 def test_a_word_before_the_edition_is_no_title_we_lack() -> None:

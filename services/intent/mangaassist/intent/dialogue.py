@@ -279,6 +279,8 @@ _NOT_LIKE = re.compile(
     r"|what(?:'s|s| is| are| was)\s.{0,60}\blike\b\s*[?？]"
     r"|(?:don'?t|do not|doesn'?t|didn'?t|not)\s(?:really\s)?like"
     # "is it like historical?": a kind of story asked of it ("like" as a hedge)
+    # 「シャンフロってそういう話？」: whether the one named is that kind of story
+    r"|って(?:そういう|こういう|ああいう)(?:話|漫画|マンガ|まんが|感じ|系|作品|内容|やつ)"
     r"|\b(?:is|was) (?:it|that|this) like (?:a |an )?(?:historical|history|horror|romance|romantic|comedy|funny|scary|action|fantasy|sci-?fi|mystery|drama|sports?|thriller|psychological|supernatural|isekai|mecha|slice of life|dark|sad|violent|gory)\b"
 )
 # "like" as a hedge ("like 10 volumes or less", "like half of them"): that word likens nothing,
