@@ -1689,6 +1689,11 @@ def test_collecting_up_to_a_volume_is_that_series_not_a_length_limit() -> None:
     collect = turn("49巻まで揃えたいです", first.state)
     assert collect.state.focus.series_id == "glass-mask"
     assert not collect.state.constraints.HasField("max_volumes")
+    # A run of its volumes, however written, is that series too: 「1〜5巻だけ買ったら」, 「1-3巻」.
+    for text in ("1〜5巻だけ買ったらいくら？", "1-3巻ってまだある？", "vols 1 to 5 how much"):
+        some = turn(text, first.state)
+        assert (some.intent, some.state.focus.series_id) == ("product_question", "glass-mask"), text
+        assert not some.state.constraints.HasField("max_volumes"), text
     # 「10巻までで完結するのがほしい」 is still a length limit.
     short = turn("10巻までで完結するのがほしい", common_pb2.DialogueState(), intent="product_recommendation")
     assert short.state.constraints.max_volumes == 10

@@ -170,7 +170,7 @@ NOT_TOO_LONG_VOLUMES = 20
 # Volumes to buy from one to another (「1巻から3巻までほしい」, "vols 1 to 3"): the first of them,
 # no cap on the length (「3〜5巻くらい」, "1-3 volumes" without a volume word first are lengths).
 _VOLUME_RANGE = re.compile(
-    r"(\d{1,3})\s*巻\s*(?:から|〜|～|~)\s*(\d{1,3})\s*巻"
+    r"(\d{1,3})\s*(?:巻\s*)?(?:から|〜|～|~|-|－|ー)\s*(\d{1,3})\s*巻"
     r"|\bvol(?:ume)?s?\.?\s*(\d{1,3})\s*(?:to|-|–|through|thru)\s*(?:vol(?:ume)?\.?\s*)?(\d{1,3})\b"
     # 「49巻まで揃えたい」: from the first up to that one
     r"|\d{1,3}\s*巻\s*まで\s*(?:を|は)?\s*(?:全部\s*|一気に\s*|まとめて\s*)?(?:揃え|そろえ|集め|買|ほし|欲し|ください|下さい)"
