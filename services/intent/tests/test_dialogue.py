@@ -2073,6 +2073,10 @@ def test_a_word_before_the_edition_is_no_title_we_lack() -> None:
         "march-comes-in-like-a-lion",
         1,
     )
+    # A discourse opener before the edition is no name either: 「てか英語版もあるん？」, "actually …".
+    for text in ("てか英語版もあるん？", "actually 日本語の1巻もほしい", "btw english one?"):
+        other = turn(text, lion)
+        assert not other.not_carried and other.state.focus.series_id == "march-comes-in-like-a-lion", text
 
 
 def test_a_kind_or_a_condition_wanted_after_suggestions_refines_them() -> None:

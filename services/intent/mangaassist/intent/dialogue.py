@@ -3551,8 +3551,11 @@ _NOT_A_NAME = re.compile(
 )
 # Words before a name that are no part of it: "the", 「じゃあ1巻もください」.
 _LEADING_FILLER = re.compile(
-    r"^(?:(?:the|a|an|sensei|san)\s+|(?:ok|okay|oh|ah|so|well|then|hmm+)(?:[、,!！.\s]+|(?=[\u3040-\u30ff\u4e00-\u9fff]))"
-    r"|(?:先生|せんせい|さん|氏|じゃあ|じゃ|では|それじゃ|それなら|なら|あと(?:は)?|えっと|えーと|うーん|それと|あ|で)[、,\s]*"
+    r"^(?:(?:the|a|an|sensei|san)\s+|(?:ok|okay|oh|ah|so|well|then|hmm+|actually|btw|anyway|also|and|wait)"
+    r"(?:[、,!！.\s]+|(?=[\u3040-\u30ff\u4e00-\u9fff]))"
+    # (discourse openers: 「てか英語版もあるん？」 "by the way, is there an English one too?")
+    r"|(?:先生|せんせい|さん|氏|じゃあ|じゃ|では|それじゃ|それなら|なら|あと(?:は)?|えっと|えーと|うーん|それと|あ|で"
+    r"|てか|ってか|ていうか|っていうか|つーか|ちなみに|ところで|やっぱり?)[、,\s]*"
     r"(?:まず|とりあえず|ひとまず|いったん|最初に)?[、,\s]*|(?:まず|とりあえず|ひとまず|いったん|最初に)[、,\s]*)"
 )
 _VOLUME_TAIL = re.compile(r"\s*(?:vol(?:ume)?\.?\s{0,2}\d{1,3}|\d{1,3}\s{0,2}巻)\s*$")
