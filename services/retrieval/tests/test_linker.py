@@ -423,6 +423,26 @@ def test_a_katakana_word_used_as_a_name_links_every_title_it_opens() -> None:
     assert linker().link("ホラーのやつ") == []
 
 
+def test_a_short_piece_said_as_a_name_links_the_title_it_opens_or_ends() -> None:
+    for text, want in (
+        ("ちなみにアビス自体は何巻まで出てる？", "made-in-abyss"),  # the end of メイドインアビス
+        ("その不滅のやつ、完結してる？", "to-your-eternity"),  # the opening kanji of 不滅のあなたへ
+        ("さっきのモブのほう全巻で", "mob-psycho-100"),  # two katakana opening モブサイコ100, chosen
+        ("ぼっちの方の最新刊は何巻？", "bocchi-the-rock"),  # its nickname, an alias
+        ("ぼっちちゃん 最新刊", "bocchi-the-rock"),  # the heroine's
+    ):
+        assert [link.series_id for link in linker().link(text)] == [want], text
+    # ... but a word of the sentence is none: a time, a kind, a hiragana word inside another.
+    for text in (
+        "先週のやつ届いた？",
+        "恋愛のやつ",
+        "一人ぼっちの主人公の話",
+        "ぼっちで読める漫画",
+        "ひとりぼっちの話",
+    ):
+        assert linker().link(text) == [], text
+
+
 def test_a_piece_said_beside_the_kind_of_story_keeps_the_titles_of_that_kind() -> None:
     assert [link.series_id for link in linker().link("Blueなんとかってやつ、サッカーの漫画")] == ["blue-lock"]
     # Both are love stories: still both, to be asked back.

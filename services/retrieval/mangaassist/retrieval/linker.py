@@ -227,14 +227,17 @@ _INCOMPLETE_GROUPS = frozenset({1, 2, 3, 6, 7, 8, 9})
 _QUOTED_WORD = re.compile(r"(?:^|[\s(])['\"‘“]([A-Za-z]{3,12})['\"’”](?=$|[\s.,!?)])")
 # A katakana word used as a series' name (「スキップの新刊いつ？」「ブルーのやつ何巻？」), read when
 # nothing else is named: the Japanese titles it opens, as pieces (several are asked back).
-_KATAKANA_AS_NAME = re.compile(
-    r"(?<![ァ-ヺー])([ァ-ヺー]{3,12})(?![ァ-ヺー]) ?"
-    r"(?:(?:の|って|は|も)? ?(?:新刊|最新|\d{1,3} ?巻|何巻|やつ|英語版|日本語版|完結|続き)"
+_NAME_CUE = (
+    r" ?(?:(?:の|って|は|も)? ?(?:新刊|最新|\d{1,3} ?巻|何巻|やつ|英語版|日本語版|完結|続き)|自体"
     # (「スキップってある?」「スキップは置いてますか」: asked whether we have it)
     r"|(?:って|は) ?(?:ある|あります|置いて|売って|扱って))"
 )
-# A katakana piece of a title said as the one chosen (「ローファーのほう」 for スキップとローファー).
-_KATAKANA_CHOSEN = re.compile(r"(?<![ァ-ヺー])([ァ-ヺー]{3,12}) ?(?:のほう|の方)")
+_KATAKANA_AS_NAME = re.compile(r"(?<![ァ-ヺー])([ァ-ヺー]{3,12})(?![ァ-ヺー])" + _NAME_CUE)
+# A title's opening run of kanji said as its name (「不滅のやつ」 for 不滅のあなたへ).
+_KANJI_AS_NAME = re.compile(r"(?<![\u4e00-\u9fff々])([\u4e00-\u9fff々]{2,6})(?![\u4e00-\u9fff々])" + _NAME_CUE)
+# A katakana piece of a title said as the one chosen (「ローファーのほう」 for スキップとローファー);
+# a two-letter one only when it opens the title (「モブのほう」 for モブサイコ100).
+_KATAKANA_CHOSEN = re.compile(r"(?<![ァ-ヺー])([ァ-ヺー]{2,12}) ?(?:のほう|の方)")
 # The word a sequel adds to a name, said as a name: before a particle or the end in Japanese
 # (「超のほうも」, not 「超面白い」); in English after "the/and/about/of" or before "one", "?"…
 _SEQUEL_CJK = r"(?:^|(?<=[\s]))({})(?=\s?(?:のほう|の方|の|は|って|も|を|が)|\s*$)"
@@ -250,6 +253,23 @@ _VOWELS = re.compile(r"([aeiou])\1+")
 
 
 _ACCENTS = str.maketrans("āáàâäēéèêëīíìîïōóòôöūúùûü", "aaaaaeeeeeiiiiiooooouuuuu")
+
+
+# A short hiragana name read as a word of the sentence: inside a longer word (「一人ぼっち」
+# 「ひとりぼっち」) or used as an adjective or adverb (「ぼっちな」「ぼっちで」).
+MAX_PLAIN_HIRAGANA = 3
+_PARTICLES_BEFORE = frozenset("のはもとがをにへやで、。！？!? ")
+
+
+def _inside_hiragana_word(s: str, i: int, key: str) -> bool:
+    if len(key) > MAX_PLAIN_HIRAGANA or not all("\u3041" <= ch <= "\u309f" for ch in key):
+        return False
+    before = s[i - 1] if i else " "
+    after = s[i + len(key)] if i + len(key) < len(s) else " "
+    word_before = ("\u4e00" <= before <= "\u9fff") or (
+        "\u3041" <= before <= "\u309f" and before not in _PARTICLES_BEFORE
+    )
+    return word_before or after in "なで"
 
 
 def _group_of(match: re.Match[str]) -> int:
@@ -930,23 +950,30 @@ class CatalogLinker:
 
     def _katakana_opening(self, folded: str, chosen_only: bool = False) -> list[_Candidate]:
         """A katakana word used as a name (see ``_KATAKANA_AS_NAME``) that is no kind of story:
-        the series whose Japanese title or alias opens with it; a piece of a title said as the
-        one chosen (``_KATAKANA_CHOSEN``): those that hold it."""
+        the series whose Japanese title or alias opens with it (or, failing that, holds it); a
+        piece of a title said as the one chosen (``_KATAKANA_CHOSEN``): those that hold it; a
+        title's opening run of kanji said as a name (``_KANJI_AS_NAME``): those it opens."""
         out: list[_Candidate] = []
-        said = [] if chosen_only else [(m, True) for m in _KATAKANA_AS_NAME.finditer(folded)]
-        said += [(m, False) for m in _KATAKANA_CHOSEN.finditer(folded)]
-        for m, opening in said:
+        said = [] if chosen_only else list(_KATAKANA_AS_NAME.finditer(folded))
+        said += _KATAKANA_CHOSEN.finditer(folded)
+        for m in said:
             word = m.group(1)
             if word in _GLOSSARY_WORDS:
                 continue
-            series = sorted(
-                {
-                    sid
-                    for key, sid in self._cjk_titles.items()
-                    if key != word and (key.startswith(word) or (not opening and word in key))
-                }
-            )
+            opens = {sid for key, sid in self._cjk_titles.items() if key != word and key.startswith(word)}
+            # (a word of three or more said as a name may end the title: 「アビス自体」 of メイドインアビス)
+            holds = {sid for key, sid in self._cjk_titles.items() if key != word and word in key}
+            series = sorted(opens or (holds if len(word) >= 3 else set()))
             if series:
+                names = [Name(sid, "partial", self.series_titles[sid]) for sid in series[:MAX_FRAGMENT_SERIES]]
+                out.append(_Candidate(names, m.start(1), m.end(1), False))
+        for m in () if chosen_only else _KANJI_AS_NAME.finditer(folded):
+            word = m.group(1)
+            # (the whole opening run: 「不滅」 of 不滅のあなたへ, never 「東」 of 東京喰種 nor a kind of story)
+            series = sorted(
+                {sid for key, sid in self._cjk_titles.items() if (k := _KANJI_RUN.match(key)) and k.group() == word}
+            )
+            if series and word not in _GLOSSARY_WORDS:
                 names = [Name(sid, "partial", self.series_titles[sid]) for sid in series[:MAX_FRAGMENT_SERIES]]
                 out.append(_Candidate(names, m.start(1), m.end(1), False))
         return out
@@ -1053,10 +1080,14 @@ class CatalogLinker:
             s = run.group().replace(" ", "")
             for i, ch in enumerate(s):
                 for key in self._cjk_by_first.get(ch, ()):
-                    if s.startswith(key, i) and not (
-                        # (「モンスター系」「モンスター料理」: the word, in a kind or a compound, not the title)
-                        key in _GLOSSARY_WORDS
-                        and (_KIND_SUFFIX.match(s, i + len(key)) or _COMPOUND.match(s, i + len(key)))
+                    if (
+                        s.startswith(key, i)
+                        and not (
+                            # (「モンスター系」「モンスター料理」: the word, in a kind or a compound, not the title)
+                            key in _GLOSSARY_WORDS
+                            and (_KIND_SUFFIX.match(s, i + len(key)) or _COMPOUND.match(s, i + len(key)))
+                        )
+                        and not _inside_hiragana_word(s, i, key)
                     ):
                         # (a title that is also a kind of story, used as one: 「日常系」 is no 『日常』)
                         out.append(_Candidate(self.cjk[key], at[i], at[i + len(key) - 1] + 1, False))
