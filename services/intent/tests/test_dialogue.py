@@ -2088,6 +2088,25 @@ def test_a_kind_or_a_condition_wanted_after_suggestions_refines_them() -> None:
     sports = shown_list("slam-dunk", "major", "cross-game")
     baseball = turn("野球のやつで", sports)
     assert baseball.intent == "product_recommendation" and not baseball.state.constraints.only_series
+    # Another kind asked for in a few words keeps the budget, edition and status in force...
+    budget = turn(
+        "anything under 2000 yen a volume? in English", common_pb2.DialogueState(), intent="product_recommendation"
+    )
+    finished = turn("finished series only", budget.state, intent="product_question")
+    other = turn("something with sports?", finished.state, intent="product_recommendation")
+    kept = other.state.constraints
+    assert list(kept.genres) == ["sports"] and (kept.status, kept.language, kept.max_price_jpy) == (
+        "completed",
+        "en",
+        1999,
+    )
+    # ... a new request told at length is a new topic.
+    told = turn(
+        "OK new idea: I want to get into something with sports, a long series I can follow for months",
+        finished.state,
+        intent="product_recommendation",
+    )
+    assert not told.state.constraints.status and not told.state.constraints.HasField("max_price_jpy")
 
 
 def test_work_the_shop_does_not_do_is_out_of_scope_whatever_it_names() -> None:

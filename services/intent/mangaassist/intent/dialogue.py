@@ -38,6 +38,7 @@ MAX_LAST_SHOWN = 10
 MAX_LIST = 12  # bound every list kept in the state
 MAX_TOPIC_CHARS = 200  # the request's own words kept for its refinements
 CUE_CHARS = 1_000  # cues are read from the first part of a long message only
+MAX_TERSE_CHARS = 30  # a request of another kind this short refines the one in force
 BARE_NAME_REST = 6  # characters besides the names that still make a message "just a name"
 
 # Conversational cues over the NFKC-folded, lower-cased message. Bounded quantifiers only.
@@ -2136,7 +2137,9 @@ def _resolve(
             _has_constraints(entities, c) or (c.refine_lead and bool(_READERSHIP.search(c.folded))) or relative_to_list
         )
         and not prev.HasField("focus")
-        and not (c.new_request and entities.genres and not c.refine_lead)
+        # (a new request of another kind is a new topic, unless said in a few words, "something
+        # with sports?": the budget, edition and status asked for before still hold)
+        and not (c.new_request and entities.genres and not c.refine_lead and len(c.folded) > MAX_TERSE_CHARS)
     ):
         _carry(state, prev)
         adds_kind = bool(

@@ -351,6 +351,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             search_ms=(t2 - t1) * 1000,
             candidates=outcome.candidates,
             plan=outcome.plan,
+            lexical=outcome.lexical,
         )
         if index.version == key[4]:
             self.cache.put(key, reply)

@@ -239,7 +239,9 @@ class CatalogStage:
     ) -> retrieval_pb2.SearchResponse:
         """One of the series offered, described ("the one with the single dad cooking"): those
         offered, ranked by the words, unless a series outside them fits the words clearly
-        better (by ``DESCRIBED_MARGIN``) — then that one first, the offered ones after it."""
+        better (by ``DESCRIBED_MARGIN``), or the words name a kind, a name or a story that none
+        offered has and one outside does ("the volleyball one" after five other sports) — then
+        that one first, the offered ones after it."""
         offered = set(plan.filters.series_ids)
         anywhere = common_pb2.SearchFilters()
         anywhere.CopyFrom(plan.filters)
@@ -250,7 +252,8 @@ class CatalogStage:
         best = max((r.score for r in among.results), default=float("-inf"))
         outside = [r for r in everywhere.results if r.product.series_id not in offered]
         logger.debug("described: offered best %.4f, outside best %.4f", best, outside[0].score if outside else -1.0)
-        if not outside or outside[0].score < best + DESCRIBED_MARGIN:
+        told_elsewhere = everywhere.lexical and not among.lexical
+        if not outside or (outside[0].score < best + DESCRIBED_MARGIN and not told_elsewhere):
             return among
         meant = outside[0].product.series_id
         reply = retrieval_pb2.SearchResponse()

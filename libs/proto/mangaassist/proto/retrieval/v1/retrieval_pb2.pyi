@@ -375,6 +375,7 @@ class SearchResponse(_message.Message):
     CANDIDATES_FIELD_NUMBER: _builtins.int
     PLAN_FIELD_NUMBER: _builtins.int
     CACHED_FIELD_NUMBER: _builtins.int
+    LEXICAL_FIELD_NUMBER: _builtins.int
     embedding_ms: _builtins.float
     search_ms: _builtins.float
     candidates: _builtins.int
@@ -383,6 +384,8 @@ class SearchResponse(_message.Message):
     """"exact" or "hnsw" """
     cached: _builtins.bool
     """served from the query-result cache"""
+    lexical: _builtins.bool
+    """the words matched a name, kind or story of a result"""
     @_builtins.property
     def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScoredProduct]: ...
     @_builtins.property
@@ -399,10 +402,11 @@ class SearchResponse(_message.Message):
         candidates: _builtins.int = ...,
         plan: _builtins.str = ...,
         cached: _builtins.bool = ...,
+        lexical: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cached", b"cached", "candidates", b"candidates", "embedding_ms", b"embedding_ms", "plan", b"plan", "query_embedding", b"query_embedding", "results", b"results", "search_ms", b"search_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cached", b"cached", "candidates", b"candidates", "embedding_ms", b"embedding_ms", "lexical", b"lexical", "plan", b"plan", "query_embedding", b"query_embedding", "results", b"results", "search_ms", b"search_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
