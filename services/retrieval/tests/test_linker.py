@@ -448,6 +448,9 @@ def test_a_piece_said_beside_the_kind_of_story_keeps_the_titles_of_that_kind() -
     # Both are love stories: still both, to be asked back.
     both = {link.series_id for link in linker().link("アオなんとかっていう恋愛漫画")}
     assert both == {"blue-box", "blue-spring-ride"}
+    # A kind the story tells, though no tag says it: Witch Watch's synopsis has 「ニコの魔法」.
+    witches = {link.series_id for link in linker().link("witchってつく漫画なかったっけ？魔法のやつ")}
+    assert witches == {"witch-hat-atelier", "witch-watch"}
 
 
 def test_the_word_a_sequel_adds_is_linked_relative_to_its_series() -> None:

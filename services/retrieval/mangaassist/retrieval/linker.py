@@ -572,6 +572,7 @@ class CatalogLinker:
     _works_by_authors_of: dict[str, frozenset[str]] = field(default_factory=dict)
     _tags: dict[str, str] = field(default_factory=dict)  # series → its tags, folded, "|"-joined
     _genres: dict[str, frozenset[str]] = field(default_factory=dict)  # series → its genres
+    _synopses: dict[str, str] = field(default_factory=dict)  # series → its synopses, folded
     # series → edition language → (volumes, price of a volume), for limits relative to a series
     _editions: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
     _cjk_by_first: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
@@ -606,6 +607,7 @@ class CatalogLinker:
         for s in series:
             linker._tags[s["series_id"]] = "|" + "|".join(fold(t) for t in s.get("tags", ())) + "|"
             linker._genres[s["series_id"]] = frozenset(s.get("genres", ()))
+            linker._synopses[s["series_id"]] = fold(f"{s.get('synopsis_ja', '')} {s.get('synopsis_en', '')}")
             linker._editions[s["series_id"]] = {
                 language: (int(s[volumes]), int(s[price]))
                 for language, volumes, price in (
@@ -945,6 +947,14 @@ class CatalogLinker:
             return candidate
         genres = {fold(GLOSSARY.get(k, k)).replace(" ", "-") for k in kinds}
         fitting = self.series_of_kinds(kinds) | {sid for sid, have in self._genres.items() if genres & have}
+        # (or whose story says it: Witch Watch's 「ニコの魔法」 is a 「魔法のやつ」 too)
+        # (a kind's own word only, not a word of a longer tag: "the" of "after the quest")
+        said = [re.escape(k) for k in kinds if not _is_latin(k)] + [
+            rf"\b{re.escape(k)}\b" for k in kinds if _is_latin(k) and any(f"|{k}|" in t for t in self._tags.values())
+        ]
+        if said:
+            told = re.compile("|".join(said))
+            fitting |= {n.series_id for n in candidate.names if told.search(self._synopses[n.series_id])}
         names = [n for n in candidate.names if n.series_id in fitting]
         return replace(candidate, names=names) if names else candidate
 
