@@ -2779,3 +2779,23 @@ def test_a_story_confirmed_asks_about_the_series_talked_about() -> None:
     # (the search ranks it against the catalog: another series may fit the story better)
     assert result.action == "choose" and result.intent == "product_question"
     assert list(result.state.constraints.only_series) == ["sakamoto-days"]
+
+
+def test_a_title_said_as_its_authors_name_keeps_the_series_talked_about() -> None:
+    hikaru = focused("hikaru-no-go", "ヒカルの碁")
+    death_note = mention("death-note", "death note")
+    who = turn("who drew it? isn't it the death note guy", hikaru, "product_question", mentions=[death_note])
+    assert (who.intent, who.state.focus.series_id) == ("product_question", "hikaru-no-go")
+    others = turn("その人の他の作品は?", who.state, "product_recommendation")
+    assert list(others.state.constraints.by_authors_of) == ["hikaru-no-go"]
+    same = turn(
+        "絵の人 Death Note と同じだよね？その人の他の作品は？",
+        hikaru,
+        "product_question",
+        mentions=[mention("death-note", "Death Note")],
+    )
+    assert list(same.state.constraints.by_authors_of) == ["hikaru-no-go"]
+    assert "death-note" not in same.state.constraints.excluded_series
+    # A title named on its own is still that title.
+    asked = turn("death note is finished right?", hikaru, "product_question", mentions=[death_note])
+    assert asked.state.focus.series_id == "death-note"

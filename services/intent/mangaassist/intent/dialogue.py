@@ -477,6 +477,15 @@ _IS_IT_SIMILAR = re.compile(
     r"\b(?:is|was) (?:it|that|this|that one|this one)\b(?: \w+){0,2} (?:similar to|like|as good as|as dark as)\b"
     r"|(?:それ|これ|あれ)(?:って|は).{0,16}(?:に似て|と似て|みたいな感じ|っぽい)"
 )
+# A title said as the name of its author: "the Death Note guy", 「NANAの人」「鬼滅の作者」.
+_TITLE_AS_PERSON = re.compile(
+    r"\s?(?:(?:'s\s)?(?:guy|dude|person|lady|woman|author|artist|mangaka|creator|writer|people)\b"
+    r"|の(?:人|ひと|作者|作家|漫画家|先生|原作者|作画)(?!気|生|物|間|口|形|類)|を(?:描いた|書いた)(?:人|ひと|先生))"
+)
+_PERSON_ASKED = re.compile(
+    r"(?:絵|作画|原作|描いた|書いた)の?(?:人|ひと)|作者|漫画家|\b(?:who (?:drew|wrote)|artist|author)\b"
+)
+_SAME_AS = re.compile(r"\s?(?:と|と絵が|と作者が)(?:同じ|一緒)|\s?(?:same as|too)\b")
 _IS_IT_LIKE = re.compile(r"\b(?:is|are|was|were)\b[^?]{0,60}\b(?:anything|something) like (?:that|this|it)\b")
 
 
@@ -962,6 +971,19 @@ def _resolve(
     state = common_pb2.DialogueState(version=STATE_VERSION)
     state.last_shown.extend(prev.last_shown)
     named = [m for m in mentions if m.series_id not in excluded]
+    if prev.HasField("focus") or prev.candidates:
+        # "who drew it? isn't it the death note guy", 「NANAの人が描いたやつ」: a title naming its
+        # author, said of the series talked about, is no new series.
+        # (「絵の人 Death Note と同じだよね？」: the same person as that title's)
+        person = _PERSON_ASKED.search(lowered)
+        named = [
+            m
+            for m in named
+            if not (
+                (span := _span(lowered, m)) is not None
+                and (_TITLE_AS_PERSON.match(lowered, span[1]) or (person and _SAME_AS.match(lowered, span[1])))
+            )
+        ]
     # Cues are read without the names: "March Comes in Like a Lion" is no "like X".
     c = cues(_without_names(text, mentions))
     titles = [m for m in named if m.kind != "author"]
@@ -3011,6 +3033,8 @@ _SAME_AUTHOR = re.compile(
     r"|other|another)\b"
     r"|(?:同じ|おなじ)(?:原作者|作者|作家|漫画家|先生|コンビ)|同じ人(?:が|の)|(?:原作者|作者|作家|漫画家)(?:が|も)?(?:同じ|おなじ)"
     r"|(?:この|その|あの)?(?:作者|作家|漫画家|先生)(?:さん)?の(?:他|ほか|別|前|以前|昔|過去|新し|最新|最近|今の|現在)"
+    # 「その人の他の作品は？」 after the author was talked about
+    r"|(?:この|その|あの)(?:人|ひと|方)の(?:他|ほか|別)の"
     # 「チェンソーマンの作者の、短めで読めるやつ」 (the name blanked): that author's works
     r"|^\s*の\s?(?:作者|作家|漫画家|作画の人|作画)(?:さん)?\s?の"
     # 「作者ほかに何描いてる？」「デスノの作画の人のほかの作品」
