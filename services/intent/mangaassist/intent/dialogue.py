@@ -971,6 +971,7 @@ def _resolve(
     state = common_pb2.DialogueState(version=STATE_VERSION)
     state.last_shown.extend(prev.last_shown)
     named = [m for m in mentions if m.series_id not in excluded]
+    said_of_others = len(named)
     if prev.HasField("focus") or prev.candidates:
         # "who drew it? isn't it the death note guy", 「NANAの人が描いたやつ」: a title naming its
         # author, said of the series talked about, is no new series.
@@ -984,6 +985,7 @@ def _resolve(
                 and (_TITLE_AS_PERSON.match(lowered, span[1]) or (person and _SAME_AS.match(lowered, span[1])))
             )
         ]
+    as_person = len(named) < said_of_others  # a title named only as its author's name
     # Cues are read without the names: "March Comes in Like a Lion" is no "like X".
     c = cues(_without_names(text, mentions))
     titles = [m for m in named if m.kind != "author"]
@@ -1344,11 +1346,12 @@ def _resolve(
         and titles[0].series_id not in (prev.focus.series_id, *prev.last_shown[:1])
     )
     if (
-        len(titles) == 1
-        and prev.HasField("focus")
+        prev.HasField("focus")
         and prev.focus.series_id
-        and titles[0].series_id != prev.focus.series_id
-        and _IS_IT_BY.search(c.folded)
+        and (
+            (len(titles) == 1 and titles[0].series_id != prev.focus.series_id and _IS_IT_BY.search(c.folded))
+            or (as_person and not titles and (_IS_IT_BY.search(c.folded) or not _SAME_AUTHOR.search(c.folded)))
+        )
     ):
         # "is it by the Assassination Classroom guy?" about the series in focus: a question about it.
         state.focus.CopyFrom(prev.focus)
