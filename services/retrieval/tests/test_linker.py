@@ -423,6 +423,13 @@ def test_a_katakana_word_used_as_a_name_links_every_title_it_opens() -> None:
     assert linker().link("ホラーのやつ") == []
 
 
+def test_a_name_spelt_with_function_words_only_is_that_name_when_written_or_asked_as_one() -> None:
+    for text in ("english edition all out?", "are they all out in english"):
+        assert linker().link(text) == [], text
+    for text in ("do you have all out", "is All Out any good", "All Out!! ある？"):
+        assert [link.series_id for link in linker().link(text)] == ["absent:allot"], text
+
+
 def test_a_short_piece_said_as_a_name_links_the_title_it_opens_or_ends() -> None:
     for text, want in (
         ("ちなみにアビス自体は何巻まで出てる？", "made-in-abyss"),  # the end of メイドインアビス

@@ -173,6 +173,12 @@ _SHOP_NEIGHBOURS = _PRODUCT_CUES | {
 
 # A word that opens a follow-up naming another series: "and bleach?".
 _OPENERS = frozenset({"and", "also", "or", "plus", "then"})
+# Words any English sentence is made of: a name spelt only with them ("All Out!!") is that name
+# only when written as one ("english edition all out?" asks whether every volume is out).
+_FUNCTION_WORDS = frozenset(
+    {"all", "out", "in", "on", "up", "off", "over", "back", "down", "one", "more", "no", "not", "yes", "so"}
+    | {"it", "is", "the", "a", "an", "to", "of", "and", "or", "for", "at", "by", "with", "now", "then", "there"}
+)
 # Words after "is <name>" that ask about it as a title.
 _ASKED_AFTER = frozenset(
     {
@@ -1064,6 +1070,12 @@ class CatalogLinker:
                 names = [n for n in names if not (n.kind == "author" and " " not in n.name.strip())]
             if names:
                 start, end = words[i][1], words[j][2]
+                if (
+                    j > i
+                    and all(words[k][0] in _FUNCTION_WORDS for k in range(i, j + 1))
+                    and not self._phrase_as_name(words, i, j, folded, original, start, end)
+                ):
+                    continue
                 if j == i and len(joined) <= SHORT_WORD and joined.isalpha():
                     # Only a title can be an ordinary word ("Real", "Orange"); abbreviations
                     # ("jjk", "mha") are not.
@@ -1178,6 +1190,23 @@ class CatalogLinker:
             re.search(r"(?<![A-Za-z0-9])" + re.escape(form) + r"(?![A-Za-z0-9])", original)
             for form in (word[:1].upper() + word[1:], word.upper())
         )
+
+    @staticmethod
+    def _phrase_as_name(
+        words: list[tuple[str, int, int]], i: int, j: int, folded: str, original: str, start: int, end: int
+    ) -> bool:
+        """Whether a name made of function words ("all out") is meant as the name: written as one
+        ("All Out"), asked for ("do you have all out"), said before a Japanese particle, or alone."""
+        if len(folded.replace(" ", "")) <= end - start + 4:
+            return True
+        if (i > 0 and words[i - 1][0] in _ASKED_BEFORE) or re.match(
+            r"\s?(?:の|って|は|も|を|が|!)", folded[end : end + 3]
+        ):
+            return True
+        typed = re.search(
+            r"(?<![A-Za-z0-9])" + r"\W+".join(re.escape(w) for w, _, _ in words[i : j + 1]), original, re.I
+        )
+        return typed is not None and all(part[:1].isupper() for part in re.findall(r"[A-Za-z]+", typed.group()))
 
     @staticmethod
     def _written_as_name(folded: str, original: str, start: int, end: int) -> bool:
