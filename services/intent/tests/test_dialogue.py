@@ -829,6 +829,11 @@ def test_series_already_read_are_ruled_out_however_listed() -> None:
     # The linker's span covers the name as typed (the catalog writes 「ゆるキャン△」).
     owned = turn("ゆるキャンはもう全部持ってます", cooking, mentions=[mention("laid-back-camp", "ゆるキャン△")])
     assert "laid-back-camp" in owned.state.constraints.excluded_series
+    # ... and the one named by a piece of it: 「スライムのやつはもう読んだ」.
+    slime = mention("that-time-i-got-reincarnated-as-a-slime", "スライム", kind="partial")
+    read = turn("スライムのやつはもう読んだ", cooking, intent="product_search", mentions=[slime])
+    assert read.intent == "product_recommendation"
+    assert "that-time-i-got-reincarnated-as-a-slime" in read.state.constraints.excluded_series
 
 
 def test_the_order_asked_for() -> None:
