@@ -2059,6 +2059,11 @@ def test_the_next_volume_an_aspect_or_a_kind_asked_of_the_series_in_focus() -> N
         "what's it about? is it like historical?", focused("golden-kamuy", "golden kamui"), intent="product_question"
     )
     assert kind.intent == "product_question" and not kind.state.constraints.like_series_ids
+    # 「フィギュアスケートの漫画だっけ」: what the one in focus is, checked (not a request for that kind)
+    medalist = focused("medalist", "メダリスト", "メダリスト置いてる？")
+    checked = turn("フィギュアスケートの漫画だっけ", medalist, "product_recommendation")
+    assert checked.intent == "product_question" and checked.state.focus.series_id == "medalist"
+    assert not checked.state.constraints.genres
     # 「シャンフロってそういう話？」 after another series: whether the one named is that kind of story
     dandadan = named("ダンダダンってどんな話？", ("dandadan", "ダンダダン"))
     asked = turn(

@@ -486,6 +486,9 @@ _PERSON_ASKED = re.compile(
     r"(?:絵|作画|原作|描いた|書いた)の?(?:人|ひと)|作者|漫画家|\b(?:who (?:drew|wrote)|artist|author)\b"
 )
 _SAME_AS = re.compile(r"\s?(?:と|と絵が|と作者が)(?:同じ|一緒)|\s?(?:same as|too)\b")
+_CHECKS_WHAT_IT_IS = re.compile(
+    r"(?:漫画|マンガ|まんが|話|やつ)(?:だっけ|でしたっけ|だったっけ|だよね|ですよね)\s?[?？]?\s?$"
+)
 _IS_IT_LIKE = re.compile(r"\b(?:is|are|was|were)\b[^?]{0,60}\b(?:anything|something) like (?:that|this|it)\b")
 
 
@@ -2102,23 +2105,27 @@ def _resolve(
     ):
         _carry(state, prev)
         return Resolution(previous_intent, "answer", "continues the previous question", state, [], follow_up=True)
+    # 「フィギュアスケートの漫画だっけ」: what the series in focus is, checked (not 「…の漫画もあったよね」)
+    checks_it = not named and bool(_CHECKS_WHAT_IT_IS.search(c.folded))
     if (
         prev.HasField("focus")
         and hijackable
         and not _RECOMMEND.search(c.folded)
         and not _MORE_LIKE.search(c.folded)
-        and (not (entities.genres or entities.excluded_genres) or asks_of_it)
+        and (not (entities.genres or entities.excluded_genres) or asks_of_it or checks_it)
         # ("kinda pricey. any classic sci-fi that's cheaper?": a sure request for a kind of story;
         # 「囲碁の漫画もあったよね？」: manga of another kind)
         and not (
             classified == "product_recommendation"
             and not abstained
+            and not checks_it
             and (entities.genres or (_OTHER_MANGA_ASKED.search(c.folded) and not c.reference))
         )
         and (
             c.reference
             or c.product_question
             or asks_of_it
+            or checks_it
             or c.latest
             or c.status
             or entities.volumes
