@@ -2098,6 +2098,12 @@ def test_a_kind_or_a_condition_wanted_after_suggestions_refines_them() -> None:
     sports = shown_list("slam-dunk", "major", "cross-game")
     baseball = turn("野球のやつで", sports)
     assert baseball.intent == "product_recommendation" and not baseball.state.constraints.only_series
+    # A length asked for with its cap (「巻数少なめ、10巻以下」) refines the list; it picks none of it.
+    shorter = turn("完結済みで巻数少なめ、10巻以下", mystery, intent="product_question")
+    assert (shorter.intent, shorter.action) == ("product_recommendation", "search")
+    kept = shorter.state.constraints
+    assert (kept.max_volumes, kept.status) == (10, "completed") and not kept.only_series
+    assert not shorter.state.HasField("focus")
     # Another kind asked for in a few words keeps the budget, edition and status in force...
     budget = turn(
         "anything under 2000 yen a volume? in English", common_pb2.DialogueState(), intent="product_recommendation"

@@ -486,6 +486,7 @@ _PERSON_ASKED = re.compile(
     r"(?:絵|作画|原作|描いた|書いた)の?(?:人|ひと)|作者|漫画家|\b(?:who (?:drew|wrote)|artist|author)\b"
 )
 _SAME_AS = re.compile(r"\s?(?:と|と絵が|と作者が)(?:同じ|一緒)|\s?(?:same as|too)\b")
+_VOLUME_CAP_SAID = re.compile(r"(\d{1,3})\s?巻\s?(?:以下|以内|未満|以上|超え|くらい|ぐらい|程度|前後)")
 _CHECKS_WHAT_IT_IS = re.compile(
     r"(?:漫画|マンガ|まんが|話|やつ)(?:だっけ|でしたっけ|だったっけ|だよね|ですよね)\s?[?？]?\s?$"
 )
@@ -946,7 +947,11 @@ def _resolve(
     if (
         whole_cues is not None
         and (whole_cues.max_volumes is not None or whole_cues.min_volumes is not None)
-        and not order  # 「短い方の1巻」 picks the shorter one, it caps nothing
+        and (
+            not order  # 「短い方の1巻」 picks the shorter one, it caps nothing
+            # (「巻数少なめ、10巻以下」: the number of the cap itself, whatever else is said)
+            or set(entities.volumes) <= {int(m.group(1)) for m in _VOLUME_CAP_SAID.finditer(lowered)}
+        )
     ):
         # 「37巻は長いなぁ…15巻以内で」 caps the length; it asks for no volume.
         entities = replace(entities, volumes=[])
@@ -1493,6 +1498,8 @@ def _resolve(
                 order
                 and len(prev.constraints.only_series or prev.last_shown) > 1
                 and not _RELATIVE_LIMIT.search(c.folded)
+                # (「完結済みで巻数少なめ、10巻以下」: a length asked for with a cap refines the request)
+                and c.max_volumes is None
             )
             # ("the school one", "the table tennis one" after a list: one of those shown)
             else list(prev.constraints.only_series or (prev.last_shown if _THE_ONE.search(c.folded) else []))
