@@ -2815,3 +2815,11 @@ def test_a_title_said_as_its_authors_name_keeps_the_series_talked_about() -> Non
     # A title named on its own is still that title.
     asked = turn("death note is finished right?", hikaru, "product_question", mentions=[death_note])
     assert asked.state.focus.series_id == "death-note"
+
+
+def test_a_kind_asked_for_is_no_greeting_though_its_word_holds_bot() -> None:
+    eva = focused("neon-genesis-evangelion", "エヴァ", "エヴァの漫画版ってある？")
+    others = turn("ロボットもので他に", eva, "greeting")
+    assert others.intent == "product_recommendation" and list(others.state.constraints.genres) == ["mecha"]
+    assert "neon-genesis-evangelion" in others.state.constraints.excluded_series
+    assert turn("ボットなの？", eva, "greeting").intent == "greeting"

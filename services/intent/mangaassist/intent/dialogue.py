@@ -2649,6 +2649,9 @@ def _other_service_words(intent: str, folded: str) -> bool:
     return any(pattern.search(folded) for other, pattern in _SERVICE_OWN_WORDS.items() if other != intent)
 
 
+_LONGER_KATAKANA_BOT = re.compile(r"[ァ-ヺー]+ボット[ァ-ヺー]*|ボット[ァ-ヺー]+")
+
+
 def _own_words(intent: str, folded: str) -> bool:
     """Whether the message has words of the classifier's non-product intent (any shop-service
     words count for a service intent: 「予約した…のshipping状況」 is about an order)."""
@@ -2658,7 +2661,8 @@ def _own_words(intent: str, folded: str) -> bool:
     if intent == "out_of_scope":
         return bool(pattern.search(folded) or _OTHER_MEDIA.search(folded))
     if intent in ("greeting",):
-        return bool(pattern.search(folded))
+        # (「ボット」 is the assistant, not the ロボット of 「ロボットもの」)
+        return bool(pattern.search(_LONGER_KATAKANA_BOT.sub(" ", folded)))
     return any(p.search(folded) for p in _SERVICE_WORDS)
 
 
