@@ -2822,4 +2822,4 @@ def test_a_kind_asked_for_is_no_greeting_though_its_word_holds_bot() -> None:
     others = turn("ロボットもので他に", eva, "greeting")
     assert others.intent == "product_recommendation" and list(others.state.constraints.genres) == ["mecha"]
     assert "neon-genesis-evangelion" in others.state.constraints.excluded_series
-    assert turn("ボットなの？", eva, "greeting").intent == "greeting"
+    assert turn("ボットなの？", common_pb2.DialogueState(), "greeting").intent == "greeting"
