@@ -2098,6 +2098,11 @@ def test_a_kind_or_a_condition_wanted_after_suggestions_refines_them() -> None:
     sports = shown_list("slam-dunk", "major", "cross-game")
     baseball = turn("野球のやつで", sports)
     assert baseball.intent == "product_recommendation" and not baseball.state.constraints.only_series
+    # 「ホラー要素はないほうがいい」「完結してたほうがいい」 say what is wanted: the list refined, none picked.
+    for text in ("ホラー要素はないほうがいい", "完結してたほうがいい"):
+        wanted = turn(text, mystery, intent="product_recommendation")
+        assert (wanted.intent, wanted.action) == ("product_recommendation", "search"), text
+        assert not wanted.state.constraints.only_series, text
     # A length asked for with its cap (「巻数少なめ、10巻以下」) refines the list; it picks none of it.
     shorter = turn("完結済みで巻数少なめ、10巻以下", mystery, intent="product_question")
     assert (shorter.intent, shorter.action) == ("product_recommendation", "search")
