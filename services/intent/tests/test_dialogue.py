@@ -1149,6 +1149,7 @@ def test_one_of_those_shown_is_picked_by_its_place() -> None:
         ("三つ目のやつ、英語版ある？", "slam-dunk"),
         ("the last one you showed", "slam-dunk"),
         ("number 1 please", "ashita-no-joe"),
+        ("では最初にご提案いただいたものの価格を教えてください", "ashita-no-joe"),
     ):
         picked = turn(text, listed, intent="product_recommendation", abstained=True)
         assert picked.state.focus.series_id == series_id and picked.follow_up, text

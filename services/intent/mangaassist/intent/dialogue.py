@@ -2879,6 +2879,8 @@ _PLACE = re.compile(
     r"|(?<!\ba )\b(?P<en>second|third|fourth|fifth|2nd|3rd|4th|5th)\b"
     r"(?!\s{0,2}(?:vol|book|巻|edition|season|arc|part|hand|copy|copies|time|thought|opinion))"
     r"|\b(?P<first>first)\s(?:one\s)?(?:you|on the list|in the list|listed|shown|mentioned)\b"
+    # 「最初にご提案いただいたもの」「最初に教えてくれたやつ」: the first one suggested
+    r"|(?P<first_ja>最初に(?:ご)?(?:提案|紹介|おすすめ|オススメ|お勧め|教えて|挙げて|出して|見せて)\S{0,8}?(?:もの|やつ|の|作品|漫画))"
     r"|(?:\bnumber|\bno\.|\boption|#)\s{0,2}(?P<num>[1-5])\b"
     # ("is that the last one?" asks for the latest volume)
     r"|(?P<last>最後の(?:やつ|作品|漫画)|\b(?:the )?last one (?:you|on the list|in the list|listed|shown|mentioned)\b)"
@@ -2893,7 +2895,7 @@ def _place_in_list(folded: str) -> int | None:
         return None
     if m.group("last"):
         return -1
-    if m.group("first"):
+    if m.group("first") or m.group("first_ja"):
         return 0
     word = m.group("n") or m.group("num") or m.group("k") or m.group("en")
     return (int(word[0]) if word[0].isdigit() else _PLACES[word]) - 1
