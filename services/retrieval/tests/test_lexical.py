@@ -98,3 +98,22 @@ def test_a_story_told_in_japanese_ranks_its_series_synopsis_first() -> None:
     assert "ル漫" not in seams and "のバ" not in seams and "少年" in seams
     # Grammar alone (hiragana pairs) and English share nothing.
     assert stories.rank("あれってなんだっけ", min_score=0.1) == [] and stories.rank("the pirate one") == []
+
+
+def test_a_story_told_in_english_ranks_its_series_synopsis_first_and_a_kind_named_is_no_plot() -> None:
+    from mangaassist.retrieval.lexical import StoryIndex, story_words
+
+    synopses = [
+        "Widowed teacher Kohei struggles to feed his little daughter, until a student invites them to cook together.",
+        "A rubber-limbed boy sets out to sea with his crew, chasing a legendary treasure.",
+        "A boy joins the volleyball club of his high school and meets his rival.",
+        "A girl and her friends open a bakery in the town where they grew up.",
+    ]
+    stories = StoryIndex(synopses, story_words)
+    # ("cooking" meets "cook"; "the", "his", "one" are in every story or none, and weigh nothing)
+    assert stories.rank("the one with the dad and his little daughter cooking together", min_score=1.0) == [0]
+    assert stories.rank("the pirate one with the rubber guy", min_score=1.0) == [1]
+    assert stories.rank("the one", min_score=0.1) == []
+    # 「サスペンスの漫画」: the genre word is the filter's, not a plot word of a synopsis saying it.
+    ja = StoryIndex(["孤児院の子供たちが秘密を知り脱獄を計画する。", "サスペンスに満ちた連続殺人の謎を追う。"])
+    assert ja.rank("孤児院の子供たちが実は…っていうサスペンスの漫画", min_score=1.0) == [0]

@@ -36,6 +36,7 @@ from mangaassist.retrieval.lexical import (
     compact,
     glossary_terms,
     rrf,
+    story_words,
     volume_number,
 )
 from mangaassist.retrieval.linker import CatalogLinker
@@ -133,6 +134,7 @@ class CatalogIndex:
             tags.append([*p["tags"], *p["genres"]])
         self.names = NameIndex(names, tags)
         self.stories = StoryIndex([products[first].get("_synopsis_ja", "") for first in self.row_first])
+        self.stories_en = StoryIndex([products[first].get("_synopsis_en", "") for first in self.row_first], story_words)
         self._tag_vocabulary = [
             (t, compact(t)) for t in sorted({t.lower() for row in tags for t in row}, key=len, reverse=True)
         ]
@@ -326,7 +328,9 @@ class CatalogIndex:
             tag_rows = [r for r in self.names.tag_rows(self._tag_terms(query)) if row_ok is None or row_ok[r]]
             # (among a few series named or offered, fewer plot words tell one apart)
             floor = MIN_CHOICE_STORY_SCORE if filters.series_ids else MIN_STORY_SCORE
-            story_rows = self.stories.rank(query, min_score=floor, allowed=row_ok)
+            story_rows = self.stories.rank(query, min_score=floor, allowed=row_ok) or self.stories_en.rank(
+                query, min_score=floor, allowed=row_ok
+            )
             if names or tag_rows or story_rows:
                 lexical = True
                 fused = rrf([order, [m.row for m in names], tag_rows, story_rows])

@@ -18,6 +18,7 @@ import math
 import re
 import unicodedata
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 from mangaassist.common.text import fold
+from mangaassist.common.vocabulary import GENRES
 
 # The least a synopsis must share with a query (summed IDF of the content bigrams, about two
 # rare ones) to rank it as the story told.
@@ -459,6 +461,12 @@ def strip_volume(query: str) -> str:
     return text
 
 
+# The Japanese words of the catalog's genres (「サスペンス」, 「恋愛」): kinds, not plot.
+_GENRE_WORDS = re.compile(
+    "|".join(sorted((re.escape(w) for w, term in GLOSSARY.items() if term in GENRES), key=len, reverse=True))
+)
+
+
 def glossary_terms(query: str) -> list[str]:
     """English catalog terms for the Japanese genre words in the query (longest match wins)."""
     text = unicodedata.normalize("NFKC", query)
@@ -581,8 +589,10 @@ class StoryIndex:
     descriptions weakly. Written here: a few hundred short texts scored by a set intersection;
     the BM25 libraries need a Japanese tokenizer and add nothing at this size."""
 
-    def __init__(self, synopses: list[str]) -> None:
-        self._grams = [(row, grams) for row, text in enumerate(synopses) if (grams := story_bigrams(text))]
+    def __init__(self, synopses: list[str], tokens: Callable[[str], set[str]] | None = None) -> None:
+        """``tokens``: a text's plot words (Japanese bigrams by default; ``story_words`` for English)."""
+        self._tokens = tokens or story_bigrams
+        self._grams = [(row, grams) for row, text in enumerate(synopses) if (grams := self._tokens(text))]
         self._text_of = dict(enumerate(synopses))
         distinct = {frozenset(g) for _, g in self._grams}
         df: dict[str, int] = defaultdict(int)
@@ -599,7 +609,9 @@ class StoryIndex:
         """The rows (editions) of the one series whose synopsis the query tells: it shares
         enough of the query's plot words and clearly more than any other (``STORY_MARGIN``);
         none when the words fit several alike (a kind of story, 「バスケ漫画」, is no story told)."""
-        wanted = {g: w for g in story_bigrams(query) if (w := self._idf.get(g, 0.0)) > 0}
+        # (a kind of story named, 「サスペンスの漫画」, is the genre filter's to apply: no plot word)
+        told = _GENRE_WORDS.sub(" ", unicodedata.normalize("NFKC", query))
+        wanted = {g: w for g in self._tokens(told) if (w := self._idf.get(g, 0.0)) > 0}
         if not wanted:
             return []
         # (``allowed``, a row mask: among those the filters leave, e.g. the series a customer
@@ -616,6 +628,21 @@ class StoryIndex:
         rows = sorted(row for score, row in scored if score == best)
         # (one series: its editions share the synopsis; two series tied fit a kind, not a story)
         return rows if len({self._text_of[row] for row in rows}) == 1 else []
+
+
+_ENGLISH_WORD = re.compile(r"[a-z]{3,}")
+_ENGLISH_ENDING = re.compile(r"(?:ing|ed|es|s)$")
+MIN_STEM = 3
+
+
+def story_words(text: str) -> set[str]:
+    """The English words of a text, their endings cut ("cooking" and "cook" meet); the words
+    every synopsis has ("the", "his") weigh nothing through their document frequency."""
+    out: set[str] = set()
+    for word in _ENGLISH_WORD.findall(text.lower()):
+        stem = _ENGLISH_ENDING.sub("", word)
+        out.add(stem if len(stem) >= MIN_STEM else word)
+    return out
 
 
 def rrf(rankings: list[list[int]], k: int = 60, weights: list[float] | None = None) -> dict[int, float]:
