@@ -2528,7 +2528,15 @@ def test_a_count_said_back_then_another_request_is_that_request() -> None:
     assert limit.state.constraints.max_volumes == 10
 
 
-@pytest.mark.parametrize(("text", "cap"), [("1巻完結の漫画ある?", 1), ("5冊で終わるやつ", 5), ("10冊以下で", 10)])
+@pytest.mark.parametrize(
+    ("text", "cap"),
+    [
+        ("1巻完結の漫画ある?", 1),
+        ("5冊で終わるやつ", 5),
+        ("10冊以下で", 10),
+        ("短いのがいい、1冊か2冊くらいで終わるやつ", 2),
+    ],
+)
 def test_a_length_said_with_its_ending_is_a_cap(text: str, cap: int) -> None:
     assert cues(text).max_volumes == cap
     assert cues("30巻で完結？").max_volumes is None  # asked of a series, not a kind of manga
