@@ -169,6 +169,8 @@ def test_a_genre_with_a_remark_about_length_is_still_asked_for() -> None:
 def test_a_price_cap_said_after_the_amount_or_as_nothing_over_is_inclusive() -> None:
     assert extract("English edition, 2000 yen or less per book").max_price_jpy == 2000
     assert extract("and nothing over 700 yen a volume").max_price_jpy == 700
+    assert extract("anything similar but cheaper, 600 yen a volume or less?").max_price_jpy == 600
+    assert extract("cheaper cyberpunk stuff? 800 yen per volume or less").max_price_jpy == 800
     assert extract("under 700 yen").max_price_jpy == 699
 
 

@@ -69,7 +69,12 @@ MAX_PRICE_PATTERNS: tuple[re.Pattern[str], ...] = (
         re.IGNORECASE,
     ),
     # "2000 yen or less per book", "700 yen max"
-    re.compile(_NUM + _YEN_SUFFIX + r"\s*(?:or (?:less|cheaper|below)|max(?:imum)?\b|tops\b|at most\b)"),
+    # ("600 yen a volume or less", "800 yen per book max")
+    re.compile(
+        _NUM
+        + _YEN_SUFFIX
+        + r"\s*(?:(?:a|per|each|/)\s?(?:vol(?:ume)?|book|copy)\s*)?(?:or (?:less|cheaper|below)|max(?:imum)?\b|tops\b|at most\b)"
+    ),
     # "nothing over 700 yen a volume" (inclusive)
     re.compile(
         r"(?:nothing|not|no(?:thing)?)\s+(?:over|above|more than|pricier than|dearer than)\s*[¥$]?\s*"
