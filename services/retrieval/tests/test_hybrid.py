@@ -92,3 +92,12 @@ async def test_like_x_ranks_series_sharing_its_rarer_kinds_above_ones_sharing_co
     ]
     assert series[0] in supernatural, series
     assert len(supernatural) >= len(series) // 2, series
+
+
+def test_a_kind_said_in_the_singular_meets_its_plural_tag(index: CatalogIndex) -> None:
+    # One Piece is tagged "pirates", Bleach "soul reapers"; customers say "the pirate one".
+    offered = Filters(series_ids=frozenset({"one-piece", "delicious-in-dungeon"}))
+    assert top(index, "ok go back to the pirate one. latest volume in English?", 1, offered)[0]["series_id"] == (
+        "one-piece"
+    )
+    assert top(index, "the one where a boy becomes a soul reaper", 1)[0]["series_id"] == "bleach"

@@ -62,6 +62,7 @@ DENSE_POOL = 30
 # and X's main genre (required when the customer names no genre; with one named, "like Haikyu,
 # with romance", a romance that is also a sports story comes first).
 SIMILAR_WEIGHTS = (0.6, 0.3, 0.1, 0.2)
+MIN_PLURAL_TAG = 4  # a plural tag longer than this also meets its singular ("ghosts", not "bus")
 SIMILAR_ASKED_WEIGHT = 0.5  # a kind of story the query names outweighs likeness alone
 Volume: TypeAlias = int | Literal["latest"] | None
 # faiss HNSW graph parameters (chosen by bench/retrieval_sweep.py; see the README).
@@ -166,8 +167,18 @@ class CatalogIndex:
     def _tag_terms(self, query: str) -> list[str]:
         text = f" {' '.join(compact(w) for w in query.lower().split())} "
         spaced = f" {query.lower()} "
+        # (a plural tag said in the singular: "the pirate one" for "pirates")
         found = [
-            t for t, folded in self._tag_vocabulary if f" {t} " in spaced or (len(t) > 3 and f" {folded} " in text)
+            t
+            for t, folded in self._tag_vocabulary
+            if f" {t} " in spaced
+            or (len(t) > 3 and f" {folded} " in text)
+            or (
+                len(t) > MIN_PLURAL_TAG
+                and t.endswith("s")
+                and not t.endswith("ss")
+                and (f" {t[:-1]} " in spaced or f" {folded[:-1]} " in text)
+            )
         ]
         return [*glossary_terms(query), *found]
 

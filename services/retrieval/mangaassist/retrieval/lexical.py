@@ -631,13 +631,15 @@ class StoryIndex:
 
 
 _ENGLISH_WORD = re.compile(r"[a-z]{3,}")
-_ENGLISH_ENDING = re.compile(r"(?:ing|ed|es|s)$")
+# Endings cut (plural, -ing, -ed; "-es" only after s, x, z, ch, sh: "boxes", not "pirates").
+_ENGLISH_ENDING = re.compile(r"(?:ing|ed|(?<=[sxz])es|(?<=[cs]h)es|(?<![su])s)$")
 MIN_STEM = 3
 
 
 def story_words(text: str) -> set[str]:
-    """The English words of a text, their endings cut ("cooking" and "cook" meet); the words
-    every synopsis has ("the", "his") weigh nothing through their document frequency."""
+    """The English words of a text, their endings cut ("cooking" and "cook", "pirates" and
+    "pirate" meet); the words every synopsis has ("the", "his") weigh nothing through their
+    document frequency."""
     out: set[str] = set()
     for word in _ENGLISH_WORD.findall(text.lower()):
         stem = _ENGLISH_ENDING.sub("", word)
