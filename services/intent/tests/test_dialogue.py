@@ -2590,6 +2590,14 @@ def test_a_sequels_word_names_it_only_while_its_series_is_talked_about() -> None
     assert turn("超は完結してる？", state, intent="product_question", mentions=[sequel]).state.focus.series_id != (
         "dragon-ball-super"
     )
+    # Its series named in the same message, the sequel asked for: 「ドラゴンボールの続編の方ってある？超のほう」.
+    text = "ドラゴンボールの続編の方ってある？超のほう"
+    after = common_pb2.Mention(
+        series_id="dragon-ball-super", kind="sequel", name="Dragon Ball Super", score=0.7, start=18, end=19
+    )
+    after.relative_to.append("dragon-ball")
+    asked = turn(text, common_pb2.DialogueState(), mentions=[mention("dragon-ball", "ドラゴンボール"), after])
+    assert asked.state.focus.series_id == "dragon-ball-super"
 
 
 def test_a_piece_of_another_title_describes_one_of_those_offered() -> None:

@@ -488,6 +488,7 @@ _PERSON_ASKED = re.compile(
 )
 _SAME_AS = re.compile(r"\s?(?:と|と絵が|と作者が)(?:同じ|一緒)|\s?(?:same as|too)\b")
 _VOLUME_CAP_SAID = re.compile(r"(\d{1,3})\s?巻\s?(?:以下|以内|未満|以上|超え|くらい|ぐらい|程度|前後)")
+_SEQUEL_ASKED = re.compile(r"続編|\bsequel\b|のほう|の方")
 _CHECKS_WHAT_IT_IS = re.compile(
     r"(?:漫画|マンガ|まんが|話|やつ)(?:だっけ|でしたっけ|だったっけ|だよね|ですよね)\s?[?？]?\s?$"
 )
@@ -768,7 +769,16 @@ def resolve(
             *previous.last_shown,
             *previous.candidates,
             *previous.constraints.only_series,
+            # (or named in the same message: 「ドラゴンボールの続編の方ってある？超のほう」)
+            *(m.series_id for m in mentions if m.kind != SEQUEL),
         } - {""}
+        # ... and the one it follows, named beside it, is only how the customer got there.
+        # (「ドラゴンボールの続編の方」「超のほう」; not 「ドラゴンボールと超、両方」)
+        followed = (
+            {sid for m in mentions if m.kind == SEQUEL and talked.intersection(m.relative_to) for sid in m.relative_to}
+            if _SEQUEL_ASKED.search(lowered) and not _BOTH.search(lowered)
+            else set()
+        )
         mentions = [
             common_pb2.Mention(
                 series_id=m.series_id, kind="alias", name=m.name, score=m.score, start=m.start, end=m.end
@@ -776,7 +786,7 @@ def resolve(
             if m.kind == SEQUEL
             else m
             for m in mentions
-            if m.kind != SEQUEL or talked.intersection(m.relative_to)
+            if (m.kind != SEQUEL or talked.intersection(m.relative_to)) and m.series_id not in followed
         ]
     absent = [m for m in mentions if m.kind == ABSENT]
     if absent:
