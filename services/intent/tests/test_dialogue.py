@@ -2845,3 +2845,16 @@ def test_a_kind_asked_for_is_no_greeting_though_its_word_holds_bot() -> None:
     assert others.intent == "product_recommendation" and list(others.state.constraints.genres) == ["mecha"]
     assert "neon-genesis-evangelion" in others.state.constraints.excluded_series
     assert turn("ボットなの？", common_pb2.DialogueState(), "greeting").intent == "greeting"
+
+
+def test_a_name_taken_back_in_the_message_is_not_asked_for() -> None:
+    text = "Looking for the manga where Luffy... no wait, the one with Ichigo the soul reaper guy"
+    luffy = mention("one-piece", "Luffy", kind="character", start=text.index("Luffy"))
+    fixed = turn(text, common_pb2.DialogueState(), "product_recommendation", mentions=[luffy])
+    assert fixed.intent == "product_search" and fixed.state.focus.series_id != "one-piece"
+    assert "one-piece" in fixed.state.constraints.excluded_series
+    assert "luffy" not in fixed.state.topic
+    # The name said after it is the one asked for.
+    naruto = mention("naruto", "naruto", start=29)
+    asked = turn("do you have bleach? i mean naruto", common_pb2.DialogueState(), mentions=[naruto])
+    assert asked.state.focus.series_id == "naruto"

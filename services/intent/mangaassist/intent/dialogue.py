@@ -488,6 +488,10 @@ _PERSON_ASKED = re.compile(
 )
 _SAME_AS = re.compile(r"\s?(?:と|と絵が|と作者が)(?:同じ|一緒)|\s?(?:same as|too)\b")
 _VOLUME_CAP_SAID = re.compile(r"(\d{1,3})\s?巻\s?(?:以下|以内|未満|以上|超え|くらい|ぐらい|程度|前後)")
+_CORRECTION = re.compile(
+    r"(?:\.{2,}|…|[,、]|\s)\s?(?:no wait|wait no|no no|sorry,? i meant?|i meant?|scratch that|actually no|my bad)\b"
+    r"|(?:いや|あ)[、,]?\s?(?:違う|ちがう|間違えた|まちがえた)[、,。!！]?"
+)
 _SEQUEL_ASKED = re.compile(r"続編|\bsequel\b|のほう|の方")
 _CHECKS_WHAT_IT_IS = re.compile(
     r"(?:漫画|マンガ|まんが|話|やつ)(?:だっけ|でしたっけ|だったっけ|だよね|ですよね)\s?[?？]?\s?$"
@@ -760,6 +764,17 @@ def resolve(
             state.intent = "product_question"
             return Resolution(state.intent, "search", "remarks on the series in focus", state, [], follow_up=True)
         return resolve(rest, classified, abstained, extract(rest), mentions, previous, unlinked_title, previous_intent)
+    fixed = _CORRECTION.search(lowered)
+    if fixed is not None and (rest := lowered[fixed.end() :].strip(" ,.!、。")):
+        # "Looking for the manga where Luffy... no wait, the one with Ichigo": what the customer
+        # takes back is not asked; the rest of the message is the turn.
+        kept = [m for m in mentions if (span := _span(lowered, m)) is not None and span[0] >= fixed.end()]
+        taken_back = {m.series_id for m in mentions if m not in kept and m.kind not in (ABSENT, "author")}
+        result = resolve(rest, classified, abstained, extract(rest), kept, previous, unlinked_title, previous_intent)
+        # (searched with the whole message, the name taken back must not come first)
+        ruled_out = result.state.constraints.excluded_series
+        ruled_out.extend(sorted(taken_back - set(ruled_out) - {result.state.focus.series_id}))
+        return result
     if any(m.kind == SEQUEL for m in mentions):
         # 「超のほうも」 names Dragon Ball Super only while Dragon Ball is talked about.
         # (or shown: 「悟空のやつ」 listed Dragon Ball and Super, then 「無印のほうね」)
