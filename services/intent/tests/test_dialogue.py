@@ -2858,3 +2858,13 @@ def test_a_name_taken_back_in_the_message_is_not_asked_for() -> None:
     naruto = mention("naruto", "naruto", start=29)
     asked = turn("do you have bleach? i mean naruto", common_pb2.DialogueState(), mentions=[naruto])
     assert asked.state.focus.series_id == "naruto"
+
+
+def test_the_one_described_while_another_of_the_list_is_in_focus_is_one_of_that_list() -> None:
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_question")
+    state.focus.series_id = "monster"
+    state.last_shown.append("monster")
+    state.request.only_series.extend(["monster", "pluto", "20th-century-boys", "master-keaton"])
+    robot = turn("ok and the robot one?", state, intent="product_recommendation")
+    assert robot.action == "choose" and "pluto" in robot.state.constraints.only_series
+    assert not robot.state.constraints.genres

@@ -376,7 +376,7 @@ _INSTEAD = re.compile(r"\binstead\b|\brather\b|じゃなくて|ではなく|代�
 _ALTERNATIVES = re.compile(r"\bor\b|\beither\b|または|もしくは|とか|か、")
 # "the X one", 「Xのやつ」 said on its own: one of those just shown, described.
 _THE_ONE = re.compile(
-    r"^\W*(?:(?:ok|okay|so|and|hmm|what about|how about)\W+)?the (?:[\w\s'-]{1,40} one\b|one (?:with|about|where|that|who|whose|in which|set)\b)"
+    r"^\W*(?:(?:ok|okay|so|and|hmm|what about|how about)\W+){0,2}the (?:[\w\s'-]{1,40} one\b|one (?:with|about|where|that|who|whose|in which|set)\b)"
     r"|のやつ|のほう|の方|(?<=[るたい])(?:ほう|方)(?=の|は|を|が|って|で|に|も)(?!(?:(?<=ないほう)|(?<=ない方)|(?<=たほう)|(?<=た方))が(?:いい|良い))|(?<=[るたい])やつ(?=(?:は|って)[^?？]{0,8}(?:何巻|何冊|完結|連載|いくら|英語|日本語|出て))"
 )
 # Picking one of the series just listed ("the one with the robot girl", 「バドミントンのほう」).
@@ -1527,8 +1527,16 @@ def _resolve(
                 # (「完結済みで巻数少なめ、10巻以下」: a length asked for with a cap refines the request)
                 and c.max_volumes is None
             )
-            # ("the school one", "the table tennis one" after a list: one of those shown)
-            else list(prev.constraints.only_series or (prev.last_shown if _THE_ONE.search(c.folded) else []))
+            # ("the school one", "the table tennis one" after a list: one of those shown; "ok and
+            # the robot one?" while one of them is in focus: one of the list it came up in)
+            else list(
+                prev.constraints.only_series
+                or (
+                    (prev.last_shown if len(prev.last_shown) > 1 else prev.request.only_series or prev.last_shown)
+                    if _THE_ONE.search(c.folded)
+                    else []
+                )
+            )
             # ("similar vibe, any others?", 「他の sports 漫画で completed のやつ」 ask for others,
             # not for one of those)
             if _CHOOSING.search(c.folded)
