@@ -2868,3 +2868,11 @@ def test_the_one_described_while_another_of_the_list_is_in_focus_is_one_of_that_
     robot = turn("ok and the robot one?", state, intent="product_recommendation")
     assert robot.action == "choose" and "pluto" in robot.state.constraints.only_series
     assert not robot.state.constraints.genres
+
+
+def test_one_of_an_authors_works_described_is_searched_not_filtered_by_the_kind_it_names() -> None:
+    hxh = focused("hunter-x-hunter", "ハンターハンター", "ハンターハンターって完結した？")
+    togashi = mention("hunter-x-hunter", "togashi", kind="author", author_series=("hunter-x-hunter", "yu-yu-hakusho"))
+    other = turn("togashi's other one, the spirit detective one", hxh, mentions=[togashi])
+    assert list(other.state.constraints.only_series) == ["yu-yu-hakusho"]
+    assert not other.state.constraints.genres  # "detective" describes it; it is no mystery filter

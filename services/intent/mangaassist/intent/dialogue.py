@@ -1979,6 +1979,10 @@ def _resolve(
             return Resolution(state.intent, "similar", "recommend from the author's works", state, [])
         # (A fan of the author, 「東村アキコが好き」, is shown the author's works.)
         state.constraints.only_series.extend(series[:MAX_LIST])
+        if _THE_ONE.search(c.folded) or _DESCRIBED.search(c.folded):
+            # "togashi's other one, the spirit detective one": the words describe one of the
+            # works (searched), no kind every one of them must be
+            entities = replace(entities, genres=[])
         _merge(state.constraints, entities, c)
         state.intent = classified if product_turn else "product_search"
         if state.intent == "product_question" and (
