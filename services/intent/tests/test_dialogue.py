@@ -2876,3 +2876,8 @@ def test_one_of_an_authors_works_described_is_searched_not_filtered_by_the_kind_
     other = turn("togashi's other one, the spirit detective one", hxh, mentions=[togashi])
     assert list(other.state.constraints.only_series) == ["yu-yu-hakusho"]
     assert not other.state.constraints.genres  # "detective" describes it; it is no mystery filter
+    # 「ONE先生のもう一個の…」 after Mob Psycho: the author's other one.
+    mob = focused("mob-psycho-100", "モブサイコ100", "モブサイコ100ある？")
+    one = mention("mob-psycho-100", "ONE", kind="author", author_series=("mob-psycho-100", "one-punch-man"))
+    other_one = turn("ONE先生のもう一個の、ハゲのヒーローのやつ", mob, "product_question", mentions=[one])
+    assert list(other_one.state.constraints.only_series) == ["one-punch-man"]

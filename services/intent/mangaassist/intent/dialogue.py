@@ -3038,6 +3038,8 @@ _MORE_LIKE = re.compile(
 # (a Latin word beside Japanese has no word boundary: 「藤本タツキのother works」; 「藤本タツキ 他」)
 _OTHER = re.compile(
     r"(?<![a-z])(?:other|else|another)(?![a-z])|他の|ほかの|別の|他に|ほかに|他(?=\s|$|[?？!！。、])|\bhoka no\b|\bbetsu no\b"
+    # 「ONE先生のもう一個の、…」 (not 「もう一冊」, one more volume)
+    r"|もう(?:一|ひと|1)(?:個|つ)の"
 )
 # The same question of another series: "what about X?", 「Xは？」 (read with the names taken out).
 _WHAT_ABOUT = re.compile(
