@@ -2881,3 +2881,15 @@ def test_one_of_an_authors_works_described_is_searched_not_filtered_by_the_kind_
     one = mention("mob-psycho-100", "ONE", kind="author", author_series=("mob-psycho-100", "one-punch-man"))
     other_one = turn("ONE先生のもう一個の、ハゲのヒーローのやつ", mob, "product_question", mentions=[one])
     assert list(other_one.state.constraints.only_series) == ["one-punch-man"]
+
+
+def test_small_talk_after_a_request_is_no_part_of_it_and_whatever_is_no_title() -> None:
+    english = turn("any manga in english?", common_pb2.DialogueState(), "product_recommendation")
+    weather = turn("今日天気いいね〜", english.state, "out_of_scope")
+    assert weather.intent == "out_of_scope"
+    # ... though what a present is for stays the request's ("he loves games").
+    gift = turn("a manga for my nephew's birthday?", common_pb2.DialogueState(), "product_recommendation")
+    assert turn("he loves games", gift.state, "out_of_scope").intent == "product_recommendation"
+    csm = focused("chainsaw-man", "チェンソーマン")
+    latest = turn("ok whatever. 漫画の最新刊はある？", csm, "product_search")
+    assert not latest.not_carried and latest.state.focus.series_id == "chainsaw-man"

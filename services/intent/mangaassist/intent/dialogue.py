@@ -492,6 +492,8 @@ _CORRECTION = re.compile(
     r"(?:\.{2,}|…|[,、]|\s)\s?(?:no wait|wait no|no no|sorry,? i meant?|i meant?|scratch that|actually no|my bad)\b"
     r"|(?:いや|あ)[、,]?\s?(?:違う|ちがう|間違えた|まちがえた)[、,。!！]?"
 )
+# Talk of things no manga request is about (the weather, homework, politics, travel, stocks).
+_SMALL_TALK = re.compile(r"天気|\bweather\b|宿題|\bhomework\b|政治|\bpolitic|旅行|\btravel|株価|\bstock market\b")
 _SEQUEL_ASKED = re.compile(r"続編|\bsequel\b|のほう|の方")
 _CHECKS_WHAT_IT_IS = re.compile(
     r"(?:漫画|マンガ|まんが|話|やつ)(?:だっけ|でしたっけ|だったっけ|だよね|ですよね)\s?[?？]?\s?$"
@@ -2279,7 +2281,15 @@ def _resolve(
         classified == "out_of_scope"
         and not (
             _own_words("out_of_scope", c.folded)
-            and re.search(r"[?？]|教えて|わかる|ますか|\b(?:what|how|when|where|can you)\b", c.folded)
+            # (a question of its own, or small talk with nothing of the shop in it: 「今日天気いいね〜」;
+            # not "he loves games", said of whom a manga is for)
+            and (
+                re.search(r"[?？]|教えて|わかる|ますか|\b(?:what|how|when|where|can you)\b", c.folded)
+                or (
+                    _SMALL_TALK.search(c.folded)
+                    and not (_has_constraints(entities, c) or _MANGA_WORDS.search(c.folded))
+                )
+            )
         )
     )
     # ("それは前に読んだ。別のは？", "got any others?" after a list: others, under the same request)
@@ -3643,8 +3653,8 @@ _NOT_A_NAME = re.compile(
 )
 # Words before a name that are no part of it: "the", 「じゃあ1巻もください」.
 _LEADING_FILLER = re.compile(
-    r"^(?:(?:the|a|an|sensei|san)\s+|(?:ok|okay|oh|ah|so|well|then|hmm+|actually|btw|anyway|also|and|wait)"
-    r"(?:[、,!！.\s]+|(?=[\u3040-\u30ff\u4e00-\u9fff]))"
+    r"^(?:(?:the|a|an|sensei|san)\s+|(?:(?:ok|okay|oh|ah|so|well|then|hmm+|actually|btw|anyway|also|and|wait|whatever)"
+    r"(?:[、,!！.\s]+|(?=[\u3040-\u30ff\u4e00-\u9fff]))){1,2}"
     # (discourse openers: 「てか英語版もあるん？」 "by the way, is there an English one too?")
     r"|(?:先生|せんせい|さん|氏|じゃあ|じゃ|では|それじゃ|それなら|なら|あと(?:は)?|えっと|えーと|うーん|それと|あ|で"
     r"|てか|ってか|ていうか|っていうか|つーか|ちなみに|ところで|やっぱり?)[、,\s]*"
