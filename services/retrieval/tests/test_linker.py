@@ -439,6 +439,8 @@ def test_a_short_piece_said_as_a_name_links_the_title_it_opens_or_ends() -> None
         ("さっきのモブのほう全巻で", "mob-psycho-100"),  # two katakana opening モブサイコ100, chosen
         ("ぼっちの方の最新刊は何巻？", "bocchi-the-rock"),  # its nickname, an alias
         ("ぼっちちゃん 最新刊", "bocchi-the-rock"),  # the heroine's
+        ("アビスって怖い？グロい？", "made-in-abyss"),  # nicknames fans use, aliases
+        ("ヴィンサガの英語版ってハードカバー？", "vinland-saga"),
     ):
         assert [link.series_id for link in linker().link(text)] == [want], text
     # ... but a word of the sentence is none: a time, a kind, a hiragana word inside another.
