@@ -2893,3 +2893,15 @@ def test_small_talk_after_a_request_is_no_part_of_it_and_whatever_is_no_title() 
     csm = focused("chainsaw-man", "チェンソーマン")
     latest = turn("ok whatever. 漫画の最新刊はある？", csm, "product_search")
     assert not latest.not_carried and latest.state.focus.series_id == "chainsaw-man"
+
+
+def test_one_work_of_the_same_author_described_is_found_as_the_one_meant() -> None:
+    ansatsu = focused("assassination-classroom", "暗殺教室", "暗殺教室ってある？")
+    newer = turn("same author has a newer one right? samurai kid on the run", ansatsu, "product_question")
+    assert newer.action == "choose" and list(newer.state.constraints.by_authors_of) == ["assassination-classroom"]
+    death_note = focused("death-note", "デスノ", "デスノの全巻セット")
+    kids = turn("same artist, the one about two kids making manga", death_note, "product_recommendation")
+    assert kids.action == "choose"
+    # Their works, asked for: a list.
+    others = turn("同じ作者の他のやつも見せて", death_note, "product_recommendation")
+    assert others.action == "search" and list(others.state.constraints.by_authors_of) == ["death-note"]

@@ -494,6 +494,11 @@ _CORRECTION = re.compile(
 )
 # Talk of things no manga request is about (the weather, homework, politics, travel, stocks).
 _SMALL_TALK = re.compile(r"天気|\bweather\b|宿題|\bhomework\b|政治|\bpolitic|旅行|\btravel|株価|\bstock market\b")
+# One work of theirs meant ("the one about two kids making manga", "a newer one"), not their works.
+_ONE_WORK = re.compile(
+    r"\bthe one (?:about|with|where|that|who|in which)\b|\b(?:a|the|that) (?:newer|older|new|old|recent|latest) one\b"
+    r"|(?:話|やつ)の(?:ほう|方)"
+)
 _SEQUEL_ASKED = re.compile(r"続編|\bsequel\b|のほう|の方")
 _CHECKS_WHAT_IT_IS = re.compile(
     r"(?:漫画|マンガ|まんが|話|やつ)(?:だっけ|でしたっけ|だったっけ|だよね|ですよね)\s?[?？]?\s?$"
@@ -2024,7 +2029,9 @@ def _resolve(
             state.constraints.language = prev.constraints.language
         _merge(state.constraints, entities, c)
         state.intent = "product_recommendation" if classified == "product_recommendation" else "product_search"
-        return Resolution(state.intent, "search", "works by the same author", state, [], follow_up=True)
+        # ("same author has a newer one right? samurai kid on the run": the one described, found)
+        action = "choose" if _ONE_WORK.search(c.folded) else "search"
+        return Resolution(state.intent, action, "works by the same author", state, [], follow_up=True)
 
     # 5. Series the customer rules out ("I already have Doraemon", 「伊藤潤二以外で」, or what
     #    we just showed: 「それは両方読んだ」): the request in force goes on without them.
