@@ -2905,3 +2905,12 @@ def test_one_work_of_the_same_author_described_is_found_as_the_one_meant() -> No
     # Their works, asked for: a list.
     others = turn("同じ作者の他のやつも見せて", death_note, "product_recommendation")
     assert others.action == "search" and list(others.state.constraints.by_authors_of) == ["death-note"]
+
+
+def test_going_back_to_one_talked_about_chooses_among_those_only() -> None:
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_question")
+    state.focus.series_id = "slam-dunk"
+    state.discussed.extend(["vagabond", "slam-dunk"])
+    back = turn("ok going back to the samurai one, first volume in japanese please", state, "product_search")
+    assert back.action == "choose" and back.offered_only
+    assert set(back.state.constraints.only_series) == {"vagabond", "slam-dunk"}

@@ -423,6 +423,12 @@ def test_a_katakana_word_used_as_a_name_links_every_title_it_opens() -> None:
     assert linker().link("ホラーのやつ") == []
 
 
+def test_the_kind_one_describes_which_and_names_no_title() -> None:
+    # "samurai" is a word of The Elusive Samurai and a kind of story (Vagabond's tag).
+    assert linker().link("ok going back to the samurai one, first volume in japanese please") == []
+    assert [link.series_id for link in linker().link("samurai vol 1")] == ["the-elusive-samurai"]
+
+
 def test_a_name_spelt_with_function_words_only_is_that_name_when_written_or_asked_as_one() -> None:
     settings = RetrievalSettings()
     with_absent = CatalogLinker.from_series(load_series(settings.catalog_path), load_series(settings.not_carried_path))

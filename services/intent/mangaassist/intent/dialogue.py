@@ -1580,6 +1580,7 @@ def _resolve(
         # 「ほんで英語のやつは？」: the other edition of the series in focus, not a series described.
         offered = []
     confirmed = False  # (a story told, to be confirmed: set below)
+    going_back = False  # (back to one talked about: none other is meant)
     if (
         not offered
         and not titles
@@ -1590,6 +1591,7 @@ def _resolve(
         # 「鋼の方に戻るけど…」, "go back to the pirate one", 「最初の料理学校のほうにする」: one of the
         # series talked about, by the words (the search ranks them, or finds a better fit).
         offered = list(prev.discussed)
+        going_back = True
         hijackable = hijackable or classified in PRODUCT_INTENTS or not _own_words(classified, c.folded)
     elif (
         not offered
@@ -1748,7 +1750,7 @@ def _resolve(
                 follow_up=True,
                 # (an answer to "which one did you mean?" is one of those asked between; a
                 # description of one of a list may mean another that fits it clearly better)
-                offered_only=ours and answering,
+                offered_only=(ours and answering) or going_back,
             )
 
     # 3. A named series. Named in a question the classifier is sure is about something else

@@ -1280,7 +1280,15 @@ class CatalogLinker:
                 and (shared_text.is_romaji(latin_key(word)) or before in ("the", "that"))
                 and (latin_key(word) not in self._story_words or before in ("the", "that"))
             )
-            if len(words) == 1 or after in _NAME_AFTER or "巻" in folded[end : end + 6] or asked_last or named_manga:
+            # ("the samurai one": a kind of story describes which one; "the Monster one" names it)
+            kind_one = after == "one" and latin_key(word) in self._story_words
+            if (
+                len(words) == 1
+                or (after in _NAME_AFTER and not kind_one)
+                or "巻" in folded[end : end + 6]
+                or asked_last
+                or named_manga
+            ):
                 names = [Name(sid, "partial", word) for sid in sorted(series)]
                 out.append(_Candidate(names, start, end, False))
         return out
