@@ -2914,3 +2914,9 @@ def test_going_back_to_one_talked_about_chooses_among_those_only() -> None:
     back = turn("ok going back to the samurai one, first volume in japanese please", state, "product_search")
     assert back.action == "choose" and back.offered_only
     assert set(back.state.constraints.only_series) == {"vagabond", "slam-dunk"}
+
+
+def test_what_about_the_one_where_describes_another_series() -> None:
+    wars = focused("food-wars", "food wars", "is food wars finished")
+    other = turn("ok and what about the one where they eat monsters in a dungeon", wars, "product_question")
+    assert other.action == "choose" and other.state.focus.series_id != "food-wars"

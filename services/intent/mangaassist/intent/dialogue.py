@@ -2209,6 +2209,8 @@ def _resolve(
         )
         # 「パン作るやつもあったよね」: another title recalled, not the one in focus
         and not _ANOTHER_RECALLED.search(c.folded)
+        # "ok and what about the one where they eat monsters": another, described
+        and not _ANOTHER_DESCRIBED.search(c.folded)
     ):
         state.focus.CopyFrom(prev.focus)
         _keep_request(state, prev)
@@ -2509,6 +2511,11 @@ _SHORT_DESCRIBED = re.compile(
 # Another title recalled besides the one talked about: 「…やつもあったよね」, "there was also one…".
 _ANOTHER_RECALLED = re.compile(
     r"も(?:あった|ありました|ある(?:よね|でしょ|じゃん))|\bthere (?:was|is) (?:also|another)\b|\balso (?:a|one|that) (?:manga|one|series)\b"
+)
+# Another series, described: "what about the one where they eat monsters in a dungeon".
+_ANOTHER_DESCRIBED = re.compile(
+    r"\b(?:what|how) about (?:the|that) one (?:where|with|about|that|who|in which)\b"
+    r"|\bthe other one (?:where|with|about|that|who)\b"
 )
 # Back to one of the series talked about, described: "go back to the pirate one", 「鋼の方に戻る
 # けど」, 「料理学校のほうにする」, 「忍者のは？」.
