@@ -250,3 +250,10 @@ def test_dislikes_and_fears_said_casually() -> None:
 
 def test_yada_rules_a_genre_out() -> None:
     assert extract("ホラーっぽいのはやだ").excluded_genres == ["horror"]
+
+
+def test_a_kind_asked_after_with_nai_is_wanted_and_without_it_ruled_out() -> None:
+    # 「料理の漫画ないん？」「ないの？」 ask whether there is one; 「ホラーないやつ」 rules it out.
+    for text in ("なんか料理の漫画ないん？おもろいやつ", "料理の漫画ないの？", "料理の漫画ない？"):
+        assert genres_in(text)[:2] == (["cooking"], []), text
+    assert genres_in("ホラーないやつ")[:2] == ([], ["horror"])
