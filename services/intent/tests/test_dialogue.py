@@ -2060,6 +2060,15 @@ def test_the_next_volume_an_aspect_or_a_kind_asked_of_the_series_in_focus() -> N
         "what's it about? is it like historical?", focused("golden-kamuy", "golden kamui"), intent="product_question"
     )
     assert kind.intent == "product_question" and not kind.state.constraints.like_series_ids
+    # 「これって恋愛もの？」「ホラー苦手なんだけど読めるかな」: of the one in focus, not a request for others
+    skip = focused("skip-and-loafer", "スキップとローファー")
+    assert turn("これって恋愛もの？", skip, "product_question").state.focus.series_id == "skip-and-loafer"
+    mieruko = focused("mieruko-chan", "見える子ちゃん", "見える子ちゃんって怖い？")
+    readable = turn("ホラー苦手なんだけど読めるかな", mieruko, "product_recommendation")
+    assert readable.intent == "product_question" and readable.state.focus.series_id == "mieruko-chan"
+    # 「英語版も見せてください」: its English edition, no title we lack
+    shown_too = turn("英語版も見せてください", focused("medalist", "メダリスト"), "product_search")
+    assert not shown_too.not_carried and shown_too.state.focus.series_id == "medalist"
     # 「フィギュアスケートの漫画だっけ」: what the one in focus is, checked (not a request for that kind)
     medalist = focused("medalist", "メダリスト", "メダリスト置いてる？")
     checked = turn("フィギュアスケートの漫画だっけ", medalist, "product_recommendation")

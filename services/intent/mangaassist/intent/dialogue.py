@@ -2777,6 +2777,8 @@ _PROPERTY = re.compile(
     r"|(?:おすすめ|オススメ|お勧め|勧め|薦め)(?:でき|られ)(?:る|ます)|\bwould you recommend (?:it|this|that)\b"
     # "how long is monster", "too gory for a 13 yo?"
     r"|\bhow long (?:is|are)\b|^\W*(?:is (?:it|that|this) )?too (?:\w+ ){0,1}\w+ for (?:a|an|my|kids|children|\d)"
+    # 「これって恋愛もの？」: what kind it is; 「ホラー苦手なんだけど読めるかな」: whether one can read it
+    r"|(?:もの|物|系)(?:なの|なん|ですか)?\s?[?？]\s*$|読める(?:かな|[?？])|読めますか|読めそう"
     # "is it like historical?", 「gore 多め？」: how much of a kind is in it
     r"|\b(?:is|was) (?:it|that|this) (?:like |kind of |kinda |sort of |more )?(?:a |an )?(?:historical|history|horror|romance|romantic|comedy|funny|scary|action|fantasy|sci-?fi|mystery|drama|sports?|thriller|psychological|supernatural|isekai|mecha|slice of life|dark|sad|violent|gory)\b\s*[?？]"
     r"|(?:多め|多い|強め|きつい|エグい|激しい)(?:ですか|かな)?\s?[?？]"
@@ -3662,8 +3664,8 @@ _NOT_A_NAME = re.compile(
     r"[でをにがへ]|という|おすすめ|オススメ|作品|何か|なにか|読ん|みたい|っぽ|系|好き|探し|在庫|送料|巻|やつ|奴|\bversion\b|\bedition\b"
     # who it is for, not what it is called: 「小学生の子供向けの漫画」
     r"|向け|対象|小学生|中学生|高校生|子供|子ども|大人|初心者|年齢|制限|レーティング"
-    # a clause, not a name: 「英語版も出ていたら教えて」
-    r"|教え|たら|れば|ていた|ている|てる|ていま"
+    # a clause, not a name: 「英語版も出ていたら教えて」「英語版も見せてください」
+    r"|教え|見せ|たら|れば|ていた|ている|てる|ていま"
     # a format or edition, not a name: 「電子書籍版ってあるの？」, "eigo ban mo aru?"
     r"|電子|版|\bban\b|kindle|e-?books?|\bdigital\b|\bbox ?sets?\b|セット"
 )
