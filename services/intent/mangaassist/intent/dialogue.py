@@ -2532,6 +2532,12 @@ _ASKED_FIRST = re.compile(
     r"|\b(?:the )?(?:first|original) (?:one|series|title|manga) (?:i|we) (?:asked|talked|mentioned|was asking|were talking)\b"
     r"|\bthe one (?:i|we) (?:asked|talked|was asking|were talking) about (?:first|at first|at the start|in the beginning)\b"
 )
+# The last of those named together: 「あとで言ったほう」「後に言った方」, "the second one I mentioned".
+_SAID_LATER = re.compile(
+    r"(?:あとで|後で|あとに|後に|後から|あとから|2番目に|二番目に)(?:聞い|きい|言っ|いっ|書い|挙げ)(?:た|てた)"
+    r"(?:ほう|方|やつ|の|作品|漫画|マンガ)"
+    r"|the (?:second|other|latter|last) one (?:i|we) (?:asked about|mentioned|named|said)|the latter"
+)
 # The one asked about before the series in focus: 「さっき聞いた方」, "the one I asked about before".
 _ASKED_BEFORE = re.compile(
     r"(?:さっき|先に|前に|先ほど|さきほど)(?:聞い|きい|伺っ|うかがっ|言っ|いっ|質問し|話し)(?:た|てた)"
@@ -2558,6 +2564,10 @@ def _discussed_earlier(folded: str, prev: common_pb2.DialogueState) -> str | Non
     talked = list(prev.discussed or prev.constraints.only_series)
     if _ASKED_FIRST.search(folded) and talked:
         return talked[0]
+    # (「MONSTERと20世紀少年…」 then 「あとで言ったほう」: the later of those named together)
+    together = list(prev.constraints.only_series or prev.request.only_series or prev.candidates or prev.discussed)
+    if _SAID_LATER.search(folded) and len(together) > 1:
+        return together[-1]
     if _ASKED_BEFORE.search(folded):
         return next((s for s in reversed(prev.discussed) if s != current), None)
     return None
