@@ -2931,3 +2931,9 @@ def test_what_about_the_one_where_describes_another_series() -> None:
     wars = focused("food-wars", "food wars", "is food wars finished")
     other = turn("ok and what about the one where they eat monsters in a dungeon", wars, "product_question")
     assert other.action == "choose" and other.state.focus.series_id != "food-wars"
+
+
+def test_a_title_recalled_by_its_story_is_not_filtered_by_the_kinds_its_words_name() -> None:
+    text = "Looking for that manga about the elf mage who outlives the hero's party, it starts after they beat the demon king"
+    recalled = turn(text, common_pb2.DialogueState(), "product_question")
+    assert recalled.action == "choose" and not recalled.state.constraints.genres

@@ -2391,12 +2391,7 @@ def _resolve(
             # Suggestions asked for after talking about a series ("something isekai but tamer
             # then"): not the series just discussed.
             state.constraints.excluded_series.append(prev.focus.series_id)
-        _merge(state.constraints, entities, c)
-        # Its words ("into samurai stuff", 「キャンプとか旅する系」) are searched again with each
-        # refinement ("10 volumes or fewer"), which alone says nothing of the kind of story.
-        # (Stored with the session, so masked like the turns: no e-mail or phone number in it.)
-        state.topic = mask_pii(" ".join(text.split())[:MAX_TOPIC_CHARS])[0]
-        if (
+        describing = (
             state.intent != "product_recommendation"
             and (
                 _RECALL.search(c.folded)
@@ -2406,7 +2401,15 @@ def _resolve(
                 )
             )
             and not c.like
-        ):
+        )
+        # (a title recalled by its story: a kind its words name, "beat the demon king", is no
+        # filter the one meant must pass; the words rank it)
+        _merge(state.constraints, replace(entities, genres=[]) if describing else entities, c)
+        # Its words ("into samurai stuff", 「キャンプとか旅する系」) are searched again with each
+        # refinement ("10 volumes or fewer"), which alone says nothing of the kind of story.
+        # (Stored with the session, so masked like the turns: no e-mail or phone number in it.)
+        state.topic = mask_pii(" ".join(text.split())[:MAX_TOPIC_CHARS])[0]
+        if describing:
             # "what's that manga with tiny people living in a forest?", 「海賊のやつって何巻まで出て
             # ます？」: the one found is the one meant, and "english?" next asks of it (a choice:
             # the first shown becomes the focus).
