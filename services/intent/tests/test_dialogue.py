@@ -831,6 +831,12 @@ def test_series_already_read_are_ruled_out_however_listed() -> None:
     # The linker's span covers the name as typed (the catalog writes 「ゆるキャン△」).
     owned = turn("ゆるキャンはもう全部持ってます", cooking, mentions=[mention("laid-back-camp", "ゆるキャン△")])
     assert "laid-back-camp" in owned.state.constraints.excluded_series
+    # ... an author's works: 「伊藤潤二のはもう全部読んだ」.
+    horror = turn("短いホラーでおすすめある？", common_pb2.DialogueState(), intent="product_recommendation").state
+    ito = mention("uzumaki", "伊藤潤二", kind="author", author_series=("uzumaki", "tomie", "gyo"))
+    all_read = turn("伊藤潤二のはもう全部読んだ", horror, intent="product_recommendation", mentions=[ito])
+    assert {"uzumaki", "tomie", "gyo"} <= set(all_read.state.constraints.excluded_series)
+    assert not all_read.state.constraints.only_series
     # ... and the one named by a piece of it: 「スライムのやつはもう読んだ」.
     slime = mention("that-time-i-got-reincarnated-as-a-slime", "スライム", kind="partial")
     read = turn("スライムのやつはもう読んだ", cooking, intent="product_search", mentions=[slime])

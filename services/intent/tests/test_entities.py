@@ -257,3 +257,9 @@ def test_a_kind_asked_after_with_nai_is_wanted_and_without_it_ruled_out() -> Non
     for text in ("なんか料理の漫画ないん？おもろいやつ", "料理の漫画ないの？", "料理の漫画ない？"):
         assert genres_in(text)[:2] == (["cooking"], []), text
     assert genres_in("ホラーないやつ")[:2] == ([], ["horror"])
+
+
+def test_yurui_asks_for_slice_of_life_but_yuru_camp_is_a_title() -> None:
+    for text in ("仕事で疲れてるからゆるい漫画読みたい", "じゃあ何かゆるーい漫画おすすめして"):
+        assert genres_in(text)[0] == ["slice-of-life"], text
+    assert genres_in("ゆるキャンある？")[0] == []
