@@ -447,6 +447,7 @@ def test_a_short_piece_said_as_a_name_links_the_title_it_opens_or_ends() -> None
         ("ぼっちちゃん 最新刊", "bocchi-the-rock"),  # the heroine's
         ("アビスって怖い？グロい？", "made-in-abyss"),  # nicknames fans use, aliases
         ("ヴィンサガの英語版ってハードカバー？", "vinland-saga"),
+        ("tate no yuusha wa?", "the-rising-of-the-shield-hero"),
     ):
         assert [link.series_id for link in linker().link(text)] == [want], text
     # ... but a word of the sentence is none: a time, a kind, a hiragana word inside another.
