@@ -416,6 +416,7 @@ def test_a_katakana_word_used_as_a_name_links_every_title_it_opens() -> None:
     for text, want in (
         ("スキップの新刊いつ？", {"skip-beat", "skip-and-loafer"}),
         ("ブルーの最新刊ってもう出てる？", {"blue-lock", "blue-period"}),
+        ("スキップの新しい巻って出てます？", {"skip-beat", "skip-and-loafer"}),
     ):
         links = linker().link(text)
         assert {link.series_id for link in links} == want and {link.kind for link in links} == {"partial"}

@@ -234,7 +234,7 @@ _QUOTED_WORD = re.compile(r"(?:^|[\s(])['\"‘“]([A-Za-z]{3,12})['\"’”](?=
 # A katakana word used as a series' name (「スキップの新刊いつ？」「ブルーのやつ何巻？」), read when
 # nothing else is named: the Japanese titles it opens, as pieces (several are asked back).
 _NAME_CUE = (
-    r" ?(?:(?:の|って|は|も)? ?(?:新刊|最新|\d{1,3} ?巻|何巻|やつ|英語版|日本語版|完結|続き)|自体"
+    r" ?(?:(?:の|って|は|も)? ?(?:新刊|最新|新しい巻|\d{1,3} ?巻|何巻|やつ|英語版|日本語版|完結|続き)|自体"
     # (「スキップってある?」「スキップは置いてますか」: asked whether we have it)
     r"|(?:って|は) ?(?:ある|あります|置いて|売って|扱って))"
 )
