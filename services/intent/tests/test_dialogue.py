@@ -2943,3 +2943,11 @@ def test_a_title_recalled_by_its_story_is_not_filtered_by_the_kinds_its_words_na
     text = "Looking for that manga about the elf mage who outlives the hero's party, it starts after they beat the demon king"
     recalled = turn(text, common_pb2.DialogueState(), "product_question")
     assert recalled.action == "choose" and not recalled.state.constraints.genres
+
+
+def test_whose_original_the_one_shown_is_asks_about_it() -> None:
+    state = common_pb2.DialogueState(version=STATE_VERSION, intent="product_search")
+    state.last_shown.append("pluto")
+    tezuka = mention("pluto", "手塚治虫", kind="author", start=2, author_series=("black-jack", "pluto"))
+    asked = turn("これ手塚治虫の原作なんだっけ", state, "product_question", mentions=[tezuka])
+    assert asked.intent == "product_question" and asked.state.focus.series_id == "pluto"

@@ -329,7 +329,7 @@ _PLURAL_REFERENCE = re.compile(r"\b(?:them|they|those|these|all)\b|それら|全
 _REQUIREMENT = re.compile(r"(?:has|have|needs?|got) to be|must be|should be|でないと|じゃないと|じゃなきゃ")
 # Is the series in focus theirs? 「宮崎駿が描いてるの？」, "is it by Urasawa?"
 _BY_THEM = re.compile(
-    r"^\s*(?:が|の|って)?\s*(?:描いてる|書いてる|描いた|書いた|描いている|作者|作品)(?:の|ん)?(?:です)?(?:か)?\s*[?？]?\s*$"
+    r"^\s*(?:(?:これ|それ|あれ)(?:って|は)?)?\s*(?:が|の|って)?\s*(?:描いてる|書いてる|描いた|書いた|描いている|作者|作品|原作)(?:の|ん)?(?:です|なんだっけ|だっけ|だよね)?(?:か)?\s*[?？]?\s*$"
     r"|^\s*(?:is|was) (?:it|this|that)(?: one)? (?:by|from)\s*[?？]?\s*$|\bdid\s+(?:draw|write|make) (?:it|this|that)\b"
 )
 # A description of one series besides its author's name ("the pirate one", 「恋愛のほう」).
@@ -1905,7 +1905,15 @@ def _resolve(
             )
             and not _has_constraints(entities, replace(c, status=None))
         )
-        if prev.HasField("focus") and prev.focus.series_id in series and (_BY_THEM.search(c.folded) or asks_of_focus):
+        # (or the first shown, pointed at: 「これ手塚治虫の原作なんだっけ」 after Pluto was shown)
+        pointed = prev.focus.series_id if prev.HasField("focus") else (prev.last_shown[:1] or [""])[0]
+        if (
+            (prev.HasField("focus") or c.reference)
+            and pointed in series
+            and (_BY_THEM.search(c.folded) or asks_of_focus)
+        ):
+            if not prev.HasField("focus"):
+                prev = _with_focus(prev, pointed)
             # 「宮崎駿が描いてるの？」 about Nausicaä, 「三浦先生が亡くなったあとも続いてるんですか」 about
             # Berserk: a question about the series in focus.
             state.focus.CopyFrom(prev.focus)
