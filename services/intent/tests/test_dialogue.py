@@ -2951,3 +2951,9 @@ def test_whose_original_the_one_shown_is_asks_about_it() -> None:
     tezuka = mention("pluto", "手塚治虫", kind="author", start=2, author_series=("black-jack", "pluto"))
     asked = turn("これ手塚治虫の原作なんだっけ", state, "product_question", mentions=[tezuka])
     assert asked.intent == "product_question" and asked.state.focus.series_id == "pluto"
+
+
+def test_a_kind_of_story_wished_for_after_a_list_asks_for_suggestions() -> None:
+    listed = shown("shugo-chara", "please-save-my-earth", "yotsuba")
+    kitten = turn("子猫が主人公のお話とかあれば", listed, "product_question")
+    assert kitten.intent == "product_recommendation" and not kitten.state.focus.series_id

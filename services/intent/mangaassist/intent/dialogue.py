@@ -320,6 +320,8 @@ _RECOMMEND = re.compile(
     r"|他の|ほかの|別の"
     # 「もっと短くて完結してる面白いのない？」: is there one (of another kind)?
     r"|(?<=[いなた])(?:の|やつ|もの)(?:って)?(?:ない|ありませんか|ないですか)\s?[?？]|ないかな"
+    # 「子猫が主人公のお話とかあれば」: one of a kind, if there is one
+    r"|(?:話|漫画|マンガ|まんが|もの|やつ)(?:とか|など)あれば"
 )
 # A question only one series answers: "how many in english", "english is 3 volumes?", "is the story complete".
 _ASKS_ONE = re.compile(r"how many|何巻|何冊|\bis (?:it|the story|that)\b|\d+\s*(?:vol(?:ume)?s?|books?|巻)\s*[?？]")
@@ -2362,7 +2364,10 @@ def _resolve(
         # Nothing named: the classifier's product intent when it is sure, else suggestions; a
         # "question" with genres or limits and no product named asks for suggestions.
         state.intent = classified if product_turn else "product_recommendation"
-        if (state.intent == "product_question" and _has_constraints(entities, c)) or (
+        if (
+            state.intent == "product_question"
+            and (_has_constraints(entities, c) or (not named and _RECOMMEND.search(c.folded)))
+        ) or (
             # (「ギャンブルものでほかにある？」, "looking for older manga, 80s or 90s classics": others
             # of a kind, no title named)
             state.intent == "product_search"
