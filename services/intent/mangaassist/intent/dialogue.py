@@ -485,11 +485,15 @@ _TITLE_AS_PERSON = re.compile(
     r"\s?(?:(?:'s\s)?(?:guy|dude|person|lady|woman|author|artist|mangaka|creator|writer|people)\b"
     r"|の(?:人|ひと|作者|作家|漫画家|先生|原作者|作画)(?!気|生|物|間|口|形|類)|を(?:描いた|書いた)(?:人|ひと|先生))"
 )
+# Who made a series asked after: 「絵の人」「作者」, "who drew", "artist".
 _PERSON_ASKED = re.compile(
     r"(?:絵|作画|原作|描いた|書いた)の?(?:人|ひと)|作者|漫画家|\b(?:who (?:drew|wrote)|artist|author)\b"
 )
+# "The same as" said right after a title: 「Death Note と同じ」, "same as Monster".
 _SAME_AS = re.compile(r"\s?(?:と|と絵が|と作者が)(?:同じ|一緒)|\s?(?:same as|too)\b")
+# A number of volumes said as a length limit: 「10巻以下」「20巻くらい」.
 _VOLUME_CAP_SAID = re.compile(r"(\d{1,3})\s?巻\s?(?:以下|以内|未満|以上|超え|くらい|ぐらい|程度|前後)")
+# A name taken back mid-message: "Luffy... no wait, the one with Ichigo", 「いや、違う」.
 _CORRECTION = re.compile(
     r"(?:\.{2,}|…|[,、]|\s)\s?(?:no wait|wait no|no no|sorry,? i meant?|i meant?|scratch that|actually no|my bad)\b"
     r"|(?:いや|あ)[、,]?\s?(?:違う|ちがう|間違えた|まちがえた)[、,。!！]?"
@@ -501,7 +505,9 @@ _ONE_WORK = re.compile(
     r"\bthe one (?:about|with|where|that|who|in which)\b|\b(?:a|the|that) (?:newer|older|new|old|recent|latest) one\b"
     r"|(?:話|やつ)の(?:ほう|方)"
 )
+# A sequel asked for beside the series it follows: 「続編」「超のほう」.
 _SEQUEL_ASKED = re.compile(r"続編|\bsequel\b|のほう|の方")
+# What the series in focus is, checked: 「フィギュアスケートの漫画だっけ」.
 _CHECKS_WHAT_IT_IS = re.compile(
     r"(?:漫画|マンガ|まんが|話|やつ)(?:だっけ|でしたっけ|だったっけ|だよね|ですよね)\s?[?？]?\s?$"
 )
