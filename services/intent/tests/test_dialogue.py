@@ -2615,6 +2615,13 @@ def test_a_sequels_word_names_it_only_while_its_series_is_talked_about() -> None
     after.relative_to.append("dragon-ball")
     asked = turn(text, common_pb2.DialogueState(), mentions=[mention("dragon-ball", "ドラゴンボール"), after])
     assert asked.state.focus.series_id == "dragon-ball-super"
+    said = "ドラゴンボールの続きのやつってある？"
+    follows = common_pb2.Mention(
+        series_id="dragon-ball-super", kind="sequel", name="Dragon Ball Super", score=0.7, start=8, end=10
+    )
+    follows.relative_to.append("dragon-ball")
+    sequel_asked = turn(said, common_pb2.DialogueState(), mentions=[mention("dragon-ball", "ドラゴンボール"), follows])
+    assert sequel_asked.state.focus.series_id == "dragon-ball-super"
 
 
 def test_a_piece_of_another_title_describes_one_of_those_offered() -> None:

@@ -477,6 +477,10 @@ def test_the_word_a_sequel_adds_is_linked_relative_to_its_series() -> None:
         [link] = linker().link(text)
         assert (link.series_id, link.kind, link.relative_to) == ("dragon-ball-super", "sequel", ("dragon-ball",))
     assert linker().link("超面白い漫画") == [] and linker().link("super cheap ones please") == []
+    # The sequel itself asked for: every series that goes on from another (kept for the one talked about).
+    sequels = [link for link in linker().link("ドラゴンボールの続きのやつってある？") if link.kind == "sequel"]
+    assert ("dragon-ball-super", ("dragon-ball",)) in {(link.series_id, link.relative_to) for link in sequels}
+    assert linker().link("続きは何巻？") == []  # the next volume of the one talked about
     # The original, relative to the sequel.
     [original] = linker().link("無印の方は何巻？")
     assert (original.series_id, original.kind, original.relative_to) == (

@@ -506,7 +506,7 @@ _ONE_WORK = re.compile(
     r"|(?:話|やつ)の(?:ほう|方)"
 )
 # A sequel asked for beside the series it follows: 「続編」「超のほう」.
-_SEQUEL_ASKED = re.compile(r"続編|\bsequel\b|のほう|の方")
+_SEQUEL_ASKED = re.compile(r"続編|続きの|\bsequel\b|のほう|の方")
 # What the series in focus is, checked: 「フィギュアスケートの漫画だっけ」.
 _CHECKS_WHAT_IT_IS = re.compile(
     r"(?:漫画|マンガ|まんが|話|やつ)(?:だっけ|でしたっけ|だったっけ|だよね|ですよね)\s?[?？]?\s?$"

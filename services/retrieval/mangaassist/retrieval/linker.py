@@ -251,6 +251,8 @@ _SEQUEL_LATIN = r"(?:(?<=\bthe )|(?<=\band )|(?<=\babout )|(?<=\bof )|^)({})\b(?
 MAX_SEQUEL_WORD = 12
 # The original of a sequel: 「無印」, "the original (one|series)".
 _ORIGINAL = re.compile(r"(無印|(?<=the )original\b)")
+# The sequel itself asked for (not 「続きは何巻？」, the next volume).
+_SEQUEL_SAID = re.compile(r"(続編|続き(?=の(?:やつ|ほう|方|漫画|マンガ|作品|シリーズ))|(?<=the )sequel\b)")
 MAX_KINDS = 8  # kinds of story ruled out in one request
 MAX_KIND_CHARS = 40
 MAX_FRAGMENT_SERIES = 8  # a piece of a title shared by more series than this is asked back among these
@@ -822,6 +824,13 @@ class CatalogLinker:
         for pattern in self._sequel_patterns:
             for m in pattern.finditer(folded):
                 for other, bases in self._sequel_words[m.group(1)].items():
+                    name = Name(other, "sequel", self.series_titles[other], relative_to=tuple(sorted(bases)))
+                    out.append(_Candidate([name], m.start(1), m.end(1), False))
+        # 「ドラゴンボールの続編」「続きのやつ」, "the sequel": every series that goes on from another,
+        # kept by the intent service only for the one talked about.
+        for m in _SEQUEL_SAID.finditer(folded):
+            for pairs in self._sequel_words.values():
+                for other, bases in pairs.items():
                     name = Name(other, "sequel", self.series_titles[other], relative_to=tuple(sorted(bases)))
                     out.append(_Candidate([name], m.start(1), m.end(1), False))
         # 「無印の方は何巻？」, "the original one": the series a sequel talked about goes on from.
