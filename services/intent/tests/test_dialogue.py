@@ -2609,19 +2609,13 @@ def test_a_sequels_word_names_it_only_while_its_series_is_talked_about() -> None
     )
     # Its series named in the same message, the sequel asked for: 「ドラゴンボールの続編の方ってある？超のほう」.
     text = "ドラゴンボールの続編の方ってある？超のほう"
-    after = common_pb2.Mention(
-        series_id="dragon-ball-super", kind="sequel", name="Dragon Ball Super", score=0.7, start=18, end=19
-    )
-    after.relative_to.append("dragon-ball")
-    asked = turn(text, common_pb2.DialogueState(), mentions=[mention("dragon-ball", "ドラゴンボール"), after])
-    assert asked.state.focus.series_id == "dragon-ball-super"
-    said = "ドラゴンボールの続きのやつってある？"
-    follows = common_pb2.Mention(
-        series_id="dragon-ball-super", kind="sequel", name="Dragon Ball Super", score=0.7, start=8, end=10
-    )
-    follows.relative_to.append("dragon-ball")
-    sequel_asked = turn(said, common_pb2.DialogueState(), mentions=[mention("dragon-ball", "ドラゴンボール"), follows])
-    assert sequel_asked.state.focus.series_id == "dragon-ball-super"
+    for said, start, end in ((text, 18, 19), ("ドラゴンボールの続きのやつってある？", 8, 10)):
+        follows = common_pb2.Mention(
+            series_id="dragon-ball-super", kind="sequel", name="Dragon Ball Super", score=0.7, start=start, end=end
+        )
+        follows.relative_to.append("dragon-ball")
+        asked = turn(said, common_pb2.DialogueState(), mentions=[mention("dragon-ball", "ドラゴンボール"), follows])
+        assert asked.state.focus.series_id == "dragon-ball-super", said
 
 
 def test_a_piece_of_another_title_describes_one_of_those_offered() -> None:
