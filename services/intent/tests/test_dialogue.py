@@ -2958,3 +2958,72 @@ def test_a_kind_of_story_wished_for_after_a_list_asks_for_suggestions() -> None:
     listed = shown("shugo-chara", "please-save-my-earth", "yotsuba")
     kitten = turn("子猫が主人公のお話とかあれば", listed, "product_question")
     assert kitten.intent == "product_recommendation" and not kitten.state.focus.series_id
+
+
+@pytest.mark.parametrize(
+    ("said", "status"),
+    [
+        ("まだ続いてるやつで", "ongoing"),
+        ("今も連載してるのがいい", "ongoing"),
+        ("新刊が出続けてるやつ", "ongoing"),
+        ("まだ終わってないのがいい", "ongoing"),
+        ("完結してないやつ", "ongoing"),
+        ("全巻出てるやつがいいな", "completed"),
+        ("最終巻まで出てるのだけ", "completed"),
+        ("連載終了したやつ", "completed"),
+        ("もう終わった作品で", "completed"),
+        # a status refused is the other one wanted
+        ("連載中のは除いて", "completed"),
+        ("未完のはやめて", "completed"),
+        ("続いてる作品はいや", "completed"),
+        ("skip the ongoing ones", "completed"),
+        ("nothing unfinished please", "completed"),
+        ("ongoing ones are out", "completed"),
+        ("still running ones only", "ongoing"),
+    ],
+)
+def test_a_status_said_or_refused_after_a_list_refines_it(said: str, status: str) -> None:
+    first = turn("おすすめの恋愛漫画ある？", common_pb2.DialogueState(), intent="product_recommendation")
+    state = first.state
+    state.last_shown.extend(["kowloon-generic-romance", "ranma-half"])
+    after = turn(said, state, intent="product_question")
+    assert after.intent == "product_recommendation" and not after.state.focus.series_id
+    assert list(after.state.constraints.genres) == ["romance"] and after.state.constraints.status == status
+
+
+def test_a_refused_kind_beside_a_status_refuses_the_kind_not_the_status() -> None:
+    result = turn("連載中でホラーはいや", common_pb2.DialogueState(), intent="product_recommendation")
+    assert result.state.constraints.status == "ongoing" and list(result.state.constraints.excluded_genres) == ["horror"]
+
+
+@pytest.mark.parametrize(
+    ("said", "place"),
+    [
+        ("真ん中のは？", 1),
+        ("一番下のやつ", 2),
+        ("下のやつ", 2),
+        ("最初に出てきたの", 0),
+        ("1個目のあらすじ教えて", 0),
+        ("最後に紹介してくれたやつ", 2),
+        ("ひとつめ", 0),
+        ("3番のやつ", 2),
+        ("一番上のにします", 0),
+        ("2つめのを英語で", 1),
+        ("後者で", 2),
+        ("前者のほうが気になる", 0),
+        ("the middle one sounds fun", 1),
+        ("the top one", 0),
+    ],
+)
+def test_one_of_a_list_picked_by_its_place_is_in_focus(said: str, place: int) -> None:
+    shown = ["spy-x-family", "kaguya-sama-love-is-war", "horimiya"]
+    state = turn("おすすめのラブコメ教えて", common_pb2.DialogueState(), intent="product_recommendation").state
+    state.last_shown.extend(shown)
+    result = turn(said, state, intent="escalation" if said == "後者で" else "out_of_scope")
+    assert result.intent in ("product_search", "product_question") and result.state.focus.series_id == shown[place]
+
+
+def test_the_middle_of_an_even_list_is_no_place() -> None:
+    state = turn("おすすめのラブコメ教えて", common_pb2.DialogueState(), intent="product_recommendation").state
+    state.last_shown.extend(["spy-x-family", "horimiya"])
+    assert not turn("真ん中のは？", state, intent="product_question").state.focus.series_id

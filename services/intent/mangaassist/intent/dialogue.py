@@ -46,20 +46,37 @@ _STATUS = (
     (
         "completed",
         re.compile(
-            r"完結|(?<![a-z])completed?(?![a-z])|終わって(?:る|いる|います)|finished (?:series|ones?|manga)|(?:already|but|only|that'?s|is|be|are) finished"
+            r"完結(?!して(?:い)?な[いく]|してませ|していませ|じゃな|ではな|しな[いく])|(?<![a-z])completed?(?![a-z])"
+            r"|終わって(?:る|いる|います)|(?<!読み)終わった(?=やつ|もの|の|作品|漫画|マンガ|シリーズ)|連載(?:が|は)?(?:終了|終わ)"
+            r"|続いて(?:い)?な[いく]|全巻(?:出て(?:る|いる|ます)|出そろ|出揃|揃って(?:る|いる|ます)|そろって(?:る|いる|ます)|発売済|刊行済)|最終巻(?:まで)?(?:出て|発売済|刊行済)"
+            r"|finished (?:series|ones?|manga)|(?:already|but|only|that'?s|is|be|are) finished"
             r"|\bended\b|already over|(?<!has he )(?<!has she )(?<!have they )(?<!has it )(?<!have you )(?<!they've )\bdone\b(?! (?:by|anything|any|else|other|more))|(?:that|which) (?:actually |really )?ends\b|has an ending|\bkanketsu"
         ),
     ),
     (
         "ongoing",
         re.compile(
-            r"連載中|続いて(?:い)?る|ongoing|still (?:running|going|coming out|publishing)|not finished|\brensai ?ch[uū]"
+            r"連載中|続いて(?:い)?る|連載して(?:い)?る|連載継続|刊行中|出続け|未完|完結して(?:い)?な[いく]|完結してませ|完結していませ"
+            r"|完結じゃな|完結ではな|終わって(?:い)?な[いく]|終わってませ|終わっていませ"
+            r"|ongoing|still (?:running|going|coming out|publishing)|not (?:yet )?(?:finished|complete|over)|unfinished"
+            r"|\brensai ?ch[uū]"
         ),
     ),
 )
+# A status refused ("not ongoing", "nothing unfinished", 「連載中のは除いて」「未完のはやめて」「続いてる
+# 作品はいや」): the other one is wanted.
+_STATUS_REFUSED_BEFORE = re.compile(
+    r"(?:\bno|\bnot|\bnothing|\bnone|\bskip|\bavoid|\bexclude|\bexcluding|\bwithout|\bexcept|\bdon'?t want|\bno more)"
+    r"\s(?:(?:any|anything|the|that'?s|that are|which are|ones?|of the)\s){0,3}$"
+)
+_STATUS_REFUSED_AFTER = re.compile(
+    r"^(?:の|な)?(?:の|もの|やつ|作品|漫画|マンガ|シリーズ)?(?:は|も)?\s?"
+    r"(?:除|なし|無し|いや|嫌|やめ|避け|パス|いらな|要らな|勘弁|抜き|苦手|以外|ng\b)"
+    r"|^(?: ones?| series| stuff| manga)? (?:are|is) (?:out|a no)\b"
+)
 _STATUS_DROPPED = re.compile(
     r"完結してなくても|完結じゃなくても|doesn'?t (?:have to|need to) be (?:finished|completed)"
-    r"|\bongoing (?:ones? )?(?:is|are) (?:fine|ok|okay)\b|\b(?:and |or )?ongoing (?:ones? )?(?:too|as well)\b"
+    r"|\b(?:ongoing|unfinished|not finished(?: yet)?|still running) (?:ones? )?(?:is|are) (?:fine|ok|okay)\b|\b(?:and |or )?ongoing (?:ones? )?(?:too|as well)\b"
     r"|連載中(?:のもの|の|のやつ)?でも(?:いい|良い|大丈夫|ok|かまい)"
 )
 # A limit in force lifted: any price, any length ("any price is ok", "longer is fine now",
@@ -189,7 +206,7 @@ _VOLUME_FLOOR = (
     (re.compile(r"(\d{1,3})\+\s{0,3}(?:vol(?:ume)?s?|books|巻)"), True),
 )
 _LATEST = re.compile(
-    r"最新|新刊|最終巻|何巻まで|何巻出て|なんかん|何かん|新しいの|新しい巻|latest|newest|most recent|how many vol|how many books"
+    r"最新|新刊(?!が?出続け)|最終巻(?!まで(?:出て|発売済|刊行済))|何巻まで|何巻出て|なんかん|何かん|新しいの|新しい巻|latest|newest|most recent|how many vol|how many books"
     r"|saishin|shinkan|new (?:one|volume|vol)\b"
     r"|(?:last|final) (?:\w{1,10} )?(?:vol|volume|book|one)\b|volumes? (?:are )?out"
 )
@@ -296,7 +313,10 @@ _REFERENCE = re.compile(
     r"|それ|これ|あれ|その|この|同じ(?!条件|感じ|作者|作家|漫画家|先生|ような|系|ジャンル)|この作品"
     r"|大丈夫(?:そう|かな|です|でしょう|な内容|か)|\bis (?:it|that) (?:ok|okay|fine|safe)\b"
     # 「まだ連載中？」, "still ongoing?": whether the one just talked about goes on
-    r"|^\s?まだ(?=[^。、!！?？]{0,8}(?:連載|続い|続く|完結|終わ))(?=[^。!！]{0,30}$)|^\s?still (?:ongoing|running|going|publishing|being published)\b"
+    # (not 「まだ続いてるやつで」「まだ終わってないのがいい」, "still running ones": a kind wanted)
+    r"|^\s?まだ(?=[^。、!！?？]{0,8}(?:連載|続い|続く|完結|終わ))(?=[^。!！]{0,30}$)"
+    r"(?![^。!！?？]{0,14}(?:やつ|もの|作品|の)(?:で|が|に|だけ|のみ|限定|を|ある|あり|ない|おすすめ|教えて))"
+    r"|^\s?still (?:ongoing|running|going|publishing|being published)\b(?! (?:ones?|series|stuff|manga|titles)\b)"
 )
 _PRODUCT_QUESTION = re.compile(
     r"^(?:is|are|does|did|was|has)\b|なの[?？]?$|ですか[?？]?$|どう[?？]?$|って(?:怖|面白|どう|何)|how many"
@@ -541,6 +561,18 @@ _TEXTING = re.compile(r"\b(?:" + "|".join(_TEXTING_WORDS) + r")\b")
 _SCRIPT_SEAM = re.compile(r"(?<=[a-z])(?=[\u3040-\u30ff\u4e00-\u9fff])|(?<=[\u3040-\u30ff\u4e00-\u9fff])(?=[a-z])")
 
 
+def _refused_status(folded: str, start: int, status: str) -> str:
+    """The status wanted when the one said at ``start`` is refused ("not ongoing", 「連載中のは除いて」)."""
+    pattern = dict(_STATUS)[status]
+    m = pattern.match(folded, start)
+    end = m.end() if m else start
+    if _STATUS_REFUSED_BEFORE.search(folded[max(0, start - 30) : start]) or _STATUS_REFUSED_AFTER.search(
+        folded[end : end + 16]
+    ):
+        return "ongoing" if status == "completed" else "completed"
+    return status
+
+
 def cues(text: str) -> Cues:
     """The conversational signals of one message (deterministic, microseconds)."""
     folded = _TEXTING.sub(
@@ -569,7 +601,9 @@ def cues(text: str) -> Cues:
                 if (sentence := _sentence_at(folded, start)) and _ASKING_SENTENCE.search(sentence)
             ]
             found = asking or found
-        status = min(found)[1] if found else None
+        if found:
+            start, status = min(found)
+            status = _refused_status(folded, start, status)
     max_volumes = None
     buying = _VOLUME_RANGE.search(folded)
     counted = kanji_counts(
@@ -1230,6 +1264,13 @@ def _resolve(
         and bool(_RELATIVE_LIMIT.search(c.folded))
     )
     hijackable = hijackable or relative_to_list
+    # 「後者で」「3番のやつ」 after a list: one of it picked by place, whatever the classifier read
+    hijackable = hijackable or (
+        prev.intent in PRODUCT_INTENTS
+        and len(prev.last_shown) > 1
+        and _PLACE.search(c.folded) is not None
+        and not _own_words(classified, c.folded)
+    )
     # A named series with a non-product intent that has none of its own words in the message
     # ("tell me about Planetes" is no out-of-scope question; "Tekkonkinkreet too" is no payment).
     # (a hero named alone is weaker: "who would win, goku or saitama" stays out of scope)
@@ -1418,7 +1459,7 @@ def _resolve(
     # 1d. One of those shown, by its place: "the second one, is it finished?", 「2番目の値段」,
     #     "number 3", "the last one" (of the candidates, when we asked which one).
     listed = list(prev.candidates) if prev.pending == "series" else list(prev.last_shown)
-    place = _place_in_list(c.folded) if len(listed) > 1 and not titles and hijackable else None
+    place = _place_in_list(c.folded, len(listed)) if len(listed) > 1 and not titles and hijackable else None
     if place is not None and -len(listed) <= place < len(listed):
         state.focus.series_id = listed[place]
         _focus_update(state.focus, entities, c)
@@ -2971,30 +3012,41 @@ _A_VOLUME = re.compile(r"\d\s{0,2}巻|\bvol(?:ume)?s?\.?\s{0,2}\d")
 # A place in the list shown: 「2番目」「二つ目」, "the second one", "#2", "the last one" (not "the
 # second volume", "second hand", "wait a second"; "the first one" is the first volume, unless
 # it is "the first one you showed").
+_PLACE_CUE = r"(?:ご)?(?:提案|紹介|おすすめ|オススメ|お勧め|教えて|挙げて|あげて|出して|見せて|出て(?:き|く)|言って|書いて|載って|あった)"
 _PLACE = re.compile(
-    r"(?<![\d])(?P<n>[1-9])\s{0,2}(?:番目|つ目)|(?P<k>[一二三四五])(?:番目|つ目)"
+    r"(?<![\d])(?P<n>[1-9])\s{0,2}(?:番目|つ目|つめ|個目|こ目|番(?=の|って|は|が|で|を|に|$|\s))"
+    r"|(?P<k>[一二三四五])(?:番目|つ目|つめ|個目)|(?P<kana>ひとつ|ふたつ|みっつ|よっつ|いつつ)(?:め|目)"
     r"|(?<!\ba )\b(?P<en>second|third|fourth|fifth|2nd|3rd|4th|5th)\b"
     r"(?!\s{0,2}(?:vol|book|巻|edition|season|arc|part|hand|copy|copies|time|thought|opinion))"
     r"|\b(?P<first>first)\s(?:one\s)?(?:you|on the list|in the list|listed|shown|mentioned)\b"
-    # 「最初にご提案いただいたもの」「最初に教えてくれたやつ」: the first one suggested
-    r"|(?P<first_ja>最初に(?:ご)?(?:提案|紹介|おすすめ|オススメ|お勧め|教えて|挙げて|出して|見せて)\S{0,8}?(?:もの|やつ|の|作品|漫画))"
+    # 「最初にご提案いただいたもの」「最初に出てきたの」「一番上のにします」「前者」: the first one shown
+    rf"|(?P<first_ja>最初に{_PLACE_CUE}\S{{0,8}}?(?:もの|やつ|の|作品|漫画)|最初の(?:やつ|作品|漫画)|一番上|上の(?:やつ|ほう|方)|前者)"
+    r"|\bthe (?P<first_en>top one|former)\b"
     r"|(?:\bnumber|\bno\.|\boption|#)\s{0,2}(?P<num>[1-5])\b"
     # ("is that the last one?" asks for the latest volume)
-    r"|(?P<last>最後の(?:やつ|作品|漫画)|\b(?:the )?last one (?:you|on the list|in the list|listed|shown|mentioned)\b)"
+    rf"|(?P<last>最後の(?:やつ|作品|漫画)|最後に{_PLACE_CUE}\S{{0,8}}?(?:もの|やつ|の|作品|漫画)|一番下|下の(?:やつ|ほう|方)|後者"
+    r"|\b(?:the )?last one (?:you|on the list|in the list|listed|shown|mentioned)\b|\bthe (?:bottom one|latter)\b)"
+    # 「真ん中のは？」, "the middle one": the middle of an odd number shown
+    r"|(?P<middle>真ん中|まんなか|\bthe middle one\b)"
 )
-_PLACES = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
+_PLACES = {
+    "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "second": 2, "third": 3, "fourth": 4, "fifth": 5,
+    "ひとつ": 1, "ふたつ": 2, "みっつ": 3, "よっつ": 4, "いつつ": 5,
+}  # fmt: skip
 
 
-def _place_in_list(folded: str) -> int | None:
-    """The index into the list shown that the message picks by place, or None."""
+def _place_in_list(folded: str, count: int) -> int | None:
+    """The index into the list of ``count`` shown that the message picks by place, or None."""
     m = _PLACE.search(folded)
     if m is None:
         return None
     if m.group("last"):
         return -1
-    if m.group("first") or m.group("first_ja"):
+    if m.group("middle"):
+        return count // 2 if count % 2 else None
+    if m.group("first") or m.group("first_ja") or m.group("first_en"):
         return 0
-    word = m.group("n") or m.group("num") or m.group("k") or m.group("en")
+    word = m.group("n") or m.group("num") or m.group("k") or m.group("kana") or m.group("en")
     return (int(word[0]) if word[0].isdigit() else _PLACES[word]) - 1
 
 
