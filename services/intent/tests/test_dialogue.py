@@ -3027,3 +3027,30 @@ def test_the_middle_of_an_even_list_is_no_place() -> None:
     state = turn("おすすめのラブコメ教えて", common_pb2.DialogueState(), intent="product_recommendation").state
     state.last_shown.extend(["spy-x-family", "horimiya"])
     assert not turn("真ん中のは？", state, intent="product_question").state.focus.series_id
+
+
+@pytest.mark.parametrize(
+    ("said", "classified"),
+    [
+        ("この漫画怖い？", "product_question"),
+        ("その漫画泣ける？", "product_recommendation"),
+        ("その作品泣ける？", "out_of_scope"),
+        ("今のやつ英語版ある？", "product_search"),
+        ("さっきのやつの値段", "product_question"),
+    ],
+)
+def test_the_manga_pointed_at_is_the_one_asked_about(said: str, classified: str) -> None:
+    named = turn(
+        "チェンソーマンってある？", common_pb2.DialogueState(), mentions=[mention("chainsaw-man", "チェンソーマン")]
+    )
+    named.state.last_shown.append("chainsaw-man")
+    result = turn(said, named.state, intent=classified)
+    assert (result.intent, result.state.focus.series_id) == ("product_question", "chainsaw-man")
+
+
+def test_a_kind_that_moves_you_asked_for_is_still_a_request() -> None:
+    named = turn(
+        "チェンソーマンってある？", common_pb2.DialogueState(), mentions=[mention("chainsaw-man", "チェンソーマン")]
+    )
+    result = turn("泣ける漫画ある？", named.state, intent="product_recommendation")
+    assert result.intent == "product_recommendation" and not result.state.focus.series_id

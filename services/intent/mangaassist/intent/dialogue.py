@@ -310,7 +310,7 @@ _HEDGE_LIKE = re.compile(
 _REFERENCE = re.compile(
     r"\b(?:it|its|it's|that one|this one|the same|that series|this series|the japanese one|the english one|them|they)\b"
     r"|\bthat'?s the\b"
-    r"|それ|これ|あれ|その|この|同じ(?!条件|感じ|作者|作家|漫画家|先生|ような|系|ジャンル)|この作品"
+    r"|それ|これ|あれ|その|この|今の(?:やつ|作品|漫画|マンガ)|同じ(?!条件|感じ|作者|作家|漫画家|先生|ような|系|ジャンル)|この作品"
     r"|大丈夫(?:そう|かな|です|でしょう|な内容|か)|\bis (?:it|that) (?:ok|okay|fine|safe)\b"
     # 「まだ連載中？」, "still ongoing?": whether the one just talked about goes on
     # (not 「まだ続いてるやつで」「まだ終わってないのがいい」, "still running ones": a kind wanted)
@@ -399,13 +399,13 @@ _ALTERNATIVES = re.compile(r"\bor\b|\beither\b|または|もしくは|とか|か
 # "the X one", 「Xのやつ」 said on its own: one of those just shown, described.
 _THE_ONE = re.compile(
     r"^\W*(?:(?:ok|okay|so|and|hmm|what about|how about)\W+){0,2}the (?:[\w\s'-]{1,40} one\b|one (?:with|about|where|that|who|whose|in which|set)\b)"
-    r"|のやつ|のほう|の方|(?<=[るたい])(?:ほう|方)(?=の|は|を|が|って|で|に|も)(?!(?:(?<=ないほう)|(?<=ない方)|(?<=たほう)|(?<=た方))が(?:いい|良い))|(?<=[るたい])やつ(?=(?:は|って)[^?？]{0,8}(?:何巻|何冊|完結|連載|いくら|英語|日本語|出て))"
+    r"|(?<!今)のやつ|のほう|の方|(?<=[るたい])(?:ほう|方)(?=の|は|を|が|って|で|に|も)(?!(?:(?<=ないほう)|(?<=ない方)|(?<=たほう)|(?<=た方))が(?:いい|良い))|(?<=[るたい])やつ(?=(?:は|って)[^?？]{0,8}(?:何巻|何冊|完結|連載|いくら|英語|日本語|出て))"
 )
 # Picking one of the series just listed ("the one with the robot girl", 「バドミントンのほう」).
 # (「ホラー要素はないほうがいい」「完結してたほうがいい」 say what is wanted: no choice)
 # (「ホラー要素なしのやつある？」「似た感じのやつ教えて」 ask whether there are any: a request)
 _CHOOSING = re.compile(
-    r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|(?<=[るたい])(?:ほう|方)(?=の|は|を|が|って|で|に|も)(?!(?:(?<=ないほう)|(?<=ない方)|(?<=たほう)|(?<=た方))が(?:いい|良い))|(?<=[るたい])やつ(?=(?:は|って)[^?？]{0,8}(?:何巻|何冊|完結|連載|いくら|英語|日本語|出て))|(?:の|って|っていう)やつ(?!\s?(?:とか)?(?:他に|ほかに)?[がも]?\s?(?:ある|ない|あり|ねえ|教えて|おすすめ|知らない)|\s?とか\s?[?？]?\s*$)"
+    r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|(?<=[るたい])(?:ほう|方)(?=の|は|を|が|って|で|に|も)(?!(?:(?<=ないほう)|(?<=ない方)|(?<=たほう)|(?<=た方))が(?:いい|良い))|(?<=[るたい])やつ(?=(?:は|って)[^?？]{0,8}(?:何巻|何冊|完結|連載|いくら|英語|日本語|出て))|(?<!今)(?:の|って|っていう)やつ(?!\s?(?:とか)?(?:他に|ほかに)?[がも]?\s?(?:ある|ない|あり|ねえ|教えて|おすすめ|知らない)|\s?とか\s?[?？]?\s*$)"
 )
 # Asking about the series just shown: "which of those is finished", 「その中で一番短いのは？」.
 _AMONG_SHOWN = re.compile(
@@ -2178,7 +2178,8 @@ def _resolve(
         (c.product_question or _PROPERTY.search(c.folded))
         # ("is it super gory? it's for my 15 yo": a question about it, whoever it is for)
         and (not c.new_request or re.search(r"\b(?:is|was) (?:it|that|this)\b|(?:それ|これ)(?:は|って)", c.folded))
-        and not _MANGA_WORDS.search(c.folded)
+        # (「この漫画怖い？」: the manga pointed at is the one asked about, not manga asked for)
+        and not _MANGA_WORDS.search(_POINTED_MANGA.sub(" ", c.folded))
         # A kind of story in it asks of the series only when the series is pointed at ("does it
         # have any romance?"); else others are asked for ("hmm pricey. any sci-fi under 1000 yen
         # a volume?", 「高いな…1000円以下のSFないですか」, "then a sports one that IS finished?").
@@ -2232,6 +2233,8 @@ def _resolve(
             classified == "product_recommendation"
             and not abstained
             and not checks_it
+            # (「その漫画泣ける？」: a kind asked of the one pointed at)
+            and not (asks_of_it and _POINTS_AT_IT.search(c.folded))
             and (entities.genres or (_OTHER_MANGA_ASKED.search(c.folded) and not c.reference))
         )
         and (
@@ -2562,7 +2565,7 @@ _DESCRIBED_NOUN = re.compile(rf"({_NOUN})(?:のほう|の方|のやつ)")
 # Nouns that pick an edition, a volume or a length, not a series: 「英語版のほう」「1巻のやつ」「短編の方」.
 _NOT_A_DESCRIPTION = re.compile(
     rf"{_EDITION_NAMES}|版|巻|冊|新刊|最新|短編|長編|完結|連載|安|高|値段|円|セット|全巻"
-    r"|前|後|次|上|下|他|ほか|別|個|一つ|片方|一方|もう|作者|作家|先生|人|雰囲気|感じ|系|もの|物|主人公|同じ|似"
+    r"|前|後|次|上|下|今|さっき|他|ほか|別|個|一つ|片方|一方|もう|作者|作家|先生|人|雰囲気|感じ|系|もの|物|主人公|同じ|似"
     # (「漫画のほうは何巻？」 after the anime: the manga of it)
     r"|漫画|マンガ|まんが|原作|紙|電子"
 )
@@ -2844,6 +2847,8 @@ _ASKS_ABOUT = re.compile(
 _PROPERTY = re.compile(
     r"how many|\bvol(?:ume)?s? count|number of (?:vol(?:ume)?s|books)|何巻(?:まで|\s*(?:[?？]|$|ある|あり|出て))|何冊|全部で|しかない|完結|\bfinished\b.{0,5}[?？]|\bongoing\b.{0,5}[?？]|連載中|怖い|グロ|面白い"
     r"|(?<!読み)終わ(?:った|って|り)|連載終了|まだ続"
+    # 「その作品泣ける？」: what reading it is like, asked
+    r"|(?:泣け|笑え|感動す|ハマれ)る(?:\s?(?:[?？]|かな|の[?？]|んですか|ですか|と思う))"
     r"|どんな(?:話|内容|漫画)|worth (?:it|reading)|suitable|\bage\b|何歳|子供向け|for kids|ふりがな|furigana|版って"
     r"|違い|違う|ちがう|ちがい|difference|what(?:'s| is) it about|あらすじ|内容|synopsis|\bplot\b|what happens"
     r"|\b(?:is|was) (?:it|that|this)(?: \w+){0,2} (?:scary|gory|violent|dark|sad|sexy|appropriate|ok|okay|fine|safe)\b"
@@ -2866,6 +2871,10 @@ _KIND_ASKED = re.compile(
     r"(?:もの|物|系)で|(?:(?:(?<=[るたい])|(?<=向け))(?:の|やつ)|系)(?:って|は)?(?:ある|あります|ない)|もの(?:は|って)\s*[?？]"
     # 「演劇とか芸能ものにしようかな」: a kind chosen
     r"|(?:もの|物|系)に(?:しよう|する|します|いこう)"
+)
+# The series in focus named by a pointing word and a word for manga (「その漫画」, "this series").
+_POINTED_MANGA = re.compile(
+    r"(?:この|その|あの|今の|さっきの)\s?(?:漫画|マンガ|まんが|作品|シリーズ)|\b(?:this|that) (?:manga|series|comic)\b"
 )
 _MANGA_WORDS = re.compile(r"漫画|マンガ|まんが|manga|comics?|\bones\b|\bstuff\b|\bseries\b|" + _KIND_ASKED.pattern)
 # A question about one series itself: is it finished, does it come in English, what about it?
