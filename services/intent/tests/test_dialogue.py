@@ -3054,3 +3054,22 @@ def test_a_kind_that_moves_you_asked_for_is_still_a_request() -> None:
     )
     result = turn("泣ける漫画ある？", named.state, intent="product_recommendation")
     assert result.intent == "product_recommendation" and not result.state.focus.series_id
+
+
+@pytest.mark.parametrize(
+    ("said", "classified", "volume"),
+    [
+        ("続きの巻ほしい", "return_refund", 6),
+        ("じゃあ全部ください", "greeting", 0),
+        ("全部ほしい", "greeting", 0),
+    ],
+)
+def test_a_volume_or_the_whole_series_asked_of_the_one_in_focus_stays_with_it(
+    said: str, classified: str, volume: int
+) -> None:
+    named = turn(
+        "チェンソーマンの5巻ある？", common_pb2.DialogueState(), mentions=[mention("chainsaw-man", "チェンソーマン")]
+    )
+    result = turn(said, named.state, intent=classified)
+    assert result.intent in ("product_search", "product_question")
+    assert (result.state.focus.series_id, result.state.focus.volume) == ("chainsaw-man", volume)

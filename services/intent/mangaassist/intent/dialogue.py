@@ -254,7 +254,7 @@ _PREVIOUS = re.compile(
     r"(?:ひとつ|一つ|1つ)前|前の巻|前巻|previous (?:one|volume|vol)|the one before|(?:vol|volume) before"
 )
 _WHOLE = re.compile(
-    r"全巻|全部で|まとめて|all (?:of )?(?:them|the volumes|volumes)|whole (?:set|series)|box set|complete set"
+    r"全巻|全部で|全部(?:ください|下さい|欲しい|ほしい|買)|まとめて|all (?:of )?(?:them|the volumes|volumes)|whole (?:set|series)|box set|complete set"
     r"|\ball \d{1,3}\b(?!\s?(?:yen|円|%))"
 )
 _LIKE = re.compile(
@@ -1264,6 +1264,13 @@ def _resolve(
         and bool(_RELATIVE_LIMIT.search(c.folded))
     )
     hijackable = hijackable or relative_to_list
+    # 「続きの巻ほしい」「前の巻も」 with a series in focus: its volume, whatever the classifier read
+    hijackable = hijackable or (
+        prev.HasField("focus")
+        and bool(prev.focus.series_id)
+        and bool(c.next_volume or c.previous_volume or entities.volumes or c.latest or c.whole)
+        and not _own_words(classified, c.folded)
+    )
     # 「後者で」「3番のやつ」 after a list: one of it picked by place, whatever the classifier read
     hijackable = hijackable or (
         prev.intent in PRODUCT_INTENTS
@@ -2245,6 +2252,7 @@ def _resolve(
             or c.latest
             or c.status
             or entities.volumes
+            or c.whole
             or c.next_volume
             or c.previous_volume
             or entities.language is not None
