@@ -3073,3 +3073,23 @@ def test_a_volume_or_the_whole_series_asked_of_the_one_in_focus_stays_with_it(
     result = turn(said, named.state, intent=classified)
     assert result.intent in ("product_search", "product_question")
     assert (result.state.focus.series_id, result.state.focus.volume) == ("chainsaw-man", volume)
+
+
+@pytest.mark.parametrize(
+    ("said", "excluded"),
+    [
+        ("cheaper ones?", False),
+        ("shorter ones pls", False),
+        ("none of these, something else", True),
+        ("neither, sorry", True),
+        ("どれも微妙かな…他には？", True),
+    ],
+)
+def test_after_a_list_other_ones_keep_the_request(said: str, excluded: bool) -> None:
+    shown = ["kowloon-generic-romance", "ranma-half", "horimiya"]
+    state = turn("recommend a romance manga", common_pb2.DialogueState(), intent="product_recommendation").state
+    state.last_shown.extend(shown)
+    result = turn(said, state, intent="product_recommendation")
+    assert result.action == "search" and list(result.state.constraints.genres) == ["romance"]
+    assert not result.state.constraints.only_series
+    assert sorted(result.state.constraints.excluded_series) == (sorted(shown) if excluded else [])

@@ -409,7 +409,7 @@ _CHOOSING = re.compile(
 )
 # Asking about the series just shown: "which of those is finished", 「その中で一番短いのは？」.
 _AMONG_SHOWN = re.compile(
-    r"(?<!all )(?<!each )\b(?:of|among|between|from) (?:those|these|them|the ones you (?:showed|listed|mentioned))\b"
+    r"(?<!all )(?<!each )(?<!none )(?<!not one )\b(?:of|among|between|from) (?:those|these|them|the ones you (?:showed|listed|mentioned))\b"
     r"|\bwhich (?:one|of them)\b|その中|この中|そのうち|このうち|今の中|どっちが|どれが|(?:は|って)\s?(?:どっち|どちら)"
 )
 # Trying to recall one title ("the one about a calligrapher on an island, what was it called?").
@@ -2944,6 +2944,7 @@ _WHICH_AFTER = r"(?:の|ほう|方)?(?:は|って)\s?(?:どっち|どちら|ど�
 _RELATIVE_LIMIT = re.compile(
     r"\b(?:something|anything|one|ones|any|manga|series)\s(?:a (?:bit|little) |much |way |even )?(?:shorter|cheaper)\b(?! than)"
     r"|\bless expensive\b|\bnot as (?:long|expensive|pricey)\b|\b(?:fewer|less) (?:volumes|vols|books)\b"
+    r"|\b(?:shorter|cheaper) (?:ones|series|stuff|manga|options|titles|picks)\b"
     r"|もう(?:少し|ちょっと|ちょい)?(?:短|安)い|もっと(?:短|安)い|(?:短|安)め(?:の|で)"
     r"|(?:もっと|もう(?:少し|ちょっと|ちょい)?)\s?巻数(?:が|の)?\s?少な"
 )
@@ -2956,7 +2957,7 @@ _ORDERS = (
             # of two: "the shorter one", 「短いほう」
             r"|\bshorter one\b|\bthe shorter\b|短い(?:ほう|方)"
             r"|\b(?:something|anything|ones?|any) (?:a (?:bit|little) |much |way |even )?shorter\b(?! than)"
-            r"|\bnot as long\b|もう(?:少し|ちょっと|ちょい)?短い|もっと短い|短めの"
+            r"|\bnot as long\b|もう(?:少し|ちょっと|ちょい)?短い|もっと短い|短めの|\bshorter (?:ones|series|stuff|manga|options|titles|picks)\b"
             rf"|{_WHICH}.{{0,30}}(?:\bshorter\b|fewer (?:volumes|books)|短い|少ない)|(?:短い|少ない){_WHICH_AFTER}"
         ),
     ),
@@ -2975,6 +2976,7 @@ _ORDERS = (
             r"\bcheapest\b|least expensive|(?:一番|最も|いちばん)安い|最安|\bcheaper one\b|\bthe cheaper\b|安い(?:ほう|方)"
             r"|\b(?:something|anything|ones?|any) (?:a (?:bit|little) |much |way |even )?cheaper\b(?! than)"
             r"|\b(?:less expensive|not as (?:expensive|pricey))\b|もう(?:少し|ちょっと|ちょい)?安い|もっと安い|安めの"
+            r"|\bcheaper (?:ones|series|stuff|manga|options|titles|picks)\b"
             rf"|{_WHICH}.{{0,30}}(?:\bcheaper\b|安い)|安い{_WHICH_AFTER}"
         ),
     ),
@@ -3157,6 +3159,9 @@ _SHOWN_RULED_OUT = re.compile(
     r"両方(?:とも)?(?:読|持)|どれも(?:読|持)|全部(?:読|持)ってる"
     r"|(?<!you )(?<!u )(?<!do )(?:read|have|own|seen) (?:them|those|both|all of (?:them|those))"
     r"|already (?:read|have|own) (?:them|those|both)"
+    # "none of these, something else", 「どれも微妙」: not those, more of the request
+    r"|\bnone of (?:these|those|them)\b(?! (?:is|are|has|have)\b)|\bneither\b(?! of (?:them|those|these) (?:is|are|has)\b)"
+    r"|\bnot (?:these|those)\b|どれも(?:微妙|いまいち|イマイチ|ピンと|違|好みじゃ|刺さら)|全部(?:微妙|いまいち|イマイチ|違う)"
 )
 # "Loved X, what else?", 「Xの他におすすめ」: more of its kind, never X itself.
 _MORE_LIKE = re.compile(
