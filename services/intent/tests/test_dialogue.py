@@ -3093,3 +3093,19 @@ def test_after_a_list_other_ones_keep_the_request(said: str, excluded: bool) -> 
     assert result.action == "search" and list(result.state.constraints.genres) == ["romance"]
     assert not result.state.constraints.only_series
     assert sorted(result.state.constraints.excluded_series) == (sorted(shown) if excluded else [])
+
+
+@pytest.mark.parametrize(
+    ("said", "named"),
+    [
+        ("呪術廻戦に近い雰囲気の漫画", ("jujutsu-kaisen", "呪術廻戦")),
+        ("ヒロアカ的なの", ("my-hero-academia", "ヒロアカ")),
+    ],
+)
+def test_a_title_likened_in_other_words_is_an_anchor_not_the_answer(said: str, named: tuple[str, str]) -> None:
+    result = turn(said, common_pb2.DialogueState(), intent="product_question", mentions=[mention(*named)])
+    assert result.action == "similar" and list(result.state.constraints.like_series_ids) == [named[0]]
+
+
+def test_a_kanji_word_with_teki_likens_nothing() -> None:
+    assert not cues("本格的なミステリー読みたい").like
