@@ -3109,3 +3109,24 @@ def test_a_title_likened_in_other_words_is_an_anchor_not_the_answer(said: str, n
 
 def test_a_kanji_word_with_teki_likens_nothing() -> None:
     assert not cues("本格的なミステリー読みたい").like
+
+
+@pytest.mark.parametrize(
+    ("said", "named"),
+    [
+        ("something close to death note", ("death-note", "death note")),
+        ("anything in the same vein as monster?", ("monster", "monster")),
+        ("berserk-ish stuff", ("berserk", "berserk")),
+        ("recs for someone who liked haikyuu", ("haikyu", "haikyuu")),
+        ("got anything comparable to vinland saga", ("vinland-saga", "vinland saga")),
+        ("same genre as demon slayer", ("demon-slayer", "demon slayer")),
+    ],
+)
+def test_a_title_likened_in_english_words_is_an_anchor(said: str, named: tuple[str, str]) -> None:
+    mentioned = mention(*named, start=said.index(named[1]))
+    result = turn(said, common_pb2.DialogueState(), intent="product_recommendation", mentions=[mentioned])
+    assert result.action == "similar" and list(result.state.constraints.like_series_ids) == [named[0]]
+
+
+def test_close_to_a_price_likens_nothing() -> None:
+    assert not cues("anything close to 500 yen?").like and not cues("english please").like

@@ -261,6 +261,10 @@ _LIKE = re.compile(
     r"\blike\b(?!,)|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
     r"|after (?:finishing|reading)|\bread (?:next )?after\b|(?:i|just) (?:just )?finished|enjoyed|loved|\blove\b|\bfan\b|好きで|好きなんだ|好きだから|大好き|(?<![てで読飲休進頼るうくすつぬむぶぐ])(?<!楽し)みたい[なの]|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
     # 「呪術廻戦に近い雰囲気の漫画」「ヒロアカ的なの」 (not 「本格的な」: a kanji word before 的)
+    # "something close to Death Note", "in the same vein as Monster", "berserk-ish", "someone who
+    # liked Haikyuu", "comparable to", "the same itch as", "in the style of"
+    r"|\bclose to\b(?!\s?(?:\d|¥|\$|yen))|\bsame vein\b|(?:(?<=-)|(?<=\s)|^)ish\b|\b(?:who|i) (?:liked|loved|enjoyed)\b"
+    r"|\bcomparable to\b|\bakin to\b|\bsame (?:itch|genre|vibes?|feel|energy|style|kind of|type of)\b|\bin the style of\b"
     r"|[にと]近い(?:雰囲気|感じ|の|やつ|漫画|マンガ|作品|もの|ジャンル)|(?:(?<=[\u3040-\u30ffa-z0-9!！\s])|^)的な(?:の|やつ|漫画|マンガ|作品|もの)"
     r"|読み終わ|系の|(?:これ|それ|あれ)系|こういう|そういう|ああいう|似た|みたいに|のように|\bmitai ?n[ao]\b|同じ(?:ような|ように|感じ|系統|雰囲気)"
     # 「同じくらいダークで」 (「同じくらいの長さ？」 compares an amount)
