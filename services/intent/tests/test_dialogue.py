@@ -3130,3 +3130,36 @@ def test_a_title_likened_in_english_words_is_an_anchor(said: str, named: tuple[s
 
 def test_close_to_a_price_likens_nothing() -> None:
     assert not cues("anything close to 500 yen?").like and not cues("english please").like
+
+
+@pytest.mark.parametrize(
+    ("said", "classified"),
+    [
+        ("小学生でも大丈夫？", "out_of_scope"),
+        ("絵柄きれい？", "out_of_scope"),
+        ("評判いい？", "out_of_scope"),
+        ("人気ある？", "product_search"),
+        ("スピンオフある？", "product_search"),
+        ("続編ある？", "product_search"),
+        ("グロいシーンある？", "product_search"),
+        ("恋愛要素ある？", "product_question"),
+        ("ok for a 10 year old?", "out_of_scope"),
+        ("how's the art", "greeting"),
+    ],
+)
+def test_what_the_series_in_focus_has_or_is_like_is_asked_of_it(said: str, classified: str) -> None:
+    named = turn(
+        "ヴィンランド・サガある？", common_pb2.DialogueState(), mentions=[mention("vinland-saga", "ヴィンランド・サガ")]
+    )
+    named.state.last_shown.append("vinland-saga")
+    result = turn(said, named.state, intent=classified)
+    assert (result.intent, result.state.focus.series_id) == ("product_question", "vinland-saga")
+    assert not result.not_carried
+
+
+def test_a_kind_with_that_element_wanted_is_a_request() -> None:
+    named = turn(
+        "ヴィンランド・サガある？", common_pb2.DialogueState(), mentions=[mention("vinland-saga", "ヴィンランド・サガ")]
+    )
+    result = turn("恋愛要素あるやつがいい", named.state, intent="product_recommendation")
+    assert result.intent == "product_recommendation" and not result.state.focus.series_id

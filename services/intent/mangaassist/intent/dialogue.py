@@ -2861,6 +2861,14 @@ _ASKS_ABOUT = re.compile(
 _PROPERTY = re.compile(
     r"how many|\bvol(?:ume)?s? count|number of (?:vol(?:ume)?s|books)|何巻(?:まで|\s*(?:[?？]|$|ある|あり|出て))|何冊|全部で|しかない|完結|\bfinished\b.{0,5}[?？]|\bongoing\b.{0,5}[?？]|連載中|怖い|グロ|面白い"
     r"|(?<!読み)終わ(?:った|って|り)|連載終了|まだ続"
+    # 「恋愛要素ある？」「グロいシーンある？」「評判いい？」「絵柄きれい？」「小学生でも大丈夫？」: what it has,
+    # how it is held, for whom it is
+    r"|(?:要素|シーン|描写|展開|表現)(?:は|って|も|が)?\s?(?:ある|あり|多い|多め|少ない|強い|ない|きつい)"
+    r"|(?:評判|人気|絵柄|作画|画力|絵)(?:は|って|が|も)?\s?(?:いい|良い|ある|きれい|綺麗|上手|うまい|高い|どう)"
+    r"|(?:スピンオフ|続編|番外編|外伝)(?:は|って|も)?\s?(?:ある|あり|出て)|でも(?:読める|大丈夫|平気|いける)"
+    # "ok for a 10 year old?", "how's the art": for whom it is, what it is like
+    r"|\b(?:ok|okay|fine|appropriate|good|safe|alright) for (?:a |an |my )?(?:\d{1,2}|kids?|children|teens?|young|little)"
+    r"|\bhow(?:'s| is| are) the (?:art|artwork|story|plot|ending|translation|pacing|characters)\b"
     # 「その作品泣ける？」: what reading it is like, asked
     r"|(?:泣け|笑え|感動す|ハマれ)る(?:\s?(?:[?？]|かな|の[?？]|んですか|ですか|と思う))"
     r"|どんな(?:話|内容|漫画)|worth (?:it|reading)|suitable|\bage\b|何歳|子供向け|for kids|ふりがな|furigana|版って"
@@ -3449,6 +3457,9 @@ def _author_ruled_out(text: str, authors: list[common_pb2.Mention]) -> bool:
 _POINTS_AT_IT = re.compile(
     r"\b(?:is|was|does|did|has|will) (?:it|that|this)\b|\b(?:it|this one|that one|this series|that series)\b|\bthat'?s the\b"
     r"|それ|これ|この|その(?!中|他|ほか)|あれ|大丈夫|平気|問題(?:ない|なさ)|向いて(?:る|います|ますか)"
+    # 「恋愛要素ある？」「グロいシーンある？」: what is in it (not 「…あるやつがいい」: a kind wanted)
+    r"|(?:要素|シーン|描写|展開|表現)(?:は|って|も|が)?\s?(?:ある|あり|多|少な|強|ない|きつ)"
+    r"(?![^?？。]{0,6}(?:やつ|もの|漫画|マンガ|作品|の(?:が|で|を|は|ない|ある)))"
 )
 # Other series asked for, not the one in focus: "any shorter ones?", 「10巻以内のものはありますか」.
 _OTHERS_ASKED = re.compile(
@@ -3780,6 +3791,8 @@ _NOT_A_NAME = re.compile(
     r"|教え|見せ|たら|れば|ていた|ている|てる|ていま"
     # a format or edition, not a name: 「電子書籍版ってあるの？」, "eigo ban mo aru?"
     r"|電子|版|\bban\b|kindle|e-?books?|\bdigital\b|\bbox ?sets?\b|セット"
+    # what it has or how it is held, not a name: 「スピンオフある？」「続編ある？」「人気ある？」
+    r"|スピンオフ|続編|番外編|外伝|人気|評判|要素|シーン|描写|アニメ|実写|映画"
 )
 # Words before a name that are no part of it: "the", 「じゃあ1巻もください」.
 _LEADING_FILLER = re.compile(
