@@ -3163,3 +3163,14 @@ def test_a_kind_with_that_element_wanted_is_a_request() -> None:
     )
     result = turn("恋愛要素あるやつがいい", named.state, intent="product_recommendation")
     assert result.intent == "product_recommendation" and not result.state.focus.series_id
+
+
+@pytest.mark.parametrize("said", ["もっとcheapなのある？", "10 volumes以下で", "もっとshortなやつ"])
+def test_a_limit_said_half_in_english_refines_the_list(said: str) -> None:
+    state = turn("おすすめのromance漫画ある？", common_pb2.DialogueState(), intent="product_recommendation").state
+    state.last_shown.extend(["kowloon-generic-romance", "ranma-half", "horimiya"])
+    result = turn(said, state, intent="product_search")
+    assert result.intent == "product_recommendation" and list(result.state.constraints.genres) == ["romance"]
+    assert not result.not_carried
+    if "volumes" in said:
+        assert result.state.constraints.max_volumes == 10

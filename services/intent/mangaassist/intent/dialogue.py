@@ -102,11 +102,11 @@ _VOLUME_CAP = (
     # (「まだ8巻までしか出てないの？」 says how far it has come out: no limit)
     (
         re.compile(
-            r"(\d{1,3})\s*(?:巻|冊)\s*(?:くらい|ぐらい|程度)?\s*(?:以内|以下|まで)(?!\s*(?:しか|出て|でて|です|なの|だっけ|でしょ))"
+            r"(\d{1,3})\s*(?:巻|冊|vol(?:ume)?s?\b|books\b)\s*(?:くらい|ぐらい|程度)?\s*(?:以内|以下|まで)(?!\s*(?:しか|出て|でて|です|なの|だっけ|でしょ))"
         ),
         True,
     ),
-    (re.compile(r"(\d{1,3})\s*(?:巻|冊)\s*未満"), False),
+    (re.compile(r"(\d{1,3})\s*(?:巻|冊|vol(?:ume)?s?\b|books\b)\s*未満"), False),
     (
         re.compile(
             r"(\d{1,3})\s*(?:巻|冊)\s*(?:くらい|ぐらい|程度)?\s*で\s*(?:読み切|完結|終わ)(?![^\s、。]{0,6}(?:[?？か]|よね|ね\s*$|でしょ|っけ))"
@@ -2960,6 +2960,7 @@ _RELATIVE_LIMIT = re.compile(
     r"|\bless expensive\b|\bnot as (?:long|expensive|pricey)\b|\b(?:fewer|less) (?:volumes|vols|books)\b"
     r"|\b(?:shorter|cheaper) (?:ones|series|stuff|manga|options|titles|picks)\b"
     r"|もう(?:少し|ちょっと|ちょい)?(?:短|安)い|もっと(?:短|安)い|(?:短|安)め(?:の|で)"
+    r"|(?:もっと|もう(?:少し|ちょっと|ちょい)?)\s?(?:cheap|short)(?:er)?\b"
     r"|(?:もっと|もう(?:少し|ちょっと|ちょい)?)\s?巻数(?:が|の)?\s?少な"
 )
 _ORDERS = (
@@ -2972,6 +2973,7 @@ _ORDERS = (
             r"|\bshorter one\b|\bthe shorter\b|短い(?:ほう|方)"
             r"|\b(?:something|anything|ones?|any) (?:a (?:bit|little) |much |way |even )?shorter\b(?! than)"
             r"|\bnot as long\b|もう(?:少し|ちょっと|ちょい)?短い|もっと短い|短めの|\bshorter (?:ones|series|stuff|manga|options|titles|picks)\b"
+            r"|(?:もっと|もう(?:少し|ちょっと|ちょい)?)\s?short(?:er)?\b"
             rf"|{_WHICH}.{{0,30}}(?:\bshorter\b|fewer (?:volumes|books)|短い|少ない)|(?:短い|少ない){_WHICH_AFTER}"
         ),
     ),
@@ -2990,7 +2992,7 @@ _ORDERS = (
             r"\bcheapest\b|least expensive|(?:一番|最も|いちばん)安い|最安|\bcheaper one\b|\bthe cheaper\b|安い(?:ほう|方)"
             r"|\b(?:something|anything|ones?|any) (?:a (?:bit|little) |much |way |even )?cheaper\b(?! than)"
             r"|\b(?:less expensive|not as (?:expensive|pricey))\b|もう(?:少し|ちょっと|ちょい)?安い|もっと安い|安めの"
-            r"|\bcheaper (?:ones|series|stuff|manga|options|titles|picks)\b"
+            r"|\bcheaper (?:ones|series|stuff|manga|options|titles|picks)\b|(?:もっと|もう(?:少し|ちょっと|ちょい)?)\s?cheap(?:er)?\b"
             rf"|{_WHICH}.{{0,30}}(?:\bcheaper\b|安い)|安い{_WHICH_AFTER}"
         ),
     ),
@@ -3793,6 +3795,8 @@ _NOT_A_NAME = re.compile(
     r"|電子|版|\bban\b|kindle|e-?books?|\bdigital\b|\bbox ?sets?\b|セット"
     # what it has or how it is held, not a name: 「スピンオフある？」「続編ある？」「人気ある？」
     r"|スピンオフ|続編|番外編|外伝|人気|評判|要素|シーン|描写|アニメ|実写|映画"
+    # how it is wanted, said in English: 「もっとcheapなのある？」
+    r"|(?<![a-z])(?:cheap|cheaper|expensive|short|shorter|longer|popular|famous)(?![a-z])"
 )
 # Words before a name that are no part of it: "the", 「じゃあ1巻もください」.
 _LEADING_FILLER = re.compile(
