@@ -3174,3 +3174,11 @@ def test_a_limit_said_half_in_english_refines_the_list(said: str) -> None:
     assert not result.not_carried
     if "volumes" in said:
         assert result.state.constraints.max_volumes == 10
+
+
+def test_a_cancellation_asked_after_an_order_stays_with_the_order() -> None:
+    result = turn("キャンセルできる？", common_pb2.DialogueState(), intent="payment", previous_intent="order_status")
+    assert (result.intent, result.action) == ("order_status", "answer")
+    # (a payment question of its own after an order is a payment question)
+    paid = turn("支払い方法を変えたい", common_pb2.DialogueState(), intent="payment", previous_intent="order_status")
+    assert paid.intent == "payment"

@@ -858,6 +858,16 @@ def resolve(
             for m in mentions
             if (m.kind != SEQUEL or talked.intersection(m.relative_to)) and m.series_id not in followed
         ]
+    asked = [name for name, pattern in _SERVICE_ASKED if pattern.search(lowered)]
+    if (
+        asked == [previous_intent]
+        and previous_intent in FOLLOW_ON_INTENTS
+        and classified in FOLLOW_ON_INTENTS
+        and classified != previous_intent
+    ):
+        # 「キャンセルできる？」 after an order's status: the order's service goes on when its own
+        # words are the only service words said; the other service the classifier read is unsure.
+        abstained = True
     absent = [m for m in mentions if m.kind == ABSENT]
     if absent:
         # A well-known title the shop does not carry ("Tokyo Mew Mew?", 「弱虫ペダルある？」): a
