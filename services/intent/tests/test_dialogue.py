@@ -3182,3 +3182,19 @@ def test_a_cancellation_asked_after_an_order_stays_with_the_order() -> None:
     # (a payment question of its own after an order is a payment question)
     paid = turn("支払い方法を変えたい", common_pb2.DialogueState(), intent="payment", previous_intent="order_status")
     assert paid.intent == "payment"
+
+
+@pytest.mark.parametrize(
+    ("said", "classified", "intent"),
+    [
+        ("i don't have the number", "escalation", "order_status"),
+        ("注文番号わからないです", "order_status", "order_status"),
+        ("I lost the order id, can you look it up by my email?", "order_status", "order_status"),
+        ("no idea what the number is, let me talk to a real person", "escalation", "escalation"),
+    ],
+)
+def test_no_order_number_to_give_keeps_the_order_question(said: str, classified: str, intent: str) -> None:
+    asked = turn("my order hasn't arrived", common_pb2.DialogueState(), intent="order_status")
+    assert asked.state.pending == "order_id"
+    result = turn(said, asked.state, intent=classified, previous_intent="order_status")
+    assert result.intent == intent and result.action == "answer"

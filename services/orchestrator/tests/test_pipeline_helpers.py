@@ -54,3 +54,12 @@ def test_the_order_asked_for_puts_that_product_first_and_partitions_the_cache() 
     assert [p.series_id for p in in_order(dated, "newest")] == ["new", "old"]
     applied = {"constraints": {"genres": ["romance"]}}
     assert scope_digest(applied, "cheapest") != scope_digest(applied, "priciest") != scope_digest(applied)
+
+
+def test_an_order_question_with_no_number_to_give_says_where_the_number_is() -> None:
+    from mangaassist.orchestrator.replies import fixed_reply
+
+    asked = fixed_reply("order_status", "en", None, False, "ask_order_id")
+    helped = fixed_reply("order_status", "en", None, False, "answer")
+    assert "What is your order number" in asked and "confirmation email" in helped
+    assert "注文履歴" in fixed_reply("order_status", "ja", None, False, "answer")

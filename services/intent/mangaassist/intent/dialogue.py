@@ -1371,6 +1371,16 @@ def _resolve(
         return Resolution(
             "order_status", "answer", "order number given", state, [], follow_up=prev.pending == "order_id"
         )
+    if (
+        prev.pending == "order_id"
+        and _NO_ORDER_NUMBER.search(c.folded)
+        and not dict(_SERVICE_ASKED)["escalation"].search(c.folded)
+    ):
+        # "i don't have the number", 「注文番号わからない」 when we asked for it: still the order's
+        # question (the answer says where the number is found); the slot stays open.
+        _carry(state, prev)
+        state.pending = "order_id"
+        return Resolution("order_status", "answer", "no order number to give", state, [], follow_up=True)
     if classified == "order_status" and _DAMAGED.search(c.folded) and not _NOT_ARRIVED.search(c.folded):
         # 「注文と違う巻が届きました」: what arrived is wrong, a return (the number is asked with it).
         _carry(state, prev)
@@ -2709,6 +2719,12 @@ _NOT_OUR_WORK = re.compile(
 )
 
 
+# No order number to give, said when it was asked for.
+_NO_ORDER_NUMBER = re.compile(
+    r"\b(?:don'?t|do not|doesn'?t|can'?t|cannot|couldn'?t|never got)(?: \w+){0,2} (?:have|know|remember|find|see|locate|get)"
+    r"(?: \w+){0,3} (?:number|id|it|one)\b|\b(?:lost|no|without) (?:the |my |an? )?(?:order )?(?:number|id)\b"
+    r"|(?:注文)?番号(?:は|が|を)?\s?(?:わから|分から|覚えて(?:ない|いない|ません)|忘れ|なくし|無くし|見つから|控えて(?:ない|ません)|ない|ありません)"
+)
 # What arrived is not what was ordered, or not whole: a return, whatever else is said.
 _DAMAGED = re.compile(
     r"crushed|damaged|broken|torn(?! between)|ripped|\bbent\b|water damage|missing pages|wrong (?:book|volume|item|one)"

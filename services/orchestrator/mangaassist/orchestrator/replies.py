@@ -30,6 +30,11 @@ FIXED_REPLIES: dict[str, dict[str, str]] = {
         "ja": "ご注文状況をお調べします。ご注文番号（例: 123-4567890-1234567）を教えてください。",
         "en": "I can check that for you. What is your order number (e.g. 123-4567890-1234567)?",
     },
+    # An order question with no number to give ("I don't have the number"): where to find it.
+    "order_number_help": {
+        "ja": "ご注文番号は、ご注文確認メールと、アカウントの「注文履歴」に記載されています（例: 123-4567890-1234567）。番号をお送りいただければ、状況をお調べします。",
+        "en": "Your order number is in your order confirmation email and under Account > Order history (e.g. 123-4567890-1234567). Send it here and I'll check the status.",
+    },
     "order_unknown": {
         "ja": "ご注文番号 {order_id} は、お客様のアカウントでは見つかりませんでした。番号と、ログインしているアカウントをご確認ください。",
         "en": "I couldn't find order {order_id} on your account. Please check the number and that you are signed in.",
@@ -125,14 +130,16 @@ DOCUMENTS: dict[str, dict[str, list[str]]] = {
 }
 
 
-def fixed_reply(intent: str, language: str, order_id: str | None, abstained: bool) -> str:
-    """The deterministic answer for a ``none`` route (``order_id`` as the intent service found it)."""
+def fixed_reply(intent: str, language: str, order_id: str | None, abstained: bool, action: str = "") -> str:
+    """The deterministic answer for a ``none`` route (``order_id`` as the intent service found it;
+    ``action`` as it resolved the turn: an order question it answers with no number says where
+    the number is, one it asks the number for asks)."""
     lang = "ja" if language == "ja" else "en"
     if abstained:
         return FIXED_REPLIES["clarify"][lang]
     if intent == "order_status":
         if order_id is None:
-            return FIXED_REPLIES["order_status_ask_id"][lang]
+            return FIXED_REPLIES["order_number_help" if action == "answer" else "order_status_ask_id"][lang]
         return FIXED_REPLIES["order_unknown"][lang].format(order_id=order_id)
     return FIXED_REPLIES.get(intent, FIXED_REPLIES["out_of_scope"])[lang]
 

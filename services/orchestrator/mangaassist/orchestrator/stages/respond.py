@@ -83,7 +83,7 @@ class Responder:
                     ) from None
             if order is not None:
                 return order_reply(order, language)
-        return fixed_reply(classified.intent, language, order_id, classified.abstained)
+        return fixed_reply(classified.intent, language, order_id, classified.abstained, classified.resolved.action)
 
     async def generate(
         self,
