@@ -3198,3 +3198,27 @@ def test_no_order_number_to_give_keeps_the_order_question(said: str, classified:
     assert asked.state.pending == "order_id"
     result = turn(said, asked.state, intent=classified, previous_intent="order_status")
     assert result.intent == intent and result.action == "answer"
+
+
+@pytest.mark.parametrize(
+    ("said", "classified", "place"),
+    [
+        ("最後のやつじゃなくて最初の", "product_search", 0),
+        ("not the first one you showed, the third one", "order_status", 2),
+    ],
+)
+def test_a_place_taken_back_is_replaced_by_the_one_said_after(said: str, classified: str, place: int) -> None:
+    shown = ["spy-x-family", "kaguya-sama-love-is-war", "horimiya"]
+    state = turn("おすすめのラブコメ教えて", common_pb2.DialogueState(), intent="product_recommendation").state
+    state.last_shown.extend(shown)
+    result = turn(said, state, intent=classified)
+    assert result.intent in ("product_search", "product_question") and result.state.focus.series_id == shown[place]
+
+
+@pytest.mark.parametrize("said", ["3つのうち一番短いのは？", "初心者向けなのはどれ？"])
+def test_which_of_the_ones_shown_is_asked_among_them(said: str) -> None:
+    shown = ["spy-x-family", "kaguya-sama-love-is-war", "horimiya"]
+    state = turn("おすすめのラブコメ教えて", common_pb2.DialogueState(), intent="product_recommendation").state
+    state.last_shown.extend(shown)
+    result = turn(said, state, intent="out_of_scope")
+    assert result.action == "choose" and list(result.state.constraints.only_series) == shown

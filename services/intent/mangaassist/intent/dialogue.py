@@ -417,6 +417,8 @@ _CHOOSING = re.compile(
 _AMONG_SHOWN = re.compile(
     r"(?<!all )(?<!each )(?<!none )(?<!not one )\b(?:of|among|between|from) (?:those|these|them|the ones you (?:showed|listed|mentioned))\b"
     r"|\bwhich (?:one|of them)\b|その中|この中|そのうち|このうち|今の中|どっちが|どれが|(?:は|って)\s?(?:どっち|どちら)"
+    # 「3つのうち一番短いのは？」「初心者向けなのはどれ？」
+    r"|(?:\d|[一二三四五]|ふた|みっ|よっ)つ(?:のうち|の中)|この\s?(?:\d|[一二三四五])\s?(?:つ|作品|冊)|(?:のは|なのは)\s?(?:どれ|どっち|どちら)"
 )
 # Trying to recall one title ("the one about a calligrapher on an island, what was it called?").
 _RECALL = re.compile(
@@ -1288,12 +1290,13 @@ def _resolve(
         and not _own_words(classified, c.folded)
     )
     # 「後者で」「3番のやつ」 after a list: one of it picked by place, whatever the classifier read
-    hijackable = hijackable or (
+    by_place = (
         prev.intent in PRODUCT_INTENTS
         and len(prev.last_shown) > 1
         and _PLACE.search(c.folded) is not None
         and not _own_words(classified, c.folded)
     )
+    hijackable = hijackable or by_place
     # A named series with a non-product intent that has none of its own words in the message
     # ("tell me about Planetes" is no out-of-scope question; "Tekkonkinkreet too" is no payment).
     # (a hero named alone is weaker: "who would win, goku or saitama" stays out of scope)
@@ -1399,6 +1402,7 @@ def _resolve(
         classified == "order_status"
         and not abstained
         and not about_focus
+        and not by_place
         and (not named or _NOT_ARRIVED.search(c.folded))
     ):
         _carry(state, prev)
@@ -3081,15 +3085,16 @@ _PLACE = re.compile(
     r"(?!\s{0,2}(?:vol|book|巻|edition|season|arc|part|hand|copy|copies|time|thought|opinion))"
     r"|\b(?P<first>first)\s(?:one\s)?(?:you|on the list|in the list|listed|shown|mentioned)\b"
     # 「最初にご提案いただいたもの」「最初に出てきたの」「一番上のにします」「前者」: the first one shown
-    rf"|(?P<first_ja>最初に{_PLACE_CUE}\S{{0,8}}?(?:もの|やつ|の|作品|漫画)|最初の(?:やつ|作品|漫画)|一番上|上の(?:やつ|ほう|方)|前者)"
+    rf"|(?P<first_ja>最初に{_PLACE_CUE}\S{{0,8}}?(?:もの|やつ|の|作品|漫画)|最初の(?:やつ|作品|漫画|ほう|方)|最初の(?=\s*(?:で|に|を|ね|[!！。]|$))|一番上|上の(?:やつ|ほう|方)|前者)"
     r"|\bthe (?P<first_en>top one|former)\b"
     r"|(?:\bnumber|\bno\.|\boption|#)\s{0,2}(?P<num>[1-5])\b"
     # ("is that the last one?" asks for the latest volume)
-    rf"|(?P<last>最後の(?:やつ|作品|漫画)|最後に{_PLACE_CUE}\S{{0,8}}?(?:もの|やつ|の|作品|漫画)|一番下|下の(?:やつ|ほう|方)|後者"
+    rf"|(?P<last>最後の(?:やつ|作品|漫画|ほう|方)|最後の(?=\s*(?:で|に|を|ね|[!！。]|$))|最後に{_PLACE_CUE}\S{{0,8}}?(?:もの|やつ|の|作品|漫画)|一番下|下の(?:やつ|ほう|方)|後者"
     r"|\b(?:the )?last one (?:you|on the list|in the list|listed|shown|mentioned)\b|\bthe (?:bottom one|latter)\b)"
     # 「真ん中のは？」, "the middle one": the middle of an odd number shown
     r"|(?P<middle>真ん中|まんなか|\bthe middle one\b)"
 )
+_PLACE_TAKEN_BACK = re.compile(r"じゃなく|ではなく|じゃない|でなく|\bnot\b|\bno\b|\bi mean\b|\bactually\b|いや")
 _PLACES = {
     "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "second": 2, "third": 3, "fourth": 4, "fifth": 5,
     "ひとつ": 1, "ふたつ": 2, "みっつ": 3, "よっつ": 4, "いつつ": 5,
@@ -3101,6 +3106,12 @@ def _place_in_list(folded: str, count: int) -> int | None:
     m = _PLACE.search(folded)
     if m is None:
         return None
+    for later in _PLACE.finditer(folded, m.end()):
+        # 「最後のやつじゃなくて最初の」, "not the first one, the third one": the place said last
+        if _PLACE_TAKEN_BACK.search(folded[m.end() : later.start()]) or _PLACE_TAKEN_BACK.search(
+            folded[max(0, m.start() - 8) : m.start()]
+        ):
+            m = later
     if m.group("last"):
         return -1
     if m.group("middle"):
