@@ -48,7 +48,7 @@ _STATUS = (
         re.compile(
             r"完結(?!して(?:い)?な[いく]|してませ|していませ|じゃな|ではな|しな[いく])|(?<![a-z])completed?(?![a-z])"
             r"|終わって(?:る|いる|います)|(?<!読み)終わった(?=やつ|もの|の|作品|漫画|マンガ|シリーズ)|連載(?:が|は)?(?:終了|終わ)"
-            r"|続いて(?:い)?な[いく]|全巻(?:出て(?:る|いる|ます)|出そろ|出揃|揃って(?:る|いる|ます)|そろって(?:る|いる|ます)|発売済|刊行済)|最終巻(?:まで)?(?:出て|発売済|刊行済)"
+            r"|続いて(?:い)?な[いく]|全巻(?:出て(?:る|いる|ます)|出そろ|出揃|発売済|刊行済)|最終巻(?:まで)?(?:出て|発売済|刊行済)"
             r"|finished (?:series|ones?|manga)|(?:already|but|only|that'?s|is|be|are) finished"
             r"|\bended\b|already over|(?<!has he )(?<!has she )(?<!have they )(?<!has it )(?<!have you )(?<!they've )\bdone\b(?! (?:by|anything|any|else|other|more))|(?:that|which) (?:actually |really )?ends\b|has an ending|\bkanketsu"
         ),
@@ -206,7 +206,7 @@ _VOLUME_FLOOR = (
     (re.compile(r"(\d{1,3})\+\s{0,3}(?:vol(?:ume)?s?|books|巻)"), True),
 )
 _LATEST = re.compile(
-    r"最新|新刊(?!が?出続け)|最終巻(?!まで(?:出て|発売済|刊行済))|何巻まで|何巻出て|なんかん|何かん|新しいの|新しい巻|latest|newest|most recent|how many vol|how many books"
+    r"最新|新刊(?!が?出続け)|最終巻|何巻まで|何巻出て|なんかん|何かん|新しいの|新しい巻|latest|newest|most recent|how many vol|how many books"
     r"|saishin|shinkan|new (?:one|volume|vol)\b"
     r"|(?:last|final) (?:\w{1,10} )?(?:vol|volume|book|one)\b|volumes? (?:are )?out"
 )
@@ -263,8 +263,8 @@ _LIKE = re.compile(
     # 「呪術廻戦に近い雰囲気の漫画」「ヒロアカ的なの」 (not 「本格的な」: a kanji word before 的)
     # "something close to Death Note", "in the same vein as Monster", "berserk-ish", "someone who
     # liked Haikyuu", "comparable to", "the same itch as", "in the style of"
-    r"|\bclose to\b(?!\s?(?:\d|¥|\$|yen))|\bsame vein\b|(?:(?<=-)|(?<=\s)|^)ish\b|\b(?:who|i) (?:liked|loved|enjoyed)\b"
-    r"|\bcomparable to\b|\bakin to\b|\bsame (?:itch|genre|vibes?|feel|energy|style|kind of|type of)\b|\bin the style of\b"
+    r"|\bclose to\b(?!\s?(?:\d|¥|\$|yen))|\bsame vein\b|\bwho (?:liked|loved|enjoyed)\b"
+    r"|\bcomparable to\b|\bakin to\b|\bsame (?:itch|genre|vibes?|feel|energy|style|kind of \w+|type of \w+) as\b|\bin the style of\b"
     r"|[にと]近い(?:雰囲気|感じ|の|やつ|漫画|マンガ|作品|もの|ジャンル)|(?:(?<=[\u3040-\u30ffa-z0-9!！\s])|^)的な(?:の|やつ|漫画|マンガ|作品|もの)"
     r"|読み終わ|系の|(?:これ|それ|あれ)系|こういう|そういう|ああいう|似た|みたいに|のように|\bmitai ?n[ao]\b|同じ(?:ような|ように|感じ|系統|雰囲気)"
     # 「同じくらいダークで」 (「同じくらいの長さ？」 compares an amount)
@@ -1286,8 +1286,9 @@ def _resolve(
     hijackable = hijackable or (
         prev.HasField("focus")
         and bool(prev.focus.series_id)
-        and bool(c.next_volume or c.previous_volume or entities.volumes or c.latest or c.whole)
+        and bool(c.next_volume or c.previous_volume or entities.volumes or c.latest)
         and not _own_words(classified, c.folded)
+        and not _service_asked(c.folded)
     )
     # 「後者で」「3番のやつ」 after a list: one of it picked by place, whatever the classifier read
     by_place = (
@@ -1376,6 +1377,7 @@ def _resolve(
         )
     if (
         prev.pending == "order_id"
+        and not named
         and _NO_ORDER_NUMBER.search(c.folded)
         and not dict(_SERVICE_ASKED)["escalation"].search(c.folded)
     ):
@@ -1985,7 +1987,7 @@ def _resolve(
             and not (c.new_request or c.like or _OTHER.search(c.folded) or _RECOMMEND.search(c.folded))
             # (「冨樫の完結してるやつは？」「矢沢あいの完結してるやつ」 pick among the author's works)
             and not re.search(
-                r"(?:やつ|もの|作品|漫画|マンガ|まんが|シリーズ|の)(?:は|って|ある|あります)"
+                r"(?:やつ|もの|作品|漫画|マンガ|まんが|シリーズ|の)も?(?:は|って|ある|あります)"
                 r"|(?:やつ|もの|作品|漫画|マンガ)(?:で|を)?\s?[?？!！。]*$|\bones?\b",
                 c.folded,
             )
@@ -2603,7 +2605,7 @@ _DESCRIBED_NOUN = re.compile(rf"({_NOUN})(?:のほう|の方|のやつ)")
 # Nouns that pick an edition, a volume or a length, not a series: 「英語版のほう」「1巻のやつ」「短編の方」.
 _NOT_A_DESCRIPTION = re.compile(
     rf"{_EDITION_NAMES}|版|巻|冊|新刊|最新|短編|長編|完結|連載|安|高|値段|円|セット|全巻"
-    r"|前|後|次|上|下|今|さっき|他|ほか|別|個|一つ|片方|一方|もう|作者|作家|先生|人|雰囲気|感じ|系|もの|物|主人公|同じ|似"
+    r"|^(?:今|さっき)$|前|後|次|上|下|他|ほか|別|個|一つ|片方|一方|もう|作者|作家|先生|人|雰囲気|感じ|系|もの|物|主人公|同じ|似"
     # (「漫画のほうは何巻？」 after the anime: the manga of it)
     r"|漫画|マンガ|まんが|原作|紙|電子"
 )
