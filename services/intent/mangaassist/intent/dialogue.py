@@ -3833,7 +3833,7 @@ _NOT_A_NAME = re.compile(
     # a format or edition, not a name: 「電子書籍版ってあるの？」, "eigo ban mo aru?"
     r"|電子|版|\bban\b|kindle|e-?books?|\bdigital\b|\bbox ?sets?\b|セット"
     # what it has or how it is held, not a name: 「スピンオフある？」「続編ある？」「人気ある？」
-    r"|スピンオフ|続編|番外編|外伝|人気|評判|要素|シーン|描写|アニメ|実写|映画"
+    r"|(?:スピンオフ|続編|番外編|外伝|人気|評判|要素|シーン|描写|アニメ|実写|映画)(?:とか|も|は|って)?$"
     # how it is wanted, said in English: 「もっとcheapなのある？」
     r"|(?<![a-z])(?:cheap|cheaper|expensive|short|shorter|longer|popular|famous)(?![a-z])"
 )
