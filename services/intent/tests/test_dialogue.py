@@ -3223,7 +3223,19 @@ def test_which_of_the_ones_shown_is_asked_among_them(said: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["is komi san the same kind of vibe", "I liked the samurai stuff most. is it worth it?", "a new-ish jump manga"]
+    "text",
+    ["is komi san the same kind of vibe", "I liked the samurai stuff most. is it worth it?", "a new-ish jump manga"],
 )
 def test_a_question_or_a_remark_likens_nothing(text: str) -> None:
     assert not cues(text).like
+
+
+@pytest.mark.parametrize(
+    ("said", "classified"), [("keep it family friendly", "greeting"), ("全年齢向けのがいい", "escalation")]
+)
+def test_a_young_reader_said_as_wanted_refines_the_list(said: str, classified: str) -> None:
+    state = turn("recommend an action manga", common_pb2.DialogueState(), intent="product_recommendation").state
+    state.last_shown.extend(["berserk", "vinland-saga", "kingdom"])
+    result = turn(said, state, intent=classified)
+    assert result.intent == "product_recommendation" and list(result.state.constraints.genres) == ["action"]
+    assert list(result.state.constraints.excluded_genres) == ["horror"]

@@ -314,7 +314,7 @@ _HEDGE_LIKE = re.compile(
     r"|like half"
 )
 _REFERENCE = re.compile(
-    r"\b(?:it|its|it's|that one|this one|the same|that series|this series|the japanese one|the english one|them|they)\b"
+    r"(?<!keep )(?<!make )\b(?:it|its|it's|that one|this one|the same|that series|this series|the japanese one|the english one|them|they)\b"
     r"|\bthat'?s the\b"
     r"|それ|これ|あれ|その|この|今の(?:やつ|作品|漫画|マンガ)|同じ(?!条件|感じ|作者|作家|漫画家|先生|ような|系|ジャンル)|この作品"
     r"|大丈夫(?:そう|かな|です|でしょう|な内容|か)|\bis (?:it|that) (?:ok|okay|fine|safe)\b"
@@ -679,6 +679,11 @@ class Resolution:
     offered_only: bool = False  # a choice among the series offered only (see the proto)
 
 
+_SAID_AS_WANTED = re.compile(
+    r"(?:がいい|が良い|でお願い|にして|のだけ|限定|のみ|で)\s*[!！。.]*$|\b(?:keep it|make it|only|just)\b"
+)
+
+
 def _has_constraints(entities: Entities, c: Cues) -> bool:
     # (A narrower kind ruled out, "not those cooking battle ones", refines the request in force
     # though it rules out no genre.)
@@ -688,6 +693,8 @@ def _has_constraints(entities: Entities, c: Cues) -> bool:
         or entities.excluded_kinds
         # "anything like that for little kids?" (not 「小学2年生でも読めますか？」, asked of it)
         or (entities.young_reader and bool(_ASKS_FOR_SOMETHING.match(c.folded) or c.new_request))
+        # ("keep it family friendly", 「全年齢向けのがいい」: the reader said as what is wanted)
+        or (entities.young_reader and bool(_SAID_AS_WANTED.search(c.folded)))
         or entities.max_price_jpy is not None
         or entities.min_price_jpy is not None
         or entities.language is not None
@@ -2102,6 +2109,11 @@ def _resolve(
         return Resolution(state.intent, "search", "author named", state, [])
 
     in_force = prev.intent in PRODUCT_INTENTS
+    # 「全年齢向けのがいい」 after suggestions: a condition of the request in force, whatever
+    # shop service the classifier read, when none of that service's words is said
+    hijackable = hijackable or (
+        in_force and not named and _has_constraints(entities, c) and not _own_words(classified, c.folded)
+    )
 
     # 4b. The author of what we are talking about: "same author?", "anything else by him",
     #     「この作者の他の作品は？」 (retrieval knows who wrote what: ``by_authors_of``).
@@ -3833,7 +3845,7 @@ _NOT_A_NAME = re.compile(
     # a format or edition, not a name: 「電子書籍版ってあるの？」, "eigo ban mo aru?"
     r"|電子|版|\bban\b|kindle|e-?books?|\bdigital\b|\bbox ?sets?\b|セット"
     # what it has or how it is held, not a name: 「スピンオフある？」「続編ある？」「人気ある？」
-    r"|(?:スピンオフ|続編|番外編|外伝|人気|評判|要素|シーン|描写|アニメ|実写|映画)(?:とか|も|は|って)?$"
+    r"|(?:スピンオフ|続編|番外編|外伝|人気|評判|要素|シーン|描写|アニメ|実写|映画)(?:とか|も|は|って)?$|(?:アニメ|実写|映画|ドラマ)化"
     # how it is wanted, said in English: 「もっとcheapなのある？」
     r"|(?<![a-z])(?:cheap|cheaper|expensive|short|shorter|longer|popular|famous)(?![a-z])"
 )

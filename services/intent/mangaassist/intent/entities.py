@@ -128,6 +128,8 @@ _YOUNG_READER = re.compile(
     r"|(?<!\d)(?:[3-9]|10)\s?(?:歳|才|さい)|\b(?:[3-9]|10)\s?(?:yo|y/o|yrs?|years?)(?: old)?\b|\b(?:three|four|five|six|seven|eight|nine|ten)[- ]year[- ]old\b"
     r"|\b(?:little|young|small) (?:kids?|children|ones|boy|girl|son|daughter)\b|\bfor (?:a |my )?kids\b|\bchildren'?s\b"
     r"|\belementary\b|\bkindergart|\btoddlers?\b|\bpreschool"
+    # "keep it family friendly", 「全年齢向け」: nothing a child may not read
+    r"|\b(?:family|kid|child)[- ]friendly\b|\ball[- ]ages\b|全年齢|家族(?:で|みんなで)読める"
 )
 IN_STOCK = re.compile(
     r"在庫(?:の|が)?(?:ある|あり|有り)|すぐ(?:に)?(?:届く|買える)|\bin stock\b|\bavailable now\b|\bin-stock\b"
