@@ -1365,7 +1365,7 @@ def test_an_unsure_product_guess_is_answered_not_asked_back() -> None:
     about = turn("hmm and what do readers usually say", state, intent="product_question", abstained=True)
     assert about.action == "search" and about.state.focus.series_id == "kingdom"
     alone = turn("the manga with the cat bus", common_pb2.DialogueState(), intent="product_search", abstained=True)
-    assert alone.action == "search"
+    assert alone.action == "choose"  # one title told: the one found is the one meant
     assert turn("I have a question", common_pb2.DialogueState(), intent="greeting", abstained=True).action == "clarify"
 
 
@@ -3239,3 +3239,39 @@ def test_a_young_reader_said_as_wanted_refines_the_list(said: str, classified: s
     result = turn(said, state, intent=classified)
     assert result.intent == "product_recommendation" and list(result.state.constraints.genres) == ["action"]
     assert list(result.state.constraints.excluded_genres) == ["horror"]
+
+
+@pytest.mark.parametrize(
+    ("said", "classified"),
+    [
+        ("hey do you guys sell the straw hat pirates manga", "product_recommendation"),
+        ("the manga with Ichigo and the soul reapers", "product_recommendation"),
+        ("the boxing manga where the bullied kid becomes a pro", "product_recommendation"),
+        ("the ainu gold hunt manga", "product_recommendation"),
+    ],
+)
+def test_one_title_told_by_what_it_is_is_searched_as_that_title(said: str, classified: str) -> None:
+    result = turn(said, common_pb2.DialogueState(), intent=classified)
+    assert (result.intent, result.action) == ("product_search", "choose")
+    assert not result.state.constraints.genres  # its words rank it; a kind they name is no filter
+
+
+def test_the_best_of_a_kind_asks_for_suggestions() -> None:
+    result = turn("what's the best horror manga", common_pb2.DialogueState(), intent="product_recommendation")
+    assert (result.intent, result.action) == ("product_recommendation", "search")
+
+
+def test_the_same_question_of_two_series_in_another_edition_stays_a_question() -> None:
+    both = [mention("naruto", "naruto"), mention("bleach", "bleach")]
+    asked = turn(
+        "what's cheaper per volume, naruto or bleach?", common_pb2.DialogueState(), "product_question", mentions=both
+    )
+    asked.state.last_shown.extend(["naruto", "bleach"])
+    again = turn("and in english?", asked.state, intent="product_search")
+    assert again.intent == "product_question" and list(again.state.constraints.only_series) == ["naruto", "bleach"]
+    assert again.state.constraints.language == "en"
+
+
+def test_a_volume_cap_or_finished_said_first_is_understood() -> None:
+    assert cues("completed and 12 volumes or under").max_volumes == 12
+    assert cues("finished only").status == "completed" and cues("finished it yesterday").status is None

@@ -258,6 +258,11 @@ def test_a_plain_word_title_after_and_is_the_same_question_of_another_series() -
     assert linker().link("and english?") == [] and linker().link("and cheaper?") == []
 
 
+def test_a_plain_word_title_chosen_with_then_is_that_series() -> None:
+    assert top("ok bleach then, english vol 1 please") == "bleach" and top("go with nana then") == "nana"
+    assert linker().link("ok then real talk") == []
+
+
 def test_a_title_that_is_also_a_kind_of_story_is_not_linked_when_used_as_one() -> None:
     assert linker().link("キャンプ以外でゆるい日常系ってある？") == []
     assert top("日常の最新刊") == "nichijou"

@@ -158,7 +158,7 @@ _VOLUME_CAP = (
     ),
     (
         re.compile(
-            r"(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books|巻)\s{0,3}(?:max|maximum|or less|or fewer|tops|まで|以内)"
+            r"(\d{1,3})\s{0,3}(?:vol(?:ume)?s?|books|巻)\s{0,3}(?:max|maximum|or less|or fewer|or under|or below|at most|tops|まで|以内)"
             r"(?!\s*(?:しか|出て|でて|です|なの|だっけ|でしょ))"
         ),
         True,
@@ -590,7 +590,8 @@ def cues(text: str) -> Cues:
     status = None
     drop = bool(_STATUS_DROPPED.search(folded))
     finished = bool(re.search(r"\bfinished\b", folded)) and not re.search(
-        r"\b(?:i|just) (?:just |already )?finished|after finishing|finished (?:reading|it|the)|^\s*finished\b|finished\s{2}",
+        r"\b(?:i|just) (?:just |already )?finished|after finishing|finished (?:reading|it|the)"
+        r"|^\s*finished\b(?!\s(?:only|ones?|series|manga|please|pls|plz)\b)|finished\s{2}",
         folded,
     )
     if not drop:
@@ -1268,6 +1269,8 @@ def _resolve(
     # ("where can I stream Jujutsu Kaisen?") stays what it is.
     bare_name = bool(named) and len(_without_names(text, named).strip(" ?？!！。、,.")) <= BARE_NAME_REST
     productish = productish or (bare_name and classified in ("out_of_scope", "greeting"))
+    # ("the cosplay romcom, with marin and gojo": one title told by what it is)
+    productish = productish or bool(_ONE_TITLE_TOLD.search(c.folded))
     # (「カードキャプターさくら」, "Cardcaptors": only a name, whatever the classifier made of its words)
     # (not a piece of a title: "human と話したい" asks for a person, not for Ajin: Demi-Human)
     hijackable = hijackable or (
@@ -1358,7 +1361,12 @@ def _resolve(
         titles
         and all(m.kind == "character" for m in titles)
         and classified not in PRODUCT_INTENTS
-        and not (_ON_TOPIC.search(c.folded) or _AVAILABILITY.search(c.folded) or _RECALL.search(c.folded))
+        and not (
+            _ON_TOPIC.search(c.folded)
+            or _AVAILABILITY.search(c.folded)
+            or _RECALL.search(c.folded)
+            or _ONE_TITLE_TOLD.search(c.folded)
+        )
     ):
         # A hero named in an off-topic question (「ルフィの声優って誰？」) is no request for their
         # manga; "the one with Luffy" or 「アーニャが出てる漫画」 is.
@@ -2394,6 +2402,11 @@ def _resolve(
             # be had in that edition (the taxonomy's search), still under the request in force.
             state.intent = "product_search"
             refined = replace(refined, intent="product_search")
+        elif prev.intent == "product_question" and state.constraints.only_series and not entities.genres:
+            # "and in english?" after "what's cheaper per volume, naruto or bleach?": the same
+            # question of the same series, in that edition
+            state.intent = "product_question"
+            refined = replace(refined, intent="product_question")
         return refined
 
     # 10. Something we could not classify while a request is in force: it goes on, with the
@@ -2491,7 +2504,11 @@ def _resolve(
         if (
             state.intent == "product_recommendation"
             # (a told story ending 「…やつ」「…話」 is one title; 「…読む漫画」 asks for suggestions)
-            and (_RECALL.search(c.folded) or (_ONE_STORY.search(c.folded) and not entities.genres))
+            and (
+                _RECALL.search(c.folded)
+                or (_ONE_STORY.search(c.folded) and not entities.genres)
+                or _ONE_TITLE_TOLD.search(c.folded)
+            )
             and not c.like
         ):
             # Describing a title one cannot name is looking for that one title.
@@ -2510,6 +2527,7 @@ def _resolve(
             state.intent != "product_recommendation"
             and (
                 _RECALL.search(c.folded)
+                or _ONE_TITLE_TOLD.search(c.folded)
                 or (
                     _ONE_SERIES.search(c.folded)
                     and (_DESCRIBED.search(c.folded) or re.search(r"あれ|あの(?:漫画|マンガ|作品|やつ)", c.folded))
@@ -2670,6 +2688,15 @@ _NAMED_KINDS = frozenset({"title", "alias", "romaji", "character"})
 _TOLD = r"[がをにでと][^、。,.!?！？「」]{1,14}?(?:[うくすつぬむぶぐる]|た|てる|ている|てた|ちゃう|ない)"
 _STORY_TOLD = re.compile(rf"{_TOLD}(?:やつ|話|漫画|マンガ)\s*[?？!！。…]*$")
 # (ending 「…やつ」「…話」: one title; 「…読む漫画」 asks for suggestions)
+# One title told by what it is, in English: "the ainu gold hunt manga", "do you sell the straw
+# hat pirates manga", "the manga with Ichigo and the soul reapers" (not "the best horror manga":
+# a superlative asks for suggestions).
+_ONE_TITLE_TOLD = re.compile(
+    r"^\W*(?:(?:hey|hi|hello|so|ok|okay|um+|uh+|and|also)\W+){0,2}"
+    r"(?:(?:do|does|d) (?:you|u|ya)(?: guys)? (?:have|sell|carry|stock) |(?:i'?m )?looking for |got |is there |what about )?"
+    r"the (?!(?:[\w'-]+ ){0,6}?(?:best|top|most|greatest|scariest|funniest|saddest|\w+est|latest|newest|next|last|first)\b)"
+    r"(?:[\w'-]+ ){0,6}(?:manga|comic|series|romcom|rom-com|story)\b(?!s)"
+)
 _ONE_STORY = re.compile(rf"{_TOLD}(?:やつ|話)\s*[?？!！。…]*$")
 # What a story is, said beside a piece of its title: 「美大めざす話」「美大受験のほう」「美術部が出てくるほう」.
 _PIECE_DESCRIBED = re.compile(r"[一-龥ァ-ヴー]{2}[^、。,.!?！？]{0,12}?(?:話|のほう|の方|(?<=[るたいく])(?:ほう|方))")

@@ -1174,6 +1174,12 @@ class CatalogLinker:
             return True  # the same question of another: "and bleach?", "also monster", "ok and gyo"
         if i == 0 and whole > 1 and words[1][0] in ("too", "also"):
             return True  # "tomie too, how much in english"
+        if (
+            (i == 0 or words[i - 1][0] in _OPENERS | _LEAD_INS | {"with"})
+            and i + 1 < whole
+            and words[i + 1][0] == "then"
+        ):
+            return True  # "ok bleach then, english vol 1", "go with nana then": the one chosen
         if (i == 0 or (i == 1 and words[0][0] in _OPENERS | _LEAD_INS)) and re.match(
             r"\W{0,3}(?:\w+\W{1,3})?"
             + re.escape(folded[start:end])
