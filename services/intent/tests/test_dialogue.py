@@ -3275,3 +3275,27 @@ def test_the_same_question_of_two_series_in_another_edition_stays_a_question() -
 def test_a_volume_cap_or_finished_said_first_is_understood() -> None:
     assert cues("completed and 12 volumes or under").max_volumes == 12
     assert cues("finished only").status == "completed" and cues("finished it yesterday").status is None
+
+
+def test_a_length_cap_is_no_place_in_the_list() -> None:
+    state = turn("じゃあ似たようなスポーツ漫画で", common_pb2.DialogueState(), intent="product_recommendation").state
+    state.last_shown.extend(["haikyu", "slam-dunk", "cross-game"])
+    result = turn("完結してて20巻以下のやつ", state, intent="product_recommendation")
+    assert not result.state.focus.series_id
+    assert (result.state.constraints.max_volumes, result.state.constraints.status) == (20, "completed")
+
+
+def test_a_kind_ruled_out_after_a_question_of_the_focus_refines_the_request() -> None:
+    named = turn("ベルセルクは何巻まで", common_pb2.DialogueState(), mentions=[mention("berserk", "ベルセルク")])
+    result = turn("グロいのは苦手かも、ホラー抜きで", named.state, intent="out_of_scope")
+    assert not result.state.focus.series_id and "horror" in result.state.constraints.excluded_genres
+
+
+def test_sochira_points_at_the_one_shown() -> None:
+    named = turn(
+        "薬屋のひとりごとある？",
+        common_pb2.DialogueState(),
+        mentions=[mention("the-apothecary-diaries", "薬屋のひとりごと")],
+    )
+    result = turn("そちらはもう完結しておりますでしょうか", named.state, intent="product_question")
+    assert (result.intent, result.state.focus.series_id) == ("product_question", "the-apothecary-diaries")

@@ -316,7 +316,7 @@ _HEDGE_LIKE = re.compile(
 _REFERENCE = re.compile(
     r"(?<!keep )(?<!make )\b(?:it|its|it's|that one|this one|the same|that series|this series|the japanese one|the english one|them|they)\b"
     r"|\bthat'?s the\b"
-    r"|それ|これ|あれ|その|この|今の(?:やつ|作品|漫画|マンガ)|同じ(?!条件|感じ|作者|作家|漫画家|先生|ような|系|ジャンル)|この作品"
+    r"|それ|これ|あれ|その|この|そちら|あちら|そっち|あっち|こっち|今の(?:やつ|作品|漫画|マンガ)|同じ(?!条件|感じ|作者|作家|漫画家|先生|ような|系|ジャンル)|この作品"
     r"|大丈夫(?:そう|かな|です|でしょう|な内容|か)|\bis (?:it|that) (?:ok|okay|fine|safe)\b"
     # 「まだ連載中？」, "still ongoing?": whether the one just talked about goes on
     # (not 「まだ続いてるやつで」「まだ終わってないのがいい」, "still running ones": a kind wanted)
@@ -2239,6 +2239,11 @@ def _resolve(
         and (not c.new_request or re.search(r"\b(?:is|was) (?:it|that|this)\b|(?:それ|これ)(?:は|って)", c.folded))
         # (「この漫画怖い？」: the manga pointed at is the one asked about, not manga asked for)
         and not _MANGA_WORDS.search(_POINTED_MANGA.sub(" ", c.folded))
+        # (「グロいのは苦手かも、ホラー抜きで」: a kind ruled out of the request, not asked of it)
+        and not (
+            entities.excluded_genres
+            and re.search(r"(?:抜き|なし|無し|以外|除いて|除外)で?\s*[!！。.]*$|\b(?:please|pls)\s*[!.]*$", c.folded)
+        )
         # A kind of story in it asks of the series only when the series is pointed at ("does it
         # have any romance?"); else others are asked for ("hmm pricey. any sci-fi under 1000 yen
         # a volume?", 「高いな…1000円以下のSFないですか」, "then a sports one that IS finished?").
@@ -3126,11 +3131,11 @@ _PLACE = re.compile(
     r"(?!\s{0,2}(?:vol|book|巻|edition|season|arc|part|hand|copy|copies|time|thought|opinion))"
     r"|\b(?P<first>first)\s(?:one\s)?(?:you|on the list|in the list|listed|shown|mentioned)\b"
     # 「最初にご提案いただいたもの」「最初に出てきたの」「一番上のにします」「前者」: the first one shown
-    rf"|(?P<first_ja>最初に{_PLACE_CUE}\S{{0,8}}?(?:もの|やつ|の|作品|漫画)|最初の(?:やつ|作品|漫画|ほう|方)|最初の(?=\s*(?:で|に|を|ね|[!！。]|$))|一番上|上の(?:やつ|ほう|方)|前者)"
+    rf"|(?P<first_ja>最初に{_PLACE_CUE}\S{{0,8}}?(?:もの|やつ|の|作品|漫画)|最初の(?:やつ|作品|漫画|ほう|方)|最初の(?=\s*(?:で|に|を|ね|[!！。]|$))|一番上|(?<![以年目])上の(?:やつ|ほう|方)|前者)"
     r"|\bthe (?P<first_en>top one|former)\b"
     r"|(?:\bnumber|\bno\.|\boption|#)\s{0,2}(?P<num>[1-5])\b"
     # ("is that the last one?" asks for the latest volume)
-    rf"|(?P<last>最後の(?:やつ|作品|漫画|ほう|方)|最後の(?=\s*(?:で|に|を|ね|[!！。]|$))|最後に{_PLACE_CUE}\S{{0,8}}?(?:もの|やつ|の|作品|漫画)|一番下|下の(?:やつ|ほう|方)|後者"
+    rf"|(?P<last>最後の(?:やつ|作品|漫画|ほう|方)|最後の(?=\s*(?:で|に|を|ね|[!！。]|$))|最後に{_PLACE_CUE}\S{{0,8}}?(?:もの|やつ|の|作品|漫画)|一番下|(?<![以年目])下の(?:やつ|ほう|方)|後者"
     r"|\b(?:the )?last one (?:you|on the list|in the list|listed|shown|mentioned)\b|\bthe (?:bottom one|latter)\b)"
     # 「真ん中のは？」, "the middle one": the middle of an odd number shown
     r"|(?P<middle>真ん中|まんなか|\bthe middle one\b)"
