@@ -3299,3 +3299,33 @@ def test_sochira_points_at_the_one_shown() -> None:
     )
     result = turn("そちらはもう完結しておりますでしょうか", named.state, intent="product_question")
     assert (result.intent, result.state.focus.series_id) == ("product_question", "the-apothecary-diaries")
+
+
+def test_the_japanese_one_or_raw_is_the_japanese_edition_of_the_focus() -> None:
+    named = turn(
+        "sakamoto days saishinkan out yet?",
+        common_pb2.DialogueState(),
+        mentions=[mention("sakamoto-days", "sakamoto days")],
+    )
+    result = turn("the japanese one I mean, I read raw", named.state, intent="out_of_scope")
+    assert (result.intent, result.state.focus.series_id, result.state.focus.language) == (
+        "product_question",
+        "sakamoto-days",
+        "ja",
+    )
+
+
+def test_a_question_of_another_one_described_is_asked_of_the_one_found() -> None:
+    named = turn(
+        "tokyo revengers?", common_pb2.DialogueState(), mentions=[mention("tokyo-revengers", "tokyo revengers")]
+    )
+    result = turn(
+        "oh and the other Tokyo one with the ghouls, is that finished", named.state, intent="product_question"
+    )
+    assert (result.intent, result.action) == ("product_question", "choose")
+    assert not result.state.constraints.HasField("status")  # asked of it, no filter
+
+
+def test_whether_the_next_volume_is_out_yet_is_a_question() -> None:
+    result = turn("よつばと!の新刊まだですか？", common_pb2.DialogueState(), mentions=[mention("yotsuba", "よつばと!")])
+    assert result.intent == "product_question"

@@ -2518,6 +2518,27 @@ def _resolve(
         ):
             # Describing a title one cannot name is looking for that one title.
             state.intent = "product_search"
+        elif (
+            state.intent == "product_recommendation"
+            and (described_one := _DESCRIBED.search(c.folded)) is not None
+            # (not 「完結済みのやつってある？」「…のやつ他にある？」: that kind asked for)
+            and not re.search(r"(?:ある|あります|ありますか|ない|ないですか)\s*[?？]?\s*$|他|ほか|おすすめ", c.folded)
+            # asked *after* the one is described (「卓球のやつか、何巻完結？」; not 「完結してる
+            # ボクシングのやつは」: a kind wanted)
+            and (
+                _PROPERTY.search(c.folded[described_one.end() :])
+                or _PRODUCT_QUESTION.search(c.folded[described_one.end() :])
+                or re.search(
+                    r"\b(?:finished|done|over|complete|ongoing)\b|完結|終わ|連載|続い", c.folded[described_one.end() :]
+                )
+                or any(p.search(c.folded[described_one.end() :]) for _, p in _STATUS)
+            )
+            and _ASKS_ABOUT.search(c.folded)
+            and not c.like
+        ):
+            # "oh and the other Tokyo one with the ghouls, is that finished": a question of the
+            # one described
+            state.intent = "product_question"
         _rule_out_seen(state, prev, c)
         if (
             state.intent == "product_recommendation"
@@ -2542,7 +2563,12 @@ def _resolve(
         )
         # (a title recalled by its story: a kind its words name, "beat the demon king", is no
         # filter the one meant must pass; the words rank it)
-        _merge(state.constraints, replace(entities, genres=[]) if describing else entities, c)
+        _merge(
+            state.constraints,
+            replace(entities, genres=[]) if describing else entities,
+            # ("…the ghouls, is that finished": asked of the one described, no filter)
+            replace(c, status=None) if describing and state.intent == "product_question" else c,
+        )
         # Its words ("into samurai stuff", 「キャンプとか旅する系」) are searched again with each
         # refinement ("10 volumes or fewer"), which alone says nothing of the kind of story.
         # (Stored with the session, so masked like the turns: no e-mail or phone number in it.)
@@ -3183,7 +3209,9 @@ def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
     if (
         classified == "product_search"
         and (c.next_volume or c.latest)
-        and re.search(r"いつ|\bwhen\b|もう出|まだ\s?[?？]|\bout yet\b", c.folded)
+        and re.search(
+            r"いつ|\bwhen\b|もう出|まだ(?:です(?:か|かね)?|かな|なの|出てない)?\s?[?？]|\bout yet\b", c.folded
+        )
     ):
         # 「ワンピの次の巻っていつ出ますか」「最新刊ってもう出てる？」「新刊まだ?」: whether and when the
         # next one comes out, a fact asked of it.

@@ -110,6 +110,7 @@ LANGUAGE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"英語版|英語で|英訳|英語の|えいごばん|えいごで|(?<![a-z])(?:translated|translation)(?![a-z])|(?<![a-z])eigo[- ]?ban(?![a-z])|(?<![a-z])in english(?![a-z])|イングリッシュ(?:・|\s)?(?:エディション|版|バージョン)|イングリッシュの(?:方|ほう)"
             r"|(?<![a-z])(?:english|eng) ?(?:edition|version|ver|translation|copy|copies|版|で|の(?:方|ほう))"
+            r"|(?<![a-z])the english ones?(?![a-z])"
         ),
     ),
     (
@@ -118,6 +119,8 @@ LANGUAGE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"日本語版|日本語で|原書|にほんごばん|にほんごで|(?<![a-z])nihongo[- ]?ban(?![a-z])|(?<![a-z])in japanese(?![a-z])|ジャパニーズ(?:・|\s)?(?:エディション|版|バージョン)|ジャパニーズの(?:方|ほう)"
             r"|(?<![a-z])japanese ?(?:edition|version|ver|original|copy|copies|版|で|の(?:方|ほう))"
             r"|(?<![a-z])original japanese(?![a-z])"
+            # "the japanese one I mean", "I read raw" (the untranslated edition)
+            r"|(?<![a-z])the japanese ones?(?![a-z])|(?<![a-z])(?:read|reading|reads|in) raws?(?![a-z])"
         ),
     ),
 )
