@@ -3329,3 +3329,11 @@ def test_a_question_of_another_one_described_is_asked_of_the_one_found() -> None
 def test_whether_the_next_volume_is_out_yet_is_a_question() -> None:
     result = turn("よつばと!の新刊まだですか？", common_pb2.DialogueState(), mentions=[mention("yotsuba", "よつばと!")])
     assert result.intent == "product_question"
+
+
+@pytest.mark.parametrize(
+    ("said", "classified"), [("a mystery that's done", "greeting"), ("done series, action", "out_of_scope")]
+)
+def test_a_kind_and_a_status_read_as_small_talk_are_a_request(said: str, classified: str) -> None:
+    result = turn(said, common_pb2.DialogueState(), intent=classified)
+    assert result.intent == "product_recommendation" and result.state.constraints.status == "completed"

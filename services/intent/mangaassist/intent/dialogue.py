@@ -1271,6 +1271,13 @@ def _resolve(
     productish = productish or (bare_name and classified in ("out_of_scope", "greeting"))
     # ("the cosplay romcom, with marin and gojo": one title told by what it is)
     productish = productish or bool(_ONE_TITLE_TOLD.search(c.folded))
+    # ("a mystery that's done": a kind and a status, none of a greeting's own words)
+    productish = productish or (
+        classified in ("greeting", "out_of_scope")
+        and bool(entities.genres)
+        and c.status is not None
+        and not _own_words(classified, c.folded)
+    )
     # (「カードキャプターさくら」, "Cardcaptors": only a name, whatever the classifier made of its words)
     # (not a piece of a title: "human と話したい" asks for a person, not for Ajin: Demi-Human)
     hijackable = hijackable or (
@@ -2432,6 +2439,14 @@ def _resolve(
                 )
             )
         )
+    )
+    # ("a mystery that's done", "done series, action": a kind and a status, none of a greeting's
+    # or out-of-scope question's own words)
+    unsure = unsure or (
+        classified in ("greeting", "out_of_scope")
+        and bool(entities.genres)
+        and c.status is not None
+        and not _own_words(classified, c.folded)
     )
     # ("それは前に読んだ。別のは？", "got any others?" after a list: others, under the same request)
     others = bool(_SEEN_OTHER.search(c.folded)) and not prev.HasField("focus") and bool(prev.last_shown) and not named
