@@ -39,6 +39,18 @@ def turn(
     )
 
 
+def shown_after(
+    text: str,
+    shown: list[str],
+    intent: str = "product_recommendation",
+    mentions: list[common_pb2.Mention] | None = None,
+) -> common_pb2.DialogueState:
+    """The state after a first turn whose products were ``shown`` (as the orchestrator stores it)."""
+    state = turn(text, common_pb2.DialogueState(), intent=intent, mentions=mentions).state
+    state.last_shown.extend(shown)
+    return state
+
+
 def placed(text: str, m: common_pb2.Mention) -> common_pb2.Mention:
     """The mention with its span where its name stands in the folded message, as the linker
     reports it (a test names the series; the span follows from the text)."""
@@ -2982,9 +2994,7 @@ def test_a_kind_of_story_wished_for_after_a_list_asks_for_suggestions() -> None:
     ],
 )
 def test_a_status_said_or_refused_after_a_list_refines_it(said: str, status: str) -> None:
-    first = turn("おすすめの恋愛漫画ある？", common_pb2.DialogueState(), intent="product_recommendation")
-    state = first.state
-    state.last_shown.extend(["kowloon-generic-romance", "ranma-half"])
+    state = shown_after("おすすめの恋愛漫画ある？", ["kowloon-generic-romance", "ranma-half"])
     after = turn(said, state, intent="product_question")
     assert after.intent == "product_recommendation" and not after.state.focus.series_id
     assert list(after.state.constraints.genres) == ["romance"] and after.state.constraints.status == status
@@ -3016,15 +3026,13 @@ def test_a_refused_kind_beside_a_status_refuses_the_kind_not_the_status() -> Non
 )
 def test_one_of_a_list_picked_by_its_place_is_in_focus(said: str, place: int) -> None:
     shown = ["spy-x-family", "kaguya-sama-love-is-war", "horimiya"]
-    state = turn("おすすめのラブコメ教えて", common_pb2.DialogueState(), intent="product_recommendation").state
-    state.last_shown.extend(shown)
+    state = shown_after("おすすめのラブコメ教えて", shown)
     result = turn(said, state, intent="escalation" if said == "後者で" else "out_of_scope")
     assert result.intent in ("product_search", "product_question") and result.state.focus.series_id == shown[place]
 
 
 def test_the_middle_of_an_even_list_is_no_place() -> None:
-    state = turn("おすすめのラブコメ教えて", common_pb2.DialogueState(), intent="product_recommendation").state
-    state.last_shown.extend(["spy-x-family", "horimiya"])
+    state = shown_after("おすすめのラブコメ教えて", ["spy-x-family", "horimiya"])
     assert not turn("真ん中のは？", state, intent="product_question").state.focus.series_id
 
 
@@ -3039,11 +3047,10 @@ def test_the_middle_of_an_even_list_is_no_place() -> None:
     ],
 )
 def test_the_manga_pointed_at_is_the_one_asked_about(said: str, classified: str) -> None:
-    named = turn(
-        "チェンソーマンってある？", common_pb2.DialogueState(), mentions=[mention("chainsaw-man", "チェンソーマン")]
+    state = shown_after(
+        "チェンソーマンってある？", ["chainsaw-man"], "product_search", [mention("chainsaw-man", "チェンソーマン")]
     )
-    named.state.last_shown.append("chainsaw-man")
-    result = turn(said, named.state, intent=classified)
+    result = turn(said, state, intent=classified)
     assert (result.intent, result.state.focus.series_id) == ("product_question", "chainsaw-man")
 
 
@@ -3086,8 +3093,7 @@ def test_a_volume_or_the_whole_series_asked_of_the_one_in_focus_stays_with_it(
 )
 def test_after_a_list_other_ones_keep_the_request(said: str, excluded: bool) -> None:
     shown = ["kowloon-generic-romance", "ranma-half", "horimiya"]
-    state = turn("recommend a romance manga", common_pb2.DialogueState(), intent="product_recommendation").state
-    state.last_shown.extend(shown)
+    state = shown_after("recommend a romance manga", shown)
     result = turn(said, state, intent="product_recommendation")
     assert result.action == "search" and list(result.state.constraints.genres) == ["romance"]
     assert not result.state.constraints.only_series
@@ -3146,11 +3152,10 @@ def test_close_to_a_price_likens_nothing() -> None:
     ],
 )
 def test_what_the_series_in_focus_has_or_is_like_is_asked_of_it(said: str, classified: str) -> None:
-    named = turn(
-        "ヴィンランド・サガある？", common_pb2.DialogueState(), mentions=[mention("vinland-saga", "ヴィンランド・サガ")]
+    state = shown_after(
+        "ヴィンランド・サガある？", ["vinland-saga"], "product_search", [mention("vinland-saga", "ヴィンランド・サガ")]
     )
-    named.state.last_shown.append("vinland-saga")
-    result = turn(said, named.state, intent=classified)
+    result = turn(said, state, intent=classified)
     assert (result.intent, result.state.focus.series_id) == ("product_question", "vinland-saga")
     assert not result.not_carried
 
@@ -3165,8 +3170,7 @@ def test_a_kind_with_that_element_wanted_is_a_request() -> None:
 
 @pytest.mark.parametrize("said", ["もっとcheapなのある？", "10 volumes以下で", "もっとshortなやつ"])
 def test_a_limit_said_half_in_english_refines_the_list(said: str) -> None:
-    state = turn("おすすめのromance漫画ある？", common_pb2.DialogueState(), intent="product_recommendation").state
-    state.last_shown.extend(["kowloon-generic-romance", "ranma-half", "horimiya"])
+    state = shown_after("おすすめのromance漫画ある？", ["kowloon-generic-romance", "ranma-half", "horimiya"])
     result = turn(said, state, intent="product_search")
     assert result.intent == "product_recommendation" and list(result.state.constraints.genres) == ["romance"]
     assert not result.not_carried
@@ -3207,8 +3211,7 @@ def test_no_order_number_to_give_keeps_the_order_question(said: str, classified:
 )
 def test_a_place_taken_back_is_replaced_by_the_one_said_after(said: str, classified: str, place: int) -> None:
     shown = ["spy-x-family", "kaguya-sama-love-is-war", "horimiya"]
-    state = turn("おすすめのラブコメ教えて", common_pb2.DialogueState(), intent="product_recommendation").state
-    state.last_shown.extend(shown)
+    state = shown_after("おすすめのラブコメ教えて", shown)
     result = turn(said, state, intent=classified)
     assert result.intent in ("product_search", "product_question") and result.state.focus.series_id == shown[place]
 
@@ -3216,8 +3219,7 @@ def test_a_place_taken_back_is_replaced_by_the_one_said_after(said: str, classif
 @pytest.mark.parametrize("said", ["3つのうち一番短いのは？", "初心者向けなのはどれ？"])
 def test_which_of_the_ones_shown_is_asked_among_them(said: str) -> None:
     shown = ["spy-x-family", "kaguya-sama-love-is-war", "horimiya"]
-    state = turn("おすすめのラブコメ教えて", common_pb2.DialogueState(), intent="product_recommendation").state
-    state.last_shown.extend(shown)
+    state = shown_after("おすすめのラブコメ教えて", shown)
     result = turn(said, state, intent="out_of_scope")
     assert result.action == "choose" and list(result.state.constraints.only_series) == shown
 
@@ -3234,8 +3236,7 @@ def test_a_question_or_a_remark_likens_nothing(text: str) -> None:
     ("said", "classified"), [("keep it family friendly", "greeting"), ("全年齢向けのがいい", "escalation")]
 )
 def test_a_young_reader_said_as_wanted_refines_the_list(said: str, classified: str) -> None:
-    state = turn("recommend an action manga", common_pb2.DialogueState(), intent="product_recommendation").state
-    state.last_shown.extend(["berserk", "vinland-saga", "kingdom"])
+    state = shown_after("recommend an action manga", ["berserk", "vinland-saga", "kingdom"])
     result = turn(said, state, intent=classified)
     assert result.intent == "product_recommendation" and list(result.state.constraints.genres) == ["action"]
     assert list(result.state.constraints.excluded_genres) == ["horror"]
@@ -3278,8 +3279,7 @@ def test_a_volume_cap_or_finished_said_first_is_understood() -> None:
 
 
 def test_a_length_cap_is_no_place_in_the_list() -> None:
-    state = turn("じゃあ似たようなスポーツ漫画で", common_pb2.DialogueState(), intent="product_recommendation").state
-    state.last_shown.extend(["haikyu", "slam-dunk", "cross-game"])
+    state = shown_after("じゃあ似たようなスポーツ漫画で", ["haikyu", "slam-dunk", "cross-game"])
     result = turn("完結してて20巻以下のやつ", state, intent="product_recommendation")
     assert not result.state.focus.series_id
     assert (result.state.constraints.max_volumes, result.state.constraints.status) == (20, "completed")
