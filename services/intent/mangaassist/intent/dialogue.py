@@ -569,11 +569,8 @@ _TEXTING = re.compile(r"\b(?:" + "|".join(_TEXTING_WORDS) + r")\b")
 _SCRIPT_SEAM = re.compile(r"(?<=[a-z])(?=[\u3040-\u30ff\u4e00-\u9fff])|(?<=[\u3040-\u30ff\u4e00-\u9fff])(?=[a-z])")
 
 
-def _refused_status(folded: str, start: int, status: str) -> str:
-    """The status wanted when the one said at ``start`` is refused ("not ongoing", 「連載中のは除いて」)."""
-    pattern = dict(_STATUS)[status]
-    m = pattern.match(folded, start)
-    end = m.end() if m else start
+def _refused_status(folded: str, start: int, end: int, status: str) -> str:
+    """The status wanted when the one said at ``start:end`` is refused ("not ongoing", 「連載中のは除いて」)."""
     if _STATUS_REFUSED_BEFORE.search(folded[max(0, start - 30) : start]) or _STATUS_REFUSED_AFTER.search(
         folded[end : end + 16]
     ):
@@ -599,20 +596,20 @@ def cues(text: str) -> Cues:
         # the first sentence that asks (「まだ続いているんですね。完結しているコメディでおすすめは？」:
         # the remark comes first), else the first.
         found = [
-            (m.start() if m else len(folded), name)
+            (m.start(), name, m.end()) if m else (len(folded), name, len(folded))
             for name, pattern in _STATUS
             if (m := pattern.search(folded)) or (name == "completed" and finished)
         ]
         if len(found) > 1:
             asking = [
-                (start, name)
-                for start, name in found
-                if (sentence := _sentence_at(folded, start)) and _ASKING_SENTENCE.search(sentence)
+                said
+                for said in found
+                if (sentence := _sentence_at(folded, said[0])) and _ASKING_SENTENCE.search(sentence)
             ]
             found = asking or found
         if found:
-            start, status = min(found)
-            status = _refused_status(folded, start, status)
+            start, status, end = min(found)
+            status = _refused_status(folded, start, end, status)
     max_volumes = None
     buying = _VOLUME_RANGE.search(folded)
     counted = kanji_counts(
@@ -868,12 +865,11 @@ def resolve(
             for m in mentions
             if (m.kind != SEQUEL or talked.intersection(m.relative_to)) and m.series_id not in followed
         ]
-    asked = [name for name, pattern in _SERVICE_ASKED if pattern.search(lowered)]
     if (
-        asked == [previous_intent]
-        and previous_intent in FOLLOW_ON_INTENTS
+        previous_intent in FOLLOW_ON_INTENTS
         and classified in FOLLOW_ON_INTENTS
         and classified != previous_intent
+        and [name for name, pattern in _SERVICE_ASKED if pattern.search(lowered)] == [previous_intent]
     ):
         # 「キャンセルできる？」 after an order's status: the order's service goes on when its own
         # words are the only service words said; the other service the classifier read is unsure.
@@ -1270,7 +1266,8 @@ def _resolve(
     bare_name = bool(named) and len(_without_names(text, named).strip(" ?？!！。、,.")) <= BARE_NAME_REST
     productish = productish or (bare_name and classified in ("out_of_scope", "greeting"))
     # ("the cosplay romcom, with marin and gojo": one title told by what it is)
-    productish = productish or bool(_ONE_TITLE_TOLD.search(c.folded))
+    one_title_told = bool(_ONE_TITLE_TOLD.search(c.folded))
+    productish = productish or one_title_told
     # ("a mystery that's done": a kind and a status, none of a greeting's own words)
     productish = productish or (
         classified in ("greeting", "out_of_scope")
@@ -1369,10 +1366,7 @@ def _resolve(
         and all(m.kind == "character" for m in titles)
         and classified not in PRODUCT_INTENTS
         and not (
-            _ON_TOPIC.search(c.folded)
-            or _AVAILABILITY.search(c.folded)
-            or _RECALL.search(c.folded)
-            or _ONE_TITLE_TOLD.search(c.folded)
+            _ON_TOPIC.search(c.folded) or _AVAILABILITY.search(c.folded) or _RECALL.search(c.folded) or one_title_told
         )
     ):
         # A hero named in an off-topic question (「ルフィの声優って誰？」) is no request for their
@@ -1401,7 +1395,7 @@ def _resolve(
         prev.pending == "order_id"
         and not named
         and _NO_ORDER_NUMBER.search(c.folded)
-        and not dict(_SERVICE_ASKED)["escalation"].search(c.folded)
+        and not _ESCALATION_ASKED.search(c.folded)
     ):
         # "i don't have the number", 「注文番号わからない」 when we asked for it: still the order's
         # question (the answer says where the number is found); the slot stays open.
@@ -2524,11 +2518,7 @@ def _resolve(
         if (
             state.intent == "product_recommendation"
             # (a told story ending 「…やつ」「…話」 is one title; 「…読む漫画」 asks for suggestions)
-            and (
-                _RECALL.search(c.folded)
-                or (_ONE_STORY.search(c.folded) and not entities.genres)
-                or _ONE_TITLE_TOLD.search(c.folded)
-            )
+            and (_RECALL.search(c.folded) or (_ONE_STORY.search(c.folded) and not entities.genres) or one_title_told)
             and not c.like
         ):
             # Describing a title one cannot name is looking for that one title.
@@ -2540,14 +2530,7 @@ def _resolve(
             and not re.search(r"(?:ある|あります|ありますか|ない|ないですか)\s*[?？]?\s*$|他|ほか|おすすめ", c.folded)
             # asked *after* the one is described (「卓球のやつか、何巻完結？」; not 「完結してる
             # ボクシングのやつは」: a kind wanted)
-            and (
-                _PROPERTY.search(c.folded[described_one.end() :])
-                or _PRODUCT_QUESTION.search(c.folded[described_one.end() :])
-                or re.search(
-                    r"\b(?:finished|done|over|complete|ongoing)\b|完結|終わ|連載|続い", c.folded[described_one.end() :]
-                )
-                or any(p.search(c.folded[described_one.end() :]) for _, p in _STATUS)
-            )
+            and _asked_of_it(c.folded[described_one.end() :])
             and _ASKS_ABOUT.search(c.folded)
             and not c.like
         ):
@@ -2568,7 +2551,7 @@ def _resolve(
             state.intent != "product_recommendation"
             and (
                 _RECALL.search(c.folded)
-                or _ONE_TITLE_TOLD.search(c.folded)
+                or one_title_told
                 or (
                     _ONE_SERIES.search(c.folded)
                     and (_DESCRIBED.search(c.folded) or re.search(r"あれ|あの(?:漫画|マンガ|作品|やつ)", c.folded))
@@ -2899,6 +2882,20 @@ def _asks_first(folded: str, service: str) -> bool:
     """Whether the message's first sentence is a question about ``service``."""
     first = _sentence_at(folded, 0)
     return _service_asked(first) == service and bool(_ASKING_SENTENCE.search(first))
+
+
+_ESCALATION_ASKED = dict(_SERVICE_ASKED)["escalation"]
+
+
+def _asked_of_it(rest: str) -> bool:
+    """Whether the words after a series described ask something of it (its length, price,
+    whether it is finished): 「卓球のやつか、何巻完結？」, "the ghouls one, is that finished"."""
+    return bool(
+        _PROPERTY.search(rest)
+        or _PRODUCT_QUESTION.search(rest)
+        or re.search(r"\b(?:finished|done|over|complete|ongoing)\b|完結|終わ|連載|続い", rest)
+        or any(p.search(rest) for _, p in _STATUS)
+    )
 
 
 def _service_asked(folded: str) -> str:
