@@ -160,6 +160,9 @@ def test_the_first_of_two_named_at_once_then_the_other() -> None:
     assert other.state.focus.series_id == "vagabond"
     later = turn("あとで言ったほうは完結してます？", first.state, intent="product_question")
     assert later.state.focus.series_id == "vagabond"
+    # (the English words, once written with backspace characters where "\\b" was meant)
+    latter = turn("is the latter finished?", first.state, intent="product_question")
+    assert latter.state.focus.series_id == "vagabond"
 
 
 def test_english_words_running_into_japanese_are_still_words() -> None:

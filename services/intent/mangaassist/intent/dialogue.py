@@ -2701,7 +2701,7 @@ _ASKED_FIRST = re.compile(
 _SAID_LATER = re.compile(
     r"(?:あとで|後で|あとに|後に|後から|あとから|2番目に|二番目に)(?:聞い|きい|言っ|いっ|書い|挙げ)(?:た|てた)"
     r"(?:ほう|方|やつ|の|作品|漫画|マンガ)"
-    r"|the (?:second|other|latter|last) one (?:i|we) (?:asked about|mentioned|named|said)|the latter"
+    r"|\bthe (?:second|other|latter|last) one (?:i|we) (?:asked about|mentioned|named|said)\b|\bthe latter\b"
 )
 # The one asked about before the series in focus: 「さっき聞いた方」, "the one I asked about before".
 _ASKED_BEFORE = re.compile(
