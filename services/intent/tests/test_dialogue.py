@@ -35,7 +35,7 @@ def turn(
     entities = extract(text)
     mentions = [placed(text, m) for m in mentions or []]
     return resolve(
-        text, intent, abstained, entities, mentions, state, unlinked_title(text, entities, mentions), previous_intent
+        text, intent, abstained, mentions, state, unlinked_title(text, entities, mentions), previous_intent, entities
     )
 
 
@@ -345,7 +345,6 @@ def test_resolution_is_bounded_on_the_worst_inputs() -> None:
             text,
             "product_search",
             False,
-            entities,
             [mention("kingdom", "Kingdom")],
             state,
             unlinked_title(text, entities),
@@ -889,7 +888,7 @@ def test_a_linker_span_counted_without_punctuation_still_rules_out() -> None:
     text = "not basketball, I've already read Haikyu"
     at = fold(text).index("haikyu") - 1  # one apostrophe fewer before it
     m = common_pb2.Mention(series_id="haikyu", kind="alias", name="ハイキュー", score=1.0, start=at, end=at + 6)
-    result = resolve(text, "product_search", False, extract(text), [m], common_pb2.DialogueState(), False, "")
+    result = resolve(text, "product_search", False, [m], common_pb2.DialogueState(), False, "")
     assert list(result.state.constraints.excluded_series) == ["haikyu"]
 
 
@@ -2405,7 +2404,6 @@ def test_a_piece_of_a_forgotten_title_is_looked_for_whatever_the_classifier_gues
         "友達にすすめられた「ブルーなんとか」って漫画探してます",
         "account",
         False,
-        extract("友達にすすめられた「ブルーなんとか」って漫画探してます"),
         pieces,
         common_pb2.DialogueState(),
         False,

@@ -31,6 +31,7 @@ from mangaassist.common.text import ROMAJI_WORD, words_offsets
 from mangaassist.common.vocabulary import EN_NUMBER_WORDS, PRODUCT_INTENTS, kanji_counts
 from mangaassist.intent.entities import Entities, aspect_of, extract, genres_in
 from mangaassist.intent.model import LEXICON
+from mangaassist.intent.patterns import PAT
 from mangaassist.proto.common.v1 import common_pb2
 
 STATE_VERSION = 1
@@ -62,32 +63,6 @@ _STATUS = (
             r"|\brensai ?ch[uū]"
         ),
     ),
-)
-# A status refused ("not ongoing", "nothing unfinished", 「連載中のは除いて」「未完のはやめて」「続いてる
-# 作品はいや」): the other one is wanted.
-_STATUS_REFUSED_BEFORE = re.compile(
-    r"(?:\bno|\bnot|\bnothing|\bnone|\bskip|\bavoid|\bexclude|\bexcluding|\bwithout|\bexcept|\bdon'?t want|\bno more)"
-    r"\s(?:(?:any|anything|the|that'?s|that are|which are|ones?|of the)\s){0,3}$"
-)
-_STATUS_REFUSED_AFTER = re.compile(
-    r"^(?:の|な)?(?:の|もの|やつ|作品|漫画|マンガ|シリーズ)?(?:は|も)?\s?"
-    r"(?:除|なし|無し|いや|嫌|やめ|避け|パス|いらな|要らな|勘弁|抜き|苦手|以外|ng\b)"
-    r"|^(?: ones?| series| stuff| manga)? (?:are|is) (?:out|a no)\b"
-)
-_STATUS_DROPPED = re.compile(
-    r"完結してなくても|完結じゃなくても|doesn'?t (?:have to|need to) be (?:finished|completed)"
-    r"|\b(?:ongoing|unfinished|not finished(?: yet)?|still running) (?:ones? )?(?:is|are) (?:fine|ok|okay)\b|\b(?:and |or )?ongoing (?:ones? )?(?:too|as well)\b"
-    r"|連載中(?:のもの|の|のやつ)?でも(?:いい|良い|大丈夫|ok|かまい)"
-)
-# A limit in force lifted: any price, any length ("any price is ok", "longer is fine now",
-# 「値段は気にしない」「長くてもいい」).
-_PRICE_DROPPED = re.compile(
-    r"\bany price\b|\bprice (?:doesn'?t|does not) matter\b|\b(?:price|budget|cost) (?:is|isn'?t) (?:not )?an? (?:issue|problem)\b"
-    r"|\bforget (?:about )?the (?:price|budget)\b|値段は(?:気にしない|問わない|いくらでも)|価格は(?:気にしない|問わない)|いくらでも(?:いい|大丈夫)"
-)
-_LENGTH_DROPPED = re.compile(
-    r"\b(?:longer|long) (?:ones? |series )?(?:is|are) (?:fine|ok|okay)\b|\bany length\b|\blength (?:doesn'?t|does not) matter\b"
-    r"|長くても(?:いい|良い|大丈夫|ok|かまい)|何巻でも(?:いい|良い|大丈夫|ok)|巻数は(?:気にしない|問わない)"
 )
 _VOLUME_CAP = (
     # (pattern, inclusive)
@@ -185,14 +160,6 @@ _VOLUME_CAP = (
 )
 SHORT_SERIES_VOLUMES = 10
 NOT_TOO_LONG_VOLUMES = 20
-# Volumes to buy from one to another (「1巻から3巻までほしい」, "vols 1 to 3"): the first of them,
-# no cap on the length (「3〜5巻くらい」, "1-3 volumes" without a volume word first are lengths).
-_VOLUME_RANGE = re.compile(
-    r"(\d{1,3})\s*(?:巻\s*)?(?:から|〜|～|~|-|－|ー)\s*(\d{1,3})\s*巻"
-    r"|\bvol(?:ume)?s?\.?\s*(\d{1,3})\s*(?:to|-|–|through|thru)\s*(?:vol(?:ume)?\.?\s*)?(\d{1,3})\b"
-    # 「49巻まで揃えたい」: from the first up to that one
-    r"|\d{1,3}\s*巻\s*まで\s*(?:を|は)?\s*(?:全部\s*|一気に\s*|まとめて\s*)?(?:揃え|そろえ|集め|買|ほし|欲し|ください|下さい)"
-)
 # English number words read as digits by the volume limits ("ten volumes max", "one or two volumes").
 _NUMBER_WORD = re.compile(r"\b(?:" + "|".join(sorted(EN_NUMBER_WORDS, key=len, reverse=True)) + r")\b")
 # A long series: "at least 50 volumes", 「50巻以上」, "over 30 volumes".
@@ -204,11 +171,6 @@ _VOLUME_FLOOR = (
         False,
     ),
     (re.compile(r"(\d{1,3})\+\s{0,3}(?:vol(?:ume)?s?|books|巻)"), True),
-)
-_LATEST = re.compile(
-    r"最新|新刊(?!が?出続け)|最終巻|何巻まで|何巻出て|なんかん|何かん|新しいの|新しい巻|latest|newest|most recent|how many vol|how many books"
-    r"|saishin|shinkan|new (?:one|volume|vol)\b"
-    r"|(?:last|final) (?:\w{1,10} )?(?:vol|volume|book|one)\b|volumes? (?:are )?out"
 )
 # A bare edition word in a question about the focus: "english?", 「英語の方は」.
 _EDITION_WORDS = (
@@ -225,235 +187,8 @@ _EDITION_WORDS = (
         ),
     ),
 )
-# An edition ruled out ("english not japanese", "no japanese please", 「日本語版じゃなくて」).
-# (not the romaji particle: "mashuru no eigo-ban")
-_NEGATED_BEFORE_EDITION = re.compile(
-    r"(?:\bnot|(?:^|[,.!?;]\s{0,2})no|\bnon-?|rather than|instead of)\s{0,2}(?:the\s|in\s)?$"
-)
-_NEGATED_AFTER_EDITION = re.compile(r"^版?\s{0,2}(?:じゃなく|ではなく|じゃない|以外)")
-# The customer's own languages are no edition asked for: "my japanese is rusty", "she does not
-# read Japanese", 「日本語が読めない」.
-_LANGUAGE_SKILL = re.compile(
-    r"\b(?:my|our|his|her|their|read|reads|speak|speaks|understand|understands|learn|learning|study|studying|know"
-    r"|fluent in|native)\s(?:much\s|any\s|a lot of\s)?(?:english|japanese)\b"
-    r"|(?:日本語|英語)(?:が|は|を)?(?:読め|読めな|苦手|勉強|わから|分から|話せ|できな)"
-)
-# ("do you have 26 too", "is 14 out in english yet", 「26も」)
-_BARE_VOLUME = re.compile(
-    r"^\W*(?:and|what about|how about|also|then|じゃあ|do (?:you|u) have|got|is|any)?\s*(?:vol(?:ume)?\.?\s*|#)?(\d{1,3})"
-    r"\s*(?:は|も|巻は|巻も)?(?:\s(?:too|also|as well|out|yet|in stock|available|in english|in japanese|pls|please)){0,3}"
-    r"\s*(?:ある|あります|ください|出て(?:る|ます)?)?\s*[?？!.]*\s*$"
-)
-_AFTER_N = re.compile(r"\bafter\s+(?:vol(?:ume)?\.?\s*|#)?\d|\d\s*巻の次")
-_NEXT = re.compile(
-    r"after that|next (?:one|volume|vol|book|release)|the one after|次の巻|次巻|その次|そのまた次|さらに次|続きの巻"
-    # 「次っていつ出るの？」, "when's the next one out?"
-    r"|次(?:って|は|の新刊は?)?\s?(?:いつ|何月)|次の新刊|\bwhen(?:'s| is| does| will)? the next\b"
-)
-_PREVIOUS = re.compile(
-    r"(?:ひとつ|一つ|1つ)前|前の巻|前巻|previous (?:one|volume|vol)|the one before|(?:vol|volume) before"
-)
-_WHOLE = re.compile(
-    r"全巻|全部で|全部(?:ください|下さい|欲しい|ほしい|買)|まとめて|all (?:of )?(?:them|the volumes|volumes)|whole (?:set|series)|box set|complete set"
-    r"|\ball \d{1,3}\b(?!\s?(?:yen|円|%))"
-)
-_LIKE = re.compile(
-    r"\blike\b(?!,)|similar|such as|in the vein of|along the lines|reminds? me of|fans? of|if i (?:liked|loved|enjoyed)"
-    r"|after (?:finishing|reading)|\bread (?:next )?after\b|(?:i|just) (?:just )?finished|enjoyed|loved|\blove\b|\bfan\b|好きで|好きなんだ|好きだから|大好き|(?<![てで読飲休進頼るうくすつぬむぶぐ])(?<!楽し)みたい[なの]|っぽい|のような|に似た|似てる|好きな人|が好き|ハマった"
-    # 「呪術廻戦に近い雰囲気の漫画」「ヒロアカ的なの」 (not 「本格的な」: a kanji word before 的)
-    # "something close to Death Note", "in the same vein as Monster", "berserk-ish", "someone who
-    # liked Haikyuu", "comparable to", "the same itch as", "in the style of"
-    r"|\bclose to\b(?!\s?(?:\d|¥|\$|yen))|\bsame vein\b|\bwho (?:liked|loved|enjoyed)\b"
-    r"|\bcomparable to\b|\bakin to\b|\bsame (?:itch|genre|vibes?|feel|energy|style|kind of \w+|type of \w+) as\b|\bin the style of\b"
-    r"|[にと]近い(?:雰囲気|感じ|の|やつ|漫画|マンガ|作品|もの|ジャンル)|(?:(?<=[\u3040-\u30ffa-z0-9!！\s])|^)的な(?:の|やつ|漫画|マンガ|作品|もの)"
-    r"|読み終わ|系の|(?:これ|それ|あれ)系|こういう|そういう|ああいう|似た|みたいに|のように|\bmitai ?n[ao]\b|同じ(?:ような|ように|感じ|系統|雰囲気)"
-    # 「同じくらいダークで」 (「同じくらいの長さ？」 compares an amount)
-    r"|同じ(?:くらい|ぐらい)(?:ダーク|暗|怖|面白|熱|重|泣け|笑え|切な|グロ)"
-    # 「鬼滅好きにおすすめ」: for fans of it
-    r"|好き(?:な人)?(?:に|へ|向け)(?:の)?(?:おすすめ|オススメ|お勧め|刺さ)"
-)
-# (「〜みたいな」 after a verb's stem wants, not likens: 「英語で読みたいので」; nor after a verb, a
-# hedge: 「1冊で終わるみたいな」)
-# Likeness, not affection: "something like Junji Ito", 「伊藤潤二みたいな」 (an author's fan, 「東村アキコが好き」,
-# is shown the author's own works).
-_SIMILAR = re.compile(
-    r"similar|such as|in the vein of|along the lines|reminds? me of|(?<!i )(?<!i really )\blike\b"
-    r"|(?<![てで読飲休進頼るうくすつぬむぶぐ])(?<!楽し)みたい[なのに]|っぽい|のような|のように|に似た|似てる|似た|系の|(?:これ|それ|あれ)系|ような|こういう|そういう|ああいう"
-    r"|\bmitai ?n[ao]\b|同じ(?:ような|ように|感じ|系統|雰囲気)|好き(?:な人)?(?:に|へ|向け)(?:の)?(?:おすすめ|オススメ|お勧め|刺さ)"
-)
-# Someone else whose love of a title is told: a gift of that title.
-_THIRD_PERSON = re.compile(
-    r"\bmy (?:son|daughter|kids?|child|children|mom|mum|mother|dad|father|nephew|niece|wife|husband|girlfriend"
-    r"|boyfriend|friend|sister|brother|grandson|granddaughter)\b|\b(?:he|she) (?:loves|likes|is into|is a fan)\b"
-    r"|息子|娘|母|父|甥|姪|妻|夫|彼女|彼氏|友達|友人|姉|妹|兄|弟|子供|子ども|孫"
-)
-_GIFT = re.compile(
-    r"プレゼント|あげたい|贈りたい|誕生日|\bgift\b|\bpresent\b|\bbirthday\b|\bbuy(?:ing)? (?:\w+ ){0,2}for (?:my|her|him)\b"
-)
-_NOT_LIKE = re.compile(
-    r"re-?read|読み直|読み返|(?:もう一度|もう一回|もう1回|また)読み|再読|would like|i'?d like|like to|looks? like|(?<!more )like (?:this|that)\b"
-    # "just finished the Haikyuu anime and I want the manga": that title's manga
-    r"|(?:finished|watched|saw|seen)\b.{0,30}?\banime\b(?!.*(?:similar|\blike\b|似))"
-    # "my husband loved the Attack on Titan anime. Is the manga finished?": a question about
-    # that title's manga, not a request for others like it
-    r"|(?:lov|enjoy|lik)e[ds]?\b.{0,40}?\banime\b(?=.*(?:finished|complete|how many|volumes?\b|price|how much))"
-    r"(?!.*(?:similar|\blike\b|recommend|suggest))"
-    r"|(?:アニメ|anime).{0,8}(?:好き|ハマ)(?=.*(?:何巻|完結|いくら|値段|出て|vol|\d\s*巻))(?!.*(?:似|おすすめ|みたい|similar|recommend))"
-    r"|\b(?:i|you|we|they|he|she|kids|really|do|did|does) like (?:it|them)\b"
-    r"|what(?:'s|s| is| are| was)\s.{0,60}\blike\b\s*[?？]"
-    r"|(?:don'?t|do not|doesn'?t|didn'?t|not)\s(?:really\s)?like"
-    # "is it like historical?": a kind of story asked of it ("like" as a hedge)
-    # 「シャンフロってそういう話？」: whether the one named is that kind of story
-    r"|って(?:そういう|こういう|ああいう)(?:話|漫画|マンガ|まんが|感じ|系|作品|内容|やつ)"
-    r"|\b(?:is|was) (?:it|that|this) like (?:a |an )?(?:historical|history|horror|romance|romantic|comedy|funny|scary|action|fantasy|sci-?fi|mystery|drama|sports?|thriller|psychological|supernatural|isekai|mecha|slice of life|dark|sad|violent|gory)\b"
-)
-# "like" as a hedge ("like 10 volumes or less", "like half of them"): that word likens nothing,
-# though another in the message may ("something like Death Note but shorter, like 10 volumes").
-_HEDGE_LIKE = re.compile(
-    r"like \d|like (?:a|the) (?:few|couple|dozen|half)|\blike (?:all|every|the (?:whole|entire|complete|full))\b"
-    r"|like half"
-)
-_REFERENCE = re.compile(
-    r"(?<!keep )(?<!make )\b(?:it|its|it's|that one|this one|the same|that series|this series|the japanese one|the english one|them|they)\b"
-    r"|\bthat'?s the\b"
-    r"|それ|これ|あれ|その|この|そちら|あちら|そっち|あっち|こっち|今の(?:やつ|作品|漫画|マンガ)|同じ(?!条件|感じ|作者|作家|漫画家|先生|ような|系|ジャンル)|この作品"
-    r"|大丈夫(?:そう|かな|です|でしょう|な内容|か)|\bis (?:it|that) (?:ok|okay|fine|safe)\b"
-    # 「まだ連載中？」, "still ongoing?": whether the one just talked about goes on
-    # (not 「まだ続いてるやつで」「まだ終わってないのがいい」, "still running ones": a kind wanted)
-    r"|^\s?まだ(?=[^。、!！?？]{0,8}(?:連載|続い|続く|完結|終わ))(?=[^。!！]{0,30}$)"
-    r"(?![^。!！?？]{0,14}(?:やつ|もの|作品|の)(?:で|が|に|だけ|のみ|限定|を|ある|あり|ない|おすすめ|教えて))"
-    r"|^\s?still (?:ongoing|running|going|publishing|being published)\b(?! (?:ones?|series|stuff|manga|titles)\b)"
-)
-_PRODUCT_QUESTION = re.compile(
-    r"^(?:is|are|does|did|was|has)\b|なの[?？]?$|ですか[?？]?$|どう[?？]?$|って(?:怖|面白|どう|何)|how many"
-    r"|volumes? (?:are )?out|in stock|price|how much|cost|when|available|release|何巻|何冊|在庫|いくら|値段"
-    r"|価格|発売|出てる|英語版|日本語版|いかが(?:でしょう|ですか)|なんぼ|\bikura\b|\bnedan\b"
-    # "that's the art school one right?", 「…だよね？」: a fact to confirm
-    r"|\b(?:right|correct)\s*[?？]\s*$|(?:だ|です)よね\s*[?？]?\s*$"
-    # "which has more volumes in english?", 「どっちが安い？」: a fact compared
-    r"|\bwhich (?:one |of (?:them|those|these|the two) )?(?:has|is|are|costs?|was)\b|どっちが|どちらが"
-)
-_NEW_REQUEST = re.compile(
-    r"recommend|suggest|looking for|searching for|any (?:good )?(?:\w{1,20} )?manga|anything (?:about|with|for|new|by)"
-    r"|something (?:about|with|for|new|that|to read|by)|do you have (?:any|anything|something)|want (?:a|some|to read)"
-    r"|(?:want|need) (?:something|anything)|\bhelp (?:me |us )?(?:choose|pick|find|decide)\b"
-    # (「友達にもおすすめできる？」 asks whether it can be recommended: no request)
-    r"|(?:おすすめ|オススメ|お勧め)(?!でき|され)|探して|教えて|読みたい|買ってあげ|プレゼント|\bgift\b|\bfor my\b"
-)
-# Asking for suggestions, not about the series in focus.
-_RECOMMEND = re.compile(
-    r"recommend|suggest|\bsomething\b|\banything\b|\bother\b|\belse\b|\banother\b|(?:おすすめ|オススメ|お勧め)(?!でき|され)|他に|ほかに"
-    r"|他の|ほかの|別の"
-    # 「もっと短くて完結してる面白いのない？」: is there one (of another kind)?
-    r"|(?<=[いなた])(?:の|やつ|もの)(?:って)?(?:ない|ありませんか|ないですか)\s?[?？]|ないかな"
-    # 「子猫が主人公のお話とかあれば」: one of a kind, if there is one
-    r"|(?:話|漫画|マンガ|まんが|もの|やつ)(?:とか|など)あれば"
-)
-# A question only one series answers: "how many in english", "english is 3 volumes?", "is the story complete".
-_ASKS_ONE = re.compile(r"how many|何巻|何冊|\bis (?:it|the story|that)\b|\d+\s*(?:vol(?:ume)?s?|books?|巻)\s*[?？]")
-# "them", 「それら」: the list just shown, not its first series ("japanese editions are fine, prefer them").
-_PLURAL_REFERENCE = re.compile(r"\b(?:them|they|those|these|all)\b|それら|全部")
-# A condition on the request, not a question about what was shown: "and it has to be complete".
-_REQUIREMENT = re.compile(r"(?:has|have|needs?|got) to be|must be|should be|でないと|じゃないと|じゃなきゃ")
-# Is the series in focus theirs? 「宮崎駿が描いてるの？」, "is it by Urasawa?"
-_BY_THEM = re.compile(
-    r"^\s*(?:(?:これ|それ|あれ)(?:って|は)?)?\s*(?:が|の|って)?\s*(?:描いてる|書いてる|描いた|書いた|描いている|作者|作品|原作)(?:の|ん)?(?:です|なんだっけ|だっけ|だよね)?(?:か)?\s*[?？]?\s*$"
-    r"|^\s*(?:is|was) (?:it|this|that)(?: one)? (?:by|from)\s*[?？]?\s*$|\bdid\s+(?:draw|write|make) (?:it|this|that)\b"
-)
-# A description of one series besides its author's name ("the pirate one", 「恋愛のほう」).
-_DESCRIBED = re.compile(r"\bthe\s{1,3}[a-z][^,.?!]{0,30} one\b|[ぁ-んァ-ン一-龥]{2,}(?:のほう|の方|のやつ)")
-# A question of the one described: 「…のほうって完結してますか？」「…出てくるやつは何巻？」.
-_ASKED_OF_ONE_DESCRIBED = re.compile(r"(?:のほう|の方|やつ)(?:って|は)")
-# A story told, to be confirmed: 「…太っちゃうやつだよね？」「…する話でしたっけ」, "…right?".
-_STORY_CONFIRMED = re.compile(
-    r"(?:やつ|話|漫画)(?:だ|です)?(?:よね|でしょ|だっけ|でしたっけ|っけ)\s*[?？]?\s*$|,? right\s*\??$"
-)
-# "Only that long?": 「look back って1巻だけ?」「5冊で終わり？」.
-_ONLY_SO_LONG = re.compile(r"\d{1,3}\s?(?:巻|冊)\s?(?:だけ|のみ|しかない|で終わり)\s?[?？]")
-# A kind of manga wanted, described by who it is for, how it feels or its standing.
-_KIND_WANTED = re.compile(
-    r"(?:漫画|マンガ|まんが|やつ|もの)(?:が|を)?(?:ほしい|欲しい)|向けの|名作|傑作|\b(?:classics?|masterpieces?)\b"
-)
-# Another of the series asked between, besides the one chosen: 「サッカーのほうも気になってきた」.
-_ALSO_THE_OTHER = re.compile(r"(?:のほう|の方|のやつ)も|\bthe [a-z]{3,15} one too\b")
-# Both of the two series talked about: 「どっちも英語版ある？」, "are both finished?".
-_BOTH = re.compile(r"どっちも|どちらも|両方|それぞれ|\bboth\b|\beach\b|\b(?:either|each) (?:one|of them)\b")
-# Not the one just shown: 「そっちじゃなくて」, "no, the other one", 「もう片方」.
-_NOT_THAT = re.compile(
-    r"そっちじゃな|それじゃな|そっちではな|もう片方|もう(?:一|ひと|1)(?:つ|個|こ)の(?:方|ほう|やつ|作品|漫画)|もう一方"
-    r"|the other (?:one|series|title|manga)\b"
-    r"|not that one|not (?:the )?(?:original|first) one"
-)
-# The series in focus turned down: "skip it", "not that one", "forget it", 「それはパス」.
-_DROP_FOCUS = re.compile(
-    r"\bskip (?:it|that|this)(?: one)?\b|\bforget (?:it|that)(?: one)?\b|\bpass on (?:it|that)\b"
-    r"|\b(?:not|no) (?:that|this) one\b|\bnot interested in (?:it|that)\b"
-    r"|^(?:nah|nope|meh|no)\b[\s,.!]*(?:something|anything)\b"
-    r"|それは(?:パス|いい(?:や|です)|やめ|なし)|そっちはいい"
-)
-# A kind of story added to the one asked for, not instead of it ("something funny too", "school
-# setting would be nice", 「学園もので」「ファンタジーっぽいのがいい」).
-_ADDS_KIND = re.compile(
-    r"\btoo\b|\balso\b|\bas well\b|\bwith (?:some|a bit of|a little)\b|\bplus\b|\bsetting\b|\belements?\b"
-    r"|\b(?:would be|is|are) (?:nice|good|great|better|fine)\b|\bprefer(?:ably)?\b"
-    r"|要素|っぽい|寄り|舞台|(?:もの|物|系)(?:で|が(?:いい|良い))\s*[。！!]*$|のがいい|が入って"
-)
 # Genres that are a tone more than a kind of story: said with a kind, both are wanted.
 TONES = frozenset({"comedy", "drama", "slice-of-life"})
-_INSTEAD = re.compile(r"\binstead\b|\brather\b|じゃなくて|ではなく|代わりに|やっぱり|\bactually\b")
-_ALTERNATIVES = re.compile(r"\bor\b|\beither\b|または|もしくは|とか|か、")
-# "the X one", 「Xのやつ」 said on its own: one of those just shown, described.
-_THE_ONE = re.compile(
-    r"^\W*(?:(?:ok|okay|so|and|hmm|what about|how about)\W+){0,2}the (?:[\w\s'-]{1,40} one\b|one (?:with|about|where|that|who|whose|in which|set)\b)"
-    r"|(?<!今)のやつ|のほう|の方|(?<=[るたい])(?:ほう|方)(?=の|は|を|が|って|で|に|も)(?!(?:(?<=ないほう)|(?<=ない方)|(?<=たほう)|(?<=た方))が(?:いい|良い))|(?<=[るたい])やつ(?=(?:は|って)[^?？]{0,8}(?:何巻|何冊|完結|連載|いくら|英語|日本語|出て))"
-)
-# Picking one of the series just listed ("the one with the robot girl", 「バドミントンのほう」).
-# (「ホラー要素はないほうがいい」「完結してたほうがいい」 say what is wanted: no choice)
-# (「ホラー要素なしのやつある？」「似た感じのやつ教えて」 ask whether there are any: a request)
-_CHOOSING = re.compile(
-    r"\bthe one\b|\bthe .{1,30} one\b|のほう|の方|(?<=[るたい])(?:ほう|方)(?=の|は|を|が|って|で|に|も)(?!(?:(?<=ないほう)|(?<=ない方)|(?<=たほう)|(?<=た方))が(?:いい|良い))|(?<=[るたい])やつ(?=(?:は|って)[^?？]{0,8}(?:何巻|何冊|完結|連載|いくら|英語|日本語|出て))|(?<!今)(?:の|って|っていう)やつ(?!\s?(?:とか)?(?:他に|ほかに)?[がも]?\s?(?:ある|ない|あり|ねえ|教えて|おすすめ|知らない)|\s?とか\s?[?？]?\s*$)"
-)
-# Asking about the series just shown: "which of those is finished", 「その中で一番短いのは？」.
-_AMONG_SHOWN = re.compile(
-    r"(?<!all )(?<!each )(?<!none )(?<!not one )\b(?:of|among|between|from) (?:those|these|them|the ones you (?:showed|listed|mentioned))\b"
-    r"|\bwhich (?:one|of them)\b|その中|この中|そのうち|このうち|今の中|どっちが|どれが|(?:は|って)\s?(?:どっち|どちら)"
-    # 「3つのうち一番短いのは？」「初心者向けなのはどれ？」
-    r"|(?:\d|[一二三四五]|ふた|みっ|よっ)つ(?:のうち|の中)|この\s?(?:\d|[一二三四五])\s?(?:つ|作品|冊)|(?:のは|なのは)\s?(?:どれ|どっち|どちら)"
-)
-# Trying to recall one title ("the one about a calligrapher on an island, what was it called?").
-_RECALL = re.compile(
-    r"なんだっけ|なんだったっけ|何だっけ|何だったっけ|なんでしたっけ|何でしたっけ|なんて(?:いう|言う|タイトル)"
-    r"|(?:タイトル|名前|題名)(?:が|を)?(?:忘れ|思い出せ|出てこ(?:ない|なく|ん)|浮かばな)|what(?:'s| is| was) (?:it|that|this|the)(?: \w{1,12}){0,2} called"
-    r"|can'?t (?:remember|recall) the (?:name|title)|forgot the (?:name|title)|what was (?:it|that) again"
-    r"|there (?:was|is|used to be) (?:this|that|a|one)\b|\bthe one (?:with|about|where)\b"
-    r"|\bwhat(?:'s|s| is| was) (?:that|the|this) (?:manga|series|one|comic|book) (?:with|about|where)\b"
-    r"|昔読んだ|あったよね|あった気が|あったはず|(?:が|も)?あるって聞い|あると聞い|\bi (?:heard|read) (?:there'?s|there is|about) (?:a|this|one)\b"
-    r"|(?:なんて|何て|なんという)名前|名前(?:なんだ|何だ|なに|何)"
-    # "looking for that isekai where the guy gets reborn as a slime", "the one where…"
-    r"|\bthat (?:[a-z-]{2,15} ){0,2}(?:manga|series|comic|one|isekai|anime|story) (?:about|where|with|in which|that)\b"
-    # 「高校生のプロ棋士がひとり暮らししてるやつ」「ノートに名前書くと死ぬやつ」: a story told, not a kind
-    # (nor a condition: 「ほかにダークファンタジーで完結してるやつ」)
-    r"|[をがにで](?![^、。,.!?！？「」]{0,12}?(?:完結|連載))[^、。,.!?！？「」]{5,14}?(?:てる|ている|てた|ってる|する|した|しちゃう|ちゃう|じゃう|ちゃった|じゃった|てくる|される|になる|なる|ぬ|む|ぶ)"
-    r"(?:やつ|話)(?=って|は|、|,|\s|$|[?？。!！]|だよね|ですよね|だっけ|でしたっけ)"
-)
-# The message is about manga even when the classifier is unsure ("小学生の息子に漫画を…").
-_ON_TOPIC = re.compile(
-    r"manga|comic|漫画|マンガ|まんが|作品|シリーズ|series|\bread\b|reading|読む|読み|読ん|\bvolumes?\b|巻"
-    r"|what'?s popular|popular right now|trending|what'?s hot\b|\bhot right now|best ?sell|売れ筋|売れてる|今人気|人気(?:の|な)|流行って"
-    # who it is for: a demographic, or a present for someone ("shonen で人気なの", 「甥への誕生日プレゼント」)
-    r"|sh[oō]u?nen|sh[oō]u?jo|seinen|josei|少年|少女|青年|女性向け|男性向け|プレゼント|\bgift\b|\bpresent for\b"
-    r"|drawing|\bart\b|絵"
-    # "hello, browsing for a long flight next week": shopping for something to read
-    r"|\bbrowsing\b|\bsomething for (?:a|my|the) (?:long )?(?:flight|trip|train|commute|holiday|vacation)\b"
-    # the magazines, and something good to read ("今のジャンプで面白いのってどれ？")
-    r"|ジャンプ|マガジン|サンデー|\bjump\b|面白い(?:の|やつ)|おもしろい(?:の|やつ)"
-    # a request for suggestions ("… He's obsessed with video games. Any suggestions?")
-    r"|\bsuggestions?\b|\brecommendations?\b|\brecs\b|おすすめ|オススメ"
-)
-_REFINE_LEAD = re.compile(
-    r"^(?:only|just|but|and|preferably|ideally|make it|what about|how about|with|without|no|not)\b"
-    r"|^(?:で|じゃあ|あと|できれば)|(?:がいい|にして|で[!！?？。]?$|だけ|のみ)"
-)
 
 
 @dataclass(frozen=True)
@@ -476,76 +211,10 @@ class Cues:
     folded: str = ""
 
 
-_SENTENCE_END = re.compile(r"[。．.!！?？\n]+")
-_ASKING_SENTENCE = re.compile(
-    r"[?？]|ありますか|おすすめ|オススメ|ください|下さい|お願い|教えて|ほしい|欲しい|ない[?？]?$"
-    r"|\b(?:recommend|suggest|please|any|want|looking for|show me)\b"
-)
-
-
-# Others like the one just talked about: "anything else like that?", "more like this",
-# "something like it", 「こういうの他にある？」 (while "I like that one" or "looks like that" are no
-# likeness).
-_MORE_LIKE_THAT = re.compile(
-    r"\b(?:anything|something|more|others?|ones?|stuff|manga|series|titles?|books?)(?: else)?"
-    r" (?:just |kind of |sort of |a bit |a little )?like (?:that|this|it|those|these|them)\b"
-    # "anything else that simple?", "something else as funny": as that one is
-    r"|\b(?:anything|something|others?|ones?|more) (?:else )?(?:that|as|this|equally|just as) (?!is\b|are\b|has\b|was\b)[a-z]{3,}\b(?=\s*[?？]*\s*$)"
-)
-
-
-# Whether it can be had, asked: 「ありますか」, "do you have", "english?", "any in stock?".
-_ASKS_IF_THERE = re.compile(
-    r"ありますか|ある\s*[?？]?\s*$|あります\s*[?？]?\s*$|出て(?:る|ます)[?？か]|\bdo (?:you|u) have\b|\bavailable\s*[?？]"
-    r"|^\W*(?:and |in )?(?:english|japanese|eng|jp)(?: (?:version|edition|ones?|volumes?))?\s*[?？]\s*$"
-)
-# Manga of some kind asked for beside the series in focus: 「囲碁の漫画もあったよね？」, "any other manga".
-_OTHER_MANGA_ASKED = re.compile(
-    r"(?:漫画|マンガ|まんが)(?:も|って|は)?(?:あった|ある|あります|ない)|\b(?:any|other|more)\b.{0,20}\b(?:manga|comics?)\b"
-)
-# Whether the series in focus is like another, asked: "is it similar to berserk?", 「それってベルセルクに似てる？」.
-_IS_IT_SIMILAR = re.compile(
-    r"\b(?:is|was) (?:it|that|this|that one|this one)\b(?: \w+){0,2} (?:similar to|like|as good as|as dark as)\b"
-    r"|(?:それ|これ|あれ)(?:って|は).{0,16}(?:に似て|と似て|みたいな感じ|っぽい)"
-)
-# A title said as the name of its author: "the Death Note guy", 「NANAの人」「鬼滅の作者」.
-_TITLE_AS_PERSON = re.compile(
-    r"\s?(?:(?:'s\s)?(?:guy|dude|person|lady|woman|author|artist|mangaka|creator|writer|people)\b"
-    r"|の(?:人|ひと|作者|作家|漫画家|先生|原作者|作画)(?!気|生|物|間|口|形|類)|を(?:描いた|書いた)(?:人|ひと|先生))"
-)
-# Who made a series asked after: 「絵の人」「作者」, "who drew", "artist".
-_PERSON_ASKED = re.compile(
-    r"(?:絵|作画|原作|描いた|書いた)の?(?:人|ひと)|作者|漫画家|\b(?:who (?:drew|wrote)|artist|author)\b"
-)
-# "The same as" said right after a title: 「Death Note と同じ」, "same as Monster".
-_SAME_AS = re.compile(r"\s?(?:と|と絵が|と作者が)(?:同じ|一緒)|\s?(?:same as|too)\b")
-# A number of volumes said as a length limit: 「10巻以下」「20巻くらい」.
-_VOLUME_CAP_SAID = re.compile(r"(\d{1,3})\s?巻\s?(?:以下|以内|未満|以上|超え|くらい|ぐらい|程度|前後)")
-# A name taken back mid-message: "Luffy... no wait, the one with Ichigo", 「いや、違う」.
-_CORRECTION = re.compile(
-    r"(?:\.{2,}|…|[,、]|\s)\s?(?:no wait|wait no|no no|sorry,? i meant?|i meant?|scratch that|actually no|my bad)\b"
-    r"|(?:いや|あ)[、,]?\s?(?:違う|ちがう|間違えた|まちがえた)[、,。!！]?"
-)
-# Talk of things no manga request is about (the weather, homework, politics, travel, stocks).
-_SMALL_TALK = re.compile(r"天気|\bweather\b|宿題|\bhomework\b|政治|\bpolitic|旅行|\btravel|株価|\bstock market\b")
-# One work of theirs meant ("the one about two kids making manga", "a newer one"), not their works.
-_ONE_WORK = re.compile(
-    r"\bthe one (?:about|with|where|that|who|in which)\b|\b(?:a|the|that) (?:newer|older|new|old|recent|latest) one\b"
-    r"|(?:話|やつ)の(?:ほう|方)"
-)
-# A sequel asked for beside the series it follows: 「続編」「超のほう」.
-_SEQUEL_ASKED = re.compile(r"続編|続きの|\bsequel\b|のほう|の方")
-# What the series in focus is, checked: 「フィギュアスケートの漫画だっけ」.
-_CHECKS_WHAT_IT_IS = re.compile(
-    r"(?:漫画|マンガ|まんが|話|やつ)(?:だっけ|でしたっけ|だったっけ|だよね|ですよね)\s?[?？]?\s?$"
-)
-_IS_IT_LIKE = re.compile(r"\b(?:is|are|was|were)\b[^?]{0,60}\b(?:anything|something) like (?:that|this|it)\b")
-
-
 def _sentence_at(folded: str, start: int) -> str:
     """The sentence of ``folded`` that holds position ``start`` (with its closing mark)."""
     begin = 0
-    for m in _SENTENCE_END.finditer(folded):
+    for m in PAT.SENTENCE_END.finditer(folded):
         if m.end() > start:
             return folded[begin : m.end()]
         begin = m.end()
@@ -564,14 +233,9 @@ _TEXTING_WORDS = {
 _TEXTING = re.compile(r"\b(?:" + "|".join(_TEXTING_WORDS) + r")\b")
 
 
-# A Latin word running into Japanese (「final volumeだけ」「Englishでも」): a space between, so the
-# cues' word boundaries hold in mixed messages as in English ones.
-_SCRIPT_SEAM = re.compile(r"(?<=[a-z])(?=[\u3040-\u30ff\u4e00-\u9fff])|(?<=[\u3040-\u30ff\u4e00-\u9fff])(?=[a-z])")
-
-
 def _refused_status(folded: str, start: int, end: int, status: str) -> str:
     """The status wanted when the one said at ``start:end`` is refused ("not ongoing", 「連載中のは除いて」)."""
-    if _STATUS_REFUSED_BEFORE.search(folded[max(0, start - 30) : start]) or _STATUS_REFUSED_AFTER.search(
+    if PAT.STATUS_REFUSED_BEFORE.search(folded[max(0, start - 30) : start]) or PAT.STATUS_REFUSED_AFTER.search(
         folded[end : end + 16]
     ):
         return "ongoing" if status == "completed" else "completed"
@@ -583,9 +247,9 @@ def cues(text: str) -> Cues:
     folded = _TEXTING.sub(
         lambda m: _TEXTING_WORDS[m.group()], unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower().strip()
     )
-    folded = _SCRIPT_SEAM.sub(" ", folded)
+    folded = PAT.SCRIPT_SEAM.sub(" ", folded)
     status = None
-    drop = bool(_STATUS_DROPPED.search(folded))
+    drop = bool(PAT.STATUS_DROPPED.search(folded))
     finished = bool(re.search(r"\bfinished\b", folded)) and not re.search(
         r"\b(?:i|just) (?:just |already )?finished|after finishing|finished (?:reading|it|the)"
         r"|^\s*finished\b(?!\s(?:only|ones?|series|manga|please|pls|plz)\b)|finished\s{2}",
@@ -604,14 +268,14 @@ def cues(text: str) -> Cues:
             asking = [
                 said
                 for said in found
-                if (sentence := _sentence_at(folded, said[0])) and _ASKING_SENTENCE.search(sentence)
+                if (sentence := _sentence_at(folded, said[0])) and PAT.ASKING_SENTENCE.search(sentence)
             ]
             found = asking or found
         if found:
             start, status, end = min(found)
             status = _refused_status(folded, start, end, status)
     max_volumes = None
-    buying = _VOLUME_RANGE.search(folded)
+    buying = PAT.VOLUME_RANGE.search(folded)
     counted = kanji_counts(
         _NUMBER_WORD.sub(lambda m: str(EN_NUMBER_WORDS[m.group(0)]), folded)
     )  # "one or two", 「十巻」
@@ -633,33 +297,33 @@ def cues(text: str) -> Cues:
     for pattern, inclusive in _VOLUME_FLOOR:
         m = pattern.search(counted)
         if m is not None:
-            if max_volumes is None and _FLOOR_REFUSED.search(counted[max(0, m.start() - 24) : m.start()]):
+            if max_volumes is None and PAT.FLOOR_REFUSED.search(counted[max(0, m.start() - 24) : m.start()]):
                 # "nothing with 40+ volumes", "no 50巻以上": fewer than that, not at least
                 max_volumes = max(0, int(m.group(1)) - (1 if inclusive else 0))
             else:
                 min_volumes = int(m.group(1)) + (0 if inclusive else 1)
             break
-    hedges = [m.start() for m in _HEDGE_LIKE.finditer(folded)]
-    likened = any(m.start() not in hedges for m in _LIKE.finditer(folded))
-    like = (likened and not _NOT_LIKE.search(folded)) or bool(
+    hedges = [m.start() for m in PAT.HEDGE_LIKE.finditer(folded)]
+    likened = any(m.start() not in hedges for m in PAT.LIKE.finditer(folded))
+    like = (likened and not PAT.NOT_LIKE.search(folded)) or bool(
         # ("is Golgo 13 anything like that?" compares a title with it: no likeness asked for)
-        _MORE_LIKE_THAT.search(folded) and not _IS_IT_LIKE.search(folded)
+        PAT.MORE_LIKE_THAT.search(folded) and not PAT.IS_IT_LIKE.search(folded)
     )
     return Cues(
         status=status,
         drop_status=drop,
-        drop_price=bool(_PRICE_DROPPED.search(folded)),
-        drop_length=bool(_LENGTH_DROPPED.search(folded)),
+        drop_price=bool(PAT.PRICE_DROPPED.search(folded)),
+        drop_length=bool(PAT.LENGTH_DROPPED.search(folded)),
         max_volumes=max_volumes,
-        latest=bool(_LATEST.search(folded)),
+        latest=bool(PAT.LATEST.search(folded)),
         like=like,
-        reference=bool(_REFERENCE.search(folded)),
-        product_question=bool(_PRODUCT_QUESTION.search(folded)),
-        new_request=bool(_NEW_REQUEST.search(folded)),
-        refine_lead=bool(_REFINE_LEAD.search(folded)),
-        whole=bool(_WHOLE.search(folded)),
-        next_volume=bool(_NEXT.search(folded)),
-        previous_volume=bool(_PREVIOUS.search(folded)),
+        reference=bool(PAT.REFERENCE.search(folded)),
+        product_question=bool(PAT.PRODUCT_QUESTION.search(folded)),
+        new_request=bool(PAT.NEW_REQUEST.search(folded)),
+        refine_lead=bool(PAT.REFINE_LEAD.search(folded)),
+        whole=bool(PAT.WHOLE.search(folded)),
+        next_volume=bool(PAT.NEXT.search(folded)),
+        previous_volume=bool(PAT.PREVIOUS.search(folded)),
         min_volumes=min_volumes,
         folded=folded,
     )
@@ -677,11 +341,6 @@ class Resolution:
     offered_only: bool = False  # a choice among the series offered only (see the proto)
 
 
-_SAID_AS_WANTED = re.compile(
-    r"(?:がいい|が良い|でお願い|にして|のだけ|限定|のみ|で)\s*[!！。.]*$|\b(?:keep it|make it|only|just)\b"
-)
-
-
 def _has_constraints(entities: Entities, c: Cues) -> bool:
     # (A narrower kind ruled out, "not those cooking battle ones", refines the request in force
     # though it rules out no genre.)
@@ -690,9 +349,9 @@ def _has_constraints(entities: Entities, c: Cues) -> bool:
         or entities.excluded_genres
         or entities.excluded_kinds
         # "anything like that for little kids?" (not 「小学2年生でも読めますか？」, asked of it)
-        or (entities.young_reader and bool(_ASKS_FOR_SOMETHING.match(c.folded) or c.new_request))
+        or (entities.young_reader and bool(PAT.ASKS_FOR_SOMETHING.match(c.folded) or c.new_request))
         # ("keep it family friendly", 「全年齢向けのがいい」: the reader said as what is wanted)
-        or (entities.young_reader and bool(_SAID_AS_WANTED.search(c.folded)))
+        or (entities.young_reader and bool(PAT.SAID_AS_WANTED.search(c.folded)))
         or entities.max_price_jpy is not None
         or entities.min_price_jpy is not None
         or entities.language is not None
@@ -712,7 +371,7 @@ def _merge(into: common_pb2.Constraints, entities: Entities, c: Cues, replace_ge
         del into.genres[:]
         del into.all_genres[:]  # another kind of story: the kinds added to the old one go too
         tones = [g for g in entities.genres if g in TONES]
-        if tones and len(tones) < len(entities.genres) and not _ALTERNATIVES.search(c.folded):
+        if tones and len(tones) < len(entities.genres) and not PAT.ALTERNATIVES.search(c.folded):
             # "any other comedy with history in it", 「ホラーだけどコメディ寄り」: a kind of story in
             # that tone, both at once (not one or the other).
             into.all_genres.extend(tones)
@@ -771,7 +430,7 @@ def _focus_update(focus: common_pb2.Focus, entities: Entities, c: Cues) -> None:
         focus.latest_volume = True
         focus.ClearField("volume")
     elif entities.volumes:
-        after = _AFTER_N.search(c.folded)
+        after = PAT.AFTER_N.search(c.folded)
         focus.volume = entities.volumes[-1] + (1 if after and c.next_volume else 0)
         focus.latest_volume = False
         focus.ClearField("latest_shown")
@@ -803,16 +462,19 @@ def resolve(
     text: str,
     classified: str,
     abstained: bool,
-    entities: Entities,
     mentions: list[common_pb2.Mention],
     previous: common_pb2.DialogueState,
     unlinked_title: bool,
     previous_intent: str = "",
+    entities: Entities | None = None,
 ) -> Resolution:
     """Decide what this turn asks for, and the state after it (``previous_intent``: the
-    last turn's intent, whatever it was)."""
+    last turn's intent, whatever it was; ``entities``: ``extract(text)``, when the caller
+    has it already)."""
+    if entities is None:
+        entities = extract(text)
     lowered = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()  # folded once for the turn
-    echo = _ECHOED_COUNT.match(lowered) if previous.HasField("focus") and previous.focus.series_id else None
+    echo = PAT.ECHOED_COUNT.match(lowered) if previous.HasField("focus") and previous.focus.series_id else None
     if echo is not None and not any((span := _span(lowered, m)) is not None and span[0] < echo.end() for m in mentions):
         # 「34巻で完結なんだ。英語も34巻？」, 「200巻超え！？…1巻だけ」: the count just given, said
         # back about the series in focus, is no limit asked for; the rest of the message is
@@ -825,14 +487,14 @@ def resolve(
             _keep_request(state, previous)
             state.intent = "product_question"
             return Resolution(state.intent, "search", "remarks on the series in focus", state, [], follow_up=True)
-        return resolve(rest, classified, abstained, extract(rest), mentions, previous, unlinked_title, previous_intent)
-    fixed = _CORRECTION.search(lowered)
+        return resolve(rest, classified, abstained, mentions, previous, unlinked_title, previous_intent)
+    fixed = PAT.CORRECTION.search(lowered)
     if fixed is not None and (rest := lowered[fixed.end() :].strip(" ,.!、。")):
         # "Looking for the manga where Luffy... no wait, the one with Ichigo": what the customer
         # takes back is not asked; the rest of the message is the turn.
         kept = [m for m in mentions if (span := _span(lowered, m)) is not None and span[0] >= fixed.end()]
         taken_back = {m.series_id for m in mentions if m not in kept and m.kind not in (ABSENT, "author")}
-        result = resolve(rest, classified, abstained, extract(rest), kept, previous, unlinked_title, previous_intent)
+        result = resolve(rest, classified, abstained, kept, previous, unlinked_title, previous_intent)
         # (searched with the whole message, the name taken back must not come first)
         ruled_out = result.state.constraints.excluded_series
         ruled_out.extend(sorted(taken_back - set(ruled_out) - {result.state.focus.series_id}))
@@ -853,7 +515,7 @@ def resolve(
         # (「ドラゴンボールの続編の方」「超のほう」; not 「ドラゴンボールと超、両方」)
         followed = (
             {sid for m in mentions if m.kind == SEQUEL and talked.intersection(m.relative_to) for sid in m.relative_to}
-            if _SEQUEL_ASKED.search(lowered) and not _BOTH.search(lowered)
+            if PAT.SEQUEL_ASKED.search(lowered) and not PAT.BOTH.search(lowered)
             else set()
         )
         mentions = [
@@ -881,7 +543,9 @@ def resolve(
         # ("where can I stream Tokyo Mew Mew?").
         mentions = [m for m in mentions if m.kind != ABSENT]
         # ("is it connected to astro boy?" about Pluto: a question about the series in focus)
-        about_focus = previous.HasField("focus") and bool(previous.focus.series_id) and bool(_REFERENCE.search(lowered))
+        about_focus = (
+            previous.HasField("focus") and bool(previous.focus.series_id) and bool(PAT.REFERENCE.search(lowered))
+        )
         unlinked_title = unlinked_title or not about_focus
         if (
             not about_focus
@@ -949,11 +613,6 @@ def resolve(
     return _relative_limits(resolution, previous, lowered)
 
 
-# ("something shorter", 「もっと巻数少ないの」 / "anything cheaper?", 「もう少し安いの」: see ``_RELATIVE_LIMIT``)
-_SHORTER = re.compile(r"shorter|\bnot as long\b|\b(?:fewer|less) (?:volumes|vols|books)\b|短|巻数(?:が|の)?\s?少な")
-_CHEAPER = re.compile(r"cheaper|less expensive|not as (?:expensive|pricey)|安")
-
-
 def _relative_limits(resolution: Resolution, previous: common_pb2.DialogueState, lowered: str) -> Resolution:
     """Others asked for that are shorter or cheaper than the series the customer compares them
     with (the one in focus before, or the one they are to be like): fewer volumes or a lower
@@ -966,14 +625,17 @@ def _relative_limits(resolution: Resolution, previous: common_pb2.DialogueState,
         or resolution.action not in ("search", "similar")
         or state.focus.series_id
         or state.constraints.only_series
-        or not _RELATIVE_LIMIT.search(lowered)
+        or not PAT.RELATIVE_LIMIT.search(lowered)
     ):
         return resolution
     focus = previous.focus.series_id if previous.version == STATE_VERSION and previous.HasField("focus") else ""
     anchor = focus or (state.constraints.like_series_ids[:1] or [""])[0]
     if not anchor:
         return resolution
-    for pattern, limit in ((_SHORTER, state.constraints.shorter_than), (_CHEAPER, state.constraints.cheaper_than)):
+    for pattern, limit in (
+        (PAT.SHORTER, state.constraints.shorter_than),
+        (PAT.CHEAPER, state.constraints.cheaper_than),
+    ):
         if pattern.search(lowered) and anchor not in limit:
             limit.append(anchor)
     # (「もっと安いのある？」 compares with a series we carry: it names no title we lack)
@@ -988,19 +650,6 @@ def _relative_limits(resolution: Resolution, previous: common_pb2.DialogueState,
     return resolution
 
 
-# A count just given, said back as a remark at the start of a message (not a limit asked
-# for): 「34巻で完結なんだ。」「200巻超え！？」「50巻かあ…」「日本語版は30巻で完結ですよね？」.
-_ECHOED_COUNT = re.compile(
-    r"\s*(?:(?:もう|えっ?|へ[えー]|うわ)[、,\s]?)?(?:(?:日本語|英語)(?:版)?(?:は|だと|で|も)?\s?)?(?:全\s?)?\d{1,4}\s?巻"
-    r"(?![^。!?！？…]{0,3}(?:以内|以下|未満|以上の|くらいの|程度|までの|前後))"
-    r"[^。!?！？…\n]{0,14}?"
-    r"(?:なんだ|なんや|なのか|なのね|なんですね|なんですか|んですね|ですね|ですよね|なんだね|(?:てる|てん|た)んだ|か[ぁあー]+|長っ|多っ|高っ|すご|まじ|マジ"
-    r"|の(?=…|\.{2}))"
-    r"[^。!?！？…\n]{0,4}(?:[。!?！？…]+|\.{2,}|$)"
-    r"|\s*(?:全\s?)?\d{1,4}\s?巻(?:超え|越え|も|しか)?(?:[!！][?？]|[?？][!！])+"
-    # 「21巻で完結ね、english?」: the count said back, then the question
-    r"|\s*(?:全\s?)?\d{1,4}\s?巻(?:で)?(?:完結|終わり|まで)?(?:なんだ|なんや|なのね|ですね|だね|ね|か)\s?[、,]"
-)
 # A purchase made, not a detail asked: "… ください", "I'll take", "add".
 _NOT_A_PURCHASE = (
     # (「教えてください」 asks; 「1巻ください」 buys)
@@ -1033,7 +682,7 @@ def _resolve(
 ) -> Resolution:
     prev = previous if previous.version == STATE_VERSION else common_pb2.DialogueState()
     order = _order_of(lowered)  # "the shortest", "which is older?": read once for the whole turn
-    bought = _VOLUME_RANGE.search(lowered)
+    bought = PAT.VOLUME_RANGE.search(lowered)
     if bought is not None:
         entities = replace(entities, volumes=[int(bought.group(1) or bought.group(3) or 1)])
     elif not entities.volumes:
@@ -1047,27 +696,27 @@ def _resolve(
         and (
             not order  # 「短い方の1巻」 picks the shorter one, it caps nothing
             # (「巻数少なめ、10巻以下」: the number of the cap itself, whatever else is said)
-            or set(entities.volumes) <= {int(m.group(1)) for m in _VOLUME_CAP_SAID.finditer(lowered)}
+            or set(entities.volumes) <= {int(m.group(1)) for m in PAT.VOLUME_CAP_SAID.finditer(lowered)}
         )
     ):
         # 「37巻は長いなぁ…15巻以内で」 caps the length; it asks for no volume.
         entities = replace(entities, volumes=[])
     # A bare edition word ("english only", 「English で」) names the edition wanted; both named
     # ("212 volumes in japanese. english?"), the one named last.
-    folded_text = _LANGUAGE_SKILL.sub(" ", lowered)
+    folded_text = PAT.LANGUAGE_SKILL.sub(" ", lowered)
     named_editions: list[tuple[int, str]] = []
     ruled_out_editions: list[tuple[int, str]] = []
     for language, pattern in _EDITION_WORDS:
         for word in islice(pattern.finditer(folded_text), 8):
-            negated = _NEGATED_BEFORE_EDITION.search(folded_text[max(0, word.start() - 16) : word.start()])
-            negated = negated or _NEGATED_AFTER_EDITION.search(folded_text[word.end() : word.end() + 8])
+            negated = PAT.NEGATED_BEFORE_EDITION.search(folded_text[max(0, word.start() - 16) : word.start()])
+            negated = negated or PAT.NEGATED_AFTER_EDITION.search(folded_text[word.end() : word.end() + 8])
             (ruled_out_editions if negated else named_editions).append((word.start(), language))
     if named_editions:
         entities = replace(entities, language=max(named_editions)[1])
     elif ruled_out_editions and len({language for _, language in ruled_out_editions}) == 1:
         entities = replace(entities, language="en" if ruled_out_editions[0][1] == "ja" else "ja")
     if not entities.volumes and prev.HasField("focus") and (prev.focus.HasField("volume") or prev.focus.latest_volume):
-        bare = _BARE_VOLUME.match(folded_text)
+        bare = PAT.BARE_VOLUME.match(folded_text)
         if bare is not None:
             # "and 5?", 「6は？」 after a volume of the series in focus: that volume.
             entities = replace(entities, volumes=[int(bare.group(1))])
@@ -1081,13 +730,13 @@ def _resolve(
         # "who drew it? isn't it the death note guy", 「NANAの人が描いたやつ」: a title naming its
         # author, said of the series talked about, is no new series.
         # (「絵の人 Death Note と同じだよね？」: the same person as that title's)
-        person = _PERSON_ASKED.search(lowered)
+        person = PAT.PERSON_ASKED.search(lowered)
         named = [
             m
             for m in named
             if not (
                 (span := _span(lowered, m)) is not None
-                and (_TITLE_AS_PERSON.match(lowered, span[1]) or (person and _SAME_AS.match(lowered, span[1])))
+                and (PAT.TITLE_AS_PERSON.match(lowered, span[1]) or (person and PAT.SAME_AS.match(lowered, span[1])))
             )
         ]
     as_person = len(named) < said_of_others  # a title named only as its author's name
@@ -1098,21 +747,21 @@ def _resolve(
     if (
         c.like
         and titles
-        and _AVAILABILITY.search(c.folded)
-        and not _SIMILAR.search(c.folded)
-        and not (c.new_request or _RECOMMEND.search(c.folded))
+        and PAT.AVAILABILITY.search(c.folded)
+        and not PAT.SIMILAR.search(c.folded)
+        and not (c.new_request or PAT.RECOMMEND.search(c.folded))
     ):
         # "Do you have Sailor Moon? my wife loved it": that title, not others like it.
         c = replace(c, like=False)
     # (a present for someone said in the turn before: 「小学生の息子にプレゼント…」 then 「ポケモンが大好きなんです」)
-    gift_before = bool(prev.topic and _THIRD_PERSON.search(prev.topic) and _GIFT.search(prev.topic))
+    gift_before = bool(prev.topic and PAT.THIRD_PERSON.search(prev.topic) and PAT.GIFT.search(prev.topic))
     if (
         c.like
         and titles
-        and (_THIRD_PERSON.search(c.folded) or gift_before)
-        and not _SIMILAR.search(c.folded)
-        and not _MORE_LIKE.search(c.folded)
-        and (_AVAILABILITY.search(c.folded) or _GIFT.search(c.folded) or gift_before)
+        and (PAT.THIRD_PERSON.search(c.folded) or gift_before)
+        and not PAT.SIMILAR.search(c.folded)
+        and not PAT.MORE_LIKE.search(c.folded)
+        and (PAT.AVAILABILITY.search(c.folded) or PAT.GIFT.search(c.folded) or gift_before)
     ):
         # 「母がベルばら好きで、誕生日にあげたい」, "my son loves pokemon. is there a manga": a present
         # of the title someone else loves, not others like it.
@@ -1121,7 +770,7 @@ def _resolve(
         c.like
         and titles
         and all(t.kind == "character" for t in titles)
-        and not (_SIMILAR.search(c.folded) or _MORE_LIKE.search(c.folded))
+        and not (PAT.SIMILAR.search(c.folded) or PAT.MORE_LIKE.search(c.folded))
     ):
         # 「アーニャが出てるやつ、娘が好きで」: a hero liked is their series wanted, not others like it.
         c = replace(c, like=False)
@@ -1131,7 +780,7 @@ def _resolve(
         # loved that as a kid. Is it complete?": a question about that title, not others like it.
         c = replace(c, like=False)
         titles = [t for t in titles if t.series_id == asked]
-    other = _OTHER.search(c.folded) or re.search(r"\bmore\b|もっと", c.folded)
+    other = PAT.OTHER.search(c.folded) or re.search(r"\bmore\b|もっと", c.folded)
     if (
         authors
         and titles
@@ -1141,7 +790,7 @@ def _resolve(
         # "other" is one of the others asked for)
         and not all(
             (span := _span(lowered, t)) is not None
-            and (said := _OTHER.search(lowered)) is not None
+            and (said := PAT.OTHER.search(lowered)) is not None
             and span[0] > said.start()
             for t in titles
         )
@@ -1157,7 +806,7 @@ def _resolve(
         and classified in _SERVICE_INTENTS
         and (
             _OWN_WORDS[classified].search(c.folded)
-            or (_SHIPPING_TERMS.search(c.folded) and classified == "shipping_info")
+            or (PAT.SHIPPING_TERMS.search(c.folded) and classified == "shipping_info")
         )
     ):
         # An unsure guess backed by its own words (「何円以上で無料とかあります？」 is about shipping).
@@ -1179,12 +828,12 @@ def _resolve(
     if (
         classified not in PRODUCT_INTENTS
         and len({m.series_id for m in mentions if m.kind != "author"}) > 1
-        and _CHOICE.search(c.folded)
+        and PAT.CHOICE.search(c.folded)
         and not entities.order_ids
     ):
         # "torn between blue box and skip and loafer": a choice between series, not a torn book.
         classified, abstained = "product_recommendation", True
-    if _ORDER_BY_DIGITS.search(c.folded) and not entities.order_ids:
+    if PAT.ORDER_BY_DIGITS.search(c.folded) and not entities.order_ids:
         # "the status on the one ending in 6778", 「末尾6778の注文」: an order of theirs.
         classified, abstained = "order_status", False
     if prev.HasField("focus") and classified in _SERVICE_INTENTS and not named:
@@ -1193,7 +842,7 @@ def _resolve(
             first != c.folded
             and not _service_asked(first)
             and not _own_words(classified, first)
-            and (_EDITION_ASKED.search(first) or _PRODUCT_QUESTION.search(first))
+            and (PAT.EDITION_ASKED.search(first) or PAT.PRODUCT_QUESTION.search(first))
         ):
             # 「英語版ってあります？海外の友達に送りたくて」: the series in focus asked first.
             classified, abstained = "product_question", True
@@ -1201,9 +850,9 @@ def _resolve(
         classified in _SERVICE_INTENTS
         and not named
         and not entities.order_ids
-        and _RECALL.search(c.folded)
+        and PAT.RECALL.search(c.folded)
         # (the classifier's words may be the story's: 不良 is a delinquent here, not a defect)
-        and not (_service_asked(c.folded) or _DAMAGED.search(c.folded) or _MY_ORDER.search(c.folded))
+        and not (_service_asked(c.folded) or PAT.DAMAGED.search(c.folded) or PAT.MY_ORDER.search(c.folded))
     ):
         # 「不良がタイムリープするやつ」: a story told, whatever service the classifier guessed.
         classified, abstained = "product_search", True
@@ -1212,7 +861,7 @@ def _resolve(
         and not named
         and prev.intent in PRODUCT_INTENTS
         and (prev.focus.series_id or prev.last_shown)
-        and (c.status is not None or _PRODUCT_QUESTION.search(c.folded))
+        and (c.status is not None or PAT.PRODUCT_QUESTION.search(c.folded))
         and not _own_words(classified, c.folded)
     ):
         # 「まだ連載中？」「値段差は」 after a series was shown: a fact of it, not an order's state
@@ -1221,29 +870,29 @@ def _resolve(
     if (
         (classified in PRODUCT_INTENTS or abstained)
         and classified != "order_status"
-        and not _ORDER_NOT_YET_PLACED.search(c.folded)
-        and _NOT_ARRIVED.search(c.folded)
+        and not PAT.ORDER_NOT_YET_PLACED.search(c.folded)
+        and PAT.NOT_ARRIVED.search(c.folded)
         and not _other_service_words("order_status", c.folded)
     ):
         # "my oshi no ko 16 never arrived": an order's delivery, whatever series it holds.
         classified, abstained = "order_status", False
     if (
         not entities.order_ids
-        and _ORDER_NOT_YET_PLACED.search(c.folded)
-        and (classified == "order_status" or _DELIVERY_TIME.search(c.folded))
+        and PAT.ORDER_NOT_YET_PLACED.search(c.folded)
+        and (classified == "order_status" or PAT.DELIVERY_TIME.search(c.folded))
     ):
         # 「北海道ですが、注文したらいつ届きますか？」: delivery times, before there is an order.
         classified, abstained = "shipping_info", False
     if (
         classified == "shipping_info"
-        and _MY_ORDER.search(c.folded)
-        and _ORDER_PROGRESS.search(c.folded)
-        and not _ORDER_NOT_YET_PLACED.search(c.folded)
+        and PAT.MY_ORDER.search(c.folded)
+        and PAT.ORDER_PROGRESS.search(c.folded)
+        and not PAT.ORDER_NOT_YET_PLACED.search(c.folded)
     ):
         # 「こないだ頼んだやつの配送状況しりたい」, "where is my order?": an order of theirs, not
         # shipping in general.
         classified, abstained = "order_status", False
-    if not entities.order_ids and not _MY_ORDER.search(c.folded) and _DELIVERY_TO.search(c.folded):
+    if not entities.order_ids and not PAT.MY_ORDER.search(c.folded) and PAT.DELIVERY_TO.search(c.folded):
         # "how long would it take to get to osaka?" after choosing a volume: delivery, not the book.
         classified, abstained = "shipping_info", False
     product_turn = classified in PRODUCT_INTENTS and not abstained
@@ -1266,7 +915,7 @@ def _resolve(
     bare_name = bool(named) and len(_without_names(text, named).strip(" ?？!！。、,.")) <= BARE_NAME_REST
     productish = productish or (bare_name and classified in ("out_of_scope", "greeting"))
     # ("the cosplay romcom, with marin and gojo": one title told by what it is)
-    one_title_told = bool(_ONE_TITLE_TOLD.search(c.folded))
+    one_title_told = bool(PAT.ONE_TITLE_TOLD.search(c.folded))
     productish = productish or one_title_told
     # ("a mystery that's done": a kind and a status, none of a greeting's own words)
     productish = productish or (
@@ -1293,7 +942,7 @@ def _resolve(
         and bool(prev.last_shown)
         and not prev.HasField("focus")
         and not named
-        and bool(_RELATIVE_LIMIT.search(c.folded))
+        and bool(PAT.RELATIVE_LIMIT.search(c.folded))
     )
     hijackable = hijackable or relative_to_list
     # 「続きの巻ほしい」「前の巻も」 with a series in focus: its volume, whatever the classifier read
@@ -1318,21 +967,21 @@ def _resolve(
     productish = productish or (any(m.kind != "character" for m in named) and not _own_words(classified, c.folded))
     # 「ギンコが旅する話、タイトルが出てこない」: a title searched for by what the customer recalls of
     # it, whatever the classifier made of 「出てこない」.
-    if named and _RECALL.search(c.folded) and not _OTHER_MEDIA.search(c.folded) and not entities.order_ids:
+    if named and PAT.RECALL.search(c.folded) and not PAT.OTHER_MEDIA.search(c.folded) and not entities.order_ids:
         productish = hijackable = True
     # "Ok, what about Shangri-La Frontier? Similar VR game premise.": that series, asked after.
-    productish = productish or (bool(named) and bool(_WHAT_ABOUT_OPENING.match(c.folded)))
+    productish = productish or (bool(named) and bool(PAT.WHAT_ABOUT_OPENING.match(c.folded)))
     # 「ゲームが好きな子なので、カービィの漫画があれば」: the manga of a named series asked for.
     productish = productish or (
-        bool(named) and bool(_AVAILABILITY.search(c.folded)) and bool(_MANGA_WORDS.search(c.folded))
+        bool(named) and bool(PAT.AVAILABILITY.search(c.folded)) and bool(_MANGA_WORDS.search(c.folded))
     )
     # ("what about Tower of God" while shopping: a title asked after, even one we lack)
     productish = productish or (
-        unlinked_title and prev.intent in PRODUCT_INTENTS and bool(_WHAT_ABOUT_OPENING.match(c.folded))
+        unlinked_title and prev.intent in PRODUCT_INTENTS and bool(PAT.WHAT_ABOUT_OPENING.match(c.folded))
     )
     if (
         any(m.kind == "partial" for m in named)
-        and _FORGOT_NAME.search(lowered)
+        and PAT.FORGOT_NAME.search(lowered)
         and not _own_words(classified, c.folded)
     ):
         # A piece of a title said to be forgotten (「東京なんとかって漫画…」) is looked for,
@@ -1350,7 +999,7 @@ def _resolve(
             or (abstained and classified not in PRODUCT_INTENTS)
         )
         and (
-            ((_RECALL.search(c.folded) or _STORY_TOLD.search(c.folded)) and not _OTHER_MEDIA.search(c.folded))
+            ((PAT.RECALL.search(c.folded) or _STORY_TOLD.search(c.folded)) and not PAT.OTHER_MEDIA.search(c.folded))
             or (
                 not _own_words(classified, c.folded)
                 and abstained
@@ -1366,7 +1015,10 @@ def _resolve(
         and all(m.kind == "character" for m in titles)
         and classified not in PRODUCT_INTENTS
         and not (
-            _ON_TOPIC.search(c.folded) or _AVAILABILITY.search(c.folded) or _RECALL.search(c.folded) or one_title_told
+            PAT.ON_TOPIC.search(c.folded)
+            or PAT.AVAILABILITY.search(c.folded)
+            or PAT.RECALL.search(c.folded)
+            or one_title_told
         )
     ):
         # A hero named in an off-topic question (「ルフィの声優って誰？」) is no request for their
@@ -1374,7 +1026,7 @@ def _resolve(
         productish = False
     # 0. Work the shop does not do, whatever title it names: "can you write me a naruto
     #    fanfic", "translate a japanese email for me".
-    if _NOT_OUR_WORK.search(c.folded) and not entities.order_ids:
+    if PAT.NOT_OUR_WORK.search(c.folded) and not entities.order_ids:
         return Resolution("out_of_scope", "answer", "a task the shop does not do", state, [])
 
     # 1. Order ids, asked for or volunteered, answer the order slot.
@@ -1382,7 +1034,7 @@ def _resolve(
         _carry(state, prev)
         if prev.pending != "order_id" and (
             (classified == "return_refund" and _own_words(classified, c.folded))
-            or _DAMAGED.search(c.folded)
+            or PAT.DAMAGED.search(c.folded)
             # 「返品したいんですが」 then 「注文番号は…です」: the order to return
             or (previous_intent == "return_refund" and not _service_asked(c.folded))
         ):
@@ -1394,7 +1046,7 @@ def _resolve(
     if (
         prev.pending == "order_id"
         and not named
-        and _NO_ORDER_NUMBER.search(c.folded)
+        and PAT.NO_ORDER_NUMBER.search(c.folded)
         and not _ESCALATION_ASKED.search(c.folded)
     ):
         # "i don't have the number", 「注文番号わからない」 when we asked for it: still the order's
@@ -1402,14 +1054,14 @@ def _resolve(
         _carry(state, prev)
         state.pending = "order_id"
         return Resolution("order_status", "answer", "no order number to give", state, [], follow_up=True)
-    if classified == "order_status" and _DAMAGED.search(c.folded) and not _NOT_ARRIVED.search(c.folded):
+    if classified == "order_status" and PAT.DAMAGED.search(c.folded) and not PAT.NOT_ARRIVED.search(c.folded):
         # 「注文と違う巻が届きました」: what arrived is wrong, a return (the number is asked with it).
         _carry(state, prev)
         return Resolution("return_refund", "answer", "a wrong or damaged delivery", state, [])
     if (
         classified == "order_status"
         and previous_intent == "shipping_info"
-        and not _MY_ORDER.search(c.folded)
+        and not PAT.MY_ORDER.search(c.folded)
         and not _service_asked(c.folded)
     ):
         # "is there tracking?" after "how long does shipping to Australia take": still about
@@ -1421,7 +1073,7 @@ def _resolve(
         and not abstained
         and not about_focus
         and not by_place
-        and (not named or _NOT_ARRIVED.search(c.folded))
+        and (not named or PAT.NOT_ARRIVED.search(c.folded))
     ):
         _carry(state, prev)
         state.pending = "order_id"
@@ -1486,7 +1138,7 @@ def _resolve(
     #  after another series: the customer names the other work itself, and asks about it.)
     names_the_other_work = bool(
         titles
-        and _SAME_AUTHOR_WORD.search(c.folded)
+        and PAT.SAME_AUTHOR_WORD.search(c.folded)
         and (prev.HasField("focus") or prev.last_shown)
         and titles[0].series_id not in (prev.focus.series_id, *prev.last_shown[:1])
     )
@@ -1494,8 +1146,8 @@ def _resolve(
         prev.HasField("focus")
         and prev.focus.series_id
         and (
-            (len(titles) == 1 and titles[0].series_id != prev.focus.series_id and _IS_IT_BY.search(c.folded))
-            or (as_person and not titles and (_IS_IT_BY.search(c.folded) or not _SAME_AUTHOR.search(c.folded)))
+            (len(titles) == 1 and titles[0].series_id != prev.focus.series_id and PAT.IS_IT_BY.search(c.folded))
+            or (as_person and not titles and (PAT.IS_IT_BY.search(c.folded) or not PAT.SAME_AUTHOR.search(c.folded)))
         )
     ):
         # "is it by the Assassination Classroom guy?" about the series in focus: a question about it.
@@ -1503,7 +1155,13 @@ def _resolve(
         _keep_request(state, prev)
         state.intent = "product_question"
         return Resolution(state.intent, "search", "asks whose work the series in focus is", state, [], follow_up=True)
-    if len(titles) == 1 and not authors and hijackable and _SAME_AUTHOR.search(c.folded) and not names_the_other_work:
+    if (
+        len(titles) == 1
+        and not authors
+        and hijackable
+        and PAT.SAME_AUTHOR.search(c.folded)
+        and not names_the_other_work
+    ):
         anchor = titles[0].series_id
         state.constraints.by_authors_of.append(anchor)
         state.constraints.excluded_series.append(anchor)
@@ -1546,21 +1204,21 @@ def _resolve(
         and not c.reference
         and not c.like
         and not entities.genres
-        and not _SAME_AUTHOR_WORD.search(c.folded)  # 「同じ作者で短めのやつ他にある？」: that author's
+        and not PAT.SAME_AUTHOR_WORD.search(c.folded)  # 「同じ作者で短めのやつ他にある？」: that author's
         # (「完結済み？英語版もある？」 asks the focus whether it has that edition)
-        and not _EDITION_ASKED.search(c.folded)
+        and not PAT.EDITION_ASKED.search(c.folded)
         and (
-            (_lists_limits(entities, c) and bool(_OTHERS_ASKED.search(c.folded)))
+            (_lists_limits(entities, c) and bool(PAT.OTHERS_ASKED.search(c.folded)))
             or c.drop_price
             or c.drop_length
             or c.drop_status
             # "too many. something shorter", 「もうちょっと安いのある？」: than the one in focus
-            or bool(_RELATIVE_LIMIT.search(c.folded))
+            or bool(PAT.RELATIVE_LIMIT.search(c.folded))
         )
     ):
         state.constraints.CopyFrom(prev.request)
         state.topic = prev.topic
-        if _RELATIVE_LIMIT.search(c.folded):
+        if PAT.RELATIVE_LIMIT.search(c.folded):
             state.constraints.excluded_series.append(prev.focus.series_id)
         _merge(state.constraints, entities, c)
         return _recommend(state, "back to the request in force")
@@ -1574,7 +1232,7 @@ def _resolve(
         and prev.focus.series_id
         and not titles
         and not (entities.genres or c.new_request)
-        and _DROP_FOCUS.search(c.folded)
+        and PAT.DROP_FOCUS.search(c.folded)
     ):
         _carry(state, prev)
         state.focus.Clear()
@@ -1587,7 +1245,7 @@ def _resolve(
         del state.constraints.excluded_series[:-MAX_LIST]
         in_force = bool(state.topic or state.constraints.genres or state.constraints.like_series_ids)
         # ("nah smth less cringe": something else is asked for)
-        asks = bool(_ASKS_FOR_SOMETHING.match(c.folded) or re.search(r"\b(?:something|anything)\b", c.folded))
+        asks = bool(PAT.ASKS_FOR_SOMETHING.match(c.folded) or re.search(r"\b(?:something|anything)\b", c.folded))
         state.intent = "product_recommendation" if in_force or asks else "product_search"
         return Resolution(state.intent, "search", "drops the series in focus", state, [], follow_up=True)
 
@@ -1602,8 +1260,8 @@ def _resolve(
         both
         and not (titles or authors or prev.pending or entities.volumes or entities.genres)
         # (「どっちも続いてるのか…完結してるやつで同じ系統ない？」: a remark, then a request)
-        and not (c.like or c.new_request or _RECOMMEND.search(c.folded) or _OTHER.search(c.folded))
-        and _BOTH.search(c.folded)
+        and not (c.like or c.new_request or PAT.RECOMMEND.search(c.folded) or PAT.OTHER.search(c.folded))
+        and PAT.BOTH.search(c.folded)
         and (entities.language is not None or c.product_question or c.status is not None or c.latest)
     ):
         # 「どっちも英語版ある？」 after 僕ヤバ and 着せ恋: the same question of both.
@@ -1615,7 +1273,7 @@ def _resolve(
     # 2. A reply to "which one did you mean?": a name among the candidates, or a description
     #    the search ranks the candidates by.
     answering = prev.pending == "series" and prev.intent in PRODUCT_INTENTS
-    among_shown = bool(prev.last_shown) and bool(_AMONG_SHOWN.search(c.folded))
+    among_shown = bool(prev.last_shown) and bool(PAT.AMONG_SHOWN.search(c.folded))
     offered = (
         list(prev.candidates)
         if prev.pending == "series"
@@ -1623,7 +1281,7 @@ def _resolve(
         or (
             prev.candidates
             and prev.focus.series_id in prev.candidates
-            and (_NOT_THAT.search(c.folded) or _ALSO_THE_OTHER.search(c.folded))
+            and (PAT.NOT_THAT.search(c.folded) or PAT.ALSO_THE_OTHER.search(c.folded))
         )
         else (
             list(prev.constraints.only_series or prev.last_shown)
@@ -1634,7 +1292,7 @@ def _resolve(
             or (
                 order
                 and len(prev.constraints.only_series or prev.last_shown) > 1
-                and not _RELATIVE_LIMIT.search(c.folded)
+                and not PAT.RELATIVE_LIMIT.search(c.folded)
                 # (「完結済みで巻数少なめ、10巻以下」: a length asked for with a cap refines the request)
                 and c.max_volumes is None
             )
@@ -1644,15 +1302,15 @@ def _resolve(
                 prev.constraints.only_series
                 or (
                     (prev.last_shown if len(prev.last_shown) > 1 else prev.request.only_series or prev.last_shown)
-                    if _THE_ONE.search(c.folded)
+                    if PAT.THE_ONE.search(c.folded)
                     else []
                 )
             )
             # ("similar vibe, any others?", 「他の sports 漫画で completed のやつ」 ask for others,
             # not for one of those)
-            if _CHOOSING.search(c.folded)
-            and not (c.like and _SIMILAR.search(c.folded))
-            and not (_OTHER.search(c.folded) and not _NOT_THAT.search(c.folded))
+            if PAT.CHOOSING.search(c.folded)
+            and not (c.like and PAT.SIMILAR.search(c.folded))
+            and not (PAT.OTHER.search(c.folded) and not PAT.NOT_THAT.search(c.folded))
             else []
         )
     )
@@ -1664,7 +1322,7 @@ def _resolve(
         and not (entities.volumes or c.latest or order or entities.language is not None)
         and not re.search(r"\bthe\b", c.folded)
         # (「漫画家を目指す話のほうって完結してますか？」 asks about the one described)
-        and not _ASKED_OF_ONE_DESCRIBED.search(c.folded)
+        and not PAT.ASKED_OF_ONE_DESCRIBED.search(c.folded)
         and (
             c.status is not None
             or entities.max_price_jpy is not None
@@ -1708,13 +1366,13 @@ def _resolve(
                 and not _NOT_A_DESCRIPTION.search(described.group(1))
             )
             # 「伝説の殺し屋が引退して太っちゃうやつだよね？」 about Sakamoto Days: a story confirmed
-            or (confirmed := bool(_STORY_CONFIRMED.search(c.folded) and _RECALL.search(c.folded)))
+            or (confirmed := bool(PAT.STORY_CONFIRMED.search(c.folded) and PAT.RECALL.search(c.folded)))
         )
         and not _SHORT_DESCRIBED.match(c.folded)
         and not (order or c.latest or c.like or c.new_request or (entities.genres and not confirmed))
-        and not (_SAME_AUTHOR_WORD.search(c.folded) or _OTHER.search(c.folded) or _RECOMMEND.search(c.folded))
+        and not (PAT.SAME_AUTHOR_WORD.search(c.folded) or PAT.OTHER.search(c.folded) or PAT.RECOMMEND.search(c.folded))
         # (a question of one series: 「…忍者のやつ、あれってもう終わってるん？」)
-        and bool(c.reference or c.product_question or c.status is not None or _ONE_SERIES.search(c.folded))
+        and bool(c.reference or c.product_question or c.status is not None or PAT.ONE_SERIES.search(c.folded))
     ):
         # 「あとな、九尾がどうこう言うてた忍者のやつ、あれってもう終わってるん？」 about One Piece:
         # the series in focus or one talked about, unless one in the catalog fits the words
@@ -1727,7 +1385,7 @@ def _resolve(
         and prev.HasField("focus")
         and (short := _SHORT_DESCRIBED.match(c.folded)) is not None
         and not _NOT_A_DESCRIPTION.search(short.group(1))
-        and not (_SAME_AUTHOR_WORD.search(c.folded) or _OTHER.search(c.folded))
+        and not (PAT.SAME_AUTHOR_WORD.search(c.folded) or PAT.OTHER.search(c.folded))
         and not _EDITION_ONE.search(c.folded)
         and not (entities.volumes or c.latest or order or entities.language is not None or c.status is not None)
         and not _has_constraints(entities, c)
@@ -1740,7 +1398,7 @@ def _resolve(
     # (Two series named are compared or listed, whatever was offered: "Slime or Shield Hero,
     # which one has more volumes?")
     if offered and hijackable and len({t.series_id for t in titles}) < 2:
-        if _NOT_THAT.search(c.folded) or (prev.candidates and _ALSO_THE_OTHER.search(c.folded)):
+        if PAT.NOT_THAT.search(c.folded) or (prev.candidates and PAT.ALSO_THE_OTHER.search(c.folded)):
             # 「いや、そっちじゃなくて…」, "the other one", 「サッカーのほうも」: not the one we just showed.
             current = (
                 prev.focus.series_id if prev.HasField("focus") else (prev.last_shown[0] if prev.last_shown else "")
@@ -1767,7 +1425,7 @@ def _resolve(
             not titles
             and not authors
             and len(offered) == 1
-            and (_NOT_THAT.search(c.folded) or excluded or _ALSO_THE_OTHER.search(c.folded))
+            and (PAT.NOT_THAT.search(c.folded) or excluded or PAT.ALSO_THE_OTHER.search(c.folded))
         ):
             # Only one is left ("already read Ao Haru Ride, the other one"): that one.
             state.focus.series_id = offered[0]
@@ -1817,13 +1475,13 @@ def _resolve(
             if entities.volumes or c.latest or entities.language is not None:
                 # 「完結してる方の1巻ください」: the volume and edition of the one described.
                 _focus_update(state.focus, entities, c)
-            if among_shown or _CHOOSING.search(c.folded):
+            if among_shown or PAT.CHOOSING.search(c.folded):
                 if not among_shown:
                     # "the one with the robot girl": a genre word describes the one meant.
                     entities = replace(entities, genres=[])
                 # "Which of those is finished?": the ones just shown, under this turn's conditions
                 # (「漫画家を目指す話のほうって完結してますか？」 asks it of the one described).
-                asked_of_one = not among_shown and _ASKED_OF_ONE_DESCRIBED.search(c.folded)
+                asked_of_one = not among_shown and PAT.ASKED_OF_ONE_DESCRIBED.search(c.folded)
                 _merge(state.constraints, entities, replace(c, status=None) if asked_of_one else c)
             elif entities.excluded_genres:
                 # ("board games, so probably not a horror one": not the one of that kind)
@@ -1874,7 +1532,7 @@ def _resolve(
                 # A piece of a forgotten title: the customer looks for one title, whatever they
                 # said around it (「アオなんとかっていう恋愛漫画」 is no request for suggestions).
                 classified, abstained = "product_search", False
-            if top.kind == "partial" and _PIECE_DESCRIBED.search(c.folded):
+            if top.kind == "partial" and PAT.PIECE_DESCRIBED.search(c.folded):
                 # 「ブルーなんとかってやつ、美大めざす話」「美大受験のほうのブルー」: the piece and what
                 # the story is; the words choose among the series the piece fits (the search ranks them).
                 _carry_choice(state, prev, entities, c)
@@ -1888,7 +1546,7 @@ def _resolve(
         if (
             prev.HasField("focus")
             and prev.focus.series_id
-            and _IS_IT_SIMILAR.search(c.folded)
+            and PAT.IS_IT_SIMILAR.search(c.folded)
             and all(m.series_id != prev.focus.series_id for m in titles)
         ):
             # "is it similar to berserk?" about Claymore: a question about the series in focus.
@@ -1898,9 +1556,9 @@ def _resolve(
             return Resolution(state.intent, "search", "compares the series in focus", state, [], follow_up=True)
         if (
             len({m.series_id for m in titles}) == 1
-            and _SAME_AUTHOR.search(c.folded)
+            and PAT.SAME_AUTHOR.search(c.folded)
             # (「推しの子も同じ作者だよね？」 asks whether it is theirs: a question about it)
-            and (_OTHER.search(c.folded) or re.search(r"\banything\b|\bworks?\b|作品|やつ|もの|漫画", c.folded))
+            and (PAT.OTHER.search(c.folded) or re.search(r"\banything\b|\bworks?\b|作品|やつ|もの|漫画", c.folded))
         ):
             # "what else did the Chainsaw Man author do?", 「チェンソーマンの作者の他の作品」: that
             # author's other works (retrieval knows who wrote what: ``by_authors_of``).
@@ -1909,7 +1567,7 @@ def _resolve(
             _merge(state.constraints, entities, c)
             state.intent = "product_recommendation" if classified == "product_recommendation" else "product_search"
             return Resolution(state.intent, "search", "works by the author of the series named", state, [])
-        if c.like or _MORE_LIKE.search(c.folded):
+        if c.like or PAT.MORE_LIKE.search(c.folded):
             state.intent = "product_recommendation"
             state.constraints.like_series_ids.extend(dict.fromkeys(m.series_id for m in titles[:3]))
             state.constraints.excluded_series.extend(sorted(excluded)[:MAX_LIST])
@@ -1929,7 +1587,7 @@ def _resolve(
         if len(several) > 1:
             # "Fairy Tail or Seven Deadly Sins, which is shorter?": both, side by side.
             state.constraints.only_series.extend(several[:MAX_LIST])
-            if _ASKS_ABOUT.search(c.folded) or c.product_question:
+            if PAT.ASKS_ABOUT.search(c.folded) or c.product_question:
                 # 「AとBどっちが短い？」 asks about both: "short" and "finished" are no filters here.
                 if entities.language is not None:
                     state.constraints.language = entities.language
@@ -1952,7 +1610,7 @@ def _resolve(
             if prev.focus.HasField("language")
             else (prev.constraints.language if prev.constraints.HasField("language") else None)
         )
-        if not same and edition is not None and prev.intent in PRODUCT_INTENTS and _WHAT_ABOUT.search(c.folded):
+        if not same and edition is not None and prev.intent in PRODUCT_INTENTS and PAT.WHAT_ABOUT.search(c.folded):
             # "maid sama は？" / "what about Horimiya?" after English editions: the same edition.
             state.focus.language = edition
         _focus_update(state.focus, entities, c)
@@ -1962,8 +1620,8 @@ def _resolve(
         if (
             not same
             and prev.intent in ("product_question", "product_search")
-            and _WHAT_ABOUT.search(c.folded)
-            and len(_WHAT_ABOUT.sub("", c.folded).strip(" ?？!！。、,.")) <= BARE_NAME_REST
+            and PAT.WHAT_ABOUT.search(c.folded)
+            and len(PAT.WHAT_ABOUT.sub("", c.folded).strip(" ?？!！。、,.")) <= BARE_NAME_REST
             # 「じゃあNarutoは何巻？」 asks its own question of the new series.
             and not _own_question(c)
         ):
@@ -2000,7 +1658,7 @@ def _resolve(
             )
         asks_of_focus = (
             (c.product_question or c.status is not None)
-            and not (c.new_request or c.like or _OTHER.search(c.folded) or _RECOMMEND.search(c.folded))
+            and not (c.new_request or c.like or PAT.OTHER.search(c.folded) or PAT.RECOMMEND.search(c.folded))
             # (「冨樫の完結してるやつは？」「矢沢あいの完結してるやつ」 pick among the author's works)
             and not re.search(
                 r"(?:やつ|もの|作品|漫画|マンガ|まんが|シリーズ|の)も?(?:は|って|ある|あります)"
@@ -2014,7 +1672,7 @@ def _resolve(
         if (
             (prev.HasField("focus") or c.reference)
             and pointed in series
-            and (_BY_THEM.search(c.folded) or asks_of_focus)
+            and (PAT.BY_THEM.search(c.folded) or asks_of_focus)
         ):
             if not prev.HasField("focus"):
                 prev = _with_focus(prev, pointed)
@@ -2033,18 +1691,18 @@ def _resolve(
                 else ""
             )
         )
-        if talked_about and _OTHER.search(c.folded) and series == [talked_about] and not (c.like or titles):
+        if talked_about and PAT.OTHER.search(c.folded) and series == [talked_about] and not (c.like or titles):
             # 「荒木飛呂彦のほかの作品も置いてる？」 when JoJo is all of theirs we carry: that one,
             # so the answer can say so (not others like it passed off as theirs).
             state.constraints.only_series.append(talked_about)
             _merge(state.constraints, entities, c)
             state.intent = "product_search"
             return Resolution(state.intent, "search", "the author's only series carried", state, [], follow_up=True)
-        if talked_about and _OTHER.search(c.folded):
+        if talked_about and PAT.OTHER.search(c.folded):
             # 「荒川弘の他の作品」 after Fullmetal Alchemist: not that one.
             state.constraints.excluded_series.append(talked_about)
             series = [s for s in series if s != talked_about]
-        if _OTHER.search(c.folded) and prev.intent in PRODUCT_INTENTS:
+        if PAT.OTHER.search(c.folded) and prev.intent in PRODUCT_INTENTS:
             # "what else did Urasawa do?" after Monster and Pluto were talked about: the others
             # (all of them again when every one was).
             # (the series named, liked or in focus, not suggestions shown: after "anything like
@@ -2073,14 +1731,14 @@ def _resolve(
         if (
             len(series) == 1
             and _about_one_series(entities, c)
-            and not (c.new_request or c.like or _OTHER.search(c.folded))
+            and not (c.new_request or c.like or PAT.OTHER.search(c.folded))
         ):
             # 「尾田先生の最新刊ありますか」, "Oda's volume 3": the one series of that author, in focus.
             state.focus.series_id = series[0]
             _focus_update(state.focus, entities, c)
             state.intent = _series_intent(classified, abstained, c)
             return Resolution(state.intent, "search", "the author's one series", state, [])
-        if len(series) > 1 and _about_one_series(entities, c) and not c.new_request and _DESCRIBED.search(c.folded):
+        if len(series) > 1 and _about_one_series(entities, c) and not c.new_request and PAT.DESCRIBED.search(c.folded):
             # "that manga by oda, the pirate one": the one of theirs the words describe.
             state.constraints.only_series.extend(series[:MAX_LIST])
             state.intent = _series_intent(classified, abstained, c)
@@ -2088,9 +1746,9 @@ def _resolve(
         if len(series) > 1 and _about_one_series(entities, c) and not c.new_request:
             return _ask_which(state, prev, series, classified, abstained, c, "the author has several series", entities)
         if (
-            (c.like and _SIMILAR.search(c.folded))
-            or _OTHER_AUTHORS.search(c.folded)
-            or (_OTHER.search(c.folded) and not series)
+            (c.like and PAT.SIMILAR.search(c.folded))
+            or PAT.OTHER_AUTHORS.search(c.folded)
+            or (PAT.OTHER.search(c.folded) and not series)
         ):
             # "Junji Ito fan, who else is that creepy?": like their works, by someone else.
             # (「藤本タツキの他の作品」 asks for the author's other works: those are searched below.)
@@ -2100,7 +1758,7 @@ def _resolve(
             return Resolution(state.intent, "similar", "recommend from the author's works", state, [])
         # (A fan of the author, 「東村アキコが好き」, is shown the author's works.)
         state.constraints.only_series.extend(series[:MAX_LIST])
-        if _THE_ONE.search(c.folded) or _DESCRIBED.search(c.folded):
+        if PAT.THE_ONE.search(c.folded) or PAT.DESCRIBED.search(c.folded):
             # "togashi's other one, the spirit detective one": the words describe one of the
             # works (searched), no kind every one of them must be
             entities = replace(entities, genres=[])
@@ -2109,7 +1767,7 @@ def _resolve(
         if state.intent == "product_question" and (
             _has_constraints(entities, c)
             or re.search(r"何か|なにか|何が|なにが|\banything\b|\bwhat (?:else|other)\b|\bwhich ones?\b|どれ", c.folded)
-            or _OTHER.search(c.folded)  # 「奥浩哉のほかの漫画は？」 asks for works
+            or PAT.OTHER.search(c.folded)  # 「奥浩哉のほかの漫画は？」 asks for works
         ):
             # 「高橋留美子の作品で完結してるやつ」「手塚治虫の作品って何かありますか」 ask for works, not about one.
             state.intent = "product_search"
@@ -2140,7 +1798,7 @@ def _resolve(
             )[0]
         )
     )
-    if anchor and not named and hijackable and _SAME_AUTHOR.search(c.folded):
+    if anchor and not named and hijackable and PAT.SAME_AUTHOR.search(c.folded):
         if prev.HasField("focus") or anchor in prev.constraints.like_series_ids:
             state.constraints.excluded_series.append(anchor)
         state.constraints.by_authors_of.append(anchor)
@@ -2149,12 +1807,12 @@ def _resolve(
         _merge(state.constraints, entities, c)
         state.intent = "product_recommendation" if classified == "product_recommendation" else "product_search"
         # ("same author has a newer one right? samurai kid on the run": the one described, found)
-        action = "choose" if _ONE_WORK.search(c.folded) else "search"
+        action = "choose" if PAT.ONE_WORK.search(c.folded) else "search"
         return Resolution(state.intent, action, "works by the same author", state, [], follow_up=True)
 
     # 5. Series the customer rules out ("I already have Doraemon", 「伊藤潤二以外で」, or what
     #    we just showed: 「それは両方読んだ」): the request in force goes on without them.
-    if not named and prev.last_shown and _SHOWN_RULED_OUT.search(c.folded):
+    if not named and prev.last_shown and PAT.SHOWN_RULED_OUT.search(c.folded):
         excluded |= set(prev.last_shown[:MAX_LIST])
     if excluded and not named:
         _carry(state, prev)
@@ -2166,7 +1824,7 @@ def _resolve(
         del state.constraints.excluded_series[:]
         state.constraints.excluded_series.extend(list(dict.fromkeys(out))[:MAX_LIST])
         del state.constraints.only_series[:]
-        if (c.like or _MORE_LIKE.search(c.folded)) and not state.constraints.like_series_ids:
+        if (c.like or PAT.MORE_LIKE.search(c.folded)) and not state.constraints.like_series_ids:
             # 「ワンピースは全部読んだ、次は何がいい？」: more of its kind, never it.
             titles_out = [m.series_id for m in mentions if m.series_id in excluded and m.kind != "author"]
             state.constraints.like_series_ids.extend(titles_out[:3])
@@ -2177,8 +1835,8 @@ def _resolve(
     #    classifier is unsure what X is, unless the message has words of its best guess).
     if unlinked_title and (productish or (abstained and not _own_words(classified, c.folded))):
         state.intent = classified if product_turn and classified != "product_recommendation" else "product_search"
-        if (c.like and _SIMILAR.search(c.folded)) or (
-            classified == "product_recommendation" and product_turn and _RECOMMEND.search(c.folded)
+        if (c.like and PAT.SIMILAR.search(c.folded)) or (
+            classified == "product_recommendation" and product_turn and PAT.RECOMMEND.search(c.folded)
         ):
             # 「ドラクエっぽいファンタジーでなにかない？」: others like it, whatever it is.
             # (「悟空の漫画ほしい」 asks for one title we could not name: a search)
@@ -2206,14 +1864,14 @@ def _resolve(
     # first series shown, unless it asks for others: a genre, a price, a length, suggestions.
     asks_for_others = bool(
         # ("is it scary or funny" asks what the first one shown is like)
-        (entities.genres and not (_POINTS_AT_IT.search(c.folded) and _PROPERTY.search(c.folded)))
+        (entities.genres and not (PAT.POINTS_AT_IT.search(c.folded) and PAT.PROPERTY.search(c.folded)))
         or (entities.excluded_genres and not c.reference)
         or entities.max_price_jpy is not None
         or entities.min_price_jpy is not None
         or c.max_volumes is not None
         or c.min_volumes is not None
         or c.new_request
-        or _RECOMMEND.search(c.folded)
+        or PAT.RECOMMEND.search(c.folded)
     )
     if (
         not prev.HasField("focus")
@@ -2223,23 +1881,23 @@ def _resolve(
             c.reference
             or c.latest
             or _about_one_series(entities, c)
-            or _ASKS_ONE.search(c.folded)
-            or _BARE_QUESTION.match(c.folded)
+            or PAT.ASKS_ONE.search(c.folded)
+            or PAT.BARE_QUESTION.match(c.folded)
             # 「全巻だといくらになる？」, "how much for all 45 in japanese" after a list: the first one's set
-            or (_WHOLE.search(c.folded) and bool(_PRICE_ASKED.match(c.folded)))
+            or (PAT.WHOLE.search(c.folded) and bool(_PRICE_ASKED.match(c.folded)))
         )
         and not asks_for_others
-        and not (_has_constraints(entities, c) and _REQUIREMENT.search(c.folded))
-        and not (_PLURAL_REFERENCE.search(c.folded) and not (c.product_question or _ASKS_ONE.search(c.folded)))
+        and not (_has_constraints(entities, c) and PAT.REQUIREMENT.search(c.folded))
+        and not (PAT.PLURAL_REFERENCE.search(c.folded) and not (c.product_question or PAT.ASKS_ONE.search(c.folded)))
     ):
         prev = _with_focus(prev, prev.last_shown[0])
     # (A genre word in a question about it is a property asked about: "is it super gory?")
     asks_of_it = (
-        (c.product_question or _PROPERTY.search(c.folded))
+        (c.product_question or PAT.PROPERTY.search(c.folded))
         # ("is it super gory? it's for my 15 yo": a question about it, whoever it is for)
         and (not c.new_request or re.search(r"\b(?:is|was) (?:it|that|this)\b|(?:それ|これ)(?:は|って)", c.folded))
         # (「この漫画怖い？」: the manga pointed at is the one asked about, not manga asked for)
-        and not _MANGA_WORDS.search(_POINTED_MANGA.sub(" ", c.folded))
+        and not _MANGA_WORDS.search(PAT.POINTED_MANGA.sub(" ", c.folded))
         # (「グロいのは苦手かも、ホラー抜きで」: a kind ruled out of the request, not asked of it)
         and not (
             entities.excluded_genres
@@ -2250,9 +1908,9 @@ def _resolve(
         # a volume?", 「高いな…1000円以下のSFないですか」, "then a sports one that IS finished?").
         and (
             not (entities.genres or entities.excluded_genres)
-            or _POINTS_AT_IT.search(c.folded)
+            or PAT.POINTS_AT_IT.search(c.folded)
             # (「グロい？」, "scary?", 「怖い？ホラー苦手なんだけど」: a bare question is about it)
-            or not _OTHERS_ASKED.search(c.folded)
+            or not PAT.OTHERS_ASKED.search(c.folded)
         )
     )
     # "how long does it usually take?" after "do you ship to Toronto?": still about shipping,
@@ -2260,8 +1918,8 @@ def _resolve(
     continues_service = (
         abstained
         and previous_intent in FOLLOW_ON_INTENTS
-        and not _ASKS_FOR_SOMETHING.match(c.folded)
-        and not _ANOTHER_SUBJECT.match(c.folded)
+        and not PAT.ASKS_FOR_SOMETHING.match(c.folded)
+        and not PAT.ANOTHER_SUBJECT.match(c.folded)
         and not _other_service_words(previous_intent, c.folded)
         and not (
             entities.volumes
@@ -2270,7 +1928,7 @@ def _resolve(
             or c.status
             or c.next_volume
             or c.previous_volume
-            or _PROPERTY.search(c.folded)
+            or PAT.PROPERTY.search(c.folded)
             # 「1冊いくら？」 after a shipping question asks a price of the series
             or re.search(r"\d\s{0,2}冊|一冊|\bper (?:book|volume)\b|\beach (?:book|volume)\b|\bvol", c.folded)
         )
@@ -2285,12 +1943,12 @@ def _resolve(
         _carry(state, prev)
         return Resolution(previous_intent, "answer", "continues the previous question", state, [], follow_up=True)
     # 「フィギュアスケートの漫画だっけ」: what the series in focus is, checked (not 「…の漫画もあったよね」)
-    checks_it = not named and bool(_CHECKS_WHAT_IT_IS.search(c.folded))
+    checks_it = not named and bool(PAT.CHECKS_WHAT_IT_IS.search(c.folded))
     if (
         prev.HasField("focus")
         and hijackable
-        and not _RECOMMEND.search(c.folded)
-        and not _MORE_LIKE.search(c.folded)
+        and not PAT.RECOMMEND.search(c.folded)
+        and not PAT.MORE_LIKE.search(c.folded)
         and (not (entities.genres or entities.excluded_genres) or asks_of_it or checks_it)
         # ("kinda pricey. any classic sci-fi that's cheaper?": a sure request for a kind of story;
         # 「囲碁の漫画もあったよね？」: manga of another kind)
@@ -2299,8 +1957,8 @@ def _resolve(
             and not abstained
             and not checks_it
             # (「その漫画泣ける？」: a kind asked of the one pointed at)
-            and not (asks_of_it and _POINTS_AT_IT.search(c.folded))
-            and (entities.genres or (_OTHER_MANGA_ASKED.search(c.folded) and not c.reference))
+            and not (asks_of_it and PAT.POINTS_AT_IT.search(c.folded))
+            and (entities.genres or (PAT.OTHER_MANGA_ASKED.search(c.folded) and not c.reference))
         )
         and (
             c.reference
@@ -2322,7 +1980,7 @@ def _resolve(
         and not _length_wanted(c)
         # 「10歳の子向けで、怖くない、完結済みの漫画を教えてください」: manga asked for, not about it
         and not (c.new_request and _MANGA_WORDS.search(c.folded) and not c.reference)
-        and not (_KIND_ASKED.search(c.folded) and not c.reference)
+        and not (PAT.KIND_ASKED.search(c.folded) and not c.reference)
         # 「完結した異世界ものってある？」: a kind of story asked for
         and not (
             entities.genres
@@ -2334,9 +1992,9 @@ def _resolve(
             entities.genres and re.search(r"(?:で|がいい|が読みたい)\s*[?？!！。.]*$", c.folded) and not c.reference
         )
         # 「パン作るやつもあったよね」: another title recalled, not the one in focus
-        and not _ANOTHER_RECALLED.search(c.folded)
+        and not PAT.ANOTHER_RECALLED.search(c.folded)
         # "ok and what about the one where they eat monsters": another, described
-        and not _ANOTHER_DESCRIBED.search(c.folded)
+        and not PAT.ANOTHER_DESCRIBED.search(c.folded)
     ):
         state.focus.CopyFrom(prev.focus)
         _keep_request(state, prev)
@@ -2350,7 +2008,9 @@ def _resolve(
         in_force
         and hijackable
         and (
-            _has_constraints(entities, c) or (c.refine_lead and bool(_READERSHIP.search(c.folded))) or relative_to_list
+            _has_constraints(entities, c)
+            or (c.refine_lead and bool(PAT.READERSHIP.search(c.folded)))
+            or relative_to_list
         )
         and not prev.HasField("focus")
         # (a new request of another kind is a new topic, unless said in a few words, "something
@@ -2363,12 +2023,12 @@ def _resolve(
             and prev.constraints.genres
             and not set(entities.genres) & set(prev.constraints.genres)
             and (
-                _ADDS_KIND.search(c.folded)
+                PAT.ADDS_KIND.search(c.folded)
                 # "lighter and funny pls" after music manga: a tone for the kind in force
                 or (
                     set(entities.genres) <= TONES
                     and not set(prev.constraints.genres) <= TONES
-                    and not _INSTEAD.search(c.folded)
+                    and not PAT.INSTEAD.search(c.folded)
                 )
             )
         )
@@ -2382,13 +2042,13 @@ def _resolve(
             words = mask_pii(" ".join(text.split()))[0]
             state.topic = f"{prev.topic} {words}"[-MAX_TOPIC_CHARS:].strip()
         if state.constraints.only_series and (
-            _RELATIVE_LIMIT.search(c.folded) or _SEEN_OTHER.search(c.folded) or c.new_request or entities.genres
+            PAT.RELATIVE_LIMIT.search(c.folded) or PAT.SEEN_OTHER.search(c.folded) or c.new_request or entities.genres
         ):
             # "Naruto or Bleach?" then "anything shorter? action, 12 volumes max": others than those;
             # 「恋愛ものがいい」 after 「その中で完結してるやつ」: that kind, under the same limits.
             named_before = list(state.constraints.only_series)
             del state.constraints.only_series[:]
-            if not entities.genres or _RELATIVE_LIMIT.search(c.folded) or _SEEN_OTHER.search(c.folded):
+            if not entities.genres or PAT.RELATIVE_LIMIT.search(c.folded) or PAT.SEEN_OTHER.search(c.folded):
                 state.constraints.excluded_series.extend(
                     [s for s in named_before if s not in state.constraints.excluded_series][:MAX_LIST]
                 )
@@ -2402,7 +2062,7 @@ def _resolve(
         if (
             (entities.language is not None or entities.in_stock)
             and not (_lists_limits(entities, c) or entities.genres or c.drop_price or c.drop_length or c.drop_status)
-            and _ASKS_IF_THERE.search(c.folded)
+            and PAT.ASKS_IF_THERE.search(c.folded)
         ):
             # 「英語版はありますか？」, "do you have them in english" after a list: whether those can
             # be had in that edition (the taxonomy's search), still under the request in force.
@@ -2428,7 +2088,7 @@ def _resolve(
             and (
                 re.search(r"[?？]|教えて|わかる|ますか|\b(?:what|how|when|where|can you)\b", c.folded)
                 or (
-                    _SMALL_TALK.search(c.folded)
+                    PAT.SMALL_TALK.search(c.folded)
                     and not (_has_constraints(entities, c) or _MANGA_WORDS.search(c.folded))
                 )
             )
@@ -2443,8 +2103,16 @@ def _resolve(
         and not _own_words(classified, c.folded)
     )
     # ("それは前に読んだ。別のは？", "got any others?" after a list: others, under the same request)
-    others = bool(_SEEN_OTHER.search(c.folded)) and not prev.HasField("focus") and bool(prev.last_shown) and not named
-    if (unsure or others) and in_force and not _GREETING.search(c.folded) and not entities.genres and not c.new_request:
+    others = (
+        bool(PAT.SEEN_OTHER.search(c.folded)) and not prev.HasField("focus") and bool(prev.last_shown) and not named
+    )
+    if (
+        (unsure or others)
+        and in_force
+        and not PAT.GREETING.search(c.folded)
+        and not entities.genres
+        and not c.new_request
+    ):
         _carry(state, prev)
         state.ClearField("focus")
         _merge(state.constraints, entities, c)
@@ -2455,8 +2123,8 @@ def _resolve(
         and previous_intent in FOLLOW_ON_INTENTS
         and not c.new_request
         # ("something I can finish in a weekend" after a password question asks for manga)
-        and not _ASKS_FOR_SOMETHING.match(c.folded)
-        and not _ANOTHER_SUBJECT.match(c.folded)
+        and not PAT.ASKS_FOR_SOMETHING.match(c.folded)
+        and not PAT.ANOTHER_SUBJECT.match(c.folded)
         # ("do you have a points program on accounts?" after a payment question asks another)
         and not _other_service_words(previous_intent, c.folded)
         # ("Okay, then help me choose. He's 12 and loves ninjas.": a kind of story is asked for)
@@ -2483,8 +2151,8 @@ def _resolve(
         and productish
         and (
             _has_constraints(entities, c)
-            or _ON_TOPIC.search(c.folded)
-            or _RECALL.search(c.folded)
+            or PAT.ON_TOPIC.search(c.folded)
+            or PAT.RECALL.search(c.folded)
             or _STORY_TOLD.search(c.folded)
             # with a request for manga behind it, "how about something with a cat" asks for one
             or (in_force and c.new_request)
@@ -2495,7 +2163,7 @@ def _resolve(
         state.intent = classified if product_turn else "product_recommendation"
         if (
             state.intent == "product_question"
-            and (_has_constraints(entities, c) or (not named and _RECOMMEND.search(c.folded)))
+            and (_has_constraints(entities, c) or (not named and PAT.RECOMMEND.search(c.folded)))
         ) or (
             # (「ギャンブルものでほかにある？」, "looking for older manga, 80s or 90s classics": others
             # of a kind, no title named)
@@ -2505,10 +2173,10 @@ def _resolve(
                 or (
                     not named
                     and (
-                        _RECOMMEND.search(c.folded)
-                        or (c.new_request and not _RECALL.search(c.folded))
+                        PAT.RECOMMEND.search(c.folded)
+                        or (c.new_request and not PAT.RECALL.search(c.folded))
                         # 「かわいくてほっこりする漫画ほしい」「子供向けのマンガありますか」「昔の少女漫画で名作ある？」
-                        or (_KIND_WANTED.search(c.folded) and not _RECALL.search(c.folded))
+                        or (PAT.KIND_WANTED.search(c.folded) and not PAT.RECALL.search(c.folded))
                     )
                 )
             )
@@ -2518,20 +2186,20 @@ def _resolve(
         if (
             state.intent == "product_recommendation"
             # (a told story ending 「…やつ」「…話」 is one title; 「…読む漫画」 asks for suggestions)
-            and (_RECALL.search(c.folded) or (_ONE_STORY.search(c.folded) and not entities.genres) or one_title_told)
+            and (PAT.RECALL.search(c.folded) or (_ONE_STORY.search(c.folded) and not entities.genres) or one_title_told)
             and not c.like
         ):
             # Describing a title one cannot name is looking for that one title.
             state.intent = "product_search"
         elif (
             state.intent == "product_recommendation"
-            and (described_one := _DESCRIBED.search(c.folded)) is not None
+            and (described_one := PAT.DESCRIBED.search(c.folded)) is not None
             # (not 「完結済みのやつってある？」「…のやつ他にある？」: that kind asked for)
             and not re.search(r"(?:ある|あります|ありますか|ない|ないですか)\s*[?？]?\s*$|他|ほか|おすすめ", c.folded)
             # asked *after* the one is described (「卓球のやつか、何巻完結？」; not 「完結してる
             # ボクシングのやつは」: a kind wanted)
             and _asked_of_it(c.folded[described_one.end() :])
-            and _ASKS_ABOUT.search(c.folded)
+            and PAT.ASKS_ABOUT.search(c.folded)
             and not c.like
         ):
             # "oh and the other Tokyo one with the ghouls, is that finished": a question of the
@@ -2550,11 +2218,11 @@ def _resolve(
         describing = (
             state.intent != "product_recommendation"
             and (
-                _RECALL.search(c.folded)
+                PAT.RECALL.search(c.folded)
                 or one_title_told
                 or (
-                    _ONE_SERIES.search(c.folded)
-                    and (_DESCRIBED.search(c.folded) or re.search(r"あれ|あの(?:漫画|マンガ|作品|やつ)", c.folded))
+                    PAT.ONE_SERIES.search(c.folded)
+                    and (PAT.DESCRIBED.search(c.folded) or re.search(r"あれ|あの(?:漫画|マンガ|作品|やつ)", c.folded))
                 )
             )
             and not c.like
@@ -2580,7 +2248,7 @@ def _resolve(
 
     # 12. Anything else keeps the conversation's state for later turns.
     _carry(state, prev)
-    if abstained and classified in PRODUCT_INTENTS and not _GREETING.search(c.folded):
+    if abstained and classified in PRODUCT_INTENTS and not PAT.GREETING.search(c.folded):
         # An unsure guess that it is about the shop's manga: about the series in focus, or a
         # search with the customer's words, rather than "could you tell me more?".
         if prev.HasField("focus") and prev.focus.series_id:
@@ -2593,64 +2261,10 @@ def _resolve(
     return Resolution(classified, "answer", f"{classified} turn", state, [])
 
 
-# A message that is only a greeting or thanks ("ok thanks!"; "ok, then something else" goes on).
-_GREETING = re.compile(
-    r"^(?:(?:hi|hello|hey|thanks?|thank you|ok|okay|bye|こんにちは|ありがとう|どうも|了解)[\s,.!！。、~]*){1,4}$"
-)
-_ASKS_FOR_SOMETHING = re.compile(
-    r"\W*(?:(?:ok|okay|so|and|also|now)\W+)?(?:something|anything|any)\b|\W*(?:何か|なにか)"
-)
-# Another subject announced: "unrelated but whats a good ramen place", 「全然関係ないけど」.
-_ANOTHER_SUBJECT = re.compile(
-    r".{0,20}?(?:\bunrelated\b|\boff[- ]topic\b|\brandom question\b|関係ない(?:けど|んですが|です?が)|話(?:は|が)変わ)"
-)
-# An order named by its last digits.
-_ORDER_BY_DIGITS = re.compile(
-    r"\b(?:order|one)\s(?:number\s)?ending (?:in|with)\s\d{3,8}\b|末尾(?:が)?\s?\d{3,8}|下\s?\d\s?桁"
-)
-# A choice between the series named.
-_CHOICE = re.compile(r"\bbetween\b|\bvs\.?\b|\bversus\b|\bwhich\b|どっち|どちら|迷って|迷う|\bor\b.{0,40}[?？]")
-# An order that has not come: "never arrived", "still hasn't shipped", 「まだ届かない」.
-_NOT_ARRIVED = re.compile(
-    r"\bnever (?:arrived|came|showed up|got here|shipped)\b|\b(?:hasn'?t|has not|haven'?t|have not|didn'?t|did not)"
-    r" (?:arrived|come|shipped|been (?:delivered|shipped)|gotten here|got here)\b|\bstill (?:not|hasn'?t) (?:here|arrived)\b"
-    r"|届か(?:ない|なかった|ず)|届いて(?:い)?(?:ない|ません)|まだ届いて|届きません"
-)
-# How far an order has got: 「配送状況」「どうなってる」, "where is", "tracking", "shipped yet".
-_ORDER_PROGRESS = re.compile(
-    r"状況|どうなって|どこまで|追跡|まだ(?:届|来|発送)|いつ(?:届|来|発送)|\bwhere is\b|\btracking\b|\bstatus\b"
-    r"|\b(?:shipped|sent|dispatched) yet\b"
-)
-# An order of the customer's own spoken of: "my order", "the one I bought", 「注文した本」.
-_MY_ORDER = re.compile(
-    r"\bmy\b|\bmine\b|\b(?:i|we) (?:ordered|bought|paid|placed|got)\b|\border (?:number|no|#)|注文した|頼んだ|買った|注文番号"
-    r"|私の|僕の|俺の|うちの|届いた|届かない|届いてない"
-)
-_FLOOR_REFUSED = re.compile(r"(?:\bnothing|\bno|\bnot|\bwithout|\bnone)\b(?: \w+){0,3}\s*$|(?:以外|じゃない)\s*$")
-_READERSHIP = re.compile(r"\b(?:shou?jo|shou?nen|seinen|josei|kodomo)\b|少女|少年|青年|女性向け|男性向け|子供向け")
-# How long delivery to a place takes, asked with no order of theirs spoken of.
-_DELIVERY_TO = re.compile(
-    r"\bhow long (?:would|will|does|do|did) (?:it|they|shipping|delivery) (?:usually )?take to (?:get|arrive|ship|reach|come)\b"
-    r"|\b(?:ship|deliver|send)(?:ping)? (?:it |them |this )?to (?!me\b|you\b)[a-z]{3,}\b.{0,20}\bhow long\b"
-)
-# How long delivery takes, asked.
-_DELIVERY_TIME = re.compile(r"\b(?:arrive|get here|be delivered|deliver)\b|届|着く|到着")
-# An order spoken of as one yet to be placed: "if I order today", 「今注文したら」.
-_ORDER_NOT_YET_PLACED = re.compile(
-    r"注文(?:したら|すれば|すると|した場合|してから(?:どれ|何日|いつ))|頼んだら|頼めば|買ったら|購入したら|購入すれば"
-    r"|\bif (?:i|we) (?:order|buy|purchase)\b|\b(?:order|ordering|buy|buying) (?:it )?(?:today|now|tonight)\b.{0,30}\bwhen\b"
-    r"|\bwhen (?:would|will) (?:it|they|my order) (?:arrive|get here|come) if\b"
-)
 # Shop-information intents a short unclassified follow-up ("how long does it usually take?") continues.
 FOLLOW_ON_INTENTS = frozenset({"shipping_info", "payment", "return_refund", "account", "order_status"})
 
 
-# A name said to be remembered only in part: 「…なんとか」, "forgot the rest", 「タイトルに…」.
-_FORGOT_NAME = re.compile(
-    r"なんとか|ナントカ|何とか|なんちゃら|忘れ|思い出せ|出てこない|タイトルに|題名に|って(?:漫画|マンガ|まんが)"
-    r"|\bforg[eo]t|\bcan'?t (?:remember|recall)|\brest of the (?:title|name)|\b(?:title|name) (?:has|had)\b"
-    r"|\bin the (?:title|name)\b|\bsomething\b.{0,40}\b(?:title|name|called)\b|['\"‘“][a-z]{3,12}['\"’”]"
-)
 # An edition of the series in focus, not a series described: 「英語のやつは？」, "the english one".
 _EDITION_NAMES = r"英語|日本語|ジャパニーズ|イングリッシュ|原書|翻訳"
 _EDITION_ONE = re.compile(
@@ -2673,15 +2287,6 @@ _NOT_A_DESCRIPTION = re.compile(
 _SHORT_DESCRIBED = re.compile(
     rf"^(?!.*(?:いつ|何|なに|なん|どう|どこ|どれ|いくら))({_NOUN})(?:のほう|の方|のやつ|の)(?:は|って)?\s?[?？]\s*$"
 )
-# Another title recalled besides the one talked about: 「…やつもあったよね」, "there was also one…".
-_ANOTHER_RECALLED = re.compile(
-    r"も(?:あった|ありました|ある(?:よね|でしょ|じゃん))|\bthere (?:was|is) (?:also|another)\b|\balso (?:a|one|that) (?:manga|one|series)\b"
-)
-# Another series, described: "what about the one where they eat monsters in a dungeon".
-_ANOTHER_DESCRIBED = re.compile(
-    r"\b(?:what|how) about (?:the|that) one (?:where|with|about|that|who|in which)\b"
-    r"|\bthe other one (?:where|with|about|that|who)\b"
-)
 # Back to one of the series talked about, described: "go back to the pirate one", 「鋼の方に戻る
 # けど」, 「料理学校のほうにする」, 「忍者のは？」.
 _BACK_DESCRIBED = re.compile(
@@ -2690,45 +2295,13 @@ _BACK_DESCRIBED = re.compile(
     # (not 「野球のやつで」: a kind wanted)
     rf"|^\s*(?:じゃあ|では|なら|で|ほな|やっぱ(?:り)?)?\s?{_NOUN}(?:のほう|の方|のやつ)(?:の|は|を|、|,)"
 )
-# The series asked about first in the conversation: 「最初に聞いたほう」, "the first one I asked about".
-_ASKED_FIRST = re.compile(
-    r"(?:一番)?最初に(?:聞い|きい|伺っ|うかがっ|言っ|いっ|質問し|話し|相談し|見てい|見て)(?:た|てた)"
-    r"(?:ほう|方|やつ|の|作品|漫画|マンガ|シリーズ|タイトル)"
-    r"|\b(?:the )?(?:first|original) (?:one|series|title|manga) (?:i|we) (?:asked|talked|mentioned|was asking|were talking)\b"
-    r"|\bthe one (?:i|we) (?:asked|talked|was asking|were talking) about (?:first|at first|at the start|in the beginning)\b"
-)
-# The last of those named together: 「あとで言ったほう」「後に言った方」, "the second one I mentioned".
-_SAID_LATER = re.compile(
-    r"(?:あとで|後で|あとに|後に|後から|あとから|2番目に|二番目に)(?:聞い|きい|言っ|いっ|書い|挙げ)(?:た|てた)"
-    r"(?:ほう|方|やつ|の|作品|漫画|マンガ)"
-    r"|\bthe (?:second|other|latter|last) one (?:i|we) (?:asked about|mentioned|named|said)\b|\bthe latter\b"
-)
-# The one asked about before the series in focus: 「さっき聞いた方」, "the one I asked about before".
-_ASKED_BEFORE = re.compile(
-    r"(?:さっき|先に|前に|先ほど|さきほど)(?:聞い|きい|伺っ|うかがっ|言っ|いっ|質問し|話し)(?:た|てた)"
-    r"(?:ほう|方|やつ|の|作品|漫画|マンガ|シリーズ|タイトル)"
-    r"|\bthe one (?:i|we) (?:asked|talked|was asking|were talking) about (?:before|earlier|previously)\b"
-    r"|\bthe (?:previous|earlier) (?:one|series|title)\b"
-)
 
 
 _NAMED_KINDS = frozenset({"title", "alias", "romaji", "character"})
 # A story told as the whole message, 「魚が歩いてくるやつ」「主人公が料理で戦う話」: a title looked for.
 _TOLD = r"[がをにでと][^、。,.!?！？「」]{1,14}?(?:[うくすつぬむぶぐる]|た|てる|ている|てた|ちゃう|ない)"
 _STORY_TOLD = re.compile(rf"{_TOLD}(?:やつ|話|漫画|マンガ)\s*[?？!！。…]*$")
-# (ending 「…やつ」「…話」: one title; 「…読む漫画」 asks for suggestions)
-# One title told by what it is, in English: "the ainu gold hunt manga", "do you sell the straw
-# hat pirates manga", "the manga with Ichigo and the soul reapers" (not "the best horror manga":
-# a superlative asks for suggestions).
-_ONE_TITLE_TOLD = re.compile(
-    r"^\W*(?:(?:hey|hi|hello|so|ok|okay|um+|uh+|and|also)\W+){0,2}"
-    r"(?:(?:do|does|d) (?:you|u|ya)(?: guys)? (?:have|sell|carry|stock) |(?:i'?m )?looking for |got |is there |what about )?"
-    r"the (?!(?:[\w'-]+ ){0,6}?(?:best|top|most|greatest|scariest|funniest|saddest|\w+est|latest|newest|next|last|first)\b)"
-    r"(?:[\w'-]+ ){0,6}(?:manga|comic|series|romcom|rom-com|story)\b(?!s)"
-)
 _ONE_STORY = re.compile(rf"{_TOLD}(?:やつ|話)\s*[?？!！。…]*$")
-# What a story is, said beside a piece of its title: 「美大めざす話」「美大受験のほう」「美術部が出てくるほう」.
-_PIECE_DESCRIBED = re.compile(r"[一-龥ァ-ヴー]{2}[^、。,.!?！？]{0,12}?(?:話|のほう|の方|(?<=[るたいく])(?:ほう|方))")
 
 
 def _discussed_earlier(folded: str, prev: common_pb2.DialogueState) -> str | None:
@@ -2736,20 +2309,20 @@ def _discussed_earlier(folded: str, prev: common_pb2.DialogueState) -> str | Non
     current = prev.focus.series_id if prev.HasField("focus") else ""
     # (two named at once, 「スラムダンクとバガボンドって…」, then 「最初に言ったほう」: the first named)
     talked = list(prev.discussed or prev.constraints.only_series)
-    if _ASKED_FIRST.search(folded) and talked:
+    if PAT.ASKED_FIRST.search(folded) and talked:
         return talked[0]
     # (「MONSTERと20世紀少年…」 then 「あとで言ったほう」: the later of those named together)
     together = list(prev.constraints.only_series or prev.request.only_series or prev.candidates or prev.discussed)
-    if _SAID_LATER.search(folded) and len(together) > 1:
+    if PAT.SAID_LATER.search(folded) and len(together) > 1:
         return together[-1]
-    if _ASKED_BEFORE.search(folded):
+    if PAT.ASKED_BEFORE.search(folded):
         return next((s for s in reversed(prev.discussed) if s != current), None)
     return None
 
 
 def _one_series_intent(c: Cues) -> str:
     """A turn about one series chosen: a question when it asks something of it, else a search."""
-    if c.product_question or c.status or _PROPERTY.search(c.folded) or _ASKS_ABOUT.search(c.folded):
+    if c.product_question or c.status or PAT.PROPERTY.search(c.folded) or PAT.ASKS_ABOUT.search(c.folded):
         return "product_question"
     return "product_search"
 
@@ -2757,10 +2330,7 @@ def _one_series_intent(c: Cues) -> str:
 def _length_wanted(c: Cues) -> bool:
     """A length ("5 volumes or fewer", 「10巻以内」) chooses among series; it asks nothing of the
     one in focus. (「5巻までお願いします」 about a series is volumes 1 to 5 of it.)"""
-    return (c.max_volumes is not None or c.min_volumes is not None) and not _UP_TO_VOLUME.search(c.folded)
-
-
-_UP_TO_VOLUME = re.compile(r"\d\s*巻\s*まで")
+    return (c.max_volumes is not None or c.min_volumes is not None) and not PAT.UP_TO_VOLUME.search(c.folded)
 
 
 def _with_focus(prev: common_pb2.DialogueState, series_id: str) -> common_pb2.DialogueState:
@@ -2783,31 +2353,8 @@ _INTENT_WORDS = {
     "out_of_scope": "oos",
 }
 _OWN_WORDS = {intent: re.compile(LEXICON[group]) for intent, group in _INTENT_WORDS.items()}
-_OTHER_MEDIA = re.compile(r"アニメ|anime|\bdub\b|吹き替え|映画|movie|film|season \d|実写|live action|グッズ|figure")
-# Work the shop does not do, whatever series it is about: "draw me a picture of naruto",
-# 「ナルトの絵を描いて」, "write me a story about Luffy".
-_NOT_OUR_WORK = re.compile(
-    r"\bdraw (?:me|us)\b|\bpicture of\b|\bfan ?art\b|絵を描いて|描いてください"
-    r"|(?:write|make) (?:me |us )?an?\s+(?:[\w-]+\s+)?(?:story|poem|song|fan ?fic(?:tion)?|essay|email|letter)"
-    r"|(?:小説|物語|詩|ストーリー|二次創作|メール)を書いて|\btranslate\b|翻訳して"
-)
 
 
-# No order number to give, said when it was asked for.
-_NO_ORDER_NUMBER = re.compile(
-    r"\b(?:don'?t|do not|doesn'?t|can'?t|cannot|couldn'?t|never got)(?: \w+){0,2} (?:have|know|remember|find|see|locate|get)"
-    r"(?: \w+){0,3} (?:number|id|it|one)\b|\b(?:lost|no|without) (?:the |my |an? )?(?:order )?(?:number|id)\b"
-    r"|(?:注文)?番号(?:は|が|を)?\s?(?:わから|分から|覚えて(?:ない|いない|ません)|忘れ|なくし|無くし|見つから|控えて(?:ない|ません)|ない|ありません)"
-)
-# What arrived is not what was ordered, or not whole: a return, whatever else is said.
-_DAMAGED = re.compile(
-    r"crushed|damaged|broken|torn(?! between)|ripped|\bbent\b|water damage|missing pages|wrong (?:book|volume|item|one)"
-    r"|違って(?:い|まし|た)|間違って|破れ|汚れ|折れ|潰れ|傷が|傷つ|落丁|乱丁"
-    # 「注文と違う巻が届きました」「3巻を頼んだのに4巻が入ってました」
-    # 「届いた本が注文と違う巻だったんですけど」
-    r"|違う(?:巻|本|商品|もの|の)(?:が(?:届|入って|来)|だった|でした)|届いた(?:本|の|もの|商品)が[^。]{0,12}?違"
-    r"|(?:頼んだ|注文した)のに[^。]{0,12}?[がの](?:届いた|届きま|入って|来た|来ま)"
-)
 # Service questions asked beside a series' name, most specific first (a person asked for
 # wins over what they want to ask them about).
 _SERVICE_ASKED = (
@@ -2881,7 +2428,7 @@ _SERVICE_ASKED = (
 def _asks_first(folded: str, service: str) -> bool:
     """Whether the message's first sentence is a question about ``service``."""
     first = _sentence_at(folded, 0)
-    return _service_asked(first) == service and bool(_ASKING_SENTENCE.search(first))
+    return _service_asked(first) == service and bool(PAT.ASKING_SENTENCE.search(first))
 
 
 _ESCALATION_ASKED = dict(_SERVICE_ASKED)["escalation"]
@@ -2891,8 +2438,8 @@ def _asked_of_it(rest: str) -> bool:
     """Whether the words after a series described ask something of it (its length, price,
     whether it is finished): 「卓球のやつか、何巻完結？」, "the ghouls one, is that finished"."""
     return bool(
-        _PROPERTY.search(rest)
-        or _PRODUCT_QUESTION.search(rest)
+        PAT.PROPERTY.search(rest)
+        or PAT.PRODUCT_QUESTION.search(rest)
         or re.search(r"\b(?:finished|done|over|complete|ongoing)\b|完結|終わ|連載|続い", rest)
         or any(p.search(rest) for _, p in _STATUS)
     )
@@ -2904,10 +2451,6 @@ def _service_asked(folded: str) -> str:
 
 
 _SERVICE_INTENTS = frozenset({"return_refund", "order_status", "shipping_info", "payment", "account", "escalation"})
-# Shipping words the classifier's lexicon leaves out.
-_SHIPPING_TERMS = re.compile(
-    r"無料|free (?:shipping|delivery)|\bsend (?:it |them )?to\b|\bdeliver(?:y)? to\b|お届け|届け先"
-)
 _SERVICE_OWN_WORDS = {intent: _OWN_WORDS[intent] for intent in sorted(_SERVICE_INTENTS)}
 _SERVICE_WORDS = tuple(_SERVICE_OWN_WORDS.values())
 
@@ -2917,9 +2460,6 @@ def _other_service_words(intent: str, folded: str) -> bool:
     return any(pattern.search(folded) for other, pattern in _SERVICE_OWN_WORDS.items() if other != intent)
 
 
-_LONGER_KATAKANA_BOT = re.compile(r"[ァ-ヺー]+ボット[ァ-ヺー]*|ボット[ァ-ヺー]+")
-
-
 def _own_words(intent: str, folded: str) -> bool:
     """Whether the message has words of the classifier's non-product intent (any shop-service
     words count for a service intent: 「予約した…のshipping状況」 is about an order)."""
@@ -2927,10 +2467,10 @@ def _own_words(intent: str, folded: str) -> bool:
     if pattern is None:
         return True
     if intent == "out_of_scope":
-        return bool(pattern.search(folded) or _OTHER_MEDIA.search(folded))
+        return bool(pattern.search(folded) or PAT.OTHER_MEDIA.search(folded))
     if intent in ("greeting",):
         # (「ボット」 is the assistant, not the ロボット of 「ロボットもの」)
-        return bool(pattern.search(_LONGER_KATAKANA_BOT.sub(" ", folded)))
+        return bool(pattern.search(PAT.LONGER_KATAKANA_BOT.sub(" ", folded)))
     return any(p.search(folded) for p in _SERVICE_WORDS)
 
 
@@ -2964,75 +2504,7 @@ def _ask_which(
     return Resolution(state.intent, "clarify_series", reason, state, candidates[:MAX_LIST])
 
 
-_ASKS_ABOUT = re.compile(
-    r"[?？]|tell me|about\b|what about|how about|which|は$|のほう|の方|どう|って何|どっち|どちら"
-    r"|\bis (?:it|that|this)\b|\bwould\b|\bcould\b|\bdoes\b"
-)
-
-
-# A property of a named series (the taxonomy's product_question): how many volumes, finished or
-# not, what it is like, for what age, how an edition is made up.
-_PROPERTY = re.compile(
-    r"how many|\bvol(?:ume)?s? count|number of (?:vol(?:ume)?s|books)|何巻(?:まで|\s*(?:[?？]|$|ある|あり|出て))|何冊|全部で|しかない|完結|\bfinished\b.{0,5}[?？]|\bongoing\b.{0,5}[?？]|連載中|怖い|グロ|面白い"
-    r"|(?<!読み)終わ(?:った|って|り)|連載終了|まだ続"
-    # 「恋愛要素ある？」「グロいシーンある？」「評判いい？」「絵柄きれい？」「小学生でも大丈夫？」: what it has,
-    # how it is held, for whom it is
-    r"|(?:要素|シーン|描写|展開|表現)(?:は|って|も|が)?\s?(?:ある|あり|多い|多め|少ない|強い|ない|きつい)"
-    r"|(?:評判|人気|絵柄|作画|画力|絵)(?:は|って|が|も)?\s?(?:いい|良い|ある|きれい|綺麗|上手|うまい|高い|どう)"
-    r"|(?:スピンオフ|続編|番外編|外伝)(?:は|って|も)?\s?(?:ある|あり|出て)|でも(?:読める|大丈夫|平気|いける)"
-    # "ok for a 10 year old?", "how's the art": for whom it is, what it is like
-    r"|\b(?:ok|okay|fine|appropriate|good|safe|alright) for (?:a |an |my )?(?:\d{1,2}|kids?|children|teens?|young|little)"
-    r"|\bhow(?:'s| is| are) the (?:art|artwork|story|plot|ending|translation|pacing|characters)\b"
-    # 「その作品泣ける？」: what reading it is like, asked
-    r"|(?:泣け|笑え|感動す|ハマれ)る(?:\s?(?:[?？]|かな|の[?？]|んですか|ですか|と思う))"
-    r"|どんな(?:話|内容|漫画)|worth (?:it|reading)|suitable|\bage\b|何歳|子供向け|for kids|ふりがな|furigana|版って"
-    r"|違い|違う|ちがう|ちがい|difference|what(?:'s| is) it about|あらすじ|内容|synopsis|\bplot\b|what happens"
-    r"|\b(?:is|was) (?:it|that|this)(?: \w+){0,2} (?:scary|gory|violent|dark|sad|sexy|appropriate|ok|okay|fine|safe)\b"
-    r"|(?:おすすめ|オススメ|お勧め|勧め|薦め)(?:でき|られ)(?:る|ます)|\bwould you recommend (?:it|this|that)\b"
-    # "how long is monster", "too gory for a 13 yo?"
-    r"|\bhow long (?:is|are)\b|^\W*(?:is (?:it|that|this) )?too (?:\w+ ){0,1}\w+ for (?:a|an|my|kids|children|\d)"
-    # 「これって恋愛もの？」: what kind it is; 「ホラー苦手なんだけど読めるかな」: whether one can read it
-    r"|(?:もの|物|系)(?:なの|なん|ですか)?\s?[?？]\s*$|読める(?:かな|[?？])|読めますか|読めそう"
-    # "is it like historical?", 「gore 多め？」: how much of a kind is in it
-    r"|\b(?:is|was) (?:it|that|this) (?:like |kind of |kinda |sort of |more )?(?:a |an )?(?:historical|history|horror|romance|romantic|comedy|funny|scary|action|fantasy|sci-?fi|mystery|drama|sports?|thriller|psychological|supernatural|isekai|mecha|slice of life|dark|sad|violent|gory)\b\s*[?？]"
-    r"|(?:多め|多い|強め|きつい|エグい|激しい)(?:ですか|かな)?\s?[?？]"
-)
-
-
-# Whether it can be had: the taxonomy's product_search, even beside a property ("do you have
-# all 72 volumes?").
-# Words for manga in general: a message with them asks about manga, not about one series.
-# 「異世界ものでもう完結してるのってある？」「子供向けのものは？」: is there one (of a kind)?
-_KIND_ASKED = re.compile(
-    r"(?:もの|物|系)で|(?:(?:(?<=[るたい])|(?<=向け))(?:の|やつ)|系)(?:って|は)?(?:ある|あります|ない)|もの(?:は|って)\s*[?？]"
-    # 「演劇とか芸能ものにしようかな」: a kind chosen
-    r"|(?:もの|物|系)に(?:しよう|する|します|いこう)"
-)
-# The series in focus named by a pointing word and a word for manga (「その漫画」, "this series").
-_POINTED_MANGA = re.compile(
-    r"(?:この|その|あの|今の|さっきの)\s?(?:漫画|マンガ|まんが|作品|シリーズ)|\b(?:this|that) (?:manga|series|comic)\b"
-)
-_MANGA_WORDS = re.compile(r"漫画|マンガ|まんが|manga|comics?|\bones\b|\bstuff\b|\bseries\b|" + _KIND_ASKED.pattern)
-# A question about one series itself: is it finished, does it come in English, what about it?
-_ABOUT_IT = re.compile(
-    r"\b(?:is|was) (?:it|that|this|that one|this one|the series|the story|the manga)\b(?: \w+){0,2}"
-    r" (?:finished|complete|completed|done|over|ongoing|still|out|in (?:english|japanese)|available)\b"
-    r"|\bdoes\b.{1,40}\bcome in\b|\bhow many (?:vol|books)|\bhow long is (?:it|that|the series)\b"
-    r"|\b(?:finished|complete|completed|ongoing|done)\s*[?？]"
-    # 「文ストも好きなんだけど、あれは何巻まで？」
-    r"|(?:あれ|それ|これ|あの漫画|その漫画)(?:は|って|の)?.{0,8}(?:何巻|何冊|完結|いくら|英語版|日本語版|最新刊)"
-    # "Is Natsume's Book of Friends good for learning Japanese? I love iyashikei stuff"
-    r"|^\W*(?:is|are)\s.{0,60}?\s(?:good|ok|okay|suitable|worth|appropriate|hard|easy)\b"
-    # "is Monster similar (to Death Note)?", 「モンスターって似てる？」: whether that one is like it
-    r"|^(?:\W*\w+\W+){0,6}?(?:is|are|was)\s{1,3}(?:it\s|that\s|this\s)?\s{0,2}(?:similar|like (?:that|it|this|them))\b"
-    r"|(?:って|は)\s{0,3}に?(?:似て|近い)"
-)
-_WHAT_ABOUT_OPENING = re.compile(r"^\W*(?:(?:ok|okay|and|so|then|hmm+)\W+)?(?:what|how) about\b")
-# The like-cue is the title's own: "like Claymore", "similar to Claymore".
-_LIKE_BEFORE = re.compile(
-    r"(?:\blike|similar to|such as|in the vein of|reminds? me of|fans? of|than"
-    r"|\b(?:liked|loved|enjoyed|likes|loves|enjoys|into))\s{1,3}(?:the\s)?$"
-)
+_MANGA_WORDS = re.compile(r"漫画|マンガ|まんが|manga|comics?|\bones\b|\bstuff\b|\bseries\b|" + PAT.KIND_ASKED.pattern)
 
 
 def _asked_title(text: str, titles: list[common_pb2.Mention], c: Cues) -> str | None:
@@ -3040,26 +2512,18 @@ def _asked_title(text: str, titles: list[common_pb2.Mention], c: Cues) -> str | 
     like it, or None: a question about it, no request for others, and
     exactly one title not named as what it is like ("Claymore - finished? I heard it's like
     berserk lite": Claymore)."""
-    if not (_ABOUT_IT.search(c.folded) or _WHAT_ABOUT_OPENING.match(c.folded)):
+    if not (PAT.ABOUT_IT.search(c.folded) or PAT.WHAT_ABOUT_OPENING.match(c.folded)):
         return None
     # ("Is Blue Exorcist anything like it? how many volumes": whether it is alike, asked of it)
-    if (_RECOMMEND.search(c.folded) and not _IS_IT_LIKE.search(c.folded)) or _MORE_LIKE.search(c.folded):
+    if (PAT.RECOMMEND.search(c.folded) and not PAT.IS_IT_LIKE.search(c.folded)) or PAT.MORE_LIKE.search(c.folded):
         return None
     folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower()
     asked = set()
     for title in titles:
         span = _span(folded, title)
-        if span is None or not _LIKE_BEFORE.search(folded[max(0, span[0] - 24) : span[0]]):
+        if span is None or not PAT.LIKE_BEFORE.search(folded[max(0, span[0] - 24) : span[0]]):
             asked.add(title.series_id)
     return next(iter(asked)) if len(asked) == 1 else None
-
-
-_AVAILABILITY = re.compile(
-    r"in stock|do (?:you|u) (?:have|sell|carry)|available|can i (?:buy|get|order)|is there an? (?:\w+ )?manga|在庫|ありますか"
-    r"|ある[?？]|置いて|売って|買え|取り扱|手に入"
-    # 「カービィの漫画があればそれがいいです」: if there is one, that one
-    r"|が?あれば|があったら"
-)
 
 
 # Which products first, when the customer asks for the shortest, longest, cheapest or dearest
@@ -3068,15 +2532,6 @@ _AVAILABILITY = re.compile(
 _WHICH = r"(?:\bwhich\b|どっち|どちら)"
 # 「1冊の値段が安いのはどっち？」: the which-word after the comparison
 _WHICH_AFTER = r"(?:の|ほう|方)?(?:は|って)\s?(?:どっち|どちら|どれ)"
-# Shorter or cheaper than the one talked about (the shortest or cheapest first: ``_ORDERS``).
-_RELATIVE_LIMIT = re.compile(
-    r"\b(?:something|anything|one|ones|any|manga|series)\s(?:a (?:bit|little) |much |way |even )?(?:shorter|cheaper)\b(?! than)"
-    r"|\bless expensive\b|\bnot as (?:long|expensive|pricey)\b|\b(?:fewer|less) (?:volumes|vols|books)\b"
-    r"|\b(?:shorter|cheaper) (?:ones|series|stuff|manga|options|titles|picks)\b"
-    r"|もう(?:少し|ちょっと|ちょい)?(?:短|安)い|もっと(?:短|安)い|(?:短|安)め(?:の|で)"
-    r"|(?:もっと|もう(?:少し|ちょっと|ちょい)?)\s?(?:cheap|short)(?:er)?\b"
-    r"|(?:もっと|もう(?:少し|ちょっと|ちょい)?)\s?巻数(?:が|の)?\s?少な"
-)
 _ORDERS = (
     (
         "fewest_volumes",
@@ -3146,18 +2601,6 @@ def _order_of(folded: str) -> str:
     return next((order for order, pattern in _ORDERS if pattern.search(folded)), "")
 
 
-_COUNT = re.compile(r"how many|何巻|何冊|\bvol(?:ume)?s? count|number of (?:vol(?:ume)?s|books)")
-# Whether an edition exists, asked: 「英語版ある？」「英語版って出てますか」, "English version arimasu ka".
-_EDITION_ASKED = re.compile(
-    r"(?:英語版|日本語版|eigo-?ban|english (?:edition|version|translation)|japanese (?:edition|version))\s{0,2}"
-    r"(?:って|は|も|wa|mo)?\s{0,2}(?:全巻|all)?\s{0,2}(?:ある|あります|arimasu|aru\b|出て|でて|ない(?:の|んですか|ですか)|exists?|[?？]|$)"
-    r"|(?:is there|are there|do (?:you|u) have|got) an? (?:english|japanese) (?:edition|version|translation)"
-    # 「Horimiya って英語で全巻ある？」: whether the whole series is out in that edition
-    r"|(?:英語|日本語)で\s{0,2}全巻\s{0,2}(?:ある|あります|出て|揃)"
-)
-_A_VOLUME = re.compile(r"\d\s{0,2}巻|\bvol(?:ume)?s?\.?\s{0,2}\d")
-
-
 # A place in the list shown: 「2番目」「二つ目」, "the second one", "#2", "the last one" (not "the
 # second volume", "second hand", "wait a second"; "the first one" is the first volume, unless
 # it is "the first one you showed").
@@ -3178,7 +2621,6 @@ _PLACE = re.compile(
     # 「真ん中のは？」, "the middle one": the middle of an odd number shown
     r"|(?P<middle>真ん中|まんなか|\bthe middle one\b)"
 )
-_PLACE_TAKEN_BACK = re.compile(r"じゃなく|ではなく|じゃない|でなく|\bnot\b|\bno\b|\bi mean\b|\bactually\b|いや")
 _PLACES = {
     "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "second": 2, "third": 3, "fourth": 4, "fifth": 5,
     "ひとつ": 1, "ふたつ": 2, "みっつ": 3, "よっつ": 4, "いつつ": 5,
@@ -3192,7 +2634,7 @@ def _place_in_list(folded: str, count: int) -> int | None:
         return None
     for later in _PLACE.finditer(folded, m.end()):
         # 「最後のやつじゃなくて最初の」, "not the first one, the third one": the place said last
-        if _PLACE_TAKEN_BACK.search(folded[m.end() : later.start()]) or _PLACE_TAKEN_BACK.search(
+        if PAT.PLACE_TAKEN_BACK.search(folded[m.end() : later.start()]) or PAT.PLACE_TAKEN_BACK.search(
             folded[max(0, m.start() - 8) : m.start()]
         ):
             m = later
@@ -3212,8 +2654,8 @@ def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
     if (
         classified == "product_search"
         and not abstained
-        and _PROPERTY.search(c.folded)
-        and (_COUNT.search(c.folded) or not _AVAILABILITY.search(c.folded))
+        and PAT.PROPERTY.search(c.folded)
+        and (PAT.COUNT.search(c.folded) or not PAT.AVAILABILITY.search(c.folded))
     ):
         # What the series is like, not whether it can be had (the intent taxonomy's test);
         # 「ドラえもんは何冊ありますか」 counts, it does not ask for one.
@@ -3228,42 +2670,36 @@ def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
         # 「ワンピの次の巻っていつ出ますか」「最新刊ってもう出てる？」「新刊まだ?」: whether and when the
         # next one comes out, a fact asked of it.
         return "product_question"
-    if classified == "product_search" and _ONLY_SO_LONG.search(c.folded):
+    if classified == "product_search" and PAT.ONLY_SO_LONG.search(c.folded):
         return "product_question"  # 「look back って1巻だけ?」: how long it is
     if classified == "product_search" and _PRICE_ASKED.match(c.folded):
         # "how much is Berserk vol 1?", 「鬼滅っていくら？」: its price is a fact asked of it (every
         # hand-written conversation calls it a question; the taxonomy follows, see the DATASHEET).
         return "product_question"
-    if classified == "product_search" and _EDITION_ASKED.search(c.folded) and not _A_VOLUME.search(c.folded):
+    if classified == "product_search" and PAT.EDITION_ASKED.search(c.folded) and not PAT.A_VOLUME.search(c.folded):
         # 「カイジの英語版ある？」, "is there an English edition of Solanin?": which editions the series
         # has is a property of it, like its length.
         return "product_question"
     if classified == "product_recommendation" and not abstained and not c.like:
-        if (c.status or _PROPERTY.search(c.folded)) and _ASKS_ABOUT.search(c.folded):
+        if (c.status or PAT.PROPERTY.search(c.folded)) and PAT.ASKS_ABOUT.search(c.folded):
             return "product_question"  # 「…もおすすめされたけど、あれはまだ続いてる？」
-        if _AVAILABILITY.search(c.folded) and not _RECOMMEND.search(c.folded):
+        if PAT.AVAILABILITY.search(c.folded) and not PAT.RECOMMEND.search(c.folded):
             return "product_search"  # 「誕生日プレゼントで、ポケモンの漫画ってありますか」
-        if re.search(r"探して|\b(?:looking|searching) for\b", c.folded) and not _RECOMMEND.search(c.folded):
+        if re.search(r"探して|\b(?:looking|searching) for\b", c.folded) and not PAT.RECOMMEND.search(c.folded):
             return "product_search"  # 「炭治郎が主人公の漫画を探しております」: that one title sought
     if (
         classified in PRODUCT_INTENTS
         and not abstained
-        and (classified != "product_recommendation" or c.new_request or _RECOMMEND.search(c.folded))
+        and (classified != "product_recommendation" or c.new_request or PAT.RECOMMEND.search(c.folded))
     ):
         # (A recommendation needs a request for suggestions: 「…セーラームーンある？」 asks for one title.)
         return classified
-    if c.product_question or c.status or c.latest or _ASKS_ABOUT.search(c.folded) or _PROPERTY.search(c.folded):
+    if c.product_question or c.status or c.latest or PAT.ASKS_ABOUT.search(c.folded) or PAT.PROPERTY.search(c.folded):
         return "product_question"
     return "product_search"
 
 
-# A bare number after a title or an edition names a volume ("one piece 108", "is dandadan 20 out
-# yet?", "ok then english 107"), unless a unit says it counts something else.
-_BARE_NUMBER = re.compile(
-    r"\s{0,2}(?:の\s?)?(\d{1,3})(?![\d.,:/%]|\s*(?:円|yen|jpy|冊|巻|vol|books?|volumes?|total|in total|years?|yo\b|歳|人|時|日|月|分"
-    r"|of\b|or\b|to\b|-|~|〜|percent|stars?|pages?|chapters?|episodes?|話))"
-)
-_EDITION_NUMBER = re.compile(r"(?:^|\s)(?:english|japanese|eng|jp|英語版?|日本語版?)" + _BARE_NUMBER.pattern)
+_EDITION_NUMBER = re.compile(r"(?:^|\s)(?:english|japanese|eng|jp|英語版?|日本語版?)" + PAT.BARE_NUMBER.pattern)
 
 
 def _bare_volume(lowered: str, mentions: list[common_pb2.Mention], focus: bool) -> int | None:
@@ -3273,7 +2709,7 @@ def _bare_volume(lowered: str, mentions: list[common_pb2.Mention], focus: bool) 
         if m.kind == "author":
             continue
         span = _span(lowered, m)
-        found = _BARE_NUMBER.match(lowered, span[1]) if span is not None else None
+        found = PAT.BARE_NUMBER.match(lowered, span[1]) if span is not None else None
         if found is not None and int(found.group(1)) > 0:
             return int(found.group(1))
     if focus and not mentions:
@@ -3285,52 +2721,12 @@ def _bare_volume(lowered: str, mentions: list[common_pb2.Mention], focus: bool) 
 
 def _own_question(c: Cues) -> bool:
     """Whether the turn asks a property of its own (how many volumes, finished, what it is like)."""
-    return bool(c.status or _PROPERTY.search(c.folded))
+    return bool(c.status or PAT.PROPERTY.search(c.folded))
 
 
 def _about_one_series(entities: Entities, c: Cues) -> bool:
     """Whether the turn asks about one series ("how many volumes", "vol 3", "the latest")."""
-    return bool(entities.volumes or c.latest or _ONE_SERIES.search(c.folded))
-
-
-_SHOWN_RULED_OUT = re.compile(
-    # ("do you have them in english" asks the shop)
-    r"両方(?:とも)?(?:読|持)|どれも(?:読|持)|全部(?:読|持)ってる"
-    r"|(?<!you )(?<!u )(?<!do )(?:read|have|own|seen) (?:them|those|both|all of (?:them|those))"
-    r"|already (?:read|have|own) (?:them|those|both)"
-    # "none of these, something else", 「どれも微妙」: not those, more of the request
-    r"|\bnone of (?:these|those|them)\b(?! (?:is|are|has|have)\b)|\bneither\b(?! of (?:them|those|these) (?:is|are|has)\b)"
-    r"|\bnot (?:these|those)\b|どれも(?:微妙|いまいち|イマイチ|ピンと|違|好みじゃ|刺さら)|全部(?:微妙|いまいち|イマイチ|違う)"
-)
-# "Loved X, what else?", 「Xの他におすすめ」: more of its kind, never X itself.
-_MORE_LIKE = re.compile(
-    r"what else|anything else|something else|what next|read next|\bnext\b.{0,20}\bread\b"
-    r"|other (?:manga|series|titles|ones|recommendations|suggestions)|(?:の)?(?:他|ほか)に(?:も)?(?:おすすめ|何か|なにか)"
-    r"|次に読む|次は何"
-)
-# (a Latin word beside Japanese has no word boundary: 「藤本タツキのother works」; 「藤本タツキ 他」)
-_OTHER = re.compile(
-    r"(?<![a-z])(?:other|else|another)(?![a-z])|他の|ほかの|別の|他に|ほかに|他(?=\s|$|[?？!！。、])|\bhoka no\b|\bbetsu no\b"
-    # 「ONE先生のもう一個の、…」 (not 「もう一冊」, one more volume)
-    r"|もう(?:一|ひと|1)(?:個|つ)の"
-)
-# The same question of another series: "what about X?", 「Xは？」 (read with the names taken out).
-_WHAT_ABOUT = re.compile(
-    r"^\s*(?:は|って|も|の方は|のほうは)\s?[?？]?\s*$|^\s*(?:and|what about|how about)\b"
-    r"|^\s*(?:じゃあ|では|なら)"
-)
-# Someone else's works, not the author's: "who else writes like that", 「他の作家で」.
-_OTHER_AUTHORS = re.compile(
-    r"who else|other (?:authors?|artists?|mangaka|creators?|writers?)"
-    r"|(?:他|ほか|別)の(?:作家|漫画家|先生|作者)"
-)
-# The author of the series in focus, not named: "same author?", "anything else by him".
-# A title named for its author: "the Blame! guy", "same author as Hellsing", 「暗殺教室の人」.
-_AUTHOR_AFTER = re.compile(
-    r"^[\s!?！？]*(?:guy|dude|person|people|author|artist|mangaka|creator)\b|^\s*の(?:人|作者|先生|作家|漫画家)"
-    r"|^\s*と同じ(?:作者|人|作家|先生)"
-)
-_AUTHOR_BEFORE = re.compile(r"same (?:author|artist|mangaka|person|guy|creator|people) as (?:the )?$")
+    return bool(entities.volumes or c.latest or PAT.ONE_SERIES.search(c.folded))
 
 
 def _asked_through_author(text: str, titles: list[common_pb2.Mention]) -> str | None:
@@ -3342,52 +2738,17 @@ def _asked_through_author(text: str, titles: list[common_pb2.Mention]) -> str | 
     if len(spans) != 2:
         return None
     (first, _), (_, (second_start, second_end)) = sorted(spans.items(), key=lambda kv: kv[1])
-    if _AUTHOR_AFTER.search(folded[second_end : second_end + 12]) or _AUTHOR_BEFORE.search(
+    if PAT.AUTHOR_AFTER.search(folded[second_end : second_end + 12]) or PAT.AUTHOR_BEFORE.search(
         folded[max(0, second_start - 30) : second_start]
     ):
         return first
     return None
 
 
-_SAME_AUTHOR_WORD = re.compile(
-    r"same (?:author|artist|mangaka|creator|writer|guy|dude|person|people|lady|woman)"
-    r"|(?:同じ|おなじ)(?:原作者|作者|作家|漫画家|先生|人|コンビ|作画)|(?:原作者|作者|作家|漫画家)(?:が|も)?(?:同じ|おなじ)"
-)
-_SAME_AUTHOR = re.compile(
-    r"same (?:author|artist|mangaka|creator|writer|guys|people|team|duo|creators|authors)"
-    # "anything by the chainsaw man guy?", "the guy who drew X" (the name is blanked out)
-    r"|\b(?:by|from) (?:the|that|this)\s+(?:same\s+)?(?:guy|dude|person|lady|woman|author|artist|mangaka|creator|people)\b"
-    r"|\b(?:guy|dude|person|lady|woman|author|artist|mangaka) (?:who|that) (?:made|drew|wrote|did|does)\b"
-    r"|\b(?:the|that|this|his|her) (?:author|artist|mangaka|creator|writer)\b.{0,30}\b(?:other|else|more|did|made"
-    r"|wrote|drew|works?)\b"
-    r"|\bwhat else (?:did|has|have|does) (?:he|she|they|(?:the|that|this)\s+(?:\w+\s+)?(?:author|artist|mangaka|creator|writer|guy))\b"
-    r"|\b(?:else|other (?:stuff|works?|series|manga|books|titles)|more) (?:by|from) (?:him|her|them|the (?:same )?"
-    r"(?:author|artist|mangaka))\b|\bby (?:him|her)\b"
-    r"|\b(?:did|has|have|does)\s+(?:he|she|they|the\s+(?:\w+\s+)?(?:author|artist|mangaka))\s+(?:do|did|make|write|draw|done"
-    r"|made|written|drawn)\b"
-    r".{0,20}\b(?:else|other|more|another)\b|\b(?:he|she|they) (?:did|made|wrote|drew|has|have) (?:anything|something|any"
-    r"|other|another)\b"
-    r"|(?:同じ|おなじ)(?:原作者|作者|作家|漫画家|先生|コンビ)|同じ人(?:が|の)|(?:原作者|作者|作家|漫画家)(?:が|も)?(?:同じ|おなじ)"
-    r"|(?:この|その|あの)?(?:作者|作家|漫画家|先生)(?:さん)?の(?:他|ほか|別|前|以前|昔|過去|新し|最新|最近|今の|現在)"
-    # 「その人の他の作品は？」 after the author was talked about
-    r"|(?:この|その|あの)(?:人|ひと|方)の(?:他|ほか|別)の"
-    # 「チェンソーマンの作者の、短めで読めるやつ」 (the name blanked): that author's works
-    r"|^\s*の\s?(?:作者|作家|漫画家|作画の人|作画)(?:さん)?\s?の"
-    # 「作者ほかに何描いてる？」「デスノの作画の人のほかの作品」
-    r"|(?:作者|作家|漫画家|原作者|作画)(?:の人)?(?:さん)?(?:は|って|が|、)?\s?(?:他|ほか)(?:に|の)"
-    # 「ワンパンマンの原作の人のほかの作品」「…の作者が描いてる他のやつ」
-    r"|(?:作者|作家|漫画家|原作者|原作の人|描いた人|描いてる人|書いた人|絵の人)(?:さん)?(?:の|が)"
-    r"(?:描いてる|描いた|書いてる|書いた|描いている)?(?:他|ほか|別)"
-    r"|(?<![a-z])other works\b"
-)
-# "Any other …?", 「他にもある？」, 「同じ条件で」: more, but not what the customer has just seen.
-_SEEN_OTHER = re.compile(r"\bother\b|\belse\b|\banother\b|他の|ほかの|別の|他に|ほかに|同じ条件")
-
-
 def _rule_out_seen(state: common_pb2.DialogueState, prev: common_pb2.DialogueState, c: Cues) -> None:
     """Exclude the series in focus, those just shown and those talked about before (「ガンダム」
     then 「エヴァもある？」 then 「他にロボットもの」) when the customer asks for others."""
-    if not _SEEN_OTHER.search(c.folded):
+    if not PAT.SEEN_OTHER.search(c.folded):
         return
     seen = (
         ([prev.focus.series_id] if prev.HasField("focus") and prev.focus.series_id else [])
@@ -3397,53 +2758,6 @@ def _rule_out_seen(state: common_pb2.DialogueState, prev: common_pb2.DialogueSta
     merged = list(dict.fromkeys([*state.constraints.excluded_series, *seen]))[:MAX_LIST]
     del state.constraints.excluded_series[:]
     state.constraints.excluded_series.extend(merged)
-
-
-_ONE_SERIES = re.compile(
-    r"how many vol|何巻|何冊|the .{1,40} (?:manga|one)\b|the one\b|その漫画|あの漫画|全\s?\d{1,3}\s?巻"
-    r"|タイトル(?:を)?忘れ|名前(?:が)?出てこない|forgot the (?:title|name)|is it (?:finished|done|over)"
-)
-_EXCLUDE_AFTER = re.compile(
-    r"^[\s」』\"”?？!！。.]{0,3}(?:以外|(?:の\s?(?:漫画|マンガ|まんが|ほう|方|やつ|作品)\s?)?(?:じゃなく|ではなく)"
-    # (「スライムのやつはもう読んだ」: the one named by a piece; 「伊藤潤二のはもう全部読んだ」: an author's)
-    r"|(?:の\s?(?:漫画|マンガ|まんが|ほう|方|やつ|作品)?\s?)?は(?:もう|既に|すでに|昔|前に|以前|子供の頃)?\s{0,2}(?:全部|全巻)?\s{0,2}(?:持って|読んだ|読み終|買った|読みました|持ってます|買いました|そろって|揃って|集め"
-    # 「けいおんは知ってる」「転スラは読んでる」「ドラえもんはもう家にある」
-    r"|知って|読んで|(?:家|うち)にあ(?:る|ります))"
-    # (「…は全巻そろっていますか？」 asks whether the shop has them all; 「知ってる？」 asks)
-    r"(?!いますか|います[?？]|る[?？]|ますか|ない[?？]|[?？]|る\s?かな|(?:い)?ますでしょう|るでしょう)"
-    r"|(?:は|を)?もう(?:持って|読んだ|全部読|買った|そろって|揃って)|を?(?:読んだ|読破|持ってる|持っている|読みました|持ってます|買いました|読了)"
-    r"|\s?(?:i )?(?:already )?(?:read|own|have) (?:it|that)? ?already|\s?already\s*(?:[.!]|$)"
-    # "Yotsuba is already on my shelf", "those are already in her collection"
-    r"|\s?(?:is|are) already (?:on|in) (?:my|her|his|our|their) (?:shelf|shelves|collection|(?:reading )?list)"
-    r"|\s?is the only one (?:i'?ve|i have|she'?s|he'?s|we'?ve) (?:read|seen)"
-    # "ouran は read した"
-    r"|\s?(?:は|を)\s?read\s?(?:した|済み|済|done|already)"
-    # 「コナンは長すぎるので除外で」
-    r"|[」』]?\s?(?:は|を)[^、。,.!?！？]{0,12}?(?:除外|外して|抜きで|除いて|除く|抜いて|パス(?!\s?[?？])|なしで|無しで)"
-    # 「…は読了済み」; too long or too dear for them: 「一歩は長すぎ」, "Gintama is way too long"
-    r"|[」』]?\s?(?:とか)?(?:は|って)(?:もう)?\s?(?:読了|読破)"
-    r"|[」』]?\s?(?:とか)?(?:は|って)?\s?(?:長すぎ|長過ぎ|高すぎ|高過ぎ)(?!ない|ません|る?かな|る?\s?[?？])"
-    r"|\s?(?:is|are|was|looks|seems)\s(?:way\s|just\s|a bit\s|kinda\s)?too\s(?:long|expensive|pricey))"
-)
-_EXCLUDE_BEFORE = re.compile(
-    # ("no naruto or bleach" at the start of a clause; "sensei no Dr. Slump" is romaji の)
-    r"(?:other than|besides|except|apart from|not|isn'?t|aren'?t|no more|(?:^|[,.;:!?]\s?|\b(?:and|but|so|pls|please)\s)no"
-    r"|already (?:has|have|read|own|got|finished|burned through|went through|devoured|know|seen|watched)"
-    # "I've read", "she already has", "she has", "we own" (not "I read X as a kid": that may be
-    # why they want it)
-    r"|\b(?:i'?ve|i have|we'?ve|we have|she'?s|she has|he'?s|he has|they'?ve)\s(?:already\s)?(?:read|got|finished|collected|done)"
-    r"|\b(?:i|we|she|he|they)\s+already\s+(?:has|have|had|got|owns?|read|finished|collected)"
-    r"|\b(?:she|he)\s+(?:has|owns)|\b(?:i|we)\s+own|own)"
-    r"\s{1,3}(?:all\s(?:of\s)?)?(?:the\s|his\s|her\s)?$"
-)
-# "other than those", 「それ以外で」 after the names.
-_BESIDES_THOSE = re.compile(
-    r"それ以外|それら以外|その他で|other than (?:that|those|them|these)|besides (?:that|those|them)"
-)
-# "read monster already": the message opens with what was read.
-_READ_OPENING = re.compile(r"\s*(?:already\s+)?(?:read|finished)\s{1,3}(?:all\s(?:of\s)?)?(?:the\s)?")
-# Between two names of one list: 「AとB」, "A and B", "A, B".
-_JOINED = re.compile(r"\s{0,2}[」』\"”]?\s{0,2}(?:と|、|,|&|and|or|nor|や|とか|も)\s{0,2}[「『\"“]?\s{0,2}")
 
 
 def _span(folded: str, m: common_pb2.Mention) -> tuple[int, int] | None:
@@ -3470,23 +2784,25 @@ def _excluded_ids(folded: str, mentions: list[common_pb2.Mention]) -> set[str]:
     the last one's fate (「ダン飯と食戟は読みました」)."""
     spans = sorted((span, m.series_id) for m in mentions if (span := _span(folded, m)) is not None)
     out: set[str] = set()
-    besides = _BESIDES_THOSE.search(folded)
+    besides = PAT.BESIDES_THOSE.search(folded)
     if besides is not None:
         # 「盾の勇者は話が重いと聞いたので、それ以外で」: the titles named before "other than those".
         titles = {m.series_id for m in mentions if m.kind != "author"}
         out |= {sid for (_, end), sid in spans if end <= besides.start() and sid in titles}
     carried = False  # "except A and B": the words before A rule out B too
     for i, ((start, end), series_id) in enumerate(spans):
-        carried = carried or bool(_EXCLUDE_BEFORE.search(folded[max(0, start - 30) : start]))
-        carried = carried or bool(_READ_OPENING.fullmatch(folded[:start]))
-        ruled_out = carried or bool(_EXCLUDE_AFTER.search(folded[end : end + 30]))
+        carried = carried or bool(PAT.EXCLUDE_BEFORE.search(folded[max(0, start - 30) : start]))
+        carried = carried or bool(PAT.READ_OPENING.fullmatch(folded[:start]))
+        ruled_out = carried or bool(PAT.EXCLUDE_AFTER.search(folded[end : end + 30]))
         j = i
-        while not ruled_out and j + 1 < len(spans) and _JOINED.fullmatch(folded[spans[j][0][1] : spans[j + 1][0][0]]):
+        while (
+            not ruled_out and j + 1 < len(spans) and PAT.JOINED.fullmatch(folded[spans[j][0][1] : spans[j + 1][0][0]])
+        ):
             j += 1
-            ruled_out = bool(_EXCLUDE_AFTER.search(folded[spans[j][0][1] : spans[j][0][1] + 30]))
+            ruled_out = bool(PAT.EXCLUDE_AFTER.search(folded[spans[j][0][1] : spans[j][0][1] + 30]))
         if ruled_out:
             out.add(series_id)
-        if not (i + 1 < len(spans) and _JOINED.fullmatch(folded[end : spans[i + 1][0][0]])):
+        if not (i + 1 < len(spans) and PAT.JOINED.fullmatch(folded[end : spans[i + 1][0][0]])):
             carried = False
     return out
 
@@ -3548,51 +2864,13 @@ def _keep_request(state: common_pb2.DialogueState, prev: common_pb2.DialogueStat
         state.request.CopyFrom(prev.constraints)
 
 
-# A bare yes/no or price question ("完結してますか？", 「1冊いくらですか？」, "how much?"): after a
-# list it asks about the first series shown (a refinement says "ones", 「のだけ」「やつ」).
-_BARE_QUESTION = re.compile(
-    r"\W*(?:もう)?完結して(?:る|ます|い(?:ます)?)(?:か|の)?\s*[?？]+\s*$|\W*(?:もう)?完結(?:済み|して(?:ます|る))?(?:ですか|か)\s*[?？]*\s*$"
-    r"|\W*(?:1|一|全)?(?:冊|巻)?(?:セット)?(?:で|だと)?\s*(?:いくら|何円|おいくら)(?:ですか|でしょうか|かな)?\s*[?？]*\s*$"
-    r"|\W*how much(?: is (?:it|one|a volume|each))?(?: per (?:book|volume|vol))?\s*\?*\s*$"
-    # "how much for all 18", "how much is the whole set?"
-    r"|\W*how much (?:for|is|are) (?:all|the whole|the full|the complete|the set|everything)"
-    r"(?: (?:set|series|\d{1,3}))?(?: of (?:them|it))?(?: vol(?:ume)?s| books)?\s*\?*\s*$"
-)
-# Whose work the series in focus is, through another's author: "is it by the Assassination
-# Classroom guy?", 「それって進撃の作者？」.
-_IS_IT_BY = re.compile(
-    r"\b(?:is|was) (?:it|that|this)(?: one)? (?:also )?(?:by|from) the\b|(?:それ|これ|あれ)(?:って|は).{0,24}(?:作者|先生|人)(?:の|[?？]|$)"
-)
-# An author's works ruled out, said right at the name: "not by Junji Ito", "anything except by
-# Oda", 「伊藤潤二以外で」 (not 「伊藤潤二先生の作品を集めています…それ以外で」).
-_NOT_BY_BEFORE = re.compile(r"\b(?:not|except(?: for)?(?: anything)?) (?:by|from) (?:the )?$")
-_NOT_BY_AFTER = re.compile(r"(?:先生|さん|氏)?(?:の作品|の漫画)?以外")
-
-
 def _author_ruled_out(text: str, authors: list[common_pb2.Mention]) -> bool:
     for m in authors:
         before = unicodedata.normalize("NFKC", text[max(0, m.start - 24) : m.start]).lower()
         after = unicodedata.normalize("NFKC", text[m.end : m.end + 12]).lstrip()
-        if _NOT_BY_BEFORE.search(before) or _NOT_BY_AFTER.match(after):
+        if PAT.NOT_BY_BEFORE.search(before) or PAT.NOT_BY_AFTER.match(after):
             return True
     return False
-
-
-# The series in focus pointed at: "does it…", "is that one…", 「それって」「この漫画」.
-_POINTS_AT_IT = re.compile(
-    r"\b(?:is|was|does|did|has|will) (?:it|that|this)\b|\b(?:it|this one|that one|this series|that series)\b|\bthat'?s the\b"
-    r"|それ|これ|この|その(?!中|他|ほか)|あれ|大丈夫|平気|問題(?:ない|なさ)|向いて(?:る|います|ますか)"
-    # 「恋愛要素ある？」「グロいシーンある？」: what is in it (not 「…あるやつがいい」: a kind wanted)
-    r"|(?:要素|シーン|描写|展開|表現)(?:は|って|も|が)?\s?(?:ある|あり|多|少な|強|ない|きつ)"
-    r"(?![^?？。]{0,6}(?:やつ|もの|漫画|マンガ|作品|の(?:が|で|を|は|ない|ある)))"
-)
-# Other series asked for, not the one in focus: "any shorter ones?", 「10巻以内のものはありますか」.
-_OTHERS_ASKED = re.compile(
-    r"\bones?\b|\bsomething\b|\banything\b|\bany\b|\bothers?\b|\belse\b|\banother\b|もの|やつ|ほか|他の"
-    r"|の(?:は|って|で|が)?(?:ある|あります|ない|ありません)"
-    # 「SFないですか」「ホラーある？」 ask whether there are such (not 「怖くない？」, a property)
-    r"|(?<!く)ない(?:です)?か|(?<!く)ない\s*[?？]|ある\s*[?？]|あります(?:か)?"
-)
 
 
 def _lists_limits(entities: Entities, c: Cues) -> bool:
@@ -3754,8 +3032,6 @@ _NOT_TITLES = frozenset(
         "stock",
     }
 )
-# What joins a title to its author's name: "Touch by ...", 「…の」 once the name is taken out.
-_CONNECTOR_TAIL = re.compile(r"(?:\s(?:by|from|written by|drawn by)|の|って)\s{0,3}$")
 # First words and whole phrases that name no title ("do you have any horror", 「在庫ある？」).
 _GENERIC_WORDS = frozenset(
     {
@@ -3907,33 +3183,6 @@ _GENERIC_WORDS = frozenset(
         "返品",
     }
 )
-# Words and particles that make a phrase a request, not a title (「マンガ大賞とった作品でおすすめ」).
-_NOT_A_NAME = re.compile(
-    r"[でをにがへ]|という|おすすめ|オススメ|作品|何か|なにか|読ん|みたい|っぽ|系|好き|探し|在庫|送料|巻|やつ|奴|\bversion\b|\bedition\b"
-    # who it is for, not what it is called: 「小学生の子供向けの漫画」
-    r"|向け|対象|小学生|中学生|高校生|子供|子ども|大人|初心者|年齢|制限|レーティング"
-    # a clause, not a name: 「英語版も出ていたら教えて」「英語版も見せてください」
-    r"|教え|見せ|たら|れば|ていた|ている|てる|ていま"
-    # a format or edition, not a name: 「電子書籍版ってあるの？」, "eigo ban mo aru?"
-    r"|電子|版|\bban\b|kindle|e-?books?|\bdigital\b|\bbox ?sets?\b|セット"
-    # what it has or how it is held, not a name: 「スピンオフある？」「続編ある？」「人気ある？」
-    r"|(?:スピンオフ|続編|番外編|外伝|人気|評判|要素|シーン|描写|アニメ|実写|映画)(?:とか|も|は|って)?$|(?:アニメ|実写|映画|ドラマ)化"
-    # how it is wanted, said in English: 「もっとcheapなのある？」
-    r"|(?<![a-z])(?:cheap|cheaper|expensive|short|shorter|longer|popular|famous)(?![a-z])"
-)
-# Words before a name that are no part of it: "the", 「じゃあ1巻もください」.
-_LEADING_FILLER = re.compile(
-    r"^(?:(?:the|a|an|sensei|san)\s+|(?:(?:ok|okay|oh|ah|so|well|then|hmm+|actually|btw|anyway|also|and|wait|whatever)"
-    r"(?:[、,!！.\s]+|(?=[\u3040-\u30ff\u4e00-\u9fff]))){1,2}"
-    # (discourse openers: 「てか英語版もあるん？」 "by the way, is there an English one too?")
-    r"|(?:先生|せんせい|さん|氏|じゃあ|じゃ|では|それじゃ|それなら|なら|あと(?:は)?|えっと|えーと|うーん|それと|あ|で"
-    r"|てか|ってか|ていうか|っていうか|つーか|ちなみに|ところで|やっぱり?)[、,\s]*"
-    r"(?:まず|とりあえず|ひとまず|いったん|最初に)?[、,\s]*|(?:まず|とりあえず|ひとまず|いったん|最初に)[、,\s]*)"
-)
-_VOLUME_TAIL = re.compile(r"\s*(?:vol(?:ume)?\.?\s{0,2}\d{1,3}|\d{1,3}\s{0,2}巻)\s*$")
-_GENERIC_TAIL = re.compile(
-    r"\s*(?<![a-z])(?:manga|books?|comics?|series|(?:complete |deluxe |collector'?s |box )?(?:edition|box set|set)|漫画|マンガ|の本)$"
-)
 
 
 def unlinked_title(
@@ -3961,8 +3210,8 @@ def unlinked_title(
                 name = _name_pattern(linked.name).sub(" ", name)
         # (「高橋留美子の漫画ってどれくらいある？」: the works of a name linked, not a title)
         name = re.sub(r"^\s*の\s*(?:漫画|マンガ|まんが|作品|本|シリーズ)\S*", "", name)
-        name = _CONNECTOR_TAIL.sub("", _LEADING_FILLER.sub("", name.strip()))
-        name = _GENERIC_TAIL.sub("", _VOLUME_TAIL.sub("", name)).strip()
+        name = PAT.CONNECTOR_TAIL.sub("", PAT.LEADING_FILLER.sub("", name.strip()))
+        name = PAT.GENERIC_TAIL.sub("", PAT.VOLUME_TAIL.sub("", name)).strip()
         words = name.split()
         if (
             not words
@@ -3976,13 +3225,13 @@ def unlinked_title(
             continue  # ("do you have 26 too": a volume number)
         for _, edition in _EDITION_WORDS:
             # 「ao ashi の英語版ありますか」: the name without the edition asked for.
-            name = _CONNECTOR_TAIL.sub("", edition.sub(" ", name).replace(" 版", " ")).strip()
+            name = PAT.CONNECTOR_TAIL.sub("", edition.sub(" ", name).replace(" 版", " ")).strip()
         # (「英語版も全巻ある？」: what is left after the edition is no name)
         name = re.sub(r"^(?:mo|wa|no)\b|\b(?:mo|wa|no)$", "", name.strip(" もはのをが")).strip()
         if (
             not name
             or name in _GENERIC_WORDS
-            or _NOT_A_NAME.search(name)
+            or PAT.NOT_A_NAME.search(name)
             or re.fullmatch(r"\d{1,3}\s?(?:kan|巻|vols?|volumes?)?", name)  # "eigo-ban mo 18 kan?"
         ):
             continue
@@ -4012,7 +3261,7 @@ def _bare_unknown_name(text: str, entities: Entities) -> bool:
     folded = unicodedata.normalize("NFKC", text[:CUE_CHARS]).lower().strip(" ?？")
     folded = re.sub(r"\s{1,2}(?:please|pls|plz)\s{0,2}[.!]*\s*$", "", folded)
     # ("overlord manga?", "tokyo mew mew vol 1?": the name without its volume or "manga")
-    words = re.findall(r"[a-z0-9'\-]+", _GENERIC_TAIL.sub("", _VOLUME_TAIL.sub("", folded)))
+    words = re.findall(r"[a-z0-9'\-]+", PAT.GENERIC_TAIL.sub("", PAT.VOLUME_TAIL.sub("", folded)))
     if any(w in _GENERIC_WORDS or w in _NOT_TITLES or w.startswith("cheap") for w in words):
         return False
     return unlinked_title(text, entities, (), _BARE_NAME)

@@ -69,11 +69,11 @@ class IntentServicer(intent_pb2_grpc.IntentServiceServicer):
             text,
             intent,
             abstained,
-            entities,
             mentions,
             request.state,
             unlinked_title(text, entities, mentions),
             previous[-1] if previous else "",
+            entities,
         )
         if resolution.intent != intent or resolution.action != "clarify":
             # The turn was understood against the catalog and the conversation: no generic ask-back.
