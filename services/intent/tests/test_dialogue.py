@@ -3330,3 +3330,29 @@ def test_whether_the_next_volume_is_out_yet_is_a_question() -> None:
 def test_a_kind_and_a_status_read_as_small_talk_are_a_request(said: str, classified: str) -> None:
     result = turn(said, common_pb2.DialogueState(), intent=classified)
     assert result.intent == "product_recommendation" and result.state.constraints.status == "completed"
+
+
+@pytest.mark.parametrize("text", ["is dandadan vol 2 in stock?", "ダンダダンの2巻、在庫ある？"])
+def test_whether_a_named_volume_is_in_stock_is_a_question_about_it(text: str) -> None:
+    named = turn(
+        text, common_pb2.DialogueState(), mentions=[mention("dandadan", "dandadan" if "dan" in text else "ダンダダン")]
+    )
+    assert named.intent == "product_question" and named.state.focus.series_id == "dandadan"
+
+
+def test_a_bare_number_with_max_after_fewer_volumes_caps_the_length() -> None:
+    asked = turn("any completed cooking manga?", common_pb2.DialogueState(), intent="product_recommendation")
+    fewer = turn("fewer volumes, like 15 max", asked.state, intent="product_recommendation")
+    assert fewer.state.constraints.max_volumes == 15 and fewer.state.constraints.genres == ["cooking"]
+    assert cues("8 tops, under 1000 yen").max_volumes is None  # no volumes said: no length
+
+
+def test_the_one_with_a_half_remembered_name_is_that_title_not_suggestions() -> None:
+    text = "my daughter wants the one with the little kitten, chi something?"
+    result = turn(
+        text,
+        common_pb2.DialogueState(),
+        intent="product_recommendation",
+        mentions=[mention("chis-sweet-home", "chi", "partial")],
+    )
+    assert result.intent == "product_search" and result.state.focus.series_id == "chis-sweet-home"

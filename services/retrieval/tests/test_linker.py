@@ -199,6 +199,17 @@ def test_the_works_by_a_series_authors_include_every_author_of_it() -> None:
         # a few words of a romaji title, and a word before "manga" said to be part of the title
         ("do you carry Ao no... something? I forget the rest", {"blue-box", "blue-exorcist"}),
         ("do you have the Fire manga? forgot the rest of the title", {"fire-force", "fire-punch"}),
+        # a piece ending its clause with "something", no "forgot" said; the piece said again in
+        # English is no kind of story that chooses one of them
+        (
+            "do you have the tokyo manga? tokyo something, my coworker keeps talking about it",
+            {"tokyo-ghoul", "tokyo-revengers", "tokyo-tarareba-girls"},
+        ),
+        (
+            "東京なんとかって漫画 名前わすれた… the tokyo one",
+            {"tokyo-ghoul", "tokyo-revengers", "tokyo-tarareba-girls"},
+        ),
+        ("hikaru nantoka tte manga", {"hikaru-no-go", "the-summer-hikaru-died"}),  # なんとか in romaji
         # a lone word quoted as what someone asked for
         ("my nephew's wishlist just says 'Hikaru' lol. do you have that?", {"hikaru-no-go", "the-summer-hikaru-died"}),
     ],
@@ -212,6 +223,13 @@ def test_a_remembered_piece_of_a_title_offers_every_series_it_fits(text: str, se
 def test_something_without_a_forgotten_title_is_no_piece_of_one() -> None:
     assert linker().link("I want something good") == []
     assert linker().link("read something fun") == []
+    # (a kind of story is no piece of a title, "something" ending the clause or not)
+    assert linker().link("romance something?") == [] and linker().link("got anything isekai something, cheap") == []
+
+
+def test_a_piece_beside_an_authors_name_is_one_of_their_works() -> None:
+    links = linker().link("what's that other fujimoto one, fire something")
+    assert [(link.series_id, link.kind) for link in links] == [("fire-punch", "partial")]
 
 
 def test_a_genre_word_is_no_misspelt_title() -> None:

@@ -138,6 +138,14 @@ _VOLUME_CAP = (
         ),
         True,
     ),
+    # "fewer volumes, like 15 max", "shorter ones, 8 tops": a bare number capped, volumes said
+    (
+        re.compile(
+            r"^(?=.{0,200}\b(?:vol(?:ume)?s?|books|fewer|shorter)\b).{0,200}?(?<![\d.,])(\d{1,2})\s{0,2}"
+            r"(?:max|tops|at most|or (?:less|fewer|under))\b(?!\s*(?:円|yen|jpy|[¥$]))"
+        ),
+        True,
+    ),
     (
         re.compile(
             r"1\s*冊(?:で|だけで)?(?:終わる|完結)|読み切り|one[- ]shot|(?<!is )(?<!per )(?<!for )(?<!each )(?:single|one)[- ]volume(?!\s(?:in|of)\b)"
@@ -2407,6 +2415,8 @@ _SERVICE_ASKED = (
             r"|apple pay|google pay|credit card|debit card|pay (?:with|by|in|for it)|payment"
             # discounts and coupons are the taxonomy's payment (「まとめて買うと割引ってあります？」)
             r"|割引|値引き|クーポン|\bdiscounts?\b|\bcoupons?\b|promo code"
+            # paying as a guest ("guest checkout ok?"; not "check out this manga")
+            r"|\bcheckout\b|\bguest (?:check ?out|purchase|order)|ゲスト購入|会員登録なしで"
         ),
     ),
     (
@@ -2670,6 +2680,9 @@ def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
         # 「ワンピの次の巻っていつ出ますか」「最新刊ってもう出てる？」「新刊まだ?」: whether and when the
         # next one comes out, a fact asked of it.
         return "product_question"
+    if classified == "product_search" and PAT.STOCK_ASKED.search(c.folded):
+        # "is dandadan vol 2 in stock?", 「在庫ありますか」: whether it is in stock is a fact asked of it
+        return "product_question"
     if classified == "product_search" and PAT.ONLY_SO_LONG.search(c.folded):
         return "product_question"  # 「look back って1巻だけ?」: how long it is
     if classified == "product_search" and _PRICE_ASKED.match(c.folded):
@@ -2687,6 +2700,8 @@ def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
             return "product_search"  # 「誕生日プレゼントで、ポケモンの漫画ってありますか」
         if re.search(r"探して|\b(?:looking|searching) for\b", c.folded) and not PAT.RECOMMEND.search(c.folded):
             return "product_search"  # 「炭治郎が主人公の漫画を探しております」: that one title sought
+        if PAT.ONE_WORK.search(c.folded) and not PAT.RECOMMEND.search(PAT.PIECE_SOMETHING.sub("", c.folded)):
+            return "product_search"  # "my daughter wants the one with the little kitten, chi something?"
     if (
         classified in PRODUCT_INTENTS
         and not abstained

@@ -16,6 +16,7 @@ says which catalog name matched (``Link.kind`` / ``Link.name``).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -206,7 +207,7 @@ _LATIN = re.compile(r"[a-z0-9]+")
 # 「アオなんとか」, 「タイトルにヒカルが入ってる」, 「パンチって付くタイトル」, "blue something, forgot the
 # name", "the title has moon in it". Bounded quantifiers; the message is cut to MAX_LINK_CHARS.
 _FRAGMENT = re.compile(
-    r"(\S{2,12}?) ?(?:なんとか|ナントカ|何とか|なんちゃら)"
+    r"(\S{2,12}?) ?(?:なんとか|ナントカ|何とか|なんちゃら|\bnan(?:n)?toka\b|\bnanchara\b)"
     r"|タイトルに ?(\S{2,12}?) ?(?:が|って|と)? ?(?:入って|入る|付く|つく|ついて)"
     r"|(\S{2,12}?) ?(?:って|という|っていう) ?(?:字|言葉|文字|単語)? ?(?:が)? ?(?:(?:タイトル|題名|名前)に ?)?"
     r"(?:付く|つく|入って|入る|ついて)"
@@ -224,6 +225,10 @@ _FRAGMENT = re.compile(
 )
 _QUOTED_AS_MANGA = 5  # the group of _FRAGMENT that holds 「…って漫画」
 _SOMETHING = re.compile(r"(?:なんとか|ナントカ|何とか|なんちゃら)$")
+# "what's that other fujimoto one, fire something", "tokyo something, my coworker loves it": a
+# piece that ends its clause with "something" is said to be incomplete, "forgot" said or not
+# (over the message as typed: folding drops the punctuation that ends the clause).
+_CLAUSE_SOMETHING = re.compile(r"\b([a-z]{2,12}(?: [a-z]{2,12}){0,2}) (?:something|smth)\s{0,3}(?:[,.?!…]|$)")
 # The groups of _FRAGMENT that say a name is incomplete (「…なんとか」, "title has X in it",
 # "X something, forgot"), so the titles holding the piece are meant even when the piece is
 # itself a name (「デデデってタイトルに入ってる」 is not only デデデデ).
@@ -580,6 +585,7 @@ class CatalogLinker:
     _works_by_authors_of: dict[str, frozenset[str]] = field(default_factory=dict)
     _tags: dict[str, str] = field(default_factory=dict)  # series → its tags, folded, "|"-joined
     _genres: dict[str, frozenset[str]] = field(default_factory=dict)  # series → its genres
+    _genre_words: set[str] = field(default_factory=set)  # every genre's words ("sci", "fi", "romance")
     _synopses: dict[str, str] = field(default_factory=dict)  # series → its synopses, folded
     # series → edition language → (volumes, price of a volume), for limits relative to a series
     _editions: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
@@ -615,6 +621,7 @@ class CatalogLinker:
         for s in series:
             linker._tags[s["series_id"]] = "|" + "|".join(fold(t) for t in s.get("tags", ())) + "|"
             linker._genres[s["series_id"]] = frozenset(s.get("genres", ()))
+            linker._genre_words.update(w for genre in s.get("genres", ()) for w in genre.split("-"))
             linker._synopses[s["series_id"]] = fold(f"{s.get('synopsis_ja', '')} {s.get('synopsis_en', '')}")
             linker._editions[s["series_id"]] = {
                 language: (int(s[volumes]), int(s[price]))
@@ -925,13 +932,19 @@ class CatalogLinker:
         candidates += self._fuzzy(tails, words, windows)
         if not any(not c.fuzzy for c in candidates):
             candidates += self._fuzzy_cjk(folded)
-        match = _FRAGMENT.search(folded)
+        match = _FRAGMENT.search(folded) or self._clause_something(text[:MAX_LINK_CHARS], folded)
         # (read only when they can be used: no names found, or a piece said to be incomplete)
         wanted = match is not None and (not candidates or _incomplete(match))
         fragments = self._fragments(folded, match) if match is not None and wanted else []
         if fragments and candidates and len(fragments[0].names) > 1:
-            # The customer says the name is incomplete, and several titles hold the piece.
-            candidates = fragments
+            # The customer says the name is incomplete, and several titles hold the piece: those
+            # of an author named beside it, when some are ("that other fujimoto one, fire something").
+            works = {sid for c in candidates for n in c.names if n.kind == "author" for sid in n.author_series}
+            theirs = [n for n in fragments[0].names if n.series_id in works]
+            candidates = [replace(fragments[0], names=theirs)] if theirs else fragments
+        elif fragments and not any(fragments[0].start < c.end and c.start < fragments[0].end for c in candidates):
+            # ("that other fujimoto one, fire something": the one piece beside the author's name)
+            candidates += fragments
         if not candidates:
             candidates = (
                 fragments
@@ -950,6 +963,14 @@ class CatalogLinker:
         candidates += self._sequel_named(folded)
         return self._resolve(candidates)
 
+    def _clause_something(self, text: str, folded: str) -> re.Match[str] | None:
+        """``_CLAUSE_SOMETHING`` over the typed message, found again in the folded one (its
+        group 1, an incomplete piece); never a kind of story ("romance something?")."""
+        said = _CLAUSE_SOMETHING.search(unicodedata.normalize("NFKC", text).lower())
+        if said is None or said.group(1).split()[-1] in self._genre_words:
+            return None
+        return re.search(rf"\b({re.escape(fold(said.group(1)))}) (?:something|smth)\b", folded)
+
     def _narrowed(self, folded: str, candidate: _Candidate) -> _Candidate:
         """A piece of a title several series hold, said beside the kind of story it is
         (「Blueなんとかってやつ、サッカーの漫画」): only those of that kind, when some are."""
@@ -958,6 +979,19 @@ class CatalogLinker:
         outside = folded[: candidate.start] + " " * (candidate.end - candidate.start) + folded[candidate.end :]
         kinds = [w for w in _CJK_GLOSSARY if w in outside]
         kinds += [w for w in _LATIN.findall(outside) if len(w) >= MIN_LATIN and latin_key(w) in self._story_words]
+        # (the piece said again, 「東京なんとか… the tokyo one」: a word of every title holding
+        # the piece chooses none of them)
+        held = {n.series_id for n in candidate.names}
+        kinds = [
+            k
+            for k in kinds
+            if not held
+            <= (
+                {sid for sid, names in self._latin_names.items() if any(f" {k} " in n for n in names)}
+                if _is_latin(k)
+                else {sid for key, sid in self._cjk_titles.items() if k in key}
+            )
+        ]
         if not kinds:
             return candidate
         genres = {fold(GLOSSARY.get(k, k)).replace(" ", "-") for k in kinds}
