@@ -1638,6 +1638,9 @@ def _resolve(
             state.intent = prev.intent
             if prev.focus.latest_volume and not entities.volumes:
                 state.focus.latest_volume = True
+        if top.kind == "partial" and state.intent == "product_recommendation":
+            # A half-remembered title ("that other fujimoto one, fire something") is that title sought.
+            state.intent = "product_search"
         if (entities.volumes or c.latest) and state.intent == "product_recommendation":
             # 「夏目友人帳の30巻を探しています」: one volume of it, not suggestions.
             state.intent = "product_question" if c.product_question else "product_search"

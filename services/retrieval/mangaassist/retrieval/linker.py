@@ -451,6 +451,9 @@ _LISTED = re.compile(r"\s*(?:or|and|vs\.?|versus|&|,|/|か|と)\s*")
 
 # Words that list names ("naruto and bleach"): a misspelt name never starts or ends on one.
 _JOINERS = frozenset({"and", "or", "vs", "versus", "then", "plus"})
+# Japanese particles typed in romaji: a short window holding one is read as words, not a typo.
+_PARTICLES = frozenset({"no", "wa", "ga", "wo", "ni", "de", "mo", "ka", "tte", "ne", "yo"})
+MIN_FUZZY_ACROSS_PARTICLE = 8
 # English little words: a window mostly of them is no misspelt name ("as a girl" ≠ Asagiri):
 # articles, prepositions and conjunctions; pronouns; the shortest verbs.
 _LITTLE_WORDS = (
@@ -1283,6 +1286,12 @@ class CatalogLinker:
                 continue  # "k-on and nana": a window ending on the word that lists two names
             if words[i][1] in tails:
                 continue  # "that's funny": a contraction's tail starts no name ("s funny" is no "Sunny")
+            if (
+                j > i
+                and len(key) < MIN_FUZZY_ACROSS_PARTICLE
+                and any(words[w][0] in _PARTICLES for w in range(i, j + 1))
+            ):
+                continue  # "kanketsu shiteru no dake": a romaji particle and a word are no misspelt "nodame"
             # One edit leaves a name's first two or last two letters as they were (but for a
             # swap across them): only names sharing an end are compared.
             edits = 2 if len(key) >= TWO_EDITS else 1  # "the apothecary diarys"
