@@ -528,3 +528,8 @@ def test_limits_below_a_series_come_from_its_edition() -> None:
     assert linker().below(["frieren"], None, 0) == frieren["volumes_ja"] - 1
     assert linker().below(["frieren"], "en", 1) == frieren["price_en_jpy"] - 1
     assert linker().below(["no-such-series"], "ja", 0) is None
+
+
+def test_a_romaji_particle_and_a_word_are_no_misspelt_name() -> None:
+    assert linker().link("kanketsu shiteru no dake misete") == []  # not のだめ ("nodame")
+    assert [link.series_id for link in linker().link("no dame cantabile aru?")] == ["nodame-cantabile"]
