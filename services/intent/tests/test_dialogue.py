@@ -3332,14 +3332,6 @@ def test_a_kind_and_a_status_read_as_small_talk_are_a_request(said: str, classif
     assert result.intent == "product_recommendation" and result.state.constraints.status == "completed"
 
 
-@pytest.mark.parametrize("text", ["is dandadan vol 2 in stock?", "ダンダダンの2巻、在庫ある？"])
-def test_whether_a_named_volume_is_in_stock_is_a_question_about_it(text: str) -> None:
-    named = turn(
-        text, common_pb2.DialogueState(), mentions=[mention("dandadan", "dandadan" if "dan" in text else "ダンダダン")]
-    )
-    assert named.intent == "product_question" and named.state.focus.series_id == "dandadan"
-
-
 def test_a_bare_number_with_max_after_fewer_volumes_caps_the_length() -> None:
     asked = turn("any completed cooking manga?", common_pb2.DialogueState(), intent="product_recommendation")
     fewer = turn("fewer volumes, like 15 max", asked.state, intent="product_recommendation")

@@ -2683,9 +2683,6 @@ def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
         # 「ワンピの次の巻っていつ出ますか」「最新刊ってもう出てる？」「新刊まだ?」: whether and when the
         # next one comes out, a fact asked of it.
         return "product_question"
-    if classified == "product_search" and PAT.STOCK_ASKED.search(c.folded):
-        # "is dandadan vol 2 in stock?", 「在庫ありますか」: whether it is in stock is a fact asked of it
-        return "product_question"
     if classified == "product_search" and PAT.ONLY_SO_LONG.search(c.folded):
         return "product_question"  # 「look back って1巻だけ?」: how long it is
     if classified == "product_search" and _PRICE_ASKED.match(c.folded):
