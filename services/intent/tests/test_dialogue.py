@@ -3337,6 +3337,7 @@ def test_a_bare_number_with_max_after_fewer_volumes_caps_the_length() -> None:
     fewer = turn("fewer volumes, like 15 max", asked.state, intent="product_recommendation")
     assert fewer.state.constraints.max_volumes == 15 and fewer.state.constraints.genres == ["cooking"]
     assert cues("8 tops, under 1000 yen").max_volumes is None  # no volumes said: no length
+    assert cues("fewer volumes tho, like 10ish max").max_volumes == 10
 
 
 def test_the_one_with_a_half_remembered_name_is_that_title_not_suggestions() -> None:
@@ -3348,3 +3349,48 @@ def test_the_one_with_a_half_remembered_name_is_that_title_not_suggestions() -> 
         mentions=[mention("chis-sweet-home", "chi", "partial")],
     )
     assert result.intent == "product_search" and result.state.focus.series_id == "chis-sweet-home"
+
+
+def test_more_volumes_by_bare_numbers_are_of_the_series_in_focus() -> None:
+    tenth = turn(
+        "ハイキューの10巻在庫ありますか", common_pb2.DialogueState(), mentions=[mention("haikyu", "ハイキュー")]
+    )
+    more = turn("11と12もほしい", tenth.state)
+    assert more.state.focus.series_id == "haikyu" and more.state.focus.volume == 11 and not more.not_carried
+
+
+def test_a_sentence_before_the_question_is_no_title_asked_for() -> None:
+    asked = turn(
+        "I'm looking for a gift, she loves Frieren",
+        common_pb2.DialogueState(),
+        mentions=[mention("frieren", "Frieren")],
+    )
+    volume = turn("She reads in English. Is volume 13 available?", asked.state)
+    assert volume.state.focus.series_id == "frieren" and volume.state.focus.volume == 13 and not volume.not_carried
+
+
+def test_one_of_the_kind_in_force_described_and_asked_about_is_a_question_of_it() -> None:
+    asked = turn("料理漫画でおすすめありますか？", common_pb2.DialogueState(), intent="product_recommendation")
+    one = turn("ダンジョンで魔物食べるやつ、もう完結してる？", asked.state, intent="product_recommendation")
+    assert one.intent == "product_question" and one.action == "choose"
+    # (those of a kind narrowed stay a refinement: 「バスケのやつで完結してるのは？」)
+    sports = turn("スポーツ漫画のおすすめある？", common_pb2.DialogueState(), intent="product_recommendation")
+    narrowed = turn("バスケのやつで完結してるのは？", sports.state, intent="product_recommendation")
+    assert narrowed.state.constraints.status == "completed" and narrowed.state.constraints.genres == ["sports"]
+
+
+@pytest.mark.parametrize("text", ["おすすめの映画おしえて", "any good movies?", "recommend me a ramen place lol"])
+def test_films_and_places_to_eat_are_not_the_shops(text: str) -> None:
+    assert turn(text, common_pb2.DialogueState(), intent="product_recommendation").intent == "out_of_scope"
+
+
+@pytest.mark.parametrize("text", ["映画化された漫画でおすすめある？", "a gift for a 10 year old who loves video games"])
+def test_a_manga_asked_for_beside_a_film_or_a_game_is_still_a_request(text: str) -> None:
+    assert turn(text, common_pb2.DialogueState(), intent="product_recommendation").intent == "product_recommendation"
+
+
+def test_the_kind_one_where_something_happens_is_one_title_recalled() -> None:
+    text = "the soccer one where they lock all the strikers up in a facility"
+    assert turn(text, common_pb2.DialogueState(), intent="product_recommendation").intent == "product_search"
+    best = "the best one where the romance is slow"  # (a superlative asks for suggestions)
+    assert turn(best, common_pb2.DialogueState(), intent="product_recommendation").intent == "product_recommendation"

@@ -533,3 +533,9 @@ def test_limits_below_a_series_come_from_its_edition() -> None:
 def test_a_romaji_particle_and_a_word_are_no_misspelt_name() -> None:
     assert linker().link("kanketsu shiteru no dake misete") == []  # not のだめ ("nodame")
     assert [link.series_id for link in linker().link("no dame cantabile aru?")] == ["nodame-cantabile"]
+
+
+def test_a_word_of_several_titles_asked_for_as_the_x_one_offers_them() -> None:
+    # ("the samurai one" after a list describes which one: a kind, no piece, unless asked for)
+    asked = {link.series_id for link in linker().link("do you have the tokyo one")}
+    assert asked == {"tokyo-ghoul", "tokyo-revengers", "tokyo-tarareba-girls"}

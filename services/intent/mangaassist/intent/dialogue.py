@@ -141,7 +141,7 @@ _VOLUME_CAP = (
     # "fewer volumes, like 15 max", "shorter ones, 8 tops": a bare number capped, volumes said
     (
         re.compile(
-            r"^(?=.{0,200}\b(?:vol(?:ume)?s?|books|fewer|shorter)\b).{0,200}?(?<![\d.,])(\d{1,2})\s{0,2}"
+            r"^(?=.{0,200}\b(?:vol(?:ume)?s?|books|fewer|shorter)\b).{0,200}?(?<![\d.,])(\d{1,2})(?:ish)?\s{0,2}"
             r"(?:max|tops|at most|or (?:less|fewer|under))\b(?!\s*(?:円|yen|jpy|[¥$]))"
         ),
         True,
@@ -903,6 +903,15 @@ def _resolve(
     if not entities.order_ids and not PAT.MY_ORDER.search(c.folded) and PAT.DELIVERY_TO.search(c.folded):
         # "how long would it take to get to osaka?" after choosing a volume: delivery, not the book.
         classified, abstained = "shipping_info", False
+    if (
+        classified in PRODUCT_INTENTS
+        and not titles
+        and not authors
+        and PAT.NOT_SOLD.search(c.folded)
+        and not (entities.genres or _MANGA_WORDS.search(c.folded) or c.reference or entities.volumes)
+    ):
+        # 「おすすめの映画おしえて」, "any good movies?": films, games or food are not the shop's.
+        classified, abstained = "out_of_scope", False
     product_turn = classified in PRODUCT_INTENTS and not abstained
     # A non-product intent the classifier is sure of (shipping, payment…) is not taken over.
     # "I'd like to order volume 200" about the series in focus is a purchase, not an order's status.
@@ -2027,6 +2036,14 @@ def _resolve(
         # (a new request of another kind is a new topic, unless said in a few words, "something
         # with sports?": the budget, edition and status asked for before still hold)
         and not (c.new_request and entities.genres and not c.refine_lead and len(c.folded) > MAX_TERSE_CHARS)
+        # (「ダンジョンで魔物食べるやつ、もう完結してる？」: one of that kind described and asked
+        # about; not 「バスケのやつで完結してるのは？」, those of a kind narrowed, nor one by place)
+        and not (
+            _described_and_asked(c)
+            and not PAT.KIND_NARROWED.search(c.folded)
+            and _PLACE.search(c.folded) is None
+            and not PAT.FIRST_SHOWN.search(c.folded)
+        )
     ):
         _carry(state, prev)
         adds_kind = bool(
@@ -2202,17 +2219,7 @@ def _resolve(
         ):
             # Describing a title one cannot name is looking for that one title.
             state.intent = "product_search"
-        elif (
-            state.intent == "product_recommendation"
-            and (described_one := PAT.DESCRIBED.search(c.folded)) is not None
-            # (not 「完結済みのやつってある？」「…のやつ他にある？」: that kind asked for)
-            and not re.search(r"(?:ある|あります|ありますか|ない|ないですか)\s*[?？]?\s*$|他|ほか|おすすめ", c.folded)
-            # asked *after* the one is described (「卓球のやつか、何巻完結？」; not 「完結してる
-            # ボクシングのやつは」: a kind wanted)
-            and _asked_of_it(c.folded[described_one.end() :])
-            and PAT.ASKS_ABOUT.search(c.folded)
-            and not c.like
-        ):
+        elif state.intent == "product_recommendation" and _described_and_asked(c):
             # "oh and the other Tokyo one with the ghouls, is that finished": a question of the
             # one described
             state.intent = "product_question"
@@ -2235,6 +2242,8 @@ def _resolve(
                     PAT.ONE_SERIES.search(c.folded)
                     and (PAT.DESCRIBED.search(c.folded) or re.search(r"あれ|あの(?:漫画|マンガ|作品|やつ)", c.folded))
                 )
+                # (「ダンジョンで魔物食べるやつ、もう完結してる？」: asked of the one described)
+                or _described_and_asked(c)
             )
             and not c.like
         )
@@ -2445,6 +2454,23 @@ def _asks_first(folded: str, service: str) -> bool:
 
 
 _ESCALATION_ASKED = dict(_SERVICE_ASKED)["escalation"]
+
+
+def _described_and_asked(c: Cues) -> bool:
+    """Whether one series is described and then asked about ("oh and the other Tokyo one with
+    the ghouls, is that finished", 「ダンジョンで魔物食べるやつ、もう完結してる？」): a question of
+    that one, not a kind of story asked for."""
+    described_one = PAT.DESCRIBED.search(c.folded)
+    return bool(
+        described_one is not None
+        # (not 「完結済みのやつってある？」「…のやつ他にある？」: that kind asked for)
+        and not re.search(r"(?:ある|あります|ありますか|ない|ないですか)\s*[?？]?\s*$|他|ほか|おすすめ", c.folded)
+        # asked *after* the one is described (「卓球のやつか、何巻完結？」; not 「完結してる
+        # ボクシングのやつは」: a kind wanted)
+        and _asked_of_it(c.folded[described_one.end() :])
+        and PAT.ASKS_ABOUT.search(c.folded)
+        and not c.like
+    )
 
 
 def _asked_of_it(rest: str) -> bool:
@@ -2719,7 +2745,7 @@ _EDITION_NUMBER = re.compile(r"(?:^|\s)(?:english|japanese|eng|jp|英語版?|日
 
 def _bare_volume(lowered: str, mentions: list[common_pb2.Mention], focus: bool) -> int | None:
     """The volume a bare number after a named title (or, with a series in focus, after an
-    edition) names, or None."""
+    edition, or numbers wanted too: 「11と12もほしい」) names, or None."""
     for m in mentions:
         if m.kind == "author":
             continue
@@ -2728,7 +2754,7 @@ def _bare_volume(lowered: str, mentions: list[common_pb2.Mention], focus: bool) 
         if found is not None and int(found.group(1)) > 0:
             return int(found.group(1))
     if focus and not mentions:
-        found = _EDITION_NUMBER.search(lowered)
+        found = _EDITION_NUMBER.search(lowered) or PAT.MORE_VOLUMES.match(lowered)
         if found is not None and int(found.group(1)) > 0:
             return int(found.group(1))
     return None
@@ -3217,7 +3243,10 @@ def unlinked_title(
     for pattern in patterns:
         m = pattern.search(lowered)
         if m:
-            candidates.append(m.group(1).strip())
+            # (the last sentence of it: "She reads in English. Is volume 13 available?" asks for
+            # no title "she reads in english. is volume 13")
+            last = PAT.SENTENCE_BREAK.split(m.group(1))[-1]
+            candidates.append(re.sub(r"^(?:is|are|do|does|can|could)\s", "", last.strip()))
     for name in candidates:
         name = name.lower()
         for linked in mentions:
@@ -3236,7 +3265,12 @@ def unlinked_title(
             or name in _NOT_TITLES
         ):
             continue
-        if (any(ch.isdigit() for ch in name) and len(name) <= 4) or re.fullmatch(r"\d{1,3}(?:\s\w+)?", name):
+        if (
+            (any(ch.isdigit() for ch in name) and len(name) <= 4)
+            or re.fullmatch(r"\d{1,3}(?:\s\w+)?", name)
+            # (「11と12もほしい」, "3, 4 and 5": volume numbers)
+            or re.fullmatch(r"\d{1,3}(?:\s?(?:と|,|、|and|&|-|~|〜)\s?\d{1,3})+\s?(?:巻|kan|vols?)?", name)
+        ):
             continue  # ("do you have 26 too": a volume number)
         for _, edition in _EDITION_WORDS:
             # 「ao ashi の英語版ありますか」: the name without the edition asked for.

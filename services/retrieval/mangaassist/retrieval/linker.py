@@ -1339,7 +1339,9 @@ class CatalogLinker:
                 and (latin_key(word) not in self._story_words or before in ("the", "that"))
             )
             # ("the samurai one": a kind of story describes which one; "the Monster one" names it)
-            kind_one = after == "one" and latin_key(word) in self._story_words
+            # ("do you have the tokyo one": asked for as a title, a word of titles names them)
+            asked_as_title = before in ("the", "that") and i > 1 and words[i - 2][0] in _ASKED_BEFORE
+            kind_one = after == "one" and latin_key(word) in self._story_words and not asked_as_title
             if (
                 len(words) == 1
                 or (after in _NAME_AFTER and not kind_one)
