@@ -3394,3 +3394,31 @@ def test_the_kind_one_where_something_happens_is_one_title_recalled() -> None:
     assert turn(text, common_pb2.DialogueState(), intent="product_recommendation").intent == "product_search"
     best = "the best one where the romance is slow"  # (a superlative asks for suggestions)
     assert turn(best, common_pb2.DialogueState(), intent="product_recommendation").intent == "product_recommendation"
+
+
+def test_who_wrote_a_named_series_is_a_question_about_it() -> None:
+    asked = turn("who wrote monster", common_pb2.DialogueState(), mentions=[mention("monster", "monster")])
+    assert asked.intent == "product_question" and asked.state.focus.series_id == "monster"
+
+
+def test_a_fact_of_the_series_in_focus_checked_is_a_question_not_a_request() -> None:
+    oshi = shown_after(
+        "推しの子って何巻まで出てる？", ["oshi-no-ko"], "product_question", [mention("oshi-no-ko", "推しの子")]
+    )
+    same = turn("かぐや様と同じ作者だよね？", oshi, mentions=[mention("kaguya-sama-love-is-war", "かぐや様")])
+    assert same.intent == "product_question" and same.state.focus.series_id == "oshi-no-ko"
+    assert not same.state.constraints.by_authors_of
+    # (another work of theirs asked after is still their works)
+    other = turn("same author did a farming one too right?", oshi)
+    assert list(other.state.constraints.by_authors_of) == ["oshi-no-ko"]
+    jjk = shown_after(
+        "jjk how many in english?", ["jujutsu-kaisen"], "product_question", [mention("jujutsu-kaisen", "jjk")]
+    )
+    count = turn("and japanese goes up to 30 right?", jjk, intent="product_recommendation")
+    assert count.intent == "product_question" and count.state.focus.series_id == "jujutsu-kaisen"
+    assert count.state.focus.language == "ja" and not count.state.constraints.max_volumes
+
+
+def test_was_there_a_story_like_this_recalls_one_title() -> None:
+    text = "女の子たちがキャンプするやつってありましたっけ"
+    assert turn(text, common_pb2.DialogueState(), intent="product_recommendation").intent == "product_search"

@@ -1818,6 +1818,26 @@ def _resolve(
             )[0]
         )
     )
+    if (
+        prev.HasField("focus")
+        and prev.focus.series_id
+        and not named
+        and not c.like
+        and PAT.CONFIRMATION.search(c.folded)
+        and (
+            # (not "the same author did a farming one too right?": another work of theirs asked for)
+            (PAT.SAME_AUTHOR_WORD.search(c.folded) and not PAT.ANOTHER_WORK.search(c.folded))
+            or c.max_volumes is not None
+        )
+    ):
+        # 「かぐや様と同じ作者だよね？」 about Oshi no Ko, "and japanese goes up to 30 right?": a fact
+        # of the series in focus checked, not a request for that author's works or a length cap.
+        state.focus.CopyFrom(prev.focus)
+        _keep_request(state, prev)
+        if entities.language is not None:
+            state.focus.language = entities.language
+        state.intent = "product_question"
+        return Resolution(state.intent, "search", "checks a fact of the series in focus", state, [], follow_up=True)
     if anchor and not named and hijackable and PAT.SAME_AUTHOR.search(c.folded):
         if prev.HasField("focus") or anchor in prev.constraints.like_series_ids:
             state.constraints.excluded_series.append(anchor)
@@ -2690,6 +2710,12 @@ def _place_in_list(folded: str, count: int) -> int | None:
 def _series_intent(classified: str, abstained: bool, c: Cues) -> str:
     """A turn about one named series: the classifier's product intent when it is sure; else a
     question when it asks something of the series, a search when it only names it."""
+    if classified == "product_search" and (
+        PAT.PERSON_ASKED.search(c.folded)
+        or (PAT.SAME_AUTHOR_WORD.search(c.folded) and PAT.CONFIRMATION.search(c.folded))
+    ):
+        # "who wrote monster", 「幽遊白書も同じ人だっけ」: whose work it is, a fact asked of it
+        return "product_question"
     if (
         classified == "product_search"
         and not abstained

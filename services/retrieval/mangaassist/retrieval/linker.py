@@ -158,6 +158,8 @@ SHORT_WORD = 6
 MAX_WINDOW = 6  # words per Latin window
 MAX_LINK_CHARS = 600  # a message longer than this is linked on its first part only
 _AUTHOR_CUES = frozenset({"by", "from", "author", "mangaka", "artist"})
+_DID = frozenset({"did", "does", "has", "have", "had"})
+_CREATED = frozenset({"draw", "drawn", "write", "written", "make", "made", "do", "done", "create", "created"})
 _PRODUCT_CUES = frozenset({"manga", "vol", "volume", "volumes", "series", "book", "books", "comic", "comics"})
 # Shop words beside a short plain word make it a title: "nana price", "what about pluto".
 _SHOP_NEIGHBOURS = _PRODUCT_CUES | {
@@ -573,8 +575,11 @@ class _Candidate:
 
 
 def _after_author_cue(words: list[tuple[str, int, int]], i: int) -> bool:
-    """Whether word ``i`` follows "by"/"from" as a name does ("by oda"), not as in "one by one"."""
-    return i > 0 and words[i - 1][0] in _AUTHOR_CUES and not (i > 1 and words[i - 2][0] == words[i][0])
+    """Whether word ``i`` follows "by"/"from" as a name does ("by oda"), not as in "one by one",
+    or is the one who drew or wrote ("what else did inoue draw")."""
+    return (i > 0 and words[i - 1][0] in _AUTHOR_CUES and not (i > 1 and words[i - 2][0] == words[i][0])) or (
+        i > 0 and words[i - 1][0] in _DID and i + 1 < len(words) and words[i + 1][0] in _CREATED
+    )
 
 
 @dataclass
