@@ -3422,3 +3422,17 @@ def test_a_fact_of_the_series_in_focus_checked_is_a_question_not_a_request() -> 
 def test_was_there_a_story_like_this_recalls_one_title() -> None:
     text = "女の子たちがキャンプするやつってありましたっけ"
     assert turn(text, common_pb2.DialogueState(), intent="product_recommendation").intent == "product_search"
+
+
+def test_like_the_focus_but_shorter_is_shorter_than_it() -> None:
+    death_note = shown_after(
+        "do you have death note?", ["death-note"], "product_search", [mention("death-note", "death note")]
+    )
+    shorter = turn("anything like it but shorter", death_note, intent="product_recommendation")
+    assert list(shorter.state.constraints.like_series_ids) == ["death-note"]
+    assert list(shorter.state.constraints.shorter_than) == ["death-note"]
+
+
+def test_the_kind_one_with_the_hero_described_is_one_title_sought() -> None:
+    text = "hi! do you guys have the pirate one with the rubber guy?"
+    assert turn(text, common_pb2.DialogueState(), intent="product_recommendation").intent == "product_search"

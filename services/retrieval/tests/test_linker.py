@@ -539,6 +539,9 @@ def test_a_word_of_several_titles_asked_for_as_the_x_one_offers_them() -> None:
     # ("the samurai one" after a list describes which one: a kind, no piece, unless asked for)
     asked = {link.series_id for link in linker().link("do you have the tokyo one")}
     assert asked == {"tokyo-ghoul", "tokyo-revengers", "tokyo-tarareba-girls"}
+    volume = {link.series_id for link in linker().link("tokyo manga vol 1")}
+    assert volume == {"tokyo-ghoul", "tokyo-revengers", "tokyo-tarareba-girls"}
+    assert linker().link("horror manga vol 1") == []  # (a kind, whatever follows)
 
 
 def test_the_one_who_drew_is_an_author_said_in_lower_case() -> None:

@@ -1338,10 +1338,12 @@ class CatalogLinker:
             asked_last = i + 1 == len(words) and before in _ASKED_BEFORE and shared_text.is_romaji(latin_key(word))
             # ("do you have the Hikaru manga?")
             # (not a kind of story: "other samurai manga?" asks for samurai stories)
+            # ("tokyo manga vol 1": a volume of it asked for)
+            volume_next = i + 2 < len(words) and words[i + 2][0] in ("vol", "volume")
             named_manga = (
                 after == "manga"
-                and (shared_text.is_romaji(latin_key(word)) or before in ("the", "that"))
-                and (latin_key(word) not in self._story_words or before in ("the", "that"))
+                and (shared_text.is_romaji(latin_key(word)) or before in ("the", "that") or volume_next)
+                and (latin_key(word) not in self._story_words or before in ("the", "that") or volume_next)
             )
             # ("the samurai one": a kind of story describes which one; "the Monster one" names it)
             # ("do you have the tokyo one": asked for as a title, a word of titles names them)
