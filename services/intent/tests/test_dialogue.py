@@ -3284,28 +3284,35 @@ def test_a_kind_ruled_out_after_a_question_of_the_focus_refines_the_request() ->
     assert not result.state.focus.series_id and "horror" in result.state.constraints.excluded_genres
 
 
-def test_sochira_points_at_the_one_shown() -> None:
-    named = turn(
-        "薬屋のひとりごとある？",
-        common_pb2.DialogueState(),
-        mentions=[mention("the-apothecary-diaries", "薬屋のひとりごと")],
-    )
-    result = turn("そちらはもう完結しておりますでしょうか", named.state, intent="product_question")
-    assert (result.intent, result.state.focus.series_id) == ("product_question", "the-apothecary-diaries")
-
-
-def test_the_japanese_one_or_raw_is_the_japanese_edition_of_the_focus() -> None:
-    named = turn(
-        "sakamoto days saishinkan out yet?",
-        common_pb2.DialogueState(),
-        mentions=[mention("sakamoto-days", "sakamoto days")],
-    )
-    result = turn("the japanese one I mean, I read raw", named.state, intent="out_of_scope")
-    assert (result.intent, result.state.focus.series_id, result.state.focus.language) == (
-        "product_question",
-        "sakamoto-days",
-        "ja",
-    )
+@pytest.mark.parametrize(
+    ("first", "named", "said", "classified", "language"),
+    [
+        # 「そちら」 points at the one shown
+        (
+            "薬屋のひとりごとある？",
+            ("the-apothecary-diaries", "薬屋のひとりごと"),
+            "そちらはもう完結しておりますでしょうか",
+            "product_question",
+            None,
+        ),
+        # "the japanese one" (or "raw") is the Japanese edition of the focus
+        (
+            "sakamoto days saishinkan out yet?",
+            ("sakamoto-days", "sakamoto days"),
+            "the japanese one I mean, I read raw",
+            "out_of_scope",
+            "ja",
+        ),
+    ],
+)
+def test_a_word_pointing_at_the_series_in_focus_asks_of_it(
+    first: str, named: tuple[str, str], said: str, classified: str, language: str | None
+) -> None:
+    asked = turn(first, common_pb2.DialogueState(), mentions=[mention(*named)])
+    result = turn(said, asked.state, intent=classified)
+    assert (result.intent, result.state.focus.series_id) == ("product_question", named[0])
+    if language is not None:
+        assert result.state.focus.language == language
 
 
 def test_a_question_of_another_one_described_is_asked_of_the_one_found() -> None:
