@@ -85,7 +85,10 @@ async def window(cluster: Cluster, n: int, concurrency: int = 2, tag: str = "w")
     records: list[Record] = []
     for _ in range(60):  # exporters flush every 500 ms in the local cluster
         records = await source.fetch(start, time.time())
-        if len(records) >= answered and all(s.BEDROCK_INVOKE in r for r in records):
+        # Every answer's orchestrator span and the inference service's span inside it: the
+        # two processes export apart, and a window read before the slower one flushed would
+        # hide the model's segment from the detector.
+        if len(records) >= answered and all(s.BEDROCK_INVOKE in r and s.MODEL_INFERENCE in r for r in records):
             break
         await asyncio.sleep(0.25)
     return records
