@@ -273,6 +273,30 @@ def test_like_x_recommends_from_x_and_never_x() -> None:
     assert list(result.state.constraints.like_series_ids) == ["dandadan"]
 
 
+@pytest.mark.parametrize(
+    ("text", "series_id", "name"),
+    [
+        ("something after Naruto", "naruto", "Naruto"),
+        ("recommend me something after death note", "death-note", "death note"),
+        ("進撃の巨人の後に読める漫画ある？", "attack-on-titan", "進撃の巨人"),
+        ("ナルトの次に読むならどれ？", "naruto", "ナルト"),
+    ],
+)
+def test_what_to_read_after_x_is_like_x_and_never_x(text: str, series_id: str, name: str) -> None:
+    result = turn(text, common_pb2.DialogueState(), "product_search", mentions=[mention(series_id, name)])
+    assert (result.intent, result.action) == ("product_recommendation", "similar")
+    assert list(result.state.constraints.like_series_ids) == [series_id]
+
+
+def test_a_volume_after_another_or_an_author_after_an_event_is_no_likeness() -> None:
+    focus = turn("Do you have Kingdom?", common_pb2.DialogueState(), mentions=[mention("kingdom", "Kingdom")]).state
+    assert not turn("what comes after", focus, "product_question").state.constraints.like_series_ids
+    one_piece = turn(
+        "ワンピースの1巻の次は？", common_pb2.DialogueState(), mentions=[mention("one-piece", "ワンピース")]
+    )
+    assert one_piece.state.focus.series_id == "one-piece" and not one_piece.state.constraints.like_series_ids
+
+
 def test_a_title_containing_like_is_no_like_request() -> None:
     result = turn(
         "do you have march comes in like a lion",

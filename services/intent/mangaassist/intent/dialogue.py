@@ -752,9 +752,16 @@ def _resolve(
     c = cues(_without_names(text, mentions))
     titles = [m for m in named if m.kind != "author"]
     authors = [m for m in named if m.kind == "author"]
+    # "something after Naruto", 「進撃の後に読める漫画ある？」: one like it, never it
+    read_after = bool(titles) and (
+        bool(PAT.READ_AFTER_JA.search(c.folded))
+        or any((span := _span(lowered, m)) and PAT.READ_AFTER.search(lowered, 0, span[0]) for m in titles)
+    )
+    c = replace(c, like=c.like or read_after)
     if (
         c.like
         and titles
+        and not read_after
         and PAT.AVAILABILITY.search(c.folded)
         and not PAT.SIMILAR.search(c.folded)
         and not (c.new_request or PAT.RECOMMEND.search(c.folded))
