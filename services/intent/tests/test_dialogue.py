@@ -3249,6 +3249,30 @@ def test_a_question_or_a_remark_likens_nothing(text: str) -> None:
     assert not cues(text).like
 
 
+def test_a_young_readers_age_group_holds_for_their_next_request_until_another_reader() -> None:
+    kid = turn("books for my 6 year old", common_pb2.DialogueState(), "product_recommendation")
+    assert kid.state.constraints.HasField("max_age_rating") and kid.state.constraints.max_age_rating == 0
+    animals = turn("anything with animals?", kid.state, "product_recommendation")
+    assert animals.state.constraints.HasField("max_age_rating") and animals.state.constraints.max_age_rating == 0
+    for other in ("what about for me? I like horror", "what about something for my husband"):
+        mine = turn(other, animals.state, "product_recommendation").state.constraints
+        assert not mine.HasField("max_age_rating")
+    # A kind asked for now lifts its earlier exclusion ("no horror" for the child).
+    assert "horror" not in turn("what about for me? I like horror", kid.state).state.constraints.excluded_genres
+
+
+@pytest.mark.parametrize("text", ["動物の漫画ある？", "恐竜の漫画ありますか", "猫の漫画ある？"])
+def test_manga_about_an_ordinary_thing_is_a_kind_asked_for_not_a_title_we_lack(text: str) -> None:
+    result = turn(text, common_pb2.DialogueState(), "product_search")
+    assert not result.not_carried and result.action == "search"
+    after = turn("将棋の漫画もある？", shown_after("ヒカルの碁ある？", ["hikaru-no-go"]), "product_search")
+    assert not after.state.focus.series_id and not after.not_carried
+
+
+def test_a_name_we_lack_asked_the_same_way_is_still_said_not_carried() -> None:
+    assert turn("ハリーポッターの漫画ある？", common_pb2.DialogueState(), "product_search").not_carried
+
+
 @pytest.mark.parametrize(
     ("said", "classified"), [("keep it family friendly", "greeting"), ("全年齢向けのがいい", "escalation")]
 )

@@ -165,6 +165,22 @@ async def test_a_kind_of_story_ruled_out_rules_out_its_series(linked: RetrievalS
     assert shown and not shown & {"slam-dunk", "kurokos-basketball", "haikyu"}
 
 
+async def test_a_young_readers_age_group_shows_only_series_rated_for_all_ages(linked: RetrievalServicer) -> None:
+    rated = {s["series_id"]: s["age_rating"] for s in load_series(RetrievalSettings().catalog_path)}
+    products = await search(
+        linked, "manga for my 6 year old, something with animals", 10, ["series_id"], max_age_rating=0
+    )
+    assert len(products) == 10 and all(rated[p.series_id] == "all" for p in products)
+    teens = await search(linked, "a dark fantasy manga", 10, ["series_id"], max_age_rating=13)
+    assert teens and all(rated[p.series_id] in ("all", "13+") for p in teens)
+
+
+async def test_an_age_group_out_of_range_is_the_callers_error(linked: RetrievalServicer) -> None:
+    with pytest.raises(ServiceError) as err:
+        await search(linked, "manga", 5, ["series_id"], max_age_rating=2**31 - 1)
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
 async def test_several_genres_asked_for_show_the_series_with_all_of_them_first(linked: RetrievalServicer) -> None:
     products = await search(
         linked, "a romance that makes you cry", 8, ["series_id", "genres"], genres=["romance", "drama"]

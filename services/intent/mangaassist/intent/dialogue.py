@@ -31,6 +31,7 @@ from mangaassist.common.text import ROMAJI_WORD, words_offsets
 from mangaassist.common.vocabulary import EN_NUMBER_WORDS, PRODUCT_INTENTS, kanji_counts
 from mangaassist.intent.entities import Entities, aspect_of, extract, genres_in
 from mangaassist.intent.model import LEXICON
+from mangaassist.intent.nouns import is_common_noun
 from mangaassist.intent.patterns import PAT
 from mangaassist.proto.common.v1 import common_pb2
 
@@ -387,6 +388,8 @@ def _merge(into: common_pb2.Constraints, entities: Entities, c: Cues, replace_ge
     for g in entities.genres:
         if g not in into.genres:
             into.genres.append(g)
+        if g in into.excluded_genres and g not in entities.excluded_genres:
+            into.excluded_genres.remove(g)  # asked for now: an earlier "not horror" is lifted
     for g in entities.excluded_genres:
         if g in into.genres and g not in entities.genres and any(aspect_of(k) == g for k in entities.excluded_kinds):
             continue  # "horror" in force, then 「グロいのは無理」: horror without the gore
@@ -400,6 +403,11 @@ def _merge(into: common_pb2.Constraints, entities: Entities, c: Cues, replace_ge
     if entities.young_reader and "horror" not in into.genres and "horror" not in into.excluded_genres:
         # A young child's book is no horror (「小学生の息子にプレゼント」, "for my 7 year old").
         into.excluded_genres.append("horror")
+    if entities.young_reader:
+        # ... and rated for all ages (the catalog's age rating; retrieval applies it).
+        into.max_age_rating = 0
+    elif into.HasField("max_age_rating") and PAT.OTHER_READER.search(c.folded):
+        into.ClearField("max_age_rating")  # "what about for me?": another reader now
     if c.drop_price:
         into.ClearField("max_price_jpy")
         into.ClearField("min_price_jpy")
@@ -2038,6 +2046,12 @@ def _resolve(
         and not (
             entities.genres and re.search(r"(?:で|がいい|が読みたい)\s*[?？!！。.]*$", c.folded) and not c.reference
         )
+        # 「将棋の漫画もある？」: manga about a thing asked for (an ordinary noun, no title)
+        and not (
+            (thing := PAT.NOUN_MANGA_ASKED.search(c.folded)) is not None
+            and is_common_noun(thing.group(1))
+            and not c.reference
+        )
         # 「パン作るやつもあったよね」: another title recalled, not the one in focus
         and not PAT.ANOTHER_RECALLED.search(c.folded)
         # "ok and what about the one where they eat monsters": another, described
@@ -2282,6 +2296,13 @@ def _resolve(
             # ("…the ghouls, is that finished": asked of the one described, no filter)
             replace(c, status=None) if describing and state.intent == "product_question" else c,
         )
+        if (
+            prev.constraints.HasField("max_age_rating")
+            and not state.constraints.HasField("max_age_rating")
+            and not PAT.OTHER_READER.search(c.folded)
+        ):
+            # "books for my 6 year old" then "anything with animals?": a new request, the same reader.
+            state.constraints.max_age_rating = prev.constraints.max_age_rating
         # Its words ("into samurai stuff", 「キャンプとか旅する系」) are searched again with each
         # refinement ("10 volumes or fewer"), which alone says nothing of the kind of story.
         # (Stored with the session, so masked like the turns: no e-mail or phone number in it.)
@@ -3320,6 +3341,8 @@ def unlinked_title(
         probe = extract(name)
         if probe.genres or probe.excluded_genres or probe.language or probe.max_price_jpy or probe.in_stock:
             continue
+        if _CJK_WORD.fullmatch(name) and re.search(re.escape(name) + _ABOUT_IT, lowered) and is_common_noun(name):
+            continue  # 「動物の漫画ある？」: manga about animals, no title we lack (「アオアシは？」 is one)
         c = cues(name)
         if (
             c.status
@@ -3335,6 +3358,10 @@ def unlinked_title(
             continue
         return True
     return False
+
+
+_CJK_WORD = re.compile(r"[\u3040-\u30ff\u4e00-\u9fffー]{1,20}")
+_ABOUT_IT = r"\s?の\s?(?:漫画|マンガ|まんが|話|作品|本|やつ)"  # 「Xの漫画」: manga about X
 
 
 def _bare_unknown_name(text: str, entities: Entities) -> bool:

@@ -59,7 +59,15 @@ class SearchPlan:
     described: bool = False
 
 
-_CONSTRAINT_FIELDS = ("max_price_jpy", "min_price_jpy", "max_volumes", "min_volumes", "status", "in_stock")
+_CONSTRAINT_FIELDS = (
+    "max_price_jpy",
+    "min_price_jpy",
+    "max_volumes",
+    "min_volumes",
+    "status",
+    "in_stock",
+    "max_age_rating",
+)
 # List constraints of the state → the search filter field that carries each.
 _LIST_FILTERS = (
     ("excluded_series", "exclude_series_ids"),

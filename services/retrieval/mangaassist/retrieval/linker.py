@@ -582,6 +582,15 @@ def _after_author_cue(words: list[tuple[str, int, int]], i: int) -> bool:
     )
 
 
+def rating_age(rating: str) -> int:
+    """The youngest reader an age rating allows: "all" → 0, "13+" → 13; an unknown rating
+    counts as adults only (18), so a child is never shown a series the catalog cannot vouch for."""
+    if rating == "all":
+        return 0
+    digits = rating.rstrip("+")
+    return int(digits) if digits.isdigit() else 18
+
+
 @dataclass
 class CatalogLinker:
     """Name dictionaries over the series records; ``link`` finds the names in a message."""
@@ -593,6 +602,7 @@ class CatalogLinker:
     _works_by_authors_of: dict[str, frozenset[str]] = field(default_factory=dict)
     _tags: dict[str, str] = field(default_factory=dict)  # series → its tags, folded, "|"-joined
     _genres: dict[str, frozenset[str]] = field(default_factory=dict)  # series → its genres
+    _rated_for: dict[str, int] = field(default_factory=dict)  # series → the youngest age its rating allows
     _genre_words: set[str] = field(default_factory=set)  # every genre's words ("sci", "fi", "romance")
     _synopses: dict[str, str] = field(default_factory=dict)  # series → its synopses, folded
     # series → edition language → (volumes, price of a volume), for limits relative to a series
@@ -629,6 +639,7 @@ class CatalogLinker:
         for s in series:
             linker._tags[s["series_id"]] = "|" + "|".join(fold(t) for t in s.get("tags", ())) + "|"
             linker._genres[s["series_id"]] = frozenset(s.get("genres", ()))
+            linker._rated_for[s["series_id"]] = rating_age(s.get("age_rating", "all"))
             linker._genre_words.update(w for genre in s.get("genres", ()) for w in genre.split("-"))
             linker._synopses[s["series_id"]] = fold(f"{s.get('synopsis_ja', '')} {s.get('synopsis_en', '')}")
             linker._editions[s["series_id"]] = {
@@ -876,6 +887,11 @@ class CatalogLinker:
         ]
         values = [edition[which] for edition in known if edition]
         return min(values) - 1 if values else None
+
+    def series_rated_above(self, age: int) -> frozenset[str]:
+        """The series whose age rating is for readers older than ``age`` (0: every series not
+        rated for all ages)."""
+        return frozenset(sid for sid, rated in self._rated_for.items() if rated > age)
 
     def series_of_kinds(self, kinds: Iterable[str]) -> frozenset[str]:
         """The series tagged with any of these kinds of story, as the customer typed them

@@ -27,6 +27,7 @@ from mangaassist.retrieval.store import Filters
 
 PRODUCT_FIELDS: frozenset[str] = frozenset(common_pb2.Product.DESCRIPTOR.fields_by_name)
 VOLUME_FIELDS: frozenset[str] = frozenset(retrieval_pb2.Volume.DESCRIPTOR.fields_by_name)
+MAX_AGE_RATING = 18  # the oldest age group a catalog rating names ("18+")
 # The six fields the prompt needs (source-field selection, docs/decisions/0008-budgets-pools-breakers.md).
 DEFAULT_FIELDS: tuple[str, ...] = ("asin", "title", "authors", "genres", "price_jpy", "synopsis_short")
 # A remote store's failure as the status the orchestrator acts on (its breaker and last-good fallback
@@ -64,6 +65,8 @@ def to_filters(f: common_pb2.SearchFilters) -> Filters:
     if f.HasField("status") and f.status not in STATUSES:
         raise invalid_argument(f"status must be one of {sorted(STATUSES)}")
     vlo, vhi = _range(f, "min_volumes", "max_volumes", "volume counts")
+    if f.HasField("max_age_rating") and not 0 <= f.max_age_rating <= MAX_AGE_RATING:
+        raise invalid_argument(f"max_age_rating must be between 0 and {MAX_AGE_RATING}")
     return Filters(
         genres=frozenset(f.genres),
         language=f.language if f.HasField("language") else None,
@@ -226,6 +229,10 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         them for either store; unknown series name no works and match nothing), the series
         of ``excluded_kinds`` ruled out (by their catalog tags), and ``shorter_than`` /
         ``cheaper_than`` as a volume or price cap below those series'."""
+        if f.HasField("max_age_rating") and self._linker is not None:
+            # The reader's age group ("for my 6 year old"): no series rated for older readers.
+            rated_above = self._linker.series_rated_above(f.max_age_rating)
+            filters = replace(filters, exclude_series_ids=filters.exclude_series_ids | rated_above)
         if f.excluded_kinds and self._linker is not None:
             ruled_out = self._linker.series_of_kinds(f.excluded_kinds)
             filters = replace(filters, exclude_series_ids=filters.exclude_series_ids | ruled_out)

@@ -206,6 +206,7 @@ class SearchFilters(_message.Message):
     ALL_GENRES_FIELD_NUMBER: _builtins.int
     SHORTER_THAN_FIELD_NUMBER: _builtins.int
     CHEAPER_THAN_FIELD_NUMBER: _builtins.int
+    MAX_AGE_RATING_FIELD_NUMBER: _builtins.int
     language: _builtins.str
     """"ja" or "en" """
     in_stock: _builtins.bool
@@ -217,6 +218,8 @@ class SearchFilters(_message.Message):
     max_volumes: _builtins.int
     """the edition has at most this many volumes"""
     min_volumes: _builtins.int
+    max_age_rating: _builtins.int
+    """no series rated above this age (0 = all ages only; 13, 16, 18)"""
     @_builtins.property
     def genres(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """any of these genres"""
@@ -273,10 +276,11 @@ class SearchFilters(_message.Message):
         all_genres: _abc.Iterable[_builtins.str] | None = ...,
         shorter_than: _abc.Iterable[_builtins.str] | None = ...,
         cheaper_than: _abc.Iterable[_builtins.str] | None = ...,
+        max_age_rating: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_demographic", b"_demographic", "_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "demographic", b"demographic", "in_stock", b"in_stock", "language", b"language", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "status", b"status"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_demographic", b"_demographic", "_in_stock", b"_in_stock", "_language", b"_language", "_max_age_rating", b"_max_age_rating", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "demographic", b"demographic", "in_stock", b"in_stock", "language", b"language", "max_age_rating", b"max_age_rating", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_demographic", b"_demographic", "_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "all_genres", b"all_genres", "by_authors_of", b"by_authors_of", "cheaper_than", b"cheaper_than", "demographic", b"demographic", "exclude_series_ids", b"exclude_series_ids", "excluded_genres", b"excluded_genres", "excluded_kinds", b"excluded_kinds", "genres", b"genres", "in_stock", b"in_stock", "language", b"language", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "series_ids", b"series_ids", "shorter_than", b"shorter_than", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_demographic", b"_demographic", "_in_stock", b"_in_stock", "_language", b"_language", "_max_age_rating", b"_max_age_rating", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "all_genres", b"all_genres", "by_authors_of", b"by_authors_of", "cheaper_than", b"cheaper_than", "demographic", b"demographic", "exclude_series_ids", b"exclude_series_ids", "excluded_genres", b"excluded_genres", "excluded_kinds", b"excluded_kinds", "genres", b"genres", "in_stock", b"in_stock", "language", b"language", "max_age_rating", b"max_age_rating", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "series_ids", b"series_ids", "shorter_than", b"shorter_than", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__demographic: _TypeAlias = _typing.Literal["demographic"]  # noqa: Y015
     _WhichOneofArgType__demographic: _TypeAlias = _typing.Literal["_demographic", b"_demographic"]  # noqa: Y015
@@ -284,6 +288,8 @@ class SearchFilters(_message.Message):
     _WhichOneofArgType__in_stock: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock"]  # noqa: Y015
     _WhichOneofReturnType__language: _TypeAlias = _typing.Literal["language"]  # noqa: Y015
     _WhichOneofArgType__language: _TypeAlias = _typing.Literal["_language", b"_language"]  # noqa: Y015
+    _WhichOneofReturnType__max_age_rating: _TypeAlias = _typing.Literal["max_age_rating"]  # noqa: Y015
+    _WhichOneofArgType__max_age_rating: _TypeAlias = _typing.Literal["_max_age_rating", b"_max_age_rating"]  # noqa: Y015
     _WhichOneofReturnType__max_price_jpy: _TypeAlias = _typing.Literal["max_price_jpy"]  # noqa: Y015
     _WhichOneofArgType__max_price_jpy: _TypeAlias = _typing.Literal["_max_price_jpy", b"_max_price_jpy"]  # noqa: Y015
     _WhichOneofReturnType__max_volumes: _TypeAlias = _typing.Literal["max_volumes"]  # noqa: Y015
@@ -300,6 +306,8 @@ class SearchFilters(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__in_stock) -> _WhichOneofReturnType__in_stock | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__language) -> _WhichOneofReturnType__language | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_age_rating) -> _WhichOneofReturnType__max_age_rating | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__max_price_jpy) -> _WhichOneofReturnType__max_price_jpy | None: ...
     @_typing.overload
@@ -467,6 +475,7 @@ class Constraints(_message.Message):
     ALL_GENRES_FIELD_NUMBER: _builtins.int
     SHORTER_THAN_FIELD_NUMBER: _builtins.int
     CHEAPER_THAN_FIELD_NUMBER: _builtins.int
+    MAX_AGE_RATING_FIELD_NUMBER: _builtins.int
     max_price_jpy: _builtins.int
     min_price_jpy: _builtins.int
     max_volumes: _builtins.int
@@ -476,6 +485,8 @@ class Constraints(_message.Message):
     language: _builtins.str
     """edition language for the whole request"""
     in_stock: _builtins.bool
+    max_age_rating: _builtins.int
+    """the reader's age group: no series rated for older readers"""
     @_builtins.property
     def genres(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -532,15 +543,18 @@ class Constraints(_message.Message):
         all_genres: _abc.Iterable[_builtins.str] | None = ...,
         shorter_than: _abc.Iterable[_builtins.str] | None = ...,
         cheaper_than: _abc.Iterable[_builtins.str] | None = ...,
+        max_age_rating: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "in_stock", b"in_stock", "language", b"language", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "status", b"status"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock", "_language", b"_language", "_max_age_rating", b"_max_age_rating", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "in_stock", b"in_stock", "language", b"language", "max_age_rating", b"max_age_rating", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock", "_language", b"_language", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "all_genres", b"all_genres", "by_authors_of", b"by_authors_of", "cheaper_than", b"cheaper_than", "excluded_genres", b"excluded_genres", "excluded_kinds", b"excluded_kinds", "excluded_series", b"excluded_series", "genres", b"genres", "in_stock", b"in_stock", "language", b"language", "like_series_ids", b"like_series_ids", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "only_series", b"only_series", "shorter_than", b"shorter_than", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock", "_language", b"_language", "_max_age_rating", b"_max_age_rating", "_max_price_jpy", b"_max_price_jpy", "_max_volumes", b"_max_volumes", "_min_price_jpy", b"_min_price_jpy", "_min_volumes", b"_min_volumes", "_status", b"_status", "all_genres", b"all_genres", "by_authors_of", b"by_authors_of", "cheaper_than", b"cheaper_than", "excluded_genres", b"excluded_genres", "excluded_kinds", b"excluded_kinds", "excluded_series", b"excluded_series", "genres", b"genres", "in_stock", b"in_stock", "language", b"language", "like_series_ids", b"like_series_ids", "max_age_rating", b"max_age_rating", "max_price_jpy", b"max_price_jpy", "max_volumes", b"max_volumes", "min_price_jpy", b"min_price_jpy", "min_volumes", b"min_volumes", "only_series", b"only_series", "shorter_than", b"shorter_than", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__in_stock: _TypeAlias = _typing.Literal["in_stock"]  # noqa: Y015
     _WhichOneofArgType__in_stock: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock"]  # noqa: Y015
     _WhichOneofReturnType__language: _TypeAlias = _typing.Literal["language"]  # noqa: Y015
     _WhichOneofArgType__language: _TypeAlias = _typing.Literal["_language", b"_language"]  # noqa: Y015
+    _WhichOneofReturnType__max_age_rating: _TypeAlias = _typing.Literal["max_age_rating"]  # noqa: Y015
+    _WhichOneofArgType__max_age_rating: _TypeAlias = _typing.Literal["_max_age_rating", b"_max_age_rating"]  # noqa: Y015
     _WhichOneofReturnType__max_price_jpy: _TypeAlias = _typing.Literal["max_price_jpy"]  # noqa: Y015
     _WhichOneofArgType__max_price_jpy: _TypeAlias = _typing.Literal["_max_price_jpy", b"_max_price_jpy"]  # noqa: Y015
     _WhichOneofReturnType__max_volumes: _TypeAlias = _typing.Literal["max_volumes"]  # noqa: Y015
@@ -555,6 +569,8 @@ class Constraints(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__in_stock) -> _WhichOneofReturnType__in_stock | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__language) -> _WhichOneofReturnType__language | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_age_rating) -> _WhichOneofReturnType__max_age_rating | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__max_price_jpy) -> _WhichOneofReturnType__max_price_jpy | None: ...
     @_typing.overload
