@@ -3269,6 +3269,25 @@ def test_manga_about_an_ordinary_thing_is_a_kind_asked_for_not_a_title_we_lack(t
     assert not after.state.focus.series_id and not after.not_carried
 
 
+@pytest.mark.parametrize(
+    ("text", "classified"),
+    [
+        ("idk, surprise me", "out_of_scope"),
+        ("you pick", "greeting"),
+        ("おまかせで", "greeting"),
+        ("なんでもいいよ", "escalation"),
+    ],
+)
+def test_the_choice_left_to_us_is_a_recommendation_never_an_ask_back(text: str, classified: str) -> None:
+    fresh = turn(text, common_pb2.DialogueState(), classified, abstained=True)
+    assert (fresh.intent, fresh.action) == ("product_recommendation", "search")
+    romance = turn("Recommend a romance manga", common_pb2.DialogueState(), "product_recommendation").state
+    assert list(turn(text, romance, classified).state.constraints.genres) == ["romance"]
+    kingdom = turn("Do you have Kingdom?", common_pb2.DialogueState(), mentions=[mention("kingdom", "Kingdom")]).state
+    after = turn(text, kingdom, classified)
+    assert after.intent == "product_recommendation" and not after.state.focus.series_id
+
+
 def test_a_name_we_lack_asked_the_same_way_is_still_said_not_carried() -> None:
     assert turn("ハリーポッターの漫画ある？", common_pb2.DialogueState(), "product_search").not_carried
 

@@ -2050,7 +2050,8 @@ def _resolve(
         and not (
             (thing := PAT.NOUN_MANGA_ASKED.search(c.folded)) is not None
             and is_common_noun(thing.group(1))
-            and not c.reference
+            # (「英語のやつもある？」「最新の本ある？」: an edition or a volume of it)
+            and not (c.reference or c.latest or entities.language is not None or entities.volumes)
         )
         # 「パン作るやつもあったよね」: another title recalled, not the one in focus
         and not PAT.ANOTHER_RECALLED.search(c.folded)
@@ -2316,6 +2317,13 @@ def _resolve(
 
     # 12. Anything else keeps the conversation's state for later turns.
     _carry(state, prev)
+    if PAT.OUR_CHOICE.search(c.folded) and len(c.folded) <= MAX_CHOICE_LEFT_CHARS:
+        # "idk, surprise me", 「おまかせで」: suggestions under the request in force, if any (not
+        # the series just talked about).
+        if state.focus.series_id and state.focus.series_id not in state.constraints.excluded_series:
+            state.constraints.excluded_series.append(state.focus.series_id)
+        state.ClearField("focus")
+        return _recommend(state, "leaves the choice to us", follow_up=bool(prev.intent))
     if abstained and classified in PRODUCT_INTENTS and not PAT.GREETING.search(c.folded):
         # An unsure guess that it is about the shop's manga: about the series in focus, or a
         # search with the customer's words, rather than "could you tell me more?".
@@ -3360,6 +3368,7 @@ def unlinked_title(
     return False
 
 
+MAX_CHOICE_LEFT_CHARS = 40  # "surprise me" is said in a few words; a longer message says more
 _CJK_WORD = re.compile(r"[\u3040-\u30ff\u4e00-\u9fffー]{1,20}")
 _ABOUT_IT = r"\s?の\s?(?:漫画|マンガ|まんが|話|作品|本|やつ)"  # 「Xの漫画」: manga about X
 
