@@ -74,3 +74,26 @@ async def test_a_stock_change_drops_cached_answers_about_that_product(ws: Client
                 raise AssertionError("the cached answer outlived the stock change")
         finally:
             await stub.UpdateStock(retrieval_pb2.UpdateStockRequest(asin=asin, stock_count=7), timeout=10)
+
+
+async def test_a_shop_answer_cached_mid_conversation_carries_nothing_of_that_conversation(ws: ClientConnection) -> None:
+    question = "What payment methods do you take?"
+    kingdom = await ask(ws, "Do you have Kingdom?", request_id="k1")
+    sid = kingdom[-1]["session_id"]
+    assert kingdom[-1]["state"]["focus"]["series_id"] == "kingdom", kingdom[-1]
+    paid = await ask(ws, question, request_id="k2", session_id=sid)
+    assert paid[-1]["intent"] == "payment" and paid[-1]["cache_hit"] is False
+    await cached(ws, question)  # fresh sessions, served the entry that conversation wrote
+
+    # Another conversation served that entry starts from nothing: Kingdom is not its focus.
+    first = await ask(ws, question, request_id="n1")
+    assert first[-1]["cache_hit"] is True and "state" not in first[-1], first[-1]
+    volumes = await ask(ws, "how many volumes are out?", request_id="n2", session_id=first[-1]["session_id"])
+    assert "kingdom" not in {p["series_id"] for p in volumes[-1]["products"]}, volumes[-1]
+
+    # In the first conversation the same words are its shop question again (served from the
+    # cache once the turn is read as one), and its own focus holds after it.
+    again = await ask(ws, question, request_id="k3", session_id=sid)
+    assert again[-1]["cache_hit"] is True and again[-1]["intent"] == "payment"
+    mine = await ask(ws, "how many volumes are out?", request_id="k4", session_id=sid)
+    assert mine[-1]["products"][0]["series_id"] == "kingdom", mine[-1]

@@ -43,6 +43,24 @@ def decode_state(raw: bytes) -> common_pb2.DialogueState:
     return state
 
 
+def is_blank(raw: bytes) -> bool:
+    """Whether the stored state holds nothing a turn resolves against (a first turn, or one
+    after a greeting): no focus, request, shown series or pending slot."""
+    state = decode_state(raw)
+    return not any(field.name != "version" for field, _ in state.ListFields())
+
+
+def same_question(entry_intent: str, classified: intent_pb2.ClassifyResponse) -> bool:
+    """Whether this turn, read in its conversation, asks what a cached entry answered: the
+    same intent, understood (no ask-back or slot to fill) and answered, not searched anew."""
+    return (
+        classified.intent == entry_intent
+        and not classified.abstained
+        and classified.resolved.action == "answer"
+        and not classified.resolved.state.pending
+    )
+
+
 @dataclass
 class SearchPlan:
     """The retrieval request the resolved turn asks for."""

@@ -34,7 +34,15 @@ from mangaassist.common.vocabulary import PRODUCT_INTENTS
 from mangaassist.orchestrator.auth import Identity
 from mangaassist.orchestrator.cache import CacheEntry, CacheHit, CacheKey, SemanticCache, is_cacheable, privacy
 from mangaassist.orchestrator.config import OrchestratorSettings
-from mangaassist.orchestrator.dialogue import SearchPlan, clarify_frame, scope_digest, search_plan, with_shown
+from mangaassist.orchestrator.dialogue import (
+    SearchPlan,
+    clarify_frame,
+    is_blank,
+    same_question,
+    scope_digest,
+    search_plan,
+    with_shown,
+)
 from mangaassist.orchestrator.dynamo import OrderStore
 from mangaassist.orchestrator.guards import Guards, RetryBudget
 from mangaassist.orchestrator.postprocess import PostProcessor
@@ -213,14 +221,19 @@ class Pipeline:
                 # catalog names linked in the message come with it).
                 exact_task = start(self.cache.lookup(req, cache_key, None))
                 session_task = start(self.context.load_session(req))
-                hit = await exact_task
-                if hit is not None:  # served only if this conversation may take a shared answer
-                    hit = self.cache.shared(hit, await session_task)
-                    if hit is not None:
-                        return hit, await session_task
+                held = await exact_task
+                if held is not None:  # served only if this conversation may take a shared answer
+                    held = self.cache.shared(held, await session_task)
+                    if held is not None and not session_task.result().turns:
+                        return held, session_task.result()
+                    # Mid-conversation the same words can mean something else ("it's still not
+                    # here" after an order number was asked for): the entry waits for this
+                    # turn's own reading and serves it only if that is the entry's question.
                 embed_task = start(self.context.embed(req))
                 classify_task = start(classify_after(session_task, embed_task))
                 session, classified = await session_task, await classify_task
+                if held is not None and same_question(held.entry.intent, classified):
+                    return held, session
                 client_filters = to_search_filters(req.frame)
                 resolved = classified.resolved
                 product = (
@@ -326,7 +339,10 @@ class Pipeline:
                 products=done["products"],
                 created_at=req.started_wall,
                 documents=context.documents,
-                dialogue=base64.b64encode(state).decode(),
+                # What the question resolved to, for the session it will serve, only when that
+                # came from the question alone: a conversation's focus and request in force
+                # (kept through a shop question) are its own, never implanted in another's.
+                dialogue=base64.b64encode(state).decode() if is_blank(session.state) else "",
                 not_carried=bool(done.get("not_carried")),
             )
             write_key = replace(

@@ -17,7 +17,7 @@ from mangaassist.common import spans
 from mangaassist.common.language import detect_language
 from mangaassist.orchestrator.cache import CacheEntry, CacheHit, CacheKey, SemanticCache, privacy
 from mangaassist.orchestrator.config import OrchestratorSettings
-from mangaassist.orchestrator.dialogue import decode_state, search_plan
+from mangaassist.orchestrator.dialogue import decode_state, is_blank, search_plan
 from mangaassist.orchestrator.sessions import Session
 from mangaassist.orchestrator.stages.base import Request
 from mangaassist.proto.common.v1 import common_pb2
@@ -80,7 +80,9 @@ class CacheStage:
             },
         )
         await req.send_token(hit.entry.answer)
-        state = base64.b64decode(hit.entry.dialogue) if hit.entry.dialogue else None
+        # What the entry's question resolved to becomes this session's state only where nothing
+        # was in force yet; a conversation served a shop answer mid-way keeps its own.
+        state = base64.b64decode(hit.entry.dialogue) if hit.entry.dialogue and is_blank(session.state) else None
         done: dict[str, Any] = {
             "type": "done",
             "request_id": req.request_id,
