@@ -28,3 +28,9 @@ def test_a_pattern_in_pieces_is_joined_and_a_missing_name_says_so() -> None:
         _ = table.MISSING
     # (the shipped table compiles: a broken pattern fails at import, before any turn)
     assert PAT.SAME_AS.search("same as monster")
+
+
+def test_no_pattern_holds_a_control_character() -> None:
+    # ("\b" in a double-quoted TOML string is a backspace, not a word boundary: use '…' or '''…''')
+    for name, pattern in vars(PAT).items():
+        assert not re.search(r"[\x00-\x08\x0b-\x1f]", pattern.pattern), name
