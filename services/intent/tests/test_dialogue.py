@@ -3288,6 +3288,42 @@ def test_the_choice_left_to_us_is_a_recommendation_never_an_ask_back(text: str, 
     assert after.intent == "product_recommendation" and not after.state.focus.series_id
 
 
+def test_a_filler_like_is_no_likeness() -> None:
+    dandadan = turn("Dandadan", common_pb2.DialogueState(), mentions=[mention("dandadan", "Dandadan")]).state
+    for text in ("and is it expensive? like per volume", "ok. like how long is it"):
+        result = turn(text, dandadan, "product_recommendation")
+        assert result.state.focus.series_id == "dandadan" and not result.state.constraints.like_series_ids, text
+
+
+def test_a_title_wanted_after_a_question_is_the_turn() -> None:
+    oshi = turn(
+        "おしのこの16巻ってありますか", common_pb2.DialogueState(), mentions=[mention("oshi-no-ko", "おしのこ")]
+    ).state
+    text = "かぐや様の作者ですよね？かぐや様も読んでみたい"
+    kaguya = [
+        mention("kaguya-sama-love-is-war", "かぐや様", start=0),
+        mention("kaguya-sama-love-is-war", "かぐや様", start=12),
+    ]
+    assert turn(text, oshi, "product_question", mentions=kaguya).state.focus.series_id == "kaguya-sama-love-is-war"
+
+
+@pytest.mark.parametrize(
+    ("text", "classified", "intent"),
+    [
+        ("昨日届いた呪術廻戦の25巻、表紙が折れてたんですけど", "product_search", "return_refund"),
+        ("my copy of Berserk vol 3 arrived with a torn cover", "product_search", "return_refund"),
+        ("This is the third time my book arrived damaged. I want to speak to a manager", "return_refund", "escalation"),
+    ],
+)
+def test_a_damaged_delivery_is_a_return_about_the_title_it_names(text: str, classified: str, intent: str) -> None:
+    series = "jujutsu-kaisen" if "呪術" in text else "berserk"
+    named = [mention(series, "呪術廻戦" if "呪術" in text else "Berserk", start=5)] if intent == "return_refund" else []
+    result = turn(text, common_pb2.DialogueState(), classified, mentions=named)
+    assert result.intent == intent
+    if named:
+        assert result.state.focus.series_id == series
+
+
 def test_a_name_we_lack_asked_the_same_way_is_still_said_not_carried() -> None:
     assert turn("ハリーポッターの漫画ある？", common_pb2.DialogueState(), "product_search").not_carried
 

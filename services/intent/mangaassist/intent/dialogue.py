@@ -515,6 +515,22 @@ def resolve(
         ruled_out = result.state.constraints.excluded_series
         ruled_out.extend(sorted(taken_back - set(ruled_out) - {result.state.focus.series_id}))
         return result
+    breaks = [b.end() for b in PAT.AFTER_A_QUESTION.finditer(lowered.rstrip())]
+    if breaks and PAT.WANTED_NOW.search(lowered, breaks[-1]):
+        # 「かぐや様の作者ですよね？かぐや様も読んでみたい」: a title wanted after a question is the
+        # turn, whatever the question asked (the names in it are its own).
+        tail = lowered[breaks[-1] :]
+        last = [
+            m
+            for m in mentions
+            if m.kind != "author"
+            and (
+                bool(m.name and _name_pattern(m.name).search(tail))
+                or ((span := _span(lowered, m)) is not None and span[0] >= breaks[-1])
+            )
+        ]
+        if last:
+            return resolve(tail, classified, abstained, last, previous, unlinked_title, previous_intent)
     if any(m.kind == SEQUEL for m in mentions):
         # 「超のほうも」 names Dragon Ball Super only while Dragon Ball is talked about.
         # (or shown: 「悟空のやつ」 listed Dragon Ball and Super, then 「無印のほうね」)
@@ -1086,9 +1102,21 @@ def _resolve(
         _carry(state, prev)
         state.pending = "order_id"
         return Resolution("order_status", "answer", "no order number to give", state, [], follow_up=True)
-    if classified == "order_status" and PAT.DAMAGED.search(c.folded) and not PAT.NOT_ARRIVED.search(c.folded):
-        # 「注文と違う巻が届きました」: what arrived is wrong, a return (the number is asked with it).
+    if (
+        (classified == "order_status" or PAT.DELIVERED.search(c.folded))
+        and PAT.DAMAGED.search(c.folded)
+        and not PAT.NOT_ARRIVED.search(c.folded)
+    ):
+        # 「注文と違う巻が届きました」: what arrived is wrong, a return (the number is asked with it);
+        # 「昨日届いた呪術廻戦の25巻、表紙が折れてた」: so too with the title it names (the focus).
         _carry(state, prev)
+        if own := [m for m in named if m.kind != "author"]:
+            state.focus.Clear()
+            state.focus.series_id = own[0].series_id
+            _focus_update(state.focus, entities, c)
+        if classified == "escalation" or _ESCALATION_ASKED.search(c.folded):
+            # ("the third time it arrived damaged. I want to talk to a manager": a person asked for)
+            return Resolution("escalation", "answer", "a person asked for about a delivery", state, [])
         return Resolution("return_refund", "answer", "a wrong or damaged delivery", state, [])
     if (
         classified == "order_status"
