@@ -3324,6 +3324,17 @@ def test_a_damaged_delivery_is_a_return_about_the_title_it_names(text: str, clas
         assert result.state.focus.series_id == series
 
 
+def test_a_turn_opening_with_a_correction_is_what_was_meant_not_a_no() -> None:
+    frieren = turn("Do you have Frieren?", common_pb2.DialogueState(), mentions=[mention("frieren", "Frieren")]).state
+    english = turn("no the english one", frieren, "product_question")
+    assert english.state.focus.series_id == "frieren" and english.state.focus.language == "en"
+    dragon = turn("dragon ball", common_pb2.DialogueState(), mentions=[mention("dragon-ball", "dragon ball")]).state
+    meant = turn(
+        "no the super one", dragon, "product_search", mentions=[mention("dragon-ball-super", "super", start=7)]
+    )
+    assert meant.state.focus.series_id == "dragon-ball-super" and not meant.state.constraints.excluded_series
+
+
 def test_a_name_we_lack_asked_the_same_way_is_still_said_not_carried() -> None:
     assert turn("ハリーポッターの漫画ある？", common_pb2.DialogueState(), "product_search").not_carried
 

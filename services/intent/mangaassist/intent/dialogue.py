@@ -504,6 +504,10 @@ def resolve(
             state.intent = "product_question"
             return Resolution(state.intent, "search", "remarks on the series in focus", state, [], follow_up=True)
         return resolve(rest, classified, abstained, mentions, previous, unlinked_title, previous_intent)
+    opening = PAT.OPENING_CORRECTION.match(lowered)
+    if opening is not None and (rest := lowered[opening.end() :].strip(" ,.!、。")):
+        # "no the super one" after Dragon Ball: what was meant, not "no" to it.
+        return resolve(rest, classified, abstained, mentions, previous, unlinked_title, previous_intent)
     fixed = PAT.CORRECTION.search(lowered)
     if fixed is not None and (rest := lowered[fixed.end() :].strip(" ,.!、。")):
         # "Looking for the manga where Luffy... no wait, the one with Ichigo": what the customer
