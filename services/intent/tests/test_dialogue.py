@@ -3335,6 +3335,13 @@ def test_a_turn_opening_with_a_correction_is_what_was_meant_not_a_no() -> None:
     assert meant.state.focus.series_id == "dragon-ball-super" and not meant.state.constraints.excluded_series
 
 
+def test_a_number_on_its_own_is_a_volume_of_the_series_in_focus_only() -> None:
+    chainsaw = turn("チェンソーマン", common_pb2.DialogueState(), mentions=[mention("chainsaw-man", "チェンソーマン")])
+    assert turn("21", chainsaw.state, "product_question").state.focus.volume == 21
+    asked = turn("where is my order?", common_pb2.DialogueState(), "order_status")
+    assert not turn("21", asked.state, "order_status").state.focus.HasField("volume")
+
+
 def test_a_name_we_lack_asked_the_same_way_is_still_said_not_carried() -> None:
     assert turn("ハリーポッターの漫画ある？", common_pb2.DialogueState(), "product_search").not_carried
 

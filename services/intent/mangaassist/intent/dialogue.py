@@ -504,6 +504,10 @@ def resolve(
             state.intent = "product_question"
             return Resolution(state.intent, "search", "remarks on the series in focus", state, [], follow_up=True)
         return resolve(rest, classified, abstained, mentions, previous, unlinked_title, previous_intent)
+    bare = PAT.NUMBER_ALONE.match(lowered)
+    if bare is not None and not entities.volumes and previous.HasField("focus") and previous.focus.series_id:
+        # 「チェンソーマン」 then 「21」: a number on its own names a volume of the series in focus.
+        entities = replace(entities, volumes=[int(bare.group(1))])
     opening = PAT.OPENING_CORRECTION.match(lowered)
     if opening is not None and (rest := lowered[opening.end() :].strip(" ,.!、。")):
         # "no the super one" after Dragon Ball: what was meant, not "no" to it.
