@@ -10,6 +10,7 @@ from mangaassist.common import spans
 from mangaassist.common.grpc_server import GrpcApp
 from mangaassist.intent.config import IntentSettings
 from mangaassist.intent.model import IntentModel
+from mangaassist.intent.nouns import is_common_noun
 from mangaassist.intent.service import IntentServicer
 from mangaassist.proto.intent.v1 import intent_pb2, intent_pb2_grpc
 
@@ -26,6 +27,9 @@ def build_app(settings: IntentSettings, tracer: Tracer) -> GrpcApp:
         extra={"model_version": model.version, "intents": len(model.labels), "threshold": model.threshold},
     )
     servicer = IntentServicer(model, settings.abstain_threshold, settings.max_text_chars, settings.explain_top_features)
+    # The Japanese dictionary (~80 ms to open) before the first customer, not during their turn
+    # (the servicer runs on this thread's event loop).
+    is_common_noun("猫")
     return GrpcApp(
         settings,
         service_names=[SERVICE_NAME],
