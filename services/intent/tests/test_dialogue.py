@@ -3507,12 +3507,25 @@ def test_one_of_the_kind_in_force_described_and_asked_about_is_a_question_of_it(
     assert narrowed.state.constraints.status == "completed" and narrowed.state.constraints.genres == ["sports"]
 
 
-@pytest.mark.parametrize("text", ["おすすめの映画おしえて", "any good movies?", "recommend me a ramen place lol"])
-def test_films_and_places_to_eat_are_not_the_shops(text: str) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        "おすすめの映画おしえて",
+        "any good movies?",
+        "recommend me a ramen place lol",
+        "do you sell light novels",
+        "do you have any figures or merch?",
+        "グッズはありますか",
+    ],
+)
+def test_films_goods_and_places_to_eat_are_not_the_shops(text: str) -> None:
     assert turn(text, common_pb2.DialogueState(), intent="product_recommendation").intent == "out_of_scope"
 
 
-@pytest.mark.parametrize("text", ["映画化された漫画でおすすめある？", "a gift for a 10 year old who loves video games"])
+@pytest.mark.parametrize(
+    "text",
+    ["映画化された漫画でおすすめある？", "a gift for a 10 year old who loves video games", "a figure skating manga?"],
+)
 def test_a_manga_asked_for_beside_a_film_or_a_game_is_still_a_request(text: str) -> None:
     assert turn(text, common_pb2.DialogueState(), intent="product_recommendation").intent == "product_recommendation"
 
