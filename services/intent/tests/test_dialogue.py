@@ -3342,6 +3342,16 @@ def test_a_number_on_its_own_is_a_volume_of_the_series_in_focus_only() -> None:
     assert not turn("21", asked.state, "order_status").state.focus.HasField("volume")
 
 
+def test_a_kind_added_in_a_few_words_narrows_the_request_in_force() -> None:
+    fantasy = turn("recommend me a fantasy manga", common_pb2.DialogueState(), "product_recommendation")
+    lead = turn("something with a female lead", fantasy.state, "product_recommendation")
+    assert lead.follow_up and list(lead.state.constraints.genres) == ["fantasy"]
+    assert lead.state.topic == fantasy.state.topic  # searched with the request's own words
+    # (after a series, "anything with animals?" is a new request, not one of that series)
+    kingdom = turn("Do you have Kingdom?", common_pb2.DialogueState(), mentions=[mention("kingdom", "Kingdom")])
+    assert not turn("anything with animals?", kingdom.state, "product_recommendation").state.focus.series_id
+
+
 def test_a_name_we_lack_asked_the_same_way_is_still_said_not_carried() -> None:
     assert turn("ハリーポッターの漫画ある？", common_pb2.DialogueState(), "product_search").not_carried
 

@@ -2225,6 +2225,22 @@ def _resolve(
         _rule_out_seen(state, prev, c)
         return _recommend(state, "continues the request in force")
     if (
+        in_force
+        and prev.intent in PRODUCT_INTENTS
+        and not prev.HasField("focus")
+        and not entities.genres
+        and not named
+        and len(c.folded) <= MAX_WITH_KIND_CHARS
+        and PAT.WITH_KIND.match(c.folded)
+    ):
+        # "something with a female lead", "anything with animals?" after a request: that request
+        # narrowed (its words and these searched together), not a new topic.
+        _carry(state, prev)
+        state.ClearField("focus")
+        _merge(state.constraints, entities, c)
+        _rule_out_seen(state, prev, c)
+        return _recommend(state, "narrows the request in force by a kind")
+    if (
         (abstained or (classified == "out_of_scope" and not _own_words(classified, c.folded)))
         and previous_intent in FOLLOW_ON_INTENTS
         and not c.new_request
@@ -3404,6 +3420,7 @@ def unlinked_title(
     return False
 
 
+MAX_WITH_KIND_CHARS = 40  # "something with a female lead": a longer message is a request of its own
 MAX_CHOICE_LEFT_CHARS = 40  # "surprise me" is said in a few words; a longer message says more
 _CJK_WORD = re.compile(r"[\u3040-\u30ff\u4e00-\u9fffー]{1,20}")
 _ABOUT_IT = r"\s?の\s?(?:漫画|マンガ|まんが|話|作品|本|やつ)"  # 「Xの漫画」: manga about X
