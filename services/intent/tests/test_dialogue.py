@@ -3352,6 +3352,14 @@ def test_a_kind_added_in_a_few_words_narrows_the_request_in_force() -> None:
     assert not turn("anything with animals?", kingdom.state, "product_recommendation").state.focus.series_id
 
 
+def test_a_title_wanted_is_no_person_asked_for_but_a_person_asked_for_is() -> None:
+    one_piece = [mention("one-piece", "One Piece", start=16)]
+    wanted = turn("I want to start One Piece", common_pb2.DialogueState(), "escalation", mentions=one_piece)
+    assert wanted.intent == "product_search" and wanted.state.focus.series_id == "one-piece"
+    person = turn("I want to talk to someone about my One Piece order", common_pb2.DialogueState(), "escalation")
+    assert person.intent == "escalation"
+
+
 def test_a_name_we_lack_asked_the_same_way_is_still_said_not_carried() -> None:
     assert turn("ハリーポッターの漫画ある？", common_pb2.DialogueState(), "product_search").not_carried
 

@@ -991,6 +991,13 @@ def _resolve(
         and bool(re.search(r"(?:のほう|の方)(?:ね|で|に|を|だ)?\s*[!！。.]*$", c.folded))
         and not _own_words(classified, c.folded)
     )
+    # ("I want to start One Piece": a title wanted, though "I want" reads like asking for a person)
+    hijackable = hijackable or (
+        classified == "escalation"
+        and any(m.kind not in ("author", "partial") for m in named)
+        and not _ESCALATION_ASKED.search(c.folded)
+        and not _own_words(classified, c.folded)
+    )
     # 「もっと安いのは？」, "anything shorter?" after a list: the same request, cheaper or shorter first
     # (however the classifier reads 「安い」).
     relative_to_list = (
