@@ -3360,6 +3360,17 @@ def test_a_title_wanted_is_no_person_asked_for_but_a_person_asked_for_is() -> No
     assert person.intent == "escalation"
 
 
+@pytest.mark.parametrize(
+    ("text", "order"), [("too expensive", "cheapest"), ("hmm too long", "fewest_volumes"), ("高すぎ", "cheapest")]
+)
+def test_too_expensive_or_too_long_after_a_list_asks_for_cheaper_or_shorter(text: str, order: str) -> None:
+    state = shown_after("Recommend a romance manga", ["horimiya", "kimi-ni-todoke"])
+    result = turn(text, state, "product_recommendation")
+    assert result.intent == "product_recommendation" and list(result.state.constraints.genres) == ["romance"]
+    assert superlative(text) == order
+    assert superlative("not too long please") == "" and superlative("長すぎないのがいい") == ""
+
+
 def test_a_name_we_lack_asked_the_same_way_is_still_said_not_carried() -> None:
     assert turn("ハリーポッターの漫画ある？", common_pb2.DialogueState(), "product_search").not_carried
 

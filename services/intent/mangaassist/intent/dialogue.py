@@ -2698,6 +2698,8 @@ _ORDERS = (
             r"|\bnot as long\b|もう(?:少し|ちょっと|ちょい)?短い|もっと短い|短めの|\bshorter (?:ones|series|stuff|manga|options|titles|picks)\b"
             r"|(?:もっと|もう(?:少し|ちょっと|ちょい)?)\s?short(?:er)?\b"
             rf"|{_WHICH}.{{0,30}}(?:\bshorter\b|fewer (?:volumes|books)|短い|少ない)|(?:短い|少ない){_WHICH_AFTER}"
+            # said of what was shown: "hmm too long", 「長すぎ」
+            r"|^\W{0,3}(?:(?!not\b|nothing\b|no\b|isn)\w+\s){0,2}too long\b|(?:ちょっと|少し)?長すぎ(?!ない|ず|なく)"
         ),
     ),
     (
@@ -2717,6 +2719,7 @@ _ORDERS = (
             r"|\b(?:less expensive|not as (?:expensive|pricey))\b|もう(?:少し|ちょっと|ちょい)?安い|もっと安い|安めの"
             r"|\bcheaper (?:ones|series|stuff|manga|options|titles|picks)\b|(?:もっと|もう(?:少し|ちょっと|ちょい)?)\s?cheap(?:er)?\b"
             rf"|{_WHICH}.{{0,30}}(?:\bcheaper\b|安い)|安い{_WHICH_AFTER}"
+            r"|^\W{0,3}(?:(?!not\b|nothing\b|no\b|isn)\w+\s){0,2}too (?:expensive|pricey|pricy)\b|(?:ちょっと|少し)?高すぎ(?!ない|ず|なく)"
         ),
     ),
     (
