@@ -3371,6 +3371,20 @@ def test_too_expensive_or_too_long_after_a_list_asks_for_cheaper_or_shorter(text
     assert superlative("not too long please") == "" and superlative("長すぎないのがいい") == ""
 
 
+@pytest.mark.parametrize(
+    ("text", "classified"),
+    [
+        ("for my son", "out_of_scope"),
+        ("my nephew is 12, any ideas", "out_of_scope"),
+        ("I'm new to manga", "escalation"),
+    ],
+)
+def test_a_reader_described_gets_suggestions_not_an_ask_back(text: str, classified: str) -> None:
+    result = turn(text, common_pb2.DialogueState(), classified, abstained=True)
+    assert (result.intent, result.action) == ("product_recommendation", "search")
+    assert turn("my wife is angry", common_pb2.DialogueState(), "out_of_scope", abstained=True).action == "clarify"
+
+
 def test_a_name_we_lack_asked_the_same_way_is_still_said_not_carried() -> None:
     assert turn("ハリーポッターの漫画ある？", common_pb2.DialogueState(), "product_search").not_carried
 

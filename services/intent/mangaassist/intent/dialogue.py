@@ -2376,6 +2376,17 @@ def _resolve(
 
     # 12. Anything else keeps the conversation's state for later turns.
     _carry(state, prev)
+    if (
+        (PAT.BEGINNER.search(c.folded) or (PAT.THIRD_PERSON.search(c.folded) and PAT.FOR_SOMEONE.search(c.folded)))
+        and (abstained or classified in ("greeting", "out_of_scope", "escalation"))
+        and not _own_words(classified, c.folded)
+        and not _service_asked(c.folded)
+    ):
+        # "my nephew is 12, any ideas", "I'm new to manga": suggestions for the reader described
+        # (a young one's age group with them), not "could you tell me more?".
+        state.ClearField("focus")
+        _merge(state.constraints, entities, c)
+        return _recommend(state, "suggestions for the reader described", follow_up=bool(prev.intent))
     if PAT.OUR_CHOICE.search(c.folded) and len(c.folded) <= MAX_CHOICE_LEFT_CHARS:
         # "idk, surprise me", 「おまかせで」: suggestions under the request in force, if any (not
         # the series just talked about).
