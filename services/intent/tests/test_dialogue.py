@@ -3385,6 +3385,26 @@ def test_a_reader_described_gets_suggestions_not_an_ask_back(text: str, classifi
     assert turn("my wife is angry", common_pb2.DialogueState(), "out_of_scope", abstained=True).action == "clarify"
 
 
+def test_a_title_named_where_the_classifier_read_a_shop_service_is_a_product_turn() -> None:
+    sakura = [mention("cardcaptor-sakura", "カードキャプターさくら")]
+    result = turn("カードキャプターさくらはどうでしょう？", common_pb2.DialogueState(), "payment", mentions=sakura)
+    assert (
+        result.intent in ("product_search", "product_question") and result.state.focus.series_id == "cardcaptor-sakura"
+    )
+    # (a typo-near name in a service question is no title: 「パスワードリセット」 is not ワートリ)
+    near = common_pb2.Mention(series_id="world-trigger", kind="alias", name="ワートリ", score=0.82, fuzzy=True)
+    login = turn("パスワードリセットのメールが全然来ない", common_pb2.DialogueState(), "account", mentions=[near])
+    assert login.intent == "account"
+
+
+def test_cheaper_on_its_own_after_a_list_and_a_volume_said_with_a_word_or_two() -> None:
+    state = shown_after("finished series 10 volumes or less", ["non-non-biyori", "girls-last-tour"])
+    cheaper = turn("cheaper?", state, "payment")
+    assert cheaper.intent == "product_recommendation" and superlative("cheaper?") == "cheapest"
+    one_piece = turn("one piece 107 english", common_pb2.DialogueState(), mentions=[mention("one-piece", "one piece")])
+    assert turn("ok just 107 then", one_piece.state, "greeting").state.focus.volume == 107
+
+
 def test_a_name_we_lack_asked_the_same_way_is_still_said_not_carried() -> None:
     assert turn("ハリーポッターの漫画ある？", common_pb2.DialogueState(), "product_search").not_carried
 

@@ -991,12 +991,16 @@ def _resolve(
         and bool(re.search(r"(?:のほう|の方)(?:ね|で|に|を|だ)?\s*[!！。.]*$", c.folded))
         and not _own_words(classified, c.folded)
     )
-    # ("I want to start One Piece": a title wanted, though "I want" reads like asking for a person)
+    # ("I want to start One Piece", 「カードキャプターさくらはどうでしょう？」: a title wanted, though the
+    # classifier read a shop service into the words; none of the service's own words are there)
     hijackable = hijackable or (
-        classified == "escalation"
-        and any(m.kind not in ("author", "partial") for m in named)
+        classified in _SERVICE_INTENTS
+        # (an exact name: 「パスワードリセット」 is one edit from no title anyone meant)
+        and any(m.kind not in ("author", "partial") and not m.fuzzy for m in named)
         and not _ESCALATION_ASKED.search(c.folded)
         and not _own_words(classified, c.folded)
+        and not _service_asked(c.folded)
+        and not entities.order_ids
     )
     # 「もっと安いのは？」, "anything shorter?" after a list: the same request, cheaper or shorter first
     # (however the classifier reads 「安い」).
@@ -2711,6 +2715,7 @@ _ORDERS = (
             rf"|{_WHICH}.{{0,30}}(?:\bshorter\b|fewer (?:volumes|books)|短い|少ない)|(?:短い|少ない){_WHICH_AFTER}"
             # said of what was shown: "hmm too long", 「長すぎ」
             r"|^\W{0,3}(?:(?!not\b|nothing\b|no\b|isn)\w+\s){0,2}too long\b|(?:ちょっと|少し)?長すぎ(?!ない|ず|なく)"
+            r"|^\W{0,3}(?:even |a bit |a little )?shorter\W*$"
         ),
     ),
     (
@@ -2731,6 +2736,7 @@ _ORDERS = (
             r"|\bcheaper (?:ones|series|stuff|manga|options|titles|picks)\b|(?:もっと|もう(?:少し|ちょっと|ちょい)?)\s?cheap(?:er)?\b"
             rf"|{_WHICH}.{{0,30}}(?:\bcheaper\b|安い)|安い{_WHICH_AFTER}"
             r"|^\W{0,3}(?:(?!not\b|nothing\b|no\b|isn)\w+\s){0,2}too (?:expensive|pricey|pricy)\b|(?:ちょっと|少し)?高すぎ(?!ない|ず|なく)"
+            r"|^\W{0,3}(?:even |a bit |a little )?cheaper\W*$"
         ),
     ),
     (
