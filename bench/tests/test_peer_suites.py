@@ -97,7 +97,11 @@ def test_usearch_post_filter_widens_until_k_match(small_index: tuple[vector_peer
     mask[np.arange(7, len(mask), 400)] = True  # 8 matching documents of 3000
     q = idx.vecs[0]
     got = idx.search("usearch", q, mask, float(mask.mean()), Filters())
-    assert sorted(got) == sorted(idx.search("exact_numpy", q, mask, float(mask.mean()), Filters()))
+    exact = idx.search("exact_numpy", q, mask, float(mask.mean()), Filters())
+    # Widened until k documents pass the filter: as many as the exact search, every one a match.
+    # (Which ones is the approximate graph's business: its build is multi-threaded, so a near
+    # tie among the 8 matches can come out either way — seen once in a clean-clone run.)
+    assert len(got) == len(exact) and all(mask[i] for i in got), (got, exact)
 
 
 def test_vector_suite_measures_and_reports(tmp_path: Path) -> None:
