@@ -665,7 +665,7 @@ def _relative_limits(resolution: Resolution, previous: common_pb2.DialogueState,
         or resolution.action not in ("search", "similar")
         or state.focus.series_id
         or state.constraints.only_series
-        or not PAT.RELATIVE_LIMIT.search(lowered)
+        or not _RELATIVE_LIMIT.search(lowered)
     ):
         return resolution
     focus = previous.focus.series_id if previous.version == STATE_VERSION and previous.HasField("focus") else ""
@@ -1009,7 +1009,7 @@ def _resolve(
         and bool(prev.last_shown)
         and not prev.HasField("focus")
         and not named
-        and bool(PAT.RELATIVE_LIMIT.search(c.folded))
+        and bool(_RELATIVE_LIMIT.search(c.folded))
     )
     hijackable = hijackable or relative_to_list
     # 「続きの巻ほしい」「前の巻も」 with a series in focus: its volume, whatever the classifier read
@@ -1292,12 +1292,12 @@ def _resolve(
             or c.drop_length
             or c.drop_status
             # "too many. something shorter", 「もうちょっと安いのある？」: than the one in focus
-            or bool(PAT.RELATIVE_LIMIT.search(c.folded))
+            or bool(_RELATIVE_LIMIT.search(c.folded))
         )
     ):
         state.constraints.CopyFrom(prev.request)
         state.topic = prev.topic
-        if PAT.RELATIVE_LIMIT.search(c.folded):
+        if _RELATIVE_LIMIT.search(c.folded):
             state.constraints.excluded_series.append(prev.focus.series_id)
         _merge(state.constraints, entities, c)
         return _recommend(state, "back to the request in force")
@@ -1371,7 +1371,7 @@ def _resolve(
             or (
                 order
                 and len(prev.constraints.only_series or prev.last_shown) > 1
-                and not PAT.RELATIVE_LIMIT.search(c.folded)
+                and not _RELATIVE_LIMIT.search(c.folded)
                 # (「完結済みで巻数少なめ、10巻以下」: a length asked for with a cap refines the request)
                 and c.max_volumes is None
             )
@@ -2159,13 +2159,13 @@ def _resolve(
             words = mask_pii(" ".join(text.split()))[0]
             state.topic = f"{prev.topic} {words}"[-MAX_TOPIC_CHARS:].strip()
         if state.constraints.only_series and (
-            PAT.RELATIVE_LIMIT.search(c.folded) or PAT.SEEN_OTHER.search(c.folded) or c.new_request or entities.genres
+            _RELATIVE_LIMIT.search(c.folded) or PAT.SEEN_OTHER.search(c.folded) or c.new_request or entities.genres
         ):
             # "Naruto or Bleach?" then "anything shorter? action, 12 volumes max": others than those;
             # 「恋愛ものがいい」 after 「その中で完結してるやつ」: that kind, under the same limits.
             named_before = list(state.constraints.only_series)
             del state.constraints.only_series[:]
-            if not entities.genres or PAT.RELATIVE_LIMIT.search(c.folded) or PAT.SEEN_OTHER.search(c.folded):
+            if not entities.genres or _RELATIVE_LIMIT.search(c.folded) or PAT.SEEN_OTHER.search(c.folded):
                 state.constraints.excluded_series.extend(
                     [s for s in named_before if s not in state.constraints.excluded_series][:MAX_LIST]
                 )
@@ -2714,7 +2714,7 @@ _ORDERS = (
             r"|(?:もっと|もう(?:少し|ちょっと|ちょい)?)\s?short(?:er)?\b"
             rf"|{_WHICH}.{{0,30}}(?:\bshorter\b|fewer (?:volumes|books)|短い|少ない)|(?:短い|少ない){_WHICH_AFTER}"
             # said of what was shown: "hmm too long", 「長すぎ」
-            r"|^\W{0,3}(?:(?!not\b|nothing\b|no\b|isn)\w+\s){0,2}too long\b|(?:ちょっと|少し)?長すぎ(?!ない|ず|なく)"
+            rf"|{PAT.TOO_LONG.pattern}"
             r"|^\W{0,3}(?:even |a bit |a little )?shorter\W*$"
         ),
     ),
@@ -2735,7 +2735,7 @@ _ORDERS = (
             r"|\b(?:less expensive|not as (?:expensive|pricey))\b|もう(?:少し|ちょっと|ちょい)?安い|もっと安い|安めの"
             r"|\bcheaper (?:ones|series|stuff|manga|options|titles|picks)\b|(?:もっと|もう(?:少し|ちょっと|ちょい)?)\s?cheap(?:er)?\b"
             rf"|{_WHICH}.{{0,30}}(?:\bcheaper\b|安い)|安い{_WHICH_AFTER}"
-            r"|^\W{0,3}(?:(?!not\b|nothing\b|no\b|isn)\w+\s){0,2}too (?:expensive|pricey|pricy)\b|(?:ちょっと|少し)?高すぎ(?!ない|ず|なく)"
+            rf"|{PAT.TOO_DEAR.pattern}"
             r"|^\W{0,3}(?:even |a bit |a little )?cheaper\W*$"
         ),
     ),
@@ -3447,6 +3447,8 @@ def unlinked_title(
     return False
 
 
+# Others asked for shorter or cheaper than those shown or talked about, in any of its wordings.
+_RELATIVE_LIMIT = re.compile("|".join(p.pattern for p in (PAT.RELATIVE_LIMIT, PAT.TOO_LONG, PAT.TOO_DEAR)))
 MAX_WITH_KIND_CHARS = 40  # "something with a female lead": a longer message is a request of its own
 MAX_CHOICE_LEFT_CHARS = 40  # "surprise me" is said in a few words; a longer message says more
 _CJK_WORD = re.compile(r"[\u3040-\u30ff\u4e00-\u9fffー]{1,20}")
